@@ -1,1 +1,4 @@
+pub mod config;
+pub mod drupal;
 pub mod scim;
+pub mod telemetry;

@@ -1,2 +1,10 @@
 pub mod attributes;
 pub mod error;
+pub mod filter;
+pub mod list;
+pub mod patch;
+pub mod path;
+pub mod projection;
+pub mod resource;
+pub mod schema;
+pub mod service_provider;

@@ -1,0 +1,431 @@
+//! Typed settings: a YAML file overlaid by `SCIM_BRIDGE__*` environment
+//! variables, parsed once at start-up. Unknown keys are errors, secrets can
+//! come from files and never print.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Environment variables `SCIM_BRIDGE__SECTION__KEY` override file keys.
+pub const ENV_PREFIX: &str = "SCIM_BRIDGE";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration {origin}: {source}")]
+    Load {
+        origin: String,
+        #[source]
+        source: config::ConfigError,
+    },
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("configuration: cannot read secret file {path}: {source}")]
+    SecretFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A value that must never appear in logs or error bodies.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The settings as written in the file (secrets may still be file references).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    /// Address the SCIM server listens on. Default `127.0.0.1:8080`.
+    #[serde(default = "default_listen")]
+    listen: String,
+    scim: RawScim,
+    drupal: RawDrupal,
+    /// Path of the mapping YAML. Default `mappings/default.yaml`.
+    #[serde(default = "default_mapping")]
+    mapping: PathBuf,
+    /// What SCIM DELETE does: `block` (default) or `delete`.
+    #[serde(default)]
+    deprovision: DeprovisionPolicy,
+    /// Boolean user field that marks accounts deprovisioned by SCIM DELETE
+    /// under the `block` policy. Default `field_scim_deprovisioned`.
+    #[serde(default = "default_deprovisioned_field")]
+    deprovisioned_field: String,
+    /// Holders of these roles (and uid 1) are never changed. Default `[administrator]`.
+    #[serde(default = "default_protected_roles")]
+    protected_roles: Vec<String>,
+    /// How long a counted `totalResults` is reused, in seconds. Default 10.
+    #[serde(default = "default_count_cache_secs")]
+    count_cache_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScim {
+    /// Bearer tokens the identity providers present.
+    #[serde(default)]
+    tokens: Vec<Secret>,
+    /// A file holding one token per line (e.g. a mounted secret).
+    token_file: Option<PathBuf>,
+    /// Public base URL of the SCIM API (for `Location` and `meta.location`)
+    /// when the bridge sits behind a proxy; default: taken from each request.
+    public_url: Option<String>,
+    /// Largest accepted request body, in bytes. Default 1 MiB.
+    #[serde(default = "default_max_body_bytes")]
+    max_body_bytes: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDrupal {
+    /// Drupal's base URL, e.g. `https://drupal.example.org`.
+    base_url: String,
+    auth: RawDrupalAuth,
+    /// Whole-request timeout, in seconds. Default 10.
+    #[serde(default = "default_timeout_secs")]
+    timeout_secs: u64,
+    /// TCP connect timeout, in seconds. Default 3.
+    #[serde(default = "default_connect_timeout_secs")]
+    connect_timeout_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDrupalAuth {
+    /// `basic` (HTTP basic auth on every request).
+    #[serde(default)]
+    mode: DrupalAuthMode,
+    username: String,
+    password: Option<Secret>,
+    password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DrupalAuthMode {
+    #[default]
+    Basic,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DeprovisionPolicy {
+    /// Block the account, keep it and its content, hide it from SCIM.
+    #[default]
+    Block,
+    /// Send a JSON:API DELETE (the site's account-cancellation method decides).
+    Delete,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_mapping() -> PathBuf {
+    PathBuf::from("mappings/default.yaml")
+}
+fn default_deprovisioned_field() -> String {
+    "field_scim_deprovisioned".into()
+}
+fn default_protected_roles() -> Vec<String> {
+    vec!["administrator".into()]
+}
+fn default_count_cache_secs() -> u64 {
+    10
+}
+fn default_max_body_bytes() -> usize {
+    1024 * 1024
+}
+fn default_timeout_secs() -> u64 {
+    10
+}
+fn default_connect_timeout_secs() -> u64 {
+    3
+}
+
+/// Settings after parsing: every secret resolved, every address checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub scim: ScimSettings,
+    pub drupal: DrupalSettings,
+    pub mapping: PathBuf,
+    pub policy: PolicySettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScimSettings {
+    pub tokens: Vec<Secret>,
+    pub public_url: Option<String>,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct DrupalSettings {
+    /// Base URL without a trailing slash.
+    pub base_url: String,
+    pub auth_mode: DrupalAuthMode,
+    pub username: String,
+    pub password: Secret,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct PolicySettings {
+    pub deprovision: DeprovisionPolicy,
+    pub deprovisioned_field: String,
+    pub protected_roles: Vec<String>,
+    pub count_cache: Duration,
+}
+
+impl Settings {
+    /// Reads `path`, overlays the environment, resolves secrets.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let origin = path.display().to_string();
+        let raw: RawSettings = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Yaml))
+            .add_source(environment())
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|source| ConfigError::Load { origin, source })?;
+        raw.resolve()
+    }
+
+    /// Parses settings from YAML text (used by `demo` and tests), with the
+    /// same environment overlay as a file.
+    pub fn from_yaml(yaml: &str) -> Result<Settings, ConfigError> {
+        let raw: RawSettings = config::Config::builder()
+            .add_source(config::File::from_str(yaml, config::FileFormat::Yaml))
+            .add_source(environment())
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|source| ConfigError::Load {
+                origin: "(inline)".into(),
+                source,
+            })?;
+        raw.resolve()
+    }
+}
+
+fn environment() -> config::Environment {
+    config::Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .list_separator(",")
+        .with_list_parse_key("scim.tokens")
+        .with_list_parse_key("protected_roles")
+}
+
+impl RawSettings {
+    fn resolve(self) -> Result<Settings, ConfigError> {
+        let listen: SocketAddr = self.listen.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "listen: {:?} is not an address like 127.0.0.1:8080",
+                self.listen
+            ))
+        })?;
+
+        let mut tokens: Vec<Secret> = self
+            .scim
+            .tokens
+            .into_iter()
+            .filter(|t| !t.expose().trim().is_empty())
+            .collect();
+        if let Some(path) = &self.scim.token_file {
+            let text = read_secret_file(path)?;
+            tokens.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(Secret::new),
+            );
+        }
+        if tokens.is_empty() {
+            return Err(ConfigError::Invalid(
+                "scim: no bearer token configured; set scim.tokens or scim.token_file".into(),
+            ));
+        }
+        if let Some(short) = tokens.iter().find(|t| t.expose().len() < 16) {
+            let _ = short;
+            return Err(ConfigError::Invalid(
+                "scim: every bearer token must be at least 16 characters long".into(),
+            ));
+        }
+
+        let base_url = self.drupal.base_url.trim_end_matches('/').to_string();
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(ConfigError::Invalid(format!(
+                "drupal.base_url: {base_url:?} must start with http:// or https://"
+            )));
+        }
+        let password = match (self.drupal.auth.password, &self.drupal.auth.password_file) {
+            (Some(p), None) => p,
+            (None, Some(path)) => {
+                Secret::new(read_secret_file(path)?.trim_end_matches(['\r', '\n']))
+            }
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "drupal.auth: give either password or password_file, not both".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(ConfigError::Invalid(
+                    "drupal.auth: password or password_file is required".into(),
+                ))
+            }
+        };
+        if self.drupal.auth.username.trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "drupal.auth.username must not be empty".into(),
+            ));
+        }
+        if !is_field_name(&self.deprovisioned_field) {
+            return Err(ConfigError::Invalid(format!(
+                "deprovisioned_field: {:?} is not a Drupal field machine name",
+                self.deprovisioned_field
+            )));
+        }
+
+        Ok(Settings {
+            listen,
+            scim: ScimSettings {
+                tokens,
+                public_url: self
+                    .scim
+                    .public_url
+                    .map(|u| u.trim_end_matches('/').to_string()),
+                max_body_bytes: self.scim.max_body_bytes,
+            },
+            drupal: DrupalSettings {
+                base_url,
+                auth_mode: self.drupal.auth.mode,
+                username: self.drupal.auth.username,
+                password,
+                timeout: Duration::from_secs(self.drupal.timeout_secs.max(1)),
+                connect_timeout: Duration::from_secs(self.drupal.connect_timeout_secs.max(1)),
+            },
+            mapping: self.mapping,
+            policy: PolicySettings {
+                deprovision: self.deprovision,
+                deprovisioned_field: self.deprovisioned_field,
+                protected_roles: self.protected_roles,
+                count_cache: Duration::from_secs(self.count_cache_secs),
+            },
+        })
+    }
+}
+
+fn is_field_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::SecretFile {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+scim:
+  tokens: ["0123456789abcdef-token"]
+drupal:
+  base_url: https://drupal.example.org/
+  auth:
+    username: scim-bridge
+    password: "s3cret-password"
+"#;
+
+    #[test]
+    fn minimal_file_gets_documented_defaults() {
+        let s = Settings::from_yaml(MINIMAL).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.drupal.base_url, "https://drupal.example.org");
+        assert_eq!(s.policy.deprovision, DeprovisionPolicy::Block);
+        assert_eq!(s.policy.protected_roles, vec!["administrator".to_string()]);
+        assert_eq!(s.mapping, PathBuf::from("mappings/default.yaml"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let yaml = format!("{MINIMAL}\nnosuchkey: 1\n");
+        let err = Settings::from_yaml(&yaml).unwrap_err().to_string();
+        assert!(err.contains("nosuchkey"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let s = Settings::from_yaml(MINIMAL).unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("s3cret-password"));
+        assert!(!debug.contains("0123456789abcdef-token"));
+    }
+
+    #[test]
+    fn secrets_are_read_from_files() {
+        let dir = std::env::temp_dir().join(format!("scim-bridge-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pw = dir.join("pw");
+        let tok = dir.join("tok");
+        std::fs::write(&pw, "from-file-pw\n").unwrap();
+        std::fs::write(&tok, "token-from-file-0001\n\ntoken-from-file-0002\n").unwrap();
+        let yaml = format!(
+            "scim:\n  token_file: {}\ndrupal:\n  base_url: http://d\n  auth:\n    username: u\n    password_file: {}\n",
+            tok.display(),
+            pw.display()
+        );
+        let s = Settings::from_yaml(&yaml).unwrap();
+        assert_eq!(s.drupal.password.expose(), "from-file-pw");
+        assert_eq!(s.scim.tokens.len(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn short_tokens_and_missing_passwords_are_refused() {
+        let short = MINIMAL.replace("0123456789abcdef-token", "short");
+        assert!(Settings::from_yaml(&short)
+            .unwrap_err()
+            .to_string()
+            .contains("16"));
+        let no_pw = MINIMAL.replace("    password: \"s3cret-password\"\n", "");
+        assert!(Settings::from_yaml(&no_pw)
+            .unwrap_err()
+            .to_string()
+            .contains("password"));
+    }
+
+    #[test]
+    fn delete_policy_is_parsed() {
+        let yaml = format!("{MINIMAL}deprovision: delete\n");
+        let s = Settings::from_yaml(&yaml).unwrap();
+        assert_eq!(s.policy.deprovision, DeprovisionPolicy::Delete);
+        let bad = format!("{MINIMAL}deprovision: shred\n");
+        assert!(Settings::from_yaml(&bad).is_err());
+    }
+}

@@ -1,0 +1,251 @@
+//! The JSON:API documents Drupal sends and receives for users and roles.
+
+use serde_json::{json, Map, Value};
+
+/// JSON:API type of Drupal users.
+pub const USER_TYPE: &str = "user--user";
+/// JSON:API type of Drupal roles.
+pub const ROLE_TYPE: &str = "user_role--user_role";
+
+/// A role held by a user, as the `roles` relationship lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRef {
+    pub id: String,
+    /// The role's machine name (`meta.drupal_internal__target_id`).
+    pub machine_name: String,
+}
+
+/// A Drupal user as JSON:API returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrupalUser {
+    pub id: String,
+    pub attributes: Map<String, Value>,
+    pub relationships: Map<String, Value>,
+    pub roles: Vec<RoleRef>,
+}
+
+impl DrupalUser {
+    /// Reads one resource object. `None` when it is not an object with an id.
+    pub fn from_resource(resource: &Value) -> Option<DrupalUser> {
+        let id = resource.get("id")?.as_str()?.to_string();
+        let attributes = resource
+            .get("attributes")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let relationships = resource
+            .get("relationships")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let roles = relationships
+            .get("roles")
+            .and_then(|r| r.get("data"))
+            .and_then(Value::as_array)
+            .map(|items| items.iter().filter_map(role_ref).collect())
+            .unwrap_or_default();
+        Some(DrupalUser {
+            id,
+            attributes,
+            relationships,
+            roles,
+        })
+    }
+
+    /// Drupal answers with only `display_name` (or nothing) for accounts the
+    /// caller may not see: the anonymous user, and every user when the
+    /// bridge's credentials were not accepted (Drupal then runs the request
+    /// as anonymous instead of answering 401).
+    pub fn is_stripped(&self) -> bool {
+        !self.attributes.contains_key("name")
+    }
+
+    pub fn uid(&self) -> Option<u64> {
+        self.attributes
+            .get("drupal_internal__uid")
+            .and_then(Value::as_u64)
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.attributes.get("name").and_then(Value::as_str)
+    }
+
+    pub fn has_role(&self, machine_name: &str) -> bool {
+        self.roles.iter().any(|r| r.machine_name == machine_name)
+    }
+
+    pub fn attribute_str(&self, field: &str) -> Option<&str> {
+        self.attributes.get(field).and_then(Value::as_str)
+    }
+}
+
+fn role_ref(item: &Value) -> Option<RoleRef> {
+    Some(RoleRef {
+        id: item.get("id")?.as_str()?.to_string(),
+        machine_name: item
+            .get("meta")
+            .and_then(|m| m.get("drupal_internal__target_id"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+    })
+}
+
+/// A role (config entity) as JSON:API returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrupalRole {
+    pub id: String,
+    pub machine_name: String,
+    pub label: String,
+    pub is_admin: bool,
+}
+
+impl DrupalRole {
+    pub fn from_resource(resource: &Value) -> Option<DrupalRole> {
+        let attributes = resource.get("attributes")?;
+        Some(DrupalRole {
+            id: resource.get("id")?.as_str()?.to_string(),
+            machine_name: attributes.get("drupal_internal__id")?.as_str()?.to_string(),
+            label: attributes
+                .get("label")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            is_admin: attributes
+                .get("is_admin")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        })
+    }
+}
+
+/// What the bridge writes to a user: changed attributes and relationships.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserWrite {
+    /// A client-chosen UUID for creates, so that a create whose answer was
+    /// lost can be looked up instead of repeated.
+    pub id: Option<String>,
+    pub attributes: Map<String, Value>,
+    pub relationships: Map<String, Value>,
+}
+
+impl UserWrite {
+    pub fn is_empty(&self) -> bool {
+        self.attributes.is_empty() && self.relationships.is_empty()
+    }
+
+    pub fn to_document(&self) -> Value {
+        let mut data = Map::new();
+        data.insert("type".into(), Value::String(USER_TYPE.into()));
+        if let Some(id) = &self.id {
+            data.insert("id".into(), Value::String(id.clone()));
+        }
+        if !self.attributes.is_empty() {
+            data.insert("attributes".into(), Value::Object(self.attributes.clone()));
+        }
+        if !self.relationships.is_empty() {
+            data.insert(
+                "relationships".into(),
+                Value::Object(self.relationships.clone()),
+            );
+        }
+        json!({ "data": data })
+    }
+}
+
+/// The `roles` relationship value for a set of role UUIDs.
+pub fn roles_relationship(role_ids: &[String]) -> Value {
+    json!({
+        "data": role_ids
+            .iter()
+            .map(|id| json!({"type": ROLE_TYPE, "id": id}))
+            .collect::<Vec<_>>()
+    })
+}
+
+/// One entry of a JSON:API `errors` array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub detail: String,
+    /// `source.pointer`, e.g. `/data/attributes/name`.
+    pub pointer: Option<String>,
+}
+
+/// Reads the `errors` member of a JSON:API error document.
+pub fn api_errors(body: &Value) -> Vec<ApiError> {
+    body.get("errors")
+        .and_then(Value::as_array)
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| ApiError {
+                    status: e
+                        .get("status")
+                        .and_then(Value::as_str)
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0),
+                    detail: e
+                        .get("detail")
+                        .and_then(Value::as_str)
+                        .or_else(|| e.get("title").and_then(Value::as_str))
+                        .unwrap_or_default()
+                        .to_string(),
+                    pointer: e
+                        .get("source")
+                        .and_then(|s| s.get("pointer"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_resource_reads_roles_with_machine_names() {
+        let resource = json!({
+            "type": "user--user",
+            "id": "ace00159-50ff-4954-86f0-5300315c33f3",
+            "attributes": {"name": "alice", "drupal_internal__uid": 3, "status": true},
+            "relationships": {"roles": {"data": [
+                {"type": "user_role--user_role", "id": "8320", "meta": {"drupal_internal__target_id": "editor"}}
+            ]}}
+        });
+        let user = DrupalUser::from_resource(&resource).unwrap();
+        assert_eq!(user.uid(), Some(3));
+        assert!(user.has_role("editor"));
+        assert!(!user.is_stripped());
+    }
+
+    #[test]
+    fn anonymous_answers_are_recognised_as_stripped() {
+        let resource =
+            json!({"type": "user--user", "id": "x", "attributes": {"display_name": "Anonymous"}});
+        assert!(DrupalUser::from_resource(&resource).unwrap().is_stripped());
+    }
+
+    #[test]
+    fn error_documents_yield_detail_and_pointer() {
+        let body = json!({"errors": [{"title": "Unprocessable Content", "status": "422",
+            "detail": "name: The username bob is already taken.",
+            "source": {"pointer": "/data/attributes/name"}}]});
+        let errors = api_errors(&body);
+        assert_eq!(errors[0].status, 422);
+        assert_eq!(errors[0].pointer.as_deref(), Some("/data/attributes/name"));
+    }
+
+    #[test]
+    fn writes_only_carry_what_changes() {
+        let mut w = UserWrite::default();
+        assert!(w.is_empty());
+        w.attributes.insert("status".into(), json!(false));
+        let doc = w.to_document();
+        assert_eq!(doc["data"]["type"], "user--user");
+        assert!(doc["data"].get("relationships").is_none());
+    }
+}

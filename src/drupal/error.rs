@@ -1,0 +1,56 @@
+//! What can go wrong when talking to Drupal, in Drupal's terms.
+
+use super::document::ApiError;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DrupalError {
+    /// The request never reached Drupal (DNS, refused connection, TLS).
+    #[error("Drupal could not be reached: {0}")]
+    Unreachable(String),
+    /// No answer in time. The request may have been processed.
+    #[error("Drupal did not answer in time")]
+    Timeout,
+    /// The bridge's account was not accepted: Drupal asked for credentials,
+    /// or answered as it answers anonymous callers.
+    #[error("Drupal did not accept the bridge's credentials: {0}")]
+    Credentials(String),
+    /// Drupal refused the operation for the bridge's account.
+    #[error("Drupal refused the operation (403): {0}")]
+    Forbidden(String),
+    /// JSON:API is configured read-only on the site.
+    #[error("Drupal JSON:API accepts only read operations")]
+    ReadOnly,
+    #[error("not found in Drupal")]
+    NotFound,
+    /// 422: one entry per violated constraint.
+    #[error("Drupal rejected the values: {}", join_details(.0))]
+    Validation(Vec<ApiError>),
+    /// Any other 4xx answer.
+    #[error("Drupal answered {status}: {detail}")]
+    Rejected { status: u16, detail: String },
+    /// 5xx or 429 answers: Drupal is failing or overloaded.
+    #[error("Drupal failed with status {status}")]
+    Server { status: u16, detail: String },
+    /// An answer the bridge cannot read (not JSON:API, wrong shape).
+    #[error("unexpected answer from Drupal: {0}")]
+    Protocol(String),
+}
+
+fn join_details(errors: &[ApiError]) -> String {
+    errors
+        .iter()
+        .map(|e| e.detail.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl DrupalError {
+    /// Whether the failure is Drupal's or the network's (retrying later may
+    /// help), as opposed to a refusal of this particular request.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            DrupalError::Unreachable(_) | DrupalError::Timeout | DrupalError::Server { .. }
+        )
+    }
+}

@@ -1,0 +1,434 @@
+//! A client for Drupal core JSON:API: users and roles. It knows nothing of
+//! SCIM; it speaks JSON:API documents and reports Drupal's answers as typed
+//! errors. One pooled HTTP client, timeouts, one log event per call.
+
+pub mod document;
+pub mod error;
+pub mod query;
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub use document::{DrupalRole, DrupalUser, RoleRef, UserWrite};
+pub use error::DrupalError;
+pub use query::{CollectionQuery, Condition, Conjunction, Operator, SortKey, DRUPAL_PAGE_CAP};
+
+use crate::config::{DrupalSettings, Secret};
+
+const JSONAPI: &str = "application/vnd.api+json";
+const USERS: &str = "/jsonapi/user/user";
+const ROLES: &str = "/jsonapi/user_role/user_role";
+
+/// One page of a user collection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserPage {
+    pub users: Vec<DrupalUser>,
+    /// Query string of `links.next`, present only when more items exist.
+    pub next_query: Option<String>,
+    /// `meta.count`, which core Drupal does not send but some sites do.
+    pub count: Option<u64>,
+    /// Items Drupal sent with only `display_name` (anonymous, or hidden).
+    pub stripped: usize,
+}
+
+#[derive(Clone)]
+pub struct DrupalClient {
+    http: reqwest::Client,
+    base_url: String,
+}
+
+/// Connection details, separate from the bridge's settings so the `check`
+/// command and tests can build a client directly.
+pub struct DrupalConnection {
+    pub base_url: String,
+    pub username: String,
+    pub password: Secret,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl From<&DrupalSettings> for DrupalConnection {
+    fn from(s: &DrupalSettings) -> Self {
+        DrupalConnection {
+            base_url: s.base_url.clone(),
+            username: s.username.clone(),
+            password: s.password.clone(),
+            timeout: s.timeout,
+            connect_timeout: s.connect_timeout,
+        }
+    }
+}
+
+impl DrupalClient {
+    pub fn new(conn: DrupalConnection) -> Result<DrupalClient, DrupalError> {
+        let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            conn.username,
+            conn.password.expose()
+        ));
+        let mut auth = HeaderValue::from_str(&format!("Basic {credentials}")).map_err(|_| {
+            DrupalError::Protocol(
+                "the Drupal username contains characters not allowed in an HTTP header".into(),
+            )
+        })?;
+        // Keeps the header out of reqwest's own Debug output and logs.
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, auth);
+        headers.insert(ACCEPT, HeaderValue::from_static(JSONAPI));
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(conn.timeout)
+            .connect_timeout(conn.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("drupal-scim-bridge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| DrupalError::Protocol(format!("cannot build the HTTP client: {e}")))?;
+        Ok(DrupalClient {
+            http,
+            base_url: conn.base_url.trim_end_matches('/').to_string(),
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// GET one user. `Ok(None)` when Drupal has no user with that UUID.
+    pub async fn get_user(&self, id: &str) -> Result<Option<DrupalUser>, DrupalError> {
+        match self
+            .call("get_user", Method::GET, &format!("{USERS}/{id}"), None)
+            .await
+        {
+            Ok(body) => {
+                let user = user_from_document(&body)?;
+                if user.is_stripped() {
+                    return Err(DrupalError::Credentials(
+                        "a user read came back with only display_name, as Drupal answers anonymous callers".into(),
+                    ));
+                }
+                Ok(Some(user))
+            }
+            Err(DrupalError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One page of users matching `query`.
+    pub async fn list_users(&self, query: &CollectionQuery) -> Result<UserPage, DrupalError> {
+        let qs = encode_query(&query.to_pairs(document::USER_TYPE));
+        self.list_users_raw(&qs).await
+    }
+
+    /// The page named by a previous page's `next_query`.
+    pub async fn next_users(&self, next_query: &str) -> Result<UserPage, DrupalError> {
+        self.list_users_raw(next_query).await
+    }
+
+    async fn list_users_raw(&self, query_string: &str) -> Result<UserPage, DrupalError> {
+        let path = if query_string.is_empty() {
+            USERS.to_string()
+        } else {
+            format!("{USERS}?{query_string}")
+        };
+        let body = self.call("list_users", Method::GET, &path, None).await?;
+        let data = body.get("data").and_then(Value::as_array).ok_or_else(|| {
+            DrupalError::Protocol("a user collection without a data array".into())
+        })?;
+        let mut users = Vec::with_capacity(data.len());
+        let mut stripped = 0;
+        for item in data {
+            match DrupalUser::from_resource(item) {
+                Some(u) if !u.is_stripped() => users.push(u),
+                Some(_) => stripped += 1,
+                None => {
+                    return Err(DrupalError::Protocol(
+                        "a user collection item without an id".into(),
+                    ))
+                }
+            }
+        }
+        let next_query = body
+            .get("links")
+            .and_then(|l| l.get("next"))
+            .and_then(|n| n.get("href"))
+            .and_then(Value::as_str)
+            .and_then(|href| href.split_once('?').map(|(_, q)| q.to_string()));
+        let count = body.get("meta").and_then(|m| m.get("count")).and_then(|c| {
+            c.as_u64()
+                .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
+        });
+        Ok(UserPage {
+            users,
+            next_query,
+            count,
+            stripped,
+        })
+    }
+
+    pub async fn create_user(&self, write: &UserWrite) -> Result<DrupalUser, DrupalError> {
+        let body = self
+            .call(
+                "create_user",
+                Method::POST,
+                USERS,
+                Some(&write.to_document()),
+            )
+            .await?;
+        user_from_document(&body)
+    }
+
+    pub async fn update_user(
+        &self,
+        id: &str,
+        write: &UserWrite,
+    ) -> Result<DrupalUser, DrupalError> {
+        let mut doc = write.to_document();
+        if let Some(data) = doc.get_mut("data").and_then(Value::as_object_mut) {
+            data.insert("id".into(), Value::String(id.to_string()));
+        }
+        let body = self
+            .call(
+                "update_user",
+                Method::PATCH,
+                &format!("{USERS}/{id}"),
+                Some(&doc),
+            )
+            .await?;
+        user_from_document(&body)
+    }
+
+    pub async fn delete_user(&self, id: &str) -> Result<(), DrupalError> {
+        self.call(
+            "delete_user",
+            Method::DELETE,
+            &format!("{USERS}/{id}"),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Every role on the site (needs "administer permissions").
+    pub async fn list_roles(&self) -> Result<Vec<DrupalRole>, DrupalError> {
+        let body = self.call("list_roles", Method::GET, ROLES, None).await?;
+        let data = body.get("data").and_then(Value::as_array).ok_or_else(|| {
+            DrupalError::Protocol("a role collection without a data array".into())
+        })?;
+        Ok(data.iter().filter_map(DrupalRole::from_resource).collect())
+    }
+
+    /// Adds, replaces or removes role memberships of one user through
+    /// `/relationships/roles` (POST adds, PATCH replaces, DELETE removes).
+    pub async fn change_roles(
+        &self,
+        user_id: &str,
+        method: Method,
+        role_ids: &[String],
+    ) -> Result<(), DrupalError> {
+        let doc = document::roles_relationship(role_ids);
+        self.call(
+            "change_roles",
+            method,
+            &format!("{USERS}/{user_id}/relationships/roles"),
+            Some(&doc),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The UUID of the account Drupal ran the request as: `None` when the
+    /// credentials were not accepted (Drupal then serves anonymous).
+    pub async fn whoami(&self) -> Result<Option<String>, DrupalError> {
+        let body = self.call("whoami", Method::GET, "/jsonapi", None).await?;
+        Ok(body
+            .get("meta")
+            .and_then(|m| m.get("links"))
+            .and_then(|l| l.get("me"))
+            .and_then(|me| me.get("meta"))
+            .and_then(|m| m.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_string))
+    }
+
+    /// Sends one request and classifies the answer. Logs one event.
+    async fn call(
+        &self,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, DrupalError> {
+        let started = Instant::now();
+        let url = format!("{}{}", self.base_url, path);
+        let mut request = self.http.request(method.clone(), &url);
+        if let Some(body) = body {
+            request = request
+                .header(CONTENT_TYPE, JSONAPI)
+                .body(serde_json::to_vec(body).unwrap_or_default());
+        }
+        let outcome = match request.send().await {
+            Ok(response) => {
+                let status = response.status();
+                let is_html = response
+                    .headers()
+                    .get(CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("text/html"));
+                match response.bytes().await {
+                    Ok(bytes) => classify(status, is_html, &bytes),
+                    Err(e) if e.is_timeout() => Err(DrupalError::Timeout),
+                    Err(e) => Err(DrupalError::Protocol(format!(
+                        "reading the answer failed: {e}"
+                    ))),
+                }
+            }
+            Err(e) => Err(transport_error(&e)),
+        };
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &outcome {
+            Ok(_) => tracing::info!(
+                target: "drupal",
+                op, method = %method, path, outcome = "ok", latency_ms,
+                "drupal call"
+            ),
+            Err(e) => tracing::warn!(
+                target: "drupal",
+                op, method = %method, path, outcome = "error", error = %e, latency_ms,
+                "drupal call"
+            ),
+        }
+        outcome
+    }
+}
+
+fn transport_error(e: &reqwest::Error) -> DrupalError {
+    if e.is_timeout() {
+        DrupalError::Timeout
+    } else if e.is_connect() {
+        DrupalError::Unreachable(strip_url(e))
+    } else {
+        // A reset after the request was written may have reached Drupal.
+        DrupalError::Timeout
+    }
+}
+
+/// reqwest's messages name the URL; ours must not carry anything but the
+/// failure (the URL is logged separately, and never holds credentials).
+fn strip_url(e: &reqwest::Error) -> String {
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut last = e.to_string();
+    while let Some(s) = source {
+        last = s.to_string();
+        source = s.source();
+    }
+    last
+}
+
+fn classify(status: StatusCode, is_html: bool, bytes: &[u8]) -> Result<Value, DrupalError> {
+    let body: Value = if bytes.is_empty() || is_html {
+        Value::Null
+    } else {
+        serde_json::from_slice(bytes).map_err(|_| {
+            DrupalError::Protocol(format!("an answer with status {status} that is not JSON"))
+        })?
+    };
+    if status.is_success() {
+        if status != StatusCode::NO_CONTENT && body.is_null() {
+            return Err(DrupalError::Protocol(format!(
+                "an empty or HTML answer with status {status}"
+            )));
+        }
+        return Ok(body);
+    }
+    let errors = document::api_errors(&body);
+    let detail = errors
+        .first()
+        .map(|e| e.detail.clone())
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
+    Err(match status.as_u16() {
+        404 if is_html => DrupalError::Protocol(
+            "Drupal answered an HTML 404: is the JSON:API module enabled and the base URL right?"
+                .into(),
+        ),
+        404 => DrupalError::NotFound,
+        401 => DrupalError::Credentials(format!(
+            "Drupal answered 401 ({detail}); is the basic_auth module enabled?"
+        )),
+        403 => DrupalError::Forbidden(detail),
+        405 if detail.contains("only read operations") => DrupalError::ReadOnly,
+        422 => DrupalError::Validation(errors),
+        429 | 500..=599 => DrupalError::Server {
+            status: status.as_u16(),
+            detail,
+        },
+        s => DrupalError::Rejected { status: s, detail },
+    })
+}
+
+fn user_from_document(body: &Value) -> Result<DrupalUser, DrupalError> {
+    body.get("data")
+        .and_then(DrupalUser::from_resource)
+        .ok_or_else(|| DrupalError::Protocol("a user document without data".into()))
+}
+
+/// Percent-encodes query pairs as Drupal's own links do (brackets encoded).
+fn encode_query(pairs: &[(String, String)]) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(k, QUERY),
+                utf8_percent_encode(v, QUERY)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_encoded_like_drupal_links() {
+        let q = encode_query(&[("filter[name]".into(), "a b+c@x".into())]);
+        assert_eq!(q, "filter%5Bname%5D=a%20b%2Bc%40x");
+    }
+
+    #[test]
+    fn answers_are_classified_into_typed_errors() {
+        let read_only = br#"{"errors":[{"status":"405","detail":"JSON:API is configured to accept only read operations. Site administrators can configure this at x."}]}"#;
+        assert!(matches!(
+            classify(StatusCode::METHOD_NOT_ALLOWED, false, read_only),
+            Err(DrupalError::ReadOnly)
+        ));
+        assert!(matches!(
+            classify(StatusCode::NOT_FOUND, true, b"<html>"),
+            Err(DrupalError::Protocol(_))
+        ));
+        assert!(matches!(
+            classify(StatusCode::SERVICE_UNAVAILABLE, false, b""),
+            Err(DrupalError::Server { status: 503, .. })
+        ));
+        assert!(matches!(
+            classify(StatusCode::NO_CONTENT, false, b""),
+            Ok(Value::Null)
+        ));
+        assert!(matches!(
+            classify(StatusCode::OK, false, b"not json"),
+            Err(DrupalError::Protocol(_))
+        ));
+    }
+}

@@ -1,0 +1,703 @@
+//! Parses the body of a POST or PUT into the canonical resource: attribute
+//! names in schema spelling, extension attributes under their canonical URN,
+//! multi-valued attributes as arrays, booleans as booleans, and nothing
+//! unassigned.
+//!
+//! Tolerance, because IdPs deviate (each case is named in the tests):
+//! - `null`, `""`, `[]` and `{}` count as unassigned (RFC 7643 §2.5) and are
+//!   dropped, so an empty string never reaches the store as a value;
+//! - attributes no schema of the resource type declares, and read-only ones
+//!   (`id`, `meta`, `groups`) that IdPs echo, are dropped silently; `schemas`
+//!   is dropped because the server renders its own;
+//! - `"True"`/`"False"` in any case become booleans; a single value for a
+//!   multi-valued attribute becomes a one-element array, and a one-element
+//!   array for a single-valued one becomes its element; a bare value for a
+//!   complex attribute with a `value` sub-attribute (Entra's `manager`)
+//!   becomes `{"value": ..}`.
+//!
+//! A value of the wrong JSON type for a known attribute is an error.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::scim::attributes::{AttrType, Mutability};
+use crate::scim::error::ScimError;
+use crate::scim::schema::{AttributeDef, ResourceSchema, SchemaDef};
+
+/// Parses an incoming resource body against the schemas of its resource type.
+pub fn parse_resource(
+    body: &Value,
+    schema: &ResourceSchema,
+) -> Result<Map<String, Value>, ScimError> {
+    let members = body
+        .as_object()
+        .ok_or_else(|| ScimError::invalid_syntax("the resource must be a JSON object"))?;
+    let mut parsed = Parsed::default();
+    for (key, value) in members {
+        if key.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        if let Some(target) = schema.schema(key) {
+            for (name, value) in extension_members(target, value)? {
+                parsed.put(schema, target, name, value)?;
+            }
+        } else if let Some((target, name)) = schema.split_qualified(key) {
+            parsed.put(schema, target, name, value)?;
+        } else {
+            parsed.put(schema, schema.core(), key, value)?;
+        }
+    }
+    parsed.finish(schema)
+}
+
+/// The members of a URN-keyed object such as `"urn:...:enterprise:2.0:User": {..}`.
+fn extension_members<'v>(
+    target: &SchemaDef,
+    value: &'v Value,
+) -> Result<Vec<(&'v str, &'v Value)>, ScimError> {
+    match value {
+        Value::Null => Ok(Vec::new()),
+        Value::Object(members) => Ok(members.iter().map(|(k, v)| (k.as_str(), v)).collect()),
+        other => Err(type_error(&target.id, "an object", other)),
+    }
+}
+
+/// Attribute values sorted by the schema they belong to.
+#[derive(Default)]
+struct Parsed {
+    core: Map<String, Value>,
+    extensions: BTreeMap<String, Map<String, Value>>,
+}
+
+impl Parsed {
+    fn put(
+        &mut self,
+        schema: &ResourceSchema,
+        target: &SchemaDef,
+        name: &str,
+        value: &Value,
+    ) -> Result<(), ScimError> {
+        let Some((owner, attr)) = schema.attribute(Some(&target.id), name) else {
+            return Ok(());
+        };
+        if attr.mutability == Mutability::ReadOnly {
+            return Ok(());
+        }
+        let Some(value) = coerce(attr, value, &attr.name)? else {
+            return Ok(());
+        };
+        let members = if owner.id == schema.core().id {
+            &mut self.core
+        } else {
+            self.extensions.entry(owner.id.clone()).or_default()
+        };
+        members.insert(attr.name.clone(), value);
+        Ok(())
+    }
+
+    fn finish(self, schema: &ResourceSchema) -> Result<Map<String, Value>, ScimError> {
+        check_required(schema.core(), &self.core)?;
+        let mut resource = self.core;
+        for (urn, members) in self.extensions {
+            if let Some(extension) = schema.schema(&urn) {
+                check_required(extension, &members)?;
+            }
+            resource.insert(urn, Value::Object(members));
+        }
+        Ok(resource)
+    }
+}
+
+fn check_required(schema: &SchemaDef, members: &Map<String, Value>) -> Result<(), ScimError> {
+    match schema.attributes.iter().find(|a| {
+        a.required && a.mutability != Mutability::ReadOnly && !members.contains_key(&a.name)
+    }) {
+        Some(missing) => Err(ScimError::invalid_value(format!(
+            "{} is required",
+            missing.name
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Coerces one attribute's value; `None` means unassigned. `label` names the
+/// attribute in errors (`name.givenName`).
+fn coerce(attr: &AttributeDef, value: &Value, label: &str) -> Result<Option<Value>, ScimError> {
+    match value {
+        Value::Array(items) if attr.multi_valued => {
+            let mut values = Vec::new();
+            for item in items {
+                values.extend(coerce_one(attr, item, label)?);
+            }
+            Ok((!values.is_empty()).then_some(Value::Array(values)))
+        }
+        Value::Array(items) if items.len() <= 1 => match items.first() {
+            Some(only) => coerce_one(attr, only, label),
+            None => Ok(None),
+        },
+        _ if attr.multi_valued => {
+            Ok(coerce_one(attr, value, label)?.map(|v| Value::Array(vec![v])))
+        }
+        _ => coerce_one(attr, value, label),
+    }
+}
+
+/// Coerces one value (one element, for a multi-valued attribute).
+fn coerce_one(attr: &AttributeDef, value: &Value, label: &str) -> Result<Option<Value>, ScimError> {
+    match (attr.kind, value) {
+        (_, Value::Null) => Ok(None),
+        (_, Value::String(s)) if s.is_empty() => Ok(None),
+        (AttrType::Complex, Value::Object(members)) => coerce_complex(attr, members, label),
+        (AttrType::Complex, Value::String(_) | Value::Number(_) | Value::Bool(_)) => {
+            match attr.sub_attribute("value") {
+                Some(sub) => Ok(coerce_one(sub, value, &format!("{label}.{}", sub.name))?
+                    .map(|v| Value::Object(Map::from_iter([(sub.name.clone(), v)])))),
+                None => Err(type_error(label, "an object", value)),
+            }
+        }
+        (AttrType::String | AttrType::Reference | AttrType::Binary, Value::String(_))
+        | (AttrType::Boolean, Value::Bool(_))
+        | (AttrType::Decimal, Value::Number(_)) => Ok(Some(value.clone())),
+        (AttrType::Integer, Value::Number(n)) if n.is_i64() || n.is_u64() => {
+            Ok(Some(value.clone()))
+        }
+        (AttrType::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("true") => {
+            Ok(Some(Value::Bool(true)))
+        }
+        (AttrType::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("false") => {
+            Ok(Some(Value::Bool(false)))
+        }
+        (AttrType::DateTime, Value::String(s)) => match chrono::DateTime::parse_from_rfc3339(s) {
+            Ok(_) => Ok(Some(value.clone())),
+            Err(_) => Err(ScimError::invalid_value(format!(
+                "{label} must be an RFC 3339 dateTime, got '{s}'"
+            ))),
+        },
+        (kind, _) => Err(type_error(label, expected(kind), value)),
+    }
+}
+
+fn coerce_complex(
+    attr: &AttributeDef,
+    members: &Map<String, Value>,
+    label: &str,
+) -> Result<Option<Value>, ScimError> {
+    let mut out = Map::new();
+    for (name, value) in members {
+        let Some(sub) = attr.sub_attribute(name) else {
+            continue;
+        };
+        if sub.mutability == Mutability::ReadOnly {
+            continue;
+        }
+        if let Some(value) = coerce(sub, value, &format!("{label}.{}", sub.name))? {
+            out.insert(sub.name.clone(), value);
+        }
+    }
+    Ok((!out.is_empty()).then_some(Value::Object(out)))
+}
+
+fn expected(kind: AttrType) -> &'static str {
+    match kind {
+        AttrType::Boolean => "a boolean",
+        AttrType::Integer => "an integer",
+        AttrType::Decimal => "a number",
+        AttrType::Complex => "an object",
+        AttrType::String | AttrType::DateTime | AttrType::Binary | AttrType::Reference => {
+            "a string"
+        }
+    }
+}
+
+fn type_error(label: &str, expected: &str, got: &Value) -> ScimError {
+    let got = match got {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    ScimError::invalid_value(format!("{label} must be {expected}, got {got}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::schema::ENTERPRISE_USER_URN;
+    use serde_json::json;
+
+    fn user(body: Value) -> Result<Map<String, Value>, ScimError> {
+        parse_resource(&body, &ResourceSchema::user())
+    }
+
+    fn group(body: Value) -> Result<Map<String, Value>, ScimError> {
+        parse_resource(&body, &ResourceSchema::group())
+    }
+
+    fn object(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(obj) => obj,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    #[test]
+    fn entra_create_user_drops_meta_schemas_and_empty_roles() {
+        let body = json!({
+            "schemas": [
+                "urn:ietf:params:scim:schemas:core:2.0:User",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+            ],
+            "externalId": "{externalId}",
+            "userName": "Test_User_{random}",
+            "active": true,
+            "emails": [{"primary": true, "type": "work", "value": "Test_User_{random2}@testuser.com"}],
+            "meta": {"resourceType": "User"},
+            "name": {"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"},
+            "roles": []
+        });
+        let expected = object(json!({
+            "externalId": "{externalId}",
+            "userName": "Test_User_{random}",
+            "active": true,
+            "emails": [{"primary": true, "type": "work", "value": "Test_User_{random2}@testuser.com"}],
+            "name": {"formatted": "givenName familyName", "familyName": "familyName", "givenName": "givenName"}
+        }));
+        assert_eq!(user(body).unwrap(), expected);
+    }
+
+    #[test]
+    fn entra_create_user_with_nulls_typo_urn_and_top_level_enterprise_keys_is_accepted() {
+        let body = json!({
+            "schemas": [
+                "urn:ietf:params:scim:schemas:core:2.0:User",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0User"
+            ],
+            "externalId": "jyoung",
+            "userName": "jyoung@testuser.com",
+            "active": true,
+            "addresses": null,
+            "displayName": "Joy Young",
+            "emails": [{"type": "work", "value": "jyoung@Contoso.com", "primary": true}],
+            "meta": {"resourceType": "User"},
+            "name": {"familyName": "Young", "givenName": "Joy"},
+            "phoneNumbers": null,
+            "preferredLanguage": null,
+            "title": null,
+            "department": null,
+            "manager": null
+        });
+        let expected = object(json!({
+            "externalId": "jyoung",
+            "userName": "jyoung@testuser.com",
+            "active": true,
+            "displayName": "Joy Young",
+            "emails": [{"type": "work", "value": "jyoung@Contoso.com", "primary": true}],
+            "name": {"familyName": "Young", "givenName": "Joy"}
+        }));
+        assert_eq!(user(body).unwrap(), expected);
+    }
+
+    #[test]
+    fn okta_create_user_keeps_password_and_drops_read_only_groups() {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "test.user@okta.local",
+            "name": {"givenName": "Test", "familyName": "User"},
+            "emails": [{"primary": true, "value": "test.user@okta.local", "type": "work"}],
+            "displayName": "Test User",
+            "locale": "en-US",
+            "externalId": "{externalId}",
+            "groups": [],
+            "password": "1mz050nq",
+            "active": true
+        });
+        let parsed = user(body).unwrap();
+        assert_eq!(parsed["password"], "1mz050nq");
+        assert_eq!(parsed["locale"], "en-US");
+        assert!(!parsed.contains_key("groups"));
+        assert!(!parsed.contains_key("schemas"));
+        assert_eq!(parsed.len(), 8);
+    }
+
+    #[test]
+    fn okta_put_user_ignores_echoed_id_groups_and_meta() {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "id": "{userId}",
+            "userName": "test.user@okta.local",
+            "name": {"givenName": "Another", "middleName": "Excited", "familyName": "User"},
+            "emails": [{
+                "primary": true,
+                "value": "test.user@okta.local",
+                "type": "work",
+                "display": "test.user@okta.local"
+            }],
+            "active": true,
+            "groups": [],
+            "meta": {"resourceType": "User"}
+        });
+        let expected = object(json!({
+            "userName": "test.user@okta.local",
+            "name": {"givenName": "Another", "middleName": "Excited", "familyName": "User"},
+            "emails": [{
+                "primary": true,
+                "value": "test.user@okta.local",
+                "type": "work",
+                "display": "test.user@okta.local"
+            }],
+            "active": true
+        }));
+        assert_eq!(user(body).unwrap(), expected);
+    }
+
+    fn onelogin_user_body() -> Value {
+        json!({
+            "schemas": ["urn:scim:schemas:core:2.0", "urn:scim:schemas:extension:enterprise:2.0"],
+            "userName": "onelogin-test-user01",
+            "name": {"familyName": " User 01", "givenName": "AAA Test"},
+            "emails": [{"value": "{email}", "primary": true, "type": "work"}],
+            "active": true
+        })
+    }
+
+    #[test]
+    fn onelogin_create_user_with_legacy_urns_keeps_the_leading_space() {
+        let parsed = user(onelogin_user_body()).unwrap();
+        assert_eq!(parsed["userName"], "onelogin-test-user01");
+        assert_eq!(parsed["name"]["familyName"], " User 01");
+        assert_eq!(parsed["emails"][0]["value"], "{email}");
+        assert_eq!(parsed["active"], true);
+        assert_eq!(parsed.len(), 4);
+    }
+
+    #[test]
+    fn onelogin_put_user_parses_like_its_create() {
+        // The PUT body OneLogin sends is the create body again.
+        let parsed = user(onelogin_user_body()).unwrap();
+        assert_eq!(
+            parsed,
+            object(json!({
+                "userName": "onelogin-test-user01",
+                "name": {"familyName": " User 01", "givenName": "AAA Test"},
+                "emails": [{"value": "{email}", "primary": true, "type": "work"}],
+                "active": true
+            }))
+        );
+    }
+
+    #[test]
+    fn entra_create_group_ignores_the_microsoft_urn_and_meta() {
+        let body = json!({
+            "schemas": [
+                "urn:ietf:params:scim:schemas:core:2.0:Group",
+                "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
+            ],
+            "externalId": "{externalId}",
+            "displayName": "displayName",
+            "meta": {"resourceType": "Group"}
+        });
+        let expected = object(json!({"externalId": "{externalId}", "displayName": "displayName"}));
+        assert_eq!(group(body).unwrap(), expected);
+    }
+
+    #[test]
+    fn okta_create_group_drops_the_empty_members_list() {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Test SCIMv2",
+            "members": []
+        });
+        assert_eq!(
+            group(body).unwrap(),
+            object(json!({"displayName": "Test SCIMv2"}))
+        );
+    }
+
+    #[test]
+    fn okta_put_group_keeps_members_with_display_and_drops_the_id() {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "id": "{groupId}",
+            "displayName": "SCIM_test1",
+            "members": [
+                {"value": "{userId}", "display": "bob@ad.oktatest.com"},
+                {"value": "{userId2}", "display": "pete@ad.oktatest.com"}
+            ]
+        });
+        let expected = object(json!({
+            "displayName": "SCIM_test1",
+            "members": [
+                {"value": "{userId}", "display": "bob@ad.oktatest.com"},
+                {"value": "{userId2}", "display": "pete@ad.oktatest.com"}
+            ]
+        }));
+        assert_eq!(group(body).unwrap(), expected);
+    }
+
+    #[test]
+    fn attribute_names_are_rewritten_to_schema_spelling() {
+        let parsed = user(json!({
+            "USERNAME": "a",
+            "Name": {"GIVENNAME": "A"},
+            "Emails": [{"VALUE": "a@b.c", "Primary": true}]
+        }))
+        .unwrap();
+        assert_eq!(
+            parsed,
+            object(
+                json!({"userName": "a", "name": {"givenName": "A"}, "emails": [{"value": "a@b.c", "primary": true}]})
+            )
+        );
+    }
+
+    #[test]
+    fn enterprise_object_under_any_urn_spelling_lands_under_the_canonical_urn() {
+        for urn in [
+            ENTERPRISE_USER_URN,
+            "urn:scim:schemas:extension:enterprise:1.0",
+            "urn:scim:schemas:extension:enterprise:2.0",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0User",
+            "URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:USER",
+        ] {
+            let parsed =
+                user(json!({"userName": "a", urn: {"Department": "Sales", "employeeNumber": "7"}}))
+                    .unwrap();
+            assert_eq!(
+                parsed[ENTERPRISE_USER_URN],
+                json!({"department": "Sales", "employeeNumber": "7"}),
+                "urn {urn}"
+            );
+        }
+    }
+
+    #[test]
+    fn urn_qualified_top_level_keys_merge_into_the_extension_object() {
+        let parsed = user(json!({
+            "userName": "a",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "x",
+            ENTERPRISE_USER_URN: {"costCenter": "42"}
+        }))
+        .unwrap();
+        assert_eq!(
+            parsed[ENTERPRISE_USER_URN],
+            json!({"department": "x", "costCenter": "42"})
+        );
+    }
+
+    #[test]
+    fn urn_qualified_core_attribute_is_a_core_attribute() {
+        let parsed =
+            user(json!({"urn:ietf:params:scim:schemas:core:2.0:User:userName": "a"})).unwrap();
+        assert_eq!(parsed, object(json!({"userName": "a"})));
+    }
+
+    #[test]
+    fn enterprise_attributes_at_the_top_level_are_dropped() {
+        let parsed =
+            user(json!({"userName": "a", "department": "Sales", "manager": "m-1"})).unwrap();
+        assert_eq!(parsed, object(json!({"userName": "a"})));
+    }
+
+    #[test]
+    fn manager_as_a_bare_string_becomes_a_value_object() {
+        let parsed =
+            user(json!({"userName": "a", ENTERPRISE_USER_URN: {"manager": "m-1"}})).unwrap();
+        assert_eq!(
+            parsed[ENTERPRISE_USER_URN]["manager"],
+            json!({"value": "m-1"})
+        );
+    }
+
+    #[test]
+    fn manager_display_name_is_read_only_and_dropped() {
+        let parsed = user(json!({
+            "userName": "a",
+            ENTERPRISE_USER_URN: {"manager": {"value": "m-1", "displayName": "Boss"}}
+        }))
+        .unwrap();
+        assert_eq!(
+            parsed[ENTERPRISE_USER_URN]["manager"],
+            json!({"value": "m-1"})
+        );
+    }
+
+    #[test]
+    fn extension_object_with_only_nulls_is_left_out() {
+        let parsed =
+            user(json!({"userName": "a", ENTERPRISE_USER_URN: {"department": null}})).unwrap();
+        assert!(!parsed.contains_key(ENTERPRISE_USER_URN));
+    }
+
+    #[test]
+    fn extension_urn_with_a_non_object_value_is_invalid_value() {
+        let error = user(json!({"userName": "a", ENTERPRISE_USER_URN: "Sales"})).unwrap_err();
+        assert_eq!(
+            error,
+            ScimError::invalid_value(format!(
+                "{ENTERPRISE_USER_URN} must be an object, got a string"
+            ))
+        );
+    }
+
+    #[test]
+    fn entra_boolean_strings_become_booleans_in_any_case() {
+        assert_eq!(
+            user(json!({"userName": "a", "active": "False"})).unwrap()["active"],
+            false
+        );
+        assert_eq!(
+            user(json!({"userName": "a", "active": "TRUE"})).unwrap()["active"],
+            true
+        );
+        let parsed =
+            user(json!({"userName": "a", "emails": [{"value": "a@b.c", "primary": "true"}]}))
+                .unwrap();
+        assert_eq!(parsed["emails"][0]["primary"], true);
+    }
+
+    #[test]
+    fn other_strings_for_a_boolean_are_invalid_value() {
+        let error = user(json!({"userName": "a", "active": "yes"})).unwrap_err();
+        assert_eq!(
+            error,
+            ScimError::invalid_value("active must be a boolean, got a string")
+        );
+    }
+
+    #[test]
+    fn onelogin_single_email_object_becomes_a_one_element_array() {
+        let parsed =
+            user(json!({"userName": "a", "emails": {"value": "a@b.c", "type": "work"}})).unwrap();
+        assert_eq!(
+            parsed["emails"],
+            json!([{"value": "a@b.c", "type": "work"}])
+        );
+    }
+
+    #[test]
+    fn one_element_array_for_a_single_valued_attribute_becomes_its_element() {
+        let parsed = user(json!({
+            "userName": "a",
+            ENTERPRISE_USER_URN: {"manager": [{"value": "m-1", "$ref": "../Users/m-1"}]}
+        }))
+        .unwrap();
+        assert_eq!(
+            parsed[ENTERPRISE_USER_URN]["manager"],
+            json!({"value": "m-1", "$ref": "../Users/m-1"})
+        );
+    }
+
+    #[test]
+    fn wrong_json_type_on_a_known_attribute_names_attribute_and_type() {
+        let error = user(json!({"userName": 42})).unwrap_err();
+        assert_eq!(
+            error,
+            ScimError::invalid_value("userName must be a string, got a number")
+        );
+        let error = user(json!({"userName": "a", "name": "Joy"})).unwrap_err();
+        assert_eq!(
+            error,
+            ScimError::invalid_value("name must be an object, got a string")
+        );
+        let error = user(json!({"userName": "a", "displayName": ["A", "B"]})).unwrap_err();
+        assert_eq!(
+            error,
+            ScimError::invalid_value("displayName must be a string, got an array")
+        );
+    }
+
+    #[test]
+    fn wrong_json_type_on_a_sub_attribute_names_its_full_path() {
+        let error = user(json!({"userName": "a", "name": {"givenName": true}})).unwrap_err();
+        assert_eq!(
+            error,
+            ScimError::invalid_value("name.givenName must be a string, got a boolean")
+        );
+        let error = user(json!({"userName": "a", "emails": [{"value": {"x": 1}}]})).unwrap_err();
+        assert_eq!(
+            error,
+            ScimError::invalid_value("emails.value must be a string, got an object")
+        );
+    }
+
+    #[test]
+    fn unknown_sub_attributes_are_dropped() {
+        let parsed =
+            user(json!({"userName": "a", "name": {"givenName": "A", "nickname": "x"}})).unwrap();
+        assert_eq!(parsed["name"], json!({"givenName": "A"}));
+    }
+
+    #[test]
+    fn missing_user_name_is_invalid_value() {
+        let error = user(json!({"displayName": "A"})).unwrap_err();
+        assert_eq!(error, ScimError::invalid_value("userName is required"));
+    }
+
+    #[test]
+    fn empty_or_null_user_name_counts_as_missing() {
+        assert_eq!(
+            user(json!({"userName": ""})).unwrap_err().detail,
+            "userName is required"
+        );
+        assert_eq!(
+            user(json!({"userName": null})).unwrap_err().detail,
+            "userName is required"
+        );
+    }
+
+    #[test]
+    fn missing_group_display_name_is_invalid_value() {
+        let error = group(json!({"members": []})).unwrap_err();
+        assert_eq!(error, ScimError::invalid_value("displayName is required"));
+    }
+
+    #[test]
+    fn empty_strings_and_empty_objects_are_dropped() {
+        let parsed = user(
+            json!({"userName": "a", "nickName": "", "name": {"givenName": ""}, "emails": [{}]}),
+        )
+        .unwrap();
+        assert_eq!(parsed, object(json!({"userName": "a"})));
+    }
+
+    #[test]
+    fn body_that_is_not_an_object_is_invalid_syntax() {
+        let error = user(json!([{"userName": "a"}])).unwrap_err();
+        assert_eq!(
+            error,
+            ScimError::invalid_syntax("the resource must be a JSON object")
+        );
+    }
+
+    #[test]
+    fn custom_schema_integer_and_date_time_attributes_are_type_checked() {
+        let badge = SchemaDef {
+            id: "urn:example:badge".into(),
+            name: "Badge".into(),
+            description: String::new(),
+            attributes: vec![
+                AttributeDef::new("number", AttrType::Integer),
+                AttributeDef::new("issued", AttrType::DateTime),
+            ],
+        };
+        let schema = ResourceSchema::new(crate::scim::schema::SchemaDef::user(), vec![badge]);
+        let ok = json!({"userName": "a", "urn:example:badge": {"number": 7, "issued": "2024-05-01T10:00:00Z"}});
+        assert_eq!(
+            parse_resource(&ok, &schema).unwrap()["urn:example:badge"]["number"],
+            7
+        );
+        let fraction = json!({"userName": "a", "urn:example:badge:number": 7.5});
+        assert_eq!(
+            parse_resource(&fraction, &schema).unwrap_err().detail,
+            "number must be an integer, got a number"
+        );
+        let bad_date = json!({"userName": "a", "urn:example:badge:issued": "yesterday"});
+        assert_eq!(
+            parse_resource(&bad_date, &schema).unwrap_err().detail,
+            "issued must be an RFC 3339 dateTime, got 'yesterday'"
+        );
+    }
+}
