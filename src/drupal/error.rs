@@ -7,7 +7,7 @@ pub enum DrupalError {
     /// The request never reached Drupal (DNS, refused connection, TLS).
     #[error("Drupal could not be reached: {0}")]
     Unreachable(String),
-    /// No answer in time. The request may have been processed.
+    /// No complete answer in time. The request may have been processed.
     #[error("Drupal did not answer in time")]
     Timeout,
     /// The bridge's account was not accepted: Drupal asked for credentials,

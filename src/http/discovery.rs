@@ -1,0 +1,75 @@
+//! RFC 7644 §4 discovery: what this bridge supports, said honestly.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::error::ApiError;
+use super::request_log::label;
+use super::{base_url, scim_json, AppState};
+use crate::scim::error::ScimError;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/ServiceProviderConfig",
+        web::get().to(service_provider_config),
+    )
+    .route("/Schemas", web::get().to(schemas))
+    .route("/Schemas/{id}", web::get().to(schema))
+    .route("/ResourceTypes", web::get().to(resource_types))
+    .route("/ResourceTypes/{id}", web::get().to(resource_type));
+}
+
+async fn service_provider_config(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    label(&req, "service_provider_config", None);
+    let body = state
+        .provisioner
+        .service_provider_config()
+        .to_json(&base_url(&req, &state));
+    scim_json(StatusCode::OK, &body)
+}
+
+async fn schemas(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    label(&req, "list_schemas", None);
+    let body = state
+        .provisioner
+        .registry()
+        .schemas_json(&base_url(&req, &state));
+    scim_json(StatusCode::OK, &body)
+}
+
+async fn schema(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    label(&req, "get_schema", Some(id.clone()));
+    let body = state
+        .provisioner
+        .registry()
+        .schema_json(&id, &base_url(&req, &state))
+        .ok_or_else(|| ScimError::not_found(format!("No schema with id {id}.")))?;
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
+async fn resource_types(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    label(&req, "list_resource_types", None);
+    let body = state
+        .provisioner
+        .registry()
+        .resource_types_json(&base_url(&req, &state));
+    scim_json(StatusCode::OK, &body)
+}
+
+async fn resource_type(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    label(&req, "get_resource_type", Some(id.clone()));
+    let body = state
+        .provisioner
+        .registry()
+        .resource_type_json(&id, &base_url(&req, &state))
+        .ok_or_else(|| ScimError::not_found(format!("No resource type with id {id}.")))?;
+    Ok(scim_json(StatusCode::OK, &body))
+}

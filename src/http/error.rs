@@ -1,0 +1,167 @@
+//! The one place where errors become SCIM error responses (RFC 7644 §3.12).
+//! Failures on the Drupal side are logged here, once, with their cause.
+
+use actix_web::http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::drupal::DrupalError;
+use crate::provisioning::ProvisioningError;
+use crate::scim::error::ScimError;
+
+pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+
+/// Seconds an IdP is asked to wait when Drupal is unavailable.
+const RETRY_AFTER_SECS: u64 = 30;
+
+/// A SCIM error on its way out.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ApiError(pub ScimError);
+
+impl From<ScimError> for ApiError {
+    fn from(e: ScimError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl From<ProvisioningError> for ApiError {
+    fn from(e: ProvisioningError) -> Self {
+        ApiError(to_scim_error(e))
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code())
+            .insert_header((CONTENT_TYPE, SCIM_CONTENT_TYPE))
+            .body(self.0.to_json().to_string());
+        if let Some(secs) = self.0.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+fn to_scim_error(e: ProvisioningError) -> ScimError {
+    match e {
+        ProvisioningError::Scim(e) => e,
+        ProvisioningError::Drupal(e) => drupal_to_scim(e),
+        other => {
+            let scim = other.scim_error();
+            if scim.status >= 500 {
+                tracing::error!(error = %other, "request failed");
+            }
+            scim
+        }
+    }
+}
+
+fn drupal_to_scim(e: DrupalError) -> ScimError {
+    match &e {
+        DrupalError::Validation(errors) => {
+            let taken: Vec<&str> = errors
+                .iter()
+                .filter(|v| v.detail.contains("is already taken"))
+                .map(|v| v.detail.as_str())
+                .collect();
+            if !taken.is_empty() {
+                return ScimError::uniqueness(format!(
+                    "Drupal already has an account with this value: {}",
+                    taken.join("; ")
+                ));
+            }
+            ScimError::invalid_value(format!("Drupal rejected the user: {}", e_details(errors)))
+        }
+        DrupalError::NotFound => ScimError::not_found("The resource no longer exists in Drupal."),
+        DrupalError::Credentials(_) | DrupalError::Forbidden(_) => {
+            tracing::error!(
+                error = %e,
+                "Drupal refused the bridge's account: check drupal.auth (username, password) and that the account has the 'administer users' permission"
+            );
+            ScimError::bad_gateway(
+                "Drupal refused the bridge's credentials or permissions; the bridge's operator must check its Drupal account.",
+            )
+        }
+        DrupalError::ReadOnly => {
+            tracing::error!(
+                "Drupal's JSON:API is read-only: allow writes at /admin/config/services/jsonapi"
+            );
+            ScimError::bad_gateway(
+                "Drupal's JSON:API accepts only read operations; a Drupal administrator must allow writes.",
+            )
+        }
+        DrupalError::Unreachable(_) | DrupalError::Timeout | DrupalError::Server { .. } => {
+            tracing::error!(error = %e, "Drupal is unavailable");
+            ScimError::unavailable(
+                "Drupal is unavailable or too slow right now; retry later.",
+                RETRY_AFTER_SECS,
+            )
+        }
+        DrupalError::Rejected { .. } | DrupalError::Protocol(_) => {
+            tracing::error!(error = %e, "Drupal gave an answer the bridge cannot use");
+            ScimError::bad_gateway(format!("Drupal gave an answer the bridge cannot use: {e}"))
+        }
+    }
+}
+
+fn e_details(errors: &[crate::drupal::document::ApiError]) -> String {
+    errors
+        .iter()
+        .map(|v| v.detail.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drupal::document::ApiError as DrupalApiError;
+
+    #[test]
+    fn already_taken_becomes_uniqueness_conflict() {
+        let e = drupal_to_scim(DrupalError::Validation(vec![DrupalApiError {
+            status: 422,
+            detail: "name: The username bob is already taken.".into(),
+            pointer: Some("/data/attributes/name".into()),
+        }]));
+        assert_eq!(e.status, 409);
+        assert_eq!(e.to_json()["scimType"], "uniqueness");
+        assert!(e.detail.contains("bob"));
+    }
+
+    #[test]
+    fn other_validation_errors_are_invalid_values_with_drupals_reason() {
+        let e = drupal_to_scim(DrupalError::Validation(vec![DrupalApiError {
+            status: 422,
+            detail: "mail.0.value: This value is not a valid email address.".into(),
+            pointer: None,
+        }]));
+        assert_eq!(e.status, 400);
+        assert!(e.detail.contains("not a valid email"));
+    }
+
+    #[test]
+    fn unavailable_drupal_asks_to_retry_later() {
+        let e = drupal_to_scim(DrupalError::Timeout);
+        assert_eq!(e.status, 503);
+        assert_eq!(e.retry_after, Some(RETRY_AFTER_SECS));
+        let response = ApiError(e).error_response();
+        assert_eq!(response.headers().get(RETRY_AFTER).unwrap(), "30");
+    }
+
+    #[test]
+    fn refused_credentials_are_a_bad_gateway() {
+        assert_eq!(
+            drupal_to_scim(DrupalError::Forbidden("x".into())).status,
+            502
+        );
+        assert_eq!(drupal_to_scim(DrupalError::ReadOnly).status, 502);
+    }
+}

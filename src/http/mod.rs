@@ -1,0 +1,104 @@
+//! The SCIM HTTP surface: thin actix handlers that parse the request into
+//! typed values, call one provisioning function, and render the answer.
+
+mod auth;
+mod discovery;
+pub mod error;
+mod request_log;
+mod users;
+
+use std::sync::Arc;
+
+use actix_web::http::header::{CONTENT_TYPE, ETAG};
+use actix_web::http::StatusCode;
+use actix_web::{middleware, web, HttpRequest, HttpResponse};
+use serde_json::Value;
+
+use crate::config::Secret;
+use crate::provisioning::Provisioner;
+use crate::scim::error::ScimError;
+use error::{ApiError, SCIM_CONTENT_TYPE};
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub provisioner: Arc<Provisioner>,
+    pub tokens: Vec<Secret>,
+    /// Configured public base URL of the SCIM API, if any.
+    pub public_url: Option<String>,
+}
+
+/// Mounts the routes. `max_body_bytes` bounds every request body.
+pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    cfg.app_data(web::PayloadConfig::new(max_body_bytes).limit(max_body_bytes))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            ApiError(ScimError::bad_request(format!(
+                "the query string cannot be read: {e}"
+            )))
+            .into()
+        }))
+        .route(
+            "/healthz",
+            web::get().to(|| async { HttpResponse::Ok().body("ok") }),
+        )
+        .service(
+            web::scope("/scim/v2")
+                .wrap(middleware::from_fn(auth::require_bearer))
+                .configure(users::routes)
+                .configure(discovery::routes)
+                .default_service(web::to(not_found)),
+        );
+}
+
+/// The request-log middleware, wrapped around the whole app by startup.
+pub use request_log::log_requests;
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ScimError::not_found(format!(
+        "No SCIM endpoint at {} {}. Endpoints: /Users, /Groups, /ServiceProviderConfig, /Schemas, /ResourceTypes.",
+        req.method(),
+        req.path()
+    ))
+    .into())
+}
+
+/// Base URL of the SCIM API as the client sees it, for `Location` and
+/// `meta.location`.
+fn base_url(req: &HttpRequest, state: &AppState) -> String {
+    if let Some(url) = &state.public_url {
+        return url.clone();
+    }
+    let info = req.connection_info();
+    format!("{}://{}/scim/v2", info.scheme(), info.host())
+}
+
+/// A SCIM JSON response.
+fn scim_json(status: StatusCode, body: &Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((CONTENT_TYPE, SCIM_CONTENT_TYPE))
+        .body(body.to_string())
+}
+
+/// A resource response with its `ETag` (RFC 7644 §3.14).
+fn scim_resource(status: StatusCode, body: &Value, version: &str) -> HttpResponse {
+    let mut response = scim_json(status, body);
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(version) {
+        response.headers_mut().insert(ETAG, v);
+    }
+    response
+}
+
+/// Reads a JSON request body. Content type is not enforced: IdPs send
+/// `application/scim+json`, `application/json`, and sometimes nothing.
+fn json_body(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ScimError::invalid_syntax(
+            "the request body is empty; a JSON object is expected",
+        )
+        .into());
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError(ScimError::invalid_syntax(format!(
+            "the request body is not valid JSON: {e}"
+        )))
+    })
+}

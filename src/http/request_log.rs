@@ -1,0 +1,107 @@
+//! One structured event per SCIM request: request id, method, route, SCIM
+//! operation, target, outcome and latency. Handlers name their operation
+//! and target through `label`; Drupal calls made while serving the request
+//! log inside its span, so they carry the same request id.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, HttpRequest};
+use tracing::Instrument;
+
+/// What a handler did, for the request's log event.
+#[derive(Debug, Clone)]
+pub struct RequestLabel {
+    pub operation: &'static str,
+    pub target: Option<String>,
+}
+
+/// Names the SCIM operation (and the user or group it concerns).
+pub fn label(req: &HttpRequest, operation: &'static str, target: Option<String>) {
+    req.extensions_mut()
+        .insert(RequestLabel { operation, target });
+}
+
+const REQUEST_ID: &str = "x-request-id";
+
+pub async fn log_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let request_id = incoming_request_id(&req).unwrap_or_else(|| {
+        let mut id = uuid::Uuid::new_v4().simple().to_string();
+        id.truncate(16);
+        id
+    });
+    let span = tracing::info_span!(
+        "scim_request",
+        request_id = %request_id,
+        method = %req.method(),
+        route = %req.match_pattern().unwrap_or_else(|| req.path().to_string()),
+    );
+    let started = Instant::now();
+    let result = next.call(req).instrument(span.clone()).await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let _entered = span.enter();
+    match result {
+        Ok(mut response) => {
+            let status = response.status().as_u16();
+            let label = response
+                .request()
+                .extensions()
+                .get::<RequestLabel>()
+                .cloned();
+            let (operation, target) = label
+                .map(|l| (l.operation, l.target.unwrap_or_default()))
+                .unwrap_or(("none", String::new()));
+            let outcome = match status {
+                200..=399 => "ok",
+                400..=499 => "rejected",
+                _ => "failed",
+            };
+            if status >= 500 {
+                tracing::warn!(
+                    operation,
+                    target,
+                    status,
+                    outcome,
+                    latency_ms,
+                    "scim request"
+                );
+            } else {
+                tracing::info!(
+                    operation,
+                    target,
+                    status,
+                    outcome,
+                    latency_ms,
+                    "scim request"
+                );
+            }
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                response
+                    .headers_mut()
+                    .insert(HeaderName::from_static(REQUEST_ID), v);
+            }
+            Ok(response)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, outcome = "failed", latency_ms, "scim request");
+            Err(e)
+        }
+    }
+}
+
+/// A caller's request id is reused when it is short and plain, so a proxy's
+/// id can be followed into the bridge's logs.
+fn incoming_request_id(req: &ServiceRequest) -> Option<String> {
+    let v = req.headers().get(REQUEST_ID)?.to_str().ok()?;
+    (!v.is_empty()
+        && v.len() <= 64
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    .then(|| v.to_string())
+}

@@ -1,0 +1,218 @@
+//! `/Users`: RFC 7644 §3.3 create, §3.4 read and query, §3.5 replace and
+//! modify, §3.6 delete.
+
+use actix_web::http::header::LOCATION;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::request_log::label;
+use super::{base_url, json_body, scim_json, scim_resource, AppState};
+use crate::provisioning::{ScimUser, UserQuery};
+use crate::scim::filter::Filter;
+use crate::scim::list::{ListParams, ListResponse};
+use crate::scim::patch::PatchRequest;
+use crate::scim::projection::Projection;
+use crate::scim::resource::parse_resource;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/Users")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(web::resource("/Users/.search").route(web::post().to(search)))
+    .service(
+        web::resource("/Users/{id}")
+            .route(web::get().to(get))
+            .route(web::put().to(replace))
+            .route(web::patch().to(patch))
+            .route(web::delete().to(delete)),
+    );
+}
+
+type Query = web::Query<Vec<(String, String)>>;
+
+async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: Query,
+) -> Result<HttpResponse, ApiError> {
+    let params = ListParams::from_query(query.into_inner())?;
+    respond_list(&req, &state, params, "list_users").await
+}
+
+async fn search(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let params = ListParams::from_search_body(&json_body(&body)?)?;
+    respond_list(&req, &state, params, "search_users").await
+}
+
+async fn respond_list(
+    req: &HttpRequest,
+    state: &AppState,
+    params: ListParams,
+    operation: &'static str,
+) -> Result<HttpResponse, ApiError> {
+    label(req, operation, params.filter.clone());
+    let provisioner = &state.provisioner;
+    let filter = params.filter.as_deref().map(Filter::parse).transpose()?;
+    let projection = Projection::parse(
+        params.attributes.as_deref(),
+        params.excluded_attributes.as_deref(),
+        provisioner.user_schema(),
+    )?;
+    let query = UserQuery {
+        filter,
+        start_index: params.start_index,
+        count: params.count,
+        sort_by: params.sort_by,
+        sort_order: params.sort_order,
+    };
+    let page = provisioner.list_users(&query).await?;
+    let base = base_url(req, state);
+    let resources: Vec<Value> = page
+        .users
+        .into_iter()
+        .map(|user| render(user, &base, &projection))
+        .collect();
+    let response = ListResponse {
+        total_results: page.total,
+        start_index: query.start_index,
+        resources,
+    };
+    Ok(scim_json(StatusCode::OK, &response.into_json()))
+}
+
+async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: Query,
+) -> Result<HttpResponse, ApiError> {
+    label(&req, "get_user", Some(id.clone()));
+    let projection = projection_from(&query, &state)?;
+    let user = state.provisioner.get_user(&id).await?;
+    Ok(respond_user(
+        &req,
+        &state,
+        StatusCode::OK,
+        user,
+        &projection,
+    ))
+}
+
+async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: Query,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let resource = parse_resource(&json_body(&body)?, state.provisioner.user_schema())?;
+    label(&req, "create_user", user_name(&resource));
+    let projection = projection_from(&query, &state)?;
+    let user = state.provisioner.create_user(resource).await?;
+    let mut response = respond_user(&req, &state, StatusCode::CREATED, user.clone(), &projection);
+    if let Ok(v) = format!("{}/Users/{}", base_url(&req, &state), user.id).parse() {
+        response.headers_mut().insert(LOCATION, v);
+    }
+    Ok(response)
+}
+
+async fn replace(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: Query,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let resource = parse_resource(&json_body(&body)?, state.provisioner.user_schema())?;
+    label(&req, "replace_user", Some(id.clone()));
+    let projection = projection_from(&query, &state)?;
+    let user = state.provisioner.replace_user(&id, resource).await?;
+    Ok(respond_user(
+        &req,
+        &state,
+        StatusCode::OK,
+        user,
+        &projection,
+    ))
+}
+
+async fn patch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: Query,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let request = PatchRequest::from_json(&json_body(&body)?)?;
+    label(&req, "patch_user", Some(id.clone()));
+    let projection = projection_from(&query, &state)?;
+    let user = state.provisioner.patch_user(&id, &request).await?;
+    Ok(respond_user(
+        &req,
+        &state,
+        StatusCode::OK,
+        user,
+        &projection,
+    ))
+}
+
+async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    label(&req, "delete_user", Some(id.clone()));
+    state.provisioner.delete_user(&id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn projection_from(query: &Query, state: &AppState) -> Result<Projection, ApiError> {
+    let find = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    Ok(Projection::parse(
+        find("attributes"),
+        find("excludedAttributes"),
+        state.provisioner.user_schema(),
+    )?)
+}
+
+fn respond_user(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    user: ScimUser,
+    projection: &Projection,
+) -> HttpResponse {
+    let version = user.version.clone();
+    let body = render(user, &base_url(req, state), projection);
+    scim_resource(status, &body, &version)
+}
+
+/// The user as SCIM JSON: `meta.location` added, projection applied.
+fn render(user: ScimUser, base: &str, projection: &Projection) -> Value {
+    let location = format!("{base}/Users/{}", user.id);
+    let mut resource = user.resource;
+    if let Some(meta) = resource.get_mut("meta").and_then(Value::as_object_mut) {
+        meta.insert("location".into(), Value::String(location));
+    }
+    projection.apply(&mut resource);
+    Value::Object(resource)
+}
+
+fn user_name(resource: &serde_json::Map<String, Value>) -> Option<String> {
+    resource
+        .get("userName")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}

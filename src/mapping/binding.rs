@@ -1,0 +1,55 @@
+//! What a search needs to know to push a SCIM comparison down to Drupal.
+
+use serde_json::Value;
+
+use super::field::{FieldType, Target};
+use super::transform::Transform;
+
+/// The Drupal field a SCIM attribute is stored in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldBinding {
+    pub drupal_field: String,
+    pub field_type: FieldType,
+    /// The field holds several values (a filter matches any of them).
+    pub multiple: bool,
+    target: Target,
+    transforms: Vec<Transform>,
+}
+
+impl FieldBinding {
+    pub(super) fn new(target: Target, transforms: Vec<Transform>) -> FieldBinding {
+        FieldBinding {
+            drupal_field: target.field.clone(),
+            field_type: target.field_type,
+            multiple: target.multiple,
+            target,
+            transforms,
+        }
+    }
+
+    /// The JSON:API filter path: `mail`, `field_bio.value`, `field_manager.id`.
+    pub fn filter_path(&self) -> String {
+        self.target.filter_path()
+    }
+
+    /// The Drupal value a SCIM filter literal stands for, as JSON (the
+    /// caller formats it for the query string: `true` → `1`). `None` when
+    /// the rule's transforms make the comparison impossible to push down
+    /// (split, join, a literal longer than a truncation) or the literal does
+    /// not fit the field.
+    pub fn drupal_value_for(&self, scim_literal: &Value) -> Option<Value> {
+        let value = self
+            .transforms
+            .iter()
+            .try_fold(scim_literal.clone(), |value, t| t.literal(value))?;
+        self.target.filter_value(&value)
+    }
+}
+
+/// How an IdP user is linked to an existing Drupal account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchKey {
+    /// The SCIM attribute, spelled canonically: `userName`, `emails.value`.
+    pub scim_attribute: String,
+    pub binding: FieldBinding,
+}

@@ -1,0 +1,297 @@
+//! Roles: which Drupal roles are exposed as SCIM groups, and which roles a
+//! user's attributes grant (`enterprise:department eq "Engineering"`).
+
+use serde_json::{Map, Value};
+
+use super::catalog::Catalog;
+use super::document::NodePath;
+use super::error::{Problem, Section};
+use super::path::{loosely_equal, PathError, ScimPath};
+use super::raw::{RawGroup, RawRoleRule};
+
+/// A Drupal role exposed as a SCIM group. Roles not listed are invisible
+/// to the IdP and never touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupExposure {
+    /// The role's machine name.
+    pub role: String,
+    /// The group's SCIM `displayName`.
+    pub display_name: String,
+    /// The operator explicitly allows exposing a protected role.
+    pub allow_protected: bool,
+}
+
+/// Grants `role` to users whose attributes satisfy `condition`.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct RoleRule {
+    pub condition: Condition,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Condition {
+    path: ScimPath,
+    operator: Operator,
+    value: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operator {
+    Equal,
+    NotEqual,
+    Contains,
+    StartsWith,
+    EndsWith,
+    Present,
+}
+
+const OPERATORS: &str = "eq, ne, co, sw, ew, pr";
+
+fn refuse(problem: String, hint: &str) -> PathError {
+    PathError {
+        problem,
+        hint: Some(hint.to_string()),
+    }
+}
+
+impl Condition {
+    /// `<path> <op> <value>`: the value may be quoted, `true`/`false`, a
+    /// number, or bare words (`eq Engineering`); `pr` takes none.
+    pub fn parse(text: &str, catalog: &Catalog) -> Result<Condition, PathError> {
+        let text = text.trim();
+        let (path_text, rest) = split_path(text);
+        let path = ScimPath::parse(path_text, catalog)?;
+        let rest = rest.trim_start();
+        let (op, literal) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let operator = match op.to_ascii_lowercase().as_str() {
+            "eq" => Operator::Equal,
+            "ne" => Operator::NotEqual,
+            "co" => Operator::Contains,
+            "sw" => Operator::StartsWith,
+            "ew" => Operator::EndsWith,
+            "pr" => Operator::Present,
+            "" => {
+                return Err(refuse(
+                    format!("the condition \"{text}\" has no operator"),
+                    "write `<attribute> eq \"<value>\"`",
+                ))
+            }
+            other => {
+                return Err(refuse(
+                    format!("unknown operator `{other}` in \"{text}\""),
+                    &format!("conditions use {OPERATORS}"),
+                ))
+            }
+        };
+        let literal = literal.trim();
+        let value = match (operator, literal) {
+            (Operator::Present, "") => Value::Null,
+            (Operator::Present, _) => {
+                return Err(refuse(
+                    format!("`pr` takes no value, but \"{literal}\" follows it"),
+                    "write `<attribute> pr` to test that the attribute has a value",
+                ))
+            }
+            (_, "") => {
+                return Err(refuse(
+                    format!("the condition \"{text}\" has no value to compare with"),
+                    "add a value: `enterprise:department eq \"Engineering\"`",
+                ))
+            }
+            (_, quoted) if quoted.starts_with('"') => serde_json::from_str::<String>(quoted)
+                .map(Value::String)
+                .map_err(|_| {
+                    refuse(
+                        format!("the quoted value in \"{text}\" is not closed properly"),
+                        "write the value between double quotes, and nothing after it",
+                    )
+                })?,
+            (_, "true") => Value::Bool(true),
+            (_, "false") => Value::Bool(false),
+            (_, bare) => bare
+                .parse::<serde_json::Number>()
+                .map_or_else(|_| Value::String(bare.to_string()), Value::Number),
+        };
+        if path.write_only {
+            return Err(refuse(
+                format!("\"{path_text}\" is never kept, so no condition can test it"),
+                "test another attribute",
+            ));
+        }
+        Ok(Condition {
+            path,
+            operator,
+            value,
+        })
+    }
+
+    pub fn holds_for(&self, user: &Map<String, Value>) -> bool {
+        let values = self.path.values(user, None);
+        let wanted = text_of(&self.value).to_lowercase();
+        let any_text =
+            |test: &dyn Fn(&str) -> bool| values.iter().any(|v| test(&text_of(v).to_lowercase()));
+        match self.operator {
+            Operator::Present => !values.is_empty(),
+            Operator::Equal => values.iter().any(|v| loosely_equal(v, &self.value)),
+            Operator::NotEqual => !values.iter().any(|v| loosely_equal(v, &self.value)),
+            Operator::Contains => any_text(&|v| v.contains(&wanted)),
+            Operator::StartsWith => any_text(&|v| v.starts_with(&wanted)),
+            Operator::EndsWith => any_text(&|v| v.ends_with(&wanted)),
+        }
+    }
+}
+
+fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The path ends at the first space outside `[...]` and quotes.
+fn split_path(text: &str) -> (&str, &str) {
+    let mut depth = 0usize;
+    let mut quoted = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '[' if !quoted => depth += 1,
+            ']' if !quoted => depth = depth.saturating_sub(1),
+            c if c.is_whitespace() && depth == 0 && !quoted => {
+                return text.split_at(i);
+            }
+            _ => {}
+        }
+    }
+    (text, "")
+}
+
+/// Roles every user holds implicitly; Drupal does not let them be assigned.
+const IMPLICIT_ROLES: [&str; 2] = ["anonymous", "authenticated"];
+
+fn check_role(role: &str, at: NodePath) -> Result<(), Problem> {
+    let machine_name = !role.is_empty()
+        && role
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !machine_name {
+        return Err(
+            Problem::new(at, format!("\"{role}\" is not a role machine name"))
+                .hint("use the machine name shown under People › Roles, such as `content_editor`"),
+        );
+    }
+    if IMPLICIT_ROLES.contains(&role) {
+        return Err(
+            Problem::new(at, format!("every user holds \"{role}\" implicitly"))
+                .hint("Drupal does not let it be granted or revoked; delete this entry"),
+        );
+    }
+    Ok(())
+}
+
+pub(super) fn compile_groups(raw: &[RawGroup]) -> Result<Vec<GroupExposure>, Problem> {
+    let mut out: Vec<GroupExposure> = Vec::new();
+    for (index, group) in raw.iter().enumerate() {
+        let at = NodePath::entry(Section::Group, index);
+        check_role(&group.role, at.key("role"))?;
+        if let Some(n) = out.iter().position(|g| g.role == group.role) {
+            return Err(Problem::new(
+                at.key("role"),
+                format!(
+                    "the role \"{}\" is already exposed by group {}",
+                    group.role,
+                    n + 1
+                ),
+            )
+            .hint("a role is one group; delete one of the entries"));
+        }
+        let display_name = group.display_name.trim();
+        if display_name.is_empty() {
+            return Err(
+                Problem::new(at.key("display_name"), "the group has no display name")
+                    .hint("give the name the IdP shows, such as `Engineering`"),
+            );
+        }
+        if let Some(n) = out
+            .iter()
+            .position(|g| g.display_name.eq_ignore_ascii_case(display_name))
+        {
+            return Err(Problem::new(
+                at.key("display_name"),
+                format!(
+                    "group {} already uses the display name \"{display_name}\"",
+                    n + 1
+                ),
+            )
+            .hint("IdPs find groups by display name, ignoring case; make the names unique"));
+        }
+        out.push(GroupExposure {
+            role: group.role.clone(),
+            display_name: display_name.to_string(),
+            allow_protected: group.allow_protected,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn compile_role_rules(
+    raw: &[RawRoleRule],
+    catalog: &Catalog,
+) -> Result<Vec<RoleRule>, Problem> {
+    raw.iter()
+        .enumerate()
+        .map(|(index, rule)| {
+            let at = NodePath::entry(Section::RoleRule, index);
+            let condition = Condition::parse(&rule.when, catalog)
+                .map_err(|e| Problem::new(at.key("when"), e.problem).maybe_hint(e.hint))?;
+            check_role(&rule.role, at.key("role"))?;
+            Ok(RoleRule {
+                condition,
+                role: rule.role.clone(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn condition(text: &str) -> Result<Condition, PathError> {
+        Condition::parse(text, &Catalog::new(&[]))
+    }
+
+    fn user(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn bare_word_value_from_the_issue_text_is_accepted() {
+        let engineering = condition("enterprise:department eq Engineering").expect("valid");
+        let alice = user(json!({
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "engineering"}
+        }));
+        assert!(engineering.holds_for(&alice));
+        assert!(!engineering.holds_for(&user(json!({}))));
+    }
+
+    #[test]
+    fn filtered_paths_with_spaces_and_text_operators_work() {
+        let corp = condition("emails[type eq \"work\"].value ew \"@corp.example\"").expect("valid");
+        let ann = user(json!({"emails": [{"value": "ann@CORP.example", "type": "work"}]}));
+        assert!(corp.holds_for(&ann));
+        let titled = condition("title pr").expect("valid");
+        assert!(!titled.holds_for(&ann));
+    }
+
+    #[test]
+    fn unknown_operator_names_the_allowed_ones() {
+        let err = condition("title like \"x\"").expect_err("like");
+        assert_eq!(
+            err.hint.as_deref(),
+            Some("conditions use eq, ne, co, sw, ew, pr")
+        );
+    }
+}

@@ -1,0 +1,218 @@
+//! The mapping file: which SCIM user attribute fills which Drupal user field,
+//! and back. It is read once at start-up into an immutable [`Mapping`];
+//! applying it is pure (no I/O), so it is shared freely between requests.
+//!
+//! The file format is documented in `mappings/README.md`.
+
+mod binding;
+mod catalog;
+mod compile;
+mod datetime;
+mod document;
+mod error;
+mod field;
+mod groups;
+mod path;
+mod raw;
+mod resource;
+mod rule;
+mod schema;
+mod template;
+mod transform;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+pub use binding::{FieldBinding, MatchKey};
+pub use error::{Diagnostic, Item, MappingError, Section};
+pub use field::FieldType;
+pub use groups::GroupExposure;
+pub use schema::{CustomAttribute, CustomSchema};
+
+use groups::RoleRule;
+use raw::WhenAbsent;
+use resource::ScimUser;
+use rule::Rule;
+
+/// A checked, compiled mapping file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapping {
+    rules: Vec<Rule>,
+    match_key: MatchKey,
+    custom_schemas: Vec<CustomSchema>,
+    groups: Vec<GroupExposure>,
+    role_rules: Vec<RoleRule>,
+}
+
+/// Why a user is written: some rules apply only when the account is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WritePurpose {
+    /// POST: absent sources leave fields out, Drupal's defaults apply.
+    Create,
+    /// PUT or PATCH of the whole user: absent sources clear their fields
+    /// (unless the rule keeps them), write-once fields are left alone.
+    Update,
+}
+
+/// The `attributes` and `relationships` members of a Drupal `user--user`
+/// JSON:API document.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DrupalWrite {
+    pub attributes: Map<String, Value>,
+    pub relationships: Map<String, Value>,
+}
+
+impl Mapping {
+    /// Reads and compiles a mapping file; messages name the file as given.
+    pub fn load_file(path: &Path) -> Result<Mapping, MappingError> {
+        let file = path.display().to_string();
+        let source = std::fs::read_to_string(path).map_err(|source| MappingError::Unreadable {
+            file: file.clone(),
+            source,
+        })?;
+        Mapping::parse(&source, &file)
+    }
+
+    /// Compiles mapping text; `origin` names it in messages.
+    pub fn parse(source: &str, origin: &str) -> Result<Mapping, MappingError> {
+        let raw: raw::RawMapping = serde_yaml_ng::from_str(source)
+            .map_err(|e| document::yaml_error(&e, source, origin))?;
+        compile::compile(&raw).map_err(|problem| problem.into_error(source, origin))
+    }
+
+    /// The Drupal attributes and relationships for a canonical SCIM user.
+    ///
+    /// On [`WritePurpose::Update`] the user must be the whole resource (as
+    /// after PUT, or after applying a PATCH to the current user): a field
+    /// whose source is absent is cleared, except fields Drupal requires
+    /// (`name`, `mail`), `status` (a PUT without `active` must not block
+    /// anyone) and rules with `when_absent: keep`; those are left out, and
+    /// their `default` is not applied either.
+    pub fn to_drupal(
+        &self,
+        user: &Map<String, Value>,
+        purpose: WritePurpose,
+    ) -> Result<DrupalWrite, MappingError> {
+        let mut out = DrupalWrite::default();
+        for rule in self.rules.iter().filter(|r| r.direction.writes()) {
+            if rule.write_once && purpose == WritePurpose::Update {
+                continue;
+            }
+            let keeps_absent =
+                purpose == WritePurpose::Update && rule.when_absent == WhenAbsent::Keep;
+            let values = rule.drupal_values(user, !keeps_absent);
+            let value = if !values.is_empty() {
+                rule.target
+                    .encode(&values)
+                    .map_err(|problem| MappingError::Value {
+                        item: rule.item.clone(),
+                        problem,
+                    })?
+            } else if purpose == WritePurpose::Update && !keeps_absent {
+                rule.target.cleared()
+            } else {
+                continue;
+            };
+            let members = if rule.target.is_relationship() {
+                &mut out.relationships
+            } else {
+                &mut out.attributes
+            };
+            members.insert(rule.target.field.clone(), value);
+        }
+        Ok(out)
+    }
+
+    /// The canonical SCIM user for a Drupal user's JSON:API `attributes`
+    /// and `relationships`: only the mapped attributes, never `null`.
+    pub fn from_drupal(
+        &self,
+        attributes: &Map<String, Value>,
+        relationships: &Map<String, Value>,
+    ) -> Map<String, Value> {
+        let mut user = ScimUser::default();
+        for rule in self.rules.iter().filter(|r| r.direction.reads()) {
+            if let Some(path) = rule.scim_path() {
+                user.put(rule, path, rule.scim_values(attributes, relationships));
+            }
+        }
+        user.finish()
+    }
+
+    /// The Drupal field a SCIM filter attribute is stored in, for pushing a
+    /// comparison down to Drupal. `schema` is the attribute's schema URN
+    /// (`None` for core); names compare ignoring case; `type_filter` is the
+    /// `type` a value filter selects (`emails[type eq "work"].value`).
+    /// `None` when no rule reads the attribute back, or several do.
+    pub fn binding_for(
+        &self,
+        schema: Option<&str>,
+        attr: &str,
+        sub_attr: Option<&str>,
+        type_filter: Option<&str>,
+    ) -> Option<FieldBinding> {
+        let mut found = self.rules.iter().filter(|rule| {
+            rule.direction.reads()
+                && rule
+                    .scim_path()
+                    .is_some_and(|p| p.names(schema, attr, sub_attr))
+                && type_filter.is_none_or(|wanted| {
+                    rule.element_type()
+                        .is_some_and(|own| own.eq_ignore_ascii_case(wanted))
+                })
+        });
+        match (found.next(), found.next()) {
+            (Some(rule), None) => Some(rule.binding()),
+            _ => None,
+        }
+    }
+
+    /// The SCIM attribute and Drupal field that link an IdP user to an
+    /// existing Drupal account.
+    pub fn match_key(&self) -> &MatchKey {
+        &self.match_key
+    }
+
+    /// Every mapped Drupal field with the type the mapping expects, once each.
+    pub fn drupal_fields(&self) -> impl Iterator<Item = (&str, FieldType)> {
+        self.rules.iter().enumerate().filter_map(|(i, rule)| {
+            let seen = self
+                .rules
+                .iter()
+                .take(i)
+                .any(|r| r.target.field == rule.target.field);
+            (!seen).then_some((rule.target.field.as_str(), rule.target.field_type))
+        })
+    }
+
+    /// The custom SCIM schemas the file declares.
+    pub fn custom_schemas(&self) -> &[CustomSchema] {
+        &self.custom_schemas
+    }
+
+    /// The Drupal roles exposed as SCIM groups.
+    pub fn exposed_groups(&self) -> &[GroupExposure] {
+        &self.groups
+    }
+
+    /// The roles the role rules grant to `user`.
+    pub fn roles_for(&self, user: &Map<String, Value>) -> BTreeSet<String> {
+        self.role_rules
+            .iter()
+            .filter(|r| r.condition.holds_for(user))
+            .map(|r| r.role.clone())
+            .collect()
+    }
+
+    /// Every role some role rule can grant: the roles whose assignment the
+    /// rules manage (and which the start-up check compares with the
+    /// protected roles).
+    pub fn rule_roles(&self) -> BTreeSet<&str> {
+        self.role_rules.iter().map(|r| r.role.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,122 @@
+//! Assembles the canonical SCIM user from what the rules read back from
+//! Drupal: nested objects, extension objects under their URN, and elements
+//! of multi-valued attributes merged by identity (`type: work`).
+
+use serde_json::{Map, Value};
+
+use super::path::ScimPath;
+use super::rule::Rule;
+
+#[derive(Debug, Default)]
+pub(super) struct ScimUser {
+    out: Map<String, Value>,
+    /// For each (attribute, element identity): where its elements sit in
+    /// the attribute's list, so that two rules (`.value`, `.display`) fill
+    /// the same elements.
+    placed: Vec<(String, Vec<usize>)>,
+}
+
+impl ScimUser {
+    /// Adds what `rule` read (never empty values: nothing is written then).
+    pub fn put(&mut self, rule: &Rule, path: &ScimPath, values: Vec<Value>) {
+        let Some(first) = values.first().cloned() else {
+            return;
+        };
+        let container = if path.core {
+            &mut self.out
+        } else {
+            match self
+                .out
+                .entry(path.schema.clone())
+                .or_insert_with(|| Value::Object(Map::new()))
+                .as_object_mut()
+            {
+                Some(extension) => extension,
+                None => return,
+            }
+        };
+        match (&path.sub, path.multi_valued) {
+            (None, false) => {
+                container.insert(path.attr.clone(), first);
+            }
+            (None, true) => {
+                if let Some(list) = list_in(container, &path.attr) {
+                    list.extend(values);
+                }
+            }
+            (Some(sub), false) => {
+                if let Some(object) = container
+                    .entry(path.attr.clone())
+                    .or_insert_with(|| Value::Object(Map::new()))
+                    .as_object_mut()
+                {
+                    object.insert(sub.clone(), first);
+                }
+            }
+            (Some(sub), true) => {
+                let identity = rule.element_identity();
+                let primary = rule.marks_primary();
+                let key = format!(
+                    "{path_key}|{identity:?}|{primary}",
+                    path_key = path_key(path)
+                );
+                let Some(list) = list_in(container, &path.attr) else {
+                    return;
+                };
+                let slot = match self.placed.iter().position(|(k, _)| *k == key) {
+                    Some(slot) => slot,
+                    None => {
+                        self.placed.push((key, Vec::new()));
+                        self.placed.len() - 1
+                    }
+                };
+                let Some((_, positions)) = self.placed.get_mut(slot) else {
+                    return;
+                };
+                for (i, value) in values.into_iter().enumerate() {
+                    match positions
+                        .get(i)
+                        .and_then(|p| list.get_mut(*p))
+                        .and_then(Value::as_object_mut)
+                    {
+                        Some(element) => {
+                            element.insert(sub.clone(), value);
+                        }
+                        None => {
+                            let mut element = Map::new();
+                            element.insert(sub.clone(), value);
+                            for (attr, marker) in &identity {
+                                element.insert(attr.clone(), marker.clone());
+                            }
+                            // SCIM allows one primary element per attribute.
+                            if primary && i == 0 && !list.iter().any(is_primary) {
+                                element.insert("primary".into(), Value::Bool(true));
+                            }
+                            positions.push(list.len());
+                            list.push(Value::Object(element));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn finish(self) -> Map<String, Value> {
+        self.out
+    }
+}
+
+fn path_key(path: &ScimPath) -> String {
+    format!("{}:{}", path.schema, path.attr)
+}
+
+fn list_in<'m>(container: &'m mut Map<String, Value>, attr: &str) -> Option<&'m mut Vec<Value>> {
+    container
+        .entry(attr.to_string())
+        .or_insert_with(|| Value::Array(Vec::new()))
+        .as_array_mut()
+}
+
+fn is_primary(element: &Value) -> bool {
+    element.get("primary") == Some(&Value::Bool(true))
+}

@@ -1,0 +1,534 @@
+//! SCIM user operations carried out on Drupal.
+
+use serde_json::{Map, Value};
+
+use super::marker::not_marked;
+use super::pushdown::{translate, Pushdown};
+use super::render::render_user;
+use super::{
+    Provisioner, ProvisioningError, ScimUser, UserList, UserQuery, CANDIDATE_LIMIT, DEFAULT_COUNT,
+    MAX_RESULTS,
+};
+use crate::config::DeprovisionPolicy;
+use crate::drupal::{
+    CollectionQuery, Condition, DrupalError, DrupalUser, Operator, SortKey, UserPage, UserWrite,
+    DRUPAL_PAGE_CAP,
+};
+use crate::mapping::WritePurpose;
+use crate::scim::error::ScimError;
+use crate::scim::filter::{CompValue, CompareOp, Filter};
+use crate::scim::list::SortOrder;
+use crate::scim::patch::{apply_patch, PatchRequest};
+
+type Result<T> = std::result::Result<T, ProvisioningError>;
+
+impl Provisioner {
+    pub async fn get_user(&self, id: &str) -> Result<ScimUser> {
+        let user = self.load_visible(id).await?;
+        Ok(render_user(&user, &self.mapping))
+    }
+
+    pub async fn create_user(&self, resource: Map<String, Value>) -> Result<ScimUser> {
+        let mapped = self.mapping.to_drupal(&resource, WritePurpose::Create)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut write = UserWrite {
+            id: Some(id.clone()),
+            attributes: mapped.attributes,
+            relationships: mapped.relationships,
+        };
+        // Drupal blocks an account whose status is omitted; SCIM users are
+        // active unless the IdP says otherwise.
+        let active = resource
+            .get("active")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        write
+            .attributes
+            .entry("status")
+            .or_insert(Value::Bool(active));
+
+        let created = match self.drupal.create_user(&write).await {
+            Ok(user) => user,
+            // The answer was lost or garbled: the account may exist.
+            Err(DrupalError::Timeout | DrupalError::Protocol(_)) => {
+                self.find_lost_create(&id).await?
+            }
+            Err(DrupalError::Validation(errors))
+                if errors
+                    .iter()
+                    .any(|e| e.pointer.as_deref() == Some("/data/attributes/name")) =>
+            {
+                match self.revive_deprovisioned(&write).await? {
+                    Some(user) => user,
+                    None => return Err(DrupalError::Validation(errors).into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.counts.clear();
+        Ok(render_user(&created, &self.mapping))
+    }
+
+    pub async fn replace_user(&self, id: &str, resource: Map<String, Value>) -> Result<ScimUser> {
+        let current = self.load_visible(id).await?;
+        self.ensure_writable(&current)?;
+        let desired = self.mapping.to_drupal(&resource, WritePurpose::Update)?;
+        let write = UserWrite {
+            id: None,
+            attributes: changed_fields(&current.attributes, &desired.attributes),
+            relationships: desired.relationships,
+        };
+        self.write_changes(current, write).await
+    }
+
+    pub async fn patch_user(&self, id: &str, request: &PatchRequest) -> Result<ScimUser> {
+        let current = self.load_visible(id).await?;
+        self.ensure_writable(&current)?;
+        let before = render_user(&current, &self.mapping).resource;
+        let mut after = before.clone();
+        let outcome = apply_patch(&mut after, request, &self.user_schema)?;
+        if !outcome.changed {
+            return Ok(render_user(&current, &self.mapping));
+        }
+        // Only what the patch changed is written: comparing the mapping's
+        // output before and after keeps fields whose mapping cannot be read
+        // back (templates, write-only fields) untouched.
+        let old = self.mapping.to_drupal(&before, WritePurpose::Update)?;
+        let new = self.mapping.to_drupal(&after, WritePurpose::Update)?;
+        let mut attributes = changed_fields(&old.attributes, &new.attributes);
+        for key in old.attributes.keys() {
+            if !new.attributes.contains_key(key) {
+                attributes.insert(key.clone(), Value::Null);
+            }
+        }
+        let attributes = changed_fields(&current.attributes, &attributes);
+        let relationships = changed_fields(&old.relationships, &new.relationships);
+        let write = UserWrite {
+            id: None,
+            attributes,
+            relationships,
+        };
+        self.write_changes(current, write).await
+    }
+
+    pub async fn delete_user(&self, id: &str) -> Result<()> {
+        let current = self.load_visible(id).await?;
+        self.ensure_writable(&current)?;
+        match self.policy.deprovision {
+            DeprovisionPolicy::Block => {
+                let mut write = UserWrite::default();
+                write.attributes.insert("status".into(), Value::Bool(false));
+                if let Some(field) = self.marker.field() {
+                    write.attributes.insert(field.into(), Value::Bool(true));
+                }
+                match self.drupal.update_user(&current.id, &write).await {
+                    Err(e) if self.marker.absorb_missing_field(&e) => {
+                        write.attributes.retain(|k, _| k == "status");
+                        self.drupal.update_user(&current.id, &write).await?;
+                    }
+                    other => {
+                        other?;
+                    }
+                }
+            }
+            DeprovisionPolicy::Delete => self.drupal.delete_user(&current.id).await?,
+        }
+        tracing::info!(
+            user = current.name().unwrap_or_default(),
+            policy = ?self.policy.deprovision,
+            "deprovisioned"
+        );
+        self.counts.clear();
+        Ok(())
+    }
+
+    pub async fn list_users(&self, query: &UserQuery) -> Result<UserList> {
+        let count = query.count.unwrap_or(DEFAULT_COUNT).min(MAX_RESULTS);
+        let filter = query
+            .filter
+            .as_ref()
+            .map(|f| f.canonicalize(&self.user_schema))
+            .transpose()?;
+
+        if let Some(id) = filter.as_ref().and_then(single_id) {
+            return self.list_by_id(&id, query.start_index, count).await;
+        }
+
+        let pushdown = match &filter {
+            Some(f) => translate(f, &self.mapping, &self.user_schema)?,
+            None => Pushdown {
+                condition: None,
+                exact: true,
+            },
+        };
+        let sort = self.sort_keys(query)?;
+        loop {
+            let base = CollectionQuery {
+                filter: Some(self.visible_accounts(pushdown.condition.clone())),
+                sort: sort.clone(),
+                ..Default::default()
+            };
+            let listed = match (pushdown.exact, &filter) {
+                (false, Some(filter)) => {
+                    self.list_evaluated(filter, base, query.start_index, count)
+                        .await
+                }
+                _ => self.list_exact(base, query.start_index, count).await,
+            };
+            match listed {
+                Err(ProvisioningError::Drupal(e)) if self.marker.absorb_missing_field(&e) => {
+                    continue
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// `condition`, limited to accounts SCIM DELETE has not marked.
+    fn visible_accounts(&self, condition: Option<Condition>) -> Condition {
+        let mut conditions: Vec<Condition> =
+            self.marker.field().map(not_marked).into_iter().collect();
+        conditions.extend(condition);
+        match conditions.len() {
+            // Any filter makes Drupal leave out the anonymous user (uid 0),
+            // which unfiltered collections list: keeps offsets true.
+            0 => Condition::null_check("name", Operator::IsNotNull),
+            1 => conditions.remove(0),
+            _ => Condition::all(conditions),
+        }
+    }
+
+    /// Drupal's answer is the SCIM answer: page in Drupal.
+    async fn list_exact(
+        &self,
+        base: CollectionQuery,
+        start_index: usize,
+        count: usize,
+    ) -> Result<UserList> {
+        let offset = start_index.saturating_sub(1);
+        let mut users = Vec::new();
+        let mut reached_end = false;
+        if count > 0 {
+            let first = CollectionQuery {
+                offset,
+                limit: Some(count.min(DRUPAL_PAGE_CAP)),
+                ..base.clone()
+            };
+            let mut page = self.drupal.list_users(&first).await?;
+            loop {
+                users.append(&mut page.users);
+                match page.next_query.take() {
+                    Some(next) if users.len() < count => {
+                        page = self.drupal.next_users(&next).await?
+                    }
+                    Some(_) => break,
+                    None => {
+                        reached_end = true;
+                        break;
+                    }
+                }
+            }
+            users.truncate(count);
+        }
+        let total = if reached_end && (!users.is_empty() || offset == 0) {
+            offset + users.len()
+        } else {
+            self.count_matching(&base).await?
+        };
+        Ok(UserList {
+            total,
+            users: users
+                .iter()
+                .map(|u| render_user(u, &self.mapping))
+                .collect(),
+        })
+    }
+
+    /// Drupal narrows the candidates; the bridge evaluates the filter.
+    async fn list_evaluated(
+        &self,
+        filter: &Filter,
+        base: CollectionQuery,
+        start_index: usize,
+        count: usize,
+    ) -> Result<UserList> {
+        let first = CollectionQuery {
+            limit: Some(DRUPAL_PAGE_CAP),
+            ..base
+        };
+        let mut page = self.drupal.list_users(&first).await?;
+        let mut matched = Vec::new();
+        let mut seen = 0usize;
+        loop {
+            seen += page.users.len();
+            if seen > CANDIDATE_LIMIT {
+                return Err(ScimError::invalid_filter(format!(
+                    "this filter needs the bridge to check more than {CANDIDATE_LIMIT} accounts itself; add a condition Drupal can answer, such as userName eq, externalId eq or emails.value eq"
+                ))
+                .into());
+            }
+            for user in page.users.drain(..) {
+                let scim = render_user(&user, &self.mapping);
+                if filter.matches(&scim.resource, &self.user_schema) {
+                    matched.push(scim);
+                }
+            }
+            match page.next_query.take() {
+                Some(next) => page = self.drupal.next_users(&next).await?,
+                None => break,
+            }
+        }
+        let total = matched.len();
+        let users = matched
+            .into_iter()
+            .skip(start_index.saturating_sub(1))
+            .take(count)
+            .collect();
+        Ok(UserList { total, users })
+    }
+
+    async fn list_by_id(&self, id: &str, start_index: usize, count: usize) -> Result<UserList> {
+        let found = match self.get_user(id).await {
+            Ok(user) => vec![user],
+            Err(ProvisioningError::NotFound(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let total = found.len();
+        let users = found
+            .into_iter()
+            .skip(start_index.saturating_sub(1))
+            .take(count)
+            .collect();
+        Ok(UserList { total, users })
+    }
+
+    /// How many accounts match, without fetching them all: pages of names
+    /// at doubling offsets, then a binary search for the last page. About
+    /// 2·log2(n/50) requests; `meta.count` is used where the site sends it.
+    async fn count_matching(&self, base: &CollectionQuery) -> Result<usize> {
+        let key = format!("{:?}", base.filter);
+        if let Some(n) = self.counts.get(&key) {
+            return Ok(n);
+        }
+        let probe = |offset: usize| {
+            let q = CollectionQuery {
+                offset,
+                limit: Some(DRUPAL_PAGE_CAP),
+                fields: Some(vec!["name".into()]),
+                sort: vec![SortKey {
+                    field: "drupal_internal__uid".into(),
+                    descending: false,
+                }],
+                ..base.clone()
+            };
+            async move { self.drupal.list_users(&q).await }
+        };
+        let first = probe(0).await?;
+        let total = if let Some(n) = first.count {
+            n as usize
+        } else if let Some(n) = last_page_total(0, &first) {
+            n
+        } else {
+            // `full` is a page offset known to be full, `empty` one known empty.
+            let mut full = 0usize;
+            let mut step = DRUPAL_PAGE_CAP;
+            let mut found = None;
+            let mut empty = loop {
+                let page = probe(step).await?;
+                if let Some(n) = last_page_total(step, &page) {
+                    found = Some(n);
+                    break step;
+                }
+                if page.users.is_empty() {
+                    break step;
+                }
+                full = step;
+                step *= 2;
+            };
+            while found.is_none() && empty - full > DRUPAL_PAGE_CAP {
+                let mid = full + ((empty - full) / 2 / DRUPAL_PAGE_CAP) * DRUPAL_PAGE_CAP;
+                let page = probe(mid).await?;
+                if let Some(n) = last_page_total(mid, &page) {
+                    found = Some(n);
+                } else if page.users.is_empty() {
+                    empty = mid;
+                } else {
+                    full = mid;
+                }
+            }
+            found.unwrap_or(empty)
+        };
+        self.counts.put(key, total);
+        Ok(total)
+    }
+
+    fn sort_keys(&self, query: &UserQuery) -> Result<Vec<SortKey>> {
+        let descending = query.sort_order == Some(SortOrder::Descending);
+        let mut keys = Vec::new();
+        if let Some(attr) = &query.sort_by {
+            let field = self.sort_field(attr).ok_or_else(|| {
+                ScimError::invalid_value(format!(
+                    "cannot sort by {attr}: the bridge's mapping does not store it in a Drupal field"
+                ))
+            })?;
+            keys.push(SortKey { field, descending });
+        }
+        // A stable order makes startIndex paging consistent.
+        keys.push(SortKey {
+            field: "drupal_internal__uid".into(),
+            descending: descending && keys.is_empty(),
+        });
+        Ok(keys)
+    }
+
+    fn sort_field(&self, attr: &str) -> Option<String> {
+        let lower = attr.to_ascii_lowercase();
+        match lower.as_str() {
+            "meta.lastmodified" => return Some("changed".into()),
+            "meta.created" => return Some("created".into()),
+            "id" => return Some("drupal_internal__uid".into()),
+            _ => {}
+        }
+        let (main, sub) = match attr.split_once('.') {
+            Some((m, s)) if !m.starts_with("urn:") => (m, Some(s)),
+            _ => (attr, None),
+        };
+        self.mapping
+            .binding_for(None, main, sub, None)
+            .map(|b| b.filter_path())
+    }
+
+    /// The account, unless it does not exist or SCIM DELETE marked it.
+    async fn load_visible(&self, id: &str) -> Result<DrupalUser> {
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(ProvisioningError::NotFound(id.to_string()));
+        }
+        match self.drupal.get_user(id).await? {
+            Some(user) if !self.marker.is_marked(&user) => Ok(user),
+            _ => Err(ProvisioningError::NotFound(id.to_string())),
+        }
+    }
+
+    /// uid 1 and holders of protected roles are never changed.
+    fn ensure_writable(&self, user: &DrupalUser) -> Result<()> {
+        let name = user.name().unwrap_or_default();
+        if user.uid() == Some(1) {
+            return Err(ProvisioningError::Protected(format!(
+                "The account {name} is Drupal's first account (uid 1); the bridge never changes, blocks or deletes it."
+            )));
+        }
+        if let Some(role) = self
+            .policy
+            .protected_roles
+            .iter()
+            .find(|r| user.has_role(r))
+        {
+            return Err(ProvisioningError::Protected(format!(
+                "The account {name} holds the protected role {role}; the bridge never changes, blocks or deletes such accounts. Change it in Drupal, or take the role out of protected_roles."
+            )));
+        }
+        Ok(())
+    }
+
+    async fn write_changes(&self, current: DrupalUser, write: UserWrite) -> Result<ScimUser> {
+        if write.is_empty() {
+            return Ok(render_user(&current, &self.mapping));
+        }
+        let updated = self.drupal.update_user(&current.id, &write).await?;
+        self.counts.clear();
+        Ok(render_user(&updated, &self.mapping))
+    }
+
+    /// A create whose answer never came may still have been written. The
+    /// bridge chose the UUID, so one read tells.
+    async fn find_lost_create(&self, id: &str) -> Result<DrupalUser> {
+        match self.drupal.get_user(id).await {
+            Ok(Some(user)) => {
+                tracing::warn!(
+                    id,
+                    "Drupal's answer to a create was lost; the account was created and is returned"
+                );
+                Ok(user)
+            }
+            Ok(None) => {
+                tracing::error!(
+                    id,
+                    "a create timed out and Drupal has no such account: nothing was written"
+                );
+                Err(DrupalError::Timeout.into())
+            }
+            Err(e) => {
+                tracing::error!(id, error = %e, "a create timed out and the bridge cannot tell whether Drupal wrote it; a retry cannot create a second account, as Drupal user names are unique");
+                Err(e.into())
+            }
+        }
+    }
+
+    /// An IdP creating a user that SCIM DELETE deprovisioned earlier gets
+    /// that account back, reactivated, instead of a name conflict forever.
+    async fn revive_deprovisioned(&self, write: &UserWrite) -> Result<Option<DrupalUser>> {
+        let Some(field) = self.marker.field() else {
+            return Ok(None);
+        };
+        let Some(name) = write.attributes.get("name").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let query = CollectionQuery {
+            filter: Some(Condition::field("name", Operator::Eq, name)),
+            limit: Some(1),
+            ..Default::default()
+        };
+        let page = self.drupal.list_users(&query).await?;
+        let Some(existing) = page.users.into_iter().next() else {
+            return Ok(None);
+        };
+        if !self.marker.is_marked(&existing) || self.ensure_writable(&existing).is_err() {
+            return Ok(None);
+        }
+        let mut revive = UserWrite {
+            id: None,
+            attributes: write.attributes.clone(),
+            relationships: write.relationships.clone(),
+        };
+        revive.attributes.insert(field.into(), Value::Null);
+        let user = self.drupal.update_user(&existing.id, &revive).await?;
+        tracing::info!(
+            user = name,
+            "an account deprovisioned by SCIM was created again: reactivated it"
+        );
+        Ok(Some(user))
+    }
+}
+
+/// `desired` entries whose value differs from `current` (null = absent).
+fn changed_fields(
+    current: &Map<String, Value>,
+    desired: &Map<String, Value>,
+) -> Map<String, Value> {
+    desired
+        .iter()
+        .filter(|(k, v)| current.get(*k).unwrap_or(&Value::Null) != *v)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The total when `page` (at `offset`) is the last one.
+fn last_page_total(offset: usize, page: &UserPage) -> Option<usize> {
+    (page.next_query.is_none() && !page.users.is_empty())
+        .then(|| offset + page.users.len())
+        .or_else(|| (page.next_query.is_none() && offset == 0).then_some(0))
+}
+
+/// `id eq "<uuid>"`: one read by id instead of a query.
+fn single_id(filter: &Filter) -> Option<String> {
+    match filter {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: CompValue::String(id),
+        } if path.schema.is_none() && path.sub_attr.is_none() && path.attr == "id" => {
+            Some(id.clone())
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,104 @@
+//! Injected faults for resilience tests: latency, error answers, dropped
+//! connections and cut-off bodies.
+
+use std::time::Duration;
+
+/// What to do with the next request before handling it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// Answer with this status and a Drupal-like error body; nothing is changed.
+    Fail(u16),
+    /// Drop the connection without a complete response; nothing is changed.
+    Reset,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    pub(crate) latency: Duration,
+    failures: u32,
+    failure_status: u16,
+    resets: u32,
+    malformed: u32,
+}
+
+impl Faults {
+    pub(crate) fn fail_next(&mut self, count: u32, status: u16) {
+        self.failures = count;
+        self.failure_status = status;
+    }
+
+    pub(crate) fn reset_next(&mut self, count: u32) {
+        self.resets = count;
+    }
+
+    pub(crate) fn malformed_next(&mut self, count: u32) {
+        self.malformed = count;
+    }
+
+    /// Consumes the fault (if any) that applies to the next request.
+    pub(crate) fn take(&mut self) -> Option<Fault> {
+        if self.failures > 0 {
+            self.failures -= 1;
+            return Some(Fault::Fail(self.failure_status));
+        }
+        if self.resets > 0 {
+            self.resets -= 1;
+            return Some(Fault::Reset);
+        }
+        None
+    }
+
+    /// Whether the next response body must be cut off (the request itself is
+    /// handled, so the client cannot tell whether its write happened).
+    pub(crate) fn take_malformed(&mut self) -> bool {
+        if self.malformed > 0 {
+            self.malformed -= 1;
+            return true;
+        }
+        false
+    }
+}
+
+/// The `detail` Drupal gives for the statuses a flaky site produces.
+pub(crate) fn failure_detail(status: u16) -> &'static str {
+    match status {
+        500 => "The website encountered an unexpected error. Try again later.",
+        503 => "Drupal is currently under maintenance. We should be back shortly. Thank you for your patience.",
+        429 => "Too many requests.",
+        _ => "The request could not be handled.",
+    }
+}
+
+/// Half of a body: still starts like JSON but cannot be parsed.
+pub(crate) fn cut_off(body: &[u8]) -> Vec<u8> {
+    if body.is_empty() {
+        return b"{\"jsonapi\":{\"version\":".to_vec();
+    }
+    body.iter().take(body.len() / 2).copied().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_consumed_before_resets_and_counted_down() {
+        let mut faults = Faults::default();
+        faults.fail_next(1, 503);
+        faults.reset_next(1);
+        assert_eq!(faults.take(), Some(Fault::Fail(503)));
+        assert_eq!(faults.take(), Some(Fault::Reset));
+        assert_eq!(faults.take(), None);
+    }
+
+    #[test]
+    fn malformed_bodies_do_not_parse() {
+        let mut faults = Faults::default();
+        faults.malformed_next(1);
+        assert!(faults.take_malformed());
+        assert!(!faults.take_malformed());
+        let cut = cut_off(br#"{"data":{"id":"x"}}"#);
+        assert!(serde_json::from_slice::<serde_json::Value>(&cut).is_err());
+        assert!(serde_json::from_slice::<serde_json::Value>(&cut_off(b"")).is_err());
+    }
+}

@@ -1,0 +1,169 @@
+//! `StandInHandle`: what tests and the demo may look at and change directly.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::config::{AccountSeed, CancelMethod};
+use super::documents::UserView;
+use super::model::Visibility;
+use super::server::{lock, SharedSite};
+use super::state::{Clock, SeedError};
+use super::LoggedRequest;
+
+/// A user as uid 1 sees it through JSON:API: the resource object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserSnapshot(pub Value);
+
+impl UserSnapshot {
+    /// The UUID (`id`).
+    pub fn id(&self) -> &str {
+        self.0.get("id").and_then(Value::as_str).unwrap_or_default()
+    }
+
+    /// An attribute by its JSON:API name (`status`, `mail`, `field_...`).
+    pub fn attribute(&self, name: &str) -> Option<&Value> {
+        self.0.get("attributes").and_then(|a| a.get(name))
+    }
+
+    /// Machine names of the held roles.
+    pub fn roles(&self) -> Vec<String> {
+        self.0
+            .pointer("/relationships/roles/data")
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| {
+                        i.pointer("/meta/drupal_internal__target_id")
+                            .and_then(Value::as_str)
+                    })
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Cheap to clone; every clone sees and changes the same site.
+#[derive(Clone)]
+pub struct StandInHandle {
+    pub(crate) site: SharedSite,
+    pub(crate) base_url: String,
+}
+
+impl StandInHandle {
+    /// Every request received so far, oldest first (faulted ones included).
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        lock(&self.site).log.clone()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.site).log.clear();
+    }
+
+    pub fn request_count(&self) -> usize {
+        lock(&self.site).log.len()
+    }
+
+    /// `jsonapi.settings:read_only`.
+    pub fn set_read_only(&self, read_only: bool) {
+        lock(&self.site).read_only = read_only;
+    }
+
+    /// `user.settings:cancel_method`.
+    pub fn set_cancel_method(&self, method: CancelMethod) {
+        lock(&self.site).cancel_method = method;
+    }
+
+    /// Empties the flood table (failed login attempts).
+    pub fn clear_flood(&self) {
+        lock(&self.site).flood.clear();
+    }
+
+    /// Freezes the clock at these Unix seconds, or returns to the system clock with `None`.
+    pub fn set_clock(&self, unix_seconds: Option<i64>) {
+        lock(&self.site).clock = unix_seconds.map_or(Clock::System, Clock::Fixed);
+    }
+
+    /// Delay before every request is handled.
+    pub fn set_latency(&self, latency: Duration) {
+        lock(&self.site).faults.latency = latency;
+    }
+
+    /// Answers the next `count` requests with `status` and a Drupal-like error
+    /// document, without handling them.
+    pub fn fail_next(&self, count: u32, status: u16) {
+        lock(&self.site).faults.fail_next(count, status);
+    }
+
+    /// Drops the connection of the next `count` requests without an answer
+    /// and without handling them.
+    pub fn reset_connections_next(&self, count: u32) {
+        lock(&self.site).faults.reset_next(count);
+    }
+
+    /// Handles the next `count` requests but cuts their response bodies in half.
+    pub fn malformed_body_next(&self, count: u32) {
+        lock(&self.site).faults.malformed_next(count);
+    }
+
+    pub fn user_by_name(&self, name: &str) -> Option<UserSnapshot> {
+        let site = lock(&self.site);
+        let user = site.user_by_name(name)?;
+        let view = UserView {
+            base: &self.base_url,
+            roles: &site.roles,
+            custom_fields: &site.custom_fields,
+            fieldset: None,
+        };
+        let full = Visibility::Full {
+            administers_users: true,
+            own: false,
+        };
+        Some(UserSnapshot(view.resource(user, full).to_value()))
+    }
+
+    /// Accounts on the site, not counting the anonymous user.
+    pub fn user_count(&self) -> usize {
+        lock(&self.site)
+            .users
+            .values()
+            .filter(|u| !u.is_anonymous())
+            .count()
+    }
+
+    pub fn role_uuid(&self, machine_name: &str) -> Option<String> {
+        lock(&self.site)
+            .role_by_name(machine_name)
+            .map(|r| r.uuid.clone())
+    }
+
+    /// Creates an account directly (no request, no log entry); returns its UUID.
+    pub fn insert_user(&self, seed: AccountSeed) -> Result<String, SeedError> {
+        lock(&self.site).insert_seed(&seed)
+    }
+
+    /// Removes an account outright; `false` when there was none.
+    pub fn delete_user(&self, uuid: &str) -> bool {
+        let mut site = lock(&self.site);
+        let uid = site
+            .user_by_uuid(uuid)
+            .filter(|u| !u.is_anonymous())
+            .map(|u| u.uid);
+        uid.is_some_and(|uid| site.users.remove(&uid).is_some())
+    }
+
+    /// Sets an account's password out of band; `false` when there is no such account.
+    pub fn set_password(&self, name: &str, password: &str) -> bool {
+        let mut site = lock(&self.site);
+        let uid = site.user_by_name(name).map(|u| u.uid);
+        match uid.and_then(|uid| site.users.get_mut(&uid)) {
+            Some(user) => {
+                user.pass = Some(password.to_string());
+                true
+            }
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The actix-web glue: one catch-all service that logs the request, applies
+//! injected faults and hands the request to the router.
+
+use std::io;
+use std::net::TcpListener;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
+
+use super::auth::Presented;
+use super::documents::error_document;
+use super::errors::{ApiError, Failure};
+use super::faults::{cut_off, failure_detail, Fault};
+use super::query::Query;
+use super::request::{Incoming, Reply};
+use super::router;
+use super::state::Site;
+use super::LoggedRequest;
+
+pub(crate) type SharedSite = Arc<Mutex<Site>>;
+
+/// A poisoned lock only means another request panicked; the data is still usable.
+pub(crate) fn lock(site: &SharedSite) -> MutexGuard<'_, Site> {
+    site.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+pub(crate) fn spawn(site: SharedSite, listener: TcpListener) -> io::Result<actix_web::dev::Server> {
+    listener.set_nonblocking(true)?;
+    let data = web::Data::from(site);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(MAX_BODY))
+            .default_service(web::to(serve))
+    })
+    .workers(2)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+fn header(req: &HttpRequest, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn incoming(req: &HttpRequest, body: Bytes) -> Incoming {
+    let info = req.connection_info().clone();
+    Incoming {
+        method: req.method().as_str().to_string(),
+        path: req.path().to_string(),
+        raw_query: req.query_string().to_string(),
+        authorization: header(req, "authorization"),
+        cookie: header(req, "cookie"),
+        content_type: header(req, "content-type"),
+        csrf_token: header(req, "x-csrf-token"),
+        body: body.to_vec(),
+        peer_ip: req
+            .peer_addr()
+            .map_or_else(|| "127.0.0.1".to_string(), |a| a.ip().to_string()),
+        base_url: format!("{}://{}", info.scheme(), info.host()),
+    }
+}
+
+async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> HttpResponse {
+    let site: SharedSite = site.into_inner();
+    let incoming = incoming(&req, body);
+    let (latency, fault) = {
+        let mut guard = lock(&site);
+        let auth = Presented::from_headers(
+            incoming.authorization.as_deref(),
+            incoming.cookie.as_deref(),
+        )
+        .kind();
+        guard.log.push(LoggedRequest {
+            method: incoming.method.clone(),
+            path: incoming.path.clone(),
+            query: incoming.raw_query.clone(),
+            auth,
+        });
+        (guard.faults.latency, guard.faults.take())
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match fault {
+        Some(Fault::Fail(status)) => return response(failure_reply(&incoming, status), false),
+        Some(Fault::Reset) => return HttpResponse::Ok().body(Severed),
+        None => {}
+    }
+    let (reply, malformed) = {
+        let mut guard = lock(&site);
+        let reply = router::handle(&mut guard, &incoming);
+        let malformed = guard.faults.take_malformed();
+        (reply, malformed)
+    };
+    let mut reply = reply;
+    if malformed {
+        reply.body = cut_off(&reply.body);
+    }
+    response(reply, incoming.method == "HEAD")
+}
+
+fn failure_reply(incoming: &Incoming, status: u16) -> Reply {
+    let url = incoming.url(&Query::parse(&incoming.raw_query));
+    let failure = Failure::Api(ApiError::new(status, failure_detail(status)));
+    Reply::document(status, &error_document(&failure, &url))
+}
+
+fn response(reply: Reply, head_only: bool) -> HttpResponse {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut builder = HttpResponse::build(status);
+    for (name, value) in &reply.headers {
+        builder.append_header((name.as_str(), value.as_str()));
+    }
+    if head_only || reply.status == 204 {
+        builder.finish()
+    } else {
+        builder.body(reply.body)
+    }
+}
+
+/// A body that fails before producing a byte, so actix drops the connection.
+struct Severed;
+
+impl MessageBody for Severed {
+    type Error = io::Error;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, io::Error>>> {
+        Poll::Ready(Some(Err(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "injected connection reset",
+        ))))
+    }
+}

@@ -1,0 +1,110 @@
+//! Builds the application from settings: one Drupal client, the
+//! provisioning service, the actix server. Port 0 works, for tests.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{middleware, web, App, HttpServer};
+
+use crate::config::Settings;
+use crate::drupal::{DrupalClient, DrupalError};
+use crate::http::{self, AppState};
+use crate::mapping::Mapping;
+use crate::provisioning::Provisioner;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot set up the Drupal client: {0}")]
+    Drupal(#[from] DrupalError),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `settings.listen` and prepares the server (not yet running).
+    pub fn build(settings: &Settings, mapping: Mapping) -> Result<Application, StartupError> {
+        let listener = TcpListener::bind(settings.listen).map_err(|source| StartupError::Bind {
+            addr: settings.listen.to_string(),
+            source,
+        })?;
+        Self::with_listener(settings, mapping, listener)
+    }
+
+    pub fn with_listener(
+        settings: &Settings,
+        mapping: Mapping,
+        listener: TcpListener,
+    ) -> Result<Application, StartupError> {
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: settings.listen.to_string(),
+            source,
+        })?;
+        let drupal = DrupalClient::new((&settings.drupal).into())?;
+        let provisioner = Arc::new(Provisioner::new(
+            drupal,
+            Arc::new(mapping),
+            settings.policy.clone(),
+        ));
+        let state = web::Data::new(AppState {
+            provisioner,
+            tokens: settings.scim.tokens.clone(),
+            public_url: settings.scim.public_url.clone(),
+        });
+        let max_body = settings.scim.max_body_bytes;
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(middleware::from_fn(http::log_requests))
+                .app_data(state.clone())
+                .configure(|cfg| http::configure(cfg, max_body))
+        })
+        .shutdown_timeout(30)
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?
+        .run();
+        Ok(Application {
+            port: addr.port(),
+            server,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server gracefully (in-flight requests finish).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT / SIGTERM (actix finishes in-flight requests).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Logs loudly when Drupal does not accept the bridge's account. Drupal
+/// answers wrong credentials as if the caller were anonymous, so this is the
+/// only early sign.
+pub async fn check_drupal_credentials(client: &DrupalClient) {
+    match client.whoami().await {
+        Ok(Some(_)) => tracing::info!(drupal = client.base_url(), "Drupal accepts the bridge's account"),
+        Ok(None) => tracing::error!(
+            drupal = client.base_url(),
+            "Drupal does not accept the bridge's credentials (requests run as anonymous): check drupal.auth.username and the password; after 5 failed logins Drupal blocks the account for 6 hours"
+        ),
+        Err(e) => tracing::warn!(drupal = client.base_url(), error = %e, "cannot check the bridge's Drupal credentials now"),
+    }
+}

@@ -1,0 +1,159 @@
+//! SCIM DELETE under both policies, and the accounts the bridge protects.
+
+use drupal_scim_bridge::standin::{AccountSeed, CancelMethod};
+use serde_json::json;
+
+use crate::helpers::{spawn_app, spawn_app_with, Options};
+
+#[tokio::test]
+async fn delete_under_block_policy_blocks_and_hides_the_account() {
+    let app = spawn_app().await;
+    let id = app.create_user("jay", "jay@example.org").await;
+    let answer = app.delete(&format!("/Users/{id}")).await;
+    assert_eq!(answer.status, 204, "{}", answer.body);
+
+    let drupal = app
+        .drupal_user("jay")
+        .expect("the account is kept in Drupal");
+    assert_eq!(drupal["attributes"]["status"], false);
+    assert_eq!(drupal["attributes"]["field_scim_deprovisioned"], true);
+
+    app.get(&format!("/Users/{id}"))
+        .await
+        .assert_scim_error(404, None);
+    app.patch(
+        &format!("/Users/{id}"),
+        &json!({"Operations": [{"op": "replace", "path": "active", "value": true}]}),
+    )
+    .await
+    .assert_scim_error(404, None);
+    app.put(&format!("/Users/{id}"), &json!({"userName": "jay"}))
+        .await
+        .assert_scim_error(404, None);
+    app.delete(&format!("/Users/{id}"))
+        .await
+        .assert_scim_error(404, None);
+    let found = app.filter_users("userName eq \"jay\"").await;
+    assert_eq!(found.body["totalResults"], 0, "{}", found.body);
+    let all = app.get("/Users").await;
+    assert!(all.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|u| u["id"] != id.as_str()));
+}
+
+#[tokio::test]
+async fn creating_a_deprovisioned_user_again_reactivates_the_same_account() {
+    let app = spawn_app().await;
+    let id = app.create_user("kim", "kim@example.org").await;
+    assert_eq!(app.delete(&format!("/Users/{id}")).await.status, 204);
+    let again = app
+        .post(
+            "/Users",
+            &json!({"userName": "kim", "emails": [{"value": "kim@example.org"}]}),
+        )
+        .await;
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(
+        again.body["id"],
+        id.as_str(),
+        "the same Drupal account, with its content"
+    );
+    assert_eq!(again.body["active"], true);
+    let drupal = app.drupal_user("kim").unwrap();
+    assert_eq!(drupal["attributes"]["status"], true);
+    assert!(drupal["attributes"]["field_scim_deprovisioned"].is_null());
+}
+
+#[tokio::test]
+async fn delete_policy_sends_a_jsonapi_delete_which_follows_the_cancel_method() {
+    let app = spawn_app_with(Options {
+        extra_config: "deprovision: delete\n".into(),
+        ..Options::default()
+    })
+    .await;
+    app.drupal.set_cancel_method(CancelMethod::Delete);
+    let id = app.create_user("lea", "lea@example.org").await;
+    app.drupal.clear_requests();
+    assert_eq!(app.delete(&format!("/Users/{id}")).await.status, 204);
+    assert!(app
+        .drupal
+        .requests()
+        .iter()
+        .any(|r| r.method == "DELETE" && r.path.ends_with(&id)));
+    assert!(app.drupal_user("lea").is_none(), "really deleted");
+    app.get(&format!("/Users/{id}"))
+        .await
+        .assert_scim_error(404, None);
+}
+
+#[tokio::test]
+async fn delete_policy_with_drupals_default_cancel_method_only_blocks() {
+    let app = spawn_app_with(Options {
+        extra_config: "deprovision: delete\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let id = app.create_user("max", "max@example.org").await;
+    assert_eq!(app.delete(&format!("/Users/{id}")).await.status, 204);
+    let after = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(after.status, 200, "user_cancel_block keeps the account");
+    assert_eq!(after.body["active"], false);
+}
+
+#[tokio::test]
+async fn uid_1_and_protected_role_holders_are_never_changed() {
+    let app = spawn_app().await;
+    let mut boss = AccountSeed::new("boss");
+    boss.mail = Some("boss@example.org".into());
+    boss.roles = vec!["administrator".into()];
+    let boss_id = app.drupal.insert_user(boss).unwrap();
+    let admin = app.filter_users("userName eq \"admin\"").await;
+    let admin_id = admin.body["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    for id in [&admin_id, &boss_id] {
+        assert_eq!(
+            app.get(&format!("/Users/{id}")).await.status,
+            200,
+            "reads are fine"
+        );
+        app.drupal.clear_requests();
+        let patch = app
+            .patch(
+                &format!("/Users/{id}"),
+                &json!({"Operations": [{"op": "replace", "path": "active", "value": false}]}),
+            )
+            .await;
+        patch.assert_scim_error(403, None);
+        app.put(&format!("/Users/{id}"), &json!({"userName": "renamed"}))
+            .await
+            .assert_scim_error(403, None);
+        app.delete(&format!("/Users/{id}"))
+            .await
+            .assert_scim_error(403, None);
+        assert!(
+            app.drupal.requests().iter().all(|r| r.method == "GET"),
+            "no write reached Drupal"
+        );
+    }
+    let uid1 = app
+        .patch(
+            &format!("/Users/{admin_id}"),
+            &json!({"Operations": [{"op": "replace", "path": "active", "value": false}]}),
+        )
+        .await;
+    assert!(uid1.body["detail"].as_str().unwrap().contains("uid 1"));
+    let boss = app.delete(&format!("/Users/{boss_id}")).await;
+    assert!(boss.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("administrator"));
+    assert_eq!(
+        app.drupal_user("boss").unwrap()["attributes"]["status"],
+        true
+    );
+}

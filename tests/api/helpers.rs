@@ -1,0 +1,206 @@
+//! Starts the real bridge on a random port in front of the in-process Drupal
+//! stand-in, and calls it over HTTP as an identity provider would.
+
+use std::net::TcpListener;
+
+use drupal_scim_bridge::config::Settings;
+use drupal_scim_bridge::mapping::Mapping;
+use drupal_scim_bridge::standin::{AccountSeed, StandIn, StandInConfig, StandInHandle};
+use drupal_scim_bridge::startup::Application;
+use serde_json::{json, Value};
+
+pub const TOKEN: &str = "test-token-0123456789abcdef";
+pub const DRUPAL_PASSWORD: &str = "admin-password";
+pub const SCIM_JSON: &str = "application/scim+json";
+
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>/scim/v2`
+    pub base: String,
+    pub drupal: StandInHandle,
+    pub client: reqwest::Client,
+    _standin: StandIn,
+}
+
+/// Knobs a test may turn before the bridge starts.
+pub struct Options {
+    pub standin: StandInConfig,
+    /// Extra YAML appended to the bridge's configuration.
+    pub extra_config: String,
+    pub mapping: String,
+    pub drupal_password: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            standin: StandInConfig::demo(DRUPAL_PASSWORD),
+            extra_config: String::new(),
+            mapping: std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/mappings/demo.yaml"
+            ))
+            .expect("mappings/demo.yaml"),
+            drupal_password: DRUPAL_PASSWORD.into(),
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let standin_listener = TcpListener::bind("127.0.0.1:0").expect("bind stand-in");
+    let standin = StandIn::start(options.standin, standin_listener).expect("start stand-in");
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nscim:\n  tokens: [\"{TOKEN}\"]\ndrupal:\n  base_url: {}\n  timeout_secs: 2\n  connect_timeout_secs: 1\n  auth:\n    username: admin\n    password: \"{}\"\n{}",
+        standin.base_url(),
+        options.drupal_password,
+        options.extra_config
+    );
+    let settings = Settings::from_yaml(&yaml).expect("test settings");
+    let mapping = Mapping::parse(&options.mapping, "test-mapping.yaml").expect("test mapping");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind bridge");
+    let app = Application::with_listener(&settings, mapping, listener).expect("build bridge");
+    let base = format!("http://127.0.0.1:{}/scim/v2", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        drupal: standin.handle(),
+        client: reqwest::Client::new(),
+        _standin: standin,
+    }
+}
+
+/// A response, read whole.
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a SCIM error document with this status (and scimType).
+    pub fn assert_scim_error(&self, status: u16, scim_type: Option<&str>) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(
+            self.body["schemas"],
+            json!(["urn:ietf:params:scim:api:messages:2.0:Error"]),
+            "body: {}",
+            self.body
+        );
+        assert_eq!(self.body["status"], json!(status.to_string()));
+        match scim_type {
+            Some(t) => assert_eq!(self.body["scimType"], json!(t), "body: {}", self.body),
+            None => assert!(self.body.get("scimType").is_none(), "body: {}", self.body),
+        }
+        assert!(
+            self.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "a detail a person can act on: {}",
+            self.body
+        );
+    }
+}
+
+impl TestApp {
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Answer {
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", SCIM_JSON)
+                .body(body.to_string());
+        }
+        read(request.send().await.expect("bridge answers")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.request(reqwest::Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: &Value) -> Answer {
+        self.request(reqwest::Method::POST, path, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: &Value) -> Answer {
+        self.request(reqwest::Method::PUT, path, Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, body: &Value) -> Answer {
+        self.request(reqwest::Method::PATCH, path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> Answer {
+        self.request(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// GET /Users?filter=<filter>, percent-encoded as IdPs send it.
+    pub async fn filter_users(&self, filter: &str) -> Answer {
+        let encoded: String = url_encode(filter);
+        self.get(&format!("/Users?filter={encoded}")).await
+    }
+
+    /// The Drupal account with this name, as JSON:API shows it.
+    pub fn drupal_user(&self, name: &str) -> Option<Value> {
+        self.drupal.user_by_name(name).map(|snapshot| snapshot.0)
+    }
+
+    /// Puts an active account straight into Drupal; returns its UUID.
+    pub fn seed_user(&self, name: &str, mail: &str) -> String {
+        let mut seed = AccountSeed::new(name);
+        seed.mail = Some(mail.to_string());
+        self.drupal.insert_user(seed).expect("seed user")
+    }
+
+    /// Creates a user and returns its id.
+    pub async fn create_user(&self, user_name: &str, email: &str) -> String {
+        let answer = self
+            .post(
+                "/Users",
+                &json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": user_name,
+                    "externalId": format!("ext-{user_name}"),
+                    "emails": [{"value": email, "type": "work", "primary": true}],
+                    "active": true
+                }),
+            )
+            .await;
+        assert_eq!(answer.status, 201, "create {user_name}: {}", answer.body);
+        answer.body["id"].as_str().expect("id").to_string()
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> Answer {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,353 @@
+//! /Users over real HTTP against the Drupal stand-in.
+
+use serde_json::json;
+
+use crate::helpers::{spawn_app, url_encode};
+
+#[tokio::test]
+async fn create_user_answers_201_with_location_and_writes_an_active_drupal_account() {
+    let app = spawn_app().await;
+    let answer = app
+        .post(
+            "/Users",
+            &json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "ada",
+                "externalId": "ext-ada",
+                "emails": [{"value": "ada@example.org", "type": "work", "primary": true}]
+            }),
+        )
+        .await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let id = answer.body["id"].as_str().unwrap();
+    assert_eq!(
+        answer.header("location").unwrap(),
+        format!("{}/Users/{id}", app.base)
+    );
+    assert_eq!(
+        answer.header("content-type").unwrap(),
+        "application/scim+json"
+    );
+    assert_eq!(answer.body["userName"], "ada");
+    assert_eq!(answer.body["active"], true);
+    assert_eq!(answer.body["emails"][0]["value"], "ada@example.org");
+    assert_eq!(answer.body["meta"]["resourceType"], "User");
+    assert!(answer.body["meta"]["version"]
+        .as_str()
+        .unwrap()
+        .starts_with("W/"));
+
+    let drupal = app.drupal_user("ada").expect("written to Drupal");
+    assert_eq!(drupal["id"], id);
+    assert_eq!(
+        drupal["attributes"]["status"], true,
+        "status sent explicitly"
+    );
+    assert_eq!(drupal["attributes"]["mail"], "ada@example.org");
+    assert_eq!(drupal["attributes"]["field_scim_external_id"], "ext-ada");
+}
+
+#[tokio::test]
+async fn create_with_active_false_creates_a_blocked_account() {
+    let app = spawn_app().await;
+    let answer = app
+        .post("/Users", &json!({"userName": "blocked", "active": false, "emails": [{"value": "b@example.org"}]}))
+        .await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(answer.body["active"], false);
+    assert_eq!(
+        app.drupal_user("blocked").unwrap()["attributes"]["status"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn duplicate_user_name_is_a_uniqueness_conflict_and_writes_nothing_new() {
+    let app = spawn_app().await;
+    app.create_user("bob", "bob@example.org").await;
+    let before = app.drupal.user_count();
+    let answer = app
+        .post(
+            "/Users",
+            &json!({"userName": "BOB", "emails": [{"value": "other@example.org"}]}),
+        )
+        .await;
+    answer.assert_scim_error(409, Some("uniqueness"));
+    assert!(
+        answer.body["detail"].as_str().unwrap().contains("BOB"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(app.drupal.user_count(), before);
+}
+
+#[tokio::test]
+async fn invalid_email_is_rejected_with_drupals_reason() {
+    let app = spawn_app().await;
+    let answer = app
+        .post(
+            "/Users",
+            &json!({"userName": "eve", "emails": [{"value": "not-an-email"}]}),
+        )
+        .await;
+    answer.assert_scim_error(400, Some("invalidValue"));
+    assert!(
+        answer.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid email"),
+        "{}",
+        answer.body
+    );
+    assert!(app.drupal_user("eve").is_none());
+}
+
+#[tokio::test]
+async fn bad_input_never_reaches_drupal() {
+    let app = spawn_app().await;
+    app.drupal.clear_requests();
+    app.post("/Users", &json!({"emails": [{"value": "x@example.org"}]}))
+        .await
+        .assert_scim_error(400, Some("invalidValue"));
+    app.post("/Users", &json!({"userName": 42}))
+        .await
+        .assert_scim_error(400, Some("invalidValue"));
+    let raw = app
+        .client
+        .post(format!("{}/Users", app.base))
+        .bearer_auth(crate::helpers::TOKEN)
+        .header("Content-Type", "application/scim+json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::read(raw)
+        .await
+        .assert_scim_error(400, Some("invalidSyntax"));
+    app.patch(
+        "/Users/00000000-0000-4000-8000-000000000000",
+        &json!({"Operations": []}),
+    )
+    .await
+    .assert_scim_error(400, Some("invalidSyntax"));
+    app.filter_users("userName eq")
+        .await
+        .assert_scim_error(400, Some("invalidFilter"));
+    assert_eq!(app.drupal.request_count(), 0, "{:?}", app.drupal.requests());
+}
+
+#[tokio::test]
+async fn get_by_id_returns_the_user_and_unknown_ids_are_404() {
+    let app = spawn_app().await;
+    let id = app.create_user("carol", "carol@example.org").await;
+    let answer = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body["id"], id.as_str());
+    assert_eq!(answer.body["userName"], "carol");
+    assert!(answer.header("etag").unwrap().starts_with("W/"));
+
+    app.get("/Users/11111111-2222-4333-8444-555555555555")
+        .await
+        .assert_scim_error(404, None);
+    app.drupal.clear_requests();
+    app.get("/Users/not-a-uuid")
+        .await
+        .assert_scim_error(404, None);
+    assert_eq!(
+        app.drupal.request_count(),
+        0,
+        "a malformed id needs no Drupal call"
+    );
+}
+
+#[tokio::test]
+async fn user_name_lookup_is_case_insensitive_and_one_drupal_request() {
+    let app = spawn_app().await;
+    for i in 0..60 {
+        app.seed_user(
+            &format!("filler-{i:02}"),
+            &format!("filler-{i:02}@example.org"),
+        );
+    }
+    let id = app.create_user("Dora.Explorer", "dora@example.org").await;
+    app.drupal.clear_requests();
+    let answer = app.filter_users("userName eq \"dora.explorer\"").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["totalResults"], 1);
+    assert_eq!(answer.body["Resources"][0]["id"], id.as_str());
+    assert_eq!(app.drupal.request_count(), 1, "{:?}", app.drupal.requests());
+}
+
+#[tokio::test]
+async fn lookups_by_external_id_and_email_find_one_user_in_one_request() {
+    let app = spawn_app().await;
+    let id = app.create_user("erin", "Erin@Example.org").await;
+    for filter in [
+        "externalId eq \"ext-erin\"",
+        "emails.value eq \"erin@example.org\"",
+        "emails[type eq \"work\"].value eq \"ERIN@example.org\"",
+        "userName eq \"erin\" and active eq true",
+    ] {
+        app.drupal.clear_requests();
+        let answer = app.filter_users(filter).await;
+        assert_eq!(answer.status, 200, "{filter}: {}", answer.body);
+        assert_eq!(answer.body["totalResults"], 1, "{filter}: {}", answer.body);
+        assert_eq!(answer.body["Resources"][0]["id"], id.as_str(), "{filter}");
+        assert_eq!(
+            app.drupal.request_count(),
+            1,
+            "{filter}: {:?}",
+            app.drupal.requests()
+        );
+    }
+    let by_id = app.filter_users(&format!("id eq \"{id}\"")).await;
+    assert_eq!(by_id.body["totalResults"], 1);
+    let either = app
+        .filter_users("userName eq \"erin\" or userName eq \"nobody\"")
+        .await;
+    assert_eq!(either.body["totalResults"], 1);
+}
+
+#[tokio::test]
+async fn entra_probe_for_a_random_user_name_is_an_empty_list_not_404() {
+    let app = spawn_app().await;
+    let answer = app
+        .get(&format!(
+            "/Users?filter={}&aadOptscim062020",
+            url_encode("userName eq \"1f2e3d4c-0000-4000-8000-123456789abc\"")
+        ))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["totalResults"], 0);
+    assert_eq!(answer.body["Resources"], json!([]));
+    assert_eq!(
+        answer.body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"])
+    );
+}
+
+#[tokio::test]
+async fn unsupported_filters_name_what_is_unsupported() {
+    let app = spawn_app().await;
+    let answer = app.filter_users("nickName eq \"x\"").await;
+    answer.assert_scim_error(400, Some("invalidFilter"));
+    assert!(answer.body["detail"].as_str().unwrap().contains("nickName"));
+    let answer = app.filter_users("nosuch eq \"x\"").await;
+    answer.assert_scim_error(400, Some("invalidFilter"));
+}
+
+#[tokio::test]
+async fn paging_crosses_drupals_50_item_pages_and_counts_correctly() {
+    let app = spawn_app().await;
+    for i in 0..120 {
+        app.seed_user(&format!("page-{i:03}"), &format!("page-{i:03}@example.org"));
+    }
+    // uid 1 (admin) is a user too.
+    let all = app.get("/Users?startIndex=1&count=2").await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(all.body["totalResults"], 121);
+    assert_eq!(all.body["itemsPerPage"], 2);
+    assert_eq!(all.body["startIndex"], 1);
+
+    let page = app.get("/Users?startIndex=41&count=100").await;
+    assert_eq!(
+        page.body["itemsPerPage"], 81,
+        "{}",
+        page.body["itemsPerPage"]
+    );
+    assert_eq!(page.body["totalResults"], 121);
+    let names: Vec<&str> = page.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.first(), Some(&"page-039"));
+    assert_eq!(names.last(), Some(&"page-119"));
+
+    let beyond = app.get("/Users?startIndex=500&count=10").await;
+    assert_eq!(beyond.body["totalResults"], 121);
+    assert_eq!(beyond.body["Resources"], json!([]));
+    let only_count = app.get("/Users?count=0").await;
+    assert_eq!(only_count.body["totalResults"], 121);
+    assert_eq!(only_count.body["itemsPerPage"], 0);
+}
+
+#[tokio::test]
+async fn attributes_and_excluded_attributes_shape_the_answer() {
+    let app = spawn_app().await;
+    let id = app.create_user("fay", "fay@example.org").await;
+    let only = app.get(&format!("/Users/{id}?attributes=userName")).await;
+    assert_eq!(only.body["userName"], "fay");
+    assert!(only.body.get("emails").is_none());
+    assert_eq!(only.body["id"], id.as_str());
+    let without = app
+        .get(&format!("/Users/{id}?excludedAttributes=emails"))
+        .await;
+    assert!(without.body.get("emails").is_none());
+    assert_eq!(without.body["userName"], "fay");
+}
+
+#[tokio::test]
+async fn put_replaces_the_user_and_omitted_active_keeps_the_account_active() {
+    let app = spawn_app().await;
+    let id = app.create_user("gus", "gus@example.org").await;
+    let answer = app
+        .put(
+            &format!("/Users/{id}?"),
+            &json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "id": id,
+                "userName": "gus.renamed",
+                "emails": [{"value": "gus.new@example.org", "primary": true}]
+            }),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["userName"], "gus.renamed");
+    assert_eq!(answer.body["active"], true);
+    let drupal = app.drupal_user("gus.renamed").unwrap();
+    assert_eq!(drupal["attributes"]["mail"], "gus.new@example.org");
+    assert_eq!(drupal["attributes"]["status"], true);
+}
+
+#[tokio::test]
+async fn patch_that_changes_nothing_writes_nothing() {
+    let app = spawn_app().await;
+    let id = app.create_user("hal", "hal@example.org").await;
+    app.drupal.clear_requests();
+    let answer = app
+        .patch(
+            &format!("/Users/{id}"),
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "active", "value": true}]}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let writes = app
+        .drupal
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .count();
+    assert_eq!(writes, 0);
+}
+
+#[tokio::test]
+async fn patch_operations_are_all_or_nothing() {
+    let app = spawn_app().await;
+    let id = app.create_user("ivy", "ivy@example.org").await;
+    app.drupal.clear_requests();
+    let answer = app
+        .patch(
+            &format!("/Users/{id}"),
+            &json!({"Operations": [
+                {"op": "replace", "path": "userName", "value": "ivy2"},
+                {"op": "replace", "path": "id", "value": "other"}
+            ]}),
+        )
+        .await;
+    answer.assert_scim_error(400, Some("mutability"));
+    assert!(app.drupal_user("ivy").is_some());
+    assert!(app.drupal.requests().iter().all(|r| r.method == "GET"));
+}

@@ -1,0 +1,262 @@
+//! The stand-in over HTTP: the request log, the handle's knobs, injected
+//! faults and concurrent clients.
+
+use std::time::{Duration, Instant};
+
+use drupal_scim_bridge::standin::{AccountSeed, AuthKind, CancelMethod, StandIn, StandInConfig};
+use serde_json::{json, Value};
+
+const JSONAPI: &str = "application/vnd.api+json";
+
+fn start() -> StandIn {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    StandIn::start(StandInConfig::demo("adminpass"), listener).unwrap()
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+async fn try_create_user(drupal: &StandIn, name: &str) -> reqwest::Result<reqwest::Response> {
+    let body = json!({"data": {"type": "user--user", "attributes": {"name": name, "mail": format!("{name}@example.com"), "status": true}}});
+    client()
+        .post(format!("{}/jsonapi/user/user", drupal.base_url()))
+        .basic_auth("admin", Some("adminpass"))
+        .header("Content-Type", JSONAPI)
+        .body(body.to_string())
+        .send()
+        .await
+}
+
+async fn create_user(drupal: &StandIn, name: &str) -> reqwest::Response {
+    try_create_user(drupal, name).await.unwrap()
+}
+
+#[tokio::test]
+async fn every_request_is_logged_with_its_auth_kind() {
+    let drupal = start();
+    let handle = drupal.handle();
+    client()
+        .get(format!(
+            "{}/jsonapi/user/user?filter[name]=admin",
+            drupal.base_url()
+        ))
+        .basic_auth("admin", Some("adminpass"))
+        .send()
+        .await
+        .unwrap();
+    client()
+        .get(format!("{}/jsonapi", drupal.base_url()))
+        .send()
+        .await
+        .unwrap();
+    let log = handle.requests();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].method, "GET");
+    assert_eq!(log[0].path, "/jsonapi/user/user");
+    assert_eq!(log[0].query, "filter[name]=admin");
+    assert_eq!(
+        log[0].auth,
+        AuthKind::Basic {
+            user: "admin".into()
+        }
+    );
+    assert_eq!(log[1].auth, AuthKind::None);
+    handle.clear_requests();
+    assert_eq!(handle.request_count(), 0);
+    drupal.stop().await;
+}
+
+#[tokio::test]
+async fn a_created_user_is_visible_through_the_handle_with_links_on_the_real_port() {
+    let drupal = start();
+    let response = create_user(&drupal, "alice").await;
+    assert_eq!(response.status().as_u16(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let snapshot = drupal.handle().user_by_name("ALICE").unwrap();
+    assert_eq!(
+        location,
+        format!("{}/jsonapi/user/user/{}", drupal.base_url(), snapshot.id())
+    );
+    assert_eq!(snapshot.attribute("status"), Some(&Value::Bool(true)));
+    assert_eq!(drupal.handle().user_count(), 2);
+    drupal.stop().await;
+}
+
+#[tokio::test]
+async fn seeded_users_page_through_the_collection_fifty_at_a_time() {
+    let drupal = start();
+    let handle = drupal.handle();
+    for n in 0..120 {
+        handle
+            .insert_user(AccountSeed::new(&format!("seed-{n:03}")))
+            .unwrap();
+    }
+    let mut url = Some(format!(
+        "{}/jsonapi/user/user?filter[status]=1&sort=name",
+        drupal.base_url()
+    ));
+    let mut seen = 0;
+    let mut pages = 0;
+    while let Some(next) = url {
+        let doc: Value = client()
+            .get(&next)
+            .basic_auth("admin", Some("adminpass"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen += doc["data"].as_array().unwrap().len();
+        pages += 1;
+        url = doc
+            .pointer("/links/next/href")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+    }
+    assert_eq!((seen, pages), (121, 3));
+    drupal.stop().await;
+}
+
+#[tokio::test]
+async fn delete_under_the_delete_cancel_method_frees_the_name() {
+    let drupal = start();
+    let handle = drupal.handle();
+    handle.set_cancel_method(CancelMethod::Delete);
+    let uuid = handle.insert_user(AccountSeed::new("victim")).unwrap();
+    let response = client()
+        .delete(format!("{}/jsonapi/user/user/{uuid}", drupal.base_url()))
+        .basic_auth("admin", Some("adminpass"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    assert!(handle.user_by_name("victim").is_none());
+    drupal.stop().await;
+}
+
+#[tokio::test]
+async fn failed_requests_answer_the_status_without_changing_anything() {
+    let drupal = start();
+    let handle = drupal.handle();
+    handle.fail_next(2, 503);
+    for _ in 0..2 {
+        let response = create_user(&drupal, "bob").await;
+        assert_eq!(response.status().as_u16(), 503);
+        let doc: Value = response.json().await.unwrap();
+        assert_eq!(doc["errors"][0]["status"], "503");
+    }
+    assert!(handle.user_by_name("bob").is_none());
+    assert_eq!(create_user(&drupal, "bob").await.status().as_u16(), 201);
+    assert_eq!(handle.request_count(), 3);
+    drupal.stop().await;
+}
+
+#[tokio::test]
+async fn reset_connections_fail_on_the_client_side_and_change_nothing() {
+    let drupal = start();
+    let handle = drupal.handle();
+    handle.reset_connections_next(1);
+    // The connection drops before a status line is written.
+    assert!(try_create_user(&drupal, "carol").await.is_err());
+    assert!(handle.user_by_name("carol").is_none());
+    assert_eq!(create_user(&drupal, "carol").await.status().as_u16(), 201);
+    drupal.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_bodies_still_carry_out_the_write() {
+    let drupal = start();
+    let handle = drupal.handle();
+    handle.malformed_body_next(1);
+    let response = create_user(&drupal, "dave").await;
+    assert_eq!(response.status().as_u16(), 201);
+    assert!(response.json::<Value>().await.is_err());
+    assert!(handle.user_by_name("dave").is_some());
+    drupal.stop().await;
+}
+
+#[tokio::test]
+async fn latency_delays_every_answer() {
+    let drupal = start();
+    drupal.handle().set_latency(Duration::from_millis(150));
+    let started = Instant::now();
+    client()
+        .get(format!("{}/jsonapi", drupal.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    drupal.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_two_concurrent_clients_each_create_their_user() {
+    let drupal = start();
+    let base = drupal.base_url();
+    let tasks: Vec<_> = (0..32)
+        .map(|n| {
+            let base = base.clone();
+            tokio::spawn(async move {
+                let body = json!({"data": {"type": "user--user", "attributes": {"name": format!("c{n}"), "mail": format!("c{n}@example.com")}}});
+                reqwest::Client::new()
+                    .post(format!("{base}/jsonapi/user/user"))
+                    .basic_auth("admin", Some("adminpass"))
+                    .header("Content-Type", JSONAPI)
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap(), 201);
+    }
+    assert_eq!(drupal.handle().user_count(), 33);
+    drupal.stop().await;
+}
+
+#[tokio::test]
+async fn session_login_then_csrf_protected_write() {
+    let drupal = start();
+    let login = client()
+        .post(format!("{}/user/login?_format=json", drupal.base_url()))
+        .header("Content-Type", "application/json")
+        .body(r#"{"name":"admin","pass":"adminpass"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 200);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let token = login.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = json!({"data": {"type": "user--user", "attributes": {"name": "eve"}}}).to_string();
+    let post = |csrf: Option<&str>| {
+        let mut request = client()
+            .post(format!("{}/jsonapi/user/user", drupal.base_url()))
+            .header("Content-Type", JSONAPI)
+            .header("Cookie", cookie.clone())
+            .body(body.clone());
+        if let Some(csrf) = csrf {
+            request = request.header("X-CSRF-Token", csrf);
+        }
+        request.send()
+    };
+    assert_eq!(post(None).await.unwrap().status().as_u16(), 403);
+    assert_eq!(post(Some(&token)).await.unwrap().status().as_u16(), 201);
+    assert_eq!(
+        drupal.handle().requests().last().unwrap().auth,
+        AuthKind::Cookie
+    );
+    drupal.stop().await;
+}
