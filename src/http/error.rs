@@ -1,9 +1,12 @@
 //! The one place where errors become SCIM error responses (RFC 7644 §3.12).
 //! Failures on the Drupal side are logged here, once, with their cause.
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpResponse, ResponseError};
 
 use crate::drupal::DrupalError;
 use crate::provisioning::ProvisioningError;
@@ -47,6 +50,40 @@ impl ResponseError for ApiError {
         }
         response
     }
+}
+
+/// Rewrites the framework's own rejections (unknown method, body too large,
+/// unreadable path or query) into SCIM error documents, so an IdP always
+/// gets the error format RFC 7644 §3.12 promises.
+pub async fn scim_rejections(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let method = req.method().clone();
+    let path = req.path().to_string();
+    let response = next.call(req).await?;
+    let status = response.status();
+    let is_scim = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v == SCIM_CONTENT_TYPE);
+    if !(status.is_client_error() || status.is_server_error()) || is_scim {
+        return Ok(response.map_into_boxed_body());
+    }
+    let detail = match status {
+        StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not supported on {path}."),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "The request body is larger than this bridge accepts (scim.max_body_bytes).".to_string()
+        }
+        _ => response
+            .response()
+            .error()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string()),
+    };
+    let scim = ApiError(ScimError::new(status.as_u16(), None, detail)).error_response();
+    let (request, _) = response.into_parts();
+    Ok(ServiceResponse::new(request, scim))
 }
 
 fn to_scim_error(e: ProvisioningError) -> ScimError {

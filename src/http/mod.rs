@@ -43,16 +43,30 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         .service(
             web::scope("/scim/v2")
                 .wrap(middleware::from_fn(auth::require_bearer))
+                .wrap(middleware::from_fn(error::scim_rejections))
                 .configure(users::routes)
                 .configure(discovery::routes)
-                .default_service(web::to(not_found)),
+                .default_service(web::to(no_such_route)),
         );
 }
 
 /// The request-log middleware, wrapped around the whole app by startup.
 pub use request_log::log_requests;
 
-async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+/// The scope's fallback, which actix also uses for a known path with an
+/// unsupported method: that case has a matched resource pattern.
+async fn no_such_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let known_path = req
+        .match_pattern()
+        .is_some_and(|p| p.trim_end_matches('/') != "/scim/v2");
+    if known_path {
+        return Err(ScimError::method_not_allowed(format!(
+            "{} is not supported on {}.",
+            req.method(),
+            req.path()
+        ))
+        .into());
+    }
     Err(ScimError::not_found(format!(
         "No SCIM endpoint at {} {}. Endpoints: /Users, /Groups, /ServiceProviderConfig, /Schemas, /ResourceTypes.",
         req.method(),

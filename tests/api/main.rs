@@ -4,4 +4,5 @@
 mod deprovision;
 mod drupal_failures;
 mod helpers;
+mod protocol;
 mod users;

@@ -1,0 +1,130 @@
+//! Authentication, discovery and the framework's rejections, as an IdP sees them.
+
+use serde_json::json;
+
+use crate::helpers::{read, spawn_app, TOKEN};
+
+#[tokio::test]
+async fn requests_without_or_with_a_wrong_token_get_401_with_a_scim_body() {
+    let app = spawn_app().await;
+    for token in [None, Some("wrong-token-0123456789")] {
+        let mut request = app.client.get(format!("{}/Users", app.base));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        let answer = read(request.send().await.unwrap()).await;
+        answer.assert_scim_error(401, None);
+        assert_eq!(
+            answer.header("www-authenticate"),
+            Some("Bearer realm=\"drupal-scim-bridge\"")
+        );
+    }
+    assert_eq!(app.drupal.request_count(), 0, "nothing reached Drupal");
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = spawn_app().await;
+    let answer = read(
+        app.client
+            .get(format!("{}/ServiceProviderConfig", app.base))
+            .header("Authorization", format!("bearer {TOKEN}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+}
+
+#[tokio::test]
+async fn discovery_states_what_the_bridge_supports() {
+    let app = spawn_app().await;
+    let config = app.get("/ServiceProviderConfig").await;
+    assert_eq!(config.status, 200);
+    assert_eq!(config.header("content-type"), Some("application/scim+json"));
+    assert_eq!(config.body["patch"]["supported"], true);
+    assert_eq!(config.body["filter"]["supported"], true);
+    assert_eq!(config.body["filter"]["maxResults"], 200);
+    assert_eq!(
+        config.body["authenticationSchemes"][0]["type"],
+        "oauthbearertoken"
+    );
+
+    let types = app.get("/ResourceTypes").await;
+    assert_eq!(types.status, 200);
+    let user = app.get("/ResourceTypes/User").await;
+    assert_eq!(user.body["endpoint"], "/Users");
+    assert_eq!(
+        user.body["schema"],
+        "urn:ietf:params:scim:schemas:core:2.0:User"
+    );
+
+    let schemas = app.get("/Schemas").await;
+    assert_eq!(schemas.status, 200);
+    assert!(
+        !schemas.body.to_string().contains("null"),
+        "no nulls in /Schemas (Entra)"
+    );
+    let user_schema = app
+        .get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User")
+        .await;
+    assert_eq!(user_schema.body["name"], "User");
+    app.get("/Schemas/urn:nope")
+        .await
+        .assert_scim_error(404, None);
+}
+
+#[tokio::test]
+async fn unknown_endpoints_and_methods_answer_in_scim_error_format() {
+    let app = spawn_app().await;
+    app.get("/Nothing").await.assert_scim_error(404, None);
+    let answer = app.post("/ServiceProviderConfig", &json!({})).await;
+    answer.assert_scim_error(405, None);
+    let answer = app
+        .request(
+            reqwest::Method::PUT,
+            "/Users",
+            Some(&json!({"userName": "x"})),
+        )
+        .await;
+    answer.assert_scim_error(405, None);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_413() {
+    let app = spawn_app().await;
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let answer = app.post("/Users", &json!({"userName": huge})).await;
+    answer.assert_scim_error(413, None);
+    assert_eq!(app.drupal.request_count(), 0);
+}
+
+#[tokio::test]
+async fn plain_application_json_requests_are_accepted() {
+    let app = spawn_app().await;
+    let answer = read(
+        app.client
+            .post(format!("{}/Users", app.base))
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/json")
+            .body(
+                json!({"userName": "json-user", "emails": [{"value": "j@example.org"}]})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+}
+
+#[tokio::test]
+async fn health_check_needs_no_token_and_no_drupal() {
+    let app = spawn_app().await;
+    let url = app.base.replace("/scim/v2", "/healthz");
+    let answer = app.client.get(url).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(app.drupal.request_count(), 0);
+}
