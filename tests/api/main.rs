@@ -5,4 +5,5 @@ mod deprovision;
 mod drupal_failures;
 mod helpers;
 mod protocol;
+mod quirks;
 mod users;
