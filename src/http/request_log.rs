@@ -41,6 +41,8 @@ pub async fn log_requests(
         request_id = %request_id,
         method = %req.method(),
         route = %req.match_pattern().unwrap_or_else(|| req.path().to_string()),
+        // Filled in by the provisioning layer once it knows whose account it is.
+        user = tracing::field::Empty,
     );
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
@@ -65,7 +67,7 @@ pub async fn log_requests(
             if status >= 500 {
                 tracing::warn!(
                     operation,
-                    target,
+                    scim_target = target,
                     status,
                     outcome,
                     latency_ms,
@@ -74,7 +76,7 @@ pub async fn log_requests(
             } else {
                 tracing::info!(
                     operation,
-                    target,
+                    scim_target = target,
                     status,
                     outcome,
                     latency_ms,

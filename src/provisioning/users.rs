@@ -66,6 +66,7 @@ impl Provisioner {
             Err(e) => return Err(e.into()),
         };
         self.counts.clear();
+        tracing::Span::current().record("user", created.name().unwrap_or_default());
         Ok(render_user(&created, &self.mapping))
     }
 
@@ -404,7 +405,10 @@ impl Provisioner {
             return Err(ProvisioningError::NotFound(id.to_string()));
         }
         match self.drupal.get_user(id).await? {
-            Some(user) if !self.marker.is_marked(&user) => Ok(user),
+            Some(user) if !self.marker.is_marked(&user) => {
+                tracing::Span::current().record("user", user.name().unwrap_or_default());
+                Ok(user)
+            }
             _ => Err(ProvisioningError::NotFound(id.to_string())),
         }
     }

@@ -1,0 +1,165 @@
+//! What the logs say: one structured event per SCIM request and per Drupal
+//! call, tied by a request id, and never a secret. A test binary of its own,
+//! because it installs the process-wide log subscriber.
+
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use base64::Engine;
+use drupal_scim_bridge::telemetry::{self, CapturedLogs, LogFormat};
+use serde_json::json;
+
+use helpers::{read, spawn_app, spawn_app_with, Options, DRUPAL_PASSWORD, TOKEN};
+use serde_json::Value;
+
+/// The logs of every test in this binary, as JSON lines at trace level.
+fn captured() -> &'static CapturedLogs {
+    static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        std::env::set_var("RUST_LOG", "trace");
+        let logs = CapturedLogs::default();
+        telemetry::init(LogFormat::Json, logs.clone()).expect("subscriber");
+        logs
+    })
+}
+
+fn events() -> Vec<Value> {
+    captured()
+        .contents()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn each_scim_request_logs_one_event_tied_to_its_drupal_calls() {
+    captured();
+    let app = spawn_app().await;
+    let id = app.create_user("logged.user", "logged@example.org").await;
+    app.patch(
+        &format!("/Users/{id}"),
+        &json!({"Operations": [{"op": "replace", "path": "active", "value": false}]}),
+    )
+    .await;
+
+    let events = events();
+    let request = events
+        .iter()
+        .find(|e| {
+            e["message"] == "scim request"
+                && e["operation"] == "patch_user"
+                && e["scim_target"] == id.as_str()
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "one event for the PATCH: {}",
+                captured()
+                    .contents()
+                    .lines()
+                    .filter(|l| l.contains("scim request"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        });
+    let span = &request["span"];
+    assert_eq!(span["method"], "PATCH");
+    assert_eq!(span["route"], "/scim/v2/Users/{id}");
+    assert_eq!(
+        span["user"], "logged.user",
+        "the account's name, found by the bridge"
+    );
+    assert_eq!(request["status"], 200);
+    assert_eq!(request["outcome"], "ok");
+    assert!(request["latency_ms"].as_f64().is_some());
+    let request_id = span["request_id"].as_str().unwrap();
+    let drupal_calls: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["message"] == "drupal call" && e["span"]["request_id"] == request_id)
+        .collect();
+    assert_eq!(
+        drupal_calls.len(),
+        2,
+        "a read and a write: {drupal_calls:?}"
+    );
+    assert!(drupal_calls
+        .iter()
+        .all(|c| c["latency_ms"].as_f64().is_some() && c["outcome"] == "ok"));
+    let same_request: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["message"] == "scim request" && e["span"]["request_id"] == request_id)
+        .collect();
+    assert_eq!(same_request.len(), 1);
+}
+
+#[tokio::test]
+async fn secrets_never_reach_logs_or_response_bodies() {
+    let logs = captured();
+
+    let mut bodies = Vec::new();
+    let app = spawn_app().await;
+    let id = app.create_user("sam", "sam@example.org").await;
+    bodies.push(app.get(&format!("/Users/{id}")).await.body.to_string());
+    bodies.push(
+        app.post(
+            "/Users",
+            &json!({"userName": "sam", "password": "Users-Own-Pa55word"}),
+        )
+        .await
+        .body
+        .to_string(),
+    );
+    bodies.push(
+        app.patch(&format!("/Users/{id}"), &json!({"Operations": [{"op": "replace", "path": "password", "value": "Another-Pa55word"}]}))
+            .await
+            .body
+            .to_string(),
+    );
+    app.drupal.fail_next(1, 500);
+    bodies.push(app.get(&format!("/Users/{id}")).await.body.to_string());
+    app.drupal.set_read_only(true);
+    bodies.push(app.delete(&format!("/Users/{id}")).await.body.to_string());
+    let wrong = read(
+        app.client
+            .get(format!("{}/Users", app.base))
+            .bearer_auth(format!("{TOKEN}-almost"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    bodies.push(wrong.body.to_string());
+
+    let refused = spawn_app_with(Options {
+        drupal_password: "Wrong-Drupal-Pa55word".into(),
+        ..Options::default()
+    })
+    .await;
+    bodies.push(refused.get("/Users").await.body.to_string());
+
+    let logged = logs.contents();
+    assert!(logged.contains("scim request"), "the logs were captured");
+    assert!(logged.contains("drupal call"), "Drupal calls were logged");
+    let basic = |pw: &str| base64::engine::general_purpose::STANDARD.encode(format!("admin:{pw}"));
+    let secrets = [
+        TOKEN.to_string(),
+        DRUPAL_PASSWORD.to_string(),
+        basic(DRUPAL_PASSWORD),
+        "Wrong-Drupal-Pa55word".to_string(),
+        basic("Wrong-Drupal-Pa55word"),
+        "Users-Own-Pa55word".to_string(),
+        "Another-Pa55word".to_string(),
+    ];
+    for secret in &secrets {
+        assert!(
+            !logged.contains(secret.as_str()),
+            "a secret reached the logs"
+        );
+        for body in &bodies {
+            assert!(
+                !body.contains(secret.as_str()),
+                "a secret reached a response body: {body}"
+            );
+        }
+    }
+}
