@@ -91,6 +91,27 @@ struct RawScim {
     /// Largest accepted request body, in bytes. Default 1 MiB.
     #[serde(default = "default_max_body_bytes")]
     max_body_bytes: usize,
+    /// Also accept JWT bearer tokens an OAuth issuer signs (Entra's OAuth
+    /// option), instead of or next to static tokens.
+    jwt: Option<RawJwt>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJwt {
+    /// Required `iss` claim, e.g. `https://sts.windows.net/<tenant id>/`.
+    issuer: String,
+    /// Accepted `aud` claims.
+    audience: Vec<String>,
+    /// Where the issuer publishes its signing keys (JWKS), fetched at first
+    /// use and again when a token names an unknown key.
+    jwks_url: Option<String>,
+    /// PEM public keys (RSA or EC), for issuers whose keys are copied in.
+    #[serde(default)]
+    public_key_files: Vec<PathBuf>,
+    /// Clock skew tolerated on `exp` / `nbf`, in seconds. Default 60.
+    #[serde(default = "default_leeway_secs")]
+    leeway_secs: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,6 +174,9 @@ fn default_count_cache_secs() -> u64 {
 fn default_max_body_bytes() -> usize {
     1024 * 1024
 }
+fn default_leeway_secs() -> u64 {
+    60
+}
 fn default_timeout_secs() -> u64 {
     10
 }
@@ -173,8 +197,19 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct ScimSettings {
     pub tokens: Vec<Secret>,
+    pub jwt: Option<JwtSettings>,
     pub public_url: Option<String>,
     pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub issuer: String,
+    pub audience: Vec<String>,
+    pub jwks_url: Option<String>,
+    /// PEM texts of the configured public keys.
+    pub public_keys: Vec<String>,
+    pub leeway: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -259,9 +294,11 @@ impl RawSettings {
                     .map(Secret::new),
             );
         }
-        if tokens.is_empty() {
+        let jwt = self.scim.jwt.map(RawJwt::resolve).transpose()?;
+        if tokens.is_empty() && jwt.is_none() {
             return Err(ConfigError::Invalid(
-                "scim: no bearer token configured; set scim.tokens or scim.token_file".into(),
+                "scim: no bearer token configured; set scim.tokens, scim.token_file or scim.jwt"
+                    .into(),
             ));
         }
         if let Some(short) = tokens.iter().find(|t| t.expose().len() < 16) {
@@ -309,6 +346,7 @@ impl RawSettings {
             listen,
             scim: ScimSettings {
                 tokens,
+                jwt,
                 public_url: self
                     .scim
                     .public_url
@@ -330,6 +368,33 @@ impl RawSettings {
                 protected_roles: self.protected_roles,
                 count_cache: Duration::from_secs(self.count_cache_secs),
             },
+        })
+    }
+}
+
+impl RawJwt {
+    fn resolve(self) -> Result<JwtSettings, ConfigError> {
+        if self.audience.is_empty() {
+            return Err(ConfigError::Invalid(
+                "scim.jwt.audience: name at least one accepted audience".into(),
+            ));
+        }
+        if self.jwks_url.is_none() && self.public_key_files.is_empty() {
+            return Err(ConfigError::Invalid(
+                "scim.jwt: set jwks_url or public_key_files, so tokens can be verified".into(),
+            ));
+        }
+        let public_keys = self
+            .public_key_files
+            .iter()
+            .map(|p| read_secret_file(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(JwtSettings {
+            issuer: self.issuer,
+            audience: self.audience,
+            jwks_url: self.jwks_url,
+            public_keys,
+            leeway: Duration::from_secs(self.leeway_secs),
         })
     }
 }

@@ -9,6 +9,7 @@ use actix_web::{middleware, web, App, HttpServer};
 
 use crate::config::Settings;
 use crate::drupal::{DrupalClient, DrupalError};
+use crate::http::jwt::{JwtError, JwtVerifier};
 use crate::http::{self, AppState};
 use crate::mapping::Mapping;
 use crate::provisioning::Provisioner;
@@ -23,6 +24,8 @@ pub enum StartupError {
     },
     #[error("cannot set up the Drupal client: {0}")]
     Drupal(#[from] DrupalError),
+    #[error("scim.jwt: {0}")]
+    Jwt(#[from] JwtError),
 }
 
 pub struct Application {
@@ -55,9 +58,16 @@ impl Application {
             Arc::new(mapping),
             settings.policy.clone(),
         ));
+        let jwt = settings
+            .scim
+            .jwt
+            .as_ref()
+            .map(JwtVerifier::new)
+            .transpose()?;
         let state = web::Data::new(AppState {
             provisioner,
             tokens: settings.scim.tokens.clone(),
+            jwt,
             public_url: settings.scim.public_url.clone(),
         });
         let max_body = settings.scim.max_body_bytes;

@@ -10,6 +10,7 @@ use actix_web::{web, Error, ResponseError};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
+use super::jwt::{JwtError, JwtVerifier};
 use super::AppState;
 use crate::scim::error::ScimError;
 
@@ -21,28 +22,61 @@ pub async fn require_bearer(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token);
-    let accepted = match (presented, req.app_data::<web::Data<AppState>>()) {
-        (Some(token), Some(state)) => token_matches(token, state.tokens.iter().map(|t| t.expose())),
-        _ => false,
+        .and_then(bearer_token)
+        .map(str::to_string);
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let verdict = match (&presented, &state) {
+        (Some(token), Some(state)) => check(token, state).await,
+        (None, _) => Err(ScimError::unauthorized(
+            "Authentication required: send the bearer token configured for this bridge in an Authorization: Bearer header.",
+        )),
+        (Some(_), None) => Err(ScimError::internal("the bridge's state is missing")),
     };
-    if accepted {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_boxed_body);
+    let refusal = match verdict {
+        Ok(()) => {
+            return next
+                .call(req)
+                .await
+                .map(ServiceResponse::map_into_boxed_body)
+        }
+        Err(e) => e,
+    };
+    let challenge = refusal.status == 401;
+    let mut response = ApiError::from(refusal).error_response();
+    if challenge {
+        response.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"drupal-scim-bridge\""),
+        );
     }
-    let detail = if presented.is_none() {
-        "Authentication required: send the bearer token configured for this bridge in an Authorization: Bearer header."
-    } else {
-        "The bearer token is not valid for this bridge."
-    };
-    let mut response = ApiError::from(ScimError::unauthorized(detail)).error_response();
-    response.headers_mut().insert(
-        WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"drupal-scim-bridge\""),
-    );
     Ok(req.into_response(response))
+}
+
+/// A static token, else a JWT from the configured issuer.
+async fn check(token: &str, state: &AppState) -> Result<(), ScimError> {
+    if token_matches(token, state.tokens.iter().map(|t| t.expose())) {
+        return Ok(());
+    }
+    match &state.jwt {
+        Some(verifier) if JwtVerifier::looks_like_jwt(token) => {
+            match verifier.verify(token).await {
+                Ok(()) => Ok(()),
+                Err(JwtError::KeysUnavailable(reason)) => {
+                    tracing::error!(reason, "cannot fetch the JWT issuer's signing keys");
+                    Err(ScimError::unavailable(
+                    "The bridge cannot fetch its token issuer's signing keys right now; retry later.",
+                    30,
+                ))
+                }
+                Err(e) => Err(ScimError::unauthorized(format!(
+                    "The bearer token is not valid for this bridge: {e}."
+                ))),
+            }
+        }
+        _ => Err(ScimError::unauthorized(
+            "The bearer token is not valid for this bridge.",
+        )),
+    }
 }
 
 /// The token of an `Authorization: Bearer <token>` header; the scheme is

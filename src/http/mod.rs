@@ -4,6 +4,7 @@
 mod auth;
 mod discovery;
 pub mod error;
+pub mod jwt;
 mod request_log;
 mod users;
 
@@ -23,6 +24,8 @@ use error::{ApiError, SCIM_CONTENT_TYPE};
 pub struct AppState {
     pub provisioner: Arc<Provisioner>,
     pub tokens: Vec<Secret>,
+    /// Verifies JWT bearer tokens, when an issuer is configured.
+    pub jwt: Option<jwt::JwtVerifier>,
     /// Configured public base URL of the SCIM API, if any.
     pub public_url: Option<String>,
 }

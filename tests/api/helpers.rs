@@ -26,6 +26,8 @@ pub struct Options {
     pub standin: StandInConfig,
     /// Extra YAML appended to the bridge's configuration.
     pub extra_config: String,
+    /// Extra YAML inside its `scim:` section (indented two spaces).
+    pub scim_config: String,
     pub mapping: String,
     pub drupal_password: String,
 }
@@ -35,6 +37,7 @@ impl Default for Options {
         Options {
             standin: StandInConfig::demo(DRUPAL_PASSWORD),
             extra_config: String::new(),
+            scim_config: String::new(),
             mapping: std::fs::read_to_string(concat!(
                 env!("CARGO_MANIFEST_DIR"),
                 "/mappings/demo.yaml"
@@ -53,7 +56,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let standin_listener = TcpListener::bind("127.0.0.1:0").expect("bind stand-in");
     let standin = StandIn::start(options.standin, standin_listener).expect("start stand-in");
     let yaml = format!(
-        "listen: 127.0.0.1:0\nscim:\n  tokens: [\"{TOKEN}\"]\ndrupal:\n  base_url: {}\n  timeout_secs: 2\n  connect_timeout_secs: 1\n  auth:\n    username: admin\n    password: \"{}\"\n{}",
+        "listen: 127.0.0.1:0\nscim:\n  tokens: [\"{TOKEN}\"]\n{}drupal:\n  base_url: {}\n  timeout_secs: 2\n  connect_timeout_secs: 1\n  auth:\n    username: admin\n    password: \"{}\"\n{}",
+        options.scim_config,
         standin.base_url(),
         options.drupal_password,
         options.extra_config

@@ -4,6 +4,7 @@
 mod deprovision;
 mod drupal_failures;
 mod helpers;
+mod jwt;
 mod protocol;
 mod quirks;
 mod users;
