@@ -12,6 +12,7 @@ use crate::drupal::{DrupalClient, DrupalError};
 use crate::http::{self, AppState};
 use crate::mapping::Mapping;
 use crate::provisioning::Provisioner;
+use crate::scim::schema::SchemaError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -23,6 +24,8 @@ pub enum StartupError {
     },
     #[error("cannot set up the Drupal client: {0}")]
     Drupal(#[from] DrupalError),
+    #[error("the mapping's schemas do not fit the built-in ones: {0}")]
+    Schemas(#[from] SchemaError),
 }
 
 pub struct Application {
@@ -54,7 +57,7 @@ impl Application {
             drupal,
             Arc::new(mapping),
             settings.policy.clone(),
-        ));
+        )?);
         let state = web::Data::new(AppState {
             provisioner,
             tokens: settings.scim.tokens.clone(),

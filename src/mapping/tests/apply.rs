@@ -782,6 +782,19 @@ rules:
         )
         .expect("valid");
     assert_eq!(write.attributes.get("field_floor"), Some(&json!(4)));
+
+    let published = schema
+        .schema_def()
+        .to_json("https://scim.example.org/scim/v2");
+    assert_eq!(published["id"], json!(ACME));
+    assert_eq!(published["description"], json!("Acme employee data"));
+    assert_eq!(published["attributes"][0]["required"], json!(true));
+    assert_eq!(published["attributes"][0]["caseExact"], json!(true));
+    assert_eq!(
+        published["attributes"][1]["subAttributes"][1]["type"],
+        json!("integer")
+    );
+    assert_eq!(published["attributes"][2]["returned"], json!("never"));
 }
 
 #[test]
