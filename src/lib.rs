@@ -12,6 +12,7 @@ pub mod drupal;
 pub mod http;
 pub mod mapping;
 pub mod provisioning;
+pub mod reload;
 pub mod scim;
 pub mod standin;
 pub mod startup;

@@ -31,6 +31,7 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    provisioner: Arc<Provisioner>,
 }
 
 impl Application {
@@ -52,14 +53,19 @@ impl Application {
             addr: settings.listen.to_string(),
             source,
         })?;
-        let drupal = DrupalClient::new((&settings.drupal).into())?;
+        let drupal = DrupalClient::new((&settings.drupal).into())?.with_dry_run(settings.dry_run);
+        if settings.dry_run {
+            tracing::warn!(
+                "dry run: every Drupal write is logged and not sent; reads go to Drupal"
+            );
+        }
         let provisioner = Arc::new(Provisioner::new(
             drupal,
             Arc::new(mapping),
             settings.policy.clone(),
         )?);
         let state = web::Data::new(AppState {
-            provisioner,
+            provisioner: provisioner.clone(),
             tokens: settings.scim.tokens.clone(),
             public_url: settings.scim.public_url.clone(),
         });
@@ -80,11 +86,17 @@ impl Application {
         Ok(Application {
             port: addr.port(),
             server,
+            provisioner,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The service the server runs, for swapping its mapping on reload.
+    pub fn provisioner(&self) -> Arc<Provisioner> {
+        self.provisioner.clone()
     }
 
     /// Stops the server gracefully (in-flight requests finish).

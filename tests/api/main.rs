@@ -4,5 +4,7 @@
 mod custom_schemas;
 mod deprovision;
 mod drupal_failures;
+mod dry_run;
 mod helpers;
+mod reload;
 mod users;
