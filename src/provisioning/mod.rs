@@ -21,6 +21,7 @@ use crate::scim::schema::{ResourceSchema, SchemaError, SchemaRegistry};
 use crate::scim::service_provider::ServiceProviderConfig;
 
 pub use render::{render_user, ScimUser};
+pub use users::new_account;
 
 /// Largest page a client can ask for (advertised as `filter.maxResults`).
 pub const MAX_RESULTS: usize = 200;

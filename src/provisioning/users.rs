@@ -14,13 +14,38 @@ use crate::drupal::{
     CollectionQuery, Condition, DrupalError, DrupalUser, Operator, SortKey, UserPage, UserWrite,
     DRUPAL_PAGE_CAP,
 };
-use crate::mapping::WritePurpose;
+use crate::mapping::{Mapping, MappingError, WritePurpose};
 use crate::scim::error::ScimError;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::SortOrder;
 use crate::scim::patch::{apply_patch, PatchRequest};
 
 type Result<T> = std::result::Result<T, ProvisioningError>;
+
+/// The Drupal account a SCIM create writes, with the UUID the bridge chose.
+pub fn new_account(
+    mapping: &Mapping,
+    resource: &Map<String, Value>,
+    id: Option<String>,
+) -> std::result::Result<UserWrite, MappingError> {
+    let mapped = mapping.to_drupal(resource, WritePurpose::Create)?;
+    let mut write = UserWrite {
+        id,
+        attributes: mapped.attributes,
+        relationships: mapped.relationships,
+    };
+    // Drupal blocks an account whose status is omitted; SCIM users are
+    // active unless the IdP says otherwise.
+    let active = resource
+        .get("active")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    write
+        .attributes
+        .entry("status")
+        .or_insert(Value::Bool(active));
+    Ok(write)
+}
 
 impl Provisioner {
     pub async fn get_user(&self, id: &str) -> Result<ScimUser> {
@@ -29,23 +54,8 @@ impl Provisioner {
     }
 
     pub async fn create_user(&self, resource: Map<String, Value>) -> Result<ScimUser> {
-        let mapped = self.mapping().to_drupal(&resource, WritePurpose::Create)?;
         let id = uuid::Uuid::new_v4().to_string();
-        let mut write = UserWrite {
-            id: Some(id.clone()),
-            attributes: mapped.attributes,
-            relationships: mapped.relationships,
-        };
-        // Drupal blocks an account whose status is omitted; SCIM users are
-        // active unless the IdP says otherwise.
-        let active = resource
-            .get("active")
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
-        write
-            .attributes
-            .entry("status")
-            .or_insert(Value::Bool(active));
+        let write = new_account(&self.mapping(), &resource, Some(id.clone()))?;
 
         let created = match self.drupal.create_user(&write).await {
             Ok(user) => user,
