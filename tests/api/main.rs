@@ -6,5 +6,6 @@ mod deprovision;
 mod drupal_failures;
 mod dry_run;
 mod helpers;
+mod presets;
 mod reload;
 mod users;
