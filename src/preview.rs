@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::drupal::DrupalUser;
 use crate::mapping::{Mapping, MappingError};
@@ -88,8 +88,8 @@ impl Preview {
 
 /// A JSON:API document or resource object, rather than a SCIM resource.
 fn looks_like_jsonapi(body: &Value) -> bool {
-    let members: Option<&Map<String, Value>> = body.as_object();
-    members.is_some_and(|m| m.contains_key("data") || m.contains_key("attributes"))
+    body.as_object()
+        .is_some_and(|m| m.contains_key("data") || m.contains_key("attributes"))
 }
 
 #[cfg(test)]

@@ -8,10 +8,10 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::{fields, Finding, Report};
-use crate::config::Settings;
+use crate::config::{DeprovisionPolicy, Settings};
 use crate::drupal::{
-    CollectionQuery, Condition, DrupalClient, DrupalError, DrupalRole, Operator, UserWrite,
-    DRUPAL_PAGE_CAP,
+    CollectionQuery, Condition, DrupalClient, DrupalError, DrupalRole, DrupalUser, Operator,
+    UserWrite, DRUPAL_PAGE_CAP,
 };
 use crate::mapping::Mapping;
 
@@ -179,11 +179,11 @@ async fn check_fields(
 fn check_marker_field(
     settings: &Settings,
     mapping: &Mapping,
-    accounts: &[crate::drupal::DrupalUser],
+    accounts: &[DrupalUser],
     report: &mut Report,
 ) {
     let policy = &settings.policy;
-    if policy.deprovision != crate::config::DeprovisionPolicy::Block
+    if policy.deprovision != DeprovisionPolicy::Block
         || mapping
             .mapped_fields()
             .iter()
