@@ -75,6 +75,9 @@ struct RawSettings {
     /// How long a counted `totalResults` is reused, in seconds. Default 10.
     #[serde(default = "default_count_cache_secs")]
     count_cache_secs: u64,
+    /// Log every Drupal write instead of sending it (`serve --dry-run`).
+    #[serde(default)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,6 +195,8 @@ pub struct Settings {
     pub drupal: DrupalSettings,
     pub mapping: PathBuf,
     pub policy: PolicySettings,
+    /// Drupal writes are logged, not sent; reads go through.
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -368,6 +373,7 @@ impl RawSettings {
                 protected_roles: self.protected_roles,
                 count_cache: Duration::from_secs(self.count_cache_secs),
             },
+            dry_run: self.dry_run,
         })
     }
 }
@@ -435,6 +441,7 @@ drupal:
         assert_eq!(s.policy.deprovision, DeprovisionPolicy::Block);
         assert_eq!(s.policy.protected_roles, vec!["administrator".to_string()]);
         assert_eq!(s.mapping, PathBuf::from("mappings/default.yaml"));
+        assert!(!s.dry_run, "writes reach Drupal unless asked otherwise");
     }
 
     #[test]

@@ -6,12 +6,15 @@
 //! and `mapping` (SCIM attributes <-> Drupal fields) -> `drupal` (JSON:API
 //! client). `standin` imitates Drupal for `demo` and the tests.
 
+pub mod check;
 pub mod config;
 pub mod demo;
 pub mod drupal;
 pub mod http;
 pub mod mapping;
+pub mod preview;
 pub mod provisioning;
+pub mod reload;
 pub mod scim;
 pub mod standin;
 pub mod startup;

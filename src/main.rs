@@ -1,25 +1,86 @@
 //! drupal-scim-bridge: a SCIM 2.0 server in front of a Drupal site.
 
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use rand::distributions::{Alphanumeric, DistString};
 
+use drupal_scim_bridge::check;
 use drupal_scim_bridge::config::Settings;
 use drupal_scim_bridge::demo;
 use drupal_scim_bridge::drupal::DrupalClient;
 use drupal_scim_bridge::mapping::Mapping;
+use drupal_scim_bridge::preview::Preview;
+use drupal_scim_bridge::reload::{self, MappingReloader};
 use drupal_scim_bridge::standin::{StandIn, StandInConfig};
 use drupal_scim_bridge::startup::{check_drupal_credentials, Application};
 use drupal_scim_bridge::telemetry::{self, LogFormat};
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0  success (for check: no errors; warnings allowed)
+  1  failure: the bridge could not start or stopped on an error, check found
+     an error, or map was given an invalid mapping or user
+  2  wrong usage: unknown command or option, missing argument";
+
+const SERVE_HELP: &str = "\
+Examples:
+  drupal-scim-bridge serve --config /etc/scim-bridge/bridge.yaml
+  drupal-scim-bridge serve --config bridge.yaml --dry-run --log-format json
+
+Reloading the mapping: send SIGHUP (systemctl reload, kill -HUP <pid>), or
+just save the mapping file: it is looked at every 2 seconds. A new mapping
+is checked first; an invalid one is logged and the running one kept.
+
+Exit status:
+  0  stopped by SIGINT or SIGTERM after finishing in-flight requests
+  1  could not start (configuration, mapping, address in use) or failed
+  2  wrong usage";
+
+const CHECK_HELP: &str = "\
+Offline it validates the configuration and the mapping. Online it checks,
+without changing anything on the site: Drupal is reachable; it accepts the
+bridge's account (wrong credentials make Drupal answer as anonymous, not
+401); JSON:API accepts writes; every custom field the mapping writes exists
+on the user entity with a fitting type; every role the mapping uses and
+every protected role exists. One line per finding, each saying what to do.
+
+Examples:
+  drupal-scim-bridge check --config /etc/scim-bridge/bridge.yaml
+  SCIM_BRIDGE__MAPPING=mappings/okta.yaml drupal-scim-bridge check --config bridge.yaml
+
+Exit status:
+  0  no errors (warnings may be listed)
+  1  at least one error
+  2  wrong usage";
+
+const MAP_HELP: &str = "\
+Reads one user as JSON on standard input and prints what the mapping makes
+of it, computed exactly as the bridge does, touching no server:
+  - without --reverse: a SCIM user, as an IdP POSTs it, becomes the Drupal
+    JSON:API document the bridge sends to create the account;
+  - with --reverse: a Drupal JSON:API user (GET /jsonapi/user/user/<uuid>)
+    becomes the SCIM user the IdP reads back.
+
+Examples:
+  drupal-scim-bridge map --mapping mappings/okta.yaml < okta-user.json
+  curl -su admin https://drupal.example.org/jsonapi/user/user/<uuid> \\
+    | drupal-scim-bridge map --mapping mappings/okta.yaml --reverse
+
+Exit status:
+  0  converted; the result is on standard output
+  1  the mapping or the input is invalid; the reason is on standard error
+  2  wrong usage";
 
 #[derive(Parser)]
 #[command(
     name = "drupal-scim-bridge",
     version,
-    about = "Provision Drupal users and roles from an identity provider over SCIM 2.0"
+    about = "Provision Drupal users and roles from an identity provider over SCIM 2.0",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     /// Log output: `text` for people, `json` for log shippers.
@@ -32,16 +93,22 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve SCIM in front of a real Drupal site.
-    ///
-    /// Example: drupal-scim-bridge serve --config /etc/scim-bridge/bridge.yaml
+    #[command(after_help = SERVE_HELP)]
     Serve {
         /// The bridge's YAML configuration (see deploy/bridge.example.yaml).
         #[arg(long)]
         config: PathBuf,
+        /// Log every Drupal write in full (passwords redacted) instead of
+        /// sending it; reads still reach Drupal. For trying a new mapping.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Try the bridge at once: starts it with a built-in Drupal stand-in.
-    ///
-    /// Example: drupal-scim-bridge demo --token my-long-demo-token-123
+    #[command(after_help = "\
+Example:
+  drupal-scim-bridge demo --token my-long-demo-token-123
+
+Exit status: 0 when stopped with Ctrl-C, 1 when it cannot start, 2 wrong usage.")]
     Demo {
         /// Where the SCIM API listens.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -56,11 +123,35 @@ enum Command {
         #[arg(long, default_value = "admin")]
         drupal_password: String,
     },
+    /// Check the configuration, the mapping and the Drupal site before serving.
+    #[command(after_help = CHECK_HELP)]
+    Check {
+        /// The bridge's YAML configuration; its `mapping` is checked too.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Show what a mapping makes of one user (SCIM -> Drupal, or back).
+    #[command(after_help = MAP_HELP)]
+    Map {
+        /// The mapping file.
+        #[arg(long)]
+        mapping: PathBuf,
+        /// Convert a Drupal JSON:API user to SCIM instead.
+        #[arg(long)]
+        reverse: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = telemetry::init(cli.log_format, telemetry::stderr()) {
+    // The operator's commands print everything they found; the Drupal
+    // client's own warnings (the 404 of check's write probe) would only
+    // repeat it.
+    let default_level = match cli.command {
+        Command::Serve { .. } | Command::Demo { .. } => "info",
+        Command::Check { .. } | Command::Map { .. } => "error",
+    };
+    if let Err(e) = telemetry::init(cli.log_format, telemetry::stderr(), default_level) {
         eprintln!("cannot start logging: {e}");
         return ExitCode::FAILURE;
     }
@@ -76,33 +167,75 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve { config } => serve(config).await,
+            Command::Serve { config, dry_run } => logged(serve(&config, dry_run).await),
             Command::Demo {
                 listen,
                 drupal_listen,
                 token,
                 drupal_password,
-            } => run_demo(listen, drupal_listen, token, drupal_password).await,
+            } => logged(run_demo(listen, drupal_listen, token, drupal_password).await),
+            Command::Check { config } => Ok(run_check(&config).await),
+            Command::Map { mapping, reverse } => map(&mapping, reverse),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(message) => {
-            tracing::error!("{message}");
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn serve(config: PathBuf) -> Result<(), String> {
-    let settings = Settings::load(&config).map_err(|e| e.to_string())?;
+/// The server's failure also goes to the log, where its operators look.
+fn logged(result: Result<(), String>) -> Result<ExitCode, String> {
+    result
+        .inspect_err(|message| tracing::error!("{message}"))
+        .map(|()| ExitCode::SUCCESS)
+}
+
+async fn serve(config: &Path, dry_run: bool) -> Result<(), String> {
+    let mut settings = Settings::load(config).map_err(|e| e.to_string())?;
+    settings.dry_run |= dry_run;
     let mapping = Mapping::load_file(&settings.mapping).map_err(|e| e.to_string())?;
     let app = Application::build(&settings, mapping).map_err(|e| e.to_string())?;
     let client = DrupalClient::new((&settings.drupal).into()).map_err(|e| e.to_string())?;
     tokio::spawn(async move { check_drupal_credentials(&client).await });
+    let reloader = MappingReloader::new(app.provisioner(), settings.mapping.clone());
+    tokio::spawn(reloader.watch(reload::POLL_INTERVAL));
     tracing::info!(listen = %settings.listen, drupal = settings.drupal.base_url, "serving SCIM at /scim/v2");
     app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+async fn run_check(config: &Path) -> ExitCode {
+    let report = check::run(config).await;
+    for finding in &report.findings {
+        println!("{finding}");
+    }
+    println!("{}", report.summary());
+    if report.has_errors() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn map(mapping: &Path, reverse: bool) -> Result<ExitCode, String> {
+    let mapping = Mapping::load_file(mapping).map_err(|e| e.to_string())?;
+    let preview = Preview::new(mapping).map_err(|e| e.to_string())?;
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| format!("cannot read standard input: {e}"))?;
+    let output = if reverse {
+        preview.to_scim(&input)
+    } else {
+        preview.to_drupal(&input)
+    }
+    .map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(&output).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run_demo(

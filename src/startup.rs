@@ -13,6 +13,7 @@ use crate::http::jwt::{JwtError, JwtVerifier};
 use crate::http::{self, AppState};
 use crate::mapping::Mapping;
 use crate::provisioning::Provisioner;
+use crate::scim::schema::SchemaError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -26,11 +27,14 @@ pub enum StartupError {
     Drupal(#[from] DrupalError),
     #[error("scim.jwt: {0}")]
     Jwt(#[from] JwtError),
+    #[error("the mapping's schemas do not fit the built-in ones: {0}")]
+    Schemas(#[from] SchemaError),
 }
 
 pub struct Application {
     port: u16,
     server: Server,
+    provisioner: Arc<Provisioner>,
 }
 
 impl Application {
@@ -52,12 +56,17 @@ impl Application {
             addr: settings.listen.to_string(),
             source,
         })?;
-        let drupal = DrupalClient::new((&settings.drupal).into())?;
+        let drupal = DrupalClient::new((&settings.drupal).into())?.with_dry_run(settings.dry_run);
+        if settings.dry_run {
+            tracing::warn!(
+                "dry run: every Drupal write is logged and not sent; reads go to Drupal"
+            );
+        }
         let provisioner = Arc::new(Provisioner::new(
             drupal,
             Arc::new(mapping),
             settings.policy.clone(),
-        ));
+        )?);
         let jwt = settings
             .scim
             .jwt
@@ -65,7 +74,7 @@ impl Application {
             .map(JwtVerifier::new)
             .transpose()?;
         let state = web::Data::new(AppState {
-            provisioner,
+            provisioner: provisioner.clone(),
             tokens: settings.scim.tokens.clone(),
             jwt,
             public_url: settings.scim.public_url.clone(),
@@ -87,11 +96,17 @@ impl Application {
         Ok(Application {
             port: addr.port(),
             server,
+            provisioner,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The service the server runs, for swapping its mapping on reload.
+    pub fn provisioner(&self) -> Arc<Provisioner> {
+        self.provisioner.clone()
     }
 
     /// Stops the server gracefully (in-flight requests finish).

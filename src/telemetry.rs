@@ -1,5 +1,5 @@
 //! Log output: human-readable text or one JSON object per line for log
-//! shippers. `RUST_LOG` adjusts levels (default `info`).
+//! shippers. `RUST_LOG` adjusts levels (default `info` for `serve`).
 
 use std::io::Write;
 
@@ -13,13 +13,15 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber writing to `writer`. Fails only when one
+/// Installs the global subscriber writing to `writer`, logging from
+/// `default_level` up unless `RUST_LOG` says otherwise. Fails only when one
 /// is already installed.
-pub fn init<W>(format: LogFormat, writer: W) -> Result<(), String>
+pub fn init<W>(format: LogFormat, writer: W, default_level: &str) -> Result<(), String>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

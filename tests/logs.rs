@@ -19,7 +19,7 @@ fn captured() -> &'static CapturedLogs {
     LOGS.get_or_init(|| {
         std::env::set_var("RUST_LOG", "trace");
         let logs = CapturedLogs::default();
-        telemetry::init(LogFormat::Json, logs.clone()).expect("subscriber");
+        telemetry::init(LogFormat::Json, logs.clone(), "trace").expect("subscriber");
         logs
     })
 }

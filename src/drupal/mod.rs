@@ -3,6 +3,7 @@
 //! errors. One pooled HTTP client, timeouts, one log event per call.
 
 pub mod document;
+mod dry_run;
 pub mod error;
 pub mod query;
 
@@ -39,6 +40,8 @@ pub struct UserPage {
 pub struct DrupalClient {
     http: reqwest::Client,
     base_url: String,
+    /// Writes are logged and answered locally, never sent (`serve --dry-run`).
+    dry_run: bool,
 }
 
 /// Connection details, separate from the bridge's settings so the `check`
@@ -91,7 +94,15 @@ impl DrupalClient {
         Ok(DrupalClient {
             http,
             base_url: conn.base_url.trim_end_matches('/').to_string(),
+            dry_run: false,
         })
+    }
+
+    /// With `dry_run`, every write is logged in full (passwords redacted)
+    /// and answered as Drupal would, without reaching Drupal; reads still do.
+    pub fn with_dry_run(mut self, dry_run: bool) -> DrupalClient {
+        self.dry_run = dry_run;
+        self
     }
 
     pub fn base_url(&self) -> &str {
@@ -263,6 +274,9 @@ impl DrupalClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, DrupalError> {
+        if self.dry_run && method != Method::GET {
+            return dry_run::pretend_write(self, op, &method, path, body).await;
+        }
         let started = Instant::now();
         let url = format!("{}{}", self.base_url, path);
         let mut request = self.http.request(method.clone(), &url);

@@ -64,7 +64,7 @@ async fn respond_list(
     let projection = Projection::parse(
         params.attributes.as_deref(),
         params.excluded_attributes.as_deref(),
-        provisioner.user_schema(),
+        &provisioner.user_schema(),
     )?;
     let query = UserQuery {
         filter,
@@ -112,7 +112,7 @@ async fn create(
     query: Query,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let resource = parse_resource(&json_body(&body)?, state.provisioner.user_schema())?;
+    let resource = parse_resource(&json_body(&body)?, &state.provisioner.user_schema())?;
     label(&req, "create_user", user_name(&resource));
     let projection = projection_from(&query, &state)?;
     let user = state.provisioner.create_user(resource).await?;
@@ -130,7 +130,7 @@ async fn replace(
     query: Query,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let resource = parse_resource(&json_body(&body)?, state.provisioner.user_schema())?;
+    let resource = parse_resource(&json_body(&body)?, &state.provisioner.user_schema())?;
     label(&req, "replace_user", Some(id.clone()));
     let projection = projection_from(&query, &state)?;
     let user = state.provisioner.replace_user(&id, resource).await?;
@@ -183,7 +183,7 @@ fn projection_from(query: &Query, state: &AppState) -> Result<Projection, ApiErr
     Ok(Projection::parse(
         find("attributes"),
         find("excludedAttributes"),
-        state.provisioner.user_schema(),
+        &state.provisioner.user_schema(),
     )?)
 }
 

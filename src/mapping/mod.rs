@@ -46,6 +46,18 @@ pub struct Mapping {
     role_rules: Vec<RoleRule>,
 }
 
+/// A Drupal field as the mapping uses it, for comparing with a real site.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappedField {
+    pub name: String,
+    pub field_type: FieldType,
+    pub multiple: bool,
+    /// For `entity_reference`: the JSON:API type of the referenced entities.
+    pub reference_type: Option<String>,
+    /// The first rule that names the field, for messages.
+    pub rule: Item,
+}
+
 /// Why a user is written: some rules apply only when the account is created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WritePurpose {
@@ -175,16 +187,23 @@ impl Mapping {
         &self.match_key
     }
 
-    /// Every mapped Drupal field with the type the mapping expects, once each.
-    pub fn drupal_fields(&self) -> impl Iterator<Item = (&str, FieldType)> {
-        self.rules.iter().enumerate().filter_map(|(i, rule)| {
-            let seen = self
-                .rules
-                .iter()
-                .take(i)
-                .any(|r| r.target.field == rule.target.field);
-            (!seen).then_some((rule.target.field.as_str(), rule.target.field_type))
-        })
+    /// Every mapped Drupal field with what the site must hold for it, once
+    /// each, in the order of the rules.
+    pub fn mapped_fields(&self) -> Vec<MappedField> {
+        let mut fields: Vec<MappedField> = Vec::new();
+        for rule in &self.rules {
+            if fields.iter().any(|f| f.name == rule.target.field) {
+                continue;
+            }
+            fields.push(MappedField {
+                name: rule.target.field.clone(),
+                field_type: rule.target.field_type,
+                multiple: rule.target.multiple,
+                reference_type: rule.target.reference_type.clone(),
+                rule: rule.item.clone(),
+            });
+        }
+        fields
     }
 
     /// The custom SCIM schemas the file declares.

@@ -2,6 +2,7 @@
 //! them, and the discovery endpoints publish them.
 
 use crate::scim::attributes::{AttrMeta, AttrType, Mutability, Returned};
+use crate::scim::schema::{AttributeDef, SchemaDef, GROUP_URN};
 
 use super::catalog::{starts_with_ignoring_case, CORE_URN, ENTERPRISE_ALIAS, ENTERPRISE_URN};
 use super::document::NodePath;
@@ -32,7 +33,41 @@ pub struct CustomAttribute {
     pub sub_attributes: Vec<CustomAttribute>,
 }
 
+impl CustomSchema {
+    /// The schema as `/Schemas` publishes it and requests are parsed with.
+    pub fn schema_def(&self) -> SchemaDef {
+        SchemaDef {
+            id: self.urn.clone(),
+            name: self.name.clone(),
+            description: self.description.clone().unwrap_or_default(),
+            attributes: self
+                .attributes
+                .iter()
+                .map(CustomAttribute::attribute_def)
+                .collect(),
+        }
+    }
+}
+
 impl CustomAttribute {
+    fn attribute_def(&self) -> AttributeDef {
+        let meta = self.meta();
+        let mut def = AttributeDef::new(meta.name, meta.kind)
+            .describe(self.description.clone().unwrap_or_default())
+            .mutability(meta.mutability)
+            .returned(meta.returned)
+            .sub_attributes(
+                self.sub_attributes
+                    .iter()
+                    .map(CustomAttribute::attribute_def)
+                    .collect(),
+            );
+        def.multi_valued = meta.multi_valued;
+        def.required = meta.required;
+        def.case_exact = meta.case_exact;
+        def
+    }
+
     /// The attribute as the SCIM protocol core describes attributes.
     pub fn meta(&self) -> AttrMeta {
         AttrMeta {
@@ -95,6 +130,12 @@ fn check_urn(urn: &str, earlier: &[CustomSchema], at: &NodePath) -> Result<(), P
     if urn.eq_ignore_ascii_case(CORE_URN) || urn.eq_ignore_ascii_case(ENTERPRISE_URN) {
         return Err(Problem::new(at.clone(), format!("{urn} is built in"))
             .hint("rules can use its attributes without declaring it; delete this schema"));
+    }
+    if urn.eq_ignore_ascii_case(GROUP_URN) {
+        return Err(
+            Problem::new(at.clone(), format!("{urn} is the Group schema"))
+                .hint("custom schemas extend the User resource; give yours its own URN"),
+        );
     }
     if earlier.iter().any(|s| s.urn.eq_ignore_ascii_case(urn)) {
         return Err(Problem::new(at.clone(), format!("{urn} is declared twice"))

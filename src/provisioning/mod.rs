@@ -9,18 +9,19 @@ mod pushdown;
 mod render;
 mod users;
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::config::PolicySettings;
 use crate::drupal::{DrupalClient, DrupalError};
-use crate::mapping::{Mapping, MappingError};
+use crate::mapping::{CustomSchema, Mapping, MappingError};
 use crate::scim::error::ScimError;
 use crate::scim::filter::Filter;
 use crate::scim::list::SortOrder;
-use crate::scim::schema::{ResourceSchema, SchemaRegistry};
+use crate::scim::schema::{ResourceSchema, SchemaError, SchemaRegistry};
 use crate::scim::service_provider::ServiceProviderConfig;
 
-pub use render::ScimUser;
+pub use render::{render_user, ScimUser};
+pub use users::new_account;
 
 /// Largest page a client can ask for (advertised as `filter.maxResults`).
 pub const MAX_RESULTS: usize = 200;
@@ -78,39 +79,96 @@ pub struct UserList {
     pub users: Vec<ScimUser>,
 }
 
+/// What the mapping file decides: the mapping and the SCIM schemas it
+/// publishes. Reloading replaces all three at once; a request holds the
+/// ones it started with until it ends.
+#[derive(Clone)]
+pub struct ActiveMapping {
+    pub mapping: Arc<Mapping>,
+    pub registry: Arc<SchemaRegistry>,
+    pub user_schema: Arc<ResourceSchema>,
+}
+
+impl ActiveMapping {
+    /// The built-in schemas extended with the mapping's custom schemas, so
+    /// that `/Schemas`, request parsing, filters and PATCH all know them.
+    pub fn new(mapping: Arc<Mapping>) -> Result<ActiveMapping, SchemaError> {
+        let custom = mapping
+            .custom_schemas()
+            .iter()
+            .map(CustomSchema::schema_def)
+            .collect();
+        let registry = SchemaRegistry::builtin().with_extensions("User", custom)?;
+        let user_schema = registry
+            .resource_schema("User")
+            .cloned()
+            .ok_or_else(|| SchemaError::UnknownResourceType("User".into()))?;
+        Ok(ActiveMapping {
+            mapping,
+            registry: Arc::new(registry),
+            user_schema: Arc::new(user_schema),
+        })
+    }
+}
+
 pub struct Provisioner {
     drupal: DrupalClient,
-    mapping: Arc<Mapping>,
-    registry: SchemaRegistry,
-    user_schema: ResourceSchema,
+    active: RwLock<ActiveMapping>,
     policy: PolicySettings,
     marker: marker::DeprovisionMarker,
     counts: count_cache::CountCache,
 }
 
 impl Provisioner {
-    pub fn new(drupal: DrupalClient, mapping: Arc<Mapping>, policy: PolicySettings) -> Provisioner {
-        let registry = SchemaRegistry::builtin();
-        let user_schema = ResourceSchema::user();
+    pub fn new(
+        drupal: DrupalClient,
+        mapping: Arc<Mapping>,
+        policy: PolicySettings,
+    ) -> Result<Provisioner, SchemaError> {
+        let active = RwLock::new(ActiveMapping::new(mapping)?);
         let marker = marker::DeprovisionMarker::new(&policy);
         let counts = count_cache::CountCache::new(policy.count_cache);
-        Provisioner {
+        Ok(Provisioner {
             drupal,
-            mapping,
-            registry,
-            user_schema,
+            active,
             policy,
             marker,
             counts,
-        }
+        })
     }
 
-    pub fn user_schema(&self) -> &ResourceSchema {
-        &self.user_schema
+    /// The mapping and schemas in effect now. An operation that consults
+    /// them more than once takes this once, so a reload cannot change them
+    /// halfway through.
+    pub fn active(&self) -> ActiveMapping {
+        // The lock only guards a swap of three pointers: a panic cannot
+        // leave it half-written, so a poisoned lock is still consistent.
+        self.active
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
-    pub fn registry(&self) -> &SchemaRegistry {
-        &self.registry
+    /// Puts a new mapping in effect for every request that starts from now
+    /// on; requests already running finish with the old one.
+    pub fn replace_mapping(&self, mapping: Mapping) -> Result<(), SchemaError> {
+        let next = ActiveMapping::new(Arc::new(mapping))?;
+        *self.active.write().unwrap_or_else(PoisonError::into_inner) = next;
+        // Counts were taken with the old mapping's filter translation.
+        self.counts.clear();
+        Ok(())
+    }
+
+    pub fn mapping(&self) -> Arc<Mapping> {
+        self.active().mapping
+    }
+
+    pub fn user_schema(&self) -> Arc<ResourceSchema> {
+        self.active().user_schema
+    }
+
+    pub fn registry(&self) -> Arc<SchemaRegistry> {
+        self.active().registry
     }
 
     pub fn drupal(&self) -> &DrupalClient {

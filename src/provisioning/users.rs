@@ -14,7 +14,7 @@ use crate::drupal::{
     CollectionQuery, Condition, DrupalError, DrupalUser, Operator, SortKey, UserPage, UserWrite,
     DRUPAL_PAGE_CAP,
 };
-use crate::mapping::WritePurpose;
+use crate::mapping::{Mapping, MappingError, WritePurpose};
 use crate::scim::error::ScimError;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::SortOrder;
@@ -22,30 +22,40 @@ use crate::scim::patch::{apply_patch, PatchRequest};
 
 type Result<T> = std::result::Result<T, ProvisioningError>;
 
+/// The Drupal account a SCIM create writes, with the UUID the bridge chose.
+pub fn new_account(
+    mapping: &Mapping,
+    resource: &Map<String, Value>,
+    id: Option<String>,
+) -> std::result::Result<UserWrite, MappingError> {
+    let mapped = mapping.to_drupal(resource, WritePurpose::Create)?;
+    let mut write = UserWrite {
+        id,
+        attributes: mapped.attributes,
+        relationships: mapped.relationships,
+    };
+    // Drupal blocks an account whose status is omitted; SCIM users are
+    // active unless the IdP says otherwise.
+    let active = resource
+        .get("active")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    write
+        .attributes
+        .entry("status")
+        .or_insert(Value::Bool(active));
+    Ok(write)
+}
+
 impl Provisioner {
     pub async fn get_user(&self, id: &str) -> Result<ScimUser> {
         let user = self.load_visible(id).await?;
-        Ok(render_user(&user, &self.mapping))
+        Ok(render_user(&user, &self.mapping()))
     }
 
     pub async fn create_user(&self, resource: Map<String, Value>) -> Result<ScimUser> {
-        let mapped = self.mapping.to_drupal(&resource, WritePurpose::Create)?;
         let id = uuid::Uuid::new_v4().to_string();
-        let mut write = UserWrite {
-            id: Some(id.clone()),
-            attributes: mapped.attributes,
-            relationships: mapped.relationships,
-        };
-        // Drupal blocks an account whose status is omitted; SCIM users are
-        // active unless the IdP says otherwise.
-        let active = resource
-            .get("active")
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
-        write
-            .attributes
-            .entry("status")
-            .or_insert(Value::Bool(active));
+        let write = new_account(&self.mapping(), &resource, Some(id.clone()))?;
 
         let created = match self.drupal.create_user(&write).await {
             Ok(user) => user,
@@ -67,13 +77,13 @@ impl Provisioner {
         };
         self.counts.clear();
         tracing::Span::current().record("user", created.name().unwrap_or_default());
-        Ok(render_user(&created, &self.mapping))
+        Ok(render_user(&created, &self.mapping()))
     }
 
     pub async fn replace_user(&self, id: &str, resource: Map<String, Value>) -> Result<ScimUser> {
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
-        let desired = self.mapping.to_drupal(&resource, WritePurpose::Update)?;
+        let desired = self.mapping().to_drupal(&resource, WritePurpose::Update)?;
         let write = UserWrite {
             id: None,
             attributes: changed_fields(&current.attributes, &desired.attributes),
@@ -85,17 +95,18 @@ impl Provisioner {
     pub async fn patch_user(&self, id: &str, request: &PatchRequest) -> Result<ScimUser> {
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
-        let before = render_user(&current, &self.mapping).resource;
+        let active = self.active();
+        let before = render_user(&current, &active.mapping).resource;
         let mut after = before.clone();
-        let outcome = apply_patch(&mut after, request, &self.user_schema)?;
+        let outcome = apply_patch(&mut after, request, &*active.user_schema)?;
         if !outcome.changed {
-            return Ok(render_user(&current, &self.mapping));
+            return Ok(render_user(&current, &active.mapping));
         }
         // Only what the patch changed is written: comparing the mapping's
         // output before and after keeps fields whose mapping cannot be read
         // back (templates, write-only fields) untouched.
-        let old = self.mapping.to_drupal(&before, WritePurpose::Update)?;
-        let new = self.mapping.to_drupal(&after, WritePurpose::Update)?;
+        let old = active.mapping.to_drupal(&before, WritePurpose::Update)?;
+        let new = active.mapping.to_drupal(&after, WritePurpose::Update)?;
         let mut attributes = changed_fields(&old.attributes, &new.attributes);
         for key in old.attributes.keys() {
             if !new.attributes.contains_key(key) {
@@ -145,10 +156,11 @@ impl Provisioner {
 
     pub async fn list_users(&self, query: &UserQuery) -> Result<UserList> {
         let count = query.count.unwrap_or(DEFAULT_COUNT).min(MAX_RESULTS);
+        let active = self.active();
         let filter = query
             .filter
             .as_ref()
-            .map(|f| f.canonicalize(&self.user_schema))
+            .map(|f| f.canonicalize(&*active.user_schema))
             .transpose()?;
 
         if let Some(id) = filter.as_ref().and_then(single_id) {
@@ -156,7 +168,7 @@ impl Provisioner {
         }
 
         let pushdown = match &filter {
-            Some(f) => translate(f, &self.mapping, &self.user_schema)?,
+            Some(f) => translate(f, &active.mapping, &*active.user_schema)?,
             None => Pushdown {
                 condition: None,
                 exact: true,
@@ -236,12 +248,10 @@ impl Provisioner {
         } else {
             self.count_matching(&base).await?
         };
+        let mapping = self.mapping();
         Ok(UserList {
             total,
-            users: users
-                .iter()
-                .map(|u| render_user(u, &self.mapping))
-                .collect(),
+            users: users.iter().map(|u| render_user(u, &mapping)).collect(),
         })
     }
 
@@ -257,6 +267,7 @@ impl Provisioner {
             limit: Some(DRUPAL_PAGE_CAP),
             ..base
         };
+        let active = self.active();
         let mut page = self.drupal.list_users(&first).await?;
         let mut matched = Vec::new();
         let mut seen = 0usize;
@@ -269,8 +280,8 @@ impl Provisioner {
                 .into());
             }
             for user in page.users.drain(..) {
-                let scim = render_user(&user, &self.mapping);
-                if filter.matches(&scim.resource, &self.user_schema) {
+                let scim = render_user(&user, &active.mapping);
+                if filter.matches(&scim.resource, &*active.user_schema) {
                     matched.push(scim);
                 }
             }
@@ -394,7 +405,7 @@ impl Provisioner {
             Some((m, s)) if !m.starts_with("urn:") => (m, Some(s)),
             _ => (attr, None),
         };
-        self.mapping
+        self.mapping()
             .binding_for(None, main, sub, None)
             .map(|b| b.filter_path())
     }
@@ -436,11 +447,11 @@ impl Provisioner {
 
     async fn write_changes(&self, current: DrupalUser, write: UserWrite) -> Result<ScimUser> {
         if write.is_empty() {
-            return Ok(render_user(&current, &self.mapping));
+            return Ok(render_user(&current, &self.mapping()));
         }
         let updated = self.drupal.update_user(&current.id, &write).await?;
         self.counts.clear();
-        Ok(render_user(&updated, &self.mapping))
+        Ok(render_user(&updated, &self.mapping()))
     }
 
     /// A create whose answer never came may still have been written. The

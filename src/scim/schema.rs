@@ -442,6 +442,8 @@ pub enum SchemaError {
     DuplicateResourceType(String),
     #[error("resource type {resource_type} names the undeclared schema {urn}")]
     UnknownSchema { resource_type: String, urn: String },
+    #[error("there is no resource type {0} to extend")]
+    UnknownResourceType(String),
 }
 
 /// Every schema and resource type the server offers.
@@ -521,6 +523,27 @@ impl SchemaRegistry {
             schemas,
             resource_types,
         }
+    }
+
+    /// This registry with `extensions` added as optional extension schemas
+    /// of `resource_type` (the custom schemas a mapping declares).
+    pub fn with_extensions(
+        self,
+        resource_type: &str,
+        extensions: Vec<SchemaDef>,
+    ) -> Result<Self, SchemaError> {
+        let mut types: Vec<ResourceTypeDef> =
+            self.resource_types.into_iter().map(|(rt, _)| rt).collect();
+        let extended = types
+            .iter_mut()
+            .find(|rt| rt.id.eq_ignore_ascii_case(resource_type))
+            .ok_or_else(|| SchemaError::UnknownResourceType(resource_type.to_string()))?;
+        extended
+            .schema_extensions
+            .extend(extensions.iter().map(|s| (s.id.clone(), false)));
+        let mut schemas = self.schemas;
+        schemas.extend(extensions);
+        Self::new(schemas, types)
     }
 
     pub fn schemas(&self) -> &[SchemaDef] {
@@ -933,6 +956,39 @@ mod tests {
         assert_eq!(
             registry.resource_type_json("User", BASE).unwrap()["schemaExtensions"][1],
             json!({"schema": badge_urn, "required": true})
+        );
+    }
+
+    #[test]
+    fn extensions_added_to_the_builtin_registry_are_served_and_resolved() {
+        let badge_urn = "urn:example:params:scim:schemas:extension:badge:2.0:User";
+        let badge = SchemaDef {
+            id: badge_urn.into(),
+            name: "Badge".into(),
+            description: String::new(),
+            attributes: vec![AttributeDef::new("badgeNumber", AttrType::String)],
+        };
+        let registry = SchemaRegistry::builtin()
+            .with_extensions("User", vec![badge.clone()])
+            .unwrap();
+        assert!(registry.schema_json(badge_urn, BASE).is_some());
+        assert_eq!(
+            registry.resource_type_json("User", BASE).unwrap()["schemaExtensions"][1],
+            json!({"schema": badge_urn, "required": false})
+        );
+        let users = registry.resource_schema("User").unwrap();
+        assert!(users.resolve(Some(badge_urn), "badgenumber").is_some());
+        assert_eq!(
+            SchemaRegistry::builtin().with_extensions("Device", vec![badge.clone()]),
+            Err(SchemaError::UnknownResourceType("Device".into()))
+        );
+        let group_urn_again = SchemaDef {
+            id: GROUP_URN.into(),
+            ..badge
+        };
+        assert_eq!(
+            SchemaRegistry::builtin().with_extensions("User", vec![group_urn_again]),
+            Err(SchemaError::DuplicateSchema(GROUP_URN.into()))
         );
     }
 

@@ -2,9 +2,11 @@
 //! stand-in, and calls it over HTTP as an identity provider would.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use drupal_scim_bridge::config::Settings;
 use drupal_scim_bridge::mapping::Mapping;
+use drupal_scim_bridge::provisioning::Provisioner;
 use drupal_scim_bridge::standin::{AccountSeed, StandIn, StandInConfig, StandInHandle};
 use drupal_scim_bridge::startup::Application;
 use serde_json::{json, Value};
@@ -18,6 +20,8 @@ pub struct TestApp {
     pub base: String,
     pub drupal: StandInHandle,
     pub client: reqwest::Client,
+    /// The running service, for swapping its mapping as a reload does.
+    pub provisioner: Arc<Provisioner>,
     _standin: StandIn,
 }
 
@@ -67,11 +71,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind bridge");
     let app = Application::with_listener(&settings, mapping, listener).expect("build bridge");
     let base = format!("http://127.0.0.1:{}/scim/v2", app.port());
+    let provisioner = app.provisioner();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         base,
         drupal: standin.handle(),
         client: reqwest::Client::new(),
+        provisioner,
         _standin: standin,
     }
 }

@@ -1,10 +1,14 @@
 //! Integration tests: the real bridge on a random port, in front of the
 //! in-process Drupal stand-in, called over HTTP as an identity provider would.
 
+mod custom_schemas;
 mod deprovision;
 mod drupal_failures;
+mod dry_run;
 mod helpers;
 mod jwt;
+mod presets;
 mod protocol;
 mod quirks;
+mod reload;
 mod users;

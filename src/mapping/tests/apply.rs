@@ -652,10 +652,11 @@ fn match_key_defaults_to_user_name_and_can_be_the_email() {
 }
 
 #[test]
-fn drupal_fields_list_each_mapped_field_once_with_its_type() {
-    let fields: Vec<(String, FieldType)> = mapping(DIRECTIONS)
-        .drupal_fields()
-        .map(|(name, kind)| (name.to_string(), kind))
+fn mapped_fields_list_each_field_once_with_its_type_and_first_rule() {
+    let mapped = mapping(DIRECTIONS).mapped_fields();
+    let fields: Vec<(String, FieldType)> = mapped
+        .iter()
+        .map(|f| (f.name.clone(), f.field_type))
         .collect();
     let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
@@ -677,6 +678,17 @@ fn drupal_fields_list_each_mapped_field_once_with_its_type() {
     );
     assert!(fields.contains(&("pass".to_string(), FieldType::Password)));
     assert!(fields.contains(&("field_manager".to_string(), FieldType::EntityReference)));
+    let mails = mapped
+        .iter()
+        .find(|f| f.name == "field_mails")
+        .expect("field_mails");
+    assert!(mails.multiple);
+    assert_eq!(mails.rule.section, crate::mapping::Section::Rule);
+    let title = mapped
+        .iter()
+        .find(|f| f.name == "field_title")
+        .expect("field_title");
+    assert!(!title.multiple);
 }
 
 const ROLES: &str = r#"
@@ -782,6 +794,19 @@ rules:
         )
         .expect("valid");
     assert_eq!(write.attributes.get("field_floor"), Some(&json!(4)));
+
+    let published = schema
+        .schema_def()
+        .to_json("https://scim.example.org/scim/v2");
+    assert_eq!(published["id"], json!(ACME));
+    assert_eq!(published["description"], json!("Acme employee data"));
+    assert_eq!(published["attributes"][0]["required"], json!(true));
+    assert_eq!(published["attributes"][0]["caseExact"], json!(true));
+    assert_eq!(
+        published["attributes"][1]["subAttributes"][1]["type"],
+        json!("integer")
+    );
+    assert_eq!(published["attributes"][2]["returned"], json!("never"));
 }
 
 #[test]

@@ -328,6 +328,19 @@ fn misspelt_type_in_a_custom_schema_is_corrected() {
 }
 
 #[test]
+fn custom_schema_with_the_group_urn_is_refused() {
+    let message = refusal(&format!(
+        "schemas:\n  - urn: urn:ietf:params:scim:schemas:core:2.0:Group\n    name: G\n    attributes: [{{name: x, type: string}}]\n{NAME_RULE}"
+    ));
+    assert_eq!(
+        message,
+        "mappings/test.yaml:2:10: schema 1 (urn: urn:ietf:params:scim:schemas:core:2.0:Group): \
+         urn:ietf:params:scim:schemas:core:2.0:Group is the Group schema — custom schemas extend the \
+         User resource; give yours its own URN"
+    );
+}
+
+#[test]
 fn empty_file_says_where_to_start() {
     let message = refusal("");
     assert!(message.starts_with("mappings/test.yaml:1:1: "), "{message}");

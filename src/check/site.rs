@@ -1,0 +1,295 @@
+//! The online half of `check`: the Drupal site as the bridge's account sees
+//! it. Nothing here writes: whether JSON:API takes writes is asked with a
+//! PATCH of a UUID no account has, which Drupal refuses before it looks for
+//! the account (405 when read-only, else 404), so no entity is changed.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::{fields, Finding, Report};
+use crate::config::{DeprovisionPolicy, Settings};
+use crate::drupal::{
+    CollectionQuery, Condition, DrupalClient, DrupalError, DrupalRole, DrupalUser, Operator,
+    UserWrite, DRUPAL_PAGE_CAP,
+};
+use crate::mapping::Mapping;
+
+const TOPIC: &str = "drupal";
+
+pub(super) async fn check(settings: &Settings, mapping: Option<&Mapping>, report: &mut Report) {
+    let client = match DrupalClient::new((&settings.drupal).into()) {
+        Ok(client) => client,
+        Err(e) => {
+            report.push(Finding::error(
+                TOPIC,
+                e.to_string(),
+                "fix drupal.auth.username in the configuration",
+            ));
+            return;
+        }
+    };
+    if !account_is_accepted(&client, settings, report).await {
+        // Every further request would fail the same way, and each failed
+        // login counts toward Drupal's flood limit.
+        return;
+    }
+    check_writes(&client, report).await;
+    if let Some(mapping) = mapping {
+        check_fields(&client, settings, mapping, report).await;
+    }
+    check_roles(&client, settings, mapping, report).await;
+}
+
+/// Whether Drupal answers and runs requests as the bridge's account.
+async fn account_is_accepted(
+    client: &DrupalClient,
+    settings: &Settings,
+    report: &mut Report,
+) -> bool {
+    let base = client.base_url();
+    let username = &settings.drupal.username;
+    match client.whoami().await {
+        Ok(Some(_)) => {
+            report.push(Finding::ok(TOPIC, format!("{base} answers JSON:API")));
+            report.push(Finding::ok(
+                TOPIC,
+                format!("Drupal accepts the account {username}"),
+            ));
+            true
+        }
+        Ok(None) => {
+            report.push(Finding::ok(TOPIC, format!("{base} answers JSON:API")));
+            report.push(Finding::error(
+                TOPIC,
+                format!("Drupal does not accept the account {username}: it runs the bridge's requests as anonymous"),
+                "check drupal.auth.username and the password, and that the account is active; each failed login counts, and after 5 Drupal refuses the account for 6 hours even with the right password",
+            ));
+            false
+        }
+        Err(e) => {
+            report.push(unreachable(base, settings, &e));
+            false
+        }
+    }
+}
+
+fn unreachable(base: &str, settings: &Settings, error: &DrupalError) -> Finding {
+    match error {
+        DrupalError::Unreachable(why) => Finding::error(
+            TOPIC,
+            format!("cannot reach Drupal at {base}: {why}"),
+            "check drupal.base_url, that the site is up, and that this host may connect to it",
+        ),
+        DrupalError::Timeout => Finding::error(
+            TOPIC,
+            format!(
+                "Drupal at {base} did not answer within {} s",
+                settings.drupal.timeout.as_secs()
+            ),
+            "check drupal.base_url and the network; raise drupal.timeout_secs for a slow site",
+        ),
+        DrupalError::Credentials(why) => Finding::error(
+            TOPIC,
+            format!("Drupal at {base} refused the credentials: {why}"),
+            "enable Drupal's basic_auth module, and check drupal.auth",
+        ),
+        DrupalError::Protocol(why) => Finding::error(
+            TOPIC,
+            format!("{base} does not answer like Drupal JSON:API: {why}"),
+            "check drupal.base_url (the site's root, without /jsonapi) and that the JSON:API module is enabled",
+        ),
+        other => Finding::error(
+            TOPIC,
+            format!("Drupal at {base}: {other}"),
+            "look at Drupal's log (Reports › Recent log messages)",
+        ),
+    }
+}
+
+async fn check_writes(client: &DrupalClient, report: &mut Report) {
+    let nobody = uuid::Uuid::new_v4().to_string();
+    match client.update_user(&nobody, &UserWrite::default()).await {
+        Err(DrupalError::NotFound) => {
+            report.push(Finding::ok(TOPIC, "JSON:API accepts writes"));
+        }
+        Err(DrupalError::ReadOnly) => report.push(Finding::error(
+            TOPIC,
+            "JSON:API accepts only read operations, so every create and update would fail",
+            format!(
+                "choose \"Accept all JSON:API create, read, update, and delete operations\" at {}/admin/config/services/jsonapi",
+                client.base_url()
+            ),
+        )),
+        Ok(_) => report.push(Finding::warning(
+            TOPIC,
+            format!("a write probe for the unknown UUID {nobody} was accepted"),
+            "tell the bridge's maintainers: Drupal should answer 404",
+        )),
+        Err(e) => report.push(Finding::warning(
+            TOPIC,
+            format!("cannot tell whether JSON:API accepts writes: {e}"),
+            "make sure \"Accept all JSON:API create, read, update, and delete operations\" is chosen at /admin/config/services/jsonapi",
+        )),
+    }
+}
+
+async fn check_fields(
+    client: &DrupalClient,
+    settings: &Settings,
+    mapping: &Mapping,
+    report: &mut Report,
+) {
+    // Any filter leaves out the anonymous user, which shows no fields.
+    let query = CollectionQuery {
+        filter: Some(Condition::null_check("name", Operator::IsNotNull)),
+        limit: Some(DRUPAL_PAGE_CAP),
+        ..CollectionQuery::default()
+    };
+    let accounts = match client.list_users(&query).await {
+        Ok(page) => page.users,
+        Err(e) => {
+            report.push(Finding::error(
+                "field",
+                format!("cannot list accounts to compare fields: {e}"),
+                "give the bridge's account the \"administer users\" permission",
+            ));
+            return;
+        }
+    };
+    if accounts.is_empty() {
+        report.push(Finding::error(
+            "field",
+            "the bridge's account sees no account's fields",
+            "give the bridge's account the \"administer users\" permission",
+        ));
+        return;
+    }
+    for field in mapping.mapped_fields() {
+        // Base fields exist on every site; only custom ones can be missing.
+        if field.name.starts_with("field_") {
+            report.push(fields::compare(&field, &accounts));
+        }
+    }
+    check_marker_field(settings, mapping, &accounts, report);
+}
+
+/// Under the `block` policy the bridge marks deprovisioned accounts in a
+/// boolean field; without it, SCIM DELETE only blocks.
+fn check_marker_field(
+    settings: &Settings,
+    mapping: &Mapping,
+    accounts: &[DrupalUser],
+    report: &mut Report,
+) {
+    let policy = &settings.policy;
+    if policy.deprovision != DeprovisionPolicy::Block
+        || mapping
+            .mapped_fields()
+            .iter()
+            .any(|f| f.name == policy.deprovisioned_field)
+    {
+        return;
+    }
+    let field = &policy.deprovisioned_field;
+    let values: Vec<&Value> = accounts
+        .iter()
+        .filter_map(|a| a.attributes.get(field))
+        .collect();
+    if values.is_empty() {
+        report.push(Finding::warning(
+            "field",
+            format!("{field} does not exist: SCIM DELETE will only block accounts, and blocked accounts stay visible to the IdP"),
+            format!("add a Boolean field {field} to the user entity, or set deprovisioned_field"),
+        ));
+    } else if values.iter().any(|v| !(v.is_null() || v.is_boolean())) {
+        report.push(Finding::error(
+            "field",
+            format!("{field} is not a Boolean field, so SCIM DELETE cannot mark accounts"),
+            "make it a Boolean field, or set deprovisioned_field to one",
+        ));
+    } else {
+        report.push(Finding::ok(
+            "field",
+            format!("{field} marks deprovisioned accounts"),
+        ));
+    }
+}
+
+async fn check_roles(
+    client: &DrupalClient,
+    settings: &Settings,
+    mapping: Option<&Mapping>,
+    report: &mut Report,
+) {
+    let mapped: BTreeSet<&str> = mapping
+        .map(|m| {
+            m.exposed_groups()
+                .iter()
+                .map(|g| g.role.as_str())
+                .chain(m.rule_roles())
+                .collect()
+        })
+        .unwrap_or_default();
+    let roles = match client.list_roles().await {
+        Ok(roles) if !roles.is_empty() => roles,
+        // Drupal lists no role, not even `authenticated`, to an account
+        // without "administer permissions" (it answers `meta.omitted`).
+        Ok(_) => {
+            let needed = !mapped.is_empty();
+            let message = "the bridge's account may not list roles, so groups and role rules cannot work and protected roles cannot be verified";
+            let fix = "give the bridge's account the \"administer permissions\" permission";
+            report.push(if needed {
+                Finding::error("role", message, fix)
+            } else {
+                Finding::warning("role", message, fix)
+            });
+            return;
+        }
+        Err(e) => {
+            report.push(Finding::error(
+                "role",
+                format!("cannot list roles: {e}"),
+                "give the bridge's account the \"administer permissions\" permission",
+            ));
+            return;
+        }
+    };
+    for role in mapped {
+        report.push(role_finding(
+            &roles,
+            role,
+            "the mapping uses it",
+            "create it under People › Roles, or correct the machine name in the mapping",
+        ));
+    }
+    for role in &settings.policy.protected_roles {
+        report.push(role_finding(
+            &roles,
+            role,
+            "it is listed in protected_roles",
+            "correct protected_roles: accounts meant to be protected are not",
+        ));
+    }
+}
+
+fn role_finding(roles: &[DrupalRole], wanted: &str, why: &str, fix: &str) -> Finding {
+    if roles.iter().any(|r| r.machine_name == wanted) {
+        return Finding::ok("role", format!("role {wanted} exists"));
+    }
+    let by_label = roles
+        .iter()
+        .find(|r| r.label.eq_ignore_ascii_case(wanted))
+        .map(|r| {
+            format!(
+                " (the role labelled \"{}\" has the machine name {})",
+                r.label, r.machine_name
+            )
+        })
+        .unwrap_or_default();
+    Finding::error(
+        "role",
+        format!("role {wanted} does not exist on the site, but {why}{by_label}"),
+        fix,
+    )
+}

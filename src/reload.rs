@@ -1,0 +1,132 @@
+//! Reloading the mapping file while serving: on SIGHUP, and when the file
+//! changes. A new mapping is checked completely before it replaces the old
+//! one; requests already running finish with the mapping they started with,
+//! and an invalid file leaves the running mapping in place.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::mapping::{Mapping, MappingError};
+use crate::provisioning::Provisioner;
+use crate::scim::schema::SchemaError;
+
+/// How often `serve` looks at the mapping file's modification time.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+    #[error("{file}: the mapping's schemas do not fit the built-in ones: {source}")]
+    Schemas {
+        file: String,
+        #[source]
+        source: SchemaError,
+    },
+}
+
+/// What identifies one version of the file without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+}
+
+pub struct MappingReloader {
+    provisioner: Arc<Provisioner>,
+    path: PathBuf,
+    /// The version last loaded or refused; `None` while the file is missing.
+    seen: Option<Stamp>,
+}
+
+impl MappingReloader {
+    /// Watches `path`, whose current content the provisioner already runs.
+    pub fn new(provisioner: Arc<Provisioner>, path: PathBuf) -> MappingReloader {
+        let seen = stamp(&path);
+        MappingReloader {
+            provisioner,
+            path,
+            seen,
+        }
+    }
+
+    /// Loads and checks the file, then swaps it in. On any error the
+    /// running mapping stays, and the error says what to fix.
+    pub fn reload(&mut self) -> Result<(), ReloadError> {
+        self.seen = stamp(&self.path);
+        let file = self.path.display().to_string();
+        let outcome = Mapping::load_file(&self.path)
+            .map_err(ReloadError::from)
+            .and_then(|mapping| {
+                self.provisioner
+                    .replace_mapping(mapping)
+                    .map_err(|source| ReloadError::Schemas {
+                        file: file.clone(),
+                        source,
+                    })
+            });
+        match &outcome {
+            Ok(()) => tracing::info!(mapping = file, "mapping reloaded; new requests use it"),
+            Err(e) => tracing::error!(
+                mapping = file,
+                error = %e,
+                "the changed mapping is not used; the bridge keeps running with the previous one"
+            ),
+        }
+        outcome
+    }
+
+    /// Reloads if the file changed since it was last read; `None` when it
+    /// did not (or is missing: a file being replaced is not an error yet).
+    pub fn reload_if_changed(&mut self) -> Option<Result<(), ReloadError>> {
+        let now = stamp(&self.path)?;
+        if self.seen == Some(now) {
+            return None;
+        }
+        Some(self.reload())
+    }
+
+    /// Reloads on every SIGHUP, and when a look every `interval` finds the
+    /// file changed. Runs until the task is dropped.
+    pub async fn watch(mut self, interval: Duration) {
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(stream) => Some(stream),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; the mapping file is still watched for changes");
+                None
+            }
+        };
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                Some(()) = next_hangup(&mut hangups) => {
+                    tracing::info!("SIGHUP: reloading the mapping");
+                    // The outcome is logged by `reload`.
+                    let _ = self.reload();
+                }
+                _ = ticks.tick() => {
+                    let _ = self.reload_if_changed();
+                }
+            }
+        }
+    }
+}
+
+async fn next_hangup(hangups: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match hangups {
+        Some(stream) => stream.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn stamp(path: &std::path::Path) -> Option<Stamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+    })
+}

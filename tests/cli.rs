@@ -1,0 +1,680 @@
+//! The operator's commands, run as the built binary: `check` against the
+//! Drupal stand-in in each state it must report, `map` both ways, and
+//! `serve --dry-run` and SIGHUP reloads as a running process.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use drupal_scim_bridge::standin::{
+    AccountSeed, FieldKind, FieldSeed, RoleSeed, StandIn, StandInConfig, StandInHandle,
+};
+use serde_json::{json, Value};
+
+const BRIDGE: &str = env!("CARGO_BIN_EXE_drupal-scim-bridge");
+const PASSWORD: &str = "admin-password";
+const TOKEN: &str = "cli-test-token-0123456789";
+
+/// A temporary directory for configuration and mapping files.
+struct Workdir(PathBuf);
+
+impl Workdir {
+    fn new() -> Workdir {
+        let dir = std::env::temp_dir().join(format!("scim-bridge-cli-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Workdir(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("write file");
+        path
+    }
+
+    /// A configuration for `drupal_url` with the given mapping text and
+    /// extra top-level YAML.
+    fn config(&self, drupal_url: &str, password: &str, mapping: &str, extra: &str) -> PathBuf {
+        let mapping = self.write("mapping.yaml", mapping);
+        self.write(
+            "bridge.yaml",
+            &format!(
+                "listen: 127.0.0.1:{port}\nscim:\n  tokens: [\"{TOKEN}\"]\ndrupal:\n  base_url: {drupal_url}\n  timeout_secs: 2\n  connect_timeout_secs: 1\n  auth:\n    username: admin\n    password: \"{password}\"\nmapping: {}\n{extra}",
+                mapping.display(),
+                port = free_port(),
+            ),
+        )
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn demo_mapping() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/demo.yaml"))
+        .expect("mappings/demo.yaml")
+}
+
+fn start_standin(config: StandInConfig) -> StandIn {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind stand-in");
+    StandIn::start(config, listener).expect("start stand-in")
+}
+
+/// Runs the binary to completion off the async runtime (the stand-in
+/// keeps answering meanwhile).
+async fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let stdin = stdin.map(str::to_string);
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(BRIDGE)
+            .args(&args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run the bridge");
+        if let Some(mut pipe) = child.stdin.take() {
+            pipe.write_all(stdin.unwrap_or_default().as_bytes())
+                .expect("write stdin");
+        }
+        child.wait_with_output().expect("bridge output")
+    })
+    .await
+    .expect("blocking task")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+async fn check(config: &Path) -> (i32, String) {
+    let output = run(&["check", "--config", &config.display().to_string()], None).await;
+    assert_eq!(
+        stderr(&output),
+        "",
+        "findings go to stdout, and nothing else is said"
+    );
+    (output.status.code().unwrap_or(-1), stdout(&output))
+}
+
+/// The lines of `report` that start with `severity`.
+fn lines_of<'r>(report: &'r str, severity: &str) -> Vec<&'r str> {
+    report
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some(severity))
+        .collect()
+}
+
+fn non_get_requests(drupal: &StandInHandle) -> Vec<String> {
+    drupal
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+#[tokio::test]
+async fn check_passes_a_ready_site_and_changes_nothing() {
+    let standin = start_standin(StandInConfig::demo(PASSWORD));
+    let mut seed = AccountSeed::new("ada");
+    seed.fields
+        .insert("field_scim_external_id".into(), json!("ext-ada"));
+    standin.handle().insert_user(seed).expect("seed");
+    let dir = Workdir::new();
+    let config = dir.config(&standin.base_url(), PASSWORD, &demo_mapping(), "");
+    let users_before = standin.handle().user_count();
+
+    let (code, report) = check(&config).await;
+
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(lines_of(&report, "error"), Vec::<&str>::new(), "{report}");
+    for expected in [
+        "ok      drupal: Drupal accepts the account admin",
+        "ok      drupal: JSON:API accepts writes",
+        "ok      field: field_scim_external_id exists and holds text",
+        "ok      field: field_scim_deprovisioned marks deprovisioned accounts",
+        "ok      role: role editor exists",
+        "ok      role: role administrator exists",
+    ] {
+        assert!(
+            report.lines().any(|l| l == expected),
+            "{expected:?} in\n{report}"
+        );
+    }
+    assert_eq!(report.lines().last(), Some("no problems found"));
+    // The write probe is a PATCH of a UUID nobody has: answered 404.
+    let writes = non_get_requests(&standin.handle());
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert!(
+        writes[0].starts_with("PATCH /jsonapi/user/user/"),
+        "{writes:?}"
+    );
+    assert_eq!(standin.handle().user_count(), users_before);
+}
+
+#[tokio::test]
+async fn check_reports_an_unreachable_drupal() {
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let dir = Workdir::new();
+    let config = dir.config(&closed, PASSWORD, &demo_mapping(), "");
+
+    let (code, report) = check(&config).await;
+
+    assert_eq!(code, 1, "{report}");
+    let errors = lines_of(&report, "error");
+    assert_eq!(errors.len(), 1, "{report}");
+    assert!(
+        errors[0].starts_with(&format!("error   drupal: cannot reach Drupal at {closed}")),
+        "{report}"
+    );
+    assert!(errors[0].contains("— check drupal.base_url"), "{report}");
+}
+
+#[tokio::test]
+async fn check_reports_wrong_credentials_and_stops_before_more_failed_logins() {
+    let standin = start_standin(StandInConfig::demo(PASSWORD));
+    let dir = Workdir::new();
+    let config = dir.config(&standin.base_url(), "not-the-password", &demo_mapping(), "");
+
+    let (code, report) = check(&config).await;
+
+    assert_eq!(code, 1, "{report}");
+    let errors = lines_of(&report, "error");
+    assert_eq!(errors.len(), 1, "{report}");
+    assert!(
+        errors[0].contains("Drupal does not accept the account admin"),
+        "{report}"
+    );
+    assert!(errors[0].contains("after 5"), "{report}");
+    assert_eq!(standin.handle().request_count(), 1, "one failed login only");
+}
+
+#[tokio::test]
+async fn check_reports_read_only_json_api() {
+    let standin = start_standin(StandInConfig::demo(PASSWORD));
+    standin.handle().set_read_only(true);
+    let dir = Workdir::new();
+    let config = dir.config(&standin.base_url(), PASSWORD, &demo_mapping(), "");
+
+    let (code, report) = check(&config).await;
+
+    assert_eq!(code, 1, "{report}");
+    let errors = lines_of(&report, "error");
+    assert_eq!(errors.len(), 1, "{report}");
+    assert!(
+        errors[0].contains("JSON:API accepts only read operations"),
+        "{report}"
+    );
+    assert!(
+        errors[0].contains("/admin/config/services/jsonapi"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn check_reports_missing_and_mistyped_fields_and_missing_roles() {
+    let mut site = StandInConfig::demo(PASSWORD);
+    site.user_fields.push(FieldSeed {
+        name: "field_vip".into(),
+        kind: FieldKind::Boolean,
+    });
+    let standin = start_standin(site);
+    let mut seed = AccountSeed::new("ada");
+    seed.fields.insert("field_vip".into(), json!(true));
+    standin.handle().insert_user(seed).expect("seed");
+    let mapping = demo_mapping()
+        .replace(
+            "rules:\n",
+            "rules:\n  - scim: name.givenName\n    drupal: field_first_name\n  - scim: title\n    drupal: field_vip\n",
+        )
+        .replace(
+            "groups:\n",
+            "groups:\n  - role: marketing\n    display_name: Marketing\n",
+        );
+    let dir = Workdir::new();
+    let config = dir.config(
+        &standin.base_url(),
+        PASSWORD,
+        &mapping,
+        "protected_roles: [administrator, site_admin]\n",
+    );
+
+    let (code, report) = check(&config).await;
+
+    assert_eq!(code, 1, "{report}");
+    let errors = lines_of(&report, "error");
+    let has = |text: &str| errors.iter().any(|l| l.contains(text));
+    assert!(
+        has("field_first_name does not exist on the user entity (rule 1 (scim: name.givenName) writes it) — add it under Configuration › People › Account settings › Manage fields as Text (plain)"),
+        "{report}"
+    );
+    assert!(
+        has("field_vip holds true/false values (Boolean) on the site, but rule 2 (scim: title) says `type: string`"),
+        "{report}"
+    );
+    assert!(
+        has("role marketing does not exist on the site, but the mapping uses it — create it under People › Roles"),
+        "{report}"
+    );
+    assert!(
+        has("role site_admin does not exist on the site, but it is listed in protected_roles"),
+        "{report}"
+    );
+    assert_eq!(errors.len(), 4, "{report}");
+    // No account has an external id yet: the field exists, its type is unknown.
+    assert_eq!(
+        lines_of(&report, "warning"),
+        ["warning field: field_scim_external_id exists; its type cannot be verified because no account has a value in it yet — make sure it is Text (plain) (rule 6 (scim: externalId))"],
+        "{report}"
+    );
+    assert_eq!(report.lines().last(), Some("4 errors, 1 warning"));
+}
+
+#[tokio::test]
+async fn check_reports_an_account_that_may_not_list_roles() {
+    let mut site = StandInConfig::demo(PASSWORD);
+    site.roles.push(RoleSeed::new(
+        "scim_admin",
+        "SCIM admin",
+        &["administer users"],
+    ));
+    let standin = start_standin(site);
+    let mut bridge_account = AccountSeed::new("scimadmin");
+    bridge_account.password = Some("scim-password".into());
+    bridge_account.roles = vec!["scim_admin".into()];
+    standin.handle().insert_user(bridge_account).expect("seed");
+    let dir = Workdir::new();
+    let config = dir
+        .config(&standin.base_url(), "scim-password", &demo_mapping(), "")
+        .display()
+        .to_string();
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("username: admin", "username: scimadmin"),
+    )
+    .expect("config");
+
+    let (code, report) = check(Path::new(&config)).await;
+
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        lines_of(&report, "error").iter().any(|l| l.contains(
+            "may not list roles, so groups and role rules cannot work and protected roles cannot be verified — give the bridge's account the \"administer permissions\" permission"
+        )),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn check_reports_an_invalid_mapping_with_file_line_and_column_offline() {
+    let dir = Workdir::new();
+    let config = dir.config(
+        "http://127.0.0.1:9",
+        PASSWORD,
+        "rules:\n  - scim: userName\n    drupal: name\n  - scim: name.givenNam\n    drupal: field_first_name\n",
+        "",
+    );
+
+    let (code, report) = check(&config).await;
+
+    assert_eq!(code, 1, "{report}");
+    let mapping = dir.0.join("mapping.yaml").display().to_string();
+    assert!(
+        report.lines().any(|l| l
+            == format!("error   mapping: {mapping}:4:11: rule 2 (scim: name.givenNam): unknown SCIM attribute \"name.givenNam\" — did you mean \"name.givenName\"?")),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn check_reports_an_invalid_configuration_and_stops() {
+    let dir = Workdir::new();
+    let config = dir.write("bridge.yaml", "scim:\n  tokens: [short]\n");
+
+    let (code, report) = check(&config).await;
+
+    assert_eq!(code, 1, "{report}");
+    assert!(report.starts_with("error   config: "), "{report}");
+    assert!(report.contains("deploy/bridge.example.yaml"), "{report}");
+}
+
+#[tokio::test]
+async fn map_turns_okta_s_documented_user_into_the_drupal_document() {
+    let okta_user = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "test.user@okta.local",
+        "name": {"givenName": "Test", "familyName": "User"},
+        "emails": [{"primary": true, "value": "test.user@okta.local", "type": "work"}],
+        "displayName": "Test User",
+        "locale": "en-US",
+        "externalId": "00ujl29u0le5T6Aj10h7",
+        "groups": [],
+        "password": "1mz050nq",
+        "active": true
+    });
+    let mapping = concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/okta.yaml");
+
+    let output = run(&["map", "--mapping", mapping], Some(&okta_user.to_string())).await;
+
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let document: Value = serde_json::from_str(&stdout(&output)).expect("JSON on stdout");
+    assert_eq!(
+        document,
+        json!({"data": {"type": "user--user", "attributes": {
+            "name": "test.user@okta.local",
+            "mail": "test.user@okta.local",
+            "status": true,
+            "field_scim_external_id": "00ujl29u0le5T6Aj10h7",
+            "pass": {"value": "1mz050nq"},
+            "preferred_langcode": "en",
+            "field_first_name": "Test",
+            "field_last_name": "User"
+        }}})
+    );
+}
+
+#[tokio::test]
+async fn map_round_trips_a_user_through_drupal_and_back() {
+    let dir = Workdir::new();
+    let mapping = dir.write(
+        "mapping.yaml",
+        r#"
+schemas:
+  - urn: urn:example:params:scim:schemas:extension:acme:2.0:User
+    name: AcmeUser
+    alias: acme
+    attributes:
+      - {name: skills, type: string, multi_valued: true}
+rules:
+  - {scim: userName, drupal: name, transforms: [lowercase]}
+  - {scim: emails.value, prefer: [primary], drupal: mail}
+  - {scim: active, drupal: status}
+  - {scim: "phoneNumbers[type eq \"mobile\"].value", drupal: field_mobile, type: telephone}
+  - {scim: "enterprise:department", drupal: field_department, transforms: [{map: {Engineering: eng}}]}
+  - {scim: "acme:skills", drupal: field_skills, multiple: true}
+  - {scim: "enterprise:manager.value", drupal: field_manager, type: entity_reference, target: user--user}
+"#,
+    );
+    let mapping = mapping.display().to_string();
+    let scim_user = json!({
+        "userName": "ada",
+        "emails": [{"value": "ada@example.org", "primary": true}],
+        "active": false,
+        "phoneNumbers": [{"value": "+44 20 7946 0000", "type": "mobile"}],
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+            "department": "Engineering",
+            "manager": {"value": "6f1c0b7e-3b7a-4c55-9d7e-0a4e8b1f2c3d"}
+        },
+        "urn:example:params:scim:schemas:extension:acme:2.0:User": {"skills": ["rust", "sql"]}
+    });
+
+    let forward = run(
+        &["map", "--mapping", &mapping],
+        Some(&scim_user.to_string()),
+    )
+    .await;
+    assert_eq!(forward.status.code(), Some(0), "{}", stderr(&forward));
+    let mut document: Value = serde_json::from_str(&stdout(&forward)).expect("document");
+    assert_eq!(document["data"]["attributes"]["field_department"], "eng");
+    assert_eq!(
+        document["data"]["relationships"]["field_manager"]["data"]["type"],
+        "user--user"
+    );
+    // What Drupal answers: the document with the UUID it stores.
+    document["data"]["id"] = json!("0b0e7a52-5f1d-4d4e-8f51-7b7b3d2a9c10");
+
+    let back = run(
+        &["map", "--mapping", &mapping, "--reverse"],
+        Some(&document.to_string()),
+    )
+    .await;
+    assert_eq!(back.status.code(), Some(0), "{}", stderr(&back));
+    let mut returned: Value = serde_json::from_str(&stdout(&back)).expect("SCIM user");
+    assert_eq!(returned["id"], "0b0e7a52-5f1d-4d4e-8f51-7b7b3d2a9c10");
+    let returned = returned.as_object_mut().expect("object");
+    for server_side in ["id", "meta", "schemas"] {
+        returned.remove(server_side);
+    }
+    assert_eq!(
+        Value::Object(returned.clone()),
+        json!({
+            "userName": "ada",
+            "emails": [{"value": "ada@example.org", "primary": true}],
+            "active": false,
+            "phoneNumbers": [{"value": "+44 20 7946 0000", "type": "mobile"}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+                "department": "Engineering",
+                "manager": {"value": "6f1c0b7e-3b7a-4c55-9d7e-0a4e8b1f2c3d"}
+            },
+            "urn:example:params:scim:schemas:extension:acme:2.0:User": {"skills": ["rust", "sql"]}
+        })
+    );
+}
+
+#[tokio::test]
+async fn map_refuses_invalid_input_and_mappings_with_exit_status_1_and_usage_with_2() {
+    let mapping = concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/default.yaml");
+    let not_json = run(&["map", "--mapping", mapping], Some("{\"userName\": ")).await;
+    assert_eq!(not_json.status.code(), Some(1));
+    assert!(
+        stderr(&not_json).starts_with("error: the input is not JSON"),
+        "{}",
+        stderr(&not_json)
+    );
+    assert!(stdout(&not_json).is_empty());
+
+    let dir = Workdir::new();
+    let broken = dir.write(
+        "broken.yaml",
+        "rules:\n  - scim: userName\n    drupal: nmae\n",
+    );
+    let refused = run(
+        &["map", "--mapping", &broken.display().to_string()],
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("broken.yaml:3:13: rule 1 (scim: userName): unknown Drupal user field \"nmae\" — did you mean \"name\"?"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let usage = run(&["map"], None).await;
+    assert_eq!(usage.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn every_command_s_help_has_examples_and_exit_codes() {
+    for command in ["serve", "demo", "check", "map"] {
+        let help = run(&[command, "--help"], None).await;
+        assert_eq!(help.status.code(), Some(0), "{command}");
+        let text = stdout(&help);
+        assert!(text.contains("Example"), "{command}: {text}");
+        assert!(text.contains("Exit status"), "{command}: {text}");
+    }
+    let top = run(&["--help"], None).await;
+    assert!(stdout(&top).contains("Exit status"));
+}
+
+/// A running `serve` process, killed on drop; its log is collected.
+struct Server {
+    child: Child,
+    log: Arc<Mutex<String>>,
+    base: String,
+}
+
+impl Server {
+    fn start(config: &Path, extra_args: &[&str]) -> Server {
+        let port = std::fs::read_to_string(config)
+            .expect("config")
+            .lines()
+            .find_map(|l| l.strip_prefix("listen: 127.0.0.1:").map(str::to_string))
+            .expect("listen line");
+        let mut child = Command::new(BRIDGE)
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .args(extra_args)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start serve");
+        let log = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().expect("stderr");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if let Ok(mut log) = sink.lock() {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            }
+        });
+        Server {
+            child,
+            log,
+            base: format!("http://127.0.0.1:{port}/scim/v2"),
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Waits until the log holds `text`.
+    async fn wait_for_log(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} in the log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn hang_up(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .expect("kill -HUP");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn scim(method: reqwest::Method, url: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, url)
+        .bearer_auth(TOKEN);
+    if let Some(body) = body {
+        request = request
+            .header("Content-Type", "application/scim+json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.expect("bridge answers");
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+#[tokio::test]
+async fn serve_dry_run_logs_writes_without_passwords_and_sends_none() {
+    let standin = start_standin(StandInConfig::demo(PASSWORD));
+    let dir = Workdir::new();
+    let mapping =
+        demo_mapping().replace("rules:\n", "rules:\n  - scim: password\n    drupal: pass\n");
+    let config = dir.config(&standin.base_url(), PASSWORD, &mapping, "");
+    let server = Server::start(&config, &["--dry-run"]);
+    server.wait_for_log("serving SCIM").await;
+
+    let (status, created) = scim(
+        reqwest::Method::POST,
+        &format!("{}/Users", server.base),
+        Some(json!({
+            "userName": "ada",
+            "password": "Tr0ub4dor&3",
+            "emails": [{"value": "ada@example.org", "primary": true}]
+        })),
+    )
+    .await;
+
+    assert_eq!(status, 201, "{created}\n{}", server.log());
+    server.wait_for_log("drupal write not sent (dry run)").await;
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("drupal write not sent"))
+        .expect("the write is logged");
+    assert!(line.contains("\"name\":\"ada\""), "{line}");
+    assert!(line.contains("\"mail\":\"ada@example.org\""), "{line}");
+    assert!(line.contains("\"pass\":\"[redacted]\""), "{line}");
+    assert!(!log.contains("Tr0ub4dor"), "the password leaked:\n{log}");
+    assert_eq!(non_get_requests(&standin.handle()), Vec::<String>::new());
+    assert!(standin.handle().user_by_name("ada").is_none());
+}
+
+#[tokio::test]
+async fn sighup_keeps_the_mapping_when_the_new_one_is_invalid_and_takes_a_valid_one() {
+    let standin = start_standin(StandInConfig::demo(PASSWORD));
+    let mut seed = AccountSeed::new("ada");
+    seed.fields
+        .insert("field_scim_external_id".into(), json!("ext-ada"));
+    let id = standin.handle().insert_user(seed).expect("seed");
+    let dir = Workdir::new();
+    let config = dir.config(&standin.base_url(), PASSWORD, &demo_mapping(), "");
+    let server = Server::start(&config, &[]);
+    server.wait_for_log("serving SCIM").await;
+    let user_url = format!("{}/Users/{id}", server.base);
+
+    let broken = demo_mapping().replace("- scim: externalId\n", "- scim: externalid_\n");
+    dir.write("mapping.yaml", &broken);
+    server.hang_up();
+    server.wait_for_log("the changed mapping is not used").await;
+    let mapping_file = dir.0.join("mapping.yaml").display().to_string();
+    assert!(
+        server.log().contains(&format!("{mapping_file}:")),
+        "the log names the file:\n{}",
+        server.log()
+    );
+    let (status, user) = scim(reqwest::Method::GET, &user_url, None).await;
+    assert_eq!((status, &user["externalId"]), (200, &json!("ext-ada")));
+
+    dir.write(
+        "mapping.yaml",
+        &demo_mapping().replace("- scim: externalId\n", "- scim: nickName\n"),
+    );
+    server.hang_up();
+    server.wait_for_log("mapping reloaded").await;
+    let (status, user) = scim(reqwest::Method::GET, &user_url, None).await;
+    assert_eq!(status, 200, "{user}");
+    assert_eq!(user["nickName"], "ext-ada", "{user}");
+}
