@@ -75,6 +75,10 @@ struct RawSettings {
     /// How long a counted `totalResults` is reused, in seconds. Default 10.
     #[serde(default = "default_count_cache_secs")]
     count_cache_secs: u64,
+    /// How long the list of Drupal roles is reused, in seconds; a group or
+    /// role the list lacks refreshes it at once. Default 300.
+    #[serde(default = "default_role_cache_secs")]
+    role_cache_secs: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +154,9 @@ fn default_protected_roles() -> Vec<String> {
 fn default_count_cache_secs() -> u64 {
     10
 }
+fn default_role_cache_secs() -> u64 {
+    300
+}
 fn default_max_body_bytes() -> usize {
     1024 * 1024
 }
@@ -194,6 +201,7 @@ pub struct PolicySettings {
     pub deprovisioned_field: String,
     pub protected_roles: Vec<String>,
     pub count_cache: Duration,
+    pub role_cache: Duration,
 }
 
 impl Settings {
@@ -329,6 +337,7 @@ impl RawSettings {
                 deprovisioned_field: self.deprovisioned_field,
                 protected_roles: self.protected_roles,
                 count_cache: Duration::from_secs(self.count_cache_secs),
+                role_cache: Duration::from_secs(self.role_cache_secs),
             },
         })
     }
