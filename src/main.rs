@@ -12,7 +12,7 @@ use drupal_scim_bridge::demo;
 use drupal_scim_bridge::drupal::DrupalClient;
 use drupal_scim_bridge::mapping::Mapping;
 use drupal_scim_bridge::standin::{StandIn, StandInConfig};
-use drupal_scim_bridge::startup::{check_drupal_credentials, Application};
+use drupal_scim_bridge::startup::{check_drupal_credentials, check_groups, Application};
 use drupal_scim_bridge::telemetry::{self, LogFormat};
 
 #[derive(Parser)]
@@ -100,7 +100,11 @@ async fn serve(config: PathBuf) -> Result<(), String> {
     let mapping = Mapping::load_file(&settings.mapping).map_err(|e| e.to_string())?;
     let app = Application::build(&settings, mapping).map_err(|e| e.to_string())?;
     let client = DrupalClient::new((&settings.drupal).into()).map_err(|e| e.to_string())?;
-    tokio::spawn(async move { check_drupal_credentials(&client).await });
+    let provisioner = app.provisioner();
+    tokio::spawn(async move {
+        check_drupal_credentials(&client).await;
+        check_groups(&provisioner).await;
+    });
     tracing::info!(listen = %settings.listen, drupal = settings.drupal.base_url, "serving SCIM at /scim/v2");
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }
@@ -120,6 +124,8 @@ async fn run_demo(
         .map_err(|e| e.to_string())?;
     let mapping = demo::mapping().map_err(|e| e.to_string())?;
     let app = Application::build(&settings, mapping).map_err(|e| e.to_string())?;
+    let provisioner = app.provisioner();
+    tokio::spawn(async move { check_groups(&provisioner).await });
     println!(
         "{}",
         demo::banner(&settings, &standin.base_url(), &token, &drupal_password)

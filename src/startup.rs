@@ -28,6 +28,7 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    provisioner: Arc<Provisioner>,
 }
 
 impl Application {
@@ -56,7 +57,7 @@ impl Application {
             settings.policy.clone(),
         ));
         let state = web::Data::new(AppState {
-            provisioner,
+            provisioner: provisioner.clone(),
             tokens: settings.scim.tokens.clone(),
             public_url: settings.scim.public_url.clone(),
         });
@@ -77,11 +78,17 @@ impl Application {
         Ok(Application {
             port: addr.port(),
             server,
+            provisioner,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The service behind the routes, for start-up checks.
+    pub fn provisioner(&self) -> Arc<Provisioner> {
+        self.provisioner.clone()
     }
 
     /// Stops the server gracefully (in-flight requests finish).
@@ -106,5 +113,15 @@ pub async fn check_drupal_credentials(client: &DrupalClient) {
             "Drupal does not accept the bridge's credentials (requests run as anonymous): check drupal.auth.username and the password; after 5 failed logins Drupal blocks the account for 6 hours"
         ),
         Err(e) => tracing::warn!(drupal = client.base_url(), error = %e, "cannot check the bridge's Drupal credentials now"),
+    }
+}
+
+/// Reads Drupal's roles once at start-up, so that what is wrong with the
+/// mapping's groups (a role missing in Drupal, a protected role refused or
+/// exposed on purpose, no permission to list roles) is logged before the
+/// first identity provider request, not during it.
+pub async fn check_groups(provisioner: &Provisioner) {
+    if let Err(e) = provisioner.check_groups().await {
+        tracing::warn!(error = %e, "cannot read Drupal's roles now; the SCIM groups are checked again on the first request that needs them");
     }
 }

@@ -3,5 +3,6 @@
 
 mod deprovision;
 mod drupal_failures;
+mod groups;
 mod helpers;
 mod users;
