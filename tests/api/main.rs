@@ -5,4 +5,5 @@ mod deprovision;
 mod drupal_failures;
 mod groups;
 mod helpers;
+mod idp_flows;
 mod users;
