@@ -21,7 +21,7 @@ type Result<T> = std::result::Result<T, ProvisioningError>;
 
 /// Membership writes in flight at once: enough to make a 1,000-member push
 /// take seconds, few enough not to flood a PHP site.
-pub const MEMBER_WRITE_CONCURRENCY: usize = 8;
+const MEMBER_WRITE_CONCURRENCY: usize = 8;
 /// Ids per `id IN (...)` lookup: one Drupal page.
 const LOOKUP_BATCH: usize = 50;
 /// The user fields a membership decision needs.

@@ -24,13 +24,11 @@ use crate::scim::filter::Filter;
 use crate::scim::list::SortOrder;
 use crate::scim::schema::{ResourceSchema, ResourceTypeDef, SchemaDef, SchemaRegistry};
 use crate::scim::service_provider::ServiceProviderConfig;
+use roles::RoleCatalog;
 
 pub use groups::{GroupList, GroupQuery};
-pub use membership::{
-    MemberAction, MemberFailure, MemberProblem, MembershipFailures, MEMBER_WRITE_CONCURRENCY,
-};
+pub use membership::{MemberAction, MemberFailure, MemberProblem, MembershipFailures};
 pub use render::{ScimGroup, ScimUser};
-pub use roles::{ExposedGroup, RoleCatalog};
 
 /// Largest page a client can ask for (advertised as `filter.maxResults`).
 pub const MAX_RESULTS: usize = 200;

@@ -133,6 +133,15 @@ async fn filters_paging_and_sorting_work_on_groups() {
             .collect();
         assert_eq!(names, expected, "{filter}");
     }
+    let member = app.seed_user_with_roles("eng", &["engineering"]);
+    let by_member = app
+        .get(&format!(
+            "/Groups?attributes=displayName&filter={}",
+            url_encode(&format!("members[value eq \"{member}\"]"))
+        ))
+        .await;
+    assert_eq!(by_member.body["totalResults"], 1, "{}", by_member.body);
+    assert_eq!(by_member.body["Resources"][0]["displayName"], "engineering");
     let second = app.get("/Groups?startIndex=2&count=1").await;
     assert_eq!(second.body["totalResults"], 2);
     assert_eq!(second.body["itemsPerPage"], 1);
