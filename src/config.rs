@@ -78,6 +78,10 @@ struct RawSettings {
     /// Log every Drupal write instead of sending it (`serve --dry-run`).
     #[serde(default)]
     dry_run: bool,
+    /// How long the list of Drupal roles is reused, in seconds; a group or
+    /// role the list lacks refreshes it at once. Default 300.
+    #[serde(default = "default_role_cache_secs")]
+    role_cache_secs: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +178,9 @@ fn default_protected_roles() -> Vec<String> {
 fn default_count_cache_secs() -> u64 {
     10
 }
+fn default_role_cache_secs() -> u64 {
+    300
+}
 fn default_max_body_bytes() -> usize {
     1024 * 1024
 }
@@ -234,6 +241,7 @@ pub struct PolicySettings {
     pub deprovisioned_field: String,
     pub protected_roles: Vec<String>,
     pub count_cache: Duration,
+    pub role_cache: Duration,
 }
 
 impl Settings {
@@ -372,6 +380,7 @@ impl RawSettings {
                 deprovisioned_field: self.deprovisioned_field,
                 protected_roles: self.protected_roles,
                 count_cache: Duration::from_secs(self.count_cache_secs),
+                role_cache: Duration::from_secs(self.role_cache_secs),
             },
             dry_run: self.dry_run,
         })

@@ -16,7 +16,7 @@ use drupal_scim_bridge::mapping::Mapping;
 use drupal_scim_bridge::preview::Preview;
 use drupal_scim_bridge::reload::{self, MappingReloader};
 use drupal_scim_bridge::standin::{StandIn, StandInConfig};
-use drupal_scim_bridge::startup::{check_drupal_credentials, Application};
+use drupal_scim_bridge::startup::{check_drupal_credentials, check_groups, Application};
 use drupal_scim_bridge::telemetry::{self, LogFormat};
 
 const EXIT_CODES: &str = "\
@@ -200,7 +200,11 @@ async fn serve(config: &Path, dry_run: bool) -> Result<(), String> {
     let mapping = Mapping::load_file(&settings.mapping).map_err(|e| e.to_string())?;
     let app = Application::build(&settings, mapping).map_err(|e| e.to_string())?;
     let client = DrupalClient::new((&settings.drupal).into()).map_err(|e| e.to_string())?;
-    tokio::spawn(async move { check_drupal_credentials(&client).await });
+    let provisioner = app.provisioner();
+    tokio::spawn(async move {
+        check_drupal_credentials(&client).await;
+        check_groups(&provisioner).await;
+    });
     let reloader = MappingReloader::new(app.provisioner(), settings.mapping.clone());
     tokio::spawn(reloader.watch(reload::POLL_INTERVAL));
     tracing::info!(listen = %settings.listen, drupal = settings.drupal.base_url, "serving SCIM at /scim/v2");
@@ -253,6 +257,8 @@ async fn run_demo(
         .map_err(|e| e.to_string())?;
     let mapping = demo::mapping().map_err(|e| e.to_string())?;
     let app = Application::build(&settings, mapping).map_err(|e| e.to_string())?;
+    let provisioner = app.provisioner();
+    tokio::spawn(async move { check_groups(&provisioner).await });
     println!(
         "{}",
         demo::banner(&settings, &standin.base_url(), &token, &drupal_password)

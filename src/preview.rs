@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::drupal::DrupalUser;
 use crate::mapping::{Mapping, MappingError};
-use crate::provisioning::{new_account, render_user, ActiveMapping};
+use crate::provisioning::{new_account, render_user, ActiveMapping, RoleCatalog};
 use crate::scim::error::ScimError;
 use crate::scim::resource::parse_resource;
 use crate::scim::schema::SchemaError;
@@ -81,7 +81,8 @@ impl Preview {
         let user = DrupalUser::from_resource(resource).ok_or_else(|| {
             PreviewError::WrongInput("the Drupal user has no `id` (its UUID)".into())
         })?;
-        let scim = render_user(&user, &self.active.mapping);
+        // Which roles are groups is the site's to say: none without one.
+        let scim = render_user(&user, &self.active.mapping, &RoleCatalog::empty());
         Ok(Value::Object(scim.resource))
     }
 }

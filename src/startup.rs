@@ -104,7 +104,8 @@ impl Application {
         self.port
     }
 
-    /// The service the server runs, for swapping its mapping on reload.
+    /// The service behind the routes: for start-up checks, and for swapping
+    /// its mapping on reload.
     pub fn provisioner(&self) -> Arc<Provisioner> {
         self.provisioner.clone()
     }
@@ -131,5 +132,15 @@ pub async fn check_drupal_credentials(client: &DrupalClient) {
             "Drupal does not accept the bridge's credentials (requests run as anonymous): check drupal.auth.username and the password; after 5 failed logins Drupal blocks the account for 6 hours"
         ),
         Err(e) => tracing::warn!(drupal = client.base_url(), error = %e, "cannot check the bridge's Drupal credentials now"),
+    }
+}
+
+/// Reads Drupal's roles once at start-up, so that what is wrong with the
+/// mapping's groups (a role missing in Drupal, a protected role refused or
+/// exposed on purpose, no permission to list roles) is logged before the
+/// first identity provider request, not during it.
+pub async fn check_groups(provisioner: &Provisioner) {
+    if let Err(e) = provisioner.check_groups().await {
+        tracing::warn!(error = %e, "cannot read Drupal's roles now; the SCIM groups are checked again on the first request that needs them");
     }
 }

@@ -7,21 +7,16 @@
 mod helpers;
 
 use base64::Engine;
-use drupal_scim_bridge::telemetry::{self, CapturedLogs, LogFormat};
+use drupal_scim_bridge::telemetry::CapturedLogs;
 use serde_json::json;
 
 use helpers::{read, spawn_app, spawn_app_with, Options, DRUPAL_PASSWORD, TOKEN};
 use serde_json::Value;
 
-/// The logs of every test in this binary, as JSON lines at trace level.
-fn captured() -> &'static CapturedLogs {
-    static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        std::env::set_var("RUST_LOG", "trace");
-        let logs = CapturedLogs::default();
-        telemetry::init(LogFormat::Json, logs.clone(), "trace").expect("subscriber");
-        logs
-    })
+/// The logs of every test in this binary, at trace level.
+fn captured() -> CapturedLogs {
+    std::env::set_var("RUST_LOG", "trace");
+    helpers::captured_logs()
 }
 
 fn events() -> Vec<Value> {

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use drupal_scim_bridge::standin::{AccountSeed, AuthKind, CancelMethod, StandIn, StandInConfig};
+use drupal_scim_bridge::standin::{
+    AccountSeed, AuthKind, CancelMethod, RoleSeed, StandIn, StandInConfig,
+};
 use serde_json::{json, Value};
 
 const JSONAPI: &str = "application/vnd.api+json";
@@ -258,5 +260,92 @@ async fn session_login_then_csrf_protected_write() {
         drupal.handle().requests().last().unwrap().auth,
         AuthKind::Cookie
     );
+    drupal.stop().await;
+}
+
+async fn get_json(drupal: &StandIn, path_and_query: &str) -> Value {
+    client()
+        .get(format!("{}{path_and_query}", drupal.base_url()))
+        .basic_auth("admin", Some("adminpass"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn users_are_found_by_a_list_of_uuids_with_the_in_operator_on_id() {
+    let drupal = start();
+    let handle = drupal.handle();
+    let ann = handle.insert_user(AccountSeed::new("ann")).unwrap();
+    let ben = handle.insert_user(AccountSeed::new("ben")).unwrap();
+    handle.insert_user(AccountSeed::new("cat")).unwrap();
+    let doc = get_json(
+        &drupal,
+        &format!(
+            "/jsonapi/user/user?filter[ids][condition][path]=id&filter[ids][condition][operator]=IN\
+             &filter[ids][condition][value][]={ann}&filter[ids][condition][value][]={}\
+             &fields[user--user]=name,drupal_internal__uid,roles",
+            ben.to_uppercase()
+        ),
+    )
+    .await;
+    let names: Vec<&str> = doc["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["attributes"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["ann", "ben"], "{doc}");
+    assert!(
+        doc["data"][0]["relationships"]["roles"].is_object(),
+        "{doc}"
+    );
+    drupal.stop().await;
+}
+
+#[tokio::test]
+async fn a_role_added_through_the_handle_is_listed_and_grantable() {
+    let drupal = start();
+    let handle = drupal.handle();
+    let uuid = handle
+        .add_role(RoleSeed::new("auditor", "Auditor", &[]))
+        .unwrap();
+    assert_eq!(handle.role_uuid("auditor"), Some(uuid.clone()));
+    assert!(handle
+        .add_role(RoleSeed::new("auditor", "Again", &[]))
+        .is_err());
+    let roles = get_json(&drupal, "/jsonapi/user_role/user_role").await;
+    assert!(roles["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["id"] == uuid.as_str()));
+    drupal.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_path_fails_every_request_to_it_and_no_other() {
+    let drupal = start();
+    let handle = drupal.handle();
+    let uuid = handle.insert_user(AccountSeed::new("flaky")).unwrap();
+    let path = format!("/jsonapi/user/user/{uuid}/relationships/roles");
+    handle.fail_requests_to(&path, 500);
+    let editor = handle.role_uuid("editor").unwrap();
+    for _ in 0..2 {
+        let response = client()
+            .post(format!("{}{path}", drupal.base_url()))
+            .basic_auth("admin", Some("adminpass"))
+            .header("Content-Type", JSONAPI)
+            .body(json!({"data": [{"type": "user_role--user_role", "id": editor}]}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 500);
+    }
+    assert!(handle.user_by_name("flaky").unwrap().roles().is_empty());
+    assert_eq!(create_user(&drupal, "steady").await.status().as_u16(), 201);
     drupal.stop().await;
 }

@@ -163,12 +163,7 @@ impl DrupalClient {
                 }
             }
         }
-        let next_query = body
-            .get("links")
-            .and_then(|l| l.get("next"))
-            .and_then(|n| n.get("href"))
-            .and_then(Value::as_str)
-            .and_then(|href| href.split_once('?').map(|(_, q)| q.to_string()));
+        let next_query = next_query(&body);
         let count = body.get("meta").and_then(|m| m.get("count")).and_then(|c| {
             c.as_u64()
                 .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
@@ -224,13 +219,23 @@ impl DrupalClient {
         .map(|_| ())
     }
 
-    /// Every role on the site (needs "administer permissions").
+    /// Every role on the site, following Drupal's 50-item pages. An account
+    /// without "administer permissions" is shown none (Drupal lists them
+    /// under `meta.omitted` instead).
     pub async fn list_roles(&self) -> Result<Vec<DrupalRole>, DrupalError> {
-        let body = self.call("list_roles", Method::GET, ROLES, None).await?;
-        let data = body.get("data").and_then(Value::as_array).ok_or_else(|| {
-            DrupalError::Protocol("a role collection without a data array".into())
-        })?;
-        Ok(data.iter().filter_map(DrupalRole::from_resource).collect())
+        let mut roles = Vec::new();
+        let mut path = ROLES.to_string();
+        loop {
+            let body = self.call("list_roles", Method::GET, &path, None).await?;
+            let data = body.get("data").and_then(Value::as_array).ok_or_else(|| {
+                DrupalError::Protocol("a role collection without a data array".into())
+            })?;
+            roles.extend(data.iter().filter_map(DrupalRole::from_resource));
+            match next_query(&body) {
+                Some(query) => path = format!("{ROLES}?{query}"),
+                None => return Ok(roles),
+            }
+        }
     }
 
     /// Adds, replaces or removes role memberships of one user through
@@ -382,6 +387,16 @@ fn classify(status: StatusCode, is_html: bool, bytes: &[u8]) -> Result<Value, Dr
         },
         s => DrupalError::Rejected { status: s, detail },
     })
+}
+
+/// The query string of a collection's `links.next`, present only when
+/// more items exist.
+fn next_query(body: &Value) -> Option<String> {
+    body.get("links")
+        .and_then(|l| l.get("next"))
+        .and_then(|n| n.get("href"))
+        .and_then(Value::as_str)
+        .and_then(|href| href.split_once('?').map(|(_, q)| q.to_string()))
 }
 
 fn user_from_document(body: &Value) -> Result<DrupalUser, DrupalError> {

@@ -9,7 +9,7 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, ResponseError};
 
 use crate::drupal::DrupalError;
-use crate::provisioning::ProvisioningError;
+use crate::provisioning::{MemberProblem, MembershipFailures, ProvisioningError};
 use crate::scim::error::ScimError;
 
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
@@ -89,19 +89,88 @@ pub async fn scim_rejections(
 fn to_scim_error(e: ProvisioningError) -> ScimError {
     match e {
         ProvisioningError::Scim(e) => e,
-        ProvisioningError::Drupal(e) => drupal_to_scim(e),
-        other => {
-            let scim = other.scim_error();
-            if scim.status >= 500 {
-                tracing::error!(error = %other, "request failed");
-            }
-            scim
+        ProvisioningError::Drupal(e) => {
+            log_drupal_failure(&e);
+            drupal_to_scim(&e)
         }
+        ProvisioningError::NotFound(id) => {
+            ScimError::not_found(format!("No user with id {id} exists."))
+        }
+        ProvisioningError::GroupNotFound(id) => ScimError::not_found(format!(
+            "No group with id {id} exists. Groups are the Drupal roles listed in the bridge's mapping."
+        )),
+        ProvisioningError::Protected(why) => ScimError::forbidden(why),
+        ProvisioningError::Mapping(e) => ScimError::invalid_value(e.to_string()),
+        ProvisioningError::Membership(failures) => membership_to_scim(&failures),
     }
 }
 
-fn drupal_to_scim(e: DrupalError) -> ScimError {
-    match &e {
+/// Failed members a detail names; the log names every one.
+const LISTED_MEMBERS: usize = 20;
+
+/// Some membership changes failed: the status of the most severe cause
+/// (503 or 502 when Drupal failed, 403 for a protected account, 400 for an
+/// unknown user), a detail naming the failed members and saying that the
+/// others were applied.
+fn membership_to_scim(failures: &MembershipFailures) -> ScimError {
+    let cause = |problem: &MemberProblem| match problem {
+        MemberProblem::UnknownUser | MemberProblem::Group => ScimError::invalid_value(""),
+        MemberProblem::Protected(_) => ScimError::forbidden(""),
+        MemberProblem::Drupal(e) => drupal_to_scim(e),
+    };
+    let worst = failures
+        .failures
+        .iter()
+        .map(|f| cause(&f.problem))
+        .max_by_key(|e| e.status)
+        .unwrap_or_else(|| ScimError::internal(""));
+    let mut listed: Vec<String> = failures
+        .failures
+        .iter()
+        .take(LISTED_MEMBERS)
+        .map(|f| format!("{} {}: {}", f.action, f.member, f.problem))
+        .collect();
+    if failures.failures.len() > LISTED_MEMBERS {
+        listed.push(format!(
+            "and {} more (the bridge's log lists them all)",
+            failures.failures.len() - LISTED_MEMBERS
+        ));
+    }
+    ScimError {
+        detail: format!(
+            "Group \"{}\": {} of {} membership changes failed; the other {} were applied and stay. Failed: {}. Retry the failed members once the cause is fixed.",
+            failures.group,
+            failures.failures.len(),
+            failures.applied + failures.failures.len(),
+            failures.applied,
+            listed.join("; ")
+        ),
+        ..worst
+    }
+}
+
+/// What the operator must do about a Drupal failure, logged once.
+fn log_drupal_failure(e: &DrupalError) {
+    match e {
+        DrupalError::Credentials(_) | DrupalError::Forbidden(_) => tracing::error!(
+            error = %e,
+            "Drupal refused the bridge's account: check drupal.auth (username, password) and that the account has the 'administer users' permission"
+        ),
+        DrupalError::ReadOnly => tracing::error!(
+            "Drupal's JSON:API is read-only: allow writes at /admin/config/services/jsonapi"
+        ),
+        DrupalError::Unreachable(_) | DrupalError::Timeout | DrupalError::Server { .. } => {
+            tracing::error!(error = %e, "Drupal is unavailable")
+        }
+        DrupalError::Rejected { .. } | DrupalError::Protocol(_) => {
+            tracing::error!(error = %e, "Drupal gave an answer the bridge cannot use")
+        }
+        DrupalError::Validation(_) | DrupalError::NotFound => {}
+    }
+}
+
+fn drupal_to_scim(e: &DrupalError) -> ScimError {
+    match e {
         DrupalError::Validation(errors) => {
             let taken: Vec<&str> = errors
                 .iter()
@@ -117,32 +186,19 @@ fn drupal_to_scim(e: DrupalError) -> ScimError {
             ScimError::invalid_value(format!("Drupal rejected the user: {}", e_details(errors)))
         }
         DrupalError::NotFound => ScimError::not_found("The resource no longer exists in Drupal."),
-        DrupalError::Credentials(_) | DrupalError::Forbidden(_) => {
-            tracing::error!(
-                error = %e,
-                "Drupal refused the bridge's account: check drupal.auth (username, password) and that the account has the 'administer users' permission"
-            );
-            ScimError::bad_gateway(
-                "Drupal refused the bridge's credentials or permissions; the bridge's operator must check its Drupal account.",
-            )
-        }
-        DrupalError::ReadOnly => {
-            tracing::error!(
-                "Drupal's JSON:API is read-only: allow writes at /admin/config/services/jsonapi"
-            );
-            ScimError::bad_gateway(
-                "Drupal's JSON:API accepts only read operations; a Drupal administrator must allow writes.",
-            )
-        }
+        DrupalError::Credentials(_) | DrupalError::Forbidden(_) => ScimError::bad_gateway(
+            "Drupal refused the bridge's credentials or permissions; the bridge's operator must check its Drupal account.",
+        ),
+        DrupalError::ReadOnly => ScimError::bad_gateway(
+            "Drupal's JSON:API accepts only read operations; a Drupal administrator must allow writes.",
+        ),
         DrupalError::Unreachable(_) | DrupalError::Timeout | DrupalError::Server { .. } => {
-            tracing::error!(error = %e, "Drupal is unavailable");
             ScimError::unavailable(
                 "Drupal is unavailable or too slow right now; retry later.",
                 RETRY_AFTER_SECS,
             )
         }
         DrupalError::Rejected { .. } | DrupalError::Protocol(_) => {
-            tracing::error!(error = %e, "Drupal gave an answer the bridge cannot use");
             ScimError::bad_gateway(format!("Drupal gave an answer the bridge cannot use: {e}"))
         }
     }
@@ -163,7 +219,7 @@ mod tests {
 
     #[test]
     fn already_taken_becomes_uniqueness_conflict() {
-        let e = drupal_to_scim(DrupalError::Validation(vec![DrupalApiError {
+        let e = drupal_to_scim(&DrupalError::Validation(vec![DrupalApiError {
             status: 422,
             detail: "name: The username bob is already taken.".into(),
             pointer: Some("/data/attributes/name".into()),
@@ -175,7 +231,7 @@ mod tests {
 
     #[test]
     fn other_validation_errors_are_invalid_values_with_drupals_reason() {
-        let e = drupal_to_scim(DrupalError::Validation(vec![DrupalApiError {
+        let e = drupal_to_scim(&DrupalError::Validation(vec![DrupalApiError {
             status: 422,
             detail: "mail.0.value: This value is not a valid email address.".into(),
             pointer: None,
@@ -186,7 +242,7 @@ mod tests {
 
     #[test]
     fn unavailable_drupal_asks_to_retry_later() {
-        let e = drupal_to_scim(DrupalError::Timeout);
+        let e = drupal_to_scim(&DrupalError::Timeout);
         assert_eq!(e.status, 503);
         assert_eq!(e.retry_after, Some(RETRY_AFTER_SECS));
         let response = ApiError(e).error_response();
@@ -196,9 +252,9 @@ mod tests {
     #[test]
     fn refused_credentials_are_a_bad_gateway() {
         assert_eq!(
-            drupal_to_scim(DrupalError::Forbidden("x".into())).status,
+            drupal_to_scim(&DrupalError::Forbidden("x".into())).status,
             502
         );
-        assert_eq!(drupal_to_scim(DrupalError::ReadOnly).status, 502);
+        assert_eq!(drupal_to_scim(&DrupalError::ReadOnly).status, 502);
     }
 }

@@ -4,6 +4,7 @@
 mod auth;
 mod discovery;
 pub mod error;
+mod groups;
 pub mod jwt;
 mod request_log;
 mod users;
@@ -13,11 +14,13 @@ use std::sync::Arc;
 use actix_web::http::header::{CONTENT_TYPE, ETAG};
 use actix_web::http::StatusCode;
 use actix_web::{middleware, web, HttpRequest, HttpResponse};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::config::Secret;
 use crate::provisioning::Provisioner;
 use crate::scim::error::ScimError;
+use crate::scim::projection::Projection;
+use crate::scim::schema::ResourceSchema;
 use error::{ApiError, SCIM_CONTENT_TYPE};
 
 /// Everything the handlers share.
@@ -48,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .wrap(middleware::from_fn(auth::require_bearer))
                 .wrap(middleware::from_fn(error::scim_rejections))
                 .configure(users::routes)
+                .configure(groups::routes)
                 .configure(discovery::routes)
                 .default_service(web::to(no_such_route)),
         );
@@ -118,4 +122,51 @@ fn json_body(bytes: &[u8]) -> Result<Value, ApiError> {
             "the request body is not valid JSON: {e}"
         )))
     })
+}
+
+/// Query pairs, percent-decoded.
+type Query = web::Query<Vec<(String, String)>>;
+
+/// A query parameter by name, ignoring case.
+fn query_param<'q>(query: &'q Query, name: &str) -> Option<&'q str> {
+    query
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// `attributes` and `excludedAttributes` of a single-resource request.
+fn projection_of(query: &Query, schema: &ResourceSchema) -> Result<Projection, ApiError> {
+    Ok(Projection::parse(
+        query_param(query, "attributes"),
+        query_param(query, "excludedAttributes"),
+        schema,
+    )?)
+}
+
+/// Adds what needs the public URL: `meta.location` of the resource at
+/// `{base}/{endpoint}/{id}`, and the `$ref` of each element of the
+/// multi-valued `refs.0`, which points into `{base}/{refs.1}`.
+fn with_refs(
+    resource: &mut Map<String, Value>,
+    base: &str,
+    endpoint: &str,
+    id: &str,
+    refs: (&str, &str),
+) {
+    if let Some(meta) = resource.get_mut("meta").and_then(Value::as_object_mut) {
+        meta.insert(
+            "location".into(),
+            Value::String(format!("{base}/{endpoint}/{id}")),
+        );
+    }
+    let (attr, target) = refs;
+    if let Some(Value::Array(items)) = resource.get_mut(attr) {
+        for item in items.iter_mut().filter_map(Value::as_object_mut) {
+            if let Some(value) = item.get("value").and_then(Value::as_str) {
+                let reference = format!("{base}/{target}/{value}");
+                item.insert("$ref".into(), Value::String(reference));
+            }
+        }
+    }
 }

@@ -8,7 +8,9 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::request_log::label;
-use super::{base_url, json_body, scim_json, scim_resource, AppState};
+use super::{
+    base_url, json_body, projection_of, scim_json, scim_resource, with_refs, AppState, Query,
+};
 use crate::provisioning::{ScimUser, UserQuery};
 use crate::scim::filter::Filter;
 use crate::scim::list::{ListParams, ListResponse};
@@ -31,8 +33,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(delete)),
     );
 }
-
-type Query = web::Query<Vec<(String, String)>>;
 
 async fn list(
     req: HttpRequest,
@@ -95,7 +95,7 @@ async fn get(
     query: Query,
 ) -> Result<HttpResponse, ApiError> {
     label(&req, "get_user", Some(id.clone()));
-    let projection = projection_from(&query, &state)?;
+    let projection = projection_of(&query, &state.provisioner.user_schema())?;
     let user = state.provisioner.get_user(&id).await?;
     Ok(respond_user(
         &req,
@@ -114,7 +114,7 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let resource = parse_resource(&json_body(&body)?, &state.provisioner.user_schema())?;
     label(&req, "create_user", user_name(&resource));
-    let projection = projection_from(&query, &state)?;
+    let projection = projection_of(&query, &state.provisioner.user_schema())?;
     let user = state.provisioner.create_user(resource).await?;
     let mut response = respond_user(&req, &state, StatusCode::CREATED, user.clone(), &projection);
     if let Ok(v) = format!("{}/Users/{}", base_url(&req, &state), user.id).parse() {
@@ -132,7 +132,7 @@ async fn replace(
 ) -> Result<HttpResponse, ApiError> {
     let resource = parse_resource(&json_body(&body)?, &state.provisioner.user_schema())?;
     label(&req, "replace_user", Some(id.clone()));
-    let projection = projection_from(&query, &state)?;
+    let projection = projection_of(&query, &state.provisioner.user_schema())?;
     let user = state.provisioner.replace_user(&id, resource).await?;
     Ok(respond_user(
         &req,
@@ -152,7 +152,7 @@ async fn patch(
 ) -> Result<HttpResponse, ApiError> {
     let request = PatchRequest::from_json(&json_body(&body)?)?;
     label(&req, "patch_user", Some(id.clone()));
-    let projection = projection_from(&query, &state)?;
+    let projection = projection_of(&query, &state.provisioner.user_schema())?;
     let user = state.provisioner.patch_user(&id, &request).await?;
     Ok(respond_user(
         &req,
@@ -173,20 +173,6 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-fn projection_from(query: &Query, state: &AppState) -> Result<Projection, ApiError> {
-    let find = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    };
-    Ok(Projection::parse(
-        find("attributes"),
-        find("excludedAttributes"),
-        &state.provisioner.user_schema(),
-    )?)
-}
-
 fn respond_user(
     req: &HttpRequest,
     state: &AppState,
@@ -199,13 +185,11 @@ fn respond_user(
     scim_resource(status, &body, &version)
 }
 
-/// The user as SCIM JSON: `meta.location` added, projection applied.
+/// The user as SCIM JSON: `meta.location` and the groups' `$ref` added,
+/// projection applied.
 fn render(user: ScimUser, base: &str, projection: &Projection) -> Value {
-    let location = format!("{base}/Users/{}", user.id);
     let mut resource = user.resource;
-    if let Some(meta) = resource.get_mut("meta").and_then(Value::as_object_mut) {
-        meta.insert("location".into(), Value::String(location));
-    }
+    with_refs(&mut resource, base, "Users", &user.id, ("groups", "Groups"));
     projection.apply(&mut resource);
     Value::Object(resource)
 }

@@ -92,6 +92,7 @@ mod tests {
             deprovisioned_field: "field_scim_deprovisioned".into(),
             protected_roles: vec![],
             count_cache: Duration::ZERO,
+            role_cache: Duration::ZERO,
         }
     }
 

@@ -1,26 +1,36 @@
 //! The provisioning service: SCIM operations carried out on Drupal, with the
-//! bridge's policies (deprovisioning, protected accounts). It speaks typed
-//! SCIM values on one side and the Drupal client on the other, and keeps no
-//! state of its own beyond short-lived caches.
+//! bridge's policies (deprovisioning, protected accounts, which roles are
+//! groups). It speaks typed SCIM values on one side and the Drupal client on
+//! the other, and keeps no state of its own beyond short-lived caches.
 
 mod count_cache;
+mod groups;
 mod marker;
+mod membership;
 mod pushdown;
 mod render;
+mod roles;
 mod users;
 
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Instant;
 
 use crate::config::PolicySettings;
 use crate::drupal::{DrupalClient, DrupalError};
 use crate::mapping::{CustomSchema, Mapping, MappingError};
+use crate::scim::attributes::Mutability;
 use crate::scim::error::ScimError;
 use crate::scim::filter::Filter;
 use crate::scim::list::SortOrder;
-use crate::scim::schema::{ResourceSchema, SchemaError, SchemaRegistry};
+use crate::scim::schema::{
+    ResourceSchema, ResourceTypeDef, SchemaDef, SchemaError, SchemaRegistry,
+};
 use crate::scim::service_provider::ServiceProviderConfig;
 
-pub use render::{render_user, ScimUser};
+pub use groups::{GroupList, GroupQuery};
+pub use membership::{MemberAction, MemberFailure, MemberProblem, MembershipFailures};
+pub use render::{render_user, ScimGroup, ScimUser};
+pub use roles::RoleCatalog;
 pub use users::new_account;
 
 /// Largest page a client can ask for (advertised as `filter.maxResults`).
@@ -38,28 +48,18 @@ pub enum ProvisioningError {
     Scim(#[from] ScimError),
     #[error("no user with id {0}")]
     NotFound(String),
+    #[error("no group with id {0}")]
+    GroupNotFound(String),
     /// A write to an account the bridge must never change.
     #[error("{0}")]
     Protected(String),
+    /// Some members of a group could not be added or removed; the others were.
+    #[error(transparent)]
+    Membership(#[from] MembershipFailures),
     #[error("mapping: {0}")]
     Mapping(#[from] MappingError),
     #[error(transparent)]
     Drupal(#[from] DrupalError),
-}
-
-impl ProvisioningError {
-    /// The SCIM error for the variants that are not Drupal's or SCIM's own.
-    pub fn scim_error(&self) -> ScimError {
-        match self {
-            ProvisioningError::Scim(e) => e.clone(),
-            ProvisioningError::NotFound(id) => {
-                ScimError::not_found(format!("No user with id {id} exists."))
-            }
-            ProvisioningError::Protected(why) => ScimError::forbidden(why.clone()),
-            ProvisioningError::Mapping(e) => ScimError::invalid_value(e.to_string()),
-            ProvisioningError::Drupal(e) => ScimError::bad_gateway(e.to_string()),
-        }
-    }
 }
 
 /// A list request in typed form.
@@ -98,7 +98,7 @@ impl ActiveMapping {
             .iter()
             .map(CustomSchema::schema_def)
             .collect();
-        let registry = SchemaRegistry::builtin().with_extensions("User", custom)?;
+        let registry = base_registry()?.with_extensions("User", custom)?;
         let user_schema = registry
             .resource_schema("User")
             .cloned()
@@ -114,9 +114,11 @@ impl ActiveMapping {
 pub struct Provisioner {
     drupal: DrupalClient,
     active: RwLock<ActiveMapping>,
+    group_schema: ResourceSchema,
     policy: PolicySettings,
     marker: marker::DeprovisionMarker,
     counts: count_cache::CountCache,
+    roles: roles::RoleCache,
 }
 
 impl Provisioner {
@@ -128,12 +130,15 @@ impl Provisioner {
         let active = RwLock::new(ActiveMapping::new(mapping)?);
         let marker = marker::DeprovisionMarker::new(&policy);
         let counts = count_cache::CountCache::new(policy.count_cache);
+        let roles = roles::RoleCache::new(policy.role_cache);
         Ok(Provisioner {
             drupal,
             active,
+            group_schema: ResourceSchema::new(group_schema(), Vec::new()),
             policy,
             marker,
             counts,
+            roles,
         })
     }
 
@@ -154,8 +159,10 @@ impl Provisioner {
     pub fn replace_mapping(&self, mapping: Mapping) -> Result<(), SchemaError> {
         let next = ActiveMapping::new(Arc::new(mapping))?;
         *self.active.write().unwrap_or_else(PoisonError::into_inner) = next;
-        // Counts were taken with the old mapping's filter translation.
+        // Counts were taken with the old mapping's filter translation, and
+        // the role catalog with its groups section.
         self.counts.clear();
+        self.roles.invalidate();
         Ok(())
     }
 
@@ -171,8 +178,44 @@ impl Provisioner {
         self.active().registry
     }
 
+    pub fn group_schema(&self) -> &ResourceSchema {
+        &self.group_schema
+    }
+
     pub fn drupal(&self) -> &DrupalClient {
         &self.drupal
+    }
+
+    /// The role catalog, from the cache unless it is older than the TTL or
+    /// than `newer_than`.
+    async fn role_catalog(
+        &self,
+        newer_than: Option<Instant>,
+    ) -> Result<Arc<RoleCatalog>, ProvisioningError> {
+        self.roles
+            .get(newer_than, || async {
+                let roles = self.drupal.list_roles().await?;
+                Ok(RoleCatalog::build(
+                    roles,
+                    &self.mapping(),
+                    &self.policy.protected_roles,
+                    Instant::now(),
+                ))
+            })
+            .await
+    }
+
+    /// The role catalog, read again once if the cached one fails `has`: a
+    /// group or role the IdP names may have been added in Drupal since.
+    async fn catalog_having(
+        &self,
+        has: impl Fn(&RoleCatalog) -> bool,
+    ) -> Result<Arc<RoleCatalog>, ProvisioningError> {
+        let catalog = self.role_catalog(None).await?;
+        if has(&catalog) {
+            return Ok(catalog);
+        }
+        self.role_catalog(Some(catalog.loaded_at())).await
     }
 
     /// What this bridge supports, as `/ServiceProviderConfig` states it.
@@ -184,4 +227,32 @@ impl Provisioner {
         config.filter.max_results = MAX_RESULTS as u32;
         config
     }
+}
+
+/// The built-in schemas as this bridge serves them: Group is Drupal roles.
+fn base_registry() -> Result<SchemaRegistry, SchemaError> {
+    SchemaRegistry::new(
+        vec![SchemaDef::user(), SchemaDef::enterprise_user(), group_schema()],
+        vec![
+            ResourceTypeDef::user(),
+            ResourceTypeDef {
+                description: "Drupal roles listed in the mapping's groups section; members are the accounts holding the role. Roles are created, renamed and deleted in Drupal, not over SCIM".into(),
+                ..ResourceTypeDef::group()
+            },
+        ],
+    )
+}
+
+/// The Group schema as this bridge serves it: `displayName` can be given when
+/// a group is linked but never changed, since Drupal cannot rename roles.
+fn group_schema() -> SchemaDef {
+    let mut schema = SchemaDef::group();
+    for attr in schema
+        .attributes
+        .iter_mut()
+        .filter(|a| a.name == "displayName")
+    {
+        attr.mutability = Mutability::Immutable;
+    }
+    schema
 }

@@ -1,11 +1,12 @@
-//! A Drupal user rendered as a SCIM User resource.
+//! Drupal users and roles rendered as SCIM User and Group resources.
 
 use chrono::DateTime;
 use serde_json::{json, Map, Value};
 
+use super::roles::{ExposedGroup, RoleCatalog};
 use crate::drupal::DrupalUser;
 use crate::mapping::Mapping;
-use crate::scim::schema::USER_URN;
+use crate::scim::schema::{GROUP_URN, USER_URN};
 
 /// A SCIM user on its way out. `meta.location` is added by the HTTP layer,
 /// which knows the public URL.
@@ -17,8 +18,18 @@ pub struct ScimUser {
     pub version: String,
 }
 
-pub fn render_user(user: &DrupalUser, mapping: &Mapping) -> ScimUser {
+/// `groups` lists the exposed groups the user holds, read from the user's
+/// own `roles` relationship (no request of its own); `$ref` is added by the
+/// HTTP layer with the public URL.
+pub fn render_user(user: &DrupalUser, mapping: &Mapping, catalog: &RoleCatalog) -> ScimUser {
     let mut resource = mapping.from_drupal(&user.attributes, &user.relationships);
+    let groups: Vec<Value> = catalog
+        .groups_of(user)
+        .map(|g| json!({"value": g.id, "display": g.display_name, "type": "direct"}))
+        .collect();
+    if !groups.is_empty() {
+        resource.insert("groups".into(), Value::Array(groups));
+    }
     let mut schemas = vec![Value::String(USER_URN.into())];
     schemas.extend(
         resource
@@ -54,4 +65,40 @@ fn version_of(user: &DrupalUser) -> String {
         .map(|t| t.timestamp().to_string())
         .unwrap_or_else(|| "0".into());
     format!("W/\"{stamp}\"")
+}
+
+/// A SCIM group on its way out; `meta.location` and the members' `$ref`
+/// are added by the HTTP layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScimGroup {
+    pub id: String,
+    pub resource: Map<String, Value>,
+}
+
+/// `members` is `None` when the client left them out (they were not read).
+pub fn render_group(group: &ExposedGroup, members: Option<&[DrupalUser]>) -> ScimGroup {
+    let mut resource = Map::new();
+    resource.insert("schemas".into(), json!([GROUP_URN]));
+    resource.insert("id".into(), json!(group.id));
+    resource.insert("displayName".into(), json!(group.display_name));
+    if let Some(members) = members {
+        let members: Vec<Value> = members
+            .iter()
+            .map(|u| {
+                let mut member = Map::new();
+                member.insert("value".into(), json!(u.id));
+                if let Some(name) = u.name() {
+                    member.insert("display".into(), json!(name));
+                }
+                member.insert("type".into(), json!("User"));
+                Value::Object(member)
+            })
+            .collect();
+        resource.insert("members".into(), Value::Array(members));
+    }
+    resource.insert("meta".into(), json!({"resourceType": "Group"}));
+    ScimGroup {
+        id: group.id.clone(),
+        resource,
+    }
 }

@@ -1,18 +1,22 @@
 //! SCIM user operations carried out on Drupal.
 
+use std::collections::BTreeSet;
+
 use serde_json::{Map, Value};
 
 use super::marker::not_marked;
 use super::pushdown::{translate, Pushdown};
 use super::render::render_user;
+use super::roles::{ExposedGroup, RoleCatalog};
 use super::{
     Provisioner, ProvisioningError, ScimUser, UserList, UserQuery, CANDIDATE_LIMIT, DEFAULT_COUNT,
     MAX_RESULTS,
 };
 use crate::config::DeprovisionPolicy;
+use crate::drupal::document::roles_relationship;
 use crate::drupal::{
-    CollectionQuery, Condition, DrupalError, DrupalUser, Operator, SortKey, UserPage, UserWrite,
-    DRUPAL_PAGE_CAP,
+    CollectionQuery, Condition, DrupalError, DrupalUser, Operator, RoleRef, SortKey, UserPage,
+    UserWrite, DRUPAL_PAGE_CAP,
 };
 use crate::mapping::{Mapping, MappingError, WritePurpose};
 use crate::scim::error::ScimError;
@@ -50,12 +54,16 @@ pub fn new_account(
 impl Provisioner {
     pub async fn get_user(&self, id: &str) -> Result<ScimUser> {
         let user = self.load_visible(id).await?;
-        Ok(render_user(&user, &self.mapping()))
+        let catalog = self.role_catalog(None).await?;
+        Ok(render_user(&user, &self.mapping(), &catalog))
     }
 
     pub async fn create_user(&self, resource: Map<String, Value>) -> Result<ScimUser> {
         let id = uuid::Uuid::new_v4().to_string();
-        let write = new_account(&self.mapping(), &resource, Some(id.clone()))?;
+        let mut write = new_account(&self.mapping(), &resource, Some(id.clone()))?;
+        if let Some(roles) = self.ruled_roles(&resource, &[]).await? {
+            write.relationships.insert("roles".into(), roles);
+        }
 
         let created = match self.drupal.create_user(&write).await {
             Ok(user) => user,
@@ -77,18 +85,21 @@ impl Provisioner {
         };
         self.counts.clear();
         tracing::Span::current().record("user", created.name().unwrap_or_default());
-        Ok(render_user(&created, &self.mapping()))
+        Ok(self.render_written(&created).await)
     }
 
     pub async fn replace_user(&self, id: &str, resource: Map<String, Value>) -> Result<ScimUser> {
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
         let desired = self.mapping().to_drupal(&resource, WritePurpose::Update)?;
-        let write = UserWrite {
+        let mut write = UserWrite {
             id: None,
             attributes: changed_fields(&current.attributes, &desired.attributes),
             relationships: desired.relationships,
         };
+        if let Some(roles) = self.ruled_roles(&resource, &current.roles).await? {
+            write.relationships.insert("roles".into(), roles);
+        }
         self.write_changes(current, write).await
     }
 
@@ -96,12 +107,14 @@ impl Provisioner {
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
         let active = self.active();
-        let before = render_user(&current, &active.mapping).resource;
+        let catalog = self.role_catalog(None).await?;
+        let before = render_user(&current, &active.mapping, &catalog).resource;
         let mut after = before.clone();
         let outcome = apply_patch(&mut after, request, &*active.user_schema)?;
         if !outcome.changed {
-            return Ok(render_user(&current, &active.mapping));
+            return Ok(render_user(&current, &active.mapping, &catalog));
         }
+
         // Only what the patch changed is written: comparing the mapping's
         // output before and after keeps fields whose mapping cannot be read
         // back (templates, write-only fields) untouched.
@@ -114,7 +127,10 @@ impl Provisioner {
             }
         }
         let attributes = changed_fields(&current.attributes, &attributes);
-        let relationships = changed_fields(&old.relationships, &new.relationships);
+        let mut relationships = changed_fields(&old.relationships, &new.relationships);
+        if let Some(roles) = self.ruled_roles(&after, &current.roles).await? {
+            relationships.insert("roles".into(), roles);
+        }
         let write = UserWrite {
             id: None,
             attributes,
@@ -166,6 +182,7 @@ impl Provisioner {
         if let Some(id) = filter.as_ref().and_then(single_id) {
             return self.list_by_id(&id, query.start_index, count).await;
         }
+        let catalog = self.role_catalog(None).await?;
 
         let pushdown = match &filter {
             Some(f) => translate(f, &active.mapping, &*active.user_schema)?,
@@ -183,10 +200,13 @@ impl Provisioner {
             };
             let listed = match (pushdown.exact, &filter) {
                 (false, Some(filter)) => {
-                    self.list_evaluated(filter, base, query.start_index, count)
+                    self.list_evaluated(filter, base, query.start_index, count, &catalog)
                         .await
                 }
-                _ => self.list_exact(base, query.start_index, count).await,
+                _ => {
+                    self.list_exact(base, query.start_index, count, &catalog)
+                        .await
+                }
             };
             match listed {
                 Err(ProvisioningError::Drupal(e)) if self.marker.absorb_missing_field(&e) => {
@@ -198,7 +218,7 @@ impl Provisioner {
     }
 
     /// `condition`, limited to accounts SCIM DELETE has not marked.
-    fn visible_accounts(&self, condition: Option<Condition>) -> Condition {
+    pub(super) fn visible_accounts(&self, condition: Option<Condition>) -> Condition {
         let mut conditions: Vec<Condition> =
             self.marker.field().map(not_marked).into_iter().collect();
         conditions.extend(condition);
@@ -217,6 +237,7 @@ impl Provisioner {
         base: CollectionQuery,
         start_index: usize,
         count: usize,
+        catalog: &RoleCatalog,
     ) -> Result<UserList> {
         let offset = start_index.saturating_sub(1);
         let mut users = Vec::new();
@@ -251,7 +272,10 @@ impl Provisioner {
         let mapping = self.mapping();
         Ok(UserList {
             total,
-            users: users.iter().map(|u| render_user(u, &mapping)).collect(),
+            users: users
+                .iter()
+                .map(|u| render_user(u, &mapping, catalog))
+                .collect(),
         })
     }
 
@@ -262,6 +286,7 @@ impl Provisioner {
         base: CollectionQuery,
         start_index: usize,
         count: usize,
+        catalog: &RoleCatalog,
     ) -> Result<UserList> {
         let first = CollectionQuery {
             limit: Some(DRUPAL_PAGE_CAP),
@@ -280,7 +305,7 @@ impl Provisioner {
                 .into());
             }
             for user in page.users.drain(..) {
-                let scim = render_user(&user, &active.mapping);
+                let scim = render_user(&user, &active.mapping, catalog);
                 if filter.matches(&scim.resource, &*active.user_schema) {
                     matched.push(scim);
                 }
@@ -426,32 +451,73 @@ impl Provisioner {
 
     /// uid 1 and holders of protected roles are never changed.
     fn ensure_writable(&self, user: &DrupalUser) -> Result<()> {
+        match self.protection(user, None) {
+            Some(why) => Err(ProvisioningError::Protected(why)),
+            None => Ok(()),
+        }
+    }
+
+    /// Why the bridge must not change `user`, if it must not. For a change
+    /// to the membership of `group`, the group's own role does not count
+    /// when the operator exposed it with `allow_protected`: else its members
+    /// could never be removed.
+    pub(super) fn protection(
+        &self,
+        user: &DrupalUser,
+        group: Option<&ExposedGroup>,
+    ) -> Option<String> {
         let name = user.name().unwrap_or_default();
         if user.uid() == Some(1) {
-            return Err(ProvisioningError::Protected(format!(
+            return Some(format!(
                 "The account {name} is Drupal's first account (uid 1); the bridge never changes, blocks or deletes it."
-            )));
+            ));
         }
-        if let Some(role) = self
-            .policy
+        let exempt = group.filter(|g| g.allow_protected).map(|g| g.role.as_str());
+        self.policy
             .protected_roles
             .iter()
+            .filter(|r| Some(r.as_str()) != exempt)
             .find(|r| user.has_role(r))
-        {
-            return Err(ProvisioningError::Protected(format!(
+            .map(|role| format!(
                 "The account {name} holds the protected role {role}; the bridge never changes, blocks or deletes such accounts. Change it in Drupal, or take the role out of protected_roles."
-            )));
-        }
-        Ok(())
+            ))
     }
 
     async fn write_changes(&self, current: DrupalUser, write: UserWrite) -> Result<ScimUser> {
         if write.is_empty() {
-            return Ok(render_user(&current, &self.mapping()));
+            return Ok(self.render_written(&current).await);
         }
         let updated = self.drupal.update_user(&current.id, &write).await?;
         self.counts.clear();
-        Ok(render_user(&updated, &self.mapping()))
+        Ok(self.render_written(&updated).await)
+    }
+
+    /// A user after a write: a role list that cannot be read now must not
+    /// turn a write that happened into an error (the IdP would repeat it),
+    /// so the answer then leaves the groups out.
+    async fn render_written(&self, user: &DrupalUser) -> ScimUser {
+        match self.role_catalog(None).await {
+            Ok(catalog) => render_user(user, &self.mapping(), &catalog),
+            Err(e) => {
+                tracing::warn!(error = %e, "the answer leaves out the user's groups: Drupal's roles cannot be read now");
+                render_user(user, &self.mapping(), &RoleCatalog::empty())
+            }
+        }
+    }
+
+    /// The `roles` relationship the role rules want for the SCIM `user`,
+    /// when it differs from the roles `held`; `None` without role rules.
+    async fn ruled_roles(
+        &self,
+        user: &Map<String, Value>,
+        held: &[RoleRef],
+    ) -> Result<Option<Value>> {
+        if self.mapping().rule_roles().is_empty() {
+            return Ok(None);
+        }
+        let granted = self.mapping().roles_for(user);
+        let catalog = self.catalog_having(|c| c.has_rule_roles(&granted)).await?;
+        Ok(ruled_roles(&catalog, &granted, held))
     }
 
     /// A create whose answer never came may still have been written. The
@@ -513,6 +579,32 @@ impl Provisioner {
         );
         Ok(Some(user))
     }
+}
+
+/// The `roles` relationship the role rules want, when it differs from the
+/// roles `held`: rule-managed roles follow `granted` (machine names), every
+/// other role stays as it is.
+fn ruled_roles(
+    catalog: &RoleCatalog,
+    granted: &BTreeSet<String>,
+    held: &[RoleRef],
+) -> Option<Value> {
+    let managed = catalog.rule_roles();
+    if managed.is_empty() {
+        return None;
+    }
+    let mut ids: Vec<String> = held
+        .iter()
+        .filter(|r| !managed.contains_key(&r.machine_name) || granted.contains(&r.machine_name))
+        .map(|r| r.id.clone())
+        .collect();
+    let added = granted
+        .iter()
+        .filter(|role| !held.iter().any(|h| &h.machine_name == *role))
+        .filter_map(|role| managed.get(role));
+    ids.extend(added.cloned());
+    let unchanged = ids.len() == held.len() && held.iter().all(|h| ids.contains(&h.id));
+    (!unchanged).then(|| roles_relationship(&ids))
 }
 
 /// `desired` entries whose value differs from `current` (null = absent).

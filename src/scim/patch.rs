@@ -70,7 +70,7 @@ pub struct PatchOutcome {
 }
 
 /// Prefixes an error with the index of the operation it comes from.
-fn in_operation(error: ScimError, index: usize) -> ScimError {
+pub(crate) fn in_operation(error: ScimError, index: usize) -> ScimError {
     ScimError {
         detail: format!("Operations[{index}]: {}", error.detail),
         ..error

@@ -98,6 +98,31 @@ impl Projection {
         }
     }
 
+    /// Whether the core attribute `attr` (canonical name) can appear in the
+    /// answer at all, so that a server can skip computing it: `members` of
+    /// a large group when the IdP asked to leave them out.
+    pub fn keeps(&self, attr: &str) -> bool {
+        let names = |target: &Target, whole_only: bool| match target {
+            Target::Attr {
+                container: None,
+                attr: name,
+                sub,
+            } => name == attr && (!whole_only || sub.is_none()),
+            _ => false,
+        };
+        if self.never.iter().any(|t| names(t, true)) {
+            return false;
+        }
+        if self.always.iter().any(|t| names(t, true)) {
+            return true;
+        }
+        let selected = match &self.include {
+            Some(include) => include.iter().any(|t| names(t, false)),
+            None => !self.request.iter().any(|t| names(t, true)),
+        };
+        selected && !self.exclude.iter().any(|t| names(t, true))
+    }
+
     fn retain_only(&self, resource: &mut Map<String, Value>, include: &[Target]) {
         let keep: Vec<&Target> = include.iter().chain(&self.always).collect();
         resource.retain(|key, value| {
@@ -328,6 +353,24 @@ mod tests {
         let mut user = stored_user();
         projection.apply(&mut user);
         Value::Object(user)
+    }
+
+    #[test]
+    fn keeps_tells_whether_an_attribute_can_be_in_the_answer() {
+        let group = ResourceSchema::group();
+        let keeps = |attributes: Option<&str>, excluded: Option<&str>| {
+            Projection::parse(attributes, excluded, &group)
+                .unwrap()
+                .keeps("members")
+        };
+        assert!(keeps(None, None));
+        assert!(!keeps(None, Some("members")));
+        assert!(keeps(None, Some("members.display")));
+        assert!(!keeps(Some("displayName"), None));
+        assert!(keeps(Some("members.value"), None));
+        let user = Projection::parse(Some("userName"), None, &ResourceSchema::user()).unwrap();
+        assert!(user.keeps("id"), "returned: always");
+        assert!(!user.keeps("password"), "returned: never");
     }
 
     #[test]

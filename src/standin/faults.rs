@@ -19,6 +19,9 @@ pub(crate) struct Faults {
     failure_status: u16,
     resets: u32,
     malformed: u32,
+    /// Paths that fail every time, with their status: a fault that hits
+    /// chosen accounts however requests interleave.
+    failing_paths: Vec<(String, u16)>,
 }
 
 impl Faults {
@@ -35,8 +38,16 @@ impl Faults {
         self.malformed = count;
     }
 
-    /// Consumes the fault (if any) that applies to the next request.
-    pub(crate) fn take(&mut self) -> Option<Fault> {
+    pub(crate) fn fail_path(&mut self, path: &str, status: u16) {
+        self.failing_paths.push((path.to_string(), status));
+    }
+
+    /// Consumes the fault (if any) that applies to the next request, which
+    /// goes to `path`.
+    pub(crate) fn take(&mut self, path: &str) -> Option<Fault> {
+        if let Some((_, status)) = self.failing_paths.iter().find(|(p, _)| p == path) {
+            return Some(Fault::Fail(*status));
+        }
         if self.failures > 0 {
             self.failures -= 1;
             return Some(Fault::Fail(self.failure_status));
@@ -86,9 +97,25 @@ mod tests {
         let mut faults = Faults::default();
         faults.fail_next(1, 503);
         faults.reset_next(1);
-        assert_eq!(faults.take(), Some(Fault::Fail(503)));
-        assert_eq!(faults.take(), Some(Fault::Reset));
-        assert_eq!(faults.take(), None);
+        assert_eq!(faults.take("/x"), Some(Fault::Fail(503)));
+        assert_eq!(faults.take("/x"), Some(Fault::Reset));
+        assert_eq!(faults.take("/x"), None);
+    }
+
+    #[test]
+    fn a_failing_path_fails_every_time_and_only_there() {
+        let mut faults = Faults::default();
+        faults.fail_path("/jsonapi/user/user/a/relationships/roles", 500);
+        for _ in 0..3 {
+            assert_eq!(
+                faults.take("/jsonapi/user/user/a/relationships/roles"),
+                Some(Fault::Fail(500))
+            );
+        }
+        assert_eq!(
+            faults.take("/jsonapi/user/user/b/relationships/roles"),
+            None
+        );
     }
 
     #[test]

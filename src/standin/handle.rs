@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::config::{AccountSeed, CancelMethod};
+use super::config::{AccountSeed, CancelMethod, RoleSeed};
 use super::documents::UserView;
 use super::model::Visibility;
 use super::server::{lock, SharedSite};
@@ -97,6 +97,13 @@ impl StandInHandle {
         lock(&self.site).faults.fail_next(count, status);
     }
 
+    /// Answers every request to `path` (e.g. one account's
+    /// `/jsonapi/user/user/<uuid>/relationships/roles`) with `status`, from
+    /// now on, without handling it.
+    pub fn fail_requests_to(&self, path: &str, status: u16) {
+        lock(&self.site).faults.fail_path(path, status);
+    }
+
     /// Drops the connection of the next `count` requests without an answer
     /// and without handling them.
     pub fn reset_connections_next(&self, count: u32) {
@@ -137,6 +144,12 @@ impl StandInHandle {
         lock(&self.site)
             .role_by_name(machine_name)
             .map(|r| r.uuid.clone())
+    }
+
+    /// Adds a role directly, as a site administrator would in Drupal's UI
+    /// (JSON:API cannot create roles); returns its UUID.
+    pub fn add_role(&self, seed: RoleSeed) -> Result<String, SeedError> {
+        lock(&self.site).insert_role(&seed)
     }
 
     /// Creates an account directly (no request, no log entry); returns its UUID.

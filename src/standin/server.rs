@@ -89,7 +89,7 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
             query: incoming.raw_query.clone(),
             auth,
         });
-        (guard.faults.latency, guard.faults.take())
+        (guard.faults.latency, guard.faults.take(&incoming.path))
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

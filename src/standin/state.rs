@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
 use super::auth::{Flood, Presented, Sessions};
-use super::config::{AccountSeed, CancelMethod, FieldSeed, StandInConfig};
+use super::config::{AccountSeed, CancelMethod, FieldSeed, RoleSeed, StandInConfig};
 use super::faults::Faults;
 use super::model::{Caller, Role, User, ROLE_ANONYMOUS, ROLE_AUTHENTICATED};
 use super::LoggedRequest;
@@ -21,6 +21,8 @@ pub enum SeedError {
     UuidTaken(String),
     #[error("there is no role {0}")]
     UnknownRole(String),
+    #[error("the role {0} already exists")]
+    RoleTaken(String),
     #[error("there is no user field {0}")]
     UnknownField(String),
 }
@@ -83,14 +85,6 @@ impl Site {
                 weight: 0,
             })
             .collect();
-        roles.extend(config.roles.iter().map(|seed| Role {
-            machine_name: seed.machine_name.clone(),
-            label: seed.label.clone(),
-            uuid: uuid_string(seed.uuid),
-            is_admin: seed.is_admin.then_some(true),
-            permissions: seed.permissions.clone(),
-            weight: 0,
-        }));
         for (weight, role) in roles.iter_mut().enumerate() {
             role.weight = weight as i64;
         }
@@ -108,6 +102,9 @@ impl Site {
             log: Vec::new(),
             faults: Faults::default(),
         };
+        for seed in &config.roles {
+            site.insert_role(seed)?;
+        }
         let now = site.now();
         let anonymous = User::new(0, uuid_string(config.anonymous_uuid), String::new(), now);
         site.users.insert(0, anonymous);
@@ -169,6 +166,24 @@ impl Site {
 
     pub(crate) fn has_permission(&self, caller: &Caller, permission: &str) -> bool {
         caller.has_permission(&self.roles, permission)
+    }
+
+    /// Adds a role, as an administrator does under People › Roles; it comes
+    /// last (the highest weight). Returns its UUID.
+    pub(crate) fn insert_role(&mut self, seed: &RoleSeed) -> Result<String, SeedError> {
+        if self.role_by_name(&seed.machine_name).is_some() {
+            return Err(SeedError::RoleTaken(seed.machine_name.clone()));
+        }
+        let uuid = uuid_string(seed.uuid);
+        self.roles.push(Role {
+            machine_name: seed.machine_name.clone(),
+            label: seed.label.clone(),
+            uuid: uuid.clone(),
+            is_admin: seed.is_admin.then_some(true),
+            permissions: seed.permissions.clone(),
+            weight: self.roles.len() as i64,
+        });
+        Ok(uuid)
     }
 
     pub(crate) fn insert_seed(&mut self, seed: &AccountSeed) -> Result<String, SeedError> {

@@ -2,13 +2,14 @@
 //! stand-in, and calls it over HTTP as an identity provider would.
 
 use std::net::TcpListener;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use drupal_scim_bridge::config::Settings;
 use drupal_scim_bridge::mapping::Mapping;
 use drupal_scim_bridge::provisioning::Provisioner;
 use drupal_scim_bridge::standin::{AccountSeed, StandIn, StandInConfig, StandInHandle};
 use drupal_scim_bridge::startup::Application;
+use drupal_scim_bridge::telemetry::{self, CapturedLogs, LogFormat};
 use serde_json::{json, Value};
 
 pub const TOKEN: &str = "test-token-0123456789abcdef";
@@ -20,7 +21,8 @@ pub struct TestApp {
     pub base: String,
     pub drupal: StandInHandle,
     pub client: reqwest::Client,
-    /// The running service, for swapping its mapping as a reload does.
+    /// The service behind the routes: for start-up checks, and for swapping
+    /// its mapping as a reload does.
     pub provisioner: Arc<Provisioner>,
     _standin: StandIn,
 }
@@ -42,14 +44,38 @@ impl Default for Options {
             standin: StandInConfig::demo(DRUPAL_PASSWORD),
             extra_config: String::new(),
             scim_config: String::new(),
-            mapping: std::fs::read_to_string(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/mappings/demo.yaml"
-            ))
-            .expect("mappings/demo.yaml"),
+            mapping: read_mapping("demo.yaml"),
             drupal_password: DRUPAL_PASSWORD.into(),
         }
     }
+}
+
+/// A mapping file shipped in `mappings/`.
+pub fn read_mapping(file: &str) -> String {
+    std::fs::read_to_string(format!("{}/mappings/{file}", env!("CARGO_MANIFEST_DIR")))
+        .expect("mapping file")
+}
+
+/// `mappings/<file>` with its `groups` and `role_rules` sections replaced.
+pub fn mapping_with(file: &str, groups: &str, role_rules: &str) -> String {
+    let shipped = read_mapping(file);
+    let rules_end = shipped.find("\ngroups:").expect("a groups section");
+    format!(
+        "{}\ngroups:\n{groups}\nrole_rules:\n{role_rules}\n",
+        &shipped[..rules_end]
+    )
+}
+
+/// Everything the bridge logs in this test process (all tests share it),
+/// as JSON lines; `RUST_LOG` set before the first call raises the level.
+pub fn captured_logs() -> CapturedLogs {
+    static LOGS: OnceLock<CapturedLogs> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = CapturedLogs::default();
+        telemetry::init(LogFormat::Json, logs.clone(), "info").expect("one subscriber per process");
+        logs
+    })
+    .clone()
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -167,6 +193,44 @@ impl TestApp {
         let mut seed = AccountSeed::new(name);
         seed.mail = Some(mail.to_string());
         self.drupal.insert_user(seed).expect("seed user")
+    }
+
+    /// Machine names of the roles the account holds in Drupal.
+    pub fn roles_of(&self, name: &str) -> Vec<String> {
+        self.drupal
+            .user_by_name(name)
+            .map(|u| u.roles())
+            .unwrap_or_default()
+    }
+
+    /// Puts an account holding `roles` straight into Drupal; returns its UUID.
+    pub fn seed_user_with_roles(&self, name: &str, roles: &[&str]) -> String {
+        let mut seed = AccountSeed::new(name);
+        seed.mail = Some(format!("{name}@example.org"));
+        seed.roles = roles.iter().map(|r| r.to_string()).collect();
+        self.drupal.insert_user(seed).expect("seed user")
+    }
+
+    /// The id of the group with this displayName (links it with POST).
+    pub async fn group_id(&self, display_name: &str) -> String {
+        let answer = self
+            .post(
+                "/Groups",
+                &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                        "displayName": display_name}),
+            )
+            .await;
+        assert_eq!(answer.status, 201, "link {display_name}: {}", answer.body);
+        answer.body["id"].as_str().expect("id").to_string()
+    }
+
+    /// Requests the stand-in received that are not GETs.
+    pub fn drupal_writes(&self) -> Vec<drupal_scim_bridge::standin::LoggedRequest> {
+        self.drupal
+            .requests()
+            .into_iter()
+            .filter(|r| r.method != "GET")
+            .collect()
     }
 
     /// Creates a user and returns its id.

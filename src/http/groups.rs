@@ -1,0 +1,219 @@
+//! `/Groups`: RFC 7644 §3.3 create (which links to an exposed Drupal role),
+//! §3.4 read and query, §3.5 replace and modify, §3.6 delete. Members are
+//! read from Drupal only when the answer shows them.
+
+use actix_web::http::header::LOCATION;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::request_log::label;
+use super::{
+    base_url, json_body, projection_of, query_param, scim_json, with_refs, AppState, Query,
+};
+use crate::provisioning::{GroupQuery, ScimGroup};
+use crate::scim::filter::Filter;
+use crate::scim::list::{ListParams, ListResponse};
+use crate::scim::patch::PatchRequest;
+use crate::scim::projection::Projection;
+use crate::scim::resource::parse_resource;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/Groups")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(web::resource("/Groups/.search").route(web::post().to(search)))
+    .service(
+        web::resource("/Groups/{id}")
+            .route(web::get().to(get))
+            .route(web::put().to(replace))
+            .route(web::patch().to(patch))
+            .route(web::delete().to(delete)),
+    );
+}
+
+const MEMBERS: &str = "members";
+
+async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: Query,
+) -> Result<HttpResponse, ApiError> {
+    let params = ListParams::from_query(query.into_inner())?;
+    respond_list(&req, &state, params, "list_groups").await
+}
+
+async fn search(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let params = ListParams::from_search_body(&json_body(&body)?)?;
+    respond_list(&req, &state, params, "search_groups").await
+}
+
+async fn respond_list(
+    req: &HttpRequest,
+    state: &AppState,
+    params: ListParams,
+    operation: &'static str,
+) -> Result<HttpResponse, ApiError> {
+    label(req, operation, params.filter.clone());
+    let provisioner = &state.provisioner;
+    let filter = params.filter.as_deref().map(Filter::parse).transpose()?;
+    let projection = Projection::parse(
+        params.attributes.as_deref(),
+        params.excluded_attributes.as_deref(),
+        provisioner.group_schema(),
+    )?;
+    let query = GroupQuery {
+        filter,
+        start_index: params.start_index,
+        count: params.count,
+        sort_by: params.sort_by,
+        sort_order: params.sort_order,
+        members: projection.keeps(MEMBERS),
+    };
+    let page = provisioner.list_groups(&query).await?;
+    let base = base_url(req, state);
+    let resources: Vec<Value> = page
+        .groups
+        .into_iter()
+        .map(|group| render(group, &base, &projection))
+        .collect();
+    let response = ListResponse {
+        total_results: page.total,
+        start_index: query.start_index,
+        resources,
+    };
+    Ok(scim_json(StatusCode::OK, &response.into_json()))
+}
+
+async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: Query,
+) -> Result<HttpResponse, ApiError> {
+    label(&req, "get_group", Some(id.clone()));
+    let projection = projection_of(&query, state.provisioner.group_schema())?;
+    let group = state
+        .provisioner
+        .get_group(&id, projection.keeps(MEMBERS))
+        .await?;
+    Ok(respond_group(
+        &req,
+        &state,
+        StatusCode::OK,
+        group,
+        &projection,
+    ))
+}
+
+async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: Query,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let resource = parse_resource(&json_body(&body)?, state.provisioner.group_schema())?;
+    let name = resource
+        .get("displayName")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    label(&req, "create_group", name);
+    let projection = projection_of(&query, state.provisioner.group_schema())?;
+    let group = state
+        .provisioner
+        .create_group(resource, projection.keeps(MEMBERS))
+        .await?;
+    let location = format!("{}/Groups/{}", base_url(&req, &state), group.id);
+    let mut response = respond_group(&req, &state, StatusCode::CREATED, group, &projection);
+    if let Ok(v) = location.parse() {
+        response.headers_mut().insert(LOCATION, v);
+    }
+    Ok(response)
+}
+
+async fn replace(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: Query,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let resource = parse_resource(&json_body(&body)?, state.provisioner.group_schema())?;
+    label(&req, "replace_group", Some(id.clone()));
+    let projection = projection_of(&query, state.provisioner.group_schema())?;
+    let group = state
+        .provisioner
+        .replace_group(&id, resource, projection.keeps(MEMBERS))
+        .await?;
+    Ok(respond_group(
+        &req,
+        &state,
+        StatusCode::OK,
+        group,
+        &projection,
+    ))
+}
+
+/// 204 unless the client asks for attributes (RFC 7644 §3.5.2): the member
+/// list of a large group is costly and IdPs do not read it.
+async fn patch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: Query,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let request = PatchRequest::from_json(&json_body(&body)?)?;
+    label(&req, "patch_group", Some(id.clone()));
+    let projection = projection_of(&query, state.provisioner.group_schema())?;
+    let asked = query_param(&query, "attributes").is_some()
+        || query_param(&query, "excludedAttributes").is_some();
+    let answer = asked.then(|| projection.keeps(MEMBERS));
+    match state.provisioner.patch_group(&id, &request, answer).await? {
+        Some(group) => Ok(respond_group(
+            &req,
+            &state,
+            StatusCode::OK,
+            group,
+            &projection,
+        )),
+        None => Ok(HttpResponse::NoContent().finish()),
+    }
+}
+
+async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    label(&req, "delete_group", Some(id.clone()));
+    state.provisioner.delete_group(&id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn respond_group(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    group: ScimGroup,
+    projection: &Projection,
+) -> HttpResponse {
+    let body = render(group, &base_url(req, state), projection);
+    scim_json(status, &body)
+}
+
+/// The group as SCIM JSON: `meta.location` and the members' `$ref` added,
+/// projection applied.
+fn render(group: ScimGroup, base: &str, projection: &Projection) -> Value {
+    let mut resource = group.resource;
+    with_refs(&mut resource, base, "Groups", &group.id, (MEMBERS, "Users"));
+    projection.apply(&mut resource);
+    Value::Object(resource)
+}

@@ -1,0 +1,300 @@
+//! Writing group membership, that is role membership in Drupal: one
+//! `/relationships/roles` request per member (POST adds, DELETE removes), a
+//! few at a time. The members are checked first in batches (one `id IN`
+//! query per 50), so unknown, deprovisioned and protected accounts are
+//! refused without a request each. A write that fails does not stop the
+//! others and nothing is rolled back: the answer and the log name every
+//! member that failed, and why.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use reqwest::Method;
+
+use super::roles::{ExposedGroup, RoleCatalog};
+use super::{Provisioner, ProvisioningError};
+use crate::drupal::{CollectionQuery, Condition, DrupalError, DrupalUser, Operator, SortKey};
+use crate::scim::members::MembershipChange;
+
+type Result<T> = std::result::Result<T, ProvisioningError>;
+
+/// Membership writes in flight at once: enough to make a 1,000-member push
+/// take seconds, few enough not to flood a PHP site.
+const MEMBER_WRITE_CONCURRENCY: usize = 8;
+/// Ids per `id IN (...)` lookup: one Drupal page.
+const LOOKUP_BATCH: usize = 50;
+/// The user fields a membership decision needs.
+const MEMBER_FIELDS: [&str; 3] = ["name", "drupal_internal__uid", "roles"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberAction {
+    Add,
+    Remove,
+}
+
+impl fmt::Display for MemberAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MemberAction::Add => "add",
+            MemberAction::Remove => "remove",
+        })
+    }
+}
+
+/// Why one member could not be added or removed.
+#[derive(Debug, Clone)]
+pub enum MemberProblem {
+    /// No such account, or SCIM DELETE deprovisioned it.
+    UnknownUser,
+    /// The id is a group's: groups hold users only.
+    Group,
+    /// The account is protected; the text says why.
+    Protected(String),
+    Drupal(DrupalError),
+}
+
+impl fmt::Display for MemberProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MemberProblem::UnknownUser => f.write_str("no such user"),
+            MemberProblem::Group => f.write_str("it is a group; groups hold users only"),
+            MemberProblem::Protected(why) => f.write_str(why),
+            MemberProblem::Drupal(e) => e.fmt(f),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MemberFailure {
+    pub member: String,
+    pub action: MemberAction,
+    pub problem: MemberProblem,
+}
+
+/// Some membership changes of one request failed; the others were applied.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{} of {} membership changes of group {group} failed", failures.len(), applied + failures.len())]
+pub struct MembershipFailures {
+    pub group: String,
+    /// Changes written (or already in place).
+    pub applied: usize,
+    pub failures: Vec<MemberFailure>,
+}
+
+/// One write to make.
+struct Write<'u> {
+    user: &'u DrupalUser,
+    action: MemberAction,
+}
+
+impl Provisioner {
+    /// Carries `change` out on the role behind `group`.
+    pub(super) async fn change_members(
+        &self,
+        group: &ExposedGroup,
+        change: MembershipChange,
+        catalog: &RoleCatalog,
+    ) -> Result<()> {
+        let (add, remove, holders) = match change {
+            MembershipChange::Delta { add, remove } => (add, remove, Vec::new()),
+            MembershipChange::Exact(wanted) => {
+                let holders = self.members_of(group).await?;
+                let wanted = normalized(wanted);
+                let held: BTreeSet<String> = holders.iter().map(|u| u.id.clone()).collect();
+                let add = wanted.difference(&held).cloned().collect();
+                let remove = held.difference(&wanted).cloned().collect();
+                (add, remove, holders)
+            }
+        };
+        let (add, remove) = (normalized(add), normalized(remove));
+        let mut known: BTreeMap<String, DrupalUser> =
+            holders.into_iter().map(|u| (u.id.clone(), u)).collect();
+        let unseen: Vec<String> = add
+            .iter()
+            .chain(&remove)
+            .filter(|id| !known.contains_key(*id))
+            .cloned()
+            .collect();
+        known.extend(
+            self.find_members(&unseen)
+                .await?
+                .into_iter()
+                .map(|u| (u.id.clone(), u)),
+        );
+
+        let mut failures = Vec::new();
+        let mut writes = Vec::new();
+        // Changes already in place: Drupal needs no request for them.
+        let mut settled = 0usize;
+        let steps = add
+            .iter()
+            .map(|id| (id, MemberAction::Add))
+            .chain(remove.iter().map(|id| (id, MemberAction::Remove)));
+        for (id, action) in steps {
+            let Some(user) = known.get(id) else {
+                match action {
+                    MemberAction::Remove => settled += 1,
+                    MemberAction::Add => failures.push(MemberFailure {
+                        member: id.clone(),
+                        action,
+                        problem: if catalog.is_role_id(id) {
+                            MemberProblem::Group
+                        } else {
+                            MemberProblem::UnknownUser
+                        },
+                    }),
+                }
+                continue;
+            };
+            if holds_role(user, group) == (action == MemberAction::Add) {
+                settled += 1;
+                continue;
+            }
+            match self.protection(user, Some(group)) {
+                Some(why) => failures.push(MemberFailure {
+                    member: id.clone(),
+                    action,
+                    problem: MemberProblem::Protected(why),
+                }),
+                None => writes.push(Write { user, action }),
+            }
+        }
+
+        let planned = writes.len();
+        let write_failures: Vec<MemberFailure> = stream::iter(writes)
+            .map(|write| self.write_member(group, write))
+            .buffer_unordered(MEMBER_WRITE_CONCURRENCY)
+            .filter_map(|failure| async move { failure })
+            .collect()
+            .await;
+        let applied = settled + planned - write_failures.len();
+        failures.extend(write_failures);
+        tracing::info!(
+            group = %group.display_name,
+            role = %group.role,
+            to_add = add.len(),
+            to_remove = remove.len(),
+            applied,
+            failed = failures.len(),
+            "group membership changed"
+        );
+        if failures.is_empty() {
+            return Ok(());
+        }
+        for failure in &failures {
+            tracing::warn!(
+                group = %group.display_name,
+                member = %failure.member,
+                action = %failure.action,
+                problem = %failure.problem,
+                "a membership change failed; the others were applied"
+            );
+        }
+        Err(ProvisioningError::Membership(MembershipFailures {
+            group: group.display_name.clone(),
+            applied,
+            failures,
+        }))
+    }
+
+    /// One relationship request; a removal of an account that vanished
+    /// meanwhile is done, an addition to it is an unknown user.
+    async fn write_member(&self, group: &ExposedGroup, write: Write<'_>) -> Option<MemberFailure> {
+        let method = match write.action {
+            MemberAction::Add => Method::POST,
+            MemberAction::Remove => Method::DELETE,
+        };
+        let result = self
+            .drupal
+            .change_roles(&write.user.id, method, std::slice::from_ref(&group.id))
+            .await;
+        let problem = match result {
+            Ok(()) => return None,
+            Err(DrupalError::NotFound) if write.action == MemberAction::Remove => return None,
+            Err(DrupalError::NotFound) => MemberProblem::UnknownUser,
+            Err(e) => MemberProblem::Drupal(e),
+        };
+        Some(MemberFailure {
+            member: write.user.id.clone(),
+            action: write.action,
+            problem,
+        })
+    }
+
+    /// Every visible account holding the group's role, across Drupal's pages.
+    pub(super) async fn members_of(&self, group: &ExposedGroup) -> Result<Vec<DrupalUser>> {
+        self.collect_users(Condition::field(
+            "roles.meta.drupal_internal__target_id",
+            Operator::Eq,
+            group.role.clone(),
+        ))
+        .await
+    }
+
+    /// The visible accounts among `ids`, fifty per request.
+    async fn find_members(&self, ids: &[String]) -> Result<Vec<DrupalUser>> {
+        let ids: Vec<String> = ids
+            .iter()
+            .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+            .cloned()
+            .collect();
+        let batches: Vec<Vec<DrupalUser>> = stream::iter(ids.chunks(LOOKUP_BATCH))
+            .map(|batch| {
+                self.collect_users(Condition::Field {
+                    path: "id".into(),
+                    op: Operator::In,
+                    values: batch.to_vec(),
+                })
+            })
+            .buffer_unordered(MEMBER_WRITE_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(batches.into_iter().flatten().collect())
+    }
+
+    /// Every account SCIM DELETE has not hidden that matches `condition`,
+    /// with the fields a membership decision needs.
+    async fn collect_users(&self, condition: Condition) -> Result<Vec<DrupalUser>> {
+        loop {
+            let query = CollectionQuery {
+                filter: Some(self.visible_accounts(Some(condition.clone()))),
+                sort: vec![SortKey {
+                    field: "drupal_internal__uid".into(),
+                    descending: false,
+                }],
+                limit: Some(crate::drupal::DRUPAL_PAGE_CAP),
+                fields: Some(MEMBER_FIELDS.iter().map(|f| f.to_string()).collect()),
+                ..Default::default()
+            };
+            match self.all_pages(&query).await {
+                Err(ProvisioningError::Drupal(e)) if self.marker.absorb_missing_field(&e) => {
+                    continue
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn all_pages(&self, query: &CollectionQuery) -> Result<Vec<DrupalUser>> {
+        let mut page = self.drupal.list_users(query).await?;
+        let mut users = std::mem::take(&mut page.users);
+        while let Some(next) = page.next_query.take() {
+            page = self.drupal.next_users(&next).await?;
+            users.append(&mut page.users);
+        }
+        Ok(users)
+    }
+}
+
+fn holds_role(user: &DrupalUser, group: &ExposedGroup) -> bool {
+    user.roles
+        .iter()
+        .any(|r| r.id.eq_ignore_ascii_case(&group.id))
+}
+
+/// Drupal writes UUIDs in lower case; IdPs echo what they were given but
+/// may change the case.
+fn normalized(ids: BTreeSet<String>) -> BTreeSet<String> {
+    ids.into_iter().map(|id| id.to_ascii_lowercase()).collect()
+}

@@ -1,0 +1,490 @@
+//! The Drupal roles the bridge works with: which are SCIM groups (the
+//! mapping's `groups`, minus those the policy refuses) and which the role
+//! rules may grant. Role metadata changes rarely, so it is read from Drupal
+//! at most once per TTL, and again at once when a request names a group or
+//! a role the cached list lacks.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::drupal::{DrupalRole, DrupalUser};
+use crate::mapping::{GroupExposure, Mapping};
+
+/// A Drupal role exposed as a SCIM group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExposedGroup {
+    /// The role's UUID: the group's SCIM id.
+    pub id: String,
+    /// The role's machine name.
+    pub role: String,
+    pub display_name: String,
+    /// The operator exposed a protected role on purpose: holding this role
+    /// does not protect an account from changes to this group.
+    pub allow_protected: bool,
+}
+
+/// A mapped group the bridge does not expose, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Refusal {
+    display_name: String,
+    why: String,
+}
+
+/// The roles as of one read of Drupal's role list.
+#[derive(Debug, Clone)]
+pub struct RoleCatalog {
+    roles: Vec<DrupalRole>,
+    groups: Vec<ExposedGroup>,
+    refused: Vec<Refusal>,
+    /// Roles the role rules may grant and revoke: machine name → UUID.
+    rule_roles: BTreeMap<String, String>,
+    /// Rule roles Drupal does not have.
+    missing_rule_roles: Vec<String>,
+    /// What the operator must hear about, once.
+    warnings: Vec<String>,
+    loaded_at: Instant,
+}
+
+impl RoleCatalog {
+    /// Applies the mapping and the policy to the roles Drupal listed.
+    pub fn build(
+        roles: Vec<DrupalRole>,
+        mapping: &Mapping,
+        protected_roles: &[String],
+        loaded_at: Instant,
+    ) -> RoleCatalog {
+        let mut catalog = RoleCatalog {
+            roles,
+            groups: Vec::new(),
+            refused: Vec::new(),
+            rule_roles: BTreeMap::new(),
+            missing_rule_roles: Vec::new(),
+            warnings: Vec::new(),
+            loaded_at,
+        };
+        if catalog.roles.is_empty() && !mapping.exposed_groups().is_empty() {
+            catalog.warnings.push(
+                "Drupal lists no roles to the bridge's account, so no SCIM group is exposed: give the account the 'administer permissions' permission (Drupal shows roles only to accounts that have it)".into(),
+            );
+        }
+        for exposure in mapping.exposed_groups() {
+            catalog.expose(exposure, protected_roles);
+        }
+        for role in mapping.rule_roles() {
+            catalog.allow_rule_role(role, protected_roles);
+        }
+        catalog
+    }
+
+    /// A catalog that knows no role, for answers given while Drupal's
+    /// roles cannot be read.
+    pub fn empty() -> RoleCatalog {
+        RoleCatalog {
+            roles: Vec::new(),
+            groups: Vec::new(),
+            refused: Vec::new(),
+            rule_roles: BTreeMap::new(),
+            missing_rule_roles: Vec::new(),
+            warnings: Vec::new(),
+            loaded_at: Instant::now(),
+        }
+    }
+
+    fn expose(&mut self, exposure: &GroupExposure, protected_roles: &[String]) {
+        let GroupExposure {
+            role,
+            display_name,
+            allow_protected,
+        } = exposure;
+        let Some(found) = self.role(role) else {
+            let why = if self.roles.is_empty() {
+                "Drupal lists no roles to the bridge's account (it needs the 'administer permissions' permission)".to_string()
+            } else {
+                format!("the mapping exposes the role \"{role}\" as this group, but Drupal has no role with that machine name")
+            };
+            if !self.roles.is_empty() {
+                self.warnings.push(format!(
+                    "groups: the role \"{role}\" (group \"{display_name}\") does not exist in Drupal; the group is NOT exposed. Create the role in Drupal or correct its machine name in the mapping."
+                ));
+            }
+            self.refused.push(Refusal {
+                display_name: display_name.clone(),
+                why,
+            });
+            return;
+        };
+        let id = found.id.clone();
+        match protection(found, protected_roles) {
+            Some(reason) if !allow_protected => {
+                self.warnings.push(format!(
+                    "groups: the role \"{role}\" {reason}; the group \"{display_name}\" is NOT exposed, so the identity provider cannot grant it. To expose it anyway, add `allow_protected: true` to its entry in the mapping."
+                ));
+                self.refused.push(Refusal {
+                    display_name: display_name.clone(),
+                    why: format!("the role \"{role}\" behind it {reason}, and its entry in the mapping does not say `allow_protected: true`"),
+                });
+            }
+            protected => {
+                if let Some(reason) = protected {
+                    self.warnings.push(format!(
+                        "groups: the role \"{role}\" {reason}, and it IS exposed as the group \"{display_name}\" because its entry says allow_protected: the identity provider can grant and revoke it"
+                    ));
+                }
+                self.groups.push(ExposedGroup {
+                    id,
+                    role: role.clone(),
+                    display_name: display_name.clone(),
+                    allow_protected: *allow_protected,
+                });
+            }
+        }
+    }
+
+    fn allow_rule_role(&mut self, role: &str, protected_roles: &[String]) {
+        let Some(found) = self.role(role) else {
+            if !self.roles.is_empty() {
+                self.warnings.push(format!(
+                    "role_rules: the role \"{role}\" does not exist in Drupal; rules naming it grant nothing"
+                ));
+            }
+            self.missing_rule_roles.push(role.to_string());
+            return;
+        };
+        let allowed = self
+            .groups
+            .iter()
+            .any(|g| g.role == role && g.allow_protected);
+        match protection(found, protected_roles) {
+            Some(reason) if !allowed => self.warnings.push(format!(
+                "role_rules: the role \"{role}\" {reason}; rules naming it grant nothing. To let them, expose it under groups with `allow_protected: true`."
+            )),
+            _ => {
+                self.rule_roles
+                    .insert(role.to_string(), found.id.clone());
+            }
+        }
+    }
+
+    fn role(&self, machine_name: &str) -> Option<&DrupalRole> {
+        self.roles.iter().find(|r| r.machine_name == machine_name)
+    }
+
+    /// The exposed groups, in the mapping's order.
+    pub fn groups(&self) -> &[ExposedGroup] {
+        &self.groups
+    }
+
+    pub fn group_by_id(&self, id: &str) -> Option<&ExposedGroup> {
+        self.groups.iter().find(|g| g.id.eq_ignore_ascii_case(id))
+    }
+
+    /// Display names compare ignoring case, as IdPs match them.
+    pub fn group_by_display_name(&self, name: &str) -> Option<&ExposedGroup> {
+        let name = name.trim();
+        self.groups
+            .iter()
+            .find(|g| g.display_name.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether `id` is the UUID of any Drupal role (a group offered as a member).
+    pub fn is_role_id(&self, id: &str) -> bool {
+        self.roles.iter().any(|r| r.id.eq_ignore_ascii_case(id))
+    }
+
+    /// The exposed groups `user` holds.
+    pub fn groups_of<'c>(&'c self, user: &DrupalUser) -> impl Iterator<Item = &'c ExposedGroup> {
+        let held: Vec<String> = user.roles.iter().map(|r| r.id.clone()).collect();
+        self.groups
+            .iter()
+            .filter(move |g| held.iter().any(|id| id.eq_ignore_ascii_case(&g.id)))
+    }
+
+    /// Roles the role rules manage: machine name → UUID.
+    pub fn rule_roles(&self) -> &BTreeMap<String, String> {
+        &self.rule_roles
+    }
+
+    /// Whether Drupal had every one of these rule roles when the list was read.
+    pub fn has_rule_roles<'r>(&self, roles: impl IntoIterator<Item = &'r String>) -> bool {
+        roles
+            .into_iter()
+            .all(|r| !self.missing_rule_roles.contains(r))
+    }
+
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    pub fn loaded_at(&self) -> Instant {
+        self.loaded_at
+    }
+
+    /// Why no group is called `display_name`, and the mapping entry that
+    /// would expose one: the answer to a POST /Groups the bridge cannot link.
+    pub fn explain_unknown_group(&self, display_name: &str) -> String {
+        let name = display_name.trim();
+        if let Some(refusal) = self
+            .refused
+            .iter()
+            .find(|r| r.display_name.eq_ignore_ascii_case(name))
+        {
+            return format!(
+                "The group \"{name}\" is not available: {}. Nothing was changed.",
+                refusal.why
+            );
+        }
+        let lowered = name.to_lowercase();
+        let candidate = self.roles.iter().find(|r| {
+            r.label.to_lowercase() == lowered || r.machine_name == lowered.replace([' ', '-'], "_")
+        });
+        let (role, hint) = match candidate {
+            Some(role) => (
+                role.machine_name.clone(),
+                format!(
+                    "Drupal has a role \"{}\" ({}) that looks like it",
+                    role.label, role.machine_name
+                ),
+            ),
+            None => (
+                "<machine name>".to_string(),
+                "Create the role in Drupal first (People › Roles): Drupal's JSON:API cannot create roles".to_string(),
+            ),
+        };
+        let quoted = serde_json::Value::String(name.to_string());
+        format!(
+            "No Drupal role is exposed as the group \"{name}\"; SCIM groups are existing Drupal roles, which the bridge links to but cannot create. {hint}. To expose it, add this entry under `groups:` in the bridge's mapping file and restart the bridge:\n  - role: {role}\n    display_name: {quoted}\nNothing was changed."
+        )
+    }
+}
+
+/// Why accounts holding `role` count as protected, if they do.
+fn protection(role: &DrupalRole, protected_roles: &[String]) -> Option<String> {
+    if role.is_admin {
+        Some("has administrator rights (is_admin)".into())
+    } else if protected_roles.contains(&role.machine_name) {
+        Some("is listed in protected_roles".into())
+    } else {
+        None
+    }
+}
+
+/// The role catalog, reused for a TTL; one refresh at a time.
+pub struct RoleCache {
+    ttl: Duration,
+    current: RwLock<Option<Arc<RoleCatalog>>>,
+    refreshing: tokio::sync::Mutex<()>,
+    /// What was last logged (warnings, exposed groups), so that a refresh
+    /// logs only what changed.
+    reported: Mutex<Option<(Vec<String>, Vec<String>)>>,
+}
+
+impl RoleCache {
+    pub fn new(ttl: Duration) -> RoleCache {
+        RoleCache {
+            ttl,
+            current: RwLock::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
+            reported: Mutex::new(None),
+        }
+    }
+
+    /// Forgets the catalog: the next use loads it again (a new mapping may
+    /// expose other roles).
+    pub fn invalidate(&self) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    fn cached(&self) -> Option<Arc<RoleCatalog>> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The catalog: the cached one when it is younger than the TTL and was
+    /// loaded after `newer_than`, else a fresh one from `load`. Concurrent
+    /// callers share one load.
+    pub async fn get<E, F, Fut>(
+        &self,
+        newer_than: Option<Instant>,
+        load: F,
+    ) -> Result<Arc<RoleCatalog>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<RoleCatalog, E>>,
+    {
+        let usable = |catalog: &RoleCatalog| {
+            catalog.loaded_at.elapsed() < self.ttl
+                && newer_than.is_none_or(|t| catalog.loaded_at > t)
+        };
+        if let Some(catalog) = self.cached().filter(|c| usable(c)) {
+            return Ok(catalog);
+        }
+        let _only_one = self.refreshing.lock().await;
+        // Whoever held the lock may have loaded what this caller needs.
+        if let Some(catalog) = self.cached().filter(|c| usable(c)) {
+            return Ok(catalog);
+        }
+        let catalog = Arc::new(load().await?);
+        self.report(&catalog);
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(catalog.clone());
+        Ok(catalog)
+    }
+
+    /// Logs the catalog's warnings and groups when they differ from the
+    /// last ones logged.
+    fn report(&self, catalog: &RoleCatalog) {
+        let groups: Vec<String> = catalog
+            .groups
+            .iter()
+            .map(|g| g.display_name.clone())
+            .collect();
+        let now = Some((catalog.warnings.clone(), groups.clone()));
+        let mut reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
+        if *reported == now {
+            return;
+        }
+        for warning in &catalog.warnings {
+            tracing::warn!("{warning}");
+        }
+        tracing::info!(?groups, "SCIM groups exposed");
+        *reported = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(machine_name: &str, is_admin: bool) -> DrupalRole {
+        DrupalRole {
+            id: format!("uuid-{machine_name}"),
+            machine_name: machine_name.into(),
+            label: machine_name.to_uppercase(),
+            is_admin,
+        }
+    }
+
+    fn site_roles() -> Vec<DrupalRole> {
+        vec![
+            role("authenticated", false),
+            role("administrator", true),
+            role("editor", false),
+            role("auditor", false),
+        ]
+    }
+
+    fn catalog(groups: &str, role_rules: &str) -> RoleCatalog {
+        let yaml = format!(
+            "rules:\n  - scim: userName\n    drupal: name\n  - scim: enterprise:department\n    drupal: field_department\ngroups:\n{groups}\nrole_rules:\n{role_rules}\n"
+        );
+        let mapping = Mapping::parse(&yaml, "test.yaml").expect("mapping");
+        RoleCatalog::build(
+            site_roles(),
+            &mapping,
+            &["auditor".to_string()],
+            Instant::now(),
+        )
+    }
+
+    #[test]
+    fn plain_roles_are_exposed_under_their_display_names() {
+        let c = catalog("  - {role: editor, display_name: Editors}", "  []");
+        assert_eq!(c.groups().len(), 1);
+        assert_eq!(
+            c.group_by_display_name("editors").unwrap().id,
+            "uuid-editor"
+        );
+        assert_eq!(c.group_by_id("UUID-EDITOR").unwrap().role, "editor");
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    }
+
+    #[test]
+    fn admin_and_protected_roles_are_refused_loudly_unless_allowed() {
+        let c = catalog(
+            "  - {role: administrator, display_name: Admins}\n  - {role: auditor, display_name: Auditors}",
+            "  []",
+        );
+        assert!(c.groups().is_empty());
+        assert_eq!(c.warnings().len(), 2);
+        assert!(c.warnings()[0].contains("is_admin") && c.warnings()[0].contains("NOT exposed"));
+        assert!(c.warnings()[1].contains("protected_roles"));
+        assert!(c
+            .explain_unknown_group("admins")
+            .contains("allow_protected: true"));
+
+        let allowed = catalog(
+            "  - {role: administrator, display_name: Admins, allow_protected: true}",
+            "  []",
+        );
+        assert_eq!(allowed.groups().len(), 1);
+        assert!(allowed.warnings()[0].contains("IS exposed"));
+    }
+
+    #[test]
+    fn roles_missing_in_drupal_are_not_exposed_and_warned_about() {
+        let c = catalog("  - {role: ghost, display_name: Ghosts}", "  []");
+        assert!(c.groups().is_empty());
+        assert!(c.warnings()[0].contains("does not exist"));
+        assert!(c.explain_unknown_group("Ghosts").contains("no role"));
+    }
+
+    #[test]
+    fn an_empty_role_list_means_a_missing_permission() {
+        let yaml = "rules:\n  - scim: userName\n    drupal: name\ngroups:\n  - {role: editor, display_name: Editors}\n";
+        let mapping = Mapping::parse(yaml, "t.yaml").unwrap();
+        let c = RoleCatalog::build(Vec::new(), &mapping, &[], Instant::now());
+        assert_eq!(c.warnings().len(), 1);
+        assert!(c.warnings()[0].contains("administer permissions"));
+        assert!(c
+            .explain_unknown_group("Editors")
+            .contains("administer permissions"));
+    }
+
+    #[test]
+    fn unknown_group_names_get_the_mapping_entry_to_add() {
+        let c = catalog("  []", "  []");
+        let detail = c.explain_unknown_group("Editor");
+        assert!(
+            detail.contains("  - role: editor\n    display_name: \"Editor\""),
+            "{detail}"
+        );
+        let detail = c.explain_unknown_group("Sales Team");
+        assert!(detail.contains("- role: <machine name>"), "{detail}");
+        assert!(detail.contains("cannot create roles"), "{detail}");
+    }
+
+    #[test]
+    fn rule_roles_skip_missing_and_protected_roles() {
+        let c = catalog(
+            "  []",
+            "  - {when: enterprise:department eq Eng, role: editor}\n  - {when: enterprise:department eq Audit, role: auditor}\n  - {when: title pr, role: ghost}",
+        );
+        assert_eq!(c.rule_roles().keys().collect::<Vec<_>>(), vec!["editor"]);
+        assert!(!c.has_rule_roles([&"ghost".to_string()]));
+        assert!(c.has_rule_roles([&"editor".to_string(), &"auditor".to_string()]));
+        assert_eq!(c.warnings().len(), 2, "{:?}", c.warnings());
+    }
+
+    #[tokio::test]
+    async fn the_cache_reloads_after_the_ttl_or_when_asked_for_a_newer_list() {
+        let cache = RoleCache::new(Duration::from_secs(60));
+        let loads = std::sync::atomic::AtomicUsize::new(0);
+        let load = || async {
+            loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, ()>(catalog("  []", "  []"))
+        };
+        let first = cache.get(None, load).await.unwrap();
+        cache.get(None, load).await.unwrap();
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
+        cache.get(Some(first.loaded_at()), load).await.unwrap();
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+        let expired = RoleCache::new(Duration::ZERO);
+        expired.get(None, load).await.unwrap();
+        expired.get(None, load).await.unwrap();
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 4);
+    }
+}

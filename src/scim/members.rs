@@ -1,0 +1,442 @@
+//! Group membership (RFC 7643 §4.2 `members`): a PATCH on a group lowered to
+//! one typed change, without the current member list, so that a server can
+//! add or remove members of a large group without reading it first.
+//!
+//! The forms identity providers send, all accepted:
+//! - `add` on `members` with a list of `{"value": id}` (Entra adds `"$ref":
+//!   null`, Okta adds `display` and no `type`), or a single object;
+//! - `remove` on `members[value eq "id"]` (RFC form, Okta, Entra with its
+//!   compatibility flag), also with `or` between several ids;
+//! - `remove` on `members` with a value list (Entra's default form, JumpCloud):
+//!   removes only the listed members, where the RFC would remove them all;
+//! - `remove` on `members` without a value: every member goes;
+//! - `replace` on `members`, `[]` included (Okta's "push now" on an empty
+//!   group), or path-less with `{"members": [...]}`;
+//! - path-less `replace` of `displayName` and the read-only `id` (Okta sends
+//!   both before every push); the caller checks that they are unchanged.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use super::attributes::AttributeResolver;
+use super::error::ScimError;
+use super::filter::{CompValue, CompareOp, Filter};
+use super::patch::{in_operation, PatchOpKind, PatchOperation, PatchRequest};
+use super::path::{get_ci, AttrPath, ResolvedPath};
+
+/// What a request does to a group's members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MembershipChange {
+    /// These members join, those leave; everyone else stays.
+    Delta {
+        add: BTreeSet<String>,
+        remove: BTreeSet<String>,
+    },
+    /// The members become exactly these.
+    Exact(BTreeSet<String>),
+}
+
+impl Default for MembershipChange {
+    fn default() -> Self {
+        MembershipChange::Delta {
+            add: BTreeSet::new(),
+            remove: BTreeSet::new(),
+        }
+    }
+}
+
+impl MembershipChange {
+    /// Folds one more step in, as if the steps ran in order.
+    fn add(&mut self, ids: Vec<String>) {
+        match self {
+            MembershipChange::Delta { add, remove } => {
+                for id in ids {
+                    remove.remove(&id);
+                    add.insert(id);
+                }
+            }
+            MembershipChange::Exact(members) => members.extend(ids),
+        }
+    }
+
+    fn remove(&mut self, ids: Vec<String>) {
+        match self {
+            MembershipChange::Delta { add, remove } => {
+                for id in ids {
+                    add.remove(&id);
+                    remove.insert(id);
+                }
+            }
+            MembershipChange::Exact(members) => {
+                for id in ids {
+                    members.remove(&id);
+                }
+            }
+        }
+    }
+
+    fn replace(&mut self, ids: Vec<String>) {
+        *self = MembershipChange::Exact(ids.into_iter().collect());
+    }
+
+    /// Whether the change leaves the members as they are.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, MembershipChange::Delta { add, remove } if add.is_empty() && remove.is_empty())
+    }
+}
+
+/// A group PATCH in typed form.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupPatch {
+    /// Every `displayName` the request sets, in order.
+    pub display_names: Vec<String>,
+    /// Every `id` the request sets (a read-only attribute IdPs echo).
+    pub ids: Vec<String>,
+    pub members: MembershipChange,
+}
+
+impl GroupPatch {
+    /// Lowers a PatchOp request on a Group; `resolver` is the Group's schema.
+    /// `externalId` and `meta` are accepted and ignored.
+    pub fn from_request(
+        request: &PatchRequest,
+        resolver: &dyn AttributeResolver,
+    ) -> Result<GroupPatch, ScimError> {
+        let mut patch = GroupPatch::default();
+        for (index, operation) in request.operations.iter().enumerate() {
+            patch
+                .apply(operation, resolver)
+                .map_err(|e| in_operation(e, index))?;
+        }
+        Ok(patch)
+    }
+
+    fn apply(
+        &mut self,
+        operation: &PatchOperation,
+        resolver: &dyn AttributeResolver,
+    ) -> Result<(), ScimError> {
+        let op = operation.op;
+        let value = operation.value.as_ref();
+        let Some(path) = &operation.path else {
+            let Some(Value::Object(fields)) = value else {
+                return Err(ScimError::invalid_value(format!(
+                    "{op} without a \"path\" needs an object of attributes as its \"value\""
+                )));
+            };
+            return fields
+                .iter()
+                .try_for_each(|(key, value)| self.set(op, &key_name(key, resolver)?, value));
+        };
+        let name = attribute_name(&path.attr, resolver)?;
+        let sub = path.sub_attr.as_ref().or(path.attr.sub_attr.as_ref());
+        match (name.as_str(), &path.value_filter, sub) {
+            ("members", Some(filter), None) if op == PatchOpKind::Remove => {
+                self.members.remove(filtered_ids(filter)?);
+                Ok(())
+            }
+            ("members", Some(_), None) => Err(ScimError::invalid_path(format!(
+                "a value filter on members works with remove only, not with {op}"
+            ))),
+            ("members", _, Some(sub)) => Err(ScimError::mutability(format!(
+                "members.{sub} cannot be changed: add or remove the member instead"
+            ))),
+            ("members", None, None) if op == PatchOpKind::Remove => {
+                match value {
+                    // Entra and JumpCloud: remove only the members listed.
+                    Some(value) if !value.is_null() => self.members.remove(member_ids(value)?),
+                    _ => self.members.replace(Vec::new()),
+                }
+                Ok(())
+            }
+            (_, Some(_), _) => Err(ScimError::invalid_path(format!(
+                "\"{name}\" is not multi-valued, so it takes no value filter"
+            ))),
+            (_, None, None) => match (op, value) {
+                (PatchOpKind::Remove, _) => self.remove(&name),
+                (_, Some(value)) => self.set(op, &name, value),
+                (_, None) => Err(ScimError::invalid_value(format!("{op} needs a \"value\""))),
+            },
+            (_, None, Some(sub)) => Err(ScimError::invalid_path(format!(
+                "\"{name}\" has no sub-attribute \"{sub}\""
+            ))),
+        }
+    }
+
+    /// An add or replace of one attribute with `value`.
+    fn set(&mut self, op: PatchOpKind, name: &str, value: &Value) -> Result<(), ScimError> {
+        match name {
+            "members" if op == PatchOpKind::Add => self.members.add(member_ids(value)?),
+            "members" => self.members.replace(member_ids(value)?),
+            "displayName" => self.display_names.push(text(name, value)?),
+            "id" => self.ids.push(text(name, value)?),
+            "externalId" | "meta" | "schemas" => {}
+            other => {
+                return Err(ScimError::invalid_path(format!(
+                    "\"{other}\" cannot be changed on a group"
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, name: &str) -> Result<(), ScimError> {
+        match name {
+            "members" => {
+                self.members.replace(Vec::new());
+                Ok(())
+            }
+            "externalId" => Ok(()),
+            other => Err(ScimError::mutability(format!(
+                "\"{other}\" cannot be removed from a group"
+            ))),
+        }
+    }
+}
+
+/// The canonical name of a group attribute (`displayname`, a URN-qualified
+/// `...:Group:displayName`, `schemas`).
+fn attribute_name(path: &AttrPath, resolver: &dyn AttributeResolver) -> Result<String, ScimError> {
+    if path.schema.is_none() && path.attr.eq_ignore_ascii_case("schemas") {
+        return Ok("schemas".into());
+    }
+    let unknown = || ScimError::invalid_path(format!("a group has no attribute \"{path}\""));
+    match path.resolve(resolver).map_err(|_| unknown())? {
+        ResolvedPath::Attribute(target) => Ok(target.attr.name),
+        ResolvedPath::Extension(_) => Err(unknown()),
+    }
+}
+
+fn key_name(key: &str, resolver: &dyn AttributeResolver) -> Result<String, ScimError> {
+    let path = AttrPath::parse(key)
+        .map_err(|_| ScimError::invalid_path(format!("a group has no attribute \"{key}\"")))?;
+    attribute_name(&path, resolver)
+}
+
+fn text(name: &str, value: &Value) -> Result<String, ScimError> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        other => Err(ScimError::invalid_value(format!(
+            "{name} must be a string, got {other}"
+        ))),
+    }
+}
+
+/// The member ids of a `members` value: a list of `{"value": id}` objects,
+/// one such object, or bare id strings. Members of any `type` but `User`
+/// are refused: a group here holds users only.
+pub fn member_ids(value: &Value) -> Result<Vec<String>, ScimError> {
+    let items: &[Value] = match value {
+        Value::Array(items) => items,
+        Value::Null => &[],
+        single => std::slice::from_ref(single),
+    };
+    items.iter().map(member_id).collect()
+}
+
+fn member_id(item: &Value) -> Result<String, ScimError> {
+    let member: &Map<String, Value> = match item {
+        Value::String(id) => return Ok(id.trim().to_string()),
+        Value::Object(member) => member,
+        other => {
+            return Err(ScimError::invalid_value(format!(
+                "a member must be an object such as {{\"value\": \"<user id>\"}}, got {other}"
+            )))
+        }
+    };
+    if let Some(kind) = get_ci(member, "type").and_then(Value::as_str) {
+        if !kind.eq_ignore_ascii_case("User") {
+            return Err(ScimError::invalid_value(format!(
+                "a member of type \"{kind}\" is not supported: groups hold users only"
+            )));
+        }
+    }
+    match get_ci(member, "value") {
+        Some(Value::String(id)) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+        _ => Err(ScimError::invalid_value(
+            "a member needs its user id in \"value\"",
+        )),
+    }
+}
+
+/// The ids a `members[...]` filter selects: `value eq "id"`, or several
+/// joined by `or`. Other filters would need the member list to evaluate.
+fn filtered_ids(filter: &Filter) -> Result<Vec<String>, ScimError> {
+    match filter {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: CompValue::String(id),
+        } if path.schema.is_none()
+            && path.sub_attr.is_none()
+            && path.attr.eq_ignore_ascii_case("value") =>
+        {
+            Ok(vec![id.trim().to_string()])
+        }
+        Filter::Or(left, right) => {
+            let mut ids = filtered_ids(left)?;
+            ids.extend(filtered_ids(right)?);
+            Ok(ids)
+        }
+        other => Err(ScimError::invalid_filter(format!(
+            "members[{other}] is not supported: select members by id, as in members[value eq \"<user id>\"]"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::scim::schema::ResourceSchema;
+
+    fn lower(body: Value) -> Result<GroupPatch, ScimError> {
+        let request = PatchRequest::from_json(&body)?;
+        GroupPatch::from_request(&request, &ResourceSchema::group())
+    }
+
+    fn ops(operations: Value) -> GroupPatch {
+        lower(json!({"Operations": operations})).expect("valid patch")
+    }
+
+    fn set(ids: &[&str]) -> BTreeSet<String> {
+        ids.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn delta(add: &[&str], remove: &[&str]) -> MembershipChange {
+        MembershipChange::Delta {
+            add: set(add),
+            remove: set(remove),
+        }
+    }
+
+    #[test]
+    fn entra_add_with_null_ref_and_capitalised_op_adds_the_members() {
+        let patch = ops(json!([{"op": "Add", "path": "members",
+            "value": [{"$ref": null, "value": "u1"}, {"value": "u2"}]}]));
+        assert_eq!(patch.members, delta(&["u1", "u2"], &[]));
+    }
+
+    #[test]
+    fn okta_add_with_display_and_no_type_adds_the_member() {
+        let patch = ops(json!([{"op": "add", "path": "members",
+            "value": [{"value": "u1", "display": "a@b"}]}]));
+        assert_eq!(patch.members, delta(&["u1"], &[]));
+    }
+
+    #[test]
+    fn remove_with_a_value_list_removes_only_those_members() {
+        let patch = ops(json!([{"op": "Remove", "path": "members",
+            "value": [{"$ref": null, "value": "u1"}]}]));
+        assert_eq!(patch.members, delta(&[], &["u1"]));
+    }
+
+    #[test]
+    fn remove_by_value_filter_removes_that_member_and_or_lists_several() {
+        let patch = ops(json!([{"op": "remove", "path": "members[value eq \"u1\"]"}]));
+        assert_eq!(patch.members, delta(&[], &["u1"]));
+        let patch =
+            ops(json!([{"op": "remove", "path": "members[value eq \"u1\" or value eq \"u2\"]"}]));
+        assert_eq!(patch.members, delta(&[], &["u1", "u2"]));
+    }
+
+    #[test]
+    fn remove_without_value_or_filter_removes_every_member() {
+        let patch = ops(json!([{"op": "remove", "path": "members"}]));
+        assert_eq!(patch.members, MembershipChange::Exact(set(&[])));
+    }
+
+    #[test]
+    fn replace_with_an_empty_list_empties_the_group() {
+        let patch = ops(json!([{"op": "replace", "path": "members", "value": []}]));
+        assert_eq!(patch.members, MembershipChange::Exact(set(&[])));
+    }
+
+    #[test]
+    fn okta_path_less_rename_carries_the_name_and_the_echoed_id() {
+        let patch = ops(json!([{"op": "replace",
+            "value": {"id": "g1", "displayName": "Test SCIMv2"}}]));
+        assert_eq!(patch.display_names, vec!["Test SCIMv2".to_string()]);
+        assert_eq!(patch.ids, vec!["g1".to_string()]);
+        assert!(patch.members.is_empty());
+    }
+
+    #[test]
+    fn path_less_replace_with_members_replaces_them() {
+        let patch = ops(json!([{"op": "replace",
+            "value": {"displayName": "x", "members": [{"value": "u1"}]}}]));
+        assert_eq!(patch.members, MembershipChange::Exact(set(&["u1"])));
+    }
+
+    #[test]
+    fn steps_fold_in_order() {
+        let patch = ops(json!([
+            {"op": "remove", "path": "members[value eq \"u2\"]"},
+            {"op": "add", "path": "members", "value": [{"value": "u1"}, {"value": "u2"}]},
+            {"op": "remove", "path": "members", "value": [{"value": "u1"}]}
+        ]));
+        assert_eq!(patch.members, delta(&["u2"], &["u1"]));
+        let patch = ops(json!([
+            {"op": "replace", "path": "members", "value": [{"value": "u1"}]},
+            {"op": "add", "path": "members", "value": [{"value": "u2"}]},
+            {"op": "remove", "path": "members[value eq \"u1\"]"}
+        ]));
+        assert_eq!(patch.members, MembershipChange::Exact(set(&["u2"])));
+    }
+
+    #[test]
+    fn displayname_path_and_urn_qualified_keys_are_read() {
+        let patch = ops(json!([
+            {"op": "Replace", "path": "displayname", "value": "New"},
+            {"op": "replace", "value": {"urn:ietf:params:scim:schemas:core:2.0:Group:displayName": "Other"}}
+        ]));
+        assert_eq!(
+            patch.display_names,
+            vec!["New".to_string(), "Other".to_string()]
+        );
+    }
+
+    #[test]
+    fn external_id_is_accepted_and_ignored() {
+        let patch = ops(json!([{"op": "replace", "path": "externalId", "value": "e1"}]));
+        assert_eq!(patch, GroupPatch::default());
+    }
+
+    #[test]
+    fn group_members_and_unknown_attributes_are_refused_with_the_operation_index() {
+        let nested = lower(json!({"Operations": [
+            {"op": "add", "path": "members", "value": [{"value": "u1"}]},
+            {"op": "add", "path": "members", "value": [{"value": "g2", "type": "Group"}]}
+        ]}))
+        .unwrap_err();
+        assert_eq!(nested.status, 400);
+        assert!(
+            nested.detail.starts_with("Operations[1]:"),
+            "{}",
+            nested.detail
+        );
+        let unknown = lower(json!({"Operations": [
+            {"op": "replace", "path": "nickName", "value": "x"}
+        ]}))
+        .unwrap_err();
+        assert_eq!(
+            unknown.scim_type,
+            Some(crate::scim::error::ScimType::InvalidPath)
+        );
+        let by_display = lower(json!({"Operations": [
+            {"op": "remove", "path": "members[display eq \"a\"]"}
+        ]}))
+        .unwrap_err();
+        assert_eq!(
+            by_display.scim_type,
+            Some(crate::scim::error::ScimType::InvalidFilter)
+        );
+        let member_without_id = lower(
+            json!({"Operations": [{"op": "add", "path": "members", "value": [{"display": "a"}]}]}),
+        )
+        .unwrap_err();
+        assert!(member_without_id.detail.contains("value"));
+    }
+}

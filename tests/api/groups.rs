@@ -1,0 +1,874 @@
+//! /Groups over real HTTP against the Drupal stand-in: groups are the Drupal
+//! roles the mapping exposes, members are the accounts holding them. Every
+//! group request form of QUIRKS (Entra, Okta, OneLogin, JumpCloud) appears
+//! here at least once.
+
+use std::time::Instant;
+
+use drupal_scim_bridge::standin::{FieldKind, FieldSeed, RoleSeed, StandInConfig};
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    captured_logs, mapping_with, spawn_app, spawn_app_with, url_encode, Options, TestApp,
+    DRUPAL_PASSWORD,
+};
+
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+fn patch_body(operations: Value) -> Value {
+    json!({"schemas": [PATCH_OP], "Operations": operations})
+}
+
+fn ids(body: &Value, attr: &str) -> Vec<String> {
+    let mut ids: Vec<String> = body[attr]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|m| m["value"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+async fn members(app: &TestApp, group: &str) -> Vec<String> {
+    let answer = app.get(&format!("/Groups/{group}")).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    ids(&answer.body, "members")
+}
+
+async fn patch_group(app: &TestApp, group: &str, operations: Value) -> crate::helpers::Answer {
+    app.patch(&format!("/Groups/{group}"), &patch_body(operations))
+        .await
+}
+
+#[tokio::test]
+async fn the_demo_exposes_editor_and_engineering_and_never_administrator() {
+    let app = spawn_app().await;
+    let answer = app.get("/Groups").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["totalResults"], 2);
+    let groups = answer.body["Resources"].as_array().unwrap();
+    let names: Vec<&str> = groups
+        .iter()
+        .map(|g| g["displayName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["editor", "engineering"]);
+    assert_eq!(
+        groups[0]["id"],
+        app.drupal.role_uuid("editor").unwrap().as_str(),
+        "a group's id is its role's UUID"
+    );
+    assert_eq!(groups[0]["members"], json!([]));
+    assert_eq!(
+        groups[0]["meta"]["location"],
+        format!("{}/Groups/{}", app.base, groups[0]["id"].as_str().unwrap())
+    );
+    let admin = app.drupal.role_uuid("administrator").unwrap();
+    app.get(&format!("/Groups/{admin}"))
+        .await
+        .assert_scim_error(404, None);
+}
+
+#[tokio::test]
+async fn entra_lookup_by_display_name_without_members_reads_no_user() {
+    let app = spawn_app().await;
+    app.seed_user_with_roles("ed", &["editor"]);
+    app.drupal.clear_requests();
+    let answer = app
+        .get(&format!(
+            "/Groups?excludedAttributes=members&filter={}",
+            url_encode("displayName eq \"Editor\"")
+        ))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["totalResults"], 1);
+    let group = &answer.body["Resources"][0];
+    assert_eq!(group["displayName"], "editor");
+    assert!(group.get("members").is_none(), "{group}");
+    assert!(
+        app.drupal
+            .requests()
+            .iter()
+            .all(|r| !r.path.starts_with("/jsonapi/user/user")),
+        "members left out are not read: {:?}",
+        app.drupal.requests()
+    );
+    let by_id = app
+        .get(&format!(
+            "/Groups/{}?excludedAttributes=members",
+            group["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(by_id.status, 200);
+    assert!(by_id.body.get("members").is_none());
+}
+
+#[tokio::test]
+async fn filters_paging_and_sorting_work_on_groups() {
+    let app = spawn_app().await;
+    let engineering = app.drupal.role_uuid("engineering").unwrap();
+    for (filter, expected) in [
+        ("displayName co \"gine\"", vec!["engineering"]),
+        ("displayName sw \"ED\"", vec!["editor"]),
+        (&*format!("id eq \"{engineering}\""), vec!["engineering"]),
+        ("displayName eq \"nobody\"", vec![]),
+    ] {
+        let answer = app
+            .get(&format!("/Groups?filter={}", url_encode(filter)))
+            .await;
+        assert_eq!(answer.status, 200, "{filter}: {}", answer.body);
+        let names: Vec<&str> = answer.body["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["displayName"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, expected, "{filter}");
+    }
+    let member = app.seed_user_with_roles("eng", &["engineering"]);
+    let by_member = app
+        .get(&format!(
+            "/Groups?attributes=displayName&filter={}",
+            url_encode(&format!("members[value eq \"{member}\"]"))
+        ))
+        .await;
+    assert_eq!(by_member.body["totalResults"], 1, "{}", by_member.body);
+    assert_eq!(by_member.body["Resources"][0]["displayName"], "engineering");
+    let second = app.get("/Groups?startIndex=2&count=1").await;
+    assert_eq!(second.body["totalResults"], 2);
+    assert_eq!(second.body["itemsPerPage"], 1);
+    assert_eq!(second.body["Resources"][0]["displayName"], "engineering");
+    let sorted = app
+        .get("/Groups?sortBy=displayName&sortOrder=descending&attributes=displayName")
+        .await;
+    assert_eq!(sorted.body["Resources"][0]["displayName"], "engineering");
+    assert!(sorted.body["Resources"][0].get("members").is_none());
+    app.get("/Groups?filter=displayName%20eq")
+        .await
+        .assert_scim_error(400, Some("invalidFilter"));
+}
+
+#[tokio::test]
+async fn members_are_read_across_drupals_pages_with_refs() {
+    let app = spawn_app().await;
+    let mut seeded = Vec::new();
+    for i in 0..120 {
+        seeded.push(app.seed_user_with_roles(&format!("ed-{i:03}"), &["editor"]));
+    }
+    app.seed_user_with_roles("not-an-editor", &["engineering"]);
+    let editor = app.drupal.role_uuid("editor").unwrap();
+    let answer = app.get(&format!("/Groups/{editor}")).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(ids(&answer.body, "members"), sorted(seeded));
+    let first = &answer.body["members"][0];
+    assert_eq!(first["display"], "ed-000");
+    assert_eq!(first["type"], "User");
+    assert_eq!(
+        first["$ref"],
+        format!("{}/Users/{}", app.base, first["value"].as_str().unwrap())
+    );
+}
+
+#[tokio::test]
+async fn post_links_a_listed_display_name_to_its_role_and_names_the_mapping_line_otherwise() {
+    let app = spawn_app().await;
+    let answer = app
+        .post(
+            "/Groups",
+            &json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group",
+                            "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"],
+                "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159",
+                "displayName": "Engineering",
+                "meta": {"resourceType": "Group"}
+            }),
+        )
+        .await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let engineering = app.drupal.role_uuid("engineering").unwrap();
+    assert_eq!(answer.body["id"], engineering.as_str());
+    assert_eq!(answer.body["displayName"], "engineering");
+    assert_eq!(
+        answer.header("location").unwrap(),
+        format!("{}/Groups/{engineering}", app.base)
+    );
+    // Okta pushes the same group again: the same link, not a conflict.
+    assert_eq!(app.group_id("engineering").await, engineering);
+
+    app.drupal.clear_requests();
+    let unknown = app
+        .post(
+            "/Groups",
+            &json!({"displayName": "Sales Team", "members": []}),
+        )
+        .await;
+    unknown.assert_scim_error(400, Some("invalidValue"));
+    let detail = unknown.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("  - role: <machine name>\n    display_name: \"Sales Team\""),
+        "{detail}"
+    );
+    assert!(detail.contains("cannot create roles"), "{detail}");
+    assert!(app.drupal_writes().is_empty());
+    app.post("/Groups", &json!({"members": []}))
+        .await
+        .assert_scim_error(400, Some("invalidValue"));
+}
+
+#[tokio::test]
+async fn entra_adds_and_removes_members_in_both_of_its_forms() {
+    let app = spawn_app().await;
+    let group = app.group_id("editor").await;
+    let ann = app.create_user("ann", "ann@example.org").await;
+    let bob = app.create_user("bob", "bob@example.org").await;
+    let cat = app.create_user("cat", "cat@example.org").await;
+
+    let added = patch_group(
+        &app,
+        &group,
+        json!([{"op": "Add", "path": "members",
+                "value": [{"$ref": null, "value": ann}, {"$ref": null, "value": bob}, {"value": cat}]}]),
+    )
+    .await;
+    assert_eq!(added.status, 204, "{}", added.body);
+    assert_eq!(added.body, Value::Null);
+    assert_eq!(app.roles_of("bob"), vec!["editor"]);
+    // Adding a member who is already there is no error and no write.
+    app.drupal.clear_requests();
+    let again = patch_group(
+        &app,
+        &group,
+        json!([{"op": "Add", "path": "members", "value": [{"value": ann}]}]),
+    )
+    .await;
+    assert_eq!(again.status, 204, "{}", again.body);
+    assert!(app.drupal_writes().is_empty(), "{:?}", app.drupal_writes());
+
+    // Default form: a value list on a path without filter removes only those.
+    let removed = patch_group(
+        &app,
+        &group,
+        json!([{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": ann}]}]),
+    )
+    .await;
+    assert_eq!(removed.status, 204, "{}", removed.body);
+    assert_eq!(
+        members(&app, &group).await,
+        sorted(vec![bob.clone(), cat.clone()])
+    );
+    // Flag form: a value filter in the path.
+    let removed = patch_group(
+        &app,
+        &group,
+        json!([{"op": "remove", "path": format!("members[value eq \"{bob}\"]")}]),
+    )
+    .await;
+    assert_eq!(removed.status, 204, "{}", removed.body);
+    assert_eq!(members(&app, &group).await, vec![cat]);
+    assert!(app.roles_of("ann").is_empty() && app.roles_of("bob").is_empty());
+}
+
+#[tokio::test]
+async fn okta_push_renames_to_the_same_name_adds_without_type_removes_and_replaces() {
+    let app = spawn_app().await;
+    let group = app.group_id("engineering").await;
+    let ann = app.create_user("ann", "ann@example.org").await;
+    let bob = app.create_user("bob", "bob@example.org").await;
+    let cat = app.create_user("cat", "cat@example.org").await;
+
+    let same_name = patch_group(
+        &app,
+        &group,
+        json!([{"op": "replace", "value": {"id": group, "displayName": "engineering"}}]),
+    )
+    .await;
+    assert_eq!(same_name.status, 204, "{}", same_name.body);
+
+    let add = patch_group(
+        &app,
+        &group,
+        json!([{"op": "add", "path": "members",
+                "value": [{"value": bob, "display": "bob@example.org"}]}]),
+    )
+    .await;
+    assert_eq!(add.status, 204, "{}", add.body);
+    let remove_and_add = patch_group(
+        &app,
+        &group,
+        json!([
+            {"op": "remove", "path": format!("members[value eq \"{bob}\"]")},
+            {"op": "add", "path": "members", "value": [{"value": ann, "display": "ann@example.org"}]}
+        ]),
+    )
+    .await;
+    assert_eq!(remove_and_add.status, 204, "{}", remove_and_add.body);
+    assert_eq!(members(&app, &group).await, vec![ann.clone()]);
+
+    let replace = patch_group(
+        &app,
+        &group,
+        json!([{"op": "replace", "path": "members",
+                "value": [{"value": bob, "display": "x"}, {"value": cat, "display": "x"}]}]),
+    )
+    .await;
+    assert_eq!(replace.status, 204, "{}", replace.body);
+    assert_eq!(members(&app, &group).await, sorted(vec![bob, cat]));
+    assert!(app.roles_of("ann").is_empty());
+
+    let empty = patch_group(
+        &app,
+        &group,
+        json!([{"op": "replace", "path": "members", "value": []}]),
+    )
+    .await;
+    assert_eq!(empty.status, 204, "{}", empty.body);
+    assert!(members(&app, &group).await.is_empty());
+    // The variant with the empty list inside a path-less replace.
+    let variant = patch_group(
+        &app,
+        &group,
+        json!([{"op": "replace", "value": {"id": group, "displayName": "engineering", "members": []}}]),
+    )
+    .await;
+    assert_eq!(variant.status, 204, "{}", variant.body);
+}
+
+#[tokio::test]
+async fn a_rename_is_refused_because_drupal_cannot_rename_roles_and_nothing_is_written() {
+    let app = spawn_app().await;
+    let group = app.group_id("editor").await;
+    let ann = app.create_user("ann", "ann@example.org").await;
+    app.drupal.clear_requests();
+    let renamed = patch_group(
+        &app,
+        &group,
+        json!([
+            {"op": "add", "path": "members", "value": [{"value": ann}]},
+            {"op": "Replace", "path": "displayName", "value": "Editors (new)"}
+        ]),
+    )
+    .await;
+    renamed.assert_scim_error(400, Some("mutability"));
+    let detail = renamed.body["detail"].as_str().unwrap();
+    assert!(detail.contains("cannot rename roles"), "{detail}");
+    assert!(app.drupal_writes().is_empty());
+    assert!(app.roles_of("ann").is_empty());
+    let put = app
+        .put(
+            &format!("/Groups/{group}"),
+            &json!({"displayName": "Other", "members": []}),
+        )
+        .await;
+    put.assert_scim_error(400, Some("mutability"));
+    let other_id = patch_group(
+        &app,
+        &group,
+        json!([{"op": "replace", "value": {"id": "someone-else", "displayName": "editor"}}]),
+    )
+    .await;
+    other_id.assert_scim_error(400, Some("mutability"));
+}
+
+#[tokio::test]
+async fn patch_answers_the_group_when_attributes_are_asked_for() {
+    let app = spawn_app().await;
+    let group = app.group_id("editor").await;
+    let ann = app.create_user("ann", "ann@example.org").await;
+    let answer = app
+        .patch(
+            &format!("/Groups/{group}?attributes=members"),
+            &patch_body(json!([{"op": "add", "path": "members", "value": [{"value": ann}]}])),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(ids(&answer.body, "members"), vec![ann]);
+    assert_eq!(answer.body["id"], group.as_str());
+    assert!(answer.body.get("displayName").is_none());
+}
+
+#[tokio::test]
+async fn onelogin_and_jumpcloud_patch_members_with_plain_value_lists() {
+    let app = spawn_app().await;
+    let group = app.group_id("engineering").await;
+    let ann = app.create_user("ann", "ann@example.org").await;
+    // OneLogin: a plain RFC add.
+    let add = patch_group(
+        &app,
+        &group,
+        json!([{"op": "add", "path": "members", "value": [{"value": ann}]}]),
+    )
+    .await;
+    assert_eq!(add.status, 204, "{}", add.body);
+    assert_eq!(app.roles_of("ann"), vec!["engineering"]);
+    // JumpCloud: remove with a value list and no filter.
+    let remove = patch_group(
+        &app,
+        &group,
+        json!([{"op": "remove", "path": "members", "value": [{"value": ann}]}]),
+    )
+    .await;
+    assert_eq!(remove.status, 204, "{}", remove.body);
+    assert!(app.roles_of("ann").is_empty());
+}
+
+#[tokio::test]
+async fn jumpcloud_connection_test_creates_and_deletes_a_user_and_a_group() {
+    let app = spawn_app().await;
+    let user = app.create_user("jc-test-user", "jc@example.org").await;
+    let group = app.group_id("editor").await;
+    let add = patch_group(
+        &app,
+        &group,
+        json!([{"op": "add", "path": "members", "value": [{"value": user}]}]),
+    )
+    .await;
+    assert_eq!(add.status, 204, "{}", add.body);
+    assert_eq!(app.delete(&format!("/Groups/{group}")).await.status, 204);
+    assert_eq!(app.delete(&format!("/Users/{user}")).await.status, 204);
+    assert!(app.roles_of("jc-test-user").is_empty());
+}
+
+#[tokio::test]
+async fn put_replaces_the_members_and_answers_the_group() {
+    let app = spawn_app().await;
+    let group = app.group_id("editor").await;
+    let ann = app.create_user("ann", "ann@example.org").await;
+    let bob = app.create_user("bob", "bob@example.org").await;
+    let old = app.seed_user_with_roles("old-editor", &["editor"]);
+    let answer = app
+        .put(
+            &format!("/Groups/{group}"),
+            &json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "id": group,
+                "displayName": "editor",
+                "members": [{"value": ann, "display": "ann"}, {"value": bob, "display": "bob"}]
+            }),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(ids(&answer.body, "members"), sorted(vec![ann, bob]));
+    assert!(
+        app.roles_of("old-editor").is_empty(),
+        "{old} left out, so removed"
+    );
+}
+
+#[tokio::test]
+async fn delete_takes_the_role_from_every_member_and_the_group_stays_empty() {
+    let app = spawn_app().await;
+    let group = app.group_id("editor").await;
+    for i in 0..60 {
+        app.seed_user_with_roles(&format!("ed-{i:02}"), &["editor", "engineering"]);
+    }
+    let answer = app.delete(&format!("/Groups/{group}")).await;
+    assert_eq!(answer.status, 204, "{}", answer.body);
+    assert_eq!(
+        app.roles_of("ed-42"),
+        vec!["engineering"],
+        "other roles stay"
+    );
+    assert!(app.drupal_user("ed-42").is_some(), "users are not deleted");
+    // The role stays in Drupal, so the group does too, without members.
+    let after = app.get(&format!("/Groups/{group}")).await;
+    assert_eq!(after.status, 200, "{}", after.body);
+    assert_eq!(after.body["members"], json!([]));
+    assert!(app.drupal.role_uuid("editor").is_some());
+}
+
+#[tokio::test]
+async fn protected_accounts_are_untouched_by_group_operations_and_named_in_the_error() {
+    let app = spawn_app().await;
+    let group = app.group_id("editor").await;
+    let admin = app.drupal.user_by_name("admin").unwrap().id().to_string();
+    let boss = app.seed_user_with_roles("boss", &["administrator"]);
+    let ann = app.create_user("ann", "ann@example.org").await;
+    let answer = patch_group(
+        &app,
+        &group,
+        json!([{"op": "add", "path": "members",
+                "value": [{"value": admin}, {"value": boss}, {"value": ann}]}]),
+    )
+    .await;
+    answer.assert_scim_error(403, None);
+    let detail = answer.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&admin) && detail.contains(&boss),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("2 of 3") && detail.contains("other 1 were applied"),
+        "{detail}"
+    );
+    assert!(app.roles_of("admin").is_empty());
+    assert_eq!(app.roles_of("boss"), vec!["administrator"]);
+    assert_eq!(
+        app.roles_of("ann"),
+        vec!["editor"],
+        "the others were applied"
+    );
+
+    // A protected holder of the role keeps it through replace and delete.
+    let senior = app.seed_user_with_roles("senior", &["administrator", "editor"]);
+    let replace = patch_group(
+        &app,
+        &group,
+        json!([{"op": "replace", "path": "members", "value": []}]),
+    )
+    .await;
+    replace.assert_scim_error(403, None);
+    assert!(replace.body["detail"].as_str().unwrap().contains(&senior));
+    assert!(app.roles_of("ann").is_empty());
+    assert_eq!(app.roles_of("senior"), vec!["administrator", "editor"]);
+    app.delete(&format!("/Groups/{group}"))
+        .await
+        .assert_scim_error(403, None);
+    assert_eq!(app.roles_of("senior"), vec!["administrator", "editor"]);
+}
+
+#[tokio::test]
+async fn unknown_deprovisioned_and_group_members_are_refused_as_bad_values() {
+    let app = spawn_app().await;
+    let group = app.group_id("editor").await;
+    let gone = app.create_user("gone", "gone@example.org").await;
+    assert_eq!(app.delete(&format!("/Users/{gone}")).await.status, 204);
+    let other_group = app.drupal.role_uuid("engineering").unwrap();
+    let nobody = "00000000-0000-4000-8000-00000000beef";
+    let answer = patch_group(
+        &app,
+        &group,
+        json!([{"op": "add", "path": "members",
+                "value": [{"value": gone}, {"value": nobody}, {"value": other_group}, {"value": "not-a-uuid"}]}]),
+    )
+    .await;
+    answer.assert_scim_error(400, Some("invalidValue"));
+    let detail = answer.body["detail"].as_str().unwrap();
+    for id in [gone.as_str(), nobody, other_group.as_str(), "not-a-uuid"] {
+        assert!(detail.contains(id), "{id} in {detail}");
+    }
+    assert!(detail.contains("groups hold users only"), "{detail}");
+    assert!(app.roles_of("gone").is_empty());
+    // Removing someone who is not there is no error.
+    let remove = patch_group(
+        &app,
+        &group,
+        json!([{"op": "remove", "path": format!("members[value eq \"{nobody}\"]")}]),
+    )
+    .await;
+    assert_eq!(remove.status, 204, "{}", remove.body);
+    patch_group(
+        &app,
+        &group,
+        json!([{"op": "add", "path": "members", "value": [{"value": "x", "type": "Group"}]}]),
+    )
+    .await
+    .assert_scim_error(400, Some("invalidValue"));
+    app.get("/Groups/00000000-0000-4000-8000-000000000000")
+        .await
+        .assert_scim_error(404, None);
+}
+
+#[tokio::test]
+async fn a_thousand_member_patch_completes_and_reports_the_members_that_failed() {
+    let logs = captured_logs();
+    let app = spawn_app().await;
+    let group = app.group_id("engineering").await;
+    let users: Vec<String> = (0..1000)
+        .map(|i| app.seed_user_with_roles(&format!("bulk-{i:04}"), &[]))
+        .collect();
+    let failing = [&users[7], &users[500], &users[999]];
+    for id in failing {
+        app.drupal
+            .fail_requests_to(&format!("/jsonapi/user/user/{id}/relationships/roles"), 500);
+    }
+    let unknown = "00000000-0000-4000-8000-00000000dead";
+    let mut value: Vec<Value> = users.iter().map(|id| json!({"value": id})).collect();
+    value.push(json!({"value": unknown}));
+    app.drupal.clear_requests();
+    let started = Instant::now();
+    let answer = patch_group(
+        &app,
+        &group,
+        json!([{"op": "Add", "path": "members", "value": value}]),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let requests = app.drupal.requests();
+
+    answer.assert_scim_error(503, None);
+    assert!(answer.header("retry-after").is_some());
+    let detail = answer.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("4 of 1001") && detail.contains("other 997 were applied"),
+        "{detail}"
+    );
+    for id in failing.iter().map(|s| s.as_str()).chain([unknown]) {
+        assert!(detail.contains(id), "{id} in {detail}");
+        assert!(logs.contents().contains(id), "{id} is logged");
+    }
+    let holders = members(&app, &group).await;
+    assert_eq!(holders.len(), 997, "nothing written is lost");
+    assert!(failing.iter().all(|id| !holders.contains(id)));
+
+    let lookups = requests.iter().filter(|r| r.method == "GET").count();
+    let writes = requests.iter().filter(|r| r.method == "POST").count();
+    assert!(
+        lookups <= 22,
+        "batched lookups, not one per member: {lookups}"
+    );
+    assert_eq!(writes, 1000, "one relationship request per member");
+    eprintln!("1,001-member PATCH: {elapsed:?}, {lookups} lookups, {writes} writes");
+}
+
+#[tokio::test]
+async fn users_carry_the_exposed_groups_they_hold_read_only() {
+    let app = spawn_app().await;
+    let id = app.seed_user_with_roles("multi", &["editor", "administrator", "engineering"]);
+    let answer = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let editor = app.drupal.role_uuid("editor").unwrap();
+    let groups = answer.body["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "administrator is not a group: {groups:?}");
+    let first = groups
+        .iter()
+        .find(|g| g["value"] == editor.as_str())
+        .unwrap();
+    assert_eq!(
+        first,
+        &json!({"value": editor, "display": "editor", "type": "direct",
+                "$ref": format!("{}/Groups/{editor}", app.base)})
+    );
+    let listed = app.filter_users("userName eq \"multi\"").await;
+    assert_eq!(
+        listed.body["Resources"][0]["groups"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let plain = app.create_user("plain", "plain@example.org").await;
+    let answer = app.get(&format!("/Users/{plain}")).await;
+    assert!(answer.body.get("groups").is_none(), "{}", answer.body);
+    // Okta echoes groups in a PUT: ignored, the roles stay as they are.
+    let put = app
+        .put(
+            &format!("/Users/{plain}"),
+            &json!({"userName": "plain", "emails": [{"value": "plain@example.org", "primary": true}],
+                    "groups": [{"value": editor}]}),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert!(app.roles_of("plain").is_empty());
+    app.patch(
+        &format!("/Users/{plain}"),
+        &patch_body(json!([{"op": "add", "path": "groups", "value": [{"value": editor}]}])),
+    )
+    .await
+    .assert_scim_error(400, Some("mutability"));
+}
+
+fn department_site() -> StandInConfig {
+    let mut site = StandInConfig::demo(DRUPAL_PASSWORD);
+    site.user_fields.push(FieldSeed {
+        name: "field_department".into(),
+        kind: FieldKind::String { max_len: 255 },
+    });
+    site
+}
+
+#[tokio::test]
+async fn role_rules_grant_and_revoke_their_roles_from_attributes_and_leave_others_alone() {
+    let mapping = mapping_with(
+        "demo.yaml",
+        "  - {role: editor, display_name: editor}\n  - {role: engineering, display_name: engineering}",
+        "  - when: enterprise:department eq \"Engineering\"\n    role: engineering",
+    )
+    .replacen(
+        "\nrules:\n",
+        "\nrules:\n  - scim: enterprise:department\n    drupal: field_department\n",
+        1,
+    );
+    let app = spawn_app_with(Options {
+        standin: department_site(),
+        mapping,
+        ..Options::default()
+    })
+    .await;
+    const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let created = app
+        .post(
+            "/Users",
+            &json!({"userName": "eng", "emails": [{"value": "eng@example.org"}],
+                    ENTERPRISE: {"department": "engineering"}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(app.roles_of("eng"), vec!["engineering"]);
+    assert_eq!(created.body["groups"][0]["display"], "engineering");
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let editor = app.group_id("editor").await;
+    patch_group(
+        &app,
+        &editor,
+        json!([{"op": "add", "path": "members", "value": [{"value": id}]}]),
+    )
+    .await;
+    let moved = app
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_body(json!([{"op": "replace",
+                "path": format!("{ENTERPRISE}:department"), "value": "Sales"}])),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert_eq!(
+        app.roles_of("eng"),
+        vec!["editor"],
+        "engineering revoked, editor kept"
+    );
+    let back = app
+        .put(
+            &format!("/Users/{id}"),
+            &json!({"userName": "eng", "emails": [{"value": "eng@example.org"}],
+                    ENTERPRISE: {"department": "Engineering"}}),
+        )
+        .await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    let mut roles = app.roles_of("eng");
+    roles.sort();
+    assert_eq!(roles, vec!["editor", "engineering"]);
+}
+
+#[tokio::test]
+async fn protected_roles_are_exposed_only_when_the_mapping_says_so_and_startup_warns() {
+    let refused = spawn_app_with(Options {
+        mapping: mapping_with(
+            "demo.yaml",
+            "  - {role: administrator, display_name: Admins}\n  - {role: ghost, display_name: Ghosts}\n  - {role: editor, display_name: editor}",
+            "  []",
+        ),
+        ..Options::default()
+    })
+    .await;
+    let warnings = refused.provisioner.check_groups().await.unwrap();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("administrator") && warnings[0].contains("NOT exposed"));
+    assert!(warnings[1].contains("ghost") && warnings[1].contains("does not exist"));
+    let listed = refused.get("/Groups").await;
+    assert_eq!(listed.body["totalResults"], 1);
+    let answer = refused
+        .post("/Groups", &json!({"displayName": "admins"}))
+        .await;
+    answer.assert_scim_error(400, Some("invalidValue"));
+    assert!(answer.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("allow_protected: true"));
+
+    let allowed = spawn_app_with(Options {
+        mapping: mapping_with(
+            "demo.yaml",
+            "  - {role: administrator, display_name: Admins, allow_protected: true}",
+            "  []",
+        ),
+        ..Options::default()
+    })
+    .await;
+    let warnings = allowed.provisioner.check_groups().await.unwrap();
+    assert!(warnings[0].contains("IS exposed"), "{warnings:?}");
+    let group = allowed.group_id("Admins").await;
+    let ann = allowed.create_user("ann", "ann@example.org").await;
+    let add = patch_group(
+        &allowed,
+        &group,
+        json!([{"op": "add", "path": "members", "value": [{"value": ann}]}]),
+    )
+    .await;
+    assert_eq!(add.status, 204, "{}", add.body);
+    // Revoking what was granted this way works: the group's own role does
+    // not make its members protected.
+    let remove = patch_group(
+        &allowed,
+        &group,
+        json!([{"op": "remove", "path": format!("members[value eq \"{ann}\"]")}]),
+    )
+    .await;
+    assert_eq!(remove.status, 204, "{}", remove.body);
+    assert!(allowed.roles_of("ann").is_empty());
+}
+
+#[tokio::test]
+async fn roles_are_read_once_per_ttl_and_again_when_a_group_is_missing() {
+    let app = spawn_app_with(Options {
+        mapping: mapping_with(
+            "demo.yaml",
+            "  - {role: editor, display_name: editor}\n  - {role: auditor, display_name: Auditors}",
+            "  []",
+        ),
+        ..Options::default()
+    })
+    .await;
+    let role_lists = |app: &TestApp| {
+        app.drupal
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/jsonapi/user_role/user_role")
+            .count()
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            app.get("/Groups?excludedAttributes=members").await.body["totalResults"],
+            1
+        );
+    }
+    assert_eq!(role_lists(&app), 1, "cached between requests");
+    // An administrator creates the role in Drupal; the next push finds it.
+    let auditor = app
+        .drupal
+        .add_role(RoleSeed::new("auditor", "Auditor", &[]))
+        .unwrap();
+    let linked = app
+        .post("/Groups", &json!({"displayName": "auditors"}))
+        .await;
+    assert_eq!(linked.status, 201, "{}", linked.body);
+    assert_eq!(linked.body["id"], auditor.as_str());
+    assert_eq!(role_lists(&app), 2, "refreshed once, on the miss");
+}
+
+#[tokio::test]
+async fn discovery_states_group_support_honestly() {
+    let app = spawn_app().await;
+    let types = app.get("/ResourceTypes/Group").await;
+    assert_eq!(types.status, 200, "{}", types.body);
+    assert_eq!(types.body["endpoint"], "/Groups");
+    assert!(types.body["description"]
+        .as_str()
+        .unwrap()
+        .contains("Drupal roles"));
+    let schema = app
+        .get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:Group")
+        .await;
+    let display_name = schema.body["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "displayName")
+        .unwrap()
+        .clone();
+    assert_eq!(display_name["mutability"], "immutable");
+    let config = app.get("/ServiceProviderConfig").await;
+    assert_eq!(config.body["patch"]["supported"], true);
+    assert_eq!(config.body["bulk"]["supported"], false);
+    // Okta's connection test.
+    let okta = app.get("/Groups?startIndex=1&count=100").await;
+    assert_eq!(okta.status, 200);
+    assert!(okta.body["totalResults"].is_u64());
+}
