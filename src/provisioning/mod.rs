@@ -192,12 +192,18 @@ impl Provisioner {
         &self,
         newer_than: Option<Instant>,
     ) -> Result<Arc<RoleCatalog>, ProvisioningError> {
+        let mapping = self.mapping();
+        // A mapping without groups or role rules needs nothing from
+        // Drupal's roles: no request spent on them.
+        if mapping.exposed_groups().is_empty() && mapping.rule_roles().is_empty() {
+            return Ok(Arc::new(RoleCatalog::empty()));
+        }
         self.roles
             .get(newer_than, || async {
                 let roles = self.drupal.list_roles().await?;
                 Ok(RoleCatalog::build(
                     roles,
-                    &self.mapping(),
+                    &mapping,
                     &self.policy.protected_roles,
                     Instant::now(),
                 ))

@@ -351,3 +351,20 @@ async fn patch_operations_are_all_or_nothing() {
     assert!(app.drupal_user("ivy").is_some());
     assert!(app.drupal.requests().iter().all(|r| r.method == "GET"));
 }
+
+#[tokio::test]
+async fn a_mapping_without_groups_reads_a_user_in_one_drupal_request() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        mapping: std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mappings/default.yaml"
+        ))
+        .unwrap(),
+        ..crate::helpers::Options::default()
+    })
+    .await;
+    let id = app.create_user("solo", "solo@example.org").await;
+    app.drupal.clear_requests();
+    assert_eq!(app.get(&format!("/Users/{id}")).await.status, 200);
+    assert_eq!(app.drupal.request_count(), 1, "{:?}", app.drupal.requests());
+}
