@@ -2,6 +2,7 @@
 //! SCIM; it speaks JSON:API documents and reports Drupal's answers as typed
 //! errors. One pooled HTTP client, timeouts, one log event per call.
 
+pub(crate) mod call_count;
 pub mod document;
 pub mod error;
 pub mod query;
@@ -13,6 +14,7 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYP
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+pub use call_count::count_calls;
 pub use document::{DrupalRole, DrupalUser, RoleRef, UserWrite};
 pub use error::DrupalError;
 pub use query::{CollectionQuery, Condition, Conjunction, Operator, SortKey, DRUPAL_PAGE_CAP};
@@ -263,6 +265,7 @@ impl DrupalClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, DrupalError> {
+        call_count::record_call();
         let started = Instant::now();
         let url = format!("{}{}", self.base_url, path);
         let mut request = self.http.request(method.clone(), &url);
