@@ -9,14 +9,15 @@ mod users;
 
 use std::sync::Arc;
 
-use actix_web::http::header::{CONTENT_TYPE, ETAG};
+use actix_web::http::header::{HeaderName, HeaderValue, ALLOW, CONTENT_TYPE, ETAG};
 use actix_web::http::StatusCode;
-use actix_web::{middleware, web, HttpRequest, HttpResponse};
+use actix_web::{middleware, web, HttpRequest, HttpResponse, ResponseError, Route};
 use serde_json::Value;
 
 use crate::config::Secret;
 use crate::provisioning::Provisioner;
 use crate::scim::error::ScimError;
+use crate::scim::version::VersionCondition;
 use error::{ApiError, SCIM_CONTENT_TYPE};
 
 /// Everything the handlers share.
@@ -45,6 +46,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .wrap(middleware::from_fn(auth::require_bearer))
                 .configure(users::routes)
                 .configure(discovery::routes)
+                .service(
+                    web::resource("/.search")
+                        .post(search_across_types)
+                        .default_service(only("POST")),
+                )
                 .default_service(web::to(not_found)),
         );
 }
@@ -58,6 +64,32 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         req.method(),
         req.path()
     ))
+    .into())
+}
+
+/// A SCIM 405 for the methods an endpoint does not serve, with the `Allow`
+/// header RFC 9110 §15.5.6 asks for.
+fn only(allowed: &'static str) -> Route {
+    web::to(move |req: HttpRequest| async move {
+        let mut response = ApiError(ScimError::method_not_allowed(format!(
+            "{} is not supported on {}; it answers {allowed}.",
+            req.method(),
+            req.path()
+        )))
+        .error_response();
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static(allowed));
+        response
+    })
+}
+
+/// RFC 7644 §3.4.3 lets a server decline a search across every resource
+/// type; 501 tells the client to search one endpoint instead.
+async fn search_across_types() -> Result<HttpResponse, ApiError> {
+    Err(ScimError::not_implemented(
+        "Searching every resource type at once is not supported: POST to /Users/.search or /Groups/.search instead.",
+    )
     .into())
 }
 
@@ -81,7 +113,30 @@ fn scim_json(status: StatusCode, body: &Value) -> HttpResponse {
 /// A resource response with its `ETag` (RFC 7644 §3.14).
 fn scim_resource(status: StatusCode, body: &Value, version: &str) -> HttpResponse {
     let mut response = scim_json(status, body);
-    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(version) {
+    if let Ok(v) = HeaderValue::from_str(version) {
+        response.headers_mut().insert(ETAG, v);
+    }
+    response
+}
+
+/// `If-Match` / `If-None-Match`, when the client sent one.
+fn version_condition(
+    req: &HttpRequest,
+    header: HeaderName,
+) -> Result<Option<VersionCondition>, ApiError> {
+    let Some(value) = req.headers().get(&header) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ScimError::bad_request(format!("the {header} header is not readable text")))?;
+    Ok(Some(VersionCondition::parse(text)?))
+}
+
+/// 304: the client's copy (`If-None-Match`) is current.
+fn not_modified(version: &str) -> HttpResponse {
+    let mut response = HttpResponse::NotModified().finish();
+    if let Ok(v) = HeaderValue::from_str(version) {
         response.headers_mut().insert(ETAG, v);
     }
     response

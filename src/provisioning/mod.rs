@@ -5,6 +5,7 @@
 
 mod count_cache;
 mod marker;
+mod published;
 mod pushdown;
 mod render;
 mod users;
@@ -90,7 +91,7 @@ pub struct Provisioner {
 
 impl Provisioner {
     pub fn new(drupal: DrupalClient, mapping: Arc<Mapping>, policy: PolicySettings) -> Provisioner {
-        let registry = SchemaRegistry::builtin();
+        let registry = published::published_registry(&mapping);
         let user_schema = ResourceSchema::user();
         let marker = marker::DeprovisionMarker::new(&policy);
         let counts = count_cache::CountCache::new(policy.count_cache);
@@ -121,6 +122,7 @@ impl Provisioner {
     pub fn service_provider_config(&self) -> ServiceProviderConfig {
         let mut config = ServiceProviderConfig {
             sort: true,
+            etag: true,
             ..ServiceProviderConfig::default()
         };
         config.filter.max_results = MAX_RESULTS as u32;

@@ -19,6 +19,7 @@ use crate::scim::error::ScimError;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::SortOrder;
 use crate::scim::patch::{apply_patch, PatchRequest};
+use crate::scim::version::VersionCondition;
 
 type Result<T> = std::result::Result<T, ProvisioningError>;
 
@@ -69,9 +70,15 @@ impl Provisioner {
         Ok(render_user(&created, &self.mapping))
     }
 
-    pub async fn replace_user(&self, id: &str, resource: Map<String, Value>) -> Result<ScimUser> {
+    pub async fn replace_user(
+        &self,
+        id: &str,
+        resource: Map<String, Value>,
+        if_match: Option<&VersionCondition>,
+    ) -> Result<ScimUser> {
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
+        ensure_version(&render_user(&current, &self.mapping), if_match)?;
         let desired = self.mapping.to_drupal(&resource, WritePurpose::Update)?;
         let write = UserWrite {
             id: None,
@@ -81,10 +88,17 @@ impl Provisioner {
         self.write_changes(current, write).await
     }
 
-    pub async fn patch_user(&self, id: &str, request: &PatchRequest) -> Result<ScimUser> {
+    pub async fn patch_user(
+        &self,
+        id: &str,
+        request: &PatchRequest,
+        if_match: Option<&VersionCondition>,
+    ) -> Result<ScimUser> {
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
-        let before = render_user(&current, &self.mapping).resource;
+        let rendered = render_user(&current, &self.mapping);
+        ensure_version(&rendered, if_match)?;
+        let before = rendered.resource;
         let mut after = before.clone();
         let outcome = apply_patch(&mut after, request, &self.user_schema)?;
         if !outcome.changed {
@@ -97,9 +111,16 @@ impl Provisioner {
         let new = self.mapping.to_drupal(&after, WritePurpose::Update)?;
         let mut attributes = changed_fields(&old.attributes, &new.attributes);
         for key in old.attributes.keys() {
-            if !new.attributes.contains_key(key) {
-                attributes.insert(key.clone(), Value::Null);
+            if new.attributes.contains_key(key) {
+                continue;
             }
+            if self.mapping.never_cleared(key) {
+                return Err(ScimError::mutability(format!(
+                    "Drupal keeps a value in the field {key} of every account, so the attribute stored there cannot be removed; replace it with a new value instead."
+                ))
+                .into());
+            }
+            attributes.insert(key.clone(), Value::Null);
         }
         let attributes = changed_fields(&current.attributes, &attributes);
         let relationships = changed_fields(&old.relationships, &new.relationships);
@@ -111,9 +132,10 @@ impl Provisioner {
         self.write_changes(current, write).await
     }
 
-    pub async fn delete_user(&self, id: &str) -> Result<()> {
+    pub async fn delete_user(&self, id: &str, if_match: Option<&VersionCondition>) -> Result<()> {
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
+        ensure_version(&render_user(&current, &self.mapping), if_match)?;
         match self.policy.deprovision {
             DeprovisionPolicy::Block => {
                 let mut write = UserWrite::default();
@@ -497,6 +519,21 @@ impl Provisioner {
             "an account deprovisioned by SCIM was created again: reactivated it"
         );
         Ok(Some(user))
+    }
+}
+
+/// `If-Match` (RFC 7644 §3.14): a write based on an older version of the
+/// user is refused before anything is written.
+fn ensure_version(current: &ScimUser, if_match: Option<&VersionCondition>) -> Result<()> {
+    match if_match {
+        Some(condition) if !condition.matches(&current.version) => {
+            Err(ScimError::precondition_failed(format!(
+                "The user {} has changed since the version named in If-Match; its current version is {}. Read it again and retry.",
+                current.id, current.version
+            ))
+            .into())
+        }
+        _ => Ok(()),
     }
 }
 

@@ -8,3 +8,4 @@ pub mod projection;
 pub mod resource;
 pub mod schema;
 pub mod service_provider;
+pub mod version;

@@ -2,6 +2,8 @@
 //! in-process Drupal stand-in, called over HTTP as an identity provider would.
 
 mod deprovision;
+mod discovery;
 mod drupal_failures;
 mod helpers;
 mod users;
+mod versions;
