@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::bulk::BulkLimits;
 use super::error::ApiError;
 use super::request_log::label;
 use super::{base_url, only, scim_json, AppState};
@@ -37,13 +38,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-async fn service_provider_config(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+async fn service_provider_config(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    bulk: web::Data<BulkLimits>,
+) -> HttpResponse {
     label(&req, "service_provider_config", None);
-    let body = state
-        .provisioner
-        .service_provider_config()
-        .to_json(&base_url(&req, &state));
-    scim_json(StatusCode::OK, &body)
+    let mut config = state.provisioner.service_provider_config();
+    config.bulk = bulk.support();
+    scim_json(StatusCode::OK, &config.to_json(&base_url(&req, &state)))
 }
 
 async fn schemas(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {

@@ -2,6 +2,7 @@
 //! typed values, call one provisioning function, and render the answer.
 
 mod auth;
+mod bulk;
 mod discovery;
 pub mod error;
 mod request_log;
@@ -31,6 +32,7 @@ pub struct AppState {
 /// Mounts the routes. `max_body_bytes` bounds every request body.
 pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     cfg.app_data(web::PayloadConfig::new(max_body_bytes).limit(max_body_bytes))
+        .app_data(web::Data::new(bulk::BulkLimits::new(max_body_bytes)))
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
             ApiError(ScimError::bad_request(format!(
                 "the query string cannot be read: {e}"
@@ -45,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             web::scope("/scim/v2")
                 .wrap(middleware::from_fn(auth::require_bearer))
                 .configure(users::routes)
+                .configure(bulk::routes)
                 .configure(discovery::routes)
                 .service(
                     web::resource("/.search")
@@ -60,7 +63,7 @@ pub use request_log::log_requests;
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ScimError::not_found(format!(
-        "No SCIM endpoint at {} {}. Endpoints: /Users, /Groups, /ServiceProviderConfig, /Schemas, /ResourceTypes.",
+        "No SCIM endpoint at {} {}. Endpoints: /Users, /Groups, /Bulk, /ServiceProviderConfig, /Schemas, /ResourceTypes.",
         req.method(),
         req.path()
     ))

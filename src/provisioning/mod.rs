@@ -3,6 +3,7 @@
 //! SCIM values on one side and the Drupal client on the other, and keeps no
 //! state of its own beyond short-lived caches.
 
+mod bulk;
 mod count_cache;
 mod marker;
 mod published;
@@ -21,6 +22,7 @@ use crate::scim::list::SortOrder;
 use crate::scim::schema::{ResourceSchema, SchemaRegistry};
 use crate::scim::service_provider::ServiceProviderConfig;
 
+pub use bulk::{BulkOutcome, BulkSuccess, MAX_BULK_OPERATIONS};
 pub use render::ScimUser;
 
 /// Largest page a client can ask for (advertised as `filter.maxResults`).

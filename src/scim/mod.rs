@@ -1,4 +1,5 @@
 pub mod attributes;
+pub mod bulk;
 pub mod error;
 pub mod filter;
 pub mod list;
