@@ -6,5 +6,7 @@ mod deprovision;
 mod discovery;
 mod drupal_failures;
 mod helpers;
+mod patch;
+mod queries;
 mod users;
 mod versions;
