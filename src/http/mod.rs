@@ -89,7 +89,8 @@ fn only(allowed: &'static str) -> Route {
 
 /// RFC 7644 §3.4.3 lets a server decline a search across every resource
 /// type; 501 tells the client to search one endpoint instead.
-async fn search_across_types() -> Result<HttpResponse, ApiError> {
+async fn search_across_types(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    request_log::label(&req, "search_all_types", None);
     Err(ScimError::not_implemented(
         "Searching every resource type at once is not supported: POST to /Users/.search or /Groups/.search instead.",
     )
