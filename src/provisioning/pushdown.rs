@@ -84,12 +84,24 @@ pub fn translate(
                 _ => Pushdown::nothing(),
             })
         }
-        // Drupal's `<>` leaves out accounts without a value, which SCIM's
-        // `not` keeps; the bridge evaluates negations itself.
-        Filter::Not(inner) => {
-            translate(inner, mapping, schema)?;
-            Ok(Pushdown::nothing())
-        }
+        // `not (x pr)`: no value. Exact as IS NULL where Drupal cannot
+        // hold an empty value that SCIM counts as absent (strings can).
+        Filter::Not(inner) => match inner.as_ref() {
+            Filter::Present(path) => {
+                let target = Target::of(path, None, mapping, schema)?;
+                Ok(if target.meta.kind == AttrType::String {
+                    Pushdown::nothing()
+                } else {
+                    Pushdown::exact(Condition::null_check(target.field, Operator::IsNull))
+                })
+            }
+            // Drupal's `<>` leaves out accounts without a value, which
+            // SCIM's `not` keeps; the bridge evaluates other negations.
+            _ => {
+                translate(inner, mapping, schema)?;
+                Ok(Pushdown::nothing())
+            }
+        },
         Filter::Present(path) => {
             let target = Target::of(path, None, mapping, schema)?;
             let condition = Condition::null_check(target.field.clone(), Operator::IsNotNull);
@@ -562,8 +574,13 @@ rules:
     }
 
     #[test]
-    fn not_is_always_evaluated_by_the_bridge() {
+    fn negations_are_evaluated_by_the_bridge_except_absence_of_a_non_string() {
         nothing(r#"not (userName eq "ann")"#);
+        nothing("not (title pr)");
+        assert_eq!(
+            exact("not (active pr)"),
+            Condition::null_check("status", Operator::IsNull)
+        );
     }
 
     #[test]
