@@ -2,6 +2,7 @@
 //! SCIM; it speaks JSON:API documents and reports Drupal's answers as typed
 //! errors. One pooled HTTP client, timeouts, one log event per call.
 
+pub(crate) mod call_count;
 pub mod document;
 mod dry_run;
 pub mod error;
@@ -14,6 +15,7 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYP
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+pub use call_count::count_calls;
 pub use document::{DrupalRole, DrupalUser, RoleRef, UserWrite};
 pub use error::DrupalError;
 pub use query::{CollectionQuery, Condition, Conjunction, Operator, SortKey, DRUPAL_PAGE_CAP};
@@ -279,6 +281,7 @@ impl DrupalClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, DrupalError> {
+        call_count::record_call();
         if self.dry_run && method != Method::GET {
             return dry_run::pretend_write(self, op, &method, path, body).await;
         }

@@ -3,29 +3,50 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::bulk::BulkLimits;
 use super::error::ApiError;
 use super::request_log::label;
-use super::{base_url, scim_json, AppState};
+use super::{base_url, only, scim_json, AppState};
 use crate::scim::error::ScimError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/ServiceProviderConfig",
-        web::get().to(service_provider_config),
+    // Discovery is read-only: every other method is a SCIM 405.
+    cfg.service(
+        web::resource("/ServiceProviderConfig")
+            .get(service_provider_config)
+            .default_service(only("GET")),
     )
-    .route("/Schemas", web::get().to(schemas))
-    .route("/Schemas/{id}", web::get().to(schema))
-    .route("/ResourceTypes", web::get().to(resource_types))
-    .route("/ResourceTypes/{id}", web::get().to(resource_type));
+    .service(
+        web::resource("/Schemas")
+            .get(schemas)
+            .default_service(only("GET")),
+    )
+    .service(
+        web::resource("/Schemas/{id}")
+            .get(schema)
+            .default_service(only("GET")),
+    )
+    .service(
+        web::resource("/ResourceTypes")
+            .get(resource_types)
+            .default_service(only("GET")),
+    )
+    .service(
+        web::resource("/ResourceTypes/{id}")
+            .get(resource_type)
+            .default_service(only("GET")),
+    );
 }
 
-async fn service_provider_config(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+async fn service_provider_config(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    bulk: web::Data<BulkLimits>,
+) -> HttpResponse {
     label(&req, "service_provider_config", None);
-    let body = state
-        .provisioner
-        .service_provider_config()
-        .to_json(&base_url(&req, &state));
-    scim_json(StatusCode::OK, &body)
+    let mut config = state.provisioner.service_provider_config();
+    config.bulk = bulk.support();
+    scim_json(StatusCode::OK, &config.to_json(&base_url(&req, &state)))
 }
 
 async fn schemas(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {

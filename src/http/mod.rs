@@ -2,6 +2,7 @@
 //! typed values, call one provisioning function, and render the answer.
 
 mod auth;
+mod bulk;
 mod discovery;
 pub mod error;
 mod groups;
@@ -11,9 +12,9 @@ mod users;
 
 use std::sync::Arc;
 
-use actix_web::http::header::{CONTENT_TYPE, ETAG};
+use actix_web::http::header::{HeaderName, HeaderValue, ALLOW, CONTENT_TYPE, ETAG};
 use actix_web::http::StatusCode;
-use actix_web::{middleware, web, HttpRequest, HttpResponse};
+use actix_web::{middleware, web, HttpRequest, HttpResponse, ResponseError, Route};
 use serde_json::{Map, Value};
 
 use crate::config::Secret;
@@ -21,6 +22,7 @@ use crate::provisioning::Provisioner;
 use crate::scim::error::ScimError;
 use crate::scim::projection::Projection;
 use crate::scim::schema::ResourceSchema;
+use crate::scim::version::VersionCondition;
 use error::{ApiError, SCIM_CONTENT_TYPE};
 
 /// Everything the handlers share.
@@ -36,6 +38,7 @@ pub struct AppState {
 /// Mounts the routes. `max_body_bytes` bounds every request body.
 pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     cfg.app_data(web::PayloadConfig::new(max_body_bytes).limit(max_body_bytes))
+        .app_data(web::Data::new(bulk::BulkLimits::new(max_body_bytes)))
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
             ApiError(ScimError::bad_request(format!(
                 "the query string cannot be read: {e}"
@@ -52,7 +55,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .wrap(middleware::from_fn(error::scim_rejections))
                 .configure(users::routes)
                 .configure(groups::routes)
+                .configure(bulk::routes)
                 .configure(discovery::routes)
+                .service(
+                    web::resource("/.search")
+                        .post(search_across_types)
+                        .default_service(only("POST")),
+                )
                 .default_service(web::to(no_such_route)),
         );
 }
@@ -75,10 +84,37 @@ async fn no_such_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         .into());
     }
     Err(ScimError::not_found(format!(
-        "No SCIM endpoint at {} {}. Endpoints: /Users, /Groups, /ServiceProviderConfig, /Schemas, /ResourceTypes.",
+        "No SCIM endpoint at {} {}. Endpoints: /Users, /Groups, /Bulk, /ServiceProviderConfig, /Schemas, /ResourceTypes.",
         req.method(),
         req.path()
     ))
+    .into())
+}
+
+/// A SCIM 405 for the methods an endpoint does not serve, with the `Allow`
+/// header RFC 9110 §15.5.6 asks for.
+fn only(allowed: &'static str) -> Route {
+    web::to(move |req: HttpRequest| async move {
+        let mut response = ApiError(ScimError::method_not_allowed(format!(
+            "{} is not supported on {}; it answers {allowed}.",
+            req.method(),
+            req.path()
+        )))
+        .error_response();
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static(allowed));
+        response
+    })
+}
+
+/// RFC 7644 §3.4.3 lets a server decline a search across every resource
+/// type; 501 tells the client to search one endpoint instead.
+async fn search_across_types(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    request_log::label(&req, "search_all_types", None);
+    Err(ScimError::not_implemented(
+        "Searching every resource type at once is not supported: POST to /Users/.search or /Groups/.search instead.",
+    )
     .into())
 }
 
@@ -102,7 +138,30 @@ fn scim_json(status: StatusCode, body: &Value) -> HttpResponse {
 /// A resource response with its `ETag` (RFC 7644 §3.14).
 fn scim_resource(status: StatusCode, body: &Value, version: &str) -> HttpResponse {
     let mut response = scim_json(status, body);
-    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(version) {
+    if let Ok(v) = HeaderValue::from_str(version) {
+        response.headers_mut().insert(ETAG, v);
+    }
+    response
+}
+
+/// `If-Match` / `If-None-Match`, when the client sent one.
+fn version_condition(
+    req: &HttpRequest,
+    header: HeaderName,
+) -> Result<Option<VersionCondition>, ApiError> {
+    let Some(value) = req.headers().get(&header) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ScimError::bad_request(format!("the {header} header is not readable text")))?;
+    Ok(Some(VersionCondition::parse(text)?))
+}
+
+/// 304: the client's copy (`If-None-Match`) is current.
+fn not_modified(version: &str) -> HttpResponse {
+    let mut response = HttpResponse::NotModified().finish();
+    if let Ok(v) = HeaderValue::from_str(version) {
         response.headers_mut().insert(ETAG, v);
     }
     response

@@ -1,7 +1,9 @@
 //! One structured event per SCIM request: request id, method, route, SCIM
-//! operation, target, outcome and latency. Handlers name their operation
-//! and target through `label`; Drupal calls made while serving the request
-//! log inside its span, so they carry the same request id.
+//! operation, target, outcome, latency and the number of Drupal requests it
+//! took (`drupal_requests`), which shows what each operation costs.
+//! Handlers name their operation and target through `label`; Drupal calls
+//! made while serving the request log inside its span, so they carry the
+//! same request id.
 
 use std::time::Instant;
 
@@ -11,6 +13,8 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest};
 use tracing::Instrument;
+
+use crate::drupal::count_calls;
 
 /// What a handler did, for the request's log event.
 #[derive(Debug, Clone)]
@@ -45,7 +49,7 @@ pub async fn log_requests(
         user = tracing::field::Empty,
     );
     let started = Instant::now();
-    let result = next.call(req).instrument(span.clone()).await;
+    let (result, drupal_requests) = count_calls(next.call(req).instrument(span.clone())).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let _entered = span.enter();
     match result {
@@ -71,6 +75,7 @@ pub async fn log_requests(
                     status,
                     outcome,
                     latency_ms,
+                    drupal_requests,
                     "scim request"
                 );
             } else {
@@ -80,6 +85,7 @@ pub async fn log_requests(
                     status,
                     outcome,
                     latency_ms,
+                    drupal_requests,
                     "scim request"
                 );
             }
@@ -91,7 +97,13 @@ pub async fn log_requests(
             Ok(response)
         }
         Err(e) => {
-            tracing::warn!(error = %e, outcome = "failed", latency_ms, "scim request");
+            tracing::warn!(
+                error = %e,
+                outcome = "failed",
+                latency_ms,
+                drupal_requests,
+                "scim request"
+            );
             Err(e)
         }
     }
@@ -106,4 +118,41 @@ fn incoming_request_id(req: &ServiceRequest) -> Option<String> {
         && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
     .then(|| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{middleware, test, web, App, HttpResponse};
+
+    use super::*;
+    use crate::drupal::call_count::record_call;
+    use crate::telemetry::CapturedLogs;
+
+    #[actix_web::test]
+    async fn the_request_event_says_how_many_drupal_requests_the_scim_request_made() {
+        let logs = CapturedLogs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_writer(logs.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = test::init_service(App::new().wrap(middleware::from_fn(log_requests)).route(
+            "/Users",
+            web::get().to(|| async {
+                record_call();
+                record_call();
+                HttpResponse::Ok().finish()
+            }),
+        ))
+        .await;
+        test::call_service(&app, test::TestRequest::get().uri("/Users").to_request()).await;
+        let event = logs
+            .contents()
+            .lines()
+            .find(|l| l.contains("scim request"))
+            .map(str::to_string)
+            .expect("one request event");
+        assert!(event.contains(r#""drupal_requests":2"#), "{event}");
+    }
 }

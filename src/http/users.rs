@@ -1,7 +1,7 @@
 //! `/Users`: RFC 7644 §3.3 create, §3.4 read and query, §3.5 replace and
 //! modify, §3.6 delete.
 
-use actix_web::http::header::LOCATION;
+use actix_web::http::header::{IF_MATCH, IF_NONE_MATCH, LOCATION};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::request_log::label;
 use super::{
-    base_url, json_body, projection_of, scim_json, scim_resource, with_refs, AppState, Query,
+    base_url, json_body, not_modified, only, projection_of, scim_json, scim_resource,
+    version_condition, with_refs, AppState, Query,
 };
 use crate::provisioning::{ScimUser, UserQuery};
 use crate::scim::filter::Filter;
@@ -22,15 +23,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/Users")
             .route(web::get().to(list))
-            .route(web::post().to(create)),
+            .route(web::post().to(create))
+            .default_service(only("GET, POST")),
     )
-    .service(web::resource("/Users/.search").route(web::post().to(search)))
+    .service(
+        web::resource("/Users/.search")
+            .route(web::post().to(search))
+            .default_service(only("POST")),
+    )
     .service(
         web::resource("/Users/{id}")
             .route(web::get().to(get))
             .route(web::put().to(replace))
             .route(web::patch().to(patch))
-            .route(web::delete().to(delete)),
+            .route(web::delete().to(delete))
+            .default_service(only("GET, PUT, PATCH, DELETE")),
     );
 }
 
@@ -96,7 +103,11 @@ async fn get(
 ) -> Result<HttpResponse, ApiError> {
     label(&req, "get_user", Some(id.clone()));
     let projection = projection_of(&query, &state.provisioner.user_schema())?;
+    let if_none_match = version_condition(&req, IF_NONE_MATCH)?;
     let user = state.provisioner.get_user(&id).await?;
+    if if_none_match.is_some_and(|c| c.matches(&user.version)) {
+        return Ok(not_modified(&user.version));
+    }
     Ok(respond_user(
         &req,
         &state,
@@ -133,7 +144,11 @@ async fn replace(
     let resource = parse_resource(&json_body(&body)?, &state.provisioner.user_schema())?;
     label(&req, "replace_user", Some(id.clone()));
     let projection = projection_of(&query, &state.provisioner.user_schema())?;
-    let user = state.provisioner.replace_user(&id, resource).await?;
+    let if_match = version_condition(&req, IF_MATCH)?;
+    let user = state
+        .provisioner
+        .replace_user(&id, resource, if_match.as_ref())
+        .await?;
     Ok(respond_user(
         &req,
         &state,
@@ -153,7 +168,11 @@ async fn patch(
     let request = PatchRequest::from_json(&json_body(&body)?)?;
     label(&req, "patch_user", Some(id.clone()));
     let projection = projection_of(&query, &state.provisioner.user_schema())?;
-    let user = state.provisioner.patch_user(&id, &request).await?;
+    let if_match = version_condition(&req, IF_MATCH)?;
+    let user = state
+        .provisioner
+        .patch_user(&id, &request, if_match.as_ref())
+        .await?;
     Ok(respond_user(
         &req,
         &state,
@@ -169,7 +188,11 @@ async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     label(&req, "delete_user", Some(id.clone()));
-    state.provisioner.delete_user(&id).await?;
+    let if_match = version_condition(&req, IF_MATCH)?;
+    state
+        .provisioner
+        .delete_user(&id, if_match.as_ref())
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -46,6 +46,24 @@ pub struct Mapping {
     role_rules: Vec<RoleRule>,
 }
 
+/// One SCIM value a rule connects to a Drupal field: what `/Schemas`
+/// publishes, so a client knows which attributes the bridge keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedAttribute {
+    /// The schema URN as the catalog spells it.
+    pub schema: String,
+    pub attr: String,
+    pub sub_attr: Option<String>,
+    /// Shown to the IdP on reads.
+    pub reads: bool,
+    /// Written to Drupal.
+    pub writes: bool,
+    /// The `type` of the element of a multi-valued attribute it stands for.
+    pub element_type: Option<String>,
+    /// The element read back is marked `primary`.
+    pub marks_primary: bool,
+}
+
 /// A Drupal field as the mapping uses it, for comparing with a real site.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MappedField {
@@ -185,6 +203,34 @@ impl Mapping {
     /// existing Drupal account.
     pub fn match_key(&self) -> &MatchKey {
         &self.match_key
+    }
+
+    /// Every SCIM attribute a rule names directly (not through a template),
+    /// in rule order.
+    pub fn mapped_attributes(&self) -> Vec<MappedAttribute> {
+        self.rules
+            .iter()
+            .filter_map(|rule| {
+                let path = rule.scim_path()?;
+                Some(MappedAttribute {
+                    schema: path.schema.clone(),
+                    attr: path.attr.clone(),
+                    sub_attr: path.sub.clone(),
+                    reads: rule.direction.reads() && !path.write_only,
+                    writes: rule.direction.writes(),
+                    element_type: rule.element_type(),
+                    marks_primary: rule.marks_primary(),
+                })
+            })
+            .collect()
+    }
+
+    /// Whether the mapped Drupal field may never be emptied (`name`, `mail`,
+    /// `status`): Drupal refuses it, or emptying it would do harm.
+    pub fn never_cleared(&self, drupal_field: &str) -> bool {
+        self.rules.iter().any(|rule| {
+            rule.target.field == drupal_field && rule.target.base.is_some_and(|b| b.never_cleared)
+        })
     }
 
     /// Every mapped Drupal field with what the site must hold for it, once

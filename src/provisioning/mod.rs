@@ -3,10 +3,12 @@
 //! groups). It speaks typed SCIM values on one side and the Drupal client on
 //! the other, and keeps no state of its own beyond short-lived caches.
 
+mod bulk;
 mod count_cache;
 mod groups;
 mod marker;
 mod membership;
+mod published;
 mod pushdown;
 mod render;
 mod roles;
@@ -18,15 +20,13 @@ use std::time::Instant;
 use crate::config::PolicySettings;
 use crate::drupal::{DrupalClient, DrupalError};
 use crate::mapping::{CustomSchema, Mapping, MappingError};
-use crate::scim::attributes::Mutability;
 use crate::scim::error::ScimError;
 use crate::scim::filter::Filter;
 use crate::scim::list::SortOrder;
-use crate::scim::schema::{
-    ResourceSchema, ResourceTypeDef, SchemaDef, SchemaError, SchemaRegistry,
-};
+use crate::scim::schema::{ResourceSchema, SchemaDef, SchemaError, SchemaRegistry};
 use crate::scim::service_provider::ServiceProviderConfig;
 
+pub use bulk::{BulkOutcome, BulkSuccess, MAX_BULK_OPERATIONS};
 pub use groups::{GroupList, GroupQuery};
 pub use membership::{MemberAction, MemberFailure, MemberProblem, MembershipFailures};
 pub use render::{render_user, ScimGroup, ScimUser};
@@ -90,19 +90,20 @@ pub struct ActiveMapping {
 }
 
 impl ActiveMapping {
-    /// The built-in schemas extended with the mapping's custom schemas, so
-    /// that `/Schemas`, request parsing, filters and PATCH all know them.
+    /// Requests are read against the whole RFC schemas plus the mapping's
+    /// custom schemas; `/Schemas` publishes what the mapping keeps.
     pub fn new(mapping: Arc<Mapping>) -> Result<ActiveMapping, SchemaError> {
-        let custom = mapping
+        let custom: Vec<SchemaDef> = mapping
             .custom_schemas()
             .iter()
             .map(CustomSchema::schema_def)
             .collect();
-        let registry = base_registry()?.with_extensions("User", custom)?;
-        let user_schema = registry
+        let user_schema = published::full_registry()?
+            .with_extensions("User", custom.clone())?
             .resource_schema("User")
             .cloned()
             .ok_or_else(|| SchemaError::UnknownResourceType("User".into()))?;
+        let registry = published::published_registry(&mapping)?.with_extensions("User", custom)?;
         Ok(ActiveMapping {
             mapping,
             registry: Arc::new(registry),
@@ -134,7 +135,7 @@ impl Provisioner {
         Ok(Provisioner {
             drupal,
             active,
-            group_schema: ResourceSchema::new(group_schema(), Vec::new()),
+            group_schema: ResourceSchema::new(published::group_schema(), Vec::new()),
             policy,
             marker,
             counts,
@@ -228,37 +229,10 @@ impl Provisioner {
     pub fn service_provider_config(&self) -> ServiceProviderConfig {
         let mut config = ServiceProviderConfig {
             sort: true,
+            etag: true,
             ..ServiceProviderConfig::default()
         };
         config.filter.max_results = MAX_RESULTS as u32;
         config
     }
-}
-
-/// The built-in schemas as this bridge serves them: Group is Drupal roles.
-fn base_registry() -> Result<SchemaRegistry, SchemaError> {
-    SchemaRegistry::new(
-        vec![SchemaDef::user(), SchemaDef::enterprise_user(), group_schema()],
-        vec![
-            ResourceTypeDef::user(),
-            ResourceTypeDef {
-                description: "Drupal roles listed in the mapping's groups section; members are the accounts holding the role. Roles are created, renamed and deleted in Drupal, not over SCIM".into(),
-                ..ResourceTypeDef::group()
-            },
-        ],
-    )
-}
-
-/// The Group schema as this bridge serves it: `displayName` can be given when
-/// a group is linked but never changed, since Drupal cannot rename roles.
-fn group_schema() -> SchemaDef {
-    let mut schema = SchemaDef::group();
-    for attr in schema
-        .attributes
-        .iter_mut()
-        .filter(|a| a.name == "displayName")
-    {
-        attr.mutability = Mutability::Immutable;
-    }
-    schema
 }

@@ -9,7 +9,7 @@
 use chrono::DateTime;
 use serde_json::Value;
 
-use crate::drupal::{Condition, Operator};
+use crate::drupal::{Condition, Conjunction, Operator};
 use crate::mapping::{FieldBinding, Mapping};
 use crate::scim::attributes::{AttrMeta, AttrType, AttributeResolver};
 use crate::scim::error::ScimError;
@@ -78,18 +78,30 @@ pub fn translate(
             );
             Ok(match (a.condition, b.condition) {
                 (Some(ca), Some(cb)) => Pushdown {
-                    condition: Some(Condition::any(vec![ca, cb])),
+                    condition: Some(either(ca, cb)),
                     exact: a.exact && b.exact,
                 },
                 _ => Pushdown::nothing(),
             })
         }
-        // Drupal's `<>` leaves out accounts without a value, which SCIM's
-        // `not` keeps; the bridge evaluates negations itself.
-        Filter::Not(inner) => {
-            translate(inner, mapping, schema)?;
-            Ok(Pushdown::nothing())
-        }
+        // `not (x pr)`: no value. Exact as IS NULL where Drupal cannot
+        // hold an empty value that SCIM counts as absent (strings can).
+        Filter::Not(inner) => match inner.as_ref() {
+            Filter::Present(path) => {
+                let target = Target::of(path, None, mapping, schema)?;
+                Ok(if target.meta.kind == AttrType::String {
+                    Pushdown::nothing()
+                } else {
+                    Pushdown::exact(Condition::null_check(target.field, Operator::IsNull))
+                })
+            }
+            // Drupal's `<>` leaves out accounts without a value, which
+            // SCIM's `not` keeps; the bridge evaluates other negations.
+            _ => {
+                translate(inner, mapping, schema)?;
+                Ok(Pushdown::nothing())
+            }
+        },
         Filter::Present(path) => {
             let target = Target::of(path, None, mapping, schema)?;
             let condition = Condition::null_check(target.field.clone(), Operator::IsNotNull);
@@ -141,6 +153,64 @@ fn value_path(
         1 => Pushdown::superset(conditions.remove(0)),
         _ => Pushdown::superset(Condition::all(conditions)),
     })
+}
+
+/// `a OR b` as one flat OR group, where equalities on the same field
+/// become one `IN`: `userName eq "a" or userName eq "b"` is `name IN (a, b)`.
+/// `IN` compares exactly as `=` does in Drupal, so exactness is unchanged.
+fn either(a: Condition, b: Condition) -> Condition {
+    let mut members: Vec<Condition> = Vec::new();
+    for condition in disjuncts(a).into_iter().chain(disjuncts(b)) {
+        let Some((path, values)) = equality(&condition) else {
+            members.push(condition);
+            continue;
+        };
+        let same_field = members
+            .iter_mut()
+            .find(|m| equality(m).is_some_and(|(p, _)| p == path));
+        match same_field {
+            Some(Condition::Field {
+                op,
+                values: existing,
+                ..
+            }) => {
+                *op = Operator::In;
+                for v in values {
+                    if !existing.contains(v) {
+                        existing.push(v.clone());
+                    }
+                }
+            }
+            _ => members.push(condition),
+        }
+    }
+    if members.len() == 1 {
+        members.remove(0)
+    } else {
+        Condition::any(members)
+    }
+}
+
+fn disjuncts(condition: Condition) -> Vec<Condition> {
+    match condition {
+        Condition::Group {
+            conjunction: Conjunction::Or,
+            members,
+        } => members,
+        other => vec![other],
+    }
+}
+
+/// The field and values of an `=` or `IN` condition.
+fn equality(condition: &Condition) -> Option<(&str, &[String])> {
+    match condition {
+        Condition::Field {
+            path,
+            op: Operator::Eq | Operator::In,
+            values,
+        } => Some((path, values)),
+        _ => None,
+    }
 }
 
 fn conjuncts(filter: &Filter) -> Vec<&Filter> {
@@ -323,5 +393,276 @@ fn query_value(value: &Value) -> Option<String> {
         Value::Bool(b) => Some(if *b { "1".into() } else { "0".into() }),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::schema::ResourceSchema;
+
+    const MAPPING: &str = r#"
+rules:
+  - {scim: userName, drupal: name}
+  - {scim: emails.value, prefer: [primary, work], drupal: mail}
+  - {scim: active, drupal: status}
+  - {scim: externalId, drupal: field_scim_external_id}
+  - {scim: title, drupal: field_title}
+  - {scim: nickName, drupal: field_nick, transforms: [lowercase]}
+  - {scim: 'phoneNumbers[type eq "mobile"].value', drupal: field_mobile, type: telephone}
+"#;
+
+    fn translated(filter: &str) -> Result<Pushdown, ScimError> {
+        let mapping = Mapping::parse(MAPPING, "test.yaml").expect("test mapping");
+        let schema = ResourceSchema::user();
+        let canonical = Filter::parse(filter)?.canonicalize(&schema)?;
+        translate(&canonical, &mapping, &schema)
+    }
+
+    fn exact(filter: &str) -> Condition {
+        let pushdown = translated(filter).expect("translates");
+        assert!(pushdown.exact, "{filter} should be exact: {pushdown:?}");
+        pushdown.condition.expect("a condition")
+    }
+
+    fn superset(filter: &str) -> Condition {
+        let pushdown = translated(filter).expect("translates");
+        assert!(
+            !pushdown.exact,
+            "{filter} should be a superset: {pushdown:?}"
+        );
+        pushdown.condition.expect("a condition")
+    }
+
+    fn nothing(filter: &str) {
+        assert_eq!(translated(filter).expect("translates"), Pushdown::nothing());
+    }
+
+    fn field(path: &str, op: Operator, value: &str) -> Condition {
+        Condition::field(path, op, value)
+    }
+
+    fn is_in(path: &str, values: &[&str]) -> Condition {
+        Condition::Field {
+            path: path.into(),
+            op: Operator::In,
+            values: values.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn user_name_equality_is_exact_because_drupal_names_ignore_case() {
+        assert_eq!(
+            exact(r#"userName eq "Ann""#),
+            field("name", Operator::Eq, "Ann")
+        );
+    }
+
+    #[test]
+    fn string_operators_become_like_operators() {
+        assert_eq!(
+            exact(r#"userName sw "an""#),
+            field("name", Operator::StartsWith, "an")
+        );
+        assert_eq!(
+            exact(r#"userName ew "nn""#),
+            field("name", Operator::EndsWith, "nn")
+        );
+        assert_eq!(
+            exact(r#"userName co "n""#),
+            field("name", Operator::Contains, "n")
+        );
+        assert_eq!(
+            exact(r#"title co "Eng""#),
+            field("field_title", Operator::Contains, "Eng")
+        );
+    }
+
+    #[test]
+    fn case_insensitive_equality_on_a_field_that_may_compare_case_sensitively_widens_to_contains() {
+        assert_eq!(
+            superset(r#"emails.value eq "Ann@Example.org""#),
+            field("mail", Operator::Contains, "Ann@Example.org")
+        );
+    }
+
+    #[test]
+    fn case_exact_attributes_are_narrowed_by_drupal_and_rechecked_by_the_bridge() {
+        assert_eq!(
+            superset(r#"externalId eq "X1""#),
+            field("field_scim_external_id", Operator::Eq, "X1")
+        );
+        assert_eq!(
+            superset(r#"externalId sw "X""#),
+            field("field_scim_external_id", Operator::StartsWith, "X")
+        );
+    }
+
+    #[test]
+    fn booleans_compare_as_one_and_zero_and_ne_keeps_accounts_without_a_value() {
+        assert_eq!(exact("active eq true"), field("status", Operator::Eq, "1"));
+        assert_eq!(exact("active eq false"), field("status", Operator::Eq, "0"));
+        assert_eq!(
+            exact("active ne true"),
+            Condition::any(vec![
+                field("status", Operator::NotEq, "1"),
+                Condition::null_check("status", Operator::IsNull),
+            ])
+        );
+    }
+
+    #[test]
+    fn dates_become_unix_seconds_and_ordering_is_widened_to_whole_seconds() {
+        assert_eq!(
+            superset(r#"meta.lastModified gt "2024-01-01T00:00:00Z""#),
+            field("changed", Operator::Ge, "1704067200")
+        );
+        assert_eq!(
+            superset(r#"meta.created le "2024-01-01T01:00:00+01:00""#),
+            field("created", Operator::Le, "1704067200")
+        );
+        assert_eq!(
+            superset(r#"meta.created eq "2024-01-01T00:00:00.5Z""#),
+            field("created", Operator::Eq, "1704067200")
+        );
+    }
+
+    #[test]
+    fn presence_is_is_not_null_and_exact_only_where_empty_strings_cannot_occur() {
+        assert_eq!(
+            exact("active pr"),
+            Condition::null_check("status", Operator::IsNotNull)
+        );
+        assert_eq!(
+            superset("title pr"),
+            Condition::null_check("field_title", Operator::IsNotNull)
+        );
+    }
+
+    #[test]
+    fn literals_pass_through_the_rules_transforms() {
+        assert_eq!(
+            exact(r#"nickName co "ANN""#),
+            field("field_nick", Operator::Contains, "ann")
+        );
+    }
+
+    #[test]
+    fn operators_drupal_cannot_express_for_strings_are_left_to_the_bridge() {
+        nothing(r#"userName ne "ann""#);
+        nothing(r#"userName gt "ann""#);
+    }
+
+    #[test]
+    fn and_of_exact_parts_is_exact_and_an_unexpressible_part_leaves_a_superset() {
+        assert_eq!(
+            exact(r#"userName eq "ann" and active eq true"#),
+            Condition::all(vec![
+                field("name", Operator::Eq, "ann"),
+                field("status", Operator::Eq, "1"),
+            ])
+        );
+        assert_eq!(
+            superset(r#"userName eq "ann" and not (title pr)"#),
+            field("name", Operator::Eq, "ann")
+        );
+    }
+
+    #[test]
+    fn or_with_an_unexpressible_side_cannot_narrow_anything() {
+        nothing(r#"userName eq "ann" or not (title pr)"#);
+    }
+
+    #[test]
+    fn negations_are_evaluated_by_the_bridge_except_absence_of_a_non_string() {
+        nothing(r#"not (userName eq "ann")"#);
+        nothing("not (title pr)");
+        assert_eq!(
+            exact("not (active pr)"),
+            Condition::null_check("status", Operator::IsNull)
+        );
+    }
+
+    #[test]
+    fn equalities_on_one_field_joined_by_or_become_one_in() {
+        assert_eq!(
+            exact(r#"userName eq "a" or userName eq "b" or userName eq "c""#),
+            is_in("name", &["a", "b", "c"])
+        );
+        assert_eq!(
+            exact(r#"userName eq "a" or (userName eq "b" or userName eq "a")"#),
+            is_in("name", &["a", "b"])
+        );
+        assert_eq!(
+            superset(r#"externalId eq "x" or externalId eq "y""#),
+            is_in("field_scim_external_id", &["x", "y"])
+        );
+    }
+
+    #[test]
+    fn or_across_fields_is_one_flat_or_group() {
+        assert_eq!(
+            exact(r#"userName eq "a" or active eq false or userName eq "b""#),
+            Condition::any(vec![
+                is_in("name", &["a", "b"]),
+                field("status", Operator::Eq, "0"),
+            ])
+        );
+        assert_eq!(
+            superset(r#"userName eq "a" or emails.value eq "a@x.org""#),
+            Condition::any(vec![
+                field("name", Operator::Eq, "a"),
+                field("mail", Operator::Contains, "a@x.org"),
+            ])
+        );
+    }
+
+    #[test]
+    fn and_binds_tighter_than_or_so_in_never_merges_across_and() {
+        assert_eq!(
+            exact(r#"userName eq "a" or userName eq "b" and active eq false"#),
+            Condition::any(vec![
+                field("name", Operator::Eq, "a"),
+                Condition::all(vec![
+                    field("name", Operator::Eq, "b"),
+                    field("status", Operator::Eq, "0"),
+                ]),
+            ])
+        );
+        assert_eq!(
+            exact(r#"(userName eq "a" or userName eq "b") and active eq true"#),
+            Condition::all(vec![
+                is_in("name", &["a", "b"]),
+                field("status", Operator::Eq, "1"),
+            ])
+        );
+    }
+
+    #[test]
+    fn value_filters_push_their_sub_attribute_comparisons_and_recheck_the_element() {
+        assert_eq!(
+            superset(r#"emails[type eq "work" and value co "@ex.org"]"#),
+            field("mail", Operator::Contains, "@ex.org")
+        );
+        assert_eq!(
+            superset(r#"phoneNumbers[type eq "mobile" and value sw "+33"]"#),
+            field("field_mobile", Operator::StartsWith, "+33")
+        );
+        nothing(r#"emails[type eq "work"]"#);
+    }
+
+    #[test]
+    fn urn_qualified_paths_translate_like_short_ones() {
+        assert_eq!(
+            exact(r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "ann""#),
+            field("name", Operator::Eq, "ann")
+        );
+    }
+
+    #[test]
+    fn attributes_the_mapping_does_not_store_cannot_be_filtered_on() {
+        let e = translated(r#"displayName eq "Ann""#).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.detail.contains("displayName"), "{}", e.detail);
     }
 }

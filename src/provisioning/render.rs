@@ -37,7 +37,7 @@ pub fn render_user(user: &DrupalUser, mapping: &Mapping, catalog: &RoleCatalog) 
             .filter(|k| k.starts_with("urn:"))
             .map(|k| Value::String(k.clone())),
     );
-    let version = version_of(user);
+    let version = version_of(user, &resource);
     let mut meta = Map::new();
     meta.insert("resourceType".into(), json!("User"));
     if let Some(created) = user.attribute_str("created") {
@@ -57,14 +57,86 @@ pub fn render_user(user: &DrupalUser, mapping: &Mapping, catalog: &RoleCatalog) 
     }
 }
 
-/// `W/"<seconds>"` from Drupal's `changed`, which moves on every save.
-fn version_of(user: &DrupalUser) -> String {
+/// `W/"<changed>-<digest>"`: Drupal's `changed` (seconds) and a digest of
+/// the SCIM attributes, because two writes within one second leave
+/// `changed` alike and `If-Match` must still tell them apart.
+fn version_of(user: &DrupalUser, resource: &Map<String, Value>) -> String {
     let stamp = user
         .attribute_str("changed")
         .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
-        .map(|t| t.timestamp().to_string())
-        .unwrap_or_else(|| "0".into());
-    format!("W/\"{stamp}\"")
+        .map(|t| t.timestamp())
+        .unwrap_or(0);
+    let digest = fnv1a(Value::Object(resource.clone()).to_string().as_bytes());
+    format!("W/\"{stamp}-{digest:016x}\"")
+}
+
+/// FNV-1a, 64 bits: stable across runs and builds, which a version must be.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn user(changed: &str, mail: &str) -> DrupalUser {
+        DrupalUser::from_resource(&json!({
+            "type": "user--user",
+            "id": "5f0c7a57-6a1c-4a5e-9a4c-2d3a4b5c6d7e",
+            "attributes": {"name": "ann", "mail": mail, "status": true, "changed": changed}
+        }))
+        .expect("a user resource")
+    }
+
+    fn mapping() -> Mapping {
+        Mapping::parse(
+            "rules:\n  - {scim: userName, drupal: name}\n  - {scim: emails.value, drupal: mail}\n",
+            "test.yaml",
+        )
+        .expect("test mapping")
+    }
+
+    #[test]
+    fn the_version_is_a_weak_tag_of_changed_and_the_attributes() {
+        let rendered = render_user(
+            &user("2024-01-01T00:00:00+00:00", "a@x.org"),
+            &mapping(),
+            &RoleCatalog::empty(),
+        );
+        assert!(
+            rendered.version.starts_with("W/\"1704067200-"),
+            "{}",
+            rendered.version
+        );
+        assert_eq!(
+            rendered.resource["meta"]["version"],
+            json!(rendered.version)
+        );
+    }
+
+    #[test]
+    fn a_change_within_the_same_second_gives_a_new_version() {
+        let before = render_user(
+            &user("2024-01-01T00:00:00+00:00", "a@x.org"),
+            &mapping(),
+            &RoleCatalog::empty(),
+        );
+        let again = render_user(
+            &user("2024-01-01T00:00:00+00:00", "a@x.org"),
+            &mapping(),
+            &RoleCatalog::empty(),
+        );
+        let after = render_user(
+            &user("2024-01-01T00:00:00+00:00", "b@x.org"),
+            &mapping(),
+            &RoleCatalog::empty(),
+        );
+        assert_eq!(before.version, again.version);
+        assert_ne!(before.version, after.version);
+    }
 }
 
 /// A SCIM group on its way out; `meta.location` and the members' `$ref`

@@ -23,6 +23,7 @@ use crate::scim::error::ScimError;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::SortOrder;
 use crate::scim::patch::{apply_patch, PatchRequest};
+use crate::scim::version::VersionCondition;
 
 type Result<T> = std::result::Result<T, ProvisioningError>;
 
@@ -88,9 +89,15 @@ impl Provisioner {
         Ok(self.render_written(&created).await)
     }
 
-    pub async fn replace_user(&self, id: &str, resource: Map<String, Value>) -> Result<ScimUser> {
+    pub async fn replace_user(
+        &self,
+        id: &str,
+        resource: Map<String, Value>,
+        if_match: Option<&VersionCondition>,
+    ) -> Result<ScimUser> {
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
+        self.check_version(&current, if_match).await?;
         let desired = self.mapping().to_drupal(&resource, WritePurpose::Update)?;
         let mut write = UserWrite {
             id: None,
@@ -103,12 +110,19 @@ impl Provisioner {
         self.write_changes(current, write).await
     }
 
-    pub async fn patch_user(&self, id: &str, request: &PatchRequest) -> Result<ScimUser> {
+    pub async fn patch_user(
+        &self,
+        id: &str,
+        request: &PatchRequest,
+        if_match: Option<&VersionCondition>,
+    ) -> Result<ScimUser> {
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
         let active = self.active();
         let catalog = self.role_catalog(None).await?;
-        let before = render_user(&current, &active.mapping, &catalog).resource;
+        let rendered = render_user(&current, &active.mapping, &catalog);
+        ensure_version(&rendered, if_match)?;
+        let before = rendered.resource;
         let mut after = before.clone();
         let outcome = apply_patch(&mut after, request, &*active.user_schema)?;
         if !outcome.changed {
@@ -122,9 +136,16 @@ impl Provisioner {
         let new = active.mapping.to_drupal(&after, WritePurpose::Update)?;
         let mut attributes = changed_fields(&old.attributes, &new.attributes);
         for key in old.attributes.keys() {
-            if !new.attributes.contains_key(key) {
-                attributes.insert(key.clone(), Value::Null);
+            if new.attributes.contains_key(key) {
+                continue;
             }
+            if active.mapping.never_cleared(key) {
+                return Err(ScimError::mutability(format!(
+                    "Drupal keeps a value in the field {key} of every account, so the attribute stored there cannot be removed; replace it with a new value instead."
+                ))
+                .into());
+            }
+            attributes.insert(key.clone(), Value::Null);
         }
         let attributes = changed_fields(&current.attributes, &attributes);
         let mut relationships = changed_fields(&old.relationships, &new.relationships);
@@ -139,9 +160,10 @@ impl Provisioner {
         self.write_changes(current, write).await
     }
 
-    pub async fn delete_user(&self, id: &str) -> Result<()> {
+    pub async fn delete_user(&self, id: &str, if_match: Option<&VersionCondition>) -> Result<()> {
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
+        self.check_version(&current, if_match).await?;
         match self.policy.deprovision {
             DeprovisionPolicy::Block => {
                 let mut write = UserWrite::default();
@@ -435,6 +457,20 @@ impl Provisioner {
             .map(|b| b.filter_path())
     }
 
+    /// `If-Match` against the account as SCIM shows it; nothing is read
+    /// when the client sent no condition.
+    async fn check_version(
+        &self,
+        current: &DrupalUser,
+        if_match: Option<&VersionCondition>,
+    ) -> Result<()> {
+        if if_match.is_none() {
+            return Ok(());
+        }
+        let catalog = self.role_catalog(None).await?;
+        ensure_version(&render_user(current, &self.mapping(), &catalog), if_match)
+    }
+
     /// The account, unless it does not exist or SCIM DELETE marked it.
     async fn load_visible(&self, id: &str) -> Result<DrupalUser> {
         if uuid::Uuid::parse_str(id).is_err() {
@@ -605,6 +641,21 @@ fn ruled_roles(
     ids.extend(added.cloned());
     let unchanged = ids.len() == held.len() && held.iter().all(|h| ids.contains(&h.id));
     (!unchanged).then(|| roles_relationship(&ids))
+}
+
+/// `If-Match` (RFC 7644 §3.14): a write based on an older version of the
+/// user is refused before anything is written.
+fn ensure_version(current: &ScimUser, if_match: Option<&VersionCondition>) -> Result<()> {
+    match if_match {
+        Some(condition) if !condition.matches(&current.version) => {
+            Err(ScimError::precondition_failed(format!(
+                "The user {} has changed since the version named in If-Match; its current version is {}. Read it again and retry.",
+                current.id, current.version
+            ))
+            .into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `desired` entries whose value differs from `current` (null = absent).

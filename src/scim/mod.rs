@@ -1,4 +1,5 @@
 pub mod attributes;
+pub mod bulk;
 pub mod error;
 pub mod filter;
 pub mod list;
@@ -9,3 +10,4 @@ pub mod projection;
 pub mod resource;
 pub mod schema;
 pub mod service_provider;
+pub mod version;

@@ -277,6 +277,11 @@ fn apply_fields(
         )));
     };
     for (key, value) in fields {
+        // Clients that serialise a whole resource or extension object send
+        // its `schemas` too; it names no attribute to change.
+        if key.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
         match field_path(extension, key, resolver)? {
             ResolvedPath::Extension(urn) => {
                 apply_extension(resource, op, &urn, Some(value), resolver)?
@@ -1119,6 +1124,23 @@ mod tests {
             &user_resolver(),
         );
         assert!(user.get(ENTERPRISE).is_none());
+    }
+
+    #[test]
+    fn schemas_inside_a_value_object_names_nothing_to_change() {
+        let user = patched(
+            jensen(),
+            body(json!([
+                {"op": "add", "path": ENTERPRISE,
+                 "value": {"schemas": [ENTERPRISE], "department": "Sales"}},
+                {"op": "replace",
+                 "value": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "nickName": "Bab"}}
+            ])),
+            &user_resolver(),
+        );
+        assert_eq!(user[ENTERPRISE]["department"], "Sales");
+        assert_eq!(user["nickName"], "Bab");
+        assert_eq!(user["schemas"], jensen()["schemas"]);
     }
 
     #[test]

@@ -136,11 +136,15 @@ pub mod permissions {
 pub const EXTERNAL_ID_FIELD: &str = "field_scim_external_id";
 /// Name of the custom field the bridge flags soft-deprovisioned accounts with.
 pub const DEPROVISIONED_FIELD: &str = "field_scim_deprovisioned";
+/// The demo site's name fields, which `mappings/demo.yaml` fills from
+/// `displayName`, `name.givenName` and `name.familyName`.
+pub const DEMO_NAME_FIELDS: [&str; 3] =
+    ["field_display_name", "field_first_name", "field_last_name"];
 
 impl StandInConfig {
     /// The site used by `demo` and the integration tests: admin (uid 1) with
     /// the given password, roles `administrator` (admin role), `editor`,
-    /// `engineering`, and the two SCIM fields.
+    /// `engineering`, the two SCIM fields and three name fields.
     pub fn demo(admin_password: &str) -> Self {
         let mut administrator = RoleSeed::new("administrator", "Administrator", &[]);
         administrator.is_admin = true;
@@ -166,7 +170,13 @@ impl StandInConfig {
                     name: DEPROVISIONED_FIELD.to_string(),
                     kind: FieldKind::Boolean,
                 },
-            ],
+            ]
+            .into_iter()
+            .chain(DEMO_NAME_FIELDS.map(|name| FieldSeed {
+                name: name.to_string(),
+                kind: FieldKind::String { max_len: 255 },
+            }))
+            .collect(),
             cancel_method: CancelMethod::Block,
             read_only: false,
             anonymous_uuid: None,
@@ -180,7 +190,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn demo_site_has_an_admin_role_and_both_scim_fields() {
+    fn demo_site_has_an_admin_role_the_scim_fields_and_the_name_fields() {
         let config = StandInConfig::demo("pw");
         assert_eq!(config.admin.password, "pw");
         assert!(config
@@ -188,7 +198,13 @@ mod tests {
             .iter()
             .any(|r| r.machine_name == "administrator" && r.is_admin));
         let fields: Vec<&str> = config.user_fields.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(fields, vec![EXTERNAL_ID_FIELD, DEPROVISIONED_FIELD]);
+        assert_eq!(
+            fields,
+            [EXTERNAL_ID_FIELD, DEPROVISIONED_FIELD]
+                .into_iter()
+                .chain(DEMO_NAME_FIELDS)
+                .collect::<Vec<_>>()
+        );
         assert_eq!(config.cancel_method, CancelMethod::Block);
     }
 

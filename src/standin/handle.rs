@@ -157,6 +157,12 @@ impl StandInHandle {
         lock(&self.site).insert_seed(&seed)
     }
 
+    /// Creates many accounts directly, quickly (see `Site::insert_seeds`);
+    /// returns their UUIDs.
+    pub fn insert_users(&self, seeds: &[AccountSeed]) -> Result<Vec<String>, SeedError> {
+        lock(&self.site).insert_seeds(seeds)
+    }
+
     /// Removes an account outright; `false` when there was none.
     pub fn delete_user(&self, uuid: &str) -> bool {
         let mut site = lock(&self.site);

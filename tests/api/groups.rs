@@ -866,7 +866,7 @@ async fn discovery_states_group_support_honestly() {
     assert_eq!(display_name["mutability"], "immutable");
     let config = app.get("/ServiceProviderConfig").await;
     assert_eq!(config.body["patch"]["supported"], true);
-    assert_eq!(config.body["bulk"]["supported"], false);
+    assert_eq!(config.body["bulk"]["supported"], true);
     // Okta's connection test.
     let okta = app.get("/Groups?startIndex=1&count=100").await;
     assert_eq!(okta.status, 200);

@@ -233,6 +233,13 @@ impl TestApp {
             .collect()
     }
 
+    /// Reads Drupal's roles into the bridge's cache (they are read once per
+    /// TTL), so that a test can count the requests of one operation alone.
+    pub async fn warm_role_cache(&self) {
+        let answer = self.get("/Groups?excludedAttributes=members").await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+
     /// Creates a user and returns its id.
     pub async fn create_user(&self, user_name: &str, email: &str) -> String {
         let answer = self

@@ -1,16 +1,21 @@
 //! Integration tests: the real bridge on a random port, in front of the
 //! in-process Drupal stand-in, called over HTTP as an identity provider would.
 
+mod bulk;
 mod custom_schemas;
 mod deprovision;
+mod discovery;
 mod drupal_failures;
 mod dry_run;
 mod groups;
 mod helpers;
 mod idp_flows;
 mod jwt;
+mod patch;
 mod presets;
 mod protocol;
+mod queries;
 mod quirks;
 mod reload;
 mod users;
+mod versions;

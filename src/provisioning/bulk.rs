@@ -1,0 +1,282 @@
+//! Bulk requests (RFC 7644 §3.7): the operations run one after the other
+//! through the same functions as single requests, so every rule (protected
+//! accounts, `If-Match`, all-or-nothing PATCH) holds inside a bulk request.
+//!
+//! An operation that refers to `bulkId:x` waits until the POST with that
+//! bulkId has run, whatever their order in the request; references that
+//! cannot be resolved (unknown, failed, or circular) fail the operation with
+//! 409. After `failOnErrors` failures the remaining operations are skipped.
+
+use std::collections::HashMap;
+
+use super::{Provisioner, ProvisioningError};
+use crate::scim::bulk::{BulkMethod, BulkOperation, BulkRequest};
+use crate::scim::error::ScimError;
+use crate::scim::patch::PatchRequest;
+use crate::scim::resource::parse_resource;
+use crate::scim::version::VersionCondition;
+
+/// Most operations one bulk request may hold (advertised as
+/// `bulk.maxOperations`). Each costs one to three Drupal requests, and an
+/// IdP waits for the whole answer.
+pub const MAX_BULK_OPERATIONS: usize = 100;
+
+/// What one operation did.
+#[derive(Debug)]
+pub struct BulkOutcome {
+    pub method: BulkMethod,
+    pub bulk_id: Option<String>,
+    /// The resource the operation created or addressed: endpoint and id.
+    pub resource: Option<(&'static str, String)>,
+    pub result: Result<BulkSuccess, ProvisioningError>,
+}
+
+#[derive(Debug)]
+pub struct BulkSuccess {
+    pub status: u16,
+    /// The resource's version after the operation (none after DELETE).
+    pub version: Option<String>,
+}
+
+/// The resource endpoints a bulk operation can address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Users,
+}
+
+impl Endpoint {
+    fn path(self) -> &'static str {
+        match self {
+            Endpoint::Users => "/Users",
+        }
+    }
+}
+
+/// `/Users` or `/Users/{id}` (a leading slash is optional).
+fn parse_path(path: &str) -> Result<(Endpoint, Option<String>), ScimError> {
+    let trimmed = path.trim().trim_start_matches('/');
+    let (collection, id) = match trimmed.split_once('/') {
+        Some((collection, id)) => (collection, Some(id.to_string())),
+        None => (trimmed, None),
+    };
+    if !collection.eq_ignore_ascii_case("Users") || id.as_deref().is_some_and(|i| i.contains('/')) {
+        return Err(ScimError::invalid_path(format!(
+            "the bulk path {path} names no resource this bridge serves in bulk: use /Users or /Users/{{id}}"
+        )));
+    }
+    Ok((Endpoint::Users, id))
+}
+
+/// Where one operation stands while the request runs.
+enum Slot {
+    Waiting(BulkOperation),
+    Done(BulkOutcome),
+}
+
+impl Provisioner {
+    /// Runs every operation of `request`; the outcomes keep the request's
+    /// order and leave out operations skipped after `failOnErrors`.
+    pub async fn run_bulk(&self, request: &BulkRequest) -> Vec<BulkOutcome> {
+        let created_by: Vec<&str> = request
+            .operations
+            .iter()
+            .filter(|o| o.method == BulkMethod::Post)
+            .filter_map(|o| o.bulk_id.as_deref())
+            .collect();
+        // bulkId -> the id of the resource its POST created, or None if it failed.
+        let mut created: HashMap<String, Option<String>> = HashMap::new();
+        let mut slots: Vec<Slot> = request
+            .operations
+            .iter()
+            .cloned()
+            .map(Slot::Waiting)
+            .collect();
+        let mut errors = 0usize;
+        let stop = |errors: usize| request.fail_on_errors.is_some_and(|limit| errors >= limit);
+
+        'passes: loop {
+            let mut progressed = false;
+            for slot in slots.iter_mut() {
+                if stop(errors) {
+                    break 'passes;
+                }
+                let Slot::Waiting(operation) = slot else {
+                    continue;
+                };
+                let refs = operation.references();
+                let blocker = refs.iter().find_map(|r| {
+                    if !created_by.contains(&r.as_str()) {
+                        Some(Some(format!(
+                            "no POST operation of this request has the bulkId {r}"
+                        )))
+                    } else {
+                        match created.get(r) {
+                            Some(Some(_)) => None,
+                            Some(None) => Some(Some(format!(
+                                "the operation with bulkId {r} failed, so bulkId:{r} names nothing"
+                            ))),
+                            // Its POST has not run yet: wait.
+                            None => Some(None),
+                        }
+                    }
+                });
+                let outcome = match blocker {
+                    Some(None) => continue,
+                    Some(Some(why)) => unresolved(operation, why),
+                    None => {
+                        let resolved = operation.resolved(|r| created.get(r).cloned().flatten());
+                        match resolved {
+                            Ok(op) => self.run_operation(&op).await,
+                            Err(r) => {
+                                unresolved(operation, format!("bulkId:{r} cannot be resolved"))
+                            }
+                        }
+                    }
+                };
+                if let (Some(id), BulkMethod::Post) = (&outcome.bulk_id, outcome.method) {
+                    let made = outcome
+                        .result
+                        .as_ref()
+                        .ok()
+                        .and(outcome.resource.as_ref())
+                        .map(|(_, rid)| rid.clone());
+                    created.insert(id.clone(), made);
+                }
+                if outcome.result.is_err() {
+                    errors += 1;
+                }
+                *slot = Slot::Done(outcome);
+                progressed = true;
+            }
+            if !progressed {
+                break;
+            }
+        }
+        // What still waits refers, directly or not, to itself.
+        slots
+            .into_iter()
+            .filter_map(|slot| match slot {
+                Slot::Done(outcome) => Some(outcome),
+                Slot::Waiting(operation) if !stop(errors) => Some(unresolved(
+                    &operation,
+                    "its bulkId references form a cycle".to_string(),
+                )),
+                Slot::Waiting(_) => None,
+            })
+            .collect()
+    }
+
+    async fn run_operation(&self, operation: &BulkOperation) -> BulkOutcome {
+        let (resource, result) = match parse_path(&operation.path) {
+            Ok((endpoint, id)) => {
+                let resource = id.clone().map(|id| (endpoint.path(), id));
+                match self.dispatch(operation, endpoint, id).await {
+                    Ok((id, success)) => (Some((endpoint.path(), id)), Ok(success)),
+                    Err(e) => (resource, Err(e)),
+                }
+            }
+            Err(e) => (None, Err(e.into())),
+        };
+        BulkOutcome {
+            method: operation.method,
+            bulk_id: operation.bulk_id.clone(),
+            resource,
+            result,
+        }
+    }
+
+    /// Runs one operation; answers the id of the resource and the success.
+    async fn dispatch(
+        &self,
+        operation: &BulkOperation,
+        endpoint: Endpoint,
+        id: Option<String>,
+    ) -> Result<(String, BulkSuccess), ProvisioningError> {
+        match endpoint {
+            Endpoint::Users => self.dispatch_user(operation, id).await,
+        }
+    }
+
+    async fn dispatch_user(
+        &self,
+        operation: &BulkOperation,
+        id: Option<String>,
+    ) -> Result<(String, BulkSuccess), ProvisioningError> {
+        let if_match = operation
+            .version
+            .as_deref()
+            .map(VersionCondition::parse)
+            .transpose()?;
+        let data = || {
+            operation
+                .data
+                .as_ref()
+                .ok_or_else(|| ScimError::invalid_syntax("the operation needs data"))
+        };
+        let id_needed = || {
+            id.clone().ok_or_else(|| {
+                ScimError::invalid_path(format!(
+                    "{} needs the resource's id in its path: /Users/{{id}}",
+                    operation.method.as_str()
+                ))
+            })
+        };
+        let success = |status: u16, version: Option<String>| BulkSuccess { status, version };
+        match operation.method {
+            BulkMethod::Post => {
+                if id.is_some() {
+                    return Err(ScimError::invalid_path(
+                        "POST creates a resource: its path is /Users, without an id",
+                    )
+                    .into());
+                }
+                let resource = parse_resource(data()?, &self.user_schema())?;
+                let user = self.create_user(resource).await?;
+                Ok((user.id, success(201, Some(user.version))))
+            }
+            BulkMethod::Put => {
+                let id = id_needed()?;
+                let resource = parse_resource(data()?, &self.user_schema())?;
+                let user = self.replace_user(&id, resource, if_match.as_ref()).await?;
+                Ok((id, success(200, Some(user.version))))
+            }
+            BulkMethod::Patch => {
+                let id = id_needed()?;
+                let patch = PatchRequest::from_json(data()?)?;
+                let user = self.patch_user(&id, &patch, if_match.as_ref()).await?;
+                Ok((id, success(200, Some(user.version))))
+            }
+            BulkMethod::Delete => {
+                let id = id_needed()?;
+                self.delete_user(&id, if_match.as_ref()).await?;
+                Ok((id, success(204, None)))
+            }
+        }
+    }
+}
+
+fn unresolved(operation: &BulkOperation, why: String) -> BulkOutcome {
+    BulkOutcome {
+        method: operation.method,
+        bulk_id: operation.bulk_id.clone(),
+        resource: None,
+        result: Err(ScimError::new(409, None, format!("the operation cannot run: {why}")).into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_name_the_users_endpoint_with_or_without_an_id() {
+        assert_eq!(parse_path("/Users").unwrap(), (Endpoint::Users, None));
+        assert_eq!(
+            parse_path("users/abc").unwrap(),
+            (Endpoint::Users, Some("abc".into()))
+        );
+        for bad in ["/Groups", "/Users/a/b", "/Bulk"] {
+            assert_eq!(parse_path(bad).unwrap_err().status, 400, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Resource versions (RFC 7644 §3.14): the `If-Match` and `If-None-Match`
+//! conditions a client sends, compared with a resource's `meta.version`.
+//! Versions are weak entity tags, so comparison is weak (RFC 7232 §2.3.2):
+//! `W/"x"` and `"x"` match.
+
+use super::error::ScimError;
+
+/// The entity tags of one `If-Match` or `If-None-Match` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionCondition {
+    /// `*`: any current version.
+    Any,
+    /// The opaque parts of the listed tags.
+    OneOf(Vec<String>),
+}
+
+impl VersionCondition {
+    /// Reads a header value: `*` or a comma-separated list of entity tags.
+    /// A bare, unquoted version is accepted too, as some clients send
+    /// `meta.version` without its quotes.
+    pub fn parse(header: &str) -> Result<VersionCondition, ScimError> {
+        let text = header.trim();
+        if text == "*" {
+            return Ok(VersionCondition::Any);
+        }
+        let mut tags = Vec::new();
+        let mut rest = text;
+        loop {
+            rest = rest.trim_start_matches(|c: char| c == ',' || c.is_ascii_whitespace());
+            if rest.is_empty() {
+                break;
+            }
+            let unweak = rest.strip_prefix("W/").unwrap_or(rest);
+            let (tag, after) = match unweak.strip_prefix('"') {
+                Some(quoted) => quoted.split_once('"').ok_or_else(|| malformed(header))?,
+                None => unweak.split_once(',').unwrap_or((unweak, "")),
+            };
+            let tag = tag.trim();
+            if tag.is_empty() {
+                return Err(malformed(header));
+            }
+            tags.push(tag.to_string());
+            rest = after;
+        }
+        if tags.is_empty() {
+            return Err(malformed(header));
+        }
+        Ok(VersionCondition::OneOf(tags))
+    }
+
+    /// Whether the resource's current `version` satisfies the condition.
+    pub fn matches(&self, version: &str) -> bool {
+        match self {
+            VersionCondition::Any => true,
+            VersionCondition::OneOf(tags) => {
+                let current = opaque(version);
+                tags.iter().any(|t| t == current)
+            }
+        }
+    }
+}
+
+/// The opaque part of an entity tag: `W/"abc"` → `abc`.
+fn opaque(tag: &str) -> &str {
+    let tag = tag.trim();
+    let tag = tag.strip_prefix("W/").unwrap_or(tag);
+    tag.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(tag)
+}
+
+fn malformed(header: &str) -> ScimError {
+    ScimError::bad_request(format!(
+        "the version condition '{header}' is not an entity tag list such as W/\"1700000000-ab12\" or *"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VERSION: &str = r#"W/"1700000000-ab12""#;
+
+    #[test]
+    fn weak_and_strong_spellings_of_the_same_tag_match() {
+        for header in [
+            r#"W/"1700000000-ab12""#,
+            r#""1700000000-ab12""#,
+            "1700000000-ab12",
+        ] {
+            let condition = VersionCondition::parse(header).unwrap();
+            assert!(condition.matches(VERSION), "{header}");
+        }
+    }
+
+    #[test]
+    fn any_tag_of_a_list_may_match_and_a_star_matches_every_version() {
+        let list = VersionCondition::parse(r#"W/"old", W/"1700000000-ab12""#).unwrap();
+        assert!(list.matches(VERSION));
+        assert!(!VersionCondition::parse(r#"W/"old""#)
+            .unwrap()
+            .matches(VERSION));
+        assert!(VersionCondition::parse(" * ").unwrap().matches(VERSION));
+    }
+
+    #[test]
+    fn quoted_tags_may_hold_commas() {
+        let condition = VersionCondition::parse(r#""a,b", "c""#).unwrap();
+        assert_eq!(
+            condition,
+            VersionCondition::OneOf(vec!["a,b".into(), "c".into()])
+        );
+    }
+
+    #[test]
+    fn empty_or_unterminated_tags_are_bad_requests() {
+        for header in ["", r#"W/"abc"#, r#""""#, " , "] {
+            let e = VersionCondition::parse(header).unwrap_err();
+            assert_eq!(e.status, 400, "{header}");
+        }
+    }
+}

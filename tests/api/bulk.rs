@@ -1,0 +1,235 @@
+//! `/Bulk` over HTTP (RFC 7644 §3.7).
+
+use serde_json::{json, Value};
+
+use crate::helpers::spawn_app;
+
+const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+
+fn user(name: &str) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+           "userName": name, "emails": [{"value": format!("{name}@example.org")}]})
+}
+
+fn deactivate() -> Value {
+    json!({"Operations": [{"op": "replace", "path": "active", "value": false}]})
+}
+
+fn statuses(body: &Value) -> Vec<&str> {
+    body["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn service_provider_config_advertises_bulk_and_its_limits() {
+    let app = spawn_app().await;
+    let config = app.get("/ServiceProviderConfig").await;
+    assert_eq!(
+        config.body["bulk"],
+        json!({"supported": true, "maxOperations": 100, "maxPayloadSize": 1048576})
+    );
+}
+
+#[tokio::test]
+async fn operations_run_in_order_and_refer_to_created_users_by_bulk_id() {
+    let app = spawn_app().await;
+    let existing = app.create_user("old", "old@example.org").await;
+    let answer = app
+        .post(
+            "/Bulk",
+            &json!({"schemas": [BULK], "Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "ann", "data": user("ann")},
+                {"method": "PATCH", "path": "/Users/bulkId:ann", "data": deactivate()},
+                {"method": "PUT", "path": format!("/Users/{existing}"),
+                 "data": {"userName": "old", "displayName": "Old Timer",
+                          "emails": [{"value": "old@example.org"}]}},
+                {"method": "DELETE", "path": format!("/Users/{existing}")}
+            ]}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:BulkResponse"])
+    );
+    assert_eq!(statuses(&answer.body), vec!["201", "200", "200", "204"]);
+    let created = &answer.body["Operations"][0];
+    assert_eq!(created["bulkId"], "ann");
+    assert_eq!(created["method"], "POST");
+    let location = created["location"].as_str().unwrap();
+    let ann = app.drupal_user("ann").expect("created in Drupal");
+    assert_eq!(
+        location,
+        format!("{}/Users/{}", app.base, ann["id"].as_str().unwrap())
+    );
+    assert!(created["version"].as_str().unwrap().starts_with("W/"));
+    assert_eq!(answer.body["Operations"][1]["location"], location);
+    assert_eq!(ann["attributes"]["status"], false, "the PATCH found ann");
+    assert_eq!(
+        app.drupal_user("old").unwrap()["attributes"]["status"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn an_operation_waits_for_the_post_it_refers_to_even_when_listed_first() {
+    let app = spawn_app().await;
+    let answer = app
+        .post(
+            "/Bulk",
+            &json!({"schemas": [BULK], "Operations": [
+                {"method": "PATCH", "path": "/Users/bulkId:bea", "data": deactivate()},
+                {"method": "POST", "path": "/Users", "bulkId": "bea", "data": user("bea")}
+            ]}),
+        )
+        .await;
+    assert_eq!(
+        statuses(&answer.body),
+        vec!["200", "201"],
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        app.drupal_user("bea").unwrap()["attributes"]["status"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn unresolvable_and_circular_references_fail_with_409_and_others_still_run() {
+    let app = spawn_app().await;
+    let mut cyc = user("cyc");
+    cyc["externalId"] = json!("bulkId:dee");
+    let mut dee = user("dee");
+    dee["externalId"] = json!("bulkId:cyc");
+    let answer = app
+        .post(
+            "/Bulk",
+            &json!({"schemas": [BULK], "Operations": [
+                {"method": "PATCH", "path": "/Users/bulkId:nobody", "data": deactivate()},
+                {"method": "POST", "path": "/Users", "bulkId": "cyc", "data": cyc},
+                {"method": "POST", "path": "/Users", "bulkId": "dee", "data": dee},
+                {"method": "POST", "path": "/Users", "bulkId": "eve", "data": user("eve")}
+            ]}),
+        )
+        .await;
+    assert_eq!(
+        statuses(&answer.body),
+        vec!["409", "409", "409", "201"],
+        "{}",
+        answer.body
+    );
+    let error = &answer.body["Operations"][0]["response"];
+    assert_eq!(error["status"], "409");
+    assert!(
+        error["detail"].as_str().unwrap().contains("nobody"),
+        "{error}"
+    );
+    assert!(answer.body["Operations"][1]["response"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("cycle"));
+    assert!(app.drupal_user("cyc").is_none());
+    assert!(app.drupal_user("eve").is_some());
+}
+
+#[tokio::test]
+async fn fail_on_errors_stops_the_request_after_that_many_failures() {
+    let app = spawn_app().await;
+    let answer = app
+        .post(
+            "/Bulk",
+            &json!({"schemas": [BULK], "failOnErrors": 1, "Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "a", "data": user("fia")},
+                {"method": "DELETE", "path": "/Users/7d0c6a3e-0000-4000-8000-000000000000"},
+                {"method": "POST", "path": "/Users", "bulkId": "b", "data": user("gil")}
+            ]}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(statuses(&answer.body), vec!["201", "404"]);
+    assert_eq!(answer.body["Operations"][1]["response"]["status"], "404");
+    assert!(app.drupal_user("fia").is_some());
+    assert!(
+        app.drupal_user("gil").is_none(),
+        "skipped after the failure"
+    );
+}
+
+#[tokio::test]
+async fn an_operation_failing_inside_drupal_reports_the_scim_error_of_a_single_request() {
+    let app = spawn_app().await;
+    app.create_user("hue", "hue@example.org").await;
+    let answer = app
+        .post(
+            "/Bulk",
+            &json!({"schemas": [BULK], "Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "dup", "data": user("hue")}
+            ]}),
+        )
+        .await;
+    let error = &answer.body["Operations"][0]["response"];
+    assert_eq!(answer.body["Operations"][0]["status"], "409");
+    assert_eq!(error["scimType"], "uniqueness", "{error}");
+}
+
+#[tokio::test]
+async fn more_operations_or_bytes_than_advertised_is_413_and_runs_nothing() {
+    let app = spawn_app().await;
+    let operations: Vec<Value> = (0..101)
+        .map(|i| {
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"),
+                        "data": user(&format!("many{i}"))})
+        })
+        .collect();
+    let answer = app
+        .post(
+            "/Bulk",
+            &json!({"schemas": [BULK], "Operations": operations}),
+        )
+        .await;
+    answer.assert_scim_error(413, None);
+    assert!(answer.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("maxOperations"));
+
+    let padding = "x".repeat(1024 * 1024);
+    let answer = app
+        .post(
+            "/Bulk",
+            &json!({"schemas": [BULK], "Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "big",
+                 "data": {"userName": "big", "displayName": padding}}
+            ]}),
+        )
+        .await;
+    answer.assert_scim_error(413, None);
+    assert!(answer.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("maxPayloadSize"));
+    assert!(app.drupal_user("many0").is_none());
+    assert!(app.drupal_user("big").is_none());
+}
+
+#[tokio::test]
+async fn a_malformed_bulk_request_is_400_and_writes_nothing() {
+    let app = spawn_app().await;
+    app.drupal.clear_requests();
+    let answer = app
+        .post(
+            "/Bulk",
+            &json!({"schemas": [BULK], "Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "ok", "data": user("ok")},
+                {"method": "POST", "path": "/Users", "data": user("no-bulk-id")}
+            ]}),
+        )
+        .await;
+    answer.assert_scim_error(400, Some("invalidSyntax"));
+    assert_eq!(app.drupal.request_count(), 0);
+}

@@ -1,0 +1,78 @@
+//! Discovery and the endpoints' method rules over HTTP.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::spawn_app;
+
+fn attribute_names(schema: &Value) -> Vec<&str> {
+    schema["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_user_schema_lists_only_what_the_mapping_keeps_in_drupal() {
+    let app = spawn_app().await;
+    let schema = app
+        .get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User")
+        .await;
+    assert_eq!(schema.status, 200, "{}", schema.body);
+    let names = attribute_names(&schema.body);
+    for kept in [
+        "userName",
+        "name",
+        "displayName",
+        "emails",
+        "active",
+        "preferredLanguage",
+        "timezone",
+    ] {
+        assert!(names.contains(&kept), "{kept} in {names:?}");
+    }
+    for dropped in ["nickName", "addresses", "phoneNumbers", "x509Certificates"] {
+        assert!(!names.contains(&dropped), "{dropped} in {names:?}");
+    }
+    let types = app.get("/ResourceTypes/User").await;
+    assert!(
+        types.body.get("schemaExtensions").is_none(),
+        "the demo mapping keeps no enterprise attribute: {}",
+        types.body
+    );
+}
+
+#[tokio::test]
+async fn unsupported_methods_are_scim_405_with_allow() {
+    let app = spawn_app().await;
+    let id = app.create_user("moe", "moe@example.org").await;
+    for (method, path, allow) in [
+        (Method::POST, "/ServiceProviderConfig".to_string(), "GET"),
+        (Method::DELETE, "/Schemas".to_string(), "GET"),
+        (Method::PUT, "/ResourceTypes/User".to_string(), "GET"),
+        (Method::DELETE, "/Users".to_string(), "GET, POST"),
+        (Method::GET, "/Users/.search".to_string(), "POST"),
+        (
+            Method::POST,
+            format!("/Users/{id}"),
+            "GET, PUT, PATCH, DELETE",
+        ),
+    ] {
+        let answer = app.request(method.clone(), &path, Some(&json!({}))).await;
+        answer.assert_scim_error(405, None);
+        assert_eq!(answer.header("allow"), Some(allow), "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn a_search_across_every_resource_type_is_declined_with_501() {
+    let app = spawn_app().await;
+    let answer = app.post("/.search", &json!({"count": 1})).await;
+    answer.assert_scim_error(501, None);
+    assert!(answer.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("/Users/.search"));
+}

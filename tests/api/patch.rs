@@ -1,0 +1,262 @@
+//! PATCH over HTTP (RFC 7644 §3.5.2): every path form, the RFC's errors,
+//! all or nothing, and one Drupal write with only the changed fields.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, TestApp};
+
+fn ops(operations: Value) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations})
+}
+
+/// Creates `name` with a display name and both name parts.
+async fn person(app: &TestApp, name: &str) -> String {
+    let answer = app
+        .post(
+            "/Users",
+            &json!({"userName": name, "displayName": "Dee Person",
+                    "name": {"givenName": "Dee", "familyName": "Person"},
+                    "emails": [{"value": format!("{name}@example.org"), "type": "work", "primary": true}]}),
+        )
+        .await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    answer.body["id"].as_str().unwrap().to_string()
+}
+
+/// PATCHes and returns the answer body, asserting 200.
+async fn patch_ok(app: &TestApp, id: &str, operations: Value) -> Value {
+    let answer = app.patch(&format!("/Users/{id}"), &ops(operations)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.body
+}
+
+/// The Drupal writes (non-GET requests) since the last clear.
+fn writes(app: &TestApp) -> Vec<String> {
+    app.drupal
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+#[tokio::test]
+async fn simple_paths_add_replace_and_remove() {
+    let app = spawn_app().await;
+    let id = person(&app, "pam").await;
+    let body = patch_ok(
+        &app,
+        &id,
+        json!([{"op": "replace", "path": "displayName", "value": "Pam B"}]),
+    )
+    .await;
+    assert_eq!(body["displayName"], "Pam B");
+    let body = patch_ok(&app, &id, json!([{"op": "remove", "path": "displayName"}])).await;
+    assert!(body.get("displayName").is_none(), "{body}");
+    let body = patch_ok(
+        &app,
+        &id,
+        json!([{"op": "add", "path": "displayName", "value": "Pam C"}]),
+    )
+    .await;
+    assert_eq!(body["displayName"], "Pam C");
+    let drupal = app.drupal_user("pam").unwrap();
+    assert_eq!(drupal["attributes"]["field_display_name"], "Pam C");
+}
+
+#[tokio::test]
+async fn sub_attribute_and_urn_qualified_paths_reach_the_same_attribute() {
+    let app = spawn_app().await;
+    let id = person(&app, "quin").await;
+    let body = patch_ok(
+        &app,
+        &id,
+        json!([
+            {"op": "replace", "path": "name.givenName", "value": "Quinn"},
+            {"op": "remove", "path": "urn:ietf:params:scim:schemas:core:2.0:User:name.familyName"},
+            {"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:displayName", "value": "Q"}
+        ]),
+    )
+    .await;
+    assert_eq!(body["name"], json!({"givenName": "Quinn"}));
+    assert_eq!(body["displayName"], "Q");
+    let drupal = app.drupal_user("quin").unwrap();
+    assert_eq!(drupal["attributes"]["field_last_name"], Value::Null);
+}
+
+#[tokio::test]
+async fn replacing_a_complex_attribute_sets_the_given_sub_attributes_and_keeps_the_others() {
+    // RFC 7644 §3.5.2.3: "Sub-attributes that are not specified in the
+    // 'value' parameter are left unchanged."
+    let app = spawn_app().await;
+    let id = person(&app, "rae").await;
+    let body = patch_ok(
+        &app,
+        &id,
+        json!([{"op": "replace", "path": "name", "value": {"familyName": "Ray"}}]),
+    )
+    .await;
+    assert_eq!(
+        body["name"],
+        json!({"givenName": "Dee", "familyName": "Ray"})
+    );
+    let body = patch_ok(
+        &app,
+        &id,
+        json!([{"op": "replace", "path": "emails",
+                "value": [{"value": "rae@only.example", "type": "work", "primary": true}]}]),
+    )
+    .await;
+    assert_eq!(
+        body["emails"],
+        json!([{"value": "rae@only.example", "type": "work", "primary": true}]),
+        "a multi-valued attribute is replaced whole"
+    );
+}
+
+#[tokio::test]
+async fn value_filtered_paths_with_and_without_a_sub_attribute() {
+    let app = spawn_app().await;
+    let id = person(&app, "sal").await;
+    let body = patch_ok(
+        &app,
+        &id,
+        json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "sal@new.example"}]),
+    )
+    .await;
+    assert_eq!(body["emails"][0]["value"], "sal@new.example");
+    let body = patch_ok(
+        &app,
+        &id,
+        json!([{"op": "replace", "path": "emails[type eq \"work\"]",
+                "value": {"value": "sal@third.example", "type": "work", "primary": true}}]),
+    )
+    .await;
+    assert_eq!(body["emails"][0]["value"], "sal@third.example");
+    assert_eq!(
+        app.drupal_user("sal").unwrap()["attributes"]["mail"],
+        "sal@third.example"
+    );
+    // Nothing matches: removal is a no-op, so a repeated removal is no error.
+    let body = patch_ok(
+        &app,
+        &id,
+        json!([{"op": "remove", "path": "emails[type eq \"home\"]"}]),
+    )
+    .await;
+    assert_eq!(body["emails"][0]["value"], "sal@third.example");
+}
+
+#[tokio::test]
+async fn adding_a_primary_email_to_the_multi_valued_attribute_makes_it_the_drupal_mail() {
+    let app = spawn_app().await;
+    let id = person(&app, "tia").await;
+    let body = patch_ok(
+        &app,
+        &id,
+        json!([{"op": "add", "path": "emails",
+                "value": [{"value": "tia@primary.example", "type": "work", "primary": true}]}]),
+    )
+    .await;
+    assert_eq!(
+        body["emails"],
+        json!([{"value": "tia@primary.example", "type": "work", "primary": true}])
+    );
+}
+
+#[tokio::test]
+async fn operations_without_a_path_set_every_member_of_the_value() {
+    let app = spawn_app().await;
+    let id = person(&app, "uma").await;
+    let body = patch_ok(
+        &app,
+        &id,
+        json!([{"op": "Replace", "value": {"displayName": "Uma U", "active": "False",
+                                             "name.givenName": "Umeko"}}]),
+    )
+    .await;
+    assert_eq!(body["displayName"], "Uma U");
+    assert_eq!(body["active"], false);
+    assert_eq!(body["name"]["givenName"], "Umeko");
+}
+
+#[tokio::test]
+async fn errors_are_the_ones_the_rfc_names_and_nothing_is_written() {
+    let app = spawn_app().await;
+    let id = person(&app, "val").await;
+    app.drupal.clear_requests();
+    for (operations, status, scim_type) in [
+        (
+            json!([{"op": "replace", "path": "nosuch", "value": 1}]),
+            400,
+            "invalidPath",
+        ),
+        (
+            json!([{"op": "replace", "path": "emails[type eq", "value": 1}]),
+            400,
+            "invalidPath",
+        ),
+        (json!([{"op": "remove"}]), 400, "noTarget"),
+        (
+            json!([{"op": "replace", "path": "emails[value co \"@nowhere\"].type", "value": "home"}]),
+            400,
+            "noTarget",
+        ),
+        (
+            json!([{"op": "replace", "path": "meta.created", "value": "2020-01-01T00:00:00Z"}]),
+            400,
+            "mutability",
+        ),
+        (
+            json!([{"op": "replace", "path": "active", "value": "maybe"}]),
+            400,
+            "invalidValue",
+        ),
+        (
+            json!([{"op": "remove", "path": "active"}]),
+            400,
+            "mutability",
+        ),
+        (
+            json!([{"op": "replace", "path": "displayName", "value": "fine"},
+                   {"op": "remove", "path": "userName"}]),
+            400,
+            "mutability",
+        ),
+    ] {
+        let answer = app
+            .patch(&format!("/Users/{id}"), &ops(operations.clone()))
+            .await;
+        answer.assert_scim_error(status, Some(scim_type));
+        assert!(
+            answer.body["detail"].as_str().unwrap().len() > 10,
+            "{operations}: {}",
+            answer.body
+        );
+    }
+    assert_eq!(writes(&app), Vec::<String>::new());
+    assert_eq!(
+        app.drupal_user("val").unwrap()["attributes"]["field_display_name"],
+        "Dee Person"
+    );
+}
+
+#[tokio::test]
+async fn several_operations_make_one_drupal_write() {
+    let app = spawn_app().await;
+    let id = person(&app, "wes").await;
+    app.drupal.clear_requests();
+    let body = patch_ok(
+        &app,
+        &id,
+        json!([
+            {"op": "replace", "path": "displayName", "value": "W"},
+            {"op": "replace", "path": "name.familyName", "value": "Wesson"},
+            {"op": "replace", "path": "active", "value": false}
+        ]),
+    )
+    .await;
+    assert_eq!(writes(&app), vec![format!("PATCH /jsonapi/user/user/{id}")]);
+    assert_eq!(body["name"]["familyName"], "Wesson");
+    assert_eq!(body["active"], false);
+}

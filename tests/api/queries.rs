@@ -1,0 +1,257 @@
+//! Queries over HTTP: filters pushed down to Drupal, paging across Drupal's
+//! 50-item pages, counting, sorting and projection (RFC 7644 §3.4).
+
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, url_encode, TestApp};
+
+fn user_names(body: &Value) -> Vec<&str> {
+    body["Resources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {body}"))
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect()
+}
+
+/// Seeds `n` active accounts `<prefix>-000` ... with mails at example.org.
+fn seed(app: &TestApp, prefix: &str, n: usize) {
+    for i in 0..n {
+        app.seed_user(
+            &format!("{prefix}-{i:03}"),
+            &format!("{prefix}-{i:03}@example.org"),
+        );
+    }
+}
+
+#[tokio::test]
+async fn equalities_joined_by_or_are_one_drupal_request_with_in() {
+    let app = spawn_app().await;
+    seed(&app, "in", 60);
+    app.warm_role_cache().await;
+    app.drupal.clear_requests();
+    let answer = app
+        .filter_users(r#"userName eq "in-001" or userName eq "IN-059" or userName eq "none""#)
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["totalResults"], 2);
+    assert_eq!(user_names(&answer.body), vec!["in-001", "in-059"]);
+    let requests = app.drupal.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert!(requests[0].query.contains("=IN&"), "{}", requests[0].query);
+}
+
+#[tokio::test]
+async fn a_page_of_max_results_is_served_across_drupal_pages_and_larger_counts_are_capped() {
+    let app = spawn_app().await;
+    seed(&app, "big", 230);
+    let config = app.get("/ServiceProviderConfig").await;
+    assert_eq!(config.body["filter"]["maxResults"], 200);
+    app.drupal.clear_requests();
+    let page = app.get("/Users?startIndex=2&count=500").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.body["itemsPerPage"], 200);
+    assert_eq!(page.body["totalResults"], 231);
+    let names = user_names(&page.body);
+    assert_eq!(names.first(), Some(&"big-000"));
+    assert_eq!(names.last(), Some(&"big-199"));
+    let reads = app.drupal.requests();
+    assert!(
+        reads.len() <= 4 + 2 * 3,
+        "four 50-item pages and a cheap count: {reads:?}"
+    );
+}
+
+#[tokio::test]
+async fn counting_reads_only_names_and_the_count_is_reused_for_the_next_page() {
+    let app = spawn_app().await;
+    seed(&app, "cnt", 140);
+    app.drupal.clear_requests();
+    let first = app.get("/Users?startIndex=1&count=10").await;
+    assert_eq!(first.body["totalResults"], 141);
+    let counting: Vec<_> = app
+        .drupal
+        .requests()
+        .into_iter()
+        .filter(|r| r.query.contains("fields%5Buser--user%5D=name"))
+        .collect();
+    assert!(!counting.is_empty(), "counted with ids only");
+    assert!(counting.len() <= 4, "doubling then bisecting: {counting:?}");
+
+    app.drupal.clear_requests();
+    let second = app.get("/Users?startIndex=11&count=10").await;
+    assert_eq!(second.body["totalResults"], 141);
+    assert_eq!(user_names(&second.body).first(), Some(&"cnt-009"));
+    assert_eq!(app.drupal.request_count(), 1, "{:?}", app.drupal.requests());
+}
+
+#[tokio::test]
+async fn a_write_forgets_cached_counts() {
+    let app = spawn_app().await;
+    seed(&app, "fresh", 60);
+    let before = app.get("/Users?count=1").await;
+    assert_eq!(before.body["totalResults"], 61);
+    app.create_user("fresh-new", "fresh-new@example.org").await;
+    let after = app.get("/Users?count=1").await;
+    assert_eq!(after.body["totalResults"], 62);
+}
+
+#[tokio::test]
+async fn sorting_is_pushed_down_and_orders_every_page() {
+    let app = spawn_app().await;
+    for name in ["mia", "abe", "zed", "kim"] {
+        app.seed_user(name, &format!("{name}@example.org"));
+    }
+    app.drupal.clear_requests();
+    let answer = app
+        .get("/Users?sortBy=userName&sortOrder=descending&count=3")
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(user_names(&answer.body), vec!["zed", "mia", "kim"]);
+    assert!(app
+        .drupal
+        .requests()
+        .iter()
+        .any(|r| r.query.contains("sort=-name")));
+    let next = app
+        .get("/Users?sortBy=userName&sortOrder=descending&startIndex=4&count=3")
+        .await;
+    assert_eq!(user_names(&next.body), vec!["admin", "abe"]);
+    let ascending = app.get("/Users?sortBy=userName&count=2").await;
+    assert_eq!(user_names(&ascending.body), vec!["abe", "admin"]);
+
+    let unsortable = app.get("/Users?sortBy=nickName").await;
+    unsortable.assert_scim_error(400, Some("invalidValue"));
+}
+
+#[tokio::test]
+async fn filters_drupal_cannot_express_are_evaluated_by_the_bridge_and_paged() {
+    let app = spawn_app().await;
+    seed(&app, "ev", 75);
+    let filter = r#"userName sw "ev-0" and not (userName ew "0")"#;
+    let first = app
+        .get(&format!("/Users?filter={}&count=20", url_encode(filter)))
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    // ev-000 .. ev-074 minus those ending in 0.
+    assert_eq!(first.body["totalResults"], 67);
+    assert_eq!(first.body["itemsPerPage"], 20);
+    let names = user_names(&first.body);
+    assert_eq!(names.first(), Some(&"ev-001"));
+    assert!(names.iter().all(|n| !n.ends_with('0')));
+    let last = app
+        .get(&format!(
+            "/Users?filter={}&startIndex=61&count=20",
+            url_encode(filter)
+        ))
+        .await;
+    assert_eq!(last.body["itemsPerPage"], 7);
+}
+
+#[tokio::test]
+async fn the_grammar_reaches_drupal_through_http() {
+    let app = spawn_app().await;
+    let ann = app.create_user("ann", "Ann@Ex.org").await;
+    app.create_user("bob", "bob@other.org").await;
+    let cases = [
+        (r#"emails[type eq "work" and value co "@ex.org"]"#, 1),
+        (r#"emails.value eq "ANN@EX.ORG""#, 1),
+        (
+            r#"userName eq "ann" or (emails.value ew "other.org" and active eq true)"#,
+            2,
+        ),
+        (r#"not (userName eq "ann") and userName ne "admin""#, 1),
+        (
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "bob""#,
+            1,
+        ),
+        (
+            r#"meta.lastModified gt "2000-01-01T00:00:00Z" and userName pr"#,
+            3,
+        ),
+        (r#"externalId eq "ext-ann""#, 1),
+        (r#"externalId eq "EXT-ANN""#, 0),
+        (r#"userName eq "ann \"quoted\"""#, 0),
+    ];
+    for (filter, expected) in cases {
+        let answer = app.filter_users(filter).await;
+        assert_eq!(answer.status, 200, "{filter}: {}", answer.body);
+        assert_eq!(
+            answer.body["totalResults"], expected,
+            "{filter}: {}",
+            answer.body
+        );
+    }
+    let by_value_path = app.filter_users(r#"emails[value co "@ex.org"]"#).await;
+    assert_eq!(by_value_path.body["Resources"][0]["id"], ann.as_str());
+}
+
+#[tokio::test]
+async fn search_by_post_pages_and_projects_like_get() {
+    let app = spawn_app().await;
+    seed(&app, "srch", 55);
+    let answer = app
+        .post(
+            "/Users/.search",
+            &json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                "filter": "userName sw \"srch-\"",
+                "startIndex": 51,
+                "count": 10,
+                "attributes": ["userName"],
+                "sortBy": "userName"
+            }),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["totalResults"], 55);
+    assert_eq!(answer.body["startIndex"], 51);
+    assert_eq!(
+        user_names(&answer.body),
+        vec!["srch-050", "srch-051", "srch-052", "srch-053", "srch-054"]
+    );
+    let first = &answer.body["Resources"][0];
+    assert!(first.get("emails").is_none(), "{first}");
+    assert!(first.get("id").is_some(), "id is always returned");
+
+    let excluded = app
+        .post(
+            "/Users/.search",
+            &json!({"filter": "userName eq \"srch-000\"", "excludedAttributes": ["emails", "meta"]}),
+        )
+        .await;
+    let only = &excluded.body["Resources"][0];
+    assert_eq!(only["userName"], "srch-000");
+    assert!(
+        only.get("emails").is_none() && only.get("meta").is_none(),
+        "{only}"
+    );
+}
+
+#[tokio::test]
+async fn projection_applies_to_every_read_and_write_answer() {
+    let app = spawn_app().await;
+    let listed = app
+        .get("/Users?attributes=emails&filter=userName%20eq%20%22admin%22")
+        .await;
+    let admin = &listed.body["Resources"][0];
+    assert!(admin.get("userName").is_none(), "{admin}");
+    assert!(admin.get("emails").is_some(), "{admin}");
+    let created = app
+        .post(
+            "/Users?attributes=userName",
+            &json!({"userName": "proj", "emails": [{"value": "proj@example.org"}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert!(created.body.get("emails").is_none(), "{}", created.body);
+    let id = created.body["id"].as_str().unwrap();
+    let patched = app
+        .patch(
+            &format!("/Users/{id}?excludedAttributes=userName"),
+            &json!({"Operations": [{"op": "replace", "path": "displayName", "value": "P"}]}),
+        )
+        .await;
+    assert!(patched.body.get("userName").is_none(), "{}", patched.body);
+    assert_eq!(patched.body["displayName"], "P");
+}

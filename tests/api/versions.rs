@@ -1,0 +1,195 @@
+//! Resource versions over HTTP (RFC 7644 §3.14): `ETag`, `If-None-Match`
+//! on reads, `If-Match` on writes.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{read, spawn_app, TestApp, TOKEN};
+
+fn patch_active(active: bool) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "replace", "path": "active", "value": active}]})
+}
+
+/// A request with one extra header.
+async fn with_header(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    header: (&str, &str),
+    body: Option<&Value>,
+) -> crate::helpers::Answer {
+    let mut request = app
+        .client
+        .request(method, format!("{}{path}", app.base))
+        .bearer_auth(TOKEN)
+        .header(header.0, header.1);
+    if let Some(body) = body {
+        request = request
+            .header("Content-Type", "application/scim+json")
+            .body(body.to_string());
+    }
+    read(request.send().await.expect("bridge answers")).await
+}
+
+#[tokio::test]
+async fn service_provider_config_advertises_etags() {
+    let app = spawn_app().await;
+    let config = app.get("/ServiceProviderConfig").await;
+    assert_eq!(config.body["etag"]["supported"], true);
+}
+
+#[tokio::test]
+async fn reads_and_writes_carry_the_version_as_etag() {
+    let app = spawn_app().await;
+    let id = app.create_user("vera", "vera@example.org").await;
+    let read = app.get(&format!("/Users/{id}")).await;
+    let version = read.body["meta"]["version"].as_str().unwrap().to_string();
+    assert!(version.starts_with("W/\""), "{version}");
+    assert_eq!(read.header("etag"), Some(version.as_str()));
+
+    let patched = app
+        .patch(&format!("/Users/{id}"), &patch_active(false))
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let new_version = patched.body["meta"]["version"].as_str().unwrap();
+    assert_eq!(patched.header("etag"), Some(new_version));
+    assert_ne!(new_version, version);
+}
+
+#[tokio::test]
+async fn if_none_match_with_the_current_version_is_304_without_a_body() {
+    let app = spawn_app().await;
+    let id = app.create_user("walt", "walt@example.org").await;
+    let version = app.get(&format!("/Users/{id}")).await.body["meta"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cached = with_header(
+        &app,
+        Method::GET,
+        &format!("/Users/{id}"),
+        ("If-None-Match", &version),
+        None,
+    )
+    .await;
+    assert_eq!(cached.status, 304);
+    assert_eq!(cached.body, Value::Null);
+    assert_eq!(cached.header("etag"), Some(version.as_str()));
+
+    let stale = with_header(
+        &app,
+        Method::GET,
+        &format!("/Users/{id}"),
+        ("If-None-Match", "W/\"1-0\""),
+        None,
+    )
+    .await;
+    assert_eq!(stale.status, 200);
+    assert_eq!(stale.body["userName"], "walt");
+}
+
+#[tokio::test]
+async fn a_write_based_on_an_older_version_is_412_and_changes_nothing() {
+    let app = spawn_app().await;
+    // Both writes fall in the same second of Drupal's clock: the version
+    // must still move.
+    app.drupal.set_clock(Some(1_750_000_000));
+    let id = app.create_user("xena", "xena@example.org").await;
+    let old = app.get(&format!("/Users/{id}")).await.body["meta"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let first = with_header(
+        &app,
+        Method::PATCH,
+        &format!("/Users/{id}"),
+        ("If-Match", &old),
+        Some(&patch_active(false)),
+    )
+    .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+
+    app.drupal.clear_requests();
+    let stale_patch = with_header(
+        &app,
+        Method::PATCH,
+        &format!("/Users/{id}"),
+        ("If-Match", &old),
+        Some(&patch_active(true)),
+    )
+    .await;
+    stale_patch.assert_scim_error(412, None);
+    let stale_put = with_header(
+        &app,
+        Method::PUT,
+        &format!("/Users/{id}"),
+        ("If-Match", &old),
+        Some(&json!({"userName": "xena2", "emails": [{"value": "xena@example.org"}]})),
+    )
+    .await;
+    stale_put.assert_scim_error(412, None);
+    let stale_delete = with_header(
+        &app,
+        Method::DELETE,
+        &format!("/Users/{id}"),
+        ("If-Match", &old),
+        None,
+    )
+    .await;
+    stale_delete.assert_scim_error(412, None);
+    assert!(
+        app.drupal.requests().iter().all(|r| r.method == "GET"),
+        "{:?}",
+        app.drupal.requests()
+    );
+    assert_eq!(
+        app.drupal_user("xena").unwrap()["attributes"]["status"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn the_current_version_or_a_star_lets_the_write_through() {
+    let app = spawn_app().await;
+    let id = app.create_user("yuri", "yuri@example.org").await;
+    let current = app.get(&format!("/Users/{id}")).await.body["meta"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let put = with_header(
+        &app,
+        Method::PUT,
+        &format!("/Users/{id}"),
+        ("If-Match", &current),
+        Some(&json!({"userName": "yuri", "displayName": "Yuri G", "emails": [{"value": "yuri@example.org"}]})),
+    )
+    .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(put.body["displayName"], "Yuri G");
+    let delete = with_header(
+        &app,
+        Method::DELETE,
+        &format!("/Users/{id}"),
+        ("If-Match", "*"),
+        None,
+    )
+    .await;
+    assert_eq!(delete.status, 204, "{}", delete.body);
+}
+
+#[tokio::test]
+async fn a_malformed_version_condition_is_a_bad_request() {
+    let app = spawn_app().await;
+    let id = app.create_user("zoe", "zoe@example.org").await;
+    let answer = with_header(
+        &app,
+        Method::DELETE,
+        &format!("/Users/{id}"),
+        ("If-Match", "W/\"unterminated"),
+        None,
+    )
+    .await;
+    answer.assert_scim_error(400, None);
+    assert!(app.drupal_user("zoe").is_some());
+}
