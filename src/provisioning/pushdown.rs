@@ -64,7 +64,7 @@ pub fn translate(
             );
             Ok(match (a.condition, b.condition) {
                 (Some(ca), Some(cb)) => Pushdown {
-                    condition: Some(Condition::all(vec![ca, cb])),
+                    condition: Some(both(ca, cb)),
                     exact: a.exact && b.exact,
                 },
                 (Some(c), None) | (None, Some(c)) => Pushdown::superset(c),
@@ -103,7 +103,9 @@ pub fn translate(
             }
         },
         Filter::Present(path) => {
-            let target = Target::of(path, None, mapping, schema)?;
+            let Some(target) = Target::of_or_rendered(path, mapping, schema)? else {
+                return Ok(Pushdown::nothing());
+            };
             let condition = Condition::null_check(target.field.clone(), Operator::IsNotNull);
             // An empty string is "present" to Drupal but not to SCIM.
             Ok(if target.meta.kind == AttrType::String {
@@ -113,8 +115,10 @@ pub fn translate(
             })
         }
         Filter::Compare { path, op, value } => {
-            let target = Target::of(path, None, mapping, schema)?;
-            Ok(target.compare(*op, value))
+            Ok(match Target::of_or_rendered(path, mapping, schema)? {
+                Some(target) => target.compare(*op, value),
+                None => Pushdown::nothing(),
+            })
         }
         Filter::ValuePath { path, filter } => value_path(path, filter, mapping, schema),
     }
@@ -189,6 +193,21 @@ fn either(a: Condition, b: Condition) -> Condition {
     } else {
         Condition::any(members)
     }
+}
+
+/// `a AND b` as one flat group: nested groups of the same conjunction
+/// would grow one level per term, and Drupal limits how deep groups nest.
+fn both(a: Condition, b: Condition) -> Condition {
+    let conjuncts = |c: Condition| match c {
+        Condition::Group {
+            conjunction: Conjunction::And,
+            members,
+        } => members,
+        other => vec![other],
+    };
+    let mut members = conjuncts(a);
+    members.extend(conjuncts(b));
+    Condition::all(members)
 }
 
 fn disjuncts(condition: Condition) -> Vec<Condition> {
@@ -303,6 +322,22 @@ impl Target {
         })
     }
 
+    /// The target, or `None` for a sub-attribute that no rule stores but the
+    /// mapping renders with its parent (`emails.type` of the mapped
+    /// `emails.value`): the bridge evaluates those itself, as it does
+    /// `emails[type eq "work"]`.
+    fn of_or_rendered(
+        path: &AttrPath,
+        mapping: &Mapping,
+        schema: &dyn AttributeResolver,
+    ) -> Result<Option<Target>, ScimError> {
+        match Target::of(path, None, mapping, schema) {
+            Ok(target) => Ok(Some(target)),
+            Err(_) if path.sub_attr.is_some() && parent_is_mapped(path, mapping) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn compare(&self, op: CompareOp, value: &CompValue) -> Pushdown {
         let literal = value.to_json();
         let Some(drupal_value) = self.convert.apply(&literal).and_then(|v| query_value(&v)) else {
@@ -371,6 +406,12 @@ fn attribute_meta(path: &AttrPath, schema: &dyn AttributeResolver) -> Result<Att
     }
 }
 
+fn parent_is_mapped(path: &AttrPath, mapping: &Mapping) -> bool {
+    mapping
+        .binding_for(path.schema.as_deref(), &path.attr, Some("value"), None)
+        .is_some()
+}
+
 fn unfilterable(path: &AttrPath) -> ScimError {
     ScimError::invalid_filter(format!(
         "the attribute {path} cannot be filtered on: the bridge's mapping does not store it in a Drupal field"
@@ -436,6 +477,38 @@ rules:
 
     fn nothing(filter: &str) {
         assert_eq!(translated(filter).expect("translates"), Pushdown::nothing());
+    }
+
+    #[test]
+    fn sub_attributes_rendered_with_a_mapped_parent_are_evaluated_by_the_bridge() {
+        nothing("emails.type eq \"work\"");
+        nothing("emails.primary eq true");
+        assert!(
+            translated("name.givenName eq \"x\"").is_err(),
+            "not mapped at all"
+        );
+    }
+
+    #[test]
+    fn long_chains_stay_one_flat_group() {
+        let chain = |op: &str| {
+            (0..40)
+                .map(|i| format!("title eq \"t{i}\""))
+                .collect::<Vec<_>>()
+                .join(op)
+        };
+        for op in [" and ", " or "] {
+            let pushdown = translated(&chain(op)).expect("translates");
+            match pushdown.condition {
+                Some(Condition::Group { members, .. }) => {
+                    assert!(
+                        members.iter().all(|m| matches!(m, Condition::Field { .. })),
+                        "{op}: {members:?}"
+                    );
+                }
+                other => panic!("{op}: {other:?}"),
+            }
+        }
     }
 
     fn field(path: &str, op: Operator, value: &str) -> Condition {

@@ -321,7 +321,7 @@ impl Provisioner {
         loop {
             seen += page.users.len();
             if seen > CANDIDATE_LIMIT {
-                return Err(ScimError::invalid_filter(format!(
+                return Err(ScimError::too_many(format!(
                     "this filter needs the bridge to check more than {CANDIDATE_LIMIT} accounts itself; add a condition Drupal can answer, such as userName eq, externalId eq or emails.value eq"
                 ))
                 .into());

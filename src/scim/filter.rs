@@ -280,6 +280,7 @@ impl Filter {
                         meta.kind
                     ));
                 }
+                check_literal(&canonical, &meta, value)?;
                 Filter::Compare {
                     path: canonical,
                     op: *op,
@@ -523,6 +524,37 @@ fn compare(meta: &AttrMeta, actual: &Value, op: CompareOp, expected: &CompValue)
             compare_text(meta.case_exact, actual, op, expected)
         }
     }
+}
+
+/// Refuses a comparison value that cannot be of the attribute's type, so a
+/// typo is an error instead of a filter that silently matches nothing.
+/// Strings are lenient: IdPs send bare words and numbers for them.
+fn check_literal(path: &AttrPath, meta: &AttrMeta, value: &CompValue) -> Result<(), String> {
+    let fits = match (meta.kind, value) {
+        (_, CompValue::Null) => true,
+        (AttrType::DateTime, CompValue::String(s)) => instant(Some(s)).is_some(),
+        (AttrType::DateTime, _) => false,
+        (AttrType::Boolean, CompValue::Boolean(_)) => true,
+        (AttrType::Boolean, CompValue::String(s)) => parse_bool(s).is_some(),
+        (AttrType::Boolean, _) => false,
+        (AttrType::Integer | AttrType::Decimal, CompValue::Number(_)) => true,
+        (AttrType::Integer | AttrType::Decimal, CompValue::String(s)) => {
+            s.trim().parse::<f64>().is_ok()
+        }
+        (AttrType::Integer | AttrType::Decimal, _) => false,
+        _ => true,
+    };
+    if fits {
+        return Ok(());
+    }
+    let expected = match meta.kind {
+        AttrType::DateTime => "an RFC 3339 date and time such as \"2026-01-31T12:00:00Z\"",
+        AttrType::Boolean => "true or false",
+        _ => "a number",
+    };
+    Err(format!(
+        "\"{path}\" cannot be compared with {value}: it takes {expected}"
+    ))
 }
 
 fn instant(text: Option<&str>) -> Option<DateTime<FixedOffset>> {
@@ -986,6 +1018,37 @@ mod tests {
             .validate(&user_resolver())
             .unwrap_or_else(|e| panic!("{text}: {}", e.detail));
         filter.matches(&barbara(), &user_resolver())
+    }
+
+    #[test]
+    fn values_that_cannot_be_of_the_attributes_type_are_refused() {
+        for text in [
+            "meta.lastModified gt \"not a date\"",
+            "active eq 5",
+            "active eq \"maybe\"",
+        ] {
+            let err = parse(text).validate(&user_resolver()).unwrap_err();
+            assert_eq!(
+                err.scim_type,
+                Some(crate::scim::error::ScimType::InvalidFilter),
+                "{text}"
+            );
+            assert!(
+                err.detail.contains("cannot be compared"),
+                "{text}: {}",
+                err.detail
+            );
+        }
+        for text in [
+            "meta.lastModified gt \"2011-05-13T04:42:34Z\"",
+            "active eq \"True\"",
+            "userName eq 5",
+            "title eq null",
+        ] {
+            parse(text)
+                .validate(&user_resolver())
+                .unwrap_or_else(|e| panic!("{text}: {}", e.detail));
+        }
     }
 
     #[test]

@@ -368,3 +368,24 @@ async fn a_mapping_without_groups_reads_a_user_in_one_drupal_request() {
     assert_eq!(app.get(&format!("/Users/{id}")).await.status, 200);
     assert_eq!(app.drupal.request_count(), 1, "{:?}", app.drupal.requests());
 }
+
+#[tokio::test]
+async fn a_user_name_longer_than_drupal_allows_is_refused_not_cut() {
+    let app = spawn_app().await;
+    let long = format!("{}@example.org", "a".repeat(64));
+    let answer = app
+        .post(
+            "/Users",
+            &json!({"userName": long, "emails": [{"value": "long@example.org"}]}),
+        )
+        .await;
+    answer.assert_scim_error(400, Some("invalidValue"));
+    assert!(
+        answer.body["detail"].as_str().unwrap().contains("60"),
+        "{}",
+        answer.body
+    );
+    let lookup = app.filter_users(&format!("userName eq \"{long}\"")).await;
+    assert_eq!(lookup.status, 200, "the IdP's lookup still answers");
+    assert_eq!(lookup.body["totalResults"], 0);
+}
