@@ -206,6 +206,13 @@ impl RoleCatalog {
         &self.rule_roles
     }
 
+    /// Whether the bridge grants and takes this role (by UUID): an exposed
+    /// group's role, or one a role rule grants.
+    pub fn manages(&self, role_id: &str) -> bool {
+        self.groups.iter().any(|g| g.id == role_id)
+            || self.rule_roles.values().any(|id| id == role_id)
+    }
+
     /// Whether Drupal had every one of these rule roles when the list was read.
     pub fn has_rule_roles<'r>(&self, roles: impl IntoIterator<Item = &'r String>) -> bool {
         roles

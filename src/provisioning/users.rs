@@ -77,7 +77,7 @@ impl Provisioner {
                     .iter()
                     .any(|e| e.pointer.as_deref() == Some("/data/attributes/name")) =>
             {
-                match self.revive_deprovisioned(&write).await? {
+                match self.revive_deprovisioned(&resource, &write).await? {
                     Some(user) => user,
                     None => return Err(DrupalError::Validation(errors).into()),
                 }
@@ -168,6 +168,12 @@ impl Provisioner {
             DeprovisionPolicy::Block => {
                 let mut write = UserWrite::default();
                 write.attributes.insert("status".into(), Value::Bool(false));
+                // Access the IdP granted goes with the account: a blocked,
+                // kept account must not carry it into a later reactivation.
+                let catalog = self.role_catalog(None).await?;
+                if let Some(roles) = roles_without_managed(&catalog, &current.roles, &[]) {
+                    write.relationships.insert("roles".into(), roles);
+                }
                 if let Some(field) = self.marker.field() {
                     write.attributes.insert(field.into(), Value::Bool(true));
                 }
@@ -583,7 +589,11 @@ impl Provisioner {
 
     /// An IdP creating a user that SCIM DELETE deprovisioned earlier gets
     /// that account back, reactivated, instead of a name conflict forever.
-    async fn revive_deprovisioned(&self, write: &UserWrite) -> Result<Option<DrupalUser>> {
+    async fn revive_deprovisioned(
+        &self,
+        resource: &Map<String, Value>,
+        write: &UserWrite,
+    ) -> Result<Option<DrupalUser>> {
         let Some(field) = self.marker.field() else {
             return Ok(None);
         };
@@ -602,12 +612,42 @@ impl Provisioner {
         if !self.marker.is_marked(&existing) || self.ensure_writable(&existing).is_err() {
             return Ok(None);
         }
+        // The account comes back as the IdP creates it now: mapped fields
+        // it did not send are cleared, as a PUT clears them, and no role
+        // the bridge manages survives from before unless granted again.
         let mut revive = UserWrite {
             id: None,
-            attributes: write.attributes.clone(),
+            attributes: self
+                .mapping()
+                .to_drupal(resource, WritePurpose::Update)?
+                .attributes,
             relationships: write.relationships.clone(),
         };
+        revive
+            .attributes
+            .extend(write.attributes.iter().map(|(k, v)| (k.clone(), v.clone())));
         revive.attributes.insert(field.into(), Value::Null);
+        let granted: Vec<RoleRef> = write
+            .relationships
+            .get("roles")
+            .and_then(|r| r.get("data"))
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i.get("id").and_then(Value::as_str))
+                    .map(|id| RoleRef {
+                        id: id.to_string(),
+                        machine_name: String::new(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        revive.relationships.remove("roles");
+        let catalog = self.role_catalog(None).await?;
+        if let Some(roles) = roles_without_managed(&catalog, &existing.roles, &granted) {
+            revive.relationships.insert("roles".into(), roles);
+        }
         let user = self.drupal.update_user(&existing.id, &revive).await?;
         tracing::info!(
             user = name,
@@ -615,6 +655,27 @@ impl Provisioner {
         );
         Ok(Some(user))
     }
+}
+
+/// The roles `held` without those the bridge manages, plus `granted`, as a
+/// `roles` relationship; `None` when that changes nothing.
+fn roles_without_managed(
+    catalog: &RoleCatalog,
+    held: &[RoleRef],
+    granted: &[RoleRef],
+) -> Option<Value> {
+    let mut ids: Vec<String> = held
+        .iter()
+        .filter(|r| !catalog.manages(&r.id))
+        .map(|r| r.id.clone())
+        .collect();
+    for role in granted {
+        if !ids.contains(&role.id) {
+            ids.push(role.id.clone());
+        }
+    }
+    let unchanged = ids.len() == held.len() && held.iter().all(|h| ids.contains(&h.id));
+    (!unchanged).then(|| roles_relationship(&ids))
 }
 
 /// The `roles` relationship the role rules want, when it differs from the

@@ -157,3 +157,42 @@ async fn uid_1_and_protected_role_holders_are_never_changed() {
         true
     );
 }
+
+#[tokio::test]
+async fn a_recreated_user_gets_neither_its_old_groups_nor_its_old_attributes_back() {
+    let app = spawn_app().await;
+    let id = app.create_user("rehire", "rehire@example.org").await;
+    let engineering = app.drupal.role_uuid("engineering").unwrap();
+    let added = app
+        .patch(
+            &format!("/Groups/{engineering}"),
+            &json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]}),
+        )
+        .await;
+    assert_eq!(added.status, 204, "{}", added.body);
+    assert_eq!(app.delete(&format!("/Users/{id}")).await.status, 204);
+    let kept = app.drupal_user("rehire").unwrap();
+    assert_eq!(
+        kept["relationships"]["roles"]["data"],
+        json!([]),
+        "deprovisioning takes the IdP's roles"
+    );
+
+    let again = app
+        .post(
+            "/Users",
+            &json!({"userName": "rehire", "emails": [{"value": "rehire.new@example.org"}]}),
+        )
+        .await;
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(again.body["id"], id.as_str());
+    assert!(again.body.get("groups").is_none(), "{}", again.body);
+    assert!(
+        again.body.get("externalId").is_none(),
+        "the old externalId is gone: {}",
+        again.body
+    );
+    let drupal = app.drupal_user("rehire").unwrap();
+    assert!(drupal["attributes"]["field_scim_external_id"].is_null());
+    assert_eq!(drupal["attributes"]["mail"], "rehire.new@example.org");
+}
