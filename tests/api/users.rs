@@ -389,3 +389,17 @@ async fn a_user_name_longer_than_drupal_allows_is_refused_not_cut() {
     assert_eq!(lookup.status, 200, "the IdP's lookup still answers");
     assert_eq!(lookup.body["totalResults"], 0);
 }
+
+#[tokio::test]
+async fn the_anonymous_accounts_uuid_is_not_a_user_and_no_credential_alarm() {
+    let anonymous = uuid::Uuid::new_v4();
+    let mut options = crate::helpers::Options::default();
+    options.standin.anonymous_uuid = Some(anonymous);
+    let app = crate::helpers::spawn_app_with(options).await;
+    app.get(&format!("/Users/{anonymous}"))
+        .await
+        .assert_scim_error(404, None);
+    app.delete(&format!("/Users/{anonymous}"))
+        .await
+        .assert_scim_error(404, None);
+}
