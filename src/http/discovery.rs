@@ -1,7 +1,10 @@
 //! RFC 7644 §4 discovery: what this bridge supports, said honestly.
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::middleware::{self, Next};
+use actix_web::{web, HttpRequest, HttpResponse, Resource, ResponseError};
 
 use super::bulk::BulkLimits;
 use super::error::ApiError;
@@ -10,32 +13,51 @@ use super::{base_url, only, scim_json, AppState};
 use crate::scim::error::ScimError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    // Discovery is read-only: every other method is a SCIM 405.
-    cfg.service(
-        web::resource("/ServiceProviderConfig")
-            .get(service_provider_config)
-            .default_service(only("GET")),
-    )
-    .service(
-        web::resource("/Schemas")
-            .get(schemas)
-            .default_service(only("GET")),
-    )
-    .service(
-        web::resource("/Schemas/{id}")
-            .get(schema)
-            .default_service(only("GET")),
-    )
-    .service(
-        web::resource("/ResourceTypes")
-            .get(resource_types)
-            .default_service(only("GET")),
-    )
-    .service(
-        web::resource("/ResourceTypes/{id}")
-            .get(resource_type)
-            .default_service(only("GET")),
-    );
+    cfg.service(read_only("/ServiceProviderConfig").get(service_provider_config))
+        .service(read_only("/Schemas").get(schemas))
+        .service(read_only("/Schemas/{id}").get(schema))
+        .service(read_only("/ResourceTypes").get(resource_types))
+        .service(read_only("/ResourceTypes/{id}").get(resource_type));
+}
+
+/// Discovery is read-only (any other method is a SCIM 405) and unfiltered.
+fn read_only(
+    path: &str,
+) -> Resource<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    web::resource(path)
+        .wrap(middleware::from_fn(refuse_filter))
+        .default_service(only("GET"))
+}
+
+/// RFC 7644 §4: a filter on a discovery endpoint SHOULD be answered 403.
+async fn refuse_filter(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let filtered = req.query_string().split('&').any(|pair| {
+        pair.split('=')
+            .next()
+            .is_some_and(|k| k.eq_ignore_ascii_case("filter"))
+    });
+    if filtered {
+        let response = ApiError(ScimError::forbidden(format!(
+            "{} cannot be filtered (RFC 7644 §4); read it whole.",
+            req.path()
+        )))
+        .error_response();
+        return Ok(req.into_response(response));
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
 }
 
 async fn service_provider_config(

@@ -136,17 +136,24 @@ fn membership_to_scim(failures: &MembershipFailures) -> ScimError {
             failures.failures.len() - LISTED_MEMBERS
         ));
     }
-    ScimError {
-        detail: format!(
-            "Group \"{}\": {} of {} membership changes failed; the other {} were applied and stay. Failed: {}. Retry the failed members once the cause is fixed.",
+    let listed = listed.join("; ");
+    let listed = listed.trim_end_matches('.');
+    let detail = if failures.refused {
+        format!(
+            "Group \"{}\": nothing was changed, because {} member(s) cannot be: {listed}.",
+            failures.group,
+            failures.failures.len(),
+        )
+    } else {
+        format!(
+            "Group \"{}\": {} of {} membership changes failed; the other {} were applied and stay. Failed: {listed}. Retry the failed members once the cause is fixed.",
             failures.group,
             failures.failures.len(),
             failures.applied + failures.failures.len(),
             failures.applied,
-            listed.join("; ")
-        ),
-        ..worst
-    }
+        )
+    };
+    ScimError { detail, ..worst }
 }
 
 /// What the operator must do about a Drupal failure, logged once.

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::request_log::label;
 use super::{
-    base_url, json_body, projection_of, query_param, scim_json, with_refs, AppState, Query,
+    base_url, json_body, only, projection_of, query_param, scim_json, with_refs, AppState, Query,
 };
 use crate::provisioning::{GroupQuery, ScimGroup};
 use crate::scim::filter::Filter;
@@ -23,15 +23,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/Groups")
             .route(web::get().to(list))
-            .route(web::post().to(create)),
+            .route(web::post().to(create))
+            .default_service(only("GET, POST")),
     )
-    .service(web::resource("/Groups/.search").route(web::post().to(search)))
+    .service(
+        web::resource("/Groups/.search")
+            .route(web::post().to(search))
+            .default_service(only("POST")),
+    )
     .service(
         web::resource("/Groups/{id}")
             .route(web::get().to(get))
             .route(web::put().to(replace))
             .route(web::patch().to(patch))
-            .route(web::delete().to(delete)),
+            .route(web::delete().to(delete))
+            .default_service(only("GET, PUT, PATCH, DELETE")),
     );
 }
 

@@ -12,8 +12,11 @@ mod users;
 
 use std::sync::Arc;
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue, ALLOW, CONTENT_TYPE, ETAG};
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
 use actix_web::{middleware, web, HttpRequest, HttpResponse, ResponseError, Route};
 use serde_json::{Map, Value};
 
@@ -53,6 +56,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             web::scope("/scim/v2")
                 .wrap(middleware::from_fn(auth::require_bearer))
                 .wrap(middleware::from_fn(error::scim_rejections))
+                .wrap(middleware::from_fn(head_as_get))
                 .configure(users::routes)
                 .configure(groups::routes)
                 .configure(bulk::routes)
@@ -69,20 +73,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
 /// The request-log middleware, wrapped around the whole app by startup.
 pub use request_log::log_requests;
 
-/// The scope's fallback, which actix also uses for a known path with an
-/// unsupported method: that case has a matched resource pattern.
+/// The scope's fallback: no SCIM endpoint at that path. (A known path with
+/// an unsupported method is each resource's own `only` answer.)
 async fn no_such_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let known_path = req
-        .match_pattern()
-        .is_some_and(|p| p.trim_end_matches('/') != "/scim/v2");
-    if known_path {
-        return Err(ScimError::method_not_allowed(format!(
-            "{} is not supported on {}.",
-            req.method(),
-            req.path()
-        ))
-        .into());
-    }
     Err(ScimError::not_found(format!(
         "No SCIM endpoint at {} {}. Endpoints: /Users, /Groups, /Bulk, /ServiceProviderConfig, /Schemas, /ResourceTypes.",
         req.method(),
@@ -105,6 +98,23 @@ fn only(allowed: &'static str) -> Route {
             .headers_mut()
             .insert(ALLOW, HeaderValue::from_static(allowed));
         response
+    })
+}
+
+/// HEAD is GET without the body (RFC 9110 §9.3.2): every GET route answers it.
+async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let head = req.method() == Method::HEAD;
+    if head {
+        req.head_mut().method = Method::GET;
+    }
+    let response = next.call(req).await?;
+    Ok(if head {
+        response.map_body(|_, _| BoxBody::new(()))
+    } else {
+        response.map_into_boxed_body()
     })
 }
 

@@ -72,14 +72,19 @@ pub struct MemberFailure {
     pub problem: MemberProblem,
 }
 
-/// Some membership changes of one request failed; the others were applied.
+/// Some membership changes of one request failed. Either nothing was
+/// written (members the bridge may not or cannot change are known before
+/// any write), or the writes that Drupal failed are listed and the others
+/// were applied.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{} of {} membership changes of group {group} failed", failures.len(), applied + failures.len())]
 pub struct MembershipFailures {
     pub group: String,
-    /// Changes written (or already in place).
+    /// Changes written (or already in place); 0 when `refused`.
     pub applied: usize,
     pub failures: Vec<MemberFailure>,
+    /// The request was refused whole before any write (RFC 7644 §3.5.2).
+    pub refused: bool,
 }
 
 /// One write to make.
@@ -161,6 +166,25 @@ impl Provisioner {
             }
         }
 
+        if !failures.is_empty() {
+            // Known before any write: refuse the whole request, as RFC 7644
+            // §3.5.2 wants, rather than apply part of it.
+            for failure in &failures {
+                tracing::warn!(
+                    group = %group.display_name,
+                    member = %failure.member,
+                    action = %failure.action,
+                    problem = %failure.problem,
+                    "a membership change cannot be made; nothing was written"
+                );
+            }
+            return Err(ProvisioningError::Membership(MembershipFailures {
+                group: group.display_name.clone(),
+                applied: 0,
+                failures,
+                refused: true,
+            }));
+        }
         let planned = writes.len();
         let write_failures: Vec<MemberFailure> = stream::iter(writes)
             .map(|write| self.write_member(group, write))
@@ -195,6 +219,7 @@ impl Provisioner {
             group: group.display_name.clone(),
             applied,
             failures,
+            refused: false,
         }))
     }
 

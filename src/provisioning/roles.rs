@@ -44,6 +44,8 @@ pub struct RoleCatalog {
     missing_rule_roles: Vec<String>,
     /// What the operator must hear about, once.
     warnings: Vec<String>,
+    /// The policy's protected roles, for hints about exposing them.
+    protected_roles: Vec<String>,
     loaded_at: Instant,
 }
 
@@ -62,6 +64,7 @@ impl RoleCatalog {
             rule_roles: BTreeMap::new(),
             missing_rule_roles: Vec::new(),
             warnings: Vec::new(),
+            protected_roles: protected_roles.to_vec(),
             loaded_at,
         };
         if catalog.roles.is_empty() && !mapping.exposed_groups().is_empty() {
@@ -88,6 +91,7 @@ impl RoleCatalog {
             rule_roles: BTreeMap::new(),
             missing_rule_roles: Vec::new(),
             warnings: Vec::new(),
+            protected_roles: Vec::new(),
             loaded_at: Instant::now(),
         }
     }
@@ -243,17 +247,27 @@ impl RoleCatalog {
             );
         }
         let lowered = name.to_lowercase();
-        let candidate = self.roles.iter().find(|r| {
+        // Every account holds these implicitly: they cannot be groups.
+        let implicit =
+            |r: &DrupalRole| matches!(r.machine_name.as_str(), "anonymous" | "authenticated");
+        let candidate = self.roles.iter().filter(|r| !implicit(r)).find(|r| {
             r.label.to_lowercase() == lowered || r.machine_name == lowered.replace([' ', '-'], "_")
         });
+        let mut allow_protected = "";
         let (role, hint) = match candidate {
-            Some(role) => (
-                role.machine_name.clone(),
-                format!(
+            Some(role) => {
+                let mut hint = format!(
                     "Drupal has a role \"{}\" ({}) that looks like it",
                     role.label, role.machine_name
-                ),
-            ),
+                );
+                if let Some(reason) = protection(role, &self.protected_roles) {
+                    hint.push_str(&format!(
+                        "; that role {reason}, so exposing it needs `allow_protected: true` and gives the identity provider power over it"
+                    ));
+                    allow_protected = "\n    allow_protected: true";
+                }
+                (role.machine_name.clone(), hint)
+            }
             None => (
                 "<machine name>".to_string(),
                 "Create the role in Drupal first (People › Roles): Drupal's JSON:API cannot create roles".to_string(),
@@ -261,7 +275,7 @@ impl RoleCatalog {
         };
         let quoted = serde_json::Value::String(name.to_string());
         format!(
-            "No Drupal role is exposed as the group \"{name}\"; SCIM groups are existing Drupal roles, which the bridge links to but cannot create. {hint}. To expose it, add this entry under `groups:` in the bridge's mapping file and restart the bridge:\n  - role: {role}\n    display_name: {quoted}\nNothing was changed."
+            "No Drupal role is exposed as the group \"{name}\"; SCIM groups are existing Drupal roles, which the bridge links to but cannot create. {hint}. To expose it, add this entry under `groups:` in the bridge's mapping file (the running bridge picks the change up):\n  - role: {role}\n    display_name: {quoted}{allow_protected}\nNothing was changed."
         )
     }
 }

@@ -18,7 +18,7 @@ use crate::drupal::{
     CollectionQuery, Condition, DrupalError, DrupalUser, Operator, RoleRef, SortKey, UserPage,
     UserWrite, DRUPAL_PAGE_CAP,
 };
-use crate::mapping::{Mapping, MappingError, WritePurpose};
+use crate::mapping::{FieldType, Mapping, MappingError, WritePurpose};
 use crate::scim::error::ScimError;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::SortOrder;
@@ -77,7 +77,7 @@ impl Provisioner {
                     .iter()
                     .any(|e| e.pointer.as_deref() == Some("/data/attributes/name")) =>
             {
-                match self.revive_deprovisioned(&resource, &write).await? {
+                match self.revive_deprovisioned(&write).await? {
                     Some(user) => user,
                     None => return Err(DrupalError::Validation(errors).into()),
                 }
@@ -601,11 +601,7 @@ impl Provisioner {
 
     /// An IdP creating a user that SCIM DELETE deprovisioned earlier gets
     /// that account back, reactivated, instead of a name conflict forever.
-    async fn revive_deprovisioned(
-        &self,
-        resource: &Map<String, Value>,
-        write: &UserWrite,
-    ) -> Result<Option<DrupalUser>> {
+    async fn revive_deprovisioned(&self, write: &UserWrite) -> Result<Option<DrupalUser>> {
         let Some(field) = self.marker.field() else {
             return Ok(None);
         };
@@ -624,20 +620,24 @@ impl Provisioner {
         if !self.marker.is_marked(&existing) || self.ensure_writable(&existing).is_err() {
             return Ok(None);
         }
-        // The account comes back as the IdP creates it now: mapped fields
-        // it did not send are cleared, as a PUT clears them, and no role
-        // the bridge manages survives from before unless granted again.
+        // The account comes back as the IdP creates it now: the custom
+        // fields it did not send are cleared (whatever an update would
+        // keep), and no role the bridge manages survives from before
+        // unless granted again.
         let mut revive = UserWrite {
             id: None,
-            attributes: self
-                .mapping()
-                .to_drupal(resource, WritePurpose::Update)?
-                .attributes,
+            attributes: write.attributes.clone(),
             relationships: write.relationships.clone(),
         };
-        revive
-            .attributes
-            .extend(write.attributes.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for mapped in self.mapping().mapped_fields() {
+            let attribute = mapped.field_type != FieldType::EntityReference;
+            if attribute
+                && mapped.name.starts_with("field_")
+                && !revive.attributes.contains_key(&mapped.name)
+            {
+                revive.attributes.insert(mapped.name, Value::Null);
+            }
+        }
         revive.attributes.insert(field.into(), Value::Null);
         let granted: Vec<RoleRef> = write
             .relationships

@@ -48,7 +48,29 @@ pub fn parse_resource(
             parsed.put(schema, schema.core(), key, value)?;
         }
     }
-    parsed.finish(schema)
+    let resource = parsed.finish(schema)?;
+    refuse_several_primaries(&resource)?;
+    Ok(resource)
+}
+
+/// RFC 7643 §2.4: "The primary attribute value 'true' MUST appear no more
+/// than once" in a multi-valued attribute.
+fn refuse_several_primaries(resource: &Map<String, Value>) -> Result<(), ScimError> {
+    for (name, value) in resource {
+        let Value::Array(items) = value else {
+            continue;
+        };
+        let primaries = items
+            .iter()
+            .filter(|item| item.get("primary") == Some(&Value::Bool(true)))
+            .count();
+        if primaries > 1 {
+            return Err(ScimError::invalid_value(format!(
+                "{name}: {primaries} values are marked primary; at most one may be (RFC 7643 §2.4)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The members of a URN-keyed object such as `"urn:...:enterprise:2.0:User": {..}`.
@@ -225,6 +247,17 @@ fn type_error(label: &str, expected: &str, got: &Value) -> ScimError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_primary_values_are_refused() {
+        let body = json!({"userName": "x", "emails": [
+            {"value": "a@x.org", "primary": true},
+            {"value": "b@x.org", "primary": "True"}
+        ]});
+        let err = parse_resource(&body, &ResourceSchema::user()).unwrap_err();
+        assert_eq!(err.status, 400);
+        assert!(err.detail.contains("emails"), "{}", err.detail);
+    }
     use crate::scim::schema::ENTERPRISE_USER_URN;
     use serde_json::json;
 

@@ -223,7 +223,7 @@ async fn okta_documented_create_put_and_deactivation_reach_drupal() {
             "status": true,
             "field_first_name": "Another",
             "field_last_name": "User",
-            "field_scim_external_id": null,
+            "field_scim_external_id": EXTERNAL_ID,
             "preferred_langcode": "en"
         }),
     );

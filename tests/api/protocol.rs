@@ -128,3 +128,46 @@ async fn health_check_needs_no_token_and_no_drupal() {
     assert_eq!(answer.status(), 200);
     assert_eq!(app.drupal.request_count(), 0);
 }
+
+#[tokio::test]
+async fn head_answers_like_get_without_a_body_and_405s_name_the_allowed_methods() {
+    let app = spawn_app().await;
+    let id = app.create_user("header", "header@example.org").await;
+    let head = app
+        .client
+        .head(format!("{}/Users/{id}", app.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert!(head.headers().get("etag").is_some());
+    assert!(head.text().await.unwrap().is_empty());
+
+    for (method, path, allowed) in [
+        (reqwest::Method::DELETE, "/Users".to_string(), "GET, POST"),
+        (
+            reqwest::Method::POST,
+            format!("/Users/{id}"),
+            "GET, PUT, PATCH, DELETE",
+        ),
+        (reqwest::Method::PUT, "/Groups".to_string(), "GET, POST"),
+        (reqwest::Method::POST, "/Schemas".to_string(), "GET"),
+    ] {
+        let answer = app.request(method.clone(), &path, Some(&json!({}))).await;
+        answer.assert_scim_error(405, None);
+        assert_eq!(answer.header("allow"), Some(allowed), "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn discovery_endpoints_refuse_filters_with_403() {
+    let app = spawn_app().await;
+    for path in ["/Schemas", "/ResourceTypes", "/ServiceProviderConfig"] {
+        let answer = app
+            .get(&format!("{path}?filter=id%20eq%20%22User%22"))
+            .await;
+        answer.assert_scim_error(403, None);
+    }
+    assert_eq!(app.get("/Schemas").await.status, 200);
+}

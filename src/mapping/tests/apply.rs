@@ -500,7 +500,7 @@ fn default_mapping_picks_the_primary_then_the_work_email() {
 }
 
 #[test]
-fn default_mapping_put_without_active_leaves_status_and_user_preferences_alone() {
+fn default_mapping_put_without_active_leaves_status_external_id_and_user_preferences_alone() {
     let put = object(json!({"userName": "ann", "emails": [{"value": "ann@x.example"}]}));
     let write = mapping(DEFAULT)
         .to_drupal(&put, WritePurpose::Update)
@@ -509,8 +509,7 @@ fn default_mapping_put_without_active_leaves_status_and_user_preferences_alone()
         Value::Object(write.attributes),
         json!({
             "name": "ann",
-            "mail": "ann@x.example",
-            "field_scim_external_id": null
+            "mail": "ann@x.example"
         })
     );
 }

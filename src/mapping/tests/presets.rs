@@ -228,7 +228,6 @@ fn okta_documented_put_without_active_or_password_keeps_status_and_password() {
         json!({
             "name": "test.user@okta.local",
             "mail": "test.user@okta.local",
-            "field_scim_external_id": null,
             "field_first_name": "Another",
             "field_last_name": "User"
         })
