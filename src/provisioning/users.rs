@@ -451,7 +451,7 @@ impl Provisioner {
         match lower.as_str() {
             "meta.lastmodified" => return Some("changed".into()),
             "meta.created" => return Some("created".into()),
-            "id" => return Some("drupal_internal__uid".into()),
+            "id" => return Some("id".into()),
             _ => {}
         }
         let (main, sub) = match attr.split_once('.') {

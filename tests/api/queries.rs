@@ -255,3 +255,20 @@ async fn projection_applies_to_every_read_and_write_answer() {
     assert!(patched.body.get("userName").is_none(), "{}", patched.body);
     assert_eq!(patched.body["displayName"], "P");
 }
+
+#[tokio::test]
+async fn sorting_by_id_orders_by_the_ids_themselves() {
+    let app = spawn_app().await;
+    seed(&app, "byid", 12);
+    let answer = app.get("/Users?sortBy=id&count=50&attributes=id").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let ids: Vec<String> = answer.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted);
+}
