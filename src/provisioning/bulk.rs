@@ -1,6 +1,7 @@
-//! Bulk requests (RFC 7644 §3.7): the operations run one after the other
-//! through the same functions as single requests, so every rule (protected
-//! accounts, `If-Match`, all-or-nothing PATCH) holds inside a bulk request.
+//! Bulk requests (RFC 7644 §3.7) on `/Users` and `/Groups`: the operations
+//! run one after the other through the same functions as single requests,
+//! so every rule (protected accounts, `If-Match`, all-or-nothing PATCH,
+//! groups only as exposed roles) holds inside a bulk request.
 //!
 //! An operation that refers to `bulkId:x` waits until the POST with that
 //! bulkId has run, whatever their order in the request; references that
@@ -8,6 +9,8 @@
 //! 409. After `failOnErrors` failures the remaining operations are skipped.
 
 use std::collections::HashMap;
+
+use serde_json::Value;
 
 use super::{Provisioner, ProvisioningError};
 use crate::scim::bulk::{BulkMethod, BulkOperation, BulkRequest};
@@ -17,8 +20,9 @@ use crate::scim::resource::parse_resource;
 use crate::scim::version::VersionCondition;
 
 /// Most operations one bulk request may hold (advertised as
-/// `bulk.maxOperations`). Each costs one to three Drupal requests, and an
-/// IdP waits for the whole answer.
+/// `bulk.maxOperations`). A user operation costs one to three Drupal
+/// requests, a group operation about one per member it changes, and an IdP
+/// waits for the whole answer.
 pub const MAX_BULK_OPERATIONS: usize = 100;
 
 /// What one operation did.
@@ -42,29 +46,76 @@ pub struct BulkSuccess {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
     Users,
+    Groups,
 }
 
 impl Endpoint {
     fn path(self) -> &'static str {
         match self {
             Endpoint::Users => "/Users",
+            Endpoint::Groups => "/Groups",
         }
     }
 }
 
-/// `/Users` or `/Users/{id}` (a leading slash is optional).
+/// `/Users`, `/Groups`, or either with `/{id}` (a leading slash is optional).
 fn parse_path(path: &str) -> Result<(Endpoint, Option<String>), ScimError> {
     let trimmed = path.trim().trim_start_matches('/');
     let (collection, id) = match trimmed.split_once('/') {
         Some((collection, id)) => (collection, Some(id.to_string())),
         None => (trimmed, None),
     };
-    if !collection.eq_ignore_ascii_case("Users") || id.as_deref().is_some_and(|i| i.contains('/')) {
-        return Err(ScimError::invalid_path(format!(
-            "the bulk path {path} names no resource this bridge serves in bulk: use /Users or /Users/{{id}}"
-        )));
+    let endpoint = if collection.eq_ignore_ascii_case("Users") {
+        Some(Endpoint::Users)
+    } else if collection.eq_ignore_ascii_case("Groups") {
+        Some(Endpoint::Groups)
+    } else {
+        None
+    };
+    match endpoint {
+        Some(endpoint) if !id.as_deref().is_some_and(|i| i.contains('/')) => Ok((endpoint, id)),
+        _ => Err(ScimError::invalid_path(format!(
+            "the bulk path {path} names no resource this bridge serves in bulk: use /Users, /Groups, /Users/{{id}} or /Groups/{{id}}"
+        ))),
     }
-    Ok((Endpoint::Users, id))
+}
+
+/// One operation with its path read: what each method needs of it.
+struct Target<'o> {
+    operation: &'o BulkOperation,
+    endpoint: Endpoint,
+    id: Option<String>,
+}
+
+impl Target<'_> {
+    fn data(&self) -> Result<&Value, ScimError> {
+        self.operation
+            .data
+            .as_ref()
+            .ok_or_else(|| ScimError::invalid_syntax("the operation needs data"))
+    }
+
+    /// The id in the path, which every method but POST needs.
+    fn id(&self) -> Result<String, ScimError> {
+        self.id.clone().ok_or_else(|| {
+            ScimError::invalid_path(format!(
+                "{} needs the resource's id in its path: {}/{{id}}",
+                self.operation.method.as_str(),
+                self.endpoint.path()
+            ))
+        })
+    }
+
+    /// POST creates: its path names the endpoint alone.
+    fn no_id(&self) -> Result<(), ScimError> {
+        match self.id {
+            None => Ok(()),
+            Some(_) => Err(ScimError::invalid_path(format!(
+                "POST creates a resource: its path is {}, without an id",
+                self.endpoint.path()
+            ))),
+        }
+    }
 }
 
 /// Where one operation stands while the request runs.
@@ -192,67 +243,92 @@ impl Provisioner {
         endpoint: Endpoint,
         id: Option<String>,
     ) -> Result<(String, BulkSuccess), ProvisioningError> {
+        let target = Target {
+            operation,
+            endpoint,
+            id,
+        };
         match endpoint {
-            Endpoint::Users => self.dispatch_user(operation, id).await,
+            Endpoint::Users => self.dispatch_user(&target).await,
+            Endpoint::Groups => self.dispatch_group(&target).await,
         }
     }
 
     async fn dispatch_user(
         &self,
-        operation: &BulkOperation,
-        id: Option<String>,
+        target: &Target<'_>,
     ) -> Result<(String, BulkSuccess), ProvisioningError> {
-        let if_match = operation
+        let if_match = target
+            .operation
             .version
             .as_deref()
             .map(VersionCondition::parse)
             .transpose()?;
-        let data = || {
-            operation
-                .data
-                .as_ref()
-                .ok_or_else(|| ScimError::invalid_syntax("the operation needs data"))
-        };
-        let id_needed = || {
-            id.clone().ok_or_else(|| {
-                ScimError::invalid_path(format!(
-                    "{} needs the resource's id in its path: /Users/{{id}}",
-                    operation.method.as_str()
-                ))
-            })
-        };
-        let success = |status: u16, version: Option<String>| BulkSuccess { status, version };
-        match operation.method {
+        let if_match = if_match.as_ref();
+        match target.operation.method {
             BulkMethod::Post => {
-                if id.is_some() {
-                    return Err(ScimError::invalid_path(
-                        "POST creates a resource: its path is /Users, without an id",
-                    )
-                    .into());
-                }
-                let resource = parse_resource(data()?, &self.user_schema())?;
+                target.no_id()?;
+                let resource = parse_resource(target.data()?, &self.user_schema())?;
                 let user = self.create_user(resource).await?;
                 Ok((user.id, success(201, Some(user.version))))
             }
             BulkMethod::Put => {
-                let id = id_needed()?;
-                let resource = parse_resource(data()?, &self.user_schema())?;
-                let user = self.replace_user(&id, resource, if_match.as_ref()).await?;
+                let id = target.id()?;
+                let resource = parse_resource(target.data()?, &self.user_schema())?;
+                let user = self.replace_user(&id, resource, if_match).await?;
                 Ok((id, success(200, Some(user.version))))
             }
             BulkMethod::Patch => {
-                let id = id_needed()?;
-                let patch = PatchRequest::from_json(data()?)?;
-                let user = self.patch_user(&id, &patch, if_match.as_ref()).await?;
+                let id = target.id()?;
+                let patch = PatchRequest::from_json(target.data()?)?;
+                let user = self.patch_user(&id, &patch, if_match).await?;
                 Ok((id, success(200, Some(user.version))))
             }
             BulkMethod::Delete => {
-                let id = id_needed()?;
-                self.delete_user(&id, if_match.as_ref()).await?;
+                let id = target.id()?;
+                self.delete_user(&id, if_match).await?;
                 Ok((id, success(204, None)))
             }
         }
     }
+
+    /// As on `/Groups`: a group has no version (a Drupal role keeps no
+    /// `changed`), so `version` is not checked, and members are not read
+    /// back (the bulk response shows no resource).
+    async fn dispatch_group(
+        &self,
+        target: &Target<'_>,
+    ) -> Result<(String, BulkSuccess), ProvisioningError> {
+        match target.operation.method {
+            BulkMethod::Post => {
+                target.no_id()?;
+                let resource = parse_resource(target.data()?, self.group_schema())?;
+                let group = self.create_group(resource, false).await?;
+                Ok((group.id, success(201, None)))
+            }
+            BulkMethod::Put => {
+                let id = target.id()?;
+                let resource = parse_resource(target.data()?, self.group_schema())?;
+                self.replace_group(&id, resource, false).await?;
+                Ok((id, success(200, None)))
+            }
+            BulkMethod::Patch => {
+                let id = target.id()?;
+                let patch = PatchRequest::from_json(target.data()?)?;
+                self.patch_group(&id, &patch, None).await?;
+                Ok((id, success(204, None)))
+            }
+            BulkMethod::Delete => {
+                let id = target.id()?;
+                self.delete_group(&id).await?;
+                Ok((id, success(204, None)))
+            }
+        }
+    }
+}
+
+fn success(status: u16, version: Option<String>) -> BulkSuccess {
+    BulkSuccess { status, version }
 }
 
 fn unresolved(operation: &BulkOperation, why: String) -> BulkOutcome {
@@ -269,13 +345,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_name_the_users_endpoint_with_or_without_an_id() {
+    fn paths_name_the_users_or_groups_endpoint_with_or_without_an_id() {
         assert_eq!(parse_path("/Users").unwrap(), (Endpoint::Users, None));
         assert_eq!(
             parse_path("users/abc").unwrap(),
             (Endpoint::Users, Some("abc".into()))
         );
-        for bad in ["/Groups", "/Users/a/b", "/Bulk"] {
+        assert_eq!(parse_path("Groups").unwrap(), (Endpoint::Groups, None));
+        assert_eq!(
+            parse_path("/GROUPS/g1").unwrap(),
+            (Endpoint::Groups, Some("g1".into()))
+        );
+        for bad in ["/Schemas", "/Users/a/b", "/Groups/a/b", "/Bulk"] {
             assert_eq!(parse_path(bad).unwrap_err().status, 400, "{bad}");
         }
     }

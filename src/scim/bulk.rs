@@ -39,7 +39,8 @@ pub struct BulkOperation {
     pub bulk_id: Option<String>,
     /// `If-Match` for this operation.
     pub version: Option<String>,
-    /// `/Users` or `/Users/{id}`, relative to the SCIM base URL.
+    /// `/Users`, `/Groups`, or either with `/{id}`, relative to the SCIM
+    /// base URL.
     pub path: String,
     pub data: Option<Value>,
 }

@@ -233,3 +233,97 @@ async fn a_malformed_bulk_request_is_400_and_writes_nothing() {
     answer.assert_scim_error(400, Some("invalidSyntax"));
     assert_eq!(app.drupal.request_count(), 0);
 }
+
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+#[tokio::test]
+async fn a_group_links_users_created_in_the_same_request_by_bulk_id() {
+    // RFC 7644 §3.7.2: a group whose members are users the request creates;
+    // the group is listed before one of them and waits for its POST.
+    let app = spawn_app().await;
+    let engineering = app.drupal.role_uuid("engineering").unwrap();
+    let answer = app
+        .post(
+            "/Bulk",
+            &json!({"schemas": [BULK], "Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "qwerty", "data": user("ivy")},
+                {"method": "POST", "path": "/Groups", "bulkId": "eng",
+                 "data": {"schemas": [GROUP], "displayName": "engineering", "members": [
+                     {"type": "User", "value": "bulkId:qwerty"},
+                     {"type": "User", "value": "bulkId:ytrewq"}]}},
+                {"method": "POST", "path": "/Users", "bulkId": "ytrewq", "data": user("jon")},
+                {"method": "PATCH", "path": "/Groups/bulkId:eng", "data": {"Operations": [
+                     {"op": "remove", "path": "members", "value": [{"value": "bulkId:ytrewq"}]}]}}
+            ]}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        statuses(&answer.body),
+        vec!["201", "201", "201", "204"],
+        "{}",
+        answer.body
+    );
+    let group_location = format!("{}/Groups/{engineering}", app.base);
+    assert_eq!(answer.body["Operations"][1]["location"], group_location);
+    assert_eq!(answer.body["Operations"][3]["location"], group_location);
+    assert_eq!(app.roles_of("ivy"), vec!["engineering"]);
+    assert!(app.roles_of("jon").is_empty(), "the PATCH removed jon");
+}
+
+#[tokio::test]
+async fn groups_are_replaced_and_emptied_in_bulk() {
+    let app = spawn_app().await;
+    let kim = app.seed_user_with_roles("kim", &["editor", "engineering"]);
+    app.seed_user_with_roles("lee", &["editor"]);
+    let editor = app.drupal.role_uuid("editor").unwrap();
+    let engineering = app.drupal.role_uuid("engineering").unwrap();
+    let answer = app
+        .post(
+            "/Bulk",
+            &json!({"schemas": [BULK], "Operations": [
+                {"method": "PUT", "path": format!("/Groups/{editor}"),
+                 "data": {"schemas": [GROUP], "displayName": "editor",
+                          "members": [{"value": kim}]}},
+                {"method": "DELETE", "path": format!("/Groups/{engineering}")}
+            ]}),
+        )
+        .await;
+    assert_eq!(
+        statuses(&answer.body),
+        vec!["200", "204"],
+        "{}",
+        answer.body
+    );
+    assert_eq!(app.roles_of("kim"), vec!["editor"]);
+    assert!(app.roles_of("lee").is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_group_operation_counts_towards_fail_on_errors() {
+    let app = spawn_app().await;
+    app.drupal.clear_requests();
+    let answer = app
+        .post(
+            "/Bulk",
+            &json!({"schemas": [BULK], "failOnErrors": 1, "Operations": [
+                {"method": "POST", "path": "/Groups", "bulkId": "adm",
+                 "data": {"schemas": [GROUP], "displayName": "administrator"}},
+                {"method": "POST", "path": "/Users", "bulkId": "mia", "data": user("mia")}
+            ]}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(statuses(&answer.body), vec!["400"]);
+    let error = &answer.body["Operations"][0]["response"];
+    assert_eq!(error["scimType"], "invalidValue", "{error}");
+    assert!(
+        error["detail"].as_str().unwrap().contains("administrator"),
+        "{error}"
+    );
+    assert!(
+        app.drupal_user("mia").is_none(),
+        "skipped after the failure"
+    );
+    assert!(app.drupal_writes().is_empty(), "{:?}", app.drupal_writes());
+}
