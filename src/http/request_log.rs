@@ -68,27 +68,17 @@ pub async fn log_requests(
                 400..=499 => "rejected",
                 _ => "failed",
             };
-            if status >= 500 {
-                tracing::warn!(
-                    operation,
-                    scim_target = target,
-                    status,
-                    outcome,
-                    latency_ms,
-                    drupal_requests,
-                    "scim request"
-                );
-            } else {
-                tracing::info!(
-                    operation,
-                    scim_target = target,
-                    status,
-                    outcome,
-                    latency_ms,
-                    drupal_requests,
-                    "scim request"
-                );
-            }
+            // Info even for 5xx: their cause is logged at error where it
+            // is known, and `outcome` tells failures apart.
+            tracing::info!(
+                operation,
+                scim_target = target,
+                status,
+                outcome,
+                latency_ms,
+                drupal_requests,
+                "scim request"
+            );
             if let Ok(v) = HeaderValue::from_str(&request_id) {
                 response
                     .headers_mut()
