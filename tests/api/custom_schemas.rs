@@ -1,10 +1,9 @@
 //! Custom SCIM schemas declared in the mapping: published by discovery, and
 //! accepted by create, filter and PATCH like the built-in ones.
 
-use drupal_scim_bridge::standin::{FieldKind, FieldSeed, StandInConfig};
 use serde_json::json;
 
-use crate::helpers::{spawn_app_with, Options, TestApp, DRUPAL_PASSWORD};
+use crate::helpers::{demo_site_with_text_fields, patch_op, spawn_app_with, Options, TestApp};
 
 const ACME: &str = "urn:example:params:scim:schemas:extension:acme:2.0:User";
 
@@ -25,13 +24,8 @@ fn acme_mapping() -> String {
 }
 
 async fn spawn_acme_app() -> TestApp {
-    let mut standin = StandInConfig::demo(DRUPAL_PASSWORD);
-    standin.user_fields.push(FieldSeed {
-        name: "field_badge".into(),
-        kind: FieldKind::String { max_len: 255 },
-    });
     spawn_app_with(Options {
-        standin,
+        standin: demo_site_with_text_fields(&["field_badge"]),
         mapping: acme_mapping(),
         ..Options::default()
     })
@@ -109,10 +103,9 @@ async fn custom_attributes_are_created_filtered_and_patched() {
     let patched = app
         .patch(
             &format!("/Users/{id}"),
-            &json!({
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                "Operations": [{"op": "replace", "path": format!("{ACME}:badgeNumber"), "value": "B-2024"}]
-            }),
+            &patch_op(json!([
+                {"op": "replace", "path": format!("{ACME}:badgeNumber"), "value": "B-2024"}
+            ])),
         )
         .await;
     assert_eq!(patched.status, 200, "{}", patched.body);

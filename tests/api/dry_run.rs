@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app_with, Options, TestApp};
+use crate::helpers::{patch_op, spawn_app_with, Options, TestApp};
 
 async fn spawn_dry_run_app() -> TestApp {
     spawn_app_with(Options {
@@ -11,16 +11,6 @@ async fn spawn_dry_run_app() -> TestApp {
         ..Options::default()
     })
     .await
-}
-
-/// Methods of the requests Drupal received that are not reads.
-fn writes_received(app: &TestApp) -> Vec<String> {
-    app.drupal
-        .requests()
-        .into_iter()
-        .filter(|r| r.method != "GET")
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect()
 }
 
 #[tokio::test]
@@ -45,7 +35,7 @@ async fn a_create_answers_201_with_the_user_but_nothing_reaches_drupal() {
     assert!(created.body.get("password").is_none());
 
     assert_eq!(app.drupal_user("ada"), None, "no account was created");
-    assert_eq!(writes_received(&app), Vec::<String>::new());
+    assert_eq!(app.drupal_writes(), Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -73,10 +63,7 @@ async fn updates_and_deletes_answer_as_if_done_and_leave_the_account_alone() {
     let patched = app
         .patch(
             &format!("/Users/{id}"),
-            &json!({
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                "Operations": [{"op": "replace", "path": "active", "value": false}]
-            }),
+            &patch_op(json!([{"op": "replace", "path": "active", "value": false}])),
         )
         .await;
     assert_eq!(patched.status, 200, "{}", patched.body);
@@ -88,7 +75,7 @@ async fn updates_and_deletes_answer_as_if_done_and_leave_the_account_alone() {
     let account = app.drupal_user("grace").expect("still there");
     assert_eq!(account["attributes"]["mail"], "grace@example.org");
     assert_eq!(account["attributes"]["status"], true);
-    assert_eq!(writes_received(&app), Vec::<String>::new());
+    assert_eq!(app.drupal_writes(), Vec::<String>::new());
     assert!(
         !app.drupal.requests().is_empty(),
         "reads went through to Drupal"

@@ -5,19 +5,13 @@
 
 use std::time::Instant;
 
-use drupal_scim_bridge::standin::{FieldKind, FieldSeed, RoleSeed, StandInConfig};
+use drupal_scim_bridge::standin::RoleSeed;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    captured_logs, mapping_with, spawn_app, spawn_app_with, url_encode, Options, TestApp,
-    DRUPAL_PASSWORD,
+    captured_logs, demo_site_with_text_fields, mapping_with, patch_op, spawn_app, spawn_app_with,
+    url_encode, Options, TestApp,
 };
-
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-
-fn patch_body(operations: Value) -> Value {
-    json!({"schemas": [PATCH_OP], "Operations": operations})
-}
 
 fn ids(body: &Value, attr: &str) -> Vec<String> {
     let mut ids: Vec<String> = body[attr]
@@ -45,7 +39,7 @@ async fn members(app: &TestApp, group: &str) -> Vec<String> {
 }
 
 async fn patch_group(app: &TestApp, group: &str, operations: Value) -> crate::helpers::Answer {
-    app.patch(&format!("/Groups/{group}"), &patch_body(operations))
+    app.patch(&format!("/Groups/{group}"), &patch_op(operations))
         .await
 }
 
@@ -385,7 +379,7 @@ async fn patch_answers_the_group_when_attributes_are_asked_for() {
     let answer = app
         .patch(
             &format!("/Groups/{group}?attributes=members"),
-            &patch_body(json!([{"op": "add", "path": "members", "value": [{"value": ann}]}])),
+            &patch_op(json!([{"op": "add", "path": "members", "value": [{"value": ann}]}])),
         )
         .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
@@ -675,19 +669,10 @@ async fn users_carry_the_exposed_groups_they_hold_read_only() {
     assert!(app.roles_of("plain").is_empty());
     app.patch(
         &format!("/Users/{plain}"),
-        &patch_body(json!([{"op": "add", "path": "groups", "value": [{"value": editor}]}])),
+        &patch_op(json!([{"op": "add", "path": "groups", "value": [{"value": editor}]}])),
     )
     .await
     .assert_scim_error(400, Some("mutability"));
-}
-
-fn department_site() -> StandInConfig {
-    let mut site = StandInConfig::demo(DRUPAL_PASSWORD);
-    site.user_fields.push(FieldSeed {
-        name: "field_department".into(),
-        kind: FieldKind::String { max_len: 255 },
-    });
-    site
 }
 
 #[tokio::test]
@@ -703,7 +688,7 @@ async fn role_rules_grant_and_revoke_their_roles_from_attributes_and_leave_other
         1,
     );
     let app = spawn_app_with(Options {
-        standin: department_site(),
+        standin: demo_site_with_text_fields(&["field_department"]),
         mapping,
         ..Options::default()
     })
@@ -730,7 +715,7 @@ async fn role_rules_grant_and_revoke_their_roles_from_attributes_and_leave_other
     let moved = app
         .patch(
             &format!("/Users/{id}"),
-            &patch_body(json!([{"op": "replace",
+            &patch_op(json!([{"op": "replace",
                 "path": format!("{ENTERPRISE}:department"), "value": "Sales"}])),
         )
         .await;

@@ -7,7 +7,9 @@ use std::sync::{Arc, OnceLock};
 use drupal_scim_bridge::config::Settings;
 use drupal_scim_bridge::mapping::Mapping;
 use drupal_scim_bridge::provisioning::Provisioner;
-use drupal_scim_bridge::standin::{AccountSeed, StandIn, StandInConfig, StandInHandle};
+use drupal_scim_bridge::standin::{
+    AccountSeed, FieldKind, FieldSeed, StandIn, StandInConfig, StandInHandle,
+};
 use drupal_scim_bridge::startup::Application;
 use drupal_scim_bridge::telemetry::{self, CapturedLogs, LogFormat};
 use serde_json::{json, Value};
@@ -48,6 +50,33 @@ impl Default for Options {
             drupal_password: DRUPAL_PASSWORD.into(),
         }
     }
+}
+
+/// The demo site plus plain text user fields (255 characters, Drupal's
+/// default), such as mappings write names and job titles into.
+pub fn demo_site_with_text_fields(fields: &[&str]) -> StandInConfig {
+    let mut site = StandInConfig::demo(DRUPAL_PASSWORD);
+    for field in fields {
+        site.user_fields.push(FieldSeed {
+            name: field.to_string(),
+            kind: FieldKind::String { max_len: 255 },
+        });
+    }
+    site
+}
+
+/// A PATCH request body (RFC 7644 §3.5.2) with these operations.
+pub fn patch_op(operations: Value) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations})
+}
+
+/// The text of a request an IdP documents, in `tests/fixtures/idp/`.
+pub fn idp_fixture(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/idp/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// A mapping file shipped in `mappings/`.
@@ -224,12 +253,14 @@ impl TestApp {
         answer.body["id"].as_str().expect("id").to_string()
     }
 
-    /// Requests the stand-in received that are not GETs.
-    pub fn drupal_writes(&self) -> Vec<drupal_scim_bridge::standin::LoggedRequest> {
+    /// The requests the stand-in received that are not GETs, as
+    /// `METHOD path`.
+    pub fn drupal_writes(&self) -> Vec<String> {
         self.drupal
             .requests()
             .into_iter()
             .filter(|r| r.method != "GET")
+            .map(|r| format!("{} {}", r.method, r.path))
             .collect()
     }
 

@@ -11,11 +11,12 @@
 
 use std::collections::BTreeMap;
 
-use drupal_scim_bridge::standin::{FieldKind, FieldSeed, RoleSeed, StandInConfig};
+use drupal_scim_bridge::standin::{RoleSeed, StandInConfig};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    mapping_with, spawn_app_with, url_encode, Answer, Options, TestApp, DRUPAL_PASSWORD, TOKEN,
+    demo_site_with_text_fields, idp_fixture, mapping_with, spawn_app_with, url_encode, Answer,
+    Options, TestApp, TOKEN,
 };
 
 /// The placeholders of the fixtures' README.
@@ -47,12 +48,7 @@ struct Replay {
 }
 
 fn example(file: &str) -> Value {
-    let path = format!(
-        "{}/tests/fixtures/idp/{file}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).expect("fixture JSON")
+    serde_json::from_str(&idp_fixture(file)).expect("fixture JSON")
 }
 
 /// The 2xx statuses an `expected` text allows: "200 OK ... (or 204)".
@@ -79,18 +75,12 @@ fn encode_values(query: &str) -> String {
 /// The site the presets expect: the demo site plus the custom fields they
 /// name, and the roles behind the groups the examples push.
 fn site() -> StandInConfig {
-    let mut site = StandInConfig::demo(DRUPAL_PASSWORD);
-    for field in [
+    let mut site = demo_site_with_text_fields(&[
         "field_first_name",
         "field_last_name",
         "field_job_title",
         "field_department",
-    ] {
-        site.user_fields.push(FieldSeed {
-            name: field.into(),
-            kind: FieldKind::String { max_len: 255 },
-        });
-    }
+    ]);
     for (role, label) in [
         ("entra_app", "Entra app users"),
         ("okta_push", "Okta pushed group"),

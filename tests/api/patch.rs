@@ -3,11 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp};
-
-fn ops(operations: Value) -> Value {
-    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations})
-}
+use crate::helpers::{patch_op, spawn_app, TestApp};
 
 /// Creates `name` with a display name and both name parts.
 async fn person(app: &TestApp, name: &str) -> String {
@@ -25,19 +21,11 @@ async fn person(app: &TestApp, name: &str) -> String {
 
 /// PATCHes and returns the answer body, asserting 200.
 async fn patch_ok(app: &TestApp, id: &str, operations: Value) -> Value {
-    let answer = app.patch(&format!("/Users/{id}"), &ops(operations)).await;
+    let answer = app
+        .patch(&format!("/Users/{id}"), &patch_op(operations))
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     answer.body
-}
-
-/// The Drupal writes (non-GET requests) since the last clear.
-fn writes(app: &TestApp) -> Vec<String> {
-    app.drupal
-        .requests()
-        .into_iter()
-        .filter(|r| r.method != "GET")
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect()
 }
 
 #[tokio::test]
@@ -225,7 +213,7 @@ async fn errors_are_the_ones_the_rfc_names_and_nothing_is_written() {
         ),
     ] {
         let answer = app
-            .patch(&format!("/Users/{id}"), &ops(operations.clone()))
+            .patch(&format!("/Users/{id}"), &patch_op(operations.clone()))
             .await;
         answer.assert_scim_error(status, Some(scim_type));
         assert!(
@@ -234,7 +222,7 @@ async fn errors_are_the_ones_the_rfc_names_and_nothing_is_written() {
             answer.body
         );
     }
-    assert_eq!(writes(&app), Vec::<String>::new());
+    assert_eq!(app.drupal_writes(), Vec::<String>::new());
     assert_eq!(
         app.drupal_user("val").unwrap()["attributes"]["field_display_name"],
         "Dee Person"
@@ -256,7 +244,10 @@ async fn several_operations_make_one_drupal_write() {
         ]),
     )
     .await;
-    assert_eq!(writes(&app), vec![format!("PATCH /jsonapi/user/user/{id}")]);
+    assert_eq!(
+        app.drupal_writes(),
+        vec![format!("PATCH /jsonapi/user/user/{id}")]
+    );
     assert_eq!(body["name"]["familyName"], "Wesson");
     assert_eq!(body["active"], false);
 }

@@ -5,29 +5,21 @@
 
 use drupal_scim_bridge::mapping::Mapping;
 use drupal_scim_bridge::preview::Preview;
-use drupal_scim_bridge::standin::{FieldKind, FieldSeed, StandInConfig};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, Options, TestApp, DRUPAL_PASSWORD};
+use crate::helpers::{
+    demo_site_with_text_fields, idp_fixture, read_mapping, spawn_app_with, Options, TestApp,
+};
 
 const EXTERNAL_ID: &str = "00ujl29u0le5T6Aj10h7";
 const RANDOM: &str = "ab6490ee-1e48-479e-a20b-2d77186b5dd1";
 const RANDOM2: &str = "fd0ea19b-0777-472c-9f96-4f70d2226f2e";
 const RANDOM3: &str = "c6c2ae55-5b1f-4a3c-9b8e-2f6a1d0e7c44";
 
-fn preset_source(file: &str) -> String {
-    let path = format!("{}/mappings/{file}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 /// The body of a documented request, its placeholders filled in;
 /// `extra` fills (or overrides) more of them.
 fn idp_body(fixture: &str, extra: &[(&str, &str)]) -> Value {
-    let path = format!(
-        "{}/tests/fixtures/idp/{fixture}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut text = idp_fixture(fixture);
     let defaults = [
         ("{externalId}", EXTERNAL_ID),
         ("{random}", RANDOM),
@@ -38,28 +30,21 @@ fn idp_body(fixture: &str, extra: &[(&str, &str)]) -> Value {
     for (placeholder, value) in extra.iter().chain(&defaults) {
         text = text.replace(placeholder, value);
     }
-    let example: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let example: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{fixture}: {e}"));
     example["request"]["body"].clone()
 }
 
 /// A site with every custom field the presets write.
 async fn spawn_preset(file: &str) -> TestApp {
-    let mut standin = StandInConfig::demo(DRUPAL_PASSWORD);
-    for name in [
-        "field_first_name",
-        "field_last_name",
-        "field_job_title",
-        "field_department",
-        "field_display_name",
-    ] {
-        standin.user_fields.push(FieldSeed {
-            name: name.into(),
-            kind: FieldKind::String { max_len: 255 },
-        });
-    }
     spawn_app_with(Options {
-        standin,
-        mapping: preset_source(file),
+        standin: demo_site_with_text_fields(&[
+            "field_first_name",
+            "field_last_name",
+            "field_job_title",
+            "field_department",
+            "field_display_name",
+        ]),
+        mapping: read_mapping(file),
         ..Options::default()
     })
     .await
@@ -86,7 +71,7 @@ fn assert_account(app: &TestApp, name: &str, expected: &Value) {
 /// running bridge and the new user's SCIM id.
 async fn replay_create(preset: &str, fixture: &str, expected: Value) -> (TestApp, String) {
     let body = idp_body(fixture, &[]);
-    let mapping = Mapping::parse(&preset_source(preset), preset).expect("preset");
+    let mapping = Mapping::parse(&read_mapping(preset), preset).expect("preset");
     let document = Preview::new(mapping)
         .expect("preset schemas")
         .to_drupal(&body.to_string())
