@@ -2,7 +2,6 @@
 //! §3.4 read and query, §3.5 replace and modify, §3.6 delete. Members are
 //! read from Drupal only when the answer shows them.
 
-use actix_web::http::header::LOCATION;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
@@ -10,7 +9,8 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::request_log::label;
 use super::{
-    base_url, json_body, only, projection_of, query_param, scim_json, with_refs, AppState, Query,
+    base_url, json_body, only, projection_of, query_param, scim_json, text_attribute,
+    with_location, with_refs, AppState, Query,
 };
 use crate::provisioning::{GroupQuery, ScimGroup};
 use crate::scim::filter::Filter;
@@ -126,10 +126,7 @@ async fn create(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let resource = parse_resource(&json_body(&body)?, state.provisioner.group_schema())?;
-    let name = resource
-        .get("displayName")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let name = text_attribute(&resource, "displayName");
     label(&req, "create_group", name);
     let projection = projection_of(&query, state.provisioner.group_schema())?;
     let group = state
@@ -137,11 +134,8 @@ async fn create(
         .create_group(resource, projection.keeps(MEMBERS))
         .await?;
     let location = format!("{}/Groups/{}", base_url(&req, &state), group.id);
-    let mut response = respond_group(&req, &state, StatusCode::CREATED, group, &projection);
-    if let Ok(v) = location.parse() {
-        response.headers_mut().insert(LOCATION, v);
-    }
-    Ok(response)
+    let response = respond_group(&req, &state, StatusCode::CREATED, group, &projection);
+    Ok(with_location(response, &location))
 }
 
 async fn replace(

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue, ALLOW, CONTENT_TYPE, ETAG};
+use actix_web::http::header::{HeaderName, HeaderValue, ALLOW, CONTENT_TYPE, ETAG, LOCATION};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{middleware, web, HttpRequest, HttpResponse, ResponseError, Route};
@@ -152,6 +152,22 @@ fn scim_resource(status: StatusCode, body: &Value, version: &str) -> HttpRespons
         response.headers_mut().insert(ETAG, v);
     }
     response
+}
+
+/// A 201's `Location` header (RFC 7644 §3.3): the new resource's URL.
+fn with_location(mut response: HttpResponse, location: &str) -> HttpResponse {
+    if let Ok(v) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(LOCATION, v);
+    }
+    response
+}
+
+/// A string attribute of a request's resource, to name it in the log.
+fn text_attribute(resource: &Map<String, Value>, name: &str) -> Option<String> {
+    resource
+        .get(name)
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// `If-Match` / `If-None-Match`, when the client sent one.

@@ -1,7 +1,7 @@
 //! `/Users`: RFC 7644 §3.3 create, §3.4 read and query, §3.5 replace and
 //! modify, §3.6 delete.
 
-use actix_web::http::header::{IF_MATCH, IF_NONE_MATCH, LOCATION};
+use actix_web::http::header::{IF_MATCH, IF_NONE_MATCH};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
@@ -10,7 +10,7 @@ use super::error::ApiError;
 use super::request_log::label;
 use super::{
     base_url, json_body, not_modified, only, projection_of, scim_json, scim_resource,
-    version_condition, with_refs, AppState, Query,
+    text_attribute, version_condition, with_location, with_refs, AppState, Query,
 };
 use crate::provisioning::{ScimUser, UserQuery};
 use crate::scim::filter::Filter;
@@ -124,14 +124,12 @@ async fn create(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let resource = parse_resource(&json_body(&body)?, &state.provisioner.user_schema())?;
-    label(&req, "create_user", user_name(&resource));
+    label(&req, "create_user", text_attribute(&resource, "userName"));
     let projection = projection_of(&query, &state.provisioner.user_schema())?;
     let user = state.provisioner.create_user(resource).await?;
-    let mut response = respond_user(&req, &state, StatusCode::CREATED, user.clone(), &projection);
-    if let Ok(v) = format!("{}/Users/{}", base_url(&req, &state), user.id).parse() {
-        response.headers_mut().insert(LOCATION, v);
-    }
-    Ok(response)
+    let location = format!("{}/Users/{}", base_url(&req, &state), user.id);
+    let response = respond_user(&req, &state, StatusCode::CREATED, user, &projection);
+    Ok(with_location(response, &location))
 }
 
 async fn replace(
@@ -215,11 +213,4 @@ fn render(user: ScimUser, base: &str, projection: &Projection) -> Value {
     with_refs(&mut resource, base, "Users", &user.id, ("groups", "Groups"));
     projection.apply(&mut resource);
     Value::Object(resource)
-}
-
-fn user_name(resource: &serde_json::Map<String, Value>) -> Option<String> {
-    resource
-        .get("userName")
-        .and_then(Value::as_str)
-        .map(str::to_string)
 }
