@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use crate::helpers::spawn_app;
 
 const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
 fn user(name: &str) -> Value {
     json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
@@ -233,8 +234,6 @@ async fn a_malformed_bulk_request_is_400_and_writes_nothing() {
     answer.assert_scim_error(400, Some("invalidSyntax"));
     assert_eq!(app.drupal.request_count(), 0);
 }
-
-const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
 #[tokio::test]
 async fn a_group_links_users_created_in_the_same_request_by_bulk_id() {

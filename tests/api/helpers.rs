@@ -178,10 +178,24 @@ impl TestApp {
         path: &str,
         body: Option<&Value>,
     ) -> Answer {
+        self.request_with(method, path, &[], body).await
+    }
+
+    /// A request with extra headers, such as `If-Match`.
+    pub async fn request_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Answer {
         let mut request = self
             .client
             .request(method, format!("{}{}", self.base, path))
             .bearer_auth(TOKEN);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(body) = body {
             request = request
                 .header("Content-Type", SCIM_JSON)

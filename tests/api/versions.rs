@@ -4,31 +4,10 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{patch_op, read, spawn_app, TestApp, TOKEN};
+use crate::helpers::{patch_op, spawn_app};
 
 fn patch_active(active: bool) -> Value {
     patch_op(json!([{"op": "replace", "path": "active", "value": active}]))
-}
-
-/// A request with one extra header.
-async fn with_header(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    header: (&str, &str),
-    body: Option<&Value>,
-) -> crate::helpers::Answer {
-    let mut request = app
-        .client
-        .request(method, format!("{}{path}", app.base))
-        .bearer_auth(TOKEN)
-        .header(header.0, header.1);
-    if let Some(body) = body {
-        request = request
-            .header("Content-Type", "application/scim+json")
-            .body(body.to_string());
-    }
-    read(request.send().await.expect("bridge answers")).await
 }
 
 #[tokio::test]
@@ -64,26 +43,26 @@ async fn if_none_match_with_the_current_version_is_304_without_a_body() {
         .as_str()
         .unwrap()
         .to_string();
-    let cached = with_header(
-        &app,
-        Method::GET,
-        &format!("/Users/{id}"),
-        ("If-None-Match", &version),
-        None,
-    )
-    .await;
+    let cached = app
+        .request_with(
+            Method::GET,
+            &format!("/Users/{id}"),
+            &[("If-None-Match", &version)],
+            None,
+        )
+        .await;
     assert_eq!(cached.status, 304);
     assert_eq!(cached.body, Value::Null);
     assert_eq!(cached.header("etag"), Some(version.as_str()));
 
-    let stale = with_header(
-        &app,
-        Method::GET,
-        &format!("/Users/{id}"),
-        ("If-None-Match", "W/\"1-0\""),
-        None,
-    )
-    .await;
+    let stale = app
+        .request_with(
+            Method::GET,
+            &format!("/Users/{id}"),
+            &[("If-None-Match", "W/\"1-0\"")],
+            None,
+        )
+        .await;
     assert_eq!(stale.status, 200);
     assert_eq!(stale.body["userName"], "walt");
 }
@@ -99,43 +78,43 @@ async fn a_write_based_on_an_older_version_is_412_and_changes_nothing() {
         .as_str()
         .unwrap()
         .to_string();
-    let first = with_header(
-        &app,
-        Method::PATCH,
-        &format!("/Users/{id}"),
-        ("If-Match", &old),
-        Some(&patch_active(false)),
-    )
-    .await;
+    let first = app
+        .request_with(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            &[("If-Match", &old)],
+            Some(&patch_active(false)),
+        )
+        .await;
     assert_eq!(first.status, 200, "{}", first.body);
 
     app.drupal.clear_requests();
-    let stale_patch = with_header(
-        &app,
-        Method::PATCH,
-        &format!("/Users/{id}"),
-        ("If-Match", &old),
-        Some(&patch_active(true)),
-    )
-    .await;
+    let stale_patch = app
+        .request_with(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            &[("If-Match", &old)],
+            Some(&patch_active(true)),
+        )
+        .await;
     stale_patch.assert_scim_error(412, None);
-    let stale_put = with_header(
-        &app,
-        Method::PUT,
-        &format!("/Users/{id}"),
-        ("If-Match", &old),
-        Some(&json!({"userName": "xena2", "emails": [{"value": "xena@example.org"}]})),
-    )
-    .await;
+    let stale_put = app
+        .request_with(
+            Method::PUT,
+            &format!("/Users/{id}"),
+            &[("If-Match", &old)],
+            Some(&json!({"userName": "xena2", "emails": [{"value": "xena@example.org"}]})),
+        )
+        .await;
     stale_put.assert_scim_error(412, None);
-    let stale_delete = with_header(
-        &app,
-        Method::DELETE,
-        &format!("/Users/{id}"),
-        ("If-Match", &old),
-        None,
-    )
-    .await;
+    let stale_delete = app
+        .request_with(
+            Method::DELETE,
+            &format!("/Users/{id}"),
+            &[("If-Match", &old)],
+            None,
+        )
+        .await;
     stale_delete.assert_scim_error(412, None);
     assert_eq!(app.drupal_writes(), Vec::<String>::new());
     assert_eq!(
@@ -152,24 +131,18 @@ async fn the_current_version_or_a_star_lets_the_write_through() {
         .as_str()
         .unwrap()
         .to_string();
-    let put = with_header(
-        &app,
-        Method::PUT,
-        &format!("/Users/{id}"),
-        ("If-Match", &current),
-        Some(&json!({"userName": "yuri", "displayName": "Yuri G", "emails": [{"value": "yuri@example.org"}]})),
-    )
+    let put = app.request_with(Method::PUT, &format!("/Users/{id}"), &[("If-Match", &current)], Some(&json!({"userName": "yuri", "displayName": "Yuri G", "emails": [{"value": "yuri@example.org"}]})))
     .await;
     assert_eq!(put.status, 200, "{}", put.body);
     assert_eq!(put.body["displayName"], "Yuri G");
-    let delete = with_header(
-        &app,
-        Method::DELETE,
-        &format!("/Users/{id}"),
-        ("If-Match", "*"),
-        None,
-    )
-    .await;
+    let delete = app
+        .request_with(
+            Method::DELETE,
+            &format!("/Users/{id}"),
+            &[("If-Match", "*")],
+            None,
+        )
+        .await;
     assert_eq!(delete.status, 204, "{}", delete.body);
 }
 
@@ -177,14 +150,14 @@ async fn the_current_version_or_a_star_lets_the_write_through() {
 async fn a_malformed_version_condition_is_a_bad_request() {
     let app = spawn_app().await;
     let id = app.create_user("zoe", "zoe@example.org").await;
-    let answer = with_header(
-        &app,
-        Method::DELETE,
-        &format!("/Users/{id}"),
-        ("If-Match", "W/\"unterminated"),
-        None,
-    )
-    .await;
+    let answer = app
+        .request_with(
+            Method::DELETE,
+            &format!("/Users/{id}"),
+            &[("If-Match", "W/\"unterminated")],
+            None,
+        )
+        .await;
     answer.assert_scim_error(400, None);
     assert!(app.drupal_user("zoe").is_some());
 }
