@@ -225,7 +225,8 @@ impl Provisioner {
         self.role_catalog(Some(catalog.loaded_at())).await
     }
 
-    /// What this bridge supports, as `/ServiceProviderConfig` states it.
+    /// What this bridge supports, as `/ServiceProviderConfig` states it;
+    /// the HTTP layer adds the bulk limits, which it enforces.
     pub fn service_provider_config(&self) -> ServiceProviderConfig {
         let mut config = ServiceProviderConfig {
             sort: true,

@@ -81,9 +81,6 @@ impl ScimError {
     pub fn invalid_value(detail: impl Into<String>) -> Self {
         Self::new(400, Some(ScimType::InvalidValue), detail)
     }
-    pub fn invalid_version(detail: impl Into<String>) -> Self {
-        Self::new(400, Some(ScimType::InvalidVers), detail)
-    }
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(400, None, detail)
     }
@@ -104,9 +101,6 @@ impl ScimError {
     }
     pub fn payload_too_large(detail: impl Into<String>) -> Self {
         Self::new(413, None, detail)
-    }
-    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
-        Self::new(415, None, detail)
     }
     pub fn internal(detail: impl Into<String>) -> Self {
         Self::new(500, None, detail)

@@ -1,5 +1,5 @@
 //! List queries (RFC 7644 §3.4.2, §3.4.3) and the ListResponse they answer with.
-//! The query string and the `POST /.search` body lower to one `ListParams`,
+//! The query string and the `POST …/.search` body lower to one `ListParams`,
 //! so the rest of the server never knows which one it got.
 
 use serde_json::{json, Value};
