@@ -87,6 +87,27 @@ pub struct MembershipFailures {
     pub refused: bool,
 }
 
+impl MembershipFailures {
+    /// Logs every failed member (the answer lists only some) and what
+    /// became of the other changes.
+    fn logged(self) -> MembershipFailures {
+        let outcome = match self.refused {
+            true => "cannot be made; nothing was written",
+            false => "failed; the others were applied",
+        };
+        for failure in &self.failures {
+            tracing::warn!(
+                group = %self.group,
+                member = %failure.member,
+                action = %failure.action,
+                problem = %failure.problem,
+                "a membership change {outcome}"
+            );
+        }
+        self
+    }
+}
+
 /// One write to make.
 struct Write<'u> {
     user: &'u DrupalUser,
@@ -169,21 +190,15 @@ impl Provisioner {
         if !failures.is_empty() {
             // Known before any write: refuse the whole request, as RFC 7644
             // §3.5.2 wants, rather than apply part of it.
-            for failure in &failures {
-                tracing::warn!(
-                    group = %group.display_name,
-                    member = %failure.member,
-                    action = %failure.action,
-                    problem = %failure.problem,
-                    "a membership change cannot be made; nothing was written"
-                );
-            }
-            return Err(ProvisioningError::Membership(MembershipFailures {
-                group: group.display_name.clone(),
-                applied: 0,
-                failures,
-                refused: true,
-            }));
+            return Err(ProvisioningError::Membership(
+                MembershipFailures {
+                    group: group.display_name.clone(),
+                    applied: 0,
+                    failures,
+                    refused: true,
+                }
+                .logged(),
+            ));
         }
         let planned = writes.len();
         let write_failures: Vec<MemberFailure> = stream::iter(writes)
@@ -206,21 +221,15 @@ impl Provisioner {
         if failures.is_empty() {
             return Ok(());
         }
-        for failure in &failures {
-            tracing::warn!(
-                group = %group.display_name,
-                member = %failure.member,
-                action = %failure.action,
-                problem = %failure.problem,
-                "a membership change failed; the others were applied"
-            );
-        }
-        Err(ProvisioningError::Membership(MembershipFailures {
-            group: group.display_name.clone(),
-            applied,
-            failures,
-            refused: false,
-        }))
+        Err(ProvisioningError::Membership(
+            MembershipFailures {
+                group: group.display_name.clone(),
+                applied,
+                failures,
+                refused: false,
+            }
+            .logged(),
+        ))
     }
 
     /// One relationship request; a removal of an account that vanished
