@@ -9,12 +9,11 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::request_log::label;
 use super::{
-    base_url, json_body, only, projection_of, query_param, scim_json, text_attribute,
-    with_location, with_refs, AppState, Query,
+    base_url, json_body, list_page, only, projection_of, query_param, scim_json, text_attribute,
+    with_location, with_refs, AppState, ListRequest, Query,
 };
 use crate::provisioning::{GroupQuery, ScimGroup};
-use crate::scim::filter::Filter;
-use crate::scim::list::{ListParams, ListResponse};
+use crate::scim::list::ListParams;
 use crate::scim::patch::PatchRequest;
 use crate::scim::projection::Projection;
 use crate::scim::resource::parse_resource;
@@ -68,34 +67,23 @@ async fn respond_list(
     operation: &'static str,
 ) -> Result<HttpResponse, ApiError> {
     label(req, operation, params.filter.clone());
-    let provisioner = &state.provisioner;
-    let filter = params.filter.as_deref().map(Filter::parse).transpose()?;
-    let projection = Projection::parse(
-        params.attributes.as_deref(),
-        params.excluded_attributes.as_deref(),
-        provisioner.group_schema(),
-    )?;
+    let list = ListRequest::parse(params, state.provisioner.group_schema())?;
     let query = GroupQuery {
-        filter,
-        start_index: params.start_index,
-        count: params.count,
-        sort_by: params.sort_by,
-        sort_order: params.sort_order,
-        members: projection.keeps(MEMBERS),
+        filter: list.filter,
+        start_index: list.start_index,
+        count: list.count,
+        sort_by: list.sort_by,
+        sort_order: list.sort_order,
+        members: list.projection.keeps(MEMBERS),
     };
-    let page = provisioner.list_groups(&query).await?;
+    let page = state.provisioner.list_groups(&query).await?;
     let base = base_url(req, state);
-    let resources: Vec<Value> = page
+    let resources = page
         .groups
         .into_iter()
-        .map(|group| render(group, &base, &projection))
+        .map(|group| render(group, &base, &list.projection))
         .collect();
-    let response = ListResponse {
-        total_results: page.total,
-        start_index: query.start_index,
-        resources,
-    };
-    Ok(scim_json(StatusCode::OK, &response.into_json()))
+    Ok(list_page(page.total, query.start_index, resources))
 }
 
 async fn get(

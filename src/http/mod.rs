@@ -23,6 +23,8 @@ use serde_json::{Map, Value};
 use crate::config::Secret;
 use crate::provisioning::Provisioner;
 use crate::scim::error::ScimError;
+use crate::scim::filter::Filter;
+use crate::scim::list::{ListParams, ListResponse, SortOrder};
 use crate::scim::projection::Projection;
 use crate::scim::schema::ResourceSchema;
 use crate::scim::version::VersionCondition;
@@ -218,6 +220,44 @@ fn query_param<'q>(query: &'q Query, name: &str) -> Option<&'q str> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+}
+
+/// A list or search request in typed form: what the service needs to find
+/// the page, and the projection that shapes the answer.
+struct ListRequest {
+    filter: Option<Filter>,
+    start_index: usize,
+    count: Option<usize>,
+    sort_by: Option<String>,
+    sort_order: Option<SortOrder>,
+    projection: Projection,
+}
+
+impl ListRequest {
+    fn parse(params: ListParams, schema: &ResourceSchema) -> Result<ListRequest, ApiError> {
+        Ok(ListRequest {
+            filter: params.filter.as_deref().map(Filter::parse).transpose()?,
+            projection: Projection::parse(
+                params.attributes.as_deref(),
+                params.excluded_attributes.as_deref(),
+                schema,
+            )?,
+            start_index: params.start_index,
+            count: params.count,
+            sort_by: params.sort_by,
+            sort_order: params.sort_order,
+        })
+    }
+}
+
+/// The ListResponse of one page (RFC 7644 §3.4.2).
+fn list_page(total: usize, start_index: usize, resources: Vec<Value>) -> HttpResponse {
+    let response = ListResponse {
+        total_results: total,
+        start_index,
+        resources,
+    };
+    scim_json(StatusCode::OK, &response.into_json())
 }
 
 /// `attributes` and `excludedAttributes` of a single-resource request.

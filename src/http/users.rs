@@ -9,12 +9,11 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::request_log::label;
 use super::{
-    base_url, json_body, not_modified, only, projection_of, scim_json, scim_resource,
-    text_attribute, version_condition, with_location, with_refs, AppState, Query,
+    base_url, json_body, list_page, not_modified, only, projection_of, scim_resource,
+    text_attribute, version_condition, with_location, with_refs, AppState, ListRequest, Query,
 };
 use crate::provisioning::{ScimUser, UserQuery};
-use crate::scim::filter::Filter;
-use crate::scim::list::{ListParams, ListResponse};
+use crate::scim::list::ListParams;
 use crate::scim::patch::PatchRequest;
 use crate::scim::projection::Projection;
 use crate::scim::resource::parse_resource;
@@ -66,33 +65,22 @@ async fn respond_list(
     operation: &'static str,
 ) -> Result<HttpResponse, ApiError> {
     label(req, operation, params.filter.clone());
-    let provisioner = &state.provisioner;
-    let filter = params.filter.as_deref().map(Filter::parse).transpose()?;
-    let projection = Projection::parse(
-        params.attributes.as_deref(),
-        params.excluded_attributes.as_deref(),
-        &provisioner.user_schema(),
-    )?;
+    let list = ListRequest::parse(params, &state.provisioner.user_schema())?;
     let query = UserQuery {
-        filter,
-        start_index: params.start_index,
-        count: params.count,
-        sort_by: params.sort_by,
-        sort_order: params.sort_order,
+        filter: list.filter,
+        start_index: list.start_index,
+        count: list.count,
+        sort_by: list.sort_by,
+        sort_order: list.sort_order,
     };
-    let page = provisioner.list_users(&query).await?;
+    let page = state.provisioner.list_users(&query).await?;
     let base = base_url(req, state);
-    let resources: Vec<Value> = page
+    let resources = page
         .users
         .into_iter()
-        .map(|user| render(user, &base, &projection))
+        .map(|user| render(user, &base, &list.projection))
         .collect();
-    let response = ListResponse {
-        total_results: page.total,
-        start_index: query.start_index,
-        resources,
-    };
-    Ok(scim_json(StatusCode::OK, &response.into_json()))
+    Ok(list_page(page.total, query.start_index, resources))
 }
 
 async fn get(
