@@ -133,24 +133,77 @@ struct RawDrupal {
     /// TCP connect timeout, in seconds. Default 3.
     #[serde(default = "default_connect_timeout_secs")]
     connect_timeout_secs: u64,
+    /// Drupal requests in flight at once; PHP sites fall over under load.
+    /// Default 8.
+    #[serde(default = "default_max_concurrency")]
+    max_concurrency: usize,
+    /// Requests that may wait for a free slot; past that the bridge answers
+    /// 503 with Retry-After at once. Default 64.
+    #[serde(default = "default_queue_limit")]
+    queue_limit: usize,
+    /// Further attempts after a failure, for reads and for writes that
+    /// provably never reached Drupal. Default 2.
+    #[serde(default = "default_retries")]
+    retries: u32,
+    /// First retry delay in milliseconds, doubled per attempt, jittered.
+    /// Default 100.
+    #[serde(default = "default_retry_backoff_ms")]
+    retry_backoff_ms: u64,
+    #[serde(default)]
+    breaker: RawBreaker,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBreaker {
+    /// Consecutive failed Drupal requests (unreachable, timeout, 5xx) that
+    /// open the circuit. 0 switches the breaker off. Default 5.
+    #[serde(default = "default_breaker_failures")]
+    failures: u32,
+    /// Seconds the circuit stays open (every request answered 503 at once)
+    /// before one request probes Drupal again. Default 10.
+    #[serde(default = "default_breaker_open_secs")]
+    open_secs: u64,
+}
+
+impl Default for RawBreaker {
+    fn default() -> Self {
+        RawBreaker {
+            failures: default_breaker_failures(),
+            open_secs: default_breaker_open_secs(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDrupalAuth {
-    /// `basic` (HTTP basic auth on every request).
+    /// `session` (default), `basic` or `oauth2`.
     #[serde(default)]
     mode: DrupalAuthMode,
-    username: String,
+    /// The Drupal account (session and basic modes).
+    username: Option<String>,
     password: Option<Secret>,
     password_file: Option<PathBuf>,
+    /// The `simple_oauth` consumer (oauth2 mode).
+    client_id: Option<String>,
+    client_secret: Option<Secret>,
+    client_secret_file: Option<PathBuf>,
 }
 
+/// How the bridge authenticates to Drupal.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum DrupalAuthMode {
+    /// Log in once through core's JSON login route and reuse the session
+    /// cookie: Drupal checks the password hash once, not per request.
     #[default]
+    Session,
+    /// HTTP basic auth on every request (core `basic_auth` module).
     Basic,
+    /// OAuth2 client credentials against the `simple_oauth` module.
+    #[serde(rename = "oauth2")]
+    OAuth2,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -193,6 +246,24 @@ fn default_timeout_secs() -> u64 {
 fn default_connect_timeout_secs() -> u64 {
     3
 }
+fn default_max_concurrency() -> usize {
+    8
+}
+fn default_queue_limit() -> usize {
+    64
+}
+fn default_retries() -> u32 {
+    2
+}
+fn default_retry_backoff_ms() -> u64 {
+    100
+}
+fn default_breaker_failures() -> u32 {
+    5
+}
+fn default_breaker_open_secs() -> u64 {
+    10
+}
 
 /// Settings after parsing: every secret resolved, every address checked.
 #[derive(Debug, Clone)]
@@ -228,11 +299,73 @@ pub struct JwtSettings {
 pub struct DrupalSettings {
     /// Base URL without a trailing slash.
     pub base_url: String,
-    pub auth_mode: DrupalAuthMode,
-    pub username: String,
-    pub password: Secret,
+    pub auth: DrupalAuth,
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    pub limits: DrupalLimits,
+}
+
+/// The credentials of the chosen authentication mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DrupalAuth {
+    Session {
+        username: String,
+        password: Secret,
+    },
+    Basic {
+        username: String,
+        password: Secret,
+    },
+    OAuth2 {
+        client_id: String,
+        client_secret: Secret,
+    },
+}
+
+impl DrupalAuth {
+    /// Who the bridge acts as, for messages: the account, or the OAuth2
+    /// client whose consumer names the account.
+    pub fn account(&self) -> String {
+        match self {
+            DrupalAuth::Session { username, .. } | DrupalAuth::Basic { username, .. } => {
+                username.clone()
+            }
+            DrupalAuth::OAuth2 { client_id, .. } => format!("of the OAuth2 client {client_id}"),
+        }
+    }
+
+    pub fn mode(&self) -> DrupalAuthMode {
+        match self {
+            DrupalAuth::Session { .. } => DrupalAuthMode::Session,
+            DrupalAuth::Basic { .. } => DrupalAuthMode::Basic,
+            DrupalAuth::OAuth2 { .. } => DrupalAuthMode::OAuth2,
+        }
+    }
+}
+
+/// How hard the bridge may push Drupal, and how it copes with failures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrupalLimits {
+    pub max_concurrency: usize,
+    pub queue_limit: usize,
+    pub retries: u32,
+    pub retry_backoff: Duration,
+    /// Consecutive failures that open the circuit; 0 = no breaker.
+    pub breaker_failures: u32,
+    pub breaker_open: Duration,
+}
+
+impl Default for DrupalLimits {
+    fn default() -> Self {
+        DrupalLimits {
+            max_concurrency: default_max_concurrency(),
+            queue_limit: default_queue_limit(),
+            retries: default_retries(),
+            retry_backoff: Duration::from_millis(default_retry_backoff_ms()),
+            breaker_failures: default_breaker_failures(),
+            breaker_open: Duration::from_secs(default_breaker_open_secs()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -327,25 +460,10 @@ impl RawSettings {
                 "drupal.base_url: {base_url:?} must start with http:// or https://"
             )));
         }
-        let password = match (self.drupal.auth.password, &self.drupal.auth.password_file) {
-            (Some(p), None) => p,
-            (None, Some(path)) => {
-                Secret::new(read_secret_file(path)?.trim_end_matches(['\r', '\n']))
-            }
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::Invalid(
-                    "drupal.auth: give either password or password_file, not both".into(),
-                ))
-            }
-            (None, None) => {
-                return Err(ConfigError::Invalid(
-                    "drupal.auth: password or password_file is required".into(),
-                ))
-            }
-        };
-        if self.drupal.auth.username.trim().is_empty() {
+        let auth = self.drupal.auth.resolve()?;
+        if self.drupal.max_concurrency == 0 {
             return Err(ConfigError::Invalid(
-                "drupal.auth.username must not be empty".into(),
+                "drupal.max_concurrency must be at least 1".into(),
             ));
         }
         if !is_field_name(&self.deprovisioned_field) {
@@ -368,11 +486,17 @@ impl RawSettings {
             },
             drupal: DrupalSettings {
                 base_url,
-                auth_mode: self.drupal.auth.mode,
-                username: self.drupal.auth.username,
-                password,
+                auth,
                 timeout: Duration::from_secs(self.drupal.timeout_secs.max(1)),
                 connect_timeout: Duration::from_secs(self.drupal.connect_timeout_secs.max(1)),
+                limits: DrupalLimits {
+                    max_concurrency: self.drupal.max_concurrency,
+                    queue_limit: self.drupal.queue_limit,
+                    retries: self.drupal.retries,
+                    retry_backoff: Duration::from_millis(self.drupal.retry_backoff_ms),
+                    breaker_failures: self.drupal.breaker.failures,
+                    breaker_open: Duration::from_secs(self.drupal.breaker.open_secs.max(1)),
+                },
             },
             mapping: self.mapping,
             policy: PolicySettings {
@@ -411,6 +535,76 @@ impl RawJwt {
             public_keys,
             leeway: Duration::from_secs(self.leeway_secs),
         })
+    }
+}
+
+impl RawDrupalAuth {
+    fn resolve(self) -> Result<DrupalAuth, ConfigError> {
+        match self.mode {
+            DrupalAuthMode::Session | DrupalAuthMode::Basic => {
+                if self.client_id.is_some()
+                    || self.client_secret.is_some()
+                    || self.client_secret_file.is_some()
+                {
+                    return Err(ConfigError::Invalid(
+                        "drupal.auth: client_id and client_secret belong to mode oauth2".into(),
+                    ));
+                }
+                let username = self.username.unwrap_or_default();
+                if username.trim().is_empty() {
+                    return Err(ConfigError::Invalid(
+                        "drupal.auth.username must not be empty".into(),
+                    ));
+                }
+                let password = one_secret("password", self.password, self.password_file)?;
+                Ok(match self.mode {
+                    DrupalAuthMode::Basic => DrupalAuth::Basic { username, password },
+                    _ => DrupalAuth::Session { username, password },
+                })
+            }
+            DrupalAuthMode::OAuth2 => {
+                if self.username.is_some()
+                    || self.password.is_some()
+                    || self.password_file.is_some()
+                {
+                    return Err(ConfigError::Invalid(
+                        "drupal.auth: mode oauth2 takes client_id and client_secret; the Drupal account is the one configured on the simple_oauth consumer, not username and password".into(),
+                    ));
+                }
+                let client_id = self.client_id.unwrap_or_default();
+                if client_id.trim().is_empty() {
+                    return Err(ConfigError::Invalid(
+                        "drupal.auth.client_id is required for mode oauth2".into(),
+                    ));
+                }
+                let client_secret =
+                    one_secret("client_secret", self.client_secret, self.client_secret_file)?;
+                Ok(DrupalAuth::OAuth2 {
+                    client_id,
+                    client_secret,
+                })
+            }
+        }
+    }
+}
+
+/// A secret given inline or as a file (one trailing newline ignored).
+fn one_secret(
+    key: &str,
+    inline: Option<Secret>,
+    file: Option<PathBuf>,
+) -> Result<Secret, ConfigError> {
+    match (inline, file) {
+        (Some(secret), None) => Ok(secret),
+        (None, Some(path)) => Ok(Secret::new(
+            read_secret_file(&path)?.trim_end_matches(['\r', '\n']),
+        )),
+        (Some(_), Some(_)) => Err(ConfigError::Invalid(format!(
+            "drupal.auth: give either {key} or {key}_file, not both"
+        ))),
+        (None, None) => Err(ConfigError::Invalid(format!(
+            "drupal.auth: {key} or {key}_file is required"
+        ))),
     }
 }
 
@@ -482,7 +676,13 @@ drupal:
             pw.display()
         );
         let s = Settings::from_yaml(&yaml).unwrap();
-        assert_eq!(s.drupal.password.expose(), "from-file-pw");
+        assert_eq!(
+            s.drupal.auth,
+            DrupalAuth::Session {
+                username: "u".into(),
+                password: Secret::new("from-file-pw")
+            }
+        );
         assert_eq!(s.scim.tokens.len(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -499,6 +699,63 @@ drupal:
             .unwrap_err()
             .to_string()
             .contains("password"));
+    }
+
+    #[test]
+    fn session_is_the_default_auth_mode_and_limits_have_defaults() {
+        let s = Settings::from_yaml(MINIMAL).unwrap();
+        assert_eq!(s.drupal.auth.mode(), DrupalAuthMode::Session);
+        assert_eq!(s.drupal.limits, DrupalLimits::default());
+        assert_eq!(s.drupal.limits.max_concurrency, 8);
+    }
+
+    #[test]
+    fn oauth2_takes_a_client_and_refuses_a_password() {
+        let oauth = MINIMAL.replace(
+            "    username: scim-bridge\n    password: \"s3cret-password\"\n",
+            "    mode: oauth2\n    client_id: bridge\n    client_secret: oauth-secret\n",
+        );
+        let s = Settings::from_yaml(&oauth).unwrap();
+        assert_eq!(
+            s.drupal.auth,
+            DrupalAuth::OAuth2 {
+                client_id: "bridge".into(),
+                client_secret: Secret::new("oauth-secret")
+            }
+        );
+        assert!(!format!("{s:?}").contains("oauth-secret"));
+        let mixed = MINIMAL.replace(
+            "  auth:\n",
+            "  auth:\n    mode: oauth2\n    client_id: c\n    client_secret: s\n",
+        );
+        assert!(Settings::from_yaml(&mixed)
+            .unwrap_err()
+            .to_string()
+            .contains("client_id and client_secret"));
+        let no_secret = MINIMAL.replace(
+            "    username: scim-bridge\n    password: \"s3cret-password\"\n",
+            "    mode: oauth2\n    client_id: bridge\n",
+        );
+        assert!(Settings::from_yaml(&no_secret)
+            .unwrap_err()
+            .to_string()
+            .contains("client_secret"));
+    }
+
+    #[test]
+    fn limits_and_breaker_are_read_and_zero_concurrency_is_refused() {
+        let yaml = MINIMAL.replace(
+            "  auth:\n",
+            "  max_concurrency: 2\n  queue_limit: 5\n  retries: 0\n  breaker:\n    failures: 3\n    open_secs: 7\n  auth:\n",
+        );
+        let s = Settings::from_yaml(&yaml).unwrap();
+        assert_eq!(s.drupal.limits.max_concurrency, 2);
+        assert_eq!(s.drupal.limits.queue_limit, 5);
+        assert_eq!(s.drupal.limits.retries, 0);
+        assert_eq!(s.drupal.limits.breaker_failures, 3);
+        assert_eq!(s.drupal.limits.breaker_open, Duration::from_secs(7));
+        let zero = MINIMAL.replace("  auth:\n", "  max_concurrency: 0\n  auth:\n");
+        assert!(Settings::from_yaml(&zero).is_err());
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub fn settings(
         "scim": {"tokens": [token]},
         "drupal": {
             "base_url": drupal_url,
-            "auth": {"mode": "basic", "username": "admin", "password": drupal_password},
+            "auth": {"mode": "session", "username": "admin", "password": drupal_password},
         },
         "mapping": "mappings/demo.yaml",
     })
@@ -37,6 +37,6 @@ pub fn mapping() -> Result<Mapping, MappingError> {
 pub fn banner(settings: &Settings, drupal_url: &str, token: &str, drupal_password: &str) -> String {
     let scim = format!("http://{}/scim/v2", settings.listen);
     format!(
-        "drupal-scim-bridge demo is running.\n\n  SCIM base URL:   {scim}\n  Bearer token:    {token}\n  Drupal stand-in: {drupal_url} (basic auth admin / {drupal_password})\n\nTry:\n  curl -H 'Authorization: Bearer {token}' {scim}/Users\n  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/scim+json' \\\n       -d '{{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"ada\",\"emails\":[{{\"value\":\"ada@example.org\",\"primary\":true}}]}}' {scim}/Users\n\nGroups: the stand-in's roles editor and engineering are the SCIM groups \"editor\" and \"engineering\":\n  curl -H 'Authorization: Bearer {token}' {scim}/Groups\n\nPress Ctrl-C to stop."
+        "drupal-scim-bridge demo is running.\n\n  SCIM base URL:   {scim}\n  Bearer token:    {token}\n  Drupal stand-in: {drupal_url} (user admin / {drupal_password})\n\nTry:\n  curl -H 'Authorization: Bearer {token}' {scim}/Users\n  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/scim+json' \\\n       -d '{{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"ada\",\"emails\":[{{\"value\":\"ada@example.org\",\"primary\":true}}]}}' {scim}/Users\n\nGroups: the stand-in's roles editor and engineering are the SCIM groups \"editor\" and \"engineering\":\n  curl -H 'Authorization: Bearer {token}' {scim}/Groups\n\nPress Ctrl-C to stop."
     )
 }

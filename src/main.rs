@@ -11,7 +11,6 @@ use rand::distributions::{Alphanumeric, DistString};
 use drupal_scim_bridge::check;
 use drupal_scim_bridge::config::Settings;
 use drupal_scim_bridge::demo;
-use drupal_scim_bridge::drupal::DrupalClient;
 use drupal_scim_bridge::mapping::Mapping;
 use drupal_scim_bridge::preview::Preview;
 use drupal_scim_bridge::reload::{self, MappingReloader};
@@ -199,8 +198,9 @@ async fn serve(config: &Path, dry_run: bool) -> Result<(), String> {
     settings.dry_run |= dry_run;
     let mapping = Mapping::load_file(&settings.mapping).map_err(|e| e.to_string())?;
     let app = Application::build(&settings, mapping).map_err(|e| e.to_string())?;
-    let client = DrupalClient::new((&settings.drupal).into()).map_err(|e| e.to_string())?;
     let provisioner = app.provisioner();
+    // The server's own client: a check that logs in does so for the server.
+    let client = provisioner.drupal().clone();
     tokio::spawn(async move {
         check_drupal_credentials(&client).await;
         check_groups(&provisioner).await;

@@ -129,7 +129,7 @@ pub async fn check_drupal_credentials(client: &DrupalClient) {
         Ok(Some(_)) => tracing::info!(drupal = client.base_url(), "Drupal accepts the bridge's account"),
         Ok(None) => tracing::error!(
             drupal = client.base_url(),
-            "Drupal does not accept the bridge's credentials (requests run as anonymous): check drupal.auth.username and the password; after 5 failed logins Drupal blocks the account for 6 hours"
+            "Drupal does not accept the bridge's credentials (requests run as anonymous): check drupal.auth; after 5 failed logins Drupal blocks the account for 6 hours"
         ),
         Err(e) => tracing::warn!(drupal = client.base_url(), error = %e, "cannot check the bridge's Drupal credentials now"),
     }

@@ -48,7 +48,7 @@ async fn account_is_accepted(
     report: &mut Report,
 ) -> bool {
     let base = client.base_url();
-    let username = &settings.drupal.username;
+    let username = settings.drupal.auth.account();
     match client.whoami().await {
         Ok(Some(_)) => {
             report.push(Finding::ok(TOPIC, format!("{base} answers JSON:API")));
@@ -63,7 +63,7 @@ async fn account_is_accepted(
             report.push(Finding::error(
                 TOPIC,
                 format!("Drupal does not accept the account {username}: it runs the bridge's requests as anonymous"),
-                "check drupal.auth.username and the password, and that the account is active; each failed login counts, and after 5 Drupal refuses the account for 6 hours even with the right password",
+                "check drupal.auth (username and password, or the OAuth2 client), and that the account is active; each failed login counts, and after 5 Drupal refuses the account for 6 hours even with the right password",
             ));
             false
         }

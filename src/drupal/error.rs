@@ -34,6 +34,14 @@ pub enum DrupalError {
     /// An answer the bridge cannot read (not JSON:API, wrong shape).
     #[error("unexpected answer from Drupal: {0}")]
     Protocol(String),
+    /// The bridge already has as many Drupal requests running and waiting
+    /// as it is configured to allow; this one was not sent.
+    #[error("the bridge's limit of concurrent Drupal requests is reached")]
+    Overloaded,
+    /// Drupal failed repeatedly; the bridge does not ask it again before
+    /// `retry_after` seconds. This request was not sent.
+    #[error("Drupal failed repeatedly; the bridge pauses requests to it")]
+    CircuitOpen { retry_after: u64 },
 }
 
 fn join_details(errors: &[ApiError]) -> String {
@@ -46,7 +54,8 @@ fn join_details(errors: &[ApiError]) -> String {
 
 impl DrupalError {
     /// Whether the failure is Drupal's or the network's (retrying later may
-    /// help), as opposed to a refusal of this particular request.
+    /// help), as opposed to a refusal of this particular request. The
+    /// circuit breaker counts these.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,

@@ -2,16 +2,18 @@
 //! SCIM; it speaks JSON:API documents and reports Drupal's answers as typed
 //! errors. One pooled HTTP client, timeouts, one log event per call.
 
+pub mod auth;
 pub(crate) mod call_count;
 pub mod document;
 mod dry_run;
 pub mod error;
 pub mod query;
+pub mod resilience;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -20,7 +22,9 @@ pub use document::{DrupalRole, DrupalUser, RoleRef, UserWrite};
 pub use error::DrupalError;
 pub use query::{CollectionQuery, Condition, Conjunction, Operator, SortKey, DRUPAL_PAGE_CAP};
 
-use crate::config::{DrupalSettings, Secret};
+use crate::config::{DrupalAuth, DrupalLimits, DrupalSettings};
+use auth::{Authenticator, Credentials};
+use resilience::Resilience;
 
 const JSONAPI: &str = "application/vnd.api+json";
 const USERS: &str = "/jsonapi/user/user";
@@ -38,52 +42,71 @@ pub struct UserPage {
     pub stripped: usize,
 }
 
+/// Cheap to clone: every clone shares the connection pool, the login, the
+/// concurrency limit and the circuit breaker.
 #[derive(Clone)]
 pub struct DrupalClient {
-    http: reqwest::Client,
-    base_url: String,
+    inner: Arc<Inner>,
     /// Writes are logged and answered locally, never sent (`serve --dry-run`).
     dry_run: bool,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base_url: String,
+    timeout: Duration,
+    auth: Authenticator,
+    resilience: Resilience,
 }
 
 /// Connection details, separate from the bridge's settings so the `check`
 /// command and tests can build a client directly.
 pub struct DrupalConnection {
     pub base_url: String,
-    pub username: String,
-    pub password: Secret,
+    pub auth: DrupalAuth,
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    pub limits: DrupalLimits,
 }
 
 impl From<&DrupalSettings> for DrupalConnection {
     fn from(s: &DrupalSettings) -> Self {
         DrupalConnection {
             base_url: s.base_url.clone(),
-            username: s.username.clone(),
-            password: s.password.clone(),
+            auth: s.auth.clone(),
             timeout: s.timeout,
             connect_timeout: s.connect_timeout,
+            limits: s.limits.clone(),
+        }
+    }
+}
+
+/// Why an answer shows the request ran without valid credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unauthenticated {
+    /// User data with only `display_name`, as anonymous callers get it.
+    Stripped,
+    /// A 401, or a 403 naming the CSRF token: the session or token is gone.
+    Refused,
+    /// A 403 on a write: a permission problem, or a lost session.
+    WriteForbidden,
+}
+
+impl Unauthenticated {
+    fn describe(self) -> &'static str {
+        match self {
+            Unauthenticated::Stripped => "user data came back stripped, as for anonymous callers",
+            Unauthenticated::Refused => {
+                "Drupal refused the session or token (401, or CSRF token refused)"
+            }
+            Unauthenticated::WriteForbidden => "a write was refused with 403",
         }
     }
 }
 
 impl DrupalClient {
     pub fn new(conn: DrupalConnection) -> Result<DrupalClient, DrupalError> {
-        let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}:{}",
-            conn.username,
-            conn.password.expose()
-        ));
-        let mut auth = HeaderValue::from_str(&format!("Basic {credentials}")).map_err(|_| {
-            DrupalError::Protocol(
-                "the Drupal username contains characters not allowed in an HTTP header".into(),
-            )
-        })?;
-        // Keeps the header out of reqwest's own Debug output and logs.
-        auth.set_sensitive(true);
         let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, auth);
         headers.insert(ACCEPT, HeaderValue::from_static(JSONAPI));
         let http = reqwest::Client::builder()
             .default_headers(headers)
@@ -94,8 +117,13 @@ impl DrupalClient {
             .build()
             .map_err(|e| DrupalError::Protocol(format!("cannot build the HTTP client: {e}")))?;
         Ok(DrupalClient {
-            http,
-            base_url: conn.base_url.trim_end_matches('/').to_string(),
+            inner: Arc::new(Inner {
+                http,
+                base_url: conn.base_url.trim_end_matches('/').to_string(),
+                timeout: conn.timeout,
+                auth: Authenticator::new(&conn.auth)?,
+                resilience: Resilience::new(&conn.limits),
+            }),
             dry_run: false,
         })
     }
@@ -108,7 +136,7 @@ impl DrupalClient {
     }
 
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        &self.inner.base_url
     }
 
     /// GET one user. `Ok(None)` when Drupal has no user with that UUID.
@@ -273,7 +301,9 @@ impl DrupalClient {
             .map(str::to_string))
     }
 
-    /// Sends one request and classifies the answer. Logs one event.
+    /// The one place requests go out: the circuit breaker, the concurrency
+    /// limit, credentials (logging in again once when Drupal no longer
+    /// accepts them), retries with backoff. Logs one event.
     async fn call(
         &self,
         op: &'static str,
@@ -286,31 +316,7 @@ impl DrupalClient {
             return dry_run::pretend_write(self, op, &method, path, body).await;
         }
         let started = Instant::now();
-        let url = format!("{}{}", self.base_url, path);
-        let mut request = self.http.request(method.clone(), &url);
-        if let Some(body) = body {
-            request = request
-                .header(CONTENT_TYPE, JSONAPI)
-                .body(serde_json::to_vec(body).unwrap_or_default());
-        }
-        let outcome = match request.send().await {
-            Ok(response) => {
-                let status = response.status();
-                let is_html = response
-                    .headers()
-                    .get(CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|v| v.starts_with("text/html"));
-                match response.bytes().await {
-                    Ok(bytes) => classify(status, is_html, &bytes),
-                    Err(e) if e.is_timeout() => Err(DrupalError::Timeout),
-                    Err(e) => Err(DrupalError::Protocol(format!(
-                        "reading the answer failed: {e}"
-                    ))),
-                }
-            }
-            Err(e) => Err(transport_error(&e)),
-        };
+        let outcome = self.guarded(&method, path, body).await;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         match &outcome {
             Ok(_) => tracing::info!(
@@ -326,9 +332,134 @@ impl DrupalClient {
         }
         outcome
     }
+
+    async fn guarded(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, DrupalError> {
+        let inner = &self.inner;
+        let admission = inner.resilience.breaker.admit()?;
+        let deadline = Instant::now() + inner.timeout;
+        let _slot = inner.resilience.limiter.acquire(inner.timeout).await?;
+        let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
+        let outcome = self.attempts(method, path, body.as_deref(), deadline).await;
+        admission.record(matches!(&outcome, Err(e) if e.is_transient()));
+        outcome
+    }
+
+    async fn attempts(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&[u8]>,
+        deadline: Instant,
+    ) -> Result<Value, DrupalError> {
+        let inner = &self.inner;
+        let mut attempt = 1;
+        let mut logged_in_again = false;
+        loop {
+            let (outcome, unauthenticated, generation) =
+                match inner.auth.credentials(&inner.http, &inner.base_url).await {
+                    Ok(credentials) => {
+                        let (outcome, unauthenticated) =
+                            self.send(method, path, body, &credentials).await;
+                        (outcome, unauthenticated, credentials.generation())
+                    }
+                    Err(e) => (Err(e), None, 0),
+                };
+            if let Some(why) = unauthenticated {
+                // Basic credentials cannot be renewed, and a 403 on a write
+                // is theirs to keep: only stripped reads condemn them.
+                if inner.auth.renews() || why == Unauthenticated::Stripped {
+                    inner.auth.discard(generation, why.describe());
+                }
+                // A refused request changed nothing: sending it again after
+                // a fresh login is safe.
+                if inner.auth.renews() && !logged_in_again {
+                    logged_in_again = true;
+                    continue;
+                }
+            }
+            let error = match outcome {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            match inner
+                .resilience
+                .retry
+                .pause(method, &error, attempt, deadline)
+            {
+                Some(pause) => {
+                    tracing::debug!(target: "drupal", attempt, error = %error, pause_ms = pause.as_millis() as u64, "retrying");
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+                None => return Err(error),
+            }
+        }
+    }
+
+    /// One HTTP exchange, classified.
+    async fn send(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&[u8]>,
+        credentials: &Credentials,
+    ) -> (Result<Value, DrupalError>, Option<Unauthenticated>) {
+        let url = format!("{}{}", self.inner.base_url, path);
+        let mut request = credentials.apply(self.inner.http.request(method.clone(), &url));
+        if let Some(body) = body {
+            request = request.header(CONTENT_TYPE, JSONAPI).body(body.to_vec());
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => return (Err(transport_error(&e)), None),
+        };
+        let status = response.status();
+        let is_html = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/html"));
+        let outcome = match response.bytes().await {
+            Ok(bytes) => classify(status, is_html, &bytes),
+            Err(e) => Err(transport_error(&e)),
+        };
+        let unauthenticated = match &outcome {
+            Ok(body) if is_stripped_user_data(body) => Some(Unauthenticated::Stripped),
+            Err(DrupalError::Credentials(_)) => Some(Unauthenticated::Refused),
+            Err(DrupalError::Forbidden(detail)) if detail.contains("X-CSRF-Token") => {
+                Some(Unauthenticated::Refused)
+            }
+            Err(DrupalError::Forbidden(_)) if method != Method::GET => {
+                Some(Unauthenticated::WriteForbidden)
+            }
+            _ => None,
+        };
+        (outcome, unauthenticated)
+    }
 }
 
-fn transport_error(e: &reqwest::Error) -> DrupalError {
+/// User data the bridge's account would see whole, but that came back with
+/// only `display_name`: the request ran as anonymous. (Every filtered
+/// collection the bridge asks for leaves out the anonymous user, the one
+/// account that is always stripped.)
+fn is_stripped_user_data(body: &Value) -> bool {
+    let stripped = |item: &Value| {
+        item.get("type").and_then(Value::as_str) == Some(document::USER_TYPE)
+            && item.pointer("/attributes/name").is_none()
+    };
+    match body.get("data") {
+        Some(item @ Value::Object(_)) => stripped(item),
+        Some(Value::Array(items)) => !items.is_empty() && items.iter().all(stripped),
+        _ => false,
+    }
+}
+
+pub(crate) fn transport_error(e: &reqwest::Error) -> DrupalError {
     if e.is_timeout() {
         DrupalError::Timeout
     } else if e.is_connect() {
@@ -378,9 +509,7 @@ fn classify(status: StatusCode, is_html: bool, bytes: &[u8]) -> Result<Value, Dr
                 .into(),
         ),
         404 => DrupalError::NotFound,
-        401 => DrupalError::Credentials(format!(
-            "Drupal answered 401 ({detail}); is the basic_auth module enabled?"
-        )),
+        401 => DrupalError::Credentials(format!("Drupal answered 401 ({detail})")),
         403 => DrupalError::Forbidden(detail),
         405 if detail.contains("only read operations") => DrupalError::ReadOnly,
         422 => DrupalError::Validation(errors),

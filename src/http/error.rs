@@ -16,6 +16,8 @@ pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 
 /// Seconds an IdP is asked to wait when Drupal is unavailable.
 const RETRY_AFTER_SECS: u64 = 30;
+/// Seconds an IdP is asked to wait when the bridge's queue for Drupal is full.
+const OVERLOADED_RETRY_AFTER_SECS: u64 = 1;
 
 /// A SCIM error on its way out.
 #[derive(Debug, thiserror::Error)]
@@ -161,7 +163,7 @@ fn log_drupal_failure(e: &DrupalError) {
     match e {
         DrupalError::Credentials(_) | DrupalError::Forbidden(_) => tracing::error!(
             error = %e,
-            "Drupal refused the bridge's account: check drupal.auth (username, password) and that the account has the 'administer users' permission"
+            "Drupal refused the bridge's account: check drupal.auth (its credentials) and that the account has the 'administer users' permission"
         ),
         DrupalError::ReadOnly => tracing::error!(
             "Drupal's JSON:API is read-only: allow writes at /admin/config/services/jsonapi"
@@ -172,6 +174,11 @@ fn log_drupal_failure(e: &DrupalError) {
         DrupalError::Rejected { .. } | DrupalError::Protocol(_) => {
             tracing::error!(error = %e, "Drupal gave an answer the bridge cannot use")
         }
+        DrupalError::Overloaded => tracing::warn!(
+            "the limit of concurrent Drupal requests (drupal.max_concurrency, queue_limit) is reached: answering 503"
+        ),
+        // The breaker logged when it opened.
+        DrupalError::CircuitOpen { .. } => {}
         DrupalError::Validation(_) | DrupalError::NotFound => {}
     }
 }
@@ -205,6 +212,14 @@ fn drupal_to_scim(e: &DrupalError) -> ScimError {
                 RETRY_AFTER_SECS,
             )
         }
+        DrupalError::Overloaded => ScimError::unavailable(
+            "The bridge is already sending Drupal as many requests as it may; retry shortly.",
+            OVERLOADED_RETRY_AFTER_SECS,
+        ),
+        DrupalError::CircuitOpen { retry_after } => ScimError::unavailable(
+            "Drupal failed repeatedly; the bridge pauses requests to it. Retry later.",
+            *retry_after,
+        ),
         DrupalError::Rejected { .. } | DrupalError::Protocol(_) => {
             ScimError::bad_gateway(format!("Drupal gave an answer the bridge cannot use: {e}"))
         }

@@ -17,6 +17,7 @@ pub enum AuthKind {
     None,
     Basic { user: String },
     Cookie,
+    Bearer,
 }
 
 /// What the request carries: basic credentials win over a session cookie,
@@ -25,6 +26,8 @@ pub enum AuthKind {
 pub(crate) struct Presented {
     pub(crate) basic: Option<(String, String)>,
     pub(crate) session: Option<String>,
+    /// An OAuth2 access token (`Authorization: Bearer`).
+    pub(crate) bearer: Option<String>,
 }
 
 impl Presented {
@@ -32,11 +35,13 @@ impl Presented {
         Presented {
             basic: authorization.and_then(parse_basic),
             session: cookie.and_then(session_from_cookie),
+            bearer: authorization.and_then(parse_bearer),
         }
     }
 
     pub(crate) fn kind(&self) -> AuthKind {
         match (&self.basic, &self.session) {
+            _ if self.bearer.is_some() => AuthKind::Bearer,
             (Some((user, _)), _) => AuthKind::Basic { user: user.clone() },
             (None, Some(_)) => AuthKind::Cookie,
             (None, None) => AuthKind::None,
@@ -45,8 +50,15 @@ impl Presented {
 
     /// Whether an authentication provider applies (no 401 challenge then).
     pub(crate) fn any(&self) -> bool {
-        self.basic.is_some() || self.session.is_some()
+        self.basic.is_some() || self.session.is_some() || self.bearer.is_some()
     }
+}
+
+fn parse_bearer(header: &str) -> Option<String> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
 }
 
 fn parse_basic(header: &str) -> Option<(String, String)> {
@@ -182,6 +194,10 @@ impl Sessions {
 
     pub(crate) fn close(&mut self, id: &str) {
         self.by_id.remove(id);
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.by_id.clear();
     }
 
     /// Cancelling an account ends its sessions.

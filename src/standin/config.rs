@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use super::oauth::OAuthClientSeed;
+
 /// The seeded site. `StandInConfig::demo` gives a ready-made one.
 #[derive(Debug, Clone)]
 pub struct StandInConfig {
@@ -27,6 +29,8 @@ pub struct StandInConfig {
     pub anonymous_uuid: Option<Uuid>,
     /// UUID of user 1; random when `None`.
     pub admin_uuid: Option<Uuid>,
+    /// `simple_oauth` consumers allowed the client-credentials grant.
+    pub oauth_clients: Vec<OAuthClientSeed>,
 }
 
 /// Credentials and mail of user 1.
@@ -181,6 +185,7 @@ impl StandInConfig {
             read_only: false,
             anonymous_uuid: None,
             admin_uuid: None,
+            oauth_clients: Vec::new(),
         }
     }
 }

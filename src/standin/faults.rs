@@ -1,5 +1,5 @@
 //! Injected faults for resilience tests: latency, error answers, dropped
-//! connections and cut-off bodies.
+//! connections, cut-off bodies and bodies that trickle in.
 
 use std::time::Duration;
 
@@ -22,6 +22,8 @@ pub(crate) struct Faults {
     /// Paths that fail every time, with their status: a fault that hits
     /// chosen accounts however requests interleave.
     failing_paths: Vec<(String, u16)>,
+    slow_bodies: u32,
+    body_delay: Duration,
 }
 
 impl Faults {
@@ -36,6 +38,20 @@ impl Faults {
 
     pub(crate) fn malformed_next(&mut self, count: u32) {
         self.malformed = count;
+    }
+
+    pub(crate) fn slow_body_next(&mut self, count: u32, delay: Duration) {
+        self.slow_bodies = count;
+        self.body_delay = delay;
+    }
+
+    /// How long the next response body stalls halfway, if it must.
+    pub(crate) fn take_slow_body(&mut self) -> Option<Duration> {
+        if self.slow_bodies > 0 {
+            self.slow_bodies -= 1;
+            return Some(self.body_delay);
+        }
+        None
     }
 
     pub(crate) fn fail_path(&mut self, path: &str, status: u16) {
@@ -127,5 +143,13 @@ mod tests {
         let cut = cut_off(br#"{"data":{"id":"x"}}"#);
         assert!(serde_json::from_slice::<serde_json::Value>(&cut).is_err());
         assert!(serde_json::from_slice::<serde_json::Value>(&cut_off(b"")).is_err());
+    }
+
+    #[test]
+    fn slow_bodies_are_counted_down_with_their_delay() {
+        let mut faults = Faults::default();
+        faults.slow_body_next(1, Duration::from_millis(5));
+        assert_eq!(faults.take_slow_body(), Some(Duration::from_millis(5)));
+        assert_eq!(faults.take_slow_body(), None);
     }
 }

@@ -115,6 +115,29 @@ impl StandInHandle {
         lock(&self.site).faults.malformed_next(count);
     }
 
+    /// Sends the next `count` response bodies half at once and half after
+    /// `delay` (the request itself is handled).
+    pub fn slow_body_next(&self, count: u32, delay: Duration) {
+        lock(&self.site).faults.slow_body_next(count, delay);
+    }
+
+    /// Ends every login session, as session expiry or garbage collection
+    /// does: their cookies then run as anonymous.
+    pub fn expire_sessions(&self) {
+        lock(&self.site).sessions.clear();
+    }
+
+    /// Lifetime of OAuth2 access tokens issued from now on, in seconds
+    /// (simple_oauth's default is 300).
+    pub fn set_token_lifetime(&self, seconds: i64) {
+        lock(&self.site).tokens.lifetime = seconds;
+    }
+
+    /// Revokes every OAuth2 access token issued so far.
+    pub fn revoke_tokens(&self) {
+        lock(&self.site).tokens.revoke_all();
+    }
+
     pub fn user_by_name(&self, name: &str) -> Option<UserSnapshot> {
         let site = lock(&self.site);
         let user = site.user_by_name(name)?;

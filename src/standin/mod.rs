@@ -24,6 +24,7 @@ mod input;
 mod json;
 mod login;
 mod model;
+mod oauth;
 mod query;
 mod request;
 mod roles;
@@ -43,6 +44,7 @@ pub use config::{
     DEPROVISIONED_FIELD, EXTERNAL_ID_FIELD,
 };
 pub use handle::{StandInHandle, UserSnapshot};
+pub use oauth::OAuthClientSeed;
 pub use state::SeedError;
 
 /// One request as the stand-in received it.

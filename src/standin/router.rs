@@ -6,6 +6,7 @@ use super::auth::Presented;
 use super::documents::{entry_point, error_document, html_not_found, ROLES_PATH, USERS_PATH};
 use super::errors::{ApiError, Failure};
 use super::login;
+use super::oauth;
 use super::query::Query;
 use super::request::{Ctx, Incoming, Outcome, Reply, JSONAPI_MEDIA_TYPE};
 use super::roles;
@@ -87,6 +88,7 @@ pub(crate) fn handle(site: &mut Site, incoming: &Incoming) -> Reply {
         "/session/token" if incoming.is_safe_method() => {
             return login::session_token(site, incoming)
         }
+        "/oauth/token" => return oauth::token(site, incoming),
         _ => {}
     }
     match Route::parse(&incoming.path) {
@@ -107,6 +109,15 @@ fn jsonapi(site: &mut Site, incoming: &Incoming, route: Route, query: Query) -> 
     );
     let outcome = route_checks(site, incoming, &route, &query).and_then(|()| {
         let caller = site.authenticate(&presented, &incoming.peer_ip);
+        // simple_oauth fails a request whose token it does not accept,
+        // instead of running it as anonymous.
+        if presented.bearer.is_some() && !caller.is_authenticated() {
+            return Err(ApiError::new(
+                401,
+                "The resource owner or authorization server denied the request.",
+            )
+            .into());
+        }
         let ctx = Ctx {
             incoming,
             query,

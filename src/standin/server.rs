@@ -76,7 +76,7 @@ fn incoming(req: &HttpRequest, body: Bytes) -> Incoming {
 async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> HttpResponse {
     let site: SharedSite = site.into_inner();
     let incoming = incoming(&req, body);
-    let (latency, fault) = {
+    let (latency, fault, malformed, slow_body) = {
         let mut guard = lock(&site);
         let auth = Presented::from_headers(
             incoming.authorization.as_deref(),
@@ -89,7 +89,17 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
             query: incoming.raw_query.clone(),
             auth,
         });
-        (guard.faults.latency, guard.faults.take(&incoming.path))
+        // Every fault is decided as the request arrives, so that "the next
+        // request" means the next one to arrive.
+        let faults = &mut guard.faults;
+        let fault = faults.take(&incoming.path);
+        let malformed = fault.is_none() && faults.take_malformed();
+        let slow_body = if fault.is_none() {
+            faults.take_slow_body()
+        } else {
+            None
+        };
+        (faults.latency, fault, malformed, slow_body)
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -99,17 +109,32 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
         Some(Fault::Reset) => return HttpResponse::Ok().body(Severed),
         None => {}
     }
-    let (reply, malformed) = {
-        let mut guard = lock(&site);
-        let reply = router::handle(&mut guard, &incoming);
-        let malformed = guard.faults.take_malformed();
-        (reply, malformed)
-    };
-    let mut reply = reply;
+    let mut reply = router::handle(&mut lock(&site), &incoming);
     if malformed {
         reply.body = cut_off(&reply.body);
     }
-    response(reply, incoming.method == "HEAD")
+    match slow_body {
+        Some(delay) => trickle(reply, delay),
+        None => response(reply, incoming.method == "HEAD"),
+    }
+}
+
+/// The headers and half the body at once, the rest after `delay`.
+fn trickle(reply: Reply, delay: std::time::Duration) -> HttpResponse {
+    use futures_util::StreamExt;
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut builder = HttpResponse::build(status);
+    for (name, value) in &reply.headers {
+        builder.append_header((name.as_str(), value.as_str()));
+    }
+    let mut body = reply.body;
+    let rest = Bytes::from(body.split_off(body.len() / 2));
+    let first = futures_util::stream::once(async move { Ok::<_, io::Error>(Bytes::from(body)) });
+    let second = futures_util::stream::once(async move {
+        tokio::time::sleep(delay).await;
+        Ok::<_, io::Error>(rest)
+    });
+    builder.streaming(first.chain(second))
 }
 
 fn failure_reply(incoming: &Incoming, status: u16) -> Reply {

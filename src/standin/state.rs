@@ -10,6 +10,7 @@ use super::auth::{Flood, Presented, Sessions};
 use super::config::{AccountSeed, CancelMethod, FieldSeed, RoleSeed, StandInConfig};
 use super::faults::Faults;
 use super::model::{Caller, Role, User, ROLE_ANONYMOUS, ROLE_AUTHENTICATED};
+use super::oauth::{OAuthClientSeed, Tokens};
 use super::LoggedRequest;
 
 /// Why seeding an account failed.
@@ -62,6 +63,8 @@ pub(crate) struct Site {
     pub(crate) clock: Clock,
     pub(crate) log: Vec<LoggedRequest>,
     pub(crate) faults: Faults,
+    pub(crate) oauth_clients: Vec<OAuthClientSeed>,
+    pub(crate) tokens: Tokens,
 }
 
 fn uuid_string(given: Option<Uuid>) -> String {
@@ -101,6 +104,8 @@ impl Site {
             clock: Clock::System,
             log: Vec::new(),
             faults: Faults::default(),
+            oauth_clients: config.oauth_clients.clone(),
+            tokens: Tokens::default(),
         };
         for seed in &config.roles {
             site.insert_role(seed)?;
@@ -257,6 +262,13 @@ impl Site {
     pub(crate) fn authenticate(&mut self, presented: &Presented, ip: &str) -> Caller {
         let now = self.now();
         let caller = match (&presented.basic, &presented.session) {
+            _ if presented.bearer.is_some() => presented
+                .bearer
+                .as_deref()
+                .and_then(|token| self.tokens.user_of(token, now))
+                .and_then(|uid| self.users.get(&uid))
+                .filter(|user| user.status)
+                .map(Caller::for_user),
             (Some((name, pass)), _) => self.basic_login(name, pass, ip, now),
             (None, Some(session_id)) => self
                 .sessions
@@ -315,6 +327,7 @@ mod tests {
         Presented {
             basic: Some((name.into(), pass.into())),
             session: None,
+            bearer: None,
         }
     }
 

@@ -46,10 +46,11 @@ async fn wrong_drupal_credentials_are_a_bad_gateway_on_reads_and_writes() {
 #[tokio::test]
 async fn unreachable_drupal_is_503_with_retry_after() {
     let app = spawn_app_with(Options {
-        extra_config: String::new(),
+        extra_config: "  retries: 0\n".into(),
         ..Options::default()
     })
     .await;
+    app.log_in().await;
     app.drupal.fail_next(1, 500);
     let answer = app.filter_users("userName eq \"x\"").await;
     answer.assert_scim_error(503, None);
@@ -65,6 +66,7 @@ async fn unreachable_drupal_is_503_with_retry_after() {
 #[tokio::test]
 async fn a_create_whose_answer_is_lost_is_found_instead_of_repeated() {
     let app = spawn_app().await;
+    app.log_in().await;
     // Drupal writes the account, but its answer arrives garbled.
     app.drupal.malformed_body_next(1);
     let answer = app

@@ -38,6 +38,9 @@ pub struct Options {
     pub scim_config: String,
     pub mapping: String,
     pub drupal_password: String,
+    /// The `drupal.auth` block's lines; default: session login as admin
+    /// with `drupal_password`.
+    pub drupal_auth: Option<String>,
 }
 
 impl Default for Options {
@@ -48,6 +51,7 @@ impl Default for Options {
             scim_config: String::new(),
             mapping: read_mapping("demo.yaml"),
             drupal_password: DRUPAL_PASSWORD.into(),
+            drupal_auth: None,
         }
     }
 }
@@ -114,11 +118,16 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(options: Options) -> TestApp {
     let standin_listener = TcpListener::bind("127.0.0.1:0").expect("bind stand-in");
     let standin = StandIn::start(options.standin, standin_listener).expect("start stand-in");
+    let auth = options.drupal_auth.unwrap_or_else(|| {
+        format!(
+            "    username: admin\n    password: \"{}\"\n",
+            options.drupal_password
+        )
+    });
     let yaml = format!(
-        "listen: 127.0.0.1:0\nscim:\n  tokens: [\"{TOKEN}\"]\n{}drupal:\n  base_url: {}\n  timeout_secs: 2\n  connect_timeout_secs: 1\n  auth:\n    username: admin\n    password: \"{}\"\n{}",
+        "listen: 127.0.0.1:0\nscim:\n  tokens: [\"{TOKEN}\"]\n{}drupal:\n  base_url: {}\n  timeout_secs: 2\n  connect_timeout_secs: 1\n  auth:\n{auth}{}",
         options.scim_config,
         standin.base_url(),
-        options.drupal_password,
         options.extra_config
     );
     let settings = Settings::from_yaml(&yaml).expect("test settings");
@@ -202,6 +211,14 @@ impl TestApp {
                 .body(body.to_string());
         }
         read(request.send().await.expect("bridge answers")).await
+    }
+
+    /// Makes the bridge log in to Drupal (one cheap read), so that faults
+    /// injected afterwards hit the request under test, not the login.
+    pub async fn log_in(&self) {
+        let answer = self.filter_users("userName eq \"admin\"").await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        self.drupal.clear_requests();
     }
 
     pub async fn get(&self, path: &str) -> Answer {

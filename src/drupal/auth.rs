@@ -1,0 +1,505 @@
+//! How requests to Drupal authenticate: a session cookie from one login
+//! (`session`), HTTP basic on every request (`basic`), or an OAuth2 bearer
+//! token from `simple_oauth` (`oauth2`).
+//!
+//! Logins and token fetches are single-flight: concurrent requests wait for
+//! the one in progress. A login refused for its credentials is never tried
+//! again (Drupal's flood control locks the account after 5 failures): every
+//! request then fails at once until the bridge is restarted with fixed
+//! credentials.
+
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use super::error::DrupalError;
+use crate::config::{DrupalAuth, Secret};
+
+const LOGIN_PATH: &str = "/user/login?_format=json";
+const TOKEN_PATH: &str = "/oauth/token";
+const CSRF_HEADER: &str = "x-csrf-token";
+/// How long the bridge waits before logging in again after Drupal's flood
+/// control refused a login (trying sooner only prolongs nothing but noise).
+const FLOOD_PAUSE: Duration = Duration::from_secs(60);
+/// A token is renewed this long before it expires, at most.
+const TOKEN_MARGIN: Duration = Duration::from_secs(30);
+
+/// What one request carries, and which login it came from.
+#[derive(Clone)]
+pub struct Credentials {
+    headers: Vec<(&'static str, HeaderValue)>,
+    /// Which session or token these are, so that a request that found them
+    /// stale discards exactly these and not a newer login.
+    generation: u64,
+}
+
+impl Credentials {
+    pub fn apply(&self, mut request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        for (name, value) in &self.headers {
+            request = request.header(*name, value.clone());
+        }
+        request
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+/// The current login, shared by all requests.
+struct Current {
+    credentials: Credentials,
+    /// When a token must be renewed; sessions have no known end.
+    renew_at: Option<Instant>,
+}
+
+#[derive(Default)]
+struct State {
+    current: Option<Arc<Current>>,
+    generation: u64,
+    /// Why Drupal refused the credentials; set for good.
+    refused: Option<String>,
+    /// No login before this instant (flood control).
+    paused_until: Option<Instant>,
+}
+
+pub struct Authenticator {
+    method: Method,
+    state: RwLock<State>,
+    /// Held while logging in: the single flight.
+    login: tokio::sync::Mutex<()>,
+}
+
+enum Method {
+    Basic(HeaderValue),
+    Login(Login),
+}
+
+/// The modes whose credentials come from a login and can go stale.
+enum Login {
+    Session { username: String, password: Secret },
+    OAuth2 { client_id: String, secret: Secret },
+}
+
+impl Login {
+    async fn run(
+        &self,
+        http: &reqwest::Client,
+        base_url: &str,
+    ) -> Result<LoginHeaders, LoginError> {
+        match self {
+            Login::Session { username, password } => {
+                session_login(http, base_url, username, password).await
+            }
+            Login::OAuth2 { client_id, secret } => {
+                fetch_token(http, base_url, client_id, secret).await
+            }
+        }
+    }
+}
+
+impl Authenticator {
+    pub fn new(auth: &DrupalAuth) -> Result<Authenticator, DrupalError> {
+        let method = match auth {
+            DrupalAuth::Basic { username, password } => {
+                let encoded = STANDARD.encode(format!("{username}:{}", password.expose()));
+                let mut value =
+                    HeaderValue::from_str(&format!("Basic {encoded}")).map_err(|_| {
+                        DrupalError::Protocol(
+                            "the Drupal username contains characters not allowed in an HTTP header"
+                                .into(),
+                        )
+                    })?;
+                // Keeps the header out of reqwest's own Debug output and logs.
+                value.set_sensitive(true);
+                Method::Basic(value)
+            }
+            DrupalAuth::Session { username, password } => Method::Login(Login::Session {
+                username: username.clone(),
+                password: password.clone(),
+            }),
+            DrupalAuth::OAuth2 {
+                client_id,
+                client_secret,
+            } => Method::Login(Login::OAuth2 {
+                client_id: client_id.clone(),
+                secret: client_secret.clone(),
+            }),
+        };
+        Ok(Authenticator {
+            method,
+            state: RwLock::new(State::default()),
+            login: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether a stale login can be replaced by a new one (basic auth has
+    /// none: the same password every time).
+    pub fn renews(&self) -> bool {
+        !matches!(self.method, Method::Basic(_))
+    }
+
+    /// The credentials for the next request, logging in first when there
+    /// is no valid login. Concurrent callers share one login.
+    pub async fn credentials(
+        &self,
+        http: &reqwest::Client,
+        base_url: &str,
+    ) -> Result<Credentials, DrupalError> {
+        let login = match &self.method {
+            Method::Basic(value) => {
+                self.check_refused()?;
+                return Ok(Credentials {
+                    headers: vec![(AUTHORIZATION.as_str(), value.clone())],
+                    generation: 0,
+                });
+            }
+            Method::Login(login) => login,
+        };
+        if let Some(credentials) = self.valid()? {
+            return Ok(credentials);
+        }
+        let _flight = self.login.lock().await;
+        // Another request may have logged in while this one waited.
+        if let Some(credentials) = self.valid()? {
+            return Ok(credentials);
+        }
+        if let Some(until) = self.read().paused_until {
+            if Instant::now() < until {
+                return Err(DrupalError::Credentials(
+                    "Drupal's flood control blocks the bridge's account; the bridge tries again in a minute".into(),
+                ));
+            }
+        }
+        let outcome = login.run(http, base_url).await;
+        let mut state = self.write();
+        match outcome {
+            Ok((headers, lifetime)) => {
+                state.generation += 1;
+                let credentials = Credentials {
+                    headers,
+                    generation: state.generation,
+                };
+                state.current = Some(Arc::new(Current {
+                    credentials: credentials.clone(),
+                    renew_at: lifetime.map(|l| Instant::now() + l.saturating_sub(margin(l))),
+                }));
+                state.paused_until = None;
+                tracing::info!(target: "drupal", mode = self.mode_name(), "logged in to Drupal");
+                Ok(credentials)
+            }
+            Err(LoginError::Refused(why)) => {
+                tracing::error!(
+                    target: "drupal",
+                    mode = self.mode_name(),
+                    reason = why.as_str(),
+                    "Drupal refused the bridge's credentials: the bridge sends no further login (Drupal locks an account after 5 failed logins); fix {} and restart the bridge",
+                    self.what_to_fix()
+                );
+                state.refused = Some(why.clone());
+                Err(DrupalError::Credentials(why))
+            }
+            Err(LoginError::Flood(why)) => {
+                tracing::error!(
+                    target: "drupal",
+                    reason = why.as_str(),
+                    "Drupal's flood control blocks the bridge's account (5 failed logins within 6 hours): clear it with `drush sql:query \"DELETE FROM flood\"` or wait; the bridge tries again in a minute"
+                );
+                state.paused_until = Some(Instant::now() + FLOOD_PAUSE);
+                Err(DrupalError::Credentials(why))
+            }
+            Err(LoginError::Failed(e)) => Err(e),
+        }
+    }
+
+    fn valid(&self) -> Result<Option<Credentials>, DrupalError> {
+        let state = self.read();
+        if let Some(why) = &state.refused {
+            return Err(DrupalError::Credentials(why.clone()));
+        }
+        Ok(state
+            .current
+            .as_ref()
+            .filter(|c| c.renew_at.is_none_or(|at| Instant::now() < at))
+            .map(|c| c.credentials.clone()))
+    }
+
+    fn check_refused(&self) -> Result<(), DrupalError> {
+        match &self.read().refused {
+            Some(why) => Err(DrupalError::Credentials(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Drupal answered as if the request had no valid credentials. A session
+    /// or token is dropped (the next request logs in again); basic
+    /// credentials are refused for good, since resending a wrong password
+    /// only walks the account into flood control.
+    pub fn discard(&self, generation: u64, why: &str) {
+        let mut state = self.write();
+        if let Method::Basic(_) = self.method {
+            if state.refused.is_none() {
+                tracing::error!(
+                    target: "drupal",
+                    reason = why,
+                    "Drupal does not accept the bridge's basic-auth credentials (it answers as to an anonymous caller): the bridge sends no further request, since Drupal locks an account after 5 failed logins; fix drupal.auth.username and the password, check the account is active and not flood-blocked, then restart the bridge"
+                );
+                state.refused = Some(format!("Drupal answered as to an anonymous caller ({why})"));
+            }
+            return;
+        }
+        if state
+            .current
+            .as_ref()
+            .is_some_and(|c| c.credentials.generation == generation)
+        {
+            tracing::info!(target: "drupal", reason = why, "the Drupal login is no longer valid; logging in again");
+            state.current = None;
+        }
+    }
+
+    fn mode_name(&self) -> &'static str {
+        match self.method {
+            Method::Basic(_) => "basic",
+            Method::Login(Login::Session { .. }) => "session",
+            Method::Login(Login::OAuth2 { .. }) => "oauth2",
+        }
+    }
+
+    fn what_to_fix(&self) -> &'static str {
+        match self.method {
+            Method::Login(Login::OAuth2 { .. }) => {
+                "drupal.auth.client_id and client_secret (the simple_oauth consumer)"
+            }
+            _ => "drupal.auth.username and the password, and check the account is active",
+        }
+    }
+}
+
+/// Renew a token a fifth of its lifetime early, at most `TOKEN_MARGIN`.
+fn margin(lifetime: Duration) -> Duration {
+    (lifetime / 5).min(TOKEN_MARGIN)
+}
+
+type LoginHeaders = (Vec<(&'static str, HeaderValue)>, Option<Duration>);
+
+enum LoginError {
+    /// The credentials are wrong or the account is blocked: never retried.
+    Refused(String),
+    /// Flood control: retried after a pause.
+    Flood(String),
+    /// Drupal could not be asked (down, slow, odd answer).
+    Failed(DrupalError),
+}
+
+async fn send_login(
+    request: reqwest::RequestBuilder,
+) -> Result<(StatusCode, reqwest::header::HeaderMap, Value), LoginError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| LoginError::Failed(super::transport_error(&e)))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| LoginError::Failed(super::transport_error(&e)))?;
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Ok((status, headers, body))
+}
+
+fn server_failure(status: StatusCode, what: &str) -> LoginError {
+    LoginError::Failed(
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            DrupalError::Server {
+                status: status.as_u16(),
+                detail: format!("{what} failed"),
+            }
+        } else {
+            DrupalError::Protocol(format!("{what} answered {status}"))
+        },
+    )
+}
+
+/// `POST /user/login?_format=json`: the session cookie and the CSRF token
+/// unsafe requests need.
+async fn session_login(
+    http: &reqwest::Client,
+    base_url: &str,
+    username: &str,
+    password: &Secret,
+) -> Result<LoginHeaders, LoginError> {
+    let body = serde_json::json!({ "name": username, "pass": password.expose() });
+    let request = http
+        .post(format!("{base_url}{LOGIN_PATH}"))
+        .header(CONTENT_TYPE, "application/json")
+        .header(ACCEPT, "application/json")
+        .body(body.to_string());
+    let (status, headers, body) = send_login(request).await?;
+    let message = body
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    match status.as_u16() {
+        200 => {}
+        // Wrong name or password, or a blocked account.
+        400 if !message.is_empty() => return Err(LoginError::Refused(message)),
+        403 if message.contains("failed login attempts") => {
+            return Err(LoginError::Flood(message))
+        }
+        404 => {
+            return Err(LoginError::Failed(DrupalError::Protocol(
+                "Drupal has no JSON login route (/user/login?_format=json): enable the core serialization module, or use drupal.auth.mode basic".into(),
+            )))
+        }
+        _ => return Err(server_failure(status, "the login")),
+    }
+    let cookie = headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .find(|pair| pair.starts_with("SESS") || pair.starts_with("SSESS"))
+        .ok_or_else(|| {
+            LoginError::Failed(DrupalError::Protocol(
+                "the login answer set no session cookie".into(),
+            ))
+        })?;
+    let csrf = body
+        .get("csrf_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            LoginError::Failed(DrupalError::Protocol(
+                "the login answer carries no csrf_token".into(),
+            ))
+        })?;
+    let mut cookie = HeaderValue::from_str(cookie).map_err(|_| {
+        LoginError::Failed(DrupalError::Protocol("an unusable session cookie".into()))
+    })?;
+    cookie.set_sensitive(true);
+    let mut csrf = HeaderValue::from_str(csrf)
+        .map_err(|_| LoginError::Failed(DrupalError::Protocol("an unusable CSRF token".into())))?;
+    csrf.set_sensitive(true);
+    Ok((vec![(COOKIE.as_str(), cookie), (CSRF_HEADER, csrf)], None))
+}
+
+/// `POST /oauth/token` with the client credentials grant.
+async fn fetch_token(
+    http: &reqwest::Client,
+    base_url: &str,
+    client_id: &str,
+    secret: &Secret,
+) -> Result<LoginHeaders, LoginError> {
+    let form = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}",
+        form_encode(client_id),
+        form_encode(secret.expose())
+    );
+    let request = http
+        .post(format!("{base_url}{TOKEN_PATH}"))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(ACCEPT, "application/json")
+        .body(form);
+    let (status, _, body) = send_login(request).await?;
+    if status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED {
+        let why = body
+            .get("error_description")
+            .or_else(|| body.get("message"))
+            .and_then(Value::as_str)
+            .unwrap_or("the token endpoint refused the client")
+            .to_string();
+        return Err(LoginError::Refused(why));
+    }
+    if status == StatusCode::NOT_FOUND {
+        return Err(LoginError::Failed(DrupalError::Protocol(
+            "Drupal has no /oauth/token: is the simple_oauth module enabled?".into(),
+        )));
+    }
+    if !status.is_success() {
+        return Err(server_failure(status, "the token request"));
+    }
+    let token = body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            LoginError::Failed(DrupalError::Protocol(
+                "the token answer carries no access_token".into(),
+            ))
+        })?;
+    let lifetime = body
+        .get("expires_in")
+        .and_then(Value::as_u64)
+        .map(Duration::from_secs)
+        .or_else(|| jwt_lifetime(token));
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+        LoginError::Failed(DrupalError::Protocol("an unusable access token".into()))
+    })?;
+    value.set_sensitive(true);
+    Ok((vec![(AUTHORIZATION.as_str(), value)], lifetime))
+}
+
+/// What is left of a JWT's life, from its `exp` claim (the signature is
+/// Drupal's business: the bridge only schedules the renewal).
+fn jwt_lifetime(token: &str) -> Option<Duration> {
+    let payload = token.split('.').nth(1)?;
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    let exp = claims.get("exp")?.as_i64()?;
+    let left = exp - chrono::Utc::now().timestamp();
+    u64::try_from(left).ok().map(Duration::from_secs)
+}
+
+fn form_encode(text: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jwt_lifetime_comes_from_its_exp_claim() {
+        let exp = chrono::Utc::now().timestamp() + 300;
+        let payload = URL_SAFE_NO_PAD.encode(format!("{{\"exp\":{exp}}}"));
+        let token = format!("eyJhbGciOiJIUzI1NiJ9.{payload}.c2ln");
+        let left = jwt_lifetime(&token).unwrap();
+        assert!(left > Duration::from_secs(290) && left <= Duration::from_secs(300));
+        assert_eq!(jwt_lifetime("not-a-jwt"), None);
+    }
+
+    #[test]
+    fn tokens_are_renewed_early_but_not_too_early() {
+        assert_eq!(margin(Duration::from_secs(300)), Duration::from_secs(30));
+        assert_eq!(margin(Duration::from_secs(10)), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn basic_credentials_refused_once_are_never_sent_again() {
+        let auth = Authenticator::new(&DrupalAuth::Basic {
+            username: "bridge".into(),
+            password: Secret::new("wrong"),
+        })
+        .unwrap();
+        assert!(auth.check_refused().is_ok());
+        auth.discard(0, "a stripped read");
+        assert!(matches!(
+            auth.check_refused(),
+            Err(DrupalError::Credentials(_))
+        ));
+    }
+}

@@ -1,0 +1,358 @@
+//! What keeps a slow or failing Drupal from taking the bridge down, and the
+//! bridge from taking Drupal down: a limit on concurrent requests with a
+//! bounded queue, a circuit breaker, and the retry policy.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use reqwest::Method;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use super::error::DrupalError;
+use crate::config::DrupalLimits;
+
+/// Longest pause between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// At most `max_concurrency` requests in flight; at most `queue_limit`
+/// waiting for a slot, each no longer than `wait`. Past that: `Overloaded`.
+pub struct Limiter {
+    slots: Semaphore,
+    waiting: AtomicUsize,
+    queue_limit: usize,
+}
+
+impl Limiter {
+    pub fn new(max_concurrency: usize, queue_limit: usize) -> Limiter {
+        Limiter {
+            slots: Semaphore::new(max_concurrency.max(1)),
+            waiting: AtomicUsize::new(0),
+            queue_limit,
+        }
+    }
+
+    pub async fn acquire(&self, wait: Duration) -> Result<SemaphorePermit<'_>, DrupalError> {
+        if let Ok(permit) = self.slots.try_acquire() {
+            return Ok(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue_limit {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(DrupalError::Overloaded);
+        }
+        let permit = tokio::time::timeout(wait, self.slots.acquire()).await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        match permit {
+            Ok(Ok(permit)) => Ok(permit),
+            // Timed out in the queue (or the semaphore closed, which it never is).
+            _ => Err(DrupalError::Overloaded),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BreakerState {
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
+    /// One request is probing Drupal; the others are refused meanwhile.
+    HalfOpen,
+}
+
+/// Opens after `threshold` consecutive failures: requests are then answered
+/// at once for `open_for`, after which one request probes Drupal. Its
+/// success closes the breaker, its failure opens it again.
+pub struct Breaker {
+    threshold: u32,
+    open_for: Duration,
+    state: Mutex<BreakerState>,
+}
+
+/// A request the breaker let through; report its outcome with `record`.
+/// Dropped without a record (the caller went away), a probe reopens the
+/// breaker so that the next request probes again.
+pub struct Admission<'a> {
+    breaker: &'a Breaker,
+    probe: bool,
+    recorded: bool,
+}
+
+impl Admission<'_> {
+    /// `failed`: Drupal is down or failing (not a refusal of this request).
+    pub fn record(mut self, failed: bool) {
+        self.recorded = true;
+        self.breaker.record(self.probe, failed);
+    }
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        if self.probe && !self.recorded {
+            self.breaker.set(BreakerState::Open {
+                until: Instant::now(),
+            });
+        }
+    }
+}
+
+impl Breaker {
+    pub fn new(threshold: u32, open_for: Duration) -> Breaker {
+        Breaker {
+            threshold,
+            open_for,
+            state: Mutex::new(BreakerState::Closed { failures: 0 }),
+        }
+    }
+
+    fn set(&self, state: BreakerState) {
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = state;
+    }
+
+    pub fn admit(&self) -> Result<Admission<'_>, DrupalError> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let probe = match *state {
+            BreakerState::Closed { .. } => false,
+            BreakerState::Open { until } => {
+                let now = Instant::now();
+                if now < until {
+                    return Err(DrupalError::CircuitOpen {
+                        retry_after: (until - now).as_secs().max(1),
+                    });
+                }
+                *state = BreakerState::HalfOpen;
+                tracing::info!(target: "drupal", "circuit half-open: probing Drupal with the next request");
+                true
+            }
+            BreakerState::HalfOpen => {
+                return Err(DrupalError::CircuitOpen { retry_after: 1 });
+            }
+        };
+        Ok(Admission {
+            breaker: self,
+            probe,
+            recorded: false,
+        })
+    }
+
+    fn record(&self, probe: bool, failed: bool) {
+        if self.threshold == 0 {
+            return;
+        }
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let next = match (*state, failed) {
+            (BreakerState::HalfOpen, false) if probe => {
+                tracing::info!(target: "drupal", "circuit closed: Drupal answers again");
+                BreakerState::Closed { failures: 0 }
+            }
+            (BreakerState::HalfOpen, true) if probe => self.open(),
+            (BreakerState::Closed { .. }, false) => BreakerState::Closed { failures: 0 },
+            (BreakerState::Closed { failures }, true) if failures + 1 >= self.threshold => {
+                self.open()
+            }
+            (BreakerState::Closed { failures }, true) => BreakerState::Closed {
+                failures: failures + 1,
+            },
+            // Requests admitted before the breaker opened finish meanwhile.
+            (other, _) => other,
+        };
+        *state = next;
+    }
+
+    fn open(&self) -> BreakerState {
+        tracing::error!(
+            target: "drupal",
+            open_secs = self.open_for.as_secs(),
+            "circuit open: Drupal keeps failing; the bridge answers 503 at once and probes Drupal again later"
+        );
+        BreakerState::Open {
+            until: Instant::now() + self.open_for,
+        }
+    }
+}
+
+/// Which failures are tried again, and how long to wait first.
+pub struct RetryPolicy {
+    retries: u32,
+    backoff: Duration,
+}
+
+impl RetryPolicy {
+    pub fn new(retries: u32, backoff: Duration) -> RetryPolicy {
+        RetryPolicy { retries, backoff }
+    }
+
+    /// The pause before attempt `attempt + 1`, when `error` after `attempt`
+    /// attempts may be retried. Reads are retried after any failure that is
+    /// not a refusal; writes only when the request provably never reached
+    /// Drupal (the connection was never made). None once the pause would
+    /// end after `deadline`.
+    pub fn pause(
+        &self,
+        method: &Method,
+        error: &DrupalError,
+        attempt: u32,
+        deadline: Instant,
+    ) -> Option<Duration> {
+        if attempt > self.retries {
+            return None;
+        }
+        let retryable = match error {
+            DrupalError::Unreachable(_) => true,
+            DrupalError::Timeout | DrupalError::Server { .. } | DrupalError::Protocol(_) => {
+                method == Method::GET
+            }
+            _ => false,
+        };
+        if !retryable {
+            return None;
+        }
+        let ceiling = self
+            .backoff
+            .saturating_mul(1 << (attempt - 1).min(16))
+            .min(MAX_BACKOFF);
+        // "Equal jitter": at least half the ceiling, so retries do spread out
+        // but never come back at once.
+        let half = ceiling / 2;
+        let pause = half + rand::thread_rng().gen_range(Duration::ZERO..=half);
+        (Instant::now() + pause < deadline).then_some(pause)
+    }
+}
+
+/// The three together, as `DrupalClient::call` uses them.
+pub struct Resilience {
+    pub limiter: Limiter,
+    pub breaker: Breaker,
+    pub retry: RetryPolicy,
+}
+
+impl Resilience {
+    pub fn new(limits: &DrupalLimits) -> Resilience {
+        Resilience {
+            limiter: Limiter::new(limits.max_concurrency, limits.queue_limit),
+            breaker: Breaker::new(limits.breaker_failures, limits.breaker_open),
+            retry: RetryPolicy::new(limits.retries, limits.retry_backoff),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    #[test]
+    fn reads_are_retried_after_failures_writes_only_when_never_sent() {
+        let policy = RetryPolicy::new(2, Duration::from_millis(10));
+        let server = DrupalError::Server {
+            status: 503,
+            detail: String::new(),
+        };
+        assert!(policy.pause(&Method::GET, &server, 1, far()).is_some());
+        assert!(policy
+            .pause(&Method::GET, &DrupalError::Timeout, 1, far())
+            .is_some());
+        assert!(policy.pause(&Method::PATCH, &server, 1, far()).is_none());
+        assert!(policy
+            .pause(&Method::POST, &DrupalError::Timeout, 1, far())
+            .is_none());
+        let refused = DrupalError::Unreachable("connection refused".into());
+        assert!(policy.pause(&Method::POST, &refused, 1, far()).is_some());
+        assert!(policy
+            .pause(&Method::GET, &DrupalError::NotFound, 1, far())
+            .is_none());
+        assert!(
+            policy.pause(&Method::GET, &server, 3, far()).is_none(),
+            "two retries, then no more"
+        );
+        assert!(
+            policy
+                .pause(&Method::GET, &server, 1, Instant::now())
+                .is_none(),
+            "never past the deadline"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let policy = RetryPolicy::new(20, Duration::from_millis(100));
+        let server = DrupalError::Timeout;
+        for _ in 0..50 {
+            let first = policy.pause(&Method::GET, &server, 1, far()).unwrap();
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+            let third = policy.pause(&Method::GET, &server, 3, far()).unwrap();
+            assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
+            let late = policy.pause(&Method::GET, &server, 15, far()).unwrap();
+            assert!(late <= MAX_BACKOFF);
+        }
+    }
+
+    #[test]
+    fn the_breaker_opens_after_consecutive_failures_and_a_probe_closes_it() {
+        let breaker = Breaker::new(2, Duration::from_millis(30));
+        breaker.admit().unwrap().record(true);
+        breaker.admit().unwrap().record(false);
+        breaker.admit().unwrap().record(true);
+        assert!(breaker.admit().is_ok(), "a success in between resets");
+        breaker.admit().unwrap().record(true);
+        assert!(matches!(
+            breaker.admit(),
+            Err(DrupalError::CircuitOpen { .. })
+        ));
+        std::thread::sleep(Duration::from_millis(40));
+        let probe = breaker.admit().unwrap();
+        assert!(
+            breaker.admit().is_err(),
+            "one probe at a time; the rest fail fast"
+        );
+        probe.record(true);
+        assert!(breaker.admit().is_err(), "a failed probe reopens");
+        std::thread::sleep(Duration::from_millis(40));
+        breaker.admit().unwrap().record(false);
+        assert!(breaker.admit().is_ok());
+    }
+
+    #[test]
+    fn a_probe_abandoned_by_its_caller_lets_the_next_request_probe() {
+        let breaker = Breaker::new(1, Duration::from_millis(1));
+        breaker.admit().unwrap().record(true);
+        std::thread::sleep(Duration::from_millis(5));
+        drop(breaker.admit().unwrap());
+        assert!(breaker.admit().is_ok());
+    }
+
+    #[test]
+    fn a_zero_threshold_never_opens() {
+        let breaker = Breaker::new(0, Duration::from_secs(60));
+        for _ in 0..10 {
+            breaker.admit().unwrap().record(true);
+        }
+        assert!(breaker.admit().is_ok());
+    }
+
+    #[tokio::test]
+    async fn past_the_queue_limit_requests_are_refused_at_once() {
+        let limiter = Limiter::new(1, 1);
+        let held = limiter.acquire(Duration::from_secs(1)).await.unwrap();
+        let queued = limiter.acquire(Duration::from_millis(200));
+        let refused = async {
+            // Let the first waiter take the only queue place.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            limiter.acquire(Duration::from_secs(1)).await
+        };
+        let (queued, refused) = tokio::join!(queued, refused);
+        assert!(matches!(refused, Err(DrupalError::Overloaded)));
+        assert!(
+            matches!(queued, Err(DrupalError::Overloaded)),
+            "the queue wait is bounded too"
+        );
+        drop(held);
+        assert!(limiter.acquire(Duration::from_millis(10)).await.is_ok());
+    }
+}

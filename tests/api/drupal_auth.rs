@@ -1,0 +1,273 @@
+//! How the bridge authenticates to Drupal: one session login reused, a new
+//! login when the session is gone, one login for many concurrent requests,
+//! no second try of a wrong password; basic auth; OAuth2 tokens renewed
+//! before they expire and after Drupal refuses them.
+
+use std::time::Duration;
+
+use drupal_scim_bridge::standin::{AuthKind, OAuthClientSeed, StandInConfig, StandInHandle};
+use serde_json::json;
+
+use crate::helpers::{spawn_app_with, Options, DRUPAL_PASSWORD};
+
+fn logins(drupal: &StandInHandle) -> usize {
+    drupal
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/user/login")
+        .count()
+}
+
+fn token_requests(drupal: &StandInHandle) -> usize {
+    drupal
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/oauth/token")
+        .count()
+}
+
+fn deactivate() -> serde_json::Value {
+    json!({"Operations": [{"op": "replace", "path": "active", "value": false}]})
+}
+
+#[tokio::test]
+async fn session_mode_logs_in_once_and_sends_the_cookie_on_reads_and_writes() {
+    let app = spawn_app_with(Options::default()).await;
+    let id = app.create_user("ana", "ana@example.org").await;
+    assert_eq!(app.get(&format!("/Users/{id}")).await.status, 200);
+    let patched = app.patch(&format!("/Users/{id}"), &deactivate()).await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(app.delete(&format!("/Users/{id}")).await.status, 204);
+
+    assert_eq!(logins(&app.drupal), 1);
+    let jsonapi: Vec<_> = app
+        .drupal
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/jsonapi"))
+        .collect();
+    assert!(jsonapi.len() >= 5);
+    assert!(
+        jsonapi.iter().all(|r| r.auth == AuthKind::Cookie),
+        "no password on any JSON:API request: {jsonapi:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_session_is_replaced_by_one_new_login_for_reads_and_writes() {
+    let app = spawn_app_with(Options::default()).await;
+    let id = app.create_user("ben", "ben@example.org").await;
+    assert_eq!(logins(&app.drupal), 1);
+
+    app.drupal.expire_sessions();
+    let read = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(read.body["userName"], "ben");
+    assert_eq!(logins(&app.drupal), 2);
+
+    app.drupal.expire_sessions();
+    app.drupal.clear_requests();
+    // The write's read runs anonymously first: stripped data, new login.
+    let write = app.patch(&format!("/Users/{id}"), &deactivate()).await;
+    assert_eq!(write.status, 200, "{}", write.body);
+    assert_eq!(
+        app.drupal_user("ben").unwrap()["attributes"]["status"],
+        false
+    );
+    assert_eq!(logins(&app.drupal), 1);
+}
+
+#[tokio::test]
+async fn a_write_refused_for_a_lost_session_is_sent_again_after_a_new_login() {
+    let app = spawn_app_with(Options::default()).await;
+    app.log_in().await;
+    app.drupal.expire_sessions();
+    let created = app
+        .post(
+            "/Users",
+            &json!({"userName": "cal", "emails": [{"value": "cal@example.org"}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let methods: Vec<(String, String)> = app
+        .drupal
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect();
+    assert_eq!(
+        methods,
+        vec![
+            ("POST".to_string(), "/jsonapi/user/user".to_string()),
+            ("POST".to_string(), "/user/login".to_string()),
+            ("POST".to_string(), "/jsonapi/user/user".to_string()),
+        ],
+        "refused (403, nothing written), one login, sent again"
+    );
+    assert_eq!(app.drupal.user_count(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_requests_wait_for_a_single_login() {
+    let app = spawn_app_with(Options::default()).await;
+    app.drupal.set_latency(Duration::from_millis(100));
+    let requests = (0..16).map(|_| app.filter_users("userName eq \"admin\""));
+    let answers = futures_util::future::join_all(requests).await;
+    assert!(answers.iter().all(|a| a.status == 200));
+    assert_eq!(logins(&app.drupal), 1);
+
+    app.drupal.expire_sessions();
+    app.drupal.clear_requests();
+    let requests = (0..16).map(|_| app.filter_users("userName eq \"admin\""));
+    let answers = futures_util::future::join_all(requests).await;
+    assert!(answers.iter().all(|a| a.status == 200));
+    assert_eq!(logins(&app.drupal), 1, "one new login for all of them");
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_tried_once_then_every_request_is_a_bad_gateway() {
+    let app = spawn_app_with(Options {
+        drupal_password: "wrong-password".into(),
+        ..Options::default()
+    })
+    .await;
+    for _ in 0..6 {
+        let answer = app.filter_users("userName eq \"admin\"").await;
+        answer.assert_scim_error(502, None);
+        assert!(answer.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("credentials"));
+    }
+    assert_eq!(logins(&app.drupal), 1, "flood control never reached");
+    assert_eq!(app.drupal.request_count(), 1, "nothing else was sent");
+}
+
+#[tokio::test]
+async fn basic_mode_sends_the_password_on_every_request_and_keeps_no_cookie() {
+    let app = spawn_app_with(Options {
+        drupal_auth: Some(format!(
+            "    mode: basic\n    username: admin\n    password: \"{DRUPAL_PASSWORD}\"\n"
+        )),
+        ..Options::default()
+    })
+    .await;
+    let id = app.create_user("dan", "dan@example.org").await;
+    // DELETE answers set a cookie; keeping it would make Drupal ask for CSRF tokens.
+    assert_eq!(app.delete(&format!("/Users/{id}")).await.status, 204);
+    let again = app.create_user("dan2", "dan2@example.org").await;
+    assert_eq!(
+        app.patch(&format!("/Users/{again}"), &deactivate())
+            .await
+            .status,
+        200
+    );
+    assert_eq!(logins(&app.drupal), 0);
+    assert!(app.drupal.requests().iter().all(|r| r.auth
+        == AuthKind::Basic {
+            user: "admin".into()
+        }));
+}
+
+#[tokio::test]
+async fn basic_mode_with_a_wrong_password_stops_at_the_first_anonymous_answer() {
+    let app = spawn_app_with(Options {
+        drupal_auth: Some("    mode: basic\n    username: admin\n    password: nope\n".into()),
+        ..Options::default()
+    })
+    .await;
+    let id = app.seed_user("eve", "eve@example.org");
+    app.get(&format!("/Users/{id}"))
+        .await
+        .assert_scim_error(502, None);
+    let sent = app.drupal.request_count();
+    assert_eq!(sent, 1);
+    app.get(&format!("/Users/{id}"))
+        .await
+        .assert_scim_error(502, None);
+    app.post(
+        "/Users",
+        &json!({"userName": "fay", "emails": [{"value": "fay@example.org"}]}),
+    )
+    .await
+    .assert_scim_error(502, None);
+    assert_eq!(app.drupal.request_count(), sent, "no further password sent");
+}
+
+fn oauth_options(secret: &str) -> Options {
+    let mut standin = StandInConfig::demo(DRUPAL_PASSWORD);
+    standin.oauth_clients.push(OAuthClientSeed {
+        client_id: "scim-bridge".into(),
+        secret: "client-secret-1".into(),
+        user: "admin".into(),
+    });
+    Options {
+        standin,
+        drupal_auth: Some(format!(
+            "    mode: oauth2\n    client_id: scim-bridge\n    client_secret: {secret}\n"
+        )),
+        ..Options::default()
+    }
+}
+
+#[tokio::test]
+async fn oauth2_fetches_one_token_and_sends_it_as_a_bearer() {
+    let app = spawn_app_with(oauth_options("client-secret-1")).await;
+    let id = app.create_user("gus", "gus@example.org").await;
+    assert_eq!(app.get(&format!("/Users/{id}")).await.status, 200);
+    assert_eq!(
+        app.patch(&format!("/Users/{id}"), &deactivate())
+            .await
+            .status,
+        200
+    );
+    assert_eq!(token_requests(&app.drupal), 1);
+    assert!(app
+        .drupal
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/jsonapi"))
+        .all(|r| r.auth == AuthKind::Bearer));
+}
+
+#[tokio::test]
+async fn an_oauth2_token_is_renewed_before_it_expires() {
+    let app = spawn_app_with(oauth_options("client-secret-1")).await;
+    app.drupal.set_token_lifetime(2);
+    app.log_in().await;
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let answer = app.filter_users("userName eq \"admin\"").await;
+    assert_eq!(answer.status, 200);
+    let paths: Vec<String> = app.drupal.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        vec!["/oauth/token".to_string(), "/jsonapi/user/user".to_string()],
+        "renewed ahead of expiry: Drupal never refused the old token"
+    );
+}
+
+#[tokio::test]
+async fn a_token_drupal_refuses_is_replaced_and_the_request_sent_again() {
+    let app = spawn_app_with(oauth_options("client-secret-1")).await;
+    app.log_in().await;
+    app.drupal.revoke_tokens();
+    let answer = app.filter_users("userName eq \"admin\"").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(token_requests(&app.drupal), 1);
+    assert_eq!(
+        app.drupal.request_count(),
+        3,
+        "401, token, the request again"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_client_secret_is_tried_once() {
+    let app = spawn_app_with(oauth_options("wrong-secret")).await;
+    for _ in 0..3 {
+        app.filter_users("userName eq \"admin\"")
+            .await
+            .assert_scim_error(502, None);
+    }
+    assert_eq!(app.drupal.request_count(), 1);
+}
