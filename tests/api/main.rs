@@ -19,5 +19,6 @@ mod queries;
 mod quirks;
 mod reload;
 mod resilience;
+mod round_trips;
 mod users;
 mod versions;

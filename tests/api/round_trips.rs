@@ -1,0 +1,185 @@
+//! The README's table of Drupal requests per SCIM operation, row by row:
+//! each test counts what reached the stand-in (after the session login,
+//! which happens once per bridge process).
+
+use serde_json::json;
+
+use crate::helpers::{spawn_app, TestApp};
+
+/// Drupal requests the operation `run` made, as "METHOD path" lines.
+async fn drupal_requests<F, Fut>(app: &TestApp, run: F) -> Vec<String>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = u16>,
+{
+    app.drupal.clear_requests();
+    let status = run().await;
+    assert!(
+        (200..300).contains(&status),
+        "the operation succeeded: {status}"
+    );
+    app.drupal
+        .requests()
+        .into_iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+async fn ready_app() -> (TestApp, String) {
+    let app = spawn_app().await;
+    app.log_in().await;
+    let id = app.create_user("row", "row@example.org").await;
+    (app, id)
+}
+
+#[tokio::test]
+async fn create_makes_one_request() {
+    let (app, _) = ready_app().await;
+    let made = drupal_requests(&app, || async {
+        app.post(
+            "/Users",
+            &json!({"userName": "new", "emails": [{"value": "new@example.org"}]}),
+        )
+        .await
+        .status
+    })
+    .await;
+    assert_eq!(made, ["POST /jsonapi/user/user"]);
+}
+
+#[tokio::test]
+async fn get_by_id_makes_one_request() {
+    let (app, id) = ready_app().await;
+    let made = drupal_requests(&app, || async {
+        app.get(&format!("/Users/{id}")).await.status
+    })
+    .await;
+    assert_eq!(made, [format!("GET /jsonapi/user/user/{id}")]);
+}
+
+#[tokio::test]
+async fn lookups_by_user_name_external_id_and_email_make_one_request_each() {
+    let (app, _) = ready_app().await;
+    for filter in [
+        "userName eq \"row\"",
+        "externalId eq \"ext-row\"",
+        "emails.value eq \"row@example.org\"",
+        "emails eq \"row@example.org\"",
+    ] {
+        let made = drupal_requests(&app, || async {
+            let answer = app.filter_users(filter).await;
+            assert_eq!(answer.body["totalResults"], 1, "{filter}: {}", answer.body);
+            answer.status
+        })
+        .await;
+        assert_eq!(made, ["GET /jsonapi/user/user"], "{filter}");
+    }
+}
+
+#[tokio::test]
+async fn a_list_page_of_100_makes_the_page_requests_and_counts_only_when_needed() {
+    let (app, _) = ready_app().await;
+    let made = drupal_requests(&app, || async { app.get("/Users?count=100").await.status }).await;
+    assert_eq!(
+        made.len(),
+        1,
+        "two accounts fit in one Drupal page: {made:?}"
+    );
+}
+
+/// PUT and PATCH read the account first: the bridge must refuse writes to
+/// uid 1, to holders of protected roles and to deprovisioned accounts, and
+/// only the current account tells which it is.
+#[tokio::test]
+async fn put_makes_a_read_and_a_write() {
+    let (app, id) = ready_app().await;
+    let made = drupal_requests(&app, || async {
+        app.put(
+            &format!("/Users/{id}"),
+            &json!({"userName": "row", "emails": [{"value": "row2@example.org"}], "active": true}),
+        )
+        .await
+        .status
+    })
+    .await;
+    assert_eq!(
+        made,
+        [
+            format!("GET /jsonapi/user/user/{id}"),
+            format!("PATCH /jsonapi/user/user/{id}")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn patch_and_deactivate_make_a_read_and_a_write() {
+    let (app, id) = ready_app().await;
+    for operations in [
+        // State-independent: deactivate.
+        json!([{"op": "replace", "path": "active", "value": false}]),
+        // Depends on the current emails.
+        json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "row3@example.org"}]),
+    ] {
+        let made = drupal_requests(&app, || async {
+            let answer = app
+                .patch(&format!("/Users/{id}"), &json!({"Operations": operations}))
+                .await;
+            answer.status
+        })
+        .await;
+        assert_eq!(
+            made,
+            [
+                format!("GET /jsonapi/user/user/{id}"),
+                format!("PATCH /jsonapi/user/user/{id}")
+            ],
+            "{operations}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_patch_that_changes_nothing_makes_only_the_read() {
+    let (app, id) = ready_app().await;
+    let made = drupal_requests(&app, || async {
+        app.patch(
+            &format!("/Users/{id}"),
+            &json!({"Operations": [{"op": "replace", "path": "userName", "value": "row"}]}),
+        )
+        .await
+        .status
+    })
+    .await;
+    assert_eq!(made, [format!("GET /jsonapi/user/user/{id}")]);
+}
+
+#[tokio::test]
+async fn delete_under_the_block_policy_makes_a_read_and_a_write() {
+    let (app, id) = ready_app().await;
+    let made = drupal_requests(&app, || async {
+        app.delete(&format!("/Users/{id}")).await.status
+    })
+    .await;
+    assert_eq!(
+        made,
+        [
+            format!("GET /jsonapi/user/user/{id}"),
+            format!("PATCH /jsonapi/user/user/{id}")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_session_login_is_one_request_per_bridge_process() {
+    let app = spawn_app().await;
+    let made = drupal_requests(&app, || async {
+        app.filter_users("userName eq \"admin\"").await.status
+    })
+    .await;
+    assert_eq!(made, ["POST /user/login", "GET /jsonapi/user/user"]);
+    let made = drupal_requests(&app, || async {
+        app.filter_users("userName eq \"admin\"").await.status
+    })
+    .await;
+    assert_eq!(made, ["GET /jsonapi/user/user"]);
+}
