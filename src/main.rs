@@ -4,6 +4,7 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use rand::distributions::{Alphanumeric, DistString};
@@ -121,6 +122,10 @@ Exit status: 0 when stopped with Ctrl-C, 1 when it cannot start, 2 wrong usage."
         /// Password of the stand-in's `admin` account.
         #[arg(long, default_value = "admin")]
         drupal_password: String,
+        /// Delay the stand-in adds to every request, in milliseconds, to try
+        /// the bridge against a site as slow as a real one (about 25-100 ms).
+        #[arg(long, default_value_t = 0)]
+        drupal_latency_ms: u64,
     },
     /// Check the configuration, the mapping and the Drupal site before serving.
     #[command(after_help = CHECK_HELP)]
@@ -172,7 +177,11 @@ fn main() -> ExitCode {
                 drupal_listen,
                 token,
                 drupal_password,
-            } => logged(run_demo(listen, drupal_listen, token, drupal_password).await),
+                drupal_latency_ms,
+            } => {
+                let latency = Duration::from_millis(drupal_latency_ms);
+                logged(run_demo(listen, drupal_listen, token, drupal_password, latency).await)
+            }
             Command::Check { config } => Ok(run_check(&config).await),
             Command::Map { mapping, reverse } => map(&mapping, reverse),
         }
@@ -247,12 +256,14 @@ async fn run_demo(
     drupal_listen: SocketAddr,
     token: Option<String>,
     drupal_password: String,
+    drupal_latency: Duration,
 ) -> Result<(), String> {
     let token = token.unwrap_or_else(|| Alphanumeric.sample_string(&mut rand::thread_rng(), 32));
     let drupal_listener = TcpListener::bind(drupal_listen)
         .map_err(|e| format!("cannot listen on {drupal_listen} for the Drupal stand-in: {e}"))?;
     let standin = StandIn::start(StandInConfig::demo(&drupal_password), drupal_listener)
         .map_err(|e| format!("cannot start the Drupal stand-in: {e}"))?;
+    standin.handle().set_latency(drupal_latency);
     let settings = demo::settings(listen, &standin.base_url(), &token, &drupal_password)
         .map_err(|e| e.to_string())?;
     let mapping = demo::mapping().map_err(|e| e.to_string())?;

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, Options, TestApp};
 
 /// Drupal requests the operation `run` made, as "METHOD path" lines.
 async fn drupal_requests<F, Fut>(app: &TestApp, run: F) -> Vec<String>
@@ -182,4 +182,26 @@ async fn the_session_login_is_one_request_per_bridge_process() {
     })
     .await;
     assert_eq!(made, ["GET /jsonapi/user/user"]);
+}
+
+#[tokio::test]
+async fn delete_under_the_delete_policy_makes_a_read_and_a_delete() {
+    let app = spawn_app_with(Options {
+        extra_config: "deprovision: delete\n".into(),
+        ..Options::default()
+    })
+    .await;
+    app.log_in().await;
+    let id = app.create_user("gone", "gone@example.org").await;
+    let made = drupal_requests(&app, || async {
+        app.delete(&format!("/Users/{id}")).await.status
+    })
+    .await;
+    assert_eq!(
+        made,
+        [
+            format!("GET /jsonapi/user/user/{id}"),
+            format!("DELETE /jsonapi/user/user/{id}")
+        ]
+    );
 }
