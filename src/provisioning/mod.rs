@@ -32,6 +32,8 @@ pub use membership::{MemberAction, MemberFailure, MemberProblem, MembershipFailu
 pub use render::{render_user, ScimGroup, ScimUser};
 pub use roles::RoleCatalog;
 pub use users::new_account;
+// Public for the benchmarks in benches/: the hot path of every list.
+pub use pushdown::{translate, Pushdown};
 
 /// Largest page a client can ask for (advertised as `filter.maxResults`).
 pub const MAX_RESULTS: usize = 200;
