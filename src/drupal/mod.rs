@@ -378,14 +378,14 @@ impl DrupalClient {
         let mut attempt = 1;
         let mut logged_in_again = false;
         loop {
-            let (outcome, unauthenticated, generation) =
+            let (outcome, unauthenticated, generation, sent) =
                 match inner.auth.credentials(&inner.http, &inner.base_url).await {
                     Ok(credentials) => {
                         let (outcome, unauthenticated) =
                             self.send(method, path, body, &credentials).await;
-                        (outcome, unauthenticated, credentials.generation())
+                        (outcome, unauthenticated, credentials.generation(), true)
                     }
-                    Err(e) => (Err(e), None, 0),
+                    Err(e) => (Err(e), None, 0, false),
                 };
             if let Some(why) = unauthenticated {
                 // Basic credentials cannot be renewed, and a 403 on a write
@@ -404,10 +404,13 @@ impl DrupalClient {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
+            // A failed login sent nothing of the request: retrying it is as
+            // safe as retrying a read.
+            let retried_as = if sent { method } else { &Method::GET };
             match inner
                 .resilience
                 .retry
-                .pause(method, &error, attempt, deadline)
+                .pause(retried_as, &error, attempt, deadline)
             {
                 Some(pause) => {
                     tracing::debug!(target: "drupal", attempt, error = %error, pause_ms = pause.as_millis() as u64, "retrying");

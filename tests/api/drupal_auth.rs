@@ -271,3 +271,31 @@ async fn a_wrong_client_secret_is_tried_once() {
     }
     assert_eq!(app.drupal.request_count(), 1);
 }
+
+#[tokio::test]
+async fn a_login_that_meets_a_5xx_is_retried_even_for_a_write() {
+    let app = spawn_app_with(Options::default()).await;
+    app.drupal.fail_next(1, 503);
+    let created = app
+        .post(
+            "/Users",
+            &json!({"userName": "hoa", "emails": [{"value": "hoa@example.org"}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let paths: Vec<String> = app
+        .drupal
+        .requests()
+        .into_iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "POST /user/login",
+            "POST /user/login",
+            "POST /jsonapi/user/user"
+        ],
+        "the create itself was sent once"
+    );
+}
