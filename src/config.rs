@@ -151,10 +151,6 @@ struct RawDrupal {
     retry_backoff_ms: u64,
     #[serde(default)]
     breaker: RawBreaker,
-    /// How long the site's roles are reused before they are read again, in
-    /// seconds (a role not found refreshes them sooner). Default 300.
-    #[serde(default = "default_metadata_cache_secs")]
-    metadata_cache_secs: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -250,9 +246,6 @@ fn default_timeout_secs() -> u64 {
 fn default_connect_timeout_secs() -> u64 {
     3
 }
-fn default_metadata_cache_secs() -> u64 {
-    300
-}
 fn default_max_concurrency() -> usize {
     8
 }
@@ -310,8 +303,6 @@ pub struct DrupalSettings {
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub limits: DrupalLimits,
-    /// How long role metadata is reused.
-    pub metadata_ttl: Duration,
 }
 
 /// The credentials of the chosen authentication mode.
@@ -506,7 +497,6 @@ impl RawSettings {
                     breaker_failures: self.drupal.breaker.failures,
                     breaker_open: Duration::from_secs(self.drupal.breaker.open_secs.max(1)),
                 },
-                metadata_ttl: Duration::from_secs(self.drupal.metadata_cache_secs),
             },
             mapping: self.mapping,
             policy: PolicySettings {

@@ -155,11 +155,11 @@ Exit status: 0 when stopped with Ctrl-C, 1 when it cannot start, 2 wrong usage."
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The operator's commands print everything they found; the Drupal
-    // client's own warnings (the 404 of check's write probe) would only
-    // repeat it.
+    // client's own logs (the 404 of check's write probe, a refused login)
+    // would only repeat it.
     let default_level = match cli.command {
         Command::Serve { .. } | Command::Demo { .. } => "info",
-        Command::Check { .. } | Command::Map { .. } => "error",
+        Command::Check { .. } | Command::Map { .. } => "off",
     };
     if let Err(e) = telemetry::init(cli.log_format, telemetry::stderr(), default_level) {
         eprintln!("cannot start logging: {e}");

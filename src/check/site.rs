@@ -58,7 +58,9 @@ async fn account_is_accepted(
             ));
             true
         }
-        Ok(None) => {
+        // A session or token login refused for its credentials fails the
+        // same way as basic credentials Drupal runs as anonymous.
+        Ok(None) | Err(DrupalError::Credentials(_)) => {
             report.push(Finding::ok(TOPIC, format!("{base} answers JSON:API")));
             report.push(Finding::error(
                 TOPIC,
@@ -92,7 +94,7 @@ fn unreachable(base: &str, settings: &Settings, error: &DrupalError) -> Finding 
         DrupalError::Credentials(why) => Finding::error(
             TOPIC,
             format!("Drupal at {base} refused the credentials: {why}"),
-            "enable Drupal's basic_auth module, and check drupal.auth",
+            "check drupal.auth; for mode basic, enable Drupal's basic_auth module",
         ),
         DrupalError::Protocol(why) => Finding::error(
             TOPIC,

@@ -9,7 +9,6 @@ mod dry_run;
 pub mod error;
 pub mod query;
 pub mod resilience;
-pub mod roles;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,7 +25,6 @@ pub use query::{CollectionQuery, Condition, Conjunction, Operator, SortKey, DRUP
 use crate::config::{DrupalAuth, DrupalLimits, DrupalSettings};
 use auth::{Authenticator, Credentials};
 use resilience::Resilience;
-use roles::RoleCache;
 
 const JSONAPI: &str = "application/vnd.api+json";
 const USERS: &str = "/jsonapi/user/user";
@@ -59,7 +57,6 @@ struct Inner {
     timeout: Duration,
     auth: Authenticator,
     resilience: Resilience,
-    roles: RoleCache,
 }
 
 /// Connection details, separate from the bridge's settings so the `check`
@@ -70,8 +67,6 @@ pub struct DrupalConnection {
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub limits: DrupalLimits,
-    /// How long role metadata is reused.
-    pub metadata_ttl: Duration,
 }
 
 impl From<&DrupalSettings> for DrupalConnection {
@@ -82,7 +77,6 @@ impl From<&DrupalSettings> for DrupalConnection {
             timeout: s.timeout,
             connect_timeout: s.connect_timeout,
             limits: s.limits.clone(),
-            metadata_ttl: s.metadata_ttl,
         }
     }
 }
@@ -129,7 +123,6 @@ impl DrupalClient {
                 timeout: conn.timeout,
                 auth: Authenticator::new(&conn.auth)?,
                 resilience: Resilience::new(&conn.limits),
-                roles: RoleCache::new(conn.metadata_ttl),
             }),
             dry_run: false,
         })
@@ -273,17 +266,6 @@ impl DrupalClient {
                 None => return Ok(roles),
             }
         }
-    }
-
-    /// Every role, cached for `drupal.metadata_cache_secs`.
-    pub async fn cached_roles(&self) -> Result<Arc<Vec<DrupalRole>>, DrupalError> {
-        self.inner.roles.all(self).await
-    }
-
-    /// The role with this machine name, from the cache; a miss refreshes it
-    /// once, for a role created in Drupal since.
-    pub async fn role(&self, machine_name: &str) -> Result<Option<DrupalRole>, DrupalError> {
-        self.inner.roles.by_machine_name(self, machine_name).await
     }
 
     /// Adds, replaces or removes role memberships of one user through

@@ -287,6 +287,7 @@ async fn a_login_that_meets_a_5xx_is_retried_even_for_a_write() {
         .drupal
         .requests()
         .into_iter()
+        .filter(|r| !r.path.starts_with("/jsonapi/user_role"))
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
     assert_eq!(

@@ -170,13 +170,21 @@ async fn delete_under_the_block_policy_makes_a_read_and_a_write() {
 }
 
 #[tokio::test]
-async fn the_session_login_is_one_request_per_bridge_process() {
+async fn the_session_login_and_the_role_list_are_read_once_per_bridge_process() {
     let app = spawn_app().await;
     let made = drupal_requests(&app, || async {
         app.filter_users("userName eq \"admin\"").await.status
     })
     .await;
-    assert_eq!(made, ["POST /user/login", "GET /jsonapi/user/user"]);
+    assert_eq!(
+        made,
+        [
+            "POST /user/login",
+            "GET /jsonapi/user_role/user_role",
+            "GET /jsonapi/user/user"
+        ],
+        "the login and the role list, once each"
+    );
     let made = drupal_requests(&app, || async {
         app.filter_users("userName eq \"admin\"").await.status
     })
