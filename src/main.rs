@@ -7,12 +7,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-
-/// About 30 % more requests per second than glibc malloc under load (see
-/// docs/PERFORMANCE.md); the library leaves the choice to binaries.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use rand::distributions::{Alphanumeric, DistString};
 
 use drupal_scim_bridge::check;
