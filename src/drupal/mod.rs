@@ -88,8 +88,9 @@ enum Unauthenticated {
     Stripped,
     /// A 401, or a 403 naming the CSRF token: the session or token is gone.
     Refused,
-    /// A 403 on a write: a permission problem, or a lost session.
-    WriteForbidden,
+    /// Another 403: a permission problem, or a lost session (an anonymous
+    /// caller may not write, nor filter on fields such as `mail`).
+    Forbidden,
 }
 
 impl Unauthenticated {
@@ -99,7 +100,7 @@ impl Unauthenticated {
             Unauthenticated::Refused => {
                 "Drupal refused the session or token (401, or CSRF token refused)"
             }
-            Unauthenticated::WriteForbidden => "a write was refused with 403",
+            Unauthenticated::Forbidden => "a request was refused with 403",
         }
     }
 }
@@ -370,8 +371,8 @@ impl DrupalClient {
                     Err(e) => (Err(e), None, 0, false),
                 };
             if let Some(why) = unauthenticated {
-                // Basic credentials cannot be renewed, and a 403 on a write
-                // is theirs to keep: only stripped reads condemn them.
+                // Basic credentials cannot be renewed, and a 403 is theirs
+                // to keep: only stripped reads condemn them.
                 if inner.auth.renews() || why == Unauthenticated::Stripped {
                     inner.auth.discard(generation, why.describe());
                 }
@@ -437,9 +438,7 @@ impl DrupalClient {
             Err(DrupalError::Forbidden(detail)) if detail.contains("X-CSRF-Token") => {
                 Some(Unauthenticated::Refused)
             }
-            Err(DrupalError::Forbidden(_)) if method != Method::GET => {
-                Some(Unauthenticated::WriteForbidden)
-            }
+            Err(DrupalError::Forbidden(_)) => Some(Unauthenticated::Forbidden),
             _ => None,
         };
         (outcome, unauthenticated)

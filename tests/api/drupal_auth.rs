@@ -300,3 +300,18 @@ async fn a_login_that_meets_a_5xx_is_retried_even_for_a_write() {
         "the create itself was sent once"
     );
 }
+
+#[tokio::test]
+async fn a_lookup_refused_to_a_lost_session_logs_in_again() {
+    let app = spawn_app_with(Options::default()).await;
+    app.create_user("ivy", "ivy@example.org").await;
+    app.drupal.expire_sessions();
+    app.drupal.clear_requests();
+    // Anonymous callers may not filter on mail: Drupal answers 403.
+    let found = app
+        .filter_users("emails.value eq \"ivy@example.org\"")
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_eq!(found.body["totalResults"], 1);
+    assert_eq!(logins(&app.drupal), 1);
+}
