@@ -380,26 +380,32 @@ pub struct PolicySettings {
 impl Settings {
     /// Reads `path`, overlays the environment, resolves secrets.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
-        let origin = path.display().to_string();
-        let raw: RawSettings = config::Config::builder()
-            .add_source(config::File::from(path).format(config::FileFormat::Yaml))
-            .add_source(environment())
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .map_err(|source| ConfigError::Load { origin, source })?;
-        raw.resolve()
+        let file = config::File::from(path).format(config::FileFormat::Yaml);
+        Self::build(file, &path.display().to_string(), environment())
     }
 
     /// Parses settings from YAML text (used by `demo` and tests), with the
     /// same environment overlay as a file.
     pub fn from_yaml(yaml: &str) -> Result<Settings, ConfigError> {
+        let text = config::File::from_str(yaml, config::FileFormat::Yaml);
+        Self::build(text, "(inline)", environment())
+    }
+
+    fn build<S>(
+        file: S,
+        origin: &str,
+        environment: config::Environment,
+    ) -> Result<Settings, ConfigError>
+    where
+        S: config::Source + Send + Sync + 'static,
+    {
         let raw: RawSettings = config::Config::builder()
-            .add_source(config::File::from_str(yaml, config::FileFormat::Yaml))
-            .add_source(environment())
+            .add_source(file)
+            .add_source(environment)
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(|source| ConfigError::Load {
-                origin: "(inline)".into(),
+                origin: origin.to_string(),
                 source,
             })?;
         raw.resolve()
@@ -645,6 +651,51 @@ drupal:
         assert_eq!(s.policy.protected_roles, vec!["administrator".to_string()]);
         assert_eq!(s.mapping, PathBuf::from("mappings/default.yaml"));
         assert!(!s.dry_run, "writes reach Drupal unless asked otherwise");
+    }
+
+    fn with_environment(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::build(
+            config::File::from_str(MINIMAL, config::FileFormat::Yaml),
+            "(test)",
+            environment().source(Some(vars)),
+        )
+    }
+
+    #[test]
+    fn environment_variables_override_file_keys_at_any_depth() {
+        let s = with_environment(&[
+            ("SCIM_BRIDGE__DRUPAL__BASE_URL", "https://other.example.org"),
+            ("SCIM_BRIDGE__DRUPAL__AUTH__USERNAME", "bridge-from-env"),
+            (
+                "SCIM_BRIDGE__SCIM__TOKENS",
+                "env-token-0123456789,env-token-abcdefghij",
+            ),
+            ("SCIM_BRIDGE__PROTECTED_ROLES", "administrator,site_admin"),
+            ("SCIM_BRIDGE__DEPROVISION", "delete"),
+            ("SCIM_BRIDGE__LISTEN", "0.0.0.0:9090"),
+        ])
+        .unwrap();
+        assert_eq!(s.drupal.base_url, "https://other.example.org");
+        assert_eq!(s.drupal.auth.account(), "bridge-from-env");
+        assert_eq!(s.scim.tokens.len(), 2);
+        assert_eq!(
+            s.policy.protected_roles,
+            vec!["administrator", "site_admin"]
+        );
+        assert_eq!(s.policy.deprovision, DeprovisionPolicy::Delete);
+        assert_eq!(s.listen.to_string(), "0.0.0.0:9090");
+    }
+
+    #[test]
+    fn an_unknown_environment_key_is_refused_like_an_unknown_file_key() {
+        let err = with_environment(&[("SCIM_BRIDGE__DRUPAL__BASE_ULR", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("base_ulr"), "{err}");
     }
 
     #[test]
