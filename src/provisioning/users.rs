@@ -290,10 +290,13 @@ impl Provisioner {
                     }
                 }
             }
-            users.truncate(count);
         }
-        let total = if reached_end && (!users.is_empty() || offset == 0) {
-            offset + users.len()
+        // The last page may hold more than the client asked for: the total
+        // counts everything fetched, the answer only `count` of it.
+        let fetched = users.len();
+        users.truncate(count);
+        let total = if reached_end && (fetched > 0 || offset == 0) {
+            offset + fetched
         } else {
             self.count_matching(&base).await?
         };

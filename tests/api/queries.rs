@@ -272,3 +272,14 @@ async fn sorting_by_id_orders_by_the_ids_themselves() {
     sorted.sort();
     assert_eq!(ids, sorted);
 }
+
+#[tokio::test]
+async fn a_count_that_stops_inside_drupals_last_page_still_reports_the_whole_total() {
+    let app = spawn_app().await;
+    seed(&app, "tail", 129);
+    // 130 accounts with admin; the second Drupal page holds 80 of them.
+    let answer = app.get("/Users?startIndex=1&count=120").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["itemsPerPage"], 120);
+    assert_eq!(answer.body["totalResults"], 130);
+}
