@@ -271,6 +271,18 @@ impl Authenticator {
         }
     }
 
+    /// `discard` for whatever credentials are current: Drupal said, outside
+    /// any one request, that it does not know the bridge's account.
+    pub fn discard_current(&self, why: &str) {
+        let generation = self
+            .read()
+            .current
+            .as_ref()
+            .map(|c| c.credentials.generation)
+            .unwrap_or_default();
+        self.discard(generation, why);
+    }
+
     fn mode_name(&self) -> &'static str {
         match self.method {
             Method::Basic(_) => "basic",

@@ -292,14 +292,14 @@ impl DrupalClient {
     /// credentials were not accepted (Drupal then serves anonymous).
     pub async fn whoami(&self) -> Result<Option<String>, DrupalError> {
         let body = self.call("whoami", Method::GET, "/jsonapi", None).await?;
-        Ok(body
-            .get("meta")
-            .and_then(|m| m.get("links"))
-            .and_then(|l| l.get("me"))
-            .and_then(|me| me.get("meta"))
-            .and_then(|m| m.get("id"))
-            .and_then(Value::as_str)
-            .map(str::to_string))
+        let account = account_of(&body);
+        if account.is_none() {
+            // The one reliable sign: Drupal ran the request as anonymous.
+            self.inner.auth.discard_current(
+                "GET /jsonapi has no meta.links.me: Drupal does not know the bridge's account",
+            );
+        }
+        Ok(account)
     }
 
     /// The one place requests go out: the circuit breaker, the concurrency
@@ -360,6 +360,7 @@ impl DrupalClient {
         let inner = &self.inner;
         let mut attempt = 1;
         let mut logged_in_again = false;
+        let mut probed = false;
         loop {
             let (outcome, unauthenticated, generation, sent) =
                 match inner.auth.credentials(&inner.http, &inner.base_url).await {
@@ -371,9 +372,30 @@ impl DrupalClient {
                     Err(e) => (Err(e), None, 0, false),
                 };
             if let Some(why) = unauthenticated {
-                // Basic credentials cannot be renewed, and a 403 is theirs
-                // to keep: only stripped reads condemn them.
-                if inner.auth.renews() || why == Unauthenticated::Stripped {
+                // Basic credentials cannot be renewed. A stripped read or a
+                // 403 may also be about the data (the anonymous user is
+                // stripped even for administrators; some actions are
+                // forbidden to any account), so Drupal is asked who the
+                // bridge is before the credentials are given up for good:
+                // each request with a wrong password walks the account
+                // towards Drupal's flood lock.
+                if inner.auth.renews() {
+                    inner.auth.discard(generation, why.describe());
+                } else if !probed && why != Unauthenticated::Refused {
+                    probed = true;
+                    if let Ok(credentials) =
+                        inner.auth.credentials(&inner.http, &inner.base_url).await
+                    {
+                        if let (Ok(entry), _) = self
+                            .send(&Method::GET, "/jsonapi", None, &credentials)
+                            .await
+                        {
+                            if account_of(&entry).is_none() {
+                                inner.auth.discard(generation, why.describe());
+                            }
+                        }
+                    }
+                } else if why == Unauthenticated::Refused {
                     inner.auth.discard(generation, why.describe());
                 }
                 // A refused request changed nothing: sending it again after
@@ -443,6 +465,15 @@ impl DrupalClient {
         };
         (outcome, unauthenticated)
     }
+}
+
+/// The UUID of the account a `GET /jsonapi` ran as (`meta.links.me`);
+/// `None` when it ran as anonymous.
+fn account_of(entry_point: &Value) -> Option<String> {
+    entry_point
+        .pointer("/meta/links/me/meta/id")
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// User data the bridge's account would see whole, but that came back with

@@ -181,7 +181,10 @@ async fn basic_mode_with_a_wrong_password_stops_at_the_first_anonymous_answer() 
         .await
         .assert_scim_error(502, None);
     let sent = app.drupal.request_count();
-    assert_eq!(sent, 1);
+    assert_eq!(
+        sent, 2,
+        "the read, and GET /jsonapi confirming Drupal ran it as anonymous"
+    );
     app.get(&format!("/Users/{id}"))
         .await
         .assert_scim_error(502, None);
@@ -191,6 +194,67 @@ async fn basic_mode_with_a_wrong_password_stops_at_the_first_anonymous_answer() 
     )
     .await
     .assert_scim_error(502, None);
+    assert_eq!(app.drupal.request_count(), sent, "no further password sent");
+}
+
+#[tokio::test]
+async fn basic_mode_survives_a_read_of_the_anonymous_account() {
+    let anonymous = uuid::Uuid::new_v4();
+    let mut standin = StandInConfig::demo(DRUPAL_PASSWORD);
+    standin.anonymous_uuid = Some(anonymous);
+    let app = spawn_app_with(Options {
+        standin,
+        drupal_auth: Some(format!(
+            "    mode: basic\n    username: admin\n    password: \"{DRUPAL_PASSWORD}\"\n"
+        )),
+        ..Options::default()
+    })
+    .await;
+    app.get(&format!("/Users/{anonymous}"))
+        .await
+        .assert_scim_error(404, None);
+    let id = app.create_user("after", "after@example.org").await;
+    assert_eq!(
+        app.get(&format!("/Users/{id}")).await.status,
+        200,
+        "credentials still in use"
+    );
+}
+
+#[tokio::test]
+async fn basic_mode_with_a_wrong_password_stops_after_a_lookup_and_a_refused_create() {
+    let app = spawn_app_with(Options {
+        drupal_auth: Some("    mode: basic\n    username: admin\n    password: nope\n".into()),
+        ..Options::default()
+    })
+    .await;
+    // The IdP's create flow: look the user up (anonymous sees nothing), then create.
+    let lookup = app.filter_users("userName eq \"gil\"").await;
+    assert!(
+        lookup.status == 200 || lookup.status == 502,
+        "{}",
+        lookup.body
+    );
+    app.post(
+        "/Users",
+        &json!({"userName": "gil", "emails": [{"value": "gil@example.org"}]}),
+    )
+    .await
+    .assert_scim_error(502, None);
+    // The role list (which an anonymous caller gets empty, like an account
+    // without 'administer permissions'), the lookup, the create, and one
+    // check of who the bridge is: fewer than the 5 failures after which
+    // Drupal locks the account. (`serve` checks at start-up, before any.)
+    let sent = app.drupal.request_count();
+    assert!(sent <= 4, "{:?}", app.drupal.requests());
+    for _ in 0..3 {
+        app.post(
+            "/Users",
+            &json!({"userName": "gil", "emails": [{"value": "gil@example.org"}]}),
+        )
+        .await
+        .assert_scim_error(502, None);
+    }
     assert_eq!(app.drupal.request_count(), sent, "no further password sent");
 }
 
