@@ -140,7 +140,8 @@ impl DrupalClient {
         &self.inner.base_url
     }
 
-    /// GET one user. `Ok(None)` when Drupal has no user with that UUID.
+    /// GET one user. `Ok(None)` when Drupal has no user with that UUID, or
+    /// none the bridge's account may see.
     pub async fn get_user(&self, id: &str) -> Result<Option<DrupalUser>, DrupalError> {
         match self
             .call("get_user", Method::GET, &format!("{USERS}/{id}"), None)
@@ -148,12 +149,19 @@ impl DrupalClient {
         {
             Ok(body) => {
                 let user = user_from_document(&body)?;
-                if user.is_stripped() {
-                    return Err(DrupalError::Credentials(
-                        "a user read came back with only display_name, as Drupal answers anonymous callers".into(),
-                    ));
+                if !user.is_stripped() {
+                    return Ok(Some(user));
                 }
-                Ok(Some(user))
+                // Drupal strips accounts nobody may see, such as the
+                // anonymous user (uid 0), even for an administrator; only
+                // if Drupal does not know the bridge's account are its
+                // credentials at fault.
+                match self.whoami().await? {
+                    Some(_) => Ok(None),
+                    None => Err(DrupalError::Credentials(
+                        "a user read came back with only display_name, and GET /jsonapi shows Drupal ran it as anonymous".into(),
+                    )),
+                }
             }
             Err(DrupalError::NotFound) => Ok(None),
             Err(e) => Err(e),

@@ -485,19 +485,7 @@ impl Provisioner {
         if uuid::Uuid::parse_str(id).is_err() {
             return Err(ProvisioningError::NotFound(id.to_string()));
         }
-        let found = match self.drupal.get_user(id).await {
-            Ok(found) => found,
-            // Drupal also strips accounts nobody may see, such as the
-            // anonymous user (uid 0), even for an administrator: only if
-            // Drupal does not know the bridge's account are its
-            // credentials at fault.
-            Err(DrupalError::Credentials(reason)) => match self.drupal.whoami().await? {
-                Some(_) => None,
-                None => return Err(DrupalError::Credentials(reason).into()),
-            },
-            Err(e) => return Err(e.into()),
-        };
-        match found {
+        match self.drupal.get_user(id).await? {
             Some(user) if !self.marker.is_marked(&user) => {
                 tracing::Span::current().record("user", user.name().unwrap_or_default());
                 Ok(user)
