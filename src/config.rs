@@ -82,6 +82,12 @@ struct RawSettings {
     /// role the list lacks refreshes it at once. Default 300.
     #[serde(default = "default_role_cache_secs")]
     role_cache_secs: u64,
+    /// How long an account the bridge just read or wrote decides whether a
+    /// PUT or a PATCH that does not depend on its values may be written
+    /// without reading it again, in seconds. 0 reads before every write.
+    /// Default 10.
+    #[serde(default = "default_account_cache_secs")]
+    account_cache_secs: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,6 +240,9 @@ fn default_count_cache_secs() -> u64 {
 fn default_role_cache_secs() -> u64 {
     300
 }
+fn default_account_cache_secs() -> u64 {
+    10
+}
 fn default_max_body_bytes() -> usize {
     1024 * 1024
 }
@@ -375,6 +384,7 @@ pub struct PolicySettings {
     pub protected_roles: Vec<String>,
     pub count_cache: Duration,
     pub role_cache: Duration,
+    pub account_cache: Duration,
 }
 
 impl Settings {
@@ -511,6 +521,7 @@ impl RawSettings {
                 protected_roles: self.protected_roles,
                 count_cache: Duration::from_secs(self.count_cache_secs),
                 role_cache: Duration::from_secs(self.role_cache_secs),
+                account_cache: Duration::from_secs(self.account_cache_secs),
             },
             dry_run: self.dry_run,
         })

@@ -31,7 +31,9 @@ fn events() -> Vec<Value> {
 async fn each_scim_request_logs_one_event_tied_to_its_drupal_calls() {
     captured();
     let app = spawn_app().await;
-    let id = app.create_user("logged.user", "logged@example.org").await;
+    app.warm_role_cache().await;
+    // Put into Drupal directly: the bridge reads it before the write.
+    let id = app.seed_user("logged.user", "logged@example.org");
     app.patch(
         &format!("/Users/{id}"),
         &json!({"Operations": [{"op": "replace", "path": "active", "value": false}]}),
@@ -85,6 +87,27 @@ async fn each_scim_request_logs_one_event_tied_to_its_drupal_calls() {
         .filter(|e| e["message"] == "scim request" && e["span"]["request_id"] == request_id)
         .collect();
     assert_eq!(same_request.len(), 1);
+
+    // Seen a moment ago, the account is written unread: still named.
+    app.patch(
+        &format!("/Users/{id}"),
+        &json!({"Operations": [{"op": "replace", "path": "active", "value": true}]}),
+    )
+    .await;
+    let later = self::events();
+    let unread = later
+        .iter()
+        .rfind(|e| e["message"] == "scim request" && e["scim_target"] == id.as_str())
+        .expect("an event for the second PATCH");
+    assert_ne!(unread["span"]["request_id"], request_id);
+    assert_eq!(unread["span"]["user"], "logged.user");
+    let calls = later
+        .iter()
+        .filter(|e| {
+            e["message"] == "drupal call" && e["span"]["request_id"] == unread["span"]["request_id"]
+        })
+        .count();
+    assert_eq!(calls, 1, "the write alone");
 }
 
 #[tokio::test]

@@ -93,6 +93,7 @@ mod tests {
             protected_roles: vec![],
             count_cache: Duration::ZERO,
             role_cache: Duration::ZERO,
+            account_cache: Duration::ZERO,
         }
     }
 

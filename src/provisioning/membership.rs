@@ -243,6 +243,8 @@ impl Provisioner {
             .drupal
             .change_roles(&write.user.id, method, std::slice::from_ref(&group.id))
             .await;
+        // Its roles changed, or may have: a later write reads it again.
+        self.seen.forget(&write.user.id);
         let problem = match result {
             Ok(()) => return None,
             Err(DrupalError::NotFound) if write.action == MemberAction::Remove => return None,

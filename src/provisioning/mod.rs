@@ -12,6 +12,7 @@ mod published;
 mod pushdown;
 mod render;
 mod roles;
+mod seen_accounts;
 mod users;
 
 use std::sync::{Arc, PoisonError, RwLock};
@@ -122,6 +123,7 @@ pub struct Provisioner {
     marker: marker::DeprovisionMarker,
     counts: count_cache::CountCache,
     roles: roles::RoleCache,
+    seen: seen_accounts::SeenAccounts,
 }
 
 impl Provisioner {
@@ -134,6 +136,7 @@ impl Provisioner {
         let marker = marker::DeprovisionMarker::new(&policy);
         let counts = count_cache::CountCache::new(policy.count_cache);
         let roles = roles::RoleCache::new(policy.role_cache);
+        let seen = seen_accounts::SeenAccounts::new(policy.account_cache);
         Ok(Provisioner {
             drupal,
             active,
@@ -142,6 +145,7 @@ impl Provisioner {
             marker,
             counts,
             roles,
+            seen,
         })
     }
 

@@ -9,8 +9,8 @@ use super::pushdown::{translate, Pushdown};
 use super::render::render_user;
 use super::roles::{ExposedGroup, RoleCatalog};
 use super::{
-    Provisioner, ProvisioningError, ScimUser, UserList, UserQuery, CANDIDATE_LIMIT, DEFAULT_COUNT,
-    MAX_RESULTS,
+    ActiveMapping, Provisioner, ProvisioningError, ScimUser, UserList, UserQuery, CANDIDATE_LIMIT,
+    DEFAULT_COUNT, MAX_RESULTS,
 };
 use crate::config::DeprovisionPolicy;
 use crate::drupal::document::roles_relationship;
@@ -84,9 +84,8 @@ impl Provisioner {
             }
             Err(e) => return Err(e.into()),
         };
-        self.counts.clear();
         tracing::Span::current().record("user", created.name().unwrap_or_default());
-        Ok(self.render_written(&created).await)
+        Ok(self.written(&created).await)
     }
 
     pub async fn replace_user(
@@ -95,6 +94,23 @@ impl Provisioner {
         resource: Map<String, Value>,
         if_match: Option<&VersionCondition>,
     ) -> Result<ScimUser> {
+        if if_match.is_none() {
+            if let Some(seen) = self.writable_seen(id) {
+                let desired = self.mapping().to_drupal(&resource, WritePurpose::Update)?;
+                // Every field the resource maps to is written, since one the
+                // account seen holds may have changed since. When none
+                // differs from what was seen, only a read tells whether
+                // anything must be written.
+                if !changed_fields(&seen.attributes, &desired.attributes).is_empty() {
+                    let write = UserWrite {
+                        id: None,
+                        attributes: desired.attributes,
+                        relationships: desired.relationships,
+                    };
+                    return self.write_unread(&seen, write).await;
+                }
+            }
+        }
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
         self.check_version(&current, if_match).await?;
@@ -116,9 +132,14 @@ impl Provisioner {
         request: &PatchRequest,
         if_match: Option<&VersionCondition>,
     ) -> Result<ScimUser> {
+        let active = self.active();
+        if if_match.is_none() && request.is_state_independent(&*active.user_schema) {
+            if let Some(written) = self.patch_seen(id, request, &active).await? {
+                return Ok(written);
+            }
+        }
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
-        let active = self.active();
         let catalog = self.role_catalog(None).await?;
         let rendered = render_user(&current, &active.mapping, &catalog);
         ensure_version(&rendered, if_match)?;
@@ -128,12 +149,55 @@ impl Provisioner {
         if !outcome.changed {
             return Ok(render_user(&current, &active.mapping, &catalog));
         }
+        let write = self.patch_write(&current, &before, &after, &active).await?;
+        self.write_changes(current, write).await
+    }
 
-        // Only what the patch changed is written: comparing the mapping's
-        // output before and after keeps fields whose mapping cannot be read
-        // back (templates, write-only fields) untouched.
-        let old = active.mapping.to_drupal(&before, WritePurpose::Update)?;
-        let new = active.mapping.to_drupal(&after, WritePurpose::Update)?;
+    /// A PATCH that does not depend on the account's values, of an account
+    /// seen a moment ago: written without reading it again. `None` when a
+    /// read must come first.
+    async fn patch_seen(
+        &self,
+        id: &str,
+        request: &PatchRequest,
+        active: &ActiveMapping,
+    ) -> Result<Option<ScimUser>> {
+        let Some(seen) = self.writable_seen(id) else {
+            return Ok(None);
+        };
+        let catalog = self.role_catalog(None).await?;
+        let before = render_user(&seen, &active.mapping, &catalog).resource;
+        let mut after = before.clone();
+        let outcome = apply_patch(&mut after, request, &*active.user_schema)?;
+        // What the patch sets, applied to nothing. A value equal to the one
+        // seen may no longer be the account's: only a read tells whether it
+        // must be written.
+        let mut set = Map::new();
+        set.insert("id".into(), Value::String(id.to_string()));
+        apply_patch(&mut set, request, &*active.user_schema)?;
+        if !outcome.changed || !differs_throughout(&set, &before) {
+            return Ok(None);
+        }
+        let write = self.patch_write(&seen, &before, &after, active).await?;
+        if write.is_empty() {
+            return Ok(None);
+        }
+        self.write_unread(&seen, write).await.map(Some)
+    }
+
+    /// The write that turns `current` (rendered as `before`) into `after`.
+    /// Only what the patch changed is written: comparing the mapping's
+    /// output before and after keeps fields whose mapping cannot be read
+    /// back (templates, write-only fields) untouched.
+    async fn patch_write(
+        &self,
+        current: &DrupalUser,
+        before: &Map<String, Value>,
+        after: &Map<String, Value>,
+        active: &ActiveMapping,
+    ) -> Result<UserWrite> {
+        let old = active.mapping.to_drupal(before, WritePurpose::Update)?;
+        let new = active.mapping.to_drupal(after, WritePurpose::Update)?;
         let mut attributes = changed_fields(&old.attributes, &new.attributes);
         for key in old.attributes.keys() {
             if new.attributes.contains_key(key) {
@@ -149,15 +213,14 @@ impl Provisioner {
         }
         let attributes = changed_fields(&current.attributes, &attributes);
         let mut relationships = changed_fields(&old.relationships, &new.relationships);
-        if let Some(roles) = self.ruled_roles(&after, &current.roles).await? {
+        if let Some(roles) = self.ruled_roles(after, &current.roles).await? {
             relationships.insert("roles".into(), roles);
         }
-        let write = UserWrite {
+        Ok(UserWrite {
             id: None,
             attributes,
             relationships,
-        };
-        self.write_changes(current, write).await
+        })
     }
 
     pub async fn delete_user(&self, id: &str, if_match: Option<&VersionCondition>) -> Result<()> {
@@ -189,6 +252,7 @@ impl Provisioner {
             }
             DeprovisionPolicy::Delete => self.drupal.delete_user(&current.id).await?,
         }
+        self.seen.forget(&current.id);
         tracing::info!(
             user = current.name().unwrap_or_default(),
             policy = ?self.policy.deprovision,
@@ -295,6 +359,7 @@ impl Provisioner {
         // counts everything fetched, the answer only `count` of it.
         let fetched = users.len();
         users.truncate(count);
+        self.seen.remember(&users);
         let total = if reached_end && (fetched > 0 || offset == 0) {
             offset + fetched
         } else {
@@ -338,6 +403,7 @@ impl Provisioner {
             for user in page.users.drain(..) {
                 let scim = render_user(&user, &active.mapping, catalog);
                 if filter.matches(&scim.resource, &*active.user_schema) {
+                    self.seen.remember([&user]);
                     matched.push(scim);
                 }
             }
@@ -488,6 +554,7 @@ impl Provisioner {
         match self.drupal.get_user(id).await? {
             Some(user) if !self.marker.is_marked(&user) => {
                 tracing::Span::current().record("user", user.name().unwrap_or_default());
+                self.seen.remember([&user]);
                 Ok(user)
             }
             _ => Err(ProvisioningError::NotFound(id.to_string())),
@@ -533,8 +600,53 @@ impl Provisioner {
             return Ok(self.render_written(&current).await);
         }
         let updated = self.drupal.update_user(&current.id, &write).await?;
+        Ok(self.written(&updated).await)
+    }
+
+    /// The account seen less than `account_cache_secs` ago, when a write
+    /// may go to it without reading it again: it was no account the bridge
+    /// must refuse, and no role rule needs its current roles.
+    fn writable_seen(&self, id: &str) -> Option<DrupalUser> {
+        if !self.mapping().rule_roles().is_empty() {
+            return None;
+        }
+        self.seen
+            .get(id)
+            .filter(|user| self.protection(user, None).is_none() && !self.marker.is_marked(user))
+    }
+
+    /// Writes to an account seen a moment ago without reading it again.
+    /// Drupal's answer tells whether it became one the bridge must not
+    /// change in between; too late to refuse, so the operator is told.
+    async fn write_unread(&self, seen: &DrupalUser, write: UserWrite) -> Result<ScimUser> {
+        tracing::Span::current().record("user", seen.name().unwrap_or_default());
+        let updated = match self.drupal.update_user(&seen.id, &write).await {
+            Ok(updated) => updated,
+            Err(e) => {
+                self.seen.forget(&seen.id);
+                return Err(e.into());
+            }
+        };
+        let changed_meanwhile = self.protection(&updated, None).or_else(|| {
+            self.marker
+                .is_marked(&updated)
+                .then(|| "SCIM DELETE deprovisioned it".to_string())
+        });
+        if let Some(why) = changed_meanwhile {
+            tracing::error!(
+                user = updated.name().unwrap_or_default(),
+                why,
+                "an account written without a read, as the bridge had seen it less than account_cache_secs ago, changed in Drupal in between into one the bridge must not change; the write happened. Check the account, and set account_cache_secs: 0 to read before every write"
+            );
+        }
+        Ok(self.written(&updated).await)
+    }
+
+    /// The answer after a write, which Drupal answered with the account.
+    async fn written(&self, user: &DrupalUser) -> ScimUser {
         self.counts.clear();
-        Ok(self.render_written(&updated).await)
+        self.seen.remember([user]);
+        self.render_written(user).await
     }
 
     /// A user after a write: a role list that cannot be read now must not
@@ -752,5 +864,45 @@ fn single_id(filter: &Filter) -> Option<String> {
             Some(id.clone())
         }
         _ => None,
+    }
+}
+
+/// Whether every value `set` holds (besides `id`) differs from the one at
+/// the same place in `seen`, sub-attribute by sub-attribute.
+fn differs_throughout(set: &Map<String, Value>, seen: &Map<String, Value>) -> bool {
+    set.iter()
+        .filter(|(key, _)| key.as_str() != "id")
+        .all(|(key, value)| match (value, seen.get(key)) {
+            (Value::Object(inner), Some(Value::Object(seen_inner))) => {
+                differs_throughout(inner, seen_inner)
+            }
+            (value, seen_value) => seen_value != Some(value),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn object(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().expect("an object")
+    }
+
+    #[test]
+    fn every_value_set_must_differ_from_the_one_seen_down_to_sub_attributes() {
+        let seen = object(
+            json!({"id": "u", "active": true, "name": {"givenName": "Ann", "familyName": "Lee"}}),
+        );
+        let differs = |set: Value| differs_throughout(&object(set), &seen);
+        assert!(differs(json!({"id": "u", "active": false})));
+        assert!(differs(
+            json!({"name": {"givenName": "Anna"}, "title": "Dr"})
+        ));
+        assert!(!differs(
+            json!({"active": false, "name": {"familyName": "Lee"}})
+        ));
+        assert!(!differs(json!({"active": true})));
     }
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::config::{AccountSeed, CancelMethod, RoleSeed};
 use super::documents::UserView;
-use super::model::Visibility;
+use super::model::{User, Visibility};
 use super::server::{lock, SharedSite};
 use super::state::{Clock, SeedError};
 use super::LoggedRequest;
@@ -198,11 +198,37 @@ impl StandInHandle {
 
     /// Sets an account's password out of band; `false` when there is no such account.
     pub fn set_password(&self, name: &str, password: &str) -> bool {
+        self.edit_user(name, |user| user.pass = Some(password.to_string()))
+    }
+
+    /// Grants a role out of band, as a site administrator would in Drupal's
+    /// UI; `false` when there is no such account.
+    pub fn grant_role(&self, name: &str, machine_name: &str) -> bool {
+        self.edit_user(name, |user| {
+            if !user.roles.iter().any(|r| r == machine_name) {
+                user.roles.push(machine_name.to_string());
+            }
+        })
+    }
+
+    /// Blocks or unblocks an account out of band, as a site administrator
+    /// would in Drupal's UI; `false` when there is no such account.
+    pub fn set_status(&self, name: &str, active: bool) -> bool {
+        self.edit_user(name, |user| user.status = active)
+    }
+
+    /// Changes an account as a save in Drupal would, `changed` included.
+    fn edit_user(&self, name: &str, edit: impl FnOnce(&mut User)) -> bool {
         let mut site = lock(&self.site);
-        let uid = site.user_by_name(name).map(|u| u.uid);
-        match uid.and_then(|uid| site.users.get_mut(&uid)) {
+        let Some(uid) = site.user_by_name(name).map(|u| u.uid) else {
+            return false;
+        };
+        let previous = site.users.get(&uid).map(|u| u.changed).unwrap_or_default();
+        let changed = site.next_changed(previous);
+        match site.users.get_mut(&uid) {
             Some(user) => {
-                user.pass = Some(password.to_string());
+                edit(user);
+                user.changed = changed;
                 true
             }
             None => false,

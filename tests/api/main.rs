@@ -20,5 +20,6 @@ mod quirks;
 mod reload;
 mod resilience;
 mod round_trips;
+mod seen_accounts;
 mod users;
 mod versions;

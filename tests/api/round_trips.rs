@@ -2,7 +2,7 @@
 //! each test counts what reached the stand-in (after the session login,
 //! which happens once per bridge process).
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, spawn_app_with, Options, TestApp};
 
@@ -23,6 +23,16 @@ where
         .into_iter()
         .map(|r| format!("{} {}", r.method, r.path))
         .collect()
+}
+
+/// Drupal requests a PATCH of the user `id` with `operations` made.
+async fn patch_requests(app: &TestApp, id: &str, operations: &Value) -> Vec<String> {
+    drupal_requests(app, || async {
+        app.patch(&format!("/Users/{id}"), &json!({"Operations": operations}))
+            .await
+            .status
+    })
+    .await
 }
 
 async fn ready_app() -> (TestApp, String) {
@@ -87,11 +97,10 @@ async fn a_list_page_of_100_makes_the_page_requests_and_counts_only_when_needed(
     );
 }
 
-/// PUT and PATCH read the account first: the bridge must refuse writes to
-/// uid 1, to holders of protected roles and to deprovisioned accounts, and
-/// only the current account tells which it is.
+/// An account the bridge saw a moment ago (here: created) needs no read
+/// before a PUT: the protections were checked on what was seen.
 #[tokio::test]
-async fn put_makes_a_read_and_a_write() {
+async fn put_after_the_account_was_seen_makes_one_write() {
     let (app, id) = ready_app().await;
     let made = drupal_requests(&app, || async {
         app.put(
@@ -102,31 +111,58 @@ async fn put_makes_a_read_and_a_write() {
         .status
     })
     .await;
-    assert_eq!(
-        made,
-        [
-            format!("GET /jsonapi/user/user/{id}"),
-            format!("PATCH /jsonapi/user/user/{id}")
-        ]
-    );
+    assert_eq!(made, [format!("PATCH /jsonapi/user/user/{id}")]);
 }
 
+/// Entra's order: look the account up, then deactivate it.
 #[tokio::test]
-async fn patch_and_deactivate_make_a_read_and_a_write() {
-    let (app, id) = ready_app().await;
+async fn deactivate_after_a_lookup_makes_one_write() {
+    let (app, _) = ready_app().await;
+    let found = app.filter_users("userName eq \"row\"").await;
+    let id = found.body["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for operations in [
-        // State-independent: deactivate.
-        json!([{"op": "replace", "path": "active", "value": false}]),
-        // Depends on the current emails.
-        json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "row3@example.org"}]),
+        json!([{"op": "Replace", "path": "active", "value": "False"}]),
+        // Okta's form, which sends the id back.
+        json!([{"op": "replace", "value": {"id": id, "active": true}}]),
     ] {
-        let made = drupal_requests(&app, || async {
-            let answer = app
-                .patch(&format!("/Users/{id}"), &json!({"Operations": operations}))
-                .await;
-            answer.status
-        })
-        .await;
+        let made = patch_requests(&app, &id, &operations).await;
+        assert_eq!(
+            made,
+            [format!("PATCH /jsonapi/user/user/{id}")],
+            "{operations}"
+        );
+    }
+}
+
+/// What the bridge has not seen within `account_cache_secs`, and any PATCH
+/// whose outcome depends on the account's values, is read first.
+#[tokio::test]
+async fn put_and_patch_of_an_account_not_seen_or_depending_on_its_values_read_first() {
+    let (app, seen) = ready_app().await;
+    let unseen = app.seed_user("unseen", "unseen@example.org");
+    let cases = [
+        (
+            &unseen,
+            json!([{"op": "replace", "path": "active", "value": false}]),
+        ),
+        (
+            &seen,
+            json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "row3@example.org"}]),
+        ),
+        (
+            &seen,
+            json!([{"op": "add", "path": "emails", "value": [{"value": "row4@example.org", "primary": true}]}]),
+        ),
+        (
+            &seen,
+            json!([{"op": "remove", "path": "externalId"}, {"op": "replace", "path": "active", "value": true}]),
+        ),
+    ];
+    for (id, operations) in cases {
+        let made = patch_requests(&app, id, &operations).await;
         assert_eq!(
             made,
             [
@@ -136,6 +172,24 @@ async fn patch_and_deactivate_make_a_read_and_a_write() {
             "{operations}"
         );
     }
+    // The PATCH above made `unseen` seen: another one.
+    let unseen = app.seed_user("unseen2", "unseen2@example.org");
+    let made = drupal_requests(&app, || async {
+        app.put(
+            &format!("/Users/{unseen}"),
+            &json!({"userName": "unseen2", "emails": [{"value": "u2@example.org"}]}),
+        )
+        .await
+        .status
+    })
+    .await;
+    assert_eq!(
+        made,
+        [
+            format!("GET /jsonapi/user/user/{unseen}"),
+            format!("PATCH /jsonapi/user/user/{unseen}")
+        ]
+    );
 }
 
 #[tokio::test]

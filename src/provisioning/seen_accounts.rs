@@ -1,0 +1,109 @@
+//! Accounts the bridge has just read from or written to Drupal, kept for a
+//! few seconds. IdPs read an account and then write it (Entra looks it up by
+//! `userName`, Okta GETs it before a PUT): a write that does not depend on
+//! the account's values can then skip reading it again, and still refuse
+//! uid 1, protected-role holders and deprovisioned accounts from what the
+//! bridge saw a moment ago. Reads never come from here: every GET asks
+//! Drupal.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::drupal::DrupalUser;
+
+/// Accounts kept at most. IdPs write one account right after reading it, so
+/// a small window suffices; past it the expired entries go, then all.
+const CAPACITY: usize = 1024;
+
+pub struct SeenAccounts {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (Instant, DrupalUser)>>,
+}
+
+impl SeenAccounts {
+    pub fn new(ttl: Duration) -> SeenAccounts {
+        SeenAccounts {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The account as Drupal showed it less than the TTL ago.
+    pub fn get(&self, id: &str) -> Option<DrupalUser> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(id)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, user)| user.clone())
+    }
+
+    /// Remembers the accounts of a complete Drupal answer (never a sparse
+    /// fieldset: a write decided from it would miss the roles).
+    pub fn remember<'a>(&self, users: impl IntoIterator<Item = &'a DrupalUser>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        for user in users {
+            if entries.len() >= CAPACITY {
+                entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
+                if entries.len() >= CAPACITY {
+                    entries.clear();
+                }
+            }
+            entries.insert(user.id.clone(), (now, user.clone()));
+        }
+    }
+
+    /// The account changed in a way the bridge did not see the result of.
+    pub fn forget(&self, id: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.remove(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn account(id: &str) -> DrupalUser {
+        DrupalUser::from_resource(&json!({"id": id, "attributes": {"name": id}}))
+            .expect("a resource")
+    }
+
+    #[test]
+    fn an_account_is_trusted_until_the_ttl_passes() {
+        let seen = SeenAccounts::new(Duration::from_millis(50));
+        seen.remember([&account("a")]);
+        assert_eq!(seen.get("a").map(|u| u.id), Some("a".to_string()));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(seen.get("a").is_none());
+    }
+
+    #[test]
+    fn a_zero_ttl_keeps_nothing_and_forget_drops_one_account() {
+        let off = SeenAccounts::new(Duration::ZERO);
+        off.remember([&account("a")]);
+        assert!(off.get("a").is_none());
+
+        let on = SeenAccounts::new(Duration::from_secs(60));
+        on.remember([&account("a"), &account("b")]);
+        on.forget("a");
+        assert!(on.get("a").is_none());
+        assert!(on.get("b").is_some());
+    }
+
+    #[test]
+    fn a_full_cache_makes_room_and_keeps_the_newest_account() {
+        let seen = SeenAccounts::new(Duration::from_secs(60));
+        let many: Vec<DrupalUser> = (0..CAPACITY).map(|i| account(&i.to_string())).collect();
+        seen.remember(&many);
+        seen.remember([&account("newest")]);
+        assert!(seen.get("newest").is_some());
+        assert!(seen.entries.lock().expect("lock").len() <= CAPACITY);
+    }
+}
