@@ -5,6 +5,7 @@
 //! (issuers rotate keys), at most once a minute.
 
 use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
@@ -47,16 +48,14 @@ pub struct JwtVerifier {
     jwks: Option<JwksSource>,
 }
 
+/// The issuer's keys. Known keys are read without waiting: only a token
+/// naming an unknown key waits, for the one fetch in flight.
 struct JwksSource {
     url: String,
     http: reqwest::Client,
-    state: Mutex<JwksState>,
-}
-
-#[derive(Default)]
-struct JwksState {
-    keys: HashMap<String, DecodingKey>,
-    fetched_at: Option<Instant>,
+    keys: RwLock<Arc<HashMap<String, DecodingKey>>>,
+    /// When the keys were last fetched; held for the fetch (single-flight).
+    fetched_at: Mutex<Option<Instant>>,
 }
 
 impl JwtVerifier {
@@ -82,7 +81,8 @@ impl JwtVerifier {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap_or_default(),
-            state: Mutex::new(JwksState::default()),
+            keys: RwLock::default(),
+            fetched_at: Mutex::new(None),
         });
         Ok(JwtVerifier {
             validation,
@@ -120,12 +120,11 @@ impl JwtVerifier {
             return Err(refusal);
         };
         let kid = header.kid.unwrap_or_default();
-        let mut state = jwks.state.lock().await;
-        if !state.keys.contains_key(&kid) && state.may_refetch() {
-            state.refresh(jwks).await?;
-        }
-        let key = state.keys.get(&kid).ok_or(JwtError::UnknownKey)?;
-        check(token, key, &validation)
+        let key = match jwks.key(&kid) {
+            Some(key) => key,
+            None => jwks.fetch_for(&kid).await?,
+        };
+        check(token, &key, &validation)
     }
 }
 
@@ -135,17 +134,38 @@ fn check(token: &str, key: &DecodingKey, validation: &Validation) -> Result<(), 
         .map_err(|e| JwtError::Refused(e.to_string()))
 }
 
-impl JwksState {
-    fn may_refetch(&self) -> bool {
-        self.fetched_at
-            .is_none_or(|at| at.elapsed() >= REFETCH_INTERVAL)
+/// Whether a token naming an unknown key may make the bridge fetch the
+/// keys again: the first time, then at most once per `REFETCH_INTERVAL`.
+fn may_refetch(fetched_at: Option<Instant>) -> bool {
+    fetched_at.is_none_or(|at| at.elapsed() >= REFETCH_INTERVAL)
+}
+
+impl JwksSource {
+    fn key(&self, kid: &str) -> Option<DecodingKey> {
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        keys.get(kid).cloned()
     }
 
-    async fn refresh(&mut self, source: &JwksSource) -> Result<(), JwtError> {
-        self.fetched_at = Some(Instant::now());
-        let set: JwkSet = source
+    /// The key `kid` after fetching the keys again, when that is allowed;
+    /// requests arriving during the fetch wait for it instead of fetching.
+    async fn fetch_for(&self, kid: &str) -> Result<DecodingKey, JwtError> {
+        let mut fetched_at = self.fetched_at.lock().await;
+        if let Some(key) = self.key(kid) {
+            return Ok(key);
+        }
+        if !may_refetch(*fetched_at) {
+            return Err(JwtError::UnknownKey);
+        }
+        *fetched_at = Some(Instant::now());
+        let keys = self.fetch().await?;
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        self.key(kid).ok_or(JwtError::UnknownKey)
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, JwtError> {
+        let set: JwkSet = self
             .http
-            .get(&source.url)
+            .get(&self.url)
             .send()
             .await
             .and_then(|r| r.error_for_status())
@@ -153,7 +173,7 @@ impl JwksState {
             .json()
             .await
             .map_err(|e| JwtError::KeysUnavailable(e.to_string()))?;
-        self.keys = set
+        let keys: HashMap<String, DecodingKey> = set
             .keys
             .iter()
             .filter_map(|jwk| {
@@ -162,11 +182,11 @@ impl JwksState {
             })
             .collect();
         tracing::info!(
-            url = source.url,
-            keys = self.keys.len(),
+            url = self.url,
+            keys = keys.len(),
             "fetched the JWT issuer's signing keys"
         );
-        Ok(())
+        Ok(keys)
     }
 }
 
@@ -176,12 +196,66 @@ mod tests {
 
     #[test]
     fn keys_are_refetched_for_unknown_ids_at_most_once_a_minute() {
-        let mut state = JwksState::default();
-        assert!(state.may_refetch(), "the first fetch");
-        state.fetched_at = Some(Instant::now());
-        assert!(!state.may_refetch());
-        state.fetched_at = Instant::now().checked_sub(REFETCH_INTERVAL + Duration::from_secs(1));
-        assert!(state.may_refetch());
+        assert!(may_refetch(None), "the first fetch");
+        assert!(!may_refetch(Some(Instant::now())));
+        let long_ago = Instant::now().checked_sub(REFETCH_INTERVAL + Duration::from_secs(1));
+        assert!(may_refetch(long_ago));
+    }
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/jwt/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(path).expect("fixture")
+    }
+
+    fn token(kid: &str) -> String {
+        let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
+        header.kid = Some(kid.to_string());
+        let now = chrono::Utc::now().timestamp();
+        let claims = serde_json::json!({"iss": "issuer", "aud": "bridge", "exp": now + 600});
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(fixture("issuer-private.pem").as_bytes())
+            .expect("key");
+        jsonwebtoken::encode(&header, &claims, &key).expect("token")
+    }
+
+    #[tokio::test]
+    async fn a_known_key_is_not_held_up_by_a_fetch_for_an_unknown_one() {
+        // An issuer that accepts the connection and never answers.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/keys", silent.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((connection, _)) = silent.accept().await {
+                held.push(connection);
+            }
+        });
+        let verifier = Arc::new(
+            JwtVerifier::new(&JwtSettings {
+                issuer: "issuer".into(),
+                audience: vec!["bridge".into()],
+                jwks_url: Some(url),
+                public_keys: Vec::new(),
+                leeway: Duration::ZERO,
+            })
+            .expect("verifier"),
+        );
+        let jwks = verifier.jwks.as_ref().expect("a JWKS source");
+        let known =
+            DecodingKey::from_rsa_pem(fixture("issuer-public.pem").as_bytes()).expect("key");
+        *jwks.keys.write().expect("lock") = Arc::new(HashMap::from([("known".to_string(), known)]));
+
+        let stalled = verifier.clone();
+        let fetching = tokio::spawn(async move { stalled.verify(&token("rotated")).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let answer =
+            tokio::time::timeout(Duration::from_secs(1), verifier.verify(&token("known"))).await;
+        assert!(matches!(answer, Ok(Ok(()))), "{answer:?}");
+        assert!(
+            !fetching.is_finished(),
+            "the fetch is still waiting for the issuer"
+        );
+        fetching.abort();
     }
 
     #[test]
