@@ -148,7 +148,7 @@ impl DrupalClient {
             .await
         {
             Ok(body) => {
-                let user = user_from_document(&body)?;
+                let user = user_from_document(body)?;
                 if !user.is_stripped() {
                     return Ok(Some(user));
                 }
@@ -185,10 +185,15 @@ impl DrupalClient {
         } else {
             format!("{USERS}?{query_string}")
         };
-        let body = self.call("list_users", Method::GET, &path, None).await?;
-        let data = body.get("data").and_then(Value::as_array).ok_or_else(|| {
-            DrupalError::Protocol("a user collection without a data array".into())
-        })?;
+        let mut body = self.call("list_users", Method::GET, &path, None).await?;
+        let data = match body.get_mut("data").map(Value::take) {
+            Some(Value::Array(data)) => data,
+            _ => {
+                return Err(DrupalError::Protocol(
+                    "a user collection without a data array".into(),
+                ))
+            }
+        };
         let mut users = Vec::with_capacity(data.len());
         let mut stripped = 0;
         for item in data {
@@ -224,7 +229,7 @@ impl DrupalClient {
                 Some(&write.to_document()),
             )
             .await?;
-        user_from_document(&body)
+        user_from_document(body)
     }
 
     pub async fn update_user(
@@ -244,7 +249,7 @@ impl DrupalClient {
                 Some(&doc),
             )
             .await?;
-        user_from_document(&body)
+        user_from_document(body)
     }
 
     pub async fn delete_user(&self, id: &str) -> Result<(), DrupalError> {
@@ -572,8 +577,9 @@ fn next_query(body: &Value) -> Option<String> {
         .and_then(|href| href.split_once('?').map(|(_, q)| q.to_string()))
 }
 
-fn user_from_document(body: &Value) -> Result<DrupalUser, DrupalError> {
-    body.get("data")
+fn user_from_document(mut body: Value) -> Result<DrupalUser, DrupalError> {
+    body.get_mut("data")
+        .map(Value::take)
         .and_then(DrupalUser::from_resource)
         .ok_or_else(|| DrupalError::Protocol("a user document without data".into()))
 }

@@ -83,7 +83,7 @@ mod tests {
     use serde_json::json;
 
     fn user(changed: &str, mail: &str) -> DrupalUser {
-        DrupalUser::from_resource(&json!({
+        DrupalUser::from_resource(json!({
             "type": "user--user",
             "id": "5f0c7a57-6a1c-4a5e-9a4c-2d3a4b5c6d7e",
             "attributes": {"name": "ann", "mail": mail, "status": true, "changed": changed}
