@@ -1,6 +1,6 @@
 //! A client for Drupal core JSON:API: users and roles. It knows nothing of
 //! SCIM; it speaks JSON:API documents and reports Drupal's answers as typed
-//! errors. One pooled HTTP client, timeouts, one log event per call.
+//! errors. One pooled HTTP client per thread, timeouts, one log event per call.
 
 pub mod auth;
 pub(crate) mod call_count;
@@ -43,7 +43,7 @@ pub struct UserPage {
     pub stripped: usize,
 }
 
-/// Cheap to clone: every clone shares the connection pool, the login, the
+/// Cheap to clone: every clone shares the HTTP clients, the login, the
 /// concurrency limit and the circuit breaker.
 #[derive(Clone)]
 pub struct DrupalClient {
