@@ -73,7 +73,7 @@ fn drupal_user(n: usize) -> DrupalUser {
             }]}
         }
     });
-    DrupalUser::from_resource(&resource).expect("a user resource")
+    DrupalUser::from_resource(resource).expect("a user resource")
 }
 
 fn scim_user() -> Map<String, Value> {

@@ -78,7 +78,7 @@ impl Preview {
                 "the input is not a Drupal JSON:API user (no `data` or `attributes`); to convert a SCIM user, leave out --reverse".into(),
             ));
         }
-        let user = DrupalUser::from_resource(resource).ok_or_else(|| {
+        let user = DrupalUser::from_resource(resource.clone()).ok_or_else(|| {
             PreviewError::WrongInput("the Drupal user has no `id` (its UUID)".into())
         })?;
         // Which roles are groups is the site's to say: none without one.

@@ -241,7 +241,7 @@ mod tests {
     }
 
     fn account(resource: Value) -> DrupalUser {
-        DrupalUser::from_resource(&resource).expect("resource")
+        DrupalUser::from_resource(resource).expect("resource")
     }
 
     fn judge(field: &MappedField, resources: Vec<Value>) -> Finding {

@@ -1,6 +1,6 @@
 //! A client for Drupal core JSON:API: users and roles. It knows nothing of
 //! SCIM; it speaks JSON:API documents and reports Drupal's answers as typed
-//! errors. One pooled HTTP client, timeouts, one log event per call.
+//! errors. One pooled HTTP client per thread, timeouts, one log event per call.
 
 pub mod auth;
 pub(crate) mod call_count;
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use thread_local::ThreadLocal;
 
 pub use call_count::count_calls;
 pub use document::{DrupalRole, DrupalUser, RoleRef, UserWrite};
@@ -42,7 +43,7 @@ pub struct UserPage {
     pub stripped: usize,
 }
 
-/// Cheap to clone: every clone shares the connection pool, the login, the
+/// Cheap to clone: every clone shares the HTTP clients, the login, the
 /// concurrency limit and the circuit breaker.
 #[derive(Clone)]
 pub struct DrupalClient {
@@ -52,7 +53,14 @@ pub struct DrupalClient {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    /// One HTTP client, with its own connection pool, per thread. A pooled
+    /// connection is driven by the runtime that opened it, and actix runs
+    /// one runtime per worker thread: with a shared pool, a request often
+    /// went out over a connection owned by another thread, which cost two
+    /// cross-thread wake-ups per Drupal call. Per thread, every connection
+    /// is driven where it is used.
+    http: ThreadLocal<reqwest::Client>,
+    connection: HttpSettings,
     base_url: String,
     timeout: Duration,
     auth: Authenticator,
@@ -105,28 +113,52 @@ impl Unauthenticated {
     }
 }
 
-impl DrupalClient {
-    pub fn new(conn: DrupalConnection) -> Result<DrupalClient, DrupalError> {
+/// What each thread's HTTP client is built with.
+struct HttpSettings {
+    timeout: Duration,
+    connect_timeout: Duration,
+}
+
+impl HttpSettings {
+    fn build(&self) -> Result<reqwest::Client, DrupalError> {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static(JSONAPI));
-        let http = reqwest::Client::builder()
+        reqwest::Client::builder()
             .default_headers(headers)
-            .timeout(conn.timeout)
-            .connect_timeout(conn.connect_timeout)
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .user_agent(concat!("drupal-scim-bridge/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| DrupalError::Protocol(format!("cannot build the HTTP client: {e}")))?;
-        Ok(DrupalClient {
+            .map_err(|e| DrupalError::Protocol(format!("cannot build the HTTP client: {e}")))
+    }
+}
+
+impl DrupalClient {
+    pub fn new(conn: DrupalConnection) -> Result<DrupalClient, DrupalError> {
+        let client = DrupalClient {
             inner: Arc::new(Inner {
-                http,
+                http: ThreadLocal::new(),
+                connection: HttpSettings {
+                    timeout: conn.timeout,
+                    connect_timeout: conn.connect_timeout,
+                },
                 base_url: conn.base_url.trim_end_matches('/').to_string(),
                 timeout: conn.timeout,
                 auth: Authenticator::new(&conn.auth)?,
                 resilience: Resilience::new(&conn.limits),
             }),
             dry_run: false,
-        })
+        };
+        // A client that cannot be built is refused now, not on a request.
+        client.http()?;
+        Ok(client)
+    }
+
+    /// This thread's HTTP client.
+    fn http(&self) -> Result<&reqwest::Client, DrupalError> {
+        let inner = &self.inner;
+        inner.http.get_or_try(|| inner.connection.build())
     }
 
     /// With `dry_run`, every write is logged in full (passwords redacted)
@@ -148,7 +180,7 @@ impl DrupalClient {
             .await
         {
             Ok(body) => {
-                let user = user_from_document(&body)?;
+                let user = user_from_document(body)?;
                 if !user.is_stripped() {
                     return Ok(Some(user));
                 }
@@ -185,10 +217,15 @@ impl DrupalClient {
         } else {
             format!("{USERS}?{query_string}")
         };
-        let body = self.call("list_users", Method::GET, &path, None).await?;
-        let data = body.get("data").and_then(Value::as_array).ok_or_else(|| {
-            DrupalError::Protocol("a user collection without a data array".into())
-        })?;
+        let mut body = self.call("list_users", Method::GET, &path, None).await?;
+        let data = match body.get_mut("data").map(Value::take) {
+            Some(Value::Array(data)) => data,
+            _ => {
+                return Err(DrupalError::Protocol(
+                    "a user collection without a data array".into(),
+                ))
+            }
+        };
         let mut users = Vec::with_capacity(data.len());
         let mut stripped = 0;
         for item in data {
@@ -224,7 +261,7 @@ impl DrupalClient {
                 Some(&write.to_document()),
             )
             .await?;
-        user_from_document(&body)
+        user_from_document(body)
     }
 
     pub async fn update_user(
@@ -244,7 +281,7 @@ impl DrupalClient {
                 Some(&doc),
             )
             .await?;
-        user_from_document(&body)
+        user_from_document(body)
     }
 
     pub async fn delete_user(&self, id: &str) -> Result<(), DrupalError> {
@@ -370,15 +407,14 @@ impl DrupalClient {
         let mut logged_in_again = false;
         let mut probed = false;
         loop {
-            let (outcome, unauthenticated, generation, sent) =
-                match inner.auth.credentials(&inner.http, &inner.base_url).await {
-                    Ok(credentials) => {
-                        let (outcome, unauthenticated) =
-                            self.send(method, path, body, &credentials).await;
-                        (outcome, unauthenticated, credentials.generation(), true)
-                    }
-                    Err(e) => (Err(e), None, 0, false),
-                };
+            let (outcome, unauthenticated, generation, sent) = match self.credentials().await {
+                Ok(credentials) => {
+                    let (outcome, unauthenticated) =
+                        self.send(method, path, body, &credentials).await;
+                    (outcome, unauthenticated, credentials.generation(), true)
+                }
+                Err(e) => (Err(e), None, 0, false),
+            };
             if let Some(why) = unauthenticated {
                 // Basic credentials cannot be renewed. A stripped read or a
                 // 403 may also be about the data (the anonymous user is
@@ -391,9 +427,7 @@ impl DrupalClient {
                     inner.auth.discard(generation, why.describe());
                 } else if !probed && why != Unauthenticated::Refused {
                     probed = true;
-                    if let Ok(credentials) =
-                        inner.auth.credentials(&inner.http, &inner.base_url).await
-                    {
+                    if let Ok(credentials) = self.credentials().await {
                         if let (Ok(entry), _) = self
                             .send(&Method::GET, "/jsonapi", None, &credentials)
                             .await
@@ -435,6 +469,11 @@ impl DrupalClient {
         }
     }
 
+    async fn credentials(&self) -> Result<Credentials, DrupalError> {
+        let inner = &self.inner;
+        inner.auth.credentials(self.http()?, &inner.base_url).await
+    }
+
     /// One HTTP exchange, classified.
     async fn send(
         &self,
@@ -444,7 +483,11 @@ impl DrupalClient {
         credentials: &Credentials,
     ) -> (Result<Value, DrupalError>, Option<Unauthenticated>) {
         let url = format!("{}{}", self.inner.base_url, path);
-        let mut request = credentials.apply(self.inner.http.request(method.clone(), &url));
+        let http = match self.http() {
+            Ok(http) => http,
+            Err(e) => return (Err(e), None),
+        };
+        let mut request = credentials.apply(http.request(method.clone(), &url));
         if let Some(body) = body {
             request = request.header(CONTENT_TYPE, JSONAPI).body(body.to_vec());
         }
@@ -572,8 +615,9 @@ fn next_query(body: &Value) -> Option<String> {
         .and_then(|href| href.split_once('?').map(|(_, q)| q.to_string()))
 }
 
-fn user_from_document(body: &Value) -> Result<DrupalUser, DrupalError> {
-    body.get("data")
+fn user_from_document(mut body: Value) -> Result<DrupalUser, DrupalError> {
+    body.get_mut("data")
+        .map(Value::take)
         .and_then(DrupalUser::from_resource)
         .ok_or_else(|| DrupalError::Protocol("a user document without data".into()))
 }

@@ -66,15 +66,34 @@ fn version_of(user: &DrupalUser, resource: &Map<String, Value>) -> String {
         .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
         .map(|t| t.timestamp())
         .unwrap_or(0);
-    let digest = fnv1a(Value::Object(resource.clone()).to_string().as_bytes());
-    format!("W/\"{stamp}-{digest:016x}\"")
+    // The JSON text is hashed as it is written: no copy of the resource and
+    // no string of it on every read. Writing JSON of string-keyed values
+    // into a writer that cannot fail cannot fail either.
+    let mut digest = Fnv1a::default();
+    let _ = serde_json::to_writer(&mut digest, resource);
+    format!("W/\"{stamp}-{:016x}\"", digest.0)
 }
 
 /// FNV-1a, 64 bits: stable across runs and builds, which a version must be.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
-        (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::io::Write for Fnv1a {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -83,7 +102,7 @@ mod tests {
     use serde_json::json;
 
     fn user(changed: &str, mail: &str) -> DrupalUser {
-        DrupalUser::from_resource(&json!({
+        DrupalUser::from_resource(json!({
             "type": "user--user",
             "id": "5f0c7a57-6a1c-4a5e-9a4c-2d3a4b5c6d7e",
             "attributes": {"name": "ann", "mail": mail, "status": true, "changed": changed}
@@ -136,6 +155,20 @@ mod tests {
         );
         assert_eq!(before.version, again.version);
         assert_ne!(before.version, after.version);
+    }
+
+    #[test]
+    fn the_digest_is_fnv1a_of_the_json_text_so_versions_survive_an_upgrade() {
+        let drupal_user = user("2024-01-01T00:00:00+00:00", "a@x.org");
+        let resource = mapping().from_drupal(&drupal_user.attributes, &drupal_user.relationships);
+        let text = Value::Object(resource.clone()).to_string();
+        let expected = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, b| {
+            (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        assert_eq!(
+            version_of(&drupal_user, &resource),
+            format!("W/\"1704067200-{expected:016x}\"")
+        );
     }
 }
 
