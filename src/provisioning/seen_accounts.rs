@@ -71,7 +71,7 @@ mod tests {
     use super::*;
 
     fn account(id: &str) -> DrupalUser {
-        DrupalUser::from_resource(&json!({"id": id, "attributes": {"name": id}}))
+        DrupalUser::from_resource(json!({"id": id, "attributes": {"name": id}}))
             .expect("a resource")
     }
 
