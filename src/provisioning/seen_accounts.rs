@@ -7,7 +7,7 @@
 //! Drupal.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::drupal::DrupalUser;
@@ -16,9 +16,14 @@ use crate::drupal::DrupalUser;
 /// a small window suffices; past it the expired entries go, then all.
 const CAPACITY: usize = 1024;
 
+/// A list's accounts are remembered when it found this many or fewer: an
+/// IdP's lookup by userName or externalId finds one, and remembering whole
+/// pages would cost every listing a copy of each account for nothing.
+pub const REMEMBERED_PER_LIST: usize = 10;
+
 pub struct SeenAccounts {
     ttl: Duration,
-    entries: Mutex<HashMap<String, (Instant, DrupalUser)>>,
+    entries: Mutex<HashMap<String, (Instant, Arc<DrupalUser>)>>,
 }
 
 impl SeenAccounts {
@@ -30,7 +35,7 @@ impl SeenAccounts {
     }
 
     /// The account as Drupal showed it less than the TTL ago.
-    pub fn get(&self, id: &str) -> Option<DrupalUser> {
+    pub fn get(&self, id: &str) -> Option<Arc<DrupalUser>> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries
             .get(id)
@@ -38,23 +43,21 @@ impl SeenAccounts {
             .map(|(_, user)| user.clone())
     }
 
-    /// Remembers the accounts of a complete Drupal answer (never a sparse
-    /// fieldset: a write decided from it would miss the roles).
-    pub fn remember<'a>(&self, users: impl IntoIterator<Item = &'a DrupalUser>) {
+    /// Remembers an account from a complete Drupal answer (never a sparse
+    /// fieldset: a write decided from it would miss the roles). Shared, not
+    /// copied: this is on the path of every read.
+    pub fn remember(&self, user: &Arc<DrupalUser>) {
         if self.ttl.is_zero() {
             return;
         }
-        let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        for user in users {
+        if entries.len() >= CAPACITY && !entries.contains_key(&user.id) {
+            entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
             if entries.len() >= CAPACITY {
-                entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
-                if entries.len() >= CAPACITY {
-                    entries.clear();
-                }
+                entries.clear();
             }
-            entries.insert(user.id.clone(), (now, user.clone()));
         }
+        entries.insert(user.id.clone(), (Instant::now(), Arc::clone(user)));
     }
 
     /// The account changed in a way the bridge did not see the result of.
@@ -70,16 +73,16 @@ mod tests {
 
     use super::*;
 
-    fn account(id: &str) -> DrupalUser {
-        DrupalUser::from_resource(json!({"id": id, "attributes": {"name": id}}))
-            .expect("a resource")
+    fn account(id: &str) -> Arc<DrupalUser> {
+        let user = DrupalUser::from_resource(json!({"id": id, "attributes": {"name": id}}));
+        Arc::new(user.expect("a resource"))
     }
 
     #[test]
     fn an_account_is_trusted_until_the_ttl_passes() {
         let seen = SeenAccounts::new(Duration::from_millis(50));
-        seen.remember([&account("a")]);
-        assert_eq!(seen.get("a").map(|u| u.id), Some("a".to_string()));
+        seen.remember(&account("a"));
+        assert_eq!(seen.get("a").map(|u| u.id.clone()), Some("a".to_string()));
         std::thread::sleep(Duration::from_millis(60));
         assert!(seen.get("a").is_none());
     }
@@ -87,11 +90,12 @@ mod tests {
     #[test]
     fn a_zero_ttl_keeps_nothing_and_forget_drops_one_account() {
         let off = SeenAccounts::new(Duration::ZERO);
-        off.remember([&account("a")]);
+        off.remember(&account("a"));
         assert!(off.get("a").is_none());
 
         let on = SeenAccounts::new(Duration::from_secs(60));
-        on.remember([&account("a"), &account("b")]);
+        on.remember(&account("a"));
+        on.remember(&account("b"));
         on.forget("a");
         assert!(on.get("a").is_none());
         assert!(on.get("b").is_some());
@@ -100,9 +104,10 @@ mod tests {
     #[test]
     fn a_full_cache_makes_room_and_keeps_the_newest_account() {
         let seen = SeenAccounts::new(Duration::from_secs(60));
-        let many: Vec<DrupalUser> = (0..CAPACITY).map(|i| account(&i.to_string())).collect();
-        seen.remember(&many);
-        seen.remember([&account("newest")]);
+        for i in 0..CAPACITY {
+            seen.remember(&account(&i.to_string()));
+        }
+        seen.remember(&account("newest"));
         assert!(seen.get("newest").is_some());
         assert!(seen.entries.lock().expect("lock").len() <= CAPACITY);
     }

@@ -1,6 +1,7 @@
 //! SCIM user operations carried out on Drupal.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -8,6 +9,7 @@ use super::marker::not_marked;
 use super::pushdown::{translate, Pushdown};
 use super::render::render_user;
 use super::roles::{ExposedGroup, RoleCatalog};
+use super::seen_accounts::REMEMBERED_PER_LIST;
 use super::{
     ActiveMapping, Provisioner, ProvisioningError, ScimUser, UserList, UserQuery, CANDIDATE_LIMIT,
     DEFAULT_COUNT, MAX_RESULTS,
@@ -85,7 +87,7 @@ impl Provisioner {
             Err(e) => return Err(e.into()),
         };
         tracing::Span::current().record("user", created.name().unwrap_or_default());
-        Ok(self.written(&created).await)
+        Ok(self.written(created).await)
     }
 
     pub async fn replace_user(
@@ -123,7 +125,7 @@ impl Provisioner {
         if let Some(roles) = self.ruled_roles(&resource, &current.roles).await? {
             write.relationships.insert("roles".into(), roles);
         }
-        self.write_changes(current, write).await
+        self.write_changes(&current, write).await
     }
 
     pub async fn patch_user(
@@ -150,7 +152,7 @@ impl Provisioner {
             return Ok(render_user(&current, &active.mapping, &catalog));
         }
         let write = self.patch_write(&current, &before, &after, &active).await?;
-        self.write_changes(current, write).await
+        self.write_changes(&current, write).await
     }
 
     /// A PATCH that does not depend on the account's values, of an account
@@ -359,7 +361,11 @@ impl Provisioner {
         // counts everything fetched, the answer only `count` of it.
         let fetched = users.len();
         users.truncate(count);
-        self.seen.remember(&users);
+        if users.len() <= REMEMBERED_PER_LIST {
+            for user in &users {
+                self.seen.remember(&Arc::new(user.clone()));
+            }
+        }
         let total = if reached_end && (fetched > 0 || offset == 0) {
             offset + fetched
         } else {
@@ -403,7 +409,6 @@ impl Provisioner {
             for user in page.users.drain(..) {
                 let scim = render_user(&user, &active.mapping, catalog);
                 if filter.matches(&scim.resource, &*active.user_schema) {
-                    self.seen.remember([&user]);
                     matched.push(scim);
                 }
             }
@@ -547,14 +552,15 @@ impl Provisioner {
     }
 
     /// The account, unless it does not exist or SCIM DELETE marked it.
-    async fn load_visible(&self, id: &str) -> Result<DrupalUser> {
+    async fn load_visible(&self, id: &str) -> Result<Arc<DrupalUser>> {
         if uuid::Uuid::parse_str(id).is_err() {
             return Err(ProvisioningError::NotFound(id.to_string()));
         }
         match self.drupal.get_user(id).await? {
             Some(user) if !self.marker.is_marked(&user) => {
                 tracing::Span::current().record("user", user.name().unwrap_or_default());
-                self.seen.remember([&user]);
+                let user = Arc::new(user);
+                self.seen.remember(&user);
                 Ok(user)
             }
             _ => Err(ProvisioningError::NotFound(id.to_string())),
@@ -595,18 +601,18 @@ impl Provisioner {
             ))
     }
 
-    async fn write_changes(&self, current: DrupalUser, write: UserWrite) -> Result<ScimUser> {
+    async fn write_changes(&self, current: &DrupalUser, write: UserWrite) -> Result<ScimUser> {
         if write.is_empty() {
-            return Ok(self.render_written(&current).await);
+            return Ok(self.render_written(current).await);
         }
         let updated = self.drupal.update_user(&current.id, &write).await?;
-        Ok(self.written(&updated).await)
+        Ok(self.written(updated).await)
     }
 
     /// The account seen less than `account_cache_secs` ago, when a write
     /// may go to it without reading it again: it was no account the bridge
     /// must refuse, and no role rule needs its current roles.
-    fn writable_seen(&self, id: &str) -> Option<DrupalUser> {
+    fn writable_seen(&self, id: &str) -> Option<Arc<DrupalUser>> {
         if !self.mapping().rule_roles().is_empty() {
             return None;
         }
@@ -639,14 +645,15 @@ impl Provisioner {
                 "an account written without a read, as the bridge had seen it less than account_cache_secs ago, changed in Drupal in between into one the bridge must not change; the write happened. Check the account, and set account_cache_secs: 0 to read before every write"
             );
         }
-        Ok(self.written(&updated).await)
+        Ok(self.written(updated).await)
     }
 
     /// The answer after a write, which Drupal answered with the account.
-    async fn written(&self, user: &DrupalUser) -> ScimUser {
+    async fn written(&self, user: DrupalUser) -> ScimUser {
         self.counts.clear();
-        self.seen.remember([user]);
-        self.render_written(user).await
+        let user = Arc::new(user);
+        self.seen.remember(&user);
+        self.render_written(&user).await
     }
 
     /// A user after a write: a role list that cannot be read now must not
