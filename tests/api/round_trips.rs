@@ -195,15 +195,8 @@ async fn put_and_patch_of_an_account_not_seen_or_depending_on_its_values_read_fi
 #[tokio::test]
 async fn a_patch_that_changes_nothing_makes_only_the_read() {
     let (app, id) = ready_app().await;
-    let made = drupal_requests(&app, || async {
-        app.patch(
-            &format!("/Users/{id}"),
-            &json!({"Operations": [{"op": "replace", "path": "userName", "value": "row"}]}),
-        )
-        .await
-        .status
-    })
-    .await;
+    let operations = json!([{"op": "replace", "path": "userName", "value": "row"}]);
+    let made = patch_requests(&app, &id, &operations).await;
     assert_eq!(made, [format!("GET /jsonapi/user/user/{id}")]);
 }
 
