@@ -53,17 +53,19 @@ pub struct StandInHandle {
 }
 
 impl StandInHandle {
-    /// Every request received so far, oldest first (faulted ones included).
+    /// The requests received since the last clear, oldest first (faulted
+    /// ones included); only the latest 10 000 are kept.
     pub fn requests(&self) -> Vec<LoggedRequest> {
-        lock(&self.site).log.clone()
+        lock(&self.site).log.latest()
     }
 
     pub fn clear_requests(&self) {
         lock(&self.site).log.clear();
     }
 
+    /// How many requests were received since the last clear.
     pub fn request_count(&self) -> usize {
-        lock(&self.site).log.len()
+        lock(&self.site).log.received()
     }
 
     /// `jsonapi.settings:read_only`.

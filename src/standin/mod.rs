@@ -27,6 +27,7 @@ mod model;
 mod oauth;
 mod query;
 mod request;
+mod request_log;
 mod roles;
 mod router;
 mod server;

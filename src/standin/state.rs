@@ -11,7 +11,7 @@ use super::config::{AccountSeed, CancelMethod, FieldSeed, RoleSeed, StandInConfi
 use super::faults::Faults;
 use super::model::{Caller, Role, User, ROLE_ANONYMOUS, ROLE_AUTHENTICATED};
 use super::oauth::{OAuthClientSeed, Tokens};
-use super::LoggedRequest;
+use super::request_log::RequestLog;
 
 /// Why seeding an account failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,7 +61,7 @@ pub(crate) struct Site {
     pub(crate) flood: Flood,
     pub(crate) sessions: Sessions,
     pub(crate) clock: Clock,
-    pub(crate) log: Vec<LoggedRequest>,
+    pub(crate) log: RequestLog,
     pub(crate) faults: Faults,
     pub(crate) oauth_clients: Vec<OAuthClientSeed>,
     pub(crate) tokens: Tokens,
@@ -102,7 +102,7 @@ impl Site {
             flood: Flood::default(),
             sessions: Sessions::default(),
             clock: Clock::System,
-            log: Vec::new(),
+            log: RequestLog::default(),
             faults: Faults::default(),
             oauth_clients: config.oauth_clients.clone(),
             tokens: Tokens::default(),
