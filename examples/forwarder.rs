@@ -1,7 +1,7 @@
 //! The least an actix-web service calling Drupal with reqwest can do: it
-//! forwards every request's method, path, query and Authorization header to
-//! the upstream and answers with the upstream's status and body. No SCIM, no
-//! mapping, no limits. `scripts/bench-load` measures it beside the bridge to
+//! forwards every request's method, path, query and Authorization header (no
+//! body: the benchmark sends reads) to the upstream and answers with the
+//! upstream's status and body. No SCIM, no mapping, no limits. `scripts/bench-load` measures it beside the bridge to
 //! show which share of the bridge's added latency is the server and client
 //! stack itself rather than the bridge's own work.
 //!
