@@ -5,7 +5,7 @@
 //! (issuers rotate keys), at most once a minute.
 
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
@@ -53,7 +53,7 @@ pub struct JwtVerifier {
 struct JwksSource {
     url: String,
     http: reqwest::Client,
-    keys: RwLock<Arc<HashMap<String, DecodingKey>>>,
+    keys: RwLock<HashMap<String, DecodingKey>>,
     /// When the keys were last fetched; held for the fetch (single-flight).
     fetched_at: Mutex<Option<Instant>>,
 }
@@ -158,7 +158,7 @@ impl JwksSource {
         }
         *fetched_at = Some(Instant::now());
         let keys = self.fetch().await?;
-        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
         self.key(kid).ok_or(JwtError::UnknownKey)
     }
 
@@ -192,6 +192,8 @@ impl JwksSource {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
@@ -243,7 +245,7 @@ mod tests {
         let jwks = verifier.jwks.as_ref().expect("a JWKS source");
         let known =
             DecodingKey::from_rsa_pem(fixture("issuer-public.pem").as_bytes()).expect("key");
-        *jwks.keys.write().expect("lock") = Arc::new(HashMap::from([("known".to_string(), known)]));
+        *jwks.keys.write().expect("lock") = HashMap::from([("known".to_string(), known)]);
 
         let stalled = verifier.clone();
         let fetching = tokio::spawn(async move { stalled.verify(&token("rotated")).await });

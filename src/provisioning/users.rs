@@ -618,7 +618,17 @@ impl Provisioner {
         }
         self.seen
             .get(id)
-            .filter(|user| self.protection(user, None).is_none() && !self.marker.is_marked(user))
+            .filter(|user| self.must_not_write(user).is_none())
+    }
+
+    /// Why no write may go to `user`: it is protected, or SCIM DELETE
+    /// deprovisioned it.
+    fn must_not_write(&self, user: &DrupalUser) -> Option<String> {
+        self.protection(user, None).or_else(|| {
+            self.marker
+                .is_marked(user)
+                .then(|| "SCIM DELETE deprovisioned it".to_string())
+        })
     }
 
     /// Writes to an account seen a moment ago without reading it again.
@@ -633,12 +643,7 @@ impl Provisioner {
                 return Err(e.into());
             }
         };
-        let changed_meanwhile = self.protection(&updated, None).or_else(|| {
-            self.marker
-                .is_marked(&updated)
-                .then(|| "SCIM DELETE deprovisioned it".to_string())
-        });
-        if let Some(why) = changed_meanwhile {
+        if let Some(why) = self.must_not_write(&updated) {
             tracing::error!(
                 user = updated.name().unwrap_or_default(),
                 why,

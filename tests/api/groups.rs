@@ -9,8 +9,8 @@ use drupal_scim_bridge::standin::RoleSeed;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    captured_logs, demo_site_with_text_fields, mapping_with, patch_op, spawn_app, spawn_app_with,
-    url_encode, Options, TestApp,
+    captured_logs, demo_site_with_text_fields, mapping_with, patch_op, spawn_app,
+    spawn_app_exposing_admins, spawn_app_with, url_encode, Options, TestApp,
 };
 
 fn ids(body: &Value, attr: &str) -> Vec<String> {
@@ -764,15 +764,7 @@ async fn protected_roles_are_exposed_only_when_the_mapping_says_so_and_startup_w
         .unwrap()
         .contains("allow_protected: true"));
 
-    let allowed = spawn_app_with(Options {
-        mapping: mapping_with(
-            "demo.yaml",
-            "  - {role: administrator, display_name: Admins, allow_protected: true}",
-            "  []",
-        ),
-        ..Options::default()
-    })
-    .await;
+    let allowed = spawn_app_exposing_admins().await;
     let warnings = allowed.provisioner.check_groups().await.unwrap();
     assert!(warnings[0].contains("IS exposed"), "{warnings:?}");
     let group = allowed.group_id("Admins").await;

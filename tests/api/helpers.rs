@@ -115,6 +115,20 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
 
+/// The demo mapping with Drupal's administrator role exposed as the group
+/// "Admins" (`allow_protected`), so that SCIM can make accounts protected.
+pub async fn spawn_app_exposing_admins() -> TestApp {
+    spawn_app_with(Options {
+        mapping: mapping_with(
+            "demo.yaml",
+            "  - {role: administrator, display_name: Admins, allow_protected: true}",
+            "  []",
+        ),
+        ..Options::default()
+    })
+    .await
+}
+
 pub async fn spawn_app_with(options: Options) -> TestApp {
     let standin_listener = TcpListener::bind("127.0.0.1:0").expect("bind stand-in");
     let standin = StandIn::start(options.standin, standin_listener).expect("start stand-in");

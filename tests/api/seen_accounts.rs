@@ -6,7 +6,10 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{captured_logs, mapping_with, patch_op, spawn_app, spawn_app_with, Options};
+use crate::helpers::{
+    captured_logs, mapping_with, patch_op, spawn_app, spawn_app_exposing_admins, spawn_app_with,
+    Options,
+};
 
 fn set_active(active: bool) -> Value {
     patch_op(json!([{"op": "replace", "path": "active", "value": active}]))
@@ -114,15 +117,7 @@ async fn a_protected_role_granted_in_drupal_after_the_account_was_seen_is_report
 
 #[tokio::test]
 async fn joining_a_protected_group_through_scim_makes_the_next_write_read_and_refuse() {
-    let app = spawn_app_with(Options {
-        mapping: mapping_with(
-            "demo.yaml",
-            "  - {role: administrator, display_name: Admins, allow_protected: true}",
-            "  []",
-        ),
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_exposing_admins().await;
     let group = app.group_id("Admins").await;
     let ann = app.create_user("ann", "ann@example.org").await;
     let joined = app
