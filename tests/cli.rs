@@ -114,6 +114,16 @@ async fn check(config: &Path) -> (i32, String) {
     (output.status.code().unwrap_or(-1), stdout(&output))
 }
 
+/// The one error `check` finds with `config` (it must fail, on that error
+/// alone), and its whole report for assertion messages.
+async fn sole_check_error(config: &Path) -> (String, String) {
+    let (code, report) = check(config).await;
+    assert_eq!(code, 1, "{report}");
+    let errors = lines_of(&report, "error");
+    assert_eq!(errors.len(), 1, "{report}");
+    (errors[0].to_string(), report)
+}
+
 /// The lines of `report` that start with `severity`.
 fn lines_of<'r>(report: &'r str, severity: &str) -> Vec<&'r str> {
     report
@@ -183,16 +193,31 @@ async fn check_reports_an_unreachable_drupal() {
     let dir = Workdir::new();
     let config = dir.config(&closed, PASSWORD, &demo_mapping(), "");
 
-    let (code, report) = check(&config).await;
+    let (error, report) = sole_check_error(&config).await;
 
-    assert_eq!(code, 1, "{report}");
-    let errors = lines_of(&report, "error");
-    assert_eq!(errors.len(), 1, "{report}");
     assert!(
-        errors[0].starts_with(&format!("error   drupal: cannot reach Drupal at {closed}")),
+        error.starts_with(&format!("error   drupal: cannot reach Drupal at {closed}")),
         "{report}"
     );
-    assert!(errors[0].contains("— check drupal.base_url"), "{report}");
+    assert!(error.contains("— check drupal.base_url"), "{report}");
+}
+
+#[tokio::test]
+async fn check_reports_a_drupal_that_redirects_and_where_to() {
+    let standin = start_standin(StandInConfig::demo(PASSWORD));
+    // Its first request, the login, is answered as a site that moved to HTTPS.
+    standin.handle().fail_next(1, 301);
+    let dir = Workdir::new();
+    let config = dir.config(&standin.base_url(), PASSWORD, &demo_mapping(), "");
+
+    let (error, report) = sole_check_error(&config).await;
+
+    let moved = standin.base_url().replacen("http://", "https://", 1);
+    assert!(
+        error.contains(&format!("redirects the bridge's requests to {moved}")),
+        "{report}"
+    );
+    assert!(error.contains("— set drupal.base_url"), "{report}");
 }
 
 #[tokio::test]
@@ -201,16 +226,13 @@ async fn check_reports_wrong_credentials_and_stops_before_more_failed_logins() {
     let dir = Workdir::new();
     let config = dir.config(&standin.base_url(), "not-the-password", &demo_mapping(), "");
 
-    let (code, report) = check(&config).await;
+    let (error, report) = sole_check_error(&config).await;
 
-    assert_eq!(code, 1, "{report}");
-    let errors = lines_of(&report, "error");
-    assert_eq!(errors.len(), 1, "{report}");
     assert!(
-        errors[0].contains("Drupal does not accept the account admin"),
+        error.contains("Drupal does not accept the account admin"),
         "{report}"
     );
-    assert!(errors[0].contains("after 5"), "{report}");
+    assert!(error.contains("after 5"), "{report}");
     assert_eq!(standin.handle().request_count(), 1, "one failed login only");
 }
 
@@ -221,19 +243,13 @@ async fn check_reports_read_only_json_api() {
     let dir = Workdir::new();
     let config = dir.config(&standin.base_url(), PASSWORD, &demo_mapping(), "");
 
-    let (code, report) = check(&config).await;
+    let (error, report) = sole_check_error(&config).await;
 
-    assert_eq!(code, 1, "{report}");
-    let errors = lines_of(&report, "error");
-    assert_eq!(errors.len(), 1, "{report}");
     assert!(
-        errors[0].contains("JSON:API accepts only read operations"),
+        error.contains("JSON:API accepts only read operations"),
         "{report}"
     );
-    assert!(
-        errors[0].contains("/admin/config/services/jsonapi"),
-        "{report}"
-    );
+    assert!(error.contains("/admin/config/services/jsonapi"), "{report}");
 }
 
 #[tokio::test]

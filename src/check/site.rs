@@ -101,6 +101,11 @@ fn unreachable(base: &str, settings: &Settings, error: &DrupalError) -> Finding 
             format!("{base} does not answer like Drupal JSON:API: {why}"),
             "check drupal.base_url (the site's root, without /jsonapi) and that the JSON:API module is enabled",
         ),
+        DrupalError::Redirected { location, .. } => Finding::error(
+            TOPIC,
+            format!("{base} redirects the bridge's requests to {location}"),
+            "set drupal.base_url to the address Drupal is served at (the site's root, often https://)",
+        ),
         other => Finding::error(
             TOPIC,
             format!("Drupal at {base}: {other}"),

@@ -324,6 +324,9 @@ async fn send_login(
         .send()
         .await
         .map_err(|e| LoginError::Failed(super::transport_error(&e)))?;
+    if let Some(redirected) = super::redirected(&response) {
+        return Err(LoginError::Failed(redirected));
+    }
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response

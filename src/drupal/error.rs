@@ -31,6 +31,10 @@ pub enum DrupalError {
     /// 5xx or 429 answers: Drupal is failing or overloaded.
     #[error("Drupal failed with status {status}")]
     Server { status: u16, detail: String },
+    /// A 3xx: Drupal is served elsewhere than `drupal.base_url`. Nothing was
+    /// handled, and the redirect is not followed (a POST would become a GET).
+    #[error("Drupal answered {status} redirecting to {location}: set drupal.base_url to the address Drupal is served at")]
+    Redirected { status: u16, location: String },
     /// An answer the bridge cannot read (not JSON:API, wrong shape).
     #[error("unexpected answer from Drupal: {0}")]
     Protocol(String),

@@ -13,7 +13,7 @@ pub mod resilience;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use thread_local::ThreadLocal;
@@ -128,6 +128,10 @@ impl HttpSettings {
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
+            // A redirect becomes `DrupalError::Redirected`, naming its target:
+            // following it would turn a POST into a GET on 301/302, and it
+            // means `drupal.base_url` is not where Drupal is served.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("drupal-scim-bridge/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| DrupalError::Protocol(format!("cannot build the HTTP client: {e}")))
@@ -495,6 +499,9 @@ impl DrupalClient {
             Ok(response) => response,
             Err(e) => return (Err(transport_error(&e)), None),
         };
+        if let Some(redirected) = redirected(&response) {
+            return (Err(redirected), None);
+        }
         let status = response.status();
         let is_html = response
             .headers()
@@ -541,6 +548,20 @@ fn is_stripped_user_data(body: &Value) -> bool {
         Some(Value::Array(items)) => !items.is_empty() && items.iter().all(stripped),
         _ => false,
     }
+}
+
+/// A 3xx answer, as the error that names where Drupal sent the request.
+pub(crate) fn redirected(response: &reqwest::Response) -> Option<DrupalError> {
+    let status = response.status();
+    status.is_redirection().then(|| DrupalError::Redirected {
+        status: status.as_u16(),
+        location: response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("an address it did not give")
+            .to_string(),
+    })
 }
 
 pub(crate) fn transport_error(e: &reqwest::Error) -> DrupalError {

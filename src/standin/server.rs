@@ -140,7 +140,13 @@ fn trickle(reply: Reply, delay: std::time::Duration) -> HttpResponse {
 fn failure_reply(incoming: &Incoming, status: u16) -> Reply {
     let url = incoming.url(&Query::parse(&incoming.raw_query));
     let failure = Failure::Api(ApiError::new(status, failure_detail(status)));
-    Reply::document(status, &error_document(&failure, &url))
+    let mut reply = Reply::document(status, &error_document(&failure, &url));
+    // A redirect as a site that moved to HTTPS sends it.
+    if (300..400).contains(&status) {
+        let moved = url.replacen("http://", "https://", 1);
+        reply.headers.push(("Location".to_string(), moved));
+    }
+    reply
 }
 
 fn response(reply: Reply, head_only: bool) -> HttpResponse {

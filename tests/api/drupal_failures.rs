@@ -104,3 +104,27 @@ async fn a_create_that_times_out_and_was_not_written_is_503_and_retrying_makes_o
     let found = app.filter_users("userName eq \"rae\"").await;
     assert_eq!(found.body["totalResults"], 1);
 }
+
+#[tokio::test]
+async fn a_drupal_that_redirects_is_a_bad_gateway_naming_where_it_sent_the_request() {
+    let app = spawn_app().await;
+    app.log_in().await;
+    let before = app.drupal.request_count();
+    // As a site that moved to HTTPS answers its old address.
+    app.drupal.fail_next(1, 301);
+    let answer = app
+        .post(
+            "/Users",
+            &json!({"userName": "rio", "emails": [{"value": "rio@example.org"}]}),
+        )
+        .await;
+    answer.assert_scim_error(502, None);
+    let detail = answer.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("redirecting to https://") && detail.contains("drupal.base_url"),
+        "{detail}"
+    );
+    // Not followed: a POST sent on as a GET would read the collection.
+    assert_eq!(app.drupal.request_count(), before + 1);
+    assert!(app.drupal_user("rio").is_none());
+}
