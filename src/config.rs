@@ -139,6 +139,9 @@ struct RawDrupal {
     /// TCP connect timeout, in seconds. Default 3.
     #[serde(default = "default_connect_timeout_secs")]
     connect_timeout_secs: u64,
+    /// PEM file of certificate authorities trusted for Drupal's HTTPS besides
+    /// the public ones, for a site whose certificate an internal CA signed.
+    ca_file: Option<PathBuf>,
     /// Drupal requests in flight at once; PHP sites fall over under load.
     /// Default 8.
     #[serde(default = "default_max_concurrency")]
@@ -311,6 +314,8 @@ pub struct DrupalSettings {
     pub auth: DrupalAuth,
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    /// The certificates of `ca_file`, each usable as a trust root.
+    pub ca_certificates: Vec<reqwest::Certificate>,
     pub limits: DrupalLimits,
 }
 
@@ -477,6 +482,10 @@ impl RawSettings {
             )));
         }
         let auth = self.drupal.auth.resolve()?;
+        let ca_certificates = match &self.drupal.ca_file {
+            Some(path) => read_ca_file(path)?,
+            None => Vec::new(),
+        };
         if self.drupal.max_concurrency == 0 {
             return Err(ConfigError::Invalid(
                 "drupal.max_concurrency must be at least 1".into(),
@@ -505,6 +514,7 @@ impl RawSettings {
                 auth,
                 timeout: Duration::from_secs(self.drupal.timeout_secs.max(1)),
                 connect_timeout: Duration::from_secs(self.drupal.connect_timeout_secs.max(1)),
+                ca_certificates,
                 limits: DrupalLimits {
                     max_concurrency: self.drupal.max_concurrency,
                     queue_limit: self.drupal.queue_limit,
@@ -632,6 +642,44 @@ fn is_field_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
+/// The certificates of a PEM file, each checked by making it a trust root
+/// of an HTTP client, as the Drupal client will.
+fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, ConfigError> {
+    let invalid =
+        |why: String| ConfigError::Invalid(format!("drupal.ca_file: {}: {why}", path.display()));
+    let text = std::fs::read(path).map_err(|e| invalid(format!("cannot be read: {e}")))?;
+    let certificates = reqwest::Certificate::from_pem_bundle(&text)
+        .map_err(|e| invalid(format!("not PEM: {e}")))?;
+    if certificates.is_empty() {
+        return Err(invalid(
+            "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+        ));
+    }
+    for certificate in &certificates {
+        reqwest::Client::builder()
+            .add_root_certificate(certificate.clone())
+            .build()
+            .map_err(|e| {
+                invalid(format!(
+                    "a certificate in it is not usable ({})",
+                    innermost(&e)
+                ))
+            })?;
+    }
+    Ok(certificates)
+}
+
+/// The most specific message of an error's chain.
+fn innermost(e: &dyn std::error::Error) -> String {
+    let mut last = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        last = s.to_string();
+        source = s.source();
+    }
+    last
+}
+
 fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path).map_err(|source| ConfigError::SecretFile {
         path: path.to_path_buf(),
@@ -746,6 +794,49 @@ drupal:
             }
         );
         assert_eq!(s.scim.tokens.len(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_ca_file_must_be_readable_and_hold_a_pem_certificate() {
+        let dir = std::env::temp_dir().join(format!("scim-bridge-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let with_ca = |path: &Path| {
+            let yaml = MINIMAL.replace(
+                "  auth:",
+                &format!("  ca_file: {}\n  auth:", path.display()),
+            );
+            Settings::from_yaml(&yaml).map(|s| s.drupal.ca_certificates)
+        };
+        let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem");
+        assert_eq!(with_ca(&ca).unwrap().len(), 1);
+
+        let refused = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            with_ca(&path).unwrap_err().to_string()
+        };
+        let err = refused(
+            "key.pem",
+            "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n",
+        );
+        assert!(
+            err.contains("drupal.ca_file") && err.contains("no PEM certificate"),
+            "{err}"
+        );
+        let err = refused(
+            "garbled.pem",
+            "-----BEGIN CERTIFICATE-----\nMIIBaaaa\n-----END CERTIFICATE-----\n",
+        );
+        assert!(err.contains("not usable"), "{err}");
+
+        let err = with_ca(&dir.join("missing.pem")).unwrap_err().to_string();
+        assert!(err.contains("cannot be read"), "{err}");
+        assert!(Settings::from_yaml(MINIMAL)
+            .unwrap()
+            .drupal
+            .ca_certificates
+            .is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -14,6 +14,9 @@ use drupal_scim_bridge::standin::{
 };
 use serde_json::{json, Value};
 
+#[path = "api/tls_front.rs"]
+mod tls_front;
+
 const BRIDGE: &str = env!("CARGO_BIN_EXE_drupal-scim-bridge");
 const PASSWORD: &str = "admin-password";
 const TOKEN: &str = "cli-test-token-0123456789";
@@ -218,6 +221,29 @@ async fn check_reports_a_drupal_that_redirects_and_where_to() {
         "{report}"
     );
     assert!(error.contains("— set drupal.base_url"), "{report}");
+}
+
+#[tokio::test]
+async fn check_reports_an_https_certificate_it_does_not_trust_and_trusts_it_with_ca_file() {
+    let standin = start_standin(StandInConfig::demo(PASSWORD));
+    let upstream = standin.base_url().replacen("http://", "", 1);
+    let https = format!("https://{}", tls_front::start(upstream).await);
+    let dir = Workdir::new();
+
+    let untrusted = dir.config(&https, PASSWORD, &demo_mapping(), "");
+    let (error, report) = sole_check_error(&untrusted).await;
+    assert!(
+        error.contains(&format!("does not trust the HTTPS certificate of {https}")),
+        "{report}"
+    );
+    assert!(error.contains("set drupal.ca_file"), "{report}");
+
+    // The same configuration with drupal.ca_file naming the test CA.
+    let text = std::fs::read_to_string(&untrusted).expect("configuration");
+    let ca_file = format!("  ca_file: {}\n  auth:", tls_front::fixture("ca.pem"));
+    let trusted = dir.write("trusted.yaml", &text.replacen("  auth:", &ca_file, 1));
+    let (code, report) = check(&trusted).await;
+    assert_eq!(code, 0, "{report}");
 }
 
 #[tokio::test]

@@ -101,6 +101,11 @@ fn unreachable(base: &str, settings: &Settings, error: &DrupalError) -> Finding 
             format!("{base} does not answer like Drupal JSON:API: {why}"),
             "check drupal.base_url (the site's root, without /jsonapi) and that the JSON:API module is enabled",
         ),
+        DrupalError::Certificate(why) => Finding::error(
+            TOPIC,
+            format!("the bridge does not trust the HTTPS certificate of {base}: {why}"),
+            "if an internal CA signed it, set drupal.ca_file to that CA's PEM certificate; otherwise renew or fix the site's certificate",
+        ),
         DrupalError::Redirected { location, .. } => Finding::error(
             TOPIC,
             format!("{base} redirects the bridge's requests to {location}"),

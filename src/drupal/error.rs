@@ -7,6 +7,10 @@ pub enum DrupalError {
     /// The request never reached Drupal (DNS, refused connection, TLS).
     #[error("Drupal could not be reached: {0}")]
     Unreachable(String),
+    /// Drupal's HTTPS certificate was refused (unknown issuer, expired,
+    /// another name). Nothing was sent; retrying cannot help.
+    #[error("Drupal's HTTPS certificate is not accepted: {0}. If an internal CA signed it, set drupal.ca_file to that CA's PEM certificate")]
+    Certificate(String),
     /// No complete answer in time. The request may have been processed.
     #[error("Drupal did not answer in time")]
     Timeout,

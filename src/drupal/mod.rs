@@ -74,6 +74,8 @@ pub struct DrupalConnection {
     pub auth: DrupalAuth,
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    /// Certificates trusted besides the public roots.
+    pub ca_certificates: Vec<reqwest::Certificate>,
     pub limits: DrupalLimits,
 }
 
@@ -84,6 +86,7 @@ impl From<&DrupalSettings> for DrupalConnection {
             auth: s.auth.clone(),
             timeout: s.timeout,
             connect_timeout: s.connect_timeout,
+            ca_certificates: s.ca_certificates.clone(),
             limits: s.limits.clone(),
         }
     }
@@ -117,13 +120,20 @@ impl Unauthenticated {
 struct HttpSettings {
     timeout: Duration,
     connect_timeout: Duration,
+    extra_roots: Vec<reqwest::Certificate>,
 }
 
 impl HttpSettings {
     fn build(&self) -> Result<reqwest::Client, DrupalError> {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static(JSONAPI));
-        reqwest::Client::builder()
+        let builder = self
+            .extra_roots
+            .iter()
+            .fold(reqwest::Client::builder(), |b, root| {
+                b.add_root_certificate(root.clone())
+            });
+        builder
             .default_headers(headers)
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
@@ -146,6 +156,7 @@ impl DrupalClient {
                 connection: HttpSettings {
                     timeout: conn.timeout,
                     connect_timeout: conn.connect_timeout,
+                    extra_roots: conn.ca_certificates,
                 },
                 base_url: conn.base_url.trim_end_matches('/').to_string(),
                 timeout: conn.timeout,
@@ -568,7 +579,13 @@ pub(crate) fn transport_error(e: &reqwest::Error) -> DrupalError {
     if e.is_timeout() {
         DrupalError::Timeout
     } else if e.is_connect() {
-        DrupalError::Unreachable(strip_url(e))
+        let why = strip_url(e);
+        // rustls words every refusal of the peer's certificate so.
+        if why.contains("invalid peer certificate") {
+            DrupalError::Certificate(why)
+        } else {
+            DrupalError::Unreachable(why)
+        }
     } else {
         // A reset after the request was written may have reached Drupal.
         DrupalError::Timeout

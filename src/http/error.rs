@@ -177,6 +177,9 @@ fn log_drupal_failure(e: &DrupalError) {
         DrupalError::Redirected { .. } => {
             tracing::error!(error = %e, "Drupal is not served at drupal.base_url")
         }
+        DrupalError::Certificate(_) => {
+            tracing::error!(error = %e, "the bridge does not trust Drupal's HTTPS certificate")
+        }
         DrupalError::Overloaded => tracing::warn!(
             "the limit of concurrent Drupal requests (drupal.max_concurrency, queue_limit) is reached: answering 503"
         ),
@@ -226,9 +229,9 @@ fn drupal_to_scim(e: &DrupalError) -> ScimError {
         DrupalError::Rejected { .. } | DrupalError::Protocol(_) => {
             ScimError::bad_gateway(format!("Drupal gave an answer the bridge cannot use: {e}"))
         }
-        DrupalError::Redirected { .. } => ScimError::bad_gateway(format!(
-            "{e}. The bridge's operator must correct its configuration."
-        )),
+        DrupalError::Redirected { .. } | DrupalError::Certificate(_) => ScimError::bad_gateway(
+            format!("{e}. The bridge's operator must correct its configuration."),
+        ),
     }
 }
 

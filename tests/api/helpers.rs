@@ -14,6 +14,11 @@ use drupal_scim_bridge::startup::Application;
 use drupal_scim_bridge::telemetry::{self, CapturedLogs, LogFormat};
 use serde_json::{json, Value};
 
+// Here rather than beside the tests: every test binary that includes these
+// helpers gets it.
+#[path = "tls_front.rs"]
+pub mod tls_front;
+
 pub const TOKEN: &str = "test-token-0123456789abcdef";
 pub const DRUPAL_PASSWORD: &str = "admin-password";
 pub const SCIM_JSON: &str = "application/scim+json";
@@ -41,6 +46,8 @@ pub struct Options {
     /// The `drupal.auth` block's lines; default: session login as admin
     /// with `drupal_password`.
     pub drupal_auth: Option<String>,
+    /// Reach the stand-in over HTTPS, through `tls_front`.
+    pub over_https: bool,
 }
 
 impl Default for Options {
@@ -52,6 +59,7 @@ impl Default for Options {
             mapping: read_mapping("demo.yaml"),
             drupal_password: DRUPAL_PASSWORD.into(),
             drupal_auth: None,
+            over_https: false,
         }
     }
 }
@@ -138,11 +146,15 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             options.drupal_password
         )
     });
+    let base_url = if options.over_https {
+        let upstream = standin.base_url().replacen("http://", "", 1);
+        format!("https://{}", tls_front::start(upstream).await)
+    } else {
+        standin.base_url()
+    };
     let yaml = format!(
-        "listen: 127.0.0.1:0\nscim:\n  tokens: [\"{TOKEN}\"]\n{}drupal:\n  base_url: {}\n  timeout_secs: 2\n  connect_timeout_secs: 1\n  auth:\n{auth}{}",
-        options.scim_config,
-        standin.base_url(),
-        options.extra_config
+        "listen: 127.0.0.1:0\nscim:\n  tokens: [\"{TOKEN}\"]\n{}drupal:\n  base_url: {base_url}\n  timeout_secs: 2\n  connect_timeout_secs: 1\n  auth:\n{auth}{}",
+        options.scim_config, options.extra_config
     );
     let settings = Settings::from_yaml(&yaml).expect("test settings");
     let mapping = Mapping::parse(&options.mapping, "test-mapping.yaml").expect("test mapping");

@@ -21,5 +21,6 @@ mod reload;
 mod resilience;
 mod round_trips;
 mod seen_accounts;
+mod tls;
 mod users;
 mod versions;
