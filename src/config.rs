@@ -642,42 +642,11 @@ fn is_field_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// The certificates of a PEM file, each checked by making it a trust root
-/// of an HTTP client, as the Drupal client will.
 fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, ConfigError> {
     let invalid =
         |why: String| ConfigError::Invalid(format!("drupal.ca_file: {}: {why}", path.display()));
     let text = std::fs::read(path).map_err(|e| invalid(format!("cannot be read: {e}")))?;
-    let certificates = reqwest::Certificate::from_pem_bundle(&text)
-        .map_err(|e| invalid(format!("not PEM: {e}")))?;
-    if certificates.is_empty() {
-        return Err(invalid(
-            "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
-        ));
-    }
-    for certificate in &certificates {
-        reqwest::Client::builder()
-            .add_root_certificate(certificate.clone())
-            .build()
-            .map_err(|e| {
-                invalid(format!(
-                    "a certificate in it is not usable ({})",
-                    innermost(&e)
-                ))
-            })?;
-    }
-    Ok(certificates)
-}
-
-/// The most specific message of an error's chain.
-fn innermost(e: &dyn std::error::Error) -> String {
-    let mut last = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        last = s.to_string();
-        source = s.source();
-    }
-    last
+    crate::drupal::trust_roots(&text).map_err(invalid)
 }
 
 fn read_secret_file(path: &Path) -> Result<String, ConfigError> {

@@ -579,7 +579,7 @@ pub(crate) fn transport_error(e: &reqwest::Error) -> DrupalError {
     if e.is_timeout() {
         DrupalError::Timeout
     } else if e.is_connect() {
-        let why = strip_url(e);
+        let why = innermost(e);
         // rustls words every refusal of the peer's certificate so.
         if why.contains("invalid peer certificate") {
             DrupalError::Certificate(why)
@@ -592,16 +592,34 @@ pub(crate) fn transport_error(e: &reqwest::Error) -> DrupalError {
     }
 }
 
-/// reqwest's messages name the URL; ours must not carry anything but the
-/// failure (the URL is logged separately, and never holds credentials).
-fn strip_url(e: &reqwest::Error) -> String {
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+/// The most specific message of an error's chain. reqwest's own messages
+/// name the URL; ours must not carry anything but the failure (the URL is
+/// logged separately, and never holds credentials).
+fn innermost(e: &dyn std::error::Error) -> String {
+    let mut source = e.source();
     let mut last = e.to_string();
     while let Some(s) = source {
         last = s.to_string();
         source = s.source();
     }
     last
+}
+
+/// Certificates from PEM text, each checked by making it a trust root of an
+/// HTTP client, as every Drupal client will: for `drupal.ca_file`.
+pub fn trust_roots(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, String> {
+    let certificates = reqwest::Certificate::from_pem_bundle(pem)
+        .map_err(|e| format!("not PEM: {}", innermost(&e)))?;
+    if certificates.is_empty() {
+        return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
+    }
+    for certificate in &certificates {
+        reqwest::Client::builder()
+            .add_root_certificate(certificate.clone())
+            .build()
+            .map_err(|e| format!("a certificate in it is not usable ({})", innermost(&e)))?;
+    }
+    Ok(certificates)
 }
 
 fn classify(status: StatusCode, is_html: bool, bytes: &[u8]) -> Result<Value, DrupalError> {
