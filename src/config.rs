@@ -357,6 +357,32 @@ impl DrupalAuth {
     }
 }
 
+impl DrupalSettings {
+    /// The bridge's Drupal credentials and session would cross a network
+    /// unencrypted: `http://` to a host other than this one.
+    pub fn is_cleartext_to_another_host(&self) -> bool {
+        let Some(rest) = self.base_url.strip_prefix("http://") else {
+            return false;
+        };
+        let authority = rest.split('/').next().unwrap_or_default();
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.split(':').next().unwrap_or_default(),
+        };
+        let local = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        !local
+    }
+}
+
+/// What to say when `is_cleartext_to_another_host`, and what to do about it.
+pub const CLEARTEXT_WARNING: (&str, &str) = (
+    "drupal.base_url is http:// to another host: the bridge's Drupal password and session cross the network unencrypted",
+    "use https:// (drupal.ca_file trusts an internal CA), unless that network is private to the bridge and Drupal",
+);
+
 /// How hard the bridge may push Drupal, and how it copes with failures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DrupalLimits {
@@ -807,6 +833,24 @@ drupal:
             .ca_certificates
             .is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn plain_http_is_flagged_only_towards_another_host() {
+        let cleartext = |url: &str| {
+            let yaml = MINIMAL.replace("https://drupal.example.org/", url);
+            Settings::from_yaml(&yaml)
+                .unwrap()
+                .drupal
+                .is_cleartext_to_another_host()
+        };
+        assert!(cleartext("http://drupal.example.org"));
+        assert!(cleartext("http://10.0.0.5:8080/intranet"));
+        assert!(cleartext("http://drupal"));
+        assert!(!cleartext("https://drupal.example.org"));
+        assert!(!cleartext("http://127.0.0.1:8081"));
+        assert!(!cleartext("http://localhost/drupal"));
+        assert!(!cleartext("http://[::1]:8081"));
     }
 
     #[test]

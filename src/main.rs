@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use rand::distributions::{Alphanumeric, DistString};
 
 use drupal_scim_bridge::check;
-use drupal_scim_bridge::config::Settings;
+use drupal_scim_bridge::config::{Settings, CLEARTEXT_WARNING};
 use drupal_scim_bridge::demo;
 use drupal_scim_bridge::mapping::Mapping;
 use drupal_scim_bridge::preview::Preview;
@@ -207,6 +207,10 @@ async fn serve(config: &Path, dry_run: bool) -> Result<(), String> {
     settings.dry_run |= dry_run;
     let mapping = Mapping::load_file(&settings.mapping).map_err(|e| e.to_string())?;
     let app = Application::build(&settings, mapping).map_err(|e| e.to_string())?;
+    if settings.drupal.is_cleartext_to_another_host() {
+        let (message, fix) = CLEARTEXT_WARNING;
+        tracing::warn!(drupal = settings.drupal.base_url, "{message}; {fix}");
+    }
     let provisioner = app.provisioner();
     // The server's own client: a check that logs in does so for the server.
     let client = provisioner.drupal().clone();

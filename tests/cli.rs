@@ -206,6 +206,23 @@ async fn check_reports_an_unreachable_drupal() {
 }
 
 #[tokio::test]
+async fn check_warns_when_credentials_would_cross_the_network_unencrypted() {
+    let dir = Workdir::new();
+    // Not a loopback address, yet refused at once: nothing listens there.
+    let config = dir.config("http://0.0.0.0:1", PASSWORD, &demo_mapping(), "");
+
+    let (_, report) = check(&config).await;
+
+    let warnings = lines_of(&report, "warning");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("is http:// to another host") && w.contains("use https://")),
+        "{report}"
+    );
+}
+
+#[tokio::test]
 async fn check_reports_a_drupal_that_redirects_and_where_to() {
     let standin = start_standin(StandInConfig::demo(PASSWORD));
     // Its first request, the login, is answered as a site that moved to HTTPS.

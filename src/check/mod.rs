@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::Settings;
+use crate::config::{Settings, CLEARTEXT_WARNING};
 use crate::mapping::Mapping;
 use crate::provisioning::ActiveMapping;
 
@@ -149,6 +149,10 @@ pub async fn run(config: &Path) -> Report {
             "dry_run is on: the bridge will log Drupal writes and not send them",
             "set dry_run: false once the new mapping is right",
         ));
+    }
+    if settings.drupal.is_cleartext_to_another_host() {
+        let (message, fix) = CLEARTEXT_WARNING;
+        report.push(Finding::warning("config", message, fix));
     }
     let mapping = check_mapping(&settings, &mut report);
     site::check(&settings, mapping.as_deref(), &mut report).await;
