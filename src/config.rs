@@ -361,19 +361,17 @@ impl DrupalSettings {
     /// The bridge's Drupal credentials and session would cross a network
     /// unencrypted: `http://` to a host other than this one.
     pub fn is_cleartext_to_another_host(&self) -> bool {
-        let Some(rest) = self.base_url.strip_prefix("http://") else {
+        let Ok(url) = reqwest::Url::parse(&self.base_url) else {
             return false;
         };
-        let authority = rest.split('/').next().unwrap_or_default();
-        let host = match authority.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or_default(),
-            None => authority.split(':').next().unwrap_or_default(),
-        };
+        // IPv6 hosts come bracketed.
+        let host = url.host_str().unwrap_or_default();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
         let local = host.eq_ignore_ascii_case("localhost")
             || host
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback());
-        !local
+        url.scheme() == "http" && !local
     }
 }
 
