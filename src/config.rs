@@ -505,6 +505,14 @@ impl RawSettings {
                 "drupal.base_url: {base_url:?} must start with http:// or https://"
             )));
         }
+        // The base URL is logged and reported; credentials in it would be too.
+        if reqwest::Url::parse(&base_url)
+            .is_ok_and(|url| !url.username().is_empty() || url.password().is_some())
+        {
+            return Err(ConfigError::Invalid(
+                "drupal.base_url must not carry credentials (user:password@): put them under drupal.auth".into(),
+            ));
+        }
         let auth = self.drupal.auth.resolve()?;
         let ca_certificates = match &self.drupal.ca_file {
             Some(path) => read_ca_file(path)?,
@@ -849,6 +857,17 @@ drupal:
         assert!(!cleartext("http://127.0.0.1:8081"));
         assert!(!cleartext("http://localhost/drupal"));
         assert!(!cleartext("http://[::1]:8081"));
+    }
+
+    #[test]
+    fn a_base_url_with_credentials_is_refused_without_repeating_them() {
+        let yaml = MINIMAL.replace(
+            "https://drupal.example.org/",
+            "https://admin:hunter2-secret@drupal.example.org/",
+        );
+        let err = Settings::from_yaml(&yaml).unwrap_err().to_string();
+        assert!(err.contains("must not carry credentials"), "{err}");
+        assert!(!err.contains("hunter2-secret"), "{err}");
     }
 
     #[test]
