@@ -16,6 +16,7 @@ pub mod preview;
 pub mod provisioning;
 pub mod reload;
 pub mod scim;
+pub mod secret;
 pub mod standin;
 pub mod startup;
 pub mod telemetry;

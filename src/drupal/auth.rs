@@ -18,7 +18,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::error::DrupalError;
-use crate::config::{DrupalAuth, Secret};
+use super::settings::DrupalAuth;
+use crate::secret::Secret;
 
 const LOGIN_PATH: &str = "/user/login?_format=json";
 const TOKEN_PATH: &str = "/oauth/token";

@@ -9,6 +9,7 @@ mod dry_run;
 pub mod error;
 pub mod query;
 pub mod resilience;
+pub mod settings;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,9 +24,9 @@ pub use document::{DrupalRole, DrupalUser, RoleRef, UserWrite};
 pub use error::DrupalError;
 pub use query::{CollectionQuery, Condition, Conjunction, Operator, SortKey, DRUPAL_PAGE_CAP};
 
-use crate::config::{DrupalAuth, DrupalLimits, DrupalSettings};
 use auth::{Authenticator, Credentials};
 use resilience::Resilience;
+use settings::{DrupalAuth, DrupalLimits};
 
 const JSONAPI: &str = "application/vnd.api+json";
 const USERS: &str = "/jsonapi/user/user";
@@ -77,19 +78,6 @@ pub struct DrupalConnection {
     /// Certificates trusted besides the public roots.
     pub ca_certificates: Vec<reqwest::Certificate>,
     pub limits: DrupalLimits,
-}
-
-impl From<&DrupalSettings> for DrupalConnection {
-    fn from(s: &DrupalSettings) -> Self {
-        DrupalConnection {
-            base_url: s.base_url.clone(),
-            auth: s.auth.clone(),
-            timeout: s.timeout,
-            connect_timeout: s.connect_timeout,
-            ca_certificates: s.ca_certificates.clone(),
-            limits: s.limits.clone(),
-        }
-    }
 }
 
 /// Why an answer shows the request ran without valid credentials.

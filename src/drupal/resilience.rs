@@ -11,7 +11,7 @@ use reqwest::Method;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::error::DrupalError;
-use crate::config::DrupalLimits;
+use super::settings::DrupalLimits;
 
 /// Longest pause between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);

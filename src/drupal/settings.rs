@@ -1,0 +1,106 @@
+//! What the Drupal client needs to know, as its own types: the
+//! configuration module builds these; the client never reads the
+//! configuration itself.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::secret::Secret;
+
+/// How the bridge authenticates to Drupal.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DrupalAuthMode {
+    /// Log in once through core's JSON login route and reuse the session
+    /// cookie: Drupal checks the password hash once, not per request.
+    #[default]
+    Session,
+    /// HTTP basic auth on every request (core `basic_auth` module).
+    Basic,
+    /// OAuth2 client credentials against the `simple_oauth` module.
+    #[serde(rename = "oauth2")]
+    OAuth2,
+}
+
+/// The credentials of the chosen authentication mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DrupalAuth {
+    Session {
+        username: String,
+        password: Secret,
+    },
+    Basic {
+        username: String,
+        password: Secret,
+    },
+    OAuth2 {
+        client_id: String,
+        client_secret: Secret,
+    },
+}
+
+impl DrupalAuth {
+    /// Who the bridge acts as, for messages: the account, or the OAuth2
+    /// client whose consumer names the account.
+    pub fn account(&self) -> String {
+        match self {
+            DrupalAuth::Session { username, .. } | DrupalAuth::Basic { username, .. } => {
+                username.clone()
+            }
+            DrupalAuth::OAuth2 { client_id, .. } => format!("of the OAuth2 client {client_id}"),
+        }
+    }
+
+    pub fn mode(&self) -> DrupalAuthMode {
+        match self {
+            DrupalAuth::Session { .. } => DrupalAuthMode::Session,
+            DrupalAuth::Basic { .. } => DrupalAuthMode::Basic,
+            DrupalAuth::OAuth2 { .. } => DrupalAuthMode::OAuth2,
+        }
+    }
+}
+
+/// How hard the bridge may push Drupal, and how it copes with failures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrupalLimits {
+    pub max_concurrency: usize,
+    pub queue_limit: usize,
+    pub retries: u32,
+    pub retry_backoff: Duration,
+    /// Consecutive failures that open the circuit; 0 = no breaker.
+    pub breaker_failures: u32,
+    pub breaker_open: Duration,
+}
+
+impl Default for DrupalLimits {
+    fn default() -> Self {
+        DrupalLimits {
+            max_concurrency: default_max_concurrency(),
+            queue_limit: default_queue_limit(),
+            retries: default_retries(),
+            retry_backoff: Duration::from_millis(default_retry_backoff_ms()),
+            breaker_failures: default_breaker_failures(),
+            breaker_open: Duration::from_secs(default_breaker_open_secs()),
+        }
+    }
+}
+
+pub(crate) fn default_max_concurrency() -> usize {
+    8
+}
+pub(crate) fn default_queue_limit() -> usize {
+    64
+}
+pub(crate) fn default_retries() -> u32 {
+    2
+}
+pub(crate) fn default_retry_backoff_ms() -> u64 {
+    100
+}
+pub(crate) fn default_breaker_failures() -> u32 {
+    5
+}
+pub(crate) fn default_breaker_open_secs() -> u64 {
+    10
+}
