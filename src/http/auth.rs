@@ -9,6 +9,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, Error, ResponseError};
 use subtle::ConstantTimeEq;
 
+use super::caller::{Caller, DEFAULT_CLIENT, DEFAULT_SITE};
 use super::error::ApiError;
 use super::jwt::{JwtError, JwtVerifier};
 use super::AppState;
@@ -33,11 +34,12 @@ pub async fn require_bearer(
         (Some(_), None) => Err(ScimError::internal("the bridge's state is missing")),
     };
     let refusal = match verdict {
-        Ok(()) => {
+        Ok(caller) => {
+            caller.attach(&req);
             return next
                 .call(req)
                 .await
-                .map(ServiceResponse::map_into_boxed_body)
+                .map(ServiceResponse::map_into_boxed_body);
         }
         Err(e) => e,
     };
@@ -53,14 +55,14 @@ pub async fn require_bearer(
 }
 
 /// A static token, else a JWT from the configured issuer.
-async fn check(token: &str, state: &AppState) -> Result<(), ScimError> {
+async fn check(token: &str, state: &AppState) -> Result<Caller, ScimError> {
     if token_matches(token, state.tokens.iter().map(|t| t.expose())) {
-        return Ok(());
+        return Ok(Caller::new(DEFAULT_CLIENT, false, DEFAULT_SITE));
     }
     match &state.jwt {
         Some(verifier) if JwtVerifier::looks_like_jwt(token) => {
             match verifier.verify(token).await {
-                Ok(()) => Ok(()),
+                Ok(()) => Ok(Caller::new("jwt", false, DEFAULT_SITE)),
                 Err(JwtError::KeysUnavailable(reason)) => {
                     tracing::error!(reason, "cannot fetch the JWT issuer's signing keys");
                     Err(ScimError::unavailable(

@@ -3,6 +3,7 @@
 
 mod auth;
 mod bulk;
+pub mod caller;
 mod discovery;
 pub mod error;
 mod groups;
