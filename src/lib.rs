@@ -17,6 +17,8 @@ pub mod provisioning;
 pub mod reload;
 pub mod scim;
 pub mod secret;
+pub mod site_reload;
+pub mod sites;
 pub mod standin;
 pub mod startup;
 pub mod telemetry;

@@ -8,13 +8,15 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use rand::distributions::{Alphanumeric, DistString};
+use tracing::Instrument;
 
 use drupal_scim_bridge::check;
 use drupal_scim_bridge::config::{Settings, CLEARTEXT_WARNING};
 use drupal_scim_bridge::demo;
 use drupal_scim_bridge::mapping::Mapping;
 use drupal_scim_bridge::preview::Preview;
-use drupal_scim_bridge::reload::{self, MappingReloader};
+use drupal_scim_bridge::reload;
+use drupal_scim_bridge::site_reload::SitesReloader;
 use drupal_scim_bridge::standin::{StandIn, StandInConfig};
 use drupal_scim_bridge::startup::{check_drupal_credentials, check_groups, Application};
 use drupal_scim_bridge::telemetry::{self, LogFormat};
@@ -133,6 +135,9 @@ Exit status: 0 when stopped with Ctrl-C, 1 when it cannot start, 2 wrong usage."
         /// The bridge's YAML configuration; its `mapping` is checked too.
         #[arg(long)]
         config: PathBuf,
+        /// Check only this site of the configuration's `sites:` (default: every site).
+        #[arg(long)]
+        site: Option<String>,
     },
     /// Show what a mapping makes of one user (SCIM -> Drupal, or back).
     #[command(after_help = MAP_HELP)]
@@ -182,7 +187,7 @@ fn main() -> ExitCode {
                 let latency = Duration::from_millis(drupal_latency_ms);
                 logged(run_demo(listen, drupal_listen, token, drupal_password, latency).await)
             }
-            Command::Check { config } => Ok(run_check(&config).await),
+            Command::Check { config, site } => Ok(run_check(&config, site.as_deref()).await),
             Command::Map { mapping, reverse } => map(&mapping, reverse),
         }
     });
@@ -204,28 +209,51 @@ fn logged(result: Result<(), String>) -> Result<ExitCode, String> {
 
 async fn serve(config: &Path, dry_run: bool) -> Result<(), String> {
     let mut settings = Settings::load(config).map_err(|e| e.to_string())?;
-    settings.dry_run |= dry_run;
-    let mapping = Mapping::load_file(&settings.mapping).map_err(|e| e.to_string())?;
-    let app = Application::build(&settings, mapping).map_err(|e| e.to_string())?;
-    if settings.drupal.is_cleartext_to_another_host() {
-        let (message, fix) = CLEARTEXT_WARNING;
-        tracing::warn!(drupal = settings.drupal.base_url, "{message}; {fix}");
+    if dry_run {
+        settings.force_dry_run();
     }
-    let provisioner = app.provisioner();
-    // The server's own client: a check that logs in does so for the server.
-    let client = provisioner.drupal().clone();
-    tokio::spawn(async move {
-        check_drupal_credentials(&client).await;
-        check_groups(&provisioner).await;
-    });
-    let reloader = MappingReloader::new(app.provisioner(), settings.mapping.clone());
+    let app = Application::build_from_files(&settings).map_err(|e| e.to_string())?;
+    let registry = app.sites();
+    for site in &settings.sites {
+        if site.drupal.is_cleartext_to_another_host() {
+            let (message, fix) = CLEARTEXT_WARNING;
+            tracing::warn!(
+                site = site.id,
+                drupal = site.drupal.base_url,
+                "{message}; {fix}"
+            );
+        }
+        let Some(state) = registry.get(&site.id) else {
+            continue;
+        };
+        let site_id = site.id.clone();
+        // The server's own client: a check that logs in does so for the server.
+        tokio::spawn(
+            async move {
+                let provisioner = state.provisioner.clone();
+                check_drupal_credentials(provisioner.drupal()).await;
+                check_groups(&provisioner).await;
+            }
+            .instrument(tracing::info_span!("site_check", site = site_id)),
+        );
+    }
+    let reloader = SitesReloader::new(config.to_path_buf(), &settings, registry, dry_run);
     tokio::spawn(reloader.watch(reload::POLL_INTERVAL));
-    tracing::info!(listen = %settings.listen, drupal = settings.drupal.base_url, "serving SCIM at /scim/v2");
+    if settings.multi_site {
+        tracing::info!(listen = %settings.listen, sites = settings.sites.len(), "serving SCIM at /sites/<id>/scim/v2");
+    } else {
+        let drupal = settings
+            .sites
+            .first()
+            .map(|s| s.drupal.base_url.as_str())
+            .unwrap_or_default();
+        tracing::info!(listen = %settings.listen, drupal, "serving SCIM at /scim/v2");
+    }
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }
 
-async fn run_check(config: &Path) -> ExitCode {
-    let report = check::run(config).await;
+async fn run_check(config: &Path, site: Option<&str>) -> ExitCode {
+    let report = check::run(config, site).await;
     for finding in &report.findings {
         println!("{finding}");
     }

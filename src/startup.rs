@@ -1,5 +1,5 @@
-//! Builds the application from settings: one Drupal client, the
-//! provisioning service, the actix server. Port 0 works, for tests.
+//! Builds the application from settings: every site (`crate::sites`), the
+//! registry that holds them, the actix server. Port 0 works, for tests.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -8,12 +8,12 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{middleware, web, App, HttpServer};
 
 use crate::config::Settings;
-use crate::drupal::{DrupalClient, DrupalError};
-use crate::http::jwt::{JwtError, JwtVerifier};
+use crate::drupal::DrupalClient;
+use crate::http::site::SiteRegistry;
 use crate::http::{self, AppState};
 use crate::mapping::Mapping;
 use crate::provisioning::Provisioner;
-use crate::scim::schema::SchemaError;
+use crate::sites::{self, SiteError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -23,68 +23,105 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot set up the Drupal client: {0}")]
-    Drupal(#[from] DrupalError),
-    #[error("scim.jwt: {0}")]
-    Jwt(#[from] JwtError),
-    #[error("the mapping's schemas do not fit the built-in ones: {0}")]
-    Schemas(#[from] SchemaError),
+    #[error("site {id}: {source}")]
+    Site {
+        id: String,
+        #[source]
+        source: SiteError,
+    },
 }
 
 pub struct Application {
     port: u16,
     server: Server,
     provisioner: Arc<Provisioner>,
+    sites: Arc<SiteRegistry>,
 }
 
 impl Application {
-    /// Binds `settings.listen` and prepares the server (not yet running).
+    /// Binds `settings.listen` and prepares the server (not yet running),
+    /// every site with this mapping.
     pub fn build(settings: &Settings, mapping: Mapping) -> Result<Application, StartupError> {
-        let listener = TcpListener::bind(settings.listen).map_err(|source| StartupError::Bind {
-            addr: settings.listen.to_string(),
-            source,
-        })?;
-        Self::with_listener(settings, mapping, listener)
+        Self::with_listener(settings, mapping, Self::bind(settings)?)
     }
 
+    /// Binds `settings.listen` and prepares the server (not yet running),
+    /// each site with the mapping its `mapping:` file holds.
+    pub fn build_from_files(settings: &Settings) -> Result<Application, StartupError> {
+        Self::with_mapping_files(settings, Self::bind(settings)?)
+    }
+
+    fn bind(settings: &Settings) -> Result<TcpListener, StartupError> {
+        TcpListener::bind(settings.listen).map_err(|source| StartupError::Bind {
+            addr: settings.listen.to_string(),
+            source,
+        })
+    }
+
+    /// Every site with the mapping its `mapping:` file holds.
+    pub fn with_mapping_files(
+        settings: &Settings,
+        listener: TcpListener,
+    ) -> Result<Application, StartupError> {
+        let sites = settings
+            .sites
+            .iter()
+            .map(|site| {
+                sites::load(site, settings.multi_site).map_err(|source| StartupError::Site {
+                    id: site.id.clone(),
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::serve(settings, sites, listener)
+    }
+
+    /// Every site with this mapping (for the demo and the tests).
     pub fn with_listener(
         settings: &Settings,
         mapping: Mapping,
+        listener: TcpListener,
+    ) -> Result<Application, StartupError> {
+        let sites = settings
+            .sites
+            .iter()
+            .map(|site| {
+                sites::build(site, mapping.clone(), settings.multi_site).map_err(|source| {
+                    StartupError::Site {
+                        id: site.id.clone(),
+                        source,
+                    }
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::serve(settings, sites, listener)
+    }
+
+    fn serve(
+        settings: &Settings,
+        sites: Vec<AppState>,
         listener: TcpListener,
     ) -> Result<Application, StartupError> {
         let addr = listener.local_addr().map_err(|source| StartupError::Bind {
             addr: settings.listen.to_string(),
             source,
         })?;
-        let drupal = DrupalClient::new((&settings.drupal).into())?.with_dry_run(settings.dry_run);
-        if settings.dry_run {
-            tracing::warn!(
-                "dry run: every Drupal write is logged and not sent; reads go to Drupal"
-            );
-        }
-        let provisioner = Arc::new(Provisioner::new(
-            drupal,
-            Arc::new(mapping),
-            settings.policy.clone(),
-        )?);
-        let jwt = settings
-            .scim
-            .jwt
-            .as_ref()
-            .map(JwtVerifier::new)
-            .transpose()?;
-        let state = web::Data::new(AppState {
-            provisioner: provisioner.clone(),
-            tokens: settings.scim.tokens.clone(),
-            jwt,
-            public_url: settings.scim.public_url.clone(),
-        });
-        let max_body = settings.scim.max_body_bytes;
+        let sites: Vec<Arc<AppState>> = sites.into_iter().map(Arc::new).collect();
+        let max_body = sites.iter().map(|s| s.max_body_bytes).max().unwrap_or(0);
+        let Some(provisioner) = sites.first().map(|s| s.provisioner.clone()) else {
+            return Err(StartupError::Bind {
+                addr: addr.to_string(),
+                source: std::io::Error::other("no site configured"),
+            });
+        };
+        let registry = Arc::new(SiteRegistry::new(settings.multi_site, sites));
+        let multi_site = settings.multi_site;
+        let data = web::Data::from(registry.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(middleware::from_fn(http::log_requests))
-                .app_data(state.clone())
-                .configure(|cfg| http::configure(cfg, max_body))
+                .app_data(data.clone())
+                .configure(|cfg| http::configure(cfg, max_body, multi_site))
         })
         .shutdown_timeout(30)
         .listen(listener)
@@ -97,6 +134,7 @@ impl Application {
             port: addr.port(),
             server,
             provisioner,
+            sites: registry,
         })
     }
 
@@ -104,10 +142,15 @@ impl Application {
         self.port
     }
 
-    /// The service behind the routes: for start-up checks, and for swapping
-    /// its mapping on reload.
+    /// The first site's service (the only one without `sites:`): for
+    /// start-up checks, and for swapping its mapping on reload.
     pub fn provisioner(&self) -> Arc<Provisioner> {
         self.provisioner.clone()
+    }
+
+    /// Every site served, by id; a reload changes its entries.
+    pub fn sites(&self) -> Arc<SiteRegistry> {
+        self.sites.clone()
     }
 
     /// Stops the server gracefully (in-flight requests finish).

@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::{Settings, CLEARTEXT_WARNING};
+use crate::config::{Settings, SiteSettings, CLEARTEXT_WARNING};
 use crate::mapping::Mapping;
 use crate::provisioning::ActiveMapping;
 
@@ -125,8 +125,9 @@ impl Report {
     }
 }
 
-/// Checks the configuration file, its mapping, and the Drupal site.
-pub async fn run(config: &Path) -> Report {
+/// Checks the configuration file, and each site's mapping and Drupal site
+/// (or only the site `only`).
+pub async fn run(config: &Path, only: Option<&str>) -> Report {
     let mut report = Report::default();
     let settings = match Settings::load(config) {
         Ok(settings) => settings,
@@ -143,6 +144,35 @@ pub async fn run(config: &Path) -> Report {
         "config",
         format!("{} is valid", config.display()),
     ));
+    let sites: Vec<&SiteSettings> = match only {
+        None => settings.sites.iter().collect(),
+        Some(id) => match settings.site(id) {
+            Some(site) => vec![site],
+            None => {
+                let ids: Vec<&str> = settings.sites.iter().map(|s| s.id.as_str()).collect();
+                report.push(Finding::error(
+                    "config",
+                    format!("{} has no site {id:?}", config.display()),
+                    format!("name one of: {}", ids.join(", ")),
+                ));
+                return report;
+            }
+        },
+    };
+    for site in sites {
+        let first = report.findings.len();
+        check_site(site, &mut report).await;
+        if settings.multi_site {
+            for finding in &mut report.findings[first..] {
+                finding.message = format!("site {}: {}", site.id, finding.message);
+            }
+        }
+    }
+    report
+}
+
+/// One site: its settings, mapping and Drupal.
+async fn check_site(settings: &SiteSettings, report: &mut Report) {
     if settings.dry_run {
         report.push(Finding::warning(
             "config",
@@ -154,13 +184,12 @@ pub async fn run(config: &Path) -> Report {
         let (message, fix) = CLEARTEXT_WARNING;
         report.push(Finding::warning("config", message, fix));
     }
-    let mapping = check_mapping(&settings, &mut report);
-    site::check(&settings, mapping.as_deref(), &mut report).await;
-    report
+    let mapping = check_mapping(settings, report);
+    site::check(settings, mapping.as_deref(), report).await;
 }
 
 /// The mapping, if it loads.
-fn check_mapping(settings: &Settings, report: &mut Report) -> Option<Arc<Mapping>> {
+fn check_mapping(settings: &SiteSettings, report: &mut Report) -> Option<Arc<Mapping>> {
     let file = settings.mapping.display();
     let mapping = match Mapping::load_file(&settings.mapping) {
         Ok(mapping) => mapping,
@@ -201,7 +230,7 @@ fn check_mapping(settings: &Settings, report: &mut Report) -> Option<Arc<Mapping
 
 /// A protected role reaches the IdP only where the mapping says
 /// `allow_protected: true`.
-fn check_protected_roles(settings: &Settings, mapping: &Mapping, report: &mut Report) {
+fn check_protected_roles(settings: &SiteSettings, mapping: &Mapping, report: &mut Report) {
     let file = settings.mapping.display();
     let protected = |role: &str| settings.policy.protected_roles.iter().any(|p| p == role);
     let allowed = |role: &str| {

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::{fields, Finding, Report};
-use crate::config::{DeprovisionPolicy, Settings};
+use crate::config::{DeprovisionPolicy, SiteSettings};
 use crate::drupal::{
     CollectionQuery, Condition, DrupalClient, DrupalError, DrupalRole, DrupalUser, Operator,
     UserWrite, DRUPAL_PAGE_CAP,
@@ -17,7 +17,7 @@ use crate::mapping::Mapping;
 
 const TOPIC: &str = "drupal";
 
-pub(super) async fn check(settings: &Settings, mapping: Option<&Mapping>, report: &mut Report) {
+pub(super) async fn check(settings: &SiteSettings, mapping: Option<&Mapping>, report: &mut Report) {
     let client = match DrupalClient::new((&settings.drupal).into()) {
         Ok(client) => client,
         Err(e) => {
@@ -44,7 +44,7 @@ pub(super) async fn check(settings: &Settings, mapping: Option<&Mapping>, report
 /// Whether Drupal answers and runs requests as the bridge's account.
 async fn account_is_accepted(
     client: &DrupalClient,
-    settings: &Settings,
+    settings: &SiteSettings,
     report: &mut Report,
 ) -> bool {
     let base = client.base_url();
@@ -76,7 +76,7 @@ async fn account_is_accepted(
     }
 }
 
-fn unreachable(base: &str, settings: &Settings, error: &DrupalError) -> Finding {
+fn unreachable(base: &str, settings: &SiteSettings, error: &DrupalError) -> Finding {
     match error {
         DrupalError::Unreachable(why) => Finding::error(
             TOPIC,
@@ -148,7 +148,7 @@ async fn check_writes(client: &DrupalClient, report: &mut Report) {
 
 async fn check_fields(
     client: &DrupalClient,
-    settings: &Settings,
+    settings: &SiteSettings,
     mapping: &Mapping,
     report: &mut Report,
 ) {
@@ -189,7 +189,7 @@ async fn check_fields(
 /// Under the `block` policy the bridge marks deprovisioned accounts in a
 /// boolean field; without it, SCIM DELETE only blocks.
 fn check_marker_field(
-    settings: &Settings,
+    settings: &SiteSettings,
     mapping: &Mapping,
     accounts: &[DrupalUser],
     report: &mut Report,
@@ -230,7 +230,7 @@ fn check_marker_field(
 
 async fn check_roles(
     client: &DrupalClient,
-    settings: &Settings,
+    settings: &SiteSettings,
     mapping: Option<&Mapping>,
     report: &mut Report,
 ) {

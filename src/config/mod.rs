@@ -2,11 +2,12 @@
 //! variables, parsed once at start-up. Unknown keys are errors, secrets can
 //! come from files and never print. One file per section: `scim` (who may
 //! call the bridge), `drupal` (the site and how to reach it), `policy` (what
-//! the bridge may change).
+//! the bridge may change), `sites` (many sites behind one bridge).
 
 mod drupal;
 mod policy;
 mod scim;
+mod sites;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,9 @@ use serde::Deserialize;
 
 pub use self::drupal::{DrupalSettings, CLEARTEXT_WARNING};
 pub use self::policy::{DeprovisionPolicy, PolicySettings};
-pub use self::scim::{JwtSettings, ScimSettings};
+pub use self::scim::{
+    ClientCredential, JwtSettings, ScimClient, ScimSettings, DEFAULT_CLIENT, JWT_CLIENT,
+};
 pub use crate::drupal::settings::{DrupalAuth, DrupalAuthMode, DrupalLimits};
 pub use crate::secret::Secret;
 
@@ -44,13 +47,26 @@ pub enum ConfigError {
     },
 }
 
-/// The settings as written in the file (secrets may still be file references).
+/// The site id of a configuration without `sites:`.
+pub const DEFAULT_SITE: &str = "default";
+
+/// The file's top level: the server's own keys, and either one site's
+/// settings or `sites:` (with `defaults:`).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSettings {
+struct RawTop {
     /// Address the SCIM server listens on. Default `127.0.0.1:8080`.
     #[serde(default = "default_listen")]
     listen: String,
+    sites: Option<Vec<config::Value>>,
+    defaults: Option<config::Value>,
+}
+
+/// One site's settings as written in the file (secrets may still be file
+/// references): the top level of a single-site file, or an entry of
+/// `sites:` laid over `defaults:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
     scim: RawScim,
     drupal: RawDrupal,
     /// Path of the mapping YAML. Default `mappings/default.yaml`.
@@ -110,15 +126,67 @@ fn default_account_cache_secs() -> u64 {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// One entry per site, in the file's order; a file without `sites:`
+    /// has one, with the id `DEFAULT_SITE`.
+    pub sites: Vec<SiteSettings>,
+    /// The file lists `sites:`: each is served at `/sites/{id}/scim/v2`
+    /// (else the one site is at `/scim/v2`).
+    pub multi_site: bool,
+}
+
+/// Everything about one site: who may call it, where its Drupal is, its
+/// mapping and policy.
+#[derive(Debug, Clone)]
+pub struct SiteSettings {
+    /// `[a-z0-9-]+`; `DEFAULT_SITE` without `sites:`.
+    pub id: String,
     pub scim: ScimSettings,
     pub drupal: DrupalSettings,
     pub mapping: PathBuf,
     pub policy: PolicySettings,
     /// Drupal writes are logged, not sent; reads go through.
     pub dry_run: bool,
+    /// The site's settings as written (after `defaults:`), to tell on a
+    /// reload whether the site changed.
+    source: Written,
+}
+
+/// A site's settings as written; they may hold secrets, so `Debug` does
+/// not show them.
+#[derive(Clone, PartialEq)]
+struct Written(config::Value);
+
+impl std::fmt::Debug for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(as written)")
+    }
+}
+
+impl SiteSettings {
+    /// Whether reloading would build this site anew: its settings, or a
+    /// secret file they name, changed. (`drupal.ca_file`'s content is read
+    /// again only when the site changes otherwise.)
+    pub fn same_as(&self, other: &SiteSettings) -> bool {
+        self.id == other.id
+            && self.source == other.source
+            && self.scim == other.scim
+            && self.drupal.auth == other.drupal.auth
+    }
 }
 
 impl Settings {
+    /// The site `id`, if configured.
+    pub fn site(&self, id: &str) -> Option<&SiteSettings> {
+        self.sites.iter().find(|s| s.id == id)
+    }
+
+    /// Every site's `dry_run` (for `serve --dry-run`).
+    pub fn force_dry_run(&mut self) {
+        for site in &mut self.sites {
+            site.dry_run = true;
+        }
+    }
+
     /// Reads `path`, overlays the environment, resolves secrets.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         let file = config::File::from(path).format(config::FileFormat::Yaml);
@@ -140,17 +208,138 @@ impl Settings {
     where
         S: config::Source + Send + Sync + 'static,
     {
-        let raw: RawSettings = config::Config::builder()
+        let parsed = Self::parse(file, origin, environment)?;
+        let sites = parsed
+            .sites
+            .into_iter()
+            .map(|(_, site)| site)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Settings {
+            listen: parsed.listen,
+            sites,
+            multi_site: parsed.multi_site,
+        })
+    }
+
+    /// Reads `path` as `load` does, but a site whose settings are invalid
+    /// does not refuse the whole file: it is left out of the settings and
+    /// named with its error, so that a reload can keep that site as it was
+    /// and still apply every other site's change.
+    pub fn load_for_reload(path: &Path) -> Result<Reloaded, ConfigError> {
+        let file = config::File::from(path).format(config::FileFormat::Yaml);
+        let parsed = Self::parse(file, &path.display().to_string(), environment())?;
+        let mut sites = Vec::new();
+        let mut invalid = Vec::new();
+        for (id, site) in parsed.sites {
+            match site {
+                Ok(site) => sites.push(site),
+                Err(e) => invalid.push((id, e)),
+            }
+        }
+        Ok(Reloaded {
+            settings: Settings {
+                listen: parsed.listen,
+                sites,
+                multi_site: parsed.multi_site,
+            },
+            invalid,
+        })
+    }
+
+    fn parse<S>(
+        file: S,
+        origin: &str,
+        environment: config::Environment,
+    ) -> Result<Parsed, ConfigError>
+    where
+        S: config::Source + Send + Sync + 'static,
+    {
+        let load = |source| ConfigError::Load {
+            origin: origin.to_string(),
+            source,
+        };
+        let whole: config::Value = config::Config::builder()
             .add_source(file)
             .add_source(environment)
             .build()
             .and_then(|c| c.try_deserialize())
-            .map_err(|source| ConfigError::Load {
-                origin: origin.to_string(),
-                source,
-            })?;
-        raw.resolve()
+            .map_err(load)?;
+        let top: RawTop = whole.clone().try_deserialize().map_err(load)?;
+        let listen: SocketAddr = top.listen.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "listen: {:?} is not an address like 127.0.0.1:8080",
+                top.listen
+            ))
+        })?;
+        let Some(sites) = top.sites else {
+            if top.defaults.is_some() {
+                return Err(ConfigError::Invalid(
+                    "defaults: is shared by the entries of sites:; without sites:, write the site's settings at the top level".into(),
+                ));
+            }
+            let mut table = whole.into_table().map_err(load)?;
+            table.remove("listen");
+            let source = config::Value::new(None, config::ValueKind::Table(table));
+            let raw: RawSite = source.clone().try_deserialize().map_err(load)?;
+            return Ok(Parsed {
+                listen,
+                sites: vec![(
+                    DEFAULT_SITE.to_string(),
+                    raw.resolve(DEFAULT_SITE.to_string(), source),
+                )],
+                multi_site: false,
+            });
+        };
+        let table = whole.into_table().map_err(load)?;
+        if let Some(key) = table
+            .keys()
+            .find(|k| !matches!(k.as_str(), "listen" | "sites" | "defaults"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "{key}: with sites:, the top level holds only listen, sites and defaults; move {key} into defaults: (for every site) or into a site"
+            )));
+        }
+        let sites = sites::entries(sites, top.defaults)?
+            .into_iter()
+            .map(|entry| {
+                let id = entry.id.clone();
+                let site = entry
+                    .value
+                    .clone()
+                    .try_deserialize::<RawSite>()
+                    .map_err(|source| ConfigError::Invalid(source.to_string()))
+                    .and_then(|raw| raw.resolve(entry.id.clone(), entry.value))
+                    .map_err(|e| match e {
+                        ConfigError::Invalid(m) => {
+                            ConfigError::Invalid(format!("sites[{}]: {m}", entry.id))
+                        }
+                        other => other,
+                    });
+                (id, site)
+            })
+            .collect();
+        Ok(Parsed {
+            listen,
+            sites,
+            multi_site: true,
+        })
     }
+}
+
+/// The file read, each site's settings resolved or refused.
+struct Parsed {
+    listen: SocketAddr,
+    sites: Vec<(String, Result<SiteSettings, ConfigError>)>,
+    multi_site: bool,
+}
+
+/// `Settings::load_for_reload`'s answer.
+#[derive(Debug)]
+pub struct Reloaded {
+    /// The file's settings, with only the sites whose settings are valid.
+    pub settings: Settings,
+    /// The sites left out, by id, and why.
+    pub invalid: Vec<(String, ConfigError)>,
 }
 
 fn environment() -> config::Environment {
@@ -163,15 +352,8 @@ fn environment() -> config::Environment {
         .with_list_parse_key("protected_roles")
 }
 
-impl RawSettings {
-    fn resolve(self) -> Result<Settings, ConfigError> {
-        let listen: SocketAddr = self.listen.parse().map_err(|_| {
-            ConfigError::Invalid(format!(
-                "listen: {:?} is not an address like 127.0.0.1:8080",
-                self.listen
-            ))
-        })?;
-
+impl RawSite {
+    fn resolve(self, id: String, source: config::Value) -> Result<SiteSettings, ConfigError> {
         if !is_field_name(&self.deprovisioned_field) {
             return Err(ConfigError::Invalid(format!(
                 "deprovisioned_field: {:?} is not a Drupal field machine name",
@@ -181,8 +363,8 @@ impl RawSettings {
 
         let scim = self.scim.resolve()?;
         let drupal = self.drupal.resolve()?;
-        Ok(Settings {
-            listen,
+        Ok(SiteSettings {
+            id,
             scim,
             drupal,
             mapping: self.mapping,
@@ -195,6 +377,7 @@ impl RawSettings {
                 account_cache: Duration::from_secs(self.account_cache_secs),
             },
             dry_run: self.dry_run,
+            source: Written(source),
         })
     }
 }
@@ -231,11 +414,17 @@ drupal:
     fn minimal_file_gets_documented_defaults() {
         let s = Settings::from_yaml(MINIMAL).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(s.drupal.base_url, "https://drupal.example.org");
-        assert_eq!(s.policy.deprovision, DeprovisionPolicy::Block);
-        assert_eq!(s.policy.protected_roles, vec!["administrator".to_string()]);
-        assert_eq!(s.mapping, PathBuf::from("mappings/default.yaml"));
-        assert!(!s.dry_run, "writes reach Drupal unless asked otherwise");
+        assert_eq!(s.sites[0].drupal.base_url, "https://drupal.example.org");
+        assert_eq!(s.sites[0].policy.deprovision, DeprovisionPolicy::Block);
+        assert_eq!(
+            s.sites[0].policy.protected_roles,
+            vec!["administrator".to_string()]
+        );
+        assert_eq!(s.sites[0].mapping, PathBuf::from("mappings/default.yaml"));
+        assert!(
+            !s.sites[0].dry_run,
+            "writes reach Drupal unless asked otherwise"
+        );
     }
 
     fn with_environment(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -264,14 +453,14 @@ drupal:
             ("SCIM_BRIDGE__LISTEN", "0.0.0.0:9090"),
         ])
         .unwrap();
-        assert_eq!(s.drupal.base_url, "https://other.example.org");
-        assert_eq!(s.drupal.auth.account(), "bridge-from-env");
-        assert_eq!(s.scim.tokens.len(), 2);
+        assert_eq!(s.sites[0].drupal.base_url, "https://other.example.org");
+        assert_eq!(s.sites[0].drupal.auth.account(), "bridge-from-env");
+        assert_eq!(s.sites[0].scim.tokens.len(), 2);
         assert_eq!(
-            s.policy.protected_roles,
+            s.sites[0].policy.protected_roles,
             vec!["administrator", "site_admin"]
         );
-        assert_eq!(s.policy.deprovision, DeprovisionPolicy::Delete);
+        assert_eq!(s.sites[0].policy.deprovision, DeprovisionPolicy::Delete);
         assert_eq!(s.listen.to_string(), "0.0.0.0:9090");
     }
 
@@ -313,13 +502,13 @@ drupal:
         );
         let s = Settings::from_yaml(&yaml).unwrap();
         assert_eq!(
-            s.drupal.auth,
+            s.sites[0].drupal.auth,
             DrupalAuth::Session {
                 username: "u".into(),
                 password: Secret::new("from-file-pw")
             }
         );
-        assert_eq!(s.scim.tokens.len(), 2);
+        assert_eq!(s.sites[0].scim.tokens.len(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -332,7 +521,7 @@ drupal:
                 "  auth:",
                 &format!("  ca_file: {}\n  auth:", path.display()),
             );
-            Settings::from_yaml(&yaml).map(|s| s.drupal.ca_certificates)
+            Settings::from_yaml(&yaml).map(|s| s.sites[0].drupal.ca_certificates.clone())
         };
         let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem");
         assert_eq!(with_ca(&ca).unwrap().len(), 1);
@@ -358,8 +547,7 @@ drupal:
 
         let err = with_ca(&dir.join("missing.pem")).unwrap_err().to_string();
         assert!(err.contains("cannot be read"), "{err}");
-        assert!(Settings::from_yaml(MINIMAL)
-            .unwrap()
+        assert!(Settings::from_yaml(MINIMAL).unwrap().sites[0]
             .drupal
             .ca_certificates
             .is_empty());
@@ -370,8 +558,7 @@ drupal:
     fn plain_http_is_flagged_only_towards_another_host() {
         let cleartext = |url: &str| {
             let yaml = MINIMAL.replace("https://drupal.example.org/", url);
-            Settings::from_yaml(&yaml)
-                .unwrap()
+            Settings::from_yaml(&yaml).unwrap().sites[0]
                 .drupal
                 .is_cleartext_to_another_host()
         };
@@ -412,9 +599,9 @@ drupal:
     #[test]
     fn session_is_the_default_auth_mode_and_limits_have_defaults() {
         let s = Settings::from_yaml(MINIMAL).unwrap();
-        assert_eq!(s.drupal.auth.mode(), DrupalAuthMode::Session);
-        assert_eq!(s.drupal.limits, DrupalLimits::default());
-        assert_eq!(s.drupal.limits.max_concurrency, 8);
+        assert_eq!(s.sites[0].drupal.auth.mode(), DrupalAuthMode::Session);
+        assert_eq!(s.sites[0].drupal.limits, DrupalLimits::default());
+        assert_eq!(s.sites[0].drupal.limits.max_concurrency, 8);
     }
 
     #[test]
@@ -425,7 +612,7 @@ drupal:
         );
         let s = Settings::from_yaml(&oauth).unwrap();
         assert_eq!(
-            s.drupal.auth,
+            s.sites[0].drupal.auth,
             DrupalAuth::OAuth2 {
                 client_id: "bridge".into(),
                 client_secret: Secret::new("oauth-secret")
@@ -457,11 +644,14 @@ drupal:
             "  max_concurrency: 2\n  queue_limit: 5\n  retries: 0\n  breaker:\n    failures: 3\n    open_secs: 7\n  auth:\n",
         );
         let s = Settings::from_yaml(&yaml).unwrap();
-        assert_eq!(s.drupal.limits.max_concurrency, 2);
-        assert_eq!(s.drupal.limits.queue_limit, 5);
-        assert_eq!(s.drupal.limits.retries, 0);
-        assert_eq!(s.drupal.limits.breaker_failures, 3);
-        assert_eq!(s.drupal.limits.breaker_open, Duration::from_secs(7));
+        assert_eq!(s.sites[0].drupal.limits.max_concurrency, 2);
+        assert_eq!(s.sites[0].drupal.limits.queue_limit, 5);
+        assert_eq!(s.sites[0].drupal.limits.retries, 0);
+        assert_eq!(s.sites[0].drupal.limits.breaker_failures, 3);
+        assert_eq!(
+            s.sites[0].drupal.limits.breaker_open,
+            Duration::from_secs(7)
+        );
         let zero = MINIMAL.replace("  auth:\n", "  max_concurrency: 0\n  auth:\n");
         assert!(Settings::from_yaml(&zero).is_err());
     }
@@ -470,7 +660,7 @@ drupal:
     fn delete_policy_is_parsed() {
         let yaml = format!("{MINIMAL}deprovision: delete\n");
         let s = Settings::from_yaml(&yaml).unwrap();
-        assert_eq!(s.policy.deprovision, DeprovisionPolicy::Delete);
+        assert_eq!(s.sites[0].policy.deprovision, DeprovisionPolicy::Delete);
         let bad = format!("{MINIMAL}deprovision: shred\n");
         assert!(Settings::from_yaml(&bad).is_err());
     }

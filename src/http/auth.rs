@@ -5,13 +5,13 @@
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, Error, ResponseError};
-use subtle::ConstantTimeEq;
 
-use super::caller::{Caller, DEFAULT_CLIENT, DEFAULT_SITE};
+use super::caller::Caller;
+use super::clients::Refusal;
 use super::error::ApiError;
-use super::jwt::{JwtError, JwtVerifier};
 use super::AppState;
 use crate::scim::error::ScimError;
 
@@ -25,15 +25,20 @@ pub async fn require_bearer(
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token)
         .map(str::to_string);
+    // No state: a site that does not exist, answered exactly as a wrong
+    // token on one that does.
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let verdict = match (&presented, &state) {
         (Some(token), Some(state)) => check(token, state).await,
         (None, _) => Err(ScimError::unauthorized(
             "Authentication required: send the bearer token configured for this bridge in an Authorization: Bearer header.",
         )),
-        (Some(_), None) => Err(ScimError::internal("the bridge's state is missing")),
+        (Some(_), None) => Err(invalid_token()),
     };
-    let refusal = match verdict {
+    if let Ok(caller) = &verdict {
+        tracing::Span::current().record("client", &*caller.client);
+    }
+    let refusal = match verdict.and_then(|caller| writes_allowed(&req, caller)) {
         Ok(caller) => {
             caller.attach(&req);
             return next
@@ -54,31 +59,49 @@ pub async fn require_bearer(
     Ok(req.into_response(response))
 }
 
-/// A static token, else a JWT from the configured issuer.
+fn invalid_token() -> ScimError {
+    ScimError::unauthorized("The bearer token is not valid for this bridge.")
+}
+
+/// The client the token opens on this site.
 async fn check(token: &str, state: &AppState) -> Result<Caller, ScimError> {
-    if token_matches(token, state.tokens.iter().map(|t| t.expose())) {
-        return Ok(Caller::new(DEFAULT_CLIENT, false, DEFAULT_SITE));
-    }
-    match &state.jwt {
-        Some(verifier) if JwtVerifier::looks_like_jwt(token) => {
-            match verifier.verify(token).await {
-                Ok(()) => Ok(Caller::new("jwt", false, DEFAULT_SITE)),
-                Err(JwtError::KeysUnavailable(reason)) => {
-                    tracing::error!(reason, "cannot fetch the JWT issuer's signing keys");
-                    Err(ScimError::unavailable(
-                    "The bridge cannot fetch its token issuer's signing keys right now; retry later.",
-                    30,
-                ))
-                }
-                Err(e) => Err(ScimError::unauthorized(format!(
-                    "The bearer token is not valid for this bridge: {e}."
-                ))),
-            }
-        }
-        _ => Err(ScimError::unauthorized(
-            "The bearer token is not valid for this bridge.",
+    match state.clients.authenticate(token).await {
+        Ok(client) => Ok(Caller::new(
+            client.name.clone(),
+            client.read_only,
+            state.site.clone(),
         )),
+        Err(Refusal::Invalid(None)) => Err(invalid_token()),
+        Err(Refusal::Invalid(Some(why))) if state.discreet => {
+            tracing::info!(reason = why, "a JWT bearer token was refused");
+            Err(invalid_token())
+        }
+        Err(Refusal::Invalid(Some(why))) => Err(ScimError::unauthorized(format!(
+            "The bearer token is not valid for this bridge: {why}."
+        ))),
+        Err(Refusal::KeysUnavailable(reason)) => {
+            tracing::error!(reason, "cannot fetch the JWT issuer's signing keys");
+            Err(ScimError::unavailable(
+                "The bridge cannot fetch its token issuer's signing keys right now; retry later.",
+                30,
+            ))
+        }
     }
+}
+
+/// A read-only client may read and search; anything else is 403.
+fn writes_allowed(req: &ServiceRequest, caller: Caller) -> Result<Caller, ScimError> {
+    let reads = matches!(*req.method(), Method::GET | Method::HEAD)
+        || (*req.method() == Method::POST && req.path().ends_with("/.search"));
+    if caller.read_only && !reads {
+        return Err(ScimError::forbidden(format!(
+            "The client {:?} is read-only: it may read and search, not {} {}. Use a client configured without read_only: true to make changes.",
+            &*caller.client,
+            req.method(),
+            req.path()
+        )));
+    }
+    Ok(caller)
 }
 
 /// The token of an `Authorization: Bearer <token>` header; the scheme is
@@ -91,14 +114,6 @@ fn bearer_token(header: &str) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-fn token_matches<'a>(presented: &str, configured: impl Iterator<Item = &'a str>) -> bool {
-    let mut matched = subtle::Choice::from(0u8);
-    for expected in configured {
-        matched |= presented.as_bytes().ct_eq(expected.as_bytes());
-    }
-    matched.into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,13 +124,5 @@ mod tests {
         assert_eq!(bearer_token("bearer  abc "), Some("abc"));
         assert_eq!(bearer_token("Basic abc"), None);
         assert_eq!(bearer_token("Bearer "), None);
-    }
-
-    #[test]
-    fn any_configured_token_is_accepted() {
-        let tokens = ["first-token-aaaa", "second-token-bbb"];
-        assert!(token_matches("second-token-bbb", tokens.iter().copied()));
-        assert!(!token_matches("second-token-bb", tokens.iter().copied()));
-        assert!(!token_matches("", tokens.iter().copied()));
     }
 }

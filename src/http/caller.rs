@@ -8,10 +8,10 @@ use std::sync::Arc;
 use actix_web::HttpMessage;
 
 /// The site id of a configuration without `sites:`.
-pub const DEFAULT_SITE: &str = "default";
+pub const DEFAULT_SITE: &str = crate::config::DEFAULT_SITE;
 
 /// The client name of a token from `scim.tokens` / `scim.token_file`.
-pub const DEFAULT_CLIENT: &str = "default";
+pub const DEFAULT_CLIENT: &str = crate::config::DEFAULT_CLIENT;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {

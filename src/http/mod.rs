@@ -4,11 +4,13 @@
 mod auth;
 mod bulk;
 pub mod caller;
+pub mod clients;
 mod discovery;
 pub mod error;
 mod groups;
 pub mod jwt;
 mod request_log;
+pub mod site;
 mod users;
 
 use std::sync::Arc;
@@ -21,7 +23,6 @@ use actix_web::middleware::Next;
 use actix_web::{middleware, web, HttpRequest, HttpResponse, ResponseError, Route};
 use serde_json::{Map, Value};
 
-use crate::config::Secret;
 use crate::provisioning::Provisioner;
 use crate::scim::error::ScimError;
 use crate::scim::filter::Filter;
@@ -31,18 +32,30 @@ use crate::scim::schema::ResourceSchema;
 use crate::scim::version::VersionCondition;
 use error::{ApiError, SCIM_CONTENT_TYPE};
 
-/// Everything the handlers share.
+/// Everything the handlers of one site share (`crate::sites::build` makes
+/// it; `site::SiteRegistry` holds every site's).
 pub struct AppState {
     pub provisioner: Arc<Provisioner>,
-    pub tokens: Vec<Secret>,
-    /// Verifies JWT bearer tokens, when an issuer is configured.
-    pub jwt: Option<jwt::JwtVerifier>,
-    /// Configured public base URL of the SCIM API, if any.
+    /// Who may call this site, and how each client proves itself.
+    pub clients: clients::Clients,
+    /// Configured public base URL of the site's SCIM API, if any.
     pub public_url: Option<String>,
+    /// The site's id (`config::DEFAULT_SITE` without `sites:`).
+    pub site: Arc<str>,
+    /// Path of the site's SCIM API: `/scim/v2` or `/sites/{id}/scim/v2`.
+    pub path: String,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// One of several sites: a refused credential is answered without
+    /// saying why (the reason is logged), so that nothing about the site
+    /// shows to a caller who is not its client.
+    pub discreet: bool,
 }
 
-/// Mounts the routes. `max_body_bytes` bounds every request body.
-pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+/// Mounts the routes: the one site at `/scim/v2`, or every site of a
+/// `sites:` configuration at `/sites/{id}/scim/v2`. `max_body_bytes` bounds
+/// a request body where no site's own limit applies.
+pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize, multi_site: bool) {
     cfg.app_data(web::PayloadConfig::new(max_body_bytes).limit(max_body_bytes))
         .app_data(web::Data::new(bulk::BulkLimits::new(max_body_bytes)))
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
@@ -56,20 +69,25 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             web::get().to(|| async { HttpResponse::Ok().body("ok") }),
         )
         .service(
-            web::scope("/scim/v2")
-                .wrap(middleware::from_fn(auth::require_bearer))
-                .wrap(middleware::from_fn(error::scim_rejections))
-                .wrap(middleware::from_fn(head_as_get))
-                .configure(users::routes)
-                .configure(groups::routes)
-                .configure(bulk::routes)
-                .configure(discovery::routes)
-                .service(
-                    web::resource("/.search")
-                        .post(search_across_types)
-                        .default_service(only("POST")),
-                )
-                .default_service(web::to(no_such_route)),
+            web::scope(if multi_site {
+                site::SITE_SCOPE
+            } else {
+                site::DEFAULT_SCOPE
+            })
+            .wrap(middleware::from_fn(auth::require_bearer))
+            .wrap(middleware::from_fn(error::scim_rejections))
+            .wrap(middleware::from_fn(head_as_get))
+            .configure(users::routes)
+            .configure(groups::routes)
+            .configure(bulk::routes)
+            .configure(discovery::routes)
+            .service(
+                web::resource("/.search")
+                    .post(search_across_types)
+                    .default_service(only("POST")),
+            )
+            .default_service(web::to(no_such_route))
+            .wrap(middleware::from_fn(site::select_site)),
         );
 }
 
@@ -138,7 +156,7 @@ fn base_url(req: &HttpRequest, state: &AppState) -> String {
         return url.clone();
     }
     let info = req.connection_info();
-    format!("{}://{}/scim/v2", info.scheme(), info.host())
+    format!("{}://{}{}", info.scheme(), info.host(), state.path)
 }
 
 /// A SCIM JSON response.

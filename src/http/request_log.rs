@@ -43,6 +43,9 @@ pub async fn log_requests(
         route = %req.match_pattern().unwrap_or_else(|| req.path().to_string()),
         // Filled in by the provisioning layer once it knows whose account it is.
         user = tracing::field::Empty,
+        // The site, once known; the SCIM client, once authenticated.
+        site = tracing::field::Empty,
+        client = tracing::field::Empty,
     );
     let started = Instant::now();
     let (result, drupal_requests) = count_calls(next.call(req).instrument(span.clone())).await;

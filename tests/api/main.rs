@@ -21,6 +21,7 @@ mod reload;
 mod resilience;
 mod round_trips;
 mod seen_accounts;
+mod sites;
 mod tls;
 mod users;
 mod versions;

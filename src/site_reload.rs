@@ -1,0 +1,210 @@
+//! Reloading the configuration while serving (SIGHUP): sites are added,
+//! changed and removed; every other site keeps running untouched, with its
+//! Drupal session, caches and breaker. A site whose new settings or mapping
+//! are invalid keeps its previous ones, and the log says why. Requests in
+//! flight finish on the site they started with (they hold its `Arc`).
+//! Each site's mapping file is also watched, as `reload` does for one.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::config::{ConfigError, Settings, SiteSettings};
+use crate::http::site::SiteRegistry;
+use crate::reload::MappingReloader;
+use crate::sites;
+
+/// What a reload did to one site.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SiteOutcome {
+    Added,
+    /// Built anew from changed settings.
+    Changed,
+    Removed,
+    /// Settings unchanged; its mapping file was read again.
+    Unchanged,
+    /// The new settings (or mapping) are invalid: it runs as before. The text says why.
+    KeptPrevious(String),
+    /// A new site whose settings are invalid: not added. The text says why.
+    NotAdded(String),
+}
+
+pub struct SitesReloader {
+    config: PathBuf,
+    /// `serve --dry-run`: every site, also those added later.
+    force_dry_run: bool,
+    registry: Arc<SiteRegistry>,
+    /// Each served site's settings, and the watcher of its mapping file.
+    sites: HashMap<String, (SiteSettings, MappingReloader)>,
+}
+
+impl SitesReloader {
+    /// `settings` (read from `config`) are what `registry` serves now.
+    pub fn new(
+        config: PathBuf,
+        settings: &Settings,
+        registry: Arc<SiteRegistry>,
+        force_dry_run: bool,
+    ) -> SitesReloader {
+        let sites = settings
+            .sites
+            .iter()
+            .filter_map(|site| {
+                let state = registry.get(&site.id)?;
+                let watcher = MappingReloader::new(state.provisioner.clone(), site.mapping.clone());
+                Some((site.id.clone(), (site.clone(), watcher)))
+            })
+            .collect();
+        SitesReloader {
+            config,
+            force_dry_run,
+            registry,
+            sites,
+        }
+    }
+
+    /// Reads the configuration again and applies it site by site. An
+    /// unreadable file changes nothing.
+    pub fn reload(&mut self) -> Result<Vec<(String, SiteOutcome)>, ConfigError> {
+        let reloaded = match Settings::load_for_reload(&self.config) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "the configuration is not reloaded; every site keeps its settings");
+                return Err(e);
+            }
+        };
+        let mut settings = reloaded.settings;
+        if settings.multi_site != self.registry.is_multi_site() {
+            let e = ConfigError::Invalid(
+                "switching between one site (no sites:) and sites: takes a restart; every site keeps its settings".into(),
+            );
+            tracing::error!(error = %e, "the configuration is not reloaded");
+            return Err(e);
+        }
+        if self.force_dry_run {
+            settings.force_dry_run();
+        }
+        let multi_site = settings.multi_site;
+        let mut outcomes = Vec::new();
+        for (id, error) in reloaded.invalid {
+            let outcome = if self.sites.contains_key(&id) {
+                tracing::error!(site = id, error = %error, "the site's new settings are invalid; it keeps its previous settings");
+                SiteOutcome::KeptPrevious(error.to_string())
+            } else {
+                tracing::error!(site = id, error = %error, "the new site's settings are invalid; it is not added");
+                SiteOutcome::NotAdded(error.to_string())
+            };
+            outcomes.push((id, outcome));
+        }
+        let listed: Vec<String> = settings
+            .sites
+            .iter()
+            .map(|s| s.id.clone())
+            .chain(outcomes.iter().map(|(id, _)| id.clone()))
+            .collect();
+        for site in settings.sites {
+            let outcome = self.apply(site.clone(), multi_site);
+            outcomes.push((site.id, outcome));
+        }
+        let removed: Vec<String> = self
+            .sites
+            .keys()
+            .filter(|id| !listed.contains(id))
+            .cloned()
+            .collect();
+        for id in removed {
+            self.sites.remove(&id);
+            self.registry.remove(&id);
+            tracing::info!(site = id, "site removed; its requests in flight finish");
+            outcomes.push((id, SiteOutcome::Removed));
+        }
+        Ok(outcomes)
+    }
+
+    fn apply(&mut self, site: SiteSettings, multi_site: bool) -> SiteOutcome {
+        let existing = self.sites.get_mut(&site.id);
+        if let Some((current, watcher)) = existing {
+            if current.same_as(&site) {
+                // Logged by the watcher either way.
+                return match watcher.reload() {
+                    Ok(()) => SiteOutcome::Unchanged,
+                    Err(e) => SiteOutcome::KeptPrevious(e.to_string()),
+                };
+            }
+        }
+        let was_served = self.sites.contains_key(&site.id);
+        match sites::load(&site, multi_site) {
+            Ok(state) => {
+                let watcher = MappingReloader::new(state.provisioner.clone(), site.mapping.clone());
+                self.registry.insert(Arc::new(state));
+                tracing::info!(
+                    site = site.id,
+                    drupal = site.drupal.base_url,
+                    "{}",
+                    if was_served {
+                        "site reloaded with its new settings; new requests use them"
+                    } else {
+                        "site added"
+                    }
+                );
+                self.sites.insert(site.id.clone(), (site, watcher));
+                if was_served {
+                    SiteOutcome::Changed
+                } else {
+                    SiteOutcome::Added
+                }
+            }
+            Err(e) if was_served => {
+                tracing::error!(site = site.id, error = %e, "the site's new settings are not used; it keeps its previous settings");
+                SiteOutcome::KeptPrevious(e.to_string())
+            }
+            Err(e) => {
+                tracing::error!(site = site.id, error = %e, "the new site cannot be set up; it is not added");
+                SiteOutcome::NotAdded(e.to_string())
+            }
+        }
+    }
+
+    /// Reads every site's mapping file that changed since it was last read.
+    pub fn reload_changed_mappings(&mut self) {
+        for (id, (_, watcher)) in &mut self.sites {
+            let span = tracing::info_span!("site_mapping", site = id.as_str());
+            let _entered = span.enter();
+            let _ = watcher.reload_if_changed();
+        }
+    }
+
+    /// Reloads the configuration on every SIGHUP, and each mapping file
+    /// when a look every `interval` finds it changed. Runs until dropped.
+    pub async fn watch(mut self, interval: Duration) {
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(stream) => Some(stream),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; the mapping files are still watched for changes");
+                None
+            }
+        };
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                Some(()) = next_hangup(&mut hangups) => {
+                    tracing::info!("SIGHUP: reloading the configuration and the mappings");
+                    // Each outcome is logged where it happens.
+                    let _ = self.reload();
+                }
+                _ = ticks.tick() => self.reload_changed_mappings(),
+            }
+        }
+    }
+}
+
+async fn next_hangup(hangups: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match hangups {
+        Some(stream) => stream.recv().await,
+        None => std::future::pending().await,
+    }
+}

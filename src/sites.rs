@@ -1,0 +1,70 @@
+//! One site as a value: its SCIM clients, Drupal client, mapping and
+//! provisioner, built by `build` from the site's settings. Each site owns
+//! its Drupal session, concurrency limit and queue, circuit breaker, role
+//! cache and seen-accounts window (all held by its `DrupalClient` and
+//! `Provisioner`), so one site failing cannot hold up another.
+
+use std::sync::Arc;
+
+use crate::config::SiteSettings;
+use crate::drupal::{DrupalClient, DrupalError};
+use crate::http::clients::Clients;
+use crate::http::jwt::JwtError;
+use crate::http::site::site_path;
+use crate::http::AppState;
+use crate::mapping::{Mapping, MappingError};
+use crate::provisioning::Provisioner;
+use crate::scim::schema::SchemaError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SiteError {
+    #[error("{0}")]
+    Mapping(#[from] MappingError),
+    #[error("cannot set up the Drupal client: {0}")]
+    Drupal(#[from] DrupalError),
+    #[error("scim.jwt: {0}")]
+    Jwt(#[from] JwtError),
+    #[error("the mapping's schemas do not fit the built-in ones: {0}")]
+    Schemas(#[from] SchemaError),
+}
+
+/// Builds the site `settings` describes, with this mapping. `multi_site`:
+/// it is one entry of `sites:`, served at `/sites/{id}/scim/v2`.
+pub fn build(
+    settings: &SiteSettings,
+    mapping: Mapping,
+    multi_site: bool,
+) -> Result<AppState, SiteError> {
+    let drupal = DrupalClient::new((&settings.drupal).into())?.with_dry_run(settings.dry_run);
+    if settings.dry_run {
+        tracing::warn!(
+            site = settings.id,
+            "dry run: every Drupal write is logged and not sent; reads go to Drupal"
+        );
+    }
+    let provisioner = Arc::new(Provisioner::new(
+        drupal,
+        Arc::new(mapping),
+        settings.policy.clone(),
+    )?);
+    let clients = Clients::new(&settings.scim)?;
+    Ok(AppState {
+        provisioner,
+        clients,
+        public_url: settings
+            .scim
+            .public_url
+            .as_ref()
+            .map(|url| url.replace("{site}", &settings.id)),
+        site: settings.id.as_str().into(),
+        path: site_path(&settings.id, multi_site),
+        max_body_bytes: settings.scim.max_body_bytes,
+        discreet: multi_site,
+    })
+}
+
+/// Builds the site with the mapping its `mapping:` file holds.
+pub fn load(settings: &SiteSettings, multi_site: bool) -> Result<AppState, SiteError> {
+    let mapping = Mapping::load_file(&settings.mapping)?;
+    build(settings, mapping, multi_site)
+}

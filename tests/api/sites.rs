@@ -1,0 +1,567 @@
+//! Many Drupal sites behind one bridge (`sites:`): each site at
+//! `/sites/{id}/scim/v2` with its own Drupal, mapping and clients; the
+//! credentials of one open no other, one failing site does not hold up the
+//! others, and a reload adds, changes and removes sites.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use drupal_scim_bridge::config::Settings;
+use drupal_scim_bridge::http::site::SiteRegistry;
+use drupal_scim_bridge::site_reload::{SiteOutcome, SitesReloader};
+use drupal_scim_bridge::standin::{StandIn, StandInConfig, StandInHandle};
+use drupal_scim_bridge::startup::Application;
+use serde_json::{json, Value};
+
+use crate::helpers::{captured_logs, mapping_with, read, Answer, DRUPAL_PASSWORD, SCIM_JSON};
+
+/// One site's Drupal stand-in and the token of its client `idp`.
+struct SiteUnderTest {
+    id: String,
+    token: String,
+    drupal: StandInHandle,
+    drupal_url: String,
+    _standin: StandIn,
+}
+
+/// The bridge serving several sites, from a configuration file on disk.
+struct Sites {
+    /// `http://127.0.0.1:<port>`
+    root: String,
+    sites: Vec<SiteUnderTest>,
+    dir: PathBuf,
+    config: PathBuf,
+    registry: Arc<SiteRegistry>,
+    settings: Settings,
+    client: reqwest::Client,
+}
+
+impl Drop for Sites {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn token_of(id: &str) -> String {
+    format!("token-of-site-{id}-0123456789")
+}
+
+/// The demo mapping, exposing only the role `group` (as SCIM group `display`).
+fn mapping_exposing(group: &str, display: &str) -> String {
+    mapping_with(
+        "demo.yaml",
+        &format!("  - {{role: {group}, display_name: {display}}}"),
+        "  []",
+    )
+}
+
+fn start_standin() -> StandIn {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind stand-in");
+    StandIn::start(StandInConfig::demo(DRUPAL_PASSWORD), listener).expect("start stand-in")
+}
+
+/// A site's entry of `sites:`; `extra` lines go at its end: lines
+/// indented 6 spaces extend its `drupal:` block, 8 spaces its client list.
+fn site_entry(id: &str, drupal_url: &str, mapping: &std::path::Path, extra: &str) -> String {
+    let (drupal, clients) = if extra.starts_with("      ") && !extra.starts_with("        ") {
+        (extra, "")
+    } else {
+        ("", extra)
+    };
+    format!(
+        "  - id: {id}\n    mapping: {}\n    drupal:\n      base_url: {drupal_url}\n{drupal}    scim:\n      clients:\n        - name: idp\n          token: \"{}\"\n{clients}",
+        mapping.display(),
+        token_of(id)
+    )
+}
+
+const DEFAULTS: &str = "defaults:\n  drupal:\n    timeout_secs: 2\n    connect_timeout_secs: 1\n    auth:\n      username: admin\n      password: \"admin-password\"\n";
+
+impl Sites {
+    /// Sites `ids`, site `i` exposing the group `mappings[i]` if given
+    /// (else `editor`); `extra[i]` lines go into site `i`'s entry.
+    async fn start(ids: &[&str], extra: &[&str]) -> Sites {
+        let dir = std::env::temp_dir().join(format!("scim-bridge-sites-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut sites = Vec::new();
+        let mut entries = String::new();
+        for (n, id) in ids.iter().enumerate() {
+            let standin = start_standin();
+            let mapping = dir.join(format!("{id}.yaml"));
+            let (role, display) = if n % 2 == 0 {
+                ("editor", "Editors")
+            } else {
+                ("engineering", "Engineers")
+            };
+            std::fs::write(&mapping, mapping_exposing(role, display)).expect("mapping");
+            entries.push_str(&site_entry(
+                id,
+                &standin.base_url(),
+                &mapping,
+                extra.get(n).copied().unwrap_or(""),
+            ));
+            sites.push(SiteUnderTest {
+                id: id.to_string(),
+                token: token_of(id),
+                drupal: standin.handle(),
+                drupal_url: standin.base_url(),
+                _standin: standin,
+            });
+        }
+        let config = dir.join("bridge.yaml");
+        std::fs::write(
+            &config,
+            format!("listen: 127.0.0.1:0\n{DEFAULTS}sites:\n{entries}"),
+        )
+        .expect("config");
+        let settings = Settings::load(&config).expect("multi-site settings");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind bridge");
+        let app = Application::with_mapping_files(&settings, listener).expect("build bridge");
+        let root = format!("http://127.0.0.1:{}", app.port());
+        let registry = app.sites();
+        tokio::spawn(app.run_until_stopped());
+        Sites {
+            root,
+            sites,
+            dir,
+            config,
+            registry,
+            settings,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    fn site(&self, id: &str) -> &SiteUnderTest {
+        self.sites
+            .iter()
+            .find(|s| s.id == id)
+            .expect("a site of the test")
+    }
+
+    fn url(&self, site: &str, path: &str) -> String {
+        format!("{}/sites/{site}/scim/v2{path}", self.root)
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        site: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Answer {
+        let mut request = self.client.request(method, self.url(site, path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", SCIM_JSON)
+                .body(body.to_string());
+        }
+        read(request.send().await.expect("bridge answers")).await
+    }
+
+    /// GET with the site's own token.
+    async fn get(&self, site: &str, path: &str) -> Answer {
+        let token = self.site(site).token.clone();
+        self.call(reqwest::Method::GET, site, path, Some(&token), None)
+            .await
+    }
+
+    async fn create_user(&self, site: &str, token: &str, user_name: &str) -> Answer {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": user_name,
+            "emails": [{"value": format!("{user_name}@example.org"), "primary": true}],
+        });
+        self.call(
+            reqwest::Method::POST,
+            site,
+            "/Users",
+            Some(token),
+            Some(&body),
+        )
+        .await
+    }
+
+    fn reloader(&self) -> SitesReloader {
+        SitesReloader::new(
+            self.config.clone(),
+            &self.settings,
+            self.registry.clone(),
+            false,
+        )
+    }
+}
+
+fn group_names(answer: &Answer) -> Vec<String> {
+    answer.body["Resources"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|g| g["displayName"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn each_site_provisions_its_own_drupal_with_its_own_mapping() {
+    let sites = Sites::start(&["physics", "chem-2"], &[]).await;
+    let token = sites.site("physics").token.clone();
+    let created = sites.create_user("physics", &token, "ada").await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap();
+    assert_eq!(
+        created.header("location"),
+        Some(format!("{}/Users/{id}", sites.url("physics", "")).as_str()),
+        "Location follows the site's path"
+    );
+    assert_eq!(
+        created.body["meta"]["location"],
+        json!(sites.url("physics", &format!("/Users/{id}")))
+    );
+    assert!(sites.site("physics").drupal.user_by_name("ada").is_some());
+    assert!(
+        sites.site("chem-2").drupal.user_by_name("ada").is_none(),
+        "the other site's Drupal is untouched"
+    );
+    assert_eq!(
+        sites
+            .get("chem-2", "/Users?filter=userName%20eq%20%22ada%22")
+            .await
+            .body["totalResults"],
+        json!(0)
+    );
+    assert_eq!(
+        group_names(&sites.get("physics", "/Groups").await),
+        ["Editors"]
+    );
+    assert_eq!(
+        group_names(&sites.get("chem-2", "/Groups").await),
+        ["Engineers"]
+    );
+}
+
+#[tokio::test]
+async fn a_sites_credentials_open_no_other_site_and_show_nothing_of_it() {
+    let sites = Sites::start(&["a", "b"], &[]).await;
+    let token_a = sites.site("a").token.clone();
+    let on_a = sites.get("a", "/Users").await;
+    assert_eq!(on_a.status, 200, "{}", on_a.body);
+
+    let get = |site: &'static str, token: Option<&'static str>| {
+        let token = token.map(str::to_string);
+        let sites = &sites;
+        async move {
+            sites
+                .call(reqwest::Method::GET, site, "/Users", token.as_deref(), None)
+                .await
+        }
+    };
+    let token_a: &'static str = Box::leak(token_a.into_boxed_str());
+    let a_on_b = get("b", Some(token_a)).await;
+    a_on_b.assert_scim_error(401, None);
+    assert!(a_on_b.header("www-authenticate").is_some());
+    assert_eq!(
+        sites.site("b").drupal.request_count(),
+        0,
+        "nothing reached site b's Drupal"
+    );
+    // An unknown site and a wrong token answer alike, with a token or without.
+    let a_on_nowhere = get("nowhere", Some(token_a)).await;
+    let wrong_on_b = get("b", Some("a-wrong-token-0123456789")).await;
+    for other in [&a_on_nowhere, &wrong_on_b] {
+        assert_eq!(other.status, a_on_b.status);
+        assert_eq!(other.body, a_on_b.body);
+        assert_eq!(
+            other.header("www-authenticate"),
+            a_on_b.header("www-authenticate")
+        );
+    }
+    let bare_b = get("b", None).await;
+    let bare_nowhere = get("nowhere", None).await;
+    bare_b.assert_scim_error(401, None);
+    assert_eq!(bare_nowhere.status, bare_b.status);
+    assert_eq!(bare_nowhere.body, bare_b.body);
+    // Even an unknown path under an unknown site: authentication first.
+    let deep = sites
+        .call(
+            reqwest::Method::GET,
+            "nowhere",
+            "/Nope",
+            Some(token_a),
+            None,
+        )
+        .await;
+    assert_eq!(deep.body, a_on_b.body);
+
+    // With sites:, there is no default site at /scim/v2.
+    let legacy = sites
+        .client
+        .get(format!("{}/scim/v2/Users", sites.root))
+        .bearer_auth(token_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(legacy.status(), 404);
+}
+
+#[tokio::test]
+async fn named_clients_a_digest_token_and_a_read_only_client() {
+    let logs = captured_logs();
+    // sha256("auditor-token-0123456789")
+    let digest = "f54bcd5121e1f2d396484aa3fa36a67cd009af3e3b66d42f0fc753005661b972";
+    let auditor = format!(
+        "        - name: auditor\n          token_sha256: {digest}\n          read_only: true\n"
+    );
+    let sites = Sites::start(&["a", "b"], &["", &auditor]).await;
+    let token = "auditor-token-0123456789";
+    // Computed, not trusted: the digest above must be this token's.
+    use sha2::Digest as _;
+    let computed: String = sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(computed, digest);
+
+    let read = sites
+        .call(reqwest::Method::GET, "b", "/Users", Some(token), None)
+        .await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    let search = sites
+        .call(
+            reqwest::Method::POST,
+            "b",
+            "/Users/.search",
+            Some(token),
+            Some(&json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]})),
+        )
+        .await;
+    assert_eq!(search.status, 200, "a search is a read: {}", search.body);
+    let refused = sites.create_user("b", token, "grace").await;
+    refused.assert_scim_error(403, None);
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("read-only"),
+        "{}",
+        refused.body
+    );
+    assert!(sites.site("b").drupal.user_by_name("grace").is_none());
+    let delete = sites
+        .call(
+            reqwest::Method::DELETE,
+            "b",
+            "/Users/00000000-0000-4000-8000-000000000000",
+            Some(token),
+            None,
+        )
+        .await;
+    delete.assert_scim_error(403, None);
+    // The digest client is site b's: site a does not know it.
+    sites
+        .call(reqwest::Method::GET, "a", "/Users", Some(token), None)
+        .await
+        .assert_scim_error(401, None);
+    // The full client of b writes.
+    let writer = sites.site("b").token.clone();
+    assert_eq!(sites.create_user("b", &writer, "grace").await.status, 201);
+
+    // The request log names the site and the client.
+    let events: Vec<Value> = logs
+        .contents()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &Value| e["message"] == "scim request" && e["span"]["site"] == "b")
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["span"]["client"] == "auditor" && e["status"] == 403),
+        "{events:?}"
+    );
+    assert!(events
+        .iter()
+        .any(|e| e["span"]["client"] == "idp" && e["status"] == 201));
+    assert!(
+        !logs.contents().contains(token),
+        "tokens never reach the log"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_site_does_not_slow_another() {
+    let busy_limits = "      max_concurrency: 2\n      queue_limit: 4\n      retries: 0\n      breaker:\n        failures: 0\n";
+    let sites = Sites::start(&["slow", "quiet"], &[busy_limits, ""]).await;
+    // Both sessions exist before the test: log-ins are not what is measured.
+    assert_eq!(sites.get("slow", "/Users?count=1").await.status, 200);
+    assert_eq!(sites.get("quiet", "/Users?count=1").await.status, 200);
+    let slow = &sites.site("slow").drupal;
+    slow.set_latency(Duration::from_millis(1500));
+    slow.fail_next(10_000, 500);
+
+    // Twenty IdP requests at once on the slow, failing site.
+    let load: Vec<_> = (0..20)
+        .map(|n| {
+            let client = sites.client.clone();
+            let url = sites.url("slow", &format!("/Users?filter=userName%20eq%20%22u{n}%22"));
+            let token = sites.site("slow").token.clone();
+            tokio::spawn(async move {
+                client
+                    .get(url)
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Meanwhile the quiet site answers at its own pace.
+    let mut slowest = Duration::ZERO;
+    for n in 0..10 {
+        let started = Instant::now();
+        let answer = sites
+            .get(
+                "quiet",
+                &format!("/Users?filter=userName%20eq%20%22q{n}%22"),
+            )
+            .await;
+        slowest = slowest.max(started.elapsed());
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let statuses: Vec<u16> = futures_util::future::join_all(load)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap_or(0))
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == 502 || *s == 503),
+        "the slow site fails as a failing Drupal does: {statuses:?}"
+    );
+    assert!(
+        statuses.contains(&503),
+        "its own queue overflowed: {statuses:?}"
+    );
+    // Each of the slow site's requests waits 1.5 s for its Drupal; the quiet
+    // site's never wait for them.
+    assert!(
+        slowest < Duration::from_millis(1000),
+        "the quiet site's slowest request took {slowest:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_reload_adds_changes_and_removes_sites_and_keeps_a_broken_one() {
+    let sites = Sites::start(&["keep", "gone"], &[]).await;
+    assert_eq!(sites.get("keep", "/Users").await.status, 200);
+    assert_eq!(sites.get("gone", "/Users").await.status, 200);
+    let kept = sites.registry.get("keep").expect("served");
+
+    // "gone" removed, "new" added on its own stand-in; "keep" unchanged.
+    let standin = start_standin();
+    let new_mapping = sites.dir.join("new.yaml");
+    std::fs::write(&new_mapping, mapping_exposing("engineering", "Staff")).unwrap();
+    let keep_entry = site_entry(
+        "keep",
+        &sites.site("keep").drupal_url.clone(),
+        &sites.dir.join("keep.yaml"),
+        "",
+    );
+    let new_entry = site_entry("new", &standin.base_url(), &new_mapping, "");
+    write_config(&sites, &format!("{keep_entry}{new_entry}"));
+    let mut reloader = sites.reloader();
+    let mut outcomes = reloader.reload().expect("reloaded");
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        [
+            ("gone".to_string(), SiteOutcome::Removed),
+            ("keep".to_string(), SiteOutcome::Unchanged),
+            ("new".to_string(), SiteOutcome::Added),
+        ]
+    );
+    assert!(
+        Arc::ptr_eq(&kept, &sites.registry.get("keep").unwrap()),
+        "an unchanged site is not rebuilt: its session and caches stay"
+    );
+    assert_eq!(sites.get("keep", "/Users").await.status, 200);
+    sites
+        .get("gone", "/Users")
+        .await
+        .assert_scim_error(401, None);
+    let on_new = sites
+        .call(
+            reqwest::Method::GET,
+            "new",
+            "/Groups",
+            Some(&token_of("new")),
+            None,
+        )
+        .await;
+    assert_eq!(on_new.status, 200, "{}", on_new.body);
+    assert_eq!(group_names(&on_new), ["Staff"]);
+
+    // A broken change to "new" keeps its previous settings; "keep" is untouched.
+    let broken = site_entry("new", "not a url", &new_mapping, "");
+    write_config(&sites, &format!("{keep_entry}{broken}"));
+    let outcomes = reloader.reload().expect("reloaded");
+    let new = outcomes.iter().find(|(id, _)| id == "new").unwrap();
+    assert!(
+        matches!(&new.1, SiteOutcome::KeptPrevious(why) if why.contains("base_url")),
+        "{outcomes:?}"
+    );
+    let still = sites
+        .call(
+            reqwest::Method::GET,
+            "new",
+            "/Groups",
+            Some(&token_of("new")),
+            None,
+        )
+        .await;
+    assert_eq!(still.status, 200, "{}", still.body);
+    assert!(Arc::ptr_eq(&kept, &sites.registry.get("keep").unwrap()));
+
+    // A changed site is rebuilt: a new token takes over from the old.
+    let rotated = site_entry(
+        "keep",
+        &sites.site("keep").drupal_url.clone(),
+        &sites.dir.join("keep.yaml"),
+        "",
+    )
+    .replace(&token_of("keep"), "rotated-token-0123456789");
+    write_config(&sites, &format!("{rotated}{new_entry}"));
+    let outcomes = reloader.reload().expect("reloaded");
+    assert!(outcomes.contains(&("keep".to_string(), SiteOutcome::Changed)));
+    sites
+        .get("keep", "/Users")
+        .await
+        .assert_scim_error(401, None);
+    let rotated = sites
+        .call(
+            reqwest::Method::GET,
+            "keep",
+            "/Users",
+            Some("rotated-token-0123456789"),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, 200);
+    drop(standin);
+}
+
+/// Rewrites the test's configuration with these `sites:` entries.
+fn write_config(sites: &Sites, entries: &str) {
+    let next = sites.dir.join("bridge.yaml.new");
+    std::fs::write(
+        &next,
+        format!("listen: 127.0.0.1:0\n{DEFAULTS}sites:\n{entries}"),
+    )
+    .unwrap();
+    std::fs::rename(&next, &sites.config).unwrap();
+}
