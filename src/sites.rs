@@ -68,3 +68,36 @@ pub fn load(settings: &SiteSettings, multi_site: bool) -> Result<AppState, SiteE
     let mapping = Mapping::load_file(&settings.mapping)?;
     build(settings, mapping, multi_site)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    #[test]
+    fn a_site_is_served_under_its_id_and_its_public_url_names_it() {
+        let settings = Settings::from_yaml(
+            r#"
+defaults:
+  scim:
+    public_url: https://scim.example.org/sites/{site}/scim/v2/
+    tokens: ["a-token-0123456789abcdef"]
+  drupal:
+    auth: {username: bridge, password: pw}
+sites:
+  - id: physics
+    drupal: {base_url: "https://physics.example.org"}
+"#,
+        )
+        .unwrap();
+        let mapping = crate::demo::mapping().unwrap();
+        let state = build(&settings.sites[0], mapping, true).unwrap();
+        assert_eq!(&*state.site, "physics");
+        assert_eq!(state.path, "/sites/physics/scim/v2");
+        assert_eq!(
+            state.public_url.as_deref(),
+            Some("https://scim.example.org/sites/physics/scim/v2")
+        );
+        assert!(state.discreet);
+    }
+}

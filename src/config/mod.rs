@@ -664,4 +664,149 @@ drupal:
         let bad = format!("{MINIMAL}deprovision: shred\n");
         assert!(Settings::from_yaml(&bad).is_err());
     }
+
+    const TWO_SITES: &str = r#"
+listen: 127.0.0.1:9000
+defaults:
+  mapping: mappings/shared.yaml
+  scim:
+    public_url: https://scim.example.org/sites/{site}/scim/v2
+  drupal:
+    timeout_secs: 4
+    auth:
+      username: scim-bridge
+      password: "shared-password-1"
+sites:
+  - id: physics
+    drupal:
+      base_url: https://physics.example.org
+    scim:
+      tokens: ["physics-token-0123456789"]
+  - id: chem
+    mapping: mappings/chem.yaml
+    deprovision: delete
+    drupal:
+      base_url: https://chem.example.org
+      auth:
+        password: "chem-password-1"
+    scim:
+      clients:
+        - name: okta
+          token_sha256: f54bcd5121e1f2d396484aa3fa36a67cd009af3e3b66d42f0fc753005661b972
+          read_only: true
+"#;
+
+    #[test]
+    fn sites_take_their_defaults_and_override_them() {
+        let s = Settings::from_yaml(TWO_SITES).unwrap();
+        assert!(s.multi_site);
+        assert_eq!(s.listen.to_string(), "127.0.0.1:9000");
+        let ids: Vec<&str> = s.sites.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["physics", "chem"]);
+        let physics = s.site("physics").unwrap();
+        let chem = s.site("chem").unwrap();
+        assert_eq!(physics.mapping, PathBuf::from("mappings/shared.yaml"));
+        assert_eq!(chem.mapping, PathBuf::from("mappings/chem.yaml"));
+        assert_eq!(physics.drupal.timeout, Duration::from_secs(4));
+        assert_eq!(chem.drupal.auth.account(), "scim-bridge");
+        assert_eq!(
+            chem.drupal.auth,
+            DrupalAuth::Session {
+                username: "scim-bridge".into(),
+                password: Secret::new("chem-password-1")
+            }
+        );
+        assert_eq!(physics.policy.deprovision, DeprovisionPolicy::Block);
+        assert_eq!(chem.policy.deprovision, DeprovisionPolicy::Delete);
+        assert_eq!(chem.scim.clients[0].name, "okta");
+        assert!(chem.scim.clients[0].read_only);
+        assert!(matches!(
+            chem.scim.clients[0].credential,
+            ClientCredential::Sha256(_)
+        ));
+        assert!(!format!("{s:?}").contains("shared-password-1"));
+        assert!(physics.same_as(&physics.clone()));
+        assert!(!physics.same_as(chem));
+    }
+
+    #[test]
+    fn a_file_without_sites_is_the_default_site() {
+        let s = Settings::from_yaml(MINIMAL).unwrap();
+        assert!(!s.multi_site);
+        assert_eq!(s.sites.len(), 1);
+        assert_eq!(s.sites[0].id, DEFAULT_SITE);
+    }
+
+    #[test]
+    fn with_sites_the_top_level_holds_no_site_settings() {
+        let yaml = format!("{TWO_SITES}deprovision: delete\n");
+        let err = Settings::from_yaml(&yaml).unwrap_err().to_string();
+        assert!(
+            err.contains("deprovision") && err.contains("defaults"),
+            "{err}"
+        );
+        let yaml = format!("{MINIMAL}defaults:\n  mapping: x.yaml\n");
+        let err = Settings::from_yaml(&yaml).unwrap_err().to_string();
+        assert!(err.contains("without sites:"), "{err}");
+    }
+
+    #[test]
+    fn an_invalid_site_is_named_and_a_reload_keeps_the_others() {
+        let broken = TWO_SITES.replace("https://chem.example.org", "ftp://chem");
+        let err = Settings::from_yaml(&broken).unwrap_err().to_string();
+        assert!(err.contains("sites[chem]"), "{err}");
+        let unknown = TWO_SITES.replace("    deprovision: delete", "    deprovison: delete");
+        let err = Settings::from_yaml(&unknown).unwrap_err().to_string();
+        assert!(
+            err.contains("sites[chem]") && err.contains("deprovison"),
+            "{err}"
+        );
+
+        let dir =
+            std::env::temp_dir().join(format!("scim-bridge-sites-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bridge.yaml");
+        std::fs::write(&path, &broken).unwrap();
+        let reloaded = Settings::load_for_reload(&path).unwrap();
+        assert_eq!(reloaded.settings.sites.len(), 1);
+        assert_eq!(reloaded.settings.sites[0].id, "physics");
+        assert_eq!(reloaded.invalid.len(), 1);
+        assert_eq!(reloaded.invalid[0].0, "chem");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn named_clients_need_one_credential_and_their_own_name_and_token() {
+        let with_clients = |clients: &str| {
+            let yaml = MINIMAL.replace(
+                "  tokens: [\"0123456789abcdef-token\"]\n",
+                &format!("  tokens: [\"0123456789abcdef-token\"]\n  clients:\n{clients}"),
+            );
+            Settings::from_yaml(&yaml).map_err(|e| e.to_string())
+        };
+        let ok = with_clients("    - name: okta\n      token: okta-token-0123456789\n").unwrap();
+        assert_eq!(ok.sites[0].scim.clients[0].name, "okta");
+        assert!(!ok.sites[0].scim.clients[0].read_only);
+        let err = with_clients("    - name: okta\n").unwrap_err();
+        assert!(err.contains("exactly one of"), "{err}");
+        let err = with_clients(
+            "    - name: okta\n      token: okta-token-0123456789\n      token_sha256: abc\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("exactly one of"), "{err}");
+        let err = with_clients("    - name: okta\n      token_sha256: abc\n").unwrap_err();
+        assert!(err.contains("64 hexadecimal"), "{err}");
+        let err =
+            with_clients("    - name: default\n      token: other-token-0123456789\n").unwrap_err();
+        assert!(err.contains("used twice"), "{err}");
+        let err =
+            with_clients("    - name: okta\n      token: 0123456789abcdef-token\n").unwrap_err();
+        assert!(err.contains("its own token"), "{err}");
+        assert!(!err.contains("0123456789abcdef-token"), "{err}");
+        let err = with_clients("    - name: okta\n      token: short\n").unwrap_err();
+        assert!(err.contains("16"), "{err}");
+        let err = with_clients("    - name: \"bad name\"\n      token: okta-token-0123456789\n")
+            .unwrap_err();
+        assert!(err.contains("letters"), "{err}");
+    }
 }

@@ -2,6 +2,7 @@
 //! in-process Drupal stand-in, called over HTTP as an identity provider would.
 
 mod bulk;
+mod clients;
 mod custom_schemas;
 mod deprovision;
 mod discovery;

@@ -62,16 +62,18 @@ fn start_standin() -> StandIn {
     StandIn::start(StandInConfig::demo(DRUPAL_PASSWORD), listener).expect("start stand-in")
 }
 
-/// A site's entry of `sites:`; `extra` lines go at its end: lines
-/// indented 6 spaces extend its `drupal:` block, 8 spaces its client list.
+/// A site's entry of `sites:` with `extra` lines: indented 4 spaces,
+/// they are the site's own keys; 6 spaces extend its `drupal:` block; 8
+/// spaces its client list.
 fn site_entry(id: &str, drupal_url: &str, mapping: &std::path::Path, extra: &str) -> String {
-    let (drupal, clients) = if extra.starts_with("      ") && !extra.starts_with("        ") {
-        (extra, "")
-    } else {
-        ("", extra)
+    let indent = extra.len() - extra.trim_start_matches(' ').len();
+    let (own, drupal, clients) = match indent {
+        4 => (extra, "", ""),
+        6 => ("", extra, ""),
+        _ => ("", "", extra),
     };
     format!(
-        "  - id: {id}\n    mapping: {}\n    drupal:\n      base_url: {drupal_url}\n{drupal}    scim:\n      clients:\n        - name: idp\n          token: \"{}\"\n{clients}",
+        "  - id: {id}\n{own}    mapping: {}\n    drupal:\n      base_url: {drupal_url}\n{drupal}    scim:\n      clients:\n        - name: idp\n          token: \"{}\"\n{clients}",
         mapping.display(),
         token_of(id)
     )
@@ -564,4 +566,19 @@ fn write_config(sites: &Sites, entries: &str) {
     )
     .unwrap();
     std::fs::rename(&next, &sites.config).unwrap();
+}
+
+#[tokio::test]
+async fn dry_run_is_a_setting_of_each_site() {
+    let sites = Sites::start(&["trial", "live"], &["    dry_run: true\n", ""]).await;
+    for id in ["trial", "live"] {
+        let token = sites.site(id).token.clone();
+        let created = sites.create_user(id, &token, "noor").await;
+        assert_eq!(created.status, 201, "{id}: {}", created.body);
+    }
+    assert!(
+        sites.site("trial").drupal.user_by_name("noor").is_none(),
+        "the dry-run site sends no write"
+    );
+    assert!(sites.site("live").drupal.user_by_name("noor").is_some());
 }
