@@ -49,9 +49,12 @@ bridge's account (wrong credentials make Drupal answer as anonymous, not
 401); JSON:API accepts writes; every custom field the mapping writes exists
 on the user entity with a fitting type; every role the mapping uses and
 every protected role exists. One line per finding, each saying what to do.
+With sites:, every site is checked (its findings start with `site <id>:`),
+or only the one --site names.
 
 Examples:
   drupal-scim-bridge check --config /etc/scim-bridge/bridge.yaml
+  drupal-scim-bridge check --config bridge.yaml --site physics
   SCIM_BRIDGE__MAPPING=mappings/okta.yaml drupal-scim-bridge check --config bridge.yaml
 
 Exit status:
@@ -69,6 +72,7 @@ of it, computed exactly as the bridge does, touching no server:
 
 Examples:
   drupal-scim-bridge map --mapping mappings/okta.yaml < okta-user.json
+  drupal-scim-bridge map --config bridge.yaml --site physics < okta-user.json
   curl -su admin https://drupal.example.org/jsonapi/user/user/<uuid> \\
     | drupal-scim-bridge map --mapping mappings/okta.yaml --reverse
 
@@ -143,8 +147,14 @@ Exit status: 0 when stopped with Ctrl-C, 1 when it cannot start, 2 wrong usage."
     #[command(after_help = MAP_HELP)]
     Map {
         /// The mapping file.
+        #[arg(long, required_unless_present = "config", conflicts_with = "config")]
+        mapping: Option<PathBuf>,
+        /// Instead of --mapping: the mapping of a site of this configuration.
         #[arg(long)]
-        mapping: PathBuf,
+        config: Option<PathBuf>,
+        /// With --config: the site of its `sites:` whose mapping to use.
+        #[arg(long, requires = "config")]
+        site: Option<String>,
         /// Convert a Drupal JSON:API user to SCIM instead.
         #[arg(long)]
         reverse: bool,
@@ -188,7 +198,12 @@ fn main() -> ExitCode {
                 logged(run_demo(listen, drupal_listen, token, drupal_password, latency).await)
             }
             Command::Check { config, site } => Ok(run_check(&config, site.as_deref()).await),
-            Command::Map { mapping, reverse } => map(&mapping, reverse),
+            Command::Map {
+                mapping,
+                config,
+                site,
+                reverse,
+            } => mapping_file(mapping, config, site).and_then(|mapping| map(&mapping, reverse)),
         }
     });
     match result {
@@ -263,6 +278,47 @@ async fn run_check(config: &Path, site: Option<&str>) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `--mapping`, or the mapping of `--site` (or the only site) of `--config`.
+fn mapping_file(
+    mapping: Option<PathBuf>,
+    config: Option<PathBuf>,
+    site: Option<String>,
+) -> Result<PathBuf, String> {
+    if let Some(mapping) = mapping {
+        return Ok(mapping);
+    }
+    let Some(config) = config else {
+        return Err("name a mapping with --mapping, or a configuration with --config".into());
+    };
+    let settings = Settings::load(&config).map_err(|e| e.to_string())?;
+    let ids = || {
+        settings
+            .sites
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let chosen = match (&site, settings.sites.as_slice()) {
+        (Some(id), _) => settings.site(id).ok_or_else(|| {
+            format!(
+                "{} has no site {id:?}; its sites: {}",
+                config.display(),
+                ids()
+            )
+        })?,
+        (None, [only]) => only,
+        (None, _) => {
+            return Err(format!(
+                "{} serves several sites; name one with --site ({})",
+                config.display(),
+                ids()
+            ))
+        }
+    };
+    Ok(chosen.mapping.clone())
 }
 
 fn map(mapping: &Path, reverse: bool) -> Result<ExitCode, String> {

@@ -741,3 +741,110 @@ async fn sighup_keeps_the_mapping_when_the_new_one_is_invalid_and_takes_a_valid_
     assert_eq!(status, 200, "{user}");
     assert_eq!(user["nickName"], "ext-ada", "{user}");
 }
+
+/// A `sites:` configuration of two sites on two stand-ins, each with its
+/// own mapping file.
+fn two_sites(dir: &Workdir, physics: &StandIn, chem: &StandIn, chem_mapping: &str) -> PathBuf {
+    let physics_mapping = dir.write("physics.yaml", &demo_mapping());
+    let chem_mapping = dir.write("chem.yaml", chem_mapping);
+    dir.write(
+        "bridge.yaml",
+        &format!(
+            "listen: 127.0.0.1:{port}\ndefaults:\n  drupal:\n    timeout_secs: 2\n    connect_timeout_secs: 1\n    auth:\n      username: admin\n      password: \"{PASSWORD}\"\nsites:\n  - id: physics\n    mapping: {}\n    scim:\n      tokens: [\"{TOKEN}\"]\n    drupal:\n      base_url: {}\n  - id: chem\n    mapping: {}\n    scim:\n      tokens: [\"chem-token-0123456789\"]\n    drupal:\n      base_url: {}\n",
+            physics_mapping.display(),
+            physics.base_url(),
+            chem_mapping.display(),
+            chem.base_url(),
+            port = free_port(),
+        ),
+    )
+}
+
+#[tokio::test]
+async fn check_checks_every_site_or_the_one_named_and_map_takes_a_site() {
+    let physics = start_standin(StandInConfig::demo(PASSWORD));
+    let chem = start_standin(StandInConfig::demo(PASSWORD));
+    let dir = Workdir::new();
+    // chem's mapping names a field its Drupal lacks.
+    let chem_mapping = demo_mapping().replace(
+        "rules:\n",
+        "rules:\n  - scim: title\n    drupal: field_job_title\n",
+    );
+    let config = two_sites(&dir, &physics, &chem, &chem_mapping);
+
+    let (code, report) = check(&config).await;
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report.contains("site physics: Drupal accepts the account admin"),
+        "{report}"
+    );
+    let errors = lines_of(&report, "error");
+    assert!(
+        !errors.is_empty() && errors.iter().all(|l| l.contains("site chem:")),
+        "{report}"
+    );
+
+    let only = run(
+        &[
+            "check",
+            "--config",
+            &config.display().to_string(),
+            "--site",
+            "physics",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(only.status.code(), Some(0), "{}", stdout(&only));
+    assert!(!stdout(&only).contains("site chem"), "{}", stdout(&only));
+    let unknown = run(
+        &[
+            "check",
+            "--config",
+            &config.display().to_string(),
+            "--site",
+            "bio",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stdout(&unknown).contains("physics, chem"),
+        "{}",
+        stdout(&unknown)
+    );
+
+    let user = json!({"userName": "ada", "title": "Chemist", "emails": [{"value": "ada@example.org", "primary": true}]});
+    let mapped = |site: &'static str| {
+        let config = config.display().to_string();
+        let user = user.to_string();
+        async move { run(&["map", "--config", &config, "--site", site], Some(&user)).await }
+    };
+    let chem_doc = mapped("chem").await;
+    assert_eq!(chem_doc.status.code(), Some(0), "{}", stderr(&chem_doc));
+    assert!(
+        stdout(&chem_doc).contains("field_job_title"),
+        "{}",
+        stdout(&chem_doc)
+    );
+    let physics_doc = mapped("physics").await;
+    assert_eq!(
+        physics_doc.status.code(),
+        Some(0),
+        "{}",
+        stderr(&physics_doc)
+    );
+    assert!(!stdout(&physics_doc).contains("field_job_title"));
+    let ambiguous = run(
+        &["map", "--config", &config.display().to_string()],
+        Some(&user.to_string()),
+    )
+    .await;
+    assert_eq!(ambiguous.status.code(), Some(1));
+    assert!(
+        stderr(&ambiguous).contains("--site"),
+        "{}",
+        stderr(&ambiguous)
+    );
+}
