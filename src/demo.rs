@@ -40,3 +40,65 @@ pub fn banner(settings: &Settings, drupal_url: &str, token: &str, drupal_passwor
         "drupal-scim-bridge demo is running.\n\n  SCIM base URL:   {scim}\n  Bearer token:    {token}\n  Drupal stand-in: {drupal_url} (user admin / {drupal_password})\n\nTry:\n  curl -H 'Authorization: Bearer {token}' {scim}/Users\n  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/scim+json' \\\n       -d '{{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"ada\",\"emails\":[{{\"value\":\"ada@example.org\",\"primary\":true}}]}}' {scim}/Users\n\nGroups: the stand-in's roles editor and engineering are the SCIM groups \"editor\" and \"engineering\":\n  curl -H 'Authorization: Bearer {token}' {scim}/Groups\n\nPress Ctrl-C to stop."
     )
 }
+
+/// One stand-in site of `demo --sites`.
+pub struct DemoSite {
+    pub id: String,
+    pub drupal_url: String,
+    pub token: String,
+}
+
+/// The settings of `demo --sites`: a `sites:` configuration, the shared
+/// Drupal account in `defaults:`, as a real multisite's file would be.
+pub fn sites_settings(
+    listen: SocketAddr,
+    sites: &[DemoSite],
+    drupal_password: &str,
+) -> Result<Settings, ConfigError> {
+    let entries: Vec<serde_json::Value> = sites
+        .iter()
+        .map(|site| {
+            serde_json::json!({
+                "id": site.id,
+                "drupal": {"base_url": site.drupal_url},
+                "scim": {"clients": [{"name": "idp", "token": site.token}]},
+            })
+        })
+        .collect();
+    let yaml = serde_json::json!({
+        "listen": listen.to_string(),
+        "defaults": {
+            "drupal": {"auth": {"mode": "session", "username": "admin", "password": drupal_password}},
+            "mapping": "mappings/demo.yaml",
+        },
+        "sites": entries,
+    })
+    .to_string();
+    Settings::from_yaml(&yaml)
+}
+
+pub fn sites_banner(settings: &Settings, sites: &[DemoSite], drupal_password: &str) -> String {
+    let mut text = format!(
+        "drupal-scim-bridge demo is running with {} sites.\n\n",
+        sites.len()
+    );
+    for site in sites {
+        let scim = format!("http://{}/sites/{}/scim/v2", settings.listen, site.id);
+        text.push_str(&format!(
+            "  site {}:\n    SCIM base URL:   {scim}\n    Bearer token:    {}\n    Drupal stand-in: {} (user admin / {drupal_password})\n",
+            site.id, site.token, site.drupal_url
+        ));
+    }
+    if let (Some(first), Some(other)) = (sites.first(), sites.get(1)) {
+        let scim = |id: &str| format!("http://{}/sites/{id}/scim/v2", settings.listen);
+        text.push_str(&format!(
+            "\nTry:\n  curl -H 'Authorization: Bearer {}' {}/Users\n  curl -H 'Authorization: Bearer {}' {}/Users    # 401: a site's token opens that site only\n",
+            first.token,
+            scim(&first.id),
+            first.token,
+            scim(&other.id),
+        ));
+    }
+    text.push_str("\nPress Ctrl-C to stop.");
+    text
+}

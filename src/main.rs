@@ -111,8 +111,9 @@ enum Command {
     },
     /// Try the bridge at once: starts it with a built-in Drupal stand-in.
     #[command(after_help = "\
-Example:
+Examples:
   drupal-scim-bridge demo --token my-long-demo-token-123
+  drupal-scim-bridge demo --sites 2    # two stand-in sites behind one bridge
 
 Exit status: 0 when stopped with Ctrl-C, 1 when it cannot start, 2 wrong usage.")]
     Demo {
@@ -132,6 +133,11 @@ Exit status: 0 when stopped with Ctrl-C, 1 when it cannot start, 2 wrong usage."
         /// the bridge against a site as slow as a real one (about 25-100 ms).
         #[arg(long, default_value_t = 0)]
         drupal_latency_ms: u64,
+        /// Serve this many stand-in sites (`sites:`), each at
+        /// /sites/site<N>/scim/v2 with its own token; their stand-ins listen
+        /// on --drupal-listen's port and the ports after it.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=50))]
+        sites: Option<u16>,
     },
     /// Check the configuration, the mapping and the Drupal site before serving.
     #[command(after_help = CHECK_HELP)]
@@ -193,9 +199,25 @@ fn main() -> ExitCode {
                 token,
                 drupal_password,
                 drupal_latency_ms,
+                sites,
             } => {
                 let latency = Duration::from_millis(drupal_latency_ms);
-                logged(run_demo(listen, drupal_listen, token, drupal_password, latency).await)
+                match sites {
+                    None => logged(
+                        run_demo(listen, drupal_listen, token, drupal_password, latency).await,
+                    ),
+                    Some(count) => logged(
+                        run_demo_sites(
+                            listen,
+                            drupal_listen,
+                            count,
+                            token,
+                            drupal_password,
+                            latency,
+                        )
+                        .await,
+                    ),
+                }
             }
             Command::Check { config, site } => Ok(run_check(&config, site.as_deref()).await),
             Command::Map {
@@ -363,4 +385,53 @@ async fn run_demo(
         demo::banner(&settings, &standin.base_url(), &token, &drupal_password)
     );
     app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+/// `demo --sites N`: N stand-in sites behind one bridge.
+async fn run_demo_sites(
+    listen: SocketAddr,
+    drupal_listen: SocketAddr,
+    count: u16,
+    token: Option<String>,
+    drupal_password: String,
+    drupal_latency: Duration,
+) -> Result<(), String> {
+    let token = token.unwrap_or_else(|| Alphanumeric.sample_string(&mut rand::thread_rng(), 32));
+    let mut standins = Vec::new();
+    let mut sites = Vec::new();
+    for n in 1..=count {
+        let mut addr = drupal_listen;
+        addr.set_port(drupal_listen.port().saturating_add(n - 1));
+        let listener = TcpListener::bind(addr)
+            .map_err(|e| format!("cannot listen on {addr} for a Drupal stand-in: {e}"))?;
+        let standin = StandIn::start(StandInConfig::demo(&drupal_password), listener)
+            .map_err(|e| format!("cannot start a Drupal stand-in: {e}"))?;
+        standin.handle().set_latency(drupal_latency);
+        sites.push(demo::DemoSite {
+            id: format!("site{n}"),
+            drupal_url: standin.base_url(),
+            token: format!("{token}-site{n}"),
+        });
+        standins.push(standin);
+    }
+    let settings =
+        demo::sites_settings(listen, &sites, &drupal_password).map_err(|e| e.to_string())?;
+    let mapping = demo::mapping().map_err(|e| e.to_string())?;
+    let app = Application::build(&settings, mapping).map_err(|e| e.to_string())?;
+    let registry = app.sites();
+    for id in registry.ids() {
+        if let Some(state) = registry.get(&id) {
+            tokio::spawn(
+                async move { check_groups(&state.provisioner).await }
+                    .instrument(tracing::info_span!("site_check", site = &*id)),
+            );
+        }
+    }
+    println!(
+        "{}",
+        demo::sites_banner(&settings, &sites, &drupal_password)
+    );
+    let served = app.run_until_stopped().await.map_err(|e| e.to_string());
+    drop(standins);
+    served
 }
