@@ -92,3 +92,60 @@ async fn a_read_only_client_reads_and_is_refused_writes_next_to_the_default_toke
     }
     assert!(!text.contains(READER) && !text.contains(WRITER));
 }
+
+#[tokio::test]
+async fn a_named_jwt_client_is_known_by_its_name_and_may_be_read_only() {
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+    let fixtures = format!("{}/tests/fixtures/jwt", env!("CARGO_MANIFEST_DIR"));
+    let issuer = "https://login.example.org/tenant/";
+    let app = spawn_app_with(Options {
+        scim_config: format!(
+            "  clients:\n    - name: entra-audit\n      read_only: true\n      jwt:\n        issuer: \"{issuer}\"\n        audience: [\"bridge\"]\n        public_key_files: [\"{fixtures}/issuer-public.pem\"]\n"
+        ),
+        ..Options::default()
+    })
+    .await;
+    let now = chrono::Utc::now().timestamp();
+    let sign = |iss: &str| {
+        let key = std::fs::read_to_string(format!("{fixtures}/issuer-private.pem")).unwrap();
+        encode(
+            &Header::new(Algorithm::RS256),
+            &json!({"iss": iss, "aud": "bridge", "exp": now + 600, "nbf": now - 10}),
+            &EncodingKey::from_rsa_pem(key.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    };
+    let jwt = sign(issuer);
+    let get = app
+        .client
+        .get(format!("{}/Users", app.base))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 200);
+    let post = read(
+        app.client
+            .post(format!("{}/Users", app.base))
+            .bearer_auth(&jwt)
+            .header("Content-Type", SCIM_JSON)
+            .body(json!({"userName": "kim", "emails": [{"value": "kim@example.org"}]}).to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    post.assert_scim_error(403, None);
+    assert!(post.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("entra-audit"));
+    let other_issuer = app
+        .client
+        .get(format!("{}/Users", app.base))
+        .bearer_auth(sign("https://elsewhere.example.org/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_issuer.status(), 401);
+}

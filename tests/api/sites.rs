@@ -476,6 +476,19 @@ async fn a_reload_adds_changes_and_removes_sites_and_keeps_a_broken_one() {
     );
     let new_entry = site_entry("new", &standin.base_url(), &new_mapping, "");
     write_config(&sites, &format!("{keep_entry}{new_entry}"));
+    // A request in flight on "gone" when it is removed finishes on it.
+    sites
+        .site("gone")
+        .drupal
+        .set_latency(Duration::from_millis(800));
+    let in_flight = {
+        let request = sites
+            .client
+            .get(sites.url("gone", "/Users?filter=userName%20eq%20%22x%22"))
+            .bearer_auth(token_of("gone"));
+        tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let mut reloader = sites.reloader();
     let mut outcomes = reloader.reload().expect("reloaded");
     outcomes.sort();
@@ -496,6 +509,11 @@ async fn a_reload_adds_changes_and_removes_sites_and_keeps_a_broken_one() {
         .get("gone", "/Users")
         .await
         .assert_scim_error(401, None);
+    assert_eq!(
+        in_flight.await.unwrap().unwrap(),
+        200,
+        "the request in flight finished on the removed site"
+    );
     let on_new = sites
         .call(
             reqwest::Method::GET,
