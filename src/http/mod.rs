@@ -56,6 +56,11 @@ pub struct AppState {
 /// `sites:` configuration at `/sites/{id}/scim/v2`. `max_body_bytes` bounds
 /// a request body where no site's own limit applies.
 pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize, multi_site: bool) {
+    let scope = if multi_site {
+        site::SITE_SCOPE
+    } else {
+        site::DEFAULT_SCOPE
+    };
     cfg.app_data(web::PayloadConfig::new(max_body_bytes).limit(max_body_bytes))
         .app_data(web::Data::new(bulk::BulkLimits::new(max_body_bytes)))
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
@@ -69,25 +74,22 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize, multi_site
             web::get().to(|| async { HttpResponse::Ok().body("ok") }),
         )
         .service(
-            web::scope(if multi_site {
-                site::SITE_SCOPE
-            } else {
-                site::DEFAULT_SCOPE
-            })
-            .wrap(middleware::from_fn(auth::require_bearer))
-            .wrap(middleware::from_fn(error::scim_rejections))
-            .wrap(middleware::from_fn(head_as_get))
-            .configure(users::routes)
-            .configure(groups::routes)
-            .configure(bulk::routes)
-            .configure(discovery::routes)
-            .service(
-                web::resource("/.search")
-                    .post(search_across_types)
-                    .default_service(only("POST")),
-            )
-            .default_service(web::to(no_such_route))
-            .wrap(middleware::from_fn(site::select_site)),
+            web::scope(scope)
+                .wrap(middleware::from_fn(auth::require_bearer))
+                .wrap(middleware::from_fn(error::scim_rejections))
+                .wrap(middleware::from_fn(head_as_get))
+                // Outermost: the site is known before anything else runs.
+                .wrap(middleware::from_fn(site::select_site))
+                .configure(users::routes)
+                .configure(groups::routes)
+                .configure(bulk::routes)
+                .configure(discovery::routes)
+                .service(
+                    web::resource("/.search")
+                        .post(search_across_types)
+                        .default_service(only("POST")),
+                )
+                .default_service(web::to(no_such_route)),
         );
 }
 
