@@ -11,11 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::signal::unix::{signal, SignalKind};
+use tracing::Instrument;
 
 use crate::config::{ConfigError, Settings, SiteSettings};
 use crate::http::site::SiteRegistry;
 use crate::reload::MappingReloader;
 use crate::sites;
+use crate::startup::{check_drupal_credentials, check_groups};
 
 /// What a reload did to one site.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -177,6 +179,26 @@ impl SitesReloader {
         }
     }
 
+    /// Checks the Drupal credentials and roles of each site built anew, in
+    /// the background, as start-up does for every site.
+    fn check_new_sites(&self, outcomes: &[(String, SiteOutcome)]) {
+        for (id, outcome) in outcomes {
+            if !matches!(outcome, SiteOutcome::Added | SiteOutcome::Changed) {
+                continue;
+            }
+            let Some(state) = self.registry.get(id) else {
+                continue;
+            };
+            tokio::spawn(
+                async move {
+                    check_drupal_credentials(state.provisioner.drupal()).await;
+                    check_groups(&state.provisioner).await;
+                }
+                .instrument(tracing::info_span!("site_check", site = id.as_str())),
+            );
+        }
+    }
+
     /// Reloads the configuration on every SIGHUP, and each mapping file
     /// when a look every `interval` finds it changed. Runs until dropped.
     pub async fn watch(mut self, interval: Duration) {
@@ -194,7 +216,9 @@ impl SitesReloader {
                 Some(()) = next_hangup(&mut hangups) => {
                     tracing::info!("SIGHUP: reloading the configuration and the mappings");
                     // Each outcome is logged where it happens.
-                    let _ = self.reload();
+                    if let Ok(outcomes) = self.reload() {
+                        self.check_new_sites(&outcomes);
+                    }
                 }
                 _ = ticks.tick() => self.reload_changed_mappings(),
             }

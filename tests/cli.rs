@@ -848,3 +848,59 @@ async fn check_checks_every_site_or_the_one_named_and_map_takes_a_site() {
         stderr(&ambiguous)
     );
 }
+
+#[tokio::test]
+async fn sighup_adds_and_removes_sites_of_a_running_bridge() {
+    let physics = start_standin(StandInConfig::demo(PASSWORD));
+    let chem = start_standin(StandInConfig::demo(PASSWORD));
+    let dir = Workdir::new();
+    let config = two_sites(&dir, &physics, &chem, &demo_mapping());
+    let server = Server::start(&config, &[]);
+    server
+        .wait_for_log("serving SCIM at /sites/<id>/scim/v2")
+        .await;
+    let root = server.base.trim_end_matches("/scim/v2").to_string();
+    let chem_users = format!("{root}/sites/chem/scim/v2/Users");
+    let status = |url: String, token: &'static str| async move {
+        reqwest::Client::new()
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        status(chem_users.clone(), "chem-token-0123456789").await,
+        200
+    );
+
+    // chem leaves, bio arrives on chem's stand-in.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let changed = text
+        .replace("id: chem", "id: bio")
+        .replace("chem-token-0123456789", "bio-token-0123456789ab");
+    std::fs::write(&config, changed).unwrap();
+    server.hang_up();
+    server.wait_for_log("site removed").await;
+    server.wait_for_log("site added").await;
+    assert_eq!(status(chem_users, "chem-token-0123456789").await, 401);
+    assert_eq!(
+        status(
+            format!("{root}/sites/bio/scim/v2/Users"),
+            "bio-token-0123456789ab"
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        status(format!("{root}/sites/physics/scim/v2/Users"), TOKEN).await,
+        200
+    );
+    let log = server.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("site removed") && l.contains("chem")),
+        "{log}"
+    );
+}
