@@ -10,6 +10,8 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod differential;
 mod e2e;
 mod faults;
+mod fixtures;
 mod site;
