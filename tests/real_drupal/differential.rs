@@ -374,6 +374,15 @@ async fn login(side: &Side, user: &str, pass: &str) -> (Answer, Option<Session>)
 #[tokio::test]
 async fn the_standin_answers_every_client_request_as_drupal_does() {
     let Some(site) = site() else { return };
+    if site.db != "sqlite" {
+        // Names and mail compare and sort by the database's collation; the
+        // stand-in imitates the recordings' SQLite site.
+        eprintln!(
+            "differential test SKIPPED on {}: the stand-in imitates Drupal on SQLite",
+            site.db
+        );
+        return;
+    }
     let _alone = exclusive().await;
     let run = &uuid::Uuid::new_v4().simple().to_string()[..6];
     let p = format!("df{run}-");

@@ -671,3 +671,51 @@ async fn a_wrong_password_is_tried_once_and_locks_nobody_else() {
 fn statuses_are_read_from_the_expected_text() {
     assert_eq!(documented_statuses("200 OK (or 204)."), vec![200, 204]);
 }
+
+/// The same SCIM requests on SQLite and on MariaDB, whose collations
+/// differ: lookups by userName and e-mail ignore case on both; sorting
+/// follows the database (README, "SCIM support").
+#[tokio::test]
+async fn lookups_and_sorting_follow_the_database_collation() {
+    let Some(site) = site() else { return };
+    let _shared = shared().await;
+    let names = ["rd-coll-Zed", "rd-coll-amy"];
+    site.delete_users(&names);
+    let bridge = Bridge::start(&site, BridgeOptions::default()).await;
+    for name in names {
+        let answer = bridge
+            .post(
+                "/Users",
+                &json!({"userName": name, "emails": [{"value": format!("{name}@Example.ORG")}]}),
+            )
+            .await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+    }
+    // userName: Drupal compares names case-insensitively on every database.
+    let by_name = bridge.filter_users("userName eq \"RD-COLL-AMY\"").await;
+    assert_eq!(by_name.body["totalResults"], 1, "{}", by_name.body);
+    let by_mail = bridge
+        .filter_users("emails.value eq \"rd-coll-amy@example.org\"")
+        .await;
+    let sorted = bridge
+        .get("/Users?filter=userName%20sw%20%22rd-coll-%22&sortBy=userName")
+        .await;
+    let order: Vec<&str> = sorted.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect();
+    eprintln!(
+        "{}: mail lookup in other case finds {}, sort order {order:?}",
+        site.db, by_mail.body["totalResults"]
+    );
+    // emails.value is caseExact false: found whatever the collation.
+    assert_eq!(by_mail.body["totalResults"], 1, "{}", by_mail.body);
+    match site.db.as_str() {
+        // SQLite: ORDER BY compares bytes.
+        "sqlite" => assert_eq!(order, ["rd-coll-Zed", "rd-coll-amy"]),
+        // MariaDB's utf8mb4_general_ci ignores case.
+        _ => assert_eq!(order, ["rd-coll-amy", "rd-coll-Zed"]),
+    }
+}

@@ -29,7 +29,7 @@ async fn drupal_stopped_and_started_again_loses_nothing_and_needs_no_restart() {
     .await;
     let before = bridge.create_user("rd-before-stop").await;
 
-    site.script("down");
+    site.script("down").await;
     // While Drupal is down: 503 with Retry-After for reads and writes, until
     // the breaker opens and answers at once without asking Drupal.
     let mut opened = false;
@@ -61,7 +61,7 @@ async fn drupal_stopped_and_started_again_loses_nothing_and_needs_no_restart() {
         "open: no attempt"
     );
 
-    site.script("up");
+    site.script("up").await;
     // The IdP retries after Retry-After: the probe closes the circuit.
     let mut created = None;
     for _ in 0..20 {

@@ -133,13 +133,20 @@ echo \Drupal::database()->select("flood", "f")->condition("event", "user.http_lo
         ));
     }
 
-    /// scripts/real-drupal <command> for this site's database.
-    pub fn script(&self, command: &str) {
-        let status = Command::new(&self.script)
-            .args([command, "--db", &self.db])
-            .status()
-            .expect("run scripts/real-drupal");
-        assert!(status.success(), "scripts/real-drupal {command} failed");
+    /// scripts/real-drupal <command> for this site's database, off the
+    /// test's runtime thread: the bridge under test runs on it and must
+    /// keep answering (and keep its connections) meanwhile.
+    pub async fn script(&self, command: &str) {
+        let (script, db, command) = (self.script.clone(), self.db.clone(), command.to_string());
+        let status = tokio::task::spawn_blocking(move || {
+            Command::new(&script)
+                .args([command.as_str(), "--db", &db])
+                .status()
+                .expect("run scripts/real-drupal")
+        })
+        .await
+        .expect("scripts/real-drupal ran");
+        assert!(status.success(), "scripts/real-drupal failed");
     }
 
     /// A JSON:API request as the site's admin (uid 1), over basic auth.
