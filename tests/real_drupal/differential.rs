@@ -668,7 +668,7 @@ async fn the_standin_answers_every_client_request_as_drupal_does() {
             &s,
         );
     }
-    site.php(r#"\Drupal::database()->delete("flood")->condition("event", "user.http_login")->execute();"#);
+    site.forget_failed_logins();
 
     // Read-only JSON:API.
     site.config_set("jsonapi.settings", "read_only", "1");
