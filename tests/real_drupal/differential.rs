@@ -400,6 +400,11 @@ async fn the_standin_answers_every_client_request_as_drupal_does() {
     let throwaway = format!("{p}throwaway");
     site.delete_users(&[&throwaway]);
     let bridge = Auth::Basic(&site.bridge_user, &site.bridge_pass);
+    // An expired or logged-out session: Drupal serves it as anonymous.
+    let stale = Session {
+        cookie: "SESSdeadbeef=expired-or-unknown".into(),
+        csrf: "stale-token".into(),
+    };
     let users = USERS;
     let ids: Vec<String> = (0..3).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     let create = |i: usize, name: &str, mail: &str, ext: &str| Request {
@@ -464,6 +469,11 @@ async fn the_standin_answers_every_client_request_as_drupal_does() {
         ),
         get("IN", format!("{users}?filter[n][condition][path]=name&filter[n][condition][operator]=IN&filter[n][condition][value][]={p}bob&filter[n][condition][value][]={p}cid&sort=name")),
         get("unknown filter field", format!("{users}?filter[nosuch]=x")),
+        get("filter on pass (403)", format!("{users}?filter[pass]=x")),
+        Request {
+            auth: Auth::Session(&stale),
+            ..get("read with a session Drupal does not know", format!("{users}/{}", ids[0]))
+        },
         get("roles", "/jsonapi/user_role/user_role".into()),
         get("entry point (whoami)", "/jsonapi".into()),
         Request {
@@ -541,6 +551,24 @@ async fn the_standin_answers_every_client_request_as_drupal_does() {
             Some(JSON_API),
             json!({"data": {"type": "user--user", "id": ids[1], "attributes": {"status": true}}}),
         ),
+        write(
+            "write drupal_internal__uid (403)",
+            reqwest::Method::PATCH,
+            format!("{users}/{}", ids[0]),
+            Some(JSON_API),
+            json!({"data": {"type": "user--user", "id": ids[0], "attributes": {"drupal_internal__uid": 999}}}),
+        ),
+        write(
+            "role by machine name (404)",
+            reqwest::Method::POST,
+            format!("{users}/{}/relationships/roles", ids[1]),
+            Some(JSON_API),
+            json!({"data": [{"type": "user_role--user_role", "id": "editor"}]}),
+        ),
+        Request {
+            body: Some("{not json".into()),
+            ..write("body not JSON (400)", reqwest::Method::POST, users.into(), Some(JSON_API), json!(null))
+        },
         write("PUT (405)", reqwest::Method::PUT, format!("{users}/{}", ids[0]), Some(JSON_API), json!({"data": {}})),
         write("application/json (415)", reqwest::Method::POST, users.into(), Some("application/json"), json!({"data": {}})),
         write("no content type (415)", reqwest::Method::POST, users.into(), None, json!({"data": {}})),
