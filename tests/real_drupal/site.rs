@@ -54,9 +54,16 @@ pub fn site() -> Option<Site> {
             if std::env::var("REAL_DRUPAL_REQUIRED").as_deref() == Ok("1") {
                 panic!("REAL_DRUPAL_REQUIRED=1 but {why}");
             }
-            eprintln!(
-                "real-Drupal test SKIPPED: {why} (run scripts/real-drupal test, or scripts/real-drupal up and source target/real-drupal/env)"
-            );
+            // Once per run, and past the test harness's output capture
+            // (which takes only print!/eprint!), so that it shows.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "real-Drupal tests SKIPPED: {why} (run scripts/real-drupal test, or scripts/real-drupal up and source target/real-drupal/<db>/env)"
+                );
+            });
             None
         }
     }
