@@ -720,3 +720,65 @@ async fn lookups_and_sorting_follow_the_database_collation() {
         _ => assert_eq!(order, ["rd-coll-amy", "rd-coll-Zed"]),
     }
 }
+
+/// What groups kept as taxonomy terms (issue 15) need of the site: the
+/// scim_groups vocabulary with its external id field, the users'
+/// field_scim_groups, and the term permissions on the bridge's role.
+#[tokio::test]
+async fn the_site_is_ready_for_groups_kept_as_terms() {
+    let Some(site) = site() else { return };
+    let _shared = shared().await;
+    site.delete_users(&["rd-term-member"]);
+    let member = site.create_user("rd-term-member", &[]).await;
+    let client = reqwest::Client::new();
+    let send = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut request = client
+            .request(method, format!("{}{path}", site.url))
+            .basic_auth(&site.bridge_user, Some(&site.bridge_pass))
+            .header("Accept", crate::site::JSON_API);
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", crate::site::JSON_API)
+                .body(body.to_string());
+        }
+        async move { read(request.send().await.expect("Drupal answers")).await }
+    };
+    let term = send(
+        reqwest::Method::POST,
+        "/jsonapi/taxonomy_term/scim_groups",
+        Some(json!({"data": {"type": "taxonomy_term--scim_groups",
+            "attributes": {"name": "rd-term", "field_scim_external_id": "rd-ext"}}})),
+    )
+    .await;
+    assert_eq!(term.status, 201, "as scim-bridge: {}", term.body);
+    let term_id = term.body["data"]["id"].as_str().unwrap().to_string();
+    let joined = send(
+        reqwest::Method::POST,
+        &format!("/jsonapi/user/user/{member}/relationships/field_scim_groups"),
+        Some(json!({"data": [{"type": "taxonomy_term--scim_groups", "id": term_id}]})),
+    )
+    .await;
+    assert_eq!(joined.status, 204, "{}", joined.body);
+    let user = site.user("rd-term-member").await.unwrap();
+    assert_eq!(
+        user["relationships"]["field_scim_groups"]["data"][0]["id"],
+        term_id.as_str()
+    );
+    let renamed = send(
+        reqwest::Method::PATCH,
+        &format!("/jsonapi/taxonomy_term/scim_groups/{term_id}"),
+        Some(
+            json!({"data": {"type": "taxonomy_term--scim_groups", "id": term_id,
+            "attributes": {"name": "rd-term-renamed"}}}),
+        ),
+    )
+    .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    let deleted = send(
+        reqwest::Method::DELETE,
+        &format!("/jsonapi/taxonomy_term/scim_groups/{term_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+}
