@@ -218,7 +218,11 @@ async fn serve(config: &Path, dry_run: bool) -> Result<(), String> {
         check_drupal_credentials(&client).await;
         check_groups(&provisioner).await;
     });
-    let reloader = MappingReloader::new(app.provisioner(), settings.mapping.clone());
+    let reloader = MappingReloader::new(app.provisioner(), settings.mapping.clone())
+        .reporting_to(app.metrics(), app.audit());
+    if let Some(addr) = settings.metrics.listen {
+        tracing::info!(listen = %addr, "serving /metrics, /status, /healthz and /readyz");
+    }
     tokio::spawn(reloader.watch(reload::POLL_INTERVAL));
     tracing::info!(listen = %settings.listen, drupal = settings.drupal.base_url, "serving SCIM at /scim/v2");
     app.run_until_stopped().await.map_err(|e| e.to_string())

@@ -7,11 +7,15 @@ use std::sync::Arc;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{middleware, web, App, HttpServer};
 
+use crate::audit::{AuditFileError, AuditTrail};
 use crate::config::Settings;
 use crate::drupal::{DrupalClient, DrupalError};
+use crate::health::Readiness;
 use crate::http::jwt::{JwtError, JwtVerifier};
 use crate::http::{self, AppState};
 use crate::mapping::Mapping;
+use crate::metrics::Metrics;
+use crate::monitor::{self, Monitor};
 use crate::provisioning::Provisioner;
 use crate::scim::schema::SchemaError;
 
@@ -29,12 +33,18 @@ pub enum StartupError {
     Jwt(#[from] JwtError),
     #[error("the mapping's schemas do not fit the built-in ones: {0}")]
     Schemas(#[from] SchemaError),
+    #[error(transparent)]
+    Audit(#[from] AuditFileError),
 }
 
 pub struct Application {
     port: u16,
     server: Server,
     provisioner: Arc<Provisioner>,
+    metrics: Arc<Metrics>,
+    audit: Arc<AuditTrail>,
+    /// The operator's listener (`metrics.listen`), when configured.
+    monitor: Option<(u16, Server)>,
 }
 
 impl Application {
@@ -67,6 +77,51 @@ impl Application {
             Arc::new(mapping),
             settings.policy.clone(),
         )?);
+        let metrics = Arc::new(Metrics::new());
+        let drupal = provisioner.drupal();
+        drupal.observe(metrics.clone());
+        metrics.watch_drupal(drupal);
+        metrics.mapping_loaded(&settings.mapping.display().to_string());
+        let audit = Arc::new(AuditTrail::new(
+            settings.audit.file.as_deref(),
+            metrics.clone(),
+        )?);
+        let readiness = Arc::new(Readiness::new(
+            metrics.clone(),
+            drupal.clone(),
+            settings.health.drupal_within,
+        ));
+        let monitor = settings
+            .metrics
+            .listen
+            .map(|addr| {
+                let data = web::Data::new(Monitor {
+                    metrics: metrics.clone(),
+                    audit: audit.clone(),
+                    readiness: readiness.clone(),
+                    status_token: settings.metrics.status_token.clone(),
+                });
+                let readiness = web::Data::from(readiness.clone());
+                let bind = |source| StartupError::Bind {
+                    addr: addr.to_string(),
+                    source,
+                };
+                let listener = TcpListener::bind(addr).map_err(bind)?;
+                let port = listener.local_addr().map_err(bind)?.port();
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(data.clone())
+                        .app_data(readiness.clone())
+                        .configure(monitor::configure)
+                })
+                .workers(1)
+                .shutdown_timeout(5)
+                .listen(listener)
+                .map_err(bind)?
+                .run();
+                Ok::<_, StartupError>((port, server))
+            })
+            .transpose()?;
         let jwt = settings
             .scim
             .jwt
@@ -80,10 +135,18 @@ impl Application {
             public_url: settings.scim.public_url.clone(),
         });
         let max_body = settings.scim.max_body_bytes;
+        let metrics_data = web::Data::from(metrics.clone());
+        let audit_data = web::Data::from(audit.clone());
+        let readiness_data = web::Data::from(readiness);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(middleware::from_fn(http::log_requests))
                 .app_data(state.clone())
+                .app_data(metrics_data.clone())
+                .app_data(audit_data.clone())
+                .app_data(readiness_data.clone())
+                // For load balancers, beside the SCIM routes' /healthz.
+                .route("/readyz", web::get().to(monitor::readyz))
                 .configure(|cfg| http::configure(cfg, max_body))
         })
         .shutdown_timeout(30)
@@ -97,6 +160,9 @@ impl Application {
             port: addr.port(),
             server,
             provisioner,
+            metrics,
+            audit,
+            monitor,
         })
     }
 
@@ -115,9 +181,34 @@ impl Application {
         self.server.handle()
     }
 
+    /// The port of the operator's listener, when `metrics.listen` is set.
+    pub fn monitor_port(&self) -> Option<u16> {
+        self.monitor.as_ref().map(|(port, _)| *port)
+    }
+
+    /// This bridge's metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// This bridge's audit trail (reopened on SIGHUP).
+    pub fn audit(&self) -> Arc<AuditTrail> {
+        self.audit.clone()
+    }
+
     /// Serves until SIGINT / SIGTERM (actix finishes in-flight requests).
+    /// The operator's listener stops with the SCIM server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let monitor = self.monitor.map(|(_, server)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
+        let outcome = self.server.await;
+        if let Some(handle) = monitor {
+            handle.stop(true).await;
+        }
+        outcome
     }
 }
 

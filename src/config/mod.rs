@@ -7,6 +7,7 @@
 mod drupal;
 mod policy;
 mod scim;
+mod telemetry;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,11 +18,13 @@ use serde::Deserialize;
 pub use self::drupal::{DrupalSettings, CLEARTEXT_WARNING};
 pub use self::policy::{DeprovisionPolicy, PolicySettings};
 pub use self::scim::{JwtSettings, ScimSettings};
+pub use self::telemetry::{AuditSettings, HealthSettings, MetricsSettings};
 pub use crate::drupal::settings::{DrupalAuth, DrupalAuthMode, DrupalLimits};
 pub use crate::secret::Secret;
 
 use self::drupal::RawDrupal;
 use self::scim::RawScim;
+use self::telemetry::{RawAudit, RawHealth, RawMetrics};
 
 /// Environment variables `SCIM_BRIDGE__SECTION__KEY` override file keys.
 pub const ENV_PREFIX: &str = "SCIM_BRIDGE";
@@ -82,6 +85,15 @@ struct RawSettings {
     /// Default 10.
     #[serde(default = "default_account_cache_secs")]
     account_cache_secs: u64,
+    /// Prometheus metrics and the status page, on their own address.
+    #[serde(default)]
+    metrics: RawMetrics,
+    /// What `/readyz` asks of Drupal.
+    #[serde(default)]
+    health: RawHealth,
+    /// The audit trail's file.
+    #[serde(default)]
+    audit: RawAudit,
 }
 
 fn default_listen() -> String {
@@ -116,6 +128,9 @@ pub struct Settings {
     pub policy: PolicySettings,
     /// Drupal writes are logged, not sent; reads go through.
     pub dry_run: bool,
+    pub metrics: MetricsSettings,
+    pub health: HealthSettings,
+    pub audit: AuditSettings,
 }
 
 impl Settings {
@@ -195,6 +210,9 @@ impl RawSettings {
                 account_cache: Duration::from_secs(self.account_cache_secs),
             },
             dry_run: self.dry_run,
+            metrics: self.metrics.resolve()?,
+            health: self.health.resolve()?,
+            audit: self.audit.resolve(),
         })
     }
 }

@@ -12,6 +12,7 @@ mod groups;
 mod helpers;
 mod idp_flows;
 mod jwt;
+mod monitoring;
 mod patch;
 mod presets;
 mod protocol;
