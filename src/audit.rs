@@ -78,6 +78,25 @@ pub enum Outcome {
     Refused,
 }
 
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed => "failed",
+            Outcome::Refused => "refused",
+        }
+    }
+}
+
+/// `true`, `false`, or `none` when Drupal did not say.
+fn shown(value: Option<bool>) -> &'static str {
+    match value {
+        Some(true) => "true",
+        Some(false) => "false",
+        None => "none",
+    }
+}
+
 /// A value before and after the change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Change<T> {
@@ -235,10 +254,10 @@ impl AuditTrail {
             account_id = event.account_id,
             account = event.account_name.as_deref().unwrap_or(""),
             fields = event.fields.join(","),
-            active = event.active.as_ref().map(|a| format!("{:?} -> {:?}", a.before, a.after)).unwrap_or_default(),
+            active = event.active.as_ref().map(|a| format!("{} -> {}", shown(a.before), shown(a.after))).unwrap_or_default(),
             roles = event.roles.as_ref().map(|r| format!("[{}] -> [{}]", r.before.join(","), r.after.join(","))).unwrap_or_default(),
             group = event.group.as_deref().unwrap_or(""),
-            outcome = ?event.outcome,
+            outcome = event.outcome.as_str(),
             detail = event.detail.as_deref().unwrap_or(""),
             "audit"
         );
@@ -325,7 +344,7 @@ pub fn record(mut event: AuditEvent) {
         scope.trail.write(event.clone());
     });
     if recorded.is_err() {
-        tracing::info!(target: "audit", event = event.event.as_str(), account_id = event.account_id, outcome = ?event.outcome, "audit");
+        tracing::info!(target: "audit", event = event.event.as_str(), account_id = event.account_id, outcome = event.outcome.as_str(), "audit");
     }
 }
 

@@ -126,6 +126,9 @@ Exit status: 0 when stopped with Ctrl-C, 1 when it cannot start, 2 wrong usage."
         /// the bridge against a site as slow as a real one (about 25-100 ms).
         #[arg(long, default_value_t = 0)]
         drupal_latency_ms: u64,
+        /// Also serve /metrics and the status page (/status) here.
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
     },
     /// Check the configuration, the mapping and the Drupal site before serving.
     #[command(after_help = CHECK_HELP)]
@@ -178,9 +181,18 @@ fn main() -> ExitCode {
                 token,
                 drupal_password,
                 drupal_latency_ms,
+                metrics_listen,
             } => {
                 let latency = Duration::from_millis(drupal_latency_ms);
-                logged(run_demo(listen, drupal_listen, token, drupal_password, latency).await)
+                let demo = DemoOptions {
+                    listen,
+                    drupal_listen,
+                    token,
+                    drupal_password,
+                    drupal_latency: latency,
+                    metrics_listen,
+                };
+                logged(run_demo(demo).await)
             }
             Command::Check { config } => Ok(run_check(&config).await),
             Command::Map { mapping, reverse } => map(&mapping, reverse),
@@ -259,20 +271,37 @@ fn map(mapping: &Path, reverse: bool) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_demo(
+struct DemoOptions {
     listen: SocketAddr,
     drupal_listen: SocketAddr,
     token: Option<String>,
     drupal_password: String,
     drupal_latency: Duration,
-) -> Result<(), String> {
+    metrics_listen: Option<SocketAddr>,
+}
+
+async fn run_demo(options: DemoOptions) -> Result<(), String> {
+    let DemoOptions {
+        listen,
+        drupal_listen,
+        token,
+        drupal_password,
+        drupal_latency,
+        metrics_listen,
+    } = options;
     let token = token.unwrap_or_else(|| Alphanumeric.sample_string(&mut rand::thread_rng(), 32));
     let drupal_listener = TcpListener::bind(drupal_listen)
         .map_err(|e| format!("cannot listen on {drupal_listen} for the Drupal stand-in: {e}"))?;
     let standin = StandIn::start(StandInConfig::demo(&drupal_password), drupal_listener)
         .map_err(|e| format!("cannot start the Drupal stand-in: {e}"))?;
     standin.handle().set_latency(drupal_latency);
-    let settings = demo::settings(listen, &standin.base_url(), &token, &drupal_password)
+    let settings = demo::settings(
+        listen,
+        &standin.base_url(),
+        &token,
+        &drupal_password,
+        metrics_listen,
+    )
         .map_err(|e| e.to_string())?;
     let mapping = demo::mapping().map_err(|e| e.to_string())?;
     let app = Application::build(&settings, mapping).map_err(|e| e.to_string())?;

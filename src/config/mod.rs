@@ -86,14 +86,17 @@ struct RawSettings {
     #[serde(default = "default_account_cache_secs")]
     account_cache_secs: u64,
     /// Prometheus metrics and the status page, on their own address.
+    // An `Option`: a section holding only comments (YAML null) is absent.
     #[serde(default)]
-    metrics: RawMetrics,
+    metrics: Option<RawMetrics>,
     /// What `/readyz` asks of Drupal.
+    // An `Option`: a section holding only comments (YAML null) is absent.
     #[serde(default)]
-    health: RawHealth,
+    health: Option<RawHealth>,
     /// The audit trail's file.
+    // An `Option`: a section holding only comments (YAML null) is absent.
     #[serde(default)]
-    audit: RawAudit,
+    audit: Option<RawAudit>,
 }
 
 fn default_listen() -> String {
@@ -210,9 +213,9 @@ impl RawSettings {
                 account_cache: Duration::from_secs(self.account_cache_secs),
             },
             dry_run: self.dry_run,
-            metrics: self.metrics.resolve()?,
-            health: self.health.resolve()?,
-            audit: self.audit.resolve(),
+            metrics: self.metrics.unwrap_or_default().resolve()?,
+            health: self.health.unwrap_or_default().resolve()?,
+            audit: self.audit.unwrap_or_default().resolve(),
         })
     }
 }

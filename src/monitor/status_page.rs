@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 
-use crate::audit::{AuditEvent, Outcome};
+use crate::audit::{AuditEvent, EventKind, Outcome};
 use crate::health::{Part, Report};
 use crate::metrics::history::Minute;
 use crate::metrics::MappingInfo;
@@ -152,18 +152,28 @@ fn event_row(html: &mut String, event: &AuditEvent) {
     let active = event
         .active
         .as_ref()
-        .map(|a| format!("{} → {}", show_bool(a.before), show_bool(a.after)))
+        .map(|a| {
+            let before = match event.event {
+                EventKind::UserCreated => "new",
+                _ => show_bool(a.before),
+            };
+            format!("{before} → {}", show_bool(a.after))
+        })
         .unwrap_or_default();
     let roles = event
         .roles
         .as_ref()
-        .map(|r| format!("{} → {}", r.before.join(", "), r.after.join(", ")))
+        .map(|r| format!("{} → {}", role_list(&r.before), role_list(&r.after)))
         .or_else(|| event.group.clone())
         .unwrap_or_default();
     let _ = write!(
         html,
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td title=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{outcome}</td></tr>",
+        "<tr><td title=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td title=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{outcome}</td></tr>",
         esc(&event.time),
+        event
+            .timestamp()
+            .map(|t| t.format("%m-%d %H:%M:%S").to_string())
+            .unwrap_or_else(|| esc(&event.time)),
         esc(event.client.as_deref().unwrap_or("")),
         esc(event.operation.unwrap_or("")),
         event.event.as_str(),
@@ -173,6 +183,14 @@ fn event_row(html: &mut String, event: &AuditEvent) {
         esc(&active),
         esc(&roles),
     );
+}
+
+fn role_list(roles: &[String]) -> String {
+    if roles.is_empty() {
+        "(none)".into()
+    } else {
+        roles.join(", ")
+    }
 }
 
 fn show_bool(value: Option<bool>) -> &'static str {
@@ -279,7 +297,6 @@ fn axis(html: &mut String, peak: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::EventKind;
 
     #[test]
     fn account_names_and_errors_are_escaped() {

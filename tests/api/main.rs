@@ -22,6 +22,7 @@ mod reload;
 mod resilience;
 mod round_trips;
 mod seen_accounts;
+mod status_browser;
 mod tls;
 mod users;
 mod versions;

@@ -21,7 +21,7 @@ fn temp_dir() -> std::path::PathBuf {
     dir
 }
 
-async fn monitored(extra: &str) -> TestApp {
+pub async fn monitored(extra: &str) -> TestApp {
     spawn_app_with(Options {
         extra_config: format!("{MONITOR}{extra}"),
         ..Options::default()
@@ -48,7 +48,7 @@ fn value(metrics: &str, series: &str) -> f64 {
 /// An IdP's life of one account: create, deactivate, reactivate, into a
 /// group and out, a refused change to the site's first account, delete.
 /// Returns the request ids of the writes, in order.
-async fn idp_flow(app: &TestApp) -> Vec<String> {
+pub async fn idp_flow(app: &TestApp) -> Vec<String> {
     let mut ids = Vec::new();
     let created = app
         .post(
