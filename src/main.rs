@@ -48,8 +48,16 @@ bridge's account (wrong credentials make Drupal answer as anonymous, not
 on the user entity with a fitting type; every role the mapping uses and
 every protected role exists. One line per finding, each saying what to do.
 
+It also warns when the bridge's account holds more than it needs (uid 1,
+the administrator role, bypass or administer site configuration). With
+--fix-script it prints, instead, one shell script of the drush commands that
+fix each error and warning (enable modules, allow JSON:API writes, create
+fields and roles, a least-privileged role for the bridge); review it, then
+run it in the Drupal site's root.
+
 Examples:
   drupal-scim-bridge check --config /etc/scim-bridge/bridge.yaml
+  drupal-scim-bridge check --config bridge.yaml --fix-script > fix-site.sh
   SCIM_BRIDGE__MAPPING=mappings/okta.yaml drupal-scim-bridge check --config bridge.yaml
 
 Exit status:
@@ -136,6 +144,10 @@ Exit status: 0 when stopped with Ctrl-C, 1 when it cannot start, 2 wrong usage."
         /// The bridge's YAML configuration; its `mapping` is checked too.
         #[arg(long)]
         config: PathBuf,
+        /// Print, instead of the findings, a shell script of the drush
+        /// commands that fix them, to review and run on the Drupal host.
+        #[arg(long)]
+        fix_script: bool,
     },
     /// Show what a mapping makes of one user (SCIM -> Drupal, or back).
     #[command(after_help = MAP_HELP)]
@@ -194,7 +206,7 @@ fn main() -> ExitCode {
                 };
                 logged(run_demo(demo).await)
             }
-            Command::Check { config } => Ok(run_check(&config).await),
+            Command::Check { config, fix_script } => Ok(run_check(&config, fix_script).await),
             Command::Map { mapping, reverse } => map(&mapping, reverse),
         }
     });
@@ -240,12 +252,16 @@ async fn serve(config: &Path, dry_run: bool) -> Result<(), String> {
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }
 
-async fn run_check(config: &Path) -> ExitCode {
+async fn run_check(config: &Path, fix_script: bool) -> ExitCode {
     let report = check::run(config).await;
-    for finding in &report.findings {
-        println!("{finding}");
+    if fix_script {
+        print!("{}", report.fix_script());
+    } else {
+        for finding in &report.findings {
+            println!("{finding}");
+        }
+        println!("{}", report.summary());
     }
-    println!("{}", report.summary());
     if report.has_errors() {
         ExitCode::FAILURE
     } else {
@@ -302,7 +318,7 @@ async fn run_demo(options: DemoOptions) -> Result<(), String> {
         &drupal_password,
         metrics_listen,
     )
-        .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())?;
     let mapping = demo::mapping().map_err(|e| e.to_string())?;
     let app = Application::build(&settings, mapping).map_err(|e| e.to_string())?;
     let provisioner = app.provisioner();

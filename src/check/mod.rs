@@ -4,6 +4,7 @@
 //! and role the mapping names. Each finding is one line saying what to do.
 
 mod fields;
+pub mod fix_script;
 mod site;
 
 use std::fmt;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use crate::config::{Settings, CLEARTEXT_WARNING};
 use crate::mapping::Mapping;
 use crate::provisioning::ActiveMapping;
+use fix_script::Remedy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -41,6 +43,8 @@ pub struct Finding {
     pub message: String,
     /// What to do about it.
     pub fix: Option<String>,
+    /// The `drush` commands that fix it, when commands can.
+    pub remedy: Option<Remedy>,
 }
 
 impl Finding {
@@ -50,6 +54,7 @@ impl Finding {
             topic,
             message: message.into(),
             fix: None,
+            remedy: None,
         }
     }
 
@@ -59,6 +64,7 @@ impl Finding {
             topic,
             message: message.into(),
             fix: Some(fix.into()),
+            remedy: None,
         }
     }
 
@@ -68,7 +74,20 @@ impl Finding {
             topic,
             message: message.into(),
             fix: Some(fix.into()),
+            remedy: None,
         }
+    }
+}
+
+impl Finding {
+    /// The same finding, fixed by `remedy` in `check --fix-script`.
+    pub fn with_remedy(mut self, remedy: Remedy) -> Finding {
+        self.remedy = Some(remedy);
+        self
+    }
+
+    fn severity_label(&self) -> &'static str {
+        self.severity.label()
     }
 }
 
@@ -92,6 +111,8 @@ impl fmt::Display for Finding {
 #[derive(Debug, Default)]
 pub struct Report {
     pub findings: Vec<Finding>,
+    /// The configuration checked, when it loaded (for the fix script).
+    settings: Option<Settings>,
 }
 
 impl Report {
@@ -104,6 +125,14 @@ impl Report {
             .iter()
             .filter(|f| f.severity == severity)
             .count()
+    }
+
+    /// A shell script of the `drush` commands that fix what was found.
+    pub fn fix_script(&self) -> String {
+        match &self.settings {
+            Some(settings) => fix_script::render(&self.findings, settings),
+            None => "#!/bin/sh\n# The configuration does not load, so the site was not checked: fix it first.\nexit 1\n".into(),
+        }
     }
 
     pub fn has_errors(&self) -> bool {
@@ -156,6 +185,7 @@ pub async fn run(config: &Path) -> Report {
     }
     let mapping = check_mapping(&settings, &mut report);
     site::check(&settings, mapping.as_deref(), &mut report).await;
+    report.settings = Some(settings);
     report
 }
 
@@ -171,6 +201,7 @@ fn check_mapping(settings: &Settings, report: &mut Report) -> Option<Arc<Mapping
                 topic: "mapping",
                 message: e.to_string(),
                 fix: None,
+                remedy: None,
             });
             return None;
         }

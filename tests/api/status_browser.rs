@@ -94,7 +94,10 @@ async fn the_status_page_loads_in_chromium_with_the_flow_s_changes_and_no_consol
         "refused_protected",
         "user_deprovisioned",
     ] {
-        assert!(dom.contains(change), "{change} missing from the page: {dom}");
+        assert!(
+            dom.contains(change),
+            "{change} missing from the page: {dom}"
+        );
     }
     assert!(dom.contains("id=\"requests-chart\""), "{dom}");
     let errors = page_errors(&stderr);
