@@ -174,7 +174,8 @@ fn commands(remedy: &Remedy, settings: &Settings, before: &str, out: &mut String
                  # (never written here). Then set drupal.auth.username: scim-bridge and its\n\
                  # password (file) in the bridge's configuration.\n\
                  : \"${BRIDGE_PASSWORD:?set BRIDGE_PASSWORD to the new account's password}\"\n\
-                 \"$DRUSH\" user:create scim-bridge --mail=scim-bridge@localhost.invalid --password=\"$BRIDGE_PASSWORD\"\n",
+                 \"$DRUSH\" user:information scim-bridge >/dev/null 2>&1 \\\n  \
+                 || \"$DRUSH\" user:create scim-bridge --mail=scim-bridge@localhost.invalid --password=\"$BRIDGE_PASSWORD\"\n",
             );
             let _ = writeln!(out, "\"$DRUSH\" user:role:add {BRIDGE_ROLE} scim-bridge");
         }
@@ -310,5 +311,39 @@ mod tests {
         assert!(script.contains("user:role:add scim_bridge bridge"));
         assert!(script.contains("--password=\"$BRIDGE_PASSWORD\""));
         assert!(!script.contains("pw-pw-pw"), "no secret in the script");
+    }
+
+    #[test]
+    fn roles_and_over_privileged_grants_get_their_commands() {
+        let findings = vec![
+            Finding::error("role", "role editor does not exist", "create it").with_remedy(
+                Remedy::CreateRole {
+                    machine_name: "editor".into(),
+                },
+            ),
+            Finding::warning("account", "too much", "take it away").with_remedy(
+                Remedy::RevokeRoles {
+                    account: "bridge".into(),
+                    roles: vec!["administrator".into()],
+                },
+            ),
+            Finding::warning("account", "needs its role", "grant").with_remedy(
+                Remedy::GrantBridgeRole {
+                    account: "bridge".into(),
+                },
+            ),
+        ];
+        let script = render(&findings, &settings());
+        assert!(script.contains("role:create editor Editor"), "{script}");
+        let grant = script.find("user:role:add scim_bridge bridge").unwrap();
+        let revoke = script
+            .find("user:role:remove administrator bridge")
+            .unwrap();
+        assert!(
+            grant < revoke,
+            "the bridge keeps its rights while others go: {script}"
+        );
+        assert!(excessive("bypass node access") && excessive("administer site configuration"));
+        assert!(!excessive("administer users"));
     }
 }
