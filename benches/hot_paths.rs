@@ -28,6 +28,7 @@ fn catalog(mapping: &Mapping) -> RoleCatalog {
         machine_name: name.to_string(),
         label: name.to_string(),
         is_admin: false,
+        permissions: Vec::new(),
     };
     let roles = vec![
         role("5d3c2b1a-0f9e-4d8c-b7a6-958473625140", "editor"),

@@ -85,7 +85,12 @@ pub async fn log_requests(
         user = tracing::field::Empty,
     );
     req.extensions_mut().insert(RequestId(request_id.clone()));
-    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    // Health probes are not SCIM requests: counting them would make a
+    // load balancer's polling (and 503s from /readyz) look like IdP traffic.
+    let metrics = req
+        .app_data::<web::Data<Metrics>>()
+        .filter(|_| req.path().starts_with("/scim/"))
+        .cloned();
     let started = Instant::now();
     let (result, drupal_requests) = count_calls(next.call(req).instrument(span.clone())).await;
     let elapsed = started.elapsed();
