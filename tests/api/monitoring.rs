@@ -128,7 +128,9 @@ async fn metrics_count_an_idp_flow_under_bounded_labels() {
     // Health probes on the SCIM port are not SCIM requests.
     let root = app.base.trim_end_matches("/scim/v2");
     for probe in ["/healthz", "/readyz"] {
-        let answer = reqwest::get(format!("{root}{probe}")).await.expect("answer");
+        let answer = reqwest::get(format!("{root}{probe}"))
+            .await
+            .expect("answer");
         assert_eq!(answer.status(), 200);
     }
 
@@ -146,7 +148,10 @@ async fn metrics_count_an_idp_flow_under_bounded_labels() {
         value(&metrics, "scim_bridge_scim_requests_total{operation=\"none\",resource_type=\"none\",status_class=\"4xx\",site=\"none\",client=\"none\"}"),
         1.0
     );
-    assert!(!metrics.contains("status_class=\"2xx\",site=\"none\""), "{metrics}");
+    assert!(
+        !metrics.contains("status_class=\"2xx\",site=\"none\""),
+        "{metrics}"
+    );
     assert_eq!(
         value(&metrics, "scim_bridge_scim_request_duration_seconds_count{operation=\"patch_user\",resource_type=\"User\"}"),
         3.0
