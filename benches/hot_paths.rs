@@ -28,6 +28,7 @@ fn catalog(mapping: &Mapping) -> RoleCatalog {
         machine_name: name.to_string(),
         label: name.to_string(),
         is_admin: false,
+        permissions: Vec::new(),
     };
     let roles = vec![
         role("5d3c2b1a-0f9e-4d8c-b7a6-958473625140", "editor"),
@@ -163,5 +164,35 @@ fn list_page(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, filters, mapping_both_ways, patches, list_page);
+/// What monitoring adds to every SCIM request: its metrics (counter,
+/// latency and Drupal-call histograms, the status page's minute) and those
+/// of one Drupal call it made.
+fn monitoring(c: &mut Criterion) {
+    use drupal_scim_bridge::drupal::observer::{CallOutcome, DrupalObserver};
+    use drupal_scim_bridge::metrics::{Metrics, ScimRequest};
+    use std::time::Duration;
+    let metrics = Metrics::new();
+    c.bench_function("metrics: one SCIM request and its Drupal call", |b| {
+        b.iter(|| {
+            metrics.scim_request(&ScimRequest {
+                operation: "get_user",
+                status: 200,
+                site: "default",
+                client: "okta",
+                latency: Duration::from_micros(900),
+                drupal_requests: 1,
+            });
+            metrics.call("get_user", CallOutcome::Ok, Duration::from_micros(700));
+        })
+    });
+}
+
+criterion_group!(
+    benches,
+    filters,
+    mapping_both_ways,
+    patches,
+    list_page,
+    monitoring
+);
 criterion_main!(benches);

@@ -6,12 +6,16 @@
 //! and `mapping` (SCIM attributes <-> Drupal fields) -> `drupal` (JSON:API
 //! client). `standin` imitates Drupal for `demo` and the tests.
 
+pub mod audit;
 pub mod check;
 pub mod config;
 pub mod demo;
 pub mod drupal;
+pub mod health;
 pub mod http;
 pub mod mapping;
+pub mod metrics;
+pub mod monitor;
 pub mod preview;
 pub mod provisioning;
 pub mod reload;

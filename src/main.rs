@@ -52,9 +52,17 @@ every protected role exists. One line per finding, each saying what to do.
 With sites:, every site is checked (its findings start with `site <id>:`),
 or only the one --site names.
 
+It also warns when the bridge's account holds more than it needs (uid 1,
+the administrator role, bypass or administer site configuration). With
+--fix-script it prints, instead, one shell script of the drush commands that
+fix each error and warning (enable modules, allow JSON:API writes, create
+fields and roles, a least-privileged role for the bridge); review it, then
+run it in the Drupal site's root.
+
 Examples:
   drupal-scim-bridge check --config /etc/scim-bridge/bridge.yaml
   drupal-scim-bridge check --config bridge.yaml --site physics
+  drupal-scim-bridge check --config bridge.yaml --fix-script > fix-site.sh
   SCIM_BRIDGE__MAPPING=mappings/okta.yaml drupal-scim-bridge check --config bridge.yaml
 
 Exit status:
@@ -138,6 +146,9 @@ Exit status: 0 when stopped with Ctrl-C, 1 when it cannot start, 2 wrong usage."
         /// on --drupal-listen's port and the ports after it.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=50))]
         sites: Option<u16>,
+        /// Also serve /metrics and the status page (/status) here.
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
     },
     /// Check the configuration, the mapping and the Drupal site before serving.
     #[command(after_help = CHECK_HELP)]
@@ -148,6 +159,10 @@ Exit status: 0 when stopped with Ctrl-C, 1 when it cannot start, 2 wrong usage."
         /// Check only this site of the configuration's `sites:` (default: every site).
         #[arg(long)]
         site: Option<String>,
+        /// Print, instead of the findings, a shell script of the drush
+        /// commands that fix them, to review and run on the Drupal host.
+        #[arg(long)]
+        fix_script: bool,
     },
     /// Show what a mapping makes of one user (SCIM -> Drupal, or back).
     #[command(after_help = MAP_HELP)]
@@ -200,11 +215,20 @@ fn main() -> ExitCode {
                 drupal_password,
                 drupal_latency_ms,
                 sites,
+                metrics_listen,
             } => {
                 let latency = Duration::from_millis(drupal_latency_ms);
                 match sites {
                     None => logged(
-                        run_demo(listen, drupal_listen, token, drupal_password, latency).await,
+                        run_demo(DemoOptions {
+                            listen,
+                            drupal_listen,
+                            token,
+                            drupal_password,
+                            drupal_latency: latency,
+                            metrics_listen,
+                        })
+                        .await,
                     ),
                     Some(count) => logged(
                         run_demo_sites(
@@ -219,7 +243,11 @@ fn main() -> ExitCode {
                     ),
                 }
             }
-            Command::Check { config, site } => Ok(run_check(&config, site.as_deref()).await),
+            Command::Check {
+                config,
+                site,
+                fix_script,
+            } => Ok(run_check(&config, site.as_deref(), fix_script).await),
             Command::Map {
                 mapping,
                 config,
@@ -274,7 +302,11 @@ async fn serve(config: &Path, dry_run: bool) -> Result<(), String> {
             .instrument(tracing::info_span!("site_check", site = site_id)),
         );
     }
-    let reloader = SitesReloader::new(config.to_path_buf(), &settings, registry, dry_run);
+    let reloader = SitesReloader::new(config.to_path_buf(), &settings, registry, dry_run)
+        .reporting_to(app.metrics(), app.audit());
+    if let Some(addr) = settings.metrics.listen {
+        tracing::info!(listen = %addr, "serving /metrics, /status, /healthz and /readyz");
+    }
     tokio::spawn(reloader.watch(reload::POLL_INTERVAL));
     if settings.multi_site {
         tracing::info!(listen = %settings.listen, sites = settings.sites.len(), "serving SCIM at /sites/<id>/scim/v2");
@@ -289,12 +321,16 @@ async fn serve(config: &Path, dry_run: bool) -> Result<(), String> {
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }
 
-async fn run_check(config: &Path, site: Option<&str>) -> ExitCode {
+async fn run_check(config: &Path, site: Option<&str>, fix_script: bool) -> ExitCode {
     let report = check::run(config, site).await;
-    for finding in &report.findings {
-        println!("{finding}");
+    if fix_script {
+        print!("{}", report.fix_script());
+    } else {
+        for finding in &report.findings {
+            println!("{finding}");
+        }
+        println!("{}", report.summary());
     }
-    println!("{}", report.summary());
     if report.has_errors() {
         ExitCode::FAILURE
     } else {
@@ -361,21 +397,38 @@ fn map(mapping: &Path, reverse: bool) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_demo(
+struct DemoOptions {
     listen: SocketAddr,
     drupal_listen: SocketAddr,
     token: Option<String>,
     drupal_password: String,
     drupal_latency: Duration,
-) -> Result<(), String> {
+    metrics_listen: Option<SocketAddr>,
+}
+
+async fn run_demo(options: DemoOptions) -> Result<(), String> {
+    let DemoOptions {
+        listen,
+        drupal_listen,
+        token,
+        drupal_password,
+        drupal_latency,
+        metrics_listen,
+    } = options;
     let token = token.unwrap_or_else(|| Alphanumeric.sample_string(&mut rand::thread_rng(), 32));
     let drupal_listener = TcpListener::bind(drupal_listen)
         .map_err(|e| format!("cannot listen on {drupal_listen} for the Drupal stand-in: {e}"))?;
     let standin = StandIn::start(StandInConfig::demo(&drupal_password), drupal_listener)
         .map_err(|e| format!("cannot start the Drupal stand-in: {e}"))?;
     standin.handle().set_latency(drupal_latency);
-    let settings = demo::settings(listen, &standin.base_url(), &token, &drupal_password)
-        .map_err(|e| e.to_string())?;
+    let settings = demo::settings(
+        listen,
+        &standin.base_url(),
+        &token,
+        &drupal_password,
+        metrics_listen,
+    )
+    .map_err(|e| e.to_string())?;
     let mapping = demo::mapping().map_err(|e| e.to_string())?;
     let app = Application::build(&settings, mapping).map_err(|e| e.to_string())?;
     let provisioner = app.provisioner();

@@ -9,7 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::audit::AuditTrail;
 use crate::mapping::{Mapping, MappingError};
+use crate::metrics::Metrics;
 use crate::provisioning::Provisioner;
 use crate::scim::schema::SchemaError;
 
@@ -40,6 +42,10 @@ pub struct MappingReloader {
     path: PathBuf,
     /// The version last loaded or refused; `None` while the file is missing.
     seen: Option<Stamp>,
+    /// Counts reloads and shows the mapping in use, when given.
+    metrics: Option<Arc<Metrics>>,
+    /// Reopened on SIGHUP (logrotate), when given.
+    audit: Option<Arc<AuditTrail>>,
 }
 
 impl MappingReloader {
@@ -50,7 +56,17 @@ impl MappingReloader {
             provisioner,
             path,
             seen,
+            metrics: None,
+            audit: None,
         }
+    }
+
+    /// Reports each reload to `metrics`, and reopens `audit`'s file on
+    /// SIGHUP, the signal logrotate sends.
+    pub fn reporting_to(mut self, metrics: Arc<Metrics>, audit: Arc<AuditTrail>) -> Self {
+        self.metrics = Some(metrics);
+        self.audit = Some(audit);
+        self
     }
 
     /// Loads and checks the file, then swaps it in. On any error the
@@ -68,6 +84,12 @@ impl MappingReloader {
                         source,
                     })
             });
+        if let Some(metrics) = &self.metrics {
+            match &outcome {
+                Ok(()) => metrics.mapping_loaded(&file),
+                Err(e) => metrics.reload_failed(&e.to_string()),
+            }
+        }
         match &outcome {
             Ok(()) => tracing::info!(mapping = file, "mapping reloaded; new requests use it"),
             Err(e) => tracing::error!(
@@ -104,7 +126,12 @@ impl MappingReloader {
         loop {
             tokio::select! {
                 Some(()) = next_hangup(&mut hangups) => {
-                    tracing::info!("SIGHUP: reloading the mapping");
+                    tracing::info!("SIGHUP: reopening the audit file and reloading the mapping");
+                    if let Some(audit) = &self.audit {
+                        if let Err(e) = audit.reopen() {
+                            tracing::error!(error = %e, "cannot reopen the audit file; events still go to the previous one");
+                        }
+                    }
                     // The outcome is logged by `reload`.
                     let _ = self.reload();
                 }

@@ -13,8 +13,10 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::Instrument;
 
+use crate::audit::AuditTrail;
 use crate::config::{ConfigError, Settings, SiteSettings};
 use crate::http::site::SiteRegistry;
+use crate::metrics::Metrics;
 use crate::reload::MappingReloader;
 use crate::sites;
 use crate::startup::{check_drupal_credentials, check_groups};
@@ -41,6 +43,10 @@ pub struct SitesReloader {
     registry: Arc<SiteRegistry>,
     /// Each served site's settings, and the watcher of its mapping file.
     sites: HashMap<String, (SiteSettings, MappingReloader)>,
+    /// Told about every mapping reload and every site built anew, when given.
+    metrics: Option<Arc<Metrics>>,
+    /// Reopened on SIGHUP (logrotate), when given.
+    audit: Option<Arc<AuditTrail>>,
 }
 
 impl SitesReloader {
@@ -65,6 +71,36 @@ impl SitesReloader {
             force_dry_run,
             registry,
             sites,
+            metrics: None,
+            audit: None,
+        }
+    }
+
+    /// Reports each mapping reload to `metrics` and lets them observe the
+    /// Drupal client of every site built anew; reopens `audit`'s file on
+    /// SIGHUP, the signal logrotate sends.
+    pub fn reporting_to(mut self, metrics: Arc<Metrics>, audit: Arc<AuditTrail>) -> Self {
+        let sites = std::mem::take(&mut self.sites);
+        self.sites = sites
+            .into_iter()
+            .map(|(id, (site, watcher))| {
+                let watcher = watcher.reporting_to(metrics.clone(), audit.clone());
+                (id, (site, watcher))
+            })
+            .collect();
+        self.metrics = Some(metrics);
+        self.audit = Some(audit);
+        self
+    }
+
+    fn watcher_for(&self, state: &crate::http::AppState, mapping: PathBuf) -> MappingReloader {
+        let watcher = MappingReloader::new(state.provisioner.clone(), mapping);
+        match (&self.metrics, &self.audit) {
+            (Some(metrics), Some(audit)) => {
+                state.provisioner.drupal().observe(metrics.clone());
+                watcher.reporting_to(metrics.clone(), audit.clone())
+            }
+            _ => watcher,
         }
     }
 
@@ -140,7 +176,7 @@ impl SitesReloader {
         let was_served = self.sites.contains_key(&site.id);
         match sites::load(&site, multi_site) {
             Ok(state) => {
-                let watcher = MappingReloader::new(state.provisioner.clone(), site.mapping.clone());
+                let watcher = self.watcher_for(&state, site.mapping.clone());
                 self.registry.insert(Arc::new(state));
                 tracing::info!(
                     site = site.id,
@@ -214,7 +250,12 @@ impl SitesReloader {
         loop {
             tokio::select! {
                 Some(()) = next_hangup(&mut hangups) => {
-                    tracing::info!("SIGHUP: reloading the configuration and the mappings");
+                    tracing::info!("SIGHUP: reopening the audit file, reloading the configuration and the mappings");
+                    if let Some(audit) = &self.audit {
+                        if let Err(e) = audit.reopen() {
+                            tracing::error!(error = %e, "cannot reopen the audit file; events still go to the previous one");
+                        }
+                    }
                     // Each outcome is logged where it happens.
                     if let Ok(outcomes) = self.reload() {
                         self.check_new_sites(&outcomes);

@@ -1,5 +1,7 @@
 //! Builds the application from settings: every site (`crate::sites`), the
-//! registry that holds them, the actix server. Port 0 works, for tests.
+//! registry that holds them, the bridge's metrics, audit trail and
+//! readiness, the SCIM server and the operator's listener. Port 0 works,
+//! for tests.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -7,11 +9,15 @@ use std::sync::Arc;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{middleware, web, App, HttpServer};
 
+use crate::audit::{AuditFileError, AuditTrail};
 use crate::config::Settings;
 use crate::drupal::DrupalClient;
+use crate::health::Readiness;
 use crate::http::site::SiteRegistry;
 use crate::http::{self, AppState};
 use crate::mapping::Mapping;
+use crate::metrics::Metrics;
+use crate::monitor::{self, Monitor};
 use crate::provisioning::Provisioner;
 use crate::sites::{self, SiteError};
 
@@ -29,6 +35,8 @@ pub enum StartupError {
         #[source]
         source: SiteError,
     },
+    #[error(transparent)]
+    Audit(#[from] AuditFileError),
 }
 
 pub struct Application {
@@ -36,6 +44,10 @@ pub struct Application {
     server: Server,
     provisioner: Arc<Provisioner>,
     sites: Arc<SiteRegistry>,
+    metrics: Arc<Metrics>,
+    audit: Arc<AuditTrail>,
+    /// The operator's listener (`metrics.listen`), when configured.
+    monitor: Option<(u16, Server)>,
 }
 
 impl Application {
@@ -114,13 +126,72 @@ impl Application {
                 source: std::io::Error::other("no site configured"),
             });
         };
+        let metrics = Arc::new(Metrics::new());
+        for site in &sites {
+            site.provisioner.drupal().observe(metrics.clone());
+        }
+        // The breaker, queue and readiness follow the first site's Drupal
+        // (the only one without `sites:`).
+        let drupal = provisioner.drupal().clone();
+        metrics.watch_drupal(&drupal);
+        if let Some(first) = settings.sites.first() {
+            metrics.mapping_loaded(&first.mapping.display().to_string());
+        }
+        let audit = Arc::new(AuditTrail::new(
+            settings.audit.file.as_deref(),
+            metrics.clone(),
+        )?);
+        let readiness = Arc::new(Readiness::new(
+            metrics.clone(),
+            drupal,
+            settings.health.drupal_within,
+        ));
+        let monitor = settings
+            .metrics
+            .listen
+            .map(|addr| {
+                let data = web::Data::new(Monitor {
+                    metrics: metrics.clone(),
+                    audit: audit.clone(),
+                    readiness: readiness.clone(),
+                    status_token: settings.metrics.status_token.clone(),
+                });
+                let readiness = web::Data::from(readiness.clone());
+                let bind = |source| StartupError::Bind {
+                    addr: addr.to_string(),
+                    source,
+                };
+                let listener = TcpListener::bind(addr).map_err(bind)?;
+                let port = listener.local_addr().map_err(bind)?.port();
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(data.clone())
+                        .app_data(readiness.clone())
+                        .configure(monitor::configure)
+                })
+                .workers(1)
+                .shutdown_timeout(5)
+                .listen(listener)
+                .map_err(bind)?
+                .run();
+                Ok::<_, StartupError>((port, server))
+            })
+            .transpose()?;
         let registry = Arc::new(SiteRegistry::new(settings.multi_site, sites));
         let multi_site = settings.multi_site;
         let data = web::Data::from(registry.clone());
+        let metrics_data = web::Data::from(metrics.clone());
+        let audit_data = web::Data::from(audit.clone());
+        let readiness_data = web::Data::from(readiness);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(middleware::from_fn(http::log_requests))
                 .app_data(data.clone())
+                .app_data(metrics_data.clone())
+                .app_data(audit_data.clone())
+                .app_data(readiness_data.clone())
+                // For load balancers, beside the SCIM routes' /healthz.
+                .route("/readyz", web::get().to(monitor::readyz))
                 .configure(|cfg| http::configure(cfg, max_body, multi_site))
         })
         .shutdown_timeout(30)
@@ -135,6 +206,9 @@ impl Application {
             server,
             provisioner,
             sites: registry,
+            metrics,
+            audit,
+            monitor,
         })
     }
 
@@ -158,9 +232,34 @@ impl Application {
         self.server.handle()
     }
 
+    /// The operator's listener's port, when `metrics.listen` is set.
+    pub fn monitor_port(&self) -> Option<u16> {
+        self.monitor.as_ref().map(|(port, _)| *port)
+    }
+
+    /// This bridge's metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// This bridge's audit trail (reopened on SIGHUP).
+    pub fn audit(&self) -> Arc<AuditTrail> {
+        self.audit.clone()
+    }
+
     /// Serves until SIGINT / SIGTERM (actix finishes in-flight requests).
+    /// The operator's listener stops with the SCIM server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let monitor = self.monitor.map(|(_, server)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
+        let outcome = self.server.await;
+        if let Some(handle) = monitor {
+            handle.stop(true).await;
+        }
+        outcome
     }
 }
 

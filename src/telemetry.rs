@@ -1,7 +1,9 @@
 //! Log output: human-readable text or one JSON object per line for log
 //! shippers. `RUST_LOG` adjusts levels (default `info` for `serve`).
 
+use std::borrow::Cow;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
@@ -26,6 +28,7 @@ where
         .with_env_filter(filter)
         .with_writer(writer)
         .with_target(true);
+    TEXT.store(format == LogFormat::Text, Ordering::Relaxed);
     let result = match format {
         LogFormat::Text => builder.with_ansi(false).try_init(),
         LogFormat::Json => builder
@@ -36,6 +39,33 @@ where
             .try_init(),
     };
     result.map_err(|e| e.to_string())
+}
+
+/// Whether logs go out as text for people (set by `init`).
+static TEXT: AtomicBool = AtomicBool::new(false);
+
+/// Longest Drupal path shown in the text format.
+const SHOWN_PATH_CHARS: usize = 160;
+
+/// A Drupal path as a log shows it: in the text format decoded
+/// (`filter[g0][group]` rather than `filter%5Bg0%5D%5Bgroup%5D`) and cut to
+/// a readable length; in JSON whole, as sent, for machines.
+pub fn shown_path(path: &str) -> Cow<'_, str> {
+    if TEXT.load(Ordering::Relaxed) {
+        Cow::Owned(readable(path, SHOWN_PATH_CHARS))
+    } else {
+        Cow::Borrowed(path)
+    }
+}
+
+fn readable(path: &str, limit: usize) -> String {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    let total = decoded.chars().count();
+    if total <= limit {
+        return decoded.into_owned();
+    }
+    let kept: String = decoded.chars().take(limit).collect();
+    format!("{kept}… ({} more characters)", total - limit)
 }
 
 /// Standard error, for the binary.
@@ -72,5 +102,21 @@ impl<'a> MakeWriter<'a> for CapturedLogs {
     type Writer = CapturedLogs;
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drupal_path_is_decoded_and_cut_for_people() {
+        let path = "/jsonapi/user/user?filter%5Bg0%5D%5Bgroup%5D%5Bconjunction%5D=AND";
+        assert_eq!(
+            readable(path, 200),
+            "/jsonapi/user/user?filter[g0][group][conjunction]=AND"
+        );
+        let cut = readable(path, 20);
+        assert_eq!(cut, "/jsonapi/user/user?f… (33 more characters)");
     }
 }

@@ -147,7 +147,18 @@ fn non_get_requests(drupal: &StandInHandle) -> Vec<String> {
 
 #[tokio::test]
 async fn check_passes_a_ready_site_and_changes_nothing() {
-    let standin = start_standin(StandInConfig::demo(PASSWORD));
+    // The bridge's own account, holding exactly what it needs (README).
+    let mut site = StandInConfig::demo(PASSWORD);
+    site.roles.push(RoleSeed::new(
+        "scim_bridge",
+        "SCIM bridge",
+        &["administer users", "administer permissions"],
+    ));
+    let standin = start_standin(site);
+    let mut bridge_account = AccountSeed::new("scim-bridge");
+    bridge_account.password = Some(PASSWORD.into());
+    bridge_account.roles = vec!["scim_bridge".into()];
+    standin.handle().insert_user(bridge_account).expect("seed");
     let mut seed = AccountSeed::new("ada");
     for (field, value) in [
         ("field_scim_external_id", "ext-ada"),
@@ -160,6 +171,12 @@ async fn check_passes_a_ready_site_and_changes_nothing() {
     standin.handle().insert_user(seed).expect("seed");
     let dir = Workdir::new();
     let config = dir.config(&standin.base_url(), PASSWORD, &demo_mapping(), "");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("username: admin", "username: scim-bridge"),
+    )
+    .expect("config");
     let users_before = standin.handle().user_count();
 
     let (code, report) = check(&config).await;
@@ -167,7 +184,8 @@ async fn check_passes_a_ready_site_and_changes_nothing() {
     assert_eq!(code, 0, "{report}");
     assert_eq!(lines_of(&report, "error"), Vec::<&str>::new(), "{report}");
     for expected in [
-        "ok      drupal: Drupal accepts the account admin",
+        "ok      drupal: Drupal accepts the account scim-bridge",
+        "ok      account: scim-bridge holds what the bridge needs and nothing more",
         "ok      drupal: JSON:API accepts writes",
         "ok      field: field_scim_external_id exists and holds text",
         "ok      field: field_scim_deprovisioned marks deprovisioned accounts",
@@ -352,10 +370,17 @@ async fn check_reports_missing_and_mistyped_fields_and_missing_roles() {
         warnings.contains(&"warning field: field_scim_external_id exists; its type cannot be verified because no account has a value in it yet — make sure it is Text (plain) (rule 6 (scim: externalId))"),
         "{report}"
     );
+    // The site's admin is uid 1: check says the bridge deserves its own account.
+    assert!(
+        warnings.iter().any(|w| w.starts_with(
+            "warning account: the bridge logs in as admin, Drupal's first account (uid 1)"
+        )),
+        "{report}"
+    );
     assert!(
         warnings
             .iter()
-            .all(|w| w.contains("its type cannot be verified")),
+            .all(|w| w.contains("its type cannot be verified") || w.contains("(uid 1)")),
         "{report}"
     );
     assert_eq!(

@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use super::fix_script::Remedy;
 use super::Finding;
 use crate::drupal::DrupalUser;
 use crate::mapping::{FieldType, MappedField};
@@ -53,7 +54,13 @@ pub(super) fn compare(field: &MappedField, accounts: &[DrupalUser]) -> Finding {
                     "add it under {MANAGE_FIELDS} as {}, or delete the rule",
                     drupal_type_label(field.field_type)
                 ),
-            );
+            )
+            .with_remedy(Remedy::CreateField {
+                name: name.clone(),
+                field_type: field.field_type,
+                multiple: field.multiple,
+                target_type: field.reference_type.clone(),
+            });
         }
         (
             true,

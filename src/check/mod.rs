@@ -4,6 +4,7 @@
 //! and role the mapping names. Each finding is one line saying what to do.
 
 mod fields;
+pub mod fix_script;
 mod site;
 
 use std::fmt;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use crate::config::{Settings, SiteSettings, CLEARTEXT_WARNING};
 use crate::mapping::Mapping;
 use crate::provisioning::ActiveMapping;
+use fix_script::Remedy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -41,6 +43,8 @@ pub struct Finding {
     pub message: String,
     /// What to do about it.
     pub fix: Option<String>,
+    /// The `drush` commands that fix it, when commands can.
+    pub remedy: Option<Remedy>,
 }
 
 impl Finding {
@@ -50,6 +54,7 @@ impl Finding {
             topic,
             message: message.into(),
             fix: None,
+            remedy: None,
         }
     }
 
@@ -59,6 +64,7 @@ impl Finding {
             topic,
             message: message.into(),
             fix: Some(fix.into()),
+            remedy: None,
         }
     }
 
@@ -68,7 +74,20 @@ impl Finding {
             topic,
             message: message.into(),
             fix: Some(fix.into()),
+            remedy: None,
         }
+    }
+}
+
+impl Finding {
+    /// The same finding, fixed by `remedy` in `check --fix-script`.
+    pub fn with_remedy(mut self, remedy: Remedy) -> Finding {
+        self.remedy = Some(remedy);
+        self
+    }
+
+    fn severity_label(&self) -> &'static str {
+        self.severity.label()
     }
 }
 
@@ -92,6 +111,9 @@ impl fmt::Display for Finding {
 #[derive(Debug, Default)]
 pub struct Report {
     pub findings: Vec<Finding>,
+    /// Each site checked, with the range of `findings` that are its own
+    /// (for the fix script, which fixes each site on its own host).
+    sites: Vec<(SiteSettings, std::ops::Range<usize>)>,
 }
 
 impl Report {
@@ -104,6 +126,26 @@ impl Report {
             .iter()
             .filter(|f| f.severity == severity)
             .count()
+    }
+
+    /// A shell script of the `drush` commands that fix what was found.
+    pub fn fix_script(&self) -> String {
+        match self.sites.as_slice() {
+            [] => "#!/bin/sh\n# The configuration does not load, so the site was not checked: fix it first.\nexit 1\n".into(),
+            [(settings, _)] => fix_script::render(&self.findings, settings),
+            sites => sites
+                .iter()
+                .map(|(settings, range)| {
+                    format!(
+                        "# ===== site {}: run this part on the host of {} =====\n{}",
+                        settings.id,
+                        settings.drupal.base_url,
+                        fix_script::render(&self.findings[range.clone()], settings)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
     }
 
     pub fn has_errors(&self) -> bool {
@@ -162,6 +204,8 @@ pub async fn run(config: &Path, only: Option<&str>) -> Report {
     for site in sites {
         let first = report.findings.len();
         check_site(site, &mut report).await;
+        let end = report.findings.len();
+        report.sites.push((site.clone(), first..end));
         if settings.multi_site {
             for finding in &mut report.findings[first..] {
                 finding.message = format!("site {}: {}", site.id, finding.message);
@@ -200,6 +244,7 @@ fn check_mapping(settings: &SiteSettings, report: &mut Report) -> Option<Arc<Map
                 topic: "mapping",
                 message: e.to_string(),
                 fix: None,
+                remedy: None,
             });
             return None;
         }

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+use super::fix_script::{self, Remedy, BRIDGE_PERMISSIONS, BRIDGE_ROLE};
 use super::{fields, Finding, Report};
 use crate::config::{DeprovisionPolicy, SiteSettings};
 use crate::drupal::{
@@ -39,6 +40,130 @@ pub(super) async fn check(settings: &SiteSettings, mapping: Option<&Mapping>, re
         check_fields(&client, settings, mapping, report).await;
     }
     check_roles(&client, settings, mapping, report).await;
+    check_privileges(&client, settings, report).await;
+}
+
+/// The fix for an account that lacks the bridge's permissions.
+fn grant(settings: &SiteSettings) -> Remedy {
+    Remedy::GrantBridgeRole {
+        account: settings.drupal.auth.account(),
+    }
+}
+
+/// The bridge's account should hold what it needs and no more: not uid 1,
+/// no administrator role, no `bypass ...` and no `administer site
+/// configuration`. Needs the roles' permissions, which Drupal lists only
+/// to accounts that may administer permissions.
+async fn check_privileges(client: &DrupalClient, settings: &SiteSettings, report: &mut Report) {
+    let username = settings.drupal.auth.account();
+    let account = match client.whoami().await {
+        Ok(Some(uuid)) => match client.get_user(&uuid).await {
+            Ok(Some(user)) => user,
+            _ => return,
+        },
+        _ => return,
+    };
+    if account.uid() == Some(1) {
+        report.push(
+            Finding::warning(
+                "account",
+                format!("the bridge logs in as {username}, Drupal's first account (uid 1), which may do anything and bypasses every permission"),
+                format!("give the bridge its own account holding only the role {BRIDGE_ROLE} ({}), and set drupal.auth to it", BRIDGE_PERMISSIONS.join(", ")),
+            )
+            .with_remedy(Remedy::DedicatedAccount),
+        );
+        return;
+    }
+    let Ok(roles) = client.list_roles().await else {
+        return;
+    };
+    let held: Vec<&DrupalRole> = roles
+        .iter()
+        .filter(|r| {
+            account
+                .roles
+                .iter()
+                .any(|h| h.id == r.id || h.machine_name == r.machine_name)
+        })
+        .collect();
+    let too_much: Vec<String> = held
+        .iter()
+        .filter(|r| r.is_admin || r.permissions.iter().any(|p| fix_script::excessive(p)))
+        .map(|r| r.machine_name.clone())
+        .collect();
+    if !too_much.is_empty() {
+        let why: Vec<String> = held
+            .iter()
+            .filter(|r| too_much.contains(&r.machine_name))
+            .map(|r| {
+                let mut grants: Vec<&str> = r
+                    .permissions
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|p| fix_script::excessive(p))
+                    .collect();
+                if r.is_admin {
+                    grants.insert(0, "every permission (is_admin)");
+                }
+                format!("{} grants {}", r.machine_name, grants.join(", "))
+            })
+            .collect();
+        report.push(
+            Finding::warning(
+                "account",
+                format!(
+                    "the bridge's account {username} holds more than it needs: {}",
+                    why.join("; ")
+                ),
+                format!(
+                    "give it only the role {BRIDGE_ROLE} ({}) and take away {}",
+                    BRIDGE_PERMISSIONS.join(", "),
+                    too_much.join(", ")
+                ),
+            )
+            .with_remedy(Remedy::RevokeRoles {
+                account: username.clone(),
+                roles: too_much.clone(),
+            }),
+        );
+        // The bridge's own role must be in place before the others go.
+        let kept = |permission: &str| {
+            held.iter()
+                .filter(|r| !too_much.contains(&r.machine_name))
+                .any(|r| r.permissions.iter().any(|p| p == permission))
+        };
+        if BRIDGE_PERMISSIONS.iter().all(|p| kept(p)) {
+            return;
+        }
+        report.push(
+            Finding::warning(
+                "account",
+                format!(
+                    "{username} needs the role {BRIDGE_ROLE} before its other roles are taken away"
+                ),
+                format!(
+                    "create {BRIDGE_ROLE} with {} and grant it",
+                    BRIDGE_PERMISSIONS.join(", ")
+                ),
+            )
+            .with_remedy(grant(settings)),
+        );
+        return;
+    }
+    let grants = |permission: &str| {
+        held.iter()
+            .any(|r| r.permissions.iter().any(|p| p == permission))
+    };
+    let missing: Vec<&str> = BRIDGE_PERMISSIONS
+        .into_iter()
+        .filter(|p| !grants(p))
+        .collect();
+    if missing.is_empty() {
+        report.push(Finding::ok(
+            "account",
+            format!("{username} holds what the bridge needs and nothing more"),
+        ));
+    }
 }
 
 /// Whether Drupal answers and runs requests as the bridge's account.
@@ -100,7 +225,8 @@ fn unreachable(base: &str, settings: &SiteSettings, error: &DrupalError) -> Find
             TOPIC,
             format!("{base} does not answer like Drupal JSON:API: {why}"),
             "check drupal.base_url (the site's root, without /jsonapi) and that the JSON:API module is enabled",
-        ),
+        )
+        .with_remedy(Remedy::InstallModules),
         DrupalError::Certificate(why) => Finding::error(
             TOPIC,
             format!("the bridge does not trust the HTTPS certificate of {base}: {why}"),
@@ -132,7 +258,7 @@ async fn check_writes(client: &DrupalClient, report: &mut Report) {
                 "choose \"Accept all JSON:API create, read, update, and delete operations\" at {}/admin/config/services/jsonapi",
                 client.base_url()
             ),
-        )),
+        ).with_remedy(Remedy::AllowJsonApiWrites)),
         Ok(_) => report.push(Finding::warning(
             TOPIC,
             format!("a write probe for the unknown UUID {nobody} was accepted"),
@@ -161,20 +287,26 @@ async fn check_fields(
     let accounts = match client.list_users(&query).await {
         Ok(page) => page.users,
         Err(e) => {
-            report.push(Finding::error(
-                "field",
-                format!("cannot list accounts to compare fields: {e}"),
-                "give the bridge's account the \"administer users\" permission",
-            ));
+            report.push(
+                Finding::error(
+                    "field",
+                    format!("cannot list accounts to compare fields: {e}"),
+                    "give the bridge's account the \"administer users\" permission",
+                )
+                .with_remedy(grant(settings)),
+            );
             return;
         }
     };
     if accounts.is_empty() {
-        report.push(Finding::error(
-            "field",
-            "the bridge's account sees no account's fields",
-            "give the bridge's account the \"administer users\" permission",
-        ));
+        report.push(
+            Finding::error(
+                "field",
+                "the bridge's account sees no account's fields",
+                "give the bridge's account the \"administer users\" permission",
+            )
+            .with_remedy(grant(settings)),
+        );
         return;
     }
     for field in mapping.mapped_fields() {
@@ -209,11 +341,19 @@ fn check_marker_field(
         .filter_map(|a| a.attributes.get(field))
         .collect();
     if values.is_empty() {
-        report.push(Finding::warning(
-            "field",
-            format!("{field} does not exist: SCIM DELETE will only block accounts, and blocked accounts stay visible to the IdP"),
-            format!("add a Boolean field {field} to the user entity, or set deprovisioned_field"),
-        ));
+        report.push(
+            Finding::warning(
+                "field",
+                format!("{field} does not exist: SCIM DELETE will only block accounts, and blocked accounts stay visible to the IdP"),
+                format!("add a Boolean field {field} to the user entity, or set deprovisioned_field"),
+            )
+            .with_remedy(Remedy::CreateField {
+                name: field.clone(),
+                field_type: crate::mapping::FieldType::Boolean,
+                multiple: false,
+                target_type: None,
+            }),
+        );
     } else if values.iter().any(|v| !(v.is_null() || v.is_boolean())) {
         report.push(Finding::error(
             "field",
@@ -251,29 +391,41 @@ async fn check_roles(
             let needed = !mapped.is_empty();
             let message = "the bridge's account may not list roles, so groups and role rules cannot work and protected roles cannot be verified";
             let fix = "give the bridge's account the \"administer permissions\" permission";
-            report.push(if needed {
-                Finding::error("role", message, fix)
-            } else {
-                Finding::warning("role", message, fix)
-            });
+            report.push(
+                if needed {
+                    Finding::error("role", message, fix)
+                } else {
+                    Finding::warning("role", message, fix)
+                }
+                .with_remedy(grant(settings)),
+            );
             return;
         }
         Err(e) => {
-            report.push(Finding::error(
-                "role",
-                format!("cannot list roles: {e}"),
-                "give the bridge's account the \"administer permissions\" permission",
-            ));
+            report.push(
+                Finding::error(
+                    "role",
+                    format!("cannot list roles: {e}"),
+                    "give the bridge's account the \"administer permissions\" permission",
+                )
+                .with_remedy(grant(settings)),
+            );
             return;
         }
     };
     for role in mapped {
-        report.push(role_finding(
+        let finding = role_finding(
             &roles,
             role,
             "the mapping uses it",
             "create it under People › Roles, or correct the machine name in the mapping",
-        ));
+        );
+        report.push(match finding.severity {
+            super::Severity::Ok => finding,
+            _ => finding.with_remedy(Remedy::CreateRole {
+                machine_name: role.to_string(),
+            }),
+        });
     }
     for role in &settings.policy.protected_roles {
         report.push(role_finding(

@@ -8,6 +8,7 @@ mod drupal;
 mod policy;
 mod scim;
 mod sites;
+mod telemetry;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,11 +21,13 @@ pub use self::policy::{DeprovisionPolicy, PolicySettings};
 pub use self::scim::{
     ClientCredential, JwtSettings, ScimClient, ScimSettings, DEFAULT_CLIENT, JWT_CLIENT,
 };
+pub use self::telemetry::{AuditSettings, HealthSettings, MetricsSettings};
 pub use crate::drupal::settings::{DrupalAuth, DrupalAuthMode, DrupalLimits};
 pub use crate::secret::Secret;
 
 use self::drupal::RawDrupal;
 use self::scim::RawScim;
+use self::telemetry::{RawAudit, RawHealth, RawMetrics};
 
 /// Environment variables `SCIM_BRIDGE__SECTION__KEY` override file keys.
 pub const ENV_PREFIX: &str = "SCIM_BRIDGE";
@@ -59,7 +62,23 @@ struct RawTop {
     listen: String,
     sites: Option<Vec<config::Value>>,
     defaults: Option<config::Value>,
+    /// Prometheus metrics and the status page, on their own address; one
+    /// for the whole bridge, whatever the number of sites.
+    // An `Option`: a section holding only comments (YAML null) is absent.
+    #[serde(default)]
+    metrics: Option<RawMetrics>,
+    /// What `/readyz` asks of Drupal.
+    // An `Option`: a section holding only comments (YAML null) is absent.
+    #[serde(default)]
+    health: Option<RawHealth>,
+    /// The audit trail's file (one for every site; each event names its site).
+    // An `Option`: a section holding only comments (YAML null) is absent.
+    #[serde(default)]
+    audit: Option<RawAudit>,
 }
+
+/// The top-level keys that belong to the bridge, not to a site.
+const BRIDGE_KEYS: [&str; 6] = ["listen", "sites", "defaults", "metrics", "health", "audit"];
 
 /// One site's settings as written in the file (secrets may still be file
 /// references): the top level of a single-site file, or an entry of
@@ -132,6 +151,9 @@ pub struct Settings {
     /// The file lists `sites:`: each is served at `/sites/{id}/scim/v2`
     /// (else the one site is at `/scim/v2`).
     pub multi_site: bool,
+    pub metrics: MetricsSettings,
+    pub health: HealthSettings,
+    pub audit: AuditSettings,
 }
 
 /// Everything about one site: who may call it, where its Drupal is, its
@@ -218,6 +240,9 @@ impl Settings {
             listen: parsed.listen,
             sites,
             multi_site: parsed.multi_site,
+            metrics: parsed.metrics,
+            health: parsed.health,
+            audit: parsed.audit,
         })
     }
 
@@ -241,6 +266,9 @@ impl Settings {
                 listen: parsed.listen,
                 sites,
                 multi_site: parsed.multi_site,
+                metrics: parsed.metrics,
+                health: parsed.health,
+                audit: parsed.audit,
             },
             invalid,
         })
@@ -271,6 +299,9 @@ impl Settings {
                 top.listen
             ))
         })?;
+        let metrics = top.metrics.unwrap_or_default().resolve()?;
+        let health = top.health.unwrap_or_default().resolve()?;
+        let audit = top.audit.unwrap_or_default().resolve();
         let Some(sites) = top.sites else {
             if top.defaults.is_some() {
                 return Err(ConfigError::Invalid(
@@ -278,11 +309,16 @@ impl Settings {
                 ));
             }
             let mut table = whole.into_table().map_err(load)?;
-            table.remove("listen");
+            for key in BRIDGE_KEYS {
+                table.remove(key);
+            }
             let source = config::Value::new(None, config::ValueKind::Table(table));
             let raw: RawSite = source.clone().try_deserialize().map_err(load)?;
             return Ok(Parsed {
                 listen,
+                metrics,
+                health,
+                audit,
                 sites: vec![(
                     DEFAULT_SITE.to_string(),
                     raw.resolve(DEFAULT_SITE.to_string(), source),
@@ -291,12 +327,10 @@ impl Settings {
             });
         };
         let table = whole.into_table().map_err(load)?;
-        if let Some(key) = table
-            .keys()
-            .find(|k| !matches!(k.as_str(), "listen" | "sites" | "defaults"))
-        {
+        if let Some(key) = table.keys().find(|k| !BRIDGE_KEYS.contains(&k.as_str())) {
             return Err(ConfigError::Invalid(format!(
-                "{key}: with sites:, the top level holds only listen, sites and defaults; move {key} into defaults: (for every site) or into a site"
+                "{key}: with sites:, the top level holds only the bridge's own keys ({}); move {key} into defaults: (for every site) or into a site",
+                BRIDGE_KEYS.join(", ")
             )));
         }
         let sites = sites::entries(sites, top.defaults)?
@@ -320,6 +354,9 @@ impl Settings {
             .collect();
         Ok(Parsed {
             listen,
+            metrics,
+            health,
+            audit,
             sites,
             multi_site: true,
         })
@@ -329,6 +366,9 @@ impl Settings {
 /// The file read, each site's settings resolved or refused.
 struct Parsed {
     listen: SocketAddr,
+    metrics: MetricsSettings,
+    health: HealthSettings,
+    audit: AuditSettings,
     sites: Vec<(String, Result<SiteSettings, ConfigError>)>,
     multi_site: bool,
 }

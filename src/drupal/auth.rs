@@ -18,6 +18,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::error::DrupalError;
+use super::observer::{LoginOutcome, ObserverSlot};
 use super::settings::DrupalAuth;
 use crate::secret::Secret;
 
@@ -74,6 +75,8 @@ pub struct Authenticator {
     state: RwLock<State>,
     /// Held while logging in: the single flight.
     login: tokio::sync::Mutex<()>,
+    /// Told how each login ended.
+    observer: Arc<ObserverSlot>,
 }
 
 enum Method {
@@ -136,7 +139,20 @@ impl Authenticator {
             method,
             state: RwLock::new(State::default()),
             login: tokio::sync::Mutex::new(()),
+            observer: Arc::default(),
         })
+    }
+
+    /// Reports each login's outcome to the client's observer.
+    pub(super) fn observed_by(mut self, observer: Arc<ObserverSlot>) -> Authenticator {
+        self.observer = observer;
+        self
+    }
+
+    fn observed(&self, outcome: LoginOutcome) {
+        if let Some(observer) = self.observer.get() {
+            observer.login(outcome);
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -199,10 +215,12 @@ impl Authenticator {
                     renew_at: lifetime.map(|l| Instant::now() + l.saturating_sub(margin(l))),
                 }));
                 state.paused_until = None;
+                self.observed(LoginOutcome::Ok);
                 tracing::info!(target: "drupal", mode = self.mode_name(), "logged in to Drupal");
                 Ok(credentials)
             }
             Err(LoginError::Refused(why)) => {
+                self.observed(LoginOutcome::Refused);
                 tracing::error!(
                     target: "drupal",
                     mode = self.mode_name(),
@@ -214,6 +232,7 @@ impl Authenticator {
                 Err(DrupalError::Credentials(why))
             }
             Err(LoginError::Flood(why)) => {
+                self.observed(LoginOutcome::Flood);
                 tracing::error!(
                     target: "drupal",
                     reason = why.as_str(),
@@ -222,7 +241,10 @@ impl Authenticator {
                 state.paused_until = Some(Instant::now() + FLOOD_PAUSE);
                 Err(DrupalError::Credentials(why))
             }
-            Err(LoginError::Failed(e)) => Err(e),
+            Err(LoginError::Failed(e)) => {
+                self.observed(LoginOutcome::Error);
+                Err(e)
+            }
         }
     }
 
@@ -259,6 +281,7 @@ impl Authenticator {
                     "Drupal does not accept the bridge's basic-auth credentials (it answers as to an anonymous caller): the bridge sends no further request, since Drupal locks an account after 5 failed logins; fix drupal.auth.username and the password, check the account is active and not flood-blocked, then restart the bridge"
                 );
                 state.refused = Some(format!("Drupal answered as to an anonymous caller ({why})"));
+                self.observed(LoginOutcome::Refused);
             }
             return;
         }

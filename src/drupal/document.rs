@@ -102,6 +102,9 @@ pub struct DrupalRole {
     pub machine_name: String,
     pub label: String,
     pub is_admin: bool,
+    /// The permissions it grants (listed to accounts that may administer
+    /// permissions).
+    pub permissions: Vec<String>,
 }
 
 impl DrupalRole {
@@ -119,6 +122,17 @@ impl DrupalRole {
                 .get("is_admin")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            permissions: attributes
+                .get("permissions")
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }

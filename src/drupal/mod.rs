@@ -7,6 +7,7 @@ pub(crate) mod call_count;
 pub mod document;
 mod dry_run;
 pub mod error;
+pub mod observer;
 pub mod query;
 pub mod resilience;
 pub mod settings;
@@ -25,6 +26,7 @@ pub use error::DrupalError;
 pub use query::{CollectionQuery, Condition, Conjunction, Operator, SortKey, DRUPAL_PAGE_CAP};
 
 use auth::{Authenticator, Credentials};
+use observer::{CallOutcome, DrupalObserver, ObserverSlot};
 use resilience::Resilience;
 use settings::{DrupalAuth, DrupalLimits};
 
@@ -66,6 +68,8 @@ struct Inner {
     timeout: Duration,
     auth: Authenticator,
     resilience: Resilience,
+    /// Told about calls, logins and waits (metrics, readiness), when set.
+    observer: Arc<ObserverSlot>,
 }
 
 /// Connection details, separate from the bridge's settings so the `check`
@@ -138,6 +142,7 @@ impl HttpSettings {
 
 impl DrupalClient {
     pub fn new(conn: DrupalConnection) -> Result<DrupalClient, DrupalError> {
+        let observer = Arc::new(ObserverSlot::default());
         let client = DrupalClient {
             inner: Arc::new(Inner {
                 http: ThreadLocal::new(),
@@ -148,8 +153,9 @@ impl DrupalClient {
                 },
                 base_url: conn.base_url.trim_end_matches('/').to_string(),
                 timeout: conn.timeout,
-                auth: Authenticator::new(&conn.auth)?,
+                auth: Authenticator::new(&conn.auth)?.observed_by(observer.clone()),
                 resilience: Resilience::new(&conn.limits),
+                observer,
             }),
             dry_run: false,
         };
@@ -173,6 +179,22 @@ impl DrupalClient {
 
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
+    }
+
+    /// Reports every call, login and wait for a slot to `observer` from now
+    /// on, in every clone of this client. Set once; a second is ignored.
+    pub fn observe(&self, observer: Arc<dyn DrupalObserver>) {
+        self.inner.observer.set(observer);
+    }
+
+    /// Whether the circuit breaker answers for Drupal now (open or probing).
+    pub fn breaker_state(&self) -> resilience::BreakerView {
+        self.inner.resilience.breaker.view()
+    }
+
+    /// Requests waiting now for a slot under the concurrency limit.
+    pub fn waiting_for_slot(&self) -> usize {
+        self.inner.resilience.limiter.waiting()
     }
 
     /// GET one user. `Ok(None)` when Drupal has no user with that UUID, or
@@ -366,16 +388,21 @@ impl DrupalClient {
         }
         let started = Instant::now();
         let outcome = self.guarded(&method, path, body).await;
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = started.elapsed();
+        if let Some(observer) = self.inner.observer.get() {
+            observer.call(op, call_outcome(&outcome), elapsed);
+        }
+        // To 0.1 ms: finer is noise to a reader.
+        let latency_ms = (elapsed.as_secs_f64() * 10_000.0).round() / 10.0;
         match &outcome {
             Ok(_) => tracing::info!(
                 target: "drupal",
-                op, method = %method, path, outcome = "ok", latency_ms,
+                op, method = %method, path = %crate::telemetry::shown_path(path), outcome = "ok", latency_ms,
                 "drupal call"
             ),
             Err(e) => tracing::warn!(
                 target: "drupal",
-                op, method = %method, path, outcome = "error", error = %e, latency_ms,
+                op, method = %method, path = %crate::telemetry::shown_path(path), outcome = "error", error = %e, latency_ms,
                 "drupal call"
             ),
         }
@@ -391,11 +418,31 @@ impl DrupalClient {
         let inner = &self.inner;
         let admission = inner.resilience.breaker.admit()?;
         let deadline = Instant::now() + inner.timeout;
-        let _slot = inner.resilience.limiter.acquire(inner.timeout).await?;
+        let _slot = self.slot().await?;
         let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
         let outcome = self.attempts(method, path, body.as_deref(), deadline).await;
         admission.record(matches!(&outcome, Err(e) if e.is_transient()));
         outcome
+    }
+
+    /// A slot under the concurrency limit, reporting a wait or a refusal.
+    async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, DrupalError> {
+        let inner = &self.inner;
+        let asked = Instant::now();
+        let slot = inner.resilience.limiter.acquire(inner.timeout).await;
+        if let Some(observer) = inner.observer.get() {
+            match &slot {
+                Ok(_) => {
+                    let waited = asked.elapsed();
+                    // A free slot is taken at once; anything longer queued.
+                    if waited >= Duration::from_millis(1) {
+                        observer.slot_waited(waited);
+                    }
+                }
+                Err(_) => observer.slot_refused(),
+            }
+        }
+        slot
     }
 
     async fn attempts(
@@ -521,6 +568,23 @@ impl DrupalClient {
             _ => None,
         };
         (outcome, unauthenticated)
+    }
+}
+
+/// A call's outcome as a bounded label.
+fn call_outcome(outcome: &Result<Value, DrupalError>) -> CallOutcome {
+    match outcome {
+        Ok(_) => CallOutcome::Ok,
+        Err(DrupalError::NotFound) => CallOutcome::NotFound,
+        Err(DrupalError::Credentials(_)) => CallOutcome::Credentials,
+        Err(DrupalError::Overloaded | DrupalError::CircuitOpen { .. }) => CallOutcome::Shed,
+        Err(
+            DrupalError::Forbidden(_)
+            | DrupalError::ReadOnly
+            | DrupalError::Validation(_)
+            | DrupalError::Rejected { .. },
+        ) => CallOutcome::Refused,
+        Err(_) => CallOutcome::Failed,
     }
 }
 

@@ -33,6 +33,11 @@ impl Limiter {
         }
     }
 
+    /// Requests waiting for a slot now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
     pub async fn acquire(&self, wait: Duration) -> Result<SemaphorePermit<'_>, DrupalError> {
         if let Ok(permit) = self.slots.try_acquire() {
             return Ok(permit);
@@ -61,6 +66,24 @@ enum BreakerState {
     },
     /// One request is probing Drupal; the others are refused meanwhile.
     HalfOpen,
+}
+
+/// The breaker's state as watchers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerView {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl BreakerView {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerView::Closed => "closed",
+            BreakerView::Open => "open",
+            BreakerView::HalfOpen => "half_open",
+        }
+    }
 }
 
 /// Opens after `threshold` consecutive failures: requests are then answered
@@ -110,6 +133,16 @@ impl Breaker {
 
     fn set(&self, state: BreakerState) {
         *self.state.lock().unwrap_or_else(PoisonError::into_inner) = state;
+    }
+
+    /// The state now. An open breaker whose pause is over shows as
+    /// half-open: the next request probes Drupal.
+    pub fn view(&self) -> BreakerView {
+        match *self.state.lock().unwrap_or_else(PoisonError::into_inner) {
+            BreakerState::Closed { .. } => BreakerView::Closed,
+            BreakerState::Open { until } if Instant::now() < until => BreakerView::Open,
+            BreakerState::Open { .. } | BreakerState::HalfOpen => BreakerView::HalfOpen,
+        }
     }
 
     pub fn admit(&self) -> Result<Admission<'_>, DrupalError> {

@@ -75,6 +75,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize, multi_site
         )
         .service(
             web::scope(scope)
+                .wrap(middleware::from_fn(request_log::audit_scope))
                 .wrap(middleware::from_fn(auth::require_bearer))
                 .wrap(middleware::from_fn(error::scim_rejections))
                 .wrap(middleware::from_fn(head_as_get))

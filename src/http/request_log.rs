@@ -4,6 +4,9 @@
 //! Handlers name their operation and target through `label`; Drupal calls
 //! made while serving the request log inside its span, so they carry the
 //! same request id.
+//!
+//! The same event feeds the metrics (`crate::metrics`), and the request's
+//! audit scope (`audit_scope`) gives the changes it makes their origin.
 
 use std::time::Instant;
 
@@ -11,10 +14,13 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpRequest};
+use actix_web::{web, Error, HttpMessage, HttpRequest};
 use tracing::Instrument;
 
+use super::caller::Caller;
+use crate::audit::{self, AuditTrail, RequestScope};
 use crate::drupal::count_calls;
+use crate::metrics::{Metrics, ScimRequest};
 
 /// What a handler did, for the request's log event.
 #[derive(Debug, Clone)]
@@ -25,11 +31,45 @@ pub struct RequestLabel {
 
 /// Names the SCIM operation (and the user or group it concerns).
 pub fn label(req: &HttpRequest, operation: &'static str, target: Option<String>) {
+    audit::set_operation(operation);
     req.extensions_mut()
         .insert(RequestLabel { operation, target });
 }
 
 const REQUEST_ID: &str = "x-request-id";
+
+/// The request's id, for what runs inside it (the audit scope).
+#[derive(Debug, Clone)]
+struct RequestId(String);
+
+/// Latency in milliseconds, to 0.1 ms: finer is noise to a reader.
+fn rounded_ms(elapsed: std::time::Duration) -> f64 {
+    (elapsed.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+/// Opens the audit scope of an authenticated SCIM request: the changes it
+/// makes are recorded with its id, client and site. Wrapped inside the
+/// authentication, which found the caller.
+pub async fn audit_scope(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let trail = req.app_data::<web::Data<AuditTrail>>().cloned();
+    let Some(trail) = trail else {
+        return next.call(req).await;
+    };
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
+    let caller = Caller::of(&req);
+    let (client, site) = caller
+        .map(|c| (c.client.to_string(), c.site.to_string()))
+        .unwrap_or_else(|| ("none".into(), "none".into()));
+    let scope = RequestScope::new(trail.into_inner(), request_id, client, site);
+    audit::within(scope, next.call(req)).await
+}
 
 pub async fn log_requests(
     req: ServiceRequest,
@@ -47,9 +87,17 @@ pub async fn log_requests(
         site = tracing::field::Empty,
         client = tracing::field::Empty,
     );
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    // Health probes are not SCIM requests: counting them would make a
+    // load balancer's polling (and 503s from /readyz) look like IdP traffic.
+    let metrics = req
+        .app_data::<web::Data<Metrics>>()
+        .filter(|_| req.path().starts_with("/scim/"))
+        .cloned();
     let started = Instant::now();
     let (result, drupal_requests) = count_calls(next.call(req).instrument(span.clone())).await;
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    let latency_ms = rounded_ms(elapsed);
     let _entered = span.enter();
     match result {
         Ok(mut response) => {
@@ -59,9 +107,24 @@ pub async fn log_requests(
                 .extensions()
                 .get::<RequestLabel>()
                 .cloned();
+            let caller = Caller::of(response.request());
+            let (client, site) = caller
+                .as_ref()
+                .map(|c| (&*c.client, &*c.site))
+                .unwrap_or(("none", "none"));
             let (operation, target) = label
                 .map(|l| (l.operation, l.target.unwrap_or_default()))
                 .unwrap_or(("none", String::new()));
+            if let Some(metrics) = &metrics {
+                metrics.scim_request(&ScimRequest {
+                    operation,
+                    status,
+                    site,
+                    client,
+                    latency: elapsed,
+                    drupal_requests,
+                });
+            }
             let outcome = match status {
                 200..=399 => "ok",
                 400..=499 => "rejected",
@@ -70,6 +133,8 @@ pub async fn log_requests(
             // Info even for 5xx: their cause is logged at error where it
             // is known, and `outcome` tells failures apart.
             tracing::info!(
+                client,
+                site,
                 operation,
                 scim_target = target,
                 status,
@@ -86,6 +151,16 @@ pub async fn log_requests(
             Ok(response)
         }
         Err(e) => {
+            if let Some(metrics) = &metrics {
+                metrics.scim_request(&ScimRequest {
+                    operation: "none",
+                    status: 500,
+                    site: "none",
+                    client: "none",
+                    latency: elapsed,
+                    drupal_requests,
+                });
+            }
             tracing::warn!(
                 error = %e,
                 outcome = "failed",
@@ -150,5 +225,16 @@ mod tests {
             .map(str::to_string)
             .expect("one request event");
         assert!(event.contains(r#""drupal_requests":2"#), "{event}");
+    }
+}
+
+#[cfg(test)]
+mod rounding {
+    use std::time::Duration;
+
+    #[test]
+    fn latency_is_rounded_to_a_tenth_of_a_millisecond() {
+        assert_eq!(super::rounded_ms(Duration::from_nanos(40_044_031)), 40.0);
+        assert_eq!(super::rounded_ms(Duration::from_micros(1_250)), 1.3);
     }
 }

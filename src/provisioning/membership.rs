@@ -12,8 +12,10 @@ use std::fmt;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use reqwest::Method;
 
+use super::audited;
 use super::roles::{ExposedGroup, RoleCatalog};
 use super::{Provisioner, ProvisioningError};
+use crate::audit::{self, AuditEvent, EventKind};
 use crate::drupal::{CollectionQuery, Condition, DrupalError, DrupalUser, Operator, SortKey};
 use crate::scim::members::MembershipChange;
 
@@ -179,9 +181,14 @@ impl Provisioner {
             }
             match self.protection(user, Some(group)) {
                 Some(why) => failures.push(MemberFailure {
+                    problem: {
+                        let mut event = audited::refused(user, &why);
+                        event.group = Some(group.role.clone());
+                        audit::record(event);
+                        MemberProblem::Protected(why)
+                    },
                     member: id.clone(),
                     action,
-                    problem: MemberProblem::Protected(why),
                 }),
                 None => writes.push(Write { user, action }),
             }
@@ -245,6 +252,27 @@ impl Provisioner {
             .await;
         // Its roles changed, or may have: a later write reads it again.
         self.seen.forget(&write.user.id);
+        let kind = match write.action {
+            MemberAction::Add => EventKind::GroupMemberAdded,
+            MemberAction::Remove => EventKind::GroupMemberRemoved,
+        };
+        let mut event = AuditEvent::new(kind, &write.user.id, write.user.name());
+        event.group = Some(group.role.clone());
+        let before = audited::role_names(&write.user.roles);
+        let mut after: Vec<String> = before
+            .iter()
+            .filter(|r| **r != group.role)
+            .cloned()
+            .collect();
+        if write.action == MemberAction::Add {
+            after.push(group.role.clone());
+            after.sort();
+        }
+        event.roles = Some(crate::audit::Change { before, after });
+        audit::record(match &result {
+            Ok(()) => event,
+            Err(e) => event.failed(e),
+        });
         let problem = match result {
             Ok(()) => return None,
             Err(DrupalError::NotFound) if write.action == MemberAction::Remove => return None,

@@ -3,6 +3,7 @@
 //! groups). It speaks typed SCIM values on one side and the Drupal client on
 //! the other, and keeps no state of its own beyond short-lived caches.
 
+mod audited;
 mod bulk;
 mod count_cache;
 mod groups;

@@ -385,6 +385,7 @@ mod tests {
             machine_name: machine_name.into(),
             label: machine_name.to_uppercase(),
             is_admin,
+            permissions: Vec::new(),
         }
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use super::audited;
 use super::marker::not_marked;
 use super::pushdown::{translate, Pushdown};
 use super::render::render_user;
@@ -14,6 +15,7 @@ use super::{
     ActiveMapping, Provisioner, ProvisioningError, ScimUser, UserList, UserQuery, CANDIDATE_LIMIT,
     DEFAULT_COUNT, MAX_RESULTS,
 };
+use crate::audit::{self, AuditEvent, EventKind};
 use crate::config::DeprovisionPolicy;
 use crate::drupal::document::roles_relationship;
 use crate::drupal::{
@@ -68,26 +70,53 @@ impl Provisioner {
             write.relationships.insert("roles".into(), roles);
         }
 
-        let created = match self.drupal.create_user(&write).await {
+        let created = self.create_account(&id, &write).await?;
+        tracing::Span::current().record("user", created.name().unwrap_or_default());
+        Ok(self.written(created).await)
+    }
+
+    /// Writes a new account; each outcome is audited (an account
+    /// deprovisioned earlier and revived is audited as a reactivation).
+    async fn create_account(&self, id: &str, write: &UserWrite) -> Result<DrupalUser> {
+        let created = match self.drupal.create_user(write).await {
             Ok(user) => user,
             // The answer was lost or garbled: the account may exist.
             Err(DrupalError::Timeout | DrupalError::Protocol(_)) => {
-                self.find_lost_create(&id).await?
+                match self.find_lost_create(id).await {
+                    Ok(user) => user,
+                    Err(e) => {
+                        audit::record(audited::user_write(None, id, write, None).failed(&e));
+                        return Err(e);
+                    }
+                }
             }
             Err(DrupalError::Validation(errors))
                 if errors
                     .iter()
                     .any(|e| e.pointer.as_deref() == Some("/data/attributes/name")) =>
             {
-                match self.revive_deprovisioned(&write).await? {
-                    Some(user) => user,
-                    None => return Err(DrupalError::Validation(errors).into()),
+                // Audited by `revive_deprovisioned` when it writes.
+                match self.revive_deprovisioned(write).await? {
+                    Some(user) => return Ok(user),
+                    None => {
+                        let e = DrupalError::Validation(errors);
+                        audit::record(audited::user_write(None, id, write, None).failed(&e));
+                        return Err(e.into());
+                    }
                 }
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                audit::record(audited::user_write(None, id, write, None).failed(&e));
+                return Err(e.into());
+            }
         };
-        tracing::Span::current().record("user", created.name().unwrap_or_default());
-        Ok(self.written(created).await)
+        audit::record(audited::user_write(
+            None,
+            &created.id,
+            write,
+            Some(&created),
+        ));
+        Ok(created)
     }
 
     pub async fn replace_user(
@@ -242,17 +271,31 @@ impl Provisioner {
                 if let Some(field) = self.marker.field() {
                     write.attributes.insert(field.into(), Value::Bool(true));
                 }
-                match self.drupal.update_user(&current.id, &write).await {
+                let outcome = match self.drupal.update_user(&current.id, &write).await {
                     Err(e) if self.marker.absorb_missing_field(&e) => {
                         write.attributes.retain(|k, _| k == "status");
-                        self.drupal.update_user(&current.id, &write).await?;
+                        self.drupal.update_user(&current.id, &write).await
                     }
-                    other => {
-                        other?;
-                    }
-                }
+                    other => other,
+                };
+                let mut event =
+                    audited::user_write(Some(&current), &current.id, &write, outcome.as_ref().ok());
+                event.event = EventKind::UserDeprovisioned;
+                audit::record(match &outcome {
+                    Ok(_) => event,
+                    Err(e) => event.failed(e),
+                });
+                outcome?;
             }
-            DeprovisionPolicy::Delete => self.drupal.delete_user(&current.id).await?,
+            DeprovisionPolicy::Delete => {
+                let outcome = self.drupal.delete_user(&current.id).await;
+                let event = AuditEvent::new(EventKind::UserDeleted, &current.id, current.name());
+                audit::record(match &outcome {
+                    Ok(()) => event,
+                    Err(e) => event.failed(e),
+                });
+                outcome?;
+            }
         }
         self.seen.forget(&current.id);
         tracing::info!(
@@ -570,7 +613,10 @@ impl Provisioner {
     /// uid 1 and holders of protected roles are never changed.
     fn ensure_writable(&self, user: &DrupalUser) -> Result<()> {
         match self.protection(user, None) {
-            Some(why) => Err(ProvisioningError::Protected(why)),
+            Some(why) => {
+                audit::record(audited::refused(user, &why));
+                Err(ProvisioningError::Protected(why))
+            }
             None => Ok(()),
         }
     }
@@ -605,8 +651,12 @@ impl Provisioner {
         if write.is_empty() {
             return Ok(self.render_written(current).await);
         }
-        let updated = self.drupal.update_user(&current.id, &write).await?;
-        Ok(self.written(updated).await)
+        let updated = self.drupal.update_user(&current.id, &write).await;
+        audit::record(match &updated {
+            Ok(after) => audited::user_write(Some(current), &current.id, &write, Some(after)),
+            Err(e) => audited::user_write(Some(current), &current.id, &write, None).failed(e),
+        });
+        Ok(self.written(updated?).await)
     }
 
     /// The account seen less than `account_cache_secs` ago, when a write
@@ -637,8 +687,17 @@ impl Provisioner {
     async fn write_unread(&self, seen: &DrupalUser, write: UserWrite) -> Result<ScimUser> {
         tracing::Span::current().record("user", seen.name().unwrap_or_default());
         let updated = match self.drupal.update_user(&seen.id, &write).await {
-            Ok(updated) => updated,
+            Ok(updated) => {
+                audit::record(audited::user_write(
+                    Some(seen),
+                    &seen.id,
+                    &write,
+                    Some(&updated),
+                ));
+                updated
+            }
             Err(e) => {
+                audit::record(audited::user_write(Some(seen), &seen.id, &write, None).failed(&e));
                 self.seen.forget(&seen.id);
                 return Err(e.into());
             }
@@ -732,7 +791,7 @@ impl Provisioner {
         let Some(existing) = page.users.into_iter().next() else {
             return Ok(None);
         };
-        if !self.marker.is_marked(&existing) || self.ensure_writable(&existing).is_err() {
+        if !self.marker.is_marked(&existing) || self.protection(&existing, None).is_some() {
             return Ok(None);
         }
         // The account comes back as the IdP creates it now: the custom
@@ -775,7 +834,19 @@ impl Provisioner {
         if let Some(roles) = roles_without_managed(&catalog, &existing.roles, &granted) {
             revive.relationships.insert("roles".into(), roles);
         }
-        let user = self.drupal.update_user(&existing.id, &revive).await?;
+        let outcome = self.drupal.update_user(&existing.id, &revive).await;
+        let mut event = audited::user_write(
+            Some(&existing),
+            &existing.id,
+            &revive,
+            outcome.as_ref().ok(),
+        );
+        event.event = EventKind::UserReactivated;
+        audit::record(match &outcome {
+            Ok(_) => event,
+            Err(e) => event.failed(e),
+        });
+        let user = outcome?;
         tracing::info!(
             user = name,
             "an account deprovisioned by SCIM was created again: reactivated it"

@@ -31,6 +31,9 @@ pub struct TestApp {
     /// The service behind the routes: for start-up checks, and for swapping
     /// its mapping as a reload does.
     pub provisioner: Arc<Provisioner>,
+    /// `http://127.0.0.1:<port>` of the operator's listener, when the
+    /// test configured `metrics.listen`.
+    pub monitor: Option<String>,
     _standin: StandIn,
 }
 
@@ -162,12 +165,16 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let app = Application::with_listener(&settings, mapping, listener).expect("build bridge");
     let base = format!("http://127.0.0.1:{}/scim/v2", app.port());
     let provisioner = app.provisioner();
+    let monitor = app
+        .monitor_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     tokio::spawn(app.run_until_stopped());
     TestApp {
         base,
         drupal: standin.handle(),
         client: reqwest::Client::new(),
         provisioner,
+        monitor,
         _standin: standin,
     }
 }

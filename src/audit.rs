@@ -1,0 +1,423 @@
+//! The audit trail: one structured event per change the bridge makes in
+//! Drupal (and per change it refused to protect an account), on the log
+//! target `audit`, optionally appended to its own file (`audit.file`, JSON
+//! lines), kept in memory (the last 100, for the status page) and counted
+//! in the metrics. Reads are not audited.
+//!
+//! Provisioning reports what it changed through `record`; who asked (the
+//! request id, the client, the site, the SCIM operation) comes from the
+//! request's scope, which the HTTP layer opens around each SCIM request.
+//! So provisioning needs no parameter for it, and the HTTP layer nothing of
+//! Drupal.
+//!
+//! Durability: each event is one `write` of a whole line to a file opened
+//! for appending, flushed at once, so a line is either written whole or not
+//! at all, and a restart (or a crash of the bridge) loses none already
+//! written: they are in the kernel's hands. The file is not fsynced per
+//! event (a power cut may lose the last lines the OS had not written yet);
+//! it is synced when reopened on SIGHUP.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::metrics::Metrics;
+
+/// Events kept in memory for the status page.
+pub const RECENT: usize = 100;
+
+/// What happened to the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    UserCreated,
+    UserUpdated,
+    UserDeactivated,
+    UserReactivated,
+    /// SCIM DELETE under the `block` policy: blocked and hidden, kept.
+    UserDeprovisioned,
+    /// SCIM DELETE under the `delete` policy.
+    UserDeleted,
+    GroupMemberAdded,
+    GroupMemberRemoved,
+    /// A change refused because the account is protected (uid 1, a
+    /// protected role).
+    RefusedProtected,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::UserCreated => "user_created",
+            EventKind::UserUpdated => "user_updated",
+            EventKind::UserDeactivated => "user_deactivated",
+            EventKind::UserReactivated => "user_reactivated",
+            EventKind::UserDeprovisioned => "user_deprovisioned",
+            EventKind::UserDeleted => "user_deleted",
+            EventKind::GroupMemberAdded => "group_member_added",
+            EventKind::GroupMemberRemoved => "group_member_removed",
+            EventKind::RefusedProtected => "refused_protected",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Drupal made the change.
+    Ok,
+    /// Drupal did not (or the bridge cannot tell): `detail` says why.
+    Failed,
+    /// The bridge refused it before asking Drupal.
+    Refused,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed => "failed",
+            Outcome::Refused => "refused",
+        }
+    }
+}
+
+/// `true`, `false`, or `none` when Drupal did not say.
+fn shown(value: Option<bool>) -> &'static str {
+    match value {
+        Some(true) => "true",
+        Some(false) => "false",
+        None => "none",
+    }
+}
+
+/// A value before and after the change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change<T> {
+    pub before: T,
+    pub after: T,
+}
+
+/// One change: the account and what changed, never a value of a field
+/// other than `active` and the roles.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEvent {
+    pub time: String,
+    pub request_id: Option<String>,
+    pub client: Option<String>,
+    pub site: Option<String>,
+    /// The SCIM operation, such as `patch_user`.
+    pub operation: Option<&'static str>,
+    pub event: EventKind,
+    pub account_id: String,
+    pub account_name: Option<String>,
+    /// Names of the Drupal fields written (`pass` is named, never shown).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<Change<Option<bool>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Change<Vec<String>>>,
+    /// The group (Drupal role) of a membership change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl AuditEvent {
+    /// An event about `account_id`, with the time now; the request's
+    /// context is added by `record`.
+    pub fn new(event: EventKind, account_id: &str, account_name: Option<&str>) -> AuditEvent {
+        AuditEvent {
+            time: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            request_id: None,
+            client: None,
+            site: None,
+            operation: None,
+            event,
+            account_id: account_id.to_string(),
+            account_name: account_name.map(str::to_string),
+            fields: Vec::new(),
+            active: None,
+            roles: None,
+            group: None,
+            outcome: Outcome::Ok,
+            detail: None,
+        }
+    }
+
+    pub fn failed(mut self, detail: impl ToString) -> AuditEvent {
+        self.outcome = Outcome::Failed;
+        self.detail = Some(detail.to_string());
+        self
+    }
+
+    pub fn refused(mut self, why: impl ToString) -> AuditEvent {
+        self.outcome = Outcome::Refused;
+        self.detail = Some(why.to_string());
+        self
+    }
+
+    /// When it happened, for sorting and display.
+    pub fn timestamp(&self) -> Option<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(&self.time)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    fn to_line(&self) -> String {
+        // A struct of strings, booleans and lists always serializes.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Where this bridge's events go.
+pub struct AuditTrail {
+    file: Option<AuditFile>,
+    recent: Mutex<VecDeque<Arc<AuditEvent>>>,
+    metrics: Arc<Metrics>,
+}
+
+struct AuditFile {
+    path: PathBuf,
+    handle: Mutex<File>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("audit.file {path}: {source}")]
+pub struct AuditFileError {
+    path: String,
+    #[source]
+    source: std::io::Error,
+}
+
+fn open_append(path: &Path) -> Result<File, AuditFileError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| AuditFileError {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+impl AuditTrail {
+    /// A trail writing to `file` too, when given (opened now: a path the
+    /// bridge cannot write is an error at start-up, not a lost event later).
+    pub fn new(file: Option<&Path>, metrics: Arc<Metrics>) -> Result<AuditTrail, AuditFileError> {
+        let file = file
+            .map(|path| {
+                Ok::<_, AuditFileError>(AuditFile {
+                    path: path.to_path_buf(),
+                    handle: Mutex::new(open_append(path)?),
+                })
+            })
+            .transpose()?;
+        Ok(AuditTrail {
+            file,
+            recent: Mutex::new(VecDeque::with_capacity(RECENT)),
+            metrics,
+        })
+    }
+
+    /// Reopens the file (after logrotate moved it away); the old handle is
+    /// synced first. On failure the old file stays in use.
+    pub fn reopen(&self) -> Result<(), AuditFileError> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let fresh = open_append(&file.path)?;
+        let mut handle = file.handle.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = handle.sync_data();
+        *handle = fresh;
+        Ok(())
+    }
+
+    fn write(&self, event: AuditEvent) {
+        let line = event.to_line();
+        tracing::info!(
+            target: "audit",
+            request_id = event.request_id.as_deref().unwrap_or(""),
+            client = event.client.as_deref().unwrap_or(""),
+            site = event.site.as_deref().unwrap_or(""),
+            operation = event.operation.unwrap_or(""),
+            event = event.event.as_str(),
+            account_id = event.account_id,
+            account = event.account_name.as_deref().unwrap_or(""),
+            fields = event.fields.join(","),
+            active = event.active.as_ref().map(|a| format!("{} -> {}", shown(a.before), shown(a.after))).unwrap_or_default(),
+            roles = event.roles.as_ref().map(|r| format!("[{}] -> [{}]", r.before.join(","), r.after.join(","))).unwrap_or_default(),
+            group = event.group.as_deref().unwrap_or(""),
+            outcome = event.outcome.as_str(),
+            detail = event.detail.as_deref().unwrap_or(""),
+            "audit"
+        );
+        if let Some(file) = &self.file {
+            let mut handle = file.handle.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut bytes = line.into_bytes();
+            bytes.push(b'\n');
+            if let Err(e) = handle.write_all(&bytes).and_then(|()| handle.flush()) {
+                tracing::error!(file = %file.path.display(), error = %e, "cannot write the audit file; the event is in the log (target audit)");
+            }
+        }
+        if event.outcome != Outcome::Failed {
+            self.metrics.provisioning_event(
+                event.event.as_str(),
+                event.site.as_deref().unwrap_or(""),
+                event.client.as_deref().unwrap_or(""),
+            );
+        }
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        if recent.len() == RECENT {
+            recent.pop_front();
+        }
+        recent.push_back(Arc::new(event));
+    }
+
+    /// The last events, newest first; only those about `account` (its name
+    /// or id, exactly) when given.
+    pub fn recent(&self, account: Option<&str>) -> Vec<Arc<AuditEvent>> {
+        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent
+            .iter()
+            .rev()
+            .filter(|e| {
+                account.is_none_or(|a| e.account_id == a || e.account_name.as_deref() == Some(a))
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// Who asked for the changes of one SCIM request.
+pub struct RequestScope {
+    pub trail: Arc<AuditTrail>,
+    pub request_id: String,
+    pub client: String,
+    pub site: String,
+    operation: OnceLock<&'static str>,
+}
+
+impl RequestScope {
+    pub fn new(trail: Arc<AuditTrail>, request_id: String, client: String, site: String) -> Self {
+        RequestScope {
+            trail,
+            request_id,
+            client,
+            site,
+            operation: OnceLock::new(),
+        }
+    }
+}
+
+tokio::task_local! {
+    static SCOPE: Arc<RequestScope>;
+}
+
+/// Runs `work` (one SCIM request) with `scope` as the origin of its events.
+pub async fn within<F: Future>(scope: RequestScope, work: F) -> F::Output {
+    SCOPE.scope(Arc::new(scope), work).await
+}
+
+/// Names the SCIM operation of the request being served.
+pub fn set_operation(operation: &'static str) {
+    let _ = SCOPE.try_with(|scope| scope.operation.set(operation));
+}
+
+/// Records `event` with the current request's origin. Outside a request
+/// (nothing writes there today) it still goes to the log.
+pub fn record(mut event: AuditEvent) {
+    let recorded = SCOPE.try_with(|scope| {
+        event.request_id = Some(scope.request_id.clone());
+        event.client = Some(scope.client.clone());
+        event.site = Some(scope.site.clone());
+        event.operation = scope.operation.get().copied();
+        scope.trail.write(event.clone());
+    });
+    if recorded.is_err() {
+        tracing::info!(target: "audit", event = event.event.as_str(), account_id = event.account_id, outcome = event.outcome.as_str(), "audit");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trail(file: Option<&Path>) -> Arc<AuditTrail> {
+        Arc::new(AuditTrail::new(file, Arc::new(Metrics::new())).unwrap())
+    }
+
+    fn scope(trail: &Arc<AuditTrail>) -> RequestScope {
+        RequestScope::new(
+            trail.clone(),
+            "req-1".into(),
+            "okta".into(),
+            "default".into(),
+        )
+    }
+
+    #[tokio::test]
+    async fn events_carry_the_request_origin_and_go_to_the_file_as_json_lines() {
+        let dir = std::env::temp_dir().join(format!("audit-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("audit.jsonl");
+        let trail = trail(Some(&path));
+        within(scope(&trail), async {
+            set_operation("patch_user");
+            let mut event = AuditEvent::new(EventKind::UserDeactivated, "u-1", Some("ada"));
+            event.fields = vec!["status".into()];
+            event.active = Some(Change {
+                before: Some(true),
+                after: Some(false),
+            });
+            record(event);
+        })
+        .await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["request_id"], "req-1");
+        assert_eq!(line["client"], "okta");
+        assert_eq!(line["operation"], "patch_user");
+        assert_eq!(line["event"], "user_deactivated");
+        assert_eq!(line["active"]["after"], false);
+        assert_eq!(line["outcome"], "ok");
+        // Moved away by logrotate, then reopened: the next line goes to a new file.
+        std::fs::rename(&path, dir.join("audit.jsonl.1")).unwrap();
+        trail.reopen().unwrap();
+        within(scope(&trail), async {
+            record(AuditEvent::new(EventKind::UserUpdated, "u-2", Some("bob")));
+        })
+        .await;
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn the_last_hundred_are_kept_newest_first_and_filter_by_account() {
+        let trail = trail(None);
+        within(scope(&trail), async {
+            for n in 0..105 {
+                record(AuditEvent::new(
+                    EventKind::UserUpdated,
+                    &format!("u-{n}"),
+                    Some(&format!("user{}", n % 2)),
+                ));
+            }
+        })
+        .await;
+        let all = trail.recent(None);
+        assert_eq!(all.len(), RECENT);
+        assert_eq!(all[0].account_id, "u-104");
+        assert_eq!(trail.recent(Some("user1")).len(), 50);
+        assert_eq!(trail.recent(Some("u-7")).len(), 1);
+    }
+}

@@ -1,0 +1,351 @@
+//! `check --fix-script`: the findings as one reviewable shell script of
+//! `drush` commands, run from the Drupal site's root. Each finding that a
+//! command can fix carries a `Remedy`; the others appear as comments saying
+//! what to do by hand. Nothing here runs anything.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+use super::{Finding, Severity};
+use crate::config::{DrupalAuthMode, SiteSettings};
+use crate::mapping::FieldType;
+
+/// The role `check` proposes for the bridge's account.
+pub const BRIDGE_ROLE: &str = "scim_bridge";
+
+/// Exactly what the bridge needs: manage accounts, and list roles (for
+/// groups; Drupal shows roles only to accounts that administer permissions).
+pub const BRIDGE_PERMISSIONS: [&str; 2] = ["administer users", "administer permissions"];
+
+/// Permissions the bridge must not hold.
+pub fn excessive(permission: &str) -> bool {
+    permission.starts_with("bypass ") || permission == "administer site configuration"
+}
+
+/// A fix `drush` can make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remedy {
+    /// Enable the modules JSON:API needs (and basic_auth for `mode: basic`).
+    InstallModules,
+    AllowJsonApiWrites,
+    /// Add a user field of the mapping's type and cardinality.
+    CreateField {
+        name: String,
+        field_type: FieldType,
+        multiple: bool,
+        target_type: Option<String>,
+    },
+    /// Create a role the mapping or `protected_roles` names.
+    CreateRole {
+        machine_name: String,
+    },
+    /// Create the bridge's role with exactly its permissions and grant it.
+    GrantBridgeRole {
+        account: String,
+    },
+    /// Take over-privileged roles away from the bridge's account (after
+    /// granting it the bridge's role).
+    RevokeRoles {
+        account: String,
+        roles: Vec<String>,
+    },
+    /// The bridge logs in as uid 1: a dedicated account instead.
+    DedicatedAccount,
+}
+
+/// A shell word, quoted when needed.
+fn sh(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.,:/@=".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// The Drupal field type, widget and the module it needs.
+fn field_type(field_type: FieldType) -> Option<(&'static str, &'static str, Option<&'static str>)> {
+    Some(match field_type {
+        FieldType::String => ("string", "string_textfield", None),
+        FieldType::Text => ("text", "text_textfield", Some("text")),
+        FieldType::Boolean => ("boolean", "boolean_checkbox", None),
+        FieldType::Integer => ("integer", "number", None),
+        FieldType::ListString => ("list_string", "options_select", Some("options")),
+        FieldType::ListInteger => ("list_integer", "options_select", Some("options")),
+        FieldType::Email => ("email", "email_default", None),
+        FieldType::Telephone => ("telephone", "telephone_default", Some("telephone")),
+        FieldType::Link => ("link", "link_default", Some("link")),
+        FieldType::Date | FieldType::Datetime => ("datetime", "datetime_default", Some("datetime")),
+        FieldType::EntityReference => ("entity_reference", "entity_reference_autocomplete", None),
+        FieldType::Password | FieldType::Timestamp => return None,
+    })
+}
+
+/// `field_scim_external_id` → `SCIM external id`.
+fn label_of(field: &str) -> String {
+    let words = field.trim_start_matches("field_").replace('_', " ");
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first
+            .to_uppercase()
+            .chain(chars)
+            .collect::<String>()
+            .replacen("Scim", "SCIM", 1),
+        None => field.to_string(),
+    }
+}
+
+/// Appends `remedy`'s commands to `out`; `before` is the script so far.
+fn commands(remedy: &Remedy, settings: &SiteSettings, before: &str, out: &mut String) {
+    match remedy {
+        Remedy::InstallModules => {
+            let mut modules = vec!["jsonapi", "serialization"];
+            if settings.drupal.auth.mode() == DrupalAuthMode::Basic {
+                modules.push("basic_auth");
+            }
+            let _ = writeln!(out, "\"$DRUSH\" pm:install -y {}", modules.join(" "));
+        }
+        Remedy::AllowJsonApiWrites => {
+            out.push_str("\"$DRUSH\" config:set -y jsonapi.settings read_only 0\n");
+        }
+        Remedy::CreateField {
+            name,
+            field_type: kind,
+            multiple,
+            target_type,
+        } => {
+            let Some((drupal_type, widget, module)) = field_type(*kind) else {
+                let _ = writeln!(out, "# {name} is a base field: nothing to create.");
+                return;
+            };
+            if let Some(module) = module {
+                let _ = writeln!(out, "\"$DRUSH\" pm:install -y {module}");
+            }
+            let _ = write!(
+                out,
+                "\"$DRUSH\" field:create user user -y --field-name={} --field-label={} --field-type={drupal_type} --field-widget={widget} --is-required=0 --cardinality={}",
+                sh(name),
+                sh(&label_of(name)),
+                if *multiple { "-1" } else { "1" },
+            );
+            if let Some(target) = target_type {
+                // A JSON:API type such as taxonomy_term--tags: the entity type.
+                let entity = target.split("--").next().unwrap_or(target);
+                let _ = write!(out, " --target-type={}", sh(entity));
+            }
+            out.push('\n');
+            if *kind == FieldType::Date {
+                let _ = writeln!(out, "# {name} should store dates only: set \"Date type: Date only\" in its field settings.");
+            }
+        }
+        Remedy::CreateRole { machine_name } => {
+            let _ = writeln!(
+                out,
+                "\"$DRUSH\" role:create {} {}",
+                sh(machine_name),
+                sh(&label_of(machine_name))
+            );
+        }
+        Remedy::GrantBridgeRole { account } => {
+            bridge_role(before, out);
+            let _ = writeln!(
+                out,
+                "\"$DRUSH\" user:role:add {BRIDGE_ROLE} {}",
+                sh(account)
+            );
+        }
+        Remedy::RevokeRoles { account, roles } => {
+            for role in roles {
+                let _ = writeln!(
+                    out,
+                    "\"$DRUSH\" user:role:remove {} {}",
+                    sh(role),
+                    sh(account)
+                );
+            }
+        }
+        Remedy::DedicatedAccount => {
+            bridge_role(before, out);
+            out.push_str(
+                "# A dedicated account for the bridge; its password comes from BRIDGE_PASSWORD\n\
+                 # (never written here). Then set drupal.auth.username: scim-bridge and its\n\
+                 # password (file) in the bridge's configuration.\n\
+                 : \"${BRIDGE_PASSWORD:?set BRIDGE_PASSWORD to the new account's password}\"\n\
+                 \"$DRUSH\" user:information scim-bridge >/dev/null 2>&1 \\\n  \
+                 || \"$DRUSH\" user:create scim-bridge --mail=scim-bridge@localhost.invalid --password=\"$BRIDGE_PASSWORD\"\n",
+            );
+            let _ = writeln!(out, "\"$DRUSH\" user:role:add {BRIDGE_ROLE} scim-bridge");
+        }
+    }
+}
+
+/// Creates the bridge's role once (the script may ask for it twice).
+fn bridge_role(before: &str, out: &mut String) {
+    let marker = "# (the bridge's role)\n";
+    if before.contains(marker) || out.contains(marker) {
+        return;
+    }
+    out.push_str(marker);
+    let _ = writeln!(
+        out,
+        "\"$DRUSH\" role:list --format=list 2>/dev/null | grep -qx {BRIDGE_ROLE} || \"$DRUSH\" role:create {BRIDGE_ROLE} 'SCIM bridge'"
+    );
+    let _ = writeln!(
+        out,
+        "\"$DRUSH\" role:perm:add {BRIDGE_ROLE} {}",
+        sh(&BRIDGE_PERMISSIONS.join(","))
+    );
+}
+
+/// The script for `findings`: every error and warning, in order, with its
+/// commands or what to do by hand.
+pub fn render(findings: &[Finding], settings: &SiteSettings) -> String {
+    let mut out = String::from(
+        "#!/bin/sh\n\
+         # Fixes for what `drupal-scim-bridge check` found on the Drupal site.\n\
+         # Review it, then run it from the site's root (where vendor/bin/drush is),\n\
+         # or set DRUSH to your drush. Run `drupal-scim-bridge check` again after.\n\
+         set -eu\n\
+         DRUSH=${DRUSH:-vendor/bin/drush}\n",
+    );
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let problems: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.severity != Severity::Ok)
+        .collect();
+    if problems.is_empty() {
+        out.push_str("\n# Nothing to fix: check found no error and no warning.\n");
+        return out;
+    }
+    // The modules first: nothing else works without JSON:API.
+    let mut ordered = problems.clone();
+    ordered.sort_by_key(|f| match &f.remedy {
+        Some(Remedy::InstallModules) => 0,
+        Some(Remedy::AllowJsonApiWrites) => 1,
+        Some(Remedy::GrantBridgeRole { .. }) | Some(Remedy::DedicatedAccount) => 2,
+        Some(Remedy::RevokeRoles { .. }) => 4,
+        _ => 3,
+    });
+    for finding in ordered {
+        let _ = write!(out, "\n# {}: {}", finding.severity_label(), finding.topic);
+        let _ = writeln!(out, ": {}", finding.message.replace('\n', " "));
+        match &finding.remedy {
+            Some(remedy) => {
+                let mut block = String::new();
+                commands(remedy, settings, &out, &mut block);
+                if done.insert(block.clone()) {
+                    out.push_str(&block);
+                } else {
+                    out.push_str("# (fixed by the commands above)\n");
+                }
+            }
+            None => {
+                let fix = finding.fix.as_deref().unwrap_or("see the message");
+                let _ = writeln!(out, "# Not scripted; by hand: {}", fix.replace('\n', " "));
+            }
+        }
+    }
+    out.push_str("\n\"$DRUSH\" cache:rebuild\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> SiteSettings {
+        crate::config::Settings::from_yaml(
+            "scim:\n  tokens: [\"0123456789abcdef-token\"]\ndrupal:\n  base_url: http://127.0.0.1:1\n  auth:\n    mode: basic\n    username: bridge\n    password: pw-pw-pw\n",
+        )
+        .unwrap()
+        .sites
+        .remove(0)
+    }
+
+    #[test]
+    fn each_problem_gets_its_commands_modules_first_and_others_a_comment() {
+        let findings = vec![
+            Finding::ok("drupal", "answers"),
+            Finding::error("field", "field_scim_external_id does not exist", "add it").with_remedy(
+                Remedy::CreateField {
+                    name: "field_scim_external_id".into(),
+                    field_type: FieldType::String,
+                    multiple: false,
+                    target_type: None,
+                },
+            ),
+            Finding::error("drupal", "no JSON:API", "enable it")
+                .with_remedy(Remedy::InstallModules),
+            Finding::warning("field", "type not verifiable", "make sure it is text"),
+        ];
+        let script = render(&findings, &settings());
+        let modules = script
+            .find("pm:install -y jsonapi serialization basic_auth")
+            .unwrap();
+        let field = script.find("field:create user user -y --field-name=field_scim_external_id --field-label='SCIM external id' --field-type=string --field-widget=string_textfield --is-required=0 --cardinality=1").unwrap();
+        assert!(modules < field, "{script}");
+        assert!(script.contains("# Not scripted; by hand: make sure it is text"));
+        assert!(
+            !script.contains("answers"),
+            "ok findings are left out: {script}"
+        );
+    }
+
+    #[test]
+    fn the_bridge_role_holds_exactly_what_it_needs_and_is_made_once() {
+        let findings = vec![
+            Finding::warning("account", "uid 1", "x").with_remedy(Remedy::DedicatedAccount),
+            Finding::error("field", "sees no fields", "y").with_remedy(Remedy::GrantBridgeRole {
+                account: "bridge".into(),
+            }),
+        ];
+        let script = render(&findings, &settings());
+        assert_eq!(
+            script
+                .matches("role:perm:add scim_bridge 'administer users,administer permissions'")
+                .count(),
+            1,
+            "{script}"
+        );
+        assert!(script.contains("user:role:add scim_bridge bridge"));
+        assert!(script.contains("--password=\"$BRIDGE_PASSWORD\""));
+        assert!(!script.contains("pw-pw-pw"), "no secret in the script");
+    }
+
+    #[test]
+    fn roles_and_over_privileged_grants_get_their_commands() {
+        let findings = vec![
+            Finding::error("role", "role editor does not exist", "create it").with_remedy(
+                Remedy::CreateRole {
+                    machine_name: "editor".into(),
+                },
+            ),
+            Finding::warning("account", "too much", "take it away").with_remedy(
+                Remedy::RevokeRoles {
+                    account: "bridge".into(),
+                    roles: vec!["administrator".into()],
+                },
+            ),
+            Finding::warning("account", "needs its role", "grant").with_remedy(
+                Remedy::GrantBridgeRole {
+                    account: "bridge".into(),
+                },
+            ),
+        ];
+        let script = render(&findings, &settings());
+        assert!(script.contains("role:create editor Editor"), "{script}");
+        let grant = script.find("user:role:add scim_bridge bridge").unwrap();
+        let revoke = script
+            .find("user:role:remove administrator bridge")
+            .unwrap();
+        assert!(
+            grant < revoke,
+            "the bridge keeps its rights while others go: {script}"
+        );
+        assert!(excessive("bypass node access") && excessive("administer site configuration"));
+        assert!(!excessive("administer users"));
+    }
+}

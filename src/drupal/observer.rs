@@ -1,0 +1,87 @@
+//! What the Drupal client reports about itself to whoever watches it (the
+//! metrics, readiness). The client knows nothing of who that is: it calls
+//! a `DrupalObserver` it was given, or nobody. A trait rather than a call
+//! into the metrics module keeps this layer free of everything above it.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// How one Drupal call ended, as a bounded metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    Ok,
+    /// Drupal has no such resource (404): an answer, not a failure.
+    NotFound,
+    /// Drupal refused the request (4xx other than 404, validation).
+    Refused,
+    /// The credentials were not accepted.
+    Credentials,
+    /// Drupal failed, timed out or was not reached.
+    Failed,
+    /// The circuit breaker or the concurrency limit answered instead.
+    Shed,
+}
+
+impl CallOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::Ok => "ok",
+            CallOutcome::NotFound => "not_found",
+            CallOutcome::Refused => "refused",
+            CallOutcome::Credentials => "credentials",
+            CallOutcome::Failed => "failed",
+            CallOutcome::Shed => "shed",
+        }
+    }
+}
+
+/// How a login to Drupal ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginOutcome {
+    Ok,
+    /// Drupal refused the credentials.
+    Refused,
+    /// Drupal's flood control blocks the account.
+    Flood,
+    /// Drupal could not be asked (unreachable, failing).
+    Error,
+}
+
+impl LoginOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginOutcome::Ok => "ok",
+            LoginOutcome::Refused => "refused",
+            LoginOutcome::Flood => "flood",
+            LoginOutcome::Error => "error",
+        }
+    }
+}
+
+/// Told about every Drupal call, login and wait for a slot. Called on the
+/// request's path: implementations must be quick and must not block.
+pub trait DrupalObserver: Send + Sync {
+    /// One call (`op` is the client's operation name, such as `get_user`)
+    /// and its time including retries and waits.
+    fn call(&self, op: &'static str, outcome: CallOutcome, latency: Duration);
+    fn login(&self, outcome: LoginOutcome);
+    /// A call had to wait `waited` for a slot under the concurrency limit.
+    fn slot_waited(&self, waited: Duration);
+    /// A call was refused a slot (queue full or waited too long).
+    fn slot_refused(&self);
+}
+
+/// The observer a client was given, if any; shared by the client's parts.
+#[derive(Default)]
+pub struct ObserverSlot(OnceLock<Arc<dyn DrupalObserver>>);
+
+impl ObserverSlot {
+    /// Sets the observer; a second one is ignored (one client, one watcher).
+    pub fn set(&self, observer: Arc<dyn DrupalObserver>) {
+        let _ = self.0.set(observer);
+    }
+
+    pub fn get(&self) -> Option<&dyn DrupalObserver> {
+        self.0.get().map(|o| o.as_ref())
+    }
+}

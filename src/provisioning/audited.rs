@@ -1,0 +1,149 @@
+//! The audit events of provisioning's writes: built from the account before
+//! and after and from what was written, so each names the fields written,
+//! `active` and the roles before and after, and never another value.
+
+use serde_json::Value;
+
+use crate::audit::{AuditEvent, Change, EventKind};
+use crate::drupal::{DrupalUser, RoleRef, UserWrite};
+
+/// Roles by machine name, as operators know them (the id when Drupal did
+/// not send the machine name).
+pub(super) fn role_names(roles: &[RoleRef]) -> Vec<String> {
+    let mut names: Vec<String> = roles
+        .iter()
+        .map(|r| {
+            if r.machine_name.is_empty() {
+                r.id.clone()
+            } else {
+                r.machine_name.clone()
+            }
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn status(user: &DrupalUser) -> Option<bool> {
+    user.attributes.get("status").and_then(Value::as_bool)
+}
+
+/// The event of writing `write` to the account `before` (a create when
+/// `None`), which Drupal answered with `after` when it succeeded.
+pub(super) fn user_write(
+    before: Option<&DrupalUser>,
+    account_id: &str,
+    write: &UserWrite,
+    after: Option<&DrupalUser>,
+) -> AuditEvent {
+    let was = before.and_then(status);
+    let written = write.attributes.get("status").and_then(Value::as_bool);
+    let now = after.and_then(status).or(written).or(was);
+    let kind = match (before, was, now) {
+        (None, _, _) => EventKind::UserCreated,
+        (Some(_), Some(true), Some(false)) => EventKind::UserDeactivated,
+        (Some(_), Some(false), Some(true)) => EventKind::UserReactivated,
+        _ => EventKind::UserUpdated,
+    };
+    let name = after
+        .and_then(DrupalUser::name)
+        .or_else(|| before.and_then(DrupalUser::name))
+        .or_else(|| write.attributes.get("name").and_then(Value::as_str));
+    let mut event = AuditEvent::new(kind, account_id, name);
+    event.fields = write
+        .attributes
+        .keys()
+        .chain(write.relationships.keys())
+        .cloned()
+        .collect();
+    if written.is_some() {
+        event.active = Some(Change {
+            before: was,
+            after: now,
+        });
+    }
+    if write.relationships.contains_key("roles") {
+        event.roles = Some(Change {
+            before: before.map(|u| role_names(&u.roles)).unwrap_or_default(),
+            after: after
+                .map(|u| role_names(&u.roles))
+                .unwrap_or_else(|| written_role_ids(write)),
+        });
+    }
+    event
+}
+
+/// The role ids a write sets, when Drupal's answer is not there to name them.
+fn written_role_ids(write: &UserWrite) -> Vec<String> {
+    write
+        .relationships
+        .get("roles")
+        .and_then(|r| r.get("data"))
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i.get("id").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The event of a change refused because the account is protected.
+pub(super) fn refused(user: &DrupalUser, why: &str) -> AuditEvent {
+    AuditEvent::new(EventKind::RefusedProtected, &user.id, user.name()).refused(why)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Map};
+
+    use super::*;
+    use crate::audit::Outcome;
+
+    fn user(active: bool) -> DrupalUser {
+        DrupalUser::from_resource(json!({
+            "id": "u-1",
+            "attributes": {"name": "ada", "status": active, "pass": "x"},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_status_going_false_is_a_deactivation_and_no_value_but_active_is_shown() {
+        let mut attributes = Map::new();
+        attributes.insert("status".into(), json!(false));
+        attributes.insert("pass".into(), json!("new-secret"));
+        let write = UserWrite {
+            id: None,
+            attributes,
+            relationships: Map::new(),
+        };
+        let event = user_write(Some(&user(true)), "u-1", &write, Some(&user(false)));
+        assert_eq!(event.event, EventKind::UserDeactivated);
+        assert_eq!(event.outcome, Outcome::Ok);
+        assert_eq!(event.fields, vec!["pass".to_string(), "status".to_string()]);
+        let line = serde_json::to_string(&event).unwrap();
+        assert!(!line.contains("new-secret"), "{line}");
+        assert!(
+            line.contains(r#""active":{"before":true,"after":false}"#),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_write_without_status_is_an_update() {
+        let mut attributes = Map::new();
+        attributes.insert("mail".into(), json!("a@example.org"));
+        let write = UserWrite {
+            id: None,
+            attributes,
+            relationships: Map::new(),
+        };
+        let event = user_write(Some(&user(true)), "u-1", &write, None).failed("timeout");
+        assert_eq!(event.event, EventKind::UserUpdated);
+        assert_eq!(event.active, None);
+        assert_eq!(event.outcome, Outcome::Failed);
+    }
+}

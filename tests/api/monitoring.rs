@@ -1,0 +1,400 @@
+//! What an operations team watches: the Prometheus metrics, readiness, the
+//! audit trail and the status page, after the requests an IdP sends.
+
+use std::net::TcpListener;
+
+use drupal_scim_bridge::config::Settings;
+use drupal_scim_bridge::mapping::Mapping;
+use drupal_scim_bridge::standin::{StandIn, StandInConfig};
+use drupal_scim_bridge::startup::Application;
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    patch_op, read_mapping, spawn_app_with, Options, TestApp, DRUPAL_PASSWORD, TOKEN,
+};
+
+const MONITOR: &str = "metrics:\n  listen: 127.0.0.1:0\n";
+
+fn temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("bridge-monitoring-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+pub async fn monitored(extra: &str) -> TestApp {
+    spawn_app_with(Options {
+        extra_config: format!("{MONITOR}{extra}"),
+        ..Options::default()
+    })
+    .await
+}
+
+async fn text(app: &TestApp, path: &str) -> (u16, String) {
+    let url = format!("{}{path}", app.monitor.as_ref().expect("metrics.listen"));
+    let response = reqwest::get(url).await.expect("monitor answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("text"))
+}
+
+/// The value of one series in Prometheus text, 0 when absent.
+fn value(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().expect("a number"))
+        .unwrap_or(0.0)
+}
+
+/// An IdP's life of one account: create, deactivate, reactivate, into a
+/// group and out, a refused change to the site's first account, delete.
+/// Returns the request ids of the writes, in order.
+pub async fn idp_flow(app: &TestApp) -> Vec<String> {
+    let mut ids = Vec::new();
+    let created = app
+        .post(
+            "/Users",
+            &json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "ada",
+                "emails": [{"value": "ada@example.org", "primary": true}],
+                "active": true
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    ids.push(request_id(&created.headers));
+    let user = created.body["id"].as_str().expect("id").to_string();
+    for active in [false, true] {
+        let answer = app
+            .patch(
+                &format!("/Users/{user}"),
+                &patch_op(json!([{"op": "replace", "path": "active", "value": active}])),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        ids.push(request_id(&answer.headers));
+    }
+    let group = app.group_id("editor").await;
+    for op in [
+        json!({"op": "add", "path": "members", "value": [{"value": user}]}),
+        json!({"op": "remove", "path": format!("members[value eq \"{user}\"]")}),
+    ] {
+        let answer = app
+            .patch(&format!("/Groups/{group}"), &patch_op(json!([op])))
+            .await;
+        assert!(
+            answer.status == 200 || answer.status == 204,
+            "{}",
+            answer.body
+        );
+        ids.push(request_id(&answer.headers));
+    }
+    let admin = app.filter_users("userName eq \"admin\"").await;
+    let admin = admin.body["Resources"][0]["id"]
+        .as_str()
+        .expect("admin id")
+        .to_string();
+    let refused = app
+        .patch(
+            &format!("/Users/{admin}"),
+            &patch_op(json!([{"op": "replace", "path": "active", "value": false}])),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    ids.push(request_id(&refused.headers));
+    let deleted = app.delete(&format!("/Users/{user}")).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    ids.push(request_id(&deleted.headers));
+    ids
+}
+
+fn request_id(headers: &reqwest::header::HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("x-request-id")
+        .to_string()
+}
+
+#[tokio::test]
+async fn metrics_count_an_idp_flow_under_bounded_labels() {
+    let app = monitored("").await;
+    idp_flow(&app).await;
+    // One request without a token: counted, with no client.
+    let refused = reqwest::get(format!("{}/Users", app.base))
+        .await
+        .expect("answer");
+    assert_eq!(refused.status(), 401);
+    // Health probes on the SCIM port are not SCIM requests.
+    let root = app.base.trim_end_matches("/scim/v2");
+    for probe in ["/healthz", "/readyz"] {
+        let answer = reqwest::get(format!("{root}{probe}"))
+            .await
+            .expect("answer");
+        assert_eq!(answer.status(), 200);
+    }
+
+    let (status, metrics) = text(&app, "/metrics").await;
+    assert_eq!(status, 200);
+    let scim = |op: &str, kind: &str, class: &str| {
+        value(&metrics, &format!("scim_bridge_scim_requests_total{{operation=\"{op}\",resource_type=\"{kind}\",status_class=\"{class}\",site=\"default\",client=\"default\"}}"))
+    };
+    assert_eq!(scim("create_user", "User", "2xx"), 1.0, "{metrics}");
+    assert_eq!(scim("patch_user", "User", "2xx"), 2.0);
+    assert_eq!(scim("patch_user", "User", "4xx"), 1.0, "the refused change");
+    assert_eq!(scim("patch_group", "Group", "2xx"), 2.0);
+    assert_eq!(scim("delete_user", "User", "2xx"), 1.0);
+    assert_eq!(
+        value(&metrics, "scim_bridge_scim_requests_total{operation=\"none\",resource_type=\"none\",status_class=\"4xx\",site=\"none\",client=\"none\"}"),
+        1.0
+    );
+    assert!(
+        !metrics.contains("status_class=\"2xx\",site=\"none\""),
+        "{metrics}"
+    );
+    assert_eq!(
+        value(&metrics, "scim_bridge_scim_request_duration_seconds_count{operation=\"patch_user\",resource_type=\"User\"}"),
+        3.0
+    );
+    assert!(
+        value(&metrics, "scim_bridge_drupal_requests_per_scim_request_sum{operation=\"create_user\",resource_type=\"User\"}") >= 1.0
+    );
+    let event = |kind: &str| {
+        value(&metrics, &format!("scim_bridge_provisioning_events_total{{event=\"{kind}\",site=\"default\",client=\"default\"}}"))
+    };
+    for kind in [
+        "user_created",
+        "user_deactivated",
+        "user_reactivated",
+        "group_member_added",
+        "group_member_removed",
+        "refused_protected",
+        "user_deprovisioned",
+    ] {
+        assert_eq!(event(kind), 1.0, "{kind}: {metrics}");
+    }
+    assert_eq!(event("user_updated"), 0.0);
+    assert_eq!(
+        value(&metrics, "scim_bridge_drupal_logins_total{outcome=\"ok\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &metrics,
+            "scim_bridge_drupal_requests_total{operation=\"create_user\",outcome=\"ok\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &metrics,
+            "scim_bridge_drupal_circuit_breaker_state{state=\"closed\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &metrics,
+            "scim_bridge_drupal_circuit_breaker_state{state=\"open\"}"
+        ),
+        0.0
+    );
+    assert!(value(&metrics, "scim_bridge_mapping_loaded_timestamp_seconds") > 1.0e9);
+    assert!(metrics.contains("scim_bridge_build_info{version=\""));
+    // No user name or id is ever a label.
+    assert!(!metrics.contains("ada"), "{metrics}");
+}
+
+#[tokio::test]
+async fn the_scim_port_serves_no_metrics() {
+    let app = monitored("").await;
+    let root = app.base.trim_end_matches("/scim/v2");
+    let answer = reqwest::get(format!("{root}/metrics"))
+        .await
+        .expect("answer");
+    assert_eq!(answer.status(), 404);
+}
+
+#[tokio::test]
+async fn the_audit_file_holds_exactly_the_changes_of_an_idp_flow_and_survives_a_restart() {
+    let dir = temp_dir();
+    let file = dir.join("audit.jsonl");
+    let audit = format!("audit:\n  file: {}\n", file.display());
+    let app = monitored(&audit).await;
+    let ids = idp_flow(&app).await;
+
+    let text = std::fs::read_to_string(&file).expect("audit file");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect();
+    let summary: Vec<(String, String, String, String)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["event"].as_str().unwrap_or("").to_string(),
+                l["operation"].as_str().unwrap_or("").to_string(),
+                l["account_name"].as_str().unwrap_or("").to_string(),
+                l["outcome"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("user_created", "create_user", "ada", "ok"),
+        ("user_deactivated", "patch_user", "ada", "ok"),
+        ("user_reactivated", "patch_user", "ada", "ok"),
+        ("group_member_added", "patch_group", "ada", "ok"),
+        ("group_member_removed", "patch_group", "ada", "ok"),
+        ("refused_protected", "patch_user", "admin", "refused"),
+        ("user_deprovisioned", "delete_user", "ada", "ok"),
+    ]
+    .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d.to_string()));
+    assert_eq!(summary, expected, "{text}");
+    let logged_ids: Vec<&str> = lines
+        .iter()
+        .map(|l| l["request_id"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        logged_ids,
+        ids.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    for line in &lines {
+        assert_eq!(line["client"], "default", "{line}");
+        assert_eq!(line["site"], "default", "{line}");
+        assert!(
+            line["time"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{line}"
+        );
+        assert!(
+            line["account_id"].as_str().is_some_and(|id| !id.is_empty()),
+            "{line}"
+        );
+    }
+    assert_eq!(lines[1]["active"], json!({"before": true, "after": false}));
+    assert_eq!(lines[2]["active"], json!({"before": false, "after": true}));
+    assert_eq!(lines[3]["group"], "editor");
+    assert_eq!(lines[3]["roles"]["after"], json!(["editor"]));
+    assert!(lines[5]["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("uid 1")));
+    assert!(!text.contains(DRUPAL_PASSWORD) && !text.contains(TOKEN));
+
+    // A second bridge on the same file (a restart) appends; nothing written is lost.
+    let again = monitored(&audit).await;
+    again.create_user("grace", "grace@example.org").await;
+    let after = std::fs::read_to_string(&file).expect("audit file");
+    assert!(after.starts_with(&text), "the earlier lines are kept whole");
+    assert_eq!(after.lines().count(), expected.len() + 1);
+    assert!(after
+        .lines()
+        .last()
+        .is_some_and(|l| l.contains("\"grace\"")));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn reads_are_not_audited() {
+    let dir = temp_dir();
+    let file = dir.join("audit.jsonl");
+    let app = monitored(&format!("audit:\n  file: {}\n", file.display())).await;
+    let answer = app.get("/Users").await;
+    assert_eq!(answer.status, 200);
+    app.get("/Groups").await;
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("created at start"),
+        ""
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A bridge in front of a stand-in whose port stays the same across a
+/// stop and a start, as a restarted Drupal's would.
+async fn bridge_on(drupal_port: u16) -> (Application, String) {
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nscim:\n  tokens: [\"{TOKEN}\"]\ndrupal:\n  base_url: http://127.0.0.1:{drupal_port}\n  timeout_secs: 1\n  connect_timeout_secs: 1\n  retries: 0\n  breaker:\n    failures: 2\n    open_secs: 1\n  auth:\n    username: admin\n    password: \"{DRUPAL_PASSWORD}\"\n{MONITOR}health:\n  drupal_within_secs: 1\n"
+    );
+    let settings = Settings::from_yaml(&yaml).expect("settings");
+    let mapping = Mapping::parse(&read_mapping("demo.yaml"), "demo.yaml").expect("mapping");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let app = Application::with_listener(&settings, mapping, listener).expect("bridge");
+    let monitor = format!("http://127.0.0.1:{}", app.monitor_port().expect("monitor"));
+    (app, monitor)
+}
+
+async fn readyz(url: &str) -> (u16, Value) {
+    let response = reqwest::get(format!("{url}/readyz")).await.expect("answer");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON"))
+}
+
+#[tokio::test]
+async fn readiness_goes_false_when_drupal_stops_and_true_when_it_returns() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let standin = StandIn::start(StandInConfig::demo(DRUPAL_PASSWORD), listener).expect("stand-in");
+    let (app, monitor) = bridge_on(port).await;
+    let scim_root = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+
+    let (status, body) = readyz(&monitor).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ready"], true);
+    let healthz = reqwest::get(format!("{scim_root}/healthz"))
+        .await
+        .expect("answer");
+    assert_eq!(healthz.status(), 200);
+
+    standin.stop().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, body) = readyz(&monitor).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["ready"], false);
+    assert_eq!(body["not_ready"], json!(["drupal"]), "{body}");
+    assert!(
+        body["drupal"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("cannot reach")),
+        "{body}"
+    );
+    // The SCIM port answers the same, for load balancers; the process lives.
+    let (status, _) = readyz(&scim_root).await;
+    assert_eq!(status, 503);
+    let healthz = reqwest::get(format!("{scim_root}/healthz"))
+        .await
+        .expect("answer");
+    assert_eq!(healthz.status(), 200);
+    // Failing again opens the breaker, which readiness names too.
+    let (_, body) = readyz(&monitor).await;
+    assert!(
+        body["not_ready"]
+            .as_array()
+            .is_some_and(|n| n.contains(&json!("circuit_breaker"))),
+        "{body}"
+    );
+
+    let listener = TcpListener::bind(("127.0.0.1", port)).expect("the same port again");
+    let _back = StandIn::start(StandInConfig::demo(DRUPAL_PASSWORD), listener).expect("stand-in");
+    // The breaker lets a probe through after open_secs.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, body) = readyz(&monitor).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["not_ready"], json!([]));
+}
+
+#[tokio::test]
+async fn the_status_page_shows_the_changes_and_filters_by_account() {
+    let app = monitored("").await;
+    idp_flow(&app).await;
+    let (status, html) = text(&app, "/status").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Ready: serving SCIM."), "{html}");
+    assert!(
+        html.contains("user_deactivated") && html.contains(">ada<"),
+        "{html}"
+    );
+    assert!(html.contains("<svg id=\"requests-chart\""));
+    assert!(!html.contains("<script"));
+    let (_, only_admin) = text(&app, "/status?account=admin").await;
+    assert!(only_admin.contains("refused_protected"));
+    assert!(!only_admin.contains("user_deactivated"), "{only_admin}");
+}
