@@ -175,6 +175,22 @@ impl RoleCatalog {
         self.roles.iter().find(|r| r.machine_name == machine_name)
     }
 
+    /// The UUID of the role a term group may grant: `None` when Drupal has
+    /// no such role, or it is protected and the entry does not say
+    /// `allow_protected` (the escalation guard).
+    pub fn grantable_role(&self, machine_name: &str, allow_protected: bool) -> Option<String> {
+        let role = self.role(machine_name)?;
+        match protection(role, &self.protected_roles) {
+            Some(_) if !allow_protected => None,
+            _ => Some(role.id.clone()),
+        }
+    }
+
+    /// Whether Drupal has a role with this machine name.
+    pub fn has_role(&self, machine_name: &str) -> bool {
+        self.role(machine_name).is_some()
+    }
+
     /// The exposed groups, in the mapping's order.
     pub fn groups(&self) -> &[ExposedGroup] {
         &self.groups

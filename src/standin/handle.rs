@@ -148,12 +148,48 @@ impl StandInHandle {
             roles: &site.roles,
             custom_fields: &site.custom_fields,
             fieldset: None,
+            taxonomy: false,
         };
         let full = Visibility::Full {
             administers_users: true,
             own: false,
         };
         Some(UserSnapshot(view.resource(user, full).to_value()))
+    }
+
+    /// The group terms (`scim_groups`), as `(uuid, name, published)` in tid order.
+    pub fn terms(&self) -> Vec<(String, String, bool)> {
+        lock(&self.site)
+            .terms
+            .values()
+            .map(|t| (t.uuid.clone(), t.name.clone(), t.status))
+            .collect()
+    }
+
+    /// Deletes a group term out of band, as an editor in Drupal's UI would:
+    /// users keep referencing it. `false` when there was none.
+    pub fn delete_term(&self, uuid: &str) -> bool {
+        let mut site = lock(&self.site);
+        let tid = site.term_by_uuid(uuid).map(|t| t.tid);
+        tid.is_some_and(|tid| site.terms.remove(&tid).is_some())
+    }
+
+    /// The UUIDs of the group terms an account references (deleted ones as
+    /// `missing`), in delta order.
+    pub fn group_refs(&self, name: &str) -> Vec<String> {
+        let site = lock(&self.site);
+        site.user_by_name(name)
+            .map(|u| {
+                u.term_refs
+                    .iter()
+                    .map(|r| {
+                        site.terms
+                            .get(&r.tid)
+                            .map_or_else(|| "missing".to_string(), |t| t.uuid.clone())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Accounts on the site, not counting the anonymous user.

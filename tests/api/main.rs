@@ -21,6 +21,7 @@ mod reload;
 mod resilience;
 mod round_trips;
 mod seen_accounts;
+mod term_groups;
 mod tls;
 mod users;
 mod versions;
