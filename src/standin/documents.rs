@@ -227,12 +227,29 @@ impl UserView<'_> {
             ]);
             relationships.push(("roles", roles));
         }
-        if show_roles && self.taxonomy && wanted(self.fieldset, GROUPS_FIELD) {
+        let full = matches!(visibility, Visibility::Full { .. });
+        if full && self.taxonomy && wanted(self.fieldset, GROUPS_FIELD) {
             let groups = Json::object(vec![
                 ("data", cached_identifiers(user)),
                 ("links", relationship_links(self.base, &user.uuid)),
             ]);
             relationships.push((GROUPS_FIELD, groups));
+        }
+        // The standard profile, which the taxonomy set-up imitates, gives
+        // users a picture field.
+        if full && self.taxonomy && wanted(self.fieldset, "user_picture") {
+            let url = user_url(self.base, &user.uuid);
+            let picture = Json::object(vec![
+                ("data", Json::null()),
+                (
+                    "links",
+                    Json::object(vec![
+                        ("related", href(format!("{url}/user_picture"))),
+                        ("self", href(format!("{url}/relationships/user_picture"))),
+                    ]),
+                ),
+            ]);
+            relationships.push(("user_picture", picture));
         }
         if !relationships.is_empty() {
             resource.push("relationships", Json::object(relationships));

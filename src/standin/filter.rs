@@ -12,6 +12,9 @@ use super::query::QueryValue;
 pub(crate) enum Collation {
     Binary,
     NoCase,
+    /// Compares ignoring case but sorts binary, as term names do on the
+    /// recording site (322, 323 vs 328).
+    SortBinary,
 }
 
 /// One stored value as the database sees it.
@@ -291,7 +294,7 @@ fn compare(cell: &Cell, value: &str) -> Option<Ordering> {
 fn collate(a: &str, b: &str, collation: Collation) -> Ordering {
     match collation {
         Collation::Binary => a.cmp(b),
-        Collation::NoCase => a.to_lowercase().cmp(&b.to_lowercase()),
+        Collation::NoCase | Collation::SortBinary => a.to_lowercase().cmp(&b.to_lowercase()),
     }
 }
 
@@ -345,6 +348,7 @@ pub(crate) fn order_cells(a: &Cell, b: &Cell) -> Ordering {
         (Cell::Int(x), Cell::Int(y)) => x.cmp(y),
         (Cell::Int(_), Cell::Text(..)) => Ordering::Less,
         (Cell::Text(..), Cell::Int(_)) => Ordering::Greater,
+        (Cell::Text(x, Collation::SortBinary), Cell::Text(y, _)) => x.cmp(y),
         (Cell::Text(x, collation), Cell::Text(y, _)) => collate(x, y, *collation),
     }
 }

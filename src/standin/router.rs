@@ -25,8 +25,8 @@ enum Route {
     Role(String),
     UserGroupsRelated(String),
     UserGroupsRelationship(String),
-    Terms,
-    Term(String),
+    Terms(String),
+    Term(String, String),
 }
 
 impl Route {
@@ -49,11 +49,15 @@ impl Route {
                 _ => None,
             };
         }
-        if let Some(rest) = rest.strip_prefix(&taxonomy::TERMS_PATH["/jsonapi".len()..]) {
-            let segments: Vec<&str> = rest.split('/').skip(1).collect();
+        if let Some(rest) = rest.strip_prefix("/taxonomy_term/") {
+            let segments: Vec<&str> = rest.split('/').collect();
             return match segments.as_slice() {
-                [] if rest.is_empty() => Some(Route::Terms),
-                [id] if !id.is_empty() => Some(Route::Term(id.to_string())),
+                [vid] if taxonomy::VOCABULARIES.contains(vid) => {
+                    Some(Route::Terms(vid.to_string()))
+                }
+                [vid, id] if taxonomy::VOCABULARIES.contains(vid) && !id.is_empty() => {
+                    Some(Route::Term(vid.to_string(), id.to_string()))
+                }
                 _ => None,
             };
         }
@@ -76,8 +80,8 @@ impl Route {
             Route::UserRelationship(_) | Route::UserGroupsRelationship(_) => {
                 &["GET", "HEAD", "POST", "PATCH", "DELETE"]
             }
-            Route::Terms => &["GET", "HEAD", "POST"],
-            Route::Term(_) => &["GET", "HEAD", "DELETE", "PATCH"],
+            Route::Terms(_) => &["GET", "HEAD", "POST"],
+            Route::Term(..) => &["GET", "HEAD", "DELETE", "PATCH"],
             Route::EntryPoint
             | Route::UserRelated(_)
             | Route::UserGroupsRelated(_)
@@ -89,8 +93,8 @@ impl Route {
     fn is_taxonomy(&self) -> bool {
         matches!(
             self,
-            Route::Terms
-                | Route::Term(_)
+            Route::Terms(_)
+                | Route::Term(..)
                 | Route::UserGroupsRelated(_)
                 | Route::UserGroupsRelationship(_)
         )
@@ -336,11 +340,11 @@ fn dispatch(site: &mut Site, ctx: &Ctx, route: &Route) -> Outcome {
             users::groups_relationship(site, ctx, id, mode)
         }
         (Route::UserGroupsRelated(id), _) => users::groups_related(site, ctx, id),
-        (Route::Terms, "POST") => taxonomy::post(site, ctx),
-        (Route::Terms, _) => taxonomy::get_collection(site, ctx),
-        (Route::Term(id), "PATCH") => taxonomy::patch(site, ctx, id),
-        (Route::Term(id), "DELETE") => taxonomy::delete(site, ctx, id),
-        (Route::Term(id), _) => taxonomy::get_individual(site, ctx, id),
+        (Route::Terms(vid), "POST") => taxonomy::post(site, ctx, vid),
+        (Route::Terms(vid), _) => taxonomy::get_collection(site, ctx, vid),
+        (Route::Term(vid, id), "PATCH") => taxonomy::patch(site, ctx, vid, id),
+        (Route::Term(vid, id), "DELETE") => taxonomy::delete(site, ctx, vid, id),
+        (Route::Term(vid, id), _) => taxonomy::get_individual(site, ctx, vid, id),
         (Route::Roles, _) => roles::get_collection(site, ctx),
         (Route::Role(id), _) => roles::get_individual(site, ctx, id),
     }

@@ -156,6 +156,10 @@ impl Site {
         uid
     }
 
+    pub(crate) fn set_next_tid(&mut self, tid: u64) {
+        self.next_tid = tid;
+    }
+
     pub(crate) fn allocate_tid(&mut self) -> u64 {
         let tid = self.next_tid;
         self.next_tid += 1;

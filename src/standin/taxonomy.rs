@@ -21,20 +21,31 @@ use super::state::Site;
 /// The vocabulary the stand-in offers for groups, as on the recording site.
 pub(crate) const VOCABULARY: &str = "scim_groups";
 pub(crate) const TERM_TYPE: &str = "taxonomy_term--scim_groups";
-pub(crate) const TERMS_PATH: &str = "/jsonapi/taxonomy_term/scim_groups";
 /// The users' entity reference field to the vocabulary.
 pub(crate) const GROUPS_FIELD: &str = "field_scim_groups";
 /// The term's string field for the IdP's external id.
 pub(crate) const TERM_EXTERNAL_ID: &str = "field_scim_external_id";
+/// The other vocabulary of the recording site (standard profile).
+pub(crate) const TAGS: &str = "tags";
+pub(crate) const VOCABULARIES: [&str; 2] = [VOCABULARY, TAGS];
 pub(crate) const ADMINISTER_TAXONOMY: &str = "administer taxonomy";
 const ACCESS_CONTENT: &str = "access content";
 const NAME_MAX: usize = 255;
-const VOCABULARY_UUID: &str = "eec86b50-1a74-48cf-866f-58c792c98f07";
+/// The vocabularies' UUIDs on the recording site.
+fn vocabulary_uuid(vid: &str) -> &'static str {
+    match vid {
+        VOCABULARY => "eec86b50-1a74-48cf-866f-58c792c98f07",
+        _ => "a1c0d6b5-3c3b-4a59-8a49-8e2f1b0f7c11",
+    }
+}
 
 /// A term of the groups vocabulary.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Term {
     pub(crate) tid: u64,
+    /// The vocabulary (bundle): `scim_groups`, or `tags` as on the
+    /// standard profile.
+    pub(crate) vid: String,
     pub(crate) revision_id: u64,
     pub(crate) uuid: String,
     pub(crate) name: String,
@@ -54,16 +65,26 @@ pub(crate) struct TermRef {
     pub(crate) cached_uuid: String,
 }
 
-fn permission(op: &str) -> String {
-    format!("{op} terms in {VOCABULARY}")
+pub(crate) fn term_type(vid: &str) -> String {
+    format!("taxonomy_term--{vid}")
 }
 
-fn may(site: &Site, caller: &Caller, op: &str) -> bool {
-    site.has_permission(caller, ADMINISTER_TAXONOMY) || site.has_permission(caller, &permission(op))
+fn may(site: &Site, caller: &Caller, op: &str, vid: &str) -> bool {
+    site.has_permission(caller, ADMINISTER_TAXONOMY)
+        || site.has_permission(caller, &format!("{op} terms in {vid}"))
 }
 
-fn required(op: &str) -> String {
-    format!("The following permissions are required: '{op} terms in {VOCABULARY}' OR 'administer taxonomy'.")
+fn required(op: &str, vid: &str) -> String {
+    format!(
+        "The following permissions are required: '{op} terms in {vid}' OR 'administer taxonomy'."
+    )
+}
+
+/// Whether the caller sees `revision_log_message` of the vocabulary's terms.
+fn sees_log(site: &Site, caller: &Caller, vid: &str) -> bool {
+    ["create", "edit", "delete"]
+        .iter()
+        .any(|op| may(site, caller, op, vid))
 }
 
 /// `TermAccessControlHandler` for `view`.
@@ -72,8 +93,8 @@ pub(crate) fn may_view(site: &Site, caller: &Caller, term: &Term) -> bool {
         || (term.status && site.has_permission(caller, ACCESS_CONTENT))
 }
 
-pub(crate) fn term_url(base: &str, uuid: &str) -> String {
-    format!("{base}{TERMS_PATH}/{uuid}")
+pub(crate) fn term_url(base: &str, vid: &str, uuid: &str) -> String {
+    format!("{base}/jsonapi/taxonomy_term/{vid}/{uuid}")
 }
 
 fn versioned(url: &str, term: &Term) -> String {
@@ -84,9 +105,9 @@ fn wanted(fields: Option<&[String]>, name: &str) -> bool {
     fields.map_or(true, |f| f.iter().any(|n| n == name))
 }
 
-fn virtual_parent() -> Json {
+fn virtual_parent(vid: &str) -> Json {
     Json::Leaf(json!({
-        "type": TERM_TYPE,
+        "type": term_type(vid),
         "id": "virtual",
         "meta": {"links": {"help": {
             "href": "https://www.drupal.org/docs/8/modules/json-api/core-concepts#virtual",
@@ -99,9 +120,9 @@ pub(crate) fn term_resource(
     base: &str,
     term: &Term,
     fields: Option<&[String]>,
-    anonymous: bool,
+    show_log: bool,
 ) -> Json {
-    let url = term_url(base, &term.uuid);
+    let url = term_url(base, &term.vid, &term.uuid);
     let changed = Json::from(rfc3339(term.changed));
     let description = match &term.description {
         None => Json::null(),
@@ -132,10 +153,12 @@ pub(crate) fn term_resource(
         ),
         (TERM_EXTERNAL_ID, text(&term.external_id)),
     ];
-    // The revision log is hidden from anonymous readers (332).
-    attributes.retain(|(name, _)| {
-        wanted(fields, name) && !(anonymous && *name == "revision_log_message")
-    });
+    if term.vid != VOCABULARY {
+        attributes.retain(|(name, _)| *name != TERM_EXTERNAL_ID);
+    }
+    // The revision log is shown only to those who may change terms (304, 332).
+    attributes
+        .retain(|(name, _)| wanted(fields, name) && (show_log || *name != "revision_log_message"));
     let relationship_links = |name: &str| {
         Json::object(vec![
             ("related", href(versioned(&format!("{url}/{name}"), term))),
@@ -153,8 +176,8 @@ pub(crate) fn term_resource(
                     "data",
                     Json::Leaf(json!({
                         "type": "taxonomy_vocabulary--taxonomy_vocabulary",
-                        "id": VOCABULARY_UUID,
-                        "meta": {"drupal_internal__target_id": VOCABULARY}
+                        "id": vocabulary_uuid(&term.vid),
+                        "meta": {"drupal_internal__target_id": term.vid}
                     })),
                 ),
                 ("links", relationship_links("vid")),
@@ -170,14 +193,14 @@ pub(crate) fn term_resource(
         (
             "parent",
             Json::object(vec![
-                ("data", Json::Array(vec![virtual_parent()])),
+                ("data", Json::Array(vec![virtual_parent(&term.vid)])),
                 ("links", relationship_links("parent")),
             ]),
         ),
     ];
     relationships.retain(|(name, _)| wanted(fields, name));
     let mut resource = Json::object(vec![
-        ("type", Json::from(TERM_TYPE)),
+        ("type", Json::from(term_type(&term.vid))),
         ("id", Json::from(term.uuid.clone())),
         ("links", self_links(&versioned(&url, term))),
     ]);
@@ -231,7 +254,7 @@ fn cells(term: &Term, column: &TermColumn) -> Vec<Cell> {
         TermColumn::Tid => Cell::Int(term.tid as i64),
         // Equality ignores case on the recording site (322, 323); sorting
         // is binary (328), which `order_cells` does for every text.
-        TermColumn::Name => Cell::Text(term.name.clone(), Collation::NoCase),
+        TermColumn::Name => Cell::Text(term.name.clone(), Collation::SortBinary),
         TermColumn::Status => Cell::Int(i64::from(term.status)),
         TermColumn::Weight => Cell::Int(term.weight),
         TermColumn::Changed => Cell::Int(term.changed),
@@ -242,20 +265,20 @@ fn cells(term: &Term, column: &TermColumn) -> Vec<Cell> {
     }]
 }
 
-pub(crate) fn get_collection(site: &Site, ctx: &Ctx) -> Outcome {
+pub(crate) fn get_collection(site: &Site, ctx: &Ctx, vid: &str) -> Outcome {
     // Entity query access: unpublished terms only for `administer taxonomy`.
     let rows: Vec<&Term> = site
         .terms
         .values()
-        .filter(|t| may_view(site, &ctx.caller, t))
+        .filter(|t| t.vid == vid && may_view(site, &ctx.caller, t))
         .collect();
     let listing = list(&ctx.query, rows, &resolve_path, &|t: &&Term, c| cells(t, c))?;
-    let fields = fieldset(&ctx.query, TERM_TYPE);
-    let anonymous = !ctx.caller.is_authenticated();
+    let fields = fieldset(&ctx.query, &term_type(vid));
+    let log = sees_log(site, &ctx.caller, vid);
     let data = listing
         .rows
         .iter()
-        .map(|t| term_resource(ctx.base(), t, fields.as_deref(), anonymous))
+        .map(|t| term_resource(ctx.base(), t, fields.as_deref(), log))
         .collect();
     let doc = document(vec![
         ("data", Json::Array(data)),
@@ -264,29 +287,32 @@ pub(crate) fn get_collection(site: &Site, ctx: &Ctx) -> Outcome {
     Ok(Reply::document(200, &doc))
 }
 
-fn not_found(suffix: &str) -> ApiError {
+fn not_found(vid: &str, suffix: &str) -> ApiError {
     ApiError::new(
         404,
         format!(
-            "The \"entity\" parameter was not converted for the path \"{TERMS_PATH}/{{entity}}\" \
-             (route name: \"jsonapi.{TERM_TYPE}.individual{suffix}\")"
+            "The \"entity\" parameter was not converted for the path \"/jsonapi/taxonomy_term/{vid}/{{entity}}\" \
+             (route name: \"jsonapi.taxonomy_term--{vid}.individual{suffix}\")"
         ),
     )
 }
 
-fn find<'s>(site: &'s Site, uuid: &str, suffix: &str) -> Result<&'s Term, ApiError> {
-    site.term_by_uuid(uuid).ok_or_else(|| not_found(suffix))
+/// The individual route loads any term by UUID, whatever its vocabulary
+/// (recorded 331).
+fn find<'s>(site: &'s Site, vid: &str, uuid: &str, suffix: &str) -> Result<&'s Term, ApiError> {
+    site.term_by_uuid(uuid)
+        .ok_or_else(|| not_found(vid, suffix))
 }
 
-pub(crate) fn get_individual(site: &Site, ctx: &Ctx, uuid: &str) -> Outcome {
-    let term = find(site, uuid, "")?;
+pub(crate) fn get_individual(site: &Site, ctx: &Ctx, vid: &str, uuid: &str) -> Outcome {
+    let term = find(site, vid, uuid, "")?;
     if !may_view(site, &ctx.caller, term) {
         return Err(ApiError::forbidden(
             "The current user is not allowed to GET the selected resource. The 'access content' permission is required and the taxonomy term must be published.",
         )
         .into());
     }
-    let fields = fieldset(&ctx.query, TERM_TYPE);
+    let fields = fieldset(&ctx.query, &term_type(&term.vid));
     let doc = document(vec![
         (
             "data",
@@ -294,7 +320,7 @@ pub(crate) fn get_individual(site: &Site, ctx: &Ctx, uuid: &str) -> Outcome {
                 ctx.base(),
                 term,
                 fields.as_deref(),
-                !ctx.caller.is_authenticated(),
+                sees_log(site, &ctx.caller, &term.vid),
             ),
         ),
         ("links", self_links(&ctx.url)),
@@ -306,10 +332,16 @@ pub(crate) fn get_individual(site: &Site, ctx: &Ctx, uuid: &str) -> Outcome {
 /// attributes 422, then the field constraints.
 fn apply(term: &mut Term, attributes: &serde_json::Map<String, Value>) -> Result<(), Failure> {
     const KNOWN: [&str; 5] = ["name", "status", "description", "weight", TERM_EXTERNAL_ID];
-    if let Some(unknown) = attributes.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+    let unknown = attributes.keys().find(|k| {
+        !KNOWN.contains(&k.as_str()) || (k.as_str() == TERM_EXTERNAL_ID && term.vid != VOCABULARY)
+    });
+    if let Some(unknown) = unknown {
         return Err(ApiError::new(
             422,
-            format!("The attribute {unknown} does not exist on the {TERM_TYPE} resource type."),
+            format!(
+                "The attribute {unknown} does not exist on the {} resource type.",
+                term_type(&term.vid)
+            ),
         )
         .into());
     }
@@ -358,9 +390,11 @@ fn apply(term: &mut Term, attributes: &serde_json::Map<String, Value>) -> Result
     }
 }
 
-pub(crate) fn post(site: &mut Site, ctx: &Ctx) -> Outcome {
-    if !may(site, &ctx.caller, "create") {
-        return Err(ApiError::forbidden(required("create")).into());
+/// The bundle comes from the route: `data.type` and `relationships.vid`
+/// naming another vocabulary are ignored (recorded 310, 312).
+pub(crate) fn post(site: &mut Site, ctx: &Ctx, vid: &str) -> Outcome {
+    if !may(site, &ctx.caller, "create", vid) {
+        return Err(ApiError::forbidden(required("create", vid)).into());
     }
     let input = parse_resource(&ctx.incoming.body)?;
     let uuid =
@@ -376,6 +410,7 @@ pub(crate) fn post(site: &mut Site, ctx: &Ctx) -> Outcome {
     let now = site.now();
     let mut term = Term {
         tid: 0,
+        vid: vid.to_string(),
         revision_id: 0,
         uuid,
         name: String::new(),
@@ -393,16 +428,16 @@ pub(crate) fn post(site: &mut Site, ctx: &Ctx) -> Outcome {
     term.tid = site.allocate_tid();
     term.revision_id = term.tid;
     let doc = document(vec![
-        ("data", term_resource(ctx.base(), &term, None, false)),
+        ("data", term_resource(ctx.base(), &term, None, true)),
         ("links", self_links(&ctx.url)),
     ]);
-    let location = versioned(&term_url(ctx.base(), &term.uuid), &term);
+    let location = versioned(&term_url(ctx.base(), vid, &term.uuid), &term);
     site.terms.insert(term.tid, term);
     Ok(Reply::document(201, &doc).with_header("Location", location))
 }
 
-pub(crate) fn patch(site: &mut Site, ctx: &Ctx, uuid: &str) -> Outcome {
-    let mut term = find(site, uuid, ".patch")?.clone();
+pub(crate) fn patch(site: &mut Site, ctx: &Ctx, vid: &str, uuid: &str) -> Outcome {
+    let mut term = find(site, vid, uuid, ".patch")?.clone();
     let input = parse_resource(&ctx.incoming.body)?;
     if let Some(id) = input.id.as_deref().filter(|id| *id != term.uuid) {
         return Err(ApiError::bad_request(format!(
@@ -411,8 +446,8 @@ pub(crate) fn patch(site: &mut Site, ctx: &Ctx, uuid: &str) -> Outcome {
         ))
         .into());
     }
-    if !may(site, &ctx.caller, "edit") {
-        return Err(ApiError::forbidden(required("edit")).into());
+    if !may(site, &ctx.caller, "edit", &term.vid) {
+        return Err(ApiError::forbidden(required("edit", &term.vid)).into());
     }
     let before = term.clone();
     apply(&mut term, &input.attributes)?;
@@ -420,17 +455,18 @@ pub(crate) fn patch(site: &mut Site, ctx: &Ctx, uuid: &str) -> Outcome {
         term.changed = site.next_changed(before.changed);
     }
     let doc = document(vec![
-        ("data", term_resource(ctx.base(), &term, None, false)),
+        ("data", term_resource(ctx.base(), &term, None, true)),
         ("links", self_links(&ctx.url)),
     ]);
     site.terms.insert(term.tid, term);
     Ok(Reply::document(200, &doc))
 }
 
-pub(crate) fn delete(site: &mut Site, ctx: &Ctx, uuid: &str) -> Outcome {
-    let tid = find(site, uuid, ".delete")?.tid;
-    if !may(site, &ctx.caller, "delete") {
-        return Err(ApiError::forbidden(required("delete")).into());
+pub(crate) fn delete(site: &mut Site, ctx: &Ctx, vid: &str, uuid: &str) -> Outcome {
+    let term = find(site, vid, uuid, ".delete")?;
+    let (tid, bundle) = (term.tid, term.vid.clone());
+    if !may(site, &ctx.caller, "delete", &bundle) {
+        return Err(ApiError::forbidden(required("delete", &bundle)).into());
     }
     // No cascade: users keep the target id (380).
     site.terms.remove(&tid);
@@ -498,22 +534,31 @@ pub(crate) fn refresh_cache(site: &Site, user: &mut User) {
     }
 }
 
-/// `ValidReferenceConstraint` on save: the first reference to a deleted term.
+/// `ValidReferenceConstraint` on save: a reference to a deleted term, or
+/// to a term of another vocabulary (363b).
 fn dangling(site: &Site, user: &User) -> Result<(), Failure> {
-    match user
-        .term_refs
-        .iter()
-        .enumerate()
-        .find(|(_, r)| !site.terms.contains_key(&r.tid))
-    {
-        None => Ok(()),
-        Some((delta, r)) => Err(Failure::Violations(vec![Violation {
-            property_path: format!("{GROUPS_FIELD}.{delta}.target_id"),
-            message: format!(
+    let problem = user.term_refs.iter().enumerate().find_map(|(delta, r)| {
+        let message = match site.terms.get(&r.tid) {
+            None => format!(
                 "The referenced entity (taxonomy_term: {}) does not exist.",
                 r.tid
             ),
-        }])),
+            Some(t) if t.vid != VOCABULARY => {
+                format!(
+                    "This entity (taxonomy_term: {}) cannot be referenced.",
+                    r.tid
+                )
+            }
+            Some(_) => return None,
+        };
+        Some(Violation {
+            property_path: format!("{GROUPS_FIELD}.{delta}.target_id"),
+            message,
+        })
+    });
+    match problem {
+        None => Ok(()),
+        Some(violation) => Err(Failure::Violations(vec![violation])),
     }
 }
 
@@ -586,7 +631,14 @@ pub(crate) fn get_related(site: &Site, ctx: &Ctx, user: &User) -> Outcome {
         .iter()
         .filter_map(|r| site.terms.get(&r.tid))
         .filter(|t| may_view(site, &ctx.caller, t))
-        .map(|t| term_resource(ctx.base(), t, fields.as_deref(), false))
+        .map(|t| {
+            term_resource(
+                ctx.base(),
+                t,
+                fields.as_deref(),
+                sees_log(site, &ctx.caller, &t.vid),
+            )
+        })
         .collect();
     let doc = document(vec![
         ("data", Json::Array(data)),
@@ -595,10 +647,31 @@ pub(crate) fn get_related(site: &Site, ctx: &Ctx, user: &User) -> Outcome {
     Ok(Reply::document(200, &doc))
 }
 
+/// `relationships.field_scim_groups` of a user POST/PATCH body (350, 366).
+pub(crate) fn body_refs(site: &Site, value: &Value) -> Result<Vec<TermRef>, Failure> {
+    Ok(given_ids(site, value)?
+        .into_iter()
+        .map(|tid| TermRef {
+            tid,
+            cached_uuid: String::new(),
+        })
+        .collect())
+}
+
 /// The term ids of a relationship body, with Drupal's checks (363, 364).
-fn given_terms(site: &Site, body: &[u8]) -> Result<Vec<u64>, Failure> {
+fn given_terms(site: &Site, body: &[u8], removing: bool) -> Result<Vec<u64>, Failure> {
     let doc: Value =
         serde_json::from_slice(body).map_err(|_| ApiError::bad_request("Syntax error"))?;
+    given(site, &doc, removing)
+}
+
+fn given_ids(site: &Site, doc: &Value) -> Result<Vec<u64>, Failure> {
+    given(site, doc, false)
+}
+
+/// A removal names what it takes away: an id no longer loadable is
+/// skipped, and the save then meets any dangling reference (387).
+fn given(site: &Site, doc: &Value, removing: bool) -> Result<Vec<u64>, Failure> {
     let Some(Value::Array(items)) = doc.get("data") else {
         return Err(ApiError::bad_request("Invalid body payload for the relationship.").into());
     };
@@ -612,6 +685,9 @@ fn given_terms(site: &Site, body: &[u8]) -> Result<Vec<u64>, Failure> {
             .into());
         }
         let id = item.get("id").and_then(Value::as_str).unwrap_or_default();
+        if removing && site.term_by_uuid(id).is_none() {
+            continue;
+        }
         let term = site.term_by_uuid(id).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "The targeted `{TERM_TYPE}` resource with ID `{id}` does not exist."
@@ -635,7 +711,7 @@ pub(crate) fn write_relationship(
     mode: super::users::RelationshipWrite,
 ) -> Outcome {
     use super::users::RelationshipWrite;
-    let given = given_terms(site, &ctx.incoming.body)?;
+    let given = given_terms(site, &ctx.incoming.body, mode == RelationshipWrite::Remove)?;
     let held: Vec<u64> = user.term_refs.iter().map(|r| r.tid).collect();
     let wanted: Vec<u64> = match mode {
         RelationshipWrite::Add => held
@@ -689,6 +765,7 @@ mod tests {
     fn term(name: &str) -> Term {
         Term {
             tid: 1,
+            vid: VOCABULARY.into(),
             revision_id: 1,
             uuid: "73a5185e-5a6c-4323-a1f9-a452455e9acb".into(),
             name: name.into(),

@@ -358,6 +358,7 @@ pub(crate) fn post(site: &mut Site, ctx: &Ctx) -> Outcome {
     let applied = apply(site, &blank, &input, write_rules(site, &ctx.caller, "POST"))?;
     validate(site, &ctx.caller, &applied, None)?;
     let mut user = applied.draft;
+    taxonomy::refresh_cache(site, &mut user);
     user.uid = site.allocate_uid();
     let location = user_url(ctx.base(), &user.uuid);
     let doc = individual_document(site, ctx, &user, false);
