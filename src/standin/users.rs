@@ -654,15 +654,15 @@ mod tests {
         let mut user = User::new(3, "u".into(), "Alice".into(), 0);
         user.mail = Some("a@x".into());
         assert_eq!(
-            cells(&user, &UserColumn::Field(UserField::Name)),
+            cells(&site(), &user, &UserColumn::Field(UserField::Name)),
             vec![Cell::Text("Alice".into(), Collation::NoCase)]
         );
         assert_eq!(
-            cells(&user, &UserColumn::Field(UserField::Mail)),
+            cells(&site(), &user, &UserColumn::Field(UserField::Mail)),
             vec![Cell::Text("a@x".into(), Collation::Binary)]
         );
         assert_eq!(
-            cells(&user, &UserColumn::Field(UserField::Status)),
+            cells(&site(), &user, &UserColumn::Field(UserField::Status)),
             vec![Cell::Int(0)]
         );
     }
