@@ -43,6 +43,9 @@ pub struct DrupalTerm {
     pub name: String,
     pub external_id: Option<String>,
     pub published: bool,
+    /// `revision_created` (RFC 3339): the creation time while the term
+    /// has its first revision.
+    pub created: Option<String>,
     /// `changed` as Drupal writes it (RFC 3339).
     pub changed: Option<String>,
 }
@@ -70,6 +73,7 @@ impl DrupalTerm {
                 .get("status")
                 .and_then(Value::as_bool)
                 .unwrap_or(true),
+            created: text("revision_created"),
             changed: text("changed"),
         })
     }

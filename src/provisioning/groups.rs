@@ -313,16 +313,29 @@ impl Provisioner {
             ))
             .into());
         }
-        let term = match patch.display_names.last() {
-            Some(name) => self.update_term_group(&term, Some(name), None).await?,
-            None => term,
+        let term = if patch.display_names.is_empty() && patch.external_id.is_none() {
+            term
+        } else {
+            self.update_term_group(
+                &term,
+                patch.display_names.last().map(String::as_str),
+                patch.external_id,
+            )
+            .await?
         };
-        if !patch.members.is_empty() {
+        let members_changed = !patch.members.is_empty();
+        if members_changed {
             self.change_term_members(&term, patch.members).await?;
         }
+        // RFC 7644 §3.5.2 allows 200 with the resource or 204. A change of
+        // members answers 204 unless attributes are asked for: reading a
+        // large group's members back costs a request per 50, on every push.
+        // Any other change (a rename, the externalId) answers 200 with the
+        // whole group.
         match answer {
             Some(members) => Ok(Some(self.render_term_with(&term, members).await?)),
-            None => Ok(None),
+            None if members_changed => Ok(None),
+            None => Ok(Some(self.render_term_with(&term, true).await?)),
         }
     }
 

@@ -85,6 +85,11 @@ pub(super) fn render_term_group(
     }
     let mut meta = Map::new();
     meta.insert("resourceType".into(), json!("Group"));
+    // Terms have no `created`; JSON:API writes keep the first revision,
+    // whose `revision_created` is the creation time (recorded 300, 340).
+    if let Some(created) = term.created.as_ref().or(term.changed.as_ref()) {
+        meta.insert("created".into(), json!(created));
+    }
     if let Some(changed) = &term.changed {
         meta.insert("lastModified".into(), json!(changed));
     }
@@ -611,6 +616,7 @@ mod tests {
             name: "a".into(),
             external_id: None,
             published: false,
+            created: None,
             changed: Some("2026-01-01T00:00:00+00:00".into()),
         };
         let renamed = DrupalTerm {
