@@ -5,6 +5,7 @@
 
 mod fields;
 mod site;
+mod terms;
 
 use std::fmt;
 use std::path::Path;

@@ -39,6 +39,9 @@ pub(super) async fn check(settings: &Settings, mapping: Option<&Mapping>, report
         check_fields(&client, settings, mapping, report).await;
     }
     check_roles(&client, settings, mapping, report).await;
+    if let Some(mapping) = mapping {
+        super::terms::check(&client, settings, mapping, report).await;
+    }
 }
 
 /// Whether Drupal answers and runs requests as the bridge's account.

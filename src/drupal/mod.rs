@@ -24,7 +24,7 @@ pub use call_count::count_calls;
 pub use document::{DrupalRole, DrupalUser, RoleRef, UserWrite};
 pub use error::DrupalError;
 pub use query::{CollectionQuery, Condition, Conjunction, Operator, SortKey, DRUPAL_PAGE_CAP};
-pub use taxonomy::{referenced_terms, DrupalTerm, TermVocabulary, TermWrite};
+pub use taxonomy::{referenced_terms, DrupalTerm, TermVocabulary, TermWrite, VocabularyProbe};
 
 use auth::{Authenticator, Credentials};
 use resilience::Resilience;

@@ -280,6 +280,103 @@ impl DrupalClient {
     }
 }
 
+/// What `check` learns about the term-group set-up, reading only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VocabularyProbe {
+    /// Terms the bridge's account sees (first page).
+    pub visible: usize,
+    /// Roles with their permissions: machine name → (is_admin, permissions).
+    pub roles: Vec<(String, bool, Vec<String>)>,
+    /// `cardinality` of the reference field's storage, when readable.
+    pub cardinality: Option<i64>,
+    /// `settings.handler_settings.target_bundles` of the field, when readable.
+    pub target_bundles: Option<Vec<String>>,
+}
+
+impl DrupalClient {
+    /// Whether the vocabulary's collection answers (`Ok(None)`: it does not
+    /// exist, or JSON:API does not serve it).
+    pub async fn probe_vocabulary(
+        &self,
+        vocabulary: &TermVocabulary,
+    ) -> Result<Option<VocabularyProbe>, DrupalError> {
+        let path = format!("{}?page%5Blimit%5D=1", vocabulary.collection());
+        let body = match self
+            .call("probe_vocabulary", Method::GET, &path, None)
+            .await
+        {
+            Ok(body) => body,
+            Err(DrupalError::NotFound) => return Ok(None),
+            Err(DrupalError::Protocol(why)) if why.contains("404") => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut probe = VocabularyProbe {
+            visible: body
+                .get("data")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len),
+            ..VocabularyProbe::default()
+        };
+        if let Ok(roles) = self
+            .call(
+                "probe_roles",
+                Method::GET,
+                "/jsonapi/user_role/user_role",
+                None,
+            )
+            .await
+        {
+            for role in roles
+                .get("data")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let attributes = role.get("attributes");
+                let name = attributes
+                    .and_then(|a| a.get("drupal_internal__id"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let is_admin = attributes
+                    .and_then(|a| a.get("is_admin"))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                let permissions = attributes
+                    .and_then(|a| a.get("permissions"))
+                    .and_then(Value::as_array)
+                    .map(|p| {
+                        p.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                probe.roles.push((name, is_admin, permissions));
+            }
+        }
+        let field = &vocabulary.user_field;
+        let storage = format!(
+            "/jsonapi/field_storage_config/field_storage_config?filter%5Bfield_name%5D={field}&filter%5Bentity_type%5D=user"
+        );
+        if let Ok(body) = self.call("probe_field", Method::GET, &storage, None).await {
+            probe.cardinality = body
+                .pointer("/data/0/attributes/cardinality")
+                .and_then(Value::as_i64);
+        }
+        let config = format!(
+            "/jsonapi/field_config/field_config?filter%5Bfield_name%5D={field}&filter%5Bentity_type%5D=user"
+        );
+        if let Ok(body) = self.call("probe_field", Method::GET, &config, None).await {
+            probe.target_bundles = body
+                .pointer("/data/0/attributes/settings/handler_settings/target_bundles")
+                .and_then(Value::as_object)
+                .map(|b| b.keys().cloned().collect());
+        }
+        Ok(Some(probe))
+    }
+}
+
 fn term_of(body: &Value, vocabulary: &TermVocabulary) -> Result<Option<DrupalTerm>, DrupalError> {
     let data = body
         .get("data")
