@@ -383,6 +383,13 @@ impl Provisioner {
                 .into_iter()
                 .map(|u| (u.id.clone(), u)),
         );
+        // A group allowed to grant protected roles may also take them back.
+        let mapping = self.mapping();
+        let exempt: Vec<&str> = mapping
+            .grant_for(&term.name)
+            .filter(|g| g.allow_protected)
+            .map(|g| g.roles.iter().map(String::as_str).collect())
+            .unwrap_or_default();
         let mut failures = Vec::new();
         let mut writes = Vec::new();
         let mut settled = 0usize;
@@ -408,7 +415,7 @@ impl Provisioner {
                 settled += 1;
                 continue;
             }
-            match self.protection(user, None) {
+            match self.protection_except(user, &exempt) {
                 Some(why) => failures.push(MemberFailure {
                     member: id.clone(),
                     action,

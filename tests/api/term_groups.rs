@@ -513,3 +513,106 @@ async fn onelogin_and_jumpcloud_group_pushes_work_on_unprepared_groups() {
     assert_eq!(jc.status, 201, "{}", jc.body);
     assert_eq!(app.drupal.group_refs("ol1").len(), 2);
 }
+
+#[tokio::test]
+async fn users_are_filtered_by_their_term_groups() {
+    let app = spawn().await;
+    let ann = app.create_user("fann", "fann@example.org").await;
+    app.create_user("fbob", "fbob@example.org").await;
+    let group = create_group(&app, "Filtered").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.patch(&format!("/Groups/{group}"), &add_members(&[&ann]))
+        .await;
+    app.drupal.clear_requests();
+    let found = app
+        .get(&format!("/Users?filter=groups.value%20eq%20%22{group}%22"))
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_eq!(found.body["totalResults"], 1, "{}", found.body);
+    assert_eq!(found.body["Resources"][0]["id"], ann.as_str());
+    // Pushed down to Drupal as a filter on the reference field.
+    assert!(app
+        .drupal
+        .requests()
+        .iter()
+        .any(|r| r.query.contains("field_scim_groups.id")));
+}
+
+#[tokio::test]
+async fn a_protected_role_is_granted_only_where_the_mapping_allows_it() {
+    let groups = "  - {display_name: Admins, roles: [administrator]}\n  - {display_name: Root, roles: [administrator], allow_protected: true}";
+    let app = spawn_app_with(Options {
+        mapping: format!(
+            "{}group_terms: {{}}\n",
+            mapping_with("demo.yaml", groups, "  []")
+        ),
+        ..Options::default()
+    })
+    .await;
+    let eve = app.create_user("eve", "eve@example.org").await;
+    let admins = create_group(&app, "Admins").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Any sequence through Admins: create, add, rename onto another name,
+    // PUT, remove and add again never grants administrator.
+    app.patch(&format!("/Groups/{admins}"), &add_members(&[&eve]))
+        .await;
+    app.patch(
+        &format!("/Groups/{admins}"),
+        &patch_op(json!([{"op": "replace", "path": "displayName", "value": "Admins2"}])),
+    )
+    .await;
+    app.put(
+        &format!("/Groups/{admins}"),
+        &json!({"schemas": [GROUP], "displayName": "Admins", "members": [{"value": eve}]}),
+    )
+    .await;
+    assert!(app.roles_of("eve").is_empty(), "{:?}", app.roles_of("eve"));
+    // An entry with allow_protected grants it; and then eve is protected.
+    let root = create_group(&app, "Root").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let added = app
+        .patch(&format!("/Groups/{root}"), &add_members(&[&eve]))
+        .await;
+    assert!(added.status == 204 || added.status == 200, "{}", added.body);
+    assert_eq!(app.roles_of("eve"), vec!["administrator".to_string()]);
+    // Root may take back what it granted; Admins may not touch eve now.
+    app.patch(&format!("/Groups/{admins}"), &remove_member(&eve))
+        .await
+        .assert_scim_error(403, None);
+    let removed = app
+        .patch(&format!("/Groups/{root}"), &remove_member(&eve))
+        .await;
+    assert!(
+        removed.status == 204 || removed.status == 200,
+        "{}",
+        removed.body
+    );
+    assert!(app.roles_of("eve").is_empty());
+}
+
+#[tokio::test]
+async fn dry_run_creates_no_term_and_links_nobody() {
+    let app = spawn_app_with(Options {
+        mapping: term_mapping(),
+        extra_config: "dry_run: true\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let user = app.seed_user("dry", "dry@example.org");
+    let created = app
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": "Dry", "members": [{"value": user}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["displayName"], "Dry");
+    assert!(app.drupal.terms().is_empty());
+    assert!(app.drupal.group_refs("dry").is_empty());
+}
