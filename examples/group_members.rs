@@ -27,7 +27,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let per_patch: usize = args.next().map_or(Ok(100), |a| a.parse())?;
     let grants = args.next().is_some_and(|a| a == "1");
 
-    let standin = StandIn::start(StandInConfig::demo(PASSWORD), TcpListener::bind("127.0.0.1:0")?)?;
+    let standin = StandIn::start(
+        StandInConfig::demo(PASSWORD),
+        TcpListener::bind("127.0.0.1:0")?,
+    )?;
     let drupal = standin.handle();
     let seeds: Vec<AccountSeed> = (0..members)
         .map(|n| {
@@ -42,8 +45,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         true => "groups:\n  - {display_name: Bench, roles: [engineering]}\n",
         false => "groups: []\n",
     };
-    let cut = MAPPING.find("\ngroups:").ok_or("demo.yaml has a groups section")?;
-    let role_rules = MAPPING.find("\nrole_rules:").ok_or("demo.yaml has role_rules")?;
+    let cut = MAPPING
+        .find("\ngroups:")
+        .ok_or("demo.yaml has a groups section")?;
+    let role_rules = MAPPING
+        .find("\nrole_rules:")
+        .ok_or("demo.yaml has role_rules")?;
     let mapping = format!(
         "{}\n{groups}{}\ngroup_terms: {{}}\n",
         &MAPPING[..cut],
@@ -85,7 +92,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .send()
             .await?;
         if !answer.status().is_success() {
-            return Err(format!("PATCH answered {}: {}", answer.status(), answer.text().await?).into());
+            return Err(format!(
+                "PATCH answered {}: {}",
+                answer.status(),
+                answer.text().await?
+            )
+            .into());
         }
     }
     let elapsed = started.elapsed();

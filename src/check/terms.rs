@@ -195,7 +195,7 @@ async fn check_privacy(
     if terms.published {
         report.push(Finding::warning(
             TOPIC,
-            format!("group_terms.published is true: anyone with \"access content\", anonymous visitors included, can read the groups' names and external ids"),
+            "group_terms.published is true: anyone with \"access content\", anonymous visitors included, can read the groups' names and external ids",
             "remove published: true (the default keeps groups unpublished)",
         ));
     }

@@ -302,7 +302,7 @@ impl Target {
             && path
                 .sub_attr
                 .as_deref()
-                .map_or(true, |s| s.eq_ignore_ascii_case("value"))
+                .is_none_or(|s| s.eq_ignore_ascii_case("value"))
         {
             if let Some(terms) = mapping.group_terms() {
                 return Ok(Target {

@@ -102,7 +102,7 @@ fn versioned(url: &str, term: &Term) -> String {
 }
 
 fn wanted(fields: Option<&[String]>, name: &str) -> bool {
-    fields.map_or(true, |f| f.iter().any(|n| n == name))
+    fields.is_none_or(|f| f.iter().any(|n| n == name))
 }
 
 fn virtual_parent(vid: &str) -> Json {
