@@ -13,9 +13,9 @@ use super::render::{render_group, ScimGroup};
 use super::roles::{ExposedGroup, RoleCatalog};
 use super::term_groups::render_term_group;
 use super::{Provisioner, ProvisioningError, DEFAULT_COUNT, MAX_RESULTS};
-use crate::drupal::{DrupalTerm, DrupalUser};
+use crate::drupal::{Condition, DrupalTerm, DrupalUser, Operator};
 use crate::scim::error::ScimError;
-use crate::scim::filter::Filter;
+use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::SortOrder;
 use crate::scim::members::{member_ids, GroupPatch, MembershipChange};
 use crate::scim::patch::PatchRequest;
@@ -62,7 +62,13 @@ impl Provisioner {
             .map(|(g, m)| Entry::Role(g, m))
             .collect();
         if self.term_vocabulary().is_some() {
-            for term in self.all_term_groups(None).await? {
+            // The IdPs' lookup (`displayName eq "x"`) reads only the terms
+            // of that name; the filter below still decides.
+            let narrowed = filter
+                .as_ref()
+                .and_then(name_lookup)
+                .map(|name| Condition::field("name", Operator::Eq, name.trim().to_string()));
+            for term in self.all_term_groups(narrowed).await? {
                 let Some(filter) = filter.as_ref() else {
                     entries.push(Entry::Term(term, None));
                     continue;
@@ -354,6 +360,25 @@ impl Provisioner {
             false => None,
         };
         Ok(render_group(group, members.as_deref()))
+    }
+}
+
+/// The name a `displayName eq "x"` filter (alone, or and-ed with others)
+/// looks for.
+fn name_lookup(filter: &Filter) -> Option<&str> {
+    match filter {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: CompValue::String(name),
+        } if path.schema.is_none()
+            && path.sub_attr.is_none()
+            && path.attr.eq_ignore_ascii_case("displayName") =>
+        {
+            Some(name)
+        }
+        Filter::And(a, b) => name_lookup(a).or_else(|| name_lookup(b)),
+        _ => None,
     }
 }
 

@@ -82,10 +82,24 @@ async fn any_group_is_created_read_listed_renamed_and_deleted() {
     assert_eq!(read.status, 200, "{}", read.body);
     assert_eq!(read.body["displayName"], "Sales Team");
 
+    app.drupal.clear_requests();
     let found = app
         .get("/Groups?filter=displayName%20eq%20%22sales%20team%22&excludedAttributes=members")
         .await;
     assert_eq!(found.body["totalResults"], 1, "{}", found.body);
+    // The lookup reads the terms of that name only.
+    let term_reads: Vec<String> = app
+        .drupal
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/jsonapi/taxonomy_term/"))
+        .map(|r| r.query)
+        .collect();
+    assert_eq!(term_reads.len(), 1, "{term_reads:?}");
+    assert!(
+        term_reads[0].contains("sales%20team") || term_reads[0].contains("sales+team"),
+        "{term_reads:?}"
+    );
     assert_eq!(found.body["Resources"][0]["id"], id.as_str());
     // Both kinds are listed: the role-backed editor and the term.
     let all = app.get("/Groups").await;
