@@ -12,9 +12,6 @@ use super::query::QueryValue;
 pub(crate) enum Collation {
     Binary,
     NoCase,
-    /// Compares ignoring case but sorts binary, as term names do on the
-    /// recording site (322, 323 vs 328).
-    SortBinary,
 }
 
 /// One stored value as the database sees it.
@@ -294,7 +291,7 @@ fn compare(cell: &Cell, value: &str) -> Option<Ordering> {
 fn collate(a: &str, b: &str, collation: Collation) -> Ordering {
     match collation {
         Collation::Binary => a.cmp(b),
-        Collation::NoCase | Collation::SortBinary => a.to_lowercase().cmp(&b.to_lowercase()),
+        Collation::NoCase => a.to_lowercase().cmp(&b.to_lowercase()),
     }
 }
 
@@ -348,8 +345,10 @@ pub(crate) fn order_cells(a: &Cell, b: &Cell) -> Ordering {
         (Cell::Int(x), Cell::Int(y)) => x.cmp(y),
         (Cell::Int(_), Cell::Text(..)) => Ordering::Less,
         (Cell::Text(..), Cell::Int(_)) => Ordering::Greater,
-        (Cell::Text(x, Collation::SortBinary), Cell::Text(y, _)) => x.cmp(y),
-        (Cell::Text(x, collation), Cell::Text(y, _)) => collate(x, y, *collation),
+        // ORDER BY compares bytes even where conditions ignore case: on
+        // Drupal's SQLite only the conditions are rewritten to LIKE
+        // (tests/fixtures/real-drupal/sort-name-binary.json).
+        (Cell::Text(x, _), Cell::Text(y, _)) => x.cmp(y),
     }
 }
 
@@ -596,12 +595,14 @@ mod tests {
             order_cells(&Cell::Int(9), &Cell::Text("a".into(), Collation::Binary)),
             Ordering::Less
         );
+        // Sorting compares bytes even on case-insensitive columns, as the
+        // real site does (tests/fixtures/real-drupal/sort-name-binary.json).
         assert_eq!(
             order_cells(
                 &Cell::Text("B".into(), Collation::NoCase),
                 &Cell::Text("a".into(), Collation::NoCase)
             ),
-            Ordering::Greater
+            Ordering::Less
         );
     }
 }

@@ -254,7 +254,7 @@ fn cells(term: &Term, column: &TermColumn) -> Vec<Cell> {
         TermColumn::Tid => Cell::Int(term.tid as i64),
         // Equality ignores case on the recording site (322, 323); sorting
         // is binary (328), which `order_cells` does for every text.
-        TermColumn::Name => Cell::Text(term.name.clone(), Collation::SortBinary),
+        TermColumn::Name => Cell::Text(term.name.clone(), Collation::NoCase),
         TermColumn::Status => Cell::Int(i64::from(term.status)),
         TermColumn::Weight => Cell::Int(term.weight),
         TermColumn::Changed => Cell::Int(term.changed),
