@@ -271,6 +271,7 @@ fn run_step(step: &Step, drupal: &StandInHandle, subs: &mut Substitutions) {
         Step::Password(name, pass) => assert!(drupal.set_password(name, pass)),
         Step::Taxonomy => {
             drupal.set_taxonomy(true);
+            drupal.set_user_picture(true);
             drupal.set_next_tid(34);
             drupal
                 .add_role(RoleSeed::new(

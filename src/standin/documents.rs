@@ -177,6 +177,8 @@ pub(crate) struct UserView<'a> {
     pub(crate) fieldset: Fieldset<'a>,
     /// The site has the users' `field_scim_groups` reference field.
     pub(crate) taxonomy: bool,
+    /// The site has the standard profile's `user_picture` field.
+    pub(crate) user_picture: bool,
 }
 
 impl UserView<'_> {
@@ -235,9 +237,9 @@ impl UserView<'_> {
             ]);
             relationships.push((GROUPS_FIELD, groups));
         }
-        // The standard profile, which the taxonomy set-up imitates, gives
-        // users a picture field.
-        if full && self.taxonomy && wanted(self.fieldset, "user_picture") {
+        // The standard profile gives users a picture field (the recording
+        // site of cases 300+ kept it).
+        if full && self.user_picture && wanted(self.fieldset, "user_picture") {
             let url = user_url(self.base, &user.uuid);
             let picture = Json::object(vec![
                 ("data", Json::null()),
@@ -512,6 +514,7 @@ mod tests {
             custom_fields: &fields,
             fieldset: None,
             taxonomy: false,
+            user_picture: false,
         };
         let doc = view.resource(
             &user,
@@ -548,6 +551,7 @@ mod tests {
             custom_fields: &[],
             fieldset: Some(&names),
             taxonomy: false,
+            user_picture: false,
         };
         let value = view.resource(&user, Visibility::LabelOnly).to_value();
         assert!(value.get("attributes").is_none());

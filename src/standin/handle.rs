@@ -149,6 +149,7 @@ impl StandInHandle {
             custom_fields: &site.custom_fields,
             fieldset: None,
             taxonomy: false,
+            user_picture: false,
         };
         let full = Visibility::Full {
             administers_users: true,
@@ -196,6 +197,11 @@ impl StandInHandle {
     /// Adds a user field, as a site builder would.
     pub fn add_user_field(&self, field: FieldSeed) {
         lock(&self.site).custom_fields.push(field);
+    }
+
+    /// Gives users the standard profile's `user_picture` field (empty).
+    pub fn set_user_picture(&self, on: bool) {
+        lock(&self.site).user_picture = on;
     }
 
     /// Sets the next term id, so that ids match a recording.

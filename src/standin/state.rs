@@ -71,6 +71,8 @@ pub(crate) struct Site {
     pub(crate) taxonomy: bool,
     pub(crate) terms: BTreeMap<u64, Term>,
     next_tid: u64,
+    /// Users carry the standard profile's empty `user_picture` relationship.
+    pub(crate) user_picture: bool,
 }
 
 fn uuid_string(given: Option<Uuid>) -> String {
@@ -115,6 +117,7 @@ impl Site {
             taxonomy: config.taxonomy,
             terms: BTreeMap::new(),
             next_tid: 1,
+            user_picture: false,
         };
         for seed in &config.roles {
             site.insert_role(seed)?;

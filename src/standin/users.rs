@@ -206,6 +206,7 @@ pub(crate) fn get_collection(site: &Site, ctx: &Ctx) -> Outcome {
         custom_fields: &site.custom_fields,
         fieldset: fields.as_deref(),
         taxonomy: site.taxonomy,
+        user_picture: site.user_picture,
     };
     let data: Vec<Json> = listing
         .rows
@@ -248,6 +249,7 @@ fn individual_document(site: &Site, ctx: &Ctx, user: &User, include: bool) -> Js
         custom_fields: &site.custom_fields,
         fieldset: fields.as_deref(),
         taxonomy: site.taxonomy,
+        user_picture: site.user_picture,
     };
     let mut members = vec![(
         "data",

@@ -74,9 +74,25 @@ async fn term_groups_live_their_whole_life_on_a_real_site() {
         )
         .await;
     assert_eq!(again.status, 409, "{}", again.body);
-    // Kept unpublished: an anonymous visitor cannot read it.
+    // Kept unpublished: an anonymous visitor cannot read it (basic_auth
+    // turns the 403 of a request without credentials into a 401).
     let path = format!("/jsonapi/taxonomy_term/scim_groups/{id}");
-    assert_eq!(anonymous_status(&site, &path).await, 403);
+    assert_eq!(anonymous_status(&site, &path).await, 401);
+    let listed = reqwest::Client::new()
+        .get(format!("{}/jsonapi/taxonomy_term/scim_groups", site.url))
+        .header("Accept", crate::site::JSON_API)
+        .send()
+        .await
+        .expect("Drupal answers");
+    let listed = read(listed).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let names: Vec<&str> = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["attributes"]["name"].as_str())
+        .collect();
+    assert!(!names.contains(&name.as_str()), "{names:?}");
 
     let add = bridge
         .patch(
