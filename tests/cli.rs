@@ -929,3 +929,53 @@ async fn sighup_adds_and_removes_sites_of_a_running_bridge() {
         "{log}"
     );
 }
+
+/// Term-backed groups: `check` verifies the vocabulary, the account's term
+/// permissions, and reads the groups as an anonymous visitor.
+#[tokio::test]
+async fn check_verifies_term_groups_and_reads_them_as_anonymous() {
+    let standin = start_standin(StandInConfig::demo(PASSWORD));
+    let dir = Workdir::new();
+    let private = format!("{}\ngroup_terms: {{}}\n", demo_mapping());
+    let config = dir.config(&standin.base_url(), PASSWORD, &private, "");
+    let (_, report) = check(&config).await;
+    let oks = lines_of(&report, "ok");
+    for wanted in [
+        "the vocabulary scim_groups answers over JSON:API",
+        "may create, edit and delete terms in scim_groups",
+        "anonymous visitors read no group of scim_groups",
+    ] {
+        assert!(oks.iter().any(|l| l.contains(wanted)), "{wanted}: {report}");
+    }
+    assert!(lines_of(&report, "error").is_empty(), "{report}");
+
+    // A published group is readable by anyone: check says so.
+    let created = reqwest::Client::new()
+        .post(format!("{}/jsonapi/taxonomy_term/scim_groups", standin.base_url()))
+        .basic_auth("admin", Some(PASSWORD))
+        .header("Content-Type", "application/vnd.api+json")
+        .body(r#"{"data":{"type":"taxonomy_term--scim_groups","attributes":{"name":"Public","status":true}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let (code, report) = check(&config).await;
+    assert_ne!(code, 0, "{report}");
+    assert!(
+        lines_of(&report, "error")
+            .iter()
+            .any(|l| l.contains("anonymous visitors can read 1 group(s) of scim_groups")),
+        "{report}"
+    );
+
+    let missing = format!(
+        "{}\ngroup_terms: {{vocabulary: nosuchvocab}}\n",
+        demo_mapping()
+    );
+    let config = dir.config(&standin.base_url(), PASSWORD, &missing, "");
+    let (error, report) = sole_check_error(&config).await;
+    assert!(
+        error.contains("there is no vocabulary nosuchvocab"),
+        "{report}"
+    );
+}

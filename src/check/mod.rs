@@ -6,6 +6,7 @@
 mod fields;
 pub mod fix_script;
 mod site;
+mod terms;
 
 use std::fmt;
 use std::path::Path;

@@ -40,6 +40,9 @@ pub(super) async fn check(settings: &SiteSettings, mapping: Option<&Mapping>, re
         check_fields(&client, settings, mapping, report).await;
     }
     check_roles(&client, settings, mapping, report).await;
+    if let Some(mapping) = mapping {
+        super::terms::check(&client, settings, mapping, report).await;
+    }
     check_privileges(&client, settings, report).await;
 }
 

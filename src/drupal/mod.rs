@@ -11,6 +11,7 @@ pub mod observer;
 pub mod query;
 pub mod resilience;
 pub mod settings;
+pub mod taxonomy;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ pub use call_count::count_calls;
 pub use document::{DrupalRole, DrupalUser, RoleRef, UserWrite};
 pub use error::DrupalError;
 pub use query::{CollectionQuery, Condition, Conjunction, Operator, SortKey, DRUPAL_PAGE_CAP};
+pub use taxonomy::{referenced_terms, DrupalTerm, TermVocabulary, TermWrite, VocabularyProbe};
 
 use auth::{Authenticator, Credentials};
 use observer::{CallOutcome, DrupalObserver, ObserverSlot};

@@ -8,7 +8,7 @@ use super::catalog::Catalog;
 use super::document::NodePath;
 use super::error::{Item, Problem, Section};
 use super::field::{check_field_name, Access, BaseField, FieldType, Target};
-use super::groups::{compile_groups, compile_role_rules};
+use super::groups::{compile_group_terms, compile_groups, compile_role_rules};
 use super::path::{Preference, ScimPath};
 use super::raw::{Direction, RawMapping, RawRule, RawTransform, WhenAbsent};
 use super::rule::{Rule, Source};
@@ -42,11 +42,14 @@ pub(super) fn compile(raw: &RawMapping) -> Result<Mapping, Problem> {
         rules.push(rule);
     }
     let match_key = compile_match_key(raw.match_key.as_deref(), &rules, &catalog)?;
+    let (groups, group_grants) = compile_groups(&raw.groups)?;
     Ok(Mapping {
         rules,
         match_key,
         custom_schemas,
-        groups: compile_groups(&raw.groups)?,
+        groups,
+        group_grants,
+        group_terms: compile_group_terms(raw.group_terms.as_ref())?,
         role_rules: compile_role_rules(&raw.role_rules, &catalog)?,
     })
 }

@@ -7,7 +7,7 @@ use super::catalog::Catalog;
 use super::document::NodePath;
 use super::error::{Problem, Section};
 use super::path::{loosely_equal, PathError, ScimPath};
-use super::raw::{RawGroup, RawRoleRule};
+use super::raw::{RawGroup, RawGroupTerms, RawRoleRule};
 
 /// A Drupal role exposed as a SCIM group. Roles not listed are invisible
 /// to the IdP and never touched.
@@ -19,6 +19,30 @@ pub struct GroupExposure {
     pub display_name: String,
     /// The operator explicitly allows exposing a protected role.
     pub allow_protected: bool,
+}
+
+/// A term-backed group the mapping names: its members get `roles` while
+/// they are members. Groups not named grant nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupGrant {
+    /// The IdP's group name, compared ignoring case.
+    pub display_name: String,
+    /// Role machine names granted to members.
+    pub roles: Vec<String>,
+    /// The operator allows these roles even if protected.
+    pub allow_protected: bool,
+}
+
+/// Where term-backed groups are kept: a vocabulary, the users' reference
+/// field to it, and the term field for the IdP's `externalId`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupTerms {
+    pub vocabulary: String,
+    pub user_field: String,
+    pub external_id_field: Option<String>,
+    /// Terms are created published (readable by anyone with "access
+    /// content"); the default keeps them unpublished.
+    pub published: bool,
 }
 
 /// Grants `role` to users whose attributes satisfy `condition`.
@@ -189,22 +213,57 @@ fn check_role(role: &str, at: NodePath) -> Result<(), Problem> {
     Ok(())
 }
 
-pub(super) fn compile_groups(raw: &[RawGroup]) -> Result<Vec<GroupExposure>, Problem> {
+fn check_machine_name(name: &str, at: NodePath, what: &str) -> Result<(), Problem> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    match ok {
+        true => Ok(()),
+        false => Err(
+            Problem::new(at, format!("\"{name}\" is not a {what} machine name")).hint(
+                "use lower-case letters, digits and _, as Drupal shows it, such as `scim_groups`",
+            ),
+        ),
+    }
+}
+
+pub(super) fn compile_group_terms(
+    raw: Option<&RawGroupTerms>,
+) -> Result<Option<GroupTerms>, Problem> {
+    let Some(raw) = raw else { return Ok(None) };
+    let at = NodePath::root().key("group_terms");
+    let vocabulary = raw
+        .vocabulary
+        .clone()
+        .unwrap_or_else(|| "scim_groups".into());
+    check_machine_name(&vocabulary, at.key("vocabulary"), "vocabulary")?;
+    let user_field = raw
+        .user_field
+        .clone()
+        .unwrap_or_else(|| "field_scim_groups".into());
+    check_machine_name(&user_field, at.key("user_field"), "field")?;
+    if let Some(field) = &raw.external_id_field {
+        check_machine_name(field, at.key("external_id_field"), "field")?;
+    }
+    Ok(Some(GroupTerms {
+        vocabulary,
+        user_field,
+        external_id_field: raw.external_id_field.clone(),
+        published: raw.published,
+    }))
+}
+
+/// Splits `groups` into role-backed exposures (`role:`) and term-backed
+/// grants (`roles:`); display names are unique across both.
+pub(super) fn compile_groups(
+    raw: &[RawGroup],
+) -> Result<(Vec<GroupExposure>, Vec<GroupGrant>), Problem> {
     let mut out: Vec<GroupExposure> = Vec::new();
+    let mut grants: Vec<GroupGrant> = Vec::new();
     for (index, group) in raw.iter().enumerate() {
         let at = NodePath::entry(Section::Group, index);
-        check_role(&group.role, at.key("role"))?;
-        if let Some(n) = out.iter().position(|g| g.role == group.role) {
-            return Err(Problem::new(
-                at.key("role"),
-                format!(
-                    "the role \"{}\" is already exposed by group {}",
-                    group.role,
-                    n + 1
-                ),
-            )
-            .hint("a role is one group; delete one of the entries"));
-        }
         let display_name = group.display_name.trim();
         if display_name.is_empty() {
             return Err(
@@ -212,10 +271,12 @@ pub(super) fn compile_groups(raw: &[RawGroup]) -> Result<Vec<GroupExposure>, Pro
                     .hint("give the name the IdP shows, such as `Engineering`"),
             );
         }
-        if let Some(n) = out
+        let taken = out
             .iter()
-            .position(|g| g.display_name.eq_ignore_ascii_case(display_name))
-        {
+            .map(|g| g.display_name.as_str())
+            .chain(grants.iter().map(|g| g.display_name.as_str()))
+            .position(|n| n.eq_ignore_ascii_case(display_name));
+        if let Some(n) = taken {
             return Err(Problem::new(
                 at.key("display_name"),
                 format!(
@@ -225,13 +286,47 @@ pub(super) fn compile_groups(raw: &[RawGroup]) -> Result<Vec<GroupExposure>, Pro
             )
             .hint("IdPs find groups by display name, ignoring case; make the names unique"));
         }
+        let role = match (&group.role, &group.roles) {
+            (Some(_), Some(_)) => {
+                return Err(Problem::new(at.key("roles"), "a group entry has either `role` or `roles`, not both")
+                    .hint("`role: x` makes the group the Drupal role x; `roles: [x]` makes it a term-backed group whose members get x"))
+            }
+            (None, None) => {
+                return Err(Problem::new(at.key("role"), "the group entry names no role")
+                    .hint("write `role: editor` (the group is the role) or `roles: [editor]` (its members get the role)"))
+            }
+            (None, Some(roles)) => {
+                for (i, role) in roles.iter().enumerate() {
+                    check_role(role, at.key("roles").index(i))?;
+                }
+                grants.push(GroupGrant {
+                    display_name: display_name.to_string(),
+                    roles: roles.clone(),
+                    allow_protected: group.allow_protected,
+                });
+                continue;
+            }
+            (Some(role), None) => role,
+        };
+        check_role(role, at.key("role"))?;
+        if let Some(n) = out.iter().position(|g| &g.role == role) {
+            return Err(Problem::new(
+                at.key("role"),
+                format!(
+                    "the role \"{}\" is already exposed by group {}",
+                    role,
+                    n + 1
+                ),
+            )
+            .hint("a role is one group; delete one of the entries"));
+        }
         out.push(GroupExposure {
-            role: group.role.clone(),
+            role: role.clone(),
             display_name: display_name.to_string(),
             allow_protected: group.allow_protected,
         });
     }
-    Ok(out)
+    Ok((out, grants))
 }
 
 pub(super) fn compile_role_rules(

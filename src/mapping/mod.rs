@@ -28,7 +28,7 @@ use serde_json::{Map, Value};
 pub use binding::{FieldBinding, MatchKey};
 pub use error::{Diagnostic, Item, MappingError, Section};
 pub use field::FieldType;
-pub use groups::GroupExposure;
+pub use groups::{GroupExposure, GroupGrant, GroupTerms};
 pub use schema::{CustomAttribute, CustomSchema};
 
 use groups::RoleRule;
@@ -43,6 +43,8 @@ pub struct Mapping {
     match_key: MatchKey,
     custom_schemas: Vec<CustomSchema>,
     groups: Vec<GroupExposure>,
+    group_grants: Vec<GroupGrant>,
+    group_terms: Option<GroupTerms>,
     role_rules: Vec<RoleRule>,
 }
 
@@ -260,6 +262,24 @@ impl Mapping {
     /// The Drupal roles exposed as SCIM groups.
     pub fn exposed_groups(&self) -> &[GroupExposure] {
         &self.groups
+    }
+
+    /// Term-backed groups the mapping names, with the roles they grant.
+    pub fn group_grants(&self) -> &[GroupGrant] {
+        &self.group_grants
+    }
+
+    /// The grant of the term-backed group called `display_name` (ignoring case).
+    pub fn grant_for(&self, display_name: &str) -> Option<&GroupGrant> {
+        let name = display_name.trim();
+        self.group_grants
+            .iter()
+            .find(|g| g.display_name.eq_ignore_ascii_case(name))
+    }
+
+    /// Where term-backed groups live; `None` serves role-backed groups only.
+    pub fn group_terms(&self) -> Option<&GroupTerms> {
+        self.group_terms.as_ref()
     }
 
     /// The roles the role rules grant to `user`.

@@ -25,6 +25,27 @@ pub(super) struct RawMapping {
     pub groups: Vec<RawGroup>,
     #[serde(default)]
     pub role_rules: Vec<RawRoleRule>,
+    #[serde(default)]
+    pub group_terms: Option<RawGroupTerms>,
+}
+
+/// Where term-backed groups live in Drupal.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGroupTerms {
+    #[serde(default)]
+    pub vocabulary: Option<String>,
+    #[serde(default)]
+    pub user_field: Option<String>,
+    /// `null` keeps no external id.
+    #[serde(default = "default_external_id_field")]
+    pub external_id_field: Option<String>,
+    #[serde(default)]
+    pub published: bool,
+}
+
+fn default_external_id_field() -> Option<String> {
+    Some("field_scim_external_id".to_string())
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,7 +169,10 @@ pub(super) enum RawMutability {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawGroup {
-    pub role: String,
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub roles: Option<Vec<String>>,
     pub display_name: String,
     #[serde(default)]
     pub allow_protected: bool,

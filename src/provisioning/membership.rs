@@ -92,7 +92,7 @@ pub struct MembershipFailures {
 impl MembershipFailures {
     /// Logs every failed member (the answer lists only some) and what
     /// became of the other changes.
-    fn logged(self) -> MembershipFailures {
+    pub(super) fn logged(self) -> MembershipFailures {
         let outcome = match self.refused {
             true => "cannot be made; nothing was written",
             false => "failed; the others were applied",
@@ -297,7 +297,7 @@ impl Provisioner {
     }
 
     /// The visible accounts among `ids`, fifty per request.
-    async fn find_members(&self, ids: &[String]) -> Result<Vec<DrupalUser>> {
+    pub(super) async fn find_members(&self, ids: &[String]) -> Result<Vec<DrupalUser>> {
         let ids: Vec<String> = ids
             .iter()
             .filter(|id| uuid::Uuid::parse_str(id).is_ok())
@@ -319,7 +319,7 @@ impl Provisioner {
 
     /// Every account SCIM DELETE has not hidden that matches `condition`,
     /// with the fields a membership decision needs.
-    async fn collect_users(&self, condition: Condition) -> Result<Vec<DrupalUser>> {
+    pub(super) async fn collect_users(&self, condition: Condition) -> Result<Vec<DrupalUser>> {
         loop {
             let query = CollectionQuery {
                 filter: Some(self.visible_accounts(Some(condition.clone()))),
@@ -328,7 +328,7 @@ impl Provisioner {
                     descending: false,
                 }],
                 limit: Some(crate::drupal::DRUPAL_PAGE_CAP),
-                fields: Some(MEMBER_FIELDS.iter().map(|f| f.to_string()).collect()),
+                fields: Some(member_fields(&self.mapping())),
                 ..Default::default()
             };
             match self.all_pages(&query).await {
@@ -349,6 +349,15 @@ impl Provisioner {
         }
         Ok(users)
     }
+}
+
+/// The member fields, plus the reference field of term-backed groups.
+fn member_fields(mapping: &crate::mapping::Mapping) -> Vec<String> {
+    let mut fields: Vec<String> = MEMBER_FIELDS.iter().map(|f| f.to_string()).collect();
+    if let Some(terms) = mapping.group_terms() {
+        fields.push(terms.user_field.clone());
+    }
+    fields
 }
 
 fn holds_role(user: &DrupalUser, group: &ExposedGroup) -> bool {

@@ -14,6 +14,7 @@ mod pushdown;
 mod render;
 mod roles;
 mod seen_accounts;
+mod term_groups;
 mod users;
 
 use std::sync::{Arc, PoisonError, RwLock};
@@ -33,6 +34,7 @@ pub use groups::{GroupList, GroupQuery};
 pub use membership::{MemberAction, MemberFailure, MemberProblem, MembershipFailures};
 pub use render::{render_user, ScimGroup, ScimUser};
 pub use roles::RoleCatalog;
+pub use term_groups::group_uuid;
 pub use users::new_account;
 // Public for the benchmarks in benches/: the hot path of every list.
 pub use pushdown::{translate, Pushdown};
@@ -203,7 +205,10 @@ impl Provisioner {
         let mapping = self.mapping();
         // A mapping without groups or role rules needs nothing from
         // Drupal's roles: no request spent on them.
-        if mapping.exposed_groups().is_empty() && mapping.rule_roles().is_empty() {
+        if mapping.exposed_groups().is_empty()
+            && mapping.rule_roles().is_empty()
+            && mapping.group_grants().is_empty()
+        {
             return Ok(Arc::new(RoleCatalog::empty()));
         }
         self.roles

@@ -51,12 +51,23 @@ pub fn group_schema() -> SchemaDef {
     {
         attr.mutability = Mutability::Immutable;
     }
+    // A member's display is the Drupal account's name: the bridge computes
+    // it and ignores what a client sends.
+    for members in schema.attributes.iter_mut().filter(|a| a.name == "members") {
+        for sub in members
+            .sub_attributes
+            .iter_mut()
+            .filter(|s| s.name == "display")
+        {
+            sub.mutability = Mutability::ReadOnly;
+        }
+    }
     schema
 }
 
 fn group_resource_type() -> ResourceTypeDef {
     ResourceTypeDef {
-        description: "Drupal roles listed in the mapping's groups section; members are the accounts holding the role. Roles are created, renamed and deleted in Drupal, not over SCIM".into(),
+        description: "Drupal roles listed in the mapping's groups section (members are the accounts holding the role; roles are created, renamed and deleted in Drupal), and, with the mapping's group_terms, any other group as a taxonomy term created, renamed and deleted over SCIM".into(),
         ..ResourceTypeDef::group()
     }
 }

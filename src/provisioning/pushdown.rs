@@ -295,6 +295,23 @@ impl Target {
                 convert: Conversion::Identity,
             });
         }
+        // A user's term-backed groups are its reference field to their
+        // terms, which Drupal filters by the term's UUID (recorded 370).
+        if path.schema.is_none()
+            && path.attr.eq_ignore_ascii_case("groups")
+            && path
+                .sub_attr
+                .as_deref()
+                .is_none_or(|s| s.eq_ignore_ascii_case("value"))
+        {
+            if let Some(terms) = mapping.group_terms() {
+                return Ok(Target {
+                    field: format!("{}.id", terms.user_field),
+                    meta,
+                    convert: Conversion::Identity,
+                });
+            }
+        }
         if path.schema.is_none() && path.attr == "meta" {
             let field = match path.sub_attr.as_deref() {
                 Some("lastModified") => "changed",

@@ -23,10 +23,16 @@ pub struct ScimUser {
 /// HTTP layer with the public URL.
 pub fn render_user(user: &DrupalUser, mapping: &Mapping, catalog: &RoleCatalog) -> ScimUser {
     let mut resource = mapping.from_drupal(&user.attributes, &user.relationships);
-    let groups: Vec<Value> = catalog
+    let mut groups: Vec<Value> = catalog
         .groups_of(user)
         .map(|g| json!({"value": g.id, "display": g.display_name, "type": "direct"}))
         .collect();
+    // Term-backed groups, read from the user's own reference field.
+    groups.extend(
+        super::Provisioner::term_group_refs(mapping, user)
+            .into_iter()
+            .map(|id| json!({"value": id, "type": "direct"})),
+    );
     if !groups.is_empty() {
         resource.insert("groups".into(), Value::Array(groups));
     }

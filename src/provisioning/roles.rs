@@ -78,7 +78,33 @@ impl RoleCatalog {
         for role in mapping.rule_roles() {
             catalog.allow_rule_role(role, protected_roles);
         }
+        catalog.check_grants(mapping);
         catalog
+    }
+
+    /// Warnings for term-backed groups whose roles cannot be granted.
+    fn check_grants(&mut self, mapping: &Mapping) {
+        if self.roles.is_empty() {
+            return;
+        }
+        for grant in mapping.group_grants() {
+            for role in &grant.roles {
+                let warning = match self.role(role) {
+                    None => format!(
+                        "groups: the group \"{}\" grants the role \"{role}\", which Drupal does not have; it grants nothing until the role exists",
+                        grant.display_name
+                    ),
+                    Some(found) => match protection(found, &self.protected_roles) {
+                        Some(reason) if !grant.allow_protected => format!(
+                            "groups: the role \"{role}\" {reason}; the group \"{}\" does NOT grant it. To let it, add `allow_protected: true` to its entry.",
+                            grant.display_name
+                        ),
+                        _ => continue,
+                    },
+                };
+                self.warnings.push(warning);
+            }
+        }
     }
 
     /// A catalog that knows no role, for answers given while Drupal's
@@ -173,6 +199,22 @@ impl RoleCatalog {
 
     fn role(&self, machine_name: &str) -> Option<&DrupalRole> {
         self.roles.iter().find(|r| r.machine_name == machine_name)
+    }
+
+    /// The UUID of the role a term group may grant: `None` when Drupal has
+    /// no such role, or it is protected and the entry does not say
+    /// `allow_protected` (the escalation guard).
+    pub fn grantable_role(&self, machine_name: &str, allow_protected: bool) -> Option<String> {
+        let role = self.role(machine_name)?;
+        match protection(role, &self.protected_roles) {
+            Some(_) if !allow_protected => None,
+            _ => Some(role.id.clone()),
+        }
+    }
+
+    /// Whether Drupal has a role with this machine name.
+    pub fn has_role(&self, machine_name: &str) -> bool {
+        self.role(machine_name).is_some()
     }
 
     /// The exposed groups, in the mapping's order.
@@ -409,6 +451,36 @@ mod tests {
             &["auditor".to_string()],
             Instant::now(),
         )
+    }
+
+    #[test]
+    fn term_groups_grant_only_existing_roles_and_protected_ones_only_when_allowed() {
+        let c = catalog(
+            "  - {display_name: Eng, roles: [editor]}\n  - {display_name: Admins, roles: [administrator]}\n  - {display_name: Root, roles: [administrator], allow_protected: true}\n  - {display_name: Ghosts, roles: [ghost]}",
+            "  []",
+        );
+        assert_eq!(
+            c.grantable_role("editor", false).as_deref(),
+            Some("uuid-editor")
+        );
+        assert_eq!(c.grantable_role("administrator", false), None);
+        assert_eq!(
+            c.grantable_role("administrator", true).as_deref(),
+            Some("uuid-administrator")
+        );
+        assert_eq!(c.grantable_role("auditor", false), None, "protected_roles");
+        assert_eq!(c.grantable_role("ghost", true), None);
+        let warnings = c.warnings().join("\n");
+        assert!(
+            warnings.contains("the group \"Admins\" does NOT grant it"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("\"ghost\", which Drupal does not have"),
+            "{warnings}"
+        );
+        assert!(!warnings.contains("\"Root\""), "{warnings}");
+        assert!(!warnings.contains("\"Eng\""), "{warnings}");
     }
 
     #[test]

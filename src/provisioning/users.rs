@@ -630,17 +630,27 @@ impl Provisioner {
         user: &DrupalUser,
         group: Option<&ExposedGroup>,
     ) -> Option<String> {
+        let exempt: Vec<&str> = group
+            .filter(|g| g.allow_protected)
+            .map(|g| g.role.as_str())
+            .into_iter()
+            .collect();
+        self.protection_except(user, &exempt)
+    }
+
+    /// As `protection`, leaving out the protected roles in `exempt`: those
+    /// a term-backed group grants with `allow_protected`.
+    pub(super) fn protection_except(&self, user: &DrupalUser, exempt: &[&str]) -> Option<String> {
         let name = user.name().unwrap_or_default();
         if user.uid() == Some(1) {
             return Some(format!(
                 "The account {name} is Drupal's first account (uid 1); the bridge never changes, blocks or deletes it."
             ));
         }
-        let exempt = group.filter(|g| g.allow_protected).map(|g| g.role.as_str());
         self.policy
             .protected_roles
             .iter()
-            .filter(|r| Some(r.as_str()) != exempt)
+            .filter(|r| !exempt.contains(&r.as_str()))
             .find(|r| user.has_role(r))
             .map(|role| format!(
                 "The account {name} holds the protected role {role}; the bridge never changes, blocks or deletes such accounts. Change it in Drupal, or take the role out of protected_roles."

@@ -94,11 +94,14 @@ pub struct GroupPatch {
     /// Every `id` the request sets (a read-only attribute IdPs echo).
     pub ids: Vec<String>,
     pub members: MembershipChange,
+    /// The last `externalId` the request sets (`Some(None)` removes it).
+    /// Role-backed groups ignore it.
+    pub external_id: Option<Option<String>>,
 }
 
 impl GroupPatch {
     /// Lowers a PatchOp request on a Group; `resolver` is the Group's schema.
-    /// `externalId` and `meta` are accepted and ignored.
+    /// `meta` is accepted and ignored.
     pub fn from_request(
         request: &PatchRequest,
         resolver: &dyn AttributeResolver,
@@ -171,7 +174,13 @@ impl GroupPatch {
             "members" => self.members.replace(member_ids(value)?),
             "displayName" => self.display_names.push(text(name, value)?),
             "id" => self.ids.push(text(name, value)?),
-            "externalId" | "meta" | "schemas" => {}
+            "externalId" => {
+                self.external_id = Some(match value {
+                    Value::Null => None,
+                    value => Some(text(name, value)?),
+                })
+            }
+            "meta" | "schemas" => {}
             other => {
                 return Err(ScimError::invalid_path(format!(
                     "\"{other}\" cannot be changed on a group"
@@ -187,7 +196,10 @@ impl GroupPatch {
                 self.members.replace(Vec::new());
                 Ok(())
             }
-            "externalId" => Ok(()),
+            "externalId" => {
+                self.external_id = Some(None);
+                Ok(())
+            }
             other => Err(ScimError::mutability(format!(
                 "\"{other}\" cannot be removed from a group"
             ))),
@@ -399,9 +411,12 @@ mod tests {
     }
 
     #[test]
-    fn external_id_is_accepted_and_ignored() {
+    fn external_id_is_carried_for_term_groups() {
         let patch = ops(json!([{"op": "replace", "path": "externalId", "value": "e1"}]));
-        assert_eq!(patch, GroupPatch::default());
+        assert_eq!(patch.external_id, Some(Some("e1".to_string())));
+        let removed = ops(json!([{"op": "remove", "path": "externalId"}]));
+        assert_eq!(removed.external_id, Some(None));
+        assert!(removed.members.is_empty() && removed.display_names.is_empty());
     }
 
     #[test]

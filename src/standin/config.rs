@@ -31,6 +31,10 @@ pub struct StandInConfig {
     pub admin_uuid: Option<Uuid>,
     /// `simple_oauth` consumers allowed the client-credentials grant.
     pub oauth_clients: Vec<OAuthClientSeed>,
+    /// The site has the vocabulary `scim_groups` (with the term field
+    /// `field_scim_external_id`) and the users' unlimited reference field
+    /// `field_scim_groups` to it, as the README's set-up makes them.
+    pub taxonomy: bool,
 }
 
 /// Credentials and mail of user 1.
@@ -186,6 +190,7 @@ impl StandInConfig {
             anonymous_uuid: None,
             admin_uuid: None,
             oauth_clients: Vec::new(),
+            taxonomy: true,
         }
     }
 }

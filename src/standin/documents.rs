@@ -8,6 +8,7 @@ use super::config::FieldSeed;
 use super::errors::Failure;
 use super::json::Json;
 use super::model::{Role, User, UserField, Visibility, BASE_ATTRIBUTES};
+use super::taxonomy::{cached_identifiers, relationship_links, GROUPS_FIELD};
 
 pub(crate) const USER_TYPE: &str = "user--user";
 pub(crate) const ROLE_TYPE: &str = "user_role--user_role";
@@ -174,6 +175,10 @@ pub(crate) struct UserView<'a> {
     pub(crate) roles: &'a [Role],
     pub(crate) custom_fields: &'a [FieldSeed],
     pub(crate) fieldset: Fieldset<'a>,
+    /// The site has the users' `field_scim_groups` reference field.
+    pub(crate) taxonomy: bool,
+    /// The site has the standard profile's `user_picture` field.
+    pub(crate) user_picture: bool,
 }
 
 impl UserView<'_> {
@@ -216,12 +221,40 @@ impl UserView<'_> {
         if !attributes.is_empty() {
             resource.push("attributes", Json::Object(attributes));
         }
+        let mut relationships = Vec::new();
         if show_roles {
             let roles = Json::object(vec![
                 ("data", role_identifiers(user, self.roles)),
                 ("links", roles_relationship_links(self.base, &user.uuid)),
             ]);
-            resource.push("relationships", Json::object(vec![("roles", roles)]));
+            relationships.push(("roles", roles));
+        }
+        let full = matches!(visibility, Visibility::Full { .. });
+        if full && self.taxonomy && wanted(self.fieldset, GROUPS_FIELD) {
+            let groups = Json::object(vec![
+                ("data", cached_identifiers(user)),
+                ("links", relationship_links(self.base, &user.uuid)),
+            ]);
+            relationships.push((GROUPS_FIELD, groups));
+        }
+        // The standard profile gives users a picture field (the recording
+        // site of cases 300+ kept it).
+        if full && self.user_picture && wanted(self.fieldset, "user_picture") {
+            let url = user_url(self.base, &user.uuid);
+            let picture = Json::object(vec![
+                ("data", Json::null()),
+                (
+                    "links",
+                    Json::object(vec![
+                        ("related", href(format!("{url}/user_picture"))),
+                        ("self", href(format!("{url}/relationships/user_picture"))),
+                    ]),
+                ),
+            ]);
+            relationships.push(("user_picture", picture));
+        }
+        if !relationships.is_empty() {
+            resource.push("relationships", Json::object(relationships));
         }
         resource
     }
@@ -480,6 +513,8 @@ mod tests {
             roles: &roles,
             custom_fields: &fields,
             fieldset: None,
+            taxonomy: false,
+            user_picture: false,
         };
         let doc = view.resource(
             &user,
@@ -515,6 +550,8 @@ mod tests {
             roles: &[],
             custom_fields: &[],
             fieldset: Some(&names),
+            taxonomy: false,
+            user_picture: false,
         };
         let value = view.resource(&user, Visibility::LabelOnly).to_value();
         assert!(value.get("attributes").is_none());

@@ -57,6 +57,10 @@ impl Violation {
     /// JSON:API drops the delta of single-valued fields: `mail.0.value` →
     /// `/data/attributes/mail/value`.
     pub(crate) fn pointer(&self) -> String {
+        // Multi-valued reference fields keep their delta (recorded 363b, 386b).
+        if self.property_path.ends_with(".target_id") {
+            return format!("/data/attributes/{}", self.property_path.replace('.', "/"));
+        }
         let parts: Vec<&str> = self
             .property_path
             .split('.')

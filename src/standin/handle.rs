@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::config::{AccountSeed, CancelMethod, RoleSeed};
+use super::config::{AccountSeed, CancelMethod, FieldSeed, RoleSeed};
 use super::documents::UserView;
 use super::model::{User, Visibility};
 use super::server::{lock, SharedSite};
@@ -148,12 +148,99 @@ impl StandInHandle {
             roles: &site.roles,
             custom_fields: &site.custom_fields,
             fieldset: None,
+            taxonomy: false,
+            user_picture: false,
         };
         let full = Visibility::Full {
             administers_users: true,
             own: false,
         };
         Some(UserSnapshot(view.resource(user, full).to_value()))
+    }
+
+    /// The group terms (`scim_groups`), as `(uuid, name, published)` in tid order.
+    pub fn terms(&self) -> Vec<(String, String, bool)> {
+        lock(&self.site)
+            .terms
+            .values()
+            .map(|t| (t.uuid.clone(), t.name.clone(), t.status))
+            .collect()
+    }
+
+    /// Deletes a group term out of band, as an editor in Drupal's UI would:
+    /// users keep referencing it. `false` when there was none.
+    pub fn delete_term(&self, uuid: &str) -> bool {
+        let mut site = lock(&self.site);
+        let tid = site.term_by_uuid(uuid).map(|t| t.tid);
+        tid.is_some_and(|tid| site.terms.remove(&tid).is_some())
+    }
+
+    /// Clears an account's cached normalization, as any cache clear would:
+    /// a reference to a deleted term then reads `missing` (recorded 386d).
+    pub fn invalidate_user_cache(&self, name: &str) -> bool {
+        let mut site = lock(&self.site);
+        let Some(mut user) = site.user_by_name(name).cloned() else {
+            return false;
+        };
+        super::taxonomy::refresh_cache(&site, &mut user);
+        site.users.insert(user.uid, user);
+        true
+    }
+
+    /// Turns the taxonomy part of the site (the `scim_groups` and `tags`
+    /// vocabularies, the users' `field_scim_groups`) on or off, as adding
+    /// or removing the module and fields would; terms are kept.
+    pub fn set_taxonomy(&self, on: bool) {
+        lock(&self.site).taxonomy = on;
+    }
+
+    /// Adds a user field, as a site builder would.
+    pub fn add_user_field(&self, field: FieldSeed) {
+        lock(&self.site).custom_fields.push(field);
+    }
+
+    /// Gives users the standard profile's `user_picture` field (empty).
+    pub fn set_user_picture(&self, on: bool) {
+        lock(&self.site).user_picture = on;
+    }
+
+    /// Sets the next term id, so that ids match a recording.
+    pub fn set_next_tid(&self, tid: u64) {
+        lock(&self.site).set_next_tid(tid);
+    }
+
+    /// Replaces a role's permissions out of band; `false` when there is no such role.
+    pub fn set_role_permissions(&self, machine_name: &str, permissions: &[&str]) -> bool {
+        let mut site = lock(&self.site);
+        match site
+            .roles
+            .iter_mut()
+            .find(|r| r.machine_name == machine_name)
+        {
+            Some(role) => {
+                role.permissions = permissions.iter().map(|p| p.to_string()).collect();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The UUIDs of the group terms an account references (deleted ones as
+    /// `missing`), in delta order.
+    pub fn group_refs(&self, name: &str) -> Vec<String> {
+        let site = lock(&self.site);
+        site.user_by_name(name)
+            .map(|u| {
+                u.term_refs
+                    .iter()
+                    .map(|r| {
+                        site.terms
+                            .get(&r.tid)
+                            .map_or_else(|| "missing".to_string(), |t| t.uuid.clone())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Accounts on the site, not counting the anonymous user.

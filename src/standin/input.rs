@@ -207,7 +207,12 @@ pub(crate) fn apply(
         }
     }
     let mut roles_data = None;
+    let mut group_refs = None;
     for (name, value) in &input.relationships {
+        if site.taxonomy && name == super::taxonomy::GROUPS_FIELD {
+            group_refs = Some(super::taxonomy::body_refs(site, value)?);
+            continue;
+        }
         if name != "roles" {
             return Err(unknown_attribute(name));
         }
@@ -244,6 +249,9 @@ pub(crate) fn apply(
             return Err(forbidden_field(rules.method, "roles").into());
         }
         applied.draft.roles = roles;
+    }
+    if let Some(refs) = group_refs {
+        applied.draft.term_refs = refs;
     }
     Ok(applied)
 }

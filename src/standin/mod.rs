@@ -32,6 +32,7 @@ mod roles;
 mod router;
 mod server;
 mod state;
+mod taxonomy;
 mod users;
 mod validate;
 

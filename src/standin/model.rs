@@ -34,6 +34,8 @@ pub(crate) struct User {
     pub(crate) roles: Vec<String>,
     /// Custom field values; a missing key reads as null.
     pub(crate) fields: BTreeMap<String, Value>,
+    /// `field_scim_groups`: references to group terms, in delta order.
+    pub(crate) term_refs: Vec<super::taxonomy::TermRef>,
 }
 
 impl User {
@@ -56,6 +58,7 @@ impl User {
             preferred_admin_langcode: None,
             roles: Vec::new(),
             fields: BTreeMap::new(),
+            term_refs: Vec::new(),
         }
     }
 

@@ -11,6 +11,7 @@ use super::query::Query;
 use super::request::{Ctx, Incoming, Outcome, Reply, JSONAPI_MEDIA_TYPE};
 use super::roles;
 use super::state::Site;
+use super::taxonomy;
 use super::users::{self, RelationshipWrite};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +23,10 @@ enum Route {
     UserRelationship(String),
     Roles,
     Role(String),
+    UserGroupsRelated(String),
+    UserGroupsRelationship(String),
+    Terms(String),
+    Term(String, String),
 }
 
 impl Route {
@@ -37,6 +42,22 @@ impl Route {
                 [id] if !id.is_empty() => Some(Route::User(id.to_string())),
                 [id, "roles"] => Some(Route::UserRelated(id.to_string())),
                 [id, "relationships", "roles"] => Some(Route::UserRelationship(id.to_string())),
+                [id, taxonomy::GROUPS_FIELD] => Some(Route::UserGroupsRelated(id.to_string())),
+                [id, "relationships", taxonomy::GROUPS_FIELD] => {
+                    Some(Route::UserGroupsRelationship(id.to_string()))
+                }
+                _ => None,
+            };
+        }
+        if let Some(rest) = rest.strip_prefix("/taxonomy_term/") {
+            let segments: Vec<&str> = rest.split('/').collect();
+            return match segments.as_slice() {
+                [vid] if taxonomy::VOCABULARIES.contains(vid) => {
+                    Some(Route::Terms(vid.to_string()))
+                }
+                [vid, id] if taxonomy::VOCABULARIES.contains(vid) && !id.is_empty() => {
+                    Some(Route::Term(vid.to_string(), id.to_string()))
+                }
                 _ => None,
             };
         }
@@ -56,16 +77,34 @@ impl Route {
         match self {
             Route::Users => &["GET", "HEAD", "POST"],
             Route::User(_) => &["GET", "HEAD", "DELETE", "PATCH"],
-            Route::UserRelationship(_) => &["GET", "HEAD", "POST", "PATCH", "DELETE"],
-            Route::EntryPoint | Route::UserRelated(_) | Route::Roles | Route::Role(_) => {
-                &["GET", "HEAD"]
+            Route::UserRelationship(_) | Route::UserGroupsRelationship(_) => {
+                &["GET", "HEAD", "POST", "PATCH", "DELETE"]
             }
+            Route::Terms(_) => &["GET", "HEAD", "POST"],
+            Route::Term(..) => &["GET", "HEAD", "DELETE", "PATCH"],
+            Route::EntryPoint
+            | Route::UserRelated(_)
+            | Route::UserGroupsRelated(_)
+            | Route::Roles
+            | Route::Role(_) => &["GET", "HEAD"],
         }
+    }
+
+    fn is_taxonomy(&self) -> bool {
+        matches!(
+            self,
+            Route::Terms(_)
+                | Route::Term(..)
+                | Route::UserGroupsRelated(_)
+                | Route::UserGroupsRelationship(_)
+        )
     }
 
     fn has_body(&self, method: &str) -> bool {
         match self {
-            Route::UserRelationship(_) => method != "GET" && method != "HEAD",
+            Route::UserRelationship(_) | Route::UserGroupsRelationship(_) => {
+                method != "GET" && method != "HEAD"
+            }
             _ => method == "POST" || method == "PATCH",
         }
     }
@@ -91,7 +130,7 @@ pub(crate) fn handle(site: &mut Site, incoming: &Incoming) -> Reply {
         "/oauth/token" => return oauth::token(site, incoming),
         _ => {}
     }
-    match Route::parse(&incoming.path) {
+    match Route::parse(&incoming.path).filter(|r| site.taxonomy || !r.is_taxonomy()) {
         Some(route) => jsonapi(site, incoming, route, query),
         None => Reply::new(
             404,
@@ -291,6 +330,21 @@ fn dispatch(site: &mut Site, ctx: &Ctx, route: &Route) -> Outcome {
             users::write_relationship(site, ctx, id, RelationshipWrite::Remove)
         }
         (Route::UserRelationship(id), _) => users::get_relationship(site, ctx, id),
+        (Route::UserGroupsRelationship(id), method) => {
+            let mode = match method {
+                "POST" => Some(RelationshipWrite::Add),
+                "PATCH" => Some(RelationshipWrite::Replace),
+                "DELETE" => Some(RelationshipWrite::Remove),
+                _ => None,
+            };
+            users::groups_relationship(site, ctx, id, mode)
+        }
+        (Route::UserGroupsRelated(id), _) => users::groups_related(site, ctx, id),
+        (Route::Terms(vid), "POST") => taxonomy::post(site, ctx, vid),
+        (Route::Terms(vid), _) => taxonomy::get_collection(site, ctx, vid),
+        (Route::Term(vid, id), "PATCH") => taxonomy::patch(site, ctx, vid, id),
+        (Route::Term(vid, id), "DELETE") => taxonomy::delete(site, ctx, vid, id),
+        (Route::Term(vid, id), _) => taxonomy::get_individual(site, ctx, vid, id),
         (Route::Roles, _) => roles::get_collection(site, ctx),
         (Route::Role(id), _) => roles::get_individual(site, ctx, id),
     }

@@ -12,6 +12,7 @@ use super::faults::Faults;
 use super::model::{Caller, Role, User, ROLE_ANONYMOUS, ROLE_AUTHENTICATED};
 use super::oauth::{OAuthClientSeed, Tokens};
 use super::request_log::RequestLog;
+use super::taxonomy::Term;
 
 /// Why seeding an account failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +66,13 @@ pub(crate) struct Site {
     pub(crate) faults: Faults,
     pub(crate) oauth_clients: Vec<OAuthClientSeed>,
     pub(crate) tokens: Tokens,
+    /// Whether the site has the groups vocabulary and the users' reference
+    /// field (`StandInConfig::taxonomy`).
+    pub(crate) taxonomy: bool,
+    pub(crate) terms: BTreeMap<u64, Term>,
+    next_tid: u64,
+    /// Users carry the standard profile's empty `user_picture` relationship.
+    pub(crate) user_picture: bool,
 }
 
 fn uuid_string(given: Option<Uuid>) -> String {
@@ -106,6 +114,10 @@ impl Site {
             faults: Faults::default(),
             oauth_clients: config.oauth_clients.clone(),
             tokens: Tokens::default(),
+            taxonomy: config.taxonomy,
+            terms: BTreeMap::new(),
+            next_tid: 1,
+            user_picture: false,
         };
         for seed in &config.roles {
             site.insert_role(seed)?;
@@ -145,6 +157,23 @@ impl Site {
         let uid = self.next_uid;
         self.next_uid += 1;
         uid
+    }
+
+    pub(crate) fn set_next_tid(&mut self, tid: u64) {
+        self.next_tid = tid;
+    }
+
+    pub(crate) fn allocate_tid(&mut self) -> u64 {
+        let tid = self.next_tid;
+        self.next_tid += 1;
+        tid
+    }
+
+    /// Term UUIDs compare ignoring case, like user UUIDs on SQLite.
+    pub(crate) fn term_by_uuid(&self, uuid: &str) -> Option<&Term> {
+        self.terms
+            .values()
+            .find(|t| t.uuid.eq_ignore_ascii_case(uuid))
     }
 
     pub(crate) fn user_by_uuid(&self, uuid: &str) -> Option<&User> {

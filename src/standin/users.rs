@@ -19,6 +19,7 @@ use super::json::Json;
 use super::model::{visibility, Caller, Role, User, UserField, Visibility};
 use super::request::{Ctx, Outcome, Reply};
 use super::state::Site;
+use super::taxonomy;
 use super::validate::AccountCheck;
 
 /// The route names Drupal puts in "parameter was not converted" 404s.
@@ -61,6 +62,7 @@ impl UserRoute {
 pub(crate) enum UserColumn {
     Field(UserField),
     Roles,
+    Groups(taxonomy::GroupsColumn),
 }
 
 fn administers_users(site: &Site, caller: &Caller) -> bool {
@@ -72,6 +74,9 @@ fn resolve_path(site: &Site, caller: &Caller, path: &str) -> Result<UserColumn, 
     let mut parts = path.split('.');
     let first = parts.next().unwrap_or_default();
     let rest: Vec<&str> = parts.collect();
+    if site.taxonomy && first == taxonomy::GROUPS_FIELD {
+        return taxonomy::resolve_user_path(&rest, path).map(UserColumn::Groups);
+    }
     let field = UserField::from_public(first, &site.custom_fields)
         .filter(|f| *f != UserField::DisplayName)
         .ok_or_else(|| {
@@ -106,8 +111,9 @@ fn optional_text(value: &Option<String>, collation: Collation) -> Cell {
 }
 
 /// The values a user has in a column, typed like the SQLite schema.
-fn cells(user: &User, column: &UserColumn) -> Vec<Cell> {
+fn cells(site: &Site, user: &User, column: &UserColumn) -> Vec<Cell> {
     let field = match column {
+        UserColumn::Groups(column) => return taxonomy::user_cells(site, user, *column),
         UserColumn::Roles => {
             return user
                 .roles
@@ -191,7 +197,7 @@ pub(crate) fn get_collection(site: &Site, ctx: &Ctx) -> Outcome {
         .filter(|u| !(filtered && u.is_anonymous()))
         .collect();
     let listing = list(&ctx.query, rows, &resolve, &|user: &&User, column| {
-        cells(user, column)
+        cells(site, user, column)
     })?;
     let fields = fieldset(&ctx.query, USER_TYPE);
     let view = UserView {
@@ -199,6 +205,8 @@ pub(crate) fn get_collection(site: &Site, ctx: &Ctx) -> Outcome {
         roles: &site.roles,
         custom_fields: &site.custom_fields,
         fieldset: fields.as_deref(),
+        taxonomy: site.taxonomy,
+        user_picture: site.user_picture,
     };
     let data: Vec<Json> = listing
         .rows
@@ -240,6 +248,8 @@ fn individual_document(site: &Site, ctx: &Ctx, user: &User, include: bool) -> Js
         roles: &site.roles,
         custom_fields: &site.custom_fields,
         fieldset: fields.as_deref(),
+        taxonomy: site.taxonomy,
+        user_picture: site.user_picture,
     };
     let mut members = vec![(
         "data",
@@ -350,6 +360,7 @@ pub(crate) fn post(site: &mut Site, ctx: &Ctx) -> Outcome {
     let applied = apply(site, &blank, &input, write_rules(site, &ctx.caller, "POST"))?;
     validate(site, &ctx.caller, &applied, None)?;
     let mut user = applied.draft;
+    taxonomy::refresh_cache(site, &mut user);
     user.uid = site.allocate_uid();
     let location = user_url(ctx.base(), &user.uuid);
     let doc = individual_document(site, ctx, &user, false);
@@ -372,6 +383,7 @@ fn check_update_access(site: &Site, caller: &Caller, user: &User) -> Result<(), 
 
 /// Stores an edited account; `changed` moves only when something changed.
 fn save(site: &mut Site, mut draft: User) -> User {
+    taxonomy::refresh_cache(site, &mut draft);
     if let Some(original) = site.users.get(&draft.uid) {
         if *original != draft {
             draft.changed = site.next_changed(original.changed);
@@ -526,6 +538,51 @@ pub(crate) fn write_relationship(
     Ok(Reply::no_content())
 }
 
+/// `/relationships/field_scim_groups`: reading needs what reading the
+/// user's fields needs; writing needs update access to the user.
+pub(crate) fn groups_relationship(
+    site: &mut Site,
+    ctx: &Ctx,
+    uuid: &str,
+    mode: Option<RelationshipWrite>,
+) -> Outcome {
+    let route = match mode {
+        None => UserRoute::RelationshipGet,
+        Some(RelationshipWrite::Add) => UserRoute::RelationshipPost,
+        Some(RelationshipWrite::Replace) => UserRoute::RelationshipPatch,
+        Some(RelationshipWrite::Remove) => UserRoute::RelationshipDelete,
+    };
+    let user = find_user(site, uuid, route)?.clone();
+    let Some(mode) = mode else {
+        if !roles_visible(site, &ctx.caller, &user) {
+            return Err(ApiError::forbidden(
+                "The current user is not allowed to view this relationship.",
+            )
+            .into());
+        }
+        return taxonomy::get_relationship(site, ctx, &user);
+    };
+    check_update_access(site, &ctx.caller, &user)?;
+    if !administers_users(site, &ctx.caller) {
+        return Err(ApiError::forbidden(
+            "The current user is not allowed to edit this relationship.",
+        )
+        .into());
+    }
+    taxonomy::write_relationship(site, ctx, user, mode)
+}
+
+pub(crate) fn groups_related(site: &Site, ctx: &Ctx, uuid: &str) -> Outcome {
+    let user = find_user(site, uuid, UserRoute::Related)?;
+    if !roles_visible(site, &ctx.caller, user) {
+        return Err(ApiError::forbidden(
+            "The current user is not allowed to view this relationship.",
+        )
+        .into());
+    }
+    taxonomy::get_related(site, ctx, user)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -599,15 +656,15 @@ mod tests {
         let mut user = User::new(3, "u".into(), "Alice".into(), 0);
         user.mail = Some("a@x".into());
         assert_eq!(
-            cells(&user, &UserColumn::Field(UserField::Name)),
+            cells(&site(), &user, &UserColumn::Field(UserField::Name)),
             vec![Cell::Text("Alice".into(), Collation::NoCase)]
         );
         assert_eq!(
-            cells(&user, &UserColumn::Field(UserField::Mail)),
+            cells(&site(), &user, &UserColumn::Field(UserField::Mail)),
             vec![Cell::Text("a@x".into(), Collation::Binary)]
         );
         assert_eq!(
-            cells(&user, &UserColumn::Field(UserField::Status)),
+            cells(&site(), &user, &UserColumn::Field(UserField::Status)),
             vec![Cell::Int(0)]
         );
     }

@@ -25,6 +25,7 @@ mod round_trips;
 mod seen_accounts;
 mod sites;
 mod status_browser;
+mod term_groups;
 mod tls;
 mod users;
 mod versions;

@@ -15,3 +15,4 @@ mod e2e;
 mod faults;
 mod fixtures;
 mod site;
+mod term_groups;

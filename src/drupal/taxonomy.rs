@@ -1,0 +1,438 @@
+//! Taxonomy terms of one vocabulary through core JSON:API, and a user's
+//! multi-valued reference field to them: what term-backed groups are made
+//! of. The facts this follows are recorded from Drupal 10.2: the
+//! individual route does not check the vocabulary (so `data.type` is
+//! checked here), a client-chosen UUID is kept and a taken one is 409, and
+//! `/relationships/<field>` answers 200 with the whole list or 204.
+
+use reqwest::Method;
+use serde_json::{json, Map, Value};
+
+use super::query::CollectionQuery;
+use super::{encode_query, next_query, DrupalClient, DrupalError};
+
+/// Which vocabulary and fields a term-backed group uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TermVocabulary {
+    pub vocabulary: String,
+    /// The users' entity reference field to the vocabulary.
+    pub user_field: String,
+    /// The term's string field for the IdP's `externalId`.
+    pub external_id_field: Option<String>,
+}
+
+impl TermVocabulary {
+    pub fn term_type(&self) -> String {
+        format!("taxonomy_term--{}", self.vocabulary)
+    }
+
+    fn collection(&self) -> String {
+        format!("/jsonapi/taxonomy_term/{}", self.vocabulary)
+    }
+
+    fn individual(&self, id: &str) -> String {
+        format!("{}/{id}", self.collection())
+    }
+}
+
+/// One term as JSON:API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrupalTerm {
+    pub id: String,
+    pub tid: Option<u64>,
+    pub name: String,
+    pub external_id: Option<String>,
+    pub published: bool,
+    /// `revision_created` (RFC 3339): the creation time while the term
+    /// has its first revision.
+    pub created: Option<String>,
+    /// `changed` as Drupal writes it (RFC 3339).
+    pub changed: Option<String>,
+}
+
+impl DrupalTerm {
+    fn from_resource(resource: &Value, vocabulary: &TermVocabulary) -> Option<DrupalTerm> {
+        if resource.get("type").and_then(Value::as_str) != Some(vocabulary.term_type().as_str()) {
+            return None;
+        }
+        let attributes = resource.get("attributes")?;
+        let text = |name: &str| {
+            attributes
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        Some(DrupalTerm {
+            id: resource.get("id")?.as_str()?.to_string(),
+            tid: attributes
+                .get("drupal_internal__tid")
+                .and_then(Value::as_u64),
+            name: text("name")?,
+            external_id: vocabulary.external_id_field.as_deref().and_then(text),
+            published: attributes
+                .get("status")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+            created: text("revision_created"),
+            changed: text("changed"),
+        })
+    }
+}
+
+/// What a term write sets; `None` leaves a value alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TermWrite {
+    pub name: Option<String>,
+    /// `Some(None)` clears the external id.
+    pub external_id: Option<Option<String>>,
+    pub published: Option<bool>,
+}
+
+impl TermWrite {
+    fn document(&self, vocabulary: &TermVocabulary, id: &str) -> Value {
+        let mut attributes = Map::new();
+        if let Some(name) = &self.name {
+            attributes.insert("name".into(), json!(name));
+        }
+        if let (Some(value), Some(field)) = (&self.external_id, &vocabulary.external_id_field) {
+            attributes.insert(field.clone(), json!(value));
+        }
+        if let Some(published) = self.published {
+            attributes.insert("status".into(), json!(published));
+        }
+        json!({"data": {"type": vocabulary.term_type(), "id": id, "attributes": attributes}})
+    }
+}
+
+/// A page of terms and the query of the next one.
+struct TermPage {
+    terms: Vec<DrupalTerm>,
+    next: Option<String>,
+}
+
+impl DrupalClient {
+    /// POST a term with the given UUID. A UUID already taken is
+    /// `DrupalError::Rejected { status: 409, .. }`.
+    pub async fn create_term(
+        &self,
+        vocabulary: &TermVocabulary,
+        id: &str,
+        write: &TermWrite,
+    ) -> Result<DrupalTerm, DrupalError> {
+        let body = self
+            .call(
+                "create_term",
+                Method::POST,
+                &vocabulary.collection(),
+                Some(&write.document(vocabulary, id)),
+            )
+            .await?;
+        term_of(&body, vocabulary)?.ok_or_else(|| {
+            DrupalError::Protocol("a created term came back of another vocabulary".into())
+        })
+    }
+
+    /// GET one term. `None` when there is none with that UUID in the
+    /// vocabulary (the route serves other vocabularies' terms too).
+    pub async fn get_term(
+        &self,
+        vocabulary: &TermVocabulary,
+        id: &str,
+    ) -> Result<Option<DrupalTerm>, DrupalError> {
+        match self
+            .call("get_term", Method::GET, &vocabulary.individual(id), None)
+            .await
+        {
+            Ok(body) => term_of(&body, vocabulary),
+            Err(DrupalError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every term of the vocabulary matching `query`, across Drupal's pages.
+    pub async fn list_terms(
+        &self,
+        vocabulary: &TermVocabulary,
+        query: &CollectionQuery,
+    ) -> Result<Vec<DrupalTerm>, DrupalError> {
+        let mut page = self
+            .term_page(
+                vocabulary,
+                &encode_query(&query.to_pairs(&vocabulary.term_type())),
+            )
+            .await?;
+        let mut terms = std::mem::take(&mut page.terms);
+        while let Some(next) = page.next.take() {
+            page = self.term_page(vocabulary, &next).await?;
+            terms.append(&mut page.terms);
+        }
+        Ok(terms)
+    }
+
+    async fn term_page(
+        &self,
+        vocabulary: &TermVocabulary,
+        query_string: &str,
+    ) -> Result<TermPage, DrupalError> {
+        let path = match query_string.is_empty() {
+            true => vocabulary.collection(),
+            false => format!("{}?{query_string}", vocabulary.collection()),
+        };
+        let body = self.call("list_terms", Method::GET, &path, None).await?;
+        let data = body.get("data").and_then(Value::as_array).ok_or_else(|| {
+            DrupalError::Protocol("a term collection without a data array".into())
+        })?;
+        Ok(TermPage {
+            terms: data
+                .iter()
+                .filter_map(|item| DrupalTerm::from_resource(item, vocabulary))
+                .collect(),
+            next: next_query(&body),
+        })
+    }
+
+    pub async fn update_term(
+        &self,
+        vocabulary: &TermVocabulary,
+        id: &str,
+        write: &TermWrite,
+    ) -> Result<DrupalTerm, DrupalError> {
+        let body = self
+            .call(
+                "update_term",
+                Method::PATCH,
+                &vocabulary.individual(id),
+                Some(&write.document(vocabulary, id)),
+            )
+            .await?;
+        term_of(&body, vocabulary)?.ok_or(DrupalError::NotFound)
+    }
+
+    /// DELETE a term; one already gone is done.
+    pub async fn delete_term(
+        &self,
+        vocabulary: &TermVocabulary,
+        id: &str,
+    ) -> Result<(), DrupalError> {
+        match self
+            .call(
+                "delete_term",
+                Method::DELETE,
+                &vocabulary.individual(id),
+                None,
+            )
+            .await
+        {
+            Ok(_) | Err(DrupalError::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The term UUIDs a user references now, read from the relationship
+    /// route (the user's own document may still show a deleted term's
+    /// UUID; this route shows `missing`, which is left out).
+    pub async fn current_term_refs(
+        &self,
+        vocabulary: &TermVocabulary,
+        user_id: &str,
+    ) -> Result<Vec<String>, DrupalError> {
+        let body = self
+            .call(
+                "get_groups",
+                Method::GET,
+                &format!(
+                    "/jsonapi/user/user/{user_id}/relationships/{}",
+                    vocabulary.user_field
+                ),
+                None,
+            )
+            .await?;
+        let mut wrapped = Map::new();
+        wrapped.insert(vocabulary.user_field.clone(), body);
+        Ok(referenced_terms(&wrapped, &vocabulary.user_field))
+    }
+
+    /// POST adds, PATCH replaces, DELETE removes references of one user
+    /// through `/relationships/<field>`. Drupal answers 200 with the whole
+    /// list or 204; both are success.
+    pub async fn change_term_refs(
+        &self,
+        vocabulary: &TermVocabulary,
+        user_id: &str,
+        method: Method,
+        term_ids: &[String],
+    ) -> Result<(), DrupalError> {
+        let data: Vec<Value> = term_ids
+            .iter()
+            .map(|id| json!({"type": vocabulary.term_type(), "id": id}))
+            .collect();
+        self.call(
+            "change_groups",
+            method,
+            &format!(
+                "/jsonapi/user/user/{user_id}/relationships/{}",
+                vocabulary.user_field
+            ),
+            Some(&json!({ "data": data })),
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+/// What `check` learns about the term-group set-up, reading only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VocabularyProbe {
+    /// Terms the bridge's account sees (first page).
+    pub visible: usize,
+    /// Roles with their permissions: machine name → (is_admin, permissions).
+    pub roles: Vec<(String, bool, Vec<String>)>,
+    /// `cardinality` of the reference field's storage, when readable.
+    pub cardinality: Option<i64>,
+    /// `settings.handler_settings.target_bundles` of the field, when readable.
+    pub target_bundles: Option<Vec<String>>,
+}
+
+impl DrupalClient {
+    /// Whether the vocabulary's collection answers (`Ok(None)`: it does not
+    /// exist, or JSON:API does not serve it).
+    pub async fn probe_vocabulary(
+        &self,
+        vocabulary: &TermVocabulary,
+    ) -> Result<Option<VocabularyProbe>, DrupalError> {
+        let path = format!("{}?page%5Blimit%5D=1", vocabulary.collection());
+        let body = match self
+            .call("probe_vocabulary", Method::GET, &path, None)
+            .await
+        {
+            Ok(body) => body,
+            Err(DrupalError::NotFound) => return Ok(None),
+            Err(DrupalError::Protocol(why)) if why.contains("404") => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut probe = VocabularyProbe {
+            visible: body
+                .get("data")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len),
+            ..VocabularyProbe::default()
+        };
+        if let Ok(roles) = self
+            .call(
+                "probe_roles",
+                Method::GET,
+                "/jsonapi/user_role/user_role",
+                None,
+            )
+            .await
+        {
+            for role in roles
+                .get("data")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let attributes = role.get("attributes");
+                let name = attributes
+                    .and_then(|a| a.get("drupal_internal__id"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let is_admin = attributes
+                    .and_then(|a| a.get("is_admin"))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                let permissions = attributes
+                    .and_then(|a| a.get("permissions"))
+                    .and_then(Value::as_array)
+                    .map(|p| {
+                        p.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                probe.roles.push((name, is_admin, permissions));
+            }
+        }
+        let field = &vocabulary.user_field;
+        let storage = format!(
+            "/jsonapi/field_storage_config/field_storage_config?filter%5Bfield_name%5D={field}&filter%5Bentity_type%5D=user"
+        );
+        if let Ok(body) = self.call("probe_field", Method::GET, &storage, None).await {
+            probe.cardinality = body
+                .pointer("/data/0/attributes/cardinality")
+                .and_then(Value::as_i64);
+        }
+        let config = format!(
+            "/jsonapi/field_config/field_config?filter%5Bfield_name%5D={field}&filter%5Bentity_type%5D=user"
+        );
+        if let Ok(body) = self.call("probe_field", Method::GET, &config, None).await {
+            probe.target_bundles = body
+                .pointer("/data/0/attributes/settings/handler_settings/target_bundles")
+                .and_then(Value::as_object)
+                .map(|b| b.keys().cloned().collect());
+        }
+        Ok(Some(probe))
+    }
+}
+
+fn term_of(body: &Value, vocabulary: &TermVocabulary) -> Result<Option<DrupalTerm>, DrupalError> {
+    let data = body
+        .get("data")
+        .ok_or_else(|| DrupalError::Protocol("a term answer without data".into()))?;
+    Ok(DrupalTerm::from_resource(data, vocabulary))
+}
+
+/// The term UUIDs a user's document references through `field`; the
+/// `missing` placeholder of a deleted term is left out.
+pub fn referenced_terms(relationships: &Map<String, Value>, field: &str) -> Vec<String> {
+    relationships
+        .get(field)
+        .and_then(|r| r.get("data"))
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i.get("id").and_then(Value::as_str))
+                .filter(|id| *id != "missing" && *id != "virtual")
+                .map(str::to_ascii_lowercase)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vocabulary() -> TermVocabulary {
+        TermVocabulary {
+            vocabulary: "scim_groups".into(),
+            user_field: "field_scim_groups".into(),
+            external_id_field: Some("field_scim_external_id".into()),
+        }
+    }
+
+    #[test]
+    fn a_term_of_another_vocabulary_is_not_a_group() {
+        let tags = json!({"type": "taxonomy_term--tags", "id": "x", "attributes": {"name": "n"}});
+        assert_eq!(DrupalTerm::from_resource(&tags, &vocabulary()), None);
+        let ours = json!({"type": "taxonomy_term--scim_groups", "id": "x",
+            "attributes": {"name": "n", "status": false, "field_scim_external_id": "e", "drupal_internal__tid": 4}});
+        let term = DrupalTerm::from_resource(&ours, &vocabulary()).expect("ours");
+        assert_eq!(term.external_id.as_deref(), Some("e"));
+        assert!(!term.published);
+        assert_eq!(term.tid, Some(4));
+    }
+
+    #[test]
+    fn missing_references_are_left_out() {
+        let rel = json!({"field_scim_groups": {"data": [
+            {"type": "taxonomy_term--scim_groups", "id": "missing"},
+            {"type": "taxonomy_term--scim_groups", "id": "ABC"}
+        ]}});
+        let rel = rel.as_object().cloned().unwrap_or_default();
+        assert_eq!(referenced_terms(&rel, "field_scim_groups"), vec!["abc"]);
+    }
+}

@@ -1,0 +1,635 @@
+//! SCIM groups kept as taxonomy terms (the mapping's `group_terms`): any
+//! group the IdP sends is created, renamed and deleted; membership is the
+//! users' multi-valued reference field to the vocabulary, one
+//! `/relationships/<field>` request per changed member. A group the
+//! mapping names under `groups` with `roles:` grants those roles to its
+//! members; a role is taken back only when no other group of the user's
+//! grants it and no role rule manages it.
+//!
+//! Replicas share nothing but Drupal, so a group's UUID is derived from its
+//! lower-cased name (UUID v5): two creates of one name, on one bridge or
+//! two, POST the same UUID and Drupal's unique UUID lets one of them in.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::stream::{self, StreamExt};
+use reqwest::Method;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::membership::{MemberAction, MemberFailure, MemberProblem, MembershipFailures};
+use super::roles::RoleCatalog;
+use super::{Provisioner, ProvisioningError};
+use crate::drupal::{
+    referenced_terms, CollectionQuery, Condition, DrupalError, DrupalTerm, DrupalUser, Operator,
+    TermVocabulary, TermWrite,
+};
+use crate::mapping::{GroupTerms, Mapping};
+use crate::scim::error::ScimError;
+use crate::scim::members::MembershipChange;
+use crate::scim::schema::GROUP_URN;
+
+type Result<T> = std::result::Result<T, ProvisioningError>;
+
+/// Fixed namespace of group UUIDs; never change it, or replicas of two
+/// versions would create a group twice.
+const GROUP_NAMESPACE: Uuid = Uuid::from_u128(0x6d1e_4c3a_9b0f_4e57_8a21_5c3f_0b7d_9e42);
+/// How many derived UUIDs a name may need: a renamed group keeps the UUID
+/// of its old name, so a new group of that name takes the next one.
+const DERIVED_IDS: u32 = 16;
+const WRITE_CONCURRENCY: usize = 8;
+
+/// The UUID of the `n`-th group ever called `name` (ignoring case).
+pub fn group_uuid(name: &str, n: u32) -> String {
+    let key = match n {
+        0 => name.trim().to_lowercase(),
+        n => format!("{}\u{0}{n}", name.trim().to_lowercase()),
+    };
+    Uuid::new_v5(&GROUP_NAMESPACE, key.as_bytes()).to_string()
+}
+
+pub(super) fn vocabulary(terms: &GroupTerms) -> TermVocabulary {
+    TermVocabulary {
+        vocabulary: terms.vocabulary.clone(),
+        user_field: terms.user_field.clone(),
+        external_id_field: terms.external_id_field.clone(),
+    }
+}
+
+/// A term group as SCIM shows it.
+pub(super) fn render_term_group(
+    term: &DrupalTerm,
+    members: Option<&[DrupalUser]>,
+) -> super::render::ScimGroup {
+    let mut resource = Map::new();
+    resource.insert("schemas".into(), json!([GROUP_URN]));
+    resource.insert("id".into(), json!(term.id));
+    if let Some(external) = &term.external_id {
+        resource.insert("externalId".into(), json!(external));
+    }
+    resource.insert("displayName".into(), json!(term.name));
+    if let Some(members) = members {
+        let members: Vec<Value> = members
+            .iter()
+            .map(|u| {
+                let mut member = Map::new();
+                member.insert("value".into(), json!(u.id));
+                if let Some(name) = u.name() {
+                    member.insert("display".into(), json!(name));
+                }
+                member.insert("type".into(), json!("User"));
+                Value::Object(member)
+            })
+            .collect();
+        resource.insert("members".into(), Value::Array(members));
+    }
+    let mut meta = Map::new();
+    meta.insert("resourceType".into(), json!("Group"));
+    // Terms have no `created`; JSON:API writes keep the first revision,
+    // whose `revision_created` is the creation time (recorded 300, 340).
+    if let Some(created) = term.created.as_ref().or(term.changed.as_ref()) {
+        meta.insert("created".into(), json!(created));
+    }
+    if let Some(changed) = &term.changed {
+        meta.insert("lastModified".into(), json!(changed));
+    }
+    meta.insert("version".into(), json!(term_version(term)));
+    resource.insert("meta".into(), Value::Object(meta));
+    super::render::ScimGroup {
+        id: term.id.clone(),
+        resource,
+    }
+}
+
+/// `W/"<fnv1a of changed, name, external id>"`.
+fn term_version(term: &DrupalTerm) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let text = format!(
+        "{}\u{0}{}\u{0}{}",
+        term.changed.as_deref().unwrap_or_default(),
+        term.name,
+        term.external_id.as_deref().unwrap_or_default()
+    );
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("W/\"{hash:016x}\"")
+}
+
+/// Roles a group grants, as role UUIDs, with the escalation guard applied:
+/// a protected role is granted only when the entry allows it.
+struct Grants {
+    /// Term UUID → role UUIDs granted by that term.
+    by_term: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Grants {
+    fn of(&self, term_id: &str) -> BTreeSet<String> {
+        self.by_term.get(term_id).cloned().unwrap_or_default()
+    }
+}
+
+impl Provisioner {
+    pub(super) fn term_vocabulary(&self) -> Option<TermVocabulary> {
+        self.mapping().group_terms().map(vocabulary)
+    }
+
+    fn require_terms(&self) -> Result<TermVocabulary> {
+        self.term_vocabulary().ok_or_else(|| {
+            ProvisioningError::Scim(ScimError::invalid_value(
+                "term-backed groups are not configured (the mapping has no group_terms section)",
+            ))
+        })
+    }
+
+    /// Every term group, in Drupal's order of term ids.
+    pub(super) async fn all_term_groups(
+        &self,
+        filter: Option<Condition>,
+    ) -> Result<Vec<DrupalTerm>> {
+        let vocabulary = self.require_terms()?;
+        let query = CollectionQuery {
+            filter,
+            sort: vec![crate::drupal::SortKey {
+                field: "drupal_internal__tid".into(),
+                descending: false,
+            }],
+            limit: Some(crate::drupal::DRUPAL_PAGE_CAP),
+            ..Default::default()
+        };
+        Ok(self.drupal.list_terms(&vocabulary, &query).await?)
+    }
+
+    pub(super) async fn find_term_group(&self, id: &str) -> Result<DrupalTerm> {
+        let vocabulary = self.require_terms()?;
+        if Uuid::parse_str(id).is_err() {
+            return Err(ProvisioningError::GroupNotFound(id.to_string()));
+        }
+        self.drupal
+            .get_term(&vocabulary, id)
+            .await?
+            .ok_or_else(|| ProvisioningError::GroupNotFound(id.to_string()))
+    }
+
+    /// Terms whose name is `name`, ignoring case (Drupal keeps no name unique).
+    async fn terms_named(&self, name: &str) -> Result<Vec<DrupalTerm>> {
+        let found = self
+            .all_term_groups(Some(Condition::field("name", Operator::Eq, name.trim())))
+            .await?;
+        // A case-sensitive database collation may miss other cases; and
+        // one that ignores case is trusted no further than this.
+        Ok(found
+            .into_iter()
+            .filter(|t| t.name.trim().eq_ignore_ascii_case(name.trim()))
+            .collect())
+    }
+
+    fn name_taken(name: &str) -> ProvisioningError {
+        ScimError::uniqueness(format!(
+            "A group named \"{}\" already exists (names are compared ignoring case). Nothing was changed.",
+            name.trim()
+        ))
+        .into()
+    }
+
+    /// POST /Groups for a term group.
+    pub(super) async fn create_term_group(
+        &self,
+        name: &str,
+        external_id: Option<String>,
+        members: Vec<String>,
+    ) -> Result<DrupalTerm> {
+        let vocabulary = self.require_terms()?;
+        let published = self.mapping().group_terms().is_some_and(|t| t.published);
+        if !self.terms_named(name).await?.is_empty() {
+            return Err(Self::name_taken(name));
+        }
+        let write = TermWrite {
+            name: Some(name.trim().to_string()),
+            external_id: Some(external_id),
+            published: Some(published),
+        };
+        let mut created = None;
+        for n in 0..DERIVED_IDS {
+            let id = group_uuid(name, n);
+            match self.drupal.create_term(&vocabulary, &id, &write).await {
+                Ok(term) => {
+                    created = Some(term);
+                    break;
+                }
+                Err(DrupalError::Rejected { status: 409, .. }) => {
+                    // The UUID is taken: by this very name (another replica
+                    // or a retry got there first), or by a group renamed
+                    // since, whose UUID came from its old name.
+                    match self.drupal.get_term(&vocabulary, &id).await? {
+                        Some(t) if t.name.trim().eq_ignore_ascii_case(name.trim()) => {
+                            return Err(Self::name_taken(name))
+                        }
+                        _ => continue,
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let term = created.ok_or_else(|| {
+            ProvisioningError::Drupal(DrupalError::Protocol(format!(
+                "all {DERIVED_IDS} UUIDs derived from the group name are taken by other terms"
+            )))
+        })?;
+        tracing::info!(group = %term.name, id = %term.id, "group created as a taxonomy term");
+        if !members.is_empty() {
+            let change = MembershipChange::Delta {
+                add: members.into_iter().collect(),
+                remove: BTreeSet::new(),
+            };
+            self.change_term_members(&term, change).await?;
+        }
+        Ok(term)
+    }
+
+    /// Rename and/or set the external id.
+    pub(super) async fn update_term_group(
+        &self,
+        term: &DrupalTerm,
+        name: Option<&str>,
+        external_id: Option<Option<String>>,
+    ) -> Result<DrupalTerm> {
+        let vocabulary = self.require_terms()?;
+        let rename = name
+            .map(str::trim)
+            .filter(|n| *n != term.name.trim())
+            .map(str::to_string);
+        if let Some(new) = &rename {
+            if new.is_empty() {
+                return Err(ScimError::invalid_value("displayName must not be empty").into());
+            }
+            if self
+                .terms_named(new)
+                .await?
+                .iter()
+                .any(|t| !t.id.eq_ignore_ascii_case(&term.id))
+            {
+                return Err(Self::name_taken(new));
+            }
+        }
+        let external_id = external_id.filter(|e| *e != term.external_id);
+        if rename.is_none() && external_id.is_none() {
+            return Ok(term.clone());
+        }
+        let write = TermWrite {
+            name: rename,
+            external_id,
+            published: None,
+        };
+        Ok(self
+            .drupal
+            .update_term(&vocabulary, &term.id, &write)
+            .await?)
+    }
+
+    /// Unlinks every member (taking back the roles the group granted),
+    /// then deletes the term: a term deleted while users still reference
+    /// it would break later writes of their lists.
+    pub(super) async fn delete_term_group(&self, term: &DrupalTerm) -> Result<()> {
+        let vocabulary = self.require_terms()?;
+        self.change_term_members(term, MembershipChange::Exact(BTreeSet::new()))
+            .await?;
+        self.drupal.delete_term(&vocabulary, &term.id).await?;
+        tracing::info!(group = %term.name, id = %term.id, "group deleted: its members were unlinked, then its term deleted");
+        Ok(())
+    }
+
+    pub(super) async fn term_members(&self, term: &DrupalTerm) -> Result<Vec<DrupalUser>> {
+        let vocabulary = self.require_terms()?;
+        self.collect_users(Condition::field(
+            format!("{}.id", vocabulary.user_field),
+            Operator::Eq,
+            term.id.clone(),
+        ))
+        .await
+    }
+
+    /// The roles each named group grants, resolved against Drupal's roles,
+    /// keyed by the terms carrying those names.
+    async fn grants(&self, catalog: &RoleCatalog) -> Result<Grants> {
+        let mapping = self.mapping();
+        let mut by_term = BTreeMap::new();
+        if mapping.group_grants().is_empty() {
+            return Ok(Grants { by_term });
+        }
+        let names: Vec<String> = mapping
+            .group_grants()
+            .iter()
+            .map(|g| g.display_name.clone())
+            .collect();
+        let terms = self
+            .all_term_groups(Some(Condition::Field {
+                path: "name".into(),
+                op: Operator::In,
+                values: names,
+            }))
+            .await?;
+        for term in terms {
+            let Some(grant) = mapping.grant_for(&term.name) else {
+                continue;
+            };
+            let roles: BTreeSet<String> = grant
+                .roles
+                .iter()
+                .filter_map(|r| catalog.grantable_role(r, grant.allow_protected))
+                .collect();
+            by_term.insert(term.id.to_ascii_lowercase(), roles);
+        }
+        Ok(Grants { by_term })
+    }
+
+    /// Carries `change` out on the users' references to `term`, granting
+    /// and taking back the roles the group grants.
+    pub(super) async fn change_term_members(
+        &self,
+        term: &DrupalTerm,
+        change: MembershipChange,
+    ) -> Result<()> {
+        let vocabulary = self.require_terms()?;
+        let term_id = term.id.to_ascii_lowercase();
+        let (add, remove, holders) = match change {
+            MembershipChange::Delta { add, remove } => (add, remove, Vec::new()),
+            MembershipChange::Exact(wanted) => {
+                let holders = self.term_members(term).await?;
+                let wanted: BTreeSet<String> =
+                    wanted.into_iter().map(|i| i.to_ascii_lowercase()).collect();
+                let held: BTreeSet<String> = holders.iter().map(|u| u.id.clone()).collect();
+                let add = wanted.difference(&held).cloned().collect();
+                let remove = held.difference(&wanted).cloned().collect();
+                (add, remove, holders)
+            }
+        };
+        let lower = |s: BTreeSet<String>| -> BTreeSet<String> {
+            s.into_iter().map(|i| i.to_ascii_lowercase()).collect()
+        };
+        let (add, remove) = (lower(add), lower(remove));
+        let mut known: BTreeMap<String, DrupalUser> =
+            holders.into_iter().map(|u| (u.id.clone(), u)).collect();
+        let unseen: Vec<String> = add
+            .iter()
+            .chain(&remove)
+            .filter(|id| !known.contains_key(*id))
+            .cloned()
+            .collect();
+        known.extend(
+            self.find_members(&unseen)
+                .await?
+                .into_iter()
+                .map(|u| (u.id.clone(), u)),
+        );
+        // A group allowed to grant protected roles may also take them back.
+        let mapping = self.mapping();
+        let exempt: Vec<&str> = mapping
+            .grant_for(&term.name)
+            .filter(|g| g.allow_protected)
+            .map(|g| g.roles.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        let mut failures = Vec::new();
+        let mut writes = Vec::new();
+        let mut settled = 0usize;
+        let steps = add
+            .iter()
+            .map(|id| (id, MemberAction::Add))
+            .chain(remove.iter().map(|id| (id, MemberAction::Remove)));
+        for (id, action) in steps {
+            let Some(user) = known.get(id) else {
+                match action {
+                    MemberAction::Remove => settled += 1,
+                    MemberAction::Add => failures.push(MemberFailure {
+                        member: id.clone(),
+                        action,
+                        problem: MemberProblem::UnknownUser,
+                    }),
+                }
+                continue;
+            };
+            let holds =
+                referenced_terms(&user.relationships, &vocabulary.user_field).contains(&term_id);
+            if holds == (action == MemberAction::Add) {
+                settled += 1;
+                continue;
+            }
+            match self.protection_except(user, &exempt) {
+                Some(why) => failures.push(MemberFailure {
+                    member: id.clone(),
+                    action,
+                    problem: MemberProblem::Protected(why),
+                }),
+                None => writes.push((user, action)),
+            }
+        }
+        if !failures.is_empty() {
+            return Err(ProvisioningError::Membership(
+                MembershipFailures {
+                    group: term.name.clone(),
+                    applied: 0,
+                    failures,
+                    refused: true,
+                }
+                .logged(),
+            ));
+        }
+        let catalog = self.grant_catalog().await?;
+        let grants = self.grants(&catalog).await?;
+        let granted = grants.of(&term_id);
+        let rule_roles: BTreeSet<String> = catalog.rule_roles().values().cloned().collect();
+        let planned = writes.len();
+        let write_failures: Vec<MemberFailure> = stream::iter(writes)
+            .map(|(user, action)| {
+                let vocabulary = &vocabulary;
+                let grants = &grants;
+                let granted = &granted;
+                let rule_roles = &rule_roles;
+                let term_id = &term_id;
+                async move {
+                    let result = self
+                        .write_term_member(
+                            vocabulary, term_id, user, action, granted, grants, rule_roles,
+                        )
+                        .await;
+                    self.seen.forget(&user.id);
+                    let problem = match result {
+                        Ok(()) => return None,
+                        Err(DrupalError::NotFound) if action == MemberAction::Remove => {
+                            return None
+                        }
+                        Err(DrupalError::NotFound) => MemberProblem::UnknownUser,
+                        Err(e) => MemberProblem::Drupal(e),
+                    };
+                    Some(MemberFailure {
+                        member: user.id.clone(),
+                        action,
+                        problem,
+                    })
+                }
+            })
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .filter_map(|f| async move { f })
+            .collect()
+            .await;
+        let applied = settled + planned - write_failures.len();
+        tracing::info!(
+            group = %term.name,
+            to_add = add.len(),
+            to_remove = remove.len(),
+            applied,
+            failed = write_failures.len(),
+            "group membership changed"
+        );
+        if write_failures.is_empty() {
+            return Ok(());
+        }
+        Err(ProvisioningError::Membership(
+            MembershipFailures {
+                group: term.name.clone(),
+                applied,
+                failures: write_failures,
+                refused: false,
+            }
+            .logged(),
+        ))
+    }
+
+    /// One member: the reference (repairing a dangling one if Drupal
+    /// refuses the save for it), then the roles the group grants.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_term_member(
+        &self,
+        vocabulary: &TermVocabulary,
+        term_id: &str,
+        user: &DrupalUser,
+        action: MemberAction,
+        granted: &BTreeSet<String>,
+        grants: &Grants,
+        rule_roles: &BTreeSet<String>,
+    ) -> std::result::Result<(), DrupalError> {
+        let method = match action {
+            MemberAction::Add => Method::POST,
+            MemberAction::Remove => Method::DELETE,
+        };
+        let one = [term_id.to_string()];
+        match self
+            .drupal
+            .change_term_refs(vocabulary, &user.id, method, &one)
+            .await
+        {
+            Err(DrupalError::Validation(errors))
+                if errors.iter().any(|e| e.detail.contains("does not exist")) =>
+            {
+                self.repair_term_refs(vocabulary, user, term_id, action)
+                    .await?
+            }
+            other => other?,
+        }
+        let held: BTreeSet<String> = user.roles.iter().map(|r| r.id.clone()).collect();
+        match action {
+            MemberAction::Add => {
+                let missing: Vec<String> = granted.difference(&held).cloned().collect();
+                if !missing.is_empty() {
+                    self.drupal
+                        .change_roles(&user.id, Method::POST, &missing)
+                        .await?;
+                }
+            }
+            MemberAction::Remove => {
+                // Kept: what another group of the user's grants, and what
+                // the role rules manage.
+                let others: BTreeSet<String> =
+                    referenced_terms(&user.relationships, &vocabulary.user_field)
+                        .into_iter()
+                        .filter(|t| t != term_id)
+                        .flat_map(|t| grants.of(&t))
+                        .collect();
+                let take: Vec<String> = granted
+                    .iter()
+                    .filter(|r| {
+                        held.contains(*r) && !others.contains(*r) && !rule_roles.contains(*r)
+                    })
+                    .cloned()
+                    .collect();
+                if !take.is_empty() {
+                    self.drupal
+                        .change_roles(&user.id, Method::DELETE, &take)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A user references a deleted term: Drupal refuses every save of the
+    /// list until it is rewritten whole (recorded 386b, 389).
+    async fn repair_term_refs(
+        &self,
+        vocabulary: &TermVocabulary,
+        user: &DrupalUser,
+        term_id: &str,
+        action: MemberAction,
+    ) -> std::result::Result<(), DrupalError> {
+        let mut refs = self.drupal.current_term_refs(vocabulary, &user.id).await?;
+        refs.retain(|r| r != term_id);
+        if action == MemberAction::Add {
+            refs.push(term_id.to_string());
+        }
+        tracing::warn!(user = %user.id, "a user referenced a deleted group term; its group list was rewritten without it");
+        self.drupal
+            .change_term_refs(vocabulary, &user.id, Method::PATCH, &refs)
+            .await
+    }
+
+    /// The role catalog, read even when no role-backed group is exposed:
+    /// term groups may grant roles.
+    async fn grant_catalog(&self) -> Result<std::sync::Arc<RoleCatalog>> {
+        self.role_catalog(None).await
+    }
+
+    /// The term groups a user's document references, with their names
+    /// when the terms can be read (a deleted term is left out).
+    pub(super) fn term_group_refs(mapping: &Mapping, user: &DrupalUser) -> Vec<String> {
+        match mapping.group_terms() {
+            Some(terms) => referenced_terms(&user.relationships, &terms.user_field),
+            None => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_uuids_ignore_case_and_surrounding_space_and_are_stable() {
+        assert_eq!(group_uuid("Engineering", 0), group_uuid(" engineering ", 0));
+        assert_ne!(group_uuid("Engineering", 0), group_uuid("Engineering", 1));
+        assert_ne!(group_uuid("Sales", 0), group_uuid("Engineering", 0));
+        // Pinned: replicas of different versions must derive the same id.
+        assert_eq!(
+            group_uuid("Engineering", 0),
+            Uuid::new_v5(&GROUP_NAMESPACE, b"engineering").to_string()
+        );
+    }
+
+    #[test]
+    fn the_version_changes_with_the_name() {
+        let term = DrupalTerm {
+            id: "x".into(),
+            tid: None,
+            name: "a".into(),
+            external_id: None,
+            published: false,
+            created: None,
+            changed: Some("2026-01-01T00:00:00+00:00".into()),
+        };
+        let renamed = DrupalTerm {
+            name: "b".into(),
+            ..term.clone()
+        };
+        assert_ne!(term_version(&term), term_version(&renamed));
+    }
+}

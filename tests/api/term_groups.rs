@@ -1,0 +1,632 @@
+//! Term-backed groups (the mapping's `group_terms`): every group an IdP
+//! sends is created, renamed and deleted as a taxonomy term, membership is
+//! the users' `field_scim_groups`, and groups the mapping names grant roles.
+
+use std::net::TcpListener;
+
+use drupal_scim_bridge::config::Settings;
+use drupal_scim_bridge::mapping::Mapping;
+use drupal_scim_bridge::provisioning::group_uuid;
+use drupal_scim_bridge::standin::{StandIn, StandInConfig};
+use drupal_scim_bridge::startup::Application;
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    idp_fixture, mapping_with, patch_op, spawn_app_with, Options, TestApp, DRUPAL_PASSWORD, TOKEN,
+};
+
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+/// The demo mapping, role-backed `editor` kept, term groups on, and three
+/// named term groups: two grant `engineering`, one names the protected
+/// `administrator` without `allow_protected`.
+fn term_mapping() -> String {
+    let groups = "  - {role: editor, display_name: editor}\n  - {display_name: Engineering, roles: [engineering]}\n  - {display_name: Builders, roles: [engineering]}\n  - {display_name: Admins, roles: [administrator]}";
+    format!(
+        "{}group_terms: {{}}\n",
+        mapping_with("demo.yaml", groups, "  []")
+    )
+}
+
+async fn spawn() -> TestApp {
+    spawn_app_with(Options {
+        mapping: term_mapping(),
+        ..Options::default()
+    })
+    .await
+}
+
+async fn create_group(app: &TestApp, name: &str) -> Value {
+    let answer = app
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": name, "members": []}),
+        )
+        .await;
+    assert_eq!(answer.status, 201, "{name}: {}", answer.body);
+    answer.body
+}
+
+fn add_members(ids: &[&str]) -> Value {
+    let values: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+    patch_op(json!([{"op": "add", "path": "members", "value": values}]))
+}
+
+fn remove_member(id: &str) -> Value {
+    patch_op(json!([{"op": "remove", "path": format!("members[value eq \"{id}\"]")}]))
+}
+
+#[tokio::test]
+async fn any_group_is_created_read_listed_renamed_and_deleted() {
+    let app = spawn().await;
+    let created = create_group(&app, "Sales Team").await;
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        id,
+        group_uuid("sales team", 0),
+        "the id derives from the name"
+    );
+    assert_eq!(created["displayName"], "Sales Team");
+    assert_eq!(created["members"], json!([]));
+    assert!(created["meta"]["version"]
+        .as_str()
+        .unwrap()
+        .starts_with("W/\""));
+    // Kept unpublished: not readable by anonymous visitors.
+    assert_eq!(
+        app.drupal.terms(),
+        vec![(id.clone(), "Sales Team".into(), false)]
+    );
+
+    let read = app.get(&format!("/Groups/{id}")).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(read.body["displayName"], "Sales Team");
+
+    app.drupal.clear_requests();
+    let found = app
+        .get("/Groups?filter=displayName%20eq%20%22sales%20team%22&excludedAttributes=members")
+        .await;
+    assert_eq!(found.body["totalResults"], 1, "{}", found.body);
+    // The lookup reads the terms of that name only.
+    let term_reads: Vec<String> = app
+        .drupal
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/jsonapi/taxonomy_term/"))
+        .map(|r| r.query)
+        .collect();
+    assert_eq!(term_reads.len(), 1, "{term_reads:?}");
+    assert!(
+        term_reads[0].contains("sales%20team") || term_reads[0].contains("sales+team"),
+        "{term_reads:?}"
+    );
+    assert_eq!(found.body["Resources"][0]["id"], id.as_str());
+    // Both kinds are listed: the role-backed editor and the term.
+    let all = app.get("/Groups").await;
+    assert_eq!(all.body["totalResults"], 2, "{}", all.body);
+
+    let renamed = app
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_op(json!([{"op": "replace", "value": {"id": id, "displayName": "Sales EMEA"}}])),
+        )
+        .await;
+    assert!(
+        renamed.status == 204 || renamed.status == 200,
+        "{}",
+        renamed.body
+    );
+    assert_eq!(app.drupal.terms()[0].1, "Sales EMEA");
+
+    // The old name is free again; its derived UUID is not (the renamed
+    // term keeps it), so the new group takes the next derived one.
+    let again = create_group(&app, "Sales Team").await;
+    assert_eq!(again["id"], group_uuid("sales team", 1).as_str());
+
+    let deleted = app.delete(&format!("/Groups/{id}")).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    app.get(&format!("/Groups/{id}"))
+        .await
+        .assert_scim_error(404, None);
+    assert_eq!(app.drupal.terms().len(), 1);
+}
+
+#[tokio::test]
+async fn a_name_taken_in_any_case_is_409_and_concurrent_creates_make_one_group() {
+    let app = spawn().await;
+    create_group(&app, "Ops").await;
+    app.post(
+        "/Groups",
+        &json!({"schemas": [GROUP], "displayName": "OPS"}),
+    )
+    .await
+    .assert_scim_error(409, Some("uniqueness"));
+    // A rename onto a taken name is refused too.
+    let other = create_group(&app, "Dev").await;
+    app.patch(
+        &format!("/Groups/{}", other["id"].as_str().unwrap()),
+        &patch_op(json!([{"op": "replace", "path": "displayName", "value": "ops"}])),
+    )
+    .await
+    .assert_scim_error(409, Some("uniqueness"));
+
+    let body = json!({"schemas": [GROUP], "displayName": "Racing"});
+    let (a, b) = tokio::join!(app.post("/Groups", &body), app.post("/Groups", &body));
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409], "{} / {}", a.body, b.body);
+    let racing = app
+        .drupal
+        .terms()
+        .into_iter()
+        .filter(|t| t.1 == "Racing")
+        .count();
+    assert_eq!(racing, 1);
+}
+
+/// Two bridges (replicas) that share nothing but Drupal.
+#[tokio::test]
+async fn two_replicas_creating_one_name_at_once_make_one_group() {
+    let standin = StandIn::start(
+        StandInConfig::demo(DRUPAL_PASSWORD),
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+    )
+    .unwrap();
+    let mut bases = Vec::new();
+    for _ in 0..2 {
+        let yaml = format!(
+            "listen: 127.0.0.1:0\nscim:\n  tokens: [\"{TOKEN}\"]\ndrupal:\n  base_url: {}\n  timeout_secs: 2\n  connect_timeout_secs: 1\n  auth:\n    username: admin\n    password: \"{DRUPAL_PASSWORD}\"\n",
+            standin.base_url()
+        );
+        let settings = Settings::from_yaml(&yaml).unwrap();
+        let mapping = Mapping::parse(&term_mapping(), "replica.yaml").unwrap();
+        let app = Application::with_listener(
+            &settings,
+            mapping,
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+        )
+        .unwrap();
+        bases.push(format!("http://127.0.0.1:{}/scim/v2", app.port()));
+        tokio::spawn(app.run_until_stopped());
+    }
+    let client = reqwest::Client::new();
+    let post = |base: String| {
+        let client = client.clone();
+        async move {
+            client
+                .post(format!("{base}/Groups"))
+                .bearer_auth(TOKEN)
+                .header("Content-Type", "application/scim+json")
+                .body(json!({"schemas": [GROUP], "displayName": "Replicated"}).to_string())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for round in 0..3 {
+        let name_terms = |name: &str| {
+            standin
+                .handle()
+                .terms()
+                .into_iter()
+                .filter(|t| t.1.eq_ignore_ascii_case(name))
+                .count()
+        };
+        let (a, b) = tokio::join!(post(bases[0].clone()), post(bases[1].clone()));
+        let mut statuses = [a, b];
+        statuses.sort_unstable();
+        let expected = if round == 0 { [201, 409] } else { [409, 409] };
+        assert_eq!(statuses, expected, "round {round}");
+        assert_eq!(name_terms("Replicated"), 1, "round {round}");
+    }
+    standin.stop().await;
+}
+
+#[tokio::test]
+async fn named_groups_grant_roles_and_take_back_only_what_no_other_group_grants() {
+    let app = spawn().await;
+    let alice = app.create_user("alice", "alice@example.org").await;
+    let engineering = create_group(&app, "engineering").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let builders = create_group(&app, "BUILDERS").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let admins = create_group(&app, "Admins").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let plain = create_group(&app, "Book Club").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    for group in [&engineering, &builders, &admins, &plain] {
+        let answer = app
+            .patch(&format!("/Groups/{group}"), &add_members(&[&alice]))
+            .await;
+        assert!(
+            answer.status == 204 || answer.status == 200,
+            "{}",
+            answer.body
+        );
+    }
+    assert_eq!(app.drupal.group_refs("alice").len(), 4);
+    // engineering granted (once); administrator NOT: the entry lacks allow_protected.
+    assert_eq!(app.roles_of("alice"), vec!["engineering".to_string()]);
+
+    let user = app.get(&format!("/Users/{alice}")).await;
+    let groups: Vec<&str> = user.body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["value"].as_str().unwrap())
+        .collect();
+    for group in [&engineering, &builders, &admins, &plain] {
+        assert!(groups.contains(&group.as_str()), "{groups:?}");
+    }
+    let members = app.get(&format!("/Groups/{builders}")).await;
+    assert_eq!(members.body["members"][0]["value"], alice.as_str());
+
+    // Out of Engineering: Builders still grants engineering.
+    app.patch(&format!("/Groups/{engineering}"), &remove_member(&alice))
+        .await;
+    assert_eq!(app.roles_of("alice"), vec!["engineering".to_string()]);
+    // Out of Builders too: nothing grants it any more.
+    app.patch(&format!("/Groups/{builders}"), &remove_member(&alice))
+        .await;
+    assert!(app.roles_of("alice").is_empty());
+    assert_eq!(
+        app.drupal.group_refs("alice"),
+        vec![admins.clone(), plain.clone()]
+    );
+}
+
+#[tokio::test]
+async fn protected_and_unknown_accounts_are_refused_before_any_write() {
+    let app = spawn().await;
+    let group = create_group(&app, "Engineering").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let boss = app.seed_user_with_roles("boss", &["administrator"]);
+    let nobody = "00000000-0000-4000-8000-00000000beef";
+    app.drupal.clear_requests();
+    for (member, status) in [(boss.as_str(), 403), (nobody, 400)] {
+        let answer = app
+            .patch(&format!("/Groups/{group}"), &add_members(&[member]))
+            .await;
+        assert_eq!(answer.status, status, "{}", answer.body);
+    }
+    assert!(app.drupal_writes().is_empty(), "{:?}", app.drupal_writes());
+    assert!(app.drupal.group_refs("boss").is_empty());
+}
+
+#[tokio::test]
+async fn deleting_a_group_unlinks_its_members_and_takes_back_its_roles() {
+    let app = spawn().await;
+    let bob = app.create_user("bob", "bob@example.org").await;
+    let group = create_group(&app, "Engineering").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.patch(&format!("/Groups/{group}"), &add_members(&[&bob]))
+        .await;
+    assert_eq!(app.roles_of("bob"), vec!["engineering".to_string()]);
+    app.drupal.clear_requests();
+    assert_eq!(app.delete(&format!("/Groups/{group}")).await.status, 204);
+    assert!(app.drupal.group_refs("bob").is_empty());
+    assert!(app.roles_of("bob").is_empty());
+    assert!(app.drupal.terms().is_empty());
+    // Unlinked before the term was deleted.
+    let writes = app.drupal_writes();
+    assert!(
+        writes
+            .last()
+            .unwrap()
+            .starts_with("DELETE /jsonapi/taxonomy_term/scim_groups/"),
+        "{writes:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_term_deleted_behind_the_bridges_back_breaks_neither_reads_nor_writes() {
+    let app = spawn().await;
+    let carol = app.create_user("carol", "carol@example.org").await;
+    let gone = create_group(&app, "Gone").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let kept = create_group(&app, "Kept").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.patch(&format!("/Groups/{gone}"), &add_members(&[&carol]))
+        .await;
+    assert!(app.drupal.delete_term(&gone));
+    assert_eq!(app.get(&format!("/Users/{carol}")).await.status, 200);
+    app.get(&format!("/Groups/{gone}"))
+        .await
+        .assert_scim_error(404, None);
+    // Drupal refuses to save carol's list while it holds the dangling
+    // reference; the bridge rewrites it whole.
+    let answer = app
+        .patch(&format!("/Groups/{kept}"), &add_members(&[&carol]))
+        .await;
+    assert!(
+        answer.status == 204 || answer.status == 200,
+        "{}",
+        answer.body
+    );
+    assert_eq!(app.drupal.group_refs("carol"), vec![kept]);
+}
+
+#[tokio::test]
+async fn put_replaces_name_external_id_and_members() {
+    let app = spawn().await;
+    let ann = app.create_user("ann", "ann@example.org").await;
+    let ben = app.create_user("ben", "ben@example.org").await;
+    let created = app
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": "Team", "externalId": "ext-team",
+                    "members": [{"value": ann}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["externalId"], "ext-team");
+    assert_eq!(created.body["members"][0]["value"], ann.as_str());
+    let id = created.body["id"].as_str().unwrap();
+    let put = app
+        .put(
+            &format!("/Groups/{id}"),
+            &json!({"schemas": [GROUP], "displayName": "Team B", "externalId": "ext-b",
+                    "members": [{"value": ben}]}),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(put.body["displayName"], "Team B");
+    assert_eq!(put.body["externalId"], "ext-b");
+    assert_eq!(put.body["members"].as_array().unwrap().len(), 1);
+    assert_eq!(put.body["members"][0]["value"], ben.as_str());
+    let by_external = app
+        .get("/Groups?filter=externalId%20eq%20%22ext-b%22")
+        .await;
+    assert_eq!(by_external.body["totalResults"], 1, "{}", by_external.body);
+}
+
+/// Okta Group Push, as its documentation shows each request.
+#[tokio::test]
+async fn okta_group_push_creates_renames_pushes_members_unlinks_and_deletes() {
+    let app = spawn().await;
+    let u1 = app.create_user("okta1", "okta1@example.org").await;
+    let u2 = app.create_user("okta2", "okta2@example.org").await;
+    let fixture = |name: &str| -> Value {
+        let text = idp_fixture(name)
+            .replace("{userId}", &u1)
+            .replace("{userId1}", &u1)
+            .replace("{userId2}", &u2);
+        serde_json::from_str::<Value>(&text).unwrap()["request"]["body"].clone()
+    };
+    let created = app.post("/Groups", &fixture("okta-09-create-group")).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let with_id = |name: &str| {
+        serde_json::from_str::<Value>(
+            &serde_json::to_string(&fixture(name))
+                .unwrap()
+                .replace("{groupId}", &id),
+        )
+        .unwrap()
+    };
+    for step in [
+        "okta-10-patch-group-rename",
+        "okta-11-patch-group-add-members",
+        "okta-12-patch-group-remove-and-add",
+        "okta-13-patch-group-replace-members",
+    ] {
+        let answer = app.patch(&format!("/Groups/{id}"), &with_id(step)).await;
+        assert!(
+            answer.status == 200 || answer.status == 204,
+            "{step}: {}",
+            answer.body
+        );
+    }
+    let put = app
+        .put(&format!("/Groups/{id}"), &with_id("okta-15-put-group"))
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    let empty = app
+        .patch(
+            &format!("/Groups/{id}"),
+            &with_id("okta-14-patch-group-replace-members-empty"),
+        )
+        .await;
+    assert!(empty.status == 200 || empty.status == 204, "{}", empty.body);
+    assert!(app.drupal.group_refs("okta1").is_empty());
+    assert!(app.drupal.group_refs("okta2").is_empty());
+    assert_eq!(app.delete(&format!("/Groups/{id}")).await.status, 204);
+    assert!(app.drupal.terms().is_empty());
+}
+
+/// Entra provisions every group assigned to the app; none is prepared.
+#[tokio::test]
+async fn entra_provisions_unprepared_groups_end_to_end() {
+    let app = spawn().await;
+    let user = app.create_user("entra1", "entra1@example.org").await;
+    let body = |name: &str, group: &str| -> Value {
+        let text = idp_fixture(name)
+            .replace("{userId}", &user)
+            .replace("{groupId}", group);
+        serde_json::from_str::<Value>(&text).unwrap()["request"]["body"].clone()
+    };
+    let created = app
+        .post("/Groups", &body("entra-16-create-group", ""))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let name = created.body["displayName"].as_str().unwrap().to_string();
+    let lookup = app
+        .get(&format!(
+            "/Groups?excludedAttributes=members&filter=displayName+eq+%22{}%22",
+            name.replace(' ', "%20")
+        ))
+        .await;
+    assert_eq!(lookup.body["totalResults"], 1, "{}", lookup.body);
+    for step in [
+        "entra-18-patch-group-add-members",
+        "entra-19-patch-group-replace-displayName",
+        "entra-21-patch-group-remove-member-filter-path",
+        "entra-18-patch-group-add-members",
+        "entra-20-patch-group-remove-members-value-list",
+    ] {
+        let answer = app.patch(&format!("/Groups/{id}"), &body(step, &id)).await;
+        assert!(
+            answer.status == 200 || answer.status == 204,
+            "{step}: {}",
+            answer.body
+        );
+    }
+    assert!(app.drupal.group_refs("entra1").is_empty());
+    assert_eq!(app.delete(&format!("/Groups/{id}")).await.status, 204);
+}
+
+/// OneLogin sends members with no filter; JumpCloud pushes its groups as
+/// they are, by name, then their members.
+#[tokio::test]
+async fn onelogin_and_jumpcloud_group_pushes_work_on_unprepared_groups() {
+    let app = spawn().await;
+    let user = app.create_user("ol1", "ol1@example.org").await;
+    let group = create_group(&app, "OneLogin Role").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let text = idp_fixture("onelogin-05-patch-group-add-member")
+        .replace("{userId}", &user)
+        .replace("{groupId}", &group);
+    let body = serde_json::from_str::<Value>(&text).unwrap()["request"]["body"].clone();
+    let answer = app.patch(&format!("/Groups/{group}"), &body).await;
+    assert!(
+        answer.status == 200 || answer.status == 204,
+        "{}",
+        answer.body
+    );
+    assert_eq!(app.drupal.group_refs("ol1"), vec![group.clone()]);
+
+    let jc = app
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": "JumpCloud Engineers",
+                    "members": [{"value": user, "display": "ol1"}]}),
+        )
+        .await;
+    assert_eq!(jc.status, 201, "{}", jc.body);
+    assert_eq!(app.drupal.group_refs("ol1").len(), 2);
+}
+
+#[tokio::test]
+async fn users_are_filtered_by_their_term_groups() {
+    let app = spawn().await;
+    let ann = app.create_user("fann", "fann@example.org").await;
+    app.create_user("fbob", "fbob@example.org").await;
+    let group = create_group(&app, "Filtered").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.patch(&format!("/Groups/{group}"), &add_members(&[&ann]))
+        .await;
+    app.drupal.clear_requests();
+    let found = app
+        .get(&format!("/Users?filter=groups.value%20eq%20%22{group}%22"))
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_eq!(found.body["totalResults"], 1, "{}", found.body);
+    assert_eq!(found.body["Resources"][0]["id"], ann.as_str());
+    // Pushed down to Drupal as a filter on the reference field.
+    assert!(app
+        .drupal
+        .requests()
+        .iter()
+        .any(|r| r.query.contains("field_scim_groups.id")));
+}
+
+#[tokio::test]
+async fn a_protected_role_is_granted_only_where_the_mapping_allows_it() {
+    let groups = "  - {display_name: Admins, roles: [administrator]}\n  - {display_name: Root, roles: [administrator], allow_protected: true}";
+    let app = spawn_app_with(Options {
+        mapping: format!(
+            "{}group_terms: {{}}\n",
+            mapping_with("demo.yaml", groups, "  []")
+        ),
+        ..Options::default()
+    })
+    .await;
+    let eve = app.create_user("eve", "eve@example.org").await;
+    let admins = create_group(&app, "Admins").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Any sequence through Admins: create, add, rename onto another name,
+    // PUT, remove and add again never grants administrator.
+    app.patch(&format!("/Groups/{admins}"), &add_members(&[&eve]))
+        .await;
+    app.patch(
+        &format!("/Groups/{admins}"),
+        &patch_op(json!([{"op": "replace", "path": "displayName", "value": "Admins2"}])),
+    )
+    .await;
+    app.put(
+        &format!("/Groups/{admins}"),
+        &json!({"schemas": [GROUP], "displayName": "Admins", "members": [{"value": eve}]}),
+    )
+    .await;
+    assert!(app.roles_of("eve").is_empty(), "{:?}", app.roles_of("eve"));
+    // An entry with allow_protected grants it; and then eve is protected.
+    let root = create_group(&app, "Root").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let added = app
+        .patch(&format!("/Groups/{root}"), &add_members(&[&eve]))
+        .await;
+    assert!(added.status == 204 || added.status == 200, "{}", added.body);
+    assert_eq!(app.roles_of("eve"), vec!["administrator".to_string()]);
+    // Root may take back what it granted; Admins may not touch eve now.
+    app.patch(&format!("/Groups/{admins}"), &remove_member(&eve))
+        .await
+        .assert_scim_error(403, None);
+    let removed = app
+        .patch(&format!("/Groups/{root}"), &remove_member(&eve))
+        .await;
+    assert!(
+        removed.status == 204 || removed.status == 200,
+        "{}",
+        removed.body
+    );
+    assert!(app.roles_of("eve").is_empty());
+}
+
+#[tokio::test]
+async fn dry_run_creates_no_term_and_links_nobody() {
+    let app = spawn_app_with(Options {
+        mapping: term_mapping(),
+        extra_config: "dry_run: true\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let user = app.seed_user("dry", "dry@example.org");
+    let created = app
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": "Dry", "members": [{"value": user}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["displayName"], "Dry");
+    assert!(app.drupal.terms().is_empty());
+    assert!(app.drupal.group_refs("dry").is_empty());
+}

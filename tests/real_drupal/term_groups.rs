@@ -1,0 +1,173 @@
+//! Term-backed groups (issue 15) against the real Drupal: every group an
+//! IdP sends is created, renamed, filled, emptied and deleted as a term of
+//! scim_groups, kept unpublished, with a group that grants a role.
+
+use drupal_scim_bridge::provisioning::group_uuid;
+use serde_json::{json, Value};
+
+use crate::helpers::{mapping_with, read};
+use crate::site::{shared, site, Bridge, BridgeOptions, Site};
+
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+fn group_refs(user: &Value) -> Vec<String> {
+    user["relationships"]["field_scim_groups"]["data"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn anonymous_status(site: &Site, path: &str) -> u16 {
+    let answer = reqwest::Client::new()
+        .get(format!("{}{path}", site.url))
+        .header("Accept", crate::site::JSON_API)
+        .send()
+        .await
+        .expect("Drupal answers");
+    read(answer).await.status
+}
+
+#[tokio::test]
+async fn term_groups_live_their_whole_life_on_a_real_site() {
+    let Some(site) = site() else { return };
+    let _shared = shared().await;
+    site.delete_users(&["rd-tg-ann", "rd-tg-bob"]);
+    let ann = site.create_user("rd-tg-ann", &[]).await;
+    let bob = site.create_user("rd-tg-bob", &[]).await;
+    let mapping = format!(
+        "{}group_terms: {{}}\n",
+        mapping_with(
+            "okta.yaml",
+            "  - {display_name: RD Granting, roles: [engineering]}",
+            "  []"
+        )
+    );
+    let bridge = Bridge::start(
+        &site,
+        BridgeOptions {
+            mapping,
+            ..BridgeOptions::default()
+        },
+    )
+    .await;
+
+    let name = format!("RD Group {}", uuid::Uuid::new_v4().simple());
+    let created = bridge
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": name, "externalId": "rd-ext"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    assert_eq!(id, group_uuid(&name, 0));
+    // Drupal's unique UUID refuses the second create of the same name.
+    let again = bridge
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": name.to_uppercase()}),
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    // Kept unpublished: an anonymous visitor cannot read it (basic_auth
+    // turns the 403 of a request without credentials into a 401).
+    let path = format!("/jsonapi/taxonomy_term/scim_groups/{id}");
+    assert_eq!(anonymous_status(&site, &path).await, 401);
+    let listed = reqwest::Client::new()
+        .get(format!("{}/jsonapi/taxonomy_term/scim_groups", site.url))
+        .header("Accept", crate::site::JSON_API)
+        .send()
+        .await
+        .expect("Drupal answers");
+    let listed = read(listed).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let names: Vec<&str> = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["attributes"]["name"].as_str())
+        .collect();
+    assert!(!names.contains(&name.as_str()), "{names:?}");
+
+    let add = bridge
+        .patch(
+            &format!("/Groups/{id}"),
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "add", "path": "members",
+                                    "value": [{"value": ann}, {"value": bob}]}]}),
+        )
+        .await;
+    assert_eq!(add.status, 204, "{}", add.body);
+    let ann_doc = site.user("rd-tg-ann").await.unwrap();
+    assert_eq!(group_refs(&ann_doc), vec![id.clone()]);
+
+    let renamed = format!("{name} renamed");
+    let rename = bridge
+        .patch(
+            &format!("/Groups/{id}"),
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "displayName", "value": renamed}]}),
+        )
+        .await;
+    assert_eq!(rename.status, 200, "{}", rename.body);
+    assert_eq!(rename.body["displayName"], renamed.as_str());
+    assert_eq!(rename.body["members"].as_array().unwrap().len(), 2);
+    let members = bridge
+        .get(&format!("/Users?filter=groups.value%20eq%20%22{id}%22"))
+        .await;
+    assert_eq!(members.body["totalResults"], 2, "{}", members.body);
+
+    let remove = bridge
+        .patch(
+            &format!("/Groups/{id}"),
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "remove", "path": format!("members[value eq \"{bob}\"]")}]}),
+        )
+        .await;
+    assert_eq!(remove.status, 204, "{}", remove.body);
+    assert!(group_refs(&site.user("rd-tg-bob").await.unwrap()).is_empty());
+
+    assert_eq!(bridge.delete(&format!("/Groups/{id}")).await.status, 204);
+    assert!(group_refs(&site.user("rd-tg-ann").await.unwrap()).is_empty());
+    assert_eq!(bridge.get(&format!("/Groups/{id}")).await.status, 404);
+
+    // A named group grants its role while a member, and takes it back.
+    let granting = bridge
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": "RD Granting"}),
+        )
+        .await;
+    let granting_id = match granting.status {
+        201 => granting.body["id"].as_str().unwrap().to_string(),
+        // Left by an earlier run that failed half-way.
+        409 => group_uuid("RD Granting", 0),
+        other => panic!("{other}: {}", granting.body),
+    };
+    let add = bridge
+        .patch(
+            &format!("/Groups/{granting_id}"),
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "add", "path": "members", "value": [{"value": ann}]}]}),
+        )
+        .await;
+    assert_eq!(add.status, 204, "{}", add.body);
+    assert_eq!(
+        site.roles_of("rd-tg-ann").await,
+        vec!["engineering".to_string()]
+    );
+    assert_eq!(
+        bridge
+            .delete(&format!("/Groups/{granting_id}"))
+            .await
+            .status,
+        204
+    );
+    assert!(site.roles_of("rd-tg-ann").await.is_empty());
+    site.delete_users(&["rd-tg-ann", "rd-tg-bob"]);
+}
