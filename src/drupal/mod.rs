@@ -2,6 +2,7 @@
 //! SCIM; it speaks JSON:API documents and reports Drupal's answers as typed
 //! errors. One pooled HTTP client per thread, timeouts, one log event per call.
 
+pub mod adaptive;
 pub mod auth;
 pub(crate) mod call_count;
 pub mod document;
@@ -173,6 +174,12 @@ impl DrupalClient {
 
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
+    }
+
+    /// How many requests may be in flight to Drupal now (the adaptive
+    /// limit's current value, or the fixed one).
+    pub fn concurrency_limit(&self) -> usize {
+        self.inner.resilience.limiter.current()
     }
 
     /// GET one user. `Ok(None)` when Drupal has no user with that UUID, or
@@ -365,7 +372,7 @@ impl DrupalClient {
             return dry_run::pretend_write(self, op, &method, path, body).await;
         }
         let started = Instant::now();
-        let outcome = self.guarded(&method, path, body).await;
+        let outcome = self.guarded(op, &method, path, body).await;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         match &outcome {
             Ok(_) => tracing::info!(
@@ -384,6 +391,7 @@ impl DrupalClient {
 
     async fn guarded(
         &self,
+        op: &'static str,
         method: &Method,
         path: &str,
         body: Option<&Value>,
@@ -391,9 +399,10 @@ impl DrupalClient {
         let inner = &self.inner;
         let admission = inner.resilience.breaker.admit()?;
         let deadline = Instant::now() + inner.timeout;
-        let _slot = inner.resilience.limiter.acquire(inner.timeout).await?;
+        let slot = inner.resilience.limiter.acquire(inner.timeout).await?;
         let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
         let outcome = self.attempts(method, path, body.as_deref(), deadline).await;
+        slot.finish(op, resilience::outcome_for_limit(&outcome));
         admission.record(matches!(&outcome, Err(e) if e.is_transient()));
         outcome
     }
