@@ -88,9 +88,10 @@ pub fn outcome_for_limit<T>(outcome: &Result<T, DrupalError>) -> Option<Outcome>
     match outcome {
         Ok(_) => Some(Outcome::Answered),
         Err(DrupalError::Timeout) => Some(Outcome::Overloaded),
-        Err(DrupalError::Server { status, .. }) if matches!(status, 429 | 503 | 504) => {
-            Some(Outcome::Overloaded)
-        }
+        Err(DrupalError::Server {
+            status: 429 | 503 | 504,
+            ..
+        }) => Some(Outcome::Overloaded),
         Err(
             DrupalError::NotFound
             | DrupalError::Validation(_)
