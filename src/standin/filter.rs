@@ -345,7 +345,10 @@ pub(crate) fn order_cells(a: &Cell, b: &Cell) -> Ordering {
         (Cell::Int(x), Cell::Int(y)) => x.cmp(y),
         (Cell::Int(_), Cell::Text(..)) => Ordering::Less,
         (Cell::Text(..), Cell::Int(_)) => Ordering::Greater,
-        (Cell::Text(x, collation), Cell::Text(y, _)) => collate(x, y, *collation),
+        // ORDER BY compares bytes even where conditions ignore case: on
+        // Drupal's SQLite only the conditions are rewritten to LIKE
+        // (tests/fixtures/real-drupal/sort-name-binary.json).
+        (Cell::Text(x, _), Cell::Text(y, _)) => x.cmp(y),
     }
 }
 
@@ -592,12 +595,14 @@ mod tests {
             order_cells(&Cell::Int(9), &Cell::Text("a".into(), Collation::Binary)),
             Ordering::Less
         );
+        // Sorting compares bytes even on case-insensitive columns, as the
+        // real site does (tests/fixtures/real-drupal/sort-name-binary.json).
         assert_eq!(
             order_cells(
                 &Cell::Text("B".into(), Collation::NoCase),
                 &Cell::Text("a".into(), Collation::NoCase)
             ),
-            Ordering::Greater
+            Ordering::Less
         );
     }
 }

@@ -60,7 +60,10 @@ fn may_view_roles(site: &Site, ctx: &Ctx) -> bool {
 
 pub(crate) fn get_collection(site: &Site, ctx: &Ctx) -> Outcome {
     includes_roles(&ctx.query, &[])?;
-    let rows: Vec<&Role> = site.roles.iter().collect();
+    // Drupal loads config entities ordered by their machine name, whatever
+    // their weight (tests/fixtures/real-drupal/roles-order.json).
+    let mut rows: Vec<&Role> = site.roles.iter().collect();
+    rows.sort_by(|a, b| a.machine_name.cmp(&b.machine_name));
     let listing = list(&ctx.query, rows, &resolve_path, &|role: &&Role, column| {
         cells(role, column)
     })?;
