@@ -64,6 +64,9 @@ struct Inner {
     http: ThreadLocal<reqwest::Client>,
     connection: HttpSettings,
     base_url: String,
+    /// `base_url` parsed once: each request's URL is this with its path and
+    /// query set, instead of a string parsed anew (host included) per call.
+    base: reqwest::Url,
     timeout: Duration,
     auth: Authenticator,
     resilience: Resilience,
@@ -139,6 +142,9 @@ impl HttpSettings {
 
 impl DrupalClient {
     pub fn new(conn: DrupalConnection) -> Result<DrupalClient, DrupalError> {
+        let base_url = conn.base_url.trim_end_matches('/').to_string();
+        let base = reqwest::Url::parse(&base_url)
+            .map_err(|e| DrupalError::Protocol(format!("drupal.base_url is not a URL: {e}")))?;
         let client = DrupalClient {
             inner: Arc::new(Inner {
                 http: ThreadLocal::new(),
@@ -147,7 +153,8 @@ impl DrupalClient {
                     connect_timeout: conn.connect_timeout,
                     extra_roots: conn.ca_certificates,
                 },
-                base_url: conn.base_url.trim_end_matches('/').to_string(),
+                base_url,
+                base,
                 timeout: conn.timeout,
                 auth: Authenticator::new(&conn.auth)?,
                 resilience: Resilience::new(&conn.limits),
@@ -481,6 +488,25 @@ impl DrupalClient {
         }
     }
 
+    /// The URL of `path` (with its query, if any) under `drupal.base_url`,
+    /// which may have a path of its own (Drupal in a subdirectory).
+    fn url(&self, path: &str) -> reqwest::Url {
+        let base = &self.inner.base;
+        let mut url = base.clone();
+        let (path, query) = match path.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path, None),
+        };
+        let prefix = base.path().trim_end_matches('/');
+        if prefix.is_empty() {
+            url.set_path(path);
+        } else {
+            url.set_path(&[prefix, path].concat());
+        }
+        url.set_query(query);
+        url
+    }
+
     async fn credentials(&self) -> Result<Credentials, DrupalError> {
         let inner = &self.inner;
         inner.auth.credentials(self.http()?, &inner.base_url).await
@@ -494,12 +520,12 @@ impl DrupalClient {
         body: Option<&[u8]>,
         credentials: &Credentials,
     ) -> (Result<Value, DrupalError>, Option<Unauthenticated>) {
-        let url = format!("{}{}", self.inner.base_url, path);
+        let url = self.url(path);
         let http = match self.http() {
             Ok(http) => http,
             Err(e) => return (Err(e), None),
         };
-        let mut request = credentials.apply(http.request(method.clone(), &url));
+        let mut request = credentials.apply(http.request(method.clone(), url));
         if let Some(body) = body {
             request = request.header(CONTENT_TYPE, JSONAPI).body(body.to_vec());
         }
@@ -699,6 +725,43 @@ fn encode_query(pairs: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn client(base_url: &str) -> DrupalClient {
+        DrupalClient::new(DrupalConnection {
+            base_url: base_url.into(),
+            auth: DrupalAuth::Basic {
+                username: "u".into(),
+                password: crate::secret::Secret::new("p"),
+            },
+            timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            ca_certificates: Vec::new(),
+            limits: DrupalLimits::default(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn request_urls_are_the_base_url_with_path_and_query_as_a_parse_makes_them() {
+        for base in [
+            "http://127.0.0.1:8080",
+            "https://drupal.example.org/",
+            "https://example.org/sites/drupal",
+            "https://example.org/sites/drupal/",
+        ] {
+            let client = client(base);
+            for path in [
+                "/jsonapi/user/user/5b0c1e8e-0b49-4bd4-9b1b-53c3e38c0a4c",
+                "/jsonapi/user/user?filter%5Bname%5D=a%20b%2Bc%40x&page%5Blimit%5D=50",
+                "/jsonapi/user/user?filter[name]=é ü",
+                "/jsonapi",
+            ] {
+                let parsed =
+                    reqwest::Url::parse(&format!("{}{path}", base.trim_end_matches('/'))).unwrap();
+                assert_eq!(client.url(path), parsed, "{base} + {path}");
+            }
+        }
+    }
 
     #[test]
     fn queries_are_encoded_like_drupal_links() {
