@@ -178,7 +178,7 @@ impl Limiter {
         if let Some(change) = change {
             self.resize(change.from, change.to);
             tracing::info!(
-                target: "drupal",
+                target: "drupal::limit",
                 limit = change.to,
                 previous = change.from,
                 reason = change.reason.as_str(),
