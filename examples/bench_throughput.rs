@@ -1,8 +1,9 @@
 //! The IdP side of `scripts/bench-throughput`: `--concurrency` requests at
 //! once, each phase over `--users` users: create them, deactivate them,
 //! add them to a group; either through the bridge (SCIM) or directly
-//! against Drupal's JSON:API (a session, as the bridge logs in), doing what
-//! the bridge does for each. Prints one line per phase:
+//! against Drupal's JSON:API (a session, as the bridge logs in), one Drupal
+//! request per operation (the bridge also reads an account it has not seen
+//! in `account_cache_secs` before writing it). Prints one line per phase:
 //!
 //! `phase=create ops=200 ok=200 secs=8.1 rps=24.7 p50_ms=160 p95_ms=310 errors=0 status_5xx=0`
 //!
