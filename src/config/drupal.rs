@@ -10,8 +10,8 @@ use serde::Deserialize;
 use super::{read_secret_file, ConfigError};
 use crate::drupal::settings::{
     default_breaker_failures, default_breaker_open_secs, default_max_concurrency,
-    default_queue_limit, default_retries, default_retry_backoff_ms, DrupalAuth, DrupalAuthMode,
-    DrupalLimits,
+    default_queue_limit, default_retries, default_retry_backoff_ms, ConcurrencyMode, DrupalAuth,
+    DrupalAuthMode, DrupalLimits,
 };
 use crate::drupal::DrupalConnection;
 use crate::secret::Secret;
@@ -31,10 +31,13 @@ pub(super) struct RawDrupal {
     /// PEM file of certificate authorities trusted for Drupal's HTTPS besides
     /// the public ones, for a site whose certificate an internal CA signed.
     ca_file: Option<PathBuf>,
-    /// Drupal requests in flight at once; PHP sites fall over under load.
-    /// Default 8.
-    #[serde(default = "default_max_concurrency")]
-    max_concurrency: usize,
+    /// `adaptive` (default): the bridge finds and follows the number of
+    /// requests in flight at which Drupal serves the most without queueing;
+    /// `fixed`: always `max_concurrency`.
+    concurrency: Option<String>,
+    /// Drupal requests in flight at once (fixed), or at most (adaptive); PHP
+    /// sites fall over under load. Default 8 when fixed, 32 when adaptive.
+    max_concurrency: Option<usize>,
     /// Requests that may wait for a free slot; past that the bridge answers
     /// 503 with Retry-After at once. Default 64.
     #[serde(default = "default_queue_limit")]
@@ -166,7 +169,19 @@ impl RawDrupal {
             Some(path) => read_ca_file(path)?,
             None => Vec::new(),
         };
-        if self.max_concurrency == 0 {
+        let concurrency = match self.concurrency.as_deref() {
+            None | Some("adaptive") => ConcurrencyMode::Adaptive,
+            Some("fixed") => ConcurrencyMode::Fixed,
+            Some(other) => {
+                return Err(ConfigError::Invalid(format!(
+                    "drupal.concurrency: {other:?} is neither adaptive (the default: the bridge finds Drupal's best concurrency, up to max_concurrency) nor fixed (always max_concurrency)"
+                )))
+            }
+        };
+        let max_concurrency = self
+            .max_concurrency
+            .unwrap_or_else(|| default_max_concurrency(concurrency));
+        if max_concurrency == 0 {
             return Err(ConfigError::Invalid(
                 "drupal.max_concurrency must be at least 1".into(),
             ));
@@ -178,7 +193,8 @@ impl RawDrupal {
             connect_timeout: Duration::from_secs(self.connect_timeout_secs.max(1)),
             ca_certificates,
             limits: DrupalLimits {
-                max_concurrency: self.max_concurrency,
+                concurrency,
+                max_concurrency,
                 queue_limit: self.queue_limit,
                 retries: self.retries,
                 retry_backoff: Duration::from_millis(self.retry_backoff_ms),

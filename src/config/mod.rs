@@ -22,7 +22,7 @@ pub use self::scim::{
     ClientCredential, JwtSettings, ScimClient, ScimSettings, DEFAULT_CLIENT, JWT_CLIENT,
 };
 pub use self::telemetry::{AuditSettings, HealthSettings, MetricsSettings};
-pub use crate::drupal::settings::{DrupalAuth, DrupalAuthMode, DrupalLimits};
+pub use crate::drupal::settings::{ConcurrencyMode, DrupalAuth, DrupalAuthMode, DrupalLimits};
 pub use crate::secret::Secret;
 
 use self::drupal::RawDrupal;
@@ -641,7 +641,36 @@ drupal:
         let s = Settings::from_yaml(MINIMAL).unwrap();
         assert_eq!(s.sites[0].drupal.auth.mode(), DrupalAuthMode::Session);
         assert_eq!(s.sites[0].drupal.limits, DrupalLimits::default());
+        assert_eq!(
+            s.sites[0].drupal.limits.concurrency,
+            ConcurrencyMode::Adaptive
+        );
+        assert_eq!(s.sites[0].drupal.limits.max_concurrency, 32);
+    }
+
+    #[test]
+    fn a_fixed_limit_defaults_to_8_and_an_unknown_mode_is_refused() {
+        let fixed = MINIMAL.replace("  auth:\n", "  concurrency: fixed\n  auth:\n");
+        let s = Settings::from_yaml(&fixed).unwrap();
+        assert_eq!(s.sites[0].drupal.limits.concurrency, ConcurrencyMode::Fixed);
         assert_eq!(s.sites[0].drupal.limits.max_concurrency, 8);
+        let bounded = MINIMAL.replace(
+            "  auth:\n",
+            "  concurrency: adaptive\n  max_concurrency: 12\n  auth:\n",
+        );
+        assert_eq!(
+            Settings::from_yaml(&bounded).unwrap().sites[0]
+                .drupal
+                .limits
+                .max_concurrency,
+            12
+        );
+        let unknown = MINIMAL.replace("  auth:\n", "  concurrency: gradient\n  auth:\n");
+        let error = Settings::from_yaml(&unknown).unwrap_err().to_string();
+        assert!(
+            error.contains("adaptive") && error.contains("fixed"),
+            "{error}"
+        );
     }
 
     #[test]

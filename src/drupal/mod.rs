@@ -2,6 +2,7 @@
 //! SCIM; it speaks JSON:API documents and reports Drupal's answers as typed
 //! errors. One pooled HTTP client per thread, timeouts, one log event per call.
 
+pub mod adaptive;
 pub mod auth;
 pub(crate) mod call_count;
 pub mod document;
@@ -67,6 +68,9 @@ struct Inner {
     http: ThreadLocal<reqwest::Client>,
     connection: HttpSettings,
     base_url: String,
+    /// `base_url` parsed once: each request's URL is this with its path and
+    /// query set, instead of a string parsed anew (host included) per call.
+    base: reqwest::Url,
     timeout: Duration,
     auth: Authenticator,
     resilience: Resilience,
@@ -145,6 +149,9 @@ impl HttpSettings {
 impl DrupalClient {
     pub fn new(conn: DrupalConnection) -> Result<DrupalClient, DrupalError> {
         let observer = Arc::new(ObserverSlot::default());
+        let base_url = conn.base_url.trim_end_matches('/').to_string();
+        let base = reqwest::Url::parse(&base_url)
+            .map_err(|e| DrupalError::Protocol(format!("drupal.base_url is not a URL: {e}")))?;
         let client = DrupalClient {
             inner: Arc::new(Inner {
                 http: ThreadLocal::new(),
@@ -153,7 +160,8 @@ impl DrupalClient {
                     connect_timeout: conn.connect_timeout,
                     extra_roots: conn.ca_certificates,
                 },
-                base_url: conn.base_url.trim_end_matches('/').to_string(),
+                base_url,
+                base,
                 timeout: conn.timeout,
                 auth: Authenticator::new(&conn.auth)?.observed_by(observer.clone()),
                 resilience: Resilience::new(&conn.limits),
@@ -197,6 +205,12 @@ impl DrupalClient {
     /// Requests waiting now for a slot under the concurrency limit.
     pub fn waiting_for_slot(&self) -> usize {
         self.inner.resilience.limiter.waiting()
+    }
+
+    /// How many requests may be in flight to Drupal now (the adaptive
+    /// limit's current value, or the fixed one).
+    pub fn concurrency_limit(&self) -> usize {
+        self.inner.resilience.limiter.current()
     }
 
     /// GET one user. `Ok(None)` when Drupal has no user with that UUID, or
@@ -389,7 +403,7 @@ impl DrupalClient {
             return dry_run::pretend_write(self, op, &method, path, body).await;
         }
         let started = Instant::now();
-        let outcome = self.guarded(&method, path, body).await;
+        let outcome = self.guarded(op, &method, path, body).await;
         let elapsed = started.elapsed();
         if let Some(observer) = self.inner.observer.get() {
             observer.call(op, call_outcome(&outcome), elapsed);
@@ -413,6 +427,7 @@ impl DrupalClient {
 
     async fn guarded(
         &self,
+        op: &'static str,
         method: &Method,
         path: &str,
         body: Option<&Value>,
@@ -420,15 +435,16 @@ impl DrupalClient {
         let inner = &self.inner;
         let admission = inner.resilience.breaker.admit()?;
         let deadline = Instant::now() + inner.timeout;
-        let _slot = self.slot().await?;
+        let slot = self.slot().await?;
         let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
         let outcome = self.attempts(method, path, body.as_deref(), deadline).await;
+        slot.finish(op, resilience::outcome_for_limit(&outcome));
         admission.record(matches!(&outcome, Err(e) if e.is_transient()));
         outcome
     }
 
     /// A slot under the concurrency limit, reporting a wait or a refusal.
-    async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, DrupalError> {
+    async fn slot(&self) -> Result<resilience::Slot<'_>, DrupalError> {
         let inner = &self.inner;
         let asked = Instant::now();
         let slot = inner.resilience.limiter.acquire(inner.timeout).await;
@@ -521,6 +537,25 @@ impl DrupalClient {
         }
     }
 
+    /// The URL of `path` (with its query, if any) under `drupal.base_url`,
+    /// which may have a path of its own (Drupal in a subdirectory).
+    fn url(&self, path: &str) -> reqwest::Url {
+        let base = &self.inner.base;
+        let mut url = base.clone();
+        let (path, query) = match path.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path, None),
+        };
+        let prefix = base.path().trim_end_matches('/');
+        if prefix.is_empty() {
+            url.set_path(path);
+        } else {
+            url.set_path(&[prefix, path].concat());
+        }
+        url.set_query(query);
+        url
+    }
+
     async fn credentials(&self) -> Result<Credentials, DrupalError> {
         let inner = &self.inner;
         inner.auth.credentials(self.http()?, &inner.base_url).await
@@ -534,12 +569,12 @@ impl DrupalClient {
         body: Option<&[u8]>,
         credentials: &Credentials,
     ) -> (Result<Value, DrupalError>, Option<Unauthenticated>) {
-        let url = format!("{}{}", self.inner.base_url, path);
+        let url = self.url(path);
         let http = match self.http() {
             Ok(http) => http,
             Err(e) => return (Err(e), None),
         };
-        let mut request = credentials.apply(http.request(method.clone(), &url));
+        let mut request = credentials.apply(http.request(method.clone(), url));
         if let Some(body) = body {
             request = request.header(CONTENT_TYPE, JSONAPI).body(body.to_vec());
         }
@@ -756,6 +791,43 @@ fn encode_query(pairs: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn client(base_url: &str) -> DrupalClient {
+        DrupalClient::new(DrupalConnection {
+            base_url: base_url.into(),
+            auth: DrupalAuth::Basic {
+                username: "u".into(),
+                password: crate::secret::Secret::new("p"),
+            },
+            timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            ca_certificates: Vec::new(),
+            limits: DrupalLimits::default(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn request_urls_are_the_base_url_with_path_and_query_as_a_parse_makes_them() {
+        for base in [
+            "http://127.0.0.1:8080",
+            "https://drupal.example.org/",
+            "https://example.org/sites/drupal",
+            "https://example.org/sites/drupal/",
+        ] {
+            let client = client(base);
+            for path in [
+                "/jsonapi/user/user/5b0c1e8e-0b49-4bd4-9b1b-53c3e38c0a4c",
+                "/jsonapi/user/user?filter%5Bname%5D=a%20b%2Bc%40x&page%5Blimit%5D=50",
+                "/jsonapi/user/user?filter[name]=é ü",
+                "/jsonapi",
+            ] {
+                let parsed =
+                    reqwest::Url::parse(&format!("{}{path}", base.trim_end_matches('/'))).unwrap();
+                assert_eq!(client.url(path), parsed, "{base} + {path}");
+            }
+        }
+    }
 
     #[test]
     fn queries_are_encoded_like_drupal_links() {

@@ -10,26 +10,120 @@ use rand::Rng;
 use reqwest::Method;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+use super::adaptive::{Outcome, Sample, Vegas};
 use super::error::DrupalError;
-use super::settings::DrupalLimits;
+use super::settings::{ConcurrencyMode, DrupalLimits};
 
 /// Longest pause between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-/// At most `max_concurrency` requests in flight; at most `queue_limit`
-/// waiting for a slot, each no longer than `wait`. Past that: `Overloaded`.
+/// At most `limit` requests in flight; at most `queue_limit` waiting for a
+/// slot, each no longer than `wait`. Past that: `Overloaded`. The limit is
+/// fixed, or adaptive (`adaptive::Vegas`, up to `max_concurrency`).
+///
+/// Slots are handed out strictly in arrival order (tokio's semaphore is
+/// fair, and `try_acquire` never overtakes a waiter), whatever the kind of
+/// request: a read waits behind at most the requests that arrived before
+/// it, never behind a stream of later writes, so no kind can starve
+/// another. A login needs no slot of its own: it runs inside the slot of
+/// the request that needed it.
 pub struct Limiter {
     slots: Semaphore,
     waiting: AtomicUsize,
     queue_limit: usize,
+    in_flight: AtomicUsize,
+    /// Slots to retire as they come back: the limit shrank while they were
+    /// in use.
+    debt: AtomicUsize,
+    adaptive: Option<Mutex<Vegas>>,
+    /// The limit when it is fixed.
+    fixed: usize,
+}
+
+/// A slot: one request may be sent to Drupal while it is held. Report how
+/// the request ended with `finish`; dropping it frees the slot either way.
+pub struct Slot<'a> {
+    limiter: &'a Limiter,
+    permit: Option<SemaphorePermit<'a>>,
+    started: Instant,
+    in_flight: usize,
+    generation: u64,
+}
+
+impl Slot<'_> {
+    /// Feeds the request's latency and outcome to an adaptive limit (a
+    /// fixed one ignores them).
+    pub fn finish(self, op: &'static str, outcome: Option<Outcome>) {
+        if let (Some(outcome), Some(_)) = (outcome, &self.limiter.adaptive) {
+            self.limiter.record(Sample {
+                op,
+                latency: self.started.elapsed(),
+                in_flight: self.in_flight,
+                generation: self.generation,
+                outcome,
+            });
+        }
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.limiter.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if let Some(permit) = self.permit.take() {
+            let owed = self
+                .limiter
+                .debt
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| d.checked_sub(1));
+            if owed.is_ok() {
+                permit.forget();
+            }
+        }
+    }
+}
+
+/// How a request's answer counts for the adaptive limit: `None` when it
+/// tells nothing of Drupal's load (nothing reached Drupal, or the answer
+/// could not be read).
+pub fn outcome_for_limit<T>(outcome: &Result<T, DrupalError>) -> Option<Outcome> {
+    match outcome {
+        Ok(_) => Some(Outcome::Answered),
+        Err(DrupalError::Timeout) => Some(Outcome::Overloaded),
+        Err(DrupalError::Server {
+            status: 429 | 503 | 504,
+            ..
+        }) => Some(Outcome::Overloaded),
+        Err(
+            DrupalError::NotFound
+            | DrupalError::Validation(_)
+            | DrupalError::Rejected { .. }
+            | DrupalError::Forbidden(_)
+            | DrupalError::ReadOnly,
+        ) => Some(Outcome::Answered),
+        Err(_) => None,
+    }
 }
 
 impl Limiter {
+    /// A fixed limit of `max_concurrency`.
     pub fn new(max_concurrency: usize, queue_limit: usize) -> Limiter {
+        Limiter::with(max_concurrency.max(1), queue_limit, None)
+    }
+
+    /// An adaptive limit, never above `max_concurrency`.
+    pub fn adaptive(max_concurrency: usize, queue_limit: usize) -> Limiter {
+        let law = Vegas::new(max_concurrency);
+        Limiter::with(law.limit(), queue_limit, Some(Mutex::new(law)))
+    }
+
+    fn with(limit: usize, queue_limit: usize, adaptive: Option<Mutex<Vegas>>) -> Limiter {
         Limiter {
-            slots: Semaphore::new(max_concurrency.max(1)),
+            slots: Semaphore::new(limit),
             waiting: AtomicUsize::new(0),
             queue_limit,
+            in_flight: AtomicUsize::new(0),
+            debt: AtomicUsize::new(0),
+            adaptive,
+            fixed: limit,
         }
     }
 
@@ -38,20 +132,91 @@ impl Limiter {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    pub async fn acquire(&self, wait: Duration) -> Result<SemaphorePermit<'_>, DrupalError> {
-        if let Ok(permit) = self.slots.try_acquire() {
-            return Ok(permit);
+    /// The concurrency limit in force now.
+    pub fn current(&self) -> usize {
+        match &self.adaptive {
+            Some(law) => law.lock().unwrap_or_else(PoisonError::into_inner).limit(),
+            None => self.fixed,
         }
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue_limit {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(DrupalError::Overloaded);
+    }
+
+    pub async fn acquire(&self, wait: Duration) -> Result<Slot<'_>, DrupalError> {
+        let permit = match self.slots.try_acquire() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue_limit {
+                    self.waiting.fetch_sub(1, Ordering::AcqRel);
+                    return Err(DrupalError::Overloaded);
+                }
+                let permit = tokio::time::timeout(wait, self.slots.acquire()).await;
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                match permit {
+                    Ok(Ok(permit)) => permit,
+                    // Timed out in the queue (or the semaphore closed, which it never is).
+                    _ => return Err(DrupalError::Overloaded),
+                }
+            }
+        };
+        let in_flight = self.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+        let generation = self.adaptive.as_ref().map_or(0, |law| {
+            law.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .generation()
+        });
+        Ok(Slot {
+            limiter: self,
+            permit: Some(permit),
+            started: Instant::now(),
+            in_flight,
+            generation,
+        })
+    }
+
+    fn record(&self, sample: Sample) {
+        let Some(law) = &self.adaptive else {
+            return;
+        };
+        let change = law
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(sample);
+        if let Some(change) = change {
+            self.resize(change.from, change.to);
+            tracing::info!(
+                target: "drupal::limit",
+                limit = change.to,
+                previous = change.from,
+                reason = change.reason.as_str(),
+                queue = (change.queue * 10.0).round() / 10.0,
+                "drupal concurrency limit"
+            );
         }
-        let permit = tokio::time::timeout(wait, self.slots.acquire()).await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        match permit {
-            Ok(Ok(permit)) => Ok(permit),
-            // Timed out in the queue (or the semaphore closed, which it never is).
-            _ => Err(DrupalError::Overloaded),
+    }
+
+    /// Adds or retires slots. Called in the order the law decided.
+    fn resize(&self, from: usize, to: usize) {
+        if to > from {
+            let mut grow = to - from;
+            // Slots still owed from a shrink are simply kept.
+            while grow > 0
+                && self
+                    .debt
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| d.checked_sub(1))
+                    .is_ok()
+            {
+                grow -= 1;
+            }
+            self.slots.add_permits(grow);
+        } else {
+            for _ in to..from {
+                // A free slot is retired now; one in use when it comes back.
+                match self.slots.try_acquire() {
+                    Ok(permit) => permit.forget(),
+                    Err(_) => {
+                        self.debt.fetch_add(1, Ordering::AcqRel);
+                    }
+                }
+            }
         }
     }
 }
@@ -265,7 +430,12 @@ pub struct Resilience {
 impl Resilience {
     pub fn new(limits: &DrupalLimits) -> Resilience {
         Resilience {
-            limiter: Limiter::new(limits.max_concurrency, limits.queue_limit),
+            limiter: match limits.concurrency {
+                ConcurrencyMode::Fixed => Limiter::new(limits.max_concurrency, limits.queue_limit),
+                ConcurrencyMode::Adaptive => {
+                    Limiter::adaptive(limits.max_concurrency, limits.queue_limit)
+                }
+            },
             breaker: Breaker::new(limits.breaker_failures, limits.breaker_open),
             retry: RetryPolicy::new(limits.retries, limits.retry_backoff),
         }
@@ -387,5 +557,109 @@ mod tests {
         );
         drop(held);
         assert!(limiter.acquire(Duration::from_millis(10)).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn slots_go_in_arrival_order_whatever_the_kind_of_request() {
+        let limiter = std::sync::Arc::new(Limiter::new(1, 16));
+        let held = limiter.acquire(Duration::from_secs(1)).await.unwrap();
+        let order = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let mut waiters = Vec::new();
+        // A stream of writes, a read among them, more writes after it.
+        for name in ["write-1", "write-2", "read", "write-3", "write-4"] {
+            let (limiter, order) = (limiter.clone(), order.clone());
+            waiters.push(tokio::spawn(async move {
+                let slot = limiter.acquire(Duration::from_secs(5)).await.unwrap();
+                order.lock().unwrap().push(name);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                drop(slot);
+            }));
+            // Let each one queue before the next arrives.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(held);
+        for waiter in waiters {
+            waiter.await.unwrap();
+        }
+        assert_eq!(
+            *order.lock().unwrap(),
+            ["write-1", "write-2", "read", "write-3", "write-4"],
+            "no later write overtakes the read"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_adaptive_limit_that_shrinks_retires_slots_as_they_come_back() {
+        let limiter = Limiter::adaptive(32, 0);
+        assert_eq!(limiter.current(), 8);
+        let mut slots = Vec::new();
+        for _ in 0..8 {
+            slots.push(limiter.acquire(Duration::ZERO).await.unwrap());
+        }
+        assert!(matches!(
+            limiter.acquire(Duration::ZERO).await,
+            Err(DrupalError::Overloaded)
+        ));
+        // Drupal answers 503: the limit falls by a quarter while every slot
+        // is in use.
+        slots
+            .pop()
+            .unwrap()
+            .finish("create_user", Some(Outcome::Overloaded));
+        assert_eq!(limiter.current(), 6);
+        slots.clear();
+        let mut again = Vec::new();
+        for _ in 0..6 {
+            again.push(limiter.acquire(Duration::ZERO).await.unwrap());
+        }
+        assert!(
+            limiter.acquire(Duration::ZERO).await.is_err(),
+            "six slots, not eight"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_adaptive_limit_that_grows_adds_slots() {
+        let limiter = Limiter::adaptive(32, 0);
+        // Answers as fast alone as eight at once: room for more, once the
+        // first probe has measured the baseline.
+        for _ in 0..40 {
+            let mut slots = Vec::new();
+            let limit = limiter.current();
+            for _ in 0..limit {
+                slots.push(limiter.acquire(Duration::ZERO).await.unwrap());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            for slot in slots {
+                slot.finish("get_user", Some(Outcome::Answered));
+            }
+        }
+        let limit = limiter.current();
+        assert!(limit > 8, "{limit}");
+        let mut slots = Vec::new();
+        for _ in 0..limit {
+            slots.push(limiter.acquire(Duration::ZERO).await.unwrap());
+        }
+        assert!(limiter.acquire(Duration::ZERO).await.is_err());
+    }
+
+    #[test]
+    fn only_answers_that_reflect_drupals_load_feed_the_limit() {
+        let answer: Result<(), DrupalError> = Err(DrupalError::NotFound);
+        assert_eq!(outcome_for_limit(&answer), Some(Outcome::Answered));
+        for status in [429, 503, 504] {
+            let overloaded: Result<(), DrupalError> = Err(DrupalError::Server {
+                status,
+                detail: String::new(),
+            });
+            assert_eq!(outcome_for_limit(&overloaded), Some(Outcome::Overloaded));
+        }
+        let bug: Result<(), DrupalError> = Err(DrupalError::Server {
+            status: 500,
+            detail: String::new(),
+        });
+        assert_eq!(outcome_for_limit(&bug), None, "a PHP error is no overload");
+        let refused: Result<(), DrupalError> = Err(DrupalError::Unreachable("x".into()));
+        assert_eq!(outcome_for_limit(&refused), None);
     }
 }

@@ -61,9 +61,22 @@ impl DrupalAuth {
     }
 }
 
+/// How the number of requests in flight to Drupal is set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConcurrencyMode {
+    /// Found and followed from Drupal's latencies, up to `max_concurrency`
+    /// (`super::adaptive`).
+    #[default]
+    Adaptive,
+    /// Always `max_concurrency`.
+    Fixed,
+}
+
 /// How hard the bridge may push Drupal, and how it copes with failures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DrupalLimits {
+    pub concurrency: ConcurrencyMode,
+    /// The fixed limit, or the adaptive limit's upper bound.
     pub max_concurrency: usize,
     pub queue_limit: usize,
     pub retries: u32,
@@ -76,7 +89,8 @@ pub struct DrupalLimits {
 impl Default for DrupalLimits {
     fn default() -> Self {
         DrupalLimits {
-            max_concurrency: default_max_concurrency(),
+            concurrency: ConcurrencyMode::default(),
+            max_concurrency: default_max_concurrency(ConcurrencyMode::default()),
             queue_limit: default_queue_limit(),
             retries: default_retries(),
             retry_backoff: Duration::from_millis(default_retry_backoff_ms()),
@@ -86,8 +100,13 @@ impl Default for DrupalLimits {
     }
 }
 
-pub(crate) fn default_max_concurrency() -> usize {
-    8
+/// 8 when fixed (what suits a small PHP site); 32 as the adaptive limit's
+/// upper bound, which it reaches only if Drupal keeps up.
+pub(crate) fn default_max_concurrency(mode: ConcurrencyMode) -> usize {
+    match mode {
+        ConcurrencyMode::Fixed => 8,
+        ConcurrencyMode::Adaptive => 32,
+    }
 }
 pub(crate) fn default_queue_limit() -> usize {
     64

@@ -114,6 +114,7 @@ pub struct Metrics {
     logins: Family<OutcomeLabel, Counter>,
     breaker: Family<StateLabel, Gauge>,
     slot_waiting: Gauge,
+    concurrency_limit: Gauge,
     slot_wait: Histogram,
     slot_refused: Counter,
     provisioning: Family<EventLabels, Counter>,
@@ -155,6 +156,7 @@ impl Metrics {
             logins: Family::default(),
             breaker: Family::default(),
             slot_waiting: Gauge::default(),
+            concurrency_limit: Gauge::default(),
             slot_wait: latency_buckets(),
             slot_refused: Counter::default(),
             provisioning: Family::default(),
@@ -201,6 +203,11 @@ impl Metrics {
             "drupal_circuit_breaker_state",
             "1 for the circuit breaker's current state (closed, open, half_open), 0 for the others",
             metrics.breaker.clone(),
+        );
+        root.register(
+            "drupal_concurrency_limit",
+            "Drupal calls allowed in flight now: the limit drupal.concurrency keeps (fixed, or found from Drupal's latency)",
+            metrics.concurrency_limit.clone(),
         );
         root.register(
             "drupal_slot_waiting",
@@ -365,6 +372,8 @@ impl Metrics {
             }
             self.slot_waiting
                 .set(i64::try_from(client.waiting_for_slot()).unwrap_or(i64::MAX));
+            self.concurrency_limit
+                .set(i64::try_from(client.concurrency_limit()).unwrap_or(i64::MAX));
         }
         let mut text = String::new();
         // Writing into a String cannot fail.

@@ -15,6 +15,8 @@ pub(crate) enum Fault {
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
     pub(crate) latency: Duration,
+    /// How many requests the site serves at once, and how fast.
+    pub(crate) workers: std::sync::Arc<super::capacity::Workers>,
     failures: u32,
     failure_status: u16,
     resets: u32,

@@ -93,6 +93,21 @@ impl StandInHandle {
         lock(&self.site).faults.latency = latency;
     }
 
+    /// From now on the site serves `workers` requests at once, each taking
+    /// `service`; the others wait for a free worker, as on a PHP server
+    /// with that many workers. Changeable at any time.
+    pub fn set_capacity(&self, workers: usize, service: Duration) {
+        lock(&self.site)
+            .faults
+            .workers
+            .set(Some((workers, service)));
+    }
+
+    /// Lifts `set_capacity`: every request is served at once.
+    pub fn unlimited_capacity(&self) {
+        lock(&self.site).faults.workers.set(None);
+    }
+
     /// Answers the next `count` requests with `status` and a Drupal-like error
     /// document, without handling them.
     pub fn fail_next(&self, count: u32, status: u16) {

@@ -13,6 +13,7 @@
 //! ```
 
 mod auth;
+mod capacity;
 mod collection;
 mod config;
 mod documents;

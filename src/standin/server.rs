@@ -76,7 +76,7 @@ fn incoming(req: &HttpRequest, body: Bytes) -> Incoming {
 async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> HttpResponse {
     let site: SharedSite = site.into_inner();
     let incoming = incoming(&req, body);
-    let (latency, fault, malformed, slow_body) = {
+    let (latency, fault, malformed, slow_body, workers) = {
         let mut guard = lock(&site);
         let auth = Presented::from_headers(
             incoming.authorization.as_deref(),
@@ -99,7 +99,13 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
         } else {
             None
         };
-        (faults.latency, fault, malformed, slow_body)
+        (
+            faults.latency,
+            fault,
+            malformed,
+            slow_body,
+            faults.workers.clone(),
+        )
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -109,7 +115,9 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
         Some(Fault::Reset) => return HttpResponse::Ok().body(Severed),
         None => {}
     }
+    let busy = workers.serve().await;
     let mut reply = router::handle(&mut lock(&site), &incoming);
+    drop(busy);
     if malformed {
         reply.body = cut_off(&reply.body);
     }

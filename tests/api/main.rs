@@ -1,6 +1,7 @@
 //! Integration tests: the real bridge on a random port, in front of the
 //! in-process Drupal stand-in, called over HTTP as an identity provider would.
 
+mod adaptive_limit;
 mod bulk;
 mod clients;
 mod custom_schemas;

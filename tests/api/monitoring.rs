@@ -202,7 +202,11 @@ async fn metrics_count_an_idp_flow_under_bounded_labels() {
     assert!(value(&metrics, "scim_bridge_mapping_loaded_timestamp_seconds") > 1.0e9);
     assert!(metrics.contains("scim_bridge_build_info{version=\""));
     // No user name or id is ever a label.
-    assert!(!metrics.contains("ada"), "{metrics}");
+    assert!(!metrics.contains("\"ada"), "{metrics}");
+    assert!(
+        value(&metrics, "scim_bridge_drupal_concurrency_limit") >= 1.0,
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

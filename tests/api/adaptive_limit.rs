@@ -1,0 +1,96 @@
+//! The adaptive concurrency limit against a stand-in that serves N requests
+//! at once: it settles near N, and backs off when N drops. Bounds are wide
+//! and nothing is timed: the test watches where the limit goes.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::helpers::{spawn_app, TestApp};
+
+const SERVICE: Duration = Duration::from_millis(100);
+/// IdP requests at once: far more than the site's workers.
+const IDP_CONCURRENCY: usize = 32;
+
+/// The limit's values while the IdP keeps reading for `period`, sampled
+/// every 50 ms, and the statuses other than 200 the IdP got.
+async fn load(
+    app: &Arc<TestApp>,
+    ids: &Arc<Vec<String>>,
+    period: Duration,
+) -> (Vec<usize>, Vec<u16>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicUsize::new(0));
+    let idp: Vec<_> = (0..IDP_CONCURRENCY)
+        .map(|_| {
+            let (app, ids, stop, next) = (app.clone(), ids.clone(), stop.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut failures = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let id = &ids[next.fetch_add(1, Ordering::Relaxed) % ids.len()];
+                    let answer = app.get(&format!("/Users/{id}")).await;
+                    if answer.status != 200 {
+                        failures.push(answer.status);
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    let mut limits = Vec::new();
+    let samples = (period.as_millis() / 50) as usize;
+    for _ in 0..samples {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        limits.push(app.provisioner.drupal().concurrency_limit());
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut failures = Vec::new();
+    for task in idp {
+        failures.extend(task.await.expect("IdP task"));
+    }
+    (limits, failures)
+}
+
+/// The median of the second half: where the limit settled.
+fn settled(limits: &[usize]) -> usize {
+    let mut tail = limits[limits.len() / 2..].to_vec();
+    tail.sort_unstable();
+    tail[tail.len() / 2]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_limit_settles_near_the_sites_workers_and_backs_off_when_they_drop() {
+    let app = Arc::new(spawn_app().await);
+    app.log_in().await;
+    app.warm_role_cache().await;
+    let ids: Arc<Vec<String>> = Arc::new(
+        (0..50)
+            .map(|i| app.seed_user(&format!("load{i}"), &format!("load{i}@example.org")))
+            .collect(),
+    );
+    assert_eq!(
+        app.provisioner.drupal().concurrency_limit(),
+        8,
+        "starts where the fixed default was"
+    );
+
+    // 80 requests a second at most: the site, not this machine's cores,
+    // is the bottleneck.
+    app.drupal.set_capacity(8, SERVICE);
+    let (wide, failures) = load(&app, &ids, Duration::from_secs(5)).await;
+    assert!(failures.is_empty(), "no request failed: {failures:?}");
+    let at_eight = settled(&wide);
+    assert!(
+        (6..=16).contains(&at_eight),
+        "8 workers: settled on {at_eight}: {wide:?}"
+    );
+
+    app.drupal.set_capacity(2, SERVICE);
+    let (narrow, failures) = load(&app, &ids, Duration::from_secs(5)).await;
+    assert!(failures.is_empty(), "no request failed: {failures:?}");
+    let at_two = settled(&narrow);
+    assert!(
+        (1..=8).contains(&at_two) && at_two < at_eight,
+        "2 workers: settled on {at_two} (from {at_eight}): {narrow:?}"
+    );
+}
