@@ -20,3 +20,4 @@ pub mod secret;
 pub mod standin;
 pub mod startup;
 pub mod telemetry;
+pub mod untrusted;

@@ -181,3 +181,33 @@ async fn secrets_never_reach_logs_or_response_bodies() {
         }
     }
 }
+
+#[tokio::test]
+async fn client_values_reach_the_json_log_escaped_and_decode_to_what_was_sent() {
+    let logs = captured();
+    let app = spawn_app().await;
+    let group = app.group_id("editor").await;
+    let member = "json\u{7f}\u{202e}\u{2066}\u{2028}member";
+    app.patch(
+        &format!("/Groups/{group}"),
+        &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": [{"value": member}]}]}),
+    )
+    .await;
+    let text = logs.contents();
+    let line = text
+        .lines()
+        .find(|l| l.contains("json") && l.contains("a membership change"))
+        .unwrap_or_else(|| panic!("the failed member is logged: {text}"));
+    for raw in ['\u{7f}', '\u{202e}', '\u{2066}', '\u{2028}'] {
+        assert!(!line.contains(raw), "{raw:?} reached the log raw: {line}");
+    }
+    let event: Value = serde_json::from_str(line).expect("still one JSON object");
+    assert!(
+        event["member"]
+            .as_str()
+            .unwrap()
+            .starts_with("json\u{7f}\u{202e}"),
+        "{event}"
+    );
+}
