@@ -11,6 +11,10 @@ use actix_web::{Error, HttpResponse, ResponseError};
 use crate::drupal::DrupalError;
 use crate::provisioning::{MemberProblem, MembershipFailures, ProvisioningError};
 use crate::scim::error::ScimError;
+use crate::untrusted::{cut, quote};
+
+/// Characters of each of Drupal's reasons a detail repeats.
+const DRUPAL_DETAIL_CHARS: usize = 300;
 
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 
@@ -96,10 +100,11 @@ fn to_scim_error(e: ProvisioningError) -> ScimError {
             drupal_to_scim(&e)
         }
         ProvisioningError::NotFound(id) => {
-            ScimError::not_found(format!("No user with id {id} exists."))
+            ScimError::not_found(format!("No user with id {} exists.", quote(&id)))
         }
         ProvisioningError::GroupNotFound(id) => ScimError::not_found(format!(
-            "No group with id {id} exists. Groups are the Drupal roles listed in the bridge's mapping."
+            "No group with id {} exists. Groups are the Drupal roles listed in the bridge's mapping.",
+            quote(&id)
         )),
         ProvisioningError::Protected(why) => ScimError::forbidden(why),
         ProvisioningError::Mapping(e) => ScimError::invalid_value(e.to_string()),
@@ -130,7 +135,7 @@ fn membership_to_scim(failures: &MembershipFailures) -> ScimError {
         .failures
         .iter()
         .take(LISTED_MEMBERS)
-        .map(|f| format!("{} {}: {}", f.action, f.member, f.problem))
+        .map(|f| format!("{} {}: {}", f.action, quote(&f.member), f.problem))
         .collect();
     if failures.failures.len() > LISTED_MEMBERS {
         listed.push(format!(
@@ -185,17 +190,17 @@ fn log_drupal_failure(e: &DrupalError) {
         ),
         // The breaker logged when it opened.
         DrupalError::CircuitOpen { .. } => {}
-        DrupalError::Validation(_) | DrupalError::NotFound => {}
+        DrupalError::Validation(_) | DrupalError::NotFound | DrupalError::UrlTooLong { .. } => {}
     }
 }
 
 fn drupal_to_scim(e: &DrupalError) -> ScimError {
     match e {
         DrupalError::Validation(errors) => {
-            let taken: Vec<&str> = errors
+            let taken: Vec<_> = errors
                 .iter()
                 .filter(|v| v.detail.contains("is already taken"))
-                .map(|v| v.detail.as_str())
+                .map(|v| cut(&v.detail, DRUPAL_DETAIL_CHARS))
                 .collect();
             if !taken.is_empty() {
                 return ScimError::uniqueness(format!(
@@ -226,6 +231,11 @@ fn drupal_to_scim(e: &DrupalError) -> ScimError {
             "Drupal failed repeatedly; the bridge pauses requests to it. Retry later.",
             *retry_after,
         ),
+        // The values that make the URL long came from the client: its
+        // error, not Drupal's, and retrying cannot help.
+        DrupalError::UrlTooLong { bytes, limit } => ScimError::invalid_value(format!(
+            "A value in this request is too long to be looked up in Drupal: the request would need a URL of {bytes} bytes, and web servers in front of Drupal accept about {limit}. Shorten the filter or the value."
+        )),
         DrupalError::Rejected { .. } | DrupalError::Protocol(_) => {
             ScimError::bad_gateway(format!("Drupal gave an answer the bridge cannot use: {e}"))
         }
@@ -235,10 +245,11 @@ fn drupal_to_scim(e: &DrupalError) -> ScimError {
     }
 }
 
+/// Drupal's reasons, each cut short: they may repeat the client's value.
 fn e_details(errors: &[crate::drupal::document::ApiError]) -> String {
     errors
         .iter()
-        .map(|v| v.detail.as_str())
+        .map(|v| cut(&v.detail, DRUPAL_DETAIL_CHARS))
         .collect::<Vec<_>>()
         .join("; ")
 }

@@ -24,12 +24,18 @@ pub struct RequestLabel {
 }
 
 /// Names the SCIM operation (and the user or group it concerns).
+/// The target comes from the client: the log keeps a prefix of a long one.
 pub fn label(req: &HttpRequest, operation: &'static str, target: Option<String>) {
+    let target = target.map(|t| crate::untrusted::cut(&t, LOGGED_TARGET_CHARS).into_owned());
     req.extensions_mut()
         .insert(RequestLabel { operation, target });
 }
 
 const REQUEST_ID: &str = "x-request-id";
+
+/// Characters of a request's target (an id, a filter, a userName) its log
+/// event keeps.
+const LOGGED_TARGET_CHARS: usize = 256;
 
 pub async fn log_requests(
     req: ServiceRequest,

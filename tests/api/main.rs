@@ -9,6 +9,7 @@ mod drupal_auth;
 mod drupal_failures;
 mod dry_run;
 mod groups;
+mod hardening;
 mod helpers;
 mod idp_flows;
 mod jwt;
