@@ -77,15 +77,27 @@ impl Application {
             provisioner: provisioner.clone(),
             tokens: settings.scim.tokens.clone(),
             jwt,
-            public_url: settings.scim.public_url.clone(),
+            public_base: http::PublicBase {
+                public_url: settings.scim.public_url.clone(),
+                trusted_proxies: settings.scim.trusted_proxies.clone(),
+            },
         });
         let max_body = settings.scim.max_body_bytes;
+        let deadline = web::Data::new(http::BodyDeadline(settings.server.body_timeout));
+        // actix counts connections per worker thread.
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let per_worker = settings.server.max_connections.div_ceil(workers).max(1);
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(middleware::from_fn(http::body_deadline))
                 .wrap(middleware::from_fn(http::log_requests))
                 .app_data(state.clone())
+                .app_data(deadline.clone())
                 .configure(|cfg| http::configure(cfg, max_body))
         })
+        .workers(workers)
+        .max_connections(per_worker)
+        .client_request_timeout(settings.server.header_timeout)
         .shutdown_timeout(30)
         .listen(listener)
         .map_err(|source| StartupError::Bind {

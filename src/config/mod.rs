@@ -5,8 +5,10 @@
 //! the bridge may change).
 
 mod drupal;
+mod ip_range;
 mod policy;
 mod scim;
+mod server;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,13 +17,16 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use self::drupal::{DrupalSettings, CLEARTEXT_WARNING};
+pub use self::ip_range::IpRange;
 pub use self::policy::{DeprovisionPolicy, PolicySettings};
 pub use self::scim::{JwtSettings, ScimSettings};
+pub use self::server::ServerSettings;
 pub use crate::drupal::settings::{DrupalAuth, DrupalAuthMode, DrupalLimits};
 pub use crate::secret::Secret;
 
 use self::drupal::RawDrupal;
 use self::scim::RawScim;
+use self::server::RawServer;
 
 /// Environment variables `SCIM_BRIDGE__SECTION__KEY` override file keys.
 pub const ENV_PREFIX: &str = "SCIM_BRIDGE";
@@ -53,6 +58,9 @@ struct RawSettings {
     listen: String,
     scim: RawScim,
     drupal: RawDrupal,
+    /// Deadlines and limits of the SCIM port.
+    #[serde(default)]
+    server: RawServer,
     /// Path of the mapping YAML. Default `mappings/default.yaml`.
     #[serde(default = "default_mapping")]
     mapping: PathBuf,
@@ -111,6 +119,7 @@ fn default_account_cache_secs() -> u64 {
 pub struct Settings {
     pub listen: SocketAddr,
     pub scim: ScimSettings,
+    pub server: ServerSettings,
     pub drupal: DrupalSettings,
     pub mapping: PathBuf,
     pub policy: PolicySettings,
@@ -160,6 +169,7 @@ fn environment() -> config::Environment {
         .try_parsing(true)
         .list_separator(",")
         .with_list_parse_key("scim.tokens")
+        .with_list_parse_key("scim.trusted_proxies")
         .with_list_parse_key("protected_roles")
 }
 
@@ -181,9 +191,11 @@ impl RawSettings {
 
         let scim = self.scim.resolve()?;
         let drupal = self.drupal.resolve()?;
+        let server = self.server.resolve()?;
         Ok(Settings {
             listen,
             scim,
+            server,
             drupal,
             mapping: self.mapping,
             policy: PolicySettings {

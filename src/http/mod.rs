@@ -4,8 +4,10 @@
 mod auth;
 mod bulk;
 pub mod caller;
+mod deadline;
 mod discovery;
 pub mod error;
+mod forwarded;
 mod groups;
 pub mod jwt;
 mod request_log;
@@ -37,9 +39,11 @@ pub struct AppState {
     pub tokens: Vec<Secret>,
     /// Verifies JWT bearer tokens, when an issuer is configured.
     pub jwt: Option<jwt::JwtVerifier>,
-    /// Configured public base URL of the SCIM API, if any.
-    pub public_url: Option<String>,
+    /// Where `Location` and `meta.location` take their base URL from.
+    pub public_base: PublicBase,
 }
+
+pub use forwarded::PublicBase;
 
 /// Mounts the routes. `max_body_bytes` bounds every request body.
 pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
@@ -76,13 +80,17 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
 /// The request-log middleware, wrapped around the whole app by startup.
 pub use request_log::log_requests;
 
+/// The request-body deadline, wrapped around the whole app by startup,
+/// which also provides its `BodyDeadline`.
+pub use deadline::{body_deadline, BodyDeadline};
+
 /// The scope's fallback: no SCIM endpoint at that path. (A known path with
 /// an unsupported method is each resource's own `only` answer.)
 async fn no_such_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ScimError::not_found(format!(
         "No SCIM endpoint at {} {}. Endpoints: /Users, /Groups, /Bulk, /ServiceProviderConfig, /Schemas, /ResourceTypes.",
         req.method(),
-        req.path()
+        crate::untrusted::quote(req.path())
     ))
     .into())
 }
@@ -134,11 +142,7 @@ async fn search_across_types(req: HttpRequest) -> Result<HttpResponse, ApiError>
 /// Base URL of the SCIM API as the client sees it, for `Location` and
 /// `meta.location`.
 fn base_url(req: &HttpRequest, state: &AppState) -> String {
-    if let Some(url) = &state.public_url {
-        return url.clone();
-    }
-    let info = req.connection_info();
-    format!("{}://{}/scim/v2", info.scheme(), info.host())
+    state.public_base.of(req)
 }
 
 /// A SCIM JSON response.

@@ -3,11 +3,13 @@
 
 mod bulk;
 mod custom_schemas;
+mod deadlines;
 mod deprovision;
 mod discovery;
 mod drupal_auth;
 mod drupal_failures;
 mod dry_run;
+mod forwarded;
 mod groups;
 mod hardening;
 mod helpers;
