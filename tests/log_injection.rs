@@ -3,6 +3,10 @@
 //! (`tests/logs.rs`): a newline, NUL, DEL or a bidirectional control in a
 //! member value, a filter, a userName or an id reaches the log escaped.
 
+// A test crate: a failed unwrap is a failed test (clippy.toml allows
+// them in #[test] functions; this extends that to the helpers).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;

@@ -2,6 +2,10 @@
 //! call, tied by a request id, and never a secret. A test binary of its own,
 //! because it installs the process-wide log subscriber.
 
+// A test crate: a failed unwrap is a failed test (clippy.toml allows
+// them in #[test] functions; this extends that to the helpers).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;

@@ -1,6 +1,10 @@
 //! Integration tests: the real bridge on a random port, in front of the
 //! in-process Drupal stand-in, called over HTTP as an identity provider would.
 
+// A test crate: a failed unwrap is a failed test (clippy.toml allows
+// them in #[test] functions; this extends that to the helpers).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod bulk;
 mod custom_schemas;
 mod deadlines;
