@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{middleware, web, App, HttpServer};
+use actix_web::{middleware, web, App};
 
 use crate::config::Settings;
 use crate::drupal::{DrupalClient, DrupalError};
@@ -80,14 +80,12 @@ impl Application {
             public_base: http::PublicBase {
                 public_url: settings.scim.public_url.clone(),
                 trusted_proxies: settings.scim.trusted_proxies.clone(),
+                listen: addr.to_string(),
             },
         });
         let max_body = settings.scim.max_body_bytes;
         let deadline = web::Data::new(http::BodyDeadline(settings.server.body_timeout));
-        // actix counts connections per worker thread.
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let per_worker = settings.server.max_connections.div_ceil(workers).max(1);
-        let server = HttpServer::new(move || {
+        let server = http::scim_port::serve(listener, &settings.server, move || {
             App::new()
                 .wrap(middleware::from_fn(http::body_deadline))
                 .wrap(middleware::from_fn(http::log_requests))
@@ -95,16 +93,10 @@ impl Application {
                 .app_data(deadline.clone())
                 .configure(|cfg| http::configure(cfg, max_body))
         })
-        .workers(workers)
-        .max_connections(per_worker)
-        .client_request_timeout(settings.server.header_timeout)
-        .shutdown_timeout(30)
-        .listen(listener)
         .map_err(|source| StartupError::Bind {
             addr: addr.to_string(),
             source,
-        })?
-        .run();
+        })?;
         Ok(Application {
             port: addr.port(),
             server,

@@ -16,6 +16,8 @@ use crate::config::IpRange;
 pub struct PublicBase {
     pub public_url: Option<String>,
     pub trusted_proxies: Vec<IpRange>,
+    /// The address the bridge listens on, for a request without a `Host`.
+    pub listen: String,
 }
 
 impl PublicBase {
@@ -39,7 +41,7 @@ impl PublicBase {
             .and_then(|v| v.to_str().ok())
             .and_then(host)
             .map(str::to_string);
-        let host = addressed.unwrap_or_else(|| req.app_config().local_addr().to_string());
+        let host = addressed.unwrap_or_else(|| self.listen.clone());
         format!("http://{host}/scim/v2")
     }
 }

@@ -8,9 +8,11 @@ mod deadline;
 mod discovery;
 pub mod error;
 mod forwarded;
+mod framework_errors;
 mod groups;
 pub mod jwt;
 mod request_log;
+pub mod scim_port;
 mod users;
 
 use std::sync::Arc;
@@ -59,6 +61,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             "/healthz",
             web::get().to(|| async { HttpResponse::Ok().body("ok") }),
         )
+        // Outside /scim/v2 too, every answer is a SCIM error document.
+        .default_service(web::to(no_such_route))
         .service(
             web::scope("/scim/v2")
                 .wrap(middleware::from_fn(auth::require_bearer))

@@ -14,6 +14,7 @@ mod drupal_auth;
 mod drupal_failures;
 mod dry_run;
 mod forwarded;
+mod framework_errors;
 mod groups;
 mod hardening;
 mod helpers;
