@@ -7,11 +7,15 @@ use actix_web::http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, ResponseError};
+use serde_json::Value;
 
 use crate::drupal::DrupalError;
 use crate::provisioning::{MemberProblem, MembershipFailures, ProvisioningError};
 use crate::scim::error::ScimError;
 use crate::untrusted::{cut, quote};
+
+/// The longest `detail` an answer carries.
+const MAX_DETAIL_CHARS: usize = 4096;
 
 /// Characters of each of Drupal's reasons a detail repeats.
 const DRUPAL_DETAIL_CHARS: usize = 300;
@@ -46,9 +50,17 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        let mut body = self.0.to_json();
+        // A last guard: each place quotes client values short, and no
+        // detail grows past this whatever it lists.
+        if let Some(Value::String(detail)) = body.get_mut("detail") {
+            if detail.chars().count() > MAX_DETAIL_CHARS {
+                *detail = cut(detail, MAX_DETAIL_CHARS).into_owned();
+            }
+        }
         let mut response = HttpResponse::build(self.status_code())
             .insert_header((CONTENT_TYPE, SCIM_CONTENT_TYPE))
-            .body(self.0.to_json().to_string());
+            .body(body.to_string());
         if let Some(secs) = self.0.retry_after {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(RETRY_AFTER, v);

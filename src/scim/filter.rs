@@ -553,7 +553,8 @@ fn check_literal(path: &AttrPath, meta: &AttrMeta, value: &CompValue) -> Result<
         _ => "a number",
     };
     Err(format!(
-        "\"{path}\" cannot be compared with {value}: it takes {expected}"
+        "\"{path}\" cannot be compared with {}: it takes {expected}",
+        crate::untrusted::quote(&value.to_string())
     ))
 }
 

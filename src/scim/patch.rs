@@ -743,7 +743,8 @@ fn normalize_simple(value: &Value, meta: &AttrMeta) -> Result<Value, ScimError> 
     };
     accepted.ok_or_else(|| {
         ScimError::invalid_value(format!(
-            "{value} is not a valid value for \"{}\" ({})",
+            "{} is not a valid value for \"{}\" ({})",
+            crate::untrusted::quote(&value.to_string()),
             meta.name,
             format!("{:?}", meta.kind).to_lowercase()
         ))

@@ -15,6 +15,7 @@ mod drupal_failures;
 mod dry_run;
 mod forwarded;
 mod framework_errors;
+mod fuzz;
 mod groups;
 mod hardening;
 mod helpers;
