@@ -215,3 +215,45 @@ async fn client_values_reach_the_json_log_escaped_and_decode_to_what_was_sent() 
         "{event}"
     );
 }
+
+#[tokio::test]
+async fn a_long_id_or_path_is_logged_as_a_short_prefix_marked_as_cut() {
+    captured();
+    let app = spawn_app().await;
+    let id = "q".repeat(5_000);
+    app.get(&format!("/Users/{id}")).await;
+    let path = "p".repeat(5_000);
+    app.get(&format!("/{path}")).await;
+    let events = events();
+    let target = events
+        .iter()
+        .find(|e| {
+            e["message"] == "scim request"
+                && e["operation"] == "get_user"
+                && e["scim_target"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("qqq"))
+        })
+        .expect("the request event");
+    let logged = target["scim_target"].as_str().unwrap();
+    assert!(
+        logged.len() < 400 && logged.ends_with("(5000 characters)"),
+        "{logged}"
+    );
+    let route = events
+        .iter()
+        .find(|e| {
+            e["message"] == "scim request"
+                && e["span"]["route"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("/scim/v2/ppp"))
+        })
+        .expect("the request event");
+    assert!(
+        route["span"]["route"].as_str().unwrap().len() < 400,
+        "{route}"
+    );
+    for line in captured().contents().lines() {
+        assert!(!line.contains(&"q".repeat(300)), "a whole id in the log");
+    }
+}

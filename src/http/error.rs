@@ -89,7 +89,7 @@ pub async fn scim_rejections(
         return Ok(response.map_into_boxed_body());
     }
     let detail = match status {
-        StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not supported on {path}."),
+        StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not supported on {}.", quote(&path)),
         StatusCode::PAYLOAD_TOO_LARGE => {
             "The request body is larger than this bridge accepts (scim.max_body_bytes).".to_string()
         }

@@ -106,7 +106,7 @@ fn only(allowed: &'static str) -> Route {
         let mut response = ApiError(ScimError::method_not_allowed(format!(
             "{} is not supported on {}; it answers {allowed}.",
             req.method(),
-            req.path()
+            crate::untrusted::quote(req.path())
         )))
         .error_response();
         response

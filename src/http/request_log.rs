@@ -46,7 +46,9 @@ pub async fn log_requests(
         "scim_request",
         request_id = %request_id,
         method = %req.method(),
-        route = %req.match_pattern().unwrap_or_else(|| req.path().to_string()),
+        route = %req.match_pattern().unwrap_or_else(|| {
+            crate::untrusted::cut(req.path(), LOGGED_TARGET_CHARS).into_owned()
+        }),
         // Filled in by the provisioning layer once it knows whose account it is.
         user = tracing::field::Empty,
     );

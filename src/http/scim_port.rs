@@ -44,7 +44,11 @@ where
     let per_worker = settings.max_connections.div_ceil(workers).max(1);
     let header_timeout = settings.header_timeout;
     let addr = listener.local_addr()?;
-    let server = Server::build()
+    let builder = Server::build();
+    // Kept-alive connections are closed once a graceful stop starts (as
+    // HttpServer does), so a stopping bridge takes no new requests on them.
+    let stopping = builder.graceful_shutdown_signal();
+    let server = builder
         .workers(workers)
         .max_concurrent_connections(per_worker)
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
@@ -52,7 +56,12 @@ where
             let app = factory()
                 .into_factory()
                 .map_err(|err| err.into().error_response());
+            let stopping = stopping.clone();
             let http = HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let stopping = stopping.clone();
+                    async move { stopping.notified().await }
+                })
                 .client_request_timeout(header_timeout)
                 .client_disconnect_timeout(Duration::from_secs(1))
                 .local_addr(addr)
