@@ -26,3 +26,4 @@ pub mod sites;
 pub mod standin;
 pub mod startup;
 pub mod telemetry;
+pub mod untrusted;

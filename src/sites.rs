@@ -11,7 +11,7 @@ use crate::drupal::{DrupalClient, DrupalError};
 use crate::http::clients::Clients;
 use crate::http::jwt::JwtError;
 use crate::http::site::site_path;
-use crate::http::AppState;
+use crate::http::{AppState, PublicBase};
 use crate::mapping::{Mapping, MappingError};
 use crate::provisioning::Provisioner;
 use crate::scim::schema::SchemaError;
@@ -51,11 +51,15 @@ pub fn build(
     Ok(AppState {
         provisioner,
         clients,
-        public_url: settings
-            .scim
-            .public_url
-            .as_ref()
-            .map(|url| url.replace("{site}", &settings.id)),
+        public_base: PublicBase {
+            public_url: settings
+                .scim
+                .public_url
+                .as_ref()
+                .map(|url| url.replace("{site}", &settings.id)),
+            trusted_proxies: settings.scim.trusted_proxies.clone(),
+            path: site_path(&settings.id, multi_site),
+        },
         site: settings.id.as_str().into(),
         path: site_path(&settings.id, multi_site),
         max_body_bytes: settings.scim.max_body_bytes,
@@ -95,7 +99,7 @@ sites:
         assert_eq!(&*state.site, "physics");
         assert_eq!(state.path, "/sites/physics/scim/v2");
         assert_eq!(
-            state.public_url.as_deref(),
+            state.public_base.public_url.as_deref(),
             Some("https://scim.example.org/sites/physics/scim/v2")
         );
         assert!(state.discreet);

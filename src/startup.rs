@@ -183,10 +183,13 @@ impl Application {
         let metrics_data = web::Data::from(metrics.clone());
         let audit_data = web::Data::from(audit.clone());
         let readiness_data = web::Data::from(readiness);
-        let server = HttpServer::new(move || {
+        let deadline = web::Data::new(http::BodyDeadline(settings.server.body_timeout));
+        let server = http::scim_port::serve(listener, &settings.server, move || {
             App::new()
+                .wrap(middleware::from_fn(http::body_deadline))
                 .wrap(middleware::from_fn(http::log_requests))
                 .app_data(data.clone())
+                .app_data(deadline.clone())
                 .app_data(metrics_data.clone())
                 .app_data(audit_data.clone())
                 .app_data(readiness_data.clone())
@@ -194,13 +197,10 @@ impl Application {
                 .route("/readyz", web::get().to(monitor::readyz))
                 .configure(|cfg| http::configure(cfg, max_body, multi_site))
         })
-        .shutdown_timeout(30)
-        .listen(listener)
         .map_err(|source| StartupError::Bind {
             addr: addr.to_string(),
             source,
-        })?
-        .run();
+        })?;
         Ok(Application {
             port: addr.port(),
             server,

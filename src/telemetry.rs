@@ -26,7 +26,7 @@ where
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer)
+        .with_writer(OneLinePerRecord(writer))
         .with_target(true);
     TEXT.store(format == LogFormat::Text, Ordering::Relaxed);
     let result = match format {
@@ -66,6 +66,41 @@ fn readable(path: &str, limit: usize) -> String {
     }
     let kept: String = decoded.chars().take(limit).collect();
     format!("{kept}… ({} more characters)", total - limit)
+}
+
+/// Writes each formatted record with what a client may have put in its
+/// fields escaped (`untrusted::escape_line`): a value holding a newline,
+/// NUL, DEL or a bidirectional control cannot forge or disguise a line, in
+/// the text format or the JSON one. The formatter writes a record in one
+/// call, so each call is one record.
+pub struct OneLinePerRecord<M>(pub M);
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for OneLinePerRecord<M> {
+    type Writer = EscapedRecord<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        EscapedRecord(self.0.make_writer())
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        EscapedRecord(self.0.make_writer_for(meta))
+    }
+}
+
+/// One record on its way to the log, see [`OneLinePerRecord`].
+pub struct EscapedRecord<W>(W);
+
+impl<W: Write> Write for EscapedRecord<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0
+            .write_all(crate::untrusted::escape_line(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Standard error, for the binary.

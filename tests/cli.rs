@@ -2,6 +2,10 @@
 //! Drupal stand-in in each state it must report, `map` both ways, and
 //! `serve --dry-run` and SIGHUP reloads as a running process.
 
+// A test crate: a failed unwrap is a failed test (clippy.toml allows
+// them in #[test] functions; this extends that to the helpers).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,10 @@
 //! call, tied by a request id, and never a secret. A test binary of its own,
 //! because it installs the process-wide log subscriber.
 
+// A test crate: a failed unwrap is a failed test (clippy.toml allows
+// them in #[test] functions; this extends that to the helpers).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
@@ -179,5 +183,77 @@ async fn secrets_never_reach_logs_or_response_bodies() {
                 "a secret reached a response body: {body}"
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn client_values_reach_the_json_log_escaped_and_decode_to_what_was_sent() {
+    let logs = captured();
+    let app = spawn_app().await;
+    let group = app.group_id("editor").await;
+    let member = "json\u{7f}\u{202e}\u{2066}\u{2028}member";
+    app.patch(
+        &format!("/Groups/{group}"),
+        &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": [{"value": member}]}]}),
+    )
+    .await;
+    let text = logs.contents();
+    let line = text
+        .lines()
+        .find(|l| l.contains("json") && l.contains("a membership change"))
+        .unwrap_or_else(|| panic!("the failed member is logged: {text}"));
+    for raw in ['\u{7f}', '\u{202e}', '\u{2066}', '\u{2028}'] {
+        assert!(!line.contains(raw), "{raw:?} reached the log raw: {line}");
+    }
+    let event: Value = serde_json::from_str(line).expect("still one JSON object");
+    assert!(
+        event["member"]
+            .as_str()
+            .unwrap()
+            .starts_with("json\u{7f}\u{202e}"),
+        "{event}"
+    );
+}
+
+#[tokio::test]
+async fn a_long_id_or_path_is_logged_as_a_short_prefix_marked_as_cut() {
+    captured();
+    let app = spawn_app().await;
+    let id = "q".repeat(5_000);
+    app.get(&format!("/Users/{id}")).await;
+    let path = "p".repeat(5_000);
+    app.get(&format!("/{path}")).await;
+    let events = events();
+    let target = events
+        .iter()
+        .find(|e| {
+            e["message"] == "scim request"
+                && e["operation"] == "get_user"
+                && e["scim_target"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("qqq"))
+        })
+        .expect("the request event");
+    let logged = target["scim_target"].as_str().unwrap();
+    assert!(
+        logged.len() < 400 && logged.ends_with("(5000 characters)"),
+        "{logged}"
+    );
+    let route = events
+        .iter()
+        .find(|e| {
+            e["message"] == "scim request"
+                && e["span"]["route"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("/scim/v2/ppp"))
+        })
+        .expect("the request event");
+    assert!(
+        route["span"]["route"].as_str().unwrap().len() < 400,
+        "{route}"
+    );
+    for line in captured().contents().lines() {
+        assert!(!line.contains(&"q".repeat(300)), "a whole id in the log");
     }
 }

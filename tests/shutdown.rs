@@ -1,6 +1,10 @@
 //! SIGTERM lets requests in flight finish, then the process exits 0: the
 //! real binary (`demo`, with a slow stand-in), a request under way, a signal.
 
+// A test crate: a failed unwrap is a failed test (clippy.toml allows
+// them in #[test] functions; this extends that to the helpers).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

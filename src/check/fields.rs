@@ -145,9 +145,11 @@ fn items(value: &Value) -> Vec<&Value> {
 /// Why `sample`, one item of the field on the site, does not fit the rule.
 fn mismatch(field: &MappedField, sample: &Value) -> Option<String> {
     let fits = match field.field_type {
-        FieldType::String | FieldType::Email | FieldType::Telephone | FieldType::ListString => {
-            sample.is_string()
-        }
+        FieldType::String
+        | FieldType::StringLong
+        | FieldType::Email
+        | FieldType::Telephone
+        | FieldType::ListString => sample.is_string(),
         FieldType::Text => sample
             .get("value")
             .is_some_and(|v| v.is_string() || v.is_null()),
@@ -210,6 +212,7 @@ fn describe(sample: &Value) -> &'static str {
 fn drupal_type_label(field_type: FieldType) -> &'static str {
     match field_type {
         FieldType::String => "Text (plain)",
+        FieldType::StringLong => "Text (plain, long)",
         FieldType::Text => "Text (formatted)",
         FieldType::Boolean => "Boolean",
         FieldType::Integer => "Number (integer)",

@@ -70,6 +70,7 @@ fn sh(word: &str) -> String {
 fn field_type(field_type: FieldType) -> Option<(&'static str, &'static str, Option<&'static str>)> {
     Some(match field_type {
         FieldType::String => ("string", "string_textfield", None),
+        FieldType::StringLong => ("string_long", "string_textarea", None),
         FieldType::Text => ("text", "text_textfield", Some("text")),
         FieldType::Boolean => ("boolean", "boolean_checkbox", None),
         FieldType::Integer => ("integer", "number", None),

@@ -5,8 +5,10 @@
 //! the bridge may change), `sites` (many sites behind one bridge).
 
 mod drupal;
+mod ip_range;
 mod policy;
 mod scim;
+mod server;
 mod sites;
 mod telemetry;
 
@@ -17,16 +19,19 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use self::drupal::{DrupalSettings, CLEARTEXT_WARNING};
+pub use self::ip_range::IpRange;
 pub use self::policy::{DeprovisionPolicy, PolicySettings};
 pub use self::scim::{
     ClientCredential, JwtSettings, ScimClient, ScimSettings, DEFAULT_CLIENT, JWT_CLIENT,
 };
+pub use self::server::ServerSettings;
 pub use self::telemetry::{AuditSettings, HealthSettings, MetricsSettings};
 pub use crate::drupal::settings::{ConcurrencyMode, DrupalAuth, DrupalAuthMode, DrupalLimits};
 pub use crate::secret::Secret;
 
 use self::drupal::RawDrupal;
 use self::scim::RawScim;
+use self::server::RawServer;
 use self::telemetry::{RawAudit, RawHealth, RawMetrics};
 
 /// Environment variables `SCIM_BRIDGE__SECTION__KEY` override file keys.
@@ -71,6 +76,9 @@ struct RawTop {
     // An `Option`: a section holding only comments (YAML null) is absent.
     #[serde(default)]
     health: Option<RawHealth>,
+    /// Deadlines and limits of the SCIM port (one port for every site).
+    #[serde(default)]
+    server: RawServer,
     /// The audit trail's file (one for every site; each event names its site).
     // An `Option`: a section holding only comments (YAML null) is absent.
     #[serde(default)]
@@ -78,7 +86,9 @@ struct RawTop {
 }
 
 /// The top-level keys that belong to the bridge, not to a site.
-const BRIDGE_KEYS: [&str; 6] = ["listen", "sites", "defaults", "metrics", "health", "audit"];
+const BRIDGE_KEYS: [&str; 7] = [
+    "listen", "sites", "defaults", "server", "metrics", "health", "audit",
+];
 
 /// One site's settings as written in the file (secrets may still be file
 /// references): the top level of a single-site file, or an entry of
@@ -151,6 +161,8 @@ pub struct Settings {
     /// The file lists `sites:`: each is served at `/sites/{id}/scim/v2`
     /// (else the one site is at `/scim/v2`).
     pub multi_site: bool,
+    /// Deadlines and limits of the SCIM port.
+    pub server: ServerSettings,
     pub metrics: MetricsSettings,
     pub health: HealthSettings,
     pub audit: AuditSettings,
@@ -240,6 +252,7 @@ impl Settings {
             listen: parsed.listen,
             sites,
             multi_site: parsed.multi_site,
+            server: parsed.server.clone(),
             metrics: parsed.metrics,
             health: parsed.health,
             audit: parsed.audit,
@@ -266,6 +279,7 @@ impl Settings {
                 listen: parsed.listen,
                 sites,
                 multi_site: parsed.multi_site,
+                server: parsed.server.clone(),
                 metrics: parsed.metrics,
                 health: parsed.health,
                 audit: parsed.audit,
@@ -299,6 +313,7 @@ impl Settings {
                 top.listen
             ))
         })?;
+        let server = top.server.resolve()?;
         let metrics = top.metrics.unwrap_or_default().resolve()?;
         let health = top.health.unwrap_or_default().resolve()?;
         let audit = top.audit.unwrap_or_default().resolve();
@@ -316,6 +331,7 @@ impl Settings {
             let raw: RawSite = source.clone().try_deserialize().map_err(load)?;
             return Ok(Parsed {
                 listen,
+                server,
                 metrics,
                 health,
                 audit,
@@ -354,6 +370,7 @@ impl Settings {
             .collect();
         Ok(Parsed {
             listen,
+            server,
             metrics,
             health,
             audit,
@@ -366,6 +383,7 @@ impl Settings {
 /// The file read, each site's settings resolved or refused.
 struct Parsed {
     listen: SocketAddr,
+    server: ServerSettings,
     metrics: MetricsSettings,
     health: HealthSettings,
     audit: AuditSettings,
@@ -389,6 +407,7 @@ fn environment() -> config::Environment {
         .try_parsing(true)
         .list_separator(",")
         .with_list_parse_key("scim.tokens")
+        .with_list_parse_key("scim.trusted_proxies")
         .with_list_parse_key("protected_roles")
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{read_secret_file, ConfigError};
+use super::{read_secret_file, ConfigError, IpRange};
 use crate::secret::Secret;
 
 #[derive(Debug, Deserialize)]
@@ -19,6 +19,11 @@ pub(super) struct RawScim {
     /// Public base URL of the SCIM API (for `Location` and `meta.location`)
     /// when the bridge sits behind a proxy; default: taken from each request.
     public_url: Option<String>,
+    /// Proxies (addresses or CIDR blocks) whose `Forwarded`,
+    /// `X-Forwarded-Proto` and `X-Forwarded-Host` headers are believed when
+    /// `public_url` is not set. Default: none.
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
     /// Largest accepted request body, in bytes. Default 1 MiB.
     #[serde(default = "default_max_body_bytes")]
     max_body_bytes: usize,
@@ -84,6 +89,7 @@ pub struct ScimSettings {
     /// `scim.clients`.
     pub clients: Vec<ScimClient>,
     pub public_url: Option<String>,
+    pub trusted_proxies: Vec<IpRange>,
     pub max_body_bytes: usize,
 }
 
@@ -176,11 +182,28 @@ impl RawScim {
             }
         }
 
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<IpRange>()
+                    .map_err(|e| ConfigError::Invalid(format!("scim.trusted_proxies: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let public_url = self.public_url.map(|u| u.trim_end_matches('/').to_string());
+        if let Some(url) = &public_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "scim.public_url: {url:?} must start with https:// or http://"
+                )));
+            }
+        }
         Ok(ScimSettings {
             tokens,
             jwt,
             clients,
-            public_url: self.public_url.map(|u| u.trim_end_matches('/').to_string()),
+            public_url,
+            trusted_proxies,
             max_body_bytes: self.max_body_bytes,
         })
     }

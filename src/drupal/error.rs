@@ -50,6 +50,11 @@ pub enum DrupalError {
     /// `retry_after` seconds. This request was not sent.
     #[error("Drupal failed repeatedly; the bridge pauses requests to it")]
     CircuitOpen { retry_after: u64 },
+    /// The request would need a URL longer than web servers in front of
+    /// Drupal accept (`MAX_URL_BYTES`): it was not sent. The values that
+    /// make it long come from the SCIM request.
+    #[error("the Drupal request would need a URL of {bytes} bytes, over the {limit} bytes web servers accept")]
+    UrlTooLong { bytes: usize, limit: usize },
 }
 
 fn join_details(errors: &[ApiError]) -> String {

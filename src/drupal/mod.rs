@@ -35,6 +35,11 @@ use settings::{DrupalAuth, DrupalLimits};
 
 const JSONAPI: &str = "application/vnd.api+json";
 const USERS: &str = "/jsonapi/user/user";
+/// The longest URL the bridge sends Drupal: the common limit of Apache
+/// (`LimitRequestLine`) and nginx (`large_client_header_buffers`) in front
+/// of it. A longer one would be refused by the web server, an answer the
+/// bridge could only take for an outage.
+pub const MAX_URL_BYTES: usize = 8190;
 const ROLES: &str = "/jsonapi/user_role/user_role";
 
 /// One page of a user collection.
@@ -399,6 +404,18 @@ impl DrupalClient {
         body: Option<&Value>,
     ) -> Result<Value, DrupalError> {
         call_count::record_call();
+        let bytes = self.inner.base_url.len() + path.len();
+        if bytes > MAX_URL_BYTES {
+            tracing::warn!(
+                target: "drupal",
+                op, method = %method, path = %crate::untrusted::cut(path, 256), bytes,
+                "drupal call not sent: its URL is longer than web servers accept"
+            );
+            return Err(DrupalError::UrlTooLong {
+                bytes,
+                limit: MAX_URL_BYTES,
+            });
+        }
         if self.dry_run && method != Method::GET {
             return dry_run::pretend_write(self, op, &method, path, body).await;
         }

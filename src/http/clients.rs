@@ -136,6 +136,7 @@ mod tests {
             jwt: None,
             clients,
             public_url: None,
+            trusted_proxies: Vec::new(),
             max_body_bytes: 1024,
         }
     }

@@ -7,10 +7,18 @@ use actix_web::http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, ResponseError};
+use serde_json::Value;
 
 use crate::drupal::DrupalError;
 use crate::provisioning::{MemberProblem, MembershipFailures, ProvisioningError};
 use crate::scim::error::ScimError;
+use crate::untrusted::{cut, quote};
+
+/// The longest `detail` an answer carries.
+const MAX_DETAIL_CHARS: usize = 4096;
+
+/// Characters of each of Drupal's reasons a detail repeats.
+const DRUPAL_DETAIL_CHARS: usize = 300;
 
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 
@@ -42,9 +50,17 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        let mut body = self.0.to_json();
+        // A last guard: each place quotes client values short, and no
+        // detail grows past this whatever it lists.
+        if let Some(Value::String(detail)) = body.get_mut("detail") {
+            if detail.chars().count() > MAX_DETAIL_CHARS {
+                *detail = cut(detail, MAX_DETAIL_CHARS).into_owned();
+            }
+        }
         let mut response = HttpResponse::build(self.status_code())
             .insert_header((CONTENT_TYPE, SCIM_CONTENT_TYPE))
-            .body(self.0.to_json().to_string());
+            .body(body.to_string());
         if let Some(secs) = self.0.retry_after {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(RETRY_AFTER, v);
@@ -73,7 +89,7 @@ pub async fn scim_rejections(
         return Ok(response.map_into_boxed_body());
     }
     let detail = match status {
-        StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not supported on {path}."),
+        StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not supported on {}.", quote(&path)),
         StatusCode::PAYLOAD_TOO_LARGE => {
             "The request body is larger than this bridge accepts (scim.max_body_bytes).".to_string()
         }
@@ -96,10 +112,11 @@ fn to_scim_error(e: ProvisioningError) -> ScimError {
             drupal_to_scim(&e)
         }
         ProvisioningError::NotFound(id) => {
-            ScimError::not_found(format!("No user with id {id} exists."))
+            ScimError::not_found(format!("No user with id {} exists.", quote(&id)))
         }
         ProvisioningError::GroupNotFound(id) => ScimError::not_found(format!(
-            "No group with id {id} exists. Groups are the Drupal roles listed in the bridge's mapping."
+            "No group with id {} exists. Groups are the Drupal roles listed in the bridge's mapping.",
+            quote(&id)
         )),
         ProvisioningError::Protected(why) => ScimError::forbidden(why),
         ProvisioningError::Mapping(e) => ScimError::invalid_value(e.to_string()),
@@ -130,7 +147,7 @@ fn membership_to_scim(failures: &MembershipFailures) -> ScimError {
         .failures
         .iter()
         .take(LISTED_MEMBERS)
-        .map(|f| format!("{} {}: {}", f.action, f.member, f.problem))
+        .map(|f| format!("{} {}: {}", f.action, quote(&f.member), f.problem))
         .collect();
     if failures.failures.len() > LISTED_MEMBERS {
         listed.push(format!(
@@ -185,17 +202,17 @@ fn log_drupal_failure(e: &DrupalError) {
         ),
         // The breaker logged when it opened.
         DrupalError::CircuitOpen { .. } => {}
-        DrupalError::Validation(_) | DrupalError::NotFound => {}
+        DrupalError::Validation(_) | DrupalError::NotFound | DrupalError::UrlTooLong { .. } => {}
     }
 }
 
 fn drupal_to_scim(e: &DrupalError) -> ScimError {
     match e {
         DrupalError::Validation(errors) => {
-            let taken: Vec<&str> = errors
+            let taken: Vec<_> = errors
                 .iter()
                 .filter(|v| v.detail.contains("is already taken"))
-                .map(|v| v.detail.as_str())
+                .map(|v| cut(&v.detail, DRUPAL_DETAIL_CHARS))
                 .collect();
             if !taken.is_empty() {
                 return ScimError::uniqueness(format!(
@@ -226,6 +243,11 @@ fn drupal_to_scim(e: &DrupalError) -> ScimError {
             "Drupal failed repeatedly; the bridge pauses requests to it. Retry later.",
             *retry_after,
         ),
+        // The values that make the URL long came from the client: its
+        // error, not Drupal's, and retrying cannot help.
+        DrupalError::UrlTooLong { bytes, limit } => ScimError::invalid_value(format!(
+            "A value in this request is too long to be looked up in Drupal: the request would need a URL of {bytes} bytes, and web servers in front of Drupal accept about {limit}. Shorten the filter or the value."
+        )),
         DrupalError::Rejected { .. } | DrupalError::Protocol(_) => {
             ScimError::bad_gateway(format!("Drupal gave an answer the bridge cannot use: {e}"))
         }
@@ -235,10 +257,11 @@ fn drupal_to_scim(e: &DrupalError) -> ScimError {
     }
 }
 
+/// Drupal's reasons, each cut short: they may repeat the client's value.
 fn e_details(errors: &[crate::drupal::document::ApiError]) -> String {
     errors
         .iter()
-        .map(|v| v.detail.as_str())
+        .map(|v| cut(&v.detail, DRUPAL_DETAIL_CHARS))
         .collect::<Vec<_>>()
         .join("; ")
 }

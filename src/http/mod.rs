@@ -5,11 +5,15 @@ mod auth;
 mod bulk;
 pub mod caller;
 pub mod clients;
+mod deadline;
 mod discovery;
 pub mod error;
+mod forwarded;
+mod framework_errors;
 mod groups;
 pub mod jwt;
 mod request_log;
+pub mod scim_port;
 pub mod site;
 mod users;
 
@@ -38,8 +42,8 @@ pub struct AppState {
     pub provisioner: Arc<Provisioner>,
     /// Who may call this site, and how each client proves itself.
     pub clients: clients::Clients,
-    /// Configured public base URL of the site's SCIM API, if any.
-    pub public_url: Option<String>,
+    /// Where `Location` and `meta.location` take their base URL from.
+    pub public_base: PublicBase,
     /// The site's id (`config::DEFAULT_SITE` without `sites:`).
     pub site: Arc<str>,
     /// Path of the site's SCIM API: `/scim/v2` or `/sites/{id}/scim/v2`.
@@ -51,6 +55,8 @@ pub struct AppState {
     /// shows to a caller who is not its client.
     pub discreet: bool,
 }
+
+pub use forwarded::PublicBase;
 
 /// Mounts the routes: the one site at `/scim/v2`, or every site of a
 /// `sites:` configuration at `/sites/{id}/scim/v2`. `max_body_bytes` bounds
@@ -73,6 +79,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize, multi_site
             "/healthz",
             web::get().to(|| async { HttpResponse::Ok().body("ok") }),
         )
+        // Outside /scim/v2 too, every answer is a SCIM error document.
+        .default_service(web::to(no_such_route))
         .service(
             web::scope(scope)
                 .wrap(middleware::from_fn(request_log::audit_scope))
@@ -97,13 +105,17 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize, multi_site
 /// The request-log middleware, wrapped around the whole app by startup.
 pub use request_log::log_requests;
 
+/// The request-body deadline, wrapped around the whole app by startup,
+/// which also provides its `BodyDeadline`.
+pub use deadline::{body_deadline, BodyDeadline};
+
 /// The scope's fallback: no SCIM endpoint at that path. (A known path with
 /// an unsupported method is each resource's own `only` answer.)
 async fn no_such_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ScimError::not_found(format!(
         "No SCIM endpoint at {} {}. Endpoints: /Users, /Groups, /Bulk, /ServiceProviderConfig, /Schemas, /ResourceTypes.",
         req.method(),
-        req.path()
+        crate::untrusted::quote(req.path())
     ))
     .into())
 }
@@ -115,7 +127,7 @@ fn only(allowed: &'static str) -> Route {
         let mut response = ApiError(ScimError::method_not_allowed(format!(
             "{} is not supported on {}; it answers {allowed}.",
             req.method(),
-            req.path()
+            crate::untrusted::quote(req.path())
         )))
         .error_response();
         response
@@ -155,11 +167,7 @@ async fn search_across_types(req: HttpRequest) -> Result<HttpResponse, ApiError>
 /// Base URL of the SCIM API as the client sees it, for `Location` and
 /// `meta.location`.
 fn base_url(req: &HttpRequest, state: &AppState) -> String {
-    if let Some(url) = &state.public_url {
-        return url.clone();
-    }
-    let info = req.connection_info();
-    format!("{}://{}{}", info.scheme(), info.host(), state.path)
+    state.public_base.of(req)
 }
 
 /// A SCIM JSON response.

@@ -30,8 +30,10 @@ pub struct RequestLabel {
 }
 
 /// Names the SCIM operation (and the user or group it concerns).
+/// The target comes from the client: the log keeps a prefix of a long one.
 pub fn label(req: &HttpRequest, operation: &'static str, target: Option<String>) {
     audit::set_operation(operation);
+    let target = target.map(|t| crate::untrusted::cut(&t, LOGGED_TARGET_CHARS).into_owned());
     req.extensions_mut()
         .insert(RequestLabel { operation, target });
 }
@@ -70,6 +72,9 @@ pub async fn audit_scope(
     let scope = RequestScope::new(trail.into_inner(), request_id, client, site);
     audit::within(scope, next.call(req)).await
 }
+/// Characters of a request's target (an id, a filter, a userName) its log
+/// event keeps.
+const LOGGED_TARGET_CHARS: usize = 256;
 
 pub async fn log_requests(
     req: ServiceRequest,
@@ -80,7 +85,9 @@ pub async fn log_requests(
         "scim_request",
         request_id = %request_id,
         method = %req.method(),
-        route = %req.match_pattern().unwrap_or_else(|| req.path().to_string()),
+        route = %req.match_pattern().unwrap_or_else(|| {
+            crate::untrusted::cut(req.path(), LOGGED_TARGET_CHARS).into_owned()
+        }),
         // Filled in by the provisioning layer once it knows whose account it is.
         user = tracing::field::Empty,
         // The site, once known; the SCIM client, once authenticated.

@@ -8,13 +8,15 @@ use super::datetime;
 use super::error::did_you_mean;
 
 /// The Drupal field types a rule can fill, named by Drupal's field type
-/// machine names. `string` also covers `string_long`; `text` covers
+/// machine names. `string` is Drupal's "Text (plain)", 255 characters at
+/// most; `string_long` is "Text (plain, long)"; `text` covers
 /// `text_long` and `text_with_summary`; `date` and `datetime` are the two
 /// settings of Drupal's `datetime` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldType {
     String,
+    StringLong,
     Text,
     Boolean,
     Integer,
@@ -38,6 +40,7 @@ impl FieldType {
     pub fn name(self) -> &'static str {
         match self {
             FieldType::String => "string",
+            FieldType::StringLong => "string_long",
             FieldType::Text => "text",
             FieldType::Boolean => "boolean",
             FieldType::Integer => "integer",
@@ -276,18 +279,55 @@ impl Target {
         }
     }
 
+    /// The most characters Drupal stores in the field, where the field's
+    /// kind fixes it: the base fields' own limits, and the storage of the
+    /// custom field types with a fixed size (a `string` field holds 255
+    /// characters unless its settings say fewer, which Drupal itself then
+    /// enforces). `string_long` and `text` have no limit.
+    pub fn write_limit(&self) -> Option<usize> {
+        if let Some(max) = self.max_chars() {
+            return Some(max);
+        }
+        match self.field_type {
+            FieldType::String => Some(255),
+            FieldType::Email => Some(254),
+            FieldType::ListString => Some(255),
+            FieldType::Telephone => Some(256),
+            FieldType::Link => Some(2048),
+            _ => None,
+        }
+    }
+
+    /// `text` of `value`, refused before any request when longer than the
+    /// field holds: a 70 000-character name would otherwise reach Drupal
+    /// and, through the lookups that follow a refusal, URLs no web server
+    /// accepts.
+    fn bounded_text(&self, value: &Value) -> Result<String, String> {
+        let written = text(value)?;
+        match self.write_limit() {
+            Some(max) if written.chars().count() > max => Err(format!(
+                "{} holds at most {max} characters; \"{}\" is longer",
+                self.field,
+                crate::untrusted::quote(&written)
+            )),
+            _ => Ok(written),
+        }
+    }
+
     fn encode_item(&self, value: &Value) -> Result<Value, String> {
         match self.field_type {
-            FieldType::String | FieldType::Email | FieldType::Telephone | FieldType::ListString => {
-                text(value).map(Value::String)
-            }
+            FieldType::String
+            | FieldType::StringLong
+            | FieldType::Email
+            | FieldType::Telephone
+            | FieldType::ListString => self.bounded_text(value).map(Value::String),
             FieldType::Text => {
                 let format = self.text_format.as_deref().unwrap_or("plain_text");
                 Ok(json!({ "value": text(value)?, "format": format }))
             }
             FieldType::Boolean => boolean(value).map(Value::Bool),
             FieldType::Integer | FieldType::ListInteger => integer(value).map(Value::from),
-            FieldType::Link => Ok(json!({ "uri": text(value)? })),
+            FieldType::Link => Ok(json!({ "uri": self.bounded_text(value)? })),
             FieldType::Date => {
                 let written = text(value)?;
                 datetime::drupal_date(&written)
@@ -336,6 +376,7 @@ impl Target {
     fn decode_item(&self, item: &Value) -> Option<Value> {
         match self.field_type {
             FieldType::String
+            | FieldType::StringLong
             | FieldType::Email
             | FieldType::Telephone
             | FieldType::ListString
@@ -367,7 +408,15 @@ impl Target {
         match self.field_type {
             FieldType::Password => None,
             FieldType::Timestamp => datetime::epoch_seconds(&text(value).ok()?).map(Value::from),
-            FieldType::Text | FieldType::Link => text(value).ok().map(Value::String),
+            // Compared as written, whatever its length: the Drupal URL's
+            // own limit guards the request (`drupal::MAX_URL_BYTES`).
+            FieldType::Text
+            | FieldType::Link
+            | FieldType::String
+            | FieldType::StringLong
+            | FieldType::Email
+            | FieldType::Telephone
+            | FieldType::ListString => text(value).ok().map(Value::String),
             FieldType::EntityReference => uuid(value).ok().map(Value::String),
             _ => self.encode_item(value).ok(),
         }

@@ -13,6 +13,8 @@ mod error;
 mod field;
 mod groups;
 mod path;
+#[cfg(test)]
+mod properties;
 mod raw;
 mod resource;
 mod rule;

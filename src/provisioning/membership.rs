@@ -18,6 +18,7 @@ use super::{Provisioner, ProvisioningError};
 use crate::audit::{self, AuditEvent, EventKind};
 use crate::drupal::{CollectionQuery, Condition, DrupalError, DrupalUser, Operator, SortKey};
 use crate::scim::members::MembershipChange;
+use crate::untrusted::quote;
 
 type Result<T> = std::result::Result<T, ProvisioningError>;
 
@@ -100,7 +101,7 @@ impl MembershipFailures {
         for failure in &self.failures {
             tracing::warn!(
                 group = %self.group,
-                member = %failure.member,
+                member = %quote(&failure.member),
                 action = %failure.action,
                 problem = %failure.problem,
                 "a membership change {outcome}"

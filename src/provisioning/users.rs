@@ -801,9 +801,13 @@ impl Provisioner {
         let Some(existing) = page.users.into_iter().next() else {
             return Ok(None);
         };
-        if !self.marker.is_marked(&existing) || self.protection(&existing, None).is_some() {
+        if !self.marker.is_marked(&existing) {
             return Ok(None);
         }
+        // Deprovisioned by SCIM, then given a protected role in Drupal: the
+        // name is not merely taken, the account is one the bridge never
+        // changes, and the IdP is told so, as for any other write to it.
+        self.ensure_writable(&existing)?;
         // The account comes back as the IdP creates it now: the custom
         // fields it did not send are cleared (whatever an update would
         // keep), and no role the bridge manages survives from before

@@ -381,14 +381,22 @@ fn lookup(
             Ok(ResolvedPath::Attribute(attr)) => {
                 Ok((attr.path(), attr.schema.clone(), attr.target().clone()))
             }
-            Ok(ResolvedPath::Extension(urn)) => Err(format!("unknown attribute \"{urn}\"")),
+            Ok(ResolvedPath::Extension(urn)) => Err(format!(
+                "unknown attribute \"{}\"",
+                crate::untrusted::quote(&urn)
+            )),
             Err(unknown) => Err(unknown.to_string()),
         },
         Scope::Element { schema, parent } => {
             let meta = (path.schema.is_none() && path.sub_attr.is_none())
                 .then(|| resolver.resolve_sub(schema, parent, &path.attr))
                 .flatten()
-                .ok_or_else(|| format!("unknown attribute \"{parent}.{path}\""))?;
+                .ok_or_else(|| {
+                    format!(
+                        "unknown attribute \"{}\"",
+                        crate::untrusted::quote(&format!("{parent}.{path}"))
+                    )
+                })?;
             let canonical = AttrPath {
                 schema: None,
                 attr: meta.name.clone(),
@@ -553,7 +561,8 @@ fn check_literal(path: &AttrPath, meta: &AttrMeta, value: &CompValue) -> Result<
         _ => "a number",
     };
     Err(format!(
-        "\"{path}\" cannot be compared with {value}: it takes {expected}"
+        "\"{path}\" cannot be compared with {}: it takes {expected}",
+        crate::untrusted::quote(&value.to_string())
     ))
 }
 

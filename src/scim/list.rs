@@ -156,10 +156,12 @@ fn search_value_as_text(name: &str, value: &Value) -> Result<String, ScimError> 
 }
 
 fn parse_integer(name: &str, value: &str) -> Result<i64, ScimError> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| ScimError::invalid_value(format!("{name} must be an integer, got '{value}'")))
+    value.trim().parse().map_err(|_| {
+        ScimError::invalid_value(format!(
+            "{name} must be an integer, got '{}'",
+            crate::untrusted::quote(value)
+        ))
+    })
 }
 
 fn parse_sort_order(value: &str) -> Result<SortOrder, ScimError> {
@@ -169,7 +171,8 @@ fn parse_sort_order(value: &str) -> Result<SortOrder, ScimError> {
         Ok(SortOrder::Descending)
     } else {
         Err(ScimError::invalid_value(format!(
-            "sortOrder must be 'ascending' or 'descending', got '{value}'"
+            "sortOrder must be 'ascending' or 'descending', got '{}'",
+            crate::untrusted::quote(value)
         )))
     }
 }

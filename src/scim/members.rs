@@ -213,7 +213,12 @@ fn attribute_name(path: &AttrPath, resolver: &dyn AttributeResolver) -> Result<S
     if path.schema.is_none() && path.attr.eq_ignore_ascii_case("schemas") {
         return Ok("schemas".into());
     }
-    let unknown = || ScimError::invalid_path(format!("a group has no attribute \"{path}\""));
+    let unknown = || {
+        ScimError::invalid_path(format!(
+            "a group has no attribute \"{}\"",
+            crate::untrusted::quote(&path.to_string())
+        ))
+    };
     match path.resolve(resolver).map_err(|_| unknown())? {
         ResolvedPath::Attribute(target) => Ok(target.attr.name),
         ResolvedPath::Extension(_) => Err(unknown()),
@@ -221,8 +226,12 @@ fn attribute_name(path: &AttrPath, resolver: &dyn AttributeResolver) -> Result<S
 }
 
 fn key_name(key: &str, resolver: &dyn AttributeResolver) -> Result<String, ScimError> {
-    let path = AttrPath::parse(key)
-        .map_err(|_| ScimError::invalid_path(format!("a group has no attribute \"{key}\"")))?;
+    let path = AttrPath::parse(key).map_err(|_| {
+        ScimError::invalid_path(format!(
+            "a group has no attribute \"{}\"",
+            crate::untrusted::quote(key)
+        ))
+    })?;
     attribute_name(&path, resolver)
 }
 

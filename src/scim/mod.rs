@@ -7,6 +7,8 @@ pub mod members;
 pub mod patch;
 pub mod path;
 pub mod projection;
+#[cfg(test)]
+mod properties;
 pub mod resource;
 pub mod schema;
 pub mod service_provider;

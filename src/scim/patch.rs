@@ -312,7 +312,8 @@ fn apply_extension(
         }
         (_, Some(Value::Object(_))) => apply_fields(resource, op, Some(urn), value, resolver),
         _ => Err(ScimError::invalid_path(format!(
-            "unknown attribute or extension \"{urn}\""
+            "unknown attribute or extension \"{}\"",
+            crate::untrusted::quote(urn)
         ))),
     }
 }
@@ -704,8 +705,9 @@ fn normalize(
                     .resolve_sub(schema, &meta.name, key)
                     .ok_or_else(|| {
                         ScimError::invalid_path(format!(
-                            "unknown attribute \"{}.{key}\"",
-                            meta.name
+                            "unknown attribute \"{}.{}\"",
+                            meta.name,
+                            crate::untrusted::quote(key)
                         ))
                     })?;
                 if let Some(member) = normalize(member, &sub, schema, resolver)? {
@@ -743,7 +745,8 @@ fn normalize_simple(value: &Value, meta: &AttrMeta) -> Result<Value, ScimError> 
     };
     accepted.ok_or_else(|| {
         ScimError::invalid_value(format!(
-            "{value} is not a valid value for \"{}\" ({})",
+            "{} is not a valid value for \"{}\" ({})",
+            crate::untrusted::quote(&value.to_string()),
             meta.name,
             format!("{:?}", meta.kind).to_lowercase()
         ))

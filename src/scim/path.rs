@@ -42,7 +42,11 @@ pub struct UnknownAttribute(pub String);
 
 impl fmt::Display for UnknownAttribute {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown attribute \"{}\"", self.0)
+        write!(
+            f,
+            "unknown attribute \"{}\"",
+            crate::untrusted::quote(&self.0)
+        )
     }
 }
 
@@ -299,7 +303,10 @@ impl PatchPath {
                 return Ok(ResolvedPatchPath::Extension(urn))
             }
             ResolvedPath::Extension(urn) => {
-                return Err(invalid(format!("unknown attribute \"{urn}\"")))
+                return Err(invalid(format!(
+                    "unknown attribute \"{}\"",
+                    crate::untrusted::quote(&urn)
+                )))
             }
         };
         let value_filter = match &self.value_filter {

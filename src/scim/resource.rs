@@ -193,7 +193,8 @@ fn coerce_one(attr: &AttributeDef, value: &Value, label: &str) -> Result<Option<
         (AttrType::DateTime, Value::String(s)) => match chrono::DateTime::parse_from_rfc3339(s) {
             Ok(_) => Ok(Some(value.clone())),
             Err(_) => Err(ScimError::invalid_value(format!(
-                "{label} must be an RFC 3339 dateTime, got '{s}'"
+                "{label} must be an RFC 3339 dateTime, got '{}'",
+                crate::untrusted::quote(s)
             ))),
         },
         (kind, _) => Err(type_error(label, expected(kind), value)),

@@ -1,16 +1,25 @@
 //! Integration tests: the real bridge on a random port, in front of the
 //! in-process Drupal stand-in, called over HTTP as an identity provider would.
 
+// A test crate: a failed unwrap is a failed test (clippy.toml allows
+// them in #[test] functions; this extends that to the helpers).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod adaptive_limit;
 mod bulk;
 mod clients;
 mod custom_schemas;
+mod deadlines;
 mod deprovision;
 mod discovery;
 mod drupal_auth;
 mod drupal_failures;
 mod dry_run;
+mod forwarded;
+mod framework_errors;
+mod fuzz;
 mod groups;
+mod hardening;
 mod helpers;
 mod idp_flows;
 mod jwt;

@@ -4,6 +4,9 @@
 //! so and passes, so plain `cargo test` works anywhere; scripts/test sets
 //! `REAL_DRUPAL_REQUIRED=1`, under which a missing site fails.
 
+// Not production code: a failed unwrap is a failed run or test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 // The stand-in tests' helpers (Answer, read, fixtures, mappings); not all
 // of them are used here.
 #[allow(dead_code)]

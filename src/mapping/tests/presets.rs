@@ -261,16 +261,15 @@ fn onelogin_create_with_legacy_urns_becomes_the_expected_drupal_user() {
 }
 
 #[test]
-fn long_user_principal_names_reach_drupal_uncut_so_drupal_refuses_them() {
+fn long_user_principal_names_are_refused_uncut_naming_drupals_limit() {
+    // Cut, a name could never be found again by userName; sent, Drupal
+    // would refuse it. The bridge refuses it before any request.
     let upn = format!("{}@contoso.onmicrosoft.com", "a".repeat(64));
     let user = object(json!({"userName": upn, "active": true}));
-    let write = preset("entra-id.yaml")
+    let err = preset("entra-id.yaml")
         .to_drupal(&user, WritePurpose::Create)
-        .expect("valid");
-    let name = write
-        .attributes
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    assert_eq!(name, upn, "cut, it could never be found again by userName");
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("name holds at most 60 characters"), "{err}");
+    assert!(err.contains("(88 characters)"), "quoted cut: {err}");
 }

@@ -1,0 +1,352 @@
+//! The answers the HTTP/1 codec gives on its own, before any of the
+//! bridge's code runs, as SCIM error documents.
+//!
+//! actix-http answers a request it cannot parse (a control character in a
+//! header, a URL over 64 KiB), one whose head is too large or has too many
+//! headers (431), and one whose headers do not arrive in time (408) with an
+//! empty body and no `Content-Type`, then closes the connection. No
+//! middleware sees these requests, and actix offers no hook for them.
+//!
+//! So the connection's write side is watched instead: [`ScimErrors`] wraps
+//! each accepted socket, follows the responses written to it (their heads
+//! and `Content-Length`), and rewrites exactly those answers, which the
+//! application itself never gives (its errors are SCIM documents, its
+//! fallback route included): a 4xx or 5xx with `content-length: 0` and no
+//! `Content-Type`. Every other byte passes
+//! unchanged. Watching the output rather than pre-parsing the input means
+//! the codec stays the one judge of what is valid HTTP, and whatever it
+//! refuses, today or after an upgrade, gets a SCIM body. When the stream
+//! stops looking like the responses expected (a chunked body, an unknown
+//! shape), the wrapper stops watching that connection and passes bytes
+//! through.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::error::SCIM_CONTENT_TYPE;
+use crate::scim::error::ScimError;
+
+/// A response head longer than this is not watched.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// A socket whose framework error answers are rewritten as SCIM errors.
+pub struct ScimErrors<IO> {
+    io: IO,
+    state: State,
+    /// Bytes accepted from the writer and not yet written to `io`.
+    pending: Vec<u8>,
+    written: usize,
+}
+
+#[derive(Debug)]
+enum State {
+    /// At the start of a response (or inside its head).
+    Head(Vec<u8>),
+    /// Inside a response body, with this many bytes left.
+    Body(usize),
+    /// No longer watched.
+    Passthrough,
+}
+
+impl<IO> ScimErrors<IO> {
+    pub fn new(io: IO) -> ScimErrors<IO> {
+        ScimErrors {
+            io,
+            state: State::Head(Vec::new()),
+            pending: Vec::new(),
+            written: 0,
+        }
+    }
+
+    /// Follows `bytes`, appending what must be written to `pending`.
+    fn transform(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            match &mut self.state {
+                State::Passthrough => {
+                    self.pending.extend_from_slice(bytes);
+                    return;
+                }
+                State::Body(left) => {
+                    let take = (*left).min(bytes.len());
+                    self.pending.extend_from_slice(&bytes[..take]);
+                    *left -= take;
+                    if *left == 0 {
+                        self.state = State::Head(Vec::new());
+                    }
+                    bytes = &bytes[take..];
+                }
+                State::Head(head) => {
+                    let before = head.len();
+                    head.extend_from_slice(bytes);
+                    let prefix = &head[..head.len().min(7)];
+                    if !b"HTTP/1.".starts_with(prefix) {
+                        let head = std::mem::take(head);
+                        self.pending.extend_from_slice(&head);
+                        self.state = State::Passthrough;
+                        return;
+                    }
+                    let Some(end) = find(head, b"\r\n\r\n").map(|i| i + 4) else {
+                        if head.len() > MAX_HEAD {
+                            let head = std::mem::take(head);
+                            self.pending.extend_from_slice(&head);
+                            self.state = State::Passthrough;
+                        }
+                        return;
+                    };
+                    let head = std::mem::take(head);
+                    let consumed = end - before;
+                    let next = match Response::parse(&head[..end]) {
+                        Some(response) => {
+                            match response.rewritten(&head[..end]) {
+                                Some(scim) => self.pending.extend_from_slice(&scim),
+                                None => self.pending.extend_from_slice(&head[..end]),
+                            }
+                            match response.body_length() {
+                                Some(0) => State::Head(Vec::new()),
+                                Some(n) => State::Body(n),
+                                None => State::Passthrough,
+                            }
+                        }
+                        None => {
+                            self.pending.extend_from_slice(&head[..end]);
+                            State::Passthrough
+                        }
+                    };
+                    self.state = next;
+                    bytes = &bytes[consumed..];
+                }
+            }
+        }
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> ScimErrors<IO> {
+    /// Writes `pending` to the socket; ready once all of it is written.
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.written < self.pending.len() {
+            match Pin::new(&mut self.io).poll_write(cx, &self.pending[self.written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => self.written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.pending.clear();
+        self.written = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for ScimErrors<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for ScimErrors<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match this.drain(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+        if matches!(this.state, State::Passthrough) {
+            return Pin::new(&mut this.io).poll_write(cx, buf);
+        }
+        this.transform(buf);
+        // What cannot be written now is written by the next write or the
+        // flush that follows (the waker is registered).
+        if let Poll::Ready(Err(e)) = this.drain(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match this.drain(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut this.io).poll_flush(cx),
+            other => other,
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        // A head held back because it never ended goes out as it is.
+        if let State::Head(head) = &mut this.state {
+            let head = std::mem::take(head);
+            this.pending.extend_from_slice(&head);
+        }
+        match this.drain(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut this.io).poll_shutdown(cx),
+            other => other,
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// What the watcher needs of a response head.
+#[derive(Debug, PartialEq)]
+struct Response {
+    status: u16,
+    content_length: Option<usize>,
+    chunked: bool,
+    content_type: bool,
+}
+
+impl Response {
+    fn parse(head: &[u8]) -> Option<Response> {
+        let text = std::str::from_utf8(head).ok()?;
+        let mut lines = text.split("\r\n");
+        let status_line = lines.next()?;
+        let status: u16 = status_line.split(' ').nth(1)?.parse().ok()?;
+        let mut response = Response {
+            status,
+            content_length: None,
+            chunked: false,
+            content_type: false,
+        };
+        for line in lines.filter(|l| !l.is_empty()) {
+            let (name, value) = line.split_once(':')?;
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                response.content_length = Some(value.parse().ok()?);
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                response.chunked = true;
+            } else if name.eq_ignore_ascii_case("content-type") {
+                response.content_type = true;
+            }
+        }
+        Some(response)
+    }
+
+    /// Bytes of body that follow the head; `None` when unknown.
+    fn body_length(&self) -> Option<usize> {
+        if self.status < 200 || self.status == 204 || self.status == 304 {
+            return Some(0);
+        }
+        if self.chunked {
+            return None;
+        }
+        self.content_length
+    }
+
+    /// The framework's own empty error answer, as a SCIM error.
+    fn rewritten(&self, head: &[u8]) -> Option<Vec<u8>> {
+        let framework_error =
+            self.status >= 400 && self.content_length == Some(0) && !self.content_type;
+        if !framework_error {
+            return None;
+        }
+        let body = ScimError::new(self.status, None, detail(self.status))
+            .to_json()
+            .to_string();
+        let text = std::str::from_utf8(head).ok()?;
+        let mut out = String::with_capacity(head.len() + body.len() + 64);
+        for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+            let is_length = line
+                .split_once(':')
+                .is_some_and(|(n, _)| n.eq_ignore_ascii_case("content-length"));
+            if !is_length {
+                out.push_str(line);
+                out.push_str("\r\n");
+            }
+        }
+        out.push_str(&format!(
+            "content-type: {SCIM_CONTENT_TYPE}\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+        Some(out.into_bytes())
+    }
+}
+
+/// What a person can do about a request the framework refused.
+fn detail(status: u16) -> String {
+    match status {
+        400 => "The request is not valid HTTP/1.1 and was not read: check the request line and the headers (a header value holding a control character such as a newline, a URL longer than 64 KiB, or a malformed header). The connection is closed.".into(),
+        408 => "The request's headers did not arrive in time (server.header_timeout_secs). The connection is closed.".into(),
+        413 => "The request is larger than this bridge accepts. The connection is closed.".into(),
+        431 => "The request's headers are too large or too many for this bridge: at most 96 headers and 128 KiB in all. The connection is closed.".into(),
+        500 => "The request could not be handled. The connection is closed.".into(),
+        other => format!("The request was refused ({other}). The connection is closed."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn through(chunks: &[&[u8]]) -> Vec<u8> {
+        let mut watcher = ScimErrors::new(());
+        for chunk in chunks {
+            watcher.transform(chunk);
+        }
+        watcher.pending
+    }
+
+    const EMPTY_400: &[u8] =
+        b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\ndate: Sun, 06 Dec 2026 11:00:00 GMT\r\n\r\n";
+
+    #[test]
+    fn the_frameworks_empty_error_becomes_a_scim_error() {
+        let out = String::from_utf8(through(&[EMPTY_400])).unwrap();
+        let (head, body) = out.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
+        assert!(head.contains("content-type: application/scim+json"));
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json["status"], "400");
+        assert!(json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("control character"));
+    }
+
+    #[test]
+    fn the_applications_answers_pass_unchanged_in_any_pieces() {
+        let scim = b"HTTP/1.1 404 Not Found\r\ncontent-length: 13\r\ncontent-type: application/scim+json\r\n\r\n{\"status\":1}\n";
+        let empty_ok = b"HTTP/1.1 204 No Content\r\ndate: x\r\n\r\n";
+        let head = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\ncontent-type: application/scim+json\r\n\r\n";
+        let mut all = Vec::new();
+        all.extend_from_slice(scim);
+        all.extend_from_slice(empty_ok);
+        all.extend_from_slice(head);
+        assert_eq!(through(&[&all]), all);
+        let pieces: Vec<&[u8]> = all.chunks(7).collect();
+        assert_eq!(through(&pieces), all);
+    }
+
+    #[test]
+    fn an_error_after_other_responses_on_the_connection_is_rewritten_too() {
+        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+        let mut all = ok.to_vec();
+        all.extend_from_slice(EMPTY_400);
+        let out = through(&[&all]);
+        assert!(out.starts_with(ok));
+        assert!(String::from_utf8_lossy(&out).contains("application/scim+json"));
+    }
+
+    #[test]
+    fn what_cannot_be_followed_passes_through() {
+        let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+        let mut all = chunked.to_vec();
+        all.extend_from_slice(EMPTY_400);
+        assert_eq!(through(&[&all]), all, "not watched after a chunked body");
+        assert_eq!(through(&[b"garbage\r\n\r\n"]), b"garbage\r\n\r\n");
+    }
+}

@@ -1,0 +1,81 @@
+//! Requests the HTTP codec refuses before the bridge's code runs still get
+//! a SCIM error document with a `detail` and `application/scim+json`.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::helpers::{spawn_app, TOKEN};
+
+/// Sends raw bytes, reads the answer until the bridge closes.
+async fn raw(addr: &str, request: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The bridge may answer and close before it read everything.
+    let _ = stream.write_all(request).await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the bridge held the connection open");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn assert_scim_error(answer: &str, status: u16) {
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no head: {answer:?}"));
+    assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/scim+json"),
+        "{head}"
+    );
+    let body: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+    assert_eq!(body["status"], status.to_string());
+    assert!(!body["detail"].as_str().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn what_the_http_codec_refuses_is_answered_with_a_scim_error() {
+    let app = spawn_app().await;
+    let addr = app
+        .base
+        .trim_start_matches("http://")
+        .trim_end_matches("/scim/v2")
+        .to_string();
+    let request = |path: &str, extra: &str| {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n{extra}\r\n"
+        )
+        .into_bytes()
+    };
+    let long_url = format!("/scim/v2/Users?filter={}", "a".repeat(70_000));
+    assert_scim_error(&raw(&addr, &request(&long_url, "")).await, 400);
+    let longer_url = format!("/scim/v2/Users?filter={}", "a".repeat(140_000));
+    assert_scim_error(&raw(&addr, &request(&longer_url, "")).await, 431);
+    let many: String = (0..500).map(|i| format!("X-H{i}: v\r\n")).collect();
+    assert_scim_error(&raw(&addr, &request("/scim/v2/Users", &many)).await, 431);
+    for header in ["If-Match", "X-Request-Id", "Content-Type"] {
+        let bad = format!("{header}: a\u{1}b\r\n");
+        assert_scim_error(&raw(&addr, &request("/scim/v2/Users", &bad)).await, 400);
+    }
+}
+
+#[tokio::test]
+async fn requests_on_a_kept_alive_connection_are_unchanged_before_a_refused_one() {
+    let app = spawn_app().await;
+    let addr = app
+        .base
+        .trim_start_matches("http://")
+        .trim_end_matches("/scim/v2")
+        .to_string();
+    let good = format!(
+        "GET /scim/v2/ServiceProviderConfig HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    );
+    let head = format!("HEAD /scim/v2/Users/nobody HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
+    let bad = format!("GET /scim/v2/Users HTTP/1.1\r\nHost: {addr}\r\nIf-Match: a\u{1}b\r\n\r\n");
+    let answer = raw(&addr, format!("{good}{head}{good}{bad}").as_bytes()).await;
+    assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 2, "{answer}");
+    assert_eq!(answer.matches("HTTP/1.1 404").count(), 1, "{answer}");
+    let last = &answer[answer.find("HTTP/1.1 400").unwrap()..];
+    assert_scim_error(last, 400);
+}

@@ -1,0 +1,65 @@
+//! Values a client sends cannot forge or disguise a log line, in the text
+//! format (this binary installs it for the whole process) as in JSON
+//! (`tests/logs.rs`): a newline, NUL, DEL or a bidirectional control in a
+//! member value, a filter, a userName or an id reaches the log escaped.
+
+// A test crate: a failed unwrap is a failed test (clippy.toml allows
+// them in #[test] functions; this extends that to the helpers).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::sync::OnceLock;
+
+use drupal_scim_bridge::telemetry::{self, CapturedLogs, LogFormat};
+use serde_json::json;
+
+use helpers::{patch_op, spawn_app};
+
+fn text_logs() -> CapturedLogs {
+    static LOGS: OnceLock<CapturedLogs> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = CapturedLogs::default();
+        telemetry::init(LogFormat::Text, logs.clone(), "info").expect("one subscriber");
+        logs
+    })
+    .clone()
+}
+
+const FORGED: &str = "1999-01-01T00:00:00.000000Z ERROR forged: the bridge was compromised";
+
+#[tokio::test]
+async fn client_values_cannot_write_a_line_of_their_own_into_the_text_log() {
+    let logs = text_logs();
+    let app = spawn_app().await;
+    let group = app.group_id("editor").await;
+    let member = format!("x\u{0}\u{7f}\u{202e}\u{2066}\n{FORGED}");
+    app.patch(
+        &format!("/Groups/{group}"),
+        &patch_op(json!([{"op": "add", "path": "members", "value": [{"value": member}]}])),
+    )
+    .await;
+    app.filter_users(&format!("userName eq \"y\r\n{FORGED}\""))
+        .await;
+    app.post(
+        "/Users",
+        &json!({"userName": format!("z\n{FORGED}"), "emails": [{"value": "z@example.org"}]}),
+    )
+    .await;
+    app.get(&format!("/Users/id%0A{}", FORGED.replace(' ', "%20")))
+        .await;
+
+    let text = logs.contents();
+    assert!(text.contains("forged"), "the values were logged: {text}");
+    for line in text.lines() {
+        assert!(
+            !line.to_ascii_lowercase().starts_with("1999-01-01"),
+            "a forged line: {line}"
+        );
+        for raw in ['\u{0}', '\u{7f}', '\u{202e}', '\u{2066}', '\r'] {
+            assert!(!line.contains(raw), "{raw:?} reached the log raw: {line}");
+        }
+    }
+}
