@@ -550,7 +550,8 @@ impl Provisioner {
         if let Some(attr) = &query.sort_by {
             let field = self.sort_field(attr).ok_or_else(|| {
                 ScimError::invalid_value(format!(
-                    "cannot sort by {attr}: the bridge's mapping does not store it in a Drupal field"
+                    "cannot sort by {}: the bridge's mapping does not store it in a Drupal field",
+                    crate::untrusted::quote(attr)
                 ))
             })?;
             keys.push(SortKey { field, descending });

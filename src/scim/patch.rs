@@ -131,7 +131,8 @@ impl PatchOperation {
                 "remove" => PatchOpKind::Remove,
                 _ => {
                     return Err(ScimError::invalid_syntax(format!(
-                        "unknown op {op:?}: expected add, replace or remove"
+                        "unknown op {:?}: expected add, replace or remove",
+                        crate::untrusted::quote(op)
                     )))
                 }
             },
@@ -249,12 +250,17 @@ fn field_path(
     key: &str,
     resolver: &dyn AttributeResolver,
 ) -> Result<ResolvedPath, ScimError> {
-    let mut path = AttrPath::parse(key)
-        .map_err(|e| ScimError::invalid_path(format!("invalid attribute name {key:?} {e}")))?;
+    let mut path = AttrPath::parse(key).map_err(|e| {
+        ScimError::invalid_path(format!(
+            "invalid attribute name {:?} {e}",
+            crate::untrusted::quote(key)
+        ))
+    })?;
     if let Some(urn) = extension {
         if path.schema.is_some() {
             return Err(ScimError::invalid_path(format!(
-                "{key:?} cannot be nested in \"{urn}\""
+                "{:?} cannot be nested in \"{urn}\"",
+                crate::untrusted::quote(key)
             )));
         }
         path.schema = Some(urn.to_string());

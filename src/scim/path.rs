@@ -270,12 +270,18 @@ pub enum ResolvedPatchPath {
 
 impl PatchPath {
     pub fn parse(text: &str) -> Result<PatchPath, ScimError> {
-        let invalid =
-            |e: PathSyntaxError| ScimError::invalid_path(format!("invalid path {text:?} {e}"));
+        let invalid = |e: PathSyntaxError| {
+            ScimError::invalid_path(format!(
+                "invalid path {:?} {e}",
+                crate::untrusted::quote(text)
+            ))
+        };
         let (attr, value_filter, sub_attr) = filter::parse_patch_path(text).map_err(invalid)?;
         if value_filter.is_some() && attr.sub_attr.is_some() {
             return Err(ScimError::invalid_path(format!(
-                "invalid path {text:?}: a value filter applies to an attribute, not to the sub-attribute \"{attr}\""
+                "invalid path {:?}: a value filter applies to an attribute, not to the sub-attribute \"{}\"",
+                crate::untrusted::quote(text),
+                crate::untrusted::quote(&attr.to_string())
             )));
         }
         Ok(PatchPath {

@@ -114,6 +114,27 @@ async fn an_overlong_id_is_quoted_cut_in_the_detail() {
     assert!(detail.contains("5000 characters"), "{detail}");
 }
 
+/// Found by the HTTP fuzz test (seed 4538581825786605319): a sortBy the
+/// mapping cannot sort by came back whole.
+#[tokio::test]
+async fn an_overlong_sort_attribute_is_quoted_cut_in_the_detail() {
+    let app = spawn_app().await;
+    let attr = "x".repeat(3_000);
+    for answer in [
+        app.get(&format!("/Users?sortBy={attr}")).await,
+        app.post(
+            "/Users/.search",
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "sortBy": attr}),
+        )
+        .await,
+    ] {
+        answer.assert_scim_error(400, Some("invalidValue"));
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(detail.len() < LONGEST_DETAIL, "{detail}");
+        assert!(detail.contains("3000 characters"), "{detail}");
+    }
+}
+
 #[tokio::test]
 async fn recreating_a_deprovisioned_account_that_now_holds_a_protected_role_is_a_403() {
     let app = spawn_app().await;
