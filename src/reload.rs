@@ -114,24 +114,14 @@ impl MappingReloader {
     /// Reloads on every SIGHUP, and when a look every `interval` finds the
     /// file changed. Runs until the task is dropped.
     pub async fn watch(mut self, interval: Duration) {
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(stream) => Some(stream),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGHUP; the mapping file is still watched for changes");
-                None
-            }
-        };
+        let mut hangups = Hangups::listen("the mapping file is still watched for changes");
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                Some(()) = next_hangup(&mut hangups) => {
+                Some(()) = hangups.next() => {
                     tracing::info!("SIGHUP: reopening the audit file and reloading the mapping");
-                    if let Some(audit) = &self.audit {
-                        if let Err(e) = audit.reopen() {
-                            tracing::error!(error = %e, "cannot reopen the audit file; events still go to the previous one");
-                        }
-                    }
+                    reopen_audit(self.audit.as_deref());
                     // The outcome is logged by `reload`.
                     let _ = self.reload();
                 }
@@ -143,10 +133,36 @@ impl MappingReloader {
     }
 }
 
-async fn next_hangup(hangups: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
-    match hangups {
-        Some(stream) => stream.recv().await,
-        None => std::future::pending().await,
+/// SIGHUP, the signal operators and logrotate send to reload.
+pub(crate) struct Hangups(Option<tokio::signal::unix::Signal>);
+
+impl Hangups {
+    /// Listens for SIGHUP; when it cannot, says so and what still works.
+    pub(crate) fn listen(still: &str) -> Hangups {
+        match signal(SignalKind::hangup()) {
+            Ok(stream) => Hangups(Some(stream)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; {still}");
+                Hangups(None)
+            }
+        }
+    }
+
+    /// The next SIGHUP; never, when none can be received.
+    pub(crate) async fn next(&mut self) -> Option<()> {
+        match &mut self.0 {
+            Some(stream) => stream.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Reopens the audit file (logrotate moved it), logging a failure.
+pub(crate) fn reopen_audit(audit: Option<&AuditTrail>) {
+    if let Some(audit) = audit {
+        if let Err(e) = audit.reopen() {
+            tracing::error!(error = %e, "cannot reopen the audit file; events still go to the previous one");
+        }
     }
 }
 

@@ -10,14 +10,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::signal::unix::{signal, SignalKind};
 use tracing::Instrument;
 
 use crate::audit::AuditTrail;
 use crate::config::{ConfigError, Settings, SiteSettings};
 use crate::http::site::SiteRegistry;
 use crate::metrics::Metrics;
-use crate::reload::MappingReloader;
+use crate::reload::{reopen_audit, Hangups, MappingReloader};
 use crate::sites;
 use crate::startup::{check_drupal_credentials, check_groups};
 
@@ -238,24 +237,14 @@ impl SitesReloader {
     /// Reloads the configuration on every SIGHUP, and each mapping file
     /// when a look every `interval` finds it changed. Runs until dropped.
     pub async fn watch(mut self, interval: Duration) {
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(stream) => Some(stream),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGHUP; the mapping files are still watched for changes");
-                None
-            }
-        };
+        let mut hangups = Hangups::listen("the mapping files are still watched for changes");
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                Some(()) = next_hangup(&mut hangups) => {
+                Some(()) = hangups.next() => {
                     tracing::info!("SIGHUP: reopening the audit file, reloading the configuration and the mappings");
-                    if let Some(audit) = &self.audit {
-                        if let Err(e) = audit.reopen() {
-                            tracing::error!(error = %e, "cannot reopen the audit file; events still go to the previous one");
-                        }
-                    }
+                    reopen_audit(self.audit.as_deref());
                     // Each outcome is logged where it happens.
                     if let Ok(outcomes) = self.reload() {
                         self.check_new_sites(&outcomes);
@@ -264,12 +253,5 @@ impl SitesReloader {
                 _ = ticks.tick() => self.reload_changed_mappings(),
             }
         }
-    }
-}
-
-async fn next_hangup(hangups: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
-    match hangups {
-        Some(stream) => stream.recv().await,
-        None => std::future::pending().await,
     }
 }

@@ -243,20 +243,12 @@ impl Settings {
         S: config::Source + Send + Sync + 'static,
     {
         let parsed = Self::parse(file, origin, environment)?;
-        let sites = parsed
-            .sites
+        let (sites, parsed) = parsed.take_sites();
+        let sites = sites
             .into_iter()
             .map(|(_, site)| site)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Settings {
-            listen: parsed.listen,
-            sites,
-            multi_site: parsed.multi_site,
-            server: parsed.server.clone(),
-            metrics: parsed.metrics,
-            health: parsed.health,
-            audit: parsed.audit,
-        })
+        Ok(parsed.with_sites(sites))
     }
 
     /// Reads `path` as `load` does, but a site whose settings are invalid
@@ -266,24 +258,17 @@ impl Settings {
     pub fn load_for_reload(path: &Path) -> Result<Reloaded, ConfigError> {
         let file = config::File::from(path).format(config::FileFormat::Yaml);
         let parsed = Self::parse(file, &path.display().to_string(), environment())?;
+        let (all, parsed) = parsed.take_sites();
         let mut sites = Vec::new();
         let mut invalid = Vec::new();
-        for (id, site) in parsed.sites {
+        for (id, site) in all {
             match site {
                 Ok(site) => sites.push(site),
                 Err(e) => invalid.push((id, e)),
             }
         }
         Ok(Reloaded {
-            settings: Settings {
-                listen: parsed.listen,
-                sites,
-                multi_site: parsed.multi_site,
-                server: parsed.server.clone(),
-                metrics: parsed.metrics,
-                health: parsed.health,
-                audit: parsed.audit,
-            },
+            settings: parsed.with_sites(sites),
             invalid,
         })
     }
@@ -387,8 +372,31 @@ struct Parsed {
     metrics: MetricsSettings,
     health: HealthSettings,
     audit: AuditSettings,
-    sites: Vec<(String, Result<SiteSettings, ConfigError>)>,
+    sites: Vec<ParsedSite>,
     multi_site: bool,
+}
+
+/// A site's id, and its settings or why they are refused.
+type ParsedSite = (String, Result<SiteSettings, ConfigError>);
+
+impl Parsed {
+    /// The sites, each resolved or refused, apart from the rest.
+    fn take_sites(mut self) -> (Vec<ParsedSite>, Parsed) {
+        (std::mem::take(&mut self.sites), self)
+    }
+
+    /// The settings, with these sites.
+    fn with_sites(self, sites: Vec<SiteSettings>) -> Settings {
+        Settings {
+            listen: self.listen,
+            sites,
+            multi_site: self.multi_site,
+            server: self.server,
+            metrics: self.metrics,
+            health: self.health,
+            audit: self.audit,
+        }
+    }
 }
 
 /// `Settings::load_for_reload`'s answer.
