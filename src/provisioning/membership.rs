@@ -137,20 +137,7 @@ impl Provisioner {
             }
         };
         let (add, remove) = (normalized(add), normalized(remove));
-        let mut known: BTreeMap<String, DrupalUser> =
-            holders.into_iter().map(|u| (u.id.clone(), u)).collect();
-        let unseen: Vec<String> = add
-            .iter()
-            .chain(&remove)
-            .filter(|id| !known.contains_key(*id))
-            .cloned()
-            .collect();
-        known.extend(
-            self.find_members(&unseen)
-                .await?
-                .into_iter()
-                .map(|u| (u.id.clone(), u)),
-        );
+        let known = self.concerned_accounts(holders, &add, &remove).await?;
 
         let mut failures = Vec::new();
         let mut writes = Vec::new();
@@ -298,6 +285,31 @@ impl Provisioner {
     }
 
     /// The visible accounts among `ids`, fifty per request.
+    /// Every account a membership change names, by id: the group's
+    /// current holders, and the others looked up (50 per request).
+    pub(super) async fn concerned_accounts(
+        &self,
+        holders: Vec<DrupalUser>,
+        add: &BTreeSet<String>,
+        remove: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, DrupalUser>> {
+        let mut known: BTreeMap<String, DrupalUser> =
+            holders.into_iter().map(|u| (u.id.clone(), u)).collect();
+        let unseen: Vec<String> = add
+            .iter()
+            .chain(remove)
+            .filter(|id| !known.contains_key(*id))
+            .cloned()
+            .collect();
+        known.extend(
+            self.find_members(&unseen)
+                .await?
+                .into_iter()
+                .map(|u| (u.id.clone(), u)),
+        );
+        Ok(known)
+    }
+
     pub(super) async fn find_members(&self, ids: &[String]) -> Result<Vec<DrupalUser>> {
         let ids: Vec<String> = ids
             .iter()
@@ -369,6 +381,6 @@ fn holds_role(user: &DrupalUser, group: &ExposedGroup) -> bool {
 
 /// Drupal writes UUIDs in lower case; IdPs echo what they were given but
 /// may change the case.
-fn normalized(ids: BTreeSet<String>) -> BTreeSet<String> {
+pub(super) fn normalized(ids: BTreeSet<String>) -> BTreeSet<String> {
     ids.into_iter().map(|id| id.to_ascii_lowercase()).collect()
 }

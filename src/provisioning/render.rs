@@ -186,14 +186,10 @@ pub struct ScimGroup {
     pub resource: Map<String, Value>,
 }
 
-/// `members` is `None` when the client left them out (they were not read).
-pub fn render_group(group: &ExposedGroup, members: Option<&[DrupalUser]>) -> ScimGroup {
-    let mut resource = Map::new();
-    resource.insert("schemas".into(), json!([GROUP_URN]));
-    resource.insert("id".into(), json!(group.id));
-    resource.insert("displayName".into(), json!(group.display_name));
-    if let Some(members) = members {
-        let members: Vec<Value> = members
+/// A group's `members`: each account's id, name as `display`, and type.
+pub fn render_members(members: &[DrupalUser]) -> Value {
+    Value::Array(
+        members
             .iter()
             .map(|u| {
                 let mut member = Map::new();
@@ -204,8 +200,18 @@ pub fn render_group(group: &ExposedGroup, members: Option<&[DrupalUser]>) -> Sci
                 member.insert("type".into(), json!("User"));
                 Value::Object(member)
             })
-            .collect();
-        resource.insert("members".into(), Value::Array(members));
+            .collect(),
+    )
+}
+
+/// `members` is `None` when the client left them out (they were not read).
+pub fn render_group(group: &ExposedGroup, members: Option<&[DrupalUser]>) -> ScimGroup {
+    let mut resource = Map::new();
+    resource.insert("schemas".into(), json!([GROUP_URN]));
+    resource.insert("id".into(), json!(group.id));
+    resource.insert("displayName".into(), json!(group.display_name));
+    if let Some(members) = members {
+        resource.insert("members".into(), render_members(members));
     }
     resource.insert("meta".into(), json!({"resourceType": "Group"}));
     ScimGroup {

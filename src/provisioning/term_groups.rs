@@ -17,7 +17,10 @@ use reqwest::Method;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::membership::{MemberAction, MemberFailure, MemberProblem, MembershipFailures};
+use super::membership::{
+    normalized, MemberAction, MemberFailure, MemberProblem, MembershipFailures,
+};
+use super::render::render_members;
 use super::roles::RoleCatalog;
 use super::{Provisioner, ProvisioningError};
 use crate::drupal::{
@@ -69,19 +72,7 @@ pub(super) fn render_term_group(
     }
     resource.insert("displayName".into(), json!(term.name));
     if let Some(members) = members {
-        let members: Vec<Value> = members
-            .iter()
-            .map(|u| {
-                let mut member = Map::new();
-                member.insert("value".into(), json!(u.id));
-                if let Some(name) = u.name() {
-                    member.insert("display".into(), json!(name));
-                }
-                member.insert("type".into(), json!("User"));
-                Value::Object(member)
-            })
-            .collect();
-        resource.insert("members".into(), Value::Array(members));
+        resource.insert("members".into(), render_members(members));
     }
     let mut meta = Map::new();
     meta.insert("resourceType".into(), json!("Group"));
@@ -365,24 +356,8 @@ impl Provisioner {
                 (add, remove, holders)
             }
         };
-        let lower = |s: BTreeSet<String>| -> BTreeSet<String> {
-            s.into_iter().map(|i| i.to_ascii_lowercase()).collect()
-        };
-        let (add, remove) = (lower(add), lower(remove));
-        let mut known: BTreeMap<String, DrupalUser> =
-            holders.into_iter().map(|u| (u.id.clone(), u)).collect();
-        let unseen: Vec<String> = add
-            .iter()
-            .chain(&remove)
-            .filter(|id| !known.contains_key(*id))
-            .cloned()
-            .collect();
-        known.extend(
-            self.find_members(&unseen)
-                .await?
-                .into_iter()
-                .map(|u| (u.id.clone(), u)),
-        );
+        let (add, remove) = (normalized(add), normalized(remove));
+        let known = self.concerned_accounts(holders, &add, &remove).await?;
         // A group allowed to grant protected roles may also take them back.
         let mapping = self.mapping();
         let exempt: Vec<&str> = mapping
