@@ -15,6 +15,8 @@ mod discovery;
 mod drupal_auth;
 mod drupal_failures;
 mod dry_run;
+#[path = "../common/flows.rs"]
+mod flows;
 mod forwarded;
 mod framework_errors;
 mod fuzz;

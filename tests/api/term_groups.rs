@@ -12,7 +12,7 @@ use drupal_scim_bridge::startup::Application;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    idp_fixture, mapping_with, patch_op, spawn_app_with, Options, TestApp, DRUPAL_PASSWORD, TOKEN,
+    mapping_with, patch_op, spawn_app_with, Options, TestApp, DRUPAL_PASSWORD, TOKEN,
 };
 
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -399,135 +399,6 @@ async fn put_replaces_name_external_id_and_members() {
     assert_eq!(by_external.body["totalResults"], 1, "{}", by_external.body);
 }
 
-/// Okta Group Push, as its documentation shows each request.
-#[tokio::test]
-async fn okta_group_push_creates_renames_pushes_members_unlinks_and_deletes() {
-    let app = spawn().await;
-    let u1 = app.create_user("okta1", "okta1@example.org").await;
-    let u2 = app.create_user("okta2", "okta2@example.org").await;
-    let fixture = |name: &str| -> Value {
-        let text = idp_fixture(name)
-            .replace("{userId}", &u1)
-            .replace("{userId1}", &u1)
-            .replace("{userId2}", &u2);
-        serde_json::from_str::<Value>(&text).unwrap()["request"]["body"].clone()
-    };
-    let created = app.post("/Groups", &fixture("okta-09-create-group")).await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    let id = created.body["id"].as_str().unwrap().to_string();
-    let with_id = |name: &str| {
-        serde_json::from_str::<Value>(
-            &serde_json::to_string(&fixture(name))
-                .unwrap()
-                .replace("{groupId}", &id),
-        )
-        .unwrap()
-    };
-    for step in [
-        "okta-10-patch-group-rename",
-        "okta-11-patch-group-add-members",
-        "okta-12-patch-group-remove-and-add",
-        "okta-13-patch-group-replace-members",
-    ] {
-        let answer = app.patch(&format!("/Groups/{id}"), &with_id(step)).await;
-        assert!(
-            answer.status == 200 || answer.status == 204,
-            "{step}: {}",
-            answer.body
-        );
-    }
-    let put = app
-        .put(&format!("/Groups/{id}"), &with_id("okta-15-put-group"))
-        .await;
-    assert_eq!(put.status, 200, "{}", put.body);
-    let empty = app
-        .patch(
-            &format!("/Groups/{id}"),
-            &with_id("okta-14-patch-group-replace-members-empty"),
-        )
-        .await;
-    assert!(empty.status == 200 || empty.status == 204, "{}", empty.body);
-    assert!(app.drupal.group_refs("okta1").is_empty());
-    assert!(app.drupal.group_refs("okta2").is_empty());
-    assert_eq!(app.delete(&format!("/Groups/{id}")).await.status, 204);
-    assert!(app.drupal.terms().is_empty());
-}
-
-/// Entra provisions every group assigned to the app; none is prepared.
-#[tokio::test]
-async fn entra_provisions_unprepared_groups_end_to_end() {
-    let app = spawn().await;
-    let user = app.create_user("entra1", "entra1@example.org").await;
-    let body = |name: &str, group: &str| -> Value {
-        let text = idp_fixture(name)
-            .replace("{userId}", &user)
-            .replace("{groupId}", group);
-        serde_json::from_str::<Value>(&text).unwrap()["request"]["body"].clone()
-    };
-    let created = app
-        .post("/Groups", &body("entra-16-create-group", ""))
-        .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    let id = created.body["id"].as_str().unwrap().to_string();
-    let name = created.body["displayName"].as_str().unwrap().to_string();
-    let lookup = app
-        .get(&format!(
-            "/Groups?excludedAttributes=members&filter=displayName+eq+%22{}%22",
-            name.replace(' ', "%20")
-        ))
-        .await;
-    assert_eq!(lookup.body["totalResults"], 1, "{}", lookup.body);
-    for step in [
-        "entra-18-patch-group-add-members",
-        "entra-19-patch-group-replace-displayName",
-        "entra-21-patch-group-remove-member-filter-path",
-        "entra-18-patch-group-add-members",
-        "entra-20-patch-group-remove-members-value-list",
-    ] {
-        let answer = app.patch(&format!("/Groups/{id}"), &body(step, &id)).await;
-        assert!(
-            answer.status == 200 || answer.status == 204,
-            "{step}: {}",
-            answer.body
-        );
-    }
-    assert!(app.drupal.group_refs("entra1").is_empty());
-    assert_eq!(app.delete(&format!("/Groups/{id}")).await.status, 204);
-}
-
-/// OneLogin sends members with no filter; JumpCloud pushes its groups as
-/// they are, by name, then their members.
-#[tokio::test]
-async fn onelogin_and_jumpcloud_group_pushes_work_on_unprepared_groups() {
-    let app = spawn().await;
-    let user = app.create_user("ol1", "ol1@example.org").await;
-    let group = create_group(&app, "OneLogin Role").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let text = idp_fixture("onelogin-05-patch-group-add-member")
-        .replace("{userId}", &user)
-        .replace("{groupId}", &group);
-    let body = serde_json::from_str::<Value>(&text).unwrap()["request"]["body"].clone();
-    let answer = app.patch(&format!("/Groups/{group}"), &body).await;
-    assert!(
-        answer.status == 200 || answer.status == 204,
-        "{}",
-        answer.body
-    );
-    assert_eq!(app.drupal.group_refs("ol1"), vec![group.clone()]);
-
-    let jc = app
-        .post(
-            "/Groups",
-            &json!({"schemas": [GROUP], "displayName": "JumpCloud Engineers",
-                    "members": [{"value": user, "display": "ol1"}]}),
-        )
-        .await;
-    assert_eq!(jc.status, 201, "{}", jc.body);
-    assert_eq!(app.drupal.group_refs("ol1").len(), 2);
-}
-
 #[tokio::test]
 async fn users_are_filtered_by_their_term_groups() {
     let app = spawn().await;
@@ -552,62 +423,6 @@ async fn users_are_filtered_by_their_term_groups() {
         .requests()
         .iter()
         .any(|r| r.query.contains("field_scim_groups.id")));
-}
-
-#[tokio::test]
-async fn a_protected_role_is_granted_only_where_the_mapping_allows_it() {
-    let groups = "  - {display_name: Admins, roles: [administrator]}\n  - {display_name: Root, roles: [administrator], allow_protected: true}";
-    let app = spawn_app_with(Options {
-        mapping: format!(
-            "{}group_terms: {{}}\n",
-            mapping_with("demo.yaml", groups, "  []")
-        ),
-        ..Options::default()
-    })
-    .await;
-    let eve = app.create_user("eve", "eve@example.org").await;
-    let admins = create_group(&app, "Admins").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    // Any sequence through Admins: create, add, rename onto another name,
-    // PUT, remove and add again never grants administrator.
-    app.patch(&format!("/Groups/{admins}"), &add_members(&[&eve]))
-        .await;
-    app.patch(
-        &format!("/Groups/{admins}"),
-        &patch_op(json!([{"op": "replace", "path": "displayName", "value": "Admins2"}])),
-    )
-    .await;
-    app.put(
-        &format!("/Groups/{admins}"),
-        &json!({"schemas": [GROUP], "displayName": "Admins", "members": [{"value": eve}]}),
-    )
-    .await;
-    assert!(app.roles_of("eve").is_empty(), "{:?}", app.roles_of("eve"));
-    // An entry with allow_protected grants it; and then eve is protected.
-    let root = create_group(&app, "Root").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let added = app
-        .patch(&format!("/Groups/{root}"), &add_members(&[&eve]))
-        .await;
-    assert!(added.status == 204 || added.status == 200, "{}", added.body);
-    assert_eq!(app.roles_of("eve"), vec!["administrator".to_string()]);
-    // Root may take back what it granted; Admins may not touch eve now.
-    app.patch(&format!("/Groups/{admins}"), &remove_member(&eve))
-        .await
-        .assert_scim_error(403, None);
-    let removed = app
-        .patch(&format!("/Groups/{root}"), &remove_member(&eve))
-        .await;
-    assert!(
-        removed.status == 204 || removed.status == 200,
-        "{}",
-        removed.body
-    );
-    assert!(app.roles_of("eve").is_empty());
 }
 
 #[tokio::test]

@@ -17,5 +17,7 @@ mod differential;
 mod e2e;
 mod faults;
 mod fixtures;
+#[path = "../common/flows.rs"]
+mod flows;
 mod site;
 mod term_groups;

@@ -121,6 +121,26 @@ $s->delete($s->loadMultiple($ids));"#
         ));
     }
 
+    /// Really deletes the accounts whose names match these SQL LIKE
+    /// patterns, then the scim_groups terms whose names do: what an earlier
+    /// run of a flow with fixed names left behind.
+    pub fn forget(&self, users_like: &[&str], groups_like: &[&str]) {
+        let users = serde_json::to_string(users_like).unwrap();
+        let groups = serde_json::to_string(groups_like).unwrap();
+        self.php(&format!(
+            r#"$s = \Drupal::entityTypeManager()->getStorage("user");
+foreach ({users} as $p) {{
+  $ids = $s->getQuery()->accessCheck(FALSE)->condition("name", $p, "LIKE")->condition("uid", 1, ">")->execute();
+  $s->delete($s->loadMultiple($ids));
+}}
+$t = \Drupal::entityTypeManager()->getStorage("taxonomy_term");
+foreach ({groups} as $p) {{
+  $ids = $t->getQuery()->accessCheck(FALSE)->condition("vid", "scim_groups")->condition("name", $p, "LIKE")->execute();
+  $t->delete($t->loadMultiple($ids));
+}}"#
+        ));
+    }
+
     /// Rows of Drupal's flood table for failed logins of this account
     /// (`user.http_login`: the JSON login route's event; 5 lock it).
     pub fn failed_logins(&self, name: &str) -> u64 {
