@@ -27,7 +27,7 @@ use crate::drupal::{
     referenced_terms, CollectionQuery, Condition, DrupalError, DrupalTerm, DrupalUser, Operator,
     TermVocabulary, TermWrite,
 };
-use crate::mapping::{GroupTerms, Mapping};
+use crate::mapping::{GroupGrant, GroupTerms, Mapping};
 use crate::scim::error::ScimError;
 use crate::scim::members::MembershipChange;
 use crate::scim::schema::GROUP_URN;
@@ -113,6 +113,13 @@ fn term_version(term: &DrupalTerm) -> String {
 struct Grants {
     /// Term UUID → role UUIDs granted by that term.
     by_term: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// The role changes a rename brings one member.
+struct Regrant {
+    user: String,
+    add: Vec<String>,
+    take: Vec<String>,
 }
 
 impl Grants {
@@ -268,15 +275,125 @@ impl Provisioner {
         if rename.is_none() && external_id.is_none() {
             return Ok(term.clone());
         }
+        // Planned (and refused for protected accounts) before any write.
+        let regrants = match &rename {
+            Some(new) => self.regrants_for_rename(term, new).await?,
+            None => Vec::new(),
+        };
         let write = TermWrite {
             name: rename,
             external_id,
             published: None,
         };
-        Ok(self
+        let renamed = self
             .drupal
             .update_term(&vocabulary, &term.id, &write)
-            .await?)
+            .await?;
+        for regrant in regrants {
+            if !regrant.add.is_empty() {
+                self.drupal
+                    .change_roles(&regrant.user, Method::POST, &regrant.add)
+                    .await?;
+            }
+            if !regrant.take.is_empty() {
+                self.drupal
+                    .change_roles(&regrant.user, Method::DELETE, &regrant.take)
+                    .await?;
+            }
+            self.seen.forget(&regrant.user);
+        }
+        Ok(renamed)
+    }
+
+    /// What a group grants follows its name: renamed, its members get what
+    /// the new name grants and lose what only the old one granted (unless
+    /// another group of theirs or a role rule grants it). Protected
+    /// accounts are refused, as for membership, unless both names' entries
+    /// allow the protected roles.
+    async fn regrants_for_rename(&self, term: &DrupalTerm, new_name: &str) -> Result<Vec<Regrant>> {
+        let mapping = self.mapping();
+        let (old_grant, new_grant) = (mapping.grant_for(&term.name), mapping.grant_for(new_name));
+        if old_grant.is_none() && new_grant.is_none() {
+            return Ok(Vec::new());
+        }
+        let catalog = self.grant_catalog().await?;
+        let granted = |grant: Option<&GroupGrant>| -> BTreeSet<String> {
+            grant
+                .map(|g| {
+                    g.roles
+                        .iter()
+                        .filter_map(|r| catalog.grantable_role(r, g.allow_protected))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (before, after) = (granted(old_grant), granted(new_grant));
+        if before == after {
+            return Ok(Vec::new());
+        }
+        let vocabulary = self.require_terms()?;
+        let grants = self.grants(&catalog).await?;
+        let rule_roles: BTreeSet<String> = catalog.rule_roles().values().cloned().collect();
+        let exempt: Vec<&str> = [old_grant, new_grant]
+            .into_iter()
+            .flatten()
+            .filter(|g| g.allow_protected)
+            .flat_map(|g| g.roles.iter().map(String::as_str))
+            .collect();
+        let term_id = term.id.to_ascii_lowercase();
+        let mut plan = Vec::new();
+        let mut failures = Vec::new();
+        for user in self.term_members(term).await? {
+            let held: BTreeSet<String> = user.roles.iter().map(|r| r.id.clone()).collect();
+            let others: BTreeSet<String> =
+                referenced_terms(&user.relationships, &vocabulary.user_field)
+                    .into_iter()
+                    .filter(|t| *t != term_id)
+                    .flat_map(|t| grants.of(&t))
+                    .collect();
+            let add: Vec<String> = after.difference(&held).cloned().collect();
+            let take: Vec<String> = before
+                .iter()
+                .filter(|r| {
+                    held.contains(*r)
+                        && !after.contains(*r)
+                        && !others.contains(*r)
+                        && !rule_roles.contains(*r)
+                })
+                .cloned()
+                .collect();
+            if add.is_empty() && take.is_empty() {
+                continue;
+            }
+            match self.protection_except(&user, &exempt) {
+                Some(why) => failures.push(MemberFailure {
+                    member: user.id.clone(),
+                    action: if add.is_empty() {
+                        MemberAction::Remove
+                    } else {
+                        MemberAction::Add
+                    },
+                    problem: MemberProblem::Protected(why),
+                }),
+                None => plan.push(Regrant {
+                    user: user.id.clone(),
+                    add,
+                    take,
+                }),
+            }
+        }
+        if !failures.is_empty() {
+            return Err(ProvisioningError::Membership(
+                MembershipFailures {
+                    group: term.name.clone(),
+                    applied: 0,
+                    failures,
+                    refused: true,
+                }
+                .logged(),
+            ));
+        }
+        Ok(plan)
     }
 
     /// Unlinks every member (taking back the roles the group granted),

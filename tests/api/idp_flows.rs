@@ -126,7 +126,7 @@ async fn onelogin_flow_users_then_group_push() {
 }
 
 #[tokio::test]
-async fn jumpcloud_test_connection_pushes_a_group() {
+async fn jumpcloud_flow_test_connection_pushes_a_group() {
     flows::jumpcloud(&StandIn).await;
 }
 

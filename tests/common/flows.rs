@@ -332,6 +332,22 @@ impl<D: Drupal> Replay<D> {
         );
     }
 
+    async fn rename(&self, group: &str, name: &str) {
+        let answer = self
+            .patch_group(
+                group,
+                json!([{"op": "replace", "path": "displayName", "value": name}]),
+            )
+            .await;
+        assert!(
+            answer.status == 204 || answer.status == 200,
+            "rename to {name}: {}",
+            answer.body
+        );
+        let read = self.get(&format!("/Groups/{group}")).await;
+        assert_eq!(read.body["displayName"], name, "{}", read.body);
+    }
+
     async fn add_members(&self, group: &str, ids: &[&str]) {
         let value: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
         self.patch_group_ok(
@@ -924,14 +940,16 @@ pub async fn jumpcloud(stand: &impl Stand) {
         .assert_scim_error(404, None);
 }
 
-/// Escalation through groups. "Esc Admins" names the protected
-/// administrator role without `allow_protected`; "Esc Root" allows it;
+/// Escalation through groups. "Esc Admins" and "Esc Staff" name the
+/// protected administrator role without `allow_protected`; "Esc Root"
+/// allows it;
 /// "Esc Eng A" and "Esc Eng B" both grant engineering. No sequence of group
 /// operations through Esc Admins grants administrator; Esc Root does, and
 /// then only Esc Root may take it back; leaving one engineering group
-/// keeps the role the other grants.
+/// keeps the role the other grants; a rename changes what the group grants
+/// its members, never past what the mapping allows.
 pub async fn escalation(stand: &impl Stand) {
-    let groups = "  - {display_name: Esc Admins, roles: [administrator]}\n  - {display_name: Esc Root, roles: [administrator], allow_protected: true}\n  - {display_name: Esc Eng A, roles: [engineering]}\n  - {display_name: Esc Eng B, roles: [engineering]}";
+    let groups = "  - {display_name: Esc Admins, roles: [administrator]}\n  - {display_name: Esc Staff, roles: [administrator]}\n  - {display_name: Esc Root, roles: [administrator], allow_protected: true}\n  - {display_name: Esc Eng A, roles: [engineering]}\n  - {display_name: Esc Eng B, roles: [engineering]}";
     let mapping = format!(
         "{}group_terms: {{}}\n",
         mapping_with("demo.yaml", groups, "  []")
@@ -1051,8 +1069,49 @@ pub async fn escalation(stand: &impl Stand) {
     )
     .await;
     assert!(flow.target.drupal.roles_of("esc-alice").await.is_empty());
-    for group in [&admins, &root, &eng_a] {
+
+    // What a group grants follows its name.
+    flow.add_members(&eng_a, &[&alice]).await;
+    flow.rename(&eng_a, "Esc Renamed").await;
+    assert!(
+        flow.target.drupal.roles_of("esc-alice").await.is_empty(),
+        "renamed away: nothing grants engineering"
+    );
+    flow.rename(&eng_a, "Esc Eng A").await;
+    assert_eq!(flow.target.drupal.roles_of("esc-alice").await, engineering);
+    // A rename onto a name whose entry does not allow the protected role
+    // grants nothing; onto one that allows it, it does, and back takes it.
+    let plain = flow.create_group("Esc Plain", &[&eve]).await;
+    let other = flow.create_group("Esc Other", &[&eve]).await;
+    flow.rename(&plain, "Esc Staff").await;
+    no_admin(flow.target.drupal.roles_of("esc-eve").await, "rename");
+    assert_eq!(flow.delete(&format!("/Groups/{root}")).await.status, 204);
+    flow.rename(&plain, "Esc Root").await;
+    let roles = flow.target.drupal.roles_of("esc-eve").await;
+    assert!(roles.contains(&"administrator".to_string()), "{roles:?}");
+    // eve is protected now: a rename that would change her roles through
+    // a group that may not is refused, and the group keeps its name.
+    let refused = flow
+        .patch_group(
+            &other,
+            json!([{"op": "replace", "path": "displayName", "value": "Esc Eng B"}]),
+        )
+        .await;
+    refused.assert_scim_error(403, None);
+    let kept = flow.get(&format!("/Groups/{other}")).await;
+    assert_eq!(kept.body["displayName"], "Esc Other");
+    assert!(!flow
+        .target
+        .drupal
+        .roles_of("esc-eve")
+        .await
+        .contains(&"engineering".to_string()));
+    flow.rename(&plain, "Esc Plain").await;
+    assert!(flow.target.drupal.roles_of("esc-eve").await.is_empty());
+
+    for group in [&admins, &eng_a, &plain, &other] {
         assert_eq!(flow.delete(&format!("/Groups/{group}")).await.status, 204);
     }
     assert!(flow.target.drupal.roles_of("esc-eve").await.is_empty());
+    assert!(flow.target.drupal.roles_of("esc-alice").await.is_empty());
 }

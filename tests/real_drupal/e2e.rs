@@ -84,7 +84,7 @@ async fn onelogin_flow_users_then_group_push() {
 }
 
 #[tokio::test]
-async fn jumpcloud_test_connection_pushes_a_group() {
+async fn jumpcloud_flow_test_connection_pushes_a_group() {
     let Some(site) = site() else { return };
     let _shared = shared().await;
     flows::jumpcloud(&Real(site)).await;
