@@ -115,6 +115,19 @@ struct Grants {
     by_term: BTreeMap<String, BTreeSet<String>>,
 }
 
+/// Members refused before any write (unknown or protected accounts).
+fn refused(term: &DrupalTerm, failures: Vec<MemberFailure>) -> ProvisioningError {
+    ProvisioningError::Membership(
+        MembershipFailures {
+            group: term.name.clone(),
+            applied: 0,
+            failures,
+            refused: true,
+        }
+        .logged(),
+    )
+}
+
 /// The role changes a rename brings one member.
 struct Regrant {
     user: String,
@@ -383,15 +396,7 @@ impl Provisioner {
             }
         }
         if !failures.is_empty() {
-            return Err(ProvisioningError::Membership(
-                MembershipFailures {
-                    group: term.name.clone(),
-                    applied: 0,
-                    failures,
-                    refused: true,
-                }
-                .logged(),
-            ));
+            return Err(refused(term, failures));
         }
         Ok(plan)
     }
@@ -517,15 +522,7 @@ impl Provisioner {
             }
         }
         if !failures.is_empty() {
-            return Err(ProvisioningError::Membership(
-                MembershipFailures {
-                    group: term.name.clone(),
-                    applied: 0,
-                    failures,
-                    refused: true,
-                }
-                .logged(),
-            ));
+            return Err(refused(term, failures));
         }
         let catalog = self.grant_catalog().await?;
         let grants = self.grants(&catalog).await?;

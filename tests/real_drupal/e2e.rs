@@ -50,15 +50,7 @@ impl Drupal for Site {
         let user = Site::user(self, name)
             .await
             .unwrap_or_else(|| panic!("no {name}"));
-        user["relationships"]["field_scim_groups"]["data"]
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|i| i["id"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
+        crate::term_groups::group_refs(&user)
     }
 }
 

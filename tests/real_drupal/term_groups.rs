@@ -10,7 +10,8 @@ use crate::site::{shared, site, Bridge, BridgeOptions, Site};
 
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
-fn group_refs(user: &Value) -> Vec<String> {
+/// The term UUIDs a user's field_scim_groups references.
+pub fn group_refs(user: &Value) -> Vec<String> {
     user["relationships"]["field_scim_groups"]["data"]
         .as_array()
         .map(|items| {
