@@ -1,5 +1,5 @@
 //! The user-side IdP quirks of QUIRKS.md, each with the Drupal effect it must
-//! have. The IdPs' documented request files are replayed in idp_flows.rs.
+//! have. The IdPs' documented request files are replayed in tests/common/flows.rs.
 
 use serde_json::json;
 
