@@ -220,7 +220,8 @@ async fn lifecycle(run: &Run, role_group: &str, term_group: &str) {
         "emails": [{"value": mail, "primary": true}]})),
     )
     .await;
-    let members = |op: &str| patch(json!([{"op": op, "path": "members", "value": [{"value": id}]}]));
+    let members =
+        |op: &str| patch(json!([{"op": op, "path": "members", "value": [{"value": id}]}]));
     for (kind, group) in [("role", role_group), ("term", term_group)] {
         run.call(
             &format!("{kind}_group_add"),
@@ -257,13 +258,20 @@ async fn lifecycle(run: &Run, role_group: &str, term_group: &str) {
     }
     run.call("list", Method::GET, "/Users?startIndex=1&count=10", None)
         .await;
-    run.call("groups", Method::GET, "/Groups?excludedAttributes=members", None)
-        .await;
+    run.call(
+        "groups",
+        Method::GET,
+        "/Groups?excludedAttributes=members",
+        None,
+    )
+    .await;
     run.call(
         "deactivate",
         Method::PATCH,
         &format!("/Users/{id}"),
-        Some(patch(json!([{"op": "replace", "value": {"active": false}}]))),
+        Some(patch(
+            json!([{"op": "replace", "value": {"active": false}}]),
+        )),
     )
     .await;
     run.call("delete", Method::DELETE, &format!("/Users/{id}"), None)
@@ -320,12 +328,20 @@ async fn term_group_life(run: &Run, n: u64) {
     run.call(
         "term_group_filter",
         Method::GET,
-        &filtered("Groups", &format!("displayName eq \"Soak churn {n} renamed\"")),
+        &filtered(
+            "Groups",
+            &format!("displayName eq \"Soak churn {n} renamed\""),
+        ),
         None,
     )
     .await;
-    run.call("term_group_delete", Method::DELETE, &format!("/Groups/{id}"), None)
-        .await;
+    run.call(
+        "term_group_delete",
+        Method::DELETE,
+        &format!("/Groups/{id}"),
+        None,
+    )
+    .await;
 }
 
 fn urlencode(text: &str) -> String {
@@ -409,12 +425,19 @@ fn start_bridge(drupal_url: &str, port: u16, dir: &std::path::Path) -> Child {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
             let exe = std::env::current_exe().unwrap();
-            exe.parent().unwrap().parent().unwrap().join("drupal-scim-bridge")
+            exe.parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .join("drupal-scim-bridge")
         });
     let mapping = dir.join("mapping.yaml");
     std::fs::write(
         &mapping,
-        format!("{}\ngroup_terms: {{}}\n", include_str!("../mappings/demo.yaml")),
+        format!(
+            "{}\ngroup_terms: {{}}\n",
+            include_str!("../mappings/demo.yaml")
+        ),
     )
     .unwrap();
     let config = dir.join("bridge.yaml");
@@ -466,7 +489,10 @@ async fn main() {
     let port = free_port();
     let mut bridge = start_bridge(&standin.base_url(), port, &dir);
     let bridge_pid = bridge.id().to_string();
-    eprintln!("# bridge pid {bridge_pid}, log {}", dir.join("bridge.log").display());
+    eprintln!(
+        "# bridge pid {bridge_pid}, log {}",
+        dir.join("bridge.log").display()
+    );
 
     let mut pace = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -482,12 +508,20 @@ async fn main() {
     let ready = Instant::now();
     loop {
         let (status, _) = run
-            .call("ready", reqwest::Method::GET, "/ServiceProviderConfig", None)
+            .call(
+                "ready",
+                reqwest::Method::GET,
+                "/ServiceProviderConfig",
+                None,
+            )
             .await;
         if status == 200 {
             break;
         }
-        assert!(ready.elapsed() < Duration::from_secs(30), "the bridge did not start");
+        assert!(
+            ready.elapsed() < Duration::from_secs(30),
+            "the bridge did not start"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     run.tally.lock().unwrap().by_answer.clear();
@@ -501,7 +535,10 @@ async fn main() {
             Some(json!({"schemas": [GROUP], "displayName": "editor"})),
         )
         .await;
-    let role_group = role_group["id"].as_str().expect("the editor group").to_string();
+    let role_group = role_group["id"]
+        .as_str()
+        .expect("the editor group")
+        .to_string();
     let mut term_groups = Vec::new();
     for w in 0..workers {
         let (_, group) = run

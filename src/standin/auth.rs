@@ -203,8 +203,7 @@ impl Sessions {
     /// Opens a session and returns its id; drops the sessions whose cookie
     /// has expired and, beyond `KEPT_SESSIONS`, the least recently used.
     pub(crate) fn open(&mut self, uid: u64, now: i64) -> String {
-        self.by_id
-            .retain(|_, s| s.opened + SESSION_LIFETIME > now);
+        self.by_id.retain(|_, s| s.opened + SESSION_LIFETIME > now);
         while self.by_id.len() >= KEPT_SESSIONS {
             let Some(oldest) = self
                 .by_id
@@ -338,7 +337,10 @@ mod tests {
             sessions.open(2, 0);
             sessions.get(&kept);
         }
-        assert!(sessions.get(&idle).is_none(), "the idle session was evicted");
+        assert!(
+            sessions.get(&idle).is_none(),
+            "the idle session was evicted"
+        );
     }
 
     #[test]
