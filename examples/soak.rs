@@ -468,6 +468,25 @@ fn start_bridge(drupal_url: &str, port: u16, dir: &std::path::Path) -> Child {
         .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()))
 }
 
+/// Stops the bridge as a service manager does (SIGTERM, so that a heap
+/// profiler wrapped around it through `BRIDGE_BIN` writes its output), and
+/// kills it if it has not stopped within a minute.
+fn stop(bridge: &mut Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(bridge.id().to_string())
+        .status();
+    let asked = Instant::now();
+    while asked.elapsed() < Duration::from_secs(60) {
+        if let Ok(Some(_)) = bridge.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = bridge.kill();
+    let _ = bridge.wait();
+}
+
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
@@ -519,7 +538,7 @@ async fn main() {
             break;
         }
         assert!(
-            ready.elapsed() < Duration::from_secs(30),
+            ready.elapsed() < Duration::from_secs(120),
             "the bridge did not start"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -588,8 +607,7 @@ async fn main() {
     for task in tasks {
         let _ = task.await;
     }
-    let _ = bridge.kill();
-    let _ = bridge.wait();
+    stop(&mut bridge);
     let tally = run.tally.lock().unwrap();
     println!("# answers by operation and status:");
     for ((op, status), n) in &tally.by_answer {
