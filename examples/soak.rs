@@ -400,15 +400,22 @@ async fn inject_faults(drupal: StandInHandle, run: Arc<Run>, until: Instant) {
     }
 }
 
-fn rss_kib(pid: &str) -> u64 {
+/// A `/proc/<pid>/status` figure in KiB: `VmRSS`, or its parts `RssAnon`
+/// (the heap, stacks) and `RssFile` (the program's code and libraries as
+/// far as they were paged in).
+fn status_kib(pid: &str, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(key))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn rss_kib(pid: &str) -> u64 {
+    status_kib(pid, "VmRSS:")
 }
 
 fn free_port() -> u16 {
@@ -584,18 +591,20 @@ async fn main() {
             }
         }));
     }
-    println!("# t_s bridge_rss_kib standin_client_rss_kib requests unexplained drupal_accounts drupal_terms");
+    println!("# t_s bridge_rss_kib standin_client_rss_kib requests unexplained drupal_accounts drupal_terms bridge_anon_kib bridge_file_kib");
     let mut samples = Vec::new();
     let sample = |t: f64| {
         let bridge_rss = rss_kib(&bridge_pid);
         let own = rss_kib("self");
         let tally = run.tally.lock().unwrap();
         println!(
-            "{t:.0} {bridge_rss} {own} {} {} {} {}",
+            "{t:.0} {bridge_rss} {own} {} {} {} {} {} {}",
             run.requests.load(Ordering::Relaxed),
             tally.unexplained_count,
             standin.handle().user_count(),
             standin.handle().terms().len(),
+            status_kib(&bridge_pid, "RssAnon:"),
+            status_kib(&bridge_pid, "RssFile:"),
         );
         bridge_rss
     };
