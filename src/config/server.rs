@@ -16,6 +16,8 @@ pub(super) struct RawServer {
     /// arrived. Default 15.
     body_timeout_secs: Option<u64>,
     /// Connections served at once; more wait to be accepted. Default 1024.
+    /// Shared evenly between the worker threads (one per core), so rounded
+    /// up to a multiple of their number.
     max_connections: Option<usize>,
 }
 

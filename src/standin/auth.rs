@@ -1,5 +1,6 @@
 //! Credentials a request presents, Drupal's flood control and cookie sessions.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -126,10 +127,12 @@ impl Flood {
     }
 
     pub(crate) fn register_ip(&mut self, ip: &str, now: i64) {
+        self.collect_garbage(now);
         self.events.push((FloodKey::Ip(ip.to_string()), now));
     }
 
     pub(crate) fn register_account(&mut self, uid: u64, ip: &str, now: i64) {
+        self.collect_garbage(now);
         self.events.push((
             FloodKey::Account {
                 uid,
@@ -150,6 +153,14 @@ impl Flood {
     pub(crate) fn clear(&mut self) {
         self.events.clear();
     }
+
+    /// Forgets events past the longest window, as Drupal's flood service
+    /// does on cron (each event expires with its window): without it every
+    /// failed login was kept for as long as the process lived.
+    fn collect_garbage(&mut self, now: i64) {
+        let longest = USER_WINDOW.max(IP_WINDOW);
+        self.events.retain(|(_, at)| *at > now - longest);
+    }
 }
 
 /// A logged-in cookie session.
@@ -161,6 +172,11 @@ pub(crate) struct Session {
     /// The token `/session/token` returns.
     pub(crate) header_csrf_token: String,
     pub(crate) logout_token: String,
+    /// When it was opened: its cookie expires `SESSION_LIFETIME` later.
+    opened: i64,
+    /// The `Sessions::uses` count at its last use, for evicting the
+    /// least recently used.
+    last_used: Cell<u64>,
 }
 
 impl Session {
@@ -169,27 +185,60 @@ impl Session {
     }
 }
 
+/// At most this many sessions are kept; opening one more ends the least
+/// recently used. Drupal keeps sessions in its database until PHP's session
+/// garbage collection; the stand-in keeps them in memory, and every user
+/// cancellation opens one (the batch runs in a session) that no client uses
+/// again: unbounded, a long run grew by some 350 bytes per DELETE.
+const KEPT_SESSIONS: usize = 1_000;
+
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
     by_id: HashMap<String, Session>,
+    /// Sessions opened or used so far: a clock for `Session::last_used`.
+    uses: Cell<u64>,
 }
 
 impl Sessions {
-    /// Opens a session and returns its id.
-    pub(crate) fn open(&mut self, uid: u64) -> String {
+    /// Opens a session and returns its id; drops the sessions whose cookie
+    /// has expired and, beyond `KEPT_SESSIONS`, the least recently used.
+    pub(crate) fn open(&mut self, uid: u64, now: i64) -> String {
+        self.by_id.retain(|_, s| s.opened + SESSION_LIFETIME > now);
+        while self.by_id.len() >= KEPT_SESSIONS {
+            let Some(oldest) = self
+                .by_id
+                .iter()
+                .min_by_key(|(_, s)| s.last_used.get())
+                .map(|(id, _)| id.clone())
+            else {
+                break;
+            };
+            self.by_id.remove(&oldest);
+        }
         let id = random_token();
         let session = Session {
             uid,
             login_csrf_token: random_token(),
             header_csrf_token: random_token(),
             logout_token: random_token(),
+            opened: now,
+            last_used: Cell::new(self.tick()),
         };
         self.by_id.insert(id.clone(), session);
         id
     }
 
+    fn tick(&self) -> u64 {
+        let next = self.uses.get() + 1;
+        self.uses.set(next);
+        next
+    }
+
+    /// The session with this id; counts as a use of it.
     pub(crate) fn get(&self, id: &str) -> Option<&Session> {
-        self.by_id.get(id)
+        let session = self.by_id.get(id)?;
+        session.last_used.set(self.tick());
+        Some(session)
     }
 
     pub(crate) fn close(&mut self, id: &str) {
@@ -203,6 +252,11 @@ impl Sessions {
     /// Cancelling an account ends its sessions.
     pub(crate) fn close_all_of(&mut self, uid: u64) {
         self.by_id.retain(|_, s| s.uid != uid);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.by_id.len()
     }
 }
 
@@ -258,13 +312,59 @@ mod tests {
     #[test]
     fn sessions_accept_both_csrf_tokens_and_close_with_their_account() {
         let mut sessions = Sessions::default();
-        let id = sessions.open(2);
+        let id = sessions.open(2, 0);
         let session = sessions.get(&id).cloned().unwrap();
         assert!(session.accepts_csrf(&session.login_csrf_token));
         assert!(session.accepts_csrf(&session.header_csrf_token));
         assert!(!session.accepts_csrf("forged"));
         sessions.close_all_of(2);
         assert!(sessions.get(&id).is_none());
+    }
+
+    #[test]
+    fn sessions_are_bounded_and_the_least_recently_used_goes_first() {
+        let mut sessions = Sessions::default();
+        let kept = sessions.open(1, 0);
+        for _ in 0..KEPT_SESSIONS * 3 {
+            sessions.open(2, 0);
+            // The bridge's own session stays in use all along.
+            assert!(sessions.get(&kept).is_some());
+        }
+        assert_eq!(sessions.len(), KEPT_SESSIONS);
+        assert!(sessions.get(&kept).is_some(), "the session in use was kept");
+        let idle = sessions.open(2, 0);
+        for _ in 0..KEPT_SESSIONS {
+            sessions.open(2, 0);
+            sessions.get(&kept);
+        }
+        assert!(
+            sessions.get(&idle).is_none(),
+            "the idle session was evicted"
+        );
+    }
+
+    #[test]
+    fn a_session_ends_when_its_cookie_expires() {
+        let mut sessions = Sessions::default();
+        let old = sessions.open(1, 0);
+        sessions.open(1, SESSION_LIFETIME - 1);
+        assert!(sessions.get(&old).is_some());
+        sessions.open(1, SESSION_LIFETIME);
+        assert!(sessions.get(&old).is_none());
+        assert_eq!(sessions.len(), 2);
+    }
+
+    #[test]
+    fn flood_events_past_their_window_are_forgotten() {
+        let mut flood = Flood::default();
+        for at in 0..1_000 {
+            flood.register_ip("127.0.0.1", at);
+        }
+        assert!(!flood.ip_allowed("127.0.0.1", 1_000));
+        let later = 1_000 + USER_WINDOW;
+        flood.register_account(1, "127.0.0.1", later);
+        assert_eq!(flood.events.len(), 1, "only the new event is kept");
+        assert!(flood.ip_allowed("127.0.0.1", later));
     }
 
     #[test]

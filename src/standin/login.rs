@@ -114,7 +114,7 @@ fn authenticate(site: &mut Site, incoming: &Incoming, name: &str, pass: &str) ->
         user.login = now;
         user.access = now;
     }
-    let id = site.sessions.open(account.uid);
+    let id = site.sessions.open(account.uid, now);
     let (csrf, logout) = site
         .sessions
         .get(&id)

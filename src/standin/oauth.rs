@@ -62,6 +62,10 @@ impl Tokens {
         let token = jsonwebtoken::EncodingKey::from_secret(self.secret.as_bytes())
             .and_then(|key| jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key))
             .unwrap_or_default();
+        // simple_oauth's cron purges expired tokens
+        // (`simple_oauth.expired_collector`); here every issue does, so the
+        // tokens kept are those still valid, not every one ever issued.
+        self.issued.retain(|_, t| t.expires > now);
         self.issued.insert(
             token.clone(),
             Issued {
@@ -207,6 +211,20 @@ mod tests {
         assert_eq!(claims["exp"].as_i64().unwrap() - now, 300);
         assert_eq!(site.tokens.user_of(jwt, now), Some(1));
         assert_eq!(site.tokens.user_of(jwt, now + 300), None, "expired");
+    }
+
+    #[test]
+    fn expired_tokens_are_purged_when_a_new_one_is_issued() {
+        let mut tokens = Tokens::default();
+        let first = tokens.issue("bridge", 1, 0);
+        let second = tokens.issue("bridge", 1, DEFAULT_TOKEN_LIFETIME - 1);
+        assert_eq!(tokens.issued.len(), 2, "both still valid");
+        for n in 0..100 {
+            tokens.issue("bridge", 1, DEFAULT_TOKEN_LIFETIME * (2 + n));
+        }
+        assert_eq!(tokens.issued.len(), 1, "only the latest is valid");
+        assert!(!tokens.issued.contains_key(&first));
+        assert!(!tokens.issued.contains_key(&second));
     }
 
     #[test]

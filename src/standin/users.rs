@@ -441,7 +441,7 @@ pub(crate) fn delete(site: &mut Site, ctx: &Ctx, uuid: &str) -> Outcome {
     site.sessions.close_all_of(user.uid);
     // The cancellation runs as a batch, which opens a session for the caller.
     let now = site.now();
-    let session = site.sessions.open(ctx.caller.uid);
+    let session = site.sessions.open(ctx.caller.uid, now);
     Ok(Reply::no_content().with_header("Set-Cookie", session_cookie(&session, now)))
 }
 
