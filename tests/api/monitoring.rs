@@ -37,7 +37,7 @@ async fn text(app: &TestApp, path: &str) -> (u16, String) {
 }
 
 /// The value of one series in Prometheus text, 0 when absent.
-fn value(metrics: &str, series: &str) -> f64 {
+pub fn value(metrics: &str, series: &str) -> f64 {
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
