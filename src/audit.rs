@@ -272,7 +272,7 @@ impl AuditTrail {
         if event.outcome != Outcome::Failed {
             self.metrics.provisioning_event(
                 event.event.as_str(),
-                event.site.as_deref().unwrap_or(""),
+                event.site.as_deref().unwrap_or(crate::metrics::NO_SITE),
                 event.client.as_deref().unwrap_or(""),
             );
         }

@@ -11,7 +11,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::audit::AuditTrail;
 use crate::mapping::{Mapping, MappingError};
-use crate::metrics::Metrics;
+use crate::metrics::SiteMetrics;
 use crate::provisioning::Provisioner;
 use crate::scim::schema::SchemaError;
 
@@ -43,7 +43,7 @@ pub struct MappingReloader {
     /// The version last loaded or refused; `None` while the file is missing.
     seen: Option<Stamp>,
     /// Counts reloads and shows the mapping in use, when given.
-    metrics: Option<Arc<Metrics>>,
+    metrics: Option<Arc<SiteMetrics>>,
     /// Reopened on SIGHUP (logrotate), when given.
     audit: Option<Arc<AuditTrail>>,
 }
@@ -61,12 +61,17 @@ impl MappingReloader {
         }
     }
 
-    /// Reports each reload to `metrics`, and reopens `audit`'s file on
-    /// SIGHUP, the signal logrotate sends.
-    pub fn reporting_to(mut self, metrics: Arc<Metrics>, audit: Arc<AuditTrail>) -> Self {
+    /// Reports each reload to the site's `metrics`, and reopens `audit`'s
+    /// file on SIGHUP, the signal logrotate sends.
+    pub fn reporting_to(mut self, metrics: Arc<SiteMetrics>, audit: Arc<AuditTrail>) -> Self {
         self.metrics = Some(metrics);
         self.audit = Some(audit);
         self
+    }
+
+    /// The file watched, as the log and the status page name it.
+    pub fn file(&self) -> String {
+        self.path.display().to_string()
     }
 
     /// Loads and checks the file, then swaps it in. On any error the

@@ -83,7 +83,7 @@ impl SitesReloader {
         self.sites = sites
             .into_iter()
             .map(|(id, (site, watcher))| {
-                let watcher = watcher.reporting_to(metrics.clone(), audit.clone());
+                let watcher = watcher.reporting_to(metrics.site(&id), audit.clone());
                 (id, (site, watcher))
             })
             .collect();
@@ -96,8 +96,12 @@ impl SitesReloader {
         let watcher = MappingReloader::new(state.provisioner.clone(), mapping);
         match (&self.metrics, &self.audit) {
             (Some(metrics), Some(audit)) => {
-                state.provisioner.drupal().observe(metrics.clone());
-                watcher.reporting_to(metrics.clone(), audit.clone())
+                // A site rebuilt keeps counting in its metrics; a new one
+                // gets its own, reported from the next scrape.
+                let site = metrics.site(&state.site);
+                state.provisioner.drupal().observe(site.clone());
+                site.mapping_loaded(&watcher.file());
+                watcher.reporting_to(site, audit.clone())
             }
             _ => watcher,
         }
@@ -155,6 +159,9 @@ impl SitesReloader {
         for id in removed {
             self.sites.remove(&id);
             self.registry.remove(&id);
+            if let Some(metrics) = &self.metrics {
+                metrics.forget_site(&id);
+            }
             tracing::info!(site = id, "site removed; its requests in flight finish");
             outcomes.push((id, SiteOutcome::Removed));
         }

@@ -127,23 +127,26 @@ impl Application {
             });
         };
         let metrics = Arc::new(Metrics::new());
+        // Each site's Drupal client reports to the site's own metrics.
         for site in &sites {
-            site.provisioner.drupal().observe(metrics.clone());
+            site.provisioner.drupal().observe(metrics.site(&site.site));
         }
-        // The breaker, queue and readiness follow the first site's Drupal
-        // (the only one without `sites:`).
-        let drupal = provisioner.drupal().clone();
-        metrics.watch_drupal(&drupal);
-        if let Some(first) = settings.sites.first() {
-            metrics.mapping_loaded(&first.mapping.display().to_string());
+        for site in &settings.sites {
+            metrics
+                .site(&site.id)
+                .mapping_loaded(&site.mapping.display().to_string());
         }
+        let registry = Arc::new(SiteRegistry::new(settings.multi_site, sites));
+        // A scrape reports the sites served then, with their breakers and queues.
+        let served = registry.clone();
+        metrics.watch_sites(move || served.drupal_clients());
         let audit = Arc::new(AuditTrail::new(
             settings.audit.file.as_deref(),
             metrics.clone(),
         )?);
         let readiness = Arc::new(Readiness::new(
             metrics.clone(),
-            drupal,
+            registry.clone(),
             settings.health.drupal_within,
         ));
         let monitor = settings
@@ -177,7 +180,6 @@ impl Application {
                 Ok::<_, StartupError>((port, server))
             })
             .transpose()?;
-        let registry = Arc::new(SiteRegistry::new(settings.multi_site, sites));
         let multi_site = settings.multi_site;
         let data = web::Data::from(registry.clone());
         let metrics_data = web::Data::from(metrics.clone());
@@ -194,7 +196,7 @@ impl Application {
                 .app_data(audit_data.clone())
                 .app_data(readiness_data.clone())
                 // For load balancers, beside the SCIM routes' /healthz.
-                .route("/readyz", web::get().to(monitor::readyz))
+                .route("/readyz", web::get().to(monitor::readyz_on_scim_port))
                 .configure(|cfg| http::configure(cfg, max_body, multi_site))
         })
         .map_err(|source| StartupError::Bind {

@@ -99,7 +99,7 @@ pub async fn log_requests(
     // load balancer's polling (and 503s from /readyz) look like IdP traffic.
     let metrics = req
         .app_data::<web::Data<Metrics>>()
-        .filter(|_| req.path().starts_with("/scim/"))
+        .filter(|_| req.path().starts_with("/scim/") || req.path().starts_with("/sites/"))
         .cloned();
     let started = Instant::now();
     let (result, drupal_requests) = count_calls(next.call(req).instrument(span.clone())).await;

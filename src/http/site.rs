@@ -85,6 +85,20 @@ impl SiteRegistry {
         ids
     }
 
+    /// Every site served, sorted by id, with its Drupal client: what the
+    /// metrics and readiness look at.
+    pub fn drupal_clients(&self) -> Vec<(Arc<str>, crate::drupal::DrupalClient)> {
+        let mut sites: Vec<_> = self
+            .sites
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(id, state)| (id.clone(), state.provisioner.drupal().clone()))
+            .collect();
+        sites.sort_by(|a, b| a.0.cmp(&b.0));
+        sites
+    }
+
     /// The site a route names: `/sites/{id}/...` in a `sites:`
     /// configuration, `/scim/v2` (no id) otherwise.
     fn for_route(&self, id: Option<&str>) -> Option<Arc<AppState>> {

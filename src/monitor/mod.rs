@@ -56,17 +56,87 @@ pub async fn healthz() -> HttpResponse {
         .body(r#"{"status":"ok"}"#)
 }
 
-/// 200 when ready, 503 naming what is not.
-pub async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
-    let report = readiness.check().await;
-    let mut response = if report.ready {
-        HttpResponse::Ok()
-    } else {
-        HttpResponse::ServiceUnavailable()
+#[derive(serde::Deserialize)]
+pub struct ReadyzQuery {
+    site: Option<String>,
+}
+
+/// On the operator's listener. One site: 200 when ready, 503 naming what
+/// is not. Several sites: 200 when at least one is ready, 503 when none
+/// is, each site's state by id in the body; `?site=<id>` answers for that
+/// site alone (200 or 503, 404 for a site not served).
+pub async fn readyz(
+    readiness: web::Data<Readiness>,
+    query: web::Query<ReadyzQuery>,
+) -> HttpResponse {
+    answer(&readiness, query.site.as_deref(), true).await
+}
+
+/// On the SCIM port, for load balancers: as `readyz`, but in a `sites:`
+/// configuration it names no site (anyone reaching the port could read
+/// them) and answers `?site=` only on the operator's listener.
+pub async fn readyz_on_scim_port(
+    readiness: web::Data<Readiness>,
+    query: web::Query<ReadyzQuery>,
+) -> HttpResponse {
+    answer(&readiness, query.site.as_deref(), false).await
+}
+
+#[derive(serde::Serialize)]
+struct Counts {
+    ready: bool,
+    sites_ready: usize,
+    sites_total: usize,
+}
+
+async fn answer(readiness: &Readiness, site: Option<&str>, operator: bool) -> HttpResponse {
+    let multi_site = readiness.is_multi_site();
+    let ready = |ready: bool| {
+        let mut response = if ready {
+            HttpResponse::Ok()
+        } else {
+            HttpResponse::ServiceUnavailable()
+        };
+        response.insert_header((CACHE_CONTROL, "no-store"));
+        response
     };
-    response
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .json(report)
+    let not_found = |error: &str| {
+        HttpResponse::NotFound()
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({ "error": error }))
+    };
+    match site {
+        Some(_) if multi_site && !operator => not_found(
+            "one site's readiness (?site=) is answered on the operator's listener (metrics.listen) only",
+        ),
+        Some(id) => match readiness.check_site(id).await {
+            Some(report) => ready(report.ready).json(report),
+            None => not_found("no site with this id is served"),
+        },
+        None => {
+            let overview = readiness.check().await;
+            if !multi_site {
+                // The one site's report, as before there were sites.
+                return match overview.sites.into_values().next() {
+                    Some(report) => ready(report.ready).json(report),
+                    None => ready(false).json(Counts {
+                        ready: false,
+                        sites_ready: 0,
+                        sites_total: 0,
+                    }),
+                };
+            }
+            if operator {
+                ready(overview.ready).json(overview)
+            } else {
+                ready(overview.ready).json(Counts {
+                    ready: overview.ready,
+                    sites_ready: overview.sites_ready,
+                    sites_total: overview.sites_total,
+                })
+            }
+        }
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -90,10 +160,16 @@ async fn status(
         .as_deref()
         .map(str::trim)
         .filter(|a| !a.is_empty());
-    let report = monitor.readiness.check().await;
+    let overview = monitor.readiness.check().await;
+    let mappings = overview
+        .sites
+        .keys()
+        .map(|id| (id.clone(), monitor.metrics.site(id).mapping_info()))
+        .collect();
     let html = status_page::render(&status_page::Page {
-        report: &report,
-        mapping: monitor.metrics.mapping_info(),
+        overview: &overview,
+        multi_site: monitor.readiness.is_multi_site(),
+        mappings,
         minutes: monitor.metrics.history().last_hour(),
         events: monitor.audit.recent(account),
         account,

@@ -9,13 +9,18 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 
 use crate::audit::{AuditEvent, EventKind, Outcome};
-use crate::health::{Part, Report};
+use std::collections::BTreeMap;
+
+use crate::health::{Overview, Part, Report};
 use crate::metrics::history::Minute;
 use crate::metrics::MappingInfo;
 
 pub struct Page<'a> {
-    pub report: &'a Report,
-    pub mapping: MappingInfo,
+    pub overview: &'a Overview,
+    /// Several sites are served (`sites:`): each is named.
+    pub multi_site: bool,
+    /// Each site's mapping, by id.
+    pub mappings: BTreeMap<String, MappingInfo>,
     pub minutes: Vec<Minute>,
     pub events: Vec<Arc<AuditEvent>>,
     pub account: Option<&'a str>,
@@ -50,48 +55,46 @@ code{font-size:.95em}form{margin:.6em 0}";
 pub fn render(page: &Page<'_>) -> String {
     let mut html = String::with_capacity(16 * 1024);
     let now = DateTime::<Utc>::from(SystemTime::now()).format("%Y-%m-%d %H:%M:%S UTC");
-    let _ = write!(
-        html,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>drupal-scim-bridge status</title><style>{STYLE}</style></head><body><h1>drupal-scim-bridge {} — status</h1><p>Generated {now}. <span class=\"{}\" id=\"readiness\">{}</span></p>",
-        env!("CARGO_PKG_VERSION"),
-        if page.report.ready { "ok" } else { "bad" },
-        if page.report.ready {
-            "Ready: serving SCIM.".to_string()
-        } else {
-            format!("Not ready: {}.", page.report.not_ready.join(", "))
+    let overview = page.overview;
+    let headline = if !page.multi_site {
+        match overview.sites.values().next() {
+            Some(report) if report.ready => "Ready: serving SCIM.".to_string(),
+            Some(report) => format!("Not ready: {}.", report.not_ready.join(", ")),
+            None => "Not ready: no site is served.".to_string(),
         }
-    );
-    html.push_str("<div class=\"cards\">");
-    card(
-        &mut html,
-        "Drupal and the bridge's login",
-        &page.report.drupal,
-    );
-    card(&mut html, "Circuit breaker", &page.report.circuit_breaker);
-    let loaded = page
-        .mapping
-        .loaded_at
-        .map(|t| {
-            DateTime::<Utc>::from(t)
-                .format("%Y-%m-%d %H:%M:%S UTC")
-                .to_string()
-        })
-        .unwrap_or_else(|| "never".into());
+    } else if overview.sites_not_ready.is_empty() {
+        format!("Ready: all {} sites serve SCIM.", overview.sites_total)
+    } else {
+        format!(
+            "{}: {} of {} sites serve SCIM; not ready: {}.",
+            if overview.ready { "Ready" } else { "Not ready" },
+            overview.sites_ready,
+            overview.sites_total,
+            esc(&overview.sites_not_ready.join(", "))
+        )
+    };
     let _ = write!(
         html,
-        "<div class=\"card\"><b>Mapping</b><code>{}</code><br>loaded {loaded}{}</div>",
-        esc(&page.mapping.file),
-        page.mapping
-            .last_error
-            .as_deref()
-            .map(|e| format!(
-                "<br><span class=\"warn\">changed file refused: {}</span>",
-                esc(e)
-            ))
-            .unwrap_or_default()
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>drupal-scim-bridge status</title><style>{STYLE}</style></head><body><h1>drupal-scim-bridge {} — status</h1><p>Generated {now}. <span class=\"{}\" id=\"readiness\">{headline}</span></p>",
+        env!("CARGO_PKG_VERSION"),
+        if overview.ready { "ok" } else { "bad" },
     );
-    html.push_str("</div>");
-
+    // The sites that are not ready first: they are what the reader looks for.
+    let mut sites: Vec<(&String, &Report)> = overview.sites.iter().collect();
+    sites.sort_by_key(|(id, report)| (report.ready, *id));
+    let empty = MappingInfo::default();
+    for (id, report) in sites {
+        if page.multi_site {
+            let _ = write!(
+                html,
+                "<h2 id=\"site-{id}\">Site <code>{id}</code> <span class=\"{}\">{}</span></h2>",
+                if report.ready { "ok" } else { "bad" },
+                if report.ready { "ready" } else { "not ready" },
+                id = esc(id),
+            );
+        }
+        site_cards(&mut html, report, page.mappings.get(id).unwrap_or(&empty));
+    }
     let total: u64 = page.minutes.iter().map(|m| m.requests).sum();
     let errors: u64 = page.minutes.iter().map(|m| m.errors).sum();
     let rejected: u64 = page.minutes.iter().map(|m| m.rejected).sum();
@@ -117,14 +120,47 @@ pub fn render(page: &Page<'_>) -> String {
     if page.events.is_empty() {
         html.push_str("<p id=\"no-events\">No change recorded since the bridge started.</p>");
     } else {
-        html.push_str("<table id=\"events\"><tr><th>Time</th><th>Client</th><th>Operation</th><th>Change</th><th>Account</th><th>Fields</th><th>Active</th><th>Roles</th><th>Outcome</th></tr>");
+        html.push_str(if page.multi_site {
+            "<table id=\"events\"><tr><th>Time</th><th>Site</th><th>Client</th><th>Operation</th><th>Change</th><th>Account</th><th>Fields</th><th>Active</th><th>Roles</th><th>Outcome</th></tr>"
+        } else {
+            "<table id=\"events\"><tr><th>Time</th><th>Client</th><th>Operation</th><th>Change</th><th>Account</th><th>Fields</th><th>Active</th><th>Roles</th><th>Outcome</th></tr>"
+        });
         for event in &page.events {
-            event_row(&mut html, event);
+            event_row(&mut html, event, page.multi_site);
         }
         html.push_str("</table>");
     }
     html.push_str("<p>Metrics for Prometheus: <a href=\"/metrics\">/metrics</a>. Readiness: <a href=\"/readyz\">/readyz</a>.</p></body></html>");
     html
+}
+
+/// One site's Drupal, breaker and mapping.
+fn site_cards(html: &mut String, report: &Report, mapping: &MappingInfo) {
+    html.push_str("<div class=\"cards\">");
+    card(html, "Drupal and the bridge's login", &report.drupal);
+    card(html, "Circuit breaker", &report.circuit_breaker);
+    let loaded = mapping
+        .loaded_at
+        .map(|t| {
+            DateTime::<Utc>::from(t)
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string()
+        })
+        .unwrap_or_else(|| "never".into());
+    let _ = write!(
+        html,
+        "<div class=\"card\"><b>Mapping</b><code>{}</code><br>loaded {loaded}{}</div>",
+        esc(&mapping.file),
+        mapping
+            .last_error
+            .as_deref()
+            .map(|e| format!(
+                "<br><span class=\"warn\">changed file refused: {}</span>",
+                esc(e)
+            ))
+            .unwrap_or_default()
+    );
+    html.push_str("</div>");
 }
 
 fn card(html: &mut String, title: &str, part: &Part) {
@@ -137,7 +173,7 @@ fn card(html: &mut String, title: &str, part: &Part) {
     );
 }
 
-fn event_row(html: &mut String, event: &AuditEvent) {
+fn event_row(html: &mut String, event: &AuditEvent, multi_site: bool) {
     let outcome = match event.outcome {
         Outcome::Ok => "<span class=\"ok\">ok</span>".to_string(),
         Outcome::Failed => format!(
@@ -168,12 +204,17 @@ fn event_row(html: &mut String, event: &AuditEvent) {
         .unwrap_or_default();
     let _ = write!(
         html,
-        "<tr><td title=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td title=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{outcome}</td></tr>",
+        "<tr><td title=\"{}\">{}</td>{}<td>{}</td><td>{}</td><td>{}</td><td title=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{outcome}</td></tr>",
         esc(&event.time),
         event
             .timestamp()
             .map(|t| t.format("%m-%d %H:%M:%S").to_string())
             .unwrap_or_else(|| esc(&event.time)),
+        if multi_site {
+            format!("<td>{}</td>", esc(event.site.as_deref().unwrap_or("")))
+        } else {
+            String::new()
+        },
         esc(event.client.as_deref().unwrap_or("")),
         esc(event.operation.unwrap_or("")),
         event.event.as_str(),
@@ -311,11 +352,19 @@ mod tests {
             circuit_breaker: part,
             not_ready: vec![],
         };
+        let overview = Overview {
+            ready: true,
+            sites_ready: 1,
+            sites_total: 1,
+            sites_not_ready: vec![],
+            sites: BTreeMap::from([("<site>".to_string(), report)]),
+        };
         let event = AuditEvent::new(EventKind::UserCreated, "u-1", Some("<script>x</script>"))
             .failed("a \"quoted\" <b>error</b>");
         let html = render(&Page {
-            report: &report,
-            mapping: MappingInfo::default(),
+            overview: &overview,
+            multi_site: true,
+            mappings: BTreeMap::new(),
             minutes: vec![Minute::default(); 60],
             events: vec![Arc::new(event)],
             account: Some("<a>"),
@@ -324,5 +373,6 @@ mod tests {
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"));
         assert!(html.contains("value=\"&lt;a&gt;\""));
+        assert!(!html.contains("<site>") && html.contains("&lt;site&gt;"));
     }
 }

@@ -37,7 +37,7 @@ async fn text(app: &TestApp, path: &str) -> (u16, String) {
 }
 
 /// The value of one series in Prometheus text, 0 when absent.
-fn value(metrics: &str, series: &str) -> f64 {
+pub fn value(metrics: &str, series: &str) -> f64 {
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
@@ -137,7 +137,7 @@ async fn metrics_count_an_idp_flow_under_bounded_labels() {
     let (status, metrics) = text(&app, "/metrics").await;
     assert_eq!(status, 200);
     let scim = |op: &str, kind: &str, class: &str| {
-        value(&metrics, &format!("scim_bridge_scim_requests_total{{operation=\"{op}\",resource_type=\"{kind}\",status_class=\"{class}\",site=\"default\",client=\"default\"}}"))
+        value(&metrics, &format!("scim_bridge_scim_requests_total{{site=\"default\",operation=\"{op}\",resource_type=\"{kind}\",status_class=\"{class}\",client=\"default\"}}"))
     };
     assert_eq!(scim("create_user", "User", "2xx"), 1.0, "{metrics}");
     assert_eq!(scim("patch_user", "User", "2xx"), 2.0);
@@ -145,22 +145,24 @@ async fn metrics_count_an_idp_flow_under_bounded_labels() {
     assert_eq!(scim("patch_group", "Group", "2xx"), 2.0);
     assert_eq!(scim("delete_user", "User", "2xx"), 1.0);
     assert_eq!(
-        value(&metrics, "scim_bridge_scim_requests_total{operation=\"none\",resource_type=\"none\",status_class=\"4xx\",site=\"none\",client=\"none\"}"),
+        value(&metrics, "scim_bridge_scim_requests_total{site=\"none\",operation=\"none\",resource_type=\"none\",status_class=\"4xx\",client=\"none\"}"),
         1.0
     );
     assert!(
-        !metrics.contains("status_class=\"2xx\",site=\"none\""),
+        !metrics.contains(
+            "site=\"none\",operation=\"none\",resource_type=\"none\",status_class=\"2xx\""
+        ),
         "{metrics}"
     );
     assert_eq!(
-        value(&metrics, "scim_bridge_scim_request_duration_seconds_count{operation=\"patch_user\",resource_type=\"User\"}"),
+        value(&metrics, "scim_bridge_scim_request_duration_seconds_count{site=\"default\",operation=\"patch_user\",resource_type=\"User\"}"),
         3.0
     );
     assert!(
-        value(&metrics, "scim_bridge_drupal_requests_per_scim_request_sum{operation=\"create_user\",resource_type=\"User\"}") >= 1.0
+        value(&metrics, "scim_bridge_drupal_requests_per_scim_request_sum{site=\"default\",operation=\"create_user\",resource_type=\"User\"}") >= 1.0
     );
     let event = |kind: &str| {
-        value(&metrics, &format!("scim_bridge_provisioning_events_total{{event=\"{kind}\",site=\"default\",client=\"default\"}}"))
+        value(&metrics, &format!("scim_bridge_provisioning_events_total{{site=\"default\",event=\"{kind}\",client=\"default\"}}"))
     };
     for kind in [
         "user_created",
@@ -175,36 +177,47 @@ async fn metrics_count_an_idp_flow_under_bounded_labels() {
     }
     assert_eq!(event("user_updated"), 0.0);
     assert_eq!(
-        value(&metrics, "scim_bridge_drupal_logins_total{outcome=\"ok\"}"),
-        1.0
-    );
-    assert_eq!(
         value(
             &metrics,
-            "scim_bridge_drupal_requests_total{operation=\"create_user\",outcome=\"ok\"}"
+            "scim_bridge_drupal_logins_total{site=\"default\",outcome=\"ok\"}"
         ),
         1.0
     );
     assert_eq!(
         value(
             &metrics,
-            "scim_bridge_drupal_circuit_breaker_state{state=\"closed\"}"
+            "scim_bridge_drupal_requests_total{site=\"default\",operation=\"create_user\",outcome=\"ok\"}"
         ),
         1.0
     );
     assert_eq!(
         value(
             &metrics,
-            "scim_bridge_drupal_circuit_breaker_state{state=\"open\"}"
+            "scim_bridge_drupal_circuit_breaker_state{site=\"default\",state=\"closed\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &metrics,
+            "scim_bridge_drupal_circuit_breaker_state{site=\"default\",state=\"open\"}"
         ),
         0.0
     );
-    assert!(value(&metrics, "scim_bridge_mapping_loaded_timestamp_seconds") > 1.0e9);
+    assert!(
+        value(
+            &metrics,
+            "scim_bridge_mapping_loaded_timestamp_seconds{site=\"default\"}"
+        ) > 1.0e9
+    );
     assert!(metrics.contains("scim_bridge_build_info{version=\""));
     // No user name or id is ever a label.
     assert!(!metrics.contains("\"ada"), "{metrics}");
     assert!(
-        value(&metrics, "scim_bridge_drupal_concurrency_limit") >= 1.0,
+        value(
+            &metrics,
+            "scim_bridge_drupal_concurrency_limit{site=\"default\"}"
+        ) >= 1.0,
         "{metrics}"
     );
 }

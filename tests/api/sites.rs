@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use drupal_scim_bridge::audit::AuditTrail;
 use drupal_scim_bridge::config::Settings;
 use drupal_scim_bridge::http::site::SiteRegistry;
+use drupal_scim_bridge::metrics::Metrics;
 use drupal_scim_bridge::site_reload::{SiteOutcome, SitesReloader};
 use drupal_scim_bridge::standin::{StandIn, StandInConfig, StandInHandle};
 use drupal_scim_bridge::startup::Application;
@@ -36,6 +38,12 @@ struct Sites {
     registry: Arc<SiteRegistry>,
     settings: Settings,
     client: reqwest::Client,
+    /// Top-level keys besides `listen`, `defaults` and `sites`.
+    top: String,
+    /// `http://127.0.0.1:<port>` of `metrics.listen`, when `top` sets it.
+    monitor: Option<String>,
+    metrics: Arc<Metrics>,
+    audit: Arc<AuditTrail>,
 }
 
 impl Drop for Sites {
@@ -85,6 +93,11 @@ impl Sites {
     /// Sites `ids`, site `i` exposing the group `mappings[i]` if given
     /// (else `editor`); `extra[i]` lines go into site `i`'s entry.
     async fn start(ids: &[&str], extra: &[&str]) -> Sites {
+        Sites::start_with(ids, extra, "").await
+    }
+
+    /// As `start`, with these top-level keys (`metrics:`, `audit:`, ...).
+    async fn start_with(ids: &[&str], extra: &[&str], top: &str) -> Sites {
         let dir = std::env::temp_dir().join(format!("scim-bridge-sites-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let mut sites = Vec::new();
@@ -115,7 +128,7 @@ impl Sites {
         let config = dir.join("bridge.yaml");
         std::fs::write(
             &config,
-            format!("listen: 127.0.0.1:0\n{DEFAULTS}sites:\n{entries}"),
+            format!("listen: 127.0.0.1:0\n{top}{DEFAULTS}sites:\n{entries}"),
         )
         .expect("config");
         let settings = Settings::load(&config).expect("multi-site settings");
@@ -123,6 +136,10 @@ impl Sites {
         let app = Application::with_mapping_files(&settings, listener).expect("build bridge");
         let root = format!("http://127.0.0.1:{}", app.port());
         let registry = app.sites();
+        let monitor = app
+            .monitor_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
+        let (metrics, audit) = (app.metrics(), app.audit());
         tokio::spawn(app.run_until_stopped());
         Sites {
             root,
@@ -132,6 +149,10 @@ impl Sites {
             registry,
             settings,
             client: reqwest::Client::new(),
+            top: top.to_string(),
+            monitor,
+            metrics,
+            audit,
         }
     }
 
@@ -196,6 +217,7 @@ impl Sites {
             self.registry.clone(),
             false,
         )
+        .reporting_to(self.metrics.clone(), self.audit.clone())
     }
 }
 
@@ -580,7 +602,10 @@ fn write_config(sites: &Sites, entries: &str) {
     let next = sites.dir.join("bridge.yaml.new");
     std::fs::write(
         &next,
-        format!("listen: 127.0.0.1:0\n{DEFAULTS}sites:\n{entries}"),
+        format!(
+            "listen: 127.0.0.1:0\n{}{DEFAULTS}sites:\n{entries}",
+            sites.top
+        ),
     )
     .unwrap();
     std::fs::rename(&next, &sites.config).unwrap();
@@ -599,4 +624,232 @@ async fn dry_run_is_a_setting_of_each_site() {
         "the dry-run site sends no write"
     );
     assert!(sites.site("live").drupal.user_by_name("noor").is_some());
+}
+
+/// GET on the operator's listener (or the SCIM port): status and body.
+async fn fetch(base: &str, path: &str) -> (u16, String) {
+    let response = reqwest::get(format!("{base}{path}"))
+        .await
+        .expect("answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("text"))
+}
+
+async fn readyz(base: &str, query: &str) -> (u16, Value) {
+    let (status, body) = fetch(base, &format!("/readyz{query}")).await;
+    (status, serde_json::from_str(&body).expect("JSON"))
+}
+
+#[tokio::test]
+async fn metrics_readiness_status_and_audit_follow_each_site() {
+    let dir = std::env::temp_dir().join(format!("scim-bridge-audit-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let audit_file = dir.join("audit.jsonl");
+    let top = format!(
+        "metrics:\n  listen: 127.0.0.1:0\naudit:\n  file: {}\n",
+        audit_file.display()
+    );
+    let sites = Sites::start_with(&["up", "down"], &[breaker_lines(), breaker_lines()], &top).await;
+    let monitor = sites.monitor.clone().expect("metrics.listen");
+
+    let up = sites.site("up").token.clone();
+    assert_eq!(sites.create_user("up", &up, "ada").await.status, 201);
+    // "down"'s Drupal fails until its breaker opens.
+    sites.site("down").drupal.fail_next(10_000, 500);
+    for _ in 0..3 {
+        let answer = sites.get("down", "/Users?count=1").await;
+        assert!(answer.status >= 500, "{}", answer.body);
+    }
+
+    let (status, metrics) = fetch(&monitor, "/metrics").await;
+    assert_eq!(status, 200);
+    let value = |series: &str| crate::monitoring::value(&metrics, series);
+    let breaker = |site: &str, state: &str| {
+        value(&format!(
+            "scim_bridge_drupal_circuit_breaker_state{{site=\"{site}\",state=\"{state}\"}}"
+        ))
+    };
+    assert_eq!(breaker("down", "open"), 1.0, "{metrics}");
+    assert_eq!(breaker("down", "closed"), 0.0, "{metrics}");
+    assert_eq!(breaker("up", "closed"), 1.0, "{metrics}");
+    assert_eq!(breaker("up", "open"), 0.0, "{metrics}");
+    assert!(calls(&metrics, "down", "failed") >= 1.0, "{metrics}");
+    assert_eq!(calls(&metrics, "up", "failed"), 0.0, "{metrics}");
+    assert!(calls(&metrics, "up", "ok") >= 2.0, "{metrics}");
+    assert_eq!(
+        value(
+            r#"scim_bridge_scim_requests_total{site="up",operation="create_user",resource_type="User",status_class="2xx",client="idp"}"#
+        ),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        value(
+            r#"scim_bridge_provisioning_events_total{site="up",event="user_created",client="idp"}"#
+        ),
+        1.0,
+        "{metrics}"
+    );
+    assert!(!metrics.contains(r#"scim_bridge_provisioning_events_total{site="down""#));
+    for site in ["up", "down"] {
+        assert!(
+            value(&format!(
+                "scim_bridge_drupal_concurrency_limit{{site=\"{site}\"}}"
+            )) >= 1.0,
+            "{metrics}"
+        );
+        assert!(
+            value(&format!(
+                "scim_bridge_mapping_loaded_timestamp_seconds{{site=\"{site}\"}}"
+            )) > 1.0e9,
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains(&format!(
+                "scim_bridge_drupal_slot_waiting{{site=\"{site}\"}} 0"
+            )),
+            "{metrics}"
+        );
+    }
+    assert!(
+        value(r#"scim_bridge_drupal_logins_total{site="up",outcome="ok"}"#) >= 1.0,
+        "{metrics}"
+    );
+
+    // One site down does not take the bridge out of rotation; each site
+    // answers for itself.
+    let (status, body) = readyz(&monitor, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["sites_ready"], 1, "{body}");
+    assert_eq!(body["sites_total"], 2, "{body}");
+    assert_eq!(body["sites_not_ready"], json!(["down"]), "{body}");
+    assert_eq!(body["sites"]["up"]["ready"], true, "{body}");
+    assert!(
+        body["sites"]["down"]["not_ready"]
+            .as_array()
+            .is_some_and(|parts| parts.contains(&json!("circuit_breaker"))),
+        "{body}"
+    );
+    let (status, body) = readyz(&monitor, "?site=up").await;
+    assert_eq!((status, &body["ready"]), (200, &json!(true)), "{body}");
+    let (status, body) = readyz(&monitor, "?site=down").await;
+    assert_eq!((status, &body["ready"]), (503, &json!(false)), "{body}");
+    assert_eq!(readyz(&monitor, "?site=nowhere").await.0, 404);
+    // The SCIM port, which anyone may reach, counts sites without naming them.
+    let (status, body) = readyz(&sites.root, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"ready": true, "sites_ready": 1, "sites_total": 2})
+    );
+    assert_eq!(readyz(&sites.root, "?site=up").await.0, 404);
+
+    // The status page shows every site, the one not ready first.
+    let (status, html) = fetch(&monitor, "/status").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("1 of 2 sites serve SCIM; not ready: down."),
+        "{html}"
+    );
+    let (Some(down), Some(up)) = (html.find("id=\"site-down\""), html.find("id=\"site-up\""))
+    else {
+        panic!("a section per site: {html}");
+    };
+    assert!(down < up, "{html}");
+    assert!(
+        html.contains("<td>up</td><td>idp</td><td>create_user</td>"),
+        "{html}"
+    );
+
+    // The audit trail names the site of each change.
+    let audit = std::fs::read_to_string(&audit_file).expect("audit file");
+    let events: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(events.len(), 1, "{audit}");
+    assert_eq!(events[0]["site"], "up");
+    assert_eq!(events[0]["event"], "user_created");
+
+    // No site ready: the bridge is not.
+    sites.site("up").drupal.fail_next(10_000, 500);
+    for _ in 0..2 {
+        sites.get("up", "/Users?count=1").await;
+    }
+    let (status, body) = readyz(&monitor, "").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["sites_not_ready"], json!(["down", "up"]), "{body}");
+    assert_eq!(readyz(&sites.root, "").await.0, 503);
+
+    // A reload removes "down" and adds "fresh": the scrape follows.
+    let standin = start_standin();
+    let fresh_mapping = sites.dir.join("fresh.yaml");
+    std::fs::write(&fresh_mapping, mapping_exposing("editor", "Editors")).unwrap();
+    let up_entry = site_entry(
+        "up",
+        &sites.site("up").drupal_url.clone(),
+        &sites.dir.join("up.yaml"),
+        breaker_lines(),
+    );
+    let fresh_entry = site_entry("fresh", &standin.base_url(), &fresh_mapping, "");
+    write_config(&sites, &format!("{up_entry}{fresh_entry}"));
+    let mut outcomes = sites.reloader().reload().expect("reloaded");
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        [
+            ("down".to_string(), SiteOutcome::Removed),
+            ("fresh".to_string(), SiteOutcome::Added),
+            ("up".to_string(), SiteOutcome::Unchanged),
+        ]
+    );
+    let fresh = sites
+        .call(
+            reqwest::Method::GET,
+            "fresh",
+            "/Users",
+            Some(&token_of("fresh")),
+            None,
+        )
+        .await;
+    assert_eq!(fresh.status, 200, "{}", fresh.body);
+    let (_, metrics) = fetch(&monitor, "/metrics").await;
+    assert!(!metrics.contains("site=\"down\""), "{metrics}");
+    let value = |series: &str| crate::monitoring::value(&metrics, series);
+    assert_eq!(
+        value(r#"scim_bridge_drupal_circuit_breaker_state{site="fresh",state="closed"}"#),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        value(r#"scim_bridge_drupal_circuit_breaker_state{site="up",state="open"}"#),
+        1.0,
+        "{metrics}"
+    );
+    assert!(calls(&metrics, "fresh", "ok") >= 1.0, "{metrics}");
+    assert!(
+        value(r#"scim_bridge_mapping_loaded_timestamp_seconds{site="fresh"}"#) > 1.0e9,
+        "{metrics}"
+    );
+    let (status, body) = readyz(&monitor, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["sites_not_ready"], json!(["up"]), "{body}");
+    assert_eq!(readyz(&monitor, "?site=down").await.0, 404);
+    drop(standin);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn breaker_lines() -> &'static str {
+    "      retries: 0\n      breaker:\n        failures: 2\n        open_secs: 60\n"
+}
+
+/// A site's Drupal calls with this outcome, all operations together.
+fn calls(metrics: &str, site: &str, outcome: &str) -> f64 {
+    let prefix = format!("scim_bridge_drupal_requests_total{{site=\"{site}\",");
+    let outcome = format!("outcome=\"{outcome}\"}}");
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&prefix) && l.contains(&outcome))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
