@@ -30,7 +30,7 @@ use crate::scim::schema::{ResourceSchema, SchemaDef, SchemaError, SchemaRegistry
 use crate::scim::service_provider::ServiceProviderConfig;
 
 pub use bulk::{BulkOutcome, BulkSuccess, MAX_BULK_OPERATIONS};
-pub use groups::{GroupList, GroupQuery};
+pub use groups::{GroupList, GroupQuery, PatchAnswer};
 pub use membership::{MemberAction, MemberFailure, MemberProblem, MembershipFailures};
 pub use render::{render_user, ScimGroup, ScimUser};
 pub use roles::RoleCatalog;
