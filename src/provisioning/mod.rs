@@ -15,6 +15,7 @@ mod render;
 mod roles;
 mod seen_accounts;
 mod term_groups;
+mod term_names;
 mod users;
 
 use std::sync::{Arc, PoisonError, RwLock};
@@ -127,6 +128,7 @@ pub struct Provisioner {
     counts: count_cache::CountCache,
     roles: roles::RoleCache,
     seen: seen_accounts::SeenAccounts,
+    term_names: term_names::TermNames,
 }
 
 impl Provisioner {
@@ -149,6 +151,7 @@ impl Provisioner {
             counts,
             roles,
             seen,
+            term_names: term_names::TermNames::default(),
         })
     }
 

@@ -149,7 +149,11 @@ impl Provisioner {
             limit: Some(crate::drupal::DRUPAL_PAGE_CAP),
             ..Default::default()
         };
-        Ok(self.drupal.list_terms(&vocabulary, &query).await?)
+        let terms = self.drupal.list_terms(&vocabulary, &query).await?;
+        for term in &terms {
+            self.term_names.learn(&term.id, &term.name);
+        }
+        Ok(terms)
     }
 
     pub(super) async fn find_term_group(&self, id: &str) -> Result<DrupalTerm> {
@@ -157,10 +161,13 @@ impl Provisioner {
         if Uuid::parse_str(id).is_err() {
             return Err(ProvisioningError::GroupNotFound(id.to_string()));
         }
-        self.drupal
+        let term = self
+            .drupal
             .get_term(&vocabulary, id)
             .await?
-            .ok_or_else(|| ProvisioningError::GroupNotFound(id.to_string()))
+            .ok_or_else(|| ProvisioningError::GroupNotFound(id.to_string()))?;
+        self.term_names.learn(&term.id, &term.name);
+        Ok(term)
     }
 
     /// Terms whose name is `name`, ignoring case (Drupal keeps no name unique).
@@ -229,6 +236,7 @@ impl Provisioner {
             )))
         })?;
         tracing::info!(group = %term.name, id = %term.id, "group created as a taxonomy term");
+        self.term_names.learn(&term.id, &term.name);
         if !members.is_empty() {
             let change = MembershipChange::Delta {
                 add: members.into_iter().collect(),
@@ -273,10 +281,12 @@ impl Provisioner {
             external_id,
             published: None,
         };
-        Ok(self
+        let updated = self
             .drupal
             .update_term(&vocabulary, &term.id, &write)
-            .await?)
+            .await?;
+        self.term_names.learn(&updated.id, &updated.name);
+        Ok(updated)
     }
 
     /// Unlinks every member (taking back the roles the group granted),
@@ -287,6 +297,7 @@ impl Provisioner {
         self.change_term_members(term, MembershipChange::Exact(BTreeSet::new()))
             .await?;
         self.drupal.delete_term(&vocabulary, &term.id).await?;
+        self.term_names.forget(&term.id);
         tracing::info!(group = %term.name, id = %term.id, "group deleted: its members were unlinked, then its term deleted");
         Ok(())
     }

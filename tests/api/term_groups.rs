@@ -640,6 +640,116 @@ async fn onelogin_and_jumpcloud_group_pushes_work_on_unprepared_groups() {
     assert_eq!(app.drupal.group_refs("ol1").len(), 2);
 }
 
+/// A user's `groups` name both kinds of group, read from the user's own
+/// document: Drupal includes the terms' names in the same answer, so a
+/// GET costs what it did, and a term deleted behind the bridge's back is
+/// left out.
+#[tokio::test]
+async fn a_users_groups_name_term_groups_without_a_request_more() {
+    let app = spawn().await;
+    let ann = app.create_user("gann", "gann@example.org").await;
+    let bob = app.create_user("gbob", "gbob@example.org").await;
+    let sales = create_group(&app, "Sales").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let gone = create_group(&app, "Gone soon").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for id in [&sales, &gone] {
+        app.patch(&format!("/Groups/{id}"), &add_members(&[&ann, &bob]))
+            .await;
+    }
+    let editor = app.group_id("editor").await;
+    app.patch(&format!("/Groups/{editor}"), &add_members(&[&ann]))
+        .await;
+    // Renamed in Drupal behind the bridge's back: the read shows the new
+    // name, so it comes from Drupal's answer, not from what the bridge
+    // remembers.
+    assert!(app.drupal.rename_term(&sales, "Sales EMEA"));
+    app.drupal.clear_requests();
+    let read = app.get(&format!("/Users/{ann}")).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    let sorted_groups = |body: &Value| {
+        let mut groups = body["groups"].as_array().cloned().unwrap_or_default();
+        groups.sort_by_key(|g| g["display"].as_str().unwrap_or_default().to_string());
+        Value::Array(groups)
+    };
+    let base = &app.base;
+    assert_eq!(
+        sorted_groups(&read.body),
+        json!([
+            {"value": gone, "display": "Gone soon", "type": "direct",
+             "$ref": format!("{base}/Groups/{gone}")},
+            {"value": sales, "display": "Sales EMEA", "type": "direct",
+             "$ref": format!("{base}/Groups/{sales}")},
+            {"value": editor, "display": "editor", "type": "direct",
+             "$ref": format!("{base}/Groups/{editor}")},
+        ])
+    );
+    let user_reads: Vec<_> = app
+        .drupal
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/jsonapi/user/user"))
+        .collect();
+    assert_eq!(user_reads.len(), 1, "{user_reads:?}");
+    assert!(
+        app.drupal
+            .requests()
+            .iter()
+            .all(|r| !r.path.starts_with("/jsonapi/taxonomy_term")),
+        "no term is read for the names: {:?}",
+        app.drupal.requests()
+    );
+    let version = read.body["meta"]["version"].clone();
+
+    // A list names them too, with one request for the page.
+    assert!(app.drupal.delete_term(&gone));
+    app.drupal.clear_requests();
+    let listed = app.get("/Users?filter=userName%20sw%20%22g%22").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["totalResults"], 2, "{}", listed.body);
+    for user in listed.body["Resources"].as_array().unwrap() {
+        // The deleted term is left out; Drupal still shows its UUID.
+        let names: Vec<&str> = user["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["display"].as_str().unwrap())
+            .collect();
+        assert!(names.contains(&"Sales EMEA"), "{user}");
+        assert!(!names.contains(&"Gone soon"), "{user}");
+    }
+    let list_reads = app
+        .drupal
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/jsonapi/"))
+        .count();
+    assert_eq!(list_reads, 1, "{:?}", app.drupal.requests());
+
+    // The answer to a write names the groups too, though Drupal's answer
+    // to a write includes nothing; the version ignores the names.
+    let patched = app
+        .patch(
+            &format!("/Users/{bob}"),
+            &patch_op(json!([{"op": "replace", "path": "displayName", "value": "Bob G"}])),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(
+        patched.body["groups"].as_array().unwrap().len(),
+        1,
+        "{}",
+        patched.body
+    );
+    assert_eq!(patched.body["groups"][0]["display"], "Sales EMEA");
+    let again = app.get(&format!("/Users/{ann}")).await;
+    assert_eq!(again.body["meta"]["version"], version, "{}", again.body);
+}
+
 #[tokio::test]
 async fn users_are_filtered_by_their_term_groups() {
     let app = spawn().await;
