@@ -46,10 +46,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "377-filter-users-by-group-uuid-in",
         "an unsorted query over a join: SQLite returned the users in the reference table's order, the stand-in returns them by uid (the bridge always sorts)",
     ),
-    (
-        "354-get-user-include-groups",
-        "include=field_scim_groups is not imitated (the bridge never includes terms)",
-    ),
 ];
 
 const ALL_TERM_OPS: [&str; 3] = ["create", "edit", "delete"];

@@ -25,7 +25,9 @@ use thread_local::ThreadLocal;
 pub use call_count::count_calls;
 pub use document::{DrupalRole, DrupalUser, RoleRef, UserWrite};
 pub use error::DrupalError;
-pub use query::{CollectionQuery, Condition, Conjunction, Operator, SortKey, DRUPAL_PAGE_CAP};
+pub use query::{
+    CollectionQuery, Condition, Conjunction, Include, Operator, SortKey, DRUPAL_PAGE_CAP,
+};
 pub use taxonomy::{referenced_terms, DrupalTerm, TermVocabulary, TermWrite, VocabularyProbe};
 
 use auth::{Authenticator, Credentials};
@@ -52,6 +54,8 @@ pub struct UserPage {
     pub count: Option<u64>,
     /// Items Drupal sent with only `display_name` (anonymous, or hidden).
     pub stripped: usize,
+    /// The resources `include` asked for, as Drupal sent them.
+    pub included: Vec<Value>,
 }
 
 /// Cheap to clone: every clone shares the HTTP clients, the login, the
@@ -221,14 +225,25 @@ impl DrupalClient {
     /// GET one user. `Ok(None)` when Drupal has no user with that UUID, or
     /// none the bridge's account may see.
     pub async fn get_user(&self, id: &str) -> Result<Option<DrupalUser>, DrupalError> {
-        match self
-            .call("get_user", Method::GET, &format!("{USERS}/{id}"), None)
-            .await
-        {
-            Ok(body) => {
+        Ok(self.get_user_with(id, None).await?.map(|(user, _)| user))
+    }
+
+    /// GET one user, with the resources `include` names (`included`).
+    pub async fn get_user_with(
+        &self,
+        id: &str,
+        include: Option<&Include>,
+    ) -> Result<Option<(DrupalUser, Vec<Value>)>, DrupalError> {
+        let path = match include {
+            Some(include) => format!("{USERS}/{id}?{}", encode_query(&include.to_pairs())),
+            None => format!("{USERS}/{id}"),
+        };
+        match self.call("get_user", Method::GET, &path, None).await {
+            Ok(mut body) => {
+                let included = take_included(&mut body);
                 let user = user_from_document(body)?;
                 if !user.is_stripped() {
-                    return Ok(Some(user));
+                    return Ok(Some((user, included)));
                 }
                 // Drupal strips accounts nobody may see, such as the
                 // anonymous user (uid 0), even for an administrator; only
@@ -286,6 +301,7 @@ impl DrupalClient {
             }
         }
         let next_query = next_query(&body);
+        let included = take_included(&mut body);
         let count = body.get("meta").and_then(|m| m.get("count")).and_then(|c| {
             c.as_u64()
                 .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
@@ -295,6 +311,7 @@ impl DrupalClient {
             next_query,
             count,
             stripped,
+            included,
         })
     }
 
@@ -775,6 +792,14 @@ fn next_query(body: &Value) -> Option<String> {
         .and_then(|n| n.get("href"))
         .and_then(Value::as_str)
         .and_then(|href| href.split_once('?').map(|(_, q)| q.to_string()))
+}
+
+/// A document's `included` resources; none when it has none.
+fn take_included(body: &mut Value) -> Vec<Value> {
+    match body.get_mut("included").map(Value::take) {
+        Some(Value::Array(included)) => included,
+        _ => Vec::new(),
+    }
 }
 
 fn user_from_document(mut body: Value) -> Result<DrupalUser, DrupalError> {

@@ -109,6 +109,32 @@ pub struct CollectionQuery {
     pub limit: Option<usize>,
     /// Sparse fieldset for `user--user`; `None` returns every field.
     pub fields: Option<Vec<String>>,
+    /// Resources referenced by a relationship, sent along in `included`.
+    pub include: Option<Include>,
+}
+
+/// `include=<relationship>`, with a sparse fieldset for the type it
+/// includes: the referenced resources come in the same answer (recorded:
+/// case 354), no request of their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Include {
+    pub relationship: String,
+    /// The included resources' type, such as `taxonomy_term--tags`.
+    pub resource_type: String,
+    pub fields: Vec<String>,
+}
+
+impl Include {
+    /// Query-string pairs, not yet percent-encoded.
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        vec![
+            ("include".into(), self.relationship.clone()),
+            (
+                format!("fields[{}]", self.resource_type),
+                self.fields.join(","),
+            ),
+        ]
+    }
 }
 
 /// Drupal's page size cap (`page[limit]` larger than this is reduced to it).
@@ -145,6 +171,9 @@ impl CollectionQuery {
         }
         if let Some(fields) = &self.fields {
             pairs.push((format!("fields[{resource_type}]"), fields.join(",")));
+        }
+        if let Some(include) = &self.include {
+            pairs.extend(include.to_pairs());
         }
         pairs
     }

@@ -12,7 +12,7 @@ use super::{
     base_url, json_body, list_page, only, projection_of, query_param, scim_json, text_attribute,
     with_location, with_refs, AppState, ListRequest, Query,
 };
-use crate::provisioning::{GroupQuery, ScimGroup};
+use crate::provisioning::{GroupQuery, PatchAnswer, ScimGroup};
 use crate::scim::list::ListParams;
 use crate::scim::patch::PatchRequest;
 use crate::scim::projection::Projection;
@@ -149,8 +149,9 @@ async fn replace(
     ))
 }
 
-/// 204 unless the client asks for attributes (RFC 7644 §3.5.2): the member
-/// list of a large group is costly and IdPs do not read it.
+/// 200 with the group, or 204 when showing it would cost reads of a large
+/// member list that the change did not need; always 200 when the client
+/// names attributes (RFC 7644 §3.5.2). The provisioning layer decides.
 async fn patch(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -163,7 +164,12 @@ async fn patch(
     let projection = projection_of(&query, state.provisioner.group_schema())?;
     let asked = query_param(&query, "attributes").is_some()
         || query_param(&query, "excludedAttributes").is_some();
-    let answer = asked.then(|| projection.keeps(MEMBERS));
+    let answer = match asked {
+        true => PatchAnswer::Asked {
+            members: projection.keeps(MEMBERS),
+        },
+        false => PatchAnswer::Whole,
+    };
     match state.provisioner.patch_group(&id, &request, answer).await? {
         Some(group) => Ok(respond_group(
             &req,

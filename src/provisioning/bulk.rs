@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{Provisioner, ProvisioningError};
+use super::{PatchAnswer, Provisioner, ProvisioningError};
 use crate::scim::bulk::{BulkMethod, BulkOperation, BulkRequest};
 use crate::scim::error::ScimError;
 use crate::scim::patch::PatchRequest;
@@ -315,7 +315,7 @@ impl Provisioner {
             BulkMethod::Patch => {
                 let id = target.id()?;
                 let patch = PatchRequest::from_json(target.data()?)?;
-                self.patch_group(&id, &patch, None).await?;
+                self.patch_group(&id, &patch, PatchAnswer::Nothing).await?;
                 Ok((id, success(204, None)))
             }
             BulkMethod::Delete => {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::render::{render_group, ScimGroup};
+use super::render::{member_ids as member_ids_of, render_group, ScimGroup};
 use super::roles::{ExposedGroup, RoleCatalog};
 use super::term_groups::render_term_group;
 use super::{Provisioner, ProvisioningError, DEFAULT_COUNT, MAX_RESULTS};
@@ -77,7 +77,8 @@ impl Provisioner {
                     true => Some(self.term_members(&term).await?),
                     false => None,
                 };
-                let resource = render_term_group(&term, members.as_deref()).resource;
+                let ids = members.as_deref().map(member_ids_of);
+                let resource = render_term_group(&term, ids.as_deref()).resource;
                 if filter.matches(&resource, &self.group_schema) {
                     entries.push(Entry::Term(term, members));
                 }
@@ -98,7 +99,8 @@ impl Provisioner {
                         None if query.members => Some(self.members_of(&group).await?),
                         None => None,
                     };
-                    render_group(&group, members.as_deref().filter(|_| query.members))
+                    let ids = members.as_deref().map(member_ids_of);
+                    render_group(&group, ids.as_deref().filter(|_| query.members))
                 }
                 Entry::Term(term, members) => {
                     let members = match members {
@@ -106,7 +108,8 @@ impl Provisioner {
                         None if query.members => Some(self.term_members(&term).await?),
                         None => None,
                     };
-                    render_term_group(&term, members.as_deref().filter(|_| query.members))
+                    let ids = members.as_deref().map(member_ids_of);
+                    render_term_group(&term, ids.as_deref().filter(|_| query.members))
                 }
             });
         }
@@ -130,7 +133,8 @@ impl Provisioner {
                 true => Some(self.members_of(group).await?),
                 false => None,
             };
-            let resource = render_group(group, members.as_deref()).resource;
+            let ids = members.as_deref().map(member_ids_of);
+            let resource = render_group(group, ids.as_deref()).resource;
             if filter.matches(&resource, &self.group_schema) {
                 matched.push((group.clone(), members));
             }
@@ -161,7 +165,8 @@ impl Provisioner {
             true => Some(self.term_members(term).await?),
             false => None,
         };
-        Ok(render_term_group(term, members.as_deref()))
+        let ids = members.as_deref().map(member_ids_of);
+        Ok(render_term_group(term, ids.as_deref()))
     }
 
     /// POST links the group to the exposed role with this `displayName`;
@@ -229,12 +234,16 @@ impl Provisioner {
                 let term = self
                     .update_term_group(&term, Some(name), Some(external_id(&resource)?))
                     .await?;
-                self.change_term_members(
-                    &term,
-                    MembershipChange::Exact(wanted.into_iter().collect()),
-                )
-                .await?;
-                return self.render_term_with(&term, members).await;
+                let known = self
+                    .change_term_members(
+                        &term,
+                        MembershipChange::Exact(wanted.into_iter().collect()),
+                    )
+                    .await?;
+                return match (members, known) {
+                    (true, Some(ids)) => Ok(render_term_group(&term, Some(&as_strs(&ids)))),
+                    (members, _) => self.render_term_with(&term, members).await,
+                };
             }
         };
         keep_name(&group, [display_name(&resource)?])?;
@@ -243,17 +252,22 @@ impl Provisioner {
             None => Vec::new(),
         };
         let change = MembershipChange::Exact(wanted.into_iter().collect());
-        self.change_members(&group, change, &catalog).await?;
-        self.render_group_with(&group, members).await
+        // The members are those given: no need to read them back.
+        match (
+            members,
+            self.change_members(&group, change, &catalog).await?,
+        ) {
+            (true, Some(ids)) => Ok(render_group(&group, Some(&as_strs(&ids)))),
+            (members, _) => self.render_group_with(&group, members).await,
+        }
     }
 
-    /// PATCH; the group comes back only when `answer` asks for it (with or
-    /// without members).
+    /// PATCH; what comes back is [`reply`]'s choice.
     pub async fn patch_group(
         &self,
         id: &str,
         request: &PatchRequest,
-        answer: Option<bool>,
+        answer: PatchAnswer,
     ) -> Result<Option<ScimGroup>> {
         let patch = GroupPatch::from_request(request, &self.group_schema)?;
         let (catalog, group) = match self.find_any_group(id).await? {
@@ -272,12 +286,22 @@ impl Provisioner {
             ))
             .into());
         }
-        if !patch.members.is_empty() {
-            self.change_members(&group, patch.members, &catalog).await?;
-        }
-        match answer {
-            Some(members) => Ok(Some(self.render_group_with(&group, members).await?)),
-            None => Ok(None),
+        let members_changed = !patch.members.is_empty();
+        let known = match members_changed {
+            true => self.change_members(&group, patch.members, &catalog).await?,
+            false => None,
+        };
+        // A role-backed group keeps its name and no externalId: only
+        // members can change.
+        match reply(answer, members_changed, false, known) {
+            Reply::NoContent => Ok(None),
+            Reply::Group(None) => Ok(Some(render_group(&group, None))),
+            Reply::Group(Some(Members::Known(ids))) => {
+                Ok(Some(render_group(&group, Some(&as_strs(&ids)))))
+            }
+            Reply::Group(Some(Members::Read)) => {
+                Ok(Some(self.render_group_with(&group, true).await?))
+            }
         }
     }
 
@@ -310,7 +334,7 @@ impl Provisioner {
         &self,
         term: DrupalTerm,
         patch: GroupPatch,
-        answer: Option<bool>,
+        answer: PatchAnswer,
     ) -> Result<Option<ScimGroup>> {
         if let Some(other) = patch.ids.iter().find(|i| !i.eq_ignore_ascii_case(&term.id)) {
             return Err(ScimError::mutability(format!(
@@ -319,8 +343,8 @@ impl Provisioner {
             ))
             .into());
         }
-        let term = if patch.display_names.is_empty() && patch.external_id.is_none() {
-            term
+        let updated = if patch.display_names.is_empty() && patch.external_id.is_none() {
+            term.clone()
         } else {
             self.update_term_group(
                 &term,
@@ -329,19 +353,21 @@ impl Provisioner {
             )
             .await?
         };
+        let renamed = updated.name != term.name || updated.external_id != term.external_id;
         let members_changed = !patch.members.is_empty();
-        if members_changed {
-            self.change_term_members(&term, patch.members).await?;
-        }
-        // RFC 7644 §3.5.2 allows 200 with the resource or 204. A change of
-        // members answers 204 unless attributes are asked for: reading a
-        // large group's members back costs a request per 50, on every push.
-        // Any other change (a rename, the externalId) answers 200 with the
-        // whole group.
-        match answer {
-            Some(members) => Ok(Some(self.render_term_with(&term, members).await?)),
-            None if members_changed => Ok(None),
-            None => Ok(Some(self.render_term_with(&term, true).await?)),
+        let known = match members_changed {
+            true => self.change_term_members(&updated, patch.members).await?,
+            false => None,
+        };
+        match reply(answer, members_changed, renamed, known) {
+            Reply::NoContent => Ok(None),
+            Reply::Group(None) => Ok(Some(render_term_group(&updated, None))),
+            Reply::Group(Some(Members::Known(ids))) => {
+                Ok(Some(render_term_group(&updated, Some(&as_strs(&ids)))))
+            }
+            Reply::Group(Some(Members::Read)) => {
+                Ok(Some(self.render_term_with(&updated, true).await?))
+            }
         }
     }
 
@@ -359,7 +385,73 @@ impl Provisioner {
             true => Some(self.members_of(group).await?),
             false => None,
         };
-        Ok(render_group(group, members.as_deref()))
+        let ids = members.as_deref().map(member_ids_of);
+        Ok(render_group(group, ids.as_deref()))
+    }
+}
+
+fn as_strs(ids: &[String]) -> Vec<&str> {
+    ids.iter().map(String::as_str).collect()
+}
+
+/// What the answer to a group PATCH may show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchAnswer {
+    /// The client named `attributes` or `excludedAttributes`: RFC 7644
+    /// §3.5.2 then wants 200 with the group, `members` included if kept.
+    Asked { members: bool },
+    /// No projection: 200 with the whole group, or 204 when showing it
+    /// would cost reads the change did not need (see [`reply`]).
+    Whole,
+    /// Nothing is shown (a bulk operation): never read anything back.
+    Nothing,
+}
+
+/// How a group PATCH answers.
+#[derive(Debug, PartialEq, Eq)]
+enum Reply {
+    NoContent,
+    /// 200 with the group; `None`: without members.
+    Group(Option<Members>),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Members {
+    /// The members after the change, known without reading them again.
+    Known(Vec<String>),
+    /// The members must be read from Drupal (a request per 50).
+    Read,
+}
+
+/// RFC 7644 §3.5.2 allows 200 with the group or 204. Both kinds of group
+/// answer alike:
+/// - with `attributes`/`excludedAttributes`, always 200 (the RFC's MUST);
+/// - when the change set the members exactly (`replace` of `members`,
+///   `remove` of all of them), 200 with the whole group: the members are
+///   the list given, whose accounts the change looked up anyway;
+/// - when it added or removed some members, 204: the whole list is unknown
+///   and reading a large group back costs a request per 50 members, on
+///   every push;
+/// - when it renamed the group or set its `externalId`, 200 with the whole
+///   group (members read: renames are rare);
+/// - when it changed nothing (Okta's echo of `id` and `displayName`
+///   before every push), 204: nothing to show that costs no reads.
+fn reply(
+    answer: PatchAnswer,
+    members_changed: bool,
+    renamed: bool,
+    known: Option<Vec<String>>,
+) -> Reply {
+    let members = known.map_or(Members::Read, Members::Known);
+    match answer {
+        PatchAnswer::Nothing => Reply::NoContent,
+        PatchAnswer::Asked { members: false } => Reply::Group(None),
+        PatchAnswer::Asked { members: true } => Reply::Group(Some(members)),
+        PatchAnswer::Whole => match members {
+            Members::Known(ids) => Reply::Group(Some(Members::Known(ids))),
+            Members::Read if members_changed || !renamed => Reply::NoContent,
+            Members::Read => Reply::Group(Some(Members::Read)),
+        },
     }
 }
 
@@ -484,4 +576,91 @@ fn sort_groups(groups: &mut [Entry], query: &GroupQuery) -> Result<()> {
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(ids: &[&str]) -> Option<Vec<String>> {
+        Some(ids.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn setting_the_members_exactly_answers_them_without_a_read() {
+        assert_eq!(
+            reply(PatchAnswer::Whole, true, false, known(&["u1"])),
+            Reply::Group(Some(Members::Known(vec!["u1".into()])))
+        );
+        // `remove` of every member: the group is empty.
+        assert_eq!(
+            reply(PatchAnswer::Whole, true, false, known(&[])),
+            Reply::Group(Some(Members::Known(vec![])))
+        );
+    }
+
+    #[test]
+    fn adding_or_removing_some_members_answers_204_rather_than_read_them_all() {
+        assert_eq!(
+            reply(PatchAnswer::Whole, true, false, None),
+            Reply::NoContent
+        );
+        assert_eq!(
+            reply(PatchAnswer::Whole, true, true, None),
+            Reply::NoContent
+        );
+    }
+
+    #[test]
+    fn a_rename_answers_the_whole_group_and_an_echo_answers_204() {
+        assert_eq!(
+            reply(PatchAnswer::Whole, false, true, None),
+            Reply::Group(Some(Members::Read))
+        );
+        assert_eq!(
+            reply(PatchAnswer::Whole, false, false, None),
+            Reply::NoContent
+        );
+    }
+
+    #[test]
+    fn named_attributes_always_answer_200() {
+        for (changed, renamed, members) in [(true, false, None), (false, false, None)] {
+            assert_eq!(
+                reply(
+                    PatchAnswer::Asked { members: true },
+                    changed,
+                    renamed,
+                    members
+                ),
+                Reply::Group(Some(Members::Read))
+            );
+            assert_eq!(
+                reply(
+                    PatchAnswer::Asked { members: false },
+                    changed,
+                    renamed,
+                    None
+                ),
+                Reply::Group(None)
+            );
+        }
+        assert_eq!(
+            reply(
+                PatchAnswer::Asked { members: true },
+                true,
+                false,
+                known(&["u2"])
+            ),
+            Reply::Group(Some(Members::Known(vec!["u2".into()])))
+        );
+    }
+
+    #[test]
+    fn a_bulk_operation_never_reads_back() {
+        assert_eq!(
+            reply(PatchAnswer::Nothing, false, true, None),
+            Reply::NoContent
+        );
+    }
 }

@@ -118,26 +118,29 @@ struct Write<'u> {
 }
 
 impl Provisioner {
-    /// Carries `change` out on the role behind `group`.
+    /// Carries `change` out on the role behind `group`. Returns the
+    /// members after the change when that is known without reading them
+    /// again (see [`resulting_members`]).
     pub(super) async fn change_members(
         &self,
         group: &ExposedGroup,
         change: MembershipChange,
         catalog: &RoleCatalog,
-    ) -> Result<()> {
-        let (add, remove, holders) = match change {
-            MembershipChange::Delta { add, remove } => (add, remove, Vec::new()),
+    ) -> Result<Option<Vec<String>>> {
+        let (add, remove, holders, exact) = match change {
+            MembershipChange::Delta { add, remove } => (add, remove, Vec::new(), None),
             MembershipChange::Exact(wanted) => {
                 let holders = self.members_of(group).await?;
                 let wanted = normalized(wanted);
                 let held: BTreeSet<String> = holders.iter().map(|u| u.id.clone()).collect();
                 let add = wanted.difference(&held).cloned().collect();
                 let remove = held.difference(&wanted).cloned().collect();
-                (add, remove, holders)
+                (add, remove, holders, Some(wanted))
             }
         };
         let (add, remove) = (normalized(add), normalized(remove));
         let known = self.concerned_accounts(holders, &add, &remove).await?;
+        let result = exact.map(|wanted| resulting_members(&wanted, &known));
 
         let mut failures = Vec::new();
         let mut writes = Vec::new();
@@ -214,7 +217,7 @@ impl Provisioner {
             "group membership changed"
         );
         if failures.is_empty() {
-            return Ok(());
+            return Ok(result);
         }
         Err(ProvisioningError::Membership(
             MembershipFailures {
@@ -381,6 +384,21 @@ fn holds_role(user: &DrupalUser, group: &ExposedGroup) -> bool {
 
 /// Drupal writes UUIDs in lower case; IdPs echo what they were given but
 /// may change the case.
+/// The members of a group whose members were set to exactly `wanted`
+/// (lower-cased ids), once every change succeeded: the group's current
+/// holders were read to compute the change and every account added was
+/// looked up, so each wanted member is in `known`, with Drupal's spelling
+/// of its id. Nothing is read again.
+pub(super) fn resulting_members(
+    wanted: &BTreeSet<String>,
+    known: &BTreeMap<String, DrupalUser>,
+) -> Vec<String> {
+    wanted
+        .iter()
+        .map(|id| known.get(id).map_or_else(|| id.clone(), |u| u.id.clone()))
+        .collect()
+}
+
 pub(super) fn normalized(ids: BTreeSet<String>) -> BTreeSet<String> {
     ids.into_iter().map(|id| id.to_ascii_lowercase()).collect()
 }

@@ -15,6 +15,7 @@ mod render;
 mod roles;
 mod seen_accounts;
 mod term_groups;
+mod term_names;
 mod users;
 
 use std::sync::{Arc, PoisonError, RwLock};
@@ -30,7 +31,7 @@ use crate::scim::schema::{ResourceSchema, SchemaDef, SchemaError, SchemaRegistry
 use crate::scim::service_provider::ServiceProviderConfig;
 
 pub use bulk::{BulkOutcome, BulkSuccess, MAX_BULK_OPERATIONS};
-pub use groups::{GroupList, GroupQuery};
+pub use groups::{GroupList, GroupQuery, PatchAnswer};
 pub use membership::{MemberAction, MemberFailure, MemberProblem, MembershipFailures};
 pub use render::{render_user, ScimGroup, ScimUser};
 pub use roles::RoleCatalog;
@@ -127,6 +128,7 @@ pub struct Provisioner {
     counts: count_cache::CountCache,
     roles: roles::RoleCache,
     seen: seen_accounts::SeenAccounts,
+    term_names: term_names::TermNames,
 }
 
 impl Provisioner {
@@ -149,6 +151,7 @@ impl Provisioner {
             counts,
             roles,
             seen,
+            term_names: term_names::TermNames::default(),
         })
     }
 

@@ -51,17 +51,6 @@ pub fn group_schema() -> SchemaDef {
     {
         attr.mutability = Mutability::Immutable;
     }
-    // A member's display is the Drupal account's name: the bridge computes
-    // it and ignores what a client sends.
-    for members in schema.attributes.iter_mut().filter(|a| a.name == "members") {
-        for sub in members
-            .sub_attributes
-            .iter_mut()
-            .filter(|s| s.name == "display")
-        {
-            sub.mutability = Mutability::ReadOnly;
-        }
-    }
     schema
 }
 

@@ -186,32 +186,31 @@ pub struct ScimGroup {
     pub resource: Map<String, Value>,
 }
 
-/// A group's `members`: each account's id, name as `display`, and type.
-pub fn render_members(members: &[DrupalUser]) -> Value {
+/// A group's `members` as RFC 7643 §8.7.1 defines them: `value` (the
+/// account's id) and `type`; the HTTP layer adds `$ref`. There is no
+/// `display`: the Group schema gives members none (a client's is accepted
+/// and ignored), so a member comes back exactly as an IdP sent it.
+pub fn render_members<'a>(ids: impl IntoIterator<Item = &'a str>) -> Value {
     Value::Array(
-        members
-            .iter()
-            .map(|u| {
-                let mut member = Map::new();
-                member.insert("value".into(), json!(u.id));
-                if let Some(name) = u.name() {
-                    member.insert("display".into(), json!(name));
-                }
-                member.insert("type".into(), json!("User"));
-                Value::Object(member)
-            })
+        ids.into_iter()
+            .map(|id| json!({"value": id, "type": "User"}))
             .collect(),
     )
 }
 
+/// The ids of `members`, in their order, for [`render_members`].
+pub fn member_ids(members: &[DrupalUser]) -> Vec<&str> {
+    members.iter().map(|u| u.id.as_str()).collect()
+}
+
 /// `members` is `None` when the client left them out (they were not read).
-pub fn render_group(group: &ExposedGroup, members: Option<&[DrupalUser]>) -> ScimGroup {
+pub fn render_group(group: &ExposedGroup, members: Option<&[&str]>) -> ScimGroup {
     let mut resource = Map::new();
     resource.insert("schemas".into(), json!([GROUP_URN]));
     resource.insert("id".into(), json!(group.id));
     resource.insert("displayName".into(), json!(group.display_name));
     if let Some(members) = members {
-        resource.insert("members".into(), render_members(members));
+        resource.insert("members".into(), render_members(members.iter().copied()));
     }
     resource.insert("meta".into(), json!({"resourceType": "Group"}));
     ScimGroup {

@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::membership::{
-    normalized, MemberAction, MemberFailure, MemberProblem, MembershipFailures,
+    normalized, resulting_members, MemberAction, MemberFailure, MemberProblem, MembershipFailures,
 };
 use super::render::render_members;
 use super::roles::RoleCatalog;
@@ -62,7 +62,7 @@ pub(super) fn vocabulary(terms: &GroupTerms) -> TermVocabulary {
 /// A term group as SCIM shows it.
 pub(super) fn render_term_group(
     term: &DrupalTerm,
-    members: Option<&[DrupalUser]>,
+    members: Option<&[&str]>,
 ) -> super::render::ScimGroup {
     let mut resource = Map::new();
     resource.insert("schemas".into(), json!([GROUP_URN]));
@@ -72,7 +72,7 @@ pub(super) fn render_term_group(
     }
     resource.insert("displayName".into(), json!(term.name));
     if let Some(members) = members {
-        resource.insert("members".into(), render_members(members));
+        resource.insert("members".into(), render_members(members.iter().copied()));
     }
     let mut meta = Map::new();
     meta.insert("resourceType".into(), json!("Group"));
@@ -169,7 +169,11 @@ impl Provisioner {
             limit: Some(crate::drupal::DRUPAL_PAGE_CAP),
             ..Default::default()
         };
-        Ok(self.drupal.list_terms(&vocabulary, &query).await?)
+        let terms = self.drupal.list_terms(&vocabulary, &query).await?;
+        for term in &terms {
+            self.term_names.learn(&term.id, &term.name);
+        }
+        Ok(terms)
     }
 
     pub(super) async fn find_term_group(&self, id: &str) -> Result<DrupalTerm> {
@@ -177,10 +181,13 @@ impl Provisioner {
         if Uuid::parse_str(id).is_err() {
             return Err(ProvisioningError::GroupNotFound(id.to_string()));
         }
-        self.drupal
+        let term = self
+            .drupal
             .get_term(&vocabulary, id)
             .await?
-            .ok_or_else(|| ProvisioningError::GroupNotFound(id.to_string()))
+            .ok_or_else(|| ProvisioningError::GroupNotFound(id.to_string()))?;
+        self.term_names.learn(&term.id, &term.name);
+        Ok(term)
     }
 
     /// Terms whose name is `name`, ignoring case (Drupal keeps no name unique).
@@ -249,6 +256,7 @@ impl Provisioner {
             )))
         })?;
         tracing::info!(group = %term.name, id = %term.id, "group created as a taxonomy term");
+        self.term_names.learn(&term.id, &term.name);
         if !members.is_empty() {
             let change = MembershipChange::Delta {
                 add: members.into_iter().collect(),
@@ -302,6 +310,7 @@ impl Provisioner {
             .drupal
             .update_term(&vocabulary, &term.id, &write)
             .await?;
+        self.term_names.learn(&renamed.id, &renamed.name);
         for regrant in regrants {
             if !regrant.add.is_empty() {
                 self.drupal
@@ -409,6 +418,7 @@ impl Provisioner {
         self.change_term_members(term, MembershipChange::Exact(BTreeSet::new()))
             .await?;
         self.drupal.delete_term(&vocabulary, &term.id).await?;
+        self.term_names.forget(&term.id);
         tracing::info!(group = %term.name, id = %term.id, "group deleted: its members were unlinked, then its term deleted");
         Ok(())
     }
@@ -458,28 +468,30 @@ impl Provisioner {
     }
 
     /// Carries `change` out on the users' references to `term`, granting
-    /// and taking back the roles the group grants.
+    /// and taking back the roles the group grants. Returns the members
+    /// after the change when that is known without reading them again
+    /// (see [`super::groups::resulting_members`]).
     pub(super) async fn change_term_members(
         &self,
         term: &DrupalTerm,
         change: MembershipChange,
-    ) -> Result<()> {
+    ) -> Result<Option<Vec<String>>> {
         let vocabulary = self.require_terms()?;
         let term_id = term.id.to_ascii_lowercase();
-        let (add, remove, holders) = match change {
-            MembershipChange::Delta { add, remove } => (add, remove, Vec::new()),
+        let (add, remove, holders, exact) = match change {
+            MembershipChange::Delta { add, remove } => (add, remove, Vec::new(), None),
             MembershipChange::Exact(wanted) => {
                 let holders = self.term_members(term).await?;
-                let wanted: BTreeSet<String> =
-                    wanted.into_iter().map(|i| i.to_ascii_lowercase()).collect();
+                let wanted = normalized(wanted);
                 let held: BTreeSet<String> = holders.iter().map(|u| u.id.clone()).collect();
                 let add = wanted.difference(&held).cloned().collect();
                 let remove = held.difference(&wanted).cloned().collect();
-                (add, remove, holders)
+                (add, remove, holders, Some(wanted))
             }
         };
         let (add, remove) = (normalized(add), normalized(remove));
         let known = self.concerned_accounts(holders, &add, &remove).await?;
+        let result = exact.map(|wanted| resulting_members(&wanted, &known));
         // A group allowed to grant protected roles may also take them back.
         let mapping = self.mapping();
         let exempt: Vec<&str> = mapping
@@ -572,7 +584,7 @@ impl Provisioner {
             "group membership changed"
         );
         if write_failures.is_empty() {
-            return Ok(());
+            return Ok(result);
         }
         Err(ProvisioningError::Membership(
             MembershipFailures {

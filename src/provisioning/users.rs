@@ -60,7 +60,13 @@ impl Provisioner {
     pub async fn get_user(&self, id: &str) -> Result<ScimUser> {
         let user = self.load_visible(id).await?;
         let catalog = self.role_catalog(None).await?;
-        Ok(render_user(&user, &self.mapping(), &catalog))
+        Ok(self.named(render_user(&user, &self.mapping(), &catalog)))
+    }
+
+    /// `rendered` with its term-backed groups named (see `term_names`).
+    fn named(&self, mut rendered: ScimUser) -> ScimUser {
+        self.term_names.name_groups(&mut rendered);
+        rendered
     }
 
     pub async fn create_user(&self, resource: Map<String, Value>) -> Result<ScimUser> {
@@ -178,7 +184,7 @@ impl Provisioner {
         let mut after = before.clone();
         let outcome = apply_patch(&mut after, request, &*active.user_schema)?;
         if !outcome.changed {
-            return Ok(render_user(&current, &active.mapping, &catalog));
+            return Ok(self.named(render_user(&current, &active.mapping, &catalog)));
         }
         let write = self.patch_write(&current, &before, &after, &active).await?;
         self.write_changes(&current, write).await
@@ -333,6 +339,7 @@ impl Provisioner {
             let base = CollectionQuery {
                 filter: Some(self.visible_accounts(pushdown.condition.clone())),
                 sort: sort.clone(),
+                include: self.term_include(),
                 ..Default::default()
             };
             let listed = match (pushdown.exact, &filter) {
@@ -387,6 +394,7 @@ impl Provisioner {
             };
             let mut page = self.drupal.list_users(&first).await?;
             loop {
+                self.learn_term_names(&page.users.iter().collect::<Vec<_>>(), &page.included);
                 users.append(&mut page.users);
                 match page.next_query.take() {
                     Some(next) if users.len() < count => {
@@ -419,7 +427,7 @@ impl Provisioner {
             total,
             users: users
                 .iter()
-                .map(|u| render_user(u, &mapping, catalog))
+                .map(|u| self.named(render_user(u, &mapping, catalog)))
                 .collect(),
         })
     }
@@ -443,6 +451,7 @@ impl Provisioner {
         let mut seen = 0usize;
         loop {
             seen += page.users.len();
+            self.learn_term_names(&page.users.iter().collect::<Vec<_>>(), &page.included);
             if seen > CANDIDATE_LIMIT {
                 return Err(ScimError::too_many(format!(
                     "this filter needs the bridge to check more than {CANDIDATE_LIMIT} accounts itself; add a condition Drupal can answer, such as userName eq, externalId eq or emails.value eq"
@@ -450,7 +459,7 @@ impl Provisioner {
                 .into());
             }
             for user in page.users.drain(..) {
-                let scim = render_user(&user, &active.mapping, catalog);
+                let scim = self.named(render_user(&user, &active.mapping, catalog));
                 if filter.matches(&scim.resource, &*active.user_schema) {
                     matched.push(scim);
                 }
@@ -501,6 +510,7 @@ impl Provisioner {
                     field: "drupal_internal__uid".into(),
                     descending: false,
                 }],
+                include: None,
                 ..base.clone()
             };
             async move { self.drupal.list_users(&q).await }
@@ -600,7 +610,12 @@ impl Provisioner {
         if uuid::Uuid::parse_str(id).is_err() {
             return Err(ProvisioningError::NotFound(id.to_string()));
         }
-        match self.drupal.get_user(id).await? {
+        let include = self.term_include();
+        let found = self.drupal.get_user_with(id, include.as_ref()).await?;
+        if let Some((user, included)) = &found {
+            self.learn_term_names(&[user], included);
+        }
+        match found.map(|(user, _)| user) {
             Some(user) if !self.marker.is_marked(&user) => {
                 tracing::Span::current().record("user", user.name().unwrap_or_default());
                 let user = Arc::new(user);
@@ -736,10 +751,10 @@ impl Provisioner {
     /// so the answer then leaves the groups out.
     async fn render_written(&self, user: &DrupalUser) -> ScimUser {
         match self.role_catalog(None).await {
-            Ok(catalog) => render_user(user, &self.mapping(), &catalog),
+            Ok(catalog) => self.named(render_user(user, &self.mapping(), &catalog)),
             Err(e) => {
                 tracing::warn!(error = %e, "the answer leaves out the user's groups: Drupal's roles cannot be read now");
-                render_user(user, &self.mapping(), &RoleCatalog::empty())
+                self.named(render_user(user, &self.mapping(), &RoleCatalog::empty()))
             }
         }
     }

@@ -26,10 +26,19 @@ pub(crate) fn fieldset(query: &Query, resource_type: &str) -> Option<Vec<String>
 
 /// `include=roles`; the user type is the only one with a relationship.
 pub(crate) fn includes_roles(query: &Query, relationships: &[&str]) -> Result<bool, ApiError> {
+    Ok(includes(query, relationships)?.contains(&"roles"))
+}
+
+/// The relationships `include` names, each one of `relationships`; any
+/// other name is a 400, as Drupal answers.
+pub(crate) fn includes<'r>(
+    query: &Query,
+    relationships: &[&'r str],
+) -> Result<Vec<&'r str>, ApiError> {
     let Some(list) = query.get("include") else {
-        return Ok(false);
+        return Ok(Vec::new());
     };
-    let mut roles = false;
+    let mut named = Vec::new();
     for name in list
         .as_str()
         .unwrap_or_default()
@@ -37,15 +46,17 @@ pub(crate) fn includes_roles(query: &Query, relationships: &[&str]) -> Result<bo
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        if !relationships.contains(&name) {
+        let Some(known) = relationships.iter().find(|r| **r == name) else {
             return Err(ApiError::bad_request(format!(
                 "`{name}` is not a valid relationship field name. Possible values: {}.",
                 relationships.join(", ")
             )));
+        };
+        if !named.contains(known) {
+            named.push(*known);
         }
-        roles = true;
     }
-    Ok(roles)
+    Ok(named)
 }
 
 /// The rows of a collection after filter and sort, plus the requested page.

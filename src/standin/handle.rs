@@ -190,6 +190,20 @@ impl StandInHandle {
         tid.is_some_and(|tid| site.terms.remove(&tid).is_some())
     }
 
+    /// Renames a group term out of band, as an editor in Drupal's UI
+    /// would. `false` when there was none.
+    pub fn rename_term(&self, uuid: &str, name: &str) -> bool {
+        let mut site = lock(&self.site);
+        let tid = site.term_by_uuid(uuid).map(|t| t.tid);
+        match tid.and_then(|tid| site.terms.get_mut(&tid)) {
+            Some(term) => {
+                term.name = name.to_string();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Clears an account's cached normalization, as any cache clear would:
     /// a reference to a deleted term then reads `missing` (recorded 386d).
     pub fn invalidate_user_cache(&self, name: &str) -> bool {

@@ -623,6 +623,35 @@ pub(crate) fn get_relationship(site: &Site, ctx: &Ctx, user: &User) -> Outcome {
     Ok(Reply::document(200, &doc))
 }
 
+/// The terms `include=field_scim_groups` adds to user documents (354):
+/// each referenced term once, in `fields[taxonomy_term--<vid>]` if given.
+/// As on the related route (383), a reference to a deleted term adds
+/// nothing, and neither does a term the caller may not view.
+pub(crate) fn included_terms(site: &Site, ctx: &Ctx, users: &[&User]) -> Vec<Json> {
+    let mut seen: Vec<u64> = Vec::new();
+    let mut included = Vec::new();
+    for r in users.iter().flat_map(|u| &u.term_refs) {
+        if seen.contains(&r.tid) {
+            continue;
+        }
+        seen.push(r.tid);
+        let Some(term) = site.terms.get(&r.tid) else {
+            continue;
+        };
+        if !may_view(site, &ctx.caller, term) {
+            continue;
+        }
+        let fields = fieldset(&ctx.query, &term_type(&term.vid));
+        included.push(term_resource(
+            ctx.base(),
+            term,
+            fields.as_deref(),
+            sees_log(site, &ctx.caller, &term.vid),
+        ));
+    }
+    included
+}
+
 /// The related route skips references to deleted terms (383).
 pub(crate) fn get_related(site: &Site, ctx: &Ctx, user: &User) -> Outcome {
     let fields = fieldset(&ctx.query, TERM_TYPE);

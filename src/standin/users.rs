@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use super::auth::session_cookie;
-use super::collection::{fieldset, includes_roles, links, list};
+use super::collection::{fieldset, includes, links, list};
 use super::config::permissions;
 use super::documents::{
     document, omitted_roles, role_identifiers, role_resource, roles_relationship_links, self_links,
@@ -187,7 +187,7 @@ fn included_roles(site: &Site, ctx: &Ctx, users: &[&User]) -> (Json, Option<Json
 }
 
 pub(crate) fn get_collection(site: &Site, ctx: &Ctx) -> Outcome {
-    let include = includes_roles(&ctx.query, &["roles"])?;
+    let include = includes(&ctx.query, &relationships(site))?;
     let resolve = |path: &str| resolve_path(site, &ctx.caller, path);
     // TemporaryQueryGuard: filtered user queries never return the anonymous user.
     let filtered = ctx.query.get("filter").is_some();
@@ -214,19 +214,7 @@ pub(crate) fn get_collection(site: &Site, ctx: &Ctx) -> Outcome {
         .map(|user| view.resource(user, visibility(&ctx.caller, &site.roles, user)))
         .collect();
     let mut members = vec![("data", Json::Array(data))];
-    if include {
-        let full: Vec<&User> = listing
-            .rows
-            .iter()
-            .copied()
-            .filter(|u| roles_visible(site, &ctx.caller, u))
-            .collect();
-        let (included, omitted) = included_roles(site, ctx, &full);
-        members.push(("included", included));
-        if let Some(meta) = omitted {
-            members.push(("meta", meta));
-        }
-    }
+    push_included(site, ctx, &listing.rows, &include, &mut members);
     members.push(("links", links(ctx, &listing)));
     Ok(Reply::document(200, &document(members)))
 }
@@ -241,7 +229,7 @@ fn roles_visible(site: &Site, caller: &Caller, user: &User) -> bool {
     }
 }
 
-fn individual_document(site: &Site, ctx: &Ctx, user: &User, include: bool) -> Json {
+fn individual_document(site: &Site, ctx: &Ctx, user: &User, include: &[&str]) -> Json {
     let fields = fieldset(&ctx.query, USER_TYPE);
     let view = UserView {
         base: ctx.base(),
@@ -255,27 +243,71 @@ fn individual_document(site: &Site, ctx: &Ctx, user: &User, include: bool) -> Js
         "data",
         view.resource(user, visibility(&ctx.caller, &site.roles, user)),
     )];
-    if include {
-        let visible: Vec<&User> = [user]
-            .into_iter()
-            .filter(|u| roles_visible(site, &ctx.caller, u))
-            .collect();
-        let (included, omitted) = included_roles(site, ctx, &visible);
-        members.push(("included", included));
-        if let Some(meta) = omitted {
-            members.push(("meta", meta));
-        }
-    }
+    push_included(site, ctx, &[user], include, &mut members);
     members.push(("links", self_links(&ctx.url)));
     document(members)
 }
 
+/// The relationships a user document may include: `roles`, and the
+/// groups field on a site with the taxonomy set up.
+fn relationships(site: &Site) -> Vec<&'static str> {
+    match site.taxonomy {
+        true => vec!["roles", taxonomy::GROUPS_FIELD],
+        false => vec!["roles"],
+    }
+}
+
+/// `included` (and `meta.omitted` for roles the caller may not see) for
+/// the relationships `include` names.
+fn push_included(
+    site: &Site,
+    ctx: &Ctx,
+    users: &[&User],
+    include: &[&str],
+    members: &mut Vec<(&'static str, Json)>,
+) {
+    if include.is_empty() {
+        return;
+    }
+    let mut included = Vec::new();
+    let mut omitted = None;
+    if include.contains(&"roles") {
+        let visible: Vec<&User> = users
+            .iter()
+            .copied()
+            .filter(|u| roles_visible(site, &ctx.caller, u))
+            .collect();
+        let (roles, meta) = included_roles(site, ctx, &visible);
+        if let Json::Array(roles) = roles {
+            included.extend(roles);
+        }
+        omitted = meta;
+    }
+    if include.contains(&taxonomy::GROUPS_FIELD) {
+        let visible: Vec<&User> = users
+            .iter()
+            .copied()
+            .filter(|u| {
+                matches!(
+                    visibility(&ctx.caller, &site.roles, u),
+                    Visibility::Full { .. }
+                )
+            })
+            .collect();
+        included.extend(taxonomy::included_terms(site, ctx, &visible));
+    }
+    members.push(("included", Json::Array(included)));
+    if let Some(meta) = omitted {
+        members.push(("meta", meta));
+    }
+}
+
 pub(crate) fn get_individual(site: &Site, ctx: &Ctx, uuid: &str) -> Outcome {
-    let include = includes_roles(&ctx.query, &["roles"])?;
+    let include = includes(&ctx.query, &relationships(site))?;
     let user = find_user(site, uuid, UserRoute::Get)?;
     Ok(Reply::document(
         200,
-        &individual_document(site, ctx, user, include),
+        &individual_document(site, ctx, user, &include),
     ))
 }
 
@@ -363,7 +395,7 @@ pub(crate) fn post(site: &mut Site, ctx: &Ctx) -> Outcome {
     taxonomy::refresh_cache(site, &mut user);
     user.uid = site.allocate_uid();
     let location = user_url(ctx.base(), &user.uuid);
-    let doc = individual_document(site, ctx, &user, false);
+    let doc = individual_document(site, ctx, &user, &[]);
     site.users.insert(user.uid, user);
     Ok(Reply::document(201, &doc).with_header("Location", location))
 }
@@ -415,7 +447,7 @@ pub(crate) fn patch(site: &mut Site, ctx: &Ctx, uuid: &str) -> Outcome {
     let saved = save(site, applied.draft);
     Ok(Reply::document(
         200,
-        &individual_document(site, ctx, &saved, false),
+        &individual_document(site, ctx, &saved, &[]),
     ))
 }
 

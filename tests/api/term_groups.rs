@@ -365,6 +365,118 @@ async fn a_term_deleted_behind_the_bridges_back_breaks_neither_reads_nor_writes(
     assert_eq!(app.drupal.group_refs("carol"), vec![kept]);
 }
 
+/// 200 with the whole group whenever its members are known without
+/// reading them again, 204 when showing them would cost reads the change
+/// did not need, 200 always when attributes are named; role-backed groups
+/// answer alike (tests/api/groups.rs).
+#[tokio::test]
+async fn a_patch_answers_200_with_the_group_unless_that_costs_a_read_of_its_members() {
+    let app = spawn().await;
+    let ann = app.create_user("ann", "ann@example.org").await;
+    let ben = app.create_user("ben", "ben@example.org").await;
+    let id = create_group(&app, "Answers").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/Groups/{id}");
+    let member_reads = |app: &TestApp| {
+        app.drupal
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.path.starts_with("/jsonapi/user/user") && r.query.contains("field_scim_groups.id")
+            })
+            .count()
+    };
+
+    // Some members added or removed: 204, nothing read back.
+    app.drupal.clear_requests();
+    let added = app.patch(&path, &add_members(&[&ann])).await;
+    assert_eq!(added.status, 204, "{}", added.body);
+    assert_eq!(member_reads(&app), 0, "{:?}", app.drupal.requests());
+    assert_eq!(app.patch(&path, &remove_member(&ann)).await.status, 204);
+
+    // Members replaced: 200, the members those given, read once (to know
+    // whom to unlink), not again for the answer. Okta's `display` is
+    // accepted and not echoed (RFC 7643 §8.7.1 gives members none).
+    app.drupal.clear_requests();
+    let replaced = app
+        .patch(
+            &path,
+            &patch_op(json!([{"op": "replace", "path": "members",
+                              "value": [{"value": ann, "display": "ann"}, {"value": ben}]}])),
+        )
+        .await;
+    assert_eq!(replaced.status, 200, "{}", replaced.body);
+    let mut members: Vec<&str> = replaced.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    members.sort();
+    let mut expected = vec![ann.as_str(), ben.as_str()];
+    expected.sort();
+    assert_eq!(members, expected);
+    for member in replaced.body["members"].as_array().unwrap() {
+        assert!(member.get("display").is_none(), "{member}");
+        assert_eq!(member["type"], "User");
+        assert!(member["$ref"]
+            .as_str()
+            .unwrap()
+            .ends_with(member["value"].as_str().unwrap()));
+    }
+    assert_eq!(member_reads(&app), 1, "{:?}", app.drupal.requests());
+
+    // Every member removed (scim-sanity's check): 200, no members.
+    let emptied = app
+        .patch(
+            &path,
+            &patch_op(json!([{"op": "remove", "path": "members"}])),
+        )
+        .await;
+    assert_eq!(emptied.status, 200, "{}", emptied.body);
+    assert_eq!(emptied.body["members"], json!([]));
+    assert!(app.drupal.group_refs("ann").is_empty());
+
+    // A rename: 200 with the whole group.
+    let renamed = app
+        .patch(
+            &path,
+            &patch_op(json!([{"op": "replace", "path": "displayName", "value": "Answers 2"}])),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    assert_eq!(renamed.body["displayName"], "Answers 2");
+    assert_eq!(renamed.body["members"], json!([]));
+    // Okta's echo of id and name before a push changes nothing: 204.
+    app.drupal.clear_requests();
+    let echo = app
+        .patch(
+            &path,
+            &patch_op(json!([{"op": "replace", "value": {"id": id, "displayName": "Answers 2"}}])),
+        )
+        .await;
+    assert_eq!(echo.status, 204, "{}", echo.body);
+    assert_eq!(member_reads(&app), 0, "{:?}", app.drupal.requests());
+
+    // Attributes named: 200 always, as RFC 7644 §3.5.2 wants.
+    let asked = app
+        .patch(&format!("{path}?attributes=members"), &add_members(&[&ben]))
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    assert_eq!(asked.body["members"][0]["value"], ben.as_str());
+    let without = app
+        .patch(
+            &format!("{path}?excludedAttributes=members"),
+            &remove_member(&ben),
+        )
+        .await;
+    assert_eq!(without.status, 200, "{}", without.body);
+    assert!(without.body.get("members").is_none(), "{}", without.body);
+    assert_eq!(without.body["displayName"], "Answers 2");
+}
+
 #[tokio::test]
 async fn put_replaces_name_external_id_and_members() {
     let app = spawn().await;
@@ -397,6 +509,116 @@ async fn put_replaces_name_external_id_and_members() {
         .get("/Groups?filter=externalId%20eq%20%22ext-b%22")
         .await;
     assert_eq!(by_external.body["totalResults"], 1, "{}", by_external.body);
+}
+
+/// A user's `groups` name both kinds of group, read from the user's own
+/// document: Drupal includes the terms' names in the same answer, so a
+/// GET costs what it did, and a term deleted behind the bridge's back is
+/// left out.
+#[tokio::test]
+async fn a_users_groups_name_term_groups_without_a_request_more() {
+    let app = spawn().await;
+    let ann = app.create_user("gann", "gann@example.org").await;
+    let bob = app.create_user("gbob", "gbob@example.org").await;
+    let sales = create_group(&app, "Sales").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let gone = create_group(&app, "Gone soon").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for id in [&sales, &gone] {
+        app.patch(&format!("/Groups/{id}"), &add_members(&[&ann, &bob]))
+            .await;
+    }
+    let editor = app.group_id("editor").await;
+    app.patch(&format!("/Groups/{editor}"), &add_members(&[&ann]))
+        .await;
+    // Renamed in Drupal behind the bridge's back: the read shows the new
+    // name, so it comes from Drupal's answer, not from what the bridge
+    // remembers.
+    assert!(app.drupal.rename_term(&sales, "Sales EMEA"));
+    app.drupal.clear_requests();
+    let read = app.get(&format!("/Users/{ann}")).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    let sorted_groups = |body: &Value| {
+        let mut groups = body["groups"].as_array().cloned().unwrap_or_default();
+        groups.sort_by_key(|g| g["display"].as_str().unwrap_or_default().to_string());
+        Value::Array(groups)
+    };
+    let base = &app.base;
+    assert_eq!(
+        sorted_groups(&read.body),
+        json!([
+            {"value": gone, "display": "Gone soon", "type": "direct",
+             "$ref": format!("{base}/Groups/{gone}")},
+            {"value": sales, "display": "Sales EMEA", "type": "direct",
+             "$ref": format!("{base}/Groups/{sales}")},
+            {"value": editor, "display": "editor", "type": "direct",
+             "$ref": format!("{base}/Groups/{editor}")},
+        ])
+    );
+    let user_reads: Vec<_> = app
+        .drupal
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/jsonapi/user/user"))
+        .collect();
+    assert_eq!(user_reads.len(), 1, "{user_reads:?}");
+    assert!(
+        app.drupal
+            .requests()
+            .iter()
+            .all(|r| !r.path.starts_with("/jsonapi/taxonomy_term")),
+        "no term is read for the names: {:?}",
+        app.drupal.requests()
+    );
+    let version = read.body["meta"]["version"].clone();
+
+    // A list names them too, with one request for the page.
+    assert!(app.drupal.delete_term(&gone));
+    app.drupal.clear_requests();
+    let listed = app.get("/Users?filter=userName%20sw%20%22g%22").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["totalResults"], 2, "{}", listed.body);
+    for user in listed.body["Resources"].as_array().unwrap() {
+        // The deleted term is left out; Drupal still shows its UUID.
+        let names: Vec<&str> = user["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["display"].as_str().unwrap())
+            .collect();
+        assert!(names.contains(&"Sales EMEA"), "{user}");
+        assert!(!names.contains(&"Gone soon"), "{user}");
+    }
+    let list_reads = app
+        .drupal
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/jsonapi/"))
+        .count();
+    assert_eq!(list_reads, 1, "{:?}", app.drupal.requests());
+
+    // The answer to a write names the groups too, though Drupal's answer
+    // to a write includes nothing; the version ignores the names.
+    let patched = app
+        .patch(
+            &format!("/Users/{bob}"),
+            &patch_op(json!([{"op": "replace", "path": "displayName", "value": "Bob G"}])),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(
+        patched.body["groups"].as_array().unwrap().len(),
+        1,
+        "{}",
+        patched.body
+    );
+    assert_eq!(patched.body["groups"][0]["display"], "Sales EMEA");
+    let again = app.get(&format!("/Users/{ann}")).await;
+    assert_eq!(again.body["meta"]["version"], version, "{}", again.body);
 }
 
 #[tokio::test]

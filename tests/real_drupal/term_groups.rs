@@ -122,6 +122,17 @@ async fn term_groups_live_their_whole_life_on_a_real_site() {
         .get(&format!("/Users?filter=groups.value%20eq%20%22{id}%22"))
         .await;
     assert_eq!(members.body["totalResults"], 2, "{}", members.body);
+    // Each user's groups name the term, from Drupal's `included`.
+    for user in members.body["Resources"].as_array().unwrap() {
+        let group = user["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["value"] == id.as_str())
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(group["display"], renamed.as_str(), "{user}");
+    }
 
     let remove = bridge
         .patch(

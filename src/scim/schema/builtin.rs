@@ -135,7 +135,9 @@ impl SchemaDef {
 
     /// `urn:ietf:params:scim:schemas:core:2.0:Group` (RFC 7643 §4.2).
     /// `displayName` is required as §4.2 says (the §8.7.1 listing disagrees)
-    /// and unique on the server, as identity providers expect.
+    /// and unique on the server, as identity providers expect. `members`
+    /// has the sub-attributes of §8.7.1: `value`, `$ref` and `type`, no
+    /// `display` (a client's is accepted and ignored).
     pub fn group() -> Self {
         let member_field = |attr: AttributeDef| attr.mutability(Mutability::Immutable);
         SchemaDef {
@@ -154,7 +156,6 @@ impl SchemaDef {
                         member_field(AttributeDef::new("$ref", AttrType::Reference))
                             .describe("The URI of the member resource.")
                             .reference_types(&["User", "Group"]),
-                        member_field(string("display", "A human-readable name of the member.")),
                         member_field(string("type", "The type of the member."))
                             .canonical_values(&["User", "Group"]),
                     ]),
