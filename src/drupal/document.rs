@@ -1,5 +1,6 @@
 //! The JSON:API documents Drupal sends and receives for users and roles.
 
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 /// JSON:API type of Drupal users.
@@ -42,12 +43,7 @@ impl DrupalUser {
         };
         let attributes = object(resource.remove("attributes"));
         let relationships = object(resource.remove("relationships"));
-        let roles = relationships
-            .get("roles")
-            .and_then(|r| r.get("data"))
-            .and_then(Value::as_array)
-            .map(|items| items.iter().filter_map(role_ref).collect())
-            .unwrap_or_default();
+        let roles = roles_of(&relationships);
         Some(DrupalUser {
             id,
             attributes,
@@ -81,6 +77,77 @@ impl DrupalUser {
     pub fn attribute_str(&self, field: &str) -> Option<&str> {
         self.attributes.get(field).and_then(Value::as_str)
     }
+}
+
+/// A document holding one user (the answer to a read, a create or an
+/// update), read straight from Drupal's bytes: of `data`, only what
+/// [`DrupalUser`] keeps is built; the top-level `jsonapi` and `links` and
+/// `data.links` are skipped by the parser without being built, which on
+/// every read by id was a third of the bridge's work.
+#[derive(Debug, Default, Deserialize)]
+pub struct UserDocument {
+    #[serde(default)]
+    data: Option<UserResourceFields>,
+}
+
+/// The members of a user resource object the bridge reads. Each is read
+/// as any JSON value, so that a document of an unexpected shape is judged
+/// as [`DrupalUser::from_resource`] judges it, not refused by the parser.
+#[derive(Debug, Deserialize)]
+struct UserResourceFields {
+    #[serde(rename = "type", default)]
+    kind: Option<Value>,
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    attributes: Option<Value>,
+    #[serde(default)]
+    relationships: Option<Value>,
+}
+
+impl UserDocument {
+    /// The user in `data`; `None` when there is none, or it has no id.
+    pub fn into_user(self) -> Option<DrupalUser> {
+        let data = self.data?;
+        let Some(Value::String(id)) = data.id else {
+            return None;
+        };
+        let object = |value: Option<Value>| match value {
+            Some(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        let attributes = object(data.attributes);
+        let relationships = object(data.relationships);
+        let roles = roles_of(&relationships);
+        Some(DrupalUser {
+            id,
+            attributes,
+            relationships,
+            roles,
+        })
+    }
+
+    /// Whether Drupal sent the user with only `display_name`, as it does
+    /// for anonymous callers (see [`DrupalUser::is_stripped`]).
+    pub fn is_stripped_user(&self) -> bool {
+        self.data.as_ref().is_some_and(|data| {
+            data.kind.as_ref().and_then(Value::as_str) == Some(USER_TYPE)
+                && data
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.as_object())
+                    .is_none_or(|a| !a.contains_key("name"))
+        })
+    }
+}
+
+fn roles_of(relationships: &Map<String, Value>) -> Vec<RoleRef> {
+    relationships
+        .get("roles")
+        .and_then(|r| r.get("data"))
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(role_ref).collect())
+        .unwrap_or_default()
 }
 
 fn role_ref(item: &Value) -> Option<RoleRef> {
