@@ -111,7 +111,11 @@ impl Projection {
                 }
             }
         }
-        for target in self.exclude.iter().filter(|t| !self.returns.always.contains(t)) {
+        for target in self
+            .exclude
+            .iter()
+            .filter(|t| !self.returns.always.contains(t))
+        {
             remove(resource, target);
         }
     }
