@@ -27,6 +27,7 @@ pub struct DrupalUser {
 
 impl DrupalUser {
     /// Reads one resource object. `None` when it is not an object with an id.
+    /// Relationships keep their `data` and `meta`, not their `links`.
     /// Takes the resource by value: its attributes move into the user
     /// rather than being copied, which on every read is most of the cost.
     pub fn from_resource(resource: Value) -> Option<DrupalUser> {
@@ -42,7 +43,13 @@ impl DrupalUser {
             _ => Map::new(),
         };
         let attributes = object(resource.remove("attributes"));
-        let relationships = object(resource.remove("relationships"));
+        let mut relationships = object(resource.remove("relationships"));
+        // As a typed read leaves them (UserDocument): nothing reads them.
+        for relationship in relationships.values_mut() {
+            if let Some(relationship) = relationship.as_object_mut() {
+                relationship.remove("links");
+            }
+        }
         let roles = roles_of(&relationships);
         Some(DrupalUser {
             id,
@@ -81,9 +88,10 @@ impl DrupalUser {
 
 /// A document holding one user (the answer to a read, a create or an
 /// update), read straight from Drupal's bytes: of `data`, only what
-/// [`DrupalUser`] keeps is built; the top-level `jsonapi` and `links` and
-/// `data.links` are skipped by the parser without being built, which on
-/// every read by id was a third of the bridge's work.
+/// [`DrupalUser`] keeps is built; the top-level `jsonapi`, `links` and
+/// `included`, `data.links` and each relationship's `links` are skipped by
+/// the parser without being built. Reading whole documents into `Value`
+/// and freeing them was the largest share of the bridge's work per read.
 #[derive(Debug, Default, Deserialize)]
 pub struct UserDocument {
     #[serde(default)]
@@ -102,7 +110,121 @@ struct UserResourceFields {
     #[serde(default)]
     attributes: Option<Value>,
     #[serde(default)]
-    relationships: Option<Value>,
+    relationships: Relationships,
+}
+
+/// `data.relationships`: each relationship's `data` and `meta`, which is
+/// all the bridge reads of them; their `links` (two URLs each) are skipped.
+/// Anything but an object reads as no relationships, as in
+/// [`DrupalUser::from_resource`].
+#[derive(Debug, Default)]
+struct Relationships(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for Relationships {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Relationships;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("JSON:API relationships")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Map::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    let Relationship(value) = map.next_value()?;
+                    out.insert(name, value);
+                }
+                Ok(Relationships(out))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Relationships::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Relationships::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Relationships::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Relationships::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Relationships::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Relationships::default())
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Relationships::default())
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
+}
+
+/// One relationship: an object without its `links`, anything else as it is.
+struct Relationship(Value);
+
+impl<'de> Deserialize<'de> for Relationship {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Relationship;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON:API relationship")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "links" {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    } else {
+                        out.insert(key, map.next_value()?);
+                    }
+                }
+                Ok(Relationship(Value::Object(out)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Value>()? {
+                    items.push(item);
+                }
+                Ok(Relationship(Value::Array(items)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Relationship(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Relationship(Value::from(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Relationship(Value::from(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Relationship(Value::from(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Relationship(Value::String(v.to_string())))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Relationship(Value::Null))
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
 }
 
 impl UserDocument {
@@ -117,7 +239,7 @@ impl UserDocument {
             _ => Map::new(),
         };
         let attributes = object(data.attributes);
-        let relationships = object(data.relationships);
+        let relationships = data.relationships.0;
         let roles = roles_of(&relationships);
         Some(DrupalUser {
             id,

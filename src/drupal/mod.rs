@@ -299,15 +299,15 @@ impl DrupalClient {
     }
 
     pub async fn create_user(&self, write: &UserWrite) -> Result<DrupalUser, DrupalError> {
-        let body = self
-            .call(
+        let body: UserDocument = self
+            .call_as(
                 "create_user",
                 Method::POST,
                 USERS,
                 Some(&write.to_document()),
             )
             .await?;
-        user_from_document(body)
+        body.into_user().ok_or_else(no_user_data)
     }
 
     pub async fn update_user(
@@ -319,15 +319,15 @@ impl DrupalClient {
         if let Some(data) = doc.get_mut("data").and_then(Value::as_object_mut) {
             data.insert("id".into(), Value::String(id.to_string()));
         }
-        let body = self
-            .call(
+        let body: UserDocument = self
+            .call_as(
                 "update_user",
                 Method::PATCH,
                 &format!("{USERS}/{id}"),
                 Some(&doc),
             )
             .await?;
-        user_from_document(body)
+        body.into_user().ok_or_else(no_user_data)
     }
 
     pub async fn delete_user(&self, id: &str) -> Result<(), DrupalError> {
@@ -844,13 +844,6 @@ fn next_query(body: &Value) -> Option<String> {
         .and_then(|href| href.split_once('?').map(|(_, q)| q.to_string()))
 }
 
-fn user_from_document(mut body: Value) -> Result<DrupalUser, DrupalError> {
-    body.get_mut("data")
-        .map(Value::take)
-        .and_then(DrupalUser::from_resource)
-        .ok_or_else(no_user_data)
-}
-
 fn no_user_data() -> DrupalError {
     DrupalError::Protocol("a user document without data".into())
 }
@@ -923,6 +916,15 @@ mod tests {
         assert_eq!(q, "filter%5Bname%5D=a%20b%2Bc%40x");
     }
 
+    /// A single-user document read as any JSON, as the bridge read it before
+    /// [`UserDocument`].
+    fn user_from_document(mut body: Value) -> Result<DrupalUser, DrupalError> {
+        body.get_mut("data")
+            .map(Value::take)
+            .and_then(DrupalUser::from_resource)
+            .ok_or_else(no_user_data)
+    }
+
     /// The body of a recorded real-Drupal answer.
     fn recorded_body(case: &str) -> Vec<u8> {
         let path = format!(
@@ -947,8 +949,47 @@ mod tests {
             assert_eq!(typed.is_stripped_user_data(), stripped, "{case}");
             assert_eq!(is_stripped_user_data(&any), stripped, "{case}");
             let user = typed.into_user().unwrap();
+            assert_eq!(
+                user.relationships.contains_key("roles"),
+                !stripped,
+                "{case}"
+            );
             assert_eq!(user, user_from_document(any).unwrap(), "{case}");
             assert_eq!(user.is_stripped(), stripped, "{case}");
+        }
+    }
+
+    #[test]
+    fn a_user_documents_relationships_keep_data_and_meta_but_not_links() {
+        let body = br#"{"data": {"type": "user--user", "id": "x", "attributes": {"name": "a"},
+            "relationships": {
+                "roles": {"data": [{"type": "user_role--user_role", "id": "r1",
+                    "meta": {"drupal_internal__target_id": "editor"}}],
+                    "links": {"self": {"href": "http://d/x/relationships/roles"}}},
+                "field_manager": {"data": null, "meta": {"m": 1}, "links": {}},
+                "odd": [1, "two", null, {"links": 3}]
+            }}}"#;
+        let typed = classify::<UserDocument>(StatusCode::OK, false, body).unwrap();
+        let user = typed.into_user().unwrap();
+        assert!(user.has_role("editor"));
+        assert_eq!(
+            Value::Object(user.relationships),
+            serde_json::json!({
+                "roles": {"data": [{"type": "user_role--user_role", "id": "r1",
+                    "meta": {"drupal_internal__target_id": "editor"}}]},
+                "field_manager": {"data": null, "meta": {"m": 1}},
+                "odd": [1, "two", null, {"links": 3}]
+            })
+        );
+        for odd in [&br#"[1, {"a": 2}]"#[..], b"null", b"3", b"\"s\""] {
+            let body = [
+                &br#"{"data": {"id": "x", "attributes": {"name": "a"}, "relationships": "#[..],
+                odd,
+                b"}}",
+            ]
+            .concat();
+            let typed = classify::<UserDocument>(StatusCode::OK, false, &body).unwrap();
+            assert!(typed.into_user().unwrap().relationships.is_empty());
         }
     }
 
