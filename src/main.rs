@@ -11,13 +11,6 @@ use rand::distributions::{Alphanumeric, DistString};
 use tracing::Instrument;
 
 use drupal_scim_bridge::check;
-
-/// mimalloc instead of the system allocator: a request allocates some
-/// hundreds of small blocks (JSON values, strings, maps), and glibc's
-/// malloc and free cost about a fifth of the bridge's instructions per read
-/// (docs/PERFORMANCE.md, "Instructions per GET by id").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use drupal_scim_bridge::config::{Settings, CLEARTEXT_WARNING};
 use drupal_scim_bridge::demo;
 use drupal_scim_bridge::mapping::Mapping;
