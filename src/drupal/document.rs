@@ -1,5 +1,6 @@
 //! The JSON:API documents Drupal sends and receives for users and roles.
 
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 /// JSON:API type of Drupal users.
@@ -26,6 +27,7 @@ pub struct DrupalUser {
 
 impl DrupalUser {
     /// Reads one resource object. `None` when it is not an object with an id.
+    /// Relationships keep their `data` and `meta`, not their `links`.
     /// Takes the resource by value: its attributes move into the user
     /// rather than being copied, which on every read is most of the cost.
     pub fn from_resource(resource: Value) -> Option<DrupalUser> {
@@ -41,13 +43,14 @@ impl DrupalUser {
             _ => Map::new(),
         };
         let attributes = object(resource.remove("attributes"));
-        let relationships = object(resource.remove("relationships"));
-        let roles = relationships
-            .get("roles")
-            .and_then(|r| r.get("data"))
-            .and_then(Value::as_array)
-            .map(|items| items.iter().filter_map(role_ref).collect())
-            .unwrap_or_default();
+        let mut relationships = object(resource.remove("relationships"));
+        // As a typed read leaves them (UserDocument): nothing reads them.
+        for relationship in relationships.values_mut() {
+            if let Some(relationship) = relationship.as_object_mut() {
+                relationship.remove("links");
+            }
+        }
+        let roles = roles_of(&relationships);
         Some(DrupalUser {
             id,
             attributes,
@@ -81,6 +84,203 @@ impl DrupalUser {
     pub fn attribute_str(&self, field: &str) -> Option<&str> {
         self.attributes.get(field).and_then(Value::as_str)
     }
+}
+
+/// A document holding one user (the answer to a read, a create or an
+/// update), read straight from Drupal's bytes: of `data`, only what
+/// [`DrupalUser`] keeps is built; the top-level `jsonapi`, `links` and
+/// `included`, `data.links` and each relationship's `links` are skipped by
+/// the parser without being built. Reading whole documents into `Value`
+/// and freeing them was the largest share of the bridge's work per read.
+#[derive(Debug, Default, Deserialize)]
+pub struct UserDocument {
+    #[serde(default)]
+    data: Option<UserResourceFields>,
+    /// The resources an `include` asked for, when it asked.
+    #[serde(default)]
+    included: Option<Value>,
+}
+
+/// The members of a user resource object the bridge reads. Each is read
+/// as any JSON value, so that a document of an unexpected shape is judged
+/// as [`DrupalUser::from_resource`] judges it, not refused by the parser.
+#[derive(Debug, Deserialize)]
+struct UserResourceFields {
+    #[serde(rename = "type", default)]
+    kind: Option<Value>,
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    attributes: Option<Value>,
+    #[serde(default)]
+    relationships: Relationships,
+}
+
+/// `data.relationships`: each relationship's `data` and `meta`, which is
+/// all the bridge reads of them; their `links` (two URLs each) are skipped.
+/// Anything but an object reads as no relationships, as in
+/// [`DrupalUser::from_resource`].
+#[derive(Debug, Default)]
+struct Relationships(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for Relationships {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Relationships;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("JSON:API relationships")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Map::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    let Relationship(value) = map.next_value()?;
+                    out.insert(name, value);
+                }
+                Ok(Relationships(out))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Relationships::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Relationships::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Relationships::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Relationships::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Relationships::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Relationships::default())
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Relationships::default())
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
+}
+
+/// One relationship: an object without its `links`, anything else as it is.
+struct Relationship(Value);
+
+impl<'de> Deserialize<'de> for Relationship {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Relationship;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON:API relationship")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "links" {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    } else {
+                        out.insert(key, map.next_value()?);
+                    }
+                }
+                Ok(Relationship(Value::Object(out)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Value>()? {
+                    items.push(item);
+                }
+                Ok(Relationship(Value::Array(items)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Relationship(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Relationship(Value::from(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Relationship(Value::from(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Relationship(Value::from(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Relationship(Value::String(v.to_string())))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Relationship(Value::Null))
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
+}
+
+impl UserDocument {
+    /// The user in `data`; `None` when there is none, or it has no id.
+    /// The document's `included` resources; none when it has none.
+    pub fn take_included(&mut self) -> Vec<Value> {
+        match self.included.take() {
+            Some(Value::Array(included)) => included,
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn into_user(self) -> Option<DrupalUser> {
+        let data = self.data?;
+        let Some(Value::String(id)) = data.id else {
+            return None;
+        };
+        let object = |value: Option<Value>| match value {
+            Some(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        let attributes = object(data.attributes);
+        let relationships = data.relationships.0;
+        let roles = roles_of(&relationships);
+        Some(DrupalUser {
+            id,
+            attributes,
+            relationships,
+            roles,
+        })
+    }
+
+    /// Whether Drupal sent the user with only `display_name`, as it does
+    /// for anonymous callers (see [`DrupalUser::is_stripped`]).
+    pub fn is_stripped_user(&self) -> bool {
+        self.data.as_ref().is_some_and(|data| {
+            data.kind.as_ref().and_then(Value::as_str) == Some(USER_TYPE)
+                && data
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.as_object())
+                    .is_none_or(|a| !a.contains_key("name"))
+        })
+    }
+}
+
+fn roles_of(relationships: &Map<String, Value>) -> Vec<RoleRef> {
+    relationships
+        .get("roles")
+        .and_then(|r| r.get("data"))
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(role_ref).collect())
+        .unwrap_or_default()
 }
 
 fn role_ref(item: &Value) -> Option<RoleRef> {

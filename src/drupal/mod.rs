@@ -23,7 +23,7 @@ use serde_json::Value;
 use thread_local::ThreadLocal;
 
 pub use call_count::count_calls;
-pub use document::{DrupalRole, DrupalUser, RoleRef, UserWrite};
+pub use document::{DrupalRole, DrupalUser, RoleRef, UserDocument, UserWrite};
 pub use error::DrupalError;
 pub use query::{
     CollectionQuery, Condition, Conjunction, Include, Operator, SortKey, DRUPAL_PAGE_CAP,
@@ -238,10 +238,13 @@ impl DrupalClient {
             Some(include) => format!("{USERS}/{id}?{}", encode_query(&include.to_pairs())),
             None => format!("{USERS}/{id}"),
         };
-        match self.call("get_user", Method::GET, &path, None).await {
+        match self
+            .call_as::<UserDocument>("get_user", Method::GET, &path, None)
+            .await
+        {
             Ok(mut body) => {
-                let included = take_included(&mut body);
-                let user = user_from_document(body)?;
+                let included = body.take_included();
+                let user = body.into_user().ok_or_else(no_user_data)?;
                 if !user.is_stripped() {
                     return Ok(Some((user, included)));
                 }
@@ -316,15 +319,15 @@ impl DrupalClient {
     }
 
     pub async fn create_user(&self, write: &UserWrite) -> Result<DrupalUser, DrupalError> {
-        let body = self
-            .call(
+        let body: UserDocument = self
+            .call_as(
                 "create_user",
                 Method::POST,
                 USERS,
                 Some(&write.to_document()),
             )
             .await?;
-        user_from_document(body)
+        body.into_user().ok_or_else(no_user_data)
     }
 
     pub async fn update_user(
@@ -336,15 +339,15 @@ impl DrupalClient {
         if let Some(data) = doc.get_mut("data").and_then(Value::as_object_mut) {
             data.insert("id".into(), Value::String(id.to_string()));
         }
-        let body = self
-            .call(
+        let body: UserDocument = self
+            .call_as(
                 "update_user",
                 Method::PATCH,
                 &format!("{USERS}/{id}"),
                 Some(&doc),
             )
             .await?;
-        user_from_document(body)
+        body.into_user().ok_or_else(no_user_data)
     }
 
     pub async fn delete_user(&self, id: &str) -> Result<(), DrupalError> {
@@ -420,6 +423,18 @@ impl DrupalClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, DrupalError> {
+        self.call_as::<Value>(op, method, path, body).await
+    }
+
+    /// [`DrupalClient::call`], its answer read as `T` straight from the
+    /// bytes Drupal sent.
+    async fn call_as<T: Answer>(
+        &self,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<T, DrupalError> {
         call_count::record_call();
         let bytes = self.inner.base_url.len() + path.len();
         if bytes > MAX_URL_BYTES {
@@ -434,7 +449,9 @@ impl DrupalClient {
             });
         }
         if self.dry_run && method != Method::GET {
-            return dry_run::pretend_write(self, op, &method, path, body).await;
+            return dry_run::pretend_write(self, op, &method, path, body)
+                .await
+                .and_then(T::from_value);
         }
         let started = Instant::now();
         let outcome = self.guarded(op, &method, path, body).await;
@@ -459,13 +476,13 @@ impl DrupalClient {
         outcome
     }
 
-    async fn guarded(
+    async fn guarded<T: Answer>(
         &self,
         op: &'static str,
         method: &Method,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<Value, DrupalError> {
+    ) -> Result<T, DrupalError> {
         let inner = &self.inner;
         let admission = inner.resilience.breaker.admit()?;
         let deadline = Instant::now() + inner.timeout;
@@ -497,13 +514,13 @@ impl DrupalClient {
         slot
     }
 
-    async fn attempts(
+    async fn attempts<T: Answer>(
         &self,
         method: &Method,
         path: &str,
         body: Option<&[u8]>,
         deadline: Instant,
-    ) -> Result<Value, DrupalError> {
+    ) -> Result<T, DrupalError> {
         let inner = &self.inner;
         let mut attempt = 1;
         let mut logged_in_again = false;
@@ -531,7 +548,7 @@ impl DrupalClient {
                     probed = true;
                     if let Ok(credentials) = self.credentials().await {
                         if let (Ok(entry), _) = self
-                            .send(&Method::GET, "/jsonapi", None, &credentials)
+                            .send::<Value>(&Method::GET, "/jsonapi", None, &credentials)
                             .await
                         {
                             if account_of(&entry).is_none() {
@@ -596,13 +613,13 @@ impl DrupalClient {
     }
 
     /// One HTTP exchange, classified.
-    async fn send(
+    async fn send<T: Answer>(
         &self,
         method: &Method,
         path: &str,
         body: Option<&[u8]>,
         credentials: &Credentials,
-    ) -> (Result<Value, DrupalError>, Option<Unauthenticated>) {
+    ) -> (Result<T, DrupalError>, Option<Unauthenticated>) {
         let url = self.url(path);
         let http = match self.http() {
             Ok(http) => http,
@@ -626,11 +643,11 @@ impl DrupalClient {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/html"));
         let outcome = match response.bytes().await {
-            Ok(bytes) => classify(status, is_html, &bytes),
+            Ok(bytes) => classify::<T>(status, is_html, &bytes),
             Err(e) => Err(transport_error(&e)),
         };
         let unauthenticated = match &outcome {
-            Ok(body) if is_stripped_user_data(body) => Some(Unauthenticated::Stripped),
+            Ok(body) if body.is_stripped_user_data() => Some(Unauthenticated::Stripped),
             Err(DrupalError::Credentials(_)) => Some(Unauthenticated::Refused),
             Err(DrupalError::Forbidden(detail)) if detail.contains("X-CSRF-Token") => {
                 Some(Unauthenticated::Refused)
@@ -643,7 +660,7 @@ impl DrupalClient {
 }
 
 /// A call's outcome as a bounded label.
-fn call_outcome(outcome: &Result<Value, DrupalError>) -> CallOutcome {
+fn call_outcome<T>(outcome: &Result<T, DrupalError>) -> CallOutcome {
     match outcome {
         Ok(_) => CallOutcome::Ok,
         Err(DrupalError::NotFound) => CallOutcome::NotFound,
@@ -745,22 +762,75 @@ pub fn trust_roots(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, String> {
     Ok(certificates)
 }
 
-fn classify(status: StatusCode, is_html: bool, bytes: &[u8]) -> Result<Value, DrupalError> {
+/// What a call's answer is read as: any JSON ([`Value`]), or a document
+/// of a known shape parsed straight from the bytes.
+trait Answer: serde::de::DeserializeOwned + Send {
+    /// The answer to a success without a body (`204 No Content`).
+    fn no_content() -> Self;
+    /// Whether the parsed answer is JSON `null`, which counts as no body.
+    fn is_null(&self) -> bool;
+    /// Whether Drupal sent user data with only `display_name`, as it does
+    /// to anonymous callers.
+    fn is_stripped_user_data(&self) -> bool;
+    /// A made-up answer (dry run) as this kind.
+    fn from_value(value: Value) -> Result<Self, DrupalError>;
+}
+
+impl Answer for Value {
+    fn no_content() -> Self {
+        Value::Null
+    }
+    fn is_null(&self) -> bool {
+        Value::is_null(self)
+    }
+    fn is_stripped_user_data(&self) -> bool {
+        is_stripped_user_data(self)
+    }
+    fn from_value(value: Value) -> Result<Self, DrupalError> {
+        Ok(value)
+    }
+}
+
+impl Answer for UserDocument {
+    fn no_content() -> Self {
+        UserDocument::default()
+    }
+    fn is_null(&self) -> bool {
+        false
+    }
+    fn is_stripped_user_data(&self) -> bool {
+        self.is_stripped_user()
+    }
+    fn from_value(value: Value) -> Result<Self, DrupalError> {
+        serde_json::from_value(value)
+            .map_err(|_| DrupalError::Protocol("a user document of an unexpected shape".into()))
+    }
+}
+
+fn not_json(status: StatusCode) -> DrupalError {
+    DrupalError::Protocol(format!("an answer with status {status} that is not JSON"))
+}
+
+fn classify<T: Answer>(status: StatusCode, is_html: bool, bytes: &[u8]) -> Result<T, DrupalError> {
+    if status.is_success() {
+        let body = if bytes.is_empty() || is_html {
+            None
+        } else {
+            Some(serde_json::from_slice::<T>(bytes).map_err(|_| not_json(status))?)
+        };
+        return match body.filter(|b| !b.is_null()) {
+            Some(body) => Ok(body),
+            None if status == StatusCode::NO_CONTENT => Ok(T::no_content()),
+            None => Err(DrupalError::Protocol(format!(
+                "an empty or HTML answer with status {status}"
+            ))),
+        };
+    }
     let body: Value = if bytes.is_empty() || is_html {
         Value::Null
     } else {
-        serde_json::from_slice(bytes).map_err(|_| {
-            DrupalError::Protocol(format!("an answer with status {status} that is not JSON"))
-        })?
+        serde_json::from_slice(bytes).map_err(|_| not_json(status))?
     };
-    if status.is_success() {
-        if status != StatusCode::NO_CONTENT && body.is_null() {
-            return Err(DrupalError::Protocol(format!(
-                "an empty or HTML answer with status {status}"
-            )));
-        }
-        return Ok(body);
-    }
     let errors = document::api_errors(&body);
     let detail = errors
         .first()
@@ -802,11 +872,8 @@ fn take_included(body: &mut Value) -> Vec<Value> {
     }
 }
 
-fn user_from_document(mut body: Value) -> Result<DrupalUser, DrupalError> {
-    body.get_mut("data")
-        .map(Value::take)
-        .and_then(DrupalUser::from_resource)
-        .ok_or_else(|| DrupalError::Protocol("a user document without data".into()))
+fn no_user_data() -> DrupalError {
+    DrupalError::Protocol("a user document without data".into())
 }
 
 /// Percent-encodes query pairs as Drupal's own links do (brackets encoded).
@@ -877,27 +944,133 @@ mod tests {
         assert_eq!(q, "filter%5Bname%5D=a%20b%2Bc%40x");
     }
 
+    /// A single-user document read as any JSON, as the bridge read it before
+    /// [`UserDocument`].
+    fn user_from_document(mut body: Value) -> Result<DrupalUser, DrupalError> {
+        body.get_mut("data")
+            .map(Value::take)
+            .and_then(DrupalUser::from_resource)
+            .ok_or_else(no_user_data)
+    }
+
+    /// The body of a recorded real-Drupal answer.
+    fn recorded_body(case: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/tests/fixtures/drupal-jsonapi/cases/{case}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let recorded: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        serde_json::to_vec(&recorded["response"]["body"]).unwrap()
+    }
+
+    #[test]
+    fn a_user_document_read_typed_is_the_user_read_as_any_json() {
+        for (case, stripped) in [
+            ("020-get-user-by-uuid", false),
+            ("021-get-user-include-roles", false),
+            ("123-get-user-anonymous", true),
+            ("147-get-anonymous-user-entity", true),
+        ] {
+            let bytes = recorded_body(case);
+            let typed = classify::<UserDocument>(StatusCode::OK, false, &bytes).unwrap();
+            let any = classify::<Value>(StatusCode::OK, false, &bytes).unwrap();
+            assert_eq!(typed.is_stripped_user_data(), stripped, "{case}");
+            assert_eq!(is_stripped_user_data(&any), stripped, "{case}");
+            let user = typed.into_user().unwrap();
+            assert_eq!(
+                user.relationships.contains_key("roles"),
+                !stripped,
+                "{case}"
+            );
+            assert_eq!(user, user_from_document(any).unwrap(), "{case}");
+            assert_eq!(user.is_stripped(), stripped, "{case}");
+        }
+    }
+
+    #[test]
+    fn a_user_documents_relationships_keep_data_and_meta_but_not_links() {
+        let body = br#"{"data": {"type": "user--user", "id": "x", "attributes": {"name": "a"},
+            "relationships": {
+                "roles": {"data": [{"type": "user_role--user_role", "id": "r1",
+                    "meta": {"drupal_internal__target_id": "editor"}}],
+                    "links": {"self": {"href": "http://d/x/relationships/roles"}}},
+                "field_manager": {"data": null, "meta": {"m": 1}, "links": {}},
+                "odd": [1, "two", null, {"links": 3}]
+            }}}"#;
+        let typed = classify::<UserDocument>(StatusCode::OK, false, body).unwrap();
+        let user = typed.into_user().unwrap();
+        assert!(user.has_role("editor"));
+        assert_eq!(
+            Value::Object(user.relationships),
+            serde_json::json!({
+                "roles": {"data": [{"type": "user_role--user_role", "id": "r1",
+                    "meta": {"drupal_internal__target_id": "editor"}}]},
+                "field_manager": {"data": null, "meta": {"m": 1}},
+                "odd": [1, "two", null, {"links": 3}]
+            })
+        );
+        for odd in [&br#"[1, {"a": 2}]"#[..], b"null", b"3", b"\"s\""] {
+            let body = [
+                &br#"{"data": {"id": "x", "attributes": {"name": "a"}, "relationships": "#[..],
+                odd,
+                b"}}",
+            ]
+            .concat();
+            let typed = classify::<UserDocument>(StatusCode::OK, false, &body).unwrap();
+            assert!(typed.into_user().unwrap().relationships.is_empty());
+        }
+    }
+
+    #[test]
+    fn user_documents_of_unexpected_shapes_are_refused_as_before() {
+        for body in [
+            &br#"{"data": null}"#[..],
+            br#"{"data": {"type": "user--user", "attributes": {"name": "a"}}}"#,
+            br#"{"data": {"id": 5}}"#,
+            br#"{"jsonapi": {}}"#,
+        ] {
+            let typed = classify::<UserDocument>(StatusCode::OK, false, body).unwrap();
+            assert!(typed.into_user().is_none());
+            let any = classify::<Value>(StatusCode::OK, false, body).unwrap();
+            assert!(user_from_document(any).is_err());
+        }
+        assert!(matches!(
+            classify::<UserDocument>(StatusCode::OK, false, b"[1]"),
+            Err(DrupalError::Protocol(_))
+        ));
+        assert!(matches!(
+            classify::<UserDocument>(StatusCode::OK, true, b"<html>"),
+            Err(DrupalError::Protocol(_))
+        ));
+        // Attributes that are not an object read as none: a stripped user.
+        let odd = br#"{"data": {"type": "user--user", "id": "x", "attributes": []}}"#;
+        let typed = classify::<UserDocument>(StatusCode::OK, false, odd).unwrap();
+        assert!(typed.is_stripped_user_data());
+        assert!(is_stripped_user_data(&serde_json::from_slice(odd).unwrap()));
+        assert!(typed.into_user().unwrap().is_stripped());
+    }
+
     #[test]
     fn answers_are_classified_into_typed_errors() {
         let read_only = br#"{"errors":[{"status":"405","detail":"JSON:API is configured to accept only read operations. Site administrators can configure this at x."}]}"#;
         assert!(matches!(
-            classify(StatusCode::METHOD_NOT_ALLOWED, false, read_only),
+            classify::<Value>(StatusCode::METHOD_NOT_ALLOWED, false, read_only),
             Err(DrupalError::ReadOnly)
         ));
         assert!(matches!(
-            classify(StatusCode::NOT_FOUND, true, b"<html>"),
+            classify::<Value>(StatusCode::NOT_FOUND, true, b"<html>"),
             Err(DrupalError::Protocol(_))
         ));
         assert!(matches!(
-            classify(StatusCode::SERVICE_UNAVAILABLE, false, b""),
+            classify::<Value>(StatusCode::SERVICE_UNAVAILABLE, false, b""),
             Err(DrupalError::Server { status: 503, .. })
         ));
         assert!(matches!(
-            classify(StatusCode::NO_CONTENT, false, b""),
+            classify::<Value>(StatusCode::NO_CONTENT, false, b""),
             Ok(Value::Null)
         ));
         assert!(matches!(
-            classify(StatusCode::OK, false, b"not json"),
+            classify::<Value>(StatusCode::OK, false, b"not json"),
             Err(DrupalError::Protocol(_))
         ));
     }

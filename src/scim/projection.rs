@@ -12,6 +12,8 @@
 //! - When both parameters are given, `attributes` selects, then
 //!   `excludedAttributes` removes.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use crate::scim::attributes::Returned;
@@ -50,10 +52,29 @@ impl Target {
 pub struct Projection {
     include: Option<Vec<Target>>,
     exclude: Vec<Target>,
+    returns: Arc<SchemaReturns>,
+}
+
+/// What a resource type's schemas alone decide of a projection: the
+/// attributes by their `returned` characteristic, and the extensions.
+/// Computed once per schema ([`ResourceSchema::returns`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchemaReturns {
     always: Vec<Target>,
     never: Vec<Target>,
     request: Vec<Target>,
     extensions: Vec<String>,
+}
+
+impl SchemaReturns {
+    pub(crate) fn of(schema: &ResourceSchema) -> SchemaReturns {
+        SchemaReturns {
+            always: returned_as(schema, Returned::Always),
+            never: returned_as(schema, Returned::Never),
+            request: returned_as(schema, Returned::Request),
+            extensions: schema.extensions().iter().map(|s| s.id.clone()).collect(),
+        }
+    }
 }
 
 impl Projection {
@@ -74,26 +95,27 @@ impl Projection {
                 .map(|raw| parse_names("excludedAttributes", raw, schema))
                 .transpose()?
                 .unwrap_or_default(),
-            always: returned_as(schema, Returned::Always),
-            never: returned_as(schema, Returned::Never),
-            request: returned_as(schema, Returned::Request),
-            extensions: schema.extensions().iter().map(|s| s.id.clone()).collect(),
+            returns: Arc::clone(schema.returns()),
         })
     }
 
     pub fn apply(&self, resource: &mut Map<String, Value>) {
-        for target in &self.never {
+        for target in &self.returns.never {
             remove(resource, target);
         }
         match &self.include {
             Some(include) => self.retain_only(resource, include),
             None => {
-                for target in &self.request {
+                for target in &self.returns.request {
                     remove(resource, target);
                 }
             }
         }
-        for target in self.exclude.iter().filter(|t| !self.always.contains(t)) {
+        for target in self
+            .exclude
+            .iter()
+            .filter(|t| !self.returns.always.contains(t))
+        {
             remove(resource, target);
         }
     }
@@ -110,26 +132,26 @@ impl Projection {
             } => name == attr && (!whole_only || sub.is_none()),
             _ => false,
         };
-        if self.never.iter().any(|t| names(t, true)) {
+        if self.returns.never.iter().any(|t| names(t, true)) {
             return false;
         }
-        if self.always.iter().any(|t| names(t, true)) {
+        if self.returns.always.iter().any(|t| names(t, true)) {
             return true;
         }
         let selected = match &self.include {
             Some(include) => include.iter().any(|t| names(t, false)),
-            None => !self.request.iter().any(|t| names(t, true)),
+            None => !self.returns.request.iter().any(|t| names(t, true)),
         };
         selected && !self.exclude.iter().any(|t| names(t, true))
     }
 
     fn retain_only(&self, resource: &mut Map<String, Value>, include: &[Target]) {
-        let keep: Vec<&Target> = include.iter().chain(&self.always).collect();
+        let keep: Vec<&Target> = include.iter().chain(&self.returns.always).collect();
         resource.retain(|key, value| {
             if key == "schemas" || key == "meta" {
                 return true;
             }
-            if !self.extensions.contains(key) {
+            if !self.returns.extensions.contains(key) {
                 return retain_attr(&keep, None, key, value);
             }
             if keep

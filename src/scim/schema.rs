@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::scim::attributes::{AttrMeta, AttrType, AttributeResolver, Mutability, Returned};
 use crate::scim::list::ListResponse;
+use crate::scim::projection::SchemaReturns;
 
 pub use builtin::common_attributes;
 
@@ -335,15 +336,25 @@ pub struct ResourceSchema {
     core: SchemaDef,
     extensions: Vec<SchemaDef>,
     common: Vec<AttributeDef>,
+    /// What these schemas alone decide of every response's projection,
+    /// worked out once here rather than on every request.
+    returns: std::sync::Arc<SchemaReturns>,
 }
 
 impl ResourceSchema {
     pub fn new(core: SchemaDef, extensions: Vec<SchemaDef>) -> Self {
-        ResourceSchema {
+        let mut schema = ResourceSchema {
             core,
             extensions,
             common: common_attributes(),
-        }
+            returns: Default::default(),
+        };
+        schema.returns = std::sync::Arc::new(SchemaReturns::of(&schema));
+        schema
+    }
+
+    pub(crate) fn returns(&self) -> &std::sync::Arc<SchemaReturns> {
+        &self.returns
     }
 
     /// Core User with the Enterprise User extension.
