@@ -74,7 +74,9 @@ const MAP_HELP: &str = "\
 Reads one user as JSON on standard input and prints what the mapping makes
 of it, computed exactly as the bridge does, touching no server:
   - without --reverse: a SCIM user, as an IdP POSTs it, becomes the Drupal
-    JSON:API document the bridge sends to create the account;
+    JSON:API document the bridge sends to create the account; a SCIM group
+    (POST /Groups) shows the kind of group it becomes (a term or a role),
+    the term document that creates it and the roles its members get;
   - with --reverse: a Drupal JSON:API user (GET /jsonapi/user/user/<uuid>)
     becomes the SCIM user the IdP reads back.
 
@@ -164,7 +166,7 @@ Exit status: 0 when stopped with Ctrl-C, 1 when it cannot start, 2 wrong usage."
         #[arg(long)]
         fix_script: bool,
     },
-    /// Show what a mapping makes of one user (SCIM -> Drupal, or back).
+    /// Show what a mapping makes of one user or group (SCIM -> Drupal, or back).
     #[command(after_help = MAP_HELP)]
     Map {
         /// The mapping file.

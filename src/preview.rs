@@ -7,7 +7,9 @@ use serde_json::{json, Value};
 
 use crate::drupal::DrupalUser;
 use crate::mapping::{Mapping, MappingError};
-use crate::provisioning::{new_account, render_user, ActiveMapping, RoleCatalog};
+use crate::provisioning::{
+    new_account, preview_group, render_user, ActiveMapping, ProvisioningError, RoleCatalog,
+};
 use crate::scim::error::ScimError;
 use crate::scim::resource::parse_resource;
 use crate::scim::schema::SchemaError;
@@ -22,6 +24,8 @@ pub enum PreviewError {
     Scim(ScimError),
     #[error(transparent)]
     Mapping(#[from] MappingError),
+    #[error("the SCIM group is not valid: {0}")]
+    Group(#[from] ProvisioningError),
     #[error("the mapping's schemas do not fit the built-in ones: {0}")]
     Schemas(#[from] SchemaError),
 }
@@ -48,6 +52,9 @@ impl Preview {
             return Err(PreviewError::WrongInput(
                 "the input is a Drupal JSON:API document, not a SCIM user; add --reverse to convert it to SCIM".into(),
             ));
+        }
+        if let Some(group) = as_group(&body) {
+            return Ok(preview_group(&self.active.mapping, group)?);
         }
         let resource =
             parse_resource(&body, &self.active.user_schema).map_err(PreviewError::Scim)?;
@@ -86,6 +93,23 @@ impl Preview {
         Ok(Value::Object(scim.resource))
     }
 }
+
+/// A SCIM Group (by its schema, or a `displayName` with no `userName`),
+/// rather than a user.
+fn as_group(body: &Value) -> Option<&serde_json::Map<String, Value>> {
+    let fields = body.as_object()?;
+    let schema = fields
+        .get("schemas")
+        .and_then(Value::as_array)
+        .is_some_and(|s| s.iter().any(|u| u.as_str() == Some(GROUP_SCHEMA)));
+    let shaped = fields.contains_key("displayName")
+        && !["userName", "name", "emails"]
+            .iter()
+            .any(|k| fields.contains_key(*k));
+    (schema || shaped).then_some(fields)
+}
+
+const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
 /// A JSON:API document or resource object, rather than a SCIM resource.
 fn looks_like_jsonapi(body: &Value) -> bool {

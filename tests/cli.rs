@@ -983,3 +983,87 @@ async fn check_verifies_term_groups_and_reads_them_as_anonymous() {
         "{report}"
     );
 }
+
+/// `map` covers groups: a SCIM group as Okta pushes it shows the term that
+/// creates it and the roles its members get; a Drupal user's group
+/// references come back as the user's `groups`.
+#[tokio::test]
+async fn map_shows_what_a_group_becomes_and_a_users_groups() {
+    let dir = Workdir::new();
+    let mapping = dir.write(
+        "mapping.yaml",
+        r#"
+rules:
+  - {scim: userName, drupal: name}
+  - {scim: emails.value, drupal: mail}
+group_terms: {}
+groups:
+  - {role: editor, display_name: Editors}
+  - {display_name: Engineering, roles: [engineering]}
+"#,
+    );
+    let mapping = mapping.display().to_string();
+    let group = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "ENGINEERING",
+        "members": [{"value": "0b0e7a52-5f1d-4d4e-8f51-7b7b3d2a9c10", "display": "ada"}]
+    });
+    let forward = run(&["map", "--mapping", &mapping], Some(&group.to_string())).await;
+    assert_eq!(forward.status.code(), Some(0), "{}", stderr(&forward));
+    let preview: Value = serde_json::from_str(&stdout(&forward)).expect("JSON on stdout");
+    assert_eq!(preview["kind"], "term", "{preview}");
+    assert_eq!(preview["members_get_roles"], json!(["engineering"]));
+    assert_eq!(
+        preview["members"],
+        json!(["0b0e7a52-5f1d-4d4e-8f51-7b7b3d2a9c10"])
+    );
+    let term = &preview["term"]["data"];
+    assert_eq!(term["type"], "taxonomy_term--scim_groups");
+    assert_eq!(term["attributes"]["name"], "ENGINEERING");
+    assert_eq!(term["attributes"]["status"], false, "kept unpublished");
+
+    let role_backed = run(
+        &["map", "--mapping", &mapping],
+        Some(&json!({"displayName": "editors"}).to_string()),
+    )
+    .await;
+    assert_eq!(
+        role_backed.status.code(),
+        Some(0),
+        "{}",
+        stderr(&role_backed)
+    );
+    let role_backed: Value = serde_json::from_str(&stdout(&role_backed)).expect("JSON");
+    assert_eq!(role_backed["kind"], "role");
+    assert_eq!(role_backed["role"], "editor");
+
+    let nameless = run(
+        &["map", "--mapping", &mapping],
+        Some(&json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"]}).to_string()),
+    )
+    .await;
+    assert_eq!(nameless.status.code(), Some(1));
+    assert!(
+        stderr(&nameless).contains("displayName"),
+        "{}",
+        stderr(&nameless)
+    );
+
+    let term_id = term["id"].as_str().expect("term id").to_string();
+    let drupal_user = json!({"data": {
+        "type": "user--user",
+        "id": "0b0e7a52-5f1d-4d4e-8f51-7b7b3d2a9c10",
+        "attributes": {"name": "ada", "mail": "ada@example.org", "status": true},
+        "relationships": {"field_scim_groups": {"data": [
+            {"type": "taxonomy_term--scim_groups", "id": term_id}
+        ]}}
+    }});
+    let back = run(
+        &["map", "--mapping", &mapping, "--reverse"],
+        Some(&drupal_user.to_string()),
+    )
+    .await;
+    assert_eq!(back.status.code(), Some(0), "{}", stderr(&back));
+    let user: Value = serde_json::from_str(&stdout(&back)).expect("SCIM user");
+    assert_eq!(user["groups"][0]["value"], json!(term_id), "{user}");
+}

@@ -89,7 +89,8 @@ pub struct TermWrite {
 }
 
 impl TermWrite {
-    fn document(&self, vocabulary: &TermVocabulary, id: &str) -> Value {
+    /// The JSON:API document that creates or updates term `id`.
+    pub fn document(&self, vocabulary: &TermVocabulary, id: &str) -> Value {
         let mut attributes = Map::new();
         if let Some(name) = &self.name {
             attributes.insert("name".into(), json!(name));

@@ -115,7 +115,7 @@ fn to_scim_error(e: ProvisioningError) -> ScimError {
             ScimError::not_found(format!("No user with id {} exists.", quote(&id)))
         }
         ProvisioningError::GroupNotFound(id) => ScimError::not_found(format!(
-            "No group with id {} exists. Groups are the Drupal roles listed in the bridge's mapping.",
+            "No group with id {} exists: it was deleted, or it is not one this bridge serves (a Drupal role its mapping lists, or a group the identity provider created).",
             quote(&id)
         )),
         ProvisioningError::Protected(why) => ScimError::forbidden(why),

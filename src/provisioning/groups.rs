@@ -503,7 +503,7 @@ impl Entry {
 }
 
 /// `externalId` as given: a string, or absent.
-fn external_id(resource: &Map<String, Value>) -> Result<Option<String>> {
+pub(super) fn external_id(resource: &Map<String, Value>) -> Result<Option<String>> {
     match resource.get("externalId") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.chars().count() <= 255 => Ok(Some(s.clone())),
@@ -514,7 +514,7 @@ fn external_id(resource: &Map<String, Value>) -> Result<Option<String>> {
     }
 }
 
-fn display_name(resource: &Map<String, Value>) -> Result<&str> {
+pub(super) fn display_name(resource: &Map<String, Value>) -> Result<&str> {
     resource
         .get("displayName")
         .and_then(Value::as_str)

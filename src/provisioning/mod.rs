@@ -6,6 +6,7 @@
 mod audited;
 mod bulk;
 mod count_cache;
+mod group_preview;
 mod groups;
 mod marker;
 mod membership;
@@ -31,6 +32,7 @@ use crate::scim::schema::{ResourceSchema, SchemaDef, SchemaError, SchemaRegistry
 use crate::scim::service_provider::ServiceProviderConfig;
 
 pub use bulk::{BulkOutcome, BulkSuccess, MAX_BULK_OPERATIONS};
+pub use group_preview::preview_group;
 pub use groups::{GroupList, GroupQuery, PatchAnswer};
 pub use membership::{MemberAction, MemberFailure, MemberProblem, MembershipFailures};
 pub use render::{render_user, ScimGroup, ScimUser};

@@ -81,3 +81,43 @@ async fn updates_and_deletes_answer_as_if_done_and_leave_the_account_alone() {
         "reads went through to Drupal"
     );
 }
+
+/// Groups too: a term group's create, member change and delete answer as
+/// if done, and Drupal gets no term and no reference.
+#[tokio::test]
+async fn group_writes_answer_as_if_done_and_write_nothing() {
+    let app = spawn_app_with(Options {
+        mapping: crate::term_groups::term_mapping(),
+        extra_config: "dry_run: true\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let ada = app.seed_user("ada", "ada@example.org");
+    let created = app
+        .post(
+            "/Groups",
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": "Engineering", "members": [{"value": ada}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["displayName"], "Engineering");
+    let id = created.body["id"].as_str().expect("id").to_string();
+
+    // Nothing was created, so the group is not there to read back.
+    assert_eq!(app.get(&format!("/Groups/{id}")).await.status, 404);
+
+    // A group that exists (the role-backed `editor`): a member change
+    // answers as done and writes nothing.
+    let editor = app.group_id("editor").await;
+    let added = app
+        .patch(
+            &format!("/Groups/{editor}"),
+            &patch_op(json!([{"op": "add", "path": "members", "value": [{"value": ada}]}])),
+        )
+        .await;
+    assert!(added.status == 200 || added.status == 204, "{}", added.body);
+
+    assert!(app.drupal.terms().is_empty(), "no term was created");
+    assert_eq!(app.drupal_writes(), Vec::<String>::new());
+}

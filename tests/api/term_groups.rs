@@ -20,7 +20,7 @@ const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 /// The demo mapping, role-backed `editor` kept, term groups on, and three
 /// named term groups: two grant `engineering`, one names the protected
 /// `administrator` without `allow_protected`.
-fn term_mapping() -> String {
+pub(crate) fn term_mapping() -> String {
     let groups = "  - {role: editor, display_name: editor}\n  - {display_name: Engineering, roles: [engineering]}\n  - {display_name: Builders, roles: [engineering]}\n  - {display_name: Admins, roles: [administrator]}";
     format!(
         "{}group_terms: {{}}\n",
