@@ -67,8 +67,12 @@ pub(super) fn entries(
     Ok(entries)
 }
 
-/// `[a-z0-9-]+`, at most 63 characters, not starting or ending with `-`.
+/// `[a-z0-9-]+`, at most 63 characters, not starting or ending with `-`,
+/// and not `none`, the `site` label of requests that reach no site.
 fn check_id(id: &str) -> Result<(), &'static str> {
+    if id == crate::metrics::NO_SITE {
+        return Err("is reserved: metrics label requests that reach no site with it");
+    }
     if id.is_empty() || id.len() > MAX_ID_LEN {
         return Err("must be 1 to 63 characters long");
     }
@@ -108,6 +112,12 @@ fn merge(mut defaults: Map<String, Value>, site: Map<String, Value>) -> Map<Stri
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_label_of_requests_without_a_site_is_no_site_id() {
+        assert!(super::check_id("none").is_err());
+        assert!(super::check_id("none-2").is_ok());
+    }
+
     use super::*;
 
     fn table(yaml: &str) -> Value {
