@@ -142,48 +142,27 @@ impl Provisioner {
         let known = self.concerned_accounts(holders, &add, &remove).await?;
         let result = exact.map(|wanted| resulting_members(&wanted, &known));
 
-        let mut failures = Vec::new();
-        let mut writes = Vec::new();
-        // Changes already in place: Drupal needs no request for them.
-        let mut settled = 0usize;
-        let steps = add
-            .iter()
-            .map(|id| (id, MemberAction::Add))
-            .chain(remove.iter().map(|id| (id, MemberAction::Remove)));
-        for (id, action) in steps {
-            let Some(user) = known.get(id) else {
-                match action {
-                    MemberAction::Remove => settled += 1,
-                    MemberAction::Add => failures.push(MemberFailure {
-                        member: id.clone(),
-                        action,
-                        problem: if catalog.is_role_id(id) {
-                            MemberProblem::Group
-                        } else {
-                            MemberProblem::UnknownUser
-                        },
-                    }),
-                }
-                continue;
-            };
-            if holds_role(user, group) == (action == MemberAction::Add) {
-                settled += 1;
-                continue;
-            }
-            match self.protection(user, Some(group)) {
-                Some(why) => failures.push(MemberFailure {
-                    problem: {
-                        let mut event = audited::refused(user, &why);
-                        event.group = Some(group.role.clone());
-                        audit::record(event);
-                        MemberProblem::Protected(why)
-                    },
-                    member: id.clone(),
-                    action,
-                }),
-                None => writes.push(Write { user, action }),
-            }
-        }
+        let Triage {
+            writes,
+            mut failures,
+            settled,
+        } = triage(
+            &add,
+            &remove,
+            &known,
+            |id| match catalog.is_role_id(id) {
+                true => MemberProblem::Group,
+                false => MemberProblem::UnknownUser,
+            },
+            |user| holds_role(user, group),
+            |user| {
+                let why = self.protection(user, Some(group))?;
+                let mut event = audited::refused(user, &why);
+                event.group = Some(group.role.clone());
+                audit::record(event);
+                Some(why)
+            },
+        );
 
         if !failures.is_empty() {
             // Known before any write: refuse the whole request, as RFC 7644
@@ -200,7 +179,7 @@ impl Provisioner {
         }
         let planned = writes.len();
         let write_failures: Vec<MemberFailure> = stream::iter(writes)
-            .map(|write| self.write_member(group, write))
+            .map(|(user, action)| self.write_member(group, Write { user, action }))
             .buffer_unordered(MEMBER_WRITE_CONCURRENCY)
             .filter_map(|failure| async move { failure })
             .collect()
@@ -397,6 +376,64 @@ pub(super) fn resulting_members(
         .iter()
         .map(|id| known.get(id).map_or_else(|| id.clone(), |u| u.id.clone()))
         .collect()
+}
+
+/// A membership change sorted before any write: the accounts to write,
+/// the members refused (unknown, or protected) and how many changes are
+/// already in place, so need no request.
+pub(super) struct Triage<'u> {
+    pub writes: Vec<(&'u DrupalUser, MemberAction)>,
+    pub failures: Vec<MemberFailure>,
+    pub settled: usize,
+}
+
+/// Sorts `add` and `remove` over the accounts `known`: removing an unknown
+/// account is already done, adding one fails with `unknown`'s problem; a
+/// change `holds` shows in place is settled; `protection` refuses the rest
+/// or lets them be written.
+pub(super) fn triage<'u>(
+    add: &BTreeSet<String>,
+    remove: &BTreeSet<String>,
+    known: &'u BTreeMap<String, DrupalUser>,
+    unknown: impl Fn(&str) -> MemberProblem,
+    holds: impl Fn(&DrupalUser) -> bool,
+    protection: impl Fn(&DrupalUser) -> Option<String>,
+) -> Triage<'u> {
+    let mut sorted = Triage {
+        writes: Vec::new(),
+        failures: Vec::new(),
+        settled: 0,
+    };
+    let steps = add
+        .iter()
+        .map(|id| (id, MemberAction::Add))
+        .chain(remove.iter().map(|id| (id, MemberAction::Remove)));
+    for (id, action) in steps {
+        let Some(user) = known.get(id) else {
+            match action {
+                MemberAction::Remove => sorted.settled += 1,
+                MemberAction::Add => sorted.failures.push(MemberFailure {
+                    member: id.clone(),
+                    action,
+                    problem: unknown(id),
+                }),
+            }
+            continue;
+        };
+        if holds(user) == (action == MemberAction::Add) {
+            sorted.settled += 1;
+            continue;
+        }
+        match protection(user) {
+            Some(why) => sorted.failures.push(MemberFailure {
+                member: id.clone(),
+                action,
+                problem: MemberProblem::Protected(why),
+            }),
+            None => sorted.writes.push((user, action)),
+        }
+    }
+    sorted
 }
 
 pub(super) fn normalized(ids: BTreeSet<String>) -> BTreeSet<String> {

@@ -18,7 +18,8 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::membership::{
-    normalized, resulting_members, MemberAction, MemberFailure, MemberProblem, MembershipFailures,
+    normalized, resulting_members, triage, MemberAction, MemberFailure, MemberProblem,
+    MembershipFailures, Triage,
 };
 use super::render::render_members;
 use super::roles::RoleCatalog;
@@ -499,40 +500,18 @@ impl Provisioner {
             .filter(|g| g.allow_protected)
             .map(|g| g.roles.iter().map(String::as_str).collect())
             .unwrap_or_default();
-        let mut failures = Vec::new();
-        let mut writes = Vec::new();
-        let mut settled = 0usize;
-        let steps = add
-            .iter()
-            .map(|id| (id, MemberAction::Add))
-            .chain(remove.iter().map(|id| (id, MemberAction::Remove)));
-        for (id, action) in steps {
-            let Some(user) = known.get(id) else {
-                match action {
-                    MemberAction::Remove => settled += 1,
-                    MemberAction::Add => failures.push(MemberFailure {
-                        member: id.clone(),
-                        action,
-                        problem: MemberProblem::UnknownUser,
-                    }),
-                }
-                continue;
-            };
-            let holds =
-                referenced_terms(&user.relationships, &vocabulary.user_field).contains(&term_id);
-            if holds == (action == MemberAction::Add) {
-                settled += 1;
-                continue;
-            }
-            match self.protection_except(user, &exempt) {
-                Some(why) => failures.push(MemberFailure {
-                    member: id.clone(),
-                    action,
-                    problem: MemberProblem::Protected(why),
-                }),
-                None => writes.push((user, action)),
-            }
-        }
+        let Triage {
+            writes,
+            failures,
+            settled,
+        } = triage(
+            &add,
+            &remove,
+            &known,
+            |_| MemberProblem::UnknownUser,
+            |user| referenced_terms(&user.relationships, &vocabulary.user_field).contains(&term_id),
+            |user| self.protection_except(user, &exempt),
+        );
         if !failures.is_empty() {
             return Err(refused(term, failures));
         }
