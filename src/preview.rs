@@ -12,7 +12,7 @@ use crate::provisioning::{
 };
 use crate::scim::error::ScimError;
 use crate::scim::resource::parse_resource;
-use crate::scim::schema::SchemaError;
+use crate::scim::schema::{SchemaError, GROUP_URN};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PreviewError {
@@ -101,15 +101,13 @@ fn as_group(body: &Value) -> Option<&serde_json::Map<String, Value>> {
     let schema = fields
         .get("schemas")
         .and_then(Value::as_array)
-        .is_some_and(|s| s.iter().any(|u| u.as_str() == Some(GROUP_SCHEMA)));
+        .is_some_and(|s| s.iter().any(|u| u.as_str() == Some(GROUP_URN)));
     let shaped = fields.contains_key("displayName")
         && !["userName", "name", "emails"]
             .iter()
             .any(|k| fields.contains_key(*k));
     (schema || shaped).then_some(fields)
 }
-
-const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
 /// A JSON:API document or resource object, rather than a SCIM resource.
 fn looks_like_jsonapi(body: &Value) -> bool {
