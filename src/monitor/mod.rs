@@ -9,13 +9,16 @@ mod status_page;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use actix_web::http::header::HeaderValue;
 use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use subtle::ConstantTimeEq;
 
 use crate::audit::AuditTrail;
 use crate::health::Readiness;
+use crate::http::error::ApiError;
 use crate::metrics::{self, Metrics};
+use crate::scim::error::ScimError;
 use crate::secret::Secret;
 
 /// What the operator's routes read.
@@ -100,10 +103,18 @@ async fn answer(readiness: &Readiness, site: Option<&str>, operator: bool) -> Ht
         response.insert_header((CACHE_CONTROL, "no-store"));
         response
     };
-    let not_found = |error: &str| {
-        HttpResponse::NotFound()
+    // The SCIM port answers every error as a SCIM error document.
+    let not_found = |error: &str| match operator {
+        true => HttpResponse::NotFound()
             .insert_header((CACHE_CONTROL, "no-store"))
-            .json(serde_json::json!({ "error": error }))
+            .json(serde_json::json!({ "error": error })),
+        false => {
+            let mut response = ApiError(ScimError::not_found(error)).error_response();
+            response
+                .headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
     };
     match site {
         Some(_) if multi_site && !operator => not_found(

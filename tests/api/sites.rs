@@ -742,7 +742,20 @@ async fn metrics_readiness_status_and_audit_follow_each_site() {
         body,
         json!({"ready": true, "sites_ready": 1, "sites_total": 2})
     );
-    assert_eq!(readyz(&sites.root, "?site=up").await.0, 404);
+    // Refused on the SCIM port, as every error there: a SCIM error document.
+    let (status, body) = readyz(&sites.root, "?site=up").await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:Error"]),
+        "{body}"
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("operator")),
+        "{body}"
+    );
 
     // The status page shows every site, the one not ready first.
     let (status, html) = fetch(&monitor, "/status").await;
