@@ -43,10 +43,12 @@ pub struct ScimErrors<IO> {
 
 #[derive(Debug)]
 enum State {
-    /// At the start of a response (or inside its head).
+    /// At the start of a response (or inside its head, held here until
+    /// it ends).
     Head(Vec<u8>),
-    /// Inside a response body, with this many bytes left.
-    Body(usize),
+    /// This many bytes pass unchanged before the next response starts:
+    /// the rest of a head already judged, and its body.
+    Through(usize),
     /// No longer watched.
     Passthrough,
 }
@@ -61,6 +63,40 @@ impl<IO> ScimErrors<IO> {
         }
     }
 
+    /// How many bytes at the start of `buf` pass unchanged, when they can
+    /// be written as they are: inside an answer already judged, or at the
+    /// start of one whose whole head is in `buf` and is not rewritten.
+    /// `None` when `buf` must go through [`ScimErrors::transform`].
+    fn unchanged(&mut self, buf: &[u8]) -> Option<usize> {
+        match &self.state {
+            State::Passthrough => Some(buf.len()),
+            State::Through(left) => Some((*left).min(buf.len())),
+            State::Head(held) if held.is_empty() && buf.starts_with(b"HTTP/1.") => {
+                let end = head_end(buf)?;
+                let response = Response::parse(&buf[..end])?;
+                if response.is_framework_error() {
+                    return None;
+                }
+                self.state = match response.body_length() {
+                    Some(length) => State::Through(end + length),
+                    None => State::Passthrough,
+                };
+                self.unchanged(buf)
+            }
+            State::Head(_) => None,
+        }
+    }
+
+    /// `n` bytes that passed unchanged were written.
+    fn passed(&mut self, n: usize) {
+        if let State::Through(left) = &mut self.state {
+            *left -= n.min(*left);
+            if *left == 0 {
+                self.state = State::Head(Vec::new());
+            }
+        }
+    }
+
     /// Follows `bytes`, appending what must be written to `pending`.
     fn transform(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
@@ -69,7 +105,7 @@ impl<IO> ScimErrors<IO> {
                     self.pending.extend_from_slice(bytes);
                     return;
                 }
-                State::Body(left) => {
+                State::Through(left) => {
                     let take = (*left).min(bytes.len());
                     self.pending.extend_from_slice(&bytes[..take]);
                     *left -= take;
@@ -88,7 +124,7 @@ impl<IO> ScimErrors<IO> {
                         self.state = State::Passthrough;
                         return;
                     }
-                    let Some(end) = find(head, b"\r\n\r\n").map(|i| i + 4) else {
+                    let Some(end) = head_end(head) else {
                         if head.len() > MAX_HEAD {
                             let head = std::mem::take(head);
                             self.pending.extend_from_slice(&head);
@@ -106,7 +142,7 @@ impl<IO> ScimErrors<IO> {
                             }
                             match response.body_length() {
                                 Some(0) => State::Head(Vec::new()),
-                                Some(n) => State::Body(n),
+                                Some(n) => State::Through(n),
                                 None => State::Passthrough,
                             }
                         }
@@ -162,8 +198,14 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ScimErrors<IO> {
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
         }
-        if matches!(this.state, State::Passthrough) {
-            return Pin::new(&mut this.io).poll_write(cx, buf);
+        if let Some(through) = this.unchanged(buf) {
+            // Straight to the socket: no copy of what passes unchanged,
+            // which is every answer but the framework's own errors.
+            let written = Pin::new(&mut this.io).poll_write(cx, &buf[..through]);
+            if let Poll::Ready(Ok(n)) = written {
+                this.passed(n);
+            }
+            return written;
         }
         this.transform(buf);
         // What cannot be written now is written by the next write or the
@@ -196,8 +238,32 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ScimErrors<IO> {
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// Where the head at the start of `bytes` ends (after its blank line).
+fn head_end(bytes: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = bytes[from..].iter().position(|&b| b == b'\n') {
+        let at = from + i;
+        if at >= 3 && &bytes[at - 3..=at] == b"\r\n\r\n" {
+            return Some(at + 1);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// `bytes` without the ASCII whitespace around it.
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace());
+    match (start, end) {
+        (Some(start), Some(end)) => &bytes[start..=end],
+        _ => &[],
+    }
+}
+
+/// A decimal number of ASCII digits only, as `str::parse` reads it.
+fn number<T: std::str::FromStr>(bytes: &[u8]) -> Option<T> {
+    std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
 /// What the watcher needs of a response head.
@@ -210,11 +276,14 @@ struct Response {
 }
 
 impl Response {
+    /// Reads the head's bytes as they are (no text conversion: this runs
+    /// on every answer), line by line.
     fn parse(head: &[u8]) -> Option<Response> {
-        let text = std::str::from_utf8(head).ok()?;
-        let mut lines = text.split("\r\n");
+        let mut lines = head
+            .split(|&b| b == b'\n')
+            .map(|line| line.strip_suffix(b"\r").unwrap_or(line));
         let status_line = lines.next()?;
-        let status: u16 = status_line.split(' ').nth(1)?.parse().ok()?;
+        let status = number(status_line.split(|&b| b == b' ').nth(1)?)?;
         let mut response = Response {
             status,
             content_length: None,
@@ -222,17 +291,23 @@ impl Response {
             content_type: false,
         };
         for line in lines.filter(|l| !l.is_empty()) {
-            let (name, value) = line.split_once(':')?;
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                response.content_length = Some(value.parse().ok()?);
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            let colon = line.iter().position(|&b| b == b':')?;
+            let (name, value) = (&line[..colon], &line[colon + 1..]);
+            if name.eq_ignore_ascii_case(b"content-length") {
+                response.content_length = Some(number(trim(value))?);
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
                 response.chunked = true;
-            } else if name.eq_ignore_ascii_case("content-type") {
+            } else if name.eq_ignore_ascii_case(b"content-type") {
                 response.content_type = true;
             }
         }
         Some(response)
+    }
+
+    /// The codec's own answer: an error with an empty body and no type,
+    /// which the application never gives.
+    fn is_framework_error(&self) -> bool {
+        self.status >= 400 && self.content_length == Some(0) && !self.content_type
     }
 
     /// Bytes of body that follow the head; `None` when unknown.
@@ -248,9 +323,7 @@ impl Response {
 
     /// The framework's own empty error answer, as a SCIM error.
     fn rewritten(&self, head: &[u8]) -> Option<Vec<u8>> {
-        let framework_error =
-            self.status >= 400 && self.content_length == Some(0) && !self.content_type;
-        if !framework_error {
+        if !self.is_framework_error() {
             return None;
         }
         let body = ScimError::new(self.status, None, detail(self.status))
@@ -339,6 +412,95 @@ mod tests {
         let out = through(&[&all]);
         assert!(out.starts_with(ok));
         assert!(String::from_utf8_lossy(&out).contains("application/scim+json"));
+    }
+
+    /// A socket that takes at most `per_write` bytes a write.
+    struct Trickle {
+        out: Vec<u8>,
+        per_write: usize,
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let n = buf.len().min(self.per_write);
+            self.out.extend_from_slice(&buf[..n]);
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// What reaches a socket taking `per_write` bytes a write when the
+    /// codec writes `chunks`, through `poll_write` as the codec calls it.
+    async fn socket_gets(chunks: &[&[u8]], per_write: usize) -> Vec<u8> {
+        use tokio::io::AsyncWriteExt;
+        let mut socket = ScimErrors::new(Trickle {
+            out: Vec::new(),
+            per_write,
+        });
+        for chunk in chunks {
+            socket.write_all(chunk).await.unwrap();
+        }
+        socket.flush().await.unwrap();
+        socket.io.out
+    }
+
+    #[tokio::test]
+    async fn answers_written_straight_to_the_socket_are_followed_as_when_copied() {
+        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: application/scim+json\r\n\r\nok";
+        let not_modified = b"HTTP/1.1 304 Not Modified\r\netag: W/\"1\"\r\n\r\n";
+        let mut all = ok.to_vec();
+        all.extend_from_slice(not_modified);
+        all.extend_from_slice(ok);
+        all.extend_from_slice(EMPTY_400);
+        let copied = through(&[&all]);
+        assert!(
+            String::from_utf8_lossy(&copied).contains("application/scim+json\r\ncontent-length")
+        );
+        for per_write in [1, 3, 7, 50, 4096] {
+            assert_eq!(socket_gets(&[&all], per_write).await, copied, "{per_write}");
+            let pieces: Vec<&[u8]> = all.chunks(per_write.max(2)).collect();
+            assert_eq!(socket_gets(&pieces, per_write).await, copied, "{per_write}");
+        }
+        let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+        let mut after_chunked = chunked.to_vec();
+        after_chunked.extend_from_slice(EMPTY_400);
+        assert_eq!(socket_gets(&[&after_chunked], 5).await, after_chunked);
+    }
+
+    #[test]
+    fn heads_are_read_as_bytes() {
+        let head = b"HTTP/1.1 404 Not Found\r\nContent-Length:  12 \r\nx-note: caf\xc3\r\nContent-Type: a/b\r\n\r\n";
+        assert_eq!(head_end(head), Some(head.len()));
+        assert_eq!(head_end(b"HTTP/1.1 200 OK\r\n"), None);
+        assert_eq!(
+            Response::parse(head),
+            Some(Response {
+                status: 404,
+                content_length: Some(12),
+                chunked: false,
+                content_type: true,
+            })
+        );
+        assert_eq!(
+            Response::parse(b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n"),
+            None
+        );
+        assert_eq!(Response::parse(b"HTTP/1.1 2x0 OK\r\n\r\n"), None);
+        assert_eq!(
+            Response::parse(b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n"),
+            None
+        );
     }
 
     #[test]
