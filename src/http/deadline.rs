@@ -37,9 +37,16 @@ pub async fn body_deadline(
     let Some(limit) = req.app_data::<web::Data<BodyDeadline>>().map(|d| d.0) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
+    let inner = req.take_payload();
+    if matches!(inner, Payload::None) {
+        // No body announced (a GET, a DELETE): nothing to wait for, so no
+        // timer, on the path of every read.
+        req.set_payload(inner);
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
     let expired = Arc::new(AtomicBool::new(false));
     let body = Deadlined {
-        inner: req.take_payload(),
+        inner,
         timer: Box::pin(tokio::time::sleep(limit)),
         expired: expired.clone(),
     };

@@ -77,8 +77,6 @@ pub async fn scim_rejections(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let method = req.method().clone();
-    let path = req.path().to_string();
     let response = next.call(req).await?;
     let status = response.status();
     let is_scim = response
@@ -88,8 +86,15 @@ pub async fn scim_rejections(
     if !(status.is_client_error() || status.is_server_error()) || is_scim {
         return Ok(response.map_into_boxed_body());
     }
+    // The method and path as the request came in here (nothing inside
+    // changes them), read only when an answer is rewritten.
+    let request = response.request();
     let detail = match status {
-        StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not supported on {}.", quote(&path)),
+        StatusCode::METHOD_NOT_ALLOWED => format!(
+            "{} is not supported on {}.",
+            request.method(),
+            quote(request.path())
+        ),
         StatusCode::PAYLOAD_TOO_LARGE => {
             "The request body is larger than this bridge accepts (scim.max_body_bytes).".to_string()
         }
