@@ -236,7 +236,8 @@ impl DrupalClient {
     ) -> Result<Option<(DrupalUser, Vec<Value>)>, DrupalError> {
         let path = match include {
             Some(include) => format!("{USERS}/{id}?{}", encode_query(&include.to_pairs())),
-            None => format!("{USERS}/{id}"),
+            // Not `format!`, which costs several times this on every read.
+            None => [USERS, "/", id].concat(),
         };
         match self
             .call_as::<UserDocument>("get_user", Method::GET, &path, None)

@@ -50,14 +50,24 @@ impl SeenAccounts {
         if self.ttl.is_zero() {
             return;
         }
+        let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= CAPACITY && !entries.contains_key(&user.id) {
+        // An account seen again (an IdP reading it before each write) keeps
+        // its key: no copy of the id made, hashed and freed at once. The
+        // copy it replaces is freed after the lock is let go.
+        if let Some(entry) = entries.get_mut(&user.id) {
+            let replaced = std::mem::replace(entry, (now, Arc::clone(user)));
+            drop(entries);
+            drop(replaced);
+            return;
+        }
+        if entries.len() >= CAPACITY {
             entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
             if entries.len() >= CAPACITY {
                 entries.clear();
             }
         }
-        entries.insert(user.id.clone(), (Instant::now(), Arc::clone(user)));
+        entries.insert(user.id.clone(), (now, Arc::clone(user)));
     }
 
     /// The account changed in a way the bridge did not see the result of.
@@ -99,6 +109,19 @@ mod tests {
         on.forget("a");
         assert!(on.get("a").is_none());
         assert!(on.get("b").is_some());
+    }
+
+    #[test]
+    fn an_account_seen_again_is_the_newer_copy_with_a_new_ttl() {
+        let seen = SeenAccounts::new(Duration::from_millis(80));
+        seen.remember(&account("a"));
+        std::thread::sleep(Duration::from_millis(50));
+        let newer = account("a");
+        seen.remember(&newer);
+        std::thread::sleep(Duration::from_millis(50));
+        let kept = seen.get("a").expect("seen again 50 ms ago");
+        assert!(Arc::ptr_eq(&kept, &newer));
+        assert_eq!(seen.entries.lock().expect("lock").len(), 1);
     }
 
     #[test]
