@@ -302,13 +302,19 @@ impl AuditTrail {
 pub struct RequestScope {
     pub trail: Arc<AuditTrail>,
     pub request_id: String,
-    pub client: String,
-    pub site: String,
+    /// Shared with the request's `Caller`: no copy per request.
+    pub client: Arc<str>,
+    pub site: Arc<str>,
     operation: OnceLock<&'static str>,
 }
 
 impl RequestScope {
-    pub fn new(trail: Arc<AuditTrail>, request_id: String, client: String, site: String) -> Self {
+    pub fn new(
+        trail: Arc<AuditTrail>,
+        request_id: String,
+        client: Arc<str>,
+        site: Arc<str>,
+    ) -> Self {
         RequestScope {
             trail,
             request_id,
@@ -338,8 +344,8 @@ pub fn set_operation(operation: &'static str) {
 pub fn record(mut event: AuditEvent) {
     let recorded = SCOPE.try_with(|scope| {
         event.request_id = Some(scope.request_id.clone());
-        event.client = Some(scope.client.clone());
-        event.site = Some(scope.site.clone());
+        event.client = Some(scope.client.to_string());
+        event.site = Some(scope.site.to_string());
         event.operation = scope.operation.get().copied();
         scope.trail.write(event.clone());
     });

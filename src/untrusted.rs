@@ -21,6 +21,10 @@ pub fn quote(text: &str) -> Cow<'_, str> {
 
 /// Like [`quote`], keeping up to `max` characters.
 pub fn cut(text: &str, max: usize) -> Cow<'_, str> {
+    // No more bytes than `max`, so no more characters: nothing to count.
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
     match text.char_indices().nth(max) {
         None => Cow::Borrowed(text),
         Some((end, _)) => Cow::Owned(format!(
@@ -82,6 +86,14 @@ mod tests {
         assert!(quoted.starts_with(&"é".repeat(64)));
         assert!(quoted.ends_with("… (70000 characters)"), "{quoted}");
         assert!(quoted.chars().count() < 100);
+    }
+
+    #[test]
+    fn text_is_cut_by_characters_not_bytes() {
+        assert!(matches!(cut("abc", 3), Cow::Borrowed("abc")));
+        assert!(matches!(cut("ééé", 3), Cow::Borrowed("ééé")));
+        assert_eq!(cut("abcd", 3), "abc… (4 characters)");
+        assert_eq!(cut("éééé", 3), "ééé… (4 characters)");
     }
 
     #[test]

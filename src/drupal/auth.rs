@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use reqwest::header::{
+    HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE,
+};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -24,7 +26,7 @@ use crate::secret::Secret;
 
 const LOGIN_PATH: &str = "/user/login?_format=json";
 const TOKEN_PATH: &str = "/oauth/token";
-const CSRF_HEADER: &str = "x-csrf-token";
+const CSRF_HEADER: HeaderName = HeaderName::from_static("x-csrf-token");
 /// How long the bridge waits before logging in again after Drupal's flood
 /// control refused a login (trying sooner only prolongs nothing but noise).
 const FLOOD_PAUSE: Duration = Duration::from_secs(60);
@@ -34,7 +36,8 @@ const TOKEN_MARGIN: Duration = Duration::from_secs(30);
 /// What one request carries, and which login it came from.
 #[derive(Clone)]
 pub struct Credentials {
-    headers: Vec<(&'static str, HeaderValue)>,
+    /// Names made once, not parsed from text on every request.
+    headers: Vec<(HeaderName, HeaderValue)>,
     /// Which session or token these are, so that a request that found them
     /// stale discards exactly these and not a newer login.
     generation: u64,
@@ -43,7 +46,7 @@ pub struct Credentials {
 impl Credentials {
     pub fn apply(&self, mut request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         for (name, value) in &self.headers {
-            request = request.header(*name, value.clone());
+            request = request.header(name.clone(), value.clone());
         }
         request
     }
@@ -180,7 +183,7 @@ impl Authenticator {
             Method::Basic(value) => {
                 self.check_refused()?;
                 return Ok(Credentials {
-                    headers: vec![(AUTHORIZATION.as_str(), value.clone())],
+                    headers: vec![(AUTHORIZATION, value.clone())],
                     generation: 0,
                 });
             }
@@ -330,7 +333,7 @@ fn margin(lifetime: Duration) -> Duration {
     (lifetime / 5).min(TOKEN_MARGIN)
 }
 
-type LoginHeaders = (Vec<(&'static str, HeaderValue)>, Option<Duration>);
+type LoginHeaders = (Vec<(HeaderName, HeaderValue)>, Option<Duration>);
 
 enum LoginError {
     /// The credentials are wrong or the account is blocked: never retried.
@@ -434,7 +437,7 @@ async fn session_login(
     let mut csrf = HeaderValue::from_str(csrf)
         .map_err(|_| LoginError::Failed(DrupalError::Protocol("an unusable CSRF token".into())))?;
     csrf.set_sensitive(true);
-    Ok((vec![(COOKIE.as_str(), cookie), (CSRF_HEADER, csrf)], None))
+    Ok((vec![(COOKIE, cookie), (CSRF_HEADER, csrf)], None))
 }
 
 /// `POST /oauth/token` with the client credentials grant.
@@ -489,7 +492,7 @@ async fn fetch_token(
         LoginError::Failed(DrupalError::Protocol("an unusable access token".into()))
     })?;
     value.set_sensitive(true);
-    Ok((vec![(AUTHORIZATION.as_str(), value)], lifetime))
+    Ok((vec![(AUTHORIZATION, value)], lifetime))
 }
 
 /// What is left of a JWT's life, from its `exp` claim (the signature is

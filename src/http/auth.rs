@@ -19,16 +19,16 @@ pub async fn require_bearer(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
+    // The token is read where it is, not copied.
     let presented = req
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token)
-        .map(str::to_string);
+        .and_then(bearer_token);
     // No state: a site that does not exist, answered exactly as a wrong
     // token on one that does.
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let verdict = match (&presented, &state) {
+    let state = req.app_data::<web::Data<AppState>>();
+    let verdict = match (presented, state) {
         (Some(token), Some(state)) => check(token, state).await,
         (None, _) => Err(ScimError::unauthorized(
             "Authentication required: send the bearer token configured for this bridge in an Authorization: Bearer header.",
@@ -36,7 +36,10 @@ pub async fn require_bearer(
         (Some(_), None) => Err(invalid_token()),
     };
     if let Ok(caller) = &verdict {
-        tracing::Span::current().record("client", &*caller.client);
+        // The request's span exists only when its level is logged.
+        if tracing::level_enabled!(tracing::Level::INFO) {
+            tracing::Span::current().record("client", &*caller.client);
+        }
     }
     let refusal = match verdict.and_then(|caller| writes_allowed(&req, caller)) {
         Ok(caller) => {

@@ -32,18 +32,21 @@ impl PublicBase {
         if from_proxy {
             let info = req.connection_info();
             if let (Some(scheme), Some(host)) = (scheme(info.scheme()), host(info.host())) {
-                return format!("{scheme}://{host}{}", self.path);
+                return [scheme, "://", host, &self.path].concat();
             }
         }
         let addressed = req
             .headers()
             .get(HOST)
             .and_then(|v| v.to_str().ok())
-            .and_then(host)
-            .map(str::to_string);
-        // Without a usable Host: the address this server listens on.
-        let host = addressed.unwrap_or_else(|| req.app_config().local_addr().to_string());
-        format!("http://{host}{}", self.path)
+            .and_then(host);
+        match addressed {
+            // Not `format!`: this runs for every resource answered, and
+            // formatting cost several times the joining.
+            Some(host) => ["http://", host, &self.path].concat(),
+            // Without a usable Host: the address this server listens on.
+            None => format!("http://{}{}", req.app_config().local_addr(), self.path),
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! The same event feeds the metrics (`crate::metrics`), and the request's
 //! audit scope (`audit_scope`) gives the changes it makes their origin.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -33,7 +34,14 @@ pub struct RequestLabel {
 /// The target comes from the client: the log keeps a prefix of a long one.
 pub fn label(req: &HttpRequest, operation: &'static str, target: Option<String>) {
     audit::set_operation(operation);
-    let target = target.map(|t| crate::untrusted::cut(&t, LOGGED_TARGET_CHARS).into_owned());
+    // A target short enough is kept as it came, not copied.
+    let target = target.map(|t| {
+        let shortened = match crate::untrusted::cut(&t, LOGGED_TARGET_CHARS) {
+            Cow::Owned(shortened) => Some(shortened),
+            Cow::Borrowed(_) => None,
+        };
+        shortened.unwrap_or(t)
+    });
     req.extensions_mut()
         .insert(RequestLabel { operation, target });
 }
@@ -61,15 +69,19 @@ pub async fn audit_scope(
     let Some(trail) = trail else {
         return next.call(req).await;
     };
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.0.clone())
-        .unwrap_or_default();
-    let caller = Caller::of(&req);
-    let (client, site) = caller
-        .map(|c| (c.client.to_string(), c.site.to_string()))
-        .unwrap_or_else(|| ("none".into(), "none".into()));
+    let (request_id, client, site) = {
+        let extensions = req.extensions();
+        let request_id = extensions
+            .get::<RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_default();
+        // Authentication, just outside, found the caller.
+        let (client, site) = extensions
+            .get::<Caller>()
+            .map(|c| (c.client.clone(), c.site.clone()))
+            .unwrap_or_else(|| ("none".into(), "none".into()));
+        (request_id, client, site)
+    };
     let scope = RequestScope::new(trail.into_inner(), request_id, client, site);
     audit::within(scope, next.call(req)).await
 }
@@ -110,47 +122,46 @@ pub async fn log_requests(
     match result {
         Ok(mut response) => {
             let status = response.status().as_u16();
-            let label = response
-                .request()
-                .extensions()
-                .get::<RequestLabel>()
-                .cloned();
-            let caller = Caller::of(response.request());
-            let (client, site) = caller
-                .as_ref()
-                .map(|c| (&*c.client, &*c.site))
-                .unwrap_or(("none", "none"));
-            let (operation, target) = label
-                .map(|l| (l.operation, l.target.unwrap_or_default()))
-                .unwrap_or(("none", String::new()));
-            if let Some(metrics) = &metrics {
-                metrics.scim_request(&ScimRequest {
-                    operation,
-                    status,
-                    site,
+            {
+                // Read in place: the label and the caller are not copied.
+                let extensions = response.request().extensions();
+                let label = extensions.get::<RequestLabel>();
+                let (client, site) = extensions
+                    .get::<Caller>()
+                    .map(|c| (&*c.client, &*c.site))
+                    .unwrap_or(("none", "none"));
+                let (operation, target) = label
+                    .map(|l| (l.operation, l.target.as_deref().unwrap_or_default()))
+                    .unwrap_or(("none", ""));
+                if let Some(metrics) = &metrics {
+                    metrics.scim_request(&ScimRequest {
+                        operation,
+                        status,
+                        site,
+                        client,
+                        latency: elapsed,
+                        drupal_requests,
+                    });
+                }
+                let outcome = match status {
+                    200..=399 => "ok",
+                    400..=499 => "rejected",
+                    _ => "failed",
+                };
+                // Info even for 5xx: their cause is logged at error where it
+                // is known, and `outcome` tells failures apart.
+                tracing::info!(
                     client,
-                    latency: elapsed,
+                    site,
+                    operation,
+                    scim_target = target,
+                    status,
+                    outcome,
+                    latency_ms,
                     drupal_requests,
-                });
+                    "scim request"
+                );
             }
-            let outcome = match status {
-                200..=399 => "ok",
-                400..=499 => "rejected",
-                _ => "failed",
-            };
-            // Info even for 5xx: their cause is logged at error where it
-            // is known, and `outcome` tells failures apart.
-            tracing::info!(
-                client,
-                site,
-                operation,
-                scim_target = target,
-                status,
-                outcome,
-                latency_ms,
-                drupal_requests,
-                "scim request"
-            );
             if let Ok(v) = HeaderValue::from_str(&request_id) {
                 response.headers_mut().insert(REQUEST_ID, v);
             }

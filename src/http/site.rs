@@ -122,7 +122,10 @@ pub async fn select_site(
         .app_data::<web::Data<SiteRegistry>>()
         .and_then(|registry| registry.for_route(req.match_info().get("site")));
     if let Some(state) = site {
-        tracing::Span::current().record("site", &*state.site);
+        // The request's span exists only when its level is logged.
+        if tracing::level_enabled!(tracing::Level::INFO) {
+            tracing::Span::current().record("site", &*state.site);
+        }
         let max = state.max_body_bytes;
         let mut data = Extensions::new();
         data.insert(web::PayloadConfig::new(max).limit(max));
