@@ -72,8 +72,8 @@ impl<IO> ScimErrors<IO> {
             State::Passthrough => Some(buf.len()),
             State::Through(left) => Some((*left).min(buf.len())),
             State::Head(held) if held.is_empty() && buf.starts_with(b"HTTP/1.") => {
-                let end = head_end(buf)?;
-                let response = Response::parse(&buf[..end])?;
+                let (end, response) = read_head(buf)?;
+                let response = response?;
                 if response.is_framework_error() {
                     return None;
                 }
@@ -124,7 +124,7 @@ impl<IO> ScimErrors<IO> {
                         self.state = State::Passthrough;
                         return;
                     }
-                    let Some(end) = head_end(head) else {
+                    let Some((end, response)) = read_head(head) else {
                         if head.len() > MAX_HEAD {
                             let head = std::mem::take(head);
                             self.pending.extend_from_slice(&head);
@@ -134,7 +134,7 @@ impl<IO> ScimErrors<IO> {
                     };
                     let head = std::mem::take(head);
                     let consumed = end - before;
-                    let next = match Response::parse(&head[..end]) {
+                    let next = match response {
                         Some(response) => {
                             match response.rewritten(&head[..end]) {
                                 Some(scim) => self.pending.extend_from_slice(&scim),
@@ -238,17 +238,27 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ScimErrors<IO> {
     }
 }
 
-/// Where the head at the start of `bytes` ends (after its blank line).
-fn head_end(bytes: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    while let Some(i) = bytes[from..].iter().position(|&b| b == b'\n') {
-        let at = from + i;
+/// The head at the start of `bytes`, read in one pass over its bytes (no
+/// text conversion: this runs on every answer): where it ends (after its
+/// blank line) and what it says, `None` when it cannot be read. `None`
+/// while the head has not ended.
+fn read_head(bytes: &[u8]) -> Option<(usize, Option<Response>)> {
+    let mut response = None;
+    let mut start = 0;
+    loop {
+        let at = start + bytes[start..].iter().position(|&b| b == b'\n')?;
         if at >= 3 && &bytes[at - 3..=at] == b"\r\n\r\n" {
-            return Some(at + 1);
+            return Some((at + 1, response));
         }
-        from = at + 1;
+        let line = &bytes[start..at];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if start == 0 {
+            response = Response::of_status_line(line);
+        } else if !line.is_empty() {
+            response = response.and_then(|r| r.with_header(line));
+        }
+        start = at + 1;
     }
-    None
 }
 
 /// `bytes` without the ASCII whitespace around it.
@@ -276,32 +286,29 @@ struct Response {
 }
 
 impl Response {
-    /// Reads the head's bytes as they are (no text conversion: this runs
-    /// on every answer), line by line.
-    fn parse(head: &[u8]) -> Option<Response> {
-        let mut lines = head
-            .split(|&b| b == b'\n')
-            .map(|line| line.strip_suffix(b"\r").unwrap_or(line));
-        let status_line = lines.next()?;
-        let status = number(status_line.split(|&b| b == b' ').nth(1)?)?;
-        let mut response = Response {
-            status,
+    /// The response a status line (`HTTP/1.1 200 OK`) starts.
+    fn of_status_line(line: &[u8]) -> Option<Response> {
+        Some(Response {
+            status: number(line.split(|&b| b == b' ').nth(1)?)?,
             content_length: None,
             chunked: false,
             content_type: false,
-        };
-        for line in lines.filter(|l| !l.is_empty()) {
-            let colon = line.iter().position(|&b| b == b':')?;
-            let (name, value) = (&line[..colon], &line[colon + 1..]);
-            if name.eq_ignore_ascii_case(b"content-length") {
-                response.content_length = Some(number(trim(value))?);
-            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-                response.chunked = true;
-            } else if name.eq_ignore_ascii_case(b"content-type") {
-                response.content_type = true;
-            }
+        })
+    }
+
+    /// The response with one more header line; `None` when it cannot be
+    /// read (no colon, a length that is not a number).
+    fn with_header(mut self, line: &[u8]) -> Option<Response> {
+        let colon = line.iter().position(|&b| b == b':')?;
+        let (name, value) = (&line[..colon], &line[colon + 1..]);
+        if name.eq_ignore_ascii_case(b"content-length") {
+            self.content_length = Some(number(trim(value))?);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            self.chunked = true;
+        } else if name.eq_ignore_ascii_case(b"content-type") {
+            self.content_type = true;
         }
-        Some(response)
+        Some(self)
     }
 
     /// The codec's own answer: an error with an empty body and no type,
@@ -481,10 +488,15 @@ mod tests {
     #[test]
     fn heads_are_read_as_bytes() {
         let head = b"HTTP/1.1 404 Not Found\r\nContent-Length:  12 \r\nx-note: caf\xc3\r\nContent-Type: a/b\r\n\r\n";
-        assert_eq!(head_end(head), Some(head.len()));
-        assert_eq!(head_end(b"HTTP/1.1 200 OK\r\n"), None);
+        let parse = |head: &[u8]| read_head(head).and_then(|(_, response)| response);
+        assert_eq!(read_head(head).map(|(end, _)| end), Some(head.len()));
+        assert_eq!(read_head(b"HTTP/1.1 200 OK\r\n"), None);
         assert_eq!(
-            Response::parse(head),
+            read_head(b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1").map(|(end, _)| end),
+            Some(27)
+        );
+        assert_eq!(
+            parse(head),
             Some(Response {
                 status: 404,
                 content_length: Some(12),
@@ -492,13 +504,10 @@ mod tests {
                 content_type: true,
             })
         );
+        assert_eq!(parse(b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n"), None);
+        assert_eq!(parse(b"HTTP/1.1 2x0 OK\r\n\r\n"), None);
         assert_eq!(
-            Response::parse(b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n"),
-            None
-        );
-        assert_eq!(Response::parse(b"HTTP/1.1 2x0 OK\r\n\r\n"), None);
-        assert_eq!(
-            Response::parse(b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n"),
+            parse(b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n"),
             None
         );
     }

@@ -197,10 +197,11 @@ fn new_request_id() -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let n = rand::random::<u64>();
     // By hand: `format!` costs several times this on every request.
-    (0..16)
-        .rev()
-        .map(|i| char::from(HEX[((n >> (i * 4)) & 0xf) as usize]))
-        .collect()
+    let mut id = String::with_capacity(16);
+    for i in (0..16).rev() {
+        id.push(char::from(HEX[((n >> (i * 4)) & 0xf) as usize]));
+    }
+    id
 }
 
 /// A caller's request id is reused when it is short and plain, so a proxy's
