@@ -3,6 +3,10 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+mod attributes;
+
+pub use attributes::{AttributeRef, Attributes};
+
 /// JSON:API type of Drupal users.
 pub const USER_TYPE: &str = "user--user";
 /// JSON:API type of Drupal roles.
@@ -20,7 +24,7 @@ pub struct RoleRef {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DrupalUser {
     pub id: String,
-    pub attributes: Map<String, Value>,
+    pub attributes: Attributes,
     pub relationships: Map<String, Value>,
     pub roles: Vec<RoleRef>,
 }
@@ -42,7 +46,7 @@ impl DrupalUser {
             Some(Value::Object(map)) => map,
             _ => Map::new(),
         };
-        let attributes = object(resource.remove("attributes"));
+        let attributes = Attributes::from_map(object(resource.remove("attributes")));
         let mut relationships = object(resource.remove("relationships"));
         // As a typed read leaves them (UserDocument): nothing reads them.
         for relationship in relationships.values_mut() {
@@ -68,13 +72,11 @@ impl DrupalUser {
     }
 
     pub fn uid(&self) -> Option<u64> {
-        self.attributes
-            .get("drupal_internal__uid")
-            .and_then(Value::as_u64)
+        self.attributes.get_u64("drupal_internal__uid")
     }
 
     pub fn name(&self) -> Option<&str> {
-        self.attributes.get("name").and_then(Value::as_str)
+        self.attributes.get_str("name")
     }
 
     pub fn has_role(&self, machine_name: &str) -> bool {
@@ -82,7 +84,7 @@ impl DrupalUser {
     }
 
     pub fn attribute_str(&self, field: &str) -> Option<&str> {
-        self.attributes.get(field).and_then(Value::as_str)
+        self.attributes.get_str(field)
     }
 }
 
@@ -110,8 +112,9 @@ struct UserResourceFields {
     kind: Option<Value>,
     #[serde(default)]
     id: Option<Value>,
+    /// Read compactly (see [`Attributes`]); `null` reads as none.
     #[serde(default)]
-    attributes: Option<Value>,
+    attributes: Option<Attributes>,
     #[serde(default)]
     relationships: Relationships,
 }
@@ -245,11 +248,7 @@ impl UserDocument {
         let Some(Value::String(id)) = data.id else {
             return None;
         };
-        let object = |value: Option<Value>| match value {
-            Some(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
-        let attributes = object(data.attributes);
+        let attributes = data.attributes.unwrap_or_default();
         let relationships = data.relationships.0;
         let roles = roles_of(&relationships);
         Some(DrupalUser {
@@ -268,7 +267,6 @@ impl UserDocument {
                 && data
                     .attributes
                     .as_ref()
-                    .and_then(|a| a.as_object())
                     .is_none_or(|a| !a.contains_key("name"))
         })
     }
