@@ -314,16 +314,17 @@ fn with_refs(
     refs: (&str, &str),
 ) {
     if let Some(meta) = resource.get_mut("meta").and_then(Value::as_object_mut) {
+        // Concatenated rather than formatted: this runs on every read.
         meta.insert(
             "location".into(),
-            Value::String(format!("{base}/{endpoint}/{id}")),
+            Value::String([base, "/", endpoint, "/", id].concat()),
         );
     }
     let (attr, target) = refs;
     if let Some(Value::Array(items)) = resource.get_mut(attr) {
         for item in items.iter_mut().filter_map(Value::as_object_mut) {
             if let Some(value) = item.get("value").and_then(Value::as_str) {
-                let reference = format!("{base}/{target}/{value}");
+                let reference = [base, "/", target, "/", value].concat();
                 item.insert("$ref".into(), Value::String(reference));
             }
         }

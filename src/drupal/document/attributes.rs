@@ -147,10 +147,16 @@ impl Attributes {
     }
 
     fn item(&self, key: &str) -> Option<&Item> {
+        // Lengths first: most names differ in length, and this runs for
+        // every attribute the mapping reads.
+        let text = self.text.as_bytes();
         self.entries
             .iter()
             .rev()
-            .find(|(k, _)| self.slice(*k) == key)
+            .find(|(k, _)| {
+                k.end.saturating_sub(k.start) as usize == key.len()
+                    && text.get(k.start as usize..k.end as usize) == Some(key.as_bytes())
+            })
             .map(|(_, item)| item)
     }
 
