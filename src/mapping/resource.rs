@@ -31,9 +31,9 @@ struct Placed<'r> {
 impl<'r> ScimUser<'r> {
     /// Adds what `rule` read (never empty values: nothing is written then).
     pub fn put(&mut self, rule: &Rule, path: &'r ScimPath, values: Vec<Value>) {
-        let Some(first) = values.first().cloned() else {
+        if values.is_empty() {
             return;
-        };
+        }
         let container = if path.core {
             &mut self.out
         } else {
@@ -49,7 +49,10 @@ impl<'r> ScimUser<'r> {
         };
         match (&path.sub, path.multi_valued) {
             (None, false) => {
-                container.insert(path.attr.clone(), first);
+                // The first value moves in: one-valued attributes take it.
+                if let Some(first) = values.into_iter().next() {
+                    container.insert(path.attr.clone(), first);
+                }
             }
             (None, true) => {
                 if let Some(list) = list_in(container, &path.attr) {
@@ -62,7 +65,9 @@ impl<'r> ScimUser<'r> {
                     .or_insert_with(|| Value::Object(Map::new()))
                     .as_object_mut()
                 {
-                    object.insert(sub.clone(), first);
+                    if let Some(first) = values.into_iter().next() {
+                        object.insert(sub.clone(), first);
+                    }
                 }
             }
             (Some(sub), true) => {
