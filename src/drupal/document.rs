@@ -32,8 +32,10 @@ pub struct DrupalUser {
 impl DrupalUser {
     /// Reads one resource object. `None` when it is not an object with an id.
     /// Relationships keep their `data` and `meta`, not their `links`.
-    /// Takes the resource by value: its attributes move into the user
-    /// rather than being copied, which on every read is most of the cost.
+    /// Takes the resource by value: its relationships move into the user;
+    /// its attributes are copied into the compact [`Attributes`] (the
+    /// collections read this way; a single user is read by
+    /// [`UserDocument`] straight from Drupal's bytes).
     pub fn from_resource(resource: Value) -> Option<DrupalUser> {
         let Value::Object(mut resource) = resource else {
             return None;
