@@ -193,11 +193,14 @@ impl<'de> Deserialize<'de> for Relationship {
                 mut map: A,
             ) -> Result<Self::Value, A::Error> {
                 let mut out = Map::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    if key == "links" {
-                        map.next_value::<serde::de::IgnoredAny>()?;
-                    } else {
-                        out.insert(key, map.next_value()?);
+                while let Some(MemberName(key)) = map.next_key()? {
+                    match key {
+                        Some(key) => {
+                            out.insert(key, map.next_value()?);
+                        }
+                        None => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
                     }
                 }
                 Ok(Relationship(Value::Object(out)))
@@ -232,6 +235,26 @@ impl<'de> Deserialize<'de> for Relationship {
             }
         }
         deserializer.deserialize_any(Visit)
+    }
+}
+
+/// A relationship's member name; `None` for `links`, which is skipped
+/// without its name being copied.
+struct MemberName(Option<String>);
+
+impl<'de> Deserialize<'de> for MemberName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = MemberName;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<MemberName, E> {
+                Ok(MemberName((v != "links").then(|| v.to_string())))
+            }
+        }
+        deserializer.deserialize_str(Visit)
     }
 }
 
