@@ -128,8 +128,13 @@ impl Attributes {
     /// Attributes read from a map of values (a resource already read as
     /// `Value`, as in a user collection).
     pub fn from_map(map: Map<String, Value>) -> Attributes {
+        // Sized at once: a list page copies a hundred users this way.
+        let text_len = map
+            .iter()
+            .map(|(key, value)| key.len() + value.as_str().map_or(0, str::len))
+            .sum();
         let mut out = Attributes {
-            text: String::new(),
+            text: String::with_capacity(text_len),
             entries: Vec::with_capacity(map.len()),
         };
         for (key, value) in map {
