@@ -3,6 +3,8 @@
 //! comes from what accounts show: a field no account lists does not exist;
 //! `null` means one value, `[]` several; a value's JSON shape tells its type.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::fix_script::Remedy;
@@ -16,8 +18,8 @@ const MANAGE_FIELDS: &str = "Configuration › People › Account settings › M
 /// How one field appears in a sample of accounts.
 #[derive(Debug, Default)]
 struct Seen<'u> {
-    as_attribute: Vec<&'u Value>,
-    as_relationship: Vec<&'u Value>,
+    as_attribute: Vec<Cow<'u, Value>>,
+    as_relationship: Vec<Cow<'u, Value>>,
 }
 
 /// One finding about `field`, judged from `accounts` (full accounts only:
@@ -25,15 +27,15 @@ struct Seen<'u> {
 pub(super) fn compare(field: &MappedField, accounts: &[DrupalUser]) -> Finding {
     let mut seen = Seen::default();
     for account in accounts {
-        if let Some(value) = account.attributes.get(&field.name) {
-            seen.as_attribute.push(value);
+        if let Some(value) = account.attributes.get_ref(&field.name) {
+            seen.as_attribute.push(Cow::from(value));
         }
         if let Some(data) = account
             .relationships
             .get(&field.name)
             .and_then(|r| r.get("data"))
         {
-            seen.as_relationship.push(data);
+            seen.as_relationship.push(Cow::Borrowed(data));
         }
     }
     let name = &field.name;

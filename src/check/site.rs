@@ -339,7 +339,7 @@ fn check_marker_field(
         return;
     }
     let field = &policy.deprovisioned_field;
-    let values: Vec<&Value> = accounts
+    let values: Vec<Value> = accounts
         .iter()
         .filter_map(|a| a.attributes.get(field))
         .collect();

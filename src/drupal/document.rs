@@ -3,6 +3,10 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+mod attributes;
+
+pub use attributes::{AttributeRef, Attributes};
+
 /// JSON:API type of Drupal users.
 pub const USER_TYPE: &str = "user--user";
 /// JSON:API type of Drupal roles.
@@ -20,7 +24,7 @@ pub struct RoleRef {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DrupalUser {
     pub id: String,
-    pub attributes: Map<String, Value>,
+    pub attributes: Attributes,
     pub relationships: Map<String, Value>,
     pub roles: Vec<RoleRef>,
 }
@@ -28,8 +32,10 @@ pub struct DrupalUser {
 impl DrupalUser {
     /// Reads one resource object. `None` when it is not an object with an id.
     /// Relationships keep their `data` and `meta`, not their `links`.
-    /// Takes the resource by value: its attributes move into the user
-    /// rather than being copied, which on every read is most of the cost.
+    /// Takes the resource by value: its relationships move into the user;
+    /// its attributes are copied into the compact [`Attributes`] (the
+    /// collections read this way; a single user is read by
+    /// [`UserDocument`] straight from Drupal's bytes).
     pub fn from_resource(resource: Value) -> Option<DrupalUser> {
         let Value::Object(mut resource) = resource else {
             return None;
@@ -42,7 +48,7 @@ impl DrupalUser {
             Some(Value::Object(map)) => map,
             _ => Map::new(),
         };
-        let attributes = object(resource.remove("attributes"));
+        let attributes = Attributes::from_map(object(resource.remove("attributes")));
         let mut relationships = object(resource.remove("relationships"));
         // As a typed read leaves them (UserDocument): nothing reads them.
         for relationship in relationships.values_mut() {
@@ -68,13 +74,11 @@ impl DrupalUser {
     }
 
     pub fn uid(&self) -> Option<u64> {
-        self.attributes
-            .get("drupal_internal__uid")
-            .and_then(Value::as_u64)
+        self.attributes.get_u64("drupal_internal__uid")
     }
 
     pub fn name(&self) -> Option<&str> {
-        self.attributes.get("name").and_then(Value::as_str)
+        self.attributes.get_str("name")
     }
 
     pub fn has_role(&self, machine_name: &str) -> bool {
@@ -82,7 +86,7 @@ impl DrupalUser {
     }
 
     pub fn attribute_str(&self, field: &str) -> Option<&str> {
-        self.attributes.get(field).and_then(Value::as_str)
+        self.attributes.get_str(field)
     }
 }
 
@@ -110,8 +114,9 @@ struct UserResourceFields {
     kind: Option<Value>,
     #[serde(default)]
     id: Option<Value>,
+    /// Read compactly (see [`Attributes`]); `null` reads as none.
     #[serde(default)]
-    attributes: Option<Value>,
+    attributes: Option<Attributes>,
     #[serde(default)]
     relationships: Relationships,
 }
@@ -188,11 +193,14 @@ impl<'de> Deserialize<'de> for Relationship {
                 mut map: A,
             ) -> Result<Self::Value, A::Error> {
                 let mut out = Map::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    if key == "links" {
-                        map.next_value::<serde::de::IgnoredAny>()?;
-                    } else {
-                        out.insert(key, map.next_value()?);
+                while let Some(MemberName(key)) = map.next_key()? {
+                    match key {
+                        Some(key) => {
+                            out.insert(key, map.next_value()?);
+                        }
+                        None => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
                     }
                 }
                 Ok(Relationship(Value::Object(out)))
@@ -230,6 +238,26 @@ impl<'de> Deserialize<'de> for Relationship {
     }
 }
 
+/// A relationship's member name; `None` for `links`, which is skipped
+/// without its name being copied.
+struct MemberName(Option<String>);
+
+impl<'de> Deserialize<'de> for MemberName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = MemberName;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<MemberName, E> {
+                Ok(MemberName((v != "links").then(|| v.to_string())))
+            }
+        }
+        deserializer.deserialize_str(Visit)
+    }
+}
+
 impl UserDocument {
     /// The user in `data`; `None` when there is none, or it has no id.
     /// The document's `included` resources; none when it has none.
@@ -245,11 +273,7 @@ impl UserDocument {
         let Some(Value::String(id)) = data.id else {
             return None;
         };
-        let object = |value: Option<Value>| match value {
-            Some(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
-        let attributes = object(data.attributes);
+        let attributes = data.attributes.unwrap_or_default();
         let relationships = data.relationships.0;
         let roles = roles_of(&relationships);
         Some(DrupalUser {
@@ -268,7 +292,6 @@ impl UserDocument {
                 && data
                     .attributes
                     .as_ref()
-                    .and_then(|a| a.as_object())
                     .is_none_or(|a| !a.contains_key("name"))
         })
     }

@@ -1,11 +1,14 @@
 //! Drupal's side of a rule: which user fields exist, and the JSON:API shape
 //! of each field type's values, both ways.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::datetime;
 use super::error::did_you_mean;
+use crate::drupal::document::Attributes;
 
 /// The Drupal field types a rule can fill, named by Drupal's field type
 /// machine names. `string` is Drupal's "Text (plain)", 255 characters at
@@ -354,26 +357,35 @@ impl Target {
     /// The field's values in a JSON:API resource, as plain scalars.
     pub fn decode(
         &self,
-        attributes: &Map<String, Value>,
+        attributes: &(impl AttributeSource + ?Sized),
         relationships: &Map<String, Value>,
     ) -> Vec<Value> {
         let raw = if self.is_relationship() {
-            relationships.get(&self.field).and_then(|r| r.get("data"))
+            relationships
+                .get(&self.field)
+                .and_then(|r| r.get("data"))
+                .map(Cow::Borrowed)
         } else {
-            attributes.get(&self.field)
+            attributes.attribute(&self.field)
         };
-        let items: Vec<&Value> = match raw {
-            Some(Value::Array(items)) => items.iter().collect(),
-            Some(Value::Null) | None => Vec::new(),
-            Some(item) => vec![item],
-        };
-        items
-            .into_iter()
-            .filter_map(|item| self.decode_item(item))
-            .collect()
+        // Values read from compact attributes are owned already: they move
+        // into the SCIM user instead of being copied again.
+        match raw {
+            None => Vec::new(),
+            Some(Cow::Borrowed(Value::Array(items))) => items
+                .iter()
+                .filter_map(|item| self.decode_item(Cow::Borrowed(item)))
+                .collect(),
+            Some(Cow::Owned(Value::Array(items))) => items
+                .into_iter()
+                .filter_map(|item| self.decode_item(Cow::Owned(item)))
+                .collect(),
+            Some(item) if item.is_null() => Vec::new(),
+            Some(item) => self.decode_item(item).into_iter().collect(),
+        }
     }
 
-    fn decode_item(&self, item: &Value) -> Option<Value> {
+    fn decode_item(&self, item: Cow<'_, Value>) -> Option<Value> {
         match self.field_type {
             FieldType::String
             | FieldType::StringLong
@@ -381,13 +393,13 @@ impl Target {
             | FieldType::Telephone
             | FieldType::ListString
             | FieldType::Timestamp => scalar(item),
-            FieldType::Text => scalar(item.get("value").unwrap_or(item)),
-            FieldType::Boolean => boolean(item).ok().map(Value::Bool),
-            FieldType::Integer | FieldType::ListInteger => integer(item).ok().map(Value::from),
-            FieldType::Link => scalar(item.get("uri").unwrap_or(item)),
+            FieldType::Text => scalar(member_or_self(item, "value")),
+            FieldType::Boolean => boolean(&item).ok().map(Value::Bool),
+            FieldType::Integer | FieldType::ListInteger => integer(&item).ok().map(Value::from),
+            FieldType::Link => scalar(member_or_self(item, "uri")),
             FieldType::Date => datetime::drupal_date(item.as_str()?).map(Value::String),
             FieldType::Datetime => datetime::scim_datetime(item.as_str()?).map(Value::String),
-            FieldType::EntityReference => scalar(item.get("id")?),
+            FieldType::EntityReference => scalar(member(item, "id")?),
             FieldType::Password => None,
         }
     }
@@ -423,10 +435,51 @@ impl Target {
     }
 }
 
-fn scalar(item: &Value) -> Option<Value> {
-    match item {
-        Value::String(_) | Value::Number(_) | Value::Bool(_) => Some(item.clone()),
+fn scalar(item: Cow<'_, Value>) -> Option<Value> {
+    match item.as_ref() {
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => Some(item.into_owned()),
         _ => None,
+    }
+}
+
+/// The member `key` of an object.
+fn member<'a>(item: Cow<'a, Value>, key: &str) -> Option<Cow<'a, Value>> {
+    match item {
+        Cow::Borrowed(value) => value.get(key).map(Cow::Borrowed),
+        Cow::Owned(Value::Object(mut object)) => object.remove(key).map(Cow::Owned),
+        Cow::Owned(_) => None,
+    }
+}
+
+/// The member `key` of an object that has it, else the item itself.
+fn member_or_self<'a>(item: Cow<'a, Value>, key: &str) -> Cow<'a, Value> {
+    match item {
+        Cow::Borrowed(value) => Cow::Borrowed(value.get(key).unwrap_or(value)),
+        Cow::Owned(Value::Object(mut object)) => match object.remove(key) {
+            Some(value) => Cow::Owned(value),
+            None => Cow::Owned(Value::Object(object)),
+        },
+        owned => owned,
+    }
+}
+
+/// Where [`Target::decode`] reads a Drupal user's attributes: the compact
+/// attributes of a user read from Drupal, or a map of values (tests, and
+/// what the bridge itself would write).
+pub trait AttributeSource {
+    /// The attribute `name`, borrowed when the source holds a `Value`.
+    fn attribute(&self, name: &str) -> Option<Cow<'_, Value>>;
+}
+
+impl AttributeSource for Map<String, Value> {
+    fn attribute(&self, name: &str) -> Option<Cow<'_, Value>> {
+        self.get(name).map(Cow::Borrowed)
+    }
+}
+
+impl AttributeSource for Attributes {
+    fn attribute(&self, name: &str) -> Option<Cow<'_, Value>> {
+        self.get_ref(name).map(Cow::from)
     }
 }
 

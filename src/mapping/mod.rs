@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 
 pub use binding::{FieldBinding, MatchKey};
 pub use error::{Diagnostic, Item, MappingError, Section};
-pub use field::FieldType;
+pub use field::{AttributeSource, FieldType};
 pub use groups::{GroupExposure, GroupGrant, GroupTerms};
 pub use schema::{CustomAttribute, CustomSchema};
 
@@ -163,7 +163,7 @@ impl Mapping {
     /// and `relationships`: only the mapped attributes, never `null`.
     pub fn from_drupal(
         &self,
-        attributes: &Map<String, Value>,
+        attributes: &(impl AttributeSource + ?Sized),
         relationships: &Map<String, Value>,
     ) -> Map<String, Value> {
         let mut user = ScimUser::default();

@@ -8,20 +8,32 @@ use super::path::ScimPath;
 use super::rule::Rule;
 
 #[derive(Debug, Default)]
-pub(super) struct ScimUser {
+pub(super) struct ScimUser<'r> {
     out: Map<String, Value>,
     /// For each (attribute, element identity): where its elements sit in
     /// the attribute's list, so that two rules (`.value`, `.display`) fill
     /// the same elements.
-    placed: Vec<(String, Vec<usize>)>,
+    placed: Vec<Placed<'r>>,
 }
 
-impl ScimUser {
+/// The elements of one multi-valued attribute that rules of one identity
+/// fill. Compared field by field: formatting it into a string key cost
+/// two `format!`s per element on every read.
+#[derive(Debug)]
+struct Placed<'r> {
+    schema: &'r str,
+    attr: &'r str,
+    identity: Vec<(String, Value)>,
+    primary: bool,
+    positions: Vec<usize>,
+}
+
+impl<'r> ScimUser<'r> {
     /// Adds what `rule` read (never empty values: nothing is written then).
-    pub fn put(&mut self, rule: &Rule, path: &ScimPath, values: Vec<Value>) {
-        let Some(first) = values.first().cloned() else {
+    pub fn put(&mut self, rule: &Rule, path: &'r ScimPath, values: Vec<Value>) {
+        if values.is_empty() {
             return;
-        };
+        }
         let container = if path.core {
             &mut self.out
         } else {
@@ -37,7 +49,10 @@ impl ScimUser {
         };
         match (&path.sub, path.multi_valued) {
             (None, false) => {
-                container.insert(path.attr.clone(), first);
+                // The first value moves in: one-valued attributes take it.
+                if let Some(first) = values.into_iter().next() {
+                    container.insert(path.attr.clone(), first);
+                }
             }
             (None, true) => {
                 if let Some(list) = list_in(container, &path.attr) {
@@ -50,27 +65,41 @@ impl ScimUser {
                     .or_insert_with(|| Value::Object(Map::new()))
                     .as_object_mut()
                 {
-                    object.insert(sub.clone(), first);
+                    if let Some(first) = values.into_iter().next() {
+                        object.insert(sub.clone(), first);
+                    }
                 }
             }
             (Some(sub), true) => {
                 let identity = rule.element_identity();
                 let primary = rule.marks_primary();
-                let key = format!(
-                    "{path_key}|{identity:?}|{primary}",
-                    path_key = path_key(path)
-                );
                 let Some(list) = list_in(container, &path.attr) else {
                     return;
                 };
-                let slot = match self.placed.iter().position(|(k, _)| *k == key) {
+                let slot = match self.placed.iter().position(|p| {
+                    p.schema == path.schema
+                        && p.attr == path.attr
+                        && p.primary == primary
+                        && p.identity == identity
+                }) {
                     Some(slot) => slot,
                     None => {
-                        self.placed.push((key, Vec::new()));
+                        self.placed.push(Placed {
+                            schema: &path.schema,
+                            attr: &path.attr,
+                            identity,
+                            primary,
+                            positions: Vec::new(),
+                        });
                         self.placed.len() - 1
                     }
                 };
-                let Some((_, positions)) = self.placed.get_mut(slot) else {
+                let Some(Placed {
+                    positions,
+                    identity,
+                    ..
+                }) = self.placed.get_mut(slot)
+                else {
                     return;
                 };
                 for (i, value) in values.into_iter().enumerate() {
@@ -85,7 +114,7 @@ impl ScimUser {
                         None => {
                             let mut element = Map::new();
                             element.insert(sub.clone(), value);
-                            for (attr, marker) in &identity {
+                            for (attr, marker) in identity.iter() {
                                 element.insert(attr.clone(), marker.clone());
                             }
                             // SCIM allows one primary element per attribute.
@@ -104,10 +133,6 @@ impl ScimUser {
     pub fn finish(self) -> Map<String, Value> {
         self.out
     }
-}
-
-fn path_key(path: &ScimPath) -> String {
-    format!("{}:{}", path.schema, path.attr)
 }
 
 fn list_in<'m>(container: &'m mut Map<String, Value>, attr: &str) -> Option<&'m mut Vec<Value>> {

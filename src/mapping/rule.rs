@@ -7,7 +7,7 @@ use crate::scim::attributes::AttrType;
 use super::binding::FieldBinding;
 use super::datetime;
 use super::error::Item;
-use super::field::{boolean, integer, text, Target};
+use super::field::{boolean, integer, text, AttributeSource, Target};
 use super::path::{Preference, ScimPath};
 use super::raw::{Direction, WhenAbsent};
 use super::template::Template;
@@ -74,7 +74,7 @@ impl Rule {
     /// The SCIM values this rule reads back from a Drupal user.
     pub fn scim_values(
         &self,
-        attributes: &Map<String, Value>,
+        attributes: &(impl AttributeSource + ?Sized),
         relationships: &Map<String, Value>,
     ) -> Vec<Value> {
         let Some(path) = self.scim_path() else {
@@ -137,9 +137,10 @@ impl Rule {
 /// `None` when it cannot be one.
 fn as_scim_type(value: Value, kind: AttrType) -> Option<Value> {
     match kind {
-        AttrType::String | AttrType::Reference | AttrType::Binary => {
-            text(&value).ok().map(Value::String)
-        }
+        AttrType::String | AttrType::Reference | AttrType::Binary => match value {
+            Value::String(_) => Some(value),
+            other => text(&other).ok().map(Value::String),
+        },
         AttrType::Boolean => boolean(&value).ok().map(Value::Bool),
         AttrType::Integer => integer(&value).ok().map(Value::from),
         AttrType::Decimal => match &value {

@@ -25,7 +25,7 @@ pub(super) fn role_names(roles: &[RoleRef]) -> Vec<String> {
 }
 
 fn status(user: &DrupalUser) -> Option<bool> {
-    user.attributes.get("status").and_then(Value::as_bool)
+    user.attributes.get_bool("status")
 }
 
 /// The event of writing `write` to the account `before` (a create when

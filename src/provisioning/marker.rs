@@ -65,7 +65,7 @@ impl DeprovisionMarker {
     pub fn is_marked(&self, user: &DrupalUser) -> bool {
         self.field()
             .is_some_and(|field| match user.attributes.get(field) {
-                Some(Value::Bool(b)) => *b,
+                Some(Value::Bool(b)) => b,
                 Some(v) => v.as_i64() == Some(1),
                 None => false,
             })

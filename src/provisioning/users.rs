@@ -22,7 +22,7 @@ use crate::drupal::{
     CollectionQuery, Condition, DrupalError, DrupalUser, Operator, RoleRef, SortKey, UserPage,
     UserWrite, DRUPAL_PAGE_CAP,
 };
-use crate::mapping::{FieldType, Mapping, MappingError, WritePurpose};
+use crate::mapping::{AttributeSource, FieldType, Mapping, MappingError, WritePurpose};
 use crate::scim::error::ScimError;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::SortOrder;
@@ -949,12 +949,12 @@ fn ensure_version(current: &ScimUser, if_match: Option<&VersionCondition>) -> Re
 
 /// `desired` entries whose value differs from `current` (null = absent).
 fn changed_fields(
-    current: &Map<String, Value>,
+    current: &(impl AttributeSource + ?Sized),
     desired: &Map<String, Value>,
 ) -> Map<String, Value> {
     desired
         .iter()
-        .filter(|(k, v)| current.get(*k).unwrap_or(&Value::Null) != *v)
+        .filter(|(k, v)| current.attribute(k).as_deref().unwrap_or(&Value::Null) != *v)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
