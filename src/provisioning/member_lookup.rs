@@ -6,9 +6,14 @@
 //!
 //! - idle (no read of the same kind in flight), a look-up reads at once,
 //!   alone: no added delay;
-//! - while a read is in flight, later look-ups gather into the next batch,
-//!   which is read when a read ends, or at once when it is full (one
-//!   Drupal page of ids);
+//! - while a read is in flight and Drupal is busy (requests wait for a
+//!   slot under the concurrency limit), later look-ups gather into the
+//!   next batch, which is read when a read ends, or at once when it is
+//!   full (one Drupal page of ids);
+//! - while Drupal is not busy, a look-up reads at once, taking along the
+//!   look-ups gathered so far: a read that would not queue is not held
+//!   back behind another (at low IdP concurrency that wait would only add
+//!   a read's latency to each change, and save Drupal nothing it lacked);
 //! - a look-up only joins a batch that has not been sent yet, so every
 //!   answer was read after the request that asked for it arrived: nothing
 //!   is served from an older read;
@@ -115,10 +120,13 @@ where
     /// with `fetch`, which gets the batch's ids and returns what Drupal
     /// has of them, keyed by lower-case id. Ids without a value are left
     /// out of the answer. `ids` beyond `max_ids` make a batch of their own.
+    /// `busy`: Drupal has requests waiting for it, so a read made now would
+    /// queue; only then does a look-up wait for the read in flight.
     pub(super) async fn lookup<F, Fut>(
         &self,
         kind: K,
         ids: BTreeSet<String>,
+        busy: bool,
         fetch: F,
     ) -> Answer<Vec<V>, E>
     where
@@ -128,7 +136,7 @@ where
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let (batch, changed) = self.join(kind, &ids);
+        let (batch, changed) = self.join(kind, &ids, busy);
         let mut caller = Caller {
             lookup: self,
             batch,
@@ -168,25 +176,22 @@ where
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Puts `ids` in a batch: a new one read at once when no read of this
-    /// kind is in flight, else the one gathering.
-    fn join(&self, kind: K, ids: &BTreeSet<String>) -> (u64, Arc<Notify>) {
+    /// Puts `ids` in a batch. With no read of this kind in flight, or when
+    /// Drupal is not `busy`, the batch is read at once (taking along the
+    /// look-ups gathered so far); else `ids` join the batch gathering.
+    fn join(&self, kind: K, ids: &BTreeSet<String>, busy: bool) -> (u64, Arc<Notify>) {
         let mut guard = self.lock();
         let state = &mut *guard;
         let lane = state.lanes.entry(kind.clone()).or_default();
-        if lane.reading == 0 {
-            lane.reading += 1;
-            let id = state.add_batch(kind, ids.clone(), Phase::Due);
-            return (id, state.signal_of(id));
-        }
+        let read_now = lane.reading == 0 || !busy;
         if let Some(gathering) = lane.gathering {
             if let Some(batch) = state.batches.get_mut(&gathering) {
                 let fits = batch.ids.len() + ids.difference(&batch.ids).count() <= self.max_ids;
                 if fits {
                     batch.ids.extend(ids.iter().cloned());
                     batch.callers += 1;
-                    if batch.ids.len() >= self.max_ids {
-                        // Full: waiting for a read to end gains nothing.
+                    // Full, waiting for a read to end gains nothing.
+                    if read_now || batch.ids.len() >= self.max_ids {
                         state.send(&kind, gathering);
                     }
                     return (gathering, state.signal_of(gathering));
@@ -195,12 +200,17 @@ where
             // Nearly full already: send it, and gather anew.
             state.send(&kind, gathering);
         }
-        let id = state.add_batch(kind.clone(), ids.clone(), Phase::Gathering);
+        let phase = match read_now || ids.len() >= self.max_ids {
+            true => Phase::Due,
+            false => Phase::Gathering,
+        };
+        let due = matches!(phase, Phase::Due);
+        let id = state.add_batch(kind.clone(), ids.clone(), phase);
         if let Some(lane) = state.lanes.get_mut(&kind) {
-            lane.gathering = Some(id);
-        }
-        if ids.len() >= self.max_ids {
-            state.send(&kind, id);
+            match due {
+                true => lane.reading += 1,
+                false => lane.gathering = Some(id),
+            }
         }
         (id, state.signal_of(id))
     }
@@ -377,6 +387,7 @@ impl Provisioner {
                 self.accounts.lookup(
                     fields.clone(),
                     chunk.iter().cloned().collect(),
+                    self.drupal.waiting_for_slot() > 0,
                     move |batch| async move {
                         let users = self
                             .read_users(
@@ -412,6 +423,9 @@ mod tests {
     use tokio::sync::Semaphore;
 
     type Lookup = MemberLookup<&'static str, String, String>;
+
+    /// Drupal has requests waiting: look-ups gather behind a read in flight.
+    const BUSY: bool = true;
 
     /// A fake Drupal: every read is recorded; ids starting with `x` are
     /// unknown; a read containing `boom` fails; reads wait for `gate`.
@@ -484,7 +498,9 @@ mod tests {
         let lookup = Lookup::new(50);
         let drupal = Drupal::default();
         let found = lookup
-            .lookup("k", ids(&["a", "xb"]), |batch| drupal.read(batch, None))
+            .lookup("k", ids(&["a", "xb"]), BUSY, |batch| {
+                drupal.read(batch, None)
+            })
             .await;
         assert_eq!(found, Ok(vec!["user a".to_string()]));
         assert_eq!(
@@ -493,7 +509,7 @@ mod tests {
         );
         // Nothing left behind: the next one is alone again.
         let found = lookup
-            .lookup("k", ids(&["c"]), |batch| drupal.read(batch, None))
+            .lookup("k", ids(&["c"]), BUSY, |batch| drupal.read(batch, None))
             .await;
         assert_eq!(found, Ok(vec!["user c".to_string()]));
         assert_eq!(drupal.reads().len(), 2);
@@ -510,7 +526,9 @@ mod tests {
             let (lookup, drupal, gate) = (&lookup, &drupal, &gate);
             async move {
                 lookup
-                    .lookup("k", ids(&[id]), |batch| drupal.read(batch, Some(gate)))
+                    .lookup("k", ids(&[id]), BUSY, |batch| {
+                        drupal.read(batch, Some(gate))
+                    })
                     .await
             }
         }));
@@ -540,7 +558,7 @@ mod tests {
             let (lookup, drupal, gate) = (&lookup, &drupal, &gate);
             async move {
                 lookup
-                    .lookup("k", ids(&[&format!("u{i}")]), |batch| {
+                    .lookup("k", ids(&[&format!("u{i}")]), BUSY, |batch| {
                         drupal.read(batch, Some(gate))
                     })
                     .await
@@ -568,7 +586,9 @@ mod tests {
             let (lookup, drupal, gate) = (&lookup, &drupal, &gate);
             async move {
                 lookup
-                    .lookup("k", ids(wanted), |batch| drupal.read(batch, Some(gate)))
+                    .lookup("k", ids(wanted), BUSY, |batch| {
+                        drupal.read(batch, Some(gate))
+                    })
                     .await
             }
         };
@@ -603,7 +623,7 @@ mod tests {
                 let (lookup, drupal, gate) = (&lookup, &drupal, &gate);
                 async move {
                     lookup
-                        .lookup(kind, ids(&[&format!("u{i}")]), |batch| {
+                        .lookup(kind, ids(&[&format!("u{i}")]), BUSY, |batch| {
                             drupal.read(batch, Some(gate))
                         })
                         .await
@@ -635,12 +655,16 @@ mod tests {
         let drupal = Drupal::default();
         let gate = Semaphore::new(0);
         // Occupies the lane, so the next two gather into one batch.
-        let first = lookup.lookup("k", ids(&["a"]), |batch| drupal.read(batch, Some(&gate)));
+        let first = lookup.lookup("k", ids(&["a"]), BUSY, |batch| {
+            drupal.read(batch, Some(&gate))
+        });
         let mut first = Box::pin(first);
         assert!(pending(&mut first).await);
-        let mut second =
-            Box::pin(lookup.lookup("k", ids(&["b"]), |batch| drupal.read(batch, Some(&gate))));
-        let mut third = Box::pin(lookup.lookup("k", ids(&["c"]), |batch| drupal.read(batch, None)));
+        let mut second = Box::pin(lookup.lookup("k", ids(&["b"]), BUSY, |batch| {
+            drupal.read(batch, Some(&gate))
+        }));
+        let mut third =
+            Box::pin(lookup.lookup("k", ids(&["c"]), BUSY, |batch| drupal.read(batch, None)));
         assert!(pending(&mut second).await);
         assert!(pending(&mut third).await);
         // The first read ends; the second caller starts reading the batch
@@ -662,19 +686,67 @@ mod tests {
         let lookup = Lookup::new(50);
         let drupal = Drupal::default();
         let gate = Semaphore::new(0);
-        let mut first =
-            Box::pin(lookup.lookup("k", ids(&["a"]), |batch| drupal.read(batch, Some(&gate))));
+        let mut first = Box::pin(lookup.lookup("k", ids(&["a"]), BUSY, |batch| {
+            drupal.read(batch, Some(&gate))
+        }));
         assert!(pending(&mut first).await);
         let mut gathered =
-            Box::pin(lookup.lookup("k", ids(&["b"]), |batch| drupal.read(batch, None)));
+            Box::pin(lookup.lookup("k", ids(&["b"]), BUSY, |batch| drupal.read(batch, None)));
         assert!(pending(&mut gathered).await);
         drop(gathered);
         drop(first);
         assert!(lookup.lock().lanes.is_empty() && lookup.lock().batches.is_empty());
         // Idle again: the next reads at once.
         let found = lookup
-            .lookup("k", ids(&["c"]), |batch| drupal.read(batch, None))
+            .lookup("k", ids(&["c"]), BUSY, |batch| drupal.read(batch, None))
             .await;
         assert_eq!(found, Ok(vec!["user c".to_string()]));
+    }
+
+    #[tokio::test]
+    async fn when_drupal_is_not_busy_a_lookup_reads_at_once_with_what_gathered() {
+        let lookup = Lookup::new(50);
+        let drupal = Drupal::default();
+        let gate = Semaphore::new(0);
+        let mut first = Box::pin(lookup.lookup("k", ids(&["a"]), BUSY, |batch| {
+            drupal.read(batch, Some(&gate))
+        }));
+        assert!(pending(&mut first).await);
+        let mut gathered = Box::pin(lookup.lookup("k", ids(&["b"]), BUSY, |batch| {
+            drupal.read(batch, Some(&gate))
+        }));
+        assert!(pending(&mut gathered).await);
+        assert_eq!(drupal.reads().len(), 1);
+        // Drupal has room: no waiting for the read in flight.
+        let mut at_once = Box::pin(lookup.lookup("k", ids(&["c"]), !BUSY, |batch| {
+            drupal.read(batch, Some(&gate))
+        }));
+        assert!(pending(&mut at_once).await);
+        assert_eq!(
+            drupal.reads(),
+            vec![
+                vec!["a".to_string()],
+                vec!["b".to_string(), "c".to_string()]
+            ]
+        );
+        gate.add_permits(100);
+        let (first, gathered, at_once) = tokio::join!(first, gathered, at_once);
+        assert_eq!(first, Ok(vec!["user a".to_string()]));
+        assert_eq!(gathered, Ok(vec!["user b".to_string()]));
+        assert_eq!(at_once, Ok(vec!["user c".to_string()]));
+        assert_eq!(drupal.reads().len(), 2);
+        // With no batch gathering, a look-up while Drupal has room reads
+        // alone, whatever is in flight.
+        let closed = Semaphore::new(0);
+        let mut slow = Box::pin(lookup.lookup("k", ids(&["e"]), BUSY, |batch| {
+            drupal.read(batch, Some(&closed))
+        }));
+        assert!(pending(&mut slow).await);
+        let alone = lookup
+            .lookup("k", ids(&["f"]), !BUSY, |batch| drupal.read(batch, None))
+            .await;
+        assert_eq!(alone, Ok(vec!["user f".to_string()]));
+        assert_eq!(drupal.reads().last(), Some(&vec!["f".to_string()]));
+        drop(slow);
     }
 }

@@ -1,8 +1,8 @@
 //! Concurrent membership changes share their account checks: Entra sends
 //! one member per PATCH, and the bridge reads the accounts concerned before
-//! any write. Requests that arrive while such a read is in flight are
-//! checked together in the next `id IN (...)` read, each still refused or
-//! applied on its own.
+//! any write. Requests that arrive while such a read is in flight, with
+//! Drupal busy, are checked together in the next `id IN (...)` read, each
+//! still refused or applied on its own.
 
 use std::time::Duration;
 
@@ -15,6 +15,21 @@ use crate::term_groups::term_mapping;
 /// Long enough that the requests fired together arrive while the first
 /// check is still in flight, even on a busy machine.
 const DRUPAL_LATENCY: Duration = Duration::from_millis(150);
+
+/// Two requests at once to Drupal: the IdP's requests are more, so Drupal
+/// is busy and checks gather.
+const BUSY_DRUPAL: &str = "  concurrency: fixed\n  max_concurrency: 2\n";
+
+fn busy_drupal(mapping: Option<String>) -> Options {
+    let mut options = Options {
+        extra_config: BUSY_DRUPAL.into(),
+        ..Options::default()
+    };
+    if let Some(mapping) = mapping {
+        options.mapping = mapping;
+    }
+    options
+}
 
 /// Entra's form: one member added per PATCH.
 fn add_one(id: &str) -> Value {
@@ -66,7 +81,7 @@ async fn patch_all(app: &TestApp, group: &str, members: &[String]) -> Vec<Answer
 
 #[tokio::test]
 async fn concurrent_single_member_adds_share_account_reads_and_are_refused_one_by_one() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(busy_drupal(None)).await;
     let group = app.group_id("editor").await;
     let mut members: Vec<String> = (0..16)
         .map(|i| app.seed_user(&format!("member{i:02}"), &format!("m{i}@example.org")))
@@ -95,7 +110,8 @@ async fn concurrent_single_member_adds_share_account_reads_and_are_refused_one_b
     assert_eq!(app.roles_of("boss"), vec!["administrator"]);
 
     let reads = account_reads(&app);
-    // Typically two: the first alone, the others gathered meanwhile.
+    // Typically four or five: the first three alone (no request waited
+    // for Drupal yet), the others gathered meanwhile.
     assert!(
         reads.len() <= 8,
         "18 checks took {} reads: {reads:#?}",
@@ -115,18 +131,32 @@ async fn concurrent_single_member_adds_share_account_reads_and_are_refused_one_b
 }
 
 #[tokio::test]
-async fn a_lone_change_reads_its_account_at_once_and_only_its_own() {
+async fn changes_drupal_has_room_for_read_their_accounts_at_once_and_alone() {
     let app = spawn_app().await;
     let group = app.group_id("editor").await;
-    let ann = app.seed_user("ann", "ann@example.org");
+    let members: Vec<String> = (0..4)
+        .map(|i| app.seed_user(&format!("member{i}"), &format!("m{i}@example.org")))
+        .collect();
     app.warm_role_cache().await;
     app.drupal.clear_requests();
-    let answers = patch_all(&app, &group, std::slice::from_ref(&ann)).await;
-    assert_eq!(answers[0].status, 204, "{}", answers[0].body);
+    let lone = patch_all(&app, &group, &members[..1]).await;
+    assert_eq!(lone[0].status, 204, "{}", lone[0].body);
+    assert_eq!(account_reads(&app).len(), 1);
+
+    // Four at once, under a limit of eight: nothing waits for Drupal, so
+    // no check waits for another's.
+    app.drupal.clear_requests();
+    app.drupal.set_latency(DRUPAL_LATENCY);
+    let answers = patch_all(&app, &group, &members[1..]).await;
+    assert!(answers.iter().all(|a| a.status == 204));
     let reads = account_reads(&app);
-    assert_eq!(reads.len(), 1, "{reads:#?}");
-    assert!(reads[0].contains(&ann), "{reads:#?}");
-    assert_eq!(app.roles_of("ann"), vec!["editor"]);
+    assert_eq!(reads.len(), 3, "{reads:#?}");
+    for id in &members[1..] {
+        assert_eq!(reads.iter().filter(|q| q.contains(id.as_str())).count(), 1);
+    }
+    for i in 0..4 {
+        assert_eq!(app.roles_of(&format!("member{i}")), vec!["editor"]);
+    }
 }
 
 #[tokio::test]
@@ -154,11 +184,7 @@ async fn a_failed_shared_read_fails_the_requests_it_checked_with_retry_after() {
 
 #[tokio::test]
 async fn term_backed_groups_share_account_reads_too() {
-    let app = spawn_app_with(Options {
-        mapping: term_mapping(),
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_with(busy_drupal(Some(term_mapping()))).await;
     let created = app
         .post(
             "/Groups",
