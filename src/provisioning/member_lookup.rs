@@ -95,6 +95,8 @@ enum Phase<V, E> {
 /// What a caller does next.
 enum Step<V, E> {
     Wait,
+    /// The batch is gone: read alone.
+    Lost,
     Read(Vec<String>),
     Done(Answer<Found<V>, E>),
 }
@@ -164,6 +166,13 @@ where
                     caller.done = true;
                     break result;
                 }
+                Step::Lost => {
+                    if let Some(fetch) = fetch.take() {
+                        caller.done = true;
+                        break fetch(ids.iter().cloned().collect()).await.map(Arc::new);
+                    }
+                    notified.await;
+                }
             }
         };
         let found = found?;
@@ -219,9 +228,9 @@ where
     fn step(&self, batch: u64, can_read: bool) -> Step<V, E> {
         let mut guard = self.lock();
         let Some(b) = guard.batches.get_mut(&batch) else {
-            // Cannot happen while a caller counts in it; reading again is
-            // the safe answer.
-            return Step::Wait;
+            // Cannot happen while a caller counts in it; should it, the
+            // caller reads for itself rather than wait for nothing.
+            return Step::Lost;
         };
         match &b.phase {
             Phase::Gathering | Phase::Reading => Step::Wait,
