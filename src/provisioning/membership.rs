@@ -1,15 +1,16 @@
 //! Writing group membership, that is role membership in Drupal: one
 //! `/relationships/roles` request per member (POST adds, DELETE removes), a
 //! few at a time. The members are checked first in batches (one `id IN`
-//! query per 50), so unknown, deprovisioned and protected accounts are
-//! refused without a request each. A write that fails does not stop the
+//! query per 50, shared with concurrent requests: see `member_lookup`), so
+//! unknown, deprovisioned and protected accounts are refused without a
+//! request each. A write that fails does not stop the
 //! others and nothing is rolled back: the answer and the log name every
 //! member that failed, and why.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use futures_util::stream::{self, StreamExt, TryStreamExt};
+use futures_util::stream::{self, StreamExt};
 use reqwest::Method;
 
 use super::audited;
@@ -24,9 +25,7 @@ type Result<T> = std::result::Result<T, ProvisioningError>;
 
 /// Membership writes in flight at once: enough to make a 1,000-member push
 /// take seconds, few enough not to flood a PHP site.
-const MEMBER_WRITE_CONCURRENCY: usize = 8;
-/// Ids per `id IN (...)` lookup: one Drupal page.
-const LOOKUP_BATCH: usize = 50;
+pub(super) const MEMBER_WRITE_CONCURRENCY: usize = 8;
 /// The user fields a membership decision needs.
 const MEMBER_FIELDS: [&str; 3] = ["name", "drupal_internal__uid", "roles"];
 
@@ -266,7 +265,6 @@ impl Provisioner {
         .await
     }
 
-    /// The visible accounts among `ids`, fifty per request.
     /// Every account a membership change names, by id: the group's
     /// current holders, and the others looked up (50 per request).
     pub(super) async fn concerned_accounts(
@@ -292,29 +290,20 @@ impl Provisioner {
         Ok(known)
     }
 
-    pub(super) async fn find_members(&self, ids: &[String]) -> Result<Vec<DrupalUser>> {
-        let ids: Vec<String> = ids
-            .iter()
-            .filter(|id| uuid::Uuid::parse_str(id).is_ok())
-            .cloned()
-            .collect();
-        let batches: Vec<Vec<DrupalUser>> = stream::iter(ids.chunks(LOOKUP_BATCH))
-            .map(|batch| {
-                self.collect_users(Condition::Field {
-                    path: "id".into(),
-                    op: Operator::In,
-                    values: batch.to_vec(),
-                })
-            })
-            .buffer_unordered(MEMBER_WRITE_CONCURRENCY)
-            .try_collect()
-            .await?;
-        Ok(batches.into_iter().flatten().collect())
-    }
-
     /// Every account SCIM DELETE has not hidden that matches `condition`,
     /// with the fields a membership decision needs.
     pub(super) async fn collect_users(&self, condition: Condition) -> Result<Vec<DrupalUser>> {
+        Ok(self
+            .read_users(condition, member_fields(&self.mapping()))
+            .await?)
+    }
+
+    /// [`Self::collect_users`] with the `fields` given.
+    pub(super) async fn read_users(
+        &self,
+        condition: Condition,
+        fields: Vec<String>,
+    ) -> std::result::Result<Vec<DrupalUser>, DrupalError> {
         loop {
             let query = CollectionQuery {
                 filter: Some(self.visible_accounts(Some(condition.clone()))),
@@ -323,19 +312,20 @@ impl Provisioner {
                     descending: false,
                 }],
                 limit: Some(crate::drupal::DRUPAL_PAGE_CAP),
-                fields: Some(member_fields(&self.mapping())),
+                fields: Some(fields.clone()),
                 ..Default::default()
             };
             match self.all_pages(&query).await {
-                Err(ProvisioningError::Drupal(e)) if self.marker.absorb_missing_field(&e) => {
-                    continue
-                }
+                Err(e) if self.marker.absorb_missing_field(&e) => continue,
                 other => return other,
             }
         }
     }
 
-    async fn all_pages(&self, query: &CollectionQuery) -> Result<Vec<DrupalUser>> {
+    async fn all_pages(
+        &self,
+        query: &CollectionQuery,
+    ) -> std::result::Result<Vec<DrupalUser>, DrupalError> {
         let mut page = self.drupal.list_users(query).await?;
         let mut users = std::mem::take(&mut page.users);
         while let Some(next) = page.next_query.take() {
@@ -347,7 +337,7 @@ impl Provisioner {
 }
 
 /// The member fields, plus the reference field of term-backed groups.
-fn member_fields(mapping: &crate::mapping::Mapping) -> Vec<String> {
+pub(super) fn member_fields(mapping: &crate::mapping::Mapping) -> Vec<String> {
     let mut fields: Vec<String> = MEMBER_FIELDS.iter().map(|f| f.to_string()).collect();
     if let Some(terms) = mapping.group_terms() {
         fields.push(terms.user_field.clone());

@@ -9,6 +9,7 @@ mod count_cache;
 mod group_preview;
 mod groups;
 mod marker;
+mod member_lookup;
 mod membership;
 mod published;
 mod pushdown;
@@ -130,6 +131,7 @@ pub struct Provisioner {
     counts: count_cache::CountCache,
     roles: roles::RoleCache,
     seen: seen_accounts::SeenAccounts,
+    accounts: member_lookup::AccountLookup,
     term_names: term_names::TermNames,
 }
 
@@ -153,6 +155,7 @@ impl Provisioner {
             counts,
             roles,
             seen,
+            accounts: member_lookup::AccountLookup::new(member_lookup::BATCH_IDS),
             term_names: term_names::TermNames::default(),
         })
     }

@@ -8,6 +8,7 @@
 mod adaptive_limit;
 mod bulk;
 mod clients;
+mod coalesced_lookups;
 mod custom_schemas;
 mod deadlines;
 mod deprovision;
