@@ -282,6 +282,8 @@ pub struct Vegas {
     /// Busy windows in the hold band since the last move.
     steady: u32,
     explore_every: u32,
+    /// The median latency over baseline of the last window.
+    last_ratio: f64,
 }
 
 impl Vegas {
@@ -302,6 +304,7 @@ impl Vegas {
             floor: None,
             steady: 0,
             explore_every: EXPLORE_EVERY,
+            last_ratio: 1.0,
         }
     }
 
@@ -359,11 +362,29 @@ impl Vegas {
     fn close_window(&mut self) -> Option<Change> {
         self.since_probe += 1;
         let typical = self.window.typical();
+        // A kind of request seen for the first time (a sync moving from
+        // creates to deactivations) waits in the same queue as the others:
+        // its baseline is its median over the queueing they show now, or
+        // showed in the last window, not its median as if nothing queued.
+        let mut known: Vec<f64> = self
+            .window
+            .latencies
+            .iter()
+            .filter_map(|(op, latency)| {
+                let baseline = self.baselines.get(op)?;
+                Some(ratio(*latency, Some(*baseline)))
+            })
+            .collect();
+        let queueing = if known.is_empty() {
+            self.last_ratio
+        } else {
+            median(&mut known)
+        };
         for (op, latency) in &typical {
             self.baselines
                 .entry(op)
                 .and_modify(|b| *b = (*b).min(*latency))
-                .or_insert(*latency);
+                .or_insert_with(|| latency.div_f64(queueing.max(1.0)));
         }
         let window = &self.window;
         let n = window.len();
@@ -373,6 +394,7 @@ impl Vegas {
             .map(|(op, latency)| ratio(*latency, self.baselines.get(op).copied()))
             .collect();
         let median = median(&mut ratios);
+        self.last_ratio = median;
         let in_flight = window.in_flight_sum as f64 / n as f64;
         let busy = window.max_in_flight * 2 >= self.limit;
         let rps = window.rps();
@@ -933,6 +955,36 @@ mod tests {
         assert_eq!(run.law.limit(), 12);
         // The floor is gone: queueing cuts it further.
         assert_eq!(run.window(MS(400), 12, 30.0), 6, "{:?}", run.changes);
+    }
+
+    #[test]
+    fn a_new_kind_of_request_is_measured_against_the_queue_the_others_show() {
+        let mut run = Run::new(64);
+        run.law.limit = 16;
+        assert_eq!(run.window(MS(50), 7, 140.0), 16);
+        // Creates take 2.5 times their baseline: a queue of 9.6, cut.
+        let mut law_at = |run: &mut Run, op: &'static str, ms: u64| {
+            let limit = run.law.limit();
+            for _ in 0..limit.max(MIN_WINDOW) {
+                run.answer(op, MS(ms), limit, 100.0);
+            }
+            run.law.limit()
+        };
+        assert_eq!(law_at(&mut run, "create_user", 125), 11);
+        // The sync moves on to reads, never seen before, as queued as the
+        // creates were: not read as an empty queue (which would grow the
+        // limit by a quarter), but as the same queue.
+        assert!(law_at(&mut run, "get_user", 25) <= 11, "{:?}", run.changes);
+        assert!(!run.reasons().contains(&Reason::Headroom));
+        // Reads next to creates: the creates tell how queued Drupal is.
+        let mut run = Run::new(64);
+        run.law.limit = 16;
+        run.window(MS(50), 7, 140.0);
+        for _ in 0..8 {
+            run.answer("create_user", MS(100), 16, 100.0);
+            run.answer("update_user", MS(40), 16, 100.0);
+        }
+        assert_eq!(run.law.baselines.get("update_user"), Some(&MS(20)));
     }
 
     #[test]
