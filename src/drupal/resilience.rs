@@ -38,6 +38,8 @@ pub struct Limiter {
     adaptive: Option<Mutex<Vegas>>,
     /// The limit when it is fixed.
     fixed: usize,
+    /// The origin of the times the adaptive limit is given.
+    epoch: Instant,
 }
 
 /// A slot: one request may be sent to Drupal while it is held. Report how
@@ -61,6 +63,7 @@ impl Slot<'_> {
                 in_flight: self.in_flight,
                 generation: self.generation,
                 outcome,
+                finished: self.limiter.epoch.elapsed(),
             });
         }
     }
@@ -124,6 +127,7 @@ impl Limiter {
             debt: AtomicUsize::new(0),
             adaptive,
             fixed: limit,
+            epoch: Instant::now(),
         }
     }
 
@@ -188,6 +192,7 @@ impl Limiter {
                 previous = change.from,
                 reason = change.reason.as_str(),
                 queue = (change.queue * 10.0).round() / 10.0,
+                rps = (change.rps * 10.0).round() / 10.0,
                 "drupal concurrency limit"
             );
         }
@@ -621,8 +626,8 @@ mod tests {
     #[tokio::test]
     async fn an_adaptive_limit_that_grows_adds_slots() {
         let limiter = Limiter::adaptive(32, 0);
-        // Answers as fast alone as eight at once: room for more, once the
-        // first probe has measured the baseline.
+        // Answers as fast at eight at once as the first window: room for
+        // more.
         for _ in 0..40 {
             let mut slots = Vec::new();
             let limit = limiter.current();

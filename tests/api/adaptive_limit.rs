@@ -78,7 +78,10 @@ async fn the_limit_settles_near_the_sites_workers_and_backs_off_when_they_drop()
     // is the bottleneck.
     app.drupal.set_capacity(8, SERVICE);
     let (wide, failures) = load(&app, &ids, Duration::from_secs(5)).await;
-    assert!(failures.is_empty(), "no request failed: {failures:?}");
+    assert!(
+        failures.is_empty(),
+        "no request failed: {failures:?}: {wide:?}"
+    );
     let at_eight = settled(&wide);
     assert!(
         (6..=16).contains(&at_eight),
@@ -87,7 +90,10 @@ async fn the_limit_settles_near_the_sites_workers_and_backs_off_when_they_drop()
 
     app.drupal.set_capacity(2, SERVICE);
     let (narrow, failures) = load(&app, &ids, Duration::from_secs(5)).await;
-    assert!(failures.is_empty(), "no request failed: {failures:?}");
+    assert!(
+        failures.is_empty(),
+        "no request failed: {failures:?}: {narrow:?}"
+    );
     let at_two = settled(&narrow);
     assert!(
         (1..=8).contains(&at_two) && at_two < at_eight,
