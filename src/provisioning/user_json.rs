@@ -1,0 +1,334 @@
+//! A user read by id, written straight into the bytes of the answer.
+//!
+//! The map path ([`render_user`](super::render_user), then the HTTP layer's
+//! `$ref`s, `meta.location` and projection) builds the whole SCIM resource
+//! as a `Map<String, Value>`, adds `groups`, `schemas`, `id` and `meta` to
+//! it, serializes it twice (the `ETag`'s digest, then the body) and frees
+//! it: a fifth of the bridge's own work on a read. Here the mapping's part
+//! is still a map, but the rest is written around it, in the order
+//! serde_json's map gives (sorted by key: its `preserve_order` is off), and
+//! the digest hashes the very text the map path hashed. The bytes and the
+//! `ETag` are the map path's, byte for byte (tested against it for every
+//! shipped mapping, in `http::users`).
+//!
+//! Whatever this writer does not do returns `None`, and the caller takes
+//! the map path: a projection that would change the answer, term-backed
+//! groups (named after the version is computed, see `term_names`), and a
+//! mapping that writes `groups`, `id`, `meta` or `schemas` itself.
+
+use serde_json::{Map, Value};
+
+use super::render::{version_stamp, weak_tag, Fnv1a};
+use super::roles::RoleCatalog;
+use crate::drupal::DrupalUser;
+use crate::mapping::Mapping;
+use crate::scim::projection::Projection;
+use crate::scim::schema::USER_URN;
+
+/// A user's answer: its `ETag` and its JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserJson {
+    pub version: String,
+    pub body: Vec<u8>,
+}
+
+/// The members the resource gets besides the mapping's, sorted.
+const ADDED: [&str; 4] = ["groups", "id", "meta", "schemas"];
+
+/// `user` as the answer to a read by id, with its `$ref`s and
+/// `meta.location` under `base`; `None` when the map path must answer.
+pub fn write_user(
+    user: &DrupalUser,
+    mapping: &Mapping,
+    catalog: &RoleCatalog,
+    base: &str,
+    projection: &Projection,
+) -> Option<UserJson> {
+    if mapping.group_terms().is_some()
+        && !super::Provisioner::term_group_refs(mapping, user).is_empty()
+    {
+        return None;
+    }
+    let attributes = mapping.from_drupal(&user.attributes, &user.relationships);
+    if ADDED.iter().any(|key| attributes.contains_key(*key)) {
+        return None;
+    }
+    let present = |container: Option<&str>, name: &str| match container {
+        None => ADDED.contains(&name) || attributes.contains_key(name),
+        Some(urn) => attributes.contains_key(urn),
+    };
+    if !projection.leaves_alone(present) {
+        return None;
+    }
+    let groups: Vec<(&str, &str)> = catalog
+        .groups_of(user)
+        .map(|g| (g.id.as_str(), g.display_name.as_str()))
+        .collect();
+
+    let mut out = Vec::with_capacity(1024);
+    // The digest: the mapping's attributes and `groups`, as `render_user`
+    // hashed them (no `$ref` yet, no `schemas`, `id` or `meta`).
+    write_members(&mut out, &attributes, |out, key| match key {
+        "groups" if !groups.is_empty() => {
+            write_groups(out, &groups, None);
+            true
+        }
+        _ => false,
+    });
+    let mut digest = Fnv1a::default();
+    digest.add(&out);
+    let version = weak_tag(version_stamp(user), digest.0);
+    out.clear();
+
+    write_members(&mut out, &attributes, |out, key| {
+        match key {
+            "groups" if !groups.is_empty() => write_groups(out, &groups, Some(base)),
+            "groups" => return false,
+            "id" => write_str(out, &user.id),
+            "meta" => write_meta(out, user, base, &version),
+            _ => write_schemas(out, &attributes),
+        }
+        true
+    });
+    Some(UserJson { version, body: out })
+}
+
+/// `{...}`: the members of `attributes` and those of [`ADDED`] that
+/// `added` writes (it writes the value of `key` and says whether it did),
+/// all in key order.
+fn write_members(
+    out: &mut Vec<u8>,
+    attributes: &Map<String, Value>,
+    mut added: impl FnMut(&mut Vec<u8>, &str) -> bool,
+) {
+    out.push(b'{');
+    let mut first = true;
+    let mut extra = ADDED.iter().peekable();
+    let mut own = attributes.iter().peekable();
+    loop {
+        let take_extra = match (extra.peek(), own.peek()) {
+            (Some(e), Some((k, _))) => e.as_bytes() < k.as_bytes(),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let mark = out.len();
+        if !first {
+            out.push(b',');
+        }
+        if take_extra {
+            let Some(key) = extra.next() else { break };
+            write_str(out, key);
+            out.push(b':');
+            if !added(out, key) {
+                out.truncate(mark);
+                continue;
+            }
+        } else {
+            let Some((key, value)) = own.next() else {
+                break;
+            };
+            write_str(out, key);
+            out.push(b':');
+            write_value(out, value);
+        }
+        first = false;
+    }
+    out.push(b'}');
+}
+
+/// The role-backed groups: `{"$ref"?, "display", "type", "value"}`, the
+/// `$ref` only with a base.
+fn write_groups(out: &mut Vec<u8>, groups: &[(&str, &str)], base: Option<&str>) {
+    out.push(b'[');
+    for (i, (id, display)) in groups.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'{');
+        if let Some(base) = base {
+            out.extend_from_slice(b"\"$ref\":\"");
+            escape_into(out, base);
+            out.extend_from_slice(b"/Groups/");
+            escape_into(out, id);
+            out.extend_from_slice(b"\",");
+        }
+        out.extend_from_slice(b"\"display\":");
+        write_str(out, display);
+        out.extend_from_slice(b",\"type\":\"direct\",\"value\":");
+        write_str(out, id);
+        out.push(b'}');
+    }
+    out.push(b']');
+}
+
+/// `meta`: `created`, `lastModified`, `location`, `resourceType`, `version`.
+fn write_meta(out: &mut Vec<u8>, user: &DrupalUser, base: &str, version: &str) {
+    out.push(b'{');
+    if let Some(created) = user.attribute_str("created") {
+        out.extend_from_slice(b"\"created\":");
+        write_str(out, created);
+        out.push(b',');
+    }
+    if let Some(changed) = user.attribute_str("changed") {
+        out.extend_from_slice(b"\"lastModified\":");
+        write_str(out, changed);
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"location\":\"");
+    escape_into(out, base);
+    out.extend_from_slice(b"/Users/");
+    escape_into(out, &user.id);
+    out.extend_from_slice(b"\",\"resourceType\":\"User\",\"version\":");
+    write_str(out, version);
+    out.push(b'}');
+}
+
+/// The core schema, then each extension the attributes hold, in key order.
+fn write_schemas(out: &mut Vec<u8>, attributes: &Map<String, Value>) {
+    out.push(b'[');
+    write_str(out, USER_URN);
+    for key in attributes.keys().filter(|k| k.starts_with("urn:")) {
+        out.push(b',');
+        write_str(out, key);
+    }
+    out.push(b']');
+}
+
+/// `value` as `serde_json::to_writer` writes it (compact; objects in their
+/// map's order).
+pub(super) fn write_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        // Numbers are serde_json's own writing (itoa, ryu). Writing into a
+        // Vec cannot fail.
+        Value::Number(n) => {
+            let _ = serde_json::to_writer(&mut *out, n);
+        }
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Object(members) => {
+            out.push(b'{');
+            for (i, (key, item)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, key);
+                out.push(b':');
+                write_value(out, item);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
+    escape_into(out, text);
+    out.push(b'"');
+}
+
+/// `text` escaped as serde_json escapes strings: `"` and `\`, and the
+/// control characters below U+0020 (`\b \t \n \f \r` short, the others as
+/// `\u00xx`); everything else, DEL and U+2028 included, as it is.
+fn escape_into(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            0x0c => b"\\f",
+            b'\r' => b"\\r",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if short.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(short);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    fn written(value: &Value) -> String {
+        let mut out = Vec::new();
+        write_value(&mut out, value);
+        String::from_utf8(out).expect("UTF-8")
+    }
+
+    #[test]
+    fn every_ascii_character_is_escaped_as_serde_json_escapes_it() {
+        for c in (0u8..=0x7f).map(char::from).chain(['\u{2028}', 'é', '😀']) {
+            let text = format!("a{c}b{c}");
+            assert_eq!(
+                written(&Value::String(text.clone())),
+                serde_json::to_string(&text).expect("json"),
+                "{:?}",
+                c
+            );
+        }
+    }
+
+    #[test]
+    fn values_of_every_kind_are_written_as_serde_json_writes_them() {
+        let value = json!({
+            "z": null, "a": [true, false, 0, -7, 18446744073709551615u64, 2.5, 1e300, -0.0],
+            "m": {"é": "\u{0}\u{1f}\"\\/", "": [], "e": {}}, "B": "x"
+        });
+        assert_eq!(written(&value), value.to_string());
+    }
+
+    fn any_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+            "[\\x00-\\x7f]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map(any::<String>(), inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_value_is_written_as_serde_json_writes_it(value in any_value()) {
+            prop_assert_eq!(written(&value), value.to_string());
+        }
+    }
+}
