@@ -253,6 +253,7 @@ rules:
   - {scim: 'emails[type eq "home"].value', drupal: field_home_mail, type: email}
   - {scim: emails.value, prefer: [primary, work], drupal: mail}
   - {scim: 'emails[type eq "other"].display', drupal: field_mail_label}
+  - {scim: 'emails[type eq "other"].value', drupal: field_other_mail, type: email}
   - {scim: 'phoneNumbers[type eq "work"].value', drupal: field_phone, type: telephone}
   - {scim: phoneNumbers.value, drupal: field_phones, type: telephone, multiple: true}
   - {scim: profileUrl, drupal: field_site, type: link}
@@ -496,7 +497,7 @@ groups:
                 "field_bio": {"value": "<p>bio</p>\n", "format": "basic_html"},
                 "field_vip": "1", "field_level": 7, "field_ratio": "2.50",
                 "field_kind": "staff", "field_home_mail": "ann@home.example",
-                "field_mail_label": "label", "field_phone": "+1 555 0100",
+                "field_mail_label": "label", "field_other_mail": "o@example.org", "field_phone": "+1 555 0100",
                 "field_phones": ["+1 555 0100", "+1 555 0199"],
                 "field_site": {"uri": "https://example.com/ann", "title": ""},
                 "field_birthday": "1990-05-06", "field_hired": "2020-01-02T03:04:05+00:00",

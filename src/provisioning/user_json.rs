@@ -4,24 +4,26 @@
 //! `$ref`s, `meta.location` and projection) builds the whole SCIM resource
 //! as a `Map<String, Value>`, adds `groups`, `schemas`, `id` and `meta` to
 //! it, serializes it twice (the `ETag`'s digest, then the body) and frees
-//! it: a fifth of the bridge's own work on a read. Here the mapping's part
-//! is still a map, but the rest is written around it, in the order
-//! serde_json's map gives (sorted by key: its `preserve_order` is off), and
-//! the digest hashes the very text the map path hashed. The bytes and the
-//! `ETag` are the map path's, byte for byte (tested against it for every
-//! shipped mapping, in `http::users`).
+//! it: a fifth of the bridge's own work on a read. Here the mapping's
+//! members are built with their keys borrowed from the mapping
+//! ([`Mapping::tree_from_drupal`]) and written once, with the rest around
+//! them, in the order serde_json's map gives (sorted by key: its
+//! `preserve_order` is off); the digest hashes the very text the map path
+//! hashed, the body's own spans of it. The bytes and the `ETag` are the map
+//! path's, byte for byte (tested against it for every shipped mapping, in
+//! `http::users`).
 //!
 //! Whatever this writer does not do returns `None`, and the caller takes
 //! the map path: a projection that would change the answer, term-backed
 //! groups (named after the version is computed, see `term_names`), and a
 //! mapping that writes `groups`, `id`, `meta` or `schemas` itself.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::render::{version_stamp, weak_tag, Fnv1a};
 use super::roles::RoleCatalog;
 use crate::drupal::DrupalUser;
-use crate::mapping::Mapping;
+use crate::mapping::{Mapping, Members, Node};
 use crate::scim::projection::Projection;
 use crate::scim::schema::USER_URN;
 
@@ -49,8 +51,8 @@ pub fn write_user(
     {
         return None;
     }
-    let attributes = mapping.from_drupal(&user.attributes, &user.relationships);
-    if ADDED.iter().any(|key| attributes.contains_key(*key)) {
+    let attributes = mapping.tree_from_drupal(&user.attributes, &user.relationships);
+    if ADDED.iter().any(|key| attributes.contains_key(key)) {
         return None;
     }
     let present = |container: Option<&str>, name: &str| match container {
@@ -130,7 +132,7 @@ pub fn write_user(
 /// was written.
 fn write_members(
     out: &mut Vec<u8>,
-    attributes: &Map<String, Value>,
+    attributes: &Members,
     spans: &mut Vec<std::ops::Range<usize>>,
     mut added: impl FnMut(&mut Vec<u8>, &str) -> bool,
 ) {
@@ -164,7 +166,7 @@ fn write_members(
             let start = out.len();
             write_str(out, key);
             out.push(b':');
-            write_value(out, value);
+            write_node(out, value);
             spans.push(start..out.len());
         }
         first = false;
@@ -222,14 +224,44 @@ fn write_meta(out: &mut Vec<u8>, user: &DrupalUser, base: &str) -> usize {
 }
 
 /// The core schema, then each extension the attributes hold, in key order.
-fn write_schemas(out: &mut Vec<u8>, attributes: &Map<String, Value>) {
+fn write_schemas(out: &mut Vec<u8>, attributes: &Members) {
     out.push(b'[');
     write_str(out, USER_URN);
-    for key in attributes.keys().filter(|k| k.starts_with("urn:")) {
+    for (key, _) in attributes.iter().filter(|(k, _)| k.starts_with("urn:")) {
         out.push(b',');
         write_str(out, key);
     }
     out.push(b']');
+}
+
+/// `node` as `serde_json::to_writer` writes the `Value` the map path
+/// builds of it.
+fn write_node(out: &mut Vec<u8>, node: &Node) {
+    match node {
+        Node::Leaf(value) => write_value(out, value),
+        Node::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_node(out, item);
+            }
+            out.push(b']');
+        }
+        Node::Object(members) => {
+            out.push(b'{');
+            for (i, (key, item)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, key);
+                out.push(b':');
+                write_node(out, item);
+            }
+            out.push(b'}');
+        }
+    }
 }
 
 /// `value` as `serde_json::to_writer` writes it (compact; objects in their
