@@ -217,3 +217,83 @@ fn is_primary(element: &Node) -> bool {
     matches!(element, Node::Object(members)
         if members.get("primary") == Some(&Node::Leaf(Value::Bool(true))))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Map, Value};
+
+    use super::{Members, Node};
+    use crate::mapping::Mapping;
+
+    fn to_value(node: &Node) -> Value {
+        match node {
+            Node::Leaf(value) => value.clone(),
+            Node::Array(items) => Value::Array(items.iter().map(to_value).collect()),
+            Node::Object(members) => Value::Object(to_map(members)),
+        }
+    }
+
+    fn to_map(members: &Members) -> Map<String, Value> {
+        members
+            .iter()
+            .map(|(k, v)| (k.to_string(), to_value(v)))
+            .collect()
+    }
+
+    /// Every mapped field of `mapping` filled (references too), with text
+    /// that needs escaping.
+    fn filled(mapping: &Mapping, value: &Value) -> (Map<String, Value>, Map<String, Value>) {
+        let mut attributes = Map::new();
+        let mut relationships = Map::new();
+        for field in mapping.mapped_fields() {
+            match &field.reference_type {
+                Some(kind) => {
+                    let item = json!({"type": kind, "id": "0b5b9b2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b"});
+                    let data = if field.multiple {
+                        json!([item, item])
+                    } else {
+                        item
+                    };
+                    relationships.insert(field.name, json!({ "data": data }));
+                }
+                None => {
+                    attributes.insert(field.name, value.clone());
+                }
+            }
+        }
+        (attributes, relationships)
+    }
+
+    #[test]
+    fn the_tree_holds_what_the_map_holds_for_every_shipped_mapping() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/mappings");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).expect("mappings/") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "yaml") {
+                continue;
+            }
+            let mapping = Mapping::load_file(&path).expect("a mapping");
+            for value in [
+                json!("  Ann \"x\" \\ é 😀 "),
+                json!(["a@example.org", "b@example.org"]),
+                json!({"value": "v", "format": "plain_text"}),
+                json!(true),
+                json!(7),
+                json!("2024-05-06T07:08:09+00:00"),
+                Value::Null,
+            ] {
+                let (attributes, relationships) = filled(&mapping, &value);
+                let map = mapping.from_drupal(&attributes, &relationships);
+                let tree = mapping.tree_from_drupal(&attributes, &relationships);
+                assert_eq!(to_map(&tree), map, "{} with {value}", path.display());
+                // Keys in the map's order, not merely the same set.
+                let keys: Vec<&str> = tree.iter().map(|(k, _)| k).collect();
+                let map_keys: Vec<&str> = map.keys().map(String::as_str).collect();
+                assert_eq!(keys, map_keys);
+            }
+            checked += 1;
+        }
+        assert!(checked >= 8, "{checked} mappings");
+    }
+}
