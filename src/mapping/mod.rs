@@ -184,7 +184,7 @@ impl Mapping {
         attributes: &(impl AttributeSource + ?Sized),
         relationships: &Map<String, Value>,
     ) -> Members<'_> {
-        let mut user = tree::TreeUser::default();
+        let mut user = tree::TreeUser::with_capacity(self.rules.len());
         for rule in self.rules.iter().filter(|r| r.direction.reads()) {
             if let Some(path) = rule.scim_path() {
                 user.put(rule, path, rule.scim_values(attributes, relationships));

@@ -110,6 +110,15 @@ pub(super) struct TreeUser<'r> {
 }
 
 impl<'r> TreeUser<'r> {
+    /// Room for `members` members at the top, so that the list is not
+    /// grown three times on every read.
+    pub fn with_capacity(members: usize) -> TreeUser<'r> {
+        TreeUser {
+            out: Members(Vec::with_capacity(members)),
+            placed: Vec::new(),
+        }
+    }
+
     /// `resource::ScimUser::put`, step for step.
     pub fn put(&mut self, rule: &'r Rule, path: &'r ScimPath, values: Vec<Value>) {
         if values.is_empty() {
