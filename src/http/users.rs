@@ -225,7 +225,7 @@ mod written_answers {
     use super::render;
     use crate::drupal::{DrupalRole, DrupalUser};
     use crate::mapping::Mapping;
-    use crate::provisioning::{render_user, write_user, ActiveMapping, RoleCatalog};
+    use crate::provisioning::{render_user, write_user, ActiveMapping, RoleCatalog, TermNames};
     use crate::scim::projection::Projection;
 
     /// Custom schemas, the enterprise extension, and one rule per kind of
@@ -459,7 +459,14 @@ groups:
             });
             let result = runner.run(&drupal_user(&mapping), |user| {
                 for base in BASES {
-                    let written = write_user(&user, &mapping, &catalog, base, &projection);
+                    let written = write_user(
+                        &user,
+                        &mapping,
+                        &catalog,
+                        &TermNames::default(),
+                        base,
+                        &projection,
+                    );
                     // Without term-backed groups, nothing here needs the
                     // map path: the writer must answer.
                     let written = written.expect("written without the map path");
@@ -516,8 +523,15 @@ groups:
             }
         }))
         .expect("a user");
-        let written = write_user(&user, &mapping, &catalog, BASES[0], &projection)
-            .expect("written without the map path");
+        let written = write_user(
+            &user,
+            &mapping,
+            &catalog,
+            &TermNames::default(),
+            BASES[0],
+            &projection,
+        )
+        .expect("written without the map path");
         let (body, etag) = by_map(&user, &mapping, &catalog, BASES[0], &projection);
         assert_eq!(
             String::from_utf8_lossy(&written.body),
@@ -543,7 +557,7 @@ groups:
     }
 
     #[test]
-    fn projections_and_term_groups_are_left_to_the_map_path() {
+    fn projections_are_left_to_the_map_path() {
         let mapping = Mapping::parse(EVERY_KIND, "test.yaml").expect("mapping");
         let schema = ActiveMapping::new(Arc::new(mapping.clone()))
             .expect("schemas")
@@ -562,33 +576,94 @@ groups:
         ] {
             let projection = Projection::parse(attributes, excluded, &schema).expect("projection");
             assert_eq!(
-                write_user(&user, &mapping, &catalog, BASES[0], &projection),
+                write_user(
+                    &user,
+                    &mapping,
+                    &catalog,
+                    &TermNames::default(),
+                    BASES[0],
+                    &projection
+                ),
                 None,
                 "{attributes:?} {excluded:?}"
             );
         }
         let projection = Projection::parse(None, None, &schema).expect("projection");
-        assert!(write_user(&user, &mapping, &catalog, BASES[0], &projection).is_some());
+        assert!(write_user(
+            &user,
+            &mapping,
+            &catalog,
+            &TermNames::default(),
+            BASES[0],
+            &projection
+        )
+        .is_some());
+    }
 
-        let terms = Mapping::parse(
-            "rules:\n  - {scim: userName, drupal: name}\ngroup_terms: {}\n",
+    /// Term-backed groups: in the version without their names, as
+    /// `render_user` hashes them; in the answer named, or left out when
+    /// their term is gone, as `TermNames::name_groups` shows them.
+    #[test]
+    fn term_groups_are_answered_as_the_map_path_answers_them() {
+        const NAMED: &str = "11111111-2222-4333-8444-555555555555";
+        const GONE: &str = "66666666-7777-4888-8999-000000000000";
+        const UNKNOWN: &str = "0b5b9b2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b";
+        let mapping = Mapping::parse(
+            "rules:\n  - {scim: userName, drupal: name}\n  - {scim: emails.value, drupal: mail}\ngroups:\n  - {role: editor, display_name: editor}\ngroup_terms: {}\n",
             "test.yaml",
         )
         .expect("mapping");
-        let catalog = RoleCatalog::build(site_roles(), &terms, &[], Instant::now());
-        let member = DrupalUser::from_resource(json!({
-            "type": "user--user", "id": "5f0c7a57-6a1c-4a5e-9a4c-2d3a4b5c6d7e",
-            "attributes": {"name": "ann"},
-            "relationships": {"field_scim_groups": {"data": [
-                {"type": "taxonomy_term--scim_groups", "id": "11111111-2222-4333-8444-555555555555"}
-            ]}}
-        }))
-        .expect("a user");
-        assert_eq!(
-            write_user(&member, &terms, &catalog, BASES[0], &projection),
-            None
-        );
-        // Without term references, the writer answers for such a mapping.
-        assert!(write_user(&user, &terms, &catalog, BASES[0], &projection).is_some());
+        let schema = ActiveMapping::new(Arc::new(mapping.clone()))
+            .expect("schemas")
+            .user_schema;
+        let projection = Projection::parse(None, None, &schema).expect("projection");
+        let site = site_roles();
+        let catalog = RoleCatalog::build(site.clone(), &mapping, &[], Instant::now());
+        let names = TermNames::default();
+        names.learn(NAMED, "Sales \"EU\" ✓");
+        names.forget(GONE);
+        let editor = json!({"type": "user_role--user_role", "id": site[0].id,
+            "meta": {"drupal_internal__target_id": "editor"}});
+        let unknown_upper = UNKNOWN.to_uppercase();
+        let mut answered = 0;
+        for terms in [
+            vec![NAMED, GONE, UNKNOWN],
+            vec![GONE],
+            vec![unknown_upper.as_str()],
+            vec![NAMED],
+            vec![],
+        ] {
+            for roles in [json!([]), json!([editor])] {
+                let data: Vec<Value> = terms
+                    .iter()
+                    .map(|id| json!({"type": "taxonomy_term--scim_groups", "id": id}))
+                    .collect();
+                let user = DrupalUser::from_resource(json!({
+                    "type": "user--user", "id": "5f0c7a57-6a1c-4a5e-9a4c-2d3a4b5c6d7e",
+                    "attributes": {"name": "ann", "mail": "ann@example.org",
+                        "changed": "2024-01-01T00:00:00+00:00"},
+                    "relationships": {
+                        "field_scim_groups": {"data": data},
+                        "roles": {"data": roles.clone()}
+                    }
+                }))
+                .expect("a user");
+                let written = write_user(&user, &mapping, &catalog, &names, BASES[2], &projection)
+                    .expect("written without the map path");
+                let mut rendered = render_user(&user, &mapping, &catalog);
+                names.name_groups(&mut rendered);
+                let version = rendered.version.clone();
+                let body =
+                    serde_json::to_vec(&render(rendered, BASES[2], &projection)).expect("JSON");
+                assert_eq!(
+                    String::from_utf8_lossy(&written.body),
+                    String::from_utf8_lossy(&body),
+                    "{terms:?} {roles}"
+                );
+                assert_eq!(written.version, version, "{terms:?} {roles}");
+                answered += 1;
+            }
+        }
+        assert_eq!(answered, 10);
     }
 }

@@ -40,6 +40,7 @@ pub use membership::{MemberAction, MemberFailure, MemberProblem, MembershipFailu
 pub use render::{render_user, ScimGroup, ScimUser};
 pub use roles::RoleCatalog;
 pub use term_groups::group_uuid;
+pub use term_names::TermNames;
 pub use user_json::{write_user, UserJson};
 pub use users::{new_account, UserRead};
 // Public for the benchmarks in benches/: the hot path of every list.

@@ -14,14 +14,14 @@
 //! `http::users`).
 //!
 //! Whatever this writer does not do returns `None`, and the caller takes
-//! the map path: a projection that would change the answer, term-backed
-//! groups (named after the version is computed, see `term_names`), and a
-//! mapping that writes `groups`, `id`, `meta` or `schemas` itself.
+//! the map path: a projection that would change the answer, and a mapping
+//! that writes `groups`, `id`, `meta` or `schemas` itself.
 
 use serde_json::Value;
 
 use super::render::{version_stamp, weak_tag, Fnv1a};
 use super::roles::RoleCatalog;
+use super::term_names::{TermName, TermNames};
 use crate::drupal::DrupalUser;
 use crate::mapping::{Mapping, Members, Node};
 use crate::scim::projection::Projection;
@@ -43,14 +43,10 @@ pub fn write_user(
     user: &DrupalUser,
     mapping: &Mapping,
     catalog: &RoleCatalog,
+    names: &TermNames,
     base: &str,
     projection: &Projection,
 ) -> Option<UserJson> {
-    if mapping.group_terms().is_some()
-        && !super::Provisioner::term_group_refs(mapping, user).is_empty()
-    {
-        return None;
-    }
     let attributes = mapping.tree_from_drupal(&user.attributes, &user.relationships);
     if ADDED.iter().any(|key| attributes.contains_key(key)) {
         return None;
@@ -62,10 +58,24 @@ pub fn write_user(
     if !projection.leaves_alone(present) {
         return None;
     }
-    let groups: Vec<(&str, &str)> = catalog
+    // The groups as the version saw them: the roles' with their names,
+    // then the terms' without (`render_user`); and as the answer shows
+    // them: the terms' named, the gone ones left out (`name_groups`).
+    let terms = super::Provisioner::term_group_refs(mapping, user);
+    let term_names = names.names_of(&terms);
+    let mut hashed: Vec<(&str, Option<&str>)> = catalog
         .groups_of(user)
-        .map(|g| (g.id.as_str(), g.display_name.as_str()))
+        .map(|g| (g.id.as_str(), Some(g.display_name.as_str())))
         .collect();
+    let mut groups = hashed.clone();
+    for (id, name) in terms.iter().zip(&term_names) {
+        hashed.push((id, None));
+        match name {
+            TermName::Named(name) => groups.push((id, Some(name))),
+            TermName::Unknown => groups.push((id, None)),
+            TermName::Gone => {}
+        }
+    }
 
     let mut out = Vec::with_capacity(1024);
     // Where each of the mapping's members was written, and where the
@@ -88,11 +98,11 @@ pub fn write_user(
     // order. The attributes' text is the body's own.
     let mut digest = Fnv1a::default();
     let mut separator: &[u8] = b"{";
-    let mut groups_pending = !groups.is_empty();
+    let mut groups_pending = !hashed.is_empty();
     let mut groups_text = Vec::new();
     for ((key, _), span) in attributes.iter().zip(&spans) {
         if groups_pending && b"groups".as_slice() < key.as_bytes() {
-            write_groups(&mut groups_text, &groups, None);
+            write_groups(&mut groups_text, &hashed, None);
             digest.add(separator);
             digest.add(b"\"groups\":");
             digest.add(&groups_text);
@@ -104,7 +114,7 @@ pub fn write_user(
         separator = b",";
     }
     if groups_pending {
-        write_groups(&mut groups_text, &groups, None);
+        write_groups(&mut groups_text, &hashed, None);
         digest.add(separator);
         digest.add(b"\"groups\":");
         digest.add(&groups_text);
@@ -174,9 +184,9 @@ fn write_members(
     out.push(b'}');
 }
 
-/// The role-backed groups: `{"$ref"?, "display", "type", "value"}`, the
-/// `$ref` only with a base.
-fn write_groups(out: &mut Vec<u8>, groups: &[(&str, &str)], base: Option<&str>) {
+/// Groups: `{"$ref"?, "display"?, "type", "value"}`, the `$ref` only with
+/// a base.
+fn write_groups(out: &mut Vec<u8>, groups: &[(&str, Option<&str>)], base: Option<&str>) {
     out.push(b'[');
     for (i, (id, display)) in groups.iter().enumerate() {
         if i > 0 {
@@ -190,9 +200,12 @@ fn write_groups(out: &mut Vec<u8>, groups: &[(&str, &str)], base: Option<&str>) 
             escape_into(out, id);
             out.extend_from_slice(b"\",");
         }
-        out.extend_from_slice(b"\"display\":");
-        write_str(out, display);
-        out.extend_from_slice(b",\"type\":\"direct\",\"value\":");
+        if let Some(display) = display {
+            out.extend_from_slice(b"\"display\":");
+            write_str(out, display);
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"type\":\"direct\",\"value\":");
         write_str(out, id);
         out.push(b'}');
     }

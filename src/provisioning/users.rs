@@ -84,7 +84,14 @@ impl Provisioner {
         let user = self.load_visible(id).await?;
         let catalog = self.role_catalog(None).await?;
         let mapping = self.mapping();
-        if let Some(json) = write_user(&user, &mapping, &catalog, base, projection) {
+        if let Some(json) = write_user(
+            &user,
+            &mapping,
+            &catalog,
+            &self.term_names,
+            base,
+            projection,
+        ) {
             return Ok(UserRead::Json(json));
         }
         Ok(UserRead::Rendered(
