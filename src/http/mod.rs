@@ -186,6 +186,17 @@ fn scim_json(status: StatusCode, body: &Value) -> HttpResponse {
         .body(bytes)
 }
 
+/// A resource response whose JSON is written already, with its `ETag`.
+fn scim_bytes(status: StatusCode, body: Vec<u8>, version: &str) -> HttpResponse {
+    let mut response = HttpResponse::build(status)
+        .insert_header((CONTENT_TYPE, SCIM_CONTENT_TYPE))
+        .body(body);
+    if let Ok(v) = HeaderValue::from_str(version) {
+        response.headers_mut().insert(ETAG, v);
+    }
+    response
+}
+
 /// A resource response with its `ETag` (RFC 7644 §3.14).
 fn scim_resource(status: StatusCode, body: &Value, version: &str) -> HttpResponse {
     let mut response = scim_json(status, body);

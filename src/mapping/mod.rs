@@ -21,6 +21,7 @@ mod rule;
 mod schema;
 mod template;
 mod transform;
+mod tree;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -32,6 +33,7 @@ pub use error::{Diagnostic, Item, MappingError, Section};
 pub use field::{AttributeSource, FieldType};
 pub use groups::{GroupExposure, GroupGrant, GroupTerms};
 pub use schema::{CustomAttribute, CustomSchema};
+pub use tree::{Members, Node};
 
 use groups::RoleRule;
 use raw::WhenAbsent;
@@ -167,6 +169,22 @@ impl Mapping {
         relationships: &Map<String, Value>,
     ) -> Map<String, Value> {
         let mut user = ScimUser::default();
+        for rule in self.rules.iter().filter(|r| r.direction.reads()) {
+            if let Some(path) = rule.scim_path() {
+                user.put(rule, path, rule.scim_values(attributes, relationships));
+            }
+        }
+        user.finish()
+    }
+
+    /// [`Mapping::from_drupal`] with keys borrowed from the mapping: the
+    /// same members, for writing straight into bytes.
+    pub fn tree_from_drupal(
+        &self,
+        attributes: &(impl AttributeSource + ?Sized),
+        relationships: &Map<String, Value>,
+    ) -> Members<'_> {
+        let mut user = tree::TreeUser::with_capacity(self.rules.len());
         for rule in self.rules.iter().filter(|r| r.direction.reads()) {
             if let Some(path) = rule.scim_path() {
                 user.put(rule, path, rule.scim_values(attributes, relationships));

@@ -18,6 +18,7 @@ mod roles;
 mod seen_accounts;
 mod term_groups;
 mod term_names;
+mod user_json;
 mod users;
 
 use std::sync::{Arc, PoisonError, RwLock};
@@ -39,7 +40,9 @@ pub use membership::{MemberAction, MemberFailure, MemberProblem, MembershipFailu
 pub use render::{render_user, ScimGroup, ScimUser};
 pub use roles::RoleCatalog;
 pub use term_groups::group_uuid;
-pub use users::new_account;
+pub use term_names::TermNames;
+pub use user_json::{write_user, UserJson};
+pub use users::{new_account, UserRead};
 // Public for the benchmarks in benches/: the hot path of every list.
 pub use pushdown::{translate, Pushdown};
 

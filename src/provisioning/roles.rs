@@ -240,11 +240,14 @@ impl RoleCatalog {
     }
 
     /// The exposed groups `user` holds.
-    pub fn groups_of<'c>(&'c self, user: &DrupalUser) -> impl Iterator<Item = &'c ExposedGroup> {
-        let held: Vec<String> = user.roles.iter().map(|r| r.id.clone()).collect();
-        self.groups
-            .iter()
-            .filter(move |g| held.iter().any(|id| id.eq_ignore_ascii_case(&g.id)))
+    /// (The user is borrowed, not its role ids copied: this runs on every
+    /// read.)
+    pub fn groups_of<'a>(&'a self, user: &'a DrupalUser) -> impl Iterator<Item = &'a ExposedGroup> {
+        self.groups.iter().filter(move |g| {
+            user.roles
+                .iter()
+                .any(|held| held.id.eq_ignore_ascii_case(&g.id))
+        })
     }
 
     /// Roles the role rules manage: machine name → UUID.

@@ -31,6 +31,17 @@ enum Known {
     Gone,
 }
 
+/// A term of a user's groups as an answer shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum TermName {
+    /// Shown with this `display`.
+    Named(String),
+    /// Left out.
+    Gone,
+    /// Shown without `display`.
+    Unknown,
+}
+
 #[derive(Default)]
 pub struct TermNames {
     terms: Mutex<HashMap<String, Known>>,
@@ -81,6 +92,24 @@ impl TermNames {
                 }
             }
         });
+    }
+
+    /// What is known of each of the terms `ids` (lower case, as
+    /// `referenced_terms` gives them), for [`super::write_user`]: what
+    /// [`TermNames::name_groups`] would do with each.
+    pub(super) fn names_of(&self, ids: &[String]) -> Vec<TermName> {
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        self.with(|known| {
+            ids.iter()
+                .map(|id| match known.get(&id.to_ascii_lowercase()) {
+                    Some(Known::Named(name)) => TermName::Named(name.clone()),
+                    Some(Known::Gone) => TermName::Gone,
+                    None => TermName::Unknown,
+                })
+                .collect()
+        })
     }
 
     /// Adds `display` to the user's term-backed groups whose name is known,

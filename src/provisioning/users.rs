@@ -11,6 +11,7 @@ use super::pushdown::{translate, Pushdown};
 use super::render::render_user;
 use super::roles::{ExposedGroup, RoleCatalog};
 use super::seen_accounts::REMEMBERED_PER_LIST;
+use super::user_json::{write_user, UserJson};
 use super::{
     ActiveMapping, Provisioner, ProvisioningError, ScimUser, UserList, UserQuery, CANDIDATE_LIMIT,
     DEFAULT_COUNT, MAX_RESULTS,
@@ -27,6 +28,7 @@ use crate::scim::error::ScimError;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::SortOrder;
 use crate::scim::patch::{apply_patch, PatchRequest};
+use crate::scim::projection::Projection;
 use crate::scim::version::VersionCondition;
 
 type Result<T> = std::result::Result<T, ProvisioningError>;
@@ -56,11 +58,45 @@ pub fn new_account(
     Ok(write)
 }
 
+/// A user read by id: its answer written, or the resource for the map path.
+#[derive(Debug)]
+pub enum UserRead {
+    Json(UserJson),
+    Rendered(ScimUser),
+}
+
 impl Provisioner {
     pub async fn get_user(&self, id: &str) -> Result<ScimUser> {
         let user = self.load_visible(id).await?;
         let catalog = self.role_catalog(None).await?;
         Ok(self.named(render_user(&user, &self.mapping(), &catalog)))
+    }
+
+    /// A user read by id as the answer's bytes, its `$ref`s and
+    /// `meta.location` under `base` (see [`super::write_user`]); the
+    /// rendered user when only the map path can answer.
+    pub async fn read_user(
+        &self,
+        id: &str,
+        base: &str,
+        projection: &Projection,
+    ) -> Result<UserRead> {
+        let user = self.load_visible(id).await?;
+        let catalog = self.role_catalog(None).await?;
+        let mapping = self.mapping();
+        if let Some(json) = write_user(
+            &user,
+            &mapping,
+            &catalog,
+            &self.term_names,
+            base,
+            projection,
+        ) {
+            return Ok(UserRead::Json(json));
+        }
+        Ok(UserRead::Rendered(
+            self.named(render_user(&user, &mapping, &catalog)),
+        ))
     }
 
     /// `rendered` with its term-backed groups named (see `term_names`).

@@ -120,6 +120,30 @@ impl Projection {
         }
     }
 
+    /// Whether [`Projection::apply`] would leave a resource unchanged whose
+    /// attributes `present` reports (`present(None, name)`: a top-level
+    /// member; `present(Some(urn), name)`: a member of that extension
+    /// object): no `attributes` or `excludedAttributes` was given, and no
+    /// `returned: never` or `returned: request` attribute is present. A
+    /// writer that does not apply projections may answer only then. It
+    /// errs on the side of `false`: a sub-attribute counts as present when
+    /// its attribute is.
+    pub fn leaves_alone(&self, present: impl Fn(Option<&str>, &str) -> bool) -> bool {
+        self.include.is_none()
+            && self.exclude.is_empty()
+            && self
+                .returns
+                .never
+                .iter()
+                .chain(&self.returns.request)
+                .all(|target| match target {
+                    Target::Extension(urn) => !present(None, urn),
+                    Target::Attr {
+                        container, attr, ..
+                    } => !present(container.as_deref(), attr),
+                })
+    }
+
     /// Whether the core attribute `attr` (canonical name) can appear in the
     /// answer at all, so that a server can skip computing it: `members` of
     /// a large group when the IdP asked to leave them out.

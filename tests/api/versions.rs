@@ -161,3 +161,34 @@ async fn a_malformed_version_condition_is_a_bad_request() {
     answer.assert_scim_error(400, None);
     assert!(app.drupal_user("zoe").is_some());
 }
+
+/// A read by id is written straight into bytes; the answer to a write is
+/// built as a map. For the same user they must be the same resource with
+/// the same version, groups included: else `If-Match` with the version a
+/// read gave would fail after a write, or the reverse.
+#[tokio::test]
+async fn a_read_answers_what_the_write_before_it_answered() {
+    let app = spawn_app().await;
+    let id = app.create_user("yuki", "yuki@example.org").await;
+    let group = app.group_id("editor").await;
+    let joined = app
+        .patch(
+            &format!("/Groups/{group}"),
+            &patch_op(json!([{"op": "add", "path": "members", "value": [{"value": id}]}])),
+        )
+        .await;
+    assert!(joined.status < 300, "{}", joined.body);
+
+    let patched = app
+        .patch(&format!("/Users/{id}"), &patch_active(false))
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let read = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(read.body, patched.body);
+    assert_eq!(read.header("etag"), patched.header("etag"));
+    assert_eq!(read.body["groups"][0]["value"], json!(group));
+    assert!(read.body["groups"][0]["$ref"]
+        .as_str()
+        .is_some_and(|r| r.ends_with(&format!("/Groups/{group}"))));
+}
