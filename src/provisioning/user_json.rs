@@ -252,28 +252,8 @@ fn write_schemas(out: &mut Vec<u8>, attributes: &Members) {
 fn write_node(out: &mut Vec<u8>, node: &Node) {
     match node {
         Node::Leaf(value) => write_value(out, value),
-        Node::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_node(out, item);
-            }
-            out.push(b']');
-        }
-        Node::Object(members) => {
-            out.push(b'{');
-            for (i, (key, item)) in members.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(out, key);
-                out.push(b':');
-                write_node(out, item);
-            }
-            out.push(b'}');
-        }
+        Node::Array(items) => write_array(out, items, write_node),
+        Node::Object(members) => write_object(out, members.iter(), write_node),
     }
 }
 
@@ -290,28 +270,12 @@ pub(super) fn write_value(out: &mut Vec<u8>, value: &Value) {
             let _ = serde_json::to_writer(&mut *out, n);
         }
         Value::String(s) => write_str(out, s),
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_value(out, item);
-            }
-            out.push(b']');
-        }
-        Value::Object(members) => {
-            out.push(b'{');
-            for (i, (key, item)) in members.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(out, key);
-                out.push(b':');
-                write_value(out, item);
-            }
-            out.push(b'}');
-        }
+        Value::Array(items) => write_array(out, items, write_value),
+        Value::Object(members) => write_object(
+            out,
+            members.iter().map(|(k, v)| (k.as_str(), v)),
+            write_value,
+        ),
     }
 }
 
@@ -353,6 +317,36 @@ fn needs_escape(word: u64) -> bool {
     let quote = has_zero(word ^ (ONES * u64::from(b'"')));
     let backslash = has_zero(word ^ (ONES * u64::from(b'\\')));
     below_space | quote | backslash != 0
+}
+
+/// `[a,b,...]`, each item written by `each`.
+fn write_array<T>(out: &mut Vec<u8>, items: &[T], each: fn(&mut Vec<u8>, &T)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        each(out, item);
+    }
+    out.push(b']');
+}
+
+/// `{"k":v,...}` in the members' order, each value written by `each`.
+fn write_object<'a, T: 'a>(
+    out: &mut Vec<u8>,
+    members: impl Iterator<Item = (&'a str, &'a T)>,
+    each: fn(&mut Vec<u8>, &T),
+) {
+    out.push(b'{');
+    for (i, (key, item)) in members.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, key);
+        out.push(b':');
+        each(out, item);
+    }
+    out.push(b'}');
 }
 
 fn write_str(out: &mut Vec<u8>, text: &str) {
