@@ -16,7 +16,6 @@ mod path;
 #[cfg(test)]
 mod properties;
 mod raw;
-mod resource;
 mod rule;
 mod schema;
 mod template;
@@ -37,7 +36,6 @@ pub use tree::{Members, Node};
 
 use groups::RoleRule;
 use raw::WhenAbsent;
-use resource::ScimUser;
 use rule::Rule;
 
 /// A checked, compiled mapping file.
@@ -168,13 +166,7 @@ impl Mapping {
         attributes: &(impl AttributeSource + ?Sized),
         relationships: &Map<String, Value>,
     ) -> Map<String, Value> {
-        let mut user = ScimUser::default();
-        for rule in self.rules.iter().filter(|r| r.direction.reads()) {
-            if let Some(path) = rule.scim_path() {
-                user.put(rule, path, rule.scim_values(attributes, relationships));
-            }
-        }
-        user.finish()
+        self.tree_from_drupal(attributes, relationships).into_map()
     }
 
     /// [`Mapping::from_drupal`] with keys borrowed from the mapping: the

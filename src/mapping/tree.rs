@@ -1,11 +1,12 @@
-//! The canonical SCIM user of [`resource`](super::resource), with its keys
-//! borrowed from the mapping instead of copied: for answers written
-//! straight into bytes, which never need a `Map<String, Value>`. Built by
-//! the same steps as `resource::ScimUser::put`, with a map's behaviour
-//! (members sorted by key, a second insert replaces the first); the
-//! writer's tests compare the two over every shipped mapping.
+//! Assembles the canonical SCIM user from what the rules read back from
+//! Drupal: nested objects, extension objects under their URN, and elements
+//! of multi-valued attributes merged by identity (`type: work`). Its keys
+//! are borrowed from the mapping instead of copied, with a map's behaviour
+//! (members sorted by key, a second insert replaces the first): answers
+//! written straight into bytes use the tree as it is, and everything that
+//! needs a `Map<String, Value>` (PATCH, PUT, lists) turns it into one.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::path::{Preference, ScimPath};
 use super::rule::Rule;
@@ -23,7 +24,26 @@ pub enum Node<'r> {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Members<'r>(Vec<(&'r str, Node<'r>)>);
 
+impl Node<'_> {
+    /// The `Value` this node stands for, moving what it holds.
+    pub fn into_value(self) -> Value {
+        match self {
+            Node::Leaf(value) => value,
+            Node::Array(items) => Value::Array(items.into_iter().map(Node::into_value).collect()),
+            Node::Object(members) => Value::Object(members.into_map()),
+        }
+    }
+}
+
 impl<'r> Members<'r> {
+    /// The members as a `Map`, moving what they hold.
+    pub fn into_map(self) -> Map<String, Value> {
+        self.0
+            .into_iter()
+            .map(|(key, node)| (key.to_string(), node.into_value()))
+            .collect()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&'r str, &Node<'r>)> + '_ {
         self.0.iter().map(|(k, v)| (*k, v))
     }
@@ -93,7 +113,7 @@ impl<'r> Members<'r> {
 }
 
 /// The elements of one multi-valued attribute that rules of one identity
-/// fill (`resource::Placed`).
+/// fill, so that two rules (`.value`, `.display`) fill the same elements.
 #[derive(Debug)]
 struct Placed<'r> {
     schema: &'r str,
@@ -119,7 +139,7 @@ impl<'r> TreeUser<'r> {
         }
     }
 
-    /// `resource::ScimUser::put`, step for step.
+    /// Adds what `rule` read (never empty values: nothing is written then).
     pub fn put(&mut self, rule: &'r Rule, path: &'r ScimPath, values: Vec<Value>) {
         if values.is_empty() {
             return;
