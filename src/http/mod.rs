@@ -181,16 +181,26 @@ fn scim_json(status: StatusCode, body: &Value) -> HttpResponse {
     if serde_json::to_writer(&mut bytes, body).is_err() {
         bytes.clear();
     }
-    HttpResponse::build(status)
-        .insert_header((CONTENT_TYPE, SCIM_CONTENT_TYPE))
-        .body(bytes)
+    scim_body(status, bytes)
+}
+
+/// `Content-Type: application/scim+json`, made once: a header value parsed
+/// from text, and the builder's header pair, cost more than the rest of
+/// making the response.
+static SCIM_TYPE: HeaderValue = HeaderValue::from_static(SCIM_CONTENT_TYPE);
+
+/// A SCIM JSON response of bytes written already.
+fn scim_body(status: StatusCode, body: Vec<u8>) -> HttpResponse {
+    let mut response = HttpResponse::with_body(status, BoxBody::new(body));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, SCIM_TYPE.clone());
+    response
 }
 
 /// A resource response whose JSON is written already, with its `ETag`.
 fn scim_bytes(status: StatusCode, body: Vec<u8>, version: &str) -> HttpResponse {
-    let mut response = HttpResponse::build(status)
-        .insert_header((CONTENT_TYPE, SCIM_CONTENT_TYPE))
-        .body(body);
+    let mut response = scim_body(status, body);
     if let Ok(v) = HeaderValue::from_str(version) {
         response.headers_mut().insert(ETAG, v);
     }
@@ -344,5 +354,50 @@ fn with_refs(
                 item.insert("$ref".into(), Value::String(reference));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::to_bytes;
+
+    use super::*;
+
+    /// What the builder made before `scim_body` set the header itself.
+    #[actix_web::test]
+    async fn a_written_answer_has_the_builders_status_headers_and_body() {
+        let body = br#"{"id":"1"}"#.to_vec();
+        let ours = scim_bytes(StatusCode::CREATED, body.clone(), "W/\"1-2\"");
+        let mut theirs = HttpResponse::build(StatusCode::CREATED)
+            .insert_header((CONTENT_TYPE, SCIM_CONTENT_TYPE))
+            .body(body.clone());
+        theirs
+            .headers_mut()
+            .insert(ETAG, HeaderValue::from_static("W/\"1-2\""));
+        assert_eq!(ours.status(), theirs.status());
+        let headers = |r: &HttpResponse| {
+            let mut all: Vec<(String, Vec<u8>)> = r
+                .headers()
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect();
+            all.sort();
+            all
+        };
+        assert_eq!(headers(&ours), headers(&theirs));
+        assert_eq!(
+            ours.headers().get(CONTENT_TYPE).unwrap(),
+            "application/scim+json"
+        );
+        assert_eq!(to_bytes(ours.into_body()).await.unwrap(), body);
+        let list = scim_json(StatusCode::OK, &serde_json::json!({"a": 1}));
+        assert_eq!(
+            headers(&list),
+            vec![("content-type".into(), b"application/scim+json".to_vec())]
+        );
+        assert_eq!(
+            to_bytes(list.into_body()).await.unwrap(),
+            &br#"{"a":1}"#[..]
+        );
     }
 }
