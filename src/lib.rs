@@ -11,6 +11,7 @@ pub mod check;
 pub mod config;
 pub mod demo;
 pub mod drupal;
+pub mod fixed_keys;
 pub mod health;
 pub mod http;
 pub mod mapping;

@@ -65,8 +65,9 @@
 //! Pure: no clock, no I/O. The caller measures each request and feeds it in
 //! with the time it ended; the tests feed in made-up latencies and times.
 
-use std::collections::HashMap;
 use std::time::Duration;
+
+use crate::fixed_keys::FixedKeyMap;
 
 /// Fewest samples that make a window.
 pub const MIN_WINDOW: usize = 8;
@@ -205,8 +206,8 @@ impl Window {
     }
 
     /// The median latency of each operation.
-    fn typical(&self) -> HashMap<&'static str, Duration> {
-        let mut all: HashMap<&'static str, Vec<Duration>> = HashMap::new();
+    fn typical(&self) -> FixedKeyMap<&'static str, Duration> {
+        let mut all: FixedKeyMap<&'static str, Vec<Duration>> = FixedKeyMap::default();
         for (op, latency) in &self.latencies {
             all.entry(op).or_default().push(*latency);
         }
@@ -233,9 +234,9 @@ struct Probe {
     /// The lowest limit the probe may go to.
     floor: usize,
     /// The previous window's typical (median) latency per operation.
-    previous: HashMap<&'static str, Duration>,
+    previous: FixedKeyMap<&'static str, Duration>,
     /// The lowest typical latency per operation over the whole probe.
-    typical: HashMap<&'static str, Duration>,
+    typical: FixedKeyMap<&'static str, Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,7 +272,7 @@ pub struct Vegas {
     limit: usize,
     generation: u64,
     /// What each operation takes with little queued.
-    baselines: HashMap<&'static str, Duration>,
+    baselines: FixedKeyMap<&'static str, Duration>,
     window: Window,
     /// Windows closed so far.
     windows: u32,
@@ -297,7 +298,7 @@ impl Vegas {
             max,
             limit: INITIAL_LIMIT.min(max),
             generation: 0,
-            baselines: HashMap::new(),
+            baselines: FixedKeyMap::default(),
             window: Window::default(),
             windows: 0,
             since_probe: 0,
@@ -661,7 +662,7 @@ mod tests {
         // The most common value of the last stretch (probes and tries move
         // it briefly).
         let tail = &trace[trace.len() - 20..];
-        let mut counts = HashMap::new();
+        let mut counts = std::collections::HashMap::new();
         for limit in tail {
             *counts.entry(*limit).or_insert(0) += 1;
         }

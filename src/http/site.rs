@@ -4,7 +4,6 @@
 //! handler already extracts). A reload swaps a site's entry: requests in
 //! flight keep the `Arc` of the state they started with.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -15,6 +14,7 @@ use actix_web::{web, Error};
 
 use super::bulk::BulkLimits;
 use super::AppState;
+use crate::fixed_keys::FixedKeyMap;
 
 /// Where each site of a `sites:` configuration is served.
 pub const SITE_SCOPE: &str = "/sites/{site}/scim/v2";
@@ -33,7 +33,8 @@ pub fn site_path(id: &str, multi_site: bool) -> String {
 /// Every site being served, by id.
 pub struct SiteRegistry {
     multi_site: bool,
-    sites: RwLock<HashMap<Arc<str>, Arc<AppState>>>,
+    /// Keyed by the configuration's site ids (`crate::fixed_keys`).
+    sites: RwLock<FixedKeyMap<Arc<str>, Arc<AppState>>>,
 }
 
 impl SiteRegistry {

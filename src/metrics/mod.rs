@@ -23,8 +23,10 @@
 
 pub mod history;
 
+use crate::fixed_keys::FixedKeyMap;
+
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::Hash;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -123,34 +125,11 @@ impl<L: EncodeLabelSet> EncodeLabelSet for WithSite<'_, L> {
     }
 }
 
-/// FNV-1a: label sets are a few short names from the configuration and
-/// the code, never chosen by a client, so they need no protection against
-/// crafted collisions, and SipHash (the default) cost more than the rest
-/// of the metrics on every request.
-#[derive(Default)]
-struct LabelHasher(u64);
-
-impl Hasher for LabelHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut hash = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = hash;
-    }
-}
-
 /// One site's series of one metric, by their other labels.
 struct Series<L, M> {
-    metrics: RwLock<HashMap<L, M, BuildHasherDefault<LabelHasher>>>,
+    // FNV-1a: label sets are a few short names from the configuration and
+    // the code, never chosen by a client.
+    metrics: RwLock<FixedKeyMap<L, M>>,
     new: fn() -> M,
 }
 
