@@ -3,6 +3,7 @@
 
 mod auth;
 mod bulk;
+mod by_id;
 pub mod caller;
 pub mod clients;
 mod deadline;

@@ -6,11 +6,13 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
+use super::by_id::ById;
 use super::error::ApiError;
 use super::request_log::label;
 use super::{
-    base_url, json_body, list_page, not_modified, only, projection_of, scim_bytes, scim_resource,
-    text_attribute, version_condition, with_location, with_refs, AppState, ListRequest, Query,
+    base_url, json_body, list_page, no_such_route, not_modified, only, projection_of, scim_bytes,
+    scim_resource, text_attribute, version_condition, with_location, with_refs, AppState,
+    ListRequest, Query,
 };
 use crate::provisioning::{ScimUser, UserQuery, UserRead};
 use crate::scim::list::ListParams;
@@ -30,14 +32,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(search))
             .default_service(only("POST")),
     )
-    .service(
-        web::resource("/Users/{id}")
-            .route(web::get().to(get))
-            .route(web::put().to(replace))
-            .route(web::patch().to(patch))
-            .route(web::delete().to(delete))
-            .default_service(only("GET, PUT, PATCH, DELETE")),
-    );
+    // `/Users/{id}`, after the static routes above, without a regular
+    // expression (`by_id`).
+    .service(ById {
+        prefix: "/Users",
+        get: web::to(get),
+        put: web::to(replace),
+        patch: web::to(patch),
+        delete: web::to(delete),
+        other: only("GET, PUT, PATCH, DELETE"),
+        not_an_id: web::to(no_such_route),
+    });
 }
 
 async fn list(

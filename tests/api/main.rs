@@ -35,6 +35,7 @@ mod quirks;
 mod reload;
 mod resilience;
 mod round_trips;
+mod routing;
 mod seen_accounts;
 mod sites;
 mod status_browser;
