@@ -44,8 +44,8 @@ pub async fn require_bearer(
     let refusal = match verdict.and_then(|caller| writes_allowed(&req, caller)) {
         Ok(caller) => {
             caller.attach(&req);
-            return next
-                .call(req)
+            // The audit scope opens here, not in a layer of its own.
+            return super::request_log::audit_scope(req, next)
                 .await
                 .map(ServiceResponse::map_into_boxed_body);
         }

@@ -4,7 +4,7 @@
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, ResponseError};
 use serde_json::Value;
@@ -72,19 +72,36 @@ impl ResponseError for ApiError {
 
 /// Rewrites the framework's own rejections (unknown method, body too large,
 /// unreadable path or query) into SCIM error documents, so an IdP always
-/// gets the error format RFC 7644 §3.12 promises.
+/// gets the error format RFC 7644 §3.12 promises. And answers HEAD as GET
+/// without the body (RFC 9110 §9.3.2), so every GET route answers it: the
+/// routes inside see a GET, and the answer, rewritten or not, loses its
+/// body here. (One layer for both: each layer costs a boxed future on
+/// every request.)
 pub async fn scim_rejections(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let response = next.call(req).await?;
+    let head = req.method() == Method::HEAD;
+    if head {
+        req.head_mut().method = Method::GET;
+    }
+    let response = rejections_as_scim(next.call(req).await?);
+    Ok(if head {
+        response.map_body(|_, _| BoxBody::new(()))
+    } else {
+        response
+    })
+}
+
+/// The answer, or the SCIM error document for a rejection of the framework's.
+fn rejections_as_scim(response: ServiceResponse<impl MessageBody + 'static>) -> ServiceResponse {
     let status = response.status();
     let is_scim = response
         .headers()
         .get(CONTENT_TYPE)
         .is_some_and(|v| v == SCIM_CONTENT_TYPE);
     if !(status.is_client_error() || status.is_server_error()) || is_scim {
-        return Ok(response.map_into_boxed_body());
+        return response.map_into_boxed_body();
     }
     // The method and path as the request came in here (nothing inside
     // changes them), read only when an answer is rewritten.
@@ -106,7 +123,7 @@ pub async fn scim_rejections(
     };
     let scim = ApiError(ScimError::new(status.as_u16(), None, detail)).error_response();
     let (request, _) = response.into_parts();
-    Ok(ServiceResponse::new(request, scim))
+    ServiceResponse::new(request, scim)
 }
 
 fn to_scim_error(e: ProvisioningError) -> ScimError {

@@ -59,8 +59,8 @@ fn rounded_ms(elapsed: std::time::Duration) -> f64 {
 }
 
 /// Opens the audit scope of an authenticated SCIM request: the changes it
-/// makes are recorded with its id, client and site. Wrapped inside the
-/// authentication, which found the caller.
+/// makes are recorded with its id, client and site. Called by the
+/// authentication (`auth::require_bearer`) once it found the caller.
 pub async fn audit_scope(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
