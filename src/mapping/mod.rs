@@ -36,7 +36,7 @@ pub use tree::{Members, Node};
 
 use groups::RoleRule;
 use raw::WhenAbsent;
-use rule::Rule;
+use rule::{Read, Rule};
 
 /// A checked, compiled mapping file.
 #[derive(Debug, Clone, PartialEq)]
@@ -171,15 +171,24 @@ impl Mapping {
 
     /// [`Mapping::from_drupal`] with keys borrowed from the mapping: the
     /// same members, for writing straight into bytes.
-    pub fn tree_from_drupal(
-        &self,
-        attributes: &(impl AttributeSource + ?Sized),
+    /// Strings and booleans that come back as Drupal holds them are
+    /// borrowed from `attributes`, not copied.
+    pub fn tree_from_drupal<'r>(
+        &'r self,
+        attributes: &'r (impl AttributeSource + ?Sized),
         relationships: &Map<String, Value>,
-    ) -> Members<'_> {
+    ) -> Members<'r> {
         let mut user = tree::TreeUser::with_capacity(self.rules.len());
         for rule in self.rules.iter().filter(|r| r.direction.reads()) {
             if let Some(path) = rule.scim_path() {
-                user.put(rule, path, rule.scim_values(attributes, relationships));
+                match rule.scim_read(attributes, relationships) {
+                    Read::Nothing => {}
+                    Read::Text(text) => user.put(rule, path, [Node::Text(text)]),
+                    Read::Bool(b) => user.put(rule, path, [Node::Leaf(Value::Bool(b))]),
+                    Read::Values(values) => {
+                        user.put(rule, path, values.into_iter().map(Node::Leaf))
+                    }
+                }
             }
         }
         user.finish()

@@ -252,6 +252,7 @@ fn write_schemas(out: &mut Vec<u8>, attributes: &Members) {
 fn write_node(out: &mut Vec<u8>, node: &Node) {
     match node {
         Node::Leaf(value) => write_value(out, value),
+        Node::Text(text) => write_str(out, text),
         Node::Array(items) => write_array(out, items, write_node),
         Node::Object(members) => write_object(out, members.iter(), write_node),
     }
