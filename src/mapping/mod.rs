@@ -32,7 +32,7 @@ pub use error::{Diagnostic, Item, MappingError, Section};
 pub use field::{AttributeSource, FieldType};
 pub use groups::{GroupExposure, GroupGrant, GroupTerms};
 pub use schema::{CustomAttribute, CustomSchema};
-pub use tree::{Members, Node};
+pub use tree::{key_order, Members, Node};
 
 use groups::RoleRule;
 use raw::WhenAbsent;

@@ -72,8 +72,7 @@ impl<'r> Members<'r> {
     }
 
     fn find(&self, key: &str) -> Result<usize, usize> {
-        self.0
-            .binary_search_by(|(k, _)| k.as_bytes().cmp(key.as_bytes()))
+        self.0.binary_search_by(|(k, _)| key_order(k, key))
     }
 
     /// `Map::insert`: replaces the value of a key already there.
@@ -114,6 +113,18 @@ impl<'r> Members<'r> {
             _ => None,
         }
     }
+}
+
+/// Keys in `serde_json::Map`'s order (bytewise), compared in place: most
+/// differ in their first byte, and `Ord` for slices calls `memcmp`.
+pub fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 /// The elements of one multi-valued attribute that rules of one identity
