@@ -48,6 +48,8 @@ pub struct Mapping {
     group_grants: Vec<GroupGrant>,
     group_terms: Option<GroupTerms>,
     role_rules: Vec<RoleRule>,
+    /// See [`Mapping::plain_keys`].
+    plain_keys: bool,
 }
 
 /// One SCIM value a rule connects to a Drupal field: what `/Schemas`
@@ -192,6 +194,13 @@ impl Mapping {
             }
         }
         user.finish()
+    }
+
+    /// Whether no key of [`Mapping::tree_from_drupal`]'s members (schema
+    /// URNs, attribute and sub-attribute names, filter attributes, `type`,
+    /// `primary`) needs escaping in JSON: a writer may then copy them.
+    pub fn plain_keys(&self) -> bool {
+        self.plain_keys
     }
 
     /// The Drupal field a SCIM filter attribute is stored in, for pushing a

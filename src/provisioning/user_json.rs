@@ -75,56 +75,36 @@ pub fn write_user(
     }
 
     let mut out = Vec::with_capacity(1024);
-    // Where each of the mapping's members was written, and where the
-    // version goes: the digest needs the attributes' text first.
-    let mut spans = Vec::with_capacity(attributes.len());
+    // The digest: the text `render_user` hashed, the mapping's attributes
+    // and `groups` (without `$ref`; no `schemas`, `id` or `meta`), in key
+    // order, hashed as the body is written (the attributes' text is the
+    // body's own). The version goes where `write_meta` says, afterwards.
+    let mut hashed_groups = Vec::new();
+    if !hashed.is_empty() {
+        hashed_groups.extend_from_slice(b"\"groups\":");
+        write_groups(&mut hashed_groups, &hashed, None);
+    }
+    let mut digest = Fnv1a::default();
     let mut version_at = None;
     let changed = user.attribute_str("changed");
-    let own_only = write_members(&mut out, &attributes, &mut spans, |out, key| {
+    let written = Written {
+        attributes: &attributes,
+        plain_keys: mapping.plain_keys(),
+        hashed_groups: &hashed_groups,
+    };
+    let own_only = written.write(&mut out, &mut digest, |out, key| {
         match key {
             "groups" if !groups.is_empty() => write_groups(out, &groups, Some(base)),
             "groups" => return false,
             "id" => write_str(out, &user.id),
             "meta" => version_at = Some(write_meta(out, user, changed, base)),
-            _ => write_schemas(out, &attributes),
+            _ => write_schemas(out, &attributes, written.plain_keys),
         }
         true
     });
     if !own_only {
         return None;
     }
-
-    // The digest: the text `render_user` hashed, the mapping's attributes
-    // and `groups` (without `$ref`; no `schemas`, `id` or `meta`), in key
-    // order. The attributes' text is the body's own.
-    let mut digest = Fnv1a::default();
-    let mut separator: &[u8] = b"{";
-    let mut groups_pending = !hashed.is_empty();
-    let mut groups_text = Vec::new();
-    for ((key, _), span) in attributes.iter().zip(&spans) {
-        if groups_pending && key_order("groups", key).is_lt() {
-            write_groups(&mut groups_text, &hashed, None);
-            digest.add(separator);
-            digest.add(b"\"groups\":");
-            digest.add(&groups_text);
-            separator = b",";
-            groups_pending = false;
-        }
-        digest.add(separator);
-        digest.add(out.get(span.clone()).unwrap_or_default());
-        separator = b",";
-    }
-    if groups_pending {
-        write_groups(&mut groups_text, &hashed, None);
-        digest.add(separator);
-        digest.add(b"\"groups\":");
-        digest.add(&groups_text);
-        separator = b",";
-    }
-    if separator == b"{" {
-        digest.add(separator);
-    }
-    digest.add(b"}");
     let (tag, len) = weak_tag_bytes(stamp_of(changed), digest.0);
     let tag = tag.get(..len)?;
 
@@ -141,61 +121,98 @@ pub fn write_user(
     Some(UserJson { version, body: out })
 }
 
-/// `{...}`: the members of `attributes` and those of [`ADDED`] that
-/// `added` writes (it writes the value of `key` and says whether it did),
-/// all in key order.
-/// `spans` receives where each of the attributes' members (`"key":value`)
-/// was written. `false` when the attributes hold a member of [`ADDED`]
-/// (the mapping wrote it itself): the map path answers then.
-fn write_members(
-    out: &mut Vec<u8>,
-    attributes: &Members,
-    spans: &mut Vec<std::ops::Range<usize>>,
-    mut added: impl FnMut(&mut Vec<u8>, &str) -> bool,
-) -> bool {
-    out.push(b'{');
-    let mut first = true;
-    let mut extra = ADDED.iter().peekable();
-    let mut own = attributes.iter().peekable();
-    loop {
-        let take_extra = match (extra.peek(), own.peek()) {
-            (Some(e), Some((k, _))) => match key_order(e, k) {
-                std::cmp::Ordering::Less => true,
-                std::cmp::Ordering::Greater => false,
-                std::cmp::Ordering::Equal => return false,
-            },
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        let mark = out.len();
-        if !first {
-            out.push(b',');
-        }
-        if take_extra {
-            let Some(key) = extra.next() else { break };
-            // The keys of `ADDED` need no escaping.
-            out.push(b'"');
-            out.extend_from_slice(key.as_bytes());
-            out.extend_from_slice(b"\":");
-            if !added(out, key) {
-                out.truncate(mark);
-                continue;
-            }
-        } else {
-            let Some((key, value)) = own.next() else {
-                break;
+/// The mapping's members, and how to write them.
+struct Written<'a> {
+    attributes: &'a Members<'a>,
+    /// No key of the mapping needs escaping ([`Mapping::plain_keys`]).
+    plain_keys: bool,
+    /// `"groups":[...]` as the digest sees it; empty without groups.
+    hashed_groups: &'a [u8],
+}
+
+impl Written<'_> {
+    /// `{...}`: the members of `attributes` and those of [`ADDED`] that
+    /// `added` writes (it writes the value of `key` and says whether it
+    /// did), all in key order; `digest` gets the text of the attributes'
+    /// members and the hashed groups in that order, in braces. `false`
+    /// when the attributes hold a member of [`ADDED`] (the mapping wrote it
+    /// itself): the map path answers then.
+    fn write(
+        &self,
+        out: &mut Vec<u8>,
+        digest: &mut Fnv1a,
+        mut added: impl FnMut(&mut Vec<u8>, &str) -> bool,
+    ) -> bool {
+        out.push(b'{');
+        let mut first = true;
+        let mut separator: &[u8] = b"{";
+        let mut extra = ADDED.iter().peekable();
+        let mut own = self.attributes.iter().peekable();
+        loop {
+            let take_extra = match (extra.peek(), own.peek()) {
+                (Some(e), Some((k, _))) => match key_order(e, k) {
+                    std::cmp::Ordering::Less => true,
+                    std::cmp::Ordering::Greater => false,
+                    std::cmp::Ordering::Equal => return false,
+                },
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
             };
-            let start = out.len();
-            write_str(out, key);
-            out.push(b':');
-            write_node(out, value);
-            spans.push(start..out.len());
+            let mark = out.len();
+            if !first {
+                out.push(b',');
+            }
+            if take_extra {
+                let Some(key) = extra.next() else { break };
+                if *key == "groups" && !self.hashed_groups.is_empty() {
+                    digest.add(separator);
+                    digest.add(self.hashed_groups);
+                    separator = b",";
+                }
+                // The keys of `ADDED` need no escaping.
+                write_key::<true>(out, key);
+                if !added(out, key) {
+                    out.truncate(mark);
+                    continue;
+                }
+            } else {
+                let Some((key, value)) = own.next() else {
+                    break;
+                };
+                let start = out.len();
+                if self.plain_keys {
+                    write_key::<true>(out, key);
+                    write_node::<true>(out, value);
+                } else {
+                    write_key::<false>(out, key);
+                    write_node::<false>(out, value);
+                }
+                digest.add(separator);
+                digest.add(out.get(start..).unwrap_or_default());
+                separator = b",";
+            }
+            first = false;
         }
-        first = false;
+        out.push(b'}');
+        if separator == b"{" {
+            digest.add(separator);
+        }
+        digest.add(b"}");
+        true
     }
-    out.push(b'}');
-    true
+}
+
+/// `"key":`, escaped unless `PLAIN` says it needs no escaping.
+fn write_key<const PLAIN: bool>(out: &mut Vec<u8>, key: &str) {
+    if PLAIN {
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
+    } else {
+        write_str(out, key);
+        out.push(b':');
+    }
 }
 
 /// Groups: `{"$ref"?, "display"?, "type", "value"}`, the `$ref` only with
@@ -251,24 +268,40 @@ fn write_meta(out: &mut Vec<u8>, user: &DrupalUser, changed: Option<&str>, base:
 }
 
 /// The core schema, then each extension the attributes hold, in key order.
-fn write_schemas(out: &mut Vec<u8>, attributes: &Members) {
+fn write_schemas(out: &mut Vec<u8>, attributes: &Members, plain_keys: bool) {
     out.push(b'[');
     write_str(out, USER_URN);
     for (key, _) in attributes.iter().filter(|(k, _)| k.starts_with("urn:")) {
         out.push(b',');
-        write_str(out, key);
+        if plain_keys {
+            out.push(b'"');
+            out.extend_from_slice(key.as_bytes());
+            out.push(b'"');
+        } else {
+            write_str(out, key);
+        }
     }
     out.push(b']');
 }
 
 /// `node` as `serde_json::to_writer` writes the `Value` the map path
-/// builds of it.
-fn write_node(out: &mut Vec<u8>, node: &Node) {
+/// builds of it; keys as [`write_key`] writes them.
+fn write_node<const PLAIN: bool>(out: &mut Vec<u8>, node: &Node) {
     match node {
         Node::Leaf(value) => write_value(out, value),
         Node::Text(text) => write_str(out, text),
-        Node::Array(items) => write_array(out, items, write_node),
-        Node::Object(members) => write_object(out, members.iter(), write_node),
+        Node::Array(items) => write_array(out, items, write_node::<PLAIN>),
+        Node::Object(members) => {
+            out.push(b'{');
+            for (i, (key, item)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_key::<PLAIN>(out, key);
+                write_node::<PLAIN>(out, item);
+            }
+            out.push(b'}');
+        }
     }
 }
 
@@ -492,6 +525,39 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn plain_keys_are_written_as_escaped_keys_are_for_every_shipped_mapping() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/mappings");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).expect("mappings/") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "yaml") {
+                continue;
+            }
+            let mapping = Mapping::load_file(&path).expect("a mapping");
+            assert!(mapping.plain_keys(), "{}", path.display());
+            let mut attributes = serde_json::Map::new();
+            for field in mapping.mapped_fields() {
+                attributes.insert(field.name, json!("a \"b\""));
+            }
+            let tree = mapping.tree_from_drupal(&attributes, &serde_json::Map::new());
+            assert!(!tree.is_empty(), "{}", path.display());
+            for (key, node) in tree.iter() {
+                let (mut plain, mut escaped) = (Vec::new(), Vec::new());
+                write_key::<true>(&mut plain, key);
+                write_node::<true>(&mut plain, node);
+                write_key::<false>(&mut escaped, key);
+                write_node::<false>(&mut escaped, node);
+                assert_eq!(plain, escaped, "{}", path.display());
+            }
+            checked += 1;
+        }
+        assert!(checked >= 8);
+        let mut out = Vec::new();
+        write_key::<false>(&mut out, "a\"b");
+        assert_eq!(out, b"\"a\\\"b\":");
     }
 
     proptest! {
