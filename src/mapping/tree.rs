@@ -108,7 +108,8 @@ impl<'r> Members<'r> {
     }
 
     fn list(&mut self, key: &'r str) -> Option<&mut Vec<Node<'r>>> {
-        match self.entry(key, || Node::Array(Vec::new())) {
+        // Room for the one value most lists get, without growing.
+        match self.entry(key, || Node::Array(Vec::with_capacity(1))) {
             Node::Array(items) => Some(items),
             _ => None,
         }
@@ -205,12 +206,15 @@ impl<'r> TreeUser<'r> {
                 }) {
                     Some(slot) => slot,
                     None => {
+                        if self.placed.capacity() == 0 {
+                            self.placed = Vec::with_capacity(2);
+                        }
                         self.placed.push(Placed {
                             schema: &path.schema,
                             attr: &path.attr,
                             identity,
                             primary,
-                            positions: Vec::new(),
+                            positions: Vec::with_capacity(1),
                         });
                         self.placed.len() - 1
                     }

@@ -171,13 +171,13 @@ pub(super) fn weak_tag_bytes(stamp: i64, digest: u64) -> ([u8; 44], usize) {
     len += count;
     tag[len] = b'-';
     len += 1;
-    for (i, slot) in tag[len..len + 16].iter_mut().enumerate() {
-        let nibble = ((digest >> ((15 - i) * 4)) & 0xf) as u8;
-        *slot = if nibble < 10 {
-            b'0' + nibble
-        } else {
-            b'a' + nibble - 10
-        };
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (pair, byte) in tag[len..len + 16]
+        .chunks_exact_mut(2)
+        .zip(digest.to_be_bytes())
+    {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0xf)];
     }
     len += 16;
     tag[len] = b'"';
