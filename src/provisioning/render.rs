@@ -155,19 +155,14 @@ pub(super) fn weak_tag_bytes(stamp: i64, digest: u64) -> ([u8; 44], usize) {
         tag[len] = b'-';
         len += 1;
     }
-    let mut digits = [0u8; 20];
-    let mut rest = stamp.unsigned_abs();
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
+    // The stamp's digits, written from the last.
+    let rest = stamp.unsigned_abs();
+    let count = rest.checked_ilog10().map_or(1, |log| log as usize + 1);
+    let mut rest = rest;
+    for slot in tag[len..len + count].iter_mut().rev() {
+        *slot = b'0' + (rest % 10) as u8;
         rest /= 10;
-        if rest == 0 {
-            break;
-        }
     }
-    let count = digits.len() - at;
-    tag[len..len + count].copy_from_slice(&digits[at..]);
     len += count;
     tag[len] = b'-';
     len += 1;

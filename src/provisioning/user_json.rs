@@ -270,7 +270,10 @@ fn write_meta(out: &mut Vec<u8>, user: &DrupalUser, changed: Option<&str>, base:
 /// The core schema, then each extension the attributes hold, in key order.
 fn write_schemas(out: &mut Vec<u8>, attributes: &Members, plain_keys: bool) {
     out.push(b'[');
-    write_str(out, USER_URN);
+    // The core schema's URN needs no escaping.
+    out.push(b'"');
+    out.extend_from_slice(USER_URN.as_bytes());
+    out.push(b'"');
     for (key, _) in attributes.iter().filter(|(k, _)| k.starts_with("urn:")) {
         out.push(b',');
         if plain_keys {
