@@ -87,6 +87,8 @@ pub fn write_user(
     let mut digest = Fnv1a::default();
     let mut version_at = None;
     let changed = user.attribute_str("changed");
+    // The id is written twice (`id`, `meta.location`), looked at once.
+    let id = Text::of(&user.id);
     let written = Written {
         attributes: &attributes,
         plain_keys: mapping.plain_keys(),
@@ -96,8 +98,12 @@ pub fn write_user(
         match key {
             "groups" if !groups.is_empty() => write_groups(out, &groups, Some(base)),
             "groups" => return false,
-            "id" => write_str(out, &user.id),
-            "meta" => version_at = Some(write_meta(out, user, changed, base)),
+            "id" => {
+                out.push(b'"');
+                id.write(out);
+                out.push(b'"');
+            }
+            "meta" => version_at = Some(write_meta(out, user, &id, changed, base)),
             _ => write_schemas(out, &attributes, written.plain_keys),
         }
         true
@@ -245,7 +251,13 @@ fn write_groups(out: &mut Vec<u8>, groups: &[(&str, Option<&str>)], base: Option
 
 /// `meta`: `created`, `lastModified`, `location`, `resourceType`, and
 /// `version` up to its value, which goes where this returns.
-fn write_meta(out: &mut Vec<u8>, user: &DrupalUser, changed: Option<&str>, base: &str) -> usize {
+fn write_meta(
+    out: &mut Vec<u8>,
+    user: &DrupalUser,
+    id: &Text,
+    changed: Option<&str>,
+    base: &str,
+) -> usize {
     out.push(b'{');
     if let Some(created) = user.attribute_str("created") {
         out.extend_from_slice(b"\"created\":");
@@ -260,11 +272,35 @@ fn write_meta(out: &mut Vec<u8>, user: &DrupalUser, changed: Option<&str>, base:
     out.extend_from_slice(b"\"location\":\"");
     escape_into(out, base);
     out.extend_from_slice(b"/Users/");
-    escape_into(out, &user.id);
+    id.write(out);
     out.extend_from_slice(b"\",\"resourceType\":\"User\",\"version\":");
     let at = out.len();
     out.push(b'}');
     at
+}
+
+/// A text written more than once, checked for characters to escape once.
+struct Text<'a> {
+    text: &'a str,
+    plain: bool,
+}
+
+impl<'a> Text<'a> {
+    fn of(text: &'a str) -> Text<'a> {
+        Text {
+            text,
+            plain: clean_prefix(text.as_bytes()) == text.len(),
+        }
+    }
+
+    /// The text escaped, without its quotes.
+    fn write(&self, out: &mut Vec<u8>) {
+        if self.plain {
+            out.extend_from_slice(self.text.as_bytes());
+        } else {
+            escape_into(out, self.text);
+        }
+    }
 }
 
 /// The core schema, then each extension the attributes hold, in key order.
@@ -564,6 +600,16 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn a_text_looked_at_once_is_written_as_it_is_escaped(text in any::<String>(), ascii in "[\\x00-\\x7f]{0,40}") {
+            for text in [text, ascii] {
+                let (mut once, mut escaped) = (Vec::new(), Vec::new());
+                Text::of(&text).write(&mut once);
+                escape_into(&mut escaped, &text);
+                prop_assert_eq!(once, escaped);
+            }
+        }
+
         #[test]
         fn keys_are_ordered_as_a_map_orders_them(a in any::<String>(), b in any::<String>()) {
             prop_assert_eq!(key_order(&a, &b), a.as_bytes().cmp(b.as_bytes()));
