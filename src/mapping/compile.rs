@@ -43,7 +43,12 @@ pub(super) fn compile(raw: &RawMapping) -> Result<Mapping, Problem> {
     }
     let match_key = compile_match_key(raw.match_key.as_deref(), &rules, &catalog)?;
     let (groups, group_grants) = compile_groups(&raw.groups)?;
+    let plain_keys = rules
+        .iter()
+        .filter_map(Rule::scim_path)
+        .all(ScimPath::has_plain_keys);
     Ok(Mapping {
+        plain_keys,
         rules,
         match_key,
         custom_schemas,

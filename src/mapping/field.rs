@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::datetime;
 use super::error::did_you_mean;
-use crate::drupal::document::Attributes;
+use crate::drupal::document::{AttributeRef, Attributes};
 
 /// The Drupal field types a rule can fill, named by Drupal's field type
 /// machine names. `string` is Drupal's "Text (plain)", 255 characters at
@@ -403,7 +403,27 @@ impl Target {
             FieldType::Password => None,
         }
     }
+}
 
+impl FieldType {
+    /// Whether [`Target::decode`] gives a string attribute of this type
+    /// back as the same string.
+    pub fn reads_text_as_is(self) -> bool {
+        matches!(
+            self,
+            FieldType::String
+                | FieldType::StringLong
+                | FieldType::Email
+                | FieldType::Telephone
+                | FieldType::ListString
+                | FieldType::Timestamp
+                | FieldType::Text
+                | FieldType::Link
+        )
+    }
+}
+
+impl Target {
     /// The JSON:API filter path that compares this field's value.
     pub fn filter_path(&self) -> String {
         match self.field_type {
@@ -469,6 +489,31 @@ fn member_or_self<'a>(item: Cow<'a, Value>, key: &str) -> Cow<'a, Value> {
 pub trait AttributeSource {
     /// The attribute `name`, borrowed when the source holds a `Value`.
     fn attribute(&self, name: &str) -> Option<Cow<'_, Value>>;
+
+    /// The attribute `name` when it is absent, `null`, a string or a
+    /// boolean, borrowed: a read by id takes most values this way, without
+    /// a `Value` (and its `String`) built per attribute.
+    /// [`Scalar::Other`] for anything else, which [`AttributeSource::attribute`]
+    /// then reads.
+    fn scalar(&self, name: &str) -> Scalar<'_> {
+        match self.attribute(name) {
+            None | Some(Cow::Borrowed(Value::Null)) => Scalar::Absent,
+            Some(Cow::Borrowed(Value::String(s))) => Scalar::Str(s),
+            Some(Cow::Borrowed(Value::Bool(b))) => Scalar::Bool(*b),
+            Some(_) => Scalar::Other,
+        }
+    }
+}
+
+/// An attribute as [`AttributeSource::scalar`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scalar<'a> {
+    /// Not there, or `null`: no value either way.
+    Absent,
+    Str(&'a str),
+    Bool(bool),
+    /// A number, an object or a list.
+    Other,
 }
 
 impl AttributeSource for Map<String, Value> {
@@ -480,6 +525,15 @@ impl AttributeSource for Map<String, Value> {
 impl AttributeSource for Attributes {
     fn attribute(&self, name: &str) -> Option<Cow<'_, Value>> {
         self.get_ref(name).map(Cow::from)
+    }
+
+    fn scalar(&self, name: &str) -> Scalar<'_> {
+        match self.get_ref(name) {
+            None | Some(AttributeRef::Null) => Scalar::Absent,
+            Some(AttributeRef::Str(s)) => Scalar::Str(s),
+            Some(AttributeRef::Bool(b)) => Scalar::Bool(b),
+            Some(AttributeRef::Number(_) | AttributeRef::Other(_)) => Scalar::Other,
+        }
     }
 }
 

@@ -32,11 +32,11 @@ pub use error::{Diagnostic, Item, MappingError, Section};
 pub use field::{AttributeSource, FieldType};
 pub use groups::{GroupExposure, GroupGrant, GroupTerms};
 pub use schema::{CustomAttribute, CustomSchema};
-pub use tree::{Members, Node};
+pub use tree::{key_order, Members, Node};
 
 use groups::RoleRule;
 use raw::WhenAbsent;
-use rule::Rule;
+use rule::{Read, Rule};
 
 /// A checked, compiled mapping file.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +48,8 @@ pub struct Mapping {
     group_grants: Vec<GroupGrant>,
     group_terms: Option<GroupTerms>,
     role_rules: Vec<RoleRule>,
+    /// See [`Mapping::plain_keys`].
+    plain_keys: bool,
 }
 
 /// One SCIM value a rule connects to a Drupal field: what `/Schemas`
@@ -171,18 +173,34 @@ impl Mapping {
 
     /// [`Mapping::from_drupal`] with keys borrowed from the mapping: the
     /// same members, for writing straight into bytes.
-    pub fn tree_from_drupal(
-        &self,
-        attributes: &(impl AttributeSource + ?Sized),
+    /// Strings and booleans that come back as Drupal holds them are
+    /// borrowed from `attributes`, not copied.
+    pub fn tree_from_drupal<'r>(
+        &'r self,
+        attributes: &'r (impl AttributeSource + ?Sized),
         relationships: &Map<String, Value>,
-    ) -> Members<'_> {
+    ) -> Members<'r> {
         let mut user = tree::TreeUser::with_capacity(self.rules.len());
         for rule in self.rules.iter().filter(|r| r.direction.reads()) {
             if let Some(path) = rule.scim_path() {
-                user.put(rule, path, rule.scim_values(attributes, relationships));
+                match rule.scim_read(attributes, relationships) {
+                    Read::Nothing => {}
+                    Read::Text(text) => user.put(rule, path, [Node::Text(text)]),
+                    Read::Bool(b) => user.put(rule, path, [Node::Leaf(Value::Bool(b))]),
+                    Read::Values(values) => {
+                        user.put(rule, path, values.into_iter().map(Node::Leaf))
+                    }
+                }
             }
         }
         user.finish()
+    }
+
+    /// Whether no key of [`Mapping::tree_from_drupal`]'s members (schema
+    /// URNs, attribute and sub-attribute names, filter attributes, `type`,
+    /// `primary`) needs escaping in JSON: a writer may then copy them.
+    pub fn plain_keys(&self) -> bool {
+        self.plain_keys
     }
 
     /// The Drupal field a SCIM filter attribute is stored in, for pushing a

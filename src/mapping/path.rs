@@ -113,6 +113,17 @@ impl ScimPath {
         })
     }
 
+    /// Whether every key this path puts in a SCIM user (schema URN,
+    /// attribute, sub-attribute, filter attribute) is written in JSON as it
+    /// is: no `"`, `\\` or control character.
+    pub fn has_plain_keys(&self) -> bool {
+        let plain = |key: &str| !key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
+        plain(&self.schema)
+            && plain(&self.attr)
+            && self.sub.as_deref().is_none_or(plain)
+            && self.filter.as_ref().is_none_or(|f| plain(&f.attr))
+    }
+
     /// A path into a list of objects (`emails.value`), as opposed to a
     /// plain list (a multi-valued custom string).
     pub fn is_plural_complex(&self) -> bool {
@@ -493,6 +504,28 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn keys_with_quotes_backslashes_or_controls_are_not_plain() {
+        let path = parse("emails[type eq \"work\"].value").expect("a path");
+        assert!(path.has_plain_keys());
+        for odd in ["a\"b", "a\\b", "a\u{1}b"] {
+            let mut with = path.clone();
+            with.attr = odd.into();
+            assert!(!with.has_plain_keys(), "{odd:?}");
+            let mut with = path.clone();
+            with.sub = Some(odd.into());
+            assert!(!with.has_plain_keys(), "{odd:?}");
+            let mut with = path.clone();
+            with.schema = odd.into();
+            assert!(!with.has_plain_keys(), "{odd:?}");
+            let mut with = path.clone();
+            if let Some(filter) = &mut with.filter {
+                filter.attr = odd.into();
+            }
+            assert!(!with.has_plain_keys(), "{odd:?}");
+        }
+    }
 
     fn parse(text: &str) -> Result<ScimPath, PathError> {
         ScimPath::parse(text, &Catalog::new(&[]))

@@ -7,7 +7,7 @@ use crate::scim::attributes::AttrType;
 use super::binding::FieldBinding;
 use super::datetime;
 use super::error::Item;
-use super::field::{boolean, integer, text, AttributeSource, Target};
+use super::field::{boolean, integer, text, AttributeSource, FieldType, Scalar, Target};
 use super::path::{Preference, ScimPath};
 use super::raw::{Direction, WhenAbsent};
 use super::template::Template;
@@ -90,6 +90,56 @@ impl Rule {
             .collect()
     }
 
+    /// [`Rule::scim_values`], borrowing the value when it is a string or a
+    /// boolean that comes back as it is (no transform undone, no type
+    /// converted): a read by id then builds no `Value` and no `Vec` for it.
+    pub fn scim_read<'a>(
+        &self,
+        attributes: &'a (impl AttributeSource + ?Sized),
+        relationships: &Map<String, Value>,
+    ) -> Read<'a> {
+        let Some(path) = self.scim_path() else {
+            return Read::Nothing;
+        };
+        if self.target.is_relationship() {
+            return Read::Values(self.scim_values(attributes, relationships));
+        }
+        // Transforms undone on the way back, and the type a value gets,
+        // are what `scim_values` does; a value they would leave alone is
+        // taken as it is.
+        let kept = || {
+            self.transforms.iter().all(|t| {
+                !matches!(
+                    t,
+                    Transform::Map(_) | Transform::Split(_) | Transform::Join(_)
+                )
+            })
+        };
+        match attributes.scalar(&self.target.field) {
+            // `decode` reads nothing from an absent or null field, and no
+            // transform undone makes something of nothing.
+            Scalar::Absent => Read::Nothing,
+            Scalar::Str(s)
+                if self.target.field_type.reads_text_as_is()
+                    && matches!(
+                        path.kind,
+                        AttrType::String | AttrType::Reference | AttrType::Binary
+                    )
+                    && kept() =>
+            {
+                Read::Text(s)
+            }
+            Scalar::Bool(b)
+                if self.target.field_type == FieldType::Boolean
+                    && path.kind == AttrType::Boolean
+                    && kept() =>
+            {
+                Read::Bool(b)
+            }
+            _ => Read::Values(self.scim_values(attributes, relationships)),
+        }
+    }
+
     /// The sub-attributes that say which element of a multi-valued
     /// attribute this rule's values are: `type: work` from a filter or
     /// from `prefer`.
@@ -131,6 +181,18 @@ impl Rule {
     pub fn binding(&self) -> FieldBinding {
         FieldBinding::new(self.target.clone(), self.transforms.clone())
     }
+}
+
+/// What [`Rule::scim_read`] read back.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Read<'a> {
+    Nothing,
+    /// One string, borrowed from the Drupal user.
+    Text(&'a str),
+    Bool(bool),
+    /// What [`Rule::scim_values`] gives (never empty values either way:
+    /// nothing is written then).
+    Values(Vec<Value>),
 }
 
 /// A value read from Drupal, in the type the SCIM attribute declares;

@@ -16,6 +16,9 @@ use super::rule::Rule;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node<'r> {
     Leaf(Value),
+    /// A string borrowed from the Drupal user (or the mapping): the
+    /// `Value::String` it stands for, without its copy.
+    Text(&'r str),
     Object(Members<'r>),
     Array(Vec<Node<'r>>),
 }
@@ -29,6 +32,7 @@ impl Node<'_> {
     pub fn into_value(self) -> Value {
         match self {
             Node::Leaf(value) => value,
+            Node::Text(text) => Value::String(text.to_string()),
             Node::Array(items) => Value::Array(items.into_iter().map(Node::into_value).collect()),
             Node::Object(members) => Value::Object(members.into_map()),
         }
@@ -68,8 +72,7 @@ impl<'r> Members<'r> {
     }
 
     fn find(&self, key: &str) -> Result<usize, usize> {
-        self.0
-            .binary_search_by(|(k, _)| k.as_bytes().cmp(key.as_bytes()))
+        self.0.binary_search_by(|(k, _)| key_order(k, key))
     }
 
     /// `Map::insert`: replaces the value of a key already there.
@@ -105,11 +108,24 @@ impl<'r> Members<'r> {
     }
 
     fn list(&mut self, key: &'r str) -> Option<&mut Vec<Node<'r>>> {
-        match self.entry(key, || Node::Array(Vec::new())) {
+        // Room for the one value most lists get, without growing.
+        match self.entry(key, || Node::Array(Vec::with_capacity(1))) {
             Node::Array(items) => Some(items),
             _ => None,
         }
     }
+}
+
+/// Keys in `serde_json::Map`'s order (bytewise), compared in place: most
+/// differ in their first byte, and `Ord` for slices calls `memcmp`.
+pub fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 /// The elements of one multi-valued attribute that rules of one identity
@@ -118,7 +134,7 @@ impl<'r> Members<'r> {
 struct Placed<'r> {
     schema: &'r str,
     attr: &'r str,
-    identity: Option<(&'r str, Value)>,
+    identity: Option<(&'r str, Marker<'r>)>,
     primary: bool,
     positions: Vec<usize>,
 }
@@ -140,8 +156,14 @@ impl<'r> TreeUser<'r> {
     }
 
     /// Adds what `rule` read (never empty values: nothing is written then).
-    pub fn put(&mut self, rule: &'r Rule, path: &'r ScimPath, values: Vec<Value>) {
-        if values.is_empty() {
+    pub fn put(
+        &mut self,
+        rule: &'r Rule,
+        path: &'r ScimPath,
+        values: impl IntoIterator<Item = Node<'r>>,
+    ) {
+        let mut values = values.into_iter().peekable();
+        if values.peek().is_none() {
             return;
         }
         let container = if path.core {
@@ -154,19 +176,19 @@ impl<'r> TreeUser<'r> {
         };
         match (&path.sub, path.multi_valued) {
             (None, false) => {
-                if let Some(first) = values.into_iter().next() {
-                    container.insert(&path.attr, Node::Leaf(first));
+                if let Some(first) = values.next() {
+                    container.insert(&path.attr, first);
                 }
             }
             (None, true) => {
                 if let Some(list) = container.list(&path.attr) {
-                    list.extend(values.into_iter().map(Node::Leaf));
+                    list.extend(values);
                 }
             }
             (Some(sub), false) => {
                 if let Some(object) = container.object(&path.attr) {
-                    if let Some(first) = values.into_iter().next() {
-                        object.insert(sub, Node::Leaf(first));
+                    if let Some(first) = values.next() {
+                        object.insert(sub, first);
                     }
                 }
             }
@@ -180,16 +202,19 @@ impl<'r> TreeUser<'r> {
                     p.schema == path.schema
                         && p.attr == path.attr
                         && p.primary == primary
-                        && p.identity == identity
+                        && same_identity(p.identity.as_ref(), identity.as_ref())
                 }) {
                     Some(slot) => slot,
                     None => {
+                        if self.placed.capacity() == 0 {
+                            self.placed = Vec::with_capacity(2);
+                        }
                         self.placed.push(Placed {
                             schema: &path.schema,
                             attr: &path.attr,
                             identity,
                             primary,
-                            positions: Vec::new(),
+                            positions: Vec::with_capacity(1),
                         });
                         self.placed.len() - 1
                     }
@@ -202,14 +227,14 @@ impl<'r> TreeUser<'r> {
                 else {
                     return;
                 };
-                for (i, value) in values.into_iter().enumerate() {
+                for (i, value) in values.enumerate() {
                     match positions.get(i).and_then(|p| list.get_mut(*p)) {
-                        Some(Node::Object(element)) => element.insert(sub, Node::Leaf(value)),
+                        Some(Node::Object(element)) => element.insert(sub, value),
                         _ => {
-                            let mut element = Members::default();
-                            element.insert(sub, Node::Leaf(value));
+                            let mut element = Members(Vec::with_capacity(3));
+                            element.insert(sub, value);
                             if let Some((attr, marker)) = identity {
-                                element.insert(attr, Node::Leaf(marker.clone()));
+                                element.insert(attr, marker.node());
                             }
                             if primary && i == 0 && !list.iter().any(is_primary) {
                                 element.insert("primary", Node::Leaf(Value::Bool(true)));
@@ -228,16 +253,61 @@ impl<'r> TreeUser<'r> {
     }
 }
 
-/// `Rule::element_identity`, borrowing the key.
-fn element_identity<'r>(rule: &'r Rule, path: &'r ScimPath) -> Option<(&'r str, Value)> {
+/// The value that marks an element's identity (`type: work`), borrowed
+/// from the mapping.
+#[derive(Debug, Clone, Copy)]
+enum Marker<'r> {
+    /// A filter's value.
+    Value(&'r Value),
+    /// A `prefer` type: the string value it stands for.
+    Text(&'r str),
+}
+
+impl<'r> Marker<'r> {
+    /// As a value: `Value::String` for a text.
+    fn as_text(self) -> Option<&'r str> {
+        match self {
+            Marker::Value(Value::String(s)) => Some(s),
+            Marker::Text(s) => Some(s),
+            Marker::Value(_) => None,
+        }
+    }
+
+    fn node(self) -> Node<'r> {
+        match self {
+            Marker::Value(Value::String(text)) => Node::Text(text),
+            Marker::Text(text) => Node::Text(text),
+            Marker::Value(value) => Node::Leaf(value.clone()),
+        }
+    }
+}
+
+/// Identities compared as the values they stand for.
+fn same_identity(a: Option<&(&str, Marker)>, b: Option<&(&str, Marker)>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some((a_attr, a)), Some((b_attr, b))) => {
+            a_attr == b_attr
+                && match (a.as_text(), b.as_text(), a, b) {
+                    (Some(a), Some(b), _, _) => a == b,
+                    (None, None, Marker::Value(a), Marker::Value(b)) => a == b,
+                    _ => false,
+                }
+        }
+        _ => false,
+    }
+}
+
+/// `Rule::element_identity`, borrowing the key and the value.
+fn element_identity<'r>(rule: &'r Rule, path: &'r ScimPath) -> Option<(&'r str, Marker<'r>)> {
     if !path.is_plural_complex() {
         return None;
     }
     if let Some(filter) = &path.filter {
-        return Some((&filter.attr, filter.value.clone()));
+        return Some((&filter.attr, Marker::Value(&filter.value)));
     }
     rule.prefer.iter().find_map(|p| match p {
-        Preference::Type(t) => Some(("type", Value::String(t.clone()))),
+        Preference::Type(t) => Some(("type", Marker::Text(t))),
         Preference::Primary => None,
     })
 }
@@ -249,14 +319,18 @@ fn is_primary(element: &Node) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use serde_json::{json, Map, Value};
 
     use super::{Members, Node};
+    use crate::drupal::document::Attributes;
+    use crate::mapping::rule::Read;
     use crate::mapping::Mapping;
 
     fn to_value(node: &Node) -> Value {
         match node {
             Node::Leaf(value) => value.clone(),
+            Node::Text(text) => Value::String(text.to_string()),
             Node::Array(items) => Value::Array(items.iter().map(to_value).collect()),
             Node::Object(members) => Value::Object(to_map(members)),
         }
@@ -291,6 +365,275 @@ mod tests {
             }
         }
         (attributes, relationships)
+    }
+
+    /// Rules of every field type, SCIM type and transform.
+    const EVERY_KIND: &str = r#"
+schemas:
+  - urn: urn:example:params:scim:schemas:extension:acme:2.0:User
+    name: AcmeUser
+    alias: acme
+    attributes:
+      - {name: vip, type: boolean}
+      - {name: level, type: integer}
+      - {name: ratio, type: decimal}
+      - {name: birthday, type: dateTime}
+      - {name: hired, type: dateTime}
+      - {name: note, type: string}
+      - {name: tags, type: string, multi_valued: true}
+      - {name: seen, type: dateTime}
+      - {name: flag, type: string}
+rules:
+  - {scim: userName, drupal: name, transforms: [trim, {truncate: 3}]}
+  - {scim: title, drupal: field_title, transforms: [{map: {Boss: b, Staff: s}}]}
+  - {scim: displayName, drupal: field_bio, type: text, format: basic_html}
+  - {scim: "acme:vip", drupal: field_vip, type: boolean}
+  - {scim: "acme:flag", drupal: field_flag, type: boolean}
+  - {scim: "acme:level", drupal: field_level, type: integer}
+  - {scim: "acme:ratio", drupal: field_ratio}
+  - {scim: "acme:note", drupal: field_note, type: string_long, transforms: [lowercase, {default: none}]}
+  - {scim: "acme:tags", drupal: field_tags, transforms: [{join: ","}]}
+  - {scim: userType, drupal: field_kind, type: list_string, transforms: [{split: ", "}], multiple: true}
+  - {scim: 'emails[type eq "home"].value', drupal: field_home_mail, type: email}
+  - {scim: emails.value, prefer: [primary, work], drupal: mail}
+  - {scim: 'phoneNumbers[type eq "work"].value', drupal: field_phone, type: telephone}
+  - {scim: profileUrl, drupal: field_site, type: link}
+  - {scim: "acme:birthday", drupal: field_birthday, type: date}
+  - {scim: "acme:hired", drupal: field_hired, type: datetime}
+  - {scim: "acme:seen", drupal: access}
+  - {scim: nickName, drupal: created}
+  - {scim: name.givenName, drupal: field_first_name}
+  - {scim: active, drupal: status}
+  - {scim: preferredLanguage, drupal: preferred_langcode, transforms: [langcode]}
+  - {scim: password, drupal: pass}
+"#;
+
+    fn every_mapping() -> Vec<(String, Mapping)> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/mappings");
+        let mut found: Vec<(String, Mapping)> = std::fs::read_dir(dir)
+            .expect("mappings/")
+            .map(|entry| entry.expect("entry").path())
+            .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+            .map(|path| {
+                let mapping = Mapping::load_file(&path).expect("a mapping");
+                (path.display().to_string(), mapping)
+            })
+            .collect();
+        assert!(found.len() >= 8, "{} mappings", found.len());
+        found.push((
+            "every kind".into(),
+            Mapping::parse(EVERY_KIND, "test.yaml").expect("the test mapping"),
+        ));
+        found
+    }
+
+    /// What `scim_read` read, as the values `scim_values` gives.
+    fn as_values(read: Read) -> Vec<Value> {
+        match read {
+            Read::Nothing => Vec::new(),
+            Read::Text(text) => vec![Value::String(text.to_string())],
+            Read::Bool(b) => vec![Value::Bool(b)],
+            Read::Values(values) => values,
+        }
+    }
+
+    fn drupal_value() -> impl Strategy<Value = Value> {
+        let text = prop_oneof![
+            any::<String>(),
+            "[\\x00-\\x7f]{0,12}",
+            Just("  Ann \"the\" \\ Ünïcødé 😀 ".to_string()),
+            Just("2024-05-06".to_string()),
+            Just("2024-05-06T07:08:09+02:00".to_string()),
+            Just("42".to_string()),
+            Just("2.50".to_string()),
+            Just("true".to_string()),
+            Just("FALSE".to_string()),
+            Just("0".to_string()),
+            Just("boss".to_string()),
+            Just("b".to_string()),
+            Just("a, b,,c".to_string()),
+            Just("en-US".to_string()),
+            Just(String::new()),
+            Just("   ".to_string()),
+        ];
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i32>().prop_map(Value::from),
+            Just(json!(1)),
+            (-1e6f64..1e6).prop_map(Value::from),
+            text.clone().prop_map(Value::String),
+            prop::collection::vec(text.clone().prop_map(Value::String), 0..4)
+                .prop_map(Value::Array),
+            text.clone()
+                .prop_map(|t| json!({"value": t, "format": "basic_html"})),
+            prop::collection::vec(any::<bool>().prop_map(Value::Bool), 0..3).prop_map(Value::Array),
+            text.prop_map(|t| json!({"uri": t, "title": ""})),
+        ]
+    }
+
+    proptest! {
+        /// The borrowed reading gives what `scim_values` gives, from a map
+        /// and from a user's compact attributes, for every rule: a string
+        /// or boolean taken as it is must be exactly the value it stands for.
+        #[test]
+        fn a_rule_reads_what_its_values_are(value in drupal_value()) {
+            for (name, mapping) in every_mapping() {
+                for rule in mapping.rules.iter().filter(|r| r.scim_path().is_some()) {
+                    let mut map = Map::new();
+                    map.insert(rule.target.field.clone(), value.clone());
+                    let compact = Attributes::from_map(map.clone());
+                    let none = Map::new();
+                    let empty = Attributes::default();
+                    let expected = rule.scim_values(&map, &none);
+                    prop_assert_eq!(&rule.scim_values(&compact, &none), &expected);
+                    prop_assert_eq!(
+                        as_values(rule.scim_read(&map, &none)),
+                        expected.clone(),
+                        "{} {:?}", name, rule.item
+                    );
+                    prop_assert_eq!(
+                        as_values(rule.scim_read(&compact, &none)),
+                        expected,
+                        "{} {:?}", name, rule.item
+                    );
+                    prop_assert_eq!(as_values(rule.scim_read(&empty, &none)), Vec::<Value>::new());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strings_and_booleans_are_borrowed_where_they_come_back_as_they_are() {
+        let mapping = Mapping::parse(EVERY_KIND, "test.yaml").expect("the test mapping");
+        let rule = |field: &str| {
+            mapping
+                .rules
+                .iter()
+                .find(|r| r.target.field == field)
+                .expect("a rule")
+        };
+        let map: Map<String, Value> = serde_json::from_value(json!({
+            "field_first_name": "Ann", "status": false, "field_title": "b",
+            "field_birthday": "2024-05-06", "field_flag": true, "field_note": "x",
+        }))
+        .expect("a map");
+        let none = Map::new();
+        assert_eq!(
+            rule("field_first_name").scim_read(&map, &none),
+            Read::Text("Ann")
+        );
+        assert_eq!(rule("field_note").scim_read(&map, &none), Read::Text("x"));
+        assert_eq!(rule("status").scim_read(&map, &none), Read::Bool(false));
+        // Undone, converted or typed otherwise: read as values.
+        assert_eq!(
+            rule("field_title").scim_read(&map, &none),
+            Read::Values(vec![json!("Boss")])
+        );
+        assert_eq!(
+            rule("field_birthday").scim_read(&map, &none),
+            Read::Values(vec![json!("2024-05-06T00:00:00Z")])
+        );
+        assert_eq!(
+            rule("field_flag").scim_read(&map, &none),
+            Read::Values(vec![json!("true")])
+        );
+    }
+
+    #[test]
+    fn element_identities_compare_as_the_values_they_stand_for() {
+        use super::{same_identity, Marker};
+        let work = json!("work");
+        let one = json!(1);
+        let also_one = json!(1);
+        let cases = [
+            (
+                ("type", Marker::Value(&work)),
+                ("type", Marker::Text("work")),
+                true,
+            ),
+            (
+                ("type", Marker::Text("work")),
+                ("type", Marker::Text("work")),
+                true,
+            ),
+            (
+                ("type", Marker::Text("work")),
+                ("type", Marker::Text("home")),
+                false,
+            ),
+            (
+                ("type", Marker::Text("work")),
+                ("kind", Marker::Text("work")),
+                false,
+            ),
+            (
+                ("type", Marker::Value(&one)),
+                ("type", Marker::Value(&also_one)),
+                true,
+            ),
+            (
+                ("type", Marker::Value(&one)),
+                ("type", Marker::Text("1")),
+                false,
+            ),
+        ];
+        for (a, b, same) in cases {
+            let owned = |(k, m): (&str, Marker)| (k.to_string(), to_value(&m.node()));
+            assert_eq!(owned(a) == owned(b), same, "{a:?} {b:?}");
+            assert_eq!(same_identity(Some(&a), Some(&b)), same, "{a:?} {b:?}");
+            assert_eq!(same_identity(Some(&b), Some(&a)), same, "{a:?} {b:?}");
+            assert!(!same_identity(Some(&a), None));
+        }
+        assert!(same_identity(None, None));
+    }
+
+    /// `from_drupal` as it was built before values were borrowed: every
+    /// rule's `scim_values` put as owned leaves.
+    fn owned_tree(
+        mapping: &Mapping,
+        attributes: &Map<String, Value>,
+        relationships: &Map<String, Value>,
+    ) -> Map<String, Value> {
+        let mut user = super::TreeUser::default();
+        for rule in mapping.rules.iter().filter(|r| r.direction.reads()) {
+            if let Some(path) = rule.scim_path() {
+                let values = rule.scim_values(attributes, relationships);
+                user.put(rule, path, values.into_iter().map(Node::Leaf));
+            }
+        }
+        user.finish().into_map()
+    }
+
+    #[test]
+    fn borrowed_values_build_the_user_owned_values_built() {
+        for (name, mapping) in every_mapping() {
+            for value in [
+                json!("  Ann \"x\" \\ é 😀 "),
+                json!(["a@example.org", "b@example.org"]),
+                json!({"value": "v", "format": "plain_text"}),
+                json!(true),
+                json!(false),
+                json!(7),
+                json!("2024-05-06T07:08:09+00:00"),
+                json!("work"),
+                Value::Null,
+            ] {
+                let (attributes, relationships) = filled(&mapping, &value);
+                let compact = Attributes::from_map(attributes.clone());
+                let expected = owned_tree(&mapping, &attributes, &relationships);
+                assert_eq!(
+                    mapping.from_drupal(&attributes, &relationships),
+                    expected,
+                    "{name} with {value}"
+                );
+                assert_eq!(
+                    mapping.from_drupal(&compact, &relationships),
+                    expected,
+                    "{name} with {value}"
+                );
+            }
+        }
     }
 
     #[test]

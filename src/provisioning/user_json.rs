@@ -19,11 +19,11 @@
 
 use serde_json::Value;
 
-use super::render::{version_stamp, weak_tag, Fnv1a};
+use super::render::{stamp_of, weak_tag_bytes, Fnv1a};
 use super::roles::RoleCatalog;
 use super::term_names::{TermName, TermNames};
 use crate::drupal::DrupalUser;
-use crate::mapping::{Mapping, Members, Node};
+use crate::mapping::{key_order, Mapping, Members, Node};
 use crate::scim::projection::Projection;
 use crate::scim::schema::USER_URN;
 
@@ -48,9 +48,6 @@ pub fn write_user(
     projection: &Projection,
 ) -> Option<UserJson> {
     let attributes = mapping.tree_from_drupal(&user.attributes, &user.relationships);
-    if ADDED.iter().any(|key| attributes.contains_key(key)) {
-        return None;
-    }
     let present = |container: Option<&str>, name: &str| match container {
         None => ADDED.contains(&name) || attributes.contains_key(name),
         Some(urn) => attributes.contains_key(urn),
@@ -78,110 +75,150 @@ pub fn write_user(
     }
 
     let mut out = Vec::with_capacity(1024);
-    // Where each of the mapping's members was written, and where the
-    // version goes: the digest needs the attributes' text first.
-    let mut spans = Vec::with_capacity(attributes.len());
+    // The digest: the text `render_user` hashed, the mapping's attributes
+    // and `groups` (without `$ref`; no `schemas`, `id` or `meta`), in key
+    // order, hashed as the body is written (the attributes' text is the
+    // body's own). The version goes where `write_meta` says, afterwards.
+    let mut hashed_groups = Vec::new();
+    if !hashed.is_empty() {
+        hashed_groups.extend_from_slice(b"\"groups\":");
+        write_groups(&mut hashed_groups, &hashed, None);
+    }
+    let mut digest = Fnv1a::default();
     let mut version_at = None;
-    write_members(&mut out, &attributes, &mut spans, |out, key| {
+    let changed = user.attribute_str("changed");
+    // The id is written twice (`id`, `meta.location`), looked at once.
+    let id = Text::of(&user.id);
+    let written = Written {
+        attributes: &attributes,
+        plain_keys: mapping.plain_keys(),
+        hashed_groups: &hashed_groups,
+    };
+    let own_only = written.write(&mut out, &mut digest, |out, key| {
         match key {
             "groups" if !groups.is_empty() => write_groups(out, &groups, Some(base)),
             "groups" => return false,
-            "id" => write_str(out, &user.id),
-            "meta" => version_at = Some(write_meta(out, user, base)),
-            _ => write_schemas(out, &attributes),
+            "id" => {
+                out.push(b'"');
+                id.write(out);
+                out.push(b'"');
+            }
+            "meta" => version_at = Some(write_meta(out, user, &id, changed, base)),
+            _ => write_schemas(out, &attributes, written.plain_keys),
         }
         true
     });
+    if !own_only {
+        return None;
+    }
+    let (tag, len) = weak_tag_bytes(stamp_of(changed), digest.0);
+    let tag = tag.get(..len)?;
 
-    // The digest: the text `render_user` hashed, the mapping's attributes
-    // and `groups` (without `$ref`; no `schemas`, `id` or `meta`), in key
-    // order. The attributes' text is the body's own.
-    let mut digest = Fnv1a::default();
-    let mut separator: &[u8] = b"{";
-    let mut groups_pending = !hashed.is_empty();
-    let mut groups_text = Vec::new();
-    for ((key, _), span) in attributes.iter().zip(&spans) {
-        if groups_pending && b"groups".as_slice() < key.as_bytes() {
-            write_groups(&mut groups_text, &hashed, None);
-            digest.add(separator);
-            digest.add(b"\"groups\":");
-            digest.add(&groups_text);
-            separator = b",";
-            groups_pending = false;
-        }
-        digest.add(separator);
-        digest.add(out.get(span.clone()).unwrap_or_default());
-        separator = b",";
-    }
-    if groups_pending {
-        write_groups(&mut groups_text, &hashed, None);
-        digest.add(separator);
-        digest.add(b"\"groups\":");
-        digest.add(&groups_text);
-        separator = b",";
-    }
-    if separator == b"{" {
-        digest.add(separator);
-    }
-    digest.add(b"}");
-    let version = weak_tag(version_stamp(user), digest.0);
-
-    // `meta.version`, where it belongs.
+    // `meta.version`, where it belongs: the tag as a JSON string, its two
+    // `"` (its only characters to escape) escaped.
     let at = version_at?;
-    let mut tag = Vec::with_capacity(version.len() + 4);
-    write_str(&mut tag, &version);
-    out.extend_from_slice(&tag);
-    out.get_mut(at..)?.rotate_right(tag.len());
+    let end = out.len();
+    out.extend_from_slice(b"\"W/\\\"");
+    out.extend_from_slice(tag.get(3..len - 1)?);
+    out.extend_from_slice(b"\\\"\"");
+    let written = out.len() - end;
+    out.get_mut(at..)?.rotate_right(written);
+    let version = std::str::from_utf8(tag).ok()?.to_string();
     Some(UserJson { version, body: out })
 }
 
-/// `{...}`: the members of `attributes` and those of [`ADDED`] that
-/// `added` writes (it writes the value of `key` and says whether it did),
-/// all in key order.
-/// `spans` receives where each of the attributes' members (`"key":value`)
-/// was written.
-fn write_members(
-    out: &mut Vec<u8>,
-    attributes: &Members,
-    spans: &mut Vec<std::ops::Range<usize>>,
-    mut added: impl FnMut(&mut Vec<u8>, &str) -> bool,
-) {
-    out.push(b'{');
-    let mut first = true;
-    let mut extra = ADDED.iter().peekable();
-    let mut own = attributes.iter().peekable();
-    loop {
-        let take_extra = match (extra.peek(), own.peek()) {
-            (Some(e), Some((k, _))) => e.as_bytes() < k.as_bytes(),
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        let mark = out.len();
-        if !first {
-            out.push(b',');
-        }
-        if take_extra {
-            let Some(key) = extra.next() else { break };
-            write_str(out, key);
-            out.push(b':');
-            if !added(out, key) {
-                out.truncate(mark);
-                continue;
-            }
-        } else {
-            let Some((key, value)) = own.next() else {
-                break;
+/// The mapping's members, and how to write them.
+struct Written<'a> {
+    attributes: &'a Members<'a>,
+    /// No key of the mapping needs escaping ([`Mapping::plain_keys`]).
+    plain_keys: bool,
+    /// `"groups":[...]` as the digest sees it; empty without groups.
+    hashed_groups: &'a [u8],
+}
+
+impl Written<'_> {
+    /// `{...}`: the members of `attributes` and those of [`ADDED`] that
+    /// `added` writes (it writes the value of `key` and says whether it
+    /// did), all in key order; `digest` gets the text of the attributes'
+    /// members and the hashed groups in that order, in braces. `false`
+    /// when the attributes hold a member of [`ADDED`] (the mapping wrote it
+    /// itself): the map path answers then.
+    fn write(
+        &self,
+        out: &mut Vec<u8>,
+        digest: &mut Fnv1a,
+        mut added: impl FnMut(&mut Vec<u8>, &str) -> bool,
+    ) -> bool {
+        out.push(b'{');
+        let mut first = true;
+        let mut separator: &[u8] = b"{";
+        let mut extra = ADDED.iter().peekable();
+        let mut own = self.attributes.iter().peekable();
+        loop {
+            let take_extra = match (extra.peek(), own.peek()) {
+                (Some(e), Some((k, _))) => match key_order(e, k) {
+                    std::cmp::Ordering::Less => true,
+                    std::cmp::Ordering::Greater => false,
+                    std::cmp::Ordering::Equal => return false,
+                },
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
             };
-            let start = out.len();
-            write_str(out, key);
-            out.push(b':');
-            write_node(out, value);
-            spans.push(start..out.len());
+            let mark = out.len();
+            if !first {
+                out.push(b',');
+            }
+            if take_extra {
+                let Some(key) = extra.next() else { break };
+                if *key == "groups" && !self.hashed_groups.is_empty() {
+                    digest.add(separator);
+                    digest.add(self.hashed_groups);
+                    separator = b",";
+                }
+                // The keys of `ADDED` need no escaping.
+                write_key::<true>(out, key);
+                if !added(out, key) {
+                    out.truncate(mark);
+                    continue;
+                }
+            } else {
+                let Some((key, value)) = own.next() else {
+                    break;
+                };
+                let start = out.len();
+                if self.plain_keys {
+                    write_key::<true>(out, key);
+                    write_node::<true>(out, value);
+                } else {
+                    write_key::<false>(out, key);
+                    write_node::<false>(out, value);
+                }
+                digest.add(separator);
+                digest.add(out.get(start..).unwrap_or_default());
+                separator = b",";
+            }
+            first = false;
         }
-        first = false;
+        out.push(b'}');
+        if separator == b"{" {
+            digest.add(separator);
+        }
+        digest.add(b"}");
+        true
     }
-    out.push(b'}');
+}
+
+/// `"key":`, escaped unless `PLAIN` says it needs no escaping.
+fn write_key<const PLAIN: bool>(out: &mut Vec<u8>, key: &str) {
+    if PLAIN {
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
+    } else {
+        write_str(out, key);
+        out.push(b':');
+    }
 }
 
 /// Groups: `{"$ref"?, "display"?, "type", "value"}`, the `$ref` only with
@@ -214,14 +251,20 @@ fn write_groups(out: &mut Vec<u8>, groups: &[(&str, Option<&str>)], base: Option
 
 /// `meta`: `created`, `lastModified`, `location`, `resourceType`, and
 /// `version` up to its value, which goes where this returns.
-fn write_meta(out: &mut Vec<u8>, user: &DrupalUser, base: &str) -> usize {
+fn write_meta(
+    out: &mut Vec<u8>,
+    user: &DrupalUser,
+    id: &Text,
+    changed: Option<&str>,
+    base: &str,
+) -> usize {
     out.push(b'{');
     if let Some(created) = user.attribute_str("created") {
         out.extend_from_slice(b"\"created\":");
         write_str(out, created);
         out.push(b',');
     }
-    if let Some(changed) = user.attribute_str("changed") {
+    if let Some(changed) = changed {
         out.extend_from_slice(b"\"lastModified\":");
         write_str(out, changed);
         out.push(b',');
@@ -229,31 +272,75 @@ fn write_meta(out: &mut Vec<u8>, user: &DrupalUser, base: &str) -> usize {
     out.extend_from_slice(b"\"location\":\"");
     escape_into(out, base);
     out.extend_from_slice(b"/Users/");
-    escape_into(out, &user.id);
+    id.write(out);
     out.extend_from_slice(b"\",\"resourceType\":\"User\",\"version\":");
     let at = out.len();
     out.push(b'}');
     at
 }
 
+/// A text written more than once, checked for characters to escape once.
+struct Text<'a> {
+    text: &'a str,
+    plain: bool,
+}
+
+impl<'a> Text<'a> {
+    fn of(text: &'a str) -> Text<'a> {
+        Text {
+            text,
+            plain: clean_prefix(text.as_bytes()) == text.len(),
+        }
+    }
+
+    /// The text escaped, without its quotes.
+    fn write(&self, out: &mut Vec<u8>) {
+        if self.plain {
+            out.extend_from_slice(self.text.as_bytes());
+        } else {
+            escape_into(out, self.text);
+        }
+    }
+}
+
 /// The core schema, then each extension the attributes hold, in key order.
-fn write_schemas(out: &mut Vec<u8>, attributes: &Members) {
+fn write_schemas(out: &mut Vec<u8>, attributes: &Members, plain_keys: bool) {
     out.push(b'[');
-    write_str(out, USER_URN);
+    // The core schema's URN needs no escaping.
+    out.push(b'"');
+    out.extend_from_slice(USER_URN.as_bytes());
+    out.push(b'"');
     for (key, _) in attributes.iter().filter(|(k, _)| k.starts_with("urn:")) {
         out.push(b',');
-        write_str(out, key);
+        if plain_keys {
+            out.push(b'"');
+            out.extend_from_slice(key.as_bytes());
+            out.push(b'"');
+        } else {
+            write_str(out, key);
+        }
     }
     out.push(b']');
 }
 
 /// `node` as `serde_json::to_writer` writes the `Value` the map path
-/// builds of it.
-fn write_node(out: &mut Vec<u8>, node: &Node) {
+/// builds of it; keys as [`write_key`] writes them.
+fn write_node<const PLAIN: bool>(out: &mut Vec<u8>, node: &Node) {
     match node {
         Node::Leaf(value) => write_value(out, value),
-        Node::Array(items) => write_array(out, items, write_node),
-        Node::Object(members) => write_object(out, members.iter(), write_node),
+        Node::Text(text) => write_str(out, text),
+        Node::Array(items) => write_array(out, items, write_node::<PLAIN>),
+        Node::Object(members) => {
+            out.push(b'{');
+            for (i, (key, item)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_key::<PLAIN>(out, key);
+                write_node::<PLAIN>(out, item);
+            }
+            out.push(b'}');
+        }
     }
 }
 
@@ -281,29 +368,40 @@ pub(super) fn write_value(out: &mut Vec<u8>, value: &Value) {
 
 /// How many bytes at the start of `bytes` surely need no escaping: all of
 /// them, or up to the first eight-byte word that may hold one to escape.
-/// Eight bytes at a time (the last word padded with `a`): a byte at a time
-/// was a third of this writer's work, and most text has nothing to escape.
+/// Eight bytes at a time: a byte at a time was a third of this writer's
+/// work, and most text has nothing to escape. Text shorter than a word is
+/// read a byte at a time from [`ESCAPE`]; the tail of a longer one as the
+/// last eight bytes, which overlap words already read (no padded copy).
 fn clean_prefix(bytes: &[u8]) -> usize {
+    if bytes.len() < 8 {
+        return bytes
+            .iter()
+            .position(|&b| ESCAPE[usize::from(b)] != 0)
+            .unwrap_or(bytes.len());
+    }
     let mut at = 0;
     let mut words = bytes.chunks_exact(8);
     for word in words.by_ref() {
-        let mut eight = [0u8; 8];
-        eight.copy_from_slice(word);
-        if needs_escape(u64::from_le_bytes(eight)) {
+        if needs_escape(word_of(word)) {
             return at;
         }
         at += 8;
     }
-    let rest = words.remainder();
-    let mut eight = [b'a'; 8];
-    if let Some(head) = eight.get_mut(..rest.len()) {
-        head.copy_from_slice(rest);
+    if words.remainder().is_empty() {
+        return at;
     }
-    if needs_escape(u64::from_le_bytes(eight)) {
+    let last = bytes.get(bytes.len() - 8..).map_or(u64::MAX, word_of);
+    if needs_escape(last) {
+        // The overlap was clean; the byte-wise loop finds the one after it.
         at
     } else {
         bytes.len()
     }
+}
+
+/// Eight bytes as a word (`u64::MAX`, which needs escaping, if not eight).
+fn word_of(bytes: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(bytes).map_or(u64::MAX, u64::from_le_bytes)
 }
 
 /// Whether one of the eight bytes of `word` is `"`, `\\` or below 0x20.
@@ -318,6 +416,25 @@ fn needs_escape(word: u64) -> bool {
     let backslash = has_zero(word ^ (ONES * u64::from(b'\\')));
     below_space | quote | backslash != 0
 }
+
+/// How serde_json escapes each byte: 0 as it is; `u` as `\u00xx`; any
+/// other as a backslash and that letter.
+static ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = b'u';
+        b += 1;
+    }
+    table[0x08] = b'b';
+    table[0x09] = b't';
+    table[0x0a] = b'n';
+    table[0x0c] = b'f';
+    table[0x0d] = b'r';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
 
 /// `[a,b,...]`, each item written by `each`.
 fn write_array<T>(out: &mut Vec<u8>, items: &[T], each: fn(&mut Vec<u8>, &T)) {
@@ -367,25 +484,23 @@ fn escape_into(out: &mut Vec<u8>, text: &str) {
     }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate().skip(clean) {
-        let short: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            0x08 => b"\\b",
-            b'\t' => b"\\t",
-            b'\n' => b"\\n",
-            0x0c => b"\\f",
-            b'\r' => b"\\r",
-            0x00..=0x1f => b"",
-            _ => continue,
-        };
+        let escape = ESCAPE[usize::from(b)];
+        if escape == 0 {
+            continue;
+        }
         out.extend_from_slice(&bytes[start..i]);
-        if short.is_empty() {
+        if escape == b'u' {
             const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]);
         } else {
-            out.extend_from_slice(short);
+            out.extend_from_slice(&[b'\\', escape]);
         }
         start = i + 1;
     }
@@ -431,6 +546,76 @@ mod tests {
                     "{c:?} at {at}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_character_to_escape_is_found_in_texts_of_every_length() {
+        for c in (0u8..=0x7f).map(char::from).chain(['é', '\u{2028}']) {
+            for len in 0..25 {
+                for at in 0..=len {
+                    let mut text: String = "abcdefghijklmnopqrstuvwxyz".chars().take(len).collect();
+                    text.insert(at, c);
+                    assert_eq!(
+                        written(&Value::String(text.clone())),
+                        serde_json::to_string(&text).expect("json"),
+                        "{c:?} at {at} of {len}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn plain_keys_are_written_as_escaped_keys_are_for_every_shipped_mapping() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/mappings");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).expect("mappings/") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "yaml") {
+                continue;
+            }
+            let mapping = Mapping::load_file(&path).expect("a mapping");
+            assert!(mapping.plain_keys(), "{}", path.display());
+            let mut attributes = serde_json::Map::new();
+            for field in mapping.mapped_fields() {
+                attributes.insert(field.name, json!("a \"b\""));
+            }
+            let tree = mapping.tree_from_drupal(&attributes, &serde_json::Map::new());
+            assert!(!tree.is_empty(), "{}", path.display());
+            for (key, node) in tree.iter() {
+                let (mut plain, mut escaped) = (Vec::new(), Vec::new());
+                write_key::<true>(&mut plain, key);
+                write_node::<true>(&mut plain, node);
+                write_key::<false>(&mut escaped, key);
+                write_node::<false>(&mut escaped, node);
+                assert_eq!(plain, escaped, "{}", path.display());
+            }
+            checked += 1;
+        }
+        assert!(checked >= 8);
+        let mut out = Vec::new();
+        write_key::<false>(&mut out, "a\"b");
+        assert_eq!(out, b"\"a\\\"b\":");
+    }
+
+    proptest! {
+        #[test]
+        fn a_text_looked_at_once_is_written_as_it_is_escaped(text in any::<String>(), ascii in "[\\x00-\\x7f]{0,40}") {
+            for text in [text, ascii] {
+                let (mut once, mut escaped) = (Vec::new(), Vec::new());
+                Text::of(&text).write(&mut once);
+                escape_into(&mut escaped, &text);
+                prop_assert_eq!(once, escaped);
+            }
+        }
+
+        #[test]
+        fn keys_are_ordered_as_a_map_orders_them(a in any::<String>(), b in any::<String>()) {
+            prop_assert_eq!(key_order(&a, &b), a.as_bytes().cmp(b.as_bytes()));
+            prop_assert_eq!(key_order(&a, &a), std::cmp::Ordering::Equal);
+            let longer = format!("{a}x");
+            prop_assert_eq!(key_order(&a, &longer), std::cmp::Ordering::Less);
         }
     }
 
