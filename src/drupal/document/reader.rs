@@ -27,7 +27,7 @@ use std::borrow::Cow;
 use serde_json::{Map, Number, Value};
 
 use super::attributes::{Attributes, Item, Span};
-use super::{Relationships, UserDocument, UserResourceFields};
+use super::{Relationships, UserDocument, UserResourceFields, USER_TYPE};
 
 /// Containers deeper than this are left to serde_json (whose own limit is
 /// 128, counted from the top): a value this reader accepted whole can then
@@ -312,46 +312,78 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// An array, from its `[` (after whitespace), each item read by `item`.
-    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.eat(b'[')?;
-        self.enter()?;
-        if self.peek()? == b']' {
-            self.pos += 1;
-            self.depth -= 1;
-            return Some(());
-        }
+    /// Steps over any value, checking its grammar. A loop, not a
+    /// descent: which containers are open is a stack of bits (an object
+    /// is a 1), [`MAX_DEPTH`] of them at most.
+    fn skip(&mut self) -> Option<()> {
+        let mut open: u64 = 0;
+        let mut depth = 0u32;
         loop {
-            item(self)?;
+            // A value.
             match self.peek()? {
-                b',' => self.pos += 1,
-                b']' => {
+                b'"' => self.string().map(drop)?,
+                open_byte @ (b'{' | b'[') => {
+                    self.pos += 1;
+                    self.enter()?;
+                    depth += 1;
+                    open = open << 1 | u64::from(open_byte == b'{');
+                    let close = if open_byte == b'{' { b'}' } else { b']' };
+                    if self.peek()? != close {
+                        if open & 1 == 1 {
+                            self.string().map(drop)?;
+                            self.eat(b':')?;
+                        }
+                        continue;
+                    }
                     self.pos += 1;
                     self.depth -= 1;
+                    depth -= 1;
+                    open >>= 1;
+                }
+                b't' => self.literal(b"true")?,
+                b'f' => self.literal(b"false")?,
+                b'n' => self.literal(b"null")?,
+                _ => self.number().map(drop)?,
+            }
+            // What follows a value: the end, the next member or item, or
+            // the end of its container.
+            loop {
+                if depth == 0 {
                     return Some(());
                 }
-                _ => return None,
+                let in_object = open & 1 == 1;
+                match self.peek()? {
+                    b',' => {
+                        self.pos += 1;
+                        if in_object {
+                            self.string().map(drop)?;
+                            self.eat(b':')?;
+                        }
+                        break;
+                    }
+                    b'}' if in_object => {}
+                    b']' if !in_object => {}
+                    _ => return None,
+                }
+                self.pos += 1;
+                self.depth -= 1;
+                depth -= 1;
+                open >>= 1;
             }
-        }
-    }
-
-    /// Steps over any value, checking its grammar.
-    fn skip(&mut self) -> Option<()> {
-        match self.peek()? {
-            b'"' => self.string().map(drop),
-            b'{' => self.object(|reader, _| reader.skip()),
-            b'[' => self.array(Reader::skip),
-            b't' => self.literal(b"true"),
-            b'f' => self.literal(b"false"),
-            b'n' => self.literal(b"null"),
-            _ => self.number().map(drop),
         }
     }
 
     /// Any value, read as serde_json reads it into a `Value`.
     fn value(&mut self) -> Option<Value> {
         match self.peek()? {
-            b'"' => Some(Value::String(self.string()?.text()?.into_owned())),
+            b'"' => {
+                let string = self.string()?;
+                // A user's type, made without a UTF-8 check.
+                if !string.escaped && string.raw() == USER_TYPE.as_bytes() {
+                    return Some(Value::String(USER_TYPE.to_owned()));
+                }
+                Some(Value::String(string.text()?.into_owned()))
+            }
             b'n' => self.literal(b"null").map(|()| Value::Null),
             b't' => self.literal(b"true").map(|()| Value::Bool(true)),
             b'f' => self.literal(b"false").map(|()| Value::Bool(false)),
@@ -535,10 +567,13 @@ impl<'a> Reader<'a> {
             let relationship = if reader.peek()? == b'{' {
                 let mut members = Map::new();
                 reader.object(|reader, key| {
-                    if &*key.name()? == b"links" {
-                        return reader.skip();
-                    }
-                    let key = key.text()?.into_owned();
+                    let key = match &*key.name()? {
+                        b"links" => return reader.skip(),
+                        // JSON:API's names, made without a UTF-8 check.
+                        b"data" => "data".to_owned(),
+                        b"meta" => "meta".to_owned(),
+                        _ => key.text()?.into_owned(),
+                    };
                     let value = reader.value()?;
                     members.insert(key, value);
                     Some(())
