@@ -822,9 +822,18 @@ mod tests {
                 }
             }
         }
-        // Bytes beyond ASCII and just above the control characters are
-        // no stops.
-        let bytes = "\u{20}\u{21}\u{23}\u{5b}\u{5d}\u{7f}é日本語😀 \u{20}ab\"".as_bytes();
-        assert_eq!(stop_at(bytes, 0), bytes.len() - 1);
+        // Bytes beyond ASCII (also those that are a stop plus 0x80) and
+        // just above the control characters are no stops, wherever they
+        // are in a word.
+        let others: Vec<u8> = [
+            0x20u8, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0x9f, 0xa0, 0xa2, 0xdc, 0xff,
+        ]
+        .into_iter()
+        .chain("é日本語😀".bytes())
+        .collect();
+        for start in 0..others.len() {
+            let bytes = [&others[start..], &others[..start], b"\"x"].concat();
+            assert_eq!(stop_at(&bytes, 0), bytes.len() - 2, "{bytes:?}");
+        }
     }
 }
