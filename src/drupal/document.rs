@@ -93,10 +93,14 @@ impl DrupalUser {
 
 /// A document holding one user (the answer to a read, a create or an
 /// update), read straight from Drupal's bytes: of `data`, only what
-/// [`DrupalUser`] keeps is built; the top-level `jsonapi`, `links` and
-/// `included`, `data.links` and each relationship's `links` are skipped by
-/// the parser without being built. Reading whole documents into `Value`
+/// [`DrupalUser`] keeps is built (and `included`, when an `include` asked
+/// for it); the top-level `jsonapi` and `links`, `data.links` and each
+/// relationship's `links` are skipped by the parser without being built. Reading whole documents into `Value`
 /// and freeing them was the largest share of the bridge's work per read.
+///
+/// Read by [`UserDocument::from_slice`]: in one pass of the bridge's own
+/// (`reader`), with this `Deserialize` as the definition it must match and
+/// the fallback for whatever it leaves to serde_json.
 #[derive(Debug, Default, PartialEq, Deserialize)]
 pub struct UserDocument {
     #[serde(default)]
