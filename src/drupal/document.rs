@@ -4,6 +4,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 mod attributes;
+mod reader;
 
 pub use attributes::{AttributeRef, Attributes};
 
@@ -92,11 +93,15 @@ impl DrupalUser {
 
 /// A document holding one user (the answer to a read, a create or an
 /// update), read straight from Drupal's bytes: of `data`, only what
-/// [`DrupalUser`] keeps is built; the top-level `jsonapi`, `links` and
-/// `included`, `data.links` and each relationship's `links` are skipped by
-/// the parser without being built. Reading whole documents into `Value`
+/// [`DrupalUser`] keeps is built (and `included`, when an `include` asked
+/// for it); the top-level `jsonapi` and `links`, `data.links` and each
+/// relationship's `links` are skipped by the parser without being built. Reading whole documents into `Value`
 /// and freeing them was the largest share of the bridge's work per read.
-#[derive(Debug, Default, Deserialize)]
+///
+/// Read by [`UserDocument::from_slice`]: in one pass of the bridge's own
+/// (`reader`), with this `Deserialize` as the definition it must match and
+/// the fallback for whatever it leaves to serde_json.
+#[derive(Debug, Default, PartialEq, Deserialize)]
 pub struct UserDocument {
     #[serde(default)]
     data: Option<UserResourceFields>,
@@ -108,7 +113,7 @@ pub struct UserDocument {
 /// The members of a user resource object the bridge reads. Each is read
 /// as any JSON value, so that a document of an unexpected shape is judged
 /// as [`DrupalUser::from_resource`] judges it, not refused by the parser.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 struct UserResourceFields {
     #[serde(rename = "type", default)]
     kind: Option<Value>,
@@ -125,7 +130,7 @@ struct UserResourceFields {
 /// all the bridge reads of them; their `links` (two URLs each) are skipped.
 /// Anything but an object reads as no relationships, as in
 /// [`DrupalUser::from_resource`].
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 struct Relationships(Map<String, Value>);
 
 impl<'de> Deserialize<'de> for Relationships {
@@ -259,7 +264,17 @@ impl<'de> Deserialize<'de> for MemberName {
 }
 
 impl UserDocument {
-    /// The user in `data`; `None` when there is none, or it has no id.
+    /// Reads a document from Drupal's bytes: in one pass of its own
+    /// (`reader`) when it can, else by serde_json, which then gives the
+    /// document or the error it always gave. The two read every document
+    /// the reader reads to the same `UserDocument`.
+    pub fn from_slice(bytes: &[u8]) -> serde_json::Result<UserDocument> {
+        match reader::read(bytes) {
+            Some(document) => Ok(document),
+            None => serde_json::from_slice(bytes),
+        }
+    }
+
     /// The document's `included` resources; none when it has none.
     pub fn take_included(&mut self) -> Vec<Value> {
         match self.included.take() {
@@ -268,6 +283,7 @@ impl UserDocument {
         }
     }
 
+    /// The user in `data`; `None` when there is none, or it has no id.
     pub fn into_user(self) -> Option<DrupalUser> {
         let data = self.data?;
         let Some(Value::String(id)) = data.id else {

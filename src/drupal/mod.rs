@@ -775,6 +775,10 @@ trait Answer: serde::de::DeserializeOwned + Send {
     fn is_stripped_user_data(&self) -> bool;
     /// A made-up answer (dry run) as this kind.
     fn from_value(value: Value) -> Result<Self, DrupalError>;
+    /// The answer read from Drupal's bytes.
+    fn from_slice(bytes: &[u8]) -> serde_json::Result<Self> {
+        serde_json::from_slice(bytes)
+    }
 }
 
 impl Answer for Value {
@@ -806,6 +810,9 @@ impl Answer for UserDocument {
         serde_json::from_value(value)
             .map_err(|_| DrupalError::Protocol("a user document of an unexpected shape".into()))
     }
+    fn from_slice(bytes: &[u8]) -> serde_json::Result<Self> {
+        UserDocument::from_slice(bytes)
+    }
 }
 
 fn not_json(status: StatusCode) -> DrupalError {
@@ -817,7 +824,7 @@ fn classify<T: Answer>(status: StatusCode, is_html: bool, bytes: &[u8]) -> Resul
         let body = if bytes.is_empty() || is_html {
             None
         } else {
-            Some(serde_json::from_slice::<T>(bytes).map_err(|_| not_json(status))?)
+            Some(T::from_slice(bytes).map_err(|_| not_json(status))?)
         };
         return match body.filter(|b| !b.is_null()) {
             Some(body) => Ok(body),

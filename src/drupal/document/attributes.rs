@@ -27,13 +27,13 @@ pub struct Attributes {
 
 /// A range of [`Attributes::text`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Span {
+pub(super) struct Span {
     start: u32,
     end: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Item {
+pub(super) enum Item {
     Null,
     Bool(bool),
     Number(Number),
@@ -151,6 +151,15 @@ impl Attributes {
         out
     }
 
+    /// Attributes from their text and entries, as the one-pass reader
+    /// (`super::reader`) builds them; `None` unless the text is UTF-8.
+    pub(super) fn from_parts(text: Vec<u8>, entries: Vec<(Span, Item)>) -> Option<Attributes> {
+        Some(Attributes {
+            text: String::from_utf8(text).ok()?,
+            entries,
+        })
+    }
+
     fn item(&self, key: &str) -> Option<&Item> {
         // Lengths first: most names differ in length, and this runs for
         // every attribute the mapping reads.
@@ -190,10 +199,19 @@ impl Attributes {
 /// cannot arrive (the Drupal answer's size is bounded far below that); were
 /// one to, its span would read as empty rather than wrap.
 fn push_text(text: &mut String, s: &str) -> Span {
-    let start = u32::try_from(text.len()).unwrap_or(u32::MAX);
+    let start = text.len();
     text.push_str(s);
-    let end = u32::try_from(text.len()).unwrap_or(u32::MAX);
-    Span { start, end }
+    Span::of(start, text.len())
+}
+
+impl Span {
+    /// `start..end` of the text.
+    pub(super) fn of(start: usize, end: usize) -> Span {
+        Span {
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            end: u32::try_from(end).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 impl From<Map<String, Value>> for Attributes {
