@@ -111,7 +111,8 @@ impl BulkRequest {
         for id in operations.iter().filter_map(|o| o.bulk_id.as_deref()) {
             if seen.contains(&id) {
                 return Err(ScimError::invalid_value(format!(
-                    "the bulkId {id} names more than one operation"
+                    "the bulkId {} names more than one operation",
+                    crate::untrusted::quote(id)
                 )));
             }
             seen.push(id);
@@ -142,11 +143,10 @@ impl BulkOperation {
             Some("PUT") => BulkMethod::Put,
             Some("PATCH") => BulkMethod::Patch,
             Some("DELETE") => BulkMethod::Delete,
-            Some(other) => {
-                return Err(ScimError::invalid_syntax(format!(
-                    "the method {other} cannot be used in a bulk request; use POST, PUT, PATCH or DELETE"
-                )))
-            }
+            Some(other) => return Err(ScimError::invalid_syntax(format!(
+                "the method {} cannot be used in a bulk request; use POST, PUT, PATCH or DELETE",
+                crate::untrusted::quote(other)
+            ))),
             None => return Err(ScimError::invalid_syntax("the operation has no \"method\"")),
         };
         let path = text("path")?
@@ -342,6 +342,23 @@ mod tests {
         let e = request(Value::Array(operations)).unwrap_err();
         assert_eq!(e.status, 413);
         assert!(e.detail.contains("maxOperations is 10"), "{}", e.detail);
+    }
+
+    #[test]
+    fn a_long_method_or_bulk_id_is_quoted_cut_not_echoed_whole() {
+        let long = "X".repeat(10_000);
+        let e = request(json!([{"method": long, "path": "/Users"}])).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.detail.len() < 300, "{}", e.detail);
+        assert!(e.detail.contains("10000 characters"), "{}", e.detail);
+        let e = request(json!([
+            {"method": "POST", "path": "/Users", "bulkId": long, "data": {}},
+            {"method": "POST", "path": "/Users", "bulkId": long, "data": {}}
+        ]))
+        .unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.detail.len() < 300, "{}", e.detail);
+        assert!(e.detail.contains("more than one"), "{}", e.detail);
     }
 
     #[test]
