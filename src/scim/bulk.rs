@@ -143,10 +143,12 @@ impl BulkOperation {
             Some("PUT") => BulkMethod::Put,
             Some("PATCH") => BulkMethod::Patch,
             Some("DELETE") => BulkMethod::Delete,
-            Some(other) => return Err(ScimError::invalid_syntax(format!(
+            Some(other) => {
+                return Err(ScimError::invalid_syntax(format!(
                 "the method {} cannot be used in a bulk request; use POST, PUT, PATCH or DELETE",
                 crate::untrusted::quote(other)
-            ))),
+            )))
+            }
             None => return Err(ScimError::invalid_syntax("the operation has no \"method\"")),
         };
         let path = text("path")?
