@@ -287,6 +287,8 @@ pub struct Vegas {
     explore_every: u32,
     /// The median latency over baseline of the last window.
     last_ratio: f64,
+    /// Requests waiting inside Drupal in the last window (Little's law).
+    last_queue: f64,
 }
 
 impl Vegas {
@@ -308,11 +310,18 @@ impl Vegas {
             steady: 0,
             explore_every: EXPLORE_EVERY,
             last_ratio: 1.0,
+            last_queue: 0.0,
         }
     }
 
     pub fn limit(&self) -> usize {
         self.limit
+    }
+
+    /// Whether Drupal's own queue held a request or more in the last
+    /// window: a request sent now would wait inside Drupal for a worker.
+    pub fn drupal_queues(&self) -> bool {
+        self.last_queue >= 1.0
     }
 
     /// Requests admitted now carry this generation in their sample.
@@ -403,6 +412,7 @@ impl Vegas {
         let rps = window.rps();
         // Requests waiting in Drupal, by Little's law.
         let queue = in_flight * (1.0 - 1.0 / median);
+        self.last_queue = queue;
         let from = self.limit;
         let shown_rps = rps.unwrap_or(0.0);
 
@@ -687,6 +697,22 @@ mod tests {
                 "{workers} workers: settled on {limit}: {trace:?}"
             );
         }
+    }
+
+    #[test]
+    fn it_says_drupal_queues_only_when_its_last_window_saw_a_queue_inside_drupal() {
+        let mut run = Run::new(64);
+        assert!(!run.law.drupal_queues(), "nothing measured yet");
+        // Room to spare: 4 in flight on 8 workers answer as fast as one.
+        run.drive(&site(8), 4, 5);
+        assert!(!run.law.drupal_queues(), "{:?}", run.changes);
+        // Saturated: one worker, the IdP keeps 16 at once; the law settles
+        // a few above one worker, so requests wait inside Drupal.
+        run.drive(&site(1), 16, 60);
+        assert!(run.law.drupal_queues(), "{:?}", run.changes);
+        // The load goes: answers as fast as the baseline again.
+        run.drive(&site(64), 2, 5);
+        assert!(!run.law.drupal_queues(), "{:?}", run.changes);
     }
 
     #[test]

@@ -216,6 +216,14 @@ impl DrupalClient {
         self.inner.resilience.limiter.waiting()
     }
 
+    /// Whether Drupal is saturated: requests wait for a slot under the
+    /// concurrency limit, or the adaptive limit saw them queue inside
+    /// Drupal in its last window. A request sent now would wait either way.
+    pub fn saturated(&self) -> bool {
+        let limiter = &self.inner.resilience.limiter;
+        limiter.waiting() > 0 || limiter.drupal_queues()
+    }
+
     /// How many requests may be in flight to Drupal now (the adaptive
     /// limit's current value, or the fixed one).
     pub fn concurrency_limit(&self) -> usize {

@@ -136,6 +136,16 @@ impl Limiter {
         self.waiting.load(Ordering::Relaxed)
     }
 
+    /// Whether the adaptive limit saw requests queue inside Drupal in its
+    /// last window (never with a fixed limit, which measures nothing).
+    pub fn drupal_queues(&self) -> bool {
+        self.adaptive.as_ref().is_some_and(|law| {
+            law.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .drupal_queues()
+        })
+    }
+
     /// The concurrency limit in force now.
     pub fn current(&self) -> usize {
         match &self.adaptive {

@@ -6,10 +6,11 @@
 //!
 //! - idle (no read of the same kind in flight), a look-up reads at once,
 //!   alone: no added delay;
-//! - while a read is in flight and Drupal is busy (requests wait for a
-//!   slot under the concurrency limit), later look-ups gather into the
-//!   next batch, which is read when a read ends, or at once when it is
-//!   full (one Drupal page of ids);
+//! - while a read is in flight and Drupal is saturated (requests wait for
+//!   a slot under the concurrency limit, or the adaptive limit saw them
+//!   queue inside Drupal in its last window: a read sent now would wait
+//!   either way), later look-ups gather into the next batch, which is read
+//!   when a read ends, or at once when it is full (one Drupal page of ids);
 //! - while Drupal is not busy, a look-up reads at once, taking along the
 //!   look-ups gathered so far: a read that would not queue is not held
 //!   back behind another (at low IdP concurrency that wait would only add
@@ -122,8 +123,9 @@ where
     /// with `fetch`, which gets the batch's ids and returns what Drupal
     /// has of them, keyed by lower-case id. Ids without a value are left
     /// out of the answer. `ids` beyond `max_ids` make a batch of their own.
-    /// `busy`: Drupal has requests waiting for it, so a read made now would
-    /// queue; only then does a look-up wait for the read in flight.
+    /// `busy`: Drupal is saturated (requests wait for a slot, or queue
+    /// inside Drupal), so a read made now would queue; only then does a
+    /// look-up wait for the read in flight.
     pub(super) async fn lookup<F, Fut>(
         &self,
         kind: K,
@@ -396,7 +398,7 @@ impl Provisioner {
                 self.accounts.lookup(
                     fields.clone(),
                     chunk.iter().cloned().collect(),
-                    self.drupal.waiting_for_slot() > 0,
+                    self.drupal.saturated(),
                     move |batch| async move {
                         let users = self
                             .read_users(
