@@ -229,6 +229,7 @@ mod written_answers {
 
     use super::render;
     use crate::drupal::{DrupalRole, DrupalUser};
+    use crate::mapping::test_support::{drupal_value, shipped_mappings};
     use crate::mapping::Mapping;
     use crate::provisioning::{render_user, write_user, ActiveMapping, RoleCatalog, TermNames};
     use crate::scim::projection::Projection;
@@ -282,18 +283,7 @@ groups:
     const BARE: &str = "rules:\n  - {scim: userName, drupal: name}\n";
 
     fn mappings() -> Vec<(String, Mapping)> {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/mappings");
-        let mut found: Vec<(String, Mapping)> = std::fs::read_dir(dir)
-            .expect("mappings/")
-            .map(|entry| entry.expect("entry").path())
-            .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
-            .map(|path| {
-                let mapping = Mapping::load_file(&path).unwrap_or_else(|e| panic!("{e}"));
-                (path.display().to_string(), mapping)
-            })
-            .collect();
-        assert!(found.len() >= 8, "the shipped mappings: {}", found.len());
-        found.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut found = shipped_mappings();
         for (name, source) in [("every kind", EVERY_KIND), ("bare", BARE)] {
             found.push((
                 name.into(),
@@ -316,40 +306,11 @@ groups:
             .collect()
     }
 
-    /// A value for any Drupal field: right for some types, wrong for
-    /// others (the mapping leaves out what it cannot read).
-    fn field_value() -> impl Strategy<Value = Value> {
-        let text = prop_oneof![
-            any::<String>(),
-            "[\\x00-\\x7f]{0,12}",
-            Just("  Ann \"the\" \\ Ünïcødé 😀\u{2028}\t\n ".to_string()),
-            Just("2024-05-06".to_string()),
-            Just("2024-05-06T07:08:09+02:00".to_string()),
-            Just("42".to_string()),
-            Just("2.50".to_string()),
-            Just("true".to_string()),
-        ];
-        prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i32>().prop_map(Value::from),
-            (-1e6f64..1e6).prop_map(Value::from),
-            text.clone().prop_map(Value::String),
-            prop::collection::vec(text.clone().prop_map(Value::String), 0..4)
-                .prop_map(Value::Array),
-            text.clone()
-                .prop_map(|t| json!({"value": t, "format": "basic_html"})),
-            prop::collection::vec(text.clone().prop_map(|t| json!({"value": t})), 0..4)
-                .prop_map(Value::Array),
-            text.prop_map(|t| json!({"uri": t, "title": ""})),
-        ]
-    }
-
     /// A user whose every mapped field is absent, null or some value, with
     /// references, roles and stamps of every kind.
     fn drupal_user(mapping: &Mapping) -> impl Strategy<Value = DrupalUser> {
         let fields = mapping.mapped_fields();
-        let values = prop::collection::vec(prop::option::of(field_value()), fields.len());
+        let values = prop::collection::vec(prop::option::of(drupal_value()), fields.len());
         let stamps = prop::option::of(prop_oneof![
             Just("2024-01-01T00:00:00+00:00".to_string()),
             Just("1969-12-31T23:59:59-01:00".to_string()),

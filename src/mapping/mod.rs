@@ -330,4 +330,6 @@ impl Mapping {
 }
 
 #[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
 mod tests;
