@@ -8,28 +8,14 @@
 // them in #[test] functions; this extends that to the helpers).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "common/demo_process.rs"]
+mod demo_process;
+
+use demo_process::Demo;
+
 const TOKEN: &str = "allocator-test-token-0123456789";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// Kills the child when the test ends, passed or failed.
-struct Bridge(Child);
-
-impl Drop for Bridge {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A `kB` field of /proc/PID/smaps_rollup.
 fn rollup_kb(pid: u32, field: &str) -> u64 {
@@ -56,25 +42,10 @@ async fn the_bridge_s_heap_gets_no_transparent_huge_pages() {
         eprintln!("skipped: transparent huge pages are {setting:?}, not madvise");
         return;
     }
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_drupal-scim-bridge"))
-        .args([
-            "demo",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--drupal-listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--token",
-            TOKEN,
-        ])
-        .env("RUST_LOG", "warn")
-        .env_remove("MIMALLOC_ALLOW_THP")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the bridge");
-    let bridge = Bridge(child);
-    let base = format!("http://127.0.0.1:{port}");
+    let bridge = Demo::start(TOKEN, &[], |command| {
+        command.env_remove("MIMALLOC_ALLOW_THP");
+    });
+    let base = &bridge.base;
     let client = reqwest::Client::new();
 
     // Up, logged in to its stand-in, and a few lists served: the allocator
@@ -97,7 +68,7 @@ async fn the_bridge_s_heap_gets_no_transparent_huge_pages() {
         }
     }
 
-    let pid = bridge.0.id();
+    let pid = bridge.child.id();
     let rss = rollup_kb(pid, "Rss:");
     let huge = rollup_kb(pid, "AnonHugePages:");
     assert_eq!(

@@ -5,28 +5,15 @@
 // them in #[test] functions; this extends that to the helpers).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "common/demo_process.rs"]
+mod demo_process;
+
+use demo_process::Demo;
+
 const TOKEN: &str = "shutdown-test-token-0123456789";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// Kills the child if the test fails before it exits by itself.
-struct Bridge(Child);
-
-impl Drop for Bridge {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 async fn wait_until_ready(client: &reqwest::Client, base: &str) {
     let started = Instant::now();
@@ -43,26 +30,8 @@ async fn wait_until_ready(client: &reqwest::Client, base: &str) {
 
 #[tokio::test]
 async fn sigterm_finishes_the_request_in_flight_then_exits_zero() {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_drupal-scim-bridge"))
-        .args([
-            "demo",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--drupal-listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--token",
-            TOKEN,
-            "--drupal-latency-ms",
-            "700",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the bridge");
-    let mut bridge = Bridge(child);
-    let base = format!("http://127.0.0.1:{port}");
+    let mut bridge = Demo::start(TOKEN, &["--drupal-latency-ms", "700"], |_| {});
+    let base = bridge.base.clone();
     let client = reqwest::Client::new();
     wait_until_ready(&client, &base).await;
 
@@ -74,7 +43,7 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_zero() {
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let signalled = Command::new("kill")
-        .args(["-TERM", &bridge.0.id().to_string()])
+        .args(["-TERM", &bridge.child.id().to_string()])
         .status()
         .expect("send SIGTERM");
     assert!(signalled.success());
@@ -95,7 +64,7 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_zero() {
 
     let started = Instant::now();
     let status = loop {
-        if let Some(status) = bridge.0.try_wait().expect("wait") {
+        if let Some(status) = bridge.child.try_wait().expect("wait") {
             break status;
         }
         assert!(started.elapsed() < Duration::from_secs(10), "still running");

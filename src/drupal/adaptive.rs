@@ -626,6 +626,15 @@ mod tests {
             }));
         }
 
+        /// At 8, a baseline window, then one where latency grew eightfold
+        /// and the throughput fell to 20 a second: cut to 4 for queueing.
+        fn cut_from_8_to_4() -> Run {
+            let mut run = Run::new(8);
+            run.window(MS(50), 8, 160.0);
+            assert_eq!(run.window(MS(400), 8, 20.0), 4);
+            run
+        }
+
         /// One window of answers all alike; returns the limit after it.
         fn window(&mut self, latency: Duration, in_flight: usize, rps: f64) -> usize {
             for _ in 0..self.law.limit().max(MIN_WINDOW) {
@@ -795,9 +804,7 @@ mod tests {
 
     #[test]
     fn a_queueing_cut_that_keeps_throughput_is_kept() {
-        let mut run = Run::new(8);
-        run.window(MS(50), 8, 160.0);
-        assert_eq!(run.window(MS(400), 8, 20.0), 4);
+        let mut run = Run::cut_from_8_to_4();
         // 19 a second at 4, with no queue left: within CUT_LOSS of 20,
         // kept (and, latency flat, it grows again by one).
         assert_eq!(run.window(MS(55), 4, 19.0), 5);
@@ -811,9 +818,7 @@ mod tests {
 
     #[test]
     fn a_loss_while_drupal_still_queues_is_not_blamed_on_the_cut() {
-        let mut run = Run::new(8);
-        run.window(MS(50), 8, 160.0);
-        assert_eq!(run.window(MS(400), 8, 20.0), 4);
+        let mut run = Run::cut_from_8_to_4();
         // 15 a second at 4, but requests still queue inside Drupal (3.5):
         // its workers never wait for work, so the cut is not to blame.
         assert_eq!(run.window(MS(400), 4, 15.0), 4, "{:?}", run.changes);
@@ -825,9 +830,7 @@ mod tests {
         // Drupal need not answer in order: after a cut to 4, answers to the
         // requests admitted at 8 come between those admitted at 4. Drupal
         // still serves 20 a second: the cut is kept.
-        let mut run = Run::new(8);
-        run.window(MS(50), 8, 160.0);
-        assert_eq!(run.window(MS(400), 8, 20.0), 4);
+        let mut run = Run::cut_from_8_to_4();
         let earlier = run.law.generation() - 1;
         for _ in 0..MIN_WINDOW {
             run.now += MS(50);

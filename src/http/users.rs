@@ -233,6 +233,7 @@ mod written_answers {
     use crate::mapping::Mapping;
     use crate::provisioning::{render_user, write_user, ActiveMapping, RoleCatalog, TermNames};
     use crate::scim::projection::Projection;
+    use crate::scim::schema::ResourceSchema;
 
     /// Custom schemas, the enterprise extension, and one rule per kind of
     /// Drupal field; groups exposed.
@@ -410,12 +411,17 @@ groups:
         (body, etag)
     }
 
+    /// The SCIM user schema `mapping` serves.
+    fn user_schema(mapping: &Mapping) -> Arc<ResourceSchema> {
+        ActiveMapping::new(Arc::new(mapping.clone()))
+            .expect("schemas")
+            .user_schema
+    }
+
     #[test]
     fn every_mapping_and_user_is_answered_as_the_map_path_answers() {
         for (name, mapping) in mappings() {
-            let schema = ActiveMapping::new(Arc::new(mapping.clone()))
-                .expect("schemas")
-                .user_schema;
+            let schema = user_schema(&mapping);
             let projection = Projection::parse(None, None, &schema).expect("projection");
             let catalog = RoleCatalog::build(site_roles(), &mapping, &[], Instant::now());
             let mut runner = TestRunner::new(Config {
@@ -455,9 +461,7 @@ groups:
     #[test]
     fn a_user_with_everything_is_answered_as_the_map_path_answers() {
         let mapping = Mapping::parse(EVERY_KIND, "test.yaml").expect("mapping");
-        let schema = ActiveMapping::new(Arc::new(mapping.clone()))
-            .expect("schemas")
-            .user_schema;
+        let schema = user_schema(&mapping);
         let projection = Projection::parse(None, None, &schema).expect("projection");
         let site = site_roles();
         let catalog = RoleCatalog::build(site.clone(), &mapping, &[], Instant::now());
@@ -525,9 +529,7 @@ groups:
     #[test]
     fn projections_are_left_to_the_map_path() {
         let mapping = Mapping::parse(EVERY_KIND, "test.yaml").expect("mapping");
-        let schema = ActiveMapping::new(Arc::new(mapping.clone()))
-            .expect("schemas")
-            .user_schema;
+        let schema = user_schema(&mapping);
         let catalog = RoleCatalog::build(site_roles(), &mapping, &[], Instant::now());
         let user = DrupalUser::from_resource(json!({
             "type": "user--user", "id": "5f0c7a57-6a1c-4a5e-9a4c-2d3a4b5c6d7e",
@@ -579,9 +581,7 @@ groups:
             "test.yaml",
         )
         .expect("mapping");
-        let schema = ActiveMapping::new(Arc::new(mapping.clone()))
-            .expect("schemas")
-            .user_schema;
+        let schema = user_schema(&mapping);
         let projection = Projection::parse(None, None, &schema).expect("projection");
         let site = site_roles();
         let catalog = RoleCatalog::build(site.clone(), &mapping, &[], Instant::now());

@@ -504,6 +504,12 @@ mod tests {
         }
     }
 
+    /// No lane and no batch left behind.
+    fn assert_idle(lookup: &Lookup) {
+        let state = lookup.lock();
+        assert!(state.lanes.is_empty() && state.batches.is_empty());
+    }
+
     #[tokio::test]
     async fn a_lone_lookup_reads_at_once_and_alone() {
         let lookup = Lookup::new(50);
@@ -524,7 +530,7 @@ mod tests {
             .await;
         assert_eq!(found, Ok(vec!["user c".to_string()]));
         assert_eq!(drupal.reads().len(), 2);
-        assert!(lookup.lock().lanes.is_empty() && lookup.lock().batches.is_empty());
+        assert_idle(&lookup);
     }
 
     #[tokio::test]
@@ -557,7 +563,7 @@ mod tests {
         assert_eq!(reads.len(), 2, "{reads:?}");
         assert_eq!(reads[0], vec!["u00".to_string()]);
         assert_eq!(reads[1].len(), 15);
-        assert!(lookup.lock().lanes.is_empty() && lookup.lock().batches.is_empty());
+        assert_idle(&lookup);
     }
 
     #[tokio::test]
@@ -689,7 +695,7 @@ mod tests {
         let third = tokio::time::timeout(Duration::from_secs(5), third).await;
         assert_eq!(third.ok(), Some(Ok(vec!["user c".to_string()])));
         assert_eq!(drupal.reads().len(), 3);
-        assert!(lookup.lock().lanes.is_empty() && lookup.lock().batches.is_empty());
+        assert_idle(&lookup);
     }
 
     #[tokio::test]
@@ -706,7 +712,7 @@ mod tests {
         assert!(pending(&mut gathered).await);
         drop(gathered);
         drop(first);
-        assert!(lookup.lock().lanes.is_empty() && lookup.lock().batches.is_empty());
+        assert_idle(&lookup);
         // Idle again: the next reads at once.
         let found = lookup
             .lookup("k", ids(&["c"]), BUSY, |batch| drupal.read(batch, None))

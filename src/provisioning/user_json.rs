@@ -238,15 +238,20 @@ fn write_groups(out: &mut Vec<u8>, groups: &[(&str, Option<&str>)], base: Option
             out.extend_from_slice(b"\",");
         }
         if let Some(display) = display {
-            out.extend_from_slice(b"\"display\":");
-            write_str(out, display);
-            out.push(b',');
+            write_member(out, b"\"display\":", display);
         }
         out.extend_from_slice(b"\"type\":\"direct\",\"value\":");
         write_str(out, id);
         out.push(b'}');
     }
     out.push(b']');
+}
+
+/// `"key":"text",`: a member that is not the object's last.
+fn write_member(out: &mut Vec<u8>, key: &[u8], text: &str) {
+    out.extend_from_slice(key);
+    write_str(out, text);
+    out.push(b',');
 }
 
 /// `meta`: `created`, `lastModified`, `location`, `resourceType`, and
@@ -260,14 +265,10 @@ fn write_meta(
 ) -> usize {
     out.push(b'{');
     if let Some(created) = user.attribute_str("created") {
-        out.extend_from_slice(b"\"created\":");
-        write_str(out, created);
-        out.push(b',');
+        write_member(out, b"\"created\":", created);
     }
     if let Some(changed) = changed {
-        out.extend_from_slice(b"\"lastModified\":");
-        write_str(out, changed);
-        out.push(b',');
+        write_member(out, b"\"lastModified\":", changed);
     }
     out.extend_from_slice(b"\"location\":\"");
     escape_into(out, base);
