@@ -46,6 +46,9 @@ pub enum EventKind {
     UserDeleted,
     GroupMemberAdded,
     GroupMemberRemoved,
+    /// A member naming no account the bridge serves, left out of a group's
+    /// change under `unknown_members: skip`.
+    GroupMemberSkipped,
     /// A change refused because the account is protected (uid 1, a
     /// protected role).
     RefusedProtected,
@@ -62,6 +65,7 @@ impl EventKind {
             EventKind::UserDeleted => "user_deleted",
             EventKind::GroupMemberAdded => "group_member_added",
             EventKind::GroupMemberRemoved => "group_member_removed",
+            EventKind::GroupMemberSkipped => "group_member_skipped",
             EventKind::RefusedProtected => "refused_protected",
         }
     }

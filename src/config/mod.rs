@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 pub use self::drupal::{DrupalSettings, CLEARTEXT_WARNING};
 pub use self::ip_range::IpRange;
-pub use self::policy::{DeprovisionPolicy, PolicySettings};
+pub use self::policy::{DeprovisionPolicy, PolicySettings, UnknownMembers};
 pub use self::scim::{
     ClientCredential, JwtSettings, ScimClient, ScimSettings, DEFAULT_CLIENT, JWT_CLIENT,
 };
@@ -127,6 +127,10 @@ struct RawSite {
     /// Default 10.
     #[serde(default = "default_account_cache_secs")]
     account_cache_secs: u64,
+    /// A group member that names no account the bridge serves: `refuse`
+    /// the request (default) or `skip` that member.
+    #[serde(default)]
+    unknown_members: UnknownMembers,
 }
 
 fn default_listen() -> String {
@@ -442,6 +446,7 @@ impl RawSite {
                 count_cache: Duration::from_secs(self.count_cache_secs),
                 role_cache: Duration::from_secs(self.role_cache_secs),
                 account_cache: Duration::from_secs(self.account_cache_secs),
+                unknown_members: self.unknown_members,
             },
             dry_run: self.dry_run,
             source: Written(source),
@@ -488,6 +493,11 @@ drupal:
             vec!["administrator".to_string()]
         );
         assert_eq!(s.sites[0].mapping, PathBuf::from("mappings/default.yaml"));
+        assert_eq!(
+            s.sites[0].policy.unknown_members,
+            UnknownMembers::Refuse,
+            "a member naming no account refuses the request unless asked otherwise"
+        );
         assert!(
             !s.sites[0].dry_run,
             "writes reach Drupal unless asked otherwise"
@@ -529,6 +539,22 @@ drupal:
         );
         assert_eq!(s.sites[0].policy.deprovision, DeprovisionPolicy::Delete);
         assert_eq!(s.listen.to_string(), "0.0.0.0:9090");
+    }
+
+    #[test]
+    fn unknown_members_is_refuse_or_skip_and_nothing_else() {
+        let with =
+            |value: &str| Settings::from_yaml(&format!("{MINIMAL}unknown_members: {value}\n"));
+        assert_eq!(
+            with("skip").unwrap().sites[0].policy.unknown_members,
+            UnknownMembers::Skip
+        );
+        assert_eq!(
+            with("refuse").unwrap().sites[0].policy.unknown_members,
+            UnknownMembers::Refuse
+        );
+        let err = with("ignore").unwrap_err().to_string();
+        assert!(err.contains("ignore") && err.contains("skip"), "{err}");
     }
 
     #[test]

@@ -6,13 +6,55 @@ use std::time::Duration;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum DeprovisionPolicy {
     /// Block the account, keep it and its content, hide it from SCIM.
     #[default]
     Block,
     /// Send a JSON:API DELETE (the site's account-cancellation method decides).
     Delete,
+}
+
+/// What a membership change naming an account the bridge does not serve
+/// (no such user, or one SCIM DELETE deprovisioned) does.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "String")]
+pub enum UnknownMembers {
+    /// Refuse the whole request before any write: 400 `invalidValue`
+    /// naming the member, so the identity provider's log shows it.
+    #[default]
+    Refuse,
+    /// Leave that member out, write the others, and answer as a success
+    /// whose group lists only the members Drupal holds; each one left out
+    /// is logged and audited (`group_member_skipped`). For identity
+    /// providers that give up a whole group push on one 400.
+    Skip,
+}
+
+impl TryFrom<String> for DeprovisionPolicy {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "block" => Ok(DeprovisionPolicy::Block),
+            "delete" => Ok(DeprovisionPolicy::Delete),
+            _ => Err(format!("deprovision is {value:?}: write block or delete")),
+        }
+    }
+}
+
+impl TryFrom<String> for UnknownMembers {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "refuse" => Ok(UnknownMembers::Refuse),
+            "skip" => Ok(UnknownMembers::Skip),
+            _ => Err(format!(
+                "unknown_members is {value:?}: write refuse or skip"
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -23,4 +65,5 @@ pub struct PolicySettings {
     pub count_cache: Duration,
     pub role_cache: Duration,
     pub account_cache: Duration,
+    pub unknown_members: UnknownMembers,
 }

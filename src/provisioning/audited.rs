@@ -95,6 +95,45 @@ pub(super) fn refused(user: &DrupalUser, why: &str) -> AuditEvent {
     AuditEvent::new(EventKind::RefusedProtected, &user.id, user.name()).refused(why)
 }
 
+/// A change of `user`'s roles: `grant` added to and `take` taken from
+/// the roles it holds (role UUIDs, named by `name_of`). `None` when it
+/// changes none.
+pub(super) fn role_change(
+    user: &DrupalUser,
+    grant: &[String],
+    take: &[String],
+    name_of: impl Fn(&str) -> String,
+) -> Option<Change<Vec<String>>> {
+    if grant.is_empty() && take.is_empty() {
+        return None;
+    }
+    let before = role_names(&user.roles);
+    let taken: Vec<String> = take.iter().map(|id| name_of(id)).collect();
+    let mut after: Vec<String> = before
+        .iter()
+        .filter(|r| !taken.contains(r))
+        .cloned()
+        .chain(grant.iter().map(|id| name_of(id)))
+        .collect();
+    after.sort();
+    after.dedup();
+    Some(Change { before, after })
+}
+
+/// A member left out of a group's change because it names no account the
+/// bridge serves (`unknown_members: skip`). The id is the client's, cut.
+pub(super) fn skipped_member(member: &str, group: &str) -> AuditEvent {
+    let mut event = AuditEvent::new(
+        EventKind::GroupMemberSkipped,
+        &crate::untrusted::quote(member),
+        None,
+    );
+    event.group = Some(group.to_string());
+    event.refused(
+        "names no account this bridge serves; left out of the group (unknown_members: skip)",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::{json, Map};
@@ -130,6 +169,31 @@ mod tests {
             line.contains(r#""active":{"before":true,"after":false}"#),
             "{line}"
         );
+    }
+
+    #[test]
+    fn a_role_change_names_the_roles_before_and_after_and_none_when_nothing_changes() {
+        let mut held = user(true);
+        held.roles = vec![RoleRef {
+            id: "r-editor".into(),
+            machine_name: "editor".into(),
+        }];
+        let name_of = |id: &str| id.trim_start_matches("r-").to_string();
+        let granted = role_change(&held, &["r-engineering".into()], &[], name_of).unwrap();
+        assert_eq!(granted.before, ["editor"]);
+        assert_eq!(granted.after, ["editor", "engineering"]);
+        let taken = role_change(&held, &[], &["r-editor".into()], name_of).unwrap();
+        assert_eq!(taken.after, Vec::<String>::new());
+        assert_eq!(role_change(&held, &[], &[], name_of), None);
+    }
+
+    #[test]
+    fn a_skipped_member_is_refused_and_its_id_cut() {
+        let event = skipped_member(&"x".repeat(10_000), "Sales");
+        assert_eq!(event.event, EventKind::GroupMemberSkipped);
+        assert_eq!(event.outcome, Outcome::Refused);
+        assert_eq!(event.group.as_deref(), Some("Sales"));
+        assert!(event.account_id.len() < 1_000, "{}", event.account_id.len());
     }
 
     #[test]

@@ -94,6 +94,7 @@ mod tests {
             count_cache: Duration::ZERO,
             role_cache: Duration::ZERO,
             account_cache: Duration::ZERO,
+            unknown_members: Default::default(),
         }
     }
 

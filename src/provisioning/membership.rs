@@ -17,6 +17,7 @@ use super::audited;
 use super::roles::{ExposedGroup, RoleCatalog};
 use super::{Provisioner, ProvisioningError};
 use crate::audit::{self, AuditEvent, EventKind};
+use crate::config::UnknownMembers;
 use crate::drupal::{CollectionQuery, Condition, DrupalError, DrupalUser, Operator, SortKey};
 use crate::scim::members::MembershipChange;
 use crate::untrusted::quote;
@@ -110,6 +111,52 @@ impl MembershipFailures {
     }
 }
 
+impl Provisioner {
+    /// Under `unknown_members: skip`, takes the additions of accounts the
+    /// bridge does not serve (no such user, or one SCIM DELETE
+    /// deprovisioned) out of `failures`, and returns their ids; under
+    /// `refuse`, they stay failures and nothing is returned.
+    pub(super) fn unknown_to_skip(&self, failures: &mut Vec<MemberFailure>) -> BTreeSet<String> {
+        let mut skipped = BTreeSet::new();
+        if self.policy.unknown_members != UnknownMembers::Skip {
+            return skipped;
+        }
+        failures.retain(|f| {
+            let unknown =
+                matches!(f.problem, MemberProblem::UnknownUser) && f.action == MemberAction::Add;
+            if unknown {
+                skipped.insert(f.member.clone());
+            }
+            !unknown
+        });
+        skipped
+    }
+
+    /// Logs and audits the members left out of `group`'s change, and
+    /// takes them out of the members the answer shows.
+    pub(super) fn record_skipped(
+        &self,
+        group: &str,
+        skipped: &BTreeSet<String>,
+        members: Option<&mut Vec<String>>,
+    ) {
+        if skipped.is_empty() {
+            return;
+        }
+        for member in skipped {
+            tracing::warn!(
+                group = %group,
+                member = %quote(member),
+                "a member names no account this bridge serves; it was left out of the group (unknown_members: skip)"
+            );
+            audit::record(audited::skipped_member(member, group));
+        }
+        if let Some(members) = members {
+            members.retain(|m| !skipped.contains(&m.to_ascii_lowercase()));
+        }
+    }
+}
+
 /// One write to make.
 struct Write<'u> {
     user: &'u DrupalUser,
@@ -139,7 +186,7 @@ impl Provisioner {
         };
         let (add, remove) = (normalized(add), normalized(remove));
         let known = self.concerned_accounts(holders, &add, &remove).await?;
-        let result = exact.map(|wanted| resulting_members(&wanted, &known));
+        let mut result = exact.map(|wanted| resulting_members(&wanted, &known));
 
         let Triage {
             writes,
@@ -163,6 +210,7 @@ impl Provisioner {
             },
         );
 
+        let mut skipped = self.unknown_to_skip(&mut failures);
         if !failures.is_empty() {
             // Known before any write: refuse the whole request, as RFC 7644
             // §3.5.2 wants, rather than apply part of it.
@@ -185,6 +233,8 @@ impl Provisioner {
             .await;
         let applied = settled + planned - write_failures.len();
         failures.extend(write_failures);
+        skipped.extend(self.unknown_to_skip(&mut failures));
+        self.record_skipped(&group.display_name, &skipped, result.as_mut());
         tracing::info!(
             group = %group.display_name,
             role = %group.role,
@@ -357,14 +407,15 @@ fn holds_role(user: &DrupalUser, group: &ExposedGroup) -> bool {
 /// (lower-cased ids), once every change succeeded: the group's current
 /// holders were read to compute the change and every account added was
 /// looked up, so each wanted member is in `known`, with Drupal's spelling
-/// of its id. Nothing is read again.
+/// of its id, unless it names no account and was left out
+/// (`unknown_members: skip`). Nothing is read again.
 pub(super) fn resulting_members(
     wanted: &BTreeSet<String>,
     known: &BTreeMap<String, DrupalUser>,
 ) -> Vec<String> {
     wanted
         .iter()
-        .map(|id| known.get(id).map_or_else(|| id.clone(), |u| u.id.clone()))
+        .filter_map(|id| known.get(id).map(|u| u.id.clone()))
         .collect()
 }
 

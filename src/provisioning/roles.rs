@@ -212,6 +212,14 @@ impl RoleCatalog {
         }
     }
 
+    /// The machine name of the role with this UUID, else the UUID itself.
+    pub fn role_name(&self, id: &str) -> String {
+        self.roles
+            .iter()
+            .find(|r| r.id.eq_ignore_ascii_case(id))
+            .map_or_else(|| id.to_string(), |r| r.machine_name.clone())
+    }
+
     /// Whether Drupal has a role with this machine name.
     pub fn has_role(&self, machine_name: &str) -> bool {
         self.role(machine_name).is_some()

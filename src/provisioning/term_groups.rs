@@ -17,6 +17,7 @@ use reqwest::Method;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use super::audited;
 use super::membership::{
     normalized, resulting_members, triage, MemberAction, MemberFailure, MemberProblem,
     MembershipFailures, Triage,
@@ -24,6 +25,7 @@ use super::membership::{
 use super::render::render_members;
 use super::roles::RoleCatalog;
 use super::{Provisioner, ProvisioningError};
+use crate::audit::{self, AuditEvent, EventKind};
 use crate::drupal::{
     referenced_terms, CollectionQuery, Condition, DrupalError, DrupalTerm, DrupalUser, Operator,
     TermVocabulary, TermWrite,
@@ -116,6 +118,57 @@ struct Grants {
     by_term: BTreeMap<String, BTreeSet<String>>,
 }
 
+/// The roles, by UUID, one member's change grants (those the group
+/// grants that the user lacks) or takes back (those the group granted
+/// that no other group of the user's grants and no role rule manages).
+struct RolePlan {
+    grant: Vec<String>,
+    take: Vec<String>,
+}
+
+fn role_plan(
+    user_field: &str,
+    term_id: &str,
+    user: &DrupalUser,
+    action: MemberAction,
+    granted: &BTreeSet<String>,
+    grants: &Grants,
+    rule_roles: &BTreeSet<String>,
+) -> RolePlan {
+    let held: BTreeSet<String> = user.roles.iter().map(|r| r.id.clone()).collect();
+    match action {
+        MemberAction::Add => RolePlan {
+            grant: granted.difference(&held).cloned().collect(),
+            take: Vec::new(),
+        },
+        MemberAction::Remove => {
+            let others: BTreeSet<String> = referenced_terms(&user.relationships, user_field)
+                .into_iter()
+                .filter(|t| t != term_id)
+                .flat_map(|t| grants.of(&t))
+                .collect();
+            RolePlan {
+                grant: Vec::new(),
+                take: granted
+                    .iter()
+                    .filter(|r| {
+                        held.contains(*r) && !others.contains(*r) && !rule_roles.contains(*r)
+                    })
+                    .cloned()
+                    .collect(),
+            }
+        }
+    }
+}
+
+/// The audit event of a change to `term`'s members refused because the
+/// account is protected.
+fn refused_event(user: &DrupalUser, why: &str, term: &DrupalTerm) -> AuditEvent {
+    let mut event = audited::refused(user, why);
+    event.group = Some(term.name.clone());
+    event
+}
+
 /// Members refused before any write (unknown or protected accounts).
 fn refused(term: &DrupalTerm, failures: Vec<MemberFailure>) -> ProvisioningError {
     ProvisioningError::Membership(
@@ -134,6 +187,8 @@ struct Regrant {
     user: String,
     add: Vec<String>,
     take: Vec<String>,
+    /// What the audit trail shows of it.
+    event: AuditEvent,
 }
 
 impl Grants {
@@ -313,17 +368,25 @@ impl Provisioner {
             .await?;
         self.term_names.learn(&renamed.id, &renamed.name);
         for regrant in regrants {
+            let mut written = Ok(());
             if !regrant.add.is_empty() {
-                self.drupal
+                written = self
+                    .drupal
                     .change_roles(&regrant.user, Method::POST, &regrant.add)
-                    .await?;
+                    .await;
             }
-            if !regrant.take.is_empty() {
-                self.drupal
+            if written.is_ok() && !regrant.take.is_empty() {
+                written = self
+                    .drupal
                     .change_roles(&regrant.user, Method::DELETE, &regrant.take)
-                    .await?;
+                    .await;
             }
             self.seen.forget(&regrant.user);
+            audit::record(match &written {
+                Ok(()) => regrant.event,
+                Err(e) => regrant.event.failed(e),
+            });
+            written?;
         }
         Ok(renamed)
     }
@@ -389,20 +452,32 @@ impl Provisioner {
                 continue;
             }
             match self.protection_except(&user, &exempt) {
-                Some(why) => failures.push(MemberFailure {
-                    member: user.id.clone(),
-                    action: if add.is_empty() {
-                        MemberAction::Remove
-                    } else {
-                        MemberAction::Add
-                    },
-                    problem: MemberProblem::Protected(why),
-                }),
-                None => plan.push(Regrant {
-                    user: user.id.clone(),
-                    add,
-                    take,
-                }),
+                Some(why) => {
+                    audit::record(refused_event(&user, &why, term));
+                    failures.push(MemberFailure {
+                        member: user.id.clone(),
+                        action: if add.is_empty() {
+                            MemberAction::Remove
+                        } else {
+                            MemberAction::Add
+                        },
+                        problem: MemberProblem::Protected(why),
+                    })
+                }
+                None => {
+                    // The members' roles follow the group's new name.
+                    let mut event = AuditEvent::new(EventKind::UserUpdated, &user.id, user.name());
+                    event.fields = vec!["roles".into()];
+                    event.group = Some(new_name.to_string());
+                    event.roles =
+                        audited::role_change(&user, &add, &take, |id| catalog.role_name(id));
+                    plan.push(Regrant {
+                        user: user.id.clone(),
+                        add,
+                        take,
+                        event,
+                    })
+                }
             }
         }
         if !failures.is_empty() {
@@ -492,7 +567,7 @@ impl Provisioner {
         };
         let (add, remove) = (normalized(add), normalized(remove));
         let known = self.concerned_accounts(holders, &add, &remove).await?;
-        let result = exact.map(|wanted| resulting_members(&wanted, &known));
+        let mut result = exact.map(|wanted| resulting_members(&wanted, &known));
         // A group allowed to grant protected roles may also take them back.
         let mapping = self.mapping();
         let exempt: Vec<&str> = mapping
@@ -502,7 +577,7 @@ impl Provisioner {
             .unwrap_or_default();
         let Triage {
             writes,
-            failures,
+            mut failures,
             settled,
         } = triage(
             &add,
@@ -510,8 +585,13 @@ impl Provisioner {
             &known,
             |_| MemberProblem::UnknownUser,
             |user| referenced_terms(&user.relationships, &vocabulary.user_field).contains(&term_id),
-            |user| self.protection_except(user, &exempt),
+            |user| {
+                let why = self.protection_except(user, &exempt)?;
+                audit::record(refused_event(user, &why, term));
+                Some(why)
+            },
         );
+        let mut skipped = self.unknown_to_skip(&mut failures);
         if !failures.is_empty() {
             return Err(refused(term, failures));
         }
@@ -527,13 +607,34 @@ impl Provisioner {
                 let granted = &granted;
                 let rule_roles = &rule_roles;
                 let term_id = &term_id;
+                let catalog = &catalog;
                 async move {
+                    let plan = role_plan(
+                        &vocabulary.user_field,
+                        term_id,
+                        user,
+                        action,
+                        granted,
+                        grants,
+                        rule_roles,
+                    );
                     let result = self
-                        .write_term_member(
-                            vocabulary, term_id, user, action, granted, grants, rule_roles,
-                        )
+                        .write_term_member(vocabulary, term_id, user, action, &plan)
                         .await;
                     self.seen.forget(&user.id);
+                    let kind = match action {
+                        MemberAction::Add => EventKind::GroupMemberAdded,
+                        MemberAction::Remove => EventKind::GroupMemberRemoved,
+                    };
+                    let mut event = AuditEvent::new(kind, &user.id, user.name());
+                    event.group = Some(term.name.clone());
+                    event.roles = audited::role_change(user, &plan.grant, &plan.take, |id| {
+                        catalog.role_name(id)
+                    });
+                    audit::record(match &result {
+                        Ok(()) => event,
+                        Err(e) => event.failed(e),
+                    });
                     let problem = match result {
                         Ok(()) => return None,
                         Err(DrupalError::NotFound) if action == MemberAction::Remove => {
@@ -553,7 +654,10 @@ impl Provisioner {
             .filter_map(|f| async move { f })
             .collect()
             .await;
+        let mut write_failures = write_failures;
         let applied = settled + planned - write_failures.len();
+        skipped.extend(self.unknown_to_skip(&mut write_failures));
+        self.record_skipped(&term.name, &skipped, result.as_mut());
         tracing::info!(
             group = %term.name,
             to_add = add.len(),
@@ -577,17 +681,14 @@ impl Provisioner {
     }
 
     /// One member: the reference (repairing a dangling one if Drupal
-    /// refuses the save for it), then the roles the group grants.
-    #[allow(clippy::too_many_arguments)]
+    /// refuses the save for it), then the roles `plan` grants or takes.
     async fn write_term_member(
         &self,
         vocabulary: &TermVocabulary,
         term_id: &str,
         user: &DrupalUser,
         action: MemberAction,
-        granted: &BTreeSet<String>,
-        grants: &Grants,
-        rule_roles: &BTreeSet<String>,
+        plan: &RolePlan,
     ) -> std::result::Result<(), DrupalError> {
         let method = match action {
             MemberAction::Add => Method::POST,
@@ -607,38 +708,15 @@ impl Provisioner {
             }
             other => other?,
         }
-        let held: BTreeSet<String> = user.roles.iter().map(|r| r.id.clone()).collect();
-        match action {
-            MemberAction::Add => {
-                let missing: Vec<String> = granted.difference(&held).cloned().collect();
-                if !missing.is_empty() {
-                    self.drupal
-                        .change_roles(&user.id, Method::POST, &missing)
-                        .await?;
-                }
-            }
-            MemberAction::Remove => {
-                // Kept: what another group of the user's grants, and what
-                // the role rules manage.
-                let others: BTreeSet<String> =
-                    referenced_terms(&user.relationships, &vocabulary.user_field)
-                        .into_iter()
-                        .filter(|t| t != term_id)
-                        .flat_map(|t| grants.of(&t))
-                        .collect();
-                let take: Vec<String> = granted
-                    .iter()
-                    .filter(|r| {
-                        held.contains(*r) && !others.contains(*r) && !rule_roles.contains(*r)
-                    })
-                    .cloned()
-                    .collect();
-                if !take.is_empty() {
-                    self.drupal
-                        .change_roles(&user.id, Method::DELETE, &take)
-                        .await?;
-                }
-            }
+        if !plan.grant.is_empty() {
+            self.drupal
+                .change_roles(&user.id, Method::POST, &plan.grant)
+                .await?;
+        }
+        if !plan.take.is_empty() {
+            self.drupal
+                .change_roles(&user.id, Method::DELETE, &plan.take)
+                .await?;
         }
         Ok(())
     }

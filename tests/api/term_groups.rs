@@ -667,3 +667,260 @@ async fn dry_run_creates_no_term_and_links_nobody() {
     assert!(app.drupal.terms().is_empty());
     assert!(app.drupal.group_refs("dry").is_empty());
 }
+
+/// A bridge serving `term_mapping()` with `extra` configuration and an
+/// audit file; returns the file's path with it.
+async fn spawn_audited(extra: &str) -> (TestApp, std::path::PathBuf) {
+    let file =
+        std::env::temp_dir().join(format!("bridge-term-audit-{}.jsonl", uuid::Uuid::new_v4()));
+    let app = spawn_app_with(Options {
+        mapping: term_mapping(),
+        extra_config: format!("{extra}audit:\n  file: {}\n", file.display()),
+        ..Options::default()
+    })
+    .await;
+    (app, file)
+}
+
+/// One audit event in short: (event, account name or id, group, outcome).
+type Event = (String, String, String, String);
+
+/// The audit file's events in short, and the lines whole.
+fn audit_events(file: &std::path::Path) -> (Vec<Event>, Vec<Value>) {
+    let text = std::fs::read_to_string(file).expect("audit file");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect();
+    let field = |l: &Value, k: &str| l[k].as_str().unwrap_or("").to_string();
+    let summary = lines
+        .iter()
+        .map(|l| {
+            let account = l["account_name"]
+                .as_str()
+                .map_or_else(|| field(l, "account_id"), str::to_string);
+            (
+                field(l, "event"),
+                account,
+                field(l, "group"),
+                field(l, "outcome"),
+            )
+        })
+        .collect();
+    (summary, lines)
+}
+
+fn events(expected: &[(&str, &str, &str, &str)]) -> Vec<Event> {
+    expected
+        .iter()
+        .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn term_group_changes_are_audited_with_the_roles_they_grant_and_take() {
+    let (app, file) = spawn_audited("").await;
+    let alice = app.create_user("alice", "alice@example.org").await;
+    let boss = app.seed_user_with_roles("boss", &["administrator"]);
+    let engineering = create_group(&app, "Engineering").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let club = create_group(&app, "Book Club").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for group in [&engineering, &club] {
+        app.patch(&format!("/Groups/{group}"), &add_members(&[&alice]))
+            .await;
+    }
+    // Renamed to a name the mapping does not list: its role goes.
+    let renamed = app
+        .patch(
+            &format!("/Groups/{engineering}"),
+            &patch_op(json!([{"op": "replace", "path": "displayName", "value": "Sales"}])),
+        )
+        .await;
+    assert!(renamed.status < 300, "{}", renamed.body);
+    assert!(app.roles_of("alice").is_empty());
+    let refused = app
+        .patch(&format!("/Groups/{club}"), &add_members(&[&boss]))
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(app.delete(&format!("/Groups/{club}")).await.status, 204);
+
+    let (summary, lines) = audit_events(&file);
+    assert_eq!(
+        summary,
+        events(&[
+            ("user_created", "alice", "", "ok"),
+            ("group_member_added", "alice", "Engineering", "ok"),
+            ("group_member_added", "alice", "Book Club", "ok"),
+            ("user_updated", "alice", "Sales", "ok"),
+            ("refused_protected", "boss", "Book Club", "refused"),
+            ("group_member_removed", "alice", "Book Club", "ok"),
+        ]),
+        "{lines:#?}"
+    );
+    // The role a group grants is shown granted, and taken by the rename;
+    // a group granting nothing shows no roles.
+    assert_eq!(
+        lines[1]["roles"],
+        json!({"before": [], "after": ["engineering"]})
+    );
+    assert_eq!(lines[2].get("roles"), None, "{}", lines[2]);
+    assert_eq!(
+        lines[3]["roles"],
+        json!({"before": ["engineering"], "after": []})
+    );
+    assert_eq!(lines[3]["fields"], json!(["roles"]));
+    assert_eq!(lines[5].get("roles"), None, "{}", lines[5]);
+    for line in &lines {
+        assert_eq!(
+            line["account_id"].as_str().map(str::len),
+            Some(36),
+            "{line}"
+        );
+    }
+    let _ = std::fs::remove_file(&file);
+}
+
+#[tokio::test]
+async fn unknown_members_skip_leaves_out_members_that_name_no_account() {
+    let (app, file) = spawn_audited("unknown_members: skip\n").await;
+    let alice = app.create_user("alice", "alice@example.org").await;
+    let boss = app.seed_user_with_roles("boss", &["administrator"]);
+    let group = create_group(&app, "Engineering").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let editor = app.group_id("editor").await;
+
+    // What a conformance suite sends: a member that names no user. Nothing
+    // is written, and the answer is a success (204, as for every add of
+    // members: the whole list is not known without reading it back).
+    for target in [&group, &editor] {
+        app.drupal.clear_requests();
+        let answer = app
+            .patch(
+                &format!("/Groups/{target}"),
+                &add_members(&["fake-member-id"]),
+            )
+            .await;
+        assert_eq!(answer.status, 204, "{}", answer.body);
+        assert!(app.drupal_writes().is_empty(), "{:?}", app.drupal_writes());
+        let read = app.get(&format!("/Groups/{target}")).await;
+        assert_eq!(read.body["members"], json!([]), "{}", read.body);
+    }
+
+    // With a real member: that one is written, the unknown one left out.
+    let answer = app
+        .patch(
+            &format!("/Groups/{group}"),
+            &add_members(&[&alice, "00000000-0000-4000-8000-00000000beef"]),
+        )
+        .await;
+    assert!(answer.status < 300, "{}", answer.body);
+    assert_eq!(app.drupal.group_refs("alice"), vec![group.clone()]);
+    assert_eq!(app.roles_of("alice"), vec!["engineering".to_string()]);
+
+    // PUT and replace: the group holds exactly the members that exist.
+    let put = app
+        .put(
+            &format!("/Groups/{group}"),
+            &json!({"schemas": [GROUP], "displayName": "Engineering",
+                    "members": [{"value": alice}, {"value": "nobody-at-all"}]}),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    let members: Vec<&str> = put.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(members, [alice.as_str()], "{}", put.body);
+
+    // What is not unknown is still refused whole: a protected account, and
+    // a group offered as a member.
+    app.drupal.clear_requests();
+    for (member, status) in [(boss.as_str(), 403), (editor.as_str(), 400)] {
+        let answer = app
+            .patch(
+                &format!("/Groups/{editor}"),
+                &add_members(&[member, "fake-member-id"]),
+            )
+            .await;
+        assert_eq!(answer.status, status, "{}", answer.body);
+        assert!(
+            !answer.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("fake-member-id"),
+            "only what is refused is named: {}",
+            answer.body
+        );
+    }
+    assert!(app.drupal_writes().is_empty(), "{:?}", app.drupal_writes());
+
+    let (summary, _) = audit_events(&file);
+    let skipped: Vec<Event> = summary
+        .into_iter()
+        .filter(|(event, ..)| event == "group_member_skipped")
+        .collect();
+    assert_eq!(
+        skipped,
+        events(&[
+            (
+                "group_member_skipped",
+                "fake-member-id",
+                "Engineering",
+                "refused"
+            ),
+            (
+                "group_member_skipped",
+                "fake-member-id",
+                "editor",
+                "refused"
+            ),
+            (
+                "group_member_skipped",
+                "00000000-0000-4000-8000-00000000beef",
+                "Engineering",
+                "refused"
+            ),
+            (
+                "group_member_skipped",
+                "nobody-at-all",
+                "Engineering",
+                "refused"
+            ),
+        ])
+    );
+    let _ = std::fs::remove_file(&file);
+}
+
+#[tokio::test]
+async fn by_default_a_member_naming_no_account_refuses_the_request_whole() {
+    let app = spawn().await;
+    let alice = app.create_user("alice", "alice@example.org").await;
+    let group = create_group(&app, "Engineering").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.drupal.clear_requests();
+    let answer = app
+        .patch(
+            &format!("/Groups/{group}"),
+            &add_members(&[&alice, "fake-member-id"]),
+        )
+        .await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert_eq!(answer.body["scimType"], "invalidValue");
+    let detail = answer.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("fake-member-id") && detail.contains("nothing was changed"),
+        "{detail}"
+    );
+    assert!(app.drupal_writes().is_empty(), "{:?}", app.drupal_writes());
+}

@@ -183,3 +183,105 @@ async fn term_groups_live_their_whole_life_on_a_real_site() {
     assert!(site.roles_of("rd-tg-ann").await.is_empty());
     site.delete_users(&["rd-tg-ann", "rd-tg-bob"]);
 }
+
+/// The audit file's lines.
+fn audit_lines(file: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(file)
+        .expect("audit file")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect()
+}
+
+#[tokio::test]
+async fn unknown_members_are_left_out_and_term_membership_is_audited_on_a_real_site() {
+    let Some(site) = site() else { return };
+    let _shared = shared().await;
+    site.delete_users(&["rd-tg-cem"]);
+    let cem = site.create_user("rd-tg-cem", &[]).await;
+    let file = std::env::temp_dir().join(format!("rd-audit-{}.jsonl", uuid::Uuid::new_v4()));
+    let mapping = format!(
+        "{}group_terms: {{}}\n",
+        mapping_with(
+            "okta.yaml",
+            "  - {display_name: RD Skip Granting, roles: [engineering]}",
+            "  []"
+        )
+    );
+    let bridge = Bridge::start(
+        &site,
+        BridgeOptions {
+            mapping,
+            extra_config: format!(
+                "unknown_members: skip\naudit:\n  file: {}\n",
+                file.display()
+            ),
+            ..BridgeOptions::default()
+        },
+    )
+    .await;
+    let created = bridge
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": "RD Skip Granting"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let unknown = uuid::Uuid::new_v4().to_string();
+
+    // One existing member and one that names no account: the first is
+    // linked and granted the group's role, the second left out.
+    let add = bridge
+        .patch(
+            &format!("/Groups/{id}"),
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "add", "path": "members",
+                                    "value": [{"value": cem}, {"value": unknown}]}]}),
+        )
+        .await;
+    assert_eq!(add.status, 204, "{}", add.body);
+    assert_eq!(
+        group_refs(&site.user("rd-tg-cem").await.unwrap()),
+        vec![id.clone()]
+    );
+    assert_eq!(
+        site.roles_of("rd-tg-cem").await,
+        vec!["engineering".to_string()]
+    );
+    let read = bridge.get(&format!("/Groups/{id}")).await;
+    let members: Vec<&str> = read.body["members"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|m| m["value"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(members, [cem.as_str()], "{}", read.body);
+    assert_eq!(bridge.delete(&format!("/Groups/{id}")).await.status, 204);
+    assert!(site.roles_of("rd-tg-cem").await.is_empty());
+
+    let lines = audit_lines(&file);
+    let summary: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["event"].as_str().unwrap_or(""),
+                l["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("group_member_added", "ok"),
+            ("group_member_skipped", "refused"),
+            ("group_member_removed", "ok"),
+        ],
+        "{lines:#?}"
+    );
+    assert_eq!(lines[0]["account_id"], cem.as_str());
+    assert_eq!(lines[0]["group"], "RD Skip Granting");
+    assert_eq!(lines[0]["roles"]["after"], json!(["engineering"]));
+    assert_eq!(lines[1]["account_id"], unknown.as_str());
+    assert_eq!(lines[2]["roles"]["after"], json!([]));
+    let _ = std::fs::remove_file(&file);
+    site.delete_users(&["rd-tg-cem"]);
+}
