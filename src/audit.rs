@@ -44,6 +44,11 @@ pub enum EventKind {
     UserDeprovisioned,
     /// SCIM DELETE under the `delete` policy.
     UserDeleted,
+    /// A term-backed group created, updated (renamed, or its externalId
+    /// set) or deleted; the account fields name the group.
+    GroupCreated,
+    GroupUpdated,
+    GroupDeleted,
     GroupMemberAdded,
     GroupMemberRemoved,
     /// A member naming no account the bridge serves, left out of a group's
@@ -63,6 +68,9 @@ impl EventKind {
             EventKind::UserReactivated => "user_reactivated",
             EventKind::UserDeprovisioned => "user_deprovisioned",
             EventKind::UserDeleted => "user_deleted",
+            EventKind::GroupCreated => "group_created",
+            EventKind::GroupUpdated => "group_updated",
+            EventKind::GroupDeleted => "group_deleted",
             EventKind::GroupMemberAdded => "group_member_added",
             EventKind::GroupMemberRemoved => "group_member_removed",
             EventKind::GroupMemberSkipped => "group_member_skipped",

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::audit::{AuditEvent, Change, EventKind};
-use crate::drupal::{DrupalUser, RoleRef, UserWrite};
+use crate::drupal::{DrupalUser, RoleRef, TermVocabulary, TermWrite, UserWrite};
 
 /// Roles by machine name, as operators know them (the id when Drupal did
 /// not send the machine name).
@@ -120,6 +120,31 @@ pub(super) fn role_change(
     Some(Change { before, after })
 }
 
+/// The event of a change to a term-backed group itself: `account_id` is
+/// the group's id, `group` its name (the new one after a rename), `fields`
+/// the term fields written.
+pub(super) fn group_change(
+    kind: EventKind,
+    id: &str,
+    name: &str,
+    write: Option<(&TermWrite, &TermVocabulary)>,
+) -> AuditEvent {
+    let mut event = AuditEvent::new(kind, id, None);
+    event.group = Some(name.to_string());
+    if let Some((write, vocabulary)) = write {
+        if write.name.is_some() {
+            event.fields.push("name".into());
+        }
+        if write.external_id.is_some() {
+            event.fields.extend(vocabulary.external_id_field.clone());
+        }
+        if write.published.is_some() {
+            event.fields.push("status".into());
+        }
+    }
+    event
+}
+
 /// A member left out of a group's change because it names no account the
 /// bridge serves (`unknown_members: skip`). The id is the client's, cut.
 pub(super) fn skipped_member(member: &str, group: &str) -> AuditEvent {
@@ -185,6 +210,43 @@ mod tests {
         let taken = role_change(&held, &[], &["r-editor".into()], name_of).unwrap();
         assert_eq!(taken.after, Vec::<String>::new());
         assert_eq!(role_change(&held, &[], &[], name_of), None);
+    }
+
+    #[test]
+    fn a_group_change_names_the_term_fields_written() {
+        let vocabulary = TermVocabulary {
+            vocabulary: "scim_groups".into(),
+            user_field: "field_scim_groups".into(),
+            external_id_field: Some("field_scim_external_id".into()),
+        };
+        let rename = TermWrite {
+            name: Some("Sales".into()),
+            external_id: None,
+            published: None,
+        };
+        let event = group_change(
+            EventKind::GroupUpdated,
+            "t-1",
+            "Sales",
+            Some((&rename, &vocabulary)),
+        );
+        assert_eq!(event.fields, ["name"]);
+        assert_eq!(event.group.as_deref(), Some("Sales"));
+        let create = TermWrite {
+            name: Some("Sales".into()),
+            external_id: Some(None),
+            published: Some(false),
+        };
+        let event = group_change(
+            EventKind::GroupCreated,
+            "t-1",
+            "Sales",
+            Some((&create, &vocabulary)),
+        );
+        assert_eq!(event.fields, ["name", "field_scim_external_id", "status"]);
+        assert!(group_change(EventKind::GroupDeleted, "t-1", "Sales", None)
+            .fields
+            .is_empty());
     }
 
     #[test]

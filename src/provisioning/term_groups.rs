@@ -303,7 +303,16 @@ impl Provisioner {
                         _ => continue,
                     }
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    let event = audited::group_change(
+                        EventKind::GroupCreated,
+                        &id,
+                        name.trim(),
+                        Some((&write, &vocabulary)),
+                    );
+                    audit::record(event.failed(&e));
+                    return Err(e.into());
+                }
             }
         }
         let term = created.ok_or_else(|| {
@@ -312,6 +321,12 @@ impl Provisioner {
             )))
         })?;
         tracing::info!(group = %term.name, id = %term.id, "group created as a taxonomy term");
+        audit::record(audited::group_change(
+            EventKind::GroupCreated,
+            &term.id,
+            &term.name,
+            Some((&write, &vocabulary)),
+        ));
         self.term_names.learn(&term.id, &term.name);
         if !members.is_empty() {
             let change = MembershipChange::Delta {
@@ -362,10 +377,18 @@ impl Provisioner {
             external_id,
             published: None,
         };
-        let renamed = self
-            .drupal
-            .update_term(&vocabulary, &term.id, &write)
-            .await?;
+        let updated = self.drupal.update_term(&vocabulary, &term.id, &write).await;
+        let event = audited::group_change(
+            EventKind::GroupUpdated,
+            &term.id,
+            write.name.as_deref().unwrap_or(&term.name),
+            Some((&write, &vocabulary)),
+        );
+        audit::record(match &updated {
+            Ok(_) => event,
+            Err(e) => event.failed(e),
+        });
+        let renamed = updated?;
         self.term_names.learn(&renamed.id, &renamed.name);
         for regrant in regrants {
             let mut written = Ok(());
@@ -493,7 +516,13 @@ impl Provisioner {
         let vocabulary = self.require_terms()?;
         self.change_term_members(term, MembershipChange::Exact(BTreeSet::new()))
             .await?;
-        self.drupal.delete_term(&vocabulary, &term.id).await?;
+        let deleted = self.drupal.delete_term(&vocabulary, &term.id).await;
+        let event = audited::group_change(EventKind::GroupDeleted, &term.id, &term.name, None);
+        audit::record(match &deleted {
+            Ok(_) => event,
+            Err(e) => event.failed(e),
+        });
+        deleted?;
         self.term_names.forget(&term.id);
         tracing::info!(group = %term.name, id = %term.id, "group deleted: its members were unlinked, then its term deleted");
         Ok(())

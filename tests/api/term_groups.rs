@@ -754,27 +754,36 @@ async fn term_group_changes_are_audited_with_the_roles_they_grant_and_take() {
         summary,
         events(&[
             ("user_created", "alice", "", "ok"),
+            ("group_created", &engineering, "Engineering", "ok"),
+            ("group_created", &club, "Book Club", "ok"),
             ("group_member_added", "alice", "Engineering", "ok"),
             ("group_member_added", "alice", "Book Club", "ok"),
+            ("group_updated", &engineering, "Sales", "ok"),
             ("user_updated", "alice", "Sales", "ok"),
             ("refused_protected", "boss", "Book Club", "refused"),
             ("group_member_removed", "alice", "Book Club", "ok"),
+            ("group_deleted", &club, "Book Club", "ok"),
         ]),
         "{lines:#?}"
     );
     // The role a group grants is shown granted, and taken by the rename;
     // a group granting nothing shows no roles.
     assert_eq!(
-        lines[1]["roles"],
-        json!({"before": [], "after": ["engineering"]})
+        lines[1]["fields"],
+        json!(["name", "field_scim_external_id", "status"])
     );
-    assert_eq!(lines[2].get("roles"), None, "{}", lines[2]);
     assert_eq!(
         lines[3]["roles"],
+        json!({"before": [], "after": ["engineering"]})
+    );
+    assert_eq!(lines[4].get("roles"), None, "{}", lines[4]);
+    assert_eq!(lines[5]["fields"], json!(["name"]));
+    assert_eq!(
+        lines[6]["roles"],
         json!({"before": ["engineering"], "after": []})
     );
-    assert_eq!(lines[3]["fields"], json!(["roles"]));
-    assert_eq!(lines[5].get("roles"), None, "{}", lines[5]);
+    assert_eq!(lines[6]["fields"], json!(["roles"]));
+    assert_eq!(lines[8].get("roles"), None, "{}", lines[8]);
     for line in &lines {
         assert_eq!(
             line["account_id"].as_str().map(str::len),

@@ -271,17 +271,21 @@ async fn unknown_members_are_left_out_and_term_membership_is_audited_on_a_real_s
     assert_eq!(
         summary,
         [
+            ("group_created", "ok"),
             ("group_member_added", "ok"),
             ("group_member_skipped", "refused"),
             ("group_member_removed", "ok"),
+            ("group_deleted", "ok"),
         ],
         "{lines:#?}"
     );
-    assert_eq!(lines[0]["account_id"], cem.as_str());
-    assert_eq!(lines[0]["group"], "RD Skip Granting");
-    assert_eq!(lines[0]["roles"]["after"], json!(["engineering"]));
-    assert_eq!(lines[1]["account_id"], unknown.as_str());
-    assert_eq!(lines[2]["roles"]["after"], json!([]));
+    assert_eq!(lines[0]["account_id"], id.as_str());
+    assert_eq!(lines[1]["account_id"], cem.as_str());
+    assert_eq!(lines[1]["group"], "RD Skip Granting");
+    assert_eq!(lines[1]["roles"]["after"], json!(["engineering"]));
+    assert_eq!(lines[2]["account_id"], unknown.as_str());
+    assert_eq!(lines[3]["roles"]["after"], json!([]));
+    assert_eq!(lines[4]["account_id"], id.as_str());
     let _ = std::fs::remove_file(&file);
     site.delete_users(&["rd-tg-cem"]);
 }
