@@ -47,6 +47,14 @@ async fn create_group(app: &TestApp, name: &str) -> Value {
     answer.body
 }
 
+/// Creates the group `name` and returns its id.
+async fn new_group(app: &TestApp, name: &str) -> String {
+    create_group(app, name).await["id"]
+        .as_str()
+        .expect("an id")
+        .to_string()
+}
+
 fn add_members(ids: &[&str]) -> Value {
     let values: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
     patch_op(json!([{"op": "add", "path": "members", "value": values}]))
@@ -228,22 +236,10 @@ async fn two_replicas_creating_one_name_at_once_make_one_group() {
 async fn named_groups_grant_roles_and_take_back_only_what_no_other_group_grants() {
     let app = spawn().await;
     let alice = app.create_user("alice", "alice@example.org").await;
-    let engineering = create_group(&app, "engineering").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let builders = create_group(&app, "BUILDERS").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let admins = create_group(&app, "Admins").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let plain = create_group(&app, "Book Club").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let engineering = new_group(&app, "engineering").await;
+    let builders = new_group(&app, "BUILDERS").await;
+    let admins = new_group(&app, "Admins").await;
+    let plain = new_group(&app, "Book Club").await;
 
     for group in [&engineering, &builders, &admins, &plain] {
         let answer = app
@@ -289,10 +285,7 @@ async fn named_groups_grant_roles_and_take_back_only_what_no_other_group_grants(
 #[tokio::test]
 async fn protected_and_unknown_accounts_are_refused_before_any_write() {
     let app = spawn().await;
-    let group = create_group(&app, "Engineering").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let group = new_group(&app, "Engineering").await;
     let boss = app.seed_user_with_roles("boss", &["administrator"]);
     let nobody = "00000000-0000-4000-8000-00000000beef";
     app.drupal.clear_requests();
@@ -310,10 +303,7 @@ async fn protected_and_unknown_accounts_are_refused_before_any_write() {
 async fn deleting_a_group_unlinks_its_members_and_takes_back_its_roles() {
     let app = spawn().await;
     let bob = app.create_user("bob", "bob@example.org").await;
-    let group = create_group(&app, "Engineering").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let group = new_group(&app, "Engineering").await;
     app.patch(&format!("/Groups/{group}"), &add_members(&[&bob]))
         .await;
     assert_eq!(app.roles_of("bob"), vec!["engineering".to_string()]);
@@ -337,14 +327,8 @@ async fn deleting_a_group_unlinks_its_members_and_takes_back_its_roles() {
 async fn a_term_deleted_behind_the_bridges_back_breaks_neither_reads_nor_writes() {
     let app = spawn().await;
     let carol = app.create_user("carol", "carol@example.org").await;
-    let gone = create_group(&app, "Gone").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let kept = create_group(&app, "Kept").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let gone = new_group(&app, "Gone").await;
+    let kept = new_group(&app, "Kept").await;
     app.patch(&format!("/Groups/{gone}"), &add_members(&[&carol]))
         .await;
     assert!(app.drupal.delete_term(&gone));
@@ -374,10 +358,7 @@ async fn a_patch_answers_200_with_the_group_unless_that_costs_a_read_of_its_memb
     let app = spawn().await;
     let ann = app.create_user("ann", "ann@example.org").await;
     let ben = app.create_user("ben", "ben@example.org").await;
-    let id = create_group(&app, "Answers").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = new_group(&app, "Answers").await;
     let path = format!("/Groups/{id}");
     let member_reads = |app: &TestApp| {
         app.drupal
@@ -520,14 +501,8 @@ async fn a_users_groups_name_term_groups_without_a_request_more() {
     let app = spawn().await;
     let ann = app.create_user("gann", "gann@example.org").await;
     let bob = app.create_user("gbob", "gbob@example.org").await;
-    let sales = create_group(&app, "Sales").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let gone = create_group(&app, "Gone soon").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sales = new_group(&app, "Sales").await;
+    let gone = new_group(&app, "Gone soon").await;
     for id in [&sales, &gone] {
         app.patch(&format!("/Groups/{id}"), &add_members(&[&ann, &bob]))
             .await;
@@ -626,10 +601,7 @@ async fn users_are_filtered_by_their_term_groups() {
     let app = spawn().await;
     let ann = app.create_user("fann", "fann@example.org").await;
     app.create_user("fbob", "fbob@example.org").await;
-    let group = create_group(&app, "Filtered").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let group = new_group(&app, "Filtered").await;
     app.patch(&format!("/Groups/{group}"), &add_members(&[&ann]))
         .await;
     app.drupal.clear_requests();
@@ -722,14 +694,8 @@ async fn term_group_changes_are_audited_with_the_roles_they_grant_and_take() {
     let (app, file) = spawn_audited("").await;
     let alice = app.create_user("alice", "alice@example.org").await;
     let boss = app.seed_user_with_roles("boss", &["administrator"]);
-    let engineering = create_group(&app, "Engineering").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let club = create_group(&app, "Book Club").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let engineering = new_group(&app, "Engineering").await;
+    let club = new_group(&app, "Book Club").await;
     for group in [&engineering, &club] {
         app.patch(&format!("/Groups/{group}"), &add_members(&[&alice]))
             .await;
@@ -799,10 +765,7 @@ async fn unknown_members_skip_leaves_out_members_that_name_no_account() {
     let (app, file) = spawn_audited("unknown_members: skip\n").await;
     let alice = app.create_user("alice", "alice@example.org").await;
     let boss = app.seed_user_with_roles("boss", &["administrator"]);
-    let group = create_group(&app, "Engineering").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let group = new_group(&app, "Engineering").await;
     let editor = app.group_id("editor").await;
 
     // What a conformance suite sends: a member that names no user. Nothing
@@ -913,10 +876,7 @@ async fn unknown_members_skip_leaves_out_members_that_name_no_account() {
 async fn by_default_a_member_naming_no_account_refuses_the_request_whole() {
     let app = spawn().await;
     let alice = app.create_user("alice", "alice@example.org").await;
-    let group = create_group(&app, "Engineering").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let group = new_group(&app, "Engineering").await;
     app.drupal.clear_requests();
     let answer = app
         .patch(

@@ -23,6 +23,13 @@ pub fn group_refs(user: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A PATCH adding `ids` to a group's members.
+fn add_members(ids: &[&str]) -> Value {
+    let values: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+           "Operations": [{"op": "add", "path": "members", "value": values}]})
+}
+
 async fn anonymous_status(site: &Site, path: &str) -> u16 {
     let answer = reqwest::Client::new()
         .get(format!("{}{path}", site.url))
@@ -96,12 +103,7 @@ async fn term_groups_live_their_whole_life_on_a_real_site() {
     assert!(!names.contains(&name.as_str()), "{names:?}");
 
     let add = bridge
-        .patch(
-            &format!("/Groups/{id}"),
-            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                    "Operations": [{"op": "add", "path": "members",
-                                    "value": [{"value": ann}, {"value": bob}]}]}),
-        )
+        .patch(&format!("/Groups/{id}"), &add_members(&[&ann, &bob]))
         .await;
     assert_eq!(add.status, 204, "{}", add.body);
     let ann_doc = site.user("rd-tg-ann").await.unwrap();
@@ -162,11 +164,7 @@ async fn term_groups_live_their_whole_life_on_a_real_site() {
         other => panic!("{other}: {}", granting.body),
     };
     let add = bridge
-        .patch(
-            &format!("/Groups/{granting_id}"),
-            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                    "Operations": [{"op": "add", "path": "members", "value": [{"value": ann}]}]}),
-        )
+        .patch(&format!("/Groups/{granting_id}"), &add_members(&[&ann]))
         .await;
     assert_eq!(add.status, 204, "{}", add.body);
     assert_eq!(
@@ -233,12 +231,7 @@ async fn unknown_members_are_left_out_and_term_membership_is_audited_on_a_real_s
     // One existing member and one that names no account: the first is
     // linked and granted the group's role, the second left out.
     let add = bridge
-        .patch(
-            &format!("/Groups/{id}"),
-            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                    "Operations": [{"op": "add", "path": "members",
-                                    "value": [{"value": cem}, {"value": unknown}]}]}),
-        )
+        .patch(&format!("/Groups/{id}"), &add_members(&[&cem, &unknown]))
         .await;
     assert_eq!(add.status, 204, "{}", add.body);
     assert_eq!(
