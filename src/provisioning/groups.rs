@@ -231,15 +231,16 @@ impl Provisioner {
                     Some(value) => member_ids(value)?,
                     None => Vec::new(),
                 };
+                let change = MembershipChange::Exact(wanted.into_iter().collect());
                 let term = self
-                    .update_term_group(&term, Some(name), Some(external_id(&resource)?))
-                    .await?;
-                let known = self
-                    .change_term_members(
+                    .update_term_group(
                         &term,
-                        MembershipChange::Exact(wanted.into_iter().collect()),
+                        Some(name),
+                        Some(external_id(&resource)?),
+                        Some(&change),
                     )
                     .await?;
+                let known = self.change_term_members(&term, change).await?;
                 return match (members, known) {
                     (true, Some(ids)) => Ok(render_term_group(&term, Some(&as_strs(&ids)))),
                     (members, _) => self.render_term_with(&term, members).await,
@@ -350,6 +351,7 @@ impl Provisioner {
                 &term,
                 patch.display_names.last().map(String::as_str),
                 patch.external_id,
+                Some(&patch.members).filter(|m| !m.is_empty()),
             )
             .await?
         };

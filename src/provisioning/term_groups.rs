@@ -118,6 +118,22 @@ struct Grants {
     by_term: BTreeMap<String, BTreeSet<String>>,
 }
 
+/// A membership change read and checked, not yet written.
+struct Sorted {
+    add: BTreeSet<String>,
+    remove: BTreeSet<String>,
+    /// The accounts concerned, by lower-cased id.
+    known: BTreeMap<String, DrupalUser>,
+    /// The members after the change, when it sets them exactly.
+    result: Option<Vec<String>>,
+    /// The accounts to write (ids into `known`).
+    writes: Vec<(String, MemberAction)>,
+    /// Changes already in place.
+    settled: usize,
+    /// Members left out (`unknown_members: skip`).
+    skipped: BTreeSet<String>,
+}
+
 /// The roles, by UUID, one member's change grants (those the group
 /// grants that the user lacks) or takes back (those the group granted
 /// that no other group of the user's grants and no role rule manages).
@@ -163,17 +179,17 @@ fn role_plan(
 
 /// The audit event of a change to `term`'s members refused because the
 /// account is protected.
-fn refused_event(user: &DrupalUser, why: &str, term: &DrupalTerm) -> AuditEvent {
+fn refused_event(user: &DrupalUser, why: &str, group: &str) -> AuditEvent {
     let mut event = audited::refused(user, why);
-    event.group = Some(term.name.clone());
+    event.group = Some(group.to_string());
     event
 }
 
 /// Members refused before any write (unknown or protected accounts).
-fn refused(term: &DrupalTerm, failures: Vec<MemberFailure>) -> ProvisioningError {
+fn refused(group: &str, failures: Vec<MemberFailure>) -> ProvisioningError {
     ProvisioningError::Membership(
         MembershipFailures {
-            group: term.name.clone(),
+            group: group.to_string(),
             applied: 0,
             failures,
             refused: true,
@@ -279,6 +295,12 @@ impl Provisioner {
         if !self.terms_named(name).await?.is_empty() {
             return Err(Self::name_taken(name));
         }
+        let members = MembershipChange::Delta {
+            add: members.into_iter().collect(),
+            remove: BTreeSet::new(),
+        };
+        // A create refused for a member creates no group.
+        self.check_term_members(None, name.trim(), &members).await?;
         let write = TermWrite {
             name: Some(name.trim().to_string()),
             external_id: Some(external_id),
@@ -329,21 +351,20 @@ impl Provisioner {
         ));
         self.term_names.learn(&term.id, &term.name);
         if !members.is_empty() {
-            let change = MembershipChange::Delta {
-                add: members.into_iter().collect(),
-                remove: BTreeSet::new(),
-            };
-            self.change_term_members(&term, change).await?;
+            self.change_term_members(&term, members).await?;
         }
         Ok(term)
     }
 
-    /// Rename and/or set the external id.
+    /// Rename and/or set the external id. `then` is the membership change
+    /// the same request makes next: checked first, so that a request it
+    /// refuses renames nothing.
     pub(super) async fn update_term_group(
         &self,
         term: &DrupalTerm,
         name: Option<&str>,
         external_id: Option<Option<String>>,
+        then: Option<&MembershipChange>,
     ) -> Result<DrupalTerm> {
         let vocabulary = self.require_terms()?;
         let rename = name
@@ -366,6 +387,10 @@ impl Provisioner {
         let external_id = external_id.filter(|e| *e != term.external_id);
         if rename.is_none() && external_id.is_none() {
             return Ok(term.clone());
+        }
+        if let Some(change) = then {
+            let name = rename.as_deref().unwrap_or(&term.name);
+            self.check_term_members(Some(term), name, change).await?;
         }
         // Planned (and refused for protected accounts) before any write.
         let regrants = match &rename {
@@ -476,7 +501,7 @@ impl Provisioner {
             }
             match self.protection_except(&user, &exempt) {
                 Some(why) => {
-                    audit::record(refused_event(&user, &why, term));
+                    audit::record(refused_event(&user, &why, &term.name));
                     failures.push(MemberFailure {
                         member: user.id.clone(),
                         action: if add.is_empty() {
@@ -504,7 +529,7 @@ impl Provisioner {
             }
         }
         if !failures.is_empty() {
-            return Err(refused(term, failures));
+            return Err(refused(&term.name, failures));
         }
         Ok(plan)
     }
@@ -572,20 +597,43 @@ impl Provisioner {
         Ok(Grants { by_term })
     }
 
-    /// Carries `change` out on the users' references to `term`, granting
-    /// and taking back the roles the group grants. Returns the members
-    /// after the change when that is known without reading them again
-    /// (see [`super::groups::resulting_members`]).
-    pub(super) async fn change_term_members(
+    /// Refuses `change` of the members of `term` (`None`: a group not
+    /// created yet) as [`Self::change_term_members`] would, for a group
+    /// that will be named `name`, before a create or a rename in the same
+    /// request writes anything: a request refused for a member changes
+    /// nothing. Costs the lookups the change makes again once it is sent.
+    pub(super) async fn check_term_members(
         &self,
-        term: &DrupalTerm,
+        term: Option<&DrupalTerm>,
+        name: &str,
+        change: &MembershipChange,
+    ) -> Result<()> {
+        let empty = match change {
+            MembershipChange::Delta { add, remove } => add.is_empty() && remove.is_empty(),
+            MembershipChange::Exact(wanted) => wanted.is_empty() && term.is_none(),
+        };
+        if empty {
+            return Ok(());
+        }
+        self.sort_term_members(term, name, change.clone())
+            .await
+            .map(|_| ())
+    }
+
+    /// Reads what `change` of `term`'s members concerns and sorts it
+    /// (see [`triage`]), for a group named `name`: refuses the whole
+    /// change when a member may not or cannot be written.
+    async fn sort_term_members(
+        &self,
+        term: Option<&DrupalTerm>,
+        name: &str,
         change: MembershipChange,
-    ) -> Result<Option<Vec<String>>> {
+    ) -> Result<Sorted> {
         let vocabulary = self.require_terms()?;
-        let term_id = term.id.to_ascii_lowercase();
-        let (add, remove, holders, exact) = match change {
-            MembershipChange::Delta { add, remove } => (add, remove, Vec::new(), None),
-            MembershipChange::Exact(wanted) => {
+        let term_id = term.map(|t| t.id.to_ascii_lowercase());
+        let (add, remove, holders, exact) = match (change, term) {
+            (MembershipChange::Delta { add, remove }, _) => (add, remove, Vec::new(), None),
+            (MembershipChange::Exact(wanted), Some(term)) => {
                 let holders = self.term_members(term).await?;
                 let wanted = normalized(wanted);
                 let held: BTreeSet<String> = holders.iter().map(|u| u.id.clone()).collect();
@@ -593,14 +641,18 @@ impl Provisioner {
                 let remove = held.difference(&wanted).cloned().collect();
                 (add, remove, holders, Some(wanted))
             }
+            (MembershipChange::Exact(wanted), None) => {
+                let wanted = normalized(wanted);
+                (wanted.clone(), BTreeSet::new(), Vec::new(), Some(wanted))
+            }
         };
         let (add, remove) = (normalized(add), normalized(remove));
         let known = self.concerned_accounts(holders, &add, &remove).await?;
-        let mut result = exact.map(|wanted| resulting_members(&wanted, &known));
+        let result = exact.map(|wanted| resulting_members(&wanted, &known));
         // A group allowed to grant protected roles may also take them back.
         let mapping = self.mapping();
         let exempt: Vec<&str> = mapping
-            .grant_for(&term.name)
+            .grant_for(name)
             .filter(|g| g.allow_protected)
             .map(|g| g.roles.iter().map(String::as_str).collect())
             .unwrap_or_default();
@@ -613,17 +665,62 @@ impl Provisioner {
             &remove,
             &known,
             |_| MemberProblem::UnknownUser,
-            |user| referenced_terms(&user.relationships, &vocabulary.user_field).contains(&term_id),
+            |user| {
+                term_id.as_ref().is_some_and(|id| {
+                    referenced_terms(&user.relationships, &vocabulary.user_field).contains(id)
+                })
+            },
             |user| {
                 let why = self.protection_except(user, &exempt)?;
-                audit::record(refused_event(user, &why, term));
+                audit::record(refused_event(user, &why, name));
                 Some(why)
             },
         );
-        let mut skipped = self.unknown_to_skip(&mut failures);
+        let skipped = self.unknown_to_skip(&mut failures);
         if !failures.is_empty() {
-            return Err(refused(term, failures));
+            return Err(refused(name, failures));
         }
+        let writes = writes
+            .into_iter()
+            .map(|(user, action)| (user.id.clone(), action))
+            .collect();
+        Ok(Sorted {
+            add,
+            remove,
+            known,
+            result,
+            writes,
+            settled,
+            skipped,
+        })
+    }
+
+    /// Carries `change` out on the users' references to `term`, granting
+    /// and taking back the roles the group grants. Returns the members
+    /// after the change when that is known without reading them again
+    /// (see [`super::groups::resulting_members`]).
+    pub(super) async fn change_term_members(
+        &self,
+        term: &DrupalTerm,
+        change: MembershipChange,
+    ) -> Result<Option<Vec<String>>> {
+        let vocabulary = self.require_terms()?;
+        let term_id = term.id.to_ascii_lowercase();
+        let Sorted {
+            add,
+            remove,
+            known,
+            mut result,
+            writes,
+            settled,
+            mut skipped,
+        } = self
+            .sort_term_members(Some(term), &term.name, change)
+            .await?;
+        let writes: Vec<(&DrupalUser, MemberAction)> = writes
+            .iter()
+            .filter_map(|(id, action)| known.get(id).map(|user| (user, *action)))
+            .collect();
         let catalog = self.grant_catalog().await?;
         let grants = self.grants(&catalog).await?;
         let granted = grants.of(&term_id);

@@ -893,3 +893,78 @@ async fn by_default_a_member_naming_no_account_refuses_the_request_whole() {
     );
     assert!(app.drupal_writes().is_empty(), "{:?}", app.drupal_writes());
 }
+
+#[tokio::test]
+async fn a_request_refused_for_a_member_creates_and_renames_nothing() {
+    let app = spawn().await;
+    let boss = app.seed_user_with_roles("boss", &["administrator"]);
+    let nobody = "00000000-0000-4000-8000-00000000beef";
+    app.drupal.clear_requests();
+    // A create with a member that may not or cannot be added: no group.
+    for (member, status) in [(nobody, 400), (boss.as_str(), 403)] {
+        let created = app
+            .post(
+                "/Groups",
+                &json!({"schemas": [GROUP], "displayName": "Engineering",
+                        "members": [{"value": member}]}),
+            )
+            .await;
+        assert_eq!(created.status, status, "{}", created.body);
+        assert!(app.drupal.terms().is_empty(), "{:?}", app.drupal.terms());
+    }
+    assert!(app.drupal_writes().is_empty(), "{:?}", app.drupal_writes());
+
+    // A rename with such a member, by PUT or by PATCH: the name stays.
+    let id = new_group(&app, "Engineering").await;
+    app.drupal.clear_requests();
+    let put = app
+        .put(
+            &format!("/Groups/{id}"),
+            &json!({"schemas": [GROUP], "displayName": "Platform",
+                    "members": [{"value": nobody}]}),
+        )
+        .await;
+    assert_eq!(put.status, 400, "{}", put.body);
+    let patch = app
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_op(json!([
+                {"op": "replace", "path": "displayName", "value": "Platform"},
+                {"op": "add", "path": "members", "value": [{"value": boss}]}
+            ])),
+        )
+        .await;
+    assert_eq!(patch.status, 403, "{}", patch.body);
+    assert!(
+        patch.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was changed"),
+        "{}",
+        patch.body
+    );
+    assert_eq!(app.drupal.terms()[0].1, "Engineering");
+    assert!(app.drupal_writes().is_empty(), "{:?}", app.drupal_writes());
+
+    // The same requests with a member that can be added go through.
+    let alice = app.create_user("alice", "alice@example.org").await;
+    let put = app
+        .put(
+            &format!("/Groups/{id}"),
+            &json!({"schemas": [GROUP], "displayName": "Platform",
+                    "members": [{"value": alice}]}),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(app.drupal.terms()[0].1, "Platform");
+    assert_eq!(app.drupal.group_refs("alice"), vec![id.clone()]);
+    let created = app
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": "Builders",
+                    "members": [{"value": alice}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(app.drupal.group_refs("alice").len(), 2);
+}
