@@ -325,12 +325,21 @@ impl<'a> Reader<'a> {
     /// descent: which containers are open is a stack of bits (an object
     /// is a 1), [`MAX_DEPTH`] of them at most.
     fn skip(&mut self) -> Option<()> {
+        if self.strict {
+            self.skip_as::<true>()
+        } else {
+            self.skip_as::<false>()
+        }
+    }
+
+    /// [`Reader::skip`], strict or not.
+    fn skip_as<const STRICT: bool>(&mut self) -> Option<()> {
         let mut open: u64 = 0;
         let mut depth = 0u32;
         loop {
             // A value.
             match self.peek()? {
-                b'"' => self.skipped_string()?,
+                b'"' => self.skipped_string::<STRICT>()?,
                 open_byte @ (b'{' | b'[') => {
                     self.pos += 1;
                     self.enter()?;
@@ -339,7 +348,7 @@ impl<'a> Reader<'a> {
                     let close = if open_byte == b'{' { b'}' } else { b']' };
                     if self.peek()? != close {
                         if open & 1 == 1 {
-                            self.skipped_string()?;
+                            self.skipped_string::<STRICT>()?;
                             self.eat(b':')?;
                         }
                         continue;
@@ -352,7 +361,7 @@ impl<'a> Reader<'a> {
                 b't' => self.literal(b"true")?,
                 b'f' => self.literal(b"false")?,
                 b'n' => self.literal(b"null")?,
-                _ => self.skipped_number()?,
+                _ => self.skipped_number::<STRICT>()?,
             }
             // What follows a value: the end, the next member or item, or
             // the end of its container.
@@ -365,7 +374,7 @@ impl<'a> Reader<'a> {
                     b',' => {
                         self.pos += 1;
                         if in_object {
-                            self.skipped_string()?;
+                            self.skipped_string::<STRICT>()?;
                             self.eat(b':')?;
                         }
                         break;
@@ -384,9 +393,9 @@ impl<'a> Reader<'a> {
 
     /// A string stepped over (a value or a member name).
     #[inline(always)]
-    fn skipped_string(&mut self) -> Option<()> {
+    fn skipped_string<const STRICT: bool>(&mut self) -> Option<()> {
         let string = self.string()?;
-        if self.strict {
+        if STRICT {
             string.check()?;
         }
         Some(())
@@ -394,9 +403,10 @@ impl<'a> Reader<'a> {
 
     /// A number stepped over: when strict, one serde_json reads into a
     /// `Value` (not `1e400`).
-    fn skipped_number(&mut self) -> Option<()> {
+    #[inline(always)]
+    fn skipped_number<const STRICT: bool>(&mut self) -> Option<()> {
         let number = self.number()?;
-        if self.strict && !(number.len() <= 18 && number.iter().all(u8::is_ascii_digit)) {
+        if STRICT && !(number.len() <= 18 && number.iter().all(u8::is_ascii_digit)) {
             serde_json::from_slice::<Value>(number).ok()?;
         }
         Some(())
