@@ -34,9 +34,10 @@ impl DrupalUser {
     /// Reads one resource object. `None` when it is not an object with an id.
     /// Relationships keep their `data` and `meta`, not their `links`.
     /// Takes the resource by value: its relationships move into the user;
-    /// its attributes are copied into the compact [`Attributes`] (the
-    /// collections read this way; a single user is read by
-    /// [`UserDocument`] straight from Drupal's bytes).
+    /// its attributes are copied into the compact [`Attributes`] (a
+    /// collection the one-pass [`UserCollection::read`] leaves to a `Value`
+    /// is read this way; users are otherwise read straight from Drupal's
+    /// bytes).
     pub fn from_resource(resource: Value) -> Option<DrupalUser> {
         let Value::Object(mut resource) = resource else {
             return None;
