@@ -34,9 +34,10 @@ impl DrupalUser {
     /// Reads one resource object. `None` when it is not an object with an id.
     /// Relationships keep their `data` and `meta`, not their `links`.
     /// Takes the resource by value: its relationships move into the user;
-    /// its attributes are copied into the compact [`Attributes`] (the
-    /// collections read this way; a single user is read by
-    /// [`UserDocument`] straight from Drupal's bytes).
+    /// its attributes are copied into the compact [`Attributes`] (a
+    /// collection the one-pass [`UserCollection::read`] leaves to a `Value`
+    /// is read this way; users are otherwise read straight from Drupal's
+    /// bytes).
     pub fn from_resource(resource: Value) -> Option<DrupalUser> {
         let Value::Object(mut resource) = resource else {
             return None;
@@ -285,12 +286,26 @@ impl UserDocument {
 
     /// The user in `data`; `None` when there is none, or it has no id.
     pub fn into_user(self) -> Option<DrupalUser> {
-        let data = self.data?;
-        let Some(Value::String(id)) = data.id else {
+        self.data?.into_user()
+    }
+
+    /// Whether Drupal sent the user with only `display_name`, as it does
+    /// for anonymous callers (see [`DrupalUser::is_stripped`]).
+    pub fn is_stripped_user(&self) -> bool {
+        self.data
+            .as_ref()
+            .is_some_and(UserResourceFields::is_stripped_user)
+    }
+}
+
+impl UserResourceFields {
+    /// The user; `None` when it has no id.
+    fn into_user(self) -> Option<DrupalUser> {
+        let Some(Value::String(id)) = self.id else {
             return None;
         };
-        let attributes = data.attributes.unwrap_or_default();
-        let relationships = data.relationships.0;
+        let attributes = self.attributes.unwrap_or_default();
+        let relationships = self.relationships.0;
         let roles = roles_of(&relationships);
         Some(DrupalUser {
             id,
@@ -300,16 +315,74 @@ impl UserDocument {
         })
     }
 
-    /// Whether Drupal sent the user with only `display_name`, as it does
-    /// for anonymous callers (see [`DrupalUser::is_stripped`]).
-    pub fn is_stripped_user(&self) -> bool {
-        self.data.as_ref().is_some_and(|data| {
-            data.kind.as_ref().and_then(Value::as_str) == Some(USER_TYPE)
-                && data
-                    .attributes
-                    .as_ref()
-                    .is_none_or(|a| !a.contains_key("name"))
-        })
+    /// A user (by its type) without `name`: sent with only `display_name`.
+    fn is_stripped_user(&self) -> bool {
+        self.kind.as_ref().and_then(Value::as_str) == Some(USER_TYPE)
+            && self
+                .attributes
+                .as_ref()
+                .is_none_or(|a| !a.contains_key("name"))
+    }
+}
+
+/// A user collection (the answer to `GET /jsonapi/user/user?...`) read in
+/// one pass straight from Drupal's bytes by [`UserCollection::read`]: each
+/// item as [`UserDocument`]'s reader reads `data`, `links.next.href`,
+/// `meta.count` and `included`; everything else is stepped over. Reading
+/// the whole collection into a `Value` first was the largest share of the
+/// bridge's work for a lookup by `userName`, the IdPs' most frequent
+/// request.
+///
+/// A fast path only: it holds exactly what reading the same bytes into a
+/// `Value` gives the client (`None` from [`UserCollection::read`] for
+/// anything it does not read exactly so, and the client then reads a
+/// `Value` as before).
+#[derive(Debug, PartialEq)]
+pub struct UserCollection {
+    /// `data`'s items in order, each as its user; `None` for an item
+    /// without an id (see [`DrupalUser::from_resource`]).
+    pub users: Vec<Option<DrupalUser>>,
+    /// Whether `data` has items and every one is a user with only
+    /// `display_name`, as Drupal sends them to anonymous callers.
+    pub stripped_user_data: bool,
+    /// `links.next.href`, when it is a string.
+    pub next_href: Option<String>,
+    /// `meta.count`, as sent.
+    pub count: Option<Value>,
+    /// `included`, when it is an array.
+    pub included: Vec<Value>,
+}
+
+impl UserCollection {
+    /// The collection in `bytes` (the whole of them, a JSON object with a
+    /// `data` array of objects); `None` when the bytes must be read into a
+    /// `Value` instead, which then gives the answer or the error it always
+    /// gave.
+    pub fn read(bytes: &[u8]) -> Option<UserCollection> {
+        reader::read_collection(bytes)
+    }
+
+    fn from_parts(
+        data: Vec<UserResourceFields>,
+        next_href: Option<String>,
+        count: Option<Value>,
+        included: Option<Value>,
+    ) -> UserCollection {
+        let stripped_user_data =
+            !data.is_empty() && data.iter().all(UserResourceFields::is_stripped_user);
+        UserCollection {
+            users: data
+                .into_iter()
+                .map(UserResourceFields::into_user)
+                .collect(),
+            stripped_user_data,
+            next_href,
+            count,
+            included: match included {
+                Some(Value::Array(included)) => included,
+                _ => Vec::new(),
+            },
+        }
     }
 }
 

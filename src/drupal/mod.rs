@@ -13,6 +13,7 @@ pub mod query;
 pub mod resilience;
 pub mod settings;
 pub mod taxonomy;
+mod user_page;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -290,41 +291,10 @@ impl DrupalClient {
         } else {
             format!("{USERS}?{query_string}")
         };
-        let mut body = self.call("list_users", Method::GET, &path, None).await?;
-        let data = match body.get_mut("data").map(Value::take) {
-            Some(Value::Array(data)) => data,
-            _ => {
-                return Err(DrupalError::Protocol(
-                    "a user collection without a data array".into(),
-                ))
-            }
-        };
-        let mut users = Vec::with_capacity(data.len());
-        let mut stripped = 0;
-        for item in data {
-            match DrupalUser::from_resource(item) {
-                Some(u) if !u.is_stripped() => users.push(u),
-                Some(_) => stripped += 1,
-                None => {
-                    return Err(DrupalError::Protocol(
-                        "a user collection item without an id".into(),
-                    ))
-                }
-            }
-        }
-        let next_query = next_query(&body);
-        let included = take_included(&mut body);
-        let count = body.get("meta").and_then(|m| m.get("count")).and_then(|c| {
-            c.as_u64()
-                .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
-        });
-        Ok(UserPage {
-            users,
-            next_query,
-            count,
-            stripped,
-            included,
-        })
+        let answer = self
+            .call_as::<user_page::CollectionAnswer>("list_users", Method::GET, &path, None)
+            .await?;
+        user_page::user_page(answer)
     }
 
     pub async fn create_user(&self, write: &UserWrite) -> Result<DrupalUser, DrupalError> {
@@ -878,14 +848,6 @@ fn next_query(body: &Value) -> Option<String> {
         .and_then(|n| n.get("href"))
         .and_then(Value::as_str)
         .and_then(|href| href.split_once('?').map(|(_, q)| q.to_string()))
-}
-
-/// A document's `included` resources; none when it has none.
-fn take_included(body: &mut Value) -> Vec<Value> {
-    match body.get_mut("included").map(Value::take) {
-        Some(Value::Array(included)) => included,
-        _ => Vec::new(),
-    }
 }
 
 fn no_user_data() -> DrupalError {

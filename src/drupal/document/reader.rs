@@ -29,6 +29,10 @@ use serde_json::{Map, Number, Value};
 use super::attributes::{Attributes, Item, Span};
 use super::{Relationships, UserDocument, UserResourceFields, USER_TYPE};
 
+mod collection;
+
+pub(super) use collection::read_collection;
+
 /// Containers deeper than this are left to serde_json (whose own limit is
 /// 128, counted from the top): a value this reader accepted whole can then
 /// never be one serde_json refuses for its depth, even when it is read on
@@ -41,6 +45,7 @@ pub(super) fn read(bytes: &[u8]) -> Option<UserDocument> {
         bytes,
         pos: 0,
         depth: 0,
+        strict: false,
     };
     let document = reader.document()?;
     reader.ws();
@@ -169,6 +174,10 @@ struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
     depth: u32,
+    /// Whether what is stepped over must be what serde_json reads into a
+    /// `Value` (every string text, every number in range), not merely
+    /// what it skips.
+    strict: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -316,12 +325,21 @@ impl<'a> Reader<'a> {
     /// descent: which containers are open is a stack of bits (an object
     /// is a 1), [`MAX_DEPTH`] of them at most.
     fn skip(&mut self) -> Option<()> {
+        if self.strict {
+            self.skip_as::<true>()
+        } else {
+            self.skip_as::<false>()
+        }
+    }
+
+    /// [`Reader::skip`], strict or not.
+    fn skip_as<const STRICT: bool>(&mut self) -> Option<()> {
         let mut open: u64 = 0;
         let mut depth = 0u32;
         loop {
             // A value.
             match self.peek()? {
-                b'"' => self.string().map(drop)?,
+                b'"' => self.skipped_string::<STRICT>()?,
                 open_byte @ (b'{' | b'[') => {
                     self.pos += 1;
                     self.enter()?;
@@ -330,7 +348,7 @@ impl<'a> Reader<'a> {
                     let close = if open_byte == b'{' { b'}' } else { b']' };
                     if self.peek()? != close {
                         if open & 1 == 1 {
-                            self.string().map(drop)?;
+                            self.skipped_string::<STRICT>()?;
                             self.eat(b':')?;
                         }
                         continue;
@@ -343,7 +361,7 @@ impl<'a> Reader<'a> {
                 b't' => self.literal(b"true")?,
                 b'f' => self.literal(b"false")?,
                 b'n' => self.literal(b"null")?,
-                _ => self.number().map(drop)?,
+                _ => self.skipped_number::<STRICT>()?,
             }
             // What follows a value: the end, the next member or item, or
             // the end of its container.
@@ -356,7 +374,7 @@ impl<'a> Reader<'a> {
                     b',' => {
                         self.pos += 1;
                         if in_object {
-                            self.string().map(drop)?;
+                            self.skipped_string::<STRICT>()?;
                             self.eat(b':')?;
                         }
                         break;
@@ -371,6 +389,27 @@ impl<'a> Reader<'a> {
                 open >>= 1;
             }
         }
+    }
+
+    /// A string stepped over (a value or a member name).
+    #[inline(always)]
+    fn skipped_string<const STRICT: bool>(&mut self) -> Option<()> {
+        let string = self.string()?;
+        if STRICT {
+            string.check()?;
+        }
+        Some(())
+    }
+
+    /// A number stepped over: when strict, one serde_json reads into a
+    /// `Value` (not `1e400`).
+    #[inline(always)]
+    fn skipped_number<const STRICT: bool>(&mut self) -> Option<()> {
+        let number = self.number()?;
+        if STRICT && !(number.len() <= 18 && number.iter().all(u8::is_ascii_digit)) {
+            serde_json::from_slice::<Value>(number).ok()?;
+        }
+        Some(())
     }
 
     /// Any value, read as serde_json reads it into a `Value`.
