@@ -478,12 +478,14 @@ impl Provisioner {
         let offset = start_index.saturating_sub(1);
         let mut users = Vec::new();
         let mut reached_end = false;
+        // Also what `count_matching` counts: it reads the filter alone
+        // (its probes set the rest), so no copy of the query is kept for it.
+        let first = CollectionQuery {
+            offset,
+            limit: Some(count.min(DRUPAL_PAGE_CAP)),
+            ..base
+        };
         if count > 0 {
-            let first = CollectionQuery {
-                offset,
-                limit: Some(count.min(DRUPAL_PAGE_CAP)),
-                ..base.clone()
-            };
             let mut page = self.drupal.list_users(&first).await?;
             loop {
                 self.learn_term_names(&page.users.iter().collect::<Vec<_>>(), &page.included);
@@ -513,7 +515,7 @@ impl Provisioner {
         let total = if reached_end && (fetched > 0 || offset == 0) {
             offset + fetched
         } else {
-            self.count_matching(&base).await?
+            self.count_matching(&first).await?
         };
         Ok((total, users))
     }
@@ -601,6 +603,8 @@ impl Provisioner {
     /// How many accounts match, without fetching them all: pages of names
     /// at doubling offsets, then a binary search for the last page. About
     /// 2·log2(n/50) requests; `meta.count` is used where the site sends it.
+    /// Only `base`'s filter counts: the probes set its paging, fields, sort
+    /// and include.
     async fn count_matching(&self, base: &CollectionQuery) -> Result<usize> {
         let key = format!("{:?}", base.filter);
         if let Some(n) = self.counts.get(&key) {
