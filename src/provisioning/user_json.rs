@@ -1,4 +1,5 @@
-//! A user read by id, written straight into the bytes of the answer.
+//! A user read by id, and a page of users listed, written straight into
+//! the bytes of the answer.
 //!
 //! The map path ([`render_user`](super::render_user), then the HTTP layer's
 //! `$ref`s, `meta.location` and projection) builds the whole SCIM resource
@@ -13,9 +14,13 @@
 //! path's, byte for byte (tested against it for every shipped mapping, in
 //! `http::users`).
 //!
+//! A list page's users are written the same way, one after the other in
+//! the `Resources` of a [`ListWriter`].
+//!
 //! Whatever this writer does not do returns `None`, and the caller takes
-//! the map path: a projection that would change the answer, and a mapping
-//! that writes `groups`, `id`, `meta` or `schemas` itself.
+//! the map path (for a list page, the whole page): a projection that would
+//! change the answer, and a mapping that writes `groups`, `id`, `meta` or
+//! `schemas` itself.
 
 use std::borrow::Borrow;
 
