@@ -10,11 +10,11 @@ use super::by_id::ById;
 use super::error::ApiError;
 use super::request_log::label;
 use super::{
-    base_url, json_body, list_page, no_such_route, not_modified, only, projection_of, scim_bytes,
-    scim_resource, text_attribute, version_condition, with_location, with_refs, AppState,
-    ListRequest, Query,
+    base_url, json_body, list_page, no_such_route, not_modified, only, projection_of, scim_body,
+    scim_bytes, scim_resource, text_attribute, version_condition, with_location, with_refs,
+    AppState, ListRequest, Query,
 };
-use crate::provisioning::{ScimUser, UserQuery, UserRead};
+use crate::provisioning::{ScimUser, UserQuery, UserRead, UsersRead};
 use crate::scim::list::ListParams;
 use crate::scim::patch::PatchRequest;
 use crate::scim::projection::Projection;
@@ -78,14 +78,22 @@ async fn respond_list(
         sort_by: list.sort_by,
         sort_order: list.sort_order,
     };
-    let page = state.provisioner.list_users(&query).await?;
     let base = base_url(req, state);
-    let resources = page
-        .users
-        .into_iter()
-        .map(|user| render(user, &base, &list.projection))
-        .collect();
-    Ok(list_page(page.total, query.start_index, resources))
+    match state
+        .provisioner
+        .list_users(&query, &base, &list.projection)
+        .await?
+    {
+        UsersRead::Json(body) => Ok(scim_body(StatusCode::OK, body)),
+        UsersRead::Rendered(page) => {
+            let resources = page
+                .users
+                .into_iter()
+                .map(|user| render(user, &base, &list.projection))
+                .collect();
+            Ok(list_page(page.total, query.start_index, resources))
+        }
+    }
 }
 
 async fn get(
@@ -218,6 +226,8 @@ fn render(user: ScimUser, base: &str, projection: &Projection) -> Value {
 /// (`render_user`, `render`, `scim_resource`), byte for byte, `ETag`
 /// included: over every shipped mapping and the test mappings below, for
 /// users with every kind of attribute, and with bases that need escaping.
+/// So is the ListResponse [`crate::provisioning::write_users`] writes
+/// (`render_user`, `render`, `list_page`), for pages of such users.
 #[cfg(test)]
 mod written_answers {
     use std::sync::Arc;
@@ -231,7 +241,9 @@ mod written_answers {
     use crate::drupal::{DrupalRole, DrupalUser};
     use crate::mapping::test_support::{drupal_value, shipped_mappings};
     use crate::mapping::Mapping;
-    use crate::provisioning::{render_user, write_user, ActiveMapping, RoleCatalog, TermNames};
+    use crate::provisioning::{
+        render_user, write_user, write_users, ActiveMapping, RoleCatalog, TermNames,
+    };
     use crate::scim::projection::Projection;
     use crate::scim::schema::ResourceSchema;
 
@@ -631,5 +643,334 @@ groups:
             }
         }
         assert_eq!(answered, 10);
+    }
+
+    /// The map path's ListResponse of `users` (`respond_list` on
+    /// `UsersRead::Rendered`): its body.
+    fn list_by_map(
+        users: &[DrupalUser],
+        page: (usize, usize),
+        mapping: &Mapping,
+        catalog: &RoleCatalog,
+        names: &TermNames,
+        base: &str,
+        projection: &Projection,
+    ) -> Vec<u8> {
+        let resources = users
+            .iter()
+            .map(|user| {
+                let mut rendered = render_user(user, mapping, catalog);
+                names.name_groups(&mut rendered);
+                render(rendered, base, projection)
+            })
+            .collect();
+        let response = super::list_page(page.0, page.1, resources);
+        actix_web::body::MessageBody::try_into_bytes(response.into_body())
+            .expect("a body of bytes")
+            .to_vec()
+    }
+
+    /// The written ListResponse of `users`, as `respond_list` answers it.
+    fn list_written(
+        users: &[DrupalUser],
+        page: (usize, usize),
+        mapping: &Mapping,
+        catalog: &RoleCatalog,
+        names: &TermNames,
+        base: &str,
+        projection: &Projection,
+    ) -> Option<Vec<u8>> {
+        let list = write_users(users, mapping, catalog, names, base, projection)?;
+        Some(list.finish(page.0, page.1))
+    }
+
+    #[test]
+    fn every_mapping_and_page_of_users_is_answered_as_the_map_path_answers() {
+        for (name, mapping) in mappings() {
+            let schema = user_schema(&mapping);
+            let projection = Projection::parse(None, None, &schema).expect("projection");
+            let catalog = RoleCatalog::build(site_roles(), &mapping, &[], Instant::now());
+            let names = TermNames::default();
+            let mut runner = TestRunner::new(Config {
+                cases: 24,
+                failure_persistence: None,
+                ..Config::default()
+            });
+            let pages = (
+                prop::collection::vec(drupal_user(&mapping), 0..5),
+                prop_oneof![Just(0usize), 0usize..3, 0usize..100_000],
+                prop_oneof![Just(1usize), 1usize..10, 1usize..100_000],
+            );
+            let result = runner.run(&pages, |(users, more, start_index)| {
+                // A total at least the page, as Drupal's paging gives it.
+                let page = (users.len() + more, start_index);
+                for base in BASES {
+                    let written =
+                        list_written(&users, page, &mapping, &catalog, &names, base, &projection);
+                    // Without term-backed groups or a projection, nothing
+                    // here needs the map path: the writer must answer.
+                    let written = written.expect("written without the map path");
+                    let body =
+                        list_by_map(&users, page, &mapping, &catalog, &names, base, &projection);
+                    prop_assert_eq!(
+                        String::from_utf8_lossy(&written),
+                        String::from_utf8_lossy(&body)
+                    );
+                    prop_assert_eq!(&written, &body);
+                }
+                Ok(())
+            });
+            if let Err(e) = result {
+                panic!("{name}: {e}");
+            }
+        }
+    }
+
+    /// Pages of zero, one and several users, with every count of results
+    /// and start, each user with the same attributes as every other.
+    #[test]
+    fn pages_of_every_size_and_counters_are_answered_as_the_map_path_answers() {
+        let mapping = Mapping::parse(EVERY_KIND, "test.yaml").expect("mapping");
+        let schema = user_schema(&mapping);
+        let projection = Projection::parse(None, None, &schema).expect("projection");
+        let site = site_roles();
+        let catalog = RoleCatalog::build(site.clone(), &mapping, &[], Instant::now());
+        let names = TermNames::default();
+        let users: Vec<DrupalUser> = (0..4)
+            .map(|n| {
+                let roles: Vec<Value> = site
+                    .iter()
+                    .take(n)
+                    .map(|role| json!({"type": "user_role--user_role", "id": role.id,
+                        "meta": {"drupal_internal__target_id": role.machine_name}}))
+                    .collect();
+                DrupalUser::from_resource(json!({
+                    "type": "user--user", "id": format!("5f0c7a57-6a1c-4a5e-9a4c-2d3a4b5c6d7{n}"),
+                    "attributes": {"name": format!("user {n} \"q\""), "mail": format!("u{n}@example.org"),
+                        "status": n % 2 == 0, "field_level": n,
+                        "created": "2023-01-01T00:00:00+00:00",
+                        "changed": format!("2024-01-0{}T00:00:00+00:00", n + 1)},
+                    "relationships": {"roles": {"data": roles}}
+                }))
+                .expect("a user")
+            })
+            .collect();
+        for len in 0..=users.len() {
+            let page = &users[..len];
+            for counters in [(len, 1), (len + 1, 1), (len + 7, 8), (1_000_000, 999_999)] {
+                for base in BASES {
+                    let written = list_written(
+                        page,
+                        counters,
+                        &mapping,
+                        &catalog,
+                        &names,
+                        base,
+                        &projection,
+                    )
+                    .expect("written without the map path");
+                    let body = list_by_map(
+                        page,
+                        counters,
+                        &mapping,
+                        &catalog,
+                        &names,
+                        base,
+                        &projection,
+                    );
+                    assert_eq!(
+                        String::from_utf8_lossy(&written),
+                        String::from_utf8_lossy(&body),
+                        "{len} {counters:?}"
+                    );
+                }
+            }
+            // The users are all there, in order, with their own versions.
+            let written = list_written(
+                page,
+                (len, 1),
+                &mapping,
+                &catalog,
+                &names,
+                BASES[0],
+                &projection,
+            )
+            .expect("written");
+            let answer: Value = serde_json::from_slice(&written).expect("JSON");
+            let resources = answer["Resources"].as_array().expect("Resources");
+            assert_eq!(resources.len(), len);
+            for (resource, user) in resources.iter().zip(page) {
+                assert_eq!(resource["id"], json!(user.id));
+                let version = render_user(user, &mapping, &catalog).version;
+                assert_eq!(resource["meta"]["version"], json!(version));
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_with_a_projection_is_left_to_the_map_path() {
+        let mapping = Mapping::parse(EVERY_KIND, "test.yaml").expect("mapping");
+        let schema = user_schema(&mapping);
+        let catalog = RoleCatalog::build(site_roles(), &mapping, &[], Instant::now());
+        let names = TermNames::default();
+        let user = |id: &str| {
+            DrupalUser::from_resource(json!({
+                "type": "user--user", "id": id, "attributes": {"name": id}
+            }))
+            .expect("a user")
+        };
+        let users = [user("a"), user("b"), user("c")];
+        for (attributes, excluded) in [
+            (Some("userName"), None),
+            (None, Some("emails")),
+            (None, Some("groups")),
+        ] {
+            let projection = Projection::parse(attributes, excluded, &schema).expect("projection");
+            for len in 1..=users.len() {
+                assert!(
+                    write_users(
+                        &users[..len],
+                        &mapping,
+                        &catalog,
+                        &names,
+                        BASES[0],
+                        &projection
+                    )
+                    .is_none(),
+                    "{attributes:?} {excluded:?} {len}"
+                );
+            }
+            // An empty page is the same with or without a projection.
+            let written = list_written(
+                &[],
+                (0, 1),
+                &mapping,
+                &catalog,
+                &names,
+                BASES[0],
+                &projection,
+            )
+            .expect("an empty page is written");
+            let body = list_by_map(
+                &[],
+                (0, 1),
+                &mapping,
+                &catalog,
+                &names,
+                BASES[0],
+                &projection,
+            );
+            assert_eq!(written, body);
+        }
+    }
+
+    /// Pages of users with term-backed and role groups: each user's groups
+    /// named, or left out when their term is gone, as the map path shows
+    /// them.
+    #[test]
+    fn pages_with_term_and_role_groups_are_answered_as_the_map_path_answers() {
+        const NAMED: &str = "11111111-2222-4333-8444-555555555555";
+        const GONE: &str = "66666666-7777-4888-8999-000000000000";
+        const UNKNOWN: &str = "0b5b9b2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b";
+        let mapping = Mapping::parse(
+            "rules:\n  - {scim: userName, drupal: name}\n  - {scim: emails.value, drupal: mail}\ngroups:\n  - {role: editor, display_name: editor}\n  - {role: engineering, display_name: \"Eng \\\"ineering\\\"\"}\ngroup_terms: {}\n",
+            "test.yaml",
+        )
+        .expect("mapping");
+        let schema = user_schema(&mapping);
+        let projection = Projection::parse(None, None, &schema).expect("projection");
+        let site = site_roles();
+        let catalog = RoleCatalog::build(site.clone(), &mapping, &[], Instant::now());
+        let names = TermNames::default();
+        names.learn(NAMED, "Sales \"EU\" ✓");
+        names.forget(GONE);
+        let role = |i: usize| {
+            json!({"type": "user_role--user_role", "id": site[i].id,
+                "meta": {"drupal_internal__target_id": site[i].machine_name}})
+        };
+        let unknown_upper = UNKNOWN.to_uppercase();
+        let groups: Vec<(Vec<&str>, Value)> = vec![
+            (vec![NAMED, GONE, UNKNOWN], json!([role(0)])),
+            (vec![GONE], json!([])),
+            (vec![unknown_upper.as_str()], json!([role(1), role(0)])),
+            (vec![], json!([role(1)])),
+            (vec![NAMED], json!([])),
+            (vec![], json!([])),
+        ];
+        let users: Vec<DrupalUser> = groups
+            .iter()
+            .enumerate()
+            .map(|(n, (terms, roles))| {
+                let data: Vec<Value> = terms
+                    .iter()
+                    .map(|id| json!({"type": "taxonomy_term--scim_groups", "id": id}))
+                    .collect();
+                DrupalUser::from_resource(json!({
+                    "type": "user--user", "id": format!("5f0c7a57-6a1c-4a5e-9a4c-2d3a4b5c6d7{n}"),
+                    "attributes": {"name": format!("user{n}"), "mail": "u@example.org",
+                        "changed": "2024-01-01T00:00:00+00:00"},
+                    "relationships": {
+                        "field_scim_groups": {"data": data},
+                        "roles": {"data": roles}
+                    }
+                }))
+                .expect("a user")
+            })
+            .collect();
+        let mut answered = 0;
+        for from in 0..users.len() {
+            for to in from..=users.len() {
+                let page = &users[from..to];
+                for counters in [(page.len(), 1), (users.len(), from + 1)] {
+                    let written = list_written(
+                        page,
+                        counters,
+                        &mapping,
+                        &catalog,
+                        &names,
+                        BASES[2],
+                        &projection,
+                    )
+                    .expect("written without the map path");
+                    let body = list_by_map(
+                        page,
+                        counters,
+                        &mapping,
+                        &catalog,
+                        &names,
+                        BASES[2],
+                        &projection,
+                    );
+                    assert_eq!(
+                        String::from_utf8_lossy(&written),
+                        String::from_utf8_lossy(&body),
+                        "{from}..{to} {counters:?}"
+                    );
+                    answered += 1;
+                }
+            }
+        }
+        assert_eq!(answered, 54);
+        // The groups made it: named terms, both roles.
+        let written = list_written(
+            &users,
+            (6, 1),
+            &mapping,
+            &catalog,
+            &names,
+            BASES[0],
+            &projection,
+        )
+        .expect("written");
+        let answer: Value = serde_json::from_slice(&written).expect("JSON");
+        assert_eq!(
+            answer["Resources"][0]["groups"].as_array().map(Vec::len),
+            Some(3)
+        );
+        assert_eq!(
+            answer["Resources"][2]["groups"].as_array().map(Vec::len),
+            Some(3)
+        );
+        assert_eq!(answer["Resources"][1].get("groups"), None);
     }
 }

@@ -41,8 +41,8 @@ pub use render::{render_user, ScimGroup, ScimUser};
 pub use roles::RoleCatalog;
 pub use term_groups::group_uuid;
 pub use term_names::TermNames;
-pub use user_json::{write_user, UserJson};
-pub use users::{new_account, UserRead};
+pub use user_json::{write_user, write_users, UserJson};
+pub use users::{new_account, UserRead, UsersRead};
 // Public for the benchmarks in benches/: the hot path of every list.
 pub use pushdown::{translate, Pushdown};
 

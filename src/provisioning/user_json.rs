@@ -1,4 +1,5 @@
-//! A user read by id, written straight into the bytes of the answer.
+//! A user read by id, and a page of users listed, written straight into
+//! the bytes of the answer.
 //!
 //! The map path ([`render_user`](super::render_user), then the HTTP layer's
 //! `$ref`s, `meta.location` and projection) builds the whole SCIM resource
@@ -13,9 +14,15 @@
 //! path's, byte for byte (tested against it for every shipped mapping, in
 //! `http::users`).
 //!
+//! A list page's users are written the same way, one after the other in
+//! the `Resources` of a [`ListWriter`].
+//!
 //! Whatever this writer does not do returns `None`, and the caller takes
-//! the map path: a projection that would change the answer, and a mapping
-//! that writes `groups`, `id`, `meta` or `schemas` itself.
+//! the map path (for a list page, the whole page): a projection that would
+//! change the answer, and a mapping that writes `groups`, `id`, `meta` or
+//! `schemas` itself.
+
+use std::borrow::Borrow;
 
 use serde_json::Value;
 
@@ -24,6 +31,7 @@ use super::roles::RoleCatalog;
 use super::term_names::{TermName, TermNames};
 use crate::drupal::DrupalUser;
 use crate::mapping::{key_order, Mapping, Members, Node};
+use crate::scim::list::ListWriter;
 use crate::scim::projection::Projection;
 use crate::scim::schema::USER_URN;
 
@@ -47,6 +55,24 @@ pub fn write_user(
     base: &str,
     projection: &Projection,
 ) -> Option<UserJson> {
+    let mut body = Vec::with_capacity(1024);
+    let (tag, len) = write_user_into(&mut body, user, mapping, catalog, names, base, projection)?;
+    let version = std::str::from_utf8(tag.get(..len)?).ok()?.to_string();
+    Some(UserJson { version, body })
+}
+
+/// [`write_user`]'s body, appended to `out`; its `ETag` as
+/// [`weak_tag_bytes`] gives it. `None` when the map path must answer, with
+/// `out` holding part of the user past its old length: the caller drops it.
+pub(super) fn write_user_into(
+    out: &mut Vec<u8>,
+    user: &DrupalUser,
+    mapping: &Mapping,
+    catalog: &RoleCatalog,
+    names: &TermNames,
+    base: &str,
+    projection: &Projection,
+) -> Option<([u8; 44], usize)> {
     let attributes = mapping.tree_from_drupal(&user.attributes, &user.relationships);
     let present = |container: Option<&str>, name: &str| match container {
         None => ADDED.contains(&name) || attributes.contains_key(name),
@@ -74,7 +100,6 @@ pub fn write_user(
         }
     }
 
-    let mut out = Vec::with_capacity(1024);
     // The digest: the text `render_user` hashed, the mapping's attributes
     // and `groups` (without `$ref`; no `schemas`, `id` or `meta`), in key
     // order, hashed as the body is written (the attributes' text is the
@@ -94,7 +119,7 @@ pub fn write_user(
         plain_keys: mapping.plain_keys(),
         hashed_groups: &hashed_groups,
     };
-    let own_only = written.write(&mut out, &mut digest, |out, key| {
+    let own_only = written.write(out, &mut digest, |out, key| {
         match key {
             "groups" if !groups.is_empty() => write_groups(out, &groups, Some(base)),
             "groups" => return false,
@@ -112,7 +137,6 @@ pub fn write_user(
         return None;
     }
     let (tag, len) = weak_tag_bytes(stamp_of(changed), digest.0);
-    let tag = tag.get(..len)?;
 
     // `meta.version`, where it belongs: the tag as a JSON string, its two
     // `"` (its only characters to escape) escaped.
@@ -123,8 +147,34 @@ pub fn write_user(
     out.extend_from_slice(b"\\\"\"");
     let written = out.len() - end;
     out.get_mut(at..)?.rotate_right(written);
-    let version = std::str::from_utf8(tag).ok()?.to_string();
-    Some(UserJson { version, body: out })
+    Some((tag, len))
+}
+
+/// A page of users as the `Resources` of a list query's answer, each as
+/// [`write_user`] writes it (`meta.version` included), in the order given;
+/// the caller finishes it with the counters. `None` when one of them needs
+/// the map path, and the whole page takes it.
+pub fn write_users<U: Borrow<DrupalUser>>(
+    users: &[U],
+    mapping: &Mapping,
+    catalog: &RoleCatalog,
+    names: &TermNames,
+    base: &str,
+    projection: &Projection,
+) -> Option<ListWriter> {
+    let mut list = ListWriter::with_capacity(256 + 1024 * users.len());
+    for user in users {
+        write_user_into(
+            list.resource(),
+            user.borrow(),
+            mapping,
+            catalog,
+            names,
+            base,
+            projection,
+        )?;
+    }
+    Some(list)
 }
 
 /// The mapping's members, and how to write them.

@@ -11,7 +11,7 @@ use super::pushdown::{translate, Pushdown};
 use super::render::render_user;
 use super::roles::{ExposedGroup, RoleCatalog};
 use super::seen_accounts::REMEMBERED_PER_LIST;
-use super::user_json::{write_user, UserJson};
+use super::user_json::{write_user, write_users, UserJson};
 use super::{
     ActiveMapping, Provisioner, ProvisioningError, ScimUser, UserList, UserQuery, CANDIDATE_LIMIT,
     DEFAULT_COUNT, MAX_RESULTS,
@@ -56,6 +56,23 @@ pub fn new_account(
         .entry("status")
         .or_insert(Value::Bool(active));
     Ok(write)
+}
+
+/// A page of users: the ListResponse written (`Resources`, then
+/// `itemsPerPage`, `schemas`, `startIndex`, `totalResults`), or the users
+/// rendered for the map path.
+#[derive(Debug)]
+pub enum UsersRead {
+    Json(Vec<u8>),
+    Rendered(UserList),
+}
+
+/// The accounts of one page, with what they are shown with.
+struct Listed {
+    total: usize,
+    accounts: Vec<Arc<DrupalUser>>,
+    mapping: Arc<Mapping>,
+    catalog: Arc<RoleCatalog>,
 }
 
 /// A user read by id: its answer written, or the resource for the map path.
@@ -349,7 +366,39 @@ impl Provisioner {
         Ok(())
     }
 
-    pub async fn list_users(&self, query: &UserQuery) -> Result<UserList> {
+    /// A page of users as the answer's bytes, each user's `$ref`s and
+    /// `meta.location` under `base` (see [`super::write_users`]); the
+    /// rendered users when only the map path can answer one of them.
+    pub async fn list_users(
+        &self,
+        query: &UserQuery,
+        base: &str,
+        projection: &Projection,
+    ) -> Result<UsersRead> {
+        let listed = self.list_accounts(query).await?;
+        if let Some(list) = write_users(
+            &listed.accounts,
+            &listed.mapping,
+            &listed.catalog,
+            &self.term_names,
+            base,
+            projection,
+        ) {
+            return Ok(UsersRead::Json(
+                list.finish(listed.total, query.start_index),
+            ));
+        }
+        Ok(UsersRead::Rendered(UserList {
+            total: listed.total,
+            users: listed
+                .accounts
+                .iter()
+                .map(|u| self.named(render_user(u, &listed.mapping, &listed.catalog)))
+                .collect(),
+        }))
+    }
+
+    async fn list_accounts(&self, query: &UserQuery) -> Result<Listed> {
         let count = query.count.unwrap_or(DEFAULT_COUNT).min(MAX_RESULTS);
         let active = self.active();
         let filter = query
@@ -359,7 +408,9 @@ impl Provisioner {
             .transpose()?;
 
         if let Some(id) = filter.as_ref().and_then(single_id) {
-            return self.list_by_id(&id, query.start_index, count).await;
+            return self
+                .list_by_id(&id, query.start_index, count, &active.mapping)
+                .await;
         }
         let catalog = self.role_catalog(None).await?;
 
@@ -380,19 +431,24 @@ impl Provisioner {
             };
             let listed = match (pushdown.exact, &filter) {
                 (false, Some(filter)) => {
-                    self.list_evaluated(filter, base, query.start_index, count, &catalog)
+                    self.list_evaluated(filter, base, query.start_index, count, &active, &catalog)
                         .await
                 }
-                _ => {
-                    self.list_exact(base, query.start_index, count, &catalog)
-                        .await
-                }
+                _ => self.list_exact(base, query.start_index, count).await,
             };
             match listed {
                 Err(ProvisioningError::Drupal(e)) if self.marker.absorb_missing_field(&e) => {
                     continue
                 }
-                other => return other,
+                Err(e) => return Err(e),
+                Ok((total, accounts)) => {
+                    return Ok(Listed {
+                        total,
+                        accounts,
+                        mapping: Arc::clone(&active.mapping),
+                        catalog,
+                    })
+                }
             }
         }
     }
@@ -411,23 +467,25 @@ impl Provisioner {
         }
     }
 
-    /// Drupal's answer is the SCIM answer: page in Drupal.
+    /// Drupal's answer is the SCIM answer: page in Drupal. The total and
+    /// the page's accounts.
     async fn list_exact(
         &self,
         base: CollectionQuery,
         start_index: usize,
         count: usize,
-        catalog: &RoleCatalog,
-    ) -> Result<UserList> {
+    ) -> Result<(usize, Vec<Arc<DrupalUser>>)> {
         let offset = start_index.saturating_sub(1);
         let mut users = Vec::new();
         let mut reached_end = false;
+        // Also what `count_matching` counts: it reads the filter alone
+        // (its probes set the rest), so no copy of the query is kept for it.
+        let first = CollectionQuery {
+            offset,
+            limit: Some(count.min(DRUPAL_PAGE_CAP)),
+            ..base
+        };
         if count > 0 {
-            let first = CollectionQuery {
-                offset,
-                limit: Some(count.min(DRUPAL_PAGE_CAP)),
-                ..base.clone()
-            };
             let mut page = self.drupal.list_users(&first).await?;
             loop {
                 self.learn_term_names(&page.users.iter().collect::<Vec<_>>(), &page.included);
@@ -448,40 +506,35 @@ impl Provisioner {
         // counts everything fetched, the answer only `count` of it.
         let fetched = users.len();
         users.truncate(count);
+        let users: Vec<Arc<DrupalUser>> = users.into_iter().map(Arc::new).collect();
         if users.len() <= REMEMBERED_PER_LIST {
             for user in &users {
-                self.seen.remember(&Arc::new(user.clone()));
+                self.seen.remember(user);
             }
         }
         let total = if reached_end && (fetched > 0 || offset == 0) {
             offset + fetched
         } else {
-            self.count_matching(&base).await?
+            self.count_matching(&first).await?
         };
-        let mapping = self.mapping();
-        Ok(UserList {
-            total,
-            users: users
-                .iter()
-                .map(|u| self.named(render_user(u, &mapping, catalog)))
-                .collect(),
-        })
+        Ok((total, users))
     }
 
-    /// Drupal narrows the candidates; the bridge evaluates the filter.
+    /// Drupal narrows the candidates; the bridge evaluates the filter. The
+    /// total and the page's accounts.
     async fn list_evaluated(
         &self,
         filter: &Filter,
         base: CollectionQuery,
         start_index: usize,
         count: usize,
+        active: &ActiveMapping,
         catalog: &RoleCatalog,
-    ) -> Result<UserList> {
+    ) -> Result<(usize, Vec<Arc<DrupalUser>>)> {
         let first = CollectionQuery {
             limit: Some(DRUPAL_PAGE_CAP),
             ..base
         };
-        let active = self.active();
         let mut page = self.drupal.list_users(&first).await?;
         let mut matched = Vec::new();
         let mut seen = 0usize;
@@ -497,7 +550,7 @@ impl Provisioner {
             for user in page.users.drain(..) {
                 let scim = self.named(render_user(&user, &active.mapping, catalog));
                 if filter.matches(&scim.resource, &*active.user_schema) {
-                    matched.push(scim);
+                    matched.push(user);
                 }
             }
             match page.next_query.take() {
@@ -510,28 +563,48 @@ impl Provisioner {
             .into_iter()
             .skip(start_index.saturating_sub(1))
             .take(count)
+            .map(Arc::new)
             .collect();
-        Ok(UserList { total, users })
+        Ok((total, users))
     }
 
-    async fn list_by_id(&self, id: &str, start_index: usize, count: usize) -> Result<UserList> {
-        let found = match self.get_user(id).await {
+    async fn list_by_id(
+        &self,
+        id: &str,
+        start_index: usize,
+        count: usize,
+        mapping: &Arc<Mapping>,
+    ) -> Result<Listed> {
+        let found = match self.load_visible(id).await {
             Ok(user) => vec![user],
             Err(ProvisioningError::NotFound(_)) => Vec::new(),
             Err(e) => return Err(e),
         };
         let total = found.len();
-        let users = found
+        let accounts: Vec<Arc<DrupalUser>> = found
             .into_iter()
             .skip(start_index.saturating_sub(1))
             .take(count)
             .collect();
-        Ok(UserList { total, users })
+        // No account, no request for the roles it would be shown with.
+        let catalog = if accounts.is_empty() {
+            Arc::new(RoleCatalog::empty())
+        } else {
+            self.role_catalog(None).await?
+        };
+        Ok(Listed {
+            total,
+            accounts,
+            mapping: Arc::clone(mapping),
+            catalog,
+        })
     }
 
     /// How many accounts match, without fetching them all: pages of names
     /// at doubling offsets, then a binary search for the last page. About
     /// 2·log2(n/50) requests; `meta.count` is used where the site sends it.
+    /// Only `base`'s filter counts: the probes set its paging, fields, sort
+    /// and include.
     async fn count_matching(&self, base: &CollectionQuery) -> Result<usize> {
         let key = format!("{:?}", base.filter);
         if let Some(n) = self.counts.get(&key) {

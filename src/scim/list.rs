@@ -208,6 +208,55 @@ impl ListResponse {
     }
 }
 
+/// A ListResponse written straight into bytes around resources written
+/// already, byte for byte what serializing [`ListResponse::into_json`]
+/// gives: its members in the order of serde_json's map (sorted by key,
+/// `Resources` first), compact.
+#[derive(Debug)]
+pub struct ListWriter {
+    out: Vec<u8>,
+    items: usize,
+}
+
+impl ListWriter {
+    /// Room for `capacity` bytes before the buffer grows.
+    pub fn with_capacity(capacity: usize) -> ListWriter {
+        let mut out = Vec::with_capacity(capacity);
+        out.extend_from_slice(b"{\"Resources\":[");
+        ListWriter { out, items: 0 }
+    }
+
+    /// Where the next resource goes: one JSON value, appended.
+    pub fn resource(&mut self) -> &mut Vec<u8> {
+        if self.items > 0 {
+            self.out.push(b',');
+        }
+        self.items += 1;
+        &mut self.out
+    }
+
+    /// The document, with its counters.
+    pub fn finish(mut self, total_results: usize, start_index: usize) -> Vec<u8> {
+        let out = &mut self.out;
+        out.extend_from_slice(b"],\"itemsPerPage\":");
+        write_number(out, self.items);
+        out.extend_from_slice(b",\"schemas\":[\"");
+        out.extend_from_slice(LIST_RESPONSE_URN.as_bytes());
+        out.extend_from_slice(b"\"],\"startIndex\":");
+        write_number(out, start_index);
+        out.extend_from_slice(b",\"totalResults\":");
+        write_number(out, total_results);
+        out.push(b'}');
+        self.out
+    }
+}
+
+/// `n` as serde_json writes it.
+fn write_number(out: &mut Vec<u8>, n: usize) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &n);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,5 +422,33 @@ mod tests {
         assert_eq!(body["itemsPerPage"], 0);
         assert_eq!(body["startIndex"], 1);
         assert_eq!(body["Resources"], json!([]));
+    }
+
+    #[test]
+    fn a_written_list_response_is_the_serialized_one_byte_for_byte() {
+        let resources = [
+            json!({"id": "a", "meta": {"version": "W/\"1\""}}),
+            json!({"schemas": ["x"], "Z": [1, 2.5, null], "é": "\u{1}"}),
+            json!({}),
+        ];
+        for items in 0..=resources.len() {
+            for (total, start) in [(0, 1), (items, 1), (7, 3), (usize::MAX, usize::MAX)] {
+                let mut writer = ListWriter::with_capacity(0);
+                for resource in &resources[..items] {
+                    serde_json::to_writer(writer.resource(), resource).expect("JSON");
+                }
+                let page = ListResponse {
+                    total_results: total,
+                    start_index: start,
+                    resources: resources[..items].to_vec(),
+                };
+                let expected = serde_json::to_vec(&page.into_json()).expect("JSON");
+                assert_eq!(
+                    String::from_utf8_lossy(&writer.finish(total, start)),
+                    String::from_utf8_lossy(&expected),
+                    "{items} {total} {start}"
+                );
+            }
+        }
     }
 }

@@ -283,3 +283,74 @@ async fn a_count_that_stops_inside_drupals_last_page_still_reports_the_whole_tot
     assert_eq!(answer.body["itemsPerPage"], 120);
     assert_eq!(answer.body["totalResults"], 130);
 }
+
+/// Every list answer (a lookup Drupal answers, one by id, one the bridge
+/// evaluates, a page without a filter, and one with a projection) shows
+/// each user as a read by id shows it: same `$ref`s and `location` under
+/// the public base, same groups, same `meta.version` as the read's `ETag`.
+#[tokio::test]
+async fn a_listed_user_is_the_user_read_by_id() {
+    let app = spawn_app().await;
+    let ed = app.seed_user_with_roles("li-ed", &["editor", "engineering"]);
+    app.seed_user("li-plain", "li-plain@example.org");
+    // (query, projection): the projection also asked of the read by id.
+    let queries = [
+        (
+            format!("filter={}", url_encode(r#"userName eq "li-ed""#)),
+            "",
+        ),
+        (
+            format!("filter={}", url_encode(&format!(r#"id eq "{ed}""#))),
+            "",
+        ),
+        (
+            format!(
+                "filter={}",
+                url_encode(r#"userName sw "li-" and not (userName ew "x")"#)
+            ),
+            "",
+        ),
+        ("startIndex=2&count=3".to_string(), ""),
+        (
+            format!("filter={}", url_encode(r#"userName sw "li-""#)),
+            "excludedAttributes=emails",
+        ),
+    ];
+    let mut compared = 0;
+    for (query, projection) in queries {
+        let listed = app.get(&format!("/Users?{query}&{projection}")).await;
+        assert_eq!(listed.status, 200, "{query}: {}", listed.body);
+        assert_eq!(
+            listed.header("content-type"),
+            Some("application/scim+json"),
+            "{query}"
+        );
+        let resources = listed.body["Resources"].as_array().expect("Resources");
+        assert_eq!(
+            listed.body["itemsPerPage"],
+            json!(resources.len()),
+            "{query}"
+        );
+        assert!(!resources.is_empty(), "{query}");
+        for resource in resources {
+            let id = resource["id"].as_str().expect("an id");
+            let read = app.get(&format!("/Users/{id}?{projection}")).await;
+            assert_eq!(resource, &read.body, "{query} {projection}");
+            if projection.is_empty() {
+                let version = read.header("etag").expect("an ETag");
+                assert_eq!(resource["meta"]["version"], json!(version), "{query}");
+            } else {
+                assert!(resource.get("emails").is_none(), "{query}: {resource}");
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared >= 7, "{compared}");
+    let ed_listed = app.filter_users(r#"userName eq "li-ed""#).await;
+    assert_eq!(
+        ed_listed.body["Resources"][0]["groups"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+}
