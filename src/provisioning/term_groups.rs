@@ -118,6 +118,36 @@ struct Grants {
     by_term: BTreeMap<String, BTreeSet<String>>,
 }
 
+/// The most characters Drupal keeps in a term's name.
+const TERM_NAME_CHARS: usize = 255;
+
+/// A group name Drupal can keep as a term's and people can read: at most
+/// 255 characters, none a control character or an invisible formatting
+/// one (bidirectional overrides, zero-width characters), which would let
+/// a name pass for another in Drupal's lists. Checked before any write.
+fn check_term_name(name: &str) -> Result<()> {
+    let count = name.chars().count();
+    if count > TERM_NAME_CHARS {
+        return Err(ScimError::invalid_value(format!(
+            "displayName has {count} characters: a group is kept as a Drupal taxonomy term, whose name holds at most {TERM_NAME_CHARS}. Nothing was changed."
+        ))
+        .into());
+    }
+    if let Some(c) = name.chars().find(|c| unreadable(*c)) {
+        return Err(ScimError::invalid_value(format!(
+            "displayName contains U+{:04X}, a control or invisible formatting character, which a group name may not hold. Nothing was changed.",
+            u32::from(c)
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+fn unreadable(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
 /// A membership change read and checked, not yet written.
 struct Sorted {
     add: BTreeSet<String>,
@@ -291,6 +321,7 @@ impl Provisioner {
         members: Vec<String>,
     ) -> Result<DrupalTerm> {
         let vocabulary = self.require_terms()?;
+        check_term_name(name.trim())?;
         let published = self.mapping().group_terms().is_some_and(|t| t.published);
         if !self.terms_named(name).await?.is_empty() {
             return Err(Self::name_taken(name));
@@ -375,6 +406,7 @@ impl Provisioner {
             if new.is_empty() {
                 return Err(ScimError::invalid_value("displayName must not be empty").into());
             }
+            check_term_name(new)?;
             if self
                 .terms_named(new)
                 .await?
@@ -886,6 +918,28 @@ impl Provisioner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_name_is_at_most_255_readable_characters() {
+        assert!(check_term_name(&"é".repeat(255)).is_ok());
+        assert!(check_term_name("Sales EMEA — Ventes").is_ok());
+        for bad in [
+            "x".repeat(256),
+            "line\nbreak".into(),
+            "tab\there".into(),
+            "del\u{7f}".into(),
+            "c1\u{85}".into(),
+            "\u{202e}evil".into(),
+            "zero\u{200b}width".into(),
+            "\u{feff}bom".into(),
+        ] {
+            let Err(ProvisioningError::Scim(e)) = check_term_name(&bad) else {
+                panic!("{bad:?} accepted");
+            };
+            assert_eq!(e.status, 400, "{bad:?}");
+            assert!(e.detail.contains("Nothing was changed"), "{}", e.detail);
+        }
+    }
 
     #[test]
     fn group_uuids_ignore_case_and_surrounding_space_and_are_stable() {

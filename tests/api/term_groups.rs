@@ -968,3 +968,37 @@ async fn a_request_refused_for_a_member_creates_and_renames_nothing() {
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(app.drupal.group_refs("alice").len(), 2);
 }
+
+#[tokio::test]
+async fn a_group_name_drupal_cannot_keep_or_people_cannot_read_is_refused_first() {
+    let app = spawn().await;
+    app.drupal.clear_requests();
+    for name in ["y".repeat(256), "line\nbreak".into(), "\u{202e}evil".into()] {
+        let answer = app
+            .post("/Groups", &json!({"schemas": [GROUP], "displayName": name}))
+            .await;
+        assert_eq!(answer.status, 400, "{}", answer.body);
+        assert_eq!(answer.body["scimType"], "invalidValue");
+        assert!(
+            answer.body["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("displayName "),
+            "{}",
+            answer.body
+        );
+    }
+    assert!(app.drupal_writes().is_empty(), "{:?}", app.drupal_writes());
+    // 255 characters are kept whole.
+    let longest = "é".repeat(255);
+    let id = new_group(&app, &longest).await;
+    assert_eq!(app.drupal.terms()[0].1, longest);
+    let renamed = app
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_op(json!([{"op": "replace", "path": "displayName", "value": "z".repeat(300)}])),
+        )
+        .await;
+    assert_eq!(renamed.status, 400, "{}", renamed.body);
+    assert_eq!(app.drupal.terms()[0].1, longest);
+}
