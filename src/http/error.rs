@@ -242,7 +242,7 @@ fn drupal_to_scim(e: &DrupalError) -> ScimError {
                     taken.join("; ")
                 ));
             }
-            ScimError::invalid_value(format!("Drupal rejected the user: {}", e_details(errors)))
+            ScimError::invalid_value(format!("Drupal rejected the values sent: {}", e_details(errors)))
         }
         DrupalError::NotFound => ScimError::not_found("The resource no longer exists in Drupal."),
         DrupalError::Credentials(_) | DrupalError::Forbidden(_) => ScimError::bad_gateway(
@@ -314,6 +314,12 @@ mod tests {
         }]));
         assert_eq!(e.status, 400);
         assert!(e.detail.contains("not a valid email"));
+        // The same words for a user's values and a group's (a term's).
+        assert!(
+            e.detail.starts_with("Drupal rejected the values sent: "),
+            "{}",
+            e.detail
+        );
     }
 
     #[test]
