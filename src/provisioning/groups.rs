@@ -508,11 +508,22 @@ impl Entry {
 pub(super) fn external_id(resource: &Map<String, Value>) -> Result<Option<String>> {
     match resource.get("externalId") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.chars().count() <= 255 => Ok(Some(s.clone())),
-        Some(Value::String(_)) => {
-            Err(ScimError::invalid_value("externalId is longer than 255 characters").into())
+        Some(Value::String(s)) => {
+            check_external_id(s)?;
+            Ok(Some(s.clone()))
         }
         Some(_) => Err(ScimError::invalid_value("externalId must be a string").into()),
+    }
+}
+
+/// A group's `externalId` is kept in a term field of 255 characters.
+pub(super) fn check_external_id(external_id: &str) -> Result<()> {
+    match external_id.chars().count() {
+        0..=255 => Ok(()),
+        _ => Err(ScimError::invalid_value(
+            "externalId is longer than 255 characters. Nothing was changed.",
+        )
+        .into()),
     }
 }
 

@@ -416,6 +416,9 @@ impl Provisioner {
                 return Err(Self::name_taken(new));
             }
         }
+        if let Some(Some(e)) = &external_id {
+            super::groups::check_external_id(e)?;
+        }
         let external_id = external_id.filter(|e| *e != term.external_id);
         if rename.is_none() && external_id.is_none() {
             return Ok(term.clone());

@@ -1001,4 +1001,22 @@ async fn a_group_name_drupal_cannot_keep_or_people_cannot_read_is_refused_first(
         .await;
     assert_eq!(renamed.status, 400, "{}", renamed.body);
     assert_eq!(app.drupal.terms()[0].1, longest);
+    // An externalId Drupal cannot keep, by PATCH too.
+    app.drupal.clear_requests();
+    let external = app
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_op(json!([{"op": "add", "path": "externalId", "value": "e".repeat(256)}])),
+        )
+        .await;
+    assert_eq!(external.status, 400, "{}", external.body);
+    assert!(
+        external.body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("externalId is longer than 255"),
+        "{}",
+        external.body
+    );
+    assert!(app.drupal_writes().is_empty(), "{:?}", app.drupal_writes());
 }
