@@ -24,6 +24,8 @@ use super::error::ScimError;
 use super::filter::{CompValue, CompareOp, Filter};
 use super::patch::{in_operation, PatchOpKind, PatchOperation, PatchRequest};
 use super::path::{get_ci, AttrPath, ResolvedPath};
+use super::resource::value_kind;
+use crate::untrusted::quote;
 
 /// What a request does to a group's members.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +145,8 @@ impl GroupPatch {
                 "a value filter on members works with remove only, not with {op}"
             ))),
             ("members", _, Some(sub)) => Err(ScimError::mutability(format!(
-                "members.{sub} cannot be changed: add or remove the member instead"
+                "members.{} cannot be changed: add or remove the member instead",
+                quote(sub)
             ))),
             ("members", None, None) if op == PatchOpKind::Remove => {
                 match value {
@@ -162,7 +165,8 @@ impl GroupPatch {
                 (_, None) => Err(ScimError::invalid_value(format!("{op} needs a \"value\""))),
             },
             (_, None, Some(sub)) => Err(ScimError::invalid_path(format!(
-                "\"{name}\" has no sub-attribute \"{sub}\""
+                "\"{name}\" has no sub-attribute \"{}\"",
+                quote(sub)
             ))),
         }
     }
@@ -239,7 +243,8 @@ fn text(name: &str, value: &Value) -> Result<String, ScimError> {
     match value {
         Value::String(s) => Ok(s.clone()),
         other => Err(ScimError::invalid_value(format!(
-            "{name} must be a string, got {other}"
+            "{name} must be a string, got {}",
+            value_kind(other)
         ))),
     }
 }
@@ -262,14 +267,16 @@ fn member_id(item: &Value) -> Result<String, ScimError> {
         Value::Object(member) => member,
         other => {
             return Err(ScimError::invalid_value(format!(
-                "a member must be an object such as {{\"value\": \"<user id>\"}}, got {other}"
+                "a member must be an object such as {{\"value\": \"<user id>\"}}, got {}",
+                value_kind(other)
             )))
         }
     };
     if let Some(kind) = get_ci(member, "type").and_then(Value::as_str) {
         if !kind.eq_ignore_ascii_case("User") {
             return Err(ScimError::invalid_value(format!(
-                "a member of type \"{kind}\" is not supported: groups hold users only"
+                "a member of type \"{}\" is not supported: groups hold users only",
+                quote(kind)
             )));
         }
     }
@@ -301,7 +308,8 @@ fn filtered_ids(filter: &Filter) -> Result<Vec<String>, ScimError> {
             Ok(ids)
         }
         other => Err(ScimError::invalid_filter(format!(
-            "members[{other}] is not supported: select members by id, as in members[value eq \"<user id>\"]"
+            "members[{}] is not supported: select members by id, as in members[value eq \"<user id>\"]",
+            quote(&other.to_string())
         ))),
     }
 }
@@ -311,6 +319,19 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn errors_about_a_member_do_not_repeat_what_the_client_sent_whole() {
+        let long = "x".repeat(10_000);
+        for value in [
+            json!([{"value": "u1", "type": long}]),
+            json!([[long.clone()]]),
+            json!([{"value": [long.clone()]}]),
+        ] {
+            let e = member_ids(&value).unwrap_err();
+            assert!(e.detail.len() < 500, "{}", e.detail);
+        }
+    }
     use crate::scim::schema::ResourceSchema;
 
     fn lower(body: Value) -> Result<GroupPatch, ScimError> {

@@ -234,15 +234,21 @@ fn expected(kind: AttrType) -> &'static str {
 }
 
 fn type_error(label: &str, expected: &str, got: &Value) -> ScimError {
-    let got = match got {
+    let got = value_kind(got);
+    ScimError::invalid_value(format!("{label} must be {expected}, got {got}"))
+}
+
+/// What kind of JSON value a client sent, for an error detail that must
+/// not repeat the value itself (it may be megabytes).
+pub(crate) fn value_kind(value: &Value) -> &'static str {
+    match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
         Value::Number(_) => "a number",
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
-    };
-    ScimError::invalid_value(format!("{label} must be {expected}, got {got}"))
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,10 @@
 //! each answer: no 5xx (the stand-in does not fail here, so a 5xx is the
 //! bridge's), every 4xx a SCIM error with a `detail`. At the end: the
 //! bridge still answers, uid 1 and the protected account are unchanged,
-//! and no account was created twice.
+//! and no account was created twice. A second run aims at term-backed
+//! groups (create, rename, members, PUT, DELETE, filters) under a mapping
+//! whose "Admins" names the protected role without `allow_protected`: at
+//! the end nobody got that role and every term name is one Drupal keeps.
 //!
 //! The seed is printed; `FUZZ_SEED=<seed>` replays a run, `FUZZ_REQUESTS`
 //! changes its length (default 1000).
@@ -18,7 +21,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use super::helpers::{spawn_app, TOKEN};
+use super::helpers::{spawn_app, spawn_app_with, Options, TestApp, TOKEN};
 
 const NASTY: &[&str] = &[
     "",
@@ -235,8 +238,9 @@ fn garble_path(path: &str, rng: &mut StdRng) -> String {
     }
 }
 
-#[tokio::test]
-async fn mutated_idp_requests_never_break_the_bridges_promises() {
+/// The run's seed (`FUZZ_SEED`, else random) and length (`FUZZ_REQUESTS`,
+/// default 1000), printed so that a failure can be replayed.
+fn seed_and_length(what: &str) -> (u64, usize) {
     let seed: u64 = std::env::var("FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -245,34 +249,36 @@ async fn mutated_idp_requests_never_break_the_bridges_promises() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1000);
-    println!("fuzz seed {seed} ({requests} requests); replay with FUZZ_SEED={seed}");
+    println!("{what}: fuzz seed {seed} ({requests} requests); replay with FUZZ_SEED={seed}");
+    (seed, requests)
+}
+
+/// What a fuzz run leaves to check: the ids created (answered 201), and
+/// how many answers had each status.
+struct Run {
+    created: HashSet<String>,
+    statuses: std::collections::BTreeMap<u16, usize>,
+}
+
+/// Sends `requests` mutations of `targets` (and `garble` of their paths
+/// now and then); after each answer: no 5xx, every 4xx a short SCIM
+/// error with a `detail`.
+async fn fuzz(
+    app: &TestApp,
+    targets: &[Target],
+    garble: fn(&str, &mut StdRng) -> String,
+    seed: u64,
+    requests: usize,
+) -> Run {
     let mut rng = StdRng::seed_from_u64(seed);
-
-    let app = spawn_app().await;
-    let mut boss = AccountSeed::new("boss");
-    boss.mail = Some("boss@example.org".into());
-    boss.roles = vec!["administrator".into()];
-    let boss_id = app.drupal.insert_user(boss).unwrap();
-    let plain = app.create_user("plain", "plain@example.org").await;
-    let admin = app.filter_users("userName eq \"admin\"").await;
-    let admin_id = admin.body["Resources"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let group = app.group_id("editor").await;
-    let protected_before = (
-        app.drupal.user_by_name("admin"),
-        app.drupal.user_by_name("boss"),
-    );
-    let initial = app.drupal.user_count();
-    let targets = base_requests(&[plain.clone(), admin_id.clone(), boss_id.clone()], &group);
-
-    let mut created: HashSet<String> = HashSet::new();
-    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    let mut run = Run {
+        created: HashSet::new(),
+        statuses: Default::default(),
+    };
     for n in 0..requests {
         let target = targets.choose(&mut rng).unwrap();
         let path = if rng.gen_bool(0.15) {
-            garble_path(&target.path, &mut rng)
+            garble(&target.path, &mut rng)
         } else {
             target.path.clone()
         };
@@ -322,7 +328,7 @@ async fn mutated_idp_requests_never_break_the_bridges_promises() {
             .unwrap_or_default()
             .to_string();
         let text = response.text().await.unwrap_or_default();
-        *statuses.entry(status).or_default() += 1;
+        *run.statuses.entry(status).or_default() += 1;
         let what = format!(
             "request {n} (seed {seed}): {} {path} -> {status}: {}",
             target.method,
@@ -340,25 +346,53 @@ async fn mutated_idp_requests_never_break_the_bridges_promises() {
         }
         // A query string does not change the route: POST /Users?x creates.
         let route = path.split('?').next().unwrap_or_default();
-        if status == 201 && route == "/Users" {
+        if status == 201 && (route == "/Users" || route == "/Groups") {
             let body: Value = serde_json::from_str(&text).unwrap();
-            created.insert(body["id"].as_str().unwrap().to_string());
+            run.created.insert(body["id"].as_str().unwrap().to_string());
         }
         if status == 200 && route == "/Bulk" {
             let body: Value = serde_json::from_str(&text).unwrap();
             for op in body["Operations"].as_array().into_iter().flatten() {
                 if op["status"] == "201" {
                     if let Some(location) = op["location"].as_str() {
-                        created.insert(location.rsplit('/').next().unwrap().to_string());
+                        run.created
+                            .insert(location.rsplit('/').next().unwrap().to_string());
                     }
                 }
             }
         }
     }
-    println!("fuzz seed {seed}: statuses {statuses:?}");
-
+    println!("fuzz seed {seed}: statuses {:?}", run.statuses);
     let alive = app.get("/ServiceProviderConfig").await;
     assert_eq!(alive.status, 200, "the bridge still answers (seed {seed})");
+    run
+}
+
+#[tokio::test]
+async fn mutated_idp_requests_never_break_the_bridges_promises() {
+    let (seed, requests) = seed_and_length("users and role groups");
+    let app = spawn_app().await;
+    let mut boss = AccountSeed::new("boss");
+    boss.mail = Some("boss@example.org".into());
+    boss.roles = vec!["administrator".into()];
+    let boss_id = app.drupal.insert_user(boss).unwrap();
+    let plain = app.create_user("plain", "plain@example.org").await;
+    let admin = app.filter_users("userName eq \"admin\"").await;
+    let admin_id = admin.body["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let group = app.group_id("editor").await;
+    let protected_before = (
+        app.drupal.user_by_name("admin"),
+        app.drupal.user_by_name("boss"),
+    );
+    let initial = app.drupal.user_count();
+    let targets = base_requests(&[plain.clone(), admin_id.clone(), boss_id.clone()], &group);
+
+    let mut created = fuzz(&app, &targets, garble_path, seed, requests)
+        .await
+        .created;
     assert_eq!(
         (
             app.drupal.user_by_name("admin"),
@@ -373,4 +407,153 @@ async fn mutated_idp_requests_never_break_the_bridges_promises() {
         initial + created.len(),
         "every account in Drupal is one a create answered 201 for, once (seed {seed})"
     );
+}
+
+async fn plain_id(app: &TestApp) -> String {
+    app.filter_users("userName eq \"plain\"").await.body["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Requests an IdP sends to term-backed groups, aimed at an ordinary
+/// user, uid 1 and a protected account.
+fn term_group_requests(ids: &[String], group: &str, doomed: &str) -> Vec<Target> {
+    use reqwest::Method;
+    let group_schema = "urn:ietf:params:scim:schemas:core:2.0:Group";
+    let members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+    vec![
+        Target {
+            method: Method::POST,
+            path: "/Groups".into(),
+            body: Some(json!({"schemas": [group_schema], "displayName": "Admins",
+                              "externalId": "ext-1", "members": [members[0].clone()]})),
+        },
+        Target {
+            method: Method::POST,
+            path: "/Groups".into(),
+            body: Some(
+                json!({"schemas": [group_schema], "displayName": "fuzz group",
+                              "members": []}),
+            ),
+        },
+        Target {
+            method: Method::PATCH,
+            path: format!("/Groups/{group}"),
+            body: Some(patch(json!([
+                {"op": "add", "path": "members", "value": members},
+                {"op": "remove", "path": format!("members[value eq \"{}\"]", ids[0])},
+                {"op": "replace", "path": "displayName", "value": "Admins"}]))),
+        },
+        Target {
+            method: Method::PATCH,
+            path: format!("/Groups/{group}"),
+            body: Some(patch(json!([
+                {"op": "replace", "value": {"id": group, "displayName": "Engineering",
+                                            "externalId": "x"}},
+                {"op": "replace", "path": "members", "value": [members[0].clone()]}]))),
+        },
+        Target {
+            method: Method::PUT,
+            path: format!("/Groups/{group}"),
+            body: Some(json!({"schemas": [group_schema], "displayName": "Builders",
+                              "members": members})),
+        },
+        Target {
+            method: Method::DELETE,
+            path: format!("/Groups/{doomed}"),
+            body: None,
+        },
+        Target {
+            method: Method::GET,
+            path: format!("/Groups/{group}?excludedAttributes=members"),
+            body: None,
+        },
+    ]
+}
+
+fn garble_group_path(path: &str, rng: &mut StdRng) -> String {
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    match rng.gen_range(0..4) {
+        0 => format!(
+            "/Groups?filter={}",
+            encode(&format!("displayName eq \"{}\"", nasty_string(rng)))
+        ),
+        1 => format!("/Groups?filter={}", encode(&nasty_string(rng))),
+        2 => format!("/Groups/{}", encode(&nasty_string(rng))),
+        _ => path.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn mutated_term_group_requests_never_escalate_or_break_the_bridge() {
+    let (seed, requests) = seed_and_length("term groups");
+    let app = spawn_app_with(Options {
+        mapping: super::term_groups::term_mapping(),
+        ..Options::default()
+    })
+    .await;
+    let mut boss = AccountSeed::new("boss");
+    boss.mail = Some("boss@example.org".into());
+    boss.roles = vec!["administrator".into()];
+    let boss_id = app.drupal.insert_user(boss).unwrap();
+    let plain = app.create_user("plain", "plain@example.org").await;
+    let admin = app.filter_users("userName eq \"admin\"").await;
+    let admin_id = admin.body["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let create = |name: &'static str| {
+        let app = &app;
+        async move {
+            app.post(
+                "/Groups",
+                &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                        "displayName": name, "members": [{"value": plain_id(app).await}]}),
+            )
+            .await
+            .body["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let group = create("Engineering").await;
+    let doomed = create("Book Club").await;
+    let protected_before = (
+        app.drupal.user_by_name("admin"),
+        app.drupal.user_by_name("boss"),
+    );
+    let targets = term_group_requests(&[plain.clone(), admin_id, boss_id], &group, &doomed);
+
+    fuzz(&app, &targets, garble_group_path, seed, requests).await;
+    assert_eq!(
+        (
+            app.drupal.user_by_name("admin"),
+            app.drupal.user_by_name("boss")
+        ),
+        protected_before,
+        "uid 1 and the protected account are unchanged (seed {seed})"
+    );
+    // "Admins" names the protected role without allow_protected: no
+    // sequence of group operations grants it.
+    assert!(
+        !app.roles_of("plain").contains(&"administrator".to_string()),
+        "an ordinary account got a protected role (seed {seed})"
+    );
+    for (_, name, _) in app.drupal.terms() {
+        assert!(
+            name.chars().count() <= 255 && !name.chars().any(char::is_control),
+            "a group name Drupal should not hold: {name:?} (seed {seed})"
+        );
+    }
 }
