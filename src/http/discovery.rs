@@ -11,6 +11,7 @@ use super::error::ApiError;
 use super::request_log::label;
 use super::{base_url, only, scim_json, AppState};
 use crate::scim::error::ScimError;
+use crate::untrusted::quote;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(read_only("/ServiceProviderConfig").get(service_provider_config))
@@ -90,7 +91,7 @@ async fn schema(
         .provisioner
         .registry()
         .schema_json(&id, &base_url(&req, &state))
-        .ok_or_else(|| ScimError::not_found(format!("No schema with id {id}.")))?;
+        .ok_or_else(|| ScimError::not_found(format!("No schema with id {}.", quote(&id))))?;
     Ok(scim_json(StatusCode::OK, &body))
 }
 
@@ -113,6 +114,6 @@ async fn resource_type(
         .provisioner
         .registry()
         .resource_type_json(&id, &base_url(&req, &state))
-        .ok_or_else(|| ScimError::not_found(format!("No resource type with id {id}.")))?;
+        .ok_or_else(|| ScimError::not_found(format!("No resource type with id {}.", quote(&id))))?;
     Ok(scim_json(StatusCode::OK, &body))
 }

@@ -76,3 +76,21 @@ async fn a_search_across_every_resource_type_is_declined_with_501() {
         .unwrap()
         .contains("/Users/.search"));
 }
+
+#[tokio::test]
+async fn an_unknown_schema_or_resource_type_is_a_404_that_does_not_repeat_a_long_id() {
+    let app = spawn_app().await;
+    let long = "x".repeat(6_000);
+    for path in [format!("/Schemas/{long}"), format!("/ResourceTypes/{long}")] {
+        let answer = app.get(&path).await;
+        assert_eq!(answer.status, 404, "{}", answer.body);
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(detail.len() < 200, "{detail}");
+    }
+    let answer = app.get("/Schemas/urn:example:nothing").await;
+    assert_eq!(answer.status, 404);
+    assert!(answer.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("urn:example:nothing"));
+}
