@@ -7,7 +7,6 @@ use actix_web::http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, ResponseError};
-use serde_json::Value;
 
 use crate::drupal::DrupalError;
 use crate::provisioning::{MemberProblem, MembershipFailures, ProvisioningError};
@@ -15,7 +14,6 @@ use crate::scim::error::ScimError;
 use crate::untrusted::{cut, quote};
 
 /// The longest `detail` an answer carries.
-const MAX_DETAIL_CHARS: usize = 4096;
 
 /// Characters of each of Drupal's reasons a detail repeats.
 const DRUPAL_DETAIL_CHARS: usize = 300;
@@ -50,14 +48,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut body = self.0.to_json();
-        // A last guard: each place quotes client values short, and no
-        // detail grows past this whatever it lists.
-        if let Some(Value::String(detail)) = body.get_mut("detail") {
-            if detail.chars().count() > MAX_DETAIL_CHARS {
-                *detail = cut(detail, MAX_DETAIL_CHARS).into_owned();
-            }
-        }
+        let body = self.0.to_json();
         let mut response = HttpResponse::build(self.status_code())
             .insert_header((CONTENT_TYPE, SCIM_CONTENT_TYPE))
             .body(body.to_string());

@@ -18,6 +18,7 @@ use crate::scim::error::ScimError;
 use crate::scim::patch::PatchRequest;
 use crate::scim::resource::parse_resource;
 use crate::scim::version::VersionCondition;
+use crate::untrusted::quote;
 
 /// Most operations one bulk request may hold (advertised as
 /// `bulk.maxOperations`). A user operation costs one to three Drupal
@@ -75,7 +76,8 @@ fn parse_path(path: &str) -> Result<(Endpoint, Option<String>), ScimError> {
     match endpoint {
         Some(endpoint) if !id.as_deref().is_some_and(|i| i.contains('/')) => Ok((endpoint, id)),
         _ => Err(ScimError::invalid_path(format!(
-            "the bulk path {path} names no resource this bridge serves in bulk: use /Users, /Groups, /Users/{{id}} or /Groups/{{id}}"
+            "the bulk path {} names no resource this bridge serves in bulk: use /Users, /Groups, /Users/{{id}} or /Groups/{{id}}",
+            quote(path)
         ))),
     }
 }
@@ -158,13 +160,15 @@ impl Provisioner {
                 let blocker = refs.iter().find_map(|r| {
                     if !created_by.contains(&r.as_str()) {
                         Some(Some(format!(
-                            "no POST operation of this request has the bulkId {r}"
+                            "no POST operation of this request has the bulkId {}",
+                            quote(r)
                         )))
                     } else {
                         match created.get(r) {
                             Some(Some(_)) => None,
                             Some(None) => Some(Some(format!(
-                                "the operation with bulkId {r} failed, so bulkId:{r} names nothing"
+                                "the operation with bulkId {0} failed, so bulkId:{0} names nothing",
+                                quote(r)
                             ))),
                             // Its POST has not run yet: wait.
                             None => Some(None),

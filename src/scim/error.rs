@@ -5,6 +5,9 @@
 
 use serde_json::{json, Value};
 
+/// The most characters an error's `detail` shows.
+pub const MAX_DETAIL_CHARS: usize = 4096;
+
 /// `scimType` values of RFC 7644 §3.12, Table 9.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScimType {
@@ -119,11 +122,15 @@ impl ScimError {
     }
 
     /// The RFC 7644 error document. `status` is a string, as §3.12 shows.
+    /// A last guard: each place quotes client values short, and no detail
+    /// grows past [`MAX_DETAIL_CHARS`] whatever it lists (a Bulk answer
+    /// holds one per operation).
     pub fn to_json(&self) -> Value {
+        let detail = crate::untrusted::cut(&self.detail, MAX_DETAIL_CHARS);
         let mut body = json!({
             "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
             "status": self.status.to_string(),
-            "detail": self.detail,
+            "detail": detail,
         });
         if let (Some(t), Some(obj)) = (self.scim_type, body.as_object_mut()) {
             obj.insert("scimType".into(), Value::String(t.as_str().into()));
@@ -135,6 +142,18 @@ impl ScimError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_detail_is_longer_than_the_guard_whatever_it_lists() {
+        let body = ScimError::invalid_value("x".repeat(100_000)).to_json();
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            detail.chars().count() < MAX_DETAIL_CHARS + 40,
+            "{}",
+            detail.len()
+        );
+        assert!(detail.ends_with("(100000 characters)"), "{detail}");
+    }
 
     #[test]
     fn error_document_carries_status_as_string_and_scim_type() {

@@ -719,7 +719,7 @@ impl Parser {
         match self.peek() {
             None => format!("the end of the {}", self.what),
             Some(c) if is_delimiter(c) && !c.is_whitespace() => format!("\"{c}\""),
-            Some(_) => format!("\"{}\"", self.peek_word().0),
+            Some(_) => format!("\"{}\"", crate::untrusted::quote(&self.peek_word().0)),
         }
     }
 

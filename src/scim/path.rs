@@ -145,7 +145,10 @@ fn check_name(text: &str, start: usize, name: &str) -> Result<(), PathSyntaxErro
         return Err(syntax_error(
             text,
             start,
-            format!("expected an attribute name, found \"{name}\""),
+            format!(
+                "expected an attribute name, found \"{}\"",
+                crate::untrusted::quote(name)
+            ),
         ));
     }
     match body.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')) {
@@ -155,7 +158,10 @@ fn check_name(text: &str, start: usize, name: &str) -> Result<(), PathSyntaxErro
             Err(syntax_error(
                 text,
                 at,
-                format!("unexpected \"{found}\" in attribute name \"{name}\""),
+                format!(
+                    "unexpected \"{found}\" in attribute name \"{}\"",
+                    crate::untrusted::quote(name)
+                ),
             ))
         }
         None => Ok(()),
@@ -592,8 +598,23 @@ pub(crate) mod test_support {
 mod tests {
     use super::test_support::{group_resolver, user_resolver, ENTERPRISE};
     use super::*;
+
     use crate::scim::error::ScimType;
     use serde_json::json;
+
+    #[test]
+    fn a_long_bad_path_is_quoted_short_in_its_error() {
+        let long = "x".repeat(6_000);
+        for text in [
+            format!("1{long}"),
+            format!("a{long}!"),
+            format!("name.1{long}"),
+            format!("emails[type eq \"work\"].1{long}"),
+        ] {
+            let e = PatchPath::parse(&text).unwrap_err();
+            assert!(e.detail.len() < 400, "{}", e.detail);
+        }
+    }
 
     fn resolved(text: &str) -> ResolvedAttr {
         match AttrPath::parse(text)

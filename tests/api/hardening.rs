@@ -162,3 +162,38 @@ async fn recreating_a_deprovisioned_account_that_now_holds_a_protected_role_is_a
     assert_eq!(account["attributes"]["status"], false, "still blocked");
     assert_eq!(account["attributes"]["field_scim_deprovisioned"], true);
 }
+
+#[tokio::test]
+async fn a_long_patch_path_or_bulk_path_is_quoted_short() {
+    let app = spawn_app().await;
+    let user = app.create_user("ada", "ada@example.org").await;
+    let long = "x".repeat(6_000);
+    for path in [format!("a{long}!"), format!("name.1{long}")] {
+        let answer = app
+            .patch(
+                &format!("/Users/{user}"),
+                &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "replace", "path": path, "value": "v"}]}),
+            )
+            .await;
+        answer.assert_scim_error(400, Some("invalidPath"));
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(detail.len() < LONGEST_DETAIL, "{detail}");
+    }
+    let bulk = app
+        .post(
+            "/Bulk",
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                    "Operations": [
+                        {"method": "POST", "path": format!("/{long}"), "bulkId": "a", "data": {}},
+                        {"method": "POST", "path": "/Users", "bulkId": "b",
+                         "data": {"userName": "bee", "emails": [{"value": "bee@example.org"}],
+                                  "externalId": format!("bulkId:{long}")}}]}),
+        )
+        .await;
+    assert_eq!(bulk.status, 200, "{}", bulk.body);
+    for operation in bulk.body["Operations"].as_array().unwrap() {
+        let detail = operation["response"]["detail"].as_str().unwrap();
+        assert!(detail.len() < LONGEST_DETAIL, "{detail}");
+    }
+}
