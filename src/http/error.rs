@@ -13,8 +13,6 @@ use crate::provisioning::{MemberProblem, MembershipFailures, ProvisioningError};
 use crate::scim::error::ScimError;
 use crate::untrusted::{cut, quote};
 
-/// The longest `detail` an answer carries.
-
 /// Characters of each of Drupal's reasons a detail repeats.
 const DRUPAL_DETAIL_CHARS: usize = 300;
 
