@@ -10,6 +10,8 @@ mod dry_run;
 pub mod error;
 pub mod observer;
 pub mod query;
+#[cfg(test)]
+mod recordings;
 pub mod resilience;
 pub mod settings;
 pub mod taxonomy;

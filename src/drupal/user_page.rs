@@ -138,6 +138,7 @@ mod tests {
 
     use super::*;
     use crate::drupal::classify;
+    use crate::drupal::recordings::{corruptions, php_encoded, recorded_bodies};
 
     /// What the client makes of `bytes`, read in one pass when it can
     /// (`fast`) or always as a `Value`, as it did before: whether the
@@ -188,49 +189,16 @@ mod tests {
         );
         true
     }
-
     /// The bodies of the recorded real-Drupal answers to
     /// `GET /jsonapi/user/user?...` that are collections.
     fn recorded_collections() -> Vec<(String, Value)> {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/drupal-jsonapi/cases"
-        );
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let case: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        recorded_bodies(|case| {
             let request = &case["request"];
             let target = request["path_and_query"].as_str().unwrap_or_default();
-            let body = &case["response"]["body"];
-            if request["method"] == "GET"
+            request["method"] == "GET"
                 && (target == "/jsonapi/user/user" || target.starts_with("/jsonapi/user/user?"))
-                && body["data"].is_array()
-            {
-                out.push((path.display().to_string(), body.clone()));
-            }
-        }
-        out
-    }
-
-    /// JSON as PHP's `json_encode` writes it by default, as Drupal does:
-    /// `/` escaped, everything beyond ASCII as `\u` escapes.
-    fn php_encoded(value: &Value) -> Vec<u8> {
-        let text = serde_json::to_string(value).unwrap();
-        let mut out = String::new();
-        for c in text.chars() {
-            match c {
-                '/' => out.push_str("\\/"),
-                c if c.is_ascii() => out.push(c),
-                c => {
-                    let mut units = [0u16; 2];
-                    for unit in c.encode_utf16(&mut units) {
-                        out.push_str(&format!("\\u{unit:04x}"));
-                    }
-                }
-            }
-        }
-        out.into_bytes()
+                && case["response"]["body"]["data"].is_array()
+        })
     }
 
     /// Reads `body` in each of its encodings, by both paths: the one-pass
@@ -411,26 +379,14 @@ mod tests {
 
     #[test]
     fn what_it_reads_from_a_corrupted_collection_a_value_reads_alike() {
-        // Every byte deleted, replaced and preceded by each of these: most
-        // corruptions are refused by both; the rest must read alike.
+        // Every byte deleted, replaced and preceded by each byte
+        // `corruptions` tries: most are refused by both; the rest must read
+        // alike.
         let base = br#"{"jsonapi":{"v":"1","n":-1.5e2},"data":[{"type":"user--user","id":"u1","links":{"self":{"href":"h"}},"attributes":{"name":"a\"b\u00e9","n":12,"x":null,"o":{"k":[1,"s"]}},"relationships":{"roles":{"data":[{"type":"r","id":"1","meta":{"drupal_internal__target_id":"e"}}],"links":{"self":{"href":"l"}}}}},{"type":"user--user","id":"u2","attributes":{"display_name":"D"}}],"meta":{"count":2},"links":{"next":{"href":"h?q=1"}},"included":[{"id":"t"}]}"#;
         assert!(agrees(base));
-        let bytes_to_try = b" \t\n\"\\{}[],:01-.eEtfnu\x01\x7f\xc3\xff/";
-        let mut read_count = 0;
-        let mut tried = 0;
-        for at in 0..base.len() {
-            let mut variants = vec![[&base[..at], &base[at + 1..]].concat()];
-            for &b in bytes_to_try {
-                variants.push([&base[..at], &[b], &base[at + 1..]].concat());
-                variants.push([&base[..at], &[b], &base[at..]].concat());
-            }
-            for variant in variants {
-                tried += 1;
-                if agrees(&variant) {
-                    read_count += 1;
-                }
-            }
-        }
+        let variants = corruptions(base);
+        let tried = variants.len();
+        let read_count = variants.iter().filter(|v| agrees(v)).count();
         assert!(read_count > tried / 20, "{read_count} of {tried}");
     }
 }

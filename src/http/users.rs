@@ -424,6 +424,26 @@ groups:
     }
 
     /// The SCIM user schema `mapping` serves.
+    /// What a written answer is compared under: no projection (of the
+    /// mapping's user schema), the test site's roles and their catalog.
+    struct Fixture {
+        projection: Projection,
+        site: Vec<DrupalRole>,
+        catalog: RoleCatalog,
+    }
+
+    fn fixture(mapping: &Mapping) -> Fixture {
+        let schema = user_schema(mapping);
+        let projection = Projection::parse(None, None, &schema).expect("projection");
+        let site = site_roles();
+        let catalog = RoleCatalog::build(site.clone(), mapping, &[], Instant::now());
+        Fixture {
+            projection,
+            site,
+            catalog,
+        }
+    }
+
     fn user_schema(mapping: &Mapping) -> Arc<ResourceSchema> {
         ActiveMapping::new(Arc::new(mapping.clone()))
             .expect("schemas")
@@ -473,10 +493,11 @@ groups:
     #[test]
     fn a_user_with_everything_is_answered_as_the_map_path_answers() {
         let mapping = Mapping::parse(EVERY_KIND, "test.yaml").expect("mapping");
-        let schema = user_schema(&mapping);
-        let projection = Projection::parse(None, None, &schema).expect("projection");
-        let site = site_roles();
-        let catalog = RoleCatalog::build(site.clone(), &mapping, &[], Instant::now());
+        let Fixture {
+            projection,
+            site,
+            catalog,
+        } = fixture(&mapping);
         let user = DrupalUser::from_resource(json!({
             "type": "user--user",
             "id": "5f0c7a57-6a1c-4a5e-9a4c-2d3a4b5c6d7e",
@@ -593,10 +614,11 @@ groups:
             "test.yaml",
         )
         .expect("mapping");
-        let schema = user_schema(&mapping);
-        let projection = Projection::parse(None, None, &schema).expect("projection");
-        let site = site_roles();
-        let catalog = RoleCatalog::build(site.clone(), &mapping, &[], Instant::now());
+        let Fixture {
+            projection,
+            site,
+            catalog,
+        } = fixture(&mapping);
         let names = TermNames::default();
         names.learn(NAMED, "Sales \"EU\" ✓");
         names.forget(GONE);
@@ -731,10 +753,11 @@ groups:
     #[test]
     fn pages_of_every_size_and_counters_are_answered_as_the_map_path_answers() {
         let mapping = Mapping::parse(EVERY_KIND, "test.yaml").expect("mapping");
-        let schema = user_schema(&mapping);
-        let projection = Projection::parse(None, None, &schema).expect("projection");
-        let site = site_roles();
-        let catalog = RoleCatalog::build(site.clone(), &mapping, &[], Instant::now());
+        let Fixture {
+            projection,
+            site,
+            catalog,
+        } = fixture(&mapping);
         let names = TermNames::default();
         let users: Vec<DrupalUser> = (0..4)
             .map(|n| {
@@ -877,10 +900,11 @@ groups:
             "test.yaml",
         )
         .expect("mapping");
-        let schema = user_schema(&mapping);
-        let projection = Projection::parse(None, None, &schema).expect("projection");
-        let site = site_roles();
-        let catalog = RoleCatalog::build(site.clone(), &mapping, &[], Instant::now());
+        let Fixture {
+            projection,
+            site,
+            catalog,
+        } = fixture(&mapping);
         let names = TermNames::default();
         names.learn(NAMED, "Sales \"EU\" ✓");
         names.forget(GONE);

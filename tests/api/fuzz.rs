@@ -205,6 +205,16 @@ fn base_requests(ids: &[String], group: &str) -> Vec<Target> {
     targets
 }
 
+/// `text` percent-encoded for a query string or a path segment.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn garble_path(path: &str, rng: &mut StdRng) -> String {
     let filters = [
         "userName eq \"admin\"",
@@ -214,16 +224,6 @@ fn garble_path(path: &str, rng: &mut StdRng) -> String {
         "((((((((((userName pr))))))))))",
         "name.givenName eq 5",
     ];
-    let encode = |text: &str| -> String {
-        text.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
     match rng.gen_range(0..5) {
         0 => format!("/Users?filter={}", encode(filters.choose(rng).unwrap())),
         1 => format!("/Users?filter={}", encode(&nasty_string(rng))),
@@ -473,16 +473,6 @@ fn term_group_requests(ids: &[String], group: &str, doomed: &str) -> Vec<Target>
 }
 
 fn garble_group_path(path: &str, rng: &mut StdRng) -> String {
-    let encode = |text: &str| -> String {
-        text.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
     match rng.gen_range(0..4) {
         0 => format!(
             "/Groups?filter={}",

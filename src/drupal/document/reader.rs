@@ -631,6 +631,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::drupal::recordings::{corruptions, php_encoded, recorded_bodies};
 
     /// What serde_json reads `bytes` to, the reference.
     fn by_serde(bytes: &[u8]) -> serde_json::Result<UserDocument> {
@@ -659,45 +660,11 @@ mod tests {
         );
         true
     }
-
     /// The bodies of the recorded real-Drupal answers that hold one user.
     fn recorded_users() -> Vec<(String, Value)> {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/drupal-jsonapi/cases"
-        );
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let case: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-            let body = &case["response"]["body"];
-            if body["data"]["type"] == "user--user" {
-                out.push((path.display().to_string(), body.clone()));
-            }
-        }
+        let out = recorded_bodies(|case| case["response"]["body"]["data"]["type"] == "user--user");
         assert!(out.len() > 50, "recorded user documents: {}", out.len());
         out
-    }
-
-    /// JSON as PHP's `json_encode` writes it by default, as Drupal does:
-    /// `/` escaped, everything beyond ASCII as `\u` escapes (pairs beyond
-    /// the BMP).
-    fn php_encoded(value: &Value) -> Vec<u8> {
-        let text = serde_json::to_string(value).unwrap();
-        let mut out = String::new();
-        for c in text.chars() {
-            match c {
-                '/' => out.push_str("\\/"),
-                c if c.is_ascii() => out.push(c),
-                c => {
-                    let mut units = [0u16; 2];
-                    for unit in c.encode_utf16(&mut units) {
-                        out.push_str(&format!("\\u{unit:04x}"));
-                    }
-                }
-            }
-        }
-        out.into_bytes()
     }
 
     #[test]
@@ -815,26 +782,14 @@ mod tests {
 
     #[test]
     fn what_it_reads_from_a_corrupted_document_serde_json_reads_alike() {
-        // Every byte deleted, replaced and preceded by each of these: most
-        // corruptions are refused by both; the rest must read alike.
+        // Every byte deleted, replaced and preceded by each byte
+        // `corruptions` tries: most are refused by both; the rest must read
+        // alike.
         let base = br#"{"jsonapi":{"v":"1"},"data":{"type":"user--user","id":"u1","links":{"self":{"href":"h"}},"attributes":{"name":"a\"b\u00e9","n":12,"f":-1.5e2,"t":true,"x":null,"o":{"k":[1,"s"]}},"relationships":{"roles":{"data":[{"type":"r","id":"1","meta":{"drupal_internal__target_id":"e"}}],"links":{"self":{"href":"l"}}}}},"included":[]}"#;
         assert!(agrees(base));
-        let bytes_to_try = b" \t\n\"\\{}[],:01-.eEtfnu\x01\x7f\xc3\xff/";
-        let mut read_count = 0;
-        let mut tried = 0;
-        for at in 0..base.len() {
-            let mut variants = vec![[&base[..at], &base[at + 1..]].concat()];
-            for &b in bytes_to_try {
-                variants.push([&base[..at], &[b], &base[at + 1..]].concat());
-                variants.push([&base[..at], &[b], &base[at..]].concat());
-            }
-            for variant in variants {
-                tried += 1;
-                if agrees(&variant) {
-                    read_count += 1;
-                }
-            }
-        }
+        let variants = corruptions(base);
+        let tried = variants.len();
+        let read_count = variants.iter().filter(|v| agrees(v)).count();
         // Whitespace before every token, a digit in every number and
         // string, ...: a good share reads.
         assert!(read_count > tried / 20, "{read_count} of {tried}");
