@@ -542,6 +542,25 @@ drupal:
     }
 
     #[test]
+    fn unknown_members_is_set_in_defaults_and_overridden_per_site() {
+        let yaml = TWO_SITES
+            .replace("defaults:\n", "defaults:\n  unknown_members: skip\n")
+            .replace(
+                "    deprovision: delete\n",
+                "    deprovision: delete\n    unknown_members: refuse\n",
+            );
+        let s = Settings::from_yaml(&yaml).unwrap();
+        assert_eq!(
+            s.site("physics").unwrap().policy.unknown_members,
+            UnknownMembers::Skip
+        );
+        assert_eq!(
+            s.site("chem").unwrap().policy.unknown_members,
+            UnknownMembers::Refuse
+        );
+    }
+
+    #[test]
     fn unknown_members_is_refuse_or_skip_and_nothing_else() {
         let with =
             |value: &str| Settings::from_yaml(&format!("{MINIMAL}unknown_members: {value}\n"));
