@@ -34,15 +34,32 @@ const ID: &str = "id";
 /// An endpoint's `{prefix}/{id}` routes.
 pub struct ById {
     /// `/Users` or `/Groups`.
-    pub prefix: &'static str,
-    pub get: Route,
-    pub put: Route,
-    pub patch: Route,
-    pub delete: Route,
+    prefix: &'static str,
+    get: Route,
+    put: Route,
+    patch: Route,
+    delete: Route,
     /// Every other method (a 405).
-    pub other: Route,
+    other: Route,
     /// A rest that is not an id: the scope's fallback.
-    pub not_an_id: Route,
+    not_an_id: Route,
+}
+
+impl ById {
+    /// GET, PUT, PATCH and DELETE of `{prefix}/{id}`; any other method is
+    /// the 405 naming those four, a rest that is not an id the scope's
+    /// fallback.
+    pub fn new(prefix: &'static str, get: Route, put: Route, patch: Route, delete: Route) -> ById {
+        ById {
+            prefix,
+            get,
+            put,
+            patch,
+            delete,
+            other: super::only("GET, PUT, PATCH, DELETE"),
+            not_an_id: actix_web::web::to(super::no_such_route),
+        }
+    }
 }
 
 impl HttpServiceFactory for ById {

@@ -10,8 +10,8 @@ use super::by_id::ById;
 use super::error::ApiError;
 use super::request_log::label;
 use super::{
-    base_url, json_body, list_page, no_such_route, only, projection_of, query_param, scim_json,
-    text_attribute, with_location, with_refs, AppState, ListRequest, Query,
+    base_url, json_body, list_page, only, projection_of, query_param, scim_json, text_attribute,
+    with_location, with_refs, AppState, ListRequest, Query,
 };
 use crate::provisioning::{GroupQuery, PatchAnswer, ScimGroup};
 use crate::scim::list::ListParams;
@@ -33,15 +33,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     // `/Groups/{id}`, after the static routes above, without a regular
     // expression (`by_id`).
-    .service(ById {
-        prefix: "/Groups",
-        get: web::to(get),
-        put: web::to(replace),
-        patch: web::to(patch),
-        delete: web::to(delete),
-        other: only("GET, PUT, PATCH, DELETE"),
-        not_an_id: web::to(no_such_route),
-    });
+    .service(ById::new(
+        "/Groups",
+        web::to(get),
+        web::to(replace),
+        web::to(patch),
+        web::to(delete),
+    ));
 }
 
 const MEMBERS: &str = "members";

@@ -10,9 +10,9 @@ use super::by_id::ById;
 use super::error::ApiError;
 use super::request_log::label;
 use super::{
-    base_url, json_body, list_page, no_such_route, not_modified, only, projection_of, scim_body,
-    scim_bytes, scim_resource, text_attribute, version_condition, with_location, with_refs,
-    AppState, ListRequest, Query,
+    base_url, json_body, list_page, not_modified, only, projection_of, scim_body, scim_bytes,
+    scim_resource, text_attribute, version_condition, with_location, with_refs, AppState,
+    ListRequest, Query,
 };
 use crate::provisioning::{ScimUser, UserQuery, UserRead, UsersRead};
 use crate::scim::list::ListParams;
@@ -34,15 +34,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     // `/Users/{id}`, after the static routes above, without a regular
     // expression (`by_id`).
-    .service(ById {
-        prefix: "/Users",
-        get: web::to(get),
-        put: web::to(replace),
-        patch: web::to(patch),
-        delete: web::to(delete),
-        other: only("GET, PUT, PATCH, DELETE"),
-        not_an_id: web::to(no_such_route),
-    });
+    .service(ById::new(
+        "/Users",
+        web::to(get),
+        web::to(replace),
+        web::to(patch),
+        web::to(delete),
+    ));
 }
 
 async fn list(

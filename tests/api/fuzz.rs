@@ -368,25 +368,46 @@ async fn fuzz(
     run
 }
 
+/// The accounts a run aims at: an ordinary one, uid 1 and one holding the
+/// protected role.
+struct Accounts {
+    plain: String,
+    admin: String,
+    boss: String,
+}
+
+async fn accounts(app: &TestApp) -> Accounts {
+    let mut boss = AccountSeed::new("boss");
+    boss.mail = Some("boss@example.org".into());
+    boss.roles = vec!["administrator".into()];
+    let boss = app.drupal.insert_user(boss).unwrap();
+    let plain = app.create_user("plain", "plain@example.org").await;
+    let admin = app.filter_users("userName eq \"admin\"").await.body["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Accounts { plain, admin, boss }
+}
+
+/// uid 1 and the protected account as Drupal holds them.
+fn protected(app: &TestApp) -> impl PartialEq + std::fmt::Debug {
+    (
+        app.drupal.user_by_name("admin"),
+        app.drupal.user_by_name("boss"),
+    )
+}
+
 #[tokio::test]
 async fn mutated_idp_requests_never_break_the_bridges_promises() {
     let (seed, requests) = seed_and_length("users and role groups");
     let app = spawn_app().await;
-    let mut boss = AccountSeed::new("boss");
-    boss.mail = Some("boss@example.org".into());
-    boss.roles = vec!["administrator".into()];
-    let boss_id = app.drupal.insert_user(boss).unwrap();
-    let plain = app.create_user("plain", "plain@example.org").await;
-    let admin = app.filter_users("userName eq \"admin\"").await;
-    let admin_id = admin.body["Resources"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let Accounts {
+        plain,
+        admin: admin_id,
+        boss: boss_id,
+    } = accounts(&app).await;
     let group = app.group_id("editor").await;
-    let protected_before = (
-        app.drupal.user_by_name("admin"),
-        app.drupal.user_by_name("boss"),
-    );
+    let protected_before = protected(&app);
     let initial = app.drupal.user_count();
     let targets = base_requests(&[plain.clone(), admin_id.clone(), boss_id.clone()], &group);
 
@@ -394,10 +415,7 @@ async fn mutated_idp_requests_never_break_the_bridges_promises() {
         .await
         .created;
     assert_eq!(
-        (
-            app.drupal.user_by_name("admin"),
-            app.drupal.user_by_name("boss")
-        ),
+        protected(&app),
         protected_before,
         "uid 1 and the protected account are unchanged (seed {seed})"
     );
@@ -407,13 +425,6 @@ async fn mutated_idp_requests_never_break_the_bridges_promises() {
         initial + created.len(),
         "every account in Drupal is one a create answered 201 for, once (seed {seed})"
     );
-}
-
-async fn plain_id(app: &TestApp) -> String {
-    app.filter_users("userName eq \"plain\"").await.body["Resources"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 /// Requests an IdP sends to term-backed groups, aimed at an ordinary
@@ -492,23 +503,18 @@ async fn mutated_term_group_requests_never_escalate_or_break_the_bridge() {
         ..Options::default()
     })
     .await;
-    let mut boss = AccountSeed::new("boss");
-    boss.mail = Some("boss@example.org".into());
-    boss.roles = vec!["administrator".into()];
-    let boss_id = app.drupal.insert_user(boss).unwrap();
-    let plain = app.create_user("plain", "plain@example.org").await;
-    let admin = app.filter_users("userName eq \"admin\"").await;
-    let admin_id = admin.body["Resources"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let Accounts {
+        plain,
+        admin: admin_id,
+        boss: boss_id,
+    } = accounts(&app).await;
     let create = |name: &'static str| {
-        let app = &app;
+        let (app, plain) = (&app, &plain);
         async move {
             app.post(
                 "/Groups",
                 &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                        "displayName": name, "members": [{"value": plain_id(app).await}]}),
+                        "displayName": name, "members": [{"value": plain}]}),
             )
             .await
             .body["id"]
@@ -519,18 +525,12 @@ async fn mutated_term_group_requests_never_escalate_or_break_the_bridge() {
     };
     let group = create("Engineering").await;
     let doomed = create("Book Club").await;
-    let protected_before = (
-        app.drupal.user_by_name("admin"),
-        app.drupal.user_by_name("boss"),
-    );
+    let protected_before = protected(&app);
     let targets = term_group_requests(&[plain.clone(), admin_id, boss_id], &group, &doomed);
 
     fuzz(&app, &targets, garble_group_path, seed, requests).await;
     assert_eq!(
-        (
-            app.drupal.user_by_name("admin"),
-            app.drupal.user_by_name("boss")
-        ),
+        protected(&app),
         protected_before,
         "uid 1 and the protected account are unchanged (seed {seed})"
     );
