@@ -19,6 +19,7 @@ use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::SortOrder;
 use crate::scim::members::{member_ids, GroupPatch, MembershipChange};
 use crate::scim::patch::PatchRequest;
+use crate::untrusted::quote;
 
 type Result<T> = std::result::Result<T, ProvisioningError>;
 
@@ -232,15 +233,14 @@ impl Provisioner {
                     None => Vec::new(),
                 };
                 let change = MembershipChange::Exact(wanted.into_iter().collect());
-                let term = self
+                let (term, known) = self
                     .update_term_group(
                         &term,
                         Some(name),
                         Some(external_id(&resource)?),
-                        Some(&change),
+                        Some(change),
                     )
                     .await?;
-                let known = self.change_term_members(&term, change).await?;
                 return match (members, known) {
                     (true, Some(ids)) => Ok(render_term_group(&term, Some(&as_strs(&ids)))),
                     (members, _) => self.render_term_with(&term, members).await,
@@ -339,28 +339,22 @@ impl Provisioner {
     ) -> Result<Option<ScimGroup>> {
         if let Some(other) = patch.ids.iter().find(|i| !i.eq_ignore_ascii_case(&term.id)) {
             return Err(ScimError::mutability(format!(
-                "id is read-only: the group's id is {}, not {other}. Nothing was changed.",
-                term.id
+                "id is read-only: the group's id is {}, not {}. Nothing was changed.",
+                term.id,
+                quote(other)
             ))
             .into());
         }
-        let updated = if patch.display_names.is_empty() && patch.external_id.is_none() {
-            term.clone()
-        } else {
-            self.update_term_group(
+        let members_changed = !patch.members.is_empty();
+        let (updated, known) = self
+            .update_term_group(
                 &term,
                 patch.display_names.last().map(String::as_str),
                 patch.external_id,
-                Some(&patch.members).filter(|m| !m.is_empty()),
+                Some(patch.members).filter(|_| members_changed),
             )
-            .await?
-        };
+            .await?;
         let renamed = updated.name != term.name || updated.external_id != term.external_id;
-        let members_changed = !patch.members.is_empty();
-        let known = match members_changed {
-            true => self.change_term_members(&updated, patch.members).await?,
-            false => None,
-        };
         match reply(answer, members_changed, renamed, known) {
             Reply::NoContent => Ok(None),
             Reply::Group(None) => Ok(Some(render_term_group(&updated, None))),

@@ -326,12 +326,18 @@ impl Provisioner {
         if !self.terms_named(name).await?.is_empty() {
             return Err(Self::name_taken(name));
         }
-        let members = MembershipChange::Delta {
-            add: members.into_iter().collect(),
-            remove: BTreeSet::new(),
+        // Members are read and checked first: a create refused for a
+        // member creates no group.
+        let members = match members.is_empty() {
+            true => None,
+            false => {
+                let change = MembershipChange::Delta {
+                    add: members.into_iter().collect(),
+                    remove: BTreeSet::new(),
+                };
+                Some(self.sort_term_members(None, name.trim(), change).await?)
+            }
         };
-        // A create refused for a member creates no group.
-        self.check_term_members(None, name.trim(), &members).await?;
         let write = TermWrite {
             name: Some(name.trim().to_string()),
             external_id: Some(external_id),
@@ -381,23 +387,25 @@ impl Provisioner {
             Some((&write, &vocabulary)),
         ));
         self.term_names.learn(&term.id, &term.name);
-        if !members.is_empty() {
-            self.change_term_members(&term, members).await?;
+        if let Some(members) = members {
+            self.write_term_members(&term, members).await?;
         }
         Ok(term)
     }
 
-    /// Rename and/or set the external id. `then` is the membership change
-    /// the same request makes next: checked first, so that a request it
-    /// refuses renames nothing.
+    /// Rename and/or set the external id, and change the members. The
+    /// members are read and checked before anything is written, so that a
+    /// request refused for a member renames nothing. Returns the group and,
+    /// when the change set its members exactly, those members (see
+    /// [`Self::change_term_members`]).
     pub(super) async fn update_term_group(
         &self,
         term: &DrupalTerm,
         name: Option<&str>,
         external_id: Option<Option<String>>,
-        then: Option<&MembershipChange>,
-    ) -> Result<DrupalTerm> {
-        let vocabulary = self.require_terms()?;
+        members: Option<MembershipChange>,
+    ) -> Result<(DrupalTerm, Option<Vec<String>>)> {
+        self.require_terms()?;
         let rename = name
             .map(str::trim)
             .filter(|n| *n != term.name.trim())
@@ -420,13 +428,32 @@ impl Provisioner {
             super::groups::check_external_id(e)?;
         }
         let external_id = external_id.filter(|e| *e != term.external_id);
-        if rename.is_none() && external_id.is_none() {
-            return Ok(term.clone());
-        }
-        if let Some(change) = then {
-            let name = rename.as_deref().unwrap_or(&term.name);
-            self.check_term_members(Some(term), name, change).await?;
-        }
+        let members = match members {
+            Some(change) => {
+                let name = rename.as_deref().unwrap_or(&term.name);
+                Some(self.sort_term_members(Some(term), name, change).await?)
+            }
+            None => None,
+        };
+        let renamed = match rename.is_none() && external_id.is_none() {
+            true => term.clone(),
+            false => self.write_term_group(term, rename, external_id).await?,
+        };
+        let known = match members {
+            Some(members) => self.write_term_members(&renamed, members).await?,
+            None => None,
+        };
+        Ok((renamed, known))
+    }
+
+    /// Writes a rename and/or an external id, with the roles a rename moves.
+    async fn write_term_group(
+        &self,
+        term: &DrupalTerm,
+        rename: Option<String>,
+        external_id: Option<Option<String>>,
+    ) -> Result<DrupalTerm> {
+        let vocabulary = self.require_terms()?;
         // Planned (and refused for protected accounts) before any write.
         let regrants = match &rename {
             Some(new) => self.regrants_for_rename(term, new).await?,
@@ -632,29 +659,6 @@ impl Provisioner {
         Ok(Grants { by_term })
     }
 
-    /// Refuses `change` of the members of `term` (`None`: a group not
-    /// created yet) as [`Self::change_term_members`] would, for a group
-    /// that will be named `name`, before a create or a rename in the same
-    /// request writes anything: a request refused for a member changes
-    /// nothing. Costs the lookups the change makes again once it is sent.
-    pub(super) async fn check_term_members(
-        &self,
-        term: Option<&DrupalTerm>,
-        name: &str,
-        change: &MembershipChange,
-    ) -> Result<()> {
-        let empty = match change {
-            MembershipChange::Delta { add, remove } => add.is_empty() && remove.is_empty(),
-            MembershipChange::Exact(wanted) => wanted.is_empty() && term.is_none(),
-        };
-        if empty {
-            return Ok(());
-        }
-        self.sort_term_members(term, name, change.clone())
-            .await
-            .map(|_| ())
-    }
-
     /// Reads what `change` of `term`'s members concerns and sorts it
     /// (see [`triage`]), for a group named `name`: refuses the whole
     /// change when a member may not or cannot be written.
@@ -739,6 +743,18 @@ impl Provisioner {
         term: &DrupalTerm,
         change: MembershipChange,
     ) -> Result<Option<Vec<String>>> {
+        let sorted = self
+            .sort_term_members(Some(term), &term.name, change)
+            .await?;
+        self.write_term_members(term, sorted).await
+    }
+
+    /// Writes a change [`Self::sort_term_members`] read and checked.
+    async fn write_term_members(
+        &self,
+        term: &DrupalTerm,
+        sorted: Sorted,
+    ) -> Result<Option<Vec<String>>> {
         let vocabulary = self.require_terms()?;
         let term_id = term.id.to_ascii_lowercase();
         let Sorted {
@@ -749,9 +765,7 @@ impl Provisioner {
             writes,
             settled,
             mut skipped,
-        } = self
-            .sort_term_members(Some(term), &term.name, change)
-            .await?;
+        } = sorted;
         let writes: Vec<(&DrupalUser, MemberAction)> = writes
             .iter()
             .filter_map(|(id, action)| known.get(id).map(|user| (user, *action)))
