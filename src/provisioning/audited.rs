@@ -95,6 +95,13 @@ pub(super) fn refused(user: &DrupalUser, why: &str) -> AuditEvent {
     AuditEvent::new(EventKind::RefusedProtected, &user.id, user.name()).refused(why)
 }
 
+/// [`refused`], for a change of `group`'s members.
+pub(super) fn refused_in_group(user: &DrupalUser, why: &str, group: &str) -> AuditEvent {
+    let mut event = refused(user, why);
+    event.group = Some(group.to_string());
+    event
+}
+
 /// A change of `user`'s roles: `grant` added to and `take` taken from
 /// the roles it holds (role UUIDs, named by `name_of`). `None` when it
 /// changes none.

@@ -203,9 +203,7 @@ impl Provisioner {
             |user| holds_role(user, group),
             |user| {
                 let why = self.protection(user, Some(group))?;
-                let mut event = audited::refused(user, &why);
-                event.group = Some(group.role.clone());
-                audit::record(event);
+                audit::record(audited::refused_in_group(user, &why, &group.role));
                 Some(why)
             },
         );

@@ -207,14 +207,6 @@ fn role_plan(
     }
 }
 
-/// The audit event of a change to `term`'s members refused because the
-/// account is protected.
-fn refused_event(user: &DrupalUser, why: &str, group: &str) -> AuditEvent {
-    let mut event = audited::refused(user, why);
-    event.group = Some(group.to_string());
-    event
-}
-
 /// Members refused before any write (unknown or protected accounts).
 fn refused(group: &str, failures: Vec<MemberFailure>) -> ProvisioningError {
     ProvisioningError::Membership(
@@ -563,7 +555,7 @@ impl Provisioner {
             }
             match self.protection_except(&user, &exempt) {
                 Some(why) => {
-                    audit::record(refused_event(&user, &why, &term.name));
+                    audit::record(audited::refused_in_group(&user, &why, &term.name));
                     failures.push(MemberFailure {
                         member: user.id.clone(),
                         action: if add.is_empty() {
@@ -711,7 +703,7 @@ impl Provisioner {
             },
             |user| {
                 let why = self.protection_except(user, &exempt)?;
-                audit::record(refused_event(user, &why, name));
+                audit::record(audited::refused_in_group(user, &why, name));
                 Some(why)
             },
         );
