@@ -14,6 +14,17 @@ const DEMO_MAPPING: &str = include_str!("../mappings/demo.yaml");
 /// stay role-backed groups.
 const DEMO_GROUP_TERMS: &str = "\ngroup_terms: {}\n";
 
+/// Where the demo departs from a site's defaults, so that the outside
+/// conformance suites' group checks pass against it (README, "Conformance
+/// suites"): scim-sanity adds the member `fake-member-id`, which names no
+/// account, and accepts only a 200 with the group. A site keeps `refuse`
+/// (the identity provider's log shows the member) and `when_known` (no
+/// member list read back on every push) unless it chooses otherwise.
+const SUITE_SETTINGS: [(&str, &str); 2] = [
+    ("unknown_members", "skip"),
+    ("group_patch_answer", "always"),
+];
+
 pub fn settings(
     listen: SocketAddr,
     drupal_url: &str,
@@ -32,6 +43,9 @@ pub fn settings(
         },
         "mapping": "mappings/demo.yaml",
     });
+    for (key, value) in SUITE_SETTINGS {
+        yaml[key] = serde_json::json!(value);
+    }
     if let Some(addr) = metrics_listen {
         yaml["metrics"] = serde_json::json!({"listen": addr.to_string()});
     }
@@ -81,16 +95,18 @@ pub fn sites_settings(
             })
         })
         .collect();
-    let yaml = serde_json::json!({
+    let mut yaml = serde_json::json!({
         "listen": listen.to_string(),
         "defaults": {
             "drupal": {"auth": {"mode": "session", "username": "admin", "password": drupal_password}},
             "mapping": "mappings/demo.yaml",
         },
         "sites": entries,
-    })
-    .to_string();
-    Settings::from_yaml(&yaml)
+    });
+    for (key, value) in SUITE_SETTINGS {
+        yaml["defaults"][key] = serde_json::json!(value);
+    }
+    Settings::from_yaml(&yaml.to_string())
 }
 
 pub fn sites_banner(settings: &Settings, sites: &[DemoSite], drupal_password: &str) -> String {
@@ -117,4 +133,37 @@ pub fn sites_banner(settings: &Settings, sites: &[DemoSite], drupal_password: &s
     }
     text.push_str("\nPress Ctrl-C to stop.");
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{GroupPatchAnswer, UnknownMembers};
+
+    #[test]
+    fn the_demo_skips_unknown_members_and_answers_every_group_patch() {
+        let listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let one = settings(
+            listen,
+            "http://127.0.0.1:8081",
+            "t".repeat(24).as_str(),
+            "pw",
+            None,
+        )
+        .unwrap();
+        let sites = sites_settings(
+            listen,
+            &[DemoSite {
+                id: "a".into(),
+                drupal_url: "http://127.0.0.1:8082".into(),
+                token: "u".repeat(24),
+            }],
+            "pw",
+        )
+        .unwrap();
+        for site in one.sites.iter().chain(&sites.sites) {
+            assert_eq!(site.policy.unknown_members, UnknownMembers::Skip);
+            assert_eq!(site.policy.group_patch_answer, GroupPatchAnswer::Always);
+        }
+    }
 }

@@ -257,3 +257,38 @@ async fn a_long_id_or_path_is_logged_as_a_short_prefix_marked_as_cut() {
         assert!(!line.contains(&"q".repeat(300)), "a whole id in the log");
     }
 }
+
+#[tokio::test]
+async fn members_left_out_of_a_group_make_one_warning_per_request() {
+    captured();
+    let app = spawn_app_with(Options {
+        extra_config: "unknown_members: skip\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let editor = app.group_id("editor").await;
+    let members: Vec<Value> = (0..200)
+        .map(|i| json!({"value": format!("nobody-{i:03}")}))
+        .collect();
+    let answer = app
+        .patch(
+            &format!("/Groups/{editor}"),
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "add", "path": "members", "value": members}]}),
+        )
+        .await;
+    assert_eq!(answer.status, 204, "{}", answer.body);
+    let warnings: Vec<Value> = events()
+        .into_iter()
+        .filter(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("members naming no account"))
+                && e["group"] == "editor"
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert_eq!(warnings[0]["skipped"], 200);
+    let named = warnings[0]["members"].as_str().unwrap();
+    assert_eq!(named.matches("nobody-").count(), 5, "{named}");
+}

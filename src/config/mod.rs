@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 pub use self::drupal::{DrupalSettings, CLEARTEXT_WARNING};
 pub use self::ip_range::IpRange;
-pub use self::policy::{DeprovisionPolicy, PolicySettings, UnknownMembers};
+pub use self::policy::{DeprovisionPolicy, GroupPatchAnswer, PolicySettings, UnknownMembers};
 pub use self::scim::{
     ClientCredential, JwtSettings, ScimClient, ScimSettings, DEFAULT_CLIENT, JWT_CLIENT,
 };
@@ -131,6 +131,11 @@ struct RawSite {
     /// the request (default) or `skip` that member.
     #[serde(default)]
     unknown_members: UnknownMembers,
+    /// How a group PATCH without `attributes` answers: `when_known`
+    /// (default: 204 when showing the group would cost reads) or `always`
+    /// (200 with the whole group).
+    #[serde(default)]
+    group_patch_answer: GroupPatchAnswer,
 }
 
 fn default_listen() -> String {
@@ -447,6 +452,7 @@ impl RawSite {
                 role_cache: Duration::from_secs(self.role_cache_secs),
                 account_cache: Duration::from_secs(self.account_cache_secs),
                 unknown_members: self.unknown_members,
+                group_patch_answer: self.group_patch_answer,
             },
             dry_run: self.dry_run,
             source: Written(source),
@@ -574,6 +580,30 @@ drupal:
         );
         let err = with("ignore").unwrap_err().to_string();
         assert!(err.contains("ignore") && err.contains("skip"), "{err}");
+    }
+
+    #[test]
+    fn group_patch_answer_is_when_known_by_default_or_always() {
+        let with =
+            |value: &str| Settings::from_yaml(&format!("{MINIMAL}group_patch_answer: {value}\n"));
+        assert_eq!(
+            Settings::from_yaml(MINIMAL).unwrap().sites[0]
+                .policy
+                .group_patch_answer,
+            GroupPatchAnswer::WhenKnown
+        );
+        assert_eq!(
+            with("always").unwrap().sites[0].policy.group_patch_answer,
+            GroupPatchAnswer::Always
+        );
+        assert_eq!(
+            with("when_known").unwrap().sites[0]
+                .policy
+                .group_patch_answer,
+            GroupPatchAnswer::WhenKnown
+        );
+        let err = with("200").unwrap_err().to_string();
+        assert!(err.contains("\"200\"") && err.contains("always"), "{err}");
     }
 
     #[test]

@@ -31,6 +31,23 @@ pub enum UnknownMembers {
     Skip,
 }
 
+/// How a group PATCH without `attributes` answers (RFC 7644 §3.5.2 allows
+/// 200 with the whole group or 204).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "String")]
+pub enum GroupPatchAnswer {
+    /// 200 with the group when its members are known without reading them
+    /// again, 204 when showing them would cost reads the change did not
+    /// need (an add or removal of some members): what identity providers
+    /// want, at one Drupal request per changed member.
+    #[default]
+    WhenKnown,
+    /// Always 200 with the whole group, its members read back from Drupal
+    /// (a request per 50) when the change did not give them. For SCIM
+    /// clients that read the answer of every PATCH.
+    Always,
+}
+
 impl TryFrom<String> for DeprovisionPolicy {
     type Error = String;
 
@@ -57,6 +74,20 @@ impl TryFrom<String> for UnknownMembers {
     }
 }
 
+impl TryFrom<String> for GroupPatchAnswer {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "when_known" => Ok(GroupPatchAnswer::WhenKnown),
+            "always" => Ok(GroupPatchAnswer::Always),
+            _ => Err(format!(
+                "group_patch_answer is {value:?}: write when_known or always"
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PolicySettings {
     pub deprovision: DeprovisionPolicy,
@@ -66,4 +97,5 @@ pub struct PolicySettings {
     pub role_cache: Duration,
     pub account_cache: Duration,
     pub unknown_members: UnknownMembers,
+    pub group_patch_answer: GroupPatchAnswer,
 }

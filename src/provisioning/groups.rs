@@ -13,6 +13,7 @@ use super::render::{member_ids as member_ids_of, render_group, ScimGroup};
 use super::roles::{ExposedGroup, RoleCatalog};
 use super::term_groups::render_term_group;
 use super::{Provisioner, ProvisioningError, DEFAULT_COUNT, MAX_RESULTS};
+use crate::config::GroupPatchAnswer;
 use crate::drupal::{Condition, DrupalTerm, DrupalUser, Operator};
 use crate::scim::error::ScimError;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
@@ -271,6 +272,7 @@ impl Provisioner {
         answer: PatchAnswer,
     ) -> Result<Option<ScimGroup>> {
         let patch = GroupPatch::from_request(request, &self.group_schema)?;
+        let answer = answer.under(self.policy.group_patch_answer);
         let (catalog, group) = match self.find_any_group(id).await? {
             Found::Role(catalog, group) => (catalog, group),
             Found::Term(term) => return self.patch_term_group(term, patch, answer).await,
@@ -401,6 +403,19 @@ pub enum PatchAnswer {
     Whole,
     /// Nothing is shown (a bulk operation): never read anything back.
     Nothing,
+}
+
+impl PatchAnswer {
+    /// What the site's `group_patch_answer` makes of it: under `always`, a
+    /// PATCH without a projection answers as one asking for every
+    /// attribute does (200, members read back when the change did not give
+    /// them).
+    fn under(self, setting: GroupPatchAnswer) -> PatchAnswer {
+        match (self, setting) {
+            (PatchAnswer::Whole, GroupPatchAnswer::Always) => PatchAnswer::Asked { members: true },
+            (answer, _) => answer,
+        }
+    }
 }
 
 /// How a group PATCH answers.
@@ -627,6 +642,34 @@ mod tests {
         assert_eq!(
             reply(PatchAnswer::Whole, false, false, None),
             Reply::NoContent
+        );
+    }
+
+    #[test]
+    fn always_answers_every_patch_with_the_whole_group_but_a_bulk_one() {
+        let always = |answer: PatchAnswer| answer.under(GroupPatchAnswer::Always);
+        for (members_changed, renamed) in [(true, false), (false, false), (false, true)] {
+            assert_eq!(
+                reply(always(PatchAnswer::Whole), members_changed, renamed, None),
+                Reply::Group(Some(Members::Read)),
+                "{members_changed} {renamed}"
+            );
+        }
+        assert_eq!(
+            reply(always(PatchAnswer::Whole), true, false, known(&["u1"])),
+            Reply::Group(Some(Members::Known(vec!["u1".into()])))
+        );
+        assert_eq!(
+            reply(always(PatchAnswer::Nothing), true, false, None),
+            Reply::NoContent
+        );
+        assert_eq!(
+            always(PatchAnswer::Asked { members: false }),
+            PatchAnswer::Asked { members: false }
+        );
+        assert_eq!(
+            PatchAnswer::Whole.under(GroupPatchAnswer::WhenKnown),
+            PatchAnswer::Whole
         );
     }
 

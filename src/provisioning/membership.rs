@@ -143,12 +143,22 @@ impl Provisioner {
         if skipped.is_empty() {
             return;
         }
+        // One line per request, however many members it names: a client
+        // cannot fill the log with one line each. The audit trail keeps
+        // every one.
+        let first: Vec<_> = skipped
+            .iter()
+            .take(SKIPPED_NAMED)
+            .map(|m| quote(m))
+            .collect();
+        tracing::warn!(
+            group = %group,
+            skipped = skipped.len(),
+            members = %first.join(", "),
+            "members naming no account this bridge serves were left out of the group (unknown_members: skip); the first {} are named, the audit trail holds all",
+            first.len()
+        );
         for member in skipped {
-            tracing::warn!(
-                group = %group,
-                member = %quote(member),
-                "a member names no account this bridge serves; it was left out of the group (unknown_members: skip)"
-            );
             audit::record(audited::skipped_member(member, group));
         }
         if let Some(members) = members {
@@ -156,6 +166,10 @@ impl Provisioner {
         }
     }
 }
+
+/// Members left out that the log line of a request names; the audit trail
+/// names each.
+const SKIPPED_NAMED: usize = 5;
 
 /// One write to make.
 struct Write<'u> {

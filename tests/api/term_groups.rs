@@ -760,6 +760,116 @@ async fn term_group_changes_are_audited_with_the_roles_they_grant_and_take() {
     let _ = std::fs::remove_file(&file);
 }
 
+/// The member ids a group answer lists, sorted.
+fn member_values(group: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = group["members"]
+        .as_array()
+        .map(|members| {
+            members
+                .iter()
+                .map(|m| m["value"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn group_patch_answer_always_answers_every_patch_with_the_whole_group() {
+    let app = spawn_app_with(Options {
+        mapping: term_mapping(),
+        extra_config: "group_patch_answer: always\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let alice = app.create_user("alice", "alice@example.org").await;
+    let bob = app.create_user("bob", "bob@example.org").await;
+    let term = new_group(&app, "Engineering").await;
+    let role = app.group_id("editor").await;
+    let okta_echo = |id: &str, name: &str| {
+        patch_op(json!([{"op": "replace", "value": {"id": id, "displayName": name}}]))
+    };
+    for (group, name) in [(&term, "Engineering"), (&role, "editor")] {
+        let steps: [(Value, Vec<&str>); 4] = [
+            (add_members(&[&alice, &bob]), vec![&alice, &bob]),
+            (remove_member(&bob), vec![&alice]),
+            (okta_echo(group, name), vec![&alice]),
+            (add_members(&[&alice]), vec![&alice]),
+        ];
+        for (patch, after) in steps {
+            let answer = app.patch(&format!("/Groups/{group}"), &patch).await;
+            assert_eq!(answer.status, 200, "{name}: {patch}: {}", answer.body);
+            let mut want: Vec<String> = after.iter().map(|id| id.to_string()).collect();
+            want.sort();
+            assert_eq!(member_values(&answer.body), want, "{name}: {}", answer.body);
+            assert_eq!(answer.body["displayName"], name);
+            let read = app.get(&format!("/Groups/{group}")).await;
+            assert_eq!(
+                answer.body, read.body,
+                "{name}: the answer is the group as a GET shows it"
+            );
+        }
+        // A projection still decides what the answer shows.
+        let projected = app
+            .patch(
+                &format!("/Groups/{group}?excludedAttributes=members"),
+                &add_members(&[&bob]),
+            )
+            .await;
+        assert_eq!(projected.status, 200, "{}", projected.body);
+        assert_eq!(projected.body.get("members"), None, "{}", projected.body);
+    }
+
+    // The default answers an add of some members with 204, reading nothing back.
+    let default = spawn().await;
+    let carol = default.create_user("carol", "carol@example.org").await;
+    let group = new_group(&default, "Sales").await;
+    let answer = default
+        .patch(&format!("/Groups/{group}"), &add_members(&[&carol]))
+        .await;
+    assert_eq!(answer.status, 204, "{}", answer.body);
+}
+
+/// What the demo runs (README, "Conformance"): scim-sanity's add of a
+/// member that names no user answers 200 with the group, which holds what
+/// it held.
+#[tokio::test]
+async fn skip_with_always_answers_an_unknown_member_with_the_unchanged_group() {
+    let app = spawn_app_with(Options {
+        mapping: term_mapping(),
+        extra_config: "unknown_members: skip\ngroup_patch_answer: always\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let alice = app.create_user("alice", "alice@example.org").await;
+    for group in [
+        new_group(&app, "Probe Group").await,
+        app.group_id("editor").await,
+    ] {
+        app.patch(&format!("/Groups/{group}"), &add_members(&[&alice]))
+            .await;
+        app.drupal.clear_requests();
+        let answer = app
+            .patch(
+                &format!("/Groups/{group}"),
+                &add_members(&["fake-member-id"]),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(member_values(&answer.body), vec![alice.clone()]);
+        assert!(app.drupal_writes().is_empty(), "{:?}", app.drupal_writes());
+        let emptied = app
+            .patch(
+                &format!("/Groups/{group}"),
+                &patch_op(json!([{"op": "remove", "path": "members"}])),
+            )
+            .await;
+        assert_eq!(emptied.status, 200, "{}", emptied.body);
+        assert_eq!(member_values(&emptied.body), Vec::<String>::new());
+    }
+}
+
 #[tokio::test]
 async fn unknown_members_skip_leaves_out_members_that_name_no_account() {
     let (app, file) = spawn_audited("unknown_members: skip\n").await;

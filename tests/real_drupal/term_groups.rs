@@ -192,7 +192,7 @@ fn audit_lines(file: &std::path::Path) -> Vec<Value> {
 }
 
 #[tokio::test]
-async fn unknown_members_are_left_out_and_term_membership_is_audited_on_a_real_site() {
+async fn unknown_members_are_left_out_answered_whole_and_audited_on_a_real_site() {
     let Some(site) = site() else { return };
     let _shared = shared().await;
     site.delete_users(&["rd-tg-cem"]);
@@ -211,7 +211,7 @@ async fn unknown_members_are_left_out_and_term_membership_is_audited_on_a_real_s
         BridgeOptions {
             mapping,
             extra_config: format!(
-                "unknown_members: skip\naudit:\n  file: {}\n",
+                "unknown_members: skip\ngroup_patch_answer: always\naudit:\n  file: {}\n",
                 file.display()
             ),
             ..BridgeOptions::default()
@@ -229,11 +229,12 @@ async fn unknown_members_are_left_out_and_term_membership_is_audited_on_a_real_s
     let unknown = uuid::Uuid::new_v4().to_string();
 
     // One existing member and one that names no account: the first is
-    // linked and granted the group's role, the second left out.
+    // linked and granted the group's role, the second left out; the answer
+    // is the whole group, as the demo gives it (group_patch_answer: always).
     let add = bridge
         .patch(&format!("/Groups/{id}"), &add_members(&[&cem, &unknown]))
         .await;
-    assert_eq!(add.status, 204, "{}", add.body);
+    assert_eq!(add.status, 200, "{}", add.body);
     assert_eq!(
         group_refs(&site.user("rd-tg-cem").await.unwrap()),
         vec![id.clone()]
@@ -248,6 +249,10 @@ async fn unknown_members_are_left_out_and_term_membership_is_audited_on_a_real_s
         .map(|m| m.iter().filter_map(|m| m["value"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(members, [cem.as_str()], "{}", read.body);
+    assert_eq!(
+        add.body, read.body,
+        "the answer is the group as a GET shows it"
+    );
     assert_eq!(bridge.delete(&format!("/Groups/{id}")).await.status, 204);
     assert!(site.roles_of("rd-tg-cem").await.is_empty());
 
