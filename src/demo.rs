@@ -15,15 +15,17 @@ const DEMO_MAPPING: &str = include_str!("../mappings/demo.yaml");
 const DEMO_GROUP_TERMS: &str = "\ngroup_terms: {}\n";
 
 /// Where the demo departs from a site's defaults, so that the outside
-/// conformance suites' group checks pass against it (README, "Conformance
-/// suites"): scim-sanity adds the member `fake-member-id`, which names no
-/// account, and accepts only a 200 with the group. A site keeps `refuse`
-/// (the identity provider's log shows the member) and `when_known` (no
-/// member list read back on every push) unless it chooses otherwise.
-const SUITE_SETTINGS: [(&str, &str); 2] = [
-    ("unknown_members", "skip"),
-    ("group_patch_answer", "always"),
-];
+/// conformance suites' group checks pass against it (README, "Conformance"):
+/// scim-sanity adds the member `fake-member-id`, which names no account,
+/// and accepts only a 200 with the group. A site keeps `refuse` (the
+/// identity provider's log shows the member) and 0 reads (no member list
+/// read back on every push) unless it chooses otherwise.
+fn suite_settings() -> [(&'static str, serde_json::Value); 2] {
+    [
+        ("unknown_members", serde_json::json!("skip")),
+        ("group_patch_reads", serde_json::json!(1)),
+    ]
+}
 
 pub fn settings(
     listen: SocketAddr,
@@ -43,8 +45,8 @@ pub fn settings(
         },
         "mapping": "mappings/demo.yaml",
     });
-    for (key, value) in SUITE_SETTINGS {
-        yaml[key] = serde_json::json!(value);
+    for (key, value) in suite_settings() {
+        yaml[key] = value;
     }
     if let Some(addr) = metrics_listen {
         yaml["metrics"] = serde_json::json!({"listen": addr.to_string()});
@@ -103,8 +105,8 @@ pub fn sites_settings(
         },
         "sites": entries,
     });
-    for (key, value) in SUITE_SETTINGS {
-        yaml["defaults"][key] = serde_json::json!(value);
+    for (key, value) in suite_settings() {
+        yaml["defaults"][key] = value;
     }
     Settings::from_yaml(&yaml.to_string())
 }
@@ -138,10 +140,10 @@ pub fn sites_banner(settings: &Settings, sites: &[DemoSite], drupal_password: &s
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{GroupPatchAnswer, UnknownMembers};
+    use crate::config::UnknownMembers;
 
     #[test]
-    fn the_demo_skips_unknown_members_and_answers_every_group_patch() {
+    fn the_demo_skips_unknown_members_and_answers_small_groups_whole() {
         let listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
         let one = settings(
             listen,
@@ -163,7 +165,7 @@ mod tests {
         .unwrap();
         for site in one.sites.iter().chain(&sites.sites) {
             assert_eq!(site.policy.unknown_members, UnknownMembers::Skip);
-            assert_eq!(site.policy.group_patch_answer, GroupPatchAnswer::Always);
+            assert_eq!(site.policy.group_patch_reads.reads(), 1);
         }
     }
 }

@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 pub use self::drupal::{DrupalSettings, CLEARTEXT_WARNING};
 pub use self::ip_range::IpRange;
-pub use self::policy::{DeprovisionPolicy, GroupPatchAnswer, PolicySettings, UnknownMembers};
+pub use self::policy::{DeprovisionPolicy, GroupPatchReads, PolicySettings, UnknownMembers};
 pub use self::scim::{
     ClientCredential, JwtSettings, ScimClient, ScimSettings, DEFAULT_CLIENT, JWT_CLIENT,
 };
@@ -131,11 +131,11 @@ struct RawSite {
     /// the request (default) or `skip` that member.
     #[serde(default)]
     unknown_members: UnknownMembers,
-    /// How a group PATCH without `attributes` answers: `when_known`
-    /// (default: 204 when showing the group would cost reads) or `always`
-    /// (200 with the whole group).
+    /// How many Drupal reads (50 members each) a group PATCH may spend to
+    /// answer with the whole group; past them it answers 204. Default 0:
+    /// only members known without reading.
     #[serde(default)]
-    group_patch_answer: GroupPatchAnswer,
+    group_patch_reads: GroupPatchReads,
 }
 
 fn default_listen() -> String {
@@ -452,7 +452,7 @@ impl RawSite {
                 role_cache: Duration::from_secs(self.role_cache_secs),
                 account_cache: Duration::from_secs(self.account_cache_secs),
                 unknown_members: self.unknown_members,
-                group_patch_answer: self.group_patch_answer,
+                group_patch_reads: self.group_patch_reads,
             },
             dry_run: self.dry_run,
             source: Written(source),
@@ -583,27 +583,17 @@ drupal:
     }
 
     #[test]
-    fn group_patch_answer_is_when_known_by_default_or_always() {
+    fn group_patch_reads_is_0_by_default_and_bounded() {
         let with =
-            |value: &str| Settings::from_yaml(&format!("{MINIMAL}group_patch_answer: {value}\n"));
-        assert_eq!(
-            Settings::from_yaml(MINIMAL).unwrap().sites[0]
-                .policy
-                .group_patch_answer,
-            GroupPatchAnswer::WhenKnown
-        );
-        assert_eq!(
-            with("always").unwrap().sites[0].policy.group_patch_answer,
-            GroupPatchAnswer::Always
-        );
-        assert_eq!(
-            with("when_known").unwrap().sites[0]
-                .policy
-                .group_patch_answer,
-            GroupPatchAnswer::WhenKnown
-        );
-        let err = with("200").unwrap_err().to_string();
-        assert!(err.contains("\"200\"") && err.contains("always"), "{err}");
+            |value: &str| Settings::from_yaml(&format!("{MINIMAL}group_patch_reads: {value}\n"));
+        let reads = |s: Settings| s.sites[0].policy.group_patch_reads.reads();
+        assert_eq!(reads(Settings::from_yaml(MINIMAL).unwrap()), 0);
+        assert_eq!(reads(with("1").unwrap()), 1);
+        assert_eq!(reads(with("200").unwrap()), 200);
+        let err = with("201").unwrap_err().to_string();
+        assert!(err.contains("201") && err.contains("at most 200"), "{err}");
+        assert!(with("always").is_err());
+        assert!(with("-1").is_err());
     }
 
     #[test]

@@ -31,21 +31,38 @@ pub enum UnknownMembers {
     Skip,
 }
 
-/// How a group PATCH without `attributes` answers (RFC 7644 §3.5.2 allows
-/// 200 with the whole group or 204).
+/// How many Drupal reads a group PATCH without `attributes` may spend to
+/// answer 200 with the whole group (RFC 7644 §3.5.2 allows 200 with the
+/// group or 204). A read shows 50 members.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(try_from = "String")]
-pub enum GroupPatchAnswer {
-    /// 200 with the group when its members are known without reading them
-    /// again, 204 when showing them would cost reads the change did not
-    /// need (an add or removal of some members): what identity providers
-    /// want, at one Drupal request per changed member.
-    #[default]
-    WhenKnown,
-    /// Always 200 with the whole group, its members read back from Drupal
-    /// (a request per 50) when the change did not give them. For SCIM
-    /// clients that read the answer of every PATCH.
-    Always,
+#[serde(try_from = "u16")]
+pub struct GroupPatchReads(u16);
+
+impl GroupPatchReads {
+    /// At most 10,000 members read back for one answer.
+    pub const MAX: u16 = 200;
+
+    /// 0: 200 only when the members are known without reading them again,
+    /// 204 otherwise (an add or removal of some members), which is what
+    /// identity providers want. N: also 200 when the group has at most
+    /// N reads' worth of members, read back; 204 for a larger one.
+    pub fn reads(self) -> u16 {
+        self.0
+    }
+}
+
+impl TryFrom<u16> for GroupPatchReads {
+    type Error = String;
+
+    fn try_from(value: u16) -> Result<Self, Self::Error> {
+        match value <= Self::MAX {
+            true => Ok(GroupPatchReads(value)),
+            false => Err(format!(
+                "group_patch_reads is {value}: at most {} (50 members a read)",
+                Self::MAX
+            )),
+        }
+    }
 }
 
 impl TryFrom<String> for DeprovisionPolicy {
@@ -74,20 +91,6 @@ impl TryFrom<String> for UnknownMembers {
     }
 }
 
-impl TryFrom<String> for GroupPatchAnswer {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        match value.as_str() {
-            "when_known" => Ok(GroupPatchAnswer::WhenKnown),
-            "always" => Ok(GroupPatchAnswer::Always),
-            _ => Err(format!(
-                "group_patch_answer is {value:?}: write when_known or always"
-            )),
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct PolicySettings {
     pub deprovision: DeprovisionPolicy,
@@ -97,5 +100,5 @@ pub struct PolicySettings {
     pub role_cache: Duration,
     pub account_cache: Duration,
     pub unknown_members: UnknownMembers,
-    pub group_patch_answer: GroupPatchAnswer,
+    pub group_patch_reads: GroupPatchReads,
 }

@@ -13,7 +13,6 @@ use super::render::{member_ids as member_ids_of, render_group, ScimGroup};
 use super::roles::{ExposedGroup, RoleCatalog};
 use super::term_groups::render_term_group;
 use super::{Provisioner, ProvisioningError, DEFAULT_COUNT, MAX_RESULTS};
-use crate::config::GroupPatchAnswer;
 use crate::drupal::{Condition, DrupalTerm, DrupalUser, Operator};
 use crate::scim::error::ScimError;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
@@ -272,7 +271,6 @@ impl Provisioner {
         answer: PatchAnswer,
     ) -> Result<Option<ScimGroup>> {
         let patch = GroupPatch::from_request(request, &self.group_schema)?;
-        let answer = answer.under(self.policy.group_patch_answer);
         let (catalog, group) = match self.find_any_group(id).await? {
             Found::Role(catalog, group) => (catalog, group),
             Found::Term(term) => return self.patch_term_group(term, patch, answer).await,
@@ -296,7 +294,8 @@ impl Provisioner {
         };
         // A role-backed group keeps its name and no externalId: only
         // members can change.
-        match reply(answer, members_changed, false, known) {
+        let reads = self.policy.group_patch_reads.reads();
+        match reply(answer, members_changed, false, known, reads) {
             Reply::NoContent => Ok(None),
             Reply::Group(None) => Ok(Some(render_group(&group, None))),
             Reply::Group(Some(Members::Known(ids))) => {
@@ -305,6 +304,10 @@ impl Provisioner {
             Reply::Group(Some(Members::Read)) => {
                 Ok(Some(self.render_group_with(&group, true).await?))
             }
+            Reply::Group(Some(Members::ReadUpTo(pages))) => Ok(self
+                .members_of_up_to(&group, pages)
+                .await?
+                .map(|members| render_group(&group, Some(&member_ids_of(&members))))),
         }
     }
 
@@ -357,7 +360,8 @@ impl Provisioner {
             )
             .await?;
         let renamed = updated.name != term.name || updated.external_id != term.external_id;
-        match reply(answer, members_changed, renamed, known) {
+        let reads = self.policy.group_patch_reads.reads();
+        match reply(answer, members_changed, renamed, known, reads) {
             Reply::NoContent => Ok(None),
             Reply::Group(None) => Ok(Some(render_term_group(&updated, None))),
             Reply::Group(Some(Members::Known(ids))) => {
@@ -366,6 +370,10 @@ impl Provisioner {
             Reply::Group(Some(Members::Read)) => {
                 Ok(Some(self.render_term_with(&updated, true).await?))
             }
+            Reply::Group(Some(Members::ReadUpTo(pages))) => Ok(self
+                .term_members_up_to(&updated, pages)
+                .await?
+                .map(|members| render_term_group(&updated, Some(&member_ids_of(&members))))),
         }
     }
 
@@ -405,19 +413,6 @@ pub enum PatchAnswer {
     Nothing,
 }
 
-impl PatchAnswer {
-    /// What the site's `group_patch_answer` makes of it: under `always`, a
-    /// PATCH without a projection answers as one asking for every
-    /// attribute does (200, members read back when the change did not give
-    /// them).
-    fn under(self, setting: GroupPatchAnswer) -> PatchAnswer {
-        match (self, setting) {
-            (PatchAnswer::Whole, GroupPatchAnswer::Always) => PatchAnswer::Asked { members: true },
-            (answer, _) => answer,
-        }
-    }
-}
-
 /// How a group PATCH answers.
 #[derive(Debug, PartialEq, Eq)]
 enum Reply {
@@ -432,6 +427,9 @@ enum Members {
     Known(Vec<String>),
     /// The members must be read from Drupal (a request per 50).
     Read,
+    /// As `Read`, in at most this many requests; a larger group answers
+    /// 204 (`group_patch_reads`).
+    ReadUpTo(u16),
 }
 
 /// RFC 7644 §3.5.2 allows 200 with the group or 204. Both kinds of group
@@ -447,11 +445,15 @@ enum Members {
 ///   group (members read: renames are rare);
 /// - when it changed nothing (Okta's echo of `id` and `displayName`
 ///   before every push), 204: nothing to show that costs no reads.
+///
+/// `reads` (the site's `group_patch_reads`) turns both 204s into 200 with
+/// the group when its members take at most that many reads to show.
 fn reply(
     answer: PatchAnswer,
     members_changed: bool,
     renamed: bool,
     known: Option<Vec<String>>,
+    reads: u16,
 ) -> Reply {
     let members = known.map_or(Members::Read, Members::Known);
     match answer {
@@ -459,9 +461,10 @@ fn reply(
         PatchAnswer::Asked { members: false } => Reply::Group(None),
         PatchAnswer::Asked { members: true } => Reply::Group(Some(members)),
         PatchAnswer::Whole => match members {
-            Members::Known(ids) => Reply::Group(Some(Members::Known(ids))),
-            Members::Read if members_changed || !renamed => Reply::NoContent,
-            Members::Read => Reply::Group(Some(Members::Read)),
+            Members::Read if renamed && !members_changed => Reply::Group(Some(Members::Read)),
+            Members::Read if reads > 0 => Reply::Group(Some(Members::ReadUpTo(reads))),
+            Members::Read => Reply::NoContent,
+            known => Reply::Group(Some(known)),
         },
     }
 }
@@ -611,12 +614,12 @@ mod tests {
     #[test]
     fn setting_the_members_exactly_answers_them_without_a_read() {
         assert_eq!(
-            reply(PatchAnswer::Whole, true, false, known(&["u1"])),
+            reply(PatchAnswer::Whole, true, false, known(&["u1"]), 0),
             Reply::Group(Some(Members::Known(vec!["u1".into()])))
         );
         // `remove` of every member: the group is empty.
         assert_eq!(
-            reply(PatchAnswer::Whole, true, false, known(&[])),
+            reply(PatchAnswer::Whole, true, false, known(&[]), 0),
             Reply::Group(Some(Members::Known(vec![])))
         );
     }
@@ -624,11 +627,11 @@ mod tests {
     #[test]
     fn adding_or_removing_some_members_answers_204_rather_than_read_them_all() {
         assert_eq!(
-            reply(PatchAnswer::Whole, true, false, None),
+            reply(PatchAnswer::Whole, true, false, None, 0),
             Reply::NoContent
         );
         assert_eq!(
-            reply(PatchAnswer::Whole, true, true, None),
+            reply(PatchAnswer::Whole, true, true, None, 0),
             Reply::NoContent
         );
     }
@@ -636,40 +639,40 @@ mod tests {
     #[test]
     fn a_rename_answers_the_whole_group_and_an_echo_answers_204() {
         assert_eq!(
-            reply(PatchAnswer::Whole, false, true, None),
+            reply(PatchAnswer::Whole, false, true, None, 0),
             Reply::Group(Some(Members::Read))
         );
         assert_eq!(
-            reply(PatchAnswer::Whole, false, false, None),
+            reply(PatchAnswer::Whole, false, false, None, 0),
             Reply::NoContent
         );
     }
 
     #[test]
-    fn always_answers_every_patch_with_the_whole_group_but_a_bulk_one() {
-        let always = |answer: PatchAnswer| answer.under(GroupPatchAnswer::Always);
-        for (members_changed, renamed) in [(true, false), (false, false), (false, true)] {
+    fn group_patch_reads_answers_a_small_group_read_back_instead_of_204() {
+        for (members_changed, renamed) in [(true, false), (false, false), (true, true)] {
             assert_eq!(
-                reply(always(PatchAnswer::Whole), members_changed, renamed, None),
-                Reply::Group(Some(Members::Read)),
+                reply(PatchAnswer::Whole, members_changed, renamed, None, 2),
+                Reply::Group(Some(Members::ReadUpTo(2))),
                 "{members_changed} {renamed}"
             );
         }
+        // What was answered without it is answered alike.
         assert_eq!(
-            reply(always(PatchAnswer::Whole), true, false, known(&["u1"])),
+            reply(PatchAnswer::Whole, false, true, None, 2),
+            Reply::Group(Some(Members::Read))
+        );
+        assert_eq!(
+            reply(PatchAnswer::Whole, true, false, known(&["u1"]), 2),
             Reply::Group(Some(Members::Known(vec!["u1".into()])))
         );
         assert_eq!(
-            reply(always(PatchAnswer::Nothing), true, false, None),
+            reply(PatchAnswer::Nothing, true, false, None, 2),
             Reply::NoContent
         );
         assert_eq!(
-            always(PatchAnswer::Asked { members: false }),
-            PatchAnswer::Asked { members: false }
-        );
-        assert_eq!(
-            PatchAnswer::Whole.under(GroupPatchAnswer::WhenKnown),
-            PatchAnswer::Whole
+            reply(PatchAnswer::Asked { members: false }, true, false, None, 2),
+            Reply::Group(None)
         );
     }
 
@@ -681,7 +684,8 @@ mod tests {
                     PatchAnswer::Asked { members: true },
                     changed,
                     renamed,
-                    members
+                    members,
+                    0
                 ),
                 Reply::Group(Some(Members::Read))
             );
@@ -690,7 +694,8 @@ mod tests {
                     PatchAnswer::Asked { members: false },
                     changed,
                     renamed,
-                    None
+                    None,
+                    0
                 ),
                 Reply::Group(None)
             );
@@ -700,7 +705,8 @@ mod tests {
                 PatchAnswer::Asked { members: true },
                 true,
                 false,
-                known(&["u2"])
+                known(&["u2"]),
+                0
             ),
             Reply::Group(Some(Members::Known(vec!["u2".into()])))
         );
@@ -709,7 +715,7 @@ mod tests {
     #[test]
     fn a_bulk_operation_never_reads_back() {
         assert_eq!(
-            reply(PatchAnswer::Nothing, false, true, None),
+            reply(PatchAnswer::Nothing, false, true, None, 0),
             Reply::NoContent
         );
     }

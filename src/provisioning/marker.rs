@@ -95,7 +95,7 @@ mod tests {
             role_cache: Duration::ZERO,
             account_cache: Duration::ZERO,
             unknown_members: Default::default(),
-            group_patch_answer: Default::default(),
+            group_patch_reads: Default::default(),
         }
     }
 

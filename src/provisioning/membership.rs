@@ -319,12 +319,18 @@ impl Provisioner {
 
     /// Every visible account holding the group's role, across Drupal's pages.
     pub(super) async fn members_of(&self, group: &ExposedGroup) -> Result<Vec<DrupalUser>> {
-        self.collect_users(Condition::field(
-            "roles.meta.drupal_internal__target_id",
-            Operator::Eq,
-            group.role.clone(),
-        ))
-        .await
+        self.collect_users(role_holders(group)).await
+    }
+
+    /// [`Self::members_of`] in at most `pages` reads; `None` when the group
+    /// has more members than they show.
+    pub(super) async fn members_of_up_to(
+        &self,
+        group: &ExposedGroup,
+        pages: u16,
+    ) -> Result<Option<Vec<DrupalUser>>> {
+        self.collect_users_up_to(role_holders(group), Some(pages))
+            .await
     }
 
     /// Every account a membership change names, by id: the group's
@@ -356,7 +362,20 @@ impl Provisioner {
     /// with the fields a membership decision needs.
     pub(super) async fn collect_users(&self, condition: Condition) -> Result<Vec<DrupalUser>> {
         Ok(self
-            .read_users(condition, member_fields(&self.mapping()))
+            .collect_users_up_to(condition, None)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// [`Self::collect_users`] in at most `pages` reads (`None`: all);
+    /// `None` when more accounts match than they show.
+    pub(super) async fn collect_users_up_to(
+        &self,
+        condition: Condition,
+        pages: Option<u16>,
+    ) -> Result<Option<Vec<DrupalUser>>> {
+        Ok(self
+            .read_users_up_to(condition, member_fields(&self.mapping()), pages)
             .await?)
     }
 
@@ -366,6 +385,18 @@ impl Provisioner {
         condition: Condition,
         fields: Vec<String>,
     ) -> std::result::Result<Vec<DrupalUser>, DrupalError> {
+        Ok(self
+            .read_users_up_to(condition, fields, None)
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn read_users_up_to(
+        &self,
+        condition: Condition,
+        fields: Vec<String>,
+        pages: Option<u16>,
+    ) -> std::result::Result<Option<Vec<DrupalUser>>, DrupalError> {
         loop {
             let query = CollectionQuery {
                 filter: Some(self.visible_accounts(Some(condition.clone()))),
@@ -377,24 +408,32 @@ impl Provisioner {
                 fields: Some(fields.clone()),
                 ..Default::default()
             };
-            match self.all_pages(&query).await {
+            match self.pages(&query, pages).await {
                 Err(e) if self.marker.absorb_missing_field(&e) => continue,
                 other => return other,
             }
         }
     }
 
-    async fn all_pages(
+    /// Every page of `query`, or `None` once `limit` pages were read and
+    /// another follows.
+    async fn pages(
         &self,
         query: &CollectionQuery,
-    ) -> std::result::Result<Vec<DrupalUser>, DrupalError> {
+        limit: Option<u16>,
+    ) -> std::result::Result<Option<Vec<DrupalUser>>, DrupalError> {
         let mut page = self.drupal.list_users(query).await?;
         let mut users = std::mem::take(&mut page.users);
+        let mut read: u16 = 1;
         while let Some(next) = page.next_query.take() {
+            if limit.is_some_and(|limit| read >= limit) {
+                return Ok(None);
+            }
             page = self.drupal.next_users(&next).await?;
+            read = read.saturating_add(1);
             users.append(&mut page.users);
         }
-        Ok(users)
+        Ok(Some(users))
     }
 }
 
@@ -405,6 +444,15 @@ pub(super) fn member_fields(mapping: &crate::mapping::Mapping) -> Vec<String> {
         fields.push(terms.user_field.clone());
     }
     fields
+}
+
+/// The accounts holding a role-backed group's role.
+fn role_holders(group: &ExposedGroup) -> Condition {
+    Condition::field(
+        "roles.meta.drupal_internal__target_id",
+        Operator::Eq,
+        group.role.clone(),
+    )
 }
 
 fn holds_role(user: &DrupalUser, group: &ExposedGroup) -> bool {

@@ -608,13 +608,28 @@ impl Provisioner {
     }
 
     pub(super) async fn term_members(&self, term: &DrupalTerm) -> Result<Vec<DrupalUser>> {
+        self.collect_users(self.term_holders(term)?).await
+    }
+
+    /// [`Self::term_members`] in at most `pages` reads; `None` when the
+    /// group has more members than they show.
+    pub(super) async fn term_members_up_to(
+        &self,
+        term: &DrupalTerm,
+        pages: u16,
+    ) -> Result<Option<Vec<DrupalUser>>> {
+        self.collect_users_up_to(self.term_holders(term)?, Some(pages))
+            .await
+    }
+
+    /// The accounts whose reference field names `term`.
+    fn term_holders(&self, term: &DrupalTerm) -> Result<Condition> {
         let vocabulary = self.require_terms()?;
-        self.collect_users(Condition::field(
+        Ok(Condition::field(
             format!("{}.id", vocabulary.user_field),
             Operator::Eq,
             term.id.clone(),
         ))
-        .await
     }
 
     /// The roles each named group grants, resolved against Drupal's roles,

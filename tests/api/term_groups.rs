@@ -776,10 +776,10 @@ fn member_values(group: &Value) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn group_patch_answer_always_answers_every_patch_with_the_whole_group() {
+async fn group_patch_reads_answers_a_small_group_whole_and_a_large_one_204() {
     let app = spawn_app_with(Options {
         mapping: term_mapping(),
-        extra_config: "group_patch_answer: always\n".into(),
+        extra_config: "group_patch_reads: 1\n".into(),
         ..Options::default()
     })
     .await;
@@ -821,6 +821,36 @@ async fn group_patch_answer_always_answers_every_patch_with_the_whole_group() {
         assert_eq!(projected.body.get("members"), None, "{}", projected.body);
     }
 
+    // Past one read (50 members) the answer is 204, and the read stops at
+    // the first page: an identity provider filling a large group one
+    // member a PATCH costs Drupal one read more per add, not a growing
+    // number.
+    let many: Vec<String> = (0..60)
+        .map(|i| app.seed_user(&format!("m{i:02}"), &format!("m{i:02}@example.org")))
+        .collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    for group in [&term, &role] {
+        app.patch(&format!("/Groups/{group}"), &add_members(&many[..55]))
+            .await;
+        app.drupal.clear_requests();
+        let answer = app
+            .patch(&format!("/Groups/{group}"), &add_members(&many[55..56]))
+            .await;
+        assert_eq!(answer.status, 204, "{}", answer.body);
+        let reads = app
+            .drupal
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.starts_with("/jsonapi/user/user"))
+            .count();
+        assert_eq!(
+            reads,
+            2,
+            "the member check and one page: {:?}",
+            app.drupal.requests()
+        );
+    }
+
     // The default answers an add of some members with 204, reading nothing back.
     let default = spawn().await;
     let carol = default.create_user("carol", "carol@example.org").await;
@@ -838,7 +868,7 @@ async fn group_patch_answer_always_answers_every_patch_with_the_whole_group() {
 async fn skip_with_always_answers_an_unknown_member_with_the_unchanged_group() {
     let app = spawn_app_with(Options {
         mapping: term_mapping(),
-        extra_config: "unknown_members: skip\ngroup_patch_answer: always\n".into(),
+        extra_config: "unknown_members: skip\ngroup_patch_reads: 1\n".into(),
         ..Options::default()
     })
     .await;

@@ -211,7 +211,7 @@ async fn unknown_members_are_left_out_answered_whole_and_audited_on_a_real_site(
         BridgeOptions {
             mapping,
             extra_config: format!(
-                "unknown_members: skip\ngroup_patch_answer: always\naudit:\n  file: {}\n",
+                "unknown_members: skip\ngroup_patch_reads: 1\naudit:\n  file: {}\n",
                 file.display()
             ),
             ..BridgeOptions::default()
@@ -230,7 +230,7 @@ async fn unknown_members_are_left_out_answered_whole_and_audited_on_a_real_site(
 
     // One existing member and one that names no account: the first is
     // linked and granted the group's role, the second left out; the answer
-    // is the whole group, as the demo gives it (group_patch_answer: always).
+    // is the whole group, as the demo gives it (group_patch_reads: 1).
     let add = bridge
         .patch(&format!("/Groups/{id}"), &add_members(&[&cem, &unknown]))
         .await;
