@@ -3,9 +3,11 @@
 //! members (Entra and Okta send many members per PATCH), Drupal requests
 //! counted at the stand-in and wall time measured. Prints one line per run.
 //!
-//!   cargo run --release --example group_members -- [MEMBERS] [PER_PATCH] [GRANTS]
+//!   cargo run --release --example group_members -- [MEMBERS] [PER_PATCH] [GRANTS] [READS]
 //!
 //! GRANTS = 1 makes the group grant a role (one more request per member).
+//! READS is the site's `group_patch_reads` (default 0): how many reads a
+//! PATCH may spend to answer 200 with the whole group instead of 204.
 
 use std::net::TcpListener;
 use std::time::Instant;
@@ -26,6 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let members: usize = args.next().map_or(Ok(1000), |a| a.parse())?;
     let per_patch: usize = args.next().map_or(Ok(100), |a| a.parse())?;
     let grants = args.next().is_some_and(|a| a == "1");
+    let reads: u16 = args.next().map_or(Ok(0), |a| a.parse())?;
 
     let standin = StandIn::start(
         StandInConfig::demo(PASSWORD),
@@ -57,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &MAPPING[role_rules..]
     );
     let yaml = format!(
-        "listen: 127.0.0.1:0\nscim:\n  tokens: [\"{TOKEN}\"]\ndrupal:\n  base_url: {}\n  auth:\n    username: admin\n    password: \"{PASSWORD}\"\n",
+        "listen: 127.0.0.1:0\nscim:\n  tokens: [\"{TOKEN}\"]\ndrupal:\n  base_url: {}\n  auth:\n    username: admin\n    password: \"{PASSWORD}\"\ngroup_patch_reads: {reads}\n",
         standin.base_url()
     );
     let settings = Settings::from_yaml(&yaml)?;
@@ -80,6 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     drupal.clear_requests();
     let started = Instant::now();
+    let mut whole = 0;
     for batch in ids.chunks(per_patch.max(1)) {
         let values: Vec<Value> = batch.iter().map(|id| json!({"value": id})).collect();
         let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -99,12 +103,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             )
             .into());
         }
+        whole += usize::from(answer.status() == reqwest::StatusCode::OK);
     }
     let elapsed = started.elapsed();
     let requests = drupal.requests();
     let writes = requests.iter().filter(|r| r.method != "GET").count();
     println!(
-        "members={members} per_patch={per_patch} grants_role={grants} patches={} drupal_requests={} (writes {}, reads {}) seconds={:.2} per_member_ms={:.2}",
+        "members={members} per_patch={per_patch} grants_role={grants} group_patch_reads={reads} patches={} answered_200={whole} drupal_requests={} (writes {}, reads {}) seconds={:.2} per_member_ms={:.2}",
         members.div_ceil(per_patch.max(1)),
         requests.len(),
         writes,
