@@ -9,23 +9,9 @@ use drupal_scim_bridge::standin::RoleSeed;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    captured_logs, demo_site_with_text_fields, mapping_with, patch_op, spawn_app,
+    captured_logs, demo_site_with_text_fields, ids, mapping_with, patch_op, spawn_app,
     spawn_app_exposing_admins, spawn_app_with, url_encode, Options, TestApp,
 };
-
-fn ids(body: &Value, attr: &str) -> Vec<String> {
-    let mut ids: Vec<String> = body[attr]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|m| m["value"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
-}
 
 fn sorted(mut ids: Vec<String>) -> Vec<String> {
     ids.sort();

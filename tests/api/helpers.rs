@@ -81,6 +81,22 @@ pub fn demo_site_with_text_fields(fields: &[&str]) -> StandInConfig {
 }
 
 /// A PATCH request body (RFC 7644 §3.5.2) with these operations.
+/// The `value` of each item of the multi-valued `attr` (`members`,
+/// `groups`) of a SCIM answer, sorted.
+pub fn ids(body: &Value, attr: &str) -> Vec<String> {
+    let mut ids: Vec<String> = body[attr]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|m| m["value"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
 pub fn patch_op(operations: Value) -> Value {
     json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations})
 }

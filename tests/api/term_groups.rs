@@ -12,7 +12,7 @@ use drupal_scim_bridge::startup::Application;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    mapping_with, patch_op, spawn_app_with, Options, TestApp, DRUPAL_PASSWORD, TOKEN,
+    ids, mapping_with, patch_op, spawn_app_with, Options, TestApp, DRUPAL_PASSWORD, TOKEN,
 };
 
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -760,21 +760,6 @@ async fn term_group_changes_are_audited_with_the_roles_they_grant_and_take() {
     let _ = std::fs::remove_file(&file);
 }
 
-/// The member ids a group answer lists, sorted.
-fn member_values(group: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = group["members"]
-        .as_array()
-        .map(|members| {
-            members
-                .iter()
-                .map(|m| m["value"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
-}
-
 #[tokio::test]
 async fn group_patch_reads_answers_a_small_group_whole_and_a_large_one_204() {
     let app = spawn_app_with(Options {
@@ -802,7 +787,12 @@ async fn group_patch_reads_answers_a_small_group_whole_and_a_large_one_204() {
             assert_eq!(answer.status, 200, "{name}: {patch}: {}", answer.body);
             let mut want: Vec<String> = after.iter().map(|id| id.to_string()).collect();
             want.sort();
-            assert_eq!(member_values(&answer.body), want, "{name}: {}", answer.body);
+            assert_eq!(
+                ids(&answer.body, "members"),
+                want,
+                "{name}: {}",
+                answer.body
+            );
             assert_eq!(answer.body["displayName"], name);
             let read = app.get(&format!("/Groups/{group}")).await;
             assert_eq!(
@@ -887,7 +877,7 @@ async fn skip_with_always_answers_an_unknown_member_with_the_unchanged_group() {
             )
             .await;
         assert_eq!(answer.status, 200, "{}", answer.body);
-        assert_eq!(member_values(&answer.body), vec![alice.clone()]);
+        assert_eq!(ids(&answer.body, "members"), vec![alice.clone()]);
         assert!(app.drupal_writes().is_empty(), "{:?}", app.drupal_writes());
         let emptied = app
             .patch(
@@ -896,7 +886,7 @@ async fn skip_with_always_answers_an_unknown_member_with_the_unchanged_group() {
             )
             .await;
         assert_eq!(emptied.status, 200, "{}", emptied.body);
-        assert_eq!(member_values(&emptied.body), Vec::<String>::new());
+        assert_eq!(ids(&emptied.body, "members"), Vec::<String>::new());
     }
 }
 
