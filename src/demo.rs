@@ -27,11 +27,17 @@ fn suite_settings() -> [(&'static str, serde_json::Value); 2] {
     ]
 }
 
+/// The Drupal account the demo signs in with (a session).
+pub struct Account<'a> {
+    pub name: &'a str,
+    pub password: &'a str,
+}
+
 pub fn settings(
     listen: SocketAddr,
     drupal_url: &str,
     token: &str,
-    drupal_password: &str,
+    account: Account<'_>,
     metrics_listen: Option<SocketAddr>,
 ) -> Result<Settings, ConfigError> {
     // Built through the same parser as a file, so the demo cannot drift
@@ -41,7 +47,7 @@ pub fn settings(
         "scim": {"tokens": [token]},
         "drupal": {
             "base_url": drupal_url,
-            "auth": {"mode": "session", "username": "admin", "password": drupal_password},
+            "auth": {"mode": "session", "username": account.name, "password": account.password},
         },
         "mapping": "mappings/demo.yaml",
     });
@@ -70,6 +76,14 @@ pub fn banner(settings: &Settings, drupal_url: &str, token: &str, drupal_passwor
         .unwrap_or_default();
     format!(
         "drupal-scim-bridge demo is running.\n\n  SCIM base URL:   {scim}\n  Bearer token:    {token}\n  Drupal stand-in: {drupal_url} (user admin / {drupal_password})\n{status}\nTry:\n  curl -H 'Authorization: Bearer {token}' {scim}/Users\n  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/scim+json' \\\n       -d '{{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"ada\",\"emails\":[{{\"value\":\"ada@example.org\",\"primary\":true}}]}}' {scim}/Users\n\nGroups: the stand-in's roles editor and engineering are the SCIM groups \"editor\" and \"engineering\"; any other group is created as a taxonomy term:\n  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/scim+json' \\\n       -d '{{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"Sales\"}}' {scim}/Groups\n  curl -H 'Authorization: Bearer {token}' {scim}/Groups\n\nPress Ctrl-C to stop."
+    )
+}
+
+/// `demo --drupal-url`: what runs, without the account's password.
+pub fn site_banner(settings: &Settings, drupal_url: &str, token: &str, user: &str) -> String {
+    format!(
+        "drupal-scim-bridge demo is running in front of {drupal_url} (account {user}), with the demo's mapping and settings.\n\n  SCIM base URL:   http://{}/scim/v2\n  Bearer token:    {token}\n\nPress Ctrl-C to stop.",
+        settings.listen
     )
 }
 
@@ -149,10 +163,14 @@ mod tests {
             listen,
             "http://127.0.0.1:8081",
             "t".repeat(24).as_str(),
-            "pw",
+            Account {
+                name: "bridge",
+                password: "pw",
+            },
             None,
         )
         .unwrap();
+        assert_eq!(one.sites[0].drupal.auth.account(), "bridge");
         let sites = sites_settings(
             listen,
             &[DemoSite {

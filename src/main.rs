@@ -164,6 +164,15 @@ Exit status: 0 when stopped with Ctrl-C, 1 when it cannot start, 2 wrong usage."
         /// Also serve /metrics and the status page (/status) here.
         #[arg(long)]
         metrics_listen: Option<SocketAddr>,
+        /// Put the demo's configuration in front of this existing Drupal
+        /// site instead of the stand-in (prepared as `check` asks, with
+        /// the scim_groups vocabulary); the account is --drupal-user with
+        /// --drupal-password.
+        #[arg(long, conflicts_with_all = ["sites", "drupal_latency_ms"])]
+        drupal_url: Option<String>,
+        /// The Drupal account the bridge signs in with.
+        #[arg(long, default_value = "admin", requires = "drupal_url")]
+        drupal_user: String,
     },
     /// Check the configuration, the mapping and the Drupal site before serving.
     #[command(after_help = CHECK_HELP)]
@@ -231,9 +240,22 @@ fn main() -> ExitCode {
                 drupal_latency_ms,
                 sites,
                 metrics_listen,
+                drupal_url,
+                drupal_user,
             } => {
                 let latency = Duration::from_millis(drupal_latency_ms);
                 match sites {
+                    None if drupal_url.is_some() => logged(
+                        run_demo_before(DemoSite {
+                            listen,
+                            token,
+                            drupal_url: drupal_url.unwrap_or_default(),
+                            drupal_user,
+                            drupal_password,
+                            metrics_listen,
+                        })
+                        .await,
+                    ),
                     None => logged(
                         run_demo(DemoOptions {
                             listen,
@@ -421,6 +443,42 @@ struct DemoOptions {
     metrics_listen: Option<SocketAddr>,
 }
 
+/// `demo --drupal-url`: the demo's configuration, an existing site.
+struct DemoSite {
+    listen: SocketAddr,
+    token: Option<String>,
+    drupal_url: String,
+    drupal_user: String,
+    drupal_password: String,
+    metrics_listen: Option<SocketAddr>,
+}
+
+async fn run_demo_before(site: DemoSite) -> Result<(), String> {
+    let token = site
+        .token
+        .unwrap_or_else(|| Alphanumeric.sample_string(&mut rand::thread_rng(), 32));
+    let settings = demo::settings(
+        site.listen,
+        &site.drupal_url,
+        &token,
+        demo::Account {
+            name: &site.drupal_user,
+            password: &site.drupal_password,
+        },
+        site.metrics_listen,
+    )
+    .map_err(|e| e.to_string())?;
+    let mapping = demo::mapping().map_err(|e| e.to_string())?;
+    let app = Application::build(&settings, mapping).map_err(|e| e.to_string())?;
+    let provisioner = app.provisioner();
+    tokio::spawn(async move { check_groups(&provisioner).await });
+    println!(
+        "{}",
+        demo::site_banner(&settings, &site.drupal_url, &token, &site.drupal_user)
+    );
+    app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
 async fn run_demo(options: DemoOptions) -> Result<(), String> {
     let DemoOptions {
         listen,
@@ -440,7 +498,10 @@ async fn run_demo(options: DemoOptions) -> Result<(), String> {
         listen,
         &standin.base_url(),
         &token,
-        &drupal_password,
+        demo::Account {
+            name: "admin",
+            password: &drupal_password,
+        },
         metrics_listen,
     )
     .map_err(|e| e.to_string())?;

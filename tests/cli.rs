@@ -1067,3 +1067,60 @@ groups:
     let user: Value = serde_json::from_str(&stdout(&back)).expect("SCIM user");
     assert_eq!(user["groups"][0]["value"], json!(term_id), "{user}");
 }
+
+#[tokio::test]
+async fn demo_with_a_drupal_url_serves_the_demo_configuration_in_front_of_that_site() {
+    let standin = start_standin(StandInConfig::demo(PASSWORD));
+    let port = free_port();
+    let mut child = Command::new(BRIDGE)
+        .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--token", TOKEN, "--drupal-url", &standin.base_url()])
+        .args(["--drupal-user", "admin", "--drupal-password", PASSWORD])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start demo");
+    let base = format!("http://127.0.0.1:{port}/scim/v2");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Ok(answer) = reqwest::Client::new()
+            .get(format!("{base}/Users"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+        {
+            break answer.status().as_u16();
+        }
+        assert!(Instant::now() < deadline, "the demo never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status, 200);
+    // The demo's group settings hold: any name is a term group, and an
+    // unknown member is left out with a 200 that shows the group.
+    let (status, group) = scim(
+        reqwest::Method::POST,
+        &format!("{base}/Groups"),
+        Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Anything"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{group}");
+    let (status, patched) = scim(
+        reqwest::Method::PATCH,
+        &format!("{base}/Groups/{}", group["id"].as_str().unwrap()),
+        Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "add", "path": "members", "value": [{"value": "fake-member-id"}]}]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["members"], json!([]));
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("demo output");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(printed.contains(&standin.base_url()), "{printed}");
+    assert!(!printed.contains(PASSWORD), "the password is never printed");
+}
