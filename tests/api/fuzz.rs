@@ -497,9 +497,26 @@ fn garble_group_path(path: &str, rng: &mut StdRng) -> String {
 
 #[tokio::test]
 async fn mutated_term_group_requests_never_escalate_or_break_the_bridge() {
-    let (seed, requests) = seed_and_length("term groups");
+    term_group_fuzz("term groups", "").await;
+}
+
+/// The same under the demo's group settings: members naming no account
+/// are left out rather than refused, and small groups are read back into
+/// a 200.
+#[tokio::test]
+async fn mutated_term_group_requests_under_the_demo_settings_neither() {
+    term_group_fuzz(
+        "term groups, demo settings",
+        "unknown_members: skip\ngroup_patch_reads: 1\n",
+    )
+    .await;
+}
+
+async fn term_group_fuzz(what: &str, extra_config: &str) {
+    let (seed, requests) = seed_and_length(what);
     let app = spawn_app_with(Options {
         mapping: super::term_groups::term_mapping(),
+        extra_config: extra_config.into(),
         ..Options::default()
     })
     .await;
