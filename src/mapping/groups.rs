@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::scim::caseless;
+
 use super::catalog::Catalog;
 use super::document::NodePath;
 use super::error::{Problem, Section};
@@ -275,7 +277,7 @@ pub(super) fn compile_groups(
             .iter()
             .map(|g| g.display_name.as_str())
             .chain(grants.iter().map(|g| g.display_name.as_str()))
-            .position(|n| n.eq_ignore_ascii_case(display_name));
+            .position(|n| caseless::same(n, display_name));
         if let Some(n) = taken {
             return Err(Problem::new(
                 at.key("display_name"),

@@ -27,6 +27,8 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use crate::scim::caseless;
+
 pub use binding::{FieldBinding, MatchKey};
 pub use error::{Diagnostic, Item, MappingError, Section};
 pub use field::{AttributeSource, FieldType};
@@ -304,7 +306,7 @@ impl Mapping {
         let name = display_name.trim();
         self.group_grants
             .iter()
-            .find(|g| g.display_name.eq_ignore_ascii_case(name))
+            .find(|g| caseless::same(&g.display_name, name))
     }
 
     /// Where term-backed groups live; `None` serves role-backed groups only.

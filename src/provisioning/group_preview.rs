@@ -10,6 +10,7 @@ use super::term_groups::{group_uuid, vocabulary};
 use super::ProvisioningError;
 use crate::drupal::TermWrite;
 use crate::mapping::Mapping;
+use crate::scim::caseless;
 use crate::scim::error::ScimError;
 use crate::scim::members::member_ids;
 
@@ -26,7 +27,7 @@ pub fn preview_group(
     let exposed = mapping
         .exposed_groups()
         .iter()
-        .find(|g| g.display_name.eq_ignore_ascii_case(name));
+        .find(|g| caseless::same(&g.display_name, name));
     if let Some(group) = exposed {
         return Ok(json!({
             "group": group.display_name,

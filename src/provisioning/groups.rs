@@ -14,6 +14,7 @@ use super::roles::{ExposedGroup, RoleCatalog};
 use super::term_groups::render_term_group;
 use super::{Provisioner, ProvisioningError, DEFAULT_COUNT, MAX_RESULTS};
 use crate::drupal::{Condition, DrupalTerm, DrupalUser, Operator};
+use crate::scim::caseless;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::SortOrder;
@@ -183,7 +184,7 @@ impl Provisioner {
                 .mapping()
                 .exposed_groups()
                 .iter()
-                .any(|g| g.display_name.eq_ignore_ascii_case(name))
+                .any(|g| caseless::same(&g.display_name, name))
         {
             let add = match resource.get("members") {
                 Some(value) => member_ids(value)?,
@@ -553,7 +554,7 @@ pub(super) fn display_name(resource: &Map<String, Value>) -> Result<&str> {
 fn keep_name<'n>(group: &ExposedGroup, names: impl IntoIterator<Item = &'n str>) -> Result<()> {
     match names
         .into_iter()
-        .find(|n| !n.trim().eq_ignore_ascii_case(&group.display_name))
+        .find(|n| !caseless::same(n.trim(), &group.display_name))
     {
         None => Ok(()),
         Some(new) => Err(ScimError::mutability(format!(
@@ -582,7 +583,7 @@ fn sort_groups(groups: &mut [Entry], query: &GroupQuery) -> Result<()> {
         return Ok(());
     };
     let key: fn(&Entry) -> String = match attr.to_ascii_lowercase().as_str() {
-        "displayname" => |g| g.display_name().to_lowercase(),
+        "displayname" => |g| caseless::fold(g.display_name()),
         "id" => |g| g.id().to_lowercase(),
         _ => {
             return Err(ScimError::invalid_value(format!(

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::drupal::{DrupalRole, DrupalUser};
 use crate::mapping::{GroupExposure, Mapping};
+use crate::scim::caseless;
 
 /// A Drupal role exposed as a SCIM group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,7 +240,7 @@ impl RoleCatalog {
         let name = name.trim();
         self.groups
             .iter()
-            .find(|g| g.display_name.eq_ignore_ascii_case(name))
+            .find(|g| caseless::same(&g.display_name, name))
     }
 
     /// Whether `id` is the UUID of any Drupal role (a group offered as a member).
@@ -292,7 +293,7 @@ impl RoleCatalog {
         if let Some(refusal) = self
             .refused
             .iter()
-            .find(|r| r.display_name.eq_ignore_ascii_case(name))
+            .find(|r| caseless::same(&r.display_name, name))
         {
             return format!(
                 "The group \"{name}\" is not available: {}. Nothing was changed.",

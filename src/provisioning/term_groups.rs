@@ -31,6 +31,7 @@ use crate::drupal::{
     TermVocabulary, TermWrite,
 };
 use crate::mapping::{GroupGrant, GroupTerms, Mapping};
+use crate::scim::caseless;
 use crate::scim::error::ScimError;
 use crate::scim::members::MembershipChange;
 use crate::scim::schema::GROUP_URN;
@@ -48,8 +49,8 @@ const WRITE_CONCURRENCY: usize = 8;
 /// The UUID of the `n`-th group ever called `name` (ignoring case).
 pub fn group_uuid(name: &str, n: u32) -> String {
     let key = match n {
-        0 => name.trim().to_lowercase(),
-        n => format!("{}\u{0}{n}", name.trim().to_lowercase()),
+        0 => caseless::fold(name.trim()),
+        n => format!("{}\u{0}{n}", caseless::fold(name.trim())),
     };
     Uuid::new_v5(&GROUP_NAMESPACE, key.as_bytes()).to_string()
 }
@@ -293,7 +294,7 @@ impl Provisioner {
         // one that ignores case is trusted no further than this.
         Ok(found
             .into_iter()
-            .filter(|t| t.name.trim().eq_ignore_ascii_case(name.trim()))
+            .filter(|t| caseless::same(t.name.trim(), name.trim()))
             .collect())
     }
 
@@ -348,7 +349,7 @@ impl Provisioner {
                     // or a retry got there first), or by a group renamed
                     // since, whose UUID came from its old name.
                     match self.drupal.get_term(&vocabulary, &id).await? {
-                        Some(t) if t.name.trim().eq_ignore_ascii_case(name.trim()) => {
+                        Some(t) if caseless::same(t.name.trim(), name.trim()) => {
                             return Err(Self::name_taken(name))
                         }
                         _ => continue,
@@ -640,10 +641,21 @@ impl Provisioner {
         if mapping.group_grants().is_empty() {
             return Ok(Grants { by_term });
         }
+        // Each name as written, in lower and in upper case: a database
+        // whose collation is case-sensitive beyond ASCII (SQLite) finds the
+        // usual spellings of a name; grant_for then compares ignoring case.
         let names: Vec<String> = mapping
             .group_grants()
             .iter()
-            .map(|g| g.display_name.clone())
+            .flat_map(|g| {
+                [
+                    g.display_name.clone(),
+                    caseless::fold(&g.display_name),
+                    g.display_name.to_uppercase(),
+                ]
+            })
+            .collect::<BTreeSet<String>>()
+            .into_iter()
             .collect();
         let terms = self
             .all_term_groups(Some(Condition::Field {

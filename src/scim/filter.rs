@@ -583,7 +583,10 @@ fn compare_text(case_exact: bool, actual: &Value, op: CompareOp, expected: &Comp
     let (actual, expected) = if case_exact {
         (actual, expected)
     } else {
-        (actual.to_lowercase(), expected.to_lowercase())
+        (
+            super::caseless::fold(&actual),
+            super::caseless::fold(&expected),
+        )
     };
     match op {
         CompareOp::Co => actual.contains(&expected),

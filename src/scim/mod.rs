@@ -1,5 +1,6 @@
 pub mod attributes;
 pub mod bulk;
+pub mod caseless;
 pub mod error;
 pub mod filter;
 pub mod list;

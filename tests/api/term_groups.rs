@@ -139,6 +139,61 @@ async fn any_group_is_created_read_listed_renamed_and_deleted() {
     assert_eq!(app.drupal.terms().len(), 1);
 }
 
+/// Case is ignored in every script, not in ASCII only: "ÉQUIPE" is the
+/// group "Équipe" for uniqueness, filters and the mapping's grants; accents
+/// are not case.
+#[tokio::test]
+async fn names_differing_only_in_non_ascii_case_are_one_group() {
+    let app = spawn_app_with(Options {
+        mapping: format!(
+            "{}group_terms: {{}}\n",
+            mapping_with(
+                "demo.yaml",
+                "  - {display_name: Équipe, roles: [engineering]}",
+                "  []"
+            )
+        ),
+        ..Options::default()
+    })
+    .await;
+    let alice = app.create_user("alice", "alice@example.org").await;
+    let created = app
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": "ÉQUIPE", "members": [{"value": alice}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(
+        app.roles_of("alice"),
+        vec!["engineering".to_string()],
+        "the mapping's entry names the group ignoring case"
+    );
+    for taken in ["Équipe", "équipe"] {
+        app.post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": taken}),
+        )
+        .await
+        .assert_scim_error(409, Some("uniqueness"));
+    }
+    let other = create_group(&app, "Ärzte").await;
+    let other = other["id"].as_str().unwrap();
+    app.patch(
+        &format!("/Groups/{other}"),
+        &patch_op(json!([{"op": "replace", "path": "displayName", "value": "équipe"}])),
+    )
+    .await
+    .assert_scim_error(409, Some("uniqueness"));
+    let found = app
+        .get("/Groups?excludedAttributes=members&filter=displayName%20eq%20%22%C3%A4RZTE%22")
+        .await;
+    assert_eq!(found.body["totalResults"], 1, "{}", found.body);
+    assert_eq!(found.body["Resources"][0]["id"], other);
+    // Accents are not case: "Equipe" is another name.
+    create_group(&app, "Equipe").await;
+}
+
 #[tokio::test]
 async fn a_name_taken_in_any_case_is_409_and_concurrent_creates_make_one_group() {
     let app = spawn().await;

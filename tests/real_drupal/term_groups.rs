@@ -287,3 +287,61 @@ async fn unknown_members_are_left_out_answered_whole_and_audited_on_a_real_site(
     let _ = std::fs::remove_file(&file);
     site.delete_users(&["rd-tg-cem"]);
 }
+
+/// Names differing only in non-ASCII case are one group on a real site,
+/// whatever the database's collation (SQLite compares case in ASCII only;
+/// MariaDB's default ignores case and accents); accents are not case.
+#[tokio::test]
+async fn names_differing_only_in_non_ascii_case_are_one_group_on_a_real_site() {
+    let Some(site) = site() else { return };
+    let _shared = shared().await;
+    let mapping = format!(
+        "{}group_terms: {{}}\n",
+        mapping_with("okta.yaml", "  []", "  []")
+    );
+    let bridge = Bridge::start(
+        &site,
+        BridgeOptions {
+            mapping,
+            ..BridgeOptions::default()
+        },
+    )
+    .await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let name = format!("Ärzte Équipe {tag}");
+    let created = bridge
+        .post("/Groups", &json!({"schemas": [GROUP], "displayName": name}))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    for taken in [name.to_uppercase(), name.to_lowercase()] {
+        let again = bridge
+            .post(
+                "/Groups",
+                &json!({"schemas": [GROUP], "displayName": taken}),
+            )
+            .await;
+        assert_eq!(again.status, 409, "{taken}: {}", again.body);
+        assert_eq!(again.body["scimType"], "uniqueness");
+    }
+    let unaccented = format!("Arzte Equipe {tag}");
+    let other = bridge
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": unaccented}),
+        )
+        .await;
+    assert_eq!(other.status, 201, "accents are not case: {}", other.body);
+    let filter = format!("displayName eq \"{}\"", name.to_uppercase());
+    let found = bridge
+        .get(&format!(
+            "/Groups?excludedAttributes=members&filter={}",
+            crate::helpers::url_encode(&filter)
+        ))
+        .await;
+    assert_eq!(found.body["totalResults"], 1, "{}", found.body);
+    assert_eq!(found.body["Resources"][0]["id"], created.body["id"]);
+    for group in [&created.body, &other.body] {
+        let id = group["id"].as_str().unwrap();
+        assert_eq!(bridge.delete(&format!("/Groups/{id}")).await.status, 204);
+    }
+}

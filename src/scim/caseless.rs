@@ -1,0 +1,47 @@
+//! How the bridge compares text that SCIM says is not case-exact (RFC 7643
+//! §2.2: `displayName`, a group's name in the mapping): ignoring case in
+//! every script, not in ASCII only, so that "ÉQUIPE" is the group "Équipe"
+//! wherever names meet: filters, uniqueness, the ids derived from names,
+//! the mapping's group entries, role-backed groups.
+//!
+//! Case is Unicode's lower case (`str::to_lowercase`), not full case
+//! folding: "Straße" and "STRASSE" stay two names. The ids of term-backed
+//! groups are derived from this form, so it must not change.
+
+/// The form two names compare in.
+pub fn fold(text: &str) -> String {
+    text.to_lowercase()
+}
+
+/// Whether `a` and `b` are the same ignoring case.
+pub fn same(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    fold(a) == fold(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn case_is_ignored_in_every_script_and_nothing_more() {
+        assert!(same("Équipe", "ÉQUIPE"));
+        assert!(same("Ärzte", "ärzte"));
+        assert!(same("ΣΟΦΙΑ", "σοφια"));
+        assert!(same("Sales", "SALES"));
+        assert!(!same("Café", "Cafe"), "accents are not case");
+        assert!(!same("Straße", "STRASSE"), "lower case, not full folding");
+        assert!(!same("ab", "a\u{301}b"));
+    }
+
+    proptest! {
+        #[test]
+        fn same_is_equality_of_the_folded_forms(a in "\\PC{0,12}", b in "\\PC{0,12}") {
+            prop_assert_eq!(same(&a, &b), fold(&a) == fold(&b));
+            prop_assert_eq!(same(&a, &a.to_uppercase()), fold(&a) == fold(&a.to_uppercase()));
+        }
+    }
+}
