@@ -7,6 +7,7 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{Map, Value};
 
 use super::render::{member_ids as member_ids_of, render_group, ScimGroup};
@@ -88,34 +89,46 @@ impl Provisioner {
         }
         sort_groups(&mut entries, query)?;
         let total = entries.len();
-        let mut groups = Vec::new();
-        for entry in entries
-            .into_iter()
-            .skip(query.start_index.saturating_sub(1))
-            .take(count)
-        {
-            groups.push(match entry {
-                Entry::Role(group, members) => {
-                    let members = match members {
-                        Some(members) => Some(members),
-                        None if query.members => Some(self.members_of(&group).await?),
-                        None => None,
-                    };
-                    let ids = members.as_deref().map(member_ids_of);
-                    render_group(&group, ids.as_deref().filter(|_| query.members))
-                }
-                Entry::Term(term, members) => {
-                    let members = match members {
-                        Some(members) => Some(members),
-                        None if query.members => Some(self.term_members(&term).await?),
-                        None => None,
-                    };
-                    let ids = members.as_deref().map(member_ids_of);
-                    render_term_group(&term, ids.as_deref().filter(|_| query.members))
-                }
-            });
-        }
+        // The page's member lists are read side by side (Okta's connection
+        // test lists a hundred groups with their members), in order; each
+        // read is one the answer needs, and the Drupal limit still bounds
+        // how many run at once.
+        let groups = stream::iter(
+            entries
+                .into_iter()
+                .skip(query.start_index.saturating_sub(1))
+                .take(count),
+        )
+        .map(|entry| self.render_listed(entry, query.members))
+        .buffered(LISTED_MEMBER_READS)
+        .try_collect()
+        .await?;
         Ok(GroupList { total, groups })
+    }
+
+    /// One group of a list, its members read when the answer shows them and
+    /// the filter did not already read them.
+    async fn render_listed(&self, entry: Entry, show_members: bool) -> Result<ScimGroup> {
+        Ok(match entry {
+            Entry::Role(group, members) => {
+                let members = match members {
+                    Some(members) => Some(members),
+                    None if show_members => Some(self.members_of(&group).await?),
+                    None => None,
+                };
+                let ids = members.as_deref().map(member_ids_of);
+                render_group(&group, ids.as_deref().filter(|_| show_members))
+            }
+            Entry::Term(term, members) => {
+                let members = match members {
+                    Some(members) => Some(members),
+                    None if show_members => Some(self.term_members(&term).await?),
+                    None => None,
+                };
+                let ids = members.as_deref().map(member_ids_of);
+                render_term_group(&term, ids.as_deref().filter(|_| show_members))
+            }
+        })
     }
 
     /// The exposed groups `filter` selects, with their members when the
@@ -400,6 +413,9 @@ impl Provisioner {
 fn as_strs(ids: &[String]) -> Vec<&str> {
     ids.iter().map(String::as_str).collect()
 }
+
+/// Member lists of one page of groups read at once.
+const LISTED_MEMBER_READS: usize = 8;
 
 /// What the answer to a group PATCH may show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
