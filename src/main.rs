@@ -246,7 +246,7 @@ fn main() -> ExitCode {
                 let latency = Duration::from_millis(drupal_latency_ms);
                 match sites {
                     None if drupal_url.is_some() => logged(
-                        run_demo_before(DemoSite {
+                        run_demo_in_front_of(DemoSite {
                             listen,
                             token,
                             drupal_url: drupal_url.unwrap_or_default(),
@@ -453,10 +453,8 @@ struct DemoSite {
     metrics_listen: Option<SocketAddr>,
 }
 
-async fn run_demo_before(site: DemoSite) -> Result<(), String> {
-    let token = site
-        .token
-        .unwrap_or_else(|| Alphanumeric.sample_string(&mut rand::thread_rng(), 32));
+async fn run_demo_in_front_of(site: DemoSite) -> Result<(), String> {
+    let token = demo_token(site.token);
     let settings = demo::settings(
         site.listen,
         &site.drupal_url,
@@ -468,14 +466,23 @@ async fn run_demo_before(site: DemoSite) -> Result<(), String> {
         site.metrics_listen,
     )
     .map_err(|e| e.to_string())?;
+    let banner = demo::site_banner(&settings, &site.drupal_url, &token, &site.drupal_user);
+    serve_demo(&settings, &banner).await
+}
+
+/// The token `demo` was given, or a random one.
+fn demo_token(token: Option<String>) -> String {
+    token.unwrap_or_else(|| Alphanumeric.sample_string(&mut rand::thread_rng(), 32))
+}
+
+/// Serves the demo's mapping with `settings` until stopped, after
+/// printing `banner`; the groups are checked in the background.
+async fn serve_demo(settings: &Settings, banner: &str) -> Result<(), String> {
     let mapping = demo::mapping().map_err(|e| e.to_string())?;
-    let app = Application::build(&settings, mapping).map_err(|e| e.to_string())?;
+    let app = Application::build(settings, mapping).map_err(|e| e.to_string())?;
     let provisioner = app.provisioner();
     tokio::spawn(async move { check_groups(&provisioner).await });
-    println!(
-        "{}",
-        demo::site_banner(&settings, &site.drupal_url, &token, &site.drupal_user)
-    );
+    println!("{banner}");
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }
 
@@ -488,7 +495,7 @@ async fn run_demo(options: DemoOptions) -> Result<(), String> {
         drupal_latency,
         metrics_listen,
     } = options;
-    let token = token.unwrap_or_else(|| Alphanumeric.sample_string(&mut rand::thread_rng(), 32));
+    let token = demo_token(token);
     let drupal_listener = TcpListener::bind(drupal_listen)
         .map_err(|e| format!("cannot listen on {drupal_listen} for the Drupal stand-in: {e}"))?;
     let standin = StandIn::start(StandInConfig::demo(&drupal_password), drupal_listener)
@@ -505,15 +512,8 @@ async fn run_demo(options: DemoOptions) -> Result<(), String> {
         metrics_listen,
     )
     .map_err(|e| e.to_string())?;
-    let mapping = demo::mapping().map_err(|e| e.to_string())?;
-    let app = Application::build(&settings, mapping).map_err(|e| e.to_string())?;
-    let provisioner = app.provisioner();
-    tokio::spawn(async move { check_groups(&provisioner).await });
-    println!(
-        "{}",
-        demo::banner(&settings, &standin.base_url(), &token, &drupal_password)
-    );
-    app.run_until_stopped().await.map_err(|e| e.to_string())
+    let banner = demo::banner(&settings, &standin.base_url(), &token, &drupal_password);
+    serve_demo(&settings, &banner).await
 }
 
 /// `demo --sites N`: N stand-in sites behind one bridge.
@@ -525,7 +525,7 @@ async fn run_demo_sites(
     drupal_password: String,
     drupal_latency: Duration,
 ) -> Result<(), String> {
-    let token = token.unwrap_or_else(|| Alphanumeric.sample_string(&mut rand::thread_rng(), 32));
+    let token = demo_token(token);
     let mut standins = Vec::new();
     let mut sites = Vec::new();
     for n in 1..=count {

@@ -30,6 +30,24 @@ fn add_members(ids: &[&str]) -> Value {
            "Operations": [{"op": "add", "path": "members", "value": values}]})
 }
 
+/// A bridge serving term-backed groups on `site` with the Okta preset,
+/// its `groups:` entries `groups` and `extra_config` added.
+async fn term_bridge(site: &Site, groups: &str, extra_config: String) -> Bridge {
+    let mapping = format!(
+        "{}group_terms: {{}}\n",
+        mapping_with("okta.yaml", groups, "  []")
+    );
+    Bridge::start(
+        site,
+        BridgeOptions {
+            mapping,
+            extra_config,
+            ..BridgeOptions::default()
+        },
+    )
+    .await
+}
+
 async fn anonymous_status(site: &Site, path: &str) -> u16 {
     let answer = reqwest::Client::new()
         .get(format!("{}{path}", site.url))
@@ -47,20 +65,10 @@ async fn term_groups_live_their_whole_life_on_a_real_site() {
     site.delete_users(&["rd-tg-ann", "rd-tg-bob"]);
     let ann = site.create_user("rd-tg-ann", &[]).await;
     let bob = site.create_user("rd-tg-bob", &[]).await;
-    let mapping = format!(
-        "{}group_terms: {{}}\n",
-        mapping_with(
-            "okta.yaml",
-            "  - {display_name: RD Granting, roles: [engineering]}",
-            "  []"
-        )
-    );
-    let bridge = Bridge::start(
+    let bridge = term_bridge(
         &site,
-        BridgeOptions {
-            mapping,
-            ..BridgeOptions::default()
-        },
+        "  - {display_name: RD Granting, roles: [engineering]}",
+        String::new(),
     )
     .await;
 
@@ -198,24 +206,13 @@ async fn unknown_members_are_left_out_answered_whole_and_audited_on_a_real_site(
     site.delete_users(&["rd-tg-cem"]);
     let cem = site.create_user("rd-tg-cem", &[]).await;
     let file = std::env::temp_dir().join(format!("rd-audit-{}.jsonl", uuid::Uuid::new_v4()));
-    let mapping = format!(
-        "{}group_terms: {{}}\n",
-        mapping_with(
-            "okta.yaml",
-            "  - {display_name: RD Skip Granting, roles: [engineering]}",
-            "  []"
-        )
-    );
-    let bridge = Bridge::start(
+    let bridge = term_bridge(
         &site,
-        BridgeOptions {
-            mapping,
-            extra_config: format!(
-                "unknown_members: skip\ngroup_patch_reads: 1\naudit:\n  file: {}\n",
-                file.display()
-            ),
-            ..BridgeOptions::default()
-        },
+        "  - {display_name: RD Skip Granting, roles: [engineering]}",
+        format!(
+            "unknown_members: skip\ngroup_patch_reads: 1\naudit:\n  file: {}\n",
+            file.display()
+        ),
     )
     .await;
     let created = bridge
@@ -295,18 +292,7 @@ async fn unknown_members_are_left_out_answered_whole_and_audited_on_a_real_site(
 async fn names_differing_only_in_non_ascii_case_are_one_group_on_a_real_site() {
     let Some(site) = site() else { return };
     let _shared = shared().await;
-    let mapping = format!(
-        "{}group_terms: {{}}\n",
-        mapping_with("okta.yaml", "  []", "  []")
-    );
-    let bridge = Bridge::start(
-        &site,
-        BridgeOptions {
-            mapping,
-            ..BridgeOptions::default()
-        },
-    )
-    .await;
+    let bridge = term_bridge(&site, "  []", String::new()).await;
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let name = format!("Ärzte Équipe {tag}");
     let created = bridge
