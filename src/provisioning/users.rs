@@ -18,12 +18,13 @@ use super::{
 };
 use crate::audit::{self, AuditEvent, EventKind};
 use crate::config::DeprovisionPolicy;
-use crate::drupal::document::roles_relationship;
+use crate::drupal::document::{roles_relationship, ApiError};
 use crate::drupal::{
     CollectionQuery, Condition, DrupalError, DrupalUser, Operator, RoleRef, SortKey, UserPage,
     UserWrite, DRUPAL_PAGE_CAP,
 };
 use crate::mapping::{AttributeSource, FieldType, Mapping, MappingError, WritePurpose};
+use crate::scim::caseless;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::SortOrder;
@@ -137,7 +138,11 @@ impl Provisioner {
     /// Writes a new account; each outcome is audited (an account
     /// deprovisioned earlier and revived is audited as a reactivation).
     async fn create_account(&self, id: &str, write: &UserWrite) -> Result<DrupalUser> {
-        let created = match self.drupal.create_user(write).await {
+        let outcome = match self.drupal.create_user(write).await {
+            Err(e) => Err(self.name_clash(e, write, None).await),
+            ok => ok,
+        };
+        let created = match outcome {
             Ok(user) => user,
             // The answer was lost or garbled: the account may exist.
             Err(DrupalError::Timeout | DrupalError::Protocol(_)) => {
@@ -786,7 +791,10 @@ impl Provisioner {
         if write.is_empty() {
             return Ok(self.render_written(current).await);
         }
-        let updated = self.drupal.update_user(&current.id, &write).await;
+        let updated = match self.drupal.update_user(&current.id, &write).await {
+            Err(e) => Err(self.name_clash(e, &write, Some(&current.id)).await),
+            ok => ok,
+        };
         audit::record(match &updated {
             Ok(after) => audited::user_write(Some(current), &current.id, &write, Some(after)),
             Err(e) => audited::user_write(Some(current), &current.id, &write, None).failed(e),
@@ -821,7 +829,11 @@ impl Provisioner {
     /// change in between; too late to refuse, so the operator is told.
     async fn write_unread(&self, seen: &DrupalUser, write: UserWrite) -> Result<ScimUser> {
         tracing::Span::current().record("user", seen.name().unwrap_or_default());
-        let updated = match self.drupal.update_user(&seen.id, &write).await {
+        let outcome = match self.drupal.update_user(&seen.id, &write).await {
+            Err(e) => Err(self.name_clash(e, &write, Some(&seen.id)).await),
+            ok => ok,
+        };
+        let updated = match outcome {
             Ok(updated) => {
                 audit::record(audited::user_write(
                     Some(seen),
@@ -910,6 +922,74 @@ impl Provisioner {
 
     /// An IdP creating a user that SCIM DELETE deprovisioned earlier gets
     /// that account back, reactivated, instead of a name conflict forever.
+    /// Drupal's check that a name is free and its `filter[name]` compare
+    /// case in ASCII only, while the unique index on names ignores case in
+    /// every script (SQLite, whose index Drupal collates NOCASE_UTF8, and
+    /// MariaDB's default collation alike). A name differing from another
+    /// account's only in non-ASCII case ("émile", "ÉMILE") passes the check
+    /// and breaks the index: Drupal answers 500, not its 422 "already
+    /// taken" (seen on a real Drupal 10.2 on both databases). After a 500
+    /// on a write that sets a name, this answers as Drupal answers a taken
+    /// name (409, or a revival of a deprovisioned account on create) when
+    /// Drupal's message names that index, or when another account holds
+    /// the name ignoring case. Otherwise the 500 stands.
+    async fn name_clash(
+        &self,
+        error: DrupalError,
+        write: &UserWrite,
+        own_id: Option<&str>,
+    ) -> DrupalError {
+        let (
+            DrupalError::Server {
+                status: 500,
+                detail,
+            },
+            Some(name),
+        ) = (&error, write.attributes.get("name").and_then(Value::as_str))
+        else {
+            return error;
+        };
+        let index_named = ["users_field_data.name", "'user__name'"]
+            .iter()
+            .any(|index| detail.contains(index));
+        if index_named || self.name_held(name, own_id).await {
+            return DrupalError::Validation(vec![ApiError {
+                status: 422,
+                detail: format!(
+                    "name: The username {name} is already taken (by an account whose name differs only in case)."
+                ),
+                pointer: Some("/data/attributes/name".into()),
+            }]);
+        }
+        error
+    }
+
+    /// Whether an account other than `own_id` holds `name` ignoring case.
+    /// Drupal's filter ignores case in ASCII only, so the name is asked for
+    /// as written, lower-cased and upper-cased, which finds the usual
+    /// spellings; a failed read answers no.
+    async fn name_held(&self, name: &str, own_id: Option<&str>) -> bool {
+        let spellings: BTreeSet<String> =
+            [name.to_string(), caseless::fold(name), name.to_uppercase()].into();
+        let query = CollectionQuery {
+            filter: Some(Condition::Field {
+                path: "name".into(),
+                op: Operator::In,
+                values: spellings.into_iter().collect(),
+            }),
+            limit: Some(DRUPAL_PAGE_CAP),
+            fields: Some(vec!["name".into()]),
+            ..Default::default()
+        };
+        let Ok(page) = self.drupal.list_users(&query).await else {
+            return false;
+        };
+        page.users.iter().any(|user| {
+            own_id.is_none_or(|own| !user.id.eq_ignore_ascii_case(own))
+                && user.name().is_some_and(|held| caseless::same(held, name))
+        })
+    }
+
     async fn revive_deprovisioned(&self, write: &UserWrite) -> Result<Option<DrupalUser>> {
         let Some(field) = self.marker.field() else {
             return Ok(None);

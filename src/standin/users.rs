@@ -363,7 +363,10 @@ fn validate(
     );
     violations.sort_by_key(|(position, _)| *position);
     if violations.is_empty() {
-        Ok(())
+        match check.name_index() {
+            None => Ok(()),
+            Some(message) => Err(ApiError::new(500, message).into()),
+        }
     } else {
         Err(Failure::Violations(
             violations.into_iter().map(|(_, v)| v).collect(),

@@ -93,14 +93,36 @@ impl AccountCheck<'_> {
             .into_iter()
             .map(|m| Violation::new("name", m))
             .collect();
-        let wanted = self.draft.name.to_lowercase();
-        if !wanted.is_empty() && self.others.iter().any(|u| u.name.to_lowercase() == wanted) {
+        // Drupal's check ignores case in ASCII only (its query's LIKE on
+        // SQLite, the filter on MariaDB); the unique index ignores it in
+        // every script, which `name_index` imitates.
+        let wanted = &self.draft.name;
+        if !wanted.is_empty()
+            && self
+                .others
+                .iter()
+                .any(|u| u.name.eq_ignore_ascii_case(wanted))
+        {
             violations.push(Violation::new(
                 "name",
                 format!("The username {} is already taken.", self.draft.name),
             ));
         }
         violations
+    }
+
+    /// The unique index on names, which ignores case in every script:
+    /// a name that passed [`Self::name`] and differs from another only in
+    /// non-ASCII case fails the insert, and Drupal answers 500 with the
+    /// database's message (recorded on SQLite and MariaDB).
+    pub(crate) fn name_index(&self) -> Option<String> {
+        let wanted = self.draft.name.to_lowercase();
+        self.others
+            .iter()
+            .any(|u| u.name.to_lowercase() == wanted)
+            .then(|| {
+                "SQLSTATE[23000]: Integrity constraint violation: 19 UNIQUE constraint failed: users_field_data.name, users_field_data.langcode".to_string()
+            })
     }
 
     fn existing_password_ok(&self) -> bool {
@@ -238,6 +260,27 @@ mod tests {
             "The username BOB is already taken."
         );
         assert!(check.mail().is_empty());
+        assert!(check.name_index().is_some());
+    }
+
+    #[test]
+    fn a_name_differing_only_in_non_ascii_case_passes_the_check_and_fails_the_index() {
+        let emile = user(4, "ÉMILE", Some("e1@example.com"));
+        let others = [&emile];
+        let draft = user(9, "émile", Some("e2@example.com"));
+        let check = AccountCheck {
+            draft: &draft,
+            original: None,
+            others: &others,
+            own_account: false,
+            caller_administers_users: true,
+            existing_password: None,
+            password_changed: false,
+        };
+        assert!(check.name().is_empty());
+        assert!(check
+            .name_index()
+            .is_some_and(|m| m.contains("UNIQUE constraint failed: users_field_data.name")));
     }
 
     #[test]

@@ -396,3 +396,42 @@ async fn the_anonymous_accounts_uuid_is_not_a_user_and_no_credential_alarm() {
         .await
         .assert_scim_error(404, None);
 }
+
+/// Drupal's "already taken" check ignores case in ASCII only while its
+/// unique index on names ignores it in every script, so a name differing
+/// from another account's only in non-ASCII case makes Drupal answer 500
+/// (recorded on SQLite and MariaDB; the stand-in does the same). The IdP
+/// gets the 409 `uniqueness` of any taken name, not a 503 it would retry
+/// for ever.
+#[tokio::test]
+async fn a_user_name_taken_in_non_ascii_case_is_409_not_503() {
+    let app = spawn_app().await;
+    app.create_user("ÉMILE", "emile1@example.org").await;
+    let again = app
+        .post(
+            "/Users",
+            &json!({"userName": "émile", "emails": [{"value": "emile2@example.org"}]}),
+        )
+        .await;
+    again.assert_scim_error(409, Some("uniqueness"));
+    assert!(
+        again.body["detail"].as_str().unwrap().contains("émile"),
+        "{}",
+        again.body
+    );
+    let other = app.create_user("other", "other@example.org").await;
+    app.patch(
+        &format!("/Users/{other}"),
+        &patch_op(json!([{"op": "replace", "path": "userName", "value": "émile"}])),
+    )
+    .await
+    .assert_scim_error(409, Some("uniqueness"));
+    // Renaming an account to its own name in another case is no clash.
+    let own = app
+        .patch(
+            &format!("/Users/{other}"),
+            &patch_op(json!([{"op": "replace", "path": "userName", "value": "OTHER"}])),
+        )
+        .await;
+    assert_eq!(own.status, 200, "{}", own.body);
+}

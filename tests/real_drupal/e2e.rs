@@ -316,6 +316,39 @@ async fn lookups_and_sorting_follow_the_database_collation() {
     }
 }
 
+/// A userName differing from another account's only in non-ASCII case is
+/// taken, on every database: on SQLite Drupal says so (422); on MariaDB its
+/// check misses it and the unique index fails the insert (Drupal answers
+/// 500), which the bridge recognises as the same 409, not a 503 an IdP
+/// would retry for ever. A rename onto it likewise.
+#[tokio::test]
+async fn a_user_name_taken_in_non_ascii_case_is_409_on_every_database() {
+    let Some(site) = site() else { return };
+    let _shared = shared().await;
+    let names = ["rd-ÉMILE", "rd-émile", "rd-other"];
+    site.delete_users(&names);
+    let bridge = Bridge::start(&site, BridgeOptions::default()).await;
+    bridge.create_user("rd-ÉMILE").await;
+    let again = bridge
+        .post(
+            "/Users",
+            &json!({"userName": "rd-émile", "emails": [{"value": "rd-emile2@example.org"}]}),
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}: {}", site.db, again.body);
+    assert_eq!(again.body["scimType"], "uniqueness");
+    let other = bridge.create_user("rd-other").await;
+    let renamed = bridge
+        .patch(
+            &format!("/Users/{other}"),
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "userName", "value": "rd-émile"}]}),
+        )
+        .await;
+    assert_eq!(renamed.status, 409, "{}: {}", site.db, renamed.body);
+    site.delete_users(&names);
+}
+
 /// What groups kept as taxonomy terms (issue 15) need of the site: the
 /// scim_groups vocabulary with its external id field, the users'
 /// field_scim_groups, and the term permissions on the bridge's role.
