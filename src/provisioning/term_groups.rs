@@ -408,11 +408,19 @@ impl Provisioner {
                 return Err(ScimError::invalid_value("displayName must not be empty").into());
             }
             check_term_name(new)?;
-            if self
-                .terms_named(new)
-                .await?
+            // A role-backed group's name is taken too: the two would be
+            // one name for two groups in every list and filter.
+            let a_role_group = self
+                .mapping()
+                .exposed_groups()
                 .iter()
-                .any(|t| !t.id.eq_ignore_ascii_case(&term.id))
+                .any(|g| caseless::same(&g.display_name, new.trim()));
+            if a_role_group
+                || self
+                    .terms_named(new)
+                    .await?
+                    .iter()
+                    .any(|t| !t.id.eq_ignore_ascii_case(&term.id))
             {
                 return Err(Self::name_taken(new));
             }

@@ -139,6 +139,36 @@ async fn any_group_is_created_read_listed_renamed_and_deleted() {
     assert_eq!(app.drupal.terms().len(), 1);
 }
 
+/// A role-backed group's name is taken for term groups too: a rename onto
+/// it, in any case, is refused, so no list or filter shows two groups of
+/// one name.
+#[tokio::test]
+async fn a_term_group_cannot_take_a_role_backed_group_s_name() {
+    let app = spawn().await;
+    let writers = create_group(&app, "Writers").await;
+    let id = writers["id"].as_str().unwrap();
+    app.patch(
+        &format!("/Groups/{id}"),
+        &patch_op(json!([{"op": "replace", "path": "displayName", "value": "EDITOR"}])),
+    )
+    .await
+    .assert_scim_error(409, Some("uniqueness"));
+    app.put(
+        &format!("/Groups/{id}"),
+        &json!({"schemas": [GROUP], "displayName": "Editor"}),
+    )
+    .await
+    .assert_scim_error(409, Some("uniqueness"));
+    let found = app
+        .get("/Groups?excludedAttributes=members&filter=displayName%20eq%20%22editor%22")
+        .await;
+    assert_eq!(found.body["totalResults"], 1, "{}", found.body);
+    assert_eq!(
+        app.get(&format!("/Groups/{id}")).await.body["displayName"],
+        "Writers"
+    );
+}
+
 /// Case is ignored in every script, not in ASCII only: "ÉQUIPE" is the
 /// group "Équipe" for uniqueness, filters and the mapping's grants; accents
 /// are not case.
