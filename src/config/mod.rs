@@ -582,6 +582,47 @@ drupal:
         assert!(err.contains("ignore") && err.contains("skip"), "{err}");
     }
 
+    /// The shipped examples parse, each key with the value they document
+    /// as the default where they set one; their secret files are written
+    /// to a temporary directory first.
+    #[test]
+    fn the_shipped_example_configurations_parse() {
+        let dir = std::env::temp_dir().join(format!("bridge-examples-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in [
+            "scim_token",
+            "drupal_password",
+            "physics_scim_token",
+            "chemistry_drupal_password",
+            "chemistry_scim_token",
+        ] {
+            std::fs::write(dir.join(name), "an-example-secret-0123456789\n").unwrap();
+        }
+        let secrets = format!("{}/", dir.display());
+        for (file, text) in [
+            (
+                "bridge.example.yaml",
+                include_str!("../../deploy/bridge.example.yaml"),
+            ),
+            (
+                "sites.example.yaml",
+                include_str!("../../deploy/sites.example.yaml"),
+            ),
+        ] {
+            let text = text.replace("/run/secrets/", &secrets);
+            let settings = Settings::from_yaml(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+            for site in &settings.sites {
+                assert_eq!(
+                    site.policy.unknown_members,
+                    UnknownMembers::Refuse,
+                    "{file}"
+                );
+                assert_eq!(site.policy.group_patch_reads.reads(), 0, "{file}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn group_patch_reads_is_0_by_default_and_bounded() {
         let with =
