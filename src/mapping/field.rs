@@ -306,7 +306,7 @@ impl Target {
     /// and, through the lookups that follow a refusal, URLs no web server
     /// accepts.
     fn bounded_text(&self, value: &Value) -> Result<String, String> {
-        let written = text(value)?;
+        let written = self.storable_text(value)?;
         match self.write_limit() {
             Some(max) if written.chars().count() > max => Err(format!(
                 "{} holds at most {max} characters; \"{}\" is longer",
@@ -314,6 +314,29 @@ impl Target {
                 crate::untrusted::quote(&written)
             )),
             _ => Ok(written),
+        }
+    }
+
+    /// `text` of `value`, refused when it holds a character Drupal should
+    /// not be given: NUL in any field (PostgreSQL cannot store it, and PHP
+    /// functions refuse it), and any control character in an e-mail
+    /// address, which RFC 5321 forbids but Drupal's validator lets through
+    /// (a NUL in `mail` is stored, then fails the next account e-mail with
+    /// a 500 on every write that sends one).
+    fn storable_text(&self, value: &Value) -> Result<String, String> {
+        let written = text(value)?;
+        let refused = match self.field_type {
+            FieldType::Email => written.chars().find(|c| c.is_control()),
+            _ => written.chars().find(|&c| c == '\0'),
+        };
+        match refused {
+            Some(c) => Err(format!(
+                "{} cannot hold the control character U+{:04X}; \"{}\" holds one",
+                self.field,
+                u32::from(c),
+                crate::untrusted::quote(&written)
+            )),
+            None => Ok(written),
         }
     }
 
@@ -326,7 +349,7 @@ impl Target {
             | FieldType::ListString => self.bounded_text(value).map(Value::String),
             FieldType::Text => {
                 let format = self.text_format.as_deref().unwrap_or("plain_text");
-                Ok(json!({ "value": text(value)?, "format": format }))
+                Ok(json!({ "value": self.storable_text(value)?, "format": format }))
             }
             FieldType::Boolean => boolean(value).map(Value::Bool),
             FieldType::Integer | FieldType::ListInteger => integer(value).map(Value::from),

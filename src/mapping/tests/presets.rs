@@ -273,3 +273,39 @@ fn long_user_principal_names_are_refused_uncut_naming_drupals_limit() {
     assert!(err.contains("name holds at most 60 characters"), "{err}");
     assert!(err.contains("(88 characters)"), "quoted cut: {err}");
 }
+
+#[test]
+fn control_characters_are_refused_in_e_mail_addresses_and_nul_everywhere() {
+    let write = |user: Value| {
+        preset("entra-id.yaml")
+            .to_drupal(&object(user), WritePurpose::Create)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    for mail in [
+        "a\u{0}b@example.org",
+        "ab\u{7}@example.org",
+        "a\tb@example.org",
+        "a\u{85}b@example.org",
+    ] {
+        let err = write(json!({"userName": "ann", "emails": [{"value": mail, "type": "work", "primary": true}]}))
+            .unwrap_err();
+        assert!(
+            err.contains("mail cannot hold the control character U+"),
+            "{err}"
+        );
+    }
+    let err = write(
+        json!({"userName": "ann\u{0}", "emails": [{"value": "ann@example.org", "type": "work"}]}),
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("name cannot hold the control character U+0000"),
+        "{err}"
+    );
+    let err = write(json!({"userName": "ann", "name": {"givenName": "A\u{0}"}})).unwrap_err();
+    assert!(err.contains("U+0000"), "{err}");
+    // What is not NUL stays the site's to judge outside e-mail addresses.
+    write(json!({"userName": "ann", "name": {"givenName": "A\tB"}, "emails": [{"value": "ann@example.org", "type": "work"}]}))
+        .unwrap();
+}
