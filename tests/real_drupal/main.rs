@@ -19,5 +19,6 @@ mod faults;
 mod fixtures;
 #[path = "../common/flows.rs"]
 mod flows;
+mod probe;
 mod site;
 mod term_groups;
