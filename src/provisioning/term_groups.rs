@@ -46,6 +46,15 @@ const GROUP_NAMESPACE: Uuid = Uuid::from_u128(0x6d1e_4c3a_9b0f_4e57_8a21_5c3f_0b
 const DERIVED_IDS: u32 = 16;
 const WRITE_CONCURRENCY: usize = 8;
 
+/// Whether Drupal's answer to a term write shows what was written.
+fn shows_write(term: &DrupalTerm, write: &TermWrite) -> bool {
+    write.name.as_ref().is_none_or(|name| term.name == *name)
+        && write
+            .external_id
+            .as_ref()
+            .is_none_or(|external| term.external_id == *external)
+}
+
 /// The UUID of the `n`-th group ever called `name` (ignoring case).
 pub fn group_uuid(name: &str, n: u32) -> String {
     let key = match n {
@@ -465,7 +474,21 @@ impl Provisioner {
             external_id,
             published: None,
         };
-        let updated = self.drupal.update_term(&vocabulary, &term.id, &write).await;
+        let mut updated = self.drupal.update_term(&vocabulary, &term.id, &write).await;
+        if updated.as_ref().is_ok_and(|t| !shows_write(t, &write)) {
+            // Drupal's JSON:API caches a resource's normalization when the
+            // request that read it ends, after its answer was sent: the
+            // read just before this write could store the earlier values
+            // after the write invalidated them (seen on SQLite under
+            // load), and every answer would show them until the next
+            // save. Saving again invalidates that copy.
+            tracing::warn!(
+                group = %term.name,
+                id = %term.id,
+                "Drupal answered a group's rename with its earlier values (a stale JSON:API cache entry); writing it again"
+            );
+            updated = self.drupal.update_term(&vocabulary, &term.id, &write).await;
+        }
         let event = audited::group_change(
             EventKind::GroupUpdated,
             &term.id,
@@ -962,6 +985,35 @@ impl Provisioner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_term_answer_shows_a_write_when_it_holds_every_value_sent() {
+        let term = DrupalTerm {
+            id: "t".into(),
+            tid: Some(1),
+            name: "New".into(),
+            external_id: Some("ext".into()),
+            published: false,
+            created: None,
+            changed: None,
+        };
+        let write = |name: Option<&str>, external_id: Option<Option<&str>>| TermWrite {
+            name: name.map(str::to_string),
+            external_id: external_id.map(|e| e.map(str::to_string)),
+            published: None,
+        };
+        assert!(shows_write(&term, &write(Some("New"), None)));
+        assert!(shows_write(&term, &write(None, Some(Some("ext")))));
+        assert!(shows_write(&term, &write(None, None)));
+        assert!(
+            !shows_write(&term, &write(Some("Old"), None)),
+            "a stale name"
+        );
+        assert!(
+            !shows_write(&term, &write(Some("New"), Some(None))),
+            "a stale external id"
+        );
+    }
 
     #[test]
     fn a_group_name_is_at_most_255_readable_characters() {
