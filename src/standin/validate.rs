@@ -241,20 +241,28 @@ mod tests {
         u
     }
 
+    /// The check of a new account `draft` an administrator creates.
+    fn created_by_an_administrator<'a>(
+        draft: &'a User,
+        others: &'a [&'a User],
+    ) -> AccountCheck<'a> {
+        AccountCheck {
+            draft,
+            original: None,
+            others,
+            own_account: false,
+            caller_administers_users: true,
+            existing_password: None,
+            password_changed: false,
+        }
+    }
+
     #[test]
     fn name_uniqueness_ignores_case_and_mail_uniqueness_does_not() {
         let bob = user(4, "bob", Some("bob@example.com"));
         let others = [&bob];
         let draft = user(9, "BOB", Some("BOB@EXAMPLE.COM"));
-        let check = AccountCheck {
-            draft: &draft,
-            original: None,
-            others: &others,
-            own_account: false,
-            caller_administers_users: true,
-            existing_password: None,
-            password_changed: false,
-        };
+        let check = created_by_an_administrator(&draft, &others);
         assert_eq!(
             check.name()[0].message,
             "The username BOB is already taken."
@@ -268,15 +276,7 @@ mod tests {
         let emile = user(4, "ÉMILE", Some("e1@example.com"));
         let others = [&emile];
         let draft = user(9, "émile", Some("e2@example.com"));
-        let check = AccountCheck {
-            draft: &draft,
-            original: None,
-            others: &others,
-            own_account: false,
-            caller_administers_users: true,
-            existing_password: None,
-            password_changed: false,
-        };
+        let check = created_by_an_administrator(&draft, &others);
         assert!(check.name().is_empty());
         assert!(check
             .name_index()
