@@ -678,13 +678,7 @@ impl Provisioner {
         let names: Vec<String> = mapping
             .group_grants()
             .iter()
-            .flat_map(|g| {
-                [
-                    g.display_name.clone(),
-                    caseless::fold(&g.display_name),
-                    g.display_name.to_uppercase(),
-                ]
-            })
+            .flat_map(|g| caseless::spellings(&g.display_name))
             .collect::<BTreeSet<String>>()
             .into_iter()
             .collect();

@@ -969,13 +969,11 @@ impl Provisioner {
     /// as written, lower-cased and upper-cased, which finds the usual
     /// spellings; a failed read answers no.
     async fn name_held(&self, name: &str, own_id: Option<&str>) -> bool {
-        let spellings: BTreeSet<String> =
-            [name.to_string(), caseless::fold(name), name.to_uppercase()].into();
         let query = CollectionQuery {
             filter: Some(Condition::Field {
                 path: "name".into(),
                 op: Operator::In,
-                values: spellings.into_iter().collect(),
+                values: caseless::spellings(name).into_iter().collect(),
             }),
             limit: Some(DRUPAL_PAGE_CAP),
             fields: Some(vec!["name".into()]),

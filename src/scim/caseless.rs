@@ -13,6 +13,14 @@ pub fn fold(text: &str) -> String {
     text.to_lowercase()
 }
 
+/// `text` as written, lower-cased and upper-cased: the spellings to ask a
+/// database for when its collation ignores case in ASCII only (SQLite),
+/// so that the usual spellings of a name are found; the caller then
+/// compares with [`same`].
+pub fn spellings(text: &str) -> std::collections::BTreeSet<String> {
+    [text.to_string(), fold(text), text.to_uppercase()].into()
+}
+
 /// Whether `a` and `b` are the same ignoring case.
 pub fn same(a: &str, b: &str) -> bool {
     if a.is_ascii() && b.is_ascii() {
@@ -35,6 +43,10 @@ mod tests {
         assert!(!same("Café", "Cafe"), "accents are not case");
         assert!(!same("Straße", "STRASSE"), "lower case, not full folding");
         assert!(!same("ab", "a\u{301}b"));
+        assert_eq!(
+            spellings("Équipe"),
+            ["Équipe", "ÉQUIPE", "équipe"].map(String::from).into()
+        );
     }
 
     proptest! {

@@ -238,19 +238,8 @@ fn garble_path(path: &str, rng: &mut StdRng) -> String {
     }
 }
 
-/// The run's seed (`FUZZ_SEED`, else random) and length (`FUZZ_REQUESTS`,
-/// default 1000), printed so that a failure can be replayed.
 fn seed_and_length(what: &str) -> (u64, usize) {
-    let seed: u64 = std::env::var("FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    let requests: usize = std::env::var("FUZZ_REQUESTS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1000);
-    println!("{what}: fuzz seed {seed} ({requests} requests); replay with FUZZ_SEED={seed}");
-    (seed, requests)
+    crate::helpers::seeded_run("FUZZ", what, 1000)
 }
 
 /// What a fuzz run leaves to check: the ids created (answered 201), and

@@ -97,6 +97,22 @@ pub fn ids(body: &Value, attr: &str) -> Vec<String> {
     ids
 }
 
+/// A randomised test's seed (`<PREFIX>_SEED`, else random) and length
+/// (`<PREFIX>_REQUESTS`, else `default`), printed so that a failure can be
+/// replayed.
+pub fn seeded_run(prefix: &str, what: &str, default: usize) -> (u64, usize) {
+    let seed: u64 = std::env::var(format!("{prefix}_SEED"))
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    let requests: usize = std::env::var(format!("{prefix}_REQUESTS"))
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default);
+    println!("{what}: seed {seed} ({requests} requests); replay with {prefix}_SEED={seed}");
+    (seed, requests)
+}
+
 pub fn patch_op(operations: Value) -> Value {
     json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations})
 }

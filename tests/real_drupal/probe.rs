@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use crate::helpers::{read_mapping, url_encode};
+use crate::helpers::{read_mapping, seeded_run, url_encode};
 use crate::site::{exclusive, site, Bridge, BridgeOptions};
 
 /// Letters a name may hold, in several scripts and cases, then the
@@ -68,15 +68,7 @@ async fn random_hostile_requests_never_make_drupal_fail() {
     // other tests' reads of their own accounts and groups through
     // Drupal's caches, and their timings.
     let _alone = exclusive().await;
-    let seed: u64 = std::env::var("PROBE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    let requests: usize = std::env::var("PROBE_REQUESTS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
-    println!("probe seed {seed} ({requests} requests); replay with PROBE_SEED={seed}");
+    let (seed, requests) = seeded_run("PROBE", &format!("probe on {}", site.db), 300);
     let mut rng = StdRng::seed_from_u64(seed);
     let bridge = Bridge::start(
         &site,
