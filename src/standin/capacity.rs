@@ -4,72 +4,46 @@
 //! grows with their number while throughput stays at `workers / service`.
 //! Changeable at run time, for tests of the bridge's adaptive limit.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::Notify;
-
-#[derive(Debug, Default)]
-struct State {
-    /// `(workers, service)`; `None`: unlimited, no service time.
-    capacity: Option<(usize, Duration)>,
-    busy: usize,
-}
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 #[derive(Debug, Default)]
 pub(crate) struct Workers {
-    state: Mutex<State>,
-    freed: Notify,
+    /// The workers and the service time; `None`: unlimited, no service time.
+    /// A change gives a new pool: requests already waiting are served by
+    /// the old one, as a PHP-FPM reload lets its old workers finish.
+    capacity: Mutex<Option<(Arc<Semaphore>, Duration)>>,
 }
 
 /// A busy worker; dropping it frees the worker.
-pub(crate) struct Busy<'a>(&'a Workers);
-
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        self.0.lock().busy -= 1;
-        self.0.freed.notify_waiters();
-    }
+pub(crate) struct Busy {
+    _worker: OwnedSemaphorePermit,
 }
 
 impl Workers {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// From now on, `workers` at once (at least one), `service` each;
     /// `None` lifts the limit.
     pub(crate) fn set(&self, capacity: Option<(usize, Duration)>) {
-        self.lock().capacity = capacity.map(|(workers, service)| (workers.max(1), service));
-        // More workers may take waiting requests at once.
-        self.freed.notify_waiters();
+        *self.capacity.lock().unwrap_or_else(PoisonError::into_inner) =
+            capacity.map(|(workers, service)| (Arc::new(Semaphore::new(workers.max(1))), service));
     }
 
-    /// Waits for a free worker and spends the service time on it; `None`
-    /// without a capacity. Hold the result while handling the request.
-    pub(crate) async fn serve(&self) -> Option<Busy<'_>> {
-        loop {
-            let freed = self.freed.notified();
-            tokio::pin!(freed);
-            // Registered before looking, so that no release is missed.
-            freed.as_mut().enable();
-            let service = {
-                let mut state = self.lock();
-                let (workers, service) = state.capacity?;
-                if state.busy < workers {
-                    state.busy += 1;
-                    Some(service)
-                } else {
-                    None
-                }
-            };
-            if let Some(service) = service {
-                let busy = Busy(self);
-                tokio::time::sleep(service).await;
-                return Some(busy);
-            }
-            freed.await;
-        }
+    /// Waits for a free worker, in the order requests came (as a PHP
+    /// server takes connections from its listen queue), and spends the
+    /// service time on it; `None` without a capacity. Hold the result
+    /// while handling the request.
+    pub(crate) async fn serve(&self) -> Option<Busy> {
+        let (pool, service) = self
+            .capacity
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()?;
+        // The pool is never closed.
+        let permit = pool.acquire_owned().await.ok()?;
+        tokio::time::sleep(service).await;
+        Some(Busy { _worker: permit })
     }
 }
 
@@ -114,5 +88,26 @@ mod tests {
         workers.set(Some((8, Duration::from_millis(40))));
         let wider = run(&workers, 8).await;
         assert!(wider < eight, "{wider:?} vs {eight:?}");
+    }
+
+    #[tokio::test]
+    async fn waiting_requests_are_served_in_the_order_they_came() {
+        let workers = Arc::new(Workers::default());
+        workers.set(Some((1, Duration::from_millis(5))));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..12 {
+            let (workers, order) = (workers.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let _busy = workers.serve().await;
+                order.lock().unwrap().push(i);
+            }));
+            // Each is waiting before the next comes.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), (0..12).collect::<Vec<_>>());
     }
 }

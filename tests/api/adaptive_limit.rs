@@ -74,18 +74,24 @@ async fn the_limit_settles_near_the_sites_workers_and_backs_off_when_they_drop()
         "starts where the fixed default was"
     );
 
-    // 80 requests a second at most: the site, not this machine's cores,
+    // The law holds a short queue inside Drupal (3 to 8 requests at these
+    // limits) beyond its workers, and now and then tries a quarter more:
+    // with W workers it settles between W + 1 and W + 8, plus a quarter.
+    // The two capacities are far enough apart that the two bands do not
+    // meet, so that the machine's own noise cannot blur which is which.
+    //
+    // 120 requests a second at most: the site, not this machine's cores,
     // is the bottleneck.
-    app.drupal.set_capacity(8, SERVICE);
+    app.drupal.set_capacity(12, SERVICE);
     let (wide, failures) = load(&app, &ids, Duration::from_secs(5)).await;
     assert!(
         failures.is_empty(),
         "no request failed: {failures:?}: {wide:?}"
     );
-    let at_eight = settled(&wide);
+    let at_twelve = settled(&wide);
     assert!(
-        (6..=16).contains(&at_eight),
-        "8 workers: settled on {at_eight}: {wide:?}"
+        (13..=26).contains(&at_twelve),
+        "12 workers: settled on {at_twelve}: {wide:?}"
     );
 
     app.drupal.set_capacity(2, SERVICE);
@@ -96,7 +102,7 @@ async fn the_limit_settles_near_the_sites_workers_and_backs_off_when_they_drop()
     );
     let at_two = settled(&narrow);
     assert!(
-        (1..=8).contains(&at_two) && at_two < at_eight,
-        "2 workers: settled on {at_two} (from {at_eight}): {narrow:?}"
+        (2..=12).contains(&at_two) && at_two < at_twelve,
+        "2 workers: settled on {at_two} (from {at_twelve}): {narrow:?}"
     );
 }
