@@ -383,14 +383,29 @@ pub(super) type AccountLookup = MemberLookup<Vec<String>, DrupalUser, DrupalErro
 
 impl Provisioner {
     /// The visible accounts among `ids`, with the fields a membership
-    /// decision needs, read with the look-ups of concurrent requests
-    /// (fifty ids per read).
+    /// decision needs. An account a user write could go to unread (seen
+    /// whole less than `account_cache_secs` ago, and no account to refuse)
+    /// is taken as seen: IdPs add an account to its groups right after
+    /// creating or updating it. The others are read with the look-ups of
+    /// concurrent requests (fifty ids per read), so that every refusal is
+    /// decided from the account as Drupal holds it now.
     pub(super) async fn find_members(&self, ids: &[String]) -> Result<Vec<DrupalUser>> {
+        let mut seen = Vec::new();
         let ids: Vec<String> = ids
             .iter()
             .filter(|id| uuid::Uuid::parse_str(id).is_ok())
             .map(|id| id.to_ascii_lowercase())
+            .filter(|id| match self.writable_seen(id) {
+                Some(user) => {
+                    seen.push(DrupalUser::clone(&user));
+                    false
+                }
+                None => true,
+            })
             .collect();
+        if ids.is_empty() {
+            return Ok(seen);
+        }
         let fields = member_fields(&self.mapping());
         let batches: Vec<Vec<DrupalUser>> = stream::iter(ids.chunks(BATCH_IDS))
             .map(|chunk| {
@@ -420,7 +435,8 @@ impl Provisioner {
             .buffer_unordered(MEMBER_WRITE_CONCURRENCY)
             .try_collect()
             .await?;
-        Ok(batches.into_iter().flatten().collect())
+        seen.extend(batches.into_iter().flatten());
+        Ok(seen)
     }
 }
 

@@ -1,10 +1,11 @@
 //! Accounts the bridge has just read from or written to Drupal, kept for a
 //! few seconds. IdPs read an account and then write it (Entra looks it up by
-//! `userName`, Okta GETs it before a PUT): a write that does not depend on
-//! the account's values can then skip reading it again, and still refuse
-//! uid 1, protected-role holders and deprovisioned accounts from what the
-//! bridge saw a moment ago. Reads never come from here: every GET asks
-//! Drupal.
+//! `userName`, Okta GETs it before a PUT, and both add an account to its
+//! groups right after creating it): a write that does not depend on the
+//! account's values, or a membership change, can then skip reading it
+//! again. Refusals (uid 1, protected-role holders, deprovisioned accounts)
+//! are decided from Drupal's current state: an account whose copy shows one
+//! is read again. Reads never come from here: every GET asks Drupal.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

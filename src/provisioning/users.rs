@@ -804,8 +804,9 @@ impl Provisioner {
 
     /// The account seen less than `account_cache_secs` ago, when a write
     /// may go to it without reading it again: it was no account the bridge
-    /// must refuse, and no role rule needs its current roles.
-    fn writable_seen(&self, id: &str) -> Option<Arc<DrupalUser>> {
+    /// must refuse, and no role rule needs its current roles. A refusal is
+    /// always decided from the account as Drupal holds it now.
+    pub(super) fn writable_seen(&self, id: &str) -> Option<Arc<DrupalUser>> {
         if !self.mapping().rule_roles().is_empty() {
             return None;
         }

@@ -1,5 +1,6 @@
-//! PUT and state-independent PATCH of an account the bridge saw less than
-//! `account_cache_secs` ago go to Drupal without a read first. What such a
+//! PUT, state-independent PATCH and group membership changes of an account
+//! the bridge saw less than `account_cache_secs` ago go to Drupal without a
+//! read first. What such a
 //! write may rely on from what was seen, and what always sends the bridge
 //! back to Drupal for the account as it is now.
 
@@ -206,4 +207,76 @@ async fn role_rules_and_account_cache_secs_0_make_every_write_read_first() {
             ]
         );
     }
+}
+
+/// Entra's form: one member added per PATCH.
+fn add_member(id: &str) -> Value {
+    patch_op(json!([{"op": "add", "path": "members", "value": [{"value": id}]}]))
+}
+
+#[tokio::test]
+async fn a_member_added_right_after_the_account_was_written_is_not_read_again() {
+    let roles = spawn_app().await;
+    let terms = spawn_app_with(Options {
+        mapping: crate::term_groups::term_mapping(),
+        ..Options::default()
+    })
+    .await;
+    // A role-backed group, and a term-backed one that grants a role.
+    for (app, name) in [(&roles, "engineering"), (&terms, "Engineering")] {
+        let group = app.group_id(name).await;
+        let id = app.create_user("nia", "nia@example.org").await;
+        app.drupal.clear_requests();
+
+        let answer = app
+            .patch(&format!("/Groups/{group}"), &add_member(&id))
+            .await;
+        assert_eq!(answer.status, 204, "{name}: {}", answer.body);
+        let made = made(app);
+        assert!(
+            !made.is_empty() && made.iter().all(|r| r.starts_with("POST ")),
+            "{name}: only the membership writes: {made:?}"
+        );
+        assert_eq!(app.roles_of("nia"), ["engineering"], "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_member_seen_holding_a_protected_role_is_read_again_and_refused() {
+    let app = spawn_app().await;
+    let group = app.group_id("engineering").await;
+    let id = app.seed_user_with_roles("chief", &["administrator"]);
+    assert_eq!(app.get(&format!("/Users/{id}")).await.status, 200);
+    app.drupal.clear_requests();
+
+    app.patch(&format!("/Groups/{group}"), &add_member(&id))
+        .await
+        .assert_scim_error(403, None);
+    assert_eq!(made(&app), ["GET /jsonapi/user/user"], "read again");
+    assert!(app.drupal_writes().is_empty());
+    assert_eq!(app.roles_of("chief"), ["administrator"]);
+}
+
+#[tokio::test]
+async fn with_account_cache_secs_0_every_member_is_read_before_its_write() {
+    let app = spawn_app_with(Options {
+        extra_config: "account_cache_secs: 0\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let group = app.group_id("engineering").await;
+    let id = app.create_user("noor", "noor@example.org").await;
+    app.drupal.clear_requests();
+
+    let answer = app
+        .patch(&format!("/Groups/{group}"), &add_member(&id))
+        .await;
+    assert_eq!(answer.status, 204, "{}", answer.body);
+    assert_eq!(
+        made(&app),
+        [
+            "GET /jsonapi/user/user".to_string(),
+            format!("POST /jsonapi/user/user/{id}/relationships/roles")
+        ]
+    );
 }
