@@ -244,19 +244,19 @@ fn main() -> ExitCode {
                 drupal_user,
             } => {
                 let latency = Duration::from_millis(drupal_latency_ms);
-                match sites {
-                    None if drupal_url.is_some() => logged(
-                        run_demo_in_front_of(DemoSite {
+                match (sites, drupal_url) {
+                    (None, Some(drupal_url)) => logged(
+                        run_demo_in_front_of(ExistingSite {
                             listen,
                             token,
-                            drupal_url: drupal_url.unwrap_or_default(),
+                            drupal_url,
                             drupal_user,
                             drupal_password,
                             metrics_listen,
                         })
                         .await,
                     ),
-                    None => logged(
+                    (None, None) => logged(
                         run_demo(DemoOptions {
                             listen,
                             drupal_listen,
@@ -267,7 +267,7 @@ fn main() -> ExitCode {
                         })
                         .await,
                     ),
-                    Some(count) => logged(
+                    (Some(count), _) => logged(
                         run_demo_sites(
                             listen,
                             drupal_listen,
@@ -444,7 +444,7 @@ struct DemoOptions {
 }
 
 /// `demo --drupal-url`: the demo's configuration, an existing site.
-struct DemoSite {
+struct ExistingSite {
     listen: SocketAddr,
     token: Option<String>,
     drupal_url: String,
@@ -453,7 +453,7 @@ struct DemoSite {
     metrics_listen: Option<SocketAddr>,
 }
 
-async fn run_demo_in_front_of(site: DemoSite) -> Result<(), String> {
+async fn run_demo_in_front_of(site: ExistingSite) -> Result<(), String> {
     let token = demo_token(site.token);
     let settings = demo::settings(
         site.listen,

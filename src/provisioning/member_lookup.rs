@@ -391,23 +391,19 @@ impl Provisioner {
     /// decided from the account as Drupal holds it now.
     pub(super) async fn find_members(&self, ids: &[String]) -> Result<Vec<DrupalUser>> {
         let mut seen = Vec::new();
-        let ids: Vec<String> = ids
-            .iter()
-            .filter(|id| uuid::Uuid::parse_str(id).is_ok())
-            .map(|id| id.to_ascii_lowercase())
-            .filter(|id| match self.writable_seen(id) {
-                Some(user) => {
-                    seen.push(DrupalUser::clone(&user));
-                    false
-                }
-                None => true,
-            })
-            .collect();
-        if ids.is_empty() {
+        let mut ids_to_read = Vec::new();
+        for id in ids.iter().filter(|id| uuid::Uuid::parse_str(id).is_ok()) {
+            let id = id.to_ascii_lowercase();
+            match self.writable_seen(&id) {
+                Some(user) => seen.push(DrupalUser::clone(&user)),
+                None => ids_to_read.push(id),
+            }
+        }
+        if ids_to_read.is_empty() {
             return Ok(seen);
         }
         let fields = member_fields(&self.mapping());
-        let batches: Vec<Vec<DrupalUser>> = stream::iter(ids.chunks(BATCH_IDS))
+        let batches: Vec<Vec<DrupalUser>> = stream::iter(ids_to_read.chunks(BATCH_IDS))
             .map(|chunk| {
                 let fields = &fields;
                 self.accounts.lookup(

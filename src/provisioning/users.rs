@@ -138,11 +138,8 @@ impl Provisioner {
     /// Writes a new account; each outcome is audited (an account
     /// deprovisioned earlier and revived is audited as a reactivation).
     async fn create_account(&self, id: &str, write: &UserWrite) -> Result<DrupalUser> {
-        let outcome = match self.drupal.create_user(write).await {
-            Err(e) => Err(self.name_clash(e, write, None).await),
-            ok => ok,
-        };
-        let created = match outcome {
+        let outcome = self.drupal.create_user(write).await;
+        let created = match self.name_clash(outcome, write, None).await {
             Ok(user) => user,
             // The answer was lost or garbled: the account may exist.
             Err(DrupalError::Timeout | DrupalError::Protocol(_)) => {
@@ -791,10 +788,8 @@ impl Provisioner {
         if write.is_empty() {
             return Ok(self.render_written(current).await);
         }
-        let updated = match self.drupal.update_user(&current.id, &write).await {
-            Err(e) => Err(self.name_clash(e, &write, Some(&current.id)).await),
-            ok => ok,
-        };
+        let outcome = self.drupal.update_user(&current.id, &write).await;
+        let updated = self.name_clash(outcome, &write, Some(&current.id)).await;
         audit::record(match &updated {
             Ok(after) => audited::user_write(Some(current), &current.id, &write, Some(after)),
             Err(e) => audited::user_write(Some(current), &current.id, &write, None).failed(e),
@@ -830,11 +825,8 @@ impl Provisioner {
     /// change in between; too late to refuse, so the operator is told.
     async fn write_unread(&self, seen: &DrupalUser, write: UserWrite) -> Result<ScimUser> {
         tracing::Span::current().record("user", seen.name().unwrap_or_default());
-        let outcome = match self.drupal.update_user(&seen.id, &write).await {
-            Err(e) => Err(self.name_clash(e, &write, Some(&seen.id)).await),
-            ok => ok,
-        };
-        let updated = match outcome {
+        let outcome = self.drupal.update_user(&seen.id, &write).await;
+        let updated = match self.name_clash(outcome, &write, Some(&seen.id)).await {
             Ok(updated) => {
                 audit::record(audited::user_write(
                     Some(seen),
@@ -921,8 +913,6 @@ impl Provisioner {
         }
     }
 
-    /// An IdP creating a user that SCIM DELETE deprovisioned earlier gets
-    /// that account back, reactivated, instead of a name conflict forever.
     /// Drupal's check that a name is free and its `filter[name]` compare
     /// case in ASCII only, while the unique index on names ignores case in
     /// every script (SQLite, whose index Drupal collates NOCASE_UTF8, and
@@ -934,12 +924,16 @@ impl Provisioner {
     /// name (409, or a revival of a deprovisioned account on create) when
     /// Drupal's message names that index, or when another account holds
     /// the name ignoring case. Otherwise the 500 stands.
-    async fn name_clash(
+    async fn name_clash<T>(
         &self,
-        error: DrupalError,
+        outcome: std::result::Result<T, DrupalError>,
         write: &UserWrite,
         own_id: Option<&str>,
-    ) -> DrupalError {
+    ) -> std::result::Result<T, DrupalError> {
+        let error = match outcome {
+            Err(error) => error,
+            ok => return ok,
+        };
         let (
             DrupalError::Server {
                 status: 500,
@@ -948,21 +942,21 @@ impl Provisioner {
             Some(name),
         ) = (&error, write.attributes.get("name").and_then(Value::as_str))
         else {
-            return error;
+            return Err(error);
         };
         let index_named = ["users_field_data.name", "'user__name'"]
             .iter()
             .any(|index| detail.contains(index));
         if index_named || self.name_held(name, own_id).await {
-            return DrupalError::Validation(vec![ApiError {
+            return Err(DrupalError::Validation(vec![ApiError {
                 status: 422,
                 detail: format!(
                     "name: The username {name} is already taken (by an account whose name differs only in case)."
                 ),
                 pointer: Some("/data/attributes/name".into()),
-            }]);
+            }]));
         }
-        error
+        Err(error)
     }
 
     /// Whether an account other than `own_id` holds `name` ignoring case.
@@ -989,6 +983,8 @@ impl Provisioner {
         })
     }
 
+    /// An IdP creating a user that SCIM DELETE deprovisioned earlier gets
+    /// that account back, reactivated, instead of a name conflict forever.
     async fn revive_deprovisioned(&self, write: &UserWrite) -> Result<Option<DrupalUser>> {
         let Some(field) = self.marker.field() else {
             return Ok(None);
