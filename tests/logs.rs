@@ -36,7 +36,9 @@ async fn each_scim_request_logs_one_event_tied_to_its_drupal_calls() {
     captured();
     let app = spawn_app().await;
     app.warm_role_cache().await;
-    // Put into Drupal directly: the bridge reads it before the write.
+    // Put into Drupal directly: not seen, so the bridge reads the list of
+    // accounts to refuse (the anonymous account's id, then the list)
+    // before the write, and names the account from the write's answer.
     let id = app.seed_user("logged.user", "logged@example.org");
     app.patch(
         &format!("/Users/{id}"),
@@ -80,8 +82,8 @@ async fn each_scim_request_logs_one_event_tied_to_its_drupal_calls() {
         .collect();
     assert_eq!(
         drupal_calls.len(),
-        2,
-        "a read and a write: {drupal_calls:?}"
+        3,
+        "two reads and a write: {drupal_calls:?}"
     );
     assert!(drupal_calls
         .iter()

@@ -394,6 +394,28 @@ impl DrupalClient {
         Ok(account)
     }
 
+    /// The id of Drupal's anonymous account (uid 0), which no filtered
+    /// collection lists and which Drupal refuses to change: the first item
+    /// of the unfiltered collection by uid, sent with no attributes. `None`
+    /// when that item is another account.
+    pub async fn anonymous_account(&self) -> Result<Option<String>, DrupalError> {
+        let path = [
+            USERS,
+            "?sort=drupal_internal__uid&page%5Blimit%5D=2",
+            "&fields%5Buser--user%5D=name%2Cdrupal_internal__uid",
+        ]
+        .concat();
+        let body = self
+            .call("anonymous_account", Method::GET, &path, None)
+            .await?;
+        Ok(body
+            .pointer("/data/0")
+            .filter(|item| item.pointer("/attributes/drupal_internal__uid").is_none())
+            .and_then(|item| item.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase))
+    }
+
     /// The one place requests go out: the circuit breaker, the concurrency
     /// limit, credentials (logging in again once when Drupal no longer
     /// accepts them), retries with backoff. Logs one event.

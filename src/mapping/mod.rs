@@ -38,7 +38,7 @@ pub use tree::{key_order, Members, Node};
 
 use groups::RoleRule;
 use raw::WhenAbsent;
-use rule::{Read, Rule};
+use rule::{Read, Rule, Source};
 
 /// A checked, compiled mapping file.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +161,69 @@ impl Mapping {
             members.insert(rule.target.field.clone(), value);
         }
         Ok(out)
+    }
+
+    /// The write of an update that sets only the core attributes in `set`
+    /// (top-level, single-valued, simple, each with a value), when it
+    /// depends on no other value of the account: every key feeds rules of
+    /// its own, reading it alone (no template, no write-once rule, no
+    /// field another rule also writes). `None` otherwise: the caller then
+    /// computes the write from the account as Drupal holds it.
+    pub fn write_of_own(&self, set: &Map<String, Value>) -> Option<DrupalWrite> {
+        let mut out = DrupalWrite::default();
+        for (key, value) in set {
+            if value.is_null() || value.is_array() || value.is_object() {
+                return None;
+            }
+            let mut feeds = false;
+            for rule in self.rules.iter().filter(|r| r.direction.writes()) {
+                let own = match &rule.source {
+                    Source::Attribute(path) => path.core && path.attr.eq_ignore_ascii_case(key),
+                    Source::Template(template) if template.reads(key) => return None,
+                    _ => false,
+                };
+                if !own {
+                    continue;
+                }
+                let path = rule.scim_path()?;
+                if path.sub.is_some()
+                    || path.filter.is_some()
+                    || path.multi_valued
+                    || path.complex
+                    || rule.write_once
+                {
+                    return None;
+                }
+                let shared = self
+                    .rules
+                    .iter()
+                    .filter(|r| r.direction.writes())
+                    .any(|other| {
+                        other.target.field == rule.target.field
+                            && other
+                                .scim_path()
+                                .is_none_or(|p| !p.core || !p.attr.eq_ignore_ascii_case(key))
+                    });
+                if shared {
+                    return None;
+                }
+                let values = rule.drupal_values(set, false);
+                if values.is_empty() {
+                    return None;
+                }
+                let encoded = rule.target.encode(&values).ok()?;
+                let members = match rule.target.is_relationship() {
+                    true => &mut out.relationships,
+                    false => &mut out.attributes,
+                };
+                members.insert(rule.target.field.clone(), encoded);
+                feeds = true;
+            }
+            if !feeds {
+                return None;
+            }
+        }
+        Some(out)
     }
 
     /// The canonical SCIM user for a Drupal user's JSON:API `attributes`

@@ -92,6 +92,14 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// Whether a placeholder reads the core attribute `attr`.
+    pub fn reads(&self, attr: &str) -> bool {
+        self.parts.iter().any(|part| match part {
+            Part::Placeholder(path) => path.core && path.attr.eq_ignore_ascii_case(attr),
+            Part::Text(_) => false,
+        })
+    }
+
     /// The filled-in text; `None` when no placeholder has a value. Missing
     /// values leave nothing behind, and runs of spaces are tidied to one.
     pub fn render(&self, user: &Map<String, Value>) -> Option<String> {

@@ -73,6 +73,36 @@ pub(super) fn user_write(
     event
 }
 
+/// A write to an account not read first (see `write_guard`): what it held
+/// before is unknown, so the event names what was written and, from
+/// Drupal's answer, what the account holds now.
+pub(super) fn unseen_user_write(
+    account_id: &str,
+    write: &UserWrite,
+    after: Option<&DrupalUser>,
+) -> AuditEvent {
+    let written = write.attributes.get("status").and_then(Value::as_bool);
+    let kind = match written {
+        Some(false) => EventKind::UserDeactivated,
+        Some(true) => EventKind::UserReactivated,
+        None => EventKind::UserUpdated,
+    };
+    let mut event = AuditEvent::new(kind, account_id, after.and_then(DrupalUser::name));
+    event.fields = write
+        .attributes
+        .keys()
+        .chain(write.relationships.keys())
+        .cloned()
+        .collect();
+    if written.is_some() {
+        event.active = Some(Change {
+            before: None,
+            after: after.and_then(status).or(written),
+        });
+    }
+    event
+}
+
 /// The role ids a write sets, when Drupal's answer is not there to name them.
 fn written_role_ids(write: &UserWrite) -> Vec<String> {
     write

@@ -171,9 +171,11 @@ impl Provisioner {
 /// names each.
 const SKIPPED_NAMED: usize = 5;
 
-/// One write to make.
+/// One write to make: to an account as read or seen, or to one not read
+/// (see `write_guard`), whose roles before it are unknown.
 struct Write<'u> {
-    user: &'u DrupalUser,
+    id: &'u str,
+    user: Option<&'u DrupalUser>,
     action: MemberAction,
 }
 
@@ -199,6 +201,11 @@ impl Provisioner {
             }
         };
         let (add, remove) = (normalized(add), normalized(remove));
+        if exact.is_none() {
+            if let Some(failure) = self.change_one_unseen(group, &add, &remove, catalog).await {
+                return self.one_unseen_changed(group, failure);
+            }
+        }
         let known = self.concerned_accounts(holders, &add, &remove).await?;
         let mut result = exact.map(|wanted| resulting_members(&wanted, &known));
 
@@ -217,6 +224,7 @@ impl Provisioner {
             |user| holds_role(user, group),
             |user| {
                 let why = self.protection(user, Some(group))?;
+                self.guard.refuse(&user.id);
                 audit::record(audited::refused_in_group(user, &why, &group.role));
                 Some(why)
             },
@@ -238,7 +246,14 @@ impl Provisioner {
         }
         let planned = writes.len();
         let write_failures: Vec<MemberFailure> = stream::iter(writes)
-            .map(|(user, action)| self.write_member(group, Write { user, action }))
+            .map(|(user, action)| {
+                let write = Write {
+                    id: &user.id,
+                    user: Some(user),
+                    action,
+                };
+                self.write_member(group, write)
+            })
             .buffer_unordered(MEMBER_WRITE_CONCURRENCY)
             .filter_map(|failure| async move { failure })
             .collect()
@@ -270,6 +285,73 @@ impl Provisioner {
         ))
     }
 
+    /// A change of one member whose account the bridge has not seen in the
+    /// window but that is on no list of accounts to refuse (see
+    /// `write_guard`): Entra's one-member PATCH in a reorganisation. The
+    /// write goes without a read; Drupal's 404 tells an unknown account,
+    /// and nothing else was written. `None` when the member must be read
+    /// first; else the write's failure, if any.
+    async fn change_one_unseen(
+        &self,
+        group: &ExposedGroup,
+        add: &BTreeSet<String>,
+        remove: &BTreeSet<String>,
+        catalog: &RoleCatalog,
+    ) -> Option<Option<MemberFailure>> {
+        let (id, action) = match (add.len(), remove.len()) {
+            (1, 0) => (add.first()?, MemberAction::Add),
+            (0, 1) => (remove.first()?, MemberAction::Remove),
+            _ => return None,
+        };
+        if uuid::Uuid::parse_str(id).is_err()
+            || catalog.is_role_id(id)
+            || self.seen.get(id).is_some()
+            || !self.clears_unread(id).await
+        {
+            return None;
+        }
+        let write = Write {
+            id,
+            user: None,
+            action,
+        };
+        Some(self.write_member(group, write).await)
+    }
+
+    /// The answer to a one-member change written without a read.
+    fn one_unseen_changed(
+        &self,
+        group: &ExposedGroup,
+        failure: Option<MemberFailure>,
+    ) -> Result<Option<Vec<String>>> {
+        let mut failures: Vec<MemberFailure> = failure.into_iter().collect();
+        let skipped = self.unknown_to_skip(&mut failures);
+        self.record_skipped(&group.display_name, &skipped, None);
+        tracing::info!(
+            group = %group.display_name,
+            role = %group.role,
+            applied = usize::from(failures.is_empty() && skipped.is_empty()),
+            failed = failures.len(),
+            "group membership changed"
+        );
+        if failures.is_empty() {
+            return Ok(None);
+        }
+        // Drupal's 404 wrote nothing; another failure (a timeout) may have.
+        let refused = failures
+            .iter()
+            .all(|f| matches!(f.problem, MemberProblem::UnknownUser));
+        Err(ProvisioningError::Membership(
+            MembershipFailures {
+                group: group.display_name.clone(),
+                applied: 0,
+                failures,
+                refused,
+            }
+            .logged(),
+        ))
+    }
+
     /// One relationship request; a removal of an account that vanished
     /// meanwhile is done, an addition to it is an unknown user.
     async fn write_member(&self, group: &ExposedGroup, write: Write<'_>) -> Option<MemberFailure> {
@@ -279,27 +361,29 @@ impl Provisioner {
         };
         let result = self
             .drupal
-            .change_roles(&write.user.id, method, std::slice::from_ref(&group.id))
+            .change_roles(write.id, method, std::slice::from_ref(&group.id))
             .await;
         // Its roles changed, or may have: a later write reads it again.
-        self.seen.forget(&write.user.id);
+        self.seen.forget(write.id);
         let kind = match write.action {
             MemberAction::Add => EventKind::GroupMemberAdded,
             MemberAction::Remove => EventKind::GroupMemberRemoved,
         };
-        let mut event = AuditEvent::new(kind, &write.user.id, write.user.name());
+        let mut event = AuditEvent::new(kind, write.id, write.user.and_then(DrupalUser::name));
         event.group = Some(group.role.clone());
-        let before = audited::role_names(&write.user.roles);
-        let mut after: Vec<String> = before
-            .iter()
-            .filter(|r| **r != group.role)
-            .cloned()
-            .collect();
-        if write.action == MemberAction::Add {
-            after.push(group.role.clone());
-            after.sort();
+        if let Some(user) = write.user {
+            let before = audited::role_names(&user.roles);
+            let mut after: Vec<String> = before
+                .iter()
+                .filter(|r| **r != group.role)
+                .cloned()
+                .collect();
+            if write.action == MemberAction::Add {
+                after.push(group.role.clone());
+                after.sort();
+            }
+            event.roles = Some(crate::audit::Change { before, after });
         }
-        event.roles = Some(crate::audit::Change { before, after });
         audit::record(match &result {
             Ok(()) => event,
             Err(e) => event.failed(e),
@@ -311,7 +395,7 @@ impl Provisioner {
             Err(e) => MemberProblem::Drupal(e),
         };
         Some(MemberFailure {
-            member: write.user.id.clone(),
+            member: write.id.to_string(),
             action: write.action,
             problem,
         })

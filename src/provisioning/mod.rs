@@ -20,6 +20,7 @@ mod term_groups;
 mod term_names;
 mod user_json;
 mod users;
+mod write_guard;
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
@@ -136,6 +137,7 @@ pub struct Provisioner {
     seen: seen_accounts::SeenAccounts,
     accounts: member_lookup::AccountLookup,
     term_names: term_names::TermNames,
+    guard: write_guard::WriteGuard,
 }
 
 impl Provisioner {
@@ -149,6 +151,8 @@ impl Provisioner {
         let counts = count_cache::CountCache::new(policy.count_cache);
         let roles = roles::RoleCache::new(policy.role_cache);
         let seen = seen_accounts::SeenAccounts::new(policy.account_cache);
+        let guard =
+            write_guard::WriteGuard::new(policy.account_cache, policy.protected_roles.clone());
         Ok(Provisioner {
             drupal,
             active,
@@ -160,6 +164,7 @@ impl Provisioner {
             seen,
             accounts: member_lookup::AccountLookup::new(member_lookup::BATCH_IDS),
             term_names: term_names::TermNames::default(),
+            guard,
         })
     }
 

@@ -229,6 +229,9 @@ impl Provisioner {
             if let Some(written) = self.patch_seen(id, request, &active).await? {
                 return Ok(written);
             }
+            if let Some(written) = self.patch_unseen(id, request, &active).await? {
+                return Ok(written);
+            }
         }
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
@@ -275,6 +278,84 @@ impl Provisioner {
             return Ok(None);
         }
         self.write_unread(&seen, write).await.map(Some)
+    }
+
+    /// A PATCH that sets simple attributes of its own (Entra's and Okta's
+    /// deactivation), of an account not seen in the window but on no list
+    /// of accounts to refuse (see `write_guard`): written without a read,
+    /// as a PATCH of an account just seen is. `None` when a read must come
+    /// first.
+    async fn patch_unseen(
+        &self,
+        id: &str,
+        request: &PatchRequest,
+        active: &ActiveMapping,
+    ) -> Result<Option<ScimUser>> {
+        let mut set = Map::new();
+        set.insert("id".into(), Value::String(id.to_string()));
+        let id = id.to_ascii_lowercase();
+        // A copy, even one that may not be written unread, is the
+        // account's: its own rules decide.
+        if uuid::Uuid::parse_str(&id).is_err() || self.seen.get(&id).is_some() {
+            return Ok(None);
+        }
+        apply_patch(&mut set, request, &*active.user_schema)?;
+        set.remove("id");
+        let Some(desired) = active.mapping.write_of_own(&set) else {
+            return Ok(None);
+        };
+        if desired.attributes.is_empty() && desired.relationships.is_empty() {
+            return Ok(None);
+        }
+        if !self.clears_unread(&id).await {
+            return Ok(None);
+        }
+        let write = UserWrite {
+            id: None,
+            attributes: desired.attributes,
+            relationships: desired.relationships,
+        };
+        let outcome = self.drupal.update_user(&id, &write).await;
+        let updated = match self.name_clash(outcome, &write, Some(&id)).await {
+            Ok(updated) => {
+                let name = updated.name().unwrap_or(id.as_str());
+                tracing::Span::current().record("user", name);
+                updated
+            }
+            Err(DrupalError::NotFound) => return Err(ProvisioningError::NotFound(id)),
+            Err(e) => {
+                audit::record(audited::unseen_user_write(&id, &write, None).failed(&e));
+                return Err(e.into());
+            }
+        };
+        if self.marker.is_marked(&updated) {
+            // Deprovisioned within the window: gone for SCIM. A write that
+            // sets only what these do cannot undo a deprovisioning.
+            self.guard.refuse(&id);
+            tracing::error!(
+                user = updated.name().unwrap_or_default(),
+                "an account SCIM DELETE deprovisioned less than account_cache_secs ago was written without a read; the write happened. Check the account, and set account_cache_secs: 0 to read before every write"
+            );
+            return Err(ProvisioningError::NotFound(id));
+        }
+        audit::record(audited::unseen_user_write(&id, &write, Some(&updated)));
+        if let Some(why) = self.must_not_write(&updated) {
+            self.guard.refuse(&id);
+            tracing::error!(
+                user = updated.name().unwrap_or_default(),
+                why,
+                "an account written without a read, on no list of accounts to refuse read less than account_cache_secs ago, became one the bridge must not change in between; the write happened. Check the account, and set account_cache_secs: 0 to read before every write"
+            );
+        }
+        Ok(Some(self.written(updated).await))
+    }
+
+    /// Whether a write may go to the account `id` without reading it: the
+    /// list of accounts to refuse, read less than `account_cache_secs` ago,
+    /// does not name it, and no role rule needs its current roles.
+    pub(super) async fn clears_unread(&self, id: &str) -> bool {
+        self.mapping().rule_roles().is_empty()
+            && self.guard.clears(id, &self.drupal, &self.marker).await
     }
 
     /// The write that turns `current` (rendered as `before`) into `after`.
@@ -332,6 +413,8 @@ impl Provisioner {
                 if let Some(field) = self.marker.field() {
                     write.attributes.insert(field.into(), Value::Bool(true));
                 }
+                // Gone for SCIM from now: no write reaches it unread.
+                self.guard.refuse(&current.id);
                 let outcome = match self.drupal.update_user(&current.id, &write).await {
                     Err(e) if self.marker.absorb_missing_field(&e) => {
                         write.attributes.retain(|k, _| k == "status");
@@ -741,6 +824,7 @@ impl Provisioner {
     fn ensure_writable(&self, user: &DrupalUser) -> Result<()> {
         match self.protection(user, None) {
             Some(why) => {
+                self.guard.refuse(&user.id);
                 audit::record(audited::refused(user, &why));
                 Err(ProvisioningError::Protected(why))
             }

@@ -41,5 +41,6 @@ mod sites;
 mod status_browser;
 mod term_groups;
 mod tls;
+mod unread_writes;
 mod users;
 mod versions;

@@ -137,8 +137,36 @@ async fn deactivate_after_a_lookup_makes_one_write() {
     }
 }
 
-/// What the bridge has not seen within `account_cache_secs`, and any PATCH
-/// whose outcome depends on the account's values, is read first.
+/// A deactivation of accounts the bridge has not seen: the first reads the
+/// list of accounts no write may reach unread (the anonymous account's id
+/// once per process, then the list), and every one until the list is
+/// `account_cache_secs` old makes only its write.
+#[tokio::test]
+async fn deactivations_of_accounts_not_seen_share_one_read_of_the_accounts_to_refuse() {
+    let (app, _) = ready_app().await;
+    let first = app.seed_user("unseen1", "unseen1@example.org");
+    let second = app.seed_user("unseen2", "unseen2@example.org");
+    let operations = json!([{"op": "Replace", "path": "active", "value": "False"}]);
+    let made = patch_requests(&app, &first, &operations).await;
+    assert_eq!(
+        made,
+        [
+            "GET /jsonapi/user/user".to_string(),
+            "GET /jsonapi/user/user".to_string(),
+            format!("PATCH /jsonapi/user/user/{first}")
+        ]
+    );
+    let made = patch_requests(&app, &second, &operations).await;
+    assert_eq!(made, [format!("PATCH /jsonapi/user/user/{second}")]);
+    assert_eq!(
+        app.drupal_user("unseen2").unwrap()["attributes"]["status"],
+        false
+    );
+}
+
+/// A PUT of an account the bridge has not seen within
+/// `account_cache_secs`, and any PATCH whose outcome depends on the
+/// account's values, is read first.
 #[tokio::test]
 async fn put_and_patch_of_an_account_not_seen_or_depending_on_its_values_read_first() {
     let (app, seen) = ready_app().await;
@@ -146,7 +174,7 @@ async fn put_and_patch_of_an_account_not_seen_or_depending_on_its_values_read_fi
     let cases = [
         (
             &unseen,
-            json!([{"op": "replace", "path": "active", "value": false}]),
+            json!([{"op": "replace", "path": "name.givenName", "value": "Una"}]),
         ),
         (
             &seen,

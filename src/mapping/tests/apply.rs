@@ -818,3 +818,52 @@ fn compiled_mapping_can_be_shared_between_threads() {
     fn shareable<T: Send + Sync>() {}
     shareable::<crate::mapping::Mapping>();
 }
+
+const OWN_VALUES: &str = r#"
+rules:
+  - scim: userName
+    drupal: name
+    transforms: [trim]
+  - scim: active
+    drupal: status
+    transforms:
+      - default: true
+  - scim: nickName
+    drupal: field_nick
+  - template: "{displayName} ({nickName})"
+    drupal: field_label
+  - {scim: externalId, drupal: field_scim_external_id, write_once: true}
+  - scim: name.givenName
+    drupal: field_given
+"#;
+
+#[test]
+fn an_update_of_values_of_their_own_is_written_without_the_account() {
+    let own = mapping(OWN_VALUES);
+    let write = own
+        .write_of_own(&object(json!({"active": false, "userName": " ann "})))
+        .unwrap();
+    assert_eq!(
+        Value::Object(write.attributes),
+        json!({"status": false, "name": "ann"})
+    );
+    assert!(write.relationships.is_empty());
+}
+
+#[test]
+fn an_update_that_depends_on_other_values_needs_the_account() {
+    let own = mapping(OWN_VALUES);
+    for set in [
+        // A template also reads it: the label needs displayName too.
+        json!({"nickName": "Annie"}),
+        json!({"externalId": "ext-1"}),
+        // Not a simple value.
+        json!({"name": {"givenName": "Ann"}}),
+        json!({"emails": [{"value": "a@example.org"}]}),
+        // Feeds no rule: only the account tells what the answer is.
+        json!({"title": "Boss"}),
+        json!({"active": null}),
+    ] {
+        assert_eq!(own.write_of_own(&object(set.clone())), None, "{set}");
+    }
+}
