@@ -15,6 +15,7 @@ use reqwest::Method;
 
 use super::audited;
 use super::roles::{ExposedGroup, RoleCatalog};
+use super::write_guard::Clearance;
 use super::{Provisioner, ProvisioningError};
 use crate::audit::{self, AuditEvent, EventKind};
 use crate::config::UnknownMembers;
@@ -306,7 +307,7 @@ impl Provisioner {
         if uuid::Uuid::parse_str(id).is_err()
             || catalog.is_role_id(id)
             || self.seen.get(id).is_some()
-            || !self.clears_unread(id).await
+            || self.clearance(id).await != Clearance::Clear
         {
             return None;
         }

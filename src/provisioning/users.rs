@@ -12,6 +12,7 @@ use super::render::render_user;
 use super::roles::{ExposedGroup, RoleCatalog};
 use super::seen_accounts::REMEMBERED_PER_LIST;
 use super::user_json::{write_user, write_users, UserJson};
+use super::write_guard::Clearance;
 use super::{
     ActiveMapping, Provisioner, ProvisioningError, ScimUser, UserList, UserQuery, CANDIDATE_LIMIT,
     DEFAULT_COUNT, MAX_RESULTS,
@@ -307,14 +308,17 @@ impl Provisioner {
         if desired.attributes.is_empty() && desired.relationships.is_empty() {
             return Ok(None);
         }
-        if !self.clears_unread(&id).await {
-            return Ok(None);
-        }
         let write = UserWrite {
             id: None,
             attributes: desired.attributes,
             relationships: desired.relationships,
         };
+        let clearance = self.clearance(&id).await;
+        match clearance {
+            Clearance::Clear => {}
+            Clearance::UnlessDeprovisioned if blocks_only(&write) => {}
+            Clearance::UnlessDeprovisioned | Clearance::Read => return Ok(None),
+        }
         let outcome = self.drupal.update_user(&id, &write).await;
         let updated = match self.name_clash(outcome, &write, Some(&id)).await {
             Ok(updated) => {
@@ -329,13 +333,15 @@ impl Provisioner {
             }
         };
         if self.marker.is_marked(&updated) {
-            // Deprovisioned within the window: gone for SCIM. A write that
-            // sets only what these do cannot undo a deprovisioning.
+            // Gone for SCIM. Blocking it again changed nothing; any other
+            // write went to an account deprovisioned inside the window.
             self.guard.refuse(&id);
-            tracing::error!(
-                user = updated.name().unwrap_or_default(),
-                "an account SCIM DELETE deprovisioned less than account_cache_secs ago was written without a read; the write happened. Check the account, and set account_cache_secs: 0 to read before every write"
-            );
+            if clearance == Clearance::Clear {
+                tracing::error!(
+                    user = updated.name().unwrap_or_default(),
+                    "an account SCIM DELETE deprovisioned less than account_cache_secs ago was written without a read; the write happened. Check the account, and set account_cache_secs: 0 to read before every write"
+                );
+            }
             return Err(ProvisioningError::NotFound(id));
         }
         audit::record(audited::unseen_user_write(&id, &write, Some(&updated)));
@@ -350,12 +356,14 @@ impl Provisioner {
         Ok(Some(self.written(updated).await))
     }
 
-    /// Whether a write may go to the account `id` without reading it: the
-    /// list of accounts to refuse, read less than `account_cache_secs` ago,
-    /// does not name it, and no role rule needs its current roles.
-    pub(super) async fn clears_unread(&self, id: &str) -> bool {
-        self.mapping().rule_roles().is_empty()
-            && self.guard.clears(id, &self.drupal, &self.marker).await
+    /// What the list of accounts to refuse, read less than
+    /// `account_cache_secs` ago, says of a write to the account `id`
+    /// without reading it; always a read when role rules need its roles.
+    pub(super) async fn clearance(&self, id: &str) -> Clearance {
+        if !self.mapping().rule_roles().is_empty() {
+            return Clearance::Read;
+        }
+        self.guard.clearance(id, &self.drupal, &self.marker).await
     }
 
     /// The write that turns `current` (rendered as `before`) into `after`.
@@ -1259,6 +1267,14 @@ fn differs_throughout(set: &Map<String, Value>, seen: &Map<String, Value>) -> bo
             }
             (value, seen_value) => seen_value != Some(value),
         })
+}
+
+/// Whether `write` only blocks the account: what a deprovisioned account
+/// already is, so that the write changes nothing on one.
+fn blocks_only(write: &UserWrite) -> bool {
+    write.relationships.is_empty()
+        && write.attributes.len() == 1
+        && write.attributes.get("status") == Some(&Value::Bool(false))
 }
 
 #[cfg(test)]

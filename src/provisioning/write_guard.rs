@@ -5,8 +5,11 @@
 //! `account_cache_secs`, the window the copies of seen accounts have.
 //!
 //! An account on the list, or any account while the list cannot be read
-//! or is too long, is read before a write, and refused from what Drupal
-//! holds now. Any other account may take a write that does not depend on
+//! or its protected part is too long, is read before a write, and refused
+//! from what Drupal holds now. Deprovisioned accounts only grow (each SCIM
+//! DELETE under `block` adds one): past ten pages of them the list leaves
+//! them out, and only a write that blocks the account may go unread,
+//! since it changes nothing on a deprovisioned one. Any other account may take a write that does not depend on
 //! its values (a deactivation, a group add) without the read: the list
 //! tells, as of less than the window ago, that it is none to refuse, as a
 //! copy of the account would. This serves writes to accounts the bridge
@@ -18,6 +21,7 @@
 //! when Drupal sends the account back, and the bridge logs an error.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -26,19 +30,38 @@ use crate::drupal::{
     CollectionQuery, Condition, DrupalClient, DrupalError, Operator, SortKey, DRUPAL_PAGE_CAP,
 };
 
-/// Pages of the list read at most (50 ids each). A site with more
-/// protected or deprovisioned accounts reads each account before a write,
-/// as without the list: reading it whole every window would cost more
-/// than it saves.
+/// Pages read at most of each part of the list (50 ids a page): the
+/// protected accounts, and the deprovisioned ones. Reading more every
+/// window would cost more than it saves.
 pub const MAX_PAGES: u16 = 10;
+
+/// What the list says of one account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clearance {
+    /// On no part of the list: a write that does not depend on the
+    /// account's values may go unread.
+    Clear,
+    /// Not protected; the site has more deprovisioned accounts than the
+    /// list holds, so it may be one. Only a write that leaves a
+    /// deprovisioned account as it is (blocking it) may go unread.
+    UnlessDeprovisioned,
+    /// Read it first.
+    Read,
+}
 
 /// The list as last read.
 #[derive(Debug, Clone)]
 enum Snapshot {
-    /// The ids (lower case) as Drupal held them at `at`.
-    Read { at: Instant, ids: HashSet<String> },
-    /// At `at` the list was longer than [`MAX_PAGES`], or could not be
-    /// read: every write reads first until the window has passed.
+    /// As Drupal held it at `at`: the protected accounts (and those found
+    /// to refuse since), and the deprovisioned ones unless too many.
+    Read {
+        at: Instant,
+        refused: HashSet<String>,
+        deprovisioned: Option<HashSet<String>>,
+    },
+    /// At `at` the protected accounts were more than [`MAX_PAGES`] hold,
+    /// or the list could not be read: every write reads first until the
+    /// window has passed.
     Unusable { at: Instant },
 }
 
@@ -58,6 +81,8 @@ pub struct WriteGuard {
     reading: tokio::sync::Mutex<()>,
     /// The anonymous account's id, which never changes once read.
     anonymous: tokio::sync::OnceCell<Option<String>>,
+    /// A part of the list was too long, and the operator was told.
+    told_too_long: [AtomicBool; 2],
 }
 
 impl WriteGuard {
@@ -68,20 +93,21 @@ impl WriteGuard {
             snapshot: Mutex::new(None),
             reading: tokio::sync::Mutex::new(()),
             anonymous: tokio::sync::OnceCell::new(),
+            told_too_long: [AtomicBool::new(false), AtomicBool::new(false)],
         }
     }
 
-    /// Whether a write may go to the account `id` (lower case) without
-    /// reading it first: it is on no list read less than the window ago.
-    /// `false` when the window is 0, or the list is unusable.
-    pub async fn clears(
+    /// What the list, read less than the window ago, says of the account
+    /// `id` (lower case). [`Clearance::Read`] when the window is 0 or the
+    /// list is unusable.
+    pub async fn clearance(
         &self,
         id: &str,
         drupal: &DrupalClient,
         marker: &DeprovisionMarker,
-    ) -> bool {
+    ) -> Clearance {
         if self.window.is_zero() {
-            return false;
+            return Clearance::Read;
         }
         if let Some(answer) = self.fresh(id) {
             return answer;
@@ -92,21 +118,27 @@ impl WriteGuard {
         }
         let at = Instant::now();
         let snapshot = match self.read(drupal, marker).await {
-            Ok(Some(ids)) => Snapshot::Read { at, ids },
+            Ok(Some((refused, deprovisioned))) => {
+                if deprovisioned.is_none() {
+                    self.tell_too_long(1, "deprovisioned accounts than the bridge lists: of the accounts it has not seen in account_cache_secs, only deactivations skip their read");
+                }
+                Snapshot::Read {
+                    at,
+                    refused,
+                    deprovisioned,
+                }
+            }
             Ok(None) => {
-                tracing::info!(
-                    pages = MAX_PAGES,
-                    "more protected or deprovisioned accounts than the bridge reads in a list: writes read each account first"
-                );
+                self.tell_too_long(0, "holders of protected roles than the bridge lists: writes to accounts it has not seen in account_cache_secs read each first");
                 Snapshot::Unusable { at }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "the list of accounts to refuse cannot be read: writes read each account first");
+                tracing::warn!(error = %e, "the list of accounts to refuse cannot be read: writes to accounts not seen in account_cache_secs read each first");
                 Snapshot::Unusable { at }
             }
         };
         *self.lock() = Some(snapshot);
-        self.fresh(id).unwrap_or(false)
+        self.fresh(id).unwrap_or(Clearance::Read)
     }
 
     /// Puts an account the bridge found to be one to refuse, or made one
@@ -114,20 +146,31 @@ impl WriteGuard {
     pub fn refuse(&self, id: &str) {
         let id = id.to_ascii_lowercase();
         let mut snapshot = self.lock();
-        if let Some(Snapshot::Read { ids, .. }) = snapshot.as_mut() {
-            ids.insert(id);
+        if let Some(Snapshot::Read { refused, .. }) = snapshot.as_mut() {
+            refused.insert(id);
         }
     }
 
     /// The answer from a list read less than the window ago.
-    fn fresh(&self, id: &str) -> Option<bool> {
+    fn fresh(&self, id: &str) -> Option<Clearance> {
         let snapshot = self.lock();
         let snapshot = snapshot
             .as_ref()
             .filter(|s| s.at().elapsed() < self.window)?;
         Some(match snapshot {
-            Snapshot::Read { ids, .. } => !ids.contains(id),
-            Snapshot::Unusable { .. } => false,
+            Snapshot::Read { refused, .. } if refused.contains(id) => Clearance::Read,
+            Snapshot::Read {
+                deprovisioned: Some(ids),
+                ..
+            } => match ids.contains(id) {
+                true => Clearance::Read,
+                false => Clearance::Clear,
+            },
+            Snapshot::Read {
+                deprovisioned: None,
+                ..
+            } => Clearance::UnlessDeprovisioned,
+            Snapshot::Unusable { .. } => Clearance::Read,
         })
     }
 
@@ -135,64 +178,89 @@ impl WriteGuard {
         self.snapshot.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The list, or `None` when it is longer than [`MAX_PAGES`].
+    /// Once per process for each part of the list.
+    fn tell_too_long(&self, part: usize, what: &str) {
+        if !self.told_too_long[part].swap(true, Ordering::Relaxed) {
+            tracing::info!(pages = MAX_PAGES, "more {what}");
+        }
+    }
+
+    /// The protected accounts, and the deprovisioned ones (`None` when
+    /// more than [`MAX_PAGES`] hold); `None` when the protected ones are
+    /// more than that.
+    #[allow(clippy::type_complexity)]
     async fn read(
         &self,
         drupal: &DrupalClient,
         marker: &DeprovisionMarker,
-    ) -> Result<Option<HashSet<String>>, DrupalError> {
+    ) -> Result<Option<(HashSet<String>, Option<HashSet<String>>)>, DrupalError> {
         let anonymous = self
             .anonymous
             .get_or_try_init(|| drupal.anonymous_account())
             .await?;
-        let mut ids: HashSet<String> = anonymous.iter().cloned().collect();
-        loop {
-            match self.read_pages(drupal, marker).await {
+        let mut refused: HashSet<String> = anonymous.iter().cloned().collect();
+        // Both parts in one read while they fit; else the protected part
+        // alone, and the deprovisioned accounts stay unknown.
+        let both = loop {
+            let filter = refused_accounts(&self.protected_roles, marker.field());
+            match ids_of(drupal, filter).await {
                 Err(e) if marker.absorb_missing_field(&e) => continue,
-                Err(e) => return Err(e),
-                Ok(None) => return Ok(None),
-                Ok(Some(found)) => {
-                    ids.extend(found);
-                    return Ok(Some(ids));
-                }
+                other => break other?,
             }
-        }
-    }
-
-    async fn read_pages(
-        &self,
-        drupal: &DrupalClient,
-        marker: &DeprovisionMarker,
-    ) -> Result<Option<Vec<String>>, DrupalError> {
-        let query = CollectionQuery {
-            filter: Some(refused_accounts(&self.protected_roles, marker.field())),
-            sort: vec![SortKey {
-                field: "drupal_internal__uid".into(),
-                descending: false,
-            }],
-            limit: Some(DRUPAL_PAGE_CAP),
-            fields: Some(vec!["name".into(), "drupal_internal__uid".into()]),
-            ..Default::default()
         };
-        let mut page = drupal.list_users(&query).await?;
-        let mut ids: Vec<String> = Vec::new();
-        let mut read: u16 = 1;
-        loop {
-            ids.extend(page.users.iter().map(|u| u.id.to_ascii_lowercase()));
-            let Some(next) = page.next_query.take() else {
-                return Ok(Some(ids));
-            };
-            if read >= MAX_PAGES {
-                return Ok(None);
+        let deprovisioned = match both {
+            Some(ids) => {
+                refused.extend(ids);
+                Some(HashSet::new())
             }
-            page = drupal.next_users(&next).await?;
-            read += 1;
-        }
+            None => {
+                let protected =
+                    ids_of(drupal, refused_accounts(&self.protected_roles, None)).await?;
+                let Some(protected) = protected else {
+                    return Ok(None);
+                };
+                refused.extend(protected);
+                None
+            }
+        };
+        Ok(Some((refused, deprovisioned)))
     }
 }
 
-/// uid 1, the holders of `protected_roles`, and the accounts the marker
-/// `field` marks.
+/// The ids (lower case) of the accounts matching `filter`, or `None` when
+/// they fill more than [`MAX_PAGES`].
+async fn ids_of(
+    drupal: &DrupalClient,
+    filter: Condition,
+) -> Result<Option<Vec<String>>, DrupalError> {
+    let query = CollectionQuery {
+        filter: Some(filter),
+        sort: vec![SortKey {
+            field: "drupal_internal__uid".into(),
+            descending: false,
+        }],
+        limit: Some(DRUPAL_PAGE_CAP),
+        fields: Some(vec!["name".into(), "drupal_internal__uid".into()]),
+        ..Default::default()
+    };
+    let mut page = drupal.list_users(&query).await?;
+    let mut ids: Vec<String> = Vec::new();
+    let mut read: u16 = 1;
+    loop {
+        ids.extend(page.users.iter().map(|u| u.id.to_ascii_lowercase()));
+        let Some(next) = page.next_query.take() else {
+            return Ok(Some(ids));
+        };
+        if read >= MAX_PAGES {
+            return Ok(None);
+        }
+        page = drupal.next_users(&next).await?;
+        read += 1;
+    }
+}
+
+/// uid 1 and the holders of `protected_roles`, and with `marker` the
+/// accounts it marks: one flat OR group.
 fn refused_accounts(protected_roles: &[String], marker: Option<&str>) -> Condition {
     let mut any = vec![Condition::field("drupal_internal__uid", Operator::Eq, "1")];
     if !protected_roles.is_empty() {
@@ -202,35 +270,46 @@ fn refused_accounts(protected_roles: &[String], marker: Option<&str>) -> Conditi
             values: protected_roles.to_vec(),
         });
     }
-    if let Some(field) = marker {
-        any.push(Condition::field(field, Operator::Eq, "1"));
+    any.extend(marker.map(|field| Condition::field(field, Operator::Eq, "1")));
+    match any.len() {
+        1 => any.remove(0),
+        _ => Condition::any(any),
     }
-    Condition::any(any)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn guard_with(ids: &[&str], age: Duration) -> WriteGuard {
+    fn guard_with(refused: &[&str], deprovisioned: Option<&[&str]>, age: Duration) -> WriteGuard {
         let guard = WriteGuard::new(Duration::from_secs(10), vec!["administrator".into()]);
+        let set = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect();
         *guard.lock() = Some(Snapshot::Read {
             at: Instant::now() - age,
-            ids: ids.iter().map(|s| s.to_string()).collect(),
+            refused: set(refused),
+            deprovisioned: deprovisioned.map(set),
         });
         guard
     }
 
     #[test]
     fn a_fresh_list_clears_the_accounts_it_does_not_name() {
-        let guard = guard_with(&["a"], Duration::ZERO);
-        assert_eq!(guard.fresh("a"), Some(false));
-        assert_eq!(guard.fresh("b"), Some(true));
+        let guard = guard_with(&["a"], Some(&["d"]), Duration::ZERO);
+        assert_eq!(guard.fresh("a"), Some(Clearance::Read));
+        assert_eq!(guard.fresh("d"), Some(Clearance::Read));
+        assert_eq!(guard.fresh("b"), Some(Clearance::Clear));
+    }
+
+    #[test]
+    fn without_the_deprovisioned_accounts_only_a_block_may_go_unread() {
+        let guard = guard_with(&["a"], None, Duration::ZERO);
+        assert_eq!(guard.fresh("a"), Some(Clearance::Read));
+        assert_eq!(guard.fresh("b"), Some(Clearance::UnlessDeprovisioned));
     }
 
     #[test]
     fn a_list_older_than_the_window_answers_nothing() {
-        let guard = guard_with(&["a"], Duration::from_secs(11));
+        let guard = guard_with(&["a"], Some(&[]), Duration::from_secs(11));
         assert_eq!(guard.fresh("b"), None);
     }
 
@@ -238,7 +317,7 @@ mod tests {
     fn an_unusable_list_clears_nobody_until_the_window_passed() {
         let guard = WriteGuard::new(Duration::from_secs(10), Vec::new());
         *guard.lock() = Some(Snapshot::Unusable { at: Instant::now() });
-        assert_eq!(guard.fresh("b"), Some(false));
+        assert_eq!(guard.fresh("b"), Some(Clearance::Read));
         *guard.lock() = Some(Snapshot::Unusable {
             at: Instant::now() - Duration::from_secs(11),
         });
@@ -247,36 +326,39 @@ mod tests {
 
     #[test]
     fn an_account_found_to_refuse_joins_the_list() {
-        let guard = guard_with(&[], Duration::ZERO);
+        let guard = guard_with(&[], None, Duration::ZERO);
         guard.refuse("B");
-        assert_eq!(guard.fresh("b"), Some(false));
+        assert_eq!(guard.fresh("b"), Some(Clearance::Read));
     }
 
     #[test]
     fn the_query_names_uid_1_the_protected_roles_and_the_marker() {
-        let pairs = CollectionQuery {
-            filter: Some(refused_accounts(
-                &["administrator".into(), "auditor".into()],
-                Some("field_scim_deprovisioned"),
-            )),
-            ..Default::default()
-        }
-        .to_pairs("user--user");
-        let text: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let text = text.join("&");
-        assert!(text.contains("OR"), "{text}");
-        assert!(text.contains("drupal_internal__uid"), "{text}");
+        let text = |filter: Condition| {
+            CollectionQuery {
+                filter: Some(filter),
+                ..Default::default()
+            }
+            .to_pairs("user--user")
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&")
+        };
+        let both = text(refused_accounts(
+            &["administrator".into(), "auditor".into()],
+            Some("field_scim_deprovisioned"),
+        ));
+        assert!(both.contains("OR"), "{both}");
+        assert!(both.contains("drupal_internal__uid"), "{both}");
         assert!(
-            text.contains("roles.meta.drupal_internal__target_id"),
-            "{text}"
+            both.contains("roles.meta.drupal_internal__target_id"),
+            "{both}"
         );
-        assert!(text.contains("=auditor"), "{text}");
-        assert!(text.contains("field_scim_deprovisioned"), "{text}");
-        let without = CollectionQuery {
-            filter: Some(refused_accounts(&[], None)),
-            ..Default::default()
-        }
-        .to_pairs("user--user");
-        assert!(!without.iter().any(|(_, v)| v.contains("roles")));
+        assert!(both.contains("=auditor"), "{both}");
+        assert!(both.contains("field_scim_deprovisioned"), "{both}");
+        assert_eq!(both.matches("[group]").count(), 1, "one flat group: {both}");
+        let first = text(refused_accounts(&[], None));
+        assert!(!first.contains("roles"), "{first}");
+        assert!(first.contains("drupal_internal__uid"), "{first}");
     }
 }

@@ -277,3 +277,67 @@ async fn the_list_is_read_once_for_concurrent_writes() {
     // The anonymous account's id and the list, once.
     assert_eq!(reads.len(), 2, "{reads:?}");
 }
+
+#[tokio::test]
+async fn with_more_deprovisioned_accounts_than_the_list_holds_only_deactivations_go_unread() {
+    let app = spawn_app().await;
+    let left: Vec<AccountSeed> = (0..501)
+        .map(|i| {
+            let mut seed = AccountSeed::new(&format!("left{i:03}"));
+            seed.mail = Some(format!("left{i:03}@example.org"));
+            seed.status = false;
+            seed.fields
+                .insert("field_scim_deprovisioned".into(), json!(true));
+            seed
+        })
+        .collect();
+    let left = app.drupal.insert_users(&left).unwrap();
+    list_read(&app).await;
+
+    // A deactivation of an account not seen: written unread.
+    let id = app.seed_user("ada", "ada@example.org");
+    let answer = app.patch(&format!("/Users/{id}"), &set_active(false)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(made(&app), [format!("PATCH /jsonapi/user/user/{id}")]);
+
+    // One of the deprovisioned: blocking it again changes nothing, and it
+    // is gone for SCIM.
+    app.drupal.clear_requests();
+    app.patch(&format!("/Users/{}", left[7]), &set_active(false))
+        .await
+        .assert_scim_error(404, None);
+    assert_eq!(
+        app.drupal_user("left007").unwrap()["attributes"]["status"],
+        false
+    );
+    // A reactivation, and a group add, may not go unread to one of them:
+    // read, and refused.
+    app.drupal.clear_requests();
+    app.patch(&format!("/Users/{}", left[8]), &set_active(true))
+        .await
+        .assert_scim_error(404, None);
+    let group = app.group_id("editor").await;
+    app.patch(&format!("/Groups/{group}"), &add_member(&left[9]))
+        .await
+        .assert_scim_error(400, Some("invalidValue"));
+    assert_eq!(app.drupal_writes(), Vec::<String>::new());
+    assert_eq!(
+        app.drupal_user("left008").unwrap()["attributes"]["status"],
+        false
+    );
+    assert_eq!(app.roles_of("left009"), Vec::<String>::new());
+
+    // A group add of an account not seen reads it too.
+    let bea = app.seed_user("bea", "bea@example.org");
+    app.drupal.clear_requests();
+    let answer = app
+        .patch(&format!("/Groups/{group}"), &add_member(&bea))
+        .await;
+    assert_eq!(answer.status, 204, "{}", answer.body);
+    assert!(
+        made(&app).iter().any(|r| r == "GET /jsonapi/user/user"),
+        "{:?}",
+        made(&app)
+    );
+    assert_eq!(app.roles_of("bea"), vec!["editor"]);
+}

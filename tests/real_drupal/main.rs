@@ -22,3 +22,4 @@ mod flows;
 mod probe;
 mod site;
 mod term_groups;
+mod unread_writes;
