@@ -366,6 +366,9 @@ impl Provisioner {
             .await;
         // Its roles changed, or may have: a later write reads it again.
         self.seen.forget(write.id);
+        if result.is_ok() && write.action == MemberAction::Add {
+            self.granted(write.id, [group.role.as_str()]);
+        }
         let kind = match write.action {
             MemberAction::Add => EventKind::GroupMemberAdded,
             MemberAction::Remove => EventKind::GroupMemberRemoved,

@@ -841,6 +841,9 @@ impl Provisioner {
                         .write_term_member(vocabulary, term_id, user, action, &plan)
                         .await;
                     self.seen.forget(&user.id);
+                    let names: Vec<String> =
+                        plan.grant.iter().map(|id| catalog.role_name(id)).collect();
+                    self.granted(&user.id, names.iter().map(String::as_str));
                     let kind = match action {
                         MemberAction::Add => EventKind::GroupMemberAdded,
                         MemberAction::Remove => EventKind::GroupMemberRemoved,

@@ -337,6 +337,7 @@ impl Provisioner {
             // write went to an account deprovisioned inside the window.
             self.guard.refuse(&id);
             if clearance == Clearance::Clear {
+                audit::record(audited::unseen_user_write(&id, &write, Some(&updated)));
                 tracing::error!(
                     user = updated.name().unwrap_or_default(),
                     "an account SCIM DELETE deprovisioned less than account_cache_secs ago was written without a read; the write happened. Check the account, and set account_cache_secs: 0 to read before every write"
@@ -354,6 +355,18 @@ impl Provisioner {
             );
         }
         Ok(Some(self.written(updated).await))
+    }
+
+    /// An account was granted the roles `roles` (machine names), or may
+    /// have been: one that now holds a protected role joins the list of
+    /// accounts to refuse at once, not when the list is read again.
+    pub(super) fn granted<'r>(&self, id: &str, roles: impl IntoIterator<Item = &'r str>) {
+        if roles
+            .into_iter()
+            .any(|role| self.policy.protected_roles.iter().any(|p| p == role))
+        {
+            self.guard.refuse(id);
+        }
     }
 
     /// What the list of accounts to refuse, read less than
@@ -947,6 +960,9 @@ impl Provisioner {
     /// The answer after a write, which Drupal answered with the account.
     async fn written(&self, user: DrupalUser) -> ScimUser {
         self.counts.clear();
+        if self.must_not_write(&user).is_some() {
+            self.guard.refuse(&user.id);
+        }
         let user = Arc::new(user);
         self.seen.remember(&user);
         self.render_written(&user).await

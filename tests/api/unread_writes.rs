@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 
 use drupal_scim_bridge::standin::AccountSeed;
 
-use crate::helpers::{patch_op, spawn_app, spawn_app_with, Options, TestApp};
+use crate::helpers::{
+    patch_op, spawn_app, spawn_app_exposing_admins, spawn_app_with, Options, TestApp,
+};
 
 fn set_active(active: bool) -> Value {
     patch_op(json!([{"op": "replace", "path": "active", "value": active}]))
@@ -340,4 +342,32 @@ async fn with_more_deprovisioned_accounts_than_the_list_holds_only_deactivations
         made(&app)
     );
     assert_eq!(app.roles_of("bea"), vec!["editor"]);
+}
+
+#[tokio::test]
+async fn an_account_a_group_made_protected_is_read_before_the_next_write() {
+    let app = spawn_app_exposing_admins().await;
+    let admins = app.group_id("Admins").await;
+    list_read(&app).await;
+    let id = app.seed_user("pia", "pia@example.org");
+    let answer = app
+        .patch(&format!("/Groups/{admins}"), &add_member(&id))
+        .await;
+    assert_eq!(answer.status, 204, "{}", answer.body);
+    assert_eq!(
+        made(&app),
+        [format!("POST /jsonapi/user/user/{id}/relationships/roles")]
+    );
+    assert_eq!(app.roles_of("pia"), vec!["administrator"]);
+
+    // The list read before does not name her; the grant put her on it.
+    app.drupal.clear_requests();
+    app.patch(&format!("/Users/{id}"), &set_active(false))
+        .await
+        .assert_scim_error(403, None);
+    assert_eq!(made(&app), [format!("GET /jsonapi/user/user/{id}")]);
+    assert_eq!(
+        app.drupal_user("pia").unwrap()["attributes"]["status"],
+        true
+    );
 }
