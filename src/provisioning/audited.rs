@@ -50,12 +50,7 @@ pub(super) fn user_write(
         .or_else(|| before.and_then(DrupalUser::name))
         .or_else(|| write.attributes.get("name").and_then(Value::as_str));
     let mut event = AuditEvent::new(kind, account_id, name);
-    event.fields = write
-        .attributes
-        .keys()
-        .chain(write.relationships.keys())
-        .cloned()
-        .collect();
+    event.fields = written_fields(write);
     if written.is_some() {
         event.active = Some(Change {
             before: was,
@@ -88,12 +83,7 @@ pub(super) fn unseen_user_write(
         None => EventKind::UserUpdated,
     };
     let mut event = AuditEvent::new(kind, account_id, after.and_then(DrupalUser::name));
-    event.fields = write
-        .attributes
-        .keys()
-        .chain(write.relationships.keys())
-        .cloned()
-        .collect();
+    event.fields = written_fields(write);
     if written.is_some() {
         event.active = Some(Change {
             before: None,
@@ -101,6 +91,16 @@ pub(super) fn unseen_user_write(
         });
     }
     event
+}
+
+/// The names of the Drupal fields `write` sets (never their values).
+fn written_fields(write: &UserWrite) -> Vec<String> {
+    write
+        .attributes
+        .keys()
+        .chain(write.relationships.keys())
+        .cloned()
+        .collect()
 }
 
 /// The role ids a write sets, when Drupal's answer is not there to name them.

@@ -412,3 +412,24 @@ pub fn url_encode(text: &str) -> String {
         })
         .collect()
 }
+
+/// A PATCH that sets `active`, as Entra and Okta deactivate.
+pub fn set_active(active: bool) -> Value {
+    patch_op(json!([{"op": "replace", "path": "active", "value": active}]))
+}
+
+/// "METHOD path" of the user requests that reached the stand-in since the
+/// last clear.
+pub fn made(app: &TestApp) -> Vec<String> {
+    app.drupal
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/jsonapi/user/user"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+/// Entra's form: one member added per PATCH.
+pub fn add_member(id: &str) -> Value {
+    patch_op(json!([{"op": "add", "path": "members", "value": [{"value": id}]}]))
+}

@@ -5,26 +5,12 @@
 //! back to Drupal for the account as it is now.
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::helpers::{
-    captured_logs, mapping_with, patch_op, spawn_app, spawn_app_exposing_admins, spawn_app_with,
-    Options,
+    add_member, captured_logs, made, mapping_with, patch_op, set_active, spawn_app,
+    spawn_app_exposing_admins, spawn_app_with, Options,
 };
-
-fn set_active(active: bool) -> Value {
-    patch_op(json!([{"op": "replace", "path": "active", "value": active}]))
-}
-
-/// "METHOD path" of what reached the stand-in since the last clear.
-fn made(app: &crate::helpers::TestApp) -> Vec<String> {
-    app.drupal
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.starts_with("/jsonapi/user/user"))
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect()
-}
 
 #[tokio::test]
 async fn a_patch_setting_the_value_seen_asks_drupal_and_writes_what_changed_there() {
@@ -216,11 +202,6 @@ async fn role_rules_and_account_cache_secs_0_make_every_write_read_first() {
             ]
         );
     }
-}
-
-/// Entra's form: one member added per PATCH.
-fn add_member(id: &str) -> Value {
-    patch_op(json!([{"op": "add", "path": "members", "value": [{"value": id}]}]))
 }
 
 #[tokio::test]

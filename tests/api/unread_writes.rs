@@ -8,31 +8,14 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use drupal_scim_bridge::standin::AccountSeed;
 
 use crate::helpers::{
-    patch_op, spawn_app, spawn_app_exposing_admins, spawn_app_with, Options, TestApp,
+    add_member, made, patch_op, set_active, spawn_app, spawn_app_exposing_admins, spawn_app_with,
+    Options, TestApp,
 };
-
-fn set_active(active: bool) -> Value {
-    patch_op(json!([{"op": "replace", "path": "active", "value": active}]))
-}
-
-fn add_member(id: &str) -> Value {
-    patch_op(json!([{"op": "add", "path": "members", "value": [{"value": id}]}]))
-}
-
-/// "METHOD path" of what reached the stand-in since the last clear.
-fn made(app: &TestApp) -> Vec<String> {
-    app.drupal
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.starts_with("/jsonapi/user/user"))
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect()
-}
 
 /// Reads the list, by deactivating an account nobody minds.
 async fn list_read(app: &TestApp) {
