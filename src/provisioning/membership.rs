@@ -367,7 +367,7 @@ impl Provisioner {
         // Its roles changed, or may have: a later write reads it again.
         self.seen.forget(write.id);
         if result.is_ok() && write.action == MemberAction::Add {
-            self.granted(write.id, [group.role.as_str()]);
+            self.guard.granted(write.id, [group.role.as_str()]);
         }
         let kind = match write.action {
             MemberAction::Add => EventKind::GroupMemberAdded,

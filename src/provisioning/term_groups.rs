@@ -843,7 +843,8 @@ impl Provisioner {
                     self.seen.forget(&user.id);
                     let names: Vec<String> =
                         plan.grant.iter().map(|id| catalog.role_name(id)).collect();
-                    self.granted(&user.id, names.iter().map(String::as_str));
+                    self.guard
+                        .granted(&user.id, names.iter().map(String::as_str));
                     let kind = match action {
                         MemberAction::Add => EventKind::GroupMemberAdded,
                         MemberAction::Remove => EventKind::GroupMemberRemoved,

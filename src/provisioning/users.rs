@@ -346,27 +346,7 @@ impl Provisioner {
             return Err(ProvisioningError::NotFound(id));
         }
         audit::record(audited::unseen_user_write(&id, &write, Some(&updated)));
-        if let Some(why) = self.must_not_write(&updated) {
-            self.guard.refuse(&id);
-            tracing::error!(
-                user = updated.name().unwrap_or_default(),
-                why,
-                "an account written without a read, on no list of accounts to refuse read less than account_cache_secs ago, became one the bridge must not change in between; the write happened. Check the account, and set account_cache_secs: 0 to read before every write"
-            );
-        }
-        Ok(Some(self.written(updated).await))
-    }
-
-    /// An account was granted the roles `roles` (machine names), or may
-    /// have been: one that now holds a protected role joins the list of
-    /// accounts to refuse at once, not when the list is read again.
-    pub(super) fn granted<'r>(&self, id: &str, roles: impl IntoIterator<Item = &'r str>) {
-        if roles
-            .into_iter()
-            .any(|role| self.policy.protected_roles.iter().any(|p| p == role))
-        {
-            self.guard.refuse(id);
-        }
+        Ok(Some(self.written_unread(updated).await))
     }
 
     /// What the list of accounts to refuse, read less than
@@ -947,14 +927,22 @@ impl Provisioner {
                 return Err(e.into());
             }
         };
+        Ok(self.written_unread(updated).await)
+    }
+
+    /// The answer after a write made without a read. Drupal's answer tells
+    /// whether the account became one the bridge must not change in
+    /// between; too late to refuse, so the operator is told (and
+    /// [`Self::written`] puts it on the list of accounts to refuse).
+    async fn written_unread(&self, updated: DrupalUser) -> ScimUser {
         if let Some(why) = self.must_not_write(&updated) {
             tracing::error!(
                 user = updated.name().unwrap_or_default(),
                 why,
-                "an account written without a read, as the bridge had seen it less than account_cache_secs ago, changed in Drupal in between into one the bridge must not change; the write happened. Check the account, and set account_cache_secs: 0 to read before every write"
+                "an account written without a read (seen, or on no list of accounts to refuse, less than account_cache_secs ago) changed in Drupal in between into one the bridge must not change; the write happened. Check the account, and set account_cache_secs: 0 to read before every write"
             );
         }
-        Ok(self.written(updated).await)
+        self.written(updated).await
     }
 
     /// The answer after a write, which Drupal answered with the account.

@@ -9,10 +9,10 @@
 //! from what Drupal holds now. Deprovisioned accounts only grow (each SCIM
 //! DELETE under `block` adds one): past ten pages of them the list leaves
 //! them out, and only a write that blocks the account may go unread,
-//! since it changes nothing on a deprovisioned one. Any other account may take a write that does not depend on
-//! its values (a deactivation, a group add) without the read: the list
-//! tells, as of less than the window ago, that it is none to refuse, as a
-//! copy of the account would. This serves writes to accounts the bridge
+//! since it changes nothing on a deprovisioned one. Any other account may
+//! take a write that does not depend on its values (a deactivation, a group
+//! add) without the read: the list tells, as of less than the window ago,
+//! that it is none to refuse, as a copy of the account would. This serves writes to accounts the bridge
 //! has not seen in the window, such as a deprovisioning run or a
 //! reorganisation's group adds that follow a sync by minutes.
 //!
@@ -52,12 +52,13 @@ pub enum Clearance {
 /// The list as last read.
 #[derive(Debug, Clone)]
 enum Snapshot {
-    /// As Drupal held it at `at`: the protected accounts (and those found
-    /// to refuse since), and the deprovisioned ones unless too many.
+    /// As Drupal held it at `at`: the accounts to refuse (and those found
+    /// to refuse since), the deprovisioned ones among them unless too
+    /// many (`deprovisioned_listed`).
     Read {
         at: Instant,
         refused: HashSet<String>,
-        deprovisioned: Option<HashSet<String>>,
+        deprovisioned_listed: bool,
     },
     /// At `at` the protected accounts were more than [`MAX_PAGES`] hold,
     /// or the list could not be read: every write reads first until the
@@ -118,14 +119,14 @@ impl WriteGuard {
         }
         let at = Instant::now();
         let snapshot = match self.read(drupal, marker).await {
-            Ok(Some((refused, deprovisioned))) => {
-                if deprovisioned.is_none() {
+            Ok(Some((refused, deprovisioned_listed))) => {
+                if !deprovisioned_listed {
                     self.tell_too_long(1, "deprovisioned accounts than the bridge lists: of the accounts it has not seen in account_cache_secs, only deactivations skip their read");
                 }
                 Snapshot::Read {
                     at,
                     refused,
-                    deprovisioned,
+                    deprovisioned_listed,
                 }
             }
             Ok(None) => {
@@ -151,6 +152,18 @@ impl WriteGuard {
         }
     }
 
+    /// An account was granted the roles `roles` (machine names), or may
+    /// have been: one that now holds a protected role joins the list at
+    /// once, not when the list is read again.
+    pub fn granted<'r>(&self, id: &str, roles: impl IntoIterator<Item = &'r str>) {
+        if roles
+            .into_iter()
+            .any(|role| self.protected_roles.iter().any(|p| p == role))
+        {
+            self.refuse(id);
+        }
+    }
+
     /// The answer from a list read less than the window ago.
     fn fresh(&self, id: &str) -> Option<Clearance> {
         let snapshot = self.lock();
@@ -160,14 +173,11 @@ impl WriteGuard {
         Some(match snapshot {
             Snapshot::Read { refused, .. } if refused.contains(id) => Clearance::Read,
             Snapshot::Read {
-                deprovisioned: Some(ids),
+                deprovisioned_listed: true,
                 ..
-            } => match ids.contains(id) {
-                true => Clearance::Read,
-                false => Clearance::Clear,
-            },
+            } => Clearance::Clear,
             Snapshot::Read {
-                deprovisioned: None,
+                deprovisioned_listed: false,
                 ..
             } => Clearance::UnlessDeprovisioned,
             Snapshot::Unusable { .. } => Clearance::Read,
@@ -185,15 +195,14 @@ impl WriteGuard {
         }
     }
 
-    /// The protected accounts, and the deprovisioned ones (`None` when
-    /// more than [`MAX_PAGES`] hold); `None` when the protected ones are
-    /// more than that.
-    #[allow(clippy::type_complexity)]
+    /// The accounts to refuse, and whether the deprovisioned ones are
+    /// among them (not when more than [`MAX_PAGES`] hold them); `None` when
+    /// the protected ones alone are more than that.
     async fn read(
         &self,
         drupal: &DrupalClient,
         marker: &DeprovisionMarker,
-    ) -> Result<Option<(HashSet<String>, Option<HashSet<String>>)>, DrupalError> {
+    ) -> Result<Option<(HashSet<String>, bool)>, DrupalError> {
         let anonymous = self
             .anonymous
             .get_or_try_init(|| drupal.anonymous_account())
@@ -208,10 +217,10 @@ impl WriteGuard {
                 other => break other?,
             }
         };
-        let deprovisioned = match both {
+        let deprovisioned_listed = match both {
             Some(ids) => {
                 refused.extend(ids);
-                Some(HashSet::new())
+                true
             }
             None => {
                 let protected =
@@ -220,10 +229,10 @@ impl WriteGuard {
                     return Ok(None);
                 };
                 refused.extend(protected);
-                None
+                false
             }
         };
-        Ok(Some((refused, deprovisioned)))
+        Ok(Some((refused, deprovisioned_listed)))
     }
 }
 
@@ -281,20 +290,19 @@ fn refused_accounts(protected_roles: &[String], marker: Option<&str>) -> Conditi
 mod tests {
     use super::*;
 
-    fn guard_with(refused: &[&str], deprovisioned: Option<&[&str]>, age: Duration) -> WriteGuard {
+    fn guard_with(refused: &[&str], deprovisioned_listed: bool, age: Duration) -> WriteGuard {
         let guard = WriteGuard::new(Duration::from_secs(10), vec!["administrator".into()]);
-        let set = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect();
         *guard.lock() = Some(Snapshot::Read {
             at: Instant::now() - age,
-            refused: set(refused),
-            deprovisioned: deprovisioned.map(set),
+            refused: refused.iter().map(|s| s.to_string()).collect(),
+            deprovisioned_listed,
         });
         guard
     }
 
     #[test]
     fn a_fresh_list_clears_the_accounts_it_does_not_name() {
-        let guard = guard_with(&["a"], Some(&["d"]), Duration::ZERO);
+        let guard = guard_with(&["a", "d"], true, Duration::ZERO);
         assert_eq!(guard.fresh("a"), Some(Clearance::Read));
         assert_eq!(guard.fresh("d"), Some(Clearance::Read));
         assert_eq!(guard.fresh("b"), Some(Clearance::Clear));
@@ -302,14 +310,14 @@ mod tests {
 
     #[test]
     fn without_the_deprovisioned_accounts_only_a_block_may_go_unread() {
-        let guard = guard_with(&["a"], None, Duration::ZERO);
+        let guard = guard_with(&["a"], false, Duration::ZERO);
         assert_eq!(guard.fresh("a"), Some(Clearance::Read));
         assert_eq!(guard.fresh("b"), Some(Clearance::UnlessDeprovisioned));
     }
 
     #[test]
     fn a_list_older_than_the_window_answers_nothing() {
-        let guard = guard_with(&["a"], Some(&[]), Duration::from_secs(11));
+        let guard = guard_with(&["a"], true, Duration::from_secs(11));
         assert_eq!(guard.fresh("b"), None);
     }
 
@@ -326,7 +334,7 @@ mod tests {
 
     #[test]
     fn an_account_found_to_refuse_joins_the_list() {
-        let guard = guard_with(&[], None, Duration::ZERO);
+        let guard = guard_with(&[], false, Duration::ZERO);
         guard.refuse("B");
         assert_eq!(guard.fresh("b"), Some(Clearance::Read));
     }
