@@ -15,6 +15,10 @@
 //!   cargo run --release --example bench_throughput -- --target direct \
 //!     --url http://127.0.0.1:8888 --user admin --pass P --group engineering \
 //!     --concurrency 16 --users 200 --prefix run2
+//!
+//! `--burn-us N` (direct only) also spends N microseconds of CPU on another
+//! thread for every operation: a stand-in for the CPU a proxy on the same
+//! machine takes from Drupal, to tell that cost from the proxy's behaviour.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,6 +38,8 @@ enum Target {
 }
 
 struct Bench {
+    /// One token per finished operation for the CPU burner, if any.
+    burn: Option<std::sync::mpsc::Sender<()>>,
     http: reqwest::Client,
     target: Target,
     /// The group's SCIM id (bridge) or the role's UUID (direct).
@@ -185,6 +191,9 @@ async fn run(
                     lock(&latencies).push(took);
                     *lock(&statuses).entry(status).or_default() += 1;
                     lock(&results)[i] = id;
+                    if let Some(burn) = &bench.burn {
+                        let _ = burn.send(());
+                    }
                 }
             })
         })
@@ -352,7 +361,12 @@ async fn main() -> Result<(), String> {
         }
         other => return Err(format!("--target {other}: bridge or direct")),
     };
+    let burn_us: u64 = args
+        .get("burn-us")
+        .map_or(Ok(0), |v| v.parse())
+        .map_err(|_| "--burn-us: a number of microseconds")?;
     let bench = Arc::new(Bench {
+        burn: (burn_us > 0).then(|| burner(Duration::from_micros(burn_us))),
         http,
         target,
         group,
@@ -364,6 +378,20 @@ async fn main() -> Result<(), String> {
     run(&bench, Phase::AddToGroup, ids, concurrency).await;
     println!("idp_cpu_s={:.2}", own_cpu_secs());
     Ok(())
+}
+
+/// A thread that spins for `each` per token it receives.
+fn burner(each: Duration) -> std::sync::mpsc::Sender<()> {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        while rx.recv().is_ok() {
+            let until = Instant::now() + each;
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        }
+    });
+    tx
 }
 
 /// User and system CPU seconds this process has used.
