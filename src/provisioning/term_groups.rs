@@ -841,10 +841,8 @@ impl Provisioner {
                         .write_term_member(vocabulary, term_id, user, action, &plan)
                         .await;
                     self.seen.forget(&user.id);
-                    let names: Vec<String> =
-                        plan.grant.iter().map(|id| catalog.role_name(id)).collect();
                     self.guard
-                        .granted(&user.id, names.iter().map(String::as_str));
+                        .granted(&user.id, plan.grant.iter().map(|id| catalog.role_name(id)));
                     let kind = match action {
                         MemberAction::Add => EventKind::GroupMemberAdded,
                         MemberAction::Remove => EventKind::GroupMemberRemoved,

@@ -932,23 +932,31 @@ impl Provisioner {
 
     /// The answer after a write made without a read. Drupal's answer tells
     /// whether the account became one the bridge must not change in
-    /// between; too late to refuse, so the operator is told (and
-    /// [`Self::written`] puts it on the list of accounts to refuse).
+    /// between; too late to refuse, so the operator is told (and the
+    /// account goes on the list of accounts to refuse).
     async fn written_unread(&self, updated: DrupalUser) -> ScimUser {
-        if let Some(why) = self.must_not_write(&updated) {
+        let why = self.must_not_write(&updated);
+        if let Some(why) = &why {
             tracing::error!(
                 user = updated.name().unwrap_or_default(),
                 why,
                 "an account written without a read (seen, or on no list of accounts to refuse, less than account_cache_secs ago) changed in Drupal in between into one the bridge must not change; the write happened. Check the account, and set account_cache_secs: 0 to read before every write"
             );
         }
-        self.written(updated).await
+        self.answer_written(updated, why.is_some()).await
     }
 
     /// The answer after a write, which Drupal answered with the account.
     async fn written(&self, user: DrupalUser) -> ScimUser {
+        let refuse = self.must_not_write(&user).is_some();
+        self.answer_written(user, refuse).await
+    }
+
+    /// Remembers the account Drupal answered a write with (on the list of
+    /// accounts to refuse when `refuse`) and renders it.
+    async fn answer_written(&self, user: DrupalUser, refuse: bool) -> ScimUser {
         self.counts.clear();
-        if self.must_not_write(&user).is_some() {
+        if refuse {
             self.guard.refuse(&user.id);
         }
         let user = Arc::new(user);

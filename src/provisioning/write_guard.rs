@@ -12,9 +12,10 @@
 //! since it changes nothing on a deprovisioned one. Any other account may
 //! take a write that does not depend on its values (a deactivation, a group
 //! add) without the read: the list tells, as of less than the window ago,
-//! that it is none to refuse, as a copy of the account would. This serves writes to accounts the bridge
-//! has not seen in the window, such as a deprovisioning run or a
-//! reorganisation's group adds that follow a sync by minutes.
+//! that it is none to refuse, as a copy of the account would. This serves
+//! writes to accounts the bridge has not seen in the window, such as a
+//! deprovisioning run or a reorganisation's group adds that follow a sync
+//! by minutes.
 //!
 //! What it cannot know is the same as for a copy: an account that became
 //! one to refuse in Drupal within the window. The write's answer shows it
@@ -155,10 +156,10 @@ impl WriteGuard {
     /// An account was granted the roles `roles` (machine names), or may
     /// have been: one that now holds a protected role joins the list at
     /// once, not when the list is read again.
-    pub fn granted<'r>(&self, id: &str, roles: impl IntoIterator<Item = &'r str>) {
+    pub fn granted(&self, id: &str, roles: impl IntoIterator<Item = impl AsRef<str>>) {
         if roles
             .into_iter()
-            .any(|role| self.protected_roles.iter().any(|p| p == role))
+            .any(|role| self.protected_roles.iter().any(|p| p == role.as_ref()))
         {
             self.refuse(id);
         }
