@@ -8,7 +8,7 @@
 //! `/Users/.search`), and the rest of the path is read by hand. It is an id
 //! exactly when `{id}` would have matched it (`[^/]+` to the end): one
 //! non-empty segment after a `/`. The id is added to the request's match
-//! as a value the handlers' `web::Path<String>` decodes the way it decoded
+//! as a value the handlers' [`Id`] decodes the way `web::Path` decoded
 //! the captured segment. Any other rest (`/Users/`, `/Users/a/b`,
 //! `/Users/a/`) is given to the scope's fallback (`no_such_route`), which is
 //! what answered those paths before.
@@ -28,8 +28,39 @@ use actix_web::http::Method;
 use actix_web::{Error, Route};
 use futures_util::future::LocalBoxFuture;
 
-/// The name of the id in the request's match (`web::Path<String>`).
+/// The name of the id in the request's match (read by [`Id`]).
 const ID: &str = "id";
+
+/// The `{id}` of a by-id route (`/Users/{id}`, `/Schemas/{id}`…), read by
+/// name and percent-decoded as `web::Path` decodes it. Taken by name
+/// because below `/sites/{site}/scim/v2` the match holds the site as well,
+/// which a `web::Path<String>` (one value, whatever its name) refuses.
+pub struct Id(String);
+
+impl std::ops::Deref for Id {
+    type Target = String;
+
+    fn deref(&self) -> &String {
+        &self.0
+    }
+}
+
+impl actix_web::FromRequest for Id {
+    type Error = Error;
+    type Future = std::future::Ready<Result<Id, Error>>;
+
+    fn from_request(
+        req: &actix_web::HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> Self::Future {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            id: String,
+        }
+        let named = actix_web::web::Path::<Named>::from_request(req, payload).into_inner();
+        std::future::ready(named.map(|named| Id(named.into_inner().id)))
+    }
+}
 
 /// An endpoint's `{prefix}/{id}` routes.
 pub struct ById {

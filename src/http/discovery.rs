@@ -7,6 +7,7 @@ use actix_web::middleware::{self, Next};
 use actix_web::{web, HttpRequest, HttpResponse, Resource, ResponseError};
 
 use super::bulk::BulkLimits;
+use super::by_id::Id;
 use super::error::ApiError;
 use super::request_log::label;
 use super::{base_url, only, scim_json, AppState};
@@ -84,7 +85,7 @@ async fn schemas(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
 async fn schema(
     req: HttpRequest,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: Id,
 ) -> Result<HttpResponse, ApiError> {
     label(&req, "get_schema", Some(id.clone()));
     let body = state
@@ -107,7 +108,7 @@ async fn resource_types(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
 async fn resource_type(
     req: HttpRequest,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: Id,
 ) -> Result<HttpResponse, ApiError> {
     label(&req, "get_resource_type", Some(id.clone()));
     let body = state

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use super::by_id::ById;
+use super::by_id::{ById, Id};
 use super::error::ApiError;
 use super::request_log::label;
 use super::{
@@ -91,7 +91,7 @@ async fn respond_list(
 async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: Id,
     query: Query,
 ) -> Result<HttpResponse, ApiError> {
     label(&req, "get_group", Some(id.clone()));
@@ -131,7 +131,7 @@ async fn create(
 async fn replace(
     req: HttpRequest,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: Id,
     query: Query,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -157,7 +157,7 @@ async fn replace(
 async fn patch(
     req: HttpRequest,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: Id,
     query: Query,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -187,7 +187,7 @@ async fn patch(
 async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: Id,
 ) -> Result<HttpResponse, ApiError> {
     label(&req, "delete_group", Some(id.clone()));
     state.provisioner.delete_group(&id).await?;

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use super::by_id::ById;
+use super::by_id::{ById, Id};
 use super::error::ApiError;
 use super::request_log::label;
 use super::{
@@ -97,7 +97,7 @@ async fn respond_list(
 async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: Id,
     query: Query,
 ) -> Result<HttpResponse, ApiError> {
     label(&req, "get_user", Some(id.clone()));
@@ -140,7 +140,7 @@ async fn create(
 async fn replace(
     req: HttpRequest,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: Id,
     query: Query,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -164,7 +164,7 @@ async fn replace(
 async fn patch(
     req: HttpRequest,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: Id,
     query: Query,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -188,7 +188,7 @@ async fn patch(
 async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: Id,
 ) -> Result<HttpResponse, ApiError> {
     label(&req, "delete_user", Some(id.clone()));
     let if_match = version_condition(&req, IF_MATCH)?;

@@ -268,6 +268,92 @@ async fn each_site_provisions_its_own_drupal_with_its_own_mapping() {
     );
 }
 
+/// Below `/sites/{site}/scim/v2` the match holds the site as well as the
+/// id: every by-id endpoint still reads its id (it once answered 404
+/// "wrong number of parameters" to all of them).
+#[tokio::test]
+async fn every_by_id_endpoint_answers_below_a_site() {
+    let sites = Sites::start(&["physics", "chem-2"], &[]).await;
+    let token = sites.site("physics").token.clone();
+    let created = sites.create_user("physics", &token, "ada").await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let user = format!("/Users/{id}");
+    let call = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let (sites, token) = (&sites, token.clone());
+        async move {
+            sites
+                .call(method, "physics", &path, Some(&token), body.as_ref())
+                .await
+        }
+    };
+
+    let read = call(reqwest::Method::GET, user.clone(), None).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(read.body["userName"], "ada");
+    let patched = call(
+        reqwest::Method::PATCH,
+        user.clone(),
+        Some(
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": false}]}),
+        ),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let held = sites.site("physics").drupal.user_by_name("ada").unwrap();
+    assert_eq!(held.attribute("status"), Some(&json!(false)));
+    let put = call(
+        reqwest::Method::PUT,
+        user.clone(),
+        Some(
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "ada", "active": true,
+            "emails": [{"value": "ada@example.org", "primary": true}]}),
+        ),
+    )
+    .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(put.body["active"], true);
+    // Another site's id space: the same id is no user of chem-2.
+    let elsewhere = sites.get("chem-2", &user).await;
+    elsewhere.assert_scim_error(404, None);
+
+    let groups = sites.get("physics", "/Groups").await;
+    let group = groups.body["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let group_path = format!("/Groups/{group}");
+    let added = call(
+        reqwest::Method::PATCH,
+        group_path.clone(),
+        Some(
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]}),
+        ),
+    )
+    .await;
+    assert!(matches!(added.status, 200 | 204), "{}", added.body);
+    let group_read = call(reqwest::Method::GET, group_path, None).await;
+    assert_eq!(group_read.status, 200, "{}", group_read.body);
+    assert_eq!(group_read.body["members"][0]["value"], json!(id));
+
+    for path in [
+        "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
+        "/ResourceTypes/User",
+    ] {
+        let answer = call(reqwest::Method::GET, path.to_string(), None).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+    }
+
+    let deleted = call(reqwest::Method::DELETE, user.clone(), None).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    call(reqwest::Method::GET, user, None)
+        .await
+        .assert_scim_error(404, None);
+}
+
 #[tokio::test]
 async fn a_sites_credentials_open_no_other_site_and_show_nothing_of_it() {
     let sites = Sites::start(&["a", "b"], &[]).await;
