@@ -32,6 +32,11 @@ const CSRF_HEADER: HeaderName = HeaderName::from_static("x-csrf-token");
 const FLOOD_PAUSE: Duration = Duration::from_secs(60);
 /// A token is renewed this long before it expires, at most.
 const TOKEN_MARGIN: Duration = Duration::from_secs(30);
+/// How long an answer that showed the login valid (a write, a user with
+/// its name) vouches for the answers that cannot tell: an empty collection
+/// is also all an anonymous caller gets for a filter on `name` or `mail`.
+/// Past it, such an answer is checked with `GET /jsonapi` first.
+pub const PROOF_WINDOW: Duration = Duration::from_secs(2);
 
 /// What one request carries, and which login it came from.
 #[derive(Clone)]
@@ -41,6 +46,8 @@ pub struct Credentials {
     /// Which session or token these are, so that a request that found them
     /// stale discards exactly these and not a newer login.
     generation: u64,
+    /// Random, new with each login: see [`Credentials::cache_key`].
+    cache_key: u64,
 }
 
 impl Credentials {
@@ -53,6 +60,23 @@ impl Credentials {
 
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// Whether these are a session cookie.
+    pub fn is_session(&self) -> bool {
+        self.headers.iter().any(|(name, _)| name == COOKIE)
+    }
+
+    /// A value no one else knows, new with each login, that the client
+    /// puts in the filter of user collections. Drupal 10's dynamic page
+    /// cache keeps the 403 it gives a caller whose session is gone for a
+    /// filter on `roles` or `mail` ("not authorized to filter by…") and
+    /// serves it to every later caller of that URL, the bridge's new login
+    /// included, until its cache is cleared. With the key in the filter,
+    /// the URLs of a new login are new to Drupal's cache, and no visitor
+    /// can spoil them beforehand.
+    pub fn cache_key(&self) -> u64 {
+        self.cache_key
     }
 }
 
@@ -76,6 +100,10 @@ struct State {
 pub struct Authenticator {
     method: Method,
     state: RwLock<State>,
+    /// The login last shown valid by an answer, and when.
+    proven: std::sync::Mutex<Option<(u64, Instant)>>,
+    /// Basic auth's [`Credentials::cache_key`]: there is no login to renew it.
+    basic_cache_key: u64,
     /// Held while logging in: the single flight.
     login: tokio::sync::Mutex<()>,
     /// Told how each login ended.
@@ -141,6 +169,8 @@ impl Authenticator {
         Ok(Authenticator {
             method,
             state: RwLock::new(State::default()),
+            proven: std::sync::Mutex::new(None),
+            basic_cache_key: rand::random(),
             login: tokio::sync::Mutex::new(()),
             observer: Arc::default(),
         })
@@ -185,6 +215,7 @@ impl Authenticator {
                 return Ok(Credentials {
                     headers: vec![(AUTHORIZATION, value.clone())],
                     generation: 0,
+                    cache_key: self.basic_cache_key,
                 });
             }
             Method::Login(login) => login,
@@ -212,6 +243,7 @@ impl Authenticator {
                 let credentials = Credentials {
                     headers,
                     generation: state.generation,
+                    cache_key: rand::random(),
                 };
                 state.current = Some(Arc::new(Current {
                     credentials: credentials.clone(),
@@ -296,6 +328,21 @@ impl Authenticator {
             tracing::info!(target: "drupal", reason = why, "the Drupal login is no longer valid; logging in again");
             state.current = None;
         }
+    }
+
+    /// An answer showed the login `generation` valid just now.
+    pub fn proven(&self, generation: u64) {
+        *self.proven.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((generation, Instant::now()));
+    }
+
+    /// Whether an answer showed the login `generation` valid less than
+    /// [`PROOF_WINDOW`] ago.
+    pub fn recently_proven(&self, generation: u64) -> bool {
+        matches!(
+            *self.proven.lock().unwrap_or_else(PoisonError::into_inner),
+            Some((proven, at)) if proven == generation && at.elapsed() < PROOF_WINDOW
+        )
     }
 
     /// `discard` for whatever credentials are current: Drupal said, outside

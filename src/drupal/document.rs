@@ -296,6 +296,15 @@ impl UserDocument {
             .as_ref()
             .is_some_and(UserResourceFields::is_stripped_user)
     }
+
+    /// Whether Drupal sent a user with its `name`, which it shows no
+    /// anonymous caller.
+    pub fn shows_user(&self) -> bool {
+        self.data
+            .as_ref()
+            .is_some_and(|data| data.kind.as_ref().and_then(Value::as_str) == Some(USER_TYPE))
+            && !self.is_stripped_user()
+    }
 }
 
 impl UserResourceFields {

@@ -25,6 +25,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use thread_local::ThreadLocal;
 
+pub use auth::PROOF_WINDOW;
 pub use call_count::count_calls;
 pub use document::{DrupalRole, DrupalUser, RoleRef, UserDocument, UserWrite};
 pub use error::DrupalError;
@@ -112,6 +113,12 @@ enum Unauthenticated {
     /// Another 403: a permission problem, or a lost session (an anonymous
     /// caller may not write, nor filter on fields such as `mail`).
     Forbidden,
+    /// The answer deletes the session cookie: Drupal no longer holds the
+    /// session, and ran the request as anonymous.
+    SessionEnded,
+    /// An answer that cannot tell (an empty collection), and `GET /jsonapi`
+    /// with the same credentials shows Drupal runs them as anonymous.
+    Anonymous,
 }
 
 impl Unauthenticated {
@@ -122,7 +129,20 @@ impl Unauthenticated {
                 "Drupal refused the session or token (401, or CSRF token refused)"
             }
             Unauthenticated::Forbidden => "a request was refused with 403",
+            Unauthenticated::SessionEnded => "Drupal's answer deletes the session cookie",
+            Unauthenticated::Anonymous => {
+                "an empty collection, and GET /jsonapi shows Drupal ran the request as anonymous"
+            }
         }
+    }
+
+    /// Whether the answer alone shows the credentials are not accepted (a
+    /// 403 or stripped data may also be about the data).
+    fn is_certain(self) -> bool {
+        matches!(
+            self,
+            Unauthenticated::Refused | Unauthenticated::SessionEnded | Unauthenticated::Anonymous
+        )
     }
 }
 
@@ -531,8 +551,21 @@ impl DrupalClient {
         loop {
             let (outcome, unauthenticated, generation, sent) = match self.credentials().await {
                 Ok(credentials) => {
-                    let (outcome, unauthenticated) =
+                    let (mut outcome, mut unauthenticated) =
                         self.send(method, path, body, &credentials).await;
+                    if unauthenticated.is_none() {
+                        unauthenticated = self.vouch(method, &outcome, &credentials).await;
+                    }
+                    if matches!(
+                        unauthenticated,
+                        Some(Unauthenticated::SessionEnded | Unauthenticated::Anonymous)
+                    ) {
+                        // Whatever it says, the answer is an anonymous
+                        // caller's: never the bridge's data.
+                        outcome = Err(DrupalError::Credentials(
+                            "Drupal ran the bridge's request as anonymous: its login is no longer accepted".into(),
+                        ));
+                    }
                     (outcome, unauthenticated, credentials.generation(), true)
                 }
                 Err(e) => (Err(e), None, 0, false),
@@ -547,7 +580,7 @@ impl DrupalClient {
                 // towards Drupal's flood lock.
                 if inner.auth.renews() {
                     inner.auth.discard(generation, why.describe());
-                } else if !probed && why != Unauthenticated::Refused {
+                } else if !probed && !why.is_certain() {
                     probed = true;
                     if let Ok(credentials) = self.credentials().await {
                         if let (Ok(entry), _) = self
@@ -559,7 +592,7 @@ impl DrupalClient {
                             }
                         }
                     }
-                } else if why == Unauthenticated::Refused {
+                } else if why.is_certain() {
                     inner.auth.discard(generation, why.describe());
                 }
                 // A refused request changed nothing: sending it again after
@@ -588,6 +621,43 @@ impl DrupalClient {
                 }
                 None => return Err(error),
             }
+        }
+    }
+
+    /// Whether a request that succeeded ran as anonymous, when its answer
+    /// cannot tell: an empty collection is all an anonymous caller gets for
+    /// a filter on `name` or `mail`, so unless another answer showed the
+    /// login valid within [`auth::PROOF_WINDOW`], `GET /jsonapi` is asked
+    /// who the credentials are. Answers that show it (a write, a user with
+    /// its name) are recorded.
+    async fn vouch<T: Answer>(
+        &self,
+        method: &Method,
+        outcome: &Result<T, DrupalError>,
+        credentials: &Credentials,
+    ) -> Option<Unauthenticated> {
+        let answer = outcome.as_ref().ok()?;
+        let auth = &self.inner.auth;
+        let generation = credentials.generation();
+        // Drupal refuses every write of an anonymous caller (401).
+        if *method != Method::GET || answer.shows_user_data() {
+            auth.proven(generation);
+            return None;
+        }
+        if !answer.is_empty_collection() || auth.recently_proven(generation) {
+            return None;
+        }
+        match self
+            .send::<Value>(&Method::GET, "/jsonapi", None, credentials)
+            .await
+        {
+            (Ok(entry), _) if account_of(&entry).is_none() => Some(Unauthenticated::Anonymous),
+            (Ok(_), _) => {
+                auth.proven(generation);
+                None
+            }
+            // Drupal cannot say now: the answer stands.
+            (Err(_), _) => None,
         }
     }
 
@@ -623,7 +693,14 @@ impl DrupalClient {
         body: Option<&[u8]>,
         credentials: &Credentials,
     ) -> (Result<T, DrupalError>, Option<Unauthenticated>) {
-        let url = self.url(path);
+        let mut url = self.url(path);
+        if is_filtered_user_collection(path) {
+            // See `Credentials::cache_key`: a condition every account meets.
+            let key = format!("filter[login{:016x}][condition]", credentials.cache_key());
+            url.query_pairs_mut()
+                .append_pair(&[&key, "[path]"].concat(), "drupal_internal__uid")
+                .append_pair(&[&key, "[operator]"].concat(), "IS NOT NULL");
+        }
         let http = match self.http() {
             Ok(http) => http,
             Err(e) => return (Err(e), None),
@@ -640,6 +717,7 @@ impl DrupalClient {
             return (Err(redirected), None);
         }
         let status = response.status();
+        let session_ended = credentials.is_session() && deletes_session_cookie(&response);
         let is_html = response
             .headers()
             .get(CONTENT_TYPE)
@@ -650,6 +728,7 @@ impl DrupalClient {
             Err(e) => Err(transport_error(&e)),
         };
         let unauthenticated = match &outcome {
+            _ if session_ended => Some(Unauthenticated::SessionEnded),
             Ok(body) if body.is_stripped_user_data() => Some(Unauthenticated::Stripped),
             Err(DrupalError::Credentials(_)) => Some(Unauthenticated::Refused),
             Err(DrupalError::Forbidden(detail)) if detail.contains("X-CSRF-Token") => {
@@ -679,6 +758,36 @@ fn call_outcome<T>(outcome: &Result<T, DrupalError>) -> CallOutcome {
     }
 }
 
+/// Whether the answer deletes Drupal's session cookie (`SESS…` or, over
+/// HTTPS, `SSESS…`), as Drupal does when the cookie names a session it no
+/// longer holds (expired, logged out, cleared): the request ran as
+/// anonymous, whatever its answer looks like.
+fn deletes_session_cookie(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|cookie| {
+            let (name, rest) = cookie.split_once('=').unwrap_or((cookie, ""));
+            let value = rest.split(';').next().unwrap_or_default();
+            let expired = rest
+                .split(';')
+                .any(|attribute| attribute.trim().eq_ignore_ascii_case("max-age=0"));
+            (name.starts_with("SESS") || name.starts_with("SSESS"))
+                && (value == "deleted" || expired)
+        })
+}
+
+/// Whether `path` asks for users with a filter, the requests Drupal's
+/// dynamic page cache can answer with another caller's 403 (see
+/// [`Credentials::cache_key`]).
+fn is_filtered_user_collection(path: &str) -> bool {
+    path.strip_prefix(USERS)
+        .and_then(|rest| rest.strip_prefix('?'))
+        .is_some_and(|query| query.contains("filter%5B") || query.contains("filter["))
+}
+
 /// The UUID of the account a `GET /jsonapi` ran as (`meta.links.me`);
 /// `None` when it ran as anonymous.
 fn account_of(entry_point: &Value) -> Option<String> {
@@ -686,6 +795,27 @@ fn account_of(entry_point: &Value) -> Option<String> {
         .pointer("/meta/links/me/meta/id")
         .and_then(Value::as_str)
         .map(str::to_string)
+}
+
+/// Whether `body` holds a user with its `name`, which Drupal never shows
+/// an anonymous caller.
+fn shows_user_data(body: &Value) -> bool {
+    let named = |item: &Value| {
+        item.get("type").and_then(Value::as_str) == Some(document::USER_TYPE)
+            && item.pointer("/attributes/name").is_some()
+    };
+    match body.get("data") {
+        Some(item @ Value::Object(_)) => named(item),
+        Some(Value::Array(items)) => items.iter().any(named),
+        _ => false,
+    }
+}
+
+/// Whether `body` is a collection without items (`"data": []`).
+fn is_empty_collection(body: &Value) -> bool {
+    body.get("data")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
 }
 
 /// User data the bridge's account would see whole, but that came back with
@@ -775,6 +905,13 @@ trait Answer: serde::de::DeserializeOwned + Send {
     /// Whether Drupal sent user data with only `display_name`, as it does
     /// to anonymous callers.
     fn is_stripped_user_data(&self) -> bool;
+    /// Whether Drupal sent user data with the `name` anonymous callers
+    /// never see: the request ran as the bridge's account.
+    fn shows_user_data(&self) -> bool;
+    /// Whether the answer is a collection with no item: all an anonymous
+    /// caller gets for a filter on a field it may not see (`name`, `mail`),
+    /// so it tells nothing of the login.
+    fn is_empty_collection(&self) -> bool;
     /// A made-up answer (dry run) as this kind.
     fn from_value(value: Value) -> Result<Self, DrupalError>;
     /// The answer read from Drupal's bytes.
@@ -793,6 +930,12 @@ impl Answer for Value {
     fn is_stripped_user_data(&self) -> bool {
         is_stripped_user_data(self)
     }
+    fn shows_user_data(&self) -> bool {
+        shows_user_data(self)
+    }
+    fn is_empty_collection(&self) -> bool {
+        is_empty_collection(self)
+    }
     fn from_value(value: Value) -> Result<Self, DrupalError> {
         Ok(value)
     }
@@ -807,6 +950,12 @@ impl Answer for UserDocument {
     }
     fn is_stripped_user_data(&self) -> bool {
         self.is_stripped_user()
+    }
+    fn shows_user_data(&self) -> bool {
+        self.shows_user()
+    }
+    fn is_empty_collection(&self) -> bool {
+        false
     }
     fn from_value(value: Value) -> Result<Self, DrupalError> {
         serde_json::from_value(value)

@@ -7,7 +7,10 @@
 use serde_json::Value;
 
 use super::document::UserCollection;
-use super::{is_stripped_user_data, next_query, Answer, DrupalError, DrupalUser, UserPage};
+use super::{
+    is_empty_collection, is_stripped_user_data, next_query, shows_user_data, Answer, DrupalError,
+    DrupalUser, UserPage,
+};
 
 /// A user collection as the client reads Drupal's answer.
 #[derive(Debug)]
@@ -35,6 +38,21 @@ impl Answer for CollectionAnswer {
         match self {
             CollectionAnswer::Read(collection) => collection.stripped_user_data,
             CollectionAnswer::Any(body) => is_stripped_user_data(body),
+        }
+    }
+    fn shows_user_data(&self) -> bool {
+        match self {
+            // Anonymous callers get every item stripped.
+            CollectionAnswer::Read(collection) => {
+                !collection.users.is_empty() && !collection.stripped_user_data
+            }
+            CollectionAnswer::Any(body) => shows_user_data(body),
+        }
+    }
+    fn is_empty_collection(&self) -> bool {
+        match self {
+            CollectionAnswer::Read(collection) => collection.users.is_empty(),
+            CollectionAnswer::Any(body) => is_empty_collection(body),
         }
     }
     fn from_value(value: Value) -> Result<Self, DrupalError> {

@@ -260,6 +260,12 @@ impl Sessions {
     }
 }
 
+/// The `Set-Cookie` value that deletes the session cookie, as Drupal sends
+/// it to a cookie whose session is gone.
+pub(crate) fn deleted_session_cookie() -> String {
+    format!("{SESSION_COOKIE}=deleted; expires=Thu, 01 Jan 1970 00:00:01 GMT; Max-Age=0; path=/; HttpOnly")
+}
+
 /// The `Set-Cookie` value for a session id.
 pub(crate) fn session_cookie(id: &str, now: i64) -> String {
     let expires = chrono::DateTime::from_timestamp(now + SESSION_LIFETIME, 0)

@@ -166,9 +166,21 @@ fn jsonapi(site: &mut Site, incoming: &Incoming, route: Route, query: Query) -> 
         check_csrf(site, &ctx, &presented)?;
         dispatch(site, &ctx, &route)
     });
-    match outcome {
+    let reply = match outcome {
         Ok(reply) => reply,
         Err(failure) => render_failure(site, failure, &presented, &url),
+    };
+    // Drupal ends a session its cookie names but it no longer holds: the
+    // answer deletes the cookie (seen on Drupal 10.2.6).
+    let gone = presented.basic.is_none()
+        && presented.bearer.is_none()
+        && presented
+            .session
+            .as_deref()
+            .is_some_and(|id| site.sessions.get(id).is_none());
+    match gone {
+        true => reply.with_header("Set-Cookie", super::auth::deleted_session_cookie()),
+        false => reply,
     }
 }
 

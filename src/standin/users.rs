@@ -189,12 +189,22 @@ fn included_roles(site: &Site, ctx: &Ctx, users: &[&User]) -> (Json, Option<Json
 pub(crate) fn get_collection(site: &Site, ctx: &Ctx) -> Outcome {
     let include = includes(&ctx.query, &relationships(site))?;
     let resolve = |path: &str| resolve_path(site, &ctx.caller, path);
-    // TemporaryQueryGuard: filtered user queries never return the anonymous user.
+    // TemporaryQueryGuard: a filtered user query returns only the accounts
+    // the caller may view, never the anonymous user. An anonymous caller
+    // (a lost session) gets an empty collection for a filter on `name` or
+    // on `drupal_internal__uid` (seen on Drupal 10.2.6), where an unfiltered
+    // one lists every account with only its `display_name` (case 122).
     let filtered = ctx.query.get("filter").is_some();
     let rows: Vec<&User> = site
         .users
         .values()
-        .filter(|u| !(filtered && u.is_anonymous()))
+        .filter(|u| {
+            !filtered
+                || !matches!(
+                    visibility(&ctx.caller, &site.roles, u),
+                    Visibility::LabelOnly
+                )
+        })
         .collect();
     let listing = list(&ctx.query, rows, &resolve, &|user: &&User, column| {
         cells(site, user, column)

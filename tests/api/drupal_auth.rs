@@ -379,3 +379,106 @@ async fn a_lookup_refused_to_a_lost_session_logs_in_again() {
     assert_eq!(found.body["totalResults"], 1);
     assert_eq!(logins(&app.drupal), 1);
 }
+
+/// A lost session makes Drupal answer a filter on `name` as to an
+/// anonymous caller: an empty collection, not an error, but one whose
+/// answer deletes the session cookie. The bridge does not take it for "no
+/// such user" (an IdP would create the user again, or see its import
+/// empty): it logs in again and repeats the lookup, even a moment after a
+/// write showed the session valid.
+#[tokio::test]
+async fn an_empty_lookup_under_a_lost_session_logs_in_again() {
+    let app = spawn_app_with(Options::default()).await;
+    app.create_user("uma", "uma@example.org").await;
+    app.drupal.expire_sessions();
+    app.drupal.clear_requests();
+    let found = app.filter_users("userName eq \"uma\"").await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_eq!(found.body["totalResults"], 1, "{}", found.body);
+    assert_eq!(logins(&app.drupal), 1);
+
+    // A real miss costs no more requests.
+    app.drupal.clear_requests();
+    let missing = app.filter_users("userName eq \"nobody\"").await;
+    assert_eq!(missing.body["totalResults"], 0, "{}", missing.body);
+    assert_eq!(app.drupal.request_count(), 1, "{:?}", app.drupal.requests());
+}
+
+/// Basic credentials have no session whose end Drupal would announce: an
+/// account blocked in Drupal just gets anonymous answers, and a lookup an
+/// empty collection. Unless an answer showed the credentials valid a
+/// moment ago, the bridge asks `GET /jsonapi` who it is before it believes
+/// an empty answer, and stops at the anonymous one (a 502, not "no such
+/// user").
+#[tokio::test]
+async fn basic_mode_does_not_take_an_anonymous_empty_lookup_for_a_miss() {
+    let app = spawn_app_with(Options {
+        drupal_auth: Some(format!(
+            "    mode: basic\n    username: admin\n    password: {DRUPAL_PASSWORD}\n"
+        )),
+        ..Options::default()
+    })
+    .await;
+    app.create_user("wes", "wes@example.org").await;
+    // A miss right after a write is believed without a question.
+    app.drupal.clear_requests();
+    let missing = app.filter_users("userName eq \"nobody\"").await;
+    assert_eq!(missing.body["totalResults"], 0, "{}", missing.body);
+    assert_eq!(app.drupal.request_count(), 1, "{:?}", app.drupal.requests());
+
+    tokio::time::sleep(drupal_scim_bridge::drupal::PROOF_WINDOW).await;
+    assert!(app.drupal.set_status("admin", false));
+    let lookup = app.filter_users("userName eq \"wes\"").await;
+    lookup.assert_scim_error(502, None);
+    assert!(
+        app.drupal.requests().iter().any(|r| r.path == "/jsonapi"),
+        "GET /jsonapi asked: {:?}",
+        app.drupal.requests()
+    );
+}
+
+/// Drupal's dynamic page cache keeps the 403 it gives a lost session for
+/// a filter on `roles` and serves it to later callers of the same URL.
+/// The bridge's filters carry a key new with each login, so the URLs of a
+/// new login are not the ones the lost session spoiled.
+#[tokio::test]
+async fn each_login_filters_users_with_urls_of_its_own() {
+    let app = spawn_app_with(Options::default()).await;
+    app.create_user("vic", "vic@example.org").await;
+    let filtered = |drupal: &StandInHandle| -> Vec<String> {
+        drupal
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/jsonapi/user/user" && r.query.contains("filter"))
+            .map(|r| r.query)
+            .collect()
+    };
+    app.drupal.clear_requests();
+    app.filter_users("userName eq \"vic\"").await;
+    let first = filtered(&app.drupal);
+    assert!(!first.is_empty());
+    let key = |query: &str| {
+        query
+            .split('&')
+            .find(|pair| pair.starts_with("filter%5Blogin"))
+            .map(|pair| pair.split("%5D").next().unwrap_or_default().to_string())
+    };
+    let first_key = key(&first[0]).expect("a login's key in the filter");
+    app.drupal.expire_sessions();
+    app.drupal.clear_requests();
+    tokio::time::sleep(drupal_scim_bridge::drupal::PROOF_WINDOW).await;
+    let found = app.filter_users("userName eq \"vic\"").await;
+    assert_eq!(found.body["totalResults"], 1, "{}", found.body);
+    let after: Vec<String> = filtered(&app.drupal)
+        .iter()
+        .filter_map(|q| key(q))
+        .collect();
+    assert!(
+        after.contains(&first_key),
+        "the lost session's request: {after:?}"
+    );
+    assert!(
+        after.iter().any(|k| *k != first_key),
+        "the new login's request has a key of its own: {after:?}"
+    );
+}
