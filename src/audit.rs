@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use crate::drupal::DrupalError;
 use crate::metrics::Metrics;
 
 /// Events kept in memory for the status page.
@@ -84,8 +85,14 @@ impl EventKind {
 pub enum Outcome {
     /// Drupal made the change.
     Ok,
-    /// Drupal did not (or the bridge cannot tell): `detail` says why.
+    /// Drupal did not: it refused or failed the request, or the request
+    /// never reached it. `detail` says why.
     Failed,
+    /// The request may have reached Drupal, and no answer says what became
+    /// of it (it timed out, the connection broke, the answer was garbled):
+    /// Drupal may have made the change, or may still make it. `detail`
+    /// says why.
+    Unknown,
     /// The bridge refused it before asking Drupal.
     Refused,
 }
@@ -95,8 +102,35 @@ impl Outcome {
         match self {
             Outcome::Ok => "ok",
             Outcome::Failed => "failed",
+            Outcome::Unknown => "unknown",
             Outcome::Refused => "refused",
         }
+    }
+}
+
+/// The error a write ended with, as the audit trail records it: whether it
+/// says the write may still have been applied.
+pub trait WriteError: std::fmt::Display {
+    /// The request may have reached Drupal, and no answer says whether
+    /// Drupal carried it out.
+    fn outcome_unknown(&self) -> bool {
+        false
+    }
+}
+
+impl WriteError for DrupalError {
+    fn outcome_unknown(&self) -> bool {
+        self.may_have_been_applied()
+    }
+}
+
+impl WriteError for str {}
+
+impl WriteError for String {}
+
+impl<E: WriteError + ?Sized> WriteError for &E {
+    fn outcome_unknown(&self) -> bool {
+        (**self).outcome_unknown()
     }
 }
 
@@ -166,8 +200,25 @@ impl AuditEvent {
         }
     }
 
-    pub fn failed(mut self, detail: impl ToString) -> AuditEvent {
-        self.outcome = Outcome::Failed;
+    /// The write ended with `error`: `failed`, or `unknown` when the error
+    /// says the request may have reached Drupal (a timeout): the audit
+    /// trail must not say "not written" of a change Drupal may have made.
+    pub fn failed(self, error: impl WriteError) -> AuditEvent {
+        if error.outcome_unknown() {
+            self.outcome_unknown(error)
+        } else {
+            self.ended(Outcome::Failed, error)
+        }
+    }
+
+    /// The write's request may have reached Drupal, and nothing tells
+    /// whether Drupal carried it out (whatever the error of a later look).
+    pub fn outcome_unknown(self, error: impl WriteError) -> AuditEvent {
+        self.ended(Outcome::Unknown, error)
+    }
+
+    fn ended(mut self, outcome: Outcome, detail: impl std::fmt::Display) -> AuditEvent {
+        self.outcome = outcome;
         self.detail = Some(detail.to_string());
         self
     }
@@ -281,7 +332,8 @@ impl AuditTrail {
                 tracing::error!(file = %file.path.display(), error = %e, "cannot write the audit file; the event is in the log (target audit)");
             }
         }
-        if event.outcome != Outcome::Failed {
+        // Changes made, and refusals; not those Drupal may not have made.
+        if matches!(event.outcome, Outcome::Ok | Outcome::Refused) {
             self.metrics.provisioning_event(
                 event.event.as_str(),
                 event.site.as_deref().unwrap_or(crate::metrics::NO_SITE),

@@ -15,7 +15,7 @@ use tracing::Instrument;
 use crate::audit::AuditTrail;
 use crate::config::{ConfigError, Settings, SiteSettings};
 use crate::http::site::SiteRegistry;
-use crate::metrics::Metrics;
+use crate::metrics::{ConfigReload, Metrics};
 use crate::reload::{reopen_audit, Hangups, MappingReloader};
 use crate::sites;
 use crate::startup::{check_drupal_credentials, check_groups};
@@ -108,8 +108,38 @@ impl SitesReloader {
     }
 
     /// Reads the configuration again and applies it site by site. An
-    /// unreadable file changes nothing.
+    /// unreadable file changes nothing. The outcome is counted in the
+    /// metrics: a refused reload leaves older settings in force (a rotated
+    /// token still accepted), which the log alone would not page anyone for.
     pub fn reload(&mut self) -> Result<Vec<(String, SiteOutcome)>, ConfigError> {
+        let result = self.apply_file();
+        let refused: Vec<&str> = match &result {
+            Ok(outcomes) => outcomes
+                .iter()
+                .filter(|(_, o)| {
+                    matches!(o, SiteOutcome::KeptPrevious(_) | SiteOutcome::NotAdded(_))
+                })
+                .map(|(id, _)| id.as_str())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        if result.is_ok() && !refused.is_empty() {
+            tracing::error!(
+                sites = refused.join(","),
+                "the configuration is reloaded in part: these sites run older settings than the file's (see the errors above)"
+            );
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.config_reloaded(if result.is_ok() && refused.is_empty() {
+                ConfigReload::Ok
+            } else {
+                ConfigReload::Failed
+            });
+        }
+        result
+    }
+
+    fn apply_file(&mut self) -> Result<Vec<(String, SiteOutcome)>, ConfigError> {
         let reloaded = match Settings::load_for_reload(&self.config) {
             Ok(r) => r,
             Err(e) => {

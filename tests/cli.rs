@@ -301,6 +301,70 @@ async fn check_reports_wrong_credentials_and_stops_before_more_failed_logins() {
     assert_eq!(standin.handle().request_count(), 1, "one failed login only");
 }
 
+/// Drupal's flood control refuses the right password too once an account
+/// had 5 failed logins: `check` says so, and how to clear the lock, rather
+/// than blaming the credentials the operator just got right.
+#[tokio::test]
+async fn check_reports_a_flood_locked_account_as_such_and_how_to_clear_it() {
+    let standin = start_standin(StandInConfig::demo(PASSWORD));
+    let login = format!("{}/user/login?_format=json", standin.base_url());
+    let http = reqwest::Client::new();
+    for _ in 0..6 {
+        let answer = http
+            .post(&login)
+            .header("Content-Type", "application/json")
+            .body(json!({"name": "admin", "pass": "a-wrong-guess"}).to_string())
+            .send()
+            .await
+            .expect("stand-in answers");
+        assert!(answer.status().is_client_error());
+    }
+    let dir = Workdir::new();
+    let config = dir.config(&standin.base_url(), PASSWORD, &demo_mapping(), "");
+    standin.handle().clear_requests();
+
+    let (error, report) = sole_check_error(&config).await;
+
+    assert!(
+        error.contains("flood control blocks the account admin"),
+        "{report}"
+    );
+    assert!(
+        error.contains(r#"drush sql:query "DELETE FROM flood""#),
+        "{report}"
+    );
+    assert!(!error.contains("does not accept the account"), "{report}");
+    assert_eq!(
+        standin.handle().request_count(),
+        1,
+        "one refused login only"
+    );
+    // The fix script clears the lock.
+    let output = run(
+        &[
+            "check",
+            "--config",
+            &config.display().to_string(),
+            "--fix-script",
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        stdout(&output).contains(r#""$DRUSH" sql:query "DELETE FROM flood""#),
+        "{}",
+        stdout(&output)
+    );
+
+    // Cleared, the same configuration passes the account's check.
+    standin.handle().clear_flood();
+    let (_, report) = check(&config).await;
+    assert!(
+        report.contains("ok      drupal: Drupal accepts the account admin"),
+        "{report}"
+    );
+}
+
 #[tokio::test]
 async fn check_reports_read_only_json_api() {
     let standin = start_standin(StandInConfig::demo(PASSWORD));

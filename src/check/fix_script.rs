@@ -51,6 +51,9 @@ pub enum Remedy {
     },
     /// The bridge logs in as uid 1: a dedicated account instead.
     DedicatedAccount,
+    /// Drupal's flood control locks the bridge's account: forget the
+    /// failed logins (as `serve` advises when it meets the lock).
+    ClearFlood,
 }
 
 /// A shell word, quoted when needed.
@@ -168,6 +171,9 @@ fn commands(remedy: &Remedy, settings: &SiteSettings, before: &str, out: &mut St
                 );
             }
         }
+        Remedy::ClearFlood => {
+            out.push_str("\"$DRUSH\" sql:query \"DELETE FROM flood\"\n");
+        }
         Remedy::DedicatedAccount => {
             bridge_role(before, out);
             out.push_str(
@@ -224,7 +230,7 @@ pub fn render(findings: &[Finding], settings: &SiteSettings) -> String {
     // The modules first: nothing else works without JSON:API.
     let mut ordered = problems.clone();
     ordered.sort_by_key(|f| match &f.remedy {
-        Some(Remedy::InstallModules) => 0,
+        Some(Remedy::InstallModules) | Some(Remedy::ClearFlood) => 0,
         Some(Remedy::AllowJsonApiWrites) => 1,
         Some(Remedy::GrantBridgeRole { .. }) | Some(Remedy::DedicatedAccount) => 2,
         Some(Remedy::RevokeRoles { .. }) => 4,

@@ -4,12 +4,15 @@
 //! the account (405 when read-only, else 404), so no entity is changed.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use super::fix_script::{self, Remedy, BRIDGE_PERMISSIONS, BRIDGE_ROLE};
 use super::{fields, Finding, Report};
 use crate::config::{DeprovisionPolicy, SiteSettings};
+use crate::drupal::observer::{CallOutcome, DrupalObserver, LoginOutcome};
 use crate::drupal::{
     CollectionQuery, Condition, DrupalClient, DrupalError, DrupalRole, DrupalUser, Operator,
     UserWrite, DRUPAL_PAGE_CAP,
@@ -30,7 +33,9 @@ pub(super) async fn check(settings: &SiteSettings, mapping: Option<&Mapping>, re
             return;
         }
     };
-    if !account_is_accepted(&client, settings, report).await {
+    let logins = Arc::new(Logins::default());
+    client.observe(logins.clone());
+    if !account_is_accepted(&client, settings, &logins, report).await {
         // Every further request would fail the same way, and each failed
         // login counts toward Drupal's flood limit.
         return;
@@ -169,10 +174,41 @@ async fn check_privileges(client: &DrupalClient, settings: &SiteSettings, report
     }
 }
 
+/// How the client's logins ended, as the client itself tells them apart
+/// (a refused password, Drupal's flood control): `check` says what the
+/// client knows rather than guessing again from Drupal's answers.
+#[derive(Default)]
+struct Logins(Mutex<Vec<LoginOutcome>>);
+
+impl Logins {
+    fn saw(&self, outcome: LoginOutcome) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&outcome)
+    }
+}
+
+impl DrupalObserver for Logins {
+    fn call(&self, _op: &'static str, _outcome: CallOutcome, _latency: Duration) {}
+
+    fn login(&self, outcome: LoginOutcome) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(outcome);
+    }
+
+    fn slot_waited(&self, _waited: Duration) {}
+
+    fn slot_refused(&self) {}
+}
+
 /// Whether Drupal answers and runs requests as the bridge's account.
 async fn account_is_accepted(
     client: &DrupalClient,
     settings: &SiteSettings,
+    logins: &Logins,
     report: &mut Report,
 ) -> bool {
     let base = client.base_url();
@@ -186,14 +222,27 @@ async fn account_is_accepted(
             ));
             true
         }
+        // The login was refused by Drupal's flood control, not for the
+        // password: a right password is refused too until the lock ends.
+        Err(DrupalError::Credentials(why)) if logins.saw(LoginOutcome::Flood) => {
+            report.push(Finding::ok(TOPIC, format!("{base} answers JSON:API")));
+            report.push(Finding::error(
+                TOPIC,
+                format!("Drupal's flood control blocks the account {username} (too many failed logins): Drupal refuses its logins even with the right password ({why})"),
+                "clear the lock with `drush sql:query \"DELETE FROM flood\"` in the site's root (or wait up to 6 hours), then run check again; if the failed logins were the bridge's, fix drupal.auth first",
+            ).with_remedy(Remedy::ClearFlood));
+            false
+        }
         // A session or token login refused for its credentials fails the
-        // same way as basic credentials Drupal runs as anonymous.
+        // same way as basic credentials Drupal runs as anonymous. (Basic
+        // credentials of a flood-locked account run as anonymous too: Drupal
+        // answers nothing that tells the two apart.)
         Ok(None) | Err(DrupalError::Credentials(_)) => {
             report.push(Finding::ok(TOPIC, format!("{base} answers JSON:API")));
             report.push(Finding::error(
                 TOPIC,
                 format!("Drupal does not accept the account {username}: it runs the bridge's requests as anonymous"),
-                "check drupal.auth (username and password, or the OAuth2 client), and that the account is active; each failed login counts, and after 5 Drupal refuses the account for 6 hours even with the right password",
+                "check drupal.auth (username and password, or the OAuth2 client), and that the account is active; each failed login counts, and after 5 Drupal refuses the account for 6 hours even with the right password (clear that lock with `drush sql:query \"DELETE FROM flood\"`)",
             ));
             false
         }

@@ -66,6 +66,25 @@ fn join_details(errors: &[ApiError]) -> String {
 }
 
 impl DrupalError {
+    /// Whether a write that ended so may still have been carried out: the
+    /// request may have reached Drupal, and no answer says what became of
+    /// it. A timeout (or a connection broken after the request was sent,
+    /// which the client reports as one); an answer the bridge cannot read
+    /// (Drupal answered, maybe with success); a gateway's 502 or 504 (the
+    /// proxy in front of Drupal lost Drupal's answer or gave up waiting for
+    /// it). Every other error is Drupal's refusal, or a request never sent.
+    pub fn may_have_been_applied(&self) -> bool {
+        matches!(
+            self,
+            DrupalError::Timeout
+                | DrupalError::Protocol(_)
+                | DrupalError::Server {
+                    status: 502 | 504,
+                    ..
+                }
+        )
+    }
+
     /// Whether the failure is Drupal's or the network's (retrying later may
     /// help), as opposed to a refusal of this particular request. The
     /// circuit breaker counts these.

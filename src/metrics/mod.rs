@@ -3,17 +3,19 @@
 //!
 //! One `Metrics` per running bridge (not a process-wide registry): tests run
 //! many bridges in one process, and each must count only its own requests.
-//! Every series but `build_info` carries the `site` it concerns: each site
-//! has its own `SiteMetrics` (`Metrics::site`), and a scrape reports the
-//! sites served at that moment, so a site removed by a reload stops being
-//! reported. The layers reach them in the way that keeps each independent:
+//! Every series but `build_info` and the configuration's reloads (which
+//! concern the file, all sites at once) carries the `site` it concerns:
+//! each site has its own `SiteMetrics` (`Metrics::site`), and a scrape
+//! reports the sites served at that moment, so a site removed by a reload
+//! stops being reported. The layers reach them in the way that keeps each independent:
 //! - the HTTP layer finds `Metrics` in the application data (`scim_request`);
 //! - each site's Drupal client knows only its `DrupalObserver` trait, which
 //!   `SiteMetrics` implements (calls, logins, waits for a slot);
 //! - provisioning events come from the audit trail (`crate::audit`), which
 //!   counts each event it records;
 //! - the mapping reloader of each site is handed its `SiteMetrics`
-//!   (`mapping_loaded`, `reload_failed`);
+//!   (`mapping_loaded`, `reload_failed`), and the configuration's reloader
+//!   the `Metrics` (`config_reloaded`);
 //! - the breaker, queue and limit gauges are read at each scrape from the
 //!   Drupal clients of the sites served (`watch_sites`).
 //!
@@ -295,7 +297,9 @@ impl SiteMetrics {
         );
     }
 
-    /// The mapping in `file` is now the one in use.
+    /// The mapping in `file` is now the one in use. The first load is no
+    /// reload, but it starts both outcomes' series at 0, so that the first
+    /// failure is an increase an alert sees.
     pub fn mapping_loaded(&self, file: &str) {
         let now = SystemTime::now();
         let secs = now
@@ -311,11 +315,15 @@ impl SiteMetrics {
             last_error: None,
         };
         drop(info);
-        if !first {
-            self.reloads.with(&OutcomeLabel { outcome: "ok" }, |c| {
-                c.inc();
-            });
+        if first {
+            self.reloads
+                .with(&OutcomeLabel { outcome: "failed" }, |_| {});
         }
+        self.reloads.with(&OutcomeLabel { outcome: "ok" }, |c| {
+            if !first {
+                c.inc();
+            }
+        });
     }
 
     /// A changed mapping was refused; the previous one stays in use.
@@ -632,10 +640,43 @@ impl Collector for SiteCollector {
     }
 }
 
+/// How a reload of the configuration file ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigReload {
+    /// Every site runs what the file (and its mapping files) say.
+    Ok,
+    /// Something was refused: the whole file (every site keeps its
+    /// settings), or one site's settings or mapping (that site keeps its
+    /// previous ones; a new site is not added). The log says what.
+    Failed,
+}
+
+impl ConfigReload {
+    fn as_str(self) -> &'static str {
+        match self {
+            ConfigReload::Ok => "ok",
+            ConfigReload::Failed => "failed",
+        }
+    }
+}
+
+/// The configuration file's reloads (SIGHUP). Bridge-wide, not per site: a
+/// file that does not load concerns every site, and a new site refused is
+/// not served, so a series of its own would never be reported.
+#[derive(Default)]
+struct ConfigReloads {
+    reloads: Family<OutcomeLabel, Counter>,
+    /// 1 while the settings in force are the file's, 0 from a refused
+    /// reload until one succeeds.
+    last_successful: Gauge,
+    last_success: Gauge<f64, AtomicU64>,
+}
+
 pub struct Metrics {
     registry: Registry,
     sites: Arc<Sites>,
     history: Arc<History>,
+    config: ConfigReloads,
 }
 
 impl Default for Metrics {
@@ -659,10 +700,55 @@ impl Metrics {
             .set(1);
         registry.register("build_info", "The bridge's version; always 1", build);
         registry.register_collector(Box::new(SiteCollector(sites.clone())));
+        let config = ConfigReloads::default();
+        // Both outcomes from 0, so that the first failure is an increase.
+        for outcome in [ConfigReload::Ok, ConfigReload::Failed] {
+            drop(config.reloads.get_or_create(&OutcomeLabel {
+                outcome: outcome.as_str(),
+            }));
+        }
+        // The bridge starts on the configuration it was built from.
+        config.last_successful.set(1);
+        config.last_success.set(unix_now());
+        registry.register(
+            "config_reloads",
+            "Reloads of the configuration file (SIGHUP) by outcome: ok, or failed (the whole file, or a site's settings or mapping, was refused and the previous settings kept)",
+            config.reloads.clone(),
+        );
+        registry.register(
+            "config_last_reload_successful",
+            "1 when the settings in force are the configuration file's (start-up, or the last reload applied everything); 0 after a refused reload, until one succeeds: a token rotation or password change in the file is not in force",
+            config.last_successful.clone(),
+        );
+        registry.register(
+            "config_last_reload_success_timestamp_seconds",
+            "When the configuration in force was last applied whole, at start-up or by a reload (Unix time)",
+            config.last_success.clone(),
+        );
         Metrics {
             registry,
             sites,
             history: Arc::default(),
+            config,
+        }
+    }
+
+    /// A reload of the configuration file ended so.
+    pub fn config_reloaded(&self, outcome: ConfigReload) {
+        self.config
+            .reloads
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.as_str(),
+            })
+            .inc();
+        match outcome {
+            ConfigReload::Ok => {
+                self.config.last_successful.set(1);
+                self.config.last_success.set(unix_now());
+            }
+            ConfigReload::Failed => {
+                self.config.last_successful.set(0);
+            }
         }
     }
 
@@ -729,6 +815,13 @@ impl Metrics {
         let _ = encode(&mut text, &self.registry);
         text
     }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 /// The SCIM resource type an operation concerns, as a label.
@@ -852,7 +945,17 @@ mod tests {
         let metrics = Metrics::new();
         let site = metrics.site("default");
         site.mapping_loaded("a.yaml");
-        assert!(!metrics.render().contains("mapping_reloads_total{"));
+        // No reload yet, but both series exist: Prometheus' increase() sees
+        // the first failure only as a change from a value it scraped.
+        let text = metrics.render();
+        for outcome in ["ok", "failed"] {
+            assert!(
+                text.contains(&format!(
+                    "scim_bridge_mapping_reloads_total{{site=\"default\",outcome=\"{outcome}\"}} 0"
+                )),
+                "{text}"
+            );
+        }
         site.reload_failed("bad");
         site.mapping_loaded("a.yaml");
         let text = metrics.render();
@@ -871,6 +974,40 @@ mod tests {
             "{text}"
         );
         assert_eq!(site.mapping_info().last_error, None);
+    }
+
+    #[test]
+    fn a_refused_configuration_reload_is_counted_and_marks_the_settings_stale_until_one_succeeds() {
+        let metrics = Metrics::new();
+        let text = metrics.render();
+        for series in [
+            r#"scim_bridge_config_reloads_total{outcome="ok"} 0"#,
+            r#"scim_bridge_config_reloads_total{outcome="failed"} 0"#,
+            "scim_bridge_config_last_reload_successful 1",
+            "scim_bridge_config_last_reload_success_timestamp_seconds ",
+        ] {
+            assert!(text.contains(series), "{series}: {text}");
+        }
+        metrics.config_reloaded(ConfigReload::Failed);
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"scim_bridge_config_reloads_total{outcome="failed"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("scim_bridge_config_last_reload_successful 0"),
+            "{text}"
+        );
+        metrics.config_reloaded(ConfigReload::Ok);
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"scim_bridge_config_reloads_total{outcome="ok"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("scim_bridge_config_last_reload_successful 1"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -180,6 +180,10 @@ fn event_row(html: &mut String, event: &AuditEvent, multi_site: bool) {
             "<span class=\"bad\">failed</span> {}",
             esc(event.detail.as_deref().unwrap_or(""))
         ),
+        Outcome::Unknown => format!(
+            "<span class=\"warn\">unknown</span> (Drupal may have made it) {}",
+            esc(event.detail.as_deref().unwrap_or(""))
+        ),
         Outcome::Refused => format!(
             "<span class=\"warn\">refused</span> {}",
             esc(event.detail.as_deref().unwrap_or(""))

@@ -4,8 +4,20 @@
 
 use serde_json::Value;
 
-use crate::audit::{AuditEvent, Change, EventKind};
+use super::ProvisioningError;
+use crate::audit::{AuditEvent, Change, EventKind, WriteError};
 use crate::drupal::{DrupalUser, RoleRef, TermVocabulary, TermWrite, UserWrite};
+
+/// A write that failed in Drupal may have been carried out when Drupal's
+/// error says so (see `DrupalError::may_have_been_applied`).
+impl WriteError for ProvisioningError {
+    fn outcome_unknown(&self) -> bool {
+        match self {
+            ProvisioningError::Drupal(e) => e.outcome_unknown(),
+            _ => false,
+        }
+    }
+}
 
 /// Roles by machine name, as operators know them (the id when Drupal did
 /// not send the machine name).
@@ -304,9 +316,60 @@ mod tests {
             attributes,
             relationships: Map::new(),
         };
-        let event = user_write(Some(&user(true)), "u-1", &write, None).failed("timeout");
+        let event = user_write(Some(&user(true)), "u-1", &write, None).failed("refused");
         assert_eq!(event.event, EventKind::UserUpdated);
         assert_eq!(event.active, None);
         assert_eq!(event.outcome, Outcome::Failed);
+    }
+
+    #[test]
+    fn a_write_that_may_have_reached_drupal_has_an_unknown_outcome_not_a_failed_one() {
+        use crate::drupal::DrupalError;
+        let write = UserWrite::default();
+        let event = |e: &ProvisioningError| user_write(None, "u-1", &write, None).failed(e);
+        let timeout = ProvisioningError::Drupal(DrupalError::Timeout);
+        assert_eq!(event(&timeout).outcome, Outcome::Unknown);
+        assert_eq!(
+            event(&timeout).detail.as_deref(),
+            Some("Drupal did not answer in time")
+        );
+        let gateway = DrupalError::Server {
+            status: 504,
+            detail: "Gateway Timeout".into(),
+        };
+        assert_eq!(
+            event(&ProvisioningError::Drupal(gateway)).outcome,
+            Outcome::Unknown
+        );
+        for refused in [
+            DrupalError::Forbidden("no".into()),
+            DrupalError::Unreachable("refused".into()),
+            DrupalError::Server {
+                status: 500,
+                detail: "error".into(),
+            },
+            DrupalError::CircuitOpen { retry_after: 5 },
+        ] {
+            assert_eq!(
+                event(&ProvisioningError::Drupal(refused.clone())).outcome,
+                Outcome::Failed,
+                "{refused}"
+            );
+            // As the membership writes pass it: Drupal's own error.
+            assert_eq!(
+                user_write(None, "u-1", &write, None)
+                    .failed(&refused)
+                    .outcome,
+                Outcome::Failed
+            );
+        }
+        assert_eq!(
+            user_write(None, "u-1", &write, None)
+                .failed(DrupalError::Timeout)
+                .outcome,
+            Outcome::Unknown
+        );
+        let line = serde_json::to_string(&event(&timeout)).unwrap();
+        assert!(line.contains(r#""outcome":"unknown""#), "{line}");
     }
 }

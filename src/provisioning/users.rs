@@ -147,7 +147,11 @@ impl Provisioner {
                 match self.find_lost_create(id).await {
                     Ok(user) => user,
                     Err(e) => {
-                        audit::record(audited::user_write(None, id, write, None).failed(&e));
+                        // Not found now is no proof: Drupal may still be
+                        // working through the create.
+                        audit::record(
+                            audited::user_write(None, id, write, None).outcome_unknown(&e),
+                        );
                         return Err(e);
                     }
                 }
@@ -1006,7 +1010,7 @@ impl Provisioner {
             Ok(None) => {
                 tracing::error!(
                     id,
-                    "a create timed out and Drupal has no such account: nothing was written"
+                    "a create timed out and Drupal did not show the account when asked; the create may still complete"
                 );
                 Err(DrupalError::Timeout.into())
             }

@@ -26,6 +26,9 @@ pub(crate) struct Faults {
     failing_paths: Vec<(String, u16)>,
     slow_bodies: u32,
     body_delay: Duration,
+    /// Requests (method, path) a stopped site holds, then handles once it
+    /// resumes, whether or not their client still waits.
+    held: Vec<(String, String, Duration)>,
 }
 
 impl Faults {
@@ -54,6 +57,24 @@ impl Faults {
             return Some(self.body_delay);
         }
         None
+    }
+
+    /// A zero `delay` stops holding them.
+    pub(crate) fn hold(&mut self, method: &str, path: &str, delay: Duration) {
+        self.held.retain(|(m, p, _)| m != method || p != path);
+        if !delay.is_zero() {
+            self.held
+                .push((method.to_string(), path.to_string(), delay));
+        }
+    }
+
+    /// How long a request of `method` to `path` is held before it is
+    /// handled, if it is.
+    pub(crate) fn held_for(&self, method: &str, path: &str) -> Option<Duration> {
+        self.held
+            .iter()
+            .find(|(m, p, _)| m == method && p == path)
+            .map(|(_, _, delay)| *delay)
     }
 
     pub(crate) fn fail_path(&mut self, path: &str, status: u16) {

@@ -121,6 +121,14 @@ impl StandInHandle {
         lock(&self.site).faults.fail_path(path, status);
     }
 
+    /// Holds every `method` request to `path` for `delay`, then handles it
+    /// even if the client gave up meanwhile: a Drupal stopped (SIGSTOP)
+    /// and resumed, which carries out the writes queued while it stood.
+    /// `Duration::ZERO` stops holding them.
+    pub fn hold_requests_to(&self, method: &str, path: &str, delay: Duration) {
+        lock(&self.site).faults.hold(method, path, delay);
+    }
+
     /// Drops the connection of the next `count` requests without an answer
     /// and without handling them.
     pub fn reset_connections_next(&self, count: u32) {

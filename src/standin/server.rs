@@ -76,7 +76,7 @@ fn incoming(req: &HttpRequest, body: Bytes) -> Incoming {
 async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> HttpResponse {
     let site: SharedSite = site.into_inner();
     let incoming = incoming(&req, body);
-    let (latency, fault, malformed, slow_body, workers) = {
+    let (latency, fault, malformed, slow_body, workers, held) = {
         let mut guard = lock(&site);
         let auth = Presented::from_headers(
             incoming.authorization.as_deref(),
@@ -105,8 +105,22 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
             malformed,
             slow_body,
             faults.workers.clone(),
+            faults.held_for(&incoming.method, &incoming.path),
         )
     };
+    if let Some(delay) = held {
+        // Handled on a task of its own, which a client hanging up (and the
+        // server dropping this handler) does not stop.
+        let site = site.clone();
+        let handled = actix_web::rt::spawn(async move {
+            tokio::time::sleep(delay).await;
+            router::handle(&mut lock(&site), &incoming)
+        });
+        return match handled.await {
+            Ok(reply) => response(reply, false),
+            Err(_) => HttpResponse::InternalServerError().finish(),
+        };
+    }
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }

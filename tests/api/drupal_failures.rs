@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app, spawn_app_with, Options};
+use crate::helpers::{captured_logs, spawn_app, spawn_app_with, Options};
 
 #[tokio::test]
 async fn read_only_jsonapi_is_a_bad_gateway_that_says_what_to_fix() {
@@ -127,4 +127,164 @@ async fn a_drupal_that_redirects_is_a_bad_gateway_naming_where_it_sent_the_reque
     // Not followed: a POST sent on as a GET would read the collection.
     assert_eq!(app.drupal.request_count(), before + 1);
     assert!(app.drupal_user("rio").is_none());
+}
+
+/// The audit file of a bridge whose Drupal holds `held` requests (a Drupal
+/// stopped with SIGSTOP, resumed after the bridge gave up on them).
+struct Held {
+    app: crate::helpers::TestApp,
+    dir: std::path::PathBuf,
+    audit: std::path::PathBuf,
+}
+
+impl Held {
+    async fn start() -> Held {
+        let dir = std::env::temp_dir().join(format!("bridge-held-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let audit = dir.join("audit.jsonl");
+        // The breaker stays closed through the timeouts, so that each lost
+        // create is looked up in Drupal.
+        let app = spawn_app_with(Options {
+            extra_config: format!(
+                "  breaker:\n    failures: 100\naudit:\n  file: {}\n",
+                audit.display()
+            ),
+            ..Options::default()
+        })
+        .await;
+        app.log_in().await;
+        Held { app, dir, audit }
+    }
+
+    fn events(&self, event: &str) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.audit)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON line"))
+            .filter(|e| e["event"] == event)
+            .collect()
+    }
+
+    /// Waits for `done`, which the held requests bring about once handled.
+    async fn until(&self, done: impl Fn() -> bool) {
+        let start = std::time::Instant::now();
+        while !done() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "Drupal never carried out the held writes"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Creates that time out may still be carried out: Drupal processes what
+/// it had queued when it resumes. The audit trail must not say they failed,
+/// nor the log that nothing was written; and the IdP's retry, a new create
+/// with a new UUID, makes no second account but meets the first (409).
+#[tokio::test]
+async fn creates_that_time_out_are_audited_as_unknown_and_a_retry_meets_the_account_they_made() {
+    let logs = captured_logs();
+    let held = Held::start().await;
+    let app = &held.app;
+    // Held past drupal.timeout_secs (2): the lookup of each lost create
+    // comes while Drupal still holds it.
+    app.drupal
+        .hold_requests_to("POST", "/jsonapi/user/user", Duration::from_millis(3500));
+    let names: Vec<String> = (0..5).map(|n| format!("held-{n}")).collect();
+    let user = |name: &str| json!({"userName": name, "emails": [{"value": format!("{name}@example.org")}]});
+    let bodies: Vec<serde_json::Value> = names.iter().map(|name| user(name)).collect();
+    let answers =
+        futures_util::future::join_all(bodies.iter().map(|body| app.post("/Users", body))).await;
+    for answer in &answers {
+        answer.assert_scim_error(503, None);
+    }
+
+    let created = held.events("user_created");
+    assert_eq!(created.len(), 5, "{created:?}");
+    for event in &created {
+        assert_eq!(event["outcome"], "unknown", "{event}");
+        assert!(
+            event["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{event}"
+        );
+    }
+    let text = logs.contents();
+    for event in &created {
+        let id = event["account_id"].as_str().unwrap();
+        let said: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|l| l["id"] == id)
+            .collect();
+        assert!(
+            said.iter().any(|l| l["message"]
+                == "a create timed out and Drupal did not show the account when asked; the create may still complete"),
+            "{said:?}"
+        );
+        assert!(
+            said.iter().all(|l| !l["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("nothing was written")),
+            "{said:?}"
+        );
+    }
+
+    // Drupal resumes and carries out all five, with the UUIDs audited.
+    held.until(|| names.iter().all(|n| app.drupal_user(n).is_some()))
+        .await;
+    for name in &names {
+        let account = app.drupal_user(name).unwrap();
+        assert!(
+            created
+                .iter()
+                .any(|e| e["account_id"] == account["id"] && e["account_name"] == name.as_str()),
+            "{name}: {account}"
+        );
+    }
+
+    app.drupal
+        .hold_requests_to("POST", "/jsonapi/user/user", Duration::ZERO);
+    // The IdP retries: a new POST, a new UUID. Drupal's unique names make it
+    // a 409, not a second account; the IdP finds the first by its userName.
+    let retry = app.post("/Users", &user("held-0")).await;
+    retry.assert_scim_error(409, Some("uniqueness"));
+    let found = app.filter_users("userName eq \"held-0\"").await;
+    assert_eq!(found.body["totalResults"], 1, "{}", found.body);
+}
+
+/// A member added while Drupal stands still is added when it resumes: the
+/// audit event says the outcome is unknown, not that it failed.
+#[tokio::test]
+async fn a_member_add_that_times_out_is_audited_as_unknown() {
+    let held = Held::start().await;
+    let app = &held.app;
+    let group = app.group_id("engineering").await;
+    let id = app.seed_user_with_roles("ines", &[]);
+    app.drupal.hold_requests_to(
+        "POST",
+        &format!("/jsonapi/user/user/{id}/relationships/roles"),
+        Duration::from_millis(3500),
+    );
+    let answer = app
+        .patch(
+            &format!("/Groups/{group}"),
+            &crate::helpers::add_member(&id),
+        )
+        .await;
+    assert!(answer.status >= 500, "{}", answer.body);
+
+    let added = held.events("group_member_added");
+    assert_eq!(added.len(), 1, "{added:?}");
+    assert_eq!(added[0]["account_id"], id.as_str());
+    assert_eq!(added[0]["outcome"], "unknown", "{}", added[0]);
+    held.until(|| app.roles_of("ines").contains(&"engineering".to_string()))
+        .await;
 }

@@ -938,6 +938,100 @@ async fn metrics_readiness_status_and_audit_follow_each_site() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A reload the bridge refuses keeps the previous settings in force: a
+/// token rotated to revoke a leaked one is then still accepted. The scrape
+/// must show it (a failed reload counted, the settings marked stale) until a
+/// reload applies the file whole; the mapping's own reloads are another
+/// matter and do not move.
+#[tokio::test]
+async fn a_refused_configuration_reload_shows_in_the_metrics_until_one_succeeds() {
+    let top = "metrics:\n  listen: 127.0.0.1:0\n";
+    let sites = Sites::start_with(&["main"], &[], top).await;
+    let monitor = sites.monitor.clone().expect("metrics.listen");
+    let scrape = || async {
+        let (status, metrics) = fetch(&monitor, "/metrics").await;
+        assert_eq!(status, 200);
+        metrics
+    };
+    let value = |metrics: &str, series: &str| crate::monitoring::value(metrics, series);
+    let failed = r#"scim_bridge_config_reloads_total{outcome="failed"}"#;
+    let ok = r#"scim_bridge_config_reloads_total{outcome="ok"}"#;
+    let fresh = "scim_bridge_config_last_reload_successful";
+    let metrics = scrape().await;
+    assert_eq!(value(&metrics, failed), 0.0, "{metrics}");
+    assert_eq!(value(&metrics, fresh), 1.0, "{metrics}");
+    let started = value(
+        &metrics,
+        "scim_bridge_config_last_reload_success_timestamp_seconds",
+    );
+    assert!(started > 1.0e9, "{metrics}");
+
+    let mapping = sites.dir.join("main.yaml");
+    let drupal_url = sites.site("main").drupal_url.clone();
+    let entry = site_entry("main", &drupal_url, &mapping, "");
+    let token_file = sites.dir.join("rotated-token");
+    std::fs::write(&token_file, "short\n").unwrap();
+    let short_token = sites_entry_with_token_file(&entry, &token_file);
+    assert_ne!(short_token, entry);
+    let broken = [
+        // Not YAML: the whole file is refused.
+        ("invalid YAML", None),
+        // The site's token file holds a token under 16 characters.
+        ("a short token", Some(short_token)),
+        (
+            "an ftp:// base URL",
+            Some(site_entry("main", "ftp://drupal.example.org", &mapping, "")),
+        ),
+    ];
+    let mut reloader = sites.reloader();
+    for (n, (what, entry)) in broken.into_iter().enumerate() {
+        match entry {
+            Some(entry) => write_config(&sites, &entry),
+            None => std::fs::write(&sites.config, "sites: [unclosed\n  - id: main\n").unwrap(),
+        }
+        let _ = reloader.reload();
+        let metrics = scrape().await;
+        assert_eq!(value(&metrics, failed), (n + 1) as f64, "{what}: {metrics}");
+        assert_eq!(value(&metrics, fresh), 0.0, "{what}: {metrics}");
+        assert_eq!(value(&metrics, ok), 0.0, "{what}: {metrics}");
+        assert!(
+            !metrics
+                .contains(r#"scim_bridge_mapping_reloads_total{site="main",outcome="failed"} 1"#),
+            "{what}: the mapping did not change: {metrics}"
+        );
+        // The previous settings still serve, the old token included.
+        assert_eq!(sites.get("main", "/Users").await.status, 200, "{what}");
+    }
+
+    // A reload that applies the file clears the signal.
+    std::fs::write(&token_file, "rotated-token-0123456789\n").unwrap();
+    write_config(&sites, &sites_entry_with_token_file(&entry, &token_file));
+    let outcomes = reloader.reload().expect("reloaded");
+    assert_eq!(outcomes, [("main".to_string(), SiteOutcome::Changed)]);
+    let metrics = scrape().await;
+    assert_eq!(value(&metrics, ok), 1.0, "{metrics}");
+    assert_eq!(value(&metrics, fresh), 1.0, "{metrics}");
+    assert!(
+        value(
+            &metrics,
+            "scim_bridge_config_last_reload_success_timestamp_seconds"
+        ) >= started,
+        "{metrics}"
+    );
+    sites
+        .get("main", "/Users")
+        .await
+        .assert_scim_error(401, None);
+}
+
+/// `entry` with its client's token read from `file`.
+fn sites_entry_with_token_file(entry: &str, file: &std::path::Path) -> String {
+    entry.replace(
+        &format!("token: \"{}\"", token_of("main")),
+        &format!("token_file: {}", file.display()),
+    )
+}
+
 fn breaker_lines() -> &'static str {
     "      retries: 0\n      breaker:\n        failures: 2\n        open_secs: 60\n"
 }
