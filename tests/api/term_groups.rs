@@ -1238,3 +1238,69 @@ async fn a_group_name_drupal_cannot_keep_or_people_cannot_read_is_refused_first(
     );
     assert!(app.drupal_writes().is_empty(), "{:?}", app.drupal_writes());
 }
+
+/// SCIM DELETE (block) takes the account's term-backed groups, and the
+/// roles only they granted, in the one write that blocks it: creating the
+/// userName again reactivates the account with nothing of them, and
+/// deleting a group later meets no reference to it.
+#[tokio::test]
+async fn deprovisioning_takes_the_term_groups_and_the_roles_they_granted() {
+    let (app, file) = spawn_audited("").await;
+    let alice = app.create_user("alice", "alice@example.org").await;
+    let engineering = new_group(&app, "Engineering").await;
+    let club = new_group(&app, "Book Club").await;
+    for group in [&engineering, &club] {
+        let added = app
+            .patch(&format!("/Groups/{group}"), &add_members(&[&alice]))
+            .await;
+        assert!(added.status < 300, "{}", added.body);
+    }
+    assert_eq!(app.roles_of("alice"), vec!["engineering".to_string()]);
+    assert_eq!(app.drupal.group_refs("alice").len(), 2);
+
+    app.drupal.clear_requests();
+    let deleted = app.delete(&format!("/Users/{alice}")).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    assert_eq!(
+        app.drupal_writes(),
+        vec![format!("PATCH /jsonapi/user/user/{alice}")],
+        "blocked, marked and stripped in one write"
+    );
+    let account = app.drupal_user("alice").expect("kept");
+    assert_eq!(account["attributes"]["status"], false);
+    assert!(app.drupal.group_refs("alice").is_empty());
+    assert!(app.roles_of("alice").is_empty());
+    for group in [&engineering, &club] {
+        let read = app.get(&format!("/Groups/{group}")).await;
+        assert_eq!(read.body["members"], json!([]), "{}", read.body);
+    }
+
+    let (summary, lines) = audit_events(&file);
+    let (last, line) = (summary.last().unwrap(), lines.last().unwrap());
+    assert_eq!(last.0, "user_deprovisioned", "{line}");
+    assert!(
+        line["fields"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("field_scim_groups")),
+        "{line}"
+    );
+    assert_eq!(
+        line["roles"],
+        json!({"before": ["engineering"], "after": []}),
+        "{line}"
+    );
+
+    // The same userName again: the same account, without its old groups.
+    let again = app.create_user("alice", "alice@example.org").await;
+    assert_eq!(again, alice);
+    assert!(app.drupal.group_refs("alice").is_empty());
+    assert!(app.roles_of("alice").is_empty());
+    let user = app.get(&format!("/Users/{alice}")).await;
+    assert!(user.body.get("groups").is_none(), "{}", user.body);
+
+    let gone = app.delete(&format!("/Groups/{engineering}")).await;
+    assert_eq!(gone.status, 204, "{}", gone.body);
+    assert!(app.drupal.group_refs("alice").is_empty());
+    let _ = std::fs::remove_file(&file);
+}
