@@ -126,6 +126,7 @@ impl Provisioner {
     }
 
     pub async fn create_user(&self, resource: Map<String, Value>) -> Result<ScimUser> {
+        self.know_own_account().await?;
         let id = uuid::Uuid::new_v4().to_string();
         let mut write = new_account(&self.mapping(), &resource, Some(id.clone()))?;
         if let Some(roles) = self.ruled_roles(&resource, &[]).await? {
@@ -188,6 +189,7 @@ impl Provisioner {
         resource: Map<String, Value>,
         if_match: Option<&VersionCondition>,
     ) -> Result<ScimUser> {
+        self.know_own_account().await?;
         if if_match.is_none() {
             if let Some(seen) = self.writable_seen(id) {
                 let desired = self.mapping().to_drupal(&resource, WritePurpose::Update)?;
@@ -226,6 +228,7 @@ impl Provisioner {
         request: &PatchRequest,
         if_match: Option<&VersionCondition>,
     ) -> Result<ScimUser> {
+        self.know_own_account().await?;
         let active = self.active();
         if if_match.is_none() && request.is_state_independent(&*active.user_schema) {
             if let Some(written) = self.patch_seen(id, request, &active).await? {
@@ -354,7 +357,9 @@ impl Provisioner {
     /// `account_cache_secs` ago, says of a write to the account `id`
     /// without reading it; always a read when role rules need its roles.
     pub(super) async fn clearance(&self, id: &str) -> Clearance {
-        if !self.mapping().rule_roles().is_empty() {
+        // Known by its UUID (oauth2), the bridge's own account is on no
+        // list Drupal gives: read, and refused from what it shows.
+        if !self.mapping().rule_roles().is_empty() || self.own.is_id(id) {
             return Clearance::Read;
         }
         self.guard.clearance(id, &self.drupal, &self.marker).await
@@ -399,6 +404,7 @@ impl Provisioner {
     }
 
     pub async fn delete_user(&self, id: &str, if_match: Option<&VersionCondition>) -> Result<()> {
+        self.know_own_account().await?;
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
         self.check_version(&current, if_match).await?;
@@ -867,6 +873,11 @@ impl Provisioner {
         if user.uid() == Some(1) {
             return Some(format!(
                 "The account {name} is Drupal's first account (uid 1); the bridge never changes, blocks or deletes it."
+            ));
+        }
+        if self.own.is(user) {
+            return Some(format!(
+                "The account {name} is the one the bridge logs in to Drupal as (drupal.auth); the bridge never changes, blocks or deletes it, which would lock the bridge out of Drupal. Change it in Drupal if you must."
             ));
         }
         self.policy
