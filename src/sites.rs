@@ -13,7 +13,7 @@ use crate::http::jwt::JwtError;
 use crate::http::site::site_path;
 use crate::http::{AppState, PublicBase};
 use crate::mapping::{Mapping, MappingError};
-use crate::provisioning::Provisioner;
+use crate::provisioning::{OwnAccount, Provisioner};
 use crate::scim::schema::SchemaError;
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,7 @@ pub fn build(
         drupal,
         Arc::new(mapping),
         settings.policy.clone(),
+        OwnAccount::of(&settings.drupal.auth),
     )?);
     let clients = Clients::new(&settings.scim)?;
     Ok(AppState {

@@ -191,6 +191,7 @@ impl Provisioner {
         resource: Map<String, Value>,
         members: bool,
     ) -> Result<ScimGroup> {
+        self.know_own_account().await?;
         let name = display_name(&resource)?;
         if self.term_vocabulary().is_some()
             && !self
@@ -238,6 +239,7 @@ impl Provisioner {
         resource: Map<String, Value>,
         members: bool,
     ) -> Result<ScimGroup> {
+        self.know_own_account().await?;
         let (catalog, group) = match self.find_any_group(id).await? {
             Found::Role(catalog, group) => (catalog, group),
             Found::Term(term) => {
@@ -284,6 +286,7 @@ impl Provisioner {
         request: &PatchRequest,
         answer: PatchAnswer,
     ) -> Result<Option<ScimGroup>> {
+        self.know_own_account().await?;
         let patch = GroupPatch::from_request(request, &self.group_schema)?;
         let (catalog, group) = match self.find_any_group(id).await? {
             Found::Role(catalog, group) => (catalog, group),
@@ -328,6 +331,7 @@ impl Provisioner {
     /// DELETE takes the role from every holder; the role stays in Drupal
     /// (JSON:API cannot delete it), so the group is still listed, empty.
     pub async fn delete_group(&self, id: &str) -> Result<()> {
+        self.know_own_account().await?;
         let (catalog, group) = match self.find_any_group(id).await? {
             Found::Role(catalog, group) => (catalog, group),
             Found::Term(term) => return self.delete_term_group(&term).await,

@@ -14,7 +14,9 @@ use futures_util::stream::{self, StreamExt};
 use reqwest::Method;
 
 use super::audited;
+use super::member_lookup::BATCH_IDS;
 use super::roles::{ExposedGroup, RoleCatalog};
+use super::term_names::TermName;
 use super::write_guard::Clearance;
 use super::{Provisioner, ProvisioningError};
 use crate::audit::{self, AuditEvent, EventKind};
@@ -133,6 +135,63 @@ impl Provisioner {
         skipped
     }
 
+    /// Names as groups the members of `failures` that no account has and
+    /// that are a group's id: a Drupal role's (a role-backed group), or a
+    /// term-backed group's. A group offered as a member refuses the whole
+    /// request under either `unknown_members` setting, and the answer
+    /// says it is a group. Only ids already found to be no account are
+    /// checked: a term is read only when the bridge has not learnt its
+    /// name, 50 ids a request.
+    pub(super) async fn name_groups_offered(&self, failures: &mut [MemberFailure]) -> Result<()> {
+        let unknown = |f: &MemberFailure| {
+            matches!(f.problem, MemberProblem::UnknownUser) && f.action == MemberAction::Add
+        };
+        let ids: BTreeSet<String> = failures
+            .iter()
+            .filter(|f| unknown(f))
+            .map(|f| f.member.to_ascii_lowercase())
+            .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let catalog = self.role_catalog(None).await?;
+        let mut groups: BTreeSet<String> = ids
+            .iter()
+            .filter(|id| catalog.is_role_id(id))
+            .cloned()
+            .collect();
+        if self.term_vocabulary().is_some() {
+            let terms: Vec<String> = ids.difference(&groups).cloned().collect();
+            let mut unread = Vec::new();
+            for (id, name) in terms.iter().zip(self.term_names.names_of(&terms)) {
+                match name {
+                    TermName::Named(_) => {
+                        groups.insert(id.clone());
+                    }
+                    // Deleted by the bridge: no group now.
+                    TermName::Gone => {}
+                    TermName::Unknown => unread.push(id.clone()),
+                }
+            }
+            for batch in unread.chunks(BATCH_IDS) {
+                let condition = Condition::Field {
+                    path: "id".into(),
+                    op: Operator::In,
+                    values: batch.to_vec(),
+                };
+                let found = self.all_term_groups(Some(condition)).await?;
+                groups.extend(found.iter().map(|t| t.id.to_ascii_lowercase()));
+            }
+        }
+        for failure in failures.iter_mut().filter(|f| unknown(f)) {
+            if groups.contains(&failure.member.to_ascii_lowercase()) {
+                failure.problem = MemberProblem::Group;
+            }
+        }
+        Ok(())
+    }
+
     /// Logs and audits the members left out of `group`'s change, and
     /// takes them out of the members the answer shows.
     pub(super) fn record_skipped(
@@ -204,7 +263,7 @@ impl Provisioner {
         let (add, remove) = (normalized(add), normalized(remove));
         if exact.is_none() {
             if let Some(failure) = self.change_one_unseen(group, &add, &remove, catalog).await {
-                return self.one_unseen_changed(group, failure);
+                return self.one_unseen_changed(group, failure).await;
             }
         }
         let known = self.concerned_accounts(holders, &add, &remove).await?;
@@ -231,6 +290,7 @@ impl Provisioner {
             },
         );
 
+        self.name_groups_offered(&mut failures).await?;
         let mut skipped = self.unknown_to_skip(&mut failures);
         if !failures.is_empty() {
             // Known before any write: refuse the whole request, as RFC 7644
@@ -306,6 +366,10 @@ impl Provisioner {
         };
         if uuid::Uuid::parse_str(id).is_err()
             || catalog.is_role_id(id)
+            || matches!(
+                self.term_names.names_of(std::slice::from_ref(id)).first(),
+                Some(TermName::Named(_))
+            )
             || self.seen.get(id).is_some()
             || self.clearance(id).await != Clearance::Clear
         {
@@ -320,12 +384,14 @@ impl Provisioner {
     }
 
     /// The answer to a one-member change written without a read.
-    fn one_unseen_changed(
+    async fn one_unseen_changed(
         &self,
         group: &ExposedGroup,
         failure: Option<MemberFailure>,
     ) -> Result<Option<Vec<String>>> {
         let mut failures: Vec<MemberFailure> = failure.into_iter().collect();
+        // Drupal's 404: no account, and perhaps a term-backed group's id.
+        self.name_groups_offered(&mut failures).await?;
         let skipped = self.unknown_to_skip(&mut failures);
         self.record_skipped(&group.display_name, &skipped, None);
         tracing::info!(
@@ -341,7 +407,7 @@ impl Provisioner {
         // Drupal's 404 wrote nothing; another failure (a timeout) may have.
         let refused = failures
             .iter()
-            .all(|f| matches!(f.problem, MemberProblem::UnknownUser));
+            .all(|f| matches!(f.problem, MemberProblem::UnknownUser | MemberProblem::Group));
         Err(ProvisioningError::Membership(
             MembershipFailures {
                 group: group.display_name.clone(),

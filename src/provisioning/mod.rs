@@ -11,6 +11,7 @@ mod groups;
 mod marker;
 mod member_lookup;
 mod membership;
+mod own_account;
 mod published;
 mod pushdown;
 mod render;
@@ -38,6 +39,7 @@ pub use bulk::{BulkOutcome, BulkSuccess, MAX_BULK_OPERATIONS};
 pub use group_preview::preview_group;
 pub use groups::{GroupList, GroupQuery, PatchAnswer};
 pub use membership::{MemberAction, MemberFailure, MemberProblem, MembershipFailures};
+pub use own_account::OwnAccount;
 pub use render::{render_user, ScimGroup, ScimUser};
 pub use roles::RoleCatalog;
 pub use term_groups::group_uuid;
@@ -138,6 +140,8 @@ pub struct Provisioner {
     accounts: member_lookup::AccountLookup,
     term_names: term_names::TermNames,
     guard: write_guard::WriteGuard,
+    /// The account the bridge logs in as, which no SCIM write may reach.
+    own: OwnAccount,
 }
 
 impl Provisioner {
@@ -145,14 +149,18 @@ impl Provisioner {
         drupal: DrupalClient,
         mapping: Arc<Mapping>,
         policy: PolicySettings,
+        own: OwnAccount,
     ) -> Result<Provisioner, SchemaError> {
         let active = RwLock::new(ActiveMapping::new(mapping)?);
         let marker = marker::DeprovisionMarker::new(&policy);
         let counts = count_cache::CountCache::new(policy.count_cache);
         let roles = roles::RoleCache::new(policy.role_cache);
         let seen = seen_accounts::SeenAccounts::new(policy.account_cache);
-        let guard =
-            write_guard::WriteGuard::new(policy.account_cache, policy.protected_roles.clone());
+        let guard = write_guard::WriteGuard::new(
+            policy.account_cache,
+            policy.protected_roles.clone(),
+            own.name().map(str::to_string),
+        );
         Ok(Provisioner {
             drupal,
             active,
@@ -165,6 +173,7 @@ impl Provisioner {
             accounts: member_lookup::AccountLookup::new(member_lookup::BATCH_IDS),
             term_names: term_names::TermNames::default(),
             guard,
+            own,
         })
     }
 
@@ -210,6 +219,12 @@ impl Provisioner {
 
     pub fn drupal(&self) -> &DrupalClient {
         &self.drupal
+    }
+
+    /// Makes sure the bridge's own account is known before a write (see
+    /// `own_account`): one request, once, under `oauth2` only.
+    async fn know_own_account(&self) -> Result<(), ProvisioningError> {
+        Ok(self.own.learn(&self.drupal).await?)
     }
 
     /// The role catalog, from the cache unless it is older than the TTL or

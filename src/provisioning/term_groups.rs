@@ -759,6 +759,7 @@ impl Provisioner {
                 Some(why)
             },
         );
+        self.name_groups_offered(&mut failures).await?;
         let skipped = self.unknown_to_skip(&mut failures);
         if !failures.is_empty() {
             return Err(refused(name, failures));

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use super::audited;
 use super::marker::not_marked;
@@ -11,6 +11,7 @@ use super::pushdown::{translate, Pushdown};
 use super::render::render_user;
 use super::roles::{ExposedGroup, RoleCatalog};
 use super::seen_accounts::REMEMBERED_PER_LIST;
+use super::term_names::TermName;
 use super::user_json::{write_user, write_users, UserJson};
 use super::write_guard::Clearance;
 use super::{
@@ -21,8 +22,8 @@ use crate::audit::{self, AuditEvent, EventKind};
 use crate::config::DeprovisionPolicy;
 use crate::drupal::document::{roles_relationship, ApiError};
 use crate::drupal::{
-    CollectionQuery, Condition, DrupalError, DrupalUser, Operator, RoleRef, SortKey, UserPage,
-    UserWrite, DRUPAL_PAGE_CAP,
+    referenced_terms, CollectionQuery, Condition, DrupalError, DrupalUser, Operator, RoleRef,
+    SortKey, UserPage, UserWrite, DRUPAL_PAGE_CAP,
 };
 use crate::mapping::{AttributeSource, FieldType, Mapping, MappingError, WritePurpose};
 use crate::scim::caseless;
@@ -125,6 +126,7 @@ impl Provisioner {
     }
 
     pub async fn create_user(&self, resource: Map<String, Value>) -> Result<ScimUser> {
+        self.know_own_account().await?;
         let id = uuid::Uuid::new_v4().to_string();
         let mut write = new_account(&self.mapping(), &resource, Some(id.clone()))?;
         if let Some(roles) = self.ruled_roles(&resource, &[]).await? {
@@ -191,6 +193,7 @@ impl Provisioner {
         resource: Map<String, Value>,
         if_match: Option<&VersionCondition>,
     ) -> Result<ScimUser> {
+        self.know_own_account().await?;
         if if_match.is_none() {
             if let Some(seen) = self.writable_seen(id) {
                 let desired = self.mapping().to_drupal(&resource, WritePurpose::Update)?;
@@ -229,6 +232,7 @@ impl Provisioner {
         request: &PatchRequest,
         if_match: Option<&VersionCondition>,
     ) -> Result<ScimUser> {
+        self.know_own_account().await?;
         let active = self.active();
         if if_match.is_none() && request.is_state_independent(&*active.user_schema) {
             if let Some(written) = self.patch_seen(id, request, &active).await? {
@@ -357,7 +361,9 @@ impl Provisioner {
     /// `account_cache_secs` ago, says of a write to the account `id`
     /// without reading it; always a read when role rules need its roles.
     pub(super) async fn clearance(&self, id: &str) -> Clearance {
-        if !self.mapping().rule_roles().is_empty() {
+        // Known by its UUID (oauth2), the bridge's own account is on no
+        // list Drupal gives: read, and refused from what it shows.
+        if !self.mapping().rule_roles().is_empty() || self.own.is_id(id) {
             return Clearance::Read;
         }
         self.guard.clearance(id, &self.drupal, &self.marker).await
@@ -402,6 +408,7 @@ impl Provisioner {
     }
 
     pub async fn delete_user(&self, id: &str, if_match: Option<&VersionCondition>) -> Result<()> {
+        self.know_own_account().await?;
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
         self.check_version(&current, if_match).await?;
@@ -411,9 +418,18 @@ impl Provisioner {
                 write.attributes.insert("status".into(), Value::Bool(false));
                 // Access the IdP granted goes with the account: a blocked,
                 // kept account must not carry it into a later reactivation.
+                // Its term-backed groups go too, and the roles only they
+                // granted, in the same write.
                 let catalog = self.role_catalog(None).await?;
-                if let Some(roles) = roles_without_managed(&catalog, &current.roles, &[]) {
+                let dropped = self.term_groups_dropped(&current, &catalog).await?;
+                let taken = dropped.as_ref().map(|d| &d.roles);
+                if let Some(roles) = roles_without_managed(&catalog, &current.roles, taken, &[]) {
                     write.relationships.insert("roles".into(), roles);
+                }
+                if let Some(dropped) = dropped {
+                    write
+                        .relationships
+                        .insert(dropped.field, json!({"data": []}));
                 }
                 if let Some(field) = self.marker.field() {
                     write.attributes.insert(field.into(), Value::Bool(true));
@@ -863,6 +879,11 @@ impl Provisioner {
                 "The account {name} is Drupal's first account (uid 1); the bridge never changes, blocks or deletes it."
             ));
         }
+        if self.own.is(user) {
+            return Some(format!(
+                "The account {name} is the one the bridge logs in to Drupal as (drupal.auth); the bridge never changes, blocks or deletes it, which would lock the bridge out of Drupal. Change it in Drupal if you must."
+            ));
+        }
         self.policy
             .protected_roles
             .iter()
@@ -1091,6 +1112,61 @@ impl Provisioner {
         })
     }
 
+    /// What an account SCIM DELETE deprovisions loses of its term-backed
+    /// groups: every reference (the field written empty, which also drops
+    /// one to a term deleted since) and the roles those groups granted,
+    /// as the mapping's `groups` entries name them. `None` without term
+    /// groups, or when the account references none. The names come from
+    /// the read of the account (which includes its terms); a term not
+    /// named there is read.
+    async fn term_groups_dropped(
+        &self,
+        user: &DrupalUser,
+        catalog: &RoleCatalog,
+    ) -> Result<Option<TermGroupsDropped>> {
+        let mapping = self.mapping();
+        let Some(terms) = mapping.group_terms() else {
+            return Ok(None);
+        };
+        let held_any = user
+            .relationships
+            .get(&terms.user_field)
+            .and_then(|r| r.get("data"))
+            .and_then(Value::as_array)
+            .is_some_and(|items| !items.is_empty());
+        if !held_any {
+            return Ok(None);
+        }
+        let mut roles = BTreeSet::new();
+        if !mapping.group_grants().is_empty() {
+            let refs = referenced_terms(&user.relationships, &terms.user_field);
+            let names = self.term_names.names_of(&refs);
+            for (id, name) in refs.iter().zip(names) {
+                let name = match name {
+                    TermName::Named(name) => name,
+                    TermName::Gone => continue,
+                    TermName::Unknown => match self.find_term_group(id).await {
+                        Ok(term) => term.name,
+                        Err(ProvisioningError::GroupNotFound(_)) => continue,
+                        Err(e) => return Err(e),
+                    },
+                };
+                if let Some(grant) = mapping.grant_for(&name) {
+                    roles.extend(
+                        grant
+                            .roles
+                            .iter()
+                            .filter_map(|r| catalog.grantable_role(r, grant.allow_protected)),
+                    );
+                }
+            }
+        }
+        Ok(Some(TermGroupsDropped {
+            field: terms.user_field.clone(),
+            roles,
+        }))
+    }
+
     /// An IdP creating a user that SCIM DELETE deprovisioned earlier gets
     /// that account back, reactivated, instead of a name conflict forever.
     async fn revive_deprovisioned(&self, write: &UserWrite) -> Result<Option<DrupalUser>> {
@@ -1153,8 +1229,17 @@ impl Provisioner {
             .unwrap_or_default();
         revive.relationships.remove("roles");
         let catalog = self.role_catalog(None).await?;
-        if let Some(roles) = roles_without_managed(&catalog, &existing.roles, &granted) {
+        // An account deprovisioned before SCIM DELETE took its term-backed
+        // groups may still hold them: they do not come back either.
+        let dropped = self.term_groups_dropped(&existing, &catalog).await?;
+        let taken = dropped.as_ref().map(|d| &d.roles);
+        if let Some(roles) = roles_without_managed(&catalog, &existing.roles, taken, &granted) {
             revive.relationships.insert("roles".into(), roles);
+        }
+        if let Some(dropped) = dropped {
+            revive
+                .relationships
+                .insert(dropped.field, json!({"data": []}));
         }
         let outcome = self.drupal.update_user(&existing.id, &revive).await;
         let mut event = audited::user_write(
@@ -1177,16 +1262,26 @@ impl Provisioner {
     }
 }
 
-/// The roles `held` without those the bridge manages, plus `granted`, as a
+/// What a deprovisioned account loses of its term-backed groups.
+struct TermGroupsDropped {
+    /// The users' reference field to the groups' vocabulary.
+    field: String,
+    /// The role ids the groups granted.
+    roles: BTreeSet<String>,
+}
+
+/// The roles `held` without those the bridge manages and those `taken`
+/// (role ids: what term-backed groups granted), plus `granted`, as a
 /// `roles` relationship; `None` when that changes nothing.
 fn roles_without_managed(
     catalog: &RoleCatalog,
     held: &[RoleRef],
+    taken: Option<&BTreeSet<String>>,
     granted: &[RoleRef],
 ) -> Option<Value> {
     let mut ids: Vec<String> = held
         .iter()
-        .filter(|r| !catalog.manages(&r.id))
+        .filter(|r| !catalog.manages(&r.id) && taken.is_none_or(|t| !t.contains(&r.id)))
         .map(|r| r.id.clone())
         .collect();
     for role in granted {
@@ -1295,8 +1390,6 @@ fn blocks_only(write: &UserWrite) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
     fn object(value: Value) -> Map<String, Value> {

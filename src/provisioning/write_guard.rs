@@ -1,6 +1,7 @@
 //! The accounts no write may reach without a read: Drupal's anonymous
-//! account (uid 0), its first account (uid 1), the holders of protected
-//! roles and the accounts SCIM DELETE deprovisioned. The bridge reads that
+//! account (uid 0), its first account (uid 1), the account the bridge logs
+//! in as (by its name, when the configuration gives one), the holders of
+//! protected roles and the accounts SCIM DELETE deprovisioned. The bridge reads that
 //! list from Drupal, a few pages with only ids, and keeps it for
 //! `account_cache_secs`, the window the copies of seen accounts have.
 //!
@@ -78,6 +79,8 @@ impl Snapshot {
 pub struct WriteGuard {
     window: Duration,
     protected_roles: Vec<String>,
+    /// The name the bridge logs in with (`drupal.auth.username`).
+    own_name: Option<String>,
     snapshot: Mutex<Option<Snapshot>>,
     /// One reader at a time: concurrent writes wait for its list.
     reading: tokio::sync::Mutex<()>,
@@ -88,10 +91,15 @@ pub struct WriteGuard {
 }
 
 impl WriteGuard {
-    pub fn new(window: Duration, protected_roles: Vec<String>) -> WriteGuard {
+    pub fn new(
+        window: Duration,
+        protected_roles: Vec<String>,
+        own_name: Option<String>,
+    ) -> WriteGuard {
         WriteGuard {
             window,
             protected_roles,
+            own_name,
             snapshot: Mutex::new(None),
             reading: tokio::sync::Mutex::new(()),
             anonymous: tokio::sync::OnceCell::new(),
@@ -212,7 +220,7 @@ impl WriteGuard {
         // Both parts in one read while they fit; else the protected part
         // alone, and the deprovisioned accounts stay unknown.
         let both = loop {
-            let filter = refused_accounts(&self.protected_roles, marker.field());
+            let filter = refused_accounts(&self.refused_by_name(), marker.field());
             match ids_of(drupal, filter).await {
                 Err(e) if marker.absorb_missing_field(&e) => continue,
                 other => break other?,
@@ -225,7 +233,7 @@ impl WriteGuard {
             }
             None => {
                 let protected =
-                    ids_of(drupal, refused_accounts(&self.protected_roles, None)).await?;
+                    ids_of(drupal, refused_accounts(&self.refused_by_name(), None)).await?;
                 let Some(protected) = protected else {
                     return Ok(None);
                 };
@@ -235,6 +243,21 @@ impl WriteGuard {
         };
         Ok(Some((refused, deprovisioned_listed)))
     }
+
+    /// What names the protected part of the list.
+    fn refused_by_name(&self) -> Protected<'_> {
+        Protected {
+            roles: &self.protected_roles,
+            own_name: self.own_name.as_deref(),
+        }
+    }
+}
+
+/// The accounts protected whatever their state: by role, and the bridge's
+/// own by its name (uid 1 always).
+struct Protected<'a> {
+    roles: &'a [String],
+    own_name: Option<&'a str>,
 }
 
 /// The ids (lower case) of the accounts matching `filter`, or `None` when
@@ -269,15 +292,20 @@ async fn ids_of(
     }
 }
 
-/// uid 1 and the holders of `protected_roles`, and with `marker` the
-/// accounts it marks: one flat OR group.
-fn refused_accounts(protected_roles: &[String], marker: Option<&str>) -> Condition {
+/// uid 1, the bridge's own account and the holders of the protected
+/// roles, and with `marker` the accounts it marks: one flat OR group.
+fn refused_accounts(protected: &Protected<'_>, marker: Option<&str>) -> Condition {
     let mut any = vec![Condition::field("drupal_internal__uid", Operator::Eq, "1")];
-    if !protected_roles.is_empty() {
+    any.extend(
+        protected
+            .own_name
+            .map(|name| Condition::field("name", Operator::Eq, name)),
+    );
+    if !protected.roles.is_empty() {
         any.push(Condition::Field {
             path: "roles.meta.drupal_internal__target_id".into(),
             op: Operator::In,
-            values: protected_roles.to_vec(),
+            values: protected.roles.to_vec(),
         });
     }
     any.extend(marker.map(|field| Condition::field(field, Operator::Eq, "1")));
@@ -292,7 +320,7 @@ mod tests {
     use super::*;
 
     fn guard_with(refused: &[&str], deprovisioned_listed: bool, age: Duration) -> WriteGuard {
-        let guard = WriteGuard::new(Duration::from_secs(10), vec!["administrator".into()]);
+        let guard = WriteGuard::new(Duration::from_secs(10), vec!["administrator".into()], None);
         *guard.lock() = Some(Snapshot::Read {
             at: Instant::now() - age,
             refused: refused.iter().map(|s| s.to_string()).collect(),
@@ -324,7 +352,7 @@ mod tests {
 
     #[test]
     fn an_unusable_list_clears_nobody_until_the_window_passed() {
-        let guard = WriteGuard::new(Duration::from_secs(10), Vec::new());
+        let guard = WriteGuard::new(Duration::from_secs(10), Vec::new(), None);
         *guard.lock() = Some(Snapshot::Unusable { at: Instant::now() });
         assert_eq!(guard.fresh("b"), Some(Clearance::Read));
         *guard.lock() = Some(Snapshot::Unusable {
@@ -341,7 +369,7 @@ mod tests {
     }
 
     #[test]
-    fn the_query_names_uid_1_the_protected_roles_and_the_marker() {
+    fn the_query_names_uid_1_the_bridges_account_the_protected_roles_and_the_marker() {
         let text = |filter: Condition| {
             CollectionQuery {
                 filter: Some(filter),
@@ -353,8 +381,12 @@ mod tests {
             .collect::<Vec<_>>()
             .join("&")
         };
+        let roles = ["administrator".to_string(), "auditor".to_string()];
         let both = text(refused_accounts(
-            &["administrator".into(), "auditor".into()],
+            &Protected {
+                roles: &roles,
+                own_name: Some("scim-bridge"),
+            },
             Some("field_scim_deprovisioned"),
         ));
         assert!(both.contains("OR"), "{both}");
@@ -365,9 +397,18 @@ mod tests {
         );
         assert!(both.contains("=auditor"), "{both}");
         assert!(both.contains("field_scim_deprovisioned"), "{both}");
+        assert!(
+            both.contains("=scim-bridge"),
+            "the bridge's own account: {both}"
+        );
         assert_eq!(both.matches("[group]").count(), 1, "one flat group: {both}");
-        let first = text(refused_accounts(&[], None));
+        let nobody = Protected {
+            roles: &[],
+            own_name: None,
+        };
+        let first = text(refused_accounts(&nobody, None));
         assert!(!first.contains("roles"), "{first}");
+        assert!(!first.contains("name"), "{first}");
         assert!(first.contains("drupal_internal__uid"), "{first}");
     }
 }

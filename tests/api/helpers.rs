@@ -278,6 +278,11 @@ impl TestApp {
         read(request.send().await.expect("bridge answers")).await
     }
 
+    /// The stand-in's own base URL, for requests made behind the bridge.
+    pub fn drupal_base_url(&self) -> String {
+        self._standin.base_url()
+    }
+
     /// Makes the bridge log in to Drupal (one cheap read), so that faults
     /// injected afterwards hit the request under test, not the login.
     pub async fn log_in(&self) {

@@ -27,6 +27,7 @@ mod helpers;
 mod idp_flows;
 mod jwt;
 mod monitoring;
+mod own_account;
 mod patch;
 mod presets;
 mod protocol;

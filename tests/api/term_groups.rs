@@ -1238,3 +1238,191 @@ async fn a_group_name_drupal_cannot_keep_or_people_cannot_read_is_refused_first(
     );
     assert!(app.drupal_writes().is_empty(), "{:?}", app.drupal_writes());
 }
+
+/// SCIM DELETE (block) takes the account's term-backed groups, and the
+/// roles only they granted, in the one write that blocks it: creating the
+/// userName again reactivates the account with nothing of them, and
+/// deleting a group later meets no reference to it.
+#[tokio::test]
+async fn deprovisioning_takes_the_term_groups_and_the_roles_they_granted() {
+    let (app, file) = spawn_audited("").await;
+    let alice = app.create_user("alice", "alice@example.org").await;
+    let engineering = new_group(&app, "Engineering").await;
+    let club = new_group(&app, "Book Club").await;
+    for group in [&engineering, &club] {
+        let added = app
+            .patch(&format!("/Groups/{group}"), &add_members(&[&alice]))
+            .await;
+        assert!(added.status < 300, "{}", added.body);
+    }
+    assert_eq!(app.roles_of("alice"), vec!["engineering".to_string()]);
+    assert_eq!(app.drupal.group_refs("alice").len(), 2);
+
+    app.drupal.clear_requests();
+    let deleted = app.delete(&format!("/Users/{alice}")).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    assert_eq!(
+        app.drupal_writes(),
+        vec![format!("PATCH /jsonapi/user/user/{alice}")],
+        "blocked, marked and stripped in one write"
+    );
+    let account = app.drupal_user("alice").expect("kept");
+    assert_eq!(account["attributes"]["status"], false);
+    assert!(app.drupal.group_refs("alice").is_empty());
+    assert!(app.roles_of("alice").is_empty());
+    for group in [&engineering, &club] {
+        let read = app.get(&format!("/Groups/{group}")).await;
+        assert_eq!(read.body["members"], json!([]), "{}", read.body);
+    }
+
+    let (summary, lines) = audit_events(&file);
+    let (last, line) = (summary.last().unwrap(), lines.last().unwrap());
+    assert_eq!(last.0, "user_deprovisioned", "{line}");
+    assert!(
+        line["fields"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("field_scim_groups")),
+        "{line}"
+    );
+    assert_eq!(
+        line["roles"],
+        json!({"before": ["engineering"], "after": []}),
+        "{line}"
+    );
+
+    // The same userName again: the same account, without its old groups.
+    let again = app.create_user("alice", "alice@example.org").await;
+    assert_eq!(again, alice);
+    assert!(app.drupal.group_refs("alice").is_empty());
+    assert!(app.roles_of("alice").is_empty());
+    let user = app.get(&format!("/Users/{alice}")).await;
+    assert!(user.body.get("groups").is_none(), "{}", user.body);
+
+    let gone = app.delete(&format!("/Groups/{engineering}")).await;
+    assert_eq!(gone.status, 204, "{}", gone.body);
+    assert!(app.drupal.group_refs("alice").is_empty());
+    let _ = std::fs::remove_file(&file);
+}
+
+/// Creates a term in the groups' vocabulary behind the bridge's back (as
+/// Drupal's administrator); returns its UUID.
+async fn term_behind_the_bridge(app: &TestApp, name: &str) -> String {
+    let base = app.drupal_base_url();
+    let answer = reqwest::Client::new()
+        .post(format!("{base}/jsonapi/taxonomy_term/scim_groups"))
+        .basic_auth("admin", Some(DRUPAL_PASSWORD))
+        .header("Content-Type", "application/vnd.api+json")
+        .body(
+            json!({"data": {"type": "taxonomy_term--scim_groups",
+                            "attributes": {"name": name}}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("the stand-in answers");
+    assert_eq!(answer.status(), 201);
+    let body: Value = answer.json().await.expect("a document");
+    body["data"]["id"].as_str().expect("an id").to_string()
+}
+
+/// A group offered as a member (a term group's id or a role-backed
+/// group's, to a group of either kind, by PATCH or POST) refuses the whole
+/// request with 400 naming it as a group, under `unknown_members: refuse`
+/// and `skip` alike; nothing is written.
+#[tokio::test]
+async fn a_group_offered_as_a_member_refuses_the_request_whole_in_both_modes() {
+    for setting in ["", "unknown_members: skip\n"] {
+        let app = spawn_app_with(Options {
+            mapping: term_mapping(),
+            extra_config: setting.into(),
+            ..Options::default()
+        })
+        .await;
+        let alice = app.create_user("alice", "alice@example.org").await;
+        let engineering = new_group(&app, "Engineering").await;
+        let club = new_group(&app, "Book Club").await;
+        let editor = app.group_id("editor").await;
+        let unlearnt = term_behind_the_bridge(&app, "Made in Drupal").await;
+        let terms_before = app.drupal.terms().len();
+
+        // The term made in Drupal is read (by id) when first offered to
+        // the term group, and known from then on: offered alone to the
+        // role-backed group, it is not written to as an account.
+        let offers = [
+            (&engineering, club.as_str()),
+            (&engineering, editor.as_str()),
+            (&engineering, unlearnt.as_str()),
+            (&editor, club.as_str()),
+            (&editor, unlearnt.as_str()),
+            (&editor, editor.as_str()),
+        ];
+        for (target, offered) in offers {
+            app.drupal.clear_requests();
+            for members in [
+                vec![offered],
+                vec![alice.as_str(), offered, "fake-member-id"],
+            ] {
+                let answer = app
+                    .patch(&format!("/Groups/{target}"), &add_members(&members))
+                    .await;
+                answer.assert_scim_error(400, Some("invalidValue"));
+                let detail = answer.body["detail"].as_str().unwrap();
+                assert!(
+                    detail.contains(offered)
+                        && detail.contains("it is a group")
+                        && detail.contains("nothing was changed"),
+                    "{setting:?} {target} <- {offered}: {detail}"
+                );
+                if members.len() == 1 {
+                    assert!(!detail.contains("no such user"), "{detail}");
+                }
+            }
+            assert!(
+                app.drupal_writes().is_empty(),
+                "{setting:?}: {:?}",
+                app.drupal_writes()
+            );
+        }
+        assert!(app.drupal.group_refs("alice").is_empty());
+        assert!(app.roles_of("alice").is_empty());
+
+        for (name, offered) in [("New Team", &club), ("editor", &unlearnt)] {
+            app.drupal.clear_requests();
+            let created = app
+                .post(
+                    "/Groups",
+                    &json!({"schemas": [GROUP], "displayName": name,
+                            "members": [{"value": alice}, {"value": offered}]}),
+                )
+                .await;
+            created.assert_scim_error(400, Some("invalidValue"));
+            assert!(
+                created.body["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("it is a group"),
+                "{}",
+                created.body
+            );
+            assert!(app.drupal_writes().is_empty(), "{:?}", app.drupal_writes());
+        }
+        assert_eq!(app.drupal.terms().len(), terms_before, "no group created");
+
+        // A member that is an account costs no look-up of groups.
+        app.drupal.clear_requests();
+        let added = app
+            .patch(&format!("/Groups/{editor}"), &add_members(&[&alice]))
+            .await;
+        assert!(added.status < 300, "{}", added.body);
+        assert!(
+            !app.drupal
+                .requests()
+                .iter()
+                .any(|r| r.path.starts_with("/jsonapi/taxonomy_term/")),
+            "{:?}",
+            app.drupal.requests()
+        );
+        assert_eq!(app.roles_of("alice"), vec!["editor".to_string()]);
+    }
+}
