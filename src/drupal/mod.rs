@@ -2,6 +2,7 @@
 //! SCIM; it speaks JSON:API documents and reports Drupal's answers as typed
 //! errors. One pooled HTTP client per thread, timeouts, one log event per call.
 
+pub mod account_locks;
 pub mod adaptive;
 pub mod auth;
 pub(crate) mod call_count;
@@ -33,6 +34,7 @@ pub use query::{
 };
 pub use taxonomy::{referenced_terms, DrupalTerm, TermVocabulary, TermWrite, VocabularyProbe};
 
+use account_locks::AccountLocks;
 use auth::{Authenticator, Credentials};
 use observer::{CallOutcome, DrupalObserver, ObserverSlot};
 use resilience::Resilience;
@@ -88,6 +90,8 @@ struct Inner {
     resilience: Resilience,
     /// Told about calls, logins and waits (metrics, readiness), when set.
     observer: Arc<ObserverSlot>,
+    /// One write at a time to each account: Drupal saves a user whole.
+    account_locks: AccountLocks,
 }
 
 /// Connection details, separate from the bridge's settings so the `check`
@@ -178,6 +182,7 @@ impl DrupalClient {
                 auth: Authenticator::new(&conn.auth)?.observed_by(observer.clone()),
                 resilience: Resilience::new(&conn.limits),
                 observer,
+                account_locks: AccountLocks::default(),
             }),
             dry_run: false,
         };
@@ -416,8 +421,8 @@ impl DrupalClient {
             .map(str::to_ascii_lowercase))
     }
 
-    /// The one place requests go out: the circuit breaker, the concurrency
-    /// limit, credentials (logging in again once when Drupal no longer
+    /// The one place requests go out: one write at a time per account,
+    /// the circuit breaker, the concurrency limit, credentials (logging in again once when Drupal no longer
     /// accepts them), retries with backoff. Logs one event.
     async fn call(
         &self,
@@ -456,6 +461,13 @@ impl DrupalClient {
                 .await
                 .and_then(T::from_value);
         }
+        // Before a slot is taken: a write waiting for its account holds
+        // none of Drupal's. One lock at most per call, so none can wait
+        // on another.
+        let _account = match account_locks::account_written(&method, path) {
+            Some(account) => Some(self.account_lock(op, account).await),
+            None => None,
+        };
         let started = Instant::now();
         let outcome = self.guarded(op, &method, path, body).await;
         let elapsed = started.elapsed();
@@ -495,6 +507,27 @@ impl DrupalClient {
         slot.finish(op, resilience::outcome_for_limit(&outcome));
         admission.record(matches!(&outcome, Err(e) if e.is_transient()));
         outcome
+    }
+
+    /// The account `account` to itself until the guard is dropped: Drupal
+    /// loads, changes and saves a user whole on every write, so two at
+    /// once lose one's change (see `account_locks`).
+    async fn account_lock(
+        &self,
+        op: &'static str,
+        account: &str,
+    ) -> account_locks::AccountGuard<'_> {
+        let asked = Instant::now();
+        let guard = self.inner.account_locks.lock(account).await;
+        let waited = asked.elapsed();
+        if waited >= Duration::from_millis(1) {
+            tracing::debug!(
+                target: "drupal",
+                op, waited_ms = waited.as_millis() as u64,
+                "drupal write waited for an earlier write to the same account"
+            );
+        }
+        guard
     }
 
     /// A slot under the concurrency limit, reporting a wait or a refusal.
