@@ -197,6 +197,58 @@ async fn latency_delays_every_answer() {
     drupal.stop().await;
 }
 
+/// As Drupal does, a user write loads the account as it arrives and saves
+/// it whole: with a latency, two PATCHes of different fields sent at once
+/// both answer 200, and the later save puts back the field the earlier one
+/// set. One after the other, both stay; a refused write saves nothing.
+#[tokio::test]
+async fn with_a_latency_concurrent_user_writes_overwrite_each_other_as_in_drupal() {
+    let drupal = start();
+    let handle = drupal.handle();
+    let id = create_user(&drupal, "whole")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let patch = |attributes: Value| {
+        let body = json!({"data": {"type": "user--user", "id": id, "attributes": attributes}});
+        client()
+            .patch(format!("{}/jsonapi/user/user/{id}", drupal.base_url()))
+            .basic_auth("admin", Some("adminpass"))
+            .header("Content-Type", JSONAPI)
+            .body(body.to_string())
+            .send()
+    };
+    handle.set_latency(Duration::from_millis(100));
+    let (first, second) = tokio::join!(
+        patch(json!({"field_first_name": "A"})),
+        patch(json!({"field_last_name": "B"}))
+    );
+    assert_eq!(first.unwrap().status().as_u16(), 200);
+    assert_eq!(second.unwrap().status().as_u16(), 200);
+    let user = handle.user_by_name("whole").unwrap();
+    let kept = [
+        user.attribute("field_first_name"),
+        user.attribute("field_last_name"),
+    ]
+    .iter()
+    .filter(|v| v.is_some_and(|v| !v.is_null()))
+    .count();
+    assert_eq!(kept, 1, "one change lost: {:?}", user.0["attributes"]);
+    patch(json!({"field_first_name": "A"})).await.unwrap();
+    patch(json!({"field_last_name": "B"})).await.unwrap();
+    let refused = patch(json!({"mail": "not an address"})).await.unwrap();
+    assert_eq!(refused.status().as_u16(), 422);
+    let user = handle.user_by_name("whole").unwrap();
+    assert_eq!(user.attribute("field_first_name"), Some(&json!("A")));
+    assert_eq!(user.attribute("field_last_name"), Some(&json!("B")));
+    assert_eq!(user.attribute("mail"), Some(&json!("whole@example.com")));
+    drupal.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_concurrent_clients_each_create_their_user() {
     let drupal = start();

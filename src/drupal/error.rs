@@ -29,6 +29,12 @@ pub enum DrupalError {
     /// 422: one entry per violated constraint.
     #[error("Drupal rejected the values: {}", join_details(.0))]
     Validation(Vec<ApiError>),
+    /// Drupal refused a write because the entity changed after Drupal
+    /// loaded it for this request (its EntityChanged constraint): another
+    /// write saved it in between. Nothing was saved; sending the same
+    /// write again is safe, and should succeed.
+    #[error("Drupal refused the write because another write changed the same entity at the same time: {0}")]
+    EntityChanged(String),
     /// Any other 4xx answer.
     #[error("Drupal answered {status}: {detail}")]
     Rejected { status: u16, detail: String },
@@ -55,6 +61,17 @@ pub enum DrupalError {
     /// make it long come from the SCIM request.
     #[error("the Drupal request would need a URL of {bytes} bytes, over the {limit} bytes web servers accept")]
     UrlTooLong { bytes: usize, limit: usize },
+}
+
+/// The words of Drupal's EntityChanged constraint message ("The content
+/// has either been modified by another user, or you have already submitted
+/// modifications. As a result, your changes cannot be saved."), which a
+/// JSON:API write answers with 400 when the entity changed meanwhile.
+const ENTITY_CHANGED: &str = "has either been modified by another user";
+
+/// Whether a `detail` of Drupal's is its EntityChanged refusal.
+pub(crate) fn is_entity_changed(detail: &str) -> bool {
+    detail.contains(ENTITY_CHANGED)
 }
 
 fn join_details(errors: &[ApiError]) -> String {

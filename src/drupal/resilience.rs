@@ -98,6 +98,7 @@ pub fn outcome_for_limit<T>(outcome: &Result<T, DrupalError>) -> Option<Outcome>
         Err(
             DrupalError::NotFound
             | DrupalError::Validation(_)
+            | DrupalError::EntityChanged(_)
             | DrupalError::Rejected { .. }
             | DrupalError::Forbidden(_)
             | DrupalError::ReadOnly,
@@ -401,7 +402,8 @@ impl RetryPolicy {
     /// The pause before attempt `attempt + 1`, when `error` after `attempt`
     /// attempts may be retried. Reads are retried after any failure that is
     /// not a refusal; writes only when the request provably never reached
-    /// Drupal (the connection was never made). None once the pause would
+    /// Drupal (the connection was never made), or Drupal refused it
+    /// because the entity changed meanwhile (it saved nothing). None once the pause would
     /// end after `deadline`.
     pub fn pause(
         &self,
@@ -414,7 +416,8 @@ impl RetryPolicy {
             return None;
         }
         let retryable = match error {
-            DrupalError::Unreachable(_) => true,
+            // Refused before anything was saved, whatever the method.
+            DrupalError::Unreachable(_) | DrupalError::EntityChanged(_) => true,
             DrupalError::Timeout | DrupalError::Server { .. } | DrupalError::Protocol(_) => {
                 method == Method::GET
             }

@@ -22,6 +22,9 @@ pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 const RETRY_AFTER_SECS: u64 = 30;
 /// Seconds an IdP is asked to wait when the bridge's queue for Drupal is full.
 const OVERLOADED_RETRY_AFTER_SECS: u64 = 1;
+/// Seconds an IdP is asked to wait when Drupal refused a write because the
+/// account changed meanwhile: the other write is over in about that time.
+const ENTITY_CHANGED_RETRY_AFTER_SECS: u64 = 1;
 
 /// A SCIM error on its way out.
 #[derive(Debug, thiserror::Error)]
@@ -211,6 +214,10 @@ fn log_drupal_failure(e: &DrupalError) {
         DrupalError::Overloaded => tracing::warn!(
             "the limit of concurrent Drupal requests (drupal.max_concurrency, queue_limit) is reached: answering 503"
         ),
+        DrupalError::EntityChanged(_) => tracing::warn!(
+            error = %e,
+            "Drupal refused a write because another write changed the account at the same time (another bridge replica, or an edit in Drupal): answering 503"
+        ),
         // The breaker logged when it opened.
         DrupalError::CircuitOpen { .. } => {}
         DrupalError::Validation(_) | DrupalError::NotFound | DrupalError::UrlTooLong { .. } => {}
@@ -249,6 +256,12 @@ fn drupal_to_scim(e: &DrupalError) -> ScimError {
         DrupalError::Overloaded => ScimError::unavailable(
             "The bridge is already sending Drupal as many requests as it may; retry shortly.",
             OVERLOADED_RETRY_AFTER_SECS,
+        ),
+        // Not 409: to an IdP that means uniqueness. The write saved
+        // nothing and succeeds when sent again.
+        DrupalError::EntityChanged(_) => ScimError::unavailable(
+            "Drupal refused the change because another write changed the same account at the same moment; nothing was saved. Retry the request.",
+            ENTITY_CHANGED_RETRY_AFTER_SECS,
         ),
         DrupalError::CircuitOpen { retry_after } => ScimError::unavailable(
             "Drupal failed repeatedly; the bridge pauses requests to it. Retry later.",
@@ -318,6 +331,19 @@ mod tests {
         assert_eq!(e.retry_after, Some(RETRY_AFTER_SECS));
         let response = ApiError(e).error_response();
         assert_eq!(response.headers().get(RETRY_AFTER).unwrap(), "30");
+    }
+
+    #[test]
+    fn a_write_refused_because_the_account_changed_meanwhile_asks_to_retry_shortly() {
+        let e = drupal_to_scim(&DrupalError::EntityChanged(
+            "The content has either been modified by another user, or you have already submitted modifications. As a result, your changes cannot be saved.".into(),
+        ));
+        // 503, not 409 (uniqueness to an IdP) nor 400 (a bad value).
+        assert_eq!(e.status, 503);
+        assert_eq!(e.retry_after, Some(ENTITY_CHANGED_RETRY_AFTER_SECS));
+        assert!(e.to_json().get("scimType").is_none());
+        let response = ApiError(e).error_response();
+        assert_eq!(response.headers().get(RETRY_AFTER).unwrap(), "1");
     }
 
     #[test]

@@ -88,7 +88,10 @@ impl StandInHandle {
         lock(&self.site).clock = unix_seconds.map_or(Clock::System, Clock::Fixed);
     }
 
-    /// Delay before every request is handled.
+    /// Delay before every request is handled. With a delay, a write that
+    /// saves a user (its PATCH or DELETE, a relationship write) loads the
+    /// entity as it arrives and saves it whole after the delay, as Drupal
+    /// does: two at once to one account lose one's change.
     pub fn set_latency(&self, latency: Duration) {
         lock(&self.site).faults.latency = latency;
     }

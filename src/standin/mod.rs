@@ -36,6 +36,7 @@ mod state;
 mod taxonomy;
 mod users;
 mod validate;
+mod whole_saves;
 
 use std::io;
 use std::net::TcpListener;

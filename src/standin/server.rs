@@ -20,6 +20,7 @@ use super::query::Query;
 use super::request::{Incoming, Reply};
 use super::router;
 use super::state::Site;
+use super::whole_saves;
 use super::LoggedRequest;
 
 pub(crate) type SharedSite = Arc<Mutex<Site>>;
@@ -76,7 +77,7 @@ fn incoming(req: &HttpRequest, body: Bytes) -> Incoming {
 async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> HttpResponse {
     let site: SharedSite = site.into_inner();
     let incoming = incoming(&req, body);
-    let (latency, fault, malformed, slow_body, workers, held) = {
+    let (latency, fault, malformed, slow_body, workers, held, loaded) = {
         let mut guard = lock(&site);
         let auth = Presented::from_headers(
             incoming.authorization.as_deref(),
@@ -99,14 +100,15 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
         } else {
             None
         };
-        (
-            faults.latency,
-            fault,
-            malformed,
-            slow_body,
-            faults.workers.clone(),
-            faults.held_for(&incoming.method, &incoming.path),
-        )
+        let (latency, workers) = (faults.latency, faults.workers.clone());
+        let held = faults.held_for(&incoming.method, &incoming.path);
+        // With a latency, a user write loads the entity now and saves it
+        // whole after the wait, as Drupal does (whole_saves).
+        let loaded = match latency.is_zero() || fault.is_some() {
+            true => None,
+            false => whole_saves::load(&guard, &incoming.method, &incoming.path),
+        };
+        (latency, fault, malformed, slow_body, workers, held, loaded)
     };
     if let Some(delay) = held {
         // Handled on a task of its own, which a client hanging up (and the
@@ -130,7 +132,15 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
         None => {}
     }
     let busy = workers.serve().await;
-    let mut reply = router::handle(&mut lock(&site), &incoming);
+    let mut reply = {
+        let mut site = lock(&site);
+        let stored = loaded.and_then(|loaded| whole_saves::restore_loaded(&mut site, loaded));
+        let reply = router::handle(&mut site, &incoming);
+        if let Some(stored) = stored {
+            whole_saves::settle(&mut site, stored, reply.status);
+        }
+        reply
+    };
     drop(busy);
     if malformed {
         reply.body = cut_off(&reply.body);

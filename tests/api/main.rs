@@ -5,6 +5,7 @@
 // them in #[test] functions; this extends that to the helpers).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account_writes;
 mod adaptive_limit;
 mod bulk;
 mod clients;

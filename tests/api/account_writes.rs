@@ -1,0 +1,118 @@
+//! Concurrent writes to one Drupal account. Drupal saves a user whole on
+//! every write (its PATCH, and each relationship POST, PATCH or DELETE),
+//! so two at once lose one's change while both answer 2xx. The stand-in
+//! imitates that when it has a latency (it loads the account as a write
+//! arrives and saves it whole after the delay); the bridge must send its
+//! writes to one account one after the other for all of them to persist.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+
+use crate::helpers::{add_member, mapping_with, patch_op, spawn_app_with, Options, TestApp};
+
+/// Long enough that writes sent together overlap inside the stand-in.
+const DRUPAL_LATENCY: Duration = Duration::from_millis(150);
+
+/// The demo mapping with both demo roles as groups and term groups on.
+fn mapping() -> String {
+    let groups = "  - {role: editor, display_name: editor}\n  - {role: engineering, display_name: engineering}";
+    format!(
+        "{}group_terms: {{}}\n",
+        mapping_with("demo.yaml", groups, "  []")
+    )
+}
+
+async fn spawn() -> TestApp {
+    spawn_app_with(Options {
+        mapping: mapping(),
+        ..Options::default()
+    })
+    .await
+}
+
+fn attribute(app: &TestApp, name: &str, field: &str) -> Value {
+    let user = app.drupal_user(name).expect("the account");
+    user["attributes"][field].clone()
+}
+
+#[tokio::test]
+async fn concurrent_changes_of_different_attributes_of_one_user_all_persist() {
+    let app = spawn().await;
+    let id = app.create_user("conc", "conc@example.org").await;
+    app.drupal.set_latency(DRUPAL_LATENCY);
+    let changes = [
+        ("name.givenName", "Given"),
+        ("name.familyName", "Family"),
+        ("externalId", "ext-changed"),
+        ("displayName", "Shown Name"),
+    ];
+    let path = format!("/Users/{id}");
+    let answers = join_all(changes.iter().map(|(attr, value)| {
+        let body = patch_op(json!([{"op": "replace", "path": attr, "value": value}]));
+        let path = path.clone();
+        let app = &app;
+        async move { app.patch(&path, &body).await }
+    }))
+    .await;
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    app.drupal.set_latency(Duration::ZERO);
+    for (field, value) in [
+        ("field_first_name", "Given"),
+        ("field_last_name", "Family"),
+        ("field_scim_external_id", "ext-changed"),
+        ("field_display_name", "Shown Name"),
+    ] {
+        assert_eq!(attribute(&app, "conc", field), json!(value), "{field}");
+    }
+    let read = app.get(&path).await;
+    assert_eq!(read.body["name"]["givenName"], "Given");
+    assert_eq!(read.body["name"]["familyName"], "Family");
+    assert_eq!(read.body["externalId"], "ext-changed");
+    assert_eq!(read.body["displayName"], "Shown Name");
+}
+
+#[tokio::test]
+async fn concurrent_group_adds_of_one_user_all_persist_for_every_user() {
+    let app = spawn().await;
+    let editor = app.group_id("editor").await;
+    let engineering = app.group_id("engineering").await;
+    let sales = app.group_id("Sales").await;
+    let mut users = Vec::new();
+    for i in 0..10 {
+        let name = format!("member{i}");
+        let id = app.create_user(&name, &format!("{name}@example.org")).await;
+        users.push((name, id));
+    }
+    app.drupal.set_latency(DRUPAL_LATENCY);
+    // For each user, three adds at once, one to each group; all users at once.
+    let adds = users.iter().flat_map(|(_, id)| {
+        [&editor, &engineering, &sales].map(|group| {
+            let (path, body) = (format!("/Groups/{group}"), add_member(id));
+            let app = &app;
+            async move { app.patch(&path, &body).await }
+        })
+    });
+    for answer in join_all(adds).await {
+        assert!(
+            answer.status == 200 || answer.status == 204,
+            "{}: {}",
+            answer.status,
+            answer.body
+        );
+    }
+    app.drupal.set_latency(Duration::ZERO);
+    for (name, _) in &users {
+        let mut roles = app.roles_of(name);
+        roles.sort();
+        assert_eq!(roles, ["editor", "engineering"], "{name}");
+        assert_eq!(
+            app.drupal.group_refs(name),
+            std::slice::from_ref(&sales),
+            "{name}"
+        );
+    }
+}
