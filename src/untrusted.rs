@@ -35,16 +35,52 @@ pub fn cut(text: &str, max: usize) -> Cow<'_, str> {
     }
 }
 
-/// Whether `c` must not reach a log raw: C0 and C1 controls (newlines, NUL,
-/// escape sequences), DEL, the Unicode line and paragraph separators, and
-/// the bidirectional controls that reorder what a reader sees.
-fn is_unsafe(c: char) -> bool {
+/// Whether `c` is not what a reader sees where it stands: C0 and C1
+/// controls (newlines, NUL, escape sequences) and DEL; the line and
+/// paragraph separators; every format character (Unicode's category Cf:
+/// the bidirectional marks, embeddings, overrides and isolates, the
+/// Arabic letter mark, zero-width characters, the soft hyphen, the word
+/// joiner, tags); and the other default-ignorable code points (variation
+/// selectors, Hangul fillers, the combining grapheme joiner), with the
+/// Braille blank. Such a character lets one text pass for another, or
+/// reorders what follows it.
+pub fn is_invisible(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{200E}' | '\u{200F}' | '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}'
-                | '\u{2066}'..='\u{2069}'
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{0600}'..='\u{0605}'
+                | '\u{061C}'
+                | '\u{06DD}'
+                | '\u{070F}'
+                | '\u{0890}'..='\u{0891}'
+                | '\u{08E2}'
+                | '\u{115F}'..='\u{1160}'
+                | '\u{17B4}'..='\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFFB}'
+                | '\u{110BD}'
+                | '\u{110CD}'
+                | '\u{13430}'..='\u{1343F}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
         )
+}
+
+/// Whether `c` must not reach a log raw: whatever [`is_invisible`] names,
+/// so that a log line shows every character a client hid in a value.
+fn is_unsafe(c: char) -> bool {
+    is_invisible(c)
 }
 
 /// One formatted log record with every unsafe character escaped, except
@@ -109,6 +145,34 @@ mod tests {
             assert!(!escaped.contains(raw), "{raw:?} in {escaped}");
         }
         assert!(escaped.contains("\\u0000") && escaped.contains("\\u202e"));
+    }
+
+    #[test]
+    fn every_invisible_character_is_escaped_in_a_record() {
+        for hidden in [
+            '\u{061C}',
+            '\u{00AD}',
+            '\u{180E}',
+            '\u{034F}',
+            '\u{FE0F}',
+            '\u{E0041}',
+            '\u{3164}',
+            '\u{2800}',
+            '\u{2060}',
+            '\u{200B}',
+            '\u{FEFF}',
+        ] {
+            let record = format!("group=Sales{hidden}\n");
+            let escaped = escape_line(&record);
+            assert!(!escaped.contains(hidden), "{hidden:?} in {escaped}");
+            assert!(
+                escaped.contains(&format!("\\u{:04x}", u32::from(hidden))),
+                "{escaped}"
+            );
+        }
+        for seen in ['é', 'ß', 'Ж', '中', '😀', ' ', '\u{00A0}'] {
+            assert!(!is_invisible(seen), "{seen:?}");
+        }
     }
 
     #[test]

@@ -132,9 +132,12 @@ struct Grants {
 const TERM_NAME_CHARS: usize = 255;
 
 /// A group name Drupal can keep as a term's and people can read: at most
-/// 255 characters, none a control character or an invisible formatting
-/// one (bidirectional overrides, zero-width characters), which would let
-/// a name pass for another in Drupal's lists. Checked before any write.
+/// 255 characters, none a control character or an invisible one
+/// ([`crate::untrusted::is_invisible`]: bidirectional controls, zero-width
+/// and other format characters, variation selectors, fillers), which would
+/// let a name pass for another in Drupal's lists. An emoji keeps its
+/// presentation selector and the joiners between its parts. Checked
+/// before any write.
 fn check_term_name(name: &str) -> Result<()> {
     let count = name.chars().count();
     if count > TERM_NAME_CHARS {
@@ -143,7 +146,7 @@ fn check_term_name(name: &str) -> Result<()> {
         ))
         .into());
     }
-    if let Some(c) = name.chars().find(|c| unreadable(*c)) {
+    if let Some(c) = hidden_character(name) {
         return Err(ScimError::invalid_value(format!(
             "displayName contains U+{:04X}, a control or invisible formatting character, which a group name may not hold. Nothing was changed.",
             u32::from(c)
@@ -153,9 +156,27 @@ fn check_term_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn unreadable(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+/// The first character of `name` a reader would not see, but for the
+/// variation selectors (U+FE0E, U+FE0F) after a pictograph and the
+/// zero-width joiner between two, which are how emoji are written.
+fn hidden_character(name: &str) -> Option<char> {
+    let chars: Vec<char> = name.chars().collect();
+    let pictograph = |c: Option<&char>| {
+        c.is_some_and(|c| matches!(c, '\u{2190}'..='\u{2BFF}' | '\u{1F000}'..='\u{1FAFF}'))
+    };
+    chars.iter().enumerate().find_map(|(i, &c)| {
+        let before = i.checked_sub(1).and_then(|b| chars.get(b));
+        let emoji_part = match c {
+            '\u{FE0E}' | '\u{FE0F}' => pictograph(before),
+            // After a pictograph or its selector, before a pictograph.
+            '\u{200D}' => {
+                (pictograph(before) || matches!(before, Some('\u{FE0F}')))
+                    && pictograph(chars.get(i + 1))
+            }
+            _ => false,
+        };
+        (crate::untrusted::is_invisible(c) && !emoji_part).then_some(c)
+    })
 }
 
 /// A membership change read and checked, not yet written.
@@ -294,11 +315,21 @@ impl Provisioner {
         Ok(term)
     }
 
-    /// Terms whose name is `name`, ignoring case (Drupal keeps no name unique).
+    /// Terms whose name is `name`, ignoring case and Unicode spelling
+    /// (Drupal keeps no name unique).
     async fn terms_named(&self, name: &str) -> Result<Vec<DrupalTerm>> {
-        let found = self
-            .all_term_groups(Some(Condition::field("name", Operator::Eq, name.trim())))
-            .await?;
+        // A database compares bytes: a name in two Unicode spellings (a
+        // precomposed "É", or "E" and a combining accent) is asked in both.
+        let spellings = caseless::compositions(name.trim());
+        let condition = match spellings.len() {
+            1 => Condition::field("name", Operator::Eq, name.trim()),
+            _ => Condition::Field {
+                path: "name".into(),
+                op: Operator::In,
+                values: spellings.into_iter().collect(),
+            },
+        };
+        let found = self.all_term_groups(Some(condition)).await?;
         // A case-sensitive database collation may miss other cases; and
         // one that ignores case is trusted no further than this.
         Ok(found
@@ -1025,6 +1056,14 @@ mod tests {
             "\u{202e}evil".into(),
             "zero\u{200b}width".into(),
             "\u{feff}bom".into(),
+            "Sal\u{2060}es".into(),
+            "Sales\u{61c}".into(),
+            "soft\u{ad}hyphen".into(),
+            "Sales\u{fe0f}".into(),
+            "tag\u{e0041}".into(),
+            "\u{3164}".into(),
+            "blank\u{2800}".into(),
+            "a\u{200d}b".into(),
         ] {
             let Err(ProvisioningError::Scim(e)) = check_term_name(&bad) else {
                 panic!("{bad:?} accepted");
@@ -1032,6 +1071,20 @@ mod tests {
             assert_eq!(e.status, 400, "{bad:?}");
             assert!(e.detail.contains("Nothing was changed"), "{}", e.detail);
         }
+    }
+
+    #[test]
+    fn emoji_keep_their_selectors_and_joiners() {
+        for name in [
+            "Team \u{1F680}",
+            "\u{2764}\u{FE0F} Fans",
+            "Family \u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}",
+            "Heart \u{2764}\u{FE0F}\u{200D}\u{1F525}",
+        ] {
+            assert!(check_term_name(name).is_ok(), "{name:?}");
+        }
+        assert_eq!(hidden_character("\u{1F468}\u{200D}"), Some('\u{200D}'));
+        assert_eq!(hidden_character("x\u{FE0F}"), Some('\u{FE0F}'));
     }
 
     #[test]

@@ -5,12 +5,31 @@
 //! the mapping's group entries, role-backed groups.
 //!
 //! Case is Unicode's lower case (`str::to_lowercase`), not full case
-//! folding: "Straße" and "STRASSE" stay two names. The ids of term-backed
-//! groups are derived from this form, so it must not change.
+//! folding: "Straße" and "STRASSE" stay two names. Two spellings of one
+//! text in Unicode (a precomposed "É", or "E" and a combining accent) are
+//! one name: the comparison is of normalization form C. The ids of
+//! term-backed groups were once derived from this form; it changes only
+//! for text not in form C.
+
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
 /// The form two names compare in.
 pub fn fold(text: &str) -> String {
-    text.to_lowercase()
+    nfc(text).to_lowercase()
+}
+
+/// `text` in Unicode normalization form C, borrowed when it already is.
+pub fn nfc(text: &str) -> std::borrow::Cow<'_, str> {
+    match is_nfc_quick(text.chars()) {
+        IsNormalized::Yes => std::borrow::Cow::Borrowed(text),
+        _ => std::borrow::Cow::Owned(text.nfc().collect()),
+    }
+}
+
+/// `text` in normalization forms C and D: the spellings of one name a
+/// database compares byte by byte.
+pub fn compositions(text: &str) -> std::collections::BTreeSet<String> {
+    [nfc(text).into_owned(), text.nfd().collect()].into()
 }
 
 /// `text` as written, lower-cased and upper-cased: the spellings to ask a
@@ -43,6 +62,12 @@ mod tests {
         assert!(!same("Café", "Cafe"), "accents are not case");
         assert!(!same("Straße", "STRASSE"), "lower case, not full folding");
         assert!(!same("ab", "a\u{301}b"));
+        assert!(same("E\u{301}quipe", "équipe"), "one text in two spellings");
+        assert!(same("Jose\u{301}", "JOSÉ"));
+        assert_eq!(
+            compositions("E\u{301}quipe"),
+            ["Équipe", "E\u{301}quipe"].map(String::from).into()
+        );
         assert_eq!(
             spellings("Équipe"),
             ["Équipe", "ÉQUIPE", "équipe"].map(String::from).into()

@@ -1187,11 +1187,45 @@ async fn a_request_refused_for_a_member_creates_and_renames_nothing() {
     assert_eq!(app.drupal.group_refs("alice").len(), 2);
 }
 
+/// A name in another Unicode spelling of a taken one ("E" and a combining
+/// accent for "É") is the same name: 409, whichever spelling came first.
+#[tokio::test]
+async fn a_name_in_another_unicode_spelling_is_taken() {
+    let app = spawn().await;
+    new_group(&app, "\u{c9}quipe").await;
+    new_group(&app, "Ventes").await;
+    let decomposed = app
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": "E\u{301}QUIPE"}),
+        )
+        .await;
+    decomposed.assert_scim_error(409, Some("uniqueness"));
+    // Kept in Drupal in the other spelling (made there by hand).
+    let id = new_group(&app, "Ventes Nord").await;
+    assert!(app.drupal.rename_term(&id, "Re\u{301}seau"));
+    let composed = app
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": "R\u{e9}seau"}),
+        )
+        .await;
+    composed.assert_scim_error(409, Some("uniqueness"));
+    assert_eq!(app.drupal.terms().len(), 3, "{:?}", app.drupal.terms());
+}
+
 #[tokio::test]
 async fn a_group_name_drupal_cannot_keep_or_people_cannot_read_is_refused_first() {
     let app = spawn().await;
     app.drupal.clear_requests();
-    for name in ["y".repeat(256), "line\nbreak".into(), "\u{202e}evil".into()] {
+    for name in [
+        "y".repeat(256),
+        "line\nbreak".into(),
+        "\u{202e}evil".into(),
+        "Sal\u{2060}es".into(),
+        "Sales\u{61c}".into(),
+        "Sales\u{e0041}".into(),
+    ] {
         let answer = app
             .post("/Groups", &json!({"schemas": [GROUP], "displayName": name}))
             .await;
