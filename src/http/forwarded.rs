@@ -11,6 +11,10 @@ use actix_web::HttpRequest;
 
 use crate::config::IpRange;
 
+/// The local address of a connection to the SCIM port (the server's
+/// default configuration knows none: it says 127.0.0.1:8080).
+pub struct LocalAddr(pub std::net::SocketAddr);
+
 /// Where the API's base URL comes from.
 #[derive(Debug, Clone, Default)]
 pub struct PublicBase {
@@ -44,8 +48,13 @@ impl PublicBase {
             // Not `format!`: this runs for every resource answered, and
             // formatting cost several times the joining.
             Some(host) => ["http://", host, &self.path].concat(),
-            // Without a usable Host: the address this server listens on.
-            None => format!("http://{}{}", req.app_config().local_addr(), self.path),
+            // Without a usable Host: the address the connection came to.
+            None => {
+                let local = req
+                    .conn_data::<LocalAddr>()
+                    .map_or_else(|| req.app_config().local_addr(), |local| local.0);
+                format!("http://{local}{}", self.path)
+            }
         }
     }
 }

@@ -63,6 +63,11 @@ impl<IO> ScimErrors<IO> {
         }
     }
 
+    /// The socket beneath.
+    pub fn get_ref(&self) -> &IO {
+        &self.io
+    }
+
     /// How many bytes at the start of `buf` pass unchanged, when they can
     /// be written as they are: inside an answer already judged, or at the
     /// start of one whose whole head is in `buf` and is not rewritten.

@@ -58,6 +58,15 @@ where
                 .map_err(|err| err.into().error_response());
             let stopping = stopping.clone();
             let http = HttpService::build()
+                // The address each connection came to, for a base URL
+                // when the request names no usable Host (forwarded.rs).
+                .on_connect_ext(
+                    |io: &ScimErrors<tokio::net::TcpStream>, ext: &mut actix_http::Extensions| {
+                        if let Ok(addr) = io.get_ref().local_addr() {
+                            ext.insert(super::forwarded::LocalAddr(addr));
+                        }
+                    },
+                )
                 .graceful_shutdown_signal(move || {
                     let stopping = stopping.clone();
                     async move { stopping.notified().await }

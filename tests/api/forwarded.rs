@@ -2,6 +2,7 @@
 //! proxies listed in `scim.trusted_proxies`, and only valid ones.
 
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::helpers::{read, spawn_app_with, Options, TOKEN};
 
@@ -57,6 +58,51 @@ async fn a_host_header_that_is_no_host_is_not_used() {
     for location in [&header, &meta] {
         assert!(!location.contains("evil"), "{location}");
         assert!(location.starts_with("http://"), "{location}");
+    }
+}
+
+/// A request without a usable Host (HTTP/1.0 needs none) is answered with
+/// the address the bridge listens on, not one the web framework made up.
+#[tokio::test]
+async fn without_a_host_the_location_is_the_address_the_bridge_listens_on() {
+    let app = spawn_app_with(Options::default()).await;
+    app.warm_role_cache().await;
+    let addr = app
+        .base
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .expect("the bridge's address")
+        .to_string();
+    for host in ["", "Host: evil.example\"><x\r\n"] {
+        let name = format!("nohost{}", rand_suffix());
+        let body = format!(
+            "{{\"userName\":\"{name}\",\"emails\":[{{\"value\":\"{name}@example.org\"}}]}}"
+        );
+        let request = format!(
+            "POST /scim/v2/Users HTTP/1.0\r\n{host}Authorization: Bearer {TOKEN}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with("HTTP/1.0 201") || answer.starts_with("HTTP/1.1 201"),
+            "{answer}"
+        );
+        let location = answer
+            .lines()
+            .find_map(|line| {
+                line.to_ascii_lowercase()
+                    .strip_prefix("location: ")
+                    .map(str::to_string)
+            })
+            .expect("a Location");
+        assert!(
+            location.starts_with(&format!("http://{addr}/scim/v2/users/")),
+            "{location} is not at {addr}"
+        );
     }
 }
 
