@@ -73,16 +73,13 @@ pub async fn scim_rejections(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let head = req.method() == Method::HEAD;
-    if head {
+    if req.method() == Method::HEAD {
         req.head_mut().method = Method::GET;
     }
-    let response = rejections_as_scim(next.call(req).await?);
-    Ok(if head {
-        response.map_body(|_, _| BoxBody::new(()))
-    } else {
-        response
-    })
+    // A HEAD keeps the GET's body: the HTTP codec, which still knows the
+    // request was a HEAD, sends its Content-Length and not its bytes
+    // (RFC 9110 §8.6: the length a GET would have, or none).
+    Ok(rejections_as_scim(next.call(req).await?))
 }
 
 /// The answer, or the SCIM error document for a rejection of the framework's.
@@ -98,6 +95,22 @@ fn rejections_as_scim(response: ServiceResponse<impl MessageBody + 'static>) -> 
     // The method and path as the request came in here (nothing inside
     // changes them), read only when an answer is rewritten.
     let request = response.request();
+    // A body the framework could not read to its end (a chunk size that is
+    // no number, a stream cut short): malformed framing, said as such.
+    if let Some(e) = response
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<actix_web::error::PayloadError>())
+        .filter(|_| status == StatusCode::BAD_REQUEST)
+    {
+        let scim = ApiError(ScimError::invalid_syntax(format!(
+            "The request body could not be read: {}. Send the body whole, with a Content-Length that matches it or a valid chunked encoding.",
+            payload_problem(e)
+        )))
+        .error_response();
+        let (request, _) = response.into_parts();
+        return ServiceResponse::new(request, scim);
+    }
     let detail = match status {
         StatusCode::METHOD_NOT_ALLOWED => format!(
             "{} is not supported on {}.",
@@ -116,6 +129,19 @@ fn rejections_as_scim(response: ServiceResponse<impl MessageBody + 'static>) -> 
     let scim = ApiError(ScimError::new(status.as_u16(), None, detail)).error_response();
     let (request, _) = response.into_parts();
     ServiceResponse::new(request, scim)
+}
+
+/// What went wrong reading a body, in words for the client.
+fn payload_problem(e: &actix_web::error::PayloadError) -> &'static str {
+    use actix_web::error::PayloadError;
+    match e {
+        PayloadError::Incomplete(_) => {
+            "it ended before its length was reached, or its chunked encoding is malformed"
+        }
+        PayloadError::EncodingCorrupted => "its content encoding is corrupt",
+        PayloadError::UnknownLength => "its length is unknown",
+        _ => "it is malformed or was cut short",
+    }
 }
 
 fn to_scim_error(e: ProvisioningError) -> ScimError {

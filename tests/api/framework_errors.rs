@@ -79,3 +79,26 @@ async fn requests_on_a_kept_alive_connection_are_unchanged_before_a_refused_one(
     let last = &answer[answer.find("HTTP/1.1 400").unwrap()..];
     assert_scim_error(last, 400);
 }
+
+/// A body whose chunked encoding is malformed is a syntax error the client
+/// can act on, not the framework's words.
+#[tokio::test]
+async fn a_malformed_chunked_body_is_an_invalid_syntax_error_that_says_so() {
+    let app = spawn_app().await;
+    let addr = app
+        .base
+        .trim_start_matches("http://")
+        .trim_end_matches("/scim/v2")
+        .to_string();
+    let request = format!(
+        "POST /scim/v2/Users HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/scim+json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
+    );
+    let answer = raw(&addr, request.as_bytes()).await;
+    assert_scim_error(&answer, 400);
+    let body: Value = serde_json::from_str(answer.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(body["scimType"], "invalidSyntax", "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("chunked encoding"), "{detail}");
+    assert!(!detail.contains("None"), "{detail}");
+    assert_eq!(app.drupal.request_count(), 0);
+}
