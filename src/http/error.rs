@@ -260,7 +260,7 @@ fn drupal_to_scim(e: &DrupalError) -> ScimError {
                 .collect();
             if !taken.is_empty() {
                 return ScimError::uniqueness(format!(
-                    "Drupal already has an account with this value: {}",
+                    "Drupal already has an account with this value: {}. If no user SCIM shows holds it, an account SCIM DELETE deprovisioned does (kept blocked in Drupal, and shown to no identity provider): delete that account in Drupal to free the value.",
                     taken.join("; ")
                 ));
             }

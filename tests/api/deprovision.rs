@@ -197,3 +197,28 @@ async fn a_recreated_user_gets_neither_its_old_groups_nor_its_old_attributes_bac
     assert!(drupal["attributes"]["field_scim_external_id"].is_null());
     assert_eq!(drupal["attributes"]["mail"], "rehire.new@example.org");
 }
+
+/// A deprovisioned account keeps its e-mail address in Drupal, where it is
+/// unique, but SCIM shows the account to no one: the 409 a new user with
+/// that address meets says where the address is and how to free it.
+#[tokio::test]
+async fn a_value_held_by_a_deprovisioned_account_is_a_conflict_that_says_so() {
+    let app = spawn_app().await;
+    let id = app.create_user("leaver", "desk@example.org").await;
+    assert_eq!(app.delete(&format!("/Users/{id}")).await.status, 204);
+    let listed = app
+        .filter_users("emails.value eq \"desk@example.org\"")
+        .await;
+    assert_eq!(listed.body["totalResults"], 0, "{}", listed.body);
+    let newcomer = app
+        .post(
+            "/Users",
+            &json!({"userName": "joiner", "emails": [{"value": "desk@example.org", "primary": true}]}),
+        )
+        .await;
+    newcomer.assert_scim_error(409, Some("uniqueness"));
+    let detail = newcomer.body["detail"].as_str().unwrap();
+    assert!(detail.contains("desk@example.org"), "{detail}");
+    assert!(detail.contains("deprovisioned"), "{detail}");
+    assert!(app.drupal.user_by_name("joiner").is_none());
+}
