@@ -19,6 +19,13 @@ async fn raw(addr: &str, request: &[u8]) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// `host:port` of the bridge whose SCIM base URL is `base`.
+fn address(base: &str) -> String {
+    base.trim_start_matches("http://")
+        .trim_end_matches("/scim/v2")
+        .to_string()
+}
+
 fn assert_scim_error(answer: &str, status: u16) {
     let (head, body) = answer
         .split_once("\r\n\r\n")
@@ -37,11 +44,7 @@ fn assert_scim_error(answer: &str, status: u16) {
 #[tokio::test]
 async fn what_the_http_codec_refuses_is_answered_with_a_scim_error() {
     let app = spawn_app().await;
-    let addr = app
-        .base
-        .trim_start_matches("http://")
-        .trim_end_matches("/scim/v2")
-        .to_string();
+    let addr = address(&app.base);
     let request = |path: &str, extra: &str| {
         format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n{extra}\r\n"
@@ -63,11 +66,7 @@ async fn what_the_http_codec_refuses_is_answered_with_a_scim_error() {
 #[tokio::test]
 async fn requests_on_a_kept_alive_connection_are_unchanged_before_a_refused_one() {
     let app = spawn_app().await;
-    let addr = app
-        .base
-        .trim_start_matches("http://")
-        .trim_end_matches("/scim/v2")
-        .to_string();
+    let addr = address(&app.base);
     let good = format!(
         "GET /scim/v2/ServiceProviderConfig HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
     );
@@ -85,11 +84,7 @@ async fn requests_on_a_kept_alive_connection_are_unchanged_before_a_refused_one(
 #[tokio::test]
 async fn a_malformed_chunked_body_is_an_invalid_syntax_error_that_says_so() {
     let app = spawn_app().await;
-    let addr = app
-        .base
-        .trim_start_matches("http://")
-        .trim_end_matches("/scim/v2")
-        .to_string();
+    let addr = address(&app.base);
     let request = format!(
         "POST /scim/v2/Users HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/scim+json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
     );
