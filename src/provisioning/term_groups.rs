@@ -315,6 +315,33 @@ impl Provisioner {
         .into()
     }
 
+    /// A name-claiming write that found, once made, another group with
+    /// its name (another replica's write of the same moment), and was undone.
+    fn claimed_meanwhile(name: &str) -> ProvisioningError {
+        ScimError::uniqueness(format!(
+            "Another group was given the name \"{}\" at the same moment (names are compared ignoring case), so this change was undone and nothing was changed. Send it again: if the other group has not kept the name either, it will succeed.",
+            name.trim()
+        ))
+        .into()
+    }
+
+    /// Read again after a write that gave the term `id` the name `name`:
+    /// `None` when no other term has the name, else why the write must be
+    /// undone (another group has it, or the read failed, so that it is
+    /// not known). Of two writers racing for a name, the later one's read
+    /// comes after both writes and sees the other: one at least undoes
+    /// its write, so no two groups keep the name (both may undo theirs).
+    async fn contested(&self, name: &str, id: &str) -> Option<ProvisioningError> {
+        match self.terms_named(name).await {
+            Ok(terms) if terms.iter().all(|t| t.id.eq_ignore_ascii_case(id)) => None,
+            Ok(_) => {
+                tracing::warn!(group = %name.trim(), id = %id, "another group was given the same name at the same moment; this write is undone");
+                Some(Self::claimed_meanwhile(name))
+            }
+            Err(e) => Some(e),
+        }
+    }
+
     /// POST /Groups for a term group.
     pub(super) async fn create_term_group(
         &self,
@@ -325,6 +352,9 @@ impl Provisioner {
         let vocabulary = self.require_terms()?;
         check_term_name(name.trim())?;
         let published = self.mapping().group_terms().is_some_and(|t| t.published);
+        // From the check until the write is verified, no other write of
+        // this bridge claims a name.
+        let claim = self.name_claims.lock().await;
         if !self.terms_named(name).await?.is_empty() {
             return Err(Self::name_taken(name));
         }
@@ -381,18 +411,49 @@ impl Provisioner {
                 "all {DERIVED_IDS} UUIDs derived from the group name are taken by other terms"
             )))
         })?;
-        tracing::info!(group = %term.name, id = %term.id, "group created as a taxonomy term");
-        audit::record(audited::group_change(
+        let event = audited::group_change(
             EventKind::GroupCreated,
             &term.id,
             &term.name,
             Some((&write, &vocabulary)),
-        ));
+        );
+        if let Some(why) = self.contested(name, &term.id).await {
+            return Err(self.undo_create(&vocabulary, &term, event, why).await);
+        }
+        drop(claim);
+        tracing::info!(group = %term.name, id = %term.id, "group created as a taxonomy term");
+        audit::record(event);
         self.term_names.learn(&term.id, &term.name);
         if let Some(members) = members {
             self.write_term_members(&term, members).await?;
         }
         Ok(term)
+    }
+
+    /// Deletes a group just created whose name turned out to be contested
+    /// (`why`), and returns the error to answer: `why`, or the deletion's
+    /// error when the group could not be deleted (and so stays).
+    async fn undo_create(
+        &self,
+        vocabulary: &TermVocabulary,
+        term: &DrupalTerm,
+        created: AuditEvent,
+        why: ProvisioningError,
+    ) -> ProvisioningError {
+        match self.drupal.delete_term(vocabulary, &term.id).await {
+            Ok(()) => {
+                audit::record(created.failed(format!("created, then deleted again: {why}")));
+                why
+            }
+            Err(e) => {
+                tracing::error!(group = %term.name, id = %term.id, error = %e, "a group created at the same moment as another of its name could not be deleted again: two groups may now have that name");
+                audit::record(created);
+                let deleted =
+                    audited::group_change(EventKind::GroupDeleted, &term.id, &term.name, None);
+                audit::record(deleted.failed(&e));
+                e.into()
+            }
+        }
     }
 
     /// Rename and/or set the external id, and change the members. The
@@ -412,11 +473,15 @@ impl Provisioner {
             .map(str::trim)
             .filter(|n| *n != term.name.trim())
             .map(str::to_string);
+        // A rename claims a name: from the check until the write is
+        // verified, no other write of this bridge claims one.
+        let mut claim = None;
         if let Some(new) = &rename {
             if new.is_empty() {
                 return Err(ScimError::invalid_value("displayName must not be empty").into());
             }
             check_term_name(new)?;
+            claim = Some(self.name_claims.lock().await);
             // A role-backed group's name is taken too: the two would be
             // one name for two groups in every list and filter.
             let a_role_group = self
@@ -447,7 +512,10 @@ impl Provisioner {
         };
         let renamed = match rename.is_none() && external_id.is_none() {
             true => term.clone(),
-            false => self.write_term_group(term, rename, external_id).await?,
+            false => {
+                self.write_term_group(term, rename, external_id, claim)
+                    .await?
+            }
         };
         let known = match members {
             Some(members) => self.write_term_members(&renamed, members).await?,
@@ -456,12 +524,16 @@ impl Provisioner {
         Ok((renamed, known))
     }
 
-    /// Writes a rename and/or an external id, with the roles a rename moves.
+    /// Writes a rename and/or an external id, with the roles a rename
+    /// moves. A rename is read back before those roles are written, and
+    /// undone (409) if another group has the new name too; `claim` (this
+    /// bridge's turn to claim a name) is let go once that is known.
     async fn write_term_group(
         &self,
         term: &DrupalTerm,
         rename: Option<String>,
         external_id: Option<Option<String>>,
+        claim: Option<tokio::sync::MutexGuard<'_, ()>>,
     ) -> Result<DrupalTerm> {
         let vocabulary = self.require_terms()?;
         // Planned (and refused for protected accounts) before any write.
@@ -474,32 +546,29 @@ impl Provisioner {
             external_id,
             published: None,
         };
-        let mut updated = self.drupal.update_term(&vocabulary, &term.id, &write).await;
-        if updated.as_ref().is_ok_and(|t| !shows_write(t, &write)) {
-            // Drupal's JSON:API caches a resource's normalization when the
-            // request that read it ends, after its answer was sent: the
-            // read just before this write could store the earlier values
-            // after the write invalidated them (seen on SQLite under
-            // load), and every answer would show them until the next
-            // save. Saving again invalidates that copy.
-            tracing::warn!(
-                group = %term.name,
-                id = %term.id,
-                "Drupal answered a group's rename with its earlier values (a stale JSON:API cache entry); writing it again"
-            );
-            updated = self.drupal.update_term(&vocabulary, &term.id, &write).await;
-        }
+        let updated = self.update_term_shown(&vocabulary, term, &write).await;
         let event = audited::group_change(
             EventKind::GroupUpdated,
             &term.id,
             write.name.as_deref().unwrap_or(&term.name),
             Some((&write, &vocabulary)),
         );
-        audit::record(match &updated {
-            Ok(_) => event,
-            Err(e) => event.failed(e),
-        });
-        let renamed = updated?;
+        let renamed = match updated {
+            Ok(renamed) => renamed,
+            Err(e) => {
+                audit::record(event.failed(&e));
+                return Err(e.into());
+            }
+        };
+        if let Some(new) = &write.name {
+            if let Some(why) = self.contested(new, &term.id).await {
+                return Err(self
+                    .undo_rename(&vocabulary, term, &write, event, why)
+                    .await);
+            }
+        }
+        drop(claim);
+        audit::record(event);
         self.term_names.learn(&renamed.id, &renamed.name);
         for regrant in regrants {
             let mut written = Ok(());
@@ -523,6 +592,72 @@ impl Provisioner {
             written?;
         }
         Ok(renamed)
+    }
+
+    /// Writes `write` to `term`, and once more when Drupal answers with the
+    /// earlier values.
+    async fn update_term_shown(
+        &self,
+        vocabulary: &TermVocabulary,
+        term: &DrupalTerm,
+        write: &TermWrite,
+    ) -> std::result::Result<DrupalTerm, DrupalError> {
+        let updated = self.drupal.update_term(vocabulary, &term.id, write).await;
+        if !updated.as_ref().is_ok_and(|t| !shows_write(t, write)) {
+            return updated;
+        }
+        // Drupal's JSON:API caches a resource's normalization when the
+        // request that read it ends, after its answer was sent: the read
+        // just before this write could store the earlier values after the
+        // write invalidated them (seen on SQLite under load), and every
+        // answer would show them until the next save. Saving again
+        // invalidates that copy.
+        tracing::warn!(
+            group = %term.name,
+            id = %term.id,
+            "Drupal answered a group's rename with its earlier values (a stale JSON:API cache entry); writing it again"
+        );
+        self.drupal.update_term(vocabulary, &term.id, write).await
+    }
+
+    /// Puts back the name (and external id) `write` changed on `term`, the
+    /// new name being contested (`why`); returns the error to answer:
+    /// `why`, or the error of the write putting them back, when the
+    /// rename could not be undone (and so stays).
+    async fn undo_rename(
+        &self,
+        vocabulary: &TermVocabulary,
+        term: &DrupalTerm,
+        write: &TermWrite,
+        renamed: AuditEvent,
+        why: ProvisioningError,
+    ) -> ProvisioningError {
+        let back = TermWrite {
+            name: Some(term.name.clone()),
+            external_id: write.external_id.as_ref().map(|_| term.external_id.clone()),
+            published: None,
+        };
+        match self.update_term_shown(vocabulary, term, &back).await {
+            Ok(restored) => {
+                self.term_names.learn(&restored.id, &restored.name);
+                audit::record(renamed.failed(format!(
+                    "written, then undone (the group has its earlier name again): {why}"
+                )));
+                why
+            }
+            Err(e) => {
+                tracing::error!(group = %term.name, id = %term.id, error = %e, "a group renamed at the same moment as another to the same name could not be given its earlier name again: two groups may now have that name");
+                audit::record(renamed);
+                let undo = audited::group_change(
+                    EventKind::GroupUpdated,
+                    &term.id,
+                    &term.name,
+                    Some((&back, vocabulary)),
+                );
+                audit::record(undo.failed(&e));
+                e.into()
+            }
+        }
     }
 
     /// What a group grants follows its name: renamed, its members get what
