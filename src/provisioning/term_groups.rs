@@ -27,8 +27,8 @@ use super::roles::RoleCatalog;
 use super::{Provisioner, ProvisioningError};
 use crate::audit::{self, AuditEvent, EventKind};
 use crate::drupal::{
-    referenced_terms, CollectionQuery, Condition, DrupalError, DrupalTerm, DrupalUser, Operator,
-    TermVocabulary, TermWrite,
+    referenced_terms, CollectionQuery, Condition, Conjunction, DrupalError, DrupalTerm, DrupalUser,
+    Operator, TermVocabulary, TermWrite,
 };
 use crate::mapping::{GroupGrant, GroupTerms, Mapping};
 use crate::scim::caseless;
@@ -62,6 +62,43 @@ pub fn group_uuid(name: &str, n: u32) -> String {
         n => format!("{}\u{0}{n}", caseless::fold(name.trim())),
     };
     Uuid::new_v5(&GROUP_NAMESPACE, key.as_bytes()).to_string()
+}
+
+/// A character whose case Drupal on SQLite does not ignore: a non-ASCII
+/// one with another case.
+fn cased_beyond_ascii(c: char) -> bool {
+    !c.is_ascii() && (!c.to_lowercase().eq([c]) || !c.to_uppercase().eq([c]))
+}
+
+/// A filter Drupal applies that keeps every term named `name` in any case,
+/// whatever the database's collation (the caller compares the names it
+/// gets back). Drupal ignores a name's case with `=` (and `CONTAINS`) in
+/// ASCII on every database, beyond ASCII only on some: SQLite's `LIKE`
+/// tells "Ä" from "ä". So a name holding such letters is found by the
+/// runs of other characters between them, every one of which any
+/// spelling of the name holds ("Ärzte Équipe" by "rzte" and "quipe"); a
+/// name with no such run, by reading every group.
+fn name_condition(name: &str) -> Option<Condition> {
+    let name = name.trim();
+    if !name.chars().any(cased_beyond_ascii) {
+        return Some(Condition::field("name", Operator::Eq, name));
+    }
+    let mut runs: Vec<Condition> = name
+        .split(cased_beyond_ascii)
+        .map(str::trim)
+        .filter(|run| !run.is_empty())
+        .collect::<BTreeSet<&str>>()
+        .into_iter()
+        .map(|run| Condition::field("name", Operator::Contains, run))
+        .collect();
+    match runs.len() {
+        0 => None,
+        1 => runs.pop(),
+        _ => Some(Condition::Group {
+            conjunction: Conjunction::And,
+            members: runs,
+        }),
+    }
 }
 
 pub(super) fn vocabulary(terms: &GroupTerms) -> TermVocabulary {
@@ -296,9 +333,7 @@ impl Provisioner {
 
     /// Terms whose name is `name`, ignoring case (Drupal keeps no name unique).
     async fn terms_named(&self, name: &str) -> Result<Vec<DrupalTerm>> {
-        let found = self
-            .all_term_groups(Some(Condition::field("name", Operator::Eq, name.trim())))
-            .await?;
+        let found = self.all_term_groups(name_condition(name)).await?;
         // A case-sensitive database collation may miss other cases; and
         // one that ignores case is trusted no further than this.
         Ok(found
@@ -1167,6 +1202,45 @@ mod tests {
             assert_eq!(e.status, 400, "{bad:?}");
             assert!(e.detail.contains("Nothing was changed"), "{}", e.detail);
         }
+    }
+
+    #[test]
+    fn a_name_with_cased_letters_beyond_ascii_is_looked_up_by_the_runs_between_them() {
+        let field = |op, value: &str| Condition::field("name", op, value);
+        assert_eq!(
+            name_condition(" Sales Team "),
+            Some(field(Operator::Eq, "Sales Team"))
+        );
+        // Letters without case are the same in every spelling.
+        assert_eq!(
+            name_condition("営業 1"),
+            Some(field(Operator::Eq, "営業 1"))
+        );
+        assert_eq!(
+            name_condition("Ärzte Équipe 7"),
+            Some(Condition::Group {
+                conjunction: Conjunction::And,
+                members: vec![
+                    field(Operator::Contains, "quipe 7"),
+                    field(Operator::Contains, "rzte"),
+                ],
+            })
+        );
+        assert_eq!(
+            name_condition("équipe"),
+            Some(field(Operator::Contains, "quipe"))
+        );
+        assert_eq!(name_condition("ΣΟΦΙΑ"), None, "every group is read");
+        assert_eq!(
+            name_condition("Straße"),
+            Some(Condition::Group {
+                conjunction: Conjunction::And,
+                members: vec![
+                    field(Operator::Contains, "Stra"),
+                    field(Operator::Contains, "e"),
+                ],
+            })
+        );
     }
 
     #[test]

@@ -309,6 +309,29 @@ async fn names_differing_only_in_non_ascii_case_are_one_group_on_a_real_site() {
         assert_eq!(again.status, 409, "{taken}: {}", again.body);
         assert_eq!(again.body["scimType"], "uniqueness");
     }
+    // A rename onto it in another case is refused too (SQLite's LIKE
+    // ignores case in ASCII only).
+    let renamed = bridge
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": format!("RD Rename {tag}")}),
+        )
+        .await;
+    assert_eq!(renamed.status, 201, "{}", renamed.body);
+    let renamed = renamed.body["id"].as_str().unwrap().to_string();
+    let onto = bridge
+        .patch(
+            &format!("/Groups/{renamed}"),
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "displayName", "value": name.to_lowercase()}]}),
+        )
+        .await;
+    assert_eq!(onto.status, 409, "{}", onto.body);
+    assert_eq!(onto.body["scimType"], "uniqueness");
+    assert_eq!(
+        bridge.delete(&format!("/Groups/{renamed}")).await.status,
+        204
+    );
     let unaccented = format!("Arzte Equipe {tag}");
     let other = bridge
         .post(
