@@ -42,7 +42,7 @@ pub use membership::{MemberAction, MemberFailure, MemberProblem, MembershipFailu
 pub use own_account::OwnAccount;
 pub use render::{render_user, ScimGroup, ScimUser};
 pub use roles::RoleCatalog;
-pub use term_groups::group_uuid;
+pub use term_groups::new_group_id;
 pub use term_names::TermNames;
 pub use user_json::{write_user, write_users, UserJson};
 pub use users::{new_account, UserRead, UsersRead};

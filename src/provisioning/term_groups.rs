@@ -6,9 +6,18 @@
 //! members; a role is taken back only when no other group of the user's
 //! grants it and no role rule manages it.
 //!
-//! Replicas share nothing but Drupal, so a group's UUID is derived from its
-//! lower-cased name (UUID v5): two creates of one name, on one bridge or
-//! two, POST the same UUID and Drupal's unique UUID lets one of them in.
+//! Drupal keeps no term name unique; the bridge does, ignoring case. On one
+//! bridge, writes that claim a name (create, rename) take turns from the
+//! check that no group has it to the write. Replicas share nothing but
+//! Drupal, so each such write is read back once made and undone (409) when
+//! another term has the name too: of two claims at once the later always
+//! sees the other, so no two groups keep a name (both may be undone).
+//!
+//! A new group's UUID (its SCIM id) is a random UUID v4, chosen by the
+//! bridge before the write: an id is never given to another group (RFC
+//! 7643 §3.1), so a delayed retry of a deleted group's DELETE cannot reach
+//! a new group of its name. Ids of groups made by earlier versions (UUID
+//! v5 of the lower-cased name) stay as they are.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -38,12 +47,6 @@ use crate::scim::schema::GROUP_URN;
 
 type Result<T> = std::result::Result<T, ProvisioningError>;
 
-/// Fixed namespace of group UUIDs; never change it, or replicas of two
-/// versions would create a group twice.
-const GROUP_NAMESPACE: Uuid = Uuid::from_u128(0x6d1e_4c3a_9b0f_4e57_8a21_5c3f_0b7d_9e42);
-/// How many derived UUIDs a name may need: a renamed group keeps the UUID
-/// of its old name, so a new group of that name takes the next one.
-const DERIVED_IDS: u32 = 16;
 const WRITE_CONCURRENCY: usize = 8;
 
 /// Whether Drupal's answer to a term write shows what was written.
@@ -55,13 +58,10 @@ fn shows_write(term: &DrupalTerm, write: &TermWrite) -> bool {
             .is_none_or(|external| term.external_id == *external)
 }
 
-/// The UUID of the `n`-th group ever called `name` (ignoring case).
-pub fn group_uuid(name: &str, n: u32) -> String {
-    let key = match n {
-        0 => caseless::fold(name.trim()),
-        n => format!("{}\u{0}{n}", caseless::fold(name.trim())),
-    };
-    Uuid::new_v5(&GROUP_NAMESPACE, key.as_bytes()).to_string()
+/// The id of a new group: random, so that no group ever has the id of
+/// another, deleted one.
+pub fn new_group_id() -> String {
+    Uuid::new_v4().to_string()
 }
 
 /// A character whose case Drupal on SQLite does not ignore: a non-ASCII
@@ -410,42 +410,20 @@ impl Provisioner {
             external_id: Some(external_id),
             published: Some(published),
         };
-        let mut created = None;
-        for n in 0..DERIVED_IDS {
-            let id = group_uuid(name, n);
-            match self.drupal.create_term(&vocabulary, &id, &write).await {
-                Ok(term) => {
-                    created = Some(term);
-                    break;
-                }
-                Err(DrupalError::Rejected { status: 409, .. }) => {
-                    // The UUID is taken: by this very name (another replica
-                    // or a retry got there first), or by a group renamed
-                    // since, whose UUID came from its old name.
-                    match self.drupal.get_term(&vocabulary, &id).await? {
-                        Some(t) if caseless::same(t.name.trim(), name.trim()) => {
-                            return Err(Self::name_taken(name))
-                        }
-                        _ => continue,
-                    }
-                }
-                Err(e) => {
-                    let event = audited::group_change(
-                        EventKind::GroupCreated,
-                        &id,
-                        name.trim(),
-                        Some((&write, &vocabulary)),
-                    );
-                    audit::record(event.failed(&e));
-                    return Err(e.into());
-                }
+        let id = new_group_id();
+        let term = match self.drupal.create_term(&vocabulary, &id, &write).await {
+            Ok(term) => term,
+            Err(e) => {
+                let event = audited::group_change(
+                    EventKind::GroupCreated,
+                    &id,
+                    name.trim(),
+                    Some((&write, &vocabulary)),
+                );
+                audit::record(event.failed(&e));
+                return Err(e.into());
             }
-        }
-        let term = created.ok_or_else(|| {
-            ProvisioningError::Drupal(DrupalError::Protocol(format!(
-                "all {DERIVED_IDS} UUIDs derived from the group name are taken by other terms"
-            )))
-        })?;
+        };
         let event = audited::group_change(
             EventKind::GroupCreated,
             &term.id,
@@ -1244,15 +1222,10 @@ mod tests {
     }
 
     #[test]
-    fn group_uuids_ignore_case_and_surrounding_space_and_are_stable() {
-        assert_eq!(group_uuid("Engineering", 0), group_uuid(" engineering ", 0));
-        assert_ne!(group_uuid("Engineering", 0), group_uuid("Engineering", 1));
-        assert_ne!(group_uuid("Sales", 0), group_uuid("Engineering", 0));
-        // Pinned: replicas of different versions must derive the same id.
-        assert_eq!(
-            group_uuid("Engineering", 0),
-            Uuid::new_v5(&GROUP_NAMESPACE, b"engineering").to_string()
-        );
+    fn new_group_ids_are_random_uuids() {
+        let (a, b) = (new_group_id(), new_group_id());
+        assert_ne!(a, b);
+        assert_eq!(Uuid::parse_str(&a).unwrap().get_version_num(), 4);
     }
 
     #[test]

@@ -291,8 +291,8 @@ async fn renames_and_creates_on_two_replicas_at_once_never_duplicate_a_name() {
     }
 }
 
-/// Two creates of one name on two replicas: at most one group, and a
-/// later attempt finds it (or, when both lost, makes it).
+/// Two creates of one name on two replicas: at most one group (both may
+/// lose: a retry makes it), and once it exists both are refused.
 #[tokio::test]
 async fn two_replicas_creating_one_name_at_once_make_one_group_at_most() {
     let app = spawn().await;
@@ -311,5 +311,34 @@ async fn two_replicas_creating_one_name_at_once_make_one_group_at_most() {
         assert!(made <= 1, "round {round}: a second group of one name");
         assert_eq!(terms_named(&app, "Replicated").len(), made, "round {round}");
     }
+    if made == 0 {
+        assert_eq!(app.post("/Groups", &body).await.status, 201);
+    }
+    let (a, b) = tokio::join!(
+        app.post("/Groups", &body),
+        other.send(reqwest::Method::POST, "/Groups", &body),
+    );
+    assert_eq!(wins(&[a, b]), 0);
+    assert_eq!(terms_named(&app, "Replicated").len(), 1);
     let _ = std::fs::remove_file(audit);
+}
+/// RFC 7643 §3.1: an id is never reassigned. A delayed retry of the old
+/// DELETE must not delete the new group of that name.
+#[tokio::test]
+async fn a_deleted_group_s_id_is_never_given_to_a_new_group() {
+    let app = spawn().await;
+    let old = new_group(&app, "Racers").await;
+    let gone = app.delete(&format!("/Groups/{old}")).await;
+    assert_eq!(gone.status, 204, "{}", gone.body);
+    let new = new_group(&app, "Racers").await;
+    assert_ne!(new, old, "the deleted group's id was given to the new one");
+    app.get(&format!("/Groups/{old}"))
+        .await
+        .assert_scim_error(404, None);
+    app.delete(&format!("/Groups/{old}"))
+        .await
+        .assert_scim_error(404, None);
+    let still = app.get(&format!("/Groups/{new}")).await;
+    assert_eq!(still.status, 200, "{}", still.body);
+    assert_eq!(still.body["displayName"], "Racers");
 }
