@@ -6,7 +6,7 @@
 use serde_json::{json, Map, Value};
 
 use super::groups::{display_name, external_id};
-use super::term_groups::{group_uuid, vocabulary};
+use super::term_groups::{new_group_id, vocabulary};
 use super::ProvisioningError;
 use crate::drupal::TermWrite;
 use crate::mapping::Mapping;
@@ -46,7 +46,8 @@ pub fn preview_group(
         ))
         .into());
     };
-    let id = group_uuid(name, 0);
+    // A create chooses a new random id: this one shows the form only.
+    let id = new_group_id();
     let write = TermWrite {
         name: Some(name.to_string()),
         external_id: Some(external_id(resource)?),
@@ -100,10 +101,8 @@ groups:
         assert_eq!(out["kind"], "term");
         assert_eq!(out["members_get_roles"], json!(["engineering", "reviewer"]));
         assert_eq!(out["members"], json!(["u1"]));
-        assert_eq!(
-            out["term"]["data"]["id"],
-            json!(group_uuid("Engineering", 0))
-        );
+        let id = out["term"]["data"]["id"].as_str().unwrap();
+        assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 4);
         assert_eq!(out["term"]["data"]["type"], "taxonomy_term--scim_groups");
         assert_eq!(
             out["term"]["data"]["attributes"],

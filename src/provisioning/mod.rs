@@ -42,7 +42,7 @@ pub use membership::{MemberAction, MemberFailure, MemberProblem, MembershipFailu
 pub use own_account::OwnAccount;
 pub use render::{render_user, ScimGroup, ScimUser};
 pub use roles::RoleCatalog;
-pub use term_groups::group_uuid;
+pub use term_groups::new_group_id;
 pub use term_names::TermNames;
 pub use user_json::{write_user, write_users, UserJson};
 pub use users::{new_account, UserRead, UsersRead};
@@ -139,6 +139,12 @@ pub struct Provisioner {
     seen: seen_accounts::SeenAccounts,
     accounts: member_lookup::AccountLookup,
     term_names: term_names::TermNames,
+    /// Held by a write that claims a term group's name (a create, a
+    /// rename) from its check that no other group has the name until the
+    /// write is verified: on one bridge, two such writes cannot both pass
+    /// the check. Across replicas the verification alone keeps names
+    /// unique (see `term_groups`).
+    name_claims: tokio::sync::Mutex<()>,
     guard: write_guard::WriteGuard,
     /// The account the bridge logs in as, which no SCIM write may reach.
     own: OwnAccount,
@@ -172,6 +178,7 @@ impl Provisioner {
             seen,
             accounts: member_lookup::AccountLookup::new(member_lookup::BATCH_IDS),
             term_names: term_names::TermNames::default(),
+            name_claims: tokio::sync::Mutex::new(()),
             guard,
             own,
         })

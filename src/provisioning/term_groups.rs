@@ -6,9 +6,18 @@
 //! members; a role is taken back only when no other group of the user's
 //! grants it and no role rule manages it.
 //!
-//! Replicas share nothing but Drupal, so a group's UUID is derived from its
-//! lower-cased name (UUID v5): two creates of one name, on one bridge or
-//! two, POST the same UUID and Drupal's unique UUID lets one of them in.
+//! Drupal keeps no term name unique; the bridge does, ignoring case. On one
+//! bridge, writes that claim a name (create, rename) take turns from the
+//! check that no group has it to the write. Replicas share nothing but
+//! Drupal, so each such write is read back once made and undone (409) when
+//! another term has the name too: of two claims at once the later always
+//! sees the other, so no two groups keep a name (both may be undone).
+//!
+//! A new group's UUID (its SCIM id) is a random UUID v4, chosen by the
+//! bridge before the write: an id is never given to another group (RFC
+//! 7643 §3.1), so a delayed retry of a deleted group's DELETE cannot reach
+//! a new group of its name. Ids of groups made by earlier versions (UUID
+//! v5 of the lower-cased name) stay as they are.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,8 +36,8 @@ use super::roles::RoleCatalog;
 use super::{Provisioner, ProvisioningError};
 use crate::audit::{self, AuditEvent, EventKind};
 use crate::drupal::{
-    referenced_terms, CollectionQuery, Condition, DrupalError, DrupalTerm, DrupalUser, Operator,
-    TermVocabulary, TermWrite,
+    referenced_terms, CollectionQuery, Condition, Conjunction, DrupalError, DrupalTerm, DrupalUser,
+    Operator, TermVocabulary, TermWrite,
 };
 use crate::mapping::{GroupGrant, GroupTerms, Mapping};
 use crate::scim::caseless;
@@ -38,12 +47,6 @@ use crate::scim::schema::GROUP_URN;
 
 type Result<T> = std::result::Result<T, ProvisioningError>;
 
-/// Fixed namespace of group UUIDs; never change it, or replicas of two
-/// versions would create a group twice.
-const GROUP_NAMESPACE: Uuid = Uuid::from_u128(0x6d1e_4c3a_9b0f_4e57_8a21_5c3f_0b7d_9e42);
-/// How many derived UUIDs a name may need: a renamed group keeps the UUID
-/// of its old name, so a new group of that name takes the next one.
-const DERIVED_IDS: u32 = 16;
 const WRITE_CONCURRENCY: usize = 8;
 
 /// Whether Drupal's answer to a term write shows what was written.
@@ -55,13 +58,64 @@ fn shows_write(term: &DrupalTerm, write: &TermWrite) -> bool {
             .is_none_or(|external| term.external_id == *external)
 }
 
-/// The UUID of the `n`-th group ever called `name` (ignoring case).
-pub fn group_uuid(name: &str, n: u32) -> String {
-    let key = match n {
-        0 => caseless::fold(name.trim()),
-        n => format!("{}\u{0}{n}", caseless::fold(name.trim())),
-    };
-    Uuid::new_v5(&GROUP_NAMESPACE, key.as_bytes()).to_string()
+/// The id of a new group: random, so that no group ever has the id of
+/// another, deleted one.
+pub fn new_group_id() -> String {
+    Uuid::new_v4().to_string()
+}
+
+/// A character whose case Drupal on SQLite does not ignore: a non-ASCII
+/// one with another case.
+fn cased_beyond_ascii(c: char) -> bool {
+    !c.is_ascii() && (!c.to_lowercase().eq([c]) || !c.to_uppercase().eq([c]))
+}
+
+/// A filter Drupal applies that keeps every term named `name` in any case,
+/// whatever the database's collation (the caller compares the names it
+/// gets back). Drupal ignores a name's case with `=` (and `CONTAINS`) in
+/// ASCII on every database, beyond ASCII only on some: SQLite's `LIKE`
+/// tells "Ä" from "ä". So a name holding such letters is found by the
+/// runs of other characters between them, every one of which any
+/// spelling of the name holds ("Ärzte Équipe" by "rzte" and "quipe"); a
+/// name with no such run, by reading every group.
+fn name_condition(name: &str) -> Option<Condition> {
+    let name = name.trim();
+    if !name.chars().any(cased_beyond_ascii) {
+        return Some(Condition::field("name", Operator::Eq, name));
+    }
+    let mut runs: Vec<Condition> = name
+        .split(cased_beyond_ascii)
+        .map(str::trim)
+        .filter(|run| !run.is_empty())
+        .collect::<BTreeSet<&str>>()
+        .into_iter()
+        .map(|run| Condition::field("name", Operator::Contains, run))
+        .collect();
+    match runs.len() {
+        0 => None,
+        1 => runs.pop(),
+        _ => Some(Condition::Group {
+            conjunction: Conjunction::And,
+            members: runs,
+        }),
+    }
+}
+
+/// [`name_condition`] for every Unicode spelling of `name` (a precomposed
+/// "É", or "E" and a combining accent): a database compares bytes, and
+/// the two are one name to the bridge (`caseless`).
+fn spelled_condition(name: &str) -> Option<Condition> {
+    let mut conditions = caseless::compositions(name.trim())
+        .iter()
+        .map(|spelling| name_condition(spelling))
+        .collect::<Option<Vec<Condition>>>()?;
+    match conditions.len() {
+        1 => conditions.pop(),
+        _ => Some(Condition::Group {
+            conjunction: Conjunction::Or,
+            members: conditions,
+        }),
+    }
 }
 
 pub(super) fn vocabulary(terms: &GroupTerms) -> TermVocabulary {
@@ -318,18 +372,7 @@ impl Provisioner {
     /// Terms whose name is `name`, ignoring case and Unicode spelling
     /// (Drupal keeps no name unique).
     async fn terms_named(&self, name: &str) -> Result<Vec<DrupalTerm>> {
-        // A database compares bytes: a name in two Unicode spellings (a
-        // precomposed "É", or "E" and a combining accent) is asked in both.
-        let spellings = caseless::compositions(name.trim());
-        let condition = match spellings.len() {
-            1 => Condition::field("name", Operator::Eq, name.trim()),
-            _ => Condition::Field {
-                path: "name".into(),
-                op: Operator::In,
-                values: spellings.into_iter().collect(),
-            },
-        };
-        let found = self.all_term_groups(Some(condition)).await?;
+        let found = self.all_term_groups(spelled_condition(name)).await?;
         // A case-sensitive database collation may miss other cases; and
         // one that ignores case is trusted no further than this.
         Ok(found
@@ -346,6 +389,33 @@ impl Provisioner {
         .into()
     }
 
+    /// A name-claiming write that found, once made, another group with
+    /// its name (another replica's write of the same moment), and was undone.
+    fn claimed_meanwhile(name: &str) -> ProvisioningError {
+        ScimError::uniqueness(format!(
+            "Another group was given the name \"{}\" at the same moment (names are compared ignoring case), so this change was undone and nothing was changed. Send it again: if the other group has not kept the name either, it will succeed.",
+            name.trim()
+        ))
+        .into()
+    }
+
+    /// Read again after a write that gave the term `id` the name `name`:
+    /// `None` when no other term has the name, else why the write must be
+    /// undone (another group has it, or the read failed, so that it is
+    /// not known). Of two writers racing for a name, the later one's read
+    /// comes after both writes and sees the other: one at least undoes
+    /// its write, so no two groups keep the name (both may undo theirs).
+    async fn contested(&self, name: &str, id: &str) -> Option<ProvisioningError> {
+        match self.terms_named(name).await {
+            Ok(terms) if terms.iter().all(|t| t.id.eq_ignore_ascii_case(id)) => None,
+            Ok(_) => {
+                tracing::warn!(group = %name.trim(), id = %id, "another group was given the same name at the same moment; this write is undone");
+                Some(Self::claimed_meanwhile(name))
+            }
+            Err(e) => Some(e),
+        }
+    }
+
     /// POST /Groups for a term group.
     pub(super) async fn create_term_group(
         &self,
@@ -356,6 +426,9 @@ impl Provisioner {
         let vocabulary = self.require_terms()?;
         check_term_name(name.trim())?;
         let published = self.mapping().group_terms().is_some_and(|t| t.published);
+        // From the check until the write is verified, no other write of
+        // this bridge claims a name.
+        let claim = self.name_claims.lock().await;
         if !self.terms_named(name).await?.is_empty() {
             return Err(Self::name_taken(name));
         }
@@ -376,54 +449,63 @@ impl Provisioner {
             external_id: Some(external_id),
             published: Some(published),
         };
-        let mut created = None;
-        for n in 0..DERIVED_IDS {
-            let id = group_uuid(name, n);
-            match self.drupal.create_term(&vocabulary, &id, &write).await {
-                Ok(term) => {
-                    created = Some(term);
-                    break;
-                }
-                Err(DrupalError::Rejected { status: 409, .. }) => {
-                    // The UUID is taken: by this very name (another replica
-                    // or a retry got there first), or by a group renamed
-                    // since, whose UUID came from its old name.
-                    match self.drupal.get_term(&vocabulary, &id).await? {
-                        Some(t) if caseless::same(t.name.trim(), name.trim()) => {
-                            return Err(Self::name_taken(name))
-                        }
-                        _ => continue,
-                    }
-                }
-                Err(e) => {
-                    let event = audited::group_change(
-                        EventKind::GroupCreated,
-                        &id,
-                        name.trim(),
-                        Some((&write, &vocabulary)),
-                    );
-                    audit::record(event.failed(&e));
-                    return Err(e.into());
-                }
+        let id = new_group_id();
+        let term = match self.drupal.create_term(&vocabulary, &id, &write).await {
+            Ok(term) => term,
+            Err(e) => {
+                let event = audited::group_change(
+                    EventKind::GroupCreated,
+                    &id,
+                    name.trim(),
+                    Some((&write, &vocabulary)),
+                );
+                audit::record(event.failed(&e));
+                return Err(e.into());
             }
-        }
-        let term = created.ok_or_else(|| {
-            ProvisioningError::Drupal(DrupalError::Protocol(format!(
-                "all {DERIVED_IDS} UUIDs derived from the group name are taken by other terms"
-            )))
-        })?;
-        tracing::info!(group = %term.name, id = %term.id, "group created as a taxonomy term");
-        audit::record(audited::group_change(
+        };
+        let event = audited::group_change(
             EventKind::GroupCreated,
             &term.id,
             &term.name,
             Some((&write, &vocabulary)),
-        ));
+        );
+        if let Some(why) = self.contested(name, &term.id).await {
+            return Err(self.undo_create(&vocabulary, &term, event, why).await);
+        }
+        drop(claim);
+        tracing::info!(group = %term.name, id = %term.id, "group created as a taxonomy term");
+        audit::record(event);
         self.term_names.learn(&term.id, &term.name);
         if let Some(members) = members {
             self.write_term_members(&term, members).await?;
         }
         Ok(term)
+    }
+
+    /// Deletes a group just created whose name turned out to be contested
+    /// (`why`), and returns the error to answer: `why`, or the deletion's
+    /// error when the group could not be deleted (and so stays).
+    async fn undo_create(
+        &self,
+        vocabulary: &TermVocabulary,
+        term: &DrupalTerm,
+        created: AuditEvent,
+        why: ProvisioningError,
+    ) -> ProvisioningError {
+        match self.drupal.delete_term(vocabulary, &term.id).await {
+            Ok(()) => {
+                audit::record(created.failed(format!("created, then deleted again: {why}")));
+                why
+            }
+            Err(e) => {
+                tracing::error!(group = %term.name, id = %term.id, error = %e, "a group created at the same moment as another of its name could not be deleted again: two groups may now have that name");
+                audit::record(created);
+                let deleted =
+                    audited::group_change(EventKind::GroupDeleted, &term.id, &term.name, None);
+                audit::record(deleted.failed(&e));
+                e.into()
+            }
+        }
     }
 
     /// Rename and/or set the external id, and change the members. The
@@ -443,11 +525,15 @@ impl Provisioner {
             .map(str::trim)
             .filter(|n| *n != term.name.trim())
             .map(str::to_string);
+        // A rename claims a name: from the check until the write is
+        // verified, no other write of this bridge claims one.
+        let mut claim = None;
         if let Some(new) = &rename {
             if new.is_empty() {
                 return Err(ScimError::invalid_value("displayName must not be empty").into());
             }
             check_term_name(new)?;
+            claim = Some(self.name_claims.lock().await);
             // A role-backed group's name is taken too: the two would be
             // one name for two groups in every list and filter.
             let a_role_group = self
@@ -478,7 +564,10 @@ impl Provisioner {
         };
         let renamed = match rename.is_none() && external_id.is_none() {
             true => term.clone(),
-            false => self.write_term_group(term, rename, external_id).await?,
+            false => {
+                self.write_term_group(term, rename, external_id, claim)
+                    .await?
+            }
         };
         let known = match members {
             Some(members) => self.write_term_members(&renamed, members).await?,
@@ -487,12 +576,16 @@ impl Provisioner {
         Ok((renamed, known))
     }
 
-    /// Writes a rename and/or an external id, with the roles a rename moves.
+    /// Writes a rename and/or an external id, with the roles a rename
+    /// moves. A rename is read back before those roles are written, and
+    /// undone (409) if another group has the new name too; `claim` (this
+    /// bridge's turn to claim a name) is let go once that is known.
     async fn write_term_group(
         &self,
         term: &DrupalTerm,
         rename: Option<String>,
         external_id: Option<Option<String>>,
+        claim: Option<tokio::sync::MutexGuard<'_, ()>>,
     ) -> Result<DrupalTerm> {
         let vocabulary = self.require_terms()?;
         // Planned (and refused for protected accounts) before any write.
@@ -505,32 +598,29 @@ impl Provisioner {
             external_id,
             published: None,
         };
-        let mut updated = self.drupal.update_term(&vocabulary, &term.id, &write).await;
-        if updated.as_ref().is_ok_and(|t| !shows_write(t, &write)) {
-            // Drupal's JSON:API caches a resource's normalization when the
-            // request that read it ends, after its answer was sent: the
-            // read just before this write could store the earlier values
-            // after the write invalidated them (seen on SQLite under
-            // load), and every answer would show them until the next
-            // save. Saving again invalidates that copy.
-            tracing::warn!(
-                group = %term.name,
-                id = %term.id,
-                "Drupal answered a group's rename with its earlier values (a stale JSON:API cache entry); writing it again"
-            );
-            updated = self.drupal.update_term(&vocabulary, &term.id, &write).await;
-        }
+        let updated = self.update_term_shown(&vocabulary, term, &write).await;
         let event = audited::group_change(
             EventKind::GroupUpdated,
             &term.id,
             write.name.as_deref().unwrap_or(&term.name),
             Some((&write, &vocabulary)),
         );
-        audit::record(match &updated {
-            Ok(_) => event,
-            Err(e) => event.failed(e),
-        });
-        let renamed = updated?;
+        let renamed = match updated {
+            Ok(renamed) => renamed,
+            Err(e) => {
+                audit::record(event.failed(&e));
+                return Err(e.into());
+            }
+        };
+        if let Some(new) = &write.name {
+            if let Some(why) = self.contested(new, &term.id).await {
+                return Err(self
+                    .undo_rename(&vocabulary, term, &write, event, why)
+                    .await);
+            }
+        }
+        drop(claim);
+        audit::record(event);
         self.term_names.learn(&renamed.id, &renamed.name);
         for regrant in regrants {
             let mut written = Ok(());
@@ -554,6 +644,72 @@ impl Provisioner {
             written?;
         }
         Ok(renamed)
+    }
+
+    /// Writes `write` to `term`, and once more when Drupal answers with the
+    /// earlier values.
+    async fn update_term_shown(
+        &self,
+        vocabulary: &TermVocabulary,
+        term: &DrupalTerm,
+        write: &TermWrite,
+    ) -> std::result::Result<DrupalTerm, DrupalError> {
+        let updated = self.drupal.update_term(vocabulary, &term.id, write).await;
+        if !updated.as_ref().is_ok_and(|t| !shows_write(t, write)) {
+            return updated;
+        }
+        // Drupal's JSON:API caches a resource's normalization when the
+        // request that read it ends, after its answer was sent: the read
+        // just before this write could store the earlier values after the
+        // write invalidated them (seen on SQLite under load), and every
+        // answer would show them until the next save. Saving again
+        // invalidates that copy.
+        tracing::warn!(
+            group = %term.name,
+            id = %term.id,
+            "Drupal answered a group's rename with its earlier values (a stale JSON:API cache entry); writing it again"
+        );
+        self.drupal.update_term(vocabulary, &term.id, write).await
+    }
+
+    /// Puts back the name (and external id) `write` changed on `term`, the
+    /// new name being contested (`why`); returns the error to answer:
+    /// `why`, or the error of the write putting them back, when the
+    /// rename could not be undone (and so stays).
+    async fn undo_rename(
+        &self,
+        vocabulary: &TermVocabulary,
+        term: &DrupalTerm,
+        write: &TermWrite,
+        renamed: AuditEvent,
+        why: ProvisioningError,
+    ) -> ProvisioningError {
+        let back = TermWrite {
+            name: Some(term.name.clone()),
+            external_id: write.external_id.as_ref().map(|_| term.external_id.clone()),
+            published: None,
+        };
+        match self.update_term_shown(vocabulary, term, &back).await {
+            Ok(restored) => {
+                self.term_names.learn(&restored.id, &restored.name);
+                audit::record(renamed.failed(format!(
+                    "written, then undone (the group has its earlier name again): {why}"
+                )));
+                why
+            }
+            Err(e) => {
+                tracing::error!(group = %term.name, id = %term.id, error = %e, "a group renamed at the same moment as another to the same name could not be given its earlier name again: two groups may now have that name");
+                audit::record(renamed);
+                let undo = audited::group_change(
+                    EventKind::GroupUpdated,
+                    &term.id,
+                    &term.name,
+                    Some((&back, vocabulary)),
+                );
+                audit::record(undo.failed(&e));
+                e.into()
+            }
+        }
     }
 
     /// What a group grants follows its name: renamed, its members get what
@@ -1088,15 +1244,49 @@ mod tests {
     }
 
     #[test]
-    fn group_uuids_ignore_case_and_surrounding_space_and_are_stable() {
-        assert_eq!(group_uuid("Engineering", 0), group_uuid(" engineering ", 0));
-        assert_ne!(group_uuid("Engineering", 0), group_uuid("Engineering", 1));
-        assert_ne!(group_uuid("Sales", 0), group_uuid("Engineering", 0));
-        // Pinned: replicas of different versions must derive the same id.
+    fn a_name_with_cased_letters_beyond_ascii_is_looked_up_by_the_runs_between_them() {
+        let field = |op, value: &str| Condition::field("name", op, value);
         assert_eq!(
-            group_uuid("Engineering", 0),
-            Uuid::new_v5(&GROUP_NAMESPACE, b"engineering").to_string()
+            name_condition(" Sales Team "),
+            Some(field(Operator::Eq, "Sales Team"))
         );
+        // Letters without case are the same in every spelling.
+        assert_eq!(
+            name_condition("営業 1"),
+            Some(field(Operator::Eq, "営業 1"))
+        );
+        assert_eq!(
+            name_condition("Ärzte Équipe 7"),
+            Some(Condition::Group {
+                conjunction: Conjunction::And,
+                members: vec![
+                    field(Operator::Contains, "quipe 7"),
+                    field(Operator::Contains, "rzte"),
+                ],
+            })
+        );
+        assert_eq!(
+            name_condition("équipe"),
+            Some(field(Operator::Contains, "quipe"))
+        );
+        assert_eq!(name_condition("ΣΟΦΙΑ"), None, "every group is read");
+        assert_eq!(
+            name_condition("Straße"),
+            Some(Condition::Group {
+                conjunction: Conjunction::And,
+                members: vec![
+                    field(Operator::Contains, "Stra"),
+                    field(Operator::Contains, "e"),
+                ],
+            })
+        );
+    }
+
+    #[test]
+    fn new_group_ids_are_random_uuids() {
+        let (a, b) = (new_group_id(), new_group_id());
+        assert_ne!(a, b);
+        assert_eq!(Uuid::parse_str(&a).unwrap().get_version_num(), 4);
     }
 
     #[test]

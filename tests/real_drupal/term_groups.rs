@@ -2,7 +2,6 @@
 //! IdP sends is created, renamed, filled, emptied and deleted as a term of
 //! scim_groups, kept unpublished, with a group that grants a role.
 
-use drupal_scim_bridge::provisioning::group_uuid;
 use serde_json::{json, Value};
 
 use crate::helpers::{mapping_with, read};
@@ -81,8 +80,9 @@ async fn term_groups_live_their_whole_life_on_a_real_site() {
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.body["id"].as_str().unwrap().to_string();
-    assert_eq!(id, group_uuid(&name, 0));
-    // Drupal's unique UUID refuses the second create of the same name.
+    // A random id, chosen by the bridge.
+    assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 4);
+    // A name taken, in any case, is refused.
     let again = bridge
         .post(
             "/Groups",
@@ -157,6 +157,20 @@ async fn term_groups_live_their_whole_life_on_a_real_site() {
     assert_eq!(bridge.delete(&format!("/Groups/{id}")).await.status, 204);
     assert!(group_refs(&site.user("rd-tg-ann").await.unwrap()).is_empty());
     assert_eq!(bridge.get(&format!("/Groups/{id}")).await.status, 404);
+    // A new group of the deleted one's first name does not get its id
+    // (RFC 7643 §3.1): the old id stays gone.
+    let reborn = bridge
+        .post("/Groups", &json!({"schemas": [GROUP], "displayName": name}))
+        .await;
+    assert_eq!(reborn.status, 201, "{}", reborn.body);
+    let reborn = reborn.body["id"].as_str().unwrap().to_string();
+    assert_ne!(reborn, id);
+    assert_eq!(bridge.get(&format!("/Groups/{id}")).await.status, 404);
+    assert_eq!(bridge.delete(&format!("/Groups/{id}")).await.status, 404);
+    assert_eq!(
+        bridge.delete(&format!("/Groups/{reborn}")).await.status,
+        204
+    );
 
     // A named group grants its role while a member, and takes it back.
     let granting = bridge
@@ -168,7 +182,15 @@ async fn term_groups_live_their_whole_life_on_a_real_site() {
     let granting_id = match granting.status {
         201 => granting.body["id"].as_str().unwrap().to_string(),
         // Left by an earlier run that failed half-way.
-        409 => group_uuid("RD Granting", 0),
+        409 => {
+            let found = bridge
+                .get("/Groups?excludedAttributes=members&filter=displayName%20eq%20%22RD%20Granting%22")
+                .await;
+            found.body["Resources"][0]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
         other => panic!("{other}: {}", granting.body),
     };
     let add = bridge
@@ -309,6 +331,29 @@ async fn names_differing_only_in_non_ascii_case_are_one_group_on_a_real_site() {
         assert_eq!(again.status, 409, "{taken}: {}", again.body);
         assert_eq!(again.body["scimType"], "uniqueness");
     }
+    // A rename onto it in another case is refused too (SQLite's LIKE
+    // ignores case in ASCII only).
+    let renamed = bridge
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": format!("RD Rename {tag}")}),
+        )
+        .await;
+    assert_eq!(renamed.status, 201, "{}", renamed.body);
+    let renamed = renamed.body["id"].as_str().unwrap().to_string();
+    let onto = bridge
+        .patch(
+            &format!("/Groups/{renamed}"),
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "displayName", "value": name.to_lowercase()}]}),
+        )
+        .await;
+    assert_eq!(onto.status, 409, "{}", onto.body);
+    assert_eq!(onto.body["scimType"], "uniqueness");
+    assert_eq!(
+        bridge.delete(&format!("/Groups/{renamed}")).await.status,
+        204
+    );
     let unaccented = format!("Arzte Equipe {tag}");
     let other = bridge
         .post(
