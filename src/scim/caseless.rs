@@ -1,15 +1,13 @@
 //! How the bridge compares text that SCIM says is not case-exact (RFC 7643
 //! §2.2: `displayName`, a group's name in the mapping): ignoring case in
 //! every script, not in ASCII only, so that "ÉQUIPE" is the group "Équipe"
-//! wherever names meet: filters, uniqueness, the ids derived from names,
-//! the mapping's group entries, role-backed groups.
+//! wherever names meet: filters, uniqueness, the mapping's group entries,
+//! role-backed groups.
 //!
 //! Case is Unicode's lower case (`str::to_lowercase`), not full case
 //! folding: "Straße" and "STRASSE" stay two names. Two spellings of one
 //! text in Unicode (a precomposed "É", or "E" and a combining accent) are
-//! one name: the comparison is of normalization form C. The ids of
-//! term-backed groups were once derived from this form; it changes only
-//! for text not in form C.
+//! one name: the comparison is of normalization form C.
 
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
