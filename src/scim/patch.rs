@@ -17,6 +17,11 @@
 //! - writing a read-only attribute with its current value is accepted and
 //!   ignored (Okta sends the group's `id` back).
 //!
+//! `primary` (RFC 7643 §2.4, RFC 7644 §3.5.2): a value an operation writes
+//! as primary takes the mark from the values it did not write; an operation
+//! writing several primaries, and so any result holding two, is refused by
+//! the check a POST or PUT body goes through.
+//!
 //! Values of a multi-valued attribute are "the same" when their `value`
 //! sub-attributes are equal and their `type`s do not differ; otherwise when
 //! they are equal JSON. Adding a value that is already there merges the new
@@ -31,6 +36,7 @@ use super::attributes::{AttrMeta, AttrType, AttributeResolver, Mutability};
 use super::error::ScimError;
 use super::filter::{parse_bool, CompValue, CompareOp, Filter};
 use super::path::{get_ci, AttrPath, PatchPath, ResolvedAttr, ResolvedPatchPath, ResolvedPath};
+use super::resource::refuse_several_primaries;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchOpKind {
@@ -236,6 +242,8 @@ pub fn apply_patch(
             .apply(&mut working, resolver)
             .map_err(|e| in_operation(e, index))?;
     }
+    // The rule a POST or PUT body is held to, on what the PATCH made.
+    refuse_several_primaries(&working, Some(resource))?;
     let changed = working != *resource;
     if changed {
         *resource = working;
@@ -439,11 +447,9 @@ impl Change<'_> {
             (_, Some(Value::Array(new))) if self.op == PatchOpKind::Add => {
                 non_empty_list(self.with_values(before, new, resolver))
             }
-            (_, Some(Value::Array(mut new))) => {
-                let written: Vec<usize> = (0..new.len()).collect();
-                settle_primary(&mut new, &written);
-                non_empty_list(new)
-            }
+            // A replacement list is the request's alone: its primaries are
+            // judged, not settled, by `refuse_several_primaries`.
+            (_, Some(Value::Array(new))) => non_empty_list(new),
             // RFC 7644 §3.5.2.3: a complex value replaces the sub-attributes given.
             (_, Some(new)) if attr.kind == AttrType::Complex => Some(merge(before, new)),
             (_, new) => new,
@@ -801,19 +807,18 @@ fn same_value(a: &Value, b: &Value, value_case_exact: bool) -> bool {
     }
 }
 
-/// RFC 7643 §2.4: at most one value is primary; the last one written wins.
+/// RFC 7644 §3.5.2: a value written as primary takes the mark from the
+/// values the operation did not write ("the server SHALL set primary to
+/// false for any existing values"). Values the operation wrote keep theirs:
+/// when it wrote several primaries, the request itself breaks RFC 7643 §2.4,
+/// and [`refuse_several_primaries`] refuses the result.
 fn settle_primary(list: &mut [Value], written: &[usize]) {
     let is_primary = |value: &Value| value.get("primary") == Some(&Value::Bool(true));
-    let Some(keep) = written
-        .iter()
-        .rev()
-        .copied()
-        .find(|i| list.get(*i).is_some_and(is_primary))
-    else {
+    if !written.iter().any(|i| list.get(*i).is_some_and(is_primary)) {
         return;
-    };
+    }
     for (index, value) in list.iter_mut().enumerate() {
-        if let (true, Value::Object(object)) = (index != keep, value) {
+        if let (false, Value::Object(object)) = (written.contains(&index), value) {
             object.remove("primary");
         }
     }
@@ -885,19 +890,19 @@ mod tests {
     fn try_patch(
         resource: &mut Map<String, Value>,
         body: Value,
-        resolver: &TestResolver,
+        resolver: &dyn AttributeResolver,
     ) -> Result<PatchOutcome, ScimError> {
         apply_patch(resource, &PatchRequest::from_json(&body)?, resolver)
     }
 
     /// Applies `body` to `resource` and returns the result; the patch must succeed.
-    fn patched(resource: Value, body: Value, resolver: &TestResolver) -> Value {
+    fn patched(resource: Value, body: Value, resolver: &dyn AttributeResolver) -> Value {
         let mut resource = object(resource);
         try_patch(&mut resource, body, resolver).unwrap_or_else(|e| panic!("{}", e.detail));
         Value::Object(resource)
     }
 
-    fn patch_error(resource: Value, body: Value, resolver: &TestResolver) -> ScimError {
+    fn patch_error(resource: Value, body: Value, resolver: &dyn AttributeResolver) -> ScimError {
         let mut resource = object(resource);
         let original = resource.clone();
         let err = try_patch(&mut resource, body, resolver).unwrap_err();
@@ -1670,6 +1675,128 @@ mod tests {
             &user_resolver(),
         );
         assert!(user.get("userName").is_none());
+    }
+
+    const TWO_PRIMARY_EMAILS: &str =
+        "emails: 2 values are marked primary; at most one may be (RFC 7643 §2.4)";
+
+    #[test]
+    fn one_operation_writing_two_primary_values_is_refused_as_a_post_would_be() {
+        let two = json!([{"value": "q4@x.org", "primary": true}, {"value": "q5@x.org", "primary": "True"}]);
+        for operation in [
+            json!({"op": "add", "path": "emails", "value": two.clone()}),
+            json!({"op": "replace", "path": "emails", "value": two.clone()}),
+            json!({"op": "add", "value": {"emails": two.clone()}}),
+            json!({"op": "replace", "value": {"emails": two.clone()}}),
+        ] {
+            let err = patch_error(jensen(), body(json!([operation.clone()])), &user_resolver());
+            assert_eq!(err.scim_type, Some(ScimType::InvalidValue), "{operation}");
+            assert_eq!(err.detail, TWO_PRIMARY_EMAILS, "{operation}");
+        }
+        // The same detail as a POST body with two primaries.
+        let post = crate::scim::resource::parse_resource(
+            &json!({"userName": "b", "emails": two}),
+            &crate::scim::schema::ResourceSchema::user(),
+        )
+        .unwrap_err();
+        assert_eq!(post.detail, TWO_PRIMARY_EMAILS);
+    }
+
+    #[test]
+    fn a_filter_or_sub_attribute_path_making_several_values_primary_is_refused() {
+        for operation in [
+            json!({"op": "replace", "path": "emails.primary", "value": true}),
+            json!({"op": "replace", "path": "emails[value co \"@\"].primary", "value": true}),
+            json!({"op": "replace", "path": "emails[value co \"@\"]", "value": {"primary": true}}),
+        ] {
+            let err = patch_error(jensen(), body(json!([operation.clone()])), &user_resolver());
+            assert_eq!(err.detail, TWO_PRIMARY_EMAILS, "{operation}");
+        }
+    }
+
+    #[test]
+    fn each_operation_adding_a_primary_takes_the_mark_from_the_values_before_it() {
+        let user = patched(
+            jensen(),
+            body(json!([
+                {"op": "add", "path": "emails", "value": [{"value": "a@x.org", "primary": true}]},
+                {"op": "add", "value": {"emails": [{"value": "b@x.org", "primary": true}]}}
+            ])),
+            &user_resolver(),
+        );
+        let primaries: Vec<&Value> = user["emails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["primary"] == json!(true))
+            .map(|e| &e["value"])
+            .collect();
+        assert_eq!(primaries, [&json!("b@x.org")]);
+    }
+
+    #[test]
+    fn every_multi_valued_attribute_with_primary_holds_one_primary_after_a_patch() {
+        let schema = crate::scim::schema::ResourceSchema::user();
+        for attr in [
+            "emails",
+            "phoneNumbers",
+            "ims",
+            "photos",
+            "addresses",
+            "entitlements",
+            "roles",
+            "x509Certificates",
+        ] {
+            // Addresses have no `value`: they are told apart by `type`.
+            let item = |n: &str, primary: bool| match attr {
+                "addresses" => json!({"type": n, "locality": n, "primary": primary}),
+                _ => json!({"value": n, "type": n, "primary": primary}),
+            };
+            let current = json!({"userName": "b", attr: [item("work", true)]});
+            // One new primary: the add wins over the value already primary.
+            let one = patched(
+                current.clone(),
+                body(json!([{"op": "add", "path": attr, "value": [item("home", true)]}])),
+                &schema,
+            );
+            let marks: Vec<&Value> = one[attr]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| &v["primary"])
+                .collect();
+            assert_eq!(marks, [&Value::Null, &json!(true)], "{attr}: {one}");
+            // Two new primaries in one request: refused, whichever the op.
+            for op in ["add", "replace"] {
+                let err = patch_error(
+                    current.clone(),
+                    body(
+                        json!([{"op": op, "path": attr, "value": [item("home", true), item("other", true)]}]),
+                    ),
+                    &schema,
+                );
+                assert_eq!(err.scim_type, Some(ScimType::InvalidValue), "{attr} {op}");
+                assert_eq!(
+                    err.detail,
+                    format!(
+                        "{attr}: 2 values are marked primary; at most one may be (RFC 7643 §2.4)"
+                    )
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn two_primaries_the_patch_did_not_touch_are_not_its_fault() {
+        let user = patched(
+            json!({"userName": "b", "emails": [
+                {"value": "a@x.org", "primary": true},
+                {"value": "b@x.org", "primary": true}
+            ]}),
+            body(json!([{"op": "replace", "path": "title", "value": "x"}])),
+            &user_resolver(),
+        );
+        assert_eq!(user["title"], "x");
     }
 
     #[test]
