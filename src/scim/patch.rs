@@ -1851,6 +1851,36 @@ mod tests {
     }
 
     #[test]
+    fn a_path_filter_value_of_the_wrong_type_is_invalid_filter() {
+        for path in [
+            "emails[value eq true]",
+            "emails[value eq 5].type",
+            "emails[primary eq \"yes\"]",
+            "emails[type sw null]",
+        ] {
+            let err = patch_error(
+                jensen(),
+                body(json!([{"op": "replace", "path": path, "value": {"value": "x@y.org"}}])),
+                &user_resolver(),
+            );
+            assert_eq!(
+                err.scim_type,
+                Some(ScimType::InvalidFilter),
+                "{path}: {}",
+                err.detail
+            );
+            assert!(err.detail.contains("cannot be compared"), "{}", err.detail);
+        }
+        // An unknown sub-attribute is still a bad path.
+        let err = patch_error(
+            jensen(),
+            body(json!([{"op": "remove", "path": "emails[colour eq \"blue\"]"}])),
+            &user_resolver(),
+        );
+        assert_eq!(err.scim_type, Some(ScimType::InvalidPath), "{}", err.detail);
+    }
+
+    #[test]
     fn read_only_attributes_cannot_change() {
         for operation in [
             json!({"op": "replace", "path": "id", "value": "other"}),
