@@ -36,7 +36,7 @@ use super::attributes::{AttrMeta, AttrType, AttributeResolver, Mutability};
 use super::error::ScimError;
 use super::filter::{parse_bool, CompValue, CompareOp, Filter};
 use super::path::{get_ci, AttrPath, PatchPath, ResolvedAttr, ResolvedPatchPath, ResolvedPath};
-use super::resource::refuse_several_primaries;
+use super::resource::{refuse_removed_required, refuse_several_primaries};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchOpKind {
@@ -242,8 +242,9 @@ pub fn apply_patch(
             .apply(&mut working, resolver)
             .map_err(|e| in_operation(e, index))?;
     }
-    // The rule a POST or PUT body is held to, on what the PATCH made.
+    // The rules a POST or PUT body is held to, on what the PATCH made.
     refuse_several_primaries(&working, Some(resource))?;
+    refuse_removed_required(&working, resource, resolver)?;
     let changed = working != *resource;
     if changed {
         *resource = working;
@@ -699,7 +700,10 @@ fn normalize(
         return Ok(non_empty_list(list));
     }
     match value {
+        // Unassigned, as in a POST or PUT body (`parse_resource`): an empty
+        // string never reaches the store as a value.
         Value::Null => Ok(None),
+        Value::String(text) if text.is_empty() => Ok(None),
         // Entra sends `manager` as a one-element list.
         Value::Array(items) => match items.as_slice() {
             [] => Ok(None),
@@ -1878,6 +1882,87 @@ mod tests {
             &user_resolver(),
         );
         assert_eq!(err.scim_type, Some(ScimType::InvalidPath), "{}", err.detail);
+    }
+
+    #[test]
+    fn a_required_attribute_cannot_be_removed_as_a_post_cannot_leave_it_out() {
+        let schema = crate::scim::schema::ResourceSchema::user();
+        for operation in [
+            json!({"op": "remove", "path": "userName"}),
+            json!({"op": "replace", "path": "userName", "value": null}),
+            json!({"op": "replace", "path": "userName", "value": ""}),
+            json!({"op": "replace", "value": {"userName": ""}}),
+        ] {
+            let err = patch_error(jensen(), body(json!([operation.clone()])), &schema);
+            assert_eq!(err.scim_type, Some(ScimType::Mutability), "{operation}");
+            assert!(
+                err.detail
+                    .starts_with("userName is required: a PATCH may replace it"),
+                "{operation}: {}",
+                err.detail
+            );
+        }
+        // A user without one (as Drupal may show it) is not the patch's fault.
+        let user = patched(
+            json!({"id": "u", "title": "t"}),
+            body(json!([{"op": "replace", "path": "title", "value": "x"}])),
+            &schema,
+        );
+        assert_eq!(user["title"], "x");
+    }
+
+    #[test]
+    fn a_required_extension_attribute_cannot_be_removed_while_the_extension_stays() {
+        use crate::scim::schema::{AttributeDef, ResourceSchema, SchemaDef};
+        let mut number = AttributeDef::new("number", AttrType::String);
+        number.required = true;
+        let badge = SchemaDef {
+            id: "urn:example:badge".into(),
+            name: "Badge".into(),
+            description: String::new(),
+            attributes: vec![number, AttributeDef::new("colour", AttrType::String)],
+        };
+        let schema = ResourceSchema::new(SchemaDef::user(), vec![badge]);
+        let user = json!({"userName": "b", "urn:example:badge": {"number": "7", "colour": "red"}});
+        for operation in [
+            json!({"op": "remove", "path": "urn:example:badge:number"}),
+            json!({"op": "replace", "path": "urn:example:badge:number", "value": ""}),
+        ] {
+            let err = patch_error(user.clone(), body(json!([operation.clone()])), &schema);
+            assert_eq!(err.scim_type, Some(ScimType::Mutability), "{operation}");
+            assert!(
+                err.detail.starts_with("number is required"),
+                "{}",
+                err.detail
+            );
+        }
+        // Without the extension at all, as a PUT may leave it out.
+        let gone = patched(
+            user,
+            body(json!([{"op": "remove", "path": "urn:example:badge"}])),
+            &schema,
+        );
+        assert_eq!(gone, json!({"userName": "b"}));
+    }
+
+    #[test]
+    fn an_empty_string_is_unassigned_as_in_a_post_body() {
+        let user = patched(
+            jensen(),
+            body(json!([
+                {"op": "replace", "path": "name.givenName", "value": ""},
+                {"op": "add", "path": "emails", "value": [{"value": "", "type": "other"}]},
+                {"op": "replace", "value": {"nickName": ""}}
+            ])),
+            &user_resolver(),
+        );
+        assert_eq!(user["name"], json!({"familyName": "Jensen"}));
+        assert!(user["emails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["value"] != json!("")));
+        assert!(user.get("nickName").is_none());
     }
 
     #[test]

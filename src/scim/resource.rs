@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::scim::attributes::{AttrType, Mutability};
+use crate::scim::attributes::{AttrType, AttributeResolver, Mutability};
 use crate::scim::error::ScimError;
 use crate::scim::schema::{AttributeDef, ResourceSchema, SchemaDef};
 
@@ -164,12 +164,57 @@ fn check_required(schema: &SchemaDef, members: &Map<String, Value>) -> Result<()
     match schema.attributes.iter().find(|a| {
         a.required && a.mutability != Mutability::ReadOnly && !members.contains_key(&a.name)
     }) {
-        Some(missing) => Err(ScimError::invalid_value(format!(
-            "{} is required",
-            missing.name
-        ))),
+        Some(missing) => Err(required(&missing.name)),
         None => Ok(()),
     }
+}
+
+fn required(name: &str) -> ScimError {
+    ScimError::invalid_value(format!("{name} is required"))
+}
+
+/// A required attribute a PATCH would remove: `mutability`, as the bridge
+/// has always answered a removal of `userName` ("not compatible with the
+/// target attribute's ... current state", RFC 7644 §3.12).
+fn required_removed(name: &str) -> ScimError {
+    ScimError::mutability(format!(
+        "{name} is required: a PATCH may replace it with a new value but not remove it (nor set it to null or \"\"). Nothing was changed."
+    ))
+}
+
+/// The `required` rule of a POST or PUT body (see `check_required`) for the
+/// result of a PATCH: an attribute the schema requires may not be removed
+/// (by `remove`, or by a `replace` with null or ""), whether core or of an
+/// extension the result still holds. Attributes the PATCH left as they were
+/// are not judged.
+pub(crate) fn refuse_removed_required(
+    after: &Map<String, Value>,
+    before: &Map<String, Value>,
+    resolver: &dyn AttributeResolver,
+) -> Result<(), ScimError> {
+    let removed = |schema: Option<&str>, name: &str| {
+        resolver
+            .resolve(schema, name)
+            .is_some_and(|(_, meta)| meta.required && meta.mutability != Mutability::ReadOnly)
+    };
+    for (name, value) in before {
+        match (value, after.get(name)) {
+            // An extension left out whole is one a body need not carry (as
+            // `finish` checks only the extensions a body holds).
+            (Value::Object(members), Some(Value::Object(later))) if is_urn(name) => {
+                if let Some(gone) = members
+                    .keys()
+                    .find(|member| !later.contains_key(*member) && removed(Some(name), member))
+                {
+                    return Err(required_removed(gone));
+                }
+            }
+            (Value::Object(_), _) if is_urn(name) => {}
+            (_, None) if removed(None, name) => return Err(required_removed(name)),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Coerces one attribute's value; `None` means unassigned. `label` names the

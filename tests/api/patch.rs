@@ -398,3 +398,109 @@ async fn phone_numbers_hold_one_primary_through_post_put_and_patch() {
         "+1 555 0199"
     );
 }
+
+#[tokio::test]
+async fn a_patch_cannot_remove_what_a_post_must_carry() {
+    let app = spawn_app().await;
+    let id = person(&app, "xan").await;
+    app.drupal.clear_requests();
+    for operation in [
+        json!({"op": "remove", "path": "userName"}),
+        json!({"op": "replace", "path": "userName", "value": null}),
+        json!({"op": "replace", "path": "userName", "value": ""}),
+        json!({"op": "replace", "value": {"userName": ""}}),
+    ] {
+        let answer = app
+            .patch(
+                &format!("/Users/{id}"),
+                &patch_op(json!([operation.clone()])),
+            )
+            .await;
+        answer.assert_scim_error(400, Some("mutability"));
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(
+            detail.starts_with("userName is required: a PATCH may replace it"),
+            "{operation}: {detail}"
+        );
+    }
+    assert_eq!(app.drupal_writes(), Vec::<String>::new(), "nothing written");
+    // A POST without one is told the same rule.
+    let post = app
+        .post("/Users", &json!({"userName": "", "displayName": "X"}))
+        .await;
+    post.assert_scim_error(400, Some("invalidValue"));
+    assert_eq!(post.body["detail"], "userName is required");
+}
+
+#[tokio::test]
+async fn an_empty_string_clears_an_attribute_as_a_put_leaving_it_out_does() {
+    let app = spawn_app().await;
+    let id = person(&app, "yul").await;
+    let body = patch_ok(
+        &app,
+        &id,
+        json!([{"op": "replace", "path": "displayName", "value": ""}]),
+    )
+    .await;
+    assert!(body.get("displayName").is_none(), "{body}");
+    assert_eq!(
+        app.drupal_user("yul").unwrap()["attributes"]["field_display_name"],
+        Value::Null
+    );
+}
+
+const BADGE: &str = "urn:example:params:scim:schemas:extension:badge:2.0:User";
+
+#[tokio::test]
+async fn a_required_attribute_of_a_custom_schema_cannot_be_removed_by_patch() {
+    let demo = Options::default().mapping;
+    let rules_at = demo.find("rules:").unwrap();
+    let (head, rules) = demo.split_at(rules_at);
+    let rules = rules.replacen(
+        "rules:\n",
+        "rules:\n  - scim: badge:number\n    drupal: field_badge\n  - scim: badge:colour\n    drupal: field_badge_colour\n",
+        1,
+    );
+    let mapping = format!(
+        "{head}schemas:\n  - urn: {BADGE}\n    name: Badge\n    alias: badge\n    attributes:\n      - {{name: number, type: string, required: true}}\n      - {{name: colour, type: string}}\n{rules}"
+    );
+    let app = spawn_app_with(Options {
+        standin: demo_site_with_text_fields(&["field_badge", "field_badge_colour"]),
+        mapping,
+        ..Options::default()
+    })
+    .await;
+    let without = app
+        .post(
+            "/Users",
+            &json!({"userName": "zed", "emails": [{"value": "zed@example.org", "primary": true}],
+                    BADGE: {"colour": "red"}}),
+        )
+        .await;
+    without.assert_scim_error(400, Some("invalidValue"));
+    assert_eq!(without.body["detail"], "number is required");
+    let created = app
+        .post(
+            "/Users",
+            &json!({"userName": "zed", "emails": [{"value": "zed@example.org", "primary": true}],
+                    BADGE: {"number": "7", "colour": "red"}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap();
+    let answer = app
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_op(json!([{"op": "remove", "path": format!("{BADGE}:number")}])),
+        )
+        .await;
+    answer.assert_scim_error(400, Some("mutability"));
+    assert!(answer.body["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("number is required"));
+    assert_eq!(
+        app.drupal_user("zed").unwrap()["attributes"]["field_badge"],
+        "7"
+    );
+}
