@@ -11,7 +11,9 @@
 //! sub-attribute (`emails co "example.com"`); `eq null` matches an absent
 //! attribute and `ne null` a present one; `ne` is the negation of `eq`, so it
 //! matches a missing attribute. Ordering operators on booleans, binaries and
-//! complex attributes never match, and [`Filter::validate`] rejects them.
+//! complex attributes never match, and [`Filter::validate`] rejects them,
+//! as it rejects a comparison value that cannot be of the attribute's type
+//! (`userName eq true`; see `check_literal`).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -208,6 +210,30 @@ enum Scope<'a> {
     Element { schema: &'a str, parent: &'a str },
 }
 
+/// Why a filter does not fit the schema it is checked against.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SchemaMismatch {
+    /// An unknown attribute, or a comparison the attribute's kind rules out.
+    #[error("{0}")]
+    Path(String),
+    /// A comparison value that cannot be of the attribute's type
+    /// (`userName eq true`): `invalidFilter` wherever the filter stands.
+    #[error("\"{path}\" cannot be compared with {value}{by}: {reason}")]
+    Literal {
+        path: String,
+        value: String,
+        /// ` by "gt"`, when the operator is what rules the value out.
+        by: String,
+        reason: String,
+    },
+}
+
+impl From<String> for SchemaMismatch {
+    fn from(detail: String) -> Self {
+        SchemaMismatch::Path(detail)
+    }
+}
+
 impl Filter {
     /// Parses a filter; errors are `invalidFilter` and give a character offset.
     pub fn parse(text: &str) -> Result<Filter, ScimError> {
@@ -261,7 +287,7 @@ impl Filter {
         schema: &str,
         parent: &str,
         resolver: &dyn AttributeResolver,
-    ) -> Result<Filter, String> {
+    ) -> Result<Filter, SchemaMismatch> {
         self.canonical(Scope::Element { schema, parent }, resolver)
     }
 
@@ -269,7 +295,7 @@ impl Filter {
         &self,
         scope: Scope<'_>,
         resolver: &dyn AttributeResolver,
-    ) -> Result<Filter, String> {
+    ) -> Result<Filter, SchemaMismatch> {
         Ok(match self {
             Filter::Compare { path, op, value } => {
                 let (canonical, meta) = comparable(path, scope, resolver)?;
@@ -278,9 +304,10 @@ impl Filter {
                     return Err(format!(
                         "\"{op}\" cannot order the {:?} attribute \"{canonical}\"",
                         meta.kind
-                    ));
+                    )
+                    .into());
                 }
-                check_literal(&canonical, &meta, value)?;
+                check_literal(&canonical, &meta, *op, value)?;
                 Filter::Compare {
                     path: canonical,
                     op: *op,
@@ -301,13 +328,15 @@ impl Filter {
                 if let Scope::Element { parent, .. } = scope {
                     return Err(format!(
                         "value filters cannot nest (\"{path}\" inside \"{parent}\")"
-                    ));
+                    )
+                    .into());
                 }
                 let (canonical, schema, meta) = lookup(path, scope, resolver)?;
                 if meta.kind != AttrType::Complex || canonical.sub_attr.is_some() {
                     return Err(format!(
                         "\"{canonical}\" is not a complex attribute, so it takes no value filter"
-                    ));
+                    )
+                    .into());
                 }
                 let inner = filter.canonical(
                     Scope::Element {
@@ -536,34 +565,71 @@ fn compare(meta: &AttrMeta, actual: &Value, op: CompareOp, expected: &CompValue)
 
 /// Refuses a comparison value that cannot be of the attribute's type, so a
 /// typo is an error instead of a filter that silently matches nothing.
-/// Strings are lenient: IdPs send bare words and numbers for them.
-fn check_literal(path: &AttrPath, meta: &AttrMeta, value: &CompValue) -> Result<(), String> {
+///
+/// RFC 7644 §3.4.2.2 types the comparison value as JSON does (`compValue =
+/// false / null / true / number / string`) and makes `eq` "identical": a
+/// string attribute compared with `true` or `5` can match nothing, and is
+/// refused as an unsupported "attribute and filter comparison combination"
+/// (§3.12, `invalidFilter`). Kept lenient, as the resource parser is:
+/// `"True"`/`"False"` for booleans (Entra), a number in quotes for a
+/// number, and a bare word for a string (Entra's `externalId eq jyoung`).
+///
+/// `null` is RFC 7643 §2.5's "unassigned": `eq null` matches an attribute
+/// without a value and `ne null` one with a value, for every type, as the
+/// RFC makes null and absence one state. Only `eq` and `ne` take it: `co`,
+/// `sw`, `ew` and the ordering operators have no meaning for it.
+fn check_literal(
+    path: &AttrPath,
+    meta: &AttrMeta,
+    op: CompareOp,
+    value: &CompValue,
+) -> Result<(), SchemaMismatch> {
+    let mismatch = |by: String, reason: String| SchemaMismatch::Literal {
+        path: path.to_string(),
+        value: crate::untrusted::quote(&value.to_string()).to_string(),
+        by,
+        reason,
+    };
+    if *value == CompValue::Null {
+        return match op {
+            CompareOp::Eq | CompareOp::Ne => Ok(()),
+            _ => Err(mismatch(
+                format!(" by \"{op}\""),
+                "only eq and ne take null (\"eq null\": no value; \"ne null\": a value)".into(),
+            )),
+        };
+    }
     let fits = match (meta.kind, value) {
-        (_, CompValue::Null) => true,
         (AttrType::DateTime, CompValue::String(s)) => instant(Some(s)).is_some(),
-        (AttrType::DateTime, _) => false,
         (AttrType::Boolean, CompValue::Boolean(_)) => true,
         (AttrType::Boolean, CompValue::String(s)) => parse_bool(s).is_some(),
-        (AttrType::Boolean, _) => false,
         (AttrType::Integer | AttrType::Decimal, CompValue::Number(_)) => true,
         (AttrType::Integer | AttrType::Decimal, CompValue::String(s)) => {
             s.trim().parse::<f64>().is_ok()
         }
-        (AttrType::Integer | AttrType::Decimal, _) => false,
-        _ => true,
+        (
+            AttrType::String | AttrType::Reference | AttrType::Binary | AttrType::Complex,
+            CompValue::String(_),
+        ) => true,
+        _ => false,
     };
     if fits {
         return Ok(());
     }
     let expected = match meta.kind {
-        AttrType::DateTime => "an RFC 3339 date and time such as \"2026-01-31T12:00:00Z\"",
-        AttrType::Boolean => "true or false",
-        _ => "a number",
+        AttrType::DateTime => {
+            "an RFC 3339 date and time such as \"2026-01-31T12:00:00Z\"".to_string()
+        }
+        AttrType::Boolean => "true or false".to_string(),
+        AttrType::Integer | AttrType::Decimal => "a number".to_string(),
+        AttrType::String | AttrType::Reference | AttrType::Binary | AttrType::Complex => {
+            format!(
+                "a string: write it in double quotes, as in {}",
+                Value::String(value.as_text().unwrap_or_default())
+            )
+        }
     };
-    Err(format!(
-        "\"{path}\" cannot be compared with {}: it takes {expected}",
-        crate::untrusted::quote(&value.to_string())
-    ))
+    Err(mismatch(String::new(), format!("it takes {expected}")))
 }
 
 fn instant(text: Option<&str>) -> Option<DateTime<FixedOffset>> {
@@ -1036,8 +1102,21 @@ mod tests {
     fn values_that_cannot_be_of_the_attributes_type_are_refused() {
         for text in [
             "meta.lastModified gt \"not a date\"",
+            "meta.created eq true",
+            "meta.created lt 5",
             "active eq 5",
             "active eq \"maybe\"",
+            "userName eq true",
+            "userName eq 5",
+            "emails.value eq false",
+            "emails[value eq true]",
+            "emails[type eq \"work\" and primary eq \"yes\"]",
+            "title co null",
+            "userName gt null",
+            "meta.lastModified ge null",
+            &format!("{ENTERPRISE}:employeeNumber eq 42"),
+            &format!("{METRICS}:loginCount eq \"many\""),
+            &format!("{METRICS}:loginCount gt true"),
         ] {
             let err = parse(text).validate(&user_resolver()).unwrap_err();
             assert_eq!(
@@ -1054,13 +1133,44 @@ mod tests {
         for text in [
             "meta.lastModified gt \"2011-05-13T04:42:34Z\"",
             "active eq \"True\"",
-            "userName eq 5",
+            "active eq False",
             "title eq null",
+            "title ne null",
+            "meta.lastModified eq null",
+            "active ne null",
+            "userName eq bjensen",
+            "externalId eq \"12345\"",
+            &format!("{METRICS}:loginCount eq \"42\""),
+            &format!("{METRICS}:loginCount ge 4.5"),
         ] {
             parse(text)
                 .validate(&user_resolver())
                 .unwrap_or_else(|e| panic!("{text}: {}", e.detail));
         }
+    }
+
+    #[test]
+    fn a_wrong_type_error_names_the_attribute_and_the_type_it_takes() {
+        let detail = |text: &str| parse(text).validate(&user_resolver()).unwrap_err().detail;
+        assert_eq!(
+            detail("userName eq true"),
+            "invalid filter: \"userName\" cannot be compared with true: it takes a string: write it in double quotes, as in \"true\""
+        );
+        assert_eq!(
+            detail("meta.created gt \"yesterday\""),
+            "invalid filter: \"meta.created\" cannot be compared with \"yesterday\": it takes an RFC 3339 date and time such as \"2026-01-31T12:00:00Z\""
+        );
+        assert_eq!(
+            detail("title sw null"),
+            "invalid filter: \"title\" cannot be compared with null by \"sw\": only eq and ne take null (\"eq null\": no value; \"ne null\": a value)"
+        );
+        let groups = parse("displayName eq 7")
+            .validate(&group_resolver())
+            .unwrap_err();
+        assert_eq!(groups.scim_type, Some(ScimType::InvalidFilter));
+        assert!(groups
+            .detail
+            .contains("\"displayName\" cannot be compared with 7"));
     }
 
     #[test]

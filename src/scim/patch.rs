@@ -17,6 +17,11 @@
 //! - writing a read-only attribute with its current value is accepted and
 //!   ignored (Okta sends the group's `id` back).
 //!
+//! `primary` (RFC 7643 §2.4, RFC 7644 §3.5.2): a value an operation writes
+//! as primary takes the mark from the values it did not write; an operation
+//! writing several primaries, and so any result holding two, is refused by
+//! the check a POST or PUT body goes through.
+//!
 //! Values of a multi-valued attribute are "the same" when their `value`
 //! sub-attributes are equal and their `type`s do not differ; otherwise when
 //! they are equal JSON. Adding a value that is already there merges the new
@@ -31,6 +36,7 @@ use super::attributes::{AttrMeta, AttrType, AttributeResolver, Mutability};
 use super::error::ScimError;
 use super::filter::{parse_bool, CompValue, CompareOp, Filter};
 use super::path::{get_ci, AttrPath, PatchPath, ResolvedAttr, ResolvedPatchPath, ResolvedPath};
+use super::resource::{refuse_removed_required, refuse_several_primaries};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchOpKind {
@@ -236,6 +242,9 @@ pub fn apply_patch(
             .apply(&mut working, resolver)
             .map_err(|e| in_operation(e, index))?;
     }
+    // The rules a POST or PUT body is held to, on what the PATCH made.
+    refuse_several_primaries(&working, Some(resource))?;
+    refuse_removed_required(&working, resource, resolver)?;
     let changed = working != *resource;
     if changed {
         *resource = working;
@@ -439,11 +448,9 @@ impl Change<'_> {
             (_, Some(Value::Array(new))) if self.op == PatchOpKind::Add => {
                 non_empty_list(self.with_values(before, new, resolver))
             }
-            (_, Some(Value::Array(mut new))) => {
-                let written: Vec<usize> = (0..new.len()).collect();
-                settle_primary(&mut new, &written);
-                non_empty_list(new)
-            }
+            // A replacement list is the request's alone: its primaries are
+            // judged, not settled, by `refuse_several_primaries`.
+            (_, Some(Value::Array(new))) => non_empty_list(new),
             // RFC 7644 §3.5.2.3: a complex value replaces the sub-attributes given.
             (_, Some(new)) if attr.kind == AttrType::Complex => Some(merge(before, new)),
             (_, new) => new,
@@ -693,7 +700,10 @@ fn normalize(
         return Ok(non_empty_list(list));
     }
     match value {
+        // Unassigned, as in a POST or PUT body (`parse_resource`): an empty
+        // string never reaches the store as a value.
         Value::Null => Ok(None),
+        Value::String(text) if text.is_empty() => Ok(None),
         // Entra sends `manager` as a one-element list.
         Value::Array(items) => match items.as_slice() {
             [] => Ok(None),
@@ -801,19 +811,18 @@ fn same_value(a: &Value, b: &Value, value_case_exact: bool) -> bool {
     }
 }
 
-/// RFC 7643 §2.4: at most one value is primary; the last one written wins.
+/// RFC 7644 §3.5.2: a value written as primary takes the mark from the
+/// values the operation did not write ("the server SHALL set primary to
+/// false for any existing values"). Values the operation wrote keep theirs:
+/// when it wrote several primaries, the request itself breaks RFC 7643 §2.4,
+/// and [`refuse_several_primaries`] refuses the result.
 fn settle_primary(list: &mut [Value], written: &[usize]) {
     let is_primary = |value: &Value| value.get("primary") == Some(&Value::Bool(true));
-    let Some(keep) = written
-        .iter()
-        .rev()
-        .copied()
-        .find(|i| list.get(*i).is_some_and(is_primary))
-    else {
+    if !written.iter().any(|i| list.get(*i).is_some_and(is_primary)) {
         return;
-    };
+    }
     for (index, value) in list.iter_mut().enumerate() {
-        if let (true, Value::Object(object)) = (index != keep, value) {
+        if let (false, Value::Object(object)) = (written.contains(&index), value) {
             object.remove("primary");
         }
     }
@@ -885,19 +894,19 @@ mod tests {
     fn try_patch(
         resource: &mut Map<String, Value>,
         body: Value,
-        resolver: &TestResolver,
+        resolver: &dyn AttributeResolver,
     ) -> Result<PatchOutcome, ScimError> {
         apply_patch(resource, &PatchRequest::from_json(&body)?, resolver)
     }
 
     /// Applies `body` to `resource` and returns the result; the patch must succeed.
-    fn patched(resource: Value, body: Value, resolver: &TestResolver) -> Value {
+    fn patched(resource: Value, body: Value, resolver: &dyn AttributeResolver) -> Value {
         let mut resource = object(resource);
         try_patch(&mut resource, body, resolver).unwrap_or_else(|e| panic!("{}", e.detail));
         Value::Object(resource)
     }
 
-    fn patch_error(resource: Value, body: Value, resolver: &TestResolver) -> ScimError {
+    fn patch_error(resource: Value, body: Value, resolver: &dyn AttributeResolver) -> ScimError {
         let mut resource = object(resource);
         let original = resource.clone();
         let err = try_patch(&mut resource, body, resolver).unwrap_err();
@@ -1672,6 +1681,128 @@ mod tests {
         assert!(user.get("userName").is_none());
     }
 
+    const TWO_PRIMARY_EMAILS: &str =
+        "emails: 2 values are marked primary; at most one may be (RFC 7643 §2.4)";
+
+    #[test]
+    fn one_operation_writing_two_primary_values_is_refused_as_a_post_would_be() {
+        let two = json!([{"value": "q4@x.org", "primary": true}, {"value": "q5@x.org", "primary": "True"}]);
+        for operation in [
+            json!({"op": "add", "path": "emails", "value": two.clone()}),
+            json!({"op": "replace", "path": "emails", "value": two.clone()}),
+            json!({"op": "add", "value": {"emails": two.clone()}}),
+            json!({"op": "replace", "value": {"emails": two.clone()}}),
+        ] {
+            let err = patch_error(jensen(), body(json!([operation.clone()])), &user_resolver());
+            assert_eq!(err.scim_type, Some(ScimType::InvalidValue), "{operation}");
+            assert_eq!(err.detail, TWO_PRIMARY_EMAILS, "{operation}");
+        }
+        // The same detail as a POST body with two primaries.
+        let post = crate::scim::resource::parse_resource(
+            &json!({"userName": "b", "emails": two}),
+            &crate::scim::schema::ResourceSchema::user(),
+        )
+        .unwrap_err();
+        assert_eq!(post.detail, TWO_PRIMARY_EMAILS);
+    }
+
+    #[test]
+    fn a_filter_or_sub_attribute_path_making_several_values_primary_is_refused() {
+        for operation in [
+            json!({"op": "replace", "path": "emails.primary", "value": true}),
+            json!({"op": "replace", "path": "emails[value co \"@\"].primary", "value": true}),
+            json!({"op": "replace", "path": "emails[value co \"@\"]", "value": {"primary": true}}),
+        ] {
+            let err = patch_error(jensen(), body(json!([operation.clone()])), &user_resolver());
+            assert_eq!(err.detail, TWO_PRIMARY_EMAILS, "{operation}");
+        }
+    }
+
+    #[test]
+    fn each_operation_adding_a_primary_takes_the_mark_from_the_values_before_it() {
+        let user = patched(
+            jensen(),
+            body(json!([
+                {"op": "add", "path": "emails", "value": [{"value": "a@x.org", "primary": true}]},
+                {"op": "add", "value": {"emails": [{"value": "b@x.org", "primary": true}]}}
+            ])),
+            &user_resolver(),
+        );
+        let primaries: Vec<&Value> = user["emails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["primary"] == json!(true))
+            .map(|e| &e["value"])
+            .collect();
+        assert_eq!(primaries, [&json!("b@x.org")]);
+    }
+
+    #[test]
+    fn every_multi_valued_attribute_with_primary_holds_one_primary_after_a_patch() {
+        let schema = crate::scim::schema::ResourceSchema::user();
+        for attr in [
+            "emails",
+            "phoneNumbers",
+            "ims",
+            "photos",
+            "addresses",
+            "entitlements",
+            "roles",
+            "x509Certificates",
+        ] {
+            // Addresses have no `value`: they are told apart by `type`.
+            let item = |n: &str, primary: bool| match attr {
+                "addresses" => json!({"type": n, "locality": n, "primary": primary}),
+                _ => json!({"value": n, "type": n, "primary": primary}),
+            };
+            let current = json!({"userName": "b", attr: [item("work", true)]});
+            // One new primary: the add wins over the value already primary.
+            let one = patched(
+                current.clone(),
+                body(json!([{"op": "add", "path": attr, "value": [item("home", true)]}])),
+                &schema,
+            );
+            let marks: Vec<&Value> = one[attr]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| &v["primary"])
+                .collect();
+            assert_eq!(marks, [&Value::Null, &json!(true)], "{attr}: {one}");
+            // Two new primaries in one request: refused, whichever the op.
+            for op in ["add", "replace"] {
+                let err = patch_error(
+                    current.clone(),
+                    body(
+                        json!([{"op": op, "path": attr, "value": [item("home", true), item("other", true)]}]),
+                    ),
+                    &schema,
+                );
+                assert_eq!(err.scim_type, Some(ScimType::InvalidValue), "{attr} {op}");
+                assert_eq!(
+                    err.detail,
+                    format!(
+                        "{attr}: 2 values are marked primary; at most one may be (RFC 7643 §2.4)"
+                    )
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn two_primaries_the_patch_did_not_touch_are_not_its_fault() {
+        let user = patched(
+            json!({"userName": "b", "emails": [
+                {"value": "a@x.org", "primary": true},
+                {"value": "b@x.org", "primary": true}
+            ]}),
+            body(json!([{"op": "replace", "path": "title", "value": "x"}])),
+            &user_resolver(),
+        );
+        assert_eq!(user["title"], "x");
+    }
+
     #[test]
     fn a_new_primary_value_clears_primary_on_the_others() {
         let user = patched(
@@ -1721,6 +1852,117 @@ mod tests {
             assert_eq!(err.scim_type, Some(ScimType::InvalidPath), "{}", err.detail);
             assert!(err.detail.contains("olour"), "{}", err.detail);
         }
+    }
+
+    #[test]
+    fn a_path_filter_value_of_the_wrong_type_is_invalid_filter() {
+        for path in [
+            "emails[value eq true]",
+            "emails[value eq 5].type",
+            "emails[primary eq \"yes\"]",
+            "emails[type sw null]",
+        ] {
+            let err = patch_error(
+                jensen(),
+                body(json!([{"op": "replace", "path": path, "value": {"value": "x@y.org"}}])),
+                &user_resolver(),
+            );
+            assert_eq!(
+                err.scim_type,
+                Some(ScimType::InvalidFilter),
+                "{path}: {}",
+                err.detail
+            );
+            assert!(err.detail.contains("cannot be compared"), "{}", err.detail);
+        }
+        // An unknown sub-attribute is still a bad path.
+        let err = patch_error(
+            jensen(),
+            body(json!([{"op": "remove", "path": "emails[colour eq \"blue\"]"}])),
+            &user_resolver(),
+        );
+        assert_eq!(err.scim_type, Some(ScimType::InvalidPath), "{}", err.detail);
+    }
+
+    #[test]
+    fn a_required_attribute_cannot_be_removed_as_a_post_cannot_leave_it_out() {
+        let schema = crate::scim::schema::ResourceSchema::user();
+        for operation in [
+            json!({"op": "remove", "path": "userName"}),
+            json!({"op": "replace", "path": "userName", "value": null}),
+            json!({"op": "replace", "path": "userName", "value": ""}),
+            json!({"op": "replace", "value": {"userName": ""}}),
+        ] {
+            let err = patch_error(jensen(), body(json!([operation.clone()])), &schema);
+            assert_eq!(err.scim_type, Some(ScimType::Mutability), "{operation}");
+            assert!(
+                err.detail
+                    .starts_with("userName is required: a PATCH may replace it"),
+                "{operation}: {}",
+                err.detail
+            );
+        }
+        // A user without one (as Drupal may show it) is not the patch's fault.
+        let user = patched(
+            json!({"id": "u", "title": "t"}),
+            body(json!([{"op": "replace", "path": "title", "value": "x"}])),
+            &schema,
+        );
+        assert_eq!(user["title"], "x");
+    }
+
+    #[test]
+    fn a_required_extension_attribute_cannot_be_removed_while_the_extension_stays() {
+        use crate::scim::schema::{AttributeDef, ResourceSchema, SchemaDef};
+        let mut number = AttributeDef::new("number", AttrType::String);
+        number.required = true;
+        let badge = SchemaDef {
+            id: "urn:example:badge".into(),
+            name: "Badge".into(),
+            description: String::new(),
+            attributes: vec![number, AttributeDef::new("colour", AttrType::String)],
+        };
+        let schema = ResourceSchema::new(SchemaDef::user(), vec![badge]);
+        let user = json!({"userName": "b", "urn:example:badge": {"number": "7", "colour": "red"}});
+        for operation in [
+            json!({"op": "remove", "path": "urn:example:badge:number"}),
+            json!({"op": "replace", "path": "urn:example:badge:number", "value": ""}),
+        ] {
+            let err = patch_error(user.clone(), body(json!([operation.clone()])), &schema);
+            assert_eq!(err.scim_type, Some(ScimType::Mutability), "{operation}");
+            assert!(
+                err.detail.starts_with("number is required"),
+                "{}",
+                err.detail
+            );
+        }
+        // Without the extension at all, as a PUT may leave it out.
+        let gone = patched(
+            user,
+            body(json!([{"op": "remove", "path": "urn:example:badge"}])),
+            &schema,
+        );
+        assert_eq!(gone, json!({"userName": "b"}));
+    }
+
+    #[test]
+    fn an_empty_string_is_unassigned_as_in_a_post_body() {
+        let user = patched(
+            jensen(),
+            body(json!([
+                {"op": "replace", "path": "name.givenName", "value": ""},
+                {"op": "add", "path": "emails", "value": [{"value": "", "type": "other"}]},
+                {"op": "replace", "value": {"nickName": ""}}
+            ])),
+            &user_resolver(),
+        );
+        assert_eq!(user["name"], json!({"familyName": "Jensen"}));
+        assert!(user["emails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["value"] != json!("")));
+        assert!(user.get("nickName").is_none());
     }
 
     #[test]

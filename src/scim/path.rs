@@ -332,7 +332,13 @@ impl PatchPath {
             Some(value_filter) => Some(
                 value_filter
                     .canonicalize_for_element(&target.schema, &target.attr.name, resolver)
-                    .map_err(invalid)?,
+                    .map_err(|e| match e {
+                        // RFC 7644 §3.12: invalidFilter is the path filter's error.
+                        filter::SchemaMismatch::Literal { .. } => ScimError::invalid_filter(
+                            format!("invalid filter in path \"{self}\": {e}"),
+                        ),
+                        filter::SchemaMismatch::Path(detail) => invalid(detail),
+                    })?,
             ),
         };
         Ok(ResolvedPatchPath::Attribute {

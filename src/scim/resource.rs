@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::scim::attributes::{AttrType, Mutability};
+use crate::scim::attributes::{AttrType, AttributeResolver, Mutability};
 use crate::scim::error::ScimError;
 use crate::scim::schema::{AttributeDef, ResourceSchema, SchemaDef};
 
@@ -49,26 +49,55 @@ pub fn parse_resource(
         }
     }
     let resource = parsed.finish(schema)?;
-    refuse_several_primaries(&resource)?;
+    refuse_several_primaries(&resource, None)?;
     Ok(resource)
 }
 
 /// RFC 7643 §2.4: "The primary attribute value 'true' MUST appear no more
-/// than once" in a multi-valued attribute.
-fn refuse_several_primaries(resource: &Map<String, Value>) -> Result<(), ScimError> {
+/// than once" in a multi-valued attribute, core or extension.
+///
+/// The one check of the rule, for every way a resource is written: a POST or
+/// PUT body (`before` is `None`), and the result of a PATCH (`before` is the
+/// resource it was applied to). An attribute a PATCH left as it was is not
+/// judged: its state is the account's, not the request's.
+pub(crate) fn refuse_several_primaries(
+    resource: &Map<String, Value>,
+    before: Option<&Map<String, Value>>,
+) -> Result<(), ScimError> {
     for (name, value) in resource {
-        let Value::Array(items) = value else {
-            continue;
-        };
-        let primaries = items
-            .iter()
-            .filter(|item| item.get("primary") == Some(&Value::Bool(true)))
-            .count();
-        if primaries > 1 {
-            return Err(ScimError::invalid_value(format!(
-                "{name}: {primaries} values are marked primary; at most one may be (RFC 7643 §2.4)"
-            )));
+        let earlier = before.and_then(|before| before.get(name));
+        match value {
+            Value::Array(items) if earlier != Some(value) => at_most_one_primary(name, items)?,
+            // An extension object: its multi-valued attributes.
+            Value::Object(members) if is_urn(name) => {
+                let earlier = earlier.and_then(Value::as_object);
+                for (member, value) in members {
+                    let Value::Array(items) = value else { continue };
+                    if earlier.and_then(|e| e.get(member)) != Some(value) {
+                        at_most_one_primary(&format!("{name}:{member}"), items)?;
+                    }
+                }
+            }
+            _ => {}
         }
+    }
+    Ok(())
+}
+
+fn is_urn(key: &str) -> bool {
+    key.get(..4)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("urn:"))
+}
+
+fn at_most_one_primary(name: &str, items: &[Value]) -> Result<(), ScimError> {
+    let primaries = items
+        .iter()
+        .filter(|item| item.get("primary") == Some(&Value::Bool(true)))
+        .count();
+    if primaries > 1 {
+        return Err(ScimError::invalid_value(format!(
+            "{name}: {primaries} values are marked primary; at most one may be (RFC 7643 §2.4)"
+        )));
     }
     Ok(())
 }
@@ -135,12 +164,57 @@ fn check_required(schema: &SchemaDef, members: &Map<String, Value>) -> Result<()
     match schema.attributes.iter().find(|a| {
         a.required && a.mutability != Mutability::ReadOnly && !members.contains_key(&a.name)
     }) {
-        Some(missing) => Err(ScimError::invalid_value(format!(
-            "{} is required",
-            missing.name
-        ))),
+        Some(missing) => Err(required(&missing.name)),
         None => Ok(()),
     }
+}
+
+fn required(name: &str) -> ScimError {
+    ScimError::invalid_value(format!("{name} is required"))
+}
+
+/// A required attribute a PATCH would remove: `mutability`, as the bridge
+/// has always answered a removal of `userName` ("not compatible with the
+/// target attribute's ... current state", RFC 7644 §3.12).
+fn required_removed(name: &str) -> ScimError {
+    ScimError::mutability(format!(
+        "{name} is required: a PATCH may replace it with a new value but not remove it (nor set it to null or \"\"). Nothing was changed."
+    ))
+}
+
+/// The `required` rule of a POST or PUT body (see `check_required`) for the
+/// result of a PATCH: an attribute the schema requires may not be removed
+/// (by `remove`, or by a `replace` with null or ""), whether core or of an
+/// extension the result still holds. Attributes the PATCH left as they were
+/// are not judged.
+pub(crate) fn refuse_removed_required(
+    after: &Map<String, Value>,
+    before: &Map<String, Value>,
+    resolver: &dyn AttributeResolver,
+) -> Result<(), ScimError> {
+    let removed = |schema: Option<&str>, name: &str| {
+        resolver
+            .resolve(schema, name)
+            .is_some_and(|(_, meta)| meta.required && meta.mutability != Mutability::ReadOnly)
+    };
+    for (name, value) in before {
+        match (value, after.get(name)) {
+            // An extension left out whole is one a body need not carry (as
+            // `finish` checks only the extensions a body holds).
+            (Value::Object(members), Some(Value::Object(later))) if is_urn(name) => {
+                if let Some(gone) = members
+                    .keys()
+                    .find(|member| !later.contains_key(*member) && removed(Some(name), member))
+                {
+                    return Err(required_removed(gone));
+                }
+            }
+            (Value::Object(_), _) if is_urn(name) => {}
+            (_, None) if removed(None, name) => return Err(required_removed(name)),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Coerces one attribute's value; `None` means unassigned. `label` names the
@@ -264,6 +338,29 @@ mod tests {
         let err = parse_resource(&body, &ResourceSchema::user()).unwrap_err();
         assert_eq!(err.status, 400);
         assert!(err.detail.contains("emails"), "{}", err.detail);
+    }
+
+    #[test]
+    fn two_primary_values_of_an_extension_attribute_are_refused() {
+        let mut badges = AttributeDef::new("badges", AttrType::Complex).sub_attributes(vec![
+            AttributeDef::new("value", AttrType::String),
+            AttributeDef::new("primary", AttrType::Boolean),
+        ]);
+        badges.multi_valued = true;
+        let acme = SchemaDef {
+            id: "urn:example:acme".into(),
+            name: "Acme".into(),
+            description: String::new(),
+            attributes: vec![badges],
+        };
+        let schema = ResourceSchema::new(SchemaDef::user(), vec![acme]);
+        let body = json!({"userName": "x", "urn:example:acme": {"badges": [
+            {"value": "a", "primary": true}, {"value": "b", "primary": true}
+        ]}});
+        assert_eq!(
+            parse_resource(&body, &schema).unwrap_err().detail,
+            "urn:example:acme:badges: 2 values are marked primary; at most one may be (RFC 7643 §2.4)"
+        );
     }
     use crate::scim::schema::ENTERPRISE_USER_URN;
     use serde_json::json;

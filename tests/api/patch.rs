@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{patch_op, spawn_app, TestApp};
+use crate::helpers::{
+    demo_site_with_text_fields, patch_op, spawn_app, spawn_app_with, Options, TestApp,
+};
 
 /// Creates `name` with a display name and both name parts.
 async fn person(app: &TestApp, name: &str) -> String {
@@ -250,4 +252,255 @@ async fn several_operations_make_one_drupal_write() {
     );
     assert_eq!(body["name"]["familyName"], "Wesson");
     assert_eq!(body["active"], false);
+}
+
+const TWO_PRIMARY_EMAILS: &str =
+    "emails: 2 values are marked primary; at most one may be (RFC 7643 §2.4)";
+
+#[tokio::test]
+async fn two_primary_emails_in_one_patch_are_refused_as_post_and_put_refuse_them() {
+    // RFC 7643 §2.4: "The primary attribute value 'true' MUST appear no
+    // more than once."
+    let app = spawn_app().await;
+    let id = person(&app, "quy").await;
+    let two =
+        json!([{"value": "q4@x.org", "primary": true}, {"value": "q5@x.org", "primary": true}]);
+    let post = app
+        .post(
+            "/Users",
+            &json!({"userName": "quy2", "emails": two.clone()}),
+        )
+        .await;
+    post.assert_scim_error(400, Some("invalidValue"));
+    assert_eq!(post.body["detail"], TWO_PRIMARY_EMAILS);
+    let put = app
+        .put(
+            &format!("/Users/{id}"),
+            &json!({"userName": "quy", "emails": two.clone()}),
+        )
+        .await;
+    put.assert_scim_error(400, Some("invalidValue"));
+    assert_eq!(put.body["detail"], TWO_PRIMARY_EMAILS);
+    app.drupal.clear_requests();
+    for operation in [
+        json!({"op": "add", "path": "emails", "value": two.clone()}),
+        json!({"op": "replace", "path": "emails", "value": two.clone()}),
+        json!({"op": "add", "value": {"emails": two.clone()}}),
+    ] {
+        let answer = app
+            .patch(
+                &format!("/Users/{id}"),
+                &patch_op(json!([operation.clone()])),
+            )
+            .await;
+        answer.assert_scim_error(400, Some("invalidValue"));
+        assert_eq!(answer.body["detail"], TWO_PRIMARY_EMAILS, "{operation}");
+    }
+    assert_eq!(app.drupal_writes(), Vec::<String>::new(), "nothing written");
+    assert_eq!(
+        app.drupal_user("quy").unwrap()["attributes"]["mail"],
+        "quy@example.org"
+    );
+}
+
+#[tokio::test]
+async fn a_patch_adding_one_primary_email_takes_the_mark_from_the_current_one() {
+    // RFC 7644 §3.5.2: a value added with primary true makes the server
+    // set primary false on the existing values.
+    let app = spawn_app().await;
+    let id = person(&app, "wyn").await;
+    for operation in [
+        json!({"op": "add", "path": "emails", "value": [{"value": "wyn@home.example", "type": "home", "primary": true}]}),
+        json!({"op": "add", "value": {"emails": [{"value": "wyn@other.example", "type": "other", "primary": true}]}}),
+    ] {
+        let added = operation
+            .pointer("/value/0/value")
+            .or(operation.pointer("/value/emails/0/value"))
+            .unwrap()
+            .clone();
+        let body = patch_ok(&app, &id, json!([operation])).await;
+        let primaries: Vec<&Value> = body["emails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["primary"] == json!(true))
+            .map(|e| &e["value"])
+            .collect();
+        assert_eq!(primaries, [&added], "{body}");
+        assert_eq!(app.drupal_user("wyn").unwrap()["attributes"]["mail"], added);
+    }
+}
+
+/// The demo mapping, plus the primary phone number kept in `field_phone`.
+async fn spawn_phone_app() -> TestApp {
+    let demo = Options::default().mapping;
+    let mapping = demo.replacen(
+        "rules:\n",
+        "rules:\n  - scim: phoneNumbers.value\n    prefer: [primary]\n    drupal: field_phone\n",
+        1,
+    );
+    spawn_app_with(Options {
+        standin: demo_site_with_text_fields(&["field_phone"]),
+        mapping,
+        ..Options::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn phone_numbers_hold_one_primary_through_post_put_and_patch() {
+    let app = spawn_phone_app().await;
+    let two = json!([{"value": "+1 555 0100", "type": "work", "primary": true},
+                     {"value": "+1 555 0101", "type": "mobile", "primary": true}]);
+    let detail = "phoneNumbers: 2 values are marked primary; at most one may be (RFC 7643 §2.4)";
+    let post = app
+        .post(
+            "/Users",
+            &json!({"userName": "pho", "phoneNumbers": two.clone()}),
+        )
+        .await;
+    post.assert_scim_error(400, Some("invalidValue"));
+    assert_eq!(post.body["detail"], detail);
+    let created = app
+        .post(
+            "/Users",
+            &json!({"userName": "pho", "emails": [{"value": "pho@example.org", "primary": true}],
+                    "phoneNumbers": [{"value": "+1 555 0100", "type": "work", "primary": true}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    for operation in [
+        json!({"op": "add", "path": "phoneNumbers", "value": two.clone()}),
+        json!({"op": "replace", "path": "phoneNumbers", "value": two.clone()}),
+        json!({"op": "add", "value": {"phoneNumbers": two.clone()}}),
+    ] {
+        let answer = app
+            .patch(&format!("/Users/{id}"), &patch_op(json!([operation])))
+            .await;
+        answer.assert_scim_error(400, Some("invalidValue"));
+        assert_eq!(answer.body["detail"], detail);
+    }
+    assert_eq!(
+        app.drupal_user("pho").unwrap()["attributes"]["field_phone"],
+        "+1 555 0100"
+    );
+    let body = patch_ok(
+        &app,
+        &id,
+        json!([{"op": "add", "path": "phoneNumbers",
+                "value": [{"value": "+1 555 0199", "type": "mobile", "primary": true}]}]),
+    )
+    .await;
+    assert_eq!(body["phoneNumbers"][0]["value"], "+1 555 0199", "{body}");
+    assert_eq!(
+        app.drupal_user("pho").unwrap()["attributes"]["field_phone"],
+        "+1 555 0199"
+    );
+}
+
+#[tokio::test]
+async fn a_patch_cannot_remove_what_a_post_must_carry() {
+    let app = spawn_app().await;
+    let id = person(&app, "xan").await;
+    app.drupal.clear_requests();
+    for operation in [
+        json!({"op": "remove", "path": "userName"}),
+        json!({"op": "replace", "path": "userName", "value": null}),
+        json!({"op": "replace", "path": "userName", "value": ""}),
+        json!({"op": "replace", "value": {"userName": ""}}),
+    ] {
+        let answer = app
+            .patch(
+                &format!("/Users/{id}"),
+                &patch_op(json!([operation.clone()])),
+            )
+            .await;
+        answer.assert_scim_error(400, Some("mutability"));
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(
+            detail.starts_with("userName is required: a PATCH may replace it"),
+            "{operation}: {detail}"
+        );
+    }
+    assert_eq!(app.drupal_writes(), Vec::<String>::new(), "nothing written");
+    // A POST without one is told the same rule.
+    let post = app
+        .post("/Users", &json!({"userName": "", "displayName": "X"}))
+        .await;
+    post.assert_scim_error(400, Some("invalidValue"));
+    assert_eq!(post.body["detail"], "userName is required");
+}
+
+#[tokio::test]
+async fn an_empty_string_clears_an_attribute_as_a_put_leaving_it_out_does() {
+    let app = spawn_app().await;
+    let id = person(&app, "yul").await;
+    let body = patch_ok(
+        &app,
+        &id,
+        json!([{"op": "replace", "path": "displayName", "value": ""}]),
+    )
+    .await;
+    assert!(body.get("displayName").is_none(), "{body}");
+    assert_eq!(
+        app.drupal_user("yul").unwrap()["attributes"]["field_display_name"],
+        Value::Null
+    );
+}
+
+const BADGE: &str = "urn:example:params:scim:schemas:extension:badge:2.0:User";
+
+#[tokio::test]
+async fn a_required_attribute_of_a_custom_schema_cannot_be_removed_by_patch() {
+    let demo = Options::default().mapping;
+    let rules_at = demo.find("rules:").unwrap();
+    let (head, rules) = demo.split_at(rules_at);
+    let rules = rules.replacen(
+        "rules:\n",
+        "rules:\n  - scim: badge:number\n    drupal: field_badge\n  - scim: badge:colour\n    drupal: field_badge_colour\n",
+        1,
+    );
+    let mapping = format!(
+        "{head}schemas:\n  - urn: {BADGE}\n    name: Badge\n    alias: badge\n    attributes:\n      - {{name: number, type: string, required: true}}\n      - {{name: colour, type: string}}\n{rules}"
+    );
+    let app = spawn_app_with(Options {
+        standin: demo_site_with_text_fields(&["field_badge", "field_badge_colour"]),
+        mapping,
+        ..Options::default()
+    })
+    .await;
+    let without = app
+        .post(
+            "/Users",
+            &json!({"userName": "zed", "emails": [{"value": "zed@example.org", "primary": true}],
+                    BADGE: {"colour": "red"}}),
+        )
+        .await;
+    without.assert_scim_error(400, Some("invalidValue"));
+    assert_eq!(without.body["detail"], "number is required");
+    let created = app
+        .post(
+            "/Users",
+            &json!({"userName": "zed", "emails": [{"value": "zed@example.org", "primary": true}],
+                    BADGE: {"number": "7", "colour": "red"}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap();
+    let answer = app
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_op(json!([{"op": "remove", "path": format!("{BADGE}:number")}])),
+        )
+        .await;
+    answer.assert_scim_error(400, Some("mutability"));
+    assert!(answer.body["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("number is required"));
+    assert_eq!(
+        app.drupal_user("zed").unwrap()["attributes"]["field_badge"],
+        "7"
+    );
 }

@@ -354,3 +354,95 @@ async fn a_listed_user_is_the_user_read_by_id() {
         Some(2)
     );
 }
+
+/// A comparison value that cannot be of the attribute's type is refused
+/// wherever a filter stands (README "Errors"), instead of matching nothing.
+#[tokio::test]
+async fn a_filter_value_of_the_wrong_type_is_invalid_filter_everywhere() {
+    let app = spawn_app().await;
+    let id = app.create_user("tyra", "tyra@example.org").await;
+    app.drupal.clear_requests();
+    for (filter, named, takes) in [
+        ("userName eq true", "userName", "a string"),
+        ("userName eq 5", "userName", "a string"),
+        ("externalId sw false", "externalId", "a string"),
+        ("emails[value eq 5]", "value", "a string"),
+        ("active eq 1", "active", "true or false"),
+        ("active eq \"maybe\"", "active", "true or false"),
+        (
+            "meta.lastModified gt \"yesterday\"",
+            "meta.lastModified",
+            "RFC 3339",
+        ),
+        ("meta.created lt true", "meta.created", "RFC 3339"),
+        ("userName co null", "userName", "only eq and ne take null"),
+    ] {
+        for answer in [
+            app.filter_users(filter).await,
+            app.post("/Users/.search", &json!({"filter": filter})).await,
+        ] {
+            answer.assert_scim_error(400, Some("invalidFilter"));
+            let detail = answer.body["detail"].as_str().unwrap();
+            assert!(
+                detail.contains(named) && detail.contains(takes),
+                "{filter}: {detail}"
+            );
+        }
+    }
+    for answer in [
+        app.get(&format!(
+            "/Groups?filter={}",
+            url_encode("displayName eq true")
+        ))
+        .await,
+        app.post("/Groups/.search", &json!({"filter": "displayName eq 7"}))
+            .await,
+    ] {
+        answer.assert_scim_error(400, Some("invalidFilter"));
+        assert!(answer.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("displayName"));
+    }
+    // A PATCH path filter, alone and in /Bulk.
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "emails[value eq true].value", "value": "t@x.org"}]});
+    let answer = app.patch(&format!("/Users/{id}"), &patch).await;
+    answer.assert_scim_error(400, Some("invalidFilter"));
+    let bulk = app
+        .post(
+            "/Bulk",
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                    "Operations": [{"method": "PATCH", "path": format!("/Users/{id}"), "data": patch}]}),
+        )
+        .await;
+    assert_eq!(bulk.status, 200, "{}", bulk.body);
+    assert_eq!(bulk.body["Operations"][0]["status"], "400", "{}", bulk.body);
+    assert_eq!(
+        bulk.body["Operations"][0]["response"]["scimType"],
+        "invalidFilter"
+    );
+    assert_eq!(app.drupal_writes(), Vec::<String>::new(), "nothing written");
+
+    // Valid filters keep their answers: a quoted "true" is a string, a bare
+    // word too (Entra), and `eq null` is "no value" (RFC 7643 §2.5).
+    for (filter, found) in [
+        ("userName eq \"true\"", 0),
+        ("userName eq tyra", 1),
+        ("userName eq null", 0),
+        ("userName ne null and userName eq \"tyra\"", 1),
+        ("active eq \"True\" and userName eq \"tyra\"", 1),
+        (
+            "meta.lastModified gt \"2000-01-01T00:00:00Z\" and userName eq \"tyra\"",
+            1,
+        ),
+    ] {
+        let answer = app.filter_users(filter).await;
+        assert_eq!(answer.status, 200, "{filter}: {}", answer.body);
+        assert_eq!(
+            answer.body["totalResults"], found,
+            "{filter}: {}",
+            answer.body
+        );
+    }
+}
