@@ -572,7 +572,8 @@ fn compare(meta: &AttrMeta, actual: &Value, op: CompareOp, expected: &CompValue)
 /// refused as an unsupported "attribute and filter comparison combination"
 /// (§3.12, `invalidFilter`). Kept lenient, as the resource parser is:
 /// `"True"`/`"False"` for booleans (Entra), a number in quotes for a
-/// number, and a bare word for a string (Entra's `externalId eq jyoung`).
+/// number, and a bare word or a number for a string (Entra's `externalId
+/// eq jyoung`; ids and employee numbers sent unquoted).
 ///
 /// `null` is RFC 7643 §2.5's "unassigned": `eq null` matches an attribute
 /// without a value and `ne null` one with a value, for every type, as the
@@ -607,9 +608,11 @@ fn check_literal(
         (AttrType::Integer | AttrType::Decimal, CompValue::String(s)) => {
             s.trim().parse::<f64>().is_ok()
         }
+        // A number is taken as its text: IdPs send ids and employee
+        // numbers unquoted (`externalId eq 12345`).
         (
             AttrType::String | AttrType::Reference | AttrType::Binary | AttrType::Complex,
-            CompValue::String(_),
+            CompValue::String(_) | CompValue::Number(_),
         ) => true,
         _ => false,
     };
@@ -1107,14 +1110,13 @@ mod tests {
             "active eq 5",
             "active eq \"maybe\"",
             "userName eq true",
-            "userName eq 5",
             "emails.value eq false",
             "emails[value eq true]",
             "emails[type eq \"work\" and primary eq \"yes\"]",
             "title co null",
             "userName gt null",
             "meta.lastModified ge null",
-            &format!("{ENTERPRISE}:employeeNumber eq 42"),
+            &format!("{ENTERPRISE}:employeeNumber eq false"),
             &format!("{METRICS}:loginCount eq \"many\""),
             &format!("{METRICS}:loginCount gt true"),
         ] {
@@ -1134,6 +1136,8 @@ mod tests {
             "meta.lastModified gt \"2011-05-13T04:42:34Z\"",
             "active eq \"True\"",
             "active eq False",
+            "userName eq 5",
+            "externalId eq 12345",
             "title eq null",
             "title ne null",
             "meta.lastModified eq null",
@@ -1164,13 +1168,13 @@ mod tests {
             detail("title sw null"),
             "invalid filter: \"title\" cannot be compared with null by \"sw\": only eq and ne take null (\"eq null\": no value; \"ne null\": a value)"
         );
-        let groups = parse("displayName eq 7")
+        let groups = parse("displayName eq false")
             .validate(&group_resolver())
             .unwrap_err();
         assert_eq!(groups.scim_type, Some(ScimType::InvalidFilter));
         assert!(groups
             .detail
-            .contains("\"displayName\" cannot be compared with 7"));
+            .contains("\"displayName\" cannot be compared with false"));
     }
 
     #[test]

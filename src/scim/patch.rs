@@ -1858,7 +1858,7 @@ mod tests {
     fn a_path_filter_value_of_the_wrong_type_is_invalid_filter() {
         for path in [
             "emails[value eq true]",
-            "emails[value eq 5].type",
+            "emails[value eq false].type",
             "emails[primary eq \"yes\"]",
             "emails[type sw null]",
         ] {
