@@ -16,7 +16,7 @@
 //! queue. Only a write that must wait allocates, for its wake-up.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use tokio::sync::oneshot;
 
@@ -86,7 +86,32 @@ impl Drop for Waiter<'_> {
     }
 }
 
+/// The lock tables in use, by Drupal site: every client of one site (the
+/// sites of a `sites:` configuration that share a Drupal, a client rebuilt
+/// by a reload while the old one finishes) takes its accounts' turns in
+/// one table, as Drupal saves them in one database.
+static SHARED: Mutex<Vec<(String, Weak<AccountLocks>)>> = Mutex::new(Vec::new());
+
 impl AccountLocks {
+    /// The table of the Drupal site at `base_url` (compared without a
+    /// trailing slash and ignoring the case of scheme and host), shared by
+    /// every client of that site in this process.
+    pub fn shared(base_url: &str) -> Arc<AccountLocks> {
+        let site = site_key(base_url);
+        let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        shared.retain(|(_, table)| table.strong_count() > 0);
+        if let Some(table) = shared
+            .iter()
+            .find(|(key, _)| *key == site)
+            .and_then(|(_, table)| table.upgrade())
+        {
+            return table;
+        }
+        let table = Arc::new(AccountLocks::default());
+        shared.push((site, Arc::downgrade(&table)));
+        table
+    }
+
     fn table(&self) -> MutexGuard<'_, HashMap<AccountKey, VecDeque<oneshot::Sender<()>>>> {
         // The table is consistent between statements: a panic elsewhere
         // while it was held leaves nothing half done.
@@ -164,6 +189,22 @@ pub(crate) fn account_written<'a>(method: &reqwest::Method, path: &'a str) -> Op
     let rest = path.strip_prefix(super::USERS)?.strip_prefix('/')?;
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
     Some(&rest[..end]).filter(|id| !id.is_empty())
+}
+
+/// `base_url` as two clients of one site may spell it differently.
+fn site_key(base_url: &str) -> String {
+    let url = base_url.trim().trim_end_matches('/');
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+            format!(
+                "{}://{}/{path}",
+                scheme.to_ascii_lowercase(),
+                host.to_ascii_lowercase()
+            )
+        }
+        None => url.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -311,5 +352,31 @@ mod tests {
             account_written(&Method::PATCH, &format!("{user}?include=roles")),
             Some(ID)
         );
+    }
+
+    #[tokio::test]
+    async fn clients_of_one_site_share_one_table_and_other_sites_do_not() {
+        let a = AccountLocks::shared("https://Drupal.Example.org/");
+        let b = AccountLocks::shared("https://drupal.example.org");
+        let other = AccountLocks::shared("https://drupal.example.org/sub");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &other));
+        let id = "6f0f8b59-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
+        let held = a.lock(id).await;
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(50), b.lock(id))
+            .await
+            .is_err();
+        assert!(waited, "a write through the other client waits");
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(50), other.lock(id))
+                .await
+                .is_ok(),
+            "another site's account of that id does not"
+        );
+        drop(held);
+        drop((a, b));
+        // Gone with its last client: a new one starts empty.
+        let fresh = AccountLocks::shared("https://drupal.example.org");
+        assert!(fresh.table().is_empty());
     }
 }

@@ -92,7 +92,8 @@ struct Inner {
     /// Told about calls, logins and waits (metrics, readiness), when set.
     observer: Arc<ObserverSlot>,
     /// One write at a time to each account: Drupal saves a user whole.
-    account_locks: AccountLocks,
+    /// Shared by every client of this Drupal site in the process.
+    account_locks: Arc<AccountLocks>,
 }
 
 /// Connection details, separate from the bridge's settings so the `check`
@@ -186,6 +187,7 @@ impl DrupalClient {
     pub fn new(conn: DrupalConnection) -> Result<DrupalClient, DrupalError> {
         let observer = Arc::new(ObserverSlot::default());
         let base_url = conn.base_url.trim_end_matches('/').to_string();
+        let account_locks = AccountLocks::shared(&base_url);
         let base = reqwest::Url::parse(&base_url)
             .map_err(|e| DrupalError::Protocol(format!("drupal.base_url is not a URL: {e}")))?;
         let client = DrupalClient {
@@ -202,7 +204,7 @@ impl DrupalClient {
                 auth: Authenticator::new(&conn.auth)?.observed_by(observer.clone()),
                 resilience: Resilience::new(&conn.limits),
                 observer,
-                account_locks: AccountLocks::default(),
+                account_locks,
             }),
             dry_run: false,
         };
