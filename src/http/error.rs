@@ -73,13 +73,19 @@ pub async fn scim_rejections(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    if req.method() == Method::HEAD {
+    let head = req.method() == Method::HEAD;
+    if head {
         req.head_mut().method = Method::GET;
     }
-    // A HEAD keeps the GET's body: the HTTP codec, which still knows the
-    // request was a HEAD, sends its Content-Length and not its bytes
-    // (RFC 9110 §8.6: the length a GET would have, or none).
-    Ok(rejections_as_scim(next.call(req).await?))
+    let response = rejections_as_scim(next.call(req).await?);
+    // A HEAD's answer has no body. Its Content-Length says 0, not the
+    // GET's length (RFC 9110 §8.6 asks for that length or none): the
+    // socket's watcher (framework_errors) counts each answer's body by its
+    // length, and a HEAD's never comes; with none, it would stop watching.
+    Ok(match head {
+        true => response.map_body(|_, _| BoxBody::new(())),
+        false => response,
+    })
 }
 
 /// The answer, or the SCIM error document for a rejection of the framework's.

@@ -39,6 +39,14 @@ pub struct ScimErrors<IO> {
     /// Bytes accepted from the writer and not yet written to `io`.
     pending: Vec<u8>,
     written: usize,
+    /// The answer being written says `Connection: close`.
+    closing: bool,
+    /// Such an answer was written whole: reads see the end of the stream,
+    /// so the server closes the connection even while a request body it
+    /// never read is still announced (a chunked body that never comes).
+    ended: bool,
+    /// The reader waiting for bytes, woken when the stream ends here.
+    reader: Option<std::task::Waker>,
 }
 
 #[derive(Debug)]
@@ -60,6 +68,26 @@ impl<IO> ScimErrors<IO> {
             state: State::Head(Vec::new()),
             pending: Vec::new(),
             written: 0,
+            closing: false,
+            ended: false,
+            reader: None,
+        }
+    }
+
+    /// The answer now being written has ended.
+    fn answer_ended(&mut self) {
+        self.state = State::Head(Vec::new());
+        if self.closing {
+            self.end_reads();
+        }
+    }
+
+    /// Reads see the end of the stream from now on; a waiting reader is
+    /// told at once.
+    fn end_reads(&mut self) {
+        self.ended = true;
+        if let Some(reader) = self.reader.take() {
+            reader.wake();
         }
     }
 
@@ -82,6 +110,7 @@ impl<IO> ScimErrors<IO> {
                 if response.is_framework_error() {
                     return None;
                 }
+                self.closing = response.closes;
                 self.state = match response.body_length() {
                     Some(length) => State::Through(end + length),
                     None => State::Passthrough,
@@ -97,7 +126,7 @@ impl<IO> ScimErrors<IO> {
         if let State::Through(left) = &mut self.state {
             *left -= n.min(*left);
             if *left == 0 {
-                self.state = State::Head(Vec::new());
+                self.answer_ended();
             }
         }
     }
@@ -115,7 +144,7 @@ impl<IO> ScimErrors<IO> {
                     self.pending.extend_from_slice(&bytes[..take]);
                     *left -= take;
                     if *left == 0 {
-                        self.state = State::Head(Vec::new());
+                        self.answer_ended();
                     }
                     bytes = &bytes[take..];
                 }
@@ -145,8 +174,14 @@ impl<IO> ScimErrors<IO> {
                                 Some(scim) => self.pending.extend_from_slice(&scim),
                                 None => self.pending.extend_from_slice(&head[..end]),
                             }
+                            self.closing = response.closes;
                             match response.body_length() {
-                                Some(0) => State::Head(Vec::new()),
+                                Some(0) => {
+                                    if self.closing {
+                                        self.end_reads();
+                                    }
+                                    State::Head(Vec::new())
+                                }
                                 Some(n) => State::Through(n),
                                 None => State::Passthrough,
                             }
@@ -187,7 +222,15 @@ impl<IO: AsyncRead + Unpin> AsyncRead for ScimErrors<IO> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+        let this = self.get_mut();
+        if this.ended {
+            return Poll::Ready(Ok(()));
+        }
+        let read = Pin::new(&mut this.io).poll_read(cx, buf);
+        if read.is_pending() {
+            this.reader = Some(cx.waker().clone());
+        }
+        read
     }
 }
 
@@ -290,6 +333,8 @@ struct Response {
     content_length: Option<usize>,
     chunked: bool,
     content_type: bool,
+    /// `Connection: close`.
+    closes: bool,
 }
 
 impl Response {
@@ -300,6 +345,7 @@ impl Response {
             content_length: None,
             chunked: false,
             content_type: false,
+            closes: false,
         })
     }
 
@@ -314,6 +360,8 @@ impl Response {
             self.chunked = true;
         } else if name.eq_ignore_ascii_case(b"content-type") {
             self.content_type = true;
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            self.closes = trim(value).eq_ignore_ascii_case(b"close");
         }
         Some(self)
     }
@@ -509,6 +557,7 @@ mod tests {
                 content_length: Some(12),
                 chunked: false,
                 content_type: true,
+                closes: false,
             })
         );
         assert_eq!(parse(b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n"), None);

@@ -14,6 +14,7 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::ConnectionType;
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage, HttpRequest};
 use tracing::Instrument;
@@ -165,6 +166,16 @@ pub async fn log_requests(
             if let Ok(v) = HeaderValue::from_str(&request_id) {
                 response.headers_mut().insert(REQUEST_ID, v);
             }
+            if status >= 400 && sent_a_body(response.request()) {
+                // A refusal may leave the body unread (a 401 before it, a
+                // 408 while it trickles): the connection is closed after
+                // the answer rather than kept waiting for the rest, which
+                // a client need never send.
+                response
+                    .response_mut()
+                    .head_mut()
+                    .set_connection_type(ConnectionType::Close);
+            }
             Ok(response)
         }
         Err(e) => {
@@ -188,6 +199,16 @@ pub async fn log_requests(
             Err(e)
         }
     }
+}
+
+/// Whether the request announced a body (chunked, or a non-zero length).
+fn sent_a_body(req: &actix_web::HttpRequest) -> bool {
+    let headers = req.headers();
+    headers.contains_key(actix_web::http::header::TRANSFER_ENCODING)
+        || headers
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
 }
 
 /// 16 hex digits. From the thread's generator, not the OS: a request id

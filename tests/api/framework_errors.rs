@@ -97,3 +97,28 @@ async fn a_malformed_chunked_body_is_an_invalid_syntax_error_that_says_so() {
     assert!(!detail.contains("None"), "{detail}");
     assert_eq!(app.drupal.request_count(), 0);
 }
+
+/// A refusal before the body was read (a 401 to a chunked request that
+/// never sends its chunks) closes the connection: a client cannot hold
+/// the bridge's sockets by announcing a body it never sends.
+#[tokio::test]
+async fn a_refused_request_whose_body_never_comes_is_closed() {
+    let app = spawn_app().await;
+    let addr = address(&app.base);
+    for auth in ["", "Authorization: Bearer wrong-token-0123456789\r\n"] {
+        let request = format!(
+            "POST /scim/v2/Users HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/scim+json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+        assert!(
+            read.is_ok(),
+            "still open 5 s after the answer: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        assert_scim_error(&String::from_utf8_lossy(&answer), 401);
+    }
+}
