@@ -14,7 +14,7 @@ use super::render::{member_ids as member_ids_of, render_group, ScimGroup};
 use super::roles::{ExposedGroup, RoleCatalog};
 use super::term_groups::render_term_group;
 use super::{Provisioner, ProvisioningError, DEFAULT_COUNT, MAX_RESULTS};
-use crate::drupal::{Condition, DrupalTerm, DrupalUser, Operator};
+use crate::drupal::{DrupalTerm, DrupalUser};
 use crate::scim::caseless;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
@@ -66,11 +66,12 @@ impl Provisioner {
             .collect();
         if self.term_vocabulary().is_some() {
             // The IdPs' lookup (`displayName eq "x"`) reads only the terms
-            // of that name; the filter below still decides.
+            // of that name, in any case and Unicode spelling; the filter
+            // below still decides.
             let narrowed = filter
                 .as_ref()
                 .and_then(name_lookup)
-                .map(|name| Condition::field("name", Operator::Eq, name.trim().to_string()));
+                .and_then(super::term_groups::spelled_condition);
             for term in self.all_term_groups(narrowed).await? {
                 let Some(filter) = filter.as_ref() else {
                     entries.push(Entry::Term(term, None));

@@ -104,7 +104,7 @@ fn name_condition(name: &str) -> Option<Condition> {
 /// [`name_condition`] for every Unicode spelling of `name` (a precomposed
 /// "É", or "E" and a combining accent): a database compares bytes, and
 /// the two are one name to the bridge (`caseless`).
-fn spelled_condition(name: &str) -> Option<Condition> {
+pub(super) fn spelled_condition(name: &str) -> Option<Condition> {
     let mut conditions = caseless::compositions(name.trim())
         .iter()
         .map(|spelling| name_condition(spelling))
@@ -215,17 +215,51 @@ fn check_term_name(name: &str) -> Result<()> {
 /// zero-width joiner between two, which are how emoji are written.
 fn hidden_character(name: &str) -> Option<char> {
     let chars: Vec<char> = name.chars().collect();
+    // Emoji and the other pictographs that take a presentation selector
+    // (© ® ‼ ⁉ ™ ℹ 〰 〽 ㊗ ㊙ among them).
     let pictograph = |c: Option<&char>| {
-        c.is_some_and(|c| matches!(c, '\u{2190}'..='\u{2BFF}' | '\u{1F000}'..='\u{1FAFF}'))
+        c.is_some_and(|c| {
+            matches!(
+                c,
+                '\u{00A9}'
+                    | '\u{00AE}'
+                    | '\u{203C}'
+                    | '\u{2049}'
+                    | '\u{2122}'
+                    | '\u{2139}'
+                    | '\u{2190}'..='\u{2BFF}'
+                    | '\u{3030}'
+                    | '\u{303D}'
+                    | '\u{3297}'
+                    | '\u{3299}'
+                    | '\u{1F000}'..='\u{1FAFF}'
+            )
+        })
     };
+    let tag = |c: &char| matches!(c, '\u{E0020}'..='\u{E007F}');
     chars.iter().enumerate().find_map(|(i, &c)| {
         let before = i.checked_sub(1).and_then(|b| chars.get(b));
+        let after = chars.get(i + 1);
         let emoji_part = match c {
-            '\u{FE0E}' | '\u{FE0F}' => pictograph(before),
+            // After a pictograph; or in a keycap: #, * or a digit, the
+            // selector, U+20E3.
+            '\u{FE0E}' | '\u{FE0F}' => {
+                pictograph(before)
+                    || (matches!(before, Some('#' | '*' | '0'..='9')) && after == Some(&'\u{20E3}'))
+            }
             // After a pictograph or its selector, before a pictograph.
             '\u{200D}' => {
-                (pictograph(before) || matches!(before, Some('\u{FE0F}')))
-                    && pictograph(chars.get(i + 1))
+                (pictograph(before) || matches!(before, Some('\u{FE0F}'))) && pictograph(after)
+            }
+            // A subdivision flag: a black flag, tags, the cancel tag.
+            c if tag(&c) => {
+                let first = chars[..i].iter().rposition(|c| !tag(c));
+                let last = chars[i..]
+                    .iter()
+                    .position(|c| !tag(c))
+                    .map_or(chars.len(), |n| i + n)
+                    - 1;
+                first.is_some_and(|f| chars[f] == '\u{1F3F4}') && chars[last] == '\u{E007F}'
             }
             _ => false,
         };
@@ -1236,11 +1270,24 @@ mod tests {
             "\u{2764}\u{FE0F} Fans",
             "Family \u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}",
             "Heart \u{2764}\u{FE0F}\u{200D}\u{1F525}",
+            "Team #\u{FE0F}\u{20E3} 1\u{FE0F}\u{20E3}",
+            "Brand \u{00A9}\u{FE0F} \u{2122}\u{FE0F}",
+            "England \u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}",
         ] {
             assert!(check_term_name(name).is_ok(), "{name:?}");
         }
         assert_eq!(hidden_character("\u{1F468}\u{200D}"), Some('\u{200D}'));
         assert_eq!(hidden_character("x\u{FE0F}"), Some('\u{FE0F}'));
+        assert_eq!(hidden_character("1\u{FE0F}"), Some('\u{FE0F}'), "no keycap");
+        assert_eq!(
+            hidden_character("Sales\u{E0067}\u{E007F}"),
+            Some('\u{E0067}')
+        );
+        assert_eq!(
+            hidden_character("\u{1F3F4}\u{E0067}\u{E0062}"),
+            Some('\u{E0067}'),
+            "no cancel tag"
+        );
     }
 
     #[test]

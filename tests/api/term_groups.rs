@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    ids, mapping_with, patch_op, spawn_app_with, Options, TestApp, DRUPAL_PASSWORD,
+    ids, mapping_with, patch_op, spawn_app_with, url_encode, Options, TestApp, DRUPAL_PASSWORD,
 };
 
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -1117,6 +1117,27 @@ async fn a_request_refused_for_a_member_creates_and_renames_nothing() {
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(app.drupal.group_refs("alice").len(), 2);
+}
+
+/// An IdP looks a group up by the name it sent, in whichever Unicode
+/// spelling: the lookup finds the group in the other spelling too, as
+/// uniqueness does, or it would create the group again and meet a 409.
+#[tokio::test]
+async fn a_lookup_by_name_finds_the_group_in_either_unicode_spelling() {
+    let app = spawn().await;
+    let decomposed = new_group(&app, "E\u{301}cole-X").await;
+    let composed = new_group(&app, "\u{c9}COLE-Y").await;
+    for (name, id) in [("\u{c9}cole-X", &decomposed), ("e\u{301}cole-y", &composed)] {
+        let found = app
+            .get(&format!(
+                "/Groups?excludedAttributes=members&filter={}",
+                url_encode(&format!("displayName eq \"{name}\""))
+            ))
+            .await;
+        assert_eq!(found.status, 200, "{}", found.body);
+        assert_eq!(found.body["totalResults"], 1, "{name}: {}", found.body);
+        assert_eq!(found.body["Resources"][0]["id"], json!(id));
+    }
 }
 
 /// A name in another Unicode spelling of a taken one ("E" and a combining
