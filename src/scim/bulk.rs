@@ -212,8 +212,10 @@ fn collect_references(value: &Value, found: &mut Vec<String>) {
                 .rsplit('/')
                 .next()
                 .and_then(|last| last.strip_prefix(BULK_ID_PREFIX));
-            if let Some(id) = id.filter(|id| !found.iter().any(|f| f == id)) {
-                found.push(id.to_string());
+            for id in id.into_iter().chain(quoted_references(s)) {
+                if !found.iter().any(|f| f == id) {
+                    found.push(id.to_string());
+                }
             }
         }
         Value::Array(items) => items.iter().for_each(|v| collect_references(v, found)),
@@ -222,15 +224,38 @@ fn collect_references(value: &Value, found: &mut Vec<String>) {
     }
 }
 
-/// `bulkId:x` as a whole value, or as the last segment of a path
-/// (`/Users/bulkId:x`).
+/// The ids of the `"bulkId:x"` string literals in `text`: a PATCH path's
+/// value filter names a member made in the same request so
+/// (`members[value eq "bulkId:x"]`).
+fn quoted_references(text: &str) -> impl Iterator<Item = &str> {
+    const QUOTED: &str = "\"bulkId:";
+    text.match_indices(QUOTED).filter_map(move |(at, _)| {
+        let rest = &text[at + QUOTED.len()..];
+        rest.find('"')
+            .map(|end| &rest[..end])
+            .filter(|id| !id.is_empty())
+    })
+}
+
+/// `bulkId:x` as a whole value, as the last segment of a path
+/// (`/Users/bulkId:x`), or as a string literal in a path's value filter
+/// (`members[value eq "bulkId:x"]`).
 fn resolve_text(text: &str, resolve: &impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut text = text.to_string();
+    let references: Vec<String> = quoted_references(&text).map(str::to_string).collect();
+    for id in references {
+        let resolved = resolve(&id).ok_or_else(|| id.clone())?;
+        text = text.replace(
+            &["\"", BULK_ID_PREFIX, &id, "\""].concat(),
+            &["\"", &resolved, "\""].concat(),
+        );
+    }
     let (head, last) = match text.rsplit_once('/') {
         Some((head, last)) => (Some(head), last),
-        None => (None, text),
+        None => (None, text.as_str()),
     };
     let Some(id) = last.strip_prefix(BULK_ID_PREFIX) else {
-        return Ok(text.to_string());
+        return Ok(text);
     };
     let resolved = resolve(id).ok_or_else(|| id.to_string())?;
     Ok(match head {
@@ -388,6 +413,29 @@ mod tests {
         let e = BulkRequest::from_json(&json!({"schemas": ["urn:x"], "Operations": []}), 10)
             .unwrap_err();
         assert!(e.detail.contains(BULK_REQUEST_URN), "{}", e.detail);
+    }
+
+    #[test]
+    fn bulk_id_references_in_a_patch_paths_value_filter_are_resolved() {
+        let operation = request(json!([{
+            "method": "PATCH",
+            "path": "/Groups/bulkId:g1",
+            "data": {"Operations": [{"op": "remove", "path": "members[value eq \"bulkId:u2\"]"}]}
+        }]))
+        .unwrap()
+        .operations
+        .remove(0);
+        assert_eq!(operation.references(), vec!["g1", "u2"]);
+        let resolved = operation
+            .resolved(|id| Some(format!("uuid-of-{id}")))
+            .unwrap();
+        assert_eq!(resolved.path, "/Groups/uuid-of-g1");
+        assert_eq!(
+            resolved.data.unwrap()["Operations"][0]["path"],
+            "members[value eq \"uuid-of-u2\"]"
+        );
+        let unknown = operation.resolved(|id| (id == "g1").then(|| "g".to_string()));
+        assert_eq!(unknown.unwrap_err(), "u2");
     }
 
     #[test]

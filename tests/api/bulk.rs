@@ -326,3 +326,46 @@ async fn a_failing_group_operation_counts_towards_fail_on_errors() {
     );
     assert!(app.drupal_writes().is_empty(), "{:?}", app.drupal_writes());
 }
+
+/// A PATCH path's value filter may name a member made in the same request
+/// (`members[value eq "bulkId:x"]`): it is resolved like any reference,
+/// and the member is removed (it once answered 204 and removed no one).
+#[tokio::test]
+async fn a_bulk_id_in_a_patch_paths_filter_is_resolved() {
+    let app = spawn_app().await;
+    let groups = app.get("/Groups").await;
+    let editor = groups.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["displayName"] == "editor")
+        .map(|g| g["id"].as_str().unwrap().to_string())
+        .expect("the editor group");
+    let patch = |operation: Value| json!({"Operations": [operation]});
+    let answer = app
+        .post(
+            "/Bulk",
+            &json!({"schemas": [BULK], "Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "u1", "data": user("bku1")},
+                {"method": "POST", "path": "/Users", "bulkId": "u2", "data": user("bku2")},
+                {"method": "PATCH", "path": format!("/Groups/{editor}"), "data": patch(
+                    json!({"op": "add", "path": "members",
+                           "value": [{"value": "bulkId:u1"}, {"value": "bulkId:u2"}]}))},
+                {"method": "PATCH", "path": format!("/Groups/{editor}"), "data": patch(
+                    json!({"op": "remove", "path": "members[value eq \"bulkId:u2\"]"}))}
+            ]}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        statuses(&answer.body).iter().all(|s| s.starts_with('2')),
+        "{}",
+        answer.body
+    );
+    let roles = |name: &str| app.drupal.user_by_name(name).expect("made").roles();
+    assert!(roles("bku1").contains(&"editor".to_string()));
+    assert!(
+        !roles("bku2").contains(&"editor".to_string()),
+        "u2 was removed"
+    );
+}
