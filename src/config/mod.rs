@@ -160,6 +160,44 @@ fn default_account_cache_secs() -> u64 {
     10
 }
 
+/// Refuses a bearer token (or token digest) that opens two sites: each
+/// site's credentials must open that site only (a site's token on another
+/// site is a 401), and an operator who pasted one token twice would not
+/// know. The token itself is never named.
+fn no_shared_tokens(sites: &[SiteSettings]) -> Result<(), ConfigError> {
+    use sha2::{Digest, Sha256};
+    let mut seen: Vec<([u8; 32], &str)> = Vec::new();
+    for site in sites {
+        let scim = &site.scim;
+        let tokens =
+            scim.tokens
+                .iter()
+                .chain(scim.clients.iter().flat_map(|c| match &c.credential {
+                    ClientCredential::Tokens(tokens) => tokens.as_slice(),
+                    _ => &[],
+                }));
+        let digests = tokens
+            .map(|t| <[u8; 32]>::from(Sha256::digest(t.expose().as_bytes())))
+            .chain(scim.clients.iter().filter_map(|c| match &c.credential {
+                ClientCredential::Sha256(digest) => Some(*digest),
+                _ => None,
+            }));
+        let mut own: Vec<[u8; 32]> = digests.collect();
+        own.sort_unstable();
+        own.dedup();
+        for digest in own {
+            if let Some((_, other)) = seen.iter().find(|(d, _)| *d == digest) {
+                return Err(ConfigError::Invalid(format!(
+                    "sites {other} and {}: one bearer token opens both; give each site its own, or either site's identity provider can write to the other",
+                    site.id
+                )));
+            }
+            seen.push((digest, &site.id));
+        }
+    }
+    Ok(())
+}
+
 /// Settings after parsing: every secret resolved, every address checked.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -257,6 +295,7 @@ impl Settings {
             .into_iter()
             .map(|(_, site)| site)
             .collect::<Result<Vec<_>, _>>()?;
+        no_shared_tokens(&sites)?;
         Ok(parsed.with_sites(sites))
     }
 
@@ -276,6 +315,7 @@ impl Settings {
                 Err(e) => invalid.push((id, e)),
             }
         }
+        no_shared_tokens(&sites)?;
         Ok(Reloaded {
             settings: parsed.with_sites(sites),
             invalid,
@@ -489,6 +529,36 @@ drupal:
 "#;
 
     #[test]
+    fn one_token_may_open_one_site_only() {
+        let yaml = |b: &str| {
+            format!(
+                "defaults:\n  drupal:\n    base_url: https://drupal.example.org/\n    auth: {{username: scim-bridge, password: \"s3cret-password\"}}\nsites:\n  - id: alpha\n    scim: {{tokens: [\"alpha-token-0123456789\"]}}\n  - id: beta\n    scim:\n{b}"
+            )
+        };
+        let own = yaml("      tokens: [\"beta-token-0123456789\"]\n");
+        assert!(Settings::from_yaml(&own).is_ok());
+        let shared = yaml("      tokens: [\"alpha-token-0123456789\"]\n");
+        let digest = format!(
+            "      clients:\n        - name: idp\n          token_sha256: \"{}\"\n",
+            {
+                use sha2::{Digest, Sha256};
+                Sha256::digest(b"alpha-token-0123456789")
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            }
+        );
+        for text in [shared, yaml(&digest)] {
+            let err = Settings::from_yaml(&text).unwrap_err().to_string();
+            assert!(err.contains("sites alpha and beta"), "{err}");
+            assert!(
+                !err.contains("alpha-token"),
+                "the token is never named: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn minimal_file_gets_documented_defaults() {
         let s = Settings::from_yaml(MINIMAL).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
@@ -596,7 +666,12 @@ drupal:
             "chemistry_drupal_password",
             "chemistry_scim_token",
         ] {
-            std::fs::write(dir.join(name), "an-example-secret-0123456789\n").unwrap();
+            // Each file its own secret: one token may open one site only.
+            std::fs::write(
+                dir.join(name),
+                format!("an-example-secret-{name}-0123456789\n"),
+            )
+            .unwrap();
         }
         let secrets = format!("{}/", dir.display());
         for (file, text) in [
