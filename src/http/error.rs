@@ -252,13 +252,32 @@ fn log_drupal_failure(e: &DrupalError) {
         ),
         // The breaker logged when it opened.
         DrupalError::CircuitOpen { .. } => {}
-        DrupalError::Validation(_) | DrupalError::NotFound | DrupalError::UrlTooLong { .. } => {}
+        DrupalError::Validation(errors) => {
+            if let Some(missing) = errors.iter().find(|v| v.detail.contains(" does not exist on the ")) {
+                tracing::error!(
+                    error = %missing.detail,
+                    "the mapping writes a Drupal field the site does not have: fix the mapping or add the field (drupal-scim-bridge check lists them)"
+                );
+            }
+        }
+        DrupalError::NotFound | DrupalError::UrlTooLong { .. } => {}
     }
 }
 
 fn drupal_to_scim(e: &DrupalError) -> ScimError {
     match e {
         DrupalError::Validation(errors) => {
+            // The bridge's mapping, not the client's data: a field the
+            // site does not have (recorded, case 080).
+            if let Some(missing) = errors
+                .iter()
+                .find(|v| v.detail.starts_with("The attribute ") && v.detail.contains(" does not exist on the "))
+            {
+                return ScimError::bad_gateway(format!(
+                    "The bridge's mapping writes a Drupal field this site does not have ({}). The bridge's operator must fix the mapping or add the field; `drupal-scim-bridge check` lists every such field. Nothing was changed.",
+                    cut(&missing.detail, DRUPAL_DETAIL_CHARS)
+                ));
+            }
             let taken: Vec<_> = errors
                 .iter()
                 .filter(|v| v.detail.contains("is already taken"))
@@ -354,6 +373,20 @@ mod tests {
             "{}",
             e.detail
         );
+    }
+
+    #[test]
+    fn a_field_the_site_lacks_is_the_bridges_fault_not_the_clients() {
+        // Recorded (case 080): the answer to an attribute Drupal does not have.
+        let e = drupal_to_scim(&DrupalError::Validation(vec![DrupalApiError {
+            status: 422,
+            detail: "The attribute field_title does not exist on the user--user resource type."
+                .into(),
+            pointer: None,
+        }]));
+        assert_eq!(e.status, 502, "{}", e.detail);
+        assert!(e.detail.contains("field_title"), "{}", e.detail);
+        assert!(e.detail.contains("mapping"), "{}", e.detail);
     }
 
     #[test]
