@@ -227,6 +227,32 @@ async fn check_reports_an_unreachable_drupal() {
     assert!(error.contains("— check drupal.base_url"), "{report}");
 }
 
+/// A JWT key file `serve` cannot use (no PEM public key in it) fails
+/// `check` too, naming what the file must hold.
+#[tokio::test]
+async fn check_reports_a_jwt_key_file_that_holds_no_public_key() {
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let dir = Workdir::new();
+    let key = dir.write("notpem.pem", "this is not a key\n");
+    let mapping = dir.write("mapping.yaml", &demo_mapping());
+    let config = dir.write(
+        "bridge.yaml",
+        &format!(
+            "listen: 127.0.0.1:{port}\nscim:\n  tokens: [\"{TOKEN}\"]\n  jwt:\n    issuer: https://issuer.example.org/\n    audience: [\"scim\"]\n    public_key_files: [\"{}\"]\ndrupal:\n  base_url: {closed}\n  timeout_secs: 2\n  connect_timeout_secs: 1\n  auth:\n    username: admin\n    password: \"{PASSWORD}\"\nmapping: {}\n",
+            key.display(),
+            mapping.display(),
+            port = free_port(),
+        ),
+    );
+    let (code, report) = check(&config).await;
+    assert_eq!(code, 1, "{report}");
+    let scim = lines_of(&report, "error")
+        .into_iter()
+        .find(|line| line.contains("scim:"))
+        .unwrap_or_else(|| panic!("no scim error: {report}"));
+    assert!(scim.contains("PEM public keys"), "{report}");
+}
+
 #[tokio::test]
 async fn check_warns_when_credentials_would_cross_the_network_unencrypted() {
     let dir = Workdir::new();

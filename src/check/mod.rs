@@ -229,6 +229,15 @@ async fn check_site(settings: &SiteSettings, report: &mut Report) {
         let (message, fix) = CLEARTEXT_WARNING;
         report.push(Finding::warning("config", message, fix));
     }
+    // The credentials as `serve` builds them: a JWT key file that is no
+    // public key in PEM fails there, so it fails here.
+    if let Err(e) = crate::http::clients::Clients::new(&settings.scim) {
+        report.push(Finding::error(
+            "scim",
+            format!("the SCIM clients' settings cannot be used: {e}"),
+            "give scim.jwt (or a client's jwt) public_key_files that hold PEM public keys (-----BEGIN PUBLIC KEY-----), or a jwks_url",
+        ));
+    }
     let mapping = check_mapping(settings, report);
     site::check(settings, mapping.as_deref(), report).await;
 }
