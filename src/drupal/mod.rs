@@ -618,13 +618,8 @@ impl DrupalClient {
                 } else if !probed && !why.is_certain() {
                     probed = true;
                     if let Ok(credentials) = self.credentials().await {
-                        if let (Ok(entry), _) = self
-                            .send::<Value>(&Method::GET, "/jsonapi", None, &credentials)
-                            .await
-                        {
-                            if account_of(&entry).is_none() {
-                                inner.auth.discard(generation, why.describe());
-                            }
+                        if self.runs_as_anonymous(&credentials).await == Some(true) {
+                            inner.auth.discard(generation, why.describe());
                         }
                     }
                 } else if why.is_certain() {
@@ -685,16 +680,25 @@ impl DrupalClient {
         if !answer.is_empty_collection() || (auth.renews() && auth.recently_proven(generation)) {
             return None;
         }
-        match self
-            .send::<Value>(&Method::GET, "/jsonapi", None, credentials)
-            .await
-        {
-            (Ok(entry), _) if account_of(&entry).is_none() => Some(Unauthenticated::Anonymous),
-            (Ok(_), _) => {
+        match self.runs_as_anonymous(credentials).await {
+            Some(true) => Some(Unauthenticated::Anonymous),
+            Some(false) => {
                 auth.proven(generation);
                 None
             }
             // Drupal cannot say now: the answer stands.
+            None => None,
+        }
+    }
+
+    /// Whether Drupal runs `credentials` as anonymous, by `GET /jsonapi`
+    /// (no `meta.links.me`); `None` when Drupal cannot say now.
+    async fn runs_as_anonymous(&self, credentials: &Credentials) -> Option<bool> {
+        match self
+            .send::<Value>(&Method::GET, "/jsonapi", None, credentials)
+            .await
+        {
+            (Ok(entry), _) => Some(account_of(&entry).is_none()),
             (Err(_), _) => None,
         }
     }
