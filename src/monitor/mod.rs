@@ -75,14 +75,23 @@ pub async fn readyz(
     answer(&readiness, query.site.as_deref(), true).await
 }
 
-/// On the SCIM port, for load balancers: as `readyz`, but in a `sites:`
-/// configuration it names no site (anyone reaching the port could read
-/// them) and answers `?site=` only on the operator's listener.
+/// On the SCIM port, for load balancers: the same status as `readyz`, but
+/// anyone reaching the port may call it, so the body tells only whether
+/// the bridge is ready and, for one site, which parts are not: never a
+/// site's id, its mapping file or Drupal's error (which names Drupal's
+/// address). Those are on the operator's listener, as is `?site=`.
 pub async fn readyz_on_scim_port(
     readiness: web::Data<Readiness>,
     query: web::Query<ReadyzQuery>,
 ) -> HttpResponse {
     answer(&readiness, query.site.as_deref(), false).await
+}
+
+/// One site's readiness as the SCIM port tells it.
+#[derive(serde::Serialize)]
+struct Parts<'a> {
+    ready: bool,
+    not_ready: &'a [&'static str],
 }
 
 #[derive(serde::Serialize)]
@@ -129,7 +138,11 @@ async fn answer(readiness: &Readiness, site: Option<&str>, operator: bool) -> Ht
             if !multi_site {
                 // The one site's report, as before there were sites.
                 return match overview.sites.into_values().next() {
-                    Some(report) => ready(report.ready).json(report),
+                    Some(report) if operator => ready(report.ready).json(report),
+                    Some(report) => ready(report.ready).json(Parts {
+                        ready: report.ready,
+                        not_ready: &report.not_ready,
+                    }),
                     None => ready(false).json(Counts {
                         ready: false,
                         sites_ready: 0,

@@ -359,6 +359,10 @@ async fn readiness_goes_false_when_drupal_stops_and_true_when_it_returns() {
     let (status, body) = readyz(&monitor).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["ready"], true);
+    assert!(body["mapping"]["detail"].is_string(), "{body}");
+    let (status, body) = readyz(&scim_root).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"ready": true, "not_ready": []}), "{body}");
     let healthz = reqwest::get(format!("{scim_root}/healthz"))
         .await
         .expect("answer");
@@ -376,9 +380,16 @@ async fn readiness_goes_false_when_drupal_stops_and_true_when_it_returns() {
             .is_some_and(|d| d.contains("cannot reach")),
         "{body}"
     );
-    // The SCIM port answers the same, for load balancers; the process lives.
-    let (status, _) = readyz(&scim_root).await;
+    // The SCIM port answers the same status, for load balancers, and which
+    // parts are not ready, but not Drupal's address, its error or the
+    // mapping file: anyone reaching the port may ask. The process lives.
+    let (status, body) = readyz(&scim_root).await;
     assert_eq!(status, 503);
+    assert_eq!(
+        body,
+        json!({"ready": false, "not_ready": ["drupal"]}),
+        "{body}"
+    );
     let healthz = reqwest::get(format!("{scim_root}/healthz"))
         .await
         .expect("answer");
