@@ -67,13 +67,20 @@ pub fn mapping() -> Result<Mapping, MappingError> {
     )
 }
 
-pub fn banner(settings: &Settings, drupal_url: &str, token: &str, drupal_password: &str) -> String {
-    let scim = format!("http://{}/scim/v2", settings.listen);
-    let status = settings
+/// The banner's line for the operator's listener, when there is one.
+fn status_line(settings: &Settings, indent: &str) -> String {
+    settings
         .metrics
         .listen
-        .map(|addr| format!("  Status page:     http://{addr}/status (metrics at /metrics)\n"))
-        .unwrap_or_default();
+        .map(|addr| {
+            format!("{indent}Status page:     http://{addr}/status (metrics at /metrics)\n")
+        })
+        .unwrap_or_default()
+}
+
+pub fn banner(settings: &Settings, drupal_url: &str, token: &str, drupal_password: &str) -> String {
+    let scim = format!("http://{}/scim/v2", settings.listen);
+    let status = status_line(settings, "  ");
     format!(
         "drupal-scim-bridge demo is running.\n\n  SCIM base URL:   {scim}\n  Bearer token:    {token}\n  Drupal stand-in: {drupal_url} (user admin / {drupal_password})\n{status}\nTry:\n  curl -H 'Authorization: Bearer {token}' {scim}/Users\n  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/scim+json' \\\n       -d '{{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"ada\",\"emails\":[{{\"value\":\"ada@example.org\",\"primary\":true}}]}}' {scim}/Users\n\nGroups: the stand-in's roles editor and engineering are the SCIM groups \"editor\" and \"engineering\"; any other group is created as a taxonomy term:\n  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/scim+json' \\\n       -d '{{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"Sales\"}}' {scim}/Groups\n  curl -H 'Authorization: Bearer {token}' {scim}/Groups\n\nPress Ctrl-C to stop."
     )
@@ -100,6 +107,7 @@ pub fn sites_settings(
     listen: SocketAddr,
     sites: &[DemoSite],
     drupal_password: &str,
+    metrics_listen: Option<SocketAddr>,
 ) -> Result<Settings, ConfigError> {
     let entries: Vec<serde_json::Value> = sites
         .iter()
@@ -122,6 +130,9 @@ pub fn sites_settings(
     for (key, value) in suite_settings() {
         yaml["defaults"][key] = value;
     }
+    if let Some(addr) = metrics_listen {
+        yaml["metrics"] = serde_json::json!({"listen": addr.to_string()});
+    }
     Settings::from_yaml(&yaml.to_string())
 }
 
@@ -137,6 +148,7 @@ pub fn sites_banner(settings: &Settings, sites: &[DemoSite], drupal_password: &s
             site.id, site.token, site.drupal_url
         ));
     }
+    text.push_str(&status_line(settings, "  "));
     if let (Some(first), Some(other)) = (sites.first(), sites.get(1)) {
         let scim = |id: &str| format!("http://{}/sites/{id}/scim/v2", settings.listen);
         text.push_str(&format!(
@@ -179,8 +191,14 @@ mod tests {
                 token: "u".repeat(24),
             }],
             "pw",
+            Some("127.0.0.1:9464".parse().unwrap()),
         )
         .unwrap();
+        assert_eq!(
+            sites.metrics.listen,
+            Some("127.0.0.1:9464".parse().unwrap()),
+            "demo --sites serves --metrics-listen"
+        );
         for site in one.sites.iter().chain(&sites.sites) {
             assert_eq!(site.policy.unknown_members, UnknownMembers::Skip);
             assert_eq!(site.policy.group_patch_reads.reads(), 1);

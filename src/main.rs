@@ -275,6 +275,7 @@ fn main() -> ExitCode {
                             token,
                             drupal_password,
                             latency,
+                            metrics_listen,
                         )
                         .await,
                     ),
@@ -524,6 +525,7 @@ async fn run_demo_sites(
     token: Option<String>,
     drupal_password: String,
     drupal_latency: Duration,
+    metrics_listen: Option<SocketAddr>,
 ) -> Result<(), String> {
     let token = demo_token(token);
     let mut standins = Vec::new();
@@ -543,8 +545,8 @@ async fn run_demo_sites(
         });
         standins.push(standin);
     }
-    let settings =
-        demo::sites_settings(listen, &sites, &drupal_password).map_err(|e| e.to_string())?;
+    let settings = demo::sites_settings(listen, &sites, &drupal_password, metrics_listen)
+        .map_err(|e| e.to_string())?;
     let mapping = demo::mapping().map_err(|e| e.to_string())?;
     let app = Application::build(&settings, mapping).map_err(|e| e.to_string())?;
     let registry = app.sites();
