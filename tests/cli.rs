@@ -246,11 +246,27 @@ async fn check_reports_a_jwt_key_file_that_holds_no_public_key() {
     );
     let (code, report) = check(&config).await;
     assert_eq!(code, 1, "{report}");
-    let scim = lines_of(&report, "error")
+    let error = lines_of(&report, "error")
         .into_iter()
-        .find(|line| line.contains("scim:"))
-        .unwrap_or_else(|| panic!("no scim error: {report}"));
-    assert!(scim.contains("PEM public keys"), "{report}");
+        .find(|line| line.contains("scim.jwt.public_key_files"))
+        .unwrap_or_else(|| panic!("no key file error: {report}"));
+    assert!(error.contains("notpem.pem holds no PEM block"), "{report}");
+
+    // The issuer's private key where its public key belongs: every token
+    // would be refused as a bad signature. Refused, the key never shown.
+    let private = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jwt/issuer-private.pem"),
+    )
+    .expect("fixture");
+    dir.write("notpem.pem", &private);
+    let (code, report) = check(&config).await;
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report.contains("notpem.pem holds a private key"),
+        "{report}"
+    );
+    let body_line = private.lines().nth(1).expect("a line of the key");
+    assert!(!report.contains(body_line), "{report}");
 }
 
 #[tokio::test]

@@ -138,7 +138,7 @@ impl RawScim {
                     .map(Secret::new),
             );
         }
-        let jwt = self.jwt.map(RawJwt::resolve).transpose()?;
+        let jwt = self.jwt.map(|jwt| jwt.resolve("scim.jwt")).transpose()?;
         let clients = self
             .clients
             .into_iter()
@@ -253,7 +253,9 @@ impl RawClient {
                     ))
                 })?)
             }
-            (None, None, None, Some(jwt)) => ClientCredential::Jwt(jwt.resolve()?),
+            (None, None, None, Some(jwt)) => {
+                ClientCredential::Jwt(jwt.resolve(&format!("scim.clients[{name}].jwt"))?)
+            }
             _ => {
                 return Err(ConfigError::Invalid(format!(
                     "scim.clients[{name}]: give exactly one of token, token_file, token_sha256 or jwt"
@@ -289,23 +291,72 @@ fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// Most clock skew `leeway_secs` may tolerate. More would keep accepting a
+/// token long after it expired: an hour-long Entra token would open the
+/// bridge for hours. A clock five minutes wrong needs NTP, not leeway.
+const MAX_LEEWAY_SECS: u64 = 300;
+
 impl RawJwt {
-    pub(super) fn resolve(self) -> Result<JwtSettings, ConfigError> {
+    /// `place` names the settings in messages: `scim.jwt` or a client's.
+    pub(super) fn resolve(self, place: &str) -> Result<JwtSettings, ConfigError> {
+        let invalid = |what: String| Err(ConfigError::Invalid(format!("{place}.{what}")));
+        let issuer = self.issuer.trim();
+        if issuer.is_empty() {
+            return invalid("issuer: name the issuer whose tokens are accepted, as their `iss` claim says it (Entra: https://sts.windows.net/<tenant id>/)".into());
+        }
+        if issuer != self.issuer {
+            return invalid(
+                "issuer: has spaces before or after it; the `iss` claim must match it exactly"
+                    .into(),
+            );
+        }
         if self.audience.is_empty() {
-            return Err(ConfigError::Invalid(
-                "scim.jwt.audience: name at least one accepted audience".into(),
+            return invalid("audience: name at least one accepted audience".into());
+        }
+        if self.audience.iter().any(|a| a.trim().is_empty()) {
+            return invalid("audience: an entry is empty; name each accepted `aud` value".into());
+        }
+        if self.leeway_secs > MAX_LEEWAY_SECS {
+            return invalid(format!(
+                "leeway_secs: {} is more than {MAX_LEEWAY_SECS}: expired tokens would be accepted that long; fix the clock (NTP) instead, and keep the leeway under a few minutes (default 60)",
+                self.leeway_secs
             ));
         }
+        if let Some(url) = &self.jwks_url {
+            let scheme = reqwest::Url::parse(url).map(|u| (u.scheme().to_owned(), u.has_host()));
+            match scheme {
+                Ok((scheme, true)) if scheme == "https" || scheme == "http" => {}
+                Ok((scheme, _)) => {
+                    return invalid(format!(
+                        "jwks_url: a {scheme}: address cannot be fetched; give the issuer's https:// JWKS address (Entra: https://login.microsoftonline.com/<tenant id>/discovery/v2.0/keys), or its keys in public_key_files"
+                    ))
+                }
+                Err(e) => {
+                    return invalid(format!(
+                        "jwks_url: not a URL ({e}); give the issuer's https:// JWKS address"
+                    ))
+                }
+            }
+        }
         if self.jwks_url.is_none() && self.public_key_files.is_empty() {
-            return Err(ConfigError::Invalid(
-                "scim.jwt: set jwks_url or public_key_files, so tokens can be verified".into(),
-            ));
+            return Err(ConfigError::Invalid(format!(
+                "{place}: set jwks_url or public_key_files, so tokens can be verified"
+            )));
         }
         let public_keys = self
             .public_key_files
             .iter()
-            .map(|p| read_secret_file(p))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|path| {
+                let pem = read_secret_file(path)?;
+                public_key_pem(&pem).map_err(|why| {
+                    ConfigError::Invalid(format!(
+                        "{place}.public_key_files: {} {why}",
+                        path.display()
+                    ))
+                })?;
+                Ok(pem)
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
         Ok(JwtSettings {
             issuer: self.issuer,
             audience: self.audience,
@@ -313,6 +364,25 @@ impl RawJwt {
             public_keys,
             leeway: Duration::from_secs(self.leeway_secs),
         })
+    }
+}
+
+/// Whether `text` starts with a PEM public key (or certificate) block, as
+/// the verifier reads only the first block; `Err` says what it holds instead.
+fn public_key_pem(text: &str) -> Result<(), String> {
+    let label = text
+        .lines()
+        .map(str::trim)
+        .find_map(|line| line.strip_prefix("-----BEGIN ")?.strip_suffix("-----"));
+    match label {
+        None => Err("holds no PEM block; give the issuer's public key, the text from -----BEGIN PUBLIC KEY----- to -----END PUBLIC KEY-----".into()),
+        Some(label) if label.contains("PRIVATE") => Err(format!(
+            "holds a private key ({label}), which must stay with the issuer; give its public key instead (`openssl pkey -in <file> -pubout`)"
+        )),
+        Some("PUBLIC KEY" | "RSA PUBLIC KEY" | "CERTIFICATE") => Ok(()),
+        Some(label) => Err(format!(
+            "holds a {label}, not a public key; give the issuer's public key (-----BEGIN PUBLIC KEY-----)"
+        )),
     }
 }
 
@@ -327,5 +397,109 @@ mod tests {
         assert!(parse_sha256(&"ab".repeat(31)).is_none());
         assert!(parse_sha256(&"zz".repeat(32)).is_none());
         assert!(parse_sha256(&"+a".repeat(32)).is_none());
+    }
+
+    fn jwt_settings(jwt: &str) -> Result<crate::config::Settings, ConfigError> {
+        crate::config::Settings::from_yaml(&format!(
+            "scim:\n  jwt: {{{jwt}}}\ndrupal:\n  base_url: https://drupal.example.org/\n  auth: {{username: scim-bridge, password: \"s3cret-password\"}}\n"
+        ))
+    }
+
+    fn refusal(jwt: &str) -> String {
+        match jwt_settings(jwt) {
+            Ok(_) => panic!("accepted: {jwt}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    const GOOD: &str = "issuer: \"https://sts.windows.net/t/\", audience: [scim], jwks_url: \"https://login.example.org/keys\"";
+
+    #[test]
+    fn jwt_settings_that_would_fail_every_token_are_refused_at_load() {
+        assert!(jwt_settings(GOOD).is_ok());
+        assert!(jwt_settings(&format!("{GOOD}, leeway_secs: 300")).is_ok());
+        let cases = [
+            ("issuer: \"\"", "scim.jwt.issuer: name the issuer"),
+            (
+                "issuer: \" https://sts.windows.net/t/\"",
+                "spaces before or after",
+            ),
+            ("audience: [\"\"]", "scim.jwt.audience: an entry is empty"),
+            (
+                "leeway_secs: 86400",
+                "scim.jwt.leeway_secs: 86400 is more than 300",
+            ),
+            (
+                "jwks_url: \"file:///etc/keys.json\"",
+                "a file: address cannot be fetched",
+            ),
+            (
+                "jwks_url: \"login.example.org/keys\"",
+                "jwks_url: not a URL",
+            ),
+        ];
+        for (change, expected) in cases {
+            let key = change.split(':').next().unwrap();
+            let jwt: Vec<&str> = GOOD
+                .split(", ")
+                .filter(|part| !part.starts_with(key))
+                .chain([change])
+                .collect();
+            let message = refusal(&jwt.join(", "));
+            assert!(message.contains(expected), "{change}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_key_file_must_begin_with_a_public_key() {
+        assert!(
+            public_key_pem("-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n").is_ok()
+        );
+        assert!(public_key_pem("\n-----BEGIN RSA PUBLIC KEY-----\nMIIB\n").is_ok());
+        assert!(public_key_pem("-----BEGIN CERTIFICATE-----\nMIIB\n").is_ok());
+        let private = public_key_pem("-----BEGIN PRIVATE KEY-----\nMIIE\n").unwrap_err();
+        assert!(private.contains("private key (PRIVATE KEY)"), "{private}");
+        assert!(private.contains("-pubout"), "{private}");
+        let rsa = public_key_pem("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n").unwrap_err();
+        assert!(rsa.contains("private key"), "{rsa}");
+        let none = public_key_pem("this is not a key\n").unwrap_err();
+        assert!(none.contains("no PEM block"), "{none}");
+        let other = public_key_pem("-----BEGIN DH PARAMETERS-----\n").unwrap_err();
+        assert!(
+            other.contains("holds a DH PARAMETERS, not a public key"),
+            "{other}"
+        );
+    }
+
+    #[test]
+    fn a_private_key_file_is_refused_naming_the_file_and_the_client() {
+        let dir = std::env::temp_dir().join(format!("jwt-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("issuer.pem");
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let message = match crate::config::Settings::from_yaml(&format!(
+            "scim:\n  clients:\n    - name: entra\n      jwt: {{issuer: \"https://sts.windows.net/t/\", audience: [scim], public_key_files: [\"{}\"]}}\ndrupal:\n  base_url: https://drupal.example.org/\n  auth: {{username: scim-bridge, password: \"s3cret-password\"}}\n",
+            key.display()
+        )) {
+            Ok(_) => panic!("a private key was accepted"),
+            Err(e) => e.to_string(),
+        };
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            message.contains("scim.clients[entra].jwt.public_key_files"),
+            "{message}"
+        );
+        assert!(
+            message.contains("issuer.pem holds a private key"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("MIIE"),
+            "the key's text is never shown: {message}"
+        );
     }
 }

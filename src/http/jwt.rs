@@ -40,6 +40,8 @@ pub enum JwtError {
     Refused(String),
     #[error("the issuer's signing keys cannot be fetched: {0}")]
     KeysUnavailable(String),
+    #[error("a configured public key file cannot be used as a key: {0}")]
+    BadKeyFile(String),
 }
 
 pub struct JwtVerifier {
@@ -66,7 +68,7 @@ impl JwtVerifier {
             .map(|pem| {
                 DecodingKey::from_rsa_pem(pem.as_bytes())
                     .or_else(|_| DecodingKey::from_ec_pem(pem.as_bytes()))
-                    .map_err(|e| JwtError::Malformed(format!("a configured public key: {e}")))
+                    .map_err(|e| JwtError::BadKeyFile(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut validation = Validation::new(Algorithm::RS256);
