@@ -1,13 +1,14 @@
 //! The one place where errors become SCIM error responses (RFC 7644 §3.12).
 //! Failures on the Drupal side are logged here, once, with their cause.
 
-use actix_web::body::{BoxBody, MessageBody};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, ResponseError};
 
+use super::framework_errors::HEAD_ANSWER;
 use crate::drupal::DrupalError;
 use crate::provisioning::{MemberProblem, MembershipFailures, ProvisioningError};
 use crate::scim::error::ScimError;
@@ -78,14 +79,25 @@ pub async fn scim_rejections(
         req.head_mut().method = Method::GET;
     }
     let response = rejections_as_scim(next.call(req).await?);
-    // A HEAD's answer has no body. Its Content-Length says 0, not the
-    // GET's length (RFC 9110 §8.6 asks for that length or none): the
-    // socket's watcher (framework_errors) counts each answer's body by its
-    // length, and a HEAD's never comes; with none, it would stop watching.
-    Ok(match head {
-        true => response.map_body(|_, _| BoxBody::new(())),
-        false => response,
-    })
+    if !head {
+        return Ok(response);
+    }
+    // A HEAD's answer has no body: it is dropped here, for the HTTP codec
+    // sends a body it is given when another request follows on the
+    // connection. Its length goes in a header that the socket's watcher
+    // (framework_errors) takes out, putting it in Content-Length, so the
+    // HEAD says the GET's length (RFC 9110 §8.6).
+    let length = match response.response().body().size() {
+        BodySize::Sized(n) => Some(n),
+        _ => None,
+    };
+    let mut response = response.map_body(|_, _| BoxBody::new(()));
+    if let Some(n) = length {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(HEAD_ANSWER), HeaderValue::from(n));
+    }
+    Ok(response)
 }
 
 /// The answer, or the SCIM error document for a rejection of the framework's.

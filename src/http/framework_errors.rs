@@ -29,6 +29,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use super::error::SCIM_CONTENT_TYPE;
 use crate::scim::error::ScimError;
 
+/// The header the HEAD handling (`error::scim_rejections`) puts on the
+/// answer to a HEAD, whose body it dropped: the GET's body length. Taken
+/// out here and written as the answer's Content-Length, so no client sees
+/// it and the HEAD says the GET's length (RFC 9110 §8.6).
+pub const HEAD_ANSWER: &str = "x-scim-bridge-head-answer";
+
 /// A response head longer than this is not watched.
 const MAX_HEAD: usize = 16 * 1024;
 
@@ -107,7 +113,7 @@ impl<IO> ScimErrors<IO> {
             State::Head(held) if held.is_empty() && buf.starts_with(b"HTTP/1.") => {
                 let (end, response) = read_head(buf)?;
                 let response = response?;
-                if response.is_framework_error() {
+                if response.is_framework_error() || response.head_of.is_some() {
                     return None;
                 }
                 self.closing = response.closes;
@@ -335,6 +341,8 @@ struct Response {
     content_type: bool,
     /// `Connection: close`.
     closes: bool,
+    /// Answers a HEAD: the GET's body length, for Content-Length.
+    head_of: Option<usize>,
 }
 
 impl Response {
@@ -346,6 +354,7 @@ impl Response {
             chunked: false,
             content_type: false,
             closes: false,
+            head_of: None,
         })
     }
 
@@ -362,6 +371,8 @@ impl Response {
             self.content_type = true;
         } else if name.eq_ignore_ascii_case(b"connection") {
             self.closes = trim(value).eq_ignore_ascii_case(b"close");
+        } else if name.eq_ignore_ascii_case(HEAD_ANSWER.as_bytes()) {
+            self.head_of = Some(number(trim(value))?);
         }
         Some(self)
     }
@@ -385,6 +396,9 @@ impl Response {
 
     /// The framework's own empty error answer, as a SCIM error.
     fn rewritten(&self, head: &[u8]) -> Option<Vec<u8>> {
+        if let Some(length) = self.head_of {
+            return Some(head_answer(head, length));
+        }
         if !self.is_framework_error() {
             return None;
         }
@@ -408,6 +422,21 @@ impl Response {
         ));
         Some(out.into_bytes())
     }
+}
+
+/// The head of a HEAD's answer: Content-Length says `length`, the GET's,
+/// and the header that carried it is gone.
+fn head_answer(head: &[u8], length: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(head.len());
+    for line in head.split_inclusive(|&b| b == b'\n') {
+        let name = line.split(|&b| b == b':').next().unwrap_or_default();
+        if name.eq_ignore_ascii_case(b"content-length") {
+            out.extend_from_slice(format!("content-length: {length}\r\n").as_bytes());
+        } else if !name.eq_ignore_ascii_case(HEAD_ANSWER.as_bytes()) {
+            out.extend_from_slice(line);
+        }
+    }
+    out
 }
 
 /// What a person can do about a request the framework refused.
@@ -464,6 +493,26 @@ mod tests {
         assert_eq!(through(&[&all]), all);
         let pieces: Vec<&[u8]> = all.chunks(7).collect();
         assert_eq!(through(&pieces), all);
+    }
+
+    #[test]
+    fn a_head_answer_says_the_gets_length_loses_the_mark_and_the_next_answer_is_watched() {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n{HEAD_ANSWER}: 512\r\netag: W/\"1\"\r\n\r\n"
+        );
+        let mut all = head.clone().into_bytes();
+        all.extend_from_slice(EMPTY_400);
+        for pieces in [vec![&all[..]], all.chunks(5).collect()] {
+            let out = String::from_utf8(through(&pieces)).unwrap();
+            let (first, rest) = out.split_once("\r\n\r\n").unwrap();
+            assert_eq!(
+                first, "HTTP/1.1 200 OK\r\ncontent-length: 512\r\netag: W/\"1\"",
+                "{out}"
+            );
+            // No body was counted for the HEAD: the 400 after it is seen.
+            assert!(rest.starts_with("HTTP/1.1 400"), "{out}");
+            assert!(rest.contains("application/scim+json"), "{out}");
+        }
     }
 
     #[test]
@@ -558,6 +607,7 @@ mod tests {
                 chunked: false,
                 content_type: true,
                 closes: false,
+                head_of: None,
             })
         );
         assert_eq!(parse(b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n"), None);

@@ -75,6 +75,19 @@ async fn requests_on_a_kept_alive_connection_are_unchanged_before_a_refused_one(
     let answer = raw(&addr, format!("{good}{head}{good}{bad}").as_bytes()).await;
     assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 2, "{answer}");
     assert_eq!(answer.matches("HTTP/1.1 404").count(), 1, "{answer}");
+    // The HEAD's answer says the GET's length (RFC 9110 §8.6) and has no
+    // body: the next answer starts right after its head.
+    let not_found = &answer[answer.find("HTTP/1.1 404").unwrap()..];
+    let (not_found_head, after) = not_found.split_once("\r\n\r\n").unwrap();
+    assert!(
+        !not_found_head.contains("content-length: 0"),
+        "{not_found_head}"
+    );
+    assert!(after.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(
+        !answer.to_ascii_lowercase().contains("x-scim-bridge"),
+        "{answer}"
+    );
     let last = &answer[answer.find("HTTP/1.1 400").unwrap()..];
     assert_scim_error(last, 400);
 }

@@ -142,6 +142,18 @@ async fn head_answers_like_get_without_a_body_and_405s_name_the_allowed_methods(
         .unwrap();
     assert_eq!(head.status(), 200);
     assert!(head.headers().get("etag").is_some());
+    assert!(head.headers().get("x-scim-bridge-head-answer").is_none());
+    // The GET's length, not 0 (RFC 9110 §8.6).
+    let get = app
+        .client
+        .get(format!("{}/Users/{id}", app.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let length = |r: &reqwest::Response| r.headers()["content-length"].clone();
+    assert_eq!(length(&head), length(&get));
+    assert_ne!(length(&head), "0");
     assert!(head.text().await.unwrap().is_empty());
 
     for (method, path, allowed) in [
