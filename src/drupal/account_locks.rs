@@ -97,7 +97,15 @@ impl AccountLocks {
     /// trailing slash and ignoring the case of scheme and host), shared by
     /// every client of that site in this process.
     pub fn shared(base_url: &str) -> Arc<AccountLocks> {
-        let site = site_key(base_url);
+        AccountLocks::shared_in("writes", base_url)
+    }
+
+    /// Another table of the Drupal site at `base_url`, for turns of
+    /// another kind (`scope`): one caller's change of an account, from its
+    /// read to its last write, takes a turn in its own table, as its
+    /// writes take theirs here; one table for both would deadlock.
+    pub fn shared_in(scope: &str, base_url: &str) -> Arc<AccountLocks> {
+        let site = format!("{scope} {}", site_key(base_url));
         let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
         shared.retain(|(_, table)| table.strong_count() > 0);
         if let Some(table) = shared

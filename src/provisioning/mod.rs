@@ -27,6 +27,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 
 use crate::config::PolicySettings;
+use crate::drupal::account_locks::AccountLocks;
 use crate::drupal::{DrupalClient, DrupalError};
 use crate::mapping::{CustomSchema, Mapping, MappingError};
 use crate::scim::error::ScimError;
@@ -146,6 +147,12 @@ pub struct Provisioner {
     /// unique (see `term_groups`).
     name_claims: tokio::sync::Mutex<()>,
     guard: write_guard::WriteGuard,
+    /// A SCIM change of a user (PUT, PATCH, DELETE) holds the account from
+    /// its read to its last write, so another change of it cannot fall in
+    /// between: a PATCH that read the account before a DELETE blocked it
+    /// would otherwise write it active again, gone for SCIM yet able to
+    /// log in. Shared by every site of this process on the same Drupal.
+    user_turns: Arc<AccountLocks>,
     /// The account the bridge logs in as, which no SCIM write may reach.
     own: OwnAccount,
 }
@@ -158,6 +165,7 @@ impl Provisioner {
         own: OwnAccount,
     ) -> Result<Provisioner, SchemaError> {
         let active = RwLock::new(ActiveMapping::new(mapping)?);
+        let drupal_url = &drupal.base_url().to_string();
         let marker = marker::DeprovisionMarker::new(&policy);
         let counts = count_cache::CountCache::new(policy.count_cache);
         let roles = roles::RoleCache::new(policy.role_cache);
@@ -180,6 +188,7 @@ impl Provisioner {
             term_names: term_names::TermNames::default(),
             name_claims: tokio::sync::Mutex::new(()),
             guard,
+            user_turns: AccountLocks::shared_in("scim-changes", drupal_url),
             own,
         })
     }

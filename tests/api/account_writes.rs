@@ -116,3 +116,54 @@ async fn concurrent_group_adds_of_one_user_all_persist_for_every_user() {
         );
     }
 }
+
+/// A DELETE and a PATCH that reactivates, sent together: whichever order
+/// they take, the account ends blocked and gone for SCIM. (A PATCH that
+/// read the account before the DELETE's write, then wrote after it, left
+/// it active yet deprovisioned: able to log in, 404 to the IdP.)
+#[tokio::test]
+async fn a_delete_racing_a_reactivation_leaves_the_account_blocked() {
+    let app = spawn().await;
+    for (n, offset_ms) in [0u64, 40, 120, 200].into_iter().enumerate() {
+        for replace in [false, true] {
+            let name = format!("race{n}{}", if replace { "put" } else { "patch" });
+            let email = format!("{name}@example.org");
+            let id = app.create_user(&name, &email).await;
+            let path = format!("/Users/{id}");
+            let off = patch_op(json!([{"op": "replace", "path": "active", "value": false}]));
+            assert_eq!(app.patch(&path, &off).await.status, 200);
+            app.drupal.set_latency(DRUPAL_LATENCY);
+            let reactivate = async {
+                tokio::time::sleep(Duration::from_millis(offset_ms)).await;
+                if replace {
+                    let user = json!({
+                        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                        "userName": name, "active": true,
+                        "emails": [{"value": email, "primary": true}],
+                    });
+                    app.put(&path, &user).await
+                } else {
+                    let on = patch_op(json!([{"op": "replace", "path": "active", "value": true}]));
+                    app.patch(&path, &on).await
+                }
+            };
+            let (deleted, reactivated) = tokio::join!(app.delete(&path), reactivate);
+            app.drupal.set_latency(Duration::ZERO);
+            assert_eq!(deleted.status, 204, "{}", deleted.body);
+            assert!(
+                [200, 404].contains(&reactivated.status),
+                "{}: {}",
+                reactivated.status,
+                reactivated.body
+            );
+            assert_eq!(
+                attribute(&app, &name, "status"),
+                json!(false),
+                "{name}: the account was left active after its DELETE ({} ms apart; the reactivation answered {})",
+                offset_ms,
+                reactivated.status
+            );
+            assert_eq!(app.get(&path).await.status, 404, "{name}");
+        }
+    }
+}
