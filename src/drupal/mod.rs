@@ -31,7 +31,7 @@ pub use call_count::count_calls;
 pub use document::{DrupalRole, DrupalUser, RoleRef, UserDocument, UserWrite};
 pub use error::DrupalError;
 pub use query::{
-    CollectionQuery, Condition, Conjunction, Include, Operator, SortKey, DRUPAL_PAGE_CAP,
+    Caseless, CollectionQuery, Condition, Conjunction, Include, Operator, SortKey, DRUPAL_PAGE_CAP,
 };
 pub use taxonomy::{referenced_terms, DrupalTerm, TermVocabulary, TermWrite, VocabularyProbe};
 

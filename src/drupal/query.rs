@@ -91,6 +91,53 @@ impl Condition {
             members,
         }
     }
+
+    /// A condition that keeps every entity whose `path` compares with
+    /// `value` by `op` (`=`, `CONTAINS`, `STARTS_WITH`, `ENDS_WITH`)
+    /// ignoring case, whatever the database. Drupal ignores case with
+    /// these in ASCII on every database, beyond ASCII only on some:
+    /// SQLite's `LIKE` tells "É" from "é" (recorded). So a value holding
+    /// such letters is asked for by the runs of other characters between
+    /// them, every one of which any spelling of it holds ("Ärzte Équipe"
+    /// by "rzte" and "quipe"), and the answer is a superset the caller
+    /// compares itself ([`Caseless::Superset`]); a value with no such run
+    /// cannot be narrowed ([`Caseless::Unnarrowed`]).
+    pub fn ignoring_case(path: &str, op: Operator, value: &str) -> Caseless {
+        if !value.chars().any(cased_beyond_ascii) {
+            return Caseless::Exact(Condition::field(path, op, value));
+        }
+        let mut runs: Vec<Condition> = value
+            .split(cased_beyond_ascii)
+            .map(str::trim)
+            .filter(|run| !run.is_empty())
+            .collect::<std::collections::BTreeSet<&str>>()
+            .into_iter()
+            .map(|run| Condition::field(path, Operator::Contains, run))
+            .collect();
+        match runs.len() {
+            0 => Caseless::Unnarrowed,
+            1 => Caseless::Superset(runs.remove(0)),
+            _ => Caseless::Superset(Condition::all(runs)),
+        }
+    }
+}
+
+/// What [`Condition::ignoring_case`] can ask Drupal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Caseless {
+    /// Drupal applies it ignoring case on every database: what `=` and
+    /// the LIKE operators do in ASCII.
+    Exact(Condition),
+    /// Keeps every match and maybe more: compare what comes back.
+    Superset(Condition),
+    /// Drupal cannot narrow: every entity is a candidate.
+    Unnarrowed,
+}
+
+/// A character whose case Drupal on SQLite does not ignore: a non-ASCII
+/// one with another case.
+fn cased_beyond_ascii(c: char) -> bool {
+    !c.is_ascii() && (!c.to_lowercase().eq([c]) || !c.to_uppercase().eq([c]))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 use chrono::DateTime;
 use serde_json::Value;
 
-use crate::drupal::{Condition, Conjunction, Operator};
+use crate::drupal::{Caseless, Condition, Conjunction, Operator};
 use crate::mapping::{FieldBinding, Mapping};
 use crate::scim::attributes::{AttrMeta, AttrType, AttributeResolver};
 use crate::scim::error::ScimError;
@@ -383,6 +383,33 @@ impl Target {
                 CompareOp::Lt | CompareOp::Le => Pushdown::superset(cond(Operator::Le)),
                 _ => Pushdown::nothing(),
             },
+            AttrType::String | AttrType::Reference | AttrType::Binary | AttrType::Complex
+                if !self.meta.case_exact
+                    && matches!(
+                        op,
+                        CompareOp::Eq | CompareOp::Sw | CompareOp::Ew | CompareOp::Co
+                    ) =>
+            {
+                // Case ignored: in ASCII Drupal does it, beyond ASCII not
+                // on every database; then the candidates are re-checked.
+                let drupal_op = match op {
+                    CompareOp::Eq if CASE_INSENSITIVE_FIELDS.contains(&self.field.as_str()) => {
+                        Operator::Eq
+                    }
+                    // `=` may be case-sensitive on this field: CONTAINS,
+                    // re-checked here.
+                    CompareOp::Eq => Operator::Contains,
+                    CompareOp::Sw => Operator::StartsWith,
+                    CompareOp::Ew => Operator::EndsWith,
+                    _ => Operator::Contains,
+                };
+                let exact_in_ascii = drupal_op != Operator::Contains || op == CompareOp::Co;
+                match Condition::ignoring_case(&field, drupal_op, &drupal_value) {
+                    Caseless::Exact(c) if exact_in_ascii => Pushdown::exact(c),
+                    Caseless::Exact(c) | Caseless::Superset(c) => Pushdown::superset(c),
+                    Caseless::Unnarrowed => Pushdown::nothing(),
+                }
+            }
             AttrType::String | AttrType::Reference | AttrType::Binary | AttrType::Complex => {
                 let like = |op: Operator| {
                     // LIKE-based operators ignore case on every Drupal database.
@@ -545,6 +572,35 @@ rules:
         assert_eq!(
             exact(r#"userName eq "Ann""#),
             field("name", Operator::Eq, "Ann")
+        );
+    }
+
+    /// Drupal on SQLite ignores case in ASCII only: "ÉMILE" would not
+    /// find "émile". Such a value is asked for by its other runs, and the
+    /// bridge compares the candidates.
+    #[test]
+    fn values_with_letters_cased_beyond_ascii_are_asked_by_their_other_runs() {
+        assert_eq!(
+            superset(r#"userName eq "ÉMILE.X""#),
+            field("name", Operator::Contains, "MILE.X")
+        );
+        assert_eq!(
+            superset(r#"userName sw "José Mü""#),
+            Condition::all(vec![
+                field("name", Operator::Contains, "Jos"),
+                field("name", Operator::Contains, "M"),
+            ])
+        );
+        assert_eq!(
+            superset(r#"emails.value co "ÉQUIPE@""#),
+            field("mail", Operator::Contains, "QUIPE@")
+        );
+        nothing(r#"userName eq "É""#);
+        // Scripts without case, digits and signs are compared alike
+        // everywhere: still exact.
+        assert_eq!(
+            exact(r#"userName eq "田中-42""#),
+            field("name", Operator::Eq, "田中-42")
         );
     }
 

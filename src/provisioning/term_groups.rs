@@ -36,8 +36,8 @@ use super::roles::RoleCatalog;
 use super::{Provisioner, ProvisioningError};
 use crate::audit::{self, AuditEvent, EventKind};
 use crate::drupal::{
-    referenced_terms, CollectionQuery, Condition, Conjunction, DrupalError, DrupalTerm, DrupalUser,
-    Operator, TermVocabulary, TermWrite,
+    referenced_terms, Caseless, CollectionQuery, Condition, Conjunction, DrupalError, DrupalTerm,
+    DrupalUser, Operator, TermVocabulary, TermWrite,
 };
 use crate::mapping::{GroupGrant, GroupTerms, Mapping};
 use crate::scim::caseless;
@@ -64,40 +64,14 @@ pub fn new_group_id() -> String {
     Uuid::new_v4().to_string()
 }
 
-/// A character whose case Drupal on SQLite does not ignore: a non-ASCII
-/// one with another case.
-fn cased_beyond_ascii(c: char) -> bool {
-    !c.is_ascii() && (!c.to_lowercase().eq([c]) || !c.to_uppercase().eq([c]))
-}
-
 /// A filter Drupal applies that keeps every term named `name` in any case,
 /// whatever the database's collation (the caller compares the names it
-/// gets back). Drupal ignores a name's case with `=` (and `CONTAINS`) in
-/// ASCII on every database, beyond ASCII only on some: SQLite's `LIKE`
-/// tells "Ä" from "ä". So a name holding such letters is found by the
-/// runs of other characters between them, every one of which any
-/// spelling of the name holds ("Ärzte Équipe" by "rzte" and "quipe"); a
-/// name with no such run, by reading every group.
+/// gets back); `None` when only reading every group finds it (see
+/// [`Condition::ignoring_case`]).
 fn name_condition(name: &str) -> Option<Condition> {
-    let name = name.trim();
-    if !name.chars().any(cased_beyond_ascii) {
-        return Some(Condition::field("name", Operator::Eq, name));
-    }
-    let mut runs: Vec<Condition> = name
-        .split(cased_beyond_ascii)
-        .map(str::trim)
-        .filter(|run| !run.is_empty())
-        .collect::<BTreeSet<&str>>()
-        .into_iter()
-        .map(|run| Condition::field("name", Operator::Contains, run))
-        .collect();
-    match runs.len() {
-        0 => None,
-        1 => runs.pop(),
-        _ => Some(Condition::Group {
-            conjunction: Conjunction::And,
-            members: runs,
-        }),
+    match Condition::ignoring_case("name", Operator::Eq, name.trim()) {
+        Caseless::Exact(condition) | Caseless::Superset(condition) => Some(condition),
+        Caseless::Unnarrowed => None,
     }
 }
 

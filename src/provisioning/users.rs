@@ -22,8 +22,8 @@ use crate::audit::{self, AuditEvent, EventKind};
 use crate::config::DeprovisionPolicy;
 use crate::drupal::document::{roles_relationship, ApiError};
 use crate::drupal::{
-    referenced_terms, CollectionQuery, Condition, DrupalError, DrupalUser, Operator, RoleRef,
-    SortKey, UserPage, UserWrite, DRUPAL_PAGE_CAP,
+    referenced_terms, Caseless, CollectionQuery, Condition, DrupalError, DrupalUser, Operator,
+    RoleRef, SortKey, UserPage, UserWrite, DRUPAL_PAGE_CAP,
 };
 use crate::mapping::{AttributeSource, FieldType, Mapping, MappingError, WritePurpose};
 use crate::scim::caseless;
@@ -142,10 +142,14 @@ impl Provisioner {
     /// deprovisioned earlier and revived is audited as a reactivation).
     async fn create_account(&self, id: &str, write: &UserWrite) -> Result<DrupalUser> {
         let outcome = self.drupal.create_user(write).await;
-        let created = match self.name_clash(outcome, write, None).await {
+        // The account this create makes is no clash of its own: a 500
+        // Drupal gave after saving it is told apart from one its name
+        // index gave for another account.
+        let created = match self.name_clash(outcome, write, Some(id)).await {
             Ok(user) => user,
-            // The answer was lost or garbled: the account may exist.
-            Err(DrupalError::Timeout | DrupalError::Protocol(_)) => {
+            // The answer was lost or garbled, or a gateway's: the account
+            // may exist.
+            Err(e) if e.may_have_been_applied() => {
                 match self.find_lost_create(id).await {
                     Ok(user) => user,
                     Err(e) => {
@@ -158,10 +162,37 @@ impl Provisioner {
                     }
                 }
             }
+            // Drupal failed after its save (a hook, a module): the account
+            // with this create's UUID says whether the create happened.
+            Err(
+                e @ DrupalError::Server {
+                    status: 500 | 503, ..
+                },
+            ) => match self.drupal.get_user(id).await {
+                Ok(Some(user)) => {
+                    tracing::warn!(
+                        id,
+                        status = e.to_string(),
+                        "Drupal answered a create with an error, yet the account was created; it is returned"
+                    );
+                    user
+                }
+                _ => {
+                    audit::record(audited::user_write(None, id, write, None).failed(&e));
+                    return Err(e.into());
+                }
+            },
+            // A name taken, or an e-mail address: Drupal's check of a name
+            // ignores case in ASCII only, so an account SCIM deprovisioned
+            // holding the name in another case beyond ASCII ("ÉMILE" for
+            // "émile") shows as its e-mail address taken.
             Err(DrupalError::Validation(errors))
-                if errors
-                    .iter()
-                    .any(|e| e.pointer.as_deref() == Some("/data/attributes/name")) =>
+                if errors.iter().any(|e| {
+                    matches!(
+                        e.pointer.as_deref(),
+                        Some("/data/attributes/name" | "/data/attributes/mail")
+                    )
+                }) =>
             {
                 // Audited by `revive_deprovisioned` when it writes.
                 match self.revive_deprovisioned(write).await? {
@@ -1179,13 +1210,25 @@ impl Provisioner {
         let Some(name) = write.attributes.get("name").and_then(Value::as_str) else {
             return Ok(None);
         };
+        // Drupal's unique index ignores the name's case in every script,
+        // its filter only in ASCII: the account holding the name in another
+        // case beyond ASCII ("ÉMILE" for "émile") is among the candidates
+        // of a caseless condition, compared here.
+        let filter = match Condition::ignoring_case("name", Operator::Eq, name) {
+            Caseless::Exact(condition) | Caseless::Superset(condition) => condition,
+            Caseless::Unnarrowed => Condition::field("name", Operator::Eq, name),
+        };
         let query = CollectionQuery {
-            filter: Some(Condition::field("name", Operator::Eq, name)),
-            limit: Some(1),
+            filter: Some(filter),
+            limit: Some(DRUPAL_PAGE_CAP),
             ..Default::default()
         };
         let page = self.drupal.list_users(&query).await?;
-        let Some(existing) = page.users.into_iter().next() else {
+        let Some(existing) = page
+            .users
+            .into_iter()
+            .find(|user| user.name().is_some_and(|held| caseless::same(held, name)))
+        else {
             return Ok(None);
         };
         if !self.marker.is_marked(&existing) {

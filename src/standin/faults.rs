@@ -21,6 +21,11 @@ pub(crate) struct Faults {
     failure_status: u16,
     resets: u32,
     malformed: u32,
+    /// Requests handled whose answer is then replaced by an error with
+    /// this status: a proxy's 502 or 504 after Drupal wrote, or Drupal's
+    /// own 500 from a hook after its save.
+    failures_after: u32,
+    failure_after_status: u16,
     /// Paths that fail every time, with their status: a fault that hits
     /// chosen accounts however requests interleave.
     failing_paths: Vec<(String, u16)>,
@@ -43,6 +48,20 @@ impl Faults {
 
     pub(crate) fn malformed_next(&mut self, count: u32) {
         self.malformed = count;
+    }
+
+    pub(crate) fn fail_after_handling_next(&mut self, count: u32, status: u16) {
+        self.failures_after = count;
+        self.failure_after_status = status;
+    }
+
+    /// The status replacing the next answer, after its request is handled.
+    pub(crate) fn take_failure_after(&mut self) -> Option<u16> {
+        if self.failures_after > 0 {
+            self.failures_after -= 1;
+            return Some(self.failure_after_status);
+        }
+        None
     }
 
     pub(crate) fn slow_body_next(&mut self, count: u32, delay: Duration) {

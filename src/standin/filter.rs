@@ -288,10 +288,12 @@ fn compare(cell: &Cell, value: &str) -> Option<Ordering> {
     }
 }
 
+/// Case is ignored in ASCII only, as by Drupal's conditions on SQLite
+/// (`LIKE`, recorded): "Émile" is not "ÉMILE" there, "emile" is "EMILE".
 fn collate(a: &str, b: &str, collation: Collation) -> Ordering {
     match collation {
         Collation::Binary => a.cmp(b),
-        Collation::NoCase => a.to_lowercase().cmp(&b.to_lowercase()),
+        Collation::NoCase => a.to_ascii_lowercase().cmp(&b.to_ascii_lowercase()),
     }
 }
 
@@ -299,7 +301,7 @@ fn like_text(cell: &Cell) -> Option<String> {
     match cell {
         Cell::Null => None,
         Cell::Int(n) => Some(n.to_string()),
-        Cell::Text(s, _) => Some(s.to_lowercase()),
+        Cell::Text(s, _) => Some(s.to_ascii_lowercase()),
     }
 }
 
@@ -309,7 +311,7 @@ fn test(cell: &Cell, op: Operator, values: &[String]) -> bool {
         compare(cell, value).is_some_and(|o| wanted.contains(&o))
     };
     let like = |check: &dyn Fn(&str, &str) -> bool| {
-        like_text(cell).is_some_and(|text| check(&text, &first.to_lowercase()))
+        like_text(cell).is_some_and(|text| check(&text, &first.to_ascii_lowercase()))
     };
     let between = || {
         is(&[Ordering::Greater, Ordering::Equal], first)

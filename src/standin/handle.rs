@@ -139,6 +139,14 @@ impl StandInHandle {
     }
 
     /// Handles the next `count` requests but cuts their response bodies in half.
+    /// The next `count` requests are carried out, and each answered with
+    /// an error of `status` instead of its result.
+    pub fn fail_after_handling_next(&self, count: u32, status: u16) {
+        lock(&self.site)
+            .faults
+            .fail_after_handling_next(count, status);
+    }
+
     pub fn malformed_body_next(&self, count: u32) {
         lock(&self.site).faults.malformed_next(count);
     }

@@ -288,3 +288,36 @@ async fn a_member_add_that_times_out_is_audited_as_unknown() {
     held.until(|| app.roles_of("ines").contains(&"engineering".to_string()))
         .await;
 }
+
+/// Drupal wrote the account, then its answer was an error: a gateway's 502
+/// or 504, or Drupal's own 500 from a hook after the save. The account with
+/// the create's UUID is the answer (201), not a 503 whose retry then meets
+/// a 409, nor a 409 blaming an account "whose name differs only in case"
+/// (the account just created).
+#[tokio::test]
+async fn a_create_drupal_wrote_but_answered_with_an_error_is_found_by_its_uuid() {
+    let app = spawn_app().await;
+    app.log_in().await;
+    for (n, status) in [502u16, 504, 500].into_iter().enumerate() {
+        let name = format!("written{n}");
+        app.drupal.fail_after_handling_next(1, status);
+        let answer = app
+            .post(
+                "/Users",
+                &json!({"userName": name, "emails": [{"value": format!("{name}@example.org")}]}),
+            )
+            .await;
+        assert_eq!(answer.status, 201, "after a {status}: {}", answer.body);
+        assert_eq!(app.drupal_user(&name).unwrap()["id"], answer.body["id"]);
+    }
+    // Not written: the error stands.
+    app.drupal.fail_next(1, 500);
+    let answer = app
+        .post(
+            "/Users",
+            &json!({"userName": "unwritten", "emails": [{"value": "unwritten@example.org"}]}),
+        )
+        .await;
+    answer.assert_scim_error(503, None);
+    assert!(app.drupal_user("unwritten").is_none());
+}

@@ -435,3 +435,49 @@ async fn a_user_name_taken_in_non_ascii_case_is_409_not_503() {
         .await;
     assert_eq!(own.status, 200, "{}", own.body);
 }
+
+/// RFC 7643 gives userName `caseExact: false`, in every script. Drupal on
+/// SQLite ignores case in ASCII only (the stand-in does the same): the
+/// IdP's lookup before a create, and its create after a deprovisioning,
+/// must still find "émile.x" as "ÉMILE.X".
+#[tokio::test]
+async fn user_names_cased_beyond_ascii_are_found_and_revived_in_any_case() {
+    let app = spawn_app().await;
+    let id = app.create_user("émile.X", "emile@example.org").await;
+    for spelling in ["ÉMILE.X", "émile.x", "Émile.X"] {
+        let filter = format!("userName eq \"{spelling}\"");
+        let found = app
+            .get(&format!("/Users?filter={}", url_encode(&filter)))
+            .await;
+        assert_eq!(found.status, 200, "{}", found.body);
+        assert_eq!(found.body["totalResults"], 1, "{spelling}: {}", found.body);
+        assert_eq!(found.body["Resources"][0]["id"], id.as_str());
+    }
+    // A name that only shares the other letters is not a match.
+    let other = app
+        .get(&format!(
+            "/Users?filter={}",
+            url_encode("userName eq \"ÈMILE.X\"")
+        ))
+        .await;
+    assert_eq!(other.body["totalResults"], 0, "{}", other.body);
+
+    assert_eq!(app.delete(&format!("/Users/{id}")).await.status, 204);
+    let again = app
+        .post(
+            "/Users",
+            &json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "ÉMILE.X",
+                "emails": [{"value": "emile@example.org", "primary": true}],
+            }),
+        )
+        .await;
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(
+        again.body["id"],
+        id.as_str(),
+        "the deprovisioned account comes back"
+    );
+    assert_eq!(again.body["active"], true);
+}
