@@ -1,7 +1,17 @@
 //! `/Groups`: RFC 7644 §3.3 create (which links to an exposed Drupal role),
 //! §3.4 read and query, §3.5 replace and modify, §3.6 delete. Members are
 //! read from Drupal only when the answer shows them.
+//!
+//! Versions (RFC 7644 §3.14): a group's version covers its members, which
+//! live on the accounts (one Drupal request per 50 to read), so an answer
+//! that leaves the members out (Entra reads with
+//! `excludedAttributes=members`) carries no `meta.version` and no `ETag`
+//! rather than read them for it. A conditional request (`If-Match` on PUT,
+//! PATCH and DELETE, `If-None-Match` on GET) reads them to learn the
+//! current version, and is answered as on `/Users`: 412 before any write,
+//! or 304.
 
+use actix_web::http::header::{IF_MATCH, IF_NONE_MATCH};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
@@ -10,8 +20,9 @@ use super::by_id::{ById, Id};
 use super::error::ApiError;
 use super::request_log::label;
 use super::{
-    base_url, json_body, list_page, only, projection_of, query_param, scim_json, text_attribute,
-    with_location, with_refs, AppState, ListRequest, Query,
+    base_url, json_body, list_page, not_modified, only, projection_of, query_param, scim_json,
+    scim_resource, text_attribute, version_condition, with_location, with_refs, AppState,
+    ListRequest, Query,
 };
 use crate::provisioning::{GroupQuery, PatchAnswer, ScimGroup};
 use crate::scim::list::ListParams;
@@ -96,10 +107,15 @@ async fn get(
 ) -> Result<HttpResponse, ApiError> {
     label(&req, "get_group", Some(id.clone()));
     let projection = projection_of(&query, state.provisioner.group_schema())?;
-    let group = state
-        .provisioner
-        .get_group(&id, projection.keeps(MEMBERS))
-        .await?;
+    let if_none_match = version_condition(&req, IF_NONE_MATCH)?;
+    // The condition needs the version, and so the members.
+    let members = projection.keeps(MEMBERS) || if_none_match.is_some();
+    let group = state.provisioner.get_group(&id, members).await?;
+    if let (Some(condition), Some(version)) = (&if_none_match, &group.version) {
+        if condition.matches(version) {
+            return Ok(not_modified(version));
+        }
+    }
     Ok(respond_group(
         &req,
         &state,
@@ -138,9 +154,10 @@ async fn replace(
     let resource = parse_resource(&json_body(&body)?, state.provisioner.group_schema())?;
     label(&req, "replace_group", Some(id.clone()));
     let projection = projection_of(&query, state.provisioner.group_schema())?;
+    let if_match = version_condition(&req, IF_MATCH)?;
     let group = state
         .provisioner
-        .replace_group(&id, resource, projection.keeps(MEMBERS))
+        .replace_group(&id, resource, projection.keeps(MEMBERS), if_match.as_ref())
         .await?;
     Ok(respond_group(
         &req,
@@ -164,6 +181,7 @@ async fn patch(
     let request = PatchRequest::from_json(&json_body(&body)?)?;
     label(&req, "patch_group", Some(id.clone()));
     let projection = projection_of(&query, state.provisioner.group_schema())?;
+    let if_match = version_condition(&req, IF_MATCH)?;
     let asked = query_param(&query, "attributes").is_some()
         || query_param(&query, "excludedAttributes").is_some();
     let answer = match asked {
@@ -172,7 +190,11 @@ async fn patch(
         },
         false => PatchAnswer::Whole,
     };
-    match state.provisioner.patch_group(&id, &request, answer).await? {
+    match state
+        .provisioner
+        .patch_group(&id, &request, answer, if_match.as_ref())
+        .await?
+    {
         Some(group) => Ok(respond_group(
             &req,
             &state,
@@ -190,7 +212,11 @@ async fn delete(
     id: Id,
 ) -> Result<HttpResponse, ApiError> {
     label(&req, "delete_group", Some(id.clone()));
-    state.provisioner.delete_group(&id).await?;
+    let if_match = version_condition(&req, IF_MATCH)?;
+    state
+        .provisioner
+        .delete_group(&id, if_match.as_ref())
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -201,8 +227,13 @@ fn respond_group(
     group: ScimGroup,
     projection: &Projection,
 ) -> HttpResponse {
+    let version = group.version.clone();
     let body = render(group, &base_url(req, state), projection);
-    scim_json(status, &body)
+    match version {
+        Some(version) => scim_resource(status, &body, &version),
+        // The members were not read: no version to show (see above).
+        None => scim_json(status, &body),
+    }
 }
 
 /// The group as SCIM JSON: `meta.location` and the members' `$ref` added,

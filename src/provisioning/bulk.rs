@@ -97,6 +97,15 @@ impl Target<'_> {
             .ok_or_else(|| ScimError::invalid_syntax("the operation needs data"))
     }
 
+    /// The operation's `version`, the `If-Match` of its write.
+    fn if_match(&self) -> Result<Option<VersionCondition>, ScimError> {
+        self.operation
+            .version
+            .as_deref()
+            .map(VersionCondition::parse)
+            .transpose()
+    }
+
     /// The id in the path, which every method but POST needs.
     fn id(&self) -> Result<String, ScimError> {
         self.id.clone().ok_or_else(|| {
@@ -262,12 +271,7 @@ impl Provisioner {
         &self,
         target: &Target<'_>,
     ) -> Result<(String, BulkSuccess), ProvisioningError> {
-        let if_match = target
-            .operation
-            .version
-            .as_deref()
-            .map(VersionCondition::parse)
-            .transpose()?;
+        let if_match = target.if_match()?;
         let if_match = if_match.as_ref();
         match target.operation.method {
             BulkMethod::Post => {
@@ -296,13 +300,16 @@ impl Provisioner {
         }
     }
 
-    /// As on `/Groups`: a group has no version (a Drupal role keeps no
-    /// `changed`), so `version` is not checked, and members are not read
-    /// back (the bulk response shows no resource).
+    /// As on `/Groups`: `version` is checked as `If-Match` (reading the
+    /// members, which a group's version covers), and members are not read
+    /// back, so the response names no version (the bulk response shows no
+    /// resource).
     async fn dispatch_group(
         &self,
         target: &Target<'_>,
     ) -> Result<(String, BulkSuccess), ProvisioningError> {
+        let if_match = target.if_match()?;
+        let if_match = if_match.as_ref();
         match target.operation.method {
             BulkMethod::Post => {
                 target.no_id()?;
@@ -313,18 +320,19 @@ impl Provisioner {
             BulkMethod::Put => {
                 let id = target.id()?;
                 let resource = parse_resource(target.data()?, self.group_schema())?;
-                self.replace_group(&id, resource, false).await?;
+                self.replace_group(&id, resource, false, if_match).await?;
                 Ok((id, success(200, None)))
             }
             BulkMethod::Patch => {
                 let id = target.id()?;
                 let patch = PatchRequest::from_json(target.data()?)?;
-                self.patch_group(&id, &patch, PatchAnswer::Nothing).await?;
+                self.patch_group(&id, &patch, PatchAnswer::Nothing, if_match)
+                    .await?;
                 Ok((id, success(204, None)))
             }
             BulkMethod::Delete => {
                 let id = target.id()?;
-                self.delete_group(&id).await?;
+                self.delete_group(&id, if_match).await?;
                 Ok((id, success(204, None)))
             }
         }

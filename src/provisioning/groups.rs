@@ -21,6 +21,7 @@ use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::SortOrder;
 use crate::scim::members::{member_ids, GroupPatch, MembershipChange};
 use crate::scim::patch::PatchRequest;
+use crate::scim::version::{require_match, VersionCondition};
 use crate::untrusted::quote;
 
 type Result<T> = std::result::Result<T, ProvisioningError>;
@@ -176,6 +177,30 @@ impl Provisioner {
         }
     }
 
+    /// `If-Match` of a write to the group: its current version needs its
+    /// members, read only for a condition that names versions (`*` matches
+    /// any group found). Checked before anything is written.
+    async fn check_group_version(
+        &self,
+        found: &Found,
+        if_match: Option<&VersionCondition>,
+    ) -> Result<()> {
+        let Some(condition @ VersionCondition::OneOf(_)) = if_match else {
+            return Ok(());
+        };
+        let current = match found {
+            Found::Role(_, group) => self.render_group_with(group, true).await?,
+            Found::Term(term) => self.render_term_with(term, true).await?,
+        };
+        let version = current.version.unwrap_or_default();
+        Ok(require_match(
+            Some(condition),
+            "group",
+            &current.id,
+            &version,
+        )?)
+    }
+
     async fn render_term_with(&self, term: &DrupalTerm, members: bool) -> Result<ScimGroup> {
         let members = match members {
             true => Some(self.term_members(term).await?),
@@ -239,9 +264,12 @@ impl Provisioner {
         id: &str,
         resource: Map<String, Value>,
         members: bool,
+        if_match: Option<&VersionCondition>,
     ) -> Result<ScimGroup> {
         self.know_own_account().await?;
-        let (catalog, group) = match self.find_any_group(id).await? {
+        let found = self.find_any_group(id).await?;
+        self.check_group_version(&found, if_match).await?;
+        let (catalog, group) = match found {
             Found::Role(catalog, group) => (catalog, group),
             Found::Term(term) => {
                 let name = display_name(&resource)?;
@@ -286,10 +314,13 @@ impl Provisioner {
         id: &str,
         request: &PatchRequest,
         answer: PatchAnswer,
+        if_match: Option<&VersionCondition>,
     ) -> Result<Option<ScimGroup>> {
         self.know_own_account().await?;
         let patch = GroupPatch::from_request(request, &self.group_schema)?;
-        let (catalog, group) = match self.find_any_group(id).await? {
+        let found = self.find_any_group(id).await?;
+        self.check_group_version(&found, if_match).await?;
+        let (catalog, group) = match found {
             Found::Role(catalog, group) => (catalog, group),
             Found::Term(term) => return self.patch_term_group(term, patch, answer).await,
         };
@@ -331,9 +362,11 @@ impl Provisioner {
 
     /// DELETE takes the role from every holder; the role stays in Drupal
     /// (JSON:API cannot delete it), so the group is still listed, empty.
-    pub async fn delete_group(&self, id: &str) -> Result<()> {
+    pub async fn delete_group(&self, id: &str, if_match: Option<&VersionCondition>) -> Result<()> {
         self.know_own_account().await?;
-        let (catalog, group) = match self.find_any_group(id).await? {
+        let found = self.find_any_group(id).await?;
+        self.check_group_version(&found, if_match).await?;
+        let (catalog, group) = match found {
             Found::Role(catalog, group) => (catalog, group),
             Found::Term(term) => return self.delete_term_group(&term).await,
         };

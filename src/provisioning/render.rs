@@ -352,6 +352,49 @@ mod tests {
 pub struct ScimGroup {
     pub id: String,
     pub resource: Map<String, Value>,
+    /// [`group_version`], also in `meta.version`; `None` when the members
+    /// were not read (a group's version covers them, and reading a large
+    /// group's members costs a Drupal request per 50 of them).
+    pub version: Option<String>,
+}
+
+/// A group's version (RFC 7644 §3.14): `W/"<digest>"`, FNV-1a of what the
+/// group shows, `displayName`, `externalId` and the members' ids sorted.
+/// Neither a role nor a term records a change of its members (they are
+/// the accounts' references), so the version is made from what is shown
+/// rather than from a stamp of Drupal's: any change of the three is a new
+/// version, and the same group read twice has the same one, whatever
+/// order Drupal lists its members in.
+pub(super) fn group_version(
+    display_name: &str,
+    external_id: Option<&str>,
+    members: &[&str],
+) -> String {
+    let mut sorted = members.to_vec();
+    sorted.sort_unstable();
+    // The JSON text of the three, hashed as it is written: unambiguous
+    // whatever characters the name holds.
+    let mut digest = Fnv1a::default();
+    let _ = serde_json::to_writer(&mut digest, &(display_name, external_id, sorted));
+    format!("W/\"{:016x}\"", digest.0)
+}
+
+/// `meta` of a group: `resourceType`, then `extra` (stamps), then `version`
+/// when the members were read; the version is returned too.
+pub(super) fn group_meta(
+    display_name: &str,
+    external_id: Option<&str>,
+    members: Option<&[&str]>,
+    mut extra: Map<String, Value>,
+) -> (Value, Option<String>) {
+    let mut meta = Map::new();
+    meta.insert("resourceType".into(), json!("Group"));
+    meta.append(&mut extra);
+    let version = members.map(|ids| group_version(display_name, external_id, ids));
+    if let Some(version) = &version {
+        meta.insert("version".into(), json!(version));
+    }
+    (Value::Object(meta), version)
 }
 
 /// A group's `members` as RFC 7643 §8.7.1 defines them: `value` (the
@@ -371,7 +414,8 @@ pub fn member_ids(members: &[DrupalUser]) -> Vec<&str> {
     members.iter().map(|u| u.id.as_str()).collect()
 }
 
-/// `members` is `None` when the client left them out (they were not read).
+/// `members` is `None` when the client left them out (they were not read);
+/// the group then has no version.
 pub fn render_group(group: &ExposedGroup, members: Option<&[&str]>) -> ScimGroup {
     let mut resource = Map::new();
     resource.insert("schemas".into(), json!([GROUP_URN]));
@@ -380,9 +424,11 @@ pub fn render_group(group: &ExposedGroup, members: Option<&[&str]>) -> ScimGroup
     if let Some(members) = members {
         resource.insert("members".into(), render_members(members.iter().copied()));
     }
-    resource.insert("meta".into(), json!({"resourceType": "Group"}));
+    let (meta, version) = group_meta(&group.display_name, None, members, Map::new());
+    resource.insert("meta".into(), meta);
     ScimGroup {
         id: group.id.clone(),
         resource,
+        version,
     }
 }

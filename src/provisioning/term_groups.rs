@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::stream::{self, StreamExt};
 use reqwest::Method;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Map};
 use uuid::Uuid;
 
 use super::audited;
@@ -31,7 +31,7 @@ use super::membership::{
     normalized, resulting_members, triage, MemberAction, MemberFailure, MemberProblem,
     MembershipFailures, Triage,
 };
-use super::render::render_members;
+use super::render::{group_meta, render_members};
 use super::roles::RoleCatalog;
 use super::{Provisioner, ProvisioningError};
 use crate::audit::{self, AuditEvent, EventKind};
@@ -115,38 +115,24 @@ pub(super) fn render_term_group(
     if let Some(members) = members {
         resource.insert("members".into(), render_members(members.iter().copied()));
     }
-    let mut meta = Map::new();
-    meta.insert("resourceType".into(), json!("Group"));
+    let mut stamps = Map::new();
     // Terms have no `created`; JSON:API writes keep the first revision,
     // whose `revision_created` is the creation time (recorded 300, 340).
     if let Some(created) = term.created.as_ref().or(term.changed.as_ref()) {
-        meta.insert("created".into(), json!(created));
+        stamps.insert("created".into(), json!(created));
     }
     if let Some(changed) = &term.changed {
-        meta.insert("lastModified".into(), json!(changed));
+        stamps.insert("lastModified".into(), json!(changed));
     }
-    meta.insert("version".into(), json!(term_version(term)));
-    resource.insert("meta".into(), Value::Object(meta));
+    // The version covers the members, which live on the accounts and not
+    // on the term: without them read, there is none.
+    let (meta, version) = group_meta(&term.name, term.external_id.as_deref(), members, stamps);
+    resource.insert("meta".into(), meta);
     super::render::ScimGroup {
         id: term.id.clone(),
         resource,
+        version,
     }
-}
-
-/// `W/"<fnv1a of changed, name, external id>"`.
-fn term_version(term: &DrupalTerm) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let text = format!(
-        "{}\u{0}{}\u{0}{}",
-        term.changed.as_deref().unwrap_or_default(),
-        term.name,
-        term.external_id.as_deref().unwrap_or_default()
-    );
-    for byte in text.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("W/\"{hash:016x}\"")
 }
 
 /// Roles a group grants, as role UUIDs, with the escalation guard applied:
@@ -1311,7 +1297,7 @@ mod tests {
     }
 
     #[test]
-    fn the_version_changes_with_the_name() {
+    fn the_version_changes_with_the_name_the_external_id_and_the_members() {
         let term = DrupalTerm {
             id: "x".into(),
             tid: None,
@@ -1321,10 +1307,30 @@ mod tests {
             created: None,
             changed: Some("2026-01-01T00:00:00+00:00".into()),
         };
+        let version = |term: &DrupalTerm, members: Option<&[&str]>| {
+            let group = render_term_group(term, members);
+            assert_eq!(
+                group.resource["meta"].get("version"),
+                group.version.as_ref().map(|v| json!(v)).as_ref()
+            );
+            group.version
+        };
         let renamed = DrupalTerm {
             name: "b".into(),
             ..term.clone()
         };
-        assert_ne!(term_version(&term), term_version(&renamed));
+        let external = DrupalTerm {
+            external_id: Some("e".into()),
+            ..term.clone()
+        };
+        let base = version(&term, Some(&["u1", "u2"]));
+        assert!(base.as_ref().is_some_and(|v| v.starts_with("W/\"")));
+        assert_ne!(base, version(&renamed, Some(&["u1", "u2"])));
+        assert_ne!(base, version(&external, Some(&["u1", "u2"])));
+        assert_ne!(base, version(&term, Some(&["u1"])));
+        // Drupal's order of the members is no change.
+        assert_eq!(base, version(&term, Some(&["u2", "u1"])));
+        // Members not read: no version.
+        assert_eq!(version(&term, None), None);
     }
 }

@@ -32,7 +32,7 @@ use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::SortOrder;
 use crate::scim::patch::{apply_patch, PatchRequest};
 use crate::scim::projection::Projection;
-use crate::scim::version::VersionCondition;
+use crate::scim::version::{require_match, VersionCondition};
 
 type Result<T> = std::result::Result<T, ProvisioningError>;
 
@@ -1368,16 +1368,12 @@ fn ruled_roles(
 /// `If-Match` (RFC 7644 §3.14): a write based on an older version of the
 /// user is refused before anything is written.
 fn ensure_version(current: &ScimUser, if_match: Option<&VersionCondition>) -> Result<()> {
-    match if_match {
-        Some(condition) if !condition.matches(&current.version) => {
-            Err(ScimError::precondition_failed(format!(
-                "The user {} has changed since the version named in If-Match; its current version is {}. Read it again and retry.",
-                current.id, current.version
-            ))
-            .into())
-        }
-        _ => Ok(()),
-    }
+    Ok(require_match(
+        if_match,
+        "user",
+        &current.id,
+        &current.version,
+    )?)
 }
 
 /// `desired` entries whose value differs from `current` (null = absent).

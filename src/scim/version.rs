@@ -60,6 +60,23 @@ impl VersionCondition {
     }
 }
 
+/// `If-Match` (RFC 7644 §3.14) of a write to the `kind` (`user`, `group`)
+/// `id`, whose version is `current`: a write based on an older version is
+/// refused with 412 before anything is written. No condition passes.
+pub fn require_match(
+    if_match: Option<&VersionCondition>,
+    kind: &str,
+    id: &str,
+    current: &str,
+) -> Result<(), ScimError> {
+    match if_match {
+        Some(condition) if !condition.matches(current) => Err(ScimError::precondition_failed(format!(
+            "The {kind} {id} has changed since the version named in If-Match; its current version is {current}. Read it again and retry."
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The opaque part of an entity tag: `W/"abc"` → `abc`.
 fn opaque(tag: &str) -> &str {
     let tag = tag.trim();
@@ -110,6 +127,19 @@ mod tests {
             condition,
             VersionCondition::OneOf(vec!["a,b".into(), "c".into()])
         );
+    }
+
+    #[test]
+    fn a_stale_if_match_is_412_naming_the_current_version() {
+        let stale = VersionCondition::parse(r#"W/"old""#).unwrap();
+        let e = require_match(Some(&stale), "group", "g1", VERSION).unwrap_err();
+        assert_eq!(e.status, 412);
+        assert!(e.detail.contains("group g1"), "{}", e.detail);
+        assert!(e.detail.contains(VERSION), "{}", e.detail);
+        let current = VersionCondition::parse(VERSION).unwrap();
+        assert!(require_match(Some(&current), "group", "g1", VERSION).is_ok());
+        assert!(require_match(Some(&VersionCondition::Any), "group", "g1", VERSION).is_ok());
+        assert!(require_match(None, "group", "g1", VERSION).is_ok());
     }
 
     #[test]

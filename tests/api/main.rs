@@ -22,6 +22,7 @@ mod flows;
 mod forwarded;
 mod framework_errors;
 mod fuzz;
+mod group_etags;
 mod groups;
 mod hardening;
 mod helpers;

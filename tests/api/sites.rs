@@ -1046,3 +1046,91 @@ fn calls(metrics: &str, site: &str, outcome: &str) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// Group versions below a site: the `ETag` of a site's group, `If-Match`
+/// and `If-None-Match` checked against that site's Drupal.
+#[tokio::test]
+async fn group_versions_are_checked_below_a_site() {
+    let sites = Sites::start(&["physics", "chem-2"], &[]).await;
+    let token = sites.site("physics").token.clone();
+    let created = sites.create_user("physics", &token, "ada").await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let ada = created.body["id"].as_str().unwrap().to_string();
+    let groups = sites.get("physics", "/Groups").await;
+    let group = groups.body["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/Groups/{group}");
+    let call =
+        |method: reqwest::Method, headers: Vec<(&'static str, String)>, body: Option<Value>| {
+            let (sites, token, path) = (&sites, token.clone(), path.clone());
+            async move {
+                let mut request = sites
+                    .client
+                    .request(method, sites.url("physics", &path))
+                    .bearer_auth(token);
+                for (name, value) in headers {
+                    request = request.header(name, value);
+                }
+                if let Some(body) = body {
+                    request = request
+                        .header("Content-Type", SCIM_JSON)
+                        .body(body.to_string());
+                }
+                read(request.send().await.expect("bridge answers")).await
+            }
+        };
+    let read_group = call(reqwest::Method::GET, vec![], None).await;
+    assert_eq!(read_group.status, 200, "{}", read_group.body);
+    let old = read_group.body["meta"]["version"]
+        .as_str()
+        .expect("a version")
+        .to_string();
+    assert_eq!(read_group.header("etag"), Some(old.as_str()));
+
+    let add = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": ada}]}]});
+    let added = call(
+        reqwest::Method::PATCH,
+        vec![("If-Match", old.clone())],
+        Some(add.clone()),
+    )
+    .await;
+    assert!(matches!(added.status, 200 | 204), "{}", added.body);
+    let held = sites.site("physics").drupal.user_by_name("ada").unwrap();
+    assert!(held.roles().contains(&"editor".to_string()));
+
+    sites.site("physics").drupal.clear_requests();
+    let stale = call(
+        reqwest::Method::DELETE,
+        vec![("If-Match", old.clone())],
+        None,
+    )
+    .await;
+    stale.assert_scim_error(412, None);
+    let writes: Vec<String> = sites
+        .site("physics")
+        .drupal
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET" && r.path != "/user/login")
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(writes, Vec::<String>::new());
+
+    let current = call(reqwest::Method::GET, vec![], None).await;
+    let version = current.body["meta"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(version, old);
+    let cached = call(
+        reqwest::Method::GET,
+        vec![("If-None-Match", version.clone())],
+        None,
+    )
+    .await;
+    assert_eq!(cached.status, 304, "{}", cached.body);
+    assert_eq!(cached.header("etag"), Some(version.as_str()));
+}
