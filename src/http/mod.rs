@@ -216,18 +216,24 @@ fn text_attribute(resource: &Map<String, Value>, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// `If-Match` / `If-None-Match`, when the client sent one.
+/// `If-Match` / `If-None-Match`, when the client sent one. Every line of
+/// the header counts: repeated field lines are one comma-separated list
+/// (RFC 9110 §5.3), so `If-Match: W/"a"` then `If-Match: W/"b"` means
+/// `W/"a", W/"b"`, not just the first.
 fn version_condition(
     req: &HttpRequest,
     header: HeaderName,
 ) -> Result<Option<VersionCondition>, ApiError> {
-    let Some(value) = req.headers().get(&header) else {
+    let mut lines = Vec::new();
+    for value in req.headers().get_all(&header) {
+        lines.push(value.to_str().map_err(|_| {
+            ScimError::bad_request(format!("the {header} header is not readable text"))
+        })?);
+    }
+    if lines.is_empty() {
         return Ok(None);
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| ScimError::bad_request(format!("the {header} header is not readable text")))?;
-    Ok(Some(VersionCondition::parse(text)?))
+    }
+    Ok(Some(VersionCondition::parse(&lines.join(", "))?))
 }
 
 /// 304: the client's copy (`If-None-Match`) is current.
