@@ -190,6 +190,8 @@ impl Application {
             App::new()
                 .wrap(middleware::from_fn(http::body_deadline))
                 .wrap(middleware::from_fn(http::log_requests))
+                // Outermost: a request after a closing answer runs nothing.
+                .wrap(middleware::from_fn(http::refuse_after_close))
                 .app_data(data.clone())
                 .app_data(deadline.clone())
                 .app_data(metrics_data.clone())

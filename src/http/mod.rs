@@ -6,6 +6,7 @@ mod bulk;
 mod by_id;
 pub mod caller;
 pub mod clients;
+mod closing;
 mod deadline;
 mod discovery;
 pub mod error;
@@ -105,6 +106,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize, multi_site
 
 /// The request-log middleware, wrapped around the whole app by startup.
 pub use request_log::log_requests;
+
+/// Refuses requests pipelined after an answer that closed the connection;
+/// wrapped around the whole app, outermost, by startup.
+pub use closing::refuse_after_close;
 
 /// The request-body deadline, wrapped around the whole app by startup,
 /// which also provides its `BodyDeadline`.

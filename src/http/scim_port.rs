@@ -59,12 +59,15 @@ where
             let stopping = stopping.clone();
             let http = HttpService::build()
                 // The address each connection came to, for a base URL
-                // when the request names no usable Host (forwarded.rs).
+                // when the request names no usable Host (forwarded.rs),
+                // and whether an answer closed it (closing.rs).
                 .on_connect_ext(
                     |io: &ScimErrors<tokio::net::TcpStream>, ext: &mut actix_http::Extensions| {
                         if let Ok(addr) = io.get_ref().local_addr() {
                             ext.insert(super::forwarded::LocalAddr(addr));
                         }
+                        // Set once an answer closes the connection.
+                        ext.insert(super::closing::Closing::new(io.closed()));
                     },
                 )
                 .graceful_shutdown_signal(move || {

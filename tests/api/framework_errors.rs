@@ -135,3 +135,78 @@ async fn a_refused_request_whose_body_never_comes_is_closed() {
         assert_scim_error(&String::from_utf8_lossy(&answer), 401);
     }
 }
+
+/// A complete, authenticated request creating the user `name`.
+fn create_request(addr: &str, name: &str) -> String {
+    let body = format!(r#"{{"userName":"{name}","emails":[{{"value":"{name}@example.org"}}]}}"#);
+    format!(
+        "POST /scim/v2/Users HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// How many answers `answer` holds.
+fn answers(answer: &str) -> usize {
+    answer.matches("HTTP/1.").count()
+}
+
+/// RFC 9112 §9.6: once an answer said `Connection: close` (the request
+/// asked for it, it was HTTP/1.0 without keep-alive, or the bridge closes
+/// after an error), a request pipelined behind it is not carried out.
+#[tokio::test]
+async fn nothing_pipelined_after_an_answer_that_closes_the_connection_is_carried_out() {
+    let app = spawn_app().await;
+    let addr = address(&app.base);
+    let bad_json = "{not json";
+    let first = [
+        format!("GET /scim/v2/ServiceProviderConfig HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"),
+        format!("POST /scim/v2/Users HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n{bad_json}", bad_json.len()),
+        format!("POST /scim/v2/Users HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n{bad_json}", bad_json.len()),
+        format!("GET /scim/v2/ServiceProviderConfig HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"),
+    ];
+    for (i, first) in first.iter().enumerate() {
+        let name = format!("pipelined{i}");
+        let before = app.drupal.request_count();
+        let answer = raw(
+            &addr,
+            format!("{first}{}", create_request(&addr, &name)).as_bytes(),
+        )
+        .await;
+        assert_eq!(answers(&answer), 1, "{first}: {answer}");
+        assert!(!answer.contains(&name), "{answer}");
+        assert!(app.drupal_user(&name).is_none(), "{first}: created");
+        assert_eq!(app.drupal.request_count(), before, "{first}");
+    }
+}
+
+#[tokio::test]
+async fn requests_pipelined_on_a_kept_alive_connection_are_all_carried_out() {
+    let app = spawn_app().await;
+    let addr = address(&app.base);
+    let get = format!("GET /scim/v2/ServiceProviderConfig HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
+    // Not `Connection: close`: the codec would put it on the answer
+    // before, which then ends the connection.
+    let last = format!("GET /scim/v2/Users?filter=userName%20eq%20%22piped%22 HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(format!("{get}{}{last}", create_request(&addr, "piped")).as_bytes())
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        while !answer.contains("\"totalResults\"") || !answer.ends_with('}') {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "{answer}");
+    assert_eq!(answers(&answer), 3, "{answer}");
+    assert!(answer.contains("HTTP/1.1 201 Created"), "{answer}");
+    assert!(app.drupal_user("piped").is_some());
+    assert!(answer.contains(r#""totalResults":1"#), "{answer}");
+}
