@@ -95,6 +95,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize, multi_site
                 .configure(groups::routes)
                 .configure(bulk::routes)
                 .configure(discovery::routes)
+                .service(web::resource("/Me").to(me_not_implemented))
                 .service(
                     web::resource("/.search")
                         .post(search_across_types)
@@ -149,6 +150,17 @@ async fn search_across_types(req: HttpRequest) -> Result<HttpResponse, ApiError>
     request_log::label(&req, "search_all_types", None);
     Err(ScimError::not_implemented(
         "Searching every resource type at once is not supported: POST to /Users/.search or /Groups/.search instead.",
+    )
+    .into())
+}
+
+/// RFC 7644 §3.11: a service provider without `/Me` SHOULD answer 501.
+/// The bridge authenticates identity providers, not people: no caller is
+/// a user it could stand for.
+async fn me_not_implemented(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    request_log::label(&req, "me", None);
+    Err(ScimError::not_implemented(
+        "/Me is not supported: this bridge authenticates identity providers, not users, so no authenticated subject is a user it could name. Use /Users/{id} instead.",
     )
     .into())
 }

@@ -233,3 +233,31 @@ async fn a_request_body_with_a_content_encoding_is_415() {
         .unwrap();
     assert_eq!(read(response).await.status, 201);
 }
+
+/// RFC 7644 §3.11: without /Me, 501, after authentication as everywhere.
+#[tokio::test]
+async fn me_is_not_implemented_and_still_needs_a_token() {
+    let app = spawn_app().await;
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::POST,
+        reqwest::Method::PUT,
+        reqwest::Method::PATCH,
+        reqwest::Method::DELETE,
+    ] {
+        let answer = app.request(method.clone(), "/Me", None).await;
+        answer.assert_scim_error(501, None);
+        assert!(
+            answer.body["detail"].as_str().unwrap().contains("/Me"),
+            "{}",
+            answer.body
+        );
+        let response = app
+            .client
+            .request(method, format!("{}/Me", app.base))
+            .send()
+            .await
+            .unwrap();
+        read(response).await.assert_scim_error(401, None);
+    }
+}
