@@ -48,14 +48,35 @@ static TEXT: AtomicBool = AtomicBool::new(false);
 const SHOWN_PATH_CHARS: usize = 160;
 
 /// A Drupal path as a log shows it: in the text format decoded
-/// (`filter[g0][group]` rather than `filter%5Bg0%5D%5Bgroup%5D`) and cut to
-/// a readable length; in JSON whole, as sent, for machines.
+/// (`filter[g0][group]` rather than `filter%5Bg0%5D%5Bgroup%5D`), cut to
+/// a readable length and quoted; in JSON whole, as sent, for machines.
+///
+/// Quoted because decoding brings back what a client put in a filter
+/// value (a userName): spaces, `=` and quotes, which written bare in a
+/// `key=value` line would read as fields of the bridge's own
+/// (`outcome="ok" status=201`). Inside the quotes, quotes and
+/// backslashes are escaped.
 pub fn shown_path(path: &str) -> Cow<'_, str> {
     if TEXT.load(Ordering::Relaxed) {
-        Cow::Owned(readable(path, SHOWN_PATH_CHARS))
+        Cow::Owned(quoted(&readable(path, SHOWN_PATH_CHARS)))
     } else {
         Cow::Borrowed(path)
     }
+}
+
+/// `text` between double quotes, its quotes and backslashes escaped (the
+/// rest is left to `untrusted::escape_line`, which the writer applies).
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 fn readable(path: &str, limit: usize) -> String {
@@ -153,5 +174,27 @@ mod tests {
         );
         let cut = readable(path, 20);
         assert_eq!(cut, "/jsonapi/user/user?f… (33 more characters)");
+    }
+
+    #[test]
+    fn a_value_in_a_drupal_path_cannot_pass_for_fields_of_the_text_log() {
+        let forged = r#"q outcome="ok" user="admin" status=201 \"#;
+        let path = format!(
+            "/jsonapi/user/user?filter%5Bname%5D%5Bvalue%5D={}&page%5Blimit%5D=2",
+            forged.replace(' ', "%20").replace('"', "%22")
+        );
+        let shown = quoted(&readable(&path, 200));
+        assert_eq!(
+            shown,
+            r#""/jsonapi/user/user?filter[name][value]=q outcome=\"ok\" user=\"admin\" status=201 \\&page[limit]=2""#
+        );
+        // Within the quotes, every quote is escaped: the value ends where
+        // the path does.
+        let inner = &shown[1..shown.len() - 1];
+        let mut escaped = false;
+        for c in inner.chars() {
+            assert!(escaped || c != '"', "{shown}");
+            escaped = !escaped && c == '\\';
+        }
     }
 }
