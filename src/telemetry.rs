@@ -22,8 +22,8 @@ pub fn init<W>(format: LogFormat, writer: W, default_level: &str) -> Result<(), 
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(default_filter(default_level)));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(OneLinePerRecord(writer))
@@ -39,6 +39,23 @@ where
             .try_init(),
     };
     result.map_err(|e| e.to_string())
+}
+
+/// Events kept out of the default filter. actix-http logs every request
+/// it cannot parse at ERROR ("stream error: request parse error"), so any
+/// caller could fill the error log, and an operator's alerts, with
+/// garbage. The bridge answers those requests itself (a SCIM 400,
+/// `http::framework_errors`) and counts them in
+/// `scim_bridge_http_requests_refused_total`. That target's other events
+/// concern single connections, which the metric and the client's answer
+/// cover. An operator's `RUST_LOG` replaces the default filter whole,
+/// this directive included.
+const QUIET_TARGETS: &str = "actix_http::h1::dispatcher=off";
+
+/// The filter used when `RUST_LOG` is not set: `default_level` for every
+/// target but [`QUIET_TARGETS`].
+pub fn default_filter(default_level: &str) -> String {
+    format!("{default_level},{QUIET_TARGETS}")
 }
 
 /// Whether logs go out as text for people (set by `init`).
@@ -164,6 +181,22 @@ impl<'a> MakeWriter<'a> for CapturedLogs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_codecs_parse_errors_are_kept_out_of_the_default_log() {
+        let filter = default_filter("info");
+        assert!(filter.starts_with("info,"), "{filter}");
+        assert!(
+            filter
+                .split(',')
+                .any(|d| d == "actix_http::h1::dispatcher=off"),
+            "{filter}"
+        );
+        // A valid filter, whatever the level.
+        for level in ["info", "off", "debug"] {
+            assert!(EnvFilter::try_new(default_filter(level)).is_ok(), "{level}");
+        }
+    }
 
     #[test]
     fn a_drupal_path_is_decoded_and_cut_for_people() {

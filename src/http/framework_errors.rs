@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::error::SCIM_CONTENT_TYPE;
@@ -61,6 +62,8 @@ pub struct ScimErrors<IO> {
     /// the connection's `closing::Closing`, so that no request after it
     /// runs.
     closed: Arc<AtomicBool>,
+    /// Counts the codec's refusals, when given.
+    refused: Option<Counter>,
 }
 
 #[derive(Debug)]
@@ -86,7 +89,15 @@ impl<IO> ScimErrors<IO> {
             ended: false,
             reader: None,
             closed: Arc::default(),
+            refused: None,
         }
+    }
+
+    /// Counts each answer of the codec's own (a refused request) in
+    /// `refused`.
+    pub fn counting(mut self, refused: Counter) -> ScimErrors<IO> {
+        self.refused = Some(refused);
+        self
     }
 
     /// Whether an answer saying `Connection: close` was written (its head).
@@ -198,6 +209,11 @@ impl<IO> ScimErrors<IO> {
                     let consumed = end - before;
                     let next = match response {
                         Some(response) => {
+                            if response.is_framework_error() && response.head_of.is_none() {
+                                if let Some(refused) = &self.refused {
+                                    refused.inc();
+                                }
+                            }
                             match response.rewritten(&head[..end]) {
                                 Some(scim) => self.pending.extend_from_slice(&scim),
                                 None => self.pending.extend_from_slice(&head[..end]),
@@ -541,6 +557,19 @@ mod tests {
             assert!(rest.starts_with("HTTP/1.1 400"), "{out}");
             assert!(rest.contains("application/scim+json"), "{out}");
         }
+    }
+
+    #[test]
+    fn the_codecs_refusals_are_counted_and_nothing_else() {
+        let refused = Counter::default();
+        let mut watcher = ScimErrors::new(()).counting(refused.clone());
+        watcher.transform(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+        watcher.transform(
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\ncontent-type: application/scim+json\r\n\r\n",
+        );
+        assert_eq!(refused.get(), 0);
+        watcher.transform(EMPTY_400);
+        assert_eq!(refused.get(), 1);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::helpers::{spawn_app, TOKEN};
+use super::helpers::{captured_logs, spawn_app, TOKEN};
 
 /// Sends raw bytes, reads the answer until the bridge closes.
 async fn raw(addr: &str, request: &[u8]) -> String {
@@ -209,4 +209,31 @@ async fn requests_pipelined_on_a_kept_alive_connection_are_all_carried_out() {
     assert!(answer.contains("HTTP/1.1 201 Created"), "{answer}");
     assert!(app.drupal_user("piped").is_some());
     assert!(answer.contains(r#""totalResults":1"#), "{answer}");
+}
+
+/// A request the codec cannot parse is answered and counted, and writes
+/// nothing at ERROR: any caller could otherwise fill the error log.
+#[tokio::test]
+async fn a_request_the_codec_refuses_is_counted_not_logged_as_an_error() {
+    let logs = captured_logs();
+    let app = super::monitoring::monitored("").await;
+    let addr = address(&app.base);
+    let bad = format!("GET /scim/v2/Users HTTP/1.1\r\nHost: {addr}\r\nX-Bad: a\u{1}b\r\n\r\n");
+    assert_scim_error(&raw(&addr, bad.as_bytes()).await, 400);
+    let metrics = reqwest::get(format!("{}/metrics", app.monitor.as_ref().unwrap()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        super::monitoring::value(&metrics, "scim_bridge_http_requests_refused_total"),
+        1.0,
+        "{metrics}"
+    );
+    // An operator's RUST_LOG replaces the default filter.
+    if std::env::var_os("RUST_LOG").is_none() {
+        let text = logs.contents();
+        assert!(!text.contains("request parse error"), "{text}");
+    }
 }
