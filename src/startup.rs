@@ -186,10 +186,13 @@ impl Application {
         let audit_data = web::Data::from(audit.clone());
         let readiness_data = web::Data::from(readiness);
         let deadline = web::Data::new(http::BodyDeadline(settings.server.body_timeout));
-        let server = http::scim_port::serve(listener, &settings.server, move || {
+        let refused = metrics.http_refused();
+        let server = http::scim_port::serve(listener, &settings.server, refused, move || {
             App::new()
                 .wrap(middleware::from_fn(http::body_deadline))
                 .wrap(middleware::from_fn(http::log_requests))
+                // Outermost: a request after a closing answer runs nothing.
+                .wrap(middleware::from_fn(http::refuse_after_close))
                 .app_data(data.clone())
                 .app_data(deadline.clone())
                 .app_data(metrics_data.clone())

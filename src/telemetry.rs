@@ -22,8 +22,8 @@ pub fn init<W>(format: LogFormat, writer: W, default_level: &str) -> Result<(), 
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(default_filter(default_level)));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(OneLinePerRecord(writer))
@@ -41,6 +41,23 @@ where
     result.map_err(|e| e.to_string())
 }
 
+/// Events kept out of the default filter. actix-http logs every request
+/// it cannot parse at ERROR ("stream error: request parse error"), so any
+/// caller could fill the error log, and an operator's alerts, with
+/// garbage. The bridge answers those requests itself (a SCIM 400,
+/// `http::framework_errors`) and counts them in
+/// `scim_bridge_http_requests_refused_total`. That target's other events
+/// concern single connections, which the metric and the client's answer
+/// cover. An operator's `RUST_LOG` replaces the default filter whole,
+/// this directive included.
+const QUIET_TARGETS: &str = "actix_http::h1::dispatcher=off";
+
+/// The filter used when `RUST_LOG` is not set: `default_level` for every
+/// target but [`QUIET_TARGETS`].
+pub fn default_filter(default_level: &str) -> String {
+    format!("{default_level},{QUIET_TARGETS}")
+}
+
 /// Whether logs go out as text for people (set by `init`).
 static TEXT: AtomicBool = AtomicBool::new(false);
 
@@ -48,14 +65,35 @@ static TEXT: AtomicBool = AtomicBool::new(false);
 const SHOWN_PATH_CHARS: usize = 160;
 
 /// A Drupal path as a log shows it: in the text format decoded
-/// (`filter[g0][group]` rather than `filter%5Bg0%5D%5Bgroup%5D`) and cut to
-/// a readable length; in JSON whole, as sent, for machines.
+/// (`filter[g0][group]` rather than `filter%5Bg0%5D%5Bgroup%5D`), cut to
+/// a readable length and quoted; in JSON whole, as sent, for machines.
+///
+/// Quoted because decoding brings back what a client put in a filter
+/// value (a userName): spaces, `=` and quotes, which written bare in a
+/// `key=value` line would read as fields of the bridge's own
+/// (`outcome="ok" status=201`). Inside the quotes, quotes and
+/// backslashes are escaped.
 pub fn shown_path(path: &str) -> Cow<'_, str> {
     if TEXT.load(Ordering::Relaxed) {
-        Cow::Owned(readable(path, SHOWN_PATH_CHARS))
+        Cow::Owned(quoted(&readable(path, SHOWN_PATH_CHARS)))
     } else {
         Cow::Borrowed(path)
     }
+}
+
+/// `text` between double quotes, its quotes and backslashes escaped (the
+/// rest is left to `untrusted::escape_line`, which the writer applies).
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 fn readable(path: &str, limit: usize) -> String {
@@ -145,6 +183,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_codecs_parse_errors_are_kept_out_of_the_default_log() {
+        let filter = default_filter("info");
+        assert!(filter.starts_with("info,"), "{filter}");
+        assert!(
+            filter
+                .split(',')
+                .any(|d| d == "actix_http::h1::dispatcher=off"),
+            "{filter}"
+        );
+        // A valid filter, whatever the level.
+        for level in ["info", "off", "debug"] {
+            assert!(EnvFilter::try_new(default_filter(level)).is_ok(), "{level}");
+        }
+    }
+
+    #[test]
     fn a_drupal_path_is_decoded_and_cut_for_people() {
         let path = "/jsonapi/user/user?filter%5Bg0%5D%5Bgroup%5D%5Bconjunction%5D=AND";
         assert_eq!(
@@ -153,5 +207,27 @@ mod tests {
         );
         let cut = readable(path, 20);
         assert_eq!(cut, "/jsonapi/user/user?f… (33 more characters)");
+    }
+
+    #[test]
+    fn a_value_in_a_drupal_path_cannot_pass_for_fields_of_the_text_log() {
+        let forged = r#"q outcome="ok" user="admin" status=201 \"#;
+        let path = format!(
+            "/jsonapi/user/user?filter%5Bname%5D%5Bvalue%5D={}&page%5Blimit%5D=2",
+            forged.replace(' ', "%20").replace('"', "%22")
+        );
+        let shown = quoted(&readable(&path, 200));
+        assert_eq!(
+            shown,
+            r#""/jsonapi/user/user?filter[name][value]=q outcome=\"ok\" user=\"admin\" status=201 \\&page[limit]=2""#
+        );
+        // Within the quotes, every quote is escaped: the value ends where
+        // the path does.
+        let inner = &shown[1..shown.len() - 1];
+        let mut escaped = false;
+        for c in inner.chars() {
+            assert!(escaped || c != '"', "{shown}");
+            escaped = !escaped && c == '\\';
+        }
     }
 }

@@ -63,3 +63,41 @@ async fn client_values_cannot_write_a_line_of_their_own_into_the_text_log() {
         }
     }
 }
+
+/// The Drupal call's path, decoded for people, is quoted: a userName
+/// holding `key="value"` pairs cannot pass for fields of the bridge's own.
+#[tokio::test]
+async fn a_value_in_a_drupal_path_is_quoted_in_the_text_log() {
+    let logs = text_logs();
+    let app = spawn_app().await;
+    let forged = r#"q outcome="ok" user="admin" status=201"#;
+    app.filter_users(&format!("userName eq \"{}\"", forged.replace('"', "\\\"")))
+        .await;
+    app.post(
+        "/Users",
+        &json!({"userName": forged, "emails": [{"value": "q@example.org"}]}),
+    )
+    .await;
+    let text = logs.contents();
+    let calls: Vec<&str> = text.lines().filter(|l| l.contains("drupal call")).collect();
+    assert!(!calls.is_empty(), "{text}");
+    for line in calls {
+        assert!(!line.contains(forged), "{line}");
+        // The path is one quoted string, and the bridge's field follows it.
+        let path = line
+            .split_once(" path=\"")
+            .unwrap_or_else(|| panic!("a quoted path: {line}"))
+            .1;
+        let mut escaped = false;
+        let end = path
+            .char_indices()
+            .find(|&(_, c)| {
+                let closes = !escaped && c == '"';
+                escaped = !escaped && c == '\\';
+                closes
+            })
+            .map(|(at, _)| at)
+            .unwrap_or_else(|| panic!("the quote closes: {line}"));
+        assert!(path[end + 1..].starts_with(" outcome="), "{line}");
+    }
+}

@@ -4,7 +4,9 @@
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use actix_web::http::header::{
+    HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, WWW_AUTHENTICATE,
+};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, Error, ResponseError};
@@ -14,6 +16,7 @@ use super::clients::Refusal;
 use super::error::ApiError;
 use super::AppState;
 use crate::scim::error::ScimError;
+use crate::untrusted::quote;
 
 pub async fn require_bearer(
     req: ServiceRequest,
@@ -41,7 +44,10 @@ pub async fn require_bearer(
             tracing::Span::current().record("client", &*caller.client);
         }
     }
-    let refusal = match verdict.and_then(|caller| writes_allowed(&req, caller)) {
+    let refusal = match verdict
+        .and_then(|caller| writes_allowed(&req, caller))
+        .and_then(|caller| plain_body(&req).map(|()| caller))
+    {
         Ok(caller) => {
             caller.attach(&req);
             // The audit scope opens here, not in a layer of its own.
@@ -51,13 +57,19 @@ pub async fn require_bearer(
         }
         Err(e) => e,
     };
-    let challenge = refusal.status == 401;
+    let status = refusal.status;
     let mut response = ApiError::from(refusal).error_response();
-    if challenge {
+    if status == 401 {
         response.headers_mut().insert(
             WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"drupal-scim-bridge\""),
         );
+    }
+    if status == 415 {
+        // The only coding a body may have here (RFC 9110 §15.5.16).
+        response
+            .headers_mut()
+            .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     }
     Ok(req.into_response(response))
 }
@@ -105,6 +117,34 @@ fn writes_allowed(req: &ServiceRequest, caller: Caller) -> Result<Caller, ScimEr
         )));
     }
     Ok(caller)
+}
+
+/// A body arrives as it is or not at all: nothing is decompressed (an
+/// unbounded gzip bomb would defeat `scim.max_body_bytes`), and a body
+/// read as plain text when it is not would be misread. Any coding but
+/// `identity` is 415 (RFC 9110 §8.4, §15.5.16), naming it.
+fn plain_body(req: &ServiceRequest) -> Result<(), ScimError> {
+    let mut codings = Vec::new();
+    for value in req.headers().get_all(CONTENT_ENCODING) {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        codings.extend(
+            text.split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
+                .map(str::to_string),
+        );
+    }
+    if codings.is_empty() {
+        return Ok(());
+    }
+    Err(ScimError::new(
+        415,
+        None,
+        format!(
+            "The request body is sent with Content-Encoding {}, which this bridge does not read: send the body uncompressed, without Content-Encoding (or with identity).",
+            quote(&codings.join(", "))
+        ),
+    ))
 }
 
 /// The token of an `Authorization: Bearer <token>` header; the scheme is

@@ -22,8 +22,11 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::error::SCIM_CONTENT_TYPE;
@@ -49,10 +52,18 @@ pub struct ScimErrors<IO> {
     closing: bool,
     /// Such an answer was written whole: reads see the end of the stream,
     /// so the server closes the connection even while a request body it
-    /// never read is still announced (a chunked body that never comes).
+    /// never read is still announced (a chunked body that never comes);
+    /// and nothing more is written, not even an answer to a request the
+    /// client pipelined behind it (RFC 9112 §9.6, see `closing`).
     ended: bool,
     /// The reader waiting for bytes, woken when the stream ends here.
     reader: Option<std::task::Waker>,
+    /// Set once an answer saying `Connection: close` starts: shared with
+    /// the connection's `closing::Closing`, so that no request after it
+    /// runs.
+    closed: Arc<AtomicBool>,
+    /// Counts the codec's refusals, when given.
+    refused: Option<Counter>,
 }
 
 #[derive(Debug)]
@@ -77,6 +88,28 @@ impl<IO> ScimErrors<IO> {
             closing: false,
             ended: false,
             reader: None,
+            closed: Arc::default(),
+            refused: None,
+        }
+    }
+
+    /// Counts each answer of the codec's own (a refused request) in
+    /// `refused`.
+    pub fn counting(mut self, refused: Counter) -> ScimErrors<IO> {
+        self.refused = Some(refused);
+        self
+    }
+
+    /// Whether an answer saying `Connection: close` was written (its head).
+    pub fn closed(&self) -> Arc<AtomicBool> {
+        self.closed.clone()
+    }
+
+    /// The answer whose head was just read closes the connection, or not.
+    fn set_closing(&mut self, closes: bool) {
+        self.closing = closes;
+        if closes {
+            self.closed.store(true, Ordering::Relaxed);
         }
     }
 
@@ -116,7 +149,7 @@ impl<IO> ScimErrors<IO> {
                 if response.is_framework_error() || response.head_of.is_some() {
                     return None;
                 }
-                self.closing = response.closes;
+                self.set_closing(response.closes);
                 self.state = match response.body_length() {
                     Some(length) => State::Through(end + length),
                     None => State::Passthrough,
@@ -139,7 +172,7 @@ impl<IO> ScimErrors<IO> {
 
     /// Follows `bytes`, appending what must be written to `pending`.
     fn transform(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
+        while !bytes.is_empty() && !self.ended {
             match &mut self.state {
                 State::Passthrough => {
                     self.pending.extend_from_slice(bytes);
@@ -176,11 +209,16 @@ impl<IO> ScimErrors<IO> {
                     let consumed = end - before;
                     let next = match response {
                         Some(response) => {
+                            if response.is_framework_error() && response.head_of.is_none() {
+                                if let Some(refused) = &self.refused {
+                                    refused.inc();
+                                }
+                            }
                             match response.rewritten(&head[..end]) {
                                 Some(scim) => self.pending.extend_from_slice(&scim),
                                 None => self.pending.extend_from_slice(&head[..end]),
                             }
-                            self.closing = response.closes;
+                            self.set_closing(response.closes);
                             match response.body_length() {
                                 Some(0) => {
                                     if self.closing {
@@ -251,6 +289,10 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ScimErrors<IO> {
             Poll::Ready(Ok(())) => {}
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
+        }
+        if this.ended {
+            // After the answer that closed the connection: dropped.
+            return Poll::Ready(Ok(buf.len()));
         }
         if let Some(through) = this.unchanged(buf) {
             // Straight to the socket: no copy of what passes unchanged,
@@ -339,7 +381,7 @@ struct Response {
     content_length: Option<usize>,
     chunked: bool,
     content_type: bool,
-    /// `Connection: close`.
+    /// `Connection: close`, or HTTP/1.0 without keep-alive.
     closes: bool,
     /// Answers a HEAD: the GET's body length, for Content-Length.
     head_of: Option<usize>,
@@ -353,7 +395,9 @@ impl Response {
             content_length: None,
             chunked: false,
             content_type: false,
-            closes: false,
+            // HTTP/1.0 closes unless the answer says keep-alive (RFC
+            // 9112 §9.3); the codec writes no `Connection: close` then.
+            closes: line.starts_with(b"HTTP/1.0"),
             head_of: None,
         })
     }
@@ -516,6 +560,19 @@ mod tests {
     }
 
     #[test]
+    fn the_codecs_refusals_are_counted_and_nothing_else() {
+        let refused = Counter::default();
+        let mut watcher = ScimErrors::new(()).counting(refused.clone());
+        watcher.transform(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+        watcher.transform(
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\ncontent-type: application/scim+json\r\n\r\n",
+        );
+        assert_eq!(refused.get(), 0);
+        watcher.transform(EMPTY_400);
+        assert_eq!(refused.get(), 1);
+    }
+
+    #[test]
     fn an_error_after_other_responses_on_the_connection_is_rewritten_too() {
         let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
         let mut all = ok.to_vec();
@@ -587,6 +644,45 @@ mod tests {
         let mut after_chunked = chunked.to_vec();
         after_chunked.extend_from_slice(EMPTY_400);
         assert_eq!(socket_gets(&[&after_chunked], 5).await, after_chunked);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_written_after_an_answer_that_closes_the_connection() {
+        let closing = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+        let next = b"HTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nno";
+        let mut all = closing.to_vec();
+        all.extend_from_slice(next);
+        assert_eq!(through(&[&all]), closing);
+        assert_eq!(through(&[&all[..30], &all[30..]]), closing);
+        for per_write in [1, 7, 4096] {
+            assert_eq!(
+                socket_gets(&[&all], per_write).await,
+                closing,
+                "{per_write}"
+            );
+            assert_eq!(
+                socket_gets(&[closing, next], per_write).await,
+                closing,
+                "{per_write}"
+            );
+        }
+        let old = b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok";
+        let mut after_old = old.to_vec();
+        after_old.extend_from_slice(next);
+        assert_eq!(through(&[&after_old]), old);
+        let kept = b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok";
+        let mut after_kept = kept.to_vec();
+        after_kept.extend_from_slice(next);
+        assert_eq!(through(&[&after_kept]), after_kept);
+        let mut watcher = ScimErrors::new(());
+        let closed = watcher.closed();
+        watcher.transform(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+        assert!(!closed.load(Ordering::Relaxed));
+        watcher.transform(&closing[..closing.len() - 1]);
+        assert!(closed.load(Ordering::Relaxed), "known from the head");
+        let mut after_error = EMPTY_400.to_vec();
+        after_error.extend_from_slice(next);
+        assert!(!String::from_utf8_lossy(&through(&[&after_error])).contains("201"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod bulk;
 mod by_id;
 pub mod caller;
 pub mod clients;
+mod closing;
 mod deadline;
 mod discovery;
 pub mod error;
@@ -94,6 +95,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize, multi_site
                 .configure(groups::routes)
                 .configure(bulk::routes)
                 .configure(discovery::routes)
+                .service(web::resource("/Me").to(me_not_implemented))
                 .service(
                     web::resource("/.search")
                         .post(search_across_types)
@@ -105,6 +107,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize, multi_site
 
 /// The request-log middleware, wrapped around the whole app by startup.
 pub use request_log::log_requests;
+
+/// Refuses requests pipelined after an answer that closed the connection;
+/// wrapped around the whole app, outermost, by startup.
+pub use closing::refuse_after_close;
 
 /// The request-body deadline, wrapped around the whole app by startup,
 /// which also provides its `BodyDeadline`.
@@ -144,6 +150,17 @@ async fn search_across_types(req: HttpRequest) -> Result<HttpResponse, ApiError>
     request_log::label(&req, "search_all_types", None);
     Err(ScimError::not_implemented(
         "Searching every resource type at once is not supported: POST to /Users/.search or /Groups/.search instead.",
+    )
+    .into())
+}
+
+/// RFC 7644 §3.11: a service provider without `/Me` SHOULD answer 501.
+/// The bridge authenticates identity providers, not people: no caller is
+/// a user it could stand for.
+async fn me_not_implemented(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    request_log::label(&req, "me", None);
+    Err(ScimError::not_implemented(
+        "/Me is not supported: this bridge authenticates identity providers, not users, so no authenticated subject is a user it could name. Use /Users/{id} instead.",
     )
     .into())
 }
@@ -216,18 +233,24 @@ fn text_attribute(resource: &Map<String, Value>, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// `If-Match` / `If-None-Match`, when the client sent one.
+/// `If-Match` / `If-None-Match`, when the client sent one. Every line of
+/// the header counts: repeated field lines are one comma-separated list
+/// (RFC 9110 §5.3), so `If-Match: W/"a"` then `If-Match: W/"b"` means
+/// `W/"a", W/"b"`, not just the first.
 fn version_condition(
     req: &HttpRequest,
     header: HeaderName,
 ) -> Result<Option<VersionCondition>, ApiError> {
-    let Some(value) = req.headers().get(&header) else {
+    let mut lines = Vec::new();
+    for value in req.headers().get_all(&header) {
+        lines.push(value.to_str().map_err(|_| {
+            ScimError::bad_request(format!("the {header} header is not readable text"))
+        })?);
+    }
+    if lines.is_empty() {
         return Ok(None);
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| ScimError::bad_request(format!("the {header} header is not readable text")))?;
-    Ok(Some(VersionCondition::parse(text)?))
+    }
+    Ok(Some(VersionCondition::parse(&lines.join(", "))?))
 }
 
 /// 304: the client's copy (`If-None-Match`) is current.

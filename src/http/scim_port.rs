@@ -15,6 +15,7 @@ use actix_service::{Service, ServiceFactory, ServiceFactoryExt};
 use actix_web::body::MessageBody;
 use actix_web::dev::AppConfig;
 use actix_web::Error;
+use prometheus_client::metrics::counter::Counter;
 
 use super::framework_errors::ScimErrors;
 use crate::config::ServerSettings;
@@ -22,10 +23,12 @@ use crate::config::ServerSettings;
 /// Seconds in-flight requests get to finish when the server stops.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 
-/// Serves the application `factory` builds (once per worker) on `listener`.
+/// Serves the application `factory` builds (once per worker) on `listener`,
+/// counting the requests the HTTP codec refuses in `refused`.
 pub fn serve<F, I, S, B>(
     listener: TcpListener,
     settings: &ServerSettings,
+    refused: Counter,
     factory: F,
 ) -> std::io::Result<Server>
 where
@@ -59,12 +62,15 @@ where
             let stopping = stopping.clone();
             let http = HttpService::build()
                 // The address each connection came to, for a base URL
-                // when the request names no usable Host (forwarded.rs).
+                // when the request names no usable Host (forwarded.rs),
+                // and whether an answer closed it (closing.rs).
                 .on_connect_ext(
                     |io: &ScimErrors<tokio::net::TcpStream>, ext: &mut actix_http::Extensions| {
                         if let Ok(addr) = io.get_ref().local_addr() {
                             ext.insert(super::forwarded::LocalAddr(addr));
                         }
+                        // Set once an answer closes the connection.
+                        ext.insert(super::closing::Closing::new(io.closed()));
                     },
                 )
                 .graceful_shutdown_signal(move || {
@@ -75,10 +81,15 @@ where
                 .client_disconnect_timeout(Duration::from_secs(1))
                 .local_addr(addr)
                 .finish(map_config(app, |_| AppConfig::default()));
-            fn_service(|io: tokio::net::TcpStream| async move {
-                let _ = io.set_nodelay(true);
-                let peer = io.peer_addr().ok();
-                Ok((ScimErrors::new(io), Protocol::Http1, peer))
+            let refused = refused.clone();
+            fn_service(move |io: tokio::net::TcpStream| {
+                let refused = refused.clone();
+                async move {
+                    let _ = io.set_nodelay(true);
+                    let peer = io.peer_addr().ok();
+                    let io = ScimErrors::new(io).counting(refused);
+                    Ok((io, Protocol::Http1, peer))
+                }
             })
             .and_then(http)
         })?

@@ -677,6 +677,8 @@ pub struct Metrics {
     sites: Arc<Sites>,
     history: Arc<History>,
     config: ConfigReloads,
+    /// Requests the HTTP codec refused before the bridge read them.
+    http_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -725,12 +727,25 @@ impl Metrics {
             "When the configuration in force was last applied whole, at start-up or by a reload (Unix time)",
             config.last_success.clone(),
         );
+        let http_refused = Counter::default();
+        registry.register(
+            "http_requests_refused",
+            "Requests the HTTP codec refused before the bridge read them (not valid HTTP: 400; headers too large or too many: 431; headers too slow: 408), each answered with a SCIM error; the codec's own log of them is off by default",
+            http_refused.clone(),
+        );
         Metrics {
             registry,
             sites,
             history: Arc::default(),
             config,
+            http_refused,
         }
+    }
+
+    /// The counter of requests the HTTP codec refused, for the SCIM
+    /// port's sockets (`http::scim_port`).
+    pub fn http_refused(&self) -> Counter {
+        self.http_refused.clone()
     }
 
     /// A reload of the configuration file ended so.

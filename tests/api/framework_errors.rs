@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::helpers::{spawn_app, TOKEN};
+use super::helpers::{captured_logs, spawn_app, TOKEN};
 
 /// Sends raw bytes, reads the answer until the bridge closes.
 async fn raw(addr: &str, request: &[u8]) -> String {
@@ -133,5 +133,107 @@ async fn a_refused_request_whose_body_never_comes_is_closed() {
             String::from_utf8_lossy(&answer)
         );
         assert_scim_error(&String::from_utf8_lossy(&answer), 401);
+    }
+}
+
+/// A complete, authenticated request creating the user `name`.
+fn create_request(addr: &str, name: &str) -> String {
+    let body = format!(r#"{{"userName":"{name}","emails":[{{"value":"{name}@example.org"}}]}}"#);
+    format!(
+        "POST /scim/v2/Users HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// How many answers `answer` holds.
+fn answers(answer: &str) -> usize {
+    answer.matches("HTTP/1.").count()
+}
+
+/// RFC 9112 §9.6: once an answer said `Connection: close` (the request
+/// asked for it, it was HTTP/1.0 without keep-alive, or the bridge closes
+/// after an error), a request pipelined behind it is not carried out.
+#[tokio::test]
+async fn nothing_pipelined_after_an_answer_that_closes_the_connection_is_carried_out() {
+    let app = spawn_app().await;
+    let addr = address(&app.base);
+    let bad_json = "{not json";
+    let first = [
+        format!("GET /scim/v2/ServiceProviderConfig HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"),
+        format!("POST /scim/v2/Users HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n{bad_json}", bad_json.len()),
+        format!("POST /scim/v2/Users HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n{bad_json}", bad_json.len()),
+        format!("GET /scim/v2/ServiceProviderConfig HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"),
+    ];
+    for (i, first) in first.iter().enumerate() {
+        let name = format!("pipelined{i}");
+        let before = app.drupal.request_count();
+        let answer = raw(
+            &addr,
+            format!("{first}{}", create_request(&addr, &name)).as_bytes(),
+        )
+        .await;
+        assert_eq!(answers(&answer), 1, "{first}: {answer}");
+        assert!(!answer.contains(&name), "{answer}");
+        assert!(app.drupal_user(&name).is_none(), "{first}: created");
+        assert_eq!(app.drupal.request_count(), before, "{first}");
+    }
+}
+
+#[tokio::test]
+async fn requests_pipelined_on_a_kept_alive_connection_are_all_carried_out() {
+    let app = spawn_app().await;
+    let addr = address(&app.base);
+    let get = format!("GET /scim/v2/ServiceProviderConfig HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
+    // Not `Connection: close`: the codec would put it on the answer
+    // before, which then ends the connection.
+    let last = format!("GET /scim/v2/Users?filter=userName%20eq%20%22piped%22 HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(format!("{get}{}{last}", create_request(&addr, "piped")).as_bytes())
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        while !answer.contains("\"totalResults\"") || !answer.ends_with('}') {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "{answer}");
+    assert_eq!(answers(&answer), 3, "{answer}");
+    assert!(answer.contains("HTTP/1.1 201 Created"), "{answer}");
+    assert!(app.drupal_user("piped").is_some());
+    assert!(answer.contains(r#""totalResults":1"#), "{answer}");
+}
+
+/// A request the codec cannot parse is answered and counted, and writes
+/// nothing at ERROR: any caller could otherwise fill the error log.
+#[tokio::test]
+async fn a_request_the_codec_refuses_is_counted_not_logged_as_an_error() {
+    let logs = captured_logs();
+    let app = super::monitoring::monitored("").await;
+    let addr = address(&app.base);
+    let bad = format!("GET /scim/v2/Users HTTP/1.1\r\nHost: {addr}\r\nX-Bad: a\u{1}b\r\n\r\n");
+    assert_scim_error(&raw(&addr, bad.as_bytes()).await, 400);
+    let metrics = reqwest::get(format!("{}/metrics", app.monitor.as_ref().unwrap()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        super::monitoring::value(&metrics, "scim_bridge_http_requests_refused_total"),
+        1.0,
+        "{metrics}"
+    );
+    // An operator's RUST_LOG replaces the default filter.
+    if std::env::var_os("RUST_LOG").is_none() {
+        let text = logs.contents();
+        assert!(!text.contains("request parse error"), "{text}");
     }
 }

@@ -183,3 +183,81 @@ async fn discovery_endpoints_refuse_filters_with_403() {
     }
     assert_eq!(app.get("/Schemas").await.status, 200);
 }
+
+/// A compressed body is never read as plain text nor decompressed: 415,
+/// naming the encoding (RFC 9110 §15.5.16), and nothing reaches Drupal.
+#[tokio::test]
+async fn a_request_body_with_a_content_encoding_is_415() {
+    let app = spawn_app().await;
+    let plain = r#"{"userName":"zipped","emails":[{"value":"zipped@example.org"}]}"#;
+    // A gzip member's first bytes; the rest does not matter.
+    let gzip: &[u8] = &[
+        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x01,
+    ];
+    for (encoding, body) in [
+        ("gzip", gzip.to_vec()),
+        ("br", plain.as_bytes().to_vec()),
+        ("identity, deflate", plain.as_bytes().to_vec()),
+    ] {
+        let before = app.drupal.request_count();
+        let response = app
+            .client
+            .post(format!("{}/Users", app.base))
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/scim+json")
+            .header("Content-Encoding", encoding)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let answer = read(response).await;
+        answer.assert_scim_error(415, None);
+        let detail = answer.body["detail"].as_str().unwrap();
+        let named = encoding.rsplit(' ').next().unwrap();
+        assert!(detail.contains(named), "{encoding}: {detail}");
+        assert!(detail.contains("uncompressed"), "{detail}");
+        assert_eq!(answer.header("accept-encoding"), Some("identity"));
+        assert_eq!(app.drupal.request_count(), before, "{encoding}");
+    }
+    assert!(app.drupal_user("zipped").is_none());
+    // `identity` is no encoding at all.
+    let response = app
+        .client
+        .post(format!("{}/Users", app.base))
+        .bearer_auth(TOKEN)
+        .header("Content-Type", "application/scim+json")
+        .header("Content-Encoding", "identity")
+        .body(plain)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read(response).await.status, 201);
+}
+
+/// RFC 7644 §3.11: without /Me, 501, after authentication as everywhere.
+#[tokio::test]
+async fn me_is_not_implemented_and_still_needs_a_token() {
+    let app = spawn_app().await;
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::POST,
+        reqwest::Method::PUT,
+        reqwest::Method::PATCH,
+        reqwest::Method::DELETE,
+    ] {
+        let answer = app.request(method.clone(), "/Me", None).await;
+        answer.assert_scim_error(501, None);
+        assert!(
+            answer.body["detail"].as_str().unwrap().contains("/Me"),
+            "{}",
+            answer.body
+        );
+        let response = app
+            .client
+            .request(method, format!("{}/Me", app.base))
+            .send()
+            .await
+            .unwrap();
+        read(response).await.assert_scim_error(401, None);
+    }
+}

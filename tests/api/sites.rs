@@ -291,6 +291,9 @@ async fn every_by_id_endpoint_answers_below_a_site() {
     let read = call(reqwest::Method::GET, user.clone(), None).await;
     assert_eq!(read.status, 200, "{}", read.body);
     assert_eq!(read.body["userName"], "ada");
+    // RFC 7644 §3.11: /Me below a site is 501 too, not "no endpoint".
+    let me = call(reqwest::Method::GET, "/Me".into(), None).await;
+    assert_eq!(me.status, 501, "{}", me.body);
     let patched = call(
         reqwest::Method::PATCH,
         user.clone(),

@@ -192,3 +192,37 @@ async fn a_read_answers_what_the_write_before_it_answered() {
         .as_str()
         .is_some_and(|r| r.ends_with(&format!("/Groups/{group}"))));
 }
+
+/// Repeated `If-Match` / `If-None-Match` lines are one list (RFC 9110
+/// §5.3): a condition met by a tag on the second line is met.
+#[tokio::test]
+async fn every_line_of_a_repeated_version_condition_counts() {
+    let app = spawn_app().await;
+    let id = app.create_user("yann", "yann@example.org").await;
+    let current = app.get(&format!("/Users/{id}")).await.body["meta"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let unchanged = app
+        .request_with(
+            Method::GET,
+            &format!("/Users/{id}"),
+            &[("If-None-Match", "W/\"x\""), ("If-None-Match", &current)],
+            None,
+        )
+        .await;
+    assert_eq!(unchanged.status, 304, "{}", unchanged.body);
+    let patched = app
+        .request_with(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            &[("If-Match", "W/\"x\""), ("If-Match", &current)],
+            Some(&patch_active(false)),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(
+        app.drupal_user("yann").unwrap()["attributes"]["status"],
+        false
+    );
+}
