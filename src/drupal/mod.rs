@@ -42,6 +42,9 @@ use resilience::Resilience;
 use settings::{DrupalAuth, DrupalLimits};
 
 const JSONAPI: &str = "application/vnd.api+json";
+/// The display name of Drupal's anonymous user (uid 0), which Drupal shows
+/// stripped to every account (recorded: case 147).
+const ANONYMOUS_NAME: &str = "Anonymous";
 const USERS: &str = "/jsonapi/user/user";
 /// The longest URL the bridge sends Drupal: the common limit of Apache
 /// (`LimitRequestLine`) and nginx (`large_client_header_buffers`) in front
@@ -288,11 +291,19 @@ impl DrupalClient {
                     return Ok(Some((user, included)));
                 }
                 // Drupal strips accounts nobody may see, such as the
-                // anonymous user (uid 0), even for an administrator; only
-                // if Drupal does not know the bridge's account are its
-                // credentials at fault.
+                // anonymous user (uid 0), even for an administrator; if
+                // Drupal does not know the bridge's account, its
+                // credentials are at fault. Any other account shown
+                // stripped to the bridge's account means its role lost the
+                // right to see accounts: "no such user" would make an IdP
+                // take a DELETE or a deactivation as done.
                 match self.whoami().await? {
-                    Some(_) => Ok(None),
+                    Some(_) if user.attributes.get_str("display_name") == Some(ANONYMOUS_NAME) => {
+                        Ok(None)
+                    }
+                    Some(_) => Err(DrupalError::Forbidden(
+                        "Drupal shows this account to the bridge's account with only its display name: the bridge's role lacks the permission 'administer users' (run check for what it needs)".into(),
+                    )),
                     None => Err(DrupalError::Credentials(
                         "a user read came back with only display_name, and GET /jsonapi shows Drupal ran it as anonymous".into(),
                     )),

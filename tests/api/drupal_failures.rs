@@ -321,3 +321,52 @@ async fn a_create_drupal_wrote_but_answered_with_an_error_is_found_by_its_uuid()
     answer.assert_scim_error(503, None);
     assert!(app.drupal_user("unwritten").is_none());
 }
+
+/// The bridge's role loses "administer users": Drupal then shows every
+/// other account with only its display name. That is no "no such user":
+/// an IdP would take its DELETE or deactivation as done while the account
+/// stays active. It is a 502 (the log names the permission), and nothing
+/// changes.
+#[tokio::test]
+async fn an_account_shown_stripped_to_the_bridge_is_a_bad_gateway_not_a_missing_user() {
+    use drupal_scim_bridge::standin::{AccountSeed, RoleSeed, StandInConfig};
+    let mut standin = StandInConfig::demo(crate::helpers::DRUPAL_PASSWORD);
+    standin.roles.push(RoleSeed::new(
+        "scim_bridge",
+        "SCIM bridge",
+        &["administer users", "administer permissions"],
+    ));
+    let mut bridge = AccountSeed::new("scim-bridge");
+    bridge.password = Some("bridge-password-1".into());
+    bridge.mail = Some("scim-bridge@example.org".into());
+    bridge.roles = vec!["scim_bridge".into()];
+    standin.extra_accounts.push(bridge);
+    let app = spawn_app_with(Options {
+        standin,
+        drupal_auth: Some(
+            "    username: scim-bridge\n    password: \"bridge-password-1\"\n".into(),
+        ),
+        extra_config: "account_cache_secs: 0\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let id = app.create_user("kept", "kept@example.org").await;
+    assert!(app
+        .drupal
+        .set_role_permissions("scim_bridge", &["administer permissions"]));
+    let path = format!("/Users/{id}");
+    let off = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": false}]});
+    for answer in [
+        app.delete(&path).await,
+        app.patch(&path, &off).await,
+        app.get(&path).await,
+    ] {
+        // Before: 404, and the IdP's deprovisioning was lost.
+        answer.assert_scim_error(502, None);
+    }
+    assert_eq!(
+        app.drupal_user("kept").unwrap()["attributes"]["status"],
+        json!(true)
+    );
+}
