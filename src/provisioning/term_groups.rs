@@ -291,6 +291,26 @@ struct RolePlan {
     take: Vec<String>,
 }
 
+impl RolePlan {
+    fn is_empty(&self) -> bool {
+        self.grant.is_empty() && self.take.is_empty()
+    }
+}
+
+/// Whether `user`'s reference to the term `term_id` is already as
+/// `action` asks: present to add, absent to remove.
+fn reference_in_place(
+    user_field: &str,
+    term_id: &str,
+    user: &DrupalUser,
+    action: MemberAction,
+) -> bool {
+    referenced_terms(&user.relationships, user_field)
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(term_id))
+        == (action == MemberAction::Add)
+}
+
 fn role_plan(
     user_field: &str,
     term_id: &str,
@@ -960,6 +980,19 @@ impl Provisioner {
             .filter(|g| g.allow_protected)
             .map(|g| g.roles.iter().map(String::as_str).collect())
             .unwrap_or_default();
+        // The roles the group grants, to tell a change in place: a write
+        // of the reference that succeeded while the roles' write after it
+        // failed leaves the reference as asked, and the identity
+        // provider's retry of the change must still set the roles.
+        let roles = match (&term_id, mapping.group_grants().is_empty()) {
+            (Some(id), false) => {
+                let catalog = self.grant_catalog().await?;
+                let grants = self.grants(&catalog).await?;
+                let rule_roles: BTreeSet<String> = catalog.rule_roles().values().cloned().collect();
+                Some((grants.of(id), grants, rule_roles))
+            }
+            _ => None,
+        };
         let Triage {
             writes,
             mut failures,
@@ -969,9 +1002,24 @@ impl Provisioner {
             &remove,
             &known,
             |_| MemberProblem::UnknownUser,
-            |user| {
-                term_id.as_ref().is_some_and(|id| {
-                    referenced_terms(&user.relationships, &vocabulary.user_field).contains(id)
+            |user, action| {
+                let Some(id) = term_id.as_ref() else {
+                    return false;
+                };
+                if !reference_in_place(&vocabulary.user_field, id, user, action) {
+                    return false;
+                }
+                roles.as_ref().is_none_or(|(granted, grants, rule_roles)| {
+                    role_plan(
+                        &vocabulary.user_field,
+                        id,
+                        user,
+                        action,
+                        granted,
+                        grants,
+                        rule_roles,
+                    )
+                    .is_empty()
                 })
             },
             |user| {
@@ -1125,6 +1173,8 @@ impl Provisioner {
 
     /// One member: the reference (repairing a dangling one if Drupal
     /// refuses the save for it), then the roles `plan` grants or takes.
+    /// A reference already as asked is not written again: an earlier
+    /// attempt wrote it and failed on the roles, which this one sets.
     async fn write_term_member(
         &self,
         vocabulary: &TermVocabulary,
@@ -1138,11 +1188,15 @@ impl Provisioner {
             MemberAction::Remove => Method::DELETE,
         };
         let one = [term_id.to_string()];
-        match self
-            .drupal
-            .change_term_refs(vocabulary, &user.id, method, &one)
-            .await
-        {
+        let written = match reference_in_place(&vocabulary.user_field, term_id, user, action) {
+            true => Ok(()),
+            false => {
+                self.drupal
+                    .change_term_refs(vocabulary, &user.id, method, &one)
+                    .await
+            }
+        };
+        match written {
             Err(DrupalError::Validation(errors))
                 if errors.iter().any(|e| e.detail.contains("does not exist")) =>
             {

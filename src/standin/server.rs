@@ -77,7 +77,7 @@ fn incoming(req: &HttpRequest, body: Bytes) -> Incoming {
 async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> HttpResponse {
     let site: SharedSite = site.into_inner();
     let incoming = incoming(&req, body);
-    let (latency, fault, malformed, slow_body, workers, held, loaded) = {
+    let (latency, fault, malformed, slow_body, workers, held, loaded, lost) = {
         let mut guard = lock(&site);
         let auth = Presented::from_headers(
             incoming.authorization.as_deref(),
@@ -95,6 +95,10 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
         let faults = &mut guard.faults;
         let fault = faults.take(&incoming.path);
         let malformed = fault.is_none() && faults.take_malformed();
+        let lost = match fault {
+            None => faults.take_lost_answer(&incoming.method, &incoming.path),
+            Some(_) => None,
+        };
         let slow_body = if fault.is_none() {
             faults.take_slow_body()
         } else {
@@ -108,7 +112,9 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
             true => None,
             false => whole_saves::load(&guard, &incoming.method, &incoming.path),
         };
-        (latency, fault, malformed, slow_body, workers, held, loaded)
+        (
+            latency, fault, malformed, slow_body, workers, held, loaded, lost,
+        )
     };
     if let Some(delay) = held {
         // Handled on a task of its own, which a client hanging up (and the
@@ -142,6 +148,9 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
         reply
     };
     drop(busy);
+    if let Some(status) = lost {
+        reply = failure_reply(&incoming, status);
+    }
     if malformed {
         reply.body = cut_off(&reply.body);
     }
