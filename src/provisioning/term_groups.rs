@@ -58,6 +58,21 @@ fn shows_write(term: &DrupalTerm, write: &TermWrite) -> bool {
             .is_none_or(|external| term.external_id == *external)
 }
 
+/// Whether a term create that ended in `error` may have been written:
+/// the answer was lost or unreadable, or Drupal (or a gateway before it)
+/// failed after the request reached it: a 5xx may come after the save,
+/// and a lookup by the UUID the bridge chose costs one read.
+fn create_may_be_written(error: &DrupalError) -> bool {
+    error.may_have_been_applied()
+        || matches!(
+            error,
+            DrupalError::Server {
+                status: 500..=599,
+                ..
+            }
+        )
+}
+
 /// The id of a new group: random, so that no group ever has the id of
 /// another, deleted one.
 pub fn new_group_id() -> String {
@@ -504,7 +519,13 @@ impl Provisioner {
             published: Some(published),
         };
         let id = new_group_id();
-        let term = match self.drupal.create_term(&vocabulary, &id, &write).await {
+        let outcome = match self.drupal.create_term(&vocabulary, &id, &write).await {
+            Err(e) if create_may_be_written(&e) => {
+                self.find_lost_term(&vocabulary, &id, &write, e).await
+            }
+            other => other,
+        };
+        let term = match outcome {
             Ok(term) => term,
             Err(e) => {
                 let event = audited::group_change(
@@ -534,6 +555,30 @@ impl Provisioner {
             self.write_term_members(&term, members).await?;
         }
         Ok(term)
+    }
+
+    /// A create that ended in `error` with no answer showing its outcome
+    /// may still have been written. The bridge chose the UUID, so one read
+    /// tells: the term with the name asked is the group created (a retry
+    /// would otherwise meet its own group's name, 409); else `error`.
+    async fn find_lost_term(
+        &self,
+        vocabulary: &TermVocabulary,
+        id: &str,
+        write: &TermWrite,
+        error: DrupalError,
+    ) -> std::result::Result<DrupalTerm, DrupalError> {
+        match self.drupal.get_term(vocabulary, id).await {
+            Ok(Some(term)) if shows_write(&term, write) => {
+                tracing::warn!(group = %term.name, id, error = %error, "Drupal's answer to a group's create was lost; the group was created and is returned");
+                Ok(term)
+            }
+            Ok(_) => Err(error),
+            Err(e) => {
+                tracing::error!(id, error = %error, lookup = %e, "a group's create failed and the bridge cannot tell whether Drupal wrote it");
+                Err(error)
+            }
+        }
     }
 
     /// Deletes a group just created whose name turned out to be contested

@@ -1479,3 +1479,43 @@ async fn a_retry_sets_the_roles_a_failed_role_write_left_behind() {
         app.drupal.requests()
     );
 }
+
+/// Drupal wrote the term but its answer was lost (a failing Drupal or
+/// gateway, a cut-off body): the bridge chose the UUID, finds the group by
+/// it and answers 201 with it, so the identity provider's retry is not
+/// met by its own group's name (409).
+#[tokio::test]
+async fn a_group_create_whose_answer_is_lost_is_found_by_its_uuid() {
+    let app = spawn().await;
+    let terms = "/jsonapi/taxonomy_term/scim_groups";
+    for (i, status) in [500u16, 502, 503, 504, 0].into_iter().enumerate() {
+        let name = format!("Lost {i}");
+        match status {
+            0 => app.drupal.malformed_body_next(1),
+            _ => app.drupal.lose_answer_to("POST", terms, status),
+        }
+        let made = app
+            .post(
+                "/Groups",
+                &json!({"schemas": [GROUP], "displayName": name, "members": []}),
+            )
+            .await;
+        assert_eq!(made.status, 201, "{status}: {}", made.body);
+        assert_eq!(made.body["displayName"], name.as_str());
+        let kept: Vec<_> = app
+            .drupal
+            .terms()
+            .into_iter()
+            .filter(|(_, n, _)| *n == name)
+            .collect();
+        assert_eq!(kept.len(), 1, "{status}: {kept:?}");
+        assert_eq!(made.body["id"], kept[0].0.as_str());
+        let retried = app
+            .post(
+                "/Groups",
+                &json!({"schemas": [GROUP], "displayName": name, "members": []}),
+            )
+            .await;
+        assert_eq!(retried.status, 409, "a second create is still refused");
+    }
+}
