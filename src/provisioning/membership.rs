@@ -281,7 +281,7 @@ impl Provisioner {
                 true => MemberProblem::Group,
                 false => MemberProblem::UnknownUser,
             },
-            |user| holds_role(user, group),
+            |user, action| holds_role(user, group) == (action == MemberAction::Add),
             |user| {
                 let why = self.protection(user, Some(group))?;
                 self.guard.refuse(&user.id);
@@ -644,14 +644,14 @@ pub(super) struct Triage<'u> {
 
 /// Sorts `add` and `remove` over the accounts `known`: removing an unknown
 /// account is already done, adding one fails with `unknown`'s problem; a
-/// change `holds` shows in place is settled; `protection` refuses the rest
-/// or lets them be written.
+/// change `in_place` says is already made is settled; `protection` refuses
+/// the rest or lets them be written.
 pub(super) fn triage<'u>(
     add: &BTreeSet<String>,
     remove: &BTreeSet<String>,
     known: &'u BTreeMap<String, DrupalUser>,
     unknown: impl Fn(&str) -> MemberProblem,
-    holds: impl Fn(&DrupalUser) -> bool,
+    in_place: impl Fn(&DrupalUser, MemberAction) -> bool,
     protection: impl Fn(&DrupalUser) -> Option<String>,
 ) -> Triage<'u> {
     let mut sorted = Triage {
@@ -675,7 +675,7 @@ pub(super) fn triage<'u>(
             }
             continue;
         };
-        if holds(user) == (action == MemberAction::Add) {
+        if in_place(user, action) {
             sorted.settled += 1;
             continue;
         }

@@ -58,6 +58,21 @@ fn shows_write(term: &DrupalTerm, write: &TermWrite) -> bool {
             .is_none_or(|external| term.external_id == *external)
 }
 
+/// Whether a term create that ended in `error` may have been written:
+/// the answer was lost or unreadable, or Drupal (or a gateway before it)
+/// failed after the request reached it: a 5xx may come after the save,
+/// and a lookup by the UUID the bridge chose costs one read.
+fn create_may_be_written(error: &DrupalError) -> bool {
+    error.may_have_been_applied()
+        || matches!(
+            error,
+            DrupalError::Server {
+                status: 500..=599,
+                ..
+            }
+        )
+}
+
 /// The id of a new group: random, so that no group ever has the id of
 /// another, deleted one.
 pub fn new_group_id() -> String {
@@ -249,6 +264,26 @@ struct Sorted {
 struct RolePlan {
     grant: Vec<String>,
     take: Vec<String>,
+}
+
+impl RolePlan {
+    fn is_empty(&self) -> bool {
+        self.grant.is_empty() && self.take.is_empty()
+    }
+}
+
+/// Whether `user`'s reference to the term `term_id` is already as
+/// `action` asks: present to add, absent to remove.
+fn reference_in_place(
+    user_field: &str,
+    term_id: &str,
+    user: &DrupalUser,
+    action: MemberAction,
+) -> bool {
+    referenced_terms(&user.relationships, user_field)
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(term_id))
+        == (action == MemberAction::Add)
 }
 
 fn role_plan(
@@ -444,7 +479,13 @@ impl Provisioner {
             published: Some(published),
         };
         let id = new_group_id();
-        let term = match self.drupal.create_term(&vocabulary, &id, &write).await {
+        let outcome = match self.drupal.create_term(&vocabulary, &id, &write).await {
+            Err(e) if create_may_be_written(&e) => {
+                self.find_lost_term(&vocabulary, &id, &write, e).await
+            }
+            other => other,
+        };
+        let term = match outcome {
             Ok(term) => term,
             Err(e) => {
                 let event = audited::group_change(
@@ -474,6 +515,30 @@ impl Provisioner {
             self.write_term_members(&term, members).await?;
         }
         Ok(term)
+    }
+
+    /// A create that ended in `error` with no answer showing its outcome
+    /// may still have been written. The bridge chose the UUID, so one read
+    /// tells: the term with the name asked is the group created (a retry
+    /// would otherwise meet its own group's name, 409); else `error`.
+    async fn find_lost_term(
+        &self,
+        vocabulary: &TermVocabulary,
+        id: &str,
+        write: &TermWrite,
+        error: DrupalError,
+    ) -> std::result::Result<DrupalTerm, DrupalError> {
+        match self.drupal.get_term(vocabulary, id).await {
+            Ok(Some(term)) if shows_write(&term, write) => {
+                tracing::warn!(group = %term.name, id, error = %error, "Drupal's answer to a group's create was lost; the group was created and is returned");
+                Ok(term)
+            }
+            Ok(_) => Err(error),
+            Err(e) => {
+                tracing::error!(id, error = %error, lookup = %e, "a group's create failed and the bridge cannot tell whether Drupal wrote it");
+                Err(error)
+            }
+        }
     }
 
     /// Deletes a group just created whose name turned out to be contested
@@ -920,6 +985,19 @@ impl Provisioner {
             .filter(|g| g.allow_protected)
             .map(|g| g.roles.iter().map(String::as_str).collect())
             .unwrap_or_default();
+        // The roles the group grants, to tell a change in place: a write
+        // of the reference that succeeded while the roles' write after it
+        // failed leaves the reference as asked, and the identity
+        // provider's retry of the change must still set the roles.
+        let roles = match (&term_id, mapping.group_grants().is_empty()) {
+            (Some(id), false) => {
+                let catalog = self.grant_catalog().await?;
+                let grants = self.grants(&catalog).await?;
+                let rule_roles: BTreeSet<String> = catalog.rule_roles().values().cloned().collect();
+                Some((grants.of(id), grants, rule_roles))
+            }
+            _ => None,
+        };
         let Triage {
             writes,
             mut failures,
@@ -929,9 +1007,24 @@ impl Provisioner {
             &remove,
             &known,
             |_| MemberProblem::UnknownUser,
-            |user| {
-                term_id.as_ref().is_some_and(|id| {
-                    referenced_terms(&user.relationships, &vocabulary.user_field).contains(id)
+            |user, action| {
+                let Some(id) = term_id.as_ref() else {
+                    return false;
+                };
+                if !reference_in_place(&vocabulary.user_field, id, user, action) {
+                    return false;
+                }
+                roles.as_ref().is_none_or(|(granted, grants, rule_roles)| {
+                    role_plan(
+                        &vocabulary.user_field,
+                        id,
+                        user,
+                        action,
+                        granted,
+                        grants,
+                        rule_roles,
+                    )
+                    .is_empty()
                 })
             },
             |user| {
@@ -1085,6 +1178,8 @@ impl Provisioner {
 
     /// One member: the reference (repairing a dangling one if Drupal
     /// refuses the save for it), then the roles `plan` grants or takes.
+    /// A reference already as asked is not written again: an earlier
+    /// attempt wrote it and failed on the roles, which this one sets.
     async fn write_term_member(
         &self,
         vocabulary: &TermVocabulary,
@@ -1098,11 +1193,15 @@ impl Provisioner {
             MemberAction::Remove => Method::DELETE,
         };
         let one = [term_id.to_string()];
-        match self
-            .drupal
-            .change_term_refs(vocabulary, &user.id, method, &one)
-            .await
-        {
+        let written = match reference_in_place(&vocabulary.user_field, term_id, user, action) {
+            true => Ok(()),
+            false => {
+                self.drupal
+                    .change_term_refs(vocabulary, &user.id, method, &one)
+                    .await
+            }
+        };
+        match written {
             Err(DrupalError::Validation(errors))
                 if errors.iter().any(|e| e.detail.contains("does not exist")) =>
             {

@@ -34,6 +34,10 @@ pub(crate) struct Faults {
     /// Requests (method, path) a stopped site holds, then handles once it
     /// resumes, whether or not their client still waits.
     held: Vec<(String, String, Duration)>,
+    /// Requests (method, path) handled once each, then answered with the
+    /// status instead of their own answer: a write applied whose answer a
+    /// failing Drupal or gateway lost.
+    lost_answers: Vec<(String, String, u16)>,
 }
 
 impl Faults {
@@ -98,6 +102,25 @@ impl Faults {
 
     pub(crate) fn fail_path(&mut self, path: &str, status: u16) {
         self.failing_paths.push((path.to_string(), status));
+    }
+
+    pub(crate) fn lose_answer(&mut self, method: &str, path: &str, status: u16) {
+        self.lost_answers
+            .push((method.to_string(), path.to_string(), status));
+    }
+
+    /// The status to answer a request of `method` to `path` with once it
+    /// is handled, if its answer must be lost; consumed.
+    pub(crate) fn take_lost_answer(&mut self, method: &str, path: &str) -> Option<u16> {
+        let at = self
+            .lost_answers
+            .iter()
+            .position(|(m, p, _)| m == method && p == path)?;
+        Some(self.lost_answers.remove(at).2)
+    }
+
+    pub(crate) fn heal_path(&mut self, path: &str) {
+        self.failing_paths.retain(|(p, _)| p != path);
     }
 
     /// Consumes the fault (if any) that applies to the next request, which

@@ -124,6 +124,18 @@ impl StandInHandle {
         lock(&self.site).faults.fail_path(path, status);
     }
 
+    /// Handles the next `method` request to `path` (e.g. a term create),
+    /// then answers it with `status` instead: the write is applied, its
+    /// answer lost.
+    pub fn lose_answer_to(&self, method: &str, path: &str, status: u16) {
+        lock(&self.site).faults.lose_answer(method, path, status);
+    }
+
+    /// Ends `fail_requests_to` for `path`: its requests are handled again.
+    pub fn stop_failing_requests_to(&self, path: &str) {
+        lock(&self.site).faults.heal_path(path);
+    }
+
     /// Holds every `method` request to `path` for `delay`, then handles it
     /// even if the client gave up meanwhile: a Drupal stopped (SIGSTOP)
     /// and resumed, which carries out the writes queued while it stood.

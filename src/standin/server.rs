@@ -95,8 +95,11 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
         let faults = &mut guard.faults;
         let fault = faults.take(&incoming.path);
         let malformed = fault.is_none() && faults.take_malformed();
+        // Handled, then answered with an error status instead.
         let failed_after = match fault {
-            None => faults.take_failure_after(),
+            None => faults
+                .take_lost_answer(&incoming.method, &incoming.path)
+                .or_else(|| faults.take_failure_after()),
             Some(_) => None,
         };
         let slow_body = if fault.is_none() {
@@ -156,7 +159,7 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
     };
     drop(busy);
     if let Some(status) = failed_after {
-        return response(failure_reply(&incoming, status), false);
+        reply = failure_reply(&incoming, status);
     }
     if malformed {
         reply.body = cut_off(&reply.body);

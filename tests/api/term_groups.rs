@@ -1413,3 +1413,109 @@ async fn a_group_offered_as_a_member_refuses_the_request_whole_in_both_modes() {
         assert_eq!(app.roles_of("alice"), vec!["editor".to_string()]);
     }
 }
+
+/// A member change whose reference was written but whose role write
+/// failed (503) is repaired by the identity provider's retry of the same
+/// change: the reference is already as asked, the roles are set anyway.
+#[tokio::test]
+async fn a_retry_sets_the_roles_a_failed_role_write_left_behind() {
+    let app = spawn().await;
+    let alice = app.create_user("alice", "alice@example.org").await;
+    let engineering = new_group(&app, "Engineering").await;
+    let roles_path = format!("/jsonapi/user/user/{alice}/relationships/roles");
+
+    // Add: the reference is written, the role's POST fails.
+    app.drupal.fail_requests_to(&roles_path, 503);
+    let failed = app
+        .patch(&format!("/Groups/{engineering}"), &add_members(&[&alice]))
+        .await;
+    assert_eq!(failed.status, 503, "{}", failed.body);
+    assert_eq!(app.drupal.group_refs("alice"), vec![engineering.clone()]);
+    assert!(app.roles_of("alice").is_empty());
+    app.drupal.stop_failing_requests_to(&roles_path);
+    let retried = app
+        .patch(&format!("/Groups/{engineering}"), &add_members(&[&alice]))
+        .await;
+    assert!(
+        retried.status == 204 || retried.status == 200,
+        "{}",
+        retried.body
+    );
+    assert_eq!(app.drupal.group_refs("alice"), vec![engineering.clone()]);
+    assert_eq!(app.roles_of("alice"), vec!["engineering".to_string()]);
+
+    // Remove: the reference is deleted, the role's DELETE fails.
+    app.drupal.fail_requests_to(&roles_path, 503);
+    let failed = app
+        .patch(&format!("/Groups/{engineering}"), &remove_member(&alice))
+        .await;
+    assert_eq!(failed.status, 503, "{}", failed.body);
+    assert!(app.drupal.group_refs("alice").is_empty());
+    assert_eq!(app.roles_of("alice"), vec!["engineering".to_string()]);
+    app.drupal.stop_failing_requests_to(&roles_path);
+    let retried = app
+        .patch(&format!("/Groups/{engineering}"), &remove_member(&alice))
+        .await;
+    assert!(
+        retried.status == 204 || retried.status == 200,
+        "{}",
+        retried.body
+    );
+    assert!(app.drupal.group_refs("alice").is_empty());
+    assert!(app.roles_of("alice").is_empty());
+
+    // Once consistent, a repeated removal writes nothing.
+    app.drupal.clear_requests();
+    let again = app
+        .patch(&format!("/Groups/{engineering}"), &remove_member(&alice))
+        .await;
+    assert!(again.status == 204 || again.status == 200, "{}", again.body);
+    assert!(
+        app.drupal
+            .requests()
+            .iter()
+            .all(|r| r.method == "GET" || !r.path.starts_with("/jsonapi/")),
+        "{:?}",
+        app.drupal.requests()
+    );
+}
+
+/// Drupal wrote the term but its answer was lost (a failing Drupal or
+/// gateway, a cut-off body): the bridge chose the UUID, finds the group by
+/// it and answers 201 with it, so the identity provider's retry is not
+/// met by its own group's name (409).
+#[tokio::test]
+async fn a_group_create_whose_answer_is_lost_is_found_by_its_uuid() {
+    let app = spawn().await;
+    let terms = "/jsonapi/taxonomy_term/scim_groups";
+    for (i, status) in [500u16, 502, 503, 504, 0].into_iter().enumerate() {
+        let name = format!("Lost {i}");
+        match status {
+            0 => app.drupal.malformed_body_next(1),
+            _ => app.drupal.lose_answer_to("POST", terms, status),
+        }
+        let made = app
+            .post(
+                "/Groups",
+                &json!({"schemas": [GROUP], "displayName": name, "members": []}),
+            )
+            .await;
+        assert_eq!(made.status, 201, "{status}: {}", made.body);
+        assert_eq!(made.body["displayName"], name.as_str());
+        let kept: Vec<_> = app
+            .drupal
+            .terms()
+            .into_iter()
+            .filter(|(_, n, _)| *n == name)
+            .collect();
+        assert_eq!(kept.len(), 1, "{status}: {kept:?}");
+        assert_eq!(made.body["id"], kept[0].0.as_str());
+        let retried = app
+            .post(
+                "/Groups",
+                &json!({"schemas": [GROUP], "displayName": name, "members": []}),
+            )
+            .await;
+        assert_eq!(retried.status, 409, "a second create is still refused");
+    }
+}
