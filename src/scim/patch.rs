@@ -9,9 +9,11 @@
 //!   bare scalar for a complex attribute with a `value` sub-attribute is
 //!   `{"value": scalar}` (Entra's `manager`);
 //! - `null` members of a value are dropped (`"$ref": null`);
-//! - add on a filtered path that matches nothing creates the value the
-//!   filter describes, when the filter is a conjunction of `eq`; replace on
-//!   such a path is `noTarget`, as RFC 7644 §3.5.2.3 says;
+//! - add or replace on a filtered path that matches nothing creates the
+//!   value the filter describes, when the filter is a conjunction of `eq`
+//!   (Entra replaces `phoneNumbers[type eq "mobile"].value` of a user who
+//!   has none; RFC 7644 §3.5.2.3 would answer `noTarget`, and the user's
+//!   update would fail for good); otherwise `noTarget`;
 //! - remove with a value removes only the values given (Entra's members);
 //! - remove on a filtered path that matches nothing changes nothing, so a
 //!   repeated removal is not an error; remove is also the one operation
@@ -566,18 +568,6 @@ impl Change<'_> {
             .filter(|(_, element)| self.selects(element, resolver))
             .map(|(index, _)| index)
             .collect();
-        if let (true, PatchOpKind::Replace, Some(value_filter)) =
-            (selected.is_empty(), self.op, self.value_filter)
-        {
-            // RFC 7644 §3.5.2.3: replace changes values that exist; add is
-            // the operation that creates the value a filter describes.
-            return Err(ScimError::no_target(format!(
-                "no value of \"{}\" matches [{}], so there is nothing to replace \
-                 (RFC 7644 §3.5.2.3); to create it, use \"add\"",
-                self.target.attr.name,
-                crate::untrusted::quote(&value_filter.to_string())
-            )));
-        }
         let written = if selected.is_empty() && self.op != PatchOpKind::Remove {
             let created = self.update_element(self.seed(resolver)?, resolver)?;
             elements.push(created);
@@ -1533,8 +1523,8 @@ mod tests {
             json!({"userName": "b", "emails": [{"value": "b@home.org", "type": "home"}]}),
             body(json!([
                 {"op": "Add", "path": "emails[type eq \"work\"].value", "value": "b@work.com"},
-                {"op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 555"},
-                {"op": "add", "path": "addresses[type eq \"work\"].formatted", "value": "1 Main St"}
+                {"op": "Replace", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 555"},
+                {"op": "replace", "path": "addresses[type eq \"work\"].formatted", "value": "1 Main St"}
             ])),
             &user_resolver(),
         );
@@ -1550,25 +1540,6 @@ mod tests {
             user["addresses"],
             json!([{"type": "work", "formatted": "1 Main St"}])
         );
-    }
-
-    #[test]
-    fn replace_on_a_filtered_path_without_a_match_is_no_target() {
-        // RFC 7644 §3.5.2.3: replace changes what exists; add creates.
-        for path in [
-            "emails[type eq \"other\"].value",
-            "emails[value eq \"nobody@x.org\"]",
-            "phoneNumbers[type eq \"mobile\"].value",
-            "addresses[type eq \"work\"].formatted",
-        ] {
-            let err = patch_error(
-                json!({"userName": "b", "emails": [{"value": "b@home.org", "type": "home"}]}),
-                body(json!([{"op": "Replace", "path": path, "value": "x@y.org"}])),
-                &user_resolver(),
-            );
-            assert_eq!(err.scim_type, Some(ScimType::NoTarget), "{path}");
-            assert!(err.detail.contains("use \"add\""), "{}", err.detail);
-        }
     }
 
     #[test]

@@ -573,22 +573,3 @@ async fn a_value_filter_on_a_single_valued_attribute_is_invalid_path_and_writes_
     assert_eq!(stored["attributes"]["field_first_name"], "Dee");
     assert_eq!(stored["attributes"]["field_last_name"], "Person");
 }
-
-#[tokio::test]
-async fn replace_on_an_email_filter_matching_nothing_is_no_target_and_writes_nothing() {
-    let app = spawn_app().await;
-    let id = person(&app, "nora").await;
-    app.drupal.clear_requests();
-    let answer = app
-        .patch(
-            &format!("/Users/{id}"),
-            &patch_op(json!([{"op": "replace", "path": "emails[value eq \"someone.else@example.org\"].value", "value": "nora@new.example"}])),
-        )
-        .await;
-    answer.assert_scim_error(400, Some("noTarget"));
-    assert_eq!(app.drupal_writes(), Vec::<String>::new());
-    assert_eq!(
-        app.drupal_user("nora").unwrap()["attributes"]["mail"],
-        "nora@example.org"
-    );
-}
