@@ -9,11 +9,16 @@
 //!   bare scalar for a complex attribute with a `value` sub-attribute is
 //!   `{"value": scalar}` (Entra's `manager`);
 //! - `null` members of a value are dropped (`"$ref": null`);
-//! - add or replace on a filtered path that matches nothing creates the value
-//!   the filter describes, when the filter is a conjunction of `eq`;
+//! - add or replace on a filtered path that matches nothing creates the
+//!   value the filter describes, when the filter is a conjunction of `eq`
+//!   (Entra replaces `phoneNumbers[type eq "mobile"].value` of a user who
+//!   has none; RFC 7644 §3.5.2.3 would answer `noTarget`, and the user's
+//!   update would fail for good); otherwise `noTarget`;
 //! - remove with a value removes only the values given (Entra's members);
 //! - remove on a filtered path that matches nothing changes nothing, so a
-//!   repeated removal is not an error;
+//!   repeated removal is not an error; remove is also the one operation
+//!   taking a value filter on a single-valued attribute (Entra's
+//!   `manager[value eq "…"]`), which add and replace refuse (`invalidPath`);
 //! - writing a read-only attribute with its current value is accepted and
 //!   ignored (Okta sends the group's `id` back).
 //!
@@ -22,12 +27,21 @@
 //! writing several primaries, and so any result holding two, is refused by
 //! the check a POST or PUT body goes through.
 //!
+//! At most [`MAX_OPERATIONS`] operations per request. Applying them copies
+//! the resource once, not once per operation, and finds values by hash, so
+//! the cost grows with operations times the values of the attributes they
+//! name, not with their square.
+//!
 //! Values of a multi-valued attribute are "the same" when their `value`
 //! sub-attributes are equal and their `type`s do not differ; otherwise when
 //! they are equal JSON. Adding a value that is already there merges the new
 //! sub-attributes into it.
 
+use std::borrow::Cow;
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use chrono::DateTime;
 use serde_json::{Map, Value};
@@ -75,6 +89,28 @@ pub struct PatchOutcome {
     pub changed: bool,
 }
 
+/// The most operations one PATCH request may hold.
+///
+/// Identity providers send a handful: Entra ID one operation per changed
+/// attribute (a few dozen at most, group members batched into one operation
+/// of at most a few hundred values), Okta and OneLogin one or two. Values in
+/// one operation's list (a group's `members`) are not operations and are not
+/// counted. 1000 is far above any of them, yet keeps the work one request can
+/// ask for small: every operation may look at every value of the attribute
+/// it names, so the cost of a request grows with operations times values.
+pub const MAX_OPERATIONS: usize = 1000;
+
+/// RFC 7644 §3.12 has no error type for "too many operations": `tooMany` is
+/// for a filter yielding too many results (GET and `/.search`). The list of
+/// operations is a value the server does not accept, so `invalidValue`.
+fn too_many_operations(count: usize) -> ScimError {
+    ScimError::invalid_value(format!(
+        "a PATCH request may hold at most {MAX_OPERATIONS} operations, and this one has {count}: \
+         split it into several PATCH requests of at most {MAX_OPERATIONS} operations each \
+         (the values listed in one operation, such as a group's members, do not count)"
+    ))
+}
+
 /// Prefixes an error with the index of the operation it comes from.
 pub(crate) fn in_operation(error: ScimError, index: usize) -> ScimError {
     ScimError {
@@ -91,6 +127,9 @@ impl PatchRequest {
             .as_object()
             .ok_or_else(|| ScimError::invalid_syntax("a PATCH body must be a JSON object"))?;
         let operations = match get_ci(body, "Operations") {
+            Some(Value::Array(operations)) if operations.len() > MAX_OPERATIONS => {
+                return Err(too_many_operations(operations.len()))
+            }
             Some(Value::Array(operations)) if !operations.is_empty() => operations,
             Some(Value::Array(_)) => {
                 return Err(ScimError::invalid_syntax("\"Operations\" is empty"))
@@ -192,6 +231,19 @@ impl PatchOperation {
         match path.resolve(resolver)? {
             ResolvedPatchPath::Extension(urn) => {
                 apply_extension(resource, self.op, &urn, self.value.as_ref(), resolver)
+            }
+            ResolvedPatchPath::Attribute {
+                target,
+                value_filter: Some(value_filter),
+            } if !target.attr.multi_valued && self.op != PatchOpKind::Remove => {
+                Err(ScimError::invalid_path(format!(
+                    "\"{}\" is single-valued: a value filter ([{}]) selects values of a \
+                 multi-valued attribute only (RFC 7644 §3.5.2); name the sub-attribute without \
+                 a filter, e.g. \"{}.subAttribute\"",
+                    target.attr.name,
+                    crate::untrusted::quote(&value_filter.to_string()),
+                    target.attr.name
+                )))
             }
             ResolvedPatchPath::Attribute {
                 target,
@@ -377,17 +429,36 @@ impl Change<'_> {
         resource: &mut Map<String, Value>,
         resolver: &dyn AttributeResolver,
     ) -> Result<(), ScimError> {
-        let before = self.target.value(resource).cloned();
+        // The value is moved out, not copied: a failed operation fails the
+        // whole request, whose working copy is then dropped. Only attributes
+        // that may not change keep a copy to compare with.
+        let before = take(resource, self.target);
+        let guarded = self.is_guarded().then(|| before.clone());
         let after = match (&self.target.sub, self.value_filter) {
-            (None, None) => self.whole(before.clone(), resolver)?,
+            (None, None) => self.whole(before, resolver)?,
             (Some(sub), None) if !self.target.attr.multi_valued => {
-                self.sub_of_single(before.clone(), sub, resolver)?
+                self.sub_of_single(before, sub, resolver)?
             }
-            _ => self.elements(before.clone(), resolver)?,
+            _ => self.elements(before, resolver)?,
         };
-        self.check_mutability(&before, &after)?;
+        if let Some(before) = guarded {
+            self.check_mutability(&before, &after)?;
+        }
         store(resource, self.target, after);
         Ok(())
+    }
+
+    /// Whether the attribute or sub-attribute written is read-only or
+    /// immutable, so that a change must be refused.
+    fn is_guarded(&self) -> bool {
+        std::iter::once(&self.target.attr)
+            .chain(&self.target.sub)
+            .any(|meta| {
+                matches!(
+                    meta.mutability,
+                    Mutability::ReadOnly | Mutability::Immutable
+                )
+            })
     }
 
     fn check_mutability(
@@ -596,24 +667,33 @@ impl Change<'_> {
     ) -> Vec<Value> {
         let case_exact = self.value_case_exact(resolver);
         let mut list = into_list(before);
+        // An index costs more to build than a few scans of the list: one
+        // value added per operation (the usual case) is one scan.
+        let mut index = (new.len() > FEW_VALUES).then(|| ValueIndex::new(&list, case_exact));
         let mut written = Vec::new();
         for item in new {
-            match list
-                .iter()
-                .position(|existing| same_value(existing, &item, case_exact))
-            {
-                Some(index) => {
+            let found = match &index {
+                Some(index) => index.find(&list, &item),
+                None => list
+                    .iter()
+                    .position(|existing| same_value(existing, &item, case_exact)),
+            };
+            match found {
+                Some(at) => {
                     let mut item = item;
                     // The stored `value` is the identity: keep its spelling.
                     if let Value::Object(members) = &mut item {
                         set_ci(members, "value", None);
                     }
-                    if let Some(existing) = list.get_mut(index) {
+                    if let Some(existing) = list.get_mut(at) {
                         *existing = merge(Some(std::mem::take(existing)), item);
                     }
-                    written.push(index);
+                    written.push(at);
                 }
                 None => {
+                    if let Some(index) = &mut index {
+                        index.insert(&item, list.len());
+                    }
                     list.push(item);
                     written.push(list.len() - 1);
                 }
@@ -632,7 +712,11 @@ impl Change<'_> {
     ) -> Option<Value> {
         let case_exact = self.value_case_exact(resolver);
         let unwanted = into_list(Some(unwanted.clone()));
-        let is_unwanted = |value: &Value| unwanted.iter().any(|u| same_value(value, u, case_exact));
+        let index = (unwanted.len() > FEW_VALUES).then(|| ValueIndex::new(&unwanted, case_exact));
+        let is_unwanted = |value: &Value| match &index {
+            Some(index) => index.find(&unwanted, value).is_some(),
+            None => unwanted.iter().any(|u| same_value(value, u, case_exact)),
+        };
         match before {
             Some(Value::Array(mut list)) => {
                 list.retain(|value| !is_unwanted(value));
@@ -690,9 +774,11 @@ fn normalize(
             single => vec![single],
         };
         let mut list = Vec::new();
+        let mut seen = EqualValues::default();
         for item in items {
             if let Some(item) = normalize(item, &element, schema, resolver)? {
-                if !list.contains(&item) {
+                if seen.find(&list, &item).is_none() {
+                    seen.insert(&item, list.len());
                     list.push(item);
                 }
             }
@@ -783,31 +869,158 @@ fn merge(before: Option<Value>, new: Value) -> Value {
 }
 
 fn same_value(a: &Value, b: &Value, value_case_exact: bool) -> bool {
-    let member = |value: &'_ Value, name: &str| {
-        value
-            .as_object()
-            .and_then(|object| get_ci(object, name))
-            .cloned()
-    };
-    let text = |value: Option<Value>| match value {
-        Some(Value::String(text)) => Some(text),
-        Some(other) => Some(other.to_string()),
-        None => None,
-    };
-    match (text(member(a, "value")), text(member(b, "value"))) {
+    match (identity_text(a), identity_text(b)) {
         (Some(x), Some(y)) => {
-            let same = if value_case_exact {
+            let same = if value_case_exact || x == y {
                 x == y
+            } else if x.is_ascii() && y.is_ascii() {
+                x.eq_ignore_ascii_case(&y)
             } else {
                 x.to_lowercase() == y.to_lowercase()
             };
-            let types_agree = match (text(member(a, "type")), text(member(b, "type"))) {
+            let types_agree = match (member_text(a, "type"), member_text(b, "type")) {
                 (Some(x), Some(y)) => x.eq_ignore_ascii_case(&y),
                 _ => true,
             };
             same && types_agree
         }
         _ => a == b,
+    }
+}
+
+/// A member of an object value as text (a non-string as its JSON).
+fn member_text<'v>(value: &'v Value, name: &str) -> Option<Cow<'v, str>> {
+    match value.as_object().and_then(|object| get_ci(object, name))? {
+        Value::String(text) => Some(Cow::Borrowed(text)),
+        other => Some(Cow::Owned(other.to_string())),
+    }
+}
+
+/// The `value` sub-attribute that tells values of a multi-valued attribute apart.
+fn identity_text(value: &Value) -> Option<Cow<'_, str>> {
+    member_text(value, "value")
+}
+
+/// Up to this many values, scanning a list for each is cheaper than indexing it.
+const FEW_VALUES: usize = 8;
+
+/// Finds, in a list of values, one [`same_value`] as a given value without
+/// comparing it with every value: values with a `value` sub-attribute by
+/// that text (case folded), the others by a hash of the whole value.
+struct ValueIndex {
+    case_exact: bool,
+    by_value: HashMap<String, Vec<usize>>,
+    whole: EqualValues,
+}
+
+impl ValueIndex {
+    fn new(list: &[Value], case_exact: bool) -> ValueIndex {
+        let mut index = ValueIndex {
+            case_exact,
+            by_value: HashMap::new(),
+            whole: EqualValues::default(),
+        };
+        for (at, value) in list.iter().enumerate() {
+            index.insert(value, at);
+        }
+        index
+    }
+
+    /// Records that `list[at]` is `value`; `at` grows from call to call.
+    fn insert(&mut self, value: &Value, at: usize) {
+        match identity_text(value) {
+            Some(text) => self
+                .by_value
+                .entry(text.to_lowercase())
+                .or_default()
+                .push(at),
+            None => self.whole.insert(value, at),
+        }
+    }
+
+    /// The first index of `list` (as recorded) holding a value the same as `value`.
+    fn find(&self, list: &[Value], value: &Value) -> Option<usize> {
+        match identity_text(value) {
+            Some(text) => self
+                .by_value
+                .get(&text.to_lowercase())?
+                .iter()
+                .copied()
+                .find(|at| {
+                    list.get(*at)
+                        .is_some_and(|there| same_value(there, value, self.case_exact))
+                }),
+            None => self.whole.find(list, value),
+        }
+    }
+}
+
+/// Finds a value equal (`==`) to a given one in a list by hash.
+#[derive(Default)]
+struct EqualValues {
+    hasher: RandomState,
+    by_hash: HashMap<u64, Vec<usize>>,
+}
+
+impl EqualValues {
+    fn hash(&self, value: &Value) -> u64 {
+        let mut hasher = self.hasher.build_hasher();
+        hash_value(value, &mut hasher);
+        hasher.finish()
+    }
+
+    fn insert(&mut self, value: &Value, at: usize) {
+        let hash = self.hash(value);
+        self.by_hash.entry(hash).or_default().push(at);
+    }
+
+    fn find(&self, list: &[Value], value: &Value) -> Option<usize> {
+        self.by_hash
+            .get(&self.hash(value))?
+            .iter()
+            .copied()
+            .find(|at| list.get(*at) == Some(value))
+    }
+}
+
+/// A hash agreeing with `==` on JSON values (objects iterate in key order).
+fn hash_value(value: &Value, hasher: &mut impl Hasher) {
+    match value {
+        Value::Null => hasher.write_u8(0),
+        Value::Bool(b) => {
+            hasher.write_u8(1);
+            b.hash(hasher);
+        }
+        Value::Number(n) => {
+            hasher.write_u8(2);
+            if let Some(n) = n.as_u64() {
+                n.hash(hasher);
+            } else if let Some(n) = n.as_i64() {
+                n.hash(hasher);
+            } else if let Some(n) = n.as_f64() {
+                // 0.0 == -0.0
+                (if n == 0.0 { 0.0f64 } else { n }).to_bits().hash(hasher);
+            }
+        }
+        Value::String(text) => {
+            hasher.write_u8(3);
+            text.hash(hasher);
+        }
+        Value::Array(items) => {
+            hasher.write_u8(4);
+            items.len().hash(hasher);
+            for item in items {
+                hash_value(item, hasher);
+            }
+        }
+        Value::Object(members) => {
+            hasher.write_u8(5);
+            members.len().hash(hasher);
+            for (key, member) in members {
+                key.hash(hasher);
+                hash_value(member, hasher);
+            }
+        }
     }
 }
 
@@ -821,8 +1034,14 @@ fn settle_primary(list: &mut [Value], written: &[usize]) {
     if !written.iter().any(|i| list.get(*i).is_some_and(is_primary)) {
         return;
     }
-    for (index, value) in list.iter_mut().enumerate() {
-        if let (false, Value::Object(object)) = (written.contains(&index), value) {
+    let mut was_written = vec![false; list.len()];
+    for index in written {
+        if let Some(mark) = was_written.get_mut(*index) {
+            *mark = true;
+        }
+    }
+    for (value, written) in list.iter_mut().zip(was_written) {
+        if let (false, Value::Object(object)) = (written, value) {
             object.remove("primary");
         }
     }
@@ -856,6 +1075,29 @@ fn set_ci(object: &mut Map<String, Value>, name: &str, value: Option<Value>) {
     }
 }
 
+/// Moves an attribute's value out of the resource (case-insensitively).
+fn take(resource: &mut Map<String, Value>, target: &ResolvedAttr) -> Option<Value> {
+    let container = if target.is_core {
+        resource
+    } else {
+        let key = ci_key(resource, &target.schema)?;
+        resource.get_mut(&key)?.as_object_mut()?
+    };
+    let key = ci_key(container, &target.attr.name)?;
+    container.remove(&key)
+}
+
+/// The key `get_ci` would find `name` under.
+fn ci_key(object: &Map<String, Value>, name: &str) -> Option<String> {
+    if object.contains_key(name) {
+        return Some(name.to_string());
+    }
+    object
+        .keys()
+        .find(|key| key.eq_ignore_ascii_case(name))
+        .cloned()
+}
+
 /// Writes an attribute's new value where a canonical resource keeps it;
 /// an extension object left empty goes away.
 fn store(resource: &mut Map<String, Value>, target: &ResolvedAttr, value: Option<Value>) {
@@ -863,9 +1105,10 @@ fn store(resource: &mut Map<String, Value>, target: &ResolvedAttr, value: Option
         set_ci(resource, &target.attr.name, value);
         return;
     }
-    let mut extension = match target.container(resource) {
-        Some(extension) => extension.clone(),
-        None => Map::new(),
+    let mut extension = match ci_key(resource, &target.schema).and_then(|key| resource.remove(&key))
+    {
+        Some(Value::Object(extension)) => extension,
+        _ => Map::new(),
     };
     set_ci(&mut extension, &target.attr.name, value);
     let kept = (!extension.is_empty()).then_some(Value::Object(extension));
@@ -1297,6 +1540,96 @@ mod tests {
             user["addresses"],
             json!([{"type": "work", "formatted": "1 Main St"}])
         );
+    }
+
+    #[test]
+    fn remove_on_a_filtered_path_without_a_match_changes_nothing() {
+        let mut resource = object(jensen());
+        let outcome = try_patch(
+            &mut resource,
+            body(json!([{"op": "remove", "path": "emails[value eq \"gone@x.org\"]"}])),
+            &user_resolver(),
+        )
+        .unwrap();
+        assert_eq!(outcome, PatchOutcome { changed: false });
+        assert_eq!(Value::Object(resource), jensen());
+    }
+
+    #[test]
+    fn a_value_filter_on_a_single_valued_attribute_is_invalid_path() {
+        let user = json!({"userName": "a", "name": {"givenName": "Alice", "familyName": "Smith"}});
+        for operation in [
+            json!({"op": "replace", "path": "name[givenName eq \"Bob\"].familyName", "value": "Jones"}),
+            json!({"op": "replace", "path": "name[givenName eq \"Alice\"].familyName", "value": "Jones"}),
+            json!({"op": "add", "path": "name[givenName eq \"Bob\"]", "value": {"familyName": "Jones"}}),
+            json!({"op": "replace", "path": format!("{ENTERPRISE}:manager[value eq \"m\"].value"), "value": "n"}),
+        ] {
+            let err = patch_error(
+                user.clone(),
+                body(json!([operation.clone()])),
+                &user_resolver(),
+            );
+            assert_eq!(err.scim_type, Some(ScimType::InvalidPath), "{operation}");
+            assert!(err.detail.contains("is single-valued"), "{}", err.detail);
+        }
+    }
+
+    #[test]
+    fn more_operations_than_the_limit_are_refused_before_any_is_read() {
+        let operation = json!({"op": "add", "path": "nickName", "value": "x"});
+        let at_limit = body(Value::Array(vec![operation.clone(); MAX_OPERATIONS]));
+        assert_eq!(
+            PatchRequest::from_json(&at_limit).unwrap().operations.len(),
+            MAX_OPERATIONS
+        );
+        // One over, even of operations that would not parse.
+        let mut over = vec![operation; MAX_OPERATIONS];
+        over.push(json!("not an operation"));
+        let err = parse_error(body(Value::Array(over)));
+        assert_eq!(err.status, 400);
+        assert_eq!(err.scim_type, Some(ScimType::InvalidValue));
+        assert!(
+            err.detail
+                .contains(&format!("at most {MAX_OPERATIONS} operations"))
+                && err
+                    .detail
+                    .contains(&format!("this one has {}", MAX_OPERATIONS + 1))
+                && err.detail.contains("split it"),
+            "{}",
+            err.detail
+        );
+    }
+
+    #[test]
+    fn many_operations_and_many_values_give_the_results_one_at_a_time_would() {
+        // One value per operation, some repeated in another case: the
+        // repeats merge into the first, as a scan of the list would find.
+        let mut operations: Vec<Value> = (0..300)
+            .map(|i| json!({"op": "add", "path": "emails", "value": [{"value": format!("e{i}@x.org")}]}))
+            .collect();
+        operations.push(json!({"op": "add", "path": "emails", "value": [{"value": "E7@X.ORG", "type": "home"}]}));
+        operations.push(json!({"op": "remove", "path": "emails", "value": [{"value": "e8@x.org"}, {"value": "e9@x.org"}, {"value": "E9@X.org"}]}));
+        operations.push(json!({"op": "replace", "path": "emails[value eq \"e10@x.org\"].type", "value": "other"}));
+        let user = patched(
+            json!({"userName": "b"}),
+            body(Value::Array(operations)),
+            &user_resolver(),
+        );
+        let emails = user["emails"].as_array().unwrap();
+        assert_eq!(emails.len(), 298);
+        assert_eq!(emails[7], json!({"value": "e7@x.org", "type": "home"}));
+        assert_eq!(emails[8]["value"], "e10@x.org");
+        assert_eq!(emails[8]["type"], "other");
+        // A list repeating values in one operation keeps one of each.
+        let values: Vec<Value> = (0..2000)
+            .map(|i| json!({"type": "work", "value": format!("v{}@x.org", i % 1000)}))
+            .collect();
+        let user = patched(
+            json!({"userName": "b"}),
+            body(json!([{"op": "add", "path": "emails", "value": values}])),
+            &user_resolver(),
+        );
+        assert_eq!(user["emails"].as_array().unwrap().len(), 1000);
     }
 
     #[test]

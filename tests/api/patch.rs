@@ -504,3 +504,72 @@ async fn a_required_attribute_of_a_custom_schema_cannot_be_removed_by_patch() {
         "7"
     );
 }
+
+/// The most operations one PATCH may hold (`scim::patch::MAX_OPERATIONS`).
+const MAX_OPERATIONS: usize = 1000;
+
+fn renames(count: usize) -> Value {
+    Value::Array(
+        (0..count)
+            .map(|i| json!({"op": "replace", "path": "displayName", "value": format!("D{i}")}))
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn more_operations_than_the_limit_are_refused_and_nothing_reaches_drupal() {
+    let app = spawn_app().await;
+    let id = person(&app, "many").await;
+    app.drupal.clear_requests();
+    let answer = app
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_op(renames(MAX_OPERATIONS + 1)),
+        )
+        .await;
+    answer.assert_scim_error(400, Some("invalidValue"));
+    let detail = answer.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("at most {MAX_OPERATIONS} operations"))
+            && detail.contains("split it"),
+        "{detail}"
+    );
+    assert_eq!(app.drupal.request_count(), 0);
+    assert_eq!(
+        app.drupal_user("many").unwrap()["attributes"]["field_display_name"],
+        "Dee Person"
+    );
+}
+
+#[tokio::test]
+async fn a_patch_of_as_many_operations_as_the_limit_applies_them_all() {
+    let app = spawn_app().await;
+    let id = person(&app, "limit").await;
+    let body = patch_ok(&app, &id, renames(MAX_OPERATIONS)).await;
+    let last = format!("D{}", MAX_OPERATIONS - 1);
+    assert_eq!(body["displayName"], last);
+    assert_eq!(
+        app.drupal_user("limit").unwrap()["attributes"]["field_display_name"],
+        last
+    );
+}
+
+#[tokio::test]
+async fn a_value_filter_on_a_single_valued_attribute_is_invalid_path_and_writes_nothing() {
+    let app = spawn_app().await;
+    let id = person(&app, "alice").await;
+    app.drupal.clear_requests();
+    let answer = app
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_op(json!([{"op": "replace", "path": "name[givenName eq \"Bob\"].familyName", "value": "Jones"}])),
+        )
+        .await;
+    answer.assert_scim_error(400, Some("invalidPath"));
+    let detail = answer.body["detail"].as_str().unwrap();
+    assert!(detail.contains("\"name\" is single-valued"), "{detail}");
+    assert_eq!(app.drupal_writes(), Vec::<String>::new());
+    let stored = app.drupal_user("alice").unwrap();
+    assert_eq!(stored["attributes"]["field_first_name"], "Dee");
+    assert_eq!(stored["attributes"]["field_last_name"], "Person");
+}
