@@ -121,6 +121,46 @@ async fn block_policy_blocks_marks_hides_and_reactivates_on_create() {
     assert_eq!(site.count_named("rd-jay").await, 1);
 }
 
+/// userName ignores case in every script (RFC 7643), where Drupal's filter
+/// on SQLite ignores it in ASCII only: the IdP's lookup finds "rd-émile"
+/// as "RD-ÉMILE", and its create after a deprovisioning, in another case,
+/// revives the account instead of a 409 for good.
+#[tokio::test]
+async fn user_names_cased_beyond_ascii_are_one_account_on_a_real_site() {
+    let Some(site) = site() else { return };
+    let _shared = shared().await;
+    site.delete_users(&["rd-émile", "RD-ÉMILE"]);
+    let bridge = Bridge::start(&site, BridgeOptions::default()).await;
+    let answer = bridge
+        .post(
+            "/Users",
+            &json!({"userName": "rd-émile", "emails": [{"value": "rd-emile@example.org"}]}),
+        )
+        .await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let id = answer.body["id"].as_str().unwrap().to_string();
+    for spelling in ["RD-ÉMILE", "rd-Émile", "rd-émile"] {
+        let found = bridge
+            .filter_users(&format!("userName eq \"{spelling}\""))
+            .await;
+        assert_eq!(found.body["totalResults"], 1, "{spelling}: {}", found.body);
+        assert_eq!(found.body["Resources"][0]["id"], id.as_str());
+    }
+    assert_eq!(bridge.delete(&format!("/Users/{id}")).await.status, 204);
+    let again = bridge
+        .post(
+            "/Users",
+            &json!({"userName": "RD-ÉMILE", "emails": [{"value": "rd-emile@example.org"}]}),
+        )
+        .await;
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(again.body["id"], id.as_str(), "the same Drupal account");
+    // Revived under the name the IdP sent now.
+    let drupal = site.user("RD-ÉMILE").await.expect("the revived account");
+    assert_eq!(drupal["attributes"]["status"], true);
+    site.delete_users(&["RD-ÉMILE", "rd-émile"]);
+}
+
 /// `deprovision: delete` under each of Drupal's cancel methods, in one test
 /// because the cancel method is the site's.
 #[tokio::test]
