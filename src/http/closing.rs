@@ -20,7 +20,6 @@
 //! request itself was wrong.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -30,24 +29,24 @@ use actix_web::middleware::Next;
 use actix_web::{Error, ResponseError};
 
 use super::error::ApiError;
+use super::framework_errors::AnswersSeen;
 use crate::scim::error::ScimError;
 
-/// Per connection (put in its data when it opens): whether an answer on
-/// it said or will say `Connection: close`, and whether a request ran on
-/// it already.
+/// Per connection (put in its data when it opens): what its watcher has
+/// seen of the answers written, and how many requests ran on it.
 #[derive(Debug)]
 pub struct Closing {
-    /// Shared with the connection's watcher, which sets it too.
-    closed: Arc<AtomicBool>,
-    served: Cell<bool>,
+    /// Shared with the connection's watcher, which keeps it.
+    seen: Arc<AnswersSeen>,
+    served: Cell<usize>,
 }
 
 impl Closing {
-    /// The state of a connection whose watcher sets `closed`.
-    pub fn new(closed: Arc<AtomicBool>) -> Closing {
+    /// The state of a connection whose watcher keeps `seen`.
+    pub fn new(seen: Arc<AnswersSeen>) -> Closing {
         Closing {
-            closed,
-            served: Cell::new(false),
+            seen,
+            served: Cell::new(0),
         }
     }
 }
@@ -56,21 +55,24 @@ pub async fn refuse_after_close(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let Some(closed) = req.conn_data::<Closing>().map(|closing| {
-        let earlier = closing.served.replace(true);
-        (closing.closed.clone(), earlier)
+    let Some((seen, earlier)) = req.conn_data::<Closing>().map(|closing| {
+        let earlier = closing.served.get();
+        closing.served.set(earlier + 1);
+        (closing.seen.clone(), earlier)
     }) else {
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
-    let (closed, earlier) = closed;
-    if earlier && !closed.load(Ordering::Relaxed) {
-        // The answers before this request reach the watcher meanwhile.
+    // A request sent after the answers before it were written (one at a
+    // time, the usual case) runs at once. One pipelined behind answers not
+    // yet written waits until the codec has written them (one yield: it
+    // flushes while the service is pending), then looks.
+    if seen.answers() < earlier && !seen.closed() {
         tokio::task::yield_now().await;
     }
-    if closed.load(Ordering::Relaxed) {
+    if seen.closed() {
         tracing::debug!(
             "a request pipelined after an answer that closed its connection was not processed"
         );
@@ -89,7 +91,7 @@ pub async fn refuse_after_close(
     let asks_close = req.head().connection_type() == ConnectionType::Close;
     let response = next.call(req).await?;
     if asks_close || response.response().head().connection_type() == ConnectionType::Close {
-        closed.store(true, Ordering::Relaxed);
+        seen.close();
     }
     Ok(response.map_into_boxed_body())
 }

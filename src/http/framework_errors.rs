@@ -22,7 +22,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -58,12 +58,37 @@ pub struct ScimErrors<IO> {
     ended: bool,
     /// The reader waiting for bytes, woken when the stream ends here.
     reader: Option<std::task::Waker>,
-    /// Set once an answer saying `Connection: close` starts: shared with
-    /// the connection's `closing::Closing`, so that no request after it
-    /// runs.
-    closed: Arc<AtomicBool>,
+    /// What the connection's `closing::Closing` reads of the answers
+    /// written: whether one said `Connection: close`, so that no request
+    /// after it runs, and how many there were.
+    seen: Arc<AnswersSeen>,
     /// Counts the codec's refusals, when given.
     refused: Option<Counter>,
+}
+
+/// The answers a connection's watcher has read the heads of.
+#[derive(Debug, Default)]
+pub struct AnswersSeen {
+    closed: AtomicBool,
+    /// Final answers (status 200 and up), the codec's own included.
+    heads: AtomicUsize,
+}
+
+impl AnswersSeen {
+    /// An answer saying `Connection: close` was written (its head).
+    pub fn closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// The connection is to close: a request asked so.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+    }
+
+    /// How many final answers were written (their heads).
+    pub fn answers(&self) -> usize {
+        self.heads.load(Ordering::Relaxed)
+    }
 }
 
 #[derive(Debug)]
@@ -88,7 +113,7 @@ impl<IO> ScimErrors<IO> {
             closing: false,
             ended: false,
             reader: None,
-            closed: Arc::default(),
+            seen: Arc::default(),
             refused: None,
         }
     }
@@ -100,16 +125,20 @@ impl<IO> ScimErrors<IO> {
         self
     }
 
-    /// Whether an answer saying `Connection: close` was written (its head).
-    pub fn closed(&self) -> Arc<AtomicBool> {
-        self.closed.clone()
+    /// What the connection's requests may know of the answers written.
+    pub fn seen(&self) -> Arc<AnswersSeen> {
+        self.seen.clone()
     }
 
-    /// The answer whose head was just read closes the connection, or not.
-    fn set_closing(&mut self, closes: bool) {
-        self.closing = closes;
-        if closes {
-            self.closed.store(true, Ordering::Relaxed);
+    /// The head of `response` was just read: whether it closes the
+    /// connection, and one more final answer.
+    fn head_read(&mut self, response: &Response) {
+        self.closing = response.closes;
+        if response.closes {
+            self.seen.closed.store(true, Ordering::Relaxed);
+        }
+        if response.status >= 200 {
+            self.seen.heads.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -149,7 +178,7 @@ impl<IO> ScimErrors<IO> {
                 if response.is_framework_error() || response.head_of.is_some() {
                     return None;
                 }
-                self.set_closing(response.closes);
+                self.head_read(&response);
                 self.state = match response.body_length() {
                     Some(length) => State::Through(end + length),
                     None => State::Passthrough,
@@ -218,7 +247,7 @@ impl<IO> ScimErrors<IO> {
                                 Some(scim) => self.pending.extend_from_slice(&scim),
                                 None => self.pending.extend_from_slice(&head[..end]),
                             }
-                            self.set_closing(response.closes);
+                            self.head_read(&response);
                             match response.body_length() {
                                 Some(0) => {
                                     if self.closing {
@@ -675,11 +704,14 @@ mod tests {
         after_kept.extend_from_slice(next);
         assert_eq!(through(&[&after_kept]), after_kept);
         let mut watcher = ScimErrors::new(());
-        let closed = watcher.closed();
+        let seen = watcher.seen();
+        watcher.transform(b"HTTP/1.1 100 Continue\r\n\r\n");
         watcher.transform(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
-        assert!(!closed.load(Ordering::Relaxed));
+        assert!(!seen.closed());
+        assert_eq!(seen.answers(), 1, "the interim 100 is no answer");
         watcher.transform(&closing[..closing.len() - 1]);
-        assert!(closed.load(Ordering::Relaxed), "known from the head");
+        assert!(seen.closed(), "known from the head");
+        assert_eq!(seen.answers(), 2);
         let mut after_error = EMPTY_400.to_vec();
         after_error.extend_from_slice(next);
         assert!(!String::from_utf8_lossy(&through(&[&after_error])).contains("201"));

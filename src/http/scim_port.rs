@@ -70,7 +70,7 @@ where
                             ext.insert(super::forwarded::LocalAddr(addr));
                         }
                         // Set once an answer closes the connection.
-                        ext.insert(super::closing::Closing::new(io.closed()));
+                        ext.insert(super::closing::Closing::new(io.seen()));
                     },
                 )
                 .graceful_shutdown_signal(move || {
