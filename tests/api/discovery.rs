@@ -3,7 +3,8 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with, Options};
+use crate::term_groups::term_mapping;
 
 fn attribute_names(schema: &Value) -> Vec<&str> {
     schema["attributes"]
@@ -93,4 +94,43 @@ async fn an_unknown_schema_or_resource_type_is_a_404_that_does_not_repeat_a_long
         .as_str()
         .unwrap()
         .contains("urn:example:nothing"));
+}
+
+async fn published_group_display_name(app: &crate::helpers::TestApp) -> Value {
+    let schemas = app.get("/Schemas").await;
+    assert_eq!(schemas.status, 200, "{}", schemas.body);
+    let group = schemas.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "urn:ietf:params:scim:schemas:core:2.0:Group")
+        .expect("the group schema")
+        .clone();
+    group["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "displayName")
+        .expect("displayName")
+        .clone()
+}
+
+#[tokio::test]
+async fn the_group_display_name_is_immutable_only_when_every_group_is_a_role() {
+    let roles_only = spawn_app().await;
+    let display_name = published_group_display_name(&roles_only).await;
+    assert_eq!(display_name["mutability"], "immutable", "{display_name}");
+
+    let terms = spawn_app_with(Options {
+        mapping: term_mapping(),
+        ..Options::default()
+    })
+    .await;
+    let display_name = published_group_display_name(&terms).await;
+    assert_eq!(display_name["mutability"], "readWrite", "{display_name}");
+    let description = display_name["description"].as_str().unwrap();
+    assert!(
+        description.contains("role") && description.contains("mutability"),
+        "{description}"
+    );
 }
