@@ -31,6 +31,7 @@ use crate::scim::error::ScimError;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::SortOrder;
 use crate::scim::patch::{apply_patch, PatchRequest};
+use crate::scim::path::{AttrPath, ResolvedPath};
 use crate::scim::projection::Projection;
 use crate::scim::version::{require_match, VersionCondition};
 
@@ -823,20 +824,36 @@ impl Provisioner {
         Ok(keys)
     }
 
+    /// The Drupal field `attr` sorts by. `attr` is read as `filter` and
+    /// `attributes` read names (RFC 7644 §3.10): case-insensitive, and
+    /// fully qualified by its schema's URN or not.
     fn sort_field(&self, attr: &str) -> Option<String> {
-        let lower = attr.to_ascii_lowercase();
-        match lower.as_str() {
-            "meta.lastmodified" => return Some("changed".into()),
-            "meta.created" => return Some("created".into()),
-            "id" => return Some("id".into()),
-            _ => {}
-        }
-        let (main, sub) = match attr.split_once('.') {
-            Some((m, s)) if !m.starts_with("urn:") => (m, Some(s)),
-            _ => (attr, None),
+        let active = self.active();
+        let path = match AttrPath::parse(attr).ok()?.resolve(&*active.user_schema) {
+            Ok(ResolvedPath::Attribute(resolved)) => resolved.path(),
+            // `id` and `meta` are common attributes, not the schema's.
+            _ => AttrPath::parse(attr).ok().filter(|p| p.schema.is_none())?,
         };
-        self.mapping()
-            .binding_for(None, main, sub, None)
+        if path.schema.is_none() {
+            let whole = match &path.sub_attr {
+                Some(sub) => format!("{}.{sub}", path.attr),
+                None => path.attr.clone(),
+            };
+            match whole.to_ascii_lowercase().as_str() {
+                "meta.lastmodified" => return Some("changed".into()),
+                "meta.created" => return Some("created".into()),
+                "id" => return Some("id".into()),
+                _ => {}
+            }
+        }
+        active
+            .mapping
+            .binding_for(
+                path.schema.as_deref(),
+                &path.attr,
+                path.sub_attr.as_deref(),
+                None,
+            )
             .map(|b| b.filter_path())
     }
 
