@@ -290,6 +290,8 @@ impl Provisioner {
         let mut config = ServiceProviderConfig {
             sort: true,
             etag: true,
+            // Per request, from the mapping in effect: a reload changes it.
+            change_password: self.mapping().changes_password(),
             ..ServiceProviderConfig::default()
         };
         config.filter.max_results = MAX_RESULTS as u32;

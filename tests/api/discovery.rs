@@ -134,3 +134,75 @@ async fn the_group_display_name_is_immutable_only_when_every_group_is_a_role() {
         "{description}"
     );
 }
+
+/// Whether the stand-in's login accepts `name` with `pass`.
+async fn drupal_login_works(app: &crate::helpers::TestApp, name: &str, pass: &str) -> bool {
+    reqwest::Client::new()
+        .post(format!("{}/user/login?_format=json", app.drupal_base_url()))
+        .json(&json!({"name": name, "pass": pass}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success()
+}
+
+#[tokio::test]
+async fn change_password_is_supported_when_the_mapping_writes_the_password_on_updates() {
+    let okta = spawn_app_with(Options {
+        standin: crate::helpers::demo_site_with_text_fields(&[
+            "field_first_name",
+            "field_last_name",
+        ]),
+        mapping: crate::helpers::read_mapping("okta.yaml"),
+        ..Options::default()
+    })
+    .await;
+    let config = okta.get("/ServiceProviderConfig").await;
+    assert_eq!(config.status, 200, "{}", config.body);
+    assert_eq!(
+        config.body["changePassword"]["supported"], true,
+        "{}",
+        config.body
+    );
+
+    // What it states holds: a PATCH of the password changes it in Drupal.
+    let created = okta
+        .post(
+            "/Users",
+            &json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "pat@example.org",
+                "emails": [{"value": "pat@example.org", "type": "work", "primary": true}],
+                "password": "First-Pass-1"
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert!(drupal_login_works(&okta, "pat@example.org", "First-Pass-1").await);
+    let id = created.body["id"].as_str().unwrap();
+    let patched = okta
+        .patch(
+            &format!("/Users/{id}"),
+            &crate::helpers::patch_op(json!([
+                {"op": "replace", "path": "password", "value": "Second-Pass-2"}
+            ])),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert!(drupal_login_works(&okta, "pat@example.org", "Second-Pass-2").await);
+    assert!(!drupal_login_works(&okta, "pat@example.org", "First-Pass-1").await);
+
+    let shipped_default = spawn_app_with(Options {
+        mapping: crate::helpers::read_mapping("default.yaml"),
+        ..Options::default()
+    })
+    .await;
+    let config = shipped_default.get("/ServiceProviderConfig").await;
+    assert_eq!(config.status, 200, "{}", config.body);
+    assert_eq!(
+        config.body["changePassword"]["supported"], false,
+        "{}",
+        config.body
+    );
+}
