@@ -8,6 +8,7 @@ mod bulk;
 mod count_cache;
 mod group_preview;
 mod groups;
+mod languages;
 mod marker;
 mod member_lookup;
 mod membership;
