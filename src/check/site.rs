@@ -46,6 +46,9 @@ pub(super) async fn check(settings: &SiteSettings, mapping: Option<&Mapping>, re
     }
     check_roles(&client, settings, mapping, report).await;
     if let Some(mapping) = mapping {
+        check_languages(&client, mapping, report).await;
+    }
+    if let Some(mapping) = mapping {
         super::terms::check(&client, settings, mapping, report).await;
     }
     check_privileges(&client, settings, report).await;
@@ -322,6 +325,31 @@ async fn check_writes(client: &DrupalClient, report: &mut Report) {
             "make sure \"Accept all JSON:API create, read, update, and delete operations\" is chosen at /admin/config/services/jsonapi",
         )),
     }
+}
+
+/// Drupal accepts in `preferred_langcode` only a language the site has
+/// installed; the bridge writes a user whose language it lacks without it.
+async fn check_languages(client: &DrupalClient, mapping: &Mapping, report: &mut Report) {
+    if !mapping
+        .mapped_fields()
+        .iter()
+        .any(|f| f.name == "preferred_langcode")
+    {
+        return;
+    }
+    let installed = match client.list_languages().await {
+        Ok(languages) if !languages.is_empty() => {
+            format!("the site has the languages {}", languages.join(", "))
+        }
+        // The Language module is off: English alone.
+        Err(DrupalError::NotFound) => "the site has English alone".to_string(),
+        _ => "the bridge's account cannot list the site's languages (a standard site has English alone)".to_string(),
+    };
+    report.push(Finding::warning(
+        "field",
+        format!("the mapping writes preferred_langcode, which Drupal accepts only in a language installed on the site; {installed}. A user whose language is not installed is written without it, and the bridge logs the language"),
+        "install the languages your users have under Configuration › Regional and language › Languages, or delete the rule if users choose their language in Drupal",
+    ));
 }
 
 async fn check_fields(

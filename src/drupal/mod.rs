@@ -52,6 +52,7 @@ const USERS: &str = "/jsonapi/user/user";
 /// bridge could only take for an outage.
 pub const MAX_URL_BYTES: usize = 8190;
 const ROLES: &str = "/jsonapi/user_role/user_role";
+const LANGUAGES: &str = "/jsonapi/configurable_language/configurable_language";
 
 /// One page of a user collection.
 #[derive(Debug, Clone, PartialEq)]
@@ -397,6 +398,28 @@ impl DrupalClient {
                 None => return Ok(roles),
             }
         }
+    }
+
+    /// The langcodes of the site's configured languages (first page, which
+    /// holds every language a site has in practice). `NotFound` when the
+    /// Language module is off (English alone); an account without the
+    /// permission to read them is shown none.
+    pub async fn list_languages(&self) -> Result<Vec<String>, DrupalError> {
+        let body = self
+            .call("list_languages", Method::GET, LANGUAGES, None)
+            .await?;
+        let data = body.get("data").and_then(Value::as_array).ok_or_else(|| {
+            DrupalError::Protocol("a language collection without a data array".into())
+        })?;
+        Ok(data
+            .iter()
+            .filter_map(|language| {
+                language
+                    .pointer("/attributes/drupal_internal__id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .collect())
     }
 
     /// Adds, replaces or removes role memberships of one user through

@@ -293,7 +293,12 @@ fn drupal_to_scim(e: &DrupalError) -> ScimError {
             let taken: Vec<_> = errors
                 .iter()
                 .filter(|v| v.detail.contains("is already taken"))
-                .map(|v| cut(&v.detail, DRUPAL_DETAIL_CHARS))
+                .map(|v| {
+                    // Drupal's sentences end with a period; the detail
+                    // adds its own after the list.
+                    let detail = cut(&v.detail, DRUPAL_DETAIL_CHARS);
+                    detail.trim_end().trim_end_matches('.').to_string()
+                })
                 .collect();
             if !taken.is_empty() {
                 return ScimError::uniqueness(format!(
@@ -368,6 +373,31 @@ mod tests {
         assert_eq!(e.status, 409);
         assert_eq!(e.to_json()["scimType"], "uniqueness");
         assert!(e.detail.contains("bob"));
+    }
+
+    #[test]
+    fn a_taken_value_is_one_sentence_not_two_periods() {
+        let e = drupal_to_scim(&DrupalError::Validation(vec![
+            DrupalApiError {
+                status: 422,
+                detail: "name: The username bob is already taken.".into(),
+                pointer: Some("/data/attributes/name".into()),
+            },
+            DrupalApiError {
+                status: 422,
+                detail: "mail: The email address bob@example.org is already taken.".into(),
+                pointer: Some("/data/attributes/mail".into()),
+            },
+        ]));
+        assert_eq!(e.status, 409);
+        assert!(!e.detail.contains(".."), "{}", e.detail);
+        assert!(!e.detail.contains(".;"), "{}", e.detail);
+        assert!(
+            e.detail
+                .contains("bob@example.org is already taken. If no user"),
+            "{}",
+            e.detail
+        );
     }
 
     #[test]

@@ -322,6 +322,17 @@ impl Mapping {
             .collect()
     }
 
+    /// Whether a SCIM `password` reaches Drupal on every write that carries
+    /// one (a PUT or PATCH as well as a create): RFC 7643 §5
+    /// `changePassword`. A write-once rule sets it on create only.
+    pub fn changes_password(&self) -> bool {
+        self.rules.iter().any(|rule| {
+            rule.direction.writes()
+                && !rule.write_once
+                && rule.scim_path().is_some_and(|p| p.write_only)
+        })
+    }
+
     /// Whether the mapped Drupal field may never be emptied (`name`, `mail`,
     /// `status`): Drupal refuses it, or emptying it would do harm.
     pub fn never_cleared(&self, drupal_field: &str) -> bool {

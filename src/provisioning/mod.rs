@@ -8,6 +8,7 @@ mod bulk;
 mod count_cache;
 mod group_preview;
 mod groups;
+mod languages;
 mod marker;
 mod member_lookup;
 mod membership;
@@ -290,6 +291,8 @@ impl Provisioner {
         let mut config = ServiceProviderConfig {
             sort: true,
             etag: true,
+            // Per request, from the mapping in effect: a reload changes it.
+            change_password: self.mapping().changes_password(),
             ..ServiceProviderConfig::default()
         };
         config.filter.max_results = MAX_RESULTS as u32;

@@ -36,7 +36,7 @@ pub fn published_registry(mapping: &Mapping) -> Result<SchemaRegistry, SchemaErr
     } else {
         schemas.push(enterprise);
     }
-    schemas.push(group_schema());
+    schemas.push(published_group_schema(mapping.group_terms().is_some()));
     SchemaRegistry::new(schemas, vec![user_type, group_resource_type()])
 }
 
@@ -50,6 +50,26 @@ pub fn group_schema() -> SchemaDef {
         .filter(|a| a.name == "displayName")
     {
         attr.mutability = Mutability::Immutable;
+    }
+    schema
+}
+
+/// The Group schema `/Schemas` publishes. With `term_groups` most groups are
+/// taxonomy terms, which can be renamed, so `displayName` is `readWrite`
+/// (one attribute has one mutability); its description says that a group
+/// kept as a Drupal role still refuses a rename.
+fn published_group_schema(term_groups: bool) -> SchemaDef {
+    if !term_groups {
+        return group_schema();
+    }
+    let mut schema = SchemaDef::group();
+    for attr in schema
+        .attributes
+        .iter_mut()
+        .filter(|a| a.name == "displayName")
+    {
+        attr.mutability = Mutability::ReadWrite;
+        attr.description = "A human-readable name for the Group. REQUIRED. A group kept as a taxonomy term can be renamed; a group kept as a Drupal role (the mapping's groups section) cannot, and a rename of it is refused with 400 mutability.".into();
     }
     schema
 }
@@ -227,6 +247,27 @@ rules:
         assert_eq!(password["returned"], "never");
         let nick = attribute(&schema, "nickName").expect("nickName");
         assert_eq!(nick["mutability"], "readOnly");
+    }
+
+    #[test]
+    fn the_group_display_name_is_read_write_only_with_term_groups() {
+        let display_name = |mapping: &str| {
+            let mapping = Mapping::parse(mapping, "test.yaml").expect("test mapping");
+            let group = published_registry(&mapping)
+                .unwrap()
+                .schema_json(crate::scim::schema::GROUP_URN, "https://b.example")
+                .expect("the group schema");
+            attribute(&group, "displayName")
+                .expect("displayName")
+                .clone()
+        };
+        assert_eq!(display_name(MAPPING)["mutability"], "immutable");
+        let terms = display_name(&format!("{MAPPING}group_terms: {{}}\n"));
+        assert_eq!(terms["mutability"], "readWrite");
+        assert!(
+            terms["description"].as_str().unwrap().contains("role"),
+            "{terms}"
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@ use crate::scim::error::ScimError;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::SortOrder;
 use crate::scim::patch::{apply_patch, PatchRequest};
+use crate::scim::path::{AttrPath, ResolvedPath};
 use crate::scim::projection::Projection;
 use crate::scim::version::{require_match, VersionCondition};
 
@@ -141,7 +142,7 @@ impl Provisioner {
     /// Writes a new account; each outcome is audited (an account
     /// deprovisioned earlier and revived is audited as a reactivation).
     async fn create_account(&self, id: &str, write: &UserWrite) -> Result<DrupalUser> {
-        let outcome = self.drupal.create_user(write).await;
+        let outcome = self.create_in_drupal(write).await;
         // The account this create makes is no clash of its own: a 500
         // Drupal gave after saving it is told apart from one its name
         // index gave for another account.
@@ -360,7 +361,7 @@ impl Provisioner {
             Clearance::UnlessDeprovisioned if blocks_only(&write) => {}
             Clearance::UnlessDeprovisioned | Clearance::Read => return Ok(None),
         }
-        let outcome = self.drupal.update_user(&id, &write).await;
+        let outcome = self.update_in_drupal(&id, &write).await;
         let updated = match self.name_clash(outcome, &write, Some(&id)).await {
             Ok(updated) => {
                 let name = updated.name().unwrap_or(id.as_str());
@@ -470,10 +471,10 @@ impl Provisioner {
                 }
                 // Gone for SCIM from now: no write reaches it unread.
                 self.guard.refuse(&current.id);
-                let outcome = match self.drupal.update_user(&current.id, &write).await {
+                let outcome = match self.update_in_drupal(&current.id, &write).await {
                     Err(e) if self.marker.absorb_missing_field(&e) => {
                         write.attributes.retain(|k, _| k == "status");
-                        self.drupal.update_user(&current.id, &write).await
+                        self.update_in_drupal(&current.id, &write).await
                     }
                     other => other,
                 };
@@ -823,20 +824,36 @@ impl Provisioner {
         Ok(keys)
     }
 
+    /// The Drupal field `attr` sorts by. `attr` is read as `filter` and
+    /// `attributes` read names (RFC 7644 §3.10): case-insensitive, and
+    /// fully qualified by its schema's URN or not.
     fn sort_field(&self, attr: &str) -> Option<String> {
-        let lower = attr.to_ascii_lowercase();
-        match lower.as_str() {
-            "meta.lastmodified" => return Some("changed".into()),
-            "meta.created" => return Some("created".into()),
-            "id" => return Some("id".into()),
-            _ => {}
-        }
-        let (main, sub) = match attr.split_once('.') {
-            Some((m, s)) if !m.starts_with("urn:") => (m, Some(s)),
-            _ => (attr, None),
+        let active = self.active();
+        let path = match AttrPath::parse(attr).ok()?.resolve(&*active.user_schema) {
+            Ok(ResolvedPath::Attribute(resolved)) => resolved.path(),
+            // `id` and `meta` are common attributes, not the schema's.
+            _ => AttrPath::parse(attr).ok().filter(|p| p.schema.is_none())?,
         };
-        self.mapping()
-            .binding_for(None, main, sub, None)
+        if path.schema.is_none() {
+            let whole = match &path.sub_attr {
+                Some(sub) => format!("{}.{sub}", path.attr),
+                None => path.attr.clone(),
+            };
+            match whole.to_ascii_lowercase().as_str() {
+                "meta.lastmodified" => return Some("changed".into()),
+                "meta.created" => return Some("created".into()),
+                "id" => return Some("id".into()),
+                _ => {}
+            }
+        }
+        active
+            .mapping
+            .binding_for(
+                path.schema.as_deref(),
+                &path.attr,
+                path.sub_attr.as_deref(),
+                None,
+            )
             .map(|b| b.filter_path())
     }
 
@@ -932,7 +949,7 @@ impl Provisioner {
         if write.is_empty() {
             return Ok(self.render_written(current).await);
         }
-        let outcome = self.drupal.update_user(&current.id, &write).await;
+        let outcome = self.update_in_drupal(&current.id, &write).await;
         let updated = self.name_clash(outcome, &write, Some(&current.id)).await;
         audit::record(match &updated {
             Ok(after) => audited::user_write(Some(current), &current.id, &write, Some(after)),
@@ -969,7 +986,7 @@ impl Provisioner {
     /// change in between; too late to refuse, so the operator is told.
     async fn write_unread(&self, seen: &DrupalUser, write: UserWrite) -> Result<ScimUser> {
         tracing::Span::current().record("user", seen.name().unwrap_or_default());
-        let outcome = self.drupal.update_user(&seen.id, &write).await;
+        let outcome = self.update_in_drupal(&seen.id, &write).await;
         let updated = match self.name_clash(outcome, &write, Some(&seen.id)).await {
             Ok(updated) => {
                 audit::record(audited::user_write(
@@ -1287,7 +1304,7 @@ impl Provisioner {
                 .relationships
                 .insert(dropped.field, json!({"data": []}));
         }
-        let outcome = self.drupal.update_user(&existing.id, &revive).await;
+        let outcome = self.update_in_drupal(&existing.id, &revive).await;
         let mut event = audited::user_write(
             Some(&existing),
             &existing.id,

@@ -371,6 +371,12 @@ fn validate(
             .into_iter()
             .map(|v| (position(UserField::Mail), v)),
     );
+    violations.extend(
+        check
+            .preferred_langcode()
+            .into_iter()
+            .map(|v| (position(UserField::PreferredLangcode), v)),
+    );
     violations.sort_by_key(|(position, _)| *position);
     if violations.is_empty() {
         match check.name_index() {

@@ -4,6 +4,10 @@
 use super::errors::Violation;
 use super::model::User;
 
+/// The languages of a standard Drupal site: English, and the locked
+/// `und` (not specified) and `zxx` (not applicable).
+const INSTALLED_LANGUAGES: [&str; 3] = ["en", "und", "zxx"];
+
 /// `UserInterface::USERNAME_MAX_LENGTH`.
 const USERNAME_MAX_LENGTH: usize = 60;
 
@@ -138,6 +142,23 @@ impl AccountCheck<'_> {
             return vec![Violation::new(
                 "pass",
                 "Your current password is missing or incorrect; it's required to change the Password.",
+            )];
+        }
+        Vec::new()
+    }
+
+    /// The language field's allowed values: the site's languages. The
+    /// stand-in is a standard site, with English alone installed (plus
+    /// Drupal's locked "not specified" and "not applicable").
+    pub(crate) fn preferred_langcode(&self) -> Vec<Violation> {
+        let code = self.draft.preferred_langcode.as_str();
+        let changed = self
+            .original
+            .is_none_or(|u| u.preferred_langcode != self.draft.preferred_langcode);
+        if changed && !INSTALLED_LANGUAGES.contains(&code) {
+            return vec![Violation::new(
+                "preferred_langcode.0.value",
+                "The value you selected is not a valid choice.",
             )];
         }
         Vec::new()

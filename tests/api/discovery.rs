@@ -3,7 +3,8 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with, Options};
+use crate::term_groups::term_mapping;
 
 fn attribute_names(schema: &Value) -> Vec<&str> {
     schema["attributes"]
@@ -93,4 +94,115 @@ async fn an_unknown_schema_or_resource_type_is_a_404_that_does_not_repeat_a_long
         .as_str()
         .unwrap()
         .contains("urn:example:nothing"));
+}
+
+async fn published_group_display_name(app: &crate::helpers::TestApp) -> Value {
+    let schemas = app.get("/Schemas").await;
+    assert_eq!(schemas.status, 200, "{}", schemas.body);
+    let group = schemas.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "urn:ietf:params:scim:schemas:core:2.0:Group")
+        .expect("the group schema")
+        .clone();
+    group["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "displayName")
+        .expect("displayName")
+        .clone()
+}
+
+#[tokio::test]
+async fn the_group_display_name_is_immutable_only_when_every_group_is_a_role() {
+    let roles_only = spawn_app().await;
+    let display_name = published_group_display_name(&roles_only).await;
+    assert_eq!(display_name["mutability"], "immutable", "{display_name}");
+
+    let terms = spawn_app_with(Options {
+        mapping: term_mapping(),
+        ..Options::default()
+    })
+    .await;
+    let display_name = published_group_display_name(&terms).await;
+    assert_eq!(display_name["mutability"], "readWrite", "{display_name}");
+    let description = display_name["description"].as_str().unwrap();
+    assert!(
+        description.contains("role") && description.contains("mutability"),
+        "{description}"
+    );
+}
+
+/// Whether the stand-in's login accepts `name` with `pass`.
+async fn drupal_login_works(app: &crate::helpers::TestApp, name: &str, pass: &str) -> bool {
+    reqwest::Client::new()
+        .post(format!("{}/user/login?_format=json", app.drupal_base_url()))
+        .json(&json!({"name": name, "pass": pass}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success()
+}
+
+#[tokio::test]
+async fn change_password_is_supported_when_the_mapping_writes_the_password_on_updates() {
+    let okta = spawn_app_with(Options {
+        standin: crate::helpers::demo_site_with_text_fields(&[
+            "field_first_name",
+            "field_last_name",
+        ]),
+        mapping: crate::helpers::read_mapping("okta.yaml"),
+        ..Options::default()
+    })
+    .await;
+    let config = okta.get("/ServiceProviderConfig").await;
+    assert_eq!(config.status, 200, "{}", config.body);
+    assert_eq!(
+        config.body["changePassword"]["supported"], true,
+        "{}",
+        config.body
+    );
+
+    // What it states holds: a PATCH of the password changes it in Drupal.
+    let created = okta
+        .post(
+            "/Users",
+            &json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "pat@example.org",
+                "emails": [{"value": "pat@example.org", "type": "work", "primary": true}],
+                "password": "First-Pass-1"
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert!(drupal_login_works(&okta, "pat@example.org", "First-Pass-1").await);
+    let id = created.body["id"].as_str().unwrap();
+    let patched = okta
+        .patch(
+            &format!("/Users/{id}"),
+            &crate::helpers::patch_op(json!([
+                {"op": "replace", "path": "password", "value": "Second-Pass-2"}
+            ])),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert!(drupal_login_works(&okta, "pat@example.org", "Second-Pass-2").await);
+    assert!(!drupal_login_works(&okta, "pat@example.org", "First-Pass-1").await);
+
+    let shipped_default = spawn_app_with(Options {
+        mapping: crate::helpers::read_mapping("default.yaml"),
+        ..Options::default()
+    })
+    .await;
+    let config = shipped_default.get("/ServiceProviderConfig").await;
+    assert_eq!(config.status, 200, "{}", config.body);
+    assert_eq!(
+        config.body["changePassword"]["supported"], false,
+        "{}",
+        config.body
+    );
 }

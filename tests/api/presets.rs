@@ -308,3 +308,71 @@ async fn miniorange_create_with_the_work_email_and_display_name_reaches_drupal()
     )
     .await;
 }
+
+/// A standard Drupal site has English alone: a locale whose language it
+/// lacks is left out of the write (and logged), not made a 400 that every
+/// later update of the user would repeat.
+#[tokio::test]
+async fn okta_locale_of_a_language_drupal_lacks_does_not_block_the_user() {
+    let logs = crate::helpers::captured_logs();
+    let app = spawn_preset("okta.yaml").await;
+    let mut body = idp_body("okta-03-create-user", &[]);
+    body["userName"] = json!("lena@okta.local");
+    body["emails"][0]["value"] = json!("lena@okta.local");
+    body["locale"] = json!("de-DE");
+    let created = app.post("/Users", &body).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_account(
+        &app,
+        "lena@okta.local",
+        &json!({"field_first_name": "Test", "preferred_langcode": "en"}),
+    );
+    let id = created.body["id"].as_str().unwrap().to_string();
+
+    body["id"] = json!(id);
+    body["name"]["givenName"] = json!("Magdalena");
+    let put = app.put(&format!("/Users/{id}"), &body).await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_account(
+        &app,
+        "lena@okta.local",
+        &json!({"field_first_name": "Magdalena", "preferred_langcode": "en"}),
+    );
+
+    let patched = app
+        .patch(
+            &format!("/Users/{id}"),
+            &json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [
+                    {"op": "replace", "value": {"locale": "de-DE", "name.familyName": "Klein"}}
+                ]
+            }),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_account(
+        &app,
+        "lena@okta.local",
+        &json!({"field_last_name": "Klein"}),
+    );
+
+    // An installed language is still written.
+    let english = app
+        .patch(
+            &format!("/Users/{id}"),
+            &json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "locale", "value": "en-GB"}]
+            }),
+        )
+        .await;
+    assert_eq!(english.status, 200, "{}", english.body);
+
+    let text = logs.contents();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("preferred language") && l.contains("\"de\"")),
+        "a warning naming the language to install"
+    );
+}

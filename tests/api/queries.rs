@@ -454,3 +454,54 @@ async fn a_filter_value_of_the_wrong_type_is_invalid_filter_everywhere() {
         );
     }
 }
+
+#[tokio::test]
+async fn sort_by_accepts_fully_qualified_names_as_filter_and_attributes_do() {
+    const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+    const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let shipped = crate::helpers::read_mapping("demo.yaml");
+    let rules_end = shipped.find("\ngroups:").expect("a groups section");
+    let mapping = format!(
+        "{}\n  - {{scim: \"enterprise:department\", drupal: field_department}}{}",
+        &shipped[..rules_end],
+        &shipped[rules_end..]
+    );
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        standin: crate::helpers::demo_site_with_text_fields(&["field_department"]),
+        mapping,
+        ..crate::helpers::Options::default()
+    })
+    .await;
+    for name in ["mia", "abe", "zed"] {
+        app.seed_user(name, &format!("{name}@example.org"));
+    }
+    let qualified = app
+        .get(&format!(
+            "/Users?sortBy={USER}:userName&sortOrder=descending&count=2"
+        ))
+        .await;
+    assert_eq!(qualified.status, 200, "{}", qualified.body);
+    assert_eq!(user_names(&qualified.body), vec!["zed", "mia"]);
+
+    for (sort_by, field) in [
+        (format!("{USER}:name.givenName"), "field_first_name"),
+        (format!("{ENTERPRISE}:department"), "field_department"),
+        (
+            "URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:USER:USERNAME".to_string(),
+            "name",
+        ),
+    ] {
+        app.drupal.clear_requests();
+        let answer = app.get(&format!("/Users?sortBy={sort_by}")).await;
+        assert_eq!(answer.status, 200, "{sort_by}: {}", answer.body);
+        assert!(
+            app.drupal
+                .requests()
+                .iter()
+                .any(|r| r.query.contains(&format!("sort={field}"))),
+            "{sort_by} sorts by {field}"
+        );
+    }
+    let unmapped = app.get(&format!("/Users?sortBy={USER}:nickName")).await;
+    unmapped.assert_scim_error(400, Some("invalidValue"));
+}

@@ -867,3 +867,12 @@ fn an_update_that_depends_on_other_values_needs_the_account() {
         assert_eq!(own.write_of_own(&object(set.clone())), None, "{set}");
     }
 }
+
+#[test]
+fn a_password_written_on_updates_is_a_password_change() {
+    assert!(mapping(DIRECTIONS).changes_password());
+    let once = "rules:\n  - {scim: userName, drupal: name}\n  - {scim: password, drupal: pass, write_once: true}\n";
+    assert!(!mapping(once).changes_password());
+    let none = "rules:\n  - {scim: userName, drupal: name}\n";
+    assert!(!mapping(none).changes_password());
+}
