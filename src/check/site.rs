@@ -345,10 +345,11 @@ async fn check_languages(client: &DrupalClient, mapping: &Mapping, report: &mut 
         Err(DrupalError::NotFound) => "the site has English alone".to_string(),
         _ => "the bridge's account cannot list the site's languages (a standard site has English alone)".to_string(),
     };
-    report.push(Finding::warning(
+    // Information, not a warning: a standard site with English alone is
+    // ready, and users of other languages are provisioned all the same.
+    report.push(Finding::ok(
         "field",
-        format!("the mapping writes preferred_langcode, which Drupal accepts only in a language installed on the site; {installed}. A user whose language is not installed is written without it, and the bridge logs the language"),
-        "install the languages your users have under Configuration › Regional and language › Languages, or delete the rule if users choose their language in Drupal",
+        format!("the mapping writes preferred_langcode, which Drupal accepts only in a language installed on the site; {installed}. A user whose language is not installed is written without it, and the bridge logs the language (install it under Configuration › Regional and language › Languages)"),
     ));
 }
 
