@@ -199,7 +199,10 @@ impl Application {
                 .app_data(audit_data.clone())
                 .app_data(readiness_data.clone())
                 // For load balancers, beside the SCIM routes' /healthz.
-                .route("/readyz", web::get().to(monitor::readyz_on_scim_port))
+                .route(
+                    "/readyz",
+                    monitor::get_or_head().to(monitor::readyz_on_scim_port),
+                )
                 .configure(|cfg| http::configure(cfg, max_body, multi_site))
         })
         .map_err(|source| StartupError::Bind {

@@ -77,7 +77,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize, multi_site
         }))
         .route(
             "/healthz",
-            web::get().to(|| async { HttpResponse::Ok().body("ok") }),
+            crate::monitor::get_or_head().to(|| async { HttpResponse::Ok().body("ok") }),
         )
         // Outside /scim/v2 too, every answer is a SCIM error document.
         .default_service(web::to(no_such_route))

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use actix_web::http::header::HeaderValue;
 use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{guard, web, HttpRequest, HttpResponse, ResponseError};
 use subtle::ConstantTimeEq;
 
 use crate::audit::AuditTrail;
@@ -31,14 +31,20 @@ pub struct Monitor {
 }
 
 /// The routes of the operator's listener.
+/// GET, and HEAD answered as GET without its body (RFC 9110 §9.3.2):
+/// load balancers probe with either.
+pub fn get_or_head() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(prometheus))
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/status", web::get().to(status))
+    cfg.route("/metrics", get_or_head().to(prometheus))
+        .route("/healthz", get_or_head().to(healthz))
+        .route("/readyz", get_or_head().to(readyz))
+        .route("/status", get_or_head().to(status))
         .route(
             "/",
-            web::get().to(|| async {
+            get_or_head().to(|| async {
                 HttpResponse::Found()
                     .insert_header(("location", "/status"))
                     .finish()
@@ -130,7 +136,12 @@ async fn answer(readiness: &Readiness, site: Option<&str>, operator: bool) -> Ht
             "one site's readiness (?site=) is answered on the operator's listener (metrics.listen) only",
         ),
         Some(id) => match readiness.check_site(id).await {
-            Some(report) => ready(report.ready).json(report),
+            Some(report) if operator => ready(report.ready).json(report),
+            // The one site, by its id, tells no more than without it.
+            Some(report) => ready(report.ready).json(Parts {
+                ready: report.ready,
+                not_ready: &report.not_ready,
+            }),
             None => not_found("no site with this id is served"),
         },
         None => {

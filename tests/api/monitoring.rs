@@ -429,3 +429,36 @@ async fn the_status_page_shows_the_changes_and_filters_by_account() {
     assert!(only_admin.contains("refused_protected"));
     assert!(!only_admin.contains("user_deactivated"), "{only_admin}");
 }
+
+/// Load balancers probe with HEAD as well as GET (RFC 9110 §9.1): the
+/// health routes answer it on both listeners. And `?site=` on the SCIM
+/// port tells no more than `/readyz` alone.
+#[tokio::test]
+async fn health_routes_answer_head_and_the_scim_port_tells_no_details_by_site() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let _standin =
+        StandIn::start(StandInConfig::demo(DRUPAL_PASSWORD), listener).expect("stand-in");
+    let (app, monitor) = bridge_on(port).await;
+    let scim_root = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    for url in [
+        format!("{scim_root}/healthz"),
+        format!("{scim_root}/readyz"),
+        format!("{monitor}/healthz"),
+        format!("{monitor}/readyz"),
+        format!("{monitor}/metrics"),
+        format!("{monitor}/status"),
+    ] {
+        let head = client.head(&url).send().await.expect("answer");
+        assert_eq!(head.status(), 200, "HEAD {url}");
+        assert!(head.text().await.unwrap().is_empty(), "HEAD {url}");
+    }
+    let by_site = reqwest::get(format!("{scim_root}/readyz?site=default"))
+        .await
+        .expect("answer");
+    assert_eq!(by_site.status(), 200);
+    let body: Value = by_site.json().await.expect("JSON");
+    assert_eq!(body, json!({"ready": true, "not_ready": []}), "{body}");
+}
