@@ -595,13 +595,17 @@ impl DrupalClient {
         let mut logged_in_again = false;
         let mut probed = false;
         loop {
-            let (outcome, unauthenticated, generation, sent) = match self.credentials().await {
+            let (outcome, unauthenticated, generation, sent, answered_2xx) = match self
+                .credentials()
+                .await
+            {
                 Ok(credentials) => {
                     let (mut outcome, mut unauthenticated) =
                         self.send(method, path, body, &credentials).await;
                     if unauthenticated.is_none() {
                         unauthenticated = self.vouch(method, &outcome, &credentials).await;
                     }
+                    let answered_2xx = outcome.is_ok();
                     if matches!(
                         unauthenticated,
                         Some(Unauthenticated::SessionEnded | Unauthenticated::Anonymous)
@@ -612,11 +616,35 @@ impl DrupalClient {
                             "Drupal ran the bridge's request as anonymous: its login is no longer accepted".into(),
                         ));
                     }
-                    (outcome, unauthenticated, credentials.generation(), true)
+                    (
+                        outcome,
+                        unauthenticated,
+                        credentials.generation(),
+                        true,
+                        answered_2xx,
+                    )
                 }
-                Err(e) => (Err(e), None, 0, false),
+                Err(e) => (Err(e), None, 0, false, false),
             };
             if let Some(why) = unauthenticated {
+                // A write Drupal answered with success may have been
+                // applied, whatever else the answer says (a session cookie
+                // deleted, user data stripped): sending it again could
+                // create or change twice. The login is dropped (the next
+                // request logs in), and the answer counts as unreadable,
+                // which callers resolve by looking (a create by its UUID).
+                // (Basic credentials are not given up over it: Drupal
+                // refuses every anonymous write, so a success ran as the
+                // bridge's account.)
+                if answered_2xx && *method != Method::GET {
+                    if inner.auth.renews() {
+                        inner.auth.discard(generation, why.describe());
+                    }
+                    return Err(DrupalError::Protocol(format!(
+                        "Drupal answered the {method} with success, but {}: it may have been applied, and is not sent again",
+                        why.describe()
+                    )));
+                }
                 // Basic credentials cannot be renewed. A stripped read or a
                 // 403 may also be about the data (the anonymous user is
                 // stripped even for administrators; some actions are
