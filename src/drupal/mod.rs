@@ -244,6 +244,13 @@ impl DrupalClient {
         self.inner.resilience.breaker.view()
     }
 
+    /// Why Drupal refused the bridge's credentials for good, if it did (a
+    /// login refused, basic credentials answered as anonymous): no request
+    /// is sent with them again, so nothing can be served until they change.
+    pub fn credentials_refused(&self) -> Option<String> {
+        self.inner.auth.refused()
+    }
+
     /// Requests waiting now for a slot under the concurrency limit.
     pub fn waiting_for_slot(&self) -> usize {
         self.inner.resilience.limiter.waiting()
