@@ -424,6 +424,7 @@ fn server_failure(status: StatusCode, what: &str) -> LoginError {
             DrupalError::Server {
                 status: status.as_u16(),
                 detail: format!("{what} failed"),
+                retry_after: None,
             }
         } else {
             DrupalError::Protocol(format!("{what} answered {status}"))

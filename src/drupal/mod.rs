@@ -21,7 +21,7 @@ mod user_page;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use thread_local::ThreadLocal;
@@ -647,7 +647,7 @@ impl DrupalClient {
                     if inner.auth.renews() {
                         inner.auth.discard(generation, why.describe());
                     }
-                    return Err(DrupalError::Protocol(format!(
+                    return Err(DrupalError::Unreadable(format!(
                         "Drupal answered the {method} with success, but {}: it may have been applied, and is not sent again",
                         why.describe()
                     )));
@@ -811,8 +811,9 @@ impl DrupalClient {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/html"));
+        let retry_after = retry_after(response.headers());
         let outcome = match response.bytes().await {
-            Ok(bytes) => classify::<T>(status, is_html, &bytes),
+            Ok(bytes) => classify_with::<T>(status, is_html, retry_after, &bytes),
             Err(e) => Err(transport_error(&e)),
         };
         let unauthenticated = match &outcome {
@@ -1056,10 +1057,34 @@ impl Answer for UserDocument {
 }
 
 fn not_json(status: StatusCode) -> DrupalError {
-    DrupalError::Protocol(format!("an answer with status {status} that is not JSON"))
+    DrupalError::Unreadable(format!("an answer with status {status} that is not JSON"))
 }
 
+/// A `Retry-After` header in seconds: its delay-seconds form, or its
+/// HTTP-date form as the seconds from now (RFC 9110 §10.2.3).
+fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .map_or(0, |d| d.as_secs()),
+    )
+}
+
+#[cfg(test)]
 fn classify<T: Answer>(status: StatusCode, is_html: bool, bytes: &[u8]) -> Result<T, DrupalError> {
+    classify_with(status, is_html, None, bytes)
+}
+
+fn classify_with<T: Answer>(
+    status: StatusCode,
+    is_html: bool,
+    retry_after: Option<u64>,
+    bytes: &[u8],
+) -> Result<T, DrupalError> {
     if status.is_success() {
         let body = if bytes.is_empty() || is_html {
             None
@@ -1069,7 +1094,7 @@ fn classify<T: Answer>(status: StatusCode, is_html: bool, bytes: &[u8]) -> Resul
         return match body.filter(|b| !b.is_null()) {
             Some(body) => Ok(body),
             None if status == StatusCode::NO_CONTENT => Ok(T::no_content()),
-            None => Err(DrupalError::Protocol(format!(
+            None => Err(DrupalError::Unreadable(format!(
                 "an empty or HTML answer with status {status}"
             ))),
         };
@@ -1102,6 +1127,7 @@ fn classify<T: Answer>(status: StatusCode, is_html: bool, bytes: &[u8]) -> Resul
         429 | 500..=599 => DrupalError::Server {
             status: status.as_u16(),
             detail,
+            retry_after,
         },
         s => DrupalError::Rejected { status: s, detail },
     })
@@ -1313,11 +1339,11 @@ mod tests {
         }
         assert!(matches!(
             classify::<UserDocument>(StatusCode::OK, false, b"[1]"),
-            Err(DrupalError::Protocol(_))
+            Err(DrupalError::Unreadable(_))
         ));
         assert!(matches!(
             classify::<UserDocument>(StatusCode::OK, true, b"<html>"),
-            Err(DrupalError::Protocol(_))
+            Err(DrupalError::Unreadable(_))
         ));
         // Attributes that are not an object read as none: a stripped user.
         let odd = br#"{"data": {"type": "user--user", "id": "x", "attributes": []}}"#;
@@ -1348,7 +1374,7 @@ mod tests {
         ));
         assert!(matches!(
             classify::<Value>(StatusCode::OK, false, b"not json"),
-            Err(DrupalError::Protocol(_))
+            Err(DrupalError::Unreadable(_))
         ));
     }
 

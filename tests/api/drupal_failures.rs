@@ -417,3 +417,56 @@ async fn a_read_answered_with_the_session_ended_is_retried_after_a_fresh_login()
         .count();
     assert_eq!(logins, 1, "one fresh login");
 }
+
+/// Drupal (or its proxy) says how long to stay away: the IdP is told the
+/// same, not the bridge's shorter default, within a sane ceiling.
+#[tokio::test]
+async fn drupals_retry_after_is_passed_on_to_the_idp() {
+    let app = spawn_app_with(Options {
+        extra_config: "  retries: 0\n".into(),
+        ..Options::default()
+    })
+    .await;
+    app.log_in().await;
+    app.drupal.set_failure_retry_after(Some("120"));
+    for status in [503u16, 429] {
+        app.drupal.fail_next(1, status);
+        let answer = app.filter_users("userName eq \"x\"").await;
+        answer.assert_scim_error(503, None);
+        assert_eq!(answer.header("retry-after"), Some("120"), "after {status}");
+    }
+    // Beyond an hour is cut to an hour; an HTTP-date counts from now.
+    app.drupal.set_failure_retry_after(Some("999999"));
+    app.drupal.fail_next(1, 503);
+    let answer = app.filter_users("userName eq \"x\"").await;
+    assert_eq!(answer.header("retry-after"), Some("3600"));
+    let in_ten_minutes =
+        httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(600));
+    app.drupal.set_failure_retry_after(Some(&in_ten_minutes));
+    app.drupal.fail_next(1, 503);
+    let answer = app.filter_users("userName eq \"x\"").await;
+    let secs: u64 = answer.header("retry-after").unwrap().parse().unwrap();
+    assert!((590..=600).contains(&secs), "{secs}");
+}
+
+/// A read's answer cut off halfway is as transient as a connection cut at
+/// the same point: 503 with Retry-After, not a 502 that IdPs take for a
+/// lasting fault.
+#[tokio::test]
+async fn an_unreadable_answer_is_503_with_retry_after_like_a_cut_connection() {
+    let app = spawn_app_with(Options {
+        extra_config: "  retries: 0\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let id = app.seed_user("garbled", "garbled@example.org");
+    app.log_in().await;
+    app.drupal.malformed_body_next(1);
+    let answer = app.get(&format!("/Users/{id}")).await;
+    answer.assert_scim_error(503, None);
+    assert_eq!(answer.header("retry-after"), Some("30"));
+    app.drupal.reset_connections_next(1);
+    let answer = app.get(&format!("/Users/{id}")).await;
+    answer.assert_scim_error(503, None);
+    assert_eq!(answer.header("retry-after"), Some("30"));
+}
