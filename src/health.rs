@@ -1,5 +1,7 @@
 //! Readiness: whether this bridge can serve SCIM now, site by site. A
-//! site is ready when its mapping is loaded, its Drupal answered the
+//! site is ready when its mapping is loaded, Drupal has not refused the
+//! bridge's credentials for good (then it is not ready at once, whatever
+//! answered before), its Drupal answered the
 //! bridge's account within the last `health.drupal_within_secs` (when
 //! nothing did, Drupal is asked once, with `GET /jsonapi`, which names the
 //! account it ran as), and its circuit breaker is not open. Each site's
@@ -228,6 +230,17 @@ impl SiteCheck<'_> {
     }
 
     async fn drupal_part(&self) -> Part {
+        // Before any recent success counts: the bridge sends Drupal nothing
+        // more with credentials it refused, so every request fails from now
+        // until they are changed.
+        if let Some(why) = self.drupal.credentials_refused() {
+            return Part {
+                ready: false,
+                detail: format!(
+                    "Drupal refused the bridge's credentials for good ({why}); the bridge sends no further login: fix drupal.auth, then reload or restart"
+                ),
+            };
+        }
         let secs = self.within.as_secs();
         if self.fresh() {
             return Part {

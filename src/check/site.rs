@@ -276,7 +276,7 @@ fn unreachable(base: &str, settings: &SiteSettings, error: &DrupalError) -> Find
             format!("Drupal at {base} refused the credentials: {why}"),
             "check drupal.auth; for mode basic, enable Drupal's basic_auth module",
         ),
-        DrupalError::Protocol(why) => Finding::error(
+        DrupalError::Protocol(why) | DrupalError::Unreadable(why) => Finding::error(
             TOPIC,
             format!("{base} does not answer like Drupal JSON:API: {why}"),
             "check drupal.base_url (the site's root, without /jsonapi) and that the JSON:API module is enabled",

@@ -295,6 +295,13 @@ impl Authenticator {
             .map(|c| c.credentials.clone()))
     }
 
+    /// Why Drupal refused the credentials for good, if it did: the bridge
+    /// then sends no further login nor request with them, and can serve
+    /// nothing until they are changed (a new client, on reload).
+    pub fn refused(&self) -> Option<String> {
+        self.read().refused.clone()
+    }
+
     fn check_refused(&self) -> Result<(), DrupalError> {
         match &self.read().refused {
             Some(why) => Err(DrupalError::Credentials(why.clone())),
@@ -417,6 +424,7 @@ fn server_failure(status: StatusCode, what: &str) -> LoginError {
             DrupalError::Server {
                 status: status.as_u16(),
                 detail: format!("{what} failed"),
+                retry_after: None,
             }
         } else {
             DrupalError::Protocol(format!("{what} answered {status}"))

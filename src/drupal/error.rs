@@ -40,7 +40,12 @@ pub enum DrupalError {
     Rejected { status: u16, detail: String },
     /// 5xx or 429 answers: Drupal is failing or overloaded.
     #[error("Drupal failed with status {status}")]
-    Server { status: u16, detail: String },
+    Server {
+        status: u16,
+        detail: String,
+        /// Drupal's (or its proxy's) `Retry-After`, in seconds, if it sent one.
+        retry_after: Option<u64>,
+    },
     /// A 3xx: Drupal is served elsewhere than `drupal.base_url`. Nothing was
     /// handled, and the redirect is not followed (a POST would become a GET).
     #[error("Drupal answered {status} redirecting to {location}: set drupal.base_url to the address Drupal is served at")]
@@ -48,6 +53,12 @@ pub enum DrupalError {
     /// An answer the bridge cannot read (not JSON:API, wrong shape).
     #[error("unexpected answer from Drupal: {0}")]
     Protocol(String),
+    /// An answer that arrived unreadable: cut off, not JSON, HTML, empty,
+    /// or a write's success that cannot be taken at its word. Transient, as
+    /// a connection cut at the same point would be; a write may have been
+    /// applied.
+    #[error("Drupal's answer could not be read: {0}")]
+    Unreadable(String),
     /// The bridge already has as many Drupal requests running and waiting
     /// as it is configured to allow; this one was not sent.
     #[error("the bridge's limit of concurrent Drupal requests is reached")]
@@ -95,6 +106,7 @@ impl DrupalError {
             self,
             DrupalError::Timeout
                 | DrupalError::Protocol(_)
+                | DrupalError::Unreadable(_)
                 | DrupalError::Server {
                     status: 502 | 504,
                     ..

@@ -21,7 +21,7 @@ mod user_page;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use thread_local::ThreadLocal;
@@ -243,6 +243,13 @@ impl DrupalClient {
     /// Whether the circuit breaker answers for Drupal now (open or probing).
     pub fn breaker_state(&self) -> resilience::BreakerView {
         self.inner.resilience.breaker.view()
+    }
+
+    /// Why Drupal refused the bridge's credentials for good, if it did (a
+    /// login refused, basic credentials answered as anonymous): no request
+    /// is sent with them again, so nothing can be served until they change.
+    pub fn credentials_refused(&self) -> Option<String> {
+        self.inner.auth.refused()
     }
 
     /// Requests waiting now for a slot under the concurrency limit.
@@ -618,13 +625,17 @@ impl DrupalClient {
         let mut logged_in_again = false;
         let mut probed = false;
         loop {
-            let (outcome, unauthenticated, generation, sent) = match self.credentials().await {
+            let (outcome, unauthenticated, generation, sent, answered_2xx) = match self
+                .credentials()
+                .await
+            {
                 Ok(credentials) => {
                     let (mut outcome, mut unauthenticated) =
                         self.send(method, path, body, &credentials).await;
                     if unauthenticated.is_none() {
                         unauthenticated = self.vouch(method, &outcome, &credentials).await;
                     }
+                    let answered_2xx = outcome.is_ok();
                     if matches!(
                         unauthenticated,
                         Some(Unauthenticated::SessionEnded | Unauthenticated::Anonymous)
@@ -635,11 +646,35 @@ impl DrupalClient {
                             "Drupal ran the bridge's request as anonymous: its login is no longer accepted".into(),
                         ));
                     }
-                    (outcome, unauthenticated, credentials.generation(), true)
+                    (
+                        outcome,
+                        unauthenticated,
+                        credentials.generation(),
+                        true,
+                        answered_2xx,
+                    )
                 }
-                Err(e) => (Err(e), None, 0, false),
+                Err(e) => (Err(e), None, 0, false, false),
             };
             if let Some(why) = unauthenticated {
+                // A write Drupal answered with success may have been
+                // applied, whatever else the answer says (a session cookie
+                // deleted, user data stripped): sending it again could
+                // create or change twice. The login is dropped (the next
+                // request logs in), and the answer counts as unreadable,
+                // which callers resolve by looking (a create by its UUID).
+                // (Basic credentials are not given up over it: Drupal
+                // refuses every anonymous write, so a success ran as the
+                // bridge's account.)
+                if answered_2xx && *method != Method::GET {
+                    if inner.auth.renews() {
+                        inner.auth.discard(generation, why.describe());
+                    }
+                    return Err(DrupalError::Unreadable(format!(
+                        "Drupal answered the {method} with success, but {}: it may have been applied, and is not sent again",
+                        why.describe()
+                    )));
+                }
                 // Basic credentials cannot be renewed. A stripped read or a
                 // 403 may also be about the data (the anonymous user is
                 // stripped even for administrators; some actions are
@@ -799,8 +834,9 @@ impl DrupalClient {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/html"));
+        let retry_after = retry_after(response.headers());
         let outcome = match response.bytes().await {
-            Ok(bytes) => classify::<T>(status, is_html, &bytes),
+            Ok(bytes) => classify_with::<T>(status, is_html, retry_after, &bytes),
             Err(e) => Err(transport_error(&e)),
         };
         let unauthenticated = match &outcome {
@@ -1044,10 +1080,34 @@ impl Answer for UserDocument {
 }
 
 fn not_json(status: StatusCode) -> DrupalError {
-    DrupalError::Protocol(format!("an answer with status {status} that is not JSON"))
+    DrupalError::Unreadable(format!("an answer with status {status} that is not JSON"))
 }
 
+/// A `Retry-After` header in seconds: its delay-seconds form, or its
+/// HTTP-date form as the seconds from now (RFC 9110 §10.2.3).
+fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .map_or(0, |d| d.as_secs()),
+    )
+}
+
+#[cfg(test)]
 fn classify<T: Answer>(status: StatusCode, is_html: bool, bytes: &[u8]) -> Result<T, DrupalError> {
+    classify_with(status, is_html, None, bytes)
+}
+
+fn classify_with<T: Answer>(
+    status: StatusCode,
+    is_html: bool,
+    retry_after: Option<u64>,
+    bytes: &[u8],
+) -> Result<T, DrupalError> {
     if status.is_success() {
         let body = if bytes.is_empty() || is_html {
             None
@@ -1057,7 +1117,7 @@ fn classify<T: Answer>(status: StatusCode, is_html: bool, bytes: &[u8]) -> Resul
         return match body.filter(|b| !b.is_null()) {
             Some(body) => Ok(body),
             None if status == StatusCode::NO_CONTENT => Ok(T::no_content()),
-            None => Err(DrupalError::Protocol(format!(
+            None => Err(DrupalError::Unreadable(format!(
                 "an empty or HTML answer with status {status}"
             ))),
         };
@@ -1090,6 +1150,7 @@ fn classify<T: Answer>(status: StatusCode, is_html: bool, bytes: &[u8]) -> Resul
         429 | 500..=599 => DrupalError::Server {
             status: status.as_u16(),
             detail,
+            retry_after,
         },
         s => DrupalError::Rejected { status: s, detail },
     })
@@ -1301,11 +1362,11 @@ mod tests {
         }
         assert!(matches!(
             classify::<UserDocument>(StatusCode::OK, false, b"[1]"),
-            Err(DrupalError::Protocol(_))
+            Err(DrupalError::Unreadable(_))
         ));
         assert!(matches!(
             classify::<UserDocument>(StatusCode::OK, true, b"<html>"),
-            Err(DrupalError::Protocol(_))
+            Err(DrupalError::Unreadable(_))
         ));
         // Attributes that are not an object read as none: a stripped user.
         let odd = br#"{"data": {"type": "user--user", "id": "x", "attributes": []}}"#;
@@ -1336,7 +1397,7 @@ mod tests {
         ));
         assert!(matches!(
             classify::<Value>(StatusCode::OK, false, b"not json"),
-            Err(DrupalError::Protocol(_))
+            Err(DrupalError::Unreadable(_))
         ));
     }
 

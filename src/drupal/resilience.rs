@@ -418,9 +418,10 @@ impl RetryPolicy {
         let retryable = match error {
             // Refused before anything was saved, whatever the method.
             DrupalError::Unreachable(_) | DrupalError::EntityChanged(_) => true,
-            DrupalError::Timeout | DrupalError::Server { .. } | DrupalError::Protocol(_) => {
-                method == Method::GET
-            }
+            DrupalError::Timeout
+            | DrupalError::Server { .. }
+            | DrupalError::Protocol(_)
+            | DrupalError::Unreadable(_) => method == Method::GET,
             _ => false,
         };
         if !retryable {
@@ -474,6 +475,7 @@ mod tests {
         let server = DrupalError::Server {
             status: 503,
             detail: String::new(),
+            retry_after: None,
         };
         assert!(policy.pause(&Method::GET, &server, 1, far()).is_some());
         assert!(policy
@@ -669,12 +671,14 @@ mod tests {
             let overloaded: Result<(), DrupalError> = Err(DrupalError::Server {
                 status,
                 detail: String::new(),
+                retry_after: None,
             });
             assert_eq!(outcome_for_limit(&overloaded), Some(Outcome::Overloaded));
         }
         let bug: Result<(), DrupalError> = Err(DrupalError::Server {
             status: 500,
             detail: String::new(),
+            retry_after: None,
         });
         assert_eq!(outcome_for_limit(&bug), None, "a PHP error is no overload");
         let refused: Result<(), DrupalError> = Err(DrupalError::Unreachable("x".into()));

@@ -21,6 +21,9 @@ pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 
 /// Seconds an IdP is asked to wait when Drupal is unavailable.
 const RETRY_AFTER_SECS: u64 = 30;
+/// The longest wait the bridge passes on from Drupal's own `Retry-After`:
+/// a misconfigured proxy's "come back tomorrow" must not stall an IdP.
+const MAX_RETRY_AFTER_SECS: u64 = 3600;
 /// Seconds an IdP is asked to wait when the bridge's queue for Drupal is full.
 const OVERLOADED_RETRY_AFTER_SECS: u64 = 1;
 /// Seconds an IdP is asked to wait when Drupal refused a write because the
@@ -249,6 +252,9 @@ fn log_drupal_failure(e: &DrupalError) {
         DrupalError::Rejected { .. } | DrupalError::Protocol(_) => {
             tracing::error!(error = %e, "Drupal gave an answer the bridge cannot use")
         }
+        DrupalError::Unreadable(_) => {
+            tracing::error!(error = %e, "Drupal's answer arrived unreadable (cut off, not JSON, HTML)")
+        }
         DrupalError::Redirected { .. } => {
             tracing::error!(error = %e, "Drupal is not served at drupal.base_url")
         }
@@ -315,12 +321,26 @@ fn drupal_to_scim(e: &DrupalError) -> ScimError {
         DrupalError::ReadOnly => ScimError::bad_gateway(
             "Drupal's JSON:API accepts only read operations; a Drupal administrator must allow writes.",
         ),
+        // Drupal's own wait, when it named one, else the bridge's; never
+        // less than the bridge's, nor more than an hour.
+        DrupalError::Server {
+            retry_after: Some(secs),
+            ..
+        } => ScimError::unavailable(
+            "Drupal is unavailable or too slow right now; retry later.",
+            (*secs).clamp(RETRY_AFTER_SECS, MAX_RETRY_AFTER_SECS),
+        ),
         DrupalError::Unreachable(_) | DrupalError::Timeout | DrupalError::Server { .. } => {
             ScimError::unavailable(
                 "Drupal is unavailable or too slow right now; retry later.",
                 RETRY_AFTER_SECS,
             )
         }
+        // As transient as a connection cut at the same point (a timeout).
+        DrupalError::Unreadable(_) => ScimError::unavailable(
+            format!("Drupal's answer arrived unreadable ({e}); retry later."),
+            RETRY_AFTER_SECS,
+        ),
         DrupalError::Overloaded => ScimError::unavailable(
             "The bridge is already sending Drupal as many requests as it may; retry shortly.",
             OVERLOADED_RETRY_AFTER_SECS,
@@ -438,6 +458,32 @@ mod tests {
         assert_eq!(e.retry_after, Some(RETRY_AFTER_SECS));
         let response = ApiError(e).error_response();
         assert_eq!(response.headers().get(RETRY_AFTER).unwrap(), "30");
+    }
+
+    #[test]
+    fn drupals_own_retry_after_is_passed_on_within_bounds() {
+        let server = |retry_after| DrupalError::Server {
+            status: 503,
+            detail: String::new(),
+            retry_after,
+        };
+        let wait = |e: &DrupalError| drupal_to_scim(e).retry_after;
+        assert_eq!(wait(&server(Some(120))), Some(120));
+        assert_eq!(wait(&server(Some(5))), Some(RETRY_AFTER_SECS));
+        assert_eq!(wait(&server(Some(86_400))), Some(MAX_RETRY_AFTER_SECS));
+        assert_eq!(wait(&server(None)), Some(RETRY_AFTER_SECS));
+    }
+
+    #[test]
+    fn an_unreadable_answer_is_unavailable_like_a_cut_connection() {
+        let e = drupal_to_scim(&DrupalError::Unreadable("cut off".into()));
+        assert_eq!(e.status, 503);
+        assert_eq!(e.retry_after, Some(RETRY_AFTER_SECS));
+        // A readable answer of the wrong kind stays the bad gateway it is.
+        assert_eq!(
+            drupal_to_scim(&DrupalError::Protocol("x".into())).status,
+            502
+        );
     }
 
     #[test]

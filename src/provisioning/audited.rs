@@ -336,6 +336,7 @@ mod tests {
         let gateway = DrupalError::Server {
             status: 504,
             detail: "Gateway Timeout".into(),
+            retry_after: None,
         };
         assert_eq!(
             event(&ProvisioningError::Drupal(gateway)).outcome,
@@ -347,6 +348,7 @@ mod tests {
             DrupalError::Server {
                 status: 500,
                 detail: "error".into(),
+                retry_after: None,
             },
             DrupalError::CircuitOpen { retry_after: 5 },
         ] {

@@ -1118,6 +1118,7 @@ impl Provisioner {
             DrupalError::Server {
                 status: 500,
                 detail,
+                ..
             },
             Some(name),
         ) = (&error, write.attributes.get("name").and_then(Value::as_str))

@@ -38,6 +38,12 @@ pub(crate) struct Faults {
     /// status instead of their own answer: a write applied whose answer a
     /// failing Drupal or gateway lost.
     lost_answers: Vec<(String, String, u16)>,
+    /// Requests handled, then answered with their own answer plus a
+    /// `Set-Cookie` deleting the session cookie, as Drupal does when the
+    /// session it was sent ended meanwhile.
+    sessions_ended_after: u32,
+    /// The `Retry-After` every injected failure answer carries, if any.
+    failure_retry_after: Option<String>,
 }
 
 impl Faults {
@@ -57,6 +63,28 @@ impl Faults {
     pub(crate) fn fail_after_handling_next(&mut self, count: u32, status: u16) {
         self.failures_after = count;
         self.failure_after_status = status;
+    }
+
+    pub(crate) fn end_session_after_handling_next(&mut self, count: u32) {
+        self.sessions_ended_after = count;
+    }
+
+    /// Whether the next answer, once its request is handled, must delete
+    /// the session cookie.
+    pub(crate) fn take_session_ended_after(&mut self) -> bool {
+        if self.sessions_ended_after > 0 {
+            self.sessions_ended_after -= 1;
+            return true;
+        }
+        false
+    }
+
+    pub(crate) fn set_failure_retry_after(&mut self, value: Option<&str>) {
+        self.failure_retry_after = value.map(str::to_string);
+    }
+
+    pub(crate) fn failure_retry_after(&self) -> Option<String> {
+        self.failure_retry_after.clone()
     }
 
     /// The status replacing the next answer, after its request is handled.

@@ -159,6 +159,23 @@ impl StandInHandle {
             .fail_after_handling_next(count, status);
     }
 
+    /// Handles the next `count` requests, then answers each with its own
+    /// answer and a `Set-Cookie` deleting the session cookie: Drupal's
+    /// session ended while the request ran (or a proxy dropped it), and the
+    /// write may have been applied.
+    pub fn end_session_after_handling_next(&self, count: u32) {
+        lock(&self.site)
+            .faults
+            .end_session_after_handling_next(count);
+    }
+
+    /// Sends `Retry-After: value` with every injected failure answer
+    /// (`fail_next`, `fail_requests_to`, `fail_after_handling_next`,
+    /// `lose_answer_to`) from now on; `None` stops it.
+    pub fn set_failure_retry_after(&self, value: Option<&str>) {
+        lock(&self.site).faults.set_failure_retry_after(value);
+    }
+
     pub fn malformed_body_next(&self, count: u32) {
         lock(&self.site).faults.malformed_next(count);
     }

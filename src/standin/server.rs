@@ -12,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 
-use super::auth::Presented;
+use super::auth::{deleted_session_cookie, Presented};
 use super::documents::error_document;
 use super::errors::{ApiError, Failure};
 use super::faults::{cut_off, failure_detail, Fault};
@@ -77,7 +77,7 @@ fn incoming(req: &HttpRequest, body: Bytes) -> Incoming {
 async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> HttpResponse {
     let site: SharedSite = site.into_inner();
     let incoming = incoming(&req, body);
-    let (latency, fault, malformed, slow_body, workers, held, loaded, failed_after) = {
+    let (latency, fault, malformed, slow_body, workers, held, loaded, failed_after, ended) = {
         let mut guard = lock(&site);
         let auth = Presented::from_headers(
             incoming.authorization.as_deref(),
@@ -102,6 +102,8 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
                 .or_else(|| faults.take_failure_after()),
             Some(_) => None,
         };
+        let ended = fault.is_none() && faults.take_session_ended_after();
+        let retry_after = faults.failure_retry_after();
         let slow_body = if fault.is_none() {
             faults.take_slow_body()
         } else {
@@ -124,7 +126,18 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
             held,
             loaded,
             failed_after,
+            (ended, retry_after),
         )
+    };
+    let (session_ended, retry_after) = ended;
+    let failure_reply = |incoming: &Incoming, status: u16| {
+        let mut reply = failure_reply(incoming, status);
+        if let Some(value) = &retry_after {
+            reply
+                .headers
+                .push(("Retry-After".to_string(), value.clone()));
+        }
+        reply
     };
     if let Some(delay) = held {
         // Handled on a task of its own, which a client hanging up (and the
@@ -163,6 +176,11 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
     }
     if malformed {
         reply.body = cut_off(&reply.body);
+    }
+    if session_ended {
+        reply
+            .headers
+            .push(("Set-Cookie".to_string(), deleted_session_cookie()));
     }
     match slow_body {
         Some(delay) => trickle(reply, delay),

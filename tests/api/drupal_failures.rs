@@ -370,3 +370,103 @@ async fn an_account_shown_stripped_to_the_bridge_is_a_bad_gateway_not_a_missing_
         json!(true)
     );
 }
+
+/// Drupal saves a create, but its answer deletes the session cookie (the
+/// session ended while the create ran, or a proxy dropped it). The 2xx
+/// says the write happened: the bridge must not log in again and send
+/// the POST a second time (a 409 for the UUID, or a second account). It
+/// drops the login, and finds the account by its UUID.
+#[tokio::test]
+async fn a_create_answered_2xx_with_the_session_ended_is_sent_once_and_found_by_its_uuid() {
+    let app = spawn_app().await;
+    app.log_in().await;
+    app.drupal.end_session_after_handling_next(1);
+    let answer = app
+        .post(
+            "/Users",
+            &json!({"userName": "once", "emails": [{"value": "once@example.org"}]}),
+        )
+        .await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(app.drupal_user("once").unwrap()["id"], answer.body["id"]);
+    assert_eq!(
+        app.drupal_writes(),
+        vec!["POST /jsonapi/user/user".to_string()],
+        "the create is sent exactly once"
+    );
+    // The login was dropped: the next request logs in again and works.
+    let read = app.filter_users("userName eq \"once\"").await;
+    assert_eq!(read.body["totalResults"], 1, "{}", read.body);
+}
+
+/// A read whose answer ends the session changed nothing: it is sent again
+/// after a fresh login, and the IdP never sees the hiccup.
+#[tokio::test]
+async fn a_read_answered_with_the_session_ended_is_retried_after_a_fresh_login() {
+    let app = spawn_app().await;
+    let id = app.seed_user("reread", "reread@example.org");
+    app.log_in().await;
+    app.drupal.end_session_after_handling_next(1);
+    let answer = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let logins = app
+        .drupal
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/user/login")
+        .count();
+    assert_eq!(logins, 1, "one fresh login");
+}
+
+/// Drupal (or its proxy) says how long to stay away: the IdP is told the
+/// same, not the bridge's shorter default, within a sane ceiling.
+#[tokio::test]
+async fn drupals_retry_after_is_passed_on_to_the_idp() {
+    let app = spawn_app_with(Options {
+        extra_config: "  retries: 0\n".into(),
+        ..Options::default()
+    })
+    .await;
+    app.log_in().await;
+    app.drupal.set_failure_retry_after(Some("120"));
+    for status in [503u16, 429] {
+        app.drupal.fail_next(1, status);
+        let answer = app.filter_users("userName eq \"x\"").await;
+        answer.assert_scim_error(503, None);
+        assert_eq!(answer.header("retry-after"), Some("120"), "after {status}");
+    }
+    // Beyond an hour is cut to an hour; an HTTP-date counts from now.
+    app.drupal.set_failure_retry_after(Some("999999"));
+    app.drupal.fail_next(1, 503);
+    let answer = app.filter_users("userName eq \"x\"").await;
+    assert_eq!(answer.header("retry-after"), Some("3600"));
+    let in_ten_minutes =
+        httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(600));
+    app.drupal.set_failure_retry_after(Some(&in_ten_minutes));
+    app.drupal.fail_next(1, 503);
+    let answer = app.filter_users("userName eq \"x\"").await;
+    let secs: u64 = answer.header("retry-after").unwrap().parse().unwrap();
+    assert!((590..=600).contains(&secs), "{secs}");
+}
+
+/// A read's answer cut off halfway is as transient as a connection cut at
+/// the same point: 503 with Retry-After, not a 502 that IdPs take for a
+/// lasting fault.
+#[tokio::test]
+async fn an_unreadable_answer_is_503_with_retry_after_like_a_cut_connection() {
+    let app = spawn_app_with(Options {
+        extra_config: "  retries: 0\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let id = app.seed_user("garbled", "garbled@example.org");
+    app.log_in().await;
+    app.drupal.malformed_body_next(1);
+    let answer = app.get(&format!("/Users/{id}")).await;
+    answer.assert_scim_error(503, None);
+    assert_eq!(answer.header("retry-after"), Some("30"));
+    app.drupal.reset_connections_next(1);
+    let answer = app.get(&format!("/Users/{id}")).await;
+    answer.assert_scim_error(503, None);
+    assert_eq!(answer.header("retry-after"), Some("30"));
+}

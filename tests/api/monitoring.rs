@@ -462,3 +462,30 @@ async fn health_routes_answer_head_and_the_scim_port_tells_no_details_by_site() 
     let body: Value = by_site.json().await.expect("JSON");
     assert_eq!(body, json!({"ready": true, "not_ready": []}), "{body}");
 }
+
+/// The bridge's account is blocked in Drupal: its next login is refused,
+/// and the bridge sends no further one. Readiness says so at once, not
+/// once `health.drupal_within_secs` has passed since the last success.
+#[tokio::test]
+async fn readiness_goes_false_at_once_when_drupal_refuses_the_credentials_for_good() {
+    let app = monitored("").await;
+    app.log_in().await;
+    let (status, body) = text(&app, "/readyz").await;
+    assert_eq!(status, 200, "{body}");
+
+    assert!(app.drupal.set_status("admin", false));
+    app.drupal.expire_sessions();
+    app.filter_users("userName eq \"admin\"")
+        .await
+        .assert_scim_error(502, None);
+
+    let (status, body) = text(&app, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    let body: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(body["not_ready"], json!(["drupal"]), "{body}");
+    let detail = body["drupal"]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("refused the bridge's credentials"),
+        "{body}"
+    );
+}

@@ -106,13 +106,15 @@ async fn a_malformed_body_on_a_read_is_retried() {
 }
 
 #[tokio::test]
-async fn a_malformed_body_on_a_write_is_a_bad_gateway_and_nothing_is_repeated() {
+async fn a_malformed_body_on_a_write_is_503_with_retry_after_and_nothing_is_repeated() {
     let app = app_with("").await;
     let id = app.create_user("kai", "kai@example.org").await;
     app.drupal.clear_requests();
     app.drupal.malformed_body_next(1);
     let answer = app.patch(&format!("/Users/{id}"), &deactivate()).await;
-    answer.assert_scim_error(502, None);
+    // Transient, as a connection cut at the same point would be.
+    answer.assert_scim_error(503, None);
+    assert!(answer.header("retry-after").is_some());
     assert_eq!(count(&app, "PATCH"), 1);
     assert_eq!(
         app.drupal_user("kai").unwrap()["attributes"]["status"],
