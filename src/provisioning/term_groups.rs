@@ -524,9 +524,15 @@ impl Provisioner {
         let found = self.terms_matching(name).await;
         // Drupal matched the term by the name stored, whatever an answer's
         // cached copy of it shows: missing, it is hidden from the bridge.
+        // A name the filter cannot match exactly (see `spelled_condition`)
+        // may leave it out too: a read of the term itself tells, as Drupal
+        // refuses it (403) where it leaves it out of lists.
         if let Ok(found) = &found {
             if !found.iter().any(|t| t.id.eq_ignore_ascii_case(id)) {
-                return Some(self.partial_view(name, id));
+                let vocabulary = self.term_vocabulary()?;
+                if !matches!(self.drupal.get_term(&vocabulary, id).await, Ok(Some(_))) {
+                    return Some(self.partial_view(name, id));
+                }
             }
         }
         match found.map(|found| named(found, name)) {
