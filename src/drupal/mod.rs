@@ -230,6 +230,12 @@ impl DrupalClient {
         self
     }
 
+    /// Whether writes are only logged (see [`DrupalClient::with_dry_run`]):
+    /// a read after a write then shows Drupal without it.
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
     }

@@ -13,6 +13,14 @@
 //! another term has the name too: of two claims at once the later always
 //! sees the other, so no two groups keep a name (both may be undone).
 //!
+//! That read must show the term just written. Drupal lists unpublished
+//! terms only to accounts with "administer taxonomy" (terms are kept
+//! unpublished unless `group_terms.published`), and leaves the others out
+//! of every list without a word: an account without it sees no group's
+//! name, and would create a second group of every name. A write its own
+//! read does not show is undone and answered 502, naming the permission.
+//! In a dry run nothing is written, so nothing is read back.
+//!
 //! A new group's UUID (its SCIM id) is a random UUID v4, chosen by the
 //! bridge before the write: an id is never given to another group (RFC
 //! 7643 §3.1), so a delayed retry of a deleted group's DELETE cannot reach
@@ -48,6 +56,12 @@ use crate::scim::schema::GROUP_URN;
 type Result<T> = std::result::Result<T, ProvisioningError>;
 
 const WRITE_CONCURRENCY: usize = 8;
+
+/// The permission with which Drupal 10 lists a vocabulary's unpublished
+/// terms (the entity query access of terms); without it they are left out.
+const ADMINISTER_TAXONOMY: &str = "administer taxonomy";
+/// The permission with which Drupal lists published terms.
+const ACCESS_CONTENT: &str = "access content";
 
 /// Whether Drupal's answer to a term write shows what was written.
 fn shows_write(term: &DrupalTerm, write: &TermWrite) -> bool {
@@ -105,6 +119,16 @@ pub(super) fn spelled_condition(name: &str) -> Option<Condition> {
             members: conditions,
         }),
     }
+}
+
+/// The terms of `found` named `name`: a case-sensitive database collation
+/// may miss other cases, and one that ignores case is trusted no further
+/// than this.
+fn named(found: Vec<DrupalTerm>, name: &str) -> Vec<DrupalTerm> {
+    found
+        .into_iter()
+        .filter(|t| caseless::same(t.name.trim(), name.trim()))
+        .collect()
 }
 
 pub(super) fn vocabulary(terms: &GroupTerms) -> TermVocabulary {
@@ -398,16 +422,73 @@ impl Provisioner {
         Ok(term)
     }
 
+    /// What the bridge's account needs to list every group of the
+    /// vocabulary: "administer taxonomy" for unpublished terms, and
+    /// "access content" too when groups are published.
+    fn listing_permission(&self) -> String {
+        match self.mapping().group_terms().is_some_and(|t| t.published) {
+            true => format!("\"{ACCESS_CONTENT}\" (or \"{ADMINISTER_TAXONOMY}\")"),
+            false => format!("\"{ADMINISTER_TAXONOMY}\""),
+        }
+    }
+
+    /// Drupal refused (403) the list of groups by which a name is checked:
+    /// no name can be claimed, and the operator must grant the permission.
+    fn name_check_refused(&self, error: &DrupalError) -> ProvisioningError {
+        let permission = self.listing_permission();
+        let vid = self
+            .term_vocabulary()
+            .map(|v| v.vocabulary)
+            .unwrap_or_default();
+        tracing::error!(
+            error = %error,
+            vocabulary = %vid,
+            "Drupal refused the bridge's account the list of groups by which a group name is checked: grant it {permission}"
+        );
+        ScimError::bad_gateway(format!(
+            "Drupal refused the bridge's account the list of the vocabulary {vid}, by which the bridge keeps group names unique. The bridge's Drupal account needs the {permission} permission. Nothing was changed."
+        ))
+        .into()
+    }
+
+    /// A write that claimed `name` for the term `id`, whose read-back does
+    /// not show it: the account sees only part of the vocabulary (without
+    /// "administer taxonomy", Drupal leaves unpublished terms out of every
+    /// list), so no name it checks is known to be free.
+    fn partial_view(&self, name: &str, id: &str) -> ProvisioningError {
+        let permission = self.listing_permission();
+        let vid = self
+            .term_vocabulary()
+            .map(|v| v.vocabulary)
+            .unwrap_or_default();
+        tracing::error!(
+            group = %name.trim(),
+            id = %id,
+            vocabulary = %vid,
+            "Drupal does not list the group the bridge just wrote: the bridge's account sees only part of the vocabulary and cannot keep group names unique, so the write is undone. Grant the bridge's Drupal account {permission}"
+        );
+        ScimError::bad_gateway(format!(
+            "Drupal does not list the group \"{}\" to the bridge right after writing it: the bridge's Drupal account cannot list every term of the vocabulary {vid}, so it cannot tell whether another group has the name. The write was undone. The bridge's Drupal account needs the {permission} permission.",
+            name.trim()
+        ))
+        .into()
+    }
+
     /// Terms whose name is `name`, ignoring case and Unicode spelling
     /// (Drupal keeps no name unique).
     async fn terms_named(&self, name: &str) -> Result<Vec<DrupalTerm>> {
-        let found = self.all_term_groups(spelled_condition(name)).await?;
-        // A case-sensitive database collation may miss other cases; and
-        // one that ignores case is trusted no further than this.
-        Ok(found
-            .into_iter()
-            .filter(|t| caseless::same(t.name.trim(), name.trim()))
-            .collect())
+        Ok(named(self.terms_matching(name).await?, name))
+    }
+
+    /// The terms Drupal finds for `name`: every term of the name, and
+    /// perhaps others (see [`named`]).
+    async fn terms_matching(&self, name: &str) -> Result<Vec<DrupalTerm>> {
+        match self.all_term_groups(spelled_condition(name)).await {
+            Err(ProvisioningError::Drupal(e @ DrupalError::Forbidden(_))) => {
+                Err(self.name_check_refused(&e))
+            }
+            other => other,
+        }
     }
 
     fn name_taken(name: &str) -> ProvisioningError {
@@ -429,13 +510,32 @@ impl Provisioner {
     }
 
     /// Read again after a write that gave the term `id` the name `name`:
-    /// `None` when no other term has the name, else why the write must be
-    /// undone (another group has it, or the read failed, so that it is
-    /// not known). Of two writers racing for a name, the later one's read
-    /// comes after both writes and sees the other: one at least undoes
-    /// its write, so no two groups keep the name (both may undo theirs).
+    /// `None` when the term, and no other, has the name, else why the
+    /// write must be undone (another group has it, the read does not show
+    /// the term itself, or the read failed, so that it is not known). Of
+    /// two writers racing for a name, the later one's read comes after
+    /// both writes and sees the other: one at least undoes its write, so
+    /// no two groups keep the name (both may undo theirs). A dry run wrote
+    /// nothing, so there is nothing to read back.
     async fn contested(&self, name: &str, id: &str) -> Option<ProvisioningError> {
-        match self.terms_named(name).await {
+        if self.drupal.is_dry_run() {
+            return None;
+        }
+        let found = self.terms_matching(name).await;
+        // Drupal matched the term by the name stored, whatever an answer's
+        // cached copy of it shows: missing, it is hidden from the bridge.
+        // A name the filter cannot match exactly (see `spelled_condition`)
+        // may leave it out too: a read of the term itself tells, as Drupal
+        // refuses it (403) where it leaves it out of lists.
+        if let Ok(found) = &found {
+            if !found.iter().any(|t| t.id.eq_ignore_ascii_case(id)) {
+                let vocabulary = self.term_vocabulary()?;
+                if !matches!(self.drupal.get_term(&vocabulary, id).await, Ok(Some(_))) {
+                    return Some(self.partial_view(name, id));
+                }
+            }
+        }
+        match found.map(|found| named(found, name)) {
             Ok(terms) if terms.iter().all(|t| t.id.eq_ignore_ascii_case(id)) => None,
             Ok(_) => {
                 tracing::warn!(group = %name.trim(), id = %id, "another group was given the same name at the same moment; this write is undone");

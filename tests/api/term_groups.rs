@@ -657,6 +657,92 @@ async fn dry_run_creates_no_term_and_links_nobody() {
     assert!(app.drupal.group_refs("dry").is_empty());
 }
 
+/// A bridge serving `term_mapping()` as the account `scim-bridge`, whose
+/// role may create, edit and delete terms of the groups vocabulary but
+/// lacks "administer taxonomy": Drupal leaves the unpublished groups out
+/// of every list it reads.
+async fn spawn_without_administer_taxonomy(extra: &str) -> TestApp {
+    use drupal_scim_bridge::standin::{AccountSeed, RoleSeed, StandInConfig};
+    let mut standin = StandInConfig::demo(DRUPAL_PASSWORD);
+    standin.roles.push(RoleSeed::new(
+        "scim_bridge",
+        "SCIM bridge",
+        &[
+            "administer users",
+            "administer permissions",
+            "access content",
+            "create terms in scim_groups",
+            "edit terms in scim_groups",
+            "delete terms in scim_groups",
+        ],
+    ));
+    let mut bridge = AccountSeed::new("scim-bridge");
+    bridge.password = Some("bridge-password-1".into());
+    bridge.mail = Some("scim-bridge@example.org".into());
+    bridge.roles = vec!["scim_bridge".into()];
+    standin.extra_accounts.push(bridge);
+    spawn_app_with(Options {
+        standin,
+        mapping: term_mapping(),
+        drupal_auth: Some(
+            "    username: scim-bridge\n    password: \"bridge-password-1\"\n".into(),
+        ),
+        extra_config: extra.into(),
+        ..Options::default()
+    })
+    .await
+}
+
+/// Without "administer taxonomy" the name check saw no group and every
+/// create of one name made another term. The read-back must show the term
+/// written: it does not, so the create is undone and answered 502, naming
+/// the permission, and no name is ever held twice.
+#[tokio::test]
+async fn a_bridge_that_cannot_list_unpublished_groups_creates_no_duplicates() {
+    let app = spawn_without_administer_taxonomy("").await;
+    let body = json!({"schemas": [GROUP], "displayName": "Twice", "members": []});
+    for _ in 0..2 {
+        let answer = app.post("/Groups", &body).await;
+        if answer.status == 201 {
+            // Created, then only if the bridge can find it again.
+            let found = app
+                .get("/Groups?filter=displayName%20eq%20%22Twice%22")
+                .await;
+            assert_eq!(found.body["totalResults"], 1, "{}", found.body);
+            continue;
+        }
+        answer.assert_scim_error(502, None);
+        let detail = answer.body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("administer taxonomy"), "{detail}");
+    }
+    let named = app
+        .drupal
+        .terms()
+        .into_iter()
+        .filter(|(_, name, _)| name.eq_ignore_ascii_case("Twice"))
+        .count();
+    assert!(named <= 1, "{:?}", app.drupal.terms());
+}
+
+/// Drupal refusing (403) the list by which a name is checked: a 502 that
+/// names the permission, not one that only says "permissions".
+#[tokio::test]
+async fn a_refused_name_check_names_the_permission_it_needs() {
+    let app = spawn().await;
+    app.drupal
+        .fail_requests_to("/jsonapi/taxonomy_term/scim_groups", 403);
+    let answer = app
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": "Refused", "members": []}),
+        )
+        .await;
+    answer.assert_scim_error(502, None);
+    let detail = answer.body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("administer taxonomy"), "{detail}");
+    assert!(app.drupal.terms().is_empty());
+}
+
 /// A bridge serving `term_mapping()` with `extra` configuration and an
 /// audit file; returns the file's path with it.
 async fn spawn_audited(extra: &str) -> (TestApp, std::path::PathBuf) {
