@@ -10,6 +10,7 @@ use std::sync::Arc;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{Map, Value};
 
+use super::group_turns::Hold;
 use super::render::{member_ids as member_ids_of, render_group, ScimGroup};
 use super::roles::{ExposedGroup, RoleCatalog};
 use super::term_groups::render_term_group;
@@ -267,6 +268,7 @@ impl Provisioner {
         if_match: Option<&VersionCondition>,
     ) -> Result<ScimGroup> {
         self.know_own_account().await?;
+        let _turn = self.group_turns.hold(id, Hold::Exclusive).await;
         let found = self.find_any_group(id).await?;
         self.check_group_version(&found, if_match).await?;
         let (catalog, group) = match found {
@@ -317,6 +319,11 @@ impl Provisioner {
         if_match: Option<&VersionCondition>,
     ) -> Result<Option<ScimGroup>> {
         self.know_own_account().await?;
+        let hold = match if_match {
+            Some(_) => Hold::Exclusive,
+            None => Hold::Shared,
+        };
+        let _turn = self.group_turns.hold(id, hold).await;
         let patch = GroupPatch::from_request(request, &self.group_schema)?;
         let found = self.find_any_group(id).await?;
         self.check_group_version(&found, if_match).await?;
@@ -364,6 +371,7 @@ impl Provisioner {
     /// (JSON:API cannot delete it), so the group is still listed, empty.
     pub async fn delete_group(&self, id: &str, if_match: Option<&VersionCondition>) -> Result<()> {
         self.know_own_account().await?;
+        let _turn = self.group_turns.hold(id, Hold::Exclusive).await;
         let found = self.find_any_group(id).await?;
         self.check_group_version(&found, if_match).await?;
         let (catalog, group) = match found {

@@ -426,10 +426,19 @@ impl Provisioner {
             MemberAction::Add => Method::POST,
             MemberAction::Remove => Method::DELETE,
         };
-        let result = self
-            .drupal
-            .change_roles(write.id, method, std::slice::from_ref(&group.id))
-            .await;
+        // The account's turn: a SCIM DELETE of it runs wholly before or
+        // after this write; after it, an addition leaves it out.
+        let _turn = self.user_turns.lock(write.id).await;
+        let result = match write.action {
+            MemberAction::Add if self.deprovisioned_now.contains(write.id) => {
+                Err(DrupalError::NotFound)
+            }
+            _ => {
+                self.drupal
+                    .change_roles(write.id, method, std::slice::from_ref(&group.id))
+                    .await
+            }
+        };
         // Its roles changed, or may have: a later write reads it again.
         self.seen.forget(write.id);
         if result.is_ok() && write.action == MemberAction::Add {

@@ -6,7 +6,9 @@
 mod audited;
 mod bulk;
 mod count_cache;
+mod deprovisioned;
 mod group_preview;
+mod group_turns;
 mod groups;
 mod languages;
 mod marker;
@@ -154,6 +156,13 @@ pub struct Provisioner {
     /// would otherwise write it active again, gone for SCIM yet able to
     /// log in. Shared by every site of this process on the same Drupal.
     user_turns: Arc<AccountLocks>,
+    /// A SCIM change of a group holds it (see `group_turns`): alone from
+    /// its version check to its last write when it depends on the whole
+    /// group, beside others for a plain PATCH of members.
+    group_turns: group_turns::GroupTurns,
+    /// Accounts SCIM DELETE deprovisioned a moment ago, which a member
+    /// addition that waited for their turn must leave out.
+    deprovisioned_now: deprovisioned::RecentlyDeprovisioned,
     /// The account the bridge logs in as, which no SCIM write may reach.
     own: OwnAccount,
 }
@@ -190,6 +199,8 @@ impl Provisioner {
             name_claims: tokio::sync::Mutex::new(()),
             guard,
             user_turns: AccountLocks::shared_in("scim-changes", drupal_url),
+            group_turns: Default::default(),
+            deprovisioned_now: Default::default(),
             own,
         })
     }

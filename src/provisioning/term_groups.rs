@@ -1292,6 +1292,12 @@ impl Provisioner {
             MemberAction::Add => Method::POST,
             MemberAction::Remove => Method::DELETE,
         };
+        // The account's turn: a SCIM DELETE of it runs wholly before or
+        // after this write; after it, an addition leaves it out.
+        let _turn = self.user_turns.lock(&user.id).await;
+        if action == MemberAction::Add && self.deprovisioned_now.contains(&user.id) {
+            return Err(DrupalError::NotFound);
+        }
         let one = [term_id.to_string()];
         let written = match reference_in_place(&vocabulary.user_field, term_id, user, action) {
             true => Ok(()),

@@ -447,6 +447,8 @@ impl Provisioner {
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
         self.check_version(&current, if_match).await?;
+        // A member addition waiting for this account's turn leaves it out.
+        self.deprovisioned_now.mark(&current.id);
         match self.policy.deprovision {
             DeprovisionPolicy::Block => {
                 let mut write = UserWrite::default();
@@ -1318,6 +1320,7 @@ impl Provisioner {
             Err(e) => event.failed(e),
         });
         let user = outcome?;
+        self.deprovisioned_now.clear(&user.id);
         tracing::info!(
             user = name,
             "an account deprovisioned by SCIM was created again: reactivated it"

@@ -167,3 +167,53 @@ async fn a_delete_racing_a_reactivation_leaves_the_account_blocked() {
         }
     }
 }
+
+/// A group member addition and a DELETE of that user, sent together:
+/// whichever order they take, the deprovisioned account ends with neither
+/// the group's role nor its term (the term group grants a role too).
+/// Before, an addition that read the account before the DELETE and wrote
+/// after it handed the access back to an account gone for SCIM.
+#[tokio::test]
+async fn a_delete_racing_a_group_addition_leaves_no_access() {
+    let app = spawn_app_with(Options {
+        mapping: crate::term_groups::term_mapping(),
+        ..Options::default()
+    })
+    .await;
+    let created = app
+        .post(
+            "/Groups",
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Builders"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let editor = app.group_id("editor").await;
+    let builders = created.body["id"].as_str().unwrap().to_string();
+    for (n, offset_ms) in [0u64, 30, 90, 160, 240].into_iter().enumerate() {
+        for group in [&editor, &builders] {
+            let name = format!("gone{n}{}", if *group == editor { "r" } else { "t" });
+            let id = app.create_user(&name, &format!("{name}@example.org")).await;
+            app.drupal.set_latency(DRUPAL_LATENCY);
+            let add = async {
+                tokio::time::sleep(Duration::from_millis(offset_ms)).await;
+                app.patch(&format!("/Groups/{group}"), &add_member(&id))
+                    .await
+            };
+            let user_path = format!("/Users/{id}");
+            let (deleted, added) = tokio::join!(app.delete(&user_path), add);
+            app.drupal.set_latency(Duration::ZERO);
+            assert_eq!(deleted.status, 204, "{}", deleted.body);
+            assert!(added.status < 500, "{}: {}", added.status, added.body);
+            assert_eq!(attribute(&app, &name, "status"), json!(false), "{name}");
+            assert!(
+                app.roles_of(&name).is_empty(),
+                "{name} ({offset_ms} ms): kept {:?} after its DELETE",
+                app.roles_of(&name)
+            );
+            assert!(
+                app.drupal.group_refs(&name).is_empty(),
+                "{name} ({offset_ms} ms): kept its group term"
+            );
+        }
+    }
+}

@@ -371,3 +371,42 @@ async fn a_bulk_operation_with_an_older_version_is_412_and_writes_nothing() {
         assert!(held_by(&app, kind, &id, &["ann"]).is_empty());
     }
 }
+
+/// Two writes conditional on one version, sent together: one passes and
+/// the other gets 412 (RFC 7644 §3.14). Before, both passed their checks
+/// before either wrote, and the group ended with the members of neither.
+#[tokio::test]
+async fn two_writes_conditional_on_one_version_do_not_both_pass() {
+    for kind in KINDS {
+        let app = spawn().await;
+        let ann = app.create_user("ann", "ann@example.org").await;
+        let bob = app.create_user("bob", "bob@example.org").await;
+        let id = id_of(&create(&app, kind).await);
+        let path = format!("/Groups/{id}");
+        let version = version_of(&app, &id).await;
+        app.drupal
+            .set_latency(std::time::Duration::from_millis(100));
+        let headers = [("If-Match", version.as_str())];
+        let (with_ann, with_bob) = (put_body(kind, &[&ann]), put_body(kind, &[&bob]));
+        let (one, other) = tokio::join!(
+            app.request_with(Method::PUT, &path, &headers, Some(&with_ann)),
+            app.request_with(Method::PUT, &path, &headers, Some(&with_bob)),
+        );
+        app.drupal.set_latency(std::time::Duration::ZERO);
+        let mut statuses = [one.status, other.status];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [200, 412],
+            "{kind:?}: {} / {}",
+            one.body,
+            other.body
+        );
+        let held = held_by(&app, kind, &id, &["ann", "bob"]);
+        assert_eq!(
+            held.len(),
+            1,
+            "{kind:?}: one PUT's members, not both: {held:?}"
+        );
+    }
+}
