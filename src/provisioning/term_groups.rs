@@ -432,14 +432,19 @@ impl Provisioner {
         }
     }
 
-    /// Drupal refused (403) the list of groups by which a name is checked:
-    /// no name can be claimed, and the operator must grant the permission.
-    fn name_check_refused(&self, error: &DrupalError) -> ProvisioningError {
-        let permission = self.listing_permission();
+    /// The permission the list of groups needs, and the vocabulary's id.
+    fn listing_needs(&self) -> (String, String) {
         let vid = self
             .term_vocabulary()
             .map(|v| v.vocabulary)
             .unwrap_or_default();
+        (self.listing_permission(), vid)
+    }
+
+    /// Drupal refused (403) the list of groups by which a name is checked:
+    /// no name can be claimed, and the operator must grant the permission.
+    fn name_check_refused(&self, error: &DrupalError) -> ProvisioningError {
+        let (permission, vid) = self.listing_needs();
         tracing::error!(
             error = %error,
             vocabulary = %vid,
@@ -456,11 +461,7 @@ impl Provisioner {
     /// "administer taxonomy", Drupal leaves unpublished terms out of every
     /// list), so no name it checks is known to be free.
     fn partial_view(&self, name: &str, id: &str) -> ProvisioningError {
-        let permission = self.listing_permission();
-        let vid = self
-            .term_vocabulary()
-            .map(|v| v.vocabulary)
-            .unwrap_or_default();
+        let (permission, vid) = self.listing_needs();
         tracing::error!(
             group = %name.trim(),
             id = %id,
