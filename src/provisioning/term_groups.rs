@@ -1067,7 +1067,19 @@ impl Provisioner {
                 let holders = self.term_members(term).await?;
                 let wanted = normalized(wanted);
                 let held: BTreeSet<String> = holders.iter().map(|u| u.id.clone()).collect();
-                let add = wanted.difference(&held).cloned().collect();
+                // A group that grants roles checks its kept members too (read
+                // already, as holders): one whose role write failed earlier
+                // gets it now, when the identity provider retries with the
+                // whole list (a PUT, a PATCH replace). The others are in place
+                // and written nothing.
+                let grants_roles = self
+                    .mapping()
+                    .grant_for(name)
+                    .is_some_and(|grant| !grant.roles.is_empty());
+                let add = match grants_roles {
+                    true => wanted.clone(),
+                    false => wanted.difference(&held).cloned().collect(),
+                };
                 let remove = held.difference(&wanted).cloned().collect();
                 (add, remove, holders, Some(wanted))
             }

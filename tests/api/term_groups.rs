@@ -1605,3 +1605,49 @@ async fn a_group_create_whose_answer_is_lost_is_found_by_its_uuid() {
         assert_eq!(retried.status, 409, "a second create is still refused");
     }
 }
+
+/// The same failed role write, retried as the whole member list (a PUT, as
+/// Okta pushes a group): the kept member gets the role the group grants.
+#[tokio::test]
+async fn a_put_retry_sets_the_roles_a_failed_role_write_left_behind() {
+    let app = spawn().await;
+    let alice = app.create_user("alice", "alice@example.org").await;
+    let bob = app.create_user("bob", "bob@example.org").await;
+    let engineering = new_group(&app, "Engineering").await;
+    let roles_path = format!("/jsonapi/user/user/{alice}/relationships/roles");
+    app.drupal.fail_requests_to(&roles_path, 503);
+    let failed = app
+        .patch(&format!("/Groups/{engineering}"), &add_members(&[&alice]))
+        .await;
+    assert_eq!(failed.status, 503, "{}", failed.body);
+    assert!(app.roles_of("alice").is_empty());
+    app.drupal.stop_failing_requests_to(&roles_path);
+    let put = app
+        .put(
+            &format!("/Groups/{engineering}"),
+            &json!({"schemas": [GROUP], "displayName": "Engineering",
+                    "members": [{"value": alice}, {"value": bob}]}),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(app.roles_of("alice"), vec!["engineering".to_string()]);
+    assert_eq!(app.roles_of("bob"), vec!["engineering".to_string()]);
+    // Once consistent, the same PUT writes nothing.
+    app.drupal.clear_requests();
+    let again = app
+        .put(
+            &format!("/Groups/{engineering}"),
+            &json!({"schemas": [GROUP], "displayName": "Engineering",
+                    "members": [{"value": alice}, {"value": bob}]}),
+        )
+        .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert!(
+        app.drupal
+            .requests()
+            .iter()
+            .all(|r| r.method == "GET" || !r.path.starts_with("/jsonapi/")),
+        "{:?}",
+        app.drupal.requests()
+    );
+}
