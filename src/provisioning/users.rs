@@ -169,15 +169,8 @@ impl Provisioner {
                 e @ DrupalError::Server {
                     status: 500 | 503, ..
                 },
-            ) => match self.drupal.get_user(id).await {
-                Ok(Some(user)) => {
-                    tracing::warn!(
-                        id,
-                        status = e.to_string(),
-                        "Drupal answered a create with an error, yet the account was created; it is returned"
-                    );
-                    user
-                }
+            ) => match self.created_after_all(id, &e).await {
+                Ok(Some(user)) => user,
                 _ => {
                     audit::record(audited::user_write(None, id, write, None).failed(&e));
                     return Err(e.into());
@@ -1073,14 +1066,8 @@ impl Provisioner {
     /// A create whose answer never came may still have been written. The
     /// bridge chose the UUID, so one read tells.
     async fn find_lost_create(&self, id: &str) -> Result<DrupalUser> {
-        match self.drupal.get_user(id).await {
-            Ok(Some(user)) => {
-                tracing::warn!(
-                    id,
-                    "Drupal's answer to a create was lost; the account was created and is returned"
-                );
-                Ok(user)
-            }
+        match self.created_after_all(id, &DrupalError::Timeout).await {
+            Ok(Some(user)) => Ok(user),
             Ok(None) => {
                 tracing::error!(
                     id,
@@ -1093,6 +1080,24 @@ impl Provisioner {
                 Err(e.into())
             }
         }
+    }
+
+    /// The account a create that failed with `error` gave the UUID `id`, if
+    /// Drupal shows it: the create happened after all.
+    async fn created_after_all(
+        &self,
+        id: &str,
+        error: &DrupalError,
+    ) -> std::result::Result<Option<DrupalUser>, DrupalError> {
+        let found = self.drupal.get_user(id).await?;
+        if found.is_some() {
+            tracing::warn!(
+                id,
+                error = %error,
+                "Drupal's answer to a create was lost or an error, yet the account was created; it is returned"
+            );
+        }
+        Ok(found)
     }
 
     /// Drupal's check that a name is free and its `filter[name]` compare
