@@ -1289,10 +1289,14 @@ impl Provisioner {
         ))
     }
 
-    /// One member: the reference (repairing a dangling one if Drupal
-    /// refuses the save for it), then the roles `plan` grants or takes.
-    /// A reference already as asked is not written again: an earlier
-    /// attempt wrote it and failed on the roles, which this one sets.
+    /// One member: an addition writes the reference (repairing a dangling
+    /// one if Drupal refuses the save for it), then the roles `plan`
+    /// grants; a removal takes the roles first and the reference last. So
+    /// a failure between the two never leaves a membership gone with its
+    /// roles kept: the reference still shows the member, and any retry,
+    /// the whole member list included, removes it again. A reference
+    /// already as asked is not written again: an earlier attempt wrote it
+    /// and failed on the roles, which this one sets.
     async fn write_term_member(
         &self,
         vocabulary: &TermVocabulary,
@@ -1310,6 +1314,11 @@ impl Provisioner {
         let _turn = self.user_turns.lock(&user.id).await;
         if action == MemberAction::Add && self.deprovisioned_now.contains(&user.id) {
             return Err(DrupalError::NotFound);
+        }
+        if !plan.take.is_empty() {
+            self.drupal
+                .change_roles(&user.id, Method::DELETE, &plan.take)
+                .await?;
         }
         let one = [term_id.to_string()];
         let written = match reference_in_place(&vocabulary.user_field, term_id, user, action) {
@@ -1332,11 +1341,6 @@ impl Provisioner {
         if !plan.grant.is_empty() {
             self.drupal
                 .change_roles(&user.id, Method::POST, &plan.grant)
-                .await?;
-        }
-        if !plan.take.is_empty() {
-            self.drupal
-                .change_roles(&user.id, Method::DELETE, &plan.take)
                 .await?;
         }
         Ok(())

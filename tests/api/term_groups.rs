@@ -1530,13 +1530,14 @@ async fn a_retry_sets_the_roles_a_failed_role_write_left_behind() {
     assert_eq!(app.drupal.group_refs("alice"), vec![engineering.clone()]);
     assert_eq!(app.roles_of("alice"), vec!["engineering".to_string()]);
 
-    // Remove: the reference is deleted, the role's DELETE fails.
+    // Remove: the role's DELETE fails, so the reference, written last,
+    // is left in place and the account still shows as a member.
     app.drupal.fail_requests_to(&roles_path, 503);
     let failed = app
         .patch(&format!("/Groups/{engineering}"), &remove_member(&alice))
         .await;
     assert_eq!(failed.status, 503, "{}", failed.body);
-    assert!(app.drupal.group_refs("alice").is_empty());
+    assert_eq!(app.drupal.group_refs("alice"), vec![engineering.clone()]);
     assert_eq!(app.roles_of("alice"), vec!["engineering".to_string()]);
     app.drupal.stop_failing_requests_to(&roles_path);
     let retried = app
@@ -1650,4 +1651,76 @@ async fn a_put_retry_sets_the_roles_a_failed_role_write_left_behind() {
         "{:?}",
         app.drupal.requests()
     );
+}
+
+/// A removal whose role write fails leaves the member in the group (the
+/// reference is written after the roles), so the identity provider's
+/// retry as the whole member list, which leaves the member out, removes
+/// both: the role does not outlive the membership.
+#[tokio::test]
+async fn a_whole_list_retry_takes_the_role_of_a_member_whose_removal_failed() {
+    let app = spawn().await;
+    let alice = app.create_user("alice", "alice@example.org").await;
+    let bob = app.create_user("bob", "bob@example.org").await;
+    let engineering = new_group(&app, "Engineering").await;
+    let added = app
+        .patch(
+            &format!("/Groups/{engineering}"),
+            &add_members(&[&alice, &bob]),
+        )
+        .await;
+    assert!(added.status < 300, "{}", added.body);
+    assert_eq!(app.roles_of("alice"), vec!["engineering".to_string()]);
+
+    let roles_path = format!("/jsonapi/user/user/{alice}/relationships/roles");
+    app.drupal.fail_requests_to(&roles_path, 503);
+    let failed = app
+        .patch(&format!("/Groups/{engineering}"), &remove_member(&alice))
+        .await;
+    assert_eq!(failed.status, 503, "{}", failed.body);
+    assert_eq!(app.drupal.group_refs("alice"), vec![engineering.clone()]);
+    let shown = app.get(&format!("/Groups/{engineering}")).await;
+    let members: Vec<&str> = shown.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    assert!(members.contains(&alice.as_str()), "{}", shown.body);
+    app.drupal.stop_failing_requests_to(&roles_path);
+
+    // Okta's retry: the whole list, without alice.
+    let put = app
+        .put(
+            &format!("/Groups/{engineering}"),
+            &json!({"schemas": [GROUP], "displayName": "Engineering",
+                    "members": [{"value": bob}]}),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert!(app.drupal.group_refs("alice").is_empty());
+    assert!(app.roles_of("alice").is_empty());
+    assert_eq!(app.roles_of("bob"), vec!["engineering".to_string()]);
+
+    // The reference's DELETE failing after the role went: the member is
+    // still listed without the role, and the retry removes the reference.
+    let added = app
+        .patch(&format!("/Groups/{engineering}"), &add_members(&[&alice]))
+        .await;
+    assert!(added.status < 300, "{}", added.body);
+    let refs_path = format!("/jsonapi/user/user/{alice}/relationships/field_scim_groups");
+    app.drupal.fail_requests_to(&refs_path, 503);
+    let failed = app
+        .patch(&format!("/Groups/{engineering}"), &remove_member(&alice))
+        .await;
+    assert_eq!(failed.status, 503, "{}", failed.body);
+    assert_eq!(app.drupal.group_refs("alice"), vec![engineering.clone()]);
+    assert!(app.roles_of("alice").is_empty());
+    app.drupal.stop_failing_requests_to(&refs_path);
+    let retried = app
+        .patch(&format!("/Groups/{engineering}"), &remove_member(&alice))
+        .await;
+    assert!(retried.status < 300, "{}", retried.body);
+    assert!(app.drupal.group_refs("alice").is_empty());
+    assert!(app.roles_of("alice").is_empty());
 }
