@@ -32,11 +32,20 @@ impl VersionCondition {
             }
             let unweak = rest.strip_prefix("W/").unwrap_or(rest);
             let (tag, after) = match unweak.strip_prefix('"') {
-                Some(quoted) => quoted.split_once('"').ok_or_else(|| malformed(header))?,
+                Some(quoted) => {
+                    let (tag, after) = quoted.split_once('"').ok_or_else(|| malformed(header))?;
+                    // A tag ends at its closing quote: only a comma may follow.
+                    let next = after.trim_start();
+                    if !next.is_empty() && !next.starts_with(',') {
+                        return Err(malformed(header));
+                    }
+                    (tag, after)
+                }
                 None => unweak.split_once(',').unwrap_or((unweak, "")),
             };
             let tag = tag.trim();
-            if tag.is_empty() {
+            // `*` stands alone (RFC 9110 §13.1.1): in a list it is no tag.
+            if tag.is_empty() || (tag == "*" && !unweak.starts_with('"')) {
                 return Err(malformed(header));
             }
             tags.push(tag.to_string());
@@ -144,7 +153,15 @@ mod tests {
 
     #[test]
     fn empty_or_unterminated_tags_are_bad_requests() {
-        for header in ["", r#"W/"abc"#, r#""""#, " , "] {
+        for header in [
+            "",
+            r#"W/"abc"#,
+            r#""""#,
+            " , ",
+            r#"W/"x", *"#,
+            r#"*, "x""#,
+            r#""a"b"#,
+        ] {
             let e = VersionCondition::parse(header).unwrap_err();
             assert_eq!(e.status, 400, "{header}");
         }
