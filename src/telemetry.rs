@@ -81,6 +81,18 @@ pub fn shown_path(path: &str) -> Cow<'_, str> {
     }
 }
 
+/// A value a client chose, logged as a field the bridge usually fills
+/// itself (the route of a path no route matched): quoted in the text
+/// format, as [`shown_path`] is, so it cannot pass for other fields; in
+/// JSON as it is.
+pub fn shown_value(value: &str) -> Cow<'_, str> {
+    if TEXT.load(Ordering::Relaxed) {
+        Cow::Owned(quoted(value))
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
 /// `text` between double quotes, its quotes and backslashes escaped (the
 /// rest is left to `untrusted::escape_line`, which the writer applies).
 fn quoted(text: &str) -> String {

@@ -101,3 +101,38 @@ async fn a_value_in_a_drupal_path_is_quoted_in_the_text_log() {
         assert!(path[end + 1..].starts_with(" outcome="), "{line}");
     }
 }
+
+/// A path no route matches is logged as the route: quoted in the text
+/// format, so quotes and `key=value` pairs in it (the codec lets `"` into
+/// a path) cannot pass for the bridge's own fields.
+#[tokio::test]
+async fn an_unmatched_path_is_quoted_in_the_text_log() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let logs = text_logs();
+    let app = spawn_app().await;
+    let addr = app
+        .base
+        .trim_start_matches("http://")
+        .trim_end_matches("/scim/v2")
+        .to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET /nowhere\"outcome=\"ok\"status=201 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    let text = logs.contents();
+    let line = text
+        .lines()
+        .find(|l| l.contains("nowhere"))
+        .unwrap_or_else(|| panic!("the request was logged: {text}"));
+    assert!(
+        line.contains(r#"route="/nowhere\"outcome=\"ok\"status=201""#),
+        "{line}"
+    );
+}

@@ -100,7 +100,8 @@ pub async fn log_requests(
         request_id = %request_id,
         method = %req.method(),
         route = %req.match_pattern().unwrap_or_else(|| {
-            crate::untrusted::cut(req.path(), LOGGED_TARGET_CHARS).into_owned()
+            crate::telemetry::shown_value(&crate::untrusted::cut(req.path(), LOGGED_TARGET_CHARS))
+                .into_owned()
         }),
         // Filled in by the provisioning layer once it knows whose account it is.
         user = tracing::field::Empty,
