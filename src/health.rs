@@ -11,6 +11,15 @@
 //! balancer must not take a replica out of rotation for all its sites
 //! because one site's Drupal is down (every replica would be taken out at
 //! once, for the same reason). Per-site probes ask for one site.
+//!
+//! An answer never waits for Drupal longer than [`PROBE_WAIT`]: a probe of
+//! Drupal runs in the background, one per site at a time, bounded by its
+//! own deadline. A site whose probe has not ended by then is not ready
+//! (its Drupal does not answer in time), and the probe goes on, so that a
+//! later answer has its outcome. A Drupal that accepts connections and
+//! never answers would otherwise hold every `/readyz` for
+//! `drupal.timeout_secs`, past the orchestrator's own timeout, which takes
+//! every replica out of rotation for all its sites.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -53,14 +62,122 @@ pub struct Overview {
     pub sites: BTreeMap<String, Report>,
 }
 
+/// How long an answer waits for a probe of Drupal from the probe's start
+/// (it started it, or found it running): well under the timeouts orchestrators give a readiness probe
+/// (Kubernetes 1 s by default, Compose's file here 3 s).
+pub const PROBE_WAIT: Duration = Duration::from_millis(500);
+
 /// One site's probe of its Drupal: one at a time, so that a load balancer
-/// asking often sends Drupal at most one request per `within`, however
-/// many ask.
-#[derive(Default)]
+/// asking often sends Drupal at most one request at a time and, while
+/// Drupal answers, one per `within`, however many ask. A site rebuilt by a
+/// reload (a new client) gets a probe of its own.
 struct Probe {
-    running: tokio::sync::Mutex<()>,
-    /// When a probe last saw Drupal run a request as the bridge's account.
-    confirmed: Mutex<Option<Instant>>,
+    drupal: DrupalClient,
+    state: Mutex<ProbeState>,
+    /// Woken when a probe ends.
+    ended: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct ProbeState {
+    /// When a probe last saw Drupal run a request as the bridge's account,
+    /// and how long Drupal took.
+    confirmed: Option<(Instant, Duration)>,
+    /// When the probe in flight started.
+    running: Option<Instant>,
+    /// What the last probe that ended found, when it was not the
+    /// bridge's account answering.
+    failed: Option<Part>,
+}
+
+impl Probe {
+    fn new(drupal: DrupalClient) -> Probe {
+        Probe {
+            drupal,
+            state: Mutex::new(ProbeState::default()),
+            ended: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ProbeState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How long the probe may take at most: a request, a login and the
+    /// request again (a stale session), each bounded by the client's
+    /// timeout. Past it the probe counts as failed.
+    fn deadline(&self) -> Duration {
+        self.drupal.timeout() * 3
+    }
+
+    /// Starts a probe in the background, unless one is running.
+    fn start(self: &Arc<Probe>, site: &str) {
+        {
+            let mut state = self.state();
+            if state.running.is_some() {
+                return;
+            }
+            state.running = Some(Instant::now());
+        }
+        let running = Running(self.clone());
+        tokio::spawn(
+            async move {
+                let probe = &running.0;
+                let started = Instant::now();
+                let outcome = tokio::time::timeout(probe.deadline(), ask(&probe.drupal)).await;
+                let mut state = probe.state();
+                match outcome {
+                    Ok(Ok(())) => {
+                        state.confirmed = Some((Instant::now(), started.elapsed()));
+                        state.failed = None;
+                    }
+                    Ok(Err(part)) => state.failed = Some(part),
+                    Err(_) => {
+                        state.failed = Some(Part {
+                            ready: false,
+                            detail: format!(
+                                "Drupal did not answer the bridge's account within {} s",
+                                probe.deadline().as_secs()
+                            ),
+                        })
+                    }
+                }
+            }
+            .instrument(tracing::info_span!("readiness", site)),
+        );
+    }
+}
+
+/// A probe in flight: ended when dropped, however its task ends.
+struct Running(Arc<Probe>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.state().running = None;
+        self.0.ended.notify_waiters();
+    }
+}
+
+/// Asks Drupal who the bridge's account is: `Ok` when Drupal ran the
+/// request as that account, else the part to report.
+async fn ask(drupal: &DrupalClient) -> Result<(), Part> {
+    let mut answer = drupal.whoami().await;
+    if matches!(answer, Ok(None)) {
+        // A stale session (expired, or Drupal restarted with fresh
+        // sessions) was just dropped: the next call logs in again.
+        answer = drupal.whoami().await;
+    }
+    match answer {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(Part {
+            ready: false,
+            detail: "Drupal answers, but not as the bridge's account: its credentials are not accepted (check drupal.auth)".into(),
+        }),
+        Err(e) => Err(Part {
+            ready: false,
+            detail: format!("cannot reach Drupal as the bridge's account: {e}"),
+        }),
+    }
 }
 
 pub struct Readiness {
@@ -94,13 +211,18 @@ impl Readiness {
         self.sites.is_multi_site()
     }
 
-    fn probe(&self, id: &Arc<str>) -> Arc<Probe> {
-        self.probes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(id.clone())
-            .or_default()
-            .clone()
+    /// The site's probe, new when the site's client is (a reload rebuilt
+    /// it): what the old client's probe saw says nothing of the new one.
+    fn probe(&self, id: &Arc<str>, drupal: &DrupalClient) -> Arc<Probe> {
+        let mut probes = self.probes.lock().unwrap_or_else(PoisonError::into_inner);
+        match probes.get(id) {
+            Some(probe) if probe.drupal.is_same_client(drupal) => probe.clone(),
+            _ => {
+                let probe = Arc::new(Probe::new(drupal.clone()));
+                probes.insert(id.clone(), probe.clone());
+                probe
+            }
+        }
     }
 
     /// The readiness of the site `id`, if it is served.
@@ -116,14 +238,15 @@ impl Readiness {
     fn site_check<'a>(&self, id: &'a Arc<str>, drupal: DrupalClient) -> SiteCheck<'a> {
         SiteCheck {
             id,
+            probe: self.probe(id, &drupal),
             drupal,
             metrics: self.metrics.site(id),
-            probe: self.probe(id),
             within: self.within,
         }
     }
 
-    /// Every site's readiness, the sites' Drupals asked at once.
+    /// Every site's readiness, the sites' Drupals asked at once: within
+    /// [`PROBE_WAIT`], however slow any of them is.
     pub async fn check(&self) -> Overview {
         let served = self.sites.drupal_clients();
         // A removed site's probe goes with it.
@@ -157,16 +280,15 @@ impl Readiness {
 }
 
 impl SiteCheck<'_> {
-    fn fresh(&self) -> bool {
-        let confirmed = *self
-            .probe
-            .confirmed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+    /// When Drupal last answered the bridge's account, by a SCIM request's
+    /// call or a probe, if within the window.
+    fn answered(&self) -> Option<Instant> {
+        let confirmed = self.probe.state().confirmed.map(|(at, _)| at);
         [self.metrics.last_drupal_ok(), confirmed]
             .into_iter()
             .flatten()
-            .any(|at| at.elapsed() <= self.within)
+            .max()
+            .filter(|at| at.elapsed() <= self.within)
     }
 
     async fn check(&self) -> Report {
@@ -242,49 +364,58 @@ impl SiteCheck<'_> {
             };
         }
         let secs = self.within.as_secs();
-        if self.fresh() {
-            return Part {
-                ready: true,
-                detail: format!("answered the bridge's account within the last {secs} s"),
-            };
+        let recent = Part {
+            ready: true,
+            detail: format!("answered the bridge's account within the last {secs} s"),
+        };
+        if let Some(at) = self.answered() {
+            // Asked ahead of time, in the background: a Drupal that
+            // answers slowly stays ready for as long as it answers.
+            if at.elapsed() > self.within * 3 / 4 {
+                self.probe.start(self.id);
+            }
+            return recent;
         }
-        let _probe = self.probe.running.lock().await;
+        // Created before the probe starts, so that its end is not missed.
+        let ended = self.probe.ended.notified();
         // Another probe may have just succeeded.
-        if self.fresh() {
-            return Part {
-                ready: true,
-                detail: format!("answered the bridge's account within the last {secs} s"),
-            };
+        if self.answered().is_some() {
+            return recent;
         }
-        let started = Instant::now();
-        let mut answer = self.drupal.whoami().await;
-        if matches!(answer, Ok(None)) {
-            // A stale session (expired, or Drupal restarted with fresh
-            // sessions) was just dropped: the next call logs in again.
-            answer = self.drupal.whoami().await;
+        let asked = Instant::now();
+        self.probe.start(self.id);
+        // Up to PROBE_WAIT from the probe's start: a probe found running
+        // longer is not waited for again by every answer.
+        let since = self.probe.state().running;
+        if let Some(since) = since {
+            let _ = tokio::time::timeout(PROBE_WAIT.saturating_sub(since.elapsed()), ended).await;
         }
-        match answer {
-            Ok(Some(_)) => {
-                *self
-                    .probe
-                    .confirmed
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
-                Part {
+        let state = self.probe.state();
+        match (state.confirmed, state.running, &state.failed) {
+            (Some((at, took)), _, _) if at >= asked => Part {
                 ready: true,
                 detail: format!(
                     "answered the bridge's account just now ({} ms)",
-                    started.elapsed().as_millis()
+                    took.as_millis()
                 ),
-            }
-            }
-            Ok(None) => Part {
-                ready: false,
-                detail: "Drupal answers, but not as the bridge's account: its credentials are not accepted (check drupal.auth)".into(),
             },
-            Err(e) => Part {
+            (Some((at, _)), _, _) if at.elapsed() <= self.within => recent,
+            (_, Some(since), previous) => Part {
                 ready: false,
-                detail: format!("cannot reach Drupal as the bridge's account: {e}"),
+                detail: format!(
+                    "Drupal has not answered the readiness probe within {} ms (it runs on, for {} ms now){}",
+                    PROBE_WAIT.as_millis(),
+                    since.elapsed().as_millis(),
+                    previous
+                        .as_ref()
+                        .map(|p| format!("; the previous probe: {}", p.detail))
+                        .unwrap_or_default()
+                ),
+            },
+            (_, None, Some(failed)) => failed.clone(),
+            (_, None, None) => Part {
+                ready: false,
+                detail: "Drupal has not answered the bridge's account".into(),
             },
         }
     }

@@ -240,6 +240,18 @@ impl DrupalClient {
         &self.inner.base_url
     }
 
+    /// `drupal.timeout_secs`: the longest one request to Drupal may take.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// Whether `other` is this client (or a clone of it), not one built
+    /// anew from the same settings: it shares this one's session, breaker
+    /// and limits.
+    pub fn is_same_client(&self, other: &DrupalClient) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// Reports every call, login and wait for a slot to `observer` from now
     /// on, in every clone of this client. Set once; a second is ignored.
     pub fn observe(&self, observer: Arc<dyn DrupalObserver>) {

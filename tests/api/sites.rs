@@ -1137,3 +1137,121 @@ async fn group_versions_are_checked_below_a_site() {
     assert_eq!(cached.status, 304, "{}", cached.body);
     assert_eq!(cached.header("etag"), Some(version.as_str()));
 }
+
+/// A Drupal that accepts connections and never answers: its address, and
+/// how many connections it took.
+fn silent_drupal() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = accepted.clone();
+    std::thread::spawn(move || {
+        // Held open, never read nor answered.
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    (url, accepted)
+}
+
+/// `/readyz` on `base`, and how long it took.
+async fn timed_readyz(base: &str, query: &str) -> (u16, Value, Duration) {
+    let started = Instant::now();
+    let (status, body) = readyz(base, query).await;
+    (status, body, started.elapsed())
+}
+
+/// A site whose Drupal never answers, and one that answers slowly, added
+/// by a reload: `/readyz` still answers at once on both ports, for the
+/// bridge and for each site, and the silent Drupal is asked once however
+/// often readiness is. Orchestrators give a probe 1 to 5 s: an answer that
+/// waited for `drupal.timeout_secs` would take every replica out of
+/// rotation for all its sites.
+#[tokio::test]
+async fn readiness_answers_at_once_whatever_a_sites_drupal_does() {
+    let top = "metrics:\n  listen: 127.0.0.1:0\nhealth:\n  drupal_within_secs: 1\n";
+    let sites = Sites::start_with(&["up", "slow"], &[], top).await;
+    let monitor = sites.monitor.clone().expect("metrics.listen");
+    assert_eq!(sites.get("up", "/Users?count=1").await.status, 200);
+    assert_eq!(sites.get("slow", "/Users?count=1").await.status, 200);
+    sites
+        .site("slow")
+        .drupal
+        .set_latency(Duration::from_millis(1500));
+
+    let (silent, accepted) = silent_drupal();
+    let entry = |id: &str| {
+        site_entry(
+            id,
+            &sites.site(id).drupal_url.clone(),
+            &sites.dir.join(format!("{id}.yaml")),
+            "",
+        )
+    };
+    // drupal.timeout_secs 10, the default, for the silent site.
+    let hang = site_entry(
+        "hang",
+        &silent,
+        &sites.dir.join("up.yaml"),
+        "      timeout_secs: 10\n",
+    );
+    write_config(&sites, &format!("{}{}{hang}", entry("up"), entry("slow")));
+    let outcomes = sites.reloader().reload().expect("reloaded");
+    assert!(
+        outcomes.contains(&("hang".to_string(), SiteOutcome::Added)),
+        "{outcomes:?}"
+    );
+    // Every site's last answer is older than drupal_within_secs.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let bound = Duration::from_millis(900);
+    for round in 0..3 {
+        let (status, body, took) = timed_readyz(&monitor, "").await;
+        assert!(took < bound, "round {round}: /readyz took {took:?}: {body}");
+        assert_eq!(status, 200, "round {round}: {body}");
+        assert_eq!(body["sites"]["up"]["ready"], true, "{body}");
+        assert_eq!(body["sites"]["hang"]["ready"], false, "{body}");
+
+        let (status, body, took) = timed_readyz(&sites.root, "").await;
+        assert!(took < bound, "round {round}: SCIM port took {took:?}");
+        assert_eq!(status, 200, "round {round}: {body}");
+        assert_eq!(body["sites_total"], 3, "{body}");
+
+        let (status, body, took) = timed_readyz(&monitor, "?site=hang").await;
+        assert!(took < bound, "round {round}: ?site=hang took {took:?}");
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["not_ready"], json!(["drupal"]), "{body}");
+        assert!(
+            body["drupal"]["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("has not answered the readiness probe")),
+            "{body}"
+        );
+
+        let (status, body, took) = timed_readyz(&monitor, "?site=up").await;
+        assert!(took < bound, "round {round}: ?site=up took {took:?}");
+        assert_eq!(status, 200, "{body}");
+
+        let (_, body, took) = timed_readyz(&monitor, "?site=slow").await;
+        assert!(
+            took < bound,
+            "round {round}: ?site=slow took {took:?}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // The status page reads the same readiness.
+    let started = Instant::now();
+    let (status, _) = fetch(&monitor, "/status").await;
+    assert_eq!(status, 200);
+    assert!(started.elapsed() < bound, "{:?}", started.elapsed());
+    // One probe at a time: the one login still waiting for its answer.
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the silent Drupal is asked once, however often readiness is"
+    );
+    // The other sites serve SCIM meanwhile.
+    assert_eq!(sites.get("up", "/Users?count=1").await.status, 200);
+}
