@@ -46,6 +46,9 @@ pub struct SitesReloader {
     metrics: Option<Arc<Metrics>>,
     /// Reopened on SIGHUP (logrotate), when given.
     audit: Option<Arc<AuditTrail>>,
+    /// Unchanged sites whose refused credentials the last reload let try
+    /// again: checked, as new sites are.
+    retried: Vec<String>,
 }
 
 impl SitesReloader {
@@ -72,6 +75,7 @@ impl SitesReloader {
             sites,
             metrics: None,
             audit: None,
+            retried: Vec::new(),
         }
     }
 
@@ -202,6 +206,21 @@ impl SitesReloader {
         let existing = self.sites.get_mut(&site.id);
         if let Some((current, watcher)) = existing {
             if current.same_as(&site) {
+                // Drupal may accept the same credentials now (the password
+                // reset, the account unblocked, flood control cleared): a
+                // reload is what the refusal told the operator to do. One
+                // login follows, not one per request.
+                let retried = self
+                    .registry
+                    .get(&site.id)
+                    .is_some_and(|state| state.provisioner.drupal().retry_credentials());
+                if retried {
+                    tracing::info!(
+                        site = site.id,
+                        "the site's Drupal credentials were refused (or flood-blocked); the reload lets the bridge try them once more"
+                    );
+                    self.retried.push(site.id.clone());
+                }
                 // Logged by the watcher either way.
                 return match watcher.reload() {
                     Ok(()) => SiteOutcome::Unchanged,
@@ -251,13 +270,16 @@ impl SitesReloader {
         }
     }
 
-    /// Checks the Drupal credentials and roles of each site built anew, in
-    /// the background, as start-up does for every site.
-    fn check_new_sites(&self, outcomes: &[(String, SiteOutcome)]) {
-        for (id, outcome) in outcomes {
-            if !matches!(outcome, SiteOutcome::Added | SiteOutcome::Changed) {
-                continue;
-            }
+    /// Checks the Drupal credentials and roles of each site built anew,
+    /// and of each whose refused credentials it lets try again, in the
+    /// background, as start-up does for every site.
+    fn check_new_sites(&mut self, outcomes: &[(String, SiteOutcome)]) {
+        let retried = std::mem::take(&mut self.retried);
+        let built = outcomes
+            .iter()
+            .filter(|(_, o)| matches!(o, SiteOutcome::Added | SiteOutcome::Changed))
+            .map(|(id, _)| id);
+        for id in built.chain(&retried) {
             let Some(state) = self.registry.get(id) else {
                 continue;
             };

@@ -5,8 +5,8 @@
 //! Logins and token fetches are single-flight: concurrent requests wait for
 //! the one in progress. A login refused for its credentials is never tried
 //! again (Drupal's flood control locks the account after 5 failures): every
-//! request then fails at once until the bridge is restarted with fixed
-//! credentials.
+//! request then fails at once until a reload (which tries them once more,
+//! changed or not) or a restart.
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -260,7 +260,7 @@ impl Authenticator {
                     target: "drupal",
                     mode = self.mode_name(),
                     reason = why.as_str(),
-                    "Drupal refused the bridge's credentials: the bridge sends no further login (Drupal locks an account after 5 failed logins); fix {} and restart the bridge",
+                    "Drupal refused the bridge's credentials: the bridge sends no further login (Drupal locks an account after 5 failed logins); fix {} (or the account in Drupal), then reload (SIGHUP) or restart the bridge",
                     self.what_to_fix()
                 );
                 state.refused = Some(why.clone());
@@ -302,6 +302,18 @@ impl Authenticator {
         self.read().refused.clone()
     }
 
+    /// Lets the bridge try its credentials again (a reload, even with the
+    /// same settings: the password reset in Drupal, the account unblocked,
+    /// flood control cleared): forgets that Drupal refused them, and the
+    /// flood control pause. The next request logs in once; a refusal then
+    /// stops it as before. Whether there was anything to forget.
+    pub fn try_again(&self) -> bool {
+        let mut state = self.write();
+        let refused = state.refused.take().is_some();
+        let paused = state.paused_until.take().is_some();
+        refused || paused
+    }
+
     fn check_refused(&self) -> Result<(), DrupalError> {
         match &self.read().refused {
             Some(why) => Err(DrupalError::Credentials(why.clone())),
@@ -320,7 +332,7 @@ impl Authenticator {
                 tracing::error!(
                     target: "drupal",
                     reason = why,
-                    "Drupal does not accept the bridge's basic-auth credentials (it answers as to an anonymous caller): the bridge sends no further request, since Drupal locks an account after 5 failed logins; fix drupal.auth.username and the password, check the account is active and not flood-blocked, then restart the bridge"
+                    "Drupal does not accept the bridge's basic-auth credentials (it answers as to an anonymous caller): the bridge sends no further request, since Drupal locks an account after 5 failed logins; fix drupal.auth.username and the password, check the account is active and not flood-blocked, then reload (SIGHUP) or restart the bridge"
                 );
                 state.refused = Some(format!("Drupal answered as to an anonymous caller ({why})"));
                 self.observed(LoginOutcome::Refused);
@@ -583,6 +595,21 @@ mod tests {
     fn tokens_are_renewed_early_but_not_too_early() {
         assert_eq!(margin(Duration::from_secs(300)), Duration::from_secs(30));
         assert_eq!(margin(Duration::from_secs(10)), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_refusal_is_forgotten_when_the_bridge_tries_again() {
+        let auth = Authenticator::new(&DrupalAuth::Basic {
+            username: "bridge".into(),
+            password: Secret::new("reset-in-drupal"),
+        })
+        .unwrap();
+        assert!(!auth.try_again(), "nothing to forget");
+        auth.discard(0, "a stripped read");
+        assert!(auth.refused().is_some());
+        assert!(auth.try_again());
+        assert!(auth.refused().is_none());
+        assert!(auth.check_refused().is_ok());
     }
 
     #[test]

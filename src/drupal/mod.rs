@@ -265,9 +265,19 @@ impl DrupalClient {
 
     /// Why Drupal refused the bridge's credentials for good, if it did (a
     /// login refused, basic credentials answered as anonymous): no request
-    /// is sent with them again, so nothing can be served until they change.
+    /// is sent with them again, so nothing can be served until a reload
+    /// ([`DrupalClient::retry_credentials`]) or a restart.
     pub fn credentials_refused(&self) -> Option<String> {
         self.inner.auth.refused()
+    }
+
+    /// Tries the credentials again after a reload, even unchanged: Drupal
+    /// may accept them now (the password reset, the account unblocked,
+    /// flood control cleared). Forgets their refusal and the flood pause;
+    /// the next request logs in once. Whether they had been refused or
+    /// paused.
+    pub fn retry_credentials(&self) -> bool {
+        self.inner.auth.try_again()
     }
 
     /// Requests waiting now for a slot under the concurrency limit.

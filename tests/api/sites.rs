@@ -1255,3 +1255,72 @@ async fn readiness_answers_at_once_whatever_a_sites_drupal_does() {
     // The other sites serve SCIM meanwhile.
     assert_eq!(sites.get("up", "/Users?count=1").await.status, 200);
 }
+
+/// Logins a site's Drupal stand-in received.
+fn logins_to(drupal: &StandInHandle) -> usize {
+    drupal
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/user/login")
+        .count()
+}
+
+/// Drupal refused the bridge's password (changed in Drupal): readiness
+/// tells the operator to fix it and reload. Fixed in Drupal, the file is
+/// right again, unchanged: a reload must let the site log in again, once,
+/// and not only a change of some other key of the site.
+#[tokio::test]
+async fn a_reload_lets_a_site_try_its_refused_credentials_once_more() {
+    let top = "metrics:\n  listen: 127.0.0.1:0\n";
+    let sites = Sites::start_with(&["main", "other"], &[], top).await;
+    let monitor = sites.monitor.clone().expect("metrics.listen");
+    assert_eq!(sites.get("main", "/Users?count=1").await.status, 200);
+    let drupal = &sites.site("main").drupal;
+
+    // The bridge's password changed in Drupal, its sessions cleared.
+    assert!(drupal.set_password("admin", "changed-in-drupal"));
+    drupal.expire_sessions();
+    sites
+        .get("main", "/Users?count=1")
+        .await
+        .assert_scim_error(502, None);
+    let (status, body) = readyz(&monitor, "?site=main").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["drupal"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("reload or restart")),
+        "{body}"
+    );
+    let refused = logins_to(drupal);
+
+    // Reloaded while the password is still wrong: one login, refused
+    // again, then none however many requests come.
+    let mut reloader = sites.reloader();
+    let outcomes = reloader.reload().expect("reloaded");
+    assert!(outcomes.contains(&("main".to_string(), SiteOutcome::Unchanged)));
+    for _ in 0..4 {
+        sites
+            .get("main", "/Users?count=1")
+            .await
+            .assert_scim_error(502, None);
+    }
+    assert_eq!(logins_to(drupal), refused + 1, "one login, not a storm");
+
+    // Restored in Drupal: the file is right again. The same settings.
+    assert!(drupal.set_password("admin", DRUPAL_PASSWORD));
+    let outcomes = reloader.reload().expect("reloaded");
+    assert!(outcomes.contains(&("main".to_string(), SiteOutcome::Unchanged)));
+    for _ in 0..3 {
+        let answer = sites.get("main", "/Users?count=1").await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    assert_eq!(logins_to(drupal), refused + 2, "one login serves them all");
+    let (status, body) = readyz(&monitor, "?site=main").await;
+    assert_eq!(status, 200, "{body}");
+
+    // A reload with nothing refused keeps the session: no login.
+    reloader.reload().expect("reloaded");
+    assert_eq!(sites.get("main", "/Users?count=1").await.status, 200);
+    assert_eq!(logins_to(drupal), refused + 2);
+}
