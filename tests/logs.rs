@@ -294,3 +294,169 @@ async fn members_left_out_of_a_group_make_one_warning_per_request() {
     let named = warnings[0]["members"].as_str().unwrap();
     assert_eq!(named.matches("nobody-").count(), 5, "{named}");
 }
+
+/// GET `path` on `app`, and the request id the bridge answered with.
+async fn get_with_id(app: &helpers::TestApp, path: &str) -> (u16, String) {
+    let response = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    (response.status().as_u16(), id)
+}
+
+/// The login events (`op` `login` or `token`) in the span of `request_id`.
+fn login_events(request_id: &str) -> Vec<Value> {
+    events()
+        .into_iter()
+        .filter(|e| {
+            e["message"] == "drupal call"
+                && (e["op"] == "login" || e["op"] == "token")
+                && e["span"]["request_id"] == request_id
+        })
+        .collect()
+}
+
+/// What no login event may hold: the password or client secret sent, the
+/// session cookie, CSRF token or access token Drupal answered with.
+fn assert_no_secret(event: &Value, secrets: &[&str]) {
+    let text = event.to_string();
+    for secret in secrets.iter().chain(&["SESS", "Bearer", "csrf", "eyJ"]) {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    let fields: Vec<&str> = event
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for field in &fields {
+        assert!(
+            [
+                "timestamp",
+                "level",
+                "target",
+                "message",
+                "op",
+                "method",
+                "path",
+                "outcome",
+                "status",
+                "error",
+                "latency_ms",
+                "mode",
+                "unlogged_failures",
+                "span",
+                "spans",
+            ]
+            .contains(field),
+            "an unexpected field {field}: {text}"
+        );
+    }
+}
+
+/// A login is a Drupal call like any other: one event with its method,
+/// path, outcome, status and latency, in the span of the request that
+/// needed it. Failures while Drupal is down are not each logged.
+#[tokio::test]
+async fn each_login_is_logged_as_a_drupal_call_without_its_secrets() {
+    captured();
+    let app = spawn_app().await;
+    let (status, request_id) = get_with_id(&app, "/Users?count=1").await;
+    assert_eq!(status, 200);
+    let logins = login_events(&request_id);
+    assert_eq!(logins.len(), 1, "{logins:#?}");
+    let login = &logins[0];
+    assert_eq!(login["method"], "POST", "{login}");
+    assert_eq!(login["path"], "/user/login?_format=json", "{login}");
+    assert_eq!(login["outcome"], "ok", "{login}");
+    assert_eq!(login["status"], 200, "{login}");
+    assert_eq!(login["mode"], "session", "{login}");
+    assert!(login["latency_ms"].as_f64().is_some(), "{login}");
+    assert_no_secret(login, &[DRUPAL_PASSWORD]);
+
+    // Drupal fails its logins: three attempts (the request's retries),
+    // one event.
+    app.drupal.expire_sessions();
+    app.drupal.fail_requests_to("/user/login", 500);
+    let (status, failed_id) = get_with_id(&app, "/Users?count=1").await;
+    assert_eq!(status, 503);
+    let failed = login_events(&failed_id);
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0]["outcome"], "error", "{}", failed[0]);
+    assert_eq!(failed[0]["status"], 500, "{}", failed[0]);
+    assert_eq!(failed[0]["level"], "WARN", "{}", failed[0]);
+    assert!(failed[0]["error"].is_string(), "{}", failed[0]);
+    assert_no_secret(&failed[0], &[DRUPAL_PASSWORD]);
+    // The next login counts the failures it did not log.
+    app.drupal.stop_failing_requests_to("/user/login");
+    let (status, next_id) = get_with_id(&app, "/Users?count=1").await;
+    assert_eq!(status, 200);
+    let next = login_events(&next_id);
+    assert_eq!(next.len(), 1, "{next:#?}");
+    assert_eq!(next[0]["outcome"], "ok", "{}", next[0]);
+    assert_eq!(next[0]["unlogged_failures"], 2, "{}", next[0]);
+}
+
+#[tokio::test]
+async fn a_refused_login_and_token_request_are_logged_without_their_secrets() {
+    captured();
+    let app = spawn_app_with(Options {
+        drupal_password: "Refused-Drupal-Pa55word".into(),
+        ..Options::default()
+    })
+    .await;
+    let (status, request_id) = get_with_id(&app, "/Users?count=1").await;
+    assert_eq!(status, 502);
+    let refused = login_events(&request_id);
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(refused[0]["outcome"], "refused", "{}", refused[0]);
+    assert_eq!(refused[0]["status"], 400, "{}", refused[0]);
+    assert_no_secret(&refused[0], &["Refused-Drupal-Pa55word"]);
+
+    let mut standin = drupal_scim_bridge::standin::StandInConfig::demo(DRUPAL_PASSWORD);
+    standin
+        .oauth_clients
+        .push(drupal_scim_bridge::standin::OAuthClientSeed {
+            client_id: "scim-bridge".into(),
+            secret: "Right-Client-Secret-1".into(),
+            user: "admin".into(),
+        });
+    for (secret, outcome, status) in [
+        ("Right-Client-Secret-1", "ok", 200),
+        ("Wrong-Client-Secret-2", "refused", 401),
+    ] {
+        let app = spawn_app_with(Options {
+            standin: standin.clone(),
+            drupal_auth: Some(format!(
+                "    mode: oauth2\n    client_id: scim-bridge\n    client_secret: {secret}\n"
+            )),
+            ..Options::default()
+        })
+        .await;
+        let (_, request_id) = get_with_id(&app, "/Users?count=1").await;
+        let events = login_events(&request_id);
+        assert_eq!(events.len(), 1, "{events:#?}");
+        let event = &events[0];
+        assert_eq!(event["op"], "token", "{event}");
+        assert_eq!(event["path"], "/oauth/token", "{event}");
+        assert_eq!(event["outcome"], outcome, "{event}");
+        assert_eq!(event["status"], status, "{event}");
+        assert_eq!(event["mode"], "oauth2", "{event}");
+        assert_no_secret(event, &[secret]);
+    }
+    let logged = captured().contents();
+    for secret in [
+        "Refused-Drupal-Pa55word",
+        "Right-Client-Secret-1",
+        "Wrong-Client-Secret-2",
+    ] {
+        assert!(!logged.contains(secret), "{secret} reached the logs");
+    }
+}

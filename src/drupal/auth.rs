@@ -108,6 +108,7 @@ pub struct Authenticator {
     login: tokio::sync::Mutex<()>,
     /// Told how each login ended.
     observer: Arc<ObserverSlot>,
+    failures: std::sync::Mutex<FailureLog>,
 }
 
 enum Method {
@@ -122,20 +123,44 @@ enum Login {
 }
 
 impl Login {
+    /// The login, and the status Drupal answered it with, if it did.
     async fn run(
         &self,
         http: &reqwest::Client,
         base_url: &str,
-    ) -> Result<LoginHeaders, LoginError> {
-        match self {
+    ) -> (Result<LoginHeaders, LoginError>, Option<u16>) {
+        let mut status = None;
+        let outcome = match self {
             Login::Session { username, password } => {
-                session_login(http, base_url, username, password).await
+                session_login(http, base_url, username, password, &mut status).await
             }
             Login::OAuth2 { client_id, secret } => {
-                fetch_token(http, base_url, client_id, secret).await
+                fetch_token(http, base_url, client_id, secret, &mut status).await
             }
+        };
+        (outcome, status)
+    }
+
+    /// The operation and path of the login's call, as logged.
+    fn call(&self) -> (&'static str, &'static str) {
+        match self {
+            Login::Session { .. } => ("login", LOGIN_PATH),
+            Login::OAuth2 { .. } => ("token", TOKEN_PATH),
         }
     }
+}
+
+/// How often a failed login (Drupal unreachable, failing) is logged at
+/// most: a site down for hours would otherwise log every attempt its
+/// requests and readiness probes make. The next event counts those left
+/// out (`unlogged`). Refusals stop logins, so each is logged.
+const FAILED_LOGIN_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Failed logins not logged, since when one was.
+#[derive(Default)]
+struct FailureLog {
+    last: Option<Instant>,
+    unlogged: u64,
 }
 
 impl Authenticator {
@@ -173,6 +198,7 @@ impl Authenticator {
             basic_cache_key: rand::random(),
             login: tokio::sync::Mutex::new(()),
             observer: Arc::default(),
+            failures: std::sync::Mutex::default(),
         })
     }
 
@@ -235,7 +261,9 @@ impl Authenticator {
                 ));
             }
         }
-        let outcome = login.run(http, base_url).await;
+        let started = Instant::now();
+        let (outcome, status) = login.run(http, base_url).await;
+        self.log_call(login, &outcome, status, started.elapsed());
         let mut state = self.write();
         match outcome {
             Ok((headers, lifetime)) => {
@@ -251,7 +279,6 @@ impl Authenticator {
                 }));
                 state.paused_until = None;
                 self.observed(LoginOutcome::Ok);
-                tracing::info!(target: "drupal", mode = self.mode_name(), "logged in to Drupal");
                 Ok(credentials)
             }
             Err(LoginError::Refused(why)) => {
@@ -281,6 +308,61 @@ impl Authenticator {
                 Err(e)
             }
         }
+    }
+
+    /// One event per login, as for every other Drupal call: operation,
+    /// method, path, outcome (`ok`, `refused`, `flood`, `error`, as the
+    /// logins metric), Drupal's status, latency, in the span of the request
+    /// that needed it (its request id). Never the request's body (the
+    /// password or client secret) nor the answer (cookie, token): Drupal's
+    /// message when it refused, the failure otherwise. Failures are logged
+    /// at most every [`FAILED_LOGIN_LOG_EVERY`].
+    fn log_call(
+        &self,
+        login: &Login,
+        outcome: &Result<LoginHeaders, LoginError>,
+        status: Option<u16>,
+        elapsed: Duration,
+    ) {
+        let (op, path) = login.call();
+        let path = crate::telemetry::shown_path(path);
+        let mode = self.mode_name();
+        // To 0.1 ms, as the other Drupal calls.
+        let latency_ms = (elapsed.as_secs_f64() * 10_000.0).round() / 10.0;
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let (outcome, error) = match outcome {
+            Ok(_) => {
+                let unlogged = std::mem::take(&mut *failures).unlogged;
+                tracing::info!(
+                    target: "drupal",
+                    op, method = "POST", path = %path, outcome = "ok", status, latency_ms, mode,
+                    unlogged_failures = (unlogged > 0).then_some(unlogged),
+                    "drupal call"
+                );
+                return;
+            }
+            Err(LoginError::Refused(why)) => (LoginOutcome::Refused, why.clone()),
+            Err(LoginError::Flood(why)) => (LoginOutcome::Flood, why.clone()),
+            Err(LoginError::Failed(e)) => {
+                if failures
+                    .last
+                    .is_some_and(|at| at.elapsed() < FAILED_LOGIN_LOG_EVERY)
+                {
+                    failures.unlogged += 1;
+                    return;
+                }
+                (LoginOutcome::Error, e.to_string())
+            }
+        };
+        let unlogged = std::mem::take(&mut failures.unlogged);
+        failures.last = Some(Instant::now());
+        tracing::warn!(
+            target: "drupal",
+            op, method = "POST", path = %path, outcome = outcome.as_str(), status,
+            error = %crate::untrusted::cut(&error, 512), latency_ms, mode,
+            unlogged_failures = (unlogged > 0).then_some(unlogged),
+            "drupal call"
+        );
     }
 
     fn valid(&self) -> Result<Option<Credentials>, DrupalError> {
@@ -451,6 +533,7 @@ async fn session_login(
     base_url: &str,
     username: &str,
     password: &Secret,
+    answered: &mut Option<u16>,
 ) -> Result<LoginHeaders, LoginError> {
     let body = serde_json::json!({ "name": username, "pass": password.expose() });
     let request = http
@@ -459,6 +542,7 @@ async fn session_login(
         .header(ACCEPT, "application/json")
         .body(body.to_string());
     let (status, headers, body) = send_login(request).await?;
+    *answered = Some(status.as_u16());
     let message = body
         .get("message")
         .and_then(Value::as_str)
@@ -513,6 +597,7 @@ async fn fetch_token(
     base_url: &str,
     client_id: &str,
     secret: &Secret,
+    answered: &mut Option<u16>,
 ) -> Result<LoginHeaders, LoginError> {
     let form = format!(
         "grant_type=client_credentials&client_id={}&client_secret={}",
@@ -525,6 +610,7 @@ async fn fetch_token(
         .header(ACCEPT, "application/json")
         .body(form);
     let (status, _, body) = send_login(request).await?;
+    *answered = Some(status.as_u16());
     if status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED {
         let why = body
             .get("error_description")
