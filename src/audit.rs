@@ -292,6 +292,17 @@ impl AuditTrail {
         })
     }
 
+    /// Whether start-up could open `path` for appending, as `new` does,
+    /// without writing to it: a file created to find out is removed.
+    pub fn probe(path: &Path) -> Result<(), AuditFileError> {
+        let existed = path.exists();
+        drop(open_append(path)?);
+        if !existed {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(())
+    }
+
     /// Reopens the file (after logrotate moved it away); the old handle is
     /// synced first. On failure the old file stays in use.
     pub fn reopen(&self) -> Result<(), AuditFileError> {

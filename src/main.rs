@@ -363,6 +363,17 @@ async fn run_check(config: &Path, site: Option<&str>, fix_script: bool) -> ExitC
     let report = check::run(config, site).await;
     if fix_script {
         print!("{}", report.fix_script());
+        // The script usually goes to a file: say on the terminal why it
+        // fixes nothing.
+        if !report.checked_a_site() {
+            for finding in report
+                .findings
+                .iter()
+                .filter(|f| f.severity == check::Severity::Error)
+            {
+                eprintln!("{finding}");
+            }
+        }
     } else {
         for finding in &report.findings {
             println!("{finding}");

@@ -1,7 +1,11 @@
 //! Reloading the configuration while serving (SIGHUP): sites are added,
 //! changed and removed; every other site keeps running untouched, with its
 //! Drupal session, caches and breaker. A site whose new settings or mapping
-//! are invalid keeps its previous ones, and the log says why. Requests in
+//! are invalid keeps its previous ones, and the log says why. A reload
+//! after which one credential would open two sites (the sites kept on
+//! their previous settings counted) is refused whole. Bridge-wide keys
+//! (`listen`, `audit.file`, ...) take a restart: a reload warns of them and
+//! counts as failed. Requests in
 //! flight finish on the site they started with (they hold its `Arc`).
 //! Each site's mapping file is also watched, as `reload` does for one.
 
@@ -13,7 +17,7 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use crate::audit::AuditTrail;
-use crate::config::{ConfigError, Settings, SiteSettings};
+use crate::config::{sites_apart, ConfigError, Settings, SiteSettings};
 use crate::http::site::SiteRegistry;
 use crate::metrics::{ConfigReload, Metrics};
 use crate::reload::{reopen_audit, Hangups, MappingReloader};
@@ -49,6 +53,12 @@ pub struct SitesReloader {
     /// Unchanged sites whose refused credentials the last reload let try
     /// again: checked, as new sites are.
     retried: Vec<String>,
+    /// The bridge-wide settings in force (those of start-up: listeners,
+    /// audit file, port limits), without sites.
+    bridge: Settings,
+    /// The bridge-wide keys the file last read changes, which only a
+    /// restart applies.
+    restart_keys: Vec<&'static str>,
 }
 
 impl SitesReloader {
@@ -68,6 +78,8 @@ impl SitesReloader {
                 Some((site.id.clone(), (site.clone(), watcher)))
             })
             .collect();
+        let mut bridge = settings.clone();
+        bridge.sites.clear();
         SitesReloader {
             config,
             force_dry_run,
@@ -76,6 +88,8 @@ impl SitesReloader {
             metrics: None,
             audit: None,
             retried: Vec::new(),
+            bridge,
+            restart_keys: Vec::new(),
         }
     }
 
@@ -133,8 +147,17 @@ impl SitesReloader {
                 "the configuration is reloaded in part: these sites run older settings than the file's (see the errors above)"
             );
         }
+        if result.is_ok() && !self.restart_keys.is_empty() {
+            tracing::warn!(
+                keys = self.restart_keys.join(","),
+                "these bridge-wide settings changed in the file and are not applied until the bridge is restarted; the sites' changes are applied"
+            );
+        }
         if let Some(metrics) = &self.metrics {
-            metrics.config_reloaded(if result.is_ok() && refused.is_empty() {
+            // The file's settings are in force only when every site's
+            // are and no bridge-wide key awaits a restart.
+            let whole = result.is_ok() && refused.is_empty() && self.restart_keys.is_empty();
+            metrics.config_reloaded(if whole {
                 ConfigReload::Ok
             } else {
                 ConfigReload::Failed
@@ -152,6 +175,7 @@ impl SitesReloader {
             }
         };
         let mut settings = reloaded.settings;
+        self.restart_keys = self.bridge.restart_keys(&settings);
         if settings.multi_site != self.registry.is_multi_site() {
             let e = ConfigError::Invalid(
                 "switching between one site (no sites:) and sites: takes a restart; every site keeps its settings".into(),
@@ -180,9 +204,28 @@ impl SitesReloader {
             .map(|s| s.id.clone())
             .chain(outcomes.iter().map(|(id, _)| id.clone()))
             .collect();
+        // Each site the file lists validly is unchanged, or built anew
+        // here, not served until every check below passed.
+        let mut unchanged = Vec::new();
+        let mut built = Vec::new();
         for site in settings.sites {
-            let outcome = self.apply(site.clone(), multi_site);
-            outcomes.push((site.id, outcome));
+            match self.sites.get(&site.id) {
+                Some((current, _)) if current.same_as(&site) => unchanged.push(site.id),
+                current => {
+                    let was_served = current.is_some();
+                    match sites::load(&site, multi_site) {
+                        Ok(state) => built.push((site, state)),
+                        Err(e) if was_served => {
+                            tracing::error!(site = site.id, error = %e, "the site's new settings are not used; it keeps its previous settings");
+                            outcomes.push((site.id, SiteOutcome::KeptPrevious(e.to_string())));
+                        }
+                        Err(e) => {
+                            tracing::error!(site = site.id, error = %e, "the new site cannot be set up; it is not added");
+                            outcomes.push((site.id, SiteOutcome::NotAdded(e.to_string())));
+                        }
+                    }
+                }
+            }
         }
         let removed: Vec<String> = self
             .sites
@@ -190,6 +233,73 @@ impl SitesReloader {
             .filter(|id| !listed.contains(id))
             .cloned()
             .collect();
+        // The settings in force after this reload: the sites built anew,
+        // and every other site still served as it was (a refused site
+        // keeps its previous settings, its old token among them). They must
+        // keep the sites apart as the file's must: a site given another's
+        // old token while that one's change is refused would otherwise let
+        // the token open both. Then nothing is applied.
+        let in_force: Vec<&SiteSettings> = self
+            .sites
+            .iter()
+            .filter(|(id, _)| !removed.contains(id) && !built.iter().any(|(s, _)| &s.id == *id))
+            .map(|(_, (site, _))| site)
+            .chain(built.iter().map(|(site, _)| site))
+            .collect();
+        if let Err(e) = sites_apart(&in_force) {
+            tracing::error!(error = %e, "the configuration is not reloaded; every site keeps its settings");
+            return Err(e);
+        }
+        for id in unchanged {
+            // Drupal may accept the same credentials now (the password
+            // reset, the account unblocked, flood control cleared): a
+            // reload is what the refusal told the operator to do. One
+            // login follows, not one per request.
+            let retried = self
+                .registry
+                .get(&id)
+                .is_some_and(|state| state.provisioner.drupal().retry_credentials());
+            if retried {
+                tracing::info!(
+                    site = id,
+                    "the site's Drupal credentials were refused (or flood-blocked); the reload lets the bridge try them once more"
+                );
+                self.retried.push(id.clone());
+            }
+            if let Some((_, watcher)) = self.sites.get_mut(&id) {
+                // Logged by the watcher either way.
+                let outcome = match watcher.reload() {
+                    Ok(()) => SiteOutcome::Unchanged,
+                    Err(e) => SiteOutcome::KeptPrevious(e.to_string()),
+                };
+                outcomes.push((id, outcome));
+            }
+        }
+        for (site, state) in built {
+            let was_served = self.sites.contains_key(&site.id);
+            let watcher = self.watcher_for(&state, site.mapping.clone());
+            self.registry.insert(Arc::new(state));
+            tracing::info!(
+                site = site.id,
+                drupal = site.drupal.base_url,
+                "{}",
+                if was_served {
+                    "site reloaded with its new settings; new requests use them"
+                } else {
+                    "site added"
+                }
+            );
+            let id = site.id.clone();
+            self.sites.insert(site.id.clone(), (site, watcher));
+            outcomes.push((
+                id,
+                if was_served {
+                    SiteOutcome::Changed
+                } else {
+                    SiteOutcome::Added
+                },
+            ));
+        }
         for id in removed {
             self.sites.remove(&id);
             self.registry.remove(&id);
@@ -200,65 +310,6 @@ impl SitesReloader {
             outcomes.push((id, SiteOutcome::Removed));
         }
         Ok(outcomes)
-    }
-
-    fn apply(&mut self, site: SiteSettings, multi_site: bool) -> SiteOutcome {
-        let existing = self.sites.get_mut(&site.id);
-        if let Some((current, watcher)) = existing {
-            if current.same_as(&site) {
-                // Drupal may accept the same credentials now (the password
-                // reset, the account unblocked, flood control cleared): a
-                // reload is what the refusal told the operator to do. One
-                // login follows, not one per request.
-                let retried = self
-                    .registry
-                    .get(&site.id)
-                    .is_some_and(|state| state.provisioner.drupal().retry_credentials());
-                if retried {
-                    tracing::info!(
-                        site = site.id,
-                        "the site's Drupal credentials were refused (or flood-blocked); the reload lets the bridge try them once more"
-                    );
-                    self.retried.push(site.id.clone());
-                }
-                // Logged by the watcher either way.
-                return match watcher.reload() {
-                    Ok(()) => SiteOutcome::Unchanged,
-                    Err(e) => SiteOutcome::KeptPrevious(e.to_string()),
-                };
-            }
-        }
-        let was_served = self.sites.contains_key(&site.id);
-        match sites::load(&site, multi_site) {
-            Ok(state) => {
-                let watcher = self.watcher_for(&state, site.mapping.clone());
-                self.registry.insert(Arc::new(state));
-                tracing::info!(
-                    site = site.id,
-                    drupal = site.drupal.base_url,
-                    "{}",
-                    if was_served {
-                        "site reloaded with its new settings; new requests use them"
-                    } else {
-                        "site added"
-                    }
-                );
-                self.sites.insert(site.id.clone(), (site, watcher));
-                if was_served {
-                    SiteOutcome::Changed
-                } else {
-                    SiteOutcome::Added
-                }
-            }
-            Err(e) if was_served => {
-                tracing::error!(site = site.id, error = %e, "the site's new settings are not used; it keeps its previous settings");
-                SiteOutcome::KeptPrevious(e.to_string())
-            }
-            Err(e) => {
-                tracing::error!(site = site.id, error = %e, "the new site cannot be set up; it is not added");
-                SiteOutcome::NotAdded(e.to_string())
-            }
-        }
     }
 
     /// Reads every site's mapping file that changed since it was last read.

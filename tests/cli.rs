@@ -1237,3 +1237,89 @@ async fn demo_with_a_drupal_url_serves_the_demo_configuration_in_front_of_that_s
     assert!(printed.contains(&standin.base_url()), "{printed}");
     assert!(!printed.contains(PASSWORD), "the password is never printed");
 }
+
+#[tokio::test]
+async fn check_refuses_an_audit_file_serve_could_not_open() {
+    let standin = start_standin(StandInConfig::demo(PASSWORD));
+    let dir = Workdir::new();
+    let missing = dir.0.join("no-such-dir").join("audit.jsonl");
+    let config = dir.config(
+        &standin.base_url(),
+        PASSWORD,
+        &demo_mapping(),
+        &format!("audit:\n  file: {}\n", missing.display()),
+    );
+    let (code, report) = check(&config).await;
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report.contains("error   config: audit.file") && report.contains("no-such-dir"),
+        "{report}"
+    );
+    // A directory that exists passes, and check leaves no file behind.
+    let fine = dir.0.join("audit.jsonl");
+    let config = dir.config(
+        &standin.base_url(),
+        PASSWORD,
+        &demo_mapping(),
+        &format!("audit:\n  file: {}\n", fine.display()),
+    );
+    let (_, report) = check(&config).await;
+    assert!(!report.contains("audit.file"), "{report}");
+    assert!(!fine.exists(), "check creates no audit file");
+}
+
+#[tokio::test]
+async fn a_fix_script_for_a_configuration_that_does_not_load_says_why() {
+    let dir = Workdir::new();
+    let config = dir.write(
+        "bridge.yaml",
+        "scim:\n  tokens: [\"cli-test-token-0123456789\"]\ndrupal:\n  base_url: ftp://drupal\n  auth: {username: a, password: b}\n",
+    );
+    let output = run(
+        &[
+            "check",
+            "--config",
+            &config.display().to_string(),
+            "--fix-script",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    let script = stdout(&output);
+    assert!(script.contains("does not load"), "{script}");
+    assert!(
+        script.contains("# error   config:") && script.contains("base_url"),
+        "{script}"
+    );
+    assert!(stderr(&output).contains("base_url"), "{}", stderr(&output));
+}
+
+#[tokio::test]
+async fn an_environment_variable_with_a_wrong_value_is_named() {
+    let dir = Workdir::new();
+    let config = dir.write(
+        "bridge.yaml",
+        "defaults:\n  scim:\n    tokens: [\"cli-test-token-0123456789\"]\n  drupal:\n    auth: {username: a, password: b}\nsites:\n  - id: d\n    drupal: {base_url: \"https://d.example.org\"}\n",
+    );
+    let config = config.display().to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(BRIDGE)
+            .args(["check", "--config", &config])
+            .env("SCIM_BRIDGE__DEFAULTS__COUNT_CACHE_SECS", "ten")
+            .output()
+            .expect("run the bridge")
+    })
+    .await
+    .unwrap();
+    let report = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("environment variable SCIM_BRIDGE__DEFAULTS__COUNT_CACHE_SECS"),
+        "{report}"
+    );
+    assert!(
+        report.contains("fix or unset that environment variable"),
+        "{report}"
+    );
+}

@@ -132,7 +132,20 @@ impl Report {
     /// A shell script of the `drush` commands that fix what was found.
     pub fn fix_script(&self) -> String {
         match self.sites.as_slice() {
-            [] => "#!/bin/sh\n# The configuration does not load, so the site was not checked: fix it first.\nexit 1\n".into(),
+            [] => {
+                let why: String = self
+                    .findings
+                    .iter()
+                    .filter(|f| f.severity == Severity::Error)
+                    .flat_map(|f| {
+                        f.to_string()
+                            .lines()
+                            .map(|l| format!("# {l}\n"))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                format!("#!/bin/sh\n# The configuration does not load, so the site was not checked: fix it first.\n{why}exit 1\n")
+            }
             [(settings, _)] => fix_script::render(&self.findings, settings),
             sites => sites
                 .iter()
@@ -147,6 +160,11 @@ impl Report {
                 .collect::<Vec<_>>()
                 .join("\n"),
         }
+    }
+
+    /// The configuration loaded (some site was checked), or not.
+    pub fn checked_a_site(&self) -> bool {
+        !self.sites.is_empty()
     }
 
     pub fn has_errors(&self) -> bool {
@@ -175,11 +193,13 @@ pub async fn run(config: &Path, only: Option<&str>) -> Report {
     let settings = match Settings::load(config) {
         Ok(settings) => settings,
         Err(e) => {
-            report.push(Finding::error(
-                "config",
-                e.to_string(),
-                "fix the file; deploy/bridge.example.yaml describes every key",
-            ));
+            let message = e.to_string();
+            let fix = if message.contains("environment variable ") {
+                "fix or unset that environment variable; deploy/bridge.example.yaml describes every key"
+            } else {
+                "fix the file; deploy/bridge.example.yaml describes every key"
+            };
+            report.push(Finding::error("config", message, fix));
             return report;
         }
     };
@@ -187,6 +207,16 @@ pub async fn run(config: &Path, only: Option<&str>) -> Report {
         "config",
         format!("{} is valid", config.display()),
     ));
+    // Start-up opens the audit file, and refuses to start without it.
+    if let Some(file) = &settings.audit.file {
+        if let Err(e) = crate::audit::AuditTrail::probe(file) {
+            report.push(Finding::error(
+                "config",
+                format!("{e}: the bridge will not start"),
+                "create the directory, and let the bridge's user write to it (or to the file)",
+            ));
+        }
+    }
     let sites: Vec<&SiteSettings> = match only {
         None => settings.sites.iter().collect(),
         Some(id) => match settings.site(id) {

@@ -264,7 +264,8 @@ fn one_secret(
     match (inline, file) {
         (Some(secret), None) => Ok(secret),
         (None, Some(path)) => Ok(Secret::new(
-            read_secret_file(&path)?.trim_end_matches(['\r', '\n']),
+            read_secret_file(&format!("drupal.auth.{key}_file"), &path)?
+                .trim_end_matches(['\r', '\n']),
         )),
         (Some(_), Some(_)) => Err(ConfigError::Invalid(format!(
             "drupal.auth: give either {key} or {key}_file, not both"

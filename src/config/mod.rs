@@ -4,6 +4,7 @@
 //! call the bridge), `drupal` (the site and how to reach it), `policy` (what
 //! the bridge may change), `sites` (many sites behind one bridge).
 
+mod apart;
 mod drupal;
 mod ip_range;
 mod policy;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use self::apart::sites_apart;
 pub use self::drupal::{DrupalSettings, CLEARTEXT_WARNING};
 pub use self::ip_range::IpRange;
 pub use self::policy::{DeprovisionPolicy, GroupPatchReads, PolicySettings, UnknownMembers};
@@ -47,8 +49,10 @@ pub enum ConfigError {
     },
     #[error("configuration: {0}")]
     Invalid(String),
-    #[error("configuration: cannot read secret file {path}: {source}")]
+    /// `place`: the key naming the file, after its site's `sites[<id>]: `.
+    #[error("configuration: {place}: cannot read secret file {path}: {source}")]
     SecretFile {
+        place: String,
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -160,42 +164,46 @@ fn default_account_cache_secs() -> u64 {
     10
 }
 
-/// Refuses a bearer token (or token digest) that opens two sites: each
-/// site's credentials must open that site only (a site's token on another
-/// site is a 401), and an operator who pasted one token twice would not
-/// know. The token itself is never named.
-fn no_shared_tokens(sites: &[SiteSettings]) -> Result<(), ConfigError> {
-    use sha2::{Digest, Sha256};
-    let mut seen: Vec<([u8; 32], &str)> = Vec::new();
-    for site in sites {
-        let scim = &site.scim;
-        let tokens =
-            scim.tokens
-                .iter()
-                .chain(scim.clients.iter().flat_map(|c| match &c.credential {
-                    ClientCredential::Tokens(tokens) => tokens.as_slice(),
-                    _ => &[],
-                }));
-        let digests = tokens
-            .map(|t| <[u8; 32]>::from(Sha256::digest(t.expose().as_bytes())))
-            .chain(scim.clients.iter().filter_map(|c| match &c.credential {
-                ClientCredential::Sha256(digest) => Some(*digest),
-                _ => None,
-            }));
-        let mut own: Vec<[u8; 32]> = digests.collect();
-        own.sort_unstable();
-        own.dedup();
-        for digest in own {
-            if let Some((_, other)) = seen.iter().find(|(d, _)| *d == digest) {
-                return Err(ConfigError::Invalid(format!(
-                    "sites {other} and {}: one bearer token opens both; give each site its own, or either site's identity provider can write to the other",
-                    site.id
-                )));
-            }
-            seen.push((digest, &site.id));
+/// Reports a mistake of `defaults:` (an unknown key, a value of the wrong
+/// type) as `defaults`', not as the first site's that inherits it. Laid
+/// over placeholders of the keys every site must give, and which
+/// `defaults:` may leave to the sites, the block must read as a site's
+/// settings; a key it leaves to the sites (`missing field`) is no mistake.
+fn check_defaults(defaults: &config::Value) -> Result<(), ConfigError> {
+    use config::{Map, Value, ValueKind};
+    let table = |entries: Vec<(&str, Value)>| {
+        Value::new(
+            None,
+            ValueKind::Table(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect::<Map<_, _>>(),
+            ),
+        )
+    };
+    let placeholders = table(vec![
+        ("scim", table(vec![])),
+        (
+            "drupal",
+            table(vec![
+                ("base_url", Value::from("https://defaults.invalid")),
+                ("auth", table(vec![])),
+            ]),
+        ),
+    ]);
+    let (Ok(base), Ok(over)) = (placeholders.into_table(), defaults.clone().into_table()) else {
+        // `sites::entries` says what is wrong with a defaults: that is no block.
+        return Ok(());
+    };
+    let merged = Value::new(None, ValueKind::Table(sites::merge(base, over)));
+    match merged.try_deserialize::<RawSite>() {
+        Err(config::ConfigError::NotFound(_)) => Ok(()),
+        Err(e) if !e.to_string().starts_with("missing field") => {
+            Err(ConfigError::Invalid(format!("defaults: {e}")))
         }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Settings after parsing: every secret resolved, every address checked.
@@ -261,6 +269,43 @@ impl Settings {
         self.sites.iter().find(|s| s.id == id)
     }
 
+    /// The bridge-wide keys whose values in `file` differ from these
+    /// settings'. They are set up once at start-up (the listeners, the
+    /// audit file, the status page's token, the port's limits), so a
+    /// reload cannot apply them: they need a restart.
+    pub fn restart_keys(&self, file: &Settings) -> Vec<&'static str> {
+        let (a, b) = (self, file);
+        [
+            ("listen", a.listen == b.listen),
+            (
+                "server.header_timeout_secs",
+                a.server.header_timeout == b.server.header_timeout,
+            ),
+            (
+                "server.body_timeout_secs",
+                a.server.body_timeout == b.server.body_timeout,
+            ),
+            (
+                "server.max_connections",
+                a.server.max_connections == b.server.max_connections,
+            ),
+            ("metrics.listen", a.metrics.listen == b.metrics.listen),
+            (
+                "metrics.status_token",
+                a.metrics.status_token == b.metrics.status_token,
+            ),
+            (
+                "health.drupal_within_secs",
+                a.health.drupal_within == b.health.drupal_within,
+            ),
+            ("audit.file", a.audit.file == b.audit.file),
+        ]
+        .into_iter()
+        .filter(|(_, same)| !same)
+        .map(|(key, _)| key)
+        .collect()
+    }
+
     /// Every site's `dry_run` (for `serve --dry-run`).
     pub fn force_dry_run(&mut self) {
         for site in &mut self.sites {
@@ -295,7 +340,7 @@ impl Settings {
             .into_iter()
             .map(|(_, site)| site)
             .collect::<Result<Vec<_>, _>>()?;
-        no_shared_tokens(&sites)?;
+        sites_apart(&sites.iter().collect::<Vec<_>>())?;
         Ok(parsed.with_sites(sites))
     }
 
@@ -315,7 +360,9 @@ impl Settings {
                 Err(e) => invalid.push((id, e)),
             }
         }
-        no_shared_tokens(&sites)?;
+        // Whether the sites stay apart is decided on the settings in force
+        // after the reload, which keep a refused site's previous ones
+        // (`SitesReloader`).
         Ok(Reloaded {
             settings: parsed.with_sites(sites),
             invalid,
@@ -334,13 +381,28 @@ impl Settings {
             origin: origin.to_string(),
             source,
         };
+        let environment = NamedEnvironment(environment);
+        environment.refuse_site_keys()?;
+        // The merged tree as built, each value keeping where it came from
+        // (the file, or the variable that set it), so that a wrong value
+        // is reported with its origin.
         let whole: config::Value = config::Config::builder()
             .add_source(file)
             .add_source(environment)
             .build()
-            .and_then(|c| c.try_deserialize())
+            .map(|c| c.cache)
             .map_err(load)?;
-        let top: RawTop = whole.clone().try_deserialize().map_err(load)?;
+        let mut top: RawTop = whole.clone().try_deserialize().map_err(load)?;
+        // `sites` and `defaults` as built, not as deserialized: the values
+        // keep their origins (a variable's name) for the messages.
+        if let config::ValueKind::Table(table) = &whole.kind {
+            if top.defaults.is_some() {
+                top.defaults = table.get("defaults").cloned();
+            }
+            if let Some(Ok(sites)) = table.get("sites").map(|s| s.clone().into_array()) {
+                top.sites = Some(sites);
+            }
+        }
         let listen: SocketAddr = top.listen.parse().map_err(|_| {
             ConfigError::Invalid(format!(
                 "listen: {:?} is not an address like 127.0.0.1:8080",
@@ -383,6 +445,9 @@ impl Settings {
                 BRIDGE_KEYS.join(", ")
             )));
         }
+        if let Some(defaults) = &top.defaults {
+            check_defaults(defaults)?;
+        }
         let sites = sites::entries(sites, top.defaults)?
             .into_iter()
             .map(|entry| {
@@ -397,6 +462,15 @@ impl Settings {
                         ConfigError::Invalid(m) => {
                             ConfigError::Invalid(format!("sites[{}]: {m}", entry.id))
                         }
+                        ConfigError::SecretFile {
+                            place,
+                            path,
+                            source,
+                        } => ConfigError::SecretFile {
+                            place: format!("sites[{}]: {place}", entry.id),
+                            path,
+                            source,
+                        },
                         other => other,
                     });
                 (id, site)
@@ -457,15 +531,90 @@ pub struct Reloaded {
     pub invalid: Vec<(String, ConfigError)>,
 }
 
+/// The keys of a site whose value is a list: from the environment,
+/// `a,b,c` is a list of three (`a` a list of one), at the top level (one
+/// site) and under `defaults` alike.
+const LIST_KEYS: [&str; 5] = [
+    "scim.tokens",
+    "scim.trusted_proxies",
+    "scim.jwt.audience",
+    "scim.jwt.public_key_files",
+    "protected_roles",
+];
+
 fn environment() -> config::Environment {
-    config::Environment::with_prefix(ENV_PREFIX)
-        .prefix_separator("__")
-        .separator("__")
-        .try_parsing(true)
-        .list_separator(",")
-        .with_list_parse_key("scim.tokens")
-        .with_list_parse_key("scim.trusted_proxies")
-        .with_list_parse_key("protected_roles")
+    LIST_KEYS.iter().fold(
+        config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(","),
+        |environment, key| {
+            environment
+                .with_list_parse_key(key)
+                .with_list_parse_key(&format!("defaults.{key}"))
+        },
+    )
+}
+
+/// The environment overlay, each value marked as coming from its variable,
+/// so that a message about it names the variable rather than the file.
+#[derive(Debug, Clone)]
+struct NamedEnvironment(config::Environment);
+
+/// The variable that sets `key` (`defaults.scim.tokens`:
+/// `SCIM_BRIDGE__DEFAULTS__SCIM__TOKENS`).
+fn variable_of(key: &str) -> String {
+    format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_uppercase())
+}
+
+impl NamedEnvironment {
+    /// `sites:` is a list, which a variable cannot reach into (a variable
+    /// `SCIM_BRIDGE__SITES__...` would replace it by a block).
+    fn refuse_site_keys(&self) -> Result<(), ConfigError> {
+        use config::Source;
+        let keys = self.0.collect().map_err(|source| ConfigError::Load {
+            origin: "(environment)".into(),
+            source,
+        })?;
+        match keys
+            .keys()
+            .find(|k| k.as_str() == "sites" || k.starts_with("sites."))
+        {
+            Some(key) => Err(ConfigError::Invalid(format!(
+                "environment variable {}: the environment cannot set one site's keys (sites: is a list); set the value for every site with {ENV_PREFIX}__DEFAULTS__<KEY>, or write it in the site's entry of the file",
+                variable_of(key)
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl config::Source for NamedEnvironment {
+    fn clone_into_box(&self) -> Box<dyn config::Source + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn collect(&self) -> Result<config::Map<String, config::Value>, config::ConfigError> {
+        fn marked(value: config::Value, origin: &String) -> config::Value {
+            let kind = match value.kind {
+                config::ValueKind::Array(items) => {
+                    config::ValueKind::Array(items.into_iter().map(|v| marked(v, origin)).collect())
+                }
+                kind => kind,
+            };
+            config::Value::new(Some(origin), kind)
+        }
+        Ok(self
+            .0
+            .collect()?
+            .into_iter()
+            .map(|(key, value)| {
+                let origin = format!("environment variable {}", variable_of(&key));
+                (key, marked(value, &origin))
+            })
+            .collect())
+    }
 }
 
 impl RawSite {
@@ -507,8 +656,10 @@ fn is_field_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-fn read_secret_file(path: &Path) -> Result<String, ConfigError> {
+/// The text of the secret file `path`, which the key `place` names.
+fn read_secret_file(place: &str, path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path).map_err(|source| ConfigError::SecretFile {
+        place: place.to_string(),
         path: path.to_path_buf(),
         source,
     })
@@ -556,6 +707,300 @@ drupal:
                 "the token is never named: {err}"
             );
         }
+    }
+
+    /// Two sites `a` and `b` under `defaults`, with `a_extra` / `b_extra`
+    /// as each site's own lines (indented 4 spaces).
+    fn two_sites(defaults: &str, a_extra: &str, b_extra: &str) -> String {
+        format!(
+            "defaults:\n  drupal:\n    auth: {{username: scim-bridge, password: \"s3cret-password\"}}\n{defaults}sites:\n  - id: a\n    drupal: {{base_url: \"https://a.example.org\"}}\n{a_extra}  - id: b\n    drupal: {{base_url: \"https://b.example.org\"}}\n{b_extra}"
+        )
+    }
+
+    fn jwt_key() -> String {
+        format!(
+            "{}/tests/fixtures/jwt/issuer-public.pem",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    }
+
+    #[test]
+    fn one_jwt_may_open_one_site_only() {
+        let key = jwt_key();
+        let shared = format!(
+            "  scim:\n    jwt: {{issuer: \"https://iss.example/\", audience: [aud1], public_key_files: [\"{key}\"]}}\n"
+        );
+        let err = Settings::from_yaml(&two_sites(&shared, "", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sites a and b: one JWT opens both")
+                && err.contains("\"aud1\"")
+                && err.contains("its own audience")
+                && err.contains("Secret Token"),
+            "{err}"
+        );
+        // One audience in common is enough.
+        let overlapping = two_sites(
+            &shared,
+            "",
+            "    scim:\n      jwt: {audience: [aud2, aud1]}\n",
+        );
+        assert!(Settings::from_yaml(&overlapping).is_err());
+        // A client's jwt counts as scim.jwt does.
+        let client = two_sites(
+            &shared,
+            "    scim:\n      jwt: {audience: [aud-a]}\n",
+            &format!("    scim:\n      jwt: {{audience: [aud-b]}}\n      clients:\n        - name: entra\n          jwt: {{issuer: \"https://iss.example/\", audience: [aud-a], public_key_files: [\"{key}\"]}}\n"),
+        );
+        let err = Settings::from_yaml(&client).unwrap_err().to_string();
+        assert!(err.contains("sites a and b"), "{err}");
+        // Each its own audience, or another issuer (compared exactly, as
+        // the verifier does): apart.
+        let own = two_sites(
+            &shared,
+            "    scim:\n      jwt: {audience: [aud-a]}\n",
+            "    scim:\n      jwt: {audience: [aud-b]}\n",
+        );
+        assert!(Settings::from_yaml(&own).is_ok());
+        let other_issuer = two_sites(
+            &shared,
+            "",
+            "    scim:\n      jwt: {issuer: \"https://iss.example\"}\n",
+        );
+        assert!(Settings::from_yaml(&other_issuer).is_ok());
+        // No JWT setting accepts any audience: it must name one.
+        let none = two_sites(
+            &shared.replace("audience: [aud1], ", ""),
+            "    scim:\n      jwt: {audience: [aud-a]}\n",
+            "",
+        );
+        let err = Settings::from_yaml(&none).unwrap_err().to_string();
+        assert!(
+            err.contains("sites[b]") && err.contains("audience"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn each_site_needs_its_own_public_url() {
+        let tokens = "    scim: {tokens: [\"a-token-0123456789\"]}\n";
+        let b_tokens = "    scim: {tokens: [\"b-token-0123456789\"]}\n";
+        let shared = "  scim:\n    public_url: https://scim.example.org/scim/v2\n";
+        let err = Settings::from_yaml(&two_sites(shared, tokens, b_tokens))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sites a and b")
+                && err.contains("same Location")
+                && err.contains("https://scim.example.org/sites/{site}/scim/v2"),
+            "{err}"
+        );
+        let with_site = "  scim:\n    public_url: https://scim.example.org/sites/{site}/scim/v2\n";
+        assert!(Settings::from_yaml(&two_sites(with_site, tokens, b_tokens)).is_ok());
+        let explicit = |token: &str, url: &str| {
+            format!("    scim: {{tokens: [\"{token}-token-0123456789\"], public_url: \"{url}\"}}\n")
+        };
+        let same = two_sites(
+            "",
+            &explicit("a", "https://scim.example.org/scim/v2"),
+            &explicit("b", "https://scim.example.org/scim/v2/"),
+        );
+        let err = Settings::from_yaml(&same).unwrap_err().to_string();
+        assert!(
+            err.contains("sites a and b") && err.contains("give each site its own"),
+            "{err}"
+        );
+        let apart = two_sites(
+            "",
+            &explicit("a", "https://a.example.org/scim/v2"),
+            &explicit("b", "https://b.example.org/scim/v2"),
+        );
+        assert!(Settings::from_yaml(&apart).is_ok());
+        // One site alone may take a URL without {site}.
+        let one = format!(
+            "defaults:\n  drupal:\n    auth: {{username: u, password: p}}\n{shared}sites:\n  - id: a\n    drupal: {{base_url: \"https://a.example.org\"}}\n{tokens}"
+        );
+        assert!(Settings::from_yaml(&one).is_ok());
+    }
+
+    fn sites_with_environment(yaml: &str, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::build(
+            config::File::from_str(yaml, config::FileFormat::Yaml),
+            "(test)",
+            environment().source(Some(vars)),
+        )
+    }
+
+    #[test]
+    fn lists_from_the_environment_reach_defaults() {
+        let yaml = two_sites(
+            "",
+            "    scim: {tokens: [\"a-token-0123456789\"]}\n",
+            "    scim: {tokens: [\"b-token-0123456789\"]}\n",
+        );
+        let s = sites_with_environment(
+            &yaml,
+            &[(
+                "SCIM_BRIDGE__DEFAULTS__PROTECTED_ROLES",
+                "administrator,editor",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            s.site("b").unwrap().policy.protected_roles,
+            ["administrator", "editor"]
+        );
+        let s = sites_with_environment(
+            &yaml,
+            &[("SCIM_BRIDGE__DEFAULTS__PROTECTED_ROLES", "administrator")],
+        )
+        .unwrap();
+        assert_eq!(
+            s.site("a").unwrap().policy.protected_roles,
+            ["administrator"]
+        );
+        let s = sites_with_environment(
+            &two_sites("", "", ""),
+            &[(
+                "SCIM_BRIDGE__DEFAULTS__SCIM__TOKENS",
+                "env-token-0123456789,env-token-abcdefghij",
+            )],
+        );
+        // Two sites inheriting the same tokens would share them.
+        let err = s.unwrap_err().to_string();
+        assert!(err.contains("one bearer token opens both"), "{err}");
+        let one_site = "defaults:\n  drupal:\n    auth: {username: u, password: p}\nsites:\n  - id: a\n    drupal: {base_url: \"https://a.example.org\"}\n";
+        let s = sites_with_environment(
+            one_site,
+            &[(
+                "SCIM_BRIDGE__DEFAULTS__SCIM__TOKENS",
+                "env-token-0123456789,env-token-abcdefghij",
+            )],
+        )
+        .unwrap();
+        assert_eq!(s.sites[0].scim.tokens.len(), 2);
+    }
+
+    #[test]
+    fn a_wrong_value_from_the_environment_names_its_variable() {
+        let err = sites_with_environment(
+            &two_sites(
+                "",
+                "    scim: {tokens: [\"a-token-0123456789\"]}\n",
+                "    scim: {tokens: [\"b-token-0123456789\"]}\n",
+            ),
+            &[("SCIM_BRIDGE__DEFAULTS__COUNT_CACHE_SECS", "ten")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("environment variable SCIM_BRIDGE__DEFAULTS__COUNT_CACHE_SECS"),
+            "{err}"
+        );
+        let err = with_environment(&[("SCIM_BRIDGE__COUNT_CACHE_SECS", "ten")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("environment variable SCIM_BRIDGE__COUNT_CACHE_SECS"),
+            "{err}"
+        );
+        // A site's entry is out of the environment's reach: said so.
+        let err = sites_with_environment(
+            &two_sites("", "", ""),
+            &[("SCIM_BRIDGE__SITES__0__PROTECTED_ROLES", "x")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("SCIM_BRIDGE__SITES__0__PROTECTED_ROLES")
+                && err.contains("SCIM_BRIDGE__DEFAULTS__"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_mistake_in_defaults_is_reported_there() {
+        let yaml = two_sites(
+            "",
+            "    scim: {tokens: [\"a-token-0123456789\"]}\n",
+            "    scim: {tokens: [\"b-token-0123456789\"]}\n",
+        )
+        .replace(
+            "password: \"s3cret-password\"",
+            "pasword: \"s3cret-password\"",
+        );
+        let err = Settings::from_yaml(&yaml).unwrap_err().to_string();
+        assert!(
+            err.contains("defaults: unknown field `pasword`") && !err.contains("sites[a]"),
+            "{err}"
+        );
+        // Keys defaults leaves to the sites are no mistake of defaults.
+        let jwt = two_sites(
+            &format!(
+                "  scim:\n    jwt: {{issuer: \"https://iss.example/\", public_key_files: [\"{}\"]}}\n",
+                jwt_key()
+            ),
+            "    scim:\n      jwt: {audience: [aud-a]}\n",
+            "    scim:\n      jwt: {audience: [aud-b]}\n",
+        );
+        assert!(Settings::from_yaml(&jwt).is_ok());
+        // A typo in a site's own entry is the site's.
+        let own = two_sites(
+            "",
+            "    scim: {tokens: [\"a-token-0123456789\"]}\n    deprovison: delete\n",
+            "    scim: {tokens: [\"b-token-0123456789\"]}\n",
+        );
+        let err = Settings::from_yaml(&own).unwrap_err().to_string();
+        assert!(
+            err.contains("sites[a]") && err.contains("deprovison"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_secret_file_names_its_site_and_key() {
+        let yaml = two_sites(
+            "",
+            "    scim: {tokens: [\"a-token-0123456789\"]}\n",
+            "    scim: {token_file: /nonexistent/missing_tok}\n",
+        );
+        let err = Settings::from_yaml(&yaml).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "sites[b]: scim.token_file: cannot read secret file /nonexistent/missing_tok"
+            ),
+            "{err}"
+        );
+        let pw = MINIMAL.replace(
+            "password: \"s3cret-password\"",
+            "password_file: /nonexistent/pw",
+        );
+        let err = Settings::from_yaml(&pw).unwrap_err().to_string();
+        assert!(
+            err.contains("drupal.auth.password_file: cannot read"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bridge_wide_changes_are_named_as_needing_a_restart() {
+        let s = Settings::from_yaml(MINIMAL).unwrap();
+        assert!(s
+            .restart_keys(&Settings::from_yaml(MINIMAL).unwrap())
+            .is_empty());
+        let changed = Settings::from_yaml(&format!(
+            "listen: 127.0.0.1:9999\naudit: {{file: /tmp/x.jsonl}}\nserver: {{max_connections: 5}}\n{MINIMAL}"
+        ))
+        .unwrap();
+        assert_eq!(
+            s.restart_keys(&changed),
+            ["listen", "server.max_connections", "audit.file"]
+        );
     }
 
     #[test]
@@ -1080,6 +1525,9 @@ sites:
             with_clients("    - name: okta\n      token: 0123456789abcdef-token\n").unwrap_err();
         assert!(err.contains("its own token"), "{err}");
         assert!(!err.contains("0123456789abcdef-token"), "{err}");
+        let err =
+            with_clients("    - name: none\n      token: other-token-0123456789\n").unwrap_err();
+        assert!(err.contains("\"none\" is reserved"), "{err}");
         let err = with_clients("    - name: okta\n      token: short\n").unwrap_err();
         assert!(err.contains("16"), "{err}");
         let err = with_clients("    - name: \"bad name\"\n      token: okta-token-0123456789\n")

@@ -130,7 +130,7 @@ impl RawScim {
             .filter(|t| !t.expose().trim().is_empty())
             .collect();
         if let Some(path) = &self.token_file {
-            let text = read_secret_file(path)?;
+            let text = read_secret_file("scim.token_file", path)?;
             tokens.extend(
                 text.lines()
                     .map(str::trim)
@@ -229,10 +229,16 @@ impl RawClient {
                 "scim.clients: the name {name:?} must be 1 to 64 letters, digits, '.', '_' or '-' (it is written in every log line)"
             )));
         }
+        if name == crate::metrics::NO_CLIENT {
+            return Err(ConfigError::Invalid(format!(
+                "scim.clients: the name {name:?} is reserved: the logs, the audit trail and the metrics name so the callers without valid credentials; choose another name"
+            )));
+        }
         let credential = match (self.token, self.token_file, self.token_sha256, self.jwt) {
             (Some(token), None, None, None) => ClientCredential::Tokens(vec![token]),
             (None, Some(path), None, None) => {
-                let tokens: Vec<Secret> = read_secret_file(&path)?
+                let tokens: Vec<Secret> =
+                    read_secret_file(&format!("scim.clients[{name}].token_file"), &path)?
                     .lines()
                     .map(str::trim)
                     .filter(|l| !l.is_empty())
@@ -347,7 +353,7 @@ impl RawJwt {
             .public_key_files
             .iter()
             .map(|path| {
-                let pem = read_secret_file(path)?;
+                let pem = read_secret_file(&format!("{place}.public_key_files"), path)?;
                 public_key_pem(&pem).map_err(|why| {
                     ConfigError::Invalid(format!(
                         "{place}.public_key_files: {} {why}",

@@ -90,7 +90,10 @@ fn check_id(id: &str) -> Result<(), &'static str> {
 
 /// `site` laid over `defaults`: blocks merge key by key, at any depth; any
 /// other value (text, number, list) of the site replaces the default whole.
-fn merge(mut defaults: Map<String, Value>, site: Map<String, Value>) -> Map<String, Value> {
+pub(super) fn merge(
+    mut defaults: Map<String, Value>,
+    site: Map<String, Value>,
+) -> Map<String, Value> {
     for (key, value) in site {
         let merged = match (defaults.remove(&key), value) {
             (

@@ -54,13 +54,13 @@ pub(super) struct RawAudit {
     file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricsSettings {
     pub listen: Option<SocketAddr>,
     pub status_token: Option<Secret>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HealthSettings {
     pub drupal_within: Duration,
 }
@@ -73,7 +73,7 @@ impl Default for HealthSettings {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuditSettings {
     pub file: Option<PathBuf>,
 }
@@ -92,7 +92,9 @@ impl RawMetrics {
             .transpose()?;
         let mut status_token = self.status_token;
         if let Some(path) = &self.status_token_file {
-            status_token = Some(Secret::new(read_secret_file(path)?.trim()));
+            status_token = Some(Secret::new(
+                read_secret_file("metrics.status_token_file", path)?.trim(),
+            ));
         }
         if status_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
             return Err(ConfigError::Invalid(

@@ -22,7 +22,7 @@ use tracing::Instrument;
 use super::caller::Caller;
 use crate::audit::{self, AuditTrail, RequestScope};
 use crate::drupal::count_calls;
-use crate::metrics::{Metrics, ScimRequest};
+use crate::metrics::{Metrics, ScimRequest, NO_CLIENT, NO_SITE};
 
 /// What a handler did, for the request's log event.
 #[derive(Debug, Clone)]
@@ -80,7 +80,7 @@ pub async fn audit_scope(
         let (client, site) = extensions
             .get::<Caller>()
             .map(|c| (c.client.clone(), c.site.clone()))
-            .unwrap_or_else(|| ("none".into(), "none".into()));
+            .unwrap_or_else(|| (NO_CLIENT.into(), NO_SITE.into()));
         (request_id, client, site)
     };
     let scope = RequestScope::new(trail.into_inner(), request_id, client, site);
@@ -131,7 +131,7 @@ pub async fn log_requests(
                 let (client, site) = extensions
                     .get::<Caller>()
                     .map(|c| (&*c.client, &*c.site))
-                    .unwrap_or(("none", "none"));
+                    .unwrap_or((NO_CLIENT, NO_SITE));
                 let (operation, target) = label
                     .map(|l| (l.operation, l.target.as_deref().unwrap_or_default()))
                     .unwrap_or(("none", ""));
@@ -184,8 +184,8 @@ pub async fn log_requests(
                 metrics.scim_request(&ScimRequest {
                     operation: "none",
                     status: 500,
-                    site: "none",
-                    client: "none",
+                    site: NO_SITE,
+                    client: NO_CLIENT,
                     latency: elapsed,
                     drupal_requests,
                 });

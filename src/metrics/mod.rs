@@ -57,6 +57,10 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// credentials), and of events without a site.
 pub const NO_SITE: &str = "none";
 
+/// The client of SCIM requests without valid credentials, in the logs,
+/// the audit trail and the metrics; no configured client may be named so.
+pub const NO_CLIENT: &str = "none";
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ScimLabels {
     operation: &'static str,
@@ -647,7 +651,9 @@ pub enum ConfigReload {
     Ok,
     /// Something was refused: the whole file (every site keeps its
     /// settings), or one site's settings or mapping (that site keeps its
-    /// previous ones; a new site is not added). The log says what.
+    /// previous ones; a new site is not added); or a bridge-wide key
+    /// (`listen`, `audit.file`, ...) changed, which only a restart
+    /// applies. The log says what.
     Failed,
 }
 
@@ -714,12 +720,12 @@ impl Metrics {
         config.last_success.set(unix_now());
         registry.register(
             "config_reloads",
-            "Reloads of the configuration file (SIGHUP) by outcome: ok, or failed (the whole file, or a site's settings or mapping, was refused and the previous settings kept)",
+            "Reloads of the configuration file (SIGHUP) by outcome: ok, or failed (the whole file, or a site's settings or mapping, was refused and the previous settings kept; or a bridge-wide key changed, which takes a restart)",
             config.reloads.clone(),
         );
         registry.register(
             "config_last_reload_successful",
-            "1 when the settings in force are the configuration file's (start-up, or the last reload applied everything); 0 after a refused reload, until one succeeds: a token rotation or password change in the file is not in force",
+            "1 when the settings in force are the configuration file's (start-up, or the last reload applied everything); 0 after a refused reload, until one succeeds: a token rotation or password change in the file is not in force; 0 too after a reload found a bridge-wide key (listen, server, metrics, health, audit) changed, until a restart",
             config.last_successful.clone(),
         );
         registry.register(

@@ -1324,3 +1324,122 @@ async fn a_reload_lets_a_site_try_its_refused_credentials_once_more() {
     assert_eq!(sites.get("main", "/Users?count=1").await.status, 200);
     assert_eq!(logins_to(drupal), refused + 2);
 }
+
+/// The settings in force after a reload that refuses one site's change
+/// must still keep the sites apart: here site `p` is given `q`'s token
+/// while `q`'s own change (a new token) is refused for its mapping, so
+/// `q` would keep that token too. The whole reload is refused.
+#[tokio::test]
+async fn a_partial_reload_that_would_let_one_token_open_two_sites_is_refused() {
+    let top = "metrics:\n  listen: 127.0.0.1:0\n";
+    let sites = Sites::start_with(&["p", "q"], &[], top).await;
+    let monitor = sites.monitor.clone().expect("metrics.listen");
+    let broken_mapping = sites.dir.join("broken.yaml");
+    std::fs::write(&broken_mapping, "rules: [unclosed\n").unwrap();
+    let p_entry = site_entry(
+        "p",
+        &sites.site("p").drupal_url.clone(),
+        &sites.dir.join("p.yaml"),
+        "",
+    )
+    .replace(&token_of("p"), &token_of("q"));
+    let q_entry = site_entry(
+        "q",
+        &sites.site("q").drupal_url.clone(),
+        &broken_mapping,
+        "",
+    )
+    .replace(&token_of("q"), "q-new-token-0123456789");
+    write_config(&sites, &format!("{p_entry}{q_entry}"));
+    let logs = captured_logs();
+    let error = sites
+        .reloader()
+        .reload()
+        .expect_err("the reload is refused")
+        .to_string();
+    let logs = logs.contents();
+    assert!(
+        error.contains("sites") && error.contains(" p") && error.contains(" q"),
+        "{error}"
+    );
+    assert!(error.contains("one bearer token opens both"), "{error}");
+    assert!(!error.contains(&token_of("q")), "no token in the message");
+    assert!(logs.contains("the configuration is not reloaded"), "{logs}");
+    // Nothing changed: each token still opens its own site only.
+    assert_eq!(sites.get("p", "/Users").await.status, 200);
+    assert_eq!(sites.get("q", "/Users").await.status, 200);
+    let q_token = token_of("q");
+    sites
+        .call(reqwest::Method::GET, "p", "/Users", Some(&q_token), None)
+        .await
+        .assert_scim_error(401, None);
+    let (_, metrics) = fetch(&monitor, "/metrics").await;
+    let value = |series: &str| crate::monitoring::value(&metrics, series);
+    assert_eq!(
+        value(r#"scim_bridge_config_reloads_total{outcome="failed"}"#),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(value("scim_bridge_config_last_reload_successful"), 0.0);
+}
+
+/// A bridge-wide key (here `server.max_connections`) changed in the file
+/// is not applied by a reload: said in the log, and the metrics say the
+/// settings in force are not the file's until the file is changed back.
+#[tokio::test]
+async fn a_changed_bridge_wide_key_is_reported_as_needing_a_restart() {
+    let top = "metrics:\n  listen: 127.0.0.1:0\n";
+    let sites = Sites::start_with(&["main"], &[], top).await;
+    let monitor = sites.monitor.clone().expect("metrics.listen");
+    let entry = site_entry(
+        "main",
+        &sites.site("main").drupal_url.clone(),
+        &sites.dir.join("main.yaml"),
+        "",
+    );
+    let write = |server: &str| {
+        std::fs::write(
+            &sites.config,
+            format!("listen: 127.0.0.1:0\n{top}{server}{DEFAULTS}sites:\n{entry}"),
+        )
+        .unwrap();
+    };
+    write("server:\n  max_connections: 7\n");
+    let mut reloader = sites.reloader();
+    let logs = captured_logs();
+    let outcomes = reloader.reload();
+    let logs = logs.contents();
+    assert_eq!(
+        outcomes.expect("the sites are reloaded"),
+        [("main".to_string(), SiteOutcome::Unchanged)]
+    );
+    assert!(
+        logs.contains("server.max_connections") && logs.contains("restarted"),
+        "{logs}"
+    );
+    let scrape = || async { fetch(&monitor, "/metrics").await.1 };
+    let metrics = scrape().await;
+    let value = |metrics: &str, series: &str| crate::monitoring::value(metrics, series);
+    assert_eq!(
+        value(&metrics, "scim_bridge_config_last_reload_successful"),
+        0.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        value(
+            &metrics,
+            r#"scim_bridge_config_reloads_total{outcome="ok"}"#
+        ),
+        0.0,
+        "{metrics}"
+    );
+    // Changed back, the file is the settings in force again.
+    write("");
+    reloader.reload().expect("reloaded");
+    let metrics = scrape().await;
+    assert_eq!(
+        value(&metrics, "scim_bridge_config_last_reload_successful"),
+        1.0,
+        "{metrics}"
+    );
+}
