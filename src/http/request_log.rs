@@ -83,7 +83,11 @@ pub async fn audit_scope(
             .unwrap_or_else(|| ("none".into(), "none".into()));
         (request_id, client, site)
     };
-    let scope = RequestScope::new(trail.into_inner(), request_id, client, site);
+    // The site, selected outside, says whether its writes are only logged.
+    let dry_run = req
+        .app_data::<web::Data<super::AppState>>()
+        .is_some_and(|state| state.provisioner.drupal().is_dry_run());
+    let scope = RequestScope::new(trail.into_inner(), request_id, client, site).in_dry_run(dry_run);
     audit::within(scope, next.call(req)).await
 }
 /// Characters of a request's target (an id, a filter, a userName) its log
