@@ -1237,3 +1237,27 @@ async fn demo_with_a_drupal_url_serves_the_demo_configuration_in_front_of_that_s
     assert!(printed.contains(&standin.base_url()), "{printed}");
     assert!(!printed.contains(PASSWORD), "the password is never printed");
 }
+
+/// A rule writing the deprovisioning marker would hide each account it
+/// sets it on at once: `check` refuses the mapping, naming the rule and
+/// the fix, whatever type the rule gives the field.
+#[tokio::test]
+async fn check_refuses_a_rule_writing_the_deprovisioning_marker() {
+    let standin = start_standin(StandInConfig::demo(PASSWORD));
+    let dir = Workdir::new();
+    for rule in [
+        "{scim: title, drupal: field_scim_deprovisioned, type: boolean}",
+        "{scim: title, drupal: field_scim_deprovisioned, type: string}",
+    ] {
+        let mapping = demo_mapping().replace("\nrules:\n", &format!("\nrules:\n  - {rule}\n"));
+        let config = dir.config(&standin.base_url(), PASSWORD, &mapping, "");
+        let (code, report) = check(&config).await;
+        assert_eq!(code, 1, "{report}");
+        assert!(
+            lines_of(&report, "error").iter().any(|l| l.contains(
+                "rule 1 (scim: title): it writes field_scim_deprovisioned, the deprovisioning marker"
+            ) && l.contains("— delete the rule")),
+            "{report}"
+        );
+    }
+}

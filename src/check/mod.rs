@@ -260,6 +260,7 @@ fn check_mapping(settings: &SiteSettings, report: &mut Report) -> Option<Arc<Map
         }
     };
     let mapping = Arc::new(mapping);
+    let errors_before = report.count(Severity::Error);
     if let Err(e) = ActiveMapping::new(mapping.clone()) {
         report.push(Finding::error(
             "mapping",
@@ -267,7 +268,16 @@ fn check_mapping(settings: &SiteSettings, report: &mut Report) -> Option<Arc<Map
             "give each custom schema its own URN",
         ));
     }
-    let errors_before = report.count(Severity::Error);
+    if let Err(e) = crate::provisioning::check_policy_fields(&mapping, &settings.policy) {
+        // The message names the rule and the fix.
+        report.push(Finding {
+            severity: Severity::Error,
+            topic: "mapping",
+            message: format!("{file}: {e}"),
+            fix: None,
+            remedy: None,
+        });
+    }
     check_protected_roles(settings, &mapping, report);
     if report.count(Severity::Error) == errors_before {
         report.push(Finding::ok(
