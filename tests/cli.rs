@@ -1261,3 +1261,49 @@ async fn check_refuses_a_rule_writing_the_deprovisioning_marker() {
         );
     }
 }
+
+/// Without "administer permissions" Drupal hides the roles' permissions:
+/// `check` cannot verify the term permissions, and says so (a warning
+/// naming what to grant), rather than calling them missing.
+#[tokio::test]
+async fn check_says_term_permissions_it_cannot_read_are_unverified_not_missing() {
+    let mut site = StandInConfig::demo(PASSWORD);
+    site.roles.push(RoleSeed::new(
+        "scim_bridge",
+        "SCIM bridge",
+        &["administer users", "administer taxonomy"],
+    ));
+    let standin = start_standin(site);
+    let mut bridge_account = AccountSeed::new("scim-bridge");
+    bridge_account.password = Some(PASSWORD.into());
+    bridge_account.roles = vec!["scim_bridge".into()];
+    standin.handle().insert_user(bridge_account).expect("seed");
+    let dir = Workdir::new();
+    let private = format!("{}\ngroup_terms: {{}}\n", demo_mapping());
+    let config = dir.config(&standin.base_url(), PASSWORD, &private, "");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("username: admin", "username: scim-bridge"),
+    )
+    .expect("config");
+    let (_, report) = check(&config).await;
+    let groups = |severity| {
+        lines_of(&report, severity)
+            .into_iter()
+            .filter(|l| l.contains("groups:"))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        groups("error")
+            .iter()
+            .all(|l| !l.contains("lacks") && !l.contains("administer taxonomy")),
+        "{report}"
+    );
+    assert!(
+        groups("warning").iter().any(|l| l
+            .contains("cannot read the permissions of the bridge's roles, so cannot verify")
+            && l.contains("administer permissions")),
+        "{report}"
+    );
+}
