@@ -400,7 +400,10 @@ async fn check_reports_a_flood_locked_account_as_such_and_how_to_clear_it() {
     )
     .await;
     assert!(
-        stdout(&output).contains(r#""$DRUSH" sql:query "DELETE FROM flood""#),
+        stdout(&output).contains(&format!(
+            r#""$DRUSH" --uri={} sql:query "DELETE FROM flood""#,
+            standin.base_url()
+        )),
         "{}",
         stdout(&output)
     );

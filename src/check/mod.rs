@@ -134,18 +134,11 @@ impl Report {
         match self.sites.as_slice() {
             [] => "#!/bin/sh\n# The configuration does not load, so the site was not checked: fix it first.\nexit 1\n".into(),
             [(settings, _)] => fix_script::render(&self.findings, settings),
-            sites => sites
-                .iter()
-                .map(|(settings, range)| {
-                    format!(
-                        "# ===== site {}: run this part on the host of {} =====\n{}",
-                        settings.id,
-                        settings.drupal.base_url,
-                        fix_script::render(&self.findings[range.clone()], settings)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n"),
+            sites => fix_script::render_sites(
+                sites
+                    .iter()
+                    .map(|(settings, range)| (&self.findings[range.clone()], settings)),
+            ),
         }
     }
 
