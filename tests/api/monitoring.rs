@@ -600,3 +600,42 @@ async fn hidden_characters_of_a_client_are_escaped_in_the_audit_file_and_on_the_
     assert!(html.contains("evil\\u202egpj.exe\\u2028x"), "{html}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A scanner's requests to paths no route serves are answered 404 and
+/// counted as requests of no site and no client, so that the alerts on
+/// requests without a valid token see them; the path is never a label.
+/// Health probes stay uncounted.
+#[tokio::test]
+async fn requests_no_route_serves_are_counted_without_their_path() {
+    let app = monitored("").await;
+    let root = app.base.trim_end_matches("/scim/v2");
+    let paths = [
+        "/",
+        "/metrics",
+        "/favicon.ico",
+        "//sites/beta/scim/v2/Users",
+        "/x",
+        "/sites",
+    ];
+    for path in paths {
+        let answer = reqwest::get(format!("{root}{path}")).await.expect("answer");
+        assert_eq!(answer.status(), 404, "{path}");
+    }
+    for probe in ["/healthz", "/readyz"] {
+        let answer = reqwest::get(format!("{root}{probe}"))
+            .await
+            .expect("answer");
+        assert_eq!(answer.status(), 200);
+    }
+    let (_, metrics) = text(&app, "/metrics").await;
+    assert_eq!(
+        value(&metrics, "scim_bridge_scim_requests_total{site=\"none\",operation=\"none\",resource_type=\"none\",status_class=\"4xx\",client=\"none\"}"),
+        paths.len() as f64,
+        "{metrics}"
+    );
+    assert!(!metrics.contains("favicon"), "{metrics}");
+    assert!(
+        !metrics.contains("status_class=\"2xx\""),
+        "health probes are not counted: {metrics}"
+    );
+}
