@@ -95,6 +95,11 @@ pub enum Outcome {
     Unknown,
     /// The bridge refused it before asking Drupal.
     Refused,
+    /// The site runs in dry run (`dry_run: true`): the write was logged and
+    /// not sent, so Drupal holds nothing of it. Not `ok`, so that nothing
+    /// reading the trail for the changes made (a filter on `ok`, a sum of
+    /// `ok` events) takes it for one.
+    DryRun,
 }
 
 impl Outcome {
@@ -104,6 +109,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::Unknown => "unknown",
             Outcome::Refused => "refused",
+            Outcome::DryRun => "dry_run",
         }
     }
 }
@@ -174,6 +180,11 @@ pub struct AuditEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     pub outcome: Outcome,
+    /// The site runs in dry run: nothing of this event reached Drupal
+    /// (an `ok` is `dry_run`; a refusal or failure keeps its outcome).
+    /// Written only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
@@ -196,7 +207,17 @@ impl AuditEvent {
             roles: None,
             group: None,
             outcome: Outcome::Ok,
+            dry_run: false,
             detail: None,
+        }
+    }
+
+    /// The event as a dry run's: marked, and `dry_run` where it would
+    /// have been `ok`.
+    fn mark_dry_run(&mut self) {
+        self.dry_run = true;
+        if self.outcome == Outcome::Ok {
+            self.outcome = Outcome::DryRun;
         }
     }
 
@@ -236,9 +257,15 @@ impl AuditEvent {
             .map(|t| t.with_timezone(&Utc))
     }
 
+    /// The event as one line of JSON. A client's value (a userName, a
+    /// group's name, Drupal's error repeating it) cannot break the line or
+    /// disguise the record: bidirectional controls, the line separators and
+    /// every other invisible or control character are written as `\uXXXX`
+    /// escapes (see `crate::untrusted`), which still decode to the value.
     fn to_line(&self) -> String {
         // A struct of strings, booleans and lists always serializes.
-        serde_json::to_string(self).unwrap_or_default()
+        let line = serde_json::to_string(self).unwrap_or_default();
+        crate::untrusted::escape_line(&line).into_owned()
     }
 }
 
@@ -332,6 +359,7 @@ impl AuditTrail {
             roles = event.roles.as_ref().map(|r| format!("[{}] -> [{}]", r.before.join(","), r.after.join(","))).unwrap_or_default(),
             group = event.group.as_deref().unwrap_or(""),
             outcome = event.outcome.as_str(),
+            dry_run = event.dry_run,
             detail = event.detail.as_deref().unwrap_or(""),
             "audit"
         );
@@ -344,12 +372,19 @@ impl AuditTrail {
             }
         }
         // Changes made, and refusals; not those Drupal may not have made.
-        if matches!(event.outcome, Outcome::Ok | Outcome::Refused) {
-            self.metrics.provisioning_event(
-                event.event.as_str(),
-                event.site.as_deref().unwrap_or(crate::metrics::NO_SITE),
-                event.client.as_deref().unwrap_or(""),
-            );
+        // A dry run's are counted apart: Drupal holds none of them.
+        let site = event.site.as_deref().unwrap_or(crate::metrics::NO_SITE);
+        let client = event.client.as_deref().unwrap_or("");
+        match event.outcome {
+            Outcome::Ok | Outcome::Refused if !event.dry_run => {
+                self.metrics
+                    .provisioning_event(event.event.as_str(), site, client);
+            }
+            Outcome::DryRun | Outcome::Refused if event.dry_run => {
+                self.metrics
+                    .dry_run_event(event.event.as_str(), site, client);
+            }
+            _ => {}
         }
         let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
         if recent.len() == RECENT {
@@ -380,6 +415,8 @@ pub struct RequestScope {
     /// Shared with the request's `Caller`: no copy per request.
     pub client: Arc<str>,
     pub site: Arc<str>,
+    /// The site runs in dry run: its events are marked as such.
+    dry_run: bool,
     operation: OnceLock<&'static str>,
 }
 
@@ -395,8 +432,16 @@ impl RequestScope {
             request_id,
             client,
             site,
+            dry_run: false,
             operation: OnceLock::new(),
         }
+    }
+
+    /// The request is served by a site in dry run (`dry_run: true`): the
+    /// writes it makes are logged, not sent, and its events say so.
+    pub fn in_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
     }
 }
 
@@ -422,6 +467,9 @@ pub fn record(mut event: AuditEvent) {
         event.client = Some(scope.client.to_string());
         event.site = Some(scope.site.to_string());
         event.operation = scope.operation.get().copied();
+        if scope.dry_run {
+            event.mark_dry_run();
+        }
         scope.trail.write(event.clone());
     });
     if recorded.is_err() {

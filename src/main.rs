@@ -70,7 +70,9 @@ the administrator role, bypass or administer site configuration). With
 --fix-script it prints, instead, one shell script of the drush commands that
 fix each error and warning (enable modules, allow JSON:API writes, create
 fields and roles, a least-privileged role for the bridge); review it, then
-run it in the Drupal site's root.
+run it in the Drupal site's root. Every drush command names its site
+(--uri=<base_url>), so in a multisite it changes that site, not the default
+one; with sites: and no --site, one script holds a part per site.
 
 Examples:
   drupal-scim-bridge check --config /etc/scim-bridge/bridge.yaml

@@ -12,8 +12,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::audit::AuditTrail;
 use crate::mapping::{Mapping, MappingError};
 use crate::metrics::SiteMetrics;
-use crate::provisioning::Provisioner;
-use crate::scim::schema::SchemaError;
+use crate::provisioning::{Provisioner, UnfitMapping};
 
 /// How often `serve` looks at the mapping file's modification time.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
@@ -22,11 +21,11 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 pub enum ReloadError {
     #[error(transparent)]
     Mapping(#[from] MappingError),
-    #[error("{file}: the mapping's schemas do not fit the built-in ones: {source}")]
-    Schemas {
+    #[error("{file}: {source}")]
+    Unfit {
         file: String,
         #[source]
-        source: SchemaError,
+        source: UnfitMapping,
     },
 }
 
@@ -84,7 +83,7 @@ impl MappingReloader {
             .and_then(|mapping| {
                 self.provisioner
                     .replace_mapping(mapping)
-                    .map_err(|source| ReloadError::Schemas {
+                    .map_err(|source| ReloadError::Unfit {
                         file: file.clone(),
                         source,
                     })

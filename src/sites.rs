@@ -13,8 +13,7 @@ use crate::http::jwt::JwtError;
 use crate::http::site::site_path;
 use crate::http::{AppState, PublicBase};
 use crate::mapping::{Mapping, MappingError};
-use crate::provisioning::{OwnAccount, Provisioner};
-use crate::scim::schema::SchemaError;
+use crate::provisioning::{OwnAccount, Provisioner, UnfitMapping};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SiteError {
@@ -24,8 +23,8 @@ pub enum SiteError {
     Drupal(#[from] DrupalError),
     #[error("scim.jwt: {0}")]
     Jwt(#[from] JwtError),
-    #[error("the mapping's schemas do not fit the built-in ones: {0}")]
-    Schemas(#[from] SchemaError),
+    #[error("{0}")]
+    Unfit(#[from] UnfitMapping),
 }
 
 /// Builds the site `settings` describes, with this mapping. `multi_site`:

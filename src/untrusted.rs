@@ -92,20 +92,39 @@ pub fn escape_line(line: &str) -> Cow<'_, str> {
         Some(body) => (body, "\n"),
         None => (line, ""),
     };
-    if !body.chars().any(is_unsafe) {
-        return Cow::Borrowed(line);
+    match escape_invisible(body) {
+        Cow::Borrowed(_) => Cow::Borrowed(line),
+        Cow::Owned(mut out) => {
+            out.push_str(end);
+            Cow::Owned(out)
+        }
     }
-    let mut out = String::with_capacity(line.len() + 16);
-    for c in body.chars() {
+}
+
+/// `text` with every character [`is_invisible`] names written as `\n`,
+/// `\r`, `\t` or `\uXXXX` (two, a surrogate pair, beyond U+FFFF): what a page or a log shows of a client's
+/// value, so that nothing in it hides or reorders what a reader sees.
+pub fn escape_invisible(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
         match c {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if is_unsafe(c) => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            // Beyond the BMP (the tags) as JSON writes it: a surrogate
+            // pair, so that a JSON record decodes to the same text.
+            c if is_unsafe(c) => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
             c => out.push(c),
         }
     }
-    out.push_str(end);
     Cow::Owned(out)
 }
 
@@ -165,10 +184,13 @@ mod tests {
             let record = format!("group=Sales{hidden}\n");
             let escaped = escape_line(&record);
             assert!(!escaped.contains(hidden), "{hidden:?} in {escaped}");
-            assert!(
-                escaped.contains(&format!("\\u{:04x}", u32::from(hidden))),
-                "{escaped}"
-            );
+            let mut units = [0u16; 2];
+            let written: String = hidden
+                .encode_utf16(&mut units)
+                .iter()
+                .map(|u| format!("\\u{u:04x}"))
+                .collect();
+            assert!(escaped.contains(&written), "{escaped}");
         }
         for seen in ['é', 'ß', 'Ж', '中', '😀', ' ', '\u{00A0}'] {
             assert!(!is_invisible(seen), "{seen:?}");
@@ -177,10 +199,11 @@ mod tests {
 
     #[test]
     fn an_escaped_json_record_is_valid_json_with_the_same_text() {
-        let value = "x\u{202e}y\u{7f}z\u{2028}";
+        let value = "x\u{202e}y\u{7f}z\u{2028}t\u{E0041}";
         let record = format!("{}\n", serde_json::json!({ "member": value }));
         let escaped = escape_line(&record);
         assert!(!escaped.contains('\u{202e}'));
+        assert!(escaped.contains("t\\udb40\\udc41"), "{escaped}");
         let parsed: serde_json::Value = serde_json::from_str(&escaped).unwrap();
         assert_eq!(parsed["member"], value);
     }

@@ -400,7 +400,10 @@ async fn check_reports_a_flood_locked_account_as_such_and_how_to_clear_it() {
     )
     .await;
     assert!(
-        stdout(&output).contains(r#""$DRUSH" sql:query "DELETE FROM flood""#),
+        stdout(&output).contains(&format!(
+            r#""$DRUSH" --uri={} sql:query "DELETE FROM flood""#,
+            standin.base_url()
+        )),
         "{}",
         stdout(&output)
     );
@@ -1320,6 +1323,76 @@ async fn an_environment_variable_with_a_wrong_value_is_named() {
     );
     assert!(
         report.contains("fix or unset that environment variable"),
+        "{report}"
+    );
+}
+
+/// A rule writing the deprovisioning marker would hide each account it
+/// sets it on at once: `check` refuses the mapping, naming the rule and
+/// the fix, whatever type the rule gives the field.
+#[tokio::test]
+async fn check_refuses_a_rule_writing_the_deprovisioning_marker() {
+    let standin = start_standin(StandInConfig::demo(PASSWORD));
+    let dir = Workdir::new();
+    for rule in [
+        "{scim: title, drupal: field_scim_deprovisioned, type: boolean}",
+        "{scim: title, drupal: field_scim_deprovisioned, type: string}",
+    ] {
+        let mapping = demo_mapping().replace("\nrules:\n", &format!("\nrules:\n  - {rule}\n"));
+        let config = dir.config(&standin.base_url(), PASSWORD, &mapping, "");
+        let (code, report) = check(&config).await;
+        assert_eq!(code, 1, "{report}");
+        assert!(
+            lines_of(&report, "error").iter().any(|l| l.contains(
+                "rule 1 (scim: title): it writes field_scim_deprovisioned, the deprovisioning marker"
+            ) && l.contains("— delete the rule")),
+            "{report}"
+        );
+    }
+}
+
+/// Without "administer permissions" Drupal hides the roles' permissions:
+/// `check` cannot verify the term permissions, and says so (a warning
+/// naming what to grant), rather than calling them missing.
+#[tokio::test]
+async fn check_says_term_permissions_it_cannot_read_are_unverified_not_missing() {
+    let mut site = StandInConfig::demo(PASSWORD);
+    site.roles.push(RoleSeed::new(
+        "scim_bridge",
+        "SCIM bridge",
+        &["administer users", "administer taxonomy"],
+    ));
+    let standin = start_standin(site);
+    let mut bridge_account = AccountSeed::new("scim-bridge");
+    bridge_account.password = Some(PASSWORD.into());
+    bridge_account.roles = vec!["scim_bridge".into()];
+    standin.handle().insert_user(bridge_account).expect("seed");
+    let dir = Workdir::new();
+    let private = format!("{}\ngroup_terms: {{}}\n", demo_mapping());
+    let config = dir.config(&standin.base_url(), PASSWORD, &private, "");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("username: admin", "username: scim-bridge"),
+    )
+    .expect("config");
+    let (_, report) = check(&config).await;
+    let groups = |severity| {
+        lines_of(&report, severity)
+            .into_iter()
+            .filter(|l| l.contains("groups:"))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        groups("error")
+            .iter()
+            .all(|l| !l.contains("lacks") && !l.contains("administer taxonomy")),
+        "{report}"
+    );
+    assert!(
+        groups("warning").iter().any(|l| l
+            .contains("cannot read the permissions of the bridge's roles, so cannot verify")
+            && l.contains("administer permissions")),
         "{report}"
     );
 }

@@ -207,17 +207,52 @@ fn bridge_role(before: &str, out: &mut String) {
     );
 }
 
-/// The script for `findings`: every error and warning, in order, with its
-/// commands or what to do by hand.
+/// The script's opening: one shebang, `set -eu`, the `drush` to use.
+const HEADER: &str = "#!/bin/sh\n\
+     # Fixes for what `drupal-scim-bridge check` found on the Drupal site.\n\
+     # Review it, then run it from the site's root (where vendor/bin/drush is),\n\
+     # or set DRUSH to your drush. Run `drupal-scim-bridge check` again after.\n\
+     # Every drush command names its site (--uri): in a multisite (one code\n\
+     # root, several sites) each command changes the site it names, not the\n\
+     # default one.\n\
+     set -eu\n\
+     DRUSH=${DRUSH:-vendor/bin/drush}\n";
+
+/// The script for `findings` of the one site `settings` describes: every
+/// error and warning, in order, with its commands or what to do by hand.
 pub fn render(findings: &[Finding], settings: &SiteSettings) -> String {
-    let mut out = String::from(
-        "#!/bin/sh\n\
-         # Fixes for what `drupal-scim-bridge check` found on the Drupal site.\n\
-         # Review it, then run it from the site's root (where vendor/bin/drush is),\n\
-         # or set DRUSH to your drush. Run `drupal-scim-bridge check` again after.\n\
-         set -eu\n\
-         DRUSH=${DRUSH:-vendor/bin/drush}\n",
+    format!("{HEADER}{}", part(findings, settings))
+}
+
+/// One script for several sites, checked together: one shebang, then each
+/// site's part, clearly separated, each drush command naming its site. Run
+/// it where all of them are (a multisite's code root); sites on different
+/// hosts take one script each (`check --site <id> --fix-script`).
+pub fn render_sites<'a>(
+    sites: impl IntoIterator<Item = (&'a [Finding], &'a SiteSettings)>,
+) -> String {
+    let mut out = String::from(HEADER);
+    out.push_str(
+        "# Several sites: each part below fixes one, named in its banner. Run the\n\
+         # whole script where all of them are served from one code root (a Drupal\n\
+         # multisite); for sites on different hosts, print one script per site\n\
+         # with `check --site <id> --fix-script` and run each on its own host.\n",
     );
+    for (findings, settings) in sites {
+        let _ = write!(
+            out,
+            "\n# ===== site {}: {} =====\n",
+            settings.id, settings.drupal.base_url
+        );
+        out.push_str(&part(findings, settings));
+        let _ = writeln!(out, "# ===== end of site {} =====", settings.id);
+    }
+    out
+}
+
+/// The commands of one site, every drush call with `--uri` of the site.
+fn part(findings: &[Finding], settings: &SiteSettings) -> String {
+    let mut out = String::new();
     let mut done: BTreeSet<String> = BTreeSet::new();
     let problems: Vec<&Finding> = findings
         .iter()
@@ -256,7 +291,14 @@ pub fn render(findings: &[Finding], settings: &SiteSettings) -> String {
         }
     }
     out.push_str("\n\"$DRUSH\" cache:rebuild\n");
-    out
+    // Every call, the site's: drush otherwise works on the default site.
+    out.replace(
+        "\"$DRUSH\" ",
+        &format!(
+            "\"$DRUSH\" --uri={} ",
+            sh(&settings.drupal.base_url.to_string())
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -354,5 +396,69 @@ mod tests {
         );
         assert!(excessive("bypass node access") && excessive("administer site configuration"));
         assert!(!excessive("administer users"));
+    }
+
+    /// In a multisite (one code root) a drush call without `--uri` changes
+    /// the default site: every call names its site, and several sites make
+    /// one runnable script (one shebang) of parts clearly separated.
+    #[test]
+    fn several_sites_make_one_script_whose_every_drush_call_names_its_site() {
+        let sites = crate::config::Settings::from_yaml(
+            "defaults:\n  drupal:\n    auth: {username: bridge, password: pw-pw-pw}\nsites:\n  - id: alpha\n    scim: {tokens: [\"0123456789abcdef-alpha\"]}\n    drupal: {base_url: \"https://alpha.example.org\"}\n  - id: beta\n    scim: {tokens: [\"0123456789abcdef-beta\"]}\n    drupal: {base_url: \"https://beta.example.org\"}\n",
+        )
+        .unwrap()
+        .sites;
+        let findings = vec![
+            Finding::error("drupal", "no JSON:API", "enable it")
+                .with_remedy(Remedy::InstallModules),
+            Finding::error("role", "role editor does not exist", "create it").with_remedy(
+                Remedy::CreateRole {
+                    machine_name: "editor".into(),
+                },
+            ),
+        ];
+        let script = render_sites(sites.iter().map(|s| (findings.as_slice(), s)));
+        assert_eq!(script.matches("#!/bin/sh").count(), 1, "{script}");
+        assert!(script.starts_with("#!/bin/sh\n"));
+        assert_eq!(script.matches("set -eu").count(), 1, "{script}");
+        let alpha = script
+            .find("# ===== site alpha: https://alpha.example.org =====")
+            .unwrap_or_else(|| panic!("{script}"));
+        let beta = script
+            .find("# ===== site beta: https://beta.example.org =====")
+            .unwrap();
+        assert!(alpha < beta, "{script}");
+        let calls: Vec<&str> = script
+            .lines()
+            .filter(|l| l.contains("\"$DRUSH\""))
+            .collect();
+        assert!(!calls.is_empty());
+        for call in &calls {
+            assert!(
+                call.matches("\"$DRUSH\"").count()
+                    == call.matches("\"$DRUSH\" --uri=https://").count(),
+                "{call}"
+            );
+        }
+        let (first, second) = script.split_at(beta);
+        assert!(
+            first.contains("\"$DRUSH\" --uri=https://alpha.example.org role:create editor Editor"),
+            "{script}"
+        );
+        assert!(!first.contains("beta.example.org "), "{script}");
+        assert!(
+            second.contains(
+                "\"$DRUSH\" --uri=https://beta.example.org pm:install -y jsonapi serialization"
+            ),
+            "{script}"
+        );
+        assert!(second.contains("\"$DRUSH\" --uri=https://beta.example.org cache:rebuild"));
+        assert!(!second.contains("alpha.example.org "), "{script}");
+        // One site alone: its calls name it too.
+        let one = render(&findings, &sites[0]);
+        assert!(
+            one.contains("\"$DRUSH\" --uri=https://alpha.example.org pm:install"),
+            "{one}"
+        );
     }
 }

@@ -147,18 +147,11 @@ impl Report {
                 format!("#!/bin/sh\n# The configuration does not load, so the site was not checked: fix it first.\n{why}exit 1\n")
             }
             [(settings, _)] => fix_script::render(&self.findings, settings),
-            sites => sites
-                .iter()
-                .map(|(settings, range)| {
-                    format!(
-                        "# ===== site {}: run this part on the host of {} =====\n{}",
-                        settings.id,
-                        settings.drupal.base_url,
-                        fix_script::render(&self.findings[range.clone()], settings)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n"),
+            sites => fix_script::render_sites(
+                sites
+                    .iter()
+                    .map(|(settings, range)| (&self.findings[range.clone()], settings)),
+            ),
         }
     }
 
@@ -290,6 +283,7 @@ fn check_mapping(settings: &SiteSettings, report: &mut Report) -> Option<Arc<Map
         }
     };
     let mapping = Arc::new(mapping);
+    let errors_before = report.count(Severity::Error);
     if let Err(e) = ActiveMapping::new(mapping.clone()) {
         report.push(Finding::error(
             "mapping",
@@ -297,7 +291,16 @@ fn check_mapping(settings: &SiteSettings, report: &mut Report) -> Option<Arc<Map
             "give each custom schema its own URN",
         ));
     }
-    let errors_before = report.count(Severity::Error);
+    if let Err(e) = crate::provisioning::check_policy_fields(&mapping, &settings.policy) {
+        // The message names the rule and the fix.
+        report.push(Finding {
+            severity: Severity::Error,
+            topic: "mapping",
+            message: format!("{file}: {e}"),
+            fix: None,
+            remedy: None,
+        });
+    }
     check_protected_roles(settings, &mapping, report);
     if report.count(Severity::Error) == errors_before {
         report.push(Finding::ok(

@@ -121,6 +121,26 @@ async fn check_permissions(
         return;
     };
     let first_account = account.uid() == Some(1);
+    let vid = &terms.vocabulary;
+    // Drupal shows the roles and their permissions only to an account that
+    // administers permissions: without it the list is empty (or lacks the
+    // account's roles), and nothing can be said of what the account holds.
+    let readable = |role: &crate::drupal::RoleRef| {
+        probe
+            .roles
+            .iter()
+            .any(|(name, _, _)| !role.machine_name.is_empty() && *name == role.machine_name)
+    };
+    let unreadable =
+        !first_account && (probe.roles.is_empty() || !account.roles.iter().all(readable));
+    if unreadable {
+        report.push(Finding::warning(
+            TOPIC,
+            format!("cannot read the permissions of the bridge's roles, so cannot verify that it may create, edit and delete terms in {vid}{}", if terms.published { "" } else { " and read unpublished ones (\"administer taxonomy\")" }),
+            "give the bridge's account \"administer permissions\" to let check verify them (Drupal shows roles' permissions only to such accounts)",
+        ));
+        return;
+    }
     let held: Vec<&(String, bool, Vec<String>)> = probe
         .roles
         .iter()
@@ -132,7 +152,6 @@ async fn check_permissions(
                 .iter()
                 .any(|(_, admin, perms)| *admin || perms.iter().any(|p| p == permission))
     };
-    let vid = &terms.vocabulary;
     let missing: Vec<String> = ["create", "edit", "delete"]
         .iter()
         .map(|op| format!("{op} terms in {vid}"))

@@ -83,7 +83,11 @@ pub async fn audit_scope(
             .unwrap_or_else(|| (NO_CLIENT.into(), NO_SITE.into()));
         (request_id, client, site)
     };
-    let scope = RequestScope::new(trail.into_inner(), request_id, client, site);
+    // The site, selected outside, says whether its writes are only logged.
+    let dry_run = req
+        .app_data::<web::Data<super::AppState>>()
+        .is_some_and(|state| state.provisioner.drupal().is_dry_run());
+    let scope = RequestScope::new(trail.into_inner(), request_id, client, site).in_dry_run(dry_run);
     audit::within(scope, next.call(req)).await
 }
 /// Characters of a request's target (an id, a filter, a userName) its log
@@ -112,9 +116,13 @@ pub async fn log_requests(
     req.extensions_mut().insert(RequestId(request_id.clone()));
     // Health probes are not SCIM requests: counting them would make a
     // load balancer's polling (and 503s from /readyz) look like IdP traffic.
+    // Every other request is counted, a path no route serves too (`/`,
+    // `/favicon.ico`, `//sites/x`): unlabelled, it counts under the
+    // operation, site and client `none`, so that a scanner shows in the
+    // alerts on requests without a valid token. The path is never a label.
     let metrics = req
         .app_data::<web::Data<Metrics>>()
-        .filter(|_| req.path().starts_with("/scim/") || req.path().starts_with("/sites/"))
+        .filter(|_| !is_health_probe(req.path()))
         .cloned();
     let started = Instant::now();
     let (result, drupal_requests) = count_calls(next.call(req).instrument(span.clone())).await;
@@ -200,6 +208,11 @@ pub async fn log_requests(
             Err(e)
         }
     }
+}
+
+/// The health routes of the SCIM port, which load balancers poll.
+fn is_health_probe(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz")
 }
 
 /// Whether the request announced a body (chunked, or a non-zero length).

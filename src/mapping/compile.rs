@@ -43,6 +43,10 @@ pub(super) fn compile(raw: &RawMapping) -> Result<Mapping, Problem> {
     }
     let match_key = compile_match_key(raw.match_key.as_deref(), &rules, &catalog)?;
     let (groups, group_grants) = compile_groups(&raw.groups)?;
+    let group_terms = compile_group_terms(raw.group_terms.as_ref())?;
+    if let Some(terms) = &group_terms {
+        check_group_terms_field(terms, &rules)?;
+    }
     let plain_keys = rules
         .iter()
         .filter_map(Rule::scim_path)
@@ -54,7 +58,7 @@ pub(super) fn compile(raw: &RawMapping) -> Result<Mapping, Problem> {
         custom_schemas,
         groups,
         group_grants,
-        group_terms: compile_group_terms(raw.group_terms.as_ref())?,
+        group_terms,
         role_rules: compile_role_rules(&raw.role_rules, &catalog)?,
     })
 }
@@ -88,6 +92,7 @@ fn compile_rule(raw: &RawRule, index: usize, catalog: &Catalog) -> Result<Rule, 
     let prefer = compile_prefer(raw, &source, picks, &at)?;
     check_cardinality(&source, &target, &transforms, picks, direction, &at)?;
     check_fixed_values(&source, &target, &transforms, &at)?;
+    check_bridge_owned(&source, &target, direction, &at)?;
     Ok(Rule {
         item: Item {
             section: Section::Rule,
@@ -243,6 +248,65 @@ fn check_password(source: &Source, target: &Target, at: &NodePath) -> Result<(),
         .hint("map `password` to `pass` only"));
     }
     Ok(())
+}
+
+/// Fields the bridge writes itself, which a rule would fight: `status` is
+/// the account's active state, which deactivation and deprovisioning set
+/// (a rule from anything but `active` would block or reactivate accounts
+/// behind the IdP's back, a PUT undoing a deprovisioning); `pass` takes the
+/// SCIM password alone (any other value becomes a password whoever reads
+/// that value could log in with). `roles` and the ids are no rule's field
+/// at all (see `check_field_name`); the deprovisioning marker is the
+/// site's, refused where the mapping meets the site's policy.
+fn check_bridge_owned(
+    source: &Source,
+    target: &Target,
+    direction: Direction,
+    at: &NodePath,
+) -> Result<(), Problem> {
+    if !direction.writes() {
+        return Ok(());
+    }
+    let from_attribute = |name: &str| {
+        matches!(source, Source::Attribute(p)
+            if p.core && p.attr.eq_ignore_ascii_case(name) && p.filter.is_none() && p.sub.is_none())
+    };
+    match target.field.as_str() {
+        "status" if !from_attribute("active") => Err(Problem::new(
+            at.key("drupal"),
+            "status is the account's active state, which the bridge writes from `active` (deactivation, deprovisioning): a rule writing it from another value would block or reactivate accounts behind the IdP's back",
+        )
+        .hint("map `active` to `status` (`{scim: active, drupal: status}`), and write this value to a field of its own (`field_...`)")),
+        "pass" if !from_attribute("password") => Err(Problem::new(
+            at.key("drupal"),
+            "pass is the account's password, which the bridge writes from the SCIM `password` alone: any other value would become a password whoever can read that value could log in with",
+        )
+        .hint("map `password` to `pass` only, or delete this rule")),
+        _ => Ok(()),
+    }
+}
+
+/// `group_terms.user_field` holds the user's term-backed groups, which the
+/// bridge writes on every membership change: a rule writing it would
+/// overwrite the memberships (and the roles they grant) at each update.
+fn check_group_terms_field(
+    terms: &super::groups::GroupTerms,
+    rules: &[Rule],
+) -> Result<(), Problem> {
+    match rules
+        .iter()
+        .position(|r| r.direction.writes() && r.target.field == terms.user_field)
+    {
+        Some(index) => Err(Problem::new(
+            NodePath::entry(Section::Rule, index).key("drupal"),
+            format!(
+                "{} holds the users' term-backed groups (group_terms.user_field), which the bridge writes on each membership change; this rule would overwrite them",
+                terms.user_field
+            ),
+        )
+        .hint("delete the rule, give it `direction: from_drupal`, or set group_terms.user_field to another field")),
+        None => Ok(()),
+    }
 }
 
 fn compile_direction(

@@ -103,6 +103,29 @@ pub struct DrupalWrite {
 }
 
 impl Mapping {
+    /// Refuses the mapping when a rule writes `field`, which the site's
+    /// settings give to the bridge: `owner` says what writes it and what a
+    /// rule writing it would do, `hint` how to fix it.
+    pub fn refuse_writes_to(
+        &self,
+        field: &str,
+        owner: &str,
+        hint: &str,
+    ) -> Result<(), MappingError> {
+        match self
+            .rules
+            .iter()
+            .find(|r| r.direction.writes() && r.target.field == field)
+        {
+            Some(rule) => Err(MappingError::Owned {
+                item: rule.item.clone(),
+                problem: format!("it writes {field}, {owner}"),
+                hint: hint.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Reads and compiles a mapping file; messages name the file as given.
     pub fn load_file(path: &Path) -> Result<Mapping, MappingError> {
         let file = path.display().to_string();

@@ -232,6 +232,7 @@ pub struct SiteMetrics {
     slot_wait: Histogram,
     slot_refused: Counter,
     provisioning: Series<EventLabels, Counter>,
+    dry_run_events: Series<EventLabels, Counter>,
     reloads: Series<OutcomeLabel, Counter>,
     mapping_loaded: Gauge<f64, AtomicU64>,
     last_drupal_ok: Mutex<Option<Instant>>,
@@ -252,6 +253,7 @@ impl SiteMetrics {
             slot_wait: latency_buckets(),
             slot_refused: Counter::default(),
             provisioning: Series::new(Counter::default),
+            dry_run_events: Series::new(Counter::default),
             reloads: Series::new(Counter::default),
             mapping_loaded: Gauge::default(),
             last_drupal_ok: Mutex::new(None),
@@ -291,6 +293,20 @@ impl SiteMetrics {
     /// A change made in Drupal, or one refused to protect an account.
     pub fn provisioning_event(&self, event: &'static str, client: &str) {
         self.provisioning.with(
+            &EventLabels {
+                event,
+                client: client.to_string(),
+            },
+            |c| {
+                c.inc();
+            },
+        );
+    }
+
+    /// A change a site in dry run would have made (nothing was sent to
+    /// Drupal), or a refusal there: never counted as a change made.
+    pub fn dry_run_event(&self, event: &'static str, client: &str) {
+        self.dry_run_events.with(
             &EventLabels {
                 event,
                 client: client.to_string(),
@@ -615,6 +631,12 @@ impl Collector for SiteCollector {
         )?;
         family(
             e,
+            ("provisioning_dry_run_events", "Changes a site in dry run (dry_run: true) would have made in Drupal, and its refusals, by site, kind and client: nothing of them was sent to Drupal", None, Counter),
+            &sites,
+            |s, m| s.metrics.dry_run_events.encode(&s.metrics.id, m),
+        )?;
+        family(
+            e,
             (
                 "mapping_reloads",
                 "Mapping reloads by site and outcome (ok, failed: the previous mapping is kept)",
@@ -822,6 +844,11 @@ impl Metrics {
     /// A change made in Drupal for `site`, or one refused to protect an account.
     pub fn provisioning_event(&self, event: &'static str, site: &str, client: &str) {
         self.site(site).provisioning_event(event, client);
+    }
+
+    /// A change a site in dry run would have made, or a refusal there.
+    pub fn dry_run_event(&self, event: &'static str, site: &str, client: &str) {
+        self.site(site).dry_run_event(event, client);
     }
 
     /// Per-minute totals of the last hour, all sites together.

@@ -1,6 +1,7 @@
 //! The status page: one server-rendered HTML document, no script, the
 //! charts drawn as inline SVG. Every value that came from outside (account
-//! names, error texts) is escaped.
+//! names, error texts) is escaped, for HTML and for the reader: a control,
+//! bidirectional or otherwise invisible character shows as `\uXXXX`.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -27,8 +28,12 @@ pub struct Page<'a> {
     pub token: Option<&'a str>,
 }
 
-/// Escapes text for HTML content and attribute values.
+/// Escapes text for HTML content and attribute values, with every
+/// invisible character (a bidirectional override, a line separator, a
+/// control) written visibly as `\uXXXX` (see `crate::untrusted`): a
+/// client's value can neither reorder nor hide what the page shows.
 fn esc(text: &str) -> String {
+    let text = crate::untrusted::escape_invisible(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -174,8 +179,12 @@ fn card(html: &mut String, title: &str, part: &Part) {
 }
 
 fn event_row(html: &mut String, event: &AuditEvent, multi_site: bool) {
-    let outcome = match event.outcome {
+    let mut outcome = match event.outcome {
         Outcome::Ok => "<span class=\"ok\">ok</span>".to_string(),
+        Outcome::DryRun => {
+            "<span class=\"warn\">dry run</span> (logged, not sent: Drupal holds nothing of it)"
+                .to_string()
+        }
         Outcome::Failed => format!(
             "<span class=\"bad\">failed</span> {}",
             esc(event.detail.as_deref().unwrap_or(""))
@@ -189,6 +198,9 @@ fn event_row(html: &mut String, event: &AuditEvent, multi_site: bool) {
             esc(event.detail.as_deref().unwrap_or(""))
         ),
     };
+    if event.dry_run && event.outcome != Outcome::DryRun {
+        outcome.push_str(" <span class=\"warn\">(dry run)</span>");
+    }
     let active = event
         .active
         .as_ref()

@@ -125,3 +125,73 @@ mod tests {
         assert_eq!(marker.field(), None);
     }
 }
+
+#[cfg(test)]
+mod owned_field_tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::mapping::Mapping;
+    use crate::provisioning::check_policy_fields;
+
+    fn policy(field: &str) -> PolicySettings {
+        PolicySettings {
+            deprovision: DeprovisionPolicy::Block,
+            deprovisioned_field: field.into(),
+            protected_roles: vec![],
+            count_cache: Duration::ZERO,
+            role_cache: Duration::ZERO,
+            account_cache: Duration::ZERO,
+            unknown_members: Default::default(),
+            group_patch_reads: Default::default(),
+        }
+    }
+
+    fn mapping(extra: &str) -> Mapping {
+        Mapping::parse(
+            &format!("rules:\n  - scim: userName\n    drupal: name\n{extra}"),
+            "m.yaml",
+        )
+        .unwrap()
+    }
+
+    /// A rule writing the marker would deprovision (hide) the accounts it
+    /// sets it on: refused, naming the rule and the fix, whatever its type.
+    #[test]
+    fn a_rule_writing_the_deprovisioning_marker_is_refused() {
+        for rule in [
+            "  - {scim: title, drupal: field_scim_deprovisioned, type: boolean}\n",
+            "  - {scim: title, drupal: field_scim_deprovisioned}\n",
+        ] {
+            let error = check_policy_fields(&mapping(rule), &policy("field_scim_deprovisioned"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with("rule 2 (scim: title): it writes field_scim_deprovisioned, the deprovisioning marker")
+                    && error.contains("— delete the rule"),
+                "{error}"
+            );
+        }
+        // Another marker field, set in the configuration.
+        let own = "  - {scim: title, drupal: field_gone, type: boolean}\n";
+        assert!(check_policy_fields(&mapping(own), &policy("field_gone")).is_err());
+        assert!(check_policy_fields(&mapping(own), &policy("field_scim_deprovisioned")).is_ok());
+        // Read, not written: harmless.
+        let read = "  - {scim: title, drupal: field_gone, direction: from_drupal}\n";
+        assert!(check_policy_fields(&mapping(read), &policy("field_gone")).is_ok());
+    }
+
+    /// Every shipped preset fits the default marker field.
+    #[test]
+    fn the_presets_write_no_marker() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let mapping = Mapping::load_file(&path).unwrap();
+                check_policy_fields(&mapping, &policy("field_scim_deprovisioned"))
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            }
+        }
+    }
+}

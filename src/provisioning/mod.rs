@@ -132,6 +132,31 @@ impl ActiveMapping {
     }
 }
 
+/// Why a mapping cannot serve a site.
+#[derive(Debug, thiserror::Error)]
+pub enum UnfitMapping {
+    #[error("the mapping's schemas do not fit the built-in ones: {0}")]
+    Schemas(#[from] SchemaError),
+    /// A rule writes a field the site's policy gives to the bridge.
+    #[error(transparent)]
+    Owned(MappingError),
+}
+
+/// Refuses a mapping whose rules write a field the site's policy gives to
+/// the bridge: `deprovisioned_field`, the marker that makes an account gone
+/// for SCIM. A rule writing it would deprovision (hide) accounts at create
+/// or update, or bring deprovisioned ones back. Refused under either
+/// policy: under `delete` the field is not used, but a switch to `block`
+/// would then hide every account the rule marked.
+pub fn check_policy_fields(mapping: &Mapping, policy: &PolicySettings) -> Result<(), MappingError> {
+    let field = &policy.deprovisioned_field;
+    mapping.refuse_writes_to(
+        field,
+        "the deprovisioning marker (deprovisioned_field) that SCIM DELETE sets: an account the rule marks is gone for SCIM at once, one it clears comes back",
+        &format!("delete the rule or give it `direction: from_drupal`, or write the value to another field; {field} is written by the bridge alone"),
+    )
+}
+
 pub struct Provisioner {
     drupal: DrupalClient,
     active: RwLock<ActiveMapping>,
@@ -173,7 +198,8 @@ impl Provisioner {
         mapping: Arc<Mapping>,
         policy: PolicySettings,
         own: OwnAccount,
-    ) -> Result<Provisioner, SchemaError> {
+    ) -> Result<Provisioner, UnfitMapping> {
+        check_policy_fields(&mapping, &policy).map_err(UnfitMapping::Owned)?;
         let active = RwLock::new(ActiveMapping::new(mapping)?);
         let drupal_url = &drupal.base_url().to_string();
         let marker = marker::DeprovisionMarker::new(&policy);
@@ -219,7 +245,8 @@ impl Provisioner {
 
     /// Puts a new mapping in effect for every request that starts from now
     /// on; requests already running finish with the old one.
-    pub fn replace_mapping(&self, mapping: Mapping) -> Result<(), SchemaError> {
+    pub fn replace_mapping(&self, mapping: Mapping) -> Result<(), UnfitMapping> {
+        check_policy_fields(&mapping, &self.policy).map_err(UnfitMapping::Owned)?;
         let next = ActiveMapping::new(Arc::new(mapping))?;
         *self.active.write().unwrap_or_else(PoisonError::into_inner) = next;
         // Counts were taken with the old mapping's filter translation, and

@@ -489,3 +489,153 @@ async fn readiness_goes_false_at_once_when_drupal_refuses_the_credentials_for_go
         "{body}"
     );
 }
+
+/// A site in dry run sends Drupal nothing: its events say so (`dry_run`,
+/// never `ok`), are counted apart from the changes made, and the status
+/// page shows them as dry runs.
+#[tokio::test]
+async fn a_dry_run_is_audited_as_one_and_not_counted_as_a_change() {
+    let dir = temp_dir();
+    let file = dir.join("audit.jsonl");
+    let app = monitored(&format!(
+        "dry_run: true\naudit:\n  file: {}\n",
+        file.display()
+    ))
+    .await;
+    let created = app
+        .post(
+            "/Users",
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": "ada", "emails": [{"value": "ada@example.org"}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let grace = app.seed_user("grace", "grace@example.org");
+    let patched = app
+        .patch(
+            &format!("/Users/{grace}"),
+            &patch_op(json!([{"op": "replace", "path": "active", "value": false}])),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(app.drupal_writes(), Vec::<String>::new());
+
+    let text_file = std::fs::read_to_string(&file).expect("audit file");
+    let lines: Vec<Value> = text_file
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let summary: Vec<(&str, &str, &Value)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["event"].as_str().unwrap_or(""),
+                l["outcome"].as_str().unwrap_or(""),
+                &l["dry_run"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("user_created", "dry_run", &json!(true)),
+            ("user_deactivated", "dry_run", &json!(true)),
+        ],
+        "{text_file}"
+    );
+
+    let (_, metrics) = text(&app, "/metrics").await;
+    for kind in ["user_created", "user_deactivated"] {
+        assert_eq!(
+            value(&metrics, &format!("scim_bridge_provisioning_events_total{{site=\"default\",event=\"{kind}\",client=\"default\"}}")),
+            0.0,
+            "{metrics}"
+        );
+        assert_eq!(
+            value(&metrics, &format!("scim_bridge_provisioning_dry_run_events_total{{site=\"default\",event=\"{kind}\",client=\"default\"}}")),
+            1.0,
+            "{metrics}"
+        );
+    }
+    let (_, html) = text(&app, "/status").await;
+    assert!(html.contains(">dry run</span>"), "{html}");
+    assert!(!html.contains("class=\"ok\">ok</span>"), "{html}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A client's value cannot disguise an audit record or the status page:
+/// a right-to-left override or a line separator in a userName is written
+/// as an escape (valid JSON, decoding to the name) and shown escaped.
+#[tokio::test]
+async fn hidden_characters_of_a_client_are_escaped_in_the_audit_file_and_on_the_status_page() {
+    let dir = temp_dir();
+    let file = dir.join("audit.jsonl");
+    let app = monitored(&format!("audit:\n  file: {}\n", file.display())).await;
+    let name = "evil\u{202e}gpj.exe\u{2028}x";
+    let created = app
+        .post(
+            "/Users",
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": name, "emails": [{"value": "evil@example.org"}]}),
+        )
+        .await;
+    assert!(created.status >= 400, "{}", created.body);
+    let written = std::fs::read_to_string(&file).expect("audit file");
+    assert_eq!(written.lines().count(), 1, "{written}");
+    for raw in ['\u{202e}', '\u{2028}'] {
+        assert!(!written.contains(raw), "{raw:?} raw in {written}");
+    }
+    assert!(
+        written.contains("\\u202e") && written.contains("\\u2028"),
+        "{written}"
+    );
+    let line: Value = serde_json::from_str(written.trim_end()).expect("valid JSON");
+    assert_eq!(line["account_name"], name, "decodes to the name sent");
+    assert_eq!(line["outcome"], "failed");
+
+    let (_, html) = text(&app, "/status").await;
+    for raw in ['\u{202e}', '\u{2028}'] {
+        assert!(!html.contains(raw), "{raw:?} raw in the status page");
+    }
+    assert!(html.contains("evil\\u202egpj.exe\\u2028x"), "{html}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A scanner's requests to paths no route serves are answered 404 and
+/// counted as requests of no site and no client, so that the alerts on
+/// requests without a valid token see them; the path is never a label.
+/// Health probes stay uncounted.
+#[tokio::test]
+async fn requests_no_route_serves_are_counted_without_their_path() {
+    let app = monitored("").await;
+    let root = app.base.trim_end_matches("/scim/v2");
+    let paths = [
+        "/",
+        "/metrics",
+        "/favicon.ico",
+        "//sites/beta/scim/v2/Users",
+        "/x",
+        "/sites",
+    ];
+    for path in paths {
+        let answer = reqwest::get(format!("{root}{path}")).await.expect("answer");
+        assert_eq!(answer.status(), 404, "{path}");
+    }
+    for probe in ["/healthz", "/readyz"] {
+        let answer = reqwest::get(format!("{root}{probe}"))
+            .await
+            .expect("answer");
+        assert_eq!(answer.status(), 200);
+    }
+    let (_, metrics) = text(&app, "/metrics").await;
+    assert_eq!(
+        value(&metrics, "scim_bridge_scim_requests_total{site=\"none\",operation=\"none\",resource_type=\"none\",status_class=\"4xx\",client=\"none\"}"),
+        paths.len() as f64,
+        "{metrics}"
+    );
+    assert!(!metrics.contains("favicon"), "{metrics}");
+    assert!(
+        !metrics.contains("status_class=\"2xx\""),
+        "health probes are not counted: {metrics}"
+    );
+}

@@ -175,3 +175,66 @@ async fn an_invalid_mapping_is_refused_with_its_location_and_the_old_one_keeps_s
         "a refused file is not retried until it changes again"
     );
 }
+
+/// The demo mapping with a rule writing the deprovisioning marker.
+fn marking_mapping() -> String {
+    let demo = demo_mapping();
+    assert!(demo.contains("\nrules:\n"));
+    demo.replace(
+        "\nrules:\n",
+        "\nrules:\n  - {scim: title, drupal: field_scim_deprovisioned, type: boolean}\n",
+    )
+}
+
+/// A rule writing the deprovisioning marker would hide every account it
+/// sets it on: a reload bringing one is refused, naming the rule, and the
+/// running mapping stays.
+#[tokio::test]
+async fn a_mapping_writing_the_deprovisioning_marker_is_refused_at_reload() {
+    let app = spawn_app().await;
+    let file = MappingFile::new(&demo_mapping());
+    let mut reloader = MappingReloader::new(app.provisioner.clone(), file.path.clone());
+    let marking = marking_mapping();
+    file.write(&marking);
+    let refused = reloader
+        .reload_if_changed()
+        .expect("the change is noticed")
+        .expect_err("the marker is the bridge's");
+    let message = refused.to_string();
+    assert!(
+        message.contains(
+            "(scim: title): it writes field_scim_deprovisioned, the deprovisioning marker"
+        ),
+        "{message}"
+    );
+    let created = app
+        .post(
+            "/Users",
+            &serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": "depx1", "title": "1", "emails": [{"value": "depx1@example.org"}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let found = app.filter_users("userName eq \"depx1\"").await;
+    assert_eq!(found.body["totalResults"], 1, "{}", found.body);
+}
+
+/// The same mapping at start: the site is not built.
+#[test]
+fn a_mapping_writing_the_deprovisioning_marker_is_refused_at_start() {
+    use drupal_scim_bridge::config::Settings;
+    use drupal_scim_bridge::mapping::Mapping;
+    let settings = Settings::from_yaml(&format!(
+        "scim:\n  tokens: [\"{TOKEN}\"]\ndrupal:\n  base_url: http://127.0.0.1:9\n  auth:\n    username: admin\n    password: pw\n"
+    ))
+    .expect("settings");
+    let mapping = Mapping::parse(&marking_mapping(), "m.yaml").expect("the mapping alone is valid");
+    let error = match drupal_scim_bridge::sites::build(&settings.sites[0], mapping, false) {
+        Ok(_) => panic!("the site was built"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        error.contains("(scim: title): it writes field_scim_deprovisioned"),
+        "{error}"
+    );
+}

@@ -401,3 +401,77 @@ fn an_unknown_format_version_is_refused() {
         "mappings/test.yaml:1:10: mapping format version 2 is not known — this bridge reads `version: 1`"
     );
 }
+
+/// `status` is the account's active state, which deactivation and
+/// deprovisioning write: only `active` may feed it.
+#[test]
+fn status_written_from_anything_but_active_is_refused() {
+    for rule in [
+        "  - scim: title\n    drupal: status\n",
+        "  - constant: true\n    drupal: status\n",
+        "  - template: \"{title}\"\n    drupal: status\n",
+    ] {
+        let message = refusal(&with_rule(rule));
+        assert!(
+            message.contains("rule 2 (")
+                && message.contains("status is the account's active state")
+                && message.contains("— map `active` to `status`"),
+            "{message}"
+        );
+    }
+    Mapping::parse(
+        &with_rule("  - scim: active\n    drupal: status\n"),
+        "m.yaml",
+    )
+    .expect("active feeds status");
+}
+
+#[test]
+fn pass_written_from_anything_but_password_is_refused() {
+    for rule in [
+        "  - scim: externalId\n    drupal: pass\n",
+        "  - constant: welcome\n    drupal: pass\n",
+    ] {
+        let message = refusal(&with_rule(rule));
+        assert!(
+            message.contains("pass is the account's password")
+                && message.contains("— map `password` to `pass` only"),
+            "{message}"
+        );
+    }
+    Mapping::parse(
+        &with_rule("  - scim: password\n    drupal: pass\n"),
+        "m.yaml",
+    )
+    .expect("password feeds pass");
+}
+
+/// Roles and ids are no rule's field at all.
+#[test]
+fn roles_and_ids_are_not_fields_a_rule_may_write() {
+    for field in ["roles", "uuid", "uid", "id"] {
+        let message = refusal(&with_rule(&format!(
+            "  - scim: title\n    drupal: {field}\n"
+        )));
+        assert!(message.contains("rule 2 (scim: title)"), "{message}");
+    }
+}
+
+/// The user field of term-backed groups is the bridge's: a rule writing
+/// it would overwrite the memberships at each update.
+#[test]
+fn a_rule_writing_the_term_groups_user_field_is_refused() {
+    let message = refusal(&format!(
+        "{NAME_RULE}  - scim: title\n    drupal: field_scim_groups\n    type: entity_reference\n    target: taxonomy_term--scim_groups\ngroup_terms: {{}}\n"
+    ));
+    assert!(
+        message.contains("rule 2 (scim: title)")
+            && message.contains("field_scim_groups holds the users' term-backed groups"),
+        "{message}"
+    );
+    Mapping::parse(
+        &format!("{NAME_RULE}  - scim: title\n    drupal: field_scim_groups\n    type: entity_reference\n    target: taxonomy_term--scim_groups\n"),
+        "m.yaml",
+    )
+    .expect("without group_terms the field is the mapping's");
+}
