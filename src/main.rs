@@ -11,7 +11,7 @@ use rand::distributions::{Alphanumeric, DistString};
 use tracing::Instrument;
 
 use drupal_scim_bridge::check;
-use drupal_scim_bridge::config::{Settings, CLEARTEXT_WARNING};
+use drupal_scim_bridge::config::{Settings, CLEARTEXT_JWKS_WARNING, CLEARTEXT_WARNING};
 use drupal_scim_bridge::demo;
 use drupal_scim_bridge::mapping::Mapping;
 use drupal_scim_bridge::preview::Preview;
@@ -327,6 +327,10 @@ async fn serve(config: &Path, dry_run: bool) -> Result<(), String> {
                 drupal = site.drupal.base_url,
                 "{message}; {fix}"
             );
+        }
+        for (place, url) in site.scim.cleartext_jwks_urls() {
+            let (message, fix) = CLEARTEXT_JWKS_WARNING;
+            tracing::warn!(site = site.id, jwks_url = url, "{place} {message}; {fix}");
         }
         let Some(state) = registry.get(&site.id) else {
             continue;

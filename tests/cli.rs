@@ -293,6 +293,35 @@ async fn check_warns_when_credentials_would_cross_the_network_unencrypted() {
     );
 }
 
+/// A JWKS fetched over plain HTTP from another host lets whoever sits on
+/// that network hand the bridge keys of their own: warned, as for Drupal.
+#[tokio::test]
+async fn check_warns_of_a_jwks_fetched_unencrypted_from_another_host() {
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let dir = Workdir::new();
+    let mapping = dir.write("mapping.yaml", &demo_mapping());
+    let config = dir.write(
+        "bridge.yaml",
+        &format!(
+            "listen: 127.0.0.1:{port}\nscim:\n  jwt:\n    issuer: https://issuer.example.org/\n    audience: [\"scim\"]\n    jwks_url: http://127.0.0.1:9/keys\n  clients:\n    - name: entra\n      jwt:\n        issuer: https://other.example.org/\n        audience: [\"scim\"]\n        jwks_url: http://keys.example.org/keys\ndrupal:\n  base_url: {closed}\n  timeout_secs: 2\n  connect_timeout_secs: 1\n  auth:\n    username: admin\n    password: \"{PASSWORD}\"\nmapping: {}\n",
+            mapping.display(),
+            port = free_port(),
+        ),
+    );
+
+    let (_, report) = check(&config).await;
+
+    let warnings: Vec<&str> = lines_of(&report, "warning")
+        .into_iter()
+        .filter(|w| w.contains("jwks_url"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "only the one to another host: {report}");
+    assert!(
+        warnings[0].contains("scim.clients[entra].jwt.jwks_url is http:// to another host"),
+        "{report}"
+    );
+}
+
 #[tokio::test]
 async fn check_reports_a_drupal_that_redirects_and_where_to() {
     let standin = start_standin(StandInConfig::demo(PASSWORD));

@@ -12,7 +12,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::{Settings, SiteSettings, CLEARTEXT_WARNING};
+use crate::config::{Settings, SiteSettings, CLEARTEXT_JWKS_WARNING, CLEARTEXT_WARNING};
 use crate::mapping::Mapping;
 use crate::provisioning::ActiveMapping;
 use fix_script::Remedy;
@@ -251,6 +251,10 @@ async fn check_site(settings: &SiteSettings, report: &mut Report) {
     if settings.drupal.is_cleartext_to_another_host() {
         let (message, fix) = CLEARTEXT_WARNING;
         report.push(Finding::warning("config", message, fix));
+    }
+    for (place, _) in settings.scim.cleartext_jwks_urls() {
+        let (message, fix) = CLEARTEXT_JWKS_WARNING;
+        report.push(Finding::warning("scim", format!("{place} {message}"), fix));
     }
     // The credentials as `serve` builds them: a JWT key file that is no
     // public key in PEM fails there, so it fails here.

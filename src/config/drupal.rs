@@ -115,17 +115,7 @@ impl DrupalSettings {
     /// The bridge's Drupal credentials and session would cross a network
     /// unencrypted: `http://` to a host other than this one.
     pub fn is_cleartext_to_another_host(&self) -> bool {
-        let Ok(url) = reqwest::Url::parse(&self.base_url) else {
-            return false;
-        };
-        // IPv6 hosts come bracketed.
-        let host = url.host_str().unwrap_or_default();
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let local = host.eq_ignore_ascii_case("localhost")
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        url.scheme() == "http" && !local
+        super::is_cleartext_to_another_host(&self.base_url)
     }
 }
 

@@ -24,7 +24,8 @@ pub use self::drupal::{DrupalSettings, CLEARTEXT_WARNING};
 pub use self::ip_range::IpRange;
 pub use self::policy::{DeprovisionPolicy, GroupPatchReads, PolicySettings, UnknownMembers};
 pub use self::scim::{
-    ClientCredential, JwtSettings, ScimClient, ScimSettings, DEFAULT_CLIENT, JWT_CLIENT,
+    ClientCredential, JwtSettings, ScimClient, ScimSettings, CLEARTEXT_JWKS_WARNING,
+    DEFAULT_CLIENT, JWT_CLIENT,
 };
 pub use self::server::ServerSettings;
 pub use self::telemetry::{AuditSettings, HealthSettings, MetricsSettings};
@@ -35,6 +36,22 @@ use self::drupal::RawDrupal;
 use self::scim::RawScim;
 use self::server::RawServer;
 use self::telemetry::{RawAudit, RawHealth, RawMetrics};
+
+/// Whether `url` is `http://` to a host other than this one: what is sent
+/// or fetched there crosses a network unencrypted and unauthenticated.
+fn is_cleartext_to_another_host(url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    // IPv6 hosts come bracketed.
+    let host = url.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let local = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    url.scheme() == "http" && !local
+}
 
 /// Environment variables `SCIM_BRIDGE__SECTION__KEY` override file keys.
 pub const ENV_PREFIX: &str = "SCIM_BRIDGE";

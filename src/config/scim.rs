@@ -122,6 +122,31 @@ pub struct JwtSettings {
     pub leeway: Duration,
 }
 
+impl ScimSettings {
+    /// The `jwks_url`s fetched as `http://` from another host, each with
+    /// where it is set (`scim.jwt.jwks_url`, `scim.clients[name].jwt.jwks_url`).
+    pub fn cleartext_jwks_urls(&self) -> Vec<(String, &str)> {
+        let own = self.jwt.iter().map(|jwt| ("scim.jwt".to_string(), jwt));
+        let clients = self.clients.iter().filter_map(|c| match &c.credential {
+            ClientCredential::Jwt(jwt) => Some((format!("scim.clients[{}].jwt", c.name), jwt)),
+            _ => None,
+        });
+        own.chain(clients)
+            .filter_map(|(place, jwt)| {
+                let url = jwt.jwks_url.as_deref()?;
+                super::is_cleartext_to_another_host(url).then(|| (format!("{place}.jwks_url"), url))
+            })
+            .collect()
+    }
+}
+
+/// What to say of a `cleartext_jwks_urls` entry (after its place), and what
+/// to do about it.
+pub const CLEARTEXT_JWKS_WARNING: (&str, &str) = (
+    "is http:// to another host: whoever can alter that traffic can hand the bridge signing keys of their own, and sign tokens it accepts",
+    "use the issuer's https:// JWKS address (Entra: https://login.microsoftonline.com/<tenant id>/discovery/v2.0/keys), or its keys in public_key_files",
+);
+
 impl RawScim {
     pub(super) fn resolve(self) -> Result<ScimSettings, ConfigError> {
         let mut tokens: Vec<Secret> = self
@@ -454,6 +479,27 @@ mod tests {
             let message = refusal(&jwt.join(", "));
             assert!(message.contains(expected), "{change}: {message}");
         }
+    }
+
+    #[test]
+    fn a_jwks_over_plain_http_is_flagged_only_towards_another_host() {
+        let flagged = |url: &str| {
+            let settings =
+                jwt_settings(&format!("issuer: i, audience: [scim], jwks_url: \"{url}\"")).unwrap();
+            settings.sites[0]
+                .scim
+                .cleartext_jwks_urls()
+                .iter()
+                .map(|(place, url)| format!("{place} {url}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            flagged("http://login.example.org/keys"),
+            ["scim.jwt.jwks_url http://login.example.org/keys"]
+        );
+        assert!(flagged("https://login.example.org/keys").is_empty());
+        assert!(flagged("http://127.0.0.1:8080/keys").is_empty());
+        assert!(flagged("http://localhost/keys").is_empty());
     }
 
     #[test]

@@ -87,21 +87,20 @@ impl Clients {
         if self.jwt.is_empty() || !JwtVerifier::looks_like_jwt(token) {
             return Err(Refusal::Invalid(None));
         }
-        let mut refusal = Refusal::Invalid(None);
+        // Of the verifiers' refusals, the one that says most about this
+        // token (from the verifier of its issuer, or whose key verified its
+        // signature), never merely the last one's.
+        let mut refusal: Option<JwtError> = None;
         for (verifier, n) in &self.jwt {
             match verifier.verify(token).await {
                 Ok(()) => return Ok(&self.clients[*n]),
-                Err(JwtError::KeysUnavailable(reason)) => {
-                    refusal = Refusal::KeysUnavailable(reason)
-                }
-                Err(e) => {
-                    if !matches!(refusal, Refusal::KeysUnavailable(_)) {
-                        refusal = Refusal::Invalid(Some(e.to_string()))
-                    }
-                }
+                Err(e) => refusal = Some(JwtError::most_relevant(refusal, e)),
             }
         }
-        Err(refusal)
+        Err(match refusal {
+            Some(JwtError::KeysUnavailable(reason)) => Refusal::KeysUnavailable(reason),
+            other => Refusal::Invalid(other.map(|e| e.to_string())),
+        })
     }
 
     /// Every token and every digest is compared, in constant time each, so
