@@ -32,6 +32,9 @@ const CSRF_HEADER: HeaderName = HeaderName::from_static("x-csrf-token");
 const FLOOD_PAUSE: Duration = Duration::from_secs(60);
 /// A token is renewed this long before it expires, at most.
 const TOKEN_MARGIN: Duration = Duration::from_secs(30);
+/// A token is used for this long at most, whatever lifetime Drupal gives
+/// it: a day, far beyond Simple OAuth's default of 5 minutes.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long an answer that showed the login valid (a write, a user with
 /// its name) vouches for the answers that cannot tell: an empty collection
 /// is also all an anonymous caller gets for a filter on `name` or `mail`.
@@ -108,6 +111,8 @@ pub struct Authenticator {
     login: tokio::sync::Mutex<()>,
     /// Told how each login ended.
     observer: Arc<ObserverSlot>,
+    /// The largest login or token answer read (`drupal.max_answer_bytes`).
+    max_answer_bytes: usize,
 }
 
 enum Method {
@@ -126,20 +131,21 @@ impl Login {
         &self,
         http: &reqwest::Client,
         base_url: &str,
+        limit: usize,
     ) -> Result<LoginHeaders, LoginError> {
         match self {
             Login::Session { username, password } => {
-                session_login(http, base_url, username, password).await
+                session_login(http, base_url, username, password, limit).await
             }
             Login::OAuth2 { client_id, secret } => {
-                fetch_token(http, base_url, client_id, secret).await
+                fetch_token(http, base_url, client_id, secret, limit).await
             }
         }
     }
 }
 
 impl Authenticator {
-    pub fn new(auth: &DrupalAuth) -> Result<Authenticator, DrupalError> {
+    pub fn new(auth: &DrupalAuth, max_answer_bytes: usize) -> Result<Authenticator, DrupalError> {
         let method = match auth {
             DrupalAuth::Basic { username, password } => {
                 let encoded = STANDARD.encode(format!("{username}:{}", password.expose()));
@@ -173,6 +179,7 @@ impl Authenticator {
             basic_cache_key: rand::random(),
             login: tokio::sync::Mutex::new(()),
             observer: Arc::default(),
+            max_answer_bytes,
         })
     }
 
@@ -235,7 +242,7 @@ impl Authenticator {
                 ));
             }
         }
-        let outcome = login.run(http, base_url).await;
+        let outcome = login.run(http, base_url, self.max_answer_bytes).await;
         let mut state = self.write();
         match outcome {
             Ok((headers, lifetime)) => {
@@ -247,7 +254,7 @@ impl Authenticator {
                 };
                 state.current = Some(Arc::new(Current {
                     credentials: credentials.clone(),
-                    renew_at: lifetime.map(|l| Instant::now() + l.saturating_sub(margin(l))),
+                    renew_at: lifetime.map(|l| renew_at(Instant::now(), l)),
                 }));
                 state.paused_until = None;
                 self.observed(LoginOutcome::Ok);
@@ -387,6 +394,16 @@ fn margin(lifetime: Duration) -> Duration {
     (lifetime / 5).min(TOKEN_MARGIN)
 }
 
+/// When a token Drupal gave `lifetime` at `now` must be renewed. The
+/// lifetime is Drupal's word (`expires_in`, a JWT's `exp`) and may be
+/// anything up to `u64::MAX` seconds, which no `Instant` can hold: it
+/// counts for at most [`MAX_TOKEN_LIFETIME`], and the sum is checked.
+fn renew_at(now: Instant, lifetime: Duration) -> Instant {
+    let lifetime = lifetime.min(MAX_TOKEN_LIFETIME);
+    now.checked_add(lifetime.saturating_sub(margin(lifetime)))
+        .unwrap_or(now)
+}
+
 type LoginHeaders = (Vec<(HeaderName, HeaderValue)>, Option<Duration>);
 
 enum LoginError {
@@ -400,6 +417,8 @@ enum LoginError {
 
 async fn send_login(
     request: reqwest::RequestBuilder,
+    path: &str,
+    limit: usize,
 ) -> Result<(StatusCode, reqwest::header::HeaderMap, Value), LoginError> {
     let response = request
         .send()
@@ -410,10 +429,9 @@ async fn send_login(
     }
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = response
-        .bytes()
+    let bytes = super::read_answer(response, limit, path)
         .await
-        .map_err(|e| LoginError::Failed(super::transport_error(&e)))?;
+        .map_err(LoginError::Failed)?;
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     Ok((status, headers, body))
 }
@@ -439,6 +457,7 @@ async fn session_login(
     base_url: &str,
     username: &str,
     password: &Secret,
+    limit: usize,
 ) -> Result<LoginHeaders, LoginError> {
     let body = serde_json::json!({ "name": username, "pass": password.expose() });
     let request = http
@@ -446,7 +465,7 @@ async fn session_login(
         .header(CONTENT_TYPE, "application/json")
         .header(ACCEPT, "application/json")
         .body(body.to_string());
-    let (status, headers, body) = send_login(request).await?;
+    let (status, headers, body) = send_login(request, LOGIN_PATH, limit).await?;
     let message = body
         .get("message")
         .and_then(Value::as_str)
@@ -501,6 +520,7 @@ async fn fetch_token(
     base_url: &str,
     client_id: &str,
     secret: &Secret,
+    limit: usize,
 ) -> Result<LoginHeaders, LoginError> {
     let form = format!(
         "grant_type=client_credentials&client_id={}&client_secret={}",
@@ -512,7 +532,7 @@ async fn fetch_token(
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(ACCEPT, "application/json")
         .body(form);
-    let (status, _, body) = send_login(request).await?;
+    let (status, _, body) = send_login(request, TOKEN_PATH, limit).await?;
     if status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED {
         let why = body
             .get("error_description")
@@ -556,7 +576,7 @@ fn jwt_lifetime(token: &str) -> Option<Duration> {
     let payload = token.split('.').nth(1)?;
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
     let exp = claims.get("exp")?.as_i64()?;
-    let left = exp - chrono::Utc::now().timestamp();
+    let left = exp.checked_sub(chrono::Utc::now().timestamp())?;
     u64::try_from(left).ok().map(Duration::from_secs)
 }
 
@@ -579,6 +599,24 @@ mod tests {
         assert_eq!(jwt_lifetime("not-a-jwt"), None);
     }
 
+    /// Drupal's `expires_in` is any JSON number: the largest ones once
+    /// overflowed `Instant` and panicked every request.
+    #[test]
+    fn any_lifetime_drupal_gives_a_token_renews_it_within_a_day() {
+        let now = Instant::now();
+        for secs in [u64::MAX, 9_300_000_000_000_000_000, 1 << 40, 86_401] {
+            let at = renew_at(now, Duration::from_secs(secs));
+            assert_eq!(at - now, MAX_TOKEN_LIFETIME - TOKEN_MARGIN, "{secs}");
+        }
+        assert_eq!(
+            renew_at(now, Duration::from_secs(300)) - now,
+            Duration::from_secs(270)
+        );
+        assert_eq!(renew_at(now, Duration::ZERO), now);
+        let payload = URL_SAFE_NO_PAD.encode(format!("{{\"exp\":{}}}", i64::MIN));
+        assert_eq!(jwt_lifetime(&format!("h.{payload}.s")), None);
+    }
+
     #[test]
     fn tokens_are_renewed_early_but_not_too_early() {
         assert_eq!(margin(Duration::from_secs(300)), Duration::from_secs(30));
@@ -587,10 +625,13 @@ mod tests {
 
     #[test]
     fn basic_credentials_refused_once_are_never_sent_again() {
-        let auth = Authenticator::new(&DrupalAuth::Basic {
-            username: "bridge".into(),
-            password: Secret::new("wrong"),
-        })
+        let auth = Authenticator::new(
+            &DrupalAuth::Basic {
+                username: "bridge".into(),
+                password: Secret::new("wrong"),
+            },
+            1 << 20,
+        )
         .unwrap();
         assert!(auth.check_refused().is_ok());
         auth.discard(0, "a stripped read");

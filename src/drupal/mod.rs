@@ -98,6 +98,8 @@ struct Inner {
     /// One write at a time to each account: Drupal saves a user whole.
     /// Shared by every client of this Drupal site in the process.
     account_locks: Arc<AccountLocks>,
+    /// The largest answer body read (`drupal.max_answer_bytes`).
+    max_answer_bytes: usize,
 }
 
 /// Connection details, separate from the bridge's settings so the `check`
@@ -205,10 +207,12 @@ impl DrupalClient {
                 base_url,
                 base,
                 timeout: conn.timeout,
-                auth: Authenticator::new(&conn.auth)?.observed_by(observer.clone()),
+                auth: Authenticator::new(&conn.auth, conn.limits.max_answer_bytes)?
+                    .observed_by(observer.clone()),
                 resilience: Resilience::new(&conn.limits),
                 observer,
                 account_locks,
+                max_answer_bytes: conn.limits.max_answer_bytes,
             }),
             dry_run: false,
         };
@@ -841,9 +845,9 @@ impl DrupalClient {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/html"));
         let retry_after = retry_after(response.headers());
-        let outcome = match response.bytes().await {
+        let outcome = match read_answer(response, self.inner.max_answer_bytes, path).await {
             Ok(bytes) => classify_with::<T>(status, is_html, retry_after, &bytes),
-            Err(e) => Err(transport_error(&e)),
+            Err(e) => Err(e),
         };
         let unauthenticated = match &outcome {
             _ if session_ended => Some(Unauthenticated::SessionEnded),
@@ -857,6 +861,46 @@ impl DrupalClient {
         };
         (outcome, unauthenticated)
     }
+}
+
+/// The body of Drupal's answer, read chunk by chunk and refused as
+/// unreadable once it is longer than `limit` bytes (at once when its
+/// `Content-Length` says so): a broken or hostile answer may be as long
+/// as it likes, and nothing beyond `limit` and one chunk is ever held.
+/// Dropping the answer unread closes its connection.
+pub(crate) async fn read_answer(
+    mut response: reqwest::Response,
+    limit: usize,
+    path: &str,
+) -> Result<Vec<u8>, DrupalError> {
+    let announced = response.content_length();
+    let too_long = |seen: u64, announced: bool| {
+        tracing::warn!(
+            target: "drupal",
+            path = %crate::telemetry::shown_path(path),
+            bytes = seen,
+            announced,
+            limit,
+            "Drupal's answer is longer than drupal.max_answer_bytes allows: refused without reading it further"
+        );
+        DrupalError::Unreadable(match announced {
+            true => format!("an answer of {seen} bytes (its Content-Length), over the {limit} bytes drupal.max_answer_bytes allows"),
+            false => format!("an answer of more than {limit} bytes, the most drupal.max_answer_bytes allows ({seen} read)"),
+        })
+    };
+    if let Some(announced) = announced.filter(|&n| n > limit as u64) {
+        return Err(too_long(announced, true));
+    }
+    let expected = announced.map_or(0, |n| usize::try_from(n).unwrap_or(limit));
+    let mut body = Vec::with_capacity(expected.min(limit));
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
+        let seen = body.len().saturating_add(chunk.len());
+        if seen > limit {
+            return Err(too_long(seen as u64, false));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// A call's outcome as a bounded label.
