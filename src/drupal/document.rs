@@ -289,6 +289,11 @@ impl UserDocument {
         self.data?.into_user()
     }
 
+    /// `data.type`, when it is text.
+    pub fn resource_type(&self) -> Option<&str> {
+        self.data.as_ref()?.kind.as_ref()?.as_str()
+    }
+
     /// Whether Drupal sent the user with only `display_name`, as it does
     /// for anonymous callers (see [`DrupalUser::is_stripped`]).
     pub fn is_stripped_user(&self) -> bool {

@@ -304,7 +304,7 @@ impl DrupalClient {
         {
             Ok(mut body) => {
                 let included = body.take_included();
-                let user = body.into_user().ok_or_else(no_user_data)?;
+                let user = the_user_asked(body, id, "a read")?;
                 if !user.is_stripped() {
                     return Ok(Some((user, included)));
                 }
@@ -364,7 +364,10 @@ impl DrupalClient {
                 Some(&write.to_document()),
             )
             .await?;
-        body.into_user().ok_or_else(no_user_data)
+        match &write.id {
+            Some(id) => the_user_asked(body, id, "a create"),
+            None => body.into_user().ok_or_else(no_user_data),
+        }
     }
 
     pub async fn update_user(
@@ -384,7 +387,7 @@ impl DrupalClient {
                 Some(&doc),
             )
             .await?;
-        body.into_user().ok_or_else(no_user_data)
+        the_user_asked(body, id, "an update")
     }
 
     pub async fn delete_user(&self, id: &str) -> Result<(), DrupalError> {
@@ -1214,6 +1217,30 @@ fn next_query(body: &Value) -> Option<String> {
         .and_then(|n| n.get("href"))
         .and_then(Value::as_str)
         .and_then(|href| href.split_once('?').map(|(_, q)| q.to_string()))
+}
+
+/// The user Drupal answered a request about the account `id` with, which
+/// must be that account: an answer holding another (another id, or not a
+/// user) is broken, and taking it would show or write the wrong account.
+/// (`what` names the request, for the error.)
+fn the_user_asked(body: UserDocument, id: &str, what: &str) -> Result<DrupalUser, DrupalError> {
+    let kind = body.resource_type().map(str::to_string);
+    let user = body.into_user().ok_or_else(no_user_data)?;
+    if kind.as_deref() != Some(document::USER_TYPE) || !user.id.eq_ignore_ascii_case(id) {
+        let error = DrupalError::Protocol(format!(
+            "Drupal answered {what} of the user {} with another resource; the answer is not used",
+            crate::untrusted::quote(id),
+        ));
+        tracing::error!(
+            target: "drupal",
+            asked = %crate::untrusted::quote(id),
+            answered_type = %crate::untrusted::quote(kind.as_deref().unwrap_or_default()),
+            answered_id = %crate::untrusted::quote(&user.id),
+            "Drupal's answer is about another resource than the one asked for: refused"
+        );
+        return Err(error);
+    }
+    Ok(user)
 }
 
 fn no_user_data() -> DrupalError {

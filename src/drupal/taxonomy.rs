@@ -128,7 +128,7 @@ impl DrupalClient {
                 Some(&write.document(vocabulary, id)),
             )
             .await?;
-        term_of(&body, vocabulary)?.ok_or_else(|| {
+        term_of(&body, vocabulary, id)?.ok_or_else(|| {
             DrupalError::Protocol("a created term came back of another vocabulary".into())
         })
     }
@@ -144,7 +144,7 @@ impl DrupalClient {
             .call("get_term", Method::GET, &vocabulary.individual(id), None)
             .await
         {
-            Ok(body) => term_of(&body, vocabulary),
+            Ok(body) => term_of(&body, vocabulary, id),
             Err(DrupalError::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
@@ -206,7 +206,7 @@ impl DrupalClient {
                 Some(&write.document(vocabulary, id)),
             )
             .await?;
-        term_of(&body, vocabulary)?.ok_or(DrupalError::NotFound)
+        term_of(&body, vocabulary, id)?.ok_or(DrupalError::NotFound)
     }
 
     /// DELETE a term; one already gone is done.
@@ -378,11 +378,33 @@ impl DrupalClient {
     }
 }
 
-fn term_of(body: &Value, vocabulary: &TermVocabulary) -> Result<Option<DrupalTerm>, DrupalError> {
+/// The term of `vocabulary` an answer about the term `id` holds; `None`
+/// when it holds a resource of another type (the route serves every
+/// vocabulary). A term with another id is a broken answer: taking it
+/// would show or write another group.
+fn term_of(
+    body: &Value,
+    vocabulary: &TermVocabulary,
+    id: &str,
+) -> Result<Option<DrupalTerm>, DrupalError> {
     let data = body
         .get("data")
         .ok_or_else(|| DrupalError::Protocol("a term answer without data".into()))?;
-    Ok(DrupalTerm::from_resource(data, vocabulary))
+    let term = DrupalTerm::from_resource(data, vocabulary);
+    if let Some(term) = term.as_ref().filter(|t| !t.id.eq_ignore_ascii_case(id)) {
+        let error = DrupalError::Protocol(format!(
+            "Drupal answered a request about the term {} with another term; the answer is not used",
+            crate::untrusted::quote(id),
+        ));
+        tracing::error!(
+            target: "drupal",
+            asked = %crate::untrusted::quote(id),
+            answered_id = %crate::untrusted::quote(&term.id),
+            "Drupal's answer is about another resource than the one asked for: refused"
+        );
+        return Err(error);
+    }
+    Ok(term)
 }
 
 /// The term UUIDs a user's document references through `field`; the

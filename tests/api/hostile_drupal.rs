@@ -124,3 +124,150 @@ async fn a_token_lifetime_no_clock_can_hold_is_used_for_a_day_at_most() {
         assert_eq!(tokens, 1, "the token is reused");
     }
 }
+
+/// `data` of `answer`, made to be the account `as_id` (with `name`, when
+/// given): what a broken Drupal or a proxy mixing answers sends.
+fn swap_user(answer: &mut drupal_scim_bridge::standin::Answer, as_id: &str, name: Option<&str>) {
+    let mut body = answer.json();
+    body["data"]["id"] = json!(as_id);
+    if let Some(name) = name {
+        body["data"]["attributes"]["name"] = json!(name);
+        body["data"]["attributes"]["mail"] = json!(format!("{name}@example.org"));
+    }
+    answer.set_json(&body);
+}
+
+fn writes_to(app: &TestApp, path: &str) -> usize {
+    app.drupal
+        .requests()
+        .iter()
+        .filter(|r| r.method != "GET" && r.path.starts_with(path))
+        .count()
+}
+
+/// A read of ada answered with bob's document is no answer about ada.
+#[tokio::test]
+async fn a_read_answered_with_another_account_is_a_bad_gateway() {
+    let app = spawn_app().await;
+    let ada = app.seed_user("ada", "ada@example.org");
+    let bob = app.seed_user("bob", "bob@example.org");
+    let swapped = bob.clone();
+    app.drupal
+        .rewrite_answers_to("GET", &format!("{USERS}/{ada}"), move |answer| {
+            swap_user(answer, &swapped, Some("bob"))
+        });
+    let answer = app.get(&format!("/Users/{ada}")).await;
+    answer.assert_scim_error(502, None);
+    assert!(!answer.body.to_string().contains(&bob), "{}", answer.body);
+}
+
+/// A read-first PATCH of ada whose read names uid 1's UUID wrote uid 1.
+/// Writes go to the account the bridge means; the broken read stops it.
+#[tokio::test]
+async fn a_read_naming_another_id_never_sends_a_write_there() {
+    let app = spawn_app().await;
+    let ada = app.seed_user("ada", "ada@example.org");
+    let admin = app.drupal.user_by_name("admin").unwrap().id().to_string();
+    let admin_state = |app: &TestApp| {
+        let admin = app.drupal_user("admin").unwrap();
+        (
+            admin["attributes"]["status"].clone(),
+            admin["attributes"]["name"].clone(),
+            admin["attributes"]["changed"].clone(),
+        )
+    };
+    let admin_before = admin_state(&app);
+    let swapped = admin.clone();
+    app.drupal
+        .rewrite_answers_to("GET", &format!("{USERS}/{ada}"), move |answer| {
+            swap_user(answer, &swapped, None)
+        });
+    app.drupal.clear_requests();
+    let patch = patch_op(json!([
+        {"op": "replace", "path": "displayName", "value": "Ada L."},
+        {"op": "remove", "path": "name.givenName"}
+    ]));
+    let answer = app.patch(&format!("/Users/{ada}"), &patch).await;
+    answer.assert_scim_error(502, None);
+    let put = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "ada", "active": false, "emails": [{"value": "ada@example.org"}]});
+    app.put(&format!("/Users/{ada}"), &put)
+        .await
+        .assert_scim_error(502, None);
+    app.delete(&format!("/Users/{ada}"))
+        .await
+        .assert_scim_error(502, None);
+    assert_eq!(writes_to(&app, USERS), 0, "{:?}", app.drupal.requests());
+    assert_eq!(admin_state(&app), admin_before);
+}
+
+/// A create answered with bob's document: the bridge chose the new UUID,
+/// so the answer is refused and the account looked up by that UUID.
+#[tokio::test]
+async fn a_create_answered_with_another_account_answers_the_account_created() {
+    let app = spawn_app().await;
+    let bob = app.seed_user("bob", "bob@example.org");
+    let swapped = bob.clone();
+    app.drupal.rewrite_answers_to("POST", USERS, move |answer| {
+        swap_user(answer, &swapped, Some("bob"))
+    });
+    let answer = app
+        .post(
+            "/Users",
+            &json!({"userName": "carol", "emails": [{"value": "carol@example.org"}]}),
+        )
+        .await;
+    let carol = app
+        .drupal
+        .user_by_name("carol")
+        .expect("created")
+        .id()
+        .to_string();
+    assert_ne!(carol, bob);
+    if answer.status == 201 {
+        assert_eq!(answer.body["id"], json!(carol), "{}", answer.body);
+        assert_eq!(answer.body["userName"], json!("carol"));
+    } else {
+        answer.assert_scim_error(502, None);
+    }
+    assert!(!answer.body.to_string().contains(&bob));
+}
+
+/// The same for a term-backed group: a read of one group answered with
+/// another term is refused, and no write goes to the other term.
+#[tokio::test]
+async fn a_term_read_answered_with_another_term_is_a_bad_gateway() {
+    let app = spawn_app_with(Options {
+        mapping: super::term_groups::term_mapping(),
+        ..Options::default()
+    })
+    .await;
+    let group = |name: &str| json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name, "members": []});
+    let ops = app.post("/Groups", &group("Ops")).await;
+    let sales = app.post("/Groups", &group("Sales")).await;
+    let (ops, sales) = (
+        ops.body["id"].as_str().unwrap().to_string(),
+        sales.body["id"].as_str().unwrap().to_string(),
+    );
+    let terms = "/jsonapi/taxonomy_term/scim_groups";
+    let swapped = sales.clone();
+    app.drupal
+        .rewrite_answers_to("GET", &format!("{terms}/{ops}"), move |answer| {
+            let mut body = answer.json();
+            body["data"]["id"] = json!(swapped);
+            answer.set_json(&body);
+        });
+    app.get(&format!("/Groups/{ops}"))
+        .await
+        .assert_scim_error(502, None);
+    app.drupal.clear_requests();
+    let rename = patch_op(json!([{"op": "replace", "path": "displayName", "value": "Ops 2"}]));
+    let answer = app.patch(&format!("/Groups/{ops}"), &rename).await;
+    assert_ne!(answer.status / 100, 2, "{}", answer.body);
+    assert_eq!(writes_to(&app, &format!("{terms}/{sales}")), 0);
+    assert!(app
+        .drupal
+        .terms()
+        .iter()
+        .any(|(_, name, _)| name == "Sales"));
+}
