@@ -271,3 +271,88 @@ async fn a_term_read_answered_with_another_term_is_a_bad_gateway() {
         .iter()
         .any(|(_, name, _)| name == "Sales"));
 }
+
+/// ada holds administrator, so SCIM writes are refused (403); once every
+/// read of ada leaves `relationships.roles` out (JSON:API Extras renaming
+/// or disabling it, a field access hook), the bridge cannot tell, and
+/// refuses every write with 502 naming the cause, rather than take the
+/// account for one without a protected role.
+#[tokio::test]
+async fn an_account_whose_roles_drupal_hides_is_not_written() {
+    let logs = captured_logs();
+    let app = spawn_app().await;
+    let ada = app.seed_user_with_roles("ada-hidden", &["administrator"]);
+    let deactivate = patch_op(json!([{"op": "replace", "path": "active", "value": false}]));
+    let depends = patch_op(json!([{"op": "remove", "path": "name.givenName"}]));
+    app.patch(&format!("/Users/{ada}"), &depends)
+        .await
+        .assert_scim_error(403, None);
+    let hide = |answer: &mut drupal_scim_bridge::standin::Answer| {
+        let mut body = answer.json();
+        if let Some(relationships) = body["data"]["relationships"].as_object_mut() {
+            relationships.remove("roles");
+        }
+        answer.set_json(&body);
+    };
+    let path = format!("{USERS}/{ada}");
+    app.drupal.rewrite_answers_to("GET", &path, hide);
+    app.drupal.rewrite_answers_to("PATCH", &path, hide);
+    let before = app.drupal_user("ada-hidden").unwrap();
+    app.drupal.clear_requests();
+    let put = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "ada-hidden", "active": false, "emails": [{"value": "ada-hidden@example.org"}]});
+    for answer in [
+        app.put(&format!("/Users/{ada}"), &put).await,
+        app.patch(&format!("/Users/{ada}"), &depends).await,
+        app.patch(&format!("/Users/{ada}"), &deactivate).await,
+        app.delete(&format!("/Users/{ada}")).await,
+    ] {
+        answer.assert_scim_error(502, None);
+        assert!(
+            answer.body["detail"].as_str().unwrap().contains("roles"),
+            "{}",
+            answer.body
+        );
+    }
+    assert_eq!(writes_to(&app, USERS), 0, "{:?}", app.drupal.requests());
+    let after = app.drupal_user("ada-hidden").unwrap();
+    assert_eq!(
+        after["attributes"]["status"],
+        before["attributes"]["status"]
+    );
+    assert_eq!(
+        app.roles_of("ada-hidden"),
+        vec!["administrator".to_string()]
+    );
+    assert!(logs
+        .contents()
+        .contains("does not show the roles of the account"));
+    // Reads still answer.
+    assert_eq!(app.get(&format!("/Users/{ada}")).await.status, 200);
+}
+
+/// A write made without a read (the account seen a moment ago) whose
+/// answer shows a protected role, or no roles, is logged as an error.
+#[tokio::test]
+async fn a_write_answer_showing_a_protected_role_is_logged() {
+    let logs = captured_logs();
+    let app = spawn_app().await;
+    let id = app
+        .create_user("gwen-granted", "gwen-granted@example.org")
+        .await;
+    assert_eq!(app.get(&format!("/Users/{id}")).await.status, 200);
+    app.drupal.grant_role("gwen-granted", "administrator");
+    let deactivate = patch_op(json!([{"op": "replace", "path": "active", "value": false}]));
+    assert_eq!(
+        app.patch(&format!("/Users/{id}"), &deactivate).await.status,
+        200
+    );
+    assert!(logs
+        .contents()
+        .lines()
+        .any(|l| l.contains("gwen-granted") && l.contains("\"level\":\"ERROR\"")));
+    // The next write reads, and refuses.
+    app.patch(&format!("/Users/{id}"), &deactivate)
+        .await
+        .assert_scim_error(403, None);
+}
