@@ -58,14 +58,30 @@ const LANGUAGES: &str = "/jsonapi/configurable_language/configurable_language";
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserPage {
     pub users: Vec<DrupalUser>,
-    /// Query string of `links.next`, present only when more items exist.
-    pub next_query: Option<String>,
+    /// The query of the next page, present only when Drupal's `links.next`
+    /// says more items exist (built by the bridge: see
+    /// [`CollectionQuery::next_page`]).
+    pub next: Option<CollectionQuery>,
     /// `meta.count`, which core Drupal does not send but some sites do.
     pub count: Option<u64>,
     /// Items Drupal sent with only `display_name` (anonymous, or hidden).
     pub stripped: usize,
     /// The resources `include` asked for, as Drupal sent them.
     pub included: Vec<Value>,
+}
+
+impl UserPage {
+    /// Leaves out the users `distinct` saw on an earlier page of the same
+    /// read. A page that then holds none brings nothing, and ends the read:
+    /// a Drupal that answers every page with the same items and a next
+    /// link would otherwise be read forever.
+    pub fn keep_new(&mut self, distinct: &mut Distinct) {
+        let had = self.users.len();
+        distinct.keep_new(&mut self.users, |user| &user.id, "list_users");
+        if had > 0 && self.users.is_empty() {
+            self.next = None;
+        }
+    }
 }
 
 /// Cheap to clone: every clone shares the HTTP clients, the login, the
@@ -333,17 +349,10 @@ impl DrupalClient {
     }
 
     /// One page of users matching `query`.
+    /// Its items are distinct: an item Drupal sent twice is kept once.
+    /// The next page, if any, is `page.next`.
     pub async fn list_users(&self, query: &CollectionQuery) -> Result<UserPage, DrupalError> {
-        let qs = encode_query(&query.to_pairs(document::USER_TYPE));
-        self.list_users_raw(&qs).await
-    }
-
-    /// The page named by a previous page's `next_query`.
-    pub async fn next_users(&self, next_query: &str) -> Result<UserPage, DrupalError> {
-        self.list_users_raw(next_query).await
-    }
-
-    async fn list_users_raw(&self, query_string: &str) -> Result<UserPage, DrupalError> {
+        let query_string = encode_query(&query.to_pairs(document::USER_TYPE));
         let path = if query_string.is_empty() {
             USERS.to_string()
         } else {
@@ -352,7 +361,7 @@ impl DrupalClient {
         let answer = self
             .call_as::<user_page::CollectionAnswer>("list_users", Method::GET, &path, None)
             .await?;
-        user_page::user_page(answer)
+        user_page::user_page(answer, query)
     }
 
     pub async fn create_user(&self, write: &UserWrite) -> Result<DrupalUser, DrupalError> {
@@ -405,17 +414,29 @@ impl DrupalClient {
     /// without "administer permissions" is shown none (Drupal lists them
     /// under `meta.omitted` instead).
     pub async fn list_roles(&self) -> Result<Vec<DrupalRole>, DrupalError> {
-        let mut roles = Vec::new();
-        let mut path = ROLES.to_string();
+        let mut roles: Vec<DrupalRole> = Vec::new();
+        let mut distinct = Distinct::default();
+        let mut query = CollectionQuery::default();
         loop {
+            let query_string = encode_query(&query.to_pairs(document::ROLE_TYPE));
+            let path = match query_string.is_empty() {
+                true => ROLES.to_string(),
+                false => format!("{ROLES}?{query_string}"),
+            };
             let body = self.call("list_roles", Method::GET, &path, None).await?;
             let data = body.get("data").and_then(Value::as_array).ok_or_else(|| {
                 DrupalError::Protocol("a role collection without a data array".into())
             })?;
-            roles.extend(data.iter().filter_map(DrupalRole::from_resource));
-            match next_query(&body) {
-                Some(query) => path = format!("{ROLES}?{query}"),
-                None => return Ok(roles),
+            let mut page: Vec<DrupalRole> =
+                data.iter().filter_map(DrupalRole::from_resource).collect();
+            let read = page.len();
+            distinct.keep_new(&mut page, |role| &role.id, "list_roles");
+            let new = page.len();
+            roles.append(&mut page);
+            // A page with nothing new ends the read (see `UserPage::keep_new`).
+            match has_next(&body) && read > 0 && new > 0 {
+                true => query = query.next_page(),
+                false => return Ok(roles),
             }
         }
     }
@@ -1209,14 +1230,44 @@ fn classify_with<T: Answer>(
     })
 }
 
-/// The query string of a collection's `links.next`, present only when
-/// more items exist.
-fn next_query(body: &Value) -> Option<String> {
+/// Whether a collection's `links.next` says more items exist. Only that
+/// is taken from it: the next page's query is the bridge's own
+/// ([`CollectionQuery::next_page`]), never the link's.
+fn has_next(body: &Value) -> bool {
     body.get("links")
         .and_then(|l| l.get("next"))
         .and_then(|n| n.get("href"))
-        .and_then(Value::as_str)
-        .and_then(|href| href.split_once('?').map(|(_, q)| q.to_string()))
+        .is_some_and(Value::is_string)
+}
+
+/// The ids already read in one read of a collection (every page of it):
+/// an item Drupal sends twice, in one page or two, counts once.
+#[derive(Debug, Default)]
+pub struct Distinct(std::collections::HashSet<String>);
+
+impl Distinct {
+    /// Drops from `items` those whose id (by `id`, ignoring ASCII case)
+    /// was read before, or comes twice; logs how many (`op` names the
+    /// read). The number dropped.
+    pub fn keep_new<T>(
+        &mut self,
+        items: &mut Vec<T>,
+        id: impl Fn(&T) -> &str,
+        op: &'static str,
+    ) -> usize {
+        let before = items.len();
+        items.retain(|item| self.0.insert(id(item).to_ascii_lowercase()));
+        let dropped = before - items.len();
+        if dropped > 0 {
+            tracing::warn!(
+                target: "drupal",
+                op,
+                repeated = dropped,
+                "Drupal's collection listed an item more than once: it counts once"
+            );
+        }
+        dropped
+    }
 }
 
 /// The user Drupal answered a request about the account `id` with, which

@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 use super::query::CollectionQuery;
-use super::{encode_query, next_query, DrupalClient, DrupalError};
+use super::{encode_query, has_next, Distinct, DrupalClient, DrupalError};
 
 /// Which vocabulary and fields a term-backed group uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,10 +105,10 @@ impl TermWrite {
     }
 }
 
-/// A page of terms and the query of the next one.
+/// A page of terms, and whether Drupal says another follows.
 struct TermPage {
     terms: Vec<DrupalTerm>,
-    next: Option<String>,
+    more: bool,
 }
 
 impl DrupalClient {
@@ -156,18 +156,26 @@ impl DrupalClient {
         vocabulary: &TermVocabulary,
         query: &CollectionQuery,
     ) -> Result<Vec<DrupalTerm>, DrupalError> {
-        let mut page = self
-            .term_page(
-                vocabulary,
-                &encode_query(&query.to_pairs(&vocabulary.term_type())),
-            )
-            .await?;
-        let mut terms = std::mem::take(&mut page.terms);
-        while let Some(next) = page.next.take() {
-            page = self.term_page(vocabulary, &next).await?;
+        let mut query = query.clone();
+        let mut distinct = Distinct::default();
+        let mut terms = Vec::new();
+        loop {
+            let mut page = self
+                .term_page(
+                    vocabulary,
+                    &encode_query(&query.to_pairs(&vocabulary.term_type())),
+                )
+                .await?;
+            let read = page.terms.len();
+            distinct.keep_new(&mut page.terms, |term| &term.id, "list_terms");
+            let new = page.terms.len();
             terms.append(&mut page.terms);
+            // A page with nothing new ends the read (see `UserPage::keep_new`).
+            if !page.more || read == 0 || new == 0 {
+                return Ok(terms);
+            }
+            query = query.next_page();
         }
-        Ok(terms)
     }
 
     async fn term_page(
@@ -188,7 +196,7 @@ impl DrupalClient {
                 .iter()
                 .filter_map(|item| DrupalTerm::from_resource(item, vocabulary))
                 .collect(),
-            next: next_query(&body),
+            more: has_next(&body),
         })
     }
 

@@ -623,12 +623,14 @@ impl Provisioner {
         };
         if count > 0 {
             let mut page = self.drupal.list_users(&first).await?;
+            let mut distinct = crate::drupal::Distinct::default();
             loop {
+                page.keep_new(&mut distinct);
                 self.learn_term_names(&page.users.iter().collect::<Vec<_>>(), &page.included);
                 users.append(&mut page.users);
-                match page.next_query.take() {
+                match page.next.take() {
                     Some(next) if users.len() < count => {
-                        page = self.drupal.next_users(&next).await?
+                        page = self.drupal.list_users(&next).await?
                     }
                     Some(_) => break,
                     None => {
@@ -674,7 +676,9 @@ impl Provisioner {
         let mut page = self.drupal.list_users(&first).await?;
         let mut matched = Vec::new();
         let mut seen = 0usize;
+        let mut distinct = crate::drupal::Distinct::default();
         loop {
+            page.keep_new(&mut distinct);
             seen += page.users.len();
             self.learn_term_names(&page.users.iter().collect::<Vec<_>>(), &page.included);
             if seen > CANDIDATE_LIMIT {
@@ -689,8 +693,8 @@ impl Provisioner {
                     matched.push(user);
                 }
             }
-            match page.next_query.take() {
-                Some(next) => page = self.drupal.next_users(&next).await?,
+            match page.next.take() {
+                Some(next) => page = self.drupal.list_users(&next).await?,
                 None => break,
             }
         }
@@ -1441,9 +1445,9 @@ fn changed_fields(
 
 /// The total when `page` (at `offset`) is the last one.
 fn last_page_total(offset: usize, page: &UserPage) -> Option<usize> {
-    (page.next_query.is_none() && !page.users.is_empty())
+    (page.next.is_none() && !page.users.is_empty())
         .then(|| offset + page.users.len())
-        .or_else(|| (page.next_query.is_none() && offset == 0).then_some(0))
+        .or_else(|| (page.next.is_none() && offset == 0).then_some(0))
 }
 
 /// `id eq "<uuid>"`: one read by id instead of a query.

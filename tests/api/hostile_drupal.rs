@@ -356,3 +356,107 @@ async fn a_write_answer_showing_a_protected_role_is_logged() {
         .await
         .assert_scim_error(403, None);
 }
+
+/// The lookup's answer carries a next link elsewhere, with a query that
+/// drops the filter: the bridge asks for its own next page (its filter, the
+/// next offset) on its own base URL, and answers the lookup alone.
+#[tokio::test]
+async fn a_next_link_only_says_a_next_page_exists() {
+    let app = spawn_app().await;
+    app.seed_user("ada", "ada@example.org");
+    for n in 0..5 {
+        app.seed_user(&format!("other-{n}"), &format!("other-{n}@example.org"));
+    }
+    app.log_in().await;
+    app.drupal.rewrite_answers_to("GET", USERS, |answer| {
+        let mut body = answer.json();
+        body["links"]["next"] =
+            json!({"href": "http://attacker.example:9999/whatever?page[limit]=50&sort=name"});
+        answer.set_json(&body);
+    });
+    let answer = app.filter_users("userName eq \"ada\"").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["totalResults"], json!(1), "{}", answer.body);
+    let names: Vec<&str> = answer.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ada"]);
+    let lists: Vec<String> = app
+        .drupal
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == USERS)
+        .map(|r| r.query)
+        .collect();
+    assert!(!lists.is_empty());
+    for query in &lists {
+        assert!(
+            query.contains("ada"),
+            "every page keeps the filter: {query}"
+        );
+    }
+}
+
+/// An item Drupal lists twice counts once, in a lookup and in a list.
+#[tokio::test]
+async fn an_item_listed_twice_counts_once() {
+    let app = spawn_app().await;
+    app.seed_user("ada", "ada@example.org");
+    app.log_in().await;
+    app.drupal.rewrite_answers_to("GET", USERS, |answer| {
+        let mut body = answer.json();
+        if let Some(first) = body["data"].as_array().and_then(|d| d.first()).cloned() {
+            body["data"].as_array_mut().unwrap().push(first);
+        }
+        answer.set_json(&body);
+    });
+    let answer = app.filter_users("userName eq \"ada\"").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["totalResults"], json!(1), "{}", answer.body);
+    assert_eq!(answer.body["Resources"].as_array().unwrap().len(), 1);
+    let all = app.get("/Users").await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    let mut ids: Vec<&str> = all.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    let listed = ids.len();
+    assert_eq!(all.body["totalResults"], json!(listed));
+    ids.dedup();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), listed, "{}", all.body);
+}
+
+/// A Drupal that answers every page with the same items and a next link
+/// is not read forever.
+#[tokio::test]
+async fn the_same_page_over_and_over_ends_the_read() {
+    let app = spawn_app().await;
+    app.seed_user("ada", "ada@example.org");
+    app.log_in().await;
+    let first = std::sync::Arc::new(std::sync::Mutex::new(None::<serde_json::Value>));
+    app.drupal.rewrite_answers_to("GET", USERS, move |answer| {
+        let mut kept = first.lock().unwrap();
+        let mut body = kept.get_or_insert_with(|| answer.json()).clone();
+        body["links"]["next"] = json!({"href": "http://d/jsonapi/user/user?page[offset]=50"});
+        answer.set_json(&body);
+    });
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        app.get("/Users?filter=userName%20sw%20%22a%22"),
+    )
+    .await
+    .expect("the read ends");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        app.drupal.request_count() < 20,
+        "{}",
+        app.drupal.request_count()
+    );
+}
