@@ -466,11 +466,13 @@ async fn session_login(
         .header(ACCEPT, "application/json")
         .body(body.to_string());
     let (status, headers, body) = send_login(request, LOGIN_PATH, limit).await?;
-    let message = body
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let message = crate::untrusted::cut(
+        body.get("message")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+        1024,
+    )
+    .into_owned();
     match status.as_u16() {
         200 => {}
         // Wrong name or password, or a blocked account.
@@ -538,8 +540,9 @@ async fn fetch_token(
             .get("error_description")
             .or_else(|| body.get("message"))
             .and_then(Value::as_str)
-            .unwrap_or("the token endpoint refused the client")
-            .to_string();
+            .map_or("the token endpoint refused the client".into(), |why| {
+                crate::untrusted::cut(why, 1024).into_owned()
+            });
         return Err(LoginError::Refused(why));
     }
     if status == StatusCode::NOT_FOUND {

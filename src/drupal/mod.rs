@@ -1024,16 +1024,36 @@ fn is_stripped_user_data(body: &Value) -> bool {
 /// A 3xx answer, as the error that names where Drupal sent the request.
 pub(crate) fn redirected(response: &reqwest::Response) -> Option<DrupalError> {
     let status = response.status();
-    status.is_redirection().then(|| DrupalError::Redirected {
+    if !status.is_redirection() {
+        return None;
+    }
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map_or(
+            std::borrow::Cow::Borrowed("an address it did not give"),
+            |l| crate::untrusted::cut(l, REDIRECT_CHARS),
+        )
+        .into_owned();
+    tracing::warn!(
+        target: "drupal",
+        status = status.as_u16(),
+        location = %location,
+        "Drupal redirected the bridge's request: drupal.base_url is not where Drupal is served"
+    );
+    Some(DrupalError::Redirected {
         status: status.as_u16(),
-        location: response
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("an address it did not give")
-            .to_string(),
+        location,
     })
 }
+
+/// Characters of a redirect's target kept for the log and `check`.
+const REDIRECT_CHARS: usize = 256;
+/// Characters of a `detail` of Drupal's kept in errors (and so in logs
+/// and error details): Drupal's own run to a few hundred; anything
+/// longer is cut, however long the answer made it.
+const DRUPAL_DETAIL_CHARS: usize = 1024;
 
 pub(crate) fn transport_error(e: &reqwest::Error) -> DrupalError {
     if e.is_timeout() {
@@ -1201,7 +1221,14 @@ fn classify_with<T: Answer>(
     } else {
         serde_json::from_slice(bytes).map_err(|_| not_json(status))?
     };
-    let errors = document::api_errors(&body);
+    let mut errors = document::api_errors(&body);
+    for error in &mut errors {
+        if let std::borrow::Cow::Owned(cut) =
+            crate::untrusted::cut(&error.detail, DRUPAL_DETAIL_CHARS)
+        {
+            error.detail = cut;
+        }
+    }
     let detail = errors
         .first()
         .map(|e| e.detail.clone())

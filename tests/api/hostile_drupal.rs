@@ -460,3 +460,97 @@ async fn the_same_page_over_and_over_ends_the_read() {
         app.drupal.request_count()
     );
 }
+
+/// A 400 with a 500,000-character detail: what is logged and answered is
+/// cut to a bounded length.
+#[tokio::test]
+async fn drupals_long_text_is_cut_before_it_is_logged() {
+    let logs = captured_logs();
+    let app = spawn_app().await;
+    let id = app.seed_user("ada-verbose", "ada-verbose@example.org");
+    app.log_in().await;
+    let marker = "verbose-detail-";
+    let long = format!("{marker}{}", "x".repeat(500_000));
+    app.drupal
+        .rewrite_answers_to("GET", &format!("{USERS}/{id}"), move |answer| {
+            answer.status = 400;
+            answer.set_json(
+                &json!({"errors": [{"status": "400", "title": "Bad Request", "detail": long}]}),
+            );
+        });
+    let answer = app.get(&format!("/Users/{id}")).await;
+    answer.assert_scim_error(502, None);
+    assert!(
+        answer.body.to_string().len() < 4_000,
+        "{}",
+        answer.body.to_string().len()
+    );
+    let text = logs.contents();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains(marker)).collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        assert!(line.len() < 4_000, "a log line of {} bytes", line.len());
+    }
+}
+
+/// A redirect tells the IdP only that Drupal redirected; the target (which
+/// may name internal hosts) is logged, cut.
+#[tokio::test]
+async fn a_redirects_target_is_logged_cut_and_not_told_to_the_idp() {
+    let logs = captured_logs();
+    let app = spawn_app().await;
+    let id = app.seed_user("ada-moved", "ada-moved@example.org");
+    app.log_in().await;
+    let target = format!("https://internal-host.corp.example/{}", "p".repeat(3000));
+    app.drupal
+        .rewrite_answers_to("GET", &format!("{USERS}/{id}"), move |answer| {
+            answer.status = 301;
+            answer.set_header("Location", &target);
+        });
+    let answer = app.get(&format!("/Users/{id}")).await;
+    answer.assert_scim_error(502, None);
+    assert!(
+        !answer.body.to_string().contains("internal-host"),
+        "{}",
+        answer.body
+    );
+    let text = logs.contents();
+    let logged: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("internal-host.corp.example"))
+        .collect();
+    assert!(!logged.is_empty(), "the target is logged");
+    assert!(logged.iter().all(|l| l.len() < 2_000));
+}
+
+/// `attributes.created: "not-a-date"` is no SCIM dateTime: meta leaves it
+/// out (the rest of the account is shown).
+#[tokio::test]
+async fn a_created_that_is_not_a_date_is_left_out_of_meta() {
+    let app = spawn_app().await;
+    let id = app.seed_user("ada-dated", "ada-dated@example.org");
+    let garble = |answer: &mut drupal_scim_bridge::standin::Answer| {
+        let mut body = answer.json();
+        let data = match body["data"].as_array_mut() {
+            Some(items) => items.iter_mut().collect::<Vec<_>>(),
+            None => vec![&mut body["data"]],
+        };
+        for item in data {
+            item["attributes"]["created"] = json!("not-a-date");
+            item["attributes"]["changed"] = json!("yesterday");
+        }
+        answer.set_json(&body);
+    };
+    app.drupal
+        .rewrite_answers_to("GET", &format!("{USERS}/{id}"), garble);
+    app.drupal.rewrite_answers_to("GET", USERS, garble);
+    for answer in [
+        app.get(&format!("/Users/{id}")).await.body,
+        app.filter_users("userName eq \"ada-dated\"").await.body["Resources"][0].clone(),
+    ] {
+        assert_eq!(answer["userName"], json!("ada-dated"), "{answer}");
+        assert!(answer["meta"].get("created").is_none(), "{answer}");
+        assert!(answer["meta"].get("lastModified").is_none(), "{answer}");
+        assert!(answer["meta"]["version"].is_string());
+    }
+}
