@@ -9,9 +9,9 @@ use serde::Deserialize;
 
 use super::{read_secret_file, ConfigError};
 use crate::drupal::settings::{
-    default_breaker_failures, default_breaker_open_secs, default_max_concurrency,
-    default_queue_limit, default_retries, default_retry_backoff_ms, ConcurrencyMode, DrupalAuth,
-    DrupalAuthMode, DrupalLimits,
+    default_breaker_failures, default_breaker_open_secs, default_max_answer_bytes,
+    default_max_concurrency, default_queue_limit, default_retries, default_retry_backoff_ms,
+    ConcurrencyMode, DrupalAuth, DrupalAuthMode, DrupalLimits,
 };
 use crate::drupal::DrupalConnection;
 use crate::secret::Secret;
@@ -52,6 +52,11 @@ pub(super) struct RawDrupal {
     retry_backoff_ms: u64,
     #[serde(default)]
     breaker: RawBreaker,
+    /// The largest answer body the bridge reads from Drupal, in bytes; a
+    /// longer answer is refused (503 with Retry-After) without being read
+    /// further. Default 8388608 (8 MiB).
+    #[serde(default = "default_max_answer_bytes")]
+    max_answer_bytes: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,6 +96,9 @@ pub(super) struct RawDrupalAuth {
     client_secret: Option<Secret>,
     client_secret_file: Option<PathBuf>,
 }
+
+/// Below this, ordinary pages of users would be refused.
+const MIN_ANSWER_BYTES: usize = 64 * 1024;
 
 fn default_timeout_secs() -> u64 {
     10
@@ -171,6 +179,11 @@ impl RawDrupal {
         let max_concurrency = self
             .max_concurrency
             .unwrap_or_else(|| default_max_concurrency(concurrency));
+        if self.max_answer_bytes < MIN_ANSWER_BYTES {
+            return Err(ConfigError::Invalid(format!(
+                "drupal.max_answer_bytes must be at least {MIN_ANSWER_BYTES}: a page of Drupal users takes hundreds of KB"
+            )));
+        }
         if max_concurrency == 0 {
             return Err(ConfigError::Invalid(
                 "drupal.max_concurrency must be at least 1".into(),
@@ -190,6 +203,7 @@ impl RawDrupal {
                 retry_backoff: Duration::from_millis(self.retry_backoff_ms),
                 breaker_failures: self.breaker.failures,
                 breaker_open: Duration::from_secs(self.breaker.open_secs.max(1)),
+                max_answer_bytes: self.max_answer_bytes,
             },
         })
     }

@@ -32,6 +32,9 @@ const CSRF_HEADER: HeaderName = HeaderName::from_static("x-csrf-token");
 const FLOOD_PAUSE: Duration = Duration::from_secs(60);
 /// A token is renewed this long before it expires, at most.
 const TOKEN_MARGIN: Duration = Duration::from_secs(30);
+/// A token is used for this long at most, whatever lifetime Drupal gives
+/// it: a day, far beyond Simple OAuth's default of 5 minutes.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long an answer that showed the login valid (a write, a user with
 /// its name) vouches for the answers that cannot tell: an empty collection
 /// is also all an anonymous caller gets for a filter on `name` or `mail`.
@@ -109,6 +112,8 @@ pub struct Authenticator {
     /// Told how each login ended.
     observer: Arc<ObserverSlot>,
     failures: std::sync::Mutex<FailureLog>,
+    /// The largest login or token answer read (`drupal.max_answer_bytes`).
+    max_answer_bytes: usize,
 }
 
 enum Method {
@@ -128,14 +133,15 @@ impl Login {
         &self,
         http: &reqwest::Client,
         base_url: &str,
+        limit: usize,
     ) -> (Result<LoginHeaders, LoginError>, Option<u16>) {
         let mut status = None;
         let outcome = match self {
             Login::Session { username, password } => {
-                session_login(http, base_url, username, password, &mut status).await
+                session_login(http, base_url, username, password, &mut status, limit).await
             }
             Login::OAuth2 { client_id, secret } => {
-                fetch_token(http, base_url, client_id, secret, &mut status).await
+                fetch_token(http, base_url, client_id, secret, &mut status, limit).await
             }
         };
         (outcome, status)
@@ -164,7 +170,7 @@ struct FailureLog {
 }
 
 impl Authenticator {
-    pub fn new(auth: &DrupalAuth) -> Result<Authenticator, DrupalError> {
+    pub fn new(auth: &DrupalAuth, max_answer_bytes: usize) -> Result<Authenticator, DrupalError> {
         let method = match auth {
             DrupalAuth::Basic { username, password } => {
                 let encoded = STANDARD.encode(format!("{username}:{}", password.expose()));
@@ -199,6 +205,7 @@ impl Authenticator {
             login: tokio::sync::Mutex::new(()),
             observer: Arc::default(),
             failures: std::sync::Mutex::default(),
+            max_answer_bytes,
         })
     }
 
@@ -262,7 +269,7 @@ impl Authenticator {
             }
         }
         let started = Instant::now();
-        let (outcome, status) = login.run(http, base_url).await;
+        let (outcome, status) = login.run(http, base_url, self.max_answer_bytes).await;
         self.log_call(login, &outcome, status, started.elapsed());
         let mut state = self.write();
         match outcome {
@@ -275,7 +282,7 @@ impl Authenticator {
                 };
                 state.current = Some(Arc::new(Current {
                     credentials: credentials.clone(),
-                    renew_at: lifetime.map(|l| Instant::now() + l.saturating_sub(margin(l))),
+                    renew_at: lifetime.map(|l| renew_at(Instant::now(), l)),
                 }));
                 state.paused_until = None;
                 self.observed(LoginOutcome::Ok);
@@ -481,6 +488,16 @@ fn margin(lifetime: Duration) -> Duration {
     (lifetime / 5).min(TOKEN_MARGIN)
 }
 
+/// When a token Drupal gave `lifetime` at `now` must be renewed. The
+/// lifetime is Drupal's word (`expires_in`, a JWT's `exp`) and may be
+/// anything up to `u64::MAX` seconds, which no `Instant` can hold: it
+/// counts for at most [`MAX_TOKEN_LIFETIME`], and the sum is checked.
+fn renew_at(now: Instant, lifetime: Duration) -> Instant {
+    let lifetime = lifetime.min(MAX_TOKEN_LIFETIME);
+    now.checked_add(lifetime.saturating_sub(margin(lifetime)))
+        .unwrap_or(now)
+}
+
 type LoginHeaders = (Vec<(HeaderName, HeaderValue)>, Option<Duration>);
 
 enum LoginError {
@@ -494,6 +511,8 @@ enum LoginError {
 
 async fn send_login(
     request: reqwest::RequestBuilder,
+    path: &str,
+    limit: usize,
 ) -> Result<(StatusCode, reqwest::header::HeaderMap, Value), LoginError> {
     let response = request
         .send()
@@ -504,10 +523,9 @@ async fn send_login(
     }
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = response
-        .bytes()
+    let bytes = super::read_answer(response, limit, path)
         .await
-        .map_err(|e| LoginError::Failed(super::transport_error(&e)))?;
+        .map_err(LoginError::Failed)?;
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     Ok((status, headers, body))
 }
@@ -534,6 +552,7 @@ async fn session_login(
     username: &str,
     password: &Secret,
     answered: &mut Option<u16>,
+    limit: usize,
 ) -> Result<LoginHeaders, LoginError> {
     let body = serde_json::json!({ "name": username, "pass": password.expose() });
     let request = http
@@ -541,13 +560,15 @@ async fn session_login(
         .header(CONTENT_TYPE, "application/json")
         .header(ACCEPT, "application/json")
         .body(body.to_string());
-    let (status, headers, body) = send_login(request).await?;
+    let (status, headers, body) = send_login(request, LOGIN_PATH, limit).await?;
     *answered = Some(status.as_u16());
-    let message = body
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let message = crate::untrusted::cut(
+        body.get("message")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+        1024,
+    )
+    .into_owned();
     match status.as_u16() {
         200 => {}
         // Wrong name or password, or a blocked account.
@@ -598,6 +619,7 @@ async fn fetch_token(
     client_id: &str,
     secret: &Secret,
     answered: &mut Option<u16>,
+    limit: usize,
 ) -> Result<LoginHeaders, LoginError> {
     let form = format!(
         "grant_type=client_credentials&client_id={}&client_secret={}",
@@ -609,15 +631,16 @@ async fn fetch_token(
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(ACCEPT, "application/json")
         .body(form);
-    let (status, _, body) = send_login(request).await?;
+    let (status, _, body) = send_login(request, TOKEN_PATH, limit).await?;
     *answered = Some(status.as_u16());
     if status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED {
         let why = body
             .get("error_description")
             .or_else(|| body.get("message"))
             .and_then(Value::as_str)
-            .unwrap_or("the token endpoint refused the client")
-            .to_string();
+            .map_or("the token endpoint refused the client".into(), |why| {
+                crate::untrusted::cut(why, 1024).into_owned()
+            });
         return Err(LoginError::Refused(why));
     }
     if status == StatusCode::NOT_FOUND {
@@ -654,7 +677,7 @@ fn jwt_lifetime(token: &str) -> Option<Duration> {
     let payload = token.split('.').nth(1)?;
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
     let exp = claims.get("exp")?.as_i64()?;
-    let left = exp - chrono::Utc::now().timestamp();
+    let left = exp.checked_sub(chrono::Utc::now().timestamp())?;
     u64::try_from(left).ok().map(Duration::from_secs)
 }
 
@@ -677,6 +700,24 @@ mod tests {
         assert_eq!(jwt_lifetime("not-a-jwt"), None);
     }
 
+    /// Drupal's `expires_in` is any JSON number: the largest ones once
+    /// overflowed `Instant` and panicked every request.
+    #[test]
+    fn any_lifetime_drupal_gives_a_token_renews_it_within_a_day() {
+        let now = Instant::now();
+        for secs in [u64::MAX, 9_300_000_000_000_000_000, 1 << 40, 86_401] {
+            let at = renew_at(now, Duration::from_secs(secs));
+            assert_eq!(at - now, MAX_TOKEN_LIFETIME - TOKEN_MARGIN, "{secs}");
+        }
+        assert_eq!(
+            renew_at(now, Duration::from_secs(300)) - now,
+            Duration::from_secs(270)
+        );
+        assert_eq!(renew_at(now, Duration::ZERO), now);
+        let payload = URL_SAFE_NO_PAD.encode(format!("{{\"exp\":{}}}", i64::MIN));
+        assert_eq!(jwt_lifetime(&format!("h.{payload}.s")), None);
+    }
+
     #[test]
     fn tokens_are_renewed_early_but_not_too_early() {
         assert_eq!(margin(Duration::from_secs(300)), Duration::from_secs(30));
@@ -685,10 +726,13 @@ mod tests {
 
     #[test]
     fn a_refusal_is_forgotten_when_the_bridge_tries_again() {
-        let auth = Authenticator::new(&DrupalAuth::Basic {
-            username: "bridge".into(),
-            password: Secret::new("reset-in-drupal"),
-        })
+        let auth = Authenticator::new(
+            &DrupalAuth::Basic {
+                username: "bridge".into(),
+                password: Secret::new("reset-in-drupal"),
+            },
+            1 << 20,
+        )
         .unwrap();
         assert!(!auth.try_again(), "nothing to forget");
         auth.discard(0, "a stripped read");
@@ -700,10 +744,13 @@ mod tests {
 
     #[test]
     fn basic_credentials_refused_once_are_never_sent_again() {
-        let auth = Authenticator::new(&DrupalAuth::Basic {
-            username: "bridge".into(),
-            password: Secret::new("wrong"),
-        })
+        let auth = Authenticator::new(
+            &DrupalAuth::Basic {
+                username: "bridge".into(),
+                password: Secret::new("wrong"),
+            },
+            1 << 20,
+        )
         .unwrap();
         assert!(auth.check_refused().is_ok());
         auth.discard(0, "a stripped read");

@@ -83,6 +83,18 @@ impl DrupalUser {
         self.attributes.get_str("name")
     }
 
+    /// Whether the document shows the account's roles: a `roles`
+    /// relationship with a `data` list (empty for an account without
+    /// any). Without it (the field hidden by a field access hook, renamed
+    /// or disabled with JSON:API Extras, or left out of a sparse
+    /// fieldset) no one can tell whether the account holds a protected role.
+    pub fn shows_roles(&self) -> bool {
+        self.relationships
+            .get("roles")
+            .and_then(|roles| roles.get("data"))
+            .is_some_and(Value::is_array)
+    }
+
     pub fn has_role(&self, machine_name: &str) -> bool {
         self.roles.iter().any(|r| r.machine_name == machine_name)
     }
@@ -287,6 +299,11 @@ impl UserDocument {
     /// The user in `data`; `None` when there is none, or it has no id.
     pub fn into_user(self) -> Option<DrupalUser> {
         self.data?.into_user()
+    }
+
+    /// `data.type`, when it is text.
+    pub fn resource_type(&self) -> Option<&str> {
+        self.data.as_ref()?.kind.as_ref()?.as_str()
     }
 
     /// Whether Drupal sent the user with only `display_name`, as it does

@@ -57,6 +57,17 @@ fn created(mut sent: Value) -> Value {
             let id = uuid::Uuid::new_v4().to_string();
             resource.insert("id".into(), Value::String(id));
         }
+        // Drupal shows a new account's roles, none when none were sent.
+        if resource.get("type").and_then(Value::as_str) == Some(super::document::USER_TYPE) {
+            let relationships = resource
+                .entry("relationships")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(relationships) = relationships.as_object_mut() {
+                relationships
+                    .entry("roles")
+                    .or_insert_with(|| serde_json::json!({"data": []}));
+            }
+        }
     }
     without_password(sent)
 }
@@ -136,7 +147,7 @@ mod tests {
         assert_eq!(
             created(sent),
             json!({"type": "user--user", "id": "0d6c4c8e-8d53-4c5e-9b0e-3f0c1f9f6a11",
-                "attributes": {"name": "ada"}})
+                "attributes": {"name": "ada"}, "relationships": {"roles": {"data": []}}})
         );
         let without_id = created(json!({"type": "user--user", "attributes": {"name": "bob"}}));
         assert!(without_id["id"]

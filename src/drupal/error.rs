@@ -48,7 +48,9 @@ pub enum DrupalError {
     },
     /// A 3xx: Drupal is served elsewhere than `drupal.base_url`. Nothing was
     /// handled, and the redirect is not followed (a POST would become a GET).
-    #[error("Drupal answered {status} redirecting to {location}: set drupal.base_url to the address Drupal is served at")]
+    /// `location` (cut short) is for the operator (`check`, the log), not
+    /// the IdP: it may name internal hosts.
+    #[error("Drupal answered {status}, a redirect: set drupal.base_url to the address Drupal is served at")]
     Redirected { status: u16, location: String },
     /// An answer the bridge cannot read (not JSON:API, wrong shape).
     #[error("unexpected answer from Drupal: {0}")]

@@ -58,14 +58,30 @@ const LANGUAGES: &str = "/jsonapi/configurable_language/configurable_language";
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserPage {
     pub users: Vec<DrupalUser>,
-    /// Query string of `links.next`, present only when more items exist.
-    pub next_query: Option<String>,
+    /// The query of the next page, present only when Drupal's `links.next`
+    /// says more items exist (built by the bridge: see
+    /// [`CollectionQuery::next_page`]).
+    pub next: Option<CollectionQuery>,
     /// `meta.count`, which core Drupal does not send but some sites do.
     pub count: Option<u64>,
     /// Items Drupal sent with only `display_name` (anonymous, or hidden).
     pub stripped: usize,
     /// The resources `include` asked for, as Drupal sent them.
     pub included: Vec<Value>,
+}
+
+impl UserPage {
+    /// Leaves out the users `distinct` saw on an earlier page of the same
+    /// read. A page that then holds none brings nothing, and ends the read:
+    /// a Drupal that answers every page with the same items and a next
+    /// link would otherwise be read forever.
+    pub fn keep_new(&mut self, distinct: &mut Distinct) {
+        let had = self.users.len();
+        distinct.keep_new(&mut self.users, |user| &user.id, "list_users");
+        if had > 0 && self.users.is_empty() {
+            self.next = None;
+        }
+    }
 }
 
 /// Cheap to clone: every clone shares the HTTP clients, the login, the
@@ -98,6 +114,8 @@ struct Inner {
     /// One write at a time to each account: Drupal saves a user whole.
     /// Shared by every client of this Drupal site in the process.
     account_locks: Arc<AccountLocks>,
+    /// The largest answer body read (`drupal.max_answer_bytes`).
+    max_answer_bytes: usize,
 }
 
 /// Connection details, separate from the bridge's settings so the `check`
@@ -205,10 +223,12 @@ impl DrupalClient {
                 base_url,
                 base,
                 timeout: conn.timeout,
-                auth: Authenticator::new(&conn.auth)?.observed_by(observer.clone()),
+                auth: Authenticator::new(&conn.auth, conn.limits.max_answer_bytes)?
+                    .observed_by(observer.clone()),
                 resilience: Resilience::new(&conn.limits),
                 observer,
                 account_locks,
+                max_answer_bytes: conn.limits.max_answer_bytes,
             }),
             dry_run: false,
         };
@@ -322,7 +342,7 @@ impl DrupalClient {
         {
             Ok(mut body) => {
                 let included = body.take_included();
-                let user = body.into_user().ok_or_else(no_user_data)?;
+                let user = the_user_asked(body, id, "a read")?;
                 if !user.is_stripped() {
                     return Ok(Some((user, included)));
                 }
@@ -351,17 +371,10 @@ impl DrupalClient {
     }
 
     /// One page of users matching `query`.
+    /// Its items are distinct: an item Drupal sent twice is kept once.
+    /// The next page, if any, is `page.next`.
     pub async fn list_users(&self, query: &CollectionQuery) -> Result<UserPage, DrupalError> {
-        let qs = encode_query(&query.to_pairs(document::USER_TYPE));
-        self.list_users_raw(&qs).await
-    }
-
-    /// The page named by a previous page's `next_query`.
-    pub async fn next_users(&self, next_query: &str) -> Result<UserPage, DrupalError> {
-        self.list_users_raw(next_query).await
-    }
-
-    async fn list_users_raw(&self, query_string: &str) -> Result<UserPage, DrupalError> {
+        let query_string = encode_query(&query.to_pairs(document::USER_TYPE));
         let path = if query_string.is_empty() {
             USERS.to_string()
         } else {
@@ -370,7 +383,7 @@ impl DrupalClient {
         let answer = self
             .call_as::<user_page::CollectionAnswer>("list_users", Method::GET, &path, None)
             .await?;
-        user_page::user_page(answer)
+        user_page::user_page(answer, query)
     }
 
     pub async fn create_user(&self, write: &UserWrite) -> Result<DrupalUser, DrupalError> {
@@ -382,7 +395,10 @@ impl DrupalClient {
                 Some(&write.to_document()),
             )
             .await?;
-        body.into_user().ok_or_else(no_user_data)
+        match &write.id {
+            Some(id) => the_user_asked(body, id, "a create"),
+            None => body.into_user().ok_or_else(no_user_data),
+        }
     }
 
     pub async fn update_user(
@@ -402,7 +418,7 @@ impl DrupalClient {
                 Some(&doc),
             )
             .await?;
-        body.into_user().ok_or_else(no_user_data)
+        the_user_asked(body, id, "an update")
     }
 
     pub async fn delete_user(&self, id: &str) -> Result<(), DrupalError> {
@@ -420,17 +436,29 @@ impl DrupalClient {
     /// without "administer permissions" is shown none (Drupal lists them
     /// under `meta.omitted` instead).
     pub async fn list_roles(&self) -> Result<Vec<DrupalRole>, DrupalError> {
-        let mut roles = Vec::new();
-        let mut path = ROLES.to_string();
+        let mut roles: Vec<DrupalRole> = Vec::new();
+        let mut distinct = Distinct::default();
+        let mut query = CollectionQuery::default();
         loop {
+            let query_string = encode_query(&query.to_pairs(document::ROLE_TYPE));
+            let path = match query_string.is_empty() {
+                true => ROLES.to_string(),
+                false => format!("{ROLES}?{query_string}"),
+            };
             let body = self.call("list_roles", Method::GET, &path, None).await?;
             let data = body.get("data").and_then(Value::as_array).ok_or_else(|| {
                 DrupalError::Protocol("a role collection without a data array".into())
             })?;
-            roles.extend(data.iter().filter_map(DrupalRole::from_resource));
-            match next_query(&body) {
-                Some(query) => path = format!("{ROLES}?{query}"),
-                None => return Ok(roles),
+            let mut page: Vec<DrupalRole> =
+                data.iter().filter_map(DrupalRole::from_resource).collect();
+            let read = page.len();
+            distinct.keep_new(&mut page, |role| &role.id, "list_roles");
+            let new = page.len();
+            roles.append(&mut page);
+            // A page with nothing new ends the read (see `UserPage::keep_new`).
+            match has_next(&body) && read > 0 && new > 0 {
+                true => query = query.next_page(),
+                false => return Ok(roles),
             }
         }
     }
@@ -863,9 +891,9 @@ impl DrupalClient {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/html"));
         let retry_after = retry_after(response.headers());
-        let outcome = match response.bytes().await {
+        let outcome = match read_answer(response, self.inner.max_answer_bytes, path).await {
             Ok(bytes) => classify_with::<T>(status, is_html, retry_after, &bytes),
-            Err(e) => Err(transport_error(&e)),
+            Err(e) => Err(e),
         };
         let unauthenticated = match &outcome {
             _ if session_ended => Some(Unauthenticated::SessionEnded),
@@ -879,6 +907,46 @@ impl DrupalClient {
         };
         (outcome, unauthenticated)
     }
+}
+
+/// The body of Drupal's answer, read chunk by chunk and refused as
+/// unreadable once it is longer than `limit` bytes (at once when its
+/// `Content-Length` says so): a broken or hostile answer may be as long
+/// as it likes, and nothing beyond `limit` and one chunk is ever held.
+/// Dropping the answer unread closes its connection.
+pub(crate) async fn read_answer(
+    mut response: reqwest::Response,
+    limit: usize,
+    path: &str,
+) -> Result<Vec<u8>, DrupalError> {
+    let announced = response.content_length();
+    let too_long = |seen: u64, announced: bool| {
+        tracing::warn!(
+            target: "drupal",
+            path = %crate::telemetry::shown_path(path),
+            bytes = seen,
+            announced,
+            limit,
+            "Drupal's answer is longer than drupal.max_answer_bytes allows: refused without reading it further"
+        );
+        DrupalError::Unreadable(match announced {
+            true => format!("an answer of {seen} bytes (its Content-Length), over the {limit} bytes drupal.max_answer_bytes allows"),
+            false => format!("an answer of more than {limit} bytes, the most drupal.max_answer_bytes allows ({seen} read)"),
+        })
+    };
+    if let Some(announced) = announced.filter(|&n| n > limit as u64) {
+        return Err(too_long(announced, true));
+    }
+    let expected = announced.map_or(0, |n| usize::try_from(n).unwrap_or(limit));
+    let mut body = Vec::with_capacity(expected.min(limit));
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
+        let seen = body.len().saturating_add(chunk.len());
+        if seen > limit {
+            return Err(too_long(seen as u64, false));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// A call's outcome as a bounded label.
@@ -978,16 +1046,36 @@ fn is_stripped_user_data(body: &Value) -> bool {
 /// A 3xx answer, as the error that names where Drupal sent the request.
 pub(crate) fn redirected(response: &reqwest::Response) -> Option<DrupalError> {
     let status = response.status();
-    status.is_redirection().then(|| DrupalError::Redirected {
+    if !status.is_redirection() {
+        return None;
+    }
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map_or(
+            std::borrow::Cow::Borrowed("an address it did not give"),
+            |l| crate::untrusted::cut(l, REDIRECT_CHARS),
+        )
+        .into_owned();
+    tracing::warn!(
+        target: "drupal",
+        status = status.as_u16(),
+        location = %location,
+        "Drupal redirected the bridge's request: drupal.base_url is not where Drupal is served"
+    );
+    Some(DrupalError::Redirected {
         status: status.as_u16(),
-        location: response
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("an address it did not give")
-            .to_string(),
+        location,
     })
 }
+
+/// Characters of a redirect's target kept for the log and `check`.
+const REDIRECT_CHARS: usize = 256;
+/// Characters of a `detail` of Drupal's kept in errors (and so in logs
+/// and error details): Drupal's own run to a few hundred; anything
+/// longer is cut, however long the answer made it.
+const DRUPAL_DETAIL_CHARS: usize = 1024;
 
 pub(crate) fn transport_error(e: &reqwest::Error) -> DrupalError {
     if e.is_timeout() {
@@ -1155,7 +1243,14 @@ fn classify_with<T: Answer>(
     } else {
         serde_json::from_slice(bytes).map_err(|_| not_json(status))?
     };
-    let errors = document::api_errors(&body);
+    let mut errors = document::api_errors(&body);
+    for error in &mut errors {
+        if let std::borrow::Cow::Owned(cut) =
+            crate::untrusted::cut(&error.detail, DRUPAL_DETAIL_CHARS)
+        {
+            error.detail = cut;
+        }
+    }
     let detail = errors
         .first()
         .map(|e| e.detail.clone())
@@ -1184,14 +1279,68 @@ fn classify_with<T: Answer>(
     })
 }
 
-/// The query string of a collection's `links.next`, present only when
-/// more items exist.
-fn next_query(body: &Value) -> Option<String> {
+/// Whether a collection's `links.next` says more items exist. Only that
+/// is taken from it: the next page's query is the bridge's own
+/// ([`CollectionQuery::next_page`]), never the link's.
+fn has_next(body: &Value) -> bool {
     body.get("links")
         .and_then(|l| l.get("next"))
         .and_then(|n| n.get("href"))
-        .and_then(Value::as_str)
-        .and_then(|href| href.split_once('?').map(|(_, q)| q.to_string()))
+        .is_some_and(Value::is_string)
+}
+
+/// The ids already read in one read of a collection (every page of it):
+/// an item Drupal sends twice, in one page or two, counts once.
+#[derive(Debug, Default)]
+pub struct Distinct(std::collections::HashSet<String>);
+
+impl Distinct {
+    /// Drops from `items` those whose id (by `id`, ignoring ASCII case)
+    /// was read before, or comes twice; logs how many (`op` names the
+    /// read). The number dropped.
+    pub fn keep_new<T>(
+        &mut self,
+        items: &mut Vec<T>,
+        id: impl Fn(&T) -> &str,
+        op: &'static str,
+    ) -> usize {
+        let before = items.len();
+        items.retain(|item| self.0.insert(id(item).to_ascii_lowercase()));
+        let dropped = before - items.len();
+        if dropped > 0 {
+            tracing::warn!(
+                target: "drupal",
+                op,
+                repeated = dropped,
+                "Drupal's collection listed an item more than once: it counts once"
+            );
+        }
+        dropped
+    }
+}
+
+/// The user Drupal answered a request about the account `id` with, which
+/// must be that account: an answer holding another (another id, or not a
+/// user) is broken, and taking it would show or write the wrong account.
+/// (`what` names the request, for the error.)
+fn the_user_asked(body: UserDocument, id: &str, what: &str) -> Result<DrupalUser, DrupalError> {
+    let kind = body.resource_type().map(str::to_string);
+    let user = body.into_user().ok_or_else(no_user_data)?;
+    if kind.as_deref() != Some(document::USER_TYPE) || !user.id.eq_ignore_ascii_case(id) {
+        let error = DrupalError::Protocol(format!(
+            "Drupal answered {what} of the user {} with another resource; the answer is not used",
+            crate::untrusted::quote(id),
+        ));
+        tracing::error!(
+            target: "drupal",
+            asked = %crate::untrusted::quote(id),
+            answered_type = %crate::untrusted::quote(kind.as_deref().unwrap_or_default()),
+            answered_id = %crate::untrusted::quote(&user.id),
+            "Drupal's answer is about another resource than the one asked for: refused"
+        );
+        return Err(error);
+    }
+    Ok(user)
 }
 
 fn no_user_data() -> DrupalError {

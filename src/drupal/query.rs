@@ -188,6 +188,22 @@ impl Include {
 pub const DRUPAL_PAGE_CAP: usize = 50;
 
 impl CollectionQuery {
+    /// The query of the page after this one: the same query, its offset
+    /// moved on by its page size, as Drupal's own `links.next` does. The
+    /// bridge builds it itself: a `links.next` only tells that a next page
+    /// exists, and following its URL would send whatever query Drupal (or
+    /// whatever answers in its place) put there, its filter dropped.
+    pub fn next_page(&self) -> CollectionQuery {
+        let size = self
+            .limit
+            .unwrap_or(DRUPAL_PAGE_CAP)
+            .clamp(1, DRUPAL_PAGE_CAP);
+        CollectionQuery {
+            offset: self.offset.saturating_add(size),
+            ..self.clone()
+        }
+    }
+
     /// Query-string pairs, not yet percent-encoded.
     pub fn to_pairs(&self, resource_type: &str) -> Vec<(String, String)> {
         let mut pairs = Vec::new();
@@ -352,6 +368,29 @@ mod tests {
             t.contains("[value][]=a@x&filter[c0][condition][value][]=b@x"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn the_next_page_moves_the_offset_by_the_page_size_keeping_the_rest() {
+        let first = CollectionQuery {
+            filter: Some(Condition::field("name", Operator::Eq, "ada")),
+            offset: 20,
+            limit: Some(10),
+            ..Default::default()
+        };
+        let next = first.next_page();
+        assert_eq!(next.offset, 30);
+        assert_eq!(next.filter, first.filter);
+        assert_eq!(next.limit, Some(10));
+        assert_eq!(
+            CollectionQuery::default().next_page().offset,
+            DRUPAL_PAGE_CAP
+        );
+        let capped = CollectionQuery {
+            limit: Some(500),
+            ..Default::default()
+        };
+        assert_eq!(capped.next_page().offset, DRUPAL_PAGE_CAP);
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub struct DrupalLimits {
     /// Consecutive failures that open the circuit; 0 = no breaker.
     pub breaker_failures: u32,
     pub breaker_open: Duration,
+    /// The largest answer body read from Drupal; a longer one is refused
+    /// unread past this many bytes (`DrupalError::Unreadable`).
+    pub max_answer_bytes: usize,
 }
 
 impl Default for DrupalLimits {
@@ -96,6 +99,7 @@ impl Default for DrupalLimits {
             retry_backoff: Duration::from_millis(default_retry_backoff_ms()),
             breaker_failures: default_breaker_failures(),
             breaker_open: Duration::from_secs(default_breaker_open_secs()),
+            max_answer_bytes: default_max_answer_bytes(),
         }
     }
 }
@@ -122,4 +126,13 @@ pub(crate) fn default_breaker_failures() -> u32 {
 }
 pub(crate) fn default_breaker_open_secs() -> u64 {
     10
+}
+/// 8 MiB. Drupal's largest answers to the bridge are pages of 50 users
+/// with every field (about 4 KB each as core sends them, 200 KB a page;
+/// tens of KB more with `included` terms) and the role list with its
+/// permissions (some KB per role): this leaves a site with very large
+/// accounts some forty times that, while a hostile or broken answer costs
+/// at most this much memory per request in flight.
+pub(crate) fn default_max_answer_bytes() -> usize {
+    8 * 1024 * 1024
 }

@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 use super::query::CollectionQuery;
-use super::{encode_query, next_query, DrupalClient, DrupalError};
+use super::{encode_query, has_next, Distinct, DrupalClient, DrupalError};
 
 /// Which vocabulary and fields a term-backed group uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,10 +105,10 @@ impl TermWrite {
     }
 }
 
-/// A page of terms and the query of the next one.
+/// A page of terms, and whether Drupal says another follows.
 struct TermPage {
     terms: Vec<DrupalTerm>,
-    next: Option<String>,
+    more: bool,
 }
 
 impl DrupalClient {
@@ -128,7 +128,7 @@ impl DrupalClient {
                 Some(&write.document(vocabulary, id)),
             )
             .await?;
-        term_of(&body, vocabulary)?.ok_or_else(|| {
+        term_of(&body, vocabulary, id)?.ok_or_else(|| {
             DrupalError::Protocol("a created term came back of another vocabulary".into())
         })
     }
@@ -144,7 +144,7 @@ impl DrupalClient {
             .call("get_term", Method::GET, &vocabulary.individual(id), None)
             .await
         {
-            Ok(body) => term_of(&body, vocabulary),
+            Ok(body) => term_of(&body, vocabulary, id),
             Err(DrupalError::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
@@ -156,18 +156,26 @@ impl DrupalClient {
         vocabulary: &TermVocabulary,
         query: &CollectionQuery,
     ) -> Result<Vec<DrupalTerm>, DrupalError> {
-        let mut page = self
-            .term_page(
-                vocabulary,
-                &encode_query(&query.to_pairs(&vocabulary.term_type())),
-            )
-            .await?;
-        let mut terms = std::mem::take(&mut page.terms);
-        while let Some(next) = page.next.take() {
-            page = self.term_page(vocabulary, &next).await?;
+        let mut query = query.clone();
+        let mut distinct = Distinct::default();
+        let mut terms = Vec::new();
+        loop {
+            let mut page = self
+                .term_page(
+                    vocabulary,
+                    &encode_query(&query.to_pairs(&vocabulary.term_type())),
+                )
+                .await?;
+            let read = page.terms.len();
+            distinct.keep_new(&mut page.terms, |term| &term.id, "list_terms");
+            let new = page.terms.len();
             terms.append(&mut page.terms);
+            // A page with nothing new ends the read (see `UserPage::keep_new`).
+            if !page.more || read == 0 || new == 0 {
+                return Ok(terms);
+            }
+            query = query.next_page();
         }
-        Ok(terms)
     }
 
     async fn term_page(
@@ -188,7 +196,7 @@ impl DrupalClient {
                 .iter()
                 .filter_map(|item| DrupalTerm::from_resource(item, vocabulary))
                 .collect(),
-            next: next_query(&body),
+            more: has_next(&body),
         })
     }
 
@@ -206,7 +214,7 @@ impl DrupalClient {
                 Some(&write.document(vocabulary, id)),
             )
             .await?;
-        term_of(&body, vocabulary)?.ok_or(DrupalError::NotFound)
+        term_of(&body, vocabulary, id)?.ok_or(DrupalError::NotFound)
     }
 
     /// DELETE a term; one already gone is done.
@@ -378,11 +386,33 @@ impl DrupalClient {
     }
 }
 
-fn term_of(body: &Value, vocabulary: &TermVocabulary) -> Result<Option<DrupalTerm>, DrupalError> {
+/// The term of `vocabulary` an answer about the term `id` holds; `None`
+/// when it holds a resource of another type (the route serves every
+/// vocabulary). A term with another id is a broken answer: taking it
+/// would show or write another group.
+fn term_of(
+    body: &Value,
+    vocabulary: &TermVocabulary,
+    id: &str,
+) -> Result<Option<DrupalTerm>, DrupalError> {
     let data = body
         .get("data")
         .ok_or_else(|| DrupalError::Protocol("a term answer without data".into()))?;
-    Ok(DrupalTerm::from_resource(data, vocabulary))
+    let term = DrupalTerm::from_resource(data, vocabulary);
+    if let Some(term) = term.as_ref().filter(|t| !t.id.eq_ignore_ascii_case(id)) {
+        let error = DrupalError::Protocol(format!(
+            "Drupal answered a request about the term {} with another term; the answer is not used",
+            crate::untrusted::quote(id),
+        ));
+        tracing::error!(
+            target: "drupal",
+            asked = %crate::untrusted::quote(id),
+            answered_id = %crate::untrusted::quote(&term.id),
+            "Drupal's answer is about another resource than the one asked for: refused"
+        );
+        return Err(error);
+    }
+    Ok(term)
 }
 
 /// The term UUIDs a user's document references through `field`; the

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::document::UserCollection;
 use super::{
-    is_empty_collection, is_stripped_user_data, next_query, shows_user_data, Answer, DrupalError,
-    DrupalUser, UserPage,
+    has_next, is_empty_collection, is_stripped_user_data, shows_user_data, Answer, CollectionQuery,
+    Distinct, DrupalError, DrupalUser, UserPage,
 };
 
 /// A user collection as the client reads Drupal's answer.
@@ -69,14 +69,24 @@ impl Answer for CollectionAnswer {
 /// The page Drupal's answer holds: its users (those sent with only
 /// `display_name` counted, not kept), the query of its next page, its
 /// `meta.count` and its `included` resources.
-pub(super) fn user_page(answer: CollectionAnswer) -> Result<UserPage, DrupalError> {
-    match answer {
+pub(super) fn user_page(
+    answer: CollectionAnswer,
+    query: &CollectionQuery,
+) -> Result<UserPage, DrupalError> {
+    let (mut page, listed) = match answer {
         CollectionAnswer::Read(collection) => read_page(collection),
         CollectionAnswer::Any(body) => page_of_value(body),
-    }
+    }?;
+    Distinct::default().keep_new(&mut page.users, |user| &user.id, "list_users");
+    page.next = listed.then(|| query.next_page());
+    Ok(page)
 }
 
-fn read_page(collection: UserCollection) -> Result<UserPage, DrupalError> {
+/// The page, and whether another follows: Drupal's next link says so,
+/// and this page listed items (an empty page ends a read whatever its
+/// links say, so that no answer can make the bridge read without end).
+fn read_page(collection: UserCollection) -> Result<(UserPage, bool), DrupalError> {
+    let listed = !collection.users.is_empty();
     let mut users = Vec::with_capacity(collection.users.len());
     let mut stripped = 0;
     for user in collection.users {
@@ -86,18 +96,17 @@ fn read_page(collection: UserCollection) -> Result<UserPage, DrupalError> {
             None => return Err(item_without_id()),
         }
     }
-    Ok(UserPage {
+    let page = UserPage {
         users,
-        next_query: collection
-            .next_href
-            .and_then(|href| href.split_once('?').map(|(_, q)| q.to_string())),
+        next: None,
         count: collection.count.as_ref().and_then(count_of),
         stripped,
         included: collection.included,
-    })
+    };
+    Ok((page, listed && collection.next_href.is_some()))
 }
 
-fn page_of_value(mut body: Value) -> Result<UserPage, DrupalError> {
+fn page_of_value(mut body: Value) -> Result<(UserPage, bool), DrupalError> {
     let data = match body.get_mut("data").map(Value::take) {
         Some(Value::Array(data)) => data,
         _ => {
@@ -106,6 +115,7 @@ fn page_of_value(mut body: Value) -> Result<UserPage, DrupalError> {
             ))
         }
     };
+    let listed = !data.is_empty();
     let mut users = Vec::with_capacity(data.len());
     let mut stripped = 0;
     for item in data {
@@ -115,19 +125,20 @@ fn page_of_value(mut body: Value) -> Result<UserPage, DrupalError> {
             None => return Err(item_without_id()),
         }
     }
-    let next_query = next_query(&body);
+    let more = listed && has_next(&body);
     let included = take_included(&mut body);
     let count = body
         .get("meta")
         .and_then(|m| m.get("count"))
         .and_then(count_of);
-    Ok(UserPage {
+    let page = UserPage {
         users,
-        next_query,
+        next: None,
         count,
         stripped,
         included,
-    })
+    };
+    Ok((page, more))
 }
 
 fn item_without_id() -> DrupalError {
@@ -168,7 +179,7 @@ mod tests {
             match classify::<CollectionAnswer>(StatusCode::OK, false, bytes) {
                 Ok(answer) => (
                     answer.is_stripped_user_data(),
-                    user_page(answer).map_err(|e| e.to_string()),
+                    user_page(answer, &CollectionQuery::default()).map_err(|e| e.to_string()),
                 ),
                 Err(e) => failed(e),
             }
@@ -176,7 +187,8 @@ mod tests {
             match classify::<Value>(StatusCode::OK, false, bytes) {
                 Ok(body) => (
                     is_stripped_user_data(&body),
-                    page_of_value(body).map_err(|e| e.to_string()),
+                    user_page(CollectionAnswer::Any(body), &CollectionQuery::default())
+                        .map_err(|e| e.to_string()),
                 ),
                 Err(e) => failed(e),
             }
@@ -200,7 +212,8 @@ mod tests {
         assert_eq!(
             (
                 read.stripped_user_data,
-                user_page(CollectionAnswer::Read(read)).map_err(|e| e.to_string())
+                user_page(CollectionAnswer::Read(read), &CollectionQuery::default())
+                    .map_err(|e| e.to_string())
             ),
             reference,
             "{text}"
@@ -251,7 +264,7 @@ mod tests {
             empty += usize::from(page.users.is_empty() && page.stripped == 0);
             some_stripped += usize::from(page.stripped > 0 && !page.users.is_empty());
             all_stripped += usize::from(page.stripped > 0 && page.users.is_empty());
-            paged += usize::from(page.next_query.is_some());
+            paged += usize::from(page.next.is_some());
             // Core Drupal sends no `meta.count` and, without `include`, no
             // `included`: the same collections with them, as sites and
             // includes send them.
@@ -291,6 +304,38 @@ mod tests {
  "links":{"self":{"href":"http://d/jsonapi/user/user"},"next":{"href":"http:\/\/d\/jsonapi\/user\/user?page%5Boffset%5D=50&page%5Blimit%5D=50","meta":{}}},
  "included":[{"type":"taxonomy_term--scim_groups","id":"8a1b","attributes":{"name":"Ops"}}]}"#;
 
+    /// A next link elsewhere, with another query, only tells that a next
+    /// page exists; an item listed twice counts once.
+    #[test]
+    fn the_next_page_keeps_the_query_asked_and_items_count_once() {
+        let body = br#"{"data":[
+            {"type":"user--user","id":"a1","attributes":{"name":"ada"}},
+            {"type":"user--user","id":"A1","attributes":{"name":"ada"}},
+            {"type":"user--user","id":"b2","attributes":{"name":"bob"}}],
+          "links":{"next":{"href":"http://attacker.example:9999/whatever?page[limit]=50&sort=name"}}}"#;
+        let asked = CollectionQuery {
+            filter: Some(crate::drupal::Condition::field(
+                "name",
+                crate::drupal::Operator::Eq,
+                "ada",
+            )),
+            limit: Some(50),
+            ..Default::default()
+        };
+        for fast in [true, false] {
+            let answer = match fast {
+                true => classify::<CollectionAnswer>(StatusCode::OK, false, body).unwrap(),
+                false => CollectionAnswer::Any(serde_json::from_slice(body).unwrap()),
+            };
+            let page = user_page(answer, &asked).unwrap();
+            let ids: Vec<&str> = page.users.iter().map(|u| u.id.as_str()).collect();
+            assert_eq!(ids, ["a1", "b2"], "fast: {fast}");
+            let next = page.next.unwrap();
+            assert_eq!(next.filter, asked.filter);
+            assert_eq!((next.offset, next.limit), (50, Some(50)));
+        }
+    }
+
     #[test]
     fn a_collection_with_every_kind_of_value_is_the_page_a_value_gives() {
         let value: Value = serde_json::from_str(VARIED).unwrap();
@@ -300,10 +345,9 @@ mod tests {
         let ids: Vec<&str> = page.users.iter().map(|u| u.id.as_str()).collect();
         assert_eq!(ids, ["5b0c1e8e-0b49-4bd4-9b1b-53c3e38c0a4c", "bob"]);
         assert_eq!(page.stripped, 2);
-        assert_eq!(
-            page.next_query.as_deref(),
-            Some("page%5Boffset%5D=50&page%5Blimit%5D=50")
-        );
+        // The next page is the bridge's own query, moved on: never the
+        // link's (which here drops any filter).
+        assert_eq!(page.next.as_ref().map(|q| q.offset), Some(50));
         assert_eq!(page.count, Some(7));
         assert_eq!(page.included.len(), 1);
         let user = &page.users[0];

@@ -586,14 +586,17 @@ impl Provisioner {
         limit: Option<u16>,
     ) -> std::result::Result<Option<Vec<DrupalUser>>, DrupalError> {
         let mut page = self.drupal.list_users(query).await?;
+        let mut distinct = crate::drupal::Distinct::default();
+        page.keep_new(&mut distinct);
         let mut users = std::mem::take(&mut page.users);
         let mut read: u16 = 1;
-        while let Some(next) = page.next_query.take() {
+        while let Some(next) = page.next.take() {
             if limit.is_some_and(|limit| read >= limit) {
                 return Ok(None);
             }
-            page = self.drupal.next_users(&next).await?;
+            page = self.drupal.list_users(&next).await?;
             read = read.saturating_add(1);
+            page.keep_new(&mut distinct);
             users.append(&mut page.users);
         }
         Ok(Some(users))

@@ -46,10 +46,10 @@ pub fn render_user(user: &DrupalUser, mapping: &Mapping, catalog: &RoleCatalog) 
     let version = version_of(user, &resource);
     let mut meta = Map::new();
     meta.insert("resourceType".into(), json!("User"));
-    if let Some(created) = user.attribute_str("created") {
+    if let Some(created) = user.attribute_str("created").and_then(scim_date_time) {
         meta.insert("created".into(), json!(created));
     }
-    if let Some(changed) = user.attribute_str("changed") {
+    if let Some(changed) = user.attribute_str("changed").and_then(scim_date_time) {
         meta.insert("lastModified".into(), json!(changed));
     }
     meta.insert("version".into(), json!(version));
@@ -74,6 +74,16 @@ fn version_of(user: &DrupalUser, resource: &Map<String, Value>) -> String {
     let mut digest = Fnv1a::default();
     let _ = serde_json::to_writer(&mut digest, resource);
     weak_tag(stamp, digest.0)
+}
+
+/// `text` when it is a date and time as SCIM's `meta.created` and
+/// `meta.lastModified` must be (RFC 3339, as Drupal writes them); `None`
+/// for anything else Drupal sent, which `meta` then leaves out: both are
+/// optional, and an account is not made unreadable by a broken stamp.
+pub(super) fn scim_date_time(text: &str) -> Option<&str> {
+    let valid = utc_seconds(text).is_some()
+        || (text.as_bytes().get(10) == Some(&b'T') && DateTime::parse_from_rfc3339(text).is_ok());
+    valid.then_some(text)
 }
 
 /// Drupal's `changed` in seconds, 0 when it is missing or unreadable.

@@ -157,10 +157,15 @@ pub(super) fn render_term_group(
     let mut stamps = Map::new();
     // Terms have no `created`; JSON:API writes keep the first revision,
     // whose `revision_created` is the creation time (recorded 300, 340).
-    if let Some(created) = term.created.as_ref().or(term.changed.as_ref()) {
+    let stamp = |text: &Option<String>| {
+        text.as_deref()
+            .and_then(super::render::scim_date_time)
+            .map(str::to_string)
+    };
+    if let Some(created) = stamp(&term.created).or_else(|| stamp(&term.changed)) {
         stamps.insert("created".into(), json!(created));
     }
-    if let Some(changed) = &term.changed {
+    if let Some(changed) = stamp(&term.changed) {
         stamps.insert("lastModified".into(), json!(changed));
     }
     // The version covers the members, which live on the accounts and not

@@ -314,10 +314,13 @@ fn write_meta(
     base: &str,
 ) -> usize {
     out.push(b'{');
-    if let Some(created) = user.attribute_str("created") {
+    if let Some(created) = user
+        .attribute_str("created")
+        .and_then(super::render::scim_date_time)
+    {
         write_member(out, b"\"created\":", created);
     }
-    if let Some(changed) = changed {
+    if let Some(changed) = changed.and_then(super::render::scim_date_time) {
         write_member(out, b"\"lastModified\":", changed);
     }
     out.extend_from_slice(b"\"location\":\"");

@@ -623,12 +623,14 @@ impl Provisioner {
         };
         if count > 0 {
             let mut page = self.drupal.list_users(&first).await?;
+            let mut distinct = crate::drupal::Distinct::default();
             loop {
+                page.keep_new(&mut distinct);
                 self.learn_term_names(&page.users.iter().collect::<Vec<_>>(), &page.included);
                 users.append(&mut page.users);
-                match page.next_query.take() {
+                match page.next.take() {
                     Some(next) if users.len() < count => {
-                        page = self.drupal.next_users(&next).await?
+                        page = self.drupal.list_users(&next).await?
                     }
                     Some(_) => break,
                     None => {
@@ -674,7 +676,9 @@ impl Provisioner {
         let mut page = self.drupal.list_users(&first).await?;
         let mut matched = Vec::new();
         let mut seen = 0usize;
+        let mut distinct = crate::drupal::Distinct::default();
         loop {
+            page.keep_new(&mut distinct);
             seen += page.users.len();
             self.learn_term_names(&page.users.iter().collect::<Vec<_>>(), &page.included);
             if seen > CANDIDATE_LIMIT {
@@ -689,8 +693,8 @@ impl Provisioner {
                     matched.push(user);
                 }
             }
-            match page.next_query.take() {
-                Some(next) => page = self.drupal.next_users(&next).await?,
+            match page.next.take() {
+                Some(next) => page = self.drupal.list_users(&next).await?,
                 None => break,
             }
         }
@@ -887,8 +891,20 @@ impl Provisioner {
         }
     }
 
-    /// uid 1 and holders of protected roles are never changed.
+    /// uid 1 and holders of protected roles are never changed, nor an
+    /// account whose roles Drupal does not show: it may hold one (502, as
+    /// a broken answer: the site must show the bridge its accounts' roles).
     fn ensure_writable(&self, user: &DrupalUser) -> Result<()> {
+        if user.uid() != Some(1) && !self.own.is(user) && !user.shows_roles() {
+            let why = roles_hidden(user);
+            tracing::error!(
+                user = %crate::untrusted::quote(user.name().unwrap_or_default()),
+                id = %user.id,
+                "{why}"
+            );
+            self.guard.refuse(&user.id);
+            return Err(DrupalError::Protocol(why).into());
+        }
         match self.protection(user, None) {
             Some(why) => {
                 self.guard.refuse(&user.id);
@@ -929,6 +945,9 @@ impl Provisioner {
             return Some(format!(
                 "The account {name} is the one the bridge logs in to Drupal as (drupal.auth); the bridge never changes, blocks or deletes it, which would lock the bridge out of Drupal. Change it in Drupal if you must."
             ));
+        }
+        if !user.shows_roles() {
+            return Some(roles_hidden(user));
         }
         self.policy
             .protected_roles
@@ -1018,9 +1037,19 @@ impl Provisioner {
     }
 
     /// The answer after a write, which Drupal answered with the account.
+    /// The account was read and found writable just before; an answer
+    /// showing otherwise (a protected role granted in Drupal meanwhile,
+    /// its roles hidden) is logged, as after a write made without a read.
     async fn written(&self, user: DrupalUser) -> ScimUser {
-        let refuse = self.must_not_write(&user).is_some();
-        self.answer_written(user, refuse).await
+        let why = self.must_not_write(&user);
+        if let Some(why) = &why {
+            tracing::error!(
+                user = user.name().unwrap_or_default(),
+                why,
+                "Drupal's answer to a write shows an account the bridge must not change; the write happened. Check the account"
+            );
+        }
+        self.answer_written(user, why.is_some()).await
     }
 
     /// Remembers the account Drupal answered a write with (on the list of
@@ -1416,9 +1445,9 @@ fn changed_fields(
 
 /// The total when `page` (at `offset`) is the last one.
 fn last_page_total(offset: usize, page: &UserPage) -> Option<usize> {
-    (page.next_query.is_none() && !page.users.is_empty())
+    (page.next.is_none() && !page.users.is_empty())
         .then(|| offset + page.users.len())
-        .or_else(|| (page.next_query.is_none() && offset == 0).then_some(0))
+        .or_else(|| (page.next.is_none() && offset == 0).then_some(0))
 }
 
 /// `id eq "<uuid>"`: one read by id instead of a query.
@@ -1454,6 +1483,14 @@ fn blocks_only(write: &UserWrite) -> bool {
     write.relationships.is_empty()
         && write.attributes.len() == 1
         && write.attributes.get("status") == Some(&Value::Bool(false))
+}
+
+/// Why an account whose roles Drupal does not show is not written.
+fn roles_hidden(user: &DrupalUser) -> String {
+    format!(
+        "Drupal's answer does not show the roles of the account {} (no roles relationship: the roles field is hidden by a field access hook, or renamed or disabled in JSON:API Extras), so the bridge cannot tell whether it holds a protected role and does not write it. Show the bridge's account the users' roles field under its name roles.",
+        crate::untrusted::quote(user.name().unwrap_or(&user.id))
+    )
 }
 
 #[cfg(test)]

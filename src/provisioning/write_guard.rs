@@ -280,14 +280,18 @@ async fn ids_of(
     let mut ids: Vec<String> = Vec::new();
     let mut read: u16 = 1;
     loop {
-        ids.extend(page.users.iter().map(|u| u.id.to_ascii_lowercase()));
-        let Some(next) = page.next_query.take() else {
+        for id in page.users.iter().map(|u| u.id.to_ascii_lowercase()) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let Some(next) = page.next.take() else {
             return Ok(Some(ids));
         };
         if read >= MAX_PAGES {
             return Ok(None);
         }
-        page = drupal.next_users(&next).await?;
+        page = drupal.list_users(&next).await?;
         read += 1;
     }
 }

@@ -1,7 +1,52 @@
 //! Injected faults for resilience tests: latency, error answers, dropped
 //! connections, cut-off bodies and bodies that trickle in.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+/// An answer as the stand-in is about to send it, for a test to rewrite:
+/// a hostile or broken Drupal, or a proxy in front of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as JSON (`null` when it is none).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn set_json(&mut self, body: &serde_json::Value) {
+        self.body = serde_json::to_vec(body).unwrap_or_default();
+    }
+
+    /// Replaces the header `name` (any case) with `value`.
+    pub fn set_header(&mut self, name: &str, value: &str) {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_string(), value.to_string()));
+    }
+}
+
+/// A test's rewrite of the answers to one method and path.
+#[derive(Clone)]
+pub(crate) struct Rewrite(pub(crate) Arc<dyn Fn(&mut Answer) + Send + Sync>);
+
+impl std::fmt::Debug for Rewrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rewrite")
+    }
+}
+
+/// An answer of `bytes` bytes streamed in place of the real one, with a
+/// `Content-Length` when `announced`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Padded {
+    pub(crate) bytes: u64,
+    pub(crate) announced: bool,
+}
 
 /// What to do with the next request before handling it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +89,10 @@ pub(crate) struct Faults {
     sessions_ended_after: u32,
     /// The `Retry-After` every injected failure answer carries, if any.
     failure_retry_after: Option<String>,
+    /// Answers (method, path) rewritten after handling, every time.
+    rewrites: Vec<(String, String, Rewrite)>,
+    /// Answers (method, path) replaced by a long streamed body, every time.
+    padded: Vec<(String, String, Padded)>,
 }
 
 impl Faults {
@@ -145,6 +194,38 @@ impl Faults {
             .iter()
             .position(|(m, p, _)| m == method && p == path)?;
         Some(self.lost_answers.remove(at).2)
+    }
+
+    /// `None` stops rewriting them.
+    pub(crate) fn rewrite(&mut self, method: &str, path: &str, rewrite: Option<Rewrite>) {
+        self.rewrites.retain(|(m, p, _)| m != method || p != path);
+        if let Some(rewrite) = rewrite {
+            self.rewrites
+                .push((method.to_string(), path.to_string(), rewrite));
+        }
+    }
+
+    pub(crate) fn rewrite_for(&self, method: &str, path: &str) -> Option<Rewrite> {
+        self.rewrites
+            .iter()
+            .find(|(m, p, _)| m == method && p == path)
+            .map(|(_, _, rewrite)| rewrite.clone())
+    }
+
+    /// `None` stops padding them.
+    pub(crate) fn pad(&mut self, method: &str, path: &str, padded: Option<Padded>) {
+        self.padded.retain(|(m, p, _)| m != method || p != path);
+        if let Some(padded) = padded {
+            self.padded
+                .push((method.to_string(), path.to_string(), padded));
+        }
+    }
+
+    pub(crate) fn padded_for(&self, method: &str, path: &str) -> Option<Padded> {
+        self.padded
+            .iter()
+            .find(|(m, p, _)| m == method && p == path)
+            .map(|(_, _, padded)| *padded)
     }
 
     pub(crate) fn heal_path(&mut self, path: &str) {

@@ -131,6 +131,33 @@ impl StandInHandle {
         lock(&self.site).faults.lose_answer(method, path, status);
     }
 
+    /// Handles every `method` request to `path` (no query) from now on, and
+    /// passes its answer through `rewrite` before sending it: a broken or
+    /// hostile Drupal, or a proxy rewriting its answers.
+    pub fn rewrite_answers_to(
+        &self,
+        method: &str,
+        path: &str,
+        rewrite: impl Fn(&mut super::Answer) + Send + Sync + 'static,
+    ) {
+        let rewrite = super::faults::Rewrite(std::sync::Arc::new(rewrite));
+        lock(&self.site).faults.rewrite(method, path, Some(rewrite));
+    }
+
+    /// Ends `rewrite_answers_to` for `method` and `path`.
+    pub fn stop_rewriting_answers_to(&self, method: &str, path: &str) {
+        lock(&self.site).faults.rewrite(method, path, None);
+    }
+
+    /// Handles every `method` request to `path` from now on, but answers
+    /// 200 with a body of `bytes` bytes (JSON that never ends), streamed
+    /// without being held, with a `Content-Length` when `announced`. `0`
+    /// stops it.
+    pub fn pad_answers_to(&self, method: &str, path: &str, bytes: u64, announced: bool) {
+        let padded = (bytes > 0).then_some(super::faults::Padded { bytes, announced });
+        lock(&self.site).faults.pad(method, path, padded);
+    }
+
     /// Ends `fail_requests_to` for `path`: its requests are handled again.
     pub fn stop_failing_requests_to(&self, path: &str) {
         lock(&self.site).faults.heal_path(path);

@@ -47,6 +47,7 @@ pub use config::{
     permissions, Account, AccountSeed, CancelMethod, FieldKind, FieldSeed, RoleSeed, StandInConfig,
     DEPROVISIONED_FIELD, EXTERNAL_ID_FIELD,
 };
+pub use faults::Answer;
 pub use handle::{StandInHandle, UserSnapshot};
 pub use oauth::OAuthClientSeed;
 pub use state::SeedError;

@@ -77,6 +77,13 @@ fn incoming(req: &HttpRequest, body: Bytes) -> Incoming {
 async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> HttpResponse {
     let site: SharedSite = site.into_inner();
     let incoming = incoming(&req, body);
+    let (rewrite, padded) = {
+        let guard = lock(&site);
+        (
+            guard.faults.rewrite_for(&incoming.method, &incoming.path),
+            guard.faults.padded_for(&incoming.method, &incoming.path),
+        )
+    };
     let (latency, fault, malformed, slow_body, workers, held, loaded, failed_after, ended) = {
         let mut guard = lock(&site);
         let auth = Presented::from_headers(
@@ -177,6 +184,22 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
     if malformed {
         reply.body = cut_off(&reply.body);
     }
+    if let Some(rewrite) = rewrite {
+        let mut answer = super::faults::Answer {
+            status: reply.status,
+            headers: reply.headers,
+            body: reply.body,
+        };
+        (rewrite.0)(&mut answer);
+        reply = Reply {
+            status: answer.status,
+            headers: answer.headers,
+            body: answer.body,
+        };
+    }
+    if let Some(padded) = padded {
+        return padded_response(padded);
+    }
     if session_ended {
         reply
             .headers
@@ -204,6 +227,55 @@ fn trickle(reply: Reply, delay: std::time::Duration) -> HttpResponse {
         Ok::<_, io::Error>(rest)
     });
     builder.streaming(first.chain(second))
+}
+
+/// 200 with `padded.bytes` bytes of a JSON document that never closes,
+/// made in 64 KiB chunks as they are sent.
+fn padded_response(padded: super::faults::Padded) -> HttpResponse {
+    const CHUNK: u64 = 64 * 1024;
+    let chunks = padded.bytes.div_ceil(CHUNK);
+    let stream = futures_util::stream::iter(0..chunks).map(move |i| {
+        let size = CHUNK.min(padded.bytes - i * CHUNK) as usize;
+        let mut chunk = vec![b' '; size];
+        if i == 0 {
+            let start = b"{\"data\":\"";
+            let n = start.len().min(size);
+            chunk[..n].copy_from_slice(&start[..n]);
+        }
+        Ok::<_, io::Error>(Bytes::from(chunk))
+    });
+    use futures_util::StreamExt;
+    let mut builder = HttpResponse::Ok();
+    builder.content_type("application/vnd.api+json");
+    if padded.announced {
+        builder.body(SizedStream {
+            size: padded.bytes,
+            stream: Box::pin(stream),
+        })
+    } else {
+        builder.streaming(stream)
+    }
+}
+
+/// A stream of a known length, sent with its `Content-Length`.
+struct SizedStream {
+    size: u64,
+    stream: Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, io::Error>>>>,
+}
+
+impl MessageBody for SizedStream {
+    type Error = io::Error;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.size)
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, io::Error>>> {
+        self.stream.as_mut().poll_next(cx)
+    }
 }
 
 fn failure_reply(incoming: &Incoming, status: u16) -> Reply {

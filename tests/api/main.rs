@@ -26,6 +26,7 @@ mod group_etags;
 mod groups;
 mod hardening;
 mod helpers;
+mod hostile_drupal;
 mod idp_flows;
 mod jwt;
 mod monitoring;
