@@ -37,6 +37,10 @@ use crate::scim::version::{require_match, VersionCondition};
 
 type Result<T> = std::result::Result<T, ProvisioningError>;
 
+/// The most accounts a count probes for (about a billion): past it, Drupal's
+/// pages are taken to never end.
+const MAX_COUNTED_ACCOUNTS: usize = 1 << 30;
+
 /// The Drupal account a SCIM create writes, with the UUID the bridge chose.
 pub fn new_account(
     mapping: &Mapping,
@@ -745,6 +749,8 @@ impl Provisioner {
     /// 2·log2(n/50) requests; `meta.count` is used where the site sends it.
     /// Only `base`'s filter counts: the probes set its paging, fields, sort
     /// and include.
+    /// Counts the accounts `base` matches, by probing page offsets when
+    /// Drupal gives no count. At most [`MAX_COUNTED_ACCOUNTS`].
     async fn count_matching(&self, base: &CollectionQuery) -> Result<usize> {
         let key = format!("{:?}", base.filter);
         if let Some(n) = self.counts.get(&key) {
@@ -784,7 +790,17 @@ impl Provisioner {
                     break step;
                 }
                 full = step;
-                step *= 2;
+                // A real site ends long before; a Drupal answering full
+                // pages at every offset would otherwise be asked forever.
+                step = match step.checked_mul(2).filter(|s| *s <= MAX_COUNTED_ACCOUNTS) {
+                    Some(next) => next,
+                    None => {
+                        return Err(DrupalError::Protocol(format!(
+                            "Drupal lists accounts past offset {step}; its pages never end"
+                        ))
+                        .into())
+                    }
+                };
             };
             while found.is_none() && empty - full > DRUPAL_PAGE_CAP {
                 let mid = full + ((empty - full) / 2 / DRUPAL_PAGE_CAP) * DRUPAL_PAGE_CAP;

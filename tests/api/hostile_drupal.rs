@@ -554,3 +554,46 @@ async fn a_created_that_is_not_a_date_is_left_out_of_meta() {
         assert!(answer["meta"]["version"].is_string());
     }
 }
+
+/// A Drupal answering a full page of new accounts at every offset: the
+/// count behind `totalResults` gives up (502) after a bounded number of
+/// probes instead of doubling its offset until it overflows.
+#[tokio::test]
+async fn a_count_over_pages_that_never_end_gives_up() {
+    let app = spawn_app().await;
+    app.seed_user("ada", "ada@example.org");
+    app.log_in().await;
+    let kept = std::sync::Arc::new(std::sync::Mutex::new(None::<serde_json::Value>));
+    app.drupal.rewrite_answers_to("GET", USERS, move |answer| {
+        let mut body = answer.json();
+        let mut kept = kept.lock().unwrap();
+        if kept.is_none() {
+            *kept = body["data"].as_array().and_then(|d| d.first()).cloned();
+        }
+        let Some(first) = kept.clone() else {
+            return;
+        };
+        let page: Vec<serde_json::Value> = (0..50)
+            .map(|_| {
+                let mut item = first.clone();
+                item["id"] = json!(uuid::Uuid::new_v4().to_string());
+                item
+            })
+            .collect();
+        body["data"] = json!(page);
+        body["links"]["next"] = json!({"href": "http://d/jsonapi/user/user?page[offset]=50"});
+        answer.set_json(&body);
+    });
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        app.get("/Users?count=1"),
+    )
+    .await
+    .expect("the count ends");
+    answer.assert_scim_error(502, None);
+    assert!(
+        app.drupal.request_count() < 40,
+        "{}",
+        app.drupal.request_count()
+    );
+}
