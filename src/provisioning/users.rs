@@ -25,7 +25,9 @@ use crate::drupal::{
     referenced_terms, Caseless, CollectionQuery, Condition, DrupalError, DrupalUser, Operator,
     RoleRef, SortKey, UserPage, UserWrite, DRUPAL_PAGE_CAP,
 };
-use crate::mapping::{AttributeSource, FieldType, Mapping, MappingError, WritePurpose};
+use crate::mapping::{
+    AttributeSource, DrupalWrite, FieldType, Mapping, MappingError, WritePurpose,
+};
 use crate::scim::caseless;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
@@ -33,6 +35,7 @@ use crate::scim::list::SortOrder;
 use crate::scim::patch::{apply_patch, PatchRequest};
 use crate::scim::path::{AttrPath, ResolvedPath};
 use crate::scim::projection::Projection;
+use crate::scim::resource::Replacement;
 use crate::scim::version::{require_match, VersionCondition};
 
 type Result<T> = std::result::Result<T, ProvisioningError>;
@@ -215,14 +218,20 @@ impl Provisioner {
     pub async fn replace_user(
         &self,
         id: &str,
-        resource: Map<String, Value>,
+        replacement: Replacement,
         if_match: Option<&VersionCondition>,
     ) -> Result<ScimUser> {
+        let Replacement {
+            resource,
+            unassigned,
+        } = replacement;
         self.know_own_account().await?;
         let _turn = self.user_turns.lock(id).await;
         if if_match.is_none() {
             if let Some(seen) = self.writable_seen(id) {
-                let desired = self.mapping().to_drupal(&resource, WritePurpose::Update)?;
+                let mapping = self.mapping();
+                let desired = mapping.to_drupal_replacing(&resource, &unassigned)?;
+                let desired = keep_required(&mapping, &seen.attributes, desired)?;
                 // Every field the resource maps to is written, since one the
                 // account seen holds may have changed since. When none
                 // differs from what was seen, only a read tells whether
@@ -240,7 +249,9 @@ impl Provisioner {
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
         self.check_version(&current, if_match).await?;
-        let desired = self.mapping().to_drupal(&resource, WritePurpose::Update)?;
+        let mapping = self.mapping();
+        let desired = mapping.to_drupal_replacing(&resource, &unassigned)?;
+        let desired = keep_required(&mapping, &current.attributes, desired)?;
         let mut write = UserWrite {
             id: None,
             attributes: changed_fields(&current.attributes, &desired.attributes),
@@ -415,10 +426,7 @@ impl Provisioner {
                 continue;
             }
             if active.mapping.never_cleared(key) {
-                return Err(ScimError::mutability(format!(
-                    "Drupal keeps a value in the field {key} of every account, so the attribute stored there cannot be removed; replace it with a new value instead."
-                ))
-                .into());
+                return Err(never_cleared(key).into());
             }
             attributes.insert(key.clone(), Value::Null);
         }
@@ -1400,6 +1408,40 @@ fn ensure_version(current: &ScimUser, if_match: Option<&VersionCondition>) -> Re
         &current.id,
         &current.version,
     )?)
+}
+
+/// A PATCH `remove` (or `replace` with nothing) of the attribute a field
+/// Drupal keeps a value in is stored in, or a PUT's `null` or `[]` for it.
+fn never_cleared(field: &str) -> ScimError {
+    ScimError::mutability(format!(
+        "Drupal keeps a value in the field {field} of every account, so the attribute stored there cannot be removed (nor set to null or []); replace it with a new value instead."
+    ))
+}
+
+/// A PUT's `null` for a field Drupal keeps a value in (`name`, `mail`,
+/// `status`, `pass`): refused as a PATCH `remove` of its attribute is where
+/// the account holds a value (Drupal would answer "Email field is required."
+/// for `mail`, and would store a `null` status), and left out where it holds
+/// none (a `password`, which is never read back; an account without `mail`).
+fn keep_required(
+    mapping: &Mapping,
+    current: &(impl AttributeSource + ?Sized),
+    mut desired: DrupalWrite,
+) -> Result<DrupalWrite> {
+    let mut held = None;
+    desired.attributes.retain(|key, value| {
+        if !value.is_null() || !mapping.never_cleared(key) {
+            return true;
+        }
+        if current.attribute(key).is_some_and(|v| !v.is_null()) {
+            held.get_or_insert_with(|| key.clone());
+        }
+        false
+    });
+    match held {
+        Some(field) => Err(never_cleared(&field).into()),
+        None => Ok(desired),
+    }
 }
 
 /// `desired` entries whose value differs from `current` (null = absent).
