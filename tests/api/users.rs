@@ -391,6 +391,40 @@ async fn put_emptying_the_mail_or_the_status_is_refused_as_a_patch_removing_them
 }
 
 #[tokio::test]
+async fn a_time_zone_drupal_does_not_know_is_refused_as_the_real_drupal_refuses_it() {
+    let app = spawn_app().await;
+    let created = app
+        .post(
+            "/Users",
+            &json!({"userName": "tz1", "emails": [{"value": "tz1@example.org"}],
+                    "timezone": "Mars/Olympus"}),
+        )
+        .await;
+    created.assert_scim_error(400, Some("invalidValue"));
+    assert!(app.drupal_user("tz1").is_none());
+    let id = app.create_user("tz2", "tz2@example.org").await;
+    for zone in ["Mars/Olympus", "europe/paris"] {
+        let patched = app
+            .patch(
+                &format!("/Users/{id}"),
+                &patch_op(json!([{"op": "replace", "path": "timezone", "value": zone}])),
+            )
+            .await;
+        patched.assert_scim_error(400, Some("invalidValue"));
+        let detail = patched.body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("not a valid choice"), "{detail}");
+    }
+    let patched = app
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_op(json!([{"op": "replace", "path": "timezone", "value": "Europe/Paris"}])),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.body["timezone"], "Europe/Paris");
+}
+
+#[tokio::test]
 async fn patch_that_changes_nothing_writes_nothing() {
     let app = spawn_app().await;
     let id = app.create_user("hal", "hal@example.org").await;
