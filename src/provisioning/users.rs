@@ -26,13 +26,13 @@ use crate::drupal::{
     RoleRef, SortKey, UserPage, UserWrite, DRUPAL_PAGE_CAP,
 };
 use crate::mapping::{
-    AttributeSource, DrupalWrite, FieldType, Mapping, MappingError, WritePurpose,
+    AttributeSource, DrupalWrite, FieldType, MappedAttribute, Mapping, MappingError, WritePurpose,
 };
 use crate::scim::caseless;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::SortOrder;
-use crate::scim::patch::{apply_patch, PatchRequest};
+use crate::scim::patch::{apply_patch, CreatedValue, PatchRequest};
 use crate::scim::path::{AttrPath, ResolvedPath};
 use crate::scim::projection::Projection;
 use crate::scim::resource::Replacement;
@@ -288,6 +288,7 @@ impl Provisioner {
         let before = rendered.resource;
         let mut after = before.clone();
         let outcome = apply_patch(&mut after, request, &*active.user_schema)?;
+        refuse_unkept_creations(&active.mapping, &after, &outcome.created)?;
         if !outcome.changed {
             return Ok(self.named(render_user(&current, &active.mapping, &catalog)));
         }
@@ -311,6 +312,7 @@ impl Provisioner {
         let before = render_user(&seen, &active.mapping, &catalog).resource;
         let mut after = before.clone();
         let outcome = apply_patch(&mut after, request, &*active.user_schema)?;
+        refuse_unkept_creations(&active.mapping, &after, &outcome.created)?;
         // What the patch sets, applied to nothing. A value equal to the one
         // seen may no longer be the account's: only a read tells whether it
         // must be written.
@@ -1408,6 +1410,110 @@ fn ensure_version(current: &ScimUser, if_match: Option<&VersionCondition>) -> Re
         &current.id,
         &current.version,
     )?)
+}
+
+/// RFC 7644 §3.5.2.3 answers `noTarget` when a value filter matches
+/// nothing; the bridge creates the value an `eq` filter describes instead
+/// (Entra replaces `phoneNumbers[type eq "mobile"].value` of a user who
+/// has none). Where the mapping stores the attribute but not that value
+/// (it keeps one e-mail, read back as the primary work one, and the
+/// filter asked for `type eq "home"`), the value would be dropped and a
+/// success would say otherwise: 400 `noTarget`, naming what the site keeps.
+/// An attribute the mapping does not store at all is ignored, as in any
+/// request.
+fn refuse_unkept_creations(
+    mapping: &Mapping,
+    after: &Map<String, Value>,
+    created: &[CreatedValue],
+) -> Result<()> {
+    for made in created {
+        let kept: Vec<MappedAttribute> = mapping
+            .mapped_attributes()
+            .into_iter()
+            .filter(|m| {
+                m.writes
+                    && m.schema.eq_ignore_ascii_case(&made.schema)
+                    && m.attr.eq_ignore_ascii_case(&made.attr)
+            })
+            .collect();
+        if kept.is_empty() {
+            continue;
+        }
+        let mut without = after.clone();
+        if !remove_created(&mut without, made) {
+            continue;
+        }
+        let dropped = match (
+            mapping.to_drupal(after, WritePurpose::Update),
+            mapping.to_drupal(&without, WritePurpose::Update),
+        ) {
+            (Ok(with), Ok(without)) => with == without,
+            _ => false,
+        };
+        if dropped {
+            return Err(ScimError::no_target(unkept_detail(made, &kept)).into());
+        }
+    }
+    Ok(())
+}
+
+fn unkept_detail(made: &CreatedValue, kept: &[MappedAttribute]) -> String {
+    let attr = &made.attr;
+    let what: Vec<String> = kept
+        .iter()
+        .map(|m| match (&m.element_type, m.marks_primary) {
+            (Some(t), true) => format!("the primary one, read back with type \"{t}\""),
+            (Some(t), false) => format!("the one of type \"{t}\""),
+            (None, true) => "the primary one".to_string(),
+            (None, false) => "one".to_string(),
+        })
+        .collect();
+    let path = kept
+        .first()
+        .map(|m| match &m.element_type {
+            Some(t) => format!("{attr}[type eq \"{t}\"]"),
+            None => format!("{attr}[primary eq true]"),
+        })
+        .unwrap_or_else(|| attr.clone());
+    format!(
+        "no value of {attr} matches [{}], and this site keeps no other value of {attr} than {}: the value the filter describes would not be kept. Change {path} instead. Nothing was changed.",
+        crate::untrusted::quote(&made.filter),
+        what.join(" and ")
+    )
+}
+
+/// `after` without the value `made` created; false when a later operation
+/// changed it.
+fn remove_created(after: &mut Map<String, Value>, made: &CreatedValue) -> bool {
+    let container = if made.is_core {
+        Some(after)
+    } else {
+        after
+            .iter_mut()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&made.schema))
+            .and_then(|(_, v)| v.as_object_mut())
+    };
+    let Some(container) = container else {
+        return false;
+    };
+    let Some(key) = container
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(&made.attr))
+        .cloned()
+    else {
+        return false;
+    };
+    let Some(Value::Array(items)) = container.get_mut(&key) else {
+        return false;
+    };
+    let Some(at) = items.iter().position(|item| *item == made.value) else {
+        return false;
+    };
+    items.remove(at);
+    if items.is_empty() {
+        container.remove(&key);
+    }
+    true
 }
 
 /// A PATCH `remove` (or `replace` with nothing) of the attribute a field
