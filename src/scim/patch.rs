@@ -1585,13 +1585,19 @@ mod tests {
 
     #[test]
     fn the_values_a_filter_matching_nothing_created_are_reported() {
-        let mut user = object(json!({"userName": "b", "emails": [{"value": "b@x.org", "type": "work"}]}));
+        let mut user =
+            object(json!({"userName": "b", "emails": [{"value": "b@x.org", "type": "work"}]}));
         let request = body(json!([
             {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "c@x.org"},
             {"op": "replace", "path": "emails[type eq \"home\"].value", "value": "h@x.org"},
             {"op": "remove", "path": "phoneNumbers[type eq \"mobile\"]"}
         ]));
-        let outcome = apply_patch(&mut user, &PatchRequest::from_json(&request).unwrap(), &user_resolver()).unwrap();
+        let outcome = apply_patch(
+            &mut user,
+            &PatchRequest::from_json(&request).unwrap(),
+            &user_resolver(),
+        )
+        .unwrap();
         assert_eq!(
             outcome.created,
             vec![CreatedValue {

@@ -663,8 +663,10 @@ async fn a_filter_matching_nothing_creates_only_a_value_the_site_keeps() {
     let answer = app
         .patch(
             &format!("/Users/{id}"),
-            &patch_op(json!([{"op": "Replace", "path": "phoneNumbers[type eq \"work\"].value",
-                              "value": "+1 555 0111"}])),
+            &patch_op(
+                json!([{"op": "Replace", "path": "phoneNumbers[type eq \"work\"].value",
+                              "value": "+1 555 0111"}]),
+            ),
         )
         .await;
     answer.assert_scim_error(400, Some("noTarget"));
