@@ -18,7 +18,7 @@ use crate::provisioning::{ScimUser, UserQuery, UserRead, UsersRead};
 use crate::scim::list::ListParams;
 use crate::scim::patch::PatchRequest;
 use crate::scim::projection::Projection;
-use crate::scim::resource::parse_resource;
+use crate::scim::resource::{parse_replacement, parse_resource};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -144,13 +144,13 @@ async fn replace(
     query: Query,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let resource = parse_resource(&json_body(&body)?, &state.provisioner.user_schema())?;
+    let replacement = parse_replacement(&json_body(&body)?, &state.provisioner.user_schema())?;
     label(&req, "replace_user", Some(id.clone()));
     let projection = projection_of(&query, &state.provisioner.user_schema())?;
     let if_match = version_condition(&req, IF_MATCH)?;
     let user = state
         .provisioner
-        .replace_user(&id, resource, if_match.as_ref())
+        .replace_user(&id, replacement, if_match.as_ref())
         .await?;
     Ok(respond_user(
         &req,

@@ -28,6 +28,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use crate::scim::caseless;
+use crate::scim::resource::Unassigned;
 
 pub use binding::{FieldBinding, MatchKey};
 pub use error::{Diagnostic, Item, MappingError, Section};
@@ -156,14 +157,42 @@ impl Mapping {
         user: &Map<String, Value>,
         purpose: WritePurpose,
     ) -> Result<DrupalWrite, MappingError> {
+        self.write(user, purpose, None)
+    }
+
+    /// The write of a PUT (an update): [`Mapping::to_drupal`], except that
+    /// a field whose source the body `unassigned` (`null`, `[]`) is
+    /// cleared even where the rule keeps an absent one (RFC 7644 §3.5.1).
+    /// A field Drupal keeps a value in ([`Mapping::never_cleared`]) gets
+    /// `null` then, which the caller refuses where the account holds a
+    /// value, as a PATCH `remove` of it is refused.
+    pub fn to_drupal_replacing(
+        &self,
+        user: &Map<String, Value>,
+        unassigned: &Unassigned,
+    ) -> Result<DrupalWrite, MappingError> {
+        self.write(user, WritePurpose::Update, Some(unassigned))
+    }
+
+    fn write(
+        &self,
+        user: &Map<String, Value>,
+        purpose: WritePurpose,
+        unassigned: Option<&Unassigned>,
+    ) -> Result<DrupalWrite, MappingError> {
         let mut out = DrupalWrite::default();
         for rule in self.rules.iter().filter(|r| r.direction.writes()) {
             if rule.write_once && purpose == WritePurpose::Update {
                 continue;
             }
+            let cleared = purpose == WritePurpose::Update
+                && unassigned.is_some_and(|u| rule.unassigned_by(u));
             let keeps_absent =
-                purpose == WritePurpose::Update && rule.when_absent == WhenAbsent::Keep;
-            let values = rule.drupal_values(user, !keeps_absent);
+                purpose == WritePurpose::Update && rule.when_absent == WhenAbsent::Keep && !cleared;
+            // A default would make a value of the `null` that clears a
+            // field Drupal never empties; the caller judges that `null`.
+            let defaults = !(keeps_absent || (cleared && rule.never_cleared()));
+            let values = rule.drupal_values(user, defaults);
             let value = if !values.is_empty() {
                 rule.target
                     .encode(&values)

@@ -7,6 +7,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::scim::attributes::AttrType;
+use crate::scim::resource::Unassigned;
 
 use super::catalog::{starts_with_ignoring_case, AttrDef, Catalog, SchemaDef};
 use super::error::{closest, did_you_mean};
@@ -128,6 +129,11 @@ impl ScimPath {
     /// plain list (a multi-valued custom string).
     pub fn is_plural_complex(&self) -> bool {
         self.multi_valued && self.complex
+    }
+
+    /// Whether a PUT body unassigned the values this path names.
+    pub fn unassigned_by(&self, unassigned: &Unassigned) -> bool {
+        unassigned.covers(&self.schema, &self.attr, self.sub.as_deref())
     }
 
     /// Does this path name `attr[.sub]` of `schema` (`None` = core)?

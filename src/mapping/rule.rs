@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use crate::scim::attributes::AttrType;
+use crate::scim::resource::Unassigned;
 
 use super::binding::FieldBinding;
 use super::datetime;
@@ -42,6 +43,22 @@ impl Rule {
             Source::Attribute(path) => Some(path),
             _ => None,
         }
+    }
+
+    /// Whether a PUT body unassigned what this rule reads (RFC 7644
+    /// §3.5.1): its field is then cleared even where an attribute left out
+    /// keeps it.
+    pub fn unassigned_by(&self, unassigned: &Unassigned) -> bool {
+        match &self.source {
+            Source::Attribute(path) => path.unassigned_by(unassigned),
+            Source::Template(template) => template.unassigned_by(unassigned),
+            Source::Constant(_) => false,
+        }
+    }
+
+    /// Drupal keeps a value in the field (`name`, `mail`, `status`, `pass`).
+    pub fn never_cleared(&self) -> bool {
+        self.target.base.is_some_and(|b| b.never_cleared)
     }
 
     fn pick_order(&self) -> &[Preference] {

@@ -1,6 +1,7 @@
 //! Templates: text with `{scim.path}` placeholders, such as
 //! `"{name.givenName} {name.familyName}"`. `{{` and `}}` write a brace.
 
+use crate::scim::resource::Unassigned;
 use serde_json::{Map, Value};
 
 use super::catalog::Catalog;
@@ -96,6 +97,14 @@ impl Template {
     pub fn reads(&self, attr: &str) -> bool {
         self.parts.iter().any(|part| match part {
             Part::Placeholder(path) => path.core && path.attr.eq_ignore_ascii_case(attr),
+            Part::Text(_) => false,
+        })
+    }
+
+    /// Whether a placeholder reads a value the body unassigned.
+    pub fn unassigned_by(&self, unassigned: &Unassigned) -> bool {
+        self.parts.iter().any(|part| match part {
+            Part::Placeholder(path) => path.unassigned_by(unassigned),
             Part::Text(_) => false,
         })
     }

@@ -16,7 +16,7 @@ use super::{PatchAnswer, Provisioner, ProvisioningError};
 use crate::scim::bulk::{BulkMethod, BulkOperation, BulkRequest};
 use crate::scim::error::ScimError;
 use crate::scim::patch::PatchRequest;
-use crate::scim::resource::parse_resource;
+use crate::scim::resource::{parse_replacement, parse_resource};
 use crate::scim::version::VersionCondition;
 use crate::untrusted::quote;
 
@@ -282,8 +282,8 @@ impl Provisioner {
             }
             BulkMethod::Put => {
                 let id = target.id()?;
-                let resource = parse_resource(target.data()?, &self.user_schema())?;
-                let user = self.replace_user(&id, resource, if_match).await?;
+                let replacement = parse_replacement(target.data()?, &self.user_schema())?;
+                let user = self.replace_user(&id, replacement, if_match).await?;
                 Ok((id, success(200, Some(user.version))))
             }
             BulkMethod::Patch => {

@@ -25,14 +25,17 @@ use crate::drupal::{
     referenced_terms, Caseless, CollectionQuery, Condition, DrupalError, DrupalUser, Operator,
     RoleRef, SortKey, UserPage, UserWrite, DRUPAL_PAGE_CAP,
 };
-use crate::mapping::{AttributeSource, FieldType, Mapping, MappingError, WritePurpose};
+use crate::mapping::{
+    AttributeSource, DrupalWrite, FieldType, MappedAttribute, Mapping, MappingError, WritePurpose,
+};
 use crate::scim::caseless;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::SortOrder;
-use crate::scim::patch::{apply_patch, PatchRequest};
+use crate::scim::patch::{apply_patch, CreatedValue, PatchRequest};
 use crate::scim::path::{AttrPath, ResolvedPath};
 use crate::scim::projection::Projection;
+use crate::scim::resource::Replacement;
 use crate::scim::version::{require_match, VersionCondition};
 
 type Result<T> = std::result::Result<T, ProvisioningError>;
@@ -198,7 +201,7 @@ impl Provisioner {
                     None => {
                         let e = DrupalError::Validation(errors);
                         audit::record(audited::user_write(None, id, write, None).failed(&e));
-                        return Err(e.into());
+                        return Err(self.mail_holder(e, write, Some(id)).await);
                     }
                 }
             }
@@ -219,14 +222,20 @@ impl Provisioner {
     pub async fn replace_user(
         &self,
         id: &str,
-        resource: Map<String, Value>,
+        replacement: Replacement,
         if_match: Option<&VersionCondition>,
     ) -> Result<ScimUser> {
+        let Replacement {
+            resource,
+            unassigned,
+        } = replacement;
         self.know_own_account().await?;
         let _turn = self.user_turns.lock(id).await;
         if if_match.is_none() {
             if let Some(seen) = self.writable_seen(id) {
-                let desired = self.mapping().to_drupal(&resource, WritePurpose::Update)?;
+                let mapping = self.mapping();
+                let desired = mapping.to_drupal_replacing(&resource, &unassigned)?;
+                let desired = keep_required(&mapping, &seen.attributes, desired)?;
                 // Every field the resource maps to is written, since one the
                 // account seen holds may have changed since. When none
                 // differs from what was seen, only a read tells whether
@@ -244,7 +253,9 @@ impl Provisioner {
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
         self.check_version(&current, if_match).await?;
-        let desired = self.mapping().to_drupal(&resource, WritePurpose::Update)?;
+        let mapping = self.mapping();
+        let desired = mapping.to_drupal_replacing(&resource, &unassigned)?;
+        let desired = keep_required(&mapping, &current.attributes, desired)?;
         let mut write = UserWrite {
             id: None,
             attributes: changed_fields(&current.attributes, &desired.attributes),
@@ -281,6 +292,7 @@ impl Provisioner {
         let before = rendered.resource;
         let mut after = before.clone();
         let outcome = apply_patch(&mut after, request, &*active.user_schema)?;
+        refuse_unkept_creations(&active.mapping, &after, &outcome.created)?;
         if !outcome.changed {
             return Ok(self.named(render_user(&current, &active.mapping, &catalog)));
         }
@@ -304,6 +316,7 @@ impl Provisioner {
         let before = render_user(&seen, &active.mapping, &catalog).resource;
         let mut after = before.clone();
         let outcome = apply_patch(&mut after, request, &*active.user_schema)?;
+        refuse_unkept_creations(&active.mapping, &after, &outcome.created)?;
         // What the patch sets, applied to nothing. A value equal to the one
         // seen may no longer be the account's: only a read tells whether it
         // must be written.
@@ -419,10 +432,7 @@ impl Provisioner {
                 continue;
             }
             if active.mapping.never_cleared(key) {
-                return Err(ScimError::mutability(format!(
-                    "Drupal keeps a value in the field {key} of every account, so the attribute stored there cannot be removed; replace it with a new value instead."
-                ))
-                .into());
+                return Err(never_cleared(key).into());
             }
             attributes.insert(key.clone(), Value::Null);
         }
@@ -985,7 +995,10 @@ impl Provisioner {
             Ok(after) => audited::user_write(Some(current), &current.id, &write, Some(after)),
             Err(e) => audited::user_write(Some(current), &current.id, &write, None).failed(e),
         });
-        Ok(self.written(updated?).await)
+        match updated {
+            Ok(updated) => Ok(self.written(updated).await),
+            Err(e) => Err(self.mail_holder(e, &write, Some(&current.id)).await),
+        }
     }
 
     /// The account seen less than `account_cache_secs` ago, when a write
@@ -1030,7 +1043,7 @@ impl Provisioner {
             Err(e) => {
                 audit::record(audited::user_write(Some(seen), &seen.id, &write, None).failed(&e));
                 self.seen.forget(&seen.id);
-                return Err(e.into());
+                return Err(self.mail_holder(e, &write, Some(&seen.id)).await);
             }
         };
         Ok(self.written_unread(updated).await)
@@ -1190,6 +1203,51 @@ impl Provisioner {
             }]));
         }
         Err(error)
+    }
+
+    /// Drupal's "The email address … is already taken." for the address
+    /// `write` sets, when the account holding it is one SCIM DELETE
+    /// deprovisioned (kept blocked, shown to no IdP, which therefore cannot
+    /// see what it conflicts with): a 409 naming that account and what an
+    /// operator does. RFC 7644 §3.6 says a deleted resource SHOULD NOT count
+    /// in conflicts, but Drupal keeps addresses unique and the account is
+    /// kept; see README, "Not supported yet, and known limits". One Drupal
+    /// read, on this error only; any other error is returned as it is.
+    async fn mail_holder(
+        &self,
+        error: DrupalError,
+        write: &UserWrite,
+        own_id: Option<&str>,
+    ) -> ProvisioningError {
+        let mail_taken = matches!(&error, DrupalError::Validation(errors)
+            if errors.iter().any(|e| e.detail.starts_with("mail:") && e.detail.contains("is already taken")));
+        let mail = write.attributes.get("mail").and_then(Value::as_str);
+        let (true, Some(mail), Some(_)) = (mail_taken, mail, self.marker.field()) else {
+            return error.into();
+        };
+        let query = CollectionQuery {
+            filter: Some(Condition::field("mail", Operator::Eq, mail)),
+            limit: Some(DRUPAL_PAGE_CAP),
+            ..Default::default()
+        };
+        let Ok(page) = self.drupal.list_users(&query).await else {
+            return error.into();
+        };
+        let holder = page.users.into_iter().find(|user| {
+            own_id.is_none_or(|own| !user.id.eq_ignore_ascii_case(own))
+                && self.marker.is_marked(user)
+        });
+        let Some(holder) = holder else {
+            return error.into();
+        };
+        let name = holder.name().unwrap_or_default();
+        ScimError::uniqueness(format!(
+            "The e-mail address {} is held by the Drupal account \"{}\", which SCIM DELETE deprovisioned: Drupal keeps it blocked with its content and shows it to no identity provider, and keeps e-mail addresses unique. Creating the userName \"{}\" again revives that account with its address; otherwise a Drupal administrator gives that account another address, or deletes it, to free this one. Nothing was changed.",
+            crate::untrusted::quote(mail),
+            crate::untrusted::quote(name),
+            crate::untrusted::quote(name),
+        ))
+        .into()
     }
 
     /// Whether an account other than `own_id` holds `name` ignoring case.
@@ -1445,6 +1503,144 @@ fn ensure_version(current: &ScimUser, if_match: Option<&VersionCondition>) -> Re
         &current.id,
         &current.version,
     )?)
+}
+
+/// RFC 7644 §3.5.2.3 answers `noTarget` when a value filter matches
+/// nothing; the bridge creates the value an `eq` filter describes instead
+/// (Entra replaces `phoneNumbers[type eq "mobile"].value` of a user who
+/// has none). Where the mapping stores the attribute but not that value
+/// (it keeps one e-mail, read back as the primary work one, and the
+/// filter asked for `type eq "home"`), the value would be dropped and a
+/// success would say otherwise: 400 `noTarget`, naming what the site keeps.
+/// An attribute the mapping does not store at all is ignored, as in any
+/// request.
+fn refuse_unkept_creations(
+    mapping: &Mapping,
+    after: &Map<String, Value>,
+    created: &[CreatedValue],
+) -> Result<()> {
+    for made in created {
+        let kept: Vec<MappedAttribute> = mapping
+            .mapped_attributes()
+            .into_iter()
+            .filter(|m| {
+                m.writes
+                    && m.schema.eq_ignore_ascii_case(&made.schema)
+                    && m.attr.eq_ignore_ascii_case(&made.attr)
+            })
+            .collect();
+        if kept.is_empty() {
+            continue;
+        }
+        let mut without = after.clone();
+        if !remove_created(&mut without, made) {
+            continue;
+        }
+        let dropped = match (
+            mapping.to_drupal(after, WritePurpose::Update),
+            mapping.to_drupal(&without, WritePurpose::Update),
+        ) {
+            (Ok(with), Ok(without)) => with == without,
+            _ => false,
+        };
+        if dropped {
+            return Err(ScimError::no_target(unkept_detail(made, &kept)).into());
+        }
+    }
+    Ok(())
+}
+
+fn unkept_detail(made: &CreatedValue, kept: &[MappedAttribute]) -> String {
+    let attr = &made.attr;
+    let what: Vec<String> = kept
+        .iter()
+        .map(|m| match (&m.element_type, m.marks_primary) {
+            (Some(t), true) => format!("the primary one, read back with type \"{t}\""),
+            (Some(t), false) => format!("the one of type \"{t}\""),
+            (None, true) => "the primary one".to_string(),
+            (None, false) => "one".to_string(),
+        })
+        .collect();
+    let path = kept
+        .first()
+        .map(|m| match &m.element_type {
+            Some(t) => format!("{attr}[type eq \"{t}\"]"),
+            None => format!("{attr}[primary eq true]"),
+        })
+        .unwrap_or_else(|| attr.clone());
+    format!(
+        "no value of {attr} matches [{}], and this site keeps no other value of {attr} than {}: the value the filter describes would not be kept. Change {path} instead. Nothing was changed.",
+        crate::untrusted::quote(&made.filter),
+        what.join(" and ")
+    )
+}
+
+/// `after` without the value `made` created; false when a later operation
+/// changed it.
+fn remove_created(after: &mut Map<String, Value>, made: &CreatedValue) -> bool {
+    let container = if made.is_core {
+        Some(after)
+    } else {
+        after
+            .iter_mut()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&made.schema))
+            .and_then(|(_, v)| v.as_object_mut())
+    };
+    let Some(container) = container else {
+        return false;
+    };
+    let Some(key) = container
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(&made.attr))
+        .cloned()
+    else {
+        return false;
+    };
+    let Some(Value::Array(items)) = container.get_mut(&key) else {
+        return false;
+    };
+    let Some(at) = items.iter().position(|item| *item == made.value) else {
+        return false;
+    };
+    items.remove(at);
+    if items.is_empty() {
+        container.remove(&key);
+    }
+    true
+}
+
+/// A PATCH `remove` (or `replace` with nothing) of the attribute a field
+/// Drupal keeps a value in is stored in, or a PUT's `null` or `[]` for it.
+fn never_cleared(field: &str) -> ScimError {
+    ScimError::mutability(format!(
+        "Drupal keeps a value in the field {field} of every account, so the attribute stored there cannot be removed (nor set to null or []); replace it with a new value instead."
+    ))
+}
+
+/// A PUT's `null` for a field Drupal keeps a value in (`name`, `mail`,
+/// `status`, `pass`): refused as a PATCH `remove` of its attribute is where
+/// the account holds a value (Drupal would answer "Email field is required."
+/// for `mail`, and would store a `null` status), and left out where it holds
+/// none (a `password`, which is never read back; an account without `mail`).
+fn keep_required(
+    mapping: &Mapping,
+    current: &(impl AttributeSource + ?Sized),
+    mut desired: DrupalWrite,
+) -> Result<DrupalWrite> {
+    let mut held = None;
+    desired.attributes.retain(|key, value| {
+        if !value.is_null() || !mapping.never_cleared(key) {
+            return true;
+        }
+        if current.attribute(key).is_some_and(|v| !v.is_null()) {
+            held.get_or_insert_with(|| key.clone());
+        }
+        false
+    });
+    match held {
+        Some(field) => Err(never_cleared(&field).into()),
+        None => Ok(desired),
+    }
 }
 
 /// `desired` entries whose value differs from `current` (null = absent).

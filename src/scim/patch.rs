@@ -83,10 +83,29 @@ pub struct PatchRequest {
 }
 
 /// What applying a request did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PatchOutcome {
     /// False when the resource came out identical: the caller writes nothing.
     pub changed: bool,
+    /// The values an `add` or `replace` created because its `eq` filter
+    /// matched none (the Entra tolerance), as they came out: the caller
+    /// may refuse one its store cannot keep, since answering success for
+    /// it would say a change was made that was not.
+    pub created: Vec<CreatedValue>,
+}
+
+/// A value a filtered `add` or `replace` created (see [`PatchOutcome`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreatedValue {
+    /// Canonical URN of the attribute's schema.
+    pub schema: String,
+    pub is_core: bool,
+    /// The multi-valued attribute, as its schema spells it.
+    pub attr: String,
+    /// The filter that matched nothing, as the request wrote it.
+    pub filter: String,
+    /// The element created.
+    pub value: Value,
 }
 
 /// The most operations one PATCH request may hold.
@@ -219,18 +238,22 @@ impl PatchOperation {
         }
     }
 
+    /// Applies the operation; the value it created, if its filter matched
+    /// none (see [`PatchOutcome::created`]).
     fn apply(
         &self,
         resource: &mut Map<String, Value>,
         resolver: &dyn AttributeResolver,
-    ) -> Result<(), ScimError> {
+    ) -> Result<Option<CreatedValue>, ScimError> {
         self.check_shape()?;
         let Some(path) = &self.path else {
-            return apply_fields(resource, self.op, None, self.value.as_ref(), resolver);
+            return apply_fields(resource, self.op, None, self.value.as_ref(), resolver)
+                .map(|()| None);
         };
         match path.resolve(resolver)? {
             ResolvedPatchPath::Extension(urn) => {
                 apply_extension(resource, self.op, &urn, self.value.as_ref(), resolver)
+                    .map(|()| None)
             }
             ResolvedPatchPath::Attribute {
                 target,
@@ -289,10 +312,13 @@ pub fn apply_patch(
     resolver: &dyn AttributeResolver,
 ) -> Result<PatchOutcome, ScimError> {
     let mut working = resource.clone();
+    let mut created = Vec::new();
     for (index, operation) in request.operations.iter().enumerate() {
-        operation
-            .apply(&mut working, resolver)
-            .map_err(|e| in_operation(e, index))?;
+        created.extend(
+            operation
+                .apply(&mut working, resolver)
+                .map_err(|e| in_operation(e, index))?,
+        );
     }
     // The rules a POST or PUT body is held to, on what the PATCH made.
     refuse_several_primaries(&working, Some(resource))?;
@@ -301,7 +327,7 @@ pub fn apply_patch(
     if changed {
         *resource = working;
     }
-    Ok(PatchOutcome { changed })
+    Ok(PatchOutcome { changed, created })
 }
 
 /// Resolves a key of a path-less value object (`name.givenName`, a
@@ -359,7 +385,8 @@ fn apply_fields(
                 value_filter: None,
                 value: Some(value),
             }
-            .apply(resource, resolver)?,
+            .apply(resource, resolver)
+            .map(|_| ())?,
         }
     }
     Ok(())
@@ -428,24 +455,34 @@ impl Change<'_> {
         &self,
         resource: &mut Map<String, Value>,
         resolver: &dyn AttributeResolver,
-    ) -> Result<(), ScimError> {
+    ) -> Result<Option<CreatedValue>, ScimError> {
         // The value is moved out, not copied: a failed operation fails the
         // whole request, whose working copy is then dropped. Only attributes
         // that may not change keep a copy to compare with.
         let before = take(resource, self.target);
         let guarded = self.is_guarded().then(|| before.clone());
+        let mut created = None;
         let after = match (&self.target.sub, self.value_filter) {
             (None, None) => self.whole(before, resolver)?,
             (Some(sub), None) if !self.target.attr.multi_valued => {
                 self.sub_of_single(before, sub, resolver)?
             }
-            _ => self.elements(before, resolver)?,
+            _ => self.elements(before, resolver, &mut created)?,
         };
         if let Some(before) = guarded {
             self.check_mutability(&before, &after)?;
         }
         store(resource, self.target, after);
-        Ok(())
+        Ok(created.map(|value| CreatedValue {
+            schema: self.target.schema.clone(),
+            is_core: self.target.is_core,
+            attr: self.target.attr.name.clone(),
+            filter: self
+                .value_filter
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            value,
+        }))
     }
 
     /// Whether the attribute or sub-attribute written is read-only or
@@ -555,6 +592,7 @@ impl Change<'_> {
         &self,
         before: Option<Value>,
         resolver: &dyn AttributeResolver,
+        created: &mut Option<Value>,
     ) -> Result<Option<Value>, ScimError> {
         let attr = &self.target.attr;
         let mut elements = match before {
@@ -569,8 +607,11 @@ impl Change<'_> {
             .map(|(index, _)| index)
             .collect();
         let written = if selected.is_empty() && self.op != PatchOpKind::Remove {
-            let created = self.update_element(self.seed(resolver)?, resolver)?;
-            elements.push(created);
+            let new = self.update_element(self.seed(resolver)?, resolver)?;
+            if self.value_filter.is_some() && !is_empty_value(&new) {
+                *created = Some(new.clone());
+            }
+            elements.push(new);
             vec![elements.len() - 1]
         } else {
             for index in &selected {
@@ -1543,6 +1584,33 @@ mod tests {
     }
 
     #[test]
+    fn the_values_a_filter_matching_nothing_created_are_reported() {
+        let mut user =
+            object(json!({"userName": "b", "emails": [{"value": "b@x.org", "type": "work"}]}));
+        let request = body(json!([
+            {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "c@x.org"},
+            {"op": "replace", "path": "emails[type eq \"home\"].value", "value": "h@x.org"},
+            {"op": "remove", "path": "phoneNumbers[type eq \"mobile\"]"}
+        ]));
+        let outcome = apply_patch(
+            &mut user,
+            &PatchRequest::from_json(&request).unwrap(),
+            &user_resolver(),
+        )
+        .unwrap();
+        assert_eq!(
+            outcome.created,
+            vec![CreatedValue {
+                schema: "urn:ietf:params:scim:schemas:core:2.0:User".into(),
+                is_core: true,
+                attr: "emails".into(),
+                filter: "type eq \"home\"".into(),
+                value: json!({"type": "home", "value": "h@x.org"}),
+            }]
+        );
+    }
+
+    #[test]
     fn remove_on_a_filtered_path_without_a_match_changes_nothing() {
         let mut resource = object(jensen());
         let outcome = try_patch(
@@ -1551,7 +1619,13 @@ mod tests {
             &user_resolver(),
         )
         .unwrap();
-        assert_eq!(outcome, PatchOutcome { changed: false });
+        assert_eq!(
+            outcome,
+            PatchOutcome {
+                changed: false,
+                created: Vec::new()
+            }
+        );
         assert_eq!(Value::Object(resource), jensen());
     }
 
@@ -2383,7 +2457,13 @@ mod tests {
             &user_resolver(),
         )
         .unwrap();
-        assert_eq!(outcome, PatchOutcome { changed: false });
+        assert_eq!(
+            outcome,
+            PatchOutcome {
+                changed: false,
+                created: Vec::new()
+            }
+        );
         let outcome = try_patch(
             &mut resource,
             body(json!([{"op": "add", "path": "title", "value": "x"}])),

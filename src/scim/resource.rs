@@ -30,6 +30,66 @@ pub fn parse_resource(
     body: &Value,
     schema: &ResourceSchema,
 ) -> Result<Map<String, Value>, ScimError> {
+    parse_replacement(body, schema).map(|replacement| replacement.resource)
+}
+
+/// The body of a PUT: the canonical resource, and what the body unassigns
+/// on purpose.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Replacement {
+    pub resource: Map<String, Value>,
+    pub unassigned: Unassigned,
+}
+
+/// The writable attributes a body carries without a value (`null`, `""`,
+/// `[]`, `{}`): RFC 7644 §3.5.1 lets a PUT "specify "null" for a
+/// single-valued attribute, or an empty array "[]" for a multi-valued
+/// attribute, to clear all values", where an attribute left out may keep
+/// the server's value. Read-only attributes (`groups`, `id`) are not here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unassigned(Vec<UnassignedAttr>);
+
+/// One attribute a body unassigns: a whole extension (`attr` `None`), an
+/// attribute, or one sub-attribute of a single-valued complex one
+/// (`"name": {"givenName": null}`). Names as the schema spells them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnassignedAttr {
+    pub schema: String,
+    pub attr: Option<String>,
+    pub sub: Option<String>,
+}
+
+impl Unassigned {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether the body unassigned the value at `attr[.sub]` of `schema`
+    /// (itself, or an attribute or extension holding it). Names compare
+    /// ignoring case.
+    pub fn covers(&self, schema: &str, attr: &str, sub: Option<&str>) -> bool {
+        self.0.iter().any(|u| {
+            u.schema.eq_ignore_ascii_case(schema)
+                && u.attr
+                    .as_deref()
+                    .is_none_or(|a| a.eq_ignore_ascii_case(attr))
+                && u.sub
+                    .as_deref()
+                    .is_none_or(|s| sub.is_some_and(|own| own.eq_ignore_ascii_case(s)))
+        })
+    }
+
+    fn push(&mut self, schema: &str, attr: Option<&str>, sub: Option<&str>) {
+        self.0.push(UnassignedAttr {
+            schema: schema.to_string(),
+            attr: attr.map(str::to_string),
+            sub: sub.map(str::to_string),
+        });
+    }
+}
+
+/// [`parse_resource`], keeping what the body unassigns (see [`Unassigned`]).
+pub fn parse_replacement(body: &Value, schema: &ResourceSchema) -> Result<Replacement, ScimError> {
     let members = body
         .as_object()
         .ok_or_else(|| ScimError::invalid_syntax("the resource must be a JSON object"))?;
@@ -39,7 +99,11 @@ pub fn parse_resource(
             continue;
         }
         if let Some(target) = schema.schema(key) {
-            for (name, value) in extension_members(target, value)? {
+            let members = extension_members(target, value)?;
+            if members.is_empty() && target.id != schema.core().id {
+                parsed.unassigned.push(&target.id, None, None);
+            }
+            for (name, value) in members {
                 parsed.put(schema, target, name, value)?;
             }
         } else if let Some((target, name)) = schema.split_qualified(key) {
@@ -48,9 +112,13 @@ pub fn parse_resource(
             parsed.put(schema, schema.core(), key, value)?;
         }
     }
+    let unassigned = std::mem::take(&mut parsed.unassigned);
     let resource = parsed.finish(schema)?;
     refuse_several_primaries(&resource, None)?;
-    Ok(resource)
+    Ok(Replacement {
+        resource,
+        unassigned,
+    })
 }
 
 /// RFC 7643 §2.4: "The primary attribute value 'true' MUST appear no more
@@ -119,6 +187,7 @@ fn extension_members<'v>(
 struct Parsed {
     core: Map<String, Value>,
     extensions: BTreeMap<String, Map<String, Value>>,
+    unassigned: Unassigned,
 }
 
 impl Parsed {
@@ -135,7 +204,27 @@ impl Parsed {
         if attr.mutability == Mutability::ReadOnly {
             return Ok(());
         }
-        let Some(value) = coerce(attr, value, &attr.name)? else {
+        let given = value;
+        let coerced = coerce(attr, given, &attr.name)?;
+        match given.as_object().filter(|members| !members.is_empty()) {
+            // `"name": {"givenName": null}`: that sub-attribute alone.
+            Some(members) if attr.kind == AttrType::Complex && !attr.multi_valued => {
+                for (name, sub_value) in members {
+                    let Some(sub) = attr.sub_attribute(name) else {
+                        continue;
+                    };
+                    if sub.mutability != Mutability::ReadOnly
+                        && coerce(sub, sub_value, &sub.name)?.is_none()
+                    {
+                        self.unassigned
+                            .push(&owner.id, Some(&attr.name), Some(&sub.name));
+                    }
+                }
+            }
+            _ if coerced.is_none() => self.unassigned.push(&owner.id, Some(&attr.name), None),
+            _ => {}
+        }
+        let Some(value) = coerced else {
             return Ok(());
         };
         let members = if owner.id == schema.core().id {
@@ -769,6 +858,35 @@ mod tests {
     fn missing_user_name_is_invalid_value() {
         let error = user(json!({"displayName": "A"})).unwrap_err();
         assert_eq!(error, ScimError::invalid_value("userName is required"));
+    }
+
+    #[test]
+    fn a_replacement_names_what_its_body_unassigns_and_not_what_it_leaves_out() {
+        let body = json!({
+            "userName": "a",
+            "externalId": null,
+            "emails": [],
+            "name": {"givenName": null, "familyName": "B"},
+            "groups": [],
+            "id": null,
+            ENTERPRISE_USER_URN: null,
+            "urn:ietf:params:scim:schemas:core:2.0:User:timezone": ""
+        });
+        let put = parse_replacement(&body, &ResourceSchema::user()).unwrap();
+        let core = "urn:ietf:params:scim:schemas:core:2.0:User";
+        let u = &put.unassigned;
+        assert!(u.covers(core, "externalId", None));
+        assert!(u.covers(core, "emails", Some("value")));
+        assert!(u.covers(core, "name", Some("givenName")));
+        assert!(!u.covers(core, "name", Some("familyName")));
+        assert!(u.covers(core, "timezone", None));
+        assert!(u.covers(ENTERPRISE_USER_URN, "department", None));
+        // Read-only, and left out: never cleared.
+        assert!(!u.covers(core, "groups", None));
+        assert!(!u.covers(core, "id", None));
+        assert!(!u.covers(core, "preferredLanguage", None));
+        assert_eq!(put.resource["name"], json!({"familyName": "B"}));
+        assert!(put.resource.get("emails").is_none());
     }
 
     #[test]

@@ -308,9 +308,7 @@ fn set_field(site: &Site, applied: &mut Applied, field: &UserField, raw: &Value)
         UserField::Langcode => {
             as_text(value).map(|v| draft.langcode = v.unwrap_or_else(|| "en".into()))
         }
-        UserField::PreferredLangcode => {
-            as_text(value).map(|v| draft.preferred_langcode = v.unwrap_or_else(|| "en".into()))
-        }
+        UserField::PreferredLangcode => as_text(value).map(|v| draft.preferred_langcode = v),
         UserField::PreferredAdminLangcode => {
             as_text(value).map(|v| draft.preferred_admin_langcode = v)
         }

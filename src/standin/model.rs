@@ -28,7 +28,9 @@ pub(crate) struct User {
     pub(crate) init: Option<String>,
     pub(crate) timezone: String,
     pub(crate) langcode: String,
-    pub(crate) preferred_langcode: String,
+    /// `None` once a write cleared it (Drupal stores null; a new account
+    /// gets the site's language).
+    pub(crate) preferred_langcode: Option<String>,
     pub(crate) preferred_admin_langcode: Option<String>,
     /// Role machine names in the order they were granted (never `authenticated`).
     pub(crate) roles: Vec<String>,
@@ -54,7 +56,7 @@ impl User {
             init: None,
             timezone: "UTC".to_string(),
             langcode: "en".to_string(),
-            preferred_langcode: "en".to_string(),
+            preferred_langcode: Some("en".to_string()),
             preferred_admin_langcode: None,
             roles: Vec::new(),
             fields: BTreeMap::new(),

@@ -128,7 +128,7 @@ fn cells(site: &Site, user: &User, column: &UserColumn) -> Vec<Cell> {
         UserField::Uid => Cell::Int(user.uid as i64),
         UserField::DisplayName => text(&user.display_name(), Collation::NoCase),
         UserField::Langcode => text(&user.langcode, Collation::NoCase),
-        UserField::PreferredLangcode => text(&user.preferred_langcode, Collation::NoCase),
+        UserField::PreferredLangcode => optional_text(&user.preferred_langcode, Collation::NoCase),
         UserField::PreferredAdminLangcode => {
             optional_text(&user.preferred_admin_langcode, Collation::NoCase)
         }
@@ -370,6 +370,12 @@ fn validate(
             .mail()
             .into_iter()
             .map(|v| (position(UserField::Mail), v)),
+    );
+    violations.extend(
+        check
+            .timezone()
+            .into_iter()
+            .map(|v| (position(UserField::Timezone), v)),
     );
     violations.extend(
         check

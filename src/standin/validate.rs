@@ -53,6 +53,15 @@ fn is_illegal_name_char(c: char) -> bool {
         || c.is_control()
 }
 
+/// PHP's `DateTimeZone::listIdentifiers()`, which Drupal allows.
+const TIMEZONES: &str = include_str!("timezones.txt");
+
+pub(crate) fn is_allowed_timezone(zone: &str) -> bool {
+    TIMEZONES
+        .lines()
+        .any(|line| !line.starts_with('#') && line == zone)
+}
+
 /// A pragmatic RFC 5322 address check (what Drupal's email validator accepts
 /// for ordinary addresses).
 pub(crate) fn is_valid_mail(mail: &str) -> bool {
@@ -151,13 +160,33 @@ impl AccountCheck<'_> {
     /// stand-in is a standard site, with English alone installed (plus
     /// Drupal's locked "not specified" and "not applicable").
     pub(crate) fn preferred_langcode(&self) -> Vec<Violation> {
-        let code = self.draft.preferred_langcode.as_str();
+        // Null is no choice, which the field allows (recorded on 10.2.6).
+        let Some(code) = self.draft.preferred_langcode.as_deref() else {
+            return Vec::new();
+        };
         let changed = self
             .original
             .is_none_or(|u| u.preferred_langcode != self.draft.preferred_langcode);
         if changed && !INSTALLED_LANGUAGES.contains(&code) {
             return vec![Violation::new(
                 "preferred_langcode.0.value",
+                "The value you selected is not a valid choice.",
+            )];
+        }
+        Vec::new()
+    }
+
+    /// The time zone field's allowed values (`AllowedValues`, compared
+    /// exactly): PHP's time zone identifiers. Recorded on a real Drupal
+    /// 10.2.6: `timezone.0.value: The value you selected is not a valid
+    /// choice.` An empty one is filled in with the site's default (as
+    /// `user_user_presave` does) before it gets here.
+    pub(crate) fn timezone(&self) -> Vec<Violation> {
+        let zone = self.draft.timezone.as_str();
+        let changed = self.original.is_none_or(|u| u.timezone != zone);
+        if changed && !is_allowed_timezone(zone) {
+            return vec![Violation::new(
+                "timezone.0.value",
                 "The value you selected is not a valid choice.",
             )];
         }

@@ -220,5 +220,51 @@ async fn a_value_held_by_a_deprovisioned_account_is_a_conflict_that_says_so() {
     let detail = newcomer.body["detail"].as_str().unwrap();
     assert!(detail.contains("desk@example.org"), "{detail}");
     assert!(detail.contains("deprovisioned"), "{detail}");
+    // The holder by name, and what frees the address.
+    assert!(detail.contains("\"leaver\""), "{detail}");
+    assert!(
+        detail.contains("another address, or deletes it"),
+        "{detail}"
+    );
     assert!(app.drupal.user_by_name("joiner").is_none());
+    // Moving the address to another user, by PATCH (written after a read,
+    // and written unread) or PUT: the same answer.
+    let other = app.create_user("stayer", "stayer@example.org").await;
+    let unseen = app.seed_user("seeded", "seeded@example.org");
+    for id in [&other, &unseen] {
+        let patched = app
+            .patch(
+                &format!("/Users/{id}"),
+                &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "replace", "path": "emails",
+                                        "value": [{"value": "desk@example.org", "primary": true}]}]}),
+            )
+            .await;
+        patched.assert_scim_error(409, Some("uniqueness"));
+        assert!(
+            patched.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("\"leaver\""),
+            "{}",
+            patched.body
+        );
+    }
+    let put = app
+        .put(
+            &format!("/Users/{other}"),
+            &json!({"userName": "stayer", "emails": [{"value": "desk@example.org"}]}),
+        )
+        .await;
+    put.assert_scim_error(409, Some("uniqueness"));
+    assert!(put.body["detail"].as_str().unwrap().contains("\"leaver\""));
+    // Created again, the account comes back with its address.
+    let revived = app
+        .post(
+            "/Users",
+            &json!({"userName": "leaver", "emails": [{"value": "desk@example.org"}]}),
+        )
+        .await;
+    assert_eq!(revived.status, 201, "{}", revived.body);
+    assert_eq!(revived.body["id"], id.as_str());
 }

@@ -573,3 +573,101 @@ async fn a_value_filter_on_a_single_valued_attribute_is_invalid_path_and_writes_
     assert_eq!(stored["attributes"]["field_first_name"], "Dee");
     assert_eq!(stored["attributes"]["field_last_name"], "Person");
 }
+
+/// The demo mapping, plus the mobile number kept in `field_mobile`.
+async fn spawn_mobile_app() -> TestApp {
+    let demo = Options::default().mapping;
+    let mapping = demo.replacen(
+        "rules:\n",
+        "rules:\n  - scim: phoneNumbers[type eq \"mobile\"].value\n    drupal: field_mobile\n",
+        1,
+    );
+    spawn_app_with(Options {
+        standin: demo_site_with_text_fields(&["field_mobile"]),
+        mapping,
+        ..Options::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_filter_matching_nothing_creates_only_a_value_the_site_keeps() {
+    let app = spawn_mobile_app().await;
+    let created = app
+        .post(
+            "/Users",
+            &json!({"userName": "home3", "emails": [
+                {"value": "home3@example.net", "type": "home", "primary": true}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    // The mapping keeps one address, read back as the primary work one.
+    assert_eq!(
+        created.body["emails"],
+        json!([{"value": "home3@example.net", "type": "work", "primary": true}])
+    );
+    let id = created.body["id"].as_str().unwrap().to_string();
+    app.drupal.clear_requests();
+    // The home address the filter would create is one the site drops:
+    // no success for it (RFC 7644 §3.5.2.3 noTarget), nothing written.
+    for op in ["replace", "add"] {
+        let answer = app
+            .patch(
+                &format!("/Users/{id}"),
+                &patch_op(json!([{"op": op, "path": "emails[type eq \"home\"].value",
+                                  "value": "new3@example.net"}])),
+            )
+            .await;
+        answer.assert_scim_error(400, Some("noTarget"));
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("read back with type \"work\"")
+                && detail.contains("emails[type eq \"work\"]"),
+            "{detail}"
+        );
+    }
+    assert_eq!(app.drupal_writes(), Vec::<String>::new());
+    assert_eq!(
+        app.drupal_user("home3").unwrap()["attributes"]["mail"],
+        "home3@example.net"
+    );
+    // The address it keeps, by the filter it reads back with.
+    let body = patch_ok(
+        &app,
+        &id,
+        json!([{"op": "replace", "path": "emails[type eq \"work\"].value",
+                "value": "new3@example.net"}]),
+    )
+    .await;
+    assert_eq!(body["emails"][0]["value"], "new3@example.net");
+    // Entra's tolerance stays: a mobile number for a user who has none is
+    // created where the site keeps it, and an attribute the site does not
+    // store at all is ignored as in any request.
+    let body = patch_ok(
+        &app,
+        &id,
+        json!([{"op": "Replace", "path": "phoneNumbers[type eq \"mobile\"].value",
+                "value": "+1 555 0100"}]),
+    )
+    .await;
+    assert_eq!(body["phoneNumbers"][0]["value"], "+1 555 0100", "{body}");
+    let body = patch_ok(
+        &app,
+        &id,
+        json!([{"op": "Replace", "path": "addresses[type eq \"work\"].locality",
+                "value": "Redmond"}]),
+    )
+    .await;
+    assert!(body.get("addresses").is_none(), "{body}");
+    // A work phone the site does not keep (it keeps the mobile one): refused.
+    let answer = app
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_op(
+                json!([{"op": "Replace", "path": "phoneNumbers[type eq \"work\"].value",
+                              "value": "+1 555 0111"}]),
+            ),
+        )
+        .await;
+    answer.assert_scim_error(400, Some("noTarget"));
+}

@@ -175,6 +175,33 @@ async fn entra_id_older_example_with_nulls_and_the_typo_urn_creates_the_account(
 }
 
 #[tokio::test]
+async fn entra_id_preset_keeps_an_address_sent_without_the_work_type() {
+    let app = spawn_preset("entra-id.yaml").await;
+    for (name, emails) in [
+        ("notype", json!([{"value": "notype@example.org"}])),
+        (
+            "home",
+            json!([{"value": "home@example.org", "type": "home"}]),
+        ),
+        (
+            "other",
+            json!([{"value": "other@example.org", "type": "other", "primary": true}]),
+        ),
+    ] {
+        let created = app
+            .post("/Users", &json!({"userName": name, "emails": emails}))
+            .await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        let mail = format!("{name}@example.org");
+        assert_account(&app, name, &json!({"mail": mail}));
+        assert_eq!(
+            created.body["emails"],
+            json!([{"value": mail, "type": "work", "primary": true}])
+        );
+    }
+}
+
+#[tokio::test]
 async fn okta_documented_create_put_and_deactivation_reach_drupal() {
     let name = "test.user@okta.local";
     let (app, id) = replay_create(

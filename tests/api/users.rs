@@ -1,6 +1,6 @@
 //! /Users over real HTTP against the Drupal stand-in.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::{patch_op, spawn_app, url_encode};
 
@@ -309,6 +309,119 @@ async fn put_replaces_the_user_and_omitted_active_keeps_the_account_active() {
     let drupal = app.drupal_user("gus.renamed").unwrap();
     assert_eq!(drupal["attributes"]["mail"], "gus.new@example.org");
     assert_eq!(drupal["attributes"]["status"], true);
+}
+
+#[tokio::test]
+async fn put_with_null_clears_what_an_omitted_attribute_keeps() {
+    let app = spawn_app().await;
+    let id = app.create_user("put1", "put1@example.org").await;
+    let patched = app
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_op(json!([{"op": "replace", "value": {"timezone": "Europe/Paris"}}])),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let email = json!([{"value": "put1@example.org", "type": "work", "primary": true}]);
+    // Left out: kept (Okta's PUT carries no externalId).
+    let kept = app
+        .put(
+            &format!("/Users/{id}"),
+            &json!({"userName": "put1", "emails": email}),
+        )
+        .await;
+    assert_eq!(kept.status, 200, "{}", kept.body);
+    assert_eq!(kept.body["externalId"], "ext-put1");
+    assert_eq!(kept.body["timezone"], "Europe/Paris");
+    // Given as null: cleared (RFC 7644 §3.5.1).
+    let cleared = app
+        .put(
+            &format!("/Users/{id}"),
+            &json!({"userName": "put1", "emails": email, "externalId": null,
+                    "timezone": null, "preferredLanguage": null, "name": {"givenName": null}}),
+        )
+        .await;
+    assert_eq!(cleared.status, 200, "{}", cleared.body);
+    assert!(cleared.body.get("externalId").is_none(), "{}", cleared.body);
+    let drupal = app.drupal_user("put1").unwrap();
+    assert_eq!(drupal["attributes"]["field_scim_external_id"], Value::Null);
+    // Drupal puts the site's default time zone back (user_user_presave).
+    assert_eq!(drupal["attributes"]["timezone"], "UTC");
+    assert_eq!(drupal["attributes"]["mail"], "put1@example.org");
+    assert_eq!(drupal["attributes"]["status"], true);
+}
+
+#[tokio::test]
+async fn put_emptying_the_mail_or_the_status_is_refused_as_a_patch_removing_them_is() {
+    let app = spawn_app().await;
+    // One the bridge wrote a moment ago (written without a read) and one it
+    // never saw (read first).
+    let seen = app.create_user("put2", "put2@example.org").await;
+    let unseen = app.seed_user("put3", "put3@example.org");
+    for (id, name) in [(seen, "put2"), (unseen, "put3")] {
+        let mail = format!("{name}@example.org");
+        app.drupal.clear_requests();
+        let patch = app
+            .patch(
+                &format!("/Users/{id}"),
+                &patch_op(json!([{"op": "replace", "path": "emails", "value": []}])),
+            )
+            .await;
+        patch.assert_scim_error(400, Some("mutability"));
+        let put = app
+            .put(
+                &format!("/Users/{id}"),
+                &json!({"userName": name, "emails": []}),
+            )
+            .await;
+        put.assert_scim_error(400, Some("mutability"));
+        assert_eq!(put.body["detail"], patch.body["detail"]);
+        let active = app
+            .put(
+                &format!("/Users/{id}"),
+                &json!({"userName": name, "emails": [{"value": mail}], "active": null}),
+            )
+            .await;
+        active.assert_scim_error(400, Some("mutability"));
+        assert_eq!(app.drupal_writes(), Vec::<String>::new());
+        let drupal = app.drupal_user(name).unwrap();
+        assert_eq!(drupal["attributes"]["mail"], mail.as_str());
+        assert_eq!(drupal["attributes"]["status"], true);
+    }
+}
+
+#[tokio::test]
+async fn a_time_zone_drupal_does_not_know_is_refused_as_the_real_drupal_refuses_it() {
+    let app = spawn_app().await;
+    let created = app
+        .post(
+            "/Users",
+            &json!({"userName": "tz1", "emails": [{"value": "tz1@example.org"}],
+                    "timezone": "Mars/Olympus"}),
+        )
+        .await;
+    created.assert_scim_error(400, Some("invalidValue"));
+    assert!(app.drupal_user("tz1").is_none());
+    let id = app.create_user("tz2", "tz2@example.org").await;
+    for zone in ["Mars/Olympus", "europe/paris"] {
+        let patched = app
+            .patch(
+                &format!("/Users/{id}"),
+                &patch_op(json!([{"op": "replace", "path": "timezone", "value": zone}])),
+            )
+            .await;
+        patched.assert_scim_error(400, Some("invalidValue"));
+        let detail = patched.body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("not a valid choice"), "{detail}");
+    }
+    let patched = app
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_op(json!([{"op": "replace", "path": "timezone", "value": "Europe/Paris"}])),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.body["timezone"], "Europe/Paris");
 }
 
 #[tokio::test]

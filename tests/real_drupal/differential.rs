@@ -273,6 +273,8 @@ fn differences(real: &Answer, standin: &Answer) -> Vec<String> {
             "/data/attributes/mail",
             "/data/attributes/status",
             "/data/attributes/field_scim_external_id",
+            "/data/attributes/timezone",
+            "/data/attributes/preferred_langcode",
         ] {
             if real_body.pointer(pointer) != standin_body.pointer(pointer) {
                 out.push(format!(
@@ -573,6 +575,27 @@ async fn the_standin_answers_every_client_request_as_drupal_does() {
             format!("{users}/{}", ids[0]),
             Some(JSON_API),
             json!({"data": {"type": "user--user", "id": ids[0], "attributes": {"field_scim_external_id": "x".repeat(256)}}}),
+        ),
+        write(
+            "time zone Drupal does not know (422)",
+            reqwest::Method::PATCH,
+            format!("{users}/{}", ids[0]),
+            Some(JSON_API),
+            json!({"data": {"type": "user--user", "id": ids[0], "attributes": {"timezone": "Mars/Olympus"}}}),
+        ),
+        write(
+            "time zone alias PHP does not list (422)",
+            reqwest::Method::POST,
+            users.into(),
+            Some(JSON_API),
+            json!({"data": {"type": "user--user", "attributes": {"name": format!("{p}tz"), "mail": format!("{p}tz@example.org"), "status": true, "timezone": "US/Eastern"}}}),
+        ),
+        write(
+            "time zone and language cleared (the site's zone comes back, the language stays null)",
+            reqwest::Method::PATCH,
+            format!("{users}/{}", ids[1]),
+            Some(JSON_API),
+            json!({"data": {"type": "user--user", "id": ids[1], "attributes": {"timezone": null, "preferred_langcode": null, "field_scim_external_id": null}}}),
         ),
         write(
             "patch id mismatch",

@@ -121,6 +121,85 @@ async fn block_policy_blocks_marks_hides_and_reactivates_on_create() {
     assert_eq!(site.count_named("rd-jay").await, 1);
 }
 
+/// A PUT's null clears what the demo mapping keeps when it is left out,
+/// in values the real site accepts (a cleared time zone comes back as the
+/// site's); what Drupal keeps a value in is refused as a PATCH remove of it
+/// is; a time zone Drupal does not know is a 400.
+#[tokio::test]
+async fn a_put_clears_with_null_what_the_real_site_lets_be_cleared() {
+    let Some(site) = site() else { return };
+    let _shared = shared().await;
+    site.delete_users(&["rd-put1"]);
+    let bridge = Bridge::start(&site, BridgeOptions::default()).await;
+    let id = bridge.create_user("rd-put1").await;
+    let path = format!("/Users/{id}");
+    let email = json!([{"value": "rd-put1@example.org", "primary": true}]);
+    let full = json!({"userName": "rd-put1", "emails": email, "timezone": "Europe/Paris",
+                      "preferredLanguage": "en", "externalId": "ext-rd-put1",
+                      "displayName": "Put One", "name": {"givenName": "Put", "familyName": "One"}});
+    let put = bridge
+        .request(reqwest::Method::PUT, &path, Some(&full))
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    let cleared = json!({"userName": "rd-put1", "emails": email, "timezone": null,
+                         "preferredLanguage": null, "externalId": null,
+                         "displayName": null, "name": {"givenName": null, "familyName": null}});
+    let put = bridge
+        .request(reqwest::Method::PUT, &path, Some(&cleared))
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    let attributes = &site.user("rd-put1").await.unwrap()["attributes"];
+    for field in [
+        "field_scim_external_id",
+        "field_display_name",
+        "field_first_name",
+        "field_last_name",
+        "preferred_langcode",
+    ] {
+        assert_eq!(attributes[field], Value::Null, "{field}: {attributes}");
+    }
+    assert_eq!(attributes["timezone"], "UTC");
+    assert_eq!(attributes["mail"], "rd-put1@example.org");
+    for body in [
+        json!({"userName": "rd-put1", "emails": []}),
+        json!({"userName": "rd-put1", "emails": email, "active": null}),
+    ] {
+        bridge
+            .request(reqwest::Method::PUT, &path, Some(&body))
+            .await
+            .assert_scim_error(400, Some("mutability"));
+    }
+    let mars = json!({"userName": "rd-put1", "emails": email, "timezone": "Mars/Olympus"});
+    bridge
+        .request(reqwest::Method::PUT, &path, Some(&mars))
+        .await
+        .assert_scim_error(400, Some("invalidValue"));
+    let attributes = &site.user("rd-put1").await.unwrap()["attributes"];
+    assert_eq!(attributes["status"], true);
+    assert_eq!(attributes["timezone"], "UTC");
+}
+
+/// A deprovisioned account keeps its address on the real site too; the 409
+/// names it.
+#[tokio::test]
+async fn an_address_a_deprovisioned_account_holds_is_a_409_naming_it() {
+    let Some(site) = site() else { return };
+    let _shared = shared().await;
+    site.delete_users(&["rd-jdoe.old", "rd-jane.doe"]);
+    let bridge = Bridge::start(&site, BridgeOptions::default()).await;
+    let id = bridge.create_user("rd-jdoe.old").await;
+    assert_eq!(bridge.delete(&format!("/Users/{id}")).await.status, 204);
+    let again = bridge
+        .post(
+            "/Users",
+            &json!({"userName": "rd-jane.doe", "emails": [{"value": "rd-jdoe.old@example.org"}]}),
+        )
+        .await;
+    again.assert_scim_error(409, Some("uniqueness"));
+    let detail = again.body["detail"].as_str().unwrap();
+    assert!(detail.contains("\"rd-jdoe.old\""), "{detail}");
+}
+
 /// userName ignores case in every script (RFC 7643), where Drupal's filter
 /// on SQLite ignores it in ASCII only: the IdP's lookup finds "rd-émile"
 /// as "RD-ÉMILE", and its create after a deprovisioning, in another case,

@@ -151,6 +151,38 @@ fn entra_create_with_nulls_keeps_the_mail_as_sent() {
 }
 
 #[test]
+fn entra_and_miniorange_keep_an_address_sent_without_the_work_type() {
+    for file in ["entra-id.yaml", "miniorange.yaml"] {
+        address_without_the_work_type_is_kept(file);
+    }
+}
+
+fn address_without_the_work_type_is_kept(file: &str) {
+    for emails in [
+        json!([{"value": "ann@x.example"}]),
+        json!([{"value": "ann@x.example", "type": "home"}]),
+        json!([{"value": "o@x.example", "type": "other"}, {"value": "ann@x.example", "primary": true}]),
+    ] {
+        let user = object(json!({"userName": "ann", "emails": emails}));
+        let write = preset(file)
+            .to_drupal(&user, WritePurpose::Create)
+            .expect("valid");
+        assert_eq!(
+            write.attributes["mail"], "ann@x.example",
+            "{file}: {emails}"
+        );
+    }
+    // Entra's own: the work address, marked primary, over another one.
+    let user = object(json!({"userName": "ann", "emails": [
+        {"value": "h@x.example", "type": "home"},
+        {"value": "w@x.example", "type": "work", "primary": true}]}));
+    let write = preset(file)
+        .to_drupal(&user, WritePurpose::Create)
+        .expect("valid");
+    assert_eq!(write.attributes["mail"], "w@x.example", "{file}");
+}
+
+#[test]
 fn entra_user_reads_back_with_the_work_email_marked_primary() {
     let attributes = object(json!({
         "name": "jyoung@testuser.com",
