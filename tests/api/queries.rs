@@ -505,3 +505,73 @@ async fn sort_by_accepts_fully_qualified_names_as_filter_and_attributes_do() {
     let unmapped = app.get(&format!("/Users?sortBy={USER}:nickName")).await;
     unmapped.assert_scim_error(400, Some("invalidValue"));
 }
+
+/// RFC 7644 §3.4.2.4: `count` and `startIndex` are integers however large;
+/// a count above `filter.maxResults` is capped and a start past the end
+/// gives an empty page.
+#[tokio::test]
+async fn integers_past_any_bound_cap_the_count_and_page_past_the_end() {
+    let app = spawn_app().await;
+    seed(&app, "huge", 3);
+    let huge = "99999999999999999999999";
+    for path in ["/Users", "/Groups"] {
+        let capped = app.get(&format!("{path}?count={huge}")).await;
+        assert_eq!(capped.status, 200, "{path}: {}", capped.body);
+        let beyond = app.get(&format!("{path}?startIndex={huge}&count=5")).await;
+        assert_eq!(beyond.status, 200, "{path}: {}", beyond.body);
+        assert_eq!(beyond.body["itemsPerPage"], 0, "{path}: {}", beyond.body);
+        assert!(beyond.body["Resources"].as_array().unwrap().is_empty());
+    }
+    let capped = app.get(&format!("/Users?count={huge}")).await;
+    assert_eq!(capped.body["itemsPerPage"], 4, "{}", capped.body);
+    let filtered = app
+        .get(&format!(
+            "/Users?startIndex={huge}&filter={}",
+            url_encode(r#"userName sw "huge""#)
+        ))
+        .await;
+    assert_eq!(filtered.status, 200, "{}", filtered.body);
+    assert_eq!(filtered.body["totalResults"], 3, "{}", filtered.body);
+    let searched = app
+        .post(
+            "/Users/.search",
+            &json!({"startIndex": 1e23, "count": 99999999999999999999999.0}),
+        )
+        .await;
+    assert_eq!(searched.status, 200, "{}", searched.body);
+    assert_eq!(searched.body["itemsPerPage"], 0, "{}", searched.body);
+}
+
+#[tokio::test]
+async fn a_list_parameter_given_twice_is_refused_and_named() {
+    let app = spawn_app().await;
+    seed(&app, "twice", 2);
+    let a = url_encode(r#"userName eq "twice-000""#);
+    let b = url_encode(r#"userName eq "twice-001""#);
+    let filters = app.get(&format!("/Users?filter={a}&filter={b}")).await;
+    assert_eq!(filters.status, 400, "{}", filters.body);
+    assert_eq!(filters.body["scimType"], "invalidFilter");
+    assert!(filters.body["detail"].as_str().unwrap().contains("filter"));
+    for query in [
+        "count=1&count=2",
+        "startIndex=1&startindex=2",
+        "attributes=userName&attributes=emails",
+        "sortBy=userName&sortBy=id",
+    ] {
+        for path in ["/Users", "/Groups"] {
+            let answer = app.get(&format!("{path}?{query}")).await;
+            assert_eq!(answer.status, 400, "{path}?{query}: {}", answer.body);
+            assert_eq!(answer.body["scimType"], "invalidValue");
+            let name = query.split('=').next().unwrap();
+            assert!(answer.body["detail"].as_str().unwrap().contains(name));
+        }
+    }
+    let id = app.seed_user("twice-one", "twice-one@example.org");
+    let one = app
+        .get(&format!(
+            "/Users/{id}?attributes=userName&attributes=emails"
+        ))
+        .await;
+    assert_eq!(one.status, 400, "{}", one.body);
+    assert_eq!(one.body["scimType"], "invalidValue");
+}
