@@ -1139,7 +1139,7 @@ impl Provisioner {
             return Err(DrupalError::Validation(vec![ApiError {
                 status: 422,
                 detail: format!(
-                    "name: The username {name} is already taken (by an account whose name differs only in case)."
+                    "name: The username {name} is already taken (by an account whose name Drupal's database counts as the same: it differs only in case, or, where the database ignores accents as MySQL and MariaDB do by default, only in accents; Drupal cannot hold both names)."
                 ),
                 pointer: Some("/data/attributes/name".into()),
             }]));
@@ -1147,10 +1147,13 @@ impl Provisioner {
         Err(error)
     }
 
-    /// Whether an account other than `own_id` holds `name` ignoring case.
-    /// Drupal's filter ignores case in ASCII only, so the name is asked for
-    /// as written, lower-cased and upper-cased, which finds the usual
-    /// spellings; a failed read answers no.
+    /// Whether an account other than `own_id` holds `name` as Drupal's
+    /// database compares names: ignoring case, and on MySQL or MariaDB
+    /// accents too. Drupal's filter ignores case in ASCII only, so the name
+    /// is asked for as written, lower-cased and upper-cased, which finds the
+    /// usual spellings; any account the database answers with compares
+    /// equal to one of them by the collation its unique index uses too
+    /// ("josé" for "jose" on MariaDB). A failed read answers no.
     async fn name_held(&self, name: &str, own_id: Option<&str>) -> bool {
         let query = CollectionQuery {
             filter: Some(Condition::Field {
@@ -1165,10 +1168,9 @@ impl Provisioner {
         let Ok(page) = self.drupal.list_users(&query).await else {
             return false;
         };
-        page.users.iter().any(|user| {
-            own_id.is_none_or(|own| !user.id.eq_ignore_ascii_case(own))
-                && user.name().is_some_and(|held| caseless::same(held, name))
-        })
+        page.users
+            .iter()
+            .any(|user| own_id.is_none_or(|own| !user.id.eq_ignore_ascii_case(own)))
     }
 
     /// What an account SCIM DELETE deprovisions loses of its term-backed

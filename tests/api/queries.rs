@@ -575,3 +575,68 @@ async fn a_list_parameter_given_twice_is_refused_and_named() {
     assert_eq!(one.status, 400, "{}", one.body);
     assert_eq!(one.body["scimType"], "invalidValue");
 }
+
+/// Drupal on MySQL or MariaDB (default collation `utf8mb4_general_ci`)
+/// ignores accents as well as case: `name = 'jose'` finds "josé". SCIM's
+/// `userName` ignores case only, so Drupal's answer is re-checked; an
+/// IdP looking up "jose" before creating it must not find, and then
+/// overwrite, "josé".
+#[tokio::test]
+async fn accents_a_database_ignores_still_count_in_user_name_filters() {
+    let app = spawn_app().await;
+    app.drupal.set_accents_ignored(true);
+    app.create_user("josé", "jose-accent@example.org").await;
+    app.create_user("Müller", "mueller@example.org").await;
+    for (filter, expected) in [
+        (r#"userName eq "jose""#, vec![]),
+        (r#"userName eq "JOSE""#, vec![]),
+        (r#"userName eq "Jose""#, vec![]),
+        (r#"userName eq "muller""#, vec![]),
+        (r#"userName eq "JOSÉ""#, vec!["josé"]),
+        (r#"userName eq "müller""#, vec!["Müller"]),
+        (r#"userName sw "jose""#, vec![]),
+        (r#"userName co "ulle""#, vec![]),
+        (r#"userName sw "jos""#, vec!["josé"]),
+        (r#"userName eq "jose" or userName eq "muller""#, vec![]),
+        (r#"emails.value eq "mueller@EXAMPLE.org""#, vec!["Müller"]),
+    ] {
+        let answer = app.filter_users(filter).await;
+        assert_eq!(answer.status, 200, "{filter}: {}", answer.body);
+        assert_eq!(user_names(&answer.body), expected, "{filter}");
+        assert_eq!(answer.body["totalResults"], expected.len(), "{filter}");
+        let searched = app.post("/Users/.search", &json!({"filter": filter})).await;
+        assert_eq!(user_names(&searched.body), expected, "search {filter}");
+    }
+
+    // Rows the bridge drops leave paging and totals right.
+    for (i, name) in ["anna-1", "ánna-2", "anna-3", "änna-4", "anna-5"]
+        .iter()
+        .enumerate()
+    {
+        app.create_user(name, &format!("anna{i}@example.org")).await;
+    }
+    let page = app
+        .get(&format!(
+            "/Users?startIndex=2&count=1&filter={}",
+            url_encode(r#"userName sw "anna""#)
+        ))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.body["totalResults"], 3, "{}", page.body);
+    assert_eq!(user_names(&page.body), vec!["anna-3"]);
+
+    // Drupal cannot hold "jose" beside "josé" on such a database (its
+    // unique index compares names alike): the answer says so.
+    let taken = app
+        .post(
+            "/Users",
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": "jose", "emails": [{"value": "plain-jose@example.org"}]}),
+        )
+        .await;
+    assert_eq!(taken.status, 409, "{}", taken.body);
+    assert_eq!(taken.body["scimType"], "uniqueness");
+    let detail = taken.body["detail"].as_str().unwrap();
+    assert!(detail.contains("accents"), "{detail}");
+    assert!(app.drupal_user("josé").is_some());
+}
