@@ -311,9 +311,12 @@ pub(crate) fn general_ci(text: &str) -> String {
         .to_lowercase()
 }
 
+/// How LIKE folds a text before comparing.
+type Fold = fn(&str) -> String;
+
 /// The cell's text as LIKE compares it, and how to fold the pattern alike.
-fn like_text(cell: &Cell) -> Option<(String, fn(&str) -> String)> {
-    let ascii: fn(&str) -> String = |s| s.to_ascii_lowercase();
+fn like_text(cell: &Cell) -> Option<(String, Fold)> {
+    let ascii: Fold = |s| s.to_ascii_lowercase();
     match cell {
         Cell::Null => None,
         Cell::Int(n) => Some((n.to_string(), ascii)),
