@@ -711,8 +711,12 @@ impl Provisioner {
         count: usize,
         mapping: &Arc<Mapping>,
     ) -> Result<Listed> {
+        // Drupal finds a UUID in any case; SCIM's `id` is caseExact (RFC
+        // 7643 §3.1), so `id eq` in another case matches nothing. (A path
+        // `/Users/{id}` is no comparison and still finds it.)
         let found = match self.load_visible(id).await {
-            Ok(user) => vec![user],
+            Ok(user) if user.id == id => vec![user],
+            Ok(_) => Vec::new(),
             Err(ProvisioningError::NotFound(_)) => Vec::new(),
             Err(e) => return Err(e),
         };

@@ -640,3 +640,47 @@ async fn accents_a_database_ignores_still_count_in_user_name_filters() {
     assert!(detail.contains("accents"), "{detail}");
     assert!(app.drupal_user("josé").is_some());
 }
+
+/// RFC 7643 §3.1: `id` is caseExact, so an id in another case matches
+/// nothing in a filter (a path `/Users/{id}` still finds the account:
+/// Drupal's UUIDs ignore case there).
+#[tokio::test]
+async fn an_id_in_another_case_matches_nothing_in_a_filter() {
+    let app = spawn_app().await;
+    let id = app.create_user("idcase", "idcase@example.org").await;
+    let upper = id.to_uppercase();
+    assert_ne!(upper, id);
+    for filter in [
+        format!(r#"id eq "{upper}""#),
+        format!(r#"id eq "{upper}" or userName eq "nobody""#),
+        format!(r#"id eq "{upper}" and userName eq "idcase""#),
+        format!(r#"id sw "{}""#, &upper[..8]),
+    ] {
+        let answer = app.filter_users(&filter).await;
+        assert_eq!(answer.status, 200, "{filter}: {}", answer.body);
+        assert_eq!(answer.body["totalResults"], 0, "{filter}: {}", answer.body);
+    }
+    let exact = app.filter_users(&format!(r#"id eq "{id}""#)).await;
+    assert_eq!(exact.body["totalResults"], 1, "{}", exact.body);
+    assert_eq!(app.get(&format!("/Users/{upper}")).await.status, 200);
+
+    let group = app.group_id("engineering").await;
+    let upper_group = group.to_uppercase();
+    if upper_group != group {
+        let answer = app
+            .get(&format!(
+                "/Groups?filter={}",
+                url_encode(&format!(r#"id eq "{upper_group}""#))
+            ))
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.body["totalResults"], 0, "{}", answer.body);
+    }
+    let answer = app
+        .get(&format!(
+            "/Groups?filter={}",
+            url_encode(&format!(r#"id eq "{group}""#))
+        ))
+        .await;
+    assert_eq!(answer.body["totalResults"], 1, "{}", answer.body);
+}
