@@ -54,6 +54,9 @@ impl Provisioner {
             .as_ref()
             .map(|f| f.canonicalize(&self.group_schema))
             .transpose()?;
+        if let Some(filter) = &filter {
+            super::pushdown::refuse_refs(filter)?;
+        }
         let catalog = self.role_catalog(None).await?;
         let mut matched = self.matching_groups(&catalog, filter.as_ref()).await?;
         // A filter that finds nothing may name a role added since the list

@@ -425,6 +425,55 @@ impl Target {
     }
 }
 
+/// Refuses a filter on a `$ref` (`members.$ref pr`, `members[$ref co
+/// "Users"]`, `groups.$ref`): the bridge writes `$ref`s into its answers
+/// from the public URL after the query, so no resource it filters holds
+/// one, and the filter would silently match nothing.
+pub fn refuse_refs(filter: &Filter) -> Result<(), ScimError> {
+    let is_ref = |name: &str| name.eq_ignore_ascii_case("$ref");
+    let named = match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            refuse_refs(a)?;
+            return refuse_refs(b);
+        }
+        Filter::Not(inner) => return refuse_refs(inner),
+        Filter::Compare { path, .. } | Filter::Present(path) => {
+            path.sub_attr.as_deref().is_some_and(is_ref) || is_ref(&path.attr)
+        }
+        Filter::ValuePath { path, filter } => {
+            let mut inner = false;
+            visit_paths(filter, &mut |p| inner |= is_ref(&p.attr));
+            if inner {
+                return Err(ScimError::invalid_filter(format!(
+                    "{path}[$ref ...] cannot be filtered on: $ref is written into answers, not stored; filter on {path}.value instead"
+                )));
+            }
+            false
+        }
+    };
+    if named {
+        return Err(ScimError::invalid_filter(
+            "$ref cannot be filtered on: it is written into answers, not stored; filter on value instead",
+        ));
+    }
+    Ok(())
+}
+
+fn visit_paths(filter: &Filter, visit: &mut dyn FnMut(&AttrPath)) {
+    match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            visit_paths(a, visit);
+            visit_paths(b, visit);
+        }
+        Filter::Not(inner) => visit_paths(inner, visit),
+        Filter::Compare { path, .. } | Filter::Present(path) => visit(path),
+        Filter::ValuePath { path, filter } => {
+            visit(path);
+            visit_paths(filter, visit);
+        }
+    }
+}
+
 fn attribute_meta(path: &AttrPath, schema: &dyn AttributeResolver) -> Result<AttrMeta, ScimError> {
     let (urn, meta) = schema
         .resolve(path.schema.as_deref(), &path.attr)

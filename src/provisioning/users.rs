@@ -542,6 +542,9 @@ impl Provisioner {
             .as_ref()
             .map(|f| f.canonicalize(&*active.user_schema))
             .transpose()?;
+        if let Some(filter) = &filter {
+            super::pushdown::refuse_refs(filter)?;
+        }
 
         if let Some(id) = filter.as_ref().and_then(single_id) {
             return self

@@ -684,3 +684,45 @@ async fn an_id_in_another_case_matches_nothing_in_a_filter() {
         .await;
     assert_eq!(answer.body["totalResults"], 1, "{}", answer.body);
 }
+
+/// `$ref`s are written into answers from the public URL, never stored: a
+/// filter on one would silently match nothing, so it is refused.
+#[tokio::test]
+async fn a_filter_on_a_ref_is_invalid_filter() {
+    let app = spawn_app().await;
+    let group = app.group_id("engineering").await;
+    let user = app.create_user("refd", "refd@example.org").await;
+    let added = app
+        .patch(
+            &format!("/Groups/{group}"),
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}]}),
+        )
+        .await;
+    assert!(added.status < 300, "{}", added.body);
+    for (path, filter) in [
+        ("/Groups", "members.$ref pr"),
+        ("/Groups", r#"members.$ref co "Users""#),
+        ("/Groups", "members[$ref pr]"),
+        (
+            "/Groups",
+            r#"displayName eq "engineering" and not (members.$ref pr)"#,
+        ),
+        ("/Users", "groups.$ref pr"),
+        ("/Users", r#"groups[$ref co "Groups"]"#),
+    ] {
+        let answer = app
+            .get(&format!("{path}?filter={}", url_encode(filter)))
+            .await;
+        assert_eq!(answer.status, 400, "{path} {filter}: {}", answer.body);
+        assert_eq!(answer.body["scimType"], "invalidFilter", "{filter}");
+        assert!(answer.body["detail"].as_str().unwrap().contains("$ref"));
+    }
+    let by_value = app
+        .get(&format!(
+            "/Groups?filter={}",
+            url_encode(&format!(r#"members[value eq "{user}"]"#))
+        ))
+        .await;
+    assert_eq!(by_value.body["totalResults"], 1, "{}", by_value.body);
+}
