@@ -89,6 +89,11 @@ pub fn translate(
         // `not (x pr)`: no value. Exact as IS NULL where Drupal cannot
         // hold an empty value that SCIM counts as absent (strings can).
         Filter::Not(inner) => match inner.as_ref() {
+            // `not (name pr)`: no stored sub-attribute with a value; the
+            // bridge evaluates it (the rendered `name` is what counts).
+            Filter::Present(path) if stored_parts(path, mapping, schema)?.is_some() => {
+                Ok(Pushdown::nothing())
+            }
             Filter::Present(path) => {
                 let target = Target::of(path, None, mapping, schema)?;
                 Ok(if target.meta.kind == AttrType::String {
@@ -104,6 +109,27 @@ pub fn translate(
                 Ok(Pushdown::nothing())
             }
         },
+        // RFC 7644 §3.4.2.2: a complex attribute is present when one of
+        // its sub-attributes is: the OR of those the mapping stores, re-
+        // checked by the bridge.
+        Filter::Present(path) if stored_parts(path, mapping, schema)?.is_some() => {
+            let parts = stored_parts(path, mapping, schema)?.unwrap_or_default();
+            let mut any = None;
+            for part in parts {
+                any = match (
+                    any,
+                    translate(&Filter::Present(part), mapping, schema)?.condition,
+                ) {
+                    (None, c) => Some(c),
+                    (Some(Some(a)), Some(b)) => Some(Some(either(a, b))),
+                    (Some(_), _) => Some(None),
+                };
+            }
+            Ok(match any.flatten() {
+                Some(condition) => Pushdown::superset(condition),
+                None => Pushdown::nothing(),
+            })
+        }
         Filter::Present(path) => {
             let Some(target) = Target::of_or_rendered(path, mapping, schema)? else {
                 return Ok(Pushdown::nothing());
@@ -472,6 +498,45 @@ fn visit_paths(filter: &Filter, visit: &mut dyn FnMut(&AttrPath)) {
             visit_paths(filter, visit);
         }
     }
+}
+
+/// For a single-valued complex attribute named without a sub-attribute
+/// (`name`), the paths of its sub-attributes the mapping stores; `None`
+/// for any other path. A complex attribute with none stored cannot be
+/// filtered on.
+fn stored_parts(
+    path: &AttrPath,
+    mapping: &Mapping,
+    schema: &dyn AttributeResolver,
+) -> Result<Option<Vec<AttrPath>>, ScimError> {
+    if path.sub_attr.is_some() {
+        return Ok(None);
+    }
+    let Some((urn, meta)) = schema.resolve(path.schema.as_deref(), &path.attr) else {
+        return Ok(None);
+    };
+    if meta.kind != AttrType::Complex || meta.multi_valued {
+        return Ok(None);
+    }
+    let mut parts: Vec<AttrPath> = Vec::new();
+    for mapped in mapping.mapped_attributes() {
+        let Some(sub) = mapped.sub_attr else { continue };
+        let same = mapped.schema.eq_ignore_ascii_case(&urn)
+            && mapped.attr.eq_ignore_ascii_case(&meta.name)
+            && schema.resolve_sub(&urn, &meta.name, &sub).is_some();
+        let part = AttrPath {
+            schema: path.schema.clone(),
+            attr: path.attr.clone(),
+            sub_attr: Some(sub),
+        };
+        if same && !parts.contains(&part) {
+            parts.push(part);
+        }
+    }
+    if parts.is_empty() {
+        return Err(unfilterable(path));
+    }
+    Ok(Some(parts))
 }
 
 fn attribute_meta(path: &AttrPath, schema: &dyn AttributeResolver) -> Result<AttrMeta, ScimError> {
@@ -853,6 +918,49 @@ rules:
             superset(r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "ann""#),
             field("name", Operator::Eq, "ann")
         );
+    }
+
+    #[test]
+    fn presence_of_a_complex_attribute_is_presence_of_any_stored_part() {
+        const NAMES: &str = r#"
+rules:
+  - {scim: userName, drupal: name}
+  - {scim: name.givenName, drupal: field_given}
+  - {scim: name.familyName, drupal: field_family}
+"#;
+        let mapping = Mapping::parse(NAMES, "test.yaml").expect("test mapping");
+        let schema = ResourceSchema::user();
+        let translated = |filter: &str| {
+            let canonical = Filter::parse(filter)?.canonicalize(&schema)?;
+            translate(&canonical, &mapping, &schema)
+        };
+        let pushdown = translated(r#"name pr and userName sw "a""#).expect("translates");
+        assert!(!pushdown.exact);
+        assert_eq!(
+            pushdown.condition,
+            Some(Condition::all(vec![
+                Condition::any(vec![
+                    Condition::null_check("field_given", Operator::IsNotNull),
+                    Condition::null_check("field_family", Operator::IsNotNull),
+                ]),
+                field("name", Operator::StartsWith, "a"),
+            ]))
+        );
+        assert_eq!(
+            translated("not (name pr)").expect("translates"),
+            Pushdown::nothing()
+        );
+        // Stored nowhere in this mapping.
+        assert!(translated("name pr").is_ok());
+        assert!(super::translate(
+            &Filter::parse("name pr")
+                .unwrap()
+                .canonicalize(&schema)
+                .unwrap(),
+            &Mapping::parse(MAPPING, "test.yaml").unwrap(),
+            &schema
+        )
+        .is_err());
     }
 
     #[test]

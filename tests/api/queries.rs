@@ -726,3 +726,46 @@ async fn a_filter_on_a_ref_is_invalid_filter() {
         .await;
     assert_eq!(by_value.body["totalResults"], 1, "{}", by_value.body);
 }
+
+/// RFC 7644 §3.4.2.2: `pr` on a complex attribute matches when one of its
+/// sub-attributes has a value; `name.givenName` and `name.familyName` are
+/// stored, so `name pr` is theirs.
+#[tokio::test]
+async fn presence_of_name_is_presence_of_any_of_its_stored_parts() {
+    let app = spawn_app().await;
+    for (user_name, name) in [
+        ("np-given", json!({"givenName": "Ann"})),
+        ("np-family", json!({"familyName": "Lee"})),
+        ("np-none", Value::Null),
+    ] {
+        let mut body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                              "userName": user_name,
+                              "emails": [{"value": format!("{user_name}@example.org")}]});
+        if !name.is_null() {
+            body["name"] = name;
+        }
+        let created = app.post("/Users", &body).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+    }
+    for (filter, expected) in [
+        (
+            r#"name pr and userName sw "np-""#,
+            vec!["np-family", "np-given"],
+        ),
+        (r#"not (name pr) and userName sw "np-""#, vec!["np-none"]),
+        (
+            r#"userName sw "np-" and (name pr or userName eq "np-none")"#,
+            vec!["np-family", "np-given", "np-none"],
+        ),
+    ] {
+        let answer = app
+            .get(&format!(
+                "/Users?sortBy=userName&filter={}",
+                url_encode(filter)
+            ))
+            .await;
+        assert_eq!(answer.status, 200, "{filter}: {}", answer.body);
+        assert_eq!(user_names(&answer.body), expected, "{filter}");
+        assert_eq!(answer.body["totalResults"], expected.len(), "{filter}");
+    }
+}
