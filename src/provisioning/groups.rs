@@ -271,7 +271,11 @@ impl Provisioner {
         if_match: Option<&VersionCondition>,
     ) -> Result<ScimGroup> {
         self.know_own_account().await?;
-        let _turn = self.group_turns.hold(id, Hold::Exclusive).await;
+        let _turn = super::turns::wait_for(
+            self.group_turns.hold(id, Hold::Exclusive),
+            self.turn_bound(),
+        )
+        .await?;
         let found = self.find_any_group(id).await?;
         self.check_group_version(&found, if_match).await?;
         let (catalog, group) = match found {
@@ -326,7 +330,8 @@ impl Provisioner {
             Some(_) => Hold::Exclusive,
             None => Hold::Shared,
         };
-        let _turn = self.group_turns.hold(id, hold).await;
+        let _turn =
+            super::turns::wait_for(self.group_turns.hold(id, hold), self.turn_bound()).await?;
         let patch = GroupPatch::from_request(request, &self.group_schema)?;
         let found = self.find_any_group(id).await?;
         self.check_group_version(&found, if_match).await?;
@@ -374,7 +379,11 @@ impl Provisioner {
     /// (JSON:API cannot delete it), so the group is still listed, empty.
     pub async fn delete_group(&self, id: &str, if_match: Option<&VersionCondition>) -> Result<()> {
         self.know_own_account().await?;
-        let _turn = self.group_turns.hold(id, Hold::Exclusive).await;
+        let _turn = super::turns::wait_for(
+            self.group_turns.hold(id, Hold::Exclusive),
+            self.turn_bound(),
+        )
+        .await?;
         let found = self.find_any_group(id).await?;
         self.check_group_version(&found, if_match).await?;
         let (catalog, group) = match found {

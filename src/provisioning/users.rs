@@ -219,7 +219,7 @@ impl Provisioner {
         if_match: Option<&VersionCondition>,
     ) -> Result<ScimUser> {
         self.know_own_account().await?;
-        let _turn = self.user_turns.lock(id).await;
+        let _turn = self.user_turn(id).await?;
         if if_match.is_none() {
             if let Some(seen) = self.writable_seen(id) {
                 let desired = self.mapping().to_drupal(&resource, WritePurpose::Update)?;
@@ -259,7 +259,7 @@ impl Provisioner {
         if_match: Option<&VersionCondition>,
     ) -> Result<ScimUser> {
         self.know_own_account().await?;
-        let _turn = self.user_turns.lock(id).await;
+        let _turn = self.user_turn(id).await?;
         let active = self.active();
         if if_match.is_none() && request.is_state_independent(&*active.user_schema) {
             if let Some(written) = self.patch_seen(id, request, &active).await? {
@@ -436,7 +436,7 @@ impl Provisioner {
 
     pub async fn delete_user(&self, id: &str, if_match: Option<&VersionCondition>) -> Result<()> {
         self.know_own_account().await?;
-        let _turn = self.user_turns.lock(id).await;
+        let _turn = self.user_turn(id).await?;
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
         self.check_version(&current, if_match).await?;
