@@ -65,6 +65,11 @@ pub enum DrupalError {
     /// as it is configured to allow; this one was not sent.
     #[error("the bridge's limit of concurrent Drupal requests is reached")]
     Overloaded,
+    /// A write waited for its account's turn (another write to the same
+    /// account was running) past its bound, or its client went away while
+    /// it waited (`client_gone`). Nothing was sent.
+    #[error("another write to the same account took too long; this one was not sent")]
+    AccountBusy { client_gone: bool },
     /// Drupal failed repeatedly; the bridge does not ask it again before
     /// `retry_after` seconds. This request was not sent.
     #[error("Drupal failed repeatedly; the bridge pauses requests to it")]

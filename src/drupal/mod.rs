@@ -584,7 +584,7 @@ impl DrupalClient {
         // none of Drupal's. One lock at most per call, so none can wait
         // on another.
         let _account = match account_locks::account_written(&method, path) {
-            Some(account) => Some(self.account_lock(op, account).await),
+            Some(account) => Some(self.account_lock(op, account).await?),
             None => None,
         };
         let started = Instant::now();
@@ -635,9 +635,20 @@ impl DrupalClient {
         &self,
         op: &'static str,
         account: &str,
-    ) -> account_locks::AccountGuard<'_> {
+    ) -> Result<account_locks::AccountGuard<'_>, DrupalError> {
         let asked = Instant::now();
-        let guard = self.inner.account_locks.lock(account).await;
+        // No longer than one request may take: past that, the writes
+        // before it are stuck, and this one is not sent.
+        let Ok(guard) =
+            tokio::time::timeout(self.inner.timeout, self.inner.account_locks.lock(account)).await
+        else {
+            tracing::warn!(
+                target: "drupal",
+                op, waited_ms = asked.elapsed().as_millis() as u64,
+                "drupal write gave up waiting for an earlier write to the same account"
+            );
+            return Err(DrupalError::AccountBusy { client_gone: false });
+        };
         let waited = asked.elapsed();
         if waited >= Duration::from_millis(1) {
             tracing::debug!(
@@ -646,7 +657,7 @@ impl DrupalClient {
                 "drupal write waited for an earlier write to the same account"
             );
         }
-        guard
+        Ok(guard)
     }
 
     /// A slot under the concurrency limit, reporting a wait or a refusal.

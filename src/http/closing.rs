@@ -89,7 +89,8 @@ pub async fn refuse_after_close(
     }
     // HTTP/1.0 without keep-alive closes as `Connection: close` does.
     let asks_close = req.head().connection_type() == ConnectionType::Close;
-    let response = next.call(req).await?;
+    // A write waiting for its turn notices the client leaving.
+    let response = crate::provisioning::turns::serving(seen.client(), next.call(req)).await?;
     if asks_close || response.response().head().connection_type() == ConnectionType::Close {
         seen.close();
     }

@@ -268,6 +268,12 @@ fn log_drupal_failure(e: &DrupalError) {
             error = %e,
             "Drupal refused a write because another write changed the account at the same time (another bridge replica, or an edit in Drupal): answering 503"
         ),
+        DrupalError::AccountBusy { client_gone: false } => tracing::warn!(
+            "a write waited for its turn on a resource past drupal.timeout_secs (earlier writes to it are slow): answering 503, nothing written"
+        ),
+        DrupalError::AccountBusy { client_gone: true } => tracing::warn!(
+            "the client went away while its write waited for its turn on a resource: nothing written"
+        ),
         // The breaker logged when it opened.
         DrupalError::CircuitOpen { .. } => {}
         DrupalError::Validation(errors) => {
@@ -340,6 +346,14 @@ fn drupal_to_scim(e: &DrupalError) -> ScimError {
         DrupalError::Unreadable(_) => ScimError::unavailable(
             format!("Drupal's answer arrived unreadable ({e}); retry later."),
             RETRY_AFTER_SECS,
+        ),
+        DrupalError::AccountBusy { client_gone: false } => ScimError::unavailable(
+            "Earlier writes to the same resource are still running and this one waited for its turn as long as it may (drupal.timeout_secs); nothing was written. Retry shortly.",
+            OVERLOADED_RETRY_AFTER_SECS,
+        ),
+        DrupalError::AccountBusy { client_gone: true } => ScimError::unavailable(
+            "The client went away while this write waited for its turn; nothing was written.",
+            OVERLOADED_RETRY_AFTER_SECS,
         ),
         DrupalError::Overloaded => ScimError::unavailable(
             "The bridge is already sending Drupal as many requests as it may; retry shortly.",

@@ -72,6 +72,9 @@ pub struct AnswersSeen {
     closed: AtomicBool,
     /// Final answers (status 200 and up), the codec's own included.
     heads: AtomicUsize,
+    /// Told when the client closes or resets the connection: a write
+    /// still waiting for its turn is then not sent (`provisioning::turns`).
+    client: Arc<crate::provisioning::turns::ClientLink>,
 }
 
 impl AnswersSeen {
@@ -88,6 +91,11 @@ impl AnswersSeen {
     /// How many final answers were written (their heads).
     pub fn answers(&self) -> usize {
         self.heads.load(Ordering::Relaxed)
+    }
+
+    /// Whether the client is still there, as the connection's reader saw.
+    pub fn client(&self) -> Arc<crate::provisioning::turns::ClientLink> {
+        self.client.clone()
     }
 }
 
@@ -299,9 +307,18 @@ impl<IO: AsyncRead + Unpin> AsyncRead for ScimErrors<IO> {
         if this.ended {
             return Poll::Ready(Ok(()));
         }
+        let before = buf.filled().len();
         let read = Pin::new(&mut this.io).poll_read(cx, buf);
-        if read.is_pending() {
-            this.reader = Some(cx.waker().clone());
+        match &read {
+            Poll::Pending => this.reader = Some(cx.waker().clone()),
+            // The end of the stream (nothing read into room there was), or
+            // a reset: the client has gone. actix keeps polling the reader
+            // while a request is handled, so this is seen at once.
+            Poll::Ready(Ok(())) if buf.filled().len() == before && buf.remaining() > 0 => {
+                this.seen.client.depart()
+            }
+            Poll::Ready(Err(_)) => this.seen.client.depart(),
+            Poll::Ready(Ok(())) => {}
         }
         read
     }

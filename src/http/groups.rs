@@ -182,8 +182,8 @@ async fn patch(
     label(&req, "patch_group", Some(id.clone()));
     let projection = projection_of(&query, state.provisioner.group_schema())?;
     let if_match = version_condition(&req, IF_MATCH)?;
-    let asked = query_param(&query, "attributes").is_some()
-        || query_param(&query, "excludedAttributes").is_some();
+    let asked = query_param(&query, "attributes")?.is_some()
+        || query_param(&query, "excludedAttributes")?.is_some();
     let answer = match asked {
         true => PatchAnswer::Asked {
             members: projection.keeps(MEMBERS),

@@ -281,12 +281,21 @@ fn json_body(bytes: &[u8]) -> Result<Value, ApiError> {
 /// Query pairs, percent-decoded.
 type Query = web::Query<Vec<(String, String)>>;
 
-/// A query parameter by name, ignoring case.
-fn query_param<'q>(query: &'q Query, name: &str) -> Option<&'q str> {
-    query
+/// A query parameter by name, ignoring case. Given twice, it is refused
+/// rather than one of its values silently chosen.
+fn query_param<'q>(query: &'q Query, name: &str) -> Result<Option<&'q str>, ApiError> {
+    let mut found = query
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str());
+    let first = found.next();
+    if found.next().is_some() {
+        return Err(ScimError::invalid_value(format!(
+            "the parameter {name} is given more than once; give it once"
+        ))
+        .into());
+    }
+    Ok(first)
 }
 
 /// A list or search request in typed form: what the service needs to find
@@ -330,8 +339,8 @@ fn list_page(total: usize, start_index: usize, resources: Vec<Value>) -> HttpRes
 /// `attributes` and `excludedAttributes` of a single-resource request.
 fn projection_of(query: &Query, schema: &ResourceSchema) -> Result<Projection, ApiError> {
     Ok(Projection::parse(
-        query_param(query, "attributes"),
-        query_param(query, "excludedAttributes"),
+        query_param(query, "attributes")?,
+        query_param(query, "excludedAttributes")?,
         schema,
     )?)
 }

@@ -54,6 +54,9 @@ impl Provisioner {
             .as_ref()
             .map(|f| f.canonicalize(&self.group_schema))
             .transpose()?;
+        if let Some(filter) = &filter {
+            super::pushdown::refuse_refs(filter)?;
+        }
         let catalog = self.role_catalog(None).await?;
         let mut matched = self.matching_groups(&catalog, filter.as_ref()).await?;
         // A filter that finds nothing may name a role added since the list
@@ -268,7 +271,11 @@ impl Provisioner {
         if_match: Option<&VersionCondition>,
     ) -> Result<ScimGroup> {
         self.know_own_account().await?;
-        let _turn = self.group_turns.hold(id, Hold::Exclusive).await;
+        let _turn = super::turns::wait_for(
+            self.group_turns.hold(id, Hold::Exclusive),
+            self.turn_bound(),
+        )
+        .await?;
         let found = self.find_any_group(id).await?;
         self.check_group_version(&found, if_match).await?;
         let (catalog, group) = match found {
@@ -323,7 +330,8 @@ impl Provisioner {
             Some(_) => Hold::Exclusive,
             None => Hold::Shared,
         };
-        let _turn = self.group_turns.hold(id, hold).await;
+        let _turn =
+            super::turns::wait_for(self.group_turns.hold(id, hold), self.turn_bound()).await?;
         let patch = GroupPatch::from_request(request, &self.group_schema)?;
         let found = self.find_any_group(id).await?;
         self.check_group_version(&found, if_match).await?;
@@ -371,7 +379,11 @@ impl Provisioner {
     /// (JSON:API cannot delete it), so the group is still listed, empty.
     pub async fn delete_group(&self, id: &str, if_match: Option<&VersionCondition>) -> Result<()> {
         self.know_own_account().await?;
-        let _turn = self.group_turns.hold(id, Hold::Exclusive).await;
+        let _turn = super::turns::wait_for(
+            self.group_turns.hold(id, Hold::Exclusive),
+            self.turn_bound(),
+        )
+        .await?;
         let found = self.find_any_group(id).await?;
         self.check_group_version(&found, if_match).await?;
         let (catalog, group) = match found {

@@ -428,8 +428,9 @@ impl Provisioner {
         };
         // The account's turn: a SCIM DELETE of it runs wholly before or
         // after this write; after it, an addition leaves it out.
-        let _turn = self.user_turns.lock(write.id).await;
+        let turn = self.user_turn(write.id).await;
         let result = match write.action {
+            _ if turn.is_err() => turn.map(drop),
             MemberAction::Add if self.deprovisioned_now.contains(write.id) => {
                 Err(DrupalError::NotFound)
             }

@@ -22,6 +22,7 @@ mod roles;
 mod seen_accounts;
 mod term_groups;
 mod term_names;
+pub mod turns;
 mod user_json;
 mod users;
 mod write_guard;
@@ -274,6 +275,21 @@ impl Provisioner {
 
     pub fn drupal(&self) -> &DrupalClient {
         &self.drupal
+    }
+
+    /// The longest a write waits for its turn on an account or a group
+    /// (see `turns`): as long as one Drupal request may take.
+    fn turn_bound(&self) -> std::time::Duration {
+        self.drupal.timeout()
+    }
+
+    /// The turn of the account `id` for a SCIM change of it, within
+    /// [`Self::turn_bound`] and while its client is there.
+    async fn user_turn(
+        &self,
+        id: &str,
+    ) -> Result<crate::drupal::account_locks::AccountGuard<'_>, DrupalError> {
+        turns::wait_for(self.user_turns.lock(id), self.turn_bound()).await
     }
 
     /// Makes sure the bridge's own account is known before a write (see

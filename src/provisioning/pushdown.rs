@@ -16,11 +16,13 @@ use crate::scim::error::ScimError;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::path::AttrPath;
 
-/// Drupal's `name` compares case-insensitively with `=` on every database
-/// (recorded); other fields do so only on some, so `=` on them is exact only
-/// for case-exact SCIM attributes on case-sensitive databases. The bridge
-/// cannot know the database, so it treats those as supersets.
-const CASE_INSENSITIVE_FIELDS: &[&str] = &["name"];
+// No text comparison Drupal makes is taken as SCIM's answer: its
+// collation may be looser than SCIM's rule. MySQL and MariaDB's default
+// (`utf8mb4_general_ci`) ignores accents as well as case, in `=`, `IN` and
+// the LIKE operators alike: `name = 'jose'` finds "josé" (seen on a real
+// Drupal 10.2 on MariaDB). The bridge cannot know the database, so every
+// string comparison is a superset it re-checks with SCIM's rule (case
+// ignored in every script unless `caseExact`, accents always significant).
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pushdown {
@@ -87,6 +89,11 @@ pub fn translate(
         // `not (x pr)`: no value. Exact as IS NULL where Drupal cannot
         // hold an empty value that SCIM counts as absent (strings can).
         Filter::Not(inner) => match inner.as_ref() {
+            // `not (name pr)`: no stored sub-attribute with a value; the
+            // bridge evaluates it (the rendered `name` is what counts).
+            Filter::Present(path) if stored_parts(path, mapping, schema)?.is_some() => {
+                Ok(Pushdown::nothing())
+            }
             Filter::Present(path) => {
                 let target = Target::of(path, None, mapping, schema)?;
                 Ok(if target.meta.kind == AttrType::String {
@@ -102,6 +109,27 @@ pub fn translate(
                 Ok(Pushdown::nothing())
             }
         },
+        // RFC 7644 §3.4.2.2: a complex attribute is present when one of
+        // its sub-attributes is: the OR of those the mapping stores, re-
+        // checked by the bridge.
+        Filter::Present(path) if stored_parts(path, mapping, schema)?.is_some() => {
+            let parts = stored_parts(path, mapping, schema)?.unwrap_or_default();
+            let mut any = None;
+            for part in parts {
+                any = match (
+                    any,
+                    translate(&Filter::Present(part), mapping, schema)?.condition,
+                ) {
+                    (None, c) => Some(c),
+                    (Some(Some(a)), Some(b)) => Some(Some(either(a, b))),
+                    (Some(_), _) => Some(None),
+                };
+            }
+            Ok(match any.flatten() {
+                Some(condition) => Pushdown::superset(condition),
+                None => Pushdown::nothing(),
+            })
+        }
         Filter::Present(path) => {
             let Some(target) = Target::of_or_rendered(path, mapping, schema)? else {
                 return Ok(Pushdown::nothing());
@@ -391,51 +419,124 @@ impl Target {
                     ) =>
             {
                 // Case ignored: in ASCII Drupal does it, beyond ASCII not
-                // on every database; then the candidates are re-checked.
+                // on every database (then asked by the value's other runs).
+                // `=` on a field may be case-sensitive (`mail`), so `eq`
+                // is asked as CONTAINS except on `name`, whose `=` ignores
+                // case on every database (recorded).
                 let drupal_op = match op {
-                    CompareOp::Eq if CASE_INSENSITIVE_FIELDS.contains(&self.field.as_str()) => {
-                        Operator::Eq
-                    }
-                    // `=` may be case-sensitive on this field: CONTAINS,
-                    // re-checked here.
+                    CompareOp::Eq if self.field == "name" => Operator::Eq,
                     CompareOp::Eq => Operator::Contains,
                     CompareOp::Sw => Operator::StartsWith,
                     CompareOp::Ew => Operator::EndsWith,
                     _ => Operator::Contains,
                 };
-                let exact_in_ascii = drupal_op != Operator::Contains || op == CompareOp::Co;
                 match Condition::ignoring_case(&field, drupal_op, &drupal_value) {
-                    Caseless::Exact(c) if exact_in_ascii => Pushdown::exact(c),
                     Caseless::Exact(c) | Caseless::Superset(c) => Pushdown::superset(c),
                     Caseless::Unnarrowed => Pushdown::nothing(),
                 }
             }
             AttrType::String | AttrType::Reference | AttrType::Binary | AttrType::Complex => {
-                let like = |op: Operator| {
-                    // LIKE-based operators ignore case on every Drupal database.
-                    if self.meta.case_exact {
-                        Pushdown::superset(cond(op))
-                    } else {
-                        Pushdown::exact(cond(op))
-                    }
-                };
-                let ci_equality = CASE_INSENSITIVE_FIELDS.contains(&self.field.as_str());
                 match op {
-                    CompareOp::Eq if ci_equality && !self.meta.case_exact => {
-                        Pushdown::exact(cond(Operator::Eq))
-                    }
-                    CompareOp::Eq if self.meta.case_exact => Pushdown::superset(cond(Operator::Eq)),
-                    // Case-insensitive equality where `=` may be
-                    // case-sensitive: widen to CONTAINS, re-check here.
-                    CompareOp::Eq => Pushdown::superset(cond(Operator::Contains)),
-                    CompareOp::Sw => like(Operator::StartsWith),
-                    CompareOp::Ew => like(Operator::EndsWith),
-                    CompareOp::Co => like(Operator::Contains),
+                    // LIKE-based operators ignore case on every Drupal
+                    // database; `=` may too: both narrow, the bridge
+                    // re-checks.
+                    CompareOp::Eq => Pushdown::superset(cond(Operator::Eq)),
+                    CompareOp::Sw => Pushdown::superset(cond(Operator::StartsWith)),
+                    CompareOp::Ew => Pushdown::superset(cond(Operator::EndsWith)),
+                    CompareOp::Co => Pushdown::superset(cond(Operator::Contains)),
                     _ => Pushdown::nothing(),
                 }
             }
         }
     }
+}
+
+/// Refuses a filter on a `$ref` (`members.$ref pr`, `members[$ref co
+/// "Users"]`, `groups.$ref`): the bridge writes `$ref`s into its answers
+/// from the public URL after the query, so no resource it filters holds
+/// one, and the filter would silently match nothing.
+pub fn refuse_refs(filter: &Filter) -> Result<(), ScimError> {
+    let is_ref = |name: &str| name.eq_ignore_ascii_case("$ref");
+    let named = match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            refuse_refs(a)?;
+            return refuse_refs(b);
+        }
+        Filter::Not(inner) => return refuse_refs(inner),
+        Filter::Compare { path, .. } | Filter::Present(path) => {
+            path.sub_attr.as_deref().is_some_and(is_ref) || is_ref(&path.attr)
+        }
+        Filter::ValuePath { path, filter } => {
+            let mut inner = false;
+            visit_paths(filter, &mut |p| inner |= is_ref(&p.attr));
+            if inner {
+                return Err(ScimError::invalid_filter(format!(
+                    "{path}[$ref ...] cannot be filtered on: $ref is written into answers, not stored; filter on {path}.value instead"
+                )));
+            }
+            false
+        }
+    };
+    if named {
+        return Err(ScimError::invalid_filter(
+            "$ref cannot be filtered on: it is written into answers, not stored; filter on value instead",
+        ));
+    }
+    Ok(())
+}
+
+fn visit_paths(filter: &Filter, visit: &mut dyn FnMut(&AttrPath)) {
+    match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            visit_paths(a, visit);
+            visit_paths(b, visit);
+        }
+        Filter::Not(inner) => visit_paths(inner, visit),
+        Filter::Compare { path, .. } | Filter::Present(path) => visit(path),
+        Filter::ValuePath { path, filter } => {
+            visit(path);
+            visit_paths(filter, visit);
+        }
+    }
+}
+
+/// For a single-valued complex attribute named without a sub-attribute
+/// (`name`), the paths of its sub-attributes the mapping stores; `None`
+/// for any other path. A complex attribute with none stored cannot be
+/// filtered on.
+fn stored_parts(
+    path: &AttrPath,
+    mapping: &Mapping,
+    schema: &dyn AttributeResolver,
+) -> Result<Option<Vec<AttrPath>>, ScimError> {
+    if path.sub_attr.is_some() {
+        return Ok(None);
+    }
+    let Some((urn, meta)) = schema.resolve(path.schema.as_deref(), &path.attr) else {
+        return Ok(None);
+    };
+    if meta.kind != AttrType::Complex || meta.multi_valued {
+        return Ok(None);
+    }
+    let mut parts: Vec<AttrPath> = Vec::new();
+    for mapped in mapping.mapped_attributes() {
+        let Some(sub) = mapped.sub_attr else { continue };
+        let same = mapped.schema.eq_ignore_ascii_case(&urn)
+            && mapped.attr.eq_ignore_ascii_case(&meta.name)
+            && schema.resolve_sub(&urn, &meta.name, &sub).is_some();
+        let part = AttrPath {
+            schema: path.schema.clone(),
+            attr: path.attr.clone(),
+            sub_attr: Some(sub),
+        };
+        if same && !parts.contains(&part) {
+            parts.push(part);
+        }
+    }
+    if parts.is_empty() {
+        return Err(unfilterable(path));
+    }
+    Ok(Some(parts))
 }
 
 fn attribute_meta(path: &AttrPath, schema: &dyn AttributeResolver) -> Result<AttrMeta, ScimError> {
@@ -567,11 +668,18 @@ rules:
         }
     }
 
+    /// Drupal's `name =` ignores case on every database, and on MySQL or
+    /// MariaDB accents too (`utf8mb4_general_ci`): "jose" finds "josé".
+    /// Asked with `=`, re-checked by the bridge.
     #[test]
-    fn user_name_equality_is_exact_because_drupal_names_ignore_case() {
+    fn user_name_equality_is_asked_with_equals_and_rechecked() {
         assert_eq!(
-            exact(r#"userName eq "Ann""#),
+            superset(r#"userName eq "Ann""#),
             field("name", Operator::Eq, "Ann")
+        );
+        assert_eq!(
+            superset(r#"userName eq "jose""#),
+            field("name", Operator::Eq, "jose")
         );
     }
 
@@ -596,30 +704,30 @@ rules:
             field("mail", Operator::Contains, "QUIPE@")
         );
         nothing(r#"userName eq "É""#);
-        // Scripts without case, digits and signs are compared alike
-        // everywhere: still exact.
+        // Scripts without case, digits and signs are asked as written,
+        // and re-checked all the same.
         assert_eq!(
-            exact(r#"userName eq "田中-42""#),
+            superset(r#"userName eq "田中-42""#),
             field("name", Operator::Eq, "田中-42")
         );
     }
 
     #[test]
-    fn string_operators_become_like_operators() {
+    fn string_operators_become_like_operators_rechecked_by_the_bridge() {
         assert_eq!(
-            exact(r#"userName sw "an""#),
+            superset(r#"userName sw "an""#),
             field("name", Operator::StartsWith, "an")
         );
         assert_eq!(
-            exact(r#"userName ew "nn""#),
+            superset(r#"userName ew "nn""#),
             field("name", Operator::EndsWith, "nn")
         );
         assert_eq!(
-            exact(r#"userName co "n""#),
+            superset(r#"userName co "n""#),
             field("name", Operator::Contains, "n")
         );
         assert_eq!(
-            exact(r#"title co "Eng""#),
+            superset(r#"title co "Eng""#),
             field("field_title", Operator::Contains, "Eng")
         );
     }
@@ -688,7 +796,7 @@ rules:
     #[test]
     fn literals_pass_through_the_rules_transforms() {
         assert_eq!(
-            exact(r#"nickName co "ANN""#),
+            superset(r#"nickName co "ANN""#),
             field("field_nick", Operator::Contains, "ann")
         );
     }
@@ -702,7 +810,14 @@ rules:
     #[test]
     fn and_of_exact_parts_is_exact_and_an_unexpressible_part_leaves_a_superset() {
         assert_eq!(
-            exact(r#"userName eq "ann" and active eq true"#),
+            exact("active eq true and active pr"),
+            Condition::all(vec![
+                field("status", Operator::Eq, "1"),
+                Condition::null_check("status", Operator::IsNotNull),
+            ])
+        );
+        assert_eq!(
+            superset(r#"userName eq "ann" and active eq true"#),
             Condition::all(vec![
                 field("name", Operator::Eq, "ann"),
                 field("status", Operator::Eq, "1"),
@@ -732,11 +847,11 @@ rules:
     #[test]
     fn equalities_on_one_field_joined_by_or_become_one_in() {
         assert_eq!(
-            exact(r#"userName eq "a" or userName eq "b" or userName eq "c""#),
+            superset(r#"userName eq "a" or userName eq "b" or userName eq "c""#),
             is_in("name", &["a", "b", "c"])
         );
         assert_eq!(
-            exact(r#"userName eq "a" or (userName eq "b" or userName eq "a")"#),
+            superset(r#"userName eq "a" or (userName eq "b" or userName eq "a")"#),
             is_in("name", &["a", "b"])
         );
         assert_eq!(
@@ -748,7 +863,7 @@ rules:
     #[test]
     fn or_across_fields_is_one_flat_or_group() {
         assert_eq!(
-            exact(r#"userName eq "a" or active eq false or userName eq "b""#),
+            superset(r#"userName eq "a" or active eq false or userName eq "b""#),
             Condition::any(vec![
                 is_in("name", &["a", "b"]),
                 field("status", Operator::Eq, "0"),
@@ -766,7 +881,7 @@ rules:
     #[test]
     fn and_binds_tighter_than_or_so_in_never_merges_across_and() {
         assert_eq!(
-            exact(r#"userName eq "a" or userName eq "b" and active eq false"#),
+            superset(r#"userName eq "a" or userName eq "b" and active eq false"#),
             Condition::any(vec![
                 field("name", Operator::Eq, "a"),
                 Condition::all(vec![
@@ -776,7 +891,7 @@ rules:
             ])
         );
         assert_eq!(
-            exact(r#"(userName eq "a" or userName eq "b") and active eq true"#),
+            superset(r#"(userName eq "a" or userName eq "b") and active eq true"#),
             Condition::all(vec![
                 is_in("name", &["a", "b"]),
                 field("status", Operator::Eq, "1"),
@@ -800,9 +915,52 @@ rules:
     #[test]
     fn urn_qualified_paths_translate_like_short_ones() {
         assert_eq!(
-            exact(r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "ann""#),
+            superset(r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "ann""#),
             field("name", Operator::Eq, "ann")
         );
+    }
+
+    #[test]
+    fn presence_of_a_complex_attribute_is_presence_of_any_stored_part() {
+        const NAMES: &str = r#"
+rules:
+  - {scim: userName, drupal: name}
+  - {scim: name.givenName, drupal: field_given}
+  - {scim: name.familyName, drupal: field_family}
+"#;
+        let mapping = Mapping::parse(NAMES, "test.yaml").expect("test mapping");
+        let schema = ResourceSchema::user();
+        let translated = |filter: &str| {
+            let canonical = Filter::parse(filter)?.canonicalize(&schema)?;
+            translate(&canonical, &mapping, &schema)
+        };
+        let pushdown = translated(r#"name pr and userName sw "a""#).expect("translates");
+        assert!(!pushdown.exact);
+        assert_eq!(
+            pushdown.condition,
+            Some(Condition::all(vec![
+                Condition::any(vec![
+                    Condition::null_check("field_given", Operator::IsNotNull),
+                    Condition::null_check("field_family", Operator::IsNotNull),
+                ]),
+                field("name", Operator::StartsWith, "a"),
+            ]))
+        );
+        assert_eq!(
+            translated("not (name pr)").expect("translates"),
+            Pushdown::nothing()
+        );
+        // Stored nowhere in this mapping.
+        assert!(translated("name pr").is_ok());
+        assert!(super::translate(
+            &Filter::parse("name pr")
+                .unwrap()
+                .canonicalize(&schema)
+                .unwrap(),
+            &Mapping::parse(MAPPING, "test.yaml").unwrap(),
+            &schema
+        )
+        .is_err());
     }
 
     #[test]

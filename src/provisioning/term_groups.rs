@@ -1316,7 +1316,7 @@ impl Provisioner {
         };
         // The account's turn: a SCIM DELETE of it runs wholly before or
         // after this write; after it, an addition leaves it out.
-        let _turn = self.user_turns.lock(&user.id).await;
+        let _turn = self.user_turn(&user.id).await?;
         if action == MemberAction::Add && self.deprovisioned_now.contains(&user.id) {
             return Err(DrupalError::NotFound);
         }

@@ -230,7 +230,7 @@ impl Provisioner {
             unassigned,
         } = replacement;
         self.know_own_account().await?;
-        let _turn = self.user_turns.lock(id).await;
+        let _turn = self.user_turn(id).await?;
         if if_match.is_none() {
             if let Some(seen) = self.writable_seen(id) {
                 let mapping = self.mapping();
@@ -274,7 +274,7 @@ impl Provisioner {
         if_match: Option<&VersionCondition>,
     ) -> Result<ScimUser> {
         self.know_own_account().await?;
-        let _turn = self.user_turns.lock(id).await;
+        let _turn = self.user_turn(id).await?;
         let active = self.active();
         if if_match.is_none() && request.is_state_independent(&*active.user_schema) {
             if let Some(written) = self.patch_seen(id, request, &active).await? {
@@ -450,7 +450,7 @@ impl Provisioner {
 
     pub async fn delete_user(&self, id: &str, if_match: Option<&VersionCondition>) -> Result<()> {
         self.know_own_account().await?;
-        let _turn = self.user_turns.lock(id).await;
+        let _turn = self.user_turn(id).await?;
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
         self.check_version(&current, if_match).await?;
@@ -556,6 +556,9 @@ impl Provisioner {
             .as_ref()
             .map(|f| f.canonicalize(&*active.user_schema))
             .transpose()?;
+        if let Some(filter) = &filter {
+            super::pushdown::refuse_refs(filter)?;
+        }
 
         if let Some(id) = filter.as_ref().and_then(single_id) {
             return self
@@ -729,8 +732,12 @@ impl Provisioner {
         count: usize,
         mapping: &Arc<Mapping>,
     ) -> Result<Listed> {
+        // Drupal finds a UUID in any case; SCIM's `id` is caseExact (RFC
+        // 7643 §3.1), so `id eq` in another case matches nothing. (A path
+        // `/Users/{id}` is no comparison and still finds it.)
         let found = match self.load_visible(id).await {
-            Ok(user) => vec![user],
+            Ok(user) if user.id == id => vec![user],
+            Ok(_) => Vec::new(),
             Err(ProvisioningError::NotFound(_)) => Vec::new(),
             Err(e) => return Err(e),
         };
@@ -1197,7 +1204,7 @@ impl Provisioner {
             return Err(DrupalError::Validation(vec![ApiError {
                 status: 422,
                 detail: format!(
-                    "name: The username {name} is already taken (by an account whose name differs only in case)."
+                    "name: The username {name} is already taken (by an account whose name Drupal's database counts as the same: it differs only in case, or, where the database ignores accents as MySQL and MariaDB do by default, only in accents; Drupal cannot hold both names)."
                 ),
                 pointer: Some("/data/attributes/name".into()),
             }]));
@@ -1250,10 +1257,13 @@ impl Provisioner {
         .into()
     }
 
-    /// Whether an account other than `own_id` holds `name` ignoring case.
-    /// Drupal's filter ignores case in ASCII only, so the name is asked for
-    /// as written, lower-cased and upper-cased, which finds the usual
-    /// spellings; a failed read answers no.
+    /// Whether an account other than `own_id` holds `name` as Drupal's
+    /// database compares names: ignoring case, and on MySQL or MariaDB
+    /// accents too. Drupal's filter ignores case in ASCII only, so the name
+    /// is asked for as written, lower-cased and upper-cased, which finds the
+    /// usual spellings; any account the database answers with compares
+    /// equal to one of them by the collation its unique index uses too
+    /// ("josé" for "jose" on MariaDB). A failed read answers no.
     async fn name_held(&self, name: &str, own_id: Option<&str>) -> bool {
         let query = CollectionQuery {
             filter: Some(Condition::Field {
@@ -1268,10 +1278,9 @@ impl Provisioner {
         let Ok(page) = self.drupal.list_users(&query).await else {
             return false;
         };
-        page.users.iter().any(|user| {
-            own_id.is_none_or(|own| !user.id.eq_ignore_ascii_case(own))
-                && user.name().is_some_and(|held| caseless::same(held, name))
-        })
+        page.users
+            .iter()
+            .any(|user| own_id.is_none_or(|own| !user.id.eq_ignore_ascii_case(own)))
     }
 
     /// What an account SCIM DELETE deprovisions loses of its term-backed

@@ -47,7 +47,7 @@ impl Default for ListParams {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Param {
     Filter,
     StartIndex,
@@ -74,12 +74,47 @@ impl Param {
             .find(|(known, _)| known.eq_ignore_ascii_case(name))
             .map(|(_, param)| *param)
     }
+
+    fn name(self) -> &'static str {
+        match self {
+            Param::Filter => "filter",
+            Param::StartIndex => "startIndex",
+            Param::Count => "count",
+            Param::Attributes => "attributes",
+            Param::ExcludedAttributes => "excludedAttributes",
+            Param::SortBy => "sortBy",
+            Param::SortOrder => "sortOrder",
+        }
+    }
+}
+
+/// The parameters met so far (an empty one counts as absent): one given twice (`?filter=A&filter=B`, or
+/// `filter` and `Filter`) is refused, not decided by its last value,
+/// which would silently answer a query the client did not mean.
+#[derive(Default)]
+struct Given(Vec<Param>);
+
+impl Given {
+    fn once(&mut self, param: Param) -> Result<(), ScimError> {
+        if self.0.contains(&param) {
+            let error = format!(
+                "the parameter {} is given more than once; give it once",
+                param.name()
+            );
+            return Err(match param {
+                Param::Filter => ScimError::invalid_filter(error),
+                _ => ScimError::invalid_value(error),
+            });
+        }
+        self.0.push(param);
+        Ok(())
+    }
 }
 
 impl ListParams {
     /// Reads already percent-decoded query pairs. Names match
     /// case-insensitively; unknown ones (Entra's `aadOptscim062020`) and
-    /// empty values are ignored; a repeated parameter keeps its last value.
+    /// empty values are ignored; a repeated parameter is refused (400).
     pub fn from_query<I, K, V>(pairs: I) -> Result<ListParams, ScimError>
     where
         I: IntoIterator<Item = (K, V)>,
@@ -87,9 +122,10 @@ impl ListParams {
         V: AsRef<str>,
     {
         let mut params = ListParams::default();
+        let mut given = Given::default();
         for (name, value) in pairs {
             if let Some(param) = Param::from_name(name.as_ref()) {
-                params.set(param, value.as_ref())?;
+                params.set(param, value.as_ref(), &mut given)?;
             }
         }
         Ok(params)
@@ -102,18 +138,20 @@ impl ListParams {
             .as_object()
             .ok_or_else(|| ScimError::invalid_syntax("a SearchRequest must be a JSON object"))?;
         let mut params = ListParams::default();
+        let mut given = Given::default();
         for (name, value) in obj {
             if let Some(param) = Param::from_name(name) {
-                params.set(param, &search_value_as_text(name, value)?)?;
+                params.set(param, &search_value_as_text(name, value)?, &mut given)?;
             }
         }
         Ok(params)
     }
 
-    fn set(&mut self, param: Param, value: &str) -> Result<(), ScimError> {
+    fn set(&mut self, param: Param, value: &str, given: &mut Given) -> Result<(), ScimError> {
         if value.is_empty() {
             return Ok(());
         }
+        given.once(param)?;
         let text = Some(value.to_string());
         match param {
             Param::Filter => self.filter = text,
@@ -139,7 +177,14 @@ fn search_value_as_text(name: &str, value: &Value) -> Result<String, ScimError> 
     match value {
         Value::Null => Ok(String::new()),
         Value::String(s) => Ok(s.clone()),
-        Value::Number(n) => Ok(n.to_string()),
+        // A JSON integer past `u64` arrives as a float ("1e23"): written
+        // out whole, it is read as the integer it is.
+        Value::Number(n) => Ok(match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() >= 1e18 => {
+                format!("{}{}", if f < 0.0 { "-" } else { "" }, "9".repeat(19))
+            }
+            _ => n.to_string(),
+        }),
         Value::Array(items) => items
             .iter()
             .map(|item| {
@@ -155,8 +200,20 @@ fn search_value_as_text(name: &str, value: &Value) -> Result<String, ScimError> 
     }
 }
 
+/// An integer, however large: one past `i64` is still an integer (a
+/// `count` above any limit is capped, a `startIndex` past the end gives an
+/// empty page), so it saturates rather than being refused.
 fn parse_integer(name: &str, value: &str) -> Result<i64, ScimError> {
-    value.trim().parse().map_err(|_| {
+    let text = value.trim();
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(text.parse().unwrap_or(if text.starts_with('-') {
+            i64::MIN
+        } else {
+            i64::MAX
+        }));
+    }
+    text.parse().map_err(|_| {
         ScimError::invalid_value(format!(
             "{name} must be an integer, got '{}'",
             crate::untrusted::quote(value)
@@ -271,6 +328,52 @@ mod tests {
         assert_eq!(params.start_index, 1);
         assert_eq!(params.count, Some(2));
         assert_eq!(params.filter, None);
+    }
+
+    #[test]
+    fn integers_past_any_bound_are_integers_and_saturate() {
+        let huge = "99999999999999999999999";
+        let params = query(&[("startIndex", huge), ("count", huge)]).unwrap();
+        assert_eq!(params.start_index, i64::MAX as usize);
+        assert_eq!(params.count, Some(i64::MAX as usize));
+        let params = query(&[
+            ("startIndex", "-99999999999999999999999"),
+            ("count", "-99999999999999999999999"),
+        ])
+        .unwrap();
+        assert_eq!((params.start_index, params.count), (1, Some(0)));
+        let body = serde_json::json!({"startIndex": 1e23, "count": 99999999999999999999999.0});
+        let params = ListParams::from_search_body(&body).unwrap();
+        assert_eq!(params.start_index, i64::MAX as usize);
+        assert_eq!(params.count, Some(i64::MAX as usize));
+        for not_integer in ["1.5", "9e9", "+", "12a", "99999999999999999999999x"] {
+            assert!(query(&[("count", not_integer)]).is_err(), "{not_integer}");
+        }
+    }
+
+    #[test]
+    fn a_parameter_given_twice_is_refused_and_named() {
+        let e = query(&[
+            ("filter", "userName eq \"a\""),
+            ("filter", "userName eq \"b\""),
+        ])
+        .unwrap_err();
+        assert_eq!(e.status, 400);
+        assert_eq!(e.to_json()["scimType"], "invalidFilter");
+        assert!(e.detail.contains("filter"), "{}", e.detail);
+        for (a, b) in [
+            ("count", "count"),
+            ("startIndex", "STARTINDEX"),
+            ("attributes", "attributes"),
+            ("sortBy", "sortby"),
+        ] {
+            let e = query(&[(a, "1"), (b, "2")]).unwrap_err();
+            assert_eq!(e.status, 400);
+            assert_eq!(e.to_json()["scimType"], "invalidValue");
+            assert!(e.detail.contains(a), "{}", e.detail);
+        }
+        let body = serde_json::json!({"count": 1, "Count": 2});
+        assert!(ListParams::from_search_body(&body).is_err());
     }
 
     #[test]

@@ -12,6 +12,8 @@ use super::query::QueryValue;
 pub(crate) enum Collation {
     Binary,
     NoCase,
+    /// MySQL and MariaDB's `utf8mb4_general_ci`: case and accents ignored.
+    GeneralCi,
 }
 
 /// One stored value as the database sees it.
@@ -294,14 +296,32 @@ fn collate(a: &str, b: &str, collation: Collation) -> Ordering {
     match collation {
         Collation::Binary => a.cmp(b),
         Collation::NoCase => a.to_ascii_lowercase().cmp(&b.to_ascii_lowercase()),
+        Collation::GeneralCi => general_ci(a).cmp(&general_ci(b)),
     }
 }
 
-fn like_text(cell: &Cell) -> Option<String> {
+/// `text` as `utf8mb4_general_ci` compares it: letters without their
+/// accents (combining marks of the decomposed form), lower-cased.
+pub(crate) fn general_ci(text: &str) -> String {
+    use unicode_normalization::char::is_combining_mark;
+    use unicode_normalization::UnicodeNormalization;
+    text.nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// How LIKE folds a text before comparing.
+type Fold = fn(&str) -> String;
+
+/// The cell's text as LIKE compares it, and how to fold the pattern alike.
+fn like_text(cell: &Cell) -> Option<(String, Fold)> {
+    let ascii: Fold = |s| s.to_ascii_lowercase();
     match cell {
         Cell::Null => None,
-        Cell::Int(n) => Some(n.to_string()),
-        Cell::Text(s, _) => Some(s.to_ascii_lowercase()),
+        Cell::Int(n) => Some((n.to_string(), ascii)),
+        Cell::Text(s, Collation::GeneralCi) => Some((general_ci(s), general_ci)),
+        Cell::Text(s, _) => Some((s.to_ascii_lowercase(), ascii)),
     }
 }
 
@@ -311,7 +331,7 @@ fn test(cell: &Cell, op: Operator, values: &[String]) -> bool {
         compare(cell, value).is_some_and(|o| wanted.contains(&o))
     };
     let like = |check: &dyn Fn(&str, &str) -> bool| {
-        like_text(cell).is_some_and(|text| check(&text, &first.to_ascii_lowercase()))
+        like_text(cell).is_some_and(|(text, fold)| check(&text, &fold(first)))
     };
     let between = || {
         is(&[Ordering::Greater, Ordering::Equal], first)

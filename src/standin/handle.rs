@@ -303,6 +303,14 @@ impl StandInHandle {
         lock(&self.site).custom_fields.push(field);
     }
 
+    /// Compares user names and e-mail addresses as a Drupal on MySQL or
+    /// MariaDB with its default collation (`utf8mb4_general_ci`) does:
+    /// ignoring accents as well as case, in filters and in the unique
+    /// index on names ("jose" is "josé"), instead of as on SQLite.
+    pub fn set_accents_ignored(&self, on: bool) {
+        lock(&self.site).accents_ignored = on;
+    }
+
     /// Gives users the standard profile's `user_picture` field (empty).
     pub fn set_user_picture(&self, on: bool) {
         lock(&self.site).user_picture = on;

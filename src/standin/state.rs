@@ -73,6 +73,9 @@ pub(crate) struct Site {
     next_tid: u64,
     /// Users carry the standard profile's empty `user_picture` relationship.
     pub(crate) user_picture: bool,
+    /// Text columns compare as MySQL and MariaDB's default collation
+    /// (`utf8mb4_general_ci`) does: ignoring accents as well as case.
+    pub(crate) accents_ignored: bool,
 }
 
 fn uuid_string(given: Option<Uuid>) -> String {
@@ -118,6 +121,7 @@ impl Site {
             terms: BTreeMap::new(),
             next_tid: 1,
             user_picture: false,
+            accents_ignored: false,
         };
         for seed in &config.roles {
             site.insert_role(seed)?;

@@ -132,7 +132,9 @@ fn cells(site: &Site, user: &User, column: &UserColumn) -> Vec<Cell> {
         UserField::PreferredAdminLangcode => {
             optional_text(&user.preferred_admin_langcode, Collation::NoCase)
         }
+        UserField::Name if site.accents_ignored => text(&user.name, Collation::GeneralCi),
         UserField::Name => text(&user.name, Collation::NoCase),
+        UserField::Mail if site.accents_ignored => optional_text(&user.mail, Collation::GeneralCi),
         UserField::Mail => optional_text(&user.mail, Collation::Binary),
         UserField::Timezone => text(&user.timezone, Collation::NoCase),
         UserField::Status => Cell::Int(i64::from(user.status)),
@@ -350,6 +352,7 @@ fn validate(
         caller_administers_users: administers_users(site, caller),
         existing_password: applied.existing_password.as_deref(),
         password_changed: applied.password_changed,
+        accents_ignored: site.accents_ignored,
     };
     let position = |field: UserField| field_position(&field, &site.custom_fields);
     let mut violations: Vec<(usize, Violation)> = applied.violations.clone();

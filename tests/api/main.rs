@@ -46,6 +46,7 @@ mod status_browser;
 mod term_group_races;
 mod term_groups;
 mod tls;
+mod turn_waits;
 mod unread_writes;
 mod users;
 mod versions;

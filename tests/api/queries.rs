@@ -505,3 +505,267 @@ async fn sort_by_accepts_fully_qualified_names_as_filter_and_attributes_do() {
     let unmapped = app.get(&format!("/Users?sortBy={USER}:nickName")).await;
     unmapped.assert_scim_error(400, Some("invalidValue"));
 }
+
+/// RFC 7644 §3.4.2.4: `count` and `startIndex` are integers however large;
+/// a count above `filter.maxResults` is capped and a start past the end
+/// gives an empty page.
+#[tokio::test]
+async fn integers_past_any_bound_cap_the_count_and_page_past_the_end() {
+    let app = spawn_app().await;
+    seed(&app, "huge", 3);
+    let huge = "99999999999999999999999";
+    for path in ["/Users", "/Groups"] {
+        let capped = app.get(&format!("{path}?count={huge}")).await;
+        assert_eq!(capped.status, 200, "{path}: {}", capped.body);
+        let beyond = app.get(&format!("{path}?startIndex={huge}&count=5")).await;
+        assert_eq!(beyond.status, 200, "{path}: {}", beyond.body);
+        assert_eq!(beyond.body["itemsPerPage"], 0, "{path}: {}", beyond.body);
+        assert!(beyond.body["Resources"].as_array().unwrap().is_empty());
+    }
+    let capped = app.get(&format!("/Users?count={huge}")).await;
+    assert_eq!(capped.body["itemsPerPage"], 4, "{}", capped.body);
+    let filtered = app
+        .get(&format!(
+            "/Users?startIndex={huge}&filter={}",
+            url_encode(r#"userName sw "huge""#)
+        ))
+        .await;
+    assert_eq!(filtered.status, 200, "{}", filtered.body);
+    assert_eq!(filtered.body["totalResults"], 3, "{}", filtered.body);
+    let searched = app
+        .post(
+            "/Users/.search",
+            &json!({"startIndex": 1e23, "count": 99999999999999999999999.0}),
+        )
+        .await;
+    assert_eq!(searched.status, 200, "{}", searched.body);
+    assert_eq!(searched.body["itemsPerPage"], 0, "{}", searched.body);
+}
+
+#[tokio::test]
+async fn a_list_parameter_given_twice_is_refused_and_named() {
+    let app = spawn_app().await;
+    seed(&app, "twice", 2);
+    let a = url_encode(r#"userName eq "twice-000""#);
+    let b = url_encode(r#"userName eq "twice-001""#);
+    let filters = app.get(&format!("/Users?filter={a}&filter={b}")).await;
+    assert_eq!(filters.status, 400, "{}", filters.body);
+    assert_eq!(filters.body["scimType"], "invalidFilter");
+    assert!(filters.body["detail"].as_str().unwrap().contains("filter"));
+    for query in [
+        "count=1&count=2",
+        "startIndex=1&startindex=2",
+        "attributes=userName&attributes=emails",
+        "sortBy=userName&sortBy=id",
+    ] {
+        for path in ["/Users", "/Groups"] {
+            let answer = app.get(&format!("{path}?{query}")).await;
+            assert_eq!(answer.status, 400, "{path}?{query}: {}", answer.body);
+            assert_eq!(answer.body["scimType"], "invalidValue");
+            let name = query.split('=').next().unwrap();
+            assert!(answer.body["detail"].as_str().unwrap().contains(name));
+        }
+    }
+    let id = app.seed_user("twice-one", "twice-one@example.org");
+    let one = app
+        .get(&format!(
+            "/Users/{id}?attributes=userName&attributes=emails"
+        ))
+        .await;
+    assert_eq!(one.status, 400, "{}", one.body);
+    assert_eq!(one.body["scimType"], "invalidValue");
+}
+
+/// Drupal on MySQL or MariaDB (default collation `utf8mb4_general_ci`)
+/// ignores accents as well as case: `name = 'jose'` finds "josé". SCIM's
+/// `userName` ignores case only, so Drupal's answer is re-checked; an
+/// IdP looking up "jose" before creating it must not find, and then
+/// overwrite, "josé".
+#[tokio::test]
+async fn accents_a_database_ignores_still_count_in_user_name_filters() {
+    let app = spawn_app().await;
+    app.drupal.set_accents_ignored(true);
+    app.create_user("josé", "jose-accent@example.org").await;
+    app.create_user("Müller", "mueller@example.org").await;
+    for (filter, expected) in [
+        (r#"userName eq "jose""#, vec![]),
+        (r#"userName eq "JOSE""#, vec![]),
+        (r#"userName eq "Jose""#, vec![]),
+        (r#"userName eq "muller""#, vec![]),
+        (r#"userName eq "JOSÉ""#, vec!["josé"]),
+        (r#"userName eq "müller""#, vec!["Müller"]),
+        (r#"userName sw "jose""#, vec![]),
+        (r#"userName co "ulle""#, vec![]),
+        (r#"userName sw "jos""#, vec!["josé"]),
+        (r#"userName eq "jose" or userName eq "muller""#, vec![]),
+        (r#"emails.value eq "mueller@EXAMPLE.org""#, vec!["Müller"]),
+    ] {
+        let answer = app.filter_users(filter).await;
+        assert_eq!(answer.status, 200, "{filter}: {}", answer.body);
+        assert_eq!(user_names(&answer.body), expected, "{filter}");
+        assert_eq!(answer.body["totalResults"], expected.len(), "{filter}");
+        let searched = app.post("/Users/.search", &json!({"filter": filter})).await;
+        assert_eq!(user_names(&searched.body), expected, "search {filter}");
+    }
+
+    // Rows the bridge drops leave paging and totals right.
+    for (i, name) in ["anna-1", "ánna-2", "anna-3", "änna-4", "anna-5"]
+        .iter()
+        .enumerate()
+    {
+        app.create_user(name, &format!("anna{i}@example.org")).await;
+    }
+    let page = app
+        .get(&format!(
+            "/Users?startIndex=2&count=1&filter={}",
+            url_encode(r#"userName sw "anna""#)
+        ))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.body["totalResults"], 3, "{}", page.body);
+    assert_eq!(user_names(&page.body), vec!["anna-3"]);
+
+    // Drupal cannot hold "jose" beside "josé" on such a database (its
+    // unique index compares names alike): the answer says so.
+    let taken = app
+        .post(
+            "/Users",
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": "jose", "emails": [{"value": "plain-jose@example.org"}]}),
+        )
+        .await;
+    assert_eq!(taken.status, 409, "{}", taken.body);
+    assert_eq!(taken.body["scimType"], "uniqueness");
+    let detail = taken.body["detail"].as_str().unwrap();
+    assert!(detail.contains("accents"), "{detail}");
+    assert!(app.drupal_user("josé").is_some());
+}
+
+/// RFC 7643 §3.1: `id` is caseExact, so an id in another case matches
+/// nothing in a filter (a path `/Users/{id}` still finds the account:
+/// Drupal's UUIDs ignore case there).
+#[tokio::test]
+async fn an_id_in_another_case_matches_nothing_in_a_filter() {
+    let app = spawn_app().await;
+    let id = app.create_user("idcase", "idcase@example.org").await;
+    let upper = id.to_uppercase();
+    assert_ne!(upper, id);
+    for filter in [
+        format!(r#"id eq "{upper}""#),
+        format!(r#"id eq "{upper}" or userName eq "nobody""#),
+        format!(r#"id eq "{upper}" and userName eq "idcase""#),
+        format!(r#"id sw "{}""#, &upper[..8]),
+    ] {
+        let answer = app.filter_users(&filter).await;
+        assert_eq!(answer.status, 200, "{filter}: {}", answer.body);
+        assert_eq!(answer.body["totalResults"], 0, "{filter}: {}", answer.body);
+    }
+    let exact = app.filter_users(&format!(r#"id eq "{id}""#)).await;
+    assert_eq!(exact.body["totalResults"], 1, "{}", exact.body);
+    assert_eq!(app.get(&format!("/Users/{upper}")).await.status, 200);
+
+    let group = app.group_id("engineering").await;
+    let upper_group = group.to_uppercase();
+    if upper_group != group {
+        let answer = app
+            .get(&format!(
+                "/Groups?filter={}",
+                url_encode(&format!(r#"id eq "{upper_group}""#))
+            ))
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.body["totalResults"], 0, "{}", answer.body);
+    }
+    let answer = app
+        .get(&format!(
+            "/Groups?filter={}",
+            url_encode(&format!(r#"id eq "{group}""#))
+        ))
+        .await;
+    assert_eq!(answer.body["totalResults"], 1, "{}", answer.body);
+}
+
+/// `$ref`s are written into answers from the public URL, never stored: a
+/// filter on one would silently match nothing, so it is refused.
+#[tokio::test]
+async fn a_filter_on_a_ref_is_invalid_filter() {
+    let app = spawn_app().await;
+    let group = app.group_id("engineering").await;
+    let user = app.create_user("refd", "refd@example.org").await;
+    let added = app
+        .patch(
+            &format!("/Groups/{group}"),
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}]}),
+        )
+        .await;
+    assert!(added.status < 300, "{}", added.body);
+    for (path, filter) in [
+        ("/Groups", "members.$ref pr"),
+        ("/Groups", r#"members.$ref co "Users""#),
+        ("/Groups", "members[$ref pr]"),
+        (
+            "/Groups",
+            r#"displayName eq "engineering" and not (members.$ref pr)"#,
+        ),
+        ("/Users", "groups.$ref pr"),
+        ("/Users", r#"groups[$ref co "Groups"]"#),
+    ] {
+        let answer = app
+            .get(&format!("{path}?filter={}", url_encode(filter)))
+            .await;
+        assert_eq!(answer.status, 400, "{path} {filter}: {}", answer.body);
+        assert_eq!(answer.body["scimType"], "invalidFilter", "{filter}");
+        assert!(answer.body["detail"].as_str().unwrap().contains("$ref"));
+    }
+    let by_value = app
+        .get(&format!(
+            "/Groups?filter={}",
+            url_encode(&format!(r#"members[value eq "{user}"]"#))
+        ))
+        .await;
+    assert_eq!(by_value.body["totalResults"], 1, "{}", by_value.body);
+}
+
+/// RFC 7644 §3.4.2.2: `pr` on a complex attribute matches when one of its
+/// sub-attributes has a value; `name.givenName` and `name.familyName` are
+/// stored, so `name pr` is theirs.
+#[tokio::test]
+async fn presence_of_name_is_presence_of_any_of_its_stored_parts() {
+    let app = spawn_app().await;
+    for (user_name, name) in [
+        ("np-given", json!({"givenName": "Ann"})),
+        ("np-family", json!({"familyName": "Lee"})),
+        ("np-none", Value::Null),
+    ] {
+        let mut body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                              "userName": user_name,
+                              "emails": [{"value": format!("{user_name}@example.org")}]});
+        if !name.is_null() {
+            body["name"] = name;
+        }
+        let created = app.post("/Users", &body).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+    }
+    for (filter, expected) in [
+        (
+            r#"name pr and userName sw "np-""#,
+            vec!["np-family", "np-given"],
+        ),
+        (r#"not (name pr) and userName sw "np-""#, vec!["np-none"]),
+        (
+            r#"userName sw "np-" and (name pr or userName eq "np-none")"#,
+            vec!["np-family", "np-given", "np-none"],
+        ),
+    ] {
+        let answer = app
+            .get(&format!(
+                "/Users?sortBy=userName&filter={}",
+                url_encode(filter)
+            ))
+            .await;
+        assert_eq!(answer.status, 200, "{filter}: {}", answer.body);
+        assert_eq!(user_names(&answer.body), expected, "{filter}");
+        assert_eq!(answer.body["totalResults"], expected.len(), "{filter}");
+    }
+}

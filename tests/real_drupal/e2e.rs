@@ -468,6 +468,77 @@ async fn a_user_name_taken_in_non_ascii_case_is_409_on_every_database() {
     site.delete_users(&names);
 }
 
+/// SCIM's userName ignores case, never accents. MariaDB's default
+/// collation ignores both (`name = 'rd-jose'` finds "rd-josé"), so the
+/// bridge re-checks what Drupal answers: an IdP looking up "rd-jose"
+/// before creating it finds nothing, on every database. Creating it then
+/// succeeds where Drupal can hold both names (SQLite) and is a 409 saying
+/// why where its unique index counts them as one (MariaDB).
+#[tokio::test]
+async fn user_names_differing_in_accents_are_different_users_for_scim() {
+    let Some(site) = site() else { return };
+    let _shared = shared().await;
+    let names = ["rd-josé", "rd-jose", "rd-Müller"];
+    site.delete_users(&names);
+    let bridge = Bridge::start(&site, BridgeOptions::default()).await;
+    bridge.create_user("rd-josé").await;
+    bridge.create_user("rd-Müller").await;
+    let names_of = |body: &Value| -> Vec<String> {
+        body["Resources"]
+            .as_array()
+            .unwrap_or_else(|| panic!("a list: {body}"))
+            .iter()
+            .map(|u| u["userName"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for (filter, expected) in [
+        (r#"userName eq "rd-jose""#, vec![]),
+        (r#"userName eq "RD-JOSE""#, vec![]),
+        (r#"userName eq "rd-muller""#, vec![]),
+        (r#"userName sw "rd-jose""#, vec![]),
+        (r#"userName eq "RD-JOSÉ""#, vec!["rd-josé"]),
+        (r#"userName eq "rd-müller""#, vec!["rd-Müller"]),
+    ] {
+        let answer = bridge.filter_users(filter).await;
+        assert_eq!(answer.status, 200, "{}: {filter}: {}", site.db, answer.body);
+        assert_eq!(names_of(&answer.body), expected, "{}: {filter}", site.db);
+        assert_eq!(
+            answer.body["totalResults"],
+            expected.len(),
+            "{}: {filter}",
+            site.db
+        );
+        let searched = bridge
+            .post("/Users/.search", &json!({"filter": filter}))
+            .await;
+        assert_eq!(
+            names_of(&searched.body),
+            expected,
+            "{}: search {filter}",
+            site.db
+        );
+    }
+    let plain = bridge
+        .post(
+            "/Users",
+            &json!({"userName": "rd-jose", "emails": [{"value": "rd-jose-plain@example.org"}]}),
+        )
+        .await;
+    match site.db.as_str() {
+        "sqlite" => assert_eq!(plain.status, 201, "{}", plain.body),
+        _ => {
+            assert_eq!(plain.status, 409, "{}: {}", site.db, plain.body);
+            assert_eq!(plain.body["scimType"], "uniqueness");
+            let detail = plain.body["detail"].as_str().unwrap();
+            assert!(detail.contains("accents"), "{detail}");
+        }
+    }
+    // Whatever happened, "rd-josé" is untouched.
+    let josé = site.user("rd-josé").await.expect("rd-josé is kept");
+    assert_eq!(josé["attributes"]["name"], "rd-josé");
+    site.delete_users(&names);
+}
+
 /// What groups kept as taxonomy terms (issue 15) need of the site: the
 /// scim_groups vocabulary with its external id field, the users'
 /// field_scim_groups, and the term permissions on the bridge's role.
