@@ -214,6 +214,24 @@ async fn names_differing_only_in_non_ascii_case_are_one_group() {
     assert_eq!(found.body["Resources"][0]["id"], other);
     // Accents are not case: "Equipe" is another name.
     create_group(&app, "Equipe").await;
+    // The final sigma is a sigma: "ΟΔΟΣ1" lowers to "οδος1", yet "οδοσ1"
+    // is the same name in upper case; filters agree.
+    create_group(&app, "ΟΔΟΣ1").await;
+    for taken in ["οδοσ1", "οδος1", "Οδοσ1"] {
+        app.post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": taken}),
+        )
+        .await
+        .assert_scim_error(409, Some("uniqueness"));
+    }
+    let found = app
+        .get(&format!(
+            "/Groups?excludedAttributes=members&filter={}",
+            url_encode("displayName eq \"οδοσ1\"")
+        ))
+        .await;
+    assert_eq!(found.body["totalResults"], 1, "{}", found.body);
 }
 
 #[tokio::test]
