@@ -654,6 +654,62 @@ async fn users_are_filtered_by_their_term_groups() {
         .any(|r| r.query.contains("field_scim_groups.id")));
 }
 
+/// `groups.value eq` finds a term group's members with one exact Drupal
+/// filter, however many they are: no superset for the bridge to sift
+/// (which it refuses past 1,000 accounts). Group ids are UUIDs in lower
+/// case; the value is compared ignoring case, as `groups.value` is.
+#[tokio::test]
+async fn a_term_group_s_members_are_found_by_one_exact_filter() {
+    use drupal_scim_bridge::standin::AccountSeed;
+    let app = spawn().await;
+    let seeds: Vec<AccountSeed> = (0..60)
+        .map(|i| {
+            let mut seed = AccountSeed::new(&format!("many{i}"));
+            seed.mail = Some(format!("many{i}@example.org"));
+            seed
+        })
+        .collect();
+    let members = app.drupal.insert_users(&seeds).expect("seeds");
+    app.create_user("outsider", "outsider@example.org").await;
+    let group = new_group(&app, "Many").await;
+    let refs: Vec<&str> = members.iter().map(String::as_str).collect();
+    let added = app
+        .patch(&format!("/Groups/{group}"), &add_members(&refs))
+        .await;
+    assert!(added.status == 204 || added.status == 200, "{}", added.body);
+    for id in [group.clone(), group.to_uppercase()] {
+        app.drupal.clear_requests();
+        let found = app
+            .get(&format!(
+                "/Users?count=10&filter={}",
+                url_encode(&format!("groups.value eq \"{id}\""))
+            ))
+            .await;
+        assert_eq!(found.status, 200, "{}", found.body);
+        assert_eq!(found.body["totalResults"], 60, "{}", found.body);
+        assert_eq!(found.body["Resources"].as_array().unwrap().len(), 10);
+        let reads: Vec<String> = app
+            .drupal
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.starts_with("/jsonapi/user/"))
+            .map(|r| r.query)
+            .collect();
+        assert!(
+            reads
+                .iter()
+                .all(|q| !q.contains("CONTAINS") && q.contains(&group)),
+            "one exact filter, in lower case: {reads:?}"
+        );
+        assert!(
+            reads[0].contains("page%5Blimit%5D=10"),
+            "the page asked, not every member: {reads:?}"
+        );
+        // The page, then (once; it is cached) the count's probes.
+        assert!(reads.len() <= 3, "{reads:?}");
+    }
+}
+
 #[tokio::test]
 async fn dry_run_creates_no_term_and_links_nobody() {
     let app = spawn_app_with(Options {
