@@ -323,9 +323,19 @@ impl Provisioner {
             Some(_) => Hold::Exclusive,
             None => Hold::Shared,
         };
-        let _turn = self.group_turns.hold(id, hold).await;
         let patch = GroupPatch::from_request(request, &self.group_schema)?;
-        let found = self.find_any_group(id).await?;
+        let mut turn = self.group_turns.hold(id, hold).await;
+        let mut found = self.find_any_group(id).await?;
+        // A rename changes what a term group grants: its members' roles
+        // are computed from the members read once no member change of the
+        // group is under way, and no member change may run before they are
+        // written (one decided by the old name would miss the new roles).
+        if hold == Hold::Shared && renames(&found, &patch) {
+            drop(turn);
+            turn = self.group_turns.hold(id, Hold::Exclusive).await;
+            found = self.find_any_group(id).await?;
+        }
+        let _turn = turn;
         self.check_group_version(&found, if_match).await?;
         let (catalog, group) = match found {
             Found::Role(catalog, group) => (catalog, group),
@@ -453,6 +463,15 @@ impl Provisioner {
         };
         let ids = members.as_deref().map(member_ids_of);
         Ok(render_group(group, ids.as_deref()))
+    }
+}
+
+/// Whether `patch` gives the term group `found` another name (which
+/// decides what it grants).
+fn renames(found: &Found, patch: &GroupPatch) -> bool {
+    match (found, patch.display_names.last()) {
+        (Found::Term(term), Some(name)) => name.trim() != term.name.trim(),
+        _ => false,
     }
 }
 

@@ -282,7 +282,7 @@ impl Provisioner {
                 false => MemberProblem::UnknownUser,
             },
             |user, action| holds_role(user, group) == (action == MemberAction::Add),
-            |user| {
+            |user, _| {
                 let why = self.protection(user, Some(group))?;
                 self.guard.refuse(&user.id);
                 audit::record(audited::refused_in_group(user, &why, &group.role));
@@ -661,7 +661,7 @@ pub(super) fn triage<'u>(
     known: &'u BTreeMap<String, DrupalUser>,
     unknown: impl Fn(&str) -> MemberProblem,
     in_place: impl Fn(&DrupalUser, MemberAction) -> bool,
-    protection: impl Fn(&DrupalUser) -> Option<String>,
+    protection: impl Fn(&DrupalUser, MemberAction) -> Option<String>,
 ) -> Triage<'u> {
     let mut sorted = Triage {
         writes: Vec::new(),
@@ -688,7 +688,7 @@ pub(super) fn triage<'u>(
             sorted.settled += 1;
             continue;
         }
-        match protection(user) {
+        match protection(user, action) {
             Some(why) => sorted.failures.push(MemberFailure {
                 member: id.clone(),
                 action,

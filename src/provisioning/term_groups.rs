@@ -43,6 +43,7 @@ use super::render::{group_meta, render_members};
 use super::roles::RoleCatalog;
 use super::{Provisioner, ProvisioningError};
 use crate::audit::{self, AuditEvent, EventKind};
+use crate::drupal::account_locks::Stamp;
 use crate::drupal::{
     referenced_terms, Caseless, CollectionQuery, Condition, Conjunction, DrupalError, DrupalTerm,
     DrupalUser, Operator, TermVocabulary, TermWrite,
@@ -280,6 +281,26 @@ struct Sorted {
     settled: usize,
     /// Members left out (`unknown_members: skip`).
     skipped: BTreeSet<String>,
+    /// Taken before the accounts were read: a write finds out whether
+    /// another write of this process to its account ended since.
+    read_at: Stamp,
+}
+
+/// What one member's write did: its result, the roles it granted or took
+/// back, and the account it decided them from when it had to read it
+/// again (another write to it ended after the change's read).
+struct MemberWritten {
+    result: std::result::Result<(), DrupalError>,
+    plan: RolePlan,
+    reread: Option<DrupalUser>,
+}
+
+/// The roles a term group grants, and what decides whether a removal takes
+/// them back.
+struct GroupRoles<'a> {
+    granted: &'a BTreeSet<String>,
+    grants: &'a Grants,
+    rule_roles: &'a BTreeSet<String>,
 }
 
 /// The roles, by UUID, one member's change grants (those the group
@@ -291,6 +312,13 @@ struct RolePlan {
 }
 
 impl RolePlan {
+    fn none() -> RolePlan {
+        RolePlan {
+            grant: Vec::new(),
+            take: Vec::new(),
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.grant.is_empty() && self.take.is_empty()
     }
@@ -365,6 +393,44 @@ struct Regrant {
     take: Vec<String>,
     /// What the audit trail shows of it.
     event: AuditEvent,
+}
+
+/// The role changes a rename brings its members, and what decides them.
+#[derive(Default)]
+struct Regrants {
+    members: Vec<Regrant>,
+    /// The roles the old name granted, and the new one grants.
+    before: BTreeSet<String>,
+    after: BTreeSet<String>,
+    grants: Option<Grants>,
+    rule_roles: BTreeSet<String>,
+    /// Taken before the members were read.
+    read_at: Option<Stamp>,
+}
+
+impl Regrants {
+    /// The roles `user` gains and loses as the group `term_id` is renamed.
+    fn of(&self, user_field: &str, term_id: &str, user: &DrupalUser) -> (Vec<String>, Vec<String>) {
+        let held: BTreeSet<String> = user.roles.iter().map(|r| r.id.clone()).collect();
+        let others: BTreeSet<String> = referenced_terms(&user.relationships, user_field)
+            .into_iter()
+            .filter(|t| *t != term_id)
+            .flat_map(|t| self.grants.as_ref().map(|g| g.of(&t)).unwrap_or_default())
+            .collect();
+        let add: Vec<String> = self.after.difference(&held).cloned().collect();
+        let take: Vec<String> = self
+            .before
+            .iter()
+            .filter(|r| {
+                held.contains(*r)
+                    && !self.after.contains(*r)
+                    && !others.contains(*r)
+                    && !self.rule_roles.contains(*r)
+            })
+            .cloned()
+            .collect();
+        (add, take)
+    }
 }
 
 impl Grants {
@@ -749,9 +815,9 @@ impl Provisioner {
     ) -> Result<DrupalTerm> {
         let vocabulary = self.require_terms()?;
         // Planned (and refused for protected accounts) before any write.
-        let regrants = match &rename {
+        let mut regrants = match &rename {
             Some(new) => self.regrants_for_rename(term, new).await?,
-            None => Vec::new(),
+            None => Regrants::default(),
         };
         let write = TermWrite {
             name: rename,
@@ -782,7 +848,27 @@ impl Provisioner {
         drop(claim);
         audit::record(event);
         self.term_names.learn(&renamed.id, &renamed.name);
-        for regrant in regrants {
+        let user_field = vocabulary.user_field.clone();
+        let term_id = term.id.to_ascii_lowercase();
+        for mut regrant in std::mem::take(&mut regrants.members) {
+            // Under the member's turn, from its state then: another write
+            // of this process to it (a change of another group) may have
+            // ended since the members were read.
+            let turn = self.user_turns.lock(&regrant.user).await;
+            let stale = regrants.read_at.is_some_and(|at| turn.changed_since(at));
+            if stale {
+                match self.account_now(&regrant.user).await {
+                    Ok(Some(user)) => {
+                        (regrant.add, regrant.take) = regrants.of(&user_field, &term_id, &user);
+                    }
+                    // Gone, or no longer a member: nothing to change.
+                    Ok(None) => continue,
+                    Err(e) => {
+                        audit::record(regrant.event.failed(&e));
+                        return Err(e.into());
+                    }
+                }
+            }
             let mut written = Ok(());
             if !regrant.add.is_empty() {
                 written = self
@@ -797,6 +883,7 @@ impl Provisioner {
                     .await;
             }
             self.seen.forget(&regrant.user);
+            drop(turn);
             audit::record(match &written {
                 Ok(()) => regrant.event,
                 Err(e) => regrant.event.failed(e),
@@ -877,11 +964,11 @@ impl Provisioner {
     /// another group of theirs or a role rule grants it). Protected
     /// accounts are refused, as for membership, unless both names' entries
     /// allow the protected roles.
-    async fn regrants_for_rename(&self, term: &DrupalTerm, new_name: &str) -> Result<Vec<Regrant>> {
+    async fn regrants_for_rename(&self, term: &DrupalTerm, new_name: &str) -> Result<Regrants> {
         let mapping = self.mapping();
         let (old_grant, new_grant) = (mapping.grant_for(&term.name), mapping.grant_for(new_name));
         if old_grant.is_none() && new_grant.is_none() {
-            return Ok(Vec::new());
+            return Ok(Regrants::default());
         }
         let catalog = self.grant_catalog().await?;
         let granted = |grant: Option<&GroupGrant>| -> BTreeSet<String> {
@@ -896,11 +983,20 @@ impl Provisioner {
         };
         let (before, after) = (granted(old_grant), granted(new_grant));
         if before == after {
-            return Ok(Vec::new());
+            return Ok(Regrants::default());
         }
         let vocabulary = self.require_terms()?;
+        let read_at = self.user_turns.stamp();
         let grants = self.grants(&catalog).await?;
         let rule_roles: BTreeSet<String> = catalog.rule_roles().values().cloned().collect();
+        let mut regrants = Regrants {
+            members: Vec::new(),
+            before,
+            after,
+            grants: Some(grants),
+            rule_roles,
+            read_at: Some(read_at),
+        };
         let exempt: Vec<&str> = [old_grant, new_grant]
             .into_iter()
             .flatten()
@@ -908,27 +1004,9 @@ impl Provisioner {
             .flat_map(|g| g.roles.iter().map(String::as_str))
             .collect();
         let term_id = term.id.to_ascii_lowercase();
-        let mut plan = Vec::new();
         let mut failures = Vec::new();
         for user in self.term_members(term).await? {
-            let held: BTreeSet<String> = user.roles.iter().map(|r| r.id.clone()).collect();
-            let others: BTreeSet<String> =
-                referenced_terms(&user.relationships, &vocabulary.user_field)
-                    .into_iter()
-                    .filter(|t| *t != term_id)
-                    .flat_map(|t| grants.of(&t))
-                    .collect();
-            let add: Vec<String> = after.difference(&held).cloned().collect();
-            let take: Vec<String> = before
-                .iter()
-                .filter(|r| {
-                    held.contains(*r)
-                        && !after.contains(*r)
-                        && !others.contains(*r)
-                        && !rule_roles.contains(*r)
-                })
-                .cloned()
-                .collect();
+            let (add, take) = regrants.of(&vocabulary.user_field, &term_id, &user);
             if add.is_empty() && take.is_empty() {
                 continue;
             }
@@ -952,7 +1030,7 @@ impl Provisioner {
                     event.group = Some(new_name.to_string());
                     event.roles =
                         audited::role_change(&user, &add, &take, |id| catalog.role_name(id));
-                    plan.push(Regrant {
+                    regrants.members.push(Regrant {
                         user: user.id.clone(),
                         add,
                         take,
@@ -964,7 +1042,7 @@ impl Provisioner {
         if !failures.is_empty() {
             return Err(refused(&term.name, failures));
         }
-        Ok(plan)
+        Ok(regrants)
     }
 
     /// Unlinks every member (taking back the roles the group granted),
@@ -1061,6 +1139,10 @@ impl Provisioner {
     ) -> Result<Sorted> {
         let vocabulary = self.require_terms()?;
         let term_id = term.map(|t| t.id.to_ascii_lowercase());
+        // Before any account is read (the holders, the look-ups; a copy
+        // the look-ups take was forgotten by every write that ended before
+        // now).
+        let read_at = self.user_turns.stamp();
         let (add, remove, holders, exact) = match (change, term) {
             (MembershipChange::Delta { add, remove }, _) => (add, remove, Vec::new(), None),
             (MembershipChange::Exact(wanted), Some(term)) => {
@@ -1140,7 +1222,7 @@ impl Provisioner {
                     .is_empty()
                 })
             },
-            |user| {
+            |user, _| {
                 let why = self.protection_except(user, &exempt)?;
                 audit::record(audited::refused_in_group(user, &why, name));
                 Some(why)
@@ -1163,6 +1245,7 @@ impl Provisioner {
             writes,
             settled,
             skipped,
+            read_at,
         })
     }
 
@@ -1197,6 +1280,7 @@ impl Provisioner {
             writes,
             settled,
             mut skipped,
+            read_at,
         } = sorted;
         let writes: Vec<(&DrupalUser, MemberAction)> = writes
             .iter()
@@ -1216,19 +1300,19 @@ impl Provisioner {
                 let term_id = &term_id;
                 let catalog = &catalog;
                 async move {
-                    let plan = role_plan(
-                        &vocabulary.user_field,
-                        term_id,
-                        user,
-                        action,
+                    let roles = GroupRoles {
                         granted,
                         grants,
                         rule_roles,
-                    );
-                    let result = self
-                        .write_term_member(vocabulary, term_id, user, action, &plan)
+                    };
+                    let MemberWritten {
+                        result,
+                        plan,
+                        reread,
+                    } = self
+                        .write_term_member(vocabulary, term_id, user, action, read_at, &roles)
                         .await;
-                    self.seen.forget(&user.id);
+                    let user = reread.as_ref().unwrap_or(user);
                     self.guard
                         .granted(&user.id, plan.grant.iter().map(|id| catalog.role_name(id)));
                     let kind = match action {
@@ -1297,7 +1381,88 @@ impl Provisioner {
     /// the whole member list included, removes it again. A reference
     /// already as asked is not written again: an earlier attempt wrote it
     /// and failed on the roles, which this one sets.
+    ///
+    /// The roles are planned under the account's turn, from the account
+    /// as it is then: as `read` shows it, unless another write of this
+    /// process to it (a change of another group, or of this one) ended
+    /// after `read_at`; the account is then read again. Concurrent changes
+    /// of one account's groups thus never decide its roles from a state
+    /// one of them already changed, and the common case reads nothing.
     async fn write_term_member(
+        &self,
+        vocabulary: &TermVocabulary,
+        term_id: &str,
+        read: &DrupalUser,
+        action: MemberAction,
+        read_at: Stamp,
+        roles: &GroupRoles<'_>,
+    ) -> MemberWritten {
+        // The account's turn: a SCIM DELETE of it runs wholly before or
+        // after this write; after it, an addition leaves it out.
+        let turn = self.user_turns.lock(&read.id).await;
+        let reread = match turn.changed_since(read_at) {
+            false => None,
+            true => match self.account_now(&read.id).await {
+                Ok(Some(user)) => Some(user),
+                Ok(None) => {
+                    let result = match action {
+                        MemberAction::Add => Err(DrupalError::NotFound),
+                        MemberAction::Remove => Ok(()),
+                    };
+                    return MemberWritten {
+                        result,
+                        plan: RolePlan::none(),
+                        reread: None,
+                    };
+                }
+                Err(e) => {
+                    return MemberWritten {
+                        result: Err(e),
+                        plan: RolePlan::none(),
+                        reread: None,
+                    }
+                }
+            },
+        };
+        let user = reread.as_ref().unwrap_or(read);
+        let plan = role_plan(
+            &vocabulary.user_field,
+            term_id,
+            user,
+            action,
+            roles.granted,
+            roles.grants,
+            roles.rule_roles,
+        );
+        let result = self
+            .apply_term_member(vocabulary, term_id, user, action, &plan)
+            .await;
+        // Forgotten before the turn ends: a look-up after it reads the
+        // account again, or counts this write as ended since its stamp.
+        self.seen.forget(&read.id);
+        drop(turn);
+        MemberWritten {
+            result,
+            plan,
+            reread,
+        }
+    }
+
+    /// The account `id` as Drupal holds it now, with the fields a
+    /// membership decision needs; `None` when it is gone or SCIM DELETE
+    /// deprovisioned it.
+    async fn account_now(&self, id: &str) -> std::result::Result<Option<DrupalUser>, DrupalError> {
+        let found = self
+            .read_users(
+                Condition::field("id", Operator::Eq, id.to_string()),
+                super::membership::member_fields(&self.mapping()),
+            )
+            .await?;
+        Ok(found.into_iter().next())
+    }
+
+    /// [`Self::write_term_member`]'s writes, under the account's turn.
+    async fn apply_term_member(
         &self,
         vocabulary: &TermVocabulary,
         term_id: &str,
@@ -1309,9 +1474,6 @@ impl Provisioner {
             MemberAction::Add => Method::POST,
             MemberAction::Remove => Method::DELETE,
         };
-        // The account's turn: a SCIM DELETE of it runs wholly before or
-        // after this write; after it, an addition leaves it out.
-        let _turn = self.user_turns.lock(&user.id).await;
         if action == MemberAction::Add && self.deprovisioned_now.contains(&user.id) {
             return Err(DrupalError::NotFound);
         }
