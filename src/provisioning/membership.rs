@@ -282,8 +282,12 @@ impl Provisioner {
                 false => MemberProblem::UnknownUser,
             },
             |user, action| holds_role(user, group) == (action == MemberAction::Add),
-            |user, _| {
-                let why = self.protection(user, Some(group))?;
+            |user, action| {
+                // A group allowed to grant a protected role may take it
+                // back from its members; it may not add an account that
+                // holds one already (it did not make it so).
+                let exempt = Some(group).filter(|_| action == MemberAction::Remove);
+                let why = self.protection(user, exempt)?;
                 self.guard.refuse(&user.id);
                 audit::record(audited::refused_in_group(user, &why, &group.role));
                 Some(why)

@@ -1222,8 +1222,19 @@ impl Provisioner {
                     .is_empty()
                 })
             },
-            |user, _| {
-                let why = self.protection_except(user, &exempt)?;
+            |user, action| {
+                // A group allowed to grant a protected role may take it
+                // back from its own members (it made them so); an account
+                // holding one already is not its to add, nor then to
+                // demote.
+                let own_member = term_id.as_ref().is_some_and(|id| {
+                    reference_in_place(&vocabulary.user_field, id, user, MemberAction::Add)
+                });
+                let exempt: &[&str] = match action {
+                    MemberAction::Add if !own_member => &[],
+                    _ => &exempt,
+                };
+                let why = self.protection_except(user, exempt)?;
                 audit::record(audited::refused_in_group(user, &why, name));
                 Some(why)
             },

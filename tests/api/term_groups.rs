@@ -710,6 +710,68 @@ async fn a_term_group_s_members_are_found_by_one_exact_filter() {
     }
 }
 
+/// An `allow_protected` group may take back the protected role it granted,
+/// from its own members only: an account that already holds one (the site's
+/// administrator, whom the IdP never provisioned) is refused like every
+/// protected account, so the group can never demote it, and a deactivation
+/// or DELETE of it stays refused.
+#[tokio::test]
+async fn an_allow_protected_group_cannot_take_in_or_demote_an_administrator_it_did_not_make() {
+    let app = spawn_app_with(Options {
+        mapping: format!(
+            "{}group_terms: {{}}\n",
+            mapping_with(
+                "demo.yaml",
+                "  - {display_name: Site admins, roles: [administrator], allow_protected: true}",
+                "  []"
+            )
+        ),
+        ..Options::default()
+    })
+    .await;
+    let boss = app.seed_user_with_roles("boss", &["administrator"]);
+    let group = new_group(&app, "Site admins").await;
+    let path = format!("/Groups/{group}");
+    let refused = app.patch(&path, &add_members(&[&boss])).await;
+    refused.assert_scim_error(403, None);
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("holds the protected role administrator"),
+        "{}",
+        refused.body
+    );
+    assert!(app.drupal.group_refs("boss").is_empty());
+    // Okta's whole-list push: the administrator is no member, so keeps the role.
+    let emptied = app
+        .patch(
+            &path,
+            &patch_op(json!([{"op": "replace", "path": "members", "value": []}])),
+        )
+        .await;
+    assert_eq!(emptied.status, 200, "{}", emptied.body);
+    assert_eq!(app.roles_of("boss"), vec!["administrator".to_string()]);
+    app.patch(&format!("/Users/{boss}"), &crate::helpers::set_active(false))
+        .await
+        .assert_scim_error(403, None);
+    app.delete(&format!("/Users/{boss}"))
+        .await
+        .assert_scim_error(403, None);
+
+    // A member the group made an administrator is its own to demote.
+    let eve = app.create_user("eve", "eve@example.org").await;
+    let added = app.patch(&path, &add_members(&[&eve])).await;
+    assert!(added.status == 204 || added.status == 200, "{}", added.body);
+    assert_eq!(app.roles_of("eve"), vec!["administrator".to_string()]);
+    // Added again (an IdP's retry), it is still the group's own member.
+    let again = app.patch(&path, &add_members(&[&eve])).await;
+    assert!(again.status == 204 || again.status == 200, "{}", again.body);
+    let removed = app.patch(&path, &remove_member(&eve)).await;
+    assert!(removed.status == 204 || removed.status == 200, "{}", removed.body);
+    assert!(app.roles_of("eve").is_empty());
+}
+
 #[tokio::test]
 async fn dry_run_creates_no_term_and_links_nobody() {
     let app = spawn_app_with(Options {
