@@ -91,6 +91,9 @@ pub struct MembershipFailures {
     pub failures: Vec<MemberFailure>,
     /// The request was refused whole before any write (RFC 7644 §3.5.2).
     pub refused: bool,
+    /// The group's create, whose members these are, was undone: nothing of
+    /// it is kept.
+    pub create_undone: bool,
 }
 
 impl MembershipFailures {
@@ -305,6 +308,7 @@ impl Provisioner {
                     applied: 0,
                     failures,
                     refused: true,
+                    create_undone: false,
                 }
                 .logged(),
             ));
@@ -345,6 +349,7 @@ impl Provisioner {
                 applied,
                 failures,
                 refused: false,
+                create_undone: false,
             }
             .logged(),
         ))
@@ -418,6 +423,7 @@ impl Provisioner {
                 applied: 0,
                 failures,
                 refused,
+                create_undone: false,
             }
             .logged(),
         ))

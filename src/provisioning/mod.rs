@@ -165,6 +165,9 @@ pub struct Provisioner {
     deprovisioned_now: deprovisioned::RecentlyDeprovisioned,
     /// The account the bridge logs in as, which no SCIM write may reach.
     own: OwnAccount,
+    /// Term groups whose create failed on a member and could not be undone
+    /// (see `term_groups`): a retry of the same create takes them over.
+    unfinished_creates: std::sync::Mutex<std::collections::HashMap<String, term_groups::Unfinished>>,
 }
 
 impl Provisioner {
@@ -202,6 +205,7 @@ impl Provisioner {
             group_turns: Default::default(),
             deprovisioned_now: Default::default(),
             own,
+            unfinished_creates: Default::default(),
         })
     }
 

@@ -373,6 +373,15 @@ fn role_plan(
     }
 }
 
+/// A term group whose create failed on a member and could not be undone:
+/// the same create sent again (same name, ignoring case, and external id)
+/// takes it over rather than meet its name (409).
+#[derive(Debug, Clone)]
+pub(super) struct Unfinished {
+    name: String,
+    external_id: Option<String>,
+}
+
 /// Members refused before any write (unknown or protected accounts).
 fn refused(group: &str, failures: Vec<MemberFailure>) -> ProvisioningError {
     ProvisioningError::Membership(
@@ -381,6 +390,7 @@ fn refused(group: &str, failures: Vec<MemberFailure>) -> ProvisioningError {
             applied: 0,
             failures,
             refused: true,
+            create_undone: false,
         }
         .logged(),
     )
@@ -625,7 +635,12 @@ impl Provisioner {
         // From the check until the write is verified, no other write of
         // this bridge claims a name.
         let claim = self.name_claims.lock().await;
-        if !self.terms_named(name).await?.is_empty() {
+        let named = self.terms_named(name).await?;
+        if let Some(term) = self.unfinished_create(&named, name, &external_id) {
+            drop(claim);
+            return self.finish_create(term, members).await;
+        }
+        if !named.is_empty() {
             return Err(Self::name_taken(name));
         }
         // Members are read and checked first: a create refused for a
@@ -679,9 +694,105 @@ impl Provisioner {
         audit::record(event);
         self.term_names.learn(&term.id, &term.name);
         if let Some(members) = members {
-            self.write_term_members(&term, members).await?;
+            if let Err(failed) = self.write_term_members(&term, members).await {
+                return Err(self.undo_failed_create(&term, failed).await);
+            }
         }
         Ok(term)
+    }
+
+    /// The term among `named` (the terms of the name a create asks for)
+    /// that an earlier create of the same name and external id left behind
+    /// when it failed and could not be undone.
+    fn unfinished_create(
+        &self,
+        named: &[DrupalTerm],
+        name: &str,
+        external_id: &Option<String>,
+    ) -> Option<DrupalTerm> {
+        let [term] = named else { return None };
+        let unfinished = self
+            .unfinished_creates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let left = unfinished.get(&term.id.to_ascii_lowercase())?;
+        (caseless::same(&left.name, name.trim())
+            && caseless::same(term.name.trim(), name.trim())
+            && left.external_id == *external_id
+            && term.external_id == *external_id)
+            .then(|| term.clone())
+    }
+
+    /// A create sent again for a group its first attempt left behind: the
+    /// group's members become those given, and it is the group created
+    /// (201), or undone again when a member fails again.
+    async fn finish_create(&self, term: DrupalTerm, members: Vec<String>) -> Result<DrupalTerm> {
+        self.unfinished_creates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&term.id.to_ascii_lowercase());
+        tracing::info!(group = %term.name, id = %term.id, "a create sent again takes over the group its failed first attempt left");
+        let change = MembershipChange::Exact(members.into_iter().collect());
+        let written = match self.sort_term_members(Some(&term), &term.name, change).await {
+            Ok(sorted) => self.write_term_members(&term, sorted).await,
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(_) => Ok(term),
+            Err(failed) => Err(self.undo_failed_create(&term, failed).await),
+        }
+    }
+
+    /// A create whose member writes failed (`failed`) is undone, so that
+    /// the identity provider's retry starts clean (otherwise the group
+    /// would stay, and every retry meet its name: 409): the members
+    /// written are taken out again (with the roles the group granted),
+    /// then the term is deleted. Returns the answer: `failed`, saying that
+    /// nothing was kept; when the undo fails too, `failed` as it is, and
+    /// the term is remembered so that the same create sent again takes it
+    /// over.
+    async fn undo_failed_create(
+        &self,
+        term: &DrupalTerm,
+        failed: ProvisioningError,
+    ) -> ProvisioningError {
+        let ProvisioningError::Membership(mut failures) = failed else {
+            // Not a member's write: a read before them failed, and
+            // nothing of the members was written; the group is undone too.
+            return match self.delete_term_group(term).await {
+                Ok(()) => failed,
+                Err(undo) => {
+                    self.left_unfinished(term, &undo);
+                    failed
+                }
+            };
+        };
+        match self.delete_term_group(term).await {
+            Ok(()) => {
+                tracing::warn!(group = %term.name, id = %term.id, failed = failures.failures.len(), "a group's create failed on members and was undone: nothing of it is kept");
+                failures.create_undone = true;
+                ProvisioningError::Membership(failures)
+            }
+            Err(undo) => {
+                self.left_unfinished(term, &undo);
+                ProvisioningError::Membership(failures)
+            }
+        }
+    }
+
+    /// Logs and remembers a group whose failed create could not be undone.
+    fn left_unfinished(&self, term: &DrupalTerm, undo: &ProvisioningError) {
+        tracing::error!(group = %term.name, id = %term.id, error = %undo, "a group's create failed on members and could not be undone: the group stays, with the members written; the same create sent again (same displayName and externalId) takes it over");
+        self.unfinished_creates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                term.id.to_ascii_lowercase(),
+                Unfinished {
+                    name: term.name.trim().to_string(),
+                    external_id: term.external_id.clone(),
+                },
+            );
     }
 
     /// A create that ended in `error` with no answer showing its outcome
@@ -1379,6 +1490,7 @@ impl Provisioner {
                 applied,
                 failures: write_failures,
                 refused: false,
+                create_undone: false,
             }
             .logged(),
         ))

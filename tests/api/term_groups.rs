@@ -772,6 +772,84 @@ async fn an_allow_protected_group_cannot_take_in_or_demote_an_administrator_it_d
     assert!(app.roles_of("eve").is_empty());
 }
 
+/// POST /Groups is one change for the identity provider: when a member's
+/// write fails, what was written is undone (the members written, with the
+/// roles the group granted them, then the term) and the answer is 503, so
+/// the retry starts clean instead of meeting its own group (409).
+#[tokio::test]
+async fn a_create_whose_member_fails_is_undone_and_its_retry_starts_clean() {
+    let app = spawn().await;
+    let ann = app.create_user("cann", "cann@example.org").await;
+    let bob = app.create_user("cbob", "cbob@example.org").await;
+    let cid = app.create_user("ccid", "ccid@example.org").await;
+    let failing = format!("/jsonapi/user/user/{bob}/relationships/field_scim_groups");
+    app.drupal.fail_requests_to(&failing, 503);
+    let body = json!({"schemas": [GROUP], "displayName": "Engineering", "externalId": "eng-1",
+                      "members": [{"value": ann}, {"value": bob}, {"value": cid}]});
+    let failed = app.post("/Groups", &body).await;
+    failed.assert_scim_error(503, None);
+    let detail = failed.body["detail"].as_str().unwrap();
+    assert!(detail.contains("was not created") && detail.contains(&bob), "{detail}");
+    assert!(app.drupal.terms().is_empty(), "{:?}", app.drupal.terms());
+    for name in ["cann", "cbob", "ccid"] {
+        assert!(app.drupal.group_refs(name).is_empty(), "{name}");
+        assert!(app.roles_of(name).is_empty(), "{name}: {:?}", app.roles_of(name));
+    }
+    app.drupal.stop_failing_requests_to(&failing);
+    let created = app.post("/Groups", &body).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    for name in ["cann", "cbob", "ccid"] {
+        assert_eq!(app.roles_of(name), vec!["engineering".to_string()], "{name}");
+    }
+}
+
+/// When the undo fails too, the group stays: the bridge logs an error
+/// naming it, and the same create sent again (same displayName, ignoring
+/// case, and externalId) takes it over, its members those the retry names;
+/// any other create of its name is still 409.
+#[tokio::test]
+async fn a_create_that_cannot_be_undone_is_taken_over_by_its_retry() {
+    let logs = crate::helpers::captured_logs();
+    let app = spawn().await;
+    let ann = app.create_user("uann", "uann@example.org").await;
+    let bob = app.create_user("ubob", "ubob@example.org").await;
+    let failing = format!("/jsonapi/user/user/{bob}/relationships/field_scim_groups");
+    app.drupal.fail_requests_to(&failing, 503);
+    app.drupal
+        .fail_requests_under("DELETE", "/jsonapi/taxonomy_term/", 503);
+    let body = json!({"schemas": [GROUP], "displayName": "Stuck Team", "externalId": "stuck-1",
+                      "members": [{"value": ann}, {"value": bob}]});
+    app.post("/Groups", &body)
+        .await
+        .assert_scim_error(503, None);
+    let left = app.drupal.terms();
+    assert_eq!(left.len(), 1, "{left:?}");
+    let id = left[0].0.clone();
+    assert!(
+        logs.contents().contains(&id) && logs.contents().contains("could not be undone"),
+        "the error names the group"
+    );
+    app.drupal.stop_failing_requests_to(&failing);
+    app.drupal
+        .stop_failing_requests_under("DELETE", "/jsonapi/taxonomy_term/");
+    let other = json!({"schemas": [GROUP], "displayName": "Stuck Team", "externalId": "other"});
+    app.post("/Groups", &other)
+        .await
+        .assert_scim_error(409, Some("uniqueness"));
+    let mut retry = body.clone();
+    retry["displayName"] = json!("STUCK TEAM");
+    retry["members"] = json!([{"value": bob}]);
+    let taken = app.post("/Groups", &retry).await;
+    assert_eq!(taken.status, 201, "{}", taken.body);
+    assert_eq!(taken.body["id"], id.as_str());
+    assert_eq!(app.drupal.group_refs("ubob"), vec![id.clone()]);
+    assert!(app.drupal.group_refs("uann").is_empty(), "members are the retry's");
+    // Taken over once: the next create of the name is a conflict again.
+    app.post("/Groups", &body)
+        .await
+        .assert_scim_error(409, Some("uniqueness"));
+}
+
 #[tokio::test]
 async fn dry_run_creates_no_term_and_links_nobody() {
     let app = spawn_app_with(Options {
