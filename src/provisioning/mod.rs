@@ -277,10 +277,13 @@ impl Provisioner {
         self.roles
             .get(newer_than, || async {
                 let roles = self.drupal.list_roles().await?;
-                Ok(RoleCatalog::build(
+                // Known once the bridge logged in (the list's request did).
+                let own_roles = self.drupal.own_roles().unwrap_or_default();
+                Ok(RoleCatalog::build_for(
                     roles,
                     &mapping,
                     &self.policy.protected_roles,
+                    &own_roles,
                     Instant::now(),
                 ))
             })

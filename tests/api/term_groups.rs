@@ -850,6 +850,78 @@ async fn a_create_that_cannot_be_undone_is_taken_over_by_its_retry() {
         .assert_scim_error(409, Some("uniqueness"));
 }
 
+/// The bridge's own role (it may administer users and permissions) is
+/// protected though the policy does not list it: a group naming it grants
+/// nothing without `allow_protected`, so no member gets the bridge's power
+/// (and with it the means to make itself an administrator). So is any role
+/// holding "administer users" or "administer permissions".
+#[tokio::test]
+async fn the_bridge_s_own_role_and_roles_that_administer_users_are_protected() {
+    use drupal_scim_bridge::standin::{AccountSeed, RoleSeed, StandInConfig};
+    let mut standin = StandInConfig::demo(DRUPAL_PASSWORD);
+    standin.roles.push(RoleSeed::new(
+        "scim_bridge",
+        "SCIM bridge",
+        &["administer taxonomy"],
+    ));
+    standin.roles.push(RoleSeed::new(
+        "people_admin",
+        "People admin",
+        &["administer users", "administer permissions"],
+    ));
+    standin
+        .roles
+        .push(RoleSeed::new("user_manager", "User manager", &["administer users"]));
+    let mut bridge = AccountSeed::new("scim-bridge");
+    bridge.password = Some("bridge-password-1".into());
+    bridge.mail = Some("scim-bridge@example.org".into());
+    bridge.roles = vec!["scim_bridge".into(), "people_admin".into()];
+    standin.extra_accounts.push(bridge);
+    let groups = "  - {role: people_admin, display_name: People}\n  - {display_name: Bridge, roles: [scim_bridge, engineering]}\n  - {display_name: Helpers, roles: [user_manager]}";
+    let app = spawn_app_with(Options {
+        standin,
+        mapping: format!(
+            "{}group_terms: {{}}\n",
+            mapping_with("demo.yaml", groups, "  []")
+        ),
+        drupal_auth: Some(
+            "    username: scim-bridge\n    password: \"bridge-password-1\"\n".into(),
+        ),
+        ..Options::default()
+    })
+    .await;
+    let u = app.create_user("upstart", "upstart@example.org").await;
+    for name in ["Bridge", "Helpers"] {
+        let created = app
+            .post(
+                "/Groups",
+                &json!({"schemas": [GROUP], "displayName": name, "members": [{"value": u}]}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{name}: {}", created.body);
+    }
+    assert_eq!(
+        app.roles_of("upstart"),
+        vec!["engineering".to_string()],
+        "neither the bridge's role nor one administering users"
+    );
+    // Not exposed as a role-backed group either.
+    app.post(
+        "/Groups",
+        &json!({"schemas": [GROUP], "displayName": "People", "members": [{"value": u}]}),
+    )
+    .await
+    .assert_scim_error(400, Some("invalidValue"));
+    let warnings = app.provisioner.check_groups().await.expect("roles").join("\n");
+    for part in [
+        "\"scim_bridge\" is a role of the bridge's own Drupal account",
+        "\"people_admin\" is a role of the bridge's own Drupal account",
+        "\"user_manager\" has the permission \"administer users\"",
+    ] {
+        assert!(warnings.contains(part), "{part}: {warnings}");
+    }
+}
+
 #[tokio::test]
 async fn dry_run_creates_no_term_and_links_nobody() {
     let app = spawn_app_with(Options {
