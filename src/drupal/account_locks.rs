@@ -361,7 +361,10 @@ mod tests {
         locks.end(&AccountKey::Uuid(u128::MAX));
         let ended = locks.ended_table();
         assert!(ended.last.len() <= ENDED_CAPACITY);
-        assert!(ended.since(&AccountKey::Uuid(7), early), "forgotten: changed");
+        assert!(
+            ended.since(&AccountKey::Uuid(7), early),
+            "forgotten: changed"
+        );
         assert!(!ended.since(&AccountKey::Uuid(7), late));
         assert!(ended.since(&AccountKey::Uuid(u128::MAX), late));
     }

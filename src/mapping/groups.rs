@@ -337,7 +337,10 @@ pub(super) fn compile_groups(
 /// memberships, each taking it back from the other's members (a removal
 /// from the term group would take the role, hence the role-backed group,
 /// from a user the IdP still assigns to it). Refused, naming both entries.
-fn check_grants_beside_exposures(raw: &[RawGroup], exposed: &[GroupExposure]) -> Result<(), Problem> {
+fn check_grants_beside_exposures(
+    raw: &[RawGroup],
+    exposed: &[GroupExposure],
+) -> Result<(), Problem> {
     for (index, group) in raw.iter().enumerate() {
         let Some(roles) = &group.roles else { continue };
         for (i, role) in roles.iter().enumerate() {

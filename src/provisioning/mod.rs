@@ -167,7 +167,8 @@ pub struct Provisioner {
     own: OwnAccount,
     /// Term groups whose create failed on a member and could not be undone
     /// (see `term_groups`): a retry of the same create takes them over.
-    unfinished_creates: std::sync::Mutex<std::collections::HashMap<String, term_groups::Unfinished>>,
+    unfinished_creates:
+        std::sync::Mutex<std::collections::HashMap<String, term_groups::Unfinished>>,
 }
 
 impl Provisioner {

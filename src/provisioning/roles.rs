@@ -368,22 +368,26 @@ impl RoleCatalog {
 /// the bridge's own account (whose power the IdP would then hand out), or
 /// it holds a permission with which its holder may make itself an
 /// administrator.
-fn protection(role: &DrupalRole, protected_roles: &[String], own_roles: &[String]) -> Option<String> {
+fn protection(
+    role: &DrupalRole,
+    protected_roles: &[String],
+    own_roles: &[String],
+) -> Option<String> {
     if role.is_admin {
         Some("has administrator rights (is_admin)".into())
     } else if protected_roles.contains(&role.machine_name) {
         Some("is listed in protected_roles".into())
     } else if own_roles.contains(&role.machine_name) {
         Some("is a role of the bridge's own Drupal account".into())
-    } else if let Some(permission) = ESCALATING_PERMISSIONS
-        .iter()
-        .find(|p| role.permissions.iter().any(|held| held == *p))
-    {
-        Some(format!(
-            "has the permission \"{permission}\", with which its holders may make themselves administrators"
-        ))
     } else {
-        None
+        ESCALATING_PERMISSIONS
+            .iter()
+            .find(|p| role.permissions.iter().any(|held| held == *p))
+            .map(|permission| {
+                format!(
+                    "has the permission \"{permission}\", with which its holders may make themselves administrators"
+                )
+            })
     }
 }
 

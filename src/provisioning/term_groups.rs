@@ -733,7 +733,10 @@ impl Provisioner {
             .remove(&term.id.to_ascii_lowercase());
         tracing::info!(group = %term.name, id = %term.id, "a create sent again takes over the group its failed first attempt left");
         let change = MembershipChange::Exact(members.into_iter().collect());
-        let written = match self.sort_term_members(Some(&term), &term.name, change).await {
+        let written = match self
+            .sort_term_members(Some(&term), &term.name, change)
+            .await
+        {
             Ok(sorted) => self.write_term_members(&term, sorted).await,
             Err(e) => Err(e),
         };

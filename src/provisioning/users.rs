@@ -878,7 +878,8 @@ impl Provisioner {
     /// this process to it was under way or ended meanwhile, as such a read
     /// may show it half written or as before.
     async fn load_visible_read(&self, id: &str) -> Result<Arc<DrupalUser>> {
-        self.load_visible_as(id, Some(self.user_turns.stamp())).await
+        self.load_visible_as(id, Some(self.user_turns.stamp()))
+            .await
     }
 
     /// Remembers `user`, read after `read_at`, unless a write of this

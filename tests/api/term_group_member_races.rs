@@ -166,7 +166,10 @@ async fn a_rename_that_grants_a_role_racing_additions_reaches_every_member() {
     app.drupal.set_latency(LATENCY);
     let adds = send_all(
         &app,
-        users.iter().map(|(_, id)| (path.clone(), add(id))).collect(),
+        users
+            .iter()
+            .map(|(_, id)| (path.clone(), add(id)))
+            .collect(),
     );
     let rename = async {
         tokio::time::sleep(Duration::from_millis(15)).await;
@@ -187,5 +190,8 @@ async fn a_rename_that_grants_a_role_racing_additions_reaches_every_member() {
         .filter(|(name, _)| !app.roles_of(name).contains(&"engineering".to_string()))
         .map(|(name, _)| name.as_str())
         .collect();
-    assert!(lacking.is_empty(), "members without engineering: {lacking:?}");
+    assert!(
+        lacking.is_empty(),
+        "members without engineering: {lacking:?}"
+    );
 }

@@ -752,9 +752,12 @@ async fn an_allow_protected_group_cannot_take_in_or_demote_an_administrator_it_d
         .await;
     assert_eq!(emptied.status, 200, "{}", emptied.body);
     assert_eq!(app.roles_of("boss"), vec!["administrator".to_string()]);
-    app.patch(&format!("/Users/{boss}"), &crate::helpers::set_active(false))
-        .await
-        .assert_scim_error(403, None);
+    app.patch(
+        &format!("/Users/{boss}"),
+        &crate::helpers::set_active(false),
+    )
+    .await
+    .assert_scim_error(403, None);
     app.delete(&format!("/Users/{boss}"))
         .await
         .assert_scim_error(403, None);
@@ -768,7 +771,11 @@ async fn an_allow_protected_group_cannot_take_in_or_demote_an_administrator_it_d
     let again = app.patch(&path, &add_members(&[&eve])).await;
     assert!(again.status == 204 || again.status == 200, "{}", again.body);
     let removed = app.patch(&path, &remove_member(&eve)).await;
-    assert!(removed.status == 204 || removed.status == 200, "{}", removed.body);
+    assert!(
+        removed.status == 204 || removed.status == 200,
+        "{}",
+        removed.body
+    );
     assert!(app.roles_of("eve").is_empty());
 }
 
@@ -789,17 +796,28 @@ async fn a_create_whose_member_fails_is_undone_and_its_retry_starts_clean() {
     let failed = app.post("/Groups", &body).await;
     failed.assert_scim_error(503, None);
     let detail = failed.body["detail"].as_str().unwrap();
-    assert!(detail.contains("was not created") && detail.contains(&bob), "{detail}");
+    assert!(
+        detail.contains("was not created") && detail.contains(&bob),
+        "{detail}"
+    );
     assert!(app.drupal.terms().is_empty(), "{:?}", app.drupal.terms());
     for name in ["cann", "cbob", "ccid"] {
         assert!(app.drupal.group_refs(name).is_empty(), "{name}");
-        assert!(app.roles_of(name).is_empty(), "{name}: {:?}", app.roles_of(name));
+        assert!(
+            app.roles_of(name).is_empty(),
+            "{name}: {:?}",
+            app.roles_of(name)
+        );
     }
     app.drupal.stop_failing_requests_to(&failing);
     let created = app.post("/Groups", &body).await;
     assert_eq!(created.status, 201, "{}", created.body);
     for name in ["cann", "cbob", "ccid"] {
-        assert_eq!(app.roles_of(name), vec!["engineering".to_string()], "{name}");
+        assert_eq!(
+            app.roles_of(name),
+            vec!["engineering".to_string()],
+            "{name}"
+        );
     }
 }
 
@@ -843,7 +861,10 @@ async fn a_create_that_cannot_be_undone_is_taken_over_by_its_retry() {
     assert_eq!(taken.status, 201, "{}", taken.body);
     assert_eq!(taken.body["id"], id.as_str());
     assert_eq!(app.drupal.group_refs("ubob"), vec![id.clone()]);
-    assert!(app.drupal.group_refs("uann").is_empty(), "members are the retry's");
+    assert!(
+        app.drupal.group_refs("uann").is_empty(),
+        "members are the retry's"
+    );
     // Taken over once: the next create of the name is a conflict again.
     app.post("/Groups", &body)
         .await
@@ -869,9 +890,11 @@ async fn the_bridge_s_own_role_and_roles_that_administer_users_are_protected() {
         "People admin",
         &["administer users", "administer permissions"],
     ));
-    standin
-        .roles
-        .push(RoleSeed::new("user_manager", "User manager", &["administer users"]));
+    standin.roles.push(RoleSeed::new(
+        "user_manager",
+        "User manager",
+        &["administer users"],
+    ));
     let mut bridge = AccountSeed::new("scim-bridge");
     bridge.password = Some("bridge-password-1".into());
     bridge.mail = Some("scim-bridge@example.org".into());
@@ -912,7 +935,12 @@ async fn the_bridge_s_own_role_and_roles_that_administer_users_are_protected() {
     )
     .await
     .assert_scim_error(400, Some("invalidValue"));
-    let warnings = app.provisioner.check_groups().await.expect("roles").join("\n");
+    let warnings = app
+        .provisioner
+        .check_groups()
+        .await
+        .expect("roles")
+        .join("\n");
     for part in [
         "\"scim_bridge\" is a role of the bridge's own Drupal account",
         "\"people_admin\" is a role of the bridge's own Drupal account",
