@@ -538,6 +538,53 @@ async fn check_reports_missing_and_mistyped_fields_and_missing_roles() {
     );
 }
 
+/// `serve` starts with a mapping that hands a protected role to the IdP
+/// without `allow_protected` and leaves the role out, with a warning:
+/// `check` reports it with the same severity, so the two agree.
+#[tokio::test]
+async fn check_warns_of_protected_roles_the_mapping_names_as_serve_does() {
+    let standin = start_standin(StandInConfig::demo(PASSWORD));
+    let mapping = demo_mapping()
+        .replace(
+            "groups:\n",
+            "groups:\n  - role: administrator\n    display_name: Admins\n  - display_name: Root\n    roles: [auditor]\n",
+        )
+        .replace(
+            "role_rules: []",
+            "role_rules:\n  - when: title eq \"Boss\"\n    role: administrator",
+        );
+    let dir = Workdir::new();
+    let config = dir.config(
+        &standin.base_url(),
+        PASSWORD,
+        &mapping,
+        "protected_roles: [administrator, auditor]\n",
+    );
+
+    let (code, report) = check(&config).await;
+
+    let errors = lines_of(&report, "error");
+    assert!(
+        errors.iter().all(|l| !l.contains("protected role")),
+        "{report}"
+    );
+    let warnings = lines_of(&report, "warning");
+    let has = |text: &str| warnings.iter().any(|l| l.contains(text));
+    assert!(
+        has("the role administrator is listed in protected_roles; the group \"Admins\" is NOT exposed"),
+        "{report}"
+    );
+    assert!(
+        has("a role rule grants the protected role administrator; rules naming it grant nothing"),
+        "{report}"
+    );
+    assert!(
+        has("the term group \"Root\" grants the protected role auditor; it does NOT grant it"),
+        "{report}"
+    );
+    assert_eq!(code, i32::from(!errors.is_empty()), "{report}");
+}
+
 #[tokio::test]
 async fn check_reports_an_account_that_may_not_list_roles() {
     let mut site = StandInConfig::demo(PASSWORD);

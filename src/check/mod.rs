@@ -321,7 +321,10 @@ fn check_mapping(settings: &SiteSettings, report: &mut Report) -> Option<Arc<Map
 }
 
 /// A protected role reaches the IdP only where the mapping says
-/// `allow_protected: true`.
+/// `allow_protected: true`. `serve` starts with such a mapping and leaves
+/// the role out (the group is not exposed, the rule or term group grants
+/// nothing), warning at start-up; `check` says the same, with the same
+/// severity.
 fn check_protected_roles(settings: &SiteSettings, mapping: &Mapping, report: &mut Report) {
     let file = settings.mapping.display();
     let protected = |role: &str| settings.policy.protected_roles.iter().any(|p| p == role);
@@ -333,22 +336,39 @@ fn check_protected_roles(settings: &SiteSettings, mapping: &Mapping, report: &mu
     };
     for group in mapping.exposed_groups() {
         if protected(&group.role) && !group.allow_protected {
-            report.push(Finding::error(
+            report.push(Finding::warning(
                 "mapping",
-                format!("{file}: the group for role {} exposes a protected role", group.role),
+                format!(
+                    "{file}: the role {} is listed in protected_roles; the group \"{}\" is NOT exposed, so the identity provider cannot grant it",
+                    group.role, group.display_name
+                ),
                 "add `allow_protected: true` to that group if the IdP may manage who holds it, or remove the group",
             ));
         }
     }
     for role in mapping.rule_roles() {
         if protected(role) && !allowed(role) {
-            report.push(Finding::error(
+            report.push(Finding::warning(
                 "mapping",
-                format!("{file}: a role rule grants the protected role {role}"),
+                format!("{file}: a role rule grants the protected role {role}; rules naming it grant nothing"),
                 format!(
                     "list {role} under `groups:` with `allow_protected: true`, or remove the rule"
                 ),
             ));
+        }
+    }
+    for grant in mapping.group_grants() {
+        for role in grant.roles.iter().filter(|r| protected(r)) {
+            if !grant.allow_protected {
+                report.push(Finding::warning(
+                    "mapping",
+                    format!(
+                        "{file}: the term group \"{}\" grants the protected role {role}; it does NOT grant it",
+                        grant.display_name
+                    ),
+                    "add `allow_protected: true` to its entry if the IdP may grant it, or remove the role",
+                ));
+            }
         }
     }
 }

@@ -9,6 +9,14 @@
 //! to an account waits until the previous write to it has finished.
 //! Writes to different accounts do not wait for each other.
 //!
+//! A caller that decided a write from an account read before its turn
+//! asks whether another turn on that account ended since the read
+//! ([`AccountLocks::stamp`], [`AccountGuard::changed_since`]), and reads
+//! it again only then: the common case, nobody else writing the account,
+//! costs no read. The table of ended turns keeps each account's last one
+//! for a while (bounded; a read older than what it forgot counts as
+//! changed).
+//!
 //! The table holds an entry only while some write holds or waits for the
 //! account, so it never grows past the writes in progress. The common case
 //! (no other write to that account in progress) allocates nothing: the key
@@ -17,6 +25,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -47,7 +56,34 @@ impl AccountKey {
 #[derive(Debug, Default)]
 pub struct AccountLocks {
     table: Mutex<HashMap<AccountKey, VecDeque<oneshot::Sender<()>>>>,
+    ended: Mutex<Ended>,
 }
+
+/// Accounts whose last turn ended recently, kept at most (then those
+/// ended more than `ENDED_KEPT` ago go, or all).
+const ENDED_CAPACITY: usize = 8192;
+const ENDED_KEPT: Duration = Duration::from_secs(60);
+
+/// The turns ended, numbered in order.
+#[derive(Debug, Default)]
+struct Ended {
+    count: u64,
+    /// Each account's last turn ended, by number, and when.
+    last: HashMap<AccountKey, (u64, Instant)>,
+    /// The highest number of a turn no longer in `last`.
+    forgotten: u64,
+}
+
+impl Ended {
+    fn since(&self, key: &AccountKey, stamp: Stamp) -> bool {
+        stamp.0 < self.forgotten || self.last.get(key).is_some_and(|(n, _)| *n > stamp.0)
+    }
+}
+
+/// A moment in the history of an [`AccountLocks`]' turns: taken before a
+/// read, it tells whether an account's turn ended after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp(u64);
 
 /// The right to write one account; dropping it lets the next write in.
 #[must_use = "the account is unlocked when this is dropped"]
@@ -59,7 +95,16 @@ pub struct AccountGuard<'a> {
 
 impl Drop for AccountGuard<'_> {
     fn drop(&mut self) {
+        self.locks.end(&self.key);
         self.locks.release(&self.key);
+    }
+}
+
+impl AccountGuard<'_> {
+    /// Whether another turn on this account ended after `stamp`: what was
+    /// read of it before may be out of date.
+    pub fn changed_since(&self, stamp: Stamp) -> bool {
+        self.locks.ended_table().since(&self.key, stamp)
     }
 }
 
@@ -184,6 +229,45 @@ impl AccountLocks {
     pub fn held(&self) -> usize {
         self.table().len()
     }
+
+    fn ended_table(&self) -> MutexGuard<'_, Ended> {
+        self.ended.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Now, in the history of turns: take it before reading an account.
+    pub fn stamp(&self) -> Stamp {
+        Stamp(self.ended_table().count)
+    }
+
+    /// Whether `account` is held now, or a turn on it ended after `stamp`.
+    pub fn changed_since(&self, account: &str, stamp: Stamp) -> bool {
+        let key = AccountKey::of(account);
+        self.table().contains_key(&key) || self.ended_table().since(&key, stamp)
+    }
+
+    /// Records the end of a turn on `key`.
+    fn end(&self, key: &AccountKey) {
+        let mut ended = self.ended_table();
+        ended.count += 1;
+        let number = ended.count;
+        let now = Instant::now();
+        if ended.last.len() >= ENDED_CAPACITY && !ended.last.contains_key(key) {
+            let mut forgotten = ended.forgotten;
+            ended.last.retain(|_, (n, at)| {
+                let keep = now.duration_since(*at) < ENDED_KEPT;
+                if !keep {
+                    forgotten = forgotten.max(*n);
+                }
+                keep
+            });
+            if ended.last.len() >= ENDED_CAPACITY {
+                forgotten = number - 1;
+                ended.last.clear();
+            }
+            ended.forgotten = forgotten;
+        }
+        ended.last.insert(key.clone(), (number, now));
+    }
 }
 
 /// The account a request to `path` saves, when it saves one: a PATCH or
@@ -248,6 +332,41 @@ mod tests {
         assert_eq!(locks.held(), 1);
         drop(second);
         assert_eq!(locks.held(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_turn_ended_after_a_stamp_shows_on_that_account_only() {
+        let locks = AccountLocks::default();
+        let before = locks.stamp();
+        drop(locks.lock(ID).await);
+        let after = locks.stamp();
+        let guard = locks.lock(&ID.to_ascii_uppercase()).await;
+        assert!(guard.changed_since(before), "a turn ended since");
+        assert!(!guard.changed_since(after), "none since");
+        assert!(locks.changed_since(ID, after), "held now");
+        drop(guard);
+        assert!(!locks.changed_since(OTHER, before), "another account");
+        let mine = locks.lock(OTHER).await;
+        assert!(!mine.changed_since(before), "its own turn is not another's");
+    }
+
+    #[test]
+    fn a_full_table_of_ended_turns_forgets_and_counts_what_it_forgot_as_changed() {
+        let locks = AccountLocks::default();
+        let early = locks.stamp();
+        for i in 0..ENDED_CAPACITY as u128 {
+            locks.end(&AccountKey::Uuid(i));
+        }
+        let late = locks.stamp();
+        locks.end(&AccountKey::Uuid(u128::MAX));
+        let ended = locks.ended_table();
+        assert!(ended.last.len() <= ENDED_CAPACITY);
+        assert!(
+            ended.since(&AccountKey::Uuid(7), early),
+            "forgotten: changed"
+        );
+        assert!(!ended.since(&AccountKey::Uuid(7), late));
+        assert!(ended.since(&AccountKey::Uuid(u128::MAX), late));
     }
 
     #[tokio::test]

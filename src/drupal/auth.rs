@@ -98,6 +98,8 @@ struct State {
     refused: Option<String>,
     /// No login before this instant (flood control).
     paused_until: Option<Instant>,
+    /// The roles the last login said the account holds.
+    own_roles: Option<Vec<String>>,
 }
 
 pub struct Authenticator {
@@ -209,6 +211,13 @@ impl Authenticator {
         })
     }
 
+    /// The roles (machine names) the account holds, as the last session
+    /// login's answer said; `None` before one, and under `basic` and
+    /// `oauth2`, whose logins do not say.
+    pub fn own_roles(&self) -> Option<Vec<String>> {
+        self.read().own_roles.clone()
+    }
+
     /// Reports each login's outcome to the client's observer.
     pub(super) fn observed_by(mut self, observer: Arc<ObserverSlot>) -> Authenticator {
         self.observer = observer;
@@ -273,7 +282,10 @@ impl Authenticator {
         self.log_call(login, &outcome, status, started.elapsed());
         let mut state = self.write();
         match outcome {
-            Ok((headers, lifetime)) => {
+            Ok((headers, lifetime, roles)) => {
+                if roles.is_some() {
+                    state.own_roles = roles;
+                }
                 state.generation += 1;
                 let credentials = Credentials {
                     headers,
@@ -498,7 +510,13 @@ fn renew_at(now: Instant, lifetime: Duration) -> Instant {
         .unwrap_or(now)
 }
 
-type LoginHeaders = (Vec<(HeaderName, HeaderValue)>, Option<Duration>);
+/// A login's headers, how long they last, and the roles (machine names)
+/// Drupal said the account holds (a session login's `current_user`).
+type LoginHeaders = (
+    Vec<(HeaderName, HeaderValue)>,
+    Option<Duration>,
+    Option<Vec<String>>,
+);
 
 enum LoginError {
     /// The credentials are wrong or the account is blocked: never retried.
@@ -609,7 +627,20 @@ async fn session_login(
     let mut csrf = HeaderValue::from_str(csrf)
         .map_err(|_| LoginError::Failed(DrupalError::Protocol("an unusable CSRF token".into())))?;
     csrf.set_sensitive(true);
-    Ok((vec![(COOKIE, cookie), (CSRF_HEADER, csrf)], None))
+    // Drupal's login answer names the account's roles; the bridge's own
+    // roles are protected (see `RoleCatalog`).
+    let roles = body
+        .get("current_user")
+        .and_then(|u| u.get("roles"))
+        .and_then(Value::as_array)
+        .map(|roles| {
+            roles
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        });
+    Ok((vec![(COOKIE, cookie), (CSRF_HEADER, csrf)], None, roles))
 }
 
 /// `POST /oauth/token` with the client credentials grant.
@@ -668,7 +699,7 @@ async fn fetch_token(
         LoginError::Failed(DrupalError::Protocol("an unusable access token".into()))
     })?;
     value.set_sensitive(true);
-    Ok((vec![(AUTHORIZATION, value)], lifetime))
+    Ok((vec![(AUTHORIZATION, value)], lifetime, None))
 }
 
 /// What is left of a JWT's life, from its `exp` claim (the signature is

@@ -435,6 +435,13 @@ impl DrupalClient {
     /// Every role on the site, following Drupal's 50-item pages. An account
     /// without "administer permissions" is shown none (Drupal lists them
     /// under `meta.omitted` instead).
+    /// The roles (machine names) of the account the bridge logs in as, as
+    /// the session login's answer said them; `None` before a login, and
+    /// under `basic` and `oauth2`.
+    pub fn own_roles(&self) -> Option<Vec<String>> {
+        self.inner.auth.own_roles()
+    }
+
     pub async fn list_roles(&self) -> Result<Vec<DrupalRole>, DrupalError> {
         let mut roles: Vec<DrupalRole> = Vec::new();
         let mut distinct = Distinct::default();

@@ -218,7 +218,13 @@ fn membership_to_scim(failures: &MembershipFailures) -> ScimError {
     }
     let listed = listed.join("; ");
     let listed = listed.trim_end_matches('.');
-    let detail = if failures.refused {
+    let detail = if failures.create_undone {
+        format!(
+            "Group \"{}\" was not created: {} of its members could not be written ({listed}); what was written was undone, so nothing of it is kept. Send the create again once the cause is fixed.",
+            failures.group,
+            failures.failures.len(),
+        )
+    } else if failures.refused {
         format!(
             "Group \"{}\": nothing was changed, because {} member(s) cannot be: {listed}.",
             failures.group,

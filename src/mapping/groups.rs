@@ -328,7 +328,45 @@ pub(super) fn compile_groups(
             allow_protected: group.allow_protected,
         });
     }
+    check_grants_beside_exposures(raw, &out)?;
     Ok((out, grants))
+}
+
+/// A role exposed as a group (`role: x`) is that group's membership: a term
+/// group granting it too (`roles: [x]`) would make one role two
+/// memberships, each taking it back from the other's members (a removal
+/// from the term group would take the role, hence the role-backed group,
+/// from a user the IdP still assigns to it). Refused, naming both entries.
+fn check_grants_beside_exposures(
+    raw: &[RawGroup],
+    exposed: &[GroupExposure],
+) -> Result<(), Problem> {
+    for (index, group) in raw.iter().enumerate() {
+        let Some(roles) = &group.roles else { continue };
+        for (i, role) in roles.iter().enumerate() {
+            let Some(other) = raw.iter().position(|g| g.role.as_ref() == Some(role)) else {
+                continue;
+            };
+            let Some(exposure) = exposed.iter().find(|e| &e.role == role) else {
+                continue;
+            };
+            return Err(Problem::new(
+                NodePath::entry(Section::Group, index).key("roles").index(i),
+                format!(
+                    "the term group \"{}\" (group {}) grants the role \"{role}\", which group {} (\"{}\") exposes as a role-backed group: one role cannot be both, or a removal from one group takes the other's membership",
+                    group.display_name.trim(),
+                    index + 1,
+                    other + 1,
+                    exposure.display_name,
+                ),
+            )
+            .hint(format!(
+                "either drop \"{role}\" from the term group's `roles` (the IdP assigns the group \"{}\" for it), or delete the `role: {role}` entry and let the term group grant it",
+                exposure.display_name
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn compile_role_rules(
@@ -381,6 +419,24 @@ mod tests {
         assert!(corp.holds_for(&ann));
         let titled = condition("title pr").expect("valid");
         assert!(!titled.holds_for(&ann));
+    }
+
+    #[test]
+    fn a_term_group_may_not_grant_a_role_exposed_as_a_group() {
+        for groups in [
+            "  - {role: editor, display_name: Editors}\n  - {display_name: Writers, roles: [engineering, editor]}",
+            "  - {display_name: Writers, roles: [engineering, editor]}\n  - {role: editor, display_name: Editors}",
+        ] {
+            let yaml = format!("rules:\n  - {{scim: userName, drupal: name}}\ngroups:\n{groups}\n");
+            let error = crate::mapping::Mapping::parse(&yaml, "t.yaml")
+                .expect_err("one role, two memberships")
+                .to_string();
+            for part in ["\"Writers\"", "\"Editors\"", "\"editor\"", "role-backed", "`role: editor`"] {
+                assert!(error.contains(part), "{part}: {error}");
+            }
+        }
+        let apart = "rules:\n  - {scim: userName, drupal: name}\ngroups:\n  - {role: editor, display_name: Editors}\n  - {display_name: Writers, roles: [engineering]}\n";
+        crate::mapping::Mapping::parse(apart, "t.yaml").expect("no overlap");
     }
 
     #[test]

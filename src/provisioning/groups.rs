@@ -330,10 +330,21 @@ impl Provisioner {
             Some(_) => Hold::Exclusive,
             None => Hold::Shared,
         };
-        let _turn =
-            super::turns::wait_for(self.group_turns.hold(id, hold), self.turn_bound()).await?;
         let patch = GroupPatch::from_request(request, &self.group_schema)?;
-        let found = self.find_any_group(id).await?;
+        let bound = self.turn_bound();
+        let mut turn = super::turns::wait_for(self.group_turns.hold(id, hold), bound).await?;
+        let mut found = self.find_any_group(id).await?;
+        // A rename changes what a term group grants: its members' roles
+        // are computed from the members read once no member change of the
+        // group is under way, and no member change may run before they are
+        // written (one decided by the old name would miss the new roles).
+        if hold == Hold::Shared && renames(&found, &patch) {
+            drop(turn);
+            turn =
+                super::turns::wait_for(self.group_turns.hold(id, Hold::Exclusive), bound).await?;
+            found = self.find_any_group(id).await?;
+        }
+        let _turn = turn;
         self.check_group_version(&found, if_match).await?;
         let (catalog, group) = match found {
             Found::Role(catalog, group) => (catalog, group),
@@ -465,6 +476,15 @@ impl Provisioner {
         };
         let ids = members.as_deref().map(member_ids_of);
         Ok(render_group(group, ids.as_deref()))
+    }
+}
+
+/// Whether `patch` gives the term group `found` another name (which
+/// decides what it grants).
+fn renames(found: &Found, patch: &GroupPatch) -> bool {
+    match (found, patch.display_names.last()) {
+        (Found::Term(term), Some(name)) => name.trim() != term.name.trim(),
+        _ => false,
     }
 }
 

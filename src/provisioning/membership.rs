@@ -91,6 +91,9 @@ pub struct MembershipFailures {
     pub failures: Vec<MemberFailure>,
     /// The request was refused whole before any write (RFC 7644 §3.5.2).
     pub refused: bool,
+    /// The group's create, whose members these are, was undone: nothing of
+    /// it is kept.
+    pub create_undone: bool,
 }
 
 impl MembershipFailures {
@@ -282,8 +285,12 @@ impl Provisioner {
                 false => MemberProblem::UnknownUser,
             },
             |user, action| holds_role(user, group) == (action == MemberAction::Add),
-            |user| {
-                let why = self.protection(user, Some(group))?;
+            |user, action| {
+                // A group allowed to grant a protected role may take it
+                // back from its members; it may not add an account that
+                // holds one already (it did not make it so).
+                let exempt = Some(group).filter(|_| action == MemberAction::Remove);
+                let why = self.protection(user, exempt)?;
                 self.guard.refuse(&user.id);
                 audit::record(audited::refused_in_group(user, &why, &group.role));
                 Some(why)
@@ -301,6 +308,7 @@ impl Provisioner {
                     applied: 0,
                     failures,
                     refused: true,
+                    create_undone: false,
                 }
                 .logged(),
             ));
@@ -341,6 +349,7 @@ impl Provisioner {
                 applied,
                 failures,
                 refused: false,
+                create_undone: false,
             }
             .logged(),
         ))
@@ -414,6 +423,7 @@ impl Provisioner {
                 applied: 0,
                 failures,
                 refused,
+                create_undone: false,
             }
             .logged(),
         ))
@@ -665,7 +675,7 @@ pub(super) fn triage<'u>(
     known: &'u BTreeMap<String, DrupalUser>,
     unknown: impl Fn(&str) -> MemberProblem,
     in_place: impl Fn(&DrupalUser, MemberAction) -> bool,
-    protection: impl Fn(&DrupalUser) -> Option<String>,
+    protection: impl Fn(&DrupalUser, MemberAction) -> Option<String>,
 ) -> Triage<'u> {
     let mut sorted = Triage {
         writes: Vec::new(),
@@ -692,7 +702,7 @@ pub(super) fn triage<'u>(
             sorted.settled += 1;
             continue;
         }
-        match protection(user) {
+        match protection(user, action) {
             Some(why) => sorted.failures.push(MemberFailure {
                 member: id.clone(),
                 action,

@@ -191,6 +191,10 @@ pub struct Provisioner {
     deprovisioned_now: deprovisioned::RecentlyDeprovisioned,
     /// The account the bridge logs in as, which no SCIM write may reach.
     own: OwnAccount,
+    /// Term groups whose create failed on a member and could not be undone
+    /// (see `term_groups`): a retry of the same create takes them over.
+    unfinished_creates:
+        std::sync::Mutex<std::collections::HashMap<String, term_groups::Unfinished>>,
 }
 
 impl Provisioner {
@@ -229,6 +233,7 @@ impl Provisioner {
             group_turns: Default::default(),
             deprovisioned_now: Default::default(),
             own,
+            unfinished_creates: Default::default(),
         })
     }
 
@@ -316,10 +321,13 @@ impl Provisioner {
         self.roles
             .get(newer_than, || async {
                 let roles = self.drupal.list_roles().await?;
-                Ok(RoleCatalog::build(
+                // Known once the bridge logged in (the list's request did).
+                let own_roles = self.drupal.own_roles().unwrap_or_default();
+                Ok(RoleCatalog::build_for(
                     roles,
                     &mapping,
                     &self.policy.protected_roles,
+                    &own_roles,
                     Instant::now(),
                 ))
             })

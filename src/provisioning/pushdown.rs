@@ -292,6 +292,8 @@ struct Target {
 /// How a SCIM literal becomes the Drupal value to compare with.
 enum Conversion {
     Identity,
+    /// A term group's id (a UUID), in lower case: see [`Target::compare`].
+    GroupId,
     UnixSeconds,
     /// Through the mapping rule; `None` when its transforms cannot be
     /// reversed for the literal.
@@ -302,6 +304,9 @@ impl Conversion {
     fn apply(&self, literal: &Value) -> Option<Value> {
         match self {
             Conversion::Identity => Some(literal.clone()),
+            Conversion::GroupId => literal
+                .as_str()
+                .map(|id| Value::String(id.to_ascii_lowercase())),
             Conversion::UnixSeconds => unix_seconds(literal),
             Conversion::Mapped(binding) => binding.drupal_value_for(literal),
         }
@@ -336,7 +341,7 @@ impl Target {
                 return Ok(Target {
                     field: format!("{}.id", terms.user_field),
                     meta,
-                    convert: Conversion::Identity,
+                    convert: Conversion::GroupId,
                 });
             }
         }
@@ -390,6 +395,13 @@ impl Target {
         };
         let field = self.field.clone();
         let cond = |op: Operator| Condition::field(field.clone(), op, drupal_value.clone());
+        // Group ids are UUIDs in lower case (Drupal's and the bridge's
+        // alike), and the value is lower-cased too: `=` finds exactly the
+        // members on every database, with one filter however many they
+        // are, ignoring case as `groups.value` does.
+        if matches!(self.convert, Conversion::GroupId) && op == CompareOp::Eq {
+            return Pushdown::exact(cond(Operator::Eq));
+        }
         match self.meta.kind {
             AttrType::Boolean | AttrType::Integer | AttrType::Decimal => match op {
                 CompareOp::Eq => Pushdown::exact(cond(Operator::Eq)),

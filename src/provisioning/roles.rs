@@ -47,6 +47,9 @@ pub struct RoleCatalog {
     warnings: Vec<String>,
     /// The policy's protected roles, for hints about exposing them.
     protected_roles: Vec<String>,
+    /// The roles of the bridge's own account, when Drupal said them (the
+    /// session login's answer): protected too.
+    own_roles: Vec<String>,
     loaded_at: Instant,
 }
 
@@ -58,6 +61,18 @@ impl RoleCatalog {
         protected_roles: &[String],
         loaded_at: Instant,
     ) -> RoleCatalog {
+        RoleCatalog::build_for(roles, mapping, protected_roles, &[], loaded_at)
+    }
+
+    /// [`Self::build`] for a bridge whose own account holds `own_roles`
+    /// (machine names), which are protected as `protected_roles` are.
+    pub fn build_for(
+        roles: Vec<DrupalRole>,
+        mapping: &Mapping,
+        protected_roles: &[String],
+        own_roles: &[String],
+        loaded_at: Instant,
+    ) -> RoleCatalog {
         let mut catalog = RoleCatalog {
             roles,
             groups: Vec::new(),
@@ -66,6 +81,7 @@ impl RoleCatalog {
             missing_rule_roles: Vec::new(),
             warnings: Vec::new(),
             protected_roles: protected_roles.to_vec(),
+            own_roles: own_roles.to_vec(),
             loaded_at,
         };
         if catalog.roles.is_empty() && !mapping.exposed_groups().is_empty() {
@@ -74,10 +90,10 @@ impl RoleCatalog {
             );
         }
         for exposure in mapping.exposed_groups() {
-            catalog.expose(exposure, protected_roles);
+            catalog.expose(exposure);
         }
         for role in mapping.rule_roles() {
-            catalog.allow_rule_role(role, protected_roles);
+            catalog.allow_rule_role(role);
         }
         catalog.check_grants(mapping);
         catalog
@@ -95,7 +111,7 @@ impl RoleCatalog {
                         "groups: the group \"{}\" grants the role \"{role}\", which Drupal does not have; it grants nothing until the role exists",
                         grant.display_name
                     ),
-                    Some(found) => match protection(found, &self.protected_roles) {
+                    Some(found) => match self.protection(found) {
                         Some(reason) if !grant.allow_protected => format!(
                             "groups: the role \"{role}\" {reason}; the group \"{}\" does NOT grant it. To let it, add `allow_protected: true` to its entry.",
                             grant.display_name
@@ -119,11 +135,12 @@ impl RoleCatalog {
             missing_rule_roles: Vec::new(),
             warnings: Vec::new(),
             protected_roles: Vec::new(),
+            own_roles: Vec::new(),
             loaded_at: Instant::now(),
         }
     }
 
-    fn expose(&mut self, exposure: &GroupExposure, protected_roles: &[String]) {
+    fn expose(&mut self, exposure: &GroupExposure) {
         let GroupExposure {
             role,
             display_name,
@@ -147,7 +164,7 @@ impl RoleCatalog {
             return;
         };
         let id = found.id.clone();
-        match protection(found, protected_roles) {
+        match self.protection(found) {
             Some(reason) if !allow_protected => {
                 self.warnings.push(format!(
                     "groups: the role \"{role}\" {reason}; the group \"{display_name}\" is NOT exposed, so the identity provider cannot grant it. To expose it anyway, add `allow_protected: true` to its entry in the mapping."
@@ -173,7 +190,7 @@ impl RoleCatalog {
         }
     }
 
-    fn allow_rule_role(&mut self, role: &str, protected_roles: &[String]) {
+    fn allow_rule_role(&mut self, role: &str) {
         let Some(found) = self.role(role) else {
             if !self.roles.is_empty() {
                 self.warnings.push(format!(
@@ -187,7 +204,7 @@ impl RoleCatalog {
             .groups
             .iter()
             .any(|g| g.role == role && g.allow_protected);
-        match protection(found, protected_roles) {
+        match self.protection(found) {
             Some(reason) if !allowed => self.warnings.push(format!(
                 "role_rules: the role \"{role}\" {reason}; rules naming it grant nothing. To let them, expose it under groups with `allow_protected: true`."
             )),
@@ -207,7 +224,7 @@ impl RoleCatalog {
     /// `allow_protected` (the escalation guard).
     pub fn grantable_role(&self, machine_name: &str, allow_protected: bool) -> Option<String> {
         let role = self.role(machine_name)?;
-        match protection(role, &self.protected_roles) {
+        match self.protection(role) {
             Some(_) if !allow_protected => None,
             _ => Some(role.id.clone()),
         }
@@ -314,7 +331,7 @@ impl RoleCatalog {
                     "Drupal has a role \"{}\" ({}) that looks like it",
                     role.label, role.machine_name
                 );
-                if let Some(reason) = protection(role, &self.protected_roles) {
+                if let Some(reason) = self.protection(role) {
                     hint.push_str(&format!(
                         "; that role {reason}, so exposing it needs `allow_protected: true` and gives the identity provider power over it"
                     ));
@@ -334,14 +351,43 @@ impl RoleCatalog {
     }
 }
 
-/// Why accounts holding `role` count as protected, if they do.
-fn protection(role: &DrupalRole, protected_roles: &[String]) -> Option<String> {
+/// Permissions with which an account may make itself an administrator:
+/// grant itself any role, or give any role any permission.
+const ESCALATING_PERMISSIONS: [&str; 2] = ["administer permissions", "administer users"];
+
+impl RoleCatalog {
+    /// Why `role` is protected (not exposed, granted by no group or rule,
+    /// unless the mapping says `allow_protected`), if it is.
+    fn protection(&self, role: &DrupalRole) -> Option<String> {
+        protection(role, &self.protected_roles, &self.own_roles)
+    }
+}
+
+/// Why accounts holding `role` count as protected, if they do: it has
+/// administrator rights, it is listed in `protected_roles`, it is a role of
+/// the bridge's own account (whose power the IdP would then hand out), or
+/// it holds a permission with which its holder may make itself an
+/// administrator.
+fn protection(
+    role: &DrupalRole,
+    protected_roles: &[String],
+    own_roles: &[String],
+) -> Option<String> {
     if role.is_admin {
         Some("has administrator rights (is_admin)".into())
     } else if protected_roles.contains(&role.machine_name) {
         Some("is listed in protected_roles".into())
+    } else if own_roles.contains(&role.machine_name) {
+        Some("is a role of the bridge's own Drupal account".into())
     } else {
-        None
+        ESCALATING_PERMISSIONS
+            .iter()
+            .find(|p| role.permissions.iter().any(|held| held == *p))
+            .map(|permission| {
+                format!(
+                    "has the permission \"{permission}\", with which its holders may make themselves administrators"
+                )
+            })
     }
 }
 

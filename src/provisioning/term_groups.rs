@@ -43,6 +43,7 @@ use super::render::{group_meta, render_members};
 use super::roles::RoleCatalog;
 use super::{Provisioner, ProvisioningError};
 use crate::audit::{self, AuditEvent, EventKind};
+use crate::drupal::account_locks::Stamp;
 use crate::drupal::{
     referenced_terms, Caseless, CollectionQuery, Condition, Conjunction, DrupalError, DrupalTerm,
     DrupalUser, Operator, TermVocabulary, TermWrite,
@@ -285,6 +286,26 @@ struct Sorted {
     settled: usize,
     /// Members left out (`unknown_members: skip`).
     skipped: BTreeSet<String>,
+    /// Taken before the accounts were read: a write finds out whether
+    /// another write of this process to its account ended since.
+    read_at: Stamp,
+}
+
+/// What one member's write did: its result, the roles it granted or took
+/// back, and the account it decided them from when it had to read it
+/// again (another write to it ended after the change's read).
+struct MemberWritten {
+    result: std::result::Result<(), DrupalError>,
+    plan: RolePlan,
+    reread: Option<DrupalUser>,
+}
+
+/// The roles a term group grants, and what decides whether a removal takes
+/// them back.
+struct GroupRoles<'a> {
+    granted: &'a BTreeSet<String>,
+    grants: &'a Grants,
+    rule_roles: &'a BTreeSet<String>,
 }
 
 /// The roles, by UUID, one member's change grants (those the group
@@ -296,6 +317,13 @@ struct RolePlan {
 }
 
 impl RolePlan {
+    fn none() -> RolePlan {
+        RolePlan {
+            grant: Vec::new(),
+            take: Vec::new(),
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.grant.is_empty() && self.take.is_empty()
     }
@@ -350,6 +378,15 @@ fn role_plan(
     }
 }
 
+/// A term group whose create failed on a member and could not be undone:
+/// the same create sent again (same name, ignoring case, and external id)
+/// takes it over rather than meet its name (409).
+#[derive(Debug, Clone)]
+pub(super) struct Unfinished {
+    name: String,
+    external_id: Option<String>,
+}
+
 /// Members refused before any write (unknown or protected accounts).
 fn refused(group: &str, failures: Vec<MemberFailure>) -> ProvisioningError {
     ProvisioningError::Membership(
@@ -358,6 +395,7 @@ fn refused(group: &str, failures: Vec<MemberFailure>) -> ProvisioningError {
             applied: 0,
             failures,
             refused: true,
+            create_undone: false,
         }
         .logged(),
     )
@@ -370,6 +408,44 @@ struct Regrant {
     take: Vec<String>,
     /// What the audit trail shows of it.
     event: AuditEvent,
+}
+
+/// The role changes a rename brings its members, and what decides them.
+#[derive(Default)]
+struct Regrants {
+    members: Vec<Regrant>,
+    /// The roles the old name granted, and the new one grants.
+    before: BTreeSet<String>,
+    after: BTreeSet<String>,
+    grants: Option<Grants>,
+    rule_roles: BTreeSet<String>,
+    /// Taken before the members were read.
+    read_at: Option<Stamp>,
+}
+
+impl Regrants {
+    /// The roles `user` gains and loses as the group `term_id` is renamed.
+    fn of(&self, user_field: &str, term_id: &str, user: &DrupalUser) -> (Vec<String>, Vec<String>) {
+        let held: BTreeSet<String> = user.roles.iter().map(|r| r.id.clone()).collect();
+        let others: BTreeSet<String> = referenced_terms(&user.relationships, user_field)
+            .into_iter()
+            .filter(|t| *t != term_id)
+            .flat_map(|t| self.grants.as_ref().map(|g| g.of(&t)).unwrap_or_default())
+            .collect();
+        let add: Vec<String> = self.after.difference(&held).cloned().collect();
+        let take: Vec<String> = self
+            .before
+            .iter()
+            .filter(|r| {
+                held.contains(*r)
+                    && !self.after.contains(*r)
+                    && !others.contains(*r)
+                    && !self.rule_roles.contains(*r)
+            })
+            .cloned()
+            .collect();
+        (add, take)
+    }
 }
 
 impl Grants {
@@ -564,7 +640,12 @@ impl Provisioner {
         // From the check until the write is verified, no other write of
         // this bridge claims a name.
         let claim = self.name_claims.lock().await;
-        if !self.terms_named(name).await?.is_empty() {
+        let named = self.terms_named(name).await?;
+        if let Some(term) = self.unfinished_create(&named, name, &external_id) {
+            drop(claim);
+            return self.finish_create(term, members).await;
+        }
+        if !named.is_empty() {
             return Err(Self::name_taken(name));
         }
         // Members are read and checked first: a create refused for a
@@ -618,9 +699,108 @@ impl Provisioner {
         audit::record(event);
         self.term_names.learn(&term.id, &term.name);
         if let Some(members) = members {
-            self.write_term_members(&term, members).await?;
+            if let Err(failed) = self.write_term_members(&term, members).await {
+                return Err(self.undo_failed_create(&term, failed).await);
+            }
         }
         Ok(term)
+    }
+
+    /// The term among `named` (the terms of the name a create asks for)
+    /// that an earlier create of the same name and external id left behind
+    /// when it failed and could not be undone.
+    fn unfinished_create(
+        &self,
+        named: &[DrupalTerm],
+        name: &str,
+        external_id: &Option<String>,
+    ) -> Option<DrupalTerm> {
+        let [term] = named else { return None };
+        let unfinished = self
+            .unfinished_creates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let left = unfinished.get(&term.id.to_ascii_lowercase())?;
+        (caseless::same(&left.name, name.trim())
+            && caseless::same(term.name.trim(), name.trim())
+            && left.external_id == *external_id
+            && term.external_id == *external_id)
+            .then(|| term.clone())
+    }
+
+    /// A create sent again for a group its first attempt left behind: the
+    /// group's members become those given, and it is the group created
+    /// (201), or undone again when a member fails again.
+    async fn finish_create(&self, term: DrupalTerm, members: Vec<String>) -> Result<DrupalTerm> {
+        self.unfinished_creates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&term.id.to_ascii_lowercase());
+        tracing::info!(group = %term.name, id = %term.id, "a create sent again takes over the group its failed first attempt left");
+        let change = MembershipChange::Exact(members.into_iter().collect());
+        let written = match self
+            .sort_term_members(Some(&term), &term.name, change)
+            .await
+        {
+            Ok(sorted) => self.write_term_members(&term, sorted).await,
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(_) => Ok(term),
+            Err(failed) => Err(self.undo_failed_create(&term, failed).await),
+        }
+    }
+
+    /// A create whose member writes failed (`failed`) is undone, so that
+    /// the identity provider's retry starts clean (otherwise the group
+    /// would stay, and every retry meet its name: 409): the members
+    /// written are taken out again (with the roles the group granted),
+    /// then the term is deleted. Returns the answer: `failed`, saying that
+    /// nothing was kept; when the undo fails too, `failed` as it is, and
+    /// the term is remembered so that the same create sent again takes it
+    /// over.
+    async fn undo_failed_create(
+        &self,
+        term: &DrupalTerm,
+        failed: ProvisioningError,
+    ) -> ProvisioningError {
+        let ProvisioningError::Membership(mut failures) = failed else {
+            // Not a member's write: a read before them failed, and
+            // nothing of the members was written; the group is undone too.
+            return match self.delete_term_group(term).await {
+                Ok(()) => failed,
+                Err(undo) => {
+                    self.left_unfinished(term, &undo);
+                    failed
+                }
+            };
+        };
+        match self.delete_term_group(term).await {
+            Ok(()) => {
+                tracing::warn!(group = %term.name, id = %term.id, failed = failures.failures.len(), "a group's create failed on members and was undone: nothing of it is kept");
+                failures.create_undone = true;
+                ProvisioningError::Membership(failures)
+            }
+            Err(undo) => {
+                self.left_unfinished(term, &undo);
+                ProvisioningError::Membership(failures)
+            }
+        }
+    }
+
+    /// Logs and remembers a group whose failed create could not be undone.
+    fn left_unfinished(&self, term: &DrupalTerm, undo: &ProvisioningError) {
+        tracing::error!(group = %term.name, id = %term.id, error = %undo, "a group's create failed on members and could not be undone: the group stays, with the members written; the same create sent again (same displayName and externalId) takes it over");
+        self.unfinished_creates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                term.id.to_ascii_lowercase(),
+                Unfinished {
+                    name: term.name.trim().to_string(),
+                    external_id: term.external_id.clone(),
+                },
+            );
     }
 
     /// A create that ended in `error` with no answer showing its outcome
@@ -754,9 +934,9 @@ impl Provisioner {
     ) -> Result<DrupalTerm> {
         let vocabulary = self.require_terms()?;
         // Planned (and refused for protected accounts) before any write.
-        let regrants = match &rename {
+        let mut regrants = match &rename {
             Some(new) => self.regrants_for_rename(term, new).await?,
-            None => Vec::new(),
+            None => Regrants::default(),
         };
         let write = TermWrite {
             name: rename,
@@ -787,7 +967,33 @@ impl Provisioner {
         drop(claim);
         audit::record(event);
         self.term_names.learn(&renamed.id, &renamed.name);
-        for regrant in regrants {
+        let user_field = vocabulary.user_field.clone();
+        let term_id = term.id.to_ascii_lowercase();
+        for mut regrant in std::mem::take(&mut regrants.members) {
+            // Under the member's turn, from its state then: another write
+            // of this process to it (a change of another group) may have
+            // ended since the members were read.
+            let turn = match self.user_turn(&regrant.user).await {
+                Ok(turn) => turn,
+                Err(e) => {
+                    audit::record(regrant.event.failed(&e));
+                    return Err(e.into());
+                }
+            };
+            let stale = regrants.read_at.is_some_and(|at| turn.changed_since(at));
+            if stale {
+                match self.account_now(&regrant.user).await {
+                    Ok(Some(user)) => {
+                        (regrant.add, regrant.take) = regrants.of(&user_field, &term_id, &user);
+                    }
+                    // Gone, or no longer a member: nothing to change.
+                    Ok(None) => continue,
+                    Err(e) => {
+                        audit::record(regrant.event.failed(&e));
+                        return Err(e.into());
+                    }
+                }
+            }
             let mut written = Ok(());
             if !regrant.add.is_empty() {
                 written = self
@@ -802,6 +1008,7 @@ impl Provisioner {
                     .await;
             }
             self.seen.forget(&regrant.user);
+            drop(turn);
             audit::record(match &written {
                 Ok(()) => regrant.event,
                 Err(e) => regrant.event.failed(e),
@@ -882,11 +1089,11 @@ impl Provisioner {
     /// another group of theirs or a role rule grants it). Protected
     /// accounts are refused, as for membership, unless both names' entries
     /// allow the protected roles.
-    async fn regrants_for_rename(&self, term: &DrupalTerm, new_name: &str) -> Result<Vec<Regrant>> {
+    async fn regrants_for_rename(&self, term: &DrupalTerm, new_name: &str) -> Result<Regrants> {
         let mapping = self.mapping();
         let (old_grant, new_grant) = (mapping.grant_for(&term.name), mapping.grant_for(new_name));
         if old_grant.is_none() && new_grant.is_none() {
-            return Ok(Vec::new());
+            return Ok(Regrants::default());
         }
         let catalog = self.grant_catalog().await?;
         let granted = |grant: Option<&GroupGrant>| -> BTreeSet<String> {
@@ -901,11 +1108,20 @@ impl Provisioner {
         };
         let (before, after) = (granted(old_grant), granted(new_grant));
         if before == after {
-            return Ok(Vec::new());
+            return Ok(Regrants::default());
         }
         let vocabulary = self.require_terms()?;
+        let read_at = self.user_turns.stamp();
         let grants = self.grants(&catalog).await?;
         let rule_roles: BTreeSet<String> = catalog.rule_roles().values().cloned().collect();
+        let mut regrants = Regrants {
+            members: Vec::new(),
+            before,
+            after,
+            grants: Some(grants),
+            rule_roles,
+            read_at: Some(read_at),
+        };
         let exempt: Vec<&str> = [old_grant, new_grant]
             .into_iter()
             .flatten()
@@ -913,27 +1129,9 @@ impl Provisioner {
             .flat_map(|g| g.roles.iter().map(String::as_str))
             .collect();
         let term_id = term.id.to_ascii_lowercase();
-        let mut plan = Vec::new();
         let mut failures = Vec::new();
         for user in self.term_members(term).await? {
-            let held: BTreeSet<String> = user.roles.iter().map(|r| r.id.clone()).collect();
-            let others: BTreeSet<String> =
-                referenced_terms(&user.relationships, &vocabulary.user_field)
-                    .into_iter()
-                    .filter(|t| *t != term_id)
-                    .flat_map(|t| grants.of(&t))
-                    .collect();
-            let add: Vec<String> = after.difference(&held).cloned().collect();
-            let take: Vec<String> = before
-                .iter()
-                .filter(|r| {
-                    held.contains(*r)
-                        && !after.contains(*r)
-                        && !others.contains(*r)
-                        && !rule_roles.contains(*r)
-                })
-                .cloned()
-                .collect();
+            let (add, take) = regrants.of(&vocabulary.user_field, &term_id, &user);
             if add.is_empty() && take.is_empty() {
                 continue;
             }
@@ -957,7 +1155,7 @@ impl Provisioner {
                     event.group = Some(new_name.to_string());
                     event.roles =
                         audited::role_change(&user, &add, &take, |id| catalog.role_name(id));
-                    plan.push(Regrant {
+                    regrants.members.push(Regrant {
                         user: user.id.clone(),
                         add,
                         take,
@@ -969,7 +1167,7 @@ impl Provisioner {
         if !failures.is_empty() {
             return Err(refused(&term.name, failures));
         }
-        Ok(plan)
+        Ok(regrants)
     }
 
     /// Unlinks every member (taking back the roles the group granted),
@@ -1066,6 +1264,10 @@ impl Provisioner {
     ) -> Result<Sorted> {
         let vocabulary = self.require_terms()?;
         let term_id = term.map(|t| t.id.to_ascii_lowercase());
+        // Before any account is read (the holders, the look-ups; a copy
+        // the look-ups take was forgotten by every write that ended before
+        // now).
+        let read_at = self.user_turns.stamp();
         let (add, remove, holders, exact) = match (change, term) {
             (MembershipChange::Delta { add, remove }, _) => (add, remove, Vec::new(), None),
             (MembershipChange::Exact(wanted), Some(term)) => {
@@ -1145,8 +1347,19 @@ impl Provisioner {
                     .is_empty()
                 })
             },
-            |user| {
-                let why = self.protection_except(user, &exempt)?;
+            |user, action| {
+                // A group allowed to grant a protected role may take it
+                // back from its own members (it made them so); an account
+                // holding one already is not its to add, nor then to
+                // demote.
+                let own_member = term_id.as_ref().is_some_and(|id| {
+                    reference_in_place(&vocabulary.user_field, id, user, MemberAction::Add)
+                });
+                let exempt: &[&str] = match action {
+                    MemberAction::Add if !own_member => &[],
+                    _ => &exempt,
+                };
+                let why = self.protection_except(user, exempt)?;
                 audit::record(audited::refused_in_group(user, &why, name));
                 Some(why)
             },
@@ -1168,6 +1381,7 @@ impl Provisioner {
             writes,
             settled,
             skipped,
+            read_at,
         })
     }
 
@@ -1202,6 +1416,7 @@ impl Provisioner {
             writes,
             settled,
             mut skipped,
+            read_at,
         } = sorted;
         let writes: Vec<(&DrupalUser, MemberAction)> = writes
             .iter()
@@ -1221,19 +1436,19 @@ impl Provisioner {
                 let term_id = &term_id;
                 let catalog = &catalog;
                 async move {
-                    let plan = role_plan(
-                        &vocabulary.user_field,
-                        term_id,
-                        user,
-                        action,
+                    let roles = GroupRoles {
                         granted,
                         grants,
                         rule_roles,
-                    );
-                    let result = self
-                        .write_term_member(vocabulary, term_id, user, action, &plan)
+                    };
+                    let MemberWritten {
+                        result,
+                        plan,
+                        reread,
+                    } = self
+                        .write_term_member(vocabulary, term_id, user, action, read_at, &roles)
                         .await;
-                    self.seen.forget(&user.id);
+                    let user = reread.as_ref().unwrap_or(user);
                     self.guard
                         .granted(&user.id, plan.grant.iter().map(|id| catalog.role_name(id)));
                     let kind = match action {
@@ -1289,6 +1504,7 @@ impl Provisioner {
                 applied,
                 failures: write_failures,
                 refused: false,
+                create_undone: false,
             }
             .logged(),
         ))
@@ -1302,7 +1518,97 @@ impl Provisioner {
     /// the whole member list included, removes it again. A reference
     /// already as asked is not written again: an earlier attempt wrote it
     /// and failed on the roles, which this one sets.
+    ///
+    /// The roles are planned under the account's turn, from the account
+    /// as it is then: as `read` shows it, unless another write of this
+    /// process to it (a change of another group, or of this one) ended
+    /// after `read_at`; the account is then read again. Concurrent changes
+    /// of one account's groups thus never decide its roles from a state
+    /// one of them already changed, and the common case reads nothing.
     async fn write_term_member(
+        &self,
+        vocabulary: &TermVocabulary,
+        term_id: &str,
+        read: &DrupalUser,
+        action: MemberAction,
+        read_at: Stamp,
+        roles: &GroupRoles<'_>,
+    ) -> MemberWritten {
+        // The account's turn: a SCIM DELETE of it runs wholly before or
+        // after this write; after it, an addition leaves it out.
+        let turn = match self.user_turn(&read.id).await {
+            Ok(turn) => turn,
+            Err(e) => {
+                return MemberWritten {
+                    result: Err(e),
+                    plan: RolePlan::none(),
+                    reread: None,
+                }
+            }
+        };
+        let reread = match turn.changed_since(read_at) {
+            false => None,
+            true => match self.account_now(&read.id).await {
+                Ok(Some(user)) => Some(user),
+                Ok(None) => {
+                    let result = match action {
+                        MemberAction::Add => Err(DrupalError::NotFound),
+                        MemberAction::Remove => Ok(()),
+                    };
+                    return MemberWritten {
+                        result,
+                        plan: RolePlan::none(),
+                        reread: None,
+                    };
+                }
+                Err(e) => {
+                    return MemberWritten {
+                        result: Err(e),
+                        plan: RolePlan::none(),
+                        reread: None,
+                    }
+                }
+            },
+        };
+        let user = reread.as_ref().unwrap_or(read);
+        let plan = role_plan(
+            &vocabulary.user_field,
+            term_id,
+            user,
+            action,
+            roles.granted,
+            roles.grants,
+            roles.rule_roles,
+        );
+        let result = self
+            .apply_term_member(vocabulary, term_id, user, action, &plan)
+            .await;
+        // Forgotten before the turn ends: a look-up after it reads the
+        // account again, or counts this write as ended since its stamp.
+        self.seen.forget(&read.id);
+        drop(turn);
+        MemberWritten {
+            result,
+            plan,
+            reread,
+        }
+    }
+
+    /// The account `id` as Drupal holds it now, with the fields a
+    /// membership decision needs; `None` when it is gone or SCIM DELETE
+    /// deprovisioned it.
+    async fn account_now(&self, id: &str) -> std::result::Result<Option<DrupalUser>, DrupalError> {
+        let found = self
+            .read_users(
+                Condition::field("id", Operator::Eq, id.to_string()),
+                super::membership::member_fields(&self.mapping()),
+            )
+            .await?;
+        Ok(found.into_iter().next())
+    }
+
+    /// [`Self::write_term_member`]'s writes, under the account's turn.
+    async fn apply_term_member(
         &self,
         vocabulary: &TermVocabulary,
         term_id: &str,
@@ -1314,9 +1620,6 @@ impl Provisioner {
             MemberAction::Add => Method::POST,
             MemberAction::Remove => Method::DELETE,
         };
-        // The account's turn: a SCIM DELETE of it runs wholly before or
-        // after this write; after it, an addition leaves it out.
-        let _turn = self.user_turn(&user.id).await?;
         if action == MemberAction::Add && self.deprovisioned_now.contains(&user.id) {
             return Err(DrupalError::NotFound);
         }

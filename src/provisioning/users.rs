@@ -95,7 +95,7 @@ pub enum UserRead {
 
 impl Provisioner {
     pub async fn get_user(&self, id: &str) -> Result<ScimUser> {
-        let user = self.load_visible(id).await?;
+        let user = self.load_visible_read(id).await?;
         let catalog = self.role_catalog(None).await?;
         Ok(self.named(render_user(&user, &self.mapping(), &catalog)))
     }
@@ -109,7 +109,7 @@ impl Provisioner {
         base: &str,
         projection: &Projection,
     ) -> Result<UserRead> {
-        let user = self.load_visible(id).await?;
+        let user = self.load_visible_read(id).await?;
         let catalog = self.role_catalog(None).await?;
         let mapping = self.mapping();
         if let Some(json) = write_user(
@@ -638,6 +638,7 @@ impl Provisioner {
             limit: Some(count.min(DRUPAL_PAGE_CAP)),
             ..base
         };
+        let read_at = self.user_turns.stamp();
         if count > 0 {
             let mut page = self.drupal.list_users(&first).await?;
             let mut distinct = crate::drupal::Distinct::default();
@@ -664,7 +665,7 @@ impl Provisioner {
         let users: Vec<Arc<DrupalUser>> = users.into_iter().map(Arc::new).collect();
         if users.len() <= REMEMBERED_PER_LIST {
             for user in &users {
-                self.seen.remember(user);
+                self.remember_read(user, read_at);
             }
         }
         let total = if reached_end && (fetched > 0 || offset == 0) {
@@ -735,7 +736,7 @@ impl Provisioner {
         // Drupal finds a UUID in any case; SCIM's `id` is caseExact (RFC
         // 7643 §3.1), so `id eq` in another case matches nothing. (A path
         // `/Users/{id}` is no comparison and still finds it.)
-        let found = match self.load_visible(id).await {
+        let found = match self.load_visible_read(id).await {
             Ok(user) if user.id == id => vec![user],
             Ok(_) => Vec::new(),
             Err(ProvisioningError::NotFound(_)) => Vec::new(),
@@ -904,7 +905,34 @@ impl Provisioner {
     }
 
     /// The account, unless it does not exist or SCIM DELETE marked it.
+    /// The account `id` read for a write, under its turn: remembered as
+    /// read (no write of this process can be under way).
     async fn load_visible(&self, id: &str) -> Result<Arc<DrupalUser>> {
+        self.load_visible_as(id, None).await
+    }
+
+    /// The account `id` read for a GET: remembered only if no write of
+    /// this process to it was under way or ended meanwhile, as such a read
+    /// may show it half written or as before.
+    async fn load_visible_read(&self, id: &str) -> Result<Arc<DrupalUser>> {
+        self.load_visible_as(id, Some(self.user_turns.stamp()))
+            .await
+    }
+
+    /// Remembers `user`, read after `read_at`, unless a write of this
+    /// process to it was under way or ended since: a later write decided
+    /// from the copy must see what that write did.
+    fn remember_read(&self, user: &Arc<DrupalUser>, read_at: crate::drupal::account_locks::Stamp) {
+        if !self.user_turns.changed_since(&user.id, read_at) {
+            self.seen.remember(user);
+        }
+    }
+
+    async fn load_visible_as(
+        &self,
+        id: &str,
+        read_at: Option<crate::drupal::account_locks::Stamp>,
+    ) -> Result<Arc<DrupalUser>> {
         if uuid::Uuid::parse_str(id).is_err() {
             return Err(ProvisioningError::NotFound(id.to_string()));
         }
@@ -917,7 +945,10 @@ impl Provisioner {
             Some(user) if !self.marker.is_marked(&user) => {
                 tracing::Span::current().record("user", user.name().unwrap_or_default());
                 let user = Arc::new(user);
-                self.seen.remember(&user);
+                match read_at {
+                    Some(read_at) => self.remember_read(&user, read_at),
+                    None => self.seen.remember(&user),
+                }
                 Ok(user)
             }
             _ => Err(ProvisioningError::NotFound(id.to_string())),

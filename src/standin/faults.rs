@@ -74,6 +74,9 @@ pub(crate) struct Faults {
     /// Paths that fail every time, with their status: a fault that hits
     /// chosen accounts however requests interleave.
     failing_paths: Vec<(String, u16)>,
+    /// Requests of a method to paths under a prefix that fail every time,
+    /// with their status: e.g. every term DELETE.
+    failing_under: Vec<(String, String, u16)>,
     slow_bodies: u32,
     body_delay: Duration,
     /// Requests (method, path) a stopped site holds, then handles once it
@@ -230,6 +233,29 @@ impl Faults {
 
     pub(crate) fn heal_path(&mut self, path: &str) {
         self.failing_paths.retain(|(p, _)| p != path);
+    }
+
+    pub(crate) fn fail_under(&mut self, method: &str, prefix: &str, status: u16) {
+        self.failing_under
+            .push((method.to_string(), prefix.to_string(), status));
+    }
+
+    pub(crate) fn heal_under(&mut self, method: &str, prefix: &str) {
+        self.failing_under
+            .retain(|(m, p, _)| m != method || p != prefix);
+    }
+
+    /// Consumes the fault (if any) that applies to the next request, a
+    /// `method` request to `path`.
+    pub(crate) fn take_for(&mut self, method: &str, path: &str) -> Option<Fault> {
+        if let Some((_, _, status)) = self
+            .failing_under
+            .iter()
+            .find(|(m, p, _)| m == method && path.starts_with(p.as_str()))
+        {
+            return Some(Fault::Fail(*status));
+        }
+        self.take(path)
     }
 
     /// Consumes the fault (if any) that applies to the next request, which

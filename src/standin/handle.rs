@@ -158,6 +158,18 @@ impl StandInHandle {
         lock(&self.site).faults.pad(method, path, padded);
     }
 
+    /// Answers every `method` request to a path starting with `prefix`
+    /// (e.g. every term `DELETE`) with `status`, from now on, without
+    /// handling it.
+    pub fn fail_requests_under(&self, method: &str, prefix: &str, status: u16) {
+        lock(&self.site).faults.fail_under(method, prefix, status);
+    }
+
+    /// Ends `fail_requests_under` for `method` and `prefix`.
+    pub fn stop_failing_requests_under(&self, method: &str, prefix: &str) {
+        lock(&self.site).faults.heal_under(method, prefix);
+    }
+
     /// Ends `fail_requests_to` for `path`: its requests are handled again.
     pub fn stop_failing_requests_to(&self, path: &str) {
         lock(&self.site).faults.heal_path(path);

@@ -100,7 +100,7 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
         // Every fault is decided as the request arrives, so that "the next
         // request" means the next one to arrive.
         let faults = &mut guard.faults;
-        let fault = faults.take(&incoming.path);
+        let fault = faults.take_for(&incoming.method, &incoming.path);
         let malformed = fault.is_none() && faults.take_malformed();
         // Handled, then answered with an error status instead.
         let failed_after = match fault {

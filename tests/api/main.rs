@@ -43,6 +43,7 @@ mod routing;
 mod seen_accounts;
 mod sites;
 mod status_browser;
+mod term_group_member_races;
 mod term_group_races;
 mod term_groups;
 mod tls;

@@ -41,7 +41,12 @@ fn site() -> StandInConfig {
 async fn spawn() -> TestApp {
     spawn_app_with(Options {
         standin: site(),
-        mapping: term_mapping(),
+        // The bridge's own role `editor` is protected like any role of its
+        // account: exposed here on purpose, so that the group can be tried.
+        mapping: term_mapping().replace(
+            "{role: editor, display_name: editor}",
+            "{role: editor, display_name: editor, allow_protected: true}",
+        ),
         drupal_auth: Some(format!(
             "    username: {BRIDGE}\n    password: \"{BRIDGE_PASSWORD}\"\n"
         )),

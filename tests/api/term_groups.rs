@@ -214,6 +214,24 @@ async fn names_differing_only_in_non_ascii_case_are_one_group() {
     assert_eq!(found.body["Resources"][0]["id"], other);
     // Accents are not case: "Equipe" is another name.
     create_group(&app, "Equipe").await;
+    // The final sigma is a sigma: "ΟΔΟΣ1" lowers to "οδος1", yet "οδοσ1"
+    // is the same name in upper case; filters agree.
+    create_group(&app, "ΟΔΟΣ1").await;
+    for taken in ["οδοσ1", "οδος1", "Οδοσ1"] {
+        app.post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": taken}),
+        )
+        .await
+        .assert_scim_error(409, Some("uniqueness"));
+    }
+    let found = app
+        .get(&format!(
+            "/Groups?excludedAttributes=members&filter={}",
+            url_encode("displayName eq \"οδοσ1\"")
+        ))
+        .await;
+    assert_eq!(found.body["totalResults"], 1, "{}", found.body);
 }
 
 #[tokio::test]
@@ -634,6 +652,302 @@ async fn users_are_filtered_by_their_term_groups() {
         .requests()
         .iter()
         .any(|r| r.query.contains("field_scim_groups.id")));
+}
+
+/// `groups.value eq` finds a term group's members with one exact Drupal
+/// filter, however many they are: no superset for the bridge to sift
+/// (which it refuses past 1,000 accounts). Group ids are UUIDs in lower
+/// case; the value is compared ignoring case, as `groups.value` is.
+#[tokio::test]
+async fn a_term_group_s_members_are_found_by_one_exact_filter() {
+    use drupal_scim_bridge::standin::AccountSeed;
+    let app = spawn().await;
+    let seeds: Vec<AccountSeed> = (0..60)
+        .map(|i| {
+            let mut seed = AccountSeed::new(&format!("many{i}"));
+            seed.mail = Some(format!("many{i}@example.org"));
+            seed
+        })
+        .collect();
+    let members = app.drupal.insert_users(&seeds).expect("seeds");
+    app.create_user("outsider", "outsider@example.org").await;
+    let group = new_group(&app, "Many").await;
+    let refs: Vec<&str> = members.iter().map(String::as_str).collect();
+    let added = app
+        .patch(&format!("/Groups/{group}"), &add_members(&refs))
+        .await;
+    assert!(added.status == 204 || added.status == 200, "{}", added.body);
+    for id in [group.clone(), group.to_uppercase()] {
+        app.drupal.clear_requests();
+        let found = app
+            .get(&format!(
+                "/Users?count=10&filter={}",
+                url_encode(&format!("groups.value eq \"{id}\""))
+            ))
+            .await;
+        assert_eq!(found.status, 200, "{}", found.body);
+        assert_eq!(found.body["totalResults"], 60, "{}", found.body);
+        assert_eq!(found.body["Resources"].as_array().unwrap().len(), 10);
+        let reads: Vec<String> = app
+            .drupal
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.starts_with("/jsonapi/user/"))
+            .map(|r| r.query)
+            .collect();
+        assert!(
+            reads
+                .iter()
+                .all(|q| !q.contains("CONTAINS") && q.contains(&group)),
+            "one exact filter, in lower case: {reads:?}"
+        );
+        assert!(
+            reads[0].contains("page%5Blimit%5D=10"),
+            "the page asked, not every member: {reads:?}"
+        );
+        // The page, then (once; it is cached) the count's probes.
+        assert!(reads.len() <= 3, "{reads:?}");
+    }
+}
+
+/// An `allow_protected` group may take back the protected role it granted,
+/// from its own members only: an account that already holds one (the site's
+/// administrator, whom the IdP never provisioned) is refused like every
+/// protected account, so the group can never demote it, and a deactivation
+/// or DELETE of it stays refused.
+#[tokio::test]
+async fn an_allow_protected_group_cannot_take_in_or_demote_an_administrator_it_did_not_make() {
+    let app = spawn_app_with(Options {
+        mapping: format!(
+            "{}group_terms: {{}}\n",
+            mapping_with(
+                "demo.yaml",
+                "  - {display_name: Site admins, roles: [administrator], allow_protected: true}",
+                "  []"
+            )
+        ),
+        ..Options::default()
+    })
+    .await;
+    let boss = app.seed_user_with_roles("boss", &["administrator"]);
+    let group = new_group(&app, "Site admins").await;
+    let path = format!("/Groups/{group}");
+    let refused = app.patch(&path, &add_members(&[&boss])).await;
+    refused.assert_scim_error(403, None);
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("holds the protected role administrator"),
+        "{}",
+        refused.body
+    );
+    assert!(app.drupal.group_refs("boss").is_empty());
+    // Okta's whole-list push: the administrator is no member, so keeps the role.
+    let emptied = app
+        .patch(
+            &path,
+            &patch_op(json!([{"op": "replace", "path": "members", "value": []}])),
+        )
+        .await;
+    assert_eq!(emptied.status, 200, "{}", emptied.body);
+    assert_eq!(app.roles_of("boss"), vec!["administrator".to_string()]);
+    app.patch(
+        &format!("/Users/{boss}"),
+        &crate::helpers::set_active(false),
+    )
+    .await
+    .assert_scim_error(403, None);
+    app.delete(&format!("/Users/{boss}"))
+        .await
+        .assert_scim_error(403, None);
+
+    // A member the group made an administrator is its own to demote.
+    let eve = app.create_user("eve", "eve@example.org").await;
+    let added = app.patch(&path, &add_members(&[&eve])).await;
+    assert!(added.status == 204 || added.status == 200, "{}", added.body);
+    assert_eq!(app.roles_of("eve"), vec!["administrator".to_string()]);
+    // Added again (an IdP's retry), it is still the group's own member.
+    let again = app.patch(&path, &add_members(&[&eve])).await;
+    assert!(again.status == 204 || again.status == 200, "{}", again.body);
+    let removed = app.patch(&path, &remove_member(&eve)).await;
+    assert!(
+        removed.status == 204 || removed.status == 200,
+        "{}",
+        removed.body
+    );
+    assert!(app.roles_of("eve").is_empty());
+}
+
+/// POST /Groups is one change for the identity provider: when a member's
+/// write fails, what was written is undone (the members written, with the
+/// roles the group granted them, then the term) and the answer is 503, so
+/// the retry starts clean instead of meeting its own group (409).
+#[tokio::test]
+async fn a_create_whose_member_fails_is_undone_and_its_retry_starts_clean() {
+    let app = spawn().await;
+    let ann = app.create_user("cann", "cann@example.org").await;
+    let bob = app.create_user("cbob", "cbob@example.org").await;
+    let cid = app.create_user("ccid", "ccid@example.org").await;
+    let failing = format!("/jsonapi/user/user/{bob}/relationships/field_scim_groups");
+    app.drupal.fail_requests_to(&failing, 503);
+    let body = json!({"schemas": [GROUP], "displayName": "Engineering", "externalId": "eng-1",
+                      "members": [{"value": ann}, {"value": bob}, {"value": cid}]});
+    let failed = app.post("/Groups", &body).await;
+    failed.assert_scim_error(503, None);
+    let detail = failed.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("was not created") && detail.contains(&bob),
+        "{detail}"
+    );
+    assert!(app.drupal.terms().is_empty(), "{:?}", app.drupal.terms());
+    for name in ["cann", "cbob", "ccid"] {
+        assert!(app.drupal.group_refs(name).is_empty(), "{name}");
+        assert!(
+            app.roles_of(name).is_empty(),
+            "{name}: {:?}",
+            app.roles_of(name)
+        );
+    }
+    app.drupal.stop_failing_requests_to(&failing);
+    let created = app.post("/Groups", &body).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    for name in ["cann", "cbob", "ccid"] {
+        assert_eq!(
+            app.roles_of(name),
+            vec!["engineering".to_string()],
+            "{name}"
+        );
+    }
+}
+
+/// When the undo fails too, the group stays: the bridge logs an error
+/// naming it, and the same create sent again (same displayName, ignoring
+/// case, and externalId) takes it over, its members those the retry names;
+/// any other create of its name is still 409.
+#[tokio::test]
+async fn a_create_that_cannot_be_undone_is_taken_over_by_its_retry() {
+    let logs = crate::helpers::captured_logs();
+    let app = spawn().await;
+    let ann = app.create_user("uann", "uann@example.org").await;
+    let bob = app.create_user("ubob", "ubob@example.org").await;
+    let failing = format!("/jsonapi/user/user/{bob}/relationships/field_scim_groups");
+    app.drupal.fail_requests_to(&failing, 503);
+    app.drupal
+        .fail_requests_under("DELETE", "/jsonapi/taxonomy_term/", 503);
+    let body = json!({"schemas": [GROUP], "displayName": "Stuck Team", "externalId": "stuck-1",
+                      "members": [{"value": ann}, {"value": bob}]});
+    app.post("/Groups", &body)
+        .await
+        .assert_scim_error(503, None);
+    let left = app.drupal.terms();
+    assert_eq!(left.len(), 1, "{left:?}");
+    let id = left[0].0.clone();
+    assert!(
+        logs.contents().contains(&id) && logs.contents().contains("could not be undone"),
+        "the error names the group"
+    );
+    app.drupal.stop_failing_requests_to(&failing);
+    app.drupal
+        .stop_failing_requests_under("DELETE", "/jsonapi/taxonomy_term/");
+    let other = json!({"schemas": [GROUP], "displayName": "Stuck Team", "externalId": "other"});
+    app.post("/Groups", &other)
+        .await
+        .assert_scim_error(409, Some("uniqueness"));
+    let mut retry = body.clone();
+    retry["displayName"] = json!("STUCK TEAM");
+    retry["members"] = json!([{"value": bob}]);
+    let taken = app.post("/Groups", &retry).await;
+    assert_eq!(taken.status, 201, "{}", taken.body);
+    assert_eq!(taken.body["id"], id.as_str());
+    assert_eq!(app.drupal.group_refs("ubob"), vec![id.clone()]);
+    assert!(
+        app.drupal.group_refs("uann").is_empty(),
+        "members are the retry's"
+    );
+    // Taken over once: the next create of the name is a conflict again.
+    app.post("/Groups", &body)
+        .await
+        .assert_scim_error(409, Some("uniqueness"));
+}
+
+/// The bridge's own role (it may administer users and permissions) is
+/// protected though the policy does not list it: a group naming it grants
+/// nothing without `allow_protected`, so no member gets the bridge's power
+/// (and with it the means to make itself an administrator). So is any role
+/// holding "administer users" or "administer permissions".
+#[tokio::test]
+async fn the_bridge_s_own_role_and_roles_that_administer_users_are_protected() {
+    use drupal_scim_bridge::standin::{AccountSeed, RoleSeed, StandInConfig};
+    let mut standin = StandInConfig::demo(DRUPAL_PASSWORD);
+    standin.roles.push(RoleSeed::new(
+        "scim_bridge",
+        "SCIM bridge",
+        &["administer taxonomy"],
+    ));
+    standin.roles.push(RoleSeed::new(
+        "people_admin",
+        "People admin",
+        &["administer users", "administer permissions"],
+    ));
+    standin.roles.push(RoleSeed::new(
+        "user_manager",
+        "User manager",
+        &["administer users"],
+    ));
+    let mut bridge = AccountSeed::new("scim-bridge");
+    bridge.password = Some("bridge-password-1".into());
+    bridge.mail = Some("scim-bridge@example.org".into());
+    bridge.roles = vec!["scim_bridge".into(), "people_admin".into()];
+    standin.extra_accounts.push(bridge);
+    let groups = "  - {role: people_admin, display_name: People}\n  - {display_name: Bridge, roles: [scim_bridge, engineering]}\n  - {display_name: Helpers, roles: [user_manager]}";
+    let app = spawn_app_with(Options {
+        standin,
+        mapping: format!(
+            "{}group_terms: {{}}\n",
+            mapping_with("demo.yaml", groups, "  []")
+        ),
+        drupal_auth: Some(
+            "    username: scim-bridge\n    password: \"bridge-password-1\"\n".into(),
+        ),
+        ..Options::default()
+    })
+    .await;
+    let u = app.create_user("upstart", "upstart@example.org").await;
+    for name in ["Bridge", "Helpers"] {
+        let created = app
+            .post(
+                "/Groups",
+                &json!({"schemas": [GROUP], "displayName": name, "members": [{"value": u}]}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{name}: {}", created.body);
+    }
+    assert_eq!(
+        app.roles_of("upstart"),
+        vec!["engineering".to_string()],
+        "neither the bridge's role nor one administering users"
+    );
+    // Not exposed as a role-backed group either.
+    app.post(
+        "/Groups",
+        &json!({"schemas": [GROUP], "displayName": "People", "members": [{"value": u}]}),
+    )
+    .await
+    .assert_scim_error(400, Some("invalidValue"));
+    let warnings = app
+        .provisioner
+        .check_groups()
+        .await
+        .expect("roles")
+        .join("\n");
+    for part in [
+        "\"scim_bridge\" is a role of the bridge's own Drupal account",
+        "\"people_admin\" is a role of the bridge's own Drupal account",
+        "\"user_manager\" has the permission \"administer users\"",
+    ] {
+        assert!(warnings.contains(part), "{part}: {warnings}");
+    }
 }
 
 #[tokio::test]
