@@ -86,7 +86,7 @@ mod tests {
     use crate::drupal::document::ApiError;
     use std::time::Duration;
 
-    fn policy(deprovision: DeprovisionPolicy) -> PolicySettings {
+    pub(super) fn policy(deprovision: DeprovisionPolicy) -> PolicySettings {
         PolicySettings {
             deprovision,
             deprovisioned_field: "field_scim_deprovisioned".into(),
@@ -128,22 +128,14 @@ mod tests {
 
 #[cfg(test)]
 mod owned_field_tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::mapping::Mapping;
     use crate::provisioning::check_policy_fields;
 
     fn policy(field: &str) -> PolicySettings {
         PolicySettings {
-            deprovision: DeprovisionPolicy::Block,
             deprovisioned_field: field.into(),
-            protected_roles: vec![],
-            count_cache: Duration::ZERO,
-            role_cache: Duration::ZERO,
-            account_cache: Duration::ZERO,
-            unknown_members: Default::default(),
-            group_patch_reads: Default::default(),
+            ..super::tests::policy(DeprovisionPolicy::Block)
         }
     }
 

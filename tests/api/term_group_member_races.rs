@@ -12,9 +12,8 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
 use crate::helpers::{patch_op, spawn_app_with, Answer, Options, TestApp};
-use crate::term_groups::term_mapping;
+use crate::term_groups::{new_group, term_mapping};
 
-const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 /// Long enough for concurrent requests' reads to overlap others' writes.
 const LATENCY: Duration = Duration::from_millis(5);
 /// The identity provider's connections (the tester ran 16).
@@ -35,14 +34,6 @@ async fn spawn() -> TestApp {
         ..Options::default()
     })
     .await
-}
-
-async fn new_group(app: &TestApp, name: &str) -> String {
-    let answer = app
-        .post("/Groups", &json!({"schemas": [GROUP], "displayName": name}))
-        .await;
-    assert_eq!(answer.status, 201, "{name}: {}", answer.body);
-    answer.body["id"].as_str().expect("an id").to_string()
 }
 
 /// Accounts `prefix0`, `prefix1`… straight in Drupal; their UUIDs.

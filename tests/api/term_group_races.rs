@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::helpers::{
     patch_op, read, spawn_app_with, Answer, Options, TestApp, DRUPAL_PASSWORD, SCIM_JSON, TOKEN,
 };
-use crate::term_groups::term_mapping;
+use crate::term_groups::{new_group, term_mapping};
 
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 /// Long enough for concurrent requests' checks to overlap their writes.
@@ -33,14 +33,6 @@ async fn spawn() -> TestApp {
 
 fn rename(name: &str) -> Value {
     patch_op(json!([{"op": "replace", "path": "displayName", "value": name}]))
-}
-
-async fn new_group(app: &TestApp, name: &str) -> String {
-    let answer = app
-        .post("/Groups", &json!({"schemas": [GROUP], "displayName": name}))
-        .await;
-    assert_eq!(answer.status, 201, "{name}: {}", answer.body);
-    answer.body["id"].as_str().expect("an id").to_string()
 }
 
 /// The stand-in's terms called `name`, ignoring ASCII case.

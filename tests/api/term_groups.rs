@@ -41,7 +41,7 @@ async fn create_group(app: &TestApp, name: &str) -> Value {
 }
 
 /// Creates the group `name` and returns its id.
-async fn new_group(app: &TestApp, name: &str) -> String {
+pub(crate) async fn new_group(app: &TestApp, name: &str) -> String {
     create_group(app, name).await["id"]
         .as_str()
         .expect("an id")
