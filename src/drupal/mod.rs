@@ -1345,20 +1345,39 @@ fn the_user_asked(body: UserDocument, id: &str, what: &str) -> Result<DrupalUser
     let kind = body.resource_type().map(str::to_string);
     let user = body.into_user().ok_or_else(no_user_data)?;
     if kind.as_deref() != Some(document::USER_TYPE) || !user.id.eq_ignore_ascii_case(id) {
-        let error = DrupalError::Protocol(format!(
-            "Drupal answered {what} of the user {} with another resource; the answer is not used",
-            crate::untrusted::quote(id),
+        return Err(another_resource(
+            &format!("{what} of the user"),
+            id,
+            "another resource",
+            kind.as_deref().unwrap_or_default(),
+            &user.id,
         ));
-        tracing::error!(
-            target: "drupal",
-            asked = %crate::untrusted::quote(id),
-            answered_type = %crate::untrusted::quote(kind.as_deref().unwrap_or_default()),
-            answered_id = %crate::untrusted::quote(&user.id),
-            "Drupal's answer is about another resource than the one asked for: refused"
-        );
-        return Err(error);
     }
     Ok(user)
+}
+
+/// The error for an answer about another resource than the one `about`
+/// (e.g. "a read of the user") named `id` asked for, logged with what it
+/// held instead (`instead` says it to the IdP): the answer is not used.
+/// Users' and terms' answers are checked alike.
+pub(super) fn another_resource(
+    about: &str,
+    id: &str,
+    instead: &str,
+    answered_type: &str,
+    answered_id: &str,
+) -> DrupalError {
+    tracing::error!(
+        target: "drupal",
+        asked = %crate::untrusted::quote(id),
+        answered_type = %crate::untrusted::quote(answered_type),
+        answered_id = %crate::untrusted::quote(answered_id),
+        "Drupal's answer is about another resource than the one asked for: refused"
+    );
+    DrupalError::Protocol(format!(
+        "Drupal answered {about} {} with {instead}; the answer is not used",
+        crate::untrusted::quote(id),
+    ))
 }
 
 fn no_user_data() -> DrupalError {

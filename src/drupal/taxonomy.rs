@@ -400,17 +400,13 @@ fn term_of(
         .ok_or_else(|| DrupalError::Protocol("a term answer without data".into()))?;
     let term = DrupalTerm::from_resource(data, vocabulary);
     if let Some(term) = term.as_ref().filter(|t| !t.id.eq_ignore_ascii_case(id)) {
-        let error = DrupalError::Protocol(format!(
-            "Drupal answered a request about the term {} with another term; the answer is not used",
-            crate::untrusted::quote(id),
+        return Err(super::another_resource(
+            "a request about the term",
+            id,
+            "another term",
+            "",
+            &term.id,
         ));
-        tracing::error!(
-            target: "drupal",
-            asked = %crate::untrusted::quote(id),
-            answered_id = %crate::untrusted::quote(&term.id),
-            "Drupal's answer is about another resource than the one asked for: refused"
-        );
-        return Err(error);
     }
     Ok(term)
 }

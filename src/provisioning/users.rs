@@ -1092,15 +1092,11 @@ impl Provisioner {
     /// between; too late to refuse, so the operator is told (and the
     /// account goes on the list of accounts to refuse).
     async fn written_unread(&self, updated: DrupalUser) -> ScimUser {
-        let why = self.must_not_write(&updated);
-        if let Some(why) = &why {
-            tracing::error!(
-                user = updated.name().unwrap_or_default(),
-                why,
-                "an account written without a read (seen, or on no list of accounts to refuse, less than account_cache_secs ago) changed in Drupal in between into one the bridge must not change; the write happened. Check the account, and set account_cache_secs: 0 to read before every write"
-            );
-        }
-        self.answer_written(updated, why.is_some()).await
+        self.written_as(
+            updated,
+            "an account written without a read (seen, or on no list of accounts to refuse, less than account_cache_secs ago) changed in Drupal in between into one the bridge must not change; the write happened. Check the account, and set account_cache_secs: 0 to read before every write",
+        )
+        .await
     }
 
     /// The answer after a write, which Drupal answered with the account.
@@ -1108,13 +1104,19 @@ impl Provisioner {
     /// showing otherwise (a protected role granted in Drupal meanwhile,
     /// its roles hidden) is logged, as after a write made without a read.
     async fn written(&self, user: DrupalUser) -> ScimUser {
+        self.written_as(
+            user,
+            "Drupal's answer to a write shows an account the bridge must not change; the write happened. Check the account",
+        )
+        .await
+    }
+
+    /// Logs `problem` as an error when Drupal's answer to a write shows an
+    /// account the bridge must not change, then answers with it.
+    async fn written_as(&self, user: DrupalUser, problem: &str) -> ScimUser {
         let why = self.must_not_write(&user);
         if let Some(why) = &why {
-            tracing::error!(
-                user = user.name().unwrap_or_default(),
-                why,
-                "Drupal's answer to a write shows an account the bridge must not change; the write happened. Check the account"
-            );
+            tracing::error!(user = user.name().unwrap_or_default(), why, "{problem}");
         }
         self.answer_written(user, why.is_some()).await
     }
