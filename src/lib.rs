@@ -7,6 +7,7 @@
 //! client). `standin` imitates Drupal for `demo` and the tests.
 
 pub mod audit;
+pub mod capped;
 pub mod check;
 pub mod config;
 pub mod demo;

@@ -26,6 +26,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use thread_local::ThreadLocal;
 
+use crate::capped::CappedError;
+
 pub use auth::PROOF_WINDOW;
 pub use call_count::count_calls;
 pub use document::{DrupalRole, DrupalUser, RoleRef, UserDocument, UserWrite};
@@ -933,11 +935,10 @@ impl DrupalClient {
 /// as it likes, and nothing beyond `limit` and one chunk is ever held.
 /// Dropping the answer unread closes its connection.
 pub(crate) async fn read_answer(
-    mut response: reqwest::Response,
+    response: reqwest::Response,
     limit: usize,
     path: &str,
 ) -> Result<Vec<u8>, DrupalError> {
-    let announced = response.content_length();
     let too_long = |seen: u64, announced: bool| {
         tracing::warn!(
             target: "drupal",
@@ -952,19 +953,12 @@ pub(crate) async fn read_answer(
             false => format!("an answer of more than {limit} bytes, the most drupal.max_answer_bytes allows ({seen} read)"),
         })
     };
-    if let Some(announced) = announced.filter(|&n| n > limit as u64) {
-        return Err(too_long(announced, true));
-    }
-    let expected = announced.map_or(0, |n| usize::try_from(n).unwrap_or(limit));
-    let mut body = Vec::with_capacity(expected.min(limit));
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
-        let seen = body.len().saturating_add(chunk.len());
-        if seen > limit {
-            return Err(too_long(seen as u64, false));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    crate::capped::read_capped(response, limit)
+        .await
+        .map_err(|e| match e {
+            CappedError::TooLong { seen, announced } => too_long(seen, announced),
+            CappedError::Transport(e) => transport_error(&e),
+        })
 }
 
 /// A call's outcome as a bounded label.

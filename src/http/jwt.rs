@@ -19,6 +19,7 @@ use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use crate::capped::CappedError;
 use crate::config::JwtSettings;
 use crate::untrusted::quote;
 
@@ -343,7 +344,7 @@ impl JwksSource {
     /// The issuer's signing keys, at least one; anything else is a failure,
     /// said in words.
     async fn fetch(&self) -> Result<HashMap<String, JwkKey>, String> {
-        let mut response = self
+        let response = self
             .http
             .get(&self.url)
             .send()
@@ -371,19 +372,12 @@ impl JwksSource {
                 self.url
             )
         };
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_JWKS_BYTES as u64)
-        {
-            return Err(too_big());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(too_big());
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = crate::capped::read_capped(response, MAX_JWKS_BYTES)
+            .await
+            .map_err(|e| match e {
+                CappedError::TooLong { .. } => too_big(),
+                CappedError::Transport(e) => e.to_string(),
+            })?;
         let set: JwkSet = serde_json::from_slice(&body)
             .map_err(|e| format!("{} did not answer a JWKS document: {e}", self.url))?;
         let keys: HashMap<String, JwkKey> = set
