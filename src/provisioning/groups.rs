@@ -326,25 +326,20 @@ impl Provisioner {
         if_match: Option<&VersionCondition>,
     ) -> Result<Option<ScimGroup>> {
         self.know_own_account().await?;
-        let hold = match if_match {
-            Some(_) => Hold::Exclusive,
-            None => Hold::Shared,
-        };
         let patch = GroupPatch::from_request(request, &self.group_schema)?;
-        let bound = self.turn_bound();
-        let mut turn = super::turns::wait_for(self.group_turns.hold(id, hold), bound).await?;
-        let mut found = self.find_any_group(id).await?;
         // A rename changes what a term group grants: its members' roles
         // are computed from the members read once no member change of the
         // group is under way, and no member change may run before they are
         // written (one decided by the old name would miss the new roles).
-        if hold == Hold::Shared && renames(&found, &patch) {
-            drop(turn);
-            turn =
-                super::turns::wait_for(self.group_turns.hold(id, Hold::Exclusive), bound).await?;
-            found = self.find_any_group(id).await?;
-        }
-        let _turn = turn;
+        // So a PATCH naming a displayName (identity providers send one only
+        // to rename) holds the group alone, as a conditional write does.
+        let hold = match if_match.is_some() || !patch.display_names.is_empty() {
+            true => Hold::Exclusive,
+            false => Hold::Shared,
+        };
+        let _turn =
+            super::turns::wait_for(self.group_turns.hold(id, hold), self.turn_bound()).await?;
+        let found = self.find_any_group(id).await?;
         self.check_group_version(&found, if_match).await?;
         let (catalog, group) = match found {
             Found::Role(catalog, group) => (catalog, group),
@@ -481,13 +476,6 @@ impl Provisioner {
 
 /// Whether `patch` gives the term group `found` another name (which
 /// decides what it grants).
-fn renames(found: &Found, patch: &GroupPatch) -> bool {
-    match (found, patch.display_names.last()) {
-        (Found::Term(term), Some(name)) => name.trim() != term.name.trim(),
-        _ => false,
-    }
-}
-
 fn as_strs(ids: &[String]) -> Vec<&str> {
     ids.iter().map(String::as_str).collect()
 }
