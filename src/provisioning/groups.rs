@@ -474,8 +474,6 @@ impl Provisioner {
     }
 }
 
-/// Whether `patch` gives the term group `found` another name (which
-/// decides what it grants).
 fn as_strs(ids: &[String]) -> Vec<&str> {
     ids.iter().map(String::as_str).collect()
 }
