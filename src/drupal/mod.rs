@@ -17,6 +17,7 @@ pub mod resilience;
 pub mod settings;
 pub mod taxonomy;
 mod user_page;
+mod written;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -118,6 +119,9 @@ struct Inner {
     account_locks: Arc<AccountLocks>,
     /// The largest answer body read (`drupal.max_answer_bytes`).
     max_answer_bytes: usize,
+    /// What this client last wrote to each user and term, to catch a read
+    /// Drupal answers from before the write (see `written`).
+    written: written::Written,
 }
 
 /// Connection details, separate from the bridge's settings so the `check`
@@ -231,6 +235,7 @@ impl DrupalClient {
                 observer,
                 account_locks,
                 max_answer_bytes: conn.limits.max_answer_bytes,
+                written: written::Written::default(),
             }),
             dry_run: false,
         };
@@ -333,6 +338,27 @@ impl DrupalClient {
         id: &str,
         include: Option<&Include>,
     ) -> Result<Option<(DrupalUser, Vec<Value>)>, DrupalError> {
+        let read = self.read_user(id, include).await?;
+        let Some(mend) = read
+            .as_ref()
+            .and_then(|(user, _)| self.inner.written.check(&user.id, user))
+        else {
+            return Ok(read);
+        };
+        self.mend(mend, "user").await?;
+        let again = self.read_user(id, include).await?;
+        if let Some((user, _)) = &again {
+            self.mended(&user.id, user, "user");
+        }
+        Ok(again)
+    }
+
+    /// GET one user, as Drupal answers.
+    async fn read_user(
+        &self,
+        id: &str,
+        include: Option<&Include>,
+    ) -> Result<Option<(DrupalUser, Vec<Value>)>, DrupalError> {
         let path = match include {
             Some(include) => format!("{USERS}/{id}?{}", encode_query(&include.to_pairs())),
             // Not `format!`, which costs several times this on every read.
@@ -385,7 +411,66 @@ impl DrupalClient {
         let answer = self
             .call_as::<user_page::CollectionAnswer>("list_users", Method::GET, &path, None)
             .await?;
-        user_page::user_page(answer, query)
+        let mut page = user_page::user_page(answer, query)?;
+        self.mend_listed(&mut page.users).await?;
+        Ok(page)
+    }
+
+    /// Listed users that show what this client wrote before its last
+    /// write to them are mended and read again (see `written`); one gone
+    /// meanwhile is left out.
+    async fn mend_listed(&self, users: &mut Vec<DrupalUser>) -> Result<(), DrupalError> {
+        let mends: Vec<(usize, written::Mend)> = users
+            .iter()
+            .enumerate()
+            .filter_map(|(i, user)| Some((i, self.inner.written.check(&user.id, user)?)))
+            .collect();
+        let mut gone = Vec::new();
+        for (i, mend) in mends {
+            self.mend(mend, "user").await?;
+            match self.read_user(&users[i].id.clone(), None).await? {
+                Some((user, _)) => {
+                    self.mended(&user.id, &user, "user");
+                    users[i] = user;
+                }
+                None => gone.push(i),
+            }
+        }
+        for i in gone.into_iter().rev() {
+            users.remove(i);
+        }
+        Ok(())
+    }
+
+    /// Writes again what a read showed from before this client's last
+    /// write (`written`): the save drops Drupal's stale copy.
+    async fn mend(&self, mend: written::Mend, what: &str) -> Result<(), DrupalError> {
+        tracing::warn!(
+            target: "drupal",
+            id = %mend.id, resource = what, fields = %mend.fields.join(","),
+            "Drupal answered a read with values from before the bridge's last write to it (its JSON:API cache kept a copy a request stored as it ended); writing them again"
+        );
+        if let Some((path, document)) = &mend.patch {
+            self.call("mend_stale_read", Method::PATCH, path, Some(document))
+                .await?;
+        }
+        for (method, path, document) in &mend.relationships {
+            self.call("mend_stale_read", method.clone(), path, Some(document))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// After a mend: a read still contradicting the write is another
+    /// writer's change, taken as it is.
+    fn mended(&self, id: &str, shown: &impl written::Shown, what: &str) {
+        if !self.inner.written.mended(id, shown) {
+            tracing::warn!(
+                target: "drupal",
+                id = %crate::untrusted::cut(id, 64), resource = what,
+                "Drupal still shows other values than the bridge's last write after it was written again: taken as another writer's change"
+            );
+        }
     }
 
     pub async fn create_user(&self, write: &UserWrite) -> Result<DrupalUser, DrupalError> {
@@ -420,7 +505,26 @@ impl DrupalClient {
                 Some(&doc),
             )
             .await?;
-        the_user_asked(body, id, "an update")
+        let user = the_user_asked(body, id, "an update")?;
+        if !self.dry_run {
+            let path = format!("{USERS}/{id}");
+            let kinds: Vec<(&str, &str)> = write
+                .relationships
+                .iter()
+                .map(|(field, value)| (field.as_str(), item_type(value)))
+                .collect();
+            self.inner.written.wrote(
+                &written::Resource {
+                    path: &path,
+                    kind: document::USER_TYPE,
+                    id,
+                },
+                &write.attributes,
+                kinds.into_iter(),
+                &user,
+            );
+        }
+        Ok(user)
     }
 
     pub async fn delete_user(&self, id: &str) -> Result<(), DrupalError> {
@@ -430,8 +534,9 @@ impl DrupalClient {
             &format!("{USERS}/{id}"),
             None,
         )
-        .await
-        .map(|_| ())
+        .await?;
+        self.inner.written.forget(id);
+        Ok(())
     }
 
     /// Every role on the site, following Drupal's 50-item pages. An account
@@ -505,12 +610,36 @@ impl DrupalClient {
         let doc = document::roles_relationship(role_ids);
         self.call(
             "change_roles",
-            method,
+            method.clone(),
             &format!("{USERS}/{user_id}/relationships/roles"),
             Some(&doc),
         )
-        .await
-        .map(|_| ())
+        .await?;
+        self.wrote_user_related(user_id, "roles", document::ROLE_TYPE, &method, role_ids);
+        Ok(())
+    }
+
+    /// Notes a write through one of a user's relationship routes.
+    fn wrote_user_related(
+        &self,
+        user_id: &str,
+        field: &str,
+        kind: &str,
+        method: &Method,
+        ids: &[String],
+    ) {
+        if self.dry_run {
+            return;
+        }
+        let path = format!("{USERS}/{user_id}");
+        let user = written::Resource {
+            path: &path,
+            kind: document::USER_TYPE,
+            id: user_id,
+        };
+        self.inner
+            .written
+            .wrote_related(&user, field, kind, method, ids);
     }
 
     /// The UUID of the account Drupal ran the request as: `None` when the
@@ -1335,6 +1464,19 @@ impl Distinct {
 /// must be that account: an answer holding another (another id, or not a
 /// user) is broken, and taking it would show or write the wrong account.
 /// (`what` names the request, for the error.)
+/// The type of a relationship's items as a write names them (`""` when it
+/// names none: an empty list).
+fn item_type(relationship: &Value) -> &str {
+    let data = relationship.get("data");
+    let item = match data {
+        Some(Value::Array(items)) => items.first(),
+        other => other,
+    };
+    item.and_then(|i| i.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
 fn the_user_asked(body: UserDocument, id: &str, what: &str) -> Result<DrupalUser, DrupalError> {
     let kind = body.resource_type().map(str::to_string);
     let user = body.into_user().ok_or_else(no_user_data)?;

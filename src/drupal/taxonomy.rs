@@ -140,11 +140,38 @@ impl DrupalClient {
         vocabulary: &TermVocabulary,
         id: &str,
     ) -> Result<Option<DrupalTerm>, DrupalError> {
+        let Some(data) = self.read_term(vocabulary, id).await? else {
+            return Ok(None);
+        };
+        let data = match self.inner.written.check(id, &data) {
+            None => data,
+            Some(mend) => {
+                self.mend(mend, "term").await?;
+                let Some(data) = self.read_term(vocabulary, id).await? else {
+                    return Ok(None);
+                };
+                self.mended(id, &data, "term");
+                data
+            }
+        };
+        resource_term(&data, vocabulary, id)
+    }
+
+    /// GET one term: its resource object (`data`), as Drupal answers.
+    async fn read_term(
+        &self,
+        vocabulary: &TermVocabulary,
+        id: &str,
+    ) -> Result<Option<Value>, DrupalError> {
         match self
             .call("get_term", Method::GET, &vocabulary.individual(id), None)
             .await
         {
-            Ok(body) => term_of(&body, vocabulary, id),
+            Ok(mut body) => {
+                // Checked for the id asked before it is compared with a write.
+                term_of(&body, vocabulary, id)?;
+                Ok(body.get_mut("data").map(Value::take))
+            }
             Err(DrupalError::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
@@ -187,17 +214,32 @@ impl DrupalClient {
             true => vocabulary.collection(),
             false => format!("{}?{query_string}", vocabulary.collection()),
         };
-        let body = self.call("list_terms", Method::GET, &path, None).await?;
-        let data = body.get("data").and_then(Value::as_array).ok_or_else(|| {
-            DrupalError::Protocol("a term collection without a data array".into())
-        })?;
-        Ok(TermPage {
-            terms: data
-                .iter()
-                .filter_map(|item| DrupalTerm::from_resource(item, vocabulary))
-                .collect(),
-            more: has_next(&body),
-        })
+        let mut body = self.call("list_terms", Method::GET, &path, None).await?;
+        let more = has_next(&body);
+        let Some(Value::Array(data)) = body.get_mut("data").map(Value::take) else {
+            return Err(DrupalError::Protocol(
+                "a term collection without a data array".into(),
+            ));
+        };
+        let mut terms = Vec::with_capacity(data.len());
+        for item in data {
+            let Some(term) = DrupalTerm::from_resource(&item, vocabulary) else {
+                continue;
+            };
+            // Shown from before this client's last write to it: mended and
+            // read again (see `written`); gone meanwhile, left out.
+            match self.inner.written.check(&term.id, &item) {
+                None => terms.push(term),
+                Some(mend) => {
+                    self.mend(mend, "term").await?;
+                    if let Some(data) = self.read_term(vocabulary, &term.id).await? {
+                        self.mended(&term.id, &data, "term");
+                        terms.extend(DrupalTerm::from_resource(&data, vocabulary));
+                    }
+                }
+            }
+        }
+        Ok(TermPage { terms, more })
     }
 
     pub async fn update_term(
@@ -206,15 +248,28 @@ impl DrupalClient {
         id: &str,
         write: &TermWrite,
     ) -> Result<DrupalTerm, DrupalError> {
+        let path = vocabulary.individual(id);
+        let document = write.document(vocabulary, id);
         let body = self
-            .call(
-                "update_term",
-                Method::PATCH,
-                &vocabulary.individual(id),
-                Some(&write.document(vocabulary, id)),
-            )
+            .call("update_term", Method::PATCH, &path, Some(&document))
             .await?;
-        term_of(&body, vocabulary, id)?.ok_or(DrupalError::NotFound)
+        let term = term_of(&body, vocabulary, id)?.ok_or(DrupalError::NotFound)?;
+        if let (false, Some(data), Some(Value::Object(written))) = (
+            self.is_dry_run(),
+            body.get("data"),
+            document.pointer("/data/attributes"),
+        ) {
+            let kind = vocabulary.term_type();
+            let resource = super::written::Resource {
+                path: &path,
+                kind: &kind,
+                id,
+            };
+            self.inner
+                .written
+                .wrote(&resource, written, std::iter::empty(), data);
+        }
+        Ok(term)
     }
 
     /// DELETE a term; one already gone is done.
@@ -232,7 +287,10 @@ impl DrupalClient {
             )
             .await
         {
-            Ok(_) | Err(DrupalError::NotFound) => Ok(()),
+            Ok(_) | Err(DrupalError::NotFound) => {
+                self.inner.written.forget(id);
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
@@ -277,15 +335,22 @@ impl DrupalClient {
             .collect();
         self.call(
             "change_groups",
-            method,
+            method.clone(),
             &format!(
                 "/jsonapi/user/user/{user_id}/relationships/{}",
                 vocabulary.user_field
             ),
             Some(&json!({ "data": data })),
         )
-        .await
-        .map(|_| ())
+        .await?;
+        self.wrote_user_related(
+            user_id,
+            &vocabulary.user_field,
+            &vocabulary.term_type(),
+            &method,
+            term_ids,
+        );
+        Ok(())
     }
 }
 
@@ -398,6 +463,15 @@ fn term_of(
     let data = body
         .get("data")
         .ok_or_else(|| DrupalError::Protocol("a term answer without data".into()))?;
+    resource_term(data, vocabulary, id)
+}
+
+/// [`term_of`] for the resource object itself.
+fn resource_term(
+    data: &Value,
+    vocabulary: &TermVocabulary,
+    id: &str,
+) -> Result<Option<DrupalTerm>, DrupalError> {
     let term = DrupalTerm::from_resource(data, vocabulary);
     if let Some(term) = term.as_ref().filter(|t| !t.id.eq_ignore_ascii_case(id)) {
         return Err(super::another_resource(

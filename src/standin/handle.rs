@@ -319,6 +319,15 @@ impl StandInHandle {
     /// MariaDB with its default collation (`utf8mb4_general_ci`) does:
     /// ignoring accents as well as case, in filters and in the unique
     /// index on names ("jose" is "josé"), instead of as on SQLite.
+    /// With `on`, JSON:API's normalization cache is filled as a GET ends,
+    /// after its answer, as Drupal 10 does: every save of a user or term
+    /// that a read of it (since its last save) preceded leaves that read's
+    /// copy to be served, in reads and collections, until its next save.
+    /// The worst case of a race a loaded site runs often.
+    pub fn cache_normalizations_late(&self, on: bool) {
+        lock(&self.site).late_cache = on.then(Default::default);
+    }
+
     pub fn set_accents_ignored(&self, on: bool) {
         lock(&self.site).accents_ignored = on;
     }

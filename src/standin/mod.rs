@@ -23,6 +23,7 @@ mod filter;
 mod handle;
 mod input;
 mod json;
+mod late_cache;
 mod login;
 mod model;
 mod oauth;

@@ -166,10 +166,13 @@ fn jsonapi(site: &mut Site, incoming: &Incoming, route: Route, query: Query) -> 
         check_csrf(site, &ctx, &presented)?;
         dispatch(site, &ctx, &route)
     });
-    let reply = match outcome {
+    let mut reply = match outcome {
         Ok(reply) => reply,
         Err(failure) => render_failure(site, failure, &presented, &url),
     };
+    if let Some(cache) = site.late_cache.as_mut() {
+        cache_late(cache, &incoming.method, &route, &mut reply);
+    }
     // Drupal ends a session its cookie names but it no longer holds: the
     // answer deletes the cookie (seen on Drupal 10.2.6).
     let gone = presented.basic.is_none()
@@ -181,6 +184,35 @@ fn jsonapi(site: &mut Site, incoming: &Incoming, route: Route, query: Query) -> 
     match gone {
         true => reply.with_header("Set-Cookie", super::auth::deleted_session_cookie()),
         false => reply,
+    }
+}
+
+/// What JSON:API's normalization cache does to an answer, and what the
+/// request does to the cache (see `late_cache`).
+fn cache_late(
+    cache: &mut super::late_cache::LateCache,
+    method: &str,
+    route: &Route,
+    reply: &mut Reply,
+) {
+    if !(200..300).contains(&reply.status) {
+        return;
+    }
+    match (method, route) {
+        ("GET", Route::User(_) | Route::Users | Route::Term(..) | Route::Terms(_)) => {
+            if let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(&reply.body) {
+                cache.read(&mut body);
+                reply.body = serde_json::to_vec(&body).unwrap_or_default();
+            }
+        }
+        ("DELETE", Route::User(id) | Route::Term(_, id)) => cache.deleted(id),
+        ("PATCH", Route::User(id) | Route::Term(_, id))
+        | (_, Route::UserRelationship(id) | Route::UserGroupsRelationship(id))
+            if method != "GET" && method != "HEAD" =>
+        {
+            cache.saved(id)
+        }
+        _ => {}
     }
 }
 

@@ -76,6 +76,9 @@ pub(crate) struct Site {
     /// Text columns compare as MySQL and MariaDB's default collation
     /// (`utf8mb4_general_ci`) does: ignoring accents as well as case.
     pub(crate) accents_ignored: bool,
+    /// Normalizations cached as a GET ends, when a test asks for it
+    /// (`StandInHandle::cache_normalizations_late`).
+    pub(crate) late_cache: Option<super::late_cache::LateCache>,
 }
 
 fn uuid_string(given: Option<Uuid>) -> String {
@@ -122,6 +125,7 @@ impl Site {
             next_tid: 1,
             user_picture: false,
             accents_ignored: false,
+            late_cache: None,
         };
         for seed in &config.roles {
             site.insert_role(seed)?;

@@ -48,6 +48,21 @@ impl Stand for StandIn {
     }
 }
 
+/// A fresh stand-in per flow whose JSON:API cache stores a read's copy as
+/// the read ends, after the bridge's next write (as a loaded Drupal 10
+/// can): each read just before a write leaves the bridge a stale copy.
+struct LateCacheStandIn;
+
+impl Stand for LateCacheStandIn {
+    type Side = TestApp;
+
+    async fn start(&self, mapping: String) -> Target<TestApp> {
+        let target = StandIn.start(mapping).await;
+        target.drupal.drupal.cache_normalizations_late(true);
+        target
+    }
+}
+
 impl Drupal for TestApp {
     /// A fresh stand-in holds nothing of an earlier run.
     async fn forget(&self, _users_like: &[&str], _groups_like: &[&str]) {}
@@ -133,4 +148,33 @@ async fn jumpcloud_flow_test_connection_pushes_a_group() {
 #[tokio::test]
 async fn no_group_operation_escalates_and_other_groups_keep_their_roles() {
     flows::escalation(&StandIn).await;
+}
+
+// The flows again, with every read just before a write served stale
+// afterwards: what the bridge wrote is what Drupal holds and what the IdP
+// reads back (a rename back is written, roles follow the names).
+
+#[tokio::test]
+async fn entra_flow_reads_what_it_wrote_through_a_late_json_api_cache() {
+    flows::entra(&LateCacheStandIn).await;
+}
+
+#[tokio::test]
+async fn okta_flow_reads_what_it_wrote_through_a_late_json_api_cache() {
+    flows::okta(&LateCacheStandIn).await;
+}
+
+#[tokio::test]
+async fn onelogin_flow_reads_what_it_wrote_through_a_late_json_api_cache() {
+    flows::onelogin(&LateCacheStandIn).await;
+}
+
+#[tokio::test]
+async fn jumpcloud_flow_reads_what_it_wrote_through_a_late_json_api_cache() {
+    flows::jumpcloud(&LateCacheStandIn).await;
+}
+
+#[tokio::test]
+async fn escalation_flow_reads_what_it_wrote_through_a_late_json_api_cache() {
+    flows::escalation(&LateCacheStandIn).await;
 }

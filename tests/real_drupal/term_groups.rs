@@ -376,3 +376,116 @@ async fn names_differing_only_in_non_ascii_case_are_one_group_on_a_real_site() {
         assert_eq!(bridge.delete(&format!("/Groups/{id}")).await.status, 204);
     }
 }
+
+/// Leaves Drupal's JSON:API cache showing the term `id` named `shown`
+/// while its database holds the name it has, as a GET of the bridge that
+/// ends after the bridge's next save of the term does on a loaded site:
+/// the name is set to `shown` in the database (the term's table and its
+/// revisions', which a load reads), the term is read through
+/// JSON:API as the bridge's account (which caches that read), and the
+/// name is put back without a save. Returns what JSON:API then shows.
+async fn cache_a_stale_name(site: &Site, id: &str, shown: &str) -> String {
+    let load = format!(
+        r#"$t = \Drupal::entityTypeManager()->getStorage("taxonomy_term");
+$term = current($t->loadByProperties(["uuid" => "{id}"]));
+$tid = $term->id();"#
+    );
+    let held = site.php(&format!(
+        r#"{load}
+echo $term->getName();
+foreach (["taxonomy_term_field_data", "taxonomy_term_field_revision"] as $table) {{
+  \Drupal::database()->update($table)->fields(["name" => "{shown}"])->condition("tid", $tid)->execute();
+}}
+$t->resetCache([$tid]);
+\Drupal\Core\Cache\Cache::invalidateTags(["taxonomy_term:" . $tid]);"#
+    ));
+    let direct = || async {
+        let answer = reqwest::Client::new()
+            .get(format!(
+                "{}/jsonapi/taxonomy_term/scim_groups/{id}",
+                site.url
+            ))
+            .basic_auth(&site.bridge_user, Some(&site.bridge_pass))
+            .header("Accept", crate::site::JSON_API)
+            .send()
+            .await
+            .expect("Drupal answers");
+        let answer = read(answer).await;
+        answer.body["data"]["attributes"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(direct().await, shown);
+    site.php(&format!(
+        r#"{load}
+foreach (["taxonomy_term_field_data", "taxonomy_term_field_revision"] as $table) {{
+  \Drupal::database()->update($table)->fields(["name" => "{held}"])->condition("tid", $tid)->execute();
+}}
+$t->resetCache([$tid]);"#
+    ));
+    direct().await
+}
+
+/// The name the database holds for the term `id`.
+fn stored_name(site: &Site, id: &str) -> String {
+    site.php(&format!(
+        r#"$t = \Drupal::entityTypeManager()->getStorage("taxonomy_term");
+echo \Drupal::database()->query("SELECT name FROM {{taxonomy_term_field_data}} WHERE tid = :tid", [":tid" => current($t->loadByProperties(["uuid" => "{id}"]))->id()])->fetchField();"#
+    ))
+}
+
+#[tokio::test]
+async fn a_rename_read_back_through_a_stale_json_api_cache_is_mended_on_a_real_site() {
+    let Some(site) = site() else { return };
+    let _shared = shared().await;
+    let bridge = term_bridge(&site, "  []", String::new()).await;
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let (first, second) = (format!("RD Mend A {suffix}"), format!("RD Mend B {suffix}"));
+    let created = bridge
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": first}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let rename = |name: &str| {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": [{"op": "replace", "path": "displayName", "value": name}]})
+    };
+    let path = format!("/Groups/{id}");
+    let renamed = bridge.patch(&path, &rename(&second)).await;
+    assert!(
+        renamed.status == 200 || renamed.status == 204,
+        "{}",
+        renamed.body
+    );
+
+    // Drupal holds the new name but its cache shows the old one.
+    assert_eq!(cache_a_stale_name(&site, &id, &first).await, first);
+    let read_back = bridge.get(&path).await;
+    assert_eq!(
+        read_back.body["displayName"],
+        second.as_str(),
+        "{}",
+        read_back.body
+    );
+    assert_eq!(stored_name(&site, &id), second);
+    let listed = bridge
+        .get(&format!(
+            "/Groups?filter={}",
+            crate::helpers::url_encode(&format!("displayName eq \"{second}\""))
+        ))
+        .await;
+    assert_eq!(listed.body["totalResults"], 1, "{}", listed.body);
+
+    // A rename back, read through the stale copy, would look like no
+    // change: it is written.
+    assert_eq!(cache_a_stale_name(&site, &id, &first).await, first);
+    let back = bridge.patch(&path, &rename(&first)).await;
+    assert!(back.status == 200 || back.status == 204, "{}", back.body);
+    assert_eq!(stored_name(&site, &id), first);
+    assert_eq!(bridge.get(&path).await.body["displayName"], first.as_str());
+    assert_eq!(bridge.delete(&path).await.status, 204);
+}
