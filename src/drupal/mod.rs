@@ -338,19 +338,21 @@ impl DrupalClient {
         id: &str,
         include: Option<&Include>,
     ) -> Result<Option<(DrupalUser, Vec<Value>)>, DrupalError> {
-        let read = self.read_user(id, include).await?;
-        let Some(mend) = read
+        let mut read = self.read_user(id, include).await?;
+        if let Some(mend) = read
             .as_ref()
             .and_then(|(user, _)| self.inner.written.check(&user.id, user))
-        else {
-            return Ok(read);
-        };
-        self.mend(mend, "user").await?;
-        let again = self.read_user(id, include).await?;
-        if let Some((user, _)) = &again {
-            self.mended(&user.id, user, "user");
+        {
+            self.mend(mend, "user").await?;
+            read = self.read_user(id, include).await?;
+            if let Some((user, _)) = &read {
+                self.mended(&user.id, user, "user");
+            }
         }
-        Ok(again)
+        if let Some((_, included)) = &mut read {
+            self.mend_included(included).await?;
+        }
+        Ok(read)
     }
 
     /// GET one user, as Drupal answers.
@@ -413,7 +415,48 @@ impl DrupalClient {
             .await?;
         let mut page = user_page::user_page(answer, query)?;
         self.mend_listed(&mut page.users).await?;
+        self.mend_included(&mut page.included).await?;
         Ok(page)
+    }
+
+    /// Included resources (the terms a user's groups name) shown from
+    /// before this client's last write to them are mended and read again,
+    /// as listed users are; one gone meanwhile is left out.
+    async fn mend_included(&self, included: &mut Vec<Value>) -> Result<(), DrupalError> {
+        let mends: Vec<(usize, written::Mend)> = included
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| {
+                let id = item.get("id")?.as_str()?;
+                Some((i, self.inner.written.check(id, item)?))
+            })
+            .collect();
+        let mut gone = Vec::new();
+        for (i, mend) in mends {
+            let (id, path) = (mend.id.clone(), mend.path.clone());
+            self.mend(mend, "included").await?;
+            let data = match self.call("get_included", Method::GET, &path, None).await {
+                Ok(mut body) => body.get_mut("data").map(Value::take),
+                Err(DrupalError::NotFound) => None,
+                Err(e) => return Err(e),
+            };
+            let same = |data: &Value| {
+                data.get("id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| d.eq_ignore_ascii_case(&id))
+            };
+            match data.filter(same) {
+                Some(data) => {
+                    self.mended(&id, &data, "included");
+                    included[i] = data;
+                }
+                None => gone.push(i),
+            }
+        }
+        for i in gone.into_iter().rev() {
+            included.remove(i);
+        }
+        Ok(())
     }
 
     /// Listed users that show what this client wrote before its last

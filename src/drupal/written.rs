@@ -141,6 +141,8 @@ struct Note {
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Mend {
     pub id: String,
+    /// The resource's individual path, to read it again.
+    pub path: String,
     /// A PATCH of the resource with the values it should show.
     pub patch: Option<(String, Value)>,
     /// Relationship writes: method, path, document.
@@ -359,6 +361,7 @@ fn mend_for(id: &str, note: &Note, shown: &impl Shown) -> Option<Mend> {
     });
     Some(Mend {
         id: id.to_string(),
+        path: note.path.clone(),
         patch,
         relationships,
         fields,

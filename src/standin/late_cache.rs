@@ -25,12 +25,16 @@ pub(crate) struct LateCache {
 
 impl LateCache {
     /// The answer to a read: each resource of `data` with a stale copy is
-    /// answered with it; the others were normalized afresh.
+    /// answered with it; the others were normalized afresh. Included
+    /// resources are normalized, and cached, alike.
     pub(crate) fn read(&mut self, body: &mut Value) {
         match body.get_mut("data") {
             Some(Value::Array(items)) => items.iter_mut().for_each(|item| self.item(item)),
             Some(item @ Value::Object(_)) => self.item(item),
             _ => {}
+        }
+        if let Some(Value::Array(items)) = body.get_mut("included") {
+            items.iter_mut().for_each(|item| self.item(item));
         }
     }
 

@@ -2,6 +2,7 @@
 //! sends is created, renamed and deleted as a taxonomy term, membership is
 //! the users' `field_scim_groups`, and groups the mapping names grant roles.
 
+use drupal_scim_bridge::standin::Answer;
 use serde_json::{json, Value};
 
 use crate::helpers::{
@@ -2023,4 +2024,70 @@ async fn a_whole_list_retry_takes_the_role_of_a_member_whose_removal_failed() {
     assert!(retried.status < 300, "{}", retried.body);
     assert!(app.drupal.group_refs("alice").is_empty());
     assert!(app.roles_of("alice").is_empty());
+}
+
+/// Drupal's JSON:API cache can keep a term's normalization from a read
+/// that ended after the term's rename: a user's read then includes the
+/// term with its old name (and the same `changed`). The bridge mends it,
+/// in a user's read and in a list, and names the group as it renamed it.
+#[tokio::test]
+async fn a_users_groups_name_a_renamed_group_though_drupal_includes_a_stale_copy() {
+    let app = spawn().await;
+    let ann = app.create_user("lann", "lann@example.org").await;
+    let sales = new_group(&app, "Sales").await;
+    app.patch(&format!("/Groups/{sales}"), &add_members(&[&ann]))
+        .await;
+    let renamed = app
+        .patch(
+            &format!("/Groups/{sales}"),
+            &patch_op(json!([{"op": "replace", "path": "displayName", "value": "Sales EMEA"}])),
+        )
+        .await;
+    assert!(
+        renamed.status == 200 || renamed.status == 204,
+        "{}",
+        renamed.body
+    );
+    let stale = |answer: &mut Answer| {
+        let mut body = answer.json();
+        if let Some(Value::Array(items)) = body.get_mut("included") {
+            for item in items {
+                item["attributes"]["name"] = json!("Sales");
+            }
+        }
+        answer.set_json(&body);
+    };
+    app.drupal
+        .rewrite_answers_to("GET", &format!("/jsonapi/user/user/{ann}"), stale);
+    app.drupal
+        .rewrite_answers_to("GET", "/jsonapi/user/user", stale);
+    let names = |user: &Value| -> Vec<String> {
+        user["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["display"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let term = format!("/jsonapi/taxonomy_term/scim_groups/{sales}");
+    for path in [
+        format!("/Users/{ann}"),
+        "/Users?filter=userName%20eq%20%22lann%22".to_string(),
+    ] {
+        app.drupal.clear_requests();
+        let read = app.get(&path).await;
+        assert_eq!(read.status, 200, "{}", read.body);
+        let user = match read.body.get("Resources") {
+            Some(listed) => listed[0].clone(),
+            None => read.body.clone(),
+        };
+        assert_eq!(names(&user), vec!["Sales EMEA"], "{}", read.body);
+        let mends: Vec<_> = app
+            .drupal
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "PATCH" && r.path == term)
+            .collect();
+        assert_eq!(mends.len(), 1, "{path}: {:?}", app.drupal.requests());
+    }
 }
