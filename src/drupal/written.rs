@@ -160,6 +160,11 @@ pub(super) struct Written {
 }
 
 impl Written {
+    /// Whether no write is noted: then no read can be stale to this client.
+    pub(super) fn is_empty(&self) -> bool {
+        self.count.load(Ordering::Relaxed) == 0
+    }
+
     fn notes(&self) -> MutexGuard<'_, HashMap<String, Note>> {
         // Every change is whole between statements.
         self.notes.lock().unwrap_or_else(PoisonError::into_inner)
@@ -263,7 +268,7 @@ impl Written {
 
     /// The resource is gone.
     pub(super) fn forget(&self, id: &str) {
-        if self.count.load(Ordering::Relaxed) == 0 {
+        if self.is_empty() {
             return;
         }
         let mut notes = self.notes();
@@ -274,7 +279,7 @@ impl Written {
     /// What to write again when `shown` (a read of `id`) contradicts what
     /// this client wrote and is not newer than it; `None` when it agrees.
     pub(super) fn check(&self, id: &str, shown: &impl Shown) -> Option<Mend> {
-        if self.count.load(Ordering::Relaxed) == 0 {
+        if self.is_empty() {
             return None;
         }
         let key = id.to_ascii_lowercase();
