@@ -491,20 +491,46 @@ impl DrupalClient {
     }
 
     /// Writes again what a read showed from before this client's last
-    /// write (`written`): the save drops Drupal's stale copy.
+    /// write (`written`): the save drops Drupal's stale copy. A failure
+    /// Drupal may get over (5xx, a timeout, an edit at the same moment) is
+    /// the read's error; a refusal for good drops the note.
     async fn mend(&self, mend: written::Mend, what: &str) -> Result<(), DrupalError> {
         tracing::warn!(
             target: "drupal",
             id = %mend.id, resource = what, fields = %mend.fields.join(","),
             "Drupal answered a read with values from before the bridge's last write to it (its JSON:API cache kept a copy a request stored as it ended); writing them again"
         );
-        if let Some((path, document)) = &mend.patch {
-            self.call("mend_stale_read", Method::PATCH, path, Some(document))
-                .await?;
-        }
-        for (method, path, document) in &mend.relationships {
-            self.call("mend_stale_read", method.clone(), path, Some(document))
-                .await?;
+        let writes = mend
+            .patch
+            .iter()
+            .map(|(path, document)| (&Method::PATCH, path, document))
+            .chain(mend.relationships.iter().map(|(m, p, d)| (m, p, d)));
+        for (method, path, document) in writes {
+            match self
+                .call("mend_stale_read", method.clone(), path, Some(document))
+                .await
+            {
+                Ok(_) => {}
+                // Refused for good (the values are no longer valid, the
+                // resource or the permission is gone): the read is taken as
+                // Drupal shows it, and not mended again.
+                Err(
+                    e @ (DrupalError::Validation(_)
+                    | DrupalError::Rejected { .. }
+                    | DrupalError::Forbidden(_)
+                    | DrupalError::NotFound
+                    | DrupalError::ReadOnly),
+                ) => {
+                    self.inner.written.forget(&mend.id);
+                    tracing::warn!(
+                        target: "drupal",
+                        id = %mend.id, resource = what, error = %e,
+                        "Drupal refused the values written again to mend a stale read; the read is answered as Drupal shows it"
+                    );
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }

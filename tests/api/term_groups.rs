@@ -2091,3 +2091,65 @@ async fn a_users_groups_name_a_renamed_group_though_drupal_includes_a_stale_copy
         assert_eq!(mends.len(), 1, "{path}: {:?}", app.drupal.requests());
     }
 }
+
+/// A mend Drupal cannot carry out now (5xx) fails the read, to be retried;
+/// one Drupal refuses for good leaves the read as Drupal shows it, and the
+/// resource is not mended again.
+#[tokio::test]
+async fn a_stale_read_whose_mend_drupal_refuses_is_answered_as_drupal_shows_it() {
+    let app = spawn().await;
+    let sales = new_group(&app, "Sales").await;
+    let renamed = app
+        .patch(
+            &format!("/Groups/{sales}"),
+            &patch_op(json!([{"op": "replace", "path": "displayName", "value": "Sales EMEA"}])),
+        )
+        .await;
+    assert!(
+        renamed.status == 200 || renamed.status == 204,
+        "{}",
+        renamed.body
+    );
+    let term = format!("/jsonapi/taxonomy_term/scim_groups/{sales}");
+    app.drupal
+        .rewrite_answers_to("GET", &term, |answer: &mut Answer| {
+            let mut body = answer.json();
+            body["data"]["attributes"]["name"] = json!("Sales");
+            answer.set_json(&body);
+        });
+    let patches = |app: &TestApp| {
+        app.drupal
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "PATCH" && r.path == term)
+            .count()
+    };
+    let path = format!("/Groups/{sales}");
+    app.drupal
+        .fail_requests_under("PATCH", "/jsonapi/taxonomy_term/", 503);
+    let read = app.get(&path).await;
+    assert_eq!(read.status, 503, "{}", read.body);
+    assert!(
+        read.headers.contains_key("retry-after"),
+        "{:?}",
+        read.headers
+    );
+
+    app.drupal
+        .stop_failing_requests_under("PATCH", "/jsonapi/taxonomy_term/");
+    app.drupal
+        .fail_requests_under("PATCH", "/jsonapi/taxonomy_term/", 422);
+    app.drupal.clear_requests();
+    let read = app.get(&path).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(read.body["displayName"], "Sales", "as Drupal shows it");
+    assert_eq!(patches(&app), 1, "{:?}", app.drupal.requests());
+    let again = app.get(&path).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(
+        patches(&app),
+        1,
+        "not mended again: {:?}",
+        app.drupal.requests()
+    );
+}
