@@ -2026,6 +2026,21 @@ async fn a_whole_list_retry_takes_the_role_of_a_member_whose_removal_failed() {
     assert!(app.roles_of("alice").is_empty());
 }
 
+/// Renames the group `id` to `name` over SCIM.
+async fn rename(app: &TestApp, id: &str, name: &str) {
+    let renamed = app
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_op(json!([{"op": "replace", "path": "displayName", "value": name}])),
+        )
+        .await;
+    assert!(
+        renamed.status == 200 || renamed.status == 204,
+        "{}",
+        renamed.body
+    );
+}
+
 /// Drupal's JSON:API cache can keep a term's normalization from a read
 /// that ended after the term's rename: a user's read then includes the
 /// term with its old name (and the same `changed`). The bridge mends it,
@@ -2037,17 +2052,7 @@ async fn a_users_groups_name_a_renamed_group_though_drupal_includes_a_stale_copy
     let sales = new_group(&app, "Sales").await;
     app.patch(&format!("/Groups/{sales}"), &add_members(&[&ann]))
         .await;
-    let renamed = app
-        .patch(
-            &format!("/Groups/{sales}"),
-            &patch_op(json!([{"op": "replace", "path": "displayName", "value": "Sales EMEA"}])),
-        )
-        .await;
-    assert!(
-        renamed.status == 200 || renamed.status == 204,
-        "{}",
-        renamed.body
-    );
+    rename(&app, &sales, "Sales EMEA").await;
     let stale = |answer: &mut Answer| {
         let mut body = answer.json();
         if let Some(Value::Array(items)) = body.get_mut("included") {
@@ -2099,17 +2104,7 @@ async fn a_users_groups_name_a_renamed_group_though_drupal_includes_a_stale_copy
 async fn a_stale_read_whose_mend_drupal_refuses_is_answered_as_drupal_shows_it() {
     let app = spawn().await;
     let sales = new_group(&app, "Sales").await;
-    let renamed = app
-        .patch(
-            &format!("/Groups/{sales}"),
-            &patch_op(json!([{"op": "replace", "path": "displayName", "value": "Sales EMEA"}])),
-        )
-        .await;
-    assert!(
-        renamed.status == 200 || renamed.status == 204,
-        "{}",
-        renamed.body
-    );
+    rename(&app, &sales, "Sales EMEA").await;
     let term = format!("/jsonapi/taxonomy_term/scim_groups/{sales}");
     app.drupal
         .rewrite_answers_to("GET", &term, |answer: &mut Answer| {
