@@ -2,8 +2,10 @@
 //! §3.4.2.5, §3.9) applied to a canonical resource before it is returned.
 //!
 //! Decisions the RFC leaves open:
-//! - `schemas` and `returned: always` attributes (`id`) are always kept;
-//!   `meta` is kept unless it is named in `excludedAttributes`.
+//! - `schemas` and `returned: always` attributes (`id`) are always kept.
+//!   `meta`'s sub-attributes are `returned: default` (RFC 7643 §3.1): it
+//!   is left out when `attributes` does not name it (or one of them), and
+//!   when `excludedAttributes` does.
 //! - `returned: never` attributes (`password`) never appear, even when asked.
 //! - `returned: request` attributes appear only when `attributes` names them.
 //! - Names no schema of the resource type declares are ignored, so one
@@ -172,7 +174,7 @@ impl Projection {
     fn retain_only(&self, resource: &mut Map<String, Value>, include: &[Target]) {
         let keep: Vec<&Target> = include.iter().chain(&self.returns.always).collect();
         resource.retain(|key, value| {
-            if key == "schemas" || key == "meta" {
+            if key == "schemas" {
                 return true;
             }
             if !self.returns.extensions.contains(key) {
@@ -439,10 +441,20 @@ mod tests {
     }
 
     #[test]
-    fn attributes_keeps_named_attributes_plus_id_schemas_and_meta() {
+    fn attributes_keeps_named_attributes_plus_id_and_schemas() {
         let projected = project(Some("userName"), None);
         let keys: Vec<&String> = projected.as_object().unwrap().keys().collect();
-        assert_eq!(keys, ["id", "meta", "schemas", "userName"]);
+        assert_eq!(keys, ["id", "schemas", "userName"]);
+    }
+
+    #[test]
+    fn meta_or_one_of_its_sub_attributes_is_kept_when_named() {
+        let projected = project(Some("userName,meta"), None);
+        assert_eq!(projected["meta"]["resourceType"], "User");
+        assert_eq!(projected["meta"]["location"], "https://x/Users/u-1");
+        let projected = project(Some("userName,META.location"), None);
+        let meta: Vec<&String> = projected["meta"].as_object().unwrap().keys().collect();
+        assert_eq!(meta, ["location"]);
     }
 
     #[test]
@@ -584,7 +596,7 @@ mod tests {
             Some("shoeSize"),
         );
         let keys: Vec<&String> = projected.as_object().unwrap().keys().collect();
-        assert_eq!(keys, ["id", "meta", "schemas"]);
+        assert_eq!(keys, ["id", "schemas"]);
     }
 
     #[test]

@@ -281,6 +281,17 @@ async fn attributes_and_excluded_attributes_shape_the_answer() {
     assert_eq!(only.body["userName"], "fay");
     assert!(only.body.get("emails").is_none());
     assert_eq!(only.body["id"], id.as_str());
+    // `meta` is returned by default only (RFC 7643 §3.1): left out unless
+    // named; the version stays in the ETag header.
+    assert!(only.body.get("meta").is_none(), "{}", only.body);
+    assert!(only.headers.contains_key("etag"), "{:?}", only.headers);
+    let dated = app
+        .get(&format!(
+            "/Users/{id}?attributes=userName,meta.lastModified"
+        ))
+        .await;
+    let meta: Vec<&String> = dated.body["meta"].as_object().unwrap().keys().collect();
+    assert_eq!(meta, ["lastModified"], "{}", dated.body);
     let without = app
         .get(&format!("/Users/{id}?excludedAttributes=emails"))
         .await;
