@@ -412,6 +412,26 @@ impl UserCollection {
     }
 }
 
+/// The ids (lower case) a relationship holds: its `data`, a list, one
+/// identifier or `null`; `None` when it has no `data`. Drupal's
+/// placeholders for a target that is gone (`missing`) or not stored
+/// (`virtual`) are left out.
+pub fn relationship_ids(relationship: &Value) -> Option<Vec<String>> {
+    let items: &[Value] = match relationship.get("data")? {
+        Value::Array(items) => items,
+        Value::Null => &[],
+        item => std::slice::from_ref(item),
+    };
+    Some(
+        items
+            .iter()
+            .filter_map(|i| i.get("id").and_then(Value::as_str))
+            .filter(|id| *id != "missing" && *id != "virtual")
+            .map(str::to_ascii_lowercase)
+            .collect(),
+    )
+}
+
 fn roles_of(relationships: &Map<String, Value>) -> Vec<RoleRef> {
     relationships
         .get("roles")

@@ -438,23 +438,8 @@ impl DrupalClient {
             .collect();
         let mut gone = Vec::new();
         for (i, mend) in mends {
-            let (id, path) = (mend.id.clone(), mend.path.clone());
-            self.mend(mend, "included").await?;
-            let data = match self.call("get_included", Method::GET, &path, None).await {
-                Ok(mut body) => body.get_mut("data").map(Value::take),
-                Err(DrupalError::NotFound) => None,
-                Err(e) => return Err(e),
-            };
-            let same = |data: &Value| {
-                data.get("id")
-                    .and_then(Value::as_str)
-                    .is_some_and(|d| d.eq_ignore_ascii_case(&id))
-            };
-            match data.filter(same) {
-                Some(data) => {
-                    self.mended(&id, &data, "included");
-                    included[i] = data;
-                }
+            match self.mend_and_read(mend, "included").await? {
+                Some(data) => included[i] = data,
                 None => gone.push(i),
             }
         }
@@ -462,6 +447,38 @@ impl DrupalClient {
             included.remove(i);
         }
         Ok(())
+    }
+
+    /// Mends a stale read of a resource (`mend`) and reads it again: its
+    /// resource object, `None` when it is gone meanwhile. An answer about
+    /// another resource is refused, as every answer of the client is.
+    async fn mend_and_read(
+        &self,
+        mend: written::Mend,
+        what: &str,
+    ) -> Result<Option<Value>, DrupalError> {
+        let (id, path) = (mend.id.clone(), mend.path.clone());
+        self.mend(mend, what).await?;
+        let data = match self.call("read_mended", Method::GET, &path, None).await {
+            Ok(mut body) => body.get_mut("data").map(Value::take),
+            Err(DrupalError::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        let Some(data) = data else {
+            return Ok(None);
+        };
+        let answered = data.get("id").and_then(Value::as_str).unwrap_or_default();
+        if !answered.eq_ignore_ascii_case(&id) {
+            return Err(another_resource(
+                "a read of the resource",
+                &id,
+                "another resource",
+                "",
+                answered,
+            ));
+        }
+        self.mended(&id, &data, what);
+        Ok(Some(data))
     }
 
     /// Listed users that show what this client wrote before its last

@@ -145,14 +145,10 @@ impl DrupalClient {
         };
         let data = match self.inner.written.check(id, &data) {
             None => data,
-            Some(mend) => {
-                self.mend(mend, "term").await?;
-                let Some(data) = self.read_term(vocabulary, id).await? else {
-                    return Ok(None);
-                };
-                self.mended(id, &data, "term");
-                data
-            }
+            Some(mend) => match self.mend_and_read(mend, "term").await? {
+                Some(data) => data,
+                None => return Ok(None),
+            },
         };
         resource_term(&data, vocabulary, id)
     }
@@ -231,9 +227,7 @@ impl DrupalClient {
             match self.inner.written.check(&term.id, &item) {
                 None => terms.push(term),
                 Some(mend) => {
-                    self.mend(mend, "term").await?;
-                    if let Some(data) = self.read_term(vocabulary, &term.id).await? {
-                        self.mended(&term.id, &data, "term");
+                    if let Some(data) = self.mend_and_read(mend, "term").await? {
                         terms.extend(DrupalTerm::from_resource(&data, vocabulary));
                     }
                 }
@@ -490,16 +484,7 @@ fn resource_term(
 pub fn referenced_terms(relationships: &Map<String, Value>, field: &str) -> Vec<String> {
     relationships
         .get(field)
-        .and_then(|r| r.get("data"))
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| i.get("id").and_then(Value::as_str))
-                .filter(|id| *id != "missing" && *id != "virtual")
-                .map(str::to_ascii_lowercase)
-                .collect()
-        })
+        .and_then(super::document::relationship_ids)
         .unwrap_or_default()
 }
 

@@ -73,18 +73,7 @@ impl Shown for Value {
 }
 
 fn related_ids(relationship: &Value) -> Option<BTreeSet<String>> {
-    let ids = match relationship.get("data")? {
-        Value::Array(items) => items.iter().filter_map(item_id).collect(),
-        Value::Null => BTreeSet::new(),
-        item => item_id(item).into_iter().collect(),
-    };
-    Some(ids)
-}
-
-fn item_id(item: &Value) -> Option<String> {
-    item.get("id")
-        .and_then(Value::as_str)
-        .map(str::to_ascii_lowercase)
+    super::document::relationship_ids(relationship).map(|ids| ids.into_iter().collect())
 }
 
 fn seconds(stamp: &str) -> Option<i64> {
@@ -185,7 +174,7 @@ impl Written {
         note
     }
 
-    fn settle_count(&self, notes: &mut HashMap<String, Note>) {
+    fn trim_and_count(&self, notes: &mut HashMap<String, Note>) {
         if notes.len() > CAPACITY {
             let mut ages: Vec<(Instant, String)> =
                 notes.iter().map(|(id, n)| (n.at, id.clone())).collect();
@@ -230,7 +219,7 @@ impl Written {
             };
             note.relationships.insert(field.to_string(), related);
         }
-        self.settle_count(&mut notes);
+        self.trim_and_count(&mut notes);
     }
 
     /// A write through `/relationships/<field>` of `resource`: POST adds
@@ -263,7 +252,7 @@ impl Written {
             related.lacks.retain(|id| !ids.contains(id));
             related.holds.extend(ids);
         }
-        self.settle_count(&mut notes);
+        self.trim_and_count(&mut notes);
     }
 
     /// The resource is gone.
@@ -273,7 +262,7 @@ impl Written {
         }
         let mut notes = self.notes();
         notes.remove(&id.to_ascii_lowercase());
-        self.settle_count(&mut notes);
+        self.trim_and_count(&mut notes);
     }
 
     /// What to write again when `shown` (a read of `id`) contradicts what
@@ -292,7 +281,7 @@ impl Written {
         };
         if mend.is_none() && (newer || note.at.elapsed() >= SETTLE) {
             notes.remove(&key);
-            self.settle_count(&mut notes);
+            self.trim_and_count(&mut notes);
         }
         mend
     }
@@ -313,7 +302,7 @@ impl Written {
                 notes.remove(&key);
             }
         }
-        self.settle_count(&mut notes);
+        self.trim_and_count(&mut notes);
         agrees
     }
 }

@@ -258,7 +258,7 @@ async fn basic_mode_with_a_wrong_password_stops_after_a_lookup_and_a_refused_cre
     assert_eq!(app.drupal.request_count(), sent, "no further password sent");
 }
 
-fn oauth_options(secret: &str) -> Options {
+pub(crate) fn oauth_options(secret: &str) -> Options {
     let mut standin = StandInConfig::demo(DRUPAL_PASSWORD);
     standin.oauth_clients.push(OAuthClientSeed {
         client_id: "scim-bridge".into(),

@@ -5,7 +5,6 @@
 use serde_json::json;
 
 use super::helpers::*;
-use drupal_scim_bridge::standin::{OAuthClientSeed, StandInConfig};
 
 const USERS: &str = "/jsonapi/user/user";
 
@@ -79,23 +78,6 @@ fn the_cap_is_a_setting_with_a_floor() {
     assert!(error.contains("max_answer_bytes"), "{error}");
 }
 
-fn oauth_options() -> Options {
-    let mut standin = StandInConfig::demo(DRUPAL_PASSWORD);
-    standin.oauth_clients.push(OAuthClientSeed {
-        client_id: "scim-bridge".into(),
-        secret: "client-secret-1".into(),
-        user: "admin".into(),
-    });
-    Options {
-        standin,
-        drupal_auth: Some(
-            "    mode: oauth2\n    client_id: scim-bridge\n    client_secret: client-secret-1\n"
-                .into(),
-        ),
-        ..Options::default()
-    }
-}
-
 /// `expires_in` past what an `Instant` holds once panicked every request
 /// (its connection dropped): the lifetime counts for a day at most.
 #[tokio::test]
@@ -104,7 +86,7 @@ async fn a_token_lifetime_no_clock_can_hold_is_used_for_a_day_at_most() {
         json!(18446744073709551615u64),
         json!(9300000000000000000u64),
     ] {
-        let app = spawn_app_with(oauth_options()).await;
+        let app = spawn_app_with(crate::drupal_auth::oauth_options("client-secret-1")).await;
         app.drupal
             .rewrite_answers_to("POST", "/oauth/token", move |answer| {
                 let mut body = answer.json();

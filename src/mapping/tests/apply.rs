@@ -514,9 +514,17 @@ fn default_mapping_put_without_active_leaves_status_external_id_and_user_prefere
     );
 }
 
+/// What a PUT of `body` writes to Drupal under the mapping `source`.
+fn put_write(source: &str, body: &Value) -> crate::mapping::DrupalWrite {
+    let schema = crate::scim::schema::ResourceSchema::user();
+    let put = crate::scim::resource::parse_replacement(body, &schema).expect("valid");
+    mapping(source)
+        .to_drupal_replacing(&put.resource, &put.unassigned)
+        .expect("valid")
+}
+
 #[test]
 fn a_put_that_unassigns_a_kept_attribute_clears_its_field() {
-    let schema = crate::scim::schema::ResourceSchema::user();
     let body = json!({
         "userName": "ann",
         "externalId": null,
@@ -524,10 +532,7 @@ fn a_put_that_unassigns_a_kept_attribute_clears_its_field() {
         "preferredLanguage": null,
         "emails": [{"value": "ann@x.example"}]
     });
-    let put = crate::scim::resource::parse_replacement(&body, &schema).expect("valid");
-    let write = mapping(DEFAULT)
-        .to_drupal_replacing(&put.resource, &put.unassigned)
-        .expect("valid");
+    let write = put_write(DEFAULT, &body);
     assert_eq!(
         Value::Object(write.attributes),
         json!({
@@ -542,13 +547,9 @@ fn a_put_that_unassigns_a_kept_attribute_clears_its_field() {
 
 #[test]
 fn a_put_that_unassigns_a_field_drupal_never_empties_writes_null_for_the_caller_to_judge() {
-    let schema = crate::scim::schema::ResourceSchema::user();
     // `active`'s `default: true` does not turn the null into true.
     let body = json!({"userName": "ann", "emails": [], "active": null});
-    let put = crate::scim::resource::parse_replacement(&body, &schema).expect("valid");
-    let write = mapping(DEFAULT)
-        .to_drupal_replacing(&put.resource, &put.unassigned)
-        .expect("valid");
+    let write = put_write(DEFAULT, &body);
     assert_eq!(write.attributes["mail"], Value::Null);
     assert_eq!(write.attributes["status"], Value::Null);
 }
@@ -556,21 +557,14 @@ fn a_put_that_unassigns_a_field_drupal_never_empties_writes_null_for_the_caller_
 #[test]
 fn a_put_unassigning_one_sub_attribute_clears_only_its_field() {
     let source = "version: 1\nrules:\n  - {scim: userName, drupal: name}\n  - {scim: name.givenName, drupal: field_first_name, when_absent: keep}\n  - {scim: name.familyName, drupal: field_last_name, when_absent: keep}\n";
-    let schema = crate::scim::schema::ResourceSchema::user();
     let body = json!({"userName": "ann", "name": {"givenName": null}});
-    let put = crate::scim::resource::parse_replacement(&body, &schema).expect("valid");
-    let write = mapping(source)
-        .to_drupal_replacing(&put.resource, &put.unassigned)
-        .expect("valid");
+    let write = put_write(source, &body);
     assert_eq!(
         Value::Object(write.attributes),
         json!({"name": "ann", "field_first_name": null})
     );
     let body = json!({"userName": "ann", "name": null});
-    let put = crate::scim::resource::parse_replacement(&body, &schema).expect("valid");
-    let write = mapping(source)
-        .to_drupal_replacing(&put.resource, &put.unassigned)
-        .expect("valid");
+    let write = put_write(source, &body);
     assert_eq!(
         Value::Object(write.attributes),
         json!({"name": "ann", "field_first_name": null, "field_last_name": null})
