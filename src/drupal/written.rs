@@ -188,8 +188,8 @@ impl Written {
 
     /// A PATCH of `resource` wrote `attributes` and `relationships` (their
     /// names, each with the type of its items), and Drupal answered with
-    /// `answer`. An attribute the answer does not show (`pass`) is not
-    /// checked.
+    /// `answer`. An attribute the answer does not show is not checked, nor
+    /// is `pass` ever, whatever a site shows: a password is not kept.
     pub(super) fn wrote<'k>(
         &self,
         resource: &Resource<'_>,
@@ -201,7 +201,7 @@ impl Written {
         let note = Self::note(&mut notes, resource);
         note.changed = answer.changed();
         for (key, sent) in attributes {
-            match answer.attribute(key) {
+            match answer.attribute(key).filter(|_| key != "pass") {
                 Some(shown) => note.attributes.insert(key.clone(), (shown, sent.clone())),
                 None => note.attributes.remove(key),
             };
@@ -510,6 +510,13 @@ mod tests {
         let stale = user("old", T0, &[]);
         let mend = written.check("u1", &stale).expect("stale");
         assert_eq!(mend.fields, vec!["name", "roles"]);
+        // A site showing `pass` does not make the bridge keep one.
+        let mut showing = user("new", T1, &["r"]);
+        showing["attributes"]["pass"] = json!("sent pass");
+        written.wrote(&USER, &sent(&["pass"]), [].into_iter(), &showing);
+        let mut other = showing.clone();
+        other["attributes"]["pass"] = json!("other");
+        assert_eq!(written.check("u1", &other), None);
         assert!(written.mended("u1", &user("new", T1, &["r"])));
         assert!(
             written.check("u1", &stale).is_some(),
