@@ -35,6 +35,59 @@ pub fn cut(text: &str, max: usize) -> Cow<'_, str> {
     }
 }
 
+/// What a value left out of an error detail or a log field reads as.
+pub const ELIDED: &str = "…";
+
+/// `text` (a filter or a path) with the content of each of its string
+/// literals, `"…"` with `\"` escapes, left out; an unclosed one is left
+/// out to the end. For texts that may compare a secret (`password eq
+/// "…"`), which no detail or log line may repeat.
+pub fn without_literals(text: &str) -> Cow<'_, str> {
+    if !text.contains('"') {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        shown.push(c);
+        if c != '"' {
+            continue;
+        }
+        shown.push_str(ELIDED);
+        let mut escaped = false;
+        for inner in chars.by_ref() {
+            match (escaped, inner) {
+                (false, '\\') => escaped = true,
+                (false, '"') => {
+                    shown.push('"');
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+    }
+    Cow::Owned(shown)
+}
+
+/// [`without_literals`] when `text` names one of `secrets` (attribute
+/// names, compared ignoring case), else `text` as it is.
+pub fn without_secret_literals<'t, 's>(
+    text: &'t str,
+    secrets: impl IntoIterator<Item = &'s str>,
+) -> Cow<'t, str> {
+    if !text.contains('"') {
+        return Cow::Borrowed(text);
+    }
+    let lower = text.to_lowercase();
+    match secrets
+        .into_iter()
+        .any(|name| !name.is_empty() && lower.contains(&name.to_lowercase()))
+    {
+        true => without_literals(text),
+        false => Cow::Borrowed(text),
+    }
+}
+
 /// Whether `c` is not what a reader sees where it stands: C0 and C1
 /// controls (newlines, NUL, escape sequences) and DEL; the line and
 /// paragraph separators; every format character (Unicode's category Cf:
@@ -130,7 +183,29 @@ pub fn escape_invisible(text: &str) -> Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
+
+    #[test]
+    fn literals_are_left_out_escapes_and_unclosed_ones_too() {
+        assert_eq!(without_literals("userName pr"), "userName pr");
+        assert_eq!(
+            without_literals(r#"password eq "s3cret" or x eq "a\"b""#),
+            r#"password eq "…" or x eq "…""#
+        );
+        assert_eq!(
+            without_literals(r#"password[value eq "op"#),
+            r#"password[value eq "…"#
+        );
+        assert_eq!(
+            without_secret_literals(r#"PassWord sw "x""#, ["password"]),
+            r#"PassWord sw "…""#
+        );
+        assert_eq!(
+            without_secret_literals(r#"userName eq "x""#, ["password"]),
+            r#"userName eq "x""#
+        );
+    }
 
     #[test]
     fn short_text_is_quoted_whole_and_long_text_cut_with_its_length() {

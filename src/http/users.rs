@@ -67,7 +67,15 @@ async fn respond_list(
     params: ListParams,
     operation: &'static str,
 ) -> Result<HttpResponse, ApiError> {
-    label(req, operation, params.filter.clone());
+    // A filter may compare a secret (`password eq "…"`): not logged.
+    let target = params.filter.as_deref().map(|filter| {
+        crate::untrusted::without_secret_literals(
+            filter,
+            state.provisioner.user_schema().secret_names(),
+        )
+        .into_owned()
+    });
+    label(req, operation, target);
     let list = ListRequest::parse(params, &state.provisioner.user_schema())?;
     let query = UserQuery {
         filter: list.filter,

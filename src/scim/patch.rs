@@ -46,7 +46,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use chrono::DateTime;
 use serde_json::{Map, Value};
 
-use super::attributes::{AttrMeta, AttrType, AttributeResolver, Mutability};
+use super::attributes::{AttrMeta, AttrType, AttributeResolver, Mutability, Returned};
 use super::error::ScimError;
 use super::filter::{parse_bool, CompValue, CompareOp, Filter};
 use super::path::{get_ci, AttrPath, PatchPath, ResolvedAttr, ResolvedPatchPath, ResolvedPath};
@@ -887,11 +887,18 @@ fn normalize_simple(value: &Value, meta: &AttrMeta) -> Result<Value, ScimError> 
         _ => None,
     };
     accepted.ok_or_else(|| {
+        let kind = format!("{:?}", meta.kind).to_lowercase();
+        // A value never returned (`password`) is a secret: not repeated.
+        if meta.returned == Returned::Never {
+            return ScimError::invalid_value(format!(
+                "the value given for \"{}\" is not a valid {kind} (not repeated here: \"{}\" is never shown)",
+                meta.name, meta.name
+            ));
+        }
         ScimError::invalid_value(format!(
-            "{} is not a valid value for \"{}\" ({})",
+            "{} is not a valid value for \"{}\" ({kind})",
             crate::untrusted::quote(&value.to_string()),
             meta.name,
-            format!("{:?}", meta.kind).to_lowercase()
         ))
     })
 }

@@ -279,14 +279,14 @@ impl PatchPath {
         let invalid = |e: PathSyntaxError| {
             ScimError::invalid_path(format!(
                 "invalid path {:?} {e}",
-                crate::untrusted::quote(text)
+                crate::untrusted::quote(&crate::untrusted::without_literals(text))
             ))
         };
         let (attr, value_filter, sub_attr) = filter::parse_patch_path(text).map_err(invalid)?;
         if value_filter.is_some() && attr.sub_attr.is_some() {
             return Err(ScimError::invalid_path(format!(
                 "invalid path {:?}: a value filter applies to an attribute, not to the sub-attribute \"{}\"",
-                crate::untrusted::quote(text),
+                crate::untrusted::quote(&crate::untrusted::without_literals(text)),
                 crate::untrusted::quote(&attr.to_string())
             )));
         }
@@ -303,8 +303,9 @@ impl PatchPath {
         &self,
         resolver: &dyn AttributeResolver,
     ) -> Result<ResolvedPatchPath, ScimError> {
-        let invalid =
-            |detail: String| ScimError::invalid_path(format!("invalid path \"{self}\": {detail}"));
+        let invalid = |detail: String| {
+            ScimError::invalid_path(format!("invalid path \"{}\": {detail}", self.shown()))
+        };
         let full = AttrPath {
             sub_attr: self.sub_attr.clone().or_else(|| self.attr.sub_attr.clone()),
             ..self.attr.clone()
@@ -335,7 +336,7 @@ impl PatchPath {
                     .map_err(|e| match e {
                         // RFC 7644 §3.12: invalidFilter is the path filter's error.
                         filter::SchemaMismatch::Literal { .. } => ScimError::invalid_filter(
-                            format!("invalid filter in path \"{self}\": {e}"),
+                            format!("invalid filter in path \"{}\": {e}", self.shown()),
                         ),
                         filter::SchemaMismatch::Path(detail) => invalid(detail),
                     })?,
@@ -345,6 +346,14 @@ impl PatchPath {
             target,
             value_filter,
         })
+    }
+}
+
+impl PatchPath {
+    /// The path as an error detail shows it: its filter's values left out,
+    /// as they may compare a secret (`password[value eq "…"]`).
+    fn shown(&self) -> String {
+        crate::untrusted::without_literals(&self.to_string()).into_owned()
     }
 }
 
@@ -842,7 +851,9 @@ mod tests {
                 .resolve(&user_resolver())
                 .unwrap_err();
             assert_eq!(err.scim_type, Some(ScimType::InvalidPath), "{text}");
-            assert!(err.detail.contains(text), "{}", err.detail);
+            // Shown with its filter's values left out: they may be secrets.
+            let shown = crate::untrusted::without_literals(text);
+            assert!(err.detail.contains(&*shown), "{}", err.detail);
         }
     }
 }

@@ -357,6 +357,18 @@ impl ResourceSchema {
         &self.returns
     }
 
+    /// The names of the attributes and sub-attributes that are never
+    /// returned (`password`): secrets that no answer or log line repeats.
+    pub fn secret_names(&self) -> impl Iterator<Item = &str> {
+        self.common
+            .iter()
+            .chain(&self.core.attributes)
+            .chain(self.extensions.iter().flat_map(|e| &e.attributes))
+            .flat_map(|a| std::iter::once(a).chain(&a.sub_attributes))
+            .filter(|a| a.returned == Returned::Never)
+            .map(|a| a.name.as_str())
+    }
+
     /// Core User with the Enterprise User extension.
     pub fn user() -> Self {
         Self::new(SchemaDef::user(), vec![SchemaDef::enterprise_user()])

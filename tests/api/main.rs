@@ -40,6 +40,7 @@ mod reload;
 mod resilience;
 mod round_trips;
 mod routing;
+mod secrets;
 mod seen_accounts;
 mod sites;
 mod status_browser;

@@ -35,7 +35,7 @@ fn idp_body(fixture: &str, extra: &[(&str, &str)]) -> Value {
 }
 
 /// A site with every custom field the presets write.
-async fn spawn_preset(file: &str) -> TestApp {
+pub(crate) async fn spawn_preset(file: &str) -> TestApp {
     spawn_app_with(Options {
         standin: demo_site_with_text_fields(&[
             "field_first_name",
