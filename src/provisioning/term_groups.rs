@@ -1668,7 +1668,7 @@ impl Provisioner {
         if action == MemberAction::Add {
             refs.push(term_id.to_string());
         }
-        tracing::warn!(user = %user.id, "a user referenced a deleted group term; its group list was rewritten without it");
+        tracing::warn!(user = %user.id, "a user referenced a group term deleted in Drupal; its group list was rewritten without it (roles that group granted, if any, were not taken back: nothing names them any more)");
         self.drupal
             .change_term_refs(vocabulary, &user.id, Method::PATCH, &refs)
             .await
