@@ -53,6 +53,9 @@ pub(crate) struct Term {
     pub(crate) description: Option<String>,
     pub(crate) weight: i64,
     pub(crate) changed: i64,
+    /// When its revision was made: at the create, as JSON:API's updates
+    /// make no new revision (recorded 340: a rename moves `changed` only).
+    pub(crate) revision_created: i64,
     pub(crate) external_id: Option<String>,
 }
 
@@ -138,7 +141,10 @@ pub(crate) fn term_resource(
             Json::Leaf(json!(term.revision_id)),
         ),
         ("langcode", Json::from("en")),
-        ("revision_created", changed.clone()),
+        (
+            "revision_created",
+            Json::from(rfc3339(term.revision_created)),
+        ),
         ("revision_log_message", Json::null()),
         ("status", Json::Leaf(json!(term.status))),
         ("name", Json::from(term.name.clone())),
@@ -418,6 +424,7 @@ pub(crate) fn post(site: &mut Site, ctx: &Ctx, vid: &str) -> Outcome {
         description: None,
         weight: 0,
         changed: now,
+        revision_created: now,
         external_id: None,
     };
     apply(&mut term, &input.attributes)?;
@@ -802,6 +809,7 @@ mod tests {
             description: None,
             weight: 0,
             changed: 0,
+            revision_created: 0,
             external_id: None,
         }
     }

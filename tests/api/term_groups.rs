@@ -135,6 +135,31 @@ async fn any_group_is_created_read_listed_renamed_and_deleted() {
 /// A role-backed group's name is taken for term groups too: a rename onto
 /// it, in any case, is refused, so no list or filter shows two groups of
 /// one name.
+/// `meta.created` stays when a group is renamed: Drupal's JSON:API updates
+/// make no new term revision, so `revision_created` keeps the create's
+/// time while `changed` moves (recorded 340).
+#[tokio::test]
+async fn a_renamed_group_keeps_its_creation_time() {
+    let app = spawn().await;
+    let created = create_group(&app, "Field Sales").await;
+    let id = created["id"].as_str().unwrap();
+    let renamed = app
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_op(json!([{"op": "replace", "path": "displayName", "value": "Field Sales EU"}])),
+        )
+        .await;
+    assert!(renamed.status < 300, "{}", renamed.body);
+    let read = app.get(&format!("/Groups/{id}")).await;
+    assert_eq!(read.body["displayName"], "Field Sales EU");
+    assert_eq!(read.body["meta"]["created"], created["meta"]["created"]);
+    let (created_at, modified_at) = (
+        read.body["meta"]["created"].as_str().unwrap(),
+        read.body["meta"]["lastModified"].as_str().unwrap(),
+    );
+    assert!(modified_at > created_at, "{}", read.body["meta"]);
+}
+
 #[tokio::test]
 async fn a_term_group_cannot_take_a_role_backed_group_s_name() {
     let app = spawn().await;
