@@ -10,7 +10,7 @@ use actix_web::{Error, HttpResponse, ResponseError};
 
 use super::framework_errors::HEAD_ANSWER;
 use crate::drupal::DrupalError;
-use crate::provisioning::{MemberProblem, MembershipFailures, ProvisioningError};
+use crate::provisioning::{CreateFate, MemberProblem, MembershipFailures, ProvisioningError};
 use crate::scim::error::ScimError;
 use crate::untrusted::{cut, quote};
 
@@ -218,7 +218,13 @@ fn membership_to_scim(failures: &MembershipFailures) -> ScimError {
     }
     let listed = listed.join("; ");
     let listed = listed.trim_end_matches('.');
-    let detail = if failures.create_undone {
+    let detail = if failures.create == CreateFate::Left {
+        format!(
+            "Group \"{}\" was created, but {} of its members could not be written ({listed}), and the group could not be undone: it stays with the members written so far. Send the same create again (same displayName and externalId) once the cause is fixed: it takes this group over and finishes it.",
+            failures.group,
+            failures.failures.len(),
+        )
+    } else if failures.create == CreateFate::Undone {
         format!(
             "Group \"{}\" was not created: {} of its members could not be written ({listed}); what was written was undone, so nothing of it is kept. Send the create again once the cause is fixed.",
             failures.group,

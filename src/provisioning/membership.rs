@@ -91,9 +91,21 @@ pub struct MembershipFailures {
     pub failures: Vec<MemberFailure>,
     /// The request was refused whole before any write (RFC 7644 §3.5.2).
     pub refused: bool,
-    /// The group's create, whose members these are, was undone: nothing of
-    /// it is kept.
-    pub create_undone: bool,
+    /// What became of the group, when these are the members of its create.
+    pub create: CreateFate,
+}
+
+/// A group create whose members failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CreateFate {
+    /// Not a create's members.
+    #[default]
+    NotACreate,
+    /// Undone: nothing of the group is kept.
+    Undone,
+    /// Could not be undone: the group stays with the members written, and
+    /// the same create sent again finishes it.
+    Left,
 }
 
 impl MembershipFailures {
@@ -308,7 +320,7 @@ impl Provisioner {
                     applied: 0,
                     failures,
                     refused: true,
-                    create_undone: false,
+                    create: CreateFate::NotACreate,
                 }
                 .logged(),
             ));
@@ -349,7 +361,7 @@ impl Provisioner {
                 applied,
                 failures,
                 refused: false,
-                create_undone: false,
+                create: CreateFate::NotACreate,
             }
             .logged(),
         ))
@@ -423,7 +435,7 @@ impl Provisioner {
                 applied: 0,
                 failures,
                 refused,
-                create_undone: false,
+                create: CreateFate::NotACreate,
             }
             .logged(),
         ))

@@ -43,7 +43,7 @@ use crate::scim::service_provider::ServiceProviderConfig;
 pub use bulk::{BulkOutcome, BulkSuccess, MAX_BULK_OPERATIONS};
 pub use group_preview::preview_group;
 pub use groups::{GroupList, GroupQuery, PatchAnswer};
-pub use membership::{MemberAction, MemberFailure, MemberProblem, MembershipFailures};
+pub use membership::{CreateFate, MemberAction, MemberFailure, MemberProblem, MembershipFailures};
 pub use own_account::OwnAccount;
 pub use render::{render_user, ScimGroup, ScimUser};
 pub use roles::RoleCatalog;

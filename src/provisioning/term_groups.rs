@@ -36,7 +36,7 @@ use uuid::Uuid;
 
 use super::audited;
 use super::membership::{
-    normalized, resulting_members, triage, MemberAction, MemberFailure, MemberProblem,
+    normalized, resulting_members, triage, CreateFate, MemberAction, MemberFailure, MemberProblem,
     MembershipFailures, Triage,
 };
 use super::render::{group_meta, render_members};
@@ -395,7 +395,7 @@ fn refused(group: &str, failures: Vec<MemberFailure>) -> ProvisioningError {
             applied: 0,
             failures,
             refused: true,
-            create_undone: false,
+            create: CreateFate::NotACreate,
         }
         .logged(),
     )
@@ -778,11 +778,12 @@ impl Provisioner {
         match self.delete_term_group(term).await {
             Ok(()) => {
                 tracing::warn!(group = %term.name, id = %term.id, failed = failures.failures.len(), "a group's create failed on members and was undone: nothing of it is kept");
-                failures.create_undone = true;
+                failures.create = CreateFate::Undone;
                 ProvisioningError::Membership(failures)
             }
             Err(undo) => {
                 self.left_unfinished(term, &undo);
+                failures.create = CreateFate::Left;
                 ProvisioningError::Membership(failures)
             }
         }
@@ -1504,7 +1505,7 @@ impl Provisioner {
                 applied,
                 failures: write_failures,
                 refused: false,
-                create_undone: false,
+                create: CreateFate::NotACreate,
             }
             .logged(),
         ))

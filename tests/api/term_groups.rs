@@ -863,9 +863,14 @@ async fn a_create_that_cannot_be_undone_is_taken_over_by_its_retry() {
         .fail_requests_under("DELETE", "/jsonapi/taxonomy_term/", 503);
     let body = json!({"schemas": [GROUP], "displayName": "Stuck Team", "externalId": "stuck-1",
                       "members": [{"value": ann}, {"value": bob}]});
-    app.post("/Groups", &body)
-        .await
-        .assert_scim_error(503, None);
+    let failed = app.post("/Groups", &body).await;
+    failed.assert_scim_error(503, None);
+    // The answer says what the retry does, not that some changes "stay".
+    let detail = failed.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("could not be undone") && detail.contains("Send the same create again"),
+        "{detail}"
+    );
     let left = app.drupal.terms();
     assert_eq!(left.len(), 1, "{left:?}");
     let id = left[0].0.clone();
