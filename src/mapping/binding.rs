@@ -37,6 +37,27 @@ impl FieldBinding {
     /// the rule's transforms make the comparison impossible to push down
     /// (split, join, a literal longer than a truncation) or the literal does
     /// not fit the field.
+    /// A SCIM filter's text as this rule stores it, when the rule only
+    /// normalises text (`trim`, `lowercase`, `langcode`): the value an
+    /// account read back shows for that text. `None` when that is the
+    /// text itself, or the rule does more than normalise.
+    pub fn stored_text(&self, scim_text: &str) -> Option<String> {
+        if !self.transforms.iter().all(Transform::reads_back_as_stored) {
+            return None;
+        }
+        let stored = self
+            .transforms
+            .iter()
+            .filter(|t| t.normalizes())
+            .fold(vec![Value::String(scim_text.to_string())], |values, t| {
+                t.forward(values)
+            });
+        match stored.as_slice() {
+            [Value::String(text)] if text != scim_text => Some(text.clone()),
+            _ => None,
+        }
+    }
+
     pub fn drupal_value_for(&self, scim_literal: &Value) -> Option<Value> {
         let value = self
             .transforms

@@ -74,6 +74,24 @@ impl Transform {
         }
     }
 
+    /// Whether the step only normalises text (spaces, case, a language
+    /// tag), so that the value read back is the value sent, normalised.
+    pub fn normalizes(&self) -> bool {
+        matches!(
+            self,
+            Transform::Trim | Transform::Lowercase | Transform::Langcode
+        )
+    }
+
+    /// Whether the step leaves the value read back as it was stored
+    /// (`backward` passes it through).
+    pub fn reads_back_as_stored(&self) -> bool {
+        !matches!(
+            self,
+            Transform::Map(_) | Transform::Split(_) | Transform::Join(_)
+        )
+    }
+
     pub fn is_split_or_join(&self) -> bool {
         matches!(self, Transform::Split(_) | Transform::Join(_))
     }

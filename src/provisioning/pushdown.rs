@@ -52,6 +52,61 @@ impl Pushdown {
     }
 }
 
+/// `filter` (canonical) with each text it compares as the mapping stores
+/// it: a rule that trims `userName` writes `"  ada "` as `ada`, and the
+/// identity provider's lookup of `userName eq "  ada "` must find that
+/// account, as Drupal's query (which goes through the same rule) does.
+/// Texts of rules that do more than normalise stay as they are.
+pub fn as_stored(filter: Filter, mapping: &Mapping) -> Filter {
+    stored_under(filter, None, mapping)
+}
+
+fn stored_under(filter: Filter, parent: Option<&AttrPath>, mapping: &Mapping) -> Filter {
+    let boxed = |f: Box<Filter>| Box::new(stored_under(*f, parent, mapping));
+    match filter {
+        Filter::Compare {
+            path,
+            op,
+            value: CompValue::String(text),
+        } => {
+            let binding = match parent {
+                Some(parent) => mapping.binding_for(
+                    parent.schema.as_deref(),
+                    &parent.attr,
+                    Some(&path.attr),
+                    None,
+                ),
+                None => mapping.binding_for(
+                    path.schema.as_deref(),
+                    &path.attr,
+                    path.sub_attr.as_deref(),
+                    None,
+                ),
+            };
+            let text = match binding.and_then(|b| b.stored_text(&text)) {
+                Some(stored) => stored,
+                None => text,
+            };
+            Filter::Compare {
+                path,
+                op,
+                value: CompValue::String(text),
+            }
+        }
+        Filter::And(a, b) => Filter::And(boxed(a), boxed(b)),
+        Filter::Or(a, b) => Filter::Or(boxed(a), boxed(b)),
+        Filter::Not(f) => Filter::Not(boxed(f)),
+        Filter::ValuePath { path, filter } => {
+            let inner = Box::new(stored_under(*filter, Some(&path), mapping));
+            Filter::ValuePath {
+                path,
+                filter: inner,
+            }
+        }
+        other => other,
+    }
+}
+
 /// `filter` must be canonical (see `Filter::canonicalize`).
 pub fn translate(
     filter: &Filter,
@@ -634,6 +689,32 @@ rules:
 
     fn nothing(filter: &str) {
         assert_eq!(translated(filter).expect("translates"), Pushdown::nothing());
+    }
+
+    #[test]
+    fn texts_are_compared_as_the_rules_store_them() {
+        let mapping = Mapping::parse(
+            &format!(
+                "{MAPPING}  - {{scim: displayName, drupal: field_dn, transforms: [trim, {{map: {{a: b}}}}]}}\n  - {{scim: name.givenName, drupal: field_given, transforms: [trim]}}\n"
+            ),
+            "test.yaml",
+        )
+        .expect("test mapping");
+        let schema = ResourceSchema::user();
+        let stored = |filter: &str| {
+            let canonical = Filter::parse(filter).unwrap().canonicalize(&schema).unwrap();
+            as_stored(canonical, &mapping).to_string()
+        };
+        // Normalising rules: lowercase, trim (in a value path too).
+        assert_eq!(stored(r#"nickName eq "AdA""#), r#"nickName eq "ada""#);
+        assert_eq!(
+            stored(r#"not (name[givenName sw " Ad"])"#),
+            stored(r#"not (name[givenName sw "Ad"])"#)
+        );
+        // Rules without a transform, or that map values, keep the text.
+        assert_eq!(stored(r#"userName eq " Ada ""#), r#"userName eq " Ada ""#);
+        assert_eq!(stored(r#"displayName eq " a ""#), r#"displayName eq " a ""#);
+        assert_eq!(stored("nickName pr"), "nickName pr");
     }
 
     #[test]

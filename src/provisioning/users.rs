@@ -555,7 +555,8 @@ impl Provisioner {
             .filter
             .as_ref()
             .map(|f| f.canonicalize(&*active.user_schema))
-            .transpose()?;
+            .transpose()?
+            .map(|f| super::pushdown::as_stored(f, &active.mapping));
         if let Some(filter) = &filter {
             super::pushdown::refuse_refs(filter)?;
         }

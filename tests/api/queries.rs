@@ -769,3 +769,39 @@ async fn presence_of_name_is_presence_of_any_of_its_stored_parts() {
         assert_eq!(answer.body["totalResults"], expected.len(), "{filter}");
     }
 }
+
+/// The mapping trims `userName` and `emails.value` as it writes them, so an
+/// identity provider's lookup with the untrimmed value it sent finds the
+/// account: otherwise its lookup-then-create meets 409 on every sync.
+#[tokio::test]
+async fn a_lookup_with_the_untrimmed_value_sent_finds_the_trimmed_account() {
+    let app = spawn_app().await;
+    let created = app
+        .post(
+            "/Users",
+            &json!({"userName": "  padded.user ",
+                    "emails": [{"value": " padded@example.org  ", "primary": true}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["userName"], "padded.user");
+    for filter in [
+        r#"userName eq "  padded.user ""#,
+        r#"userName eq "PADDED.USER  ""#,
+        r#"emails.value eq " padded@example.org  ""#,
+        r#"emails[value eq " padded@example.org"]"#,
+        r#"userName sw "  padded" and not (userName ne " padded.user")"#,
+    ] {
+        let found = app
+            .get(&format!("/Users?filter={}", url_encode(filter)))
+            .await;
+        assert_eq!(found.body["totalResults"], 1, "{filter}: {}", found.body);
+    }
+    let none = app
+        .get(&format!(
+            "/Users?filter={}",
+            url_encode(r#"userName eq "padded user""#)
+        ))
+        .await;
+    assert_eq!(none.body["totalResults"], 0, "{}", none.body);
+}
