@@ -56,6 +56,7 @@ impl Provisioner {
             .transpose()?;
         if let Some(filter) = &filter {
             super::pushdown::refuse_refs(filter)?;
+            refuse_last_modified(filter)?;
         }
         let catalog = self.role_catalog(None).await?;
         let mut matched = self.matching_groups(&catalog, filter.as_ref()).await?;
@@ -646,6 +647,37 @@ fn keep_name<'n>(group: &ExposedGroup, names: impl IntoIterator<Item = &'n str>)
 }
 
 /// Whether `filter` looks at the core attribute `attr`.
+/// A group's `meta.lastModified` is its term's last save: members live on
+/// the accounts, so a membership change does not move it, and role-backed
+/// groups have none. A filter on it (a delta sync) would silently miss
+/// every membership change: refused rather than answered incompletely.
+fn refuse_last_modified(filter: &Filter) -> Result<()> {
+    let names = |path: &crate::scim::path::AttrPath| {
+        path.schema.is_none()
+            && path.attr.eq_ignore_ascii_case("meta")
+            && path
+                .sub_attr
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("lastModified"))
+    };
+    let named = match filter {
+        Filter::Compare { path, .. } | Filter::Present(path) => names(path),
+        Filter::ValuePath { path, .. } => path.attr.eq_ignore_ascii_case("meta"),
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            refuse_last_modified(a)?;
+            return refuse_last_modified(b);
+        }
+        Filter::Not(inner) => return refuse_last_modified(inner),
+    };
+    match named {
+        true => Err(ScimError::invalid_filter(
+            "groups cannot be filtered on meta.lastModified: a group's members are kept on the Drupal accounts, so adding or removing one does not change it, and a filter on it would miss every membership change; read the groups whole, or filter on displayName, externalId, id or members.value",
+        )
+        .into()),
+        false => Ok(()),
+    }
+}
+
 fn mentions(filter: &Filter, attr: &str) -> bool {
     match filter {
         Filter::Compare { path, .. } | Filter::Present(path) | Filter::ValuePath { path, .. } => {

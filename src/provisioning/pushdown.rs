@@ -702,7 +702,10 @@ rules:
         .expect("test mapping");
         let schema = ResourceSchema::user();
         let stored = |filter: &str| {
-            let canonical = Filter::parse(filter).unwrap().canonicalize(&schema).unwrap();
+            let canonical = Filter::parse(filter)
+                .unwrap()
+                .canonicalize(&schema)
+                .unwrap();
             as_stored(canonical, &mapping).to_string()
         };
         // Normalising rules: lowercase, trim (in a value path too).

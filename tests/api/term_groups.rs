@@ -160,6 +160,35 @@ async fn a_renamed_group_keeps_its_creation_time() {
     assert!(modified_at > created_at, "{}", read.body["meta"]);
 }
 
+/// Members live on the accounts: a membership change leaves the term's
+/// `changed`, so `meta.lastModified` cannot serve a delta sync of groups.
+/// Such a filter is refused rather than answered without the groups whose
+/// members changed.
+#[tokio::test]
+async fn groups_cannot_be_filtered_on_last_modified() {
+    let app = spawn().await;
+    create_group(&app, "Delta Team").await;
+    for filter in [
+        r#"meta.lastModified gt "2000-01-01T00:00:00Z""#,
+        r#"displayName eq "Delta Team" and not (meta.LASTMODIFIED lt "2000-01-01T00:00:00Z")"#,
+        "meta.lastModified pr",
+    ] {
+        let answer = app
+            .get(&format!("/Groups?filter={}", url_encode(filter)))
+            .await;
+        answer.assert_scim_error(400, Some("invalidFilter"));
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(detail.contains("membership change"), "{detail}");
+    }
+    let created = app
+        .get(&format!(
+            "/Groups?filter={}",
+            url_encode(r#"meta.created gt "2000-01-01T00:00:00Z""#)
+        ))
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+}
+
 #[tokio::test]
 async fn a_term_group_cannot_take_a_role_backed_group_s_name() {
     let app = spawn().await;
