@@ -1404,6 +1404,25 @@ impl Provisioner {
         if !self.marker.is_marked(&existing) {
             return Ok(None);
         }
+        // The revival is a change of the account like a PUT's: it holds the
+        // account from its read to its write. Creates of the name sent at
+        // once all found it deprovisioned above; only the first to hold it
+        // finds it so still, and the others answer as a create sent after
+        // the revival does (the name is taken), instead of each writing
+        // its own values over the others' and answering 201.
+        let _turn = self.user_turn(&existing.id).await?;
+        let include = self.term_include();
+        let Some((existing, included)) = self
+            .drupal
+            .get_user_with(&existing.id, include.as_ref())
+            .await?
+        else {
+            return Ok(None);
+        };
+        self.learn_term_names(&[&existing], &included);
+        if !self.marker.is_marked(&existing) {
+            return Ok(None);
+        }
         // Deprovisioned by SCIM, then given a protected role in Drupal: the
         // name is not merely taken, the account is one the bridge never
         // changes, and the IdP is told so, as for any other write to it.

@@ -1,5 +1,7 @@
 //! SCIM DELETE under both policies, and the accounts the bridge protects.
 
+use std::time::Duration;
+
 use drupal_scim_bridge::standin::{AccountSeed, CancelMethod};
 use serde_json::json;
 
@@ -64,6 +66,54 @@ async fn creating_a_deprovisioned_user_again_reactivates_the_same_account() {
     let drupal = app.drupal_user("kim").unwrap();
     assert_eq!(drupal["attributes"]["status"], true);
     assert!(drupal["attributes"]["field_scim_deprovisioned"].is_null());
+}
+
+/// Creates of a deprovisioned userName sent at once revive the account
+/// once: one 201, and a 409 for each of the others, as a create sent after
+/// the revival gets. Each revival's write is held a while by Drupal, so
+/// that without turns on the account they would all be under way at once.
+#[tokio::test]
+async fn creates_of_a_deprovisioned_user_sent_at_once_revive_it_once() {
+    let app = spawn_app().await;
+    let id = app.create_user("raceX", "racex@example.org").await;
+    assert_eq!(app.delete(&format!("/Users/{id}")).await.status, 204);
+    app.drupal.hold_requests_to(
+        "PATCH",
+        &format!("/jsonapi/user/user/{id}"),
+        Duration::from_millis(300),
+    );
+    let answers = futures_util::future::join_all((0..5).map(|i| {
+        let app = &app;
+        async move {
+            let user = json!({"userName": "raceX", "externalId": format!("racer-{i}"),
+                              "name": {"givenName": format!("Racer {i}")},
+                              "emails": [{"value": "racex@example.org"}]});
+            app.post("/Users", &user).await
+        }
+    }))
+    .await;
+    let created: Vec<usize> = (0..5).filter(|i| answers[*i].status == 201).collect();
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(created.len(), 1, "exactly one revival: {statuses:?}");
+    let winner = created[0];
+    for (i, answer) in answers.iter().enumerate() {
+        if i != winner {
+            answer.assert_scim_error(409, Some("uniqueness"));
+        }
+    }
+    let revived = &answers[winner].body;
+    assert_eq!(revived["id"], id.as_str(), "{revived}");
+    assert_eq!(
+        revived["externalId"],
+        format!("racer-{winner}"),
+        "{revived}"
+    );
+    // Drupal holds what the one 201 said.
+    let now = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(now.status, 200, "{}", now.body);
+    assert_eq!(now.body["externalId"], format!("racer-{winner}"));
+    assert_eq!(now.body["name"]["givenName"], format!("Racer {winner}"));
+    assert_eq!(now.body["active"], true);
 }
 
 #[tokio::test]
