@@ -1246,13 +1246,18 @@ impl Provisioner {
     }
 
     /// Drupal's "The email address … is already taken." for the address
-    /// `write` sets, when the account holding it is one SCIM DELETE
-    /// deprovisioned (kept blocked, shown to no IdP, which therefore cannot
-    /// see what it conflicts with): a 409 naming that account and what an
-    /// operator does. RFC 7644 §3.6 says a deleted resource SHOULD NOT count
-    /// in conflicts, but Drupal keeps addresses unique and the account is
-    /// kept; see README, "Not supported yet, and known limits". One Drupal
-    /// read, on this error only; any other error is returned as it is.
+    /// `write` sets: a 409 naming the account holding it and what frees the
+    /// address. One Drupal read, on this error only; any other error is
+    /// returned as it is.
+    ///
+    /// The holder may be an account SCIM DELETE deprovisioned (kept
+    /// blocked, shown to no IdP, which therefore cannot see what it
+    /// conflicts with): RFC 7644 §3.6 says a deleted resource SHOULD NOT
+    /// count in conflicts, but Drupal keeps addresses unique and the
+    /// account is kept; see README, "Not supported yet, and known limits".
+    /// Or it is an account SCIM shows, which the IdP did not find (renamed
+    /// in Drupal, or never provisioned by it): the detail names it as SCIM
+    /// shows it, with its id.
     async fn mail_holder(
         &self,
         error: DrupalError,
@@ -1262,7 +1267,7 @@ impl Provisioner {
         let mail_taken = matches!(&error, DrupalError::Validation(errors)
             if errors.iter().any(|e| e.detail.starts_with("mail:") && e.detail.contains("is already taken")));
         let mail = write.attributes.get("mail").and_then(Value::as_str);
-        let (true, Some(mail), Some(_)) = (mail_taken, mail, self.marker.field()) else {
+        let (true, Some(mail)) = (mail_taken, mail) else {
             return error.into();
         };
         let query = CollectionQuery {
@@ -1273,19 +1278,42 @@ impl Provisioner {
         let Ok(page) = self.drupal.list_users(&query).await else {
             return error.into();
         };
-        let holder = page.users.into_iter().find(|user| {
-            own_id.is_none_or(|own| !user.id.eq_ignore_ascii_case(own))
-                && self.marker.is_marked(user)
-        });
-        let Some(holder) = holder else {
+        let others: Vec<DrupalUser> = page
+            .users
+            .into_iter()
+            .filter(|user| own_id.is_none_or(|own| !user.id.eq_ignore_ascii_case(own)))
+            .collect();
+        if let Some(holder) = others.iter().find(|user| self.marker.is_marked(user)) {
+            let name = holder.name().unwrap_or_default();
+            return ScimError::uniqueness(format!(
+                "The e-mail address {} is held by the Drupal account \"{}\", which SCIM DELETE deprovisioned: Drupal keeps it blocked with its content and shows it to no identity provider, and keeps e-mail addresses unique. Creating the userName \"{}\" again revives that account with its address; otherwise a Drupal administrator gives that account another address, or deletes it, to free this one. Nothing was changed.",
+                crate::untrusted::quote(mail),
+                crate::untrusted::quote(name),
+                crate::untrusted::quote(name),
+            ))
+            .into();
+        }
+        // Another value taken too (the name: an IdP's retry of a create
+        // that happened): Drupal's own list of them says more.
+        let more_taken = matches!(&error, DrupalError::Validation(errors)
+            if errors.iter().any(|e| !e.detail.starts_with("mail:") && e.detail.contains("is already taken")));
+        let (Some(holder), false) = (others.first(), more_taken) else {
             return error.into();
         };
-        let name = holder.name().unwrap_or_default();
+        // Named as SCIM shows it: the userName the IdP can look up.
+        let shown = self
+            .mapping()
+            .from_drupal(&holder.attributes, &holder.relationships);
+        let user_name = shown
+            .get("userName")
+            .and_then(Value::as_str)
+            .or(holder.name())
+            .unwrap_or_default();
         ScimError::uniqueness(format!(
-            "The e-mail address {} is held by the Drupal account \"{}\", which SCIM DELETE deprovisioned: Drupal keeps it blocked with its content and shows it to no identity provider, and keeps e-mail addresses unique. Creating the userName \"{}\" again revives that account with its address; otherwise a Drupal administrator gives that account another address, or deletes it, to free this one. Nothing was changed.",
+            "The e-mail address {} belongs to the user \"{}\" (id {}), and Drupal keeps e-mail addresses unique. If that user is the one meant (renamed in Drupal, so that a lookup by userName does not find it), update it instead; otherwise give one of the two users another address. Nothing was changed.",
             crate::untrusted::quote(mail),
-            crate::untrusted::quote(name),
-            crate::untrusted::quote(name),
+            crate::untrusted::quote(user_name),
+            crate::untrusted::quote(&holder.id),
         ))
         .into()
     }
