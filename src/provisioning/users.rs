@@ -36,7 +36,7 @@ use crate::scim::patch::{apply_patch, CreatedValue, PatchRequest};
 use crate::scim::path::{AttrPath, ResolvedPath};
 use crate::scim::projection::Projection;
 use crate::scim::resource::Replacement;
-use crate::scim::version::{require_match, VersionCondition};
+use crate::scim::version::Preconditions;
 
 type Result<T> = std::result::Result<T, ProvisioningError>;
 
@@ -223,7 +223,7 @@ impl Provisioner {
         &self,
         id: &str,
         replacement: Replacement,
-        if_match: Option<&VersionCondition>,
+        conditions: &Preconditions,
     ) -> Result<ScimUser> {
         let Replacement {
             resource,
@@ -231,7 +231,7 @@ impl Provisioner {
         } = replacement;
         self.know_own_account().await?;
         let _turn = self.user_turn(id).await?;
-        if if_match.is_none() {
+        if conditions.is_empty() {
             if let Some(seen) = self.writable_seen(id) {
                 let mapping = self.mapping();
                 let desired = mapping.to_drupal_replacing(&resource, &unassigned)?;
@@ -252,7 +252,7 @@ impl Provisioner {
         }
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
-        self.check_version(&current, if_match).await?;
+        self.check_version(&current, conditions).await?;
         let mapping = self.mapping();
         let desired = mapping.to_drupal_replacing(&resource, &unassigned)?;
         let desired = keep_required(&mapping, &current.attributes, desired)?;
@@ -271,12 +271,12 @@ impl Provisioner {
         &self,
         id: &str,
         request: &PatchRequest,
-        if_match: Option<&VersionCondition>,
+        conditions: &Preconditions,
     ) -> Result<ScimUser> {
         self.know_own_account().await?;
         let _turn = self.user_turn(id).await?;
         let active = self.active();
-        if if_match.is_none() && request.is_state_independent(&*active.user_schema) {
+        if conditions.is_empty() && request.is_state_independent(&*active.user_schema) {
             if let Some(written) = self.patch_seen(id, request, &active).await? {
                 return Ok(written);
             }
@@ -288,7 +288,7 @@ impl Provisioner {
         self.ensure_writable(&current)?;
         let catalog = self.role_catalog(None).await?;
         let rendered = render_user(&current, &active.mapping, &catalog);
-        ensure_version(&rendered, if_match)?;
+        conditions.check("user", &rendered.id, Some(&rendered.version))?;
         let before = rendered.resource;
         let mut after = before.clone();
         let outcome = apply_patch(&mut after, request, &*active.user_schema)?;
@@ -448,12 +448,12 @@ impl Provisioner {
         })
     }
 
-    pub async fn delete_user(&self, id: &str, if_match: Option<&VersionCondition>) -> Result<()> {
+    pub async fn delete_user(&self, id: &str, conditions: &Preconditions) -> Result<()> {
         self.know_own_account().await?;
         let _turn = self.user_turn(id).await?;
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
-        self.check_version(&current, if_match).await?;
+        self.check_version(&current, conditions).await?;
         // A member addition waiting for this account's turn leaves it out.
         self.deprovisioned_now.mark(&current.id);
         match self.policy.deprovision {
@@ -890,18 +890,18 @@ impl Provisioner {
             .map(|b| b.filter_path())
     }
 
-    /// `If-Match` against the account as SCIM shows it; nothing is read
-    /// when the client sent no condition.
-    async fn check_version(
-        &self,
-        current: &DrupalUser,
-        if_match: Option<&VersionCondition>,
-    ) -> Result<()> {
-        if if_match.is_none() {
-            return Ok(());
+    /// `If-Match` and `If-None-Match` (RFC 7644 §3.14, RFC 7232 §3.2)
+    /// against the account as SCIM shows it: a write based on an older
+    /// version, or asked for only where the account is not (`*`) or has
+    /// changed, is refused before anything is written. Nothing is read
+    /// when no condition names versions.
+    async fn check_version(&self, current: &DrupalUser, conditions: &Preconditions) -> Result<()> {
+        if !conditions.names_versions() {
+            return Ok(conditions.check("user", &current.id, None)?);
         }
         let catalog = self.role_catalog(None).await?;
-        ensure_version(&render_user(current, &self.mapping(), &catalog), if_match)
+        let rendered = render_user(current, &self.mapping(), &catalog);
+        Ok(conditions.check("user", &rendered.id, Some(&rendered.version))?)
     }
 
     /// The account, unless it does not exist or SCIM DELETE marked it.
@@ -1581,17 +1581,6 @@ fn ruled_roles(
     ids.extend(added.cloned());
     let unchanged = ids.len() == held.len() && held.iter().all(|h| ids.contains(&h.id));
     (!unchanged).then(|| roles_relationship(&ids))
-}
-
-/// `If-Match` (RFC 7644 §3.14): a write based on an older version of the
-/// user is refused before anything is written.
-fn ensure_version(current: &ScimUser, if_match: Option<&VersionCondition>) -> Result<()> {
-    Ok(require_match(
-        if_match,
-        "user",
-        &current.id,
-        &current.version,
-    )?)
 }
 
 /// RFC 7644 §3.5.2.3 answers `noTarget` when a value filter matches
