@@ -6,12 +6,12 @@
 //! live on the accounts (one Drupal request per 50 to read), so an answer
 //! that leaves the members out (Entra reads with
 //! `excludedAttributes=members`) carries no `meta.version` and no `ETag`
-//! rather than read them for it. A conditional request (`If-Match` on PUT,
-//! PATCH and DELETE, `If-None-Match` on GET) reads them to learn the
-//! current version, and is answered as on `/Users`: 412 before any write,
-//! or 304.
+//! rather than read them for it. A conditional request (`If-Match` or
+//! `If-None-Match` on PUT, PATCH and DELETE, `If-None-Match` on GET) that
+//! lists versions reads them to learn the current version, and is answered
+//! as on `/Users`: 412 before any write, or 304. `*` needs no read.
 
-use actix_web::http::header::{IF_MATCH, IF_NONE_MATCH};
+use actix_web::http::header::IF_NONE_MATCH;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
@@ -20,9 +20,9 @@ use super::by_id::{ById, Id};
 use super::error::ApiError;
 use super::request_log::label;
 use super::{
-    base_url, json_body, list_page, not_modified, only, projection_of, query_param, scim_json,
-    scim_resource, text_attribute, version_condition, with_location, with_refs, AppState,
-    ListRequest, Query,
+    base_url, json_body, list_page, not_modified, only, preconditions, projection_of, query_param,
+    scim_json, scim_resource, text_attribute, version_condition, with_location, with_refs,
+    AppState, ListRequest, Query,
 };
 use crate::provisioning::{GroupQuery, PatchAnswer, ScimGroup};
 use crate::scim::list::ListParams;
@@ -162,10 +162,10 @@ async fn replace(
     let resource = parse_resource(&json_body(&body)?, state.provisioner.group_schema())?;
     label(&req, "replace_group", Some(id.clone()));
     let projection = projection_of(&query, state.provisioner.group_schema())?;
-    let if_match = version_condition(&req, IF_MATCH)?;
+    let conditions = preconditions(&req)?;
     let group = state
         .provisioner
-        .replace_group(&id, resource, projection.keeps(MEMBERS), if_match.as_ref())
+        .replace_group(&id, resource, projection.keeps(MEMBERS), &conditions)
         .await?;
     Ok(respond_group(
         &req,
@@ -189,7 +189,7 @@ async fn patch(
     let request = PatchRequest::from_json(&json_body(&body)?)?;
     label(&req, "patch_group", Some(id.clone()));
     let projection = projection_of(&query, state.provisioner.group_schema())?;
-    let if_match = version_condition(&req, IF_MATCH)?;
+    let conditions = preconditions(&req)?;
     let asked = query_param(&query, "attributes")?.is_some()
         || query_param(&query, "excludedAttributes")?.is_some();
     let answer = match asked {
@@ -200,7 +200,7 @@ async fn patch(
     };
     match state
         .provisioner
-        .patch_group(&id, &request, answer, if_match.as_ref())
+        .patch_group(&id, &request, answer, &conditions)
         .await?
     {
         Some(group) => Ok(respond_group(
@@ -220,11 +220,8 @@ async fn delete(
     id: Id,
 ) -> Result<HttpResponse, ApiError> {
     label(&req, "delete_group", Some(id.clone()));
-    let if_match = version_condition(&req, IF_MATCH)?;
-    state
-        .provisioner
-        .delete_group(&id, if_match.as_ref())
-        .await?;
+    let conditions = preconditions(&req)?;
+    state.provisioner.delete_group(&id, &conditions).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -22,7 +22,9 @@ mod users;
 use std::sync::Arc;
 
 use actix_web::body::BoxBody;
-use actix_web::http::header::{HeaderName, HeaderValue, ALLOW, CONTENT_TYPE, ETAG, LOCATION};
+use actix_web::http::header::{
+    HeaderName, HeaderValue, ALLOW, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION,
+};
 use actix_web::http::StatusCode;
 use actix_web::{middleware, web, HttpRequest, HttpResponse, ResponseError, Route};
 use serde_json::{Map, Value};
@@ -33,7 +35,7 @@ use crate::scim::filter::Filter;
 use crate::scim::list::{ListParams, ListResponse, SortOrder};
 use crate::scim::projection::Projection;
 use crate::scim::schema::ResourceSchema;
-use crate::scim::version::VersionCondition;
+use crate::scim::version::{Preconditions, VersionCondition};
 use error::{ApiError, SCIM_CONTENT_TYPE};
 
 /// Everything the handlers of one site share (`crate::sites::build` makes
@@ -251,6 +253,16 @@ fn version_condition(
         return Ok(None);
     }
     Ok(Some(VersionCondition::parse(&lines.join(", "))?))
+}
+
+/// The version conditions of a write, `If-Match` and `If-None-Match`
+/// (RFC 7232 §3.1, §3.2), checked by the provisioning layer once the
+/// resource is read.
+fn preconditions(req: &HttpRequest) -> Result<Preconditions, ApiError> {
+    Ok(Preconditions {
+        if_match: version_condition(req, IF_MATCH)?,
+        if_none_match: version_condition(req, IF_NONE_MATCH)?,
+    })
 }
 
 /// 304: the client's copy (`If-None-Match`) is current.

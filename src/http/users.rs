@@ -1,7 +1,7 @@
 //! `/Users`: RFC 7644 §3.3 create, §3.4 read and query, §3.5 replace and
 //! modify, §3.6 delete.
 
-use actix_web::http::header::{IF_MATCH, IF_NONE_MATCH};
+use actix_web::http::header::IF_NONE_MATCH;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
@@ -10,9 +10,9 @@ use super::by_id::{ById, Id};
 use super::error::ApiError;
 use super::request_log::label;
 use super::{
-    base_url, json_body, list_page, not_modified, only, projection_of, scim_body, scim_bytes,
-    scim_resource, text_attribute, version_condition, with_location, with_refs, AppState,
-    ListRequest, Query,
+    base_url, json_body, list_page, not_modified, only, preconditions, projection_of, scim_body,
+    scim_bytes, scim_resource, text_attribute, version_condition, with_location, with_refs,
+    AppState, ListRequest, Query,
 };
 use crate::provisioning::{ScimUser, UserQuery, UserRead, UsersRead};
 use crate::scim::list::ListParams;
@@ -155,10 +155,10 @@ async fn replace(
     let replacement = parse_replacement(&json_body(&body)?, &state.provisioner.user_schema())?;
     label(&req, "replace_user", Some(id.clone()));
     let projection = projection_of(&query, &state.provisioner.user_schema())?;
-    let if_match = version_condition(&req, IF_MATCH)?;
+    let conditions = preconditions(&req)?;
     let user = state
         .provisioner
-        .replace_user(&id, replacement, if_match.as_ref())
+        .replace_user(&id, replacement, &conditions)
         .await?;
     Ok(respond_user(
         &req,
@@ -179,10 +179,10 @@ async fn patch(
     let request = PatchRequest::from_json(&json_body(&body)?)?;
     label(&req, "patch_user", Some(id.clone()));
     let projection = projection_of(&query, &state.provisioner.user_schema())?;
-    let if_match = version_condition(&req, IF_MATCH)?;
+    let conditions = preconditions(&req)?;
     let user = state
         .provisioner
-        .patch_user(&id, &request, if_match.as_ref())
+        .patch_user(&id, &request, &conditions)
         .await?;
     Ok(respond_user(
         &req,
@@ -199,11 +199,8 @@ async fn delete(
     id: Id,
 ) -> Result<HttpResponse, ApiError> {
     label(&req, "delete_user", Some(id.clone()));
-    let if_match = version_condition(&req, IF_MATCH)?;
-    state
-        .provisioner
-        .delete_user(&id, if_match.as_ref())
-        .await?;
+    let conditions = preconditions(&req)?;
+    state.provisioner.delete_user(&id, &conditions).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

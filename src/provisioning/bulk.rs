@@ -17,7 +17,7 @@ use crate::scim::bulk::{BulkMethod, BulkOperation, BulkRequest};
 use crate::scim::error::ScimError;
 use crate::scim::patch::PatchRequest;
 use crate::scim::resource::{parse_replacement, parse_resource};
-use crate::scim::version::VersionCondition;
+use crate::scim::version::{Preconditions, VersionCondition};
 use crate::untrusted::quote;
 
 /// Most operations one bulk request may hold (advertised as
@@ -271,8 +271,8 @@ impl Provisioner {
         &self,
         target: &Target<'_>,
     ) -> Result<(String, BulkSuccess), ProvisioningError> {
-        let if_match = target.if_match()?;
-        let if_match = if_match.as_ref();
+        let if_match = Preconditions::if_match(target.if_match()?);
+        let if_match = &if_match;
         match target.operation.method {
             BulkMethod::Post => {
                 target.no_id()?;
@@ -308,8 +308,8 @@ impl Provisioner {
         &self,
         target: &Target<'_>,
     ) -> Result<(String, BulkSuccess), ProvisioningError> {
-        let if_match = target.if_match()?;
-        let if_match = if_match.as_ref();
+        let if_match = Preconditions::if_match(target.if_match()?);
+        let if_match = &if_match;
         match target.operation.method {
             BulkMethod::Post => {
                 target.no_id()?;

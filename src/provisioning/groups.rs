@@ -22,7 +22,7 @@ use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::SortOrder;
 use crate::scim::members::{member_ids, GroupPatch, MembershipChange};
 use crate::scim::patch::PatchRequest;
-use crate::scim::version::{require_match, VersionCondition};
+use crate::scim::version::Preconditions;
 use crate::untrusted::quote;
 
 type Result<T> = std::result::Result<T, ProvisioningError>;
@@ -182,28 +182,24 @@ impl Provisioner {
         }
     }
 
-    /// `If-Match` of a write to the group: its current version needs its
-    /// members, read only for a condition that names versions (`*` matches
-    /// any group found). Checked before anything is written.
-    async fn check_group_version(
-        &self,
-        found: &Found,
-        if_match: Option<&VersionCondition>,
-    ) -> Result<()> {
-        let Some(condition @ VersionCondition::OneOf(_)) = if_match else {
-            return Ok(());
-        };
+    /// `If-Match` and `If-None-Match` of a write to the group: its current
+    /// version needs its members, read only for a condition that names
+    /// versions (`*` is decided by the group being found). Checked before
+    /// anything is written.
+    async fn check_group_version(&self, found: &Found, conditions: &Preconditions) -> Result<()> {
+        if !conditions.names_versions() {
+            let id = match found {
+                Found::Role(_, group) => &group.id,
+                Found::Term(term) => &term.id,
+            };
+            return Ok(conditions.check("group", id, None)?);
+        }
         let current = match found {
             Found::Role(_, group) => self.render_group_with(group, true).await?,
             Found::Term(term) => self.render_term_with(term, true).await?,
         };
         let version = current.version.unwrap_or_default();
-        Ok(require_match(
-            Some(condition),
-            "group",
-            &current.id,
-            &version,
-        )?)
+        Ok(conditions.check("group", &current.id, Some(&version))?)
     }
 
     async fn render_term_with(&self, term: &DrupalTerm, members: bool) -> Result<ScimGroup> {
@@ -269,7 +265,7 @@ impl Provisioner {
         id: &str,
         resource: Map<String, Value>,
         members: bool,
-        if_match: Option<&VersionCondition>,
+        conditions: &Preconditions,
     ) -> Result<ScimGroup> {
         self.know_own_account().await?;
         let _turn = super::turns::wait_for(
@@ -278,7 +274,7 @@ impl Provisioner {
         )
         .await?;
         let found = self.find_any_group(id).await?;
-        self.check_group_version(&found, if_match).await?;
+        self.check_group_version(&found, conditions).await?;
         let (catalog, group) = match found {
             Found::Role(catalog, group) => (catalog, group),
             Found::Term(term) => {
@@ -324,7 +320,7 @@ impl Provisioner {
         id: &str,
         request: &PatchRequest,
         answer: PatchAnswer,
-        if_match: Option<&VersionCondition>,
+        conditions: &Preconditions,
     ) -> Result<Option<ScimGroup>> {
         self.know_own_account().await?;
         let patch = GroupPatch::from_request(request, &self.group_schema)?;
@@ -334,14 +330,14 @@ impl Provisioner {
         // written (one decided by the old name would miss the new roles).
         // So a PATCH naming a displayName (identity providers send one only
         // to rename) holds the group alone, as a conditional write does.
-        let hold = match if_match.is_some() || !patch.display_names.is_empty() {
+        let hold = match !conditions.is_empty() || !patch.display_names.is_empty() {
             true => Hold::Exclusive,
             false => Hold::Shared,
         };
         let _turn =
             super::turns::wait_for(self.group_turns.hold(id, hold), self.turn_bound()).await?;
         let found = self.find_any_group(id).await?;
-        self.check_group_version(&found, if_match).await?;
+        self.check_group_version(&found, conditions).await?;
         let (catalog, group) = match found {
             Found::Role(catalog, group) => (catalog, group),
             Found::Term(term) => return self.patch_term_group(term, patch, answer).await,
@@ -384,7 +380,7 @@ impl Provisioner {
 
     /// DELETE takes the role from every holder; the role stays in Drupal
     /// (JSON:API cannot delete it), so the group is still listed, empty.
-    pub async fn delete_group(&self, id: &str, if_match: Option<&VersionCondition>) -> Result<()> {
+    pub async fn delete_group(&self, id: &str, conditions: &Preconditions) -> Result<()> {
         self.know_own_account().await?;
         let _turn = super::turns::wait_for(
             self.group_turns.hold(id, Hold::Exclusive),
@@ -392,7 +388,7 @@ impl Provisioner {
         )
         .await?;
         let found = self.find_any_group(id).await?;
-        self.check_group_version(&found, if_match).await?;
+        self.check_group_version(&found, conditions).await?;
         let (catalog, group) = match found {
             Found::Role(catalog, group) => (catalog, group),
             Found::Term(term) => return self.delete_term_group(&term).await,

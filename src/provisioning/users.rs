@@ -36,7 +36,7 @@ use crate::scim::patch::{apply_patch, CreatedValue, PatchRequest};
 use crate::scim::path::{AttrPath, ResolvedPath};
 use crate::scim::projection::Projection;
 use crate::scim::resource::Replacement;
-use crate::scim::version::{require_match, VersionCondition};
+use crate::scim::version::Preconditions;
 
 type Result<T> = std::result::Result<T, ProvisioningError>;
 
@@ -223,7 +223,7 @@ impl Provisioner {
         &self,
         id: &str,
         replacement: Replacement,
-        if_match: Option<&VersionCondition>,
+        conditions: &Preconditions,
     ) -> Result<ScimUser> {
         let Replacement {
             resource,
@@ -231,7 +231,7 @@ impl Provisioner {
         } = replacement;
         self.know_own_account().await?;
         let _turn = self.user_turn(id).await?;
-        if if_match.is_none() {
+        if conditions.is_empty() {
             if let Some(seen) = self.writable_seen(id) {
                 let mapping = self.mapping();
                 let desired = mapping.to_drupal_replacing(&resource, &unassigned)?;
@@ -252,7 +252,7 @@ impl Provisioner {
         }
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
-        self.check_version(&current, if_match).await?;
+        self.check_version(&current, conditions).await?;
         let mapping = self.mapping();
         let desired = mapping.to_drupal_replacing(&resource, &unassigned)?;
         let desired = keep_required(&mapping, &current.attributes, desired)?;
@@ -271,12 +271,12 @@ impl Provisioner {
         &self,
         id: &str,
         request: &PatchRequest,
-        if_match: Option<&VersionCondition>,
+        conditions: &Preconditions,
     ) -> Result<ScimUser> {
         self.know_own_account().await?;
         let _turn = self.user_turn(id).await?;
         let active = self.active();
-        if if_match.is_none() && request.is_state_independent(&*active.user_schema) {
+        if conditions.is_empty() && request.is_state_independent(&*active.user_schema) {
             if let Some(written) = self.patch_seen(id, request, &active).await? {
                 return Ok(written);
             }
@@ -288,7 +288,7 @@ impl Provisioner {
         self.ensure_writable(&current)?;
         let catalog = self.role_catalog(None).await?;
         let rendered = render_user(&current, &active.mapping, &catalog);
-        ensure_version(&rendered, if_match)?;
+        conditions.check("user", &rendered.id, Some(&rendered.version))?;
         let before = rendered.resource;
         let mut after = before.clone();
         let outcome = apply_patch(&mut after, request, &*active.user_schema)?;
@@ -448,12 +448,12 @@ impl Provisioner {
         })
     }
 
-    pub async fn delete_user(&self, id: &str, if_match: Option<&VersionCondition>) -> Result<()> {
+    pub async fn delete_user(&self, id: &str, conditions: &Preconditions) -> Result<()> {
         self.know_own_account().await?;
         let _turn = self.user_turn(id).await?;
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
-        self.check_version(&current, if_match).await?;
+        self.check_version(&current, conditions).await?;
         // A member addition waiting for this account's turn leaves it out.
         self.deprovisioned_now.mark(&current.id);
         match self.policy.deprovision {
@@ -891,18 +891,18 @@ impl Provisioner {
             .map(|b| b.filter_path())
     }
 
-    /// `If-Match` against the account as SCIM shows it; nothing is read
-    /// when the client sent no condition.
-    async fn check_version(
-        &self,
-        current: &DrupalUser,
-        if_match: Option<&VersionCondition>,
-    ) -> Result<()> {
-        if if_match.is_none() {
-            return Ok(());
+    /// `If-Match` and `If-None-Match` (RFC 7644 §3.14, RFC 7232 §3.2)
+    /// against the account as SCIM shows it: a write based on an older
+    /// version, or asked for only where the account is not (`*`) or has
+    /// changed, is refused before anything is written. Nothing is read
+    /// when no condition names versions.
+    async fn check_version(&self, current: &DrupalUser, conditions: &Preconditions) -> Result<()> {
+        if !conditions.names_versions() {
+            return Ok(conditions.check("user", &current.id, None)?);
         }
         let catalog = self.role_catalog(None).await?;
-        ensure_version(&render_user(current, &self.mapping(), &catalog), if_match)
+        let rendered = render_user(current, &self.mapping(), &catalog);
+        Ok(conditions.check("user", &rendered.id, Some(&rendered.version))?)
     }
 
     /// The account, unless it does not exist or SCIM DELETE marked it.
@@ -1247,13 +1247,18 @@ impl Provisioner {
     }
 
     /// Drupal's "The email address … is already taken." for the address
-    /// `write` sets, when the account holding it is one SCIM DELETE
-    /// deprovisioned (kept blocked, shown to no IdP, which therefore cannot
-    /// see what it conflicts with): a 409 naming that account and what an
-    /// operator does. RFC 7644 §3.6 says a deleted resource SHOULD NOT count
-    /// in conflicts, but Drupal keeps addresses unique and the account is
-    /// kept; see README, "Not supported yet, and known limits". One Drupal
-    /// read, on this error only; any other error is returned as it is.
+    /// `write` sets: a 409 naming the account holding it and what frees the
+    /// address. One Drupal read, on this error only; any other error is
+    /// returned as it is.
+    ///
+    /// The holder may be an account SCIM DELETE deprovisioned (kept
+    /// blocked, shown to no IdP, which therefore cannot see what it
+    /// conflicts with): RFC 7644 §3.6 says a deleted resource SHOULD NOT
+    /// count in conflicts, but Drupal keeps addresses unique and the
+    /// account is kept; see README, "Not supported yet, and known limits".
+    /// Or it is an account SCIM shows, which the IdP did not find (renamed
+    /// in Drupal, or never provisioned by it): the detail names it as SCIM
+    /// shows it, with its id.
     async fn mail_holder(
         &self,
         error: DrupalError,
@@ -1263,7 +1268,7 @@ impl Provisioner {
         let mail_taken = matches!(&error, DrupalError::Validation(errors)
             if errors.iter().any(|e| e.detail.starts_with("mail:") && e.detail.contains("is already taken")));
         let mail = write.attributes.get("mail").and_then(Value::as_str);
-        let (true, Some(mail), Some(_)) = (mail_taken, mail, self.marker.field()) else {
+        let (true, Some(mail)) = (mail_taken, mail) else {
             return error.into();
         };
         let query = CollectionQuery {
@@ -1274,19 +1279,42 @@ impl Provisioner {
         let Ok(page) = self.drupal.list_users(&query).await else {
             return error.into();
         };
-        let holder = page.users.into_iter().find(|user| {
-            own_id.is_none_or(|own| !user.id.eq_ignore_ascii_case(own))
-                && self.marker.is_marked(user)
-        });
-        let Some(holder) = holder else {
+        let others: Vec<DrupalUser> = page
+            .users
+            .into_iter()
+            .filter(|user| own_id.is_none_or(|own| !user.id.eq_ignore_ascii_case(own)))
+            .collect();
+        if let Some(holder) = others.iter().find(|user| self.marker.is_marked(user)) {
+            let name = holder.name().unwrap_or_default();
+            return ScimError::uniqueness(format!(
+                "The e-mail address {} is held by the Drupal account \"{}\", which SCIM DELETE deprovisioned: Drupal keeps it blocked with its content and shows it to no identity provider, and keeps e-mail addresses unique. Creating the userName \"{}\" again revives that account with its address; otherwise a Drupal administrator gives that account another address, or deletes it, to free this one. Nothing was changed.",
+                crate::untrusted::quote(mail),
+                crate::untrusted::quote(name),
+                crate::untrusted::quote(name),
+            ))
+            .into();
+        }
+        // Another value taken too (the name: an IdP's retry of a create
+        // that happened): Drupal's own list of them says more.
+        let more_taken = matches!(&error, DrupalError::Validation(errors)
+            if errors.iter().any(|e| !e.detail.starts_with("mail:") && e.detail.contains("is already taken")));
+        let (Some(holder), false) = (others.first(), more_taken) else {
             return error.into();
         };
-        let name = holder.name().unwrap_or_default();
+        // Named as SCIM shows it: the userName the IdP can look up.
+        let shown = self
+            .mapping()
+            .from_drupal(&holder.attributes, &holder.relationships);
+        let user_name = shown
+            .get("userName")
+            .and_then(Value::as_str)
+            .or(holder.name())
+            .unwrap_or_default();
         ScimError::uniqueness(format!(
-            "The e-mail address {} is held by the Drupal account \"{}\", which SCIM DELETE deprovisioned: Drupal keeps it blocked with its content and shows it to no identity provider, and keeps e-mail addresses unique. Creating the userName \"{}\" again revives that account with its address; otherwise a Drupal administrator gives that account another address, or deletes it, to free this one. Nothing was changed.",
+            "The e-mail address {} belongs to the user \"{}\" (id {}), and Drupal keeps e-mail addresses unique. If that user is the one meant (renamed in Drupal, so that a lookup by userName does not find it), update it instead; otherwise give one of the two users another address. Nothing was changed.",
             crate::untrusted::quote(mail),
-            crate::untrusted::quote(name),
-            crate::untrusted::quote(name),
+            crate::untrusted::quote(user_name),
+            crate::untrusted::quote(&holder.id),
         ))
         .into()
     }
@@ -1402,6 +1430,25 @@ impl Provisioner {
         else {
             return Ok(None);
         };
+        if !self.marker.is_marked(&existing) {
+            return Ok(None);
+        }
+        // The revival is a change of the account like a PUT's: it holds the
+        // account from its read to its write. Creates of the name sent at
+        // once all found it deprovisioned above; only the first to hold it
+        // finds it so still, and the others answer as a create sent after
+        // the revival does (the name is taken), instead of each writing
+        // its own values over the others' and answering 201.
+        let _turn = self.user_turn(&existing.id).await?;
+        let include = self.term_include();
+        let Some((existing, included)) = self
+            .drupal
+            .get_user_with(&existing.id, include.as_ref())
+            .await?
+        else {
+            return Ok(None);
+        };
+        self.learn_term_names(&[&existing], &included);
         if !self.marker.is_marked(&existing) {
             return Ok(None);
         }
@@ -1535,17 +1582,6 @@ fn ruled_roles(
     ids.extend(added.cloned());
     let unchanged = ids.len() == held.len() && held.iter().all(|h| ids.contains(&h.id));
     (!unchanged).then(|| roles_relationship(&ids))
-}
-
-/// `If-Match` (RFC 7644 §3.14): a write based on an older version of the
-/// user is refused before anything is written.
-fn ensure_version(current: &ScimUser, if_match: Option<&VersionCondition>) -> Result<()> {
-    Ok(require_match(
-        if_match,
-        "user",
-        &current.id,
-        &current.version,
-    )?)
 }
 
 /// RFC 7644 §3.5.2.3 answers `noTarget` when a value filter matches

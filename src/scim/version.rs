@@ -86,6 +86,70 @@ pub fn require_match(
     }
 }
 
+/// `If-None-Match` of a write (RFC 7232 §3.2): `*` asks for the write only
+/// where no `kind` `id` exists, a list only where its current version is
+/// none of those listed. The resource exists (its version is `current`);
+/// when the condition fails, the write is refused with 412 before anything
+/// is written. No condition passes.
+pub fn require_none_match(
+    if_none_match: Option<&VersionCondition>,
+    kind: &str,
+    id: &str,
+    current: &str,
+) -> Result<(), ScimError> {
+    match if_none_match {
+        Some(VersionCondition::Any) => Err(ScimError::precondition_failed(format!(
+            "The {kind} {id} exists, and If-None-Match: * asks for this write only where none does. Nothing was changed; send it without If-None-Match to change the {kind}."
+        ))),
+        Some(condition) if condition.matches(current) => Err(ScimError::precondition_failed(format!(
+            "The {kind} {id} is still at the version {current}, which If-None-Match lists: the write was asked for only once it has changed from those. Nothing was changed; read it again and send the write without that version to make it."
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The version conditions of a write: its `If-Match` and `If-None-Match`,
+/// checked once the resource is read and before anything is written,
+/// `If-Match` first (RFC 7232 §6).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preconditions {
+    pub if_match: Option<VersionCondition>,
+    pub if_none_match: Option<VersionCondition>,
+}
+
+impl Preconditions {
+    /// `If-Match` alone (a bulk operation's `version`).
+    pub fn if_match(condition: Option<VersionCondition>) -> Preconditions {
+        Preconditions {
+            if_match: condition,
+            if_none_match: None,
+        }
+    }
+
+    /// No condition: the write does not depend on a version.
+    pub fn is_empty(&self) -> bool {
+        self.if_match.is_none() && self.if_none_match.is_none()
+    }
+
+    /// Whether deciding needs the resource's current version: a condition
+    /// lists tags. `*` needs only that the resource exists.
+    pub fn names_versions(&self) -> bool {
+        [&self.if_match, &self.if_none_match]
+            .iter()
+            .any(|c| matches!(c, Some(VersionCondition::OneOf(_))))
+    }
+
+    /// Checks both conditions against the existing `kind` `id`, whose
+    /// version is `current`: 412 when one fails, `If-Match` first.
+    /// `current` may be `None` only when no condition names versions.
+    pub fn check(&self, kind: &str, id: &str, current: Option<&str>) -> Result<(), ScimError> {
+        debug_assert!(current.is_some() || !self.names_versions());
+        let current = current.unwrap_or_default();
+        require_match(self.if_match.as_ref(), kind, id, current)?;
+        require_none_match(self.if_none_match.as_ref(), kind, id, current)
+    }
+}
+
 /// The opaque part of an entity tag: `W/"abc"` → `abc`.
 fn opaque(tag: &str) -> &str {
     let tag = tag.trim();
@@ -149,6 +213,42 @@ mod tests {
         assert!(require_match(Some(&current), "group", "g1", VERSION).is_ok());
         assert!(require_match(Some(&VersionCondition::Any), "group", "g1", VERSION).is_ok());
         assert!(require_match(None, "group", "g1", VERSION).is_ok());
+    }
+
+    #[test]
+    fn if_none_match_fails_for_a_star_or_a_listed_current_version() {
+        let star = Some(&VersionCondition::Any);
+        let e = require_none_match(star, "user", "u1", VERSION).unwrap_err();
+        assert_eq!(e.status, 412);
+        assert!(e.detail.contains("user u1"), "{}", e.detail);
+        assert!(e.detail.contains("If-None-Match"), "{}", e.detail);
+        let listed = VersionCondition::parse(r#"W/"old", "1700000000-ab12""#).unwrap();
+        let e = require_none_match(Some(&listed), "group", "g1", VERSION).unwrap_err();
+        assert_eq!(e.status, 412);
+        assert!(e.detail.contains(VERSION), "{}", e.detail);
+        let old = VersionCondition::parse(r#"W/"old""#).unwrap();
+        assert!(require_none_match(Some(&old), "group", "g1", VERSION).is_ok());
+        assert!(require_none_match(None, "group", "g1", VERSION).is_ok());
+    }
+
+    #[test]
+    fn if_match_is_evaluated_before_if_none_match() {
+        let both = Preconditions {
+            if_match: Some(VersionCondition::parse(r#"W/"old""#).unwrap()),
+            if_none_match: Some(VersionCondition::Any),
+        };
+        assert!(both.names_versions());
+        let e = both.check("user", "u1", Some(VERSION)).unwrap_err();
+        assert!(e.detail.contains("If-Match;"), "{}", e.detail);
+        let star_only = Preconditions {
+            if_match: Some(VersionCondition::Any),
+            if_none_match: Some(VersionCondition::Any),
+        };
+        assert!(!star_only.names_versions());
+        let e = star_only.check("group", "g1", None).unwrap_err();
+        assert!(e.detail.contains("If-None-Match"), "{}", e.detail);
+        assert!(Preconditions::default().is_empty());
+        assert!(Preconditions::default().check("group", "g1", None).is_ok());
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! SCIM DELETE under both policies, and the accounts the bridge protects.
 
+use std::time::Duration;
+
 use drupal_scim_bridge::standin::{AccountSeed, CancelMethod};
 use serde_json::json;
 
-use crate::helpers::{spawn_app, spawn_app_with, Options};
+use crate::helpers::{spawn_app, spawn_app_with, Options, DRUPAL_PASSWORD};
 
 #[tokio::test]
 async fn delete_under_block_policy_blocks_and_hides_the_account() {
@@ -64,6 +66,54 @@ async fn creating_a_deprovisioned_user_again_reactivates_the_same_account() {
     let drupal = app.drupal_user("kim").unwrap();
     assert_eq!(drupal["attributes"]["status"], true);
     assert!(drupal["attributes"]["field_scim_deprovisioned"].is_null());
+}
+
+/// Creates of a deprovisioned userName sent at once revive the account
+/// once: one 201, and a 409 for each of the others, as a create sent after
+/// the revival gets. Each revival's write is held a while by Drupal, so
+/// that without turns on the account they would all be under way at once.
+#[tokio::test]
+async fn creates_of_a_deprovisioned_user_sent_at_once_revive_it_once() {
+    let app = spawn_app().await;
+    let id = app.create_user("raceX", "racex@example.org").await;
+    assert_eq!(app.delete(&format!("/Users/{id}")).await.status, 204);
+    app.drupal.hold_requests_to(
+        "PATCH",
+        &format!("/jsonapi/user/user/{id}"),
+        Duration::from_millis(300),
+    );
+    let answers = futures_util::future::join_all((0..5).map(|i| {
+        let app = &app;
+        async move {
+            let user = json!({"userName": "raceX", "externalId": format!("racer-{i}"),
+                              "name": {"givenName": format!("Racer {i}")},
+                              "emails": [{"value": "racex@example.org"}]});
+            app.post("/Users", &user).await
+        }
+    }))
+    .await;
+    let created: Vec<usize> = (0..5).filter(|i| answers[*i].status == 201).collect();
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(created.len(), 1, "exactly one revival: {statuses:?}");
+    let winner = created[0];
+    for (i, answer) in answers.iter().enumerate() {
+        if i != winner {
+            answer.assert_scim_error(409, Some("uniqueness"));
+        }
+    }
+    let revived = &answers[winner].body;
+    assert_eq!(revived["id"], id.as_str(), "{revived}");
+    assert_eq!(
+        revived["externalId"],
+        format!("racer-{winner}"),
+        "{revived}"
+    );
+    // Drupal holds what the one 201 said.
+    let now = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(now.status, 200, "{}", now.body);
+    assert_eq!(now.body["externalId"], format!("racer-{winner}"));
+    assert_eq!(now.body["name"]["givenName"], format!("Racer {winner}"));
+    assert_eq!(now.body["active"], true);
 }
 
 #[tokio::test]
@@ -267,4 +317,58 @@ async fn a_value_held_by_a_deprovisioned_account_is_a_conflict_that_says_so() {
         .await;
     assert_eq!(revived.status, 201, "{}", revived.body);
     assert_eq!(revived.body["id"], id.as_str());
+}
+
+/// An address held by an account SCIM shows, which an administrator
+/// renamed in Drupal (so the IdP's lookup by userName finds nothing, and it
+/// creates the user again): the 409 names that account as SCIM shows it,
+/// with its id, and gives no advice to delete it.
+#[tokio::test]
+async fn an_address_held_by_an_account_scim_shows_is_a_conflict_naming_it() {
+    let app = spawn_app().await;
+    let id = app.create_user("dr1", "dr1@example.org").await;
+    let renamed = reqwest::Client::new()
+        .patch(format!("{}/jsonapi/user/user/{id}", app.drupal_base_url()))
+        .basic_auth("admin", Some(DRUPAL_PASSWORD))
+        .header("Content-Type", "application/vnd.api+json")
+        .body(
+            json!({"data": {"type": "user--user", "id": id,
+                            "attributes": {"name": "dr1-renamed"}}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("the stand-in answers");
+    assert_eq!(renamed.status(), 200);
+    let found = app.filter_users("userName eq \"dr1\"").await;
+    assert_eq!(found.body["totalResults"], 0, "{}", found.body);
+
+    let again = app
+        .post(
+            "/Users",
+            &json!({"userName": "dr1", "emails": [{"value": "dr1@example.org", "primary": true}]}),
+        )
+        .await;
+    again.assert_scim_error(409, Some("uniqueness"));
+    let detail = again.body["detail"].as_str().unwrap();
+    assert!(detail.contains("dr1@example.org"), "{detail}");
+    assert!(detail.contains("\"dr1-renamed\""), "{detail}");
+    assert!(detail.contains(&id), "{detail}");
+    assert!(!detail.to_lowercase().contains("delete"), "{detail}");
+    assert!(!detail.contains("deprovisioned"), "{detail}");
+    assert!(app.drupal.user_by_name("dr1").is_none());
+    // Moving the address to another user: the same answer.
+    let other = app.create_user("dr2", "dr2@example.org").await;
+    let patched = app
+        .patch(
+            &format!("/Users/{other}"),
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "emails",
+                                    "value": [{"value": "dr1@example.org", "primary": true}]}]}),
+        )
+        .await;
+    patched.assert_scim_error(409, Some("uniqueness"));
+    let detail = patched.body["detail"].as_str().unwrap();
+    assert!(detail.contains("\"dr1-renamed\""), "{detail}");
+    assert!(!detail.to_lowercase().contains("delete"), "{detail}");
 }

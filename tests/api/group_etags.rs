@@ -410,3 +410,59 @@ async fn two_writes_conditional_on_one_version_do_not_both_pass() {
         );
     }
 }
+
+/// `If-None-Match` on a write (RFC 7232 §3.2): `*` (the group exists, which
+/// needs no read of its members) or the current version is 412, nothing
+/// written; an older version lets the write through.
+#[tokio::test]
+async fn if_none_match_on_a_write_is_412_for_a_star_or_the_current_version() {
+    for kind in KINDS {
+        let app = spawn().await;
+        let ann = app.create_user("ann", "ann@example.org").await;
+        let id = id_of(&create(&app, kind).await);
+        let path = format!("/Groups/{id}");
+        let current = version_of(&app, &id).await;
+        for condition in ["*", current.as_str()] {
+            app.drupal.clear_requests();
+            let headers = [("If-None-Match", condition)];
+            for (method, body) in [
+                (Method::PUT, Some(put_body(kind, &[&ann]))),
+                (Method::PATCH, Some(add_member(&ann))),
+                (Method::DELETE, None),
+            ] {
+                let answer = app
+                    .request_with(method.clone(), &path, &headers, body.as_ref())
+                    .await;
+                answer.assert_scim_error(412, None);
+                let detail = answer.body["detail"].as_str().unwrap();
+                assert!(
+                    detail.contains("If-None-Match") && detail.contains(&id),
+                    "{kind:?} {method} {condition}: {detail}"
+                );
+            }
+            assert_eq!(app.drupal_writes(), Vec::<String>::new(), "{kind:?}");
+            if condition == "*" {
+                let member_reads: Vec<String> = app
+                    .drupal
+                    .requests()
+                    .into_iter()
+                    .filter(|r| r.path.starts_with("/jsonapi/user/user"))
+                    .map(|r| r.path)
+                    .collect();
+                assert_eq!(member_reads, Vec::<String>::new(), "{kind:?}");
+            }
+        }
+        assert!(held_by(&app, kind, &id, &["ann"]).is_empty(), "{kind:?}");
+
+        let added = app
+            .request_with(
+                Method::PATCH,
+                &path,
+                &[("If-None-Match", STALE)],
+                Some(&add_member(&ann)),
+            )
+            .await;
+        assert!(added.status < 300, "{kind:?}: {}", added.body);
+        assert_eq!(held_by(&app, kind, &id, &["ann"]), ["ann"], "{kind:?}");
+    }
+}

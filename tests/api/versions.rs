@@ -226,3 +226,92 @@ async fn every_line_of_a_repeated_version_condition_counts() {
         false
     );
 }
+
+/// `If-None-Match` on a write (RFC 7232 §3.2): `*` (the user exists) or a
+/// tag matching the current version, in either spelling or in a list, is
+/// 412 with a detail naming the header, and nothing is written. An older
+/// tag lets the write through. With both headers, `If-Match` is evaluated
+/// first (RFC 7232 §6).
+#[tokio::test]
+async fn if_none_match_on_a_write_is_412_for_a_star_or_the_current_version() {
+    let app = spawn_app().await;
+    let id = app.create_user("nina", "nina@example.org").await;
+    let path = format!("/Users/{id}");
+    let current = app.get(&path).await.body["meta"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let strong = current.trim_start_matches("W/").to_string();
+    let listed = format!("W/\"old\", {current}");
+    let put = json!({"userName": "nina2", "emails": [{"value": "nina@example.org"}]});
+    app.drupal.clear_requests();
+    for condition in ["*", current.as_str(), strong.as_str(), listed.as_str()] {
+        let headers = [("If-None-Match", condition)];
+        for (method, body) in [
+            (Method::PATCH, Some(&patch_active(false))),
+            (Method::PUT, Some(&put)),
+            (Method::DELETE, None),
+        ] {
+            let answer = app
+                .request_with(method.clone(), &path, &headers, body)
+                .await;
+            answer.assert_scim_error(412, None);
+            let detail = answer.body["detail"].as_str().unwrap();
+            assert!(
+                detail.contains("If-None-Match"),
+                "{method} {condition}: {detail}"
+            );
+            assert!(detail.contains(&id), "{method} {condition}: {detail}");
+        }
+    }
+    assert_eq!(app.drupal_writes(), Vec::<String>::new());
+    let user = app
+        .drupal_user("nina")
+        .expect("the account is kept as it was");
+    assert_eq!(user["attributes"]["status"], true);
+
+    // Both headers: a stale If-Match is the failure reported; a current
+    // one lets If-None-Match decide.
+    let stale_both = app
+        .request_with(
+            Method::PATCH,
+            &path,
+            &[("If-Match", "W/\"old\""), ("If-None-Match", "*")],
+            Some(&patch_active(false)),
+        )
+        .await;
+    stale_both.assert_scim_error(412, None);
+    let detail = stale_both.body["detail"].as_str().unwrap();
+    assert!(detail.contains("If-Match"), "{detail}");
+    assert!(!detail.contains("If-None-Match"), "{detail}");
+    let current_both = app
+        .request_with(
+            Method::PATCH,
+            &path,
+            &[("If-Match", &current), ("If-None-Match", &current)],
+            Some(&patch_active(false)),
+        )
+        .await;
+    current_both.assert_scim_error(412, None);
+    assert!(current_both.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("If-None-Match"));
+    assert_eq!(app.drupal_writes(), Vec::<String>::new());
+
+    // An older version only: the write goes through.
+    let patched = app
+        .request_with(
+            Method::PATCH,
+            &path,
+            &[("If-None-Match", "W/\"old\"")],
+            Some(&patch_active(false)),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.body["active"], false);
+    let deleted = app
+        .request_with(Method::DELETE, &path, &[("If-None-Match", &current)], None)
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+}
