@@ -576,6 +576,38 @@ async fn a_list_parameter_given_twice_is_refused_and_named() {
     assert_eq!(one.body["scimType"], "invalidValue");
 }
 
+#[tokio::test]
+async fn an_empty_filter_is_invalid_filter_and_an_absent_one_lists_everything() {
+    let app = spawn_app().await;
+    seed(&app, "empty", 2);
+    let refused = |answer: crate::helpers::Answer, what: &str| {
+        answer.assert_scim_error(400, Some("invalidFilter"));
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(detail.contains("filter is empty"), "{what}: {detail}");
+    };
+    for path in ["/Users", "/Groups"] {
+        for query in ["filter=", "filter=%20%20", "Filter=+", "filter=%09"] {
+            refused(app.get(&format!("{path}?{query}")).await, query);
+        }
+        for filter in ["", "   "] {
+            let search = format!("{path}/.search");
+            refused(app.post(&search, &json!({"filter": filter})).await, &search);
+        }
+        let listed = app.get(path).await;
+        assert_eq!(listed.status, 200, "{}", listed.body);
+        let searched = app
+            .post(&format!("{path}/.search"), &json!({"filter": null}))
+            .await;
+        assert_eq!(searched.status, 200, "{}", searched.body);
+    }
+    let everyone = app.get("/Users").await;
+    assert!(
+        user_names(&everyone.body).contains(&"empty-001"),
+        "{}",
+        everyone.body
+    );
+}
+
 /// Drupal on MySQL or MariaDB (default collation `utf8mb4_general_ci`)
 /// ignores accents as well as case: `name = 'jose'` finds "josé". SCIM's
 /// `userName` ignores case only, so Drupal's answer is re-checked; an
