@@ -466,6 +466,59 @@ async fn a_null_members_value_is_refused_and_only_an_absent_one_removes_everyone
 }
 
 #[tokio::test]
+async fn members_value_ne_finds_groups_with_another_member_and_not_keeps_none() {
+    let app = spawn_app().await;
+    let ann = app.seed_user_with_roles("ann", &["editor", "engineering"]);
+    app.seed_user_with_roles("bob", &["editor"]);
+    let names = |answer: crate::helpers::Answer| -> Vec<String> {
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.body["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["displayName"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let listed = |filter: String| {
+        let app = &app;
+        async move {
+            app.get(&format!("/Groups?filter={}", url_encode(&filter)))
+                .await
+        }
+    };
+    // editor holds ann and bob, engineering only ann.
+    assert_eq!(
+        names(listed(format!("members.value ne \"{ann}\"")).await),
+        ["editor"]
+    );
+    assert_eq!(
+        names(listed(format!("not (members.value eq \"{ann}\")")).await),
+        Vec::<String>::new()
+    );
+    let searched = app
+        .post(
+            "/Groups/.search",
+            &json!({"filter": format!("members.value ne \"{ann}\"")}),
+        )
+        .await;
+    assert_eq!(names(searched), ["editor"]);
+    // A group with no member has no value that differs.
+    app.patch(
+        &format!("/Groups/{}", app.group_id("engineering").await),
+        &patch_op(json!([{"op": "remove", "path": "members"}])),
+    )
+    .await;
+    assert_eq!(
+        names(listed(format!("members.value ne \"{ann}\"")).await),
+        ["editor"]
+    );
+    assert_eq!(
+        names(listed(format!("not (members.value eq \"{ann}\")")).await),
+        ["engineering"]
+    );
+}
+
+#[tokio::test]
 async fn jumpcloud_connection_test_creates_and_deletes_a_user_and_a_group() {
     let app = spawn_app().await;
     let user = app.create_user("jc-test-user", "jc@example.org").await;
