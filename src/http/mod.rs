@@ -264,7 +264,10 @@ fn not_modified(version: &str) -> HttpResponse {
 
 /// Reads a JSON request body. Content type is not enforced: IdPs send
 /// `application/scim+json`, `application/json`, and sometimes nothing.
+/// One leading UTF-8 byte order mark is skipped (RFC 8259 §8.1 allows
+/// it; .NET and PowerShell clients send one).
 fn json_body(bytes: &[u8]) -> Result<Value, ApiError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ScimError::invalid_syntax(
             "the request body is empty; a JSON object is expected",

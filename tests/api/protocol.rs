@@ -120,6 +120,38 @@ async fn plain_application_json_requests_are_accepted() {
     assert_eq!(answer.status, 201, "{}", answer.body);
 }
 
+/// .NET and PowerShell clients start a body with a UTF-8 byte order mark;
+/// RFC 8259 §8.1 lets a parser ignore it. One is skipped, not two.
+#[tokio::test]
+async fn a_body_starting_with_a_byte_order_mark_is_read() {
+    let app = spawn_app().await;
+    let send = |body: Vec<u8>| {
+        app.client
+            .post(format!("{}/Users", app.base))
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/scim+json")
+            .body(body)
+            .send()
+    };
+    let user = json!({"userName": "bom-user", "emails": [{"value": "bom@example.org"}]});
+    let with_bom = [b"\xEF\xBB\xBF".as_slice(), user.to_string().as_bytes()].concat();
+    let answer = read(send(with_bom).await.unwrap()).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(answer.body["userName"], "bom-user");
+    let twice = [b"\xEF\xBB\xBF\xEF\xBB\xBF".as_slice(), b"{}"].concat();
+    read(send(twice).await.unwrap())
+        .await
+        .assert_scim_error(400, Some("invalidSyntax"));
+    let only = b"\xEF\xBB\xBF  ".to_vec();
+    let answer = read(send(only).await.unwrap()).await;
+    answer.assert_scim_error(400, Some("invalidSyntax"));
+    assert!(
+        answer.body["detail"].as_str().unwrap().contains("empty"),
+        "{}",
+        answer.body
+    );
+}
+
 #[tokio::test]
 async fn health_check_needs_no_token_and_no_drupal() {
     let app = spawn_app().await;
