@@ -276,18 +276,121 @@ fn not_modified(version: &str) -> HttpResponse {
 
 /// Reads a JSON request body. Content type is not enforced: IdPs send
 /// `application/scim+json`, `application/json`, and sometimes nothing.
+/// One leading UTF-8 byte order mark is skipped (RFC 8259 §8.1 allows
+/// it; .NET and PowerShell clients send one).
 fn json_body(bytes: &[u8]) -> Result<Value, ApiError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ScimError::invalid_syntax(
             "the request body is empty; a JSON object is expected",
         )
         .into());
     }
-    serde_json::from_slice(bytes).map_err(|e| {
+    let value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError(ScimError::invalid_syntax(format!(
             "the request body is not valid JSON: {e}"
         )))
-    })
+    })?;
+    refuse_repeated_names(bytes)?;
+    Ok(value)
+}
+
+/// Refuses an object naming one member twice, exactly or in another case
+/// (`"userName"` and `"username"`): SCIM attribute names ignore case
+/// (RFC 7643 §2.1), and a parsed `Value` keeps only the last, silently.
+/// Run on a body already known to be valid JSON.
+fn refuse_repeated_names(bytes: &[u8]) -> Result<(), ApiError> {
+    use serde::de::Deserializer;
+    let repeated = std::cell::RefCell::new(None);
+    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    let walked = (&mut reader).deserialize_any(NameCheck {
+        path: "",
+        repeated: &repeated,
+    });
+    match (repeated.into_inner(), walked) {
+        (Some(detail), _) => Err(ScimError::invalid_syntax(detail).into()),
+        // Cannot happen: the same bytes parsed just before.
+        (None, Err(e)) => Err(ScimError::invalid_syntax(format!(
+            "the request body is not valid JSON: {e}"
+        ))
+        .into()),
+        (None, Ok(())) => Ok(()),
+    }
+}
+
+/// Walks a JSON document, keeping nothing but the first repeated name.
+struct NameCheck<'a> {
+    /// Dotted names of the objects around this one (`name`).
+    path: &'a str,
+    repeated: &'a std::cell::RefCell<Option<String>>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for NameCheck<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NameCheck<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let (path, repeated) = (self.path, self.repeated);
+        while seq
+            .next_element_seed(NameCheck { path, repeated })?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let inner = match self.path {
+                "" => name.to_string(),
+                outer => format!("{outer}.{name}"),
+            };
+            if let Some(first) = seen.get(&name.to_lowercase()) {
+                let quote = crate::untrusted::quote;
+                *self.repeated.borrow_mut() = Some(format!(
+                    "the attribute \"{}\" is given twice (also as \"{}\"); attribute names \
+                     ignore case, so give each once",
+                    quote(&inner),
+                    quote(first)
+                ));
+                return Err(serde::de::Error::custom("a repeated name"));
+            }
+            map.next_value_seed(NameCheck {
+                path: &inner,
+                repeated: self.repeated,
+            })?;
+            seen.insert(name.to_lowercase(), name.into_owned());
+        }
+        Ok(())
+    }
 }
 
 /// Query pairs, percent-decoded.

@@ -197,6 +197,17 @@ pub fn translate(
                 Pushdown::exact(condition)
             })
         }
+        // `ne` on a multi-valued attribute is "any value differs", which a
+        // Drupal `<>` (with or without IS NULL) states only for some
+        // storage; the bridge evaluates it.
+        Filter::Compare {
+            path,
+            op: CompareOp::Ne,
+            ..
+        } if multi_valued(path, schema) => {
+            Target::of_or_rendered(path, mapping, schema)?;
+            Ok(Pushdown::nothing())
+        }
         Filter::Compare { path, op, value } => {
             Ok(match Target::of_or_rendered(path, mapping, schema)? {
                 Some(target) => target.compare(*op, value),
@@ -618,6 +629,20 @@ fn attribute_meta(path: &AttrPath, schema: &dyn AttributeResolver) -> Result<Att
     }
 }
 
+/// Whether `path` names a multi-valued attribute or a sub-attribute of one.
+fn multi_valued(path: &AttrPath, schema: &dyn AttributeResolver) -> bool {
+    schema
+        .resolve(path.schema.as_deref(), &path.attr)
+        .is_some_and(|(urn, meta)| {
+            meta.multi_valued
+                || path.sub_attr.as_ref().is_some_and(|sub| {
+                    schema
+                        .resolve_sub(&urn, &path.attr, sub)
+                        .is_some_and(|sub| sub.multi_valued)
+                })
+        })
+}
+
 fn parent_is_mapped(path: &AttrPath, mapping: &Mapping) -> bool {
     mapping
         .binding_for(path.schema.as_deref(), &path.attr, Some("value"), None)
@@ -928,6 +953,34 @@ rules:
     #[test]
     fn or_with_an_unexpressible_side_cannot_narrow_anything() {
         nothing(r#"userName eq "ann" or not (title pr)"#);
+    }
+
+    /// `ne` on a multi-valued attribute means "a value differs"; a Drupal
+    /// `<> OR IS NULL` would also find accounts with no value.
+    #[test]
+    fn ne_on_a_multi_valued_attribute_is_evaluated_by_the_bridge() {
+        let mapping = Mapping::parse(
+            &format!("{MAPPING}  - {{scim: 'emails[type eq \"work\"].primary', drupal: field_work_primary}}\n"),
+            "test.yaml",
+        )
+        .expect("test mapping");
+        let schema = ResourceSchema::user();
+        let canonical = Filter::parse("emails.primary ne true")
+            .and_then(|f| f.canonicalize(&schema))
+            .unwrap();
+        assert_eq!(
+            translate(&canonical, &mapping, &schema).unwrap(),
+            Pushdown::nothing()
+        );
+        nothing(r#"emails.value ne "a@x.org""#);
+        nothing(r#"emails ne "a@x.org""#);
+        assert_eq!(
+            exact("active ne false"),
+            Condition::any(vec![
+                field("status", Operator::NotEq, "0"),
+                Condition::null_check("status", Operator::IsNull),
+            ])
+        );
     }
 
     #[test]

@@ -361,14 +361,21 @@ impl Filter {
     ) -> bool {
         match self {
             Filter::Compare { path, op, value } => {
-                let (meta, values) = match operand(path, object, scope, resolver, true) {
-                    Some(found) => found,
-                    None => return *op == CompareOp::Ne,
-                };
+                let (meta, values, multi_valued) =
+                    match operand(path, object, scope, resolver, true) {
+                        Some(found) => found,
+                        None => return *op == CompareOp::Ne,
+                    };
                 match (op, value) {
                     (CompareOp::Eq, CompValue::Null) => values.is_empty(),
                     (CompareOp::Ne, CompValue::Null) => !values.is_empty(),
                     (_, CompValue::Null) => false,
+                    // RFC 7644 §3.4.2.2: any value that differs; with no
+                    // value, none does (`not (x eq v)` says "none equals").
+                    (CompareOp::Ne, _) if multi_valued => values
+                        .iter()
+                        .any(|v| !compare(&meta, v, CompareOp::Eq, value)),
+                    // A single value: absent counts as different.
                     (CompareOp::Ne, _) => !values
                         .iter()
                         .any(|v| compare(&meta, v, CompareOp::Eq, value)),
@@ -376,7 +383,7 @@ impl Filter {
                 }
             }
             Filter::Present(path) => operand(path, object, scope, resolver, false)
-                .is_some_and(|(_, values)| values.iter().any(|v| !is_empty(v))),
+                .is_some_and(|(_, values, _)| values.iter().any(|v| !is_empty(v))),
             Filter::And(left, right) => {
                 left.eval(object, scope, resolver) && right.eval(object, scope, resolver)
             }
@@ -455,7 +462,8 @@ fn comparable(
     Ok((canonical, value))
 }
 
-/// The metadata and values a path designates in `object`. With
+/// The metadata and values a path designates in `object`, and whether it
+/// designates a multi-valued attribute (or a sub-attribute of one). With
 /// `through_value`, a complex attribute yields its `value` sub-attributes.
 fn operand<'v>(
     path: &AttrPath,
@@ -463,12 +471,14 @@ fn operand<'v>(
     scope: Scope<'_>,
     resolver: &dyn AttributeResolver,
     through_value: bool,
-) -> Option<(AttrMeta, Vec<&'v Value>)> {
+) -> Option<(AttrMeta, Vec<&'v Value>, bool)> {
+    let mut multi_valued = false;
     let (meta, values) = match scope {
         Scope::Resource => {
             let ResolvedPath::Attribute(attr) = path.resolve(resolver).ok()? else {
                 return None;
             };
+            multi_valued = attr.attr.multi_valued;
             let whole = attr.value(object);
             match attr.sub {
                 Some(sub) => {
@@ -492,7 +502,8 @@ fn operand<'v>(
             (meta, values)
         }
     };
-    Some((meta, values))
+    let multi_valued = multi_valued || meta.multi_valued;
+    Some((meta, values, multi_valued))
 }
 
 /// The values of an attribute: the elements of an array, or the value itself.
@@ -1536,7 +1547,52 @@ mod tests {
         assert!(matches(r#"emails.value eq "babs@jensen.org""#));
         assert!(matches(r#"emails.type eq "home""#));
         assert!(!matches(r#"emails.type eq "other""#));
-        assert!(!matches(r#"emails.value ne "babs@jensen.org""#));
+    }
+
+    /// RFC 7644 §3.4.2.2: a comparison on a multi-valued attribute matches
+    /// when any value satisfies it, `ne` included; `not (... eq ...)` is
+    /// still "none is". With no value at all, nothing satisfies `ne`.
+    #[test]
+    fn ne_on_a_multi_valued_attribute_matches_when_any_value_differs() {
+        assert!(matches(r#"emails.value ne "babs@jensen.org""#));
+        assert!(matches(r#"emails ne "babs@jensen.org""#));
+        assert!(!matches(r#"not (emails.value eq "babs@jensen.org")"#));
+        let check = |resource: Value, text: &str, resolver: &dyn AttributeResolver| {
+            parse(text).matches(resource.as_object().unwrap(), resolver)
+        };
+        let users = user_resolver();
+        let one =
+            json!({"emails": [{"value": "a@x.org"}], "groups": [{"value": "g1"}, {"value": "g2"}]});
+        assert!(!check(one.clone(), r#"emails.value ne "A@x.org""#, &users));
+        assert!(check(one.clone(), r#"emails.value ne "b@x.org""#, &users));
+        assert!(check(one.clone(), r#"groups.value ne "g1""#, &users));
+        assert!(!check(one.clone(), r#"not (groups.value eq "g1")"#, &users));
+        let bare = json!({"userName": "x"});
+        assert!(!check(bare.clone(), r#"emails.value ne "a@x.org""#, &users));
+        assert!(!check(bare.clone(), r#"groups.value ne "g1""#, &users));
+        assert!(check(bare.clone(), r#"not (groups.value eq "g1")"#, &users));
+        assert!(
+            check(bare, r#"title ne "x""#, &users),
+            "single-valued: unchanged"
+        );
+        let groups = group_resolver();
+        let with = |ids: &[&str]| json!({"displayName": "g", "members": ids.iter().map(|id| json!({"value": id})).collect::<Vec<_>>()});
+        let ne_u = r#"members.value ne "u""#;
+        assert!(check(with(&["u", "v"]), ne_u, &groups));
+        assert!(!check(with(&["u"]), ne_u, &groups));
+        assert!(!check(with(&[]), ne_u, &groups));
+        assert!(check(with(&["v"]), ne_u, &groups));
+        let not_u = r#"not (members.value eq "u")"#;
+        assert!(!check(with(&["u", "v"]), not_u, &groups));
+        assert!(check(with(&[]), not_u, &groups));
+        // Inside a value filter each element is one value, as before.
+        assert!(matches(r#"emails[value ne "babs@jensen.org"]"#));
+        assert!(check(
+            with(&["u", "v"]),
+            r#"members[value ne "u"]"#,
+            &groups
+        ));
+        assert!(!check(with(&["u"]), r#"members[value ne "u"]"#, &groups));
     }
 
     #[test]

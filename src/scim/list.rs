@@ -88,7 +88,7 @@ impl Param {
     }
 }
 
-/// The parameters met so far (an empty one counts as absent): one given twice (`?filter=A&filter=B`, or
+/// The parameters met so far (an empty one counts as absent, but for `filter`, refused): one given twice (`?filter=A&filter=B`, or
 /// `filter` and `Filter`) is refused, not decided by its last value,
 /// which would silently answer a query the client did not mean.
 #[derive(Default)]
@@ -114,7 +114,8 @@ impl Given {
 impl ListParams {
     /// Reads already percent-decoded query pairs. Names match
     /// case-insensitively; unknown ones (Entra's `aadOptscim062020`) and
-    /// empty values are ignored; a repeated parameter is refused (400).
+    /// empty values are ignored, but an empty or blank `filter` is refused
+    /// (400 `invalidFilter`), as is a repeated parameter.
     pub fn from_query<I, K, V>(pairs: I) -> Result<ListParams, ScimError>
     where
         I: IntoIterator<Item = (K, V)>,
@@ -140,6 +141,10 @@ impl ListParams {
         let mut params = ListParams::default();
         let mut given = Given::default();
         for (name, value) in obj {
+            // `null` is absent (RFC 7643 §2.5), for `filter` too.
+            if value.is_null() {
+                continue;
+            }
             if let Some(param) = Param::from_name(name) {
                 params.set(param, &search_value_as_text(name, value)?, &mut given)?;
             }
@@ -148,6 +153,14 @@ impl ListParams {
     }
 
     fn set(&mut self, param: Param, value: &str, given: &mut Given) -> Result<(), ScimError> {
+        if param == Param::Filter && value.trim().is_empty() {
+            // Read as absent, `filter=` would answer every resource to a
+            // client that meant to narrow the list and lost its expression.
+            return Err(ScimError::invalid_filter(
+                "the filter is empty: give an expression such as userName eq \"bjensen\", \
+                 or leave the filter out to list every resource",
+            ));
+        }
         if value.is_empty() {
             return Ok(());
         }
@@ -317,6 +330,7 @@ fn write_number(out: &mut Vec<u8>, n: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scim::error::ScimType;
 
     fn query(pairs: &[(&str, &str)]) -> Result<ListParams, ScimError> {
         ListParams::from_query(pairs.iter().copied())
@@ -444,8 +458,21 @@ mod tests {
 
     #[test]
     fn empty_values_count_as_absent() {
-        let params = query(&[("filter", ""), ("count", ""), ("startIndex", "")]).unwrap();
+        let params = query(&[("count", ""), ("startIndex", ""), ("sortBy", "")]).unwrap();
         assert_eq!(params, ListParams::default());
+        let params = ListParams::from_search_body(&json!({"filter": null})).unwrap();
+        assert_eq!(params, ListParams::default());
+    }
+
+    #[test]
+    fn an_empty_or_blank_filter_is_invalid_filter() {
+        for filter in ["", " ", "\t\n"] {
+            let error = query(&[("filter", filter)]).unwrap_err();
+            assert_eq!(error.scim_type, Some(ScimType::InvalidFilter), "{filter:?}");
+            assert!(error.detail.contains("filter is empty"), "{}", error.detail);
+            let error = ListParams::from_search_body(&json!({"filter": filter})).unwrap_err();
+            assert_eq!(error.scim_type, Some(ScimType::InvalidFilter), "{filter:?}");
+        }
     }
 
     #[test]

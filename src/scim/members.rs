@@ -9,7 +9,8 @@
 //!   compatibility flag), also with `or` between several ids;
 //! - `remove` on `members` with a value list (Entra's default form, JumpCloud):
 //!   removes only the listed members, where the RFC would remove them all;
-//! - `remove` on `members` without a value: every member goes;
+//! - `remove` on `members` without a value: every member goes; with an
+//!   explicit `null` (in any operation) it is refused, not guessed at;
 //! - `replace` on `members`, `[]` included (Okta's "push now" on an empty
 //!   group), or path-less with `{"members": [...]}`;
 //! - path-less `replace` of `displayName` and the read-only `id` (Okta sends
@@ -150,9 +151,10 @@ impl GroupPatch {
             ))),
             ("members", None, None) if op == PatchOpKind::Remove => {
                 match value {
+                    // RFC 7644 §3.5.2.2: no value at all removes every member.
+                    None => self.members.replace(Vec::new()),
                     // Entra and JumpCloud: remove only the members listed.
-                    Some(value) if !value.is_null() => self.members.remove(member_ids(value)?),
-                    _ => self.members.replace(Vec::new()),
+                    Some(value) => self.members.remove(listed_members(op, value)?),
                 }
                 Ok(())
             }
@@ -174,8 +176,8 @@ impl GroupPatch {
     /// An add or replace of one attribute with `value`.
     fn set(&mut self, op: PatchOpKind, name: &str, value: &Value) -> Result<(), ScimError> {
         match name {
-            "members" if op == PatchOpKind::Add => self.members.add(member_ids(value)?),
-            "members" => self.members.replace(member_ids(value)?),
+            "members" if op == PatchOpKind::Add => self.members.add(listed_members(op, value)?),
+            "members" => self.members.replace(listed_members(op, value)?),
             "displayName" => self.display_names.push(text(name, value)?),
             "id" => self.ids.push(text(name, value)?),
             "externalId" => {
@@ -247,6 +249,21 @@ fn text(name: &str, value: &Value) -> Result<String, ScimError> {
             value_kind(other)
         ))),
     }
+}
+
+/// The member ids a PATCH operation lists. An explicit `null` is refused
+/// rather than read as "no members": a `remove` without a value empties the
+/// group (RFC 7644 §3.5.2.2), and a client sending `null` may have meant
+/// that or a list it failed to fill; guessing wrong takes a role from every
+/// holder, or answers success for a change not made.
+fn listed_members(op: PatchOpKind, value: &Value) -> Result<Vec<String>, ScimError> {
+    if value.is_null() {
+        return Err(ScimError::invalid_value(format!(
+            "{op} on members with a null \"value\": to remove every member, send remove on \"members\" \
+             and omit \"value\"; otherwise list the members, as in [{{\"value\": \"<user id>\"}}]"
+        )));
+    }
+    member_ids(value)
 }
 
 /// The member ids of a `members` value: a list of `{"value": id}` objects,
@@ -332,6 +349,7 @@ mod tests {
             assert!(e.detail.len() < 500, "{}", e.detail);
         }
     }
+    use crate::scim::error::ScimType;
     use crate::scim::schema::ResourceSchema;
 
     fn lower(body: Value) -> Result<GroupPatch, ScimError> {
@@ -388,6 +406,23 @@ mod tests {
     fn remove_without_value_or_filter_removes_every_member() {
         let patch = ops(json!([{"op": "remove", "path": "members"}]));
         assert_eq!(patch.members, MembershipChange::Exact(set(&[])));
+    }
+
+    #[test]
+    fn a_null_members_value_is_refused_and_an_empty_list_changes_nothing() {
+        for operation in [
+            json!({"op": "remove", "path": "members", "value": null}),
+            json!({"op": "add", "path": "members", "value": null}),
+            json!({"op": "replace", "path": "members", "value": null}),
+            json!({"op": "add", "value": {"members": null}}),
+        ] {
+            let e = lower(json!({"Operations": [operation]})).unwrap_err();
+            assert_eq!(e.status, 400, "{operation}");
+            assert_eq!(e.scim_type, Some(ScimType::InvalidValue), "{operation}");
+            assert!(e.detail.contains("omit \"value\""), "{}", e.detail);
+        }
+        let patch = ops(json!([{"op": "remove", "path": "members", "value": []}]));
+        assert!(patch.members.is_empty());
     }
 
     #[test]

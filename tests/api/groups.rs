@@ -425,6 +425,100 @@ async fn onelogin_and_jumpcloud_patch_members_with_plain_value_lists() {
 }
 
 #[tokio::test]
+async fn a_null_members_value_is_refused_and_only_an_absent_one_removes_everyone() {
+    let app = spawn_app().await;
+    let group = app.group_id("editor").await;
+    let ann = app.seed_user_with_roles("ann", &["editor"]);
+    let bob = app.seed_user_with_roles("bob", &["editor"]);
+    let everyone = sorted(vec![ann.clone(), bob.clone()]);
+    app.drupal.clear_requests();
+    for operation in [
+        json!({"op": "remove", "path": "members", "value": null}),
+        json!({"op": "Remove", "path": "Members", "value": null}),
+        json!({"op": "add", "path": "members", "value": null}),
+        json!({"op": "replace", "path": "members", "value": null}),
+        json!({"op": "replace", "value": {"members": null}}),
+    ] {
+        let answer = patch_group(&app, &group, json!([operation])).await;
+        answer.assert_scim_error(400, Some("invalidValue"));
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("omit \"value\"") && detail.contains("list the members"),
+            "{operation}: {detail}"
+        );
+        assert_eq!(members(&app, &group).await, everyone, "{operation}");
+    }
+    assert!(app.drupal_writes().is_empty(), "{:?}", app.drupal_writes());
+    // An empty list changes nothing; no value at all removes every member.
+    let none = patch_group(
+        &app,
+        &group,
+        json!([{"op": "remove", "path": "members", "value": []}]),
+    )
+    .await;
+    assert!(matches!(none.status, 200 | 204), "{}", none.body);
+    assert_eq!(members(&app, &group).await, everyone);
+    let all = patch_group(&app, &group, json!([{"op": "remove", "path": "members"}])).await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(all.body["members"], json!([]));
+    assert!(members(&app, &group).await.is_empty());
+    assert!(app.roles_of("ann").is_empty() && app.roles_of("bob").is_empty());
+}
+
+#[tokio::test]
+async fn members_value_ne_finds_groups_with_another_member_and_not_keeps_none() {
+    let app = spawn_app().await;
+    let ann = app.seed_user_with_roles("ann", &["editor", "engineering"]);
+    app.seed_user_with_roles("bob", &["editor"]);
+    let names = |answer: crate::helpers::Answer| -> Vec<String> {
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.body["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["displayName"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let listed = |filter: String| {
+        let app = &app;
+        async move {
+            app.get(&format!("/Groups?filter={}", url_encode(&filter)))
+                .await
+        }
+    };
+    // editor holds ann and bob, engineering only ann.
+    assert_eq!(
+        names(listed(format!("members.value ne \"{ann}\"")).await),
+        ["editor"]
+    );
+    assert_eq!(
+        names(listed(format!("not (members.value eq \"{ann}\")")).await),
+        Vec::<String>::new()
+    );
+    let searched = app
+        .post(
+            "/Groups/.search",
+            &json!({"filter": format!("members.value ne \"{ann}\"")}),
+        )
+        .await;
+    assert_eq!(names(searched), ["editor"]);
+    // A group with no member has no value that differs.
+    app.patch(
+        &format!("/Groups/{}", app.group_id("engineering").await),
+        &patch_op(json!([{"op": "remove", "path": "members"}])),
+    )
+    .await;
+    assert_eq!(
+        names(listed(format!("members.value ne \"{ann}\"")).await),
+        ["editor"]
+    );
+    assert_eq!(
+        names(listed(format!("not (members.value eq \"{ann}\")")).await),
+        ["engineering"]
+    );
+}
+
+#[tokio::test]
 async fn jumpcloud_connection_test_creates_and_deletes_a_user_and_a_group() {
     let app = spawn_app().await;
     let user = app.create_user("jc-test-user", "jc@example.org").await;

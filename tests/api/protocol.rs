@@ -120,6 +120,90 @@ async fn plain_application_json_requests_are_accepted() {
     assert_eq!(answer.status, 201, "{}", answer.body);
 }
 
+/// .NET and PowerShell clients start a body with a UTF-8 byte order mark;
+/// RFC 8259 §8.1 lets a parser ignore it. One is skipped, not two.
+#[tokio::test]
+async fn a_body_starting_with_a_byte_order_mark_is_read() {
+    let app = spawn_app().await;
+    let send = |body: Vec<u8>| {
+        app.client
+            .post(format!("{}/Users", app.base))
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/scim+json")
+            .body(body)
+            .send()
+    };
+    let user = json!({"userName": "bom-user", "emails": [{"value": "bom@example.org"}]});
+    let with_bom = [b"\xEF\xBB\xBF".as_slice(), user.to_string().as_bytes()].concat();
+    let answer = read(send(with_bom).await.unwrap()).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(answer.body["userName"], "bom-user");
+    let twice = [b"\xEF\xBB\xBF\xEF\xBB\xBF".as_slice(), b"{}"].concat();
+    read(send(twice).await.unwrap())
+        .await
+        .assert_scim_error(400, Some("invalidSyntax"));
+    let only = b"\xEF\xBB\xBF  ".to_vec();
+    let answer = read(send(only).await.unwrap()).await;
+    answer.assert_scim_error(400, Some("invalidSyntax"));
+    assert!(
+        answer.body["detail"].as_str().unwrap().contains("empty"),
+        "{}",
+        answer.body
+    );
+}
+
+/// SCIM attribute names ignore case (RFC 7643 §2.1): a body naming one
+/// twice is ambiguous, and is refused rather than resolved last-wins.
+#[tokio::test]
+async fn an_attribute_given_twice_in_a_body_is_refused_and_named() {
+    let app = spawn_app().await;
+    let id = app.create_user("twice", "twice@example.org").await;
+    let send = |method: reqwest::Method, path: String, body: &'static str| {
+        app.client
+            .request(method, format!("{}{path}", app.base))
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/scim+json")
+            .body(body)
+            .send()
+    };
+    let post = reqwest::Method::POST;
+    let patch = reqwest::Method::PATCH;
+    for (method, path, body, named) in [
+        (
+            post.clone(),
+            "/Users".to_string(),
+            r#"{"userName":"a","username":"b"}"#,
+            "username",
+        ),
+        (
+            post.clone(),
+            "/Users".to_string(),
+            r#"{"userName":"a","userName":"b"}"#,
+            "userName",
+        ),
+        (
+            post.clone(),
+            "/Users".to_string(),
+            r#"{"userName":"a","name":{"givenName":"x","GivenName":"y"}}"#,
+            "name.GivenName",
+        ),
+        (
+            patch.clone(),
+            format!("/Users/{id}"),
+            r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations":[{"op":"replace","value":{"title":"a","Title":"b"}}]}"#,
+            "Title",
+        ),
+    ] {
+        let answer = read(send(method, path, body).await.unwrap()).await;
+        answer.assert_scim_error(400, Some("invalidSyntax"));
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(detail.contains(named), "{body}: {detail}");
+        assert!(detail.contains("once"), "{body}: {detail}");
+    }
+    assert!(app.drupal_user("a").is_none());
+}
+
 #[tokio::test]
 async fn health_check_needs_no_token_and_no_drupal() {
     let app = spawn_app().await;

@@ -1,6 +1,7 @@
 //! Queries over HTTP: filters pushed down to Drupal, paging across Drupal's
 //! 50-item pages, counting, sorting and projection (RFC 7644 §3.4).
 
+use drupal_scim_bridge::standin::AccountSeed;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, url_encode, TestApp};
@@ -574,6 +575,62 @@ async fn a_list_parameter_given_twice_is_refused_and_named() {
         .await;
     assert_eq!(one.status, 400, "{}", one.body);
     assert_eq!(one.body["scimType"], "invalidValue");
+}
+
+#[tokio::test]
+async fn an_empty_filter_is_invalid_filter_and_an_absent_one_lists_everything() {
+    let app = spawn_app().await;
+    seed(&app, "empty", 2);
+    let refused = |answer: crate::helpers::Answer, what: &str| {
+        answer.assert_scim_error(400, Some("invalidFilter"));
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(detail.contains("filter is empty"), "{what}: {detail}");
+    };
+    for path in ["/Users", "/Groups"] {
+        for query in ["filter=", "filter=%20%20", "Filter=+", "filter=%09"] {
+            refused(app.get(&format!("{path}?{query}")).await, query);
+        }
+        for filter in ["", "   "] {
+            let search = format!("{path}/.search");
+            refused(app.post(&search, &json!({"filter": filter})).await, &search);
+        }
+        let listed = app.get(path).await;
+        assert_eq!(listed.status, 200, "{}", listed.body);
+        let searched = app
+            .post(&format!("{path}/.search"), &json!({"filter": null}))
+            .await;
+        assert_eq!(searched.status, 200, "{}", searched.body);
+    }
+    let everyone = app.get("/Users").await;
+    assert!(
+        user_names(&everyone.body).contains(&"empty-001"),
+        "{}",
+        everyone.body
+    );
+}
+
+#[tokio::test]
+async fn emails_value_ne_finds_users_with_another_address_only() {
+    let app = spawn_app().await;
+    app.seed_user("ne-ann", "ann@example.org");
+    app.seed_user("ne-bob", "bob@example.org");
+    // No address: none that differs, so `ne` leaves it out; `not` keeps it.
+    let mut cat = AccountSeed::new("ne-cat");
+    cat.mail = None;
+    app.drupal.insert_user(cat).expect("seed user");
+    let filter = r#"userName sw "ne-" and emails.value ne "ANN@example.org""#;
+    let answer = app.filter_users(filter).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(user_names(&answer.body), ["ne-bob"]);
+    let cat = app.filter_users(r#"userName eq "ne-cat""#).await;
+    assert!(
+        cat.body["Resources"][0].get("emails").is_none(),
+        "{}",
+        cat.body
+    );
+    let filter = r#"userName sw "ne-" and not (emails.value eq "ann@example.org")"#;
+    let answer = app.filter_users(filter).await;
+    assert_eq!(user_names(&answer.body), ["ne-bob", "ne-cat"]);
 }
 
 /// Drupal on MySQL or MariaDB (default collation `utf8mb4_general_ci`)
