@@ -304,7 +304,7 @@ fn refuse_repeated_names(bytes: &[u8]) -> Result<(), ApiError> {
     let repeated = std::cell::RefCell::new(None);
     let mut reader = serde_json::Deserializer::from_slice(bytes);
     let walked = (&mut reader).deserialize_any(NameCheck {
-        path: "",
+        path: None,
         repeated: &repeated,
     });
     match (repeated.into_inner(), walked) {
@@ -320,9 +320,24 @@ fn refuse_repeated_names(bytes: &[u8]) -> Result<(), ApiError> {
 
 /// Walks a JSON document, keeping nothing but the first repeated name.
 struct NameCheck<'a> {
-    /// Dotted names of the objects around this one (`name`).
-    path: &'a str,
+    /// The names of the objects around this one (`name` in `name.givenName`).
+    path: Option<&'a Names<'a>>,
     repeated: &'a std::cell::RefCell<Option<String>>,
+}
+
+/// A member's name and the names around it, spelled out only for an error.
+struct Names<'a> {
+    name: &'a str,
+    outer: Option<&'a Names<'a>>,
+}
+
+impl Names<'_> {
+    fn dotted(&self) -> String {
+        match self.outer {
+            Some(outer) => format!("{}.{}", outer.dotted(), self.name),
+            None => self.name.to_string(),
+        }
+    }
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for NameCheck<'_> {
@@ -367,27 +382,31 @@ impl<'de> serde::de::Visitor<'de> for NameCheck<'_> {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        // Attribute names are ASCII (RFC 7643 §2.1's ATTRNAME), so ASCII
+        // case is all there is to ignore.
+        let mut seen: std::collections::HashMap<String, std::borrow::Cow<'de, str>> =
+            std::collections::HashMap::new();
         while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let inner = match self.path {
-                "" => name.to_string(),
-                outer => format!("{outer}.{name}"),
+            let folded = name.to_ascii_lowercase();
+            let here = Names {
+                name: &name,
+                outer: self.path,
             };
-            if let Some(first) = seen.get(&name.to_lowercase()) {
+            if let Some(first) = seen.get(&folded) {
                 let quote = crate::untrusted::quote;
                 *self.repeated.borrow_mut() = Some(format!(
                     "the attribute \"{}\" is given twice (also as \"{}\"); attribute names \
                      ignore case, so give each once",
-                    quote(&inner),
+                    quote(&here.dotted()),
                     quote(first)
                 ));
                 return Err(serde::de::Error::custom("a repeated name"));
             }
             map.next_value_seed(NameCheck {
-                path: &inner,
+                path: Some(&here),
                 repeated: self.repeated,
             })?;
-            seen.insert(name.to_lowercase(), name.into_owned());
+            seen.insert(folded, name);
         }
         Ok(())
     }
