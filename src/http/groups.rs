@@ -79,15 +79,14 @@ async fn respond_list(
     params: ListParams,
     operation: &'static str,
 ) -> Result<HttpResponse, ApiError> {
-    // A filter may compare a secret (`password eq "…"`): not logged.
-    let target = params.filter.as_deref().map(|filter| {
-        crate::untrusted::without_secret_literals(
-            filter,
-            state.provisioner.group_schema().secret_names(),
-        )
-        .into_owned()
-    });
-    label(req, operation, target);
+    label(
+        req,
+        operation,
+        super::request_log::logged_filter(
+            params.filter.as_deref(),
+            state.provisioner.group_schema(),
+        ),
+    );
     let list = ListRequest::parse(params, state.provisioner.group_schema())?;
     let query = GroupQuery {
         filter: list.filter,

@@ -31,6 +31,15 @@ pub struct RequestLabel {
     pub target: Option<String>,
 }
 
+/// A list's or search's filter as the log shows it: the values it
+/// compares with a secret (`password eq "…"`) left out.
+pub fn logged_filter(
+    filter: Option<&str>,
+    schema: &crate::scim::schema::ResourceSchema,
+) -> Option<String> {
+    filter.map(|f| crate::untrusted::without_secret_literals(f, schema.secret_names()).into_owned())
+}
+
 /// Names the SCIM operation (and the user or group it concerns).
 /// The target comes from the client: the log keeps a prefix of a long one.
 pub fn label(req: &HttpRequest, operation: &'static str, target: Option<String>) {

@@ -67,15 +67,14 @@ async fn respond_list(
     params: ListParams,
     operation: &'static str,
 ) -> Result<HttpResponse, ApiError> {
-    // A filter may compare a secret (`password eq "…"`): not logged.
-    let target = params.filter.as_deref().map(|filter| {
-        crate::untrusted::without_secret_literals(
-            filter,
-            state.provisioner.user_schema().secret_names(),
-        )
-        .into_owned()
-    });
-    label(req, operation, target);
+    label(
+        req,
+        operation,
+        super::request_log::logged_filter(
+            params.filter.as_deref(),
+            &state.provisioner.user_schema(),
+        ),
+    );
     let list = ListRequest::parse(params, &state.provisioner.user_schema())?;
     let query = UserQuery {
         filter: list.filter,

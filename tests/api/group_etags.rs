@@ -66,6 +66,16 @@ fn assert_versioned(body: &Value, etag: Option<&str>) -> String {
     version.to_string()
 }
 
+/// The account reads Drupal was sent since its requests were last cleared.
+fn member_reads(app: &TestApp) -> Vec<String> {
+    app.drupal
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/jsonapi/user/user"))
+        .map(|r| r.path)
+        .collect()
+}
+
 fn id_of(body: &Value) -> String {
     body["id"].as_str().expect("an id").to_string()
 }
@@ -325,14 +335,7 @@ async fn an_answer_without_members_has_no_version_and_reads_no_members() {
         assert_eq!(read.body.get("members"), None);
         assert_eq!(read.body["meta"].get("version"), None, "{kind:?}");
         assert_eq!(read.header("etag"), None, "{kind:?}");
-        let member_reads: Vec<String> = app
-            .drupal
-            .requests()
-            .into_iter()
-            .filter(|r| r.path.starts_with("/jsonapi/user/user"))
-            .map(|r| r.path)
-            .collect();
-        assert_eq!(member_reads, Vec::<String>::new(), "{kind:?}");
+        assert_eq!(member_reads(&app), Vec::<String>::new(), "{kind:?}");
 
         let listed = app.get("/Groups?excludedAttributes=members").await;
         for group in listed.body["Resources"].as_array().expect("a list") {
@@ -442,14 +445,7 @@ async fn if_none_match_on_a_write_is_412_for_a_star_or_the_current_version() {
             }
             assert_eq!(app.drupal_writes(), Vec::<String>::new(), "{kind:?}");
             if condition == "*" {
-                let member_reads: Vec<String> = app
-                    .drupal
-                    .requests()
-                    .into_iter()
-                    .filter(|r| r.path.starts_with("/jsonapi/user/user"))
-                    .map(|r| r.path)
-                    .collect();
-                assert_eq!(member_reads, Vec::<String>::new(), "{kind:?}");
+                assert_eq!(member_reads(&app), Vec::<String>::new(), "{kind:?}");
             }
         }
         assert!(held_by(&app, kind, &id, &["ann"]).is_empty(), "{kind:?}");
