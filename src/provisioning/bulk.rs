@@ -271,8 +271,8 @@ impl Provisioner {
         &self,
         target: &Target<'_>,
     ) -> Result<(String, BulkSuccess), ProvisioningError> {
-        let if_match = Preconditions::if_match(target.if_match()?);
-        let if_match = &if_match;
+        let conditions = Preconditions::if_match(target.if_match()?);
+        let if_match = &conditions;
         match target.operation.method {
             BulkMethod::Post => {
                 target.no_id()?;
@@ -308,8 +308,8 @@ impl Provisioner {
         &self,
         target: &Target<'_>,
     ) -> Result<(String, BulkSuccess), ProvisioningError> {
-        let if_match = Preconditions::if_match(target.if_match()?);
-        let if_match = &if_match;
+        let conditions = Preconditions::if_match(target.if_match()?);
+        let if_match = &conditions;
         match target.operation.method {
             BulkMethod::Post => {
                 target.no_id()?;

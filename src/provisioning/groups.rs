@@ -642,7 +642,6 @@ fn keep_name<'n>(group: &ExposedGroup, names: impl IntoIterator<Item = &'n str>)
     }
 }
 
-/// Whether `filter` looks at the core attribute `attr`.
 /// A group's `meta.lastModified` is its term's last save: members live on
 /// the accounts, so a membership change does not move it, and role-backed
 /// groups have none. A filter on it (a delta sync) would silently miss
@@ -674,6 +673,7 @@ fn refuse_last_modified(filter: &Filter) -> Result<()> {
     }
 }
 
+/// Whether `filter` looks at the core attribute `attr`.
 fn mentions(filter: &Filter, attr: &str) -> bool {
     match filter {
         Filter::Compare { path, .. } | Filter::Present(path) | Filter::ValuePath { path, .. } => {

@@ -69,24 +69,16 @@ fn stored_under(filter: Filter, parent: Option<&AttrPath>, mapping: &Mapping) ->
             op,
             value: CompValue::String(text),
         } => {
-            let binding = match parent {
-                Some(parent) => mapping.binding_for(
-                    parent.schema.as_deref(),
-                    &parent.attr,
-                    Some(&path.attr),
-                    None,
-                ),
-                None => mapping.binding_for(
-                    path.schema.as_deref(),
-                    &path.attr,
-                    path.sub_attr.as_deref(),
-                    None,
-                ),
+            // In a value filter (`emails[value eq …]`) the path names a
+            // sub-attribute of the filtered one.
+            let (schema, attr, sub) = match parent {
+                Some(parent) => (parent.schema.as_deref(), &parent.attr, Some(&*path.attr)),
+                None => (path.schema.as_deref(), &path.attr, path.sub_attr.as_deref()),
             };
-            let text = match binding.and_then(|b| b.stored_text(&text)) {
-                Some(stored) => stored,
-                None => text,
-            };
+            let text = mapping
+                .binding_for(schema, attr, sub, None)
+                .and_then(|b| b.stored_text(&text))
+                .unwrap_or(text);
             Filter::Compare {
                 path,
                 op,
