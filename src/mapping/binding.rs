@@ -32,13 +32,9 @@ impl FieldBinding {
         self.target.filter_path()
     }
 
-    /// The Drupal value a SCIM filter literal stands for, as JSON (the
-    /// caller formats it for the query string: `true` → `1`). `None` when
-    /// the rule's transforms make the comparison impossible to push down
-    /// (split, join, a literal longer than a truncation) or the literal does
-    /// not fit the field.
     /// A SCIM filter's text as this rule stores it, when the rule only
-    /// normalises text (`trim`, `lowercase`, `langcode`): the value an
+    /// normalises text (`trim`, `lowercase`, `langcode`, and the Unicode
+    /// form of an identifier, see `Target::canonical`): the value an
     /// account read back shows for that text. `None` when that is the
     /// text itself, or the rule does more than normalise.
     pub fn stored_text(&self, scim_text: &str) -> Option<String> {
@@ -53,11 +49,18 @@ impl FieldBinding {
                 t.forward(values)
             });
         match stored.as_slice() {
-            [Value::String(text)] if text != scim_text => Some(text.clone()),
+            [Value::String(text)] => {
+                Some(self.target.canonical(text.clone())).filter(|t| t != scim_text)
+            }
             _ => None,
         }
     }
 
+    /// The Drupal value a SCIM filter literal stands for, as JSON (the
+    /// caller formats it for the query string: `true` → `1`). `None` when
+    /// the rule's transforms make the comparison impossible to push down
+    /// (split, join, a literal longer than a truncation) or the literal does
+    /// not fit the field.
     pub fn drupal_value_for(&self, scim_literal: &Value) -> Option<Value> {
         let value = self
             .transforms

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use super::datetime;
 use super::error::did_you_mean;
 use crate::drupal::document::{AttributeRef, Attributes};
+use crate::scim::caseless;
 
 /// The Drupal field types a rule can fill, named by Drupal's field type
 /// machine names. `string` is Drupal's "Text (plain)", 255 characters at
@@ -97,6 +98,18 @@ const fn base(
         max_chars,
         access,
         never_cleared,
+    }
+}
+
+impl BaseField {
+    /// The account's login name: Drupal tells accounts apart by comparing
+    /// it byte by byte (its unique index ignores case, not spelling), so
+    /// a name is kept in Unicode normalization form C, the form IdPs send.
+    /// Otherwise "Renée" written with a precomposed "é" and written with
+    /// "e" and a combining accent would be two accounts that look the same
+    /// wherever a person reads the name.
+    fn is_identifier(&self) -> bool {
+        self.name == "name"
     }
 }
 
@@ -306,7 +319,7 @@ impl Target {
     /// and, through the lookups that follow a refusal, URLs no web server
     /// accepts.
     fn bounded_text(&self, value: &Value) -> Result<String, String> {
-        let written = self.storable_text(value)?;
+        let written = self.canonical(self.storable_text(value)?);
         match self.write_limit() {
             Some(max) if written.chars().count() > max => Err(format!(
                 "{} holds at most {max} characters; \"{}\" is longer",
@@ -314,6 +327,18 @@ impl Target {
                 crate::untrusted::quote(&written)
             )),
             _ => Ok(written),
+        }
+    }
+
+    /// `text` as the field keeps it: an identifier in normalization form
+    /// C (see [`BaseField::is_identifier`]), any other text as it is.
+    pub fn canonical(&self, text: String) -> String {
+        if !self.base.is_some_and(BaseField::is_identifier) {
+            return text;
+        }
+        match caseless::nfc(&text) {
+            Cow::Borrowed(_) => text,
+            Cow::Owned(normalized) => normalized,
         }
     }
 
@@ -471,7 +496,7 @@ impl Target {
             | FieldType::StringLong
             | FieldType::Email
             | FieldType::Telephone
-            | FieldType::ListString => text(value).ok().map(Value::String),
+            | FieldType::ListString => text(value).ok().map(|t| Value::String(self.canonical(t))),
             FieldType::EntityReference => uuid(value).ok().map(Value::String),
             _ => self.encode_item(value).ok(),
         }
@@ -645,6 +670,30 @@ mod tests {
         assert_eq!(boolean(&json!("False")), Ok(false));
         assert_eq!(boolean(&json!(1)), Ok(true));
         assert!(boolean(&json!("maybe")).is_err());
+    }
+
+    fn target(field: &str) -> Target {
+        Target {
+            field: field.into(),
+            field_type: FieldType::String,
+            multiple: false,
+            reference_type: None,
+            text_format: None,
+            base: check_field_name(field).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_account_name_alone_is_kept_in_normalization_form_c() {
+        let decomposed = json!("Rene\u{301}e");
+        let name = target("name");
+        assert_eq!(name.encode(std::slice::from_ref(&decomposed)), Ok(json!("Ren\u{e9}e")));
+        assert_eq!(name.filter_value(&decomposed), Some(json!("Ren\u{e9}e")));
+        assert_eq!(name.canonical("Ren\u{e9}e".into()), "Ren\u{e9}e");
+        // Other text is kept byte for byte: only the name identifies.
+        let other = target("field_nickname");
+        assert_eq!(other.encode(std::slice::from_ref(&decomposed)), Ok(decomposed.clone()));
+        assert_eq!(other.filter_value(&decomposed), Some(decomposed));
     }
 
     #[test]

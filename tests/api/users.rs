@@ -560,6 +560,57 @@ async fn a_user_name_taken_in_non_ascii_case_is_409_not_503() {
     assert_eq!(own.status, 200, "{}", own.body);
 }
 
+/// Unicode writes one name two ways: "Renée" with a precomposed "é"
+/// (NFC, as IdPs send it) or with "e" and a combining accent (NFD, as
+/// macOS file names and some directories hold it). Drupal compares names
+/// byte by byte, so both spellings would become two accounts that look the
+/// same at a login prompt. Names are kept in NFC, so the second spelling
+/// is the first account's name.
+#[tokio::test]
+async fn a_user_name_in_another_unicode_spelling_is_the_same_name() {
+    let app = spawn_app().await;
+    let decomposed = "Rene\u{301}e";
+    let composed = "Ren\u{e9}e";
+    let created = app
+        .post(
+            "/Users",
+            &json!({"userName": decomposed, "emails": [{"value": "renee@example.org"}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["userName"], composed, "kept in NFC");
+    let id = created.body["id"].as_str().unwrap().to_string();
+
+    let again = app
+        .post(
+            "/Users",
+            &json!({"userName": composed, "emails": [{"value": "other@example.org"}]}),
+        )
+        .await;
+    again.assert_scim_error(409, Some("uniqueness"));
+
+    for spelling in [decomposed, composed] {
+        let filter = format!("userName eq \"{spelling}\"");
+        let found = app
+            .get(&format!("/Users?filter={}", url_encode(&filter)))
+            .await;
+        assert_eq!(
+            found.body["totalResults"], 1,
+            "{spelling:?}: {}",
+            found.body
+        );
+        assert_eq!(found.body["Resources"][0]["id"], id.as_str());
+    }
+
+    let other = app.create_user("other", "other@example.org").await;
+    app.patch(
+        &format!("/Users/{other}"),
+        &patch_op(json!([{"op": "replace", "path": "userName", "value": decomposed}])),
+    )
+    .await
+    .assert_scim_error(409, Some("uniqueness"));
+}
+
 /// RFC 7643 gives userName `caseExact: false`, in every script. Drupal on
 /// SQLite ignores case in ASCII only (the stand-in does the same): the
 /// IdP's lookup before a create, and its create after a deprovisioning,
