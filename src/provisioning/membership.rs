@@ -457,9 +457,12 @@ impl Provisioner {
                 Err(DrupalError::NotFound)
             }
             _ => {
-                self.drupal
-                    .change_roles(write.id, method, std::slice::from_ref(&group.id))
-                    .await
+                self.change_roles_past_deleted_terms(
+                    write.id,
+                    method,
+                    std::slice::from_ref(&group.id),
+                )
+                .await
             }
         };
         // Its roles changed, or may have: a later write reads it again.

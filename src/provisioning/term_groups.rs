@@ -132,6 +132,19 @@ fn named(found: Vec<DrupalTerm>, name: &str) -> Vec<DrupalTerm> {
         .collect()
 }
 
+/// Whether Drupal refused a save because the account references a term
+/// that no longer exists in `field` (386b, 386f, 387).
+fn refuses_a_deleted_term(error: &DrupalError, field: &str) -> bool {
+    match error {
+        DrupalError::Validation(errors) => errors.iter().any(|e| {
+            e.detail.contains("does not exist")
+                && (e.detail.starts_with(&format!("{field}."))
+                    || e.pointer.as_deref().is_some_and(|p| p.contains(field)))
+        }),
+        _ => false,
+    }
+}
+
 pub(super) fn vocabulary(terms: &GroupTerms) -> TermVocabulary {
     TermVocabulary {
         vocabulary: terms.vocabulary.clone(),
@@ -998,14 +1011,12 @@ impl Provisioner {
             let mut written = Ok(());
             if !regrant.add.is_empty() {
                 written = self
-                    .drupal
-                    .change_roles(&regrant.user, Method::POST, &regrant.add)
+                    .change_roles_past_deleted_terms(&regrant.user, Method::POST, &regrant.add)
                     .await;
             }
             if written.is_ok() && !regrant.take.is_empty() {
                 written = self
-                    .drupal
-                    .change_roles(&regrant.user, Method::DELETE, &regrant.take)
+                    .change_roles_past_deleted_terms(&regrant.user, Method::DELETE, &regrant.take)
                     .await;
             }
             self.seen.forget(&regrant.user);
@@ -1625,8 +1636,7 @@ impl Provisioner {
             return Err(DrupalError::NotFound);
         }
         if !plan.take.is_empty() {
-            self.drupal
-                .change_roles(&user.id, Method::DELETE, &plan.take)
+            self.change_roles_past_deleted_terms(&user.id, Method::DELETE, &plan.take)
                 .await?;
         }
         let one = [term_id.to_string()];
@@ -1639,20 +1649,48 @@ impl Provisioner {
             }
         };
         match written {
-            Err(DrupalError::Validation(errors))
-                if errors.iter().any(|e| e.detail.contains("does not exist")) =>
-            {
+            Err(e) if refuses_a_deleted_term(&e, &vocabulary.user_field) => {
                 self.repair_term_refs(vocabulary, user, term_id, action)
                     .await?
             }
             other => other?,
         }
         if !plan.grant.is_empty() {
-            self.drupal
-                .change_roles(&user.id, Method::POST, &plan.grant)
+            self.change_roles_past_deleted_terms(&user.id, Method::POST, &plan.grant)
                 .await?;
         }
         Ok(())
+    }
+
+    /// A change of the account's roles. Drupal validates the whole account
+    /// on a relationship write that saves it, so while the account
+    /// references a group term deleted in Drupal, the change is refused as
+    /// that reference ("field_scim_groups.1.target_id: The referenced
+    /// entity … does not exist", as 386b and 386f refuse the groups
+    /// field's own writes). The group list is then rewritten whole, which
+    /// drops the dangling reference (389), and the change sent again once.
+    pub(super) async fn change_roles_past_deleted_terms(
+        &self,
+        user_id: &str,
+        method: Method,
+        roles: &[String],
+    ) -> std::result::Result<(), DrupalError> {
+        let first = self
+            .drupal
+            .change_roles(user_id, method.clone(), roles)
+            .await;
+        let vocabulary = match (&first, self.term_vocabulary()) {
+            (Err(e), Some(vocabulary)) if refuses_a_deleted_term(e, &vocabulary.user_field) => {
+                vocabulary
+            }
+            _ => return first,
+        };
+        let refs = self.drupal.current_term_refs(&vocabulary, user_id).await?;
+        tracing::warn!(user = %user_id, "a user referenced a group term deleted in Drupal, which refused a change of its roles; its group list was rewritten without it and the change sent again");
+        self.drupal
+            .change_term_refs(&vocabulary, user_id, Method::PATCH, &refs)
+            .await?;
+        self.drupal.change_roles(user_id, method, roles).await
     }
 
     /// A user references a deleted term: Drupal refuses every save of the

@@ -543,7 +543,7 @@ pub(crate) fn refresh_cache(site: &Site, user: &mut User) {
 
 /// `ValidReferenceConstraint` on save: a reference to a deleted term, or
 /// to a term of another vocabulary (363b).
-fn dangling(site: &Site, user: &User) -> Result<(), Failure> {
+pub(crate) fn dangling(site: &Site, user: &User) -> Result<(), Failure> {
     let problem = user.term_refs.iter().enumerate().find_map(|(delta, r)| {
         let message = match site.terms.get(&r.tid) {
             None => format!(

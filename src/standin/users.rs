@@ -583,6 +583,7 @@ pub(crate) fn write_relationship(
         ))
     })?;
     let mut draft = user;
+    let held = draft.roles.clone();
     match mode {
         RelationshipWrite::Add => {
             for role in given {
@@ -593,6 +594,11 @@ pub(crate) fn write_relationship(
         }
         RelationshipWrite::Replace => draft.roles = given,
         RelationshipWrite::Remove => draft.roles.retain(|r| !given.contains(r)),
+    }
+    // A write that saves validates the whole user, as the groups field's
+    // does: a reference to a deleted group term refuses it (386b, 386f).
+    if mode != RelationshipWrite::Add || draft.roles != held {
+        taxonomy::dangling(site, &draft)?;
     }
     save(site, draft);
     Ok(Reply::no_content())

@@ -439,6 +439,67 @@ async fn a_term_deleted_behind_the_bridges_back_breaks_neither_reads_nor_writes(
     assert_eq!(app.drupal.group_refs("carol"), vec![kept]);
 }
 
+/// Drupal validates the whole account on every relationship write that
+/// saves it, the roles' included: while it references a term deleted in
+/// Drupal, taking or granting a group's roles is refused too. A removal
+/// takes the roles first, so without a repair there the IdP's removal
+/// failed for good and the member kept the role.
+#[tokio::test]
+async fn a_member_referencing_a_deleted_term_loses_and_gains_roles_all_the_same() {
+    let app = spawn().await;
+    let carol = app.create_user("carol", "carol@example.org").await;
+    let dave = app.create_user("dave", "dave@example.org").await;
+    let engineering = new_group(&app, "Engineering").await;
+    let gone = new_group(&app, "Gone").await;
+    for group in [&engineering, &gone] {
+        let added = app
+            .patch(&format!("/Groups/{group}"), &add_members(&[&carol, &dave]))
+            .await;
+        assert!(added.status == 204 || added.status == 200, "{}", added.body);
+    }
+    assert_eq!(app.roles_of("carol"), vec!["engineering".to_string()]);
+    assert!(app.drupal.delete_term(&gone));
+
+    let removed = app
+        .patch(&format!("/Groups/{engineering}"), &remove_member(&carol))
+        .await;
+    assert_eq!(removed.status, 204, "{}", removed.body);
+    assert!(app.roles_of("carol").is_empty(), "the role is taken");
+    assert!(app.drupal.group_refs("carol").is_empty());
+
+    // A group rename that takes the role a name granted, and a re-add.
+    let renamed = app
+        .patch(
+            &format!("/Groups/{engineering}"),
+            &patch_op(json!([{"op": "replace", "path": "displayName", "value": "Platform"}])),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    assert!(
+        app.roles_of("dave").is_empty(),
+        "{:?}",
+        app.roles_of("dave")
+    );
+    assert_eq!(app.drupal.group_refs("dave"), vec![engineering.clone()]);
+    let back = app
+        .patch(
+            &format!("/Groups/{engineering}"),
+            &patch_op(json!([{"op": "replace", "path": "displayName", "value": "Engineering"}])),
+        )
+        .await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    assert_eq!(app.roles_of("dave"), vec!["engineering".to_string()]);
+    let readded = app
+        .patch(&format!("/Groups/{engineering}"), &add_members(&[&carol]))
+        .await;
+    assert!(
+        readded.status == 204 || readded.status == 200,
+        "{}",
+        readded.body
+    );
+    assert_eq!(app.roles_of("carol"), vec!["engineering".to_string()]);
+}
+
 /// 200 with the whole group whenever its members are known without
 /// reading them again, 204 when showing them would cost reads the change
 /// did not need, 200 always when attributes are named; role-backed groups

@@ -384,6 +384,61 @@ async fn names_differing_only_in_non_ascii_case_are_one_group_on_a_real_site() {
 /// revisions', which a load reads), the term is read through
 /// JSON:API as the bridge's account (which caches that read), and the
 /// name is put back without a save. Returns what JSON:API then shows.
+/// Drupal validates the whole account on a relationship write that saves
+/// it, the roles' included: with a group term deleted in Drupal still
+/// referenced, the removal of a granting group's member was refused for
+/// good, and the member kept the role.
+#[tokio::test]
+async fn a_member_referencing_a_deleted_term_loses_a_granted_role_on_a_real_site() {
+    let Some(site) = site() else { return };
+    let _shared = shared().await;
+    site.delete_users(&["rd-tg-dee"]);
+    site.forget(&[], &["RD Dangling%"]);
+    let dee = site.create_user("rd-tg-dee", &[]).await;
+    let bridge = term_bridge(
+        &site,
+        "  - {display_name: RD Dangling Granting, roles: [engineering]}",
+        String::new(),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for name in ["RD Dangling Granting", "RD Dangling Gone"] {
+        let created = bridge
+            .post(
+                "/Groups",
+                &json!({"schemas": [GROUP], "displayName": name, "members": [{"value": dee}]}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        ids.push(created.body["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(site.roles_of("rd-tg-dee").await, vec!["engineering"]);
+    // Deleted in Drupal, not over SCIM: the reference dangles.
+    let deleted = site
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/jsonapi/taxonomy_term/scim_groups/{}", ids[1]),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+
+    let removed = bridge
+        .patch(
+            &format!("/Groups/{}", ids[0]),
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "remove", "path": format!("members[value eq \"{dee}\"]")}]}),
+        )
+        .await;
+    assert_eq!(removed.status, 204, "{}", removed.body);
+    assert!(site.roles_of("rd-tg-dee").await.is_empty());
+    assert!(group_refs(&site.user("rd-tg-dee").await.unwrap()).is_empty());
+    assert_eq!(
+        bridge.delete(&format!("/Groups/{}", ids[0])).await.status,
+        204
+    );
+}
+
 async fn cache_a_stale_name(site: &Site, id: &str, shown: &str) -> String {
     let load = format!(
         r#"$t = \Drupal::entityTypeManager()->getStorage("taxonomy_term");
