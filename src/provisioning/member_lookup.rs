@@ -389,14 +389,23 @@ impl Provisioner {
     /// creating or updating it. The others are read with the look-ups of
     /// concurrent requests (fifty ids per read), so that every refusal is
     /// decided from the account as Drupal holds it now.
-    pub(super) async fn find_members(&self, ids: &[String]) -> Result<Vec<DrupalUser>> {
+    ///
+    /// The account seen is trusted to make a write, never to skip one: one
+    /// whose change `in_place` says is made already is read too, since
+    /// Drupal may have changed it since (a role granted or taken there),
+    /// and a change answered 2xx must be one Drupal holds.
+    pub(super) async fn find_members(
+        &self,
+        ids: &[String],
+        in_place: impl Fn(&DrupalUser) -> bool,
+    ) -> Result<Vec<DrupalUser>> {
         let mut seen = Vec::new();
         let mut ids_to_read = Vec::new();
         for id in ids.iter().filter(|id| uuid::Uuid::parse_str(id).is_ok()) {
             let id = id.to_ascii_lowercase();
             match self.writable_seen(&id) {
-                Some(user) => seen.push(DrupalUser::clone(&user)),
-                None => ids_to_read.push(id),
+                Some(user) if !in_place(&user) => seen.push(DrupalUser::clone(&user)),
+                _ => ids_to_read.push(id),
             }
         }
         if ids_to_read.is_empty() {

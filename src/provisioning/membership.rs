@@ -281,7 +281,11 @@ impl Provisioner {
                 return self.one_unseen_changed(group, failure).await;
             }
         }
-        let known = self.concerned_accounts(holders, &add, &remove).await?;
+        let in_place =
+            |user: &DrupalUser, action| holds_role(user, group) == (action == MemberAction::Add);
+        let known = self
+            .concerned_accounts(holders, &add, &remove, in_place)
+            .await?;
         let mut result = exact.map(|wanted| resulting_members(&wanted, &known));
 
         let Triage {
@@ -296,7 +300,7 @@ impl Provisioner {
                 true => MemberProblem::Group,
                 false => MemberProblem::UnknownUser,
             },
-            |user, action| holds_role(user, group) == (action == MemberAction::Add),
+            in_place,
             |user, action| {
                 // A group allowed to grant a protected role may take it
                 // back from its members; it may not add an account that
@@ -523,12 +527,15 @@ impl Provisioner {
     }
 
     /// Every account a membership change names, by id: the group's
-    /// current holders, and the others looked up (50 per request).
+    /// current holders, and the others looked up (50 per request); an
+    /// account whose change `in_place` says is made already is read, not
+    /// taken as last seen (see [`Self::find_members`]).
     pub(super) async fn concerned_accounts(
         &self,
         holders: Vec<DrupalUser>,
         add: &BTreeSet<String>,
         remove: &BTreeSet<String>,
+        in_place: impl Fn(&DrupalUser, MemberAction) -> bool,
     ) -> Result<BTreeMap<String, DrupalUser>> {
         let mut known: BTreeMap<String, DrupalUser> =
             holders.into_iter().map(|u| (u.id.clone(), u)).collect();
@@ -538,8 +545,12 @@ impl Provisioner {
             .filter(|id| !known.contains_key(*id))
             .cloned()
             .collect();
+        let action = |user: &DrupalUser| match add.contains(&user.id.to_ascii_lowercase()) {
+            true => MemberAction::Add,
+            false => MemberAction::Remove,
+        };
         known.extend(
-            self.find_members(&unseen)
+            self.find_members(&unseen, |user| in_place(user, action(user)))
                 .await?
                 .into_iter()
                 .map(|u| (u.id.clone(), u)),

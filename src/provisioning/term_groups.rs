@@ -1308,8 +1308,6 @@ impl Provisioner {
             }
         };
         let (add, remove) = (normalized(add), normalized(remove));
-        let known = self.concerned_accounts(holders, &add, &remove).await?;
-        let result = exact.map(|wanted| resulting_members(&wanted, &known));
         // A group allowed to grant protected roles may also take them back.
         let mapping = self.mapping();
         let exempt: Vec<&str> = mapping
@@ -1330,6 +1328,30 @@ impl Provisioner {
             }
             _ => None,
         };
+        let in_place = |user: &DrupalUser, action| {
+            let Some(id) = term_id.as_ref() else {
+                return false;
+            };
+            if !reference_in_place(&vocabulary.user_field, id, user, action) {
+                return false;
+            }
+            roles.as_ref().is_none_or(|(granted, grants, rule_roles)| {
+                role_plan(
+                    &vocabulary.user_field,
+                    id,
+                    user,
+                    action,
+                    granted,
+                    grants,
+                    rule_roles,
+                )
+                .is_empty()
+            })
+        };
+        let known = self
+            .concerned_accounts(holders, &add, &remove, in_place)
+            .await?;
+        let result = exact.map(|wanted| resulting_members(&wanted, &known));
         let Triage {
             writes,
             mut failures,
@@ -1339,26 +1361,7 @@ impl Provisioner {
             &remove,
             &known,
             |_| MemberProblem::UnknownUser,
-            |user, action| {
-                let Some(id) = term_id.as_ref() else {
-                    return false;
-                };
-                if !reference_in_place(&vocabulary.user_field, id, user, action) {
-                    return false;
-                }
-                roles.as_ref().is_none_or(|(granted, grants, rule_roles)| {
-                    role_plan(
-                        &vocabulary.user_field,
-                        id,
-                        user,
-                        action,
-                        granted,
-                        grants,
-                        rule_roles,
-                    )
-                    .is_empty()
-                })
-            },
+            in_place,
             |user, action| {
                 // A group allowed to grant a protected role may take it
                 // back from its own members (it made them so); an account

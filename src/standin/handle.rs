@@ -433,6 +433,16 @@ impl StandInHandle {
         })
     }
 
+    /// Takes every role and group from an account out of band, as a site
+    /// administrator would in Drupal's UI; `false` when there is no such
+    /// account.
+    pub fn clear_roles_and_groups(&self, name: &str) -> bool {
+        self.edit_user(name, |user| {
+            user.roles.clear();
+            user.term_refs.clear();
+        })
+    }
+
     /// Blocks or unblocks an account out of band, as a site administrator
     /// would in Drupal's UI; `false` when there is no such account.
     pub fn set_status(&self, name: &str, active: bool) -> bool {

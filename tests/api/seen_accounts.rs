@@ -231,6 +231,60 @@ async fn a_member_added_right_after_the_account_was_written_is_not_read_again() 
     }
 }
 
+/// The account seen is trusted to make a write, never to skip one: a
+/// membership change it shows as made already is checked against Drupal,
+/// which may have changed the account since (a role taken or granted by a
+/// site administrator). Before, the change was answered 204 and nothing
+/// was written, though the group's own read showed the opposite.
+#[tokio::test]
+async fn a_membership_change_the_account_seen_shows_as_made_is_checked_in_drupal() {
+    let roles = spawn_app().await;
+    let terms = spawn_app_with(Options {
+        mapping: crate::term_groups::term_mapping(),
+        ..Options::default()
+    })
+    .await;
+    for (app, name) in [(&roles, "engineering"), (&terms, "Engineering")] {
+        let group = app.group_id(name).await;
+        let id = app.create_user("tia", "tia@example.org").await;
+        // Seen without the role; a site administrator grants it.
+        assert_eq!(app.get(&format!("/Users/{id}")).await.status, 200);
+        assert!(app.drupal.grant_role("tia", "engineering"));
+
+        let removed = app
+            .patch(
+                &format!("/Groups/{group}"),
+                &patch_op(json!([{"op": "remove", "path": format!("members[value eq \"{id}\"]")}])),
+            )
+            .await;
+        assert_eq!(removed.status, 204, "{name}: {}", removed.body);
+        if name == "engineering" {
+            assert!(app.roles_of("tia").is_empty(), "{name}: the role is taken");
+        }
+
+        // Seen as a member; Drupal has lost the membership since.
+        let added = app
+            .patch(&format!("/Groups/{group}"), &add_member(&id))
+            .await;
+        assert_eq!(added.status, 204, "{name}: {}", added.body);
+        assert_eq!(app.get(&format!("/Users/{id}")).await.status, 200);
+        assert_eq!(app.roles_of("tia"), ["engineering"], "{name}");
+        assert!(app.drupal.clear_roles_and_groups("tia"));
+        let again = app
+            .patch(&format!("/Groups/{group}"), &add_member(&id))
+            .await;
+        assert_eq!(again.status, 204, "{name}: {}", again.body);
+        assert_eq!(
+            app.roles_of("tia"),
+            ["engineering"],
+            "{name}: written again"
+        );
+        if name == "Engineering" {
+            assert_eq!(app.drupal.group_refs("tia"), vec![group.clone()], "{name}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_member_seen_holding_a_protected_role_is_read_again_and_refused() {
     let app = spawn_app().await;
