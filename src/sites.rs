@@ -45,7 +45,7 @@ pub fn build(
         drupal,
         Arc::new(mapping),
         settings.policy.clone(),
-        OwnAccount::of(&settings.drupal.auth),
+        OwnAccount::of(&settings.drupal.auth, &settings.drupal.base_url),
     )?);
     let clients = Clients::new(&settings.scim)?;
     Ok(AppState {

@@ -284,7 +284,7 @@ pub(crate) fn account_written<'a>(method: &reqwest::Method, path: &'a str) -> Op
 }
 
 /// `base_url` as two clients of one site may spell it differently.
-fn site_key(base_url: &str) -> String {
+pub(crate) fn site_key(base_url: &str) -> String {
     let url = base_url.trim().trim_end_matches('/');
     match url.split_once("://") {
         Some((scheme, rest)) => {

@@ -214,7 +214,7 @@ impl Provisioner {
         let guard = write_guard::WriteGuard::new(
             policy.account_cache,
             policy.protected_roles.clone(),
-            own.name().map(str::to_string),
+            own.clone(),
         );
         Ok(Provisioner {
             drupal,

@@ -10,43 +10,35 @@
 //! /jsonapi`, its `meta.links.me`) once, before its first write, and
 //! knows the account by its UUID from then on.
 
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
 use tokio::sync::OnceCell;
 
 use crate::drupal::settings::DrupalAuth;
 use crate::drupal::{DrupalClient, DrupalError, DrupalUser};
 use crate::scim::caseless;
 
-/// How the bridge's own account is known.
-#[derive(Debug)]
+/// How the bridge's own account is known: the one this site logs in as,
+/// and those of every other site of this process in front of the same
+/// Drupal. A site's identity provider blocking another site's account
+/// would lock that site out as surely as its own.
+#[derive(Debug, Clone)]
 pub struct OwnAccount {
+    own: Arc<Account>,
+    /// Every site's account on this Drupal, this one's included.
+    neighbours: Arc<Neighbours>,
+}
+
+#[derive(Debug)]
+struct Account {
     /// The name it logs in with, when the configuration gives one.
     name: Option<String>,
     /// Its UUID (lower case), once Drupal said it.
     id: OnceCell<String>,
 }
 
-impl OwnAccount {
-    /// The account `auth` logs in as.
-    pub fn of(auth: &DrupalAuth) -> OwnAccount {
-        let name = match auth {
-            DrupalAuth::Session { username, .. } | DrupalAuth::Basic { username, .. } => {
-                Some(username.trim().to_string()).filter(|n| !n.is_empty())
-            }
-            DrupalAuth::OAuth2 { .. } => None,
-        };
-        OwnAccount {
-            name,
-            id: OnceCell::new(),
-        }
-    }
-
-    /// The name the bridge logs in with, when the configuration gives one.
-    pub(super) fn name(&self) -> Option<&str> {
-        self.name.as_deref()
-    }
-
-    /// Whether `user` is the bridge's own account.
-    pub(super) fn is(&self, user: &DrupalUser) -> bool {
+impl Account {
+    fn is(&self, user: &DrupalUser) -> bool {
         self.is_id(&user.id)
             || self
                 .name
@@ -55,11 +47,91 @@ impl OwnAccount {
                 .is_some_and(|(own, held)| caseless::same(own, held))
     }
 
-    /// Whether `id` is the bridge's own account, as far as its UUID is known.
-    pub(super) fn is_id(&self, id: &str) -> bool {
+    fn is_id(&self, id: &str) -> bool {
         self.id
             .get()
             .is_some_and(|own| own.eq_ignore_ascii_case(id))
+    }
+}
+
+/// The accounts of the sites of this process in front of one Drupal, held
+/// weakly: a site gone with a reload takes its account with it.
+#[derive(Debug, Default)]
+struct Neighbours {
+    accounts: Mutex<Vec<Weak<Account>>>,
+}
+
+impl Neighbours {
+    /// The registry of the Drupal at `base_url`, shared by every site of
+    /// this process in front of it.
+    fn of(base_url: &str) -> Arc<Neighbours> {
+        static SHARED: Mutex<Vec<(String, Weak<Neighbours>)>> = Mutex::new(Vec::new());
+        let key = crate::drupal::account_locks::site_key(base_url);
+        let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        shared.retain(|(_, n)| n.strong_count() > 0);
+        if let Some(found) = shared
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, n)| n.upgrade())
+        {
+            return found;
+        }
+        let made = Arc::new(Neighbours::default());
+        shared.push((key, Arc::downgrade(&made)));
+        made
+    }
+
+    fn live(&self) -> Vec<Arc<Account>> {
+        let mut accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
+        accounts.retain(|a| a.strong_count() > 0);
+        accounts.iter().filter_map(Weak::upgrade).collect()
+    }
+}
+
+impl OwnAccount {
+    /// The account `auth` logs in as, on the Drupal at `base_url`.
+    pub fn of(auth: &DrupalAuth, base_url: &str) -> OwnAccount {
+        let name = match auth {
+            DrupalAuth::Session { username, .. } | DrupalAuth::Basic { username, .. } => {
+                Some(username.trim().to_string()).filter(|n| !n.is_empty())
+            }
+            DrupalAuth::OAuth2 { .. } => None,
+        };
+        let own = Arc::new(Account {
+            name,
+            id: OnceCell::new(),
+        });
+        let neighbours = Neighbours::of(base_url);
+        neighbours
+            .accounts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::downgrade(&own));
+        OwnAccount { own, neighbours }
+    }
+
+    /// The names every site in front of this Drupal logs in with.
+    pub(super) fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .neighbours
+            .live()
+            .iter()
+            .filter_map(|a| a.name.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Whether `user` is the account this site, or another site of this
+    /// process in front of the same Drupal, logs in as.
+    pub(super) fn is(&self, user: &DrupalUser) -> bool {
+        self.own.is(user) || self.neighbours.live().iter().any(|a| a.is(user))
+    }
+
+    /// Whether `id` is such an account, as far as its UUID is known.
+    pub(super) fn is_id(&self, id: &str) -> bool {
+        self.own.is_id(id) || self.neighbours.live().iter().any(|a| a.is_id(id))
     }
 
     /// Makes sure the account is known before a write: without a name,
@@ -67,7 +139,7 @@ impl OwnAccount {
     /// write's failure (Drupal would fail it too); an answer as anonymous
     /// leaves it unknown (no write of the bridge's can succeed then).
     pub(super) async fn learn(&self, drupal: &DrupalClient) -> Result<(), DrupalError> {
-        if self.name.is_some() || self.id.initialized() {
+        if self.own.name.is_some() || self.own.id.initialized() {
             return Ok(());
         }
         if let Some(id) = drupal.whoami().await? {
@@ -75,7 +147,7 @@ impl OwnAccount {
                 id = %id,
                 "the bridge's own Drupal account (the OAuth2 client's) is known: SCIM writes to it are refused"
             );
-            let _ = self.id.set(id.to_ascii_lowercase());
+            let _ = self.own.id.set(id.to_ascii_lowercase());
         }
         Ok(())
     }
@@ -100,7 +172,7 @@ mod tests {
             username: "scim-bridge".into(),
             password: Secret::new("pw"),
         };
-        let own = OwnAccount::of(&auth);
+        let own = OwnAccount::of(&auth, "https://one.example.org");
         assert!(own.is(&user("u2", "scim-bridge")));
         assert!(own.is(&user("u2", "SCIM-Bridge")));
         assert!(!own.is(&user("u3", "alice")));
@@ -113,11 +185,30 @@ mod tests {
             client_id: "scim-bridge".into(),
             client_secret: Secret::new("secret"),
         };
-        let own = OwnAccount::of(&auth);
-        assert_eq!(own.name(), None);
+        let own = OwnAccount::of(&auth, "https://two.example.org");
+        assert!(own.names().is_empty());
         assert!(!own.is(&user("u2", "scim-bridge")));
-        own.id.set("u2".into()).expect("unset");
+        own.own.id.set("u2".into()).expect("unset");
         assert!(own.is(&user("U2", "whoever")));
         assert!(own.is_id("u2"));
+    }
+
+    #[test]
+    fn every_site_in_front_of_one_drupal_protects_the_others_accounts() {
+        let session = |name: &str| DrupalAuth::Session {
+            username: name.into(),
+            password: Secret::new("pw"),
+        };
+        let alpha = OwnAccount::of(&session("bridge-alpha"), "https://Shared.example.org/");
+        let beta = OwnAccount::of(&session("bridge-beta"), "https://shared.example.org");
+        let elsewhere = OwnAccount::of(&session("bridge-other"), "https://other.example.org");
+        assert!(beta.is(&user("u1", "bridge-alpha")), "alpha's account");
+        assert!(alpha.is(&user("u2", "BRIDGE-BETA")));
+        assert!(!elsewhere.is(&user("u1", "bridge-alpha")), "another Drupal");
+        assert_eq!(beta.names(), ["bridge-alpha", "bridge-beta"]);
+        // A site gone with a reload no longer counts.
+        drop(alpha);
+        assert!(!beta.is(&user("u1", "bridge-alpha")));
+        assert_eq!(beta.names(), ["bridge-beta"]);
     }
 }

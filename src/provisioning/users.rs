@@ -1008,7 +1008,7 @@ impl Provisioner {
         }
         if self.own.is(user) {
             return Some(format!(
-                "The account {name} is the one the bridge logs in to Drupal as (drupal.auth); the bridge never changes, blocks or deletes it, which would lock the bridge out of Drupal. Change it in Drupal if you must."
+                "The account {name} is one the bridge logs in to Drupal as (drupal.auth, of this site or of another site of this bridge in front of the same Drupal); the bridge never changes, blocks or deletes it, which would lock that site out of Drupal. Change it in Drupal if you must."
             ));
         }
         if !user.shows_roles() {

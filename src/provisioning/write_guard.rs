@@ -79,8 +79,9 @@ impl Snapshot {
 pub struct WriteGuard {
     window: Duration,
     protected_roles: Vec<String>,
-    /// The name the bridge logs in with (`drupal.auth.username`).
-    own_name: Option<String>,
+    /// The accounts the bridge logs in as (`drupal.auth.username`), this
+    /// site's and those of the other sites in front of the same Drupal.
+    own: super::own_account::OwnAccount,
     snapshot: Mutex<Option<Snapshot>>,
     /// One reader at a time: concurrent writes wait for its list.
     reading: tokio::sync::Mutex<()>,
@@ -94,12 +95,12 @@ impl WriteGuard {
     pub fn new(
         window: Duration,
         protected_roles: Vec<String>,
-        own_name: Option<String>,
+        own: super::own_account::OwnAccount,
     ) -> WriteGuard {
         WriteGuard {
             window,
             protected_roles,
-            own_name,
+            own,
             snapshot: Mutex::new(None),
             reading: tokio::sync::Mutex::new(()),
             anonymous: tokio::sync::OnceCell::new(),
@@ -248,16 +249,16 @@ impl WriteGuard {
     fn refused_by_name(&self) -> Protected<'_> {
         Protected {
             roles: &self.protected_roles,
-            own_name: self.own_name.as_deref(),
+            own_names: self.own.names(),
         }
     }
 }
 
 /// The accounts protected whatever their state: by role, and the bridge's
-/// own by its name (uid 1 always).
+/// own by their names (uid 1 always).
 struct Protected<'a> {
     roles: &'a [String],
-    own_name: Option<&'a str>,
+    own_names: Vec<String>,
 }
 
 /// The ids (lower case) of the accounts matching `filter`, or `None` when
@@ -300,11 +301,15 @@ async fn ids_of(
 /// roles, and with `marker` the accounts it marks: one flat OR group.
 fn refused_accounts(protected: &Protected<'_>, marker: Option<&str>) -> Condition {
     let mut any = vec![Condition::field("drupal_internal__uid", Operator::Eq, "1")];
-    any.extend(
-        protected
-            .own_name
-            .map(|name| Condition::field("name", Operator::Eq, name)),
-    );
+    match protected.own_names.as_slice() {
+        [] => {}
+        [name] => any.push(Condition::field("name", Operator::Eq, name.clone())),
+        names => any.push(Condition::Field {
+            path: "name".into(),
+            op: Operator::In,
+            values: names.to_vec(),
+        }),
+    }
     if !protected.roles.is_empty() {
         any.push(Condition::Field {
             path: "roles.meta.drupal_internal__target_id".into(),
@@ -323,8 +328,21 @@ fn refused_accounts(protected: &Protected<'_>, marker: Option<&str>) -> Conditio
 mod tests {
     use super::*;
 
+    /// No account of the bridge's: an OAuth2 client Drupal has not named.
+    fn nobody() -> super::super::own_account::OwnAccount {
+        let auth = crate::drupal::settings::DrupalAuth::OAuth2 {
+            client_id: "c".into(),
+            client_secret: crate::secret::Secret::new("s"),
+        };
+        super::super::own_account::OwnAccount::of(&auth, "https://guard.example.org")
+    }
+
     fn guard_with(refused: &[&str], deprovisioned_listed: bool, age: Duration) -> WriteGuard {
-        let guard = WriteGuard::new(Duration::from_secs(10), vec!["administrator".into()], None);
+        let guard = WriteGuard::new(
+            Duration::from_secs(10),
+            vec!["administrator".into()],
+            nobody(),
+        );
         *guard.lock() = Some(Snapshot::Read {
             at: Instant::now() - age,
             refused: refused.iter().map(|s| s.to_string()).collect(),
@@ -356,7 +374,7 @@ mod tests {
 
     #[test]
     fn an_unusable_list_clears_nobody_until_the_window_passed() {
-        let guard = WriteGuard::new(Duration::from_secs(10), Vec::new(), None);
+        let guard = WriteGuard::new(Duration::from_secs(10), Vec::new(), nobody());
         *guard.lock() = Some(Snapshot::Unusable { at: Instant::now() });
         assert_eq!(guard.fresh("b"), Some(Clearance::Read));
         *guard.lock() = Some(Snapshot::Unusable {
@@ -389,7 +407,7 @@ mod tests {
         let both = text(refused_accounts(
             &Protected {
                 roles: &roles,
-                own_name: Some("scim-bridge"),
+                own_names: vec!["scim-bridge".into()],
             },
             Some("field_scim_deprovisioned"),
         ));
@@ -408,7 +426,7 @@ mod tests {
         assert_eq!(both.matches("[group]").count(), 1, "one flat group: {both}");
         let nobody = Protected {
             roles: &[],
-            own_name: None,
+            own_names: Vec::new(),
         };
         let first = text(refused_accounts(&nobody, None));
         assert!(!first.contains("roles"), "{first}");

@@ -1443,3 +1443,107 @@ async fn a_changed_bridge_wide_key_is_reported_as_needing_a_restart() {
         "{metrics}"
     );
 }
+
+/// Two sites in front of one Drupal, each logging in as its own account:
+/// one site's identity provider must not block, rename or demote the
+/// account the other logs in as, which would lock that site out as
+/// surely as its own (found by an outside tester with `deactivate`).
+#[tokio::test]
+async fn a_site_cannot_change_the_account_another_site_on_its_drupal_logs_in_as() {
+    use drupal_scim_bridge::standin::{AccountSeed, RoleSeed};
+    let dir = std::env::temp_dir().join(format!("scim-bridge-sites-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let standin = start_standin();
+    let drupal = standin.handle();
+    drupal
+        .add_role(RoleSeed::new(
+            "scim_bridge",
+            "SCIM bridge",
+            &["administer users", "access user profiles"],
+        ))
+        .expect("role");
+    let mut ids = Vec::new();
+    for name in ["bridge-alpha", "bridge-beta"] {
+        let mut seed = AccountSeed::new(name);
+        seed.password = Some(format!("{name}-password"));
+        seed.roles = vec!["scim_bridge".into()];
+        ids.push(drupal.insert_user(seed).expect("bridge account"));
+    }
+    let mapping = dir.join("mapping.yaml");
+    std::fs::write(&mapping, mapping_exposing("editor", "Editors")).expect("mapping");
+    let mut entries = String::new();
+    for id in ["alpha", "beta"] {
+        entries.push_str(&site_entry(
+            id,
+            &standin.base_url(),
+            &mapping,
+            &format!("      auth:\n        username: bridge-{id}\n        password: \"bridge-{id}-password\"\n"),
+        ));
+    }
+    let config = dir.join("bridge.yaml");
+    std::fs::write(
+        &config,
+        format!("listen: 127.0.0.1:0\n{DEFAULTS}sites:\n{entries}"),
+    )
+    .expect("config");
+    let settings = Settings::load(&config).expect("multi-site settings");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind bridge");
+    let app = Application::with_mapping_files(&settings, listener).expect("build bridge");
+    let root = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    let patch = |site: &str, id: &str, operations: Value| {
+        client
+            .patch(format!("{root}/sites/{site}/scim/v2/Users/{id}"))
+            .bearer_auth(token_of(site))
+            .header("Content-Type", SCIM_JSON)
+            .body(
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                       "Operations": operations})
+                .to_string(),
+            )
+            .send()
+    };
+
+    for (site, other, name) in [
+        ("beta", &ids[0], "bridge-alpha"),
+        ("alpha", &ids[1], "bridge-beta"),
+    ] {
+        let answer = read(
+            patch(
+                site,
+                other,
+                json!([{"op": "replace", "path": "active", "value": false}]),
+            )
+            .await
+            .expect("bridge answers"),
+        )
+        .await;
+        assert_eq!(answer.status, 403, "{site}: {}", answer.body);
+        let renamed = read(
+            patch(
+                site,
+                other,
+                json!([{"op": "replace", "path": "userName", "value": "taken-over"}]),
+            )
+            .await
+            .expect("bridge answers"),
+        )
+        .await;
+        assert_eq!(renamed.status, 403, "{site}: {}", renamed.body);
+        let account = drupal.user_by_name(name).expect("still there");
+        assert_eq!(account.attribute("status"), Some(&json!(true)), "{site}");
+        let deleted = read(
+            client
+                .delete(format!("{root}/sites/{site}/scim/v2/Users/{other}"))
+                .bearer_auth(token_of(site))
+                .send()
+                .await
+                .expect("bridge answers"),
+        )
+        .await;
+        assert_eq!(deleted.status, 403, "{site}: {}", deleted.body);
+        assert!(drupal.user_by_name(name).is_some(), "{site}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
