@@ -55,12 +55,30 @@ fn warn_uninstalled(langcode: &str) {
 }
 
 impl Provisioner {
+    /// The e-mail address `write` sets, held until the guard is dropped:
+    /// Drupal's check that an address is free and its insert are not one
+    /// step, so writes of one address take turns, and the second meets
+    /// the first's address in Drupal's check (409 `uniqueness`) instead of
+    /// both saving it. Addresses are compared ignoring case, as Drupal's
+    /// check does.
+    async fn claim_mail(
+        &self,
+        write: &UserWrite,
+    ) -> Option<crate::drupal::account_locks::AccountGuard<'_>> {
+        let mail = write.attributes.get("mail")?.as_str()?.trim();
+        if mail.is_empty() {
+            return None;
+        }
+        Some(self.mail_claims.lock(&mail.to_lowercase()).await)
+    }
+
     /// `DrupalClient::create_user`, the write sent again without its
     /// preferred language when Drupal does not have that language.
     pub(super) async fn create_in_drupal(
         &self,
         write: &UserWrite,
     ) -> Result<DrupalUser, DrupalError> {
+        let _claim = self.claim_mail(write).await;
         match self.drupal.create_user(write).await {
             Err(e) => match without_langcode(&e, write) {
                 Some((rest, langcode)) => {
@@ -79,6 +97,7 @@ impl Provisioner {
         id: &str,
         write: &UserWrite,
     ) -> Result<DrupalUser, DrupalError> {
+        let _claim = self.claim_mail(write).await;
         match self.drupal.update_user(id, write).await {
             Err(e) => match without_langcode(&e, write) {
                 Some((rest, langcode)) => {

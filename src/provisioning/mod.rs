@@ -182,6 +182,11 @@ pub struct Provisioner {
     /// would otherwise write it active again, gone for SCIM yet able to
     /// log in. Shared by every site of this process on the same Drupal.
     user_turns: Arc<AccountLocks>,
+    /// A write setting an e-mail address holds the address while Drupal
+    /// saves it: Drupal checks that an address is free, then inserts, with
+    /// no unique index behind the check, so two creates of one address at
+    /// once both passed it. Shared like `user_turns`.
+    mail_claims: Arc<AccountLocks>,
     /// A SCIM change of a group holds it (see `group_turns`): alone from
     /// its version check to its last write when it depends on the whole
     /// group, beside others for a plain PATCH of members.
@@ -230,6 +235,7 @@ impl Provisioner {
             name_claims: tokio::sync::Mutex::new(()),
             guard,
             user_turns: AccountLocks::shared_in("scim-changes", drupal_url),
+            mail_claims: AccountLocks::shared_in("mail-claims", drupal_url),
             group_turns: Default::default(),
             deprovisioned_now: Default::default(),
             own,

@@ -120,9 +120,14 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
         let held = faults.held_for(&incoming.method, &incoming.path);
         // With a latency, a user write loads the entity now and saves it
         // whole after the wait, as Drupal does (whole_saves).
+        // Its check of the e-mail address reads the accounts as they are
+        // now, too.
         let loaded = match latency.is_zero() || fault.is_some() {
-            true => None,
-            false => whole_saves::load(&guard, &incoming.method, &incoming.path),
+            true => (None, None),
+            false => (
+                whole_saves::load(&guard, &incoming.method, &incoming.path),
+                whole_saves::mails_seen(&guard, &incoming.method, &incoming.path),
+            ),
         };
         (
             latency,
@@ -170,8 +175,11 @@ async fn serve(req: HttpRequest, body: Bytes, site: web::Data<Mutex<Site>>) -> H
     let busy = workers.serve().await;
     let mut reply = {
         let mut site = lock(&site);
+        let (loaded, mails_seen) = loaded;
         let stored = loaded.and_then(|loaded| whole_saves::restore_loaded(&mut site, loaded));
+        site.mails_at_arrival = mails_seen;
         let reply = router::handle(&mut site, &incoming);
+        site.mails_at_arrival = None;
         if let Some(stored) = stored {
             whole_saves::settle(&mut site, stored, reply.status);
         }

@@ -52,6 +52,9 @@ impl Clock {
 const ACCESS_WRITE_INTERVAL: i64 = 180;
 
 pub(crate) struct Site {
+    /// While a write that arrived earlier is handled: the e-mail addresses
+    /// as it found them (see `whole_saves::MailsSeen`).
+    pub(crate) mails_at_arrival: Option<super::whole_saves::MailsSeen>,
     pub(crate) site_name: String,
     pub(crate) users: BTreeMap<u64, User>,
     next_uid: u64,
@@ -106,6 +109,7 @@ impl Site {
             role.weight = weight as i64;
         }
         let mut site = Site {
+            mails_at_arrival: None,
             site_name: config.site_name.clone(),
             users: BTreeMap::new(),
             next_uid: 1,

@@ -348,6 +348,7 @@ fn validate(
         draft,
         original,
         others: &others,
+        mails_seen: site.mails_at_arrival.as_ref(),
         own_account: original.is_some() && caller.uid == draft.uid,
         caller_administers_users: administers_users(site, caller),
         existing_password: applied.existing_password.as_deref(),

@@ -91,6 +91,9 @@ pub(crate) struct AccountCheck<'a> {
     pub(crate) draft: &'a User,
     pub(crate) original: Option<&'a User>,
     pub(crate) others: &'a [&'a User],
+    /// The addresses the check of `mail` sees when the write found them
+    /// earlier (`whole_saves::MailsSeen`); else those of `others`.
+    pub(crate) mails_seen: Option<&'a super::whole_saves::MailsSeen>,
     /// The caller edits their own account (protected fields need the password).
     pub(crate) own_account: bool,
     pub(crate) caller_administers_users: bool,
@@ -223,7 +226,13 @@ impl AccountCheck<'_> {
                     ));
                 }
                 // Case-sensitive like the recorded SQLite site.
-                if self.others.iter().any(|u| u.mail.as_deref() == Some(mail)) {
+                let taken = match self.mails_seen {
+                    Some(seen) => seen
+                        .iter()
+                        .any(|(uid, held)| *uid != self.draft.uid && held == mail),
+                    None => self.others.iter().any(|u| u.mail.as_deref() == Some(mail)),
+                };
+                if taken {
                     violations.push(Violation::new(
                         "mail",
                         format!("The email address {mail} is already taken."),
@@ -318,6 +327,7 @@ mod tests {
             draft,
             original: None,
             others,
+            mails_seen: None,
             own_account: false,
             caller_administers_users: true,
             existing_password: None,
@@ -372,6 +382,7 @@ mod tests {
             draft: &draft,
             original: Some(&original),
             others: &[],
+            mails_seen: None,
             own_account: false,
             caller_administers_users: true,
             existing_password: None,
@@ -392,6 +403,7 @@ mod tests {
             draft: &draft,
             original: Some(&original),
             others: &[],
+            mails_seen: None,
             own_account: true,
             caller_administers_users: true,
             existing_password: None,

@@ -21,6 +21,30 @@ use super::taxonomy::GROUPS_FIELD;
 /// The user entity as a write loaded it when it arrived.
 pub(crate) struct Loaded(User);
 
+/// The e-mail addresses of the accounts as a user create or PATCH found
+/// them when it arrived, by uid. Drupal's check that an address is free
+/// (`UserMailUnique`) reads the database while it validates, and no
+/// unique index stands behind it: two creates of one address validated at
+/// once both pass and both are saved (seen on a real Drupal 10.2). With a
+/// latency the stand-in validates against what the write found then.
+pub(crate) type MailsSeen = std::collections::BTreeMap<u64, String>;
+
+/// [`MailsSeen`] for a user create or PATCH, else `None`.
+pub(crate) fn mails_seen(site: &Site, method: &str, path: &str) -> Option<MailsSeen> {
+    let creates = method == "POST" && path.trim_end_matches('/') == USERS_PATH;
+    let patches = method == "PATCH"
+        && path
+            .strip_prefix(USERS_PATH)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|id| !id.is_empty() && !id.contains('/'));
+    (creates || patches).then(|| {
+        site.users
+            .iter()
+            .filter_map(|(uid, u)| u.mail.clone().map(|mail| (*uid, mail)))
+            .collect()
+    })
+}
+
 /// The UUID of the user a request to `path` saves, if it saves one.
 fn written_user<'a>(method: &str, path: &'a str) -> Option<&'a str> {
     if !matches!(method, "PATCH" | "POST" | "DELETE") {

@@ -217,3 +217,61 @@ async fn a_delete_racing_a_group_addition_leaves_no_access() {
         }
     }
 }
+
+/// Drupal checks that an e-mail address is free, then saves, with no
+/// unique index on addresses behind the check (the stand-in, with a
+/// latency, checks as a write arrives and saves after the delay): creates
+/// of one address sent at once all passed the check, and Drupal kept
+/// several accounts with it (seen on a real Drupal by an outside tester,
+/// 4 of 6). Writes of one address take turns, so one create is made and
+/// the others are 409 `uniqueness`, as a create sent after it is.
+#[tokio::test]
+async fn creates_of_one_address_sent_at_once_make_one_account() {
+    let app = spawn().await;
+    let holder = app.create_user("mail-holder", "holder@example.org").await;
+    app.drupal.set_latency(DRUPAL_LATENCY);
+    let answers = join_all((0..4).map(|n| {
+        let app = &app;
+        async move {
+            app.post(
+                "/Users",
+                &json!({"userName": format!("same-mail-{n}"), "emails": [{"value": "Shared@example.org"}]}),
+            )
+            .await
+        }
+    }))
+    .await;
+    // A change of an address to one being claimed waits its turn too.
+    let (path, change) = (
+        format!("/Users/{holder}"),
+        patch_op(
+            json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "moved@example.org"}]),
+        ),
+    );
+    let late_user =
+        json!({"userName": "same-mail-late", "emails": [{"value": "moved@example.org"}]});
+    let (patched, late) = tokio::join!(app.patch(&path, &change), app.post("/Users", &late_user));
+    app.drupal.set_latency(Duration::ZERO);
+
+    let created = answers.iter().filter(|a| a.status == 201).count();
+    assert_eq!(
+        created,
+        1,
+        "{:?}",
+        answers.iter().map(|a| &a.body).collect::<Vec<_>>()
+    );
+    for answer in answers.iter().filter(|a| a.status != 201) {
+        answer.assert_scim_error(409, Some("uniqueness"));
+    }
+    let holders = (0..4)
+        .filter(|n| app.drupal_user(&format!("same-mail-{n}")).is_some())
+        .count();
+    assert_eq!(holders, 1, "one account holds the address");
+    let statuses = [patched.status, late.status];
+    assert!(
+        statuses == [200, 409] || statuses == [409, 201],
+        "{}\n{}",
+        patched.body,
+        late.body
+    );
+}

@@ -200,6 +200,47 @@ async fn an_address_a_deprovisioned_account_holds_is_a_409_naming_it() {
     assert!(detail.contains("\"rd-jdoe.old\""), "{detail}");
 }
 
+/// Drupal checks that an e-mail address is free, then saves, with no
+/// unique index behind the check: creates of one address sent at once
+/// all passed it (an outside tester saw 4 accounts of 6 creates). The
+/// bridge's writes of one address take turns: one account, the others 409.
+#[tokio::test]
+async fn creates_of_one_address_sent_at_once_make_one_account_on_a_real_site() {
+    let Some(site) = site() else { return };
+    let _shared = shared().await;
+    let names: Vec<String> = (0..6).map(|n| format!("rd-same-mail-{n}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    site.delete_users(&refs);
+    let bridge = Bridge::start(&site, BridgeOptions::default()).await;
+    let answers = futures_util::future::join_all(names.iter().map(|name| {
+        let bridge = &bridge;
+        async move {
+            bridge
+                .post(
+                    "/Users",
+                    &json!({"userName": name, "emails": [{"value": "rd-same-mail@example.org"}]}),
+                )
+                .await
+        }
+    }))
+    .await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    for answer in answers.iter().filter(|a| a.status != 201) {
+        answer.assert_scim_error(409, Some("uniqueness"));
+    }
+    let mut holders = 0;
+    for name in &names {
+        holders += site.count_named(name).await;
+    }
+    assert_eq!(holders, 1, "one account holds the address");
+    site.delete_users(&refs);
+}
+
 /// userName ignores case in every script (RFC 7643), where Drupal's filter
 /// on SQLite ignores it in ASCII only: the IdP's lookup finds "rd-émile"
 /// as "RD-ÉMILE", and its create after a deprovisioning, in another case,
