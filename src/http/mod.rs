@@ -274,6 +274,25 @@ fn not_modified(version: &str) -> HttpResponse {
     response
 }
 
+/// A SearchRequest's parameters, from its body (RFC 7644 §3.4.3). Any
+/// given in the URL are refused, not ignored: a client that put its filter
+/// there would otherwise be answered every resource, as if all matched.
+fn search_params(req: &HttpRequest, body: &[u8]) -> Result<ListParams, ApiError> {
+    let in_url = req
+        .query_string()
+        .split('&')
+        .map(|pair| pair.split('=').next().unwrap_or_default())
+        .find(|name| !name.is_empty());
+    if let Some(name) = in_url {
+        return Err(ScimError::invalid_syntax(format!(
+            "a POST to .search takes its parameters in the body (RFC 7644 §3.4.3), not in the URL: move \"{}\" into the SearchRequest, or send the query as a GET",
+            crate::untrusted::quote(name)
+        ))
+        .into());
+    }
+    Ok(ListParams::from_search_body(&json_body(body)?)?)
+}
+
 /// Reads a JSON request body. Content type is not enforced: IdPs send
 /// `application/scim+json`, `application/json`, and sometimes nothing.
 /// One leading UTF-8 byte order mark is skipped (RFC 8259 §8.1 allows

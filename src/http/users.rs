@@ -11,8 +11,8 @@ use super::error::ApiError;
 use super::request_log::label;
 use super::{
     base_url, json_body, list_page, not_modified, only, preconditions, projection_of, scim_body,
-    scim_bytes, scim_resource, text_attribute, version_condition, with_location, with_refs,
-    AppState, ListRequest, Query,
+    scim_bytes, scim_resource, search_params, text_attribute, version_condition, with_location,
+    with_refs, AppState, ListRequest, Query,
 };
 use crate::provisioning::{ScimUser, UserQuery, UserRead, UsersRead};
 use crate::scim::list::ListParams;
@@ -57,7 +57,7 @@ async fn search(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let params = ListParams::from_search_body(&json_body(&body)?)?;
+    let params = search_params(&req, &body)?;
     respond_list(&req, &state, params, "search_users").await
 }
 

@@ -187,6 +187,33 @@ async fn the_grammar_reaches_drupal_through_http() {
     assert_eq!(by_value_path.body["Resources"][0]["id"], ann.as_str());
 }
 
+/// A SearchRequest's parameters are its body's (RFC 7644 §3.4.3). A
+/// filter put in the URL instead was ignored, and the client answered
+/// every account, the first of which it would take for its match.
+#[tokio::test]
+async fn a_search_with_parameters_in_its_url_is_refused_not_answered_whole() {
+    let app = spawn_app().await;
+    seed(&app, "urlq", 3);
+    for path in [
+        "/Users/.search?filter=userName%20eq%20%22urlq-001%22",
+        "/Users/.search?count=1",
+        "/Groups/.search?filter=displayName%20eq%20%22x%22",
+    ] {
+        let answer = app.post(path, &json!({})).await;
+        answer.assert_scim_error(400, Some("invalidSyntax"));
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(detail.contains("body"), "{path}: {detail}");
+    }
+    // The body's own parameters still apply.
+    let answer = app
+        .post(
+            "/Users/.search",
+            &json!({"filter": "userName eq \"urlq-001\""}),
+        )
+        .await;
+    assert_eq!(answer.body["totalResults"], 1, "{}", answer.body);
+}
+
 #[tokio::test]
 async fn search_by_post_pages_and_projects_like_get() {
     let app = spawn_app().await;
