@@ -43,13 +43,16 @@ pub async fn require_bearer(
         if tracing::level_enabled!(tracing::Level::INFO) {
             tracing::Span::current().record("client", &*caller.client);
         }
+        // Known from here on, a refusal below included: a read-only
+        // client's write is counted and logged under its client and site,
+        // not as a caller without credentials.
+        caller.clone().attach(&req);
     }
     let refusal = match verdict
         .and_then(|caller| writes_allowed(&req, caller))
         .and_then(|caller| plain_body(&req).map(|()| caller))
     {
-        Ok(caller) => {
-            caller.attach(&req);
+        Ok(_) => {
             // The audit scope opens here, not in a layer of its own.
             return super::request_log::audit_scope(req, next)
                 .await

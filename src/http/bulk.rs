@@ -53,6 +53,9 @@ async fn bulk(
     limits: web::Data<BulkLimits>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    // Labelled before the body is read: a body refused is still counted
+    // and logged under its operation.
+    label(&req, "bulk", None);
     let body = read_within(&req, payload, limits.max_payload_bytes).await?;
     let request = BulkRequest::from_json(&json_body(&body)?, limits.max_operations)?;
     label(

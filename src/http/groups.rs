@@ -69,6 +69,9 @@ async fn search(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    // Labelled before the body is read: a body refused is still counted
+    // and logged under its operation.
+    label(&req, "search_groups", None);
     let params = search_params(&req, &body)?;
     respond_list(&req, &state, params, "search_groups").await
 }
@@ -138,6 +141,9 @@ async fn create(
     query: Query,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    // Labelled before the body is read: a body refused is still counted
+    // and logged under its operation.
+    label(&req, "create_group", None);
     let resource = parse_resource(&json_body(&body)?, state.provisioner.group_schema())?;
     let name = text_attribute(&resource, "displayName");
     label(&req, "create_group", name);
@@ -158,8 +164,10 @@ async fn replace(
     query: Query,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let resource = parse_resource(&json_body(&body)?, state.provisioner.group_schema())?;
+    // Labelled before the body is read: a body refused is still counted
+    // and logged under its operation.
     label(&req, "replace_group", Some(id.clone()));
+    let resource = parse_resource(&json_body(&body)?, state.provisioner.group_schema())?;
     let projection = projection_of(&query, state.provisioner.group_schema())?;
     let conditions = preconditions(&req)?;
     let group = state
@@ -185,8 +193,10 @@ async fn patch(
     query: Query,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let request = PatchRequest::from_json(&json_body(&body)?)?;
+    // Labelled before the body is read: a body refused is still counted
+    // and logged under its operation.
     label(&req, "patch_group", Some(id.clone()));
+    let request = PatchRequest::from_json(&json_body(&body)?)?;
     let projection = projection_of(&query, state.provisioner.group_schema())?;
     let conditions = preconditions(&req)?;
     let asked = query_param(&query, "attributes")?.is_some()

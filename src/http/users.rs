@@ -57,6 +57,9 @@ async fn search(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    // Labelled before the body is read: a body refused is still counted
+    // and logged under its operation.
+    label(&req, "search_users", None);
     let params = search_params(&req, &body)?;
     respond_list(&req, &state, params, "search_users").await
 }
@@ -135,6 +138,9 @@ async fn create(
     query: Query,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    // Labelled before the body is read: a body refused is still counted
+    // and logged under its operation.
+    label(&req, "create_user", None);
     let resource = parse_resource(&json_body(&body)?, &state.provisioner.user_schema())?;
     label(&req, "create_user", text_attribute(&resource, "userName"));
     let projection = projection_of(&query, &state.provisioner.user_schema())?;
@@ -151,8 +157,10 @@ async fn replace(
     query: Query,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let replacement = parse_replacement(&json_body(&body)?, &state.provisioner.user_schema())?;
+    // Labelled before the body is read: a body refused is still counted
+    // and logged under its operation.
     label(&req, "replace_user", Some(id.clone()));
+    let replacement = parse_replacement(&json_body(&body)?, &state.provisioner.user_schema())?;
     let projection = projection_of(&query, &state.provisioner.user_schema())?;
     let conditions = preconditions(&req)?;
     let user = state
@@ -175,8 +183,10 @@ async fn patch(
     query: Query,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let request = PatchRequest::from_json(&json_body(&body)?)?;
+    // Labelled before the body is read: a body refused is still counted
+    // and logged under its operation.
     label(&req, "patch_user", Some(id.clone()));
+    let request = PatchRequest::from_json(&json_body(&body)?)?;
     let projection = projection_of(&query, &state.provisioner.user_schema())?;
     let conditions = preconditions(&req)?;
     let user = state

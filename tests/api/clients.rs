@@ -76,7 +76,13 @@ async fn a_read_only_client_reads_and_is_refused_writes_next_to_the_default_toke
         text.lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .find(|e| e["message"] == "scim request" && e["span"]["request_id"] == request_id)
-            .map(|e| (e["span"]["client"].clone(), e["span"]["site"].clone()))
+            .map(|e| {
+                // The request's own event names them too: it is what the
+                // metrics count (a refused write is no anonymous caller).
+                assert_eq!(e["client"], e["span"]["client"], "{e}");
+                assert_eq!(e["site"], e["span"]["site"], "{e}");
+                (e["span"]["client"].clone(), e["span"]["site"].clone())
+            })
     };
     for (answer, client) in [
         (&refused, "reporting"),

@@ -125,6 +125,28 @@ async fn metrics_count_an_idp_flow_under_bounded_labels() {
         .await
         .expect("answer");
     assert_eq!(refused.status(), 401);
+    // Bodies refused before they are read are counted under their
+    // operation, not as requests without one.
+    let garbled = app
+        .client
+        .post(format!("{}/Users", app.base))
+        .bearer_auth(crate::helpers::TOKEN)
+        .header("Content-Type", crate::helpers::SCIM_JSON)
+        .body("{not json")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(garbled.status(), 400);
+    let garbled = app
+        .client
+        .patch(format!("{}/Groups/x", app.base))
+        .bearer_auth(crate::helpers::TOKEN)
+        .header("Content-Type", crate::helpers::SCIM_JSON)
+        .body("[]")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(garbled.status(), 400);
     // Health probes on the SCIM port are not SCIM requests.
     let root = app.base.trim_end_matches("/scim/v2");
     for probe in ["/healthz", "/readyz"] {
@@ -143,6 +165,16 @@ async fn metrics_count_an_idp_flow_under_bounded_labels() {
     assert_eq!(scim("patch_user", "User", "2xx"), 2.0);
     assert_eq!(scim("patch_user", "User", "4xx"), 1.0, "the refused change");
     assert_eq!(scim("patch_group", "Group", "2xx"), 2.0);
+    assert_eq!(
+        scim("create_user", "User", "4xx"),
+        1.0,
+        "the garbled create"
+    );
+    assert_eq!(
+        scim("patch_group", "Group", "4xx"),
+        1.0,
+        "the garbled patch"
+    );
     assert_eq!(scim("delete_user", "User", "2xx"), 1.0);
     assert_eq!(
         value(&metrics, "scim_bridge_scim_requests_total{site=\"none\",operation=\"none\",resource_type=\"none\",status_class=\"4xx\",client=\"none\"}"),
