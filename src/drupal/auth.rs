@@ -111,6 +111,9 @@ pub struct Authenticator {
     basic_cache_key: u64,
     /// Held while logging in: the single flight.
     login: tokio::sync::Mutex<()>,
+    /// Basic credentials Drupal was asked about once since the start or
+    /// the last reload (see [`Authenticator::check_basic_first`]).
+    basic_asked: std::sync::atomic::AtomicBool,
     /// Told how each login ended.
     observer: Arc<ObserverSlot>,
     failures: std::sync::Mutex<FailureLog>,
@@ -205,6 +208,7 @@ impl Authenticator {
             proven: std::sync::Mutex::new(None),
             basic_cache_key: rand::random(),
             login: tokio::sync::Mutex::new(()),
+            basic_asked: std::sync::atomic::AtomicBool::new(false),
             observer: Arc::default(),
             failures: std::sync::Mutex::default(),
             max_answer_bytes,
@@ -236,6 +240,46 @@ impl Authenticator {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Basic credentials before their first use (after a start, or a
+    /// reload that lets refused credentials try again): one request,
+    /// alone, asks Drupal who they are (`ask`: whether Drupal runs them as
+    /// anonymous), as a login would. Drupal counts each request with a
+    /// wrong password as a failed login and locks the account after five:
+    /// without this, the first requests sent at once, and the check that
+    /// follows an anonymous answer, each cost one. A refusal then stops
+    /// every request, as for a login refused. When Drupal cannot say now,
+    /// the next request asks again. Nothing to do for logins.
+    pub async fn check_basic_first<Fut>(&self, ask: impl FnOnce() -> Fut) -> Result<(), DrupalError>
+    where
+        Fut: std::future::Future<Output = Option<bool>>,
+    {
+        use std::sync::atomic::Ordering;
+        if self.renews() {
+            return Ok(());
+        }
+        if self.basic_asked.load(Ordering::Acquire) {
+            return self.check_refused();
+        }
+        let _flight = self.login.lock().await;
+        // Asked by another request while this one waited: its answer holds.
+        if self.basic_asked.load(Ordering::Acquire) {
+            return self.check_refused();
+        }
+        self.check_refused()?;
+        match ask().await {
+            Some(true) => {
+                self.discard(0, "GET /jsonapi names no account for them");
+                self.basic_asked.store(true, Ordering::Release);
+                self.check_refused()
+            }
+            Some(false) => {
+                self.basic_asked.store(true, Ordering::Release);
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
 
     /// Whether a stale login can be replaced by a new one (basic auth has
@@ -409,6 +453,8 @@ impl Authenticator {
     /// flood control pause. The next request logs in once; a refusal then
     /// stops it as before. Whether there was anything to forget.
     pub fn try_again(&self) -> bool {
+        self.basic_asked
+            .store(false, std::sync::atomic::Ordering::Release);
         let mut state = self.write();
         let refused = state.refused.take().is_some();
         let paused = state.paused_until.take().is_some();

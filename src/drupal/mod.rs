@@ -1089,7 +1089,15 @@ impl DrupalClient {
 
     async fn credentials(&self) -> Result<Credentials, DrupalError> {
         let inner = &self.inner;
-        inner.auth.credentials(self.http()?, &inner.base_url).await
+        let credentials = inner
+            .auth
+            .credentials(self.http()?, &inner.base_url)
+            .await?;
+        inner
+            .auth
+            .check_basic_first(|| self.runs_as_anonymous(&credentials))
+            .await?;
+        Ok(credentials)
     }
 
     /// One HTTP exchange, classified.
