@@ -159,8 +159,10 @@ Exit status: 0 when stopped with Ctrl-C, 1 when it cannot start, 2 wrong usage."
         #[arg(long, default_value_t = 0)]
         drupal_latency_ms: u64,
         /// Serve this many stand-in sites (`sites:`), each at
-        /// /sites/site<N>/scim/v2 with its own token; their stand-ins listen
-        /// on --drupal-listen's port and the ports after it.
+        /// /sites/site<N>/scim/v2 with its own random token (with --token,
+        /// `<token>-site<N>`, easy to script but derived from one another);
+        /// their stand-ins listen on --drupal-listen's port and the ports
+        /// after it.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=50))]
         sites: Option<u16>,
         /// Also serve /metrics and the status page (/status) here.
@@ -544,7 +546,6 @@ async fn run_demo_sites(
     drupal_latency: Duration,
     metrics_listen: Option<SocketAddr>,
 ) -> Result<(), String> {
-    let token = demo_token(token);
     let mut standins = Vec::new();
     let mut sites = Vec::new();
     for n in 1..=count {
@@ -558,7 +559,12 @@ async fn run_demo_sites(
         sites.push(demo::DemoSite {
             id: format!("site{n}"),
             drupal_url: standin.base_url(),
-            token: format!("{token}-site{n}"),
+            // Drawn for each site: a token of one site tells nothing of
+            // another's, as the isolation of sites promises.
+            token: match &token {
+                Some(token) => format!("{token}-site{n}"),
+                None => demo_token(None),
+            },
         });
         standins.push(standin);
     }

@@ -1472,3 +1472,76 @@ async fn check_says_term_permissions_it_cannot_read_are_unverified_not_missing()
         "{report}"
     );
 }
+
+/// `demo --sites 2`: each site's token is drawn for it, so that one site's
+/// token tells nothing of another's. They shared one random part, and
+/// swapping the site's number in a token opened the other site (an
+/// outside tester).
+#[tokio::test]
+async fn demo_sites_get_tokens_that_tell_nothing_of_each_other() {
+    let port = free_port();
+    // Two consecutive free ports for the stand-ins.
+    let drupal = loop {
+        let first = free_port();
+        if TcpListener::bind(("127.0.0.1", first + 1)).is_ok() {
+            break first;
+        }
+    };
+    let mut child = Command::new(BRIDGE)
+        .args([
+            "demo",
+            "--sites",
+            "2",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(["--drupal-listen", &format!("127.0.0.1:{drupal}")])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start demo");
+    let stdout = child.stdout.take().expect("stdout");
+    let tokens = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut tokens = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.expect("a line");
+            if let Some(token) = line.trim().strip_prefix("Bearer token:") {
+                tokens.push(token.trim().to_string());
+                if tokens.len() == 2 {
+                    break;
+                }
+            }
+        }
+        tokens
+    })
+    .await
+    .expect("banner");
+    assert_eq!(tokens.len(), 2, "{tokens:?}");
+    let status = |site: &'static str, token: String| async move {
+        reqwest::Client::new()
+            .get(format!(
+                "http://127.0.0.1:{port}/sites/{site}/scim/v2/Users"
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the demo answers")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status("site1", tokens[0].clone()).await, 200);
+    assert_eq!(status("site2", tokens[1].clone()).await, 200);
+    assert_eq!(status("site2", tokens[0].clone()).await, 401);
+    let swapped = tokens[0].replace("site1", "site2");
+    assert_eq!(status("site2", swapped).await, 401);
+    let common = tokens[0]
+        .chars()
+        .zip(tokens[1].chars())
+        .take_while(|(a, b)| a == b)
+        .count();
+    assert!(common < 8, "{tokens:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
