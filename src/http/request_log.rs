@@ -162,9 +162,11 @@ pub async fn log_requests(
                         drupal_requests,
                     });
                 }
+                // 501 is a request for what the bridge does not offer
+                // (`/Me`), as a 4xx is, not a failure to serve it.
                 let outcome = match status {
                     200..=399 => "ok",
-                    400..=499 => "rejected",
+                    400..=499 | 501 => "rejected",
                     _ => "failed",
                 };
                 // Info even for 5xx: their cause is logged at error where it

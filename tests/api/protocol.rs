@@ -321,6 +321,7 @@ async fn a_request_body_with_a_content_encoding_is_415() {
 /// RFC 7644 §3.11: without /Me, 501, after authentication as everywhere.
 #[tokio::test]
 async fn me_is_not_implemented_and_still_needs_a_token() {
+    let logs = crate::helpers::captured_logs();
     let app = spawn_app().await;
     for method in [
         reqwest::Method::GET,
@@ -331,6 +332,17 @@ async fn me_is_not_implemented_and_still_needs_a_token() {
     ] {
         let answer = app.request(method.clone(), "/Me", None).await;
         answer.assert_scim_error(501, None);
+        // A request for what the bridge does not offer, not a failure to
+        // serve one: it must not feed the error-rate alert's log search.
+        let request_id = answer.header("x-request-id").expect("a request id");
+        let event = logs
+            .contents()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|e| e["message"] == "scim request" && e["span"]["request_id"] == request_id)
+            .expect("the request's event");
+        assert_eq!(event["outcome"], "rejected", "{event}");
+        assert_eq!(event["operation"], "me", "{event}");
         assert!(
             answer.body["detail"].as_str().unwrap().contains("/Me"),
             "{}",
