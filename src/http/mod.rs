@@ -35,7 +35,7 @@ use crate::scim::filter::Filter;
 use crate::scim::list::{ListParams, ListResponse, SortOrder};
 use crate::scim::projection::Projection;
 use crate::scim::schema::ResourceSchema;
-use crate::scim::version::{Preconditions, VersionCondition};
+use crate::scim::version::{ConditionSource, Preconditions, VersionCondition};
 use error::{ApiError, SCIM_CONTENT_TYPE};
 
 /// Everything the handlers of one site share (`crate::sites::build` makes
@@ -252,7 +252,12 @@ fn version_condition(
     if lines.is_empty() {
         return Ok(None);
     }
-    Ok(Some(VersionCondition::parse(&lines.join(", "))?))
+    let source = if header == IF_MATCH {
+        ConditionSource::IfMatch
+    } else {
+        ConditionSource::IfNoneMatch
+    };
+    Ok(Some(VersionCondition::parse(&lines.join(", "), source)?))
 }
 
 /// The version conditions of a write, `If-Match` and `If-None-Match`
