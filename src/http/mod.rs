@@ -267,6 +267,7 @@ fn preconditions(req: &HttpRequest) -> Result<Preconditions, ApiError> {
     Ok(Preconditions {
         if_match: version_condition(req, IF_MATCH)?,
         if_none_match: version_condition(req, IF_NONE_MATCH)?,
+        if_match_source: ConditionSource::IfMatch,
     })
 }
 

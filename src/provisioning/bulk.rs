@@ -271,7 +271,7 @@ impl Provisioner {
         &self,
         target: &Target<'_>,
     ) -> Result<(String, BulkSuccess), ProvisioningError> {
-        let conditions = Preconditions::if_match(target.if_match()?);
+        let conditions = Preconditions::bulk_version(target.if_match()?);
         let if_match = &conditions;
         match target.operation.method {
             BulkMethod::Post => {
@@ -308,7 +308,7 @@ impl Provisioner {
         &self,
         target: &Target<'_>,
     ) -> Result<(String, BulkSuccess), ProvisioningError> {
-        let conditions = Preconditions::if_match(target.if_match()?);
+        let conditions = Preconditions::bulk_version(target.if_match()?);
         let if_match = &conditions;
         match target.operation.method {
             BulkMethod::Post => {

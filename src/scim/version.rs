@@ -16,8 +16,9 @@ pub enum VersionCondition {
 }
 
 /// Where a version condition was read, as its errors name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ConditionSource {
+    #[default]
     IfMatch,
     IfNoneMatch,
     /// A bulk operation's `version` (RFC 7644 §3.7), its `If-Match`.
@@ -29,6 +30,15 @@ impl ConditionSource {
         match self {
             ConditionSource::IfMatch => "the If-Match header",
             ConditionSource::IfNoneMatch => "the If-None-Match header",
+            ConditionSource::BulkVersion => "the operation's \"version\"",
+        }
+    }
+
+    /// The condition as a 412 names it.
+    fn short_name(self) -> &'static str {
+        match self {
+            ConditionSource::IfMatch => "If-Match",
+            ConditionSource::IfNoneMatch => "If-None-Match",
             ConditionSource::BulkVersion => "the operation's \"version\"",
         }
     }
@@ -93,16 +103,19 @@ impl VersionCondition {
 
 /// `If-Match` (RFC 7644 §3.14) of a write to the `kind` (`user`, `group`)
 /// `id`, whose version is `current`: a write based on an older version is
-/// refused with 412 before anything is written. No condition passes.
+/// refused with 412 before anything is written, naming where the condition
+/// was read (`source`). No condition passes.
 pub fn require_match(
     if_match: Option<&VersionCondition>,
+    source: ConditionSource,
     kind: &str,
     id: &str,
     current: &str,
 ) -> Result<(), ScimError> {
     match if_match {
         Some(condition) if !condition.matches(current) => Err(ScimError::precondition_failed(format!(
-            "The {kind} {id} has changed since the version named in If-Match; its current version is {current}. Read it again and retry."
+            "The {kind} {id} has changed since the version named in {}; its current version is {current}. Read it again and retry.",
+            source.short_name()
         ))),
         _ => Ok(()),
     }
@@ -137,14 +150,18 @@ pub fn require_none_match(
 pub struct Preconditions {
     pub if_match: Option<VersionCondition>,
     pub if_none_match: Option<VersionCondition>,
+    /// Where `if_match` was read, for its 412: the header, or a bulk
+    /// operation's `version`.
+    pub if_match_source: ConditionSource,
 }
 
 impl Preconditions {
-    /// `If-Match` alone (a bulk operation's `version`).
-    pub fn if_match(condition: Option<VersionCondition>) -> Preconditions {
+    /// A bulk operation's `version`: its `If-Match`, alone.
+    pub fn bulk_version(condition: Option<VersionCondition>) -> Preconditions {
         Preconditions {
             if_match: condition,
             if_none_match: None,
+            if_match_source: ConditionSource::BulkVersion,
         }
     }
 
@@ -167,7 +184,13 @@ impl Preconditions {
     pub fn check(&self, kind: &str, id: &str, current: Option<&str>) -> Result<(), ScimError> {
         debug_assert!(current.is_some() || !self.names_versions());
         let current = current.unwrap_or_default();
-        require_match(self.if_match.as_ref(), kind, id, current)?;
+        require_match(
+            self.if_match.as_ref(),
+            self.if_match_source,
+            kind,
+            id,
+            current,
+        )?;
         require_none_match(self.if_none_match.as_ref(), kind, id, current)
     }
 }
@@ -191,6 +214,8 @@ mod tests {
     use super::*;
 
     const VERSION: &str = r#"W/"1700000000-ab12""#;
+
+    const IF_MATCH: ConditionSource = ConditionSource::IfMatch;
 
     fn parse(header: &str) -> Result<VersionCondition, ScimError> {
         VersionCondition::parse(header, ConditionSource::IfMatch)
@@ -224,14 +249,35 @@ mod tests {
     #[test]
     fn a_stale_if_match_is_412_naming_the_current_version() {
         let stale = parse(r#"W/"old""#).unwrap();
-        let e = require_match(Some(&stale), "group", "g1", VERSION).unwrap_err();
+        let e = require_match(Some(&stale), IF_MATCH, "group", "g1", VERSION).unwrap_err();
         assert_eq!(e.status, 412);
         assert!(e.detail.contains("group g1"), "{}", e.detail);
         assert!(e.detail.contains(VERSION), "{}", e.detail);
         let current = parse(VERSION).unwrap();
-        assert!(require_match(Some(&current), "group", "g1", VERSION).is_ok());
-        assert!(require_match(Some(&VersionCondition::Any), "group", "g1", VERSION).is_ok());
-        assert!(require_match(None, "group", "g1", VERSION).is_ok());
+        assert!(require_match(Some(&current), IF_MATCH, "group", "g1", VERSION).is_ok());
+        assert!(require_match(
+            Some(&VersionCondition::Any),
+            IF_MATCH,
+            "group",
+            "g1",
+            VERSION
+        )
+        .is_ok());
+        assert!(require_match(None, IF_MATCH, "group", "g1", VERSION).is_ok());
+    }
+
+    /// A bulk operation has no If-Match header: its 412 names its `version`.
+    #[test]
+    fn a_stale_bulk_version_is_412_naming_the_operations_version() {
+        let stale = Preconditions::bulk_version(Some(parse(r#"W/"old""#).unwrap()));
+        let e = stale.check("user", "u1", Some(VERSION)).unwrap_err();
+        assert_eq!(e.status, 412);
+        assert!(!e.detail.contains("If-Match"), "{}", e.detail);
+        assert!(
+            e.detail.contains("the operation's \"version\""),
+            "{}",
+            e.detail
+        );
     }
 
     #[test]
@@ -255,6 +301,7 @@ mod tests {
         let both = Preconditions {
             if_match: Some(parse(r#"W/"old""#).unwrap()),
             if_none_match: Some(VersionCondition::Any),
+            ..Preconditions::default()
         };
         assert!(both.names_versions());
         let e = both.check("user", "u1", Some(VERSION)).unwrap_err();
@@ -262,6 +309,7 @@ mod tests {
         let star_only = Preconditions {
             if_match: Some(VersionCondition::Any),
             if_none_match: Some(VersionCondition::Any),
+            ..Preconditions::default()
         };
         assert!(!star_only.names_versions());
         let e = star_only.check("group", "g1", None).unwrap_err();
@@ -304,7 +352,14 @@ mod tests {
             parse(r#"W/"""#).unwrap(),
             VersionCondition::OneOf(vec![String::new()])
         );
-        assert!(require_match(Some(&parse(r#""""#).unwrap()), "user", "u1", VERSION).is_err());
+        assert!(require_match(
+            Some(&parse(r#""""#).unwrap()),
+            IF_MATCH,
+            "user",
+            "u1",
+            VERSION
+        )
+        .is_err());
         assert!(require_none_match(Some(&parse(r#""""#).unwrap()), "user", "u1", VERSION).is_ok());
     }
 

@@ -402,3 +402,34 @@ async fn a_failed_post_carries_no_location() {
     }
     assert!(operations[4]["location"].is_string(), "{}", operations[4]);
 }
+
+/// A bulk operation's condition is its `version`, not an `If-Match`
+/// header the client never sent: a stale one is 412 naming `version`.
+#[tokio::test]
+async fn a_stale_version_in_bulk_is_412_naming_the_operations_version() {
+    let app = spawn_app().await;
+    let id = app.create_user("vera", "vera@example.org").await;
+    let group = app.group_id("editor").await;
+    let answer = app
+        .post(
+            "/Bulk",
+            &json!({"schemas": [BULK], "Operations": [
+                {"method": "PATCH", "path": format!("/Users/{id}"),
+                 "version": "W/\"1-stale\"", "data": deactivate()},
+                {"method": "DELETE", "path": format!("/Groups/{group}"),
+                 "version": "W/\"1-stale\""}
+            ]}),
+        )
+        .await;
+    assert_eq!(
+        statuses(&answer.body),
+        vec!["412", "412"],
+        "{}",
+        answer.body
+    );
+    for operation in answer.body["Operations"].as_array().unwrap() {
+        let detail = operation["response"]["detail"].as_str().unwrap();
+        assert!(!detail.contains("If-Match"), "{detail}");
+        assert!(detail.contains("\"version\""), "{detail}");
+    }
+}
