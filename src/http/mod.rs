@@ -14,6 +14,7 @@ mod forwarded;
 mod framework_errors;
 mod groups;
 pub mod jwt;
+mod query;
 mod request_log;
 pub mod scim_port;
 pub mod site;
@@ -37,6 +38,7 @@ use crate::scim::projection::Projection;
 use crate::scim::schema::ResourceSchema;
 use crate::scim::version::{ConditionSource, Preconditions, VersionCondition};
 use error::{ApiError, SCIM_CONTENT_TYPE};
+use query::Query;
 
 /// Everything the handlers of one site share (`crate::sites::build` makes
 /// it; `site::SiteRegistry` holds every site's).
@@ -436,9 +438,6 @@ impl<'de> serde::de::Visitor<'de> for NameCheck<'_> {
         Ok(())
     }
 }
-
-/// Query pairs, percent-decoded.
-type Query = web::Query<Vec<(String, String)>>;
 
 /// A query parameter by name, ignoring case. Given twice, it is refused
 /// rather than one of its values silently chosen.
