@@ -132,20 +132,38 @@ async fn no_such_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 }
 
 /// A SCIM 405 for the methods an endpoint does not serve, with the `Allow`
-/// header RFC 9110 §15.5.6 asks for.
+/// header RFC 9110 §15.5.6 asks for. `allowed` names the routes' methods;
+/// HEAD is added after GET, for every GET is answered to HEAD as well
+/// (`error::scim_rejections`, RFC 9110 §9.3.2).
 fn only(allowed: &'static str) -> Route {
-    web::to(move |req: HttpRequest| async move {
-        let mut response = ApiError(ScimError::method_not_allowed(format!(
-            "{} is not supported on {}; it answers {allowed}.",
-            req.method(),
-            crate::untrusted::quote(req.path())
-        )))
-        .error_response();
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static(allowed));
-        response
+    let allowed = with_head(allowed);
+    web::to(move |req: HttpRequest| {
+        let allowed = allowed.clone();
+        async move {
+            let mut response = ApiError(ScimError::method_not_allowed(format!(
+                "{} is not supported on {}; it answers {allowed}.",
+                req.method(),
+                crate::untrusted::quote(req.path())
+            )))
+            .error_response();
+            if let Ok(value) = HeaderValue::from_str(&allowed) {
+                response.headers_mut().insert(ALLOW, value);
+            }
+            response
+        }
     })
+}
+
+/// A comma-separated method list with HEAD after GET.
+fn with_head(allowed: &str) -> String {
+    allowed
+        .split(", ")
+        .map(|method| match method {
+            "GET" => "GET, HEAD",
+            other => other,
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// RFC 7644 §3.4.3 lets a server decline a search across every resource

@@ -241,14 +241,14 @@ async fn head_answers_like_get_without_a_body_and_405s_name_the_allowed_methods(
     assert!(head.text().await.unwrap().is_empty());
 
     for (method, path, allowed) in [
-        (reqwest::Method::DELETE, "/Users".to_string(), "GET, POST"),
+        (reqwest::Method::DELETE, "/Users".to_string(), "GET, HEAD, POST"),
         (
             reqwest::Method::POST,
             format!("/Users/{id}"),
-            "GET, PUT, PATCH, DELETE",
+            "GET, HEAD, PUT, PATCH, DELETE",
         ),
-        (reqwest::Method::PUT, "/Groups".to_string(), "GET, POST"),
-        (reqwest::Method::POST, "/Schemas".to_string(), "GET"),
+        (reqwest::Method::PUT, "/Groups".to_string(), "GET, HEAD, POST"),
+        (reqwest::Method::POST, "/Schemas".to_string(), "GET, HEAD"),
     ] {
         let answer = app.request(method.clone(), &path, Some(&json!({}))).await;
         answer.assert_scim_error(405, None);
@@ -345,3 +345,42 @@ async fn me_is_not_implemented_and_still_needs_a_token() {
         read(response).await.assert_scim_error(401, None);
     }
 }
+
+/// RFC 9110 §15.5.6: a 405's `Allow` lists the methods the resource
+/// supports, and wherever GET works HEAD does too (§9.3.2), so HEAD is
+/// listed beside it. Every method listed is answered, not refused.
+#[tokio::test]
+async fn every_405_lists_head_wherever_get_is_allowed() {
+    let app = spawn_app().await;
+    let id = app.create_user("allow", "allow@example.org").await;
+    for (path, allowed) in [
+        ("/Users".to_string(), "GET, HEAD, POST"),
+        (format!("/Users/{id}"), "GET, HEAD, PUT, PATCH, DELETE"),
+        ("/Groups".to_string(), "GET, HEAD, POST"),
+        ("/Groups/x".to_string(), "GET, HEAD, PUT, PATCH, DELETE"),
+        ("/ServiceProviderConfig".to_string(), "GET, HEAD"),
+        ("/Schemas".to_string(), "GET, HEAD"),
+        ("/Schemas/x".to_string(), "GET, HEAD"),
+        ("/ResourceTypes".to_string(), "GET, HEAD"),
+        ("/ResourceTypes/User".to_string(), "GET, HEAD"),
+        ("/Users/.search".to_string(), "POST"),
+        ("/Groups/.search".to_string(), "POST"),
+        ("/.search".to_string(), "POST"),
+        ("/Bulk".to_string(), "POST"),
+    ] {
+        let answer = app.request(reqwest::Method::OPTIONS, &path, None).await;
+        answer.assert_scim_error(405, None);
+        assert_eq!(answer.header("allow"), Some(allowed), "OPTIONS {path}");
+        if allowed.contains("HEAD") {
+            let head = app
+                .client
+                .head(format!("{}{path}", app.base))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap();
+            assert_ne!(head.status(), 405, "HEAD {path}");
+        }
+    }
+}
+
