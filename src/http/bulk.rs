@@ -57,7 +57,7 @@ async fn bulk(
     // and logged under its operation.
     label(&req, "bulk", None);
     let body = read_within(&req, payload, limits.max_payload_bytes).await?;
-    let request = BulkRequest::from_json(&json_body(&body)?, limits.max_operations)?;
+    let request = BulkRequest::from_json(&json_body(&req, &body)?, limits.max_operations)?;
     label(
         &req,
         "bulk",

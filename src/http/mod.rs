@@ -316,14 +316,15 @@ fn search_params(req: &HttpRequest, body: &[u8]) -> Result<ListParams, ApiError>
         ))
         .into());
     }
-    Ok(ListParams::from_search_body(&json_body(body)?)?)
+    Ok(ListParams::from_search_body(&json_body(req, body)?)?)
 }
 
 /// Reads a JSON request body. Content type is not enforced: IdPs send
 /// `application/scim+json`, `application/json`, and sometimes nothing.
-/// One leading UTF-8 byte order mark is skipped (RFC 8259 §8.1 allows
-/// it; .NET and PowerShell clients send one).
-fn json_body(bytes: &[u8]) -> Result<Value, ApiError> {
+/// Its charset is (`utf8_only`). One leading UTF-8 byte order mark is
+/// skipped (RFC 8259 §8.1 allows it; .NET and PowerShell clients send one).
+fn json_body(req: &HttpRequest, bytes: &[u8]) -> Result<Value, ApiError> {
+    utf8_only(req)?;
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ScimError::invalid_syntax(
@@ -338,6 +339,39 @@ fn json_body(bytes: &[u8]) -> Result<Value, ApiError> {
     })?;
     refuse_repeated_names(bytes)?;
     Ok(value)
+}
+
+/// A body labelled with a charset other than UTF-8 (or its subset
+/// US-ASCII) is 415: SCIM bodies are JSON (RFC 7644 §3.1), which travels
+/// as UTF-8 (RFC 8259 §8.1), and read as such a UTF-16 body is only a
+/// syntax error about its first bytes. No charset is UTF-8.
+fn utf8_only(req: &HttpRequest) -> Result<(), ApiError> {
+    for value in req.headers().get_all(CONTENT_TYPE) {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        let charsets = text
+            .split(';')
+            .skip(1)
+            .filter_map(|parameter| parameter.split_once('='))
+            .filter(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
+            .map(|(_, charset)| charset.trim().trim_matches('"'));
+        for charset in charsets {
+            if !["utf-8", "us-ascii"]
+                .iter()
+                .any(|utf8| charset.eq_ignore_ascii_case(utf8))
+            {
+                return Err(ScimError::new(
+                    415,
+                    None,
+                    format!(
+                        "The request body is labelled charset={} (Content-Type); SCIM bodies are JSON in UTF-8 (RFC 7644 §3.1, RFC 8259 §8.1): send it in UTF-8, with charset=utf-8 or no charset.",
+                        crate::untrusted::quote(charset)
+                    ),
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Refuses an object naming one member twice, exactly or in another case

@@ -241,13 +241,21 @@ async fn head_answers_like_get_without_a_body_and_405s_name_the_allowed_methods(
     assert!(head.text().await.unwrap().is_empty());
 
     for (method, path, allowed) in [
-        (reqwest::Method::DELETE, "/Users".to_string(), "GET, HEAD, POST"),
+        (
+            reqwest::Method::DELETE,
+            "/Users".to_string(),
+            "GET, HEAD, POST",
+        ),
         (
             reqwest::Method::POST,
             format!("/Users/{id}"),
             "GET, HEAD, PUT, PATCH, DELETE",
         ),
-        (reqwest::Method::PUT, "/Groups".to_string(), "GET, HEAD, POST"),
+        (
+            reqwest::Method::PUT,
+            "/Groups".to_string(),
+            "GET, HEAD, POST",
+        ),
         (reqwest::Method::POST, "/Schemas".to_string(), "GET, HEAD"),
     ] {
         let answer = app.request(method.clone(), &path, Some(&json!({}))).await;
@@ -384,3 +392,67 @@ async fn every_405_lists_head_wherever_get_is_allowed() {
     }
 }
 
+/// SCIM bodies are JSON, which travels as UTF-8 (RFC 7644 §3.1, RFC 8259
+/// §8.1): a body labelled with another charset is 415 saying so, not a
+/// JSON syntax error about its first bytes. `charset=utf-8` in any case
+/// (quoted or not), `us-ascii` and no charset are read.
+#[tokio::test]
+async fn a_body_in_another_charset_than_utf8_is_415() {
+    let app = spawn_app().await;
+    let send = |content_type: &'static str, body: Vec<u8>| {
+        app.client
+            .post(format!("{}/Users", app.base))
+            .bearer_auth(TOKEN)
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+    };
+    let user = |name: &str| {
+        json!({"userName": name, "emails": [{"value": format!("{name}@example.org")}]}).to_string()
+    };
+    let utf16: Vec<u8> = user("sixteen")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    app.drupal.clear_requests();
+    for (content_type, body) in [
+        ("application/json; charset=utf-16", utf16.clone()),
+        ("application/scim+json;charset=UTF-16LE", utf16),
+        (
+            "application/json; charset=iso-8859-1",
+            user("latin").into_bytes(),
+        ),
+        (
+            "application/json; charset=\"windows-1252\"",
+            user("windows").into_bytes(),
+        ),
+    ] {
+        let answer = read(send(content_type, body).await.unwrap()).await;
+        answer.assert_scim_error(415, None);
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(detail.contains("UTF-8"), "{content_type}: {detail}");
+        assert!(
+            !detail.contains("not valid JSON"),
+            "{content_type}: {detail}"
+        );
+    }
+    assert_eq!(app.drupal_writes(), Vec::<String>::new());
+    for (n, content_type) in [
+        "application/json; charset=utf-8",
+        "application/scim+json; charset=UTF-8",
+        "application/json;charset=\"Utf-8\"",
+        "application/json; charset=us-ascii",
+        "application/json",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let answer = read(
+            send(content_type, user(&format!("utf8-{n}")).into_bytes())
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(answer.status, 201, "{content_type}: {}", answer.body);
+    }
+}
