@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::request_log::label;
 use super::{base_url, json_body, only, scim_json, AppState};
 use crate::provisioning::{BulkOutcome, MAX_BULK_OPERATIONS};
-use crate::scim::bulk::{bulk_response, BulkRequest, BulkResult};
+use crate::scim::bulk::{bulk_response, BulkMethod, BulkRequest, BulkResult};
 use crate::scim::error::ScimError;
 use crate::scim::service_provider::BulkSupport;
 
@@ -57,7 +57,7 @@ async fn bulk(
     // and logged under its operation.
     label(&req, "bulk", None);
     let body = read_within(&req, payload, limits.max_payload_bytes).await?;
-    let request = BulkRequest::from_json(&json_body(&body)?, limits.max_operations)?;
+    let request = BulkRequest::from_json(&json_body(&req, &body)?, limits.max_operations)?;
     label(
         &req,
         "bulk",
@@ -75,8 +75,13 @@ async fn bulk(
 }
 
 fn result_of(outcome: BulkOutcome, base: &str) -> BulkResult {
+    // RFC 7644 §3.7.3: `location` is required "except in the event of a
+    // POST failure": a POST that failed created nothing, whatever id its
+    // path named.
+    let failed_post = outcome.method == BulkMethod::Post && outcome.result.is_err();
     let location = outcome
         .resource
+        .filter(|_| !failed_post)
         .map(|(endpoint, id)| format!("{base}{endpoint}/{id}"));
     let (status, version, error) = match outcome.result {
         Ok(success) => (success.status, success.version, None),

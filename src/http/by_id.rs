@@ -28,13 +28,19 @@ use actix_web::http::Method;
 use actix_web::{Error, Route};
 use futures_util::future::LocalBoxFuture;
 
+use crate::scim::error::ScimError;
+
 /// The name of the id in the request's match (read by [`Id`]).
 const ID: &str = "id";
 
-/// The `{id}` of a by-id route (`/Users/{id}`, `/Schemas/{id}`…), read by
-/// name and percent-decoded as `web::Path` decodes it. Taken by name
-/// because below `/sites/{site}/scim/v2` the match holds the site as well,
-/// which a `web::Path<String>` (one value, whatever its name) refuses.
+/// The `{id}` of a by-id route (`/Users/{id}`, `/Schemas/{id}`…),
+/// percent-decoded as `web::Path` decoded it, but strictly: an id whose
+/// bytes are no UTF-8 text is a 400 (`query::path_segment`), where actix
+/// put U+FFFD in their place and looked up an id the client never sent.
+/// Decoded from the request's URI: the path the router matched is decoded
+/// lossily already. The id is the URI's last segment, for `{id}` is one
+/// segment to the end of the path (and `%2F` is not decoded before
+/// routing, so segments are the URI's).
 pub struct Id(String);
 
 impl std::ops::Deref for Id {
@@ -49,17 +55,19 @@ impl actix_web::FromRequest for Id {
     type Error = Error;
     type Future = std::future::Ready<Result<Id, Error>>;
 
-    fn from_request(
-        req: &actix_web::HttpRequest,
-        payload: &mut actix_web::dev::Payload,
-    ) -> Self::Future {
-        #[derive(serde::Deserialize)]
-        struct Named {
-            id: String,
-        }
-        let named = actix_web::web::Path::<Named>::from_request(req, payload).into_inner();
-        std::future::ready(named.map(|named| Id(named.into_inner().id)))
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(id_of(req).map_err(|e| super::error::ApiError(e).into()))
     }
+}
+
+fn id_of(req: &actix_web::HttpRequest) -> Result<Id, ScimError> {
+    // Taken by name: below `/sites/{site}/scim/v2` the match holds the
+    // site as well.
+    if req.match_info().get(ID).is_none() {
+        return Err(ScimError::internal("the route matched no id"));
+    }
+    let raw = req.uri().path().rsplit('/').next().unwrap_or_default();
+    super::query::path_segment(raw).map(|id| Id(id.into_owned()))
 }
 
 /// An endpoint's `{prefix}/{id}` routes.

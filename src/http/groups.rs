@@ -144,7 +144,7 @@ async fn create(
     // Labelled before the body is read: a body refused is still counted
     // and logged under its operation.
     label(&req, "create_group", None);
-    let resource = parse_resource(&json_body(&body)?, state.provisioner.group_schema())?;
+    let resource = parse_resource(&json_body(&req, &body)?, state.provisioner.group_schema())?;
     let name = text_attribute(&resource, "displayName");
     label(&req, "create_group", name);
     let projection = projection_of(&query, state.provisioner.group_schema())?;
@@ -167,7 +167,7 @@ async fn replace(
     // Labelled before the body is read: a body refused is still counted
     // and logged under its operation.
     label(&req, "replace_group", Some(id.clone()));
-    let resource = parse_resource(&json_body(&body)?, state.provisioner.group_schema())?;
+    let resource = parse_resource(&json_body(&req, &body)?, state.provisioner.group_schema())?;
     let projection = projection_of(&query, state.provisioner.group_schema())?;
     let conditions = preconditions(&req)?;
     let group = state
@@ -196,7 +196,7 @@ async fn patch(
     // Labelled before the body is read: a body refused is still counted
     // and logged under its operation.
     label(&req, "patch_group", Some(id.clone()));
-    let request = PatchRequest::from_json(&json_body(&body)?)?;
+    let request = PatchRequest::from_json(&json_body(&req, &body)?)?;
     let projection = projection_of(&query, state.provisioner.group_schema())?;
     let conditions = preconditions(&req)?;
     let asked = query_param(&query, "attributes")?.is_some()

@@ -14,6 +14,7 @@ mod forwarded;
 mod framework_errors;
 mod groups;
 pub mod jwt;
+mod query;
 mod request_log;
 pub mod scim_port;
 pub mod site;
@@ -35,8 +36,9 @@ use crate::scim::filter::Filter;
 use crate::scim::list::{ListParams, ListResponse, SortOrder};
 use crate::scim::projection::Projection;
 use crate::scim::schema::ResourceSchema;
-use crate::scim::version::{Preconditions, VersionCondition};
+use crate::scim::version::{ConditionSource, Preconditions, VersionCondition};
 use error::{ApiError, SCIM_CONTENT_TYPE};
+use query::Query;
 
 /// Everything the handlers of one site share (`crate::sites::build` makes
 /// it; `site::SiteRegistry` holds every site's).
@@ -130,20 +132,38 @@ async fn no_such_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 }
 
 /// A SCIM 405 for the methods an endpoint does not serve, with the `Allow`
-/// header RFC 9110 §15.5.6 asks for.
+/// header RFC 9110 §15.5.6 asks for. `allowed` names the routes' methods;
+/// HEAD is added after GET, for every GET is answered to HEAD as well
+/// (`error::scim_rejections`, RFC 9110 §9.3.2).
 fn only(allowed: &'static str) -> Route {
-    web::to(move |req: HttpRequest| async move {
-        let mut response = ApiError(ScimError::method_not_allowed(format!(
-            "{} is not supported on {}; it answers {allowed}.",
-            req.method(),
-            crate::untrusted::quote(req.path())
-        )))
-        .error_response();
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static(allowed));
-        response
+    let allowed = with_head(allowed);
+    web::to(move |req: HttpRequest| {
+        let allowed = allowed.clone();
+        async move {
+            let mut response = ApiError(ScimError::method_not_allowed(format!(
+                "{} is not supported on {}; it answers {allowed}.",
+                req.method(),
+                crate::untrusted::quote(req.path())
+            )))
+            .error_response();
+            if let Ok(value) = HeaderValue::from_str(&allowed) {
+                response.headers_mut().insert(ALLOW, value);
+            }
+            response
+        }
     })
+}
+
+/// A comma-separated method list with HEAD after GET.
+fn with_head(allowed: &str) -> String {
+    allowed
+        .split(", ")
+        .map(|method| match method {
+            "GET" => "GET, HEAD",
+            other => other,
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// RFC 7644 §3.4.3 lets a server decline a search across every resource
@@ -252,7 +272,12 @@ fn version_condition(
     if lines.is_empty() {
         return Ok(None);
     }
-    Ok(Some(VersionCondition::parse(&lines.join(", "))?))
+    let source = if header == IF_MATCH {
+        ConditionSource::IfMatch
+    } else {
+        ConditionSource::IfNoneMatch
+    };
+    Ok(Some(VersionCondition::parse(&lines.join(", "), source)?))
 }
 
 /// The version conditions of a write, `If-Match` and `If-None-Match`
@@ -262,6 +287,7 @@ fn preconditions(req: &HttpRequest) -> Result<Preconditions, ApiError> {
     Ok(Preconditions {
         if_match: version_condition(req, IF_MATCH)?,
         if_none_match: version_condition(req, IF_NONE_MATCH)?,
+        if_match_source: ConditionSource::IfMatch,
     })
 }
 
@@ -290,14 +316,15 @@ fn search_params(req: &HttpRequest, body: &[u8]) -> Result<ListParams, ApiError>
         ))
         .into());
     }
-    Ok(ListParams::from_search_body(&json_body(body)?)?)
+    Ok(ListParams::from_search_body(&json_body(req, body)?)?)
 }
 
 /// Reads a JSON request body. Content type is not enforced: IdPs send
 /// `application/scim+json`, `application/json`, and sometimes nothing.
-/// One leading UTF-8 byte order mark is skipped (RFC 8259 §8.1 allows
-/// it; .NET and PowerShell clients send one).
-fn json_body(bytes: &[u8]) -> Result<Value, ApiError> {
+/// Its charset is (`utf8_only`). One leading UTF-8 byte order mark is
+/// skipped (RFC 8259 §8.1 allows it; .NET and PowerShell clients send one).
+fn json_body(req: &HttpRequest, bytes: &[u8]) -> Result<Value, ApiError> {
+    utf8_only(req)?;
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ScimError::invalid_syntax(
@@ -312,6 +339,39 @@ fn json_body(bytes: &[u8]) -> Result<Value, ApiError> {
     })?;
     refuse_repeated_names(bytes)?;
     Ok(value)
+}
+
+/// A body labelled with a charset other than UTF-8 (or its subset
+/// US-ASCII) is 415: SCIM bodies are JSON (RFC 7644 §3.1), which travels
+/// as UTF-8 (RFC 8259 §8.1), and read as such a UTF-16 body is only a
+/// syntax error about its first bytes. No charset is UTF-8.
+fn utf8_only(req: &HttpRequest) -> Result<(), ApiError> {
+    for value in req.headers().get_all(CONTENT_TYPE) {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        let charsets = text
+            .split(';')
+            .skip(1)
+            .filter_map(|parameter| parameter.split_once('='))
+            .filter(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
+            .map(|(_, charset)| charset.trim().trim_matches('"'));
+        for charset in charsets {
+            if !["utf-8", "us-ascii"]
+                .iter()
+                .any(|utf8| charset.eq_ignore_ascii_case(utf8))
+            {
+                return Err(ScimError::new(
+                    415,
+                    None,
+                    format!(
+                        "The request body is labelled charset={} (Content-Type); SCIM bodies are JSON in UTF-8 (RFC 7644 §3.1, RFC 8259 §8.1): send it in UTF-8, with charset=utf-8 or no charset.",
+                        crate::untrusted::quote(charset)
+                    ),
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Refuses an object naming one member twice, exactly or in another case
@@ -430,9 +490,6 @@ impl<'de> serde::de::Visitor<'de> for NameCheck<'_> {
         Ok(())
     }
 }
-
-/// Query pairs, percent-decoded.
-type Query = web::Query<Vec<(String, String)>>;
 
 /// A query parameter by name, ignoring case. Given twice, it is refused
 /// rather than one of its values silently chosen.

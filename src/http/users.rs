@@ -141,7 +141,7 @@ async fn create(
     // Labelled before the body is read: a body refused is still counted
     // and logged under its operation.
     label(&req, "create_user", None);
-    let resource = parse_resource(&json_body(&body)?, &state.provisioner.user_schema())?;
+    let resource = parse_resource(&json_body(&req, &body)?, &state.provisioner.user_schema())?;
     label(&req, "create_user", text_attribute(&resource, "userName"));
     let projection = projection_of(&query, &state.provisioner.user_schema())?;
     let user = state.provisioner.create_user(resource).await?;
@@ -160,7 +160,8 @@ async fn replace(
     // Labelled before the body is read: a body refused is still counted
     // and logged under its operation.
     label(&req, "replace_user", Some(id.clone()));
-    let replacement = parse_replacement(&json_body(&body)?, &state.provisioner.user_schema())?;
+    let replacement =
+        parse_replacement(&json_body(&req, &body)?, &state.provisioner.user_schema())?;
     let projection = projection_of(&query, &state.provisioner.user_schema())?;
     let conditions = preconditions(&req)?;
     let user = state
@@ -186,7 +187,7 @@ async fn patch(
     // Labelled before the body is read: a body refused is still counted
     // and logged under its operation.
     label(&req, "patch_user", Some(id.clone()));
-    let request = PatchRequest::from_json(&json_body(&body)?)?;
+    let request = PatchRequest::from_json(&json_body(&req, &body)?)?;
     let projection = projection_of(&query, &state.provisioner.user_schema())?;
     let conditions = preconditions(&req)?;
     let user = state

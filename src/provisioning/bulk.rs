@@ -17,7 +17,7 @@ use crate::scim::bulk::{BulkMethod, BulkOperation, BulkRequest};
 use crate::scim::error::ScimError;
 use crate::scim::patch::PatchRequest;
 use crate::scim::resource::{parse_replacement, parse_resource};
-use crate::scim::version::{Preconditions, VersionCondition};
+use crate::scim::version::{ConditionSource, Preconditions, VersionCondition};
 use crate::untrusted::quote;
 
 /// Most operations one bulk request may hold (advertised as
@@ -102,7 +102,7 @@ impl Target<'_> {
         self.operation
             .version
             .as_deref()
-            .map(VersionCondition::parse)
+            .map(|version| VersionCondition::parse(version, ConditionSource::BulkVersion))
             .transpose()
     }
 
@@ -271,7 +271,7 @@ impl Provisioner {
         &self,
         target: &Target<'_>,
     ) -> Result<(String, BulkSuccess), ProvisioningError> {
-        let conditions = Preconditions::if_match(target.if_match()?);
+        let conditions = Preconditions::bulk_version(target.if_match()?);
         let if_match = &conditions;
         match target.operation.method {
             BulkMethod::Post => {
@@ -308,7 +308,7 @@ impl Provisioner {
         &self,
         target: &Target<'_>,
     ) -> Result<(String, BulkSuccess), ProvisioningError> {
-        let conditions = Preconditions::if_match(target.if_match()?);
+        let conditions = Preconditions::bulk_version(target.if_match()?);
         let if_match = &conditions;
         match target.operation.method {
             BulkMethod::Post => {

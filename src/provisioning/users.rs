@@ -1205,7 +1205,9 @@ impl Provisioner {
     /// MariaDB's default collation alike). A name differing from another
     /// account's only in non-ASCII case ("émile", "ÉMILE") passes the check
     /// and breaks the index: Drupal answers 500, not its 422 "already
-    /// taken" (seen on a real Drupal 10.2 on both databases). After a 500
+    /// taken" (seen on a real Drupal 10.2 on both databases). So does the
+    /// very same name when two writes set it at once: both pass the check
+    /// before either is saved. After a 500
     /// on a write that sets a name, this answers as Drupal answers a taken
     /// name (409, or a revival of a deprovisioned account on create) when
     /// Drupal's message names that index, or when another account holds
@@ -1237,8 +1239,12 @@ impl Provisioner {
         if index_named || self.name_held(name, own_id).await {
             return Err(DrupalError::Validation(vec![ApiError {
                 status: 422,
+                // True of every way the index refuses: the same name (two
+                // renames to one name at once both pass Drupal's check), or
+                // one the database's collation counts as the same.
                 detail: format!(
-                    "name: The username {name} is already taken (by an account whose name Drupal's database counts as the same: it differs only in case, or, where the database ignores accents as MySQL and MariaDB do by default, only in accents; Drupal cannot hold both names)."
+                    "name: The username {} is already taken by another account (Drupal's database counts the names as the same: identical, or differing only in case, or, where MySQL/MariaDB ignore accents, only in accents).",
+                    crate::untrusted::quote(name)
                 ),
                 pointer: Some("/data/attributes/name".into()),
             }]));

@@ -112,6 +112,12 @@ impl Given {
 }
 
 impl ListParams {
+    /// The name of the query parameter `name` (in any case) when a list or
+    /// a read takes it, else `None`: one the bridge ignores.
+    pub fn parameter_name(name: &str) -> Option<&'static str> {
+        Param::from_name(name).map(Param::name)
+    }
+
     /// Reads already percent-decoded query pairs. Names match
     /// case-insensitively; unknown ones (Entra's `aadOptscim062020`) and
     /// empty values are ignored, but an empty or blank `filter` is refused

@@ -104,7 +104,8 @@ pub struct GroupPatch {
 
 impl GroupPatch {
     /// Lowers a PatchOp request on a Group; `resolver` is the Group's schema.
-    /// `meta` is accepted and ignored.
+    /// `meta` whole is accepted and ignored (IdPs echo it); one of its
+    /// sub-attributes is read-only.
     pub fn from_request(
         request: &PatchRequest,
         resolver: &dyn AttributeResolver,
@@ -131,9 +132,14 @@ impl GroupPatch {
                     "{op} without a \"path\" needs an object of attributes as its \"value\""
                 )));
             };
-            return fields
-                .iter()
-                .try_for_each(|(key, value)| self.set(op, &key_name(key, resolver)?, value));
+            return fields.iter().try_for_each(|(key, value)| {
+                let path = key_path(key)?;
+                let name = attribute_name(&path, resolver)?;
+                match &path.sub_attr {
+                    Some(sub) => Err(sub_attribute_error(&name, sub, resolver)),
+                    None => self.set(op, &name, value),
+                }
+            });
         };
         let name = attribute_name(&path.attr, resolver)?;
         let sub = path.sub_attr.as_ref().or(path.attr.sub_attr.as_ref());
@@ -166,10 +172,7 @@ impl GroupPatch {
                 (_, Some(value)) => self.set(op, &name, value),
                 (_, None) => Err(ScimError::invalid_value(format!("{op} needs a \"value\""))),
             },
-            (_, None, Some(sub)) => Err(ScimError::invalid_path(format!(
-                "\"{name}\" has no sub-attribute \"{}\"",
-                quote(sub)
-            ))),
+            (_, None, Some(sub)) => Err(sub_attribute_error(&name, sub, resolver)),
         }
     }
 
@@ -231,14 +234,36 @@ fn attribute_name(path: &AttrPath, resolver: &dyn AttributeResolver) -> Result<S
     }
 }
 
-fn key_name(key: &str, resolver: &dyn AttributeResolver) -> Result<String, ScimError> {
-    let path = AttrPath::parse(key).map_err(|_| {
+/// A key of a path-less operation's value, read as a path
+/// (`displayName`, `meta.lastModified`).
+fn key_path(key: &str) -> Result<AttrPath, ScimError> {
+    AttrPath::parse(key).map_err(|_| {
         ScimError::invalid_path(format!(
             "a group has no attribute \"{}\"",
             crate::untrusted::quote(key)
         ))
-    })?;
-    attribute_name(&path, resolver)
+    })
+}
+
+/// A write to the sub-attribute `sub` of the group attribute `name`: none
+/// is writable. `meta`'s are read-only (RFC 7643 §3.1), `mutability` as
+/// on users; a member's are changed by adding or removing the member.
+fn sub_attribute_error(name: &str, sub: &str, resolver: &dyn AttributeResolver) -> ScimError {
+    let known = resolver.resolve_sub(resolver.core_schema(), name, sub);
+    match (name, known) {
+        ("members", _) => ScimError::mutability(format!(
+            "members.{} cannot be changed: add or remove the member instead",
+            quote(sub)
+        )),
+        ("meta", Some(sub)) => ScimError::mutability(format!(
+            "\"meta.{}\" is read-only and cannot be changed",
+            sub.name
+        )),
+        _ => ScimError::invalid_path(format!(
+            "\"{name}\" has no sub-attribute \"{}\"",
+            quote(sub)
+        )),
+    }
 }
 
 fn text(name: &str, value: &Value) -> Result<String, ScimError> {
@@ -355,6 +380,37 @@ mod tests {
     fn lower(body: Value) -> Result<GroupPatch, ScimError> {
         let request = PatchRequest::from_json(&body)?;
         GroupPatch::from_request(&request, &ResourceSchema::group())
+    }
+
+    /// `meta` and its sub-attributes are read-only (RFC 7643 §3.1), as on
+    /// users: writing one is `mutability`, in a path or a path-less value.
+    #[test]
+    fn a_meta_sub_attribute_is_read_only() {
+        for operation in [
+            json!({"op": "replace", "path": "meta.lastModified", "value": "2020-01-01T00:00:00Z"}),
+            json!({"op": "add", "path": "META.created", "value": "2020-01-01T00:00:00Z"}),
+            json!({"op": "remove", "path": "meta.version"}),
+            json!({"op": "replace", "value": {"meta.lastModified": "2020-01-01T00:00:00Z"}}),
+        ] {
+            let e = lower(json!({"Operations": [operation.clone()]})).unwrap_err();
+            assert_eq!(
+                e.scim_type,
+                Some(ScimType::Mutability),
+                "{operation}: {}",
+                e.detail
+            );
+            assert!(e.detail.contains("read-only"), "{operation}: {}", e.detail);
+        }
+        let e = lower(
+            json!({"Operations": [{"op": "replace", "path": "meta.lastModified", "value": "x"}]}),
+        )
+        .unwrap_err();
+        assert!(e.detail.contains("\"meta.lastModified\""), "{}", e.detail);
+        // The whole `meta` IdPs echo is still accepted and ignored.
+        assert_eq!(
+            ops(json!([{"op": "replace", "value": {"meta": {"resourceType": "Group"}}}])),
+            GroupPatch::default()
+        );
     }
 
     fn ops(operations: Value) -> GroupPatch {

@@ -318,7 +318,19 @@ fn coerce(attr: &AttributeDef, value: &Value, label: &str) -> Result<Option<Valu
             Ok((!values.is_empty()).then_some(Value::Array(values)))
         }
         Value::Array(items) if items.len() <= 1 => match items.first() {
-            Some(only) => coerce_one(attr, only, label),
+            // The element's own type is wrong: say what was sent, an array
+            // (unwrapped, it would be named as if sent bare).
+            Some(only) => coerce_one(attr, only, label).map_err(|e| {
+                if e == type_error(label, expected(attr.kind), only) {
+                    ScimError::invalid_value(format!(
+                        "{label} must be {}, got an array holding {}",
+                        expected(attr.kind),
+                        value_kind(only)
+                    ))
+                } else {
+                    e
+                }
+            }),
             None => Ok(None),
         },
         _ if attr.multi_valued => {
@@ -830,6 +842,29 @@ mod tests {
         assert_eq!(
             error,
             ScimError::invalid_value("displayName must be a string, got an array")
+        );
+    }
+
+    /// A one-element array for a single-valued attribute is unwrapped; when
+    /// its element is of the wrong type, the detail says what was sent (an
+    /// array), not the element's type as if it had been sent bare.
+    #[test]
+    fn a_one_element_array_of_the_wrong_type_is_named_as_an_array() {
+        let error = user(json!({"userName": "u", "name": ["x"]})).unwrap_err();
+        assert_eq!(
+            error,
+            ScimError::invalid_value("name must be an object, got an array holding a string")
+        );
+        let error = user(json!({"userName": "u", "displayName": [5]})).unwrap_err();
+        assert_eq!(
+            error,
+            ScimError::invalid_value("displayName must be a string, got an array holding a number")
+        );
+        // A sub-attribute's own error is about that sub-attribute.
+        let error = user(json!({"userName": "u", "name": [{"givenName": true}]})).unwrap_err();
+        assert_eq!(
+            error,
+            ScimError::invalid_value("name.givenName must be a string, got a boolean")
         );
     }
 

@@ -4,6 +4,7 @@
 //! `W/"x"` and `"x"` match.
 
 use super::error::ScimError;
+use crate::untrusted::quote;
 
 /// The entity tags of one `If-Match` or `If-None-Match` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,45 +15,76 @@ pub enum VersionCondition {
     OneOf(Vec<String>),
 }
 
+/// Where a version condition was read, as its errors name it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConditionSource {
+    #[default]
+    IfMatch,
+    IfNoneMatch,
+    /// A bulk operation's `version` (RFC 7644 §3.7), its `If-Match`.
+    BulkVersion,
+}
+
+impl ConditionSource {
+    fn name(self) -> &'static str {
+        match self {
+            ConditionSource::IfMatch => "the If-Match header",
+            ConditionSource::IfNoneMatch => "the If-None-Match header",
+            ConditionSource::BulkVersion => "the operation's \"version\"",
+        }
+    }
+
+    /// The condition as a 412 names it.
+    fn short_name(self) -> &'static str {
+        match self {
+            ConditionSource::IfMatch => "If-Match",
+            ConditionSource::IfNoneMatch => "If-None-Match",
+            ConditionSource::BulkVersion => "the operation's \"version\"",
+        }
+    }
+}
+
 impl VersionCondition {
-    /// Reads a header value: `*` or a comma-separated list of entity tags.
-    /// A bare, unquoted version is accepted too, as some clients send
-    /// `meta.version` without its quotes.
-    pub fn parse(header: &str) -> Result<VersionCondition, ScimError> {
-        let text = header.trim();
-        if text == "*" {
+    /// Reads `*` or a comma-separated list of entity tags (RFC 9110
+    /// §13.1.1): `[W/] DQUOTE *etagc DQUOTE` (RFC 7232 §2.3), so `""` is a
+    /// tag (one no version matches) and a bare word is none. Empty list
+    /// elements are skipped (RFC 9110 §5.6.1); `*` stands alone.
+    pub fn parse(text: &str, source: ConditionSource) -> Result<VersionCondition, ScimError> {
+        let malformed = || {
+            ScimError::bad_request(format!(
+                "{} ({}) is not an entity-tag list: send * or quoted tags such as W/\"1700000000-ab12\", as meta.version and the ETag header give them",
+                source.name(),
+                quote(text)
+            ))
+        };
+        let list_space = |c: char| c == ' ' || c == '\t';
+        let trimmed = text.trim_matches(list_space);
+        if trimmed == "*" {
             return Ok(VersionCondition::Any);
         }
         let mut tags = Vec::new();
-        let mut rest = text;
+        let mut rest = trimmed;
         loop {
-            rest = rest.trim_start_matches(|c: char| c == ',' || c.is_ascii_whitespace());
+            rest = rest.trim_start_matches(|c: char| c == ',' || list_space(c));
             if rest.is_empty() {
                 break;
             }
             let unweak = rest.strip_prefix("W/").unwrap_or(rest);
-            let (tag, after) = match unweak.strip_prefix('"') {
-                Some(quoted) => {
-                    let (tag, after) = quoted.split_once('"').ok_or_else(|| malformed(header))?;
-                    // A tag ends at its closing quote: only a comma may follow.
-                    let next = after.trim_start();
-                    if !next.is_empty() && !next.starts_with(',') {
-                        return Err(malformed(header));
-                    }
-                    (tag, after)
-                }
-                None => unweak.split_once(',').unwrap_or((unweak, "")),
-            };
-            let tag = tag.trim();
-            // `*` stands alone (RFC 9110 §13.1.1): in a list it is no tag.
-            if tag.is_empty() || (tag == "*" && !unweak.starts_with('"')) {
-                return Err(malformed(header));
+            let quoted = unweak.strip_prefix('"').ok_or_else(malformed)?;
+            let end = quoted.find('"').ok_or_else(malformed)?;
+            let tag = &quoted[..end];
+            if !tag.bytes().all(is_etagc) {
+                return Err(malformed());
+            }
+            // A tag ends at its closing quote: only a comma may follow.
+            rest = quoted[end + 1..].trim_start_matches(list_space);
+            if !rest.is_empty() && !rest.starts_with(',') {
+                return Err(malformed());
             }
             tags.push(tag.to_string());
-            rest = after;
         }
         if tags.is_empty() {
-            return Err(malformed(header));
+            return Err(malformed());
         }
         Ok(VersionCondition::OneOf(tags))
     }
@@ -71,16 +103,19 @@ impl VersionCondition {
 
 /// `If-Match` (RFC 7644 §3.14) of a write to the `kind` (`user`, `group`)
 /// `id`, whose version is `current`: a write based on an older version is
-/// refused with 412 before anything is written. No condition passes.
+/// refused with 412 before anything is written, naming where the condition
+/// was read (`source`). No condition passes.
 pub fn require_match(
     if_match: Option<&VersionCondition>,
+    source: ConditionSource,
     kind: &str,
     id: &str,
     current: &str,
 ) -> Result<(), ScimError> {
     match if_match {
         Some(condition) if !condition.matches(current) => Err(ScimError::precondition_failed(format!(
-            "The {kind} {id} has changed since the version named in If-Match; its current version is {current}. Read it again and retry."
+            "The {kind} {id} has changed since the version named in {}; its current version is {current}. Read it again and retry.",
+            source.short_name()
         ))),
         _ => Ok(()),
     }
@@ -115,14 +150,18 @@ pub fn require_none_match(
 pub struct Preconditions {
     pub if_match: Option<VersionCondition>,
     pub if_none_match: Option<VersionCondition>,
+    /// Where `if_match` was read, for its 412: the header, or a bulk
+    /// operation's `version`.
+    pub if_match_source: ConditionSource,
 }
 
 impl Preconditions {
-    /// `If-Match` alone (a bulk operation's `version`).
-    pub fn if_match(condition: Option<VersionCondition>) -> Preconditions {
+    /// A bulk operation's `version`: its `If-Match`, alone.
+    pub fn bulk_version(condition: Option<VersionCondition>) -> Preconditions {
         Preconditions {
             if_match: condition,
             if_none_match: None,
+            if_match_source: ConditionSource::BulkVersion,
         }
     }
 
@@ -145,7 +184,13 @@ impl Preconditions {
     pub fn check(&self, kind: &str, id: &str, current: Option<&str>) -> Result<(), ScimError> {
         debug_assert!(current.is_some() || !self.names_versions());
         let current = current.unwrap_or_default();
-        require_match(self.if_match.as_ref(), kind, id, current)?;
+        require_match(
+            self.if_match.as_ref(),
+            self.if_match_source,
+            kind,
+            id,
+            current,
+        )?;
         require_none_match(self.if_none_match.as_ref(), kind, id, current)
     }
 }
@@ -159,10 +204,9 @@ fn opaque(tag: &str) -> &str {
         .unwrap_or(tag)
 }
 
-fn malformed(header: &str) -> ScimError {
-    ScimError::bad_request(format!(
-        "the version condition '{header}' is not an entity tag list such as W/\"1700000000-ab12\" or *"
-    ))
+/// `etagc` (RFC 7232 §2.3): a visible character but `"`, or obs-text.
+fn is_etagc(byte: u8) -> bool {
+    byte == 0x21 || (0x23..=0x7E).contains(&byte) || byte >= 0x80
 }
 
 #[cfg(test)]
@@ -171,31 +215,31 @@ mod tests {
 
     const VERSION: &str = r#"W/"1700000000-ab12""#;
 
+    const IF_MATCH: ConditionSource = ConditionSource::IfMatch;
+
+    fn parse(header: &str) -> Result<VersionCondition, ScimError> {
+        VersionCondition::parse(header, ConditionSource::IfMatch)
+    }
+
     #[test]
     fn weak_and_strong_spellings_of_the_same_tag_match() {
-        for header in [
-            r#"W/"1700000000-ab12""#,
-            r#""1700000000-ab12""#,
-            "1700000000-ab12",
-        ] {
-            let condition = VersionCondition::parse(header).unwrap();
+        for header in [r#"W/"1700000000-ab12""#, r#""1700000000-ab12""#] {
+            let condition = parse(header).unwrap();
             assert!(condition.matches(VERSION), "{header}");
         }
     }
 
     #[test]
     fn any_tag_of_a_list_may_match_and_a_star_matches_every_version() {
-        let list = VersionCondition::parse(r#"W/"old", W/"1700000000-ab12""#).unwrap();
+        let list = parse(r#"W/"old", W/"1700000000-ab12""#).unwrap();
         assert!(list.matches(VERSION));
-        assert!(!VersionCondition::parse(r#"W/"old""#)
-            .unwrap()
-            .matches(VERSION));
-        assert!(VersionCondition::parse(" * ").unwrap().matches(VERSION));
+        assert!(!parse(r#"W/"old""#).unwrap().matches(VERSION));
+        assert!(parse(" * ").unwrap().matches(VERSION));
     }
 
     #[test]
     fn quoted_tags_may_hold_commas() {
-        let condition = VersionCondition::parse(r#""a,b", "c""#).unwrap();
+        let condition = parse(r#""a,b", "c""#).unwrap();
         assert_eq!(
             condition,
             VersionCondition::OneOf(vec!["a,b".into(), "c".into()])
@@ -204,15 +248,36 @@ mod tests {
 
     #[test]
     fn a_stale_if_match_is_412_naming_the_current_version() {
-        let stale = VersionCondition::parse(r#"W/"old""#).unwrap();
-        let e = require_match(Some(&stale), "group", "g1", VERSION).unwrap_err();
+        let stale = parse(r#"W/"old""#).unwrap();
+        let e = require_match(Some(&stale), IF_MATCH, "group", "g1", VERSION).unwrap_err();
         assert_eq!(e.status, 412);
         assert!(e.detail.contains("group g1"), "{}", e.detail);
         assert!(e.detail.contains(VERSION), "{}", e.detail);
-        let current = VersionCondition::parse(VERSION).unwrap();
-        assert!(require_match(Some(&current), "group", "g1", VERSION).is_ok());
-        assert!(require_match(Some(&VersionCondition::Any), "group", "g1", VERSION).is_ok());
-        assert!(require_match(None, "group", "g1", VERSION).is_ok());
+        let current = parse(VERSION).unwrap();
+        assert!(require_match(Some(&current), IF_MATCH, "group", "g1", VERSION).is_ok());
+        assert!(require_match(
+            Some(&VersionCondition::Any),
+            IF_MATCH,
+            "group",
+            "g1",
+            VERSION
+        )
+        .is_ok());
+        assert!(require_match(None, IF_MATCH, "group", "g1", VERSION).is_ok());
+    }
+
+    /// A bulk operation has no If-Match header: its 412 names its `version`.
+    #[test]
+    fn a_stale_bulk_version_is_412_naming_the_operations_version() {
+        let stale = Preconditions::bulk_version(Some(parse(r#"W/"old""#).unwrap()));
+        let e = stale.check("user", "u1", Some(VERSION)).unwrap_err();
+        assert_eq!(e.status, 412);
+        assert!(!e.detail.contains("If-Match"), "{}", e.detail);
+        assert!(
+            e.detail.contains("the operation's \"version\""),
+            "{}",
+            e.detail
+        );
     }
 
     #[test]
@@ -222,11 +287,11 @@ mod tests {
         assert_eq!(e.status, 412);
         assert!(e.detail.contains("user u1"), "{}", e.detail);
         assert!(e.detail.contains("If-None-Match"), "{}", e.detail);
-        let listed = VersionCondition::parse(r#"W/"old", "1700000000-ab12""#).unwrap();
+        let listed = parse(r#"W/"old", "1700000000-ab12""#).unwrap();
         let e = require_none_match(Some(&listed), "group", "g1", VERSION).unwrap_err();
         assert_eq!(e.status, 412);
         assert!(e.detail.contains(VERSION), "{}", e.detail);
-        let old = VersionCondition::parse(r#"W/"old""#).unwrap();
+        let old = parse(r#"W/"old""#).unwrap();
         assert!(require_none_match(Some(&old), "group", "g1", VERSION).is_ok());
         assert!(require_none_match(None, "group", "g1", VERSION).is_ok());
     }
@@ -234,8 +299,9 @@ mod tests {
     #[test]
     fn if_match_is_evaluated_before_if_none_match() {
         let both = Preconditions {
-            if_match: Some(VersionCondition::parse(r#"W/"old""#).unwrap()),
+            if_match: Some(parse(r#"W/"old""#).unwrap()),
             if_none_match: Some(VersionCondition::Any),
+            ..Preconditions::default()
         };
         assert!(both.names_versions());
         let e = both.check("user", "u1", Some(VERSION)).unwrap_err();
@@ -243,6 +309,7 @@ mod tests {
         let star_only = Preconditions {
             if_match: Some(VersionCondition::Any),
             if_none_match: Some(VersionCondition::Any),
+            ..Preconditions::default()
         };
         assert!(!star_only.names_versions());
         let e = star_only.check("group", "g1", None).unwrap_err();
@@ -252,18 +319,65 @@ mod tests {
     }
 
     #[test]
-    fn empty_or_unterminated_tags_are_bad_requests() {
+    fn empty_or_unterminated_lists_and_unquoted_words_are_bad_requests() {
         for header in [
             "",
-            r#"W/"abc"#,
-            r#""""#,
             " , ",
+            "garbage",
+            "1700000000-ab12",
+            "W/garbage",
+            "w/\"x\"",
+            "W/ \"x\"",
+            r#"W/"abc"#,
             r#"W/"x", *"#,
             r#"*, "x""#,
+            r#""a", b"#,
             r#""a"b"#,
+            r#""a b""#,
         ] {
-            let e = VersionCondition::parse(header).unwrap_err();
+            let e = parse(header).unwrap_err();
             assert_eq!(e.status, 400, "{header}");
+            assert!(e.detail.contains("not an entity-tag list"), "{}", e.detail);
         }
+    }
+
+    /// RFC 7232 §2.3: `opaque-tag = DQUOTE *etagc DQUOTE`, so `""` is a tag.
+    #[test]
+    fn an_empty_opaque_tag_is_a_tag_no_version_matches() {
+        for header in [r#""""#, r#"W/"""#, r#"W/"", "x""#, r#", "", "#] {
+            let condition = parse(header).unwrap();
+            assert!(!condition.matches(VERSION), "{header}");
+        }
+        assert_eq!(
+            parse(r#"W/"""#).unwrap(),
+            VersionCondition::OneOf(vec![String::new()])
+        );
+        assert!(require_match(
+            Some(&parse(r#""""#).unwrap()),
+            IF_MATCH,
+            "user",
+            "u1",
+            VERSION
+        )
+        .is_err());
+        assert!(require_none_match(Some(&parse(r#""""#).unwrap()), "user", "u1", VERSION).is_ok());
+    }
+
+    #[test]
+    fn a_malformed_condition_names_where_it_was_read_and_quotes_it_short() {
+        let e = VersionCondition::parse("garbage", ConditionSource::IfNoneMatch).unwrap_err();
+        assert!(
+            e.detail.starts_with("the If-None-Match header (garbage)"),
+            "{}",
+            e.detail
+        );
+        let long = "x".repeat(10_000);
+        let e = VersionCondition::parse(&long, ConditionSource::BulkVersion).unwrap_err();
+        assert!(
+            e.detail.starts_with("the operation's \"version\""),
+            "{}",
+            e.detail
+        );
+        assert!(e.detail.len() < 400, "{}", e.detail);
     }
 }

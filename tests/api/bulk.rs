@@ -369,3 +369,67 @@ async fn a_bulk_id_in_a_patch_paths_filter_is_resolved() {
         "u2 was removed"
     );
 }
+
+/// RFC 7644 §3.7.3: `location` is required "except in the event of a POST
+/// failure". A POST failing for its path (an id, or a trailing slash) or
+/// for its data names no resource, as one failing inside Drupal does not.
+#[tokio::test]
+async fn a_failed_post_carries_no_location() {
+    let app = spawn_app().await;
+    app.create_user("taken", "taken@example.org").await;
+    let answer = app
+        .post(
+            "/Bulk",
+            &json!({"schemas": [BULK], "Operations": [
+                {"method": "POST", "path": "/Users/abc", "bulkId": "q", "data": {"userName": "x"}},
+                {"method": "POST", "path": "/Users/", "bulkId": "r", "data": {"userName": "y"}},
+                {"method": "POST", "path": "/Groups/abc", "bulkId": "s", "data": {"displayName": "g"}},
+                {"method": "POST", "path": "/Users", "bulkId": "t", "data": user("taken")},
+                {"method": "POST", "path": "/Users", "bulkId": "u", "data": user("fine")}
+            ]}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        statuses(&answer.body),
+        vec!["400", "400", "400", "409", "201"],
+        "{}",
+        answer.body
+    );
+    let operations = answer.body["Operations"].as_array().unwrap();
+    for failed in &operations[..4] {
+        assert!(failed.get("location").is_none(), "{failed}");
+    }
+    assert!(operations[4]["location"].is_string(), "{}", operations[4]);
+}
+
+/// A bulk operation's condition is its `version`, not an `If-Match`
+/// header the client never sent: a stale one is 412 naming `version`.
+#[tokio::test]
+async fn a_stale_version_in_bulk_is_412_naming_the_operations_version() {
+    let app = spawn_app().await;
+    let id = app.create_user("vera", "vera@example.org").await;
+    let group = app.group_id("editor").await;
+    let answer = app
+        .post(
+            "/Bulk",
+            &json!({"schemas": [BULK], "Operations": [
+                {"method": "PATCH", "path": format!("/Users/{id}"),
+                 "version": "W/\"1-stale\"", "data": deactivate()},
+                {"method": "DELETE", "path": format!("/Groups/{group}"),
+                 "version": "W/\"1-stale\""}
+            ]}),
+        )
+        .await;
+    assert_eq!(
+        statuses(&answer.body),
+        vec!["412", "412"],
+        "{}",
+        answer.body
+    );
+    for operation in answer.body["Operations"].as_array().unwrap() {
+        let detail = operation["response"]["detail"].as_str().unwrap();
+        assert!(!detail.contains("If-Match"), "{detail}");
+        assert!(detail.contains("\"version\""), "{detail}");
+    }
+}

@@ -50,15 +50,19 @@ async fn unsupported_methods_are_scim_405_with_allow() {
     let app = spawn_app().await;
     let id = app.create_user("moe", "moe@example.org").await;
     for (method, path, allow) in [
-        (Method::POST, "/ServiceProviderConfig".to_string(), "GET"),
-        (Method::DELETE, "/Schemas".to_string(), "GET"),
-        (Method::PUT, "/ResourceTypes/User".to_string(), "GET"),
-        (Method::DELETE, "/Users".to_string(), "GET, POST"),
+        (
+            Method::POST,
+            "/ServiceProviderConfig".to_string(),
+            "GET, HEAD",
+        ),
+        (Method::DELETE, "/Schemas".to_string(), "GET, HEAD"),
+        (Method::PUT, "/ResourceTypes/User".to_string(), "GET, HEAD"),
+        (Method::DELETE, "/Users".to_string(), "GET, HEAD, POST"),
         (Method::GET, "/Users/.search".to_string(), "POST"),
         (
             Method::POST,
             format!("/Users/{id}"),
-            "GET, PUT, PATCH, DELETE",
+            "GET, HEAD, PUT, PATCH, DELETE",
         ),
     ] {
         let answer = app.request(method.clone(), &path, Some(&json!({}))).await;

@@ -960,3 +960,34 @@ async fn discovery_states_group_support_honestly() {
     assert_eq!(okta.status, 200);
     assert!(okta.body["totalResults"].is_u64());
 }
+
+/// `meta` and its sub-attributes are read-only, on groups as on users: a
+/// PATCH of `meta.lastModified` is 400 `mutability`, not `invalidPath` (the
+/// path names an attribute the Group schema has), and nothing is written.
+#[tokio::test]
+async fn a_patch_of_a_meta_sub_attribute_is_a_mutability_error_as_on_users() {
+    let app = spawn_app().await;
+    let group = app.group_id("editor").await;
+    app.drupal.clear_requests();
+    for operations in [
+        json!([{"op": "replace", "path": "meta.lastModified", "value": "2020-01-01T00:00:00Z"}]),
+        json!([{"op": "add", "path": "meta.created", "value": "2020-01-01T00:00:00Z"}]),
+        json!([{"op": "remove", "path": "meta.version"}]),
+        json!([{"op": "replace", "value": {"meta.lastModified": "2020-01-01T00:00:00Z"}}]),
+    ] {
+        let answer = patch_group(&app, &group, operations.clone()).await;
+        answer.assert_scim_error(400, Some("mutability"));
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(detail.contains("read-only"), "{operations}: {detail}");
+        assert!(detail.contains("meta."), "{operations}: {detail}");
+    }
+    assert_eq!(app.drupal_writes(), Vec::<String>::new());
+    // A sub-attribute meta does not have is still no path.
+    let answer = patch_group(
+        &app,
+        &group,
+        json!([{"op": "replace", "path": "meta.nosuch", "value": "x"}]),
+    )
+    .await;
+    answer.assert_scim_error(400, Some("invalidPath"));
+}

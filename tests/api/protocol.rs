@@ -241,14 +241,22 @@ async fn head_answers_like_get_without_a_body_and_405s_name_the_allowed_methods(
     assert!(head.text().await.unwrap().is_empty());
 
     for (method, path, allowed) in [
-        (reqwest::Method::DELETE, "/Users".to_string(), "GET, POST"),
+        (
+            reqwest::Method::DELETE,
+            "/Users".to_string(),
+            "GET, HEAD, POST",
+        ),
         (
             reqwest::Method::POST,
             format!("/Users/{id}"),
-            "GET, PUT, PATCH, DELETE",
+            "GET, HEAD, PUT, PATCH, DELETE",
         ),
-        (reqwest::Method::PUT, "/Groups".to_string(), "GET, POST"),
-        (reqwest::Method::POST, "/Schemas".to_string(), "GET"),
+        (
+            reqwest::Method::PUT,
+            "/Groups".to_string(),
+            "GET, HEAD, POST",
+        ),
+        (reqwest::Method::POST, "/Schemas".to_string(), "GET, HEAD"),
     ] {
         let answer = app.request(method.clone(), &path, Some(&json!({}))).await;
         answer.assert_scim_error(405, None);
@@ -355,5 +363,108 @@ async fn me_is_not_implemented_and_still_needs_a_token() {
             .await
             .unwrap();
         read(response).await.assert_scim_error(401, None);
+    }
+}
+
+/// RFC 9110 §15.5.6: a 405's `Allow` lists the methods the resource
+/// supports, and wherever GET works HEAD does too (§9.3.2), so HEAD is
+/// listed beside it. Every method listed is answered, not refused.
+#[tokio::test]
+async fn every_405_lists_head_wherever_get_is_allowed() {
+    let app = spawn_app().await;
+    let id = app.create_user("allow", "allow@example.org").await;
+    for (path, allowed) in [
+        ("/Users".to_string(), "GET, HEAD, POST"),
+        (format!("/Users/{id}"), "GET, HEAD, PUT, PATCH, DELETE"),
+        ("/Groups".to_string(), "GET, HEAD, POST"),
+        ("/Groups/x".to_string(), "GET, HEAD, PUT, PATCH, DELETE"),
+        ("/ServiceProviderConfig".to_string(), "GET, HEAD"),
+        ("/Schemas".to_string(), "GET, HEAD"),
+        ("/Schemas/x".to_string(), "GET, HEAD"),
+        ("/ResourceTypes".to_string(), "GET, HEAD"),
+        ("/ResourceTypes/User".to_string(), "GET, HEAD"),
+        ("/Users/.search".to_string(), "POST"),
+        ("/Groups/.search".to_string(), "POST"),
+        ("/.search".to_string(), "POST"),
+        ("/Bulk".to_string(), "POST"),
+    ] {
+        let answer = app.request(reqwest::Method::OPTIONS, &path, None).await;
+        answer.assert_scim_error(405, None);
+        assert_eq!(answer.header("allow"), Some(allowed), "OPTIONS {path}");
+        if allowed.contains("HEAD") {
+            let head = app
+                .client
+                .head(format!("{}{path}", app.base))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap();
+            assert_ne!(head.status(), 405, "HEAD {path}");
+        }
+    }
+}
+
+/// SCIM bodies are JSON, which travels as UTF-8 (RFC 7644 §3.1, RFC 8259
+/// §8.1): a body labelled with another charset is 415 saying so, not a
+/// JSON syntax error about its first bytes. `charset=utf-8` in any case
+/// (quoted or not), `us-ascii` and no charset are read.
+#[tokio::test]
+async fn a_body_in_another_charset_than_utf8_is_415() {
+    let app = spawn_app().await;
+    let send = |content_type: &'static str, body: Vec<u8>| {
+        app.client
+            .post(format!("{}/Users", app.base))
+            .bearer_auth(TOKEN)
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+    };
+    let user = |name: &str| {
+        json!({"userName": name, "emails": [{"value": format!("{name}@example.org")}]}).to_string()
+    };
+    let utf16: Vec<u8> = user("sixteen")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    app.drupal.clear_requests();
+    for (content_type, body) in [
+        ("application/json; charset=utf-16", utf16.clone()),
+        ("application/scim+json;charset=UTF-16LE", utf16),
+        (
+            "application/json; charset=iso-8859-1",
+            user("latin").into_bytes(),
+        ),
+        (
+            "application/json; charset=\"windows-1252\"",
+            user("windows").into_bytes(),
+        ),
+    ] {
+        let answer = read(send(content_type, body).await.unwrap()).await;
+        answer.assert_scim_error(415, None);
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(detail.contains("UTF-8"), "{content_type}: {detail}");
+        assert!(
+            !detail.contains("not valid JSON"),
+            "{content_type}: {detail}"
+        );
+    }
+    assert_eq!(app.drupal_writes(), Vec::<String>::new());
+    for (n, content_type) in [
+        "application/json; charset=utf-8",
+        "application/scim+json; charset=UTF-8",
+        "application/json;charset=\"Utf-8\"",
+        "application/json; charset=us-ascii",
+        "application/json",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let answer = read(
+            send(content_type, user(&format!("utf8-{n}")).into_bytes())
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(answer.status, 201, "{content_type}: {}", answer.body);
     }
 }

@@ -889,3 +889,41 @@ async fn a_lookup_with_the_untrimmed_value_sent_finds_the_trimmed_account() {
         .await;
     assert_eq!(none.body["totalResults"], 0, "{}", none.body);
 }
+
+/// A query parameter the bridge reads whose percent-encoding decodes to
+/// bytes that are no UTF-8 text is 400 `invalidSyntax` naming it, not read
+/// with U+FFFD in their place (a filter for "�" that finds no one). A
+/// parameter the bridge ignores stays ignored.
+#[tokio::test]
+async fn a_query_parameter_whose_percent_encoding_is_not_utf8_is_invalid_syntax() {
+    let app = spawn_app().await;
+    let id = app.create_user("utf", "utf@example.org").await;
+    app.drupal.clear_requests();
+    for (name, query) in [
+        ("filter", "filter=userName%20eq%20%22%FF%22"),
+        ("filter", "FILTER=userName+eq+%22caf%E9%22"),
+        ("attributes", "attributes=userName,%FF"),
+        ("excludedAttributes", "excludedAttributes=%C3"),
+        ("sortBy", "sortBy=userName%FF"),
+        ("sortOrder", "sortOrder=%FF"),
+        ("startIndex", "startIndex=1%FF"),
+        ("count", "count=%FF"),
+    ] {
+        for endpoint in ["/Users", "/Groups"] {
+            let answer = app.get(&format!("{endpoint}?{query}")).await;
+            answer.assert_scim_error(400, Some("invalidSyntax"));
+            let detail = answer.body["detail"].as_str().unwrap();
+            assert!(detail.contains(name), "{endpoint}?{query}: {detail}");
+            assert!(detail.contains("UTF-8"), "{endpoint}?{query}: {detail}");
+            assert!(!detail.contains('\u{fffd}'), "{endpoint}?{query}: {detail}");
+        }
+    }
+    let answer = app.get(&format!("/Users/{id}?attributes=%FF")).await;
+    answer.assert_scim_error(400, Some("invalidSyntax"));
+    assert_eq!(app.drupal.request_count(), 0);
+
+    let ignored = app.get("/Users?aadOptscim062020=%FF&count=1").await;
+    assert_eq!(ignored.status, 200, "{}", ignored.body);
+    let plus = app.get("/Users?filter=userName+eq+%22utf%22").await;
+    assert_eq!(plus.body["totalResults"], 1, "{}", plus.body);
+}

@@ -48,7 +48,10 @@ async fn only_one_segment_after_the_endpoint_is_an_id() {
             .request(reqwest::Method::OPTIONS, &format!("{endpoint}/x"), None)
             .await;
         answer.assert_scim_error(405, None);
-        assert_eq!(answer.header("allow"), Some("GET, PUT, PATCH, DELETE"));
+        assert_eq!(
+            answer.header("allow"),
+            Some("GET, HEAD, PUT, PATCH, DELETE")
+        );
         assert!(detail(&answer.body).starts_with("OPTIONS is not supported on"));
     }
     // The static routes still come first.
@@ -81,6 +84,43 @@ async fn the_id_is_percent_decoded_as_before() {
             );
         }
     }
+}
+
+/// An id whose percent-encoding decodes to bytes that are no UTF-8 text
+/// (`%FF`, a Latin-1 `%E9`, a cut sequence) is refused with 400 saying so,
+/// for every method, not looked up as U+FFFD ("No user with id �").
+#[tokio::test]
+async fn an_id_whose_percent_encoding_is_not_utf8_is_a_400() {
+    let app = spawn_app().await;
+    app.log_in().await;
+    let user = serde_json::json!({"userName": "x", "emails": [{"value": "x@example.org"}]});
+    let group = serde_json::json!({"displayName": "x"});
+    let patch = serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": false}]});
+    for sent in ["%FF", "caf%E9", "%C3", "a%C3%28b"] {
+        for (endpoint, body) in [("/Users", &user), ("/Groups", &group)] {
+            let path = format!("{endpoint}/{sent}");
+            for (method, body) in [
+                (reqwest::Method::GET, None),
+                (reqwest::Method::PUT, Some(body)),
+                (reqwest::Method::PATCH, Some(&patch)),
+                (reqwest::Method::DELETE, None),
+            ] {
+                let answer = app.request(method.clone(), &path, body).await;
+                answer.assert_scim_error(400, None);
+                let said = detail(&answer.body);
+                assert!(
+                    said.contains("percent-encoding") && said.contains("UTF-8"),
+                    "{method} {path}: {}",
+                    answer.body
+                );
+                assert!(!said.contains('\u{fffd}'), "{method} {path}: {said}");
+            }
+        }
+        let answer = app.get(&format!("/Schemas/{sent}")).await;
+        answer.assert_scim_error(400, None);
+    }
+    assert_eq!(app.drupal.request_count(), 0);
 }
 
 #[tokio::test]

@@ -560,6 +560,38 @@ async fn a_user_name_taken_in_non_ascii_case_is_409_not_503() {
     assert_eq!(own.status, 200, "{}", own.body);
 }
 
+/// Two renames to one name at once both pass Drupal's "already taken"
+/// check; the second then breaks the unique index and Drupal answers 500
+/// (the stand-in's answer is rewritten to the one MariaDB gives). The 409
+/// must not say the other account's name differs in case or accents: here
+/// it is the very same name.
+#[tokio::test]
+async fn a_name_taken_by_a_concurrent_rename_is_409_without_claiming_the_names_differ() {
+    let app = spawn_app().await;
+    app.create_user("carol", "carol@example.org").await;
+    let bob = app.create_user("bob", "bob@example.org").await;
+    app.drupal.rewrite_answers_to(
+        "PATCH",
+        &format!("/jsonapi/user/user/{bob}"),
+        |answer: &mut drupal_scim_bridge::standin::Answer| {
+            answer.status = 500;
+            answer.set_json(&json!({"errors": [{"title": "Internal Server Error", "status": "500",
+                "detail": "SQLSTATE[23000]: Integrity constraint violation: 1062 Duplicate entry 'carol-en' for key 'user__name'"}]}));
+        },
+    );
+    let answer = app
+        .patch(
+            &format!("/Users/{bob}"),
+            &patch_op(json!([{"op": "replace", "path": "userName", "value": "carol"}])),
+        )
+        .await;
+    answer.assert_scim_error(409, Some("uniqueness"));
+    let detail = answer.body["detail"].as_str().unwrap();
+    assert!(detail.contains("carol"), "{detail}");
+    assert!(!detail.contains("it differs only"), "{detail}");
+    assert!(detail.contains("identical"), "{detail}");
+}
+
 /// Unicode writes one name two ways: "Renée" with a precomposed "é"
 /// (NFC, as IdPs send it) or with "e" and a combining accent (NFD, as
 /// macOS file names and some directories hold it). Drupal compares names

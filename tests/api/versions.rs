@@ -315,3 +315,68 @@ async fn if_none_match_on_a_write_is_412_for_a_star_or_the_current_version() {
         .await;
     assert_eq!(deleted.status, 204, "{}", deleted.body);
 }
+
+/// RFC 7232 §2.3: an entity-tag is `[W/] DQUOTE *etagc DQUOTE`, so `""`
+/// and `W/""` are tags (matching no version: 412 on a write, the full
+/// answer on a read), and a bare word is none (400 saying so), for
+/// `If-Match` and `If-None-Match` alike.
+#[tokio::test]
+async fn an_empty_entity_tag_is_evaluated_and_an_unquoted_word_is_refused() {
+    let app = spawn_app().await;
+    let id = app.create_user("etta", "etta@example.org").await;
+    let path = format!("/Users/{id}");
+    for empty in ["\"\"", "W/\"\""] {
+        let answer = app
+            .request_with(
+                Method::PATCH,
+                &path,
+                &[("If-Match", empty)],
+                Some(&patch_active(false)),
+            )
+            .await;
+        answer.assert_scim_error(412, None);
+        let read = app
+            .request_with(Method::GET, &path, &[("If-None-Match", empty)], None)
+            .await;
+        assert_eq!(read.status, 200, "If-None-Match: {empty}: {}", read.body);
+        let written = app
+            .request_with(
+                Method::PATCH,
+                &path,
+                &[("If-None-Match", empty)],
+                Some(&patch_active(true)),
+            )
+            .await;
+        assert_eq!(
+            written.status, 200,
+            "If-None-Match: {empty}: {}",
+            written.body
+        );
+    }
+    for header in ["If-Match", "If-None-Match"] {
+        for garbage in ["garbage", "W/garbage", "\"a\", b"] {
+            let answer = app
+                .request_with(
+                    Method::PATCH,
+                    &path,
+                    &[(header, garbage)],
+                    Some(&patch_active(false)),
+                )
+                .await;
+            answer.assert_scim_error(400, None);
+            let detail = answer.body["detail"].as_str().unwrap();
+            assert!(detail.contains(header), "{header}: {garbage}: {detail}");
+            assert!(
+                detail.contains("not an entity-tag list"),
+                "{header}: {garbage}: {detail}"
+            );
+        }
+    }
+    app.request_with(Method::GET, &path, &[("If-None-Match", "garbage")], None)
+        .await
+        .assert_scim_error(400, None);
+    assert_eq!(
+        app.drupal_user("etta").unwrap()["attributes"]["status"],
+        true
+    );
+}
