@@ -208,7 +208,7 @@ impl JwtVerifier {
         validation.algorithms = vec![header.alg];
         let mut refusal = None;
         for key in &self.static_keys {
-            match self.check(token, key, None, header.alg, &validation) {
+            match self.check(token, key, None, header.alg, &validation, &unverified) {
                 Ok(()) => return Ok(()),
                 Err(e) => refusal = Some(JwtError::most_relevant(refusal, e)),
             }
@@ -221,8 +221,9 @@ impl JwtVerifier {
                 // Another issuer's token cannot make the bridge fetch.
                 None => Err(JwtError::ForeignIssuer { signed: false }),
             };
-            let outcome =
-                key.and_then(|k| self.check(token, &k.key, k.alg, header.alg, &validation));
+            let outcome = key.and_then(|k| {
+                self.check(token, &k.key, k.alg, header.alg, &validation, &unverified)
+            });
             match outcome {
                 Ok(()) => return Ok(()),
                 Err(e) => refusal = Some(JwtError::most_relevant(refusal, e)),
@@ -248,6 +249,7 @@ impl JwtVerifier {
         key_alg: Option<Algorithm>,
         alg: Algorithm,
         validation: &Validation,
+        unverified: &Value,
     ) -> Result<(), JwtError> {
         if key.family() != alg.family() {
             return Err(JwtError::KeyMismatch(format!(
@@ -264,6 +266,17 @@ impl JwtVerifier {
             .map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind::*;
                 match e.kind() {
+                    // Given, but not as a number of seconds jsonwebtoken
+                    // reads ("exp": "1700000000", or 1e20): saying it is
+                    // missing would send the operator looking for it.
+                    MissingRequiredClaim(claim) if unverified.get(claim).is_some() => {
+                        JwtError::Claims(format!(
+                            "the claim {claim} is not a NumericDate (a whole number of seconds since 1970, within range)"
+                        ))
+                    }
+                    InvalidToken if unverified_header_names_crit(token) => JwtError::Refused(
+                        "its header lists critical extensions (crit) the bridge does not support".into(),
+                    ),
                     ExpiredSignature
                     | InvalidIssuer
                     | InvalidAudience
@@ -287,6 +300,22 @@ impl JwtVerifier {
         }
         Ok(())
     }
+}
+
+/// Whether the token's header carries `crit` (RFC 7515 §4.1.11), which
+/// jsonwebtoken refuses as a bare "InvalidToken".
+fn unverified_header_names_crit(token: &str) -> bool {
+    use base64::Engine;
+    token
+        .split('.')
+        .next()
+        .and_then(|h| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(h)
+                .ok()
+        })
+        .and_then(|h| serde_json::from_slice::<Value>(&h).ok())
+        .is_some_and(|h| h.get("crit").is_some())
 }
 
 impl JwksSource {
@@ -692,6 +721,56 @@ mod tests {
             .await;
         assert!(
             matches!(&answer, Err(JwtError::KeyMismatch(why)) if why.contains("RS384") && why.contains("for RS256 only")),
+            "{answer:?}"
+        );
+    }
+
+    /// A claim given in a form jsonwebtoken cannot read is not "missing",
+    /// and a `crit` header is named (an outside tester saw "Missing
+    /// required claim: exp" and "InvalidToken").
+    #[tokio::test]
+    async fn a_refusal_names_what_is_wrong_with_the_token() {
+        let jwks_json = fixture("jwks.json");
+        let (url, _) = issuer(Arc::new(move |_| ok(&jwks_json))).await;
+        let verifier = verifier(url);
+        let later = chrono::Utc::now().timestamp() + 600;
+        for exp in [
+            serde_json::json!(later.to_string()),
+            serde_json::json!(1e20),
+        ] {
+            let mut odd = claims();
+            odd["exp"] = exp;
+            let answer = verifier
+                .verify(&signed("test-key-1", Algorithm::RS256, &odd))
+                .await;
+            assert!(
+                matches!(&answer, Err(JwtError::Claims(why)) if why.contains("exp is not a NumericDate")),
+                "{answer:?}"
+            );
+        }
+        let mut missing = claims();
+        missing.as_object_mut().unwrap().remove("exp");
+        let answer = verifier
+            .verify(&signed("test-key-1", Algorithm::RS256, &missing))
+            .await;
+        assert!(
+            matches!(&answer, Err(JwtError::Claims(why)) if why.contains("Missing required claim: exp")),
+            "{answer:?}"
+        );
+        // A header with `crit`, signed by the issuer's key.
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(fixture("issuer-private.pem").as_bytes())
+            .expect("key");
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "test-key-1", "crit": ["foo"], "foo": 1});
+        let encode = |v: &Value| {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let message = format!("{}.{}", encode(&header), encode(&claims()));
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::RS256)
+            .expect("signature");
+        let answer = verifier.verify(&format!("{message}.{signature}")).await;
+        assert!(
+            matches!(&answer, Err(e) if e.to_string().contains("crit")),
             "{answer:?}"
         );
     }
