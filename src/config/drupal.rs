@@ -272,7 +272,7 @@ fn one_secret(
                 .trim_end_matches(['\r', '\n']),
         )),
         (Some(_), Some(_)) => Err(ConfigError::Invalid(format!(
-            "drupal.auth: give either {key} or {key}_file, not both"
+            "drupal.auth: give either {key} or {key}_file, not both (look in the site, in `defaults:`, and in SCIM_BRIDGE__… environment variables; a site's own form replaces the other form from `defaults:`)"
         ))),
         (None, None) => Err(ConfigError::Invalid(format!(
             "drupal.auth: {key} or {key}_file is required"

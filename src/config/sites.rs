@@ -88,12 +88,30 @@ fn check_id(id: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Keys that give one secret two ways (`drupal.auth`): a site giving one
+/// of them replaces the default's other, so that a site can keep its own
+/// password in a file while `defaults:` gives one inline, or the reverse.
+const ONE_SECRET: [(&str, &str); 2] = [
+    ("password", "password_file"),
+    ("client_secret", "client_secret_file"),
+];
+
 /// `site` laid over `defaults`: blocks merge key by key, at any depth; any
-/// other value (text, number, list) of the site replaces the default whole.
+/// other value (text, number, list) of the site replaces the default whole,
+/// and one form of a secret replaces the other (see [`ONE_SECRET`]).
 pub(super) fn merge(
     mut defaults: Map<String, Value>,
     site: Map<String, Value>,
 ) -> Map<String, Value> {
+    for key in site.keys() {
+        for (inline, file) in ONE_SECRET {
+            if key == inline {
+                defaults.remove(file);
+            } else if key == file {
+                defaults.remove(inline);
+            }
+        }
+    }
     for (key, value) in site {
         let merged = match (defaults.remove(&key), value) {
             (
@@ -130,6 +148,21 @@ mod tests {
             .unwrap()
             .try_deserialize::<Value>()
             .unwrap()
+    }
+
+    #[test]
+    fn a_sites_own_form_of_a_secret_replaces_the_defaults_other_form() {
+        let defaults = table("drupal:\n  auth:\n    username: bridge\n    password: inline\n");
+        let site = table(
+            "id: physics\ndrupal:\n  base_url: https://p.example.org\n  auth:\n    password_file: /run/secrets/p\n",
+        );
+        let entries = entries(vec![site], Some(defaults)).unwrap();
+        let merged = entries[0].value.clone().into_table().unwrap();
+        let drupal = merged["drupal"].clone().into_table().unwrap();
+        let auth = drupal["auth"].clone().into_table().unwrap();
+        assert!(auth.contains_key("password_file"), "{auth:?}");
+        assert!(!auth.contains_key("password"), "{auth:?}");
+        assert!(auth.contains_key("username"), "{auth:?}");
     }
 
     #[test]
