@@ -687,12 +687,18 @@ mod tests {
     fn the_account_name_alone_is_kept_in_normalization_form_c() {
         let decomposed = json!("Rene\u{301}e");
         let name = target("name");
-        assert_eq!(name.encode(std::slice::from_ref(&decomposed)), Ok(json!("Ren\u{e9}e")));
+        assert_eq!(
+            name.encode(std::slice::from_ref(&decomposed)),
+            Ok(json!("Ren\u{e9}e"))
+        );
         assert_eq!(name.filter_value(&decomposed), Some(json!("Ren\u{e9}e")));
         assert_eq!(name.canonical("Ren\u{e9}e".into()), "Ren\u{e9}e");
         // Other text is kept byte for byte: only the name identifies.
         let other = target("field_nickname");
-        assert_eq!(other.encode(std::slice::from_ref(&decomposed)), Ok(decomposed.clone()));
+        assert_eq!(
+            other.encode(std::slice::from_ref(&decomposed)),
+            Ok(decomposed.clone())
+        );
         assert_eq!(other.filter_value(&decomposed), Some(decomposed));
     }
 
