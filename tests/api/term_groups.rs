@@ -2207,3 +2207,44 @@ async fn a_stale_read_whose_mend_drupal_refuses_is_answered_as_drupal_shows_it()
         app.drupal.requests()
     );
 }
+
+/// A term group names a refused member as the client sent it, in the
+/// answer and the log, though ids are compared ignoring case.
+#[tokio::test]
+async fn a_refused_member_of_a_term_group_is_named_as_it_was_sent() {
+    let logs = crate::helpers::captured_logs();
+    let app = spawn().await;
+    let group = new_group(&app, "Case Keepers").await;
+    let answer = app
+        .patch(
+            &format!("/Groups/{group}"),
+            &add_members(&["ABC-Not-A-User"]),
+        )
+        .await;
+    answer.assert_scim_error(400, Some("invalidValue"));
+    let detail = answer.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("add ABC-Not-A-User: no such user"),
+        "{detail}"
+    );
+    let text = logs.contents();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("a membership change")
+                && l.contains("\"member\":\"ABC-Not-A-User\"")),
+        "{text}"
+    );
+    // A create's members too: refused before the term is made.
+    let answer = app
+        .post(
+            "/Groups",
+            &json!({"displayName": "Case Makers", "members": [{"value": "XYZ-Not-A-User"}]}),
+        )
+        .await;
+    answer.assert_scim_error(400, Some("invalidValue"));
+    let detail = answer.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("add XYZ-Not-A-User: no such user"),
+        "{detail}"
+    );
+}
