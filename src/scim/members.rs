@@ -23,7 +23,9 @@ use serde_json::{Map, Value};
 use super::attributes::AttributeResolver;
 use super::error::ScimError;
 use super::filter::{CompValue, CompareOp, Filter};
-use super::patch::{in_operation, PatchOpKind, PatchOperation, PatchRequest};
+use super::patch::{
+    in_operation, refuse_attributes_named_twice, PatchOpKind, PatchOperation, PatchRequest,
+};
 use super::path::{get_ci, AttrPath, ResolvedPath};
 use super::resource::value_kind;
 use crate::untrusted::quote;
@@ -131,6 +133,8 @@ impl GroupPatch {
                     "{op} without a \"path\" needs an object of attributes as its \"value\""
                 )));
             };
+            // `displayName` beside `urn:…:Group:displayName`: one attribute.
+            refuse_attributes_named_twice(None, value, resolver)?;
             return fields
                 .iter()
                 .try_for_each(|(key, value)| self.set(op, &key_name(key, resolver)?, value));
