@@ -683,6 +683,27 @@ async fn unknown_deprovisioned_and_group_members_are_refused_as_bad_values() {
         .assert_scim_error(404, None);
 }
 
+/// Steps on one member in two cases are steps on one member: the last
+/// wins, as for steps in one case (RFC 7644 §3.5.2: in order).
+#[tokio::test]
+async fn a_later_step_on_a_member_in_another_case_undoes_an_earlier_one() {
+    let app = spawn_app().await;
+    let group = app.group_id("editor").await;
+    let id = app.create_user("two-cases", "two-cases@example.org").await;
+    let answer = patch_group(
+        &app,
+        &group,
+        json!([
+            {"op": "add", "path": "members", "value": [{"value": id.to_uppercase()}]},
+            {"op": "remove", "path": format!("members[value eq \"{id}\"]")}
+        ]),
+    )
+    .await;
+    assert!(answer.status < 300, "{}", answer.body);
+    assert!(app.roles_of("two-cases").is_empty());
+    assert!(!members(&app, &group).await.contains(&id));
+}
+
 /// The JSON log events warning of `member`'s refused change.
 fn member_warnings(logs: &drupal_scim_bridge::telemetry::CapturedLogs, member: &str) -> Vec<Value> {
     logs.contents()
