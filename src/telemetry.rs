@@ -2,10 +2,14 @@
 //! shippers. `RUST_LOG` adjusts levels (default `info` for `serve`).
 
 use std::borrow::Cow;
+use std::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tracing_subscriber::fmt::MakeWriter;
+use tracing::field::{Field, Visit};
+use tracing_subscriber::field::{RecordFields, VisitOutput};
+use tracing_subscriber::fmt::format::{DefaultVisitor, Writer};
+use tracing_subscriber::fmt::{FormatFields, MakeWriter};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -30,7 +34,7 @@ where
         .with_target(true);
     TEXT.store(format == LogFormat::Text, Ordering::Relaxed);
     let result = match format {
-        LogFormat::Text => builder.with_ansi(false).try_init(),
+        LogFormat::Text => builder.fmt_fields(LogfmtFields).with_ansi(false).try_init(),
         LogFormat::Json => builder
             .json()
             .with_current_span(true)
@@ -65,32 +69,119 @@ static TEXT: AtomicBool = AtomicBool::new(false);
 const SHOWN_PATH_CHARS: usize = 160;
 
 /// A Drupal path as a log shows it: in the text format decoded
-/// (`filter[g0][group]` rather than `filter%5Bg0%5D%5Bgroup%5D`), cut to
-/// a readable length and quoted; in JSON whole, as sent, for machines.
+/// (`filter[g0][group]` rather than `filter%5Bg0%5D%5Bgroup%5D`) and cut
+/// to a readable length; in JSON whole, as sent, for machines.
 ///
-/// Quoted because decoding brings back what a client put in a filter
-/// value (a userName): spaces, `=` and quotes, which written bare in a
-/// `key=value` line would read as fields of the bridge's own
-/// (`outcome="ok" status=201`). Inside the quotes, quotes and
-/// backslashes are escaped.
+/// Log it as text (`path = &*shown_path(path)`): [`LogfmtFields`] quotes
+/// every text value, and decoding brings back what a client put in a
+/// filter value (a userName), spaces, `=` and quotes, which written bare
+/// would read as fields of the bridge's own (`outcome="ok" status=201`).
 pub fn shown_path(path: &str) -> Cow<'_, str> {
     if TEXT.load(Ordering::Relaxed) {
-        Cow::Owned(quoted(&readable(path, SHOWN_PATH_CHARS)))
+        Cow::Owned(readable(path, SHOWN_PATH_CHARS))
     } else {
         Cow::Borrowed(path)
     }
 }
 
-/// A value a client chose, logged as a field the bridge usually fills
-/// itself (the route of a path no route matched): quoted in the text
-/// format, as [`shown_path`] is, so it cannot pass for other fields; in
-/// JSON as it is.
-pub fn shown_value(value: &str) -> Cow<'_, str> {
-    if TEXT.load(Ordering::Relaxed) {
-        Cow::Owned(quoted(value))
-    } else {
-        Cow::Borrowed(value)
+/// How the text format writes the fields of an event or a span: as
+/// `tracing_subscriber`'s default does (the message first, as it is, then
+/// `key=value`), except that a value is written between double quotes, its
+/// quotes and backslashes escaped, when it is text (a `&str` field, as
+/// `client="default"` always was) or when, written as `%` Display or `?`
+/// Debug, it is empty or holds whitespace, `=`, `"`, `\` or a character
+/// [`crate::untrusted::is_invisible`] names. So a parser of `key=value`
+/// lines (logfmt) reads exactly the fields the bridge wrote, whatever a
+/// client put in their values: `member="x problem=ok"` is one field, not
+/// two. The writer ([`OneLinePerRecord`]) then escapes control characters
+/// as `\n` or `\uXXXX`, escapes such a parser also reads inside quotes.
+///
+/// One place for every field, so that no call site can forget a value a
+/// client chose; JSON (`--log-format json`) has its own quoting.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogfmtFields;
+
+impl<'writer> FormatFields<'writer> for LogfmtFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+        let mut visitor = LogfmtVisitor {
+            writer,
+            is_empty: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
     }
+}
+
+/// Writes fields for [`LogfmtFields`].
+struct LogfmtVisitor<'writer> {
+    writer: Writer<'writer>,
+    /// Nothing written yet: no space before the next field.
+    is_empty: bool,
+    result: fmt::Result,
+}
+
+impl LogfmtVisitor<'_> {
+    fn field(&mut self, name: &str, value: &str, text: bool) {
+        if self.result.is_err() {
+            return;
+        }
+        let space = if self.is_empty { "" } else { " " };
+        self.is_empty = false;
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        self.result = match text || needs_quotes(value) {
+            true => write!(self.writer, "{space}{name}={}", quoted(value)),
+            false => write!(self.writer, "{space}{name}={value}"),
+        };
+    }
+}
+
+impl Visit for LogfmtVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "message" => self.record_debug(field, &format_args!("{value}")),
+            name => self.field(name, value, true),
+        }
+    }
+
+    /// The error, then its sources, each after `: `.
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let mut text = value.to_string();
+        let mut source = value.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        self.field(field.name(), &text, false);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.result.is_err() {
+            return;
+        }
+        match field.name() {
+            // The message as the default formatter writes it (ANSI
+            // escapes shown, not obeyed): the bridge's own words.
+            "message" => {
+                let mut default = DefaultVisitor::new(self.writer.by_ref(), self.is_empty);
+                default.record_debug(field, value);
+                self.is_empty = false;
+                self.result = default.finish();
+            }
+            // Metadata of `log` records, shown by the formatter already.
+            name if name.starts_with("log.") => {}
+            name => self.field(name, &format!("{value:?}"), false),
+        }
+    }
+}
+
+/// Whether a value must be quoted to read as one logfmt value.
+fn needs_quotes(value: &str) -> bool {
+    value.is_empty()
+        || value.chars().any(|c| {
+            c.is_whitespace() || matches!(c, '=' | '"' | '\\') || crate::untrusted::is_invisible(c)
+        })
 }
 
 /// `text` between double quotes, its quotes and backslashes escaped (the
@@ -219,6 +310,55 @@ mod tests {
         );
         let cut = readable(path, 20);
         assert_eq!(cut, "/jsonapi/user/user?f… (33 more characters)");
+    }
+
+    /// What the text format writes for the events `log` sends.
+    fn text_lines(log: impl FnOnce()) -> String {
+        let logs = CapturedLogs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .fmt_fields(LogfmtFields)
+            .with_ansi(false)
+            .without_time()
+            .with_target(false)
+            .with_writer(OneLinePerRecord(logs.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, log);
+        logs.contents()
+    }
+
+    #[test]
+    fn a_text_field_value_that_would_read_as_more_is_quoted() {
+        let line = text_lines(|| {
+            tracing::warn!(
+                member = %"x problem=ok action=remove",
+                plain = %"Sales",
+                empty = %"",
+                slash = %r#"a"b\c"#,
+                esc = %"a\u{1b}b",
+                tab = ?"t\tu",
+                count = 3,
+                ratio = 2.5,
+                text = "default",
+                "a membership change cannot be made; nothing was written"
+            )
+        });
+        assert_eq!(
+            line,
+            concat!(
+                " WARN a membership change cannot be made; nothing was written",
+                r#" member="x problem=ok action=remove" plain=Sales empty="""#,
+                r#" slash="a\"b\\c" esc="a\u001bb" tab="\"t\\tu\"""#,
+                r#" count=3 ratio=2.5 text="default""#,
+                "\n"
+            )
+        );
+    }
+
+    #[test]
+    fn the_message_is_written_as_it_always_was() {
+        let line =
+            text_lines(|| tracing::info!(group = %"Ops", "group {} \u{1b}[31m made", "x y=z"));
+        assert_eq!(line, " INFO group x y=z \\x1b[31m made group=Ops\n");
     }
 
     #[test]

@@ -136,3 +136,170 @@ async fn an_unmatched_path_is_quoted_in_the_text_log() {
         "{line}"
     );
 }
+
+/// The mapping of the demo site with term-backed groups on: every group a
+/// client names is created as a taxonomy term, so its name is the client's.
+fn term_groups() -> helpers::Options {
+    helpers::Options {
+        mapping: format!(
+            "{}group_terms: {{}}\n",
+            helpers::mapping_with(
+                "demo.yaml",
+                "  - {role: editor, display_name: editor}",
+                "  []"
+            )
+        ),
+        ..helpers::Options::default()
+    }
+}
+
+/// The fields of a text log line as a logfmt parser reads them: each
+/// `key=value` (the value bare up to the next space, or quoted with JSON's
+/// escapes), and each bare word as a key without a value.
+fn logfmt(line: &str) -> Vec<(String, Option<String>)> {
+    let mut fields = Vec::new();
+    let mut rest = line.trim_end_matches('\n');
+    loop {
+        rest = rest.trim_start_matches(' ');
+        if rest.is_empty() {
+            return fields;
+        }
+        let key_end = rest.find([' ', '=']).unwrap_or(rest.len());
+        let key = rest[..key_end].to_string();
+        rest = &rest[key_end..];
+        let Some(after) = rest.strip_prefix('=') else {
+            fields.push((key, None));
+            continue;
+        };
+        let (value, left) = match after.strip_prefix('"') {
+            Some(quoted) => {
+                let mut escaped = false;
+                let end = quoted
+                    .char_indices()
+                    .find(|&(_, c)| {
+                        let closes = !escaped && c == '"';
+                        escaped = !escaped && c == '\\';
+                        closes
+                    })
+                    .map(|(at, _)| at)
+                    .unwrap_or_else(|| panic!("an unclosed quote: {line}"));
+                let literal = &after[..end + 2];
+                let value: String = serde_json::from_str(literal)
+                    .unwrap_or_else(|e| panic!("{literal} is no quoted value ({e}): {line}"));
+                (value, &after[end + 2..])
+            }
+            None => {
+                let end = after.find(' ').unwrap_or(after.len());
+                (after[..end].to_string(), &after[end..])
+            }
+        };
+        fields.push((key, Some(value)));
+        rest = left;
+    }
+}
+
+/// The values `key` has in `fields`, in order.
+fn values<'f>(fields: &'f [(String, Option<String>)], key: &str) -> Vec<Option<&'f str>> {
+    fields
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.as_deref())
+        .collect()
+}
+
+/// The one line of the text log with the event `message` and all of
+/// `parts`, and the fields of that event: what follows the message.
+fn event_with(
+    text: &str,
+    message: &str,
+    parts: &[&str],
+) -> (String, Vec<(String, Option<String>)>) {
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(&format!(": {message} ")) && parts.iter().all(|p| l.contains(p)))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one line with {message:?} and {parts:?}: {text}"
+    );
+    let (_, fields) = lines[0].split_once(message).unwrap();
+    (lines[0].to_string(), logfmt(fields))
+}
+
+/// A client's value holding spaces, `=`, quotes or backslashes is one
+/// quoted field value in the text log: a logfmt parser reads exactly the
+/// fields the bridge wrote, with the client's values as they were sent.
+#[tokio::test]
+async fn client_values_cannot_forge_fields_of_a_text_log_line() {
+    let logs = text_logs();
+    let app = helpers::spawn_app_with(term_groups()).await;
+    let group_name = "Log es";
+    let group = app
+        .post("/Groups", &json!({"displayName": group_name}))
+        .await;
+    assert_eq!(group.status, 201, "{}", group.body);
+    let group = group.body["id"].as_str().unwrap().to_string();
+
+    // A member value holding the fields of the line that follow it.
+    let forged_member = "x problem=ok action=remove";
+    let answer = app
+        .patch(
+            &format!("/Groups/{group}"),
+            &patch_op(
+                json!([{"op": "add", "path": "members", "value": [{"value": forged_member}]}]),
+            ),
+        )
+        .await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    let text = logs.contents();
+    let (line, fields) = event_with(
+        &text,
+        "a membership change cannot be made; nothing was written",
+        &["x problem=ok"],
+    );
+    assert_eq!(values(&fields, "member"), [Some(forged_member)], "{line}");
+    assert_eq!(values(&fields, "action"), [Some("add")], "{line}");
+    assert_eq!(values(&fields, "problem"), [Some("no such user")], "{line}");
+    assert_eq!(values(&fields, "group"), [Some(group_name)], "{line}");
+
+    // A group name holding an `id` field.
+    let forged_name = "Ops id=00000000-0000-0000-0000-000000000000";
+    let created = app
+        .post("/Groups", &json!({"displayName": forged_name}))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap();
+    let text = logs.contents();
+    let (line, fields) = event_with(&text, "group created as a taxonomy term", &["Ops id="]);
+    assert_eq!(values(&fields, "group"), [Some(forged_name)], "{line}");
+    assert_eq!(values(&fields, "id"), [Some(id)], "{line}");
+
+    // Quotes and backslashes, in a member and in a group's name.
+    let quoting_member = r#"q"7d1\te \" end=1 \"#;
+    let quoting_name = r#"Say "hi" \o/ \"#;
+    let created = app
+        .post("/Groups", &json!({"displayName": quoting_name}))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let quoting_group = created.body["id"].as_str().unwrap().to_string();
+    let answer = app
+        .patch(
+            &format!("/Groups/{quoting_group}"),
+            &patch_op(
+                json!([{"op": "add", "path": "members", "value": [{"value": quoting_member}]}]),
+            ),
+        )
+        .await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    let text = logs.contents();
+    let (line, fields) = event_with(
+        &text,
+        "a membership change cannot be made; nothing was written",
+        &["7d1"],
+    );
+    assert_eq!(values(&fields, "member"), [Some(quoting_member)], "{line}");
+    assert_eq!(values(&fields, "group"), [Some(quoting_name)], "{line}");
+    assert_eq!(values(&fields, "end"), Vec::<Option<&str>>::new(), "{line}");
+    assert_eq!(values(&fields, "problem"), [Some("no such user")], "{line}");
+}

@@ -398,7 +398,7 @@ impl Authenticator {
                 let unlogged = std::mem::take(&mut *failures).unlogged;
                 tracing::info!(
                     target: "drupal",
-                    op, method = "POST", path = %path, outcome = "ok", status, latency_ms, mode,
+                    op, method = "POST", path = &*path, outcome = "ok", status, latency_ms, mode,
                     unlogged_failures = (unlogged > 0).then_some(unlogged),
                     "drupal call"
                 );
@@ -421,7 +421,7 @@ impl Authenticator {
         failures.last = Some(Instant::now());
         tracing::warn!(
             target: "drupal",
-            op, method = "POST", path = %path, outcome = outcome.as_str(), status,
+            op, method = "POST", path = &*path, outcome = outcome.as_str(), status,
             error = %crate::untrusted::cut(&error, 512), latency_ms, mode,
             unlogged_failures = (unlogged > 0).then_some(unlogged),
             "drupal call"

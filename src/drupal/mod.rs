@@ -827,12 +827,12 @@ impl DrupalClient {
         match &outcome {
             Ok(_) => tracing::info!(
                 target: "drupal",
-                op, method = %method, path = %crate::telemetry::shown_path(path), outcome = "ok", latency_ms,
+                op, method = %method, path = &*crate::telemetry::shown_path(path), outcome = "ok", latency_ms,
                 "drupal call"
             ),
             Err(e) => tracing::warn!(
                 target: "drupal",
-                op, method = %method, path = %crate::telemetry::shown_path(path), outcome = "error", error = %e, latency_ms,
+                op, method = %method, path = &*crate::telemetry::shown_path(path), outcome = "error", error = %e, latency_ms,
                 "drupal call"
             ),
         }
@@ -1170,7 +1170,7 @@ pub(crate) async fn read_answer(
     let too_long = |seen: u64, announced: bool| {
         tracing::warn!(
             target: "drupal",
-            path = %crate::telemetry::shown_path(path),
+            path = &*crate::telemetry::shown_path(path),
             bytes = seen,
             announced,
             limit,

@@ -112,9 +112,10 @@ pub async fn log_requests(
         "scim_request",
         request_id = %request_id,
         method = %req.method(),
+        // A path no route matched is the client's: the text format
+        // quotes it when it holds quotes or `key=value` pairs.
         route = %req.match_pattern().unwrap_or_else(|| {
-            crate::telemetry::shown_value(&crate::untrusted::cut(req.path(), LOGGED_TARGET_CHARS))
-                .into_owned()
+            crate::untrusted::cut(req.path(), LOGGED_TARGET_CHARS).into_owned()
         }),
         // Filled in by the provisioning layer once it knows whose account it is.
         user = tracing::field::Empty,

@@ -73,9 +73,52 @@ impl fmt::Display for MemberProblem {
 
 #[derive(Debug, Clone)]
 pub struct MemberFailure {
+    /// The member as the client sent it, once [`SentIds::restore`]d (the
+    /// change compares ids lower-cased).
     pub member: String,
     pub action: MemberAction,
     pub problem: MemberProblem,
+}
+
+/// The member ids of a change as the client sent them, by their
+/// lower-cased form. Ids are compared ignoring case (Drupal writes UUIDs in
+/// lower case, IdPs may not), so a change works on lower-cased ids
+/// ([`normalized`]); an error detail or a log line names the member as
+/// sent, which is what the client can find in its own data.
+#[derive(Debug, Clone, Default)]
+pub(super) struct SentIds(BTreeMap<String, String>);
+
+impl SentIds {
+    /// The ids `change` names, as sent (the first spelling of each).
+    pub(super) fn of(change: &MembershipChange) -> SentIds {
+        let ids: Box<dyn Iterator<Item = &String>> = match change {
+            MembershipChange::Delta { add, remove } => Box::new(add.iter().chain(remove)),
+            MembershipChange::Exact(members) => Box::new(members.iter()),
+        };
+        let mut sent = BTreeMap::new();
+        for id in ids {
+            sent.entry(id.to_ascii_lowercase())
+                .or_insert_with(|| id.clone());
+        }
+        SentIds(sent)
+    }
+
+    /// `id`, in any case, as the client sent it; as it is when the client
+    /// did not name it (an account the change reached otherwise).
+    pub(super) fn shown<'a>(&'a self, id: &'a str) -> &'a str {
+        self.0
+            .get(&id.to_ascii_lowercase())
+            .map_or(id, String::as_str)
+    }
+
+    /// Names each of `failures` as its member was sent.
+    pub(super) fn restore(&self, failures: &mut [MemberFailure]) {
+        for failure in failures {
+            if let Some(sent) = self.0.get(&failure.member.to_ascii_lowercase()) {
+                failure.member.clone_from(sent);
+            }
+        }
+    }
 }
 
 /// Some membership changes of one request failed. Either nothing was
@@ -109,9 +152,10 @@ pub enum CreateFate {
 }
 
 impl MembershipFailures {
-    /// Logs every failed member (the answer lists only some) and what
-    /// became of the other changes.
-    pub(super) fn logged(self) -> MembershipFailures {
+    /// Names every failed member as `sent`, and logs each (the answer
+    /// lists only some) and what became of the other changes.
+    pub(super) fn logged(mut self, sent: &SentIds) -> MembershipFailures {
+        sent.restore(&mut self.failures);
         let outcome = match self.refused {
             true => "cannot be made; nothing was written",
             false => "failed; the others were applied",
@@ -213,6 +257,7 @@ impl Provisioner {
         &self,
         group: &str,
         skipped: &BTreeSet<String>,
+        sent: &SentIds,
         members: Option<&mut Vec<String>>,
     ) {
         if skipped.is_empty() {
@@ -224,7 +269,7 @@ impl Provisioner {
         let first: Vec<_> = skipped
             .iter()
             .take(SKIPPED_NAMED)
-            .map(|m| quote(m))
+            .map(|m| quote(sent.shown(m)))
             .collect();
         tracing::warn!(
             group = %group,
@@ -234,7 +279,7 @@ impl Provisioner {
             first.len()
         );
         for member in skipped {
-            audit::record(audited::skipped_member(member, group));
+            audit::record(audited::skipped_member(sent.shown(member), group));
         }
         if let Some(members) = members {
             members.retain(|m| !skipped.contains(&m.to_ascii_lowercase()));
@@ -264,6 +309,7 @@ impl Provisioner {
         change: MembershipChange,
         catalog: &RoleCatalog,
     ) -> Result<Option<Vec<String>>> {
+        let sent = SentIds::of(&change);
         let (add, remove, holders, exact) = match change {
             MembershipChange::Delta { add, remove } => (add, remove, Vec::new(), None),
             MembershipChange::Exact(wanted) => {
@@ -278,7 +324,7 @@ impl Provisioner {
         let (add, remove) = (normalized(add), normalized(remove));
         if exact.is_none() {
             if let Some(failure) = self.change_one_unseen(group, &add, &remove, catalog).await {
-                return self.one_unseen_changed(group, failure).await;
+                return self.one_unseen_changed(group, failure, &sent).await;
             }
         }
         let in_place =
@@ -326,7 +372,7 @@ impl Provisioner {
                     refused: true,
                     create: CreateFate::NotACreate,
                 }
-                .logged(),
+                .logged(&sent),
             ));
         }
         let planned = writes.len();
@@ -346,7 +392,7 @@ impl Provisioner {
         let applied = settled + planned - write_failures.len();
         failures.extend(write_failures);
         skipped.extend(self.unknown_to_skip(&mut failures));
-        self.record_skipped(&group.display_name, &skipped, result.as_mut());
+        self.record_skipped(&group.display_name, &skipped, &sent, result.as_mut());
         tracing::info!(
             group = %group.display_name,
             role = %group.role,
@@ -367,7 +413,7 @@ impl Provisioner {
                 refused: false,
                 create: CreateFate::NotACreate,
             }
-            .logged(),
+            .logged(&sent),
         ))
     }
 
@@ -413,12 +459,13 @@ impl Provisioner {
         &self,
         group: &ExposedGroup,
         failure: Option<MemberFailure>,
+        sent: &SentIds,
     ) -> Result<Option<Vec<String>>> {
         let mut failures: Vec<MemberFailure> = failure.into_iter().collect();
         // Drupal's 404: no account, and perhaps a term-backed group's id.
         self.name_groups_offered(&mut failures).await?;
         let skipped = self.unknown_to_skip(&mut failures);
-        self.record_skipped(&group.display_name, &skipped, None);
+        self.record_skipped(&group.display_name, &skipped, sent, None);
         tracing::info!(
             group = %group.display_name,
             role = %group.role,
@@ -441,7 +488,7 @@ impl Provisioner {
                 refused,
                 create: CreateFate::NotACreate,
             }
-            .logged(),
+            .logged(sent),
         ))
     }
 

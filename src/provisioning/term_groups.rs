@@ -37,7 +37,7 @@ use uuid::Uuid;
 use super::audited;
 use super::membership::{
     normalized, resulting_members, triage, CreateFate, MemberAction, MemberFailure, MemberProblem,
-    MembershipFailures, Triage,
+    MembershipFailures, SentIds, Triage,
 };
 use super::render::{group_meta, render_members};
 use super::roles::RoleCatalog;
@@ -299,6 +299,8 @@ struct Sorted {
     settled: usize,
     /// Members left out (`unknown_members: skip`).
     skipped: BTreeSet<String>,
+    /// The members as the client sent them, for the answer and the log.
+    sent: SentIds,
     /// Taken before the accounts were read: a write finds out whether
     /// another write of this process to its account ended since.
     read_at: Stamp,
@@ -400,8 +402,9 @@ pub(super) struct Unfinished {
     external_id: Option<String>,
 }
 
-/// Members refused before any write (unknown or protected accounts).
-fn refused(group: &str, failures: Vec<MemberFailure>) -> ProvisioningError {
+/// Members refused before any write (unknown or protected accounts),
+/// named as `sent`.
+fn refused(group: &str, failures: Vec<MemberFailure>, sent: &SentIds) -> ProvisioningError {
     ProvisioningError::Membership(
         MembershipFailures {
             group: group.to_string(),
@@ -410,7 +413,7 @@ fn refused(group: &str, failures: Vec<MemberFailure>) -> ProvisioningError {
             refused: true,
             create: CreateFate::NotACreate,
         }
-        .logged(),
+        .logged(sent),
     )
 }
 
@@ -1177,7 +1180,8 @@ impl Provisioner {
             }
         }
         if !failures.is_empty() {
-            return Err(refused(&term.name, failures));
+            // The members of the group, not ones a client named.
+            return Err(refused(&term.name, failures, &SentIds::default()));
         }
         Ok(regrants)
     }
@@ -1276,6 +1280,7 @@ impl Provisioner {
     ) -> Result<Sorted> {
         let vocabulary = self.require_terms()?;
         let term_id = term.map(|t| t.id.to_ascii_lowercase());
+        let sent = SentIds::of(&change);
         // Before any account is read (the holders, the look-ups; a copy
         // the look-ups take was forgotten by every write that ended before
         // now).
@@ -1382,7 +1387,7 @@ impl Provisioner {
         self.name_groups_offered(&mut failures).await?;
         let skipped = self.unknown_to_skip(&mut failures);
         if !failures.is_empty() {
-            return Err(refused(name, failures));
+            return Err(refused(name, failures, &sent));
         }
         let writes = writes
             .into_iter()
@@ -1396,6 +1401,7 @@ impl Provisioner {
             writes,
             settled,
             skipped,
+            sent,
             read_at,
         })
     }
@@ -1431,6 +1437,7 @@ impl Provisioner {
             writes,
             settled,
             mut skipped,
+            sent,
             read_at,
         } = sorted;
         let writes: Vec<(&DrupalUser, MemberAction)> = writes
@@ -1501,7 +1508,7 @@ impl Provisioner {
         let mut write_failures = write_failures;
         let applied = settled + planned - write_failures.len();
         skipped.extend(self.unknown_to_skip(&mut write_failures));
-        self.record_skipped(&term.name, &skipped, result.as_mut());
+        self.record_skipped(&term.name, &skipped, &sent, result.as_mut());
         tracing::info!(
             group = %term.name,
             to_add = add.len(),
@@ -1521,7 +1528,7 @@ impl Provisioner {
                 refused: false,
                 create: CreateFate::NotACreate,
             }
-            .logged(),
+            .logged(&sent),
         ))
     }
 

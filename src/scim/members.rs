@@ -16,14 +16,16 @@
 //! - path-less `replace` of `displayName` and the read-only `id` (Okta sends
 //!   both before every push); the caller checks that they are unchanged.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use serde_json::{Map, Value};
 
 use super::attributes::AttributeResolver;
 use super::error::ScimError;
 use super::filter::{CompValue, CompareOp, Filter};
-use super::patch::{in_operation, PatchOpKind, PatchOperation, PatchRequest};
+use super::patch::{
+    in_operation, refuse_attributes_named_twice, PatchOpKind, PatchOperation, PatchRequest,
+};
 use super::path::{get_ci, AttrPath, ResolvedPath};
 use super::resource::value_kind;
 use crate::untrusted::quote;
@@ -50,14 +52,14 @@ impl Default for MembershipChange {
 }
 
 impl MembershipChange {
-    /// Folds one more step in, as if the steps ran in order.
+    /// Folds one more step in, as if the steps ran in order. Ids are
+    /// compared ignoring case, as the change is carried out: a later step
+    /// on `abc` undoes an earlier one on `ABC`. The ids are kept as sent.
     fn add(&mut self, ids: Vec<String>) {
         match self {
             MembershipChange::Delta { add, remove } => {
-                for id in ids {
-                    remove.remove(&id);
-                    add.insert(id);
-                }
+                without(remove, &ids);
+                add.extend(ids);
             }
             MembershipChange::Exact(members) => members.extend(ids),
         }
@@ -66,16 +68,10 @@ impl MembershipChange {
     fn remove(&mut self, ids: Vec<String>) {
         match self {
             MembershipChange::Delta { add, remove } => {
-                for id in ids {
-                    add.remove(&id);
-                    remove.insert(id);
-                }
+                without(add, &ids);
+                remove.extend(ids);
             }
-            MembershipChange::Exact(members) => {
-                for id in ids {
-                    members.remove(&id);
-                }
-            }
+            MembershipChange::Exact(members) => without(members, &ids),
         }
     }
 
@@ -87,6 +83,16 @@ impl MembershipChange {
     pub fn is_empty(&self) -> bool {
         matches!(self, MembershipChange::Delta { add, remove } if add.is_empty() && remove.is_empty())
     }
+}
+
+/// Takes `ids` out of `set`, ignoring case: one pass over `set` per step,
+/// none when it is empty.
+fn without(set: &mut BTreeSet<String>, ids: &[String]) {
+    if set.is_empty() || ids.is_empty() {
+        return;
+    }
+    let gone: HashSet<String> = ids.iter().map(|id| id.to_ascii_lowercase()).collect();
+    set.retain(|id| !gone.contains(&id.to_ascii_lowercase()));
 }
 
 /// A group PATCH in typed form.
@@ -132,6 +138,8 @@ impl GroupPatch {
                     "{op} without a \"path\" needs an object of attributes as its \"value\""
                 )));
             };
+            // `displayName` beside `urn:…:Group:displayName`: one attribute.
+            refuse_attributes_named_twice(None, value, resolver)?;
             return fields.iter().try_for_each(|(key, value)| {
                 let path = key_path(key)?;
                 let name = attribute_name(&path, resolver)?;
@@ -456,6 +464,25 @@ mod tests {
         let patch =
             ops(json!([{"op": "remove", "path": "members[value eq \"u1\" or value eq \"u2\"]"}]));
         assert_eq!(patch.members, delta(&[], &["u1", "u2"]));
+    }
+
+    #[test]
+    fn a_later_step_on_a_member_in_another_case_undoes_an_earlier_one() {
+        let patch = ops(json!([
+            {"op": "add", "path": "members", "value": [{"value": "ABC-1"}, {"value": "u2"}]},
+            {"op": "remove", "path": "members[value eq \"abc-1\"]"}
+        ]));
+        assert_eq!(patch.members, delta(&["u2"], &["abc-1"]));
+        let patch = ops(json!([
+            {"op": "remove", "path": "members[value eq \"abc-1\"]"},
+            {"op": "add", "path": "members", "value": [{"value": "ABC-1"}]}
+        ]));
+        assert_eq!(patch.members, delta(&["ABC-1"], &[]));
+        let patch = ops(json!([
+            {"op": "replace", "path": "members", "value": [{"value": "ABC-1"}, {"value": "u2"}]},
+            {"op": "remove", "path": "members[value eq \"abc-1\"]"}
+        ]));
+        assert_eq!(patch.members, MembershipChange::Exact(set(&["u2"])));
     }
 
     #[test]

@@ -50,7 +50,9 @@ use super::attributes::{AttrMeta, AttrType, AttributeResolver, Mutability, Retur
 use super::error::ScimError;
 use super::filter::{parse_bool, CompValue, CompareOp, Filter};
 use super::path::{get_ci, AttrPath, PatchPath, ResolvedAttr, ResolvedPatchPath, ResolvedPath};
-use super::resource::{refuse_removed_required, refuse_several_primaries};
+use super::resource::{
+    refuse_removed_required, refuse_several_primaries, spelled_key, NamedOnce, Naming,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchOpKind {
@@ -247,11 +249,13 @@ impl PatchOperation {
     ) -> Result<Option<CreatedValue>, ScimError> {
         self.check_shape()?;
         let Some(path) = &self.path else {
+            refuse_attributes_named_twice(None, self.value.as_ref(), resolver)?;
             return apply_fields(resource, self.op, None, self.value.as_ref(), resolver)
                 .map(|()| None);
         };
         match path.resolve(resolver)? {
             ResolvedPatchPath::Extension(urn) => {
+                refuse_attributes_named_twice(Some(&urn), self.value.as_ref(), resolver)?;
                 apply_extension(resource, self.op, &urn, self.value.as_ref(), resolver)
                     .map(|()| None)
             }
@@ -354,6 +358,90 @@ fn field_path(
     }
     path.resolve(resolver)
         .map_err(|e| ScimError::invalid_path(e.to_string()))
+}
+
+/// Refuses a value object (of a path-less operation, or of one on an
+/// extension URN) that names one attribute twice in two spellings, keys
+/// resolved as [`apply_fields`] resolves them: `displayName` beside
+/// `urn:…:User:displayName`, `name.givenName` beside `"name": {"givenName":
+/// …}`, an attribute beside its schema's URN object holding it (see
+/// [`NamedOnce`]). Keys that resolve to nothing are left to `apply_fields`
+/// to refuse.
+pub(crate) fn refuse_attributes_named_twice(
+    extension: Option<&str>,
+    value: Option<&Value>,
+    resolver: &dyn AttributeResolver,
+) -> Result<(), ScimError> {
+    let Some(Value::Object(fields)) = value else {
+        return Ok(());
+    };
+    name_fields(&mut NamedOnce::default(), extension, fields, None, resolver)
+}
+
+/// The keys of `fields` into `named`; `within` spells the URN object
+/// holding them, if any.
+fn name_fields(
+    named: &mut NamedOnce,
+    extension: Option<&str>,
+    fields: &Map<String, Value>,
+    within: Option<&str>,
+    resolver: &dyn AttributeResolver,
+) -> Result<(), ScimError> {
+    for (key, value) in fields {
+        if key.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        let spelled = || match within {
+            Some(urn) => format!("\"{}\" inside \"{}\"", spelled_key(key), spelled_key(urn)),
+            None => format!("\"{}\"", spelled_key(key)),
+        };
+        match field_path(extension, key, resolver) {
+            Ok(ResolvedPath::Extension(urn)) => {
+                if let Value::Object(members) = value {
+                    name_fields(named, Some(&urn), members, Some(key), resolver)?;
+                }
+            }
+            Ok(ResolvedPath::Attribute(target)) => {
+                // The sub-attributes an object sets on a single-valued
+                // complex attribute.
+                let subs: Option<Vec<(String, &str)>> = match value {
+                    Value::Object(members)
+                        if target.sub.is_none()
+                            && target.attr.kind == AttrType::Complex
+                            && !target.attr.multi_valued =>
+                    {
+                        Some(
+                            members
+                                .keys()
+                                .filter_map(|k| {
+                                    let sub = resolver.resolve_sub(
+                                        &target.schema,
+                                        &target.attr.name,
+                                        k,
+                                    )?;
+                                    Some((sub.name, k.as_str()))
+                                })
+                                .collect(),
+                        )
+                    }
+                    _ => None,
+                };
+                let subs: Option<Vec<(&str, &str)>> = subs
+                    .as_ref()
+                    .map(|subs| subs.iter().map(|(s, k)| (s.as_str(), *k)).collect());
+                let naming = Naming {
+                    schema: &target.schema,
+                    is_core: target.is_core,
+                    attr: &target.attr.name,
+                    sub: target.sub.as_ref().map(|sub| sub.name.as_str()),
+                };
+                named.name(&naming, subs.as_deref(), &spelled)?;
+            }
+            // Refused by `apply_fields`, with its reason.
+            Err(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// A path-less operation, or one on an extension URN: each key is a path.

@@ -17,7 +17,7 @@
 //!
 //! A value of the wrong JSON type for a known attribute is an error.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
 
@@ -94,6 +94,7 @@ pub fn parse_replacement(body: &Value, schema: &ResourceSchema) -> Result<Replac
         .as_object()
         .ok_or_else(|| ScimError::invalid_syntax("the resource must be a JSON object"))?;
     let mut parsed = Parsed::default();
+    let mut named = NamedOnce::default();
     for (key, value) in members {
         if key.eq_ignore_ascii_case("schemas") {
             continue;
@@ -104,11 +105,20 @@ pub fn parse_replacement(body: &Value, schema: &ResourceSchema) -> Result<Replac
                 parsed.unassigned.push(&target.id, None, None);
             }
             for (name, value) in members {
+                named.resource_key(schema, target, name, value, || {
+                    format!("\"{}\" inside \"{}\"", spelled_key(name), spelled_key(key))
+                })?;
                 parsed.put(schema, target, name, value)?;
             }
         } else if let Some((target, name)) = schema.split_qualified(key) {
+            named.resource_key(schema, target, name, value, || {
+                format!("\"{}\"", spelled_key(key))
+            })?;
             parsed.put(schema, target, name, value)?;
         } else {
+            named.resource_key(schema, schema.core(), key, value, || {
+                format!("\"{}\"", spelled_key(key))
+            })?;
             parsed.put(schema, schema.core(), key, value)?;
         }
     }
@@ -119,6 +129,215 @@ pub fn parse_replacement(body: &Value, schema: &ResourceSchema) -> Result<Replac
         resource,
         unassigned,
     })
+}
+
+/// The attributes one JSON object names, however each is spelled: a bare
+/// name (`displayName`), the URN-qualified name
+/// (`urn:ietf:params:scim:schemas:core:2.0:User:displayName`), a member of
+/// the schema's URN object (`"urn:…:User": {"displayName": …}`), and a
+/// dotted path (`name.givenName`) or the sub-attribute of the complex
+/// attribute (`"name": {"givenName": …}`) all name one attribute (RFC 7644
+/// §3.10, §3.5.2). Two of them in one object would leave one value to be
+/// dropped silently; they are refused (`invalidSyntax`), naming the
+/// attribute, before anything is written.
+///
+/// The spellings are resolved as the parser of a POST or PUT body
+/// ([`parse_replacement`]) and of a PATCH value (`patch::apply_fields`)
+/// resolve them. A repeat in the same spelling, or in another case, is
+/// refused earlier, where the body is read (`http::json_body`).
+#[derive(Debug, Default)]
+pub(crate) struct NamedOnce {
+    /// How the object first spelled each part of an attribute.
+    given: HashMap<(String, String, Part), String>,
+}
+
+/// What of an attribute a key names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Part {
+    /// The attribute itself.
+    Whole,
+    /// One sub-attribute (lower-cased): by a dotted path, or as a member
+    /// of the complex attribute's object.
+    Sub(String),
+    /// Every sub-attribute: the attribute given with a value that is not
+    /// an object of sub-attributes (`null`, a list).
+    EverySub,
+    /// Some sub-attribute, given alone by a dotted path.
+    SomeSub,
+}
+
+/// One attribute a key names, canonical names as the schema spells them.
+pub(crate) struct Naming<'a> {
+    /// The URN of the attribute's schema.
+    pub schema: &'a str,
+    pub is_core: bool,
+    pub attr: &'a str,
+    /// A sub-attribute, when the key is a dotted path to it.
+    pub sub: Option<&'a str>,
+}
+
+impl Naming<'_> {
+    /// How a detail names the attribute (or its sub-attribute `sub`).
+    fn shown(&self, sub: Option<&str>) -> String {
+        let path = match sub {
+            Some(sub) => format!("{}.{sub}", self.attr),
+            None => self.attr.to_string(),
+        };
+        match self.is_core {
+            true => path,
+            false => format!("{}:{path}", self.schema),
+        }
+    }
+}
+
+impl NamedOnce {
+    /// Records one key of the object: it names `naming`, and was spelled
+    /// as `spelled` says. `subs`, when the key names a single-valued
+    /// complex attribute whole and its value is an object: the
+    /// sub-attributes that object sets (canonical name, and the key that
+    /// spelled it). Any other value (`null`, an empty object) sets every
+    /// sub-attribute.
+    pub(crate) fn name(
+        &mut self,
+        naming: &Naming<'_>,
+        subs: Option<&[(&str, &str)]>,
+        spelled: &dyn Fn() -> String,
+    ) -> Result<(), ScimError> {
+        match (naming.sub, subs) {
+            (Some(sub), _) => {
+                self.conflicts(naming, &Part::EverySub, Some(sub), spelled)?;
+                self.once(
+                    naming,
+                    Part::Sub(sub.to_ascii_lowercase()),
+                    Some(sub),
+                    spelled,
+                )?;
+                self.mark(naming, Part::SomeSub, spelled);
+            }
+            (None, Some(subs)) if !subs.is_empty() => {
+                self.once(naming, Part::Whole, None, spelled)?;
+                for (sub, key) in subs {
+                    let inside = || format!("\"{}\" inside {}", spelled_key(key), spelled());
+                    self.once(
+                        naming,
+                        Part::Sub(sub.to_ascii_lowercase()),
+                        Some(sub),
+                        &inside,
+                    )?;
+                }
+                self.mark(naming, Part::SomeSub, spelled);
+            }
+            (None, _) => {
+                self.once(naming, Part::Whole, None, spelled)?;
+                self.conflicts(naming, &Part::SomeSub, None, spelled)?;
+                self.mark(naming, Part::EverySub, spelled);
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Self::name`] for a key of a POST or PUT body, or of its schema's
+    /// URN object: `name` (bare, or the rest of a URN-qualified key, maybe
+    /// a dotted path) in `target`, as [`Parsed::put`] resolves it. A name
+    /// no schema declares names nothing (the parser drops it).
+    fn resource_key(
+        &mut self,
+        schema: &ResourceSchema,
+        target: &SchemaDef,
+        name: &str,
+        value: &Value,
+        spelled: impl Fn() -> String,
+    ) -> Result<(), ScimError> {
+        let (owner, attr, sub) = match schema.attribute(Some(&target.id), name) {
+            Some((owner, attr)) => (owner, attr, None),
+            None => {
+                let Some((attr, sub)) = name.split_once('.') else {
+                    return Ok(());
+                };
+                let Some((owner, attr)) = schema.attribute(Some(&target.id), attr) else {
+                    return Ok(());
+                };
+                let Some(sub) = attr.sub_attribute(sub) else {
+                    return Ok(());
+                };
+                (owner, attr, Some(sub.name.as_str()))
+            }
+        };
+        let subs: Option<Vec<(&str, &str)>> = match value {
+            Value::Object(members) if attr.kind == AttrType::Complex && !attr.multi_valued => Some(
+                members
+                    .keys()
+                    .filter_map(|key| Some((attr.sub_attribute(key)?.name.as_str(), key.as_str())))
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let naming = Naming {
+            schema: &owner.id,
+            is_core: owner.id == schema.core().id,
+            attr: &attr.name,
+            sub,
+        };
+        self.name(&naming, subs.as_deref(), &spelled)
+    }
+
+    /// Records `part` of the attribute, refusing it when the object named
+    /// it already.
+    fn once(
+        &mut self,
+        naming: &Naming<'_>,
+        part: Part,
+        sub: Option<&str>,
+        spelled: &dyn Fn() -> String,
+    ) -> Result<(), ScimError> {
+        self.conflicts(naming, &part, sub, spelled)?;
+        self.mark(naming, part, spelled);
+        Ok(())
+    }
+
+    /// Refuses the attribute when the object named `part` of it already.
+    fn conflicts(
+        &self,
+        naming: &Naming<'_>,
+        part: &Part,
+        sub: Option<&str>,
+        spelled: &dyn Fn() -> String,
+    ) -> Result<(), ScimError> {
+        match self.given.get(&Self::key(naming, part.clone())) {
+            Some(first) => Err(given_twice(&naming.shown(sub), first, &spelled())),
+            None => Ok(()),
+        }
+    }
+
+    fn mark(&mut self, naming: &Naming<'_>, part: Part, spelled: &dyn Fn() -> String) {
+        self.given
+            .entry(Self::key(naming, part))
+            .or_insert_with(spelled);
+    }
+
+    fn key(naming: &Naming<'_>, part: Part) -> (String, String, Part) {
+        (
+            naming.schema.to_ascii_lowercase(),
+            naming.attr.to_ascii_lowercase(),
+            part,
+        )
+    }
+}
+
+/// A key of a body as a detail spells it. A key that resolves to an
+/// attribute is made of the schema's names (in any case), so it is short;
+/// cut all the same, should it not be.
+pub(crate) fn spelled_key(key: &str) -> std::borrow::Cow<'_, str> {
+    crate::untrusted::cut(key, 160)
+}
+
+/// One attribute named twice in one object, in two spellings.
+fn given_twice(attribute: &str, first: &str, second: &str) -> ScimError {
+    ScimError::invalid_syntax(format!(
+        "the attribute \"{attribute}\" is given twice, as {first} and as {second}: a bare name, \
+         the URN-qualified name, its schema's URN object and a dotted path all name one attribute \
+         (RFC 7644 §3.10), so give it once"
+    ))
 }
 
 /// RFC 7643 §2.4: "The primary attribute value 'true' MUST appear no more
@@ -728,6 +947,64 @@ mod tests {
         let parsed =
             user(json!({"urn:ietf:params:scim:schemas:core:2.0:User:userName": "a"})).unwrap();
         assert_eq!(parsed, object(json!({"userName": "a"})));
+    }
+
+    #[test]
+    fn one_attribute_in_two_spellings_is_invalid_syntax_naming_it() {
+        let core = "urn:ietf:params:scim:schemas:core:2.0:User";
+        for (body, named) in [
+            (
+                json!({"userName": "a", format!("{core}:userName"): "b"}),
+                "\"userName\"",
+            ),
+            (
+                json!({"userName": "a", core: {"USERNAME": "b"}}),
+                "\"userName\"",
+            ),
+            (
+                json!({"userName": "a", "name": {"givenName": "x"}, "name.givenName": "y"}),
+                "\"name.givenName\"",
+            ),
+            (
+                json!({"userName": "a", "name": null, format!("{core}:name.givenName"): "y"}),
+                "\"name\"",
+            ),
+            (
+                json!({"userName": "a", ENTERPRISE_USER_URN: {"department": "x"},
+                       "urn:scim:schemas:extension:enterprise:1.0:department": "y"}),
+                "\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department\"",
+            ),
+        ] {
+            let e = user(body.clone()).unwrap_err();
+            assert_eq!(
+                e.scim_type,
+                Some(crate::scim::error::ScimType::InvalidSyntax),
+                "{body}"
+            );
+            assert!(e.detail.contains(named), "{body}: {}", e.detail);
+        }
+    }
+
+    #[test]
+    fn each_attribute_once_in_any_spelling_is_accepted() {
+        let core = "urn:ietf:params:scim:schemas:core:2.0:User";
+        let parsed = user(json!({
+            format!("{core}:userName"): "a",
+            core: {"displayName": "D"},
+            "name": {"familyName": "F"},
+            "name.givenName": "ignored: a POST takes sub-attributes inside their attribute",
+            "nosuch": 1,
+            format!("{core}:nosuch"): 2,
+            ENTERPRISE_USER_URN: {"department": "x"},
+            format!("{ENTERPRISE_USER_URN}:costCenter"): "42"
+        }))
+        .unwrap();
+        assert_eq!(parsed["displayName"], "D");
+        assert_eq!(parsed["name"], json!({"familyName": "F"}));
+        assert_eq!(
+            parsed[ENTERPRISE_USER_URN],
+            json!({"department": "x", "costCenter": "42"})
+        );
     }
 
     #[test]

@@ -683,6 +683,111 @@ async fn unknown_deprovisioned_and_group_members_are_refused_as_bad_values() {
         .assert_scim_error(404, None);
 }
 
+/// Steps on one member in two cases are steps on one member: the last
+/// wins, as for steps in one case (RFC 7644 §3.5.2: in order).
+#[tokio::test]
+async fn a_later_step_on_a_member_in_another_case_undoes_an_earlier_one() {
+    let app = spawn_app().await;
+    let group = app.group_id("editor").await;
+    let id = app.create_user("two-cases", "two-cases@example.org").await;
+    let answer = patch_group(
+        &app,
+        &group,
+        json!([
+            {"op": "add", "path": "members", "value": [{"value": id.to_uppercase()}]},
+            {"op": "remove", "path": format!("members[value eq \"{id}\"]")}
+        ]),
+    )
+    .await;
+    assert!(answer.status < 300, "{}", answer.body);
+    assert!(app.roles_of("two-cases").is_empty());
+    assert!(!members(&app, &group).await.contains(&id));
+}
+
+/// The JSON log events warning of `member`'s refused change.
+fn member_warnings(logs: &drupal_scim_bridge::telemetry::CapturedLogs, member: &str) -> Vec<Value> {
+    logs.contents()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("a membership change"))
+                && e["member"]
+                    .as_str()
+                    .is_some_and(|m| m.eq_ignore_ascii_case(member))
+        })
+        .collect()
+}
+
+/// Member ids are compared ignoring case, but what the answer and the log
+/// name is the member as the client sent it, not its lower-cased form: the
+/// client finds its own value there.
+#[tokio::test]
+async fn a_refused_member_is_named_as_it_was_sent() {
+    let logs = captured_logs();
+    let app = spawn_app().await;
+    let group = app.group_id("editor").await;
+    // Not an id: read, found to be no account.
+    // An id of no account the bridge has seen: written without a read,
+    // Drupal's 404 tells.
+    // And a line break in it, which the log escapes.
+    for sent in [
+        "ABC-Not-A-User",
+        "0000DEAD-0000-4000-8000-00000000BEEF",
+        "Evil\nINFO Forged",
+    ] {
+        let answer = patch_group(
+            &app,
+            &group,
+            json!([{"op": "add", "path": "members", "value": [{"value": sent}]}]),
+        )
+        .await;
+        answer.assert_scim_error(400, Some("invalidValue"));
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&format!("add {sent}: no such user")),
+            "{detail}"
+        );
+        let logged = member_warnings(&logs, sent);
+        assert_eq!(logged.len(), 1, "{logged:?}");
+        assert_eq!(logged[0]["member"], sent);
+    }
+    // A group create's members too.
+    let answer = app
+        .post(
+            "/Groups",
+            &json!({"displayName": "engineering", "members": [{"value": "XYZ-Not-A-User"}]}),
+        )
+        .await;
+    answer.assert_scim_error(400, Some("invalidValue"));
+    let detail = answer.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("add XYZ-Not-A-User: no such user"),
+        "{detail}"
+    );
+    // Left out under `unknown_members: skip`: the warning names it as sent.
+    let skipping = spawn_app_with(Options {
+        extra_config: "unknown_members: skip\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let editor = skipping.group_id("editor").await;
+    let answer = patch_group(
+        &skipping,
+        &editor,
+        json!([{"op": "add", "path": "members", "value": [{"value": "Skipped-MIXED-Case"}]}]),
+    )
+    .await;
+    assert_eq!(answer.status, 204, "{}", answer.body);
+    let text = logs.contents();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("members naming no account") && l.contains("Skipped-MIXED-Case")),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn a_thousand_member_patch_completes_and_reports_the_members_drupal_failed() {
     let logs = captured_logs();

@@ -204,6 +204,167 @@ async fn an_attribute_given_twice_in_a_body_is_refused_and_named() {
     assert!(app.drupal_user("a").is_none());
 }
 
+const CORE_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const ENTERPRISE_USER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+/// A bare attribute name, its URN-qualified form, the attribute inside its
+/// schema's URN object, and a dotted path beside the complex attribute's
+/// sub-attribute all name one attribute (RFC 7644 §3.10, §3.5.2): two of
+/// them in one object are refused, naming it, and nothing is written,
+/// rather than one value silently dropped.
+#[tokio::test]
+async fn one_attribute_given_in_two_spellings_is_refused_and_nothing_written() {
+    let app = spawn_app().await;
+    let id = app.create_user("spelled", "spelled@example.org").await;
+    let before = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(before.status, 200, "{}", before.body);
+    let refused = |answer: &crate::helpers::Answer, named: &str, body: &serde_json::Value| {
+        answer.assert_scim_error(400, Some("invalidSyntax"));
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(detail.contains(named), "{body}: {detail}");
+        assert!(detail.contains("once"), "{body}: {detail}");
+    };
+
+    // POST: the brief's body, then each spelling pair alone.
+    let both = json!({
+        "userName": "rdup1",
+        format!("{CORE_USER}:userName"): "rdup2",
+        "displayName": "Alpha",
+        CORE_USER: {"displayName": "Beta"}
+    });
+    let answer = app.post("/Users", &both).await;
+    answer.assert_scim_error(400, Some("invalidSyntax"));
+    for (body, named) in [
+        (
+            json!({"userName": "rdup1", format!("{CORE_USER}:userName"): "rdup2"}),
+            "userName",
+        ),
+        (
+            json!({"userName": "rdup1", "displayName": "Alpha", CORE_USER: {"displayName": "Beta"}}),
+            "displayName",
+        ),
+        (
+            json!({CORE_USER: {"userName": "rdup1"}, format!("{CORE_USER}:USERNAME"): "rdup2"}),
+            "userName",
+        ),
+        (
+            json!({"userName": "rdup1", "name": {"givenName": "G1"}, "name.givenName": "G2"}),
+            "name.givenName",
+        ),
+        (
+            json!({"userName": "rdup1",
+                   format!("{ENTERPRISE_USER}:employeeNumber"): "1",
+                   ENTERPRISE_USER: {"employeeNumber": "2"}}),
+            "employeeNumber",
+        ),
+    ] {
+        refused(&app.post("/Users", &body).await, named, &body);
+    }
+    assert!(app.drupal_user("rdup1").is_none());
+    assert!(app.drupal_user("rdup2").is_none());
+
+    // PUT.
+    for (body, named) in [
+        (
+            json!({"userName": "spelled", "displayName": "Alpha",
+                   format!("{CORE_USER}:displayName"): "Beta"}),
+            "displayName",
+        ),
+        (
+            json!({"userName": "spelled", "name": {"givenName": "G1"},
+                   CORE_USER: {"name": {"familyName": "F"}}}),
+            "name",
+        ),
+    ] {
+        refused(&app.put(&format!("/Users/{id}"), &body).await, named, &body);
+    }
+
+    // PATCH, a path-less value: the brief's, then each pair alone.
+    let patch = |value: serde_json::Value| {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": [{"op": "replace", "value": value}]})
+    };
+    let body = patch(json!({
+        "displayName": "Gamma",
+        format!("{CORE_USER}:displayName"): "Delta",
+        "name": {"givenName": "G1"},
+        "name.givenName": "G2"
+    }));
+    app.patch(&format!("/Users/{id}"), &body)
+        .await
+        .assert_scim_error(400, Some("invalidSyntax"));
+    for (value, named) in [
+        (
+            json!({"displayName": "Gamma", format!("{CORE_USER}:displayName"): "Delta"}),
+            "displayName",
+        ),
+        (
+            json!({"name": {"givenName": "G1"}, "name.givenName": "G2"}),
+            "name.givenName",
+        ),
+        (
+            json!({"name.givenName": "G1", CORE_USER: {"name": {"givenName": "G2"}}}),
+            "name.givenName",
+        ),
+        (json!({"title": "T1", CORE_USER: {"title": "T2"}}), "title"),
+        (
+            json!({format!("{ENTERPRISE_USER}:employeeNumber"): "1",
+                   ENTERPRISE_USER: {"employeeNumber": "2"}}),
+            "employeeNumber",
+        ),
+    ] {
+        let body = patch(value);
+        refused(
+            &app.patch(&format!("/Users/{id}"), &body).await,
+            named,
+            &body,
+        );
+    }
+    let after = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(after.body, before.body, "nothing was written");
+}
+
+/// Each spelling alone is one attribute: accepted, as are the extension
+/// object beside core attributes and a dotted path beside another
+/// sub-attribute of the same complex attribute.
+#[tokio::test]
+async fn one_attribute_given_once_in_any_spelling_is_accepted() {
+    let app = spawn_app().await;
+    let created = app
+        .post(
+            "/Users",
+            &json!({
+                format!("{CORE_USER}:userName"): "spelled-once",
+                CORE_USER: {"displayName": "Once"},
+                "name": {"givenName": "G", "familyName": "F"},
+                "emails": [{"value": "once@example.org", "primary": true}],
+                ENTERPRISE_USER: {"employeeNumber": "7"},
+                format!("{ENTERPRISE_USER}:department"): "D"
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["userName"], "spelled-once");
+    assert_eq!(created.body["displayName"], "Once");
+    let id = created.body["id"].as_str().unwrap();
+    let patched = app
+        .patch(
+            &format!("/Users/{id}"),
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "value": {
+                format!("{CORE_USER}:displayName"): "Twice",
+                "name.givenName": "G3",
+                "name": {"familyName": "F3"},
+                ENTERPRISE_USER: {"employeeNumber": "8"}
+            }}]}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.body["displayName"], "Twice");
+    assert_eq!(patched.body["name"]["givenName"], "G3");
+    assert_eq!(patched.body["name"]["familyName"], "F3");
+}
+
 #[tokio::test]
 async fn health_check_needs_no_token_and_no_drupal() {
     let app = spawn_app().await;

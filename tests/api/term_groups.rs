@@ -2268,3 +2268,105 @@ async fn a_stale_read_whose_mend_drupal_refuses_is_answered_as_drupal_shows_it()
         app.drupal.requests()
     );
 }
+
+/// A term group names a refused member as the client sent it, in the
+/// answer and the log, though ids are compared ignoring case.
+#[tokio::test]
+async fn a_refused_member_of_a_term_group_is_named_as_it_was_sent() {
+    let logs = crate::helpers::captured_logs();
+    let app = spawn().await;
+    let group = new_group(&app, "Case Keepers").await;
+    let answer = app
+        .patch(
+            &format!("/Groups/{group}"),
+            &add_members(&["ABC-Not-A-User"]),
+        )
+        .await;
+    answer.assert_scim_error(400, Some("invalidValue"));
+    let detail = answer.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("add ABC-Not-A-User: no such user"),
+        "{detail}"
+    );
+    let text = logs.contents();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("a membership change")
+                && l.contains("\"member\":\"ABC-Not-A-User\"")),
+        "{text}"
+    );
+    // A create's members too: refused before the term is made.
+    let answer = app
+        .post(
+            "/Groups",
+            &json!({"displayName": "Case Makers", "members": [{"value": "XYZ-Not-A-User"}]}),
+        )
+        .await;
+    answer.assert_scim_error(400, Some("invalidValue"));
+    let detail = answer.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("add XYZ-Not-A-User: no such user"),
+        "{detail}"
+    );
+}
+
+/// A group's attribute given twice in two spellings (bare, URN-qualified,
+/// inside the Group schema's URN object) is refused naming it, and
+/// nothing is written, in a POST, a PUT and a path-less PATCH.
+#[tokio::test]
+async fn a_group_attribute_given_in_two_spellings_is_refused_and_nothing_written() {
+    let app = spawn().await;
+    let group = new_group(&app, "Spelled").await;
+    let qualified = format!("{GROUP}:displayName");
+    let refused = |answer: &crate::helpers::Answer| {
+        answer.assert_scim_error(400, Some("invalidSyntax"));
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(detail.contains("displayName"), "{detail}");
+    };
+    refused(
+        &app.post(
+            "/Groups",
+            &json!({"displayName": "Spelled Two", GROUP: {"displayName": "Spelled Three"}}),
+        )
+        .await,
+    );
+    refused(
+        &app.post(
+            "/Groups",
+            &json!({"displayName": "Spelled Two", &qualified: "Spelled Three"}),
+        )
+        .await,
+    );
+    refused(
+        &app.put(
+            &format!("/Groups/{group}"),
+            &json!({"displayName": "Spelled", &qualified: "Renamed"}),
+        )
+        .await,
+    );
+    refused(
+        &app.patch(
+            &format!("/Groups/{group}"),
+            &patch_op(json!([{"op": "replace", "value": {"displayName": "Renamed", &qualified: "Spelled"}}])),
+        )
+        .await,
+    );
+    let listed = app
+        .get(&format!(
+            "/Groups?filter={}",
+            url_encode(r#"displayName sw "Spelled""#)
+        ))
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["totalResults"], 1, "{}", listed.body);
+    assert_eq!(listed.body["Resources"][0]["id"], group.as_str());
+    assert_eq!(listed.body["Resources"][0]["displayName"], "Spelled");
+    // Once, in either spelling, is a rename.
+    let renamed = app
+        .patch(
+            &format!("/Groups/{group}"),
+            &patch_op(json!([{"op": "replace", "value": {&qualified: "Spelled Once"}}])),
+        )
+        .await;
+    assert!(renamed.status < 300, "{}", renamed.body);
+}
