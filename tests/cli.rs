@@ -1515,34 +1515,47 @@ async fn demo_sites_get_tokens_that_tell_nothing_of_each_other() {
         .spawn()
         .expect("start demo");
     let stdout = child.stdout.take().expect("stdout");
-    let tokens = tokio::task::spawn_blocking(move || {
+    // The banner's tokens, and the rest of its output drained: a closed
+    // pipe would make the demo's next print fail, and the demo stop.
+    let (sender, found) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         use std::io::BufRead;
         let mut tokens = Vec::new();
         for line in std::io::BufReader::new(stdout).lines() {
-            let line = line.expect("a line");
+            let Ok(line) = line else { break };
             if let Some(token) = line.trim().strip_prefix("Bearer token:") {
                 tokens.push(token.trim().to_string());
                 if tokens.len() == 2 {
-                    break;
+                    let _ = sender.send(std::mem::take(&mut tokens));
                 }
             }
         }
-        tokens
+    });
+    let tokens = tokio::task::spawn_blocking(move || {
+        found
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the banner's two tokens")
     })
     .await
     .expect("banner");
     assert_eq!(tokens.len(), 2, "{tokens:?}");
+    // The banner may come before the port listens: ask until it answers.
     let status = |site: &'static str, token: String| async move {
-        reqwest::Client::new()
-            .get(format!(
-                "http://127.0.0.1:{port}/sites/{site}/scim/v2/Users"
-            ))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("the demo answers")
-            .status()
-            .as_u16()
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let answer = reqwest::Client::new()
+                .get(format!(
+                    "http://127.0.0.1:{port}/sites/{site}/scim/v2/Users"
+                ))
+                .bearer_auth(&token)
+                .send()
+                .await;
+            match answer {
+                Ok(answer) => return answer.status().as_u16(),
+                Err(e) => assert!(Instant::now() < deadline, "the demo never answered: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     };
     assert_eq!(status("site1", tokens[0].clone()).await, 200);
     assert_eq!(status("site2", tokens[1].clone()).await, 200);
