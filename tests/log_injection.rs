@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use drupal_scim_bridge::telemetry::{self, CapturedLogs, LogFormat};
 use serde_json::json;
 
-use helpers::{patch_op, spawn_app};
+use helpers::{patch_op, spawn_app, TestApp};
 
 fn text_logs() -> CapturedLogs {
     static LOGS: OnceLock<CapturedLogs> = OnceLock::new();
@@ -243,15 +243,7 @@ async fn client_values_cannot_forge_fields_of_a_text_log_line() {
 
     // A member value holding the fields of the line that follow it.
     let forged_member = "x problem=ok action=remove";
-    let answer = app
-        .patch(
-            &format!("/Groups/{group}"),
-            &patch_op(
-                json!([{"op": "add", "path": "members", "value": [{"value": forged_member}]}]),
-            ),
-        )
-        .await;
-    assert_eq!(answer.status, 400, "{}", answer.body);
+    add_unknown_member(&app, &group, forged_member).await;
     let text = logs.contents();
     let (line, fields) = event_with(
         &text,
@@ -283,15 +275,7 @@ async fn client_values_cannot_forge_fields_of_a_text_log_line() {
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
     let quoting_group = created.body["id"].as_str().unwrap().to_string();
-    let answer = app
-        .patch(
-            &format!("/Groups/{quoting_group}"),
-            &patch_op(
-                json!([{"op": "add", "path": "members", "value": [{"value": quoting_member}]}]),
-            ),
-        )
-        .await;
-    assert_eq!(answer.status, 400, "{}", answer.body);
+    add_unknown_member(&app, &quoting_group, quoting_member).await;
     let text = logs.contents();
     let (line, fields) = event_with(
         &text,
@@ -302,4 +286,15 @@ async fn client_values_cannot_forge_fields_of_a_text_log_line() {
     assert_eq!(values(&fields, "group"), [Some(quoting_name)], "{line}");
     assert_eq!(values(&fields, "end"), Vec::<Option<&str>>::new(), "{line}");
     assert_eq!(values(&fields, "problem"), [Some("no such user")], "{line}");
+}
+
+/// A PATCH adding `member`, which names no account, to `group`: refused.
+async fn add_unknown_member(app: &TestApp, group: &str, member: &str) {
+    let answer = app
+        .patch(
+            &format!("/Groups/{group}"),
+            &patch_op(json!([{"op": "add", "path": "members", "value": [{"value": member}]}])),
+        )
+        .await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
 }

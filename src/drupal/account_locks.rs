@@ -150,19 +150,7 @@ impl AccountLocks {
     /// read to its last write, takes a turn in its own table, as its
     /// writes take theirs here; one table for both would deadlock.
     pub fn shared_in(scope: &str, base_url: &str) -> Arc<AccountLocks> {
-        let site = format!("{scope} {}", site_key(base_url));
-        let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
-        shared.retain(|(_, table)| table.strong_count() > 0);
-        if let Some(table) = shared
-            .iter()
-            .find(|(key, _)| *key == site)
-            .and_then(|(_, table)| table.upgrade())
-        {
-            return table;
-        }
-        let table = Arc::new(AccountLocks::default());
-        shared.push((site, Arc::downgrade(&table)));
-        table
+        shared_per_key(&SHARED, format!("{scope} {}", site_key(base_url)))
     }
 
     fn table(&self) -> MutexGuard<'_, HashMap<AccountKey, VecDeque<oneshot::Sender<()>>>> {
@@ -281,6 +269,27 @@ pub(crate) fn account_written<'a>(method: &reqwest::Method, path: &'a str) -> Op
     let rest = path.strip_prefix(super::USERS)?.strip_prefix('/')?;
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
     Some(&rest[..end]).filter(|id| !id.is_empty())
+}
+
+/// The value kept under `key` in `registry` while anything holds it, or a
+/// new one: what the sites of this process in front of one Drupal share.
+/// Held weakly, so that a site gone with a reload takes its share along.
+pub(crate) fn shared_per_key<T: Default>(
+    registry: &Mutex<Vec<(String, Weak<T>)>>,
+    key: String,
+) -> Arc<T> {
+    let mut shared = registry.lock().unwrap_or_else(PoisonError::into_inner);
+    shared.retain(|(_, value)| value.strong_count() > 0);
+    if let Some(value) = shared
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, value)| value.upgrade())
+    {
+        return value;
+    }
+    let value = Arc::new(T::default());
+    shared.push((key, Arc::downgrade(&value)));
+    value
 }
 
 /// `base_url` as two clients of one site may spell it differently.

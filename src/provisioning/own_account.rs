@@ -67,18 +67,7 @@ impl Neighbours {
     fn of(base_url: &str) -> Arc<Neighbours> {
         static SHARED: Mutex<Vec<(String, Weak<Neighbours>)>> = Mutex::new(Vec::new());
         let key = crate::drupal::account_locks::site_key(base_url);
-        let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
-        shared.retain(|(_, n)| n.strong_count() > 0);
-        if let Some(found) = shared
-            .iter()
-            .find(|(k, _)| *k == key)
-            .and_then(|(_, n)| n.upgrade())
-        {
-            return found;
-        }
-        let made = Arc::new(Neighbours::default());
-        shared.push((key, Arc::downgrade(&made)));
-        made
+        crate::drupal::account_locks::shared_per_key(&SHARED, key)
     }
 
     fn live(&self) -> Vec<Arc<Account>> {

@@ -754,18 +754,7 @@ async fn a_refused_member_is_named_as_it_was_sent() {
         assert_eq!(logged[0]["member"], sent);
     }
     // A group create's members too.
-    let answer = app
-        .post(
-            "/Groups",
-            &json!({"displayName": "engineering", "members": [{"value": "XYZ-Not-A-User"}]}),
-        )
-        .await;
-    answer.assert_scim_error(400, Some("invalidValue"));
-    let detail = answer.body["detail"].as_str().unwrap();
-    assert!(
-        detail.contains("add XYZ-Not-A-User: no such user"),
-        "{detail}"
-    );
+    crate::helpers::create_names_an_unknown_member_as_sent(&app, "engineering").await;
     // Left out under `unknown_members: skip`: the warning names it as sent.
     let skipping = spawn_app_with(Options {
         extra_config: "unknown_members: skip\n".into(),

@@ -438,3 +438,20 @@ pub fn made(app: &TestApp) -> Vec<String> {
 pub fn add_member(id: &str) -> Value {
     patch_op(json!([{"op": "add", "path": "members", "value": [{"value": id}]}]))
 }
+
+/// A group create naming a member no account has, in mixed case: refused
+/// before anything is made, the detail naming the member as it was sent.
+pub async fn create_names_an_unknown_member_as_sent(app: &TestApp, display_name: &str) {
+    let answer = app
+        .post(
+            "/Groups",
+            &json!({"displayName": display_name, "members": [{"value": "XYZ-Not-A-User"}]}),
+        )
+        .await;
+    answer.assert_scim_error(400, Some("invalidValue"));
+    let detail = answer.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("add XYZ-Not-A-User: no such user"),
+        "{detail}"
+    );
+}

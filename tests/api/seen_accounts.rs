@@ -204,16 +204,21 @@ async fn role_rules_and_account_cache_secs_0_make_every_write_read_first() {
     }
 }
 
-#[tokio::test]
-async fn a_member_added_right_after_the_account_was_written_is_not_read_again() {
+/// A role-backed group, and a term-backed one that grants a role, each
+/// on a bridge of its own: the group's name there.
+async fn both_kinds_of_group() -> [(crate::helpers::TestApp, &'static str); 2] {
     let roles = spawn_app().await;
     let terms = spawn_app_with(Options {
         mapping: crate::term_groups::term_mapping(),
         ..Options::default()
     })
     .await;
-    // A role-backed group, and a term-backed one that grants a role.
-    for (app, name) in [(&roles, "engineering"), (&terms, "Engineering")] {
+    [(roles, "engineering"), (terms, "Engineering")]
+}
+
+#[tokio::test]
+async fn a_member_added_right_after_the_account_was_written_is_not_read_again() {
+    for (app, name) in &both_kinds_of_group().await {
         let group = app.group_id(name).await;
         let id = app.create_user("nia", "nia@example.org").await;
         app.drupal.clear_requests();
@@ -238,13 +243,8 @@ async fn a_member_added_right_after_the_account_was_written_is_not_read_again() 
 /// was written, though the group's own read showed the opposite.
 #[tokio::test]
 async fn a_membership_change_the_account_seen_shows_as_made_is_checked_in_drupal() {
-    let roles = spawn_app().await;
-    let terms = spawn_app_with(Options {
-        mapping: crate::term_groups::term_mapping(),
-        ..Options::default()
-    })
-    .await;
-    for (app, name) in [(&roles, "engineering"), (&terms, "Engineering")] {
+    for (app, name) in &both_kinds_of_group().await {
+        let name = *name;
         let group = app.group_id(name).await;
         let id = app.create_user("tia", "tia@example.org").await;
         // Seen without the role; a site administrator grants it.

@@ -2296,18 +2296,7 @@ async fn a_refused_member_of_a_term_group_is_named_as_it_was_sent() {
         "{text}"
     );
     // A create's members too: refused before the term is made.
-    let answer = app
-        .post(
-            "/Groups",
-            &json!({"displayName": "Case Makers", "members": [{"value": "XYZ-Not-A-User"}]}),
-        )
-        .await;
-    answer.assert_scim_error(400, Some("invalidValue"));
-    let detail = answer.body["detail"].as_str().unwrap();
-    assert!(
-        detail.contains("add XYZ-Not-A-User: no such user"),
-        "{detail}"
-    );
+    crate::helpers::create_names_an_unknown_member_as_sent(&app, "Case Makers").await;
 }
 
 /// A group's attribute given twice in two spellings (bare, URN-qualified,
