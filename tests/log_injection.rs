@@ -88,16 +88,7 @@ async fn a_value_in_a_drupal_path_is_quoted_in_the_text_log() {
             .split_once(" path=\"")
             .unwrap_or_else(|| panic!("a quoted path: {line}"))
             .1;
-        let mut escaped = false;
-        let end = path
-            .char_indices()
-            .find(|&(_, c)| {
-                let closes = !escaped && c == '"';
-                escaped = !escaped && c == '\\';
-                closes
-            })
-            .map(|(at, _)| at)
-            .unwrap_or_else(|| panic!("the quote closes: {line}"));
+        let end = closing_quote(path).unwrap_or_else(|| panic!("the quote closes: {line}"));
         assert!(path[end + 1..].starts_with(" outcome="), "{line}");
     }
 }
@@ -173,16 +164,8 @@ fn logfmt(line: &str) -> Vec<(String, Option<String>)> {
         };
         let (value, left) = match after.strip_prefix('"') {
             Some(quoted) => {
-                let mut escaped = false;
-                let end = quoted
-                    .char_indices()
-                    .find(|&(_, c)| {
-                        let closes = !escaped && c == '"';
-                        escaped = !escaped && c == '\\';
-                        closes
-                    })
-                    .map(|(at, _)| at)
-                    .unwrap_or_else(|| panic!("an unclosed quote: {line}"));
+                let end =
+                    closing_quote(quoted).unwrap_or_else(|| panic!("an unclosed quote: {line}"));
                 let literal = &after[..end + 2];
                 let value: String = serde_json::from_str(literal)
                     .unwrap_or_else(|e| panic!("{literal} is no quoted value ({e}): {line}"));
@@ -297,4 +280,17 @@ async fn add_unknown_member(app: &TestApp, group: &str, member: &str) {
         )
         .await;
     assert_eq!(answer.status, 400, "{}", answer.body);
+}
+
+/// Where the quoted text `rest` (after its opening quote) ends: the first
+/// quote no backslash escapes.
+fn closing_quote(rest: &str) -> Option<usize> {
+    let mut escaped = false;
+    rest.char_indices()
+        .find(|&(_, c)| {
+            let closes = !escaped && c == '"';
+            escaped = !escaped && c == '\\';
+            closes
+        })
+        .map(|(at, _)| at)
 }
