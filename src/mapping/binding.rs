@@ -41,17 +41,14 @@ impl FieldBinding {
         if !self.transforms.iter().all(Transform::reads_back_as_stored) {
             return None;
         }
+        let canonical = Value::String(self.target.canonical(scim_text.to_string()));
         let stored = self
             .transforms
             .iter()
             .filter(|t| t.normalizes())
-            .fold(vec![Value::String(scim_text.to_string())], |values, t| {
-                t.forward(values)
-            });
+            .fold(vec![canonical], |values, t| t.forward(values));
         match stored.as_slice() {
-            [Value::String(text)] => {
-                Some(self.target.canonical(text.clone())).filter(|t| t != scim_text)
-            }
+            [Value::String(text)] if text != scim_text => Some(text.clone()),
             _ => None,
         }
     }
@@ -62,10 +59,10 @@ impl FieldBinding {
     /// (split, join, a literal longer than a truncation) or the literal does
     /// not fit the field.
     pub fn drupal_value_for(&self, scim_literal: &Value) -> Option<Value> {
-        let value = self
-            .transforms
-            .iter()
-            .try_fold(scim_literal.clone(), |value, t| t.literal(value))?;
+        let value = self.transforms.iter().try_fold(
+            self.target.canonical_value(scim_literal.clone()),
+            |value, t| t.literal(value),
+        )?;
         self.target.filter_value(&value)
     }
 }

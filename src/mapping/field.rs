@@ -342,6 +342,17 @@ impl Target {
         }
     }
 
+    /// [`Target::canonical`] of a text value; other values as they are.
+    /// Applied before a rule's transforms, so that they work on the form
+    /// the field keeps (a `truncate` counts the characters of NFC, and
+    /// never cuts a combining accent off its letter).
+    pub fn canonical_value(&self, value: Value) -> Value {
+        match value {
+            Value::String(text) => Value::String(self.canonical(text)),
+            other => other,
+        }
+    }
+
     /// `text` of `value`, refused when it holds a character Drupal should
     /// not be given: NUL in any field (PostgreSQL cannot store it, and PHP
     /// functions refuse it), and any control character in an e-mail

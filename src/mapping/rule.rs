@@ -82,6 +82,10 @@ impl Rule {
                 .collect(),
             Source::Constant(value) => vec![value.clone()],
         };
+        let values = values
+            .into_iter()
+            .map(|v| self.target.canonical_value(v))
+            .collect();
         self.transforms
             .iter()
             .filter(|t| defaults || !matches!(t, Transform::Default(_)))

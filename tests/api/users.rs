@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{patch_op, spawn_app, url_encode};
+use crate::helpers::{patch_op, spawn_app, spawn_app_with, url_encode, Options};
 
 #[tokio::test]
 async fn create_user_answers_201_with_location_and_writes_an_active_drupal_account() {
@@ -638,6 +638,48 @@ async fn a_user_name_in_another_unicode_spelling_is_the_same_name() {
     app.patch(
         &format!("/Users/{other}"),
         &patch_op(json!([{"op": "replace", "path": "userName", "value": decomposed}])),
+    )
+    .await
+    .assert_scim_error(409, Some("uniqueness"));
+}
+
+/// A rule that truncates the name counts the characters of the name's
+/// NFC form: the NFD spelling of a 60-character name (61 code points) lost
+/// its accent to `truncate: 60`, and the filter, which normalised first,
+/// no longer found it (an outside tester).
+#[tokio::test]
+async fn a_truncating_rule_cuts_the_name_as_kept_not_its_accent() {
+    let mapping = crate::helpers::read_mapping("demo.yaml").replace(
+        "  - scim: userName\n    drupal: name\n    transforms: [trim]\n",
+        "  - scim: userName\n    drupal: name\n    transforms: [trim, {truncate: 60}]\n",
+    );
+    assert!(mapping.contains("truncate: 60"), "the rule was replaced");
+    let app = spawn_app_with(Options {
+        mapping,
+        ..Options::default()
+    })
+    .await;
+    let stem = "a".repeat(59);
+    let decomposed = format!("{stem}e\u{301}");
+    let composed = format!("{stem}\u{e9}");
+    let created = app
+        .post(
+            "/Users",
+            &json!({"userName": decomposed, "emails": [{"value": "long@example.org"}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["userName"], composed.as_str());
+    for spelling in [&decomposed, &composed] {
+        let filter = format!("userName eq \"{spelling}\"");
+        let found = app
+            .get(&format!("/Users?filter={}", url_encode(&filter)))
+            .await;
+        assert_eq!(found.body["totalResults"], 1, "{}", found.body);
+    }
+    app.post(
+        "/Users",
+        &json!({"userName": composed, "emails": [{"value": "long2@example.org"}]}),
     )
     .await
     .assert_scim_error(409, Some("uniqueness"));
