@@ -418,7 +418,10 @@ impl Parsed {
         value: &Value,
     ) -> Result<(), ScimError> {
         let Some((owner, attr)) = schema.attribute(Some(&target.id), name) else {
-            return Ok(());
+            return match name.split_once('.') {
+                Some((attr, sub)) => self.put_dotted(schema, target, attr, sub, value),
+                None => Ok(()),
+            };
         };
         if attr.mutability == Mutability::ReadOnly {
             return Ok(());
@@ -451,8 +454,47 @@ impl Parsed {
         } else {
             self.extensions.entry(owner.id.clone()).or_default()
         };
-        members.insert(attr.name.clone(), value);
+        match (members.get_mut(&attr.name), value) {
+            // Sub-attributes a dotted key gave already (`name.familyName`
+            // before `name`): one object.
+            (Some(Value::Object(earlier)), Value::Object(given)) => earlier.extend(given),
+            (_, value) => {
+                members.insert(attr.name.clone(), value);
+            }
+        }
         Ok(())
+    }
+
+    /// A dotted key (`name.givenName`, RFC 7644 §3.10): the sub-attribute
+    /// of a single-valued complex attribute, put as `"name": {"givenName":
+    /// …}` would be. Unknown names are ignored, as unknown attributes are;
+    /// a sub-attribute of a multi-valued attribute names no one value and
+    /// is refused rather than dropped.
+    fn put_dotted(
+        &mut self,
+        schema: &ResourceSchema,
+        target: &SchemaDef,
+        attr: &str,
+        sub: &str,
+        value: &Value,
+    ) -> Result<(), ScimError> {
+        let Some((_, def)) = schema.attribute(Some(&target.id), attr) else {
+            return Ok(());
+        };
+        if def.kind != AttrType::Complex || def.sub_attribute(sub).is_none() {
+            return Ok(());
+        }
+        if def.multi_valued {
+            return Err(ScimError::invalid_path(format!(
+                "\"{}\" names a sub-attribute of every value of the multi-valued attribute \"{}\": give the values as \"{}\": [{{…}}]",
+                spelled_key(&format!("{attr}.{sub}")),
+                def.name,
+                def.name
+            )));
+        }
+        let mut object = Map::new();
+        object.insert(sub.to_string(), value.clone());
+        self.put(schema, target, &def.name, &Value::Object(object))
     }
 
     fn finish(self, schema: &ResourceSchema) -> Result<Map<String, Value>, ScimError> {
@@ -992,7 +1034,7 @@ mod tests {
             format!("{core}:userName"): "a",
             core: {"displayName": "D"},
             "name": {"familyName": "F"},
-            "name.givenName": "ignored: a POST takes sub-attributes inside their attribute",
+            "name.givenName": "G",
             "nosuch": 1,
             format!("{core}:nosuch"): 2,
             ENTERPRISE_USER_URN: {"department": "x"},
@@ -1000,7 +1042,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(parsed["displayName"], "D");
-        assert_eq!(parsed["name"], json!({"familyName": "F"}));
+        assert_eq!(parsed["name"], json!({"familyName": "F", "givenName": "G"}));
         assert_eq!(
             parsed[ENTERPRISE_USER_URN],
             json!({"department": "x", "costCenter": "42"})

@@ -365,6 +365,51 @@ async fn one_attribute_given_once_in_any_spelling_is_accepted() {
     assert_eq!(patched.body["name"]["familyName"], "F3");
 }
 
+/// A dotted key names a sub-attribute in a POST or PUT body as in a
+/// PATCH value (RFC 7644 §3.10): it was dropped with a 201, and a PUT
+/// giving `name.familyName` beside `name` cleared the family name (an
+/// outside tester).
+#[tokio::test]
+async fn a_dotted_key_in_a_post_or_put_body_is_written_not_dropped() {
+    let app = spawn_app().await;
+    let created = app
+        .post(
+            "/Users",
+            &json!({
+                "userName": "dotted",
+                "emails": [{"value": "dotted@example.org"}],
+                "name.familyName": "Only",
+                format!("{CORE_USER}:name.givenName"): "Given"
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["name"]["familyName"], "Only");
+    assert_eq!(created.body["name"]["givenName"], "Given");
+    let id = created.body["id"].as_str().unwrap();
+    // Either order of the dotted key and the complex attribute.
+    for body in [
+        json!({"userName": "dotted", "emails": [{"value": "dotted@example.org"}],
+               "name": {"givenName": "P"}, "name.familyName": "Q"}),
+        json!({"userName": "dotted", "emails": [{"value": "dotted@example.org"}],
+               "name.familyName": "Q", "name": {"givenName": "P"}}),
+    ] {
+        let replaced = app.put(&format!("/Users/{id}"), &body).await;
+        assert_eq!(replaced.status, 200, "{}", replaced.body);
+        assert_eq!(replaced.body["name"]["givenName"], "P", "{body}");
+        assert_eq!(replaced.body["name"]["familyName"], "Q", "{body}");
+    }
+    // A sub-attribute of every value of a multi-valued one is no single
+    // value to write: refused, not dropped.
+    app.post(
+        "/Users",
+        &json!({"userName": "dotted-2", "emails.value": "d2@example.org"}),
+    )
+    .await
+    .assert_scim_error(400, Some("invalidPath"));
+    assert!(app.drupal.user_by_name("dotted-2").is_none());
+}
+
 #[tokio::test]
 async fn health_check_needs_no_token_and_no_drupal() {
     let app = spawn_app().await;
