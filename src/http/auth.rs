@@ -112,6 +112,10 @@ fn writes_allowed(req: &ServiceRequest, caller: Caller) -> Result<Caller, ScimEr
     let reads = matches!(*req.method(), Method::GET | Method::HEAD)
         || (*req.method() == Method::POST && req.path().ends_with("/.search"));
     if caller.read_only && !reads {
+        // Counted and logged as the write it is, though no handler ran.
+        if let Some((operation, target)) = write_operation(req.method(), req.path()) {
+            super::request_log::label(req.request(), operation, target);
+        }
         return Err(ScimError::forbidden(format!(
             "The client {:?} is read-only: it may read and search, not {} {}. Use a client configured without read_only: true to make changes.",
             &*caller.client,
@@ -120,6 +124,36 @@ fn writes_allowed(req: &ServiceRequest, caller: Caller) -> Result<Caller, ScimEr
         )));
     }
     Ok(caller)
+}
+
+/// The SCIM write a request is (the operation its handler would name, and
+/// the id it addresses), by its method and path: for a write refused
+/// before any handler runs.
+fn write_operation(method: &Method, path: &str) -> Option<(&'static str, Option<String>)> {
+    let path = path.trim_end_matches('/');
+    if path.ends_with("/Bulk") && *method == Method::POST {
+        return Some(("bulk", None));
+    }
+    let (kind, rest) = ["/Users", "/Groups"].iter().find_map(|kind| {
+        let at = path.rfind(kind)?;
+        let rest = &path[at + kind.len()..];
+        (rest.is_empty() || rest.starts_with('/')).then_some((*kind, rest))
+    })?;
+    let id = rest
+        .strip_prefix('/')
+        .filter(|id| !id.is_empty() && !id.contains('/'));
+    let operation = match (kind, method.as_str(), id) {
+        ("/Users", "POST", None) => "create_user",
+        ("/Users", "PUT", Some(_)) => "replace_user",
+        ("/Users", "PATCH", Some(_)) => "patch_user",
+        ("/Users", "DELETE", Some(_)) => "delete_user",
+        ("/Groups", "POST", None) => "create_group",
+        ("/Groups", "PUT", Some(_)) => "replace_group",
+        ("/Groups", "PATCH", Some(_)) => "patch_group",
+        ("/Groups", "DELETE", Some(_)) => "delete_group",
+        _ => return None,
+    };
+    Some((operation, id.map(str::to_string)))
 }
 
 /// A body arrives as it is or not at all: nothing is decompressed (an
@@ -170,5 +204,29 @@ mod tests {
         assert_eq!(bearer_token("bearer  abc "), Some("abc"));
         assert_eq!(bearer_token("Basic abc"), None);
         assert_eq!(bearer_token("Bearer "), None);
+    }
+
+    #[test]
+    fn a_refused_write_is_named_as_its_handler_names_it() {
+        use super::write_operation;
+        use actix_web::http::Method;
+        assert_eq!(
+            write_operation(&Method::POST, "/scim/v2/Users"),
+            Some(("create_user", None))
+        );
+        assert_eq!(
+            write_operation(&Method::DELETE, "/sites/a/scim/v2/Users/abc"),
+            Some(("delete_user", Some("abc".into())))
+        );
+        assert_eq!(
+            write_operation(&Method::PATCH, "/scim/v2/Groups/g1"),
+            Some(("patch_group", Some("g1".into())))
+        );
+        assert_eq!(
+            write_operation(&Method::POST, "/scim/v2/Bulk"),
+            Some(("bulk", None))
+        );
+        assert_eq!(write_operation(&Method::PUT, "/scim/v2/Users"), None);
+        assert_eq!(write_operation(&Method::POST, "/scim/v2/Schemas"), None);
     }
 }

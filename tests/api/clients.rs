@@ -81,6 +81,8 @@ async fn a_read_only_client_reads_and_is_refused_writes_next_to_the_default_toke
                 // metrics count (a refused write is no anonymous caller).
                 assert_eq!(e["client"], e["span"]["client"], "{e}");
                 assert_eq!(e["site"], e["span"]["site"], "{e}");
+                // And its operation, though no handler ran for a refusal.
+                assert_ne!(e["operation"], "none", "{e}");
                 (e["span"]["client"].clone(), e["span"]["site"].clone())
             })
     };
