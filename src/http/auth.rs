@@ -161,6 +161,10 @@ fn write_operation(method: &Method, path: &str) -> Option<(&'static str, Option<
 /// read as plain text when it is not would be misread. Any coding but
 /// `identity` is 415 (RFC 9110 §8.4, §15.5.16), naming it.
 fn plain_body(req: &ServiceRequest) -> Result<(), ScimError> {
+    // No body, nothing coded: a GET carrying the header is not refused.
+    if !super::request_log::sent_a_body(req.request()) {
+        return Ok(());
+    }
     let mut codings = Vec::new();
     for value in req.headers().get_all(CONTENT_ENCODING) {
         let text = String::from_utf8_lossy(value.as_bytes());

@@ -355,7 +355,9 @@ fn utf8_only(req: &HttpRequest) -> Result<(), ApiError> {
             .filter(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
             .map(|(_, charset)| charset.trim().trim_matches('"'));
         for charset in charsets {
-            if !["utf-8", "us-ascii"]
+            // `utf8` and `ascii` are common labels of the same (WHATWG
+            // Encoding: "utf8" is a label of UTF-8).
+            if !["utf-8", "utf8", "us-ascii", "ascii"]
                 .iter()
                 .any(|utf8| charset.eq_ignore_ascii_case(utf8))
             {

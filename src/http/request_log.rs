@@ -228,7 +228,7 @@ fn is_health_probe(path: &str) -> bool {
 }
 
 /// Whether the request announced a body (chunked, or a non-zero length).
-fn sent_a_body(req: &actix_web::HttpRequest) -> bool {
+pub(super) fn sent_a_body(req: &actix_web::HttpRequest) -> bool {
     let headers = req.headers();
     headers.contains_key(actix_web::http::header::TRANSFER_ENCODING)
         || headers
