@@ -113,7 +113,7 @@ fn writes_allowed(req: &ServiceRequest, caller: Caller) -> Result<Caller, ScimEr
         || (*req.method() == Method::POST && req.path().ends_with("/.search"));
     if caller.read_only && !reads {
         // Counted and logged as the write it is, though no handler ran.
-        if let Some((operation, target)) = write_operation(req.method(), req.path()) {
+        if let Some((operation, target)) = write_operation(req.method(), req.uri().path()) {
             super::request_log::label(req.request(), operation, target);
         }
         return Err(ScimError::forbidden(format!(
@@ -127,33 +127,35 @@ fn writes_allowed(req: &ServiceRequest, caller: Caller) -> Result<Caller, ScimEr
 }
 
 /// The SCIM write a request is (the operation its handler would name, and
-/// the id it addresses), by its method and path: for a write refused
-/// before any handler runs.
+/// the id it addresses, decoded as the handler decodes it), by its method
+/// and its URI's path: for a write refused before any handler runs.
+/// `None` where no handler would serve it (the router's 404s included).
 fn write_operation(method: &Method, path: &str) -> Option<(&'static str, Option<String>)> {
-    let path = path.trim_end_matches('/');
-    if path.ends_with("/Bulk") && *method == Method::POST {
-        return Some(("bulk", None));
-    }
-    let (kind, rest) = ["/Users", "/Groups"].iter().find_map(|kind| {
-        let at = path.rfind(kind)?;
-        let rest = &path[at + kind.len()..];
-        (rest.is_empty() || rest.starts_with('/')).then_some((*kind, rest))
-    })?;
-    let id = rest
-        .strip_prefix('/')
-        .filter(|id| !id.is_empty() && !id.contains('/'));
-    let operation = match (kind, method.as_str(), id) {
-        ("/Users", "POST", None) => "create_user",
-        ("/Users", "PUT", Some(_)) => "replace_user",
-        ("/Users", "PATCH", Some(_)) => "patch_user",
-        ("/Users", "DELETE", Some(_)) => "delete_user",
-        ("/Groups", "POST", None) => "create_group",
-        ("/Groups", "PUT", Some(_)) => "replace_group",
-        ("/Groups", "PATCH", Some(_)) => "patch_group",
-        ("/Groups", "DELETE", Some(_)) => "delete_group",
+    // `/scim/v2/...`, or `/sites/{site}/scim/v2/...` under `sites:`.
+    let below_site = match path.strip_prefix("/sites/") {
+        Some(rest) => &rest[rest.find('/')?..],
+        None => path,
+    };
+    let rest = below_site.strip_prefix("/scim/v2/")?;
+    let segments: Vec<&str> = rest.split('/').collect();
+    let operation = match (method.as_str(), segments.as_slice()) {
+        ("POST", ["Bulk"]) => "bulk",
+        ("POST", ["Users"]) => "create_user",
+        ("PUT", ["Users", _]) => "replace_user",
+        ("PATCH", ["Users", _]) => "patch_user",
+        ("DELETE", ["Users", _]) => "delete_user",
+        ("POST", ["Groups"]) => "create_group",
+        ("PUT", ["Groups", _]) => "replace_group",
+        ("PATCH", ["Groups", _]) => "patch_group",
+        ("DELETE", ["Groups", _]) => "delete_group",
         _ => return None,
     };
-    Some((operation, id.map(str::to_string)))
+    let id = match segments.as_slice() {
+        [_, ""] => return None,
+        [_, raw] => Some(super::query::path_segment(raw).ok()?.into_owned()),
+        _ => None,
+    };
+    Some((operation, id))
 }
 
 /// A body arrives as it is or not at all: nothing is decompressed (an
@@ -226,11 +228,29 @@ mod tests {
             write_operation(&Method::PATCH, "/scim/v2/Groups/g1"),
             Some(("patch_group", Some("g1".into())))
         );
+        // An id that is a resource type's name, and one percent-encoded.
+        assert_eq!(
+            write_operation(&Method::DELETE, "/scim/v2/Groups/Users"),
+            Some(("delete_group", Some("Users".into())))
+        );
+        assert_eq!(
+            write_operation(&Method::PATCH, "/scim/v2/Users/a%20b%22"),
+            Some(("patch_user", Some("a b\"".into())))
+        );
         assert_eq!(
             write_operation(&Method::POST, "/scim/v2/Bulk"),
             Some(("bulk", None))
         );
-        assert_eq!(write_operation(&Method::PUT, "/scim/v2/Users"), None);
-        assert_eq!(write_operation(&Method::POST, "/scim/v2/Schemas"), None);
+        // What no handler serves: the router's 404s, an id not UTF-8.
+        for (method, path) in [
+            (Method::PUT, "/scim/v2/Users"),
+            (Method::POST, "/scim/v2/Schemas"),
+            (Method::POST, "/scim/v2/Users/"),
+            (Method::POST, "/scim/v2/Users/x/Users"),
+            (Method::DELETE, "/scim/v2/Groups/g/"),
+            (Method::PATCH, "/scim/v2/Users/%FF%FE"),
+        ] {
+            assert_eq!(write_operation(&method, path), None, "{method} {path}");
+        }
     }
 }

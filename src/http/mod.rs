@@ -348,13 +348,16 @@ fn json_body(req: &HttpRequest, bytes: &[u8]) -> Result<Value, ApiError> {
 fn utf8_only(req: &HttpRequest) -> Result<(), ApiError> {
     for value in req.headers().get_all(CONTENT_TYPE) {
         let text = String::from_utf8_lossy(value.as_bytes());
-        let charsets = text
-            .split(';')
-            .skip(1)
-            .filter_map(|parameter| parameter.split_once('='))
-            .filter(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
-            .map(|(_, charset)| charset.trim().trim_matches('"'));
-        for charset in charsets {
+        // Parsed as a media type, so that a quoted parameter value holding
+        // `;charset=…` is not taken for the charset; a value that is no
+        // media type is left to the body's own reading.
+        let Ok(media) = text.parse::<actix_web::mime::Mime>() else {
+            continue;
+        };
+        if let Some(charset) = media
+            .get_param(actix_web::mime::CHARSET)
+            .map(|c| c.as_str())
+        {
             // `utf8` and `ascii` are common labels of the same (WHATWG
             // Encoding: "utf8" is a label of UTF-8).
             if !["utf-8", "utf8", "us-ascii", "ascii"]

@@ -481,7 +481,14 @@ impl Parsed {
         let Some((_, def)) = schema.attribute(Some(&target.id), attr) else {
             return Ok(());
         };
-        if def.kind != AttrType::Complex || def.sub_attribute(sub).is_none() {
+        // Unknown, or read-only (`groups.value`): ignored, as the same
+        // attribute given whole is (RFC 7643 §7).
+        if def.kind != AttrType::Complex
+            || def.mutability == Mutability::ReadOnly
+            || def
+                .sub_attribute(sub)
+                .is_none_or(|s| s.mutability == Mutability::ReadOnly)
+        {
             return Ok(());
         }
         if def.multi_valued {

@@ -408,6 +408,15 @@ async fn a_dotted_key_in_a_post_or_put_body_is_written_not_dropped() {
     .await
     .assert_scim_error(400, Some("invalidPath"));
     assert!(app.drupal.user_by_name("dotted-2").is_none());
+    // A read-only attribute is ignored in this spelling too (RFC 7643 §7),
+    // as `"groups": [...]` is.
+    let ignored = app
+        .post(
+            "/Users",
+            &json!({"userName": "dotted-3", "emails": [{"value": "d3@example.org"}], "groups.value": "x"}),
+        )
+        .await;
+    assert_eq!(ignored.status, 201, "{}", ignored.body);
 }
 
 #[tokio::test]
@@ -671,6 +680,8 @@ async fn a_body_in_another_charset_than_utf8_is_415() {
         "application/json;charset=\"Utf-8\"",
         "application/json; charset=us-ascii",
         "application/json; charset=utf8",
+        // A quoted parameter value holding `;charset=…` names no charset.
+        "application/scim+json; foo=\"a;charset=latin1\"",
         "application/json",
     ]
     .into_iter()
