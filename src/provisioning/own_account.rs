@@ -70,10 +70,23 @@ impl Neighbours {
         crate::drupal::account_locks::shared_per_key(&SHARED, key)
     }
 
-    fn live(&self) -> Vec<Arc<Account>> {
+    /// Whether an account still in use here meets `test`: checked under
+    /// the lock, with no list made (a check of every write's target).
+    fn any(&self, test: impl Fn(&Account) -> bool) -> bool {
         let mut accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
         accounts.retain(|a| a.strong_count() > 0);
-        accounts.iter().filter_map(Weak::upgrade).collect()
+        accounts.iter().filter_map(Weak::upgrade).any(|a| test(&a))
+    }
+
+    /// The names accounts still in use here log in with.
+    fn names(&self) -> Vec<String> {
+        let mut accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
+        accounts.retain(|a| a.strong_count() > 0);
+        accounts
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter_map(|a| a.name.clone())
+            .collect()
     }
 }
 
@@ -101,12 +114,7 @@ impl OwnAccount {
 
     /// The names every site in front of this Drupal logs in with.
     pub(super) fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .neighbours
-            .live()
-            .iter()
-            .filter_map(|a| a.name.clone())
-            .collect();
+        let mut names = self.neighbours.names();
         names.sort();
         names.dedup();
         names
@@ -115,12 +123,12 @@ impl OwnAccount {
     /// Whether `user` is the account this site, or another site of this
     /// process in front of the same Drupal, logs in as.
     pub(super) fn is(&self, user: &DrupalUser) -> bool {
-        self.own.is(user) || self.neighbours.live().iter().any(|a| a.is(user))
+        self.own.is(user) || self.neighbours.any(|a| a.is(user))
     }
 
     /// Whether `id` is such an account, as far as its UUID is known.
     pub(super) fn is_id(&self, id: &str) -> bool {
-        self.own.is_id(id) || self.neighbours.live().iter().any(|a| a.is_id(id))
+        self.own.is_id(id) || self.neighbours.any(|a| a.is_id(id))
     }
 
     /// Makes sure the account is known before a write: without a name,

@@ -1689,10 +1689,13 @@ impl Provisioner {
             .drupal
             .change_roles(user_id, method.clone(), roles)
             .await;
-        let vocabulary = match (&first, self.term_vocabulary()) {
-            (Err(e), Some(vocabulary)) if refuses_a_deleted_term(e, &vocabulary.user_field) => {
-                vocabulary
-            }
+        // Looked at only when Drupal refused: a roles change that went
+        // through (the common case) builds nothing more.
+        let Err(error) = &first else {
+            return first;
+        };
+        let vocabulary = match self.term_vocabulary() {
+            Some(vocabulary) if refuses_a_deleted_term(error, &vocabulary.user_field) => vocabulary,
             _ => return first,
         };
         let refs = self.drupal.current_term_refs(&vocabulary, user_id).await?;
