@@ -29,7 +29,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::drupal::resilience::BreakerView;
-use crate::drupal::DrupalClient;
+use crate::drupal::{ClientId, DrupalClient};
 use crate::http::site::SiteRegistry;
 use crate::metrics::{Metrics, SiteMetrics};
 
@@ -72,7 +72,10 @@ pub const PROBE_WAIT: Duration = Duration::from_millis(500);
 /// Drupal answers, one per `within`, however many ask. A site rebuilt by a
 /// reload (a new client) gets a probe of its own.
 struct Probe {
-    drupal: DrupalClient,
+    /// The client probed, named without keeping it alive: a client a
+    /// reload replaced is dropped (and its session ended) at once, not at
+    /// this site's next readiness check.
+    drupal: ClientId,
     state: Mutex<ProbeState>,
     /// Woken when a probe ends.
     ended: tokio::sync::Notify,
@@ -91,9 +94,9 @@ struct ProbeState {
 }
 
 impl Probe {
-    fn new(drupal: DrupalClient) -> Probe {
+    fn new(drupal: &DrupalClient) -> Probe {
         Probe {
-            drupal,
+            drupal: drupal.id(),
             state: Mutex::new(ProbeState::default()),
             ended: tokio::sync::Notify::new(),
         }
@@ -103,15 +106,16 @@ impl Probe {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// How long the probe may take at most: a request, a login and the
-    /// request again (a stale session), each bounded by the client's
-    /// timeout. Past it the probe counts as failed.
-    fn deadline(&self) -> Duration {
-        self.drupal.timeout() * 3
+    /// How long the probe of `drupal` may take at most: a request, a login
+    /// and the request again (a stale session), each bounded by the
+    /// client's timeout. Past it the probe counts as failed.
+    fn deadline(drupal: &DrupalClient) -> Duration {
+        drupal.timeout() * 3
     }
 
-    /// Starts a probe in the background, unless one is running.
-    fn start(self: &Arc<Probe>, site: &str) {
+    /// Starts a probe of `drupal` (this probe's client) in the background,
+    /// unless one is running.
+    fn start(self: &Arc<Probe>, site: &str, drupal: &DrupalClient) {
         {
             let mut state = self.state();
             if state.running.is_some() {
@@ -120,11 +124,13 @@ impl Probe {
             state.running = Some(Instant::now());
         }
         let running = Running(self.clone());
+        let drupal = drupal.clone();
         tokio::spawn(
             async move {
                 let probe = &running.0;
                 let started = Instant::now();
-                let outcome = tokio::time::timeout(probe.deadline(), ask(&probe.drupal)).await;
+                let deadline = Probe::deadline(&drupal);
+                let outcome = tokio::time::timeout(deadline, ask(&drupal)).await;
                 let mut state = probe.state();
                 match outcome {
                     Ok(Ok(())) => {
@@ -137,7 +143,7 @@ impl Probe {
                             ready: false,
                             detail: format!(
                                 "Drupal did not answer the bridge's account within {} s",
-                                probe.deadline().as_secs()
+                                deadline.as_secs()
                             ),
                         })
                     }
@@ -216,9 +222,9 @@ impl Readiness {
     fn probe(&self, id: &Arc<str>, drupal: &DrupalClient) -> Arc<Probe> {
         let mut probes = self.probes.lock().unwrap_or_else(PoisonError::into_inner);
         match probes.get(id) {
-            Some(probe) if probe.drupal.is_same_client(drupal) => probe.clone(),
+            Some(probe) if probe.drupal.names(drupal) => probe.clone(),
             _ => {
-                let probe = Arc::new(Probe::new(drupal.clone()));
+                let probe = Arc::new(Probe::new(drupal));
                 probes.insert(id.clone(), probe.clone());
                 probe
             }
@@ -372,7 +378,7 @@ impl SiteCheck<'_> {
             // Asked ahead of time, in the background: a Drupal that
             // answers slowly stays ready for as long as it answers.
             if at.elapsed() > self.within * 3 / 4 {
-                self.probe.start(self.id);
+                self.probe.start(self.id, &self.drupal);
             }
             return recent;
         }
@@ -383,7 +389,7 @@ impl SiteCheck<'_> {
             return recent;
         }
         let asked = Instant::now();
-        self.probe.start(self.id);
+        self.probe.start(self.id, &self.drupal);
         // Up to PROBE_WAIT from the probe's start: a probe found running
         // longer is not waited for again by every answer.
         let since = self.probe.state().running;

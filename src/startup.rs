@@ -258,16 +258,47 @@ impl Application {
     /// Serves until SIGINT / SIGTERM (actix finishes in-flight requests).
     /// The operator's listener stops with the SCIM server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let monitor = self.monitor.map(|(_, server)| {
+        // Nothing here keeps a site alive: one a reload replaces goes (and
+        // ends its Drupal session) once its requests in flight finish.
+        let Application {
+            server,
+            sites,
+            monitor,
+            provisioner,
+            ..
+        } = self;
+        drop(provisioner);
+        let monitor = monitor.map(|(_, server)| {
             let handle = server.handle();
             tokio::spawn(server);
             handle
         });
-        let outcome = self.server.await;
+        let outcome = server.await;
         if let Some(handle) = monitor {
             handle.stop(true).await;
         }
+        log_out_of_drupal(&sites).await;
         outcome
+    }
+}
+
+/// How long a stopping bridge waits for Drupal to end its sessions.
+const LOG_OUT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Ends every site's Drupal session, at once, once the last request has
+/// been answered: a stopped bridge leaves no valid session behind in
+/// Drupal's `sessions` table. A Drupal slower than [`LOG_OUT_WAIT`] keeps
+/// its sessions until its garbage collection, as before.
+async fn log_out_of_drupal(sites: &SiteRegistry) {
+    let clients: Vec<DrupalClient> = sites
+        .ids()
+        .iter()
+        .filter_map(|id| sites.get(id))
+        .map(|state| state.provisioner.drupal().clone())
+        .collect();
+    let all = futures_util::future::join_all(clients.iter().map(DrupalClient::log_out));
+    if tokio::time::timeout(LOG_OUT_WAIT, all).await.is_err() {
+        tracing::warn!("Drupal did not end every session of the bridge in time; they end with Drupal's session garbage collection");
     }
 }
 

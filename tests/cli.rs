@@ -209,13 +209,16 @@ async fn check_passes_a_ready_site_and_changes_nothing() {
         .unwrap_or_else(|| panic!("no line on languages: {report}"));
     assert!(languages.contains("English alone"), "{report}");
     assert_eq!(report.lines().last(), Some("no problems found"));
-    // The write probe is a PATCH of a UUID nobody has: answered 404.
+    // The write probe is a PATCH of a UUID nobody has: answered 404. Then
+    // check logs out, leaving no session behind.
     let writes = non_get_requests(&standin.handle());
-    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(writes.len(), 2, "{writes:?}");
     assert!(
         writes[0].starts_with("PATCH /jsonapi/user/user/"),
         "{writes:?}"
     );
+    assert_eq!(writes[1], "POST /user/logout", "{writes:?}");
+    assert_eq!(standin.handle().open_sessions(), 0);
     assert_eq!(standin.handle().user_count(), users_before);
 }
 

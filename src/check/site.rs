@@ -52,6 +52,8 @@ pub(super) async fn check(settings: &SiteSettings, mapping: Option<&Mapping>, re
         super::terms::check(&client, settings, mapping, report).await;
     }
     check_privileges(&client, settings, report).await;
+    // `check` runs where the bridge will: it leaves no session behind.
+    client.log_out().await;
 }
 
 /// The fix for an account that lacks the bridge's permissions.

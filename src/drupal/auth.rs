@@ -25,6 +25,9 @@ use super::settings::DrupalAuth;
 use crate::secret::Secret;
 
 const LOGIN_PATH: &str = "/user/login?_format=json";
+/// Core's JSON logout (`user.logout.http`): POST, with the login's
+/// `logout_token` as the `token` query argument (its CSRF check).
+const LOGOUT_PATH: &str = "/user/logout?_format=json";
 const TOKEN_PATH: &str = "/oauth/token";
 const CSRF_HEADER: HeaderName = HeaderName::from_static("x-csrf-token");
 /// How long the bridge waits before logging in again after Drupal's flood
@@ -88,6 +91,15 @@ struct Current {
     credentials: Credentials,
     /// When a token must be renewed; sessions have no known end.
     renew_at: Option<Instant>,
+    /// A session's `logout_token`, to end it when the bridge is done with it.
+    logout_token: Option<Secret>,
+}
+
+/// A session the bridge no longer uses, to be ended in Drupal
+/// ([`end_session`]): its cookie and CSRF header, and its logout token.
+pub(super) struct EndedSession {
+    credentials: Credentials,
+    logout_token: Secret,
 }
 
 #[derive(Default)]
@@ -139,7 +151,7 @@ impl Login {
         http: &reqwest::Client,
         base_url: &str,
         limit: usize,
-    ) -> (Result<LoginHeaders, LoginError>, Option<u16>) {
+    ) -> (Result<Granted, LoginError>, Option<u16>) {
         let mut status = None;
         let outcome = match self {
             Login::Session { username, password } => {
@@ -326,7 +338,12 @@ impl Authenticator {
         self.log_call(login, &outcome, status, started.elapsed());
         let mut state = self.write();
         match outcome {
-            Ok((headers, lifetime, roles)) => {
+            Ok(Granted {
+                headers,
+                lifetime,
+                roles,
+                logout_token,
+            }) => {
                 if roles.is_some() {
                     state.own_roles = roles;
                 }
@@ -339,6 +356,7 @@ impl Authenticator {
                 state.current = Some(Arc::new(Current {
                     credentials: credentials.clone(),
                     renew_at: lifetime.map(|l| renew_at(Instant::now(), l)),
+                    logout_token,
                 }));
                 state.paused_until = None;
                 self.observed(LoginOutcome::Ok);
@@ -383,7 +401,7 @@ impl Authenticator {
     fn log_call(
         &self,
         login: &Login,
-        outcome: &Result<LoginHeaders, LoginError>,
+        outcome: &Result<Granted, LoginError>,
         status: Option<u16>,
         elapsed: Duration,
     ) {
@@ -496,6 +514,19 @@ impl Authenticator {
         }
     }
 
+    /// The current session, taken out of use so that it can be ended in
+    /// Drupal ([`end_session`]): the bridge is done with this client (a
+    /// reload replaced it, the bridge stops). A request after this logs in
+    /// anew. `None` without a session, or when Drupal gave no logout token.
+    pub(super) fn take_session(&self) -> Option<EndedSession> {
+        let mut state = self.write();
+        let current = state.current.take_if(|c| c.logout_token.is_some())?;
+        Some(EndedSession {
+            credentials: current.credentials.clone(),
+            logout_token: current.logout_token.clone()?,
+        })
+    }
+
     /// An answer showed the login `generation` valid just now.
     pub fn proven(&self, generation: u64) {
         *self.proven.lock().unwrap_or_else(PoisonError::into_inner) =
@@ -556,13 +587,18 @@ fn renew_at(now: Instant, lifetime: Duration) -> Instant {
         .unwrap_or(now)
 }
 
-/// A login's headers, how long they last, and the roles (machine names)
-/// Drupal said the account holds (a session login's `current_user`).
-type LoginHeaders = (
-    Vec<(HeaderName, HeaderValue)>,
-    Option<Duration>,
-    Option<Vec<String>>,
-);
+/// What a login gave.
+struct Granted {
+    /// What each request carries.
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// How long they last (a token's lifetime; sessions have no known end).
+    lifetime: Option<Duration>,
+    /// The roles (machine names) Drupal said the account holds (a session
+    /// login's `current_user`).
+    roles: Option<Vec<String>>,
+    /// What ends a session (its `logout_token`).
+    logout_token: Option<Secret>,
+}
 
 enum LoginError {
     /// The credentials are wrong or the account is blocked: never retried.
@@ -617,7 +653,7 @@ async fn session_login(
     password: &Secret,
     answered: &mut Option<u16>,
     limit: usize,
-) -> Result<LoginHeaders, LoginError> {
+) -> Result<Granted, LoginError> {
     let body = serde_json::json!({ "name": username, "pass": password.expose() });
     let request = http
         .post(format!("{base_url}{LOGIN_PATH}"))
@@ -686,7 +722,58 @@ async fn session_login(
                 .map(str::to_string)
                 .collect()
         });
-    Ok((vec![(COOKIE, cookie), (CSRF_HEADER, csrf)], None, roles))
+    // Drupal 10 answers it; a site that does not only leaves the session
+    // to Drupal's garbage collection.
+    let logout_token = body
+        .get("logout_token")
+        .and_then(Value::as_str)
+        .map(Secret::new);
+    Ok(Granted {
+        headers: vec![(COOKIE, cookie), (CSRF_HEADER, csrf)],
+        lifetime: None,
+        roles,
+        logout_token,
+    })
+}
+
+/// `POST /user/logout?_format=json&token=…` with the session's cookie:
+/// Drupal deletes the session, instead of keeping it in its `sessions`
+/// table, valid, until its garbage collection. One event, as for every
+/// Drupal call, never naming the token; a failure is only logged (the
+/// session then ends as it did before, with Drupal's garbage collection).
+pub(super) async fn end_session(http: &reqwest::Client, base_url: &str, session: EndedSession) {
+    let started = Instant::now();
+    let url = format!(
+        "{base_url}{LOGOUT_PATH}&token={}",
+        form_encode(session.logout_token.expose())
+    );
+    let sent = session
+        .credentials
+        .apply(http.post(url).header(ACCEPT, "application/json"))
+        .send()
+        .await;
+    let latency_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+    let path = crate::telemetry::shown_path(LOGOUT_PATH);
+    match sent {
+        Ok(answer) if answer.status().is_success() => tracing::info!(
+            target: "drupal",
+            op = "logout", method = "POST", path = &*path, outcome = "ok",
+            status = answer.status().as_u16(), latency_ms, mode = "session",
+            "drupal call"
+        ),
+        Ok(answer) => tracing::warn!(
+            target: "drupal",
+            op = "logout", method = "POST", path = &*path, outcome = "error",
+            status = answer.status().as_u16(), latency_ms, mode = "session",
+            "drupal call: Drupal did not end the bridge's old session; it ends with Drupal's session garbage collection"
+        ),
+        Err(e) => tracing::warn!(
+            target: "drupal",
+            op = "logout", method = "POST", path = &*path, outcome = "error",
+            error = %super::transport_error(&e), latency_ms, mode = "session",
+            "drupal call: Drupal did not end the bridge's old session; it ends with Drupal's session garbage collection"
+        ),
+    }
 }
 
 /// `POST /oauth/token` with the client credentials grant.
@@ -697,7 +784,7 @@ async fn fetch_token(
     secret: &Secret,
     answered: &mut Option<u16>,
     limit: usize,
-) -> Result<LoginHeaders, LoginError> {
+) -> Result<Granted, LoginError> {
     let form = format!(
         "grant_type=client_credentials&client_id={}&client_secret={}",
         form_encode(client_id),
@@ -745,7 +832,12 @@ async fn fetch_token(
         LoginError::Failed(DrupalError::Protocol("an unusable access token".into()))
     })?;
     value.set_sensitive(true);
-    Ok((vec![(AUTHORIZATION, value)], lifetime, None))
+    Ok(Granted {
+        headers: vec![(AUTHORIZATION, value)],
+        lifetime,
+        roles: None,
+        logout_token: None,
+    })
 }
 
 /// What is left of a JWT's life, from its `exp` claim (the signature is

@@ -124,6 +124,40 @@ struct Inner {
     written: written::Written,
 }
 
+/// Names a client (and its clones) without keeping it alive: what was
+/// kept about a client that may since have been replaced.
+#[derive(Clone)]
+pub struct ClientId(std::sync::Weak<Inner>);
+
+impl ClientId {
+    /// Whether `client` is the client named (or a clone of it).
+    pub fn names(&self, client: &DrupalClient) -> bool {
+        std::ptr::eq(self.0.as_ptr(), Arc::as_ptr(&client.inner))
+    }
+}
+
+/// The last clone of a client is gone (a reload built the site anew, or
+/// removed it, and its requests in flight have finished): its session, if
+/// it has one, is ended in Drupal in the background, with an HTTP client of
+/// its own (this thread's may be bound to a runtime that is going away).
+/// Outside a runtime nothing can be sent; the session then ends with
+/// Drupal's garbage collection, as it did before.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let Some(session) = self.auth.take_session() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Ok(http) = self.connection.build() else {
+            return;
+        };
+        let base_url = std::mem::take(&mut self.base_url);
+        runtime.spawn(async move { auth::end_session(&http, &base_url, session).await });
+    }
+}
+
 /// Connection details, separate from the bridge's settings so the `check`
 /// command and tests can build a client directly.
 pub struct DrupalConnection {
@@ -279,6 +313,11 @@ impl DrupalClient {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
+    /// Names this client without keeping it alive.
+    pub fn id(&self) -> ClientId {
+        ClientId(Arc::downgrade(&self.inner))
+    }
+
     /// Reports every call, login and wait for a slot to `observer` from now
     /// on, in every clone of this client. Set once; a second is ignored.
     pub fn observe(&self, observer: Arc<dyn DrupalObserver>) {
@@ -305,6 +344,20 @@ impl DrupalClient {
     /// paused.
     pub fn retry_credentials(&self) -> bool {
         self.inner.auth.try_again()
+    }
+
+    /// Ends the bridge's Drupal session, if it has one (`drupal.auth.mode:
+    /// session`): Drupal deletes it instead of keeping it valid until its
+    /// session garbage collection. For a bridge that stops; a request after
+    /// this logs in anew. A client dropped by a reload ends its session
+    /// itself (see `Drop for Inner`).
+    pub async fn log_out(&self) {
+        let Some(session) = self.inner.auth.take_session() else {
+            return;
+        };
+        if let Ok(http) = self.http() {
+            auth::end_session(http, &self.inner.base_url, session).await;
+        }
     }
 
     /// Requests waiting now for a slot under the concurrency limit.

@@ -254,8 +254,7 @@ impl Sessions {
         self.by_id.retain(|_, s| s.uid != uid);
     }
 
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.by_id.len()
     }
 }

@@ -231,6 +231,12 @@ impl StandInHandle {
         lock(&self.site).sessions.clear();
     }
 
+    /// How many login sessions are open (Drupal's `sessions` rows): a
+    /// client that logs out ends its own.
+    pub fn open_sessions(&self) -> usize {
+        lock(&self.site).sessions.len()
+    }
+
     /// Lifetime of OAuth2 access tokens issued from now on, in seconds
     /// (simple_oauth's default is 300).
     pub fn set_token_lifetime(&self, seconds: i64) {

@@ -44,6 +44,8 @@ struct Sites {
     monitor: Option<String>,
     metrics: Arc<Metrics>,
     audit: Arc<AuditTrail>,
+    /// Stops the bridge.
+    server: actix_web::dev::ServerHandle,
 }
 
 impl Drop for Sites {
@@ -139,7 +141,7 @@ impl Sites {
         let monitor = app
             .monitor_port()
             .map(|port| format!("http://127.0.0.1:{port}"));
-        let (metrics, audit) = (app.metrics(), app.audit());
+        let (metrics, audit, server) = (app.metrics(), app.audit(), app.handle());
         tokio::spawn(app.run_until_stopped());
         Sites {
             root,
@@ -153,6 +155,7 @@ impl Sites {
             monitor,
             metrics,
             audit,
+            server,
         }
     }
 
@@ -687,6 +690,100 @@ async fn a_reload_adds_changes_and_removes_sites_and_keeps_a_broken_one() {
 }
 
 /// Rewrites the test's configuration with these `sites:` entries.
+/// Waits up to 5 s for `done`.
+async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
+fn logouts(drupal: &StandInHandle) -> usize {
+    drupal
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/user/logout")
+        .count()
+}
+
+#[tokio::test]
+async fn a_site_a_reload_rebuilds_or_removes_ends_its_drupal_session() {
+    let sites = Sites::start(&["keep", "gone", "same"], &[]).await;
+    for id in ["keep", "gone", "same"] {
+        assert_eq!(sites.get(id, "/Users").await.status, 200);
+        assert_eq!(sites.site(id).drupal.open_sessions(), 1, "{id} logged in");
+    }
+    // Readiness keeps what it saw of each site's client, not the client.
+    let ready = sites
+        .client
+        .get(format!("{}/readyz", sites.root))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200);
+    let entry = |id: &str| {
+        site_entry(
+            id,
+            &sites.site(id).drupal_url.clone(),
+            &sites.dir.join(format!("{id}.yaml")),
+            "",
+        )
+    };
+    let rotated = entry("keep").replace(&token_of("keep"), "rotated-token-0123456789");
+    write_config(&sites, &format!("{rotated}{}", entry("same")));
+    let mut reloader = sites.reloader();
+    reloader.reload().expect("reloaded");
+    for id in ["keep", "gone"] {
+        let drupal = &sites.site(id).drupal;
+        assert!(
+            eventually(|| drupal.open_sessions() == 0).await,
+            "{id}: the old session is ended in Drupal"
+        );
+        assert_eq!(logouts(drupal), 1, "{id}");
+    }
+    let same = &sites.site("same").drupal;
+    assert_eq!(
+        same.open_sessions(),
+        1,
+        "an unchanged site keeps its session"
+    );
+    assert_eq!(logouts(same), 0);
+    // The rebuilt site logs in anew on its next request.
+    let rebuilt = sites
+        .call(
+            reqwest::Method::GET,
+            "keep",
+            "/Users",
+            Some("rotated-token-0123456789"),
+            None,
+        )
+        .await;
+    assert_eq!(rebuilt.status, 200, "{}", rebuilt.body);
+    assert_eq!(sites.site("keep").drupal.open_sessions(), 1);
+}
+
+#[tokio::test]
+async fn a_stopping_bridge_ends_every_drupal_session_it_opened() {
+    let sites = Sites::start(&["one", "two"], &[]).await;
+    for id in ["one", "two"] {
+        assert_eq!(sites.get(id, "/Users").await.status, 200);
+        assert_eq!(sites.site(id).drupal.open_sessions(), 1);
+    }
+    sites.server.stop(true).await;
+    for id in ["one", "two"] {
+        let drupal = &sites.site(id).drupal;
+        assert!(
+            eventually(|| drupal.open_sessions() == 0).await,
+            "{id}: the session is ended in Drupal once the bridge stops"
+        );
+        assert_eq!(logouts(drupal), 1, "{id}");
+    }
+}
+
 fn write_config(sites: &Sites, entries: &str) {
     let next = sites.dir.join("bridge.yaml.new");
     std::fs::write(

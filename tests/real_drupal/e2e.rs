@@ -641,3 +641,40 @@ async fn the_site_is_ready_for_groups_kept_as_terms() {
     .await;
     assert_eq!(deleted.status, 204, "{}", deleted.body);
 }
+
+/// A bridge that stops logs out: Drupal's `sessions` table keeps no valid
+/// session of the bridge's account behind it. An account of its own, so
+/// that no other test's session is counted.
+#[tokio::test]
+async fn a_stopping_bridge_ends_its_session_on_a_real_site() {
+    let Some(site) = site() else { return };
+    let _shared = shared().await;
+    let name = "rd-logout-bridge";
+    let password = format!("pw-{}", uuid::Uuid::new_v4());
+    site.delete_users(&[name]);
+    let uuid = site.create_user(name, &["scim_bridge"]).await;
+    let set = site
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/jsonapi/user/user/{uuid}"),
+            Some(json!({"data": {"type": "user--user", "id": uuid,
+                "attributes": {"pass": {"value": password}}}})),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.body);
+    let bridge = Bridge::start(
+        &site,
+        BridgeOptions {
+            auth: Some(format!(
+                "    username: {name}\n    password: \"{password}\"\n"
+            )),
+            ..BridgeOptions::default()
+        },
+    )
+    .await;
+    assert_eq!(bridge.get("/Users?count=1").await.status, 200);
+    assert_eq!(site.sessions_of(name), 1, "the bridge logged in");
+    bridge.stop().await;
+    assert_eq!(site.sessions_of(name), 0, "the bridge logged out");
+    site.delete_users(&[name]);
+}

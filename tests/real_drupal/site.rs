@@ -162,6 +162,14 @@ echo \Drupal::database()->select("flood", "f")->condition("event", "user.http_lo
         );
     }
 
+    /// How many sessions of this account Drupal holds.
+    pub fn sessions_of(&self, name: &str) -> u64 {
+        let out = self.php(&format!(
+            r#"$a = user_load_by_name({name:?}); echo \Drupal::database()->select("sessions", "s")->condition("uid", $a->id())->countQuery()->execute()->fetchField();"#
+        ));
+        out.trim().parse().expect("a count")
+    }
+
     /// The bridge's Drupal sessions end, as when they expire.
     pub fn end_sessions_of(&self, name: &str) {
         self.php(&format!(
@@ -288,6 +296,9 @@ pub struct Bridge {
     /// `http://127.0.0.1:<port>/scim/v2`
     pub base: String,
     pub client: reqwest::Client,
+    /// Stops it; `served` ends once it has stopped (sessions ended).
+    server: actix_web::dev::ServerHandle,
+    served: tokio::sync::Mutex<Option<tokio::task::JoinHandle<std::io::Result<()>>>>,
 }
 
 pub struct BridgeOptions {
@@ -328,10 +339,21 @@ impl Bridge {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind bridge");
         let app = Application::with_listener(&settings, mapping, listener).expect("build bridge");
         let base = format!("http://127.0.0.1:{}/scim/v2", app.port());
-        tokio::spawn(app.run_until_stopped());
+        let server = app.handle();
+        let served = tokio::spawn(app.run_until_stopped());
         Bridge {
             base,
             client: reqwest::Client::new(),
+            server,
+            served: tokio::sync::Mutex::new(Some(served)),
+        }
+    }
+
+    /// Stops the bridge as SIGTERM does, and waits until it has.
+    pub async fn stop(&self) {
+        self.server.stop(true).await;
+        if let Some(served) = self.served.lock().await.take() {
+            served.await.expect("served").expect("stopped cleanly");
         }
     }
 
