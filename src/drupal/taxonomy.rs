@@ -112,6 +112,29 @@ struct TermPage {
 }
 
 impl DrupalClient {
+    /// A call on the vocabulary's routes. Drupal has no route for a
+    /// vocabulary that does not exist, and answers its HTML 404 page: said
+    /// as what it means, not as a JSON:API module missing.
+    async fn call_in(
+        &self,
+        vocabulary: &TermVocabulary,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, DrupalError> {
+        match self.call(op, method, path, body).await {
+            Err(DrupalError::Protocol(why)) if why.contains("HTML 404") => {
+                Err(DrupalError::Protocol(format!(
+                    "Drupal has no taxonomy vocabulary {} that JSON:API serves ({} is an HTML 404): create the vocabulary, or keep no groups in it",
+                    vocabulary.vocabulary,
+                    vocabulary.collection()
+                )))
+            }
+            answered => answered,
+        }
+    }
+
     /// POST a term with the given UUID. A UUID already taken is
     /// `DrupalError::Rejected { status: 409, .. }`.
     pub async fn create_term(
@@ -121,7 +144,8 @@ impl DrupalClient {
         write: &TermWrite,
     ) -> Result<DrupalTerm, DrupalError> {
         let body = self
-            .call(
+            .call_in(
+                vocabulary,
                 "create_term",
                 Method::POST,
                 &vocabulary.collection(),
@@ -160,7 +184,13 @@ impl DrupalClient {
         id: &str,
     ) -> Result<Option<Value>, DrupalError> {
         match self
-            .call("get_term", Method::GET, &vocabulary.individual(id), None)
+            .call_in(
+                vocabulary,
+                "get_term",
+                Method::GET,
+                &vocabulary.individual(id),
+                None,
+            )
             .await
         {
             Ok(mut body) => {
@@ -210,7 +240,9 @@ impl DrupalClient {
             true => vocabulary.collection(),
             false => format!("{}?{query_string}", vocabulary.collection()),
         };
-        let mut body = self.call("list_terms", Method::GET, &path, None).await?;
+        let mut body = self
+            .call_in(vocabulary, "list_terms", Method::GET, &path, None)
+            .await?;
         let more = has_next(&body);
         let Some(Value::Array(data)) = body.get_mut("data").map(Value::take) else {
             return Err(DrupalError::Protocol(
@@ -245,7 +277,13 @@ impl DrupalClient {
         let path = vocabulary.individual(id);
         let document = write.document(vocabulary, id);
         let body = self
-            .call("update_term", Method::PATCH, &path, Some(&document))
+            .call_in(
+                vocabulary,
+                "update_term",
+                Method::PATCH,
+                &path,
+                Some(&document),
+            )
             .await?;
         let term = term_of(&body, vocabulary, id)?.ok_or(DrupalError::NotFound)?;
         if let (false, Some(data), Some(Value::Object(written))) = (
@@ -273,7 +311,8 @@ impl DrupalClient {
         id: &str,
     ) -> Result<(), DrupalError> {
         match self
-            .call(
+            .call_in(
+                vocabulary,
                 "delete_term",
                 Method::DELETE,
                 &vocabulary.individual(id),

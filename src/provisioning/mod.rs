@@ -7,6 +7,7 @@ mod audited;
 mod bulk;
 mod count_cache;
 mod deprovisioned;
+mod group_field;
 mod group_preview;
 mod group_turns;
 mod groups;
@@ -169,6 +170,8 @@ pub struct Provisioner {
     seen: seen_accounts::SeenAccounts,
     accounts: member_lookup::AccountLookup,
     term_names: term_names::TermNames,
+    /// Whether the site lacks the users' field of term-backed groups.
+    group_field: group_field::GroupField,
     /// Held by a write that claims a term group's name (a create, a
     /// rename) from its check that no other group has the name until the
     /// write is verified: on one bridge, two such writes cannot both pass
@@ -232,6 +235,7 @@ impl Provisioner {
             seen,
             accounts: member_lookup::AccountLookup::new(member_lookup::BATCH_IDS),
             term_names: term_names::TermNames::default(),
+            group_field: Default::default(),
             name_claims: tokio::sync::Mutex::new(()),
             guard,
             user_turns: AccountLocks::shared_in("scim-changes", drupal_url),

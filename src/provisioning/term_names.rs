@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::render::ScimUser;
 use super::Provisioner;
-use crate::drupal::{referenced_terms, DrupalUser, Include};
+use crate::drupal::{referenced_terms, DrupalError, DrupalUser, Include};
 use crate::mapping::GroupTerms;
 
 /// Names kept at most; past it the map starts over (every read refills it).
@@ -148,12 +148,40 @@ impl TermNames {
 impl Provisioner {
     /// `include` for reads of users whose groups are shown: the terms of
     /// the groups field, their names only.
+    /// None while the site lacks the field (see `group_field`).
     pub(super) fn term_include(&self) -> Option<Include> {
+        if self.group_field.is_missing() {
+            return None;
+        }
         self.mapping().group_terms().map(|terms| Include {
             relationship: terms.user_field.clone(),
             resource_type: format!("taxonomy_term--{}", terms.vocabulary),
             fields: vec!["name".into()],
         })
+    }
+
+    /// Whether `error` is Drupal refusing a read's `include` of the groups
+    /// field because the site has no such field: the caller reads again
+    /// without it (see `group_field`).
+    pub(super) fn absorb_missing_group_field(&self, error: &DrupalError) -> bool {
+        self.mapping()
+            .group_terms()
+            .is_some_and(|terms| self.group_field.absorb_missing(error, &terms.user_field))
+    }
+
+    /// One user with the terms of its groups included (their names), or
+    /// without them on a site that lacks the groups field.
+    pub(super) async fn get_user_with_terms(
+        &self,
+        id: &str,
+    ) -> Result<Option<(DrupalUser, Vec<Value>)>, DrupalError> {
+        let include = self.term_include();
+        match self.drupal.get_user_with(id, include.as_ref()).await {
+            Err(e) if include.is_some() && self.absorb_missing_group_field(&e) => {
+                self.drupal.get_user_with(id, None).await
+            }
+            read => read,
+        }
     }
 
     /// Learns the names a read of `users` included.

@@ -583,6 +583,7 @@ impl Provisioner {
                 include: self.term_include(),
                 ..Default::default()
             };
+            let included = base.include.is_some();
             let listed = match (pushdown.exact, &filter) {
                 (false, Some(filter)) => {
                     self.list_evaluated(filter, base, query.start_index, count, &active, &catalog)
@@ -591,7 +592,10 @@ impl Provisioner {
                 _ => self.list_exact(base, query.start_index, count).await,
             };
             match listed {
-                Err(ProvisioningError::Drupal(e)) if self.marker.absorb_missing_field(&e) => {
+                Err(ProvisioningError::Drupal(e))
+                    if self.marker.absorb_missing_field(&e)
+                        || (included && self.absorb_missing_group_field(&e)) =>
+                {
                     continue
                 }
                 Err(e) => return Err(e),
@@ -937,8 +941,7 @@ impl Provisioner {
         if uuid::Uuid::parse_str(id).is_err() {
             return Err(ProvisioningError::NotFound(id.to_string()));
         }
-        let include = self.term_include();
-        let found = self.drupal.get_user_with(id, include.as_ref()).await?;
+        let found = self.get_user_with_terms(id).await?;
         if let Some((user, included)) = &found {
             self.learn_term_names(&[user], included);
         }
@@ -1446,12 +1449,7 @@ impl Provisioner {
         // the revival does (the name is taken), instead of each writing
         // its own values over the others' and answering 201.
         let _turn = self.user_turn(&existing.id).await?;
-        let include = self.term_include();
-        let Some((existing, included)) = self
-            .drupal
-            .get_user_with(&existing.id, include.as_ref())
-            .await?
-        else {
+        let Some((existing, included)) = self.get_user_with_terms(&existing.id).await? else {
             return Ok(None);
         };
         self.learn_term_names(&[&existing], &included);

@@ -403,3 +403,138 @@ async fn okta_locale_of_a_language_drupal_lacks_does_not_block_the_user() {
         "a warning naming the language to install"
     );
 }
+
+const PRESETS: [&str; 6] = [
+    "entra-id.yaml",
+    "okta.yaml",
+    "onelogin.yaml",
+    "jumpcloud.yaml",
+    "miniorange.yaml",
+    "google.yaml",
+];
+
+/// Every IdP preset takes any group its IdP pushes (JumpCloud's connection
+/// test creates one), as a taxonomy term: created, filled, found by name,
+/// emptied and deleted as the IdPs do it.
+#[tokio::test]
+async fn every_preset_takes_the_groups_its_idp_pushes() {
+    for preset in PRESETS {
+        let app = spawn_preset(preset).await;
+        let user = app
+            .post(
+                "/Users",
+                &json!({"userName": "grace", "emails": [{"value": "grace@example.org", "primary": true}]}),
+            )
+            .await;
+        assert_eq!(user.status, 201, "{preset}: {}", user.body);
+        let member = user.body["id"].as_str().unwrap().to_string();
+        let created = app
+            .post(
+                "/Groups",
+                &json!({"displayName": "Pushed Group", "members": []}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{preset}: {}", created.body);
+        let id = created.body["id"].as_str().unwrap().to_string();
+        let added = app
+            .patch(
+                &format!("/Groups/{id}"),
+                &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "Add", "path": "members", "value": [{"value": member}]}]}),
+            )
+            .await;
+        assert!(
+            added.status == 204 || added.status == 200,
+            "{preset}: {}",
+            added.body
+        );
+        let found = app
+            .get("/Groups?filter=displayName%20eq%20%22pushed%20group%22")
+            .await;
+        assert_eq!(
+            found.body["totalResults"],
+            json!(1),
+            "{preset}: {}",
+            found.body
+        );
+        assert_eq!(
+            found.body["Resources"][0]["members"][0]["value"],
+            json!(member),
+            "{preset}"
+        );
+        let emptied = app
+            .patch(
+                &format!("/Groups/{id}"),
+                &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "members", "value": []}]}),
+            )
+            .await;
+        assert!(
+            emptied.status == 204 || emptied.status == 200,
+            "{preset}: {}",
+            emptied.body
+        );
+        assert_eq!(
+            app.delete(&format!("/Groups/{id}")).await.status,
+            204,
+            "{preset}"
+        );
+        assert_eq!(
+            app.get(&format!("/Groups/{id}")).await.status,
+            404,
+            "{preset}"
+        );
+    }
+}
+
+/// A site that has not set up the vocabulary still provisions users with a
+/// preset; a pushed group is refused with what to set up.
+#[tokio::test]
+async fn a_preset_in_front_of_a_site_without_the_vocabulary_still_provisions_users() {
+    let mut standin = demo_site_with_text_fields(&[
+        "field_first_name",
+        "field_last_name",
+        "field_job_title",
+        "field_department",
+        "field_display_name",
+    ]);
+    standin.taxonomy = false;
+    let app = spawn_app_with(Options {
+        standin,
+        mapping: read_mapping("entra-id.yaml"),
+        ..Options::default()
+    })
+    .await;
+    let user = app
+        .post(
+            "/Users",
+            &json!({"userName": "grace@contoso.com", "emails": [{"value": "grace@contoso.com", "type": "work", "primary": true}]}),
+        )
+        .await;
+    assert_eq!(user.status, 201, "{}", user.body);
+    let id = user.body["id"].as_str().unwrap();
+    let read = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    let found = app
+        .get("/Users?filter=userName%20eq%20%22grace%40contoso.com%22")
+        .await;
+    assert_eq!(found.body["totalResults"], json!(1), "{}", found.body);
+    let off = app
+        .patch(
+            &format!("/Users/{id}"),
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "Replace", "path": "active", "value": "False"}]}),
+        )
+        .await;
+    assert_eq!(off.status, 200, "{}", off.body);
+    let group = app
+        .post("/Groups", &json!({"displayName": "Pushed Group"}))
+        .await;
+    group.assert_scim_error(502, None);
+    let detail = group.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("no taxonomy vocabulary scim_groups"),
+        "{detail}"
+    );
+    assert_eq!(app.delete(&format!("/Users/{id}")).await.status, 204);
+}
