@@ -132,10 +132,15 @@ pub fn read_mapping(file: &str) -> String {
         .expect("mapping file")
 }
 
-/// `mappings/<file>` with its `groups` and `role_rules` sections replaced.
+/// `mappings/<file>` with its `group_terms`, `groups` and `role_rules` sections
+/// replaced (none kept: add `group_terms` back to keep groups as terms).
 pub fn mapping_with(file: &str, groups: &str, role_rules: &str) -> String {
     let shipped = read_mapping(file);
-    let rules_end = shipped.find("\ngroups:").expect("a groups section");
+    // The presets' `group_terms` comes before `groups`: both are replaced.
+    let rules_end = shipped
+        .find("\ngroup_terms:")
+        .or_else(|| shipped.find("\ngroups:"))
+        .expect("a groups section");
     format!(
         "{}\ngroups:\n{groups}\nrole_rules:\n{role_rules}\n",
         &shipped[..rules_end]
