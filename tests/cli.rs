@@ -785,6 +785,66 @@ async fn map_refuses_invalid_input_and_mappings_with_exit_status_1_and_usage_wit
 
     let usage = run(&["map"], None).await;
     assert_eq!(usage.status.code(), Some(2));
+    // Either names the mapping: the usage error says so.
+    assert!(
+        stderr(&usage).contains("--mapping <MAPPING>")
+            && stderr(&usage).contains("--config <CONFIG>"),
+        "{}",
+        stderr(&usage)
+    );
+    let both = run(
+        &["map", "--mapping", mapping, "--config", "bridge.yaml"],
+        None,
+    )
+    .await;
+    assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
+}
+
+/// `args` run with `stdin`, writing into a pipe whose reader is already
+/// gone (`... | head -1` after it stopped reading).
+async fn run_into_a_closed_pipe(args: &[&str], stdin: &str) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let stdin = stdin.to_string();
+    tokio::task::spawn_blocking(move || {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let mut child = Command::new(BRIDGE)
+            .args(&args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run the bridge");
+        if let Some(mut pipe) = child.stdin.take() {
+            pipe.write_all(stdin.as_bytes()).expect("write stdin");
+        }
+        child.wait_with_output().expect("bridge output")
+    })
+    .await
+    .expect("blocking task")
+}
+
+#[tokio::test]
+async fn check_and_map_exit_quietly_when_their_reader_is_gone() {
+    let dir = Workdir::new();
+    let config = dir.write("bridge.yaml", "scim:\n  tokens: [short]\n");
+    let check = run_into_a_closed_pipe(&["check", "--config", &config.display().to_string()], "").await;
+    assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
+    assert!(!stderr(&check).contains("panicked"), "{}", stderr(&check));
+    let fix = run_into_a_closed_pipe(
+        &["check", "--config", &config.display().to_string(), "--fix-script"],
+        "",
+    )
+    .await;
+    assert!(!stderr(&fix).contains("panicked"), "{}", stderr(&fix));
+    assert_eq!(fix.status.code(), Some(1), "{}", stderr(&fix));
+
+    let mapping = concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/default.yaml");
+    let user = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ada"});
+    let map = run_into_a_closed_pipe(&["map", "--mapping", mapping], &user.to_string()).await;
+    assert_eq!(map.status.code(), Some(0), "{}", stderr(&map));
+    assert_eq!(stderr(&map), "");
 }
 
 #[tokio::test]
