@@ -829,11 +829,17 @@ async fn run_into_a_closed_pipe(args: &[&str], stdin: &str) -> Output {
 async fn check_and_map_exit_quietly_when_their_reader_is_gone() {
     let dir = Workdir::new();
     let config = dir.write("bridge.yaml", "scim:\n  tokens: [short]\n");
-    let check = run_into_a_closed_pipe(&["check", "--config", &config.display().to_string()], "").await;
+    let check =
+        run_into_a_closed_pipe(&["check", "--config", &config.display().to_string()], "").await;
     assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
     assert!(!stderr(&check).contains("panicked"), "{}", stderr(&check));
     let fix = run_into_a_closed_pipe(
-        &["check", "--config", &config.display().to_string(), "--fix-script"],
+        &[
+            "check",
+            "--config",
+            &config.display().to_string(),
+            "--fix-script",
+        ],
         "",
     )
     .await;
@@ -841,7 +847,8 @@ async fn check_and_map_exit_quietly_when_their_reader_is_gone() {
     assert_eq!(fix.status.code(), Some(1), "{}", stderr(&fix));
 
     let mapping = concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/default.yaml");
-    let user = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ada"});
+    let user =
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ada"});
     let map = run_into_a_closed_pipe(&["map", "--mapping", mapping], &user.to_string()).await;
     assert_eq!(map.status.code(), Some(0), "{}", stderr(&map));
     assert_eq!(stderr(&map), "");
