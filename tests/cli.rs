@@ -1483,6 +1483,38 @@ async fn an_environment_variable_with_a_wrong_value_is_named() {
     );
 }
 
+/// The variables a one-site setup sets (the systemd unit once did), over
+/// a `sites:` file: `check` names them, and says to fix them, not the file.
+#[tokio::test]
+async fn a_site_key_set_by_a_variable_over_a_sites_file_names_the_variable() {
+    let dir = Workdir::new();
+    let config = dir.write(
+        "ms.yaml",
+        "defaults:\n  scim:\n    tokens: [\"cli-test-token-0123456789\"]\n  drupal:\n    auth: {username: a, password_file: pw}\nsites:\n  - id: d\n    drupal: {base_url: \"https://d.example.org\"}\n",
+    );
+    let config = config.display().to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(BRIDGE)
+            .args(["check", "--config", &config])
+            .env("SCIM_BRIDGE__SCIM__TOKEN_FILE", "token")
+            .env("SCIM_BRIDGE__DRUPAL__AUTH__PASSWORD_FILE", "pw")
+            .output()
+            .expect("run the bridge")
+    })
+    .await
+    .unwrap();
+    let report = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(
+            "environment variables SCIM_BRIDGE__DRUPAL__AUTH__PASSWORD_FILE, SCIM_BRIDGE__SCIM__TOKEN_FILE"
+        ) && report.contains("SCIM_BRIDGE__DEFAULTS__DRUPAL__AUTH__PASSWORD_FILE")
+            && report.contains("fix or unset that environment variable")
+            && !report.contains("fix the file"),
+        "{report}"
+    );
+}
+
 /// A rule writing the deprovisioning marker would hide each account it
 /// sets it on at once: `check` refuses the mapping, naming the rule and
 /// the fix, whatever type the rule gives the field.

@@ -1370,6 +1370,39 @@ drupal:
     /// The shipped examples parse, each key with the value they document
     /// as the default where they set one; their secret files are written
     /// to a temporary directory first.
+    /// The systemd unit's variables, over the shipped `sites:` example:
+    /// the unit must not set one site's keys at the top level.
+    #[test]
+    fn the_systemd_unit_s_environment_fits_a_sites_file() {
+        let dir = std::env::temp_dir().join(format!("bridge-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in [
+            "scim_token",
+            "drupal_password",
+            "physics_scim_token",
+            "chemistry_drupal_password",
+            "chemistry_scim_token",
+        ] {
+            std::fs::write(dir.join(name), format!("a-unit-secret-{name}-0123456789\n")).unwrap();
+        }
+        let secrets = format!("{}/", dir.display());
+        let unit = include_str!("../../deploy/systemd/drupal-scim-bridge.service");
+        let vars: Vec<(String, String)> = unit
+            .lines()
+            .filter_map(|line| line.strip_prefix("Environment="))
+            .filter_map(|assignment| assignment.split_once('='))
+            .filter(|(name, _)| name.starts_with(ENV_PREFIX))
+            .map(|(name, value)| (name.to_string(), value.replace("%d/", &secrets)))
+            .collect();
+        assert!(!vars.is_empty(), "the unit sets the bridge's variables");
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let yaml =
+            include_str!("../../deploy/sites.example.yaml").replace("/run/secrets/", &secrets);
+        let settings = sites_with_environment(&yaml, &vars);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(settings.unwrap().multi_site);
+    }
+
     #[test]
     fn the_shipped_example_configurations_parse() {
         let dir = std::env::temp_dir().join(format!("bridge-examples-{}", std::process::id()));
