@@ -806,13 +806,18 @@ async fn run_into_a_closed_pipe(args: &[&str], stdin: &str) -> Output {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let stdin = stdin.to_string();
     tokio::task::spawn_blocking(move || {
-        let (reader, writer) = std::io::pipe().expect("pipe");
-        drop(reader);
+        // A pipe whose reader has exited: `true` reading from it.
+        let mut reader = Command::new("true")
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("run true");
+        let writer = reader.stdin.take().expect("the reader's pipe");
+        reader.wait().expect("the reader exits");
         let mut child = Command::new(BRIDGE)
             .args(&args)
             .env_remove("RUST_LOG")
             .stdin(Stdio::piped())
-            .stdout(writer)
+            .stdout(Stdio::from(writer))
             .stderr(Stdio::piped())
             .spawn()
             .expect("run the bridge");
