@@ -172,6 +172,36 @@ pub(super) fn place(tree: &Value, key: &str, sources: &Sources, within: &Within)
     }
 }
 
+/// A check made after reading (`drupal.base_url: "ftp://x" must start
+/// with ...`), whose message names its key first: said with where that
+/// key was written, as a wrong key is, when the key is in `tree`.
+pub(super) fn attribute(
+    error: ConfigError,
+    tree: &Value,
+    sources: &Sources,
+    within: &Within,
+) -> ConfigError {
+    let ConfigError::Invalid(message) = error else {
+        return error;
+    };
+    let Some((key, problem)) = message.split_once(": ") else {
+        return ConfigError::Invalid(message);
+    };
+    let is_path = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._[]".contains(c));
+    if !is_path || value_at(tree, &steps(key)).is_none() {
+        return ConfigError::Invalid(message);
+    }
+    ConfigError::Key {
+        place: place(tree, key, sources, within),
+        site: within.site.clone(),
+        key: key.to_string(),
+        problem: problem.to_string(),
+    }
+}
+
 /// The words between backticks in serde's messages (`unknown field `x`,
 /// expected one of `a`, `b``): the first is what was written, the rest
 /// what is valid.

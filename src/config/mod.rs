@@ -38,7 +38,7 @@ pub use crate::drupal::settings::{ConcurrencyMode, DrupalAuth, DrupalAuthMode, D
 pub use crate::secret::Secret;
 
 use self::drupal::RawDrupal;
-use self::explain::{explain, Sources, Within, FROM_VARIABLE};
+use self::explain::{attribute, explain, Sources, Within, FROM_VARIABLE};
 use self::scim::RawScim;
 use self::server::RawServer;
 use self::telemetry::{RawAudit, RawHealth, RawMetrics};
@@ -491,15 +491,20 @@ impl Settings {
                 top.sites = Some(sites);
             }
         }
-        let listen: SocketAddr = top.listen.parse().map_err(|_| {
-            ConfigError::Invalid(format!(
-                "listen: {:?} is not an address like 127.0.0.1:8080",
-                top.listen
-            ))
-        })?;
-        let server = top.server.resolve()?;
-        let metrics = top.metrics.unwrap_or_default().resolve()?;
-        let health = top.health.unwrap_or_default().resolve()?;
+        let at_top = |e| attribute(e, &whole, sources, &Within::top());
+        let listen: SocketAddr = top
+            .listen
+            .parse()
+            .map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "listen: {:?} is not an address like 127.0.0.1:8080",
+                    top.listen
+                ))
+            })
+            .map_err(at_top)?;
+        let server = top.server.resolve().map_err(at_top)?;
+        let metrics = top.metrics.unwrap_or_default().resolve().map_err(at_top)?;
+        let health = top.health.unwrap_or_default().resolve().map_err(at_top)?;
         let audit = top.audit.unwrap_or_default().resolve();
         let Some(sites) = top.sites else {
             if top.defaults.is_some() {
@@ -532,7 +537,8 @@ impl Settings {
                 audit,
                 sites: vec![(
                     DEFAULT_SITE.to_string(),
-                    raw.resolve(DEFAULT_SITE.to_string(), source),
+                    raw.resolve(DEFAULT_SITE.to_string(), source.clone())
+                        .map_err(|e| attribute(e, &source, sources, &within)),
                 )],
                 multi_site: false,
             });
@@ -622,7 +628,10 @@ impl Settings {
                     .clone()
                     .try_deserialize::<RawSite>()
                     .map_err(|e| explain(e, &entry.value, sources, &within))
-                    .and_then(|raw| raw.resolve(entry.id.clone(), entry.value))
+                    .and_then(|raw| {
+                        raw.resolve(entry.id.clone(), entry.value.clone())
+                            .map_err(|e| attribute(e, &entry.value, sources, &within))
+                    })
                     .map_err(|e| match e {
                         ConfigError::Invalid(m) => {
                             ConfigError::Invalid(format!("sites[{}]: {m}", entry.id))
@@ -1139,6 +1148,31 @@ drupal:
         assert!(
             err.to_string().contains("(inline):11:14: deprovision: ")
                 && err.to_string().contains("move deprovision into defaults"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_value_refused_after_reading_is_said_where_it_was_written() {
+        let err = with_environment(&[("SCIM_BRIDGE__DRUPAL__BASE_URL", "ftp://x")]).unwrap_err();
+        assert!(err.from_environment(), "{err}");
+        assert!(
+            err.to_string()
+                .contains("environment variable SCIM_BRIDGE__DRUPAL__BASE_URL: drupal.base_url: \"ftp://x\" must start with"),
+            "{err}"
+        );
+        let err = Settings::from_yaml(&MINIMAL.replace("https://drupal.example.org/", "ftp://x"))
+            .unwrap_err();
+        assert!(!err.from_environment(), "{err}");
+        assert!(
+            err.to_string()
+                .contains("(inline):5:13: drupal.base_url: \"ftp://x\" must start with"),
+            "{err}"
+        );
+        let broken = TWO_SITES.replace("https://chem.example.org", "ftp://chem");
+        let err = Settings::from_yaml(&broken).unwrap_err().to_string();
+        assert!(
+            err.contains("(inline):22:17: sites[chem]: drupal.base_url: "),
             "{err}"
         );
     }
