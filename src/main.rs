@@ -1,12 +1,12 @@
 //! drupal-scim-bridge: a SCIM 2.0 server in front of a Drupal site.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
 use rand::distributions::{Alphanumeric, DistString};
 use tracing::Instrument;
 
@@ -193,10 +193,14 @@ Exit status: 0 when stopped with Ctrl-C, 1 when it cannot start, 2 wrong usage."
         fix_script: bool,
     },
     /// Show what a mapping makes of one user or group (SCIM -> Drupal, or back).
-    #[command(after_help = MAP_HELP)]
+    // One of --mapping and --config, not both: a usage error names both.
+    #[command(
+        after_help = MAP_HELP,
+        group(ArgGroup::new("mapping_source").required(true).args(["mapping", "config"]))
+    )]
     Map {
         /// The mapping file.
-        #[arg(long, required_unless_present = "config", conflicts_with = "config")]
+        #[arg(long)]
         mapping: Option<PathBuf>,
         /// Instead of --mapping: the mapping of a site of this configuration.
         #[arg(long)]
@@ -369,8 +373,16 @@ async fn serve(config: &Path, dry_run: bool) -> Result<(), String> {
 
 async fn run_check(config: &Path, site: Option<&str>, fix_script: bool) -> ExitCode {
     let report = check::run(config, site).await;
+    let code = if report.has_errors() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    };
     if fix_script {
-        print!("{}", report.fix_script());
+        if let Err(e) = to_stdout(&report.fix_script()) {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
         // The script usually goes to a file: say on the terminal why it
         // fixes nothing.
         if !report.checked_a_site() {
@@ -383,15 +395,44 @@ async fn run_check(config: &Path, site: Option<&str>, fix_script: bool) -> ExitC
             }
         }
     } else {
+        let mut text = String::new();
         for finding in &report.findings {
-            println!("{finding}");
+            text.push_str(&format!("{finding}\n"));
         }
-        println!("{}", report.summary());
+        text.push_str(&format!("{}\n", report.summary()));
+        if let Err(e) = to_stdout(&text) {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
     }
-    if report.has_errors() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    code
+}
+
+/// Writes `text` to standard output, through its lock. A reader that went
+/// away (`check ... | head -1`) is no failure: the command has nothing
+/// more to say to it, and exits as it would have (`println!` would panic,
+/// with status 101). Any other failure to write is one.
+fn to_stdout(text: &str) -> Result<(), String> {
+    match write_stdout(text) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write to standard output: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// The demo's banner. A closed standard output does not stop the demo,
+/// which serves until stopped; the log says the banner, with its URL and
+/// token, was not shown.
+fn show_banner(banner: &str) {
+    if let Err(e) = write_stdout(&format!("{banner}\n")) {
+        tracing::warn!("the banner (URL and token) could not be shown on standard output: {e}");
     }
 }
 
@@ -450,7 +491,7 @@ fn map(mapping: &Path, reverse: bool) -> Result<ExitCode, String> {
     }
     .map_err(|e| e.to_string())?;
     let text = serde_json::to_string_pretty(&output).map_err(|e| e.to_string())?;
-    println!("{text}");
+    to_stdout(&format!("{text}\n"))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -502,7 +543,7 @@ async fn serve_demo(settings: &Settings, banner: &str) -> Result<(), String> {
     let app = Application::build(settings, mapping).map_err(|e| e.to_string())?;
     let provisioner = app.provisioner();
     tokio::spawn(async move { check_groups(&provisioner).await });
-    println!("{banner}");
+    show_banner(banner);
     app.run_until_stopped().await.map_err(|e| e.to_string())
 }
 
@@ -581,10 +622,7 @@ async fn run_demo_sites(
             );
         }
     }
-    println!(
-        "{}",
-        demo::sites_banner(&settings, &sites, &drupal_password)
-    );
+    show_banner(&demo::sites_banner(&settings, &sites, &drupal_password));
     let served = app.run_until_stopped().await.map_err(|e| e.to_string());
     drop(standins);
     served

@@ -788,6 +788,78 @@ async fn map_refuses_invalid_input_and_mappings_with_exit_status_1_and_usage_wit
 
     let usage = run(&["map"], None).await;
     assert_eq!(usage.status.code(), Some(2));
+    // Either names the mapping: the usage error says so.
+    assert!(
+        stderr(&usage).contains("--mapping <MAPPING>")
+            && stderr(&usage).contains("--config <CONFIG>"),
+        "{}",
+        stderr(&usage)
+    );
+    let both = run(
+        &["map", "--mapping", mapping, "--config", "bridge.yaml"],
+        None,
+    )
+    .await;
+    assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
+}
+
+/// `args` run with `stdin`, writing into a pipe whose reader is already
+/// gone (`... | head -1` after it stopped reading).
+async fn run_into_a_closed_pipe(args: &[&str], stdin: &str) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let stdin = stdin.to_string();
+    tokio::task::spawn_blocking(move || {
+        // A pipe whose reader has exited: `true` reading from it.
+        let mut reader = Command::new("true")
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("run true");
+        let writer = reader.stdin.take().expect("the reader's pipe");
+        reader.wait().expect("the reader exits");
+        let mut child = Command::new(BRIDGE)
+            .args(&args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run the bridge");
+        if let Some(mut pipe) = child.stdin.take() {
+            pipe.write_all(stdin.as_bytes()).expect("write stdin");
+        }
+        child.wait_with_output().expect("bridge output")
+    })
+    .await
+    .expect("blocking task")
+}
+
+#[tokio::test]
+async fn check_and_map_exit_quietly_when_their_reader_is_gone() {
+    let dir = Workdir::new();
+    let config = dir.write("bridge.yaml", "scim:\n  tokens: [short]\n");
+    let check =
+        run_into_a_closed_pipe(&["check", "--config", &config.display().to_string()], "").await;
+    assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
+    assert!(!stderr(&check).contains("panicked"), "{}", stderr(&check));
+    let fix = run_into_a_closed_pipe(
+        &[
+            "check",
+            "--config",
+            &config.display().to_string(),
+            "--fix-script",
+        ],
+        "",
+    )
+    .await;
+    assert!(!stderr(&fix).contains("panicked"), "{}", stderr(&fix));
+    assert_eq!(fix.status.code(), Some(1), "{}", stderr(&fix));
+
+    let mapping = concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/default.yaml");
+    let user =
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ada"});
+    let map = run_into_a_closed_pipe(&["map", "--mapping", mapping], &user.to_string()).await;
+    assert_eq!(map.status.code(), Some(0), "{}", stderr(&map));
+    assert_eq!(stderr(&map), "");
 }
 
 #[tokio::test]
@@ -1415,6 +1487,38 @@ async fn an_environment_variable_with_a_wrong_value_is_named() {
     );
     assert!(
         report.contains("fix or unset that environment variable"),
+        "{report}"
+    );
+}
+
+/// The variables a one-site setup sets (the systemd unit once did), over
+/// a `sites:` file: `check` names them, and says to fix them, not the file.
+#[tokio::test]
+async fn a_site_key_set_by_a_variable_over_a_sites_file_names_the_variable() {
+    let dir = Workdir::new();
+    let config = dir.write(
+        "ms.yaml",
+        "defaults:\n  scim:\n    tokens: [\"cli-test-token-0123456789\"]\n  drupal:\n    auth: {username: a, password_file: pw}\nsites:\n  - id: d\n    drupal: {base_url: \"https://d.example.org\"}\n",
+    );
+    let config = config.display().to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(BRIDGE)
+            .args(["check", "--config", &config])
+            .env("SCIM_BRIDGE__SCIM__TOKEN_FILE", "token")
+            .env("SCIM_BRIDGE__DRUPAL__AUTH__PASSWORD_FILE", "pw")
+            .output()
+            .expect("run the bridge")
+    })
+    .await
+    .unwrap();
+    let report = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(
+            "environment variables SCIM_BRIDGE__DRUPAL__AUTH__PASSWORD_FILE, SCIM_BRIDGE__SCIM__TOKEN_FILE"
+        ) && report.contains("SCIM_BRIDGE__DEFAULTS__DRUPAL__AUTH__PASSWORD_FILE")
+            && report.contains("fix or unset that environment variable")
+            && !report.contains("fix the file"),
         "{report}"
     );
 }

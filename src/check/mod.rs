@@ -187,7 +187,7 @@ pub async fn run(config: &Path, only: Option<&str>) -> Report {
         Ok(settings) => settings,
         Err(e) => {
             let message = e.to_string();
-            let fix = if message.contains("environment variable ") {
+            let fix = if e.from_environment() {
                 "fix or unset that environment variable; deploy/bridge.example.yaml describes every key"
             } else {
                 "fix the file; deploy/bridge.example.yaml describes every key"

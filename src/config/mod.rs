@@ -6,6 +6,7 @@
 
 mod apart;
 mod drupal;
+mod explain;
 mod ip_range;
 mod policy;
 mod scim;
@@ -19,8 +20,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::mapping::document::NodePath;
+
 pub use self::apart::sites_apart;
 pub use self::drupal::{DrupalSettings, CLEARTEXT_WARNING};
+pub(crate) use self::explain::not_one_of;
+pub use self::explain::Place;
 pub use self::ip_range::IpRange;
 pub use self::policy::{DeprovisionPolicy, GroupPatchReads, PolicySettings, UnknownMembers};
 pub use self::scim::{
@@ -33,6 +38,7 @@ pub use crate::drupal::settings::{ConcurrencyMode, DrupalAuth, DrupalAuthMode, D
 pub use crate::secret::Secret;
 
 use self::drupal::RawDrupal;
+use self::explain::{attribute, explain, Sources, Within, FROM_VARIABLE};
 use self::scim::RawScim;
 use self::server::RawServer;
 use self::telemetry::{RawAudit, RawHealth, RawMetrics};
@@ -66,6 +72,16 @@ pub enum ConfigError {
     },
     #[error("configuration: {0}")]
     Invalid(String),
+    /// A key written wrong: where (the file's line and column, or the
+    /// variables that set it), in which site, its path, and what is wrong
+    /// with it, with what would be right.
+    #[error("configuration: {place}: {}{key}: {problem}", site_prefix(.site))]
+    Key {
+        place: Place,
+        site: Option<String>,
+        key: String,
+        problem: String,
+    },
     /// `place`: the key naming the file, after its site's `sites[<id>]: `.
     #[error("configuration: {place}: cannot read secret file {path}: {source}")]
     SecretFile {
@@ -74,6 +90,24 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn site_prefix(site: &Option<String>) -> String {
+    site.as_ref().map(|s| format!("{s}: ")).unwrap_or_default()
+}
+
+impl ConfigError {
+    /// The error is about a value an environment variable set, not the
+    /// file: the fix is to that variable.
+    pub fn from_environment(&self) -> bool {
+        matches!(
+            self,
+            ConfigError::Key {
+                place: Place::Environment(_),
+                ..
+            }
+        )
+    }
 }
 
 /// The site id of a configuration without `sites:`.
@@ -186,7 +220,7 @@ fn default_account_cache_secs() -> u64 {
 /// over placeholders of the keys every site must give, and which
 /// `defaults:` may leave to the sites, the block must read as a site's
 /// settings; a key it leaves to the sites (`missing field`) is no mistake.
-fn check_defaults(defaults: &config::Value) -> Result<(), ConfigError> {
+fn check_defaults(defaults: &config::Value, sources: &Sources) -> Result<(), ConfigError> {
     use config::{Map, Value, ValueKind};
     let table = |entries: Vec<(&str, Value)>| {
         Value::new(
@@ -214,10 +248,28 @@ fn check_defaults(defaults: &config::Value) -> Result<(), ConfigError> {
         return Ok(());
     };
     let merged = Value::new(None, ValueKind::Table(sites::merge(base, over)));
-    match merged.try_deserialize::<RawSite>() {
+    let within = Within {
+        site: None,
+        prefixes: vec![NodePath::root().key("defaults")],
+        more_keys: &[],
+    };
+    match merged.clone().try_deserialize::<RawSite>() {
         Err(config::ConfigError::NotFound(_)) => Ok(()),
         Err(e) if !e.to_string().starts_with("missing field") => {
-            Err(ConfigError::Invalid(format!("defaults: {e}")))
+            Err(match explain(e, &merged, sources, &within) {
+                ConfigError::Key {
+                    place,
+                    site,
+                    key,
+                    problem,
+                } => ConfigError::Key {
+                    place,
+                    site,
+                    key: format!("defaults.{key}"),
+                    problem,
+                },
+                other => other,
+            })
         }
         _ => Ok(()),
     }
@@ -333,25 +385,36 @@ impl Settings {
     /// Reads `path`, overlays the environment, resolves secrets.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         let file = config::File::from(path).format(config::FileFormat::Yaml);
-        Self::build(file, &path.display().to_string(), environment())
+        // Read once more for the positions of keys in messages (`config`
+        // keeps none); unreadable, the messages go without.
+        let text = std::fs::read_to_string(path).ok();
+        let sources = Sources {
+            file: &path.display().to_string(),
+            text: text.as_deref(),
+        };
+        Self::build(file, &sources, environment())
     }
 
     /// Parses settings from YAML text (used by `demo` and tests), with the
     /// same environment overlay as a file.
     pub fn from_yaml(yaml: &str) -> Result<Settings, ConfigError> {
         let text = config::File::from_str(yaml, config::FileFormat::Yaml);
-        Self::build(text, "(inline)", environment())
+        let sources = Sources {
+            file: "(inline)",
+            text: Some(yaml),
+        };
+        Self::build(text, &sources, environment())
     }
 
     fn build<S>(
         file: S,
-        origin: &str,
+        sources: &Sources,
         environment: config::Environment,
     ) -> Result<Settings, ConfigError>
     where
         S: config::Source + Send + Sync + 'static,
     {
-        let parsed = Self::parse(file, origin, environment)?;
+        let parsed = Self::parse(file, sources, environment)?;
         let (sites, parsed) = parsed.take_sites();
         let sites = sites
             .into_iter()
@@ -367,7 +430,12 @@ impl Settings {
     /// and still apply every other site's change.
     pub fn load_for_reload(path: &Path) -> Result<Reloaded, ConfigError> {
         let file = config::File::from(path).format(config::FileFormat::Yaml);
-        let parsed = Self::parse(file, &path.display().to_string(), environment())?;
+        let text = std::fs::read_to_string(path).ok();
+        let sources = Sources {
+            file: &path.display().to_string(),
+            text: text.as_deref(),
+        };
+        let parsed = Self::parse(file, &sources, environment())?;
         let (all, parsed) = parsed.take_sites();
         let mut sites = Vec::new();
         let mut invalid = Vec::new();
@@ -388,14 +456,14 @@ impl Settings {
 
     fn parse<S>(
         file: S,
-        origin: &str,
+        sources: &Sources,
         environment: config::Environment,
     ) -> Result<Parsed, ConfigError>
     where
         S: config::Source + Send + Sync + 'static,
     {
         let load = |source| ConfigError::Load {
-            origin: origin.to_string(),
+            origin: sources.file.to_string(),
             source,
         };
         let environment = NamedEnvironment(environment);
@@ -409,7 +477,10 @@ impl Settings {
             .build()
             .map(|c| c.cache)
             .map_err(load)?;
-        let mut top: RawTop = whole.clone().try_deserialize().map_err(load)?;
+        let mut top: RawTop = whole
+            .clone()
+            .try_deserialize()
+            .map_err(|e| explain(e, &whole, sources, &Within::top()))?;
         // `sites` and `defaults` as built, not as deserialized: the values
         // keep their origins (a variable's name) for the messages.
         if let config::ValueKind::Table(table) = &whole.kind {
@@ -420,28 +491,44 @@ impl Settings {
                 top.sites = Some(sites);
             }
         }
-        let listen: SocketAddr = top.listen.parse().map_err(|_| {
-            ConfigError::Invalid(format!(
-                "listen: {:?} is not an address like 127.0.0.1:8080",
-                top.listen
-            ))
-        })?;
-        let server = top.server.resolve()?;
-        let metrics = top.metrics.unwrap_or_default().resolve()?;
-        let health = top.health.unwrap_or_default().resolve()?;
+        let at_top = |e| attribute(e, &whole, sources, &Within::top());
+        let listen: SocketAddr = top
+            .listen
+            .parse()
+            .map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "listen: {:?} is not an address like 127.0.0.1:8080",
+                    top.listen
+                ))
+            })
+            .map_err(at_top)?;
+        let server = top.server.resolve().map_err(at_top)?;
+        let metrics = top.metrics.unwrap_or_default().resolve().map_err(at_top)?;
+        let health = top.health.unwrap_or_default().resolve().map_err(at_top)?;
         let audit = top.audit.unwrap_or_default().resolve();
         let Some(sites) = top.sites else {
             if top.defaults.is_some() {
-                return Err(ConfigError::Invalid(
-                    "defaults: is shared by the entries of sites:; without sites:, write the site's settings at the top level".into(),
-                ));
+                return Err(ConfigError::Key {
+                    place: explain::place(&whole, "defaults", sources, &Within::top()),
+                    site: None,
+                    key: "defaults".into(),
+                    problem: "is shared by the entries of sites:; without sites:, write the site's settings at the top level (from the environment: SCIM_BRIDGE__<KEY>, without DEFAULTS__)".into(),
+                });
             }
             let mut table = whole.into_table().map_err(load)?;
             for key in BRIDGE_KEYS {
                 table.remove(key);
             }
             let source = config::Value::new(None, config::ValueKind::Table(table));
-            let raw: RawSite = source.clone().try_deserialize().map_err(load)?;
+            let within = Within {
+                site: None,
+                prefixes: vec![NodePath::root()],
+                more_keys: &BRIDGE_KEYS,
+            };
+            let raw: RawSite = source
+                .clone()
+                .try_deserialize()
+                .map_err(|e| explain(e, &source, sources, &within))?;
             return Ok(Parsed {
                 listen,
                 server,
@@ -450,31 +537,101 @@ impl Settings {
                 audit,
                 sites: vec![(
                     DEFAULT_SITE.to_string(),
-                    raw.resolve(DEFAULT_SITE.to_string(), source),
+                    raw.resolve(DEFAULT_SITE.to_string(), source.clone())
+                        .map_err(|e| attribute(e, &source, sources, &within)),
                 )],
                 multi_site: false,
             });
         };
-        let table = whole.into_table().map_err(load)?;
-        if let Some(key) = table.keys().find(|k| !BRIDGE_KEYS.contains(&k.as_str())) {
-            return Err(ConfigError::Invalid(format!(
-                "{key}: with sites:, the top level holds only the bridge's own keys ({}); move {key} into defaults: (for every site) or into a site",
-                BRIDGE_KEYS.join(", ")
-            )));
+        let mut strays: Vec<&String> = match &whole.kind {
+            config::ValueKind::Table(table) => table
+                .keys()
+                .filter(|k| !BRIDGE_KEYS.contains(&k.as_str()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        strays.sort();
+        let own = BRIDGE_KEYS.join(", ");
+        // Every key the environment alone set is named at once, with the
+        // variable that would set it for every site; a key written in the
+        // file is the file's mistake, at its line.
+        let places: Vec<(&String, Place)> = strays
+            .iter()
+            .map(|key| (*key, explain::place(&whole, key, sources, &Within::top())))
+            .collect();
+        if let Some((key, place)) = places
+            .iter()
+            .find(|(_, place)| matches!(place, Place::File { .. }))
+        {
+            return Err(ConfigError::Key {
+                place: place.clone(),
+                site: None,
+                key: key.to_string(),
+                problem: format!(
+                    "with sites:, the top level holds only the bridge's own keys ({own}); move {key} into defaults: (for every site) or into a site"
+                ),
+            });
+        }
+        if !places.is_empty() {
+            let variables: Vec<String> = places
+                .iter()
+                .flat_map(|(_, place)| match place {
+                    Place::Environment(variables) => variables.clone(),
+                    Place::File { .. } => Vec::new(),
+                })
+                .collect();
+            let instead: Vec<String> = variables
+                .iter()
+                .map(|v| {
+                    v.replacen(
+                        &format!("{ENV_PREFIX}__"),
+                        &format!("{ENV_PREFIX}__DEFAULTS__"),
+                        1,
+                    )
+                })
+                .collect();
+            let keys: Vec<&str> = places.iter().map(|(key, _)| key.as_str()).collect();
+            let sets = if variables.len() == 1 {
+                "this variable sets"
+            } else {
+                "these variables set"
+            };
+            return Err(ConfigError::Key {
+                place: Place::Environment(variables),
+                site: None,
+                key: keys.join(", "),
+                problem: format!(
+                    "with sites:, the top level holds only the bridge's own keys ({own}), and {} one site's keys there; for every site use {} instead, or write each site's value in its entry of the file (the systemd unit: see deploy/systemd)",
+                    sets,
+                    instead.join(", ")
+                ),
+            });
         }
         if let Some(defaults) = &top.defaults {
-            check_defaults(defaults)?;
+            check_defaults(defaults, sources)?;
         }
         let sites = sites::entries(sites, top.defaults)?
             .into_iter()
-            .map(|entry| {
+            .enumerate()
+            .map(|(n, entry)| {
                 let id = entry.id.clone();
+                let within = Within {
+                    site: Some(format!("sites[{}]", entry.id)),
+                    prefixes: vec![
+                        NodePath::root().key("sites").index(n),
+                        NodePath::root().key("defaults"),
+                    ],
+                    more_keys: &[],
+                };
                 let site = entry
                     .value
                     .clone()
                     .try_deserialize::<RawSite>()
-                    .map_err(|source| ConfigError::Invalid(source.to_string()))
-                    .and_then(|raw| raw.resolve(entry.id.clone(), entry.value))
+                    .map_err(|e| explain(e, &entry.value, sources, &within))
+                    .and_then(|raw| {
+                        raw.resolve(entry.id.clone(), entry.value.clone())
+                            .map_err(|e| attribute(e, &entry.value, sources, &within))
+                    })
                     .map_err(|e| match e {
                         ConfigError::Invalid(m) => {
                             ConfigError::Invalid(format!("sites[{}]: {m}", entry.id))
@@ -598,10 +755,12 @@ impl NamedEnvironment {
             .keys()
             .find(|k| k.as_str() == "sites" || k.starts_with("sites."))
         {
-            Some(key) => Err(ConfigError::Invalid(format!(
-                "environment variable {}: the environment cannot set one site's keys (sites: is a list); set the value for every site with {ENV_PREFIX}__DEFAULTS__<KEY>, or write it in the site's entry of the file",
-                variable_of(key)
-            ))),
+            Some(key) => Err(ConfigError::Key {
+                place: Place::Environment(vec![variable_of(key)]),
+                site: None,
+                key: key.to_string(),
+                problem: format!("the environment cannot set one site's keys (sites: is a list); set the value for every site with {ENV_PREFIX}__DEFAULTS__<KEY>, or write it in the site's entry of the file"),
+            }),
             None => Ok(()),
         }
     }
@@ -627,7 +786,7 @@ impl config::Source for NamedEnvironment {
             .collect()?
             .into_iter()
             .map(|(key, value)| {
-                let origin = format!("environment variable {}", variable_of(&key));
+                let origin = format!("{FROM_VARIABLE}{}", variable_of(&key));
                 (key, marked(value, &origin))
             })
             .collect())
@@ -848,7 +1007,10 @@ drupal:
             .collect();
         Settings::build(
             config::File::from_str(yaml, config::FileFormat::Yaml),
-            "(test)",
+            &Sources {
+                file: "(test)",
+                text: Some(yaml),
+            },
             environment().source(Some(vars)),
         )
     }
@@ -941,6 +1103,126 @@ drupal:
     }
 
     #[test]
+    fn a_key_set_by_the_environment_is_named_with_its_variable() {
+        let err = with_environment(&[("SCIM_BRIDGE__DRUPAL__BASEURL", "http://x")]).unwrap_err();
+        assert!(err.from_environment(), "{err}");
+        let err = err.to_string();
+        assert!(
+            err.contains("environment variable SCIM_BRIDGE__DRUPAL__BASEURL: drupal.baseurl: ")
+                && err.contains("did you mean \"base_url\"")
+                && !err.contains("(test)"),
+            "{err}"
+        );
+        let yaml = two_sites(
+            "",
+            "    scim: {tokens: [\"a-token-0123456789\"]}\n",
+            "    scim: {tokens: [\"b-token-0123456789\"]}\n",
+        );
+        // The systemd unit's single-site variables, with a sites: file.
+        let err = sites_with_environment(
+            &yaml,
+            &[
+                ("SCIM_BRIDGE__SCIM__TOKEN_FILE", "token"),
+                ("SCIM_BRIDGE__DRUPAL__AUTH__PASSWORD_FILE", "pw"),
+            ],
+        )
+        .unwrap_err();
+        assert!(err.from_environment(), "{err}");
+        let err = err.to_string();
+        assert!(
+            err.contains("environment variables SCIM_BRIDGE__DRUPAL__AUTH__PASSWORD_FILE, SCIM_BRIDGE__SCIM__TOKEN_FILE: drupal, scim: ")
+                && err.contains("use SCIM_BRIDGE__DEFAULTS__DRUPAL__AUTH__PASSWORD_FILE, SCIM_BRIDGE__DEFAULTS__SCIM__TOKEN_FILE instead")
+                && !err.contains("move drupal into defaults"),
+            "{err}"
+        );
+        let err = sites_with_environment(&yaml, &[("SCIM_BRIDGE__DEPROVISION", "delete")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("environment variable SCIM_BRIDGE__DEPROVISION: deprovision: "),
+            "{err}"
+        );
+        // The same key written in the file is the file's, at its line.
+        let err = Settings::from_yaml(&format!("{yaml}deprovision: delete\n")).unwrap_err();
+        assert!(!err.from_environment(), "{err}");
+        assert!(
+            err.to_string().contains("(inline):11:14: deprovision: ")
+                && err.to_string().contains("move deprovision into defaults"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_value_refused_after_reading_is_said_where_it_was_written() {
+        let err = with_environment(&[("SCIM_BRIDGE__DRUPAL__BASE_URL", "ftp://x")]).unwrap_err();
+        assert!(err.from_environment(), "{err}");
+        assert!(
+            err.to_string()
+                .contains("environment variable SCIM_BRIDGE__DRUPAL__BASE_URL: drupal.base_url: \"ftp://x\" must start with"),
+            "{err}"
+        );
+        let err = Settings::from_yaml(&MINIMAL.replace("https://drupal.example.org/", "ftp://x"))
+            .unwrap_err();
+        assert!(!err.from_environment(), "{err}");
+        assert!(
+            err.to_string()
+                .contains("(inline):5:13: drupal.base_url: \"ftp://x\" must start with"),
+            "{err}"
+        );
+        let broken = TWO_SITES.replace("https://chem.example.org", "ftp://chem");
+        let err = Settings::from_yaml(&broken).unwrap_err().to_string();
+        assert!(
+            err.contains("(inline):22:17: sites[chem]: drupal.base_url: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_key_or_value_is_said_at_its_line_with_the_valid_ones_and_the_closest() {
+        let mode = MINIMAL.replace("  auth:\n", "  auth:\n    mode: sesion\n");
+        let err = Settings::from_yaml(&mode).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "configuration: (inline):7:11: drupal.auth.mode: \"sesion\" is not valid: write session, basic or oauth2 — did you mean \"session\"?"
+        );
+        let typo = MINIMAL.replace("base_url", "base_ulr");
+        let err = Settings::from_yaml(&typo).unwrap_err().to_string();
+        assert!(
+            err.starts_with("configuration: (inline):5:13: drupal.base_ulr: is not a key here — did you mean \"base_url\"? Valid keys: "),
+            "{err}"
+        );
+        // At the top level, the bridge's own keys are valid too.
+        let err = Settings::from_yaml(&format!("{MINIMAL}lisen: 127.0.0.1:1\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("(inline):9:8: lisen: "), "{err}");
+        assert!(err.contains("did you mean \"listen\""), "{err}");
+        for key in BRIDGE_KEYS {
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        let err = Settings::from_yaml(&format!("{MINIMAL}deprovision: blok\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("(inline):9:14: deprovision: \"blok\" is not valid: write block or delete — did you mean \"block\"?"),
+            "{err}"
+        );
+        // A site's key is found in its entry, a default's in defaults:.
+        let unknown = TWO_SITES.replace("    deprovision: delete", "    deprovison: delete");
+        let err = Settings::from_yaml(&unknown).unwrap_err().to_string();
+        assert!(
+            err.contains("(inline):20:17: sites[chem]: deprovison: is not a key here — did you mean \"deprovision\"?"),
+            "{err}"
+        );
+        let wrong = TWO_SITES.replace("timeout_secs: 4", "timeout_secs: four");
+        let err = Settings::from_yaml(&wrong).unwrap_err().to_string();
+        assert!(
+            err.contains("(inline):8:19: defaults.drupal.timeout_secs: "),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_mistake_in_defaults_is_reported_there() {
         let yaml = two_sites(
             "",
@@ -953,7 +1235,9 @@ drupal:
         );
         let err = Settings::from_yaml(&yaml).unwrap_err().to_string();
         assert!(
-            err.contains("defaults: unknown field `pasword`") && !err.contains("sites[a]"),
+            err.contains("defaults.drupal.auth.pasword: is not a key here")
+                && err.contains("did you mean \"password\"")
+                && !err.contains("sites[a]"),
             "{err}"
         );
         // Keys defaults leaves to the sites are no mistake of defaults.
@@ -1049,7 +1333,10 @@ drupal:
             .collect();
         Settings::build(
             config::File::from_str(MINIMAL, config::FileFormat::Yaml),
-            "(test)",
+            &Sources {
+                file: "(test)",
+                text: Some(MINIMAL),
+            },
             environment().source(Some(vars)),
         )
     }
@@ -1117,6 +1404,39 @@ drupal:
     /// The shipped examples parse, each key with the value they document
     /// as the default where they set one; their secret files are written
     /// to a temporary directory first.
+    /// The systemd unit's variables, over the shipped `sites:` example:
+    /// the unit must not set one site's keys at the top level.
+    #[test]
+    fn the_systemd_unit_s_environment_fits_a_sites_file() {
+        let dir = std::env::temp_dir().join(format!("bridge-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in [
+            "scim_token",
+            "drupal_password",
+            "physics_scim_token",
+            "chemistry_drupal_password",
+            "chemistry_scim_token",
+        ] {
+            std::fs::write(dir.join(name), format!("a-unit-secret-{name}-0123456789\n")).unwrap();
+        }
+        let secrets = format!("{}/", dir.display());
+        let unit = include_str!("../../deploy/systemd/drupal-scim-bridge.service");
+        let vars: Vec<(String, String)> = unit
+            .lines()
+            .filter_map(|line| line.strip_prefix("Environment="))
+            .filter_map(|assignment| assignment.split_once('='))
+            .filter(|(name, _)| name.starts_with(ENV_PREFIX))
+            .map(|(name, value)| (name.to_string(), value.replace("%d/", &secrets)))
+            .collect();
+        assert!(!vars.is_empty(), "the unit sets the bridge's variables");
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let yaml =
+            include_str!("../../deploy/sites.example.yaml").replace("/run/secrets/", &secrets);
+        let settings = sites_with_environment(&yaml, &vars);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(settings.unwrap().multi_site);
+    }
+
     #[test]
     fn the_shipped_example_configurations_parse() {
         let dir = std::env::temp_dir().join(format!("bridge-examples-{}", std::process::id()));

@@ -72,7 +72,7 @@ impl TryFrom<String> for DeprovisionPolicy {
         match value.as_str() {
             "block" => Ok(DeprovisionPolicy::Block),
             "delete" => Ok(DeprovisionPolicy::Delete),
-            _ => Err(format!("deprovision is {value:?}: write block or delete")),
+            _ => Err(super::not_one_of(&value, &["block", "delete"])),
         }
     }
 }
@@ -84,9 +84,7 @@ impl TryFrom<String> for UnknownMembers {
         match value.as_str() {
             "refuse" => Ok(UnknownMembers::Refuse),
             "skip" => Ok(UnknownMembers::Skip),
-            _ => Err(format!(
-                "unknown_members is {value:?}: write refuse or skip"
-            )),
+            _ => Err(super::not_one_of(&value, &["refuse", "skip"])),
         }
     }
 }

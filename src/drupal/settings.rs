@@ -9,8 +9,10 @@ use serde::Deserialize;
 use crate::secret::Secret;
 
 /// How the bridge authenticates to Drupal.
+// From text, so that a wrong mode is said as the other settings' values
+// are, with the valid ones (serde's derive says "variant constructor").
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum DrupalAuthMode {
     /// Log in once through core's JSON login route and reuse the session
     /// cookie: Drupal checks the password hash once, not per request.
@@ -19,8 +21,23 @@ pub enum DrupalAuthMode {
     /// HTTP basic auth on every request (core `basic_auth` module).
     Basic,
     /// OAuth2 client credentials against the `simple_oauth` module.
-    #[serde(rename = "oauth2")]
     OAuth2,
+}
+
+impl TryFrom<String> for DrupalAuthMode {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "session" => Ok(DrupalAuthMode::Session),
+            "basic" => Ok(DrupalAuthMode::Basic),
+            "oauth2" => Ok(DrupalAuthMode::OAuth2),
+            _ => Err(crate::config::not_one_of(
+                &value,
+                &["session", "basic", "oauth2"],
+            )),
+        }
+    }
 }
 
 /// The credentials of the chosen authentication mode.

@@ -15,11 +15,11 @@ use super::error::{did_you_mean, Diagnostic, Item, MappingError, Section};
 
 /// A node of the mapping document: `rules[2].transforms[0]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct NodePath(Vec<Seg>);
+pub(crate) struct NodePath(Vec<Seg>);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Seg {
-    Key(&'static str),
+    Key(String),
     Index(usize),
 }
 
@@ -33,9 +33,9 @@ impl NodePath {
         NodePath::root().key(section.key()).index(index)
     }
 
-    pub fn key(&self, key: &'static str) -> NodePath {
+    pub fn key(&self, key: &str) -> NodePath {
         let mut segs = self.0.clone();
-        segs.push(Seg::Key(key));
+        segs.push(Seg::Key(key.to_string()));
         NodePath(segs)
     }
 
@@ -63,6 +63,21 @@ fn section_named(key: &str) -> Option<Section> {
     ]
     .into_iter()
     .find(|s| s.key() == key)
+}
+
+/// 1-based line and column of the node `path` points at, only if the YAML
+/// `source` has that node (the configuration's messages, which must not
+/// point at a neighbour).
+pub(crate) fn position_of(source: &str, path: &NodePath) -> Option<(usize, usize)> {
+    let document: serde_yaml_ng::Value = serde_yaml_ng::from_str(source).ok()?;
+    let mut node = &document;
+    for seg in &path.0 {
+        node = match seg {
+            Seg::Key(key) => node.get(key.as_str())?,
+            Seg::Index(index) => node.get(*index)?,
+        };
+    }
+    Some(locate(source, path))
 }
 
 /// 1-based line and column of the node `path` points at. When the node is

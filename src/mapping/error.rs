@@ -183,7 +183,7 @@ where
 }
 
 /// `did you mean "x"?` when some candidate is close to `wanted`.
-pub(super) fn did_you_mean<'a, I>(wanted: &str, candidates: I) -> Option<String>
+pub(crate) fn did_you_mean<'a, I>(wanted: &str, candidates: I) -> Option<String>
 where
     I: IntoIterator<Item = &'a str>,
 {
