@@ -1437,6 +1437,20 @@ async fn check_refuses_a_rule_writing_the_deprovisioning_marker() {
             ) && l.contains("— delete the rule")),
             "{report}"
         );
+        // Placed like every mapping error: file:line:column, once.
+        let line = lines_of(&report, "error")
+            .into_iter()
+            .find(|l| l.contains("it writes field_scim_deprovisioned"))
+            .unwrap_or_default();
+        let place = line
+            .split_once("mapping.yaml:")
+            .map(|(before, after)| (before, after.split(':').take(2).collect::<Vec<_>>()));
+        assert!(
+            matches!(&place, Some((before, at)) if !before.contains(".yaml")
+                && at.len() == 2
+                && at.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))),
+            "{line}"
+        );
     }
 }
 

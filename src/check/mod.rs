@@ -296,11 +296,11 @@ fn check_mapping(settings: &SiteSettings, report: &mut Report) -> Option<Arc<Map
         ));
     }
     if let Err(e) = crate::provisioning::check_policy_fields(&mapping, &settings.policy) {
-        // The message names the rule and the fix.
+        // The message names file, line, column, the rule and the fix.
         report.push(Finding {
             severity: Severity::Error,
             topic: "mapping",
-            message: format!("{file}: {e}"),
+            message: e.to_string(),
             fix: None,
             remedy: None,
         });

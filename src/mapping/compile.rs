@@ -1,6 +1,8 @@
 //! Turns the file as written into a checked, compiled mapping. Every check
 //! points at the node it is about and says how to fix it.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::scim::attributes::AttrType;
@@ -17,12 +19,12 @@ use super::rule::{Rule, Source};
 use super::schema::compile_schemas;
 use super::template::Template;
 use super::transform::Transform;
-use super::Mapping;
+use super::{Mapping, Origin};
 
 /// The version of the file format this code reads.
 const FORMAT_VERSION: u64 = 1;
 
-pub(super) fn compile(raw: &RawMapping) -> Result<Mapping, Problem> {
+pub(super) fn compile(raw: &RawMapping, origin: Arc<Origin>) -> Result<Mapping, Problem> {
     let root = NodePath::root();
     if let Some(version) = raw.version.filter(|v| *v != FORMAT_VERSION) {
         return Err(Problem::new(
@@ -62,6 +64,7 @@ pub(super) fn compile(raw: &RawMapping) -> Result<Mapping, Problem> {
         group_grants,
         group_terms,
         role_rules: compile_role_rules(&raw.role_rules, &catalog)?,
+        origin,
     })
 }
 
