@@ -391,6 +391,36 @@ impl Mapping {
             .collect()
     }
 
+    /// Every SCIM attribute the mapping keeps, for `/Schemas`: those rules
+    /// name directly ([`Mapping::mapped_attributes`]), and those written
+    /// only through a template's placeholders (`{name.givenName}`), which
+    /// are accepted and written as any other, never read back.
+    pub fn advertised_attributes(&self) -> Vec<MappedAttribute> {
+        let mut attributes = self.mapped_attributes();
+        for rule in self.rules.iter().filter(|r| r.direction.writes()) {
+            let Source::Template(template) = &rule.source else {
+                continue;
+            };
+            for path in template.placeholders() {
+                let element_type = path
+                    .filter
+                    .as_ref()
+                    .filter(|f| f.attr.eq_ignore_ascii_case("type"))
+                    .and_then(|f| f.value.as_str().map(str::to_string));
+                attributes.push(MappedAttribute {
+                    schema: path.schema.clone(),
+                    attr: path.attr.clone(),
+                    sub_attr: path.sub.clone(),
+                    reads: false,
+                    writes: true,
+                    element_type,
+                    marks_primary: false,
+                });
+            }
+        }
+        attributes
+    }
+
     /// Whether a SCIM `password` reaches Drupal on every write that carries
     /// one (a PUT or PATCH as well as a create): RFC 7643 §5
     /// `changePassword`. A write-once rule sets it on create only.
