@@ -219,6 +219,31 @@ async fn check_passes_a_ready_site_and_changes_nothing() {
     assert_eq!(standin.handle().user_count(), users_before);
 }
 
+/// A role-backed group and a term-backed one are two groups; a role both
+/// exposed and protected is said to exist once.
+#[tokio::test]
+async fn check_counts_every_group_entry_and_names_each_role_once() {
+    let standin = start_standin(StandInConfig::demo(PASSWORD));
+    let dir = Workdir::new();
+    let demo = demo_mapping();
+    let rules = &demo[..demo.find("\ngroups:").expect("a groups section")];
+    let mapping = format!(
+        "{rules}\ngroups:\n  - {{role: administrator, display_name: Admins, allow_protected: true}}\n  - {{display_name: Engineering, roles: [editor]}}\ngroup_terms: {{}}\n"
+    );
+    let config = dir.config(&standin.base_url(), PASSWORD, &mapping, "");
+    let (_, report) = check(&config).await;
+    let valid = lines_of(&report, "ok")
+        .into_iter()
+        .find(|l| l.contains(" is valid: "))
+        .unwrap_or_else(|| panic!("no line on the mapping: {report}"));
+    assert!(valid.ends_with(", 0 custom schemas, 2 groups"), "{valid}");
+    let administrator = report
+        .lines()
+        .filter(|l| *l == "ok      role: role administrator exists")
+        .count();
+    assert_eq!(administrator, 1, "{report}");
+}
+
 #[tokio::test]
 async fn check_reports_an_unreachable_drupal() {
     let closed = format!("http://127.0.0.1:{}", free_port());
