@@ -1479,6 +1479,54 @@ async fn check_refuses_a_rule_writing_the_deprovisioning_marker() {
     }
 }
 
+/// Drupal shows a field's settings only to accounts with "administer user
+/// fields", which the bridge's account does not need: `check` reads the
+/// users' group field off an account instead. A field that is there and
+/// holds several values is information (what could not be verified, why,
+/// how to verify it by hand), not a warning; a missing one is an error.
+#[tokio::test]
+async fn check_verifies_the_group_field_from_accounts_and_refuses_a_missing_one() {
+    let standin = start_standin(StandInConfig::demo(PASSWORD));
+    let dir = Workdir::new();
+    let config = dir.config(
+        &standin.base_url(),
+        PASSWORD,
+        &format!("{}\ngroup_terms: {{}}\n", demo_mapping()),
+        "",
+    );
+    let (_, report) = check(&config).await;
+    let groups: Vec<&str> = report.lines().filter(|l| l.contains("groups: ")).collect();
+    assert!(
+        !groups
+            .iter()
+            .any(|l| l.contains("cannot read the storage") || l.contains("cannot read which vocabulary")),
+        "{report}"
+    );
+    let shown = lines_of(&report, "ok")
+        .into_iter()
+        .find(|l| l.contains("field_scim_groups exists, references entities and holds several values"))
+        .unwrap_or_else(|| panic!("no line on the group field: {report}"));
+    assert!(
+        shown.contains("\"administer user fields\"") && shown.contains("Verify by hand"),
+        "{shown}"
+    );
+
+    let config = dir.config(
+        &standin.base_url(),
+        PASSWORD,
+        &format!("{}\ngroup_terms: {{user_field: field_no_groups}}\n", demo_mapping()),
+        "",
+    );
+    let (code, report) = check(&config).await;
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        lines_of(&report, "error")
+            .iter()
+            .any(|l| l.contains("users have no field field_no_groups")),
+        "{report}"
+    );
+}
+
 /// Without "administer permissions" Drupal hides the roles' permissions:
 /// `check` cannot verify the term permissions, and says so (a warning
 /// naming what to grant), rather than calling them missing.
