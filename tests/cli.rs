@@ -69,9 +69,19 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// `mappings/demo.yaml` without its `group_terms` line: the demo site's
+/// role-backed groups alone, which most tests here are about (those of
+/// term-backed groups add `group_terms` themselves).
 fn demo_mapping() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/demo.yaml"))
-        .expect("mappings/demo.yaml")
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/demo.yaml"))
+            .expect("mappings/demo.yaml");
+    let kept: Vec<&str> = shipped
+        .lines()
+        .filter(|line| !line.starts_with("group_terms:"))
+        .collect();
+    assert!(kept.len() < shipped.lines().count(), "demo.yaml has group_terms");
+    kept.join("\n") + "\n"
 }
 
 fn start_standin(config: StandInConfig) -> StandIn {
@@ -1212,6 +1222,29 @@ async fn check_verifies_term_groups_and_reads_them_as_anonymous() {
         error.contains("there is no vocabulary nosuchvocab"),
         "{report}"
     );
+}
+
+/// `demo` creates a group `Sales` as a term; `map` with the file the demo
+/// says it uses answers the same.
+#[tokio::test]
+async fn map_with_the_demo_mapping_answers_as_the_demo_does() {
+    let mapping = concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/demo.yaml");
+    let sales = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Sales"
+    });
+    let output = run(&["map", "--mapping", mapping], Some(&sales.to_string())).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let preview: Value = serde_json::from_str(&stdout(&output)).expect("JSON on stdout");
+    assert_eq!(preview["kind"], "term", "{preview}");
+    assert_eq!(preview["term"]["data"]["type"], "taxonomy_term--scim_groups");
+    let editor = run(
+        &["map", "--mapping", mapping],
+        Some(&json!({"displayName": "editor"}).to_string()),
+    )
+    .await;
+    let editor: Value = serde_json::from_str(&stdout(&editor)).expect("JSON on stdout");
+    assert_eq!(editor["kind"], "role", "{editor}");
 }
 
 /// `map` covers groups: a SCIM group as Okta pushes it shows the term that
