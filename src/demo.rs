@@ -173,7 +173,10 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/demo.yaml");
         let shipped = Mapping::load_file(&path).unwrap();
         let demo = mapping().unwrap();
-        assert!(shipped.group_terms().is_some(), "demo.yaml keeps groups as terms");
+        assert!(
+            shipped.group_terms().is_some(),
+            "demo.yaml keeps groups as terms"
+        );
         assert_eq!(demo.group_terms(), shipped.group_terms());
         assert_eq!(demo.exposed_groups(), shipped.exposed_groups());
         assert_eq!(demo.mapped_fields(), shipped.mapped_fields());

@@ -80,7 +80,10 @@ fn demo_mapping() -> String {
         .lines()
         .filter(|line| !line.starts_with("group_terms:"))
         .collect();
-    assert!(kept.len() < shipped.lines().count(), "demo.yaml has group_terms");
+    assert!(
+        kept.len() < shipped.lines().count(),
+        "demo.yaml has group_terms"
+    );
     kept.join("\n") + "\n"
 }
 
@@ -1237,7 +1240,10 @@ async fn map_with_the_demo_mapping_answers_as_the_demo_does() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let preview: Value = serde_json::from_str(&stdout(&output)).expect("JSON on stdout");
     assert_eq!(preview["kind"], "term", "{preview}");
-    assert_eq!(preview["term"]["data"]["type"], "taxonomy_term--scim_groups");
+    assert_eq!(
+        preview["term"]["data"]["type"],
+        "taxonomy_term--scim_groups"
+    );
     let editor = run(
         &["map", "--mapping", mapping],
         Some(&json!({"displayName": "editor"}).to_string()),
@@ -1532,12 +1538,15 @@ async fn check_verifies_the_group_field_from_accounts_and_refuses_a_missing_one(
     assert!(
         !groups
             .iter()
-            .any(|l| l.contains("cannot read the storage") || l.contains("cannot read which vocabulary")),
+            .any(|l| l.contains("cannot read the storage")
+                || l.contains("cannot read which vocabulary")),
         "{report}"
     );
     let shown = lines_of(&report, "ok")
         .into_iter()
-        .find(|l| l.contains("field_scim_groups exists, references entities and holds several values"))
+        .find(|l| {
+            l.contains("field_scim_groups exists, references entities and holds several values")
+        })
         .unwrap_or_else(|| panic!("no line on the group field: {report}"));
     assert!(
         shown.contains("\"administer user fields\"") && shown.contains("Verify by hand"),
@@ -1547,7 +1556,10 @@ async fn check_verifies_the_group_field_from_accounts_and_refuses_a_missing_one(
     let config = dir.config(
         &standin.base_url(),
         PASSWORD,
-        &format!("{}\ngroup_terms: {{user_field: field_no_groups}}\n", demo_mapping()),
+        &format!(
+            "{}\ngroup_terms: {{user_field: field_no_groups}}\n",
+            demo_mapping()
+        ),
         "",
     );
     let (code, report) = check(&config).await;

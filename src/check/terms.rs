@@ -8,8 +8,7 @@ use serde_json::Value;
 use super::{Finding, Report};
 use crate::config::SiteSettings;
 use crate::drupal::{
-    CollectionQuery, Condition, DrupalClient, DrupalUser, Operator, TermVocabulary,
-    DRUPAL_PAGE_CAP,
+    CollectionQuery, Condition, DrupalClient, DrupalUser, Operator, TermVocabulary, DRUPAL_PAGE_CAP,
 };
 use crate::mapping::{GroupTerms, Mapping};
 
@@ -153,9 +152,10 @@ async fn check_field(
         None => {}
     }
     match &probe.target_bundles {
-        Some(bundles) if bundles.len() == 1 && bundles[0] == *vid => {
-            report.push(Finding::ok(TOPIC, format!("{field} references terms of {vid} only")))
-        }
+        Some(bundles) if bundles.len() == 1 && bundles[0] == *vid => report.push(Finding::ok(
+            TOPIC,
+            format!("{field} references terms of {vid} only"),
+        )),
         Some(bundles) => report.push(Finding::error(
             TOPIC,
             format!("{field} references the vocabularies {bundles:?}, not {vid} alone"),
@@ -196,7 +196,9 @@ async fn check_field_as_shown(
         AsShown::NotReference => {
             report.push(Finding::error(
                 TOPIC,
-                format!("the user field {field} is not an entity reference, so it cannot hold groups"),
+                format!(
+                    "the user field {field} is not an entity reference, so it cannot hold groups"
+                ),
                 add,
             ));
             false
@@ -216,7 +218,10 @@ async fn check_field_as_shown(
                 let names: Vec<&str> = foreign.iter().map(|t| t.as_str()).collect();
                 report.push(Finding::error(
                     TOPIC,
-                    format!("the user field {field} references {}, not terms of {vid} alone", names.join(", ")),
+                    format!(
+                        "the user field {field} references {}, not terms of {vid} alone",
+                        names.join(", ")
+                    ),
                     format!("let the field reference the vocabulary {vid} only, under {settings}"),
                 ));
                 return false;

@@ -341,19 +341,31 @@ rules:
             let group = registry
                 .resource_type_json("Group", "https://b.example")
                 .expect("the Group resource type");
-            group["description"].as_str().unwrap_or_default().to_string()
+            group["description"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
         };
         let roles = "groups:\n  - {role: editor, display_name: Editors}\n";
         let none = description(MAPPING);
-        assert!(!none.contains("group_terms") && !none.contains("taxonomy term,"), "{none}");
+        assert!(
+            !none.contains("group_terms") && !none.contains("taxonomy term,"),
+            "{none}"
+        );
         let only_roles = description(&format!("{MAPPING}{roles}"));
         assert!(only_roles.contains("Drupal roles"), "{only_roles}");
         assert!(!only_roles.contains("taxonomy"), "{only_roles}");
         let only_terms = description(&format!("{MAPPING}group_terms: {{vocabulary: teams}}\n"));
-        assert!(only_terms.contains("taxonomy terms of the vocabulary teams"), "{only_terms}");
+        assert!(
+            only_terms.contains("taxonomy terms of the vocabulary teams"),
+            "{only_terms}"
+        );
         assert!(!only_terms.contains("Drupal roles"), "{only_terms}");
         let both = description(&format!("{MAPPING}{roles}group_terms: {{}}\n"));
-        assert!(both.contains("Drupal roles") && both.contains("scim_groups"), "{both}");
+        assert!(
+            both.contains("Drupal roles") && both.contains("scim_groups"),
+            "{both}"
+        );
     }
 
     #[test]

@@ -9,9 +9,7 @@ use drupal_scim_bridge::standin::{StandIn, StandInConfig};
 use drupal_scim_bridge::startup::Application;
 use serde_json::{json, Value};
 
-use crate::helpers::{
-    patch_op, spawn_app_with, Options, TestApp, DRUPAL_PASSWORD, TOKEN,
-};
+use crate::helpers::{patch_op, spawn_app_with, Options, TestApp, DRUPAL_PASSWORD, TOKEN};
 
 const MONITOR: &str = "metrics:\n  listen: 127.0.0.1:0\n";
 

@@ -193,10 +193,13 @@ fn placed_at_rule_1(message: &str, file: &str) -> bool {
         return false;
     };
     let mut parts = rest.splitn(3, ':');
-    let number = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let number =
+        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     number(parts.next())
         && number(parts.next())
-        && parts.next().is_some_and(|p| p.starts_with(" rule 1 (scim: title): it writes"))
+        && parts
+            .next()
+            .is_some_and(|p| p.starts_with(" rule 1 (scim: title): it writes"))
 }
 
 /// A rule writing the deprovisioning marker would hide every account it
