@@ -6,13 +6,13 @@ use std::net::SocketAddr;
 use crate::config::{ConfigError, Settings};
 use crate::mapping::{Mapping, MappingError};
 
-/// The demo mapping, embedded so `demo` works from any directory.
-const DEMO_MAPPING: &str = include_str!("../mappings/demo.yaml");
-/// The demo also serves term-backed groups (the stand-in has the
+/// The demo mapping, embedded so `demo` works from any directory. It is
+/// used as it is, so that `map --mapping mappings/demo.yaml` shows what the
+/// demo does: it serves term-backed groups too (the stand-in has the
 /// `scim_groups` vocabulary and the users' `field_scim_groups`), so that
 /// `POST /Groups` with any name works at once; `editor` and `engineering`
 /// stay role-backed groups.
-const DEMO_GROUP_TERMS: &str = "\ngroup_terms: {}\n";
+const DEMO_MAPPING: &str = include_str!("../mappings/demo.yaml");
 
 /// Where the demo departs from a site's defaults, so that the outside
 /// conformance suites' group checks pass against it (README, "Conformance"):
@@ -61,10 +61,7 @@ pub fn settings(
 }
 
 pub fn mapping() -> Result<Mapping, MappingError> {
-    Mapping::parse(
-        &format!("{DEMO_MAPPING}{DEMO_GROUP_TERMS}"),
-        "mappings/demo.yaml (plus group_terms)",
-    )
+    Mapping::parse(DEMO_MAPPING, "mappings/demo.yaml")
 }
 
 /// The banner's line for the operator's listener, when there is one.
@@ -167,6 +164,23 @@ pub fn sites_banner(settings: &Settings, sites: &[DemoSite], drupal_password: &s
 mod tests {
     use super::*;
     use crate::config::UnknownMembers;
+
+    /// What `demo` runs is the shipped file, so that `map --mapping
+    /// mappings/demo.yaml` answers as the demo does: a group the demo
+    /// creates as a term (`Sales`) is one the file keeps as a term.
+    #[test]
+    fn the_demo_runs_mappings_demo_yaml_as_it_is() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/demo.yaml");
+        let shipped = Mapping::load_file(&path).unwrap();
+        let demo = mapping().unwrap();
+        assert!(
+            shipped.group_terms().is_some(),
+            "demo.yaml keeps groups as terms"
+        );
+        assert_eq!(demo.group_terms(), shipped.group_terms());
+        assert_eq!(demo.exposed_groups(), shipped.exposed_groups());
+        assert_eq!(demo.mapped_fields(), shipped.mapped_fields());
+    }
 
     #[test]
     fn the_demo_skips_unknown_members_and_answers_small_groups_whole() {

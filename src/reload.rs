@@ -83,9 +83,13 @@ impl MappingReloader {
             .and_then(|mapping| {
                 self.provisioner
                     .replace_mapping(mapping)
-                    .map_err(|source| ReloadError::Unfit {
-                        file: file.clone(),
-                        source,
+                    .map_err(|source| match source {
+                        // Placed in the file already (file:line:column).
+                        UnfitMapping::Owned(e) => ReloadError::Mapping(e),
+                        source => ReloadError::Unfit {
+                            file: file.clone(),
+                            source,
+                        },
                     })
             });
         if let Some(metrics) = &self.metrics {

@@ -69,9 +69,22 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// `mappings/demo.yaml` without its `group_terms` line: the demo site's
+/// role-backed groups alone, which most tests here are about (those of
+/// term-backed groups add `group_terms` themselves).
 fn demo_mapping() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/demo.yaml"))
-        .expect("mappings/demo.yaml")
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/demo.yaml"))
+            .expect("mappings/demo.yaml");
+    let kept: Vec<&str> = shipped
+        .lines()
+        .filter(|line| !line.starts_with("group_terms:"))
+        .collect();
+    assert!(
+        kept.len() < shipped.lines().count(),
+        "demo.yaml has group_terms"
+    );
+    kept.join("\n") + "\n"
 }
 
 fn start_standin(config: StandInConfig) -> StandIn {
@@ -220,6 +233,31 @@ async fn check_passes_a_ready_site_and_changes_nothing() {
     assert_eq!(writes[1], "POST /user/logout", "{writes:?}");
     assert_eq!(standin.handle().open_sessions(), 0);
     assert_eq!(standin.handle().user_count(), users_before);
+}
+
+/// A role-backed group and a term-backed one are two groups; a role both
+/// exposed and protected is said to exist once.
+#[tokio::test]
+async fn check_counts_every_group_entry_and_names_each_role_once() {
+    let standin = start_standin(StandInConfig::demo(PASSWORD));
+    let dir = Workdir::new();
+    let demo = demo_mapping();
+    let rules = &demo[..demo.find("\ngroups:").expect("a groups section")];
+    let mapping = format!(
+        "{rules}\ngroups:\n  - {{role: administrator, display_name: Admins, allow_protected: true}}\n  - {{display_name: Engineering, roles: [editor]}}\ngroup_terms: {{}}\n"
+    );
+    let config = dir.config(&standin.base_url(), PASSWORD, &mapping, "");
+    let (_, report) = check(&config).await;
+    let valid = lines_of(&report, "ok")
+        .into_iter()
+        .find(|l| l.contains(" is valid: "))
+        .unwrap_or_else(|| panic!("no line on the mapping: {report}"));
+    assert!(valid.ends_with(", 0 custom schemas, 2 groups"), "{valid}");
+    let administrator = report
+        .lines()
+        .filter(|l| *l == "ok      role: role administrator exists")
+        .count();
+    assert_eq!(administrator, 1, "{report}");
 }
 
 #[tokio::test]
@@ -1264,6 +1302,32 @@ async fn check_verifies_term_groups_and_reads_them_as_anonymous() {
     );
 }
 
+/// `demo` creates a group `Sales` as a term; `map` with the file the demo
+/// says it uses answers the same.
+#[tokio::test]
+async fn map_with_the_demo_mapping_answers_as_the_demo_does() {
+    let mapping = concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/demo.yaml");
+    let sales = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Sales"
+    });
+    let output = run(&["map", "--mapping", mapping], Some(&sales.to_string())).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let preview: Value = serde_json::from_str(&stdout(&output)).expect("JSON on stdout");
+    assert_eq!(preview["kind"], "term", "{preview}");
+    assert_eq!(
+        preview["term"]["data"]["type"],
+        "taxonomy_term--scim_groups"
+    );
+    let editor = run(
+        &["map", "--mapping", mapping],
+        Some(&json!({"displayName": "editor"}).to_string()),
+    )
+    .await;
+    let editor: Value = serde_json::from_str(&stdout(&editor)).expect("JSON on stdout");
+    assert_eq!(editor["kind"], "role", "{editor}");
+}
+
 /// `map` covers groups: a SCIM group as Okta pushes it shows the term that
 /// creates it and the roles its members get; a Drupal user's group
 /// references come back as the user's `groups`.
@@ -1544,7 +1608,75 @@ async fn check_refuses_a_rule_writing_the_deprovisioning_marker() {
             ) && l.contains("— delete the rule")),
             "{report}"
         );
+        // Placed like every mapping error: file:line:column, once.
+        let line = lines_of(&report, "error")
+            .into_iter()
+            .find(|l| l.contains("it writes field_scim_deprovisioned"))
+            .unwrap_or_default();
+        let place = line
+            .split_once("mapping.yaml:")
+            .map(|(before, after)| (before, after.split(':').take(2).collect::<Vec<_>>()));
+        assert!(
+            matches!(&place, Some((before, at)) if !before.contains(".yaml")
+                && at.len() == 2
+                && at.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))),
+            "{line}"
+        );
     }
+}
+
+/// Drupal shows a field's settings only to accounts with "administer user
+/// fields", which the bridge's account does not need: `check` reads the
+/// users' group field off an account instead. A field that is there and
+/// holds several values is information (what could not be verified, why,
+/// how to verify it by hand), not a warning; a missing one is an error.
+#[tokio::test]
+async fn check_verifies_the_group_field_from_accounts_and_refuses_a_missing_one() {
+    let standin = start_standin(StandInConfig::demo(PASSWORD));
+    let dir = Workdir::new();
+    let config = dir.config(
+        &standin.base_url(),
+        PASSWORD,
+        &format!("{}\ngroup_terms: {{}}\n", demo_mapping()),
+        "",
+    );
+    let (_, report) = check(&config).await;
+    let groups: Vec<&str> = report.lines().filter(|l| l.contains("groups: ")).collect();
+    assert!(
+        !groups
+            .iter()
+            .any(|l| l.contains("cannot read the storage")
+                || l.contains("cannot read which vocabulary")),
+        "{report}"
+    );
+    let shown = lines_of(&report, "ok")
+        .into_iter()
+        .find(|l| {
+            l.contains("field_scim_groups exists, references entities and holds several values")
+        })
+        .unwrap_or_else(|| panic!("no line on the group field: {report}"));
+    assert!(
+        shown.contains("\"administer user fields\"") && shown.contains("Verify by hand"),
+        "{shown}"
+    );
+
+    let config = dir.config(
+        &standin.base_url(),
+        PASSWORD,
+        &format!(
+            "{}\ngroup_terms: {{user_field: field_no_groups}}\n",
+            demo_mapping()
+        ),
+        "",
+    );
+    let (code, report) = check(&config).await;
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        lines_of(&report, "error")
+            .iter()
+            .any(|l| l.contains("users have no field field_no_groups")),
+        "{report}"
+    );
 }
 
 /// Without "administer permissions" Drupal hides the roles' permissions:

@@ -170,13 +170,17 @@ impl Report {
         if errors + warnings == 0 {
             return "no problems found".into();
         }
-        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
         format!(
             "{}, {}",
             plural(errors, "error"),
             plural(warnings, "warning")
         )
     }
+}
+
+/// `1 group`, `2 groups`.
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Checks the configuration file, and each site's mapping and Drupal site
@@ -296,24 +300,27 @@ fn check_mapping(settings: &SiteSettings, report: &mut Report) -> Option<Arc<Map
         ));
     }
     if let Err(e) = crate::provisioning::check_policy_fields(&mapping, &settings.policy) {
-        // The message names the rule and the fix.
+        // The message names file, line, column, the rule and the fix.
         report.push(Finding {
             severity: Severity::Error,
             topic: "mapping",
-            message: format!("{file}: {e}"),
+            message: e.to_string(),
             fix: None,
             remedy: None,
         });
     }
     check_protected_roles(settings, &mapping, report);
     if report.count(Severity::Error) == errors_before {
+        // Every entry of `groups`: role-backed ones and the term-backed
+        // ones that grant roles.
+        let groups = mapping.exposed_groups().len() + mapping.group_grants().len();
         report.push(Finding::ok(
             "mapping",
             format!(
-                "{file} is valid: {} fields, {} custom schemas, {} groups",
-                mapping.mapped_fields().len(),
-                mapping.custom_schemas().len(),
-                mapping.exposed_groups().len()
+                "{file} is valid: {}, {}, {}",
+                plural(mapping.mapped_fields().len(), "field"),
+                plural(mapping.custom_schemas().len(), "custom schema"),
+                plural(groups, "group")
             ),
         ));
     }
@@ -392,6 +399,13 @@ mod tests {
             Finding::ok("config", "bridge.yaml is valid").to_string(),
             "ok      config: bridge.yaml is valid"
         );
+    }
+
+    #[test]
+    fn counts_are_pluralised() {
+        assert_eq!(plural(1, "group"), "1 group");
+        assert_eq!(plural(2, "group"), "2 groups");
+        assert_eq!(plural(0, "custom schema"), "0 custom schemas");
     }
 
     #[test]

@@ -496,7 +496,7 @@ async fn check_roles(
             return;
         }
     };
-    for role in mapped {
+    for role in &mapped {
         let finding = role_finding(
             &roles,
             role,
@@ -511,6 +511,12 @@ async fn check_roles(
         });
     }
     for role in &settings.policy.protected_roles {
+        // A role the mapping uses was reported above: once is enough when
+        // it exists (when it does not, this says why that matters too).
+        let exists = roles.iter().any(|r| &r.machine_name == role);
+        if exists && mapped.contains(role.as_str()) {
+            continue;
+        }
         report.push(role_finding(
             &roles,
             role,

@@ -3,12 +3,17 @@
 //! bridge's account, the roles group entries grant, and that anonymous
 //! visitors cannot read the groups. Reads only.
 
+use serde_json::Value;
+
 use super::{Finding, Report};
 use crate::config::SiteSettings;
-use crate::drupal::{DrupalClient, TermVocabulary};
+use crate::drupal::{
+    CollectionQuery, Condition, DrupalClient, DrupalUser, Operator, TermVocabulary, DRUPAL_PAGE_CAP,
+};
 use crate::mapping::{GroupTerms, Mapping};
 
 const TOPIC: &str = "groups";
+const MANAGE_FIELDS: &str = "Configuration › People › Account settings › Manage fields";
 const ADMINISTER_TAXONOMY: &str = "administer taxonomy";
 
 pub(super) async fn check(
@@ -51,14 +56,92 @@ pub(super) async fn check(
             return;
         }
     };
-    check_field(terms, &probe, report);
+    check_field(client, terms, &probe, report).await;
     check_permissions(client, terms, &probe, report).await;
     check_grants(mapping, &probe, report);
     check_privacy(client, settings, terms, report).await;
 }
 
-fn check_field(terms: &GroupTerms, probe: &crate::drupal::VocabularyProbe, report: &mut Report) {
+/// How the users' group field appears on accounts, for an account that
+/// may not read field settings: Drupal shows field storage and field
+/// settings (`field_storage_config`, `field_config`) only to accounts with
+/// "administer user fields", which the bridge does not need, but it shows
+/// every field on an account read.
+#[derive(Debug, PartialEq)]
+enum AsShown {
+    /// No account could be read: nothing can be said.
+    Unreadable(String),
+    /// No account shows the field.
+    Missing,
+    /// Shown as an attribute: not an entity reference.
+    NotReference,
+    /// A relationship holding one value (`data` is null or an object).
+    OneValue,
+    /// A relationship holding a list; the JSON:API types of the entities
+    /// accounts reference now.
+    Several { referenced: Vec<String> },
+}
+
+async fn field_as_shown(client: &DrupalClient, field: &str) -> AsShown {
+    // Any filter leaves out the anonymous user, which shows no fields.
+    let query = CollectionQuery {
+        filter: Some(Condition::null_check("name", Operator::IsNotNull)),
+        limit: Some(DRUPAL_PAGE_CAP),
+        ..CollectionQuery::default()
+    };
+    match client.list_users(&query).await {
+        Ok(page) => as_shown(&page.users, field),
+        Err(e) => AsShown::Unreadable(format!("cannot list accounts: {e}")),
+    }
+}
+
+fn as_shown(accounts: &[DrupalUser], field: &str) -> AsShown {
+    // Accounts Drupal stripped to their display name say nothing.
+    let full: Vec<&DrupalUser> = accounts
+        .iter()
+        .filter(|a| !a.relationships.is_empty() || a.attributes.get_ref("name").is_some())
+        .collect();
+    if full.is_empty() {
+        return AsShown::Unreadable("the bridge's account sees no account's fields".into());
+    }
+    let data: Vec<&Value> = full
+        .iter()
+        .filter_map(|a| a.relationships.get(field).and_then(|r| r.get("data")))
+        .collect();
+    if data.is_empty() {
+        return if full.iter().any(|a| a.attributes.get_ref(field).is_some()) {
+            AsShown::NotReference
+        } else {
+            AsShown::Missing
+        };
+    }
+    if !data.iter().any(|d| d.is_array()) {
+        return AsShown::OneValue;
+    }
+    let mut referenced: Vec<String> = data
+        .iter()
+        .filter_map(|d| d.as_array())
+        .flatten()
+        .filter_map(|item| item.get("type").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect();
+    referenced.sort_unstable();
+    referenced.dedup();
+    AsShown::Several { referenced }
+}
+
+async fn check_field(
+    client: &DrupalClient,
+    terms: &GroupTerms,
+    probe: &crate::drupal::VocabularyProbe,
+    report: &mut Report,
+) {
     let field = &terms.user_field;
+    let vid = &terms.vocabulary;
+    let settings_unread = probe.cardinality.is_none() || probe.target_bundles.is_none();
+    if settings_unread && !check_field_as_shown(client, terms, report).await {
+        return;
+    }
     match probe.cardinality {
         Some(-1) => report.push(Finding::ok(TOPIC, format!("the user field {field} takes any number of groups"))),
         Some(n) => report.push(Finding::error(
@@ -66,38 +149,92 @@ fn check_field(terms: &GroupTerms, probe: &crate::drupal::VocabularyProbe, repor
             format!("the user field {field} holds at most {n} value(s): users could not be in more groups"),
             "set \"Allowed number of values\" of the field to Unlimited",
         )),
-        None => report.push(Finding::warning(
-            TOPIC,
-            format!("cannot read the storage of the user field {field} (it is missing, or the account may not read field settings)"),
-            format!("make sure users have an Entity reference field {field} to taxonomy terms, with an unlimited number of values"),
-        )),
+        None => {}
     }
     match &probe.target_bundles {
-        Some(bundles) if bundles.len() == 1 && bundles[0] == terms.vocabulary => {
-            report.push(Finding::ok(
-                TOPIC,
-                format!("{field} references terms of {} only", terms.vocabulary),
-            ))
-        }
+        Some(bundles) if bundles.len() == 1 && bundles[0] == *vid => report.push(Finding::ok(
+            TOPIC,
+            format!("{field} references terms of {vid} only"),
+        )),
         Some(bundles) => report.push(Finding::error(
             TOPIC,
-            format!(
-                "{field} references the vocabularies {bundles:?}, not {} alone",
-                terms.vocabulary
-            ),
-            format!(
-                "let the field reference the vocabulary {} only",
-                terms.vocabulary
-            ),
+            format!("{field} references the vocabularies {bundles:?}, not {vid} alone"),
+            format!("let the field reference the vocabulary {vid} only"),
         )),
-        None => report.push(Finding::warning(
-            TOPIC,
-            format!("cannot read which vocabulary {field} references"),
-            format!(
-                "make sure the field's reference type is the vocabulary {} only",
-                terms.vocabulary
-            ),
-        )),
+        None => {}
+    }
+}
+
+/// What accounts show of the group field, where its settings cannot be
+/// read; `false` when the field is unfit, and the rest says nothing more.
+async fn check_field_as_shown(
+    client: &DrupalClient,
+    terms: &GroupTerms,
+    report: &mut Report,
+) -> bool {
+    let field = &terms.user_field;
+    let vid = &terms.vocabulary;
+    let settings = format!("{MANAGE_FIELDS} › {field}");
+    let add = format!("add an Entity reference field {field} to the user entity under {MANAGE_FIELDS} (reference type: Taxonomy term, vocabulary {vid} only; allowed number of values: Unlimited), or correct group_terms.user_field");
+    match field_as_shown(client, field).await {
+        AsShown::Unreadable(why) => {
+            report.push(Finding::warning(
+                TOPIC,
+                format!("cannot verify the user field {field}: {why}"),
+                format!("give the bridge's account \"administer users\", or make sure by hand that {settings} is an Entity reference to terms of {vid} only, with an unlimited number of values"),
+            ));
+            true
+        }
+        AsShown::Missing => {
+            report.push(Finding::error(
+                TOPIC,
+                format!("users have no field {field} (group_terms.user_field): no account shows it, so no user could be a member of a term-backed group"),
+                add,
+            ));
+            false
+        }
+        AsShown::NotReference => {
+            report.push(Finding::error(
+                TOPIC,
+                format!(
+                    "the user field {field} is not an entity reference, so it cannot hold groups"
+                ),
+                add,
+            ));
+            false
+        }
+        AsShown::OneValue => {
+            report.push(Finding::error(
+                TOPIC,
+                format!("the user field {field} holds one value: users could not be in more than one group"),
+                format!("set \"Allowed number of values\" to Unlimited under {settings}"),
+            ));
+            false
+        }
+        AsShown::Several { referenced } => {
+            let term_type = format!("taxonomy_term--{vid}");
+            let foreign: Vec<&String> = referenced.iter().filter(|t| **t != term_type).collect();
+            if !foreign.is_empty() {
+                let names: Vec<&str> = foreign.iter().map(|t| t.as_str()).collect();
+                report.push(Finding::error(
+                    TOPIC,
+                    format!(
+                        "the user field {field} references {}, not terms of {vid} alone",
+                        names.join(", ")
+                    ),
+                    format!("let the field reference the vocabulary {vid} only, under {settings}"),
+                ));
+                return false;
+            }
+            // Information, not a warning: the field is there and holds
+            // several values; what is left is only readable with a
+            // permission the bridge should not hold.
+            report.push(Finding::ok(
+                TOPIC,
+                format!("the user field {field} exists, references entities and holds several values. Not verified: that their number is unlimited and that they are terms of {vid} only, since Drupal shows a field's settings only to accounts with \"administer user fields\", which the bridge does not need. Verify by hand under {settings}: Allowed number of values Unlimited, Reference type Taxonomy term, vocabulary {vid} only"),
+            ));
+            true
+        }
     }
 }
 
@@ -266,5 +403,49 @@ async fn check_privacy(
             TOPIC,
             format!("anonymous visitors read no group of {vid}"),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn account(relationships: Value, attributes: Value) -> DrupalUser {
+        DrupalUser::from_resource(json!({
+            "type": "user--user",
+            "id": "8320440e-6115-48fc-bfd4-0ce20990c699",
+            "attributes": attributes,
+            "relationships": relationships,
+        }))
+        .expect("a user")
+    }
+
+    #[test]
+    fn the_group_field_is_read_off_accounts() {
+        let named = json!({"name": "ada"});
+        let several = account(json!({"field_g": {"data": []}}), named.clone());
+        assert_eq!(
+            as_shown(std::slice::from_ref(&several), "field_g"),
+            AsShown::Several { referenced: vec![] }
+        );
+        let member = account(
+            json!({"field_g": {"data": [{"type": "taxonomy_term--tags", "id": "x"}]}}),
+            named.clone(),
+        );
+        assert_eq!(
+            as_shown(&[several, member], "field_g"),
+            AsShown::Several {
+                referenced: vec!["taxonomy_term--tags".into()]
+            }
+        );
+        let one = account(json!({"field_g": {"data": null}}), named.clone());
+        assert_eq!(as_shown(&[one], "field_g"), AsShown::OneValue);
+        let text = account(json!({}), json!({"name": "ada", "field_g": "x"}));
+        assert_eq!(as_shown(&[text], "field_g"), AsShown::NotReference);
+        let without = account(json!({"roles": {"data": []}}), named);
+        assert_eq!(as_shown(&[without], "field_g"), AsShown::Missing);
+        assert!(matches!(as_shown(&[], "field_g"), AsShown::Unreadable(_)));
     }
 }

@@ -1,7 +1,11 @@
 //! Turns the file as written into a checked, compiled mapping. Every check
 //! points at the node it is about and says how to fix it.
 
+use std::sync::Arc;
+
 use serde_json::Value;
+
+use crate::scim::attributes::AttrType;
 
 use super::binding::MatchKey;
 use super::catalog::Catalog;
@@ -15,12 +19,12 @@ use super::rule::{Rule, Source};
 use super::schema::compile_schemas;
 use super::template::Template;
 use super::transform::Transform;
-use super::Mapping;
+use super::{Mapping, Origin};
 
 /// The version of the file format this code reads.
 const FORMAT_VERSION: u64 = 1;
 
-pub(super) fn compile(raw: &RawMapping) -> Result<Mapping, Problem> {
+pub(super) fn compile(raw: &RawMapping, origin: Arc<Origin>) -> Result<Mapping, Problem> {
     let root = NodePath::root();
     if let Some(version) = raw.version.filter(|v| *v != FORMAT_VERSION) {
         return Err(Problem::new(
@@ -60,6 +64,7 @@ pub(super) fn compile(raw: &RawMapping) -> Result<Mapping, Problem> {
         group_grants,
         group_terms,
         role_rules: compile_role_rules(&raw.role_rules, &catalog)?,
+        origin,
     })
 }
 
@@ -93,6 +98,12 @@ fn compile_rule(raw: &RawRule, index: usize, catalog: &Catalog) -> Result<Rule, 
     check_cardinality(&source, &target, &transforms, picks, direction, &at)?;
     check_fixed_values(&source, &target, &transforms, &at)?;
     check_bridge_owned(&source, &target, direction, &at)?;
+    let type_key = if raw.field_type.is_some() {
+        "type"
+    } else {
+        "drupal"
+    };
+    check_attribute_fits(&source, &target, &transforms, direction, &at.key(type_key))?;
     Ok(Rule {
         item: Item {
             section: Section::Rule,
@@ -283,6 +294,110 @@ fn check_bridge_owned(
         )
         .hint("map `password` to `pass` only, or delete this rule")),
         _ => Ok(()),
+    }
+}
+
+/// The Drupal field types a value of a SCIM type can ever be written to;
+/// `None` when any can take it (text can hold a number, a date, a UUID).
+/// From the conversions of `Target::encode`: a boolean is never a whole
+/// number, a date or a UUID, a number never a date or a UUID, a dateTime
+/// never a boolean, a number or a UUID. Text of a boolean or a number has
+/// no `@` and no URI scheme, so Drupal's own validation refuses it in an
+/// `email` or a `link` field every time.
+fn fitting_types(kind: AttrType) -> Option<&'static [FieldType]> {
+    match kind {
+        AttrType::Boolean => Some(&[
+            FieldType::String,
+            FieldType::StringLong,
+            FieldType::Text,
+            FieldType::Boolean,
+            FieldType::ListString,
+            FieldType::Telephone,
+        ]),
+        AttrType::Integer | AttrType::Decimal => Some(&[
+            FieldType::String,
+            FieldType::StringLong,
+            FieldType::Text,
+            FieldType::Boolean,
+            FieldType::Integer,
+            FieldType::ListString,
+            FieldType::ListInteger,
+            FieldType::Telephone,
+        ]),
+        AttrType::DateTime => Some(&[
+            FieldType::String,
+            FieldType::StringLong,
+            FieldType::Text,
+            FieldType::ListString,
+            FieldType::Telephone,
+            FieldType::Link,
+            FieldType::Date,
+            FieldType::Datetime,
+        ]),
+        AttrType::String | AttrType::Reference | AttrType::Binary | AttrType::Complex => None,
+    }
+}
+
+/// A SCIM attribute whose values can never become values of the rule's
+/// field (`active`, a boolean, into an `integer` field) would refuse
+/// every user carrying it, at request time: refused here, at load.
+/// Only what can never succeed is refused: text fits every field (the
+/// value itself decides), and a `map` may turn any value into any other
+/// (a `join` makes text).
+fn check_attribute_fits(
+    source: &Source,
+    target: &Target,
+    transforms: &[Transform],
+    direction: Direction,
+    at: &NodePath,
+) -> Result<(), Problem> {
+    let Source::Attribute(path) = source else {
+        return Ok(());
+    };
+    let converted = transforms
+        .iter()
+        .any(|t| matches!(t, Transform::Map(_) | Transform::Join(_)));
+    // `pass` and Drupal's timestamps have rules of their own.
+    let own_rules = matches!(
+        target.field_type,
+        FieldType::Password | FieldType::Timestamp
+    );
+    if !direction.writes() || converted || own_rules {
+        return Ok(());
+    }
+    let Some(fitting) = fitting_types(path.kind) else {
+        return Ok(());
+    };
+    if fitting.contains(&target.field_type) {
+        return Ok(());
+    }
+    let kind = scim_type_name(path.kind);
+    let names: Vec<&str> = fitting.iter().map(|t| t.name()).collect();
+    Err(Problem::new(
+        at.clone(),
+        format!(
+            "{path} is a SCIM {kind}, which never fits the {} field {}: every user carrying it would be refused",
+            target.field_type.name(),
+            target.field
+        ),
+    )
+    .hint(format!(
+        "write it to a field of a type a {kind} fits ({}), or add a `map` transform turning its values into {} ones",
+        names.join(", "),
+        target.field_type.name()
+    )))
+}
+
+fn scim_type_name(kind: AttrType) -> &'static str {
+    match kind {
+        AttrType::String => "string",
+        AttrType::Boolean => "boolean",
+        AttrType::Decimal => "decimal",
+        AttrType::Integer => "integer",
+        AttrType::DateTime => "dateTime",
+        AttrType::Binary => "binary",
+        AttrType::Reference => "reference",
+        AttrType::Complex => "complex",
     }
 }
 

@@ -23,14 +23,6 @@ pub enum MappingError {
     /// (for example `"maybe"` for a boolean field).
     #[error("{item}: {problem}")]
     Value { item: Item, problem: String },
-    /// A rule writes a field the site's settings give to the bridge (the
-    /// deprovisioning marker): found where the mapping meets the site.
-    #[error("{item}: {problem} — {hint}")]
-    Owned {
-        item: Item,
-        problem: String,
-        hint: String,
-    },
 }
 
 /// Where and why a mapping file is wrong.

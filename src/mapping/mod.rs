@@ -24,6 +24,7 @@ mod tree;
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -53,6 +54,16 @@ pub struct Mapping {
     role_rules: Vec<RoleRule>,
     /// See [`Mapping::plain_keys`].
     plain_keys: bool,
+    /// The file as read, so that a problem found once the mapping meets a
+    /// site's settings is placed (file, line, column) like a load error.
+    origin: Arc<Origin>,
+}
+
+/// The text a mapping was compiled from, and the name messages give it.
+#[derive(Debug, PartialEq, Eq)]
+struct Origin {
+    file: String,
+    source: String,
 }
 
 /// One SCIM value a rule connects to a Drupal field: what `/Schemas`
@@ -116,13 +127,14 @@ impl Mapping {
         match self
             .rules
             .iter()
-            .find(|r| r.direction.writes() && r.target.field == field)
+            .position(|r| r.direction.writes() && r.target.field == field)
         {
-            Some(rule) => Err(MappingError::Owned {
-                item: rule.item.clone(),
-                problem: format!("it writes {field}, {owner}"),
-                hint: hint.to_string(),
-            }),
+            Some(index) => Err(error::Problem::new(
+                document::NodePath::entry(Section::Rule, index).key("drupal"),
+                format!("it writes {field}, {owner}"),
+            )
+            .hint(hint)
+            .into_error(&self.origin.source, &self.origin.file)),
             None => Ok(()),
         }
     }
@@ -141,7 +153,12 @@ impl Mapping {
     pub fn parse(source: &str, origin: &str) -> Result<Mapping, MappingError> {
         let raw: raw::RawMapping = serde_yaml_ng::from_str(source)
             .map_err(|e| document::yaml_error(&e, source, origin))?;
-        compile::compile(&raw).map_err(|problem| problem.into_error(source, origin))
+        let origin = Arc::new(Origin {
+            file: origin.to_string(),
+            source: source.to_string(),
+        });
+        compile::compile(&raw, origin.clone())
+            .map_err(|problem| problem.into_error(&origin.source, &origin.file))
     }
 
     /// The Drupal attributes and relationships for a canonical SCIM user.
@@ -372,6 +389,36 @@ impl Mapping {
                 })
             })
             .collect()
+    }
+
+    /// Every SCIM attribute the mapping keeps, for `/Schemas`: those rules
+    /// name directly ([`Mapping::mapped_attributes`]), and those written
+    /// only through a template's placeholders (`{name.givenName}`), which
+    /// are accepted and written as any other, never read back.
+    pub fn advertised_attributes(&self) -> Vec<MappedAttribute> {
+        let mut attributes = self.mapped_attributes();
+        for rule in self.rules.iter().filter(|r| r.direction.writes()) {
+            let Source::Template(template) = &rule.source else {
+                continue;
+            };
+            for path in template.placeholders() {
+                let element_type = path
+                    .filter
+                    .as_ref()
+                    .filter(|f| f.attr.eq_ignore_ascii_case("type"))
+                    .and_then(|f| f.value.as_str().map(str::to_string));
+                attributes.push(MappedAttribute {
+                    schema: path.schema.clone(),
+                    attr: path.attr.clone(),
+                    sub_attr: path.sub.clone(),
+                    reads: false,
+                    writes: true,
+                    element_type,
+                    marks_primary: false,
+                });
+            }
+        }
+        attributes
     }
 
     /// Whether a SCIM `password` reaches Drupal on every write that carries

@@ -93,6 +93,14 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// The SCIM values the placeholders read, in order.
+    pub fn placeholders(&self) -> impl Iterator<Item = &ScimPath> {
+        self.parts.iter().filter_map(|part| match part {
+            Part::Placeholder(path) => Some(path),
+            Part::Text(_) => None,
+        })
+    }
+
     /// Whether a placeholder reads the core attribute `attr`.
     pub fn reads(&self, attr: &str) -> bool {
         self.parts.iter().any(|part| match part {

@@ -148,7 +148,9 @@ mod owned_field_tests {
     }
 
     /// A rule writing the marker would deprovision (hide) the accounts it
-    /// sets it on: refused, naming the rule and the fix, whatever its type.
+    /// sets it on: refused, placed like any mapping error (file, line,
+    /// column of its `drupal:`), naming the rule and the fix, whatever its
+    /// type.
     #[test]
     fn a_rule_writing_the_deprovisioning_marker_is_refused() {
         for rule in [
@@ -159,7 +161,7 @@ mod owned_field_tests {
                 .unwrap_err()
                 .to_string();
             assert!(
-                error.starts_with("rule 2 (scim: title): it writes field_scim_deprovisioned, the deprovisioning marker")
+                error.starts_with("m.yaml:4:27: rule 2 (scim: title): it writes field_scim_deprovisioned, the deprovisioning marker")
                     && error.contains("— delete the rule"),
                 "{error}"
             );

@@ -24,7 +24,7 @@ pub fn full_registry() -> Result<SchemaRegistry, SchemaError> {
 
 /// The registry `/Schemas` and `/ResourceTypes` serve for `mapping`.
 pub fn published_registry(mapping: &Mapping) -> Result<SchemaRegistry, SchemaError> {
-    let mapped = mapping.mapped_attributes();
+    let mapped = mapping.advertised_attributes();
     let user = narrowed(&SchemaDef::user(), &mapped);
     let enterprise = narrowed(&SchemaDef::enterprise_user(), &mapped);
     let mut user_type = ResourceTypeDef::user();
@@ -37,7 +37,7 @@ pub fn published_registry(mapping: &Mapping) -> Result<SchemaRegistry, SchemaErr
         schemas.push(enterprise);
     }
     schemas.push(published_group_schema(mapping.group_terms().is_some()));
-    SchemaRegistry::new(schemas, vec![user_type, group_resource_type()])
+    SchemaRegistry::new(schemas, vec![user_type, published_group_type(mapping)])
 }
 
 /// The Group schema as this bridge serves it: `displayName` can be given when
@@ -74,9 +74,36 @@ fn published_group_schema(term_groups: bool) -> SchemaDef {
     schema
 }
 
+/// What a group is, whatever the mapping: for reading requests.
 fn group_resource_type() -> ResourceTypeDef {
     ResourceTypeDef {
-        description: "Drupal roles listed in the mapping's groups section (members are the accounts holding the role; roles are created, renamed and deleted in Drupal), and, with the mapping's group_terms, any other group as a taxonomy term created, renamed and deleted over SCIM".into(),
+        description: format!("{ROLE_GROUPS}, and, with the mapping's group_terms, {TERM_GROUPS}"),
+        ..ResourceTypeDef::group()
+    }
+}
+
+const ROLE_GROUPS: &str = "Drupal roles listed in the mapping's groups section (members are the accounts holding the role; roles are created, renamed and deleted in Drupal)";
+const TERM_GROUPS: &str =
+    "any other group as a taxonomy term created, renamed and deleted over SCIM";
+
+/// The Group resource type `/ResourceTypes` publishes: what a group is
+/// with the mapping in use.
+fn published_group_type(mapping: &Mapping) -> ResourceTypeDef {
+    let roles = !mapping.exposed_groups().is_empty();
+    let description = match (roles, mapping.group_terms()) {
+        (true, Some(terms)) => format!(
+            "{ROLE_GROUPS}, and {TERM_GROUPS} (vocabulary {})",
+            terms.vocabulary
+        ),
+        (true, None) => format!("{ROLE_GROUPS}; no other group can be created"),
+        (false, Some(terms)) => format!(
+            "Groups kept as taxonomy terms of the vocabulary {}, created, renamed and deleted over SCIM",
+            terms.vocabulary
+        ),
+        (false, None) => "None: the mapping exposes no Drupal role as a group and keeps no group as a taxonomy term".to_string(),
+    };
+    ResourceTypeDef {
+        description,
         ..ResourceTypeDef::group()
     }
 }
@@ -267,6 +294,77 @@ rules:
         assert!(
             terms["description"].as_str().unwrap().contains("role"),
             "{terms}"
+        );
+    }
+
+    /// A template's placeholders are accepted and written: published,
+    /// write-only where no rule reads them back.
+    #[test]
+    fn attributes_read_only_through_a_template_are_published_write_only() {
+        let schema = user_schema(&format!(
+            "{MAPPING}  - {{template: \"{{name.familyName}}, {{name.honorificPrefix}} {{emails[type eq \\\"home\\\"].value}}\", drupal: field_display_name}}\n  - {{template: \"{{title}} {{nickName}}\", drupal: field_label}}\n"
+        ));
+        let name = attribute(&schema, "name").expect("name");
+        assert_eq!(
+            sub_names(name),
+            vec!["familyName", "givenName", "honorificPrefix"],
+            "{name}"
+        );
+        let sub = |attr: &serde_json::Value, wanted: &str| {
+            attr["subAttributes"]
+                .as_array()
+                .and_then(|subs| subs.iter().find(|s| s["name"] == wanted))
+                .cloned()
+                .unwrap_or_default()
+        };
+        assert_eq!(sub(name, "familyName")["mutability"], "writeOnly");
+        assert_eq!(sub(name, "familyName")["returned"], "never");
+        assert_eq!(sub(name, "givenName")["mutability"], "readWrite");
+        let title = attribute(&schema, "title").expect("title, from a template");
+        assert_eq!(title["mutability"], "writeOnly");
+        assert_eq!(title["returned"], "never");
+        // Read back by a rule, written by a template too: both ways.
+        let nick = attribute(&schema, "nickName").expect("nickName");
+        assert_eq!(nick["mutability"], "readWrite");
+        let emails = attribute(&schema, "emails").expect("emails");
+        assert_eq!(
+            emails["subAttributes"][1]["canonicalValues"],
+            serde_json::json!(["home", "work"])
+        );
+    }
+
+    #[test]
+    fn the_group_resource_type_describes_the_groups_of_the_mapping() {
+        let description = |mapping: &str| {
+            let mapping = Mapping::parse(mapping, "test.yaml").expect("test mapping");
+            let registry = published_registry(&mapping).unwrap();
+            let group = registry
+                .resource_type_json("Group", "https://b.example")
+                .expect("the Group resource type");
+            group["description"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        let roles = "groups:\n  - {role: editor, display_name: Editors}\n";
+        let none = description(MAPPING);
+        assert!(
+            !none.contains("group_terms") && !none.contains("taxonomy term,"),
+            "{none}"
+        );
+        let only_roles = description(&format!("{MAPPING}{roles}"));
+        assert!(only_roles.contains("Drupal roles"), "{only_roles}");
+        assert!(!only_roles.contains("taxonomy"), "{only_roles}");
+        let only_terms = description(&format!("{MAPPING}group_terms: {{vocabulary: teams}}\n"));
+        assert!(
+            only_terms.contains("taxonomy terms of the vocabulary teams"),
+            "{only_terms}"
+        );
+        assert!(!only_terms.contains("Drupal roles"), "{only_terms}");
+        let both = description(&format!("{MAPPING}{roles}group_terms: {{}}\n"));
+        assert!(
+            both.contains("Drupal roles") && both.contains("scim_groups"),
+            "{both}"
         );
     }
 

@@ -59,7 +59,7 @@ impl Default for Options {
             standin: StandInConfig::demo(DRUPAL_PASSWORD),
             extra_config: String::new(),
             scim_config: String::new(),
-            mapping: read_mapping("demo.yaml"),
+            mapping: demo_roles_only(),
             drupal_password: DRUPAL_PASSWORD.into(),
             drupal_auth: None,
             over_https: false,
@@ -132,14 +132,32 @@ pub fn read_mapping(file: &str) -> String {
         .expect("mapping file")
 }
 
+/// `mappings/demo.yaml` without its `group_terms` line: the demo site's
+/// role-backed groups alone, which most tests are about (the tests of
+/// term-backed groups add `group_terms` themselves).
+pub fn demo_roles_only() -> String {
+    let shipped = read_mapping("demo.yaml");
+    let kept: Vec<&str> = shipped
+        .lines()
+        .filter(|line| !line.starts_with("group_terms:"))
+        .collect();
+    assert!(
+        kept.len() < shipped.lines().count(),
+        "demo.yaml has a group_terms line"
+    );
+    kept.join("\n") + "\n"
+}
+
 /// `mappings/<file>` with its `group_terms`, `groups` and `role_rules` sections
 /// replaced (none kept: add `group_terms` back to keep groups as terms).
 pub fn mapping_with(file: &str, groups: &str, role_rules: &str) -> String {
     let shipped = read_mapping(file);
-    // The presets' `group_terms` comes before `groups`: both are replaced.
-    let rules_end = shipped
-        .find("\ngroup_terms:")
-        .or_else(|| shipped.find("\ngroups:"))
+    // Everything from the first group section on is replaced: the presets'
+    // `group_terms` comes before `groups`, the demo's after `role_rules`.
+    let rules_end = ["\ngroup_terms:", "\ngroups:"]
+        .iter()
+        .filter_map(|key| shipped.find(key))
+        .min()
         .expect("a groups section");
     format!(
         "{}\ngroups:\n{groups}\nrole_rules:\n{role_rules}\n",

@@ -9,9 +9,7 @@ use drupal_scim_bridge::standin::{StandIn, StandInConfig};
 use drupal_scim_bridge::startup::Application;
 use serde_json::{json, Value};
 
-use crate::helpers::{
-    patch_op, read_mapping, spawn_app_with, Options, TestApp, DRUPAL_PASSWORD, TOKEN,
-};
+use crate::helpers::{patch_op, spawn_app_with, Options, TestApp, DRUPAL_PASSWORD, TOKEN};
 
 const MONITOR: &str = "metrics:\n  listen: 127.0.0.1:0\n";
 
@@ -366,7 +364,7 @@ async fn bridge_on(drupal_port: u16) -> (Application, String) {
         "listen: 127.0.0.1:0\nscim:\n  tokens: [\"{TOKEN}\"]\ndrupal:\n  base_url: http://127.0.0.1:{drupal_port}\n  timeout_secs: 1\n  connect_timeout_secs: 1\n  retries: 0\n  breaker:\n    failures: 2\n    open_secs: 1\n  auth:\n    username: admin\n    password: \"{DRUPAL_PASSWORD}\"\n{MONITOR}health:\n  drupal_within_secs: 1\n"
     );
     let settings = Settings::from_yaml(&yaml).expect("settings");
-    let mapping = Mapping::parse(&read_mapping("demo.yaml"), "demo.yaml").expect("mapping");
+    let mapping = Mapping::parse(&crate::helpers::demo_roles_only(), "demo.yaml").expect("mapping");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let app = Application::with_listener(&settings, mapping, listener).expect("bridge");
     let monitor = format!("http://127.0.0.1:{}", app.monitor_port().expect("monitor"));

@@ -487,7 +487,7 @@ async fn a_filter_value_of_the_wrong_type_is_invalid_filter_everywhere() {
 async fn sort_by_accepts_fully_qualified_names_as_filter_and_attributes_do() {
     const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
     const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-    let shipped = crate::helpers::read_mapping("demo.yaml");
+    let shipped = crate::helpers::demo_roles_only();
     let rules_end = shipped.find("\ngroups:").expect("a groups section");
     let mapping = format!(
         "{}\n  - {{scim: \"enterprise:department\", drupal: field_department}}{}",

@@ -186,9 +186,25 @@ fn marking_mapping() -> String {
     )
 }
 
+/// Whether `message` opens with `file:line:column: rule 1 (scim: title)`,
+/// as every mapping error is placed.
+fn placed_at_rule_1(message: &str, file: &str) -> bool {
+    let Some(rest) = message.strip_prefix(&format!("{file}:")) else {
+        return false;
+    };
+    let mut parts = rest.splitn(3, ':');
+    let number =
+        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    number(parts.next())
+        && number(parts.next())
+        && parts
+            .next()
+            .is_some_and(|p| p.starts_with(" rule 1 (scim: title): it writes"))
+}
+
 /// A rule writing the deprovisioning marker would hide every account it
-/// sets it on: a reload bringing one is refused, naming the rule, and the
-/// running mapping stays.
+/// sets it on: a reload bringing one is refused, placed and naming the
+/// rule, and the running mapping stays.
 #[tokio::test]
 async fn a_mapping_writing_the_deprovisioning_marker_is_refused_at_reload() {
     let app = spawn_app().await;
@@ -205,6 +221,10 @@ async fn a_mapping_writing_the_deprovisioning_marker_is_refused_at_reload() {
         message.contains(
             "(scim: title): it writes field_scim_deprovisioned, the deprovisioning marker"
         ),
+        "{message}"
+    );
+    assert!(
+        placed_at_rule_1(&message, &file.path.display().to_string()),
         "{message}"
     );
     let created = app
@@ -237,4 +257,5 @@ fn a_mapping_writing_the_deprovisioning_marker_is_refused_at_start() {
         error.contains("(scim: title): it writes field_scim_deprovisioned"),
         "{error}"
     );
+    assert!(placed_at_rule_1(&error, "m.yaml"), "{error}");
 }

@@ -649,7 +649,7 @@ async fn a_user_name_in_another_unicode_spelling_is_the_same_name() {
 /// no longer found it (an outside tester).
 #[tokio::test]
 async fn a_truncating_rule_cuts_the_name_as_kept_not_its_accent() {
-    let mapping = crate::helpers::read_mapping("demo.yaml").replace(
+    let mapping = crate::helpers::demo_roles_only().replace(
         "  - scim: userName\n    drupal: name\n    transforms: [trim]\n",
         "  - scim: userName\n    drupal: name\n    transforms: [trim, {truncate: 60}]\n",
     );

@@ -73,7 +73,7 @@ async fn random_hostile_requests_never_make_drupal_fail() {
     let bridge = Bridge::start(
         &site,
         BridgeOptions {
-            mapping: format!("{}group_terms: {{}}\n", read_mapping("demo.yaml")),
+            mapping: read_mapping("demo.yaml"),
             ..BridgeOptions::default()
         },
     )

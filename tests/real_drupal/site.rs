@@ -12,7 +12,7 @@ use drupal_scim_bridge::startup::Application;
 use serde_json::{json, Value};
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::helpers::{read, read_mapping, url_encode, Answer, SCIM_JSON, TOKEN};
+use crate::helpers::{read, url_encode, Answer, SCIM_JSON, TOKEN};
 
 pub const JSON_API: &str = "application/vnd.api+json";
 
@@ -314,7 +314,7 @@ pub struct BridgeOptions {
 impl Default for BridgeOptions {
     fn default() -> Self {
         BridgeOptions {
-            mapping: read_mapping("demo.yaml"),
+            mapping: crate::helpers::demo_roles_only(),
             extra_config: String::new(),
             drupal_config: String::new(),
             auth: None,

@@ -475,3 +475,67 @@ fn a_rule_writing_the_term_groups_user_field_is_refused() {
     )
     .expect("without group_terms the field is the mapping's");
 }
+
+#[test]
+fn an_attribute_whose_type_never_fits_the_field_is_refused_at_load() {
+    let message = refusal(&with_rule(
+        "  - {scim: active, drupal: field_b, type: integer}\n",
+    ));
+    assert_eq!(
+        message,
+        "mappings/test.yaml:4:43: rule 2 (scim: active): active is a SCIM boolean, which never \
+         fits the integer field field_b: every user carrying it would be refused — write it to a \
+         field of a type a boolean fits (string, string_long, text, boolean, list_string, \
+         telephone), or add a `map` transform turning its values into integer ones"
+    );
+    // Without `type:` the message points at the field.
+    let message = refusal(&with_rule("  - scim: active\n    drupal: mail\n"));
+    assert!(
+        message.starts_with("mappings/test.yaml:5:13: rule 2 (scim: active): active is a SCIM boolean, which never fits the email field mail:"),
+        "{message}"
+    );
+}
+
+#[test]
+fn attributes_of_a_type_the_field_can_take_are_accepted() {
+    let schema = "schemas:\n  - urn: urn:example:acme:2.0:User\n    name: Acme\n    alias: acme\n    attributes:\n      - {name: floor, type: integer}\n      - {name: hired, type: dateTime}\n      - {name: ratio, type: decimal}\n";
+    let accepted = [
+        "  - {scim: phoneNumbers.value, drupal: field_phone, type: telephone}",
+        "  - {scim: title, drupal: field_mail, type: email}",
+        "  - {scim: profileUrl, drupal: field_site, type: link}",
+        "  - {scim: locale, drupal: field_lang, transforms: [langcode]}",
+        "  - {scim: title, drupal: field_n, type: integer}",
+        "  - {scim: title, drupal: field_flag, type: boolean}",
+        "  - {scim: active, drupal: field_flag, type: boolean}",
+        "  - {scim: active, drupal: field_text, type: text}",
+        "  - {scim: active, drupal: field_n, type: integer, transforms: [{map: {\"true\": 1, \"false\": 0}}]}",
+        "  - {scim: \"acme:floor\", drupal: field_floor_text}",
+        "  - {scim: \"acme:floor\", drupal: field_floor, type: integer}",
+        "  - {scim: \"acme:floor\", drupal: field_flag, type: boolean}",
+        "  - {scim: \"acme:ratio\", drupal: field_n, type: integer}",
+        "  - {scim: \"acme:hired\", drupal: field_day, type: date}",
+        "  - {scim: \"acme:hired\", drupal: field_when, type: datetime}",
+        "  - {scim: active, drupal: field_n, type: integer, direction: from_drupal}",
+    ];
+    for rule in accepted {
+        let source = format!("{schema}{}{rule}\n", with_rule(""));
+        if let Err(e) = Mapping::parse(&source, "m.yaml") {
+            panic!("{rule}: {e}");
+        }
+    }
+    let refused = [
+        "  - {scim: \"acme:floor\", drupal: field_day, type: date}",
+        "  - {scim: \"acme:hired\", drupal: field_n, type: integer}",
+        "  - {scim: \"acme:hired\", drupal: field_flag, type: boolean}",
+        "  - {scim: \"acme:ratio\", drupal: field_ref, type: entity_reference, target: user--user}",
+        "  - {scim: active, drupal: field_when, type: datetime}",
+        "  - {scim: active, drupal: field_site, type: link}",
+    ];
+    for rule in refused {
+        let source = format!("{schema}{}{rule}\n", with_rule(""));
+        match Mapping::parse(&source, "m.yaml") {
+            Ok(_) => panic!("{rule} was accepted"),
+            Err(e) => assert!(e.to_string().contains("never fits"), "{rule}: {e}"),
+        }
+    }
+}
