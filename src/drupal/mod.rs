@@ -4,6 +4,7 @@
 
 pub mod account_locks;
 pub mod adaptive;
+pub mod admission;
 pub mod auth;
 pub(crate) mod call_count;
 pub mod document;
@@ -946,7 +947,12 @@ impl DrupalClient {
     async fn slot(&self) -> Result<resilience::Slot<'_>, DrupalError> {
         let inner = &self.inner;
         let asked = Instant::now();
-        let slot = inner.resilience.limiter.acquire(inner.timeout).await;
+        let ticket = admission::current();
+        let slot = inner
+            .resilience
+            .limiter
+            .acquire(inner.timeout, ticket.as_deref())
+            .await;
         if let Some(observer) = inner.observer.get() {
             match &slot {
                 Ok(_) => {
