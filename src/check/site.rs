@@ -197,6 +197,8 @@ impl Logins {
 impl DrupalObserver for Logins {
     fn call(&self, _op: &'static str, _outcome: CallOutcome, _latency: Duration) {}
 
+    fn shed(&self, _op: &'static str, _reason: crate::drupal::observer::ShedReason) {}
+
     fn login(&self, outcome: LoginOutcome) {
         self.0
             .lock()

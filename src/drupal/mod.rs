@@ -4,6 +4,7 @@
 
 pub mod account_locks;
 pub mod adaptive;
+pub mod admission;
 pub mod auth;
 pub(crate) mod call_count;
 pub mod document;
@@ -40,7 +41,7 @@ pub use taxonomy::{referenced_terms, DrupalTerm, TermVocabulary, TermWrite, Voca
 
 use account_locks::AccountLocks;
 use auth::{Authenticator, Credentials};
-use observer::{CallOutcome, DrupalObserver, ObserverSlot};
+use observer::{CallOutcome, DrupalObserver, ObserverSlot, ShedReason};
 use resilience::Resilience;
 use settings::{DrupalAuth, DrupalLimits};
 
@@ -844,7 +845,6 @@ impl DrupalClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<T, DrupalError> {
-        call_count::record_call();
         let bytes = self.inner.base_url.len() + path.len();
         if bytes > MAX_URL_BYTES {
             tracing::warn!(
@@ -858,6 +858,7 @@ impl DrupalClient {
             });
         }
         if self.dry_run && method != Method::GET {
+            call_count::record_call();
             return dry_run::pretend_write(self, op, &method, path, body)
                 .await
                 .and_then(T::from_value);
@@ -872,8 +873,18 @@ impl DrupalClient {
         let started = Instant::now();
         let outcome = self.guarded(op, &method, path, body).await;
         let elapsed = started.elapsed();
+        let shed = shed_reason(&outcome);
+        // A call the bridge refused itself never reached Drupal: it is no
+        // Drupal request, neither in the metrics nor in the SCIM request's
+        // count.
+        if shed.is_none() {
+            call_count::record_call();
+        }
         if let Some(observer) = self.inner.observer.get() {
-            observer.call(op, call_outcome(&outcome), elapsed);
+            match shed {
+                Some(reason) => observer.shed(op, reason),
+                None => observer.call(op, call_outcome(&outcome), elapsed),
+            }
         }
         // To 0.1 ms: finer is noise to a reader.
         let latency_ms = (elapsed.as_secs_f64() * 10_000.0).round() / 10.0;
@@ -946,7 +957,12 @@ impl DrupalClient {
     async fn slot(&self) -> Result<resilience::Slot<'_>, DrupalError> {
         let inner = &self.inner;
         let asked = Instant::now();
-        let slot = inner.resilience.limiter.acquire(inner.timeout).await;
+        let ticket = admission::current();
+        let slot = inner
+            .resilience
+            .limiter
+            .acquire(inner.timeout, ticket.as_deref())
+            .await;
         if let Some(observer) = inner.observer.get() {
             match &slot {
                 Ok(_) => {
@@ -1242,13 +1258,21 @@ pub(crate) async fn read_answer(
         })
 }
 
-/// A call's outcome as a bounded label.
+/// Why the bridge answered a call itself, if it did: nothing was sent.
+fn shed_reason<T>(outcome: &Result<T, DrupalError>) -> Option<ShedReason> {
+    match outcome {
+        Err(DrupalError::Overloaded) => Some(ShedReason::Queue),
+        Err(DrupalError::CircuitOpen { .. }) => Some(ShedReason::Circuit),
+        _ => None,
+    }
+}
+
+/// A sent call's outcome as a bounded label.
 fn call_outcome<T>(outcome: &Result<T, DrupalError>) -> CallOutcome {
     match outcome {
         Ok(_) => CallOutcome::Ok,
         Err(DrupalError::NotFound) => CallOutcome::NotFound,
         Err(DrupalError::Credentials(_)) => CallOutcome::Credentials,
-        Err(DrupalError::Overloaded | DrupalError::CircuitOpen { .. }) => CallOutcome::Shed,
         Err(
             DrupalError::Forbidden(_)
             | DrupalError::ReadOnly

@@ -18,8 +18,26 @@ pub enum CallOutcome {
     Credentials,
     /// Drupal failed, timed out or was not reached.
     Failed,
-    /// The circuit breaker or the concurrency limit answered instead.
-    Shed,
+}
+
+/// Why the bridge answered a call itself instead of sending it (a shed
+/// call is no Drupal request: it is reported apart, never as a call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShedReason {
+    /// The concurrency limit's queue is full (or the request it serves
+    /// was refused there), or the wait for a slot ran out.
+    Queue,
+    /// The circuit breaker is open.
+    Circuit,
+}
+
+impl ShedReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShedReason::Queue => "queue",
+            ShedReason::Circuit => "circuit",
+        }
+    }
 }
 
 impl CallOutcome {
@@ -30,7 +48,6 @@ impl CallOutcome {
             CallOutcome::Refused => "refused",
             CallOutcome::Credentials => "credentials",
             CallOutcome::Failed => "failed",
-            CallOutcome::Shed => "shed",
         }
     }
 }
@@ -62,8 +79,11 @@ impl LoginOutcome {
 /// request's path: implementations must be quick and must not block.
 pub trait DrupalObserver: Send + Sync {
     /// One call (`op` is the client's operation name, such as `get_user`)
-    /// and its time including retries and waits.
+    /// and its time including retries and waits. Only calls sent to
+    /// Drupal: see `shed`.
     fn call(&self, op: &'static str, outcome: CallOutcome, latency: Duration);
+    /// A call the bridge refused itself, sending nothing to Drupal.
+    fn shed(&self, op: &'static str, reason: ShedReason);
     fn login(&self, outcome: LoginOutcome);
     /// A call had to wait `waited` for a slot under the concurrency limit.
     fn slot_waited(&self, waited: Duration);

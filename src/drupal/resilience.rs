@@ -11,6 +11,7 @@ use reqwest::Method;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::adaptive::{Outcome, Sample, Vegas};
+use super::admission::{Decision, LimiterId, Ticket};
 use super::error::DrupalError;
 use super::settings::{ConcurrencyMode, DrupalLimits};
 
@@ -27,7 +28,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// it, never behind a stream of later writes, so no kind can starve
 /// another. A login needs no slot of its own: it runs inside the slot of
 /// the request that needed it.
+///
+/// The queue limit sheds whole SCIM requests (see `admission`): a call of
+/// a request already let through queues whatever the queue's length (and
+/// counts in it, so that new requests are refused meanwhile); one of a
+/// request already refused is refused at once.
 pub struct Limiter {
+    id: LimiterId,
     slots: Semaphore,
     waiting: AtomicUsize,
     queue_limit: usize,
@@ -121,6 +128,7 @@ impl Limiter {
 
     fn with(limit: usize, queue_limit: usize, adaptive: Option<Mutex<Vegas>>) -> Limiter {
         Limiter {
+            id: LimiterId::next(),
             slots: Semaphore::new(limit),
             waiting: AtomicUsize::new(0),
             queue_limit,
@@ -155,14 +163,16 @@ impl Limiter {
         }
     }
 
-    pub async fn acquire(&self, wait: Duration) -> Result<Slot<'_>, DrupalError> {
-        let permit = match self.slots.try_acquire() {
-            Ok(permit) => permit,
-            Err(_) => {
-                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue_limit {
-                    self.waiting.fetch_sub(1, Ordering::AcqRel);
-                    return Err(DrupalError::Overloaded);
-                }
+    /// A slot, waiting at most `wait` for one. `ticket`: the SCIM request
+    /// the call serves, admitted or shed as a whole.
+    pub async fn acquire(
+        &self,
+        wait: Duration,
+        ticket: Option<&Ticket>,
+    ) -> Result<Slot<'_>, DrupalError> {
+        let permit = match self.admit(ticket)? {
+            Some(permit) => permit,
+            None => {
                 let permit = tokio::time::timeout(wait, self.slots.acquire()).await;
                 self.waiting.fetch_sub(1, Ordering::AcqRel);
                 match permit {
@@ -185,6 +195,38 @@ impl Limiter {
             in_flight,
             generation,
         })
+    }
+
+    /// A free slot, or `None` with a place taken in the queue, or
+    /// `Overloaded`. Decided at once, under the ticket's lock: concurrent
+    /// calls of one request get one decision.
+    fn admit(&self, ticket: Option<&Ticket>) -> Result<Option<SemaphorePermit<'_>>, DrupalError> {
+        let mut decision = ticket.map(Ticket::lock);
+        // A ticket another site's limiter decided says nothing here.
+        let own = decision.as_deref_mut().filter(|d| d.concerns(self.id));
+        let admitted = match own.as_deref() {
+            Some(Decision::Shed(_)) => return Err(DrupalError::Overloaded),
+            Some(Decision::Admitted(_)) => true,
+            _ => false,
+        };
+        let verdict = match self.slots.try_acquire() {
+            Ok(permit) => Ok(Some(permit)),
+            Err(_) => {
+                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue_limit && !admitted {
+                    self.waiting.fetch_sub(1, Ordering::AcqRel);
+                    Err(DrupalError::Overloaded)
+                } else {
+                    Ok(None)
+                }
+            }
+        };
+        if let Some(decision) = own {
+            *decision = match verdict {
+                Ok(_) => Decision::Admitted(self.id),
+                Err(_) => Decision::Shed(self.id),
+            };
+        }
+        verdict
     }
 
     fn record(&self, sample: Sample) {
@@ -562,12 +604,12 @@ mod tests {
     #[tokio::test]
     async fn past_the_queue_limit_requests_are_refused_at_once() {
         let limiter = Limiter::new(1, 1);
-        let held = limiter.acquire(Duration::from_secs(1)).await.unwrap();
-        let queued = limiter.acquire(Duration::from_millis(200));
+        let held = limiter.acquire(Duration::from_secs(1), None).await.unwrap();
+        let queued = limiter.acquire(Duration::from_millis(200), None);
         let refused = async {
             // Let the first waiter take the only queue place.
             tokio::time::sleep(Duration::from_millis(20)).await;
-            limiter.acquire(Duration::from_secs(1)).await
+            limiter.acquire(Duration::from_secs(1), None).await
         };
         let (queued, refused) = tokio::join!(queued, refused);
         assert!(matches!(refused, Err(DrupalError::Overloaded)));
@@ -576,20 +618,72 @@ mod tests {
             "the queue wait is bounded too"
         );
         drop(held);
-        assert!(limiter.acquire(Duration::from_millis(10)).await.is_ok());
+        assert!(limiter
+            .acquire(Duration::from_millis(10), None)
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_request_let_through_queues_past_the_limit_and_one_refused_stays_refused() {
+        let limiter = Limiter::new(1, 1);
+        let admitted = Ticket::default();
+        let refused = Ticket::default();
+        let held = limiter
+            .acquire(Duration::from_secs(1), Some(&admitted))
+            .await
+            .unwrap();
+        let other = async {
+            limiter
+                .acquire(Duration::from_millis(300), None)
+                .await
+                .map(drop)
+        };
+        let more = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            // The queue's one place is taken: a new request is refused...
+            let shed = limiter
+                .acquire(Duration::from_secs(1), Some(&refused))
+                .await;
+            assert!(matches!(shed, Err(DrupalError::Overloaded)));
+            // ...but the request holding the slot queues its next call.
+            let next = limiter.acquire(Duration::from_secs(1), Some(&admitted));
+            let release = async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                drop(held);
+            };
+            let (next, ()) = tokio::join!(next, release);
+            next.map(drop)
+        };
+        let (other, next) = tokio::join!(other, more);
+        assert!(other.is_ok() && next.is_ok());
+        assert!(
+            matches!(
+                limiter
+                    .acquire(Duration::from_secs(1), Some(&refused))
+                    .await,
+                Err(DrupalError::Overloaded)
+            ),
+            "a refused request sends nothing, even with a slot free"
+        );
+        let another_site = Limiter::new(1, 0);
+        assert!(another_site
+            .acquire(Duration::ZERO, Some(&refused))
+            .await
+            .is_ok());
     }
 
     #[tokio::test]
     async fn slots_go_in_arrival_order_whatever_the_kind_of_request() {
         let limiter = std::sync::Arc::new(Limiter::new(1, 16));
-        let held = limiter.acquire(Duration::from_secs(1)).await.unwrap();
+        let held = limiter.acquire(Duration::from_secs(1), None).await.unwrap();
         let order = std::sync::Arc::new(Mutex::new(Vec::new()));
         let mut waiters = Vec::new();
         // A stream of writes, a read among them, more writes after it.
         for name in ["write-1", "write-2", "read", "write-3", "write-4"] {
             let (limiter, order) = (limiter.clone(), order.clone());
             waiters.push(tokio::spawn(async move {
-                let slot = limiter.acquire(Duration::from_secs(5)).await.unwrap();
+                let slot = limiter.acquire(Duration::from_secs(5), None).await.unwrap();
                 order.lock().unwrap().push(name);
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 drop(slot);
@@ -614,10 +708,10 @@ mod tests {
         assert_eq!(limiter.current(), 8);
         let mut slots = Vec::new();
         for _ in 0..8 {
-            slots.push(limiter.acquire(Duration::ZERO).await.unwrap());
+            slots.push(limiter.acquire(Duration::ZERO, None).await.unwrap());
         }
         assert!(matches!(
-            limiter.acquire(Duration::ZERO).await,
+            limiter.acquire(Duration::ZERO, None).await,
             Err(DrupalError::Overloaded)
         ));
         // Drupal answers 503: the limit falls by a quarter while every slot
@@ -630,10 +724,10 @@ mod tests {
         slots.clear();
         let mut again = Vec::new();
         for _ in 0..6 {
-            again.push(limiter.acquire(Duration::ZERO).await.unwrap());
+            again.push(limiter.acquire(Duration::ZERO, None).await.unwrap());
         }
         assert!(
-            limiter.acquire(Duration::ZERO).await.is_err(),
+            limiter.acquire(Duration::ZERO, None).await.is_err(),
             "six slots, not eight"
         );
     }
@@ -647,7 +741,7 @@ mod tests {
             let mut slots = Vec::new();
             let limit = limiter.current();
             for _ in 0..limit {
-                slots.push(limiter.acquire(Duration::ZERO).await.unwrap());
+                slots.push(limiter.acquire(Duration::ZERO, None).await.unwrap());
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
             for slot in slots {
@@ -658,9 +752,9 @@ mod tests {
         assert!(limit > 8, "{limit}");
         let mut slots = Vec::new();
         for _ in 0..limit {
-            slots.push(limiter.acquire(Duration::ZERO).await.unwrap());
+            slots.push(limiter.acquire(Duration::ZERO, None).await.unwrap());
         }
-        assert!(limiter.acquire(Duration::ZERO).await.is_err());
+        assert!(limiter.acquire(Duration::ZERO, None).await.is_err());
     }
 
     #[test]

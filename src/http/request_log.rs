@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use super::caller::Caller;
 use crate::audit::{self, AuditTrail, RequestScope};
-use crate::drupal::count_calls;
+use crate::drupal::{admission, count_calls};
 use crate::metrics::{Metrics, ScimRequest, NO_CLIENT, NO_SITE};
 
 /// What a handler did, for the request's log event.
@@ -135,7 +135,10 @@ pub async fn log_requests(
         .filter(|_| !is_health_probe(req.path()))
         .cloned();
     let started = Instant::now();
-    let (result, drupal_requests) = count_calls(next.call(req).instrument(span.clone())).await;
+    let (result, drupal_requests) = count_calls(admission::one_request(
+        next.call(req).instrument(span.clone()),
+    ))
+    .await;
     let elapsed = started.elapsed();
     let latency_ms = rounded_ms(elapsed);
     let _entered = span.enter();

@@ -45,7 +45,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::drupal::observer::{CallOutcome, DrupalObserver, LoginOutcome};
+use crate::drupal::observer::{CallOutcome, DrupalObserver, LoginOutcome, ShedReason};
 use crate::drupal::resilience::BreakerView;
 use crate::drupal::DrupalClient;
 use history::History;
@@ -79,6 +79,12 @@ struct ScimKind {
 struct DrupalLabels {
     operation: &'static str,
     outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShedLabels {
+    operation: &'static str,
+    reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -227,6 +233,7 @@ pub struct SiteMetrics {
     scim_duration: Series<ScimKind, Histogram>,
     drupal_per_scim: Series<ScimKind, Histogram>,
     drupal_requests: Series<DrupalLabels, Counter>,
+    drupal_shed: Series<ShedLabels, Counter>,
     drupal_duration: Series<OperationLabel, Histogram>,
     logins: Series<OutcomeLabel, Counter>,
     slot_wait: Histogram,
@@ -248,6 +255,7 @@ impl SiteMetrics {
             scim_duration: Series::new(latency_buckets),
             drupal_per_scim: Series::new(count_buckets),
             drupal_requests: Series::new(Counter::default),
+            drupal_shed: Series::new(Counter::default),
             drupal_duration: Series::new(latency_buckets),
             logins: Series::new(Counter::default),
             slot_wait: latency_buckets(),
@@ -397,6 +405,18 @@ impl DrupalObserver for SiteMetrics {
         }
     }
 
+    fn shed(&self, op: &'static str, reason: ShedReason) {
+        self.drupal_shed.with(
+            &ShedLabels {
+                operation: op,
+                reason: reason.as_str(),
+            },
+            |c| {
+                c.inc();
+            },
+        );
+    }
+
     fn login(&self, outcome: LoginOutcome) {
         self.logins.with(
             &OutcomeLabel {
@@ -523,6 +543,12 @@ impl Collector for SiteCollector {
             ("drupal_requests", "Drupal JSON:API calls by site, operation and outcome (retries included in one call)", None, Counter),
             &sites,
             |s, m| s.metrics.drupal_requests.encode(&s.metrics.id, m),
+        )?;
+        family(
+            e,
+            ("drupal_shed", "Drupal calls the bridge refused itself, sending nothing (reason: queue, the concurrency limit's queue; circuit, the open circuit breaker), by site and operation; not in drupal_requests", None, Counter),
+            &sites,
+            |s, m| s.metrics.drupal_shed.encode(&s.metrics.id, m),
         )?;
         family(
             e,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::audited;
+use super::count_cache::Turn;
 use super::marker::not_marked;
 use super::pushdown::{translate, Pushdown};
 use super::render::render_user;
@@ -774,11 +775,29 @@ impl Provisioner {
     /// and include.
     /// Counts the accounts `base` matches, by probing page offsets when
     /// Drupal gives no count. At most [`MAX_COUNTED_ACCOUNTS`].
+    /// Concurrent lists of one filter share one count (`count_cache`).
     async fn count_matching(&self, base: &CollectionQuery) -> Result<usize> {
         let key = format!("{:?}", base.filter);
-        if let Some(n) = self.counts.get(&key) {
-            return Ok(n);
+        loop {
+            match self.counts.turn(&key) {
+                Turn::Known(n) => return Ok(n),
+                Turn::Wait(count) => {
+                    if let Some(outcome) = Turn::wait(count).await {
+                        return Ok(outcome?);
+                    }
+                    // The list counting went away: ask again.
+                }
+                Turn::Count(flight) => {
+                    return Ok(flight.land(self.count_by_probing(base).await)?);
+                }
+            }
         }
+    }
+
+    async fn count_by_probing(
+        &self,
+        base: &CollectionQuery,
+    ) -> std::result::Result<usize, DrupalError> {
         let probe = |offset: usize| {
             let q = CollectionQuery {
                 offset,
@@ -820,8 +839,7 @@ impl Provisioner {
                     None => {
                         return Err(DrupalError::Protocol(format!(
                             "Drupal lists accounts past offset {step}; its pages never end"
-                        ))
-                        .into())
+                        )))
                     }
                 };
             };
@@ -838,7 +856,6 @@ impl Provisioner {
             }
             found.unwrap_or(empty)
         };
-        self.counts.put(key, total);
         Ok(total)
     }
 

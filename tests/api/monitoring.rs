@@ -669,3 +669,61 @@ async fn requests_no_route_serves_are_counted_without_their_path() {
         "health probes are not counted: {metrics}"
     );
 }
+
+/// The sum of every series of `family` (its name up to the labels).
+fn total(metrics: &str, family: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{family}{{")))
+        .filter_map(|l| l.rsplit_once(' ')?.1.trim().parse::<f64>().ok())
+        .sum()
+}
+
+/// A call the bridge refuses itself (the concurrency limit's queue is
+/// full) never reached Drupal: it is counted in `drupal_shed_total`, not
+/// in `drupal_requests_total` nor in the SCIM request's Drupal requests.
+#[tokio::test]
+async fn shed_calls_are_not_counted_as_drupal_requests() {
+    let app = spawn_app_with(Options {
+        extra_config: format!(
+            "  concurrency: fixed\n  max_concurrency: 1\n  queue_limit: 0\n  retries: 0\n{MONITOR}"
+        ),
+        ..Options::default()
+    })
+    .await;
+    app.log_in().await;
+    let (_, before) = text(&app, "/metrics").await;
+    let sent_before = app.drupal.request_count();
+    app.drupal
+        .set_latency(std::time::Duration::from_millis(300));
+    let lists = (0..4).map(|_| app.filter_users("userName eq \"admin\""));
+    let answers = futures_util::future::join_all(lists).await;
+    app.drupal.set_latency(std::time::Duration::ZERO);
+    let shed = answers.iter().filter(|a| a.status == 503).count();
+    assert!(shed > 0 && shed < 4, "one slot, no queue: {shed} of 4 shed");
+    let sent = (app.drupal.request_count() - sent_before) as f64;
+
+    let (_, after) = text(&app, "/metrics").await;
+    let delta = |family: &str| total(&after, family) - total(&before, family);
+    assert!(!after.contains("outcome=\"shed\""), "{after}");
+    assert_eq!(
+        delta("scim_bridge_drupal_requests_total"),
+        sent,
+        "only what reached Drupal: {after}"
+    );
+    assert_eq!(
+        delta("scim_bridge_drupal_shed_total"),
+        shed as f64,
+        "{after}"
+    );
+    assert!(
+        after.contains("scim_bridge_drupal_shed_total{site=\"default\",operation=\"")
+            && after.contains("reason=\"queue\"}"),
+        "{after}"
+    );
+    assert_eq!(
+        delta("scim_bridge_drupal_requests_per_scim_request_sum"),
+        sent,
+        "the shed SCIM requests made no Drupal request: {after}"
+    );
+}

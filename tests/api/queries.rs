@@ -927,3 +927,32 @@ async fn a_query_parameter_whose_percent_encoding_is_not_utf8_is_invalid_syntax(
     let plus = app.get("/Users?filter=userName+eq+%22utf%22").await;
     assert_eq!(plus.body["totalResults"], 1, "{}", plus.body);
 }
+
+/// Concurrent lists of one filter that find no count cached share one
+/// count (single flight): Drupal sees one run of page-count probes, not
+/// one per list.
+#[tokio::test]
+async fn concurrent_lists_share_one_count() {
+    let app = spawn_app().await;
+    seed(&app, "many", 700);
+    app.drupal.clear_requests();
+    app.drupal.set_latency(std::time::Duration::from_millis(20));
+    let lists = (0..20).map(|_| app.get("/Users?count=100"));
+    let answers = futures_util::future::join_all(lists).await;
+    app.drupal.set_latency(std::time::Duration::ZERO);
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.body["totalResults"], 701);
+    }
+    let probes = app
+        .drupal
+        .requests()
+        .into_iter()
+        .filter(|r| r.query.contains("fields%5Buser--user%5D=name"))
+        .count();
+    // One run: offsets doubling to 800, then bisecting down to 700.
+    assert!(probes <= 10, "{probes} probes: one count per list?");
+    // Each list still reads its own page (two Drupal pages of 50).
+    let all = app.drupal.request_count();
+    assert!(all <= probes + 20 * 2 + 2, "{all} requests");
+}

@@ -229,3 +229,82 @@ async fn a_failed_probe_keeps_the_breaker_open() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(app.filter_users("userName eq \"admin\"").await.status, 200);
 }
+
+/// The queue limit sheds whole SCIM requests, never parts of one: a group
+/// PATCH becomes a lookup and one Drupal write per member, and once its
+/// first call got through the queue its other calls wait their turn.
+/// Every PATCH answered 503 changed nothing; every 2xx changed everything
+/// (RFC 7644 §3.5.2: a PATCH is atomic).
+#[tokio::test]
+async fn a_group_patch_is_shed_whole_or_applied_whole_never_in_part() {
+    let app = app_with(
+        "  concurrency: fixed\n  max_concurrency: 2\n  queue_limit: 3\n  retries: 0\n  breaker:\n    failures: 0\n",
+    )
+    .await;
+    let group = app.group_id("engineering").await;
+    // Okta's push: remove one member, then add five.
+    let pushes: Vec<(String, Vec<String>)> = (0..16)
+        .map(|i| {
+            app.seed_user_with_roles(&format!("leaving-{i}"), &["engineering"]);
+            let joining = (0..5)
+                .map(|j| app.seed_user_with_roles(&format!("joining-{i}-{j}"), &[]))
+                .collect();
+            (format!("leaving-{i}"), joining)
+        })
+        .collect();
+    app.drupal.set_latency(Duration::from_millis(20));
+    let patches = pushes.iter().map(|(leaving, joining)| {
+        let app = &app;
+        let group = &group;
+        async move {
+            let leaving_id = app.drupal_user(leaving).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let value: Vec<_> = joining.iter().map(|id| json!({"value": id})).collect();
+            let body = json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [
+                    {"op": "remove", "path": format!("members[value eq \"{leaving_id}\"]")},
+                    {"op": "add", "path": "members", "value": value},
+                ]
+            });
+            app.patch(&format!("/Groups/{group}"), &body).await
+        }
+    });
+    let answers = futures_util::future::join_all(patches).await;
+    app.drupal.set_latency(Duration::ZERO);
+
+    let (mut applied, mut shed) = (0, 0);
+    for (i, ((leaving, joining), answer)) in pushes.iter().zip(&answers).enumerate() {
+        let left = !app.roles_of(leaving).contains(&"engineering".to_string());
+        let joined = (0..joining.len())
+            .filter(|j| {
+                app.roles_of(&format!("joining-{i}-{j}"))
+                    .contains(&"engineering".to_string())
+            })
+            .count();
+        match answer.status {
+            200..=299 => {
+                applied += 1;
+                assert!(
+                    left && joined == 5,
+                    "push {i} answered {} but left {left}, joined {joined}",
+                    answer.status
+                );
+            }
+            503 => {
+                shed += 1;
+                assert_eq!(answer.header("retry-after"), Some("1"), "{}", answer.body);
+                assert!(
+                    !left && joined == 0,
+                    "push {i} answered 503 but changed Drupal (left {left}, joined {joined} of 5): {}",
+                    answer.body
+                );
+            }
+            other => panic!("push {i}: {other} {}", answer.body),
+        }
+    }
+    assert!(applied > 0, "some pushes got through");
+    assert!(shed > 0, "the queue limit shed some pushes");
+}
