@@ -14,6 +14,7 @@ use super::seen_accounts::REMEMBERED_PER_LIST;
 use super::term_names::TermName;
 use super::user_json::{write_user, write_users, UserJson};
 use super::write_guard::Clearance;
+use super::deprovisioned::Mark;
 use super::{
     ActiveMapping, Provisioner, ProvisioningError, ScimUser, UserList, UserQuery, CANDIDATE_LIMIT,
     DEFAULT_COUNT, MAX_RESULTS,
@@ -454,8 +455,66 @@ impl Provisioner {
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
         self.check_version(&current, conditions).await?;
-        // A member addition waiting for this account's turn leaves it out.
+        // A member addition waiting for this account's turn leaves it out
+        // (taken off again below when the write certainly did not land).
         self.deprovisioned_now.mark(&current.id);
+        let deprovisioned = self.deprovision(&current).await;
+        if deprovisioned.is_err() && self.deprovisioned_now.state(&current.id) == Some(Mark::Sure) {
+            // Failed before its write was sent (reading the roles, say).
+            self.deprovisioned_now.clear(&current.id);
+        }
+        deprovisioned?;
+        self.seen.forget(&current.id);
+        tracing::info!(
+            user = current.name().unwrap_or_default(),
+            policy = ?self.policy.deprovision,
+            "deprovisioned"
+        );
+        self.counts.clear();
+        Ok(())
+    }
+
+    /// What SCIM DELETE's failed write leaves: no mark when Drupal refused
+    /// it or it never reached Drupal (the account is as it was), an unsure
+    /// one when it may have landed (see `deprovisioned`).
+    fn unmark_unless_written(&self, id: &str, failure: Option<&DrupalError>) {
+        match failure {
+            None => {}
+            Some(e) if e.may_have_been_applied() => self.deprovisioned_now.mark_unsure(id),
+            Some(_) => self.deprovisioned_now.clear(id),
+        }
+    }
+
+    /// Whether a member addition must leave the account `id` out, as one
+    /// SCIM DELETE deprovisioned a moment ago. Called under the account's
+    /// turn. A DELETE whose outcome is unknown costs one read: the account
+    /// shown active and unmarked was not deprovisioned, and the mark goes.
+    pub(super) async fn deprovisioned_lately(&self, id: &str) -> std::result::Result<bool, DrupalError> {
+        match self.deprovisioned_now.state(id) {
+            None => Ok(false),
+            Some(Mark::Sure) => Ok(true),
+            Some(Mark::Unsure) => {
+                let gone = match self.drupal.get_user(id).await? {
+                    None => true,
+                    Some(user) if self.marker.is_marked(&user) => true,
+                    // Without the marker field, a blocked account is what
+                    // the DELETE would have left.
+                    Some(user) => {
+                        self.marker.field().is_none() && user.attributes.get_bool("status") != Some(true)
+                    }
+                };
+                if gone {
+                    self.deprovisioned_now.mark(id);
+                } else {
+                    self.deprovisioned_now.clear(id);
+                }
+                Ok(gone)
+            }
+        }
+    }
+
+    /// SCIM DELETE's write, under the account's turn.
+    async fn deprovision(&self, current: &DrupalUser) -> Result<()> {
         match self.policy.deprovision {
             DeprovisionPolicy::Block => {
                 let mut write = UserWrite::default();
@@ -494,6 +553,7 @@ impl Provisioner {
                     Ok(_) => event,
                     Err(e) => event.failed(e),
                 });
+                self.unmark_unless_written(&current.id, outcome.as_ref().err());
                 outcome?;
             }
             DeprovisionPolicy::Delete => {
@@ -503,16 +563,10 @@ impl Provisioner {
                     Ok(()) => event,
                     Err(e) => event.failed(e),
                 });
+                self.unmark_unless_written(&current.id, outcome.as_ref().err());
                 outcome?;
             }
         }
-        self.seen.forget(&current.id);
-        tracing::info!(
-            user = current.name().unwrap_or_default(),
-            policy = ?self.policy.deprovision,
-            "deprovisioned"
-        );
-        self.counts.clear();
         Ok(())
     }
 
