@@ -906,7 +906,11 @@ impl DrupalClient {
         let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
         let outcome = self.attempts(method, path, body.as_deref(), deadline).await;
         slot.finish(op, resilience::outcome_for_limit(&outcome));
-        admission.record(matches!(&outcome, Err(e) if e.is_transient()));
+        let retry_after = match &outcome {
+            Err(DrupalError::Server { retry_after, .. }) => *retry_after,
+            _ => None,
+        };
+        admission.record_with(matches!(&outcome, Err(e) if e.is_transient()), retry_after);
         outcome
     }
 

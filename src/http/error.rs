@@ -377,9 +377,13 @@ fn drupal_to_scim(e: &DrupalError) -> ScimError {
             "Drupal refused the change because another write changed the same account at the same moment; nothing was saved. Retry the request.",
             ENTITY_CHANGED_RETRY_AFTER_SECS,
         ),
+        // As for Drupal's own failures: the breaker's wait (the largest
+        // Drupal asked for, at least the pause left), between 30 s and an
+        // hour. The probe that may close it earlier is the bridge's, and a
+        // 1 s hint would only bring the IdP back into the open breaker.
         DrupalError::CircuitOpen { retry_after } => ScimError::unavailable(
             "Drupal failed repeatedly; the bridge pauses requests to it. Retry later.",
-            *retry_after,
+            (*retry_after).clamp(RETRY_AFTER_SECS, MAX_RETRY_AFTER_SECS),
         ),
         // The values that make the URL long came from the client: its
         // error, not Drupal's, and retrying cannot help.
