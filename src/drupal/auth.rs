@@ -627,16 +627,30 @@ async fn send_login(
         .await
         .map_err(LoginError::Failed)?;
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    // A success that is no JSON document (an HTML page: a maintenance
+    // page, a proxy's or a cache's) is an answer the bridge could not
+    // read, as on every other endpoint: transient (503 with Retry-After),
+    // not a refusal of the bridge's account.
+    if status.is_success() && !body.is_object() {
+        let html = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("html"));
+        return Err(LoginError::Failed(DrupalError::Unreadable(format!(
+            "{path} answered {status} with {} where a JSON document was due",
+            if html { "an HTML page" } else { "no JSON document" }
+        ))));
+    }
     Ok((status, headers, body))
 }
 
-fn server_failure(status: StatusCode, what: &str) -> LoginError {
+fn server_failure(status: StatusCode, headers: &reqwest::header::HeaderMap, what: &str) -> LoginError {
     LoginError::Failed(
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             DrupalError::Server {
                 status: status.as_u16(),
                 detail: format!("{what} failed"),
-                retry_after: None,
+                retry_after: super::retry_after(headers),
             }
         } else {
             DrupalError::Protocol(format!("{what} answered {status}"))
@@ -681,7 +695,7 @@ async fn session_login(
                 "Drupal has no JSON login route (/user/login?_format=json): enable the core serialization module, or use drupal.auth.mode basic".into(),
             )))
         }
-        _ => return Err(server_failure(status, "the login")),
+        _ => return Err(server_failure(status, &headers, "the login")),
     }
     let cookie = headers
         .get_all(SET_COOKIE)
@@ -690,8 +704,11 @@ async fn session_login(
         .filter_map(|v| v.split(';').next())
         .find(|pair| pair.starts_with("SESS") || pair.starts_with("SSESS"))
         .ok_or_else(|| {
-            LoginError::Failed(DrupalError::Protocol(
-                "the login answer set no session cookie".into(),
+            // Drupal's login success always sets one: an answer without it
+            // came from elsewhere (a cache, a proxy) or was cut, and the
+            // next login may well get it.
+            LoginError::Failed(DrupalError::Unreadable(
+                "the login answer set no session cookie (a cache or proxy in front of Drupal may answer it, or drop Set-Cookie)".into(),
             ))
         })?;
     let csrf = body
@@ -795,7 +812,7 @@ async fn fetch_token(
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(ACCEPT, "application/json")
         .body(form);
-    let (status, _, body) = send_login(request, TOKEN_PATH, limit).await?;
+    let (status, headers, body) = send_login(request, TOKEN_PATH, limit).await?;
     *answered = Some(status.as_u16());
     if status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED {
         let why = body
@@ -813,7 +830,7 @@ async fn fetch_token(
         )));
     }
     if !status.is_success() {
-        return Err(server_failure(status, "the token request"));
+        return Err(server_failure(status, &headers, "the token request"));
     }
     let token = body
         .get("access_token")
