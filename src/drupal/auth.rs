@@ -108,8 +108,9 @@ struct State {
     generation: u64,
     /// Why Drupal refused the credentials; set for good.
     refused: Option<String>,
-    /// No login before this instant (flood control).
+    /// No login before this instant (flood control), and Drupal's words.
     paused_until: Option<Instant>,
+    paused_why: String,
     /// The roles the last login said the account holds.
     own_roles: Option<Vec<String>>,
 }
@@ -326,12 +327,11 @@ impl Authenticator {
         if let Some(credentials) = self.valid()? {
             return Ok(credentials);
         }
-        if let Some(until) = self.read().paused_until {
-            if Instant::now() < until {
-                return Err(DrupalError::Credentials(
-                    "Drupal's flood control blocks the bridge's account; the bridge tries again in a minute".into(),
-                ));
-            }
+        if let Some((retry_after, reason)) = self.paused() {
+            return Err(DrupalError::LoginPaused {
+                retry_after,
+                reason,
+            });
         }
         let started = Instant::now();
         let (outcome, status) = login.run(http, base_url, self.max_answer_bytes).await;
@@ -382,7 +382,11 @@ impl Authenticator {
                     "Drupal's flood control blocks the bridge's account (5 failed logins within 6 hours): clear it with `drush sql:query \"DELETE FROM flood\"` or wait; the bridge tries again in a minute"
                 );
                 state.paused_until = Some(Instant::now() + FLOOD_PAUSE);
-                Err(DrupalError::Credentials(why))
+                state.paused_why = why.clone();
+                Err(DrupalError::LoginPaused {
+                    retry_after: FLOOD_PAUSE.as_secs(),
+                    reason: why,
+                })
             }
             Err(LoginError::Failed(e)) => {
                 self.observed(LoginOutcome::Error);
@@ -456,6 +460,17 @@ impl Authenticator {
             .as_ref()
             .filter(|c| c.renew_at.is_none_or(|at| Instant::now() < at))
             .map(|c| c.credentials.clone()))
+    }
+
+    /// While Drupal's flood control pauses the bridge's logins: the seconds
+    /// left (at least 1) and Drupal's words.
+    pub fn paused(&self) -> Option<(u64, String)> {
+        let state = self.read();
+        let left = state.paused_until?.checked_duration_since(Instant::now())?;
+        if left.is_zero() {
+            return None;
+        }
+        Some((left.as_secs_f64().ceil() as u64, state.paused_why.clone()))
     }
 
     /// Why Drupal refused the credentials for good, if it did: the bridge

@@ -18,6 +18,11 @@ pub enum DrupalError {
     /// or answered as it answers anonymous callers.
     #[error("Drupal did not accept the bridge's credentials: {0}")]
     Credentials(String),
+    /// Drupal's flood control refused the bridge's login (too many failed
+    /// logins); the bridge logs in again only once its pause is over,
+    /// `retry_after` seconds from now. Nothing was sent. Temporary.
+    #[error("Drupal's flood control blocks the bridge's account ({reason}); the bridge logs in again in {retry_after} s")]
+    LoginPaused { retry_after: u64, reason: String },
     /// Drupal refused the operation for the bridge's account.
     #[error("Drupal refused the operation (403): {0}")]
     Forbidden(String),

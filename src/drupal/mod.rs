@@ -329,6 +329,12 @@ impl DrupalClient {
         self.inner.resilience.breaker.view()
     }
 
+    /// While Drupal's flood control pauses the bridge's logins: the seconds
+    /// left and Drupal's words.
+    pub fn login_paused(&self) -> Option<(u64, String)> {
+        self.inner.auth.paused()
+    }
+
     /// Why Drupal refused the bridge's credentials for good, if it did (a
     /// login refused, basic credentials answered as anonymous): no request
     /// is sent with them again, so nothing can be served until a reload
@@ -1251,7 +1257,9 @@ fn call_outcome<T>(outcome: &Result<T, DrupalError>) -> CallOutcome {
     match outcome {
         Ok(_) => CallOutcome::Ok,
         Err(DrupalError::NotFound) => CallOutcome::NotFound,
-        Err(DrupalError::Credentials(_)) => CallOutcome::Credentials,
+        Err(DrupalError::Credentials(_) | DrupalError::LoginPaused { .. }) => {
+            CallOutcome::Credentials
+        }
         Err(DrupalError::Overloaded | DrupalError::CircuitOpen { .. }) => CallOutcome::Shed,
         Err(
             DrupalError::Forbidden(_)

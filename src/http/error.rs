@@ -286,8 +286,8 @@ fn log_drupal_failure(e: &DrupalError) {
         DrupalError::AccountBusy { client_gone: true } => tracing::warn!(
             "the client went away while its write waited for its turn on a resource: nothing written"
         ),
-        // The breaker logged when it opened.
-        DrupalError::CircuitOpen { .. } => {}
+        // The breaker logged when it opened, the login when it was refused.
+        DrupalError::CircuitOpen { .. } | DrupalError::LoginPaused { .. } => {}
         DrupalError::Validation(errors) => {
             if let Some(missing) = errors.iter().find(|v| v.detail.contains(" does not exist on the ")) {
                 tracing::error!(
@@ -338,6 +338,11 @@ fn drupal_to_scim(e: &DrupalError) -> ScimError {
         ),
         DrupalError::ReadOnly => ScimError::bad_gateway(
             "Drupal's JSON:API accepts only read operations; a Drupal administrator must allow writes.",
+        ),
+        // Temporary: the bridge logs in again once the pause is over.
+        DrupalError::LoginPaused { retry_after, .. } => ScimError::unavailable(
+            "Drupal's flood control blocks the bridge's account for a while; the bridge logs in again once its pause is over. Retry then.",
+            (*retry_after).max(1),
         ),
         // Drupal's own wait, when it named one, else the bridge's; never
         // less than the bridge's, nor more than an hour.
