@@ -14,6 +14,12 @@ pub enum DrupalError {
     /// No complete answer in time. The request may have been processed.
     #[error("Drupal did not answer in time")]
     Timeout,
+    /// The connection was reset or closed after the request was sent and
+    /// before a complete answer came (Drupal's PHP killed or crashed, a
+    /// proxy dropping it). Like a timeout, the request may have been
+    /// processed; unlike one, it says nothing of Drupal's speed.
+    #[error("Drupal closed the connection before answering: {0}")]
+    ConnectionLost(String),
     /// The bridge's account was not accepted: Drupal asked for credentials,
     /// or answered as it answers anonymous callers.
     #[error("Drupal did not accept the bridge's credentials: {0}")]
@@ -117,6 +123,7 @@ impl DrupalError {
         matches!(
             self,
             DrupalError::Timeout
+                | DrupalError::ConnectionLost(_)
                 | DrupalError::Protocol(_)
                 | DrupalError::Unreadable(_)
                 | DrupalError::Server {
@@ -132,7 +139,10 @@ impl DrupalError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            DrupalError::Unreachable(_) | DrupalError::Timeout | DrupalError::Server { .. }
+            DrupalError::Unreachable(_)
+                | DrupalError::Timeout
+                | DrupalError::ConnectionLost(_)
+                | DrupalError::Server { .. }
         )
     }
 }

@@ -1394,8 +1394,10 @@ pub(crate) fn transport_error(e: &reqwest::Error) -> DrupalError {
             DrupalError::Unreachable(why)
         }
     } else {
-        // A reset after the request was written may have reached Drupal.
-        DrupalError::Timeout
+        // Reset or closed after the request was written (or while its
+        // answer came): it may have reached Drupal, as after a timeout,
+        // but it is no timeout and is not told as one.
+        DrupalError::ConnectionLost(innermost(e))
     }
 }
 

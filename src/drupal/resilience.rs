@@ -465,6 +465,7 @@ impl RetryPolicy {
             // Refused before anything was saved, whatever the method.
             DrupalError::Unreachable(_) | DrupalError::EntityChanged(_) => true,
             DrupalError::Timeout
+            | DrupalError::ConnectionLost(_)
             | DrupalError::Server { .. }
             | DrupalError::Protocol(_)
             | DrupalError::Unreadable(_) => method == Method::GET,

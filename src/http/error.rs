@@ -258,7 +258,10 @@ fn log_drupal_failure(e: &DrupalError) {
         DrupalError::ReadOnly => tracing::error!(
             "Drupal's JSON:API is read-only: allow writes at /admin/config/services/jsonapi"
         ),
-        DrupalError::Unreachable(_) | DrupalError::Timeout | DrupalError::Server { .. } => {
+        DrupalError::Unreachable(_)
+        | DrupalError::Timeout
+        | DrupalError::ConnectionLost(_)
+        | DrupalError::Server { .. } => {
             tracing::error!(error = %e, "Drupal is unavailable")
         }
         DrupalError::Rejected { .. } | DrupalError::Protocol(_) => {
@@ -353,12 +356,25 @@ fn drupal_to_scim(e: &DrupalError) -> ScimError {
             "Drupal is unavailable or too slow right now; retry later.",
             (*secs).clamp(RETRY_AFTER_SECS, MAX_RETRY_AFTER_SECS),
         ),
-        DrupalError::Unreachable(_) | DrupalError::Timeout | DrupalError::Server { .. } => {
-            ScimError::unavailable(
-                "Drupal is unavailable or too slow right now; retry later.",
-                RETRY_AFTER_SECS,
-            )
-        }
+        // Each named for what happened (not the network's own words, which
+        // may name internal hosts); the outcome of a write is unknown after
+        // a timeout or a lost connection.
+        DrupalError::Unreachable(_) => ScimError::unavailable(
+            "Drupal could not be reached (the connection was refused or could not be made); retry later.",
+            RETRY_AFTER_SECS,
+        ),
+        DrupalError::Timeout => ScimError::unavailable(
+            "Drupal did not answer within the bridge's timeout; retry later.",
+            RETRY_AFTER_SECS,
+        ),
+        DrupalError::ConnectionLost(_) => ScimError::unavailable(
+            "Drupal closed the connection before answering (it stopped or crashed); retry later.",
+            RETRY_AFTER_SECS,
+        ),
+        DrupalError::Server { .. } => ScimError::unavailable(
+            "Drupal is unavailable or too slow right now; retry later.",
+            RETRY_AFTER_SECS,
+        ),
         // As transient as a connection cut at the same point (a timeout).
         DrupalError::Unreadable(_) => ScimError::unavailable(
             format!("Drupal's answer arrived unreadable ({e}); retry later."),

@@ -159,7 +159,7 @@ impl Provisioner {
             // The answer was lost or garbled, or a gateway's: the account
             // may exist.
             Err(e) if e.may_have_been_applied() => {
-                match self.find_lost_create(id).await {
+                match self.find_lost_create(id, &e).await {
                     Ok(user) => user,
                     Err(e) => {
                         // Not found now is no proof: Drupal may still be
@@ -1218,18 +1218,24 @@ impl Provisioner {
 
     /// A create whose answer never came may still have been written. The
     /// bridge chose the UUID, so one read tells.
-    async fn find_lost_create(&self, id: &str) -> Result<DrupalUser> {
-        match self.created_after_all(id, &DrupalError::Timeout).await {
+    async fn find_lost_create(&self, id: &str, lost: &DrupalError) -> Result<DrupalUser> {
+        match self.created_after_all(id, lost).await {
             Ok(Some(user)) => Ok(user),
             Ok(None) => {
                 tracing::error!(
                     id,
-                    "a create timed out and Drupal did not show the account when asked; the create may still complete"
+                    error = %lost,
+                    "a create's answer was lost and Drupal did not show the account when asked; the create may still complete"
                 );
-                Err(DrupalError::Timeout.into())
+                // 503 to retry, as the lost answer's own error words it.
+                Err(match lost {
+                    DrupalError::Protocol(why) => DrupalError::Unreadable(why.clone()),
+                    other => other.clone(),
+                }
+                .into())
             }
             Err(e) => {
-                tracing::error!(id, error = %e, "a create timed out and the bridge cannot tell whether Drupal wrote it; a retry cannot create a second account, as Drupal user names are unique");
+                tracing::error!(id, error = %e, lost = %lost, "a create's answer was lost and the bridge cannot tell whether Drupal wrote it; a retry cannot create a second account, as Drupal user names are unique");
                 Err(e.into())
             }
         }
