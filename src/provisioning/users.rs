@@ -1333,6 +1333,13 @@ impl Provisioner {
     ) -> ProvisioningError {
         let mail_taken = matches!(&error, DrupalError::Validation(errors)
             if errors.iter().any(|e| e.detail.starts_with("mail:") && e.detail.contains("is already taken")));
+        let name_taken = matches!(&error, DrupalError::Validation(errors)
+            if errors.iter().any(|e| e.detail.starts_with("name:") && e.detail.contains("is already taken")));
+        if name_taken {
+            if let Some(name) = write.attributes.get("name").and_then(Value::as_str) {
+                return self.name_holder(error, name, own_id).await;
+            }
+        }
         let mail = write.attributes.get("mail").and_then(Value::as_str);
         let (true, Some(mail)) = (mail_taken, mail) else {
             return error.into();
@@ -1367,19 +1374,78 @@ impl Provisioner {
         let (Some(holder), false) = (others.first(), more_taken) else {
             return error.into();
         };
-        // Named as SCIM shows it: the userName the IdP can look up.
-        let shown = self
-            .mapping()
-            .from_drupal(&holder.attributes, &holder.relationships);
-        let user_name = shown
-            .get("userName")
-            .and_then(Value::as_str)
-            .or(holder.name())
-            .unwrap_or_default();
+        let user_name = self.shown_user_name(holder);
         ScimError::uniqueness(format!(
             "The e-mail address {} belongs to the user \"{}\" (id {}), and Drupal keeps e-mail addresses unique. If that user is the one meant (renamed in Drupal, so that a lookup by userName does not find it), update it instead; otherwise give one of the two users another address. Nothing was changed.",
             crate::untrusted::quote(mail),
-            crate::untrusted::quote(user_name),
+            crate::untrusted::quote(&user_name),
+            crate::untrusted::quote(&holder.id),
+        ))
+        .into()
+    }
+
+    /// A user's userName as SCIM shows it: the one the IdP can look up.
+    fn shown_user_name(&self, user: &DrupalUser) -> String {
+        let shown = self.mapping().from_drupal(&user.attributes, &user.relationships);
+        shown
+            .get("userName")
+            .and_then(Value::as_str)
+            .or(user.name())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Drupal's "The username … is already taken." (its own check's, or
+    /// [`Self::name_clash`]'s): when an account SCIM shows holds the name,
+    /// a 409 naming it with its userName and id, the usual cause being an
+    /// earlier create of the IdP's whose answer was lost (it landed after
+    /// the bridge answered 503). Advice about deprovisioned accounts would
+    /// mislead then. One Drupal read, on this error only; otherwise (a
+    /// deprovisioned holder, a failed read) Drupal's error as it is.
+    async fn name_holder(
+        &self,
+        error: DrupalError,
+        name: &str,
+        own_id: Option<&str>,
+    ) -> ProvisioningError {
+        let query = CollectionQuery {
+            filter: Some(Condition::Field {
+                path: "name".into(),
+                op: Operator::In,
+                values: caseless::spellings(name).into_iter().collect(),
+            }),
+            limit: Some(DRUPAL_PAGE_CAP),
+            ..Default::default()
+        };
+        let Ok(page) = self.drupal.list_users(&query).await else {
+            return error.into();
+        };
+        let holders: Vec<&DrupalUser> = page
+            .users
+            .iter()
+            .filter(|user| own_id.is_none_or(|own| !user.id.eq_ignore_ascii_case(own)))
+            .collect();
+        let Some(holder) = holders.first().filter(|h| !self.marker.is_marked(h)) else {
+            return error.into();
+        };
+        if holders.iter().any(|h| self.marker.is_marked(h)) {
+            return error.into();
+        }
+        let DrupalError::Validation(errors) = &error else {
+            return error.into();
+        };
+        let taken: Vec<String> = errors
+            .iter()
+            .filter(|v| v.detail.contains("is already taken"))
+            .map(|v| {
+                let detail = crate::untrusted::cut(&v.detail, 300);
+                detail.trim_end().trim_end_matches('.').to_string()
+            })
+            .collect();
+        ScimError::uniqueness(format!(
+            "Drupal already has an account with this value: {}. It is the user \"{}\" (id {}), which SCIM shows. If it is the user meant (an earlier create whose answer was lost may have made it), use or update it instead of creating it; otherwise choose another userName. Nothing was changed.",
+            taken.join("; "),
+            crate::untrusted::quote(&self.shown_user_name(holder)),
             crate::untrusted::quote(&holder.id),
         ))
         .into()

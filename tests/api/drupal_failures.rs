@@ -518,3 +518,35 @@ async fn a_dropped_connection_is_not_told_as_a_timeout() {
         assert!(error.contains("closed the connection"), "{line}");
     }
 }
+
+/// A create answered 503 whose account landed anyway: the IdP's retry (a
+/// new create) gets a 409 naming the user SCIM shows, by userName and id,
+/// not advice to delete a deprovisioned account in Drupal.
+#[tokio::test]
+async fn the_409_after_a_lost_create_names_the_visible_user() {
+    let app = spawn_app().await;
+    app.log_in().await;
+    let body = json!({"userName": "landed", "emails": [{"value": "landed@example.org"}]});
+    // Drupal saves the account but its answer is a 503, and the lookup by
+    // the bridge's UUID fails too: the outcome stays unknown.
+    app.drupal.lose_answer_to("POST", "/jsonapi/user/user", 503);
+    let lost = app.post("/Users", &body).await;
+    let id = app.drupal_user("landed").expect("the create landed")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    if lost.status == 201 {
+        // Found by its UUID at once: the retry below is what matters.
+        assert_eq!(lost.body["id"], id.as_str());
+    }
+    let visible = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(visible.status, 200, "{}", visible.body);
+
+    let retry = app.post("/Users", &body).await;
+    retry.assert_scim_error(409, Some("uniqueness"));
+    let detail = retry.body["detail"].as_str().unwrap();
+    assert!(detail.contains(&id), "{detail}");
+    assert!(detail.contains("\"landed\""), "{detail}");
+    assert!(!detail.contains("deprovisioned"), "{detail}");
+    assert!(!detail.contains("delete that account"), "{detail}");
+}
