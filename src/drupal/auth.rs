@@ -653,13 +653,21 @@ async fn send_login(
             .is_some_and(|v| v.to_ascii_lowercase().contains("html"));
         return Err(LoginError::Failed(DrupalError::Unreadable(format!(
             "{path} answered {status} with {} where a JSON document was due",
-            if html { "an HTML page" } else { "no JSON document" }
+            if html {
+                "an HTML page"
+            } else {
+                "no JSON document"
+            }
         ))));
     }
     Ok((status, headers, body))
 }
 
-fn server_failure(status: StatusCode, headers: &reqwest::header::HeaderMap, what: &str) -> LoginError {
+fn server_failure(
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    what: &str,
+) -> LoginError {
     LoginError::Failed(
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             DrupalError::Server {

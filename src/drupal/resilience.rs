@@ -331,7 +331,10 @@ impl Breaker {
     /// Keeps the largest wait Drupal asked for while it fails; forgets it
     /// when Drupal answers.
     fn note_wait(&self, failed: bool, retry_after: Option<u64>) {
-        let mut wait = self.drupal_wait.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut wait = self
+            .drupal_wait
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if !failed {
             *wait = None;
             return;

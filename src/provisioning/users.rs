@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::audited;
+use super::deprovisioned::Mark;
 use super::marker::not_marked;
 use super::pushdown::{translate, Pushdown};
 use super::render::render_user;
@@ -14,7 +15,6 @@ use super::seen_accounts::REMEMBERED_PER_LIST;
 use super::term_names::TermName;
 use super::user_json::{write_user, write_users, UserJson};
 use super::write_guard::Clearance;
-use super::deprovisioned::Mark;
 use super::{
     ActiveMapping, Provisioner, ProvisioningError, ScimUser, UserList, UserQuery, CANDIDATE_LIMIT,
     DEFAULT_COUNT, MAX_RESULTS,
@@ -489,7 +489,10 @@ impl Provisioner {
     /// SCIM DELETE deprovisioned a moment ago. Called under the account's
     /// turn. A DELETE whose outcome is unknown costs one read: the account
     /// shown active and unmarked was not deprovisioned, and the mark goes.
-    pub(super) async fn deprovisioned_lately(&self, id: &str) -> std::result::Result<bool, DrupalError> {
+    pub(super) async fn deprovisioned_lately(
+        &self,
+        id: &str,
+    ) -> std::result::Result<bool, DrupalError> {
         match self.deprovisioned_now.state(id) {
             None => Ok(false),
             Some(Mark::Sure) => Ok(true),
@@ -500,7 +503,8 @@ impl Provisioner {
                     // Without the marker field, a blocked account is what
                     // the DELETE would have left.
                     Some(user) => {
-                        self.marker.field().is_none() && user.attributes.get_bool("status") != Some(true)
+                        self.marker.field().is_none()
+                            && user.attributes.get_bool("status") != Some(true)
                     }
                 };
                 if gone {
@@ -524,7 +528,7 @@ impl Provisioner {
                 // Its term-backed groups go too, and the roles only they
                 // granted, in the same write.
                 let catalog = self.role_catalog(None).await?;
-                let dropped = self.term_groups_dropped(&current, &catalog).await?;
+                let dropped = self.term_groups_dropped(current, &catalog).await?;
                 let taken = dropped.as_ref().map(|d| &d.roles);
                 if let Some(roles) = roles_without_managed(&catalog, &current.roles, taken, &[]) {
                     write.relationships.insert("roles".into(), roles);
@@ -547,7 +551,7 @@ impl Provisioner {
                     other => other,
                 };
                 let mut event =
-                    audited::user_write(Some(&current), &current.id, &write, outcome.as_ref().ok());
+                    audited::user_write(Some(current), &current.id, &write, outcome.as_ref().ok());
                 event.event = EventKind::UserDeprovisioned;
                 audit::record(match &outcome {
                     Ok(_) => event,
@@ -1386,7 +1390,9 @@ impl Provisioner {
 
     /// A user's userName as SCIM shows it: the one the IdP can look up.
     fn shown_user_name(&self, user: &DrupalUser) -> String {
-        let shown = self.mapping().from_drupal(&user.attributes, &user.relationships);
+        let shown = self
+            .mapping()
+            .from_drupal(&user.attributes, &user.relationships);
         shown
             .get("userName")
             .and_then(Value::as_str)

@@ -431,7 +431,10 @@ async fn a_delete_whose_answer_was_lost_keeps_the_account_out_of_groups() {
     let lost = app.delete(&format!("/Users/{id}")).await;
     assert_eq!(lost.status, 503, "{}", lost.body);
     let added = app
-        .patch(&format!("/Groups/{group}"), &crate::helpers::add_member(&id))
+        .patch(
+            &format!("/Groups/{group}"),
+            &crate::helpers::add_member(&id),
+        )
         .await;
     added.assert_scim_error(400, Some("invalidValue"));
     assert!(!app.roles_of("vic").contains(&"editor".to_string()));
