@@ -369,6 +369,15 @@ impl SiteCheck<'_> {
                 ),
             };
         }
+        // A pause, not for good: every request fails until it ends.
+        if let Some((left, why)) = self.drupal.login_paused() {
+            return Part {
+                ready: false,
+                detail: format!(
+                    "Drupal's flood control blocks the bridge's account ({why}); the bridge logs in again in {left} s (clear it with `drush sql:query \"DELETE FROM flood\"`)"
+                ),
+            };
+        }
         let secs = self.within.as_secs();
         let recent = Part {
             ready: true,

@@ -4,15 +4,12 @@
 //! the account (405 when read-only, else 404), so no entity is changed.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use serde_json::Value;
 
 use super::fix_script::{self, Remedy, BRIDGE_PERMISSIONS, BRIDGE_ROLE};
 use super::{fields, Finding, Report};
 use crate::config::{DeprovisionPolicy, SiteSettings};
-use crate::drupal::observer::{CallOutcome, DrupalObserver, LoginOutcome};
 use crate::drupal::{
     CollectionQuery, Condition, DrupalClient, DrupalError, DrupalRole, DrupalUser, Operator,
     UserWrite, DRUPAL_PAGE_CAP,
@@ -33,9 +30,7 @@ pub(super) async fn check(settings: &SiteSettings, mapping: Option<&Mapping>, re
             return;
         }
     };
-    let logins = Arc::new(Logins::default());
-    client.observe(logins.clone());
-    if !account_is_accepted(&client, settings, &logins, report).await {
+    if !account_is_accepted(&client, settings, report).await {
         // Every further request would fail the same way, and each failed
         // login counts toward Drupal's flood limit.
         return;
@@ -179,43 +174,10 @@ async fn check_privileges(client: &DrupalClient, settings: &SiteSettings, report
     }
 }
 
-/// How the client's logins ended, as the client itself tells them apart
-/// (a refused password, Drupal's flood control): `check` says what the
-/// client knows rather than guessing again from Drupal's answers.
-#[derive(Default)]
-struct Logins(Mutex<Vec<LoginOutcome>>);
-
-impl Logins {
-    fn saw(&self, outcome: LoginOutcome) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&outcome)
-    }
-}
-
-impl DrupalObserver for Logins {
-    fn call(&self, _op: &'static str, _outcome: CallOutcome, _latency: Duration) {}
-
-    fn shed(&self, _op: &'static str, _reason: crate::drupal::observer::ShedReason) {}
-
-    fn login(&self, outcome: LoginOutcome) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(outcome);
-    }
-
-    fn slot_waited(&self, _waited: Duration) {}
-
-    fn slot_refused(&self) {}
-}
-
 /// Whether Drupal answers and runs requests as the bridge's account.
 async fn account_is_accepted(
     client: &DrupalClient,
     settings: &SiteSettings,
-    logins: &Logins,
     report: &mut Report,
 ) -> bool {
     let base = client.base_url();
@@ -231,7 +193,8 @@ async fn account_is_accepted(
         }
         // The login was refused by Drupal's flood control, not for the
         // password: a right password is refused too until the lock ends.
-        Err(DrupalError::Credentials(why)) if logins.saw(LoginOutcome::Flood) => {
+        // (The client tells the two apart itself.)
+        Err(DrupalError::LoginPaused { reason: why, .. }) => {
             report.push(Finding::ok(TOPIC, format!("{base} answers JSON:API")));
             report.push(Finding::error(
                 TOPIC,

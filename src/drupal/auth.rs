@@ -108,8 +108,9 @@ struct State {
     generation: u64,
     /// Why Drupal refused the credentials; set for good.
     refused: Option<String>,
-    /// No login before this instant (flood control).
+    /// No login before this instant (flood control), and Drupal's words.
     paused_until: Option<Instant>,
+    paused_why: String,
     /// The roles the last login said the account holds.
     own_roles: Option<Vec<String>>,
 }
@@ -326,12 +327,11 @@ impl Authenticator {
         if let Some(credentials) = self.valid()? {
             return Ok(credentials);
         }
-        if let Some(until) = self.read().paused_until {
-            if Instant::now() < until {
-                return Err(DrupalError::Credentials(
-                    "Drupal's flood control blocks the bridge's account; the bridge tries again in a minute".into(),
-                ));
-            }
+        if let Some((retry_after, reason)) = self.paused() {
+            return Err(DrupalError::LoginPaused {
+                retry_after,
+                reason,
+            });
         }
         let started = Instant::now();
         let (outcome, status) = login.run(http, base_url, self.max_answer_bytes).await;
@@ -382,7 +382,11 @@ impl Authenticator {
                     "Drupal's flood control blocks the bridge's account (5 failed logins within 6 hours): clear it with `drush sql:query \"DELETE FROM flood\"` or wait; the bridge tries again in a minute"
                 );
                 state.paused_until = Some(Instant::now() + FLOOD_PAUSE);
-                Err(DrupalError::Credentials(why))
+                state.paused_why = why.clone();
+                Err(DrupalError::LoginPaused {
+                    retry_after: FLOOD_PAUSE.as_secs(),
+                    reason: why,
+                })
             }
             Err(LoginError::Failed(e)) => {
                 self.observed(LoginOutcome::Error);
@@ -456,6 +460,17 @@ impl Authenticator {
             .as_ref()
             .filter(|c| c.renew_at.is_none_or(|at| Instant::now() < at))
             .map(|c| c.credentials.clone()))
+    }
+
+    /// While Drupal's flood control pauses the bridge's logins: the seconds
+    /// left (at least 1) and Drupal's words.
+    pub fn paused(&self) -> Option<(u64, String)> {
+        let state = self.read();
+        let left = state.paused_until?.checked_duration_since(Instant::now())?;
+        if left.is_zero() {
+            return None;
+        }
+        Some((left.as_secs_f64().ceil() as u64, state.paused_why.clone()))
     }
 
     /// Why Drupal refused the credentials for good, if it did: the bridge
@@ -627,16 +642,38 @@ async fn send_login(
         .await
         .map_err(LoginError::Failed)?;
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    // A success that is no JSON document (an HTML page: a maintenance
+    // page, a proxy's or a cache's) is an answer the bridge could not
+    // read, as on every other endpoint: transient (503 with Retry-After),
+    // not a refusal of the bridge's account.
+    if status.is_success() && !body.is_object() {
+        let html = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("html"));
+        return Err(LoginError::Failed(DrupalError::Unreadable(format!(
+            "{path} answered {status} with {} where a JSON document was due",
+            if html {
+                "an HTML page"
+            } else {
+                "no JSON document"
+            }
+        ))));
+    }
     Ok((status, headers, body))
 }
 
-fn server_failure(status: StatusCode, what: &str) -> LoginError {
+fn server_failure(
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    what: &str,
+) -> LoginError {
     LoginError::Failed(
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             DrupalError::Server {
                 status: status.as_u16(),
                 detail: format!("{what} failed"),
-                retry_after: None,
+                retry_after: super::retry_after(headers),
             }
         } else {
             DrupalError::Protocol(format!("{what} answered {status}"))
@@ -681,7 +718,7 @@ async fn session_login(
                 "Drupal has no JSON login route (/user/login?_format=json): enable the core serialization module, or use drupal.auth.mode basic".into(),
             )))
         }
-        _ => return Err(server_failure(status, "the login")),
+        _ => return Err(server_failure(status, &headers, "the login")),
     }
     let cookie = headers
         .get_all(SET_COOKIE)
@@ -690,8 +727,11 @@ async fn session_login(
         .filter_map(|v| v.split(';').next())
         .find(|pair| pair.starts_with("SESS") || pair.starts_with("SSESS"))
         .ok_or_else(|| {
-            LoginError::Failed(DrupalError::Protocol(
-                "the login answer set no session cookie".into(),
+            // Drupal's login success always sets one: an answer without it
+            // came from elsewhere (a cache, a proxy) or was cut, and the
+            // next login may well get it.
+            LoginError::Failed(DrupalError::Unreadable(
+                "the login answer set no session cookie (a cache or proxy in front of Drupal may answer it, or drop Set-Cookie)".into(),
             ))
         })?;
     let csrf = body
@@ -795,7 +835,7 @@ async fn fetch_token(
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(ACCEPT, "application/json")
         .body(form);
-    let (status, _, body) = send_login(request, TOKEN_PATH, limit).await?;
+    let (status, headers, body) = send_login(request, TOKEN_PATH, limit).await?;
     *answered = Some(status.as_u16());
     if status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED {
         let why = body
@@ -813,7 +853,7 @@ async fn fetch_token(
         )));
     }
     if !status.is_success() {
-        return Err(server_failure(status, "the token request"));
+        return Err(server_failure(status, &headers, "the token request"));
     }
     let token = body
         .get("access_token")

@@ -14,10 +14,21 @@ pub enum DrupalError {
     /// No complete answer in time. The request may have been processed.
     #[error("Drupal did not answer in time")]
     Timeout,
+    /// The connection was reset or closed after the request was sent and
+    /// before a complete answer came (Drupal's PHP killed or crashed, a
+    /// proxy dropping it). Like a timeout, the request may have been
+    /// processed; unlike one, it says nothing of Drupal's speed.
+    #[error("Drupal closed the connection before answering: {0}")]
+    ConnectionLost(String),
     /// The bridge's account was not accepted: Drupal asked for credentials,
     /// or answered as it answers anonymous callers.
     #[error("Drupal did not accept the bridge's credentials: {0}")]
     Credentials(String),
+    /// Drupal's flood control refused the bridge's login (too many failed
+    /// logins); the bridge logs in again only once its pause is over,
+    /// `retry_after` seconds from now. Nothing was sent. Temporary.
+    #[error("Drupal's flood control blocks the bridge's account ({reason}); the bridge logs in again in {retry_after} s")]
+    LoginPaused { retry_after: u64, reason: String },
     /// Drupal refused the operation for the bridge's account.
     #[error("Drupal refused the operation (403): {0}")]
     Forbidden(String),
@@ -112,6 +123,7 @@ impl DrupalError {
         matches!(
             self,
             DrupalError::Timeout
+                | DrupalError::ConnectionLost(_)
                 | DrupalError::Protocol(_)
                 | DrupalError::Unreadable(_)
                 | DrupalError::Server {
@@ -127,7 +139,10 @@ impl DrupalError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            DrupalError::Unreachable(_) | DrupalError::Timeout | DrupalError::Server { .. }
+            DrupalError::Unreachable(_)
+                | DrupalError::Timeout
+                | DrupalError::ConnectionLost(_)
+                | DrupalError::Server { .. }
         )
     }
 }

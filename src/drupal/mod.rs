@@ -330,6 +330,12 @@ impl DrupalClient {
         self.inner.resilience.breaker.view()
     }
 
+    /// While Drupal's flood control pauses the bridge's logins: the seconds
+    /// left and Drupal's words.
+    pub fn login_paused(&self) -> Option<(u64, String)> {
+        self.inner.auth.paused()
+    }
+
     /// Why Drupal refused the bridge's credentials for good, if it did (a
     /// login refused, basic credentials answered as anonymous): no request
     /// is sent with them again, so nothing can be served until a reload
@@ -917,7 +923,11 @@ impl DrupalClient {
         let body = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
         let outcome = self.attempts(method, path, body.as_deref(), deadline).await;
         slot.finish(op, resilience::outcome_for_limit(&outcome));
-        admission.record(matches!(&outcome, Err(e) if e.is_transient()));
+        let retry_after = match &outcome {
+            Err(DrupalError::Server { retry_after, .. }) => *retry_after,
+            _ => None,
+        };
+        admission.record_with(matches!(&outcome, Err(e) if e.is_transient()), retry_after);
         outcome
     }
 
@@ -1272,7 +1282,9 @@ fn call_outcome<T>(outcome: &Result<T, DrupalError>) -> CallOutcome {
     match outcome {
         Ok(_) => CallOutcome::Ok,
         Err(DrupalError::NotFound) => CallOutcome::NotFound,
-        Err(DrupalError::Credentials(_)) => CallOutcome::Credentials,
+        Err(DrupalError::Credentials(_) | DrupalError::LoginPaused { .. }) => {
+            CallOutcome::Credentials
+        }
         Err(
             DrupalError::Forbidden(_)
             | DrupalError::ReadOnly
@@ -1406,8 +1418,10 @@ pub(crate) fn transport_error(e: &reqwest::Error) -> DrupalError {
             DrupalError::Unreachable(why)
         }
     } else {
-        // A reset after the request was written may have reached Drupal.
-        DrupalError::Timeout
+        // Reset or closed after the request was written (or while its
+        // answer came): it may have reached Drupal, as after a timeout,
+        // but it is no timeout and is not told as one.
+        DrupalError::ConnectionLost(innermost(e))
     }
 }
 

@@ -312,10 +312,18 @@ impl BreakerView {
 /// Opens after `threshold` consecutive failures: requests are then answered
 /// at once for `open_for`, after which one request probes Drupal. Its
 /// success closes the breaker, its failure opens it again.
+///
+/// The wait a refused request is told (`CircuitOpen::retry_after`) is the
+/// longest of the pause left and the largest `Retry-After` Drupal sent
+/// while it kept failing: Drupal knows best when it is back, and the probe
+/// the bridge sends earlier is only the bridge's own check.
 pub struct Breaker {
     threshold: u32,
     open_for: Duration,
     state: Mutex<BreakerState>,
+    /// The largest `Retry-After` (seconds) of the failures since Drupal
+    /// last answered, and when it was given.
+    drupal_wait: Mutex<Option<(u64, Instant)>>,
 }
 
 /// A request the breaker let through; report its outcome with `record`.
@@ -329,8 +337,15 @@ pub struct Admission<'a> {
 
 impl Admission<'_> {
     /// `failed`: Drupal is down or failing (not a refusal of this request).
-    pub fn record(mut self, failed: bool) {
+    pub fn record(self, failed: bool) {
+        self.record_with(failed, None);
+    }
+
+    /// As `record`, with the `Retry-After` (seconds) Drupal's failure
+    /// carried, if it carried one.
+    pub fn record_with(mut self, failed: bool, retry_after: Option<u64>) {
         self.recorded = true;
+        self.breaker.note_wait(failed, retry_after);
         self.breaker.record(self.probe, failed);
     }
 }
@@ -351,7 +366,39 @@ impl Breaker {
             threshold,
             open_for,
             state: Mutex::new(BreakerState::Closed { failures: 0 }),
+            drupal_wait: Mutex::new(None),
         }
+    }
+
+    /// Keeps the largest wait Drupal asked for while it fails; forgets it
+    /// when Drupal answers.
+    fn note_wait(&self, failed: bool, retry_after: Option<u64>) {
+        let mut wait = self
+            .drupal_wait
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !failed {
+            *wait = None;
+            return;
+        }
+        if let Some(secs) = retry_after {
+            let now = Instant::now();
+            let left = wait.map_or(0, |(secs, at)| secs.saturating_sub(at.elapsed().as_secs()));
+            if secs >= left {
+                *wait = Some((secs, now));
+            }
+        }
+    }
+
+    /// What a refused request is told to wait: at least `left`, and what is
+    /// left of the wait Drupal asked for.
+    fn wait(&self, left: Duration) -> u64 {
+        let drupal = self
+            .drupal_wait
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map_or(0, |(secs, at)| secs.saturating_sub(at.elapsed().as_secs()));
+        left.as_secs().max(1).max(drupal)
     }
 
     fn set(&self, state: BreakerState) {
@@ -376,7 +423,7 @@ impl Breaker {
                 let now = Instant::now();
                 if now < until {
                     return Err(DrupalError::CircuitOpen {
-                        retry_after: (until - now).as_secs().max(1),
+                        retry_after: self.wait(until - now),
                     });
                 }
                 *state = BreakerState::HalfOpen;
@@ -384,7 +431,9 @@ impl Breaker {
                 true
             }
             BreakerState::HalfOpen => {
-                return Err(DrupalError::CircuitOpen { retry_after: 1 });
+                return Err(DrupalError::CircuitOpen {
+                    retry_after: self.wait(Duration::ZERO),
+                });
             }
         };
         Ok(Admission {
@@ -461,6 +510,7 @@ impl RetryPolicy {
             // Refused before anything was saved, whatever the method.
             DrupalError::Unreachable(_) | DrupalError::EntityChanged(_) => true,
             DrupalError::Timeout
+            | DrupalError::ConnectionLost(_)
             | DrupalError::Server { .. }
             | DrupalError::Protocol(_)
             | DrupalError::Unreadable(_) => method == Method::GET,
@@ -581,6 +631,25 @@ mod tests {
         std::thread::sleep(Duration::from_millis(40));
         breaker.admit().unwrap().record(false);
         assert!(breaker.admit().is_ok());
+    }
+
+    #[test]
+    fn the_open_breaker_asks_for_drupals_largest_wait() {
+        let breaker = Breaker::new(2, Duration::from_millis(30));
+        breaker.admit().unwrap().record_with(true, Some(120));
+        breaker.admit().unwrap().record_with(true, Some(7200));
+        let wait = |b: &Breaker| match b.admit() {
+            Err(DrupalError::CircuitOpen { retry_after }) => retry_after,
+            _ => panic!("the breaker should be open"),
+        };
+        assert!(wait(&breaker) >= 7199, "{}", wait(&breaker));
+        std::thread::sleep(Duration::from_millis(40));
+        let probe = breaker.admit().unwrap();
+        assert!(wait(&breaker) >= 7199, "half-open too");
+        probe.record(false);
+        breaker.admit().unwrap().record(true);
+        breaker.admit().unwrap().record(true);
+        assert_eq!(wait(&breaker), 1, "a success forgets Drupal's wait");
     }
 
     #[test]

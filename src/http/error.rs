@@ -258,7 +258,10 @@ fn log_drupal_failure(e: &DrupalError) {
         DrupalError::ReadOnly => tracing::error!(
             "Drupal's JSON:API is read-only: allow writes at /admin/config/services/jsonapi"
         ),
-        DrupalError::Unreachable(_) | DrupalError::Timeout | DrupalError::Server { .. } => {
+        DrupalError::Unreachable(_)
+        | DrupalError::Timeout
+        | DrupalError::ConnectionLost(_)
+        | DrupalError::Server { .. } => {
             tracing::error!(error = %e, "Drupal is unavailable")
         }
         DrupalError::Rejected { .. } | DrupalError::Protocol(_) => {
@@ -286,8 +289,8 @@ fn log_drupal_failure(e: &DrupalError) {
         DrupalError::AccountBusy { client_gone: true } => tracing::warn!(
             "the client went away while its write waited for its turn on a resource: nothing written"
         ),
-        // The breaker logged when it opened.
-        DrupalError::CircuitOpen { .. } => {}
+        // The breaker logged when it opened, the login when it was refused.
+        DrupalError::CircuitOpen { .. } | DrupalError::LoginPaused { .. } => {}
         DrupalError::Validation(errors) => {
             if let Some(missing) = errors.iter().find(|v| v.detail.contains(" does not exist on the ")) {
                 tracing::error!(
@@ -339,6 +342,11 @@ fn drupal_to_scim(e: &DrupalError) -> ScimError {
         DrupalError::ReadOnly => ScimError::bad_gateway(
             "Drupal's JSON:API accepts only read operations; a Drupal administrator must allow writes.",
         ),
+        // Temporary: the bridge logs in again once the pause is over.
+        DrupalError::LoginPaused { retry_after, .. } => ScimError::unavailable(
+            "Drupal's flood control blocks the bridge's account for a while; the bridge logs in again once its pause is over. Retry then.",
+            (*retry_after).max(1),
+        ),
         // Drupal's own wait, when it named one, else the bridge's; never
         // less than the bridge's, nor more than an hour.
         DrupalError::Server {
@@ -348,12 +356,25 @@ fn drupal_to_scim(e: &DrupalError) -> ScimError {
             "Drupal is unavailable or too slow right now; retry later.",
             (*secs).clamp(RETRY_AFTER_SECS, MAX_RETRY_AFTER_SECS),
         ),
-        DrupalError::Unreachable(_) | DrupalError::Timeout | DrupalError::Server { .. } => {
-            ScimError::unavailable(
-                "Drupal is unavailable or too slow right now; retry later.",
-                RETRY_AFTER_SECS,
-            )
-        }
+        // Each named for what happened (not the network's own words, which
+        // may name internal hosts); the outcome of a write is unknown after
+        // a timeout or a lost connection.
+        DrupalError::Unreachable(_) => ScimError::unavailable(
+            "Drupal could not be reached (the connection was refused or could not be made); retry later.",
+            RETRY_AFTER_SECS,
+        ),
+        DrupalError::Timeout => ScimError::unavailable(
+            "Drupal did not answer within the bridge's timeout; retry later.",
+            RETRY_AFTER_SECS,
+        ),
+        DrupalError::ConnectionLost(_) => ScimError::unavailable(
+            "Drupal closed the connection before answering (it stopped or crashed); retry later.",
+            RETRY_AFTER_SECS,
+        ),
+        DrupalError::Server { .. } => ScimError::unavailable(
+            "Drupal is unavailable or too slow right now; retry later.",
+            RETRY_AFTER_SECS,
+        ),
         // As transient as a connection cut at the same point (a timeout).
         DrupalError::Unreadable(_) => ScimError::unavailable(
             format!("Drupal's answer arrived unreadable ({e}); retry later."),
@@ -377,9 +398,13 @@ fn drupal_to_scim(e: &DrupalError) -> ScimError {
             "Drupal refused the change because another write changed the same account at the same moment; nothing was saved. Retry the request.",
             ENTITY_CHANGED_RETRY_AFTER_SECS,
         ),
+        // As for Drupal's own failures: the breaker's wait (the largest
+        // Drupal asked for, at least the pause left), between 30 s and an
+        // hour. The probe that may close it earlier is the bridge's, and a
+        // 1 s hint would only bring the IdP back into the open breaker.
         DrupalError::CircuitOpen { retry_after } => ScimError::unavailable(
             "Drupal failed repeatedly; the bridge pauses requests to it. Retry later.",
-            *retry_after,
+            (*retry_after).clamp(RETRY_AFTER_SECS, MAX_RETRY_AFTER_SECS),
         ),
         // The values that make the URL long came from the client: its
         // error, not Drupal's, and retrying cannot help.

@@ -502,11 +502,14 @@ impl Provisioner {
         // The account's turn: a SCIM DELETE of it runs wholly before or
         // after this write; after it, an addition leaves it out.
         let turn = self.user_turn(write.id).await;
+        let gone = match (&turn, write.action) {
+            (Ok(_), MemberAction::Add) => self.deprovisioned_lately(write.id).await,
+            _ => Ok(false),
+        };
         let result = match write.action {
             _ if turn.is_err() => turn.map(drop),
-            MemberAction::Add if self.deprovisioned_now.contains(write.id) => {
-                Err(DrupalError::NotFound)
-            }
+            _ if gone.is_err() => gone.map(drop),
+            MemberAction::Add if matches!(gone, Ok(true)) => Err(DrupalError::NotFound),
             _ => {
                 self.change_roles_past_deleted_terms(
                     write.id,

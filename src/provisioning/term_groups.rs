@@ -1642,7 +1642,7 @@ impl Provisioner {
             MemberAction::Add => Method::POST,
             MemberAction::Remove => Method::DELETE,
         };
-        if action == MemberAction::Add && self.deprovisioned_now.contains(&user.id) {
+        if action == MemberAction::Add && self.deprovisioned_lately(&user.id).await? {
             return Err(DrupalError::NotFound);
         }
         if !plan.take.is_empty() {

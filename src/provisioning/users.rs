@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::audited;
 use super::count_cache::Turn;
+use super::deprovisioned::Mark;
 use super::marker::not_marked;
 use super::pushdown::{translate, Pushdown};
 use super::render::render_user;
@@ -159,7 +160,7 @@ impl Provisioner {
             // The answer was lost or garbled, or a gateway's: the account
             // may exist.
             Err(e) if e.may_have_been_applied() => {
-                match self.find_lost_create(id).await {
+                match self.find_lost_create(id, &e).await {
                     Ok(user) => user,
                     Err(e) => {
                         // Not found now is no proof: Drupal may still be
@@ -455,8 +456,70 @@ impl Provisioner {
         let current = self.load_visible(id).await?;
         self.ensure_writable(&current)?;
         self.check_version(&current, conditions).await?;
-        // A member addition waiting for this account's turn leaves it out.
+        // A member addition waiting for this account's turn leaves it out
+        // (taken off again below when the write certainly did not land).
         self.deprovisioned_now.mark(&current.id);
+        let deprovisioned = self.deprovision(&current).await;
+        if deprovisioned.is_err() && self.deprovisioned_now.state(&current.id) == Some(Mark::Sure) {
+            // Failed before its write was sent (reading the roles, say).
+            self.deprovisioned_now.clear(&current.id);
+        }
+        deprovisioned?;
+        self.seen.forget(&current.id);
+        tracing::info!(
+            user = current.name().unwrap_or_default(),
+            policy = ?self.policy.deprovision,
+            "deprovisioned"
+        );
+        self.counts.clear();
+        Ok(())
+    }
+
+    /// What SCIM DELETE's failed write leaves: no mark when Drupal refused
+    /// it or it never reached Drupal (the account is as it was), an unsure
+    /// one when it may have landed (see `deprovisioned`).
+    fn unmark_unless_written(&self, id: &str, failure: Option<&DrupalError>) {
+        match failure {
+            None => {}
+            Some(e) if e.may_have_been_applied() => self.deprovisioned_now.mark_unsure(id),
+            Some(_) => self.deprovisioned_now.clear(id),
+        }
+    }
+
+    /// Whether a member addition must leave the account `id` out, as one
+    /// SCIM DELETE deprovisioned a moment ago. Called under the account's
+    /// turn. A DELETE whose outcome is unknown costs one read: the account
+    /// shown active and unmarked was not deprovisioned, and the mark goes.
+    pub(super) async fn deprovisioned_lately(
+        &self,
+        id: &str,
+    ) -> std::result::Result<bool, DrupalError> {
+        match self.deprovisioned_now.state(id) {
+            None => Ok(false),
+            Some(Mark::Sure) => Ok(true),
+            Some(Mark::Unsure) => {
+                let gone = match self.drupal.get_user(id).await? {
+                    None => true,
+                    Some(user) if self.marker.is_marked(&user) => true,
+                    // Without the marker field, a blocked account is what
+                    // the DELETE would have left.
+                    Some(user) => {
+                        self.marker.field().is_none()
+                            && user.attributes.get_bool("status") != Some(true)
+                    }
+                };
+                if gone {
+                    self.deprovisioned_now.mark(id);
+                } else {
+                    self.deprovisioned_now.clear(id);
+                }
+                Ok(gone)
+            }
+        }
+    }
+
+    /// SCIM DELETE's write, under the account's turn.
+    async fn deprovision(&self, current: &DrupalUser) -> Result<()> {
         match self.policy.deprovision {
             DeprovisionPolicy::Block => {
                 let mut write = UserWrite::default();
@@ -466,7 +529,7 @@ impl Provisioner {
                 // Its term-backed groups go too, and the roles only they
                 // granted, in the same write.
                 let catalog = self.role_catalog(None).await?;
-                let dropped = self.term_groups_dropped(&current, &catalog).await?;
+                let dropped = self.term_groups_dropped(current, &catalog).await?;
                 let taken = dropped.as_ref().map(|d| &d.roles);
                 if let Some(roles) = roles_without_managed(&catalog, &current.roles, taken, &[]) {
                     write.relationships.insert("roles".into(), roles);
@@ -489,12 +552,13 @@ impl Provisioner {
                     other => other,
                 };
                 let mut event =
-                    audited::user_write(Some(&current), &current.id, &write, outcome.as_ref().ok());
+                    audited::user_write(Some(current), &current.id, &write, outcome.as_ref().ok());
                 event.event = EventKind::UserDeprovisioned;
                 audit::record(match &outcome {
                     Ok(_) => event,
                     Err(e) => event.failed(e),
                 });
+                self.unmark_unless_written(&current.id, outcome.as_ref().err());
                 outcome?;
             }
             DeprovisionPolicy::Delete => {
@@ -504,16 +568,10 @@ impl Provisioner {
                     Ok(()) => event,
                     Err(e) => event.failed(e),
                 });
+                self.unmark_unless_written(&current.id, outcome.as_ref().err());
                 outcome?;
             }
         }
-        self.seen.forget(&current.id);
-        tracing::info!(
-            user = current.name().unwrap_or_default(),
-            policy = ?self.policy.deprovision,
-            "deprovisioned"
-        );
-        self.counts.clear();
         Ok(())
     }
 
@@ -1184,18 +1242,24 @@ impl Provisioner {
 
     /// A create whose answer never came may still have been written. The
     /// bridge chose the UUID, so one read tells.
-    async fn find_lost_create(&self, id: &str) -> Result<DrupalUser> {
-        match self.created_after_all(id, &DrupalError::Timeout).await {
+    async fn find_lost_create(&self, id: &str, lost: &DrupalError) -> Result<DrupalUser> {
+        match self.created_after_all(id, lost).await {
             Ok(Some(user)) => Ok(user),
             Ok(None) => {
                 tracing::error!(
                     id,
-                    "a create timed out and Drupal did not show the account when asked; the create may still complete"
+                    error = %lost,
+                    "a create's answer was lost and Drupal did not show the account when asked; the create may still complete"
                 );
-                Err(DrupalError::Timeout.into())
+                // 503 to retry, as the lost answer's own error words it.
+                Err(match lost {
+                    DrupalError::Protocol(why) => DrupalError::Unreadable(why.clone()),
+                    other => other.clone(),
+                }
+                .into())
             }
             Err(e) => {
-                tracing::error!(id, error = %e, "a create timed out and the bridge cannot tell whether Drupal wrote it; a retry cannot create a second account, as Drupal user names are unique");
+                tracing::error!(id, error = %e, lost = %lost, "a create's answer was lost and the bridge cannot tell whether Drupal wrote it; a retry cannot create a second account, as Drupal user names are unique");
                 Err(e.into())
             }
         }
@@ -1293,6 +1357,13 @@ impl Provisioner {
     ) -> ProvisioningError {
         let mail_taken = matches!(&error, DrupalError::Validation(errors)
             if errors.iter().any(|e| e.detail.starts_with("mail:") && e.detail.contains("is already taken")));
+        let name_taken = matches!(&error, DrupalError::Validation(errors)
+            if errors.iter().any(|e| e.detail.starts_with("name:") && e.detail.contains("is already taken")));
+        if name_taken {
+            if let Some(name) = write.attributes.get("name").and_then(Value::as_str) {
+                return self.name_holder(error, name, own_id).await;
+            }
+        }
         let mail = write.attributes.get("mail").and_then(Value::as_str);
         let (true, Some(mail)) = (mail_taken, mail) else {
             return error.into();
@@ -1327,19 +1398,80 @@ impl Provisioner {
         let (Some(holder), false) = (others.first(), more_taken) else {
             return error.into();
         };
-        // Named as SCIM shows it: the userName the IdP can look up.
-        let shown = self
-            .mapping()
-            .from_drupal(&holder.attributes, &holder.relationships);
-        let user_name = shown
-            .get("userName")
-            .and_then(Value::as_str)
-            .or(holder.name())
-            .unwrap_or_default();
+        let user_name = self.shown_user_name(holder);
         ScimError::uniqueness(format!(
             "The e-mail address {} belongs to the user \"{}\" (id {}), and Drupal keeps e-mail addresses unique. If that user is the one meant (renamed in Drupal, so that a lookup by userName does not find it), update it instead; otherwise give one of the two users another address. Nothing was changed.",
             crate::untrusted::quote(mail),
-            crate::untrusted::quote(user_name),
+            crate::untrusted::quote(&user_name),
+            crate::untrusted::quote(&holder.id),
+        ))
+        .into()
+    }
+
+    /// A user's userName as SCIM shows it: the one the IdP can look up.
+    fn shown_user_name(&self, user: &DrupalUser) -> String {
+        let shown = self
+            .mapping()
+            .from_drupal(&user.attributes, &user.relationships);
+        shown
+            .get("userName")
+            .and_then(Value::as_str)
+            .or(user.name())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Drupal's "The username … is already taken." (its own check's, or
+    /// [`Self::name_clash`]'s): when an account SCIM shows holds the name,
+    /// a 409 naming it with its userName and id, the usual cause being an
+    /// earlier create of the IdP's whose answer was lost (it landed after
+    /// the bridge answered 503). Advice about deprovisioned accounts would
+    /// mislead then. One Drupal read, on this error only; otherwise (a
+    /// deprovisioned holder, a failed read) Drupal's error as it is.
+    async fn name_holder(
+        &self,
+        error: DrupalError,
+        name: &str,
+        own_id: Option<&str>,
+    ) -> ProvisioningError {
+        let query = CollectionQuery {
+            filter: Some(Condition::Field {
+                path: "name".into(),
+                op: Operator::In,
+                values: caseless::spellings(name).into_iter().collect(),
+            }),
+            limit: Some(DRUPAL_PAGE_CAP),
+            ..Default::default()
+        };
+        let Ok(page) = self.drupal.list_users(&query).await else {
+            return error.into();
+        };
+        let holders: Vec<&DrupalUser> = page
+            .users
+            .iter()
+            .filter(|user| own_id.is_none_or(|own| !user.id.eq_ignore_ascii_case(own)))
+            .collect();
+        let Some(holder) = holders.first().filter(|h| !self.marker.is_marked(h)) else {
+            return error.into();
+        };
+        if holders.iter().any(|h| self.marker.is_marked(h)) {
+            return error.into();
+        }
+        let DrupalError::Validation(errors) = &error else {
+            return error.into();
+        };
+        let taken: Vec<String> = errors
+            .iter()
+            .filter(|v| v.detail.contains("is already taken"))
+            .map(|v| {
+                let detail = crate::untrusted::cut(&v.detail, 300);
+                detail.trim_end().trim_end_matches('.').to_string()
+            })
+            .collect();
+        ScimError::uniqueness(format!(
+            "Drupal already has an account with this value: {}. It is the user \"{}\" (id {}), which SCIM shows. If it is the user meant (an earlier create whose answer was lost may have made it), use or update it instead of creating it; otherwise choose another userName. Nothing was changed.",
+            taken.join("; "),
+            crate::untrusted::quote(&self.shown_user_name(holder)),
             crate::untrusted::quote(&holder.id),
         ))
         .into()

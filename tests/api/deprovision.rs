@@ -372,3 +372,70 @@ async fn an_address_held_by_an_account_scim_shows_is_a_conflict_naming_it() {
     assert!(detail.contains("\"dr1-renamed\""), "{detail}");
     assert!(!detail.to_lowercase().contains("delete"), "{detail}");
 }
+
+/// A SCIM DELETE whose write Drupal refused (503, a read-only JSON:API) or
+/// whose outcome is unknown but that did not land leaves no trace: the
+/// account stays visible, and a group may add it at once.
+#[tokio::test]
+async fn a_delete_that_did_not_happen_leaves_the_account_open_to_groups() {
+    let app = spawn_app().await;
+    let group = app.group_id("editor").await;
+    let id = app.create_user("una", "una@example.org").await;
+    let path = format!("/jsonapi/user/user/{id}");
+    let add = crate::helpers::add_member(&id);
+    let remove = crate::helpers::patch_op(
+        json!([{"op": "remove", "path": format!("members[value eq \"{id}\"]")}]),
+    );
+
+    // Refused by Drupal: 503 (nothing written), then read-only (502).
+    app.drupal.fail_requests_under("PATCH", &path, 503);
+    let refused = app.delete(&format!("/Users/{id}")).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    app.drupal.stop_failing_requests_under("PATCH", &path);
+    let user = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(user.status, 200, "{}", user.body);
+    assert_eq!(user.body["active"], true);
+    let added = app.patch(&format!("/Groups/{group}"), &add).await;
+    assert!(added.status < 300, "{} {}", added.status, added.body);
+    assert!(app.roles_of("una").contains(&"editor".to_string()));
+
+    app.drupal.set_read_only(true);
+    let refused = app.delete(&format!("/Users/{id}")).await;
+    assert_eq!(refused.status, 502, "{}", refused.body);
+    app.drupal.set_read_only(false);
+    assert!(app.patch(&format!("/Groups/{group}"), &remove).await.status < 300);
+    let added = app.patch(&format!("/Groups/{group}"), &add).await;
+    assert!(added.status < 300, "{} {}", added.status, added.body);
+
+    // Unknown outcome (a gateway's 504; Drupal never had it): a read shows
+    // the account active, and the addition goes through.
+    app.drupal.fail_requests_under("PATCH", &path, 504);
+    let unknown = app.delete(&format!("/Users/{id}")).await;
+    assert_eq!(unknown.status, 503, "{}", unknown.body);
+    app.drupal.stop_failing_requests_under("PATCH", &path);
+    assert!(app.patch(&format!("/Groups/{group}"), &remove).await.status < 300);
+    let added = app.patch(&format!("/Groups/{group}"), &add).await;
+    assert!(added.status < 300, "{} {}", added.status, added.body);
+    assert!(app.roles_of("una").contains(&"editor".to_string()));
+}
+
+/// A DELETE whose answer was lost after Drupal carried it out keeps the
+/// account out of groups: the read shows it deprovisioned.
+#[tokio::test]
+async fn a_delete_whose_answer_was_lost_keeps_the_account_out_of_groups() {
+    let app = spawn_app().await;
+    let group = app.group_id("editor").await;
+    let id = app.create_user("vic", "vic@example.org").await;
+    app.drupal
+        .lose_answer_to("PATCH", &format!("/jsonapi/user/user/{id}"), 504);
+    let lost = app.delete(&format!("/Users/{id}")).await;
+    assert_eq!(lost.status, 503, "{}", lost.body);
+    let added = app
+        .patch(
+            &format!("/Groups/{group}"),
+            &crate::helpers::add_member(&id),
+        )
+        .await;
+    added.assert_scim_error(400, Some("invalidValue"));
+    assert!(!app.roles_of("vic").contains(&"editor".to_string()));
+}

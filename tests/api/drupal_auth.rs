@@ -489,3 +489,38 @@ async fn each_login_filters_users_with_urls_of_its_own() {
         "the new login's request has a key of its own: {after:?}"
     );
 }
+
+/// A login answered with an HTML page (a maintenance page, a proxy's), or
+/// with a JSON success that sets no session cookie, is an answer the bridge
+/// could not read: 503 with `Retry-After: 30`, as on every other endpoint,
+/// not a 502 blaming the bridge's account. Drupal's well-formed refusal
+/// stays a 502.
+#[tokio::test]
+async fn a_login_answered_with_html_or_without_a_cookie_is_a_503_to_retry() {
+    let app = spawn_app_with(Options::default()).await;
+    app.drupal
+        .rewrite_answers_to("POST", "/user/login", |answer| {
+            answer.status = 200;
+            answer
+                .headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("set-cookie"));
+            answer.set_header("Content-Type", "text/html; charset=UTF-8");
+            answer.body = b"<html><body>Site under maintenance</body></html>".to_vec();
+        });
+    let answer = app.filter_users("userName eq \"admin\"").await;
+    answer.assert_scim_error(503, None);
+    assert_eq!(answer.header("retry-after"), Some("30"), "{}", answer.body);
+
+    app.drupal
+        .rewrite_answers_to("POST", "/user/login", |answer| {
+            answer
+                .headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("set-cookie"));
+        });
+    let answer = app.filter_users("userName eq \"admin\"").await;
+    answer.assert_scim_error(503, None);
+    assert_eq!(answer.header("retry-after"), Some("30"), "{}", answer.body);
+
+    app.drupal.stop_rewriting_answers_to("POST", "/user/login");
+    assert_eq!(app.filter_users("userName eq \"admin\"").await.status, 200);
+}

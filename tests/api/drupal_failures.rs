@@ -227,7 +227,8 @@ async fn creates_that_time_out_are_audited_as_unknown_and_a_retry_meets_the_acco
             .collect();
         assert!(
             said.iter().any(|l| l["message"]
-                == "a create timed out and Drupal did not show the account when asked; the create may still complete"),
+                == "a create's answer was lost and Drupal did not show the account when asked; the create may still complete"
+                && l["error"] == "Drupal did not answer in time"),
             "{said:?}"
         );
         assert!(
@@ -471,4 +472,81 @@ async fn an_unreadable_answer_is_503_with_retry_after_like_a_cut_connection() {
     let answer = app.get(&format!("/Users/{id}")).await;
     answer.assert_scim_error(503, None);
     assert_eq!(answer.header("retry-after"), Some("30"));
+}
+
+/// A connection Drupal dropped after the request was sent (PHP killed) is
+/// told as such in the SCIM detail, the audit trail and the log, not as a
+/// timeout: it came at once, far within drupal.timeout_secs.
+#[tokio::test]
+async fn a_dropped_connection_is_not_told_as_a_timeout() {
+    let logs = captured_logs();
+    let held = Held::start().await;
+    let app = &held.app;
+    let id = app.create_user("dropped", "dropped@example.org").await;
+    app.drupal.reset_connections_next(1);
+    let answer = app
+        .patch(
+            &format!("/Users/{id}"),
+            &json!({"Operations": [{"op": "replace", "path": "active", "value": false}]}),
+        )
+        .await;
+    answer.assert_scim_error(503, None);
+    assert_eq!(answer.header("retry-after"), Some("30"));
+    let detail = answer.body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("closed the connection"), "{detail}");
+    assert!(!detail.contains("too slow"), "{detail}");
+
+    let events: Vec<_> = held
+        .events("user_deactivated")
+        .into_iter()
+        .filter(|e| e["account_id"] == id.as_str())
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["outcome"], "unknown", "{}", events[0]);
+    let said = events[0]["detail"].as_str().unwrap_or_default();
+    assert!(said.contains("closed the connection"), "{said}");
+
+    let text = logs.contents();
+    let failures: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["path"].as_str().is_some_and(|p| p.contains(&id)) && l["error"].is_string())
+        .collect();
+    assert!(!failures.is_empty(), "the failed call is logged");
+    for line in &failures {
+        let error = line["error"].as_str().unwrap();
+        assert!(error.contains("closed the connection"), "{line}");
+    }
+}
+
+/// A create answered 503 whose account landed anyway: the IdP's retry (a
+/// new create) gets a 409 naming the user SCIM shows, by userName and id,
+/// not advice to delete a deprovisioned account in Drupal.
+#[tokio::test]
+async fn the_409_after_a_lost_create_names_the_visible_user() {
+    let app = spawn_app().await;
+    app.log_in().await;
+    let body = json!({"userName": "landed", "emails": [{"value": "landed@example.org"}]});
+    // Drupal saves the account but its answer is a 503, and the lookup by
+    // the bridge's UUID fails too: the outcome stays unknown.
+    app.drupal.lose_answer_to("POST", "/jsonapi/user/user", 503);
+    let lost = app.post("/Users", &body).await;
+    let id = app.drupal_user("landed").expect("the create landed")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    if lost.status == 201 {
+        // Found by its UUID at once: the retry below is what matters.
+        assert_eq!(lost.body["id"], id.as_str());
+    }
+    let visible = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(visible.status, 200, "{}", visible.body);
+
+    let retry = app.post("/Users", &body).await;
+    retry.assert_scim_error(409, Some("uniqueness"));
+    let detail = retry.body["detail"].as_str().unwrap();
+    assert!(detail.contains(&id), "{detail}");
+    assert!(detail.contains("\"landed\""), "{detail}");
+    assert!(!detail.contains("deprovisioned"), "{detail}");
+    assert!(!detail.contains("delete that account"), "{detail}");
 }

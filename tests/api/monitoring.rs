@@ -727,3 +727,35 @@ async fn shed_calls_are_not_counted_as_drupal_requests() {
         "the shed SCIM requests made no Drupal request: {after}"
     );
 }
+
+/// Drupal's flood control pauses the bridge's logins for a minute: every
+/// request is a 503 with the time left as `Retry-After` (temporary, not a
+/// 502), and readiness says not ready, naming flood control.
+#[tokio::test]
+async fn a_flood_pause_is_a_503_with_the_time_left_and_not_ready() {
+    let app = monitored("").await;
+    app.drupal.rewrite_answers_to("POST", "/user/login", |answer| {
+        answer.status = 403;
+        answer.set_json(&json!({"message": "There have been more than 5 failed login attempts for this account. It is temporarily blocked. Try again later or request a new password."}));
+    });
+    for _ in 0..2 {
+        let answer = app.filter_users("userName eq \"admin\"").await;
+        answer.assert_scim_error(503, None);
+        let wait: u64 = answer
+            .header("retry-after")
+            .expect("Retry-After")
+            .parse()
+            .expect("seconds");
+        assert!((55..=60).contains(&wait), "{wait}");
+    }
+    let (status, body) = text(&app, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    let body: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(body["not_ready"], json!(["drupal"]), "{body}");
+    assert!(
+        body["drupal"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("flood control")),
+        "{body}"
+    );
+}

@@ -194,7 +194,11 @@ async fn the_breaker_opens_after_repeated_failures_then_a_probe_closes_it() {
     let started = Instant::now();
     let fast = app.filter_users("userName eq \"admin\"").await;
     fast.assert_scim_error(503, None);
-    assert_eq!(fast.header("retry-after"), Some("1"));
+    assert_eq!(
+        fast.header("retry-after"),
+        Some("30"),
+        "at least 30 s, as for Drupal's own failures"
+    );
     // Far below the 2 s timeout a Drupal call could take; the count below
     // is what proves no call was made.
     assert!(started.elapsed() < Duration::from_millis(1000));
@@ -204,6 +208,26 @@ async fn the_breaker_opens_after_repeated_failures_then_a_probe_closes_it() {
     // Drupal is back: the probe succeeds and closes the circuit, no restart.
     assert_eq!(app.filter_users("userName eq \"admin\"").await.status, 200);
     assert_eq!(app.filter_users("userName eq \"admin\"").await.status, 200);
+}
+
+/// Once open, the breaker passes on the largest wait Drupal asked for
+/// while failing (within the hour), not only its own pause.
+#[tokio::test]
+async fn the_open_breaker_keeps_drupals_retry_after() {
+    let app = app_with("  retries: 0\n  breaker:\n    failures: 2\n    open_secs: 1\n").await;
+    app.drupal.set_failure_retry_after(Some("120"));
+    app.drupal.fail_next(1, 429);
+    let first = app.filter_users("userName eq \"admin\"").await;
+    assert_eq!(first.header("retry-after"), Some("120"));
+    app.drupal.set_failure_retry_after(Some("7200"));
+    app.drupal.fail_next(1, 503);
+    let second = app.filter_users("userName eq \"admin\"").await;
+    assert_eq!(second.header("retry-after"), Some("3600"));
+    let sent = app.drupal.request_count();
+    let fast = app.filter_users("userName eq \"admin\"").await;
+    fast.assert_scim_error(503, None);
+    assert_eq!(app.drupal.request_count(), sent, "the breaker is open");
+    assert_eq!(fast.header("retry-after"), Some("3600"));
 }
 
 #[tokio::test]
