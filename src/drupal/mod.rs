@@ -974,7 +974,7 @@ impl DrupalClient {
         let mut logged_in_again = false;
         let mut probed = false;
         loop {
-            let (outcome, unauthenticated, generation, sent, answered_2xx) = match self
+            let (outcome, unauthenticated, used, sent, answered_2xx) = match self
                 .credentials()
                 .await
             {
@@ -998,13 +998,14 @@ impl DrupalClient {
                     (
                         outcome,
                         unauthenticated,
-                        credentials.generation(),
+                        Some(credentials),
                         true,
                         answered_2xx,
                     )
                 }
-                Err(e) => (Err(e), None, 0, false, false),
+                Err(e) => (Err(e), None, None, false, false),
             };
+            let generation = used.as_ref().map_or(0, Credentials::generation);
             if let Some(why) = unauthenticated {
                 // A write Drupal answered with success may have been
                 // applied, whatever else the answer says (a session cookie
@@ -1024,28 +1025,47 @@ impl DrupalClient {
                         why.describe()
                     )));
                 }
-                // Basic credentials cannot be renewed. A stripped read or a
-                // 403 may also be about the data (the anonymous user is
-                // stripped even for administrators; some actions are
-                // forbidden to any account), so Drupal is asked who the
-                // bridge is before the credentials are given up for good:
-                // each request with a wrong password walks the account
-                // towards Drupal's flood lock.
-                if inner.auth.renews() {
-                    inner.auth.discard(generation, why.describe());
-                } else if !probed && !why.is_certain() {
+                // Whether the login is valid. A stripped read or a 403 may
+                // also be about the data (the anonymous user is stripped
+                // even for administrators; some actions are forbidden to
+                // any account) or a permission the bridge's role lacks: a
+                // login Drupal granted a moment ago, or one an answer just
+                // showed valid, stands, and otherwise Drupal is asked who
+                // the bridge is. Dropping a valid login over a missing
+                // permission would log in again on every request, and
+                // basic credentials given up for good each walk the
+                // account towards Drupal's flood lock.
+                let valid = if why.is_certain() {
+                    Some(false)
+                } else if logged_in_again
+                    || (inner.auth.renews() && inner.auth.fresh(generation))
+                    || inner.auth.recently_proven(generation)
+                {
+                    Some(true)
+                } else if probed {
+                    None
+                } else {
                     probed = true;
-                    if let Ok(credentials) = self.credentials().await {
-                        if self.runs_as_anonymous(&credentials).await == Some(true) {
-                            inner.auth.discard(generation, why.describe());
-                        }
+                    let anonymous = match &used {
+                        Some(credentials) => self.runs_as_anonymous(credentials).await,
+                        None => None,
+                    };
+                    if anonymous == Some(false) {
+                        inner.auth.proven(generation);
                     }
-                } else if why.is_certain() {
-                    inner.auth.discard(generation, why.describe());
+                    anonymous.map(|anonymous| !anonymous)
+                };
+                match valid {
+                    Some(true) => {}
+                    Some(false) => inner.auth.discard(generation, why.describe()),
+                    // Drupal cannot say now: a login is renewed, basic
+                    // credentials are kept.
+                    None if inner.auth.renews() => inner.auth.discard(generation, why.describe()),
+                    None => {}
                 }
                 // A refused request changed nothing: sending it again after
                 // a fresh login is safe.
-                if inner.auth.renews() && !logged_in_again {
+                if valid != Some(true) && inner.auth.renews() && !logged_in_again {
                     logged_in_again = true;
                     continue;
                 }

@@ -1,0 +1,69 @@
+//! The bridge's role in Drupal lacks a permission, or a role it serves is
+//! deleted in Drupal: a missing permission is a 502 naming it (never an
+//! answer that shows accounts or groups as gone), costs no extra login,
+//! and a deleted role is a group that does not exist.
+
+use serde_json::json;
+
+use crate::helpers::{add_member, spawn_app_with, Options, TestApp};
+use drupal_scim_bridge::standin::{AccountSeed, RoleSeed, StandInConfig};
+
+const BRIDGE_ROLE: &str = "scim_bridge";
+const FULL: &[&str] = &["administer users", "administer permissions"];
+
+/// The demo site, the bridge logged in (session) as `scim-bridge`, whose
+/// role holds what the README asks for.
+async fn bridge_app(extra_config: &str) -> TestApp {
+    let mut standin = StandInConfig::demo(crate::helpers::DRUPAL_PASSWORD);
+    standin
+        .roles
+        .push(RoleSeed::new(BRIDGE_ROLE, "SCIM bridge", FULL));
+    let mut bridge = AccountSeed::new("scim-bridge");
+    bridge.password = Some("bridge-password-1".into());
+    bridge.mail = Some("scim-bridge@example.org".into());
+    bridge.roles = vec![BRIDGE_ROLE.into()];
+    standin.extra_accounts.push(bridge);
+    spawn_app_with(Options {
+        standin,
+        drupal_auth: Some(
+            "    username: scim-bridge\n    password: \"bridge-password-1\"\n".into(),
+        ),
+        extra_config: extra_config.into(),
+        ..Options::default()
+    })
+    .await
+}
+
+fn logins(app: &TestApp) -> usize {
+    app.drupal
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/user/login")
+        .count()
+}
+
+/// A 403 is a missing permission once the login is known valid: the
+/// bridge does not drop its login and log in again for every request
+/// (before: two logins per request, each session left behind).
+#[tokio::test]
+async fn a_missing_permission_costs_at_most_one_login_over_many_requests() {
+    let app = bridge_app("account_cache_secs: 0\n").await;
+    let id = app.seed_user("kept", "kept@example.org");
+    assert!(app
+        .drupal
+        .set_role_permissions(BRIDGE_ROLE, &["administer permissions"]));
+    let path = format!("/Users/{id}");
+    let off = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": false}]});
+    for _ in 0..4 {
+        app.patch(&path, &off).await.assert_scim_error(502, None);
+        app.get(&path).await.assert_scim_error(502, None);
+        app.delete(&path).await.assert_scim_error(502, None);
+    }
+    assert_eq!(logins(&app), 1, "one login, kept");
+    assert_eq!(app.drupal.open_sessions(), 1);
+    assert_eq!(
+        app.drupal_user("kept").unwrap()["attributes"]["status"],
+        json!(true)
+    );
+}
