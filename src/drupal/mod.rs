@@ -19,6 +19,7 @@ pub mod taxonomy;
 mod user_page;
 mod written;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -122,6 +123,9 @@ struct Inner {
     /// What this client last wrote to each user and term, to catch a read
     /// Drupal answers from before the write (see `written`).
     written: written::Written,
+    /// Mixed into the key of filtered user collections; changed by each
+    /// refusal of the `status` condition (see `send`).
+    filter_salt: AtomicU64,
 }
 
 /// Names a client (and its clones) without keeping it alive: what was
@@ -270,6 +274,7 @@ impl DrupalClient {
                 account_locks,
                 max_answer_bytes: conn.limits.max_answer_bytes,
                 written: written::Written::default(),
+                filter_salt: AtomicU64::new(0),
             }),
             dry_run: false,
         };
@@ -466,15 +471,48 @@ impl DrupalClient {
         } else {
             format!("{USERS}?{query_string}")
         };
-        let answer = self
+        let answer = match self
             .call_as::<user_page::CollectionAnswer>("list_users", Method::GET, &path, None)
-            .await?;
+            .await
+        {
+            Err(DrupalError::Forbidden(detail)) if refuses_status_filter(&detail) => {
+                return Err(DrupalError::Forbidden(format!(
+                    "{detail}: the bridge's role lacks the permission 'administer users', without which Drupal finds no account but the bridge's own (run check for what it needs)"
+                )))
+            }
+            answer => answer?,
+        };
         let mut page = user_page::user_page(answer, query)?;
+        // Any filter leaves the anonymous user out, the one account Drupal
+        // strips for every caller: an item stripped here is an account the
+        // bridge's account may not see. Dropping it would answer "no such
+        // user", which an IdP takes as a DELETE or deactivation done.
+        if page.stripped > 0 && query.filter.is_some() {
+            return Err(self.hidden_accounts(page.users.is_empty()).await);
+        }
         if !self.inner.written.is_empty() {
             self.mend_listed(&mut page.users).await?;
             self.mend_included(&mut page.included).await?;
         }
         Ok(page)
+    }
+
+    /// The error for accounts Drupal showed with only their display name:
+    /// its credentials at fault when Drupal ran the request as anonymous
+    /// (asked when no account came back whole), else the missing permission.
+    async fn hidden_accounts(&self, none_shown: bool) -> DrupalError {
+        if none_shown {
+            match self.whoami().await {
+                Ok(Some(_)) => {}
+                Ok(None) => return DrupalError::Credentials(
+                    "a user list came back with only display_name, and GET /jsonapi shows Drupal ran it as anonymous".into(),
+                ),
+                Err(e) => return e,
+            }
+        }
+        DrupalError::Forbidden(
+            "Drupal lists accounts to the bridge's account with only their display name: the bridge's role lacks the permission 'administer users' (run check for what it needs)".into(),
+        )
     }
 
     /// Included resources (the terms a user's groups name) shown from
@@ -1182,11 +1220,21 @@ impl DrupalClient {
         credentials: &Credentials,
     ) -> (Result<T, DrupalError>, Option<Unauthenticated>) {
         let mut url = self.url(path);
-        if is_filtered_user_collection(path) {
-            // See `Credentials::cache_key`: a condition every account meets.
-            let key = format!("filter[login{:016x}][condition]", credentials.cache_key());
+        let filtered_users = is_filtered_user_collection(path);
+        if filtered_users {
+            // See `Credentials::cache_key`: a condition every account meets,
+            // on `status`, which only an account with "administer users"
+            // may filter by. Without it Drupal's query guard lists only the
+            // caller's own account under any filter, so a lookup of anyone
+            // else would find nothing (seen on Drupal 10.2.6): the
+            // condition makes that a 403 instead.
+            let salt = self.inner.filter_salt.load(Ordering::Relaxed);
+            let key = format!(
+                "filter[login{:016x}][condition]",
+                credentials.cache_key() ^ salt
+            );
             url.query_pairs_mut()
-                .append_pair(&[&key, "[path]"].concat(), "drupal_internal__uid")
+                .append_pair(&[&key, "[path]"].concat(), "status")
                 .append_pair(&[&key, "[operator]"].concat(), "IS NOT NULL");
         }
         let http = match self.http() {
@@ -1216,6 +1264,17 @@ impl DrupalClient {
             Ok(bytes) => classify_with::<T>(status, is_html, retry_after, &bytes),
             Err(e) => Err(e),
         };
+        if filtered_users
+            && matches!(&outcome, Err(DrupalError::Forbidden(detail)) if refuses_status_filter(detail))
+        {
+            // Drupal's dynamic page cache keeps this 403 for the URL
+            // whatever the caller's permissions (seen on Drupal 10.2.6):
+            // the next request's URL is new, so that the permission
+            // granted again is seen at once.
+            self.inner
+                .filter_salt
+                .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
+        }
         let unauthenticated = match &outcome {
             _ if session_ended => Some(Unauthenticated::SessionEnded),
             Ok(body) if body.is_stripped_user_data() => Some(Unauthenticated::Stripped),
@@ -1299,6 +1358,12 @@ fn deletes_session_cookie(response: &reqwest::Response) -> bool {
             (name.starts_with("SESS") || name.starts_with("SSESS"))
                 && (value == "deleted" || expired)
         })
+}
+
+/// Whether a 403's `detail` is Drupal refusing a filter on `status`, which
+/// only accounts with "administer users" may filter by.
+fn refuses_status_filter(detail: &str) -> bool {
+    detail.contains("not authorized to filter by the `status` field")
 }
 
 /// Whether `path` asks for users with a filter, the requests Drupal's

@@ -67,3 +67,32 @@ async fn a_missing_permission_costs_at_most_one_login_over_many_requests() {
         json!(true)
     );
 }
+
+/// Without "administer users" Drupal's query guard lets a filter find only
+/// the caller's own account (seen on Drupal 10.2.6): a lookup of anyone
+/// else answers `data: []`, and a list shows the bridge alone. "No such
+/// user" would have an IdP create a duplicate or take a deprovisioning as
+/// done: every list and lookup is a 502 naming the permission.
+#[tokio::test]
+async fn lists_and_lookups_without_the_permission_to_see_accounts_are_a_bad_gateway() {
+    let app = bridge_app("").await;
+    app.seed_user("base1", "base1@example.org");
+    let found = app.filter_users("userName eq \"base1\"").await;
+    assert_eq!(found.body["totalResults"], 1, "{}", found.body);
+    assert!(app
+        .drupal
+        .set_role_permissions(BRIDGE_ROLE, &["administer permissions"]));
+    for answer in [
+        app.filter_users("userName eq \"base1\"").await,
+        app.filter_users("externalId eq \"ext-base1\"").await,
+        app.get("/Users").await,
+        app.get("/Users?startIndex=1&count=5").await,
+    ] {
+        answer.assert_scim_error(502, None);
+    }
+    // Granted again: found at once (a new URL, not Drupal's cached 403).
+    assert!(app.drupal.set_role_permissions(BRIDGE_ROLE, FULL));
+    let found = app.filter_users("userName eq \"base1\"").await;
+    assert_eq!(found.body["totalResults"], 1, "{}", found.body);
+    assert_eq!(logins(&app), 1);
+}
