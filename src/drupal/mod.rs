@@ -745,6 +745,14 @@ impl DrupalClient {
             let data = body.get("data").and_then(Value::as_array).ok_or_else(|| {
                 DrupalError::Protocol("a role collection without a data array".into())
             })?;
+            // Roles Drupal leaves out are not gone: taking the list
+            // without them would show their groups deleted (404) or
+            // empty, and refuse groups the IdP names (recorded: case 004).
+            if let Some(detail) = omitted_items(&body) {
+                return Err(DrupalError::Forbidden(format!(
+                    "Drupal hides roles from the bridge's account ({detail}): the bridge's role lacks the permission 'administer permissions' (run check for what it needs)"
+                )));
+            }
             let mut page: Vec<DrupalRole> =
                 data.iter().filter_map(DrupalRole::from_resource).collect();
             let read = page.len();
@@ -1396,6 +1404,20 @@ fn shows_user_data(body: &Value) -> bool {
         Some(Value::Array(items)) => items.iter().any(named),
         _ => false,
     }
+}
+
+/// What Drupal says of the items a collection left out for lack of
+/// access (`meta.omitted`, whose links other than `help` are the items):
+/// the first item's `detail`, cut short; `None` when none was left out.
+fn omitted_items(body: &Value) -> Option<String> {
+    let links = body.pointer("/meta/omitted/links")?.as_object()?;
+    let mut items = links.iter().filter(|(key, _)| *key != "help");
+    let (_, first) = items.next()?;
+    let detail = first
+        .pointer("/meta/detail")
+        .and_then(Value::as_str)
+        .unwrap_or("some items were left out for lack of access");
+    Some(crate::untrusted::cut(detail, DRUPAL_DETAIL_CHARS).into_owned())
 }
 
 /// Whether `body` is a collection without items (`"data": []`).

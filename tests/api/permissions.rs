@@ -96,3 +96,39 @@ async fn lists_and_lookups_without_the_permission_to_see_accounts_are_a_bad_gate
     assert_eq!(found.body["totalResults"], 1, "{}", found.body);
     assert_eq!(logins(&app), 1);
 }
+
+/// Without "administer permissions" Drupal lists no role to the bridge
+/// (`data: []`, every role under `meta.omitted`, recorded: case 004). That
+/// is no site without groups: the groups are 502, naming the permission,
+/// not an empty list, a 404 "deleted" or a create refused as unknown.
+#[tokio::test]
+async fn roles_drupal_hides_from_the_bridge_are_a_bad_gateway_not_missing_groups() {
+    let app = bridge_app("role_cache_secs: 0\n").await;
+    app.log_in().await;
+    let listed = app.get("/Groups").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let editor = listed.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["displayName"] == "editor")
+        .expect("editor listed")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(app
+        .drupal
+        .set_role_permissions(BRIDGE_ROLE, &["administer users"]));
+    for answer in [
+        app.get("/Groups").await,
+        app.get(&format!("/Groups/{editor}")).await,
+        app.post(
+            "/Groups",
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": "editor"}),
+        )
+        .await,
+    ] {
+        answer.assert_scim_error(502, None);
+    }
+}
