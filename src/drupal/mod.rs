@@ -630,6 +630,9 @@ impl DrupalClient {
                     | DrupalError::ReadOnly),
                 ) => {
                     self.inner.written.forget(&mend.id);
+                    if let Some(role) = e.missing_role() {
+                        self.inner.written.target_gone(document::ROLE_TYPE, role);
+                    }
                     tracing::warn!(
                         target: "drupal",
                         id = %mend.id, resource = what, error = %e,
@@ -798,13 +801,20 @@ impl DrupalClient {
         role_ids: &[String],
     ) -> Result<(), DrupalError> {
         let doc = document::roles_relationship(role_ids);
-        self.call(
-            "change_roles",
-            method.clone(),
-            &format!("{USERS}/{user_id}/relationships/roles"),
-            Some(&doc),
-        )
-        .await?;
+        let written = self
+            .call(
+                "change_roles",
+                method.clone(),
+                &format!("{USERS}/{user_id}/relationships/roles"),
+                Some(&doc),
+            )
+            .await;
+        if let Err(e) = written {
+            if let Some(role) = e.missing_role() {
+                self.inner.written.target_gone(document::ROLE_TYPE, role);
+            }
+            return Err(e);
+        }
         self.wrote_user_related(user_id, "roles", document::ROLE_TYPE, &method, role_ids);
         Ok(())
     }

@@ -132,3 +132,40 @@ async fn roles_drupal_hides_from_the_bridge_are_a_bad_gateway_not_missing_groups
         answer.assert_scim_error(502, None);
     }
 }
+
+/// A role deleted in Drupal while the bridge's role list (cached for
+/// role_cache_secs) still has it: Drupal refuses a member add naming it
+/// ("The targeted `user_role--user_role` resource … does not exist", case
+/// 071). The group is gone: 404, the role list is read again, and no read
+/// afterwards writes the deleted role back onto an account as a "stale
+/// read" to mend.
+#[tokio::test]
+async fn a_role_deleted_in_drupal_is_a_group_that_does_not_exist() {
+    let app = bridge_app("").await;
+    let first = app.create_user("first", "first@example.org").await;
+    let second = app.create_user("second", "second@example.org").await;
+    let editor = app.group_id("editor").await;
+    let added = app
+        .patch(&format!("/Groups/{editor}"), &add_member(&first))
+        .await;
+    assert!(added.status < 300, "{}", added.body);
+    assert!(app.roles_of("first").contains(&"editor".to_string()));
+
+    assert!(app.drupal.delete_role("editor"));
+    app.drupal.clear_requests();
+    let answer = app
+        .patch(&format!("/Groups/{editor}"), &add_member(&second))
+        .await;
+    answer.assert_scim_error(404, None);
+    app.get(&format!("/Groups/{editor}"))
+        .await
+        .assert_scim_error(404, None);
+    let read = app.get(&format!("/Users/{first}")).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    let writes: Vec<String> = app
+        .drupal_writes()
+        .into_iter()
+        .filter(|w| w.contains(&first))
+        .collect();
+    assert!(writes.is_empty(), "the deleted role written back: {writes:?}");
+}
