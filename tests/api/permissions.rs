@@ -167,5 +167,8 @@ async fn a_role_deleted_in_drupal_is_a_group_that_does_not_exist() {
         .into_iter()
         .filter(|w| w.contains(&first))
         .collect();
-    assert!(writes.is_empty(), "the deleted role written back: {writes:?}");
+    assert!(
+        writes.is_empty(),
+        "the deleted role written back: {writes:?}"
+    );
 }
