@@ -434,8 +434,9 @@ async fn check_roles(
     let roles = match client.list_roles().await {
         Ok(roles) if !roles.is_empty() => roles,
         // Drupal lists no role, not even `authenticated`, to an account
-        // without "administer permissions" (it answers `meta.omitted`).
-        Ok(_) => {
+        // without "administer permissions" (it answers `meta.omitted`,
+        // which the client reports as refused).
+        Ok(_) | Err(DrupalError::Forbidden(_)) => {
             let needed = !mapped.is_empty();
             let message = "the bridge's account may not list roles, so groups and role rules cannot work and protected roles cannot be verified";
             let fix = "give the bridge's account the \"administer permissions\" permission";

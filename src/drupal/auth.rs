@@ -93,6 +93,8 @@ struct Current {
     renew_at: Option<Instant>,
     /// A session's `logout_token`, to end it when the bridge is done with it.
     logout_token: Option<Secret>,
+    /// When Drupal granted it.
+    granted_at: Instant,
 }
 
 /// A session the bridge no longer uses, to be ended in Drupal
@@ -357,6 +359,7 @@ impl Authenticator {
                     credentials: credentials.clone(),
                     renew_at: lifetime.map(|l| renew_at(Instant::now(), l)),
                     logout_token,
+                    granted_at: Instant::now(),
                 }));
                 state.paused_until = None;
                 self.observed(LoginOutcome::Ok);
@@ -555,6 +558,15 @@ impl Authenticator {
             *self.proven.lock().unwrap_or_else(PoisonError::into_inner),
             Some((proven, at)) if proven == generation && at.elapsed() < PROOF_WINDOW
         )
+    }
+
+    /// Whether the login `generation` is the current one and Drupal granted
+    /// it less than [`PROOF_WINDOW`] ago: an answer refused to it now is
+    /// about the request or a permission, not a stale login.
+    pub fn fresh(&self, generation: u64) -> bool {
+        self.read().current.as_ref().is_some_and(|c| {
+            c.credentials.generation == generation && c.granted_at.elapsed() < PROOF_WINDOW
+        })
     }
 
     /// `discard` for whatever credentials are current: Drupal said, outside

@@ -133,6 +133,31 @@ impl DrupalError {
         )
     }
 
+    /// The id of the resource of type `kind` that Drupal says does not
+    /// exist, when it refused a relationship write naming it ("The
+    /// targeted `user_role--user_role` resource with ID `…` does not
+    /// exist.", recorded: case 071).
+    pub fn missing_target(&self, kind: &str) -> Option<&str> {
+        let DrupalError::Rejected {
+            status: 400,
+            detail,
+        } = self
+        else {
+            return None;
+        };
+        detail
+            .strip_prefix("The targeted `")?
+            .strip_prefix(kind)?
+            .strip_prefix("` resource with ID `")?
+            .strip_suffix("` does not exist.")
+    }
+
+    /// The UUID of the role Drupal says does not exist (deleted in
+    /// Drupal), when it refused a roles write naming it.
+    pub fn missing_role(&self) -> Option<&str> {
+        self.missing_target(super::document::ROLE_TYPE)
+    }
+
     /// Whether the failure is Drupal's or the network's (retrying later may
     /// help), as opposed to a refusal of this particular request. The
     /// circuit breaker counts these.

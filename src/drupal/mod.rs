@@ -20,6 +20,7 @@ pub mod taxonomy;
 mod user_page;
 mod written;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -123,6 +124,9 @@ struct Inner {
     /// What this client last wrote to each user and term, to catch a read
     /// Drupal answers from before the write (see `written`).
     written: written::Written,
+    /// Mixed into the key of filtered user collections; changed by each
+    /// refusal of the `status` condition (see `send`).
+    filter_salt: AtomicU64,
 }
 
 /// Names a client (and its clones) without keeping it alive: what was
@@ -271,6 +275,7 @@ impl DrupalClient {
                 account_locks,
                 max_answer_bytes: conn.limits.max_answer_bytes,
                 written: written::Written::default(),
+                filter_salt: AtomicU64::new(0),
             }),
             dry_run: false,
         };
@@ -473,15 +478,48 @@ impl DrupalClient {
         } else {
             format!("{USERS}?{query_string}")
         };
-        let answer = self
+        let answer = match self
             .call_as::<user_page::CollectionAnswer>("list_users", Method::GET, &path, None)
-            .await?;
+            .await
+        {
+            Err(DrupalError::Forbidden(detail)) if refuses_status_filter(&detail) => {
+                return Err(DrupalError::Forbidden(format!(
+                    "{detail}: the bridge's role lacks the permission 'administer users', without which Drupal finds no account but the bridge's own (run check for what it needs)"
+                )))
+            }
+            answer => answer?,
+        };
         let mut page = user_page::user_page(answer, query)?;
+        // Any filter leaves the anonymous user out, the one account Drupal
+        // strips for every caller: an item stripped here is an account the
+        // bridge's account may not see. Dropping it would answer "no such
+        // user", which an IdP takes as a DELETE or deactivation done.
+        if page.stripped > 0 && query.filter.is_some() {
+            return Err(self.hidden_accounts(page.users.is_empty()).await);
+        }
         if !self.inner.written.is_empty() {
             self.mend_listed(&mut page.users).await?;
             self.mend_included(&mut page.included).await?;
         }
         Ok(page)
+    }
+
+    /// The error for accounts Drupal showed with only their display name:
+    /// its credentials at fault when Drupal ran the request as anonymous
+    /// (asked when no account came back whole), else the missing permission.
+    async fn hidden_accounts(&self, none_shown: bool) -> DrupalError {
+        if none_shown {
+            match self.whoami().await {
+                Ok(Some(_)) => {}
+                Ok(None) => return DrupalError::Credentials(
+                    "a user list came back with only display_name, and GET /jsonapi shows Drupal ran it as anonymous".into(),
+                ),
+                Err(e) => return e,
+            }
+        }
+        DrupalError::Forbidden(
+            "Drupal lists accounts to the bridge's account with only their display name: the bridge's role lacks the permission 'administer users' (run check for what it needs)".into(),
+        )
     }
 
     /// Included resources (the terms a user's groups name) shown from
@@ -599,6 +637,9 @@ impl DrupalClient {
                     | DrupalError::ReadOnly),
                 ) => {
                     self.inner.written.forget(&mend.id);
+                    if let Some(role) = e.missing_role() {
+                        self.inner.written.target_gone(document::ROLE_TYPE, role);
+                    }
                     tracing::warn!(
                         target: "drupal",
                         id = %mend.id, resource = what, error = %e,
@@ -714,6 +755,14 @@ impl DrupalClient {
             let data = body.get("data").and_then(Value::as_array).ok_or_else(|| {
                 DrupalError::Protocol("a role collection without a data array".into())
             })?;
+            // Roles Drupal leaves out are not gone: taking the list
+            // without them would show their groups deleted (404) or
+            // empty, and refuse groups the IdP names (recorded: case 004).
+            if let Some(detail) = omitted_items(&body) {
+                return Err(DrupalError::Forbidden(format!(
+                    "Drupal hides roles from the bridge's account ({detail}): the bridge's role lacks the permission 'administer permissions' (run check for what it needs)"
+                )));
+            }
             let mut page: Vec<DrupalRole> =
                 data.iter().filter_map(DrupalRole::from_resource).collect();
             let read = page.len();
@@ -759,13 +808,20 @@ impl DrupalClient {
         role_ids: &[String],
     ) -> Result<(), DrupalError> {
         let doc = document::roles_relationship(role_ids);
-        self.call(
-            "change_roles",
-            method.clone(),
-            &format!("{USERS}/{user_id}/relationships/roles"),
-            Some(&doc),
-        )
-        .await?;
+        let written = self
+            .call(
+                "change_roles",
+                method.clone(),
+                &format!("{USERS}/{user_id}/relationships/roles"),
+                Some(&doc),
+            )
+            .await;
+        if let Err(e) = written {
+            if let Some(role) = e.missing_role() {
+                self.inner.written.target_gone(document::ROLE_TYPE, role);
+            }
+            return Err(e);
+        }
         self.wrote_user_related(user_id, "roles", document::ROLE_TYPE, &method, role_ids);
         Ok(())
     }
@@ -1000,7 +1056,7 @@ impl DrupalClient {
         let mut logged_in_again = false;
         let mut probed = false;
         loop {
-            let (outcome, unauthenticated, generation, sent, answered_2xx) = match self
+            let (outcome, unauthenticated, used, sent, answered_2xx) = match self
                 .credentials()
                 .await
             {
@@ -1024,13 +1080,14 @@ impl DrupalClient {
                     (
                         outcome,
                         unauthenticated,
-                        credentials.generation(),
+                        Some(credentials),
                         true,
                         answered_2xx,
                     )
                 }
-                Err(e) => (Err(e), None, 0, false, false),
+                Err(e) => (Err(e), None, None, false, false),
             };
+            let generation = used.as_ref().map_or(0, Credentials::generation);
             if let Some(why) = unauthenticated {
                 // A write Drupal answered with success may have been
                 // applied, whatever else the answer says (a session cookie
@@ -1050,28 +1107,47 @@ impl DrupalClient {
                         why.describe()
                     )));
                 }
-                // Basic credentials cannot be renewed. A stripped read or a
-                // 403 may also be about the data (the anonymous user is
-                // stripped even for administrators; some actions are
-                // forbidden to any account), so Drupal is asked who the
-                // bridge is before the credentials are given up for good:
-                // each request with a wrong password walks the account
-                // towards Drupal's flood lock.
-                if inner.auth.renews() {
-                    inner.auth.discard(generation, why.describe());
-                } else if !probed && !why.is_certain() {
+                // Whether the login is valid. A stripped read or a 403 may
+                // also be about the data (the anonymous user is stripped
+                // even for administrators; some actions are forbidden to
+                // any account) or a permission the bridge's role lacks: a
+                // login Drupal granted a moment ago, or one an answer just
+                // showed valid, stands, and otherwise Drupal is asked who
+                // the bridge is. Dropping a valid login over a missing
+                // permission would log in again on every request, and
+                // basic credentials given up for good each walk the
+                // account towards Drupal's flood lock.
+                let valid = if why.is_certain() {
+                    Some(false)
+                } else if logged_in_again
+                    || (inner.auth.renews() && inner.auth.fresh(generation))
+                    || inner.auth.recently_proven(generation)
+                {
+                    Some(true)
+                } else if probed {
+                    None
+                } else {
                     probed = true;
-                    if let Ok(credentials) = self.credentials().await {
-                        if self.runs_as_anonymous(&credentials).await == Some(true) {
-                            inner.auth.discard(generation, why.describe());
-                        }
+                    let anonymous = match &used {
+                        Some(credentials) => self.runs_as_anonymous(credentials).await,
+                        None => None,
+                    };
+                    if anonymous == Some(false) {
+                        inner.auth.proven(generation);
                     }
-                } else if why.is_certain() {
-                    inner.auth.discard(generation, why.describe());
+                    anonymous.map(|anonymous| !anonymous)
+                };
+                match valid {
+                    Some(true) => {}
+                    Some(false) => inner.auth.discard(generation, why.describe()),
+                    // Drupal cannot say now: a login is renewed, basic
+                    // credentials are kept.
+                    None if inner.auth.renews() => inner.auth.discard(generation, why.describe()),
+                    None => {}
                 }
                 // A refused request changed nothing: sending it again after
                 // a fresh login is safe.
-                if inner.auth.renews() && !logged_in_again {
+                if valid != Some(true) && inner.auth.renews() && !logged_in_again {
                     logged_in_again = true;
                     continue;
                 }
@@ -1188,11 +1264,21 @@ impl DrupalClient {
         credentials: &Credentials,
     ) -> (Result<T, DrupalError>, Option<Unauthenticated>) {
         let mut url = self.url(path);
-        if is_filtered_user_collection(path) {
-            // See `Credentials::cache_key`: a condition every account meets.
-            let key = format!("filter[login{:016x}][condition]", credentials.cache_key());
+        let filtered_users = is_filtered_user_collection(path);
+        if filtered_users {
+            // See `Credentials::cache_key`: a condition every account meets,
+            // on `status`, which only an account with "administer users"
+            // may filter by. Without it Drupal's query guard lists only the
+            // caller's own account under any filter, so a lookup of anyone
+            // else would find nothing (seen on Drupal 10.2.6): the
+            // condition makes that a 403 instead.
+            let salt = self.inner.filter_salt.load(Ordering::Relaxed);
+            let key = format!(
+                "filter[login{:016x}][condition]",
+                credentials.cache_key() ^ salt
+            );
             url.query_pairs_mut()
-                .append_pair(&[&key, "[path]"].concat(), "drupal_internal__uid")
+                .append_pair(&[&key, "[path]"].concat(), "status")
                 .append_pair(&[&key, "[operator]"].concat(), "IS NOT NULL");
         }
         let http = match self.http() {
@@ -1222,6 +1308,17 @@ impl DrupalClient {
             Ok(bytes) => classify_with::<T>(status, is_html, retry_after, &bytes),
             Err(e) => Err(e),
         };
+        if filtered_users
+            && matches!(&outcome, Err(DrupalError::Forbidden(detail)) if refuses_status_filter(detail))
+        {
+            // Drupal's dynamic page cache keeps this 403 for the URL
+            // whatever the caller's permissions (seen on Drupal 10.2.6):
+            // the next request's URL is new, so that the permission
+            // granted again is seen at once.
+            self.inner
+                .filter_salt
+                .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
+        }
         let unauthenticated = match &outcome {
             _ if session_ended => Some(Unauthenticated::SessionEnded),
             Ok(body) if body.is_stripped_user_data() => Some(Unauthenticated::Stripped),
@@ -1317,6 +1414,12 @@ fn deletes_session_cookie(response: &reqwest::Response) -> bool {
         })
 }
 
+/// Whether a 403's `detail` is Drupal refusing a filter on `status`, which
+/// only accounts with "administer users" may filter by.
+fn refuses_status_filter(detail: &str) -> bool {
+    detail.contains("not authorized to filter by the `status` field")
+}
+
 /// Whether `path` asks for users with a filter, the requests Drupal's
 /// dynamic page cache can answer with another caller's 403 (see
 /// [`Credentials::cache_key`]).
@@ -1347,6 +1450,20 @@ fn shows_user_data(body: &Value) -> bool {
         Some(Value::Array(items)) => items.iter().any(named),
         _ => false,
     }
+}
+
+/// What Drupal says of the items a collection left out for lack of
+/// access (`meta.omitted`, whose links other than `help` are the items):
+/// the first item's `detail`, cut short; `None` when none was left out.
+fn omitted_items(body: &Value) -> Option<String> {
+    let links = body.pointer("/meta/omitted/links")?.as_object()?;
+    let mut items = links.iter().filter(|(key, _)| *key != "help");
+    let (_, first) = items.next()?;
+    let detail = first
+        .pointer("/meta/detail")
+        .and_then(Value::as_str)
+        .unwrap_or("some items were left out for lack of access");
+    Some(crate::untrusted::cut(detail, DRUPAL_DETAIL_CHARS).into_owned())
 }
 
 /// Whether `body` is a collection without items (`"data": []`).

@@ -265,6 +265,25 @@ impl Written {
         self.trim_and_count(&mut notes);
     }
 
+    /// Drupal says the resource `id` of type `kind` does not exist: no
+    /// relationship is checked for holding it (a mend would write it back,
+    /// and Drupal refuse it).
+    pub(super) fn target_gone(&self, kind: &str, id: &str) {
+        if self.is_empty() {
+            return;
+        }
+        let id = id.to_ascii_lowercase();
+        let mut notes = self.notes();
+        for note in notes.values_mut() {
+            for related in note.relationships.values_mut() {
+                if related.kind == kind {
+                    related.holds.remove(&id);
+                    related.lacks.remove(&id);
+                }
+            }
+        }
+    }
+
     /// What to write again when `shown` (a read of `id`) contradicts what
     /// this client wrote and is not newer than it; `None` when it agrees.
     pub(super) fn check(&self, id: &str, shown: &impl Shown) -> Option<Mend> {

@@ -302,8 +302,39 @@ struct Write<'u> {
 impl Provisioner {
     /// Carries `change` out on the role behind `group`. Returns the
     /// members after the change when that is known without reading them
-    /// again (see [`resulting_members`]).
+    /// again (see [`resulting_members`]). When Drupal says the role does
+    /// not exist (deleted in Drupal since the role list was read), the
+    /// group does not either: the role list is read again on its next use,
+    /// and the answer is the group's 404, not a 502 for a member.
     pub(super) async fn change_members(
+        &self,
+        group: &ExposedGroup,
+        change: MembershipChange,
+        catalog: &RoleCatalog,
+    ) -> Result<Option<Vec<String>>> {
+        let changed = self.change_role_members(group, change, catalog).await;
+        let role_gone = match &changed {
+            Err(ProvisioningError::Membership(failures)) => failures.failures.iter().any(|f| {
+                matches!(&f.problem, MemberProblem::Drupal(e)
+                    if e.missing_role().is_some_and(|id| id.eq_ignore_ascii_case(&group.id)))
+            }),
+            Err(ProvisioningError::Drupal(e)) => e
+                .missing_role()
+                .is_some_and(|id| id.eq_ignore_ascii_case(&group.id)),
+            _ => false,
+        };
+        if !role_gone {
+            return changed;
+        }
+        tracing::warn!(
+            group = %group.display_name, role = %group.role,
+            "Drupal says the group's role does not exist (deleted in Drupal): the group is answered as gone, and Drupal's roles are read again"
+        );
+        self.roles.invalidate();
+        Err(ProvisioningError::GroupNotFound(group.id.clone()))
+    }
+
+    async fn change_role_members(
         &self,
         group: &ExposedGroup,
         change: MembershipChange,

@@ -403,6 +403,23 @@ impl StandInHandle {
         lock(&self.site).insert_role(&seed)
     }
 
+    /// Deletes a role as a site administrator would in Drupal's UI (JSON:API
+    /// cannot): Drupal also deletes every account's reference to it
+    /// (`UserStorage::deleteRoleReferences`, no save: `changed` stays).
+    /// `false` when there is no such role.
+    pub fn delete_role(&self, machine_name: &str) -> bool {
+        let mut site = lock(&self.site);
+        let before = site.roles.len();
+        site.roles.retain(|r| r.machine_name != machine_name);
+        if site.roles.len() == before {
+            return false;
+        }
+        for user in site.users.values_mut() {
+            user.roles.retain(|r| r != machine_name);
+        }
+        true
+    }
+
     /// Creates an account directly (no request, no log entry); returns its UUID.
     pub fn insert_user(&self, seed: AccountSeed) -> Result<String, SeedError> {
         lock(&self.site).insert_seed(&seed)

@@ -32,6 +32,7 @@ mod jwt;
 mod monitoring;
 mod own_account;
 mod patch;
+mod permissions;
 mod presets;
 mod protocol;
 mod queries;

@@ -19,6 +19,7 @@ mod faults;
 mod fixtures;
 #[path = "../common/flows.rs"]
 mod flows;
+mod permissions;
 mod probe;
 mod site;
 mod term_groups;
