@@ -18,8 +18,12 @@ use drupal_scim_bridge::standin::{
 };
 use serde_json::{json, Value};
 
+#[path = "common/demo_mapping.rs"]
+mod demo_mapping;
 #[path = "api/tls_front.rs"]
 mod tls_front;
+
+use demo_mapping::demo_roles_only;
 
 const BRIDGE: &str = env!("CARGO_BIN_EXE_drupal-scim-bridge");
 const PASSWORD: &str = "admin-password";
@@ -67,24 +71,6 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
-}
-
-/// `mappings/demo.yaml` without its `group_terms` line: the demo site's
-/// role-backed groups alone, which most tests here are about (those of
-/// term-backed groups add `group_terms` themselves).
-fn demo_mapping() -> String {
-    let shipped =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/demo.yaml"))
-            .expect("mappings/demo.yaml");
-    let kept: Vec<&str> = shipped
-        .lines()
-        .filter(|line| !line.starts_with("group_terms:"))
-        .collect();
-    assert!(
-        kept.len() < shipped.lines().count(),
-        "demo.yaml has group_terms"
-    );
-    kept.join("\n") + "\n"
 }
 
 fn start_standin(config: StandInConfig) -> StandIn {
@@ -187,7 +173,7 @@ async fn check_passes_a_ready_site_and_changes_nothing() {
     }
     standin.handle().insert_user(seed).expect("seed");
     let dir = Workdir::new();
-    let config = dir.config(&standin.base_url(), PASSWORD, &demo_mapping(), "");
+    let config = dir.config(&standin.base_url(), PASSWORD, &demo_roles_only(), "");
     let text = std::fs::read_to_string(&config).expect("config");
     std::fs::write(
         &config,
@@ -241,7 +227,7 @@ async fn check_passes_a_ready_site_and_changes_nothing() {
 async fn check_counts_every_group_entry_and_names_each_role_once() {
     let standin = start_standin(StandInConfig::demo(PASSWORD));
     let dir = Workdir::new();
-    let demo = demo_mapping();
+    let demo = demo_roles_only();
     let rules = &demo[..demo.find("\ngroups:").expect("a groups section")];
     let mapping = format!(
         "{rules}\ngroups:\n  - {{role: administrator, display_name: Admins, allow_protected: true}}\n  - {{display_name: Engineering, roles: [editor]}}\ngroup_terms: {{}}\n"
@@ -264,7 +250,7 @@ async fn check_counts_every_group_entry_and_names_each_role_once() {
 async fn check_reports_an_unreachable_drupal() {
     let closed = format!("http://127.0.0.1:{}", free_port());
     let dir = Workdir::new();
-    let config = dir.config(&closed, PASSWORD, &demo_mapping(), "");
+    let config = dir.config(&closed, PASSWORD, &demo_roles_only(), "");
 
     let (error, report) = sole_check_error(&config).await;
 
@@ -282,7 +268,7 @@ async fn check_reports_a_jwt_key_file_that_holds_no_public_key() {
     let closed = format!("http://127.0.0.1:{}", free_port());
     let dir = Workdir::new();
     let key = dir.write("notpem.pem", "this is not a key\n");
-    let mapping = dir.write("mapping.yaml", &demo_mapping());
+    let mapping = dir.write("mapping.yaml", &demo_roles_only());
     let config = dir.write(
         "bridge.yaml",
         &format!(
@@ -321,7 +307,7 @@ async fn check_reports_a_jwt_key_file_that_holds_no_public_key() {
 async fn check_warns_when_credentials_would_cross_the_network_unencrypted() {
     let dir = Workdir::new();
     // Not a loopback address, yet refused at once: nothing listens there.
-    let config = dir.config("http://0.0.0.0:1", PASSWORD, &demo_mapping(), "");
+    let config = dir.config("http://0.0.0.0:1", PASSWORD, &demo_roles_only(), "");
 
     let (_, report) = check(&config).await;
 
@@ -340,7 +326,7 @@ async fn check_warns_when_credentials_would_cross_the_network_unencrypted() {
 async fn check_warns_of_a_jwks_fetched_unencrypted_from_another_host() {
     let closed = format!("http://127.0.0.1:{}", free_port());
     let dir = Workdir::new();
-    let mapping = dir.write("mapping.yaml", &demo_mapping());
+    let mapping = dir.write("mapping.yaml", &demo_roles_only());
     let config = dir.write(
         "bridge.yaml",
         &format!(
@@ -369,7 +355,7 @@ async fn check_reports_a_drupal_that_redirects_and_where_to() {
     // Its first request, the login, is answered as a site that moved to HTTPS.
     standin.handle().fail_next(1, 301);
     let dir = Workdir::new();
-    let config = dir.config(&standin.base_url(), PASSWORD, &demo_mapping(), "");
+    let config = dir.config(&standin.base_url(), PASSWORD, &demo_roles_only(), "");
 
     let (error, report) = sole_check_error(&config).await;
 
@@ -388,7 +374,7 @@ async fn check_reports_an_https_certificate_it_does_not_trust_and_trusts_it_with
     let https = format!("https://{}", tls_front::start(upstream).await);
     let dir = Workdir::new();
 
-    let untrusted = dir.config(&https, PASSWORD, &demo_mapping(), "");
+    let untrusted = dir.config(&https, PASSWORD, &demo_roles_only(), "");
     let (error, report) = sole_check_error(&untrusted).await;
     assert!(
         error.contains(&format!("does not trust the HTTPS certificate of {https}")),
@@ -408,7 +394,12 @@ async fn check_reports_an_https_certificate_it_does_not_trust_and_trusts_it_with
 async fn check_reports_wrong_credentials_and_stops_before_more_failed_logins() {
     let standin = start_standin(StandInConfig::demo(PASSWORD));
     let dir = Workdir::new();
-    let config = dir.config(&standin.base_url(), "not-the-password", &demo_mapping(), "");
+    let config = dir.config(
+        &standin.base_url(),
+        "not-the-password",
+        &demo_roles_only(),
+        "",
+    );
 
     let (error, report) = sole_check_error(&config).await;
 
@@ -439,7 +430,7 @@ async fn check_reports_a_flood_locked_account_as_such_and_how_to_clear_it() {
         assert!(answer.status().is_client_error());
     }
     let dir = Workdir::new();
-    let config = dir.config(&standin.base_url(), PASSWORD, &demo_mapping(), "");
+    let config = dir.config(&standin.base_url(), PASSWORD, &demo_roles_only(), "");
     standin.handle().clear_requests();
 
     let (error, report) = sole_check_error(&config).await;
@@ -492,7 +483,7 @@ async fn check_reports_read_only_json_api() {
     let standin = start_standin(StandInConfig::demo(PASSWORD));
     standin.handle().set_read_only(true);
     let dir = Workdir::new();
-    let config = dir.config(&standin.base_url(), PASSWORD, &demo_mapping(), "");
+    let config = dir.config(&standin.base_url(), PASSWORD, &demo_roles_only(), "");
 
     let (error, report) = sole_check_error(&config).await;
 
@@ -514,7 +505,7 @@ async fn check_reports_missing_and_mistyped_fields_and_missing_roles() {
     let mut seed = AccountSeed::new("ada");
     seed.fields.insert("field_vip".into(), json!(true));
     standin.handle().insert_user(seed).expect("seed");
-    let mapping = demo_mapping()
+    let mapping = demo_roles_only()
         .replace(
             "rules:\n",
             "rules:\n  - scim: nickName\n    drupal: field_nickname\n  - scim: title\n    drupal: field_vip\n",
@@ -585,7 +576,7 @@ async fn check_reports_missing_and_mistyped_fields_and_missing_roles() {
 #[tokio::test]
 async fn check_warns_of_protected_roles_the_mapping_names_as_serve_does() {
     let standin = start_standin(StandInConfig::demo(PASSWORD));
-    let mapping = demo_mapping()
+    let mapping = demo_roles_only()
         .replace(
             "groups:\n",
             "groups:\n  - role: administrator\n    display_name: Admins\n  - display_name: Root\n    roles: [auditor]\n",
@@ -641,7 +632,7 @@ async fn check_reports_an_account_that_may_not_list_roles() {
     standin.handle().insert_user(bridge_account).expect("seed");
     let dir = Workdir::new();
     let config = dir
-        .config(&standin.base_url(), "scim-password", &demo_mapping(), "")
+        .config(&standin.base_url(), "scim-password", &demo_roles_only(), "")
         .display()
         .to_string();
     let text = std::fs::read_to_string(&config).expect("config");
@@ -1008,7 +999,7 @@ async fn serve_dry_run_logs_writes_without_passwords_and_sends_none() {
     let standin = start_standin(StandInConfig::demo(PASSWORD));
     let dir = Workdir::new();
     let mapping =
-        demo_mapping().replace("rules:\n", "rules:\n  - scim: password\n    drupal: pass\n");
+        demo_roles_only().replace("rules:\n", "rules:\n  - scim: password\n    drupal: pass\n");
     let config = dir.config(&standin.base_url(), PASSWORD, &mapping, "");
     let server = Server::start(&config, &["--dry-run"]);
     server.wait_for_log("serving SCIM").await;
@@ -1060,12 +1051,12 @@ async fn sighup_keeps_the_mapping_when_the_new_one_is_invalid_and_takes_a_valid_
         .insert("field_scim_external_id".into(), json!("ext-ada"));
     let id = standin.handle().insert_user(seed).expect("seed");
     let dir = Workdir::new();
-    let config = dir.config(&standin.base_url(), PASSWORD, &demo_mapping(), "");
+    let config = dir.config(&standin.base_url(), PASSWORD, &demo_roles_only(), "");
     let server = Server::start(&config, &[]);
     server.wait_for_log("serving SCIM").await;
     let user_url = format!("{}/Users/{id}", server.base);
 
-    let broken = demo_mapping().replace("- scim: externalId\n", "- scim: externalid_\n");
+    let broken = demo_roles_only().replace("- scim: externalId\n", "- scim: externalid_\n");
     dir.write("mapping.yaml", &broken);
     server.hang_up();
     server.wait_for_log("the changed mapping is not used").await;
@@ -1080,7 +1071,7 @@ async fn sighup_keeps_the_mapping_when_the_new_one_is_invalid_and_takes_a_valid_
 
     dir.write(
         "mapping.yaml",
-        &demo_mapping().replace("- scim: externalId\n", "- scim: nickName\n"),
+        &demo_roles_only().replace("- scim: externalId\n", "- scim: nickName\n"),
     );
     server.hang_up();
     server.wait_for_log("mapping reloaded").await;
@@ -1092,7 +1083,7 @@ async fn sighup_keeps_the_mapping_when_the_new_one_is_invalid_and_takes_a_valid_
 /// A `sites:` configuration of two sites on two stand-ins, each with its
 /// own mapping file.
 fn two_sites(dir: &Workdir, physics: &StandIn, chem: &StandIn, chem_mapping: &str) -> PathBuf {
-    let physics_mapping = dir.write("physics.yaml", &demo_mapping());
+    let physics_mapping = dir.write("physics.yaml", &demo_roles_only());
     let chem_mapping = dir.write("chem.yaml", chem_mapping);
     dir.write(
         "bridge.yaml",
@@ -1113,7 +1104,7 @@ async fn check_checks_every_site_or_the_one_named_and_map_takes_a_site() {
     let chem = start_standin(StandInConfig::demo(PASSWORD));
     let dir = Workdir::new();
     // chem's mapping names a field its Drupal lacks.
-    let chem_mapping = demo_mapping().replace(
+    let chem_mapping = demo_roles_only().replace(
         "rules:\n",
         "rules:\n  - scim: title\n    drupal: field_job_title\n",
     );
@@ -1201,7 +1192,7 @@ async fn sighup_adds_and_removes_sites_of_a_running_bridge() {
     let physics = start_standin(StandInConfig::demo(PASSWORD));
     let chem = start_standin(StandInConfig::demo(PASSWORD));
     let dir = Workdir::new();
-    let config = two_sites(&dir, &physics, &chem, &demo_mapping());
+    let config = two_sites(&dir, &physics, &chem, &demo_roles_only());
     let server = Server::start(&config, &[]);
     server
         .wait_for_log("serving SCIM at /sites/<id>/scim/v2")
@@ -1258,7 +1249,7 @@ async fn sighup_adds_and_removes_sites_of_a_running_bridge() {
 async fn check_verifies_term_groups_and_reads_them_as_anonymous() {
     let standin = start_standin(StandInConfig::demo(PASSWORD));
     let dir = Workdir::new();
-    let private = format!("{}\ngroup_terms: {{}}\n", demo_mapping());
+    let private = format!("{}\ngroup_terms: {{}}\n", demo_roles_only());
     let config = dir.config(&standin.base_url(), PASSWORD, &private, "");
     let (_, report) = check(&config).await;
     let oks = lines_of(&report, "ok");
@@ -1292,7 +1283,7 @@ async fn check_verifies_term_groups_and_reads_them_as_anonymous() {
 
     let missing = format!(
         "{}\ngroup_terms: {{vocabulary: nosuchvocab}}\n",
-        demo_mapping()
+        demo_roles_only()
     );
     let config = dir.config(&standin.base_url(), PASSWORD, &missing, "");
     let (error, report) = sole_check_error(&config).await;
@@ -1477,7 +1468,7 @@ async fn check_refuses_an_audit_file_serve_could_not_open() {
     let config = dir.config(
         &standin.base_url(),
         PASSWORD,
-        &demo_mapping(),
+        &demo_roles_only(),
         &format!("audit:\n  file: {}\n", missing.display()),
     );
     let (code, report) = check(&config).await;
@@ -1491,7 +1482,7 @@ async fn check_refuses_an_audit_file_serve_could_not_open() {
     let config = dir.config(
         &standin.base_url(),
         PASSWORD,
-        &demo_mapping(),
+        &demo_roles_only(),
         &format!("audit:\n  file: {}\n", fine.display()),
     );
     let (_, report) = check(&config).await;
@@ -1598,7 +1589,7 @@ async fn check_refuses_a_rule_writing_the_deprovisioning_marker() {
         "{scim: title, drupal: field_scim_deprovisioned, type: boolean}",
         "{scim: title, drupal: field_scim_deprovisioned, type: string}",
     ] {
-        let mapping = demo_mapping().replace("\nrules:\n", &format!("\nrules:\n  - {rule}\n"));
+        let mapping = demo_roles_only().replace("\nrules:\n", &format!("\nrules:\n  - {rule}\n"));
         let config = dir.config(&standin.base_url(), PASSWORD, &mapping, "");
         let (code, report) = check(&config).await;
         assert_eq!(code, 1, "{report}");
@@ -1637,7 +1628,7 @@ async fn check_verifies_the_group_field_from_accounts_and_refuses_a_missing_one(
     let config = dir.config(
         &standin.base_url(),
         PASSWORD,
-        &format!("{}\ngroup_terms: {{}}\n", demo_mapping()),
+        &format!("{}\ngroup_terms: {{}}\n", demo_roles_only()),
         "",
     );
     let (_, report) = check(&config).await;
@@ -1665,7 +1656,7 @@ async fn check_verifies_the_group_field_from_accounts_and_refuses_a_missing_one(
         PASSWORD,
         &format!(
             "{}\ngroup_terms: {{user_field: field_no_groups}}\n",
-            demo_mapping()
+            demo_roles_only()
         ),
         "",
     );
@@ -1696,7 +1687,7 @@ async fn check_says_term_permissions_it_cannot_read_are_unverified_not_missing()
     bridge_account.roles = vec!["scim_bridge".into()];
     standin.handle().insert_user(bridge_account).expect("seed");
     let dir = Workdir::new();
-    let private = format!("{}\ngroup_terms: {{}}\n", demo_mapping());
+    let private = format!("{}\ngroup_terms: {{}}\n", demo_roles_only());
     let config = dir.config(&standin.base_url(), PASSWORD, &private, "");
     let text = std::fs::read_to_string(&config).expect("config");
     std::fs::write(

@@ -371,7 +371,7 @@ fn check_attribute_fits(
     if fitting.contains(&target.field_type) {
         return Ok(());
     }
-    let kind = scim_type_name(path.kind);
+    let kind = path.kind.name();
     let names: Vec<&str> = fitting.iter().map(|t| t.name()).collect();
     Err(Problem::new(
         at.clone(),
@@ -386,19 +386,6 @@ fn check_attribute_fits(
         names.join(", "),
         target.field_type.name()
     )))
-}
-
-fn scim_type_name(kind: AttrType) -> &'static str {
-    match kind {
-        AttrType::String => "string",
-        AttrType::Boolean => "boolean",
-        AttrType::Decimal => "decimal",
-        AttrType::Integer => "integer",
-        AttrType::DateTime => "dateTime",
-        AttrType::Binary => "binary",
-        AttrType::Reference => "reference",
-        AttrType::Complex => "complex",
-    }
 }
 
 /// `group_terms.user_field` holds the user's term-backed groups, which the

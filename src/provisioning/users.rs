@@ -1434,16 +1434,7 @@ impl Provisioner {
         name: &str,
         own_id: Option<&str>,
     ) -> ProvisioningError {
-        let query = CollectionQuery {
-            filter: Some(Condition::Field {
-                path: "name".into(),
-                op: Operator::In,
-                values: caseless::spellings(name).into_iter().collect(),
-            }),
-            limit: Some(DRUPAL_PAGE_CAP),
-            ..Default::default()
-        };
-        let Ok(page) = self.drupal.list_users(&query).await else {
+        let Ok(page) = self.drupal.list_users(&holders_of(name)).await else {
             return error.into();
         };
         let holders: Vec<&DrupalUser> = page
@@ -1486,14 +1477,8 @@ impl Provisioner {
     /// ("josé" for "jose" on MariaDB). A failed read answers no.
     async fn name_held(&self, name: &str, own_id: Option<&str>) -> bool {
         let query = CollectionQuery {
-            filter: Some(Condition::Field {
-                path: "name".into(),
-                op: Operator::In,
-                values: caseless::spellings(name).into_iter().collect(),
-            }),
-            limit: Some(DRUPAL_PAGE_CAP),
             fields: Some(vec!["name".into()]),
-            ..Default::default()
+            ..holders_of(name)
         };
         let Ok(page) = self.drupal.list_users(&query).await else {
             return false;
@@ -1935,6 +1920,20 @@ fn roles_hidden(user: &DrupalUser) -> String {
         "Drupal's answer does not show the roles of the account {} (no roles relationship: the roles field is hidden by a field access hook, or renamed or disabled in JSON:API Extras), so the bridge cannot tell whether it holds a protected role and does not write it. Show the bridge's account the users' roles field under its name roles.",
         crate::untrusted::quote(user.name().unwrap_or(&user.id))
     )
+}
+
+/// The accounts Drupal's database may find holding `name`: its usual
+/// spellings (Drupal's filter ignores case in ASCII only).
+fn holders_of(name: &str) -> CollectionQuery {
+    CollectionQuery {
+        filter: Some(Condition::Field {
+            path: "name".into(),
+            op: Operator::In,
+            values: caseless::spellings(name).into_iter().collect(),
+        }),
+        limit: Some(DRUPAL_PAGE_CAP),
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]

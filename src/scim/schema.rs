@@ -165,7 +165,7 @@ impl AttributeDef {
     pub fn to_json(&self) -> Value {
         let mut obj = Map::new();
         obj.insert("name".into(), json!(self.name));
-        obj.insert("type".into(), json!(type_name(self.kind)));
+        obj.insert("type".into(), json!(self.kind.name()));
         obj.insert("multiValued".into(), json!(self.multi_valued));
         obj.insert("description".into(), json!(self.description));
         obj.insert("required".into(), json!(self.required));
@@ -189,20 +189,6 @@ impl AttributeDef {
 
 fn find_attribute<'a>(attrs: &'a [AttributeDef], name: &str) -> Option<&'a AttributeDef> {
     attrs.iter().find(|a| a.name.eq_ignore_ascii_case(name))
-}
-
-/// RFC 7643 §2.3 spelling of a type, as `/Schemas` shows it.
-fn type_name(kind: AttrType) -> &'static str {
-    match kind {
-        AttrType::String => "string",
-        AttrType::Boolean => "boolean",
-        AttrType::Decimal => "decimal",
-        AttrType::Integer => "integer",
-        AttrType::DateTime => "dateTime",
-        AttrType::Binary => "binary",
-        AttrType::Reference => "reference",
-        AttrType::Complex => "complex",
-    }
 }
 
 fn mutability_name(mutability: Mutability) -> &'static str {

@@ -132,21 +132,9 @@ pub fn read_mapping(file: &str) -> String {
         .expect("mapping file")
 }
 
-/// `mappings/demo.yaml` without its `group_terms` line: the demo site's
-/// role-backed groups alone, which most tests are about (the tests of
-/// term-backed groups add `group_terms` themselves).
-pub fn demo_roles_only() -> String {
-    let shipped = read_mapping("demo.yaml");
-    let kept: Vec<&str> = shipped
-        .lines()
-        .filter(|line| !line.starts_with("group_terms:"))
-        .collect();
-    assert!(
-        kept.len() < shipped.lines().count(),
-        "demo.yaml has a group_terms line"
-    );
-    kept.join("\n") + "\n"
-}
+#[path = "../common/demo_mapping.rs"]
+mod demo_mapping;
+pub use demo_mapping::demo_roles_only;
 
 /// `mappings/<file>` with its `group_terms`, `groups` and `role_rules` sections
 /// replaced (none kept: add `group_terms` back to keep groups as terms).
