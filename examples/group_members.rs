@@ -55,7 +55,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .find("\nrole_rules:")
         .ok_or("demo.yaml has role_rules")?;
     let mapping = format!(
-        "{}\n{groups}{}\ngroup_terms: {{}}\n",
+        // The rest of demo.yaml keeps its `group_terms: {}`.
+        "{}\n{groups}{}",
         &MAPPING[..cut],
         &MAPPING[role_rules..]
     );

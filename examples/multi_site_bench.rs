@@ -20,7 +20,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -155,7 +154,16 @@ async fn run(sites: usize, seconds: u64, busy_latency: Duration, busy_clients: u
 
     let dir = std::env::temp_dir().join(format!("scim-bridge-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let mapping = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mappings/demo.yaml");
+    // The demo mapping with role-backed groups alone, as this figure was
+    // always measured (mappings/demo.yaml also keeps groups as terms).
+    let mapping = dir.join("mapping.yaml");
+    let demo = include_str!("../mappings/demo.yaml");
+    let roles_only: String = demo
+        .lines()
+        .filter(|line| !line.starts_with("group_terms:"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(&mapping, roles_only).expect("mapping");
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")

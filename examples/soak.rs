@@ -441,10 +441,8 @@ fn start_bridge(drupal_url: &str, port: u16, dir: &std::path::Path) -> Child {
     let mapping = dir.join("mapping.yaml");
     std::fs::write(
         &mapping,
-        format!(
-            "{}\ngroup_terms: {{}}\n",
-            include_str!("../mappings/demo.yaml")
-        ),
+        // demo.yaml keeps groups as terms (`group_terms: {}`).
+        include_str!("../mappings/demo.yaml"),
     )
     .unwrap();
     let config = dir.join("bridge.yaml");
