@@ -10,28 +10,12 @@
 //! the same arrival order as everyone else's, bounded by the call's
 //! timeout, and are never refused for the queue's length.
 //!
-//! The decision lives in a task-local set per SCIM request
-//! ([`one_request`]); calls made outside one (start-up checks, background
+//! The decision lives in the task-local of the SCIM request being served
+//! (`per_request`); calls made outside one (start-up checks, background
 //! work) are each admitted on their own, as before.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-
-tokio::task_local! {
-    static REQUEST: Arc<Ticket>;
-}
-
-/// Runs `work` (the serving of one SCIM request) as one admission: its
-/// Drupal calls are admitted or shed together.
-pub async fn one_request<F: Future>(work: F) -> F::Output {
-    REQUEST.scope(Arc::new(Ticket::default()), work).await
-}
-
-/// The ticket of the SCIM request being served, if any.
-pub(crate) fn current() -> Option<Arc<Ticket>> {
-    REQUEST.try_with(Arc::clone).ok()
-}
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// What the limiter decided for one SCIM request.
 #[derive(Debug, Default)]
@@ -75,19 +59,5 @@ impl Ticket {
     /// request see one decision.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Decision> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn each_request_has_its_own_ticket_and_outside_one_there_is_none() {
-        assert!(current().is_none());
-        let (a, b) = one_request(async { (current().unwrap(), current().unwrap()) }).await;
-        assert!(Arc::ptr_eq(&a, &b));
-        let c = one_request(async { current().unwrap() }).await;
-        assert!(!Arc::ptr_eq(&a, &c));
     }
 }

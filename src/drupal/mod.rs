@@ -6,11 +6,11 @@ pub mod account_locks;
 pub mod adaptive;
 pub mod admission;
 pub mod auth;
-pub(crate) mod call_count;
 pub mod document;
 mod dry_run;
 pub mod error;
 pub mod observer;
+pub(crate) mod per_request;
 pub mod query;
 #[cfg(test)]
 mod recordings;
@@ -32,9 +32,9 @@ use thread_local::ThreadLocal;
 use crate::capped::CappedError;
 
 pub use auth::PROOF_WINDOW;
-pub use call_count::count_calls;
 pub use document::{DrupalRole, DrupalUser, RoleRef, UserDocument, UserWrite};
 pub use error::DrupalError;
+pub use per_request::serving;
 pub use query::{
     Caseless, CollectionQuery, Condition, Conjunction, Include, Operator, SortKey, DRUPAL_PAGE_CAP,
 };
@@ -920,7 +920,7 @@ impl DrupalClient {
             });
         }
         if self.dry_run && method != Method::GET {
-            call_count::record_call();
+            per_request::record_call();
             return dry_run::pretend_write(self, op, &method, path, body)
                 .await
                 .and_then(T::from_value);
@@ -940,7 +940,7 @@ impl DrupalClient {
         // Drupal request, neither in the metrics nor in the SCIM request's
         // count.
         if shed.is_none() {
-            call_count::record_call();
+            per_request::record_call();
         }
         if let Some(observer) = self.inner.observer.get() {
             match shed {
@@ -1023,11 +1023,11 @@ impl DrupalClient {
     async fn slot(&self) -> Result<resilience::Slot<'_>, DrupalError> {
         let inner = &self.inner;
         let asked = Instant::now();
-        let ticket = admission::current();
+        let admitted = per_request::with_ticket(|ticket| inner.resilience.limiter.admit(ticket));
         let slot = inner
             .resilience
             .limiter
-            .acquire(inner.timeout, ticket.as_deref())
+            .acquire_admitted(inner.timeout, admitted)
             .await;
         if let Some(observer) = inner.observer.get() {
             match &slot {

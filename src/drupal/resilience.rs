@@ -165,12 +165,23 @@ impl Limiter {
 
     /// A slot, waiting at most `wait` for one. `ticket`: the SCIM request
     /// the call serves, admitted or shed as a whole.
+    #[cfg(test)]
     pub async fn acquire(
         &self,
         wait: Duration,
         ticket: Option<&Ticket>,
     ) -> Result<Slot<'_>, DrupalError> {
-        let permit = match self.admit(ticket)? {
+        self.acquire_admitted(wait, self.admit(ticket)).await
+    }
+
+    /// A slot, after [`Limiter::admit`] decided: taken at once, or waited
+    /// for at most `wait` in the queue.
+    pub async fn acquire_admitted<'l>(
+        &'l self,
+        wait: Duration,
+        admitted: Result<Option<SemaphorePermit<'l>>, DrupalError>,
+    ) -> Result<Slot<'l>, DrupalError> {
+        let permit = match admitted? {
             Some(permit) => permit,
             None => {
                 let permit = tokio::time::timeout(wait, self.slots.acquire()).await;
@@ -200,7 +211,10 @@ impl Limiter {
     /// A free slot, or `None` with a place taken in the queue, or
     /// `Overloaded`. Decided at once, under the ticket's lock: concurrent
     /// calls of one request get one decision.
-    fn admit(&self, ticket: Option<&Ticket>) -> Result<Option<SemaphorePermit<'_>>, DrupalError> {
+    pub fn admit(
+        &self,
+        ticket: Option<&Ticket>,
+    ) -> Result<Option<SemaphorePermit<'_>>, DrupalError> {
         let mut decision = ticket.map(Ticket::lock);
         // A ticket another site's limiter decided says nothing here.
         let own = decision.as_deref_mut().filter(|d| d.concerns(self.id));
@@ -324,6 +338,9 @@ pub struct Breaker {
     /// The largest `Retry-After` (seconds) of the failures since Drupal
     /// last answered, and when it was given.
     drupal_wait: Mutex<Option<(u64, Instant)>>,
+    /// Whether `drupal_wait` holds a wait: a success, the common case,
+    /// then has nothing to forget and takes no lock.
+    waiting: std::sync::atomic::AtomicBool,
 }
 
 /// A request the breaker let through; report its outcome with `record`.
@@ -367,18 +384,23 @@ impl Breaker {
             open_for,
             state: Mutex::new(BreakerState::Closed { failures: 0 }),
             drupal_wait: Mutex::new(None),
+            waiting: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     /// Keeps the largest wait Drupal asked for while it fails; forgets it
     /// when Drupal answers.
     fn note_wait(&self, failed: bool, retry_after: Option<u64>) {
+        if !failed && !self.waiting.load(Ordering::Acquire) {
+            return;
+        }
         let mut wait = self
             .drupal_wait
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if !failed {
             *wait = None;
+            self.waiting.store(false, Ordering::Release);
             return;
         }
         if let Some(secs) = retry_after {
@@ -386,6 +408,7 @@ impl Breaker {
             let left = wait.map_or(0, |(secs, at)| secs.saturating_sub(at.elapsed().as_secs()));
             if secs >= left {
                 *wait = Some((secs, now));
+                self.waiting.store(true, Ordering::Release);
             }
         }
     }

@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use super::caller::Caller;
 use crate::audit::{self, AuditTrail, RequestScope};
-use crate::drupal::{admission, count_calls};
+use crate::drupal::serving;
 use crate::metrics::{Metrics, ScimRequest, NO_CLIENT, NO_SITE};
 
 /// What a handler did, for the request's log event.
@@ -135,10 +135,7 @@ pub async fn log_requests(
         .filter(|_| !is_health_probe(req.path()))
         .cloned();
     let started = Instant::now();
-    let (result, drupal_requests) = count_calls(admission::one_request(
-        next.call(req).instrument(span.clone()),
-    ))
-    .await;
+    let (result, drupal_requests) = serving(next.call(req).instrument(span.clone())).await;
     let elapsed = started.elapsed();
     let latency_ms = rounded_ms(elapsed);
     let _entered = span.enter();
@@ -270,7 +267,7 @@ mod tests {
     use actix_web::{middleware, test, web, App, HttpResponse};
 
     use super::*;
-    use crate::drupal::call_count::record_call;
+    use crate::drupal::per_request::record_call;
     use crate::telemetry::CapturedLogs;
 
     #[actix_web::test]
