@@ -1370,6 +1370,7 @@ fn shed_reason<T>(outcome: &Result<T, DrupalError>) -> Option<ShedReason> {
     match outcome {
         Err(DrupalError::Overloaded) => Some(ShedReason::Queue),
         Err(DrupalError::CircuitOpen { .. }) => Some(ShedReason::Circuit),
+        Err(DrupalError::LoginPaused { .. }) => Some(ShedReason::Login),
         _ => None,
     }
 }
@@ -1379,9 +1380,7 @@ fn call_outcome<T>(outcome: &Result<T, DrupalError>) -> CallOutcome {
     match outcome {
         Ok(_) => CallOutcome::Ok,
         Err(DrupalError::NotFound) => CallOutcome::NotFound,
-        Err(DrupalError::Credentials(_) | DrupalError::LoginPaused { .. }) => {
-            CallOutcome::Credentials
-        }
+        Err(DrupalError::Credentials(_)) => CallOutcome::Credentials,
         Err(
             DrupalError::Forbidden(_)
             | DrupalError::ReadOnly

@@ -29,6 +29,9 @@ pub enum ShedReason {
     Queue,
     /// The circuit breaker is open.
     Circuit,
+    /// Drupal's flood control blocks the bridge's logins for a while
+    /// (`DrupalError::LoginPaused`): nothing is sent until it ends.
+    Login,
 }
 
 impl ShedReason {
@@ -36,6 +39,7 @@ impl ShedReason {
         match self {
             ShedReason::Queue => "queue",
             ShedReason::Circuit => "circuit",
+            ShedReason::Login => "login",
         }
     }
 }

@@ -748,6 +748,16 @@ async fn a_flood_pause_is_a_503_with_the_time_left_and_not_ready() {
             .expect("seconds");
         assert!((55..=60).contains(&wait), "{wait}");
     }
+    // Nothing was sent while paused: no Drupal request, calls shed.
+    let (_, metrics) = text(&app, "/metrics").await;
+    assert!(
+        metrics.contains("reason=\"login\"}"),
+        "the paused calls are shed: {metrics}"
+    );
+    assert!(
+        !metrics.contains("outcome=\"credentials\"}"),
+        "no call reached Drupal: {metrics}"
+    );
     let (status, body) = text(&app, "/readyz").await;
     assert_eq!(status, 503, "{body}");
     let body: Value = serde_json::from_str(&body).expect("JSON");
