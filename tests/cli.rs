@@ -81,11 +81,21 @@ fn start_standin(config: StandInConfig) -> StandIn {
 /// Runs the binary to completion off the async runtime (the stand-in
 /// keeps answering meanwhile).
 async fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    run_with_env(args, stdin, &[]).await
+}
+
+/// `run`, with these environment variables set.
+async fn run_with_env(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let stdin = stdin.map(str::to_string);
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     tokio::task::spawn_blocking(move || {
         let mut child = Command::new(BRIDGE)
             .args(&args)
+            .envs(env)
             .env_remove("RUST_LOG")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -1524,16 +1534,12 @@ async fn an_environment_variable_with_a_wrong_value_is_named() {
         "bridge.yaml",
         "defaults:\n  scim:\n    tokens: [\"cli-test-token-0123456789\"]\n  drupal:\n    auth: {username: a, password: b}\nsites:\n  - id: d\n    drupal: {base_url: \"https://d.example.org\"}\n",
     );
-    let config = config.display().to_string();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(BRIDGE)
-            .args(["check", "--config", &config])
-            .env("SCIM_BRIDGE__DEFAULTS__COUNT_CACHE_SECS", "ten")
-            .output()
-            .expect("run the bridge")
-    })
-    .await
-    .unwrap();
+    let output = run_with_env(
+        &["check", "--config", &config.display().to_string()],
+        None,
+        &[("SCIM_BRIDGE__DEFAULTS__COUNT_CACHE_SECS", "ten")],
+    )
+    .await;
     let report = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{report}");
     assert!(
@@ -1555,17 +1561,15 @@ async fn a_site_key_set_by_a_variable_over_a_sites_file_names_the_variable() {
         "ms.yaml",
         "defaults:\n  scim:\n    tokens: [\"cli-test-token-0123456789\"]\n  drupal:\n    auth: {username: a, password_file: pw}\nsites:\n  - id: d\n    drupal: {base_url: \"https://d.example.org\"}\n",
     );
-    let config = config.display().to_string();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(BRIDGE)
-            .args(["check", "--config", &config])
-            .env("SCIM_BRIDGE__SCIM__TOKEN_FILE", "token")
-            .env("SCIM_BRIDGE__DRUPAL__AUTH__PASSWORD_FILE", "pw")
-            .output()
-            .expect("run the bridge")
-    })
-    .await
-    .unwrap();
+    let output = run_with_env(
+        &["check", "--config", &config.display().to_string()],
+        None,
+        &[
+            ("SCIM_BRIDGE__SCIM__TOKEN_FILE", "token"),
+            ("SCIM_BRIDGE__DRUPAL__AUTH__PASSWORD_FILE", "pw"),
+        ],
+    )
+    .await;
     let report = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{report}");
     assert!(
